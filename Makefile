@@ -1,0 +1,139 @@
+# ngx_http_crm_module
+#
+#   make          build build/ngx_http_crm_module.so against Debian's nginx
+#   make run      install what is missing, build, start PostgreSQL, Redis
+#                 and nginx under .run/run/, print a demo key and a curl line
+#   make stop     stop what "make run" started
+#   make status   what is running, for make run and make test
+#   make test     the same stack on other ports under .run/test/ (no
+#                 long-running nginx: the tests start their own), an empty
+#                 database, then the unit tests and the Test::Nginx suites;
+#                 one file: make test T=t/010-contacts.t;
+#                 keep PostgreSQL and Redis up afterwards: make test KEEP=1;
+#                 more prove options: make test PROVE_FLAGS=-v
+#   make unit     C unit tests of the pure parts (TAP, prove)
+#   make distclean  clean, stop both stacks and delete .run/
+#
+# Ports (127.0.0.1 only), from the environment or the command line:
+#   make run:   CRM_HTTP_PORT=8080 CRM_PG_PORT=54320 CRM_REDIS_PORT=63790
+#   make test:  TEST_NGINX_SERVER_PORT=1984 CRM_TEST_PG_PORT=54321
+#               CRM_TEST_REDIS_PORT=63791
+
+SHELL      := /bin/bash
+TOP        := $(abspath .)
+NGX_SRC    ?= /usr/share/nginx/src
+NGX_BIN    ?= /usr/sbin/nginx
+BUILD      := $(TOP)/build
+NGX_BUILD  := $(BUILD)/nginx
+MODULE     := $(BUILD)/ngx_http_crm_module.so
+CC_OPT     ?= -g -O2 -fPIC -Wall -Wextra -Wno-unused-parameter
+
+SOURCES    := config ngx_http_crm_module.c $(wildcard src/*.c src/*.h)
+
+# make test
+T          ?=
+KEEP       ?=
+PROVE_FLAGS ?=
+TEST_PG_PORT    := $(or $(CRM_TEST_PG_PORT),54321)
+TEST_REDIS_PORT := $(or $(CRM_TEST_REDIS_PORT),63791)
+TEST_HTTP_PORT  := $(or $(TEST_NGINX_SERVER_PORT),1984)
+
+.PHONY: all deps configure run stop status test test-locked unit clean \
+        distclean bench
+
+all: $(MODULE)
+
+deps:
+	@util/deps.sh
+
+$(NGX_BUILD)/Makefile: config
+	@util/deps.sh
+	rm -rf $(NGX_BUILD)
+	mkdir -p $(NGX_BUILD)
+	cd $(NGX_SRC) && . ./conf_flags && ./configure \
+	    --with-cc-opt="$(CC_OPT)" --with-ld-opt="-fPIC" \
+	    "$${NGX_CONF_FLAGS[@]}" \
+	    --add-dynamic-module=$(TOP) --builddir=$(NGX_BUILD) \
+	    > $(BUILD)/configure.log 2>&1 \
+	    || { tail -30 $(BUILD)/configure.log; exit 1; }
+
+configure: $(NGX_BUILD)/Makefile
+
+# copied by rename, never in place: a running nginx has the old file
+# mapped, and overwriting it would crash its workers
+$(MODULE): $(NGX_BUILD)/Makefile $(SOURCES)
+	$(MAKE) -s -f $(NGX_BUILD)/Makefile -C $(NGX_SRC) modules
+	cp $(NGX_BUILD)/ngx_http_crm_module.so $(MODULE).new
+	mv -f $(MODULE).new $(MODULE)
+
+unit: $(NGX_BUILD)/Makefile
+	$(MAKE) -s -C t/unit NGX_SRC=$(NGX_SRC) NGX_BUILD=$(NGX_BUILD)
+	prove t/unit/run.sh
+
+# ---- local stack ----------------------------------------------------------
+
+run:
+	@util/deps.sh
+	@$(MAKE) -s all
+	@util/stack.sh run up
+
+stop:
+	@util/stack.sh run down
+
+status:
+	@echo "make run:";  util/stack.sh run status
+	@echo "make test:"; util/stack.sh test status
+
+# ---- tests ----------------------------------------------------------------
+
+# what the Test::Nginx suites get (t/lib reads these)
+TEST_TARGETS := test test-locked
+$(TEST_TARGETS): export TEST_NGINX_BINARY      := $(NGX_BIN)
+$(TEST_TARGETS): export TEST_NGINX_LOAD_MODULES := $(MODULE)
+$(TEST_TARGETS): export TEST_NGINX_SERVROOT    := $(TOP)/t/servroot
+$(TEST_TARGETS): export TEST_NGINX_SERVER_PORT := $(TEST_HTTP_PORT)
+$(TEST_TARGETS): export TEST_NGINX_PG_PORT     := $(TEST_PG_PORT)
+$(TEST_TARGETS): export TEST_NGINX_PG_DB       := crm_test
+$(TEST_TARGETS): export TEST_NGINX_PG_USER     := crm
+$(TEST_TARGETS): export TEST_NGINX_PG_DSN      := host=127.0.0.1 port=$(TEST_PG_PORT) dbname=crm_test user=crm
+$(TEST_TARGETS): export TEST_NGINX_REDIS_PORT  := $(TEST_REDIS_PORT)
+$(TEST_TARGETS): export TEST_NGINX_CRM_STACK   := $(TOP)/util/stack.sh test
+$(TEST_TARGETS): export CRM_TEST_PG_PORT       := $(TEST_PG_PORT)
+$(TEST_TARGETS): export CRM_TEST_REDIS_PORT    := $(TEST_REDIS_PORT)
+
+# one "make test" at a time per checkout: they share .run/test/
+test:
+	@util/deps.sh
+	@$(MAKE) -s all
+	@mkdir -p .run; \
+	if ! flock -n .run/test.lock true; then \
+	    echo "make test: waiting for the other make test in this checkout"; \
+	fi; \
+	flock -o .run/test.lock $(MAKE) -s test-locked
+
+test-locked:
+	@util/stack.sh test reset-db > /dev/null
+	@status=0; \
+	if [ -z "$(T)" ]; then \
+	    if [ -f t/unit/Makefile ]; then \
+	        make -s unit || status=1; \
+	    else \
+	        echo "make test: no t/unit/Makefile yet, unit tests skipped"; \
+	    fi; \
+	fi; \
+	if perl -MTest::Nginx::Socket -e1 2>/dev/null; then \
+	    inc="-I t/lib"; \
+	else \
+	    inc="-I t/lib -I t/compat/lib"; \
+	fi; \
+	prove $(PROVE_FLAGS) $$inc -r $(or $(T),t/) || status=1; \
+	if [ -z "$(KEEP)" ]; then util/stack.sh test down || status=1; fi; \
+	exit $$status
+
+clean:
+	rm -rf $(BUILD)
+
+distclean: clean
+	@util/stack.sh run wipe
+	@util/stack.sh test wipe
+	rm -rf .run t/servroot

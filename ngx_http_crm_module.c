@@ -1,0 +1,496 @@
+
+/*
+ * ngx_http_crm_module: a CRM REST API served from nginx workers.
+ *
+ * This file holds the directives, the configuration structures and the
+ * module hooks; the request pipeline lives in src/.
+ */
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+#include <openssl/rand.h>
+#include "crm_module.h"
+
+
+#define CRM_SECRET_MIN        16
+
+
+static void *ngx_http_crm_create_main_conf(ngx_conf_t *cf);
+static char *ngx_http_crm_init_main_conf(ngx_conf_t *cf, void *conf);
+static void *ngx_http_crm_create_loc_conf(ngx_conf_t *cf);
+static char *ngx_http_crm_merge_loc_conf(ngx_conf_t *cf, void *parent,
+    void *child);
+static char *ngx_http_crm_api(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_http_crm_postgres(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_http_crm_api_key(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_http_crm_redis(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_http_crm_cursor_secret(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static ngx_int_t ngx_http_crm_init_process(ngx_cycle_t *cycle);
+static void ngx_http_crm_exit_process(ngx_cycle_t *cycle);
+
+
+static ngx_conf_num_bounds_t  ngx_http_crm_pool_bounds = {
+    ngx_conf_check_num_bounds, 1, 1024
+};
+
+
+static ngx_conf_num_bounds_t  ngx_http_crm_queue_bounds = {
+    ngx_conf_check_num_bounds, 0, 65536
+};
+
+
+static ngx_command_t  ngx_http_crm_commands[] = {
+
+    { ngx_string("crm_api"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
+      ngx_http_crm_api,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("crm_max_body_size"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_size_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_crm_loc_conf_t, max_body_size),
+      NULL },
+
+    { ngx_string("crm_postgres"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_http_crm_postgres,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("crm_postgres_pool_size"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_num_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_crm_main_conf_t, pg.pool_size),
+      &ngx_http_crm_pool_bounds },
+
+    { ngx_string("crm_postgres_queue"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_num_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_crm_main_conf_t, pg.queue),
+      &ngx_http_crm_queue_bounds },
+
+    { ngx_string("crm_postgres_queue_timeout"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_crm_main_conf_t, pg.queue_timeout),
+      NULL },
+
+    { ngx_string("crm_postgres_connect_timeout"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_crm_main_conf_t, pg.connect_timeout),
+      NULL },
+
+    { ngx_string("crm_postgres_statement_timeout"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_crm_main_conf_t, pg.statement_timeout),
+      NULL },
+
+    { ngx_string("crm_postgres_retry_max"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_crm_main_conf_t, pg.backoff_max),
+      NULL },
+
+    { ngx_string("crm_redis"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_http_crm_redis,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("crm_redis_connect_timeout"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_crm_main_conf_t, redis_conf.connect_timeout),
+      NULL },
+
+    { ngx_string("crm_redis_timeout"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_crm_main_conf_t, redis_conf.command_timeout),
+      NULL },
+
+    { ngx_string("crm_cursor_secret"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_http_crm_cursor_secret,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("crm_api_key"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE2,
+      ngx_http_crm_api_key,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+      ngx_null_command
+};
+
+
+static ngx_http_module_t  ngx_http_crm_module_ctx = {
+    NULL,                                  /* preconfiguration */
+    NULL,                                  /* postconfiguration */
+
+    ngx_http_crm_create_main_conf,         /* create main configuration */
+    ngx_http_crm_init_main_conf,           /* init main configuration */
+
+    NULL,                                  /* create server configuration */
+    NULL,                                  /* merge server configuration */
+
+    ngx_http_crm_create_loc_conf,          /* create location configuration */
+    ngx_http_crm_merge_loc_conf            /* merge location configuration */
+};
+
+
+ngx_module_t  ngx_http_crm_module = {
+    NGX_MODULE_V1,
+    &ngx_http_crm_module_ctx,              /* module context */
+    ngx_http_crm_commands,                 /* module directives */
+    NGX_HTTP_MODULE,                       /* module type */
+    NULL,                                  /* init master */
+    NULL,                                  /* init module */
+    ngx_http_crm_init_process,             /* init process */
+    NULL,                                  /* init thread */
+    NULL,                                  /* exit thread */
+    ngx_http_crm_exit_process,             /* exit process */
+    NULL,                                  /* exit master */
+    NGX_MODULE_V1_PADDING
+};
+
+
+static void *
+ngx_http_crm_create_main_conf(ngx_conf_t *cf)
+{
+    ngx_http_crm_main_conf_t  *mcf;
+
+    mcf = ngx_pcalloc(cf->pool, sizeof(ngx_http_crm_main_conf_t));
+    if (mcf == NULL) {
+        return NULL;
+    }
+
+    /*
+     * set by ngx_pcalloc():
+     *
+     *     mcf->pg.conninfo = { 0, NULL };
+     *     mcf->cursor_secret = { 0, NULL };
+     *     mcf->keys = NULL;
+     *     mcf->pool = NULL;
+     */
+
+    mcf->pg.pool_size = NGX_CONF_UNSET_UINT;
+    mcf->pg.queue = NGX_CONF_UNSET_UINT;
+    mcf->pg.queue_timeout = NGX_CONF_UNSET_MSEC;
+    mcf->pg.connect_timeout = NGX_CONF_UNSET_MSEC;
+    mcf->pg.statement_timeout = NGX_CONF_UNSET_MSEC;
+    mcf->pg.backoff_max = NGX_CONF_UNSET_MSEC;
+    mcf->redis_conf.connect_timeout = NGX_CONF_UNSET_MSEC;
+    mcf->redis_conf.command_timeout = NGX_CONF_UNSET_MSEC;
+
+    return mcf;
+}
+
+
+static char *
+ngx_http_crm_init_main_conf(ngx_conf_t *cf, void *conf)
+{
+    ngx_http_crm_main_conf_t *mcf = conf;
+
+    ngx_conf_init_uint_value(mcf->pg.pool_size, 8);
+    ngx_conf_init_uint_value(mcf->pg.queue, 128);
+    ngx_conf_init_msec_value(mcf->pg.queue_timeout, 2000);
+    ngx_conf_init_msec_value(mcf->pg.connect_timeout, 2000);
+    ngx_conf_init_msec_value(mcf->pg.statement_timeout, 5000);
+    ngx_conf_init_msec_value(mcf->pg.backoff_max, 2000);
+    ngx_conf_init_msec_value(mcf->redis_conf.connect_timeout,
+                             CRM_REDIS_DEFAULT_CONNECT_TIMEOUT);
+    ngx_conf_init_msec_value(mcf->redis_conf.command_timeout,
+                             CRM_REDIS_DEFAULT_COMMAND_TIMEOUT);
+
+    if (mcf->cursor_secret.len == 0) {
+
+        /*
+         * A random secret: cursors then stay valid only while this
+         * configuration is loaded, and only on this host.
+         */
+
+        mcf->cursor_secret.data = ngx_pnalloc(cf->pool, 32);
+        if (mcf->cursor_secret.data == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+        if (RAND_bytes(mcf->cursor_secret.data, 32) != 1) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "crm: cannot make a cursor secret");
+            return NGX_CONF_ERROR;
+        }
+
+        mcf->cursor_secret.len = 32;
+    }
+
+    if (mcf->pg.conninfo.len > 0) {
+        return crm_pg_conf_finalize(cf, &mcf->pg);
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+static void *
+ngx_http_crm_create_loc_conf(ngx_conf_t *cf)
+{
+    ngx_http_crm_loc_conf_t  *lcf;
+
+    lcf = ngx_pcalloc(cf->pool, sizeof(ngx_http_crm_loc_conf_t));
+    if (lcf == NULL) {
+        return NULL;
+    }
+
+    lcf->enable = NGX_CONF_UNSET;
+    lcf->max_body_size = NGX_CONF_UNSET_SIZE;
+
+    return lcf;
+}
+
+
+static char *
+ngx_http_crm_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
+{
+    ngx_http_crm_loc_conf_t *prev = parent;
+    ngx_http_crm_loc_conf_t *conf = child;
+
+    ngx_http_core_loc_conf_t  *clcf;
+
+    ngx_conf_merge_value(conf->enable, prev->enable, 0);
+    ngx_conf_merge_size_value(conf->max_body_size, prev->max_body_size,
+                              1024 * 1024);
+
+    if (!conf->enable) {
+        return NGX_CONF_OK;
+    }
+
+    /*
+     * Bodies are parsed from memory: a body that fits crm_max_body_size
+     * must never be buffered to a temporary file, whose reading would
+     * block the worker.
+     */
+
+    clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
+
+    if (clcf->client_body_buffer_size < conf->max_body_size) {
+        clcf->client_body_buffer_size = conf->max_body_size;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_http_crm_api(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_crm_loc_conf_t *lcf = conf;
+
+    ngx_http_core_loc_conf_t  *clcf;
+
+    if (lcf->enable != NGX_CONF_UNSET) {
+        return "is duplicate";
+    }
+
+    lcf->enable = 1;
+
+    clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
+    clcf->handler = crm_resource_handler;
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_http_crm_postgres(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_crm_main_conf_t *mcf = conf;
+
+    ngx_str_t  *value;
+
+    if (mcf->pg.conninfo.len > 0) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    if (value[1].len == 0) {
+        return "takes a non-empty conninfo";
+    }
+
+    /* value[1].data is NUL-terminated by the configuration parser */
+
+    mcf->pg.conninfo = value[1];
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_http_crm_redis(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_crm_main_conf_t *mcf = conf;
+
+    ngx_str_t  *value;
+
+    if (mcf->redis_conf.addr.len > 0) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    return crm_redis_parse_addr(cf, &value[1], &mcf->redis_conf);
+}
+
+
+static char *
+ngx_http_crm_cursor_secret(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_crm_main_conf_t *mcf = conf;
+
+    ngx_str_t  *value;
+
+    if (mcf->cursor_secret.len > 0) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    if (value[1].len < CRM_SECRET_MIN) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "crm_cursor_secret must be at least %d "
+                           "characters long", CRM_SECRET_MIN);
+        return NGX_CONF_ERROR;
+    }
+
+    mcf->cursor_secret = value[1];
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_http_crm_api_key(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_crm_main_conf_t *mcf = conf;
+
+    ngx_str_t         *value;
+    ngx_uint_t         i;
+    crm_static_key_t  *k;
+
+    value = cf->args->elts;
+
+    if (value[1].len < CRM_SECRET_MIN) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "crm_api_key: a key must be at least %d "
+                           "characters long", CRM_SECRET_MIN);
+        return NGX_CONF_ERROR;
+    }
+
+    if (crm_uuid_valid(value[2].data, value[2].len) != NGX_OK) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "crm_api_key: \"%V\" is not a workspace uuid",
+                           &value[2]);
+        return NGX_CONF_ERROR;
+    }
+
+    if (mcf->keys == NULL) {
+        mcf->keys = ngx_array_create(cf->pool, 4, sizeof(crm_static_key_t));
+        if (mcf->keys == NULL) {
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    k = mcf->keys->elts;
+    for (i = 0; i < mcf->keys->nelts; i++) {
+        if (k[i].key.len == value[1].len
+            && ngx_strncmp(k[i].key.data, value[1].data, value[1].len) == 0)
+        {
+            return "names a key twice";
+        }
+    }
+
+    k = ngx_array_push(mcf->keys);
+    if (k == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    k->key = value[1];
+    k->workspace = value[2];
+
+    return NGX_CONF_OK;
+}
+
+
+static ngx_int_t
+ngx_http_crm_init_process(ngx_cycle_t *cycle)
+{
+    ngx_http_crm_main_conf_t  *mcf;
+
+    mcf = ngx_http_cycle_get_module_main_conf(cycle, ngx_http_crm_module);
+
+    if (mcf == NULL) {
+        return NGX_OK;
+    }
+
+    if (mcf->pg.conninfo.len > 0) {
+        mcf->pool = crm_pg_pool_create(cycle, &mcf->pg);
+        if (mcf->pool == NULL) {
+            return NGX_ERROR;
+        }
+    }
+
+    if (mcf->redis_conf.addr.len > 0) {
+        mcf->redis = crm_redis_init(cycle, &mcf->redis_conf);
+        if (mcf->redis == NULL) {
+            return NGX_ERROR;
+        }
+    }
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_http_crm_exit_process(ngx_cycle_t *cycle)
+{
+    ngx_http_crm_main_conf_t  *mcf;
+
+    mcf = ngx_http_cycle_get_module_main_conf(cycle, ngx_http_crm_module);
+
+    if (mcf == NULL) {
+        return;
+    }
+
+    crm_pg_pool_destroy(mcf->pool);
+    mcf->pool = NULL;
+
+    crm_redis_done(mcf->redis);
+    mcf->redis = NULL;
+}

@@ -1,0 +1,273 @@
+
+/*
+ * ngx_http_crm_module: types shared by the module's files.
+ *
+ * The pure parts (query parser, cursor codec, SQL planner, validation)
+ * use only ngx_core and jansson so that they can be unit-tested and
+ * fuzzed without an nginx around them.
+ */
+
+
+#ifndef _CRM_H_INCLUDED_
+#define _CRM_H_INCLUDED_
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+
+
+#define CRM_MAX_SORT          3         /* user sort keys; id is added */
+#define CRM_MAX_KEYS          (CRM_MAX_SORT + 1)
+#define CRM_LIMIT_DEFAULT     20
+#define CRM_LIMIT_MAX         200
+#define CRM_MAX_FILTERS       32
+#define CRM_MAX_IN_VALUES     100
+#define CRM_MAX_FIELDS        64
+
+
+/* field types */
+
+typedef enum {
+    CRM_FT_UUID = 0,
+    CRM_FT_TEXT,
+    CRM_FT_EMAIL,
+    CRM_FT_ENUM,                        /* text restricted to enum_values */
+    CRM_FT_INT,                         /* bigint */
+    CRM_FT_NUMERIC,
+    CRM_FT_BOOL,
+    CRM_FT_TIMESTAMP,                   /* timestamptz, ISO 8601 */
+    CRM_FT_DATE,                        /* YYYY-MM-DD */
+    CRM_FT_TEXT_ARRAY,                  /* text[] <-> JSON array of strings */
+    CRM_FT_OBJECT                       /* jsonb <-> JSON object */
+} crm_field_type_e;
+
+
+/* field flags */
+
+#define CRM_F_REQUIRED        0x0001    /* must be present on create */
+#define CRM_F_READONLY        0x0002    /* set by the server only */
+#define CRM_F_FILTER          0x0004    /* may be used in filters */
+#define CRM_F_SORT            0x0008    /* may be used in sort */
+#define CRM_F_SEARCH          0x0010    /* searched by q= */
+#define CRM_F_HIDDEN          0x0020    /* never rendered */
+
+
+/* filter operators */
+
+typedef enum {
+    CRM_OP_EQ = 0,
+    CRM_OP_NE,
+    CRM_OP_GT,
+    CRM_OP_GTE,
+    CRM_OP_LT,
+    CRM_OP_LTE,
+    CRM_OP_IN,
+    CRM_OP_NIN,
+    CRM_OP_LIKE,
+    CRM_OP_IS_NULL,
+    CRM_OP_IS_NOT_NULL
+} crm_op_e;
+
+
+typedef struct crm_resource_s  crm_resource_t;
+
+
+typedef struct {
+    ngx_str_t                 name;         /* JSON name, camelCase */
+    ngx_str_t                 column;       /* SQL column name */
+    ngx_uint_t                type;         /* crm_field_type_e */
+    ngx_uint_t                flags;        /* CRM_F_* */
+    size_t                    max_len;      /* text: characters;
+                                               arrays: elements; 0: none */
+    const char              **enum_values;  /* NULL-terminated, ENUM */
+    const char               *ref;          /* resource name this uuid
+                                               refers to, or NULL */
+} crm_field_t;
+
+
+typedef struct {
+    ngx_str_t                 name;         /* path segment: "contacts" */
+    const char               *target;       /* resource listed */
+    ngx_str_t                 fk;           /* column of target that
+                                               holds the parent id */
+} crm_link_t;
+
+
+struct crm_resource_s {
+    ngx_str_t                 name;         /* "contacts" */
+    ngx_str_t                 table;        /* "contacts" */
+    ngx_str_t                 singular;     /* "contact" */
+    crm_field_t              *fields;       /* fields[0] is "id" */
+    ngx_uint_t                nfields;
+    crm_link_t               *links;
+    ngx_uint_t                nlinks;
+    ngx_str_t                 unique_email; /* unique index name, or "" */
+};
+
+
+/* a query parameter error: INVALID_PARAMETER naming the parameter */
+
+typedef struct {
+    ngx_str_t                 param;        /* the offending parameter */
+    ngx_str_t                 code;         /* machine code of the detail */
+    ngx_str_t                 message;      /* human readable */
+} crm_error_t;
+
+
+typedef struct {
+    crm_field_t              *field;
+    ngx_uint_t                op;           /* crm_op_e */
+    ngx_array_t               values;       /* ngx_str_t, unescaped */
+} crm_filter_t;
+
+
+typedef struct {
+    crm_field_t              *field;
+    ngx_uint_t                desc;         /* 1: descending */
+} crm_sort_t;
+
+
+#define CRM_COUNT_NONE        0
+#define CRM_COUNT_EXACT       1
+#define CRM_COUNT_ESTIMATED   2
+
+
+typedef struct {
+    ngx_uint_t                limit;
+    ngx_uint_t                offset;
+    unsigned                  has_offset:1;
+
+    /* sort keys; the last is always "id" ascending or descending */
+    crm_sort_t                sort[CRM_MAX_KEYS];
+    ngx_uint_t                nsort;
+
+    ngx_array_t               filters;      /* crm_filter_t */
+    ngx_str_t                 q;            /* full text; len 0: none */
+
+    /* selected fields: fields[i] is rendered when select[i] != 0;
+       select == NULL means all fields */
+    u_char                   *select;
+
+    ngx_uint_t                count;        /* CRM_COUNT_* */
+
+    /* decoded cursor: boundary row's sort key values */
+    unsigned                  has_cursor:1;
+    unsigned                  backward:1;   /* cursor points backwards */
+    ngx_str_t                 key[CRM_MAX_KEYS];
+    u_char                    key_null[CRM_MAX_KEYS];
+} crm_query_t;
+
+
+/* a value bound to a $n parameter; NULL when null is set */
+
+typedef struct {
+    ngx_str_t                 value;
+    unsigned                  null:1;
+} crm_param_t;
+
+
+typedef struct {
+    ngx_str_t                 sql;
+    ngx_array_t               params;       /* crm_param_t; $1 first */
+
+    /* list statements: result columns after the row JSON (column 0)
+       are the sort key values, nkeys of them, as text */
+    ngx_uint_t                nkeys;
+} crm_stmt_t;
+
+
+/* a validated field value, for insert and update */
+
+typedef struct {
+    crm_field_t              *field;
+    crm_param_t               param;        /* text form of the value */
+} crm_value_t;
+
+
+/* a per-field validation error */
+
+typedef struct {
+    ngx_str_t                 field;
+    ngx_str_t                 code;         /* "required", "invalid_type",
+                                               "too_long", "invalid_format",
+                                               "unknown_field", ... */
+    ngx_str_t                 message;
+} crm_field_error_t;
+
+
+/* crm_schema.c */
+
+crm_resource_t *crm_schema_find(ngx_str_t *name);
+crm_field_t *crm_schema_field(crm_resource_t *res, u_char *name, size_t len);
+crm_link_t *crm_schema_link(crm_resource_t *res, ngx_str_t *name);
+ngx_uint_t crm_schema_field_index(crm_resource_t *res, crm_field_t *f);
+crm_resource_t **crm_schema_all(ngx_uint_t *n);
+
+
+/* crm_query.c: query string -> crm_query_t (pure) */
+
+/*
+ * Parses r->args style text (not yet unescaped) for a list of "res".
+ * "secret" authenticates cursors.  Returns NGX_OK, NGX_DECLINED with
+ * *err filled for a client mistake, NGX_ERROR on allocation failure.
+ */
+ngx_int_t crm_query_parse(ngx_pool_t *pool, crm_resource_t *res,
+    ngx_str_t *args, ngx_str_t *secret, crm_query_t *q, crm_error_t *err);
+
+/* "fields=" alone, for single-record GETs; other parameters rejected */
+ngx_int_t crm_query_parse_fields(ngx_pool_t *pool, crm_resource_t *res,
+    ngx_str_t *args, crm_query_t *q, crm_error_t *err);
+
+/* validates the text form of a value of a field type */
+ngx_int_t crm_query_check_value(ngx_uint_t type, ngx_str_t *v);
+
+ngx_int_t crm_uuid_valid(u_char *p, size_t len);
+
+
+/* crm_cursor.c: opaque, HMAC-authenticated cursors (pure) */
+
+/*
+ * Encodes the sort keys of a boundary row.  "sig" binds the cursor to the
+ * sort order (crm_cursor_sort_sig()) so that a cursor made for one order
+ * is rejected under another.
+ */
+ngx_int_t crm_cursor_encode(ngx_pool_t *pool, ngx_str_t *secret,
+    crm_query_t *q, ngx_uint_t backward, ngx_str_t *keys, u_char *nulls,
+    ngx_str_t *out);
+ngx_int_t crm_cursor_decode(ngx_pool_t *pool, ngx_str_t *secret,
+    crm_query_t *q, ngx_str_t *in);
+
+
+/* crm_sql.c: AST + descriptor -> one parameterized statement (pure) */
+
+ngx_int_t crm_sql_get(ngx_pool_t *pool, crm_resource_t *res,
+    ngx_str_t *ws, ngx_str_t *id, u_char *select, crm_stmt_t *st);
+ngx_int_t crm_sql_list(ngx_pool_t *pool, crm_resource_t *res,
+    ngx_str_t *ws, crm_query_t *q, ngx_str_t *fk, ngx_str_t *parent,
+    crm_stmt_t *st);
+ngx_int_t crm_sql_count(ngx_pool_t *pool, crm_resource_t *res,
+    ngx_str_t *ws, crm_query_t *q, ngx_str_t *fk, ngx_str_t *parent,
+    crm_stmt_t *st);
+ngx_int_t crm_sql_insert(ngx_pool_t *pool, crm_resource_t *res,
+    ngx_str_t *ws, ngx_array_t *values, crm_stmt_t *st);
+ngx_int_t crm_sql_update(ngx_pool_t *pool, crm_resource_t *res,
+    ngx_str_t *ws, ngx_str_t *id, ngx_array_t *values, crm_stmt_t *st);
+ngx_int_t crm_sql_delete(ngx_pool_t *pool, crm_resource_t *res,
+    ngx_str_t *ws, ngx_str_t *id, crm_stmt_t *st);
+ngx_int_t crm_sql_exists(ngx_pool_t *pool, crm_resource_t *res,
+    ngx_str_t *ws, ngx_str_t *id, crm_stmt_t *st);
+
+
+/* crm_validate.c: JSON body -> crm_value_t array (pure, jansson) */
+
+/*
+ * "body" is a json_t object.  create != 0: required fields must be
+ * present.  Returns NGX_OK with "values" (crm_value_t) filled,
+ * NGX_DECLINED with "errors" (crm_field_error_t) filled, NGX_ERROR on
+ * allocation failure.
+ */
+ngx_int_t crm_validate(ngx_pool_t *pool, crm_resource_t *res, void *body,
+    ngx_uint_t create, ngx_array_t *values, ngx_array_t *errors);
+
+
+#endif /* _CRM_H_INCLUDED_ */

@@ -1,0 +1,462 @@
+
+/*
+ * ngx_http_crm_module: the response envelope, the error catalog, request
+ * ids and output.
+ */
+
+
+#include "crm_module.h"
+#include <openssl/rand.h>
+
+
+typedef struct {
+    ngx_uint_t                status;
+    const char               *code;
+} crm_error_def_t;
+
+
+static ngx_int_t crm_http_request_id_valid(ngx_str_t *id);
+static u_char *crm_http_timestamp(u_char *p);
+
+
+/* indexed by crm_error_e; codes are part of the API: never rename */
+
+static const crm_error_def_t  crm_errors[] = {
+    { NGX_HTTP_BAD_REQUEST, "BAD_REQUEST" },
+    { NGX_HTTP_BAD_REQUEST, "INVALID_JSON" },
+    { NGX_HTTP_BAD_REQUEST, "INVALID_PARAMETER" },
+    { NGX_HTTP_UNAUTHORIZED, "UNAUTHENTICATED" },
+    { NGX_HTTP_FORBIDDEN, "FORBIDDEN" },
+    { NGX_HTTP_NOT_FOUND, "RESOURCE_NOT_FOUND" },
+    { NGX_HTTP_NOT_ALLOWED, "METHOD_NOT_ALLOWED" },
+    { NGX_HTTP_CONFLICT, "CONFLICT" },
+    { NGX_HTTP_CONFLICT, "DUPLICATE" },
+    { NGX_HTTP_CONFLICT, "INVALID_STATE" },
+    { NGX_HTTP_PRECONDITION_FAILED, "PRECONDITION_FAILED" },
+    { NGX_HTTP_REQUEST_ENTITY_TOO_LARGE, "PAYLOAD_TOO_LARGE" },
+    { NGX_HTTP_UNSUPPORTED_MEDIA_TYPE, "UNSUPPORTED_MEDIA_TYPE" },
+    { 422, "VALIDATION_FAILED" },
+    { 422, "IDEMPOTENCY_KEY_REUSED" },
+    { 429, "RATE_LIMITED" },
+    { NGX_HTTP_INTERNAL_SERVER_ERROR, "INTERNAL" },
+    { NGX_HTTP_SERVICE_UNAVAILABLE, "SERVICE_UNAVAILABLE" }
+};
+
+
+/* keeps a sane incoming X-Request-Id, otherwise makes one */
+
+ngx_int_t
+crm_http_request_id(ngx_http_request_t *r, crm_ctx_t *ctx)
+{
+    u_char           *p;
+    ngx_table_elt_t  *h;
+    u_char            rnd[12];
+
+    h = crm_http_header_in(r, "X-Request-Id", sizeof("X-Request-Id") - 1);
+
+    if (h != NULL && crm_http_request_id_valid(&h->value) == NGX_OK) {
+        ctx->request_id = h->value;
+
+    } else {
+        if (RAND_bytes(rnd, sizeof(rnd)) != 1) {
+            ngx_memcpy(rnd, &r->start_sec, sizeof(time_t));
+            ngx_memcpy(rnd + 4, &ctx->mcf->id_seq, sizeof(uint32_t));
+            rnd[8] = (u_char) ngx_pid;
+            rnd[9] = (u_char) (ngx_pid >> 8);
+            rnd[10] = (u_char) ngx_random();
+            rnd[11] = (u_char) r->start_msec;
+        }
+
+        ctx->mcf->id_seq++;
+
+        p = ngx_pnalloc(r->pool, sizeof("req_") - 1 + 2 * sizeof(rnd));
+        if (p == NULL) {
+            return NGX_ERROR;
+        }
+
+        ctx->request_id.data = p;
+        p = ngx_cpymem(p, "req_", sizeof("req_") - 1);
+        p = ngx_hex_dump(p, rnd, sizeof(rnd));
+        ctx->request_id.len = p - ctx->request_id.data;
+    }
+
+    return crm_http_header_out(r, "X-Request-Id", &ctx->request_id);
+}
+
+
+static ngx_int_t
+crm_http_request_id_valid(ngx_str_t *id)
+{
+    size_t   i;
+    u_char   ch;
+
+    if (id->len == 0 || id->len > CRM_REQUEST_ID_MAX) {
+        return NGX_DECLINED;
+    }
+
+    for (i = 0; i < id->len; i++) {
+        ch = id->data[i];
+
+        if ((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z')
+            || (ch >= '0' && ch <= '9')
+            || ch == '-' || ch == '_' || ch == '.' || ch == ':')
+        {
+            continue;
+        }
+
+        return NGX_DECLINED;
+    }
+
+    return NGX_OK;
+}
+
+
+/* "2026-01-15T10:30:00.000Z" */
+
+static u_char *
+crm_http_timestamp(u_char *p)
+{
+    ngx_tm_t    tm;
+    ngx_time_t *tp;
+
+    tp = ngx_timeofday();
+    ngx_gmtime(tp->sec, &tm);
+
+    return ngx_sprintf(p, "%4d-%02d-%02dT%02d:%02d:%02d.%03MZ",
+                       tm.ngx_tm_year, tm.ngx_tm_mon, tm.ngx_tm_mday,
+                       tm.ngx_tm_hour, tm.ngx_tm_min, tm.ngx_tm_sec,
+                       tp->msec);
+}
+
+
+/*
+ * The members every meta object starts with, without braces:
+ * "requestId":"...","timestamp":"..."
+ */
+
+ngx_int_t
+crm_http_meta(ngx_http_request_t *r, crm_ctx_t *ctx, u_char **out,
+    size_t *len)
+{
+    u_char  *p, *start;
+
+    start = ngx_pnalloc(r->pool, sizeof("\"requestId\":\"\",\"timestamp\":\"\"")
+                                 + ctx->request_id.len
+                                 + sizeof("2026-01-15T10:30:00.000Z"));
+    if (start == NULL) {
+        return NGX_ERROR;
+    }
+
+    /* the request id holds only characters that need no escaping */
+
+    p = ngx_sprintf(start, "\"requestId\":\"%V\",\"timestamp\":\"",
+                    &ctx->request_id);
+    p = crm_http_timestamp(p);
+    *p++ = '"';
+
+    *out = start;
+    *len = p - start;
+
+    return NGX_OK;
+}
+
+
+ngx_int_t
+crm_http_send(ngx_http_request_t *r, ngx_uint_t status, ngx_chain_t *out,
+    size_t len)
+{
+    ngx_int_t  rc;
+
+    r->headers_out.status = status;
+    r->headers_out.content_length_n = len;
+
+    if (len > 0) {
+        ngx_str_set(&r->headers_out.content_type, "application/json");
+        r->headers_out.content_type_len = r->headers_out.content_type.len;
+        r->headers_out.content_type_lowcase = NULL;
+    }
+
+    if (status == NGX_HTTP_NO_CONTENT || len == 0) {
+        r->header_only = 1;
+    }
+
+    rc = ngx_http_send_header(r);
+
+    if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) {
+        return rc;
+    }
+
+    return ngx_http_output_filter(r, out);
+}
+
+
+ngx_int_t
+crm_http_send_data(ngx_http_request_t *r, ngx_uint_t status, u_char *data,
+    size_t len)
+{
+    ngx_buf_t    *b;
+    ngx_chain_t   out;
+
+    if (len == 0) {
+        return crm_http_send(r, status, NULL, 0);
+    }
+
+    b = ngx_calloc_buf(r->pool);
+    if (b == NULL) {
+        return NGX_ERROR;
+    }
+
+    b->pos = data;
+    b->last = data + len;
+    b->memory = 1;
+    b->last_buf = (r == r->main) ? 1 : 0;
+    b->last_in_chain = 1;
+
+    out.buf = b;
+    out.next = NULL;
+
+    return crm_http_send(r, status, &out, len);
+}
+
+
+/*
+ * {"error":{"code":"...","status":N,"message":"...","details":{...}},
+ *  "meta":{...}}
+ *
+ * "details" is stolen (decref'ed) whatever happens.
+ */
+
+ngx_int_t
+crm_http_error(ngx_http_request_t *r, ngx_uint_t error, const char *message,
+    json_t *details)
+{
+    char                   *dump;
+    u_char                 *p, *meta;
+    size_t                  len, mlen;
+    json_t                 *err, *body, *msg;
+    ngx_str_t               value;
+    crm_ctx_t              *ctx;
+    const crm_error_def_t  *def;
+
+    def = &crm_errors[error];
+    ctx = ngx_http_get_module_ctx(r, ngx_http_crm_module);
+
+    if (details == NULL) {
+        details = json_object();
+    }
+
+    msg = json_string(message);
+    if (msg == NULL) {
+        /* echoes client input that is not UTF-8 */
+        msg = json_string("the request is malformed");
+    }
+
+    body = json_object();
+    err = json_object();
+
+    if (body == NULL || err == NULL || msg == NULL || details == NULL
+        || json_object_set_new(err, "code", json_string(def->code)) != 0
+        || json_object_set_new(err, "status", json_integer(def->status))
+           != 0)
+    {
+        json_decref(body);
+        json_decref(err);
+        json_decref(msg);
+        json_decref(details);
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    json_object_set_new(err, "message", msg);
+    json_object_set_new(err, "details", details);
+    json_object_set_new(body, "error", err);
+
+    err = body;
+
+    dump = json_dumps(err, JSON_COMPACT);
+    json_decref(err);
+
+    if (dump == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    len = ngx_strlen(dump);
+
+    meta = NULL;
+    mlen = 0;
+
+    if (ctx != NULL && crm_http_meta(r, ctx, &meta, &mlen) != NGX_OK) {
+        free(dump);
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    /* dump ends with "}}": splice the meta object in before the last "}" */
+
+    p = ngx_pnalloc(r->pool, len + sizeof(",\"meta\":{}") + mlen);
+    if (p == NULL) {
+        free(dump);
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    value.data = p;
+    p = ngx_cpymem(p, dump, len - 1);
+    p = ngx_cpymem(p, ",\"meta\":{", sizeof(",\"meta\":{") - 1);
+    p = ngx_cpymem(p, meta, mlen);
+    *p++ = '}';
+    *p++ = '}';
+    value.len = p - value.data;
+
+    free(dump);
+
+    if (def->status == NGX_HTTP_UNAUTHORIZED) {
+        ngx_str_t  www = ngx_string("Bearer realm=\"crm\"");
+
+        if (crm_http_header_out(r, "WWW-Authenticate", &www) != NGX_OK) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+    }
+
+    if (def->status >= NGX_HTTP_INTERNAL_SERVER_ERROR) {
+        /* an error must not be cached, nor keep a connection busy */
+        r->keepalive = 0;
+    }
+
+    r->headers_out.content_length_n = value.len;
+
+    return crm_http_send_data(r, def->status, value.data, value.len);
+}
+
+
+/* VALIDATION_FAILED & co: details.fields from crm_field_error_t */
+
+ngx_int_t
+crm_http_field_errors(ngx_http_request_t *r, ngx_uint_t error,
+    const char *message, ngx_array_t *errors)
+{
+    json_t             *fields, *details, *item;
+    ngx_uint_t          i;
+    crm_field_error_t  *fe;
+
+    details = json_object();
+    fields = json_array();
+
+    if (details == NULL || fields == NULL) {
+        json_decref(details);
+        json_decref(fields);
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    json_object_set_new(details, "fields", fields);
+
+    fe = errors->elts;
+
+    for (i = 0; i < errors->nelts; i++) {
+        item = json_pack("{s:s%,s:s%,s:s%}",
+                         "field", fe[i].field.data, fe[i].field.len,
+                         "code", fe[i].code.data, fe[i].code.len,
+                         "message", fe[i].message.data, fe[i].message.len);
+        if (item == NULL) {
+            /* not valid UTF-8 (a field name as sent): say it plainly */
+            item = json_pack("{s:s,s:s%,s:s%}",
+                             "field", "(invalid)",
+                             "code", fe[i].code.data, fe[i].code.len,
+                             "message", fe[i].message.data,
+                             fe[i].message.len);
+        }
+
+        if (item != NULL) {
+            json_array_append_new(fields, item);
+        }
+    }
+
+    return crm_http_error(r, error, message, details);
+}
+
+
+/* INVALID_PARAMETER naming the parameter */
+
+ngx_int_t
+crm_http_param_error(ngx_http_request_t *r, crm_error_t *err)
+{
+    u_char  *msg;
+    json_t  *details;
+
+    details = json_pack("{s:s%,s:s%}",
+                        "parameter", err->param.data, err->param.len,
+                        "code", err->code.data, err->code.len);
+
+    msg = ngx_pnalloc(r->pool, err->message.len + 1);
+    if (msg == NULL) {
+        json_decref(details);
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ngx_memcpy(msg, err->message.data, err->message.len);
+    msg[err->message.len] = '\0';
+
+    ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                  "crm: invalid parameter \"%V\": %V",
+                  &err->param, &err->message);
+
+    return crm_http_error(r, CRM_E_INVALID_PARAMETER, (char *) msg,
+                          details);
+}
+
+
+ngx_table_elt_t *
+crm_http_header_in(ngx_http_request_t *r, const char *name, size_t len)
+{
+    ngx_uint_t        i;
+    ngx_list_part_t  *part;
+    ngx_table_elt_t  *h;
+
+    part = &r->headers_in.headers.part;
+    h = part->elts;
+
+    for (i = 0; /* void */ ; i++) {
+
+        if (i >= part->nelts) {
+            if (part->next == NULL) {
+                return NULL;
+            }
+
+            part = part->next;
+            h = part->elts;
+            i = 0;
+        }
+
+        if (h[i].key.len == len
+            && ngx_strncasecmp(h[i].key.data, (u_char *) name, len) == 0)
+        {
+            return &h[i];
+        }
+    }
+}
+
+
+ngx_int_t
+crm_http_header_out(ngx_http_request_t *r, const char *name,
+    ngx_str_t *value)
+{
+    ngx_table_elt_t  *h;
+
+    h = ngx_list_push(&r->headers_out.headers);
+    if (h == NULL) {
+        return NGX_ERROR;
+    }
+
+    h->hash = 1;
+    h->key.data = (u_char *) name;
+    h->key.len = ngx_strlen(name);
+    h->value = *value;
+
+    return NGX_OK;
+}
+
+
+/* the one place an asynchronous path ends a request */
+
+void
+crm_http_done(ngx_http_request_t *r, ngx_int_t rc)
+{
+    ngx_http_finalize_request(r, rc);
+}

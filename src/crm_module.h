@@ -1,0 +1,212 @@
+
+/*
+ * ngx_http_crm_module: configuration, request context and the interfaces
+ * between the module's I/O files (HTTP, PostgreSQL pool, resources).
+ */
+
+
+#ifndef _CRM_MODULE_H_INCLUDED_
+#define _CRM_MODULE_H_INCLUDED_
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+#include <libpq-fe.h>
+#include <jansson.h>
+#include "crm.h"
+#include "crm_redis.h"
+
+
+#define CRM_REQUEST_ID_MAX    128
+
+
+typedef struct crm_pg_pool_s   crm_pg_pool_t;
+typedef struct crm_pg_conn_s   crm_pg_conn_t;
+typedef struct crm_pg_req_s    crm_pg_req_t;
+
+
+/* why a statement produced no result */
+
+#define CRM_PG_OK             0
+#define CRM_PG_BUSY           1         /* wait queue full */
+#define CRM_PG_TIMEOUT        2         /* waited too long for a conn */
+#define CRM_PG_DOWN           3         /* database unreachable */
+#define CRM_PG_LOST           4         /* connection lost mid-statement */
+
+
+typedef struct {
+    ngx_str_t                 key;
+    ngx_str_t                 workspace;
+} crm_static_key_t;
+
+
+typedef struct {
+    ngx_str_t                 conninfo;
+    const char              **keywords;     /* NULL-terminated, for */
+    const char              **values;       /* PQconnectStartParams */
+    ngx_uint_t                pool_size;
+    ngx_uint_t                queue;
+    ngx_msec_t                queue_timeout;
+    ngx_msec_t                connect_timeout;
+    ngx_msec_t                statement_timeout;
+    ngx_msec_t                backoff_max;
+} crm_pg_conf_t;
+
+
+typedef struct {
+    crm_pg_conf_t             pg;
+    ngx_str_t                 cursor_secret;
+    ngx_array_t              *keys;         /* crm_static_key_t */
+    crm_redis_conf_t          redis_conf;
+
+    /* per worker, set up in init_process */
+    crm_pg_pool_t            *pool;
+    crm_redis_t              *redis;
+    ngx_uint_t                id_seq;
+} ngx_http_crm_main_conf_t;
+
+
+typedef struct {
+    ngx_flag_t                enable;
+    size_t                    max_body_size;
+} ngx_http_crm_loc_conf_t;
+
+
+typedef void (*crm_pg_handler_pt)(crm_pg_req_t *pr, PGresult *res);
+
+
+struct crm_pg_req_s {
+    ngx_queue_t               queue;        /* in the wait queue */
+    ngx_event_t               wait;         /* wait-queue timeout */
+    crm_pg_pool_t            *pool;
+    crm_pg_conn_t            *conn;
+    crm_stmt_t               *stmt;
+    crm_pg_handler_pt         handler;
+    void                     *data;
+    ngx_log_t                *log;
+    ngx_uint_t                error;        /* CRM_PG_* */
+    unsigned                  queued:1;
+    unsigned                  gone:1;       /* owner's pool destroyed */
+};
+
+
+/* routes */
+
+typedef enum {
+    CRM_ROUTE_NONE = 0,
+    CRM_ROUTE_HEALTH,
+    CRM_ROUTE_COLLECTION,                   /* /contacts */
+    CRM_ROUTE_ITEM,                         /* /contacts/:id */
+    CRM_ROUTE_LINK                          /* /companies/:id/contacts */
+} crm_route_kind_e;
+
+
+typedef struct {
+    ngx_uint_t                kind;         /* crm_route_kind_e */
+    crm_resource_t           *res;          /* the resource addressed */
+    ngx_str_t                 id;
+    crm_link_t               *link;
+    crm_resource_t           *target;       /* link target resource */
+    ngx_str_t                 base;         /* location prefix */
+} crm_route_t;
+
+
+typedef struct {
+    ngx_http_request_t       *request;
+    ngx_http_crm_main_conf_t *mcf;
+    ngx_str_t                 request_id;
+    crm_route_t               route;
+    ngx_str_t                 workspace;
+    json_t                   *body;
+    crm_query_t               query;
+    crm_pg_req_t             *pg;
+    ngx_int_t                 total;        /* count=, -1: none */
+    ngx_int_t                 rc;           /* of a response already sent
+                                               by a check (NGX_ABORT) */
+    ngx_msec_t                started;
+} crm_ctx_t;
+
+
+extern ngx_module_t  ngx_http_crm_module;
+
+
+/* crm_http.c: envelope, error catalog, request ids, output */
+
+typedef enum {
+    CRM_E_BAD_REQUEST = 0,
+    CRM_E_INVALID_JSON,
+    CRM_E_INVALID_PARAMETER,
+    CRM_E_UNAUTHENTICATED,
+    CRM_E_FORBIDDEN,
+    CRM_E_NOT_FOUND,
+    CRM_E_METHOD_NOT_ALLOWED,
+    CRM_E_CONFLICT,
+    CRM_E_DUPLICATE,
+    CRM_E_INVALID_STATE,
+    CRM_E_PRECONDITION_FAILED,
+    CRM_E_PAYLOAD_TOO_LARGE,
+    CRM_E_UNSUPPORTED_MEDIA_TYPE,
+    CRM_E_VALIDATION_FAILED,
+    CRM_E_IDEMPOTENCY_KEY_REUSED,
+    CRM_E_RATE_LIMITED,
+    CRM_E_INTERNAL,
+    CRM_E_SERVICE_UNAVAILABLE
+} crm_error_e;
+
+
+ngx_int_t crm_http_request_id(ngx_http_request_t *r, crm_ctx_t *ctx);
+ngx_int_t crm_http_meta(ngx_http_request_t *r, crm_ctx_t *ctx, u_char **p,
+    size_t *len);
+ngx_int_t crm_http_send(ngx_http_request_t *r, ngx_uint_t status,
+    ngx_chain_t *out, size_t len);
+ngx_int_t crm_http_send_data(ngx_http_request_t *r, ngx_uint_t status,
+    u_char *data, size_t len);
+ngx_int_t crm_http_error(ngx_http_request_t *r, ngx_uint_t error,
+    const char *message, json_t *details);
+ngx_int_t crm_http_field_errors(ngx_http_request_t *r, ngx_uint_t error,
+    const char *message, ngx_array_t *errors);
+ngx_int_t crm_http_param_error(ngx_http_request_t *r, crm_error_t *err);
+ngx_table_elt_t *crm_http_header_in(ngx_http_request_t *r, const char *name,
+    size_t len);
+ngx_int_t crm_http_header_out(ngx_http_request_t *r, const char *name,
+    ngx_str_t *value);
+void crm_http_done(ngx_http_request_t *r, ngx_int_t rc);
+
+
+/* crm_router.c */
+
+ngx_int_t crm_route(ngx_http_request_t *r, crm_route_t *rt);
+
+
+/*
+ * A check that answered the request itself (an error response) returns
+ * NGX_ABORT and leaves the sending's result in ctx->rc; NGX_OK means the
+ * request goes on.
+ */
+#define crm_answered(ctx, call)  ((ctx)->rc = (call), NGX_ABORT)
+
+
+/* crm_json.c */
+
+ngx_int_t crm_json_body(ngx_http_request_t *r, crm_ctx_t *ctx);
+
+
+/* crm_pg.c: per-worker PostgreSQL pool */
+
+char *crm_pg_conf_finalize(ngx_conf_t *cf, crm_pg_conf_t *pcf);
+crm_pg_pool_t *crm_pg_pool_create(ngx_cycle_t *cycle, crm_pg_conf_t *pcf);
+void crm_pg_pool_destroy(crm_pg_pool_t *pool);
+crm_pg_req_t *crm_pg_request(crm_pg_pool_t *pool, ngx_pool_t *p,
+    ngx_log_t *log);
+void crm_pg_exec(crm_pg_req_t *pr, crm_stmt_t *st, crm_pg_handler_pt h,
+    void *data);
+ngx_msec_t crm_pg_retry_after(crm_pg_pool_t *pool);
+
+
+/* crm_resource.c: the request pipeline and generic CRUD */
+
+ngx_int_t crm_resource_handler(ngx_http_request_t *r);
+
+
+#endif /* _CRM_MODULE_H_INCLUDED_ */

@@ -1,0 +1,1036 @@
+
+/*
+ * ngx_http_crm_module: a per-worker PostgreSQL connection pool on the
+ * nginx event loop.
+ *
+ * libpq owns the sockets: each is wrapped with ngx_get_connection() only
+ * to receive events, and on teardown the events are removed and the
+ * nginx connection freed before PQfinish() closes the fd.  Connections
+ * are opened on demand up to pool_size; requests that find none idle
+ * wait in a bounded queue with a timeout.  A failed connect puts the
+ * pool into a backoff during which requests fail at once (503) instead
+ * of hammering a database that is down.
+ */
+
+
+#include "crm_module.h"
+
+
+#define CRM_PG_FREE           0
+#define CRM_PG_CONNECTING     1
+#define CRM_PG_IDLE           2
+#define CRM_PG_ACTIVE         3
+
+#define CRM_PG_BACKOFF_MIN    100
+
+
+struct crm_pg_conn_s {
+    ngx_queue_t               queue;        /* idle or free list */
+    crm_pg_pool_t            *pool;
+    PGconn                   *pg;
+    ngx_connection_t         *c;
+    crm_pg_req_t             *req;          /* statement in flight */
+    PGresult                 *res;          /* its first result */
+    ngx_event_t               timer;        /* connect/statement timeout */
+    ngx_uint_t                state;
+};
+
+
+struct crm_pg_pool_s {
+    crm_pg_conf_t            *conf;
+    ngx_log_t                *log;
+    crm_pg_conn_t            *conns;
+    ngx_queue_t               free;
+    ngx_queue_t               idle;
+    ngx_queue_t               waiting;
+    ngx_uint_t                nwaiting;
+    ngx_uint_t                nlive;        /* connecting, idle, active */
+    ngx_msec_t                backoff;
+    ngx_msec_t                down_until;
+    unsigned                  down:1;       /* outage logged */
+};
+
+
+static ngx_int_t crm_pg_connect(crm_pg_pool_t *pool);
+static ngx_int_t crm_pg_wrap(crm_pg_conn_t *pc);
+static void crm_pg_unwrap(crm_pg_conn_t *pc);
+static void crm_pg_event(ngx_event_t *ev);
+static void crm_pg_poll_connect(crm_pg_conn_t *pc);
+static void crm_pg_timeout(ngx_event_t *ev);
+static void crm_pg_send(crm_pg_conn_t *pc, crm_pg_req_t *pr);
+static void crm_pg_flush(crm_pg_conn_t *pc);
+static void crm_pg_read(crm_pg_conn_t *pc);
+static void crm_pg_release(crm_pg_conn_t *pc);
+static void crm_pg_close(crm_pg_conn_t *pc, ngx_uint_t error);
+static void crm_pg_connect_failed(crm_pg_pool_t *pool);
+static void crm_pg_dispatch(crm_pg_pool_t *pool);
+static void crm_pg_finish(crm_pg_req_t *pr, PGresult *res, ngx_uint_t err);
+static void crm_pg_wait_timeout(ngx_event_t *ev);
+static void crm_pg_req_cleanup(void *data);
+static char *crm_pg_strdup(ngx_pool_t *pool, const char *s, size_t len);
+
+
+/*
+ * Configuration time: parse the conninfo once (no I/O) and add the
+ * session settings the module relies on.
+ */
+
+char *
+crm_pg_conf_finalize(ngx_conf_t *cf, crm_pg_conf_t *pcf)
+{
+    char                *errmsg;
+    u_char              *p, *last;
+    size_t               len;
+    ngx_uint_t           n, i, has_app;
+    PQconninfoOption    *opts, *o;
+    u_char               options[256];
+
+    errmsg = NULL;
+    opts = PQconninfoParse((char *) pcf->conninfo.data, &errmsg);
+    if (opts == NULL) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid crm_postgres conninfo \"%V\": %s",
+                           &pcf->conninfo, errmsg ? errmsg : "out of memory");
+        if (errmsg) {
+            PQfreemem(errmsg);
+        }
+        return NGX_CONF_ERROR;
+    }
+
+    n = 0;
+    for (o = opts; o->keyword; o++) {
+        n++;
+    }
+
+    pcf->keywords = ngx_pcalloc(cf->pool, (n + 3) * sizeof(char *));
+    pcf->values = ngx_pcalloc(cf->pool, (n + 3) * sizeof(char *));
+    if (pcf->keywords == NULL || pcf->values == NULL) {
+        PQconninfoFree(opts);
+        return NGX_CONF_ERROR;
+    }
+
+    /*
+     * The session runs in UTC with ISO dates (cursor keys round-trip
+     * through their text form) and a server-side statement timeout.
+     */
+
+    last = ngx_snprintf(options, sizeof(options) - 1,
+                        "-c TimeZone=UTC -c DateStyle=ISO,YMD"
+                        " -c statement_timeout=%M"
+                        " -c idle_in_transaction_session_timeout=%M",
+                        pcf->statement_timeout,
+                        pcf->statement_timeout * 2);
+    *last = '\0';
+
+    i = 0;
+    has_app = 0;
+
+    for (o = opts; o->keyword; o++) {
+        if (o->val == NULL) {
+            continue;
+        }
+
+        if (ngx_strcmp(o->keyword, "options") == 0) {
+            len = ngx_strlen(o->val);
+            p = ngx_pnalloc(cf->pool, len + 1 + (last - options) + 1);
+            if (p == NULL) {
+                PQconninfoFree(opts);
+                return NGX_CONF_ERROR;
+            }
+
+            ngx_sprintf(p, "%s %s%Z", options, o->val);
+            options[0] = '\0';
+            pcf->keywords[i] = "options";
+            pcf->values[i++] = (char *) p;
+            continue;
+        }
+
+        if (ngx_strcmp(o->keyword, "application_name") == 0) {
+            has_app = 1;
+        }
+
+        pcf->keywords[i] = crm_pg_strdup(cf->pool, o->keyword,
+                                         ngx_strlen(o->keyword));
+        pcf->values[i] = crm_pg_strdup(cf->pool, o->val, ngx_strlen(o->val));
+        if (pcf->keywords[i] == NULL || pcf->values[i] == NULL) {
+            PQconninfoFree(opts);
+            return NGX_CONF_ERROR;
+        }
+
+        i++;
+    }
+
+    PQconninfoFree(opts);
+
+    if (options[0] != '\0') {
+        pcf->keywords[i] = "options";
+        pcf->values[i] = crm_pg_strdup(cf->pool, (char *) options,
+                                       ngx_strlen(options));
+        if (pcf->values[i] == NULL) {
+            return NGX_CONF_ERROR;
+        }
+        i++;
+    }
+
+    if (!has_app) {
+        pcf->keywords[i] = "application_name";
+        pcf->values[i++] = "ngx_http_crm_module";
+    }
+
+    pcf->keywords[i] = NULL;
+    pcf->values[i] = NULL;
+
+    return NGX_CONF_OK;
+}
+
+
+crm_pg_pool_t *
+crm_pg_pool_create(ngx_cycle_t *cycle, crm_pg_conf_t *pcf)
+{
+    ngx_uint_t      i;
+    crm_pg_pool_t  *pool;
+
+    pool = ngx_pcalloc(cycle->pool, sizeof(crm_pg_pool_t));
+    if (pool == NULL) {
+        return NULL;
+    }
+
+    pool->conns = ngx_pcalloc(cycle->pool,
+                              pcf->pool_size * sizeof(crm_pg_conn_t));
+    if (pool->conns == NULL) {
+        return NULL;
+    }
+
+    pool->conf = pcf;
+    pool->log = cycle->log;
+    pool->backoff = CRM_PG_BACKOFF_MIN;
+
+    ngx_queue_init(&pool->free);
+    ngx_queue_init(&pool->idle);
+    ngx_queue_init(&pool->waiting);
+
+    for (i = 0; i < pcf->pool_size; i++) {
+        pool->conns[i].pool = pool;
+        pool->conns[i].state = CRM_PG_FREE;
+        pool->conns[i].timer.handler = crm_pg_timeout;
+        pool->conns[i].timer.data = &pool->conns[i];
+        pool->conns[i].timer.log = cycle->log;
+        pool->conns[i].timer.cancelable = 1;
+        ngx_queue_insert_tail(&pool->free, &pool->conns[i].queue);
+    }
+
+    return pool;
+}
+
+
+void
+crm_pg_pool_destroy(crm_pg_pool_t *pool)
+{
+    ngx_uint_t  i;
+
+    if (pool == NULL) {
+        return;
+    }
+
+    for (i = 0; i < pool->conf->pool_size; i++) {
+        if (pool->conns[i].state != CRM_PG_FREE) {
+            crm_pg_close(&pool->conns[i], CRM_PG_LOST);
+        }
+    }
+}
+
+
+/* seconds a client should wait before retrying after a 503 */
+
+ngx_msec_t
+crm_pg_retry_after(crm_pg_pool_t *pool)
+{
+    ngx_msec_t  now;
+
+    now = ngx_current_msec;
+
+    if (pool->nlive == 0 && (ngx_msec_int_t) (pool->down_until - now) > 0) {
+        return pool->down_until - now;
+    }
+
+    return 1000;
+}
+
+
+crm_pg_req_t *
+crm_pg_request(crm_pg_pool_t *pool, ngx_pool_t *p, ngx_log_t *log)
+{
+    crm_pg_req_t        *pr;
+    ngx_pool_cleanup_t  *cln;
+
+    pr = ngx_pcalloc(p, sizeof(crm_pg_req_t));
+    if (pr == NULL) {
+        return NULL;
+    }
+
+    cln = ngx_pool_cleanup_add(p, 0);
+    if (cln == NULL) {
+        return NULL;
+    }
+
+    cln->handler = crm_pg_req_cleanup;
+    cln->data = pr;
+
+    pr->pool = pool;
+    pr->log = log;
+    pr->wait.handler = crm_pg_wait_timeout;
+    pr->wait.data = pr;
+    pr->wait.log = log;
+
+    return pr;
+}
+
+
+/*
+ * Runs "st" and calls "h" exactly once, after the connection has gone
+ * back to the pool, with the statement's result (NULL and pr->error set
+ * when there is none).  The result is cleared when "h" returns.  "h" may
+ * call crm_pg_exec() again with the same pr.
+ */
+
+void
+crm_pg_exec(crm_pg_req_t *pr, crm_stmt_t *st, crm_pg_handler_pt h,
+    void *data)
+{
+    ngx_queue_t    *q;
+    crm_pg_pool_t  *pool;
+    crm_pg_conn_t  *pc;
+
+    pool = pr->pool;
+
+    pr->stmt = st;
+    pr->handler = h;
+    pr->data = data;
+    pr->error = CRM_PG_OK;
+    pr->conn = NULL;
+
+    if (!ngx_queue_empty(&pool->idle)) {
+        q = ngx_queue_head(&pool->idle);
+        ngx_queue_remove(q);
+        pc = ngx_queue_data(q, crm_pg_conn_t, queue);
+        crm_pg_send(pc, pr);
+        return;
+    }
+
+    if (pool->nlive < pool->conf->pool_size) {
+        if ((ngx_msec_int_t) (pool->down_until - ngx_current_msec) > 0) {
+
+            if (pool->nlive == 0) {
+                /* the database is down and we are backing off */
+                crm_pg_finish(pr, NULL, CRM_PG_DOWN);
+                return;
+            }
+
+        } else if (crm_pg_connect(pool) != NGX_OK) {
+
+            if (pool->nlive == 0) {
+                crm_pg_finish(pr, NULL, CRM_PG_DOWN);
+                return;
+            }
+        }
+
+        if (!ngx_queue_empty(&pool->idle)) {
+            q = ngx_queue_head(&pool->idle);
+            ngx_queue_remove(q);
+            pc = ngx_queue_data(q, crm_pg_conn_t, queue);
+            crm_pg_send(pc, pr);
+            return;
+        }
+    }
+
+    if (pool->nwaiting >= pool->conf->queue) {
+        ngx_log_error(NGX_LOG_WARN, pr->log, 0,
+                      "crm: postgres wait queue is full (%ui waiting)",
+                      pool->nwaiting);
+        crm_pg_finish(pr, NULL, CRM_PG_BUSY);
+        return;
+    }
+
+    ngx_queue_insert_tail(&pool->waiting, &pr->queue);
+    pool->nwaiting++;
+    pr->queued = 1;
+    ngx_add_timer(&pr->wait, pool->conf->queue_timeout);
+}
+
+
+static ngx_int_t
+crm_pg_connect(crm_pg_pool_t *pool)
+{
+    ngx_queue_t    *q;
+    crm_pg_conn_t  *pc;
+
+    if (ngx_queue_empty(&pool->free)) {
+        return NGX_DECLINED;
+    }
+
+    q = ngx_queue_head(&pool->free);
+    pc = ngx_queue_data(q, crm_pg_conn_t, queue);
+
+    pc->pg = PQconnectStartParams(pool->conf->keywords, pool->conf->values,
+                                  0);
+    if (pc->pg == NULL) {
+        ngx_log_error(NGX_LOG_ERR, pool->log, 0,
+                      "crm: postgres connect: out of memory");
+        return NGX_ERROR;
+    }
+
+    if (PQstatus(pc->pg) == CONNECTION_BAD) {
+        if (!pool->down) {
+            ngx_log_error(NGX_LOG_ERR, pool->log, 0,
+                          "crm: postgres connect failed: %s",
+                          PQerrorMessage(pc->pg));
+        }
+
+        PQfinish(pc->pg);
+        pc->pg = NULL;
+        crm_pg_connect_failed(pool);
+        return NGX_ERROR;
+    }
+
+    ngx_queue_remove(q);
+    pc->state = CRM_PG_CONNECTING;
+    pool->nlive++;
+
+    if (crm_pg_wrap(pc) != NGX_OK) {
+        crm_pg_close(pc, CRM_PG_DOWN);
+        return NGX_ERROR;
+    }
+
+    ngx_add_timer(&pc->timer, pool->conf->connect_timeout);
+
+    crm_pg_poll_connect(pc);
+
+    return NGX_OK;
+}
+
+
+/* an nginx connection around libpq's current socket, for events only */
+
+static ngx_int_t
+crm_pg_wrap(crm_pg_conn_t *pc)
+{
+    int                fd;
+    ngx_connection_t  *c;
+
+    fd = PQsocket(pc->pg);
+    if (fd == -1) {
+        return NGX_ERROR;
+    }
+
+    c = ngx_get_connection(fd, pc->pool->log);
+    if (c == NULL) {
+        return NGX_ERROR;
+    }
+
+    c->data = pc;
+    c->read->handler = crm_pg_event;
+    c->write->handler = crm_pg_event;
+    c->read->log = pc->pool->log;
+    c->write->log = pc->pool->log;
+    c->log->action = "talking to postgres";
+
+    pc->c = c;
+
+    if (ngx_add_conn) {
+        if (ngx_add_conn(c) == NGX_ERROR) {
+            crm_pg_unwrap(pc);
+            return NGX_ERROR;
+        }
+
+    } else {
+        if (ngx_add_event(c->read, NGX_READ_EVENT, 0) != NGX_OK
+            || ngx_add_event(c->write, NGX_WRITE_EVENT, 0) != NGX_OK)
+        {
+            crm_pg_unwrap(pc);
+            return NGX_ERROR;
+        }
+    }
+
+    return NGX_OK;
+}
+
+
+/* removes the events and frees the nginx connection; libpq keeps the fd */
+
+static void
+crm_pg_unwrap(crm_pg_conn_t *pc)
+{
+    ngx_connection_t  *c;
+
+    c = pc->c;
+    if (c == NULL) {
+        return;
+    }
+
+    if (c->read->posted) {
+        ngx_delete_posted_event(c->read);
+    }
+
+    if (c->write->posted) {
+        ngx_delete_posted_event(c->write);
+    }
+
+    if (ngx_del_conn) {
+        ngx_del_conn(c, 0);
+
+    } else {
+        if (c->read->active) {
+            ngx_del_event(c->read, NGX_READ_EVENT, 0);
+        }
+
+        if (c->write->active) {
+            ngx_del_event(c->write, NGX_WRITE_EVENT, 0);
+        }
+    }
+
+    c->fd = (ngx_socket_t) -1;
+    ngx_free_connection(c);
+    pc->c = NULL;
+}
+
+
+static void
+crm_pg_event(ngx_event_t *ev)
+{
+    ngx_connection_t  *c;
+    crm_pg_conn_t     *pc;
+
+    c = ev->data;
+    pc = c->data;
+
+    switch (pc->state) {
+
+    case CRM_PG_CONNECTING:
+        crm_pg_poll_connect(pc);
+        return;
+
+    case CRM_PG_ACTIVE:
+        if (ev->write) {
+            crm_pg_flush(pc);
+            return;
+        }
+
+        crm_pg_read(pc);
+        return;
+
+    case CRM_PG_IDLE:
+        if (ev->write) {
+            return;
+        }
+
+        /* the server closed the connection or sent a notice */
+
+        if (PQconsumeInput(pc->pg) == 0 || PQstatus(pc->pg) != CONNECTION_OK)
+        {
+            ngx_log_error(NGX_LOG_WARN, pc->pool->log, 0,
+                          "crm: idle postgres connection closed: %s",
+                          PQerrorMessage(pc->pg));
+            crm_pg_close(pc, CRM_PG_LOST);
+            return;
+        }
+
+        while (PQisBusy(pc->pg) == 0) {
+            PGresult  *res;
+
+            res = PQgetResult(pc->pg);
+            if (res == NULL) {
+                break;
+            }
+
+            PQclear(res);
+        }
+
+        return;
+
+    default:
+        return;
+    }
+}
+
+
+static void
+crm_pg_poll_connect(crm_pg_conn_t *pc)
+{
+    int                    fd;
+    crm_pg_pool_t         *pool;
+    PostgresPollingStatusType  st;
+
+    pool = pc->pool;
+
+    for ( ;; ) {
+        st = PQconnectPoll(pc->pg);
+
+        /* libpq may move to another socket (another host, SSL retry) */
+
+        fd = PQsocket(pc->pg);
+        if (pc->c != NULL && fd != pc->c->fd) {
+            crm_pg_unwrap(pc);
+        }
+
+        if (pc->c == NULL && fd != -1 && st != PGRES_POLLING_FAILED) {
+            if (crm_pg_wrap(pc) != NGX_OK) {
+                crm_pg_close(pc, CRM_PG_DOWN);
+                crm_pg_connect_failed(pool);
+                return;
+            }
+        }
+
+        switch (st) {
+
+        case PGRES_POLLING_READING:
+        case PGRES_POLLING_WRITING:
+            /* edge-triggered: events were armed for both directions */
+            return;
+
+        case PGRES_POLLING_OK:
+            goto connected;
+
+        case PGRES_POLLING_FAILED:
+        default:
+            if (!pool->down) {
+                ngx_log_error(NGX_LOG_ERR, pool->log, 0,
+                              "crm: postgres connect failed: %s",
+                              PQerrorMessage(pc->pg));
+            }
+
+            crm_pg_close(pc, CRM_PG_DOWN);
+            crm_pg_connect_failed(pool);
+            return;
+        }
+    }
+
+connected:
+
+    if (PQsetnonblocking(pc->pg, 1) != 0) {
+        ngx_log_error(NGX_LOG_ERR, pool->log, 0,
+                      "crm: postgres set nonblocking failed: %s",
+                      PQerrorMessage(pc->pg));
+        crm_pg_close(pc, CRM_PG_DOWN);
+        crm_pg_connect_failed(pool);
+        return;
+    }
+
+    if (pc->timer.timer_set) {
+        ngx_del_timer(&pc->timer);
+    }
+
+    if (pool->down) {
+        ngx_log_error(NGX_LOG_NOTICE, pool->log, 0,
+                      "crm: postgres is reachable again");
+        pool->down = 0;
+    }
+
+    pool->backoff = CRM_PG_BACKOFF_MIN;
+    pool->down_until = ngx_current_msec;
+
+    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, pool->log, 0,
+                   "crm: postgres connected, %ui live", pool->nlive);
+
+    pc->state = CRM_PG_IDLE;
+    ngx_queue_insert_tail(&pool->idle, &pc->queue);
+
+    crm_pg_dispatch(pool);
+}
+
+
+static void
+crm_pg_timeout(ngx_event_t *ev)
+{
+    crm_pg_conn_t  *pc;
+
+    pc = ev->data;
+
+    if (pc->state == CRM_PG_CONNECTING) {
+        ngx_log_error(NGX_LOG_ERR, pc->pool->log, 0,
+                      "crm: postgres connect timed out");
+        crm_pg_close(pc, CRM_PG_DOWN);
+        crm_pg_connect_failed(pc->pool);
+        return;
+    }
+
+    if (pc->state == CRM_PG_ACTIVE) {
+        ngx_log_error(NGX_LOG_ERR, pc->pool->log, 0,
+                      "crm: postgres statement timed out, "
+                      "closing the connection");
+        crm_pg_close(pc, CRM_PG_LOST);
+        crm_pg_dispatch(pc->pool);
+    }
+}
+
+
+static void
+crm_pg_send(crm_pg_conn_t *pc, crm_pg_req_t *pr)
+{
+    char           *sql, **values;
+    ngx_uint_t      i, n;
+    crm_param_t    *params;
+    crm_stmt_t     *st;
+    crm_pg_pool_t  *pool;
+
+    pool = pc->pool;
+    st = pr->stmt;
+
+    pc->state = CRM_PG_ACTIVE;
+    pc->req = pr;
+    pc->res = NULL;
+    pr->conn = pc;
+
+    /* libpq wants NUL-terminated strings */
+
+    n = st->params.nelts;
+    params = st->params.elts;
+
+    sql = crm_pg_strdup(st->params.pool, (char *) st->sql.data,
+                        st->sql.len);
+    values = ngx_palloc(st->params.pool, (n + 1) * sizeof(char *));
+
+    if (sql == NULL || values == NULL) {
+        goto failed;
+    }
+
+    for (i = 0; i < n; i++) {
+        if (params[i].null) {
+            values[i] = NULL;
+            continue;
+        }
+
+        values[i] = crm_pg_strdup(st->params.pool,
+                                  (char *) params[i].value.data,
+                                  params[i].value.len);
+        if (values[i] == NULL) {
+            goto failed;
+        }
+    }
+
+    if (PQsendQueryParams(pc->pg, sql, (int) n, NULL,
+                          (const char * const *) values, NULL, NULL, 0)
+        == 0)
+    {
+        ngx_log_error(NGX_LOG_ERR, pr->log, 0,
+                      "crm: postgres send failed: %s",
+                      PQerrorMessage(pc->pg));
+        crm_pg_close(pc, CRM_PG_LOST);
+        crm_pg_dispatch(pool);
+        return;
+    }
+
+    ngx_add_timer(&pc->timer, pool->conf->statement_timeout + 1000);
+
+    crm_pg_flush(pc);
+
+    return;
+
+failed:
+
+    /* the connection stays usable: nothing was sent */
+
+    pc->req = NULL;
+    pr->conn = NULL;
+    crm_pg_release(pc);
+    crm_pg_finish(pr, NULL, CRM_PG_LOST);
+}
+
+
+static void
+crm_pg_flush(crm_pg_conn_t *pc)
+{
+    int  rc;
+
+    rc = PQflush(pc->pg);
+
+    if (rc == -1) {
+        ngx_log_error(NGX_LOG_ERR, pc->pool->log, 0,
+                      "crm: postgres write failed: %s",
+                      PQerrorMessage(pc->pg));
+        crm_pg_close(pc, CRM_PG_LOST);
+        crm_pg_dispatch(pc->pool);
+        return;
+    }
+
+    /* rc == 1: more to send, the write event calls us again */
+
+    if (rc == 0) {
+        crm_pg_read(pc);
+    }
+}
+
+
+static void
+crm_pg_read(crm_pg_conn_t *pc)
+{
+    PGresult      *res;
+    crm_pg_req_t  *pr;
+
+    if (PQconsumeInput(pc->pg) == 0) {
+        ngx_log_error(NGX_LOG_ERR, pc->pool->log, 0,
+                      "crm: postgres read failed: %s",
+                      PQerrorMessage(pc->pg));
+        crm_pg_close(pc, CRM_PG_LOST);
+        crm_pg_dispatch(pc->pool);
+        return;
+    }
+
+    for ( ;; ) {
+        if (PQisBusy(pc->pg)) {
+            return;
+        }
+
+        res = PQgetResult(pc->pg);
+        if (res == NULL) {
+            break;
+        }
+
+        if (pc->res == NULL) {
+            pc->res = res;
+
+        } else {
+            PQclear(res);
+        }
+    }
+
+    /* the statement is complete */
+
+    if (pc->timer.timer_set) {
+        ngx_del_timer(&pc->timer);
+    }
+
+    pr = pc->req;
+    res = pc->res;
+
+    pc->req = NULL;
+    pc->res = NULL;
+
+    crm_pg_release(pc);
+
+    if (pr == NULL) {
+        /* the request went away meanwhile */
+        PQclear(res);
+        return;
+    }
+
+    pr->conn = NULL;
+    crm_pg_finish(pr, res, res ? CRM_PG_OK : CRM_PG_LOST);
+    PQclear(res);
+}
+
+
+/* back to the idle list, or closed when not reusable; then serve waiters */
+
+static void
+crm_pg_release(crm_pg_conn_t *pc)
+{
+    crm_pg_pool_t  *pool;
+
+    pool = pc->pool;
+
+    if (PQstatus(pc->pg) != CONNECTION_OK
+        || PQtransactionStatus(pc->pg) != PQTRANS_IDLE)
+    {
+        crm_pg_close(pc, CRM_PG_LOST);
+        crm_pg_dispatch(pool);
+        return;
+    }
+
+    pc->state = CRM_PG_IDLE;
+    ngx_queue_insert_head(&pool->idle, &pc->queue);
+
+    crm_pg_dispatch(pool);
+}
+
+
+static void
+crm_pg_close(crm_pg_conn_t *pc, ngx_uint_t error)
+{
+    crm_pg_req_t   *pr;
+    crm_pg_pool_t  *pool;
+
+    pool = pc->pool;
+
+    if (pc->state == CRM_PG_FREE) {
+        return;
+    }
+
+    if (pc->timer.timer_set) {
+        ngx_del_timer(&pc->timer);
+    }
+
+    if (pc->state == CRM_PG_IDLE) {
+        ngx_queue_remove(&pc->queue);
+    }
+
+    crm_pg_unwrap(pc);
+
+    if (pc->res) {
+        PQclear(pc->res);
+        pc->res = NULL;
+    }
+
+    if (pc->pg) {
+        PQfinish(pc->pg);
+        pc->pg = NULL;
+    }
+
+    pc->state = CRM_PG_FREE;
+    ngx_queue_insert_tail(&pool->free, &pc->queue);
+    pool->nlive--;
+
+    pr = pc->req;
+    pc->req = NULL;
+
+    if (pr != NULL) {
+        pr->conn = NULL;
+        crm_pg_finish(pr, NULL, error);
+    }
+}
+
+
+/*
+ * A connect attempt failed.  Back off; when no connection is left, the
+ * waiters have nothing to wait for: they fail now.
+ */
+
+static void
+crm_pg_connect_failed(crm_pg_pool_t *pool)
+{
+    ngx_queue_t   *q;
+    crm_pg_req_t  *pr;
+
+    pool->down_until = ngx_current_msec + pool->backoff;
+    pool->backoff = ngx_min(pool->backoff * 2, pool->conf->backoff_max);
+
+    if (!pool->down) {
+        ngx_log_error(NGX_LOG_ERR, pool->log, 0,
+                      "crm: postgres is unreachable, retrying with backoff");
+        pool->down = 1;
+    }
+
+    if (pool->nlive > 0) {
+        return;
+    }
+
+    while (!ngx_queue_empty(&pool->waiting)) {
+        q = ngx_queue_head(&pool->waiting);
+        pr = ngx_queue_data(q, crm_pg_req_t, queue);
+        crm_pg_finish(pr, NULL, CRM_PG_DOWN);
+    }
+}
+
+
+/* hands idle connections to waiters; opens more when it may */
+
+static void
+crm_pg_dispatch(crm_pg_pool_t *pool)
+{
+    ngx_queue_t    *q;
+    crm_pg_req_t   *pr;
+    crm_pg_conn_t  *pc;
+
+    while (!ngx_queue_empty(&pool->waiting)
+           && !ngx_queue_empty(&pool->idle))
+    {
+        q = ngx_queue_head(&pool->waiting);
+        pr = ngx_queue_data(q, crm_pg_req_t, queue);
+
+        ngx_queue_remove(q);
+        pool->nwaiting--;
+        pr->queued = 0;
+
+        if (pr->wait.timer_set) {
+            ngx_del_timer(&pr->wait);
+        }
+
+        q = ngx_queue_head(&pool->idle);
+        ngx_queue_remove(q);
+        pc = ngx_queue_data(q, crm_pg_conn_t, queue);
+
+        crm_pg_send(pc, pr);
+    }
+
+    if (!ngx_queue_empty(&pool->waiting)
+        && pool->nlive < pool->conf->pool_size
+        && (ngx_msec_int_t) (pool->down_until - ngx_current_msec) <= 0)
+    {
+        (void) crm_pg_connect(pool);
+    }
+}
+
+
+static void
+crm_pg_finish(crm_pg_req_t *pr, PGresult *res, ngx_uint_t err)
+{
+    if (pr->queued) {
+        ngx_queue_remove(&pr->queue);
+        pr->pool->nwaiting--;
+        pr->queued = 0;
+    }
+
+    if (pr->wait.timer_set) {
+        ngx_del_timer(&pr->wait);
+    }
+
+    pr->error = err;
+    pr->handler(pr, res);
+}
+
+
+static void
+crm_pg_wait_timeout(ngx_event_t *ev)
+{
+    crm_pg_req_t  *pr;
+
+    pr = ev->data;
+
+    ngx_log_error(NGX_LOG_WARN, pr->log, 0,
+                  "crm: timed out waiting for a postgres connection");
+
+    crm_pg_finish(pr, NULL, CRM_PG_TIMEOUT);
+}
+
+
+/* the request's pool is going away: forget the statement */
+
+static void
+crm_pg_req_cleanup(void *data)
+{
+    crm_pg_req_t *pr = data;
+
+    if (pr->queued) {
+        ngx_queue_remove(&pr->queue);
+        pr->pool->nwaiting--;
+        pr->queued = 0;
+    }
+
+    if (pr->wait.timer_set) {
+        ngx_del_timer(&pr->wait);
+    }
+
+    if (pr->conn != NULL) {
+        /* the result is discarded when it arrives */
+        pr->conn->req = NULL;
+        pr->conn = NULL;
+    }
+
+    pr->gone = 1;
+}
+
+
+static char *
+crm_pg_strdup(ngx_pool_t *pool, const char *s, size_t len)
+{
+    char  *p;
+
+    p = ngx_pnalloc(pool, len + 1);
+    if (p == NULL) {
+        return NULL;
+    }
+
+    ngx_memcpy(p, s, len);
+    p[len] = '\0';
+
+    return p;
+}

@@ -1,0 +1,1801 @@
+
+/*
+ * ngx_http_crm_module: the query string of a list.
+ *
+ * limit, cursor, offset/page, sort, fields, count, q and the filters
+ * (field=value, field[op]=value) become a crm_query_t.  Every mistake is
+ * reported as NGX_DECLINED naming the parameter: an unknown parameter is
+ * never ignored.  Pure: nginx core and the resource descriptors only.
+ */
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include "crm.h"
+
+
+#define CRM_QUERY_TEXT_MAX      1000    /* bytes of a text value */
+#define CRM_QUERY_NUM_MAX       1000    /* bytes of a number */
+#define CRM_QUERY_Q_MAX         200     /* characters of q= */
+#define CRM_QUERY_NAME_MAX      64      /* bytes of a name in an error */
+#define CRM_QUERY_MSG_MAX       512     /* bytes of an error message */
+
+#define CRM_ORDER_NONE          0
+#define CRM_ORDER_ASC           1
+#define CRM_ORDER_DESC          2
+
+/* a bit per field type, for the operator table */
+#define crm_t(type)             ((ngx_uint_t) 1 << (type))
+
+#define CRM_T_TEXTS                                                          \
+    (crm_t(CRM_FT_TEXT)|crm_t(CRM_FT_EMAIL)|crm_t(CRM_FT_ENUM))
+
+#define CRM_T_ORDERED                                                        \
+    (crm_t(CRM_FT_INT)|crm_t(CRM_FT_NUMERIC)|crm_t(CRM_FT_TIMESTAMP)         \
+     |crm_t(CRM_FT_DATE))
+
+#define CRM_T_ANY                                                            \
+    (CRM_T_TEXTS|CRM_T_ORDERED|crm_t(CRM_FT_UUID)|crm_t(CRM_FT_BOOL)         \
+     |crm_t(CRM_FT_TEXT_ARRAY))
+
+
+/* parameter kinds: aliases share a kind, a kind may appear once */
+
+typedef enum {
+    CRM_QP_LIMIT = 0,
+    CRM_QP_CURSOR,
+    CRM_QP_OFFSET,
+    CRM_QP_PAGE,
+    CRM_QP_SORT,
+    CRM_QP_SORT_BY,
+    CRM_QP_ORDER,
+    CRM_QP_FIELDS,
+    CRM_QP_COUNT,
+    CRM_QP_Q,
+    CRM_QP_CREATED_AFTER,
+    CRM_QP_CREATED_BEFORE,
+    CRM_QP_UPDATED_AFTER,
+    CRM_QP_UPDATED_BEFORE,
+    CRM_QP_N
+} crm_query_kind_e;
+
+
+typedef struct {
+    ngx_pool_t               *pool;
+    crm_resource_t           *res;
+    crm_query_t              *q;
+    crm_error_t              *err;
+
+    ngx_str_t                 name;         /* current parameter, decoded */
+    ngx_str_t                 names[CRM_QP_N];
+    ngx_uint_t                seen;         /* bits: 1 << kind */
+    ngx_uint_t                fields_only;
+
+    ngx_str_t                 cursor;
+    ngx_uint_t                page;
+    ngx_uint_t                order;        /* CRM_ORDER_* */
+    ngx_uint_t                sort_by_sign; /* sort_by had + or - */
+} crm_query_ctx_t;
+
+
+typedef struct crm_query_param_s  crm_query_param_t;
+
+typedef ngx_int_t (*crm_query_handler_pt)(crm_query_ctx_t *ctx,
+    const crm_query_param_t *qp, ngx_str_t *raw);
+
+struct crm_query_param_s {
+    ngx_str_t                 name;
+    ngx_uint_t                kind;         /* crm_query_kind_e */
+    crm_query_handler_pt      handler;
+    const char               *field;        /* shorthands: the field */
+    ngx_uint_t                op;           /* shorthands: the operator */
+};
+
+
+typedef struct {
+    ngx_str_t                 name;
+    ngx_uint_t                op;           /* crm_op_e */
+    ngx_uint_t                types;        /* crm_t() bits */
+} crm_query_op_t;
+
+
+static ngx_int_t crm_query_run(crm_query_ctx_t *ctx, ngx_str_t *args);
+static ngx_int_t crm_query_segment(crm_query_ctx_t *ctx, u_char *p,
+    u_char *last);
+static const crm_query_param_t *crm_query_param(ngx_str_t *name);
+static ngx_int_t crm_query_finish(crm_query_ctx_t *ctx, ngx_str_t *secret);
+static ngx_int_t crm_query_finish_sort(crm_query_ctx_t *ctx);
+static ngx_int_t crm_query_finish_paging(crm_query_ctx_t *ctx,
+    ngx_str_t *secret);
+
+static ngx_int_t crm_query_limit(crm_query_ctx_t *ctx,
+    const crm_query_param_t *qp, ngx_str_t *raw);
+static ngx_int_t crm_query_cursor(crm_query_ctx_t *ctx,
+    const crm_query_param_t *qp, ngx_str_t *raw);
+static ngx_int_t crm_query_offset(crm_query_ctx_t *ctx,
+    const crm_query_param_t *qp, ngx_str_t *raw);
+static ngx_int_t crm_query_page(crm_query_ctx_t *ctx,
+    const crm_query_param_t *qp, ngx_str_t *raw);
+static ngx_int_t crm_query_sort(crm_query_ctx_t *ctx,
+    const crm_query_param_t *qp, ngx_str_t *raw);
+static ngx_int_t crm_query_order(crm_query_ctx_t *ctx,
+    const crm_query_param_t *qp, ngx_str_t *raw);
+static ngx_int_t crm_query_fields(crm_query_ctx_t *ctx,
+    const crm_query_param_t *qp, ngx_str_t *raw);
+static ngx_int_t crm_query_count(crm_query_ctx_t *ctx,
+    const crm_query_param_t *qp, ngx_str_t *raw);
+static ngx_int_t crm_query_search(crm_query_ctx_t *ctx,
+    const crm_query_param_t *qp, ngx_str_t *raw);
+static ngx_int_t crm_query_range(crm_query_ctx_t *ctx,
+    const crm_query_param_t *qp, ngx_str_t *raw);
+
+static ngx_int_t crm_query_sort_key(crm_query_ctx_t *ctx, ngx_str_t *key,
+    ngx_uint_t *sign);
+static ngx_int_t crm_query_filter(crm_query_ctx_t *ctx, ngx_str_t *raw);
+static ngx_int_t crm_query_filter_name(crm_query_ctx_t *ctx,
+    crm_field_t **field, const crm_query_op_t **op);
+static ngx_int_t crm_query_filter_values(crm_query_ctx_t *ctx,
+    crm_filter_t *flt, ngx_str_t *raw);
+static ngx_int_t crm_query_filter_value(crm_query_ctx_t *ctx,
+    crm_filter_t *flt, ngx_str_t *raw);
+static ngx_int_t crm_query_filter_check(crm_query_ctx_t *ctx,
+    crm_filter_t *flt, ngx_str_t *v);
+static ngx_int_t crm_query_enum_check(crm_query_ctx_t *ctx,
+    crm_field_t *f, ngx_str_t *v);
+static ngx_int_t crm_query_filter_add(crm_query_ctx_t *ctx, crm_field_t *f,
+    ngx_uint_t op, ngx_uint_t n, crm_filter_t **filter);
+
+static ngx_int_t crm_query_value(crm_query_ctx_t *ctx, ngx_str_t *raw,
+    ngx_str_t *value);
+static ngx_int_t crm_query_number(crm_query_ctx_t *ctx, ngx_str_t *raw,
+    ngx_uint_t min, ngx_uint_t max, ngx_uint_t *n);
+static ngx_int_t crm_query_word(crm_query_ctx_t *ctx, ngx_str_t *raw,
+    const char **words, ngx_uint_t *index);
+static ngx_int_t crm_query_next_item(ngx_str_t *list, ngx_str_t *item);
+static ngx_int_t crm_query_unescape(ngx_pool_t *pool, u_char *p,
+    size_t len, ngx_str_t *out);
+static ngx_int_t crm_query_hex(u_char c);
+static ngx_int_t crm_query_utf8(u_char *p, size_t len, size_t *chars);
+
+static ngx_int_t crm_query_check_int(u_char *p, u_char *last);
+static ngx_int_t crm_query_check_numeric(u_char *p, u_char *last);
+static ngx_int_t crm_query_check_timestamp(u_char *p, u_char *last);
+static ngx_int_t crm_query_check_date(u_char **pp, u_char *last);
+static ngx_int_t crm_query_digits(u_char **pp, u_char *last, ngx_uint_t n,
+    ngx_uint_t min, ngx_uint_t max, ngx_uint_t *value);
+
+static ngx_int_t crm_query_error(crm_query_ctx_t *ctx, ngx_str_t *param,
+    const char *code, const char *fmt, ...);
+static void crm_query_clip(ngx_str_t *in, ngx_str_t *out);
+static ngx_int_t crm_query_printable(ngx_pool_t *pool, u_char *p,
+    size_t len, ngx_str_t *out);
+
+
+static const crm_query_param_t  crm_query_params[] = {
+
+    { ngx_string("limit"), CRM_QP_LIMIT, crm_query_limit, NULL, 0 },
+    { ngx_string("maxSize"), CRM_QP_LIMIT, crm_query_limit, NULL, 0 },
+    { ngx_string("cursor"), CRM_QP_CURSOR, crm_query_cursor, NULL, 0 },
+    { ngx_string("offset"), CRM_QP_OFFSET, crm_query_offset, NULL, 0 },
+    { ngx_string("page"), CRM_QP_PAGE, crm_query_page, NULL, 0 },
+    { ngx_string("sort"), CRM_QP_SORT, crm_query_sort, NULL, 0 },
+    { ngx_string("sort_by"), CRM_QP_SORT_BY, crm_query_sort, NULL, 0 },
+    { ngx_string("orderBy"), CRM_QP_SORT_BY, crm_query_sort, NULL, 0 },
+    { ngx_string("order"), CRM_QP_ORDER, crm_query_order, NULL, 0 },
+    { ngx_string("fields"), CRM_QP_FIELDS, crm_query_fields, NULL, 0 },
+    { ngx_string("select"), CRM_QP_FIELDS, crm_query_fields, NULL, 0 },
+    { ngx_string("count"), CRM_QP_COUNT, crm_query_count, NULL, 0 },
+    { ngx_string("q"), CRM_QP_Q, crm_query_search, NULL, 0 },
+
+    { ngx_string("created_after"), CRM_QP_CREATED_AFTER, crm_query_range,
+      "createdAt", CRM_OP_GT },
+    { ngx_string("createdAfter"), CRM_QP_CREATED_AFTER, crm_query_range,
+      "createdAt", CRM_OP_GT },
+    { ngx_string("created_before"), CRM_QP_CREATED_BEFORE, crm_query_range,
+      "createdAt", CRM_OP_LT },
+    { ngx_string("createdBefore"), CRM_QP_CREATED_BEFORE, crm_query_range,
+      "createdAt", CRM_OP_LT },
+    { ngx_string("updated_after"), CRM_QP_UPDATED_AFTER, crm_query_range,
+      "updatedAt", CRM_OP_GT },
+    { ngx_string("updatedAfter"), CRM_QP_UPDATED_AFTER, crm_query_range,
+      "updatedAt", CRM_OP_GT },
+    { ngx_string("updated_before"), CRM_QP_UPDATED_BEFORE, crm_query_range,
+      "updatedAt", CRM_OP_LT },
+    { ngx_string("updatedBefore"), CRM_QP_UPDATED_BEFORE, crm_query_range,
+      "updatedAt", CRM_OP_LT },
+
+    { ngx_null_string, 0, NULL, NULL, 0 }
+};
+
+
+/* "is" is CRM_OP_IS_NULL here; its value picks IS_NULL or IS_NOT_NULL */
+
+static const crm_query_op_t  crm_query_ops[] = {
+    { ngx_string("eq"), CRM_OP_EQ,
+      CRM_T_ANY },
+    { ngx_string("ne"), CRM_OP_NE,
+      CRM_T_TEXTS|CRM_T_ORDERED|crm_t(CRM_FT_UUID)|crm_t(CRM_FT_BOOL) },
+    { ngx_string("gt"), CRM_OP_GT, CRM_T_TEXTS|CRM_T_ORDERED },
+    { ngx_string("gte"), CRM_OP_GTE, CRM_T_TEXTS|CRM_T_ORDERED },
+    { ngx_string("lt"), CRM_OP_LT, CRM_T_TEXTS|CRM_T_ORDERED },
+    { ngx_string("lte"), CRM_OP_LTE, CRM_T_TEXTS|CRM_T_ORDERED },
+    { ngx_string("in"), CRM_OP_IN,
+      CRM_T_TEXTS|CRM_T_ORDERED|crm_t(CRM_FT_UUID)
+      |crm_t(CRM_FT_TEXT_ARRAY) },
+    { ngx_string("nin"), CRM_OP_NIN,
+      CRM_T_TEXTS|CRM_T_ORDERED|crm_t(CRM_FT_UUID)
+      |crm_t(CRM_FT_TEXT_ARRAY) },
+    { ngx_string("like"), CRM_OP_LIKE, CRM_T_TEXTS },
+    { ngx_string("is"), CRM_OP_IS_NULL, CRM_T_ANY },
+    { ngx_null_string, 0, 0 }
+};
+
+
+/* what a value of each type looks like, for messages */
+
+static const char  *crm_query_type_text[] = {
+    "a UUID",
+    "text of at most 1000 bytes",
+    "text of at most 1000 bytes",
+    "one of the field's values",
+    "an integer",
+    "a number",
+    "true or false",
+    "an ISO 8601 timestamp such as 2026-01-15T10:30:00Z",
+    "a date such as 2026-01-15",
+    "text of at most 1000 bytes",
+    "nothing: objects cannot be filtered"
+};
+
+
+static const char  *crm_query_orders[] = { "asc", "desc", NULL };
+static const char  *crm_query_counts[] = { "exact", "estimated", NULL };
+static const char  *crm_query_is[] = { "null", "notnull", NULL };
+
+static const u_char  crm_query_mdays[] = {
+    31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31
+};
+
+
+ngx_int_t
+crm_query_parse(ngx_pool_t *pool, crm_resource_t *res, ngx_str_t *args,
+    ngx_str_t *secret, crm_query_t *q, crm_error_t *err)
+{
+    ngx_int_t        rc;
+    crm_query_ctx_t  ctx;
+
+    ngx_memzero(&ctx, sizeof(crm_query_ctx_t));
+
+    ctx.pool = pool;
+    ctx.res = res;
+    ctx.q = q;
+    ctx.err = err;
+
+    rc = crm_query_run(&ctx, args);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    return crm_query_finish(&ctx, secret);
+}
+
+
+ngx_int_t
+crm_query_parse_fields(ngx_pool_t *pool, crm_resource_t *res,
+    ngx_str_t *args, crm_query_t *q, crm_error_t *err)
+{
+    crm_query_ctx_t  ctx;
+
+    ngx_memzero(&ctx, sizeof(crm_query_ctx_t));
+
+    ctx.pool = pool;
+    ctx.res = res;
+    ctx.q = q;
+    ctx.err = err;
+    ctx.fields_only = 1;
+
+    return crm_query_run(&ctx, args);
+}
+
+
+/* the defaults, then every "&"-separated segment; empty ones are skipped */
+
+static ngx_int_t
+crm_query_run(crm_query_ctx_t *ctx, ngx_str_t *args)
+{
+    u_char       *p, *last, *amp;
+    ngx_int_t     rc;
+    crm_query_t  *q;
+
+    q = ctx->q;
+
+    ngx_memzero(q, sizeof(crm_query_t));
+    ngx_memzero(ctx->err, sizeof(crm_error_t));
+
+    q->limit = CRM_LIMIT_DEFAULT;
+
+    if (ngx_array_init(&q->filters, ctx->pool, 4, sizeof(crm_filter_t))
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    if (args == NULL || args->len == 0) {
+        return NGX_OK;
+    }
+
+    p = args->data;
+    last = p + args->len;
+
+    for ( ;; ) {
+        amp = ngx_strlchr(p, last, '&');
+        if (amp == NULL) {
+            amp = last;
+        }
+
+        if (amp > p) {
+            rc = crm_query_segment(ctx, p, amp);
+            if (rc != NGX_OK) {
+                return rc;
+            }
+        }
+
+        if (amp == last) {
+            return NGX_OK;
+        }
+
+        p = amp + 1;
+    }
+}
+
+
+/* one "name[=value]" */
+
+static ngx_int_t
+crm_query_segment(crm_query_ctx_t *ctx, u_char *p, u_char *last)
+{
+    u_char                   *eq;
+    ngx_int_t                 rc;
+    ngx_str_t                 raw, bad;
+    ngx_uint_t                bit;
+    const crm_query_param_t  *qp;
+
+    eq = ngx_strlchr(p, last, '=');
+
+    raw.data = (eq != NULL) ? eq + 1 : last;
+    raw.len = last - raw.data;
+
+    rc = crm_query_unescape(ctx->pool, p, ((eq != NULL) ? eq : last) - p,
+                            &ctx->name);
+
+    if (rc == NGX_ERROR) {
+        return NGX_ERROR;
+    }
+
+    if (rc == NGX_DECLINED) {
+        if (crm_query_printable(ctx->pool, p, ((eq != NULL) ? eq : last) - p,
+                                &bad)
+            != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+
+        return crm_query_error(ctx, &bad, "invalid_encoding",
+                               "a parameter name is not valid "
+                               "percent-encoded UTF-8");
+    }
+
+    qp = crm_query_param(&ctx->name);
+
+    if (qp == NULL || (ctx->fields_only && qp->kind != CRM_QP_FIELDS)) {
+
+        if (ctx->fields_only) {
+            return crm_query_error(ctx, &ctx->name, "unknown_parameter",
+                                   "unknown query parameter \"%V\": only "
+                                   "\"fields\" is accepted here",
+                                   &ctx->err->param);
+        }
+
+        return crm_query_filter(ctx, &raw);
+    }
+
+    bit = (ngx_uint_t) 1 << qp->kind;
+
+    if (ctx->seen & bit) {
+        return crm_query_error(ctx, &ctx->name, "duplicate_parameter",
+                               "the parameter \"%V\" is given more than "
+                               "once (with its aliases)", &ctx->err->param);
+    }
+
+    ctx->seen |= bit;
+    ctx->names[qp->kind] = ctx->name;
+
+    return qp->handler(ctx, qp, &raw);
+}
+
+
+static const crm_query_param_t *
+crm_query_param(ngx_str_t *name)
+{
+    const crm_query_param_t  *qp;
+
+    for (qp = crm_query_params; qp->name.len != 0; qp++) {
+        if (qp->name.len == name->len
+            && ngx_strncmp(qp->name.data, name->data, name->len) == 0)
+        {
+            return qp;
+        }
+    }
+
+    return NULL;
+}
+
+
+/* what depends on several parameters: sort, paging, the cursor */
+
+static ngx_int_t
+crm_query_finish(crm_query_ctx_t *ctx, ngx_str_t *secret)
+{
+    ngx_int_t  rc;
+
+    rc = crm_query_finish_sort(ctx);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    return crm_query_finish_paging(ctx, secret);
+}
+
+
+/*
+ * sort=, or sort_by=/orderBy= with order=, or -createdAt; then the id
+ * ascending as the final tiebreaker unless it is a key already
+ */
+
+static ngx_int_t
+crm_query_finish_sort(crm_query_ctx_t *ctx)
+{
+    ngx_uint_t       i, want;
+    crm_field_t     *f;
+    crm_query_t     *q;
+    crm_resource_t  *res;
+
+    q = ctx->q;
+    res = ctx->res;
+
+    if ((ctx->seen & (1 << CRM_QP_SORT))
+        && (ctx->seen & (1 << CRM_QP_SORT_BY)))
+    {
+        return crm_query_error(ctx, &ctx->names[CRM_QP_SORT_BY],
+                               "conflicting_parameters",
+                               "\"%V\" and \"%V\" cannot be combined",
+                               &ctx->names[CRM_QP_SORT], &ctx->err->param);
+    }
+
+    if ((ctx->seen & (1 << CRM_QP_SORT)) && ctx->order != CRM_ORDER_NONE) {
+        return crm_query_error(ctx, &ctx->names[CRM_QP_ORDER],
+                               "conflicting_parameters",
+                               "\"order\" goes with \"sort_by\"; in \"%V\" "
+                               "use a \"-\" prefix for descending",
+                               &ctx->names[CRM_QP_SORT]);
+    }
+
+    if (q->nsort == 0) {
+        f = crm_schema_field(res, (u_char *) "createdAt",
+                             sizeof("createdAt") - 1);
+
+        if (f != NULL && (f->flags & CRM_F_SORT)) {
+            q->sort[0].field = f;
+            q->sort[0].desc = 1;
+            q->nsort = 1;
+        }
+    }
+
+    if (ctx->order != CRM_ORDER_NONE && q->nsort > 0) {
+        want = (ctx->order == CRM_ORDER_DESC) ? 1 : 0;
+
+        if (ctx->sort_by_sign && q->sort[0].desc != want) {
+            return crm_query_error(ctx, &ctx->names[CRM_QP_ORDER],
+                                   "conflicting_parameters",
+                                   "\"order\" contradicts the sign in "
+                                   "\"%V\"", &ctx->names[CRM_QP_SORT_BY]);
+        }
+
+        q->sort[0].desc = want;
+    }
+
+    for (i = 0; i < q->nsort; i++) {
+        if (q->sort[i].field == &res->fields[0]) {
+            return NGX_OK;
+        }
+    }
+
+    q->sort[q->nsort].field = &res->fields[0];
+    q->sort[q->nsort].desc = 0;
+    q->nsort++;
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+crm_query_finish_paging(crm_query_ctx_t *ctx, ngx_str_t *secret)
+{
+    ngx_int_t     rc;
+    crm_query_t  *q;
+
+    q = ctx->q;
+
+    if ((ctx->seen & (1 << CRM_QP_CURSOR))
+        && (ctx->seen & ((1 << CRM_QP_OFFSET) | (1 << CRM_QP_PAGE))))
+    {
+        return crm_query_error(ctx, &ctx->names[CRM_QP_CURSOR],
+                               "conflicting_parameters",
+                               "\"cursor\" cannot be combined with "
+                               "\"offset\" or \"page\"");
+    }
+
+    if ((ctx->seen & (1 << CRM_QP_OFFSET))
+        && (ctx->seen & (1 << CRM_QP_PAGE)))
+    {
+        return crm_query_error(ctx, &ctx->names[CRM_QP_PAGE],
+                               "conflicting_parameters",
+                               "\"page\" cannot be combined with "
+                               "\"offset\"");
+    }
+
+    if (ctx->page > 0) {
+        if (ctx->page - 1 > (ngx_uint_t) NGX_MAX_INT_T_VALUE / q->limit) {
+            return crm_query_error(ctx, &ctx->names[CRM_QP_PAGE],
+                                   "out_of_range", "\"page\" is too large");
+        }
+
+        q->offset = (ctx->page - 1) * q->limit;
+        q->has_offset = 1;
+    }
+
+    if (!(ctx->seen & (1 << CRM_QP_CURSOR))) {
+        return NGX_OK;
+    }
+
+    rc = crm_cursor_decode(ctx->pool, secret, q, &ctx->cursor);
+
+    if (rc == NGX_DECLINED) {
+        return crm_query_error(ctx, &ctx->names[CRM_QP_CURSOR],
+                               "invalid_cursor",
+                               "the cursor is invalid, or was made for "
+                               "another sort order");
+    }
+
+    return rc;
+}
+
+
+/* the parameters */
+
+static ngx_int_t
+crm_query_limit(crm_query_ctx_t *ctx, const crm_query_param_t *qp,
+    ngx_str_t *raw)
+{
+    return crm_query_number(ctx, raw, 1, CRM_LIMIT_MAX, &ctx->q->limit);
+}
+
+
+static ngx_int_t
+crm_query_cursor(crm_query_ctx_t *ctx, const crm_query_param_t *qp,
+    ngx_str_t *raw)
+{
+    return crm_query_value(ctx, raw, &ctx->cursor);
+}
+
+
+static ngx_int_t
+crm_query_offset(crm_query_ctx_t *ctx, const crm_query_param_t *qp,
+    ngx_str_t *raw)
+{
+    ngx_int_t  rc;
+
+    rc = crm_query_number(ctx, raw, 0, NGX_MAX_INT_T_VALUE,
+                          &ctx->q->offset);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    ctx->q->has_offset = 1;
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+crm_query_page(crm_query_ctx_t *ctx, const crm_query_param_t *qp,
+    ngx_str_t *raw)
+{
+    return crm_query_number(ctx, raw, 1, NGX_MAX_INT_T_VALUE, &ctx->page);
+}
+
+
+/* sort=-a,b,+c (at most CRM_MAX_SORT keys); sort_by=/orderBy= one key */
+
+static ngx_int_t
+crm_query_sort(crm_query_ctx_t *ctx, const crm_query_param_t *qp,
+    ngx_str_t *raw)
+{
+    ngx_int_t   rc;
+    ngx_str_t   value, key;
+    ngx_uint_t  sign;
+
+    rc = crm_query_value(ctx, raw, &value);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    if (value.len == 0) {
+        return crm_query_error(ctx, &ctx->name, "invalid_value",
+                               "\"%V\" names no field", &ctx->err->param);
+    }
+
+    if (qp->kind == CRM_QP_SORT_BY && ngx_strlchr(value.data,
+                                                  value.data + value.len,
+                                                  ',')
+                                      != NULL)
+    {
+        return crm_query_error(ctx, &ctx->name, "invalid_value",
+                               "\"%V\" takes one field; \"sort\" takes "
+                               "several", &ctx->err->param);
+    }
+
+    while (crm_query_next_item(&value, &key) == NGX_OK) {
+        rc = crm_query_sort_key(ctx, &key, &sign);
+        if (rc != NGX_OK) {
+            return rc;
+        }
+
+        ctx->sort_by_sign = sign;
+    }
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+crm_query_order(crm_query_ctx_t *ctx, const crm_query_param_t *qp,
+    ngx_str_t *raw)
+{
+    ngx_int_t   rc;
+    ngx_uint_t  i;
+
+    rc = crm_query_word(ctx, raw, crm_query_orders, &i);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    ctx->order = (i == 0) ? CRM_ORDER_ASC : CRM_ORDER_DESC;
+
+    return NGX_OK;
+}
+
+
+/* fields=a,b: fields[i] is rendered when select[i] != 0; id always */
+
+static ngx_int_t
+crm_query_fields(crm_query_ctx_t *ctx, const crm_query_param_t *qp,
+    ngx_str_t *raw)
+{
+    ngx_int_t     rc;
+    ngx_str_t     value, item, clip;
+    crm_field_t  *f;
+
+    rc = crm_query_value(ctx, raw, &value);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    if (value.len == 0) {
+        return crm_query_error(ctx, &ctx->name, "invalid_value",
+                               "\"%V\" names no field", &ctx->err->param);
+    }
+
+    ctx->q->select = ngx_pcalloc(ctx->pool, ctx->res->nfields);
+    if (ctx->q->select == NULL) {
+        return NGX_ERROR;
+    }
+
+    ctx->q->select[0] = 1;
+
+    while (crm_query_next_item(&value, &item) == NGX_OK) {
+        f = crm_schema_field(ctx->res, item.data, item.len);
+
+        if (f == NULL) {
+            crm_query_clip(&item, &clip);
+
+            return crm_query_error(ctx, &ctx->name, "unknown_field",
+                                   "\"%V\" names an unknown field \"%V\"",
+                                   &ctx->err->param, &clip);
+        }
+
+        ctx->q->select[crm_schema_field_index(ctx->res, f)] = 1;
+    }
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+crm_query_count(crm_query_ctx_t *ctx, const crm_query_param_t *qp,
+    ngx_str_t *raw)
+{
+    ngx_int_t   rc;
+    ngx_uint_t  i;
+
+    rc = crm_query_word(ctx, raw, crm_query_counts, &i);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    ctx->q->count = (i == 0) ? CRM_COUNT_EXACT : CRM_COUNT_ESTIMATED;
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+crm_query_search(crm_query_ctx_t *ctx, const crm_query_param_t *qp,
+    ngx_str_t *raw)
+{
+    size_t     chars;
+    ngx_int_t  rc;
+    ngx_str_t  value;
+
+    rc = crm_query_value(ctx, raw, &value);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    (void) crm_query_utf8(value.data, value.len, &chars);
+
+    if (chars == 0 || chars > CRM_QUERY_Q_MAX) {
+        return crm_query_error(ctx, &ctx->name, "invalid_value",
+                               "\"%V\" must be 1 to %d characters",
+                               &ctx->err->param, CRM_QUERY_Q_MAX);
+    }
+
+    ctx->q->q = value;
+
+    return NGX_OK;
+}
+
+
+/* created_after= and the like: a gt or lt filter on a timestamp */
+
+static ngx_int_t
+crm_query_range(crm_query_ctx_t *ctx, const crm_query_param_t *qp,
+    ngx_str_t *raw)
+{
+    ngx_int_t      rc;
+    crm_field_t   *f;
+    crm_filter_t  *flt;
+
+    f = crm_schema_field(ctx->res, (u_char *) qp->field,
+                         ngx_strlen(qp->field));
+
+    if (f == NULL || !(f->flags & CRM_F_FILTER)) {
+        return crm_query_error(ctx, &ctx->name, "unknown_parameter",
+                               "unknown query parameter \"%V\"",
+                               &ctx->err->param);
+    }
+
+    rc = crm_query_filter_add(ctx, f, qp->op, 1, &flt);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    return crm_query_filter_value(ctx, flt, raw);
+}
+
+
+/* one sort key: [-|+]name; a "+" arrives as a space when not escaped */
+
+static ngx_int_t
+crm_query_sort_key(crm_query_ctx_t *ctx, ngx_str_t *key, ngx_uint_t *sign)
+{
+    ngx_str_t     name, clip;
+    ngx_uint_t    i, desc;
+    crm_field_t  *f;
+    crm_query_t  *q;
+
+    q = ctx->q;
+    name = *key;
+    desc = 0;
+    *sign = 0;
+
+    if (name.len > 0
+        && (name.data[0] == '-' || name.data[0] == '+'
+            || name.data[0] == ' '))
+    {
+        desc = (name.data[0] == '-');
+        *sign = 1;
+        name.data++;
+        name.len--;
+    }
+
+    crm_query_clip(&name, &clip);
+
+    f = crm_schema_field(ctx->res, name.data, name.len);
+
+    if (f == NULL) {
+        return crm_query_error(ctx, &ctx->name, "unknown_field",
+                               "\"%V\" names an unknown field \"%V\"",
+                               &ctx->err->param, &clip);
+    }
+
+    if (!(f->flags & CRM_F_SORT)) {
+        return crm_query_error(ctx, &ctx->name, "not_sortable",
+                               "the field \"%V\" cannot be sorted on",
+                               &f->name);
+    }
+
+    for (i = 0; i < q->nsort; i++) {
+        if (q->sort[i].field == f) {
+            return crm_query_error(ctx, &ctx->name, "invalid_value",
+                                   "\"%V\" names the field \"%V\" twice",
+                                   &ctx->err->param, &f->name);
+        }
+    }
+
+    if (q->nsort == CRM_MAX_SORT) {
+        return crm_query_error(ctx, &ctx->name, "too_many_sort_keys",
+                               "\"%V\" takes at most %d fields",
+                               &ctx->err->param, CRM_MAX_SORT);
+    }
+
+    q->sort[q->nsort].field = f;
+    q->sort[q->nsort].desc = desc;
+    q->nsort++;
+
+    return NGX_OK;
+}
+
+
+/* field=value or field[op]=value */
+
+static ngx_int_t
+crm_query_filter(crm_query_ctx_t *ctx, ngx_str_t *raw)
+{
+    ngx_int_t              rc;
+    ngx_uint_t             i, op;
+    crm_field_t           *f;
+    crm_filter_t          *flt;
+    const crm_query_op_t  *qo;
+
+    /* set on NGX_OK only; gcc cannot tell */
+    f = NULL;
+    qo = NULL;
+
+    rc = crm_query_filter_name(ctx, &f, &qo);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    op = qo->op;
+
+    if (op == CRM_OP_IS_NULL) {
+        rc = crm_query_word(ctx, raw, crm_query_is, &i);
+        if (rc != NGX_OK) {
+            return rc;
+        }
+
+        op = (i == 0) ? CRM_OP_IS_NULL : CRM_OP_IS_NOT_NULL;
+
+        return crm_query_filter_add(ctx, f, op, 1, &flt);
+    }
+
+    if (op == CRM_OP_IN || op == CRM_OP_NIN) {
+        rc = crm_query_filter_add(ctx, f, op, 8, &flt);
+        if (rc != NGX_OK) {
+            return rc;
+        }
+
+        return crm_query_filter_values(ctx, flt, raw);
+    }
+
+    rc = crm_query_filter_add(ctx, f, op, 1, &flt);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    return crm_query_filter_value(ctx, flt, raw);
+}
+
+
+static ngx_int_t
+crm_query_filter_name(crm_query_ctx_t *ctx, crm_field_t **field,
+    const crm_query_op_t **op)
+{
+    u_char                *lb, *last;
+    ngx_str_t              name, opname;
+    crm_field_t           *f;
+    const crm_query_op_t  *qo;
+
+    name = ctx->name;
+    last = name.data + name.len;
+    ngx_str_set(&opname, "eq");
+
+    lb = ngx_strlchr(name.data, last, '[');
+
+    if (lb != NULL) {
+        if (last[-1] != ']' || lb == name.data) {
+            return crm_query_error(ctx, &ctx->name, "unknown_parameter",
+                                   "unknown query parameter \"%V\"",
+                                   &ctx->err->param);
+        }
+
+        opname.data = lb + 1;
+        opname.len = last - 1 - opname.data;
+        name.len = lb - name.data;
+    }
+
+    f = crm_schema_field(ctx->res, name.data, name.len);
+
+    if (f == NULL) {
+        return crm_query_error(ctx, &ctx->name, "unknown_parameter",
+                               "unknown query parameter \"%V\"",
+                               &ctx->err->param);
+    }
+
+    if (!(f->flags & CRM_F_FILTER)) {
+        return crm_query_error(ctx, &ctx->name, "not_filterable",
+                               "the field \"%V\" cannot be filtered on",
+                               &f->name);
+    }
+
+    for (qo = crm_query_ops; qo->name.len != 0; qo++) {
+        if (qo->name.len == opname.len
+            && ngx_strncmp(qo->name.data, opname.data, opname.len) == 0)
+        {
+            break;
+        }
+    }
+
+    if (qo->name.len == 0) {
+        return crm_query_error(ctx, &ctx->name, "unknown_operator",
+                               "unknown operator in \"%V\": use eq, ne, "
+                               "gt, gte, lt, lte, in, nin, like or is",
+                               &ctx->err->param);
+    }
+
+    if (!(qo->types & crm_t(f->type))) {
+        return crm_query_error(ctx, &ctx->name, "invalid_operator",
+                               "the operator \"%V\" does not apply to the "
+                               "field \"%V\"", &qo->name, &f->name);
+    }
+
+    *field = f;
+    *op = qo;
+
+    return NGX_OK;
+}
+
+
+/* in/nin: the raw value is split first, so "%2C" is a comma in a value */
+
+static ngx_int_t
+crm_query_filter_values(crm_query_ctx_t *ctx, crm_filter_t *flt,
+    ngx_str_t *raw)
+{
+    ngx_int_t  rc;
+    ngx_str_t  list, item;
+
+    list = *raw;
+
+    while (crm_query_next_item(&list, &item) == NGX_OK) {
+
+        if (flt->values.nelts == CRM_MAX_IN_VALUES) {
+            return crm_query_error(ctx, &ctx->name, "too_many_values",
+                                   "\"%V\" takes at most %d values",
+                                   &ctx->err->param, CRM_MAX_IN_VALUES);
+        }
+
+        rc = crm_query_filter_value(ctx, flt, &item);
+        if (rc != NGX_OK) {
+            return rc;
+        }
+    }
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+crm_query_filter_value(crm_query_ctx_t *ctx, crm_filter_t *flt,
+    ngx_str_t *raw)
+{
+    ngx_int_t   rc;
+    ngx_str_t   value, *v;
+
+    rc = crm_query_value(ctx, raw, &value);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    rc = crm_query_filter_check(ctx, flt, &value);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    v = ngx_array_push(&flt->values);
+    if (v == NULL) {
+        return NGX_ERROR;
+    }
+
+    *v = value;
+
+    return NGX_OK;
+}
+
+
+/*
+ * "like" takes any non-empty text; text[] filters take an element; an
+ * enum takes one of its values; the rest: crm_query_check_value()
+ */
+
+static ngx_int_t
+crm_query_filter_check(crm_query_ctx_t *ctx, crm_filter_t *flt,
+    ngx_str_t *v)
+{
+    ngx_uint_t    type;
+    crm_field_t  *f;
+
+    f = flt->field;
+    type = f->type;
+
+    if (flt->op == CRM_OP_LIKE || type == CRM_FT_TEXT_ARRAY) {
+        type = CRM_FT_TEXT;
+
+    } else if (type == CRM_FT_ENUM) {
+        return crm_query_enum_check(ctx, f, v);
+    }
+
+    if (crm_query_check_value(type, v) == NGX_OK
+        && (flt->op != CRM_OP_LIKE || v->len > 0))
+    {
+        return NGX_OK;
+    }
+
+    return crm_query_error(ctx, &ctx->name, "invalid_value",
+                           "invalid value for \"%V\": expected %s",
+                           &ctx->err->param, crm_query_type_text[type]);
+}
+
+
+static ngx_int_t
+crm_query_enum_check(crm_query_ctx_t *ctx, crm_field_t *f, ngx_str_t *v)
+{
+    u_char       *p, *last;
+    const char  **e;
+
+    for (e = f->enum_values; e != NULL && *e != NULL; e++) {
+        if (ngx_strlen(*e) == v->len
+            && ngx_strncmp(*e, v->data, v->len) == 0)
+        {
+            return NGX_OK;
+        }
+    }
+
+    if (crm_query_error(ctx, &ctx->name, "invalid_value",
+                        "invalid value for \"%V\": expected one of",
+                        &ctx->err->param)
+        != NGX_DECLINED)
+    {
+        return NGX_ERROR;
+    }
+
+    /* the message buffer is CRM_QUERY_MSG_MAX bytes: list the values */
+
+    p = ctx->err->message.data + ctx->err->message.len;
+    last = ctx->err->message.data + CRM_QUERY_MSG_MAX;
+
+    for (e = f->enum_values; e != NULL && *e != NULL; e++) {
+        p = ngx_slprintf(p, last, "%s %s", (e == f->enum_values) ? "" : ",",
+                         *e);
+    }
+
+    ctx->err->message.len = p - ctx->err->message.data;
+
+    return NGX_DECLINED;
+}
+
+
+/* a filter with room for n values; at most CRM_MAX_FILTERS of them */
+
+static ngx_int_t
+crm_query_filter_add(crm_query_ctx_t *ctx, crm_field_t *f, ngx_uint_t op,
+    ngx_uint_t n, crm_filter_t **filter)
+{
+    crm_filter_t  *flt;
+
+    if (ctx->q->filters.nelts == CRM_MAX_FILTERS) {
+        return crm_query_error(ctx, &ctx->name, "too_many_filters",
+                               "at most %d filters are allowed",
+                               CRM_MAX_FILTERS);
+    }
+
+    flt = ngx_array_push(&ctx->q->filters);
+    if (flt == NULL) {
+        return NGX_ERROR;
+    }
+
+    flt->field = f;
+    flt->op = op;
+
+    if (ngx_array_init(&flt->values, ctx->pool, n, sizeof(ngx_str_t))
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    *filter = flt;
+
+    return NGX_OK;
+}
+
+
+/* values */
+
+static ngx_int_t
+crm_query_value(crm_query_ctx_t *ctx, ngx_str_t *raw, ngx_str_t *value)
+{
+    ngx_int_t  rc;
+
+    rc = crm_query_unescape(ctx->pool, raw->data, raw->len, value);
+
+    if (rc == NGX_DECLINED) {
+        return crm_query_error(ctx, &ctx->name, "invalid_encoding",
+                               "the value of \"%V\" is not valid "
+                               "percent-encoded UTF-8 text",
+                               &ctx->err->param);
+    }
+
+    return rc;
+}
+
+
+static ngx_int_t
+crm_query_number(crm_query_ctx_t *ctx, ngx_str_t *raw, ngx_uint_t min,
+    ngx_uint_t max, ngx_uint_t *n)
+{
+    ngx_int_t  rc, v;
+    ngx_str_t  value;
+
+    rc = crm_query_value(ctx, raw, &value);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    v = ngx_atoi(value.data, value.len);
+
+    if (v == NGX_ERROR) {
+        return crm_query_error(ctx, &ctx->name, "invalid_value",
+                               "\"%V\" must be a whole number",
+                               &ctx->err->param);
+    }
+
+    if ((ngx_uint_t) v < min || (ngx_uint_t) v > max) {
+        return crm_query_error(ctx, &ctx->name, "out_of_range",
+                               "\"%V\" must be between %ui and %ui",
+                               &ctx->err->param, min, max);
+    }
+
+    *n = (ngx_uint_t) v;
+
+    return NGX_OK;
+}
+
+
+/* one of a NULL-terminated list of words; *index: which */
+
+static ngx_int_t
+crm_query_word(crm_query_ctx_t *ctx, ngx_str_t *raw, const char **words,
+    ngx_uint_t *index)
+{
+    ngx_int_t   rc;
+    ngx_str_t   value;
+    ngx_uint_t  i;
+
+    rc = crm_query_value(ctx, raw, &value);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    for (i = 0; words[i] != NULL; i++) {
+        if (ngx_strlen(words[i]) == value.len
+            && ngx_strncmp(words[i], value.data, value.len) == 0)
+        {
+            *index = i;
+            return NGX_OK;
+        }
+    }
+
+    return crm_query_error(ctx, &ctx->name, "invalid_value",
+                           "\"%V\" must be %s or %s", &ctx->err->param,
+                           words[0], words[1]);
+}
+
+
+/* the next comma-separated item of *list, which is advanced */
+
+static ngx_int_t
+crm_query_next_item(ngx_str_t *list, ngx_str_t *item)
+{
+    u_char  *comma, *last;
+
+    if (list->data == NULL) {
+        return NGX_DONE;
+    }
+
+    last = list->data + list->len;
+    comma = ngx_strlchr(list->data, last, ',');
+
+    item->data = list->data;
+
+    if (comma == NULL) {
+        item->len = list->len;
+        list->data = NULL;
+        list->len = 0;
+
+        return NGX_OK;
+    }
+
+    item->len = comma - list->data;
+    list->len = last - (comma + 1);
+    list->data = comma + 1;
+
+    return NGX_OK;
+}
+
+
+/*
+ * %XX and "+" (a space); NUL-terminated.  NGX_DECLINED: a "%" not
+ * followed by two hex digits, invalid UTF-8 or a NUL byte.
+ */
+
+static ngx_int_t
+crm_query_unescape(ngx_pool_t *pool, u_char *p, size_t len, ngx_str_t *out)
+{
+    u_char     *d, *last;
+    ngx_int_t   hi, lo;
+
+    d = ngx_pnalloc(pool, len + 1);
+    if (d == NULL) {
+        return NGX_ERROR;
+    }
+
+    out->data = d;
+    last = p + len;
+
+    while (p < last) {
+
+        if (*p == '+') {
+            *d++ = ' ';
+            p++;
+            continue;
+        }
+
+        if (*p != '%') {
+            *d++ = *p++;
+            continue;
+        }
+
+        if (last - p < 3) {
+            return NGX_DECLINED;
+        }
+
+        hi = crm_query_hex(p[1]);
+        lo = crm_query_hex(p[2]);
+
+        if (hi < 0 || lo < 0) {
+            return NGX_DECLINED;
+        }
+
+        *d++ = (u_char) (hi * 16 + lo);
+        p += 3;
+    }
+
+    *d = '\0';
+    out->len = d - out->data;
+
+    return crm_query_utf8(out->data, out->len, NULL);
+}
+
+
+static ngx_int_t
+crm_query_hex(u_char c)
+{
+    if (c >= '0' && c <= '9') {
+        return c - '0';
+    }
+
+    c |= 0x20;
+
+    if (c >= 'a' && c <= 'f') {
+        return c - 'a' + 10;
+    }
+
+    return -1;
+}
+
+
+/*
+ * Strict UTF-8 (RFC 3629): no overlong forms, no surrogates, nothing
+ * above U+10FFFF; and no NUL, which PostgreSQL text cannot hold.
+ * *chars: the number of characters, counted even when invalid.
+ */
+
+static ngx_int_t
+crm_query_utf8(u_char *p, size_t len, size_t *chars)
+{
+    u_char     *last;
+    size_t      n;
+    uint32_t    u, min;
+    ngx_int_t   rc;
+    ngx_uint_t  more;
+
+    last = p + len;
+    n = 0;
+    rc = NGX_OK;
+
+    while (p < last) {
+        u = *p++;
+        n++;
+
+        if (u == 0) {
+            rc = NGX_DECLINED;
+            continue;
+        }
+
+        if (u < 0x80) {
+            continue;
+        }
+
+        if ((u & 0xe0) == 0xc0) {
+            more = 1;
+            min = 0x80;
+            u &= 0x1f;
+
+        } else if ((u & 0xf0) == 0xe0) {
+            more = 2;
+            min = 0x800;
+            u &= 0x0f;
+
+        } else if ((u & 0xf8) == 0xf0) {
+            more = 3;
+            min = 0x10000;
+            u &= 0x07;
+
+        } else {
+            rc = NGX_DECLINED;
+            continue;
+        }
+
+        while (more > 0 && p < last && (*p & 0xc0) == 0x80) {
+            u = (u << 6) | (*p++ & 0x3f);
+            more--;
+        }
+
+        if (more > 0 || u < min || u > 0x10ffff
+            || (u >= 0xd800 && u <= 0xdfff))
+        {
+            rc = NGX_DECLINED;
+        }
+    }
+
+    if (chars != NULL) {
+        *chars = n;
+    }
+
+    return rc;
+}
+
+
+/* the text form of a value of a field type, as a filter or a cursor key */
+
+ngx_int_t
+crm_query_check_value(ngx_uint_t type, ngx_str_t *v)
+{
+    u_char  *p, *last;
+
+    p = v->data;
+    last = p + v->len;
+
+    switch (type) {
+
+    case CRM_FT_UUID:
+        return crm_uuid_valid(p, v->len);
+
+    case CRM_FT_TEXT:
+    case CRM_FT_EMAIL:
+    case CRM_FT_ENUM:
+    case CRM_FT_TEXT_ARRAY:
+        if (v->len > CRM_QUERY_TEXT_MAX) {
+            return NGX_DECLINED;
+        }
+
+        return crm_query_utf8(p, v->len, NULL);
+
+    case CRM_FT_INT:
+        return crm_query_check_int(p, last);
+
+    case CRM_FT_NUMERIC:
+        return crm_query_check_numeric(p, last);
+
+    case CRM_FT_BOOL:
+        if ((v->len == 4 && ngx_strncmp(p, "true", 4) == 0)
+            || (v->len == 5 && ngx_strncmp(p, "false", 5) == 0))
+        {
+            return NGX_OK;
+        }
+
+        return NGX_DECLINED;
+
+    case CRM_FT_TIMESTAMP:
+        return crm_query_check_timestamp(p, last);
+
+    case CRM_FT_DATE:
+        if (crm_query_check_date(&p, last) == NGX_OK && p == last) {
+            return NGX_OK;
+        }
+
+        return NGX_DECLINED;
+
+    default:
+        return NGX_DECLINED;
+    }
+}
+
+
+/* 8-4-4-4-12 hex digits, either case */
+
+ngx_int_t
+crm_uuid_valid(u_char *p, size_t len)
+{
+    size_t  i;
+
+    if (p == NULL || len != 36) {
+        return NGX_DECLINED;
+    }
+
+    for (i = 0; i < 36; i++) {
+        if (i == 8 || i == 13 || i == 18 || i == 23) {
+            if (p[i] != '-') {
+                return NGX_DECLINED;
+            }
+
+            continue;
+        }
+
+        if (crm_query_hex(p[i]) < 0) {
+            return NGX_DECLINED;
+        }
+    }
+
+    return NGX_OK;
+}
+
+
+/* [+-]digits within bigint */
+
+static ngx_int_t
+crm_query_check_int(u_char *p, u_char *last)
+{
+    uint64_t    v, max;
+    ngx_uint_t  d;
+
+    max = 0x7fffffffffffffffULL;
+
+    if (p < last && (*p == '-' || *p == '+')) {
+        if (*p == '-') {
+            max++;
+        }
+
+        p++;
+    }
+
+    if (p == last) {
+        return NGX_DECLINED;
+    }
+
+    for (v = 0; p < last; p++) {
+        if (*p < '0' || *p > '9') {
+            return NGX_DECLINED;
+        }
+
+        d = *p - '0';
+
+        if (v > (max - d) / 10) {
+            return NGX_DECLINED;
+        }
+
+        v = v * 10 + d;
+    }
+
+    return NGX_OK;
+}
+
+
+/* [+-](digits[.digits]|.digits)[(e|E)[+-]d[d[d]]] */
+
+static ngx_int_t
+crm_query_check_numeric(u_char *p, u_char *last)
+{
+    ngx_uint_t  digits, exp;
+
+    if (last - p > CRM_QUERY_NUM_MAX) {
+        return NGX_DECLINED;
+    }
+
+    if (p < last && (*p == '-' || *p == '+')) {
+        p++;
+    }
+
+    for (digits = 0; p < last && *p >= '0' && *p <= '9'; p++) {
+        digits++;
+    }
+
+    if (p < last && *p == '.') {
+        for (p++; p < last && *p >= '0' && *p <= '9'; p++) {
+            digits++;
+        }
+    }
+
+    if (digits == 0) {
+        return NGX_DECLINED;
+    }
+
+    if (p < last && (*p == 'e' || *p == 'E')) {
+        p++;
+
+        if (p < last && (*p == '-' || *p == '+')) {
+            p++;
+        }
+
+        for (exp = 0; p < last && *p >= '0' && *p <= '9'; p++) {
+            exp++;
+        }
+
+        if (exp == 0 || exp > 3) {
+            return NGX_DECLINED;
+        }
+    }
+
+    return (p == last) ? NGX_OK : NGX_DECLINED;
+}
+
+
+/* YYYY-MM-DD[THH:MM[:SS[.f{1,9}]][Z|(+|-)HH:MM]] */
+
+static ngx_int_t
+crm_query_check_timestamp(u_char *p, u_char *last)
+{
+    ngx_uint_t  v, n;
+
+    if (crm_query_check_date(&p, last) != NGX_OK) {
+        return NGX_DECLINED;
+    }
+
+    if (p == last) {
+        return NGX_OK;
+    }
+
+    if (*p != 'T' && *p != 't') {
+        return NGX_DECLINED;
+    }
+
+    p++;
+
+    if (crm_query_digits(&p, last, 2, 0, 23, &v) != NGX_OK
+        || p == last || *p++ != ':'
+        || crm_query_digits(&p, last, 2, 0, 59, &v) != NGX_OK)
+    {
+        return NGX_DECLINED;
+    }
+
+    if (p < last && *p == ':') {
+        p++;
+
+        if (crm_query_digits(&p, last, 2, 0, 59, &v) != NGX_OK) {
+            return NGX_DECLINED;
+        }
+
+        if (p < last && *p == '.') {
+            for (p++, n = 0; p < last && *p >= '0' && *p <= '9'; p++) {
+                n++;
+            }
+
+            if (n == 0 || n > 9) {
+                return NGX_DECLINED;
+            }
+        }
+    }
+
+    if (p == last) {
+        return NGX_OK;
+    }
+
+    if (*p == 'Z' || *p == 'z') {
+        return (p + 1 == last) ? NGX_OK : NGX_DECLINED;
+    }
+
+    if (*p != '+' && *p != '-') {
+        return NGX_DECLINED;
+    }
+
+    p++;
+
+    if (crm_query_digits(&p, last, 2, 0, 15, &v) != NGX_OK
+        || p == last || *p++ != ':'
+        || crm_query_digits(&p, last, 2, 0, 59, &v) != NGX_OK
+        || p != last)
+    {
+        return NGX_DECLINED;
+    }
+
+    return NGX_OK;
+}
+
+
+/* YYYY-MM-DD, a real day of year 1 to 9999; *pp is advanced past it */
+
+static ngx_int_t
+crm_query_check_date(u_char **pp, u_char *last)
+{
+    u_char      *p;
+    ngx_uint_t   year, month, day;
+
+    p = *pp;
+
+    if (crm_query_digits(&p, last, 4, 1, 9999, &year) != NGX_OK
+        || p == last || *p++ != '-'
+        || crm_query_digits(&p, last, 2, 1, 12, &month) != NGX_OK
+        || p == last || *p++ != '-'
+        || crm_query_digits(&p, last, 2, 1, 31, &day) != NGX_OK)
+    {
+        return NGX_DECLINED;
+    }
+
+    if (day > crm_query_mdays[month - 1]) {
+        return NGX_DECLINED;
+    }
+
+    if (month == 2 && day == 29
+        && !(year % 4 == 0 && (year % 100 != 0 || year % 400 == 0)))
+    {
+        return NGX_DECLINED;
+    }
+
+    *pp = p;
+
+    return NGX_OK;
+}
+
+
+/* exactly n digits, between min and max; *pp is advanced past them */
+
+static ngx_int_t
+crm_query_digits(u_char **pp, u_char *last, ngx_uint_t n, ngx_uint_t min,
+    ngx_uint_t max, ngx_uint_t *value)
+{
+    u_char      *p;
+    ngx_uint_t   v;
+
+    p = *pp;
+
+    if ((size_t) (last - p) < n) {
+        return NGX_DECLINED;
+    }
+
+    for (v = 0; n > 0; n--, p++) {
+        if (*p < '0' || *p > '9') {
+            return NGX_DECLINED;
+        }
+
+        v = v * 10 + (*p - '0');
+    }
+
+    if (v < min || v > max) {
+        return NGX_DECLINED;
+    }
+
+    *pp = p;
+    *value = v;
+
+    return NGX_OK;
+}
+
+
+/*
+ * Fills *err: param (clipped), code, a message from pool memory.
+ * In the message, "%V" with &ctx->err->param names the parameter.
+ * Returns NGX_DECLINED, or NGX_ERROR when out of memory.
+ */
+
+static ngx_int_t
+crm_query_error(crm_query_ctx_t *ctx, ngx_str_t *param, const char *code,
+    const char *fmt, ...)
+{
+    u_char       *p, *msg;
+    va_list       args;
+    crm_error_t  *err;
+
+    err = ctx->err;
+
+    crm_query_clip(param, &err->param);
+
+    err->code.data = (u_char *) code;
+    err->code.len = ngx_strlen(code);
+
+    msg = ngx_pnalloc(ctx->pool, CRM_QUERY_MSG_MAX);
+    if (msg == NULL) {
+        ngx_str_null(&err->code);
+        return NGX_ERROR;
+    }
+
+    va_start(args, fmt);
+    p = ngx_vslprintf(msg, msg + CRM_QUERY_MSG_MAX, fmt, args);
+    va_end(args);
+
+    err->message.data = msg;
+    err->message.len = p - msg;
+
+    return NGX_DECLINED;
+}
+
+
+/* at most CRM_QUERY_NAME_MAX bytes of valid UTF-8, cut between chars */
+
+static void
+crm_query_clip(ngx_str_t *in, ngx_str_t *out)
+{
+    size_t  len;
+
+    len = in->len;
+
+    if (len > CRM_QUERY_NAME_MAX) {
+        len = CRM_QUERY_NAME_MAX;
+
+        while (len > 0 && (in->data[len] & 0xc0) == 0x80) {
+            len--;
+        }
+    }
+
+    out->data = in->data;
+    out->len = len;
+
+    if (out->data == NULL) {
+        out->data = (u_char *) "";
+    }
+}
+
+
+/* a raw name that could not be decoded: printable ASCII, "?" for others */
+
+static ngx_int_t
+crm_query_printable(ngx_pool_t *pool, u_char *p, size_t len, ngx_str_t *out)
+{
+    size_t  i;
+
+    len = ngx_min(len, CRM_QUERY_NAME_MAX);
+
+    out->data = ngx_pnalloc(pool, len + 1);
+    if (out->data == NULL) {
+        return NGX_ERROR;
+    }
+
+    for (i = 0; i < len; i++) {
+        out->data[i] = (p[i] >= 0x20 && p[i] < 0x7f) ? p[i] : '?';
+    }
+
+    out->data[len] = '\0';
+    out->len = len;
+
+    return NGX_OK;
+}

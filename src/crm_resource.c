@@ -1,0 +1,1327 @@
+
+/*
+ * ngx_http_crm_module: the request pipeline and generic CRUD over the
+ * resource descriptors.
+ *
+ * route -> body -> authenticate -> plan -> execute -> render.  Every
+ * asynchronous step resumes from a PostgreSQL callback; every path ends
+ * in exactly one ngx_http_finalize_request() (crm_http_done()).
+ */
+
+
+#include "crm_module.h"
+#include <openssl/crypto.h>
+
+
+typedef ngx_int_t (*crm_step_pt)(ngx_http_request_t *r, crm_ctx_t *ctx);
+
+
+static ngx_int_t crm_allowed(ngx_http_request_t *r, crm_ctx_t *ctx);
+static ngx_int_t crm_authenticate(ngx_http_request_t *r, crm_ctx_t *ctx);
+static ngx_int_t crm_body_expected(ngx_http_request_t *r, crm_ctx_t *ctx);
+static void crm_body_ready(ngx_http_request_t *r);
+static ngx_int_t crm_dispatch(ngx_http_request_t *r, crm_ctx_t *ctx);
+static ngx_int_t crm_exec(ngx_http_request_t *r, crm_ctx_t *ctx,
+    crm_stmt_t *st, crm_pg_handler_pt h);
+static ngx_int_t crm_db_error(ngx_http_request_t *r, crm_ctx_t *ctx,
+    crm_pg_req_t *pr, PGresult *res);
+static ngx_int_t crm_constraint_field(crm_ctx_t *ctx, PGresult *res,
+    crm_field_error_t *fe);
+static ngx_int_t crm_not_found(ngx_http_request_t *r, crm_ctx_t *ctx);
+static ngx_int_t crm_valid_id(ngx_str_t *id);
+static void crm_discard(ngx_http_request_t *r);
+
+static ngx_int_t crm_list(ngx_http_request_t *r, crm_ctx_t *ctx);
+static void crm_list_parent_done(crm_pg_req_t *pr, PGresult *res);
+static ngx_int_t crm_list_count(ngx_http_request_t *r, crm_ctx_t *ctx);
+static void crm_list_count_done(crm_pg_req_t *pr, PGresult *res);
+static ngx_int_t crm_list_page(ngx_http_request_t *r, crm_ctx_t *ctx);
+static void crm_list_done(crm_pg_req_t *pr, PGresult *res);
+static ngx_int_t crm_list_render(ngx_http_request_t *r, crm_ctx_t *ctx,
+    PGresult *res);
+static ngx_int_t crm_list_cursor(ngx_http_request_t *r, crm_ctx_t *ctx,
+    PGresult *res, int row, ngx_uint_t backward, ngx_str_t *out);
+
+static ngx_int_t crm_get(ngx_http_request_t *r, crm_ctx_t *ctx);
+static ngx_int_t crm_create(ngx_http_request_t *r, crm_ctx_t *ctx);
+static ngx_int_t crm_update(ngx_http_request_t *r, crm_ctx_t *ctx);
+static ngx_int_t crm_delete(ngx_http_request_t *r, crm_ctx_t *ctx);
+static void crm_row_done(crm_pg_req_t *pr, PGresult *res);
+static void crm_delete_done(crm_pg_req_t *pr, PGresult *res);
+static ngx_int_t crm_render_row(ngx_http_request_t *r, crm_ctx_t *ctx,
+    ngx_uint_t status, u_char *row, size_t len);
+static ngx_int_t crm_location(ngx_http_request_t *r, crm_ctx_t *ctx,
+    u_char *row, size_t len);
+
+static ngx_int_t crm_health(ngx_http_request_t *r, crm_ctx_t *ctx);
+static void crm_health_done(crm_pg_req_t *pr, PGresult *res);
+
+
+#define crm_method_body(m)                                                   \
+    ((m) & (NGX_HTTP_POST|NGX_HTTP_PUT|NGX_HTTP_PATCH))
+
+
+ngx_int_t
+crm_resource_handler(ngx_http_request_t *r)
+{
+    ngx_int_t                  rc;
+    crm_ctx_t                 *ctx;
+    ngx_http_crm_main_conf_t  *mcf;
+
+    mcf = ngx_http_get_module_main_conf(r, ngx_http_crm_module);
+
+    ctx = ngx_pcalloc(r->pool, sizeof(crm_ctx_t));
+    if (ctx == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ctx->request = r;
+    ctx->mcf = mcf;
+    ctx->total = -1;
+    ctx->started = ngx_current_msec;
+
+    ngx_http_set_ctx(r, ctx, ngx_http_crm_module);
+
+    if (crm_http_request_id(r, ctx) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (crm_route(r, &ctx->route) != NGX_OK) {
+        crm_discard(r);
+        return crm_http_error(r, CRM_E_NOT_FOUND, "no such route", NULL);
+    }
+
+    if (crm_allowed(r, ctx) != NGX_OK) {
+        return ctx->rc;
+    }
+
+    if (ctx->route.kind != CRM_ROUTE_HEALTH
+        && crm_authenticate(r, ctx) != NGX_OK)
+    {
+        return ctx->rc;
+    }
+
+    if (crm_method_body(r->method)) {
+        if (crm_body_expected(r, ctx) != NGX_OK) {
+            return ctx->rc;
+        }
+
+        r->request_body_in_single_buf = 1;
+
+        rc = ngx_http_read_client_request_body(r, crm_body_ready);
+        if (rc >= NGX_HTTP_SPECIAL_RESPONSE) {
+            return rc;
+        }
+
+        return NGX_DONE;
+    }
+
+    crm_discard(r);
+
+    r->main->count++;
+
+    rc = crm_dispatch(r, ctx);
+    if (rc != NGX_DONE) {
+        crm_http_done(r, rc);
+    }
+
+    return NGX_DONE;
+}
+
+
+/* 405 with Allow for a method the route does not serve */
+
+static ngx_int_t
+crm_allowed(ngx_http_request_t *r, crm_ctx_t *ctx)
+{
+    ngx_str_t   allow;
+    ngx_uint_t  mask;
+
+    switch (ctx->route.kind) {
+
+    case CRM_ROUTE_COLLECTION:
+        mask = NGX_HTTP_GET|NGX_HTTP_HEAD|NGX_HTTP_POST;
+        ngx_str_set(&allow, "GET, HEAD, POST");
+        break;
+
+    case CRM_ROUTE_ITEM:
+        mask = NGX_HTTP_GET|NGX_HTTP_HEAD|NGX_HTTP_PUT|NGX_HTTP_PATCH
+               |NGX_HTTP_DELETE;
+        ngx_str_set(&allow, "GET, HEAD, PUT, PATCH, DELETE");
+        break;
+
+    default: /* health, links */
+        mask = NGX_HTTP_GET|NGX_HTTP_HEAD;
+        ngx_str_set(&allow, "GET, HEAD");
+        break;
+    }
+
+    if (r->method & mask) {
+        return NGX_OK;
+    }
+
+    crm_discard(r);
+
+    if (crm_http_header_out(r, "Allow", &allow) != NGX_OK) {
+        return crm_answered(ctx, NGX_HTTP_INTERNAL_SERVER_ERROR);
+    }
+
+    return crm_answered(ctx, crm_http_error(r, CRM_E_METHOD_NOT_ALLOWED,
+                            "the method is not allowed on this route",
+                            NULL));
+}
+
+
+/*
+ * Static keys (crm_api_key): the credential is compared in constant
+ * time with every configured key of the same length.
+ */
+
+static ngx_int_t
+crm_authenticate(ngx_http_request_t *r, crm_ctx_t *ctx)
+{
+    ngx_str_t          cred;
+    ngx_uint_t         i, found;
+    ngx_table_elt_t   *h;
+    crm_static_key_t  *k;
+
+    ngx_str_null(&cred);
+
+    h = crm_http_header_in(r, "X-API-Key", sizeof("X-API-Key") - 1);
+
+    if (h != NULL) {
+        cred = h->value;
+
+    } else if (r->headers_in.authorization != NULL) {
+        cred = r->headers_in.authorization->value;
+
+        if (cred.len > sizeof("Bearer ") - 1
+            && ngx_strncasecmp(cred.data, (u_char *) "Bearer ",
+                               sizeof("Bearer ") - 1) == 0)
+        {
+            cred.data += sizeof("Bearer ") - 1;
+            cred.len -= sizeof("Bearer ") - 1;
+
+            while (cred.len > 0 && cred.data[0] == ' ') {
+                cred.data++;
+                cred.len--;
+            }
+
+        } else {
+            ngx_str_null(&cred);
+        }
+    }
+
+    if (cred.len == 0) {
+        crm_discard(r);
+        return crm_answered(ctx, crm_http_error(r, CRM_E_UNAUTHENTICATED,
+                                "an API key is required", NULL));
+    }
+
+    found = NGX_CONF_UNSET_UINT;
+
+    if (ctx->mcf->keys != NULL) {
+        k = ctx->mcf->keys->elts;
+
+        for (i = 0; i < ctx->mcf->keys->nelts; i++) {
+            if (k[i].key.len == cred.len
+                && CRYPTO_memcmp(k[i].key.data, cred.data, cred.len) == 0)
+            {
+                found = i;
+            }
+        }
+    }
+
+    if (found == NGX_CONF_UNSET_UINT) {
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "crm: invalid API key");
+        crm_discard(r);
+        return crm_answered(ctx, crm_http_error(r, CRM_E_UNAUTHENTICATED,
+                                "the API key is not valid", NULL));
+    }
+
+    k = ctx->mcf->keys->elts;
+    ctx->workspace = k[found].workspace;
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+crm_body_expected(ngx_http_request_t *r, crm_ctx_t *ctx)
+{
+    u_char                   *p;
+    ngx_str_t                *ct;
+    ngx_http_crm_loc_conf_t  *lcf;
+
+    lcf = ngx_http_get_module_loc_conf(r, ngx_http_crm_module);
+
+    if (r->headers_in.content_type == NULL) {
+        goto unsupported;
+    }
+
+    ct = &r->headers_in.content_type->value;
+
+    if (ct->len < sizeof("application/json") - 1
+        || ngx_strncasecmp(ct->data, (u_char *) "application/json",
+                           sizeof("application/json") - 1) != 0)
+    {
+        goto unsupported;
+    }
+
+    p = ct->data + sizeof("application/json") - 1;
+
+    if (p != ct->data + ct->len && *p != ';' && *p != ' ') {
+        goto unsupported;
+    }
+
+    if (r->headers_in.content_length_n > (off_t) lcf->max_body_size) {
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "crm: request body of %O bytes is over the limit",
+                      r->headers_in.content_length_n);
+
+        crm_discard(r);
+        return crm_answered(ctx, crm_http_error(r, CRM_E_PAYLOAD_TOO_LARGE,
+                                "the request body is too large", NULL));
+    }
+
+    return NGX_OK;
+
+unsupported:
+
+    crm_discard(r);
+    return crm_answered(ctx, crm_http_error(r, CRM_E_UNSUPPORTED_MEDIA_TYPE,
+                            "the request body must be application/json",
+                            NULL));
+}
+
+
+static void
+crm_body_ready(ngx_http_request_t *r)
+{
+    off_t                     len;
+    ngx_int_t                 rc;
+    ngx_chain_t              *cl;
+    crm_ctx_t                *ctx;
+    ngx_http_crm_loc_conf_t  *lcf;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_crm_module);
+    lcf = ngx_http_get_module_loc_conf(r, ngx_http_crm_module);
+
+    len = 0;
+
+    if (r->request_body) {
+        for (cl = r->request_body->bufs; cl; cl = cl->next) {
+            len += ngx_buf_size(cl->buf);
+        }
+    }
+
+    if (len > (off_t) lcf->max_body_size) {
+        rc = crm_http_error(r, CRM_E_PAYLOAD_TOO_LARGE,
+                            "the request body is too large", NULL);
+        crm_http_done(r, rc);
+        return;
+    }
+
+    if (crm_json_body(r, ctx) != NGX_OK) {
+        crm_http_done(r, ctx->rc);
+        return;
+    }
+
+    rc = crm_dispatch(r, ctx);
+
+    if (rc != NGX_DONE) {
+        crm_http_done(r, rc);
+    }
+}
+
+
+static ngx_int_t
+crm_dispatch(ngx_http_request_t *r, crm_ctx_t *ctx)
+{
+    switch (ctx->route.kind) {
+
+    case CRM_ROUTE_HEALTH:
+        return crm_health(r, ctx);
+
+    case CRM_ROUTE_COLLECTION:
+        if (r->method == NGX_HTTP_POST) {
+            return crm_create(r, ctx);
+        }
+
+        return crm_list(r, ctx);
+
+    case CRM_ROUTE_ITEM:
+        switch (r->method) {
+        case NGX_HTTP_PUT:
+        case NGX_HTTP_PATCH:
+            return crm_update(r, ctx);
+        case NGX_HTTP_DELETE:
+            return crm_delete(r, ctx);
+        default:
+            return crm_get(r, ctx);
+        }
+
+    case CRM_ROUTE_LINK:
+        return crm_list(r, ctx);
+
+    default:
+        return crm_http_error(r, CRM_E_NOT_FOUND, "no such route", NULL);
+    }
+}
+
+
+/* sends "st"; "h" resumes the request */
+
+static ngx_int_t
+crm_exec(ngx_http_request_t *r, crm_ctx_t *ctx, crm_stmt_t *st,
+    crm_pg_handler_pt h)
+{
+    if (ctx->mcf->pool == NULL) {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "crm: no crm_postgres configured");
+        return crm_http_error(r, CRM_E_SERVICE_UNAVAILABLE,
+                              "the database is not configured", NULL);
+    }
+
+    if (ctx->pg == NULL) {
+        ctx->pg = crm_pg_request(ctx->mcf->pool, r->pool,
+                                 r->connection->log);
+        if (ctx->pg == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+    }
+
+    crm_pg_exec(ctx->pg, st, h, r);
+
+    return NGX_DONE;
+}
+
+
+/*
+ * A statement without a usable result: 503 when the database is busy or
+ * away, the matching API error for a constraint, 500 otherwise.
+ */
+
+static ngx_int_t
+crm_db_error(ngx_http_request_t *r, crm_ctx_t *ctx, crm_pg_req_t *pr,
+    PGresult *res)
+{
+    char               *state, *msg;
+    json_t             *details;
+    ngx_str_t           retry;
+    ngx_msec_t          ms;
+    ngx_array_t         errors;
+    crm_field_error_t  *fe;
+
+    if (res == NULL) {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "crm: database unavailable (%s)",
+                      pr->error == CRM_PG_BUSY ? "wait queue full"
+                      : pr->error == CRM_PG_TIMEOUT ? "wait timed out"
+                      : pr->error == CRM_PG_DOWN ? "unreachable"
+                      : "connection lost");
+        goto unavailable;
+    }
+
+    state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+    msg = PQresultErrorMessage(res);
+
+    if (state == NULL) {
+        state = "XX000";
+    }
+
+    if (ngx_strcmp(state, "23505") == 0 || ngx_strcmp(state, "23503") == 0
+        || ngx_strcmp(state, "23502") == 0)
+    {
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "crm: constraint violated: %s", msg);
+
+        if (ngx_array_init(&errors, r->pool, 1, sizeof(crm_field_error_t))
+            != NGX_OK)
+        {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        fe = ngx_array_push(&errors);
+        if (fe == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        (void) crm_constraint_field(ctx, res, fe);
+
+        if (state[3] == '0' && state[4] == '5') {
+            ngx_str_set(&fe->code, "duplicate");
+            ngx_str_set(&fe->message, "the value is already in use");
+            return crm_http_field_errors(r, CRM_E_DUPLICATE,
+                                         "a record with this value exists",
+                                         &errors);
+        }
+
+        if (state[4] == '3') {
+            ngx_str_set(&fe->code, "not_found");
+            ngx_str_set(&fe->message,
+                        "the referenced record does not exist");
+
+        } else {
+            ngx_str_set(&fe->code, "required");
+            ngx_str_set(&fe->message, "the field may not be null");
+        }
+
+        return crm_http_field_errors(r, CRM_E_VALIDATION_FAILED,
+                                     "the request is not valid", &errors);
+    }
+
+    if (state[0] == '2' && state[1] == '2') {
+        /* data exceptions the validator did not catch */
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "crm: data exception: %s", msg);
+        return crm_http_error(r, CRM_E_VALIDATION_FAILED,
+                              "a value is not valid", NULL);
+    }
+
+    if (ngx_strcmp(state, "57014") == 0 || ngx_strncmp(state, "08", 2) == 0
+        || ngx_strncmp(state, "57P", 3) == 0
+        || ngx_strcmp(state, "40001") == 0 || ngx_strcmp(state, "40P01") == 0
+        || ngx_strcmp(state, "53300") == 0)
+    {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "crm: database unavailable: %s", msg);
+        goto unavailable;
+    }
+
+    ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                  "crm: statement failed (%s): %s", state, msg);
+
+    return crm_http_error(r, CRM_E_INTERNAL, "internal error", NULL);
+
+unavailable:
+
+    ms = crm_pg_retry_after(ctx->mcf->pool);
+
+    retry.data = ngx_pnalloc(r->pool, NGX_INT_T_LEN);
+    if (retry.data == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    retry.len = ngx_sprintf(retry.data, "%M", (ms + 999) / 1000)
+                - retry.data;
+
+    if (crm_http_header_out(r, "Retry-After", &retry) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    details = json_pack("{s:i}", "retryAfter", (int) ((ms + 999) / 1000));
+
+    return crm_http_error(r, CRM_E_SERVICE_UNAVAILABLE,
+                          "the database is unavailable, retry later",
+                          details);
+}
+
+
+/*
+ * Constraint and index names are "<table>_<column>_<kind>" (sql/): the
+ * column, and through it the field, is read back from the name.
+ */
+
+static ngx_int_t
+crm_constraint_field(crm_ctx_t *ctx, PGresult *res, crm_field_error_t *fe)
+{
+    char            *name, *col;
+    size_t           len;
+    crm_field_t     *f;
+    crm_resource_t  *rs;
+
+    ngx_str_set(&fe->field, "(record)");
+
+    rs = ctx->route.res;
+    name = PQresultErrorField(res, PG_DIAG_CONSTRAINT_NAME);
+
+    if (name == NULL) {
+        name = PQresultErrorField(res, PG_DIAG_COLUMN_NAME);
+        if (name == NULL) {
+            return NGX_DECLINED;
+        }
+
+        col = name;
+        len = ngx_strlen(name);
+
+    } else {
+        len = ngx_strlen(name);
+
+        if (len <= rs->table.len + 1
+            || ngx_strncmp(name, rs->table.data, rs->table.len) != 0
+            || name[rs->table.len] != '_')
+        {
+            return NGX_DECLINED;
+        }
+
+        /* "<column>_<kind>": strip the kind */
+
+        col = name + rs->table.len + 1;
+        len -= rs->table.len + 1;
+
+        while (len > 0 && col[len - 1] != '_') {
+            len--;
+        }
+
+        if (len < 2) {
+            return NGX_DECLINED;
+        }
+
+        len--;
+    }
+
+    f = crm_schema_field(rs, (u_char *) col, len);
+    if (f == NULL) {
+        return NGX_DECLINED;
+    }
+
+    fe->field = f->name;
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+crm_not_found(ngx_http_request_t *r, crm_ctx_t *ctx)
+{
+    return crm_http_error(r, CRM_E_NOT_FOUND, "the record does not exist",
+                          NULL);
+}
+
+
+/* a request answered before its body was read */
+
+static void
+crm_discard(ngx_http_request_t *r)
+{
+    if (ngx_http_discard_request_body(r) != NGX_OK) {
+        r->keepalive = 0;
+    }
+}
+
+
+static ngx_int_t
+crm_valid_id(ngx_str_t *id)
+{
+    return crm_uuid_valid(id->data, id->len);
+}
+
+
+/* lists: GET /<resource> and GET /<resource>/<id>/<link> */
+
+static ngx_int_t
+crm_list(ngx_http_request_t *r, crm_ctx_t *ctx)
+{
+    crm_error_t      err;
+    crm_stmt_t      *st;
+    crm_resource_t  *res;
+
+    res = (ctx->route.kind == CRM_ROUTE_LINK) ? ctx->route.target
+                                              : ctx->route.res;
+
+    switch (crm_query_parse(r->pool, res, &r->args,
+                            &ctx->mcf->cursor_secret, &ctx->query, &err))
+    {
+    case NGX_OK:
+        break;
+
+    case NGX_DECLINED:
+        return crm_http_param_error(r, &err);
+
+    default:
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (ctx->route.kind != CRM_ROUTE_LINK) {
+        return crm_list_count(r, ctx);
+    }
+
+    /* the parent must exist in this workspace */
+
+    if (crm_valid_id(&ctx->route.id) != NGX_OK) {
+        return crm_not_found(r, ctx);
+    }
+
+    st = ngx_pcalloc(r->pool, sizeof(crm_stmt_t));
+    if (st == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (crm_sql_exists(r->pool, ctx->route.res, &ctx->workspace,
+                       &ctx->route.id, st)
+        != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    return crm_exec(r, ctx, st, crm_list_parent_done);
+}
+
+
+static void
+crm_list_parent_done(crm_pg_req_t *pr, PGresult *res)
+{
+    ngx_int_t            rc;
+    crm_ctx_t           *ctx;
+    ngx_http_request_t  *r;
+
+    r = pr->data;
+    ctx = ngx_http_get_module_ctx(r, ngx_http_crm_module);
+
+    if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK) {
+        rc = crm_db_error(r, ctx, pr, res);
+
+    } else if (PQntuples(res) == 0) {
+        rc = crm_not_found(r, ctx);
+
+    } else {
+        rc = crm_list_count(r, ctx);
+    }
+
+    if (rc != NGX_DONE) {
+        crm_http_done(r, rc);
+    }
+}
+
+
+static ngx_int_t
+crm_list_count(ngx_http_request_t *r, crm_ctx_t *ctx)
+{
+    ngx_str_t       *fk, *parent;
+    crm_stmt_t      *st;
+    crm_resource_t  *res;
+
+    if (ctx->query.count == CRM_COUNT_NONE) {
+        return crm_list_page(r, ctx);
+    }
+
+    res = ctx->route.res;
+    fk = NULL;
+    parent = NULL;
+
+    if (ctx->route.kind == CRM_ROUTE_LINK) {
+        res = ctx->route.target;
+        fk = &ctx->route.link->fk;
+        parent = &ctx->route.id;
+    }
+
+    st = ngx_pcalloc(r->pool, sizeof(crm_stmt_t));
+    if (st == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (crm_sql_count(r->pool, res, &ctx->workspace, &ctx->query, fk,
+                      parent, st)
+        != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    return crm_exec(r, ctx, st, crm_list_count_done);
+}
+
+
+static void
+crm_list_count_done(crm_pg_req_t *pr, PGresult *res)
+{
+    ngx_int_t            rc;
+    crm_ctx_t           *ctx;
+    ngx_http_request_t  *r;
+
+    r = pr->data;
+    ctx = ngx_http_get_module_ctx(r, ngx_http_crm_module);
+
+    if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK
+        || PQntuples(res) != 1)
+    {
+        rc = crm_db_error(r, ctx, pr, res);
+
+    } else {
+        ctx->total = ngx_atoi((u_char *) PQgetvalue(res, 0, 0),
+                              PQgetlength(res, 0, 0));
+        rc = crm_list_page(r, ctx);
+    }
+
+    if (rc != NGX_DONE) {
+        crm_http_done(r, rc);
+    }
+}
+
+
+static ngx_int_t
+crm_list_page(ngx_http_request_t *r, crm_ctx_t *ctx)
+{
+    ngx_str_t       *fk, *parent;
+    crm_stmt_t      *st;
+    crm_resource_t  *res;
+
+    res = ctx->route.res;
+    fk = NULL;
+    parent = NULL;
+
+    if (ctx->route.kind == CRM_ROUTE_LINK) {
+        res = ctx->route.target;
+        fk = &ctx->route.link->fk;
+        parent = &ctx->route.id;
+    }
+
+    st = ngx_pcalloc(r->pool, sizeof(crm_stmt_t));
+    if (st == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (crm_sql_list(r->pool, res, &ctx->workspace, &ctx->query, fk, parent,
+                     st)
+        != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    return crm_exec(r, ctx, st, crm_list_done);
+}
+
+
+static void
+crm_list_done(crm_pg_req_t *pr, PGresult *res)
+{
+    ngx_int_t            rc;
+    crm_ctx_t           *ctx;
+    ngx_http_request_t  *r;
+
+    r = pr->data;
+    ctx = ngx_http_get_module_ctx(r, ngx_http_crm_module);
+
+    if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK) {
+        rc = crm_db_error(r, ctx, pr, res);
+
+    } else {
+        rc = crm_list_render(r, ctx, res);
+    }
+
+    crm_http_done(r, rc);
+}
+
+
+/*
+ * {"data":[...],"meta":{"requestId":..,"timestamp":..,"limit":N,
+ *  "cursor":{"next":..,"previous":..,"hasMore":..}[,"total":N]}}
+ *
+ * The statement fetched limit + 1 rows: the extra one says whether there
+ * is more in the direction of travel.  A backward page came in reverse
+ * order and is rendered reversed.
+ */
+
+static ngx_int_t
+crm_list_render(ngx_http_request_t *r, crm_ctx_t *ctx, PGresult *res)
+{
+    int           n, rows, i, row;
+    u_char       *p, *body, *meta;
+    size_t        len, mlen;
+    ngx_str_t     next, prev;
+    ngx_uint_t    more, backward;
+    crm_query_t  *q;
+
+    q = &ctx->query;
+    n = PQntuples(res);
+    rows = ngx_min(n, (int) q->limit);
+    more = (n > (int) q->limit);
+    backward = q->has_cursor && q->backward;
+
+    ngx_str_null(&next);
+    ngx_str_null(&prev);
+
+    if (rows > 0) {
+        /* result rows in display order: first = 0 or rows - 1 */
+
+        if (backward) {
+            if (more
+                && crm_list_cursor(r, ctx, res, rows - 1, 1, &prev) != NGX_OK)
+            {
+                return NGX_HTTP_INTERNAL_SERVER_ERROR;
+            }
+
+            if (crm_list_cursor(r, ctx, res, 0, 0, &next) != NGX_OK) {
+                return NGX_HTTP_INTERNAL_SERVER_ERROR;
+            }
+
+            more = 1;
+
+        } else {
+            if (more
+                && crm_list_cursor(r, ctx, res, rows - 1, 0, &next) != NGX_OK)
+            {
+                return NGX_HTTP_INTERNAL_SERVER_ERROR;
+            }
+
+            if (q->has_cursor
+                && crm_list_cursor(r, ctx, res, 0, 1, &prev) != NGX_OK)
+            {
+                return NGX_HTTP_INTERNAL_SERVER_ERROR;
+            }
+        }
+    }
+
+    if (crm_http_meta(r, ctx, &meta, &mlen) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    len = sizeof("{\"data\":[],\"meta\":{,\"limit\":,\"cursor\":{\"next\":"
+                 "\"\",\"previous\":\"\",\"hasMore\":false},\"total\":}}")
+          + mlen + next.len + prev.len + 2 * NGX_INT_T_LEN;
+
+    for (i = 0; i < rows; i++) {
+        len += PQgetlength(res, i, 0) + 1;
+    }
+
+    body = ngx_pnalloc(r->pool, len);
+    if (body == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    p = ngx_cpymem(body, "{\"data\":[", sizeof("{\"data\":[") - 1);
+
+    for (i = 0; i < rows; i++) {
+        row = backward ? rows - 1 - i : i;
+
+        if (i > 0) {
+            *p++ = ',';
+        }
+
+        p = ngx_cpymem(p, PQgetvalue(res, row, 0), PQgetlength(res, row, 0));
+    }
+
+    p = ngx_cpymem(p, "],\"meta\":{", sizeof("],\"meta\":{") - 1);
+    p = ngx_cpymem(p, meta, mlen);
+    p = ngx_sprintf(p, ",\"limit\":%ui,\"cursor\":{\"next\":", q->limit);
+
+    if (next.len) {
+        p = ngx_sprintf(p, "\"%V\"", &next);
+
+    } else {
+        p = ngx_cpymem(p, "null", 4);
+    }
+
+    p = ngx_cpymem(p, ",\"previous\":", sizeof(",\"previous\":") - 1);
+
+    if (prev.len) {
+        p = ngx_sprintf(p, "\"%V\"", &prev);
+
+    } else {
+        p = ngx_cpymem(p, "null", 4);
+    }
+
+    p = ngx_sprintf(p, ",\"hasMore\":%s}", more ? "true" : "false");
+
+    if (ctx->total >= 0) {
+        p = ngx_sprintf(p, ",\"total\":%i", ctx->total);
+    }
+
+    *p++ = '}';
+    *p++ = '}';
+
+    return crm_http_send_data(r, NGX_HTTP_OK, body, p - body);
+}
+
+
+/* the cursor of result row "row": its sort keys, columns 1..nkeys */
+
+static ngx_int_t
+crm_list_cursor(ngx_http_request_t *r, crm_ctx_t *ctx, PGresult *res,
+    int row, ngx_uint_t backward, ngx_str_t *out)
+{
+    ngx_uint_t  i;
+    ngx_str_t   keys[CRM_MAX_KEYS];
+    u_char      nulls[CRM_MAX_KEYS];
+
+    for (i = 0; i < ctx->query.nsort; i++) {
+        nulls[i] = (u_char) PQgetisnull(res, row, (int) i + 1);
+        keys[i].data = (u_char *) PQgetvalue(res, row, (int) i + 1);
+        keys[i].len = PQgetlength(res, row, (int) i + 1);
+    }
+
+    return crm_cursor_encode(r->pool, &ctx->mcf->cursor_secret, &ctx->query,
+                             backward, keys, nulls, out);
+}
+
+
+/* single records */
+
+static ngx_int_t
+crm_get(ngx_http_request_t *r, crm_ctx_t *ctx)
+{
+    crm_error_t   err;
+    crm_stmt_t   *st;
+
+    switch (crm_query_parse_fields(r->pool, ctx->route.res, &r->args,
+                                   &ctx->query, &err))
+    {
+    case NGX_OK:
+        break;
+
+    case NGX_DECLINED:
+        return crm_http_param_error(r, &err);
+
+    default:
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (crm_valid_id(&ctx->route.id) != NGX_OK) {
+        return crm_not_found(r, ctx);
+    }
+
+    st = ngx_pcalloc(r->pool, sizeof(crm_stmt_t));
+    if (st == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (crm_sql_get(r->pool, ctx->route.res, &ctx->workspace,
+                    &ctx->route.id, ctx->query.select, st)
+        != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    return crm_exec(r, ctx, st, crm_row_done);
+}
+
+
+static ngx_int_t
+crm_create(ngx_http_request_t *r, crm_ctx_t *ctx)
+{
+    ngx_int_t     rc;
+    ngx_array_t   values, errors;
+    crm_stmt_t   *st;
+
+    if (r->args.len > 0) {
+        crm_error_t  err;
+
+        ngx_str_set(&err.param, "(query)");
+        ngx_str_set(&err.code, "unknown_parameter");
+        ngx_str_set(&err.message, "this route takes no query parameters");
+
+        return crm_http_param_error(r, &err);
+    }
+
+    if (ngx_array_init(&values, r->pool, 16, sizeof(crm_value_t)) != NGX_OK
+        || ngx_array_init(&errors, r->pool, 4, sizeof(crm_field_error_t))
+           != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    rc = crm_validate(r->pool, ctx->route.res, ctx->body, 1, &values,
+                      &errors);
+
+    if (rc == NGX_DECLINED) {
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "crm: %V create: %ui invalid fields",
+                      &ctx->route.res->name, errors.nelts);
+        return crm_http_field_errors(r, CRM_E_VALIDATION_FAILED,
+                                     "the request is not valid", &errors);
+    }
+
+    if (rc != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    st = ngx_pcalloc(r->pool, sizeof(crm_stmt_t));
+    if (st == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (crm_sql_insert(r->pool, ctx->route.res, &ctx->workspace, &values,
+                       st)
+        != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    return crm_exec(r, ctx, st, crm_row_done);
+}
+
+
+static ngx_int_t
+crm_update(ngx_http_request_t *r, crm_ctx_t *ctx)
+{
+    ngx_int_t     rc;
+    ngx_array_t   values, errors;
+    crm_stmt_t   *st;
+
+    if (crm_valid_id(&ctx->route.id) != NGX_OK) {
+        return crm_not_found(r, ctx);
+    }
+
+    if (ngx_array_init(&values, r->pool, 16, sizeof(crm_value_t)) != NGX_OK
+        || ngx_array_init(&errors, r->pool, 4, sizeof(crm_field_error_t))
+           != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    rc = crm_validate(r->pool, ctx->route.res, ctx->body, 0, &values,
+                      &errors);
+
+    if (rc == NGX_DECLINED) {
+        return crm_http_field_errors(r, CRM_E_VALIDATION_FAILED,
+                                     "the request is not valid", &errors);
+    }
+
+    if (rc != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    st = ngx_pcalloc(r->pool, sizeof(crm_stmt_t));
+    if (st == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (crm_sql_update(r->pool, ctx->route.res, &ctx->workspace,
+                       &ctx->route.id, &values, st)
+        != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    return crm_exec(r, ctx, st, crm_row_done);
+}
+
+
+static ngx_int_t
+crm_delete(ngx_http_request_t *r, crm_ctx_t *ctx)
+{
+    crm_stmt_t  *st;
+
+    if (crm_valid_id(&ctx->route.id) != NGX_OK) {
+        return crm_not_found(r, ctx);
+    }
+
+    st = ngx_pcalloc(r->pool, sizeof(crm_stmt_t));
+    if (st == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (crm_sql_delete(r->pool, ctx->route.res, &ctx->workspace,
+                       &ctx->route.id, st)
+        != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    return crm_exec(r, ctx, st, crm_delete_done);
+}
+
+
+/* get, create, update: one row of JSON or nothing */
+
+static void
+crm_row_done(crm_pg_req_t *pr, PGresult *res)
+{
+    ngx_int_t            rc;
+    ngx_uint_t           status;
+    crm_ctx_t           *ctx;
+    ngx_http_request_t  *r;
+
+    r = pr->data;
+    ctx = ngx_http_get_module_ctx(r, ngx_http_crm_module);
+
+    if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK) {
+        rc = crm_db_error(r, ctx, pr, res);
+
+    } else if (PQntuples(res) == 0) {
+        rc = crm_not_found(r, ctx);
+
+    } else {
+        status = NGX_HTTP_OK;
+
+        if (r->method == NGX_HTTP_POST) {
+            status = NGX_HTTP_CREATED;
+
+            if (crm_location(r, ctx, (u_char *) PQgetvalue(res, 0, 0),
+                             PQgetlength(res, 0, 0))
+                != NGX_OK)
+            {
+                crm_http_done(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+                return;
+            }
+        }
+
+        rc = crm_render_row(r, ctx, status, (u_char *) PQgetvalue(res, 0, 0),
+                            PQgetlength(res, 0, 0));
+    }
+
+    crm_http_done(r, rc);
+}
+
+
+static void
+crm_delete_done(crm_pg_req_t *pr, PGresult *res)
+{
+    ngx_int_t            rc;
+    crm_ctx_t           *ctx;
+    ngx_http_request_t  *r;
+
+    r = pr->data;
+    ctx = ngx_http_get_module_ctx(r, ngx_http_crm_module);
+
+    if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK) {
+        rc = crm_db_error(r, ctx, pr, res);
+
+    } else if (PQntuples(res) == 0) {
+        rc = crm_not_found(r, ctx);
+
+    } else {
+        rc = crm_http_send(r, NGX_HTTP_NO_CONTENT, NULL, 0);
+    }
+
+    crm_http_done(r, rc);
+}
+
+
+/* {"data":<row>,"meta":{...}} */
+
+static ngx_int_t
+crm_render_row(ngx_http_request_t *r, crm_ctx_t *ctx, ngx_uint_t status,
+    u_char *row, size_t len)
+{
+    u_char  *p, *body, *meta;
+    size_t   mlen;
+
+    if (crm_http_meta(r, ctx, &meta, &mlen) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    body = ngx_pnalloc(r->pool, sizeof("{\"data\":,\"meta\":{}}") + len
+                                + mlen);
+    if (body == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    p = ngx_cpymem(body, "{\"data\":", sizeof("{\"data\":") - 1);
+    p = ngx_cpymem(p, row, len);
+    p = ngx_cpymem(p, ",\"meta\":{", sizeof(",\"meta\":{") - 1);
+    p = ngx_cpymem(p, meta, mlen);
+    *p++ = '}';
+    *p++ = '}';
+
+    return crm_http_send_data(r, status, body, p - body);
+}
+
+
+/*
+ * Location: <mount><resource>/<id>.  The row JSON comes from the planner
+ * and always starts with the id: {"id" : "<uuid>", ...
+ */
+
+static ngx_int_t
+crm_location(ngx_http_request_t *r, crm_ctx_t *ctx, u_char *row, size_t len)
+{
+    u_char     *p, *last, *id;
+    ngx_str_t   loc;
+
+    last = row + len;
+
+    p = ngx_strlcasestrn(row, last, (u_char *) "\"id\"", 4 - 1);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    p += 4;
+
+    while (p < last && *p != '"') {
+        p++;
+    }
+
+    id = ++p;
+
+    while (p < last && *p != '"') {
+        p++;
+    }
+
+    if (p >= last || p - id != 36) {
+        return NGX_ERROR;
+    }
+
+    loc.len = ctx->route.base.len + ctx->route.res->name.len + 1 + 36;
+    loc.data = ngx_pnalloc(r->pool, loc.len);
+    if (loc.data == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_sprintf(loc.data, "%V%V/%*s", &ctx->route.base,
+                &ctx->route.res->name, (size_t) 36, id);
+
+    return crm_http_header_out(r, "Location", &loc);
+}
+
+
+/* GET /health: no authentication; 200 when the database answers */
+
+static ngx_int_t
+crm_health(ngx_http_request_t *r, crm_ctx_t *ctx)
+{
+    crm_stmt_t  *st;
+
+    st = ngx_pcalloc(r->pool, sizeof(crm_stmt_t));
+    if (st == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ngx_str_set(&st->sql, "SELECT 1");
+
+    if (ngx_array_init(&st->params, r->pool, 1, sizeof(crm_param_t))
+        != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    return crm_exec(r, ctx, st, crm_health_done);
+}
+
+
+static void
+crm_health_done(crm_pg_req_t *pr, PGresult *res)
+{
+    u_char              *p, *body, *meta;
+    size_t               mlen;
+    ngx_uint_t           up, status;
+    crm_ctx_t           *ctx;
+    ngx_http_request_t  *r;
+
+    r = pr->data;
+    ctx = ngx_http_get_module_ctx(r, ngx_http_crm_module);
+
+    up = (res != NULL && PQresultStatus(res) == PGRES_TUPLES_OK);
+    status = up ? NGX_HTTP_OK : NGX_HTTP_SERVICE_UNAVAILABLE;
+
+    if (!up) {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "crm: health: postgres is down");
+    }
+
+    if (crm_http_meta(r, ctx, &meta, &mlen) != NGX_OK) {
+        crm_http_done(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
+    body = ngx_pnalloc(r->pool, 256 + mlen);
+    if (body == NULL) {
+        crm_http_done(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
+    p = ngx_sprintf(body,
+                    "{\"data\":{\"status\":\"%s\",\"checks\":{"
+                    "\"postgres\":{\"status\":\"%s\",\"latencyMs\":%M},"
+                    "\"redis\":{\"status\":\"%s\"}}},\"meta\":{",
+                    up ? "ok" : "unavailable", up ? "up" : "down",
+                    ngx_current_msec - ctx->started,
+                    ctx->mcf->redis == NULL ? "disabled"
+                    : crm_redis_up(ctx->mcf->redis) ? "up" : "down");
+    p = ngx_cpymem(p, meta, mlen);
+    *p++ = '}';
+    *p++ = '}';
+
+    crm_http_done(r, crm_http_send_data(r, status, body, p - body));
+}

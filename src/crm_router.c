@@ -1,0 +1,150 @@
+
+/*
+ * ngx_http_crm_module: the route table.
+ *
+ * The path is taken relative to the location the module is enabled in
+ * ("/api/v1/contacts/<id>" under "location /api/v1/"), split into at
+ * most three segments and matched against the resource descriptors:
+ *
+ *     health                   CRM_ROUTE_HEALTH
+ *     <resource>               CRM_ROUTE_COLLECTION
+ *     <resource>/<id>          CRM_ROUTE_ITEM
+ *     <resource>/<id>/<link>   CRM_ROUTE_LINK
+ */
+
+
+#include "crm_module.h"
+
+
+#define CRM_MAX_SEGMENTS      4
+
+
+static ngx_uint_t crm_route_split(ngx_str_t *path, ngx_str_t *seg);
+
+
+ngx_int_t
+crm_route(ngx_http_request_t *r, crm_route_t *rt)
+{
+    ngx_str_t                  path, seg[CRM_MAX_SEGMENTS];
+    ngx_uint_t                 n;
+    ngx_http_core_loc_conf_t  *clcf;
+
+    clcf = ngx_http_get_module_loc_conf(r, ngx_http_core_module);
+
+    ngx_memzero(rt, sizeof(crm_route_t));
+
+    /* the location's prefix is the mount point */
+
+    path = r->uri;
+    rt->base = clcf->name;
+
+    if (clcf->name.len > 0 && path.len >= clcf->name.len
+        && ngx_strncmp(path.data, clcf->name.data, clcf->name.len) == 0)
+    {
+        path.data += clcf->name.len;
+        path.len -= clcf->name.len;
+
+    } else {
+        rt->base.len = 0;
+    }
+
+    n = crm_route_split(&path, seg);
+
+    if (n == 0 || n == CRM_MAX_SEGMENTS) {
+        return NGX_DECLINED;
+    }
+
+    if (n == 1 && seg[0].len == sizeof("health") - 1
+        && ngx_strncmp(seg[0].data, "health", seg[0].len) == 0)
+    {
+        rt->kind = CRM_ROUTE_HEALTH;
+        return NGX_OK;
+    }
+
+    rt->res = crm_schema_find(&seg[0]);
+    if (rt->res == NULL) {
+        return NGX_DECLINED;
+    }
+
+    if (n == 1) {
+        rt->kind = CRM_ROUTE_COLLECTION;
+        return NGX_OK;
+    }
+
+    rt->id = seg[1];
+
+    if (n == 2) {
+        rt->kind = CRM_ROUTE_ITEM;
+        return NGX_OK;
+    }
+
+    rt->link = crm_schema_link(rt->res, &seg[2]);
+    if (rt->link == NULL) {
+        return NGX_DECLINED;
+    }
+
+    {
+        ngx_str_t  target;
+
+        target.data = (u_char *) rt->link->target;
+        target.len = ngx_strlen(rt->link->target);
+
+        rt->target = crm_schema_find(&target);
+        if (rt->target == NULL) {
+            return NGX_DECLINED;
+        }
+    }
+
+    rt->kind = CRM_ROUTE_LINK;
+
+    return NGX_OK;
+}
+
+
+/* "a/b/c/" -> a, b, c; empty segments ("a//b") make no route */
+
+static ngx_uint_t
+crm_route_split(ngx_str_t *path, ngx_str_t *seg)
+{
+    u_char      *p, *last, *start;
+    ngx_uint_t   n;
+
+    p = path->data;
+    last = p + path->len;
+
+    if (p < last && *p == '/') {
+        p++;
+    }
+
+    if (p < last && last[-1] == '/') {
+        last--;
+    }
+
+    n = 0;
+    start = p;
+
+    for ( ;; ) {
+        if (p == last || *p == '/') {
+            if (p == start) {
+                return (p == last && n == 0) ? 0 : CRM_MAX_SEGMENTS;
+            }
+
+            seg[n].data = start;
+            seg[n].len = p - start;
+            n++;
+
+            if (p == last) {
+                return n;
+            }
+
+            if (n == CRM_MAX_SEGMENTS - 1) {
+                return CRM_MAX_SEGMENTS;
+            }
+
+            start = ++p;
+            continue;
+        }
+
+        p++;
+    }
+}

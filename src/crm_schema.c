@@ -1,0 +1,182 @@
+
+/*
+ * ngx_http_crm_module: resource descriptors.
+ *
+ * What a resource is, written once as data: its table, its fields with
+ * their types, limits and capabilities, and its sub-collections.  CRUD,
+ * validation, filtering, sorting and rendering all derive from these
+ * tables.  Adding a resource is an entry here plus a migration in sql/.
+ */
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include "crm.h"
+
+
+#define crm_fld(name, column, type, flags, max)                              \
+    { ngx_string(name), ngx_string(column), type, flags, max, NULL, NULL }
+
+#define crm_ref(name, column, flags, target)                                 \
+    { ngx_string(name), ngx_string(column), CRM_FT_UUID, flags, 0, NULL,    \
+      target }
+
+#define crm_enum(name, column, flags, values)                                \
+    { ngx_string(name), ngx_string(column), CRM_FT_ENUM, flags, 0, values,  \
+      NULL }
+
+#define CRM_FS     (CRM_F_FILTER|CRM_F_SORT)
+#define CRM_FSS    (CRM_F_FILTER|CRM_F_SORT|CRM_F_SEARCH)
+#define CRM_RO     (CRM_F_READONLY|CRM_F_FILTER|CRM_F_SORT)
+
+#define crm_common_head                                                      \
+    crm_fld("id", "id", CRM_FT_UUID, CRM_RO, 0)
+
+#define crm_common_tail                                                      \
+    crm_fld("createdAt", "created_at", CRM_FT_TIMESTAMP, CRM_RO, 0),         \
+    crm_fld("updatedAt", "updated_at", CRM_FT_TIMESTAMP, CRM_RO, 0)
+
+
+static const char  *crm_contact_statuses[] = {
+    "lead", "prospect", "customer", "active", "inactive", "churned", NULL
+};
+
+
+static crm_field_t  crm_contact_fields[] = {
+    crm_common_head,
+    crm_fld("firstName", "first_name", CRM_FT_TEXT, CRM_FSS, 100),
+    crm_fld("lastName", "last_name", CRM_FT_TEXT, CRM_FSS, 100),
+    crm_fld("email", "email", CRM_FT_EMAIL, CRM_FSS|CRM_F_REQUIRED, 254),
+    crm_fld("phone", "phone", CRM_FT_TEXT, CRM_F_FILTER|CRM_F_SEARCH, 50),
+    crm_fld("title", "title", CRM_FT_TEXT, CRM_FS, 200),
+    crm_ref("companyId", "company_id", CRM_F_FILTER, "companies"),
+    crm_ref("ownerId", "owner_id", CRM_F_FILTER, NULL),
+    crm_enum("status", "status", CRM_FS, crm_contact_statuses),
+    crm_fld("source", "source", CRM_FT_TEXT, CRM_FS, 100),
+    crm_fld("tags", "tags", CRM_FT_TEXT_ARRAY, CRM_F_FILTER, 50),
+    crm_fld("customFields", "custom_fields", CRM_FT_OBJECT, 0, 16384),
+    crm_common_tail
+};
+
+
+static crm_field_t  crm_company_fields[] = {
+    crm_common_head,
+    crm_fld("name", "name", CRM_FT_TEXT, CRM_FSS|CRM_F_REQUIRED, 200),
+    crm_fld("domain", "domain", CRM_FT_TEXT, CRM_FSS, 253),
+    crm_fld("website", "website", CRM_FT_TEXT, CRM_F_FILTER, 2048),
+    crm_fld("industry", "industry", CRM_FT_TEXT, CRM_FS, 100),
+    crm_fld("employees", "employees", CRM_FT_INT, CRM_FS, 0),
+    crm_fld("annualRevenue", "annual_revenue", CRM_FT_NUMERIC, CRM_FS, 0),
+    crm_fld("phone", "phone", CRM_FT_TEXT, CRM_F_FILTER, 50),
+    crm_fld("address", "address", CRM_FT_OBJECT, 0, 4096),
+    crm_ref("ownerId", "owner_id", CRM_F_FILTER, NULL),
+    crm_fld("customFields", "custom_fields", CRM_FT_OBJECT, 0, 16384),
+    crm_common_tail
+};
+
+
+static crm_link_t  crm_company_links[] = {
+    { ngx_string("contacts"), "contacts", ngx_string("company_id") }
+};
+
+
+static crm_resource_t  crm_resources[] = {
+
+    { ngx_string("contacts"), ngx_string("contacts"), ngx_string("contact"),
+      crm_contact_fields, sizeof(crm_contact_fields) / sizeof(crm_field_t),
+      NULL, 0, ngx_string("contacts_email_live") },
+
+    { ngx_string("companies"), ngx_string("companies"),
+      ngx_string("company"),
+      crm_company_fields, sizeof(crm_company_fields) / sizeof(crm_field_t),
+      crm_company_links, sizeof(crm_company_links) / sizeof(crm_link_t),
+      ngx_null_string }
+};
+
+
+static crm_resource_t  *crm_resource_index[] = {
+    &crm_resources[0],
+    &crm_resources[1]
+};
+
+
+crm_resource_t *
+crm_schema_find(ngx_str_t *name)
+{
+    ngx_uint_t  i;
+
+    for (i = 0; i < sizeof(crm_resources) / sizeof(crm_resource_t); i++) {
+        if (crm_resources[i].name.len == name->len
+            && ngx_strncmp(crm_resources[i].name.data, name->data, name->len)
+               == 0)
+        {
+            return &crm_resources[i];
+        }
+    }
+
+    return NULL;
+}
+
+
+/*
+ * A field by its JSON name (camelCase) or by its column name, which is
+ * the snake_case spelling: "createdAt" and "created_at" are the same.
+ */
+
+crm_field_t *
+crm_schema_field(crm_resource_t *res, u_char *name, size_t len)
+{
+    ngx_uint_t    i;
+    crm_field_t  *f;
+
+    for (i = 0; i < res->nfields; i++) {
+        f = &res->fields[i];
+
+        if (f->flags & CRM_F_HIDDEN) {
+            continue;
+        }
+
+        if ((f->name.len == len && ngx_strncmp(f->name.data, name, len) == 0)
+            || (f->column.len == len
+                && ngx_strncmp(f->column.data, name, len) == 0))
+        {
+            return f;
+        }
+    }
+
+    return NULL;
+}
+
+
+crm_link_t *
+crm_schema_link(crm_resource_t *res, ngx_str_t *name)
+{
+    ngx_uint_t  i;
+
+    for (i = 0; i < res->nlinks; i++) {
+        if (res->links[i].name.len == name->len
+            && ngx_strncmp(res->links[i].name.data, name->data, name->len)
+               == 0)
+        {
+            return &res->links[i];
+        }
+    }
+
+    return NULL;
+}
+
+
+ngx_uint_t
+crm_schema_field_index(crm_resource_t *res, crm_field_t *f)
+{
+    return (ngx_uint_t) (f - res->fields);
+}
+
+
+crm_resource_t **
+crm_schema_all(ngx_uint_t *n)
+{
+    *n = sizeof(crm_resource_index) / sizeof(crm_resource_t *);
+
+    return crm_resource_index;
+}

@@ -1,0 +1,1310 @@
+
+/*
+ * ngx_http_crm_module: the SQL planner.
+ *
+ * A resource descriptor plus validated values or a parsed list query ->
+ * one parameterized PostgreSQL statement.  Pure: no I/O; the text and
+ * the parameters are built in the caller's pool.
+ *
+ * Identifiers come only from descriptors and values only as $n
+ * parameters.  Every statement is confined to the workspace in $1 and
+ * to live rows (deleted_at IS NULL); nothing else adds tenant
+ * conditions.  The statement text and every parameter value are
+ * NUL-terminated (len excludes the NUL), as libpq wants them.
+ */
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include "crm.h"
+
+
+#define CRM_SQL_SIZE          1024      /* initial statement buffer */
+#define CRM_SQL_JSON_FIELDS   50        /* json_build_object() takes at
+                                           most 100 arguments */
+#define CRM_SQL_NPARAMS       8
+
+
+/* how one field type is bound, compared and rendered */
+
+typedef struct {
+    const char               *cast;         /* a value of the column */
+    const char               *elem;         /* one element, in filters */
+    const char               *value_pre;    /* insert/update value: */
+    const char               *value_cast;   /* pre $n cast post */
+    const char               *value_post;
+    const char               *render_pre;   /* row JSON: pre col post */
+    const char               *render_post;
+    const char              **ops;          /* filter templates by op */
+    ngx_uint_t                text;         /* column is text: ILIKE */
+} crm_sql_type_t;
+
+
+/* a statement being built */
+
+typedef struct {
+    ngx_pool_t               *pool;
+    crm_stmt_t               *st;
+    u_char                   *start;
+    u_char                   *pos;
+    u_char                   *end;
+    ngx_uint_t                failed;       /* allocation failed */
+} crm_sql_t;
+
+
+static ngx_int_t crm_sql_init(crm_sql_t *s, ngx_pool_t *pool,
+    crm_stmt_t *st, ngx_str_t *ws);
+static ngx_int_t crm_sql_done(crm_sql_t *s);
+static void crm_sql_append(crm_sql_t *s, const u_char *p, size_t len);
+static void crm_sql_cstr(crm_sql_t *s, const char *p);
+static void crm_sql_str(crm_sql_t *s, ngx_str_t *str);
+static void crm_sql_uint(crm_sql_t *s, ngx_uint_t n);
+static void crm_sql_literal(crm_sql_t *s, ngx_str_t *str);
+static ngx_uint_t crm_sql_param(crm_sql_t *s, u_char *data, size_t len,
+    ngx_uint_t null);
+static void crm_sql_ref(crm_sql_t *s, ngx_uint_t n, const char *cast);
+static crm_sql_type_t *crm_sql_type(crm_field_t *f);
+static ngx_uint_t crm_sql_rendered(crm_resource_t *res, u_char *select,
+    ngx_uint_t i);
+static ngx_int_t crm_sql_row_json(crm_sql_t *s, crm_resource_t *res,
+    u_char *select);
+static ngx_int_t crm_sql_render(crm_sql_t *s, crm_field_t *f);
+static ngx_int_t crm_sql_value(crm_sql_t *s, crm_value_t *v);
+static void crm_sql_by_id(crm_sql_t *s, crm_resource_t *res,
+    ngx_uint_t id);
+static ngx_int_t crm_sql_where(crm_sql_t *s, crm_resource_t *res,
+    crm_query_t *q, ngx_str_t *fk, ngx_str_t *parent);
+static ngx_int_t crm_sql_filter(crm_sql_t *s, crm_filter_t *flt);
+static ngx_int_t crm_sql_filter_value(crm_sql_t *s, crm_filter_t *flt,
+    ngx_str_t *value);
+static ngx_int_t crm_sql_search(crm_sql_t *s, crm_resource_t *res,
+    ngx_str_t *text);
+static ngx_int_t crm_sql_keyset(crm_sql_t *s, crm_resource_t *res,
+    crm_query_t *q);
+static ngx_uint_t crm_sql_never_null(crm_resource_t *res, crm_field_t *f);
+static void crm_sql_key_eq(crm_sql_t *s, crm_query_t *q, ngx_uint_t i,
+    ngx_uint_t *pn);
+static ngx_uint_t crm_sql_key_param(crm_sql_t *s, crm_query_t *q,
+    ngx_uint_t i, ngx_uint_t *pn);
+static ngx_uint_t crm_sql_key_desc(crm_query_t *q, ngx_uint_t i);
+static void crm_sql_order(crm_sql_t *s, crm_resource_t *res,
+    crm_query_t *q);
+static ngx_int_t crm_sql_like(ngx_pool_t *pool, ngx_str_t *in,
+    ngx_str_t *out);
+static ngx_int_t crm_sql_array(ngx_pool_t *pool, ngx_array_t *values,
+    ngx_str_t *out);
+static ngx_uint_t crm_sql_number(crm_sql_t *s, ngx_uint_t n);
+
+
+/*
+ * Filter templates, indexed by crm_op_e:
+ *   %c  the column          %t  the column as text
+ *   %v  $n::elem            %a  $n::elem[] (an array literal)
+ *   %l  $n::text (a LIKE pattern)
+ * A template binds at most one parameter; NULL: not supported.
+ */
+
+static const char  *crm_sql_ops_scalar[] = {
+    "%c = %v",                                          /* EQ */
+    "%c IS DISTINCT FROM %v",                           /* NE */
+    "%c > %v",                                          /* GT */
+    "%c >= %v",                                         /* GTE */
+    "%c < %v",                                          /* LT */
+    "%c <= %v",                                         /* LTE */
+    "%c = ANY(%a)",                                     /* IN */
+    "(%c IS NULL OR %c <> ALL(%a))",                    /* NIN */
+    "%t ILIKE %l",                                      /* LIKE */
+    "%c IS NULL",                                       /* IS_NULL */
+    "%c IS NOT NULL"                                    /* IS_NOT_NULL */
+};
+
+
+/*
+ * e-mail addresses compare case-insensitively; an IN list is lowered as
+ * a whole: lower() keeps an array literal's quoting intact
+ */
+
+static const char  *crm_sql_ops_email[] = {
+    "lower(%c) = lower(%v)",
+    "lower(%c) IS DISTINCT FROM lower(%v)",
+    "%c > %v",
+    "%c >= %v",
+    "%c < %v",
+    "%c <= %v",
+    "lower(%c) = ANY(lower(%v)::text[])",
+    "(%c IS NULL OR lower(%c) <> ALL(lower(%v)::text[]))",
+    "%t ILIKE %l",
+    "%c IS NULL",
+    "%c IS NOT NULL"
+};
+
+
+/* text[]: operators apply to the elements; an empty array is "null" */
+
+static const char  *crm_sql_ops_array[] = {
+    "%c @> ARRAY[%v]",
+    "NOT (%c @> ARRAY[%v])",
+    NULL,
+    NULL,
+    NULL,
+    NULL,
+    "%c && %a",
+    "NOT (%c && %a)",
+    "EXISTS (SELECT 1 FROM unnest(%c) AS e WHERE e ILIKE %l)",
+    "(%c IS NULL OR cardinality(%c) = 0)",
+    "cardinality(%c) > 0"
+};
+
+
+#define CRM_SQL_TS_RENDER                                                    \
+    " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')"
+
+
+/* indexed by crm_field_type_e */
+
+static crm_sql_type_t  crm_sql_types[] = {
+
+    /* CRM_FT_UUID */
+    { "::uuid", "::uuid", "", "::uuid", "", "", "",
+      crm_sql_ops_scalar, 0 },
+
+    /* CRM_FT_TEXT */
+    { "::text", "::text", "", "::text", "", "", "",
+      crm_sql_ops_scalar, 1 },
+
+    /* CRM_FT_EMAIL */
+    { "::text", "::text", "", "::text", "", "", "",
+      crm_sql_ops_email, 1 },
+
+    /* CRM_FT_ENUM */
+    { "::text", "::text", "", "::text", "", "", "",
+      crm_sql_ops_scalar, 1 },
+
+    /* CRM_FT_INT */
+    { "::bigint", "::bigint", "", "::bigint", "", "", "",
+      crm_sql_ops_scalar, 0 },
+
+    /* CRM_FT_NUMERIC */
+    { "::numeric", "::numeric", "", "::numeric", "", "", "",
+      crm_sql_ops_scalar, 0 },
+
+    /* CRM_FT_BOOL */
+    { "::boolean", "::boolean", "", "::boolean", "", "", "",
+      crm_sql_ops_scalar, 0 },
+
+    /* CRM_FT_TIMESTAMP */
+    { "::timestamptz", "::timestamptz", "", "::timestamptz", "",
+      "to_char(", CRM_SQL_TS_RENDER,
+      crm_sql_ops_scalar, 0 },
+
+    /* CRM_FT_DATE */
+    { "::date", "::date", "", "::date", "",
+      "to_char(", ", 'YYYY-MM-DD')",
+      crm_sql_ops_scalar, 0 },
+
+    /* CRM_FT_TEXT_ARRAY: the value is a JSON array of strings */
+    { "::text[]", "::text",
+      "ARRAY(SELECT jsonb_array_elements_text(", "::jsonb", "))", "", "",
+      crm_sql_ops_array, 0 },
+
+    /* CRM_FT_OBJECT */
+    { "::jsonb", "::jsonb", "", "::jsonb", "", "", "",
+      crm_sql_ops_scalar, 0 }
+};
+
+
+ngx_int_t
+crm_sql_get(ngx_pool_t *pool, crm_resource_t *res, ngx_str_t *ws,
+    ngx_str_t *id, u_char *select, crm_stmt_t *st)
+{
+    ngx_uint_t  n;
+    crm_sql_t   s;
+
+    if (crm_sql_init(&s, pool, st, ws) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    n = crm_sql_param(&s, id->data, id->len, 0);
+
+    crm_sql_cstr(&s, "SELECT ");
+
+    if (crm_sql_row_json(&s, res, select) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    crm_sql_cstr(&s, " FROM ");
+    crm_sql_str(&s, &res->table);
+    crm_sql_by_id(&s, res, n);
+
+    return crm_sql_done(&s);
+}
+
+
+ngx_int_t
+crm_sql_exists(ngx_pool_t *pool, crm_resource_t *res, ngx_str_t *ws,
+    ngx_str_t *id, crm_stmt_t *st)
+{
+    ngx_uint_t  n;
+    crm_sql_t   s;
+
+    if (crm_sql_init(&s, pool, st, ws) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    n = crm_sql_param(&s, id->data, id->len, 0);
+
+    crm_sql_cstr(&s, "SELECT 1 FROM ");
+    crm_sql_str(&s, &res->table);
+    crm_sql_by_id(&s, res, n);
+
+    return crm_sql_done(&s);
+}
+
+
+ngx_int_t
+crm_sql_insert(ngx_pool_t *pool, crm_resource_t *res, ngx_str_t *ws,
+    ngx_array_t *values, crm_stmt_t *st)
+{
+    ngx_uint_t    i;
+    crm_sql_t     s;
+    crm_value_t  *v;
+
+    if (crm_sql_init(&s, pool, st, ws) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    v = values->elts;
+
+    crm_sql_cstr(&s, "INSERT INTO ");
+    crm_sql_str(&s, &res->table);
+    crm_sql_cstr(&s, " (workspace_id");
+
+    for (i = 0; i < values->nelts; i++) {
+        crm_sql_cstr(&s, ", ");
+        crm_sql_str(&s, &v[i].field->column);
+    }
+
+    crm_sql_cstr(&s, ") VALUES ($1::uuid");
+
+    for (i = 0; i < values->nelts; i++) {
+        crm_sql_cstr(&s, ", ");
+
+        if (crm_sql_value(&s, &v[i]) != NGX_OK) {
+            return NGX_ERROR;
+        }
+    }
+
+    crm_sql_cstr(&s, ") RETURNING ");
+
+    if (crm_sql_row_json(&s, res, NULL) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    return crm_sql_done(&s);
+}
+
+
+ngx_int_t
+crm_sql_update(ngx_pool_t *pool, crm_resource_t *res, ngx_str_t *ws,
+    ngx_str_t *id, ngx_array_t *values, crm_stmt_t *st)
+{
+    ngx_uint_t    i, n;
+    crm_sql_t     s;
+    crm_value_t  *v;
+
+    if (crm_sql_init(&s, pool, st, ws) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    n = crm_sql_param(&s, id->data, id->len, 0);
+
+    v = values->elts;
+
+    crm_sql_cstr(&s, "UPDATE ");
+    crm_sql_str(&s, &res->table);
+    crm_sql_cstr(&s, " SET ");
+
+    for (i = 0; i < values->nelts; i++) {
+        crm_sql_str(&s, &v[i].field->column);
+        crm_sql_cstr(&s, " = ");
+
+        if (crm_sql_value(&s, &v[i]) != NGX_OK) {
+            return NGX_ERROR;
+        }
+
+        crm_sql_cstr(&s, ", ");
+    }
+
+    crm_sql_cstr(&s, "updated_at = now()");
+    crm_sql_by_id(&s, res, n);
+    crm_sql_cstr(&s, " RETURNING ");
+
+    if (crm_sql_row_json(&s, res, NULL) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    return crm_sql_done(&s);
+}
+
+
+ngx_int_t
+crm_sql_delete(ngx_pool_t *pool, crm_resource_t *res, ngx_str_t *ws,
+    ngx_str_t *id, crm_stmt_t *st)
+{
+    ngx_uint_t  n;
+    crm_sql_t   s;
+
+    if (crm_sql_init(&s, pool, st, ws) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    n = crm_sql_param(&s, id->data, id->len, 0);
+
+    crm_sql_cstr(&s, "UPDATE ");
+    crm_sql_str(&s, &res->table);
+    crm_sql_cstr(&s, " SET deleted_at = now(), updated_at = now()");
+    crm_sql_by_id(&s, res, n);
+    crm_sql_cstr(&s, " RETURNING ");
+    crm_sql_str(&s, &res->fields[0].column);
+    crm_sql_cstr(&s, "::text");
+
+    return crm_sql_done(&s);
+}
+
+
+/*
+ * SELECT <row JSON>, <sort key 1>::text, ... FROM t WHERE <tenant, live,
+ * parent, filters, search, keyset> ORDER BY ... LIMIT $n [OFFSET $m]
+ *
+ * Returns NGX_DECLINED when the query holds a filter the planner cannot
+ * express (an operator that does not apply to the field's type, or a
+ * filter without its value); crm_query_parse() does not produce those.
+ */
+
+ngx_int_t
+crm_sql_list(ngx_pool_t *pool, crm_resource_t *res, ngx_str_t *ws,
+    crm_query_t *q, ngx_str_t *fk, ngx_str_t *parent, crm_stmt_t *st)
+{
+    ngx_int_t   rc;
+    ngx_uint_t  i, n;
+    crm_sql_t   s;
+
+    if (q->nsort > CRM_MAX_KEYS) {
+        return NGX_DECLINED;
+    }
+
+    if (crm_sql_init(&s, pool, st, ws) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    crm_sql_cstr(&s, "SELECT ");
+
+    if (crm_sql_row_json(&s, res, q->select) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    for (i = 0; i < q->nsort; i++) {
+        crm_sql_cstr(&s, ", ");
+        crm_sql_str(&s, &q->sort[i].field->column);
+        crm_sql_cstr(&s, "::text");
+    }
+
+    crm_sql_cstr(&s, " FROM ");
+    crm_sql_str(&s, &res->table);
+
+    rc = crm_sql_where(&s, res, q, fk, parent);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    if (q->has_cursor && q->nsort > 0) {
+        rc = crm_sql_keyset(&s, res, q);
+        if (rc != NGX_OK) {
+            return rc;
+        }
+    }
+
+    crm_sql_order(&s, res, q);
+
+    /* one row more than asked for tells whether there is a next page */
+
+    crm_sql_cstr(&s, " LIMIT ");
+    crm_sql_ref(&s, crm_sql_number(&s, q->limit + 1), "::bigint");
+
+    if (q->has_offset) {
+        crm_sql_cstr(&s, " OFFSET ");
+        n = crm_sql_number(&s, q->offset);
+        crm_sql_ref(&s, n, "::bigint");
+    }
+
+    st->nkeys = q->nsort;
+
+    return crm_sql_done(&s);
+}
+
+
+ngx_int_t
+crm_sql_count(ngx_pool_t *pool, crm_resource_t *res, ngx_str_t *ws,
+    crm_query_t *q, ngx_str_t *fk, ngx_str_t *parent, crm_stmt_t *st)
+{
+    ngx_int_t  rc;
+    crm_sql_t  s;
+
+    if (crm_sql_init(&s, pool, st, ws) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    crm_sql_cstr(&s, "SELECT count(*) FROM ");
+    crm_sql_str(&s, &res->table);
+
+    rc = crm_sql_where(&s, res, q, fk, parent);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    return crm_sql_done(&s);
+}
+
+
+/* the statement buffer and the parameters; the workspace id is $1 */
+
+static ngx_int_t
+crm_sql_init(crm_sql_t *s, ngx_pool_t *pool, crm_stmt_t *st, ngx_str_t *ws)
+{
+    s->pool = pool;
+    s->st = st;
+    s->failed = 0;
+
+    s->start = ngx_pnalloc(pool, CRM_SQL_SIZE);
+    if (s->start == NULL) {
+        return NGX_ERROR;
+    }
+
+    s->pos = s->start;
+    s->end = s->start + CRM_SQL_SIZE;
+
+    ngx_str_null(&st->sql);
+    st->nkeys = 0;
+
+    if (ngx_array_init(&st->params, pool, CRM_SQL_NPARAMS,
+                       sizeof(crm_param_t))
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    (void) crm_sql_param(s, ws->data, ws->len, 0);
+
+    return s->failed ? NGX_ERROR : NGX_OK;
+}
+
+
+static ngx_int_t
+crm_sql_done(crm_sql_t *s)
+{
+    crm_sql_append(s, (u_char *) "", 1);
+
+    if (s->failed) {
+        return NGX_ERROR;
+    }
+
+    s->st->sql.data = s->start;
+    s->st->sql.len = s->pos - s->start - 1;
+
+    return NGX_OK;
+}
+
+
+/* appenders: after an allocation failure they do nothing */
+
+static void
+crm_sql_append(crm_sql_t *s, const u_char *p, size_t len)
+{
+    size_t   size, used;
+    u_char  *start;
+
+    if (s->failed) {
+        return;
+    }
+
+    if ((size_t) (s->end - s->pos) < len) {
+        used = s->pos - s->start;
+        size = 2 * (s->end - s->start);
+
+        if (size < used + len) {
+            size = used + len;
+        }
+
+        start = ngx_pnalloc(s->pool, size);
+        if (start == NULL) {
+            s->failed = 1;
+            return;
+        }
+
+        ngx_memcpy(start, s->start, used);
+
+        /* frees only a large allocation; a small one stays in the pool */
+        (void) ngx_pfree(s->pool, s->start);
+
+        s->start = start;
+        s->pos = start + used;
+        s->end = start + size;
+    }
+
+    s->pos = ngx_cpymem(s->pos, p, len);
+}
+
+
+static void
+crm_sql_cstr(crm_sql_t *s, const char *p)
+{
+    crm_sql_append(s, (const u_char *) p, ngx_strlen(p));
+}
+
+
+static void
+crm_sql_str(crm_sql_t *s, ngx_str_t *str)
+{
+    crm_sql_append(s, str->data, str->len);
+}
+
+
+static void
+crm_sql_uint(crm_sql_t *s, ngx_uint_t n)
+{
+    u_char  *p, buf[NGX_INT_T_LEN];
+
+    p = ngx_sprintf(buf, "%ui", n);
+
+    crm_sql_append(s, buf, p - buf);
+}
+
+
+/* a string literal from a descriptor (a JSON key); never input text */
+
+static void
+crm_sql_literal(crm_sql_t *s, ngx_str_t *str)
+{
+    size_t  i, from;
+
+    crm_sql_cstr(s, "'");
+
+    for (from = 0, i = 0; i < str->len; i++) {
+        if (str->data[i] == '\'') {
+            crm_sql_append(s, str->data + from, i + 1 - from);
+            from = i;
+        }
+    }
+
+    crm_sql_append(s, str->data + from, str->len - from);
+    crm_sql_cstr(s, "'");
+}
+
+
+/* adds a parameter (copied, NUL-terminated) and returns its number */
+
+static ngx_uint_t
+crm_sql_param(crm_sql_t *s, u_char *data, size_t len, ngx_uint_t null)
+{
+    u_char       *p;
+    crm_param_t  *param;
+
+    if (s->failed) {
+        return 0;
+    }
+
+    param = ngx_array_push(&s->st->params);
+    if (param == NULL) {
+        s->failed = 1;
+        return 0;
+    }
+
+    ngx_memzero(param, sizeof(crm_param_t));
+
+    p = ngx_pnalloc(s->pool, len + 1);
+    if (p == NULL) {
+        s->failed = 1;
+        return 0;
+    }
+
+    if (null == 0 && len != 0) {
+        ngx_memcpy(p, data, len);
+
+    } else {
+        len = 0;
+    }
+
+    p[len] = '\0';
+
+    param->value.data = p;
+    param->value.len = len;
+    param->null = null ? 1 : 0;
+
+    return s->st->params.nelts;
+}
+
+
+static void
+crm_sql_ref(crm_sql_t *s, ngx_uint_t n, const char *cast)
+{
+    crm_sql_cstr(s, "$");
+    crm_sql_uint(s, n);
+    crm_sql_cstr(s, cast);
+}
+
+
+static crm_sql_type_t *
+crm_sql_type(crm_field_t *f)
+{
+    if (f->type >= sizeof(crm_sql_types) / sizeof(crm_sql_type_t)) {
+        return NULL;
+    }
+
+    return &crm_sql_types[f->type];
+}
+
+
+/* id always; others when selected (all when select is NULL), not hidden */
+
+static ngx_uint_t
+crm_sql_rendered(crm_resource_t *res, u_char *select, ngx_uint_t i)
+{
+    if (i == 0) {
+        return 1;
+    }
+
+    if (res->fields[i].flags & CRM_F_HIDDEN) {
+        return 0;
+    }
+
+    return (select == NULL || select[i] != 0);
+}
+
+
+/*
+ * json_build_object('id', id, 'firstName', first_name, ...)::text;
+ * beyond CRM_SQL_JSON_FIELDS fields the objects are merged as jsonb
+ */
+
+static ngx_int_t
+crm_sql_row_json(crm_sql_t *s, crm_resource_t *res, u_char *select)
+{
+    ngx_uint_t  i, n, total;
+
+    total = 0;
+
+    for (i = 0; i < res->nfields; i++) {
+        total += crm_sql_rendered(res, select, i);
+    }
+
+    if (total > CRM_SQL_JSON_FIELDS) {
+        crm_sql_cstr(s, "(");
+    }
+
+    crm_sql_cstr(s, "json_build_object(");
+
+    for (n = 0, i = 0; i < res->nfields; i++) {
+
+        if (!crm_sql_rendered(res, select, i)) {
+            continue;
+        }
+
+        if (n > 0 && n % CRM_SQL_JSON_FIELDS == 0) {
+            crm_sql_cstr(s, ")::jsonb || json_build_object(");
+
+        } else if (n > 0) {
+            crm_sql_cstr(s, ", ");
+        }
+
+        crm_sql_literal(s, &res->fields[i].name);
+        crm_sql_cstr(s, ", ");
+
+        if (crm_sql_render(s, &res->fields[i]) != NGX_OK) {
+            return NGX_ERROR;
+        }
+
+        n++;
+    }
+
+    crm_sql_cstr(s, (total > CRM_SQL_JSON_FIELDS) ? ")::jsonb)::text"
+                                                  : ")::text");
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+crm_sql_render(crm_sql_t *s, crm_field_t *f)
+{
+    crm_sql_type_t  *t;
+
+    t = crm_sql_type(f);
+    if (t == NULL) {
+        return NGX_ERROR;
+    }
+
+    crm_sql_cstr(s, t->render_pre);
+    crm_sql_str(s, &f->column);
+    crm_sql_cstr(s, t->render_post);
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+crm_sql_value(crm_sql_t *s, crm_value_t *v)
+{
+    ngx_uint_t       n;
+    crm_sql_type_t  *t;
+
+    t = crm_sql_type(v->field);
+    if (t == NULL) {
+        return NGX_ERROR;
+    }
+
+    n = crm_sql_param(s, v->param.value.data, v->param.value.len,
+                      v->param.null);
+
+    crm_sql_cstr(s, t->value_pre);
+    crm_sql_ref(s, n, t->value_cast);
+    crm_sql_cstr(s, t->value_post);
+
+    return NGX_OK;
+}
+
+
+static void
+crm_sql_by_id(crm_sql_t *s, crm_resource_t *res, ngx_uint_t id)
+{
+    crm_sql_cstr(s, " WHERE workspace_id = $1::uuid AND ");
+    crm_sql_str(s, &res->fields[0].column);
+    crm_sql_cstr(s, " = ");
+    crm_sql_ref(s, id, "::uuid");
+    crm_sql_cstr(s, " AND deleted_at IS NULL");
+}
+
+
+/* the conditions shared by a list and its count */
+
+static ngx_int_t
+crm_sql_where(crm_sql_t *s, crm_resource_t *res, crm_query_t *q,
+    ngx_str_t *fk, ngx_str_t *parent)
+{
+    ngx_int_t      rc;
+    ngx_uint_t     i, n;
+    crm_filter_t  *flt;
+
+    crm_sql_cstr(s, " WHERE workspace_id = $1::uuid AND deleted_at IS NULL");
+
+    if (fk != NULL) {
+        n = crm_sql_param(s, parent->data, parent->len, 0);
+
+        crm_sql_cstr(s, " AND ");
+        crm_sql_str(s, fk);
+        crm_sql_cstr(s, " = ");
+        crm_sql_ref(s, n, "::uuid");
+    }
+
+    flt = q->filters.elts;
+
+    for (i = 0; flt != NULL && i < q->filters.nelts; i++) {
+        crm_sql_cstr(s, " AND ");
+
+        rc = crm_sql_filter(s, &flt[i]);
+        if (rc != NGX_OK) {
+            return rc;
+        }
+    }
+
+    if (q->q.len > 0) {
+        crm_sql_cstr(s, " AND ");
+
+        rc = crm_sql_search(s, res, &q->q);
+        if (rc != NGX_OK) {
+            return rc;
+        }
+    }
+
+    return NGX_OK;
+}
+
+
+/* expands the operator's template for the field's type */
+
+static ngx_int_t
+crm_sql_filter(crm_sql_t *s, crm_filter_t *flt)
+{
+    ngx_int_t        rc;
+    ngx_str_t        value;
+    ngx_uint_t       n;
+    const char      *p, *tpl;
+    crm_sql_type_t  *t;
+
+    t = crm_sql_type(flt->field);
+    if (t == NULL || flt->op > CRM_OP_IS_NOT_NULL) {
+        return NGX_DECLINED;
+    }
+
+    tpl = t->ops[flt->op];
+    if (tpl == NULL) {
+        return NGX_DECLINED;
+    }
+
+    n = 0;
+
+    for (p = tpl; *p != '\0'; p++) {
+
+        if (*p != '%') {
+            crm_sql_append(s, (const u_char *) p, 1);
+            continue;
+        }
+
+        p++;
+
+        switch (*p) {
+
+        case 'c':
+            crm_sql_str(s, &flt->field->column);
+            break;
+
+        case 't':
+            crm_sql_str(s, &flt->field->column);
+
+            if (!t->text) {
+                crm_sql_cstr(s, "::text");
+            }
+
+            break;
+
+        case 'v':
+        case 'a':
+        case 'l':
+
+            /* the template's one parameter, bound at its first use */
+
+            if (n == 0) {
+                rc = crm_sql_filter_value(s, flt, &value);
+                if (rc != NGX_OK) {
+                    return rc;
+                }
+
+                n = crm_sql_param(s, value.data, value.len, 0);
+            }
+
+            if (*p == 'v') {
+                crm_sql_ref(s, n, t->elem);
+
+            } else if (*p == 'a') {
+                crm_sql_ref(s, n, t->elem);
+                crm_sql_cstr(s, "[]");
+
+            } else {
+                crm_sql_ref(s, n, "::text");
+            }
+
+            break;
+
+        default:
+            return NGX_ERROR;
+        }
+    }
+
+    return NGX_OK;
+}
+
+
+/* the text of a filter's parameter: one value, an array, a pattern */
+
+static ngx_int_t
+crm_sql_filter_value(crm_sql_t *s, crm_filter_t *flt, ngx_str_t *value)
+{
+    ngx_str_t  *v;
+
+    switch (flt->op) {
+
+    case CRM_OP_IN:
+    case CRM_OP_NIN:
+        return crm_sql_array(s->pool, &flt->values, value);
+
+    default:
+        break;
+    }
+
+    if (flt->values.nelts == 0) {
+        return NGX_DECLINED;
+    }
+
+    v = flt->values.elts;
+
+    if (flt->op == CRM_OP_LIKE) {
+        return crm_sql_like(s->pool, &v[0], value);
+    }
+
+    *value = v[0];
+
+    return NGX_OK;
+}
+
+
+/* q=: a substring of any searchable field */
+
+static ngx_int_t
+crm_sql_search(crm_sql_t *s, crm_resource_t *res, ngx_str_t *text)
+{
+    ngx_str_t        pattern;
+    ngx_uint_t       i, n, first;
+    crm_field_t     *f;
+    crm_sql_type_t  *t;
+
+    if (crm_sql_like(s->pool, text, &pattern) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    n = 0;
+    first = 1;
+
+    for (i = 0; i < res->nfields; i++) {
+        f = &res->fields[i];
+
+        if (!(f->flags & CRM_F_SEARCH)) {
+            continue;
+        }
+
+        t = crm_sql_type(f);
+        if (t == NULL) {
+            return NGX_DECLINED;
+        }
+
+        if (n == 0) {
+            n = crm_sql_param(s, pattern.data, pattern.len, 0);
+        }
+
+        crm_sql_cstr(s, first ? "(" : " OR ");
+        crm_sql_str(s, &f->column);
+        crm_sql_cstr(s, t->text ? " ILIKE " : "::text ILIKE ");
+        crm_sql_ref(s, n, "::text");
+
+        first = 0;
+    }
+
+    /* nothing to search in: nothing matches */
+    crm_sql_cstr(s, first ? "false" : ")");
+
+    return NGX_OK;
+}
+
+
+/*
+ * Rows strictly after the boundary row in the effective order:
+ *   (k1 after v1) OR (k1 = v1 AND k2 after v2) OR ...
+ * "after" for ASC NULLS LAST:   v: (k > v OR k IS NULL)   NULL: none
+ * "after" for DESC NULLS FIRST: v: k < v                  NULL: k IS NOT NULL
+ * A key that is never NULL has a plain "after": k > v.
+ *
+ * The chain is preceded by a redundant bound on the first key, k1 <= v1
+ * (DESC) or k1 >= v1 (ASC, never NULL), that an index scan can start
+ * from: a deep page then costs what the first one does.
+ */
+
+static ngx_int_t
+crm_sql_keyset(crm_sql_t *s, crm_resource_t *res, crm_query_t *q)
+{
+    ngx_uint_t       i, j, n, desc, terms;
+    ngx_uint_t       pn[CRM_MAX_KEYS];
+    crm_field_t     *f;
+    crm_sql_type_t  *t;
+
+    for (i = 0; i < q->nsort; i++) {
+        pn[i] = 0;
+
+        if (crm_sql_type(q->sort[i].field) == NULL) {
+            return NGX_DECLINED;
+        }
+    }
+
+    crm_sql_cstr(s, " AND ");
+
+    f = q->sort[0].field;
+    t = crm_sql_type(f);
+    desc = crm_sql_key_desc(q, 0);
+
+    if (q->nsort > 1
+        && !q->key_null[0]
+        && (desc || crm_sql_never_null(res, f)))
+    {
+        n = crm_sql_key_param(s, q, 0, pn);
+
+        crm_sql_str(s, &f->column);
+        crm_sql_cstr(s, desc ? " <= " : " >= ");
+        crm_sql_ref(s, n, t->cast);
+        crm_sql_cstr(s, " AND ");
+    }
+
+    crm_sql_cstr(s, "(");
+
+    terms = 0;
+
+    for (i = 0; i < q->nsort; i++) {
+        f = q->sort[i].field;
+        t = crm_sql_type(f);
+        desc = crm_sql_key_desc(q, i);
+
+        if (q->key_null[i] && !desc) {
+            /* nothing sorts after NULL in ASC NULLS LAST */
+            continue;
+        }
+
+        if (terms > 0) {
+            crm_sql_cstr(s, " OR ");
+        }
+
+        terms++;
+
+        if (i > 0) {
+            crm_sql_cstr(s, "(");
+        }
+
+        for (j = 0; j < i; j++) {
+            crm_sql_key_eq(s, q, j, pn);
+            crm_sql_cstr(s, " AND ");
+        }
+
+        if (q->key_null[i]) {
+            crm_sql_str(s, &f->column);
+            crm_sql_cstr(s, " IS NOT NULL");
+
+        } else if (desc || crm_sql_never_null(res, f)) {
+            n = crm_sql_key_param(s, q, i, pn);
+
+            crm_sql_str(s, &f->column);
+            crm_sql_cstr(s, desc ? " < " : " > ");
+            crm_sql_ref(s, n, t->cast);
+
+        } else {
+            n = crm_sql_key_param(s, q, i, pn);
+
+            crm_sql_cstr(s, "(");
+            crm_sql_str(s, &f->column);
+            crm_sql_cstr(s, " > ");
+            crm_sql_ref(s, n, t->cast);
+            crm_sql_cstr(s, " OR ");
+            crm_sql_str(s, &f->column);
+            crm_sql_cstr(s, " IS NULL)");
+        }
+
+        if (i > 0) {
+            crm_sql_cstr(s, ")");
+        }
+    }
+
+    crm_sql_cstr(s, (terms > 0) ? ")" : "false)");
+
+    return NGX_OK;
+}
+
+
+/* the id; and fields flagged CRM_F_NOTNULL, once crm.h defines it */
+
+static ngx_uint_t
+crm_sql_never_null(crm_resource_t *res, crm_field_t *f)
+{
+    if (f == &res->fields[0]) {
+        return 1;
+    }
+
+#ifdef CRM_F_NOTNULL
+    if (f->flags & CRM_F_NOTNULL) {
+        return 1;
+    }
+#endif
+
+    return 0;
+}
+
+
+static void
+crm_sql_key_eq(crm_sql_t *s, crm_query_t *q, ngx_uint_t i, ngx_uint_t *pn)
+{
+    ngx_uint_t    n;
+    crm_field_t  *f;
+
+    f = q->sort[i].field;
+
+    crm_sql_str(s, &f->column);
+
+    if (q->key_null[i]) {
+        crm_sql_cstr(s, " IS NULL");
+        return;
+    }
+
+    n = crm_sql_key_param(s, q, i, pn);
+
+    crm_sql_cstr(s, " = ");
+    crm_sql_ref(s, n, crm_sql_type(f)->cast);
+}
+
+
+/* each boundary value is bound once, at its first use */
+
+static ngx_uint_t
+crm_sql_key_param(crm_sql_t *s, crm_query_t *q, ngx_uint_t i,
+    ngx_uint_t *pn)
+{
+    if (pn[i] == 0) {
+        pn[i] = crm_sql_param(s, q->key[i].data, q->key[i].len, 0);
+    }
+
+    return pn[i];
+}
+
+
+/* the effective direction: a backward page reads the order reversed */
+
+static ngx_uint_t
+crm_sql_key_desc(crm_query_t *q, ngx_uint_t i)
+{
+    return (q->sort[i].desc ? 1 : 0) ^ (q->backward ? 1 : 0);
+}
+
+
+/*
+ * The keys are qualified with the table: a bare "id" would name the
+ * output column "id::text" and sort the text
+ */
+
+static void
+crm_sql_order(crm_sql_t *s, crm_resource_t *res, crm_query_t *q)
+{
+    ngx_uint_t  i;
+
+    for (i = 0; i < q->nsort; i++) {
+        crm_sql_cstr(s, (i == 0) ? " ORDER BY " : ", ");
+        crm_sql_str(s, &res->table);
+        crm_sql_cstr(s, ".");
+        crm_sql_str(s, &q->sort[i].field->column);
+        crm_sql_cstr(s, crm_sql_key_desc(q, i) ? " DESC NULLS FIRST"
+                                               : " ASC NULLS LAST");
+    }
+}
+
+
+/* "%" value "%" with \ % _ escaped by \ (ILIKE's default escape) */
+
+static ngx_int_t
+crm_sql_like(ngx_pool_t *pool, ngx_str_t *in, ngx_str_t *out)
+{
+    size_t   i, len;
+    u_char  *p;
+
+    len = 2;
+
+    for (i = 0; i < in->len; i++) {
+        switch (in->data[i]) {
+        case '\\':
+        case '%':
+        case '_':
+            len++;
+            break;
+        }
+
+        len++;
+    }
+
+    p = ngx_pnalloc(pool, len);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    out->data = p;
+    out->len = len;
+
+    *p++ = '%';
+
+    for (i = 0; i < in->len; i++) {
+        switch (in->data[i]) {
+        case '\\':
+        case '%':
+        case '_':
+            *p++ = '\\';
+            break;
+        }
+
+        *p++ = in->data[i];
+    }
+
+    *p = '%';
+
+    return NGX_OK;
+}
+
+
+/* {"a","b\"c"}: a PostgreSQL array literal, every element quoted */
+
+static ngx_int_t
+crm_sql_array(ngx_pool_t *pool, ngx_array_t *values, ngx_str_t *out)
+{
+    size_t      len, i, k;
+    u_char     *p;
+    ngx_str_t  *v;
+
+    v = values->elts;
+    len = 2;
+
+    for (k = 0; k < values->nelts; k++) {
+        len += 3;                       /* "", */
+
+        for (i = 0; i < v[k].len; i++) {
+            if (v[k].data[i] == '"' || v[k].data[i] == '\\') {
+                len++;
+            }
+
+            len++;
+        }
+    }
+
+    p = ngx_pnalloc(pool, len);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    out->data = p;
+
+    *p++ = '{';
+
+    for (k = 0; k < values->nelts; k++) {
+        if (k > 0) {
+            *p++ = ',';
+        }
+
+        *p++ = '"';
+
+        for (i = 0; i < v[k].len; i++) {
+            if (v[k].data[i] == '"' || v[k].data[i] == '\\') {
+                *p++ = '\\';
+            }
+
+            *p++ = v[k].data[i];
+        }
+
+        *p++ = '"';
+    }
+
+    *p++ = '}';
+
+    out->len = p - out->data;
+
+    return NGX_OK;
+}
+
+
+/* a number of ours (limit, offset) as a parameter */
+
+static ngx_uint_t
+crm_sql_number(crm_sql_t *s, ngx_uint_t n)
+{
+    u_char  *p, buf[NGX_INT_T_LEN];
+
+    p = ngx_sprintf(buf, "%ui", n);
+
+    return crm_sql_param(s, buf, p - buf, 0);
+}

@@ -1,0 +1,893 @@
+
+/*
+ * ngx_http_crm_module: request body validation.
+ *
+ * A JSON object (jansson) checked against a resource descriptor ->
+ * the text form of every value (crm_value_t), or every field error
+ * (crm_field_error_t), all of them, not only the first.  Pure: no I/O.
+ */
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <jansson.h>
+#include <math.h>
+#include <stdio.h>
+#include "crm.h"
+
+
+#define CRM_VALIDATE_MSG_LEN      256
+#define CRM_VALIDATE_EMAIL_MAX    254
+#define CRM_VALIDATE_ELEM_MAX     255       /* characters, array elements */
+#define CRM_VALIDATE_NVALUES      16
+#define CRM_VALIDATE_REAL_LEN     32        /* "%.17g" of any double */
+#define CRM_VALIDATE_DEPTH        256       /* reals deeper: 17 digits */
+
+/* fields that reject JSON null (CRM_F_NOTNULL: when crm.h has it) */
+#ifdef CRM_F_NOTNULL
+#define CRM_VALIDATE_NOTNULL      (CRM_F_REQUIRED|CRM_F_NOTNULL)
+#else
+#define CRM_VALIDATE_NOTNULL      CRM_F_REQUIRED
+#endif
+
+/* 2^63: the bounds of a bigint, as doubles */
+#define CRM_VALIDATE_INT_LIMIT    9223372036854775808.0
+
+
+typedef struct {
+    ngx_pool_t               *pool;
+    crm_resource_t           *res;
+    ngx_array_t              *errors;
+} crm_validate_t;
+
+
+/*
+ * Checks one non-null value of a field.  NGX_OK: "out" is its text
+ * form; NGX_DECLINED: an error was recorded; NGX_ERROR: no memory.
+ */
+
+typedef ngx_int_t (*crm_validate_pt)(crm_validate_t *ctx, crm_field_t *f,
+    ngx_str_t *name, json_t *v, ngx_str_t *out);
+
+
+typedef struct {
+    crm_validate_pt           check;
+    const char               *expected;     /* "must be <expected>" */
+} crm_validate_type_t;
+
+
+static crm_field_t *crm_validate_field(crm_resource_t *res, ngx_str_t *name);
+static ngx_int_t crm_validate_error(crm_validate_t *ctx, ngx_str_t *name,
+    const char *code, const char *fmt, ...);
+static ngx_int_t crm_validate_invalid_type(crm_validate_t *ctx,
+    crm_field_t *f, ngx_str_t *name);
+static ngx_int_t crm_validate_string(crm_validate_t *ctx, crm_field_t *f,
+    ngx_str_t *name, json_t *v, ngx_str_t *out);
+static ngx_int_t crm_validate_uuid(crm_validate_t *ctx, crm_field_t *f,
+    ngx_str_t *name, json_t *v, ngx_str_t *out);
+static ngx_int_t crm_validate_text(crm_validate_t *ctx, crm_field_t *f,
+    ngx_str_t *name, json_t *v, ngx_str_t *out);
+static ngx_int_t crm_validate_email(crm_validate_t *ctx, crm_field_t *f,
+    ngx_str_t *name, json_t *v, ngx_str_t *out);
+static ngx_int_t crm_validate_enum(crm_validate_t *ctx, crm_field_t *f,
+    ngx_str_t *name, json_t *v, ngx_str_t *out);
+static ngx_int_t crm_validate_int(crm_validate_t *ctx, crm_field_t *f,
+    ngx_str_t *name, json_t *v, ngx_str_t *out);
+static ngx_int_t crm_validate_numeric(crm_validate_t *ctx, crm_field_t *f,
+    ngx_str_t *name, json_t *v, ngx_str_t *out);
+static ngx_int_t crm_validate_bool(crm_validate_t *ctx, crm_field_t *f,
+    ngx_str_t *name, json_t *v, ngx_str_t *out);
+static ngx_int_t crm_validate_timestamp(crm_validate_t *ctx, crm_field_t *f,
+    ngx_str_t *name, json_t *v, ngx_str_t *out);
+static ngx_int_t crm_validate_date(crm_validate_t *ctx, crm_field_t *f,
+    ngx_str_t *name, json_t *v, ngx_str_t *out);
+static ngx_int_t crm_validate_array(crm_validate_t *ctx, crm_field_t *f,
+    ngx_str_t *name, json_t *v, ngx_str_t *out);
+static ngx_int_t crm_validate_object(crm_validate_t *ctx, crm_field_t *f,
+    ngx_str_t *name, json_t *v, ngx_str_t *out);
+static ngx_int_t crm_validate_integer_text(ngx_pool_t *pool, json_int_t n,
+    ngx_str_t *out);
+static ngx_int_t crm_validate_dump(ngx_pool_t *pool, json_t *v,
+    ngx_str_t *out);
+static int crm_validate_real(double d, char *buf, size_t size);
+static int crm_validate_precision(json_t *v, ngx_uint_t depth);
+static ngx_int_t crm_validate_copy(ngx_pool_t *pool, const char *s,
+    size_t len, ngx_str_t *out);
+static size_t crm_validate_utf8_len(const u_char *p, size_t len);
+static ngx_int_t crm_validate_email_format(const u_char *p, size_t len);
+
+
+/* indexed by crm_field_type_e */
+
+static crm_validate_type_t  crm_validate_types[] = {
+    { crm_validate_uuid,      "a UUID string" },
+    { crm_validate_text,      "a string" },
+    { crm_validate_email,     "a string (an e-mail address)" },
+    { crm_validate_enum,      "a string" },
+    { crm_validate_int,       "an integer" },
+    { crm_validate_numeric,   "a number" },
+    { crm_validate_bool,      "a boolean" },
+    { crm_validate_timestamp, "an ISO 8601 timestamp string" },
+    { crm_validate_date,      "a date string (YYYY-MM-DD)" },
+    { crm_validate_array,     "an array of strings" },
+    { crm_validate_object,    "an object" }
+};
+
+
+ngx_int_t
+crm_validate(ngx_pool_t *pool, crm_resource_t *res, void *body,
+    ngx_uint_t create, ngx_array_t *values, ngx_array_t *errors)
+{
+    size_t                len;
+    u_char               *seen;
+    json_t               *obj, *v;
+    ngx_int_t             rc;
+    ngx_str_t             name, text;
+    ngx_uint_t            i;
+    const char           *key;
+    crm_field_t          *f;
+    crm_value_t          *value;
+    crm_validate_t        ctx;
+    crm_validate_type_t  *t;
+
+    obj = body;
+
+    if (ngx_array_init(values, pool, CRM_VALIDATE_NVALUES,
+                       sizeof(crm_value_t))
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    if (ngx_array_init(errors, pool, 4, sizeof(crm_field_error_t))
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    seen = ngx_pcalloc(pool, res->nfields);
+    if (seen == NULL) {
+        return NGX_ERROR;
+    }
+
+    ctx.pool = pool;
+    ctx.res = res;
+    ctx.errors = errors;
+
+    json_object_keylen_foreach(obj, key, len, v) {
+
+        /* the name as the client wrote it, for the error details */
+
+        if (crm_validate_copy(pool, key, len, &name) != NGX_OK) {
+            return NGX_ERROR;
+        }
+
+        f = crm_validate_field(res, &name);
+
+        if (f == NULL) {
+            rc = crm_validate_error(&ctx, &name, "unknown_field",
+                                    "is not a field of %V", &res->name);
+            if (rc == NGX_ERROR) {
+                return NGX_ERROR;
+            }
+
+            continue;
+        }
+
+        seen[crm_schema_field_index(res, f)] = 1;
+
+        if (f->flags & CRM_F_READONLY) {
+            rc = crm_validate_error(&ctx, &name, "read_only",
+                                    "is read-only");
+            if (rc == NGX_ERROR) {
+                return NGX_ERROR;
+            }
+
+            continue;
+        }
+
+        if (json_is_null(v)) {
+
+            if (f->flags & CRM_VALIDATE_NOTNULL) {
+                rc = crm_validate_error(&ctx, &name, "required",
+                                        "is required and cannot be null");
+                if (rc == NGX_ERROR) {
+                    return NGX_ERROR;
+                }
+
+                continue;
+            }
+
+            ngx_str_null(&text);
+
+        } else {
+
+            if (f->type >= sizeof(crm_validate_types)
+                           / sizeof(crm_validate_type_t))
+            {
+                return NGX_ERROR;
+            }
+
+            t = &crm_validate_types[f->type];
+
+            rc = t->check(&ctx, f, &name, v, &text);
+
+            if (rc == NGX_ERROR) {
+                return NGX_ERROR;
+            }
+
+            if (rc == NGX_DECLINED) {
+                continue;
+            }
+        }
+
+        value = ngx_array_push(values);
+        if (value == NULL) {
+            return NGX_ERROR;
+        }
+
+        value->field = f;
+        value->param.value = text;
+        value->param.null = json_is_null(v) ? 1 : 0;
+    }
+
+    if (create) {
+        for (i = 0; i < res->nfields; i++) {
+            f = &res->fields[i];
+
+            if ((f->flags & CRM_F_REQUIRED) == 0
+                || (f->flags & (CRM_F_READONLY|CRM_F_HIDDEN))
+                || seen[i])
+            {
+                continue;
+            }
+
+            if (crm_validate_error(&ctx, &f->name, "required", "is required")
+                == NGX_ERROR)
+            {
+                return NGX_ERROR;
+            }
+        }
+    }
+
+    return (errors->nelts > 0) ? NGX_DECLINED : NGX_OK;
+}
+
+
+/* JSON bodies name fields in camelCase only */
+
+static crm_field_t *
+crm_validate_field(crm_resource_t *res, ngx_str_t *name)
+{
+    ngx_uint_t    i;
+    crm_field_t  *f;
+
+    for (i = 0; i < res->nfields; i++) {
+        f = &res->fields[i];
+
+        if (f->flags & CRM_F_HIDDEN) {
+            continue;
+        }
+
+        if (f->name.len == name->len
+            && ngx_strncmp(f->name.data, name->data, name->len) == 0)
+        {
+            return f;
+        }
+    }
+
+    return NULL;
+}
+
+
+/* records an error; returns NGX_DECLINED, or NGX_ERROR without memory */
+
+static ngx_int_t
+crm_validate_error(crm_validate_t *ctx, ngx_str_t *name, const char *code,
+    const char *fmt, ...)
+{
+    u_char             *p;
+    va_list             args;
+    crm_field_error_t  *e;
+
+    e = ngx_array_push(ctx->errors);
+    if (e == NULL) {
+        return NGX_ERROR;
+    }
+
+    p = ngx_pnalloc(ctx->pool, CRM_VALIDATE_MSG_LEN);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    va_start(args, fmt);
+    e->message.len = ngx_vslprintf(p, p + CRM_VALIDATE_MSG_LEN, fmt, args)
+                     - p;
+    va_end(args);
+
+    e->message.data = p;
+    e->field = *name;
+    e->code.data = (u_char *) code;
+    e->code.len = ngx_strlen(code);
+
+    return NGX_DECLINED;
+}
+
+
+static ngx_int_t
+crm_validate_invalid_type(crm_validate_t *ctx, crm_field_t *f,
+    ngx_str_t *name)
+{
+    return crm_validate_error(ctx, name, "invalid_type", "must be %s",
+                              crm_validate_types[f->type].expected);
+}
+
+
+/*
+ * The checks shared by TEXT, EMAIL, ENUM, UUID, TIMESTAMP and DATE: a
+ * string without NUL, not empty when required, at most max_len
+ * characters; "out" is a NUL-terminated copy in the pool.
+ */
+
+static ngx_int_t
+crm_validate_string(crm_validate_t *ctx, crm_field_t *f, ngx_str_t *name,
+    json_t *v, ngx_str_t *out)
+{
+    size_t       len;
+    const char  *s;
+
+    if (!json_is_string(v)) {
+        return crm_validate_invalid_type(ctx, f, name);
+    }
+
+    s = json_string_value(v);
+    len = json_string_length(v);
+
+    if (len != ngx_strlen(s)) {
+        return crm_validate_error(ctx, name, "invalid_format",
+                                  "must not contain NUL characters");
+    }
+
+    if (len == 0 && (f->flags & CRM_F_REQUIRED)) {
+        return crm_validate_error(ctx, name, "required",
+                                  "is required and cannot be empty");
+    }
+
+    if (f->max_len != 0
+        && crm_validate_utf8_len((const u_char *) s, len) > f->max_len)
+    {
+        return crm_validate_error(ctx, name, "too_long",
+                                  "must be at most %uz characters",
+                                  f->max_len);
+    }
+
+    return crm_validate_copy(ctx->pool, s, len, out);
+}
+
+
+static ngx_int_t
+crm_validate_uuid(crm_validate_t *ctx, crm_field_t *f, ngx_str_t *name,
+    json_t *v, ngx_str_t *out)
+{
+    ngx_int_t  rc;
+
+    rc = crm_validate_string(ctx, f, name, v, out);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    if (crm_uuid_valid(out->data, out->len) != NGX_OK) {
+        return crm_validate_error(ctx, name, "invalid_format",
+                                  "must be a UUID "
+                                  "(xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx)");
+    }
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+crm_validate_text(crm_validate_t *ctx, crm_field_t *f, ngx_str_t *name,
+    json_t *v, ngx_str_t *out)
+{
+    return crm_validate_string(ctx, f, name, v, out);
+}
+
+
+static ngx_int_t
+crm_validate_email(crm_validate_t *ctx, crm_field_t *f, ngx_str_t *name,
+    json_t *v, ngx_str_t *out)
+{
+    ngx_int_t  rc;
+
+    rc = crm_validate_string(ctx, f, name, v, out);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    if (crm_validate_email_format(out->data, out->len) != NGX_OK) {
+        return crm_validate_error(ctx, name, "invalid_format",
+                                  "must be a valid e-mail address");
+    }
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+crm_validate_enum(crm_validate_t *ctx, crm_field_t *f, ngx_str_t *name,
+    json_t *v, ngx_str_t *out)
+{
+    size_t              len;
+    u_char             *p;
+    ngx_int_t           rc;
+    ngx_uint_t          i;
+    const char        **e;
+    crm_field_error_t  *err;
+
+    rc = crm_validate_string(ctx, f, name, v, out);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    e = f->enum_values;
+
+    for (i = 0; e != NULL && e[i] != NULL; i++) {
+        if (ngx_strlen(e[i]) == out->len
+            && ngx_strncmp(e[i], out->data, out->len) == 0)
+        {
+            return NGX_OK;
+        }
+    }
+
+    /* "must be one of: a, b, c", as long as the list is */
+
+    len = sizeof("must be one of: ") - 1;
+
+    for (i = 0; e != NULL && e[i] != NULL; i++) {
+        len += ngx_strlen(e[i]) + 2;
+    }
+
+    p = ngx_pnalloc(ctx->pool, len);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    err = ngx_array_push(ctx->errors);
+    if (err == NULL) {
+        return NGX_ERROR;
+    }
+
+    err->field = *name;
+    ngx_str_set(&err->code, "invalid_value");
+    err->message.data = p;
+
+    p = ngx_cpymem(p, "must be one of: ", sizeof("must be one of: ") - 1);
+
+    for (i = 0; e != NULL && e[i] != NULL; i++) {
+        if (i > 0) {
+            *p++ = ',';
+            *p++ = ' ';
+        }
+
+        p = ngx_cpymem(p, e[i], ngx_strlen(e[i]));
+    }
+
+    err->message.len = p - err->message.data;
+
+    return NGX_DECLINED;
+}
+
+
+/* a JSON integer, or a real without a fraction, within bigint */
+
+static ngx_int_t
+crm_validate_int(crm_validate_t *ctx, crm_field_t *f, ngx_str_t *name,
+    json_t *v, ngx_str_t *out)
+{
+    double  d;
+
+    if (json_is_integer(v)) {
+        return crm_validate_integer_text(ctx->pool, json_integer_value(v),
+                                         out);
+    }
+
+    if (!json_is_real(v)) {
+        return crm_validate_invalid_type(ctx, f, name);
+    }
+
+    d = json_real_value(v);
+
+    if (!isfinite(d) || d != trunc(d)) {
+        return crm_validate_invalid_type(ctx, f, name);
+    }
+
+    if (d < -CRM_VALIDATE_INT_LIMIT || d >= CRM_VALIDATE_INT_LIMIT) {
+        return crm_validate_error(ctx, name, "out_of_range",
+                                  "must be an integer between "
+                                  "-9223372036854775808 and "
+                                  "9223372036854775807");
+    }
+
+    return crm_validate_integer_text(ctx->pool, (json_int_t) d, out);
+}
+
+
+/* a JSON number; a real in its shortest form that reads back the same */
+
+static ngx_int_t
+crm_validate_numeric(crm_validate_t *ctx, crm_field_t *f, ngx_str_t *name,
+    json_t *v, ngx_str_t *out)
+{
+    char    buf[CRM_VALIDATE_REAL_LEN];
+    double  d;
+
+    if (json_is_integer(v)) {
+        return crm_validate_integer_text(ctx->pool, json_integer_value(v),
+                                         out);
+    }
+
+    if (!json_is_real(v)) {
+        return crm_validate_invalid_type(ctx, f, name);
+    }
+
+    d = json_real_value(v);
+
+    if (!isfinite(d)) {
+        return crm_validate_error(ctx, name, "invalid_type",
+                                  "must be a finite number");
+    }
+
+    (void) crm_validate_real(d, buf, sizeof(buf));
+
+    return crm_validate_copy(ctx->pool, buf, ngx_strlen(buf), out);
+}
+
+
+static ngx_int_t
+crm_validate_bool(crm_validate_t *ctx, crm_field_t *f, ngx_str_t *name,
+    json_t *v, ngx_str_t *out)
+{
+    if (!json_is_boolean(v)) {
+        return crm_validate_invalid_type(ctx, f, name);
+    }
+
+    if (json_is_true(v)) {
+        ngx_str_set(out, "true");
+
+    } else {
+        ngx_str_set(out, "false");
+    }
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+crm_validate_timestamp(crm_validate_t *ctx, crm_field_t *f, ngx_str_t *name,
+    json_t *v, ngx_str_t *out)
+{
+    ngx_int_t  rc;
+
+    rc = crm_validate_string(ctx, f, name, v, out);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    /* the syntax of filter values: one set of rules */
+
+    if (crm_query_check_value(CRM_FT_TIMESTAMP, out) != NGX_OK) {
+        return crm_validate_error(ctx, name, "invalid_format",
+                                  "must be an ISO 8601 timestamp "
+                                  "(2026-01-15T10:30:00.000Z)");
+    }
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+crm_validate_date(crm_validate_t *ctx, crm_field_t *f, ngx_str_t *name,
+    json_t *v, ngx_str_t *out)
+{
+    ngx_int_t  rc;
+
+    rc = crm_validate_string(ctx, f, name, v, out);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    if (crm_query_check_value(CRM_FT_DATE, out) != NGX_OK) {
+        return crm_validate_error(ctx, name, "invalid_format",
+                                  "must be a date (YYYY-MM-DD)");
+    }
+
+    return NGX_OK;
+}
+
+
+/* an array of at most max_len strings of at most 255 characters */
+
+static ngx_int_t
+crm_validate_array(crm_validate_t *ctx, crm_field_t *f, ngx_str_t *name,
+    json_t *v, ngx_str_t *out)
+{
+    size_t       i, len;
+    json_t      *e;
+    const char  *s;
+
+    if (!json_is_array(v)) {
+        return crm_validate_invalid_type(ctx, f, name);
+    }
+
+    if (f->max_len != 0 && json_array_size(v) > f->max_len) {
+        return crm_validate_error(ctx, name, "too_long",
+                                  "must have at most %uz elements",
+                                  f->max_len);
+    }
+
+    json_array_foreach(v, i, e) {
+
+        if (!json_is_string(e)) {
+            return crm_validate_error(ctx, name, "invalid_type",
+                                      "must be an array of strings "
+                                      "(element %uz is not a string)", i);
+        }
+
+        s = json_string_value(e);
+        len = json_string_length(e);
+
+        if (len != ngx_strlen(s)) {
+            return crm_validate_error(ctx, name, "invalid_format",
+                                      "element %uz must not contain NUL "
+                                      "characters", i);
+        }
+
+        if (crm_validate_utf8_len((const u_char *) s, len)
+            > CRM_VALIDATE_ELEM_MAX)
+        {
+            return crm_validate_error(ctx, name, "too_long",
+                                      "element %uz must be at most %d "
+                                      "characters", i,
+                                      CRM_VALIDATE_ELEM_MAX);
+        }
+    }
+
+    return crm_validate_dump(ctx->pool, v, out);
+}
+
+
+/* an object whose compact serialization is at most max_len bytes */
+
+static ngx_int_t
+crm_validate_object(crm_validate_t *ctx, crm_field_t *f, ngx_str_t *name,
+    json_t *v, ngx_str_t *out)
+{
+    ngx_int_t  rc;
+
+    if (!json_is_object(v)) {
+        return crm_validate_invalid_type(ctx, f, name);
+    }
+
+    rc = crm_validate_dump(ctx->pool, v, out);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    if (f->max_len != 0 && out->len > f->max_len) {
+        return crm_validate_error(ctx, name, "too_long",
+                                  "must be at most %uz bytes as JSON",
+                                  f->max_len);
+    }
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+crm_validate_integer_text(ngx_pool_t *pool, json_int_t n, ngx_str_t *out)
+{
+    u_char  *p;
+
+    p = ngx_pnalloc(pool, NGX_INT64_LEN + 1);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    out->data = p;
+    p = ngx_sprintf(p, "%L", (int64_t) n);
+    *p = '\0';
+    out->len = p - out->data;
+
+    return NGX_OK;
+}
+
+
+/*
+ * Compact JSON text, copied to the pool; jansson's copy is freed.  Reals
+ * are printed with the fewest digits (15 to 17) that keep every one of
+ * them exact, so that 0.1 stays 0.1.
+ */
+
+static ngx_int_t
+crm_validate_dump(ngx_pool_t *pool, json_t *v, ngx_str_t *out)
+{
+    int         precision;
+    char       *s;
+    ngx_int_t   rc;
+
+    precision = crm_validate_precision(v, CRM_VALIDATE_DEPTH);
+
+    s = json_dumps(v, JSON_COMPACT|JSON_REAL_PRECISION(precision));
+    if (s == NULL) {
+        return NGX_ERROR;
+    }
+
+    rc = crm_validate_copy(pool, s, ngx_strlen(s), out);
+
+    free(s);
+
+    return rc;
+}
+
+
+/* the shortest "%.*g" form (15 to 17 digits) that reads back as d */
+
+static int
+crm_validate_real(double d, char *buf, size_t size)
+{
+    int  n, precision;
+
+    for (precision = 15; precision < 17; precision++) {
+        n = snprintf(buf, size, "%.*g", precision, d);
+
+        if (n > 0 && (size_t) n < size && strtod(buf, NULL) == d) {
+            return precision;
+        }
+    }
+
+    (void) snprintf(buf, size, "%.17g", d);
+
+    return 17;
+}
+
+
+/* the precision that prints every real inside v exactly */
+
+static int
+crm_validate_precision(json_t *v, ngx_uint_t depth)
+{
+    int          p, max;
+    char         buf[CRM_VALIDATE_REAL_LEN];
+    size_t       i;
+    json_t      *e;
+    const char  *key;
+
+    if (json_is_real(v)) {
+        return crm_validate_real(json_real_value(v), buf, sizeof(buf));
+    }
+
+    if (depth == 0) {
+        return 17;
+    }
+
+    max = 15;
+
+    if (json_is_array(v)) {
+        json_array_foreach(v, i, e) {
+            p = crm_validate_precision(e, depth - 1);
+
+            if (p > max) {
+                max = p;
+            }
+        }
+
+    } else if (json_is_object(v)) {
+        json_object_foreach(v, key, e) {
+            p = crm_validate_precision(e, depth - 1);
+
+            if (p > max) {
+                max = p;
+            }
+        }
+    }
+
+    return max;
+}
+
+
+static ngx_int_t
+crm_validate_copy(ngx_pool_t *pool, const char *s, size_t len,
+    ngx_str_t *out)
+{
+    u_char  *p;
+
+    p = ngx_pnalloc(pool, len + 1);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_memcpy(p, s, len);
+    p[len] = '\0';
+
+    out->data = p;
+    out->len = len;
+
+    return NGX_OK;
+}
+
+
+/* code points of valid UTF-8 (jansson guarantees validity) */
+
+static size_t
+crm_validate_utf8_len(const u_char *p, size_t len)
+{
+    size_t  i, n;
+
+    n = 0;
+
+    for (i = 0; i < len; i++) {
+        if ((p[i] & 0xc0) != 0x80) {
+            n++;
+        }
+    }
+
+    return n;
+}
+
+
+/*
+ * A pragmatic check: at most 254 bytes, no spaces or control
+ * characters, one "@", a non-empty local part, a domain with a dot
+ * that neither starts nor ends with one nor has two in a row.
+ */
+
+static ngx_int_t
+crm_validate_email_format(const u_char *p, size_t len)
+{
+    size_t  i, at, dots;
+
+    if (len > CRM_VALIDATE_EMAIL_MAX) {
+        return NGX_DECLINED;
+    }
+
+    at = len;
+
+    for (i = 0; i < len; i++) {
+        if (p[i] <= 0x20 || p[i] == 0x7f) {
+            return NGX_DECLINED;
+        }
+
+        if (p[i] == '@') {
+            if (at != len) {
+                return NGX_DECLINED;
+            }
+
+            at = i;
+        }
+    }
+
+    if (at == 0 || at == len || at + 1 == len) {
+        return NGX_DECLINED;
+    }
+
+    if (p[at + 1] == '.' || p[len - 1] == '.') {
+        return NGX_DECLINED;
+    }
+
+    dots = 0;
+
+    for (i = at + 1; i < len; i++) {
+        if (p[i] != '.') {
+            continue;
+        }
+
+        if (p[i - 1] == '.') {
+            return NGX_DECLINED;
+        }
+
+        dots++;
+    }
+
+    return (dots > 0) ? NGX_OK : NGX_DECLINED;
+}

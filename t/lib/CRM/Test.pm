@@ -1,0 +1,266 @@
+package CRM::Test;
+
+# Fixtures and defaults shared by the suites.  Works with the real
+# Test::Nginx::Socket and with the compatible runner in t/compat/lib.
+#
+#   use Test::Nginx::Socket 'no_plan';
+#   use CRM::Test;
+#   CRM::Test::reset();          # empty tenant tables, fixture workspaces
+#   run_tests();
+#
+# Blocks without --- http_config / --- config get the module's default
+# configuration: PostgreSQL from $TEST_NGINX_PG_DSN, two static keys
+# (workspace A and B) and the API mounted at /api/v1/ and /v1/.
+
+use strict;
+use warnings;
+
+use Test::Nginx::Socket ();
+use Test::More ();
+use IO::Socket::INET;
+use JSON::PP ();
+use POSIX ();
+use Time::HiRes ();
+
+use Exporter 'import';
+our @EXPORT_OK = qw(sql http_request concurrent lock_row
+                    $WS_A $WS_B $KEY_A $KEY_B);
+
+our $WS_A  = '11111111-1111-4111-8111-111111111111';
+our $WS_B  = '22222222-2222-4222-8222-222222222222';
+our $KEY_A = 'test-key-a-0123456789abcdef';
+our $KEY_B = 'test-key-b-0123456789abcdef';
+
+our $HttpConfig = <<"_EOC_";
+    crm_postgres "\$TEST_NGINX_PG_DSN";
+    crm_postgres_pool_size 4;
+    crm_cursor_secret test-cursor-secret-0123456789;
+    crm_api_key $KEY_A $WS_A;
+    crm_api_key $KEY_B $WS_B;
+_EOC_
+
+our $Config = <<'_EOC_';
+    location /api/v1/ {
+        crm_api;
+    }
+
+    location /v1/ {
+        crm_api;
+    }
+_EOC_
+
+# Custom sections (Test::Nginx lets a suite invent its own):
+#
+#   --- sql            SQL run on the test database before the block
+#   --- pg             "stop" or "start": the test PostgreSQL, before
+#   --- json_names     the data array's "firstName"s (or "name"s), in order
+#   --- json_total     meta.total
+#   --- json_keys      the keys of data (or data[0]), sorted
+
+Test::Nginx::Socket::log_level('info');
+
+Test::Nginx::Socket::add_block_preprocessor(sub {
+    my $block = shift;
+
+    if (defined section($block, 'sql')) {
+        sql(section($block, 'sql'));
+    }
+
+    if (defined section($block, 'pg')) {
+        pg(trim(section($block, 'pg')));
+    }
+
+    if (!defined $block->http_config) {
+        $block->set_value('http_config', $HttpConfig);
+    }
+
+    if (!defined $block->config) {
+        $block->set_value('config', $Config);
+    }
+});
+
+Test::Nginx::Socket::add_response_body_check(sub {
+    my ($block, $body, $req_idx, $repeated_req_idx, $dry_run) = @_;
+    my $name = $block->name;
+
+    return if $dry_run;
+
+    if (defined section($block, 'json_names')) {
+        my $doc = eval { JSON::PP::decode_json($body) };
+        my @got = map { $_->{firstName} // $_->{name} // '(none)' }
+                  @{ ref $doc && ref $doc->{data} eq 'ARRAY'
+                     ? $doc->{data} : [] };
+        Test::More::is(join(' ', @got), trim(section($block, 'json_names')),
+                       "$name - json_names");
+    }
+
+    if (defined section($block, 'json_total')) {
+        my $doc = eval { JSON::PP::decode_json($body) } || {};
+        Test::More::is($doc->{meta}{total} // 'none',
+                       trim(section($block, 'json_total')), "$name - json_total");
+    }
+
+    if (defined section($block, 'json_keys')) {
+        my $doc = eval { JSON::PP::decode_json($body) } || {};
+        my $d = $doc->{data};
+        $d = $d->[0] if ref $d eq 'ARRAY';
+        Test::More::is(join(' ', sort keys %{ $d || {} }),
+                       trim(section($block, 'json_keys')), "$name - json_keys");
+    }
+});
+
+
+# a section's value, or undef where no block of the file has it
+
+sub section {
+    my ($block, $name) = @_;
+    return $block->can($name) ? $block->$name : undef;
+}
+
+
+sub trim {
+    my ($s) = @_;
+    $s =~ s/^\s+|\s+$//g;
+    return $s;
+}
+
+
+# stops or starts the test PostgreSQL (make test provides the command)
+
+sub pg {
+    my ($action) = @_;
+    my $stack = $ENV{TEST_NGINX_CRM_STACK}
+        or die "TEST_NGINX_CRM_STACK is not set (run the suite with make test)\n";
+    system("$stack pg-$action >/dev/null") == 0
+        or die "cannot $action PostgreSQL\n";
+}
+
+
+# runs SQL on the test database; dies when psql fails
+
+sub sql {
+    my ($q) = @_;
+    my $dsn = $ENV{TEST_NGINX_PG_DSN}
+        or die "TEST_NGINX_PG_DSN is not set (run the suite with make test)\n";
+
+    open(my $fh, '-|', 'psql', $dsn, '-X', '-q', '-t', '-A',
+         '-v', 'ON_ERROR_STOP=1', '-c', $q)
+        or die "cannot run psql: $!\n";
+    local $/;
+    my $out = <$fh> // '';
+    close($fh) or die "psql failed on: $q\n";
+    chomp $out;
+    return $out;
+}
+
+
+# empties the tenant tables and makes the two fixture workspaces
+
+sub reset {
+    sql("TRUNCATE contacts, companies");
+    sql("INSERT INTO workspaces (id, name) VALUES "
+        . "('$WS_A', 'Workspace A'), ('$WS_B', 'Workspace B') "
+        . "ON CONFLICT (id) DO NOTHING");
+}
+
+
+# one HTTP/1.0 request to the nginx under test (for checks that need
+# more than one request while nginx runs); returns (status, body, headers)
+
+sub http_request {
+    my ($method, $path, $headers, $body) = @_;
+    my $port = $ENV{TEST_NGINX_SERVER_PORT} || $ENV{TEST_NGINX_PORT} || 1984;
+
+    my $sock = IO::Socket::INET->new(PeerAddr => '127.0.0.1',
+                                     PeerPort => $port, Proto => 'tcp',
+                                     Timeout => 10)
+        or die "cannot connect to nginx on $port: $!\n";
+
+    my $req = "$method $path HTTP/1.0\r\nHost: localhost\r\n";
+    for my $h (@{ $headers || [] }) {
+        $req .= "$h\r\n";
+    }
+    if (defined $body) {
+        $req .= "Content-Length: " . length($body) . "\r\n";
+    }
+    $req .= "\r\n" . ($body // '');
+
+    print $sock $req;
+    local $/;
+    my $resp = <$sock> // '';
+    close $sock;
+
+    my ($head, $rbody) = split /\r\n\r\n/, $resp, 2;
+    my ($status) = $head =~ m{^HTTP/\d\.\d (\d+)};
+    return ($status // 0, $rbody // '', $head // '');
+}
+
+
+# "n" copies of one request at the same time (one process each); returns
+# a list of [status, body, head, seconds]
+
+sub concurrent {
+    my ($n, @req) = @_;
+    my @kids;
+
+    for my $i (1 .. $n) {
+        pipe(my $r, my $w) or die "pipe: $!";
+        my $pid = fork() // die "fork: $!";
+
+        if ($pid == 0) {
+            close $r;
+            my $t0 = Time::HiRes::time();
+            my ($status, $body, $head) = eval { http_request(@req) };
+            $status //= 0;
+            my $dt = Time::HiRes::time() - $t0;
+            print $w JSON::PP::encode_json([$status, $body // '',
+                                            $head // '', $dt]);
+            close $w;
+            POSIX::_exit(0);
+        }
+
+        close $w;
+        push @kids, [$pid, $r];
+    }
+
+    my @out;
+    for my $k (@kids) {
+        my $fh = $k->[1];
+        local $/;
+        my $json = <$fh>;
+        close $fh;
+        waitpid($k->[0], 0);
+        push @out, eval { JSON::PP::decode_json($json) } || [0, '', '', 0];
+    }
+
+    return @out;
+}
+
+
+# holds a row lock for "seconds" in a background session, so that writes
+# to that row wait in PostgreSQL; returns once the lock is held
+
+sub lock_row {
+    my ($table, $id, $seconds) = @_;
+    my $dsn = $ENV{TEST_NGINX_PG_DSN};
+
+    my $pid = fork() // die "fork: $!";
+    if ($pid == 0) {
+        exec('psql', $dsn, '-X', '-q', '-o', '/dev/null',
+             '-v', 'ON_ERROR_STOP=1',
+             '-c', "BEGIN; SELECT 1 FROM $table WHERE id = '$id' FOR UPDATE;"
+                 . " SELECT pg_sleep($seconds); COMMIT;")
+            or POSIX::_exit(1);
+    }
+
+    # the session sleeps only once it holds the lock
+    for (1 .. 100) {
+        last if sql("SELECT count(*) FROM pg_stat_activity"
+                    . " WHERE wait_event = 'PgSleep'") > 0;
+        Time::HiRes::sleep(0.05);
+    }
+
+    return $pid;
+}
+
+1;

@@ -1,0 +1,1029 @@
+
+/*
+ * Unit tests of the SQL planner (src/crm_sql.c), TAP output.
+ *
+ * With CRM_SQL_DUMP=<file> in the environment every generated statement
+ * is also written to <file> as a psql script (PREPARE, EXECUTE with the
+ * parameters, DEALLOCATE) so that the text can be run against a
+ * PostgreSQL with the schema of sql/.
+ */
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include "crm.h"
+#include "tap.h"
+
+
+#define WS        "11111111-1111-1111-1111-111111111111"
+#define ID        "22222222-2222-2222-2222-222222222222"
+#define CO        "33333333-3333-3333-3333-333333333333"
+
+#define TS        " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')"
+
+#define CONTACT_ROW                                                          \
+    "json_build_object('id', id, 'firstName', first_name, "                  \
+    "'lastName', last_name, 'email', email, 'phone', phone, "                \
+    "'title', title, 'companyId', company_id, 'ownerId', owner_id, "         \
+    "'status', status, 'source', source, 'tags', tags, "                     \
+    "'customFields', custom_fields, "                                        \
+    "'createdAt', to_char(created_at" TS ", "                                \
+    "'updatedAt', to_char(updated_at" TS ")::text"
+
+#define LIVE      "workspace_id = $1::uuid AND deleted_at IS NULL"
+
+
+static void is_sql(crm_stmt_t *st, const char *want, const char *name);
+static void has_sql(crm_stmt_t *st, const char *frag, const char *name);
+static void is_param(crm_stmt_t *st, ngx_uint_t n, const char *want,
+    const char *name);
+static void is_null_param(crm_stmt_t *st, ngx_uint_t n, const char *name);
+static void dump(crm_stmt_t *st);
+static crm_field_t *field(crm_resource_t *res, const char *name);
+static void query_init(crm_query_t *q);
+static void query_sort(crm_query_t *q, crm_resource_t *res,
+    const char *name, ngx_uint_t desc);
+static void query_filter(crm_query_t *q, crm_resource_t *res,
+    const char *name, ngx_uint_t op, const char *v1, const char *v2,
+    const char *v3);
+static void value_add(ngx_array_t *a, crm_resource_t *res,
+    const char *name, const char *text);
+static ngx_str_t str(const char *s);
+
+static void test_single(void);
+static void test_write(void);
+static void test_list_basic(void);
+static void test_list_keyset(void);
+static void test_filters(void);
+static void test_filters_db(void);
+static void test_search(void);
+static void test_select(void);
+static void test_wide(void);
+
+
+static ngx_pool_t  *pool;
+static FILE        *dump_file;
+static ngx_uint_t   dump_n;
+static ngx_str_t    ws = ngx_string(WS);
+static ngx_str_t    id = ngx_string(ID);
+static ngx_str_t    co = ngx_string(CO);
+
+
+int
+main(void)
+{
+    char       *path;
+    ngx_log_t   log;
+
+    ngx_memzero(&log, sizeof(ngx_log_t));
+
+    ngx_pagesize = 4096;
+
+    pool = ngx_create_pool(4096, &log);
+    if (pool == NULL) {
+        return 1;
+    }
+
+    path = getenv("CRM_SQL_DUMP");
+    if (path != NULL) {
+        dump_file = fopen(path, "w");
+    }
+
+    test_single();
+    test_write();
+    test_list_basic();
+    test_list_keyset();
+    test_filters();
+    test_filters_db();
+    test_search();
+    test_select();
+    test_wide();
+
+    if (dump_file != NULL) {
+        fclose(dump_file);
+    }
+
+    ngx_destroy_pool(pool);
+
+    return done_testing();
+}
+
+
+static void
+test_single(void)
+{
+    crm_stmt_t       st;
+    crm_resource_t  *contacts, *companies;
+
+    contacts = crm_schema_find(&(ngx_str_t) ngx_string("contacts"));
+    companies = crm_schema_find(&(ngx_str_t) ngx_string("companies"));
+
+    ok(crm_sql_get(pool, contacts, &ws, &id, NULL, &st) == NGX_OK,
+       "get: NGX_OK");
+    is_sql(&st,
+           "SELECT " CONTACT_ROW " FROM contacts WHERE workspace_id = "
+           "$1::uuid AND id = $2::uuid AND deleted_at IS NULL",
+           "get: statement");
+    ok(st.params.nelts == 2, "get: 2 params");
+    is_param(&st, 1, WS, "get: $1 is the workspace");
+    is_param(&st, 2, ID, "get: $2 is the id");
+    ok(st.nkeys == 0, "get: no key columns");
+    ok(st.sql.data[st.sql.len] == '\0', "get: statement NUL-terminated");
+    ok(((crm_param_t *) st.params.elts)[1].value.data[sizeof(ID) - 1] == '\0',
+       "get: params NUL-terminated");
+    dump(&st);
+
+    ok(crm_sql_exists(pool, companies, &ws, &id, &st) == NGX_OK,
+       "exists: NGX_OK");
+    is_sql(&st,
+           "SELECT 1 FROM companies WHERE workspace_id = $1::uuid AND "
+           "id = $2::uuid AND deleted_at IS NULL",
+           "exists: statement");
+    dump(&st);
+
+    ok(crm_sql_delete(pool, contacts, &ws, &id, &st) == NGX_OK,
+       "delete: NGX_OK");
+    is_sql(&st,
+           "UPDATE contacts SET deleted_at = now(), updated_at = now() "
+           "WHERE workspace_id = $1::uuid AND id = $2::uuid AND "
+           "deleted_at IS NULL RETURNING id::text",
+           "delete: statement");
+    ok(st.params.nelts == 2, "delete: 2 params");
+    dump(&st);
+
+    ok(crm_sql_get(pool, companies, &ws, &id, NULL, &st) == NGX_OK,
+       "get companies: NGX_OK");
+    has_sql(&st, "'employees', employees, 'annualRevenue', annual_revenue, "
+            "'phone', phone, 'address', address,",
+            "get companies: INT, NUMERIC and OBJECT rendered as columns");
+    dump(&st);
+}
+
+
+static void
+test_write(void)
+{
+    ngx_array_t      values;
+    crm_stmt_t       st;
+    crm_resource_t  *contacts, *companies;
+
+    contacts = crm_schema_find(&(ngx_str_t) ngx_string("contacts"));
+    companies = crm_schema_find(&(ngx_str_t) ngx_string("companies"));
+
+    /* a contact */
+
+    ngx_array_init(&values, pool, 8, sizeof(crm_value_t));
+    value_add(&values, contacts, "firstName", "Ada");
+    value_add(&values, contacts, "email", "ada@example.com");
+    value_add(&values, contacts, "tags", "[\"vip\",\"a \\\"b\\\"\"]");
+    value_add(&values, contacts, "customFields", "{\"k\":1}");
+    value_add(&values, contacts, "companyId", NULL);
+    value_add(&values, contacts, "status", "lead");
+
+    ok(crm_sql_insert(pool, contacts, &ws, &values, &st) == NGX_OK,
+       "insert: NGX_OK");
+    is_sql(&st,
+           "INSERT INTO contacts (workspace_id, first_name, email, tags, "
+           "custom_fields, company_id, status) VALUES ($1::uuid, $2::text, "
+           "$3::text, ARRAY(SELECT jsonb_array_elements_text($4::jsonb)), "
+           "$5::jsonb, $6::uuid, $7::text) RETURNING " CONTACT_ROW,
+           "insert: statement");
+    ok(st.params.nelts == 7, "insert: 7 params");
+    is_param(&st, 2, "Ada", "insert: $2 text");
+    is_param(&st, 4, "[\"vip\",\"a \\\"b\\\"\"]", "insert: $4 JSON array");
+    is_null_param(&st, 6, "insert: $6 NULL");
+    dump(&st);
+
+    /* a company without values: defaults only */
+
+    ngx_array_init(&values, pool, 8, sizeof(crm_value_t));
+
+    ok(crm_sql_insert(pool, companies, &ws, &values, &st) == NGX_OK,
+       "insert empty: NGX_OK");
+    has_sql(&st, "INSERT INTO companies (workspace_id) VALUES ($1::uuid) "
+            "RETURNING json_build_object('id', id, 'name', name,",
+            "insert empty: only the workspace");
+
+    /* a company: every scalar type */
+
+    ngx_array_init(&values, pool, 8, sizeof(crm_value_t));
+    value_add(&values, companies, "name", "Acme's");
+    value_add(&values, companies, "employees", "42");
+    value_add(&values, companies, "annualRevenue", "1234.5");
+    value_add(&values, companies, "address", "{\"city\":\"Oslo\"}");
+    value_add(&values, companies, "ownerId", ID);
+
+    ok(crm_sql_insert(pool, companies, &ws, &values, &st) == NGX_OK,
+       "insert company: NGX_OK");
+    has_sql(&st, "VALUES ($1::uuid, $2::text, $3::bigint, $4::numeric, "
+            "$5::jsonb, $6::uuid) RETURNING",
+            "insert company: casts by type");
+    is_param(&st, 2, "Acme's", "insert company: quote stays in the param");
+    dump(&st);
+
+    /* an update */
+
+    ngx_array_init(&values, pool, 8, sizeof(crm_value_t));
+    value_add(&values, contacts, "lastName", "Lovelace");
+    value_add(&values, contacts, "tags", "[]");
+    value_add(&values, contacts, "title", NULL);
+
+    ok(crm_sql_update(pool, contacts, &ws, &id, &values, &st) == NGX_OK,
+       "update: NGX_OK");
+    is_sql(&st,
+           "UPDATE contacts SET last_name = $3::text, tags = ARRAY(SELECT "
+           "jsonb_array_elements_text($4::jsonb)), title = $5::text, "
+           "updated_at = now() WHERE workspace_id = $1::uuid AND "
+           "id = $2::uuid AND deleted_at IS NULL RETURNING " CONTACT_ROW,
+           "update: statement");
+    is_param(&st, 2, ID, "update: $2 is the id");
+    is_param(&st, 3, "Lovelace", "update: $3 first value");
+    is_null_param(&st, 5, "update: $5 NULL");
+    dump(&st);
+
+    ngx_array_init(&values, pool, 8, sizeof(crm_value_t));
+
+    ok(crm_sql_update(pool, contacts, &ws, &id, &values, &st) == NGX_OK,
+       "update empty: NGX_OK");
+    has_sql(&st, "UPDATE contacts SET updated_at = now() WHERE "
+            "workspace_id = $1::uuid AND id = $2::uuid AND "
+            "deleted_at IS NULL RETURNING ",
+            "update empty: only updated_at");
+    dump(&st);
+}
+
+
+static void
+test_list_basic(void)
+{
+    crm_stmt_t       st;
+    crm_query_t      q;
+    crm_resource_t  *contacts, *companies;
+
+    contacts = crm_schema_find(&(ngx_str_t) ngx_string("contacts"));
+    companies = crm_schema_find(&(ngx_str_t) ngx_string("companies"));
+
+    /* the default list: -createdAt, id */
+
+    query_init(&q);
+    query_sort(&q, contacts, "createdAt", 1);
+    query_sort(&q, contacts, "id", 1);
+
+    ok(crm_sql_list(pool, contacts, &ws, &q, NULL, NULL, &st) == NGX_OK,
+       "list: NGX_OK");
+    is_sql(&st,
+           "SELECT " CONTACT_ROW ", created_at::text, id::text "
+           "FROM contacts WHERE " LIVE " "
+           "ORDER BY contacts.created_at DESC NULLS FIRST, "
+           "contacts.id DESC NULLS FIRST "
+           "LIMIT $2::bigint",
+           "list: statement");
+    ok(st.nkeys == 2, "list: nkeys is nsort");
+    ok(st.params.nelts == 2, "list: 2 params");
+    is_param(&st, 2, "21", "list: limit + 1");
+    dump(&st);
+
+    /* offset paging */
+
+    q.has_offset = 1;
+    q.offset = 40;
+    q.limit = 10;
+
+    ok(crm_sql_list(pool, contacts, &ws, &q, NULL, NULL, &st) == NGX_OK,
+       "list offset: NGX_OK");
+    has_sql(&st, " LIMIT $2::bigint OFFSET $3::bigint",
+            "list offset: LIMIT and OFFSET");
+    is_param(&st, 2, "11", "list offset: limit + 1");
+    is_param(&st, 3, "40", "list offset: offset");
+    dump(&st);
+
+    /* a sub-collection: /companies/:id/contacts */
+
+    query_init(&q);
+    query_sort(&q, contacts, "lastName", 0);
+    query_sort(&q, contacts, "id", 0);
+    query_filter(&q, contacts, "status", CRM_OP_EQ, "active", NULL, NULL);
+
+    ok(crm_sql_list(pool, contacts, &ws, &q, &companies->links[0].fk, &co,
+                    &st)
+       == NGX_OK, "list fk: NGX_OK");
+    has_sql(&st, "FROM contacts WHERE " LIVE " AND company_id = $2::uuid "
+            "AND status = $3::text ORDER BY contacts.last_name ASC NULLS LAST, "
+            "contacts.id ASC NULLS LAST LIMIT $4::bigint",
+            "list fk: parent condition, filter, order");
+    is_param(&st, 2, CO, "list fk: $2 parent id");
+    is_param(&st, 3, "active", "list fk: $3 filter value");
+    dump(&st);
+
+    /* the count of the same */
+
+    ok(crm_sql_count(pool, contacts, &ws, &q, &companies->links[0].fk, &co,
+                     &st)
+       == NGX_OK, "count: NGX_OK");
+    is_sql(&st,
+           "SELECT count(*) FROM contacts WHERE " LIVE " AND company_id = "
+           "$2::uuid AND status = $3::text",
+           "count: statement");
+    ok(st.params.nelts == 3, "count: no limit parameter");
+    dump(&st);
+
+    /* a count ignores the cursor and the offset */
+
+    q.has_cursor = 1;
+    q.key[0] = str("Smith");
+    q.key[1] = str(ID);
+    q.has_offset = 1;
+
+    ok(crm_sql_count(pool, contacts, &ws, &q, NULL, NULL, &st) == NGX_OK,
+       "count with cursor: NGX_OK");
+    is_sql(&st,
+           "SELECT count(*) FROM contacts WHERE " LIVE
+           " AND status = $2::text",
+           "count with cursor: no keyset, no offset");
+    dump(&st);
+}
+
+
+static void
+test_list_keyset(void)
+{
+    crm_stmt_t       st;
+    crm_query_t      q;
+    crm_resource_t  *contacts;
+
+    contacts = crm_schema_find(&(ngx_str_t) ngx_string("contacts"));
+
+    /* forward after a row: -createdAt, -id */
+
+    query_init(&q);
+    query_sort(&q, contacts, "createdAt", 1);
+    query_sort(&q, contacts, "id", 1);
+    q.has_cursor = 1;
+    q.key[0] = str("2026-01-15 10:30:00.123456+00");
+    q.key[1] = str(ID);
+
+    ok(crm_sql_list(pool, contacts, &ws, &q, NULL, NULL, &st) == NGX_OK,
+       "keyset desc: NGX_OK");
+    is_sql(&st,
+           "SELECT " CONTACT_ROW ", created_at::text, id::text "
+           "FROM contacts WHERE " LIVE " AND created_at <= $2::timestamptz "
+           "AND (created_at < $2::timestamptz "
+           "OR (created_at = $2::timestamptz AND id < $3::uuid)) "
+           "ORDER BY contacts.created_at DESC NULLS FIRST, "
+           "contacts.id DESC NULLS FIRST "
+           "LIMIT $4::bigint",
+           "keyset desc: statement");
+    is_param(&st, 2, "2026-01-15 10:30:00.123456+00",
+             "keyset desc: $2 boundary value");
+    is_param(&st, 3, ID, "keyset desc: $3 boundary id");
+    is_param(&st, 4, "21", "keyset desc: $4 limit + 1");
+    dump(&st);
+
+    /* backward: both directions flip */
+
+    q.backward = 1;
+
+    ok(crm_sql_list(pool, contacts, &ws, &q, NULL, NULL, &st) == NGX_OK,
+       "keyset backward: NGX_OK");
+    has_sql(&st, "AND ((created_at > $2::timestamptz OR created_at IS NULL) "
+            "OR (created_at = $2::timestamptz AND id > $3::uuid)) "
+            "ORDER BY contacts.created_at ASC NULLS LAST, "
+            "contacts.id ASC NULLS LAST "
+            "LIMIT $4::bigint",
+            "keyset backward: flipped comparisons and order");
+    dump(&st);
+
+    /* the id alone: never NULL, no bound needed */
+
+    query_init(&q);
+    query_sort(&q, contacts, "id", 0);
+    q.has_cursor = 1;
+    q.key[0] = str(ID);
+
+    ok(crm_sql_list(pool, contacts, &ws, &q, NULL, NULL, &st) == NGX_OK,
+       "keyset id: NGX_OK");
+    has_sql(&st, "deleted_at IS NULL AND (id > $2::uuid) ORDER BY "
+            "contacts.id ASC NULLS LAST LIMIT $3::bigint",
+            "keyset id: a plain comparison");
+    dump(&st);
+
+    /* a nullable ascending key: no bound, NULLs come after */
+
+    query_init(&q);
+    query_sort(&q, contacts, "title", 0);
+    query_sort(&q, contacts, "lastName", 1);
+    query_sort(&q, contacts, "id", 0);
+    q.has_cursor = 1;
+    q.key[0] = str("CTO");
+    q.key[1] = str("Smith");
+    q.key[2] = str(ID);
+
+    ok(crm_sql_list(pool, contacts, &ws, &q, NULL, NULL, &st) == NGX_OK,
+       "keyset mixed: NGX_OK");
+    has_sql(&st, ", title::text, last_name::text, id::text FROM",
+            "keyset mixed: key columns in order");
+    has_sql(&st, " AND ((title > $2::text OR title IS NULL) "
+            "OR (title = $2::text AND last_name < $3::text) "
+            "OR (title = $2::text AND last_name = $3::text "
+            "AND id > $4::uuid)) "
+            "ORDER BY contacts.title ASC NULLS LAST, "
+            "contacts.last_name DESC NULLS FIRST, "
+            "contacts.id ASC NULLS LAST LIMIT $5::bigint",
+            "keyset mixed: NULL-aware chain");
+    ok(st.nkeys == 3, "keyset mixed: 3 keys");
+    dump(&st);
+
+    /* boundary NULLs: ASC after NULL is nothing, DESC after NULL is
+       any value */
+
+    q.key_null[0] = 1;
+    q.key[0] = str("");
+    q.key_null[1] = 1;
+    q.key[1] = str("");
+
+    ok(crm_sql_list(pool, contacts, &ws, &q, NULL, NULL, &st) == NGX_OK,
+       "keyset nulls: NGX_OK");
+    has_sql(&st, " AND ((title IS NULL AND last_name IS NOT NULL) "
+            "OR (title IS NULL AND last_name IS NULL AND id > $2::uuid)) "
+            "ORDER BY",
+            "keyset nulls: IS NULL equalities, no term for ASC NULL");
+    ok(st.params.nelts == 3, "keyset nulls: NULL keys bind nothing");
+    dump(&st);
+
+    /* the same backward */
+
+    q.backward = 1;
+
+    ok(crm_sql_list(pool, contacts, &ws, &q, NULL, NULL, &st) == NGX_OK,
+       "keyset nulls backward: NGX_OK");
+    has_sql(&st, " AND (title IS NOT NULL "
+            "OR (title IS NULL AND last_name IS NULL AND id < $2::uuid)) "
+            "ORDER BY contacts.title DESC NULLS FIRST, "
+            "contacts.last_name ASC NULLS LAST, contacts.id DESC NULLS FIRST",
+            "keyset nulls backward: flipped");
+    dump(&st);
+}
+
+
+static void
+test_filters(void)
+{
+    ngx_uint_t       i;
+    crm_stmt_t       st;
+    crm_query_t      q;
+    crm_resource_t  *contacts, *companies;
+
+    static struct {
+        const char  *field;
+        ngx_uint_t   op;
+        const char  *v1;
+        const char  *v2;
+        const char  *sql;
+        const char  *param;
+    } cases[] = {
+        { "status", CRM_OP_EQ, "active", NULL,
+          " AND status = $2::text ORDER", "active" },
+        { "email", CRM_OP_EQ, "Ada@Example.com", NULL,
+          " AND lower(email) = lower($2::text) ORDER", "Ada@Example.com" },
+        { "email", CRM_OP_NE, "a@b.c", NULL,
+          " AND lower(email) IS DISTINCT FROM lower($2::text) ORDER",
+          "a@b.c" },
+        { "title", CRM_OP_NE, "CTO", NULL,
+          " AND title IS DISTINCT FROM $2::text ORDER", "CTO" },
+        { "createdAt", CRM_OP_GT, "2026-01-01T00:00:00Z", NULL,
+          " AND created_at > $2::timestamptz ORDER",
+          "2026-01-01T00:00:00Z" },
+        { "createdAt", CRM_OP_GTE, "2026-01-01T00:00:00Z", NULL,
+          " AND created_at >= $2::timestamptz ORDER", NULL },
+        { "updatedAt", CRM_OP_LT, "2026-01-01T00:00:00Z", NULL,
+          " AND updated_at < $2::timestamptz ORDER", NULL },
+        { "updatedAt", CRM_OP_LTE, "2026-01-01T00:00:00Z", NULL,
+          " AND updated_at <= $2::timestamptz ORDER", NULL },
+        { "status", CRM_OP_IN, "lead", "a\"b\\c",
+          " AND status = ANY($2::text[]) ORDER",
+          "{\"lead\",\"a\\\"b\\\\c\"}" },
+        { "companyId", CRM_OP_NIN, CO, ID,
+          " AND (company_id IS NULL OR company_id <> ALL($2::uuid[])) ORDER",
+          "{\"" CO "\",\"" ID "\"}" },
+        { "email", CRM_OP_IN, "A@x.io", "b@x.io",
+          " AND lower(email) = ANY(lower($2::text)::text[]) ORDER",
+          "{\"A@x.io\",\"b@x.io\"}" },
+        { "email", CRM_OP_NIN, "A@x.io", NULL,
+          " AND (email IS NULL OR lower(email) <> "
+          "ALL(lower($2::text)::text[])) ORDER",
+          "{\"A@x.io\"}" },
+        { "firstName", CRM_OP_LIKE, "50%_a\\b", NULL,
+          " AND first_name ILIKE $2::text ORDER", "%50\\%\\_a\\\\b%" },
+        { "companyId", CRM_OP_LIKE, "3333", NULL,
+          " AND company_id::text ILIKE $2::text ORDER", "%3333%" },
+        { "phone", CRM_OP_IS_NULL, NULL, NULL,
+          " AND phone IS NULL ORDER", NULL },
+        { "phone", CRM_OP_IS_NOT_NULL, NULL, NULL,
+          " AND phone IS NOT NULL ORDER", NULL },
+        { "tags", CRM_OP_EQ, "vip", NULL,
+          " AND tags @> ARRAY[$2::text] ORDER", "vip" },
+        { "tags", CRM_OP_NE, "vip", NULL,
+          " AND NOT (tags @> ARRAY[$2::text]) ORDER", "vip" },
+        { "tags", CRM_OP_IN, "vip", "new",
+          " AND tags && $2::text[] ORDER", "{\"vip\",\"new\"}" },
+        { "tags", CRM_OP_NIN, "vip", NULL,
+          " AND NOT (tags && $2::text[]) ORDER", "{\"vip\"}" },
+        { "tags", CRM_OP_LIKE, "v_p", NULL,
+          " AND EXISTS (SELECT 1 FROM unnest(tags) AS e WHERE "
+          "e ILIKE $2::text) ORDER", "%v\\_p%" },
+        { "tags", CRM_OP_IS_NULL, NULL, NULL,
+          " AND (tags IS NULL OR cardinality(tags) = 0) ORDER", NULL },
+        { "tags", CRM_OP_IS_NOT_NULL, NULL, NULL,
+          " AND cardinality(tags) > 0 ORDER", NULL }
+    };
+
+    contacts = crm_schema_find(&(ngx_str_t) ngx_string("contacts"));
+    companies = crm_schema_find(&(ngx_str_t) ngx_string("companies"));
+
+    for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        query_init(&q);
+        query_sort(&q, contacts, "id", 0);
+        query_filter(&q, contacts, cases[i].field, cases[i].op,
+                     cases[i].v1, cases[i].v2, NULL);
+
+        ok(crm_sql_list(pool, contacts, &ws, &q, NULL, NULL, &st)
+           == NGX_OK, "filter %s op %d: NGX_OK", cases[i].field,
+           (int) cases[i].op);
+        has_sql(&st, cases[i].sql, cases[i].sql);
+
+        if (cases[i].param != NULL) {
+            is_param(&st, 2, cases[i].param, "filter parameter");
+        }
+
+        dump(&st);
+    }
+
+    /* an operator that does not apply to the type */
+
+    query_init(&q);
+    query_sort(&q, contacts, "id", 0);
+    query_filter(&q, contacts, "tags", CRM_OP_GT, "a", NULL, NULL);
+
+    ok(crm_sql_list(pool, contacts, &ws, &q, NULL, NULL, &st)
+       == NGX_DECLINED, "filter: gt on text[] is declined");
+
+    /* a filter without its value */
+
+    query_init(&q);
+    query_sort(&q, contacts, "id", 0);
+    query_filter(&q, contacts, "status", CRM_OP_EQ, NULL, NULL, NULL);
+
+    ok(crm_sql_list(pool, contacts, &ws, &q, NULL, NULL, &st)
+       == NGX_DECLINED, "filter: eq without a value is declined");
+
+    /* several filters, numeric types, params in order */
+
+    query_init(&q);
+    query_sort(&q, companies, "annualRevenue", 1);
+    query_sort(&q, companies, "id", 1);
+    query_filter(&q, companies, "employees", CRM_OP_GTE, "10", NULL, NULL);
+    query_filter(&q, companies, "annualRevenue", CRM_OP_LT, "1e6", NULL,
+                 NULL);
+    query_filter(&q, companies, "employees", CRM_OP_IN, "1", "2", "3");
+
+    ok(crm_sql_list(pool, companies, &ws, &q, NULL, NULL, &st) == NGX_OK,
+       "filters: NGX_OK");
+    has_sql(&st, "WHERE " LIVE " AND employees >= $2::bigint AND "
+            "annual_revenue < $3::numeric AND employees = "
+            "ANY($4::bigint[]) "
+            "ORDER BY companies.annual_revenue DESC NULLS FIRST",
+            "filters: ANDed in order");
+    is_param(&st, 4, "{\"1\",\"2\",\"3\"}", "filters: $4 array");
+    is_param(&st, 5, "21", "filters: $5 limit");
+    dump(&st);
+
+    /* an empty IN list */
+
+    query_init(&q);
+    query_sort(&q, contacts, "id", 0);
+    query_filter(&q, contacts, "status", CRM_OP_IN, NULL, NULL, NULL);
+
+    ok(crm_sql_list(pool, contacts, &ws, &q, NULL, NULL, &st) == NGX_OK,
+       "filter in (): NGX_OK");
+    is_param(&st, 2, "{}", "filter in (): empty array literal");
+    dump(&st);
+}
+
+
+/* filters on companies' types, for the database run */
+
+static void
+test_filters_db(void)
+{
+    crm_stmt_t       st;
+    crm_query_t      q;
+    crm_resource_t  *companies;
+
+    companies = crm_schema_find(&(ngx_str_t) ngx_string("companies"));
+
+    query_init(&q);
+    query_sort(&q, companies, "employees", 0);
+    query_sort(&q, companies, "id", 0);
+    query_filter(&q, companies, "annualRevenue", CRM_OP_NIN, "1.5", "2",
+                 NULL);
+    query_filter(&q, companies, "ownerId", CRM_OP_EQ, ID, NULL, NULL);
+    query_filter(&q, companies, "employees", CRM_OP_LIKE, "1", NULL, NULL);
+    q.has_cursor = 1;
+    q.key[0] = str("100");
+    q.key[1] = str(ID);
+
+    ok(crm_sql_list(pool, companies, &ws, &q, NULL, NULL, &st) == NGX_OK,
+       "companies keyset: NGX_OK");
+    has_sql(&st, " AND ((employees > $5::bigint OR employees IS NULL) OR "
+            "(employees = $5::bigint AND id > $6::uuid)) ORDER BY "
+            "companies.employees ASC NULLS LAST, companies.id ASC NULLS LAST "
+            "LIMIT $7::bigint",
+            "companies keyset: bigint key cast");
+    has_sql(&st, "employees::text ILIKE $4::text",
+            "companies: LIKE on a number compares its text");
+    dump(&st);
+}
+
+
+static void
+test_search(void)
+{
+    crm_stmt_t       st;
+    crm_query_t      q;
+    crm_resource_t  *contacts, *companies;
+
+    contacts = crm_schema_find(&(ngx_str_t) ngx_string("contacts"));
+    companies = crm_schema_find(&(ngx_str_t) ngx_string("companies"));
+
+    query_init(&q);
+    query_sort(&q, contacts, "id", 0);
+    q.q = str("o'_%\\");
+
+    ok(crm_sql_list(pool, contacts, &ws, &q, NULL, NULL, &st) == NGX_OK,
+       "search: NGX_OK");
+    has_sql(&st, "WHERE " LIVE " AND (first_name ILIKE $2::text OR "
+            "last_name ILIKE $2::text OR email ILIKE $2::text OR "
+            "phone ILIKE $2::text) ORDER BY",
+            "search: every CRM_F_SEARCH field, one parameter");
+    is_param(&st, 2, "%o'\\_\\%\\\\%", "search: escaped pattern");
+    ok(st.params.nelts == 3, "search: one parameter");
+    dump(&st);
+
+    query_filter(&q, contacts, "status", CRM_OP_EQ, "lead", NULL, NULL);
+
+    ok(crm_sql_count(pool, contacts, &ws, &q, NULL, NULL, &st) == NGX_OK,
+       "search count: NGX_OK");
+    is_sql(&st, "SELECT count(*) FROM contacts WHERE " LIVE " AND "
+           "status = $2::text AND (first_name ILIKE $3::text OR "
+           "last_name ILIKE $3::text OR email ILIKE $3::text OR "
+           "phone ILIKE $3::text)",
+           "search count: filters then search");
+    dump(&st);
+
+    query_init(&q);
+    query_sort(&q, companies, "id", 0);
+    q.q = str("acme");
+
+    ok(crm_sql_list(pool, companies, &ws, &q, NULL, NULL, &st) == NGX_OK,
+       "search companies: NGX_OK");
+    has_sql(&st, " AND (name ILIKE $2::text OR domain ILIKE $2::text) ",
+            "search companies: name and domain");
+    dump(&st);
+}
+
+
+static void
+test_select(void)
+{
+    u_char           select[CRM_MAX_FIELDS];
+    crm_stmt_t       st;
+    crm_query_t      q;
+    crm_resource_t  *contacts;
+
+    contacts = crm_schema_find(&(ngx_str_t) ngx_string("contacts"));
+
+    ngx_memzero(select, sizeof(select));
+    select[crm_schema_field_index(contacts, field(contacts, "email"))] = 1;
+    select[crm_schema_field_index(contacts, field(contacts, "updatedAt"))]
+        = 1;
+
+    ok(crm_sql_get(pool, contacts, &ws, &id, select, &st) == NGX_OK,
+       "get select: NGX_OK");
+    is_sql(&st,
+           "SELECT json_build_object('id', id, 'email', email, "
+           "'updatedAt', to_char(updated_at" TS ")::text FROM contacts "
+           "WHERE workspace_id = $1::uuid AND id = $2::uuid AND "
+           "deleted_at IS NULL",
+           "get select: id always, then the selected fields");
+    dump(&st);
+
+    query_init(&q);
+    query_sort(&q, contacts, "lastName", 0);
+    query_sort(&q, contacts, "id", 0);
+    q.select = select;
+
+    ok(crm_sql_list(pool, contacts, &ws, &q, NULL, NULL, &st) == NGX_OK,
+       "list select: NGX_OK");
+    has_sql(&st, "SELECT json_build_object('id', id, 'email', email, "
+            "'updatedAt', to_char(updated_at" TS ")::text, "
+            "last_name::text, id::text FROM",
+            "list select: sort keys present though not selected");
+    dump(&st);
+}
+
+
+/* a resource wider than one json_build_object(); odd names */
+
+static void
+test_wide(void)
+{
+    u_char          *p;
+    ngx_uint_t       i, n;
+    crm_stmt_t       st;
+    crm_field_t     *f;
+    crm_query_t      q;
+    crm_resource_t   res;
+
+    n = CRM_MAX_FIELDS;
+
+    f = ngx_pcalloc(pool, n * sizeof(crm_field_t));
+
+    for (i = 0; i < n; i++) {
+        p = ngx_pnalloc(pool, 64);
+        f[i].name.data = p;
+        f[i].name.len = ngx_sprintf(p, "field_%02ui_with_a_long_name", i)
+                        - p;
+        f[i].column = f[i].name;
+        f[i].type = CRM_FT_TEXT;
+    }
+
+    ngx_str_set(&f[0].name, "id");
+    ngx_str_set(&f[0].column, "id");
+    f[0].type = CRM_FT_UUID;
+
+    ngx_str_set(&f[1].name, "it's");
+    f[2].flags = CRM_F_HIDDEN;
+    f[3].type = CRM_FT_DATE;
+
+    ngx_memzero(&res, sizeof(crm_resource_t));
+    ngx_str_set(&res.name, "wide");
+    ngx_str_set(&res.table, "wide");
+    res.fields = f;
+    res.nfields = n;
+
+    ok(crm_sql_get(pool, &res, &ws, &id, NULL, &st) == NGX_OK,
+       "wide get: NGX_OK");
+    has_sql(&st, "SELECT (json_build_object('id', id, 'it''s', "
+            "field_01_with_a_long_name, 'field_03_with_a_long_name', "
+            "to_char(field_03_with_a_long_name, 'YYYY-MM-DD'), ",
+            "wide get: quoted key, hidden field skipped, DATE rendered");
+    has_sql(&st, "field_50_with_a_long_name)::jsonb || json_build_object("
+            "'field_51_with_a_long_name', field_51_with_a_long_name, ",
+            "wide get: 50 fields per object, merged as jsonb");
+    has_sql(&st, "field_63_with_a_long_name)::jsonb)::text FROM wide ",
+            "wide get: closed as text");
+    ok(st.sql.len > 2048, "wide get: the buffer grew (%d)",
+       (int) st.sql.len);
+    ok(ngx_strlen(st.sql.data) == st.sql.len, "wide get: length matches");
+    dump(&st);
+
+    query_init(&q);
+    query_sort(&q, &res, "id", 0);
+    q.q = str("x");
+
+    ok(crm_sql_list(pool, &res, &ws, &q, NULL, NULL, &st) == NGX_OK,
+       "wide list: NGX_OK");
+    has_sql(&st, " WHERE " LIVE " AND false ORDER BY wide.id ASC NULLS LAST",
+            "wide list: search without searchable fields matches nothing");
+    ok(st.params.nelts == 2, "wide list: no search parameter");
+    dump(&st);
+}
+
+
+static void
+is_sql(crm_stmt_t *st, const char *want, const char *name)
+{
+    size_t  len;
+
+    len = ngx_strlen(want);
+
+    ok(st->sql.len == len && ngx_strncmp(st->sql.data, want, len) == 0,
+       "%s", name);
+
+    if (st->sql.len != len || ngx_strncmp(st->sql.data, want, len) != 0) {
+        diag("     got: %.*s", (int) st->sql.len, st->sql.data);
+        diag("expected: %s", want);
+    }
+}
+
+
+static void
+has_sql(crm_stmt_t *st, const char *frag, const char *name)
+{
+    size_t      i, len;
+    ngx_uint_t  found;
+
+    len = ngx_strlen(frag);
+    found = 0;
+
+    for (i = 0; !found && i + len <= st->sql.len; i++) {
+        found = (ngx_strncmp(st->sql.data + i, frag, len) == 0);
+    }
+
+    ok(found, "%s", name);
+
+    if (!found) {
+        diag("     got: %.*s", (int) st->sql.len, st->sql.data);
+        diag("expected: ...%s...", frag);
+    }
+}
+
+
+static void
+is_param(crm_stmt_t *st, ngx_uint_t n, const char *want, const char *name)
+{
+    size_t        len;
+    crm_param_t  *p;
+
+    len = ngx_strlen(want);
+
+    if (n == 0 || n > st->params.nelts) {
+        ok(0, "%s: no $%d", name, (int) n);
+        return;
+    }
+
+    p = st->params.elts;
+    p = &p[n - 1];
+
+    ok(p->null == 0 && p->value.len == len
+       && ngx_strncmp(p->value.data, want, len) == 0
+       && p->value.data[len] == '\0', "%s", name);
+
+    if (p->value.len != len || ngx_strncmp(p->value.data, want, len) != 0) {
+        diag("     got: %.*s", (int) p->value.len, p->value.data);
+        diag("expected: %s", want);
+    }
+}
+
+
+static void
+is_null_param(crm_stmt_t *st, ngx_uint_t n, const char *name)
+{
+    crm_param_t  *p;
+
+    if (n == 0 || n > st->params.nelts) {
+        ok(0, "%s: no $%d", name, (int) n);
+        return;
+    }
+
+    p = st->params.elts;
+
+    ok(p[n - 1].null == 1, "%s", name);
+}
+
+
+/* PREPARE sN AS <sql>; EXECUTE sN('v', NULL, ...); DEALLOCATE sN; */
+
+static void
+dump(crm_stmt_t *st)
+{
+    size_t        k;
+    ngx_uint_t    i;
+    crm_param_t  *p;
+
+    if (dump_file == NULL) {
+        return;
+    }
+
+    dump_n++;
+
+    fprintf(dump_file, "\\echo s%d\nPREPARE s%d AS %.*s;\nEXECUTE s%d",
+            (int) dump_n, (int) dump_n, (int) st->sql.len, st->sql.data,
+            (int) dump_n);
+
+    p = st->params.elts;
+
+    for (i = 0; i < st->params.nelts; i++) {
+        fputs(i ? ", " : "(", dump_file);
+
+        if (p[i].null) {
+            fputs("NULL", dump_file);
+            continue;
+        }
+
+        fputc('\'', dump_file);
+
+        for (k = 0; k < p[i].value.len; k++) {
+            if (p[i].value.data[k] == '\'') {
+                fputc('\'', dump_file);
+            }
+
+            fputc(p[i].value.data[k], dump_file);
+        }
+
+        fputc('\'', dump_file);
+    }
+
+    fprintf(dump_file, ");\nDEALLOCATE s%d;\n", (int) dump_n);
+}
+
+
+static crm_field_t *
+field(crm_resource_t *res, const char *name)
+{
+    crm_field_t  *f;
+
+    f = crm_schema_field(res, (u_char *) name, ngx_strlen(name));
+
+    if (f == NULL) {
+        diag("no field %s", name);
+        abort();
+    }
+
+    return f;
+}
+
+
+static void
+query_init(crm_query_t *q)
+{
+    ngx_memzero(q, sizeof(crm_query_t));
+
+    q->limit = CRM_LIMIT_DEFAULT;
+
+    ngx_array_init(&q->filters, pool, 4, sizeof(crm_filter_t));
+}
+
+
+static void
+query_sort(crm_query_t *q, crm_resource_t *res, const char *name,
+    ngx_uint_t desc)
+{
+    q->sort[q->nsort].field = field(res, name);
+    q->sort[q->nsort].desc = desc;
+    q->nsort++;
+}
+
+
+static void
+query_filter(crm_query_t *q, crm_resource_t *res, const char *name,
+    ngx_uint_t op, const char *v1, const char *v2, const char *v3)
+{
+    ngx_uint_t     i;
+    ngx_str_t     *v;
+    const char    *vals[3];
+    crm_filter_t  *flt;
+
+    flt = ngx_array_push(&q->filters);
+    flt->field = field(res, name);
+    flt->op = op;
+
+    ngx_array_init(&flt->values, pool, 3, sizeof(ngx_str_t));
+
+    vals[0] = v1;
+    vals[1] = v2;
+    vals[2] = v3;
+
+    for (i = 0; i < 3 && vals[i] != NULL; i++) {
+        v = ngx_array_push(&flt->values);
+        *v = str(vals[i]);
+    }
+}
+
+
+static void
+value_add(ngx_array_t *a, crm_resource_t *res, const char *name,
+    const char *text)
+{
+    crm_value_t  *v;
+
+    v = ngx_array_push(a);
+    ngx_memzero(v, sizeof(crm_value_t));
+
+    v->field = field(res, name);
+
+    if (text == NULL) {
+        v->param.null = 1;
+
+    } else {
+        v->param.value = str(text);
+    }
+}
+
+
+/* a copy that is not NUL-terminated, as query values are */
+
+static ngx_str_t
+str(const char *s)
+{
+    ngx_str_t  r;
+
+    r.len = ngx_strlen(s);
+    r.data = ngx_pnalloc(pool, r.len + 1);
+    ngx_memcpy(r.data, s, r.len);
+    r.data[r.len] = 'X';
+
+    return r;
+}

@@ -1,0 +1,138 @@
+# shellcheck shell=bash
+# util/lib.sh: settings and helpers shared by util/stack.sh,
+# util/migrate.sh and util/seed-demo.sh.  Sourced, never run.
+#
+# Two instances of the local stack exist side by side, each with its own
+# directory, ports and PostgreSQL cluster:
+#
+#   run    make run / make stop     .run/run/    PostgreSQL, Redis, nginx
+#   test   make test                .run/test/   PostgreSQL, Redis
+#
+# Ports come from the environment when an instance is brought up and are
+# then remembered in .run/<name>/ports, so that later commands (status,
+# down, pg-stop, pg-start) find the instance without the environment:
+#
+#   run:   CRM_PG_PORT (54320)       CRM_REDIS_PORT (63790)
+#          CRM_HTTP_PORT (8080)
+#   test:  CRM_TEST_PG_PORT (54321)  CRM_TEST_REDIS_PORT (63791)
+#          TEST_NGINX_SERVER_PORT (1984; used by the Test::Nginx runner)
+#
+# Everything listens on 127.0.0.1 only.
+
+# physical path: pid checks compare paths, whichever way one cd'ed here
+TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd -P)
+RUN_ROOT=$TOP/.run
+PG_BIN=${PG_BIN:-/usr/lib/postgresql/15/bin}
+NGINX_BIN=${NGINX_BIN:-/usr/sbin/nginx}
+MODULE_SO=${MODULE_SO:-$TOP/build/ngx_http_crm_module.so}
+PG_USER=crm
+
+umask 022
+
+die() {
+    echo "${0##*/}: $*" >&2
+    exit 1
+}
+
+# show the end of a log file after a failure
+show_log() {
+    local f=$1 n=${2:-30}
+    if [ -r "$f" ]; then
+        echo "---- last $n lines of $f ----" >&2
+        tail -n "$n" "$f" >&2
+        echo "----" >&2
+    fi
+}
+
+# instance_init NAME: sets INSTANCE, DIR, PG_PORT, REDIS_PORT, HTTP_PORT,
+# PG_DB, PG_DSN.  $2 = "save" records the ports in DIR/ports.
+instance_init() {
+    INSTANCE=$1
+    case $INSTANCE in
+        run)
+            PG_PORT=${CRM_PG_PORT:-54320}
+            REDIS_PORT=${CRM_REDIS_PORT:-63790}
+            HTTP_PORT=${CRM_HTTP_PORT:-8080}
+            PG_DB=crm
+            ;;
+        test)
+            PG_PORT=${CRM_TEST_PG_PORT:-54321}
+            REDIS_PORT=${CRM_TEST_REDIS_PORT:-63791}
+            HTTP_PORT=${TEST_NGINX_SERVER_PORT:-1984}
+            PG_DB=crm_test
+            ;;
+        *)
+            die "unknown instance '$INSTANCE' (run or test)"
+            ;;
+    esac
+    DIR=$RUN_ROOT/$INSTANCE
+
+    if [ "${2:-}" = save ]; then
+        mkdir -p "$DIR"
+        printf 'PG_PORT=%s\nREDIS_PORT=%s\nHTTP_PORT=%s\n' \
+            "$PG_PORT" "$REDIS_PORT" "$HTTP_PORT" > "$DIR/ports"
+    elif [ -r "$DIR/ports" ]; then
+        # shellcheck disable=SC1091
+        . "$DIR/ports"
+    fi
+
+    for p in "$PG_PORT" "$REDIS_PORT" "$HTTP_PORT"; do
+        case $p in
+            ''|*[!0-9]*) die "bad port '$p' for instance $INSTANCE" ;;
+        esac
+    done
+
+    PG_DSN="host=127.0.0.1 port=$PG_PORT dbname=$PG_DB user=$PG_USER"
+}
+
+# psql as the superuser "postgres" of the instance's cluster
+psql_admin() {
+    PGOPTIONS='-c client_min_messages=warning' \
+    "$PG_BIN/psql" -X -q -v ON_ERROR_STOP=1 \
+        "host=127.0.0.1 port=$PG_PORT dbname=postgres user=postgres" "$@"
+}
+
+# psql as "crm" on the instance's database
+psql_crm() {
+    PGOPTIONS='-c client_min_messages=warning' \
+    "$PG_BIN/psql" -X -q -v ON_ERROR_STOP=1 "$PG_DSN" "$@"
+}
+
+# port_busy PORT: something accepts connections on 127.0.0.1:PORT
+port_busy() {
+    (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
+}
+
+# pid_alive PIDFILE WORD: the pid in PIDFILE is a live process whose
+# command line contains WORD (guards against recycled pids after a reboot
+# or a container restart).  Prints the pid.
+pid_alive() {
+    local f=$1 word=$2 pid
+    [ -r "$f" ] || return 1
+    pid=$(head -n 1 "$f" 2>/dev/null | tr -dc '0-9')
+    [ -n "$pid" ] || return 1
+    kill -0 "$pid" 2>/dev/null || return 1
+    tr '\0' ' ' < "/proc/$pid/cmdline" 2>/dev/null | grep -qF -- "$word" \
+        || return 1
+    echo "$pid"
+}
+
+# daemon CMD...: run CMD (which starts a daemon) with stdin from /dev/null
+# and no file descriptor but 0, 1, 2 inherited, so that the daemon holds
+# neither a caller's lock (make test's flock) nor a caller's pipe open
+daemon() {
+    (
+        for fd in "/proc/$BASHPID/fd/"*; do
+            fd=${fd##*/}
+            if [ "$fd" -gt 2 ] 2>/dev/null; then
+                eval "exec $fd>&-" 2>/dev/null || true
+            fi
+        done
+        "$@" < /dev/null
+    )
+}
+
+# random_hex N: N random bytes as 2N hex digits
+random_hex() {
+    od -An -N"$1" -tx1 /dev/urandom | tr -d ' \n'
+}

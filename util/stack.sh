@@ -1,0 +1,472 @@
+#!/usr/bin/env bash
+# util/stack.sh: the local stack of one instance ("run" or "test").
+#
+#   util/stack.sh NAME up         start (or reuse) PostgreSQL and Redis,
+#                                 create role "crm" and the database, apply
+#                                 sql/ migrations; for "run" also seed the
+#                                 demo workspace and key and (re)start nginx
+#   util/stack.sh NAME down       stop what "up" started
+#   util/stack.sh NAME status     say what is running
+#   util/stack.sh NAME reset-db   like up (without seed and nginx), but with
+#                                 the database dropped and created anew
+#                                 before the migrations (make test does this)
+#   util/stack.sh NAME pg-stop    stop PostgreSQL only (fast shutdown)
+#   util/stack.sh NAME pg-start   start PostgreSQL again
+#   util/stack.sh NAME nginx      render nginx.conf and (re)start nginx
+#   util/stack.sh NAME wipe       down, then delete .run/NAME
+#
+# Layout of .run/NAME/ (git-ignored):
+#   ports                 the ports the instance was brought up with
+#   pg/data               PostgreSQL cluster (owned by postgres)
+#   pg/postgresql.log     PostgreSQL server log
+#   redis/                Redis pid file and log (no persistence)
+#   nginx/                nginx prefix (run only): conf/ logs/ temp/
+#   demo.key, demo.workspace, api-keys.conf, cursor.secret   (run only)
+#
+# PostgreSQL and the nginx workers do not run as root.  When the checkout
+# is in a directory those users cannot enter (e.g. under /root), their
+# directories are placed under /var/tmp/ngx-crm-<hash>/ and .run/NAME/pg
+# resp. .run/NAME/nginx/temp are symlinks to them.
+#
+# Quiet on success; on failure the end of the relevant log is printed.
+
+set -euo pipefail
+
+# shellcheck source=util/lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+usage() {
+    awk 'NR > 1 && /^# Layout/ { exit } NR > 1 { sub(/^# ?/, ""); print }' \
+        "$0" >&2
+    exit 2
+}
+
+[ $# -eq 2 ] || usage
+name=$1 cmd=$2
+
+case $cmd in
+    up|reset-db) instance_init "$name" save ;;
+    *)  instance_init "$name" ;;
+esac
+
+is_root() { [ "$(id -u)" -eq 0 ]; }
+
+# run a command as the postgres user (PostgreSQL refuses root), from /
+# so that an unreachable working directory does not cause warnings
+as_pg() {
+    if is_root; then
+        (cd / && runuser -u postgres -- "$@")
+    else
+        (cd / && "$@")
+    fi
+}
+
+# where the directories of this checkout go when .run/ is unreachable
+alt_base() {
+    echo "/var/tmp/ngx-crm-$(printf %s "$TOP" | md5sum | cut -c1-12)"
+}
+
+# reach_dir USER SUB: prints a directory for .run/NAME/SUB that USER can
+# enter, relocating it under /var/tmp when .run/NAME is not reachable.
+reach_dir() {
+    local user=$1 sub=$2 link=$DIR/$2 alt
+
+    if [ -L "$link" ]; then
+        alt=$(readlink "$link")
+        mkdir -p "$alt"
+        echo "$alt"
+        return
+    fi
+
+    mkdir -p "$link"
+    if ! is_root || runuser -u "$user" -- test -x "$link" 2>/dev/null \
+       || [ -n "$(ls -A "$link")" ]; then
+        echo "$link"
+        return
+    fi
+
+    alt=$(alt_base)/$INSTANCE/$sub
+    mkdir -p "$alt"
+    rmdir "$link"
+    ln -s "$alt" "$link"
+    echo "$alt"
+}
+
+
+# ---------------------------------------------------------------- PostgreSQL
+
+pg_paths() {
+    if [ -n "${1:-}" ]; then
+        PGD=$(reach_dir postgres pg)
+        is_root && chown postgres:postgres "$PGD"
+    else
+        PGD=$DIR/pg
+        [ -L "$PGD" ] && PGD=$(readlink "$PGD")
+    fi
+    PGDATA=$PGD/data
+    PGLOG=$PGD/postgresql.log
+}
+
+# the postmaster's pid, if it runs; it works in its data directory, which
+# tells it apart from a process that got a recycled pid
+pg_pid() {
+    local pid cwd
+    pid=$(pid_alive "$PGDATA/postmaster.pid" postgres) || return 1
+    if cwd=$(readlink "/proc/$pid/cwd" 2>/dev/null); then
+        [ "$cwd" = "$(cd "$PGDATA" && pwd -P)" ] || return 1
+    fi
+    echo "$pid"
+}
+
+pg_init() {
+    [ -s "$PGDATA/PG_VERSION" ] && return 0
+
+    rm -rf "$PGDATA"
+    if ! as_pg "$PG_BIN/initdb" -D "$PGDATA" -U postgres -A trust \
+              -E UTF8 --locale=C.UTF-8 > "$PGD/initdb.log" 2>&1; then
+        show_log "$PGD/initdb.log"
+        die "initdb failed"
+    fi
+
+    # Local development/test stack only: trust authentication for
+    # 127.0.0.1, no password.  Acceptable because the server listens on
+    # 127.0.0.1 only, has no unix socket, and holds throwaway data.
+    # Never use this pg_hba.conf for a real server.
+    as_pg tee "$PGDATA/pg_hba.conf" > /dev/null <<'EOF'
+# written by util/stack.sh: local dev/test stack, trust on 127.0.0.1 only
+host    all     all     127.0.0.1/32    trust
+EOF
+    echo "include_if_exists = 'crm.conf'" \
+        | as_pg tee -a "$PGDATA/postgresql.conf" > /dev/null
+}
+
+pg_conf() {
+    {
+        echo "# written by util/stack.sh on every start: do not edit"
+        echo "listen_addresses = '127.0.0.1'"
+        echo "port = $PG_PORT"
+        echo "unix_socket_directories = ''"
+        echo "max_connections = 200"
+        echo "log_line_prefix = '%m [%p] %q%u@%d '"
+        echo "log_min_messages = warning"
+        if [ "$INSTANCE" = test ]; then
+            # throwaway data: durability costs time and buys nothing
+            echo "fsync = off"
+            echo "synchronous_commit = off"
+            echo "full_page_writes = off"
+        fi
+    } | as_pg tee "$PGDATA/crm.conf" > /dev/null
+}
+
+pg_start() {
+    local pid
+    if pid=$(pg_pid); then
+        # running: reuse it if it answers on the configured port
+        if "$PG_BIN/pg_isready" -q -h 127.0.0.1 -p "$PG_PORT" -t 5; then
+            return 0
+        fi
+        pg_stop
+    fi
+
+    # a postmaster.pid left by a crash or a reboot blocks the start
+    rm -f "$PGDATA/postmaster.pid"
+
+    if port_busy "$PG_PORT"; then
+        die "port 127.0.0.1:$PG_PORT is in use by another program" \
+            "(set ${PG_PORT_VAR} to another port)"
+    fi
+
+    if ! daemon as_pg "$PG_BIN/pg_ctl" -D "$PGDATA" -l "$PGLOG" -w -t 60 \
+              -s start > "$PGD/pg_ctl.log" 2>&1; then
+        cat "$PGD/pg_ctl.log" >&2
+        show_log "$PGLOG"
+        die "PostgreSQL did not start (127.0.0.1:$PG_PORT)"
+    fi
+}
+
+pg_stop() {
+    [ -d "$PGDATA" ] || return 0
+    pg_pid > /dev/null || { rm -f "$PGDATA/postmaster.pid"; return 0; }
+    if ! as_pg "$PG_BIN/pg_ctl" -D "$PGDATA" -m fast -w -t 60 -s \
+              stop > "$PGD/pg_ctl.log" 2>&1; then
+        cat "$PGD/pg_ctl.log" >&2
+        show_log "$PGLOG"
+        die "PostgreSQL did not stop"
+    fi
+}
+
+pg_ensure_db() {
+    if [ -z "$(psql_admin -tAc \
+               "SELECT 1 FROM pg_roles WHERE rolname = '$PG_USER'")" ]; then
+        psql_admin -c "CREATE ROLE $PG_USER LOGIN"
+    fi
+    if [ -z "$(psql_admin -tAc \
+               "SELECT 1 FROM pg_database WHERE datname = '$PG_DB'")" ]; then
+        psql_admin -c "CREATE DATABASE $PG_DB OWNER $PG_USER"
+    fi
+}
+
+pg_reset_db() {
+    psql_admin -c "DROP DATABASE IF EXISTS $PG_DB WITH (FORCE)"
+    psql_admin -c "CREATE DATABASE $PG_DB OWNER $PG_USER"
+}
+
+
+# --------------------------------------------------------------------- Redis
+
+redis_pid() {
+    pid_alive "$DIR/redis/redis.pid" redis-server
+}
+
+redis_start() {
+    local pid
+    mkdir -p "$DIR/redis"
+    if pid=$(redis_pid); then
+        if tr '\0' ' ' < "/proc/$pid/cmdline" \
+           | grep -qF "127.0.0.1:$REDIS_PORT"; then
+            return 0
+        fi
+        redis_stop
+    fi
+    rm -f "$DIR/redis/redis.pid"
+
+    if port_busy "$REDIS_PORT"; then
+        die "port 127.0.0.1:$REDIS_PORT is in use by another program" \
+            "(set ${REDIS_PORT_VAR} to another port)"
+    fi
+
+    : > "$DIR/redis/redis.log"
+    if ! daemon redis-server --bind 127.0.0.1 --port "$REDIS_PORT" \
+            --daemonize yes --dir "$DIR/redis" \
+            --pidfile "$DIR/redis/redis.pid" \
+            --logfile "$DIR/redis/redis.log" \
+            --save '' --appendonly no > /dev/null 2>&1; then
+        show_log "$DIR/redis/redis.log"
+        die "Redis did not start"
+    fi
+    for _ in $(seq 50); do
+        if redis-cli -h 127.0.0.1 -p "$REDIS_PORT" ping 2>/dev/null \
+           | grep -q PONG; then
+            return 0
+        fi
+        sleep 0.1
+    done
+    show_log "$DIR/redis/redis.log"
+    die "Redis does not answer on 127.0.0.1:$REDIS_PORT"
+}
+
+# stop_pid PID WHAT: SIGTERM, wait up to 10 s, then SIGKILL
+stop_pid() {
+    local pid=$1 what=$2
+    kill -TERM "$pid" 2>/dev/null || return 0
+    for _ in $(seq 100); do
+        kill -0 "$pid" 2>/dev/null || return 0
+        sleep 0.1
+    done
+    echo "${0##*/}: $what (pid $pid) ignored SIGTERM, killing it" >&2
+    kill -KILL "$pid" 2>/dev/null || true
+}
+
+redis_stop() {
+    local pid
+    if pid=$(redis_pid); then
+        stop_pid "$pid" Redis
+    fi
+    rm -f "$DIR/redis/redis.pid"
+}
+
+
+# --------------------------------------------------------------------- nginx
+
+NGX=$DIR/nginx
+
+nginx_pid() {
+    pid_alive "$NGX/logs/nginx.pid" "$NGX/"
+}
+
+# render nginx.conf.example into .run/NAME/nginx/conf/nginx.conf
+nginx_render() {
+    local tmpl=$TOP/nginx.conf.example temp secret keys
+
+    [ -r "$tmpl" ] || die "missing $tmpl"
+    [ -r "$MODULE_SO" ] || die "missing $MODULE_SO: build it with 'make'"
+    keys=$DIR/api-keys.conf
+    [ -r "$keys" ] || die "missing $keys: run util/seed-demo.sh first"
+
+    mkdir -p "$NGX/conf" "$NGX/logs"
+    temp=$(reach_dir nobody nginx/temp)
+
+    if [ ! -s "$DIR/cursor.secret" ]; then
+        (umask 077 && random_hex 32 > "$DIR/cursor.secret")
+    fi
+    secret=$(cat "$DIR/cursor.secret")
+
+    awk -v module="$MODULE_SO" -v http_port="$HTTP_PORT" \
+        -v pg_port="$PG_PORT" -v pg_db="$PG_DB" \
+        -v redis_port="$REDIS_PORT" -v secret="$secret" \
+        -v temp="$temp" -v keys="$keys" '
+        NR == 1 {
+            print "# rendered by util/stack.sh from nginx.conf.example:" \
+                  " edit that file and run make run again"
+        }
+        /^[ \t]*#/ { print; next }
+        /^[ \t]*crm_api_key[ \t].*@DEMO_API_KEY@/ {
+            # the placeholder line becomes the lines of api-keys.conf
+            match($0, /^[ \t]*/)
+            indent = substr($0, 1, RLENGTH)
+            while ((getline line < keys) > 0) print indent line
+            close(keys)
+            next
+        }
+        /_temp_path[ \t]/ { sub(/[ \t]temp\//, " " temp "/") }
+        {
+            gsub(/@MODULE_PATH@/, module)
+            gsub(/@HTTP_PORT@/, http_port)
+            gsub(/@PG_PORT@/, pg_port)
+            gsub(/@PG_DB@/, pg_db)
+            gsub(/@REDIS_PORT@/, redis_port)
+            gsub(/@CURSOR_SECRET@/, secret)
+            print
+        }' "$tmpl" > "$NGX/conf/nginx.conf.new"
+
+    if grep -v '^[[:space:]]*#' "$NGX/conf/nginx.conf.new" \
+       | grep '@[A-Z_]*@' >&2; then
+        die "unsubstituted placeholders in $NGX/conf/nginx.conf.new"
+    fi
+    chmod 600 "$NGX/conf/nginx.conf.new"   # holds the key and the secret
+    mv -f "$NGX/conf/nginx.conf.new" "$NGX/conf/nginx.conf"
+}
+
+ngx() {
+    "$NGINX_BIN" -p "$NGX/" -c conf/nginx.conf -e logs/error.log "$@"
+}
+
+nginx_start() {
+    nginx_render
+    if ! ngx -t -q > "$NGX/logs/nginx-t.log" 2>&1; then
+        cat "$NGX/logs/nginx-t.log" >&2
+        die "nginx -t failed for $NGX/conf/nginx.conf"
+    fi
+
+    # restart rather than reload: a rebuilt module is only picked up by
+    # a new master process
+    nginx_stop
+
+    if port_busy "$HTTP_PORT"; then
+        die "port 127.0.0.1:$HTTP_PORT is in use by another program" \
+            "(set CRM_HTTP_PORT to another port)"
+    fi
+
+    : > "$NGX/logs/error.log"
+    if ! daemon ngx > "$NGX/logs/nginx-start.log" 2>&1; then
+        cat "$NGX/logs/nginx-start.log" >&2
+        show_log "$NGX/logs/error.log"
+        die "nginx did not start"
+    fi
+    for _ in $(seq 50); do
+        if nginx_pid > /dev/null && port_busy "$HTTP_PORT"; then
+            return 0
+        fi
+        sleep 0.1
+    done
+    show_log "$NGX/logs/error.log"
+    die "nginx does not listen on 127.0.0.1:$HTTP_PORT"
+}
+
+nginx_stop() {
+    local pid
+    if pid=$(nginx_pid); then
+        stop_pid "$pid" nginx
+    fi
+    rm -f "$NGX/logs/nginx.pid"
+}
+
+
+# ------------------------------------------------------------------ commands
+
+if [ "$INSTANCE" = run ]; then
+    PG_PORT_VAR=CRM_PG_PORT REDIS_PORT_VAR=CRM_REDIS_PORT
+else
+    PG_PORT_VAR=CRM_TEST_PG_PORT REDIS_PORT_VAR=CRM_TEST_REDIS_PORT
+fi
+
+status_line() {
+    local what=$1 pid=$2 where=$3
+    if [ -n "$pid" ]; then
+        printf '%-11s running  pid %-7s %s\n' "$what" "$pid" "$where"
+    else
+        printf '%-11s stopped\n' "$what"
+    fi
+}
+
+case $cmd in
+    up)
+        pg_paths create
+        pg_init
+        pg_conf
+        pg_start
+        pg_ensure_db
+        redis_start
+        "$TOP/util/migrate.sh" "$INSTANCE"
+        if [ "$INSTANCE" = run ]; then
+            "$TOP/util/seed-demo.sh"
+            nginx_start
+            key=$(cat "$DIR/demo.key")
+            echo "crm: PostgreSQL 127.0.0.1:$PG_PORT (db $PG_DB)," \
+                 "Redis 127.0.0.1:$REDIS_PORT, nginx 127.0.0.1:$HTTP_PORT"
+            echo "try:"
+            echo "  curl -s -H 'X-API-Key: $key'" \
+                 "http://127.0.0.1:$HTTP_PORT/api/v1/contacts"
+            echo "stop with: make stop"
+        fi
+        ;;
+    down)
+        [ "$INSTANCE" = run ] && nginx_stop
+        redis_stop
+        pg_paths
+        pg_stop
+        ;;
+    status)
+        pg_paths
+        status_line postgresql "$(pg_pid || true)" \
+            "127.0.0.1:$PG_PORT db $PG_DB ($PGDATA)"
+        status_line redis "$(redis_pid || true)" "127.0.0.1:$REDIS_PORT"
+        if [ "$INSTANCE" = run ]; then
+            status_line nginx "$(nginx_pid || true)" \
+                "http://127.0.0.1:$HTTP_PORT/ ($NGX)"
+        fi
+        ;;
+    reset-db)
+        pg_paths create
+        pg_init
+        pg_conf
+        pg_start
+        pg_ensure_db
+        pg_reset_db
+        redis_start
+        "$TOP/util/migrate.sh" "$INSTANCE"
+        ;;
+    pg-stop)
+        pg_paths
+        pg_stop
+        ;;
+    pg-start)
+        pg_paths
+        [ -s "$PGDATA/PG_VERSION" ] \
+            || die "no cluster in $PGDATA: run 'util/stack.sh $name up'"
+        pg_conf
+        pg_start
+        ;;
+    nginx)
+        [ "$INSTANCE" = run ] || die "nginx is started by the tests"
+        nginx_start
+        ;;
+    wipe)
+        "$0" "$name" down
+        rm -rf "${DIR:?}" "$(alt_base)/${INSTANCE:?}"
+        rmdir "$(alt_base)" 2> /dev/null || true
+        ;;
+    *)
+        usage
+        ;;
+esac
