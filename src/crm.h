@@ -50,6 +50,7 @@ typedef enum {
 #define CRM_F_SORT            0x0008    /* may be used in sort */
 #define CRM_F_SEARCH          0x0010    /* searched by q= */
 #define CRM_F_HIDDEN          0x0020    /* never rendered */
+#define CRM_F_NOTNULL         0x0040    /* never null (has a default) */
 
 
 /* filter operators */

@@ -326,7 +326,10 @@ crm_pg_exec(crm_pg_req_t *pr, crm_stmt_t *st, crm_pg_handler_pt h,
                 return;
             }
 
-        } else if (crm_pg_connect(pool) != NGX_OK) {
+        } else {
+            (void) crm_pg_connect(pool);
+
+            /* a connect may fail at once: nothing is left to wait for */
 
             if (pool->nlive == 0) {
                 crm_pg_finish(pr, NULL, CRM_PG_DOWN);
@@ -401,6 +404,7 @@ crm_pg_connect(crm_pg_pool_t *pool)
         return NGX_ERROR;
     }
 
+    pc->timer.cancelable = 1;
     ngx_add_timer(&pc->timer, pool->conf->connect_timeout);
 
     crm_pg_poll_connect(pc);
@@ -460,6 +464,7 @@ crm_pg_wrap(crm_pg_conn_t *pc)
 static void
 crm_pg_unwrap(crm_pg_conn_t *pc)
 {
+    ngx_uint_t         flags;
     ngx_connection_t  *c;
 
     c = pc->c;
@@ -475,16 +480,24 @@ crm_pg_unwrap(crm_pg_conn_t *pc)
         ngx_delete_posted_event(c->write);
     }
 
+    /*
+     * libpq closes its socket itself when it sees the connection fail;
+     * the kernel has then dropped the fd from epoll already.
+     */
+
+    flags = (pc->pg != NULL && PQsocket(pc->pg) == c->fd) ? 0
+                                                           : NGX_CLOSE_EVENT;
+
     if (ngx_del_conn) {
-        ngx_del_conn(c, 0);
+        ngx_del_conn(c, flags);
 
     } else {
         if (c->read->active) {
-            ngx_del_event(c->read, NGX_READ_EVENT, 0);
+            ngx_del_event(c->read, NGX_READ_EVENT, flags);
         }
 
         if (c->write->active) {
-            ngx_del_event(c->write, NGX_WRITE_EVENT, 0);
+            ngx_del_event(c->write, NGX_WRITE_EVENT, flags);
         }
     }
 
@@ -719,6 +732,8 @@ crm_pg_send(crm_pg_conn_t *pc, crm_pg_req_t *pr)
         return;
     }
 
+    /* a statement in flight keeps an exiting worker alive */
+    pc->timer.cancelable = 0;
     ngx_add_timer(&pc->timer, pool->conf->statement_timeout + 1000);
 
     crm_pg_flush(pc);

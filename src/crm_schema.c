@@ -27,7 +27,7 @@
 
 #define CRM_FS     (CRM_F_FILTER|CRM_F_SORT)
 #define CRM_FSS    (CRM_F_FILTER|CRM_F_SORT|CRM_F_SEARCH)
-#define CRM_RO     (CRM_F_READONLY|CRM_F_FILTER|CRM_F_SORT)
+#define CRM_RO     (CRM_F_READONLY|CRM_F_FILTER|CRM_F_SORT|CRM_F_NOTNULL)
 
 #define crm_common_head                                                      \
     crm_fld("id", "id", CRM_FT_UUID, CRM_RO, 0)
@@ -53,8 +53,10 @@ static crm_field_t  crm_contact_fields[] = {
     crm_ref("ownerId", "owner_id", CRM_F_FILTER, NULL),
     crm_enum("status", "status", CRM_FS, crm_contact_statuses),
     crm_fld("source", "source", CRM_FT_TEXT, CRM_FS, 100),
-    crm_fld("tags", "tags", CRM_FT_TEXT_ARRAY, CRM_F_FILTER, 50),
-    crm_fld("customFields", "custom_fields", CRM_FT_OBJECT, 0, 16384),
+    crm_fld("tags", "tags", CRM_FT_TEXT_ARRAY,
+            CRM_F_FILTER|CRM_F_NOTNULL, 50),
+    crm_fld("customFields", "custom_fields", CRM_FT_OBJECT, CRM_F_NOTNULL,
+            16384),
     crm_common_tail
 };
 
@@ -70,7 +72,8 @@ static crm_field_t  crm_company_fields[] = {
     crm_fld("phone", "phone", CRM_FT_TEXT, CRM_F_FILTER, 50),
     crm_fld("address", "address", CRM_FT_OBJECT, 0, 4096),
     crm_ref("ownerId", "owner_id", CRM_F_FILTER, NULL),
-    crm_fld("customFields", "custom_fields", CRM_FT_OBJECT, 0, 16384),
+    crm_fld("customFields", "custom_fields", CRM_FT_OBJECT, CRM_F_NOTNULL,
+            16384),
     crm_common_tail
 };
 

@@ -74,7 +74,7 @@ GET /api/v1/contacts/b0000000-0000-4000-8000-000000000004
 --- more_headers
 X-API-Key: test-key-a-0123456789abcdef
 --- error_code: 404
---- response_body_like: ^\{"error":\{"code":"RESOURCE_NOT_FOUND","status":404,"message":"[^"]+","details":\{\}\},"meta":\{"requestId":"req_
+--- response_body_like: ^\{"error":\{"code":"RESOURCE_NOT_FOUND","status":404,"message":"(?:[^"\\]|\\.)+","details":\{\}\},"meta":\{"requestId":"req_
 
 === TEST 5: an id that is not a uuid is not found
 --- request
@@ -104,7 +104,7 @@ POST /api/v1/contacts
 X-API-Key: test-key-a-0123456789abcdef
 Content-Type: application/json
 --- error_code: 409
---- response_body_like: ^\{"error":\{"code":"DUPLICATE","status":409,"message":"[^"]+","details":\{"fields":\[\{"field":"email","code":"duplicate"
+--- response_body_like: ^\{"error":\{"code":"DUPLICATE","status":409,"message":"(?:[^"\\]|\\.)+","details":\{"fields":\[\{"field":"email","code":"duplicate"
 
 === TEST 8: the same email in another workspace is fine
 --- request
@@ -124,7 +124,7 @@ POST /api/v1/contacts
 X-API-Key: test-key-a-0123456789abcdef
 Content-Type: application/json
 --- error_code: 422
---- response_body_like: ^\{"error":\{"code":"VALIDATION_FAILED","status":422,"message":"[^"]+","details":\{"fields":\[\{"field":"email","code":"required"
+--- response_body_like: ^\{"error":\{"code":"VALIDATION_FAILED","status":422,"message":"(?:[^"\\]|\\.)+","details":\{"fields":\[\{"field":"email","code":"required"
 
 === TEST 10: every invalid field is reported, not just the first
 --- request

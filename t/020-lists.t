@@ -72,7 +72,7 @@ GET /api/v1/contacts?limit=0
 --- more_headers
 X-API-Key: test-key-a-0123456789abcdef
 --- error_code: 400
---- response_body_like: ^\{"error":\{"code":"INVALID_PARAMETER","status":400,"message":"[^"]+","details":\{"parameter":"limit"
+--- response_body_like: ^\{"error":\{"code":"INVALID_PARAMETER","status":400,"message":"(?:[^"\\]|\\.)+","details":\{"parameter":"limit"
 
 === TEST 4: limit over 200 is out of range
 --- request

@@ -168,7 +168,7 @@ sub run_test ($) {
     local $LogLevel = $LogLevel;
     $LogLevel = $block->log_level if $block->log_level;
 
-    my $config = expand_env($block->config, $name);
+    my $config = expand_env(scalar $block->config, $name);
     my ($skip_n, $skip_why, $todo) = skip_spec($block, $name);
 
     if (!$skip_n) {
@@ -730,7 +730,7 @@ sub send_request {
 
     my $sel = IO::Select->new($sock);
     my ($resp, $timed_out, $first) = ('', 0, 1);
-    my $delay = parse_time($block->raw_request_middle_delay);
+    my $delay = parse_time(scalar $block->raw_request_middle_delay);
     WRITE: for my $data (@$packets) {
         sleep $delay if $delay && !$first;
         $first = 0;
@@ -830,7 +830,7 @@ sub run_requests {
     my ($block, $rep) = @_;
     my $name = $block->name;
     my $reqs = get_requests($block);
-    my $timeout = parse_time($block->timeout) // $Timeout;
+    my $timeout = parse_time(scalar $block->timeout) // $Timeout;
 
     my ($res, $n, $need_array);
     my $req_idx = 0;
@@ -914,26 +914,26 @@ sub check_response {
     $raw_headers //= '';
 
     if (defined $block->error_code_like) {
-        my $pat = indexed($name, $block->error_code_like, $idx, $need_array);
+        my $pat = indexed($name, scalar $block->error_code_like, $idx, $need_array);
         Test::More::like($code, qr/$pat/sm, "$name - status code ok");
     } elsif (defined $block->error_code) {
-        Test::More::is($code, indexed($name, $block->error_code, $idx, $need_array),
+        Test::More::is($code, indexed($name, scalar $block->error_code, $idx, $need_array),
                        "$name - status code ok");
     } else {
         Test::More::is($code, 200, "$name - status code ok");
     }
 
     if (defined $block->raw_response_headers_like) {
-        my $pat = indexed($name, $block->raw_response_headers_like, $idx, $need_array);
+        my $pat = indexed($name, scalar $block->raw_response_headers_like, $idx, $need_array);
         Test::More::like($raw_headers, qr/$pat/s, "$name - raw resp headers like");
     }
     if (defined $block->raw_response_headers_unlike) {
-        my $pat = indexed($name, $block->raw_response_headers_unlike, $idx, $need_array);
+        my $pat = indexed($name, scalar $block->raw_response_headers_unlike, $idx, $need_array);
         Test::More::unlike($raw_headers, qr/$pat/s, "$name - raw resp headers unlike");
     }
 
     if (defined $block->response_headers) {
-        my $h = parse_headers(indexed($name, $block->response_headers, $idx, $need_array));
+        my $h = parse_headers(indexed($name, scalar $block->response_headers, $idx, $need_array));
         for my $key (sort keys %$h) {
             my $val = $h->{$key};
             if (!defined $val) {
@@ -947,7 +947,7 @@ sub check_response {
             Test::More::is($got // '', $val, "$name - header $key ok");
         }
     } elsif (defined $block->response_headers_like) {
-        my $h = parse_headers(indexed($name, $block->response_headers_like, $idx, $need_array));
+        my $h = parse_headers(indexed($name, scalar $block->response_headers_like, $idx, $need_array));
         for my $key (sort keys %$h) {
             my $got = $res ? $res->header($key) : undef;
             Test::More::like($got // '', qr/^$h->{$key}$/, "$name - header $key like ok");
@@ -961,7 +961,7 @@ sub check_response {
     }
 
     if (defined $block->response_body) {
-        my $expected = indexed($name, $block->response_body, $idx, $need_array);
+        my $expected = indexed($name, scalar $block->response_body, $idx, $need_array);
         if (defined $expected && !ref $expected) {
             $expected =~ s/\$ServerPort\b/$ServerPort/g;
             $expected =~ s/\$ServerPortForClient\b/$ServerPortForClient/g;
@@ -1024,7 +1024,7 @@ sub check_error_log {
     my %warn_on = map { $_ => 1 } qw(alert crit emerg);
 
     if (defined $block->error_log) {
-        my $pats = patterns($block->error_log);
+        my $pats = patterns(scalar $block->error_log);
         for my $lvl (keys %warn_on) {
             delete $warn_on{$lvl} if grep { "$_" =~ /\Q[$lvl\E/ } grep { defined } @$pats;
         }
@@ -1041,7 +1041,7 @@ sub check_error_log {
     }
 
     if (defined $block->no_error_log) {
-        my $pats = patterns($block->no_error_log);
+        my $pats = patterns(scalar $block->no_error_log);
         for my $lvl (keys %warn_on) {
             delete $warn_on{$lvl} if grep { "$_" =~ /\Q[$lvl\E/ } grep { defined } @$pats;
         }
