@@ -125,6 +125,14 @@ typedef struct {
     ngx_int_t                 rc;           /* of a response already sent
                                                by a check (NGX_ABORT) */
     ngx_msec_t                started;
+
+    struct {
+        ngx_msec_t            pg_ms;
+        ngx_msec_t            redis_start;
+        ngx_msec_t            redis_ms;
+        unsigned              pg_up:1;
+        unsigned              redis_up:1;
+    } health;
 } crm_ctx_t;
 
 

@@ -463,15 +463,6 @@ crm_query_finish_sort(crm_query_ctx_t *ctx)
     q = ctx->q;
     res = ctx->res;
 
-    if ((ctx->seen & (1 << CRM_QP_SORT))
-        && (ctx->seen & (1 << CRM_QP_SORT_BY)))
-    {
-        return crm_query_error(ctx, &ctx->names[CRM_QP_SORT_BY],
-                               "conflicting_parameters",
-                               "\"%V\" and \"%V\" cannot be combined",
-                               &ctx->names[CRM_QP_SORT], &ctx->err->param);
-    }
-
     if ((ctx->seen & (1 << CRM_QP_SORT)) && ctx->order != CRM_ORDER_NONE) {
         return crm_query_error(ctx, &ctx->names[CRM_QP_ORDER],
                                "conflicting_parameters",
@@ -623,7 +614,15 @@ crm_query_sort(crm_query_ctx_t *ctx, const crm_query_param_t *qp,
 {
     ngx_int_t   rc;
     ngx_str_t   value, key;
-    ngx_uint_t  sign;
+    ngx_uint_t  sign, other;
+
+    other = (qp->kind == CRM_QP_SORT) ? CRM_QP_SORT_BY : CRM_QP_SORT;
+
+    if (ctx->seen & ((ngx_uint_t) 1 << other)) {
+        return crm_query_error(ctx, &ctx->name, "conflicting_parameters",
+                               "\"%V\" and \"%V\" cannot be combined",
+                               &ctx->names[other], &ctx->err->param);
+    }
 
     rc = crm_query_value(ctx, raw, &value);
     if (rc != NGX_OK) {

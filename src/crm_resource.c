@@ -54,7 +54,10 @@ static ngx_int_t crm_location(ngx_http_request_t *r, crm_ctx_t *ctx,
     u_char *row, size_t len);
 
 static ngx_int_t crm_health(ngx_http_request_t *r, crm_ctx_t *ctx);
-static void crm_health_done(crm_pg_req_t *pr, PGresult *res);
+static void crm_health_pg_done(crm_pg_req_t *pr, PGresult *res);
+static void crm_health_redis_done(crm_redis_cmd_t *cmd, redisReply *reply,
+    void *data);
+static ngx_int_t crm_health_render(ngx_http_request_t *r, crm_ctx_t *ctx);
 
 
 #define crm_method_body(m)                                                   \
@@ -1256,7 +1259,12 @@ crm_location(ngx_http_request_t *r, crm_ctx_t *ctx, u_char *row, size_t len)
 }
 
 
-/* GET /health: no authentication; 200 when the database answers */
+/*
+ * GET /health: no authentication.  200 "ok" when PostgreSQL answers and
+ * Redis does (or is not configured), 200 "degraded" when only Redis is
+ * down (the module degrades without it), 503 "unavailable" when
+ * PostgreSQL is down.
+ */
 
 static ngx_int_t
 crm_health(ngx_http_request_t *r, crm_ctx_t *ctx)
@@ -1276,52 +1284,108 @@ crm_health(ngx_http_request_t *r, crm_ctx_t *ctx)
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    return crm_exec(r, ctx, st, crm_health_done);
+    return crm_exec(r, ctx, st, crm_health_pg_done);
 }
 
 
 static void
-crm_health_done(crm_pg_req_t *pr, PGresult *res)
+crm_health_pg_done(crm_pg_req_t *pr, PGresult *res)
 {
-    u_char              *p, *body, *meta;
-    size_t               mlen;
-    ngx_uint_t           up, status;
     crm_ctx_t           *ctx;
+    ngx_str_t            ping;
     ngx_http_request_t  *r;
 
     r = pr->data;
     ctx = ngx_http_get_module_ctx(r, ngx_http_crm_module);
 
-    up = (res != NULL && PQresultStatus(res) == PGRES_TUPLES_OK);
-    status = up ? NGX_HTTP_OK : NGX_HTTP_SERVICE_UNAVAILABLE;
+    ctx->health.pg_up = (res != NULL
+                         && PQresultStatus(res) == PGRES_TUPLES_OK);
+    ctx->health.pg_ms = ngx_current_msec - ctx->started;
 
-    if (!up) {
+    if (!ctx->health.pg_up) {
         ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
                       "crm: health: postgres is down");
     }
 
-    if (crm_http_meta(r, ctx, &meta, &mlen) != NGX_OK) {
-        crm_http_done(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+    if (ctx->mcf->redis == NULL) {
+        crm_http_done(r, crm_health_render(r, ctx));
         return;
     }
 
-    body = ngx_pnalloc(r->pool, 256 + mlen);
+    ngx_str_set(&ping, "PING");
+    ctx->health.redis_start = ngx_current_msec;
+
+    if (crm_redis_command(ctx->mcf->redis, r->pool, crm_health_redis_done,
+                          r, 1, &ping)
+        == NULL)
+    {
+        crm_http_done(r, crm_health_render(r, ctx));
+    }
+}
+
+
+static void
+crm_health_redis_done(crm_redis_cmd_t *cmd, redisReply *reply, void *data)
+{
+    crm_ctx_t           *ctx;
+    ngx_http_request_t  *r;
+
+    r = data;
+    ctx = ngx_http_get_module_ctx(r, ngx_http_crm_module);
+
+    ctx->health.redis_up = (reply != NULL
+                            && reply->type == REDIS_REPLY_STATUS);
+    ctx->health.redis_ms = ngx_current_msec - ctx->health.redis_start;
+
+    crm_http_done(r, crm_health_render(r, ctx));
+}
+
+
+static ngx_int_t
+crm_health_render(ngx_http_request_t *r, crm_ctx_t *ctx)
+{
+    u_char      *p, *body, *meta;
+    size_t       mlen;
+    const char  *status;
+    ngx_uint_t   code;
+
+    if (crm_http_meta(r, ctx, &meta, &mlen) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    body = ngx_pnalloc(r->pool, 320 + mlen);
     if (body == NULL) {
-        crm_http_done(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
-        return;
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    code = NGX_HTTP_OK;
+    status = "ok";
+
+    if (!ctx->health.pg_up) {
+        code = NGX_HTTP_SERVICE_UNAVAILABLE;
+        status = "unavailable";
+
+    } else if (ctx->mcf->redis != NULL && !ctx->health.redis_up) {
+        status = "degraded";
     }
 
     p = ngx_sprintf(body,
                     "{\"data\":{\"status\":\"%s\",\"checks\":{"
                     "\"postgres\":{\"status\":\"%s\",\"latencyMs\":%M},"
-                    "\"redis\":{\"status\":\"%s\"}}},\"meta\":{",
-                    up ? "ok" : "unavailable", up ? "up" : "down",
-                    ngx_current_msec - ctx->started,
+                    "\"redis\":{\"status\":\"%s\"",
+                    status, ctx->health.pg_up ? "up" : "down",
+                    ctx->health.pg_ms,
                     ctx->mcf->redis == NULL ? "disabled"
-                    : crm_redis_up(ctx->mcf->redis) ? "up" : "down");
+                    : ctx->health.redis_up ? "up" : "down");
+
+    if (ctx->health.redis_up) {
+        p = ngx_sprintf(p, ",\"latencyMs\":%M", ctx->health.redis_ms);
+    }
+
+    p = ngx_cpymem(p, "}}},\"meta\":{", sizeof("}}},\"meta\":{") - 1);
     p = ngx_cpymem(p, meta, mlen);
     *p++ = '}';
     *p++ = '}';
 
-    crm_http_done(r, crm_http_send_data(r, status, body, p - body));
+    return crm_http_send_data(r, code, body, p - body);
 }

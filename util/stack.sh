@@ -12,6 +12,8 @@
 #                                 before the migrations (make test does this)
 #   util/stack.sh NAME pg-stop    stop PostgreSQL only (fast shutdown)
 #   util/stack.sh NAME pg-start   start PostgreSQL again
+#   util/stack.sh NAME redis-stop stop Redis only
+#   util/stack.sh NAME redis-start start Redis again
 #   util/stack.sh NAME nginx      render nginx.conf and (re)start nginx
 #   util/stack.sh NAME wipe       down, then delete .run/NAME
 #
@@ -456,6 +458,12 @@ case $cmd in
             || die "no cluster in $PGDATA: run 'util/stack.sh $name up'"
         pg_conf
         pg_start
+        ;;
+    redis-stop)
+        redis_stop
+        ;;
+    redis-start)
+        redis_start
         ;;
     nginx)
         [ "$INSTANCE" = run ] || die "nginx is started by the tests"

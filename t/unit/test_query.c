@@ -297,7 +297,8 @@ test_sort(void)
     parse_err(contacts, "sort=-", "sort", "unknown_field", "sort=-");
     parse_err(contacts, "sort=--lastName", "sort", "unknown_field",
               "two signs");
-    parse_err(contacts, "sort=a&sort=b", "sort", "duplicate_parameter",
+    parse_err(contacts, "sort=email&sort=title", "sort",
+              "duplicate_parameter",
               "sort twice");
 }
 
@@ -331,6 +332,8 @@ test_sort_by(void)
     has_message("asc or desc", "order: the choices");
     parse_err(contacts, "sort=email&sort_by=email", "sort_by",
               "conflicting_parameters", "sort with sort_by");
+    parse_err(contacts, "orderBy=title&sort=-email", "sort",
+              "conflicting_parameters", "orderBy with sort");
     parse_err(contacts, "sort=email&order=asc", "order",
               "conflicting_parameters", "sort with order");
     parse_err(contacts, "sort_by=email&orderBy=email", "orderBy",
@@ -427,11 +430,12 @@ test_count_q(void)
 static void
 test_filters(void)
 {
+    ngx_str_t  *v;
+
     parse_ok(contacts, "status=active", "status=active");
     is_filter(0, "status", CRM_OP_EQ, "active", NULL, "equality");
-    ok(((ngx_str_t *) q.filters.elts)[0].data != NULL
-       && ((ngx_str_t *) ((crm_filter_t *) q.filters.elts)[0].values.elts)
-              [0].data[6] == '\0',
+    v = ((crm_filter_t *) q.filters.elts)[0].values.elts;
+    ok(last_rc == NGX_OK && v[0].data[6] == '\0',
        "filter values are NUL-terminated");
 
     parse_ok(contacts, "status[ne]=lead", "status[ne]=lead");
@@ -610,8 +614,7 @@ test_filter_values(void)
 static void
 test_filter_limits(void)
 {
-    char        *s;
-    ngx_uint_t   i;
+    char  *s;
 
     s = repeat("x,", 99, "firstName[in]=");
     s = repeat("x", 1, s);
@@ -642,10 +645,7 @@ test_filter_limits(void)
     parse_err(contacts, s, "status[is]", "too_many_filters",
               "is counts as a filter");
 
-    for (i = 0; i < 3; i++) {
-        s = repeat("&limit=1", 1, "firstName=x&lastName=y");
-    }
-
+    s = "firstName=x&limit=1&lastName=y&sort=email";
     parse_ok(contacts, s, "filters with other parameters");
     is_int(q.filters.nelts, 2, "filters with other parameters: two");
 }
@@ -689,7 +689,7 @@ static void
 test_encoding(void)
 {
     parse_ok(contacts, "%66ields=email", "an escaped name");
-    ok(q.select != NULL, "%66ields is fields");
+    ok(q.select != NULL, "%%66ields is fields");
 
     parse_ok(contacts, "q=%F0%9F%98%80", "a four-byte character");
     is_mem(q.q.data, q.q.len, "\xf0\x9f\x98\x80", "four bytes kept");
@@ -786,7 +786,7 @@ test_cursor(void)
     ok(crm_cursor_encode(pool, &secret, &sorted, 0, keys, nulls, &cur)
        == NGX_OK, "a cursor for sort=lastName");
 
-    a = ngx_pnalloc(pool, cur.len + sizeof("sort=lastName&limit=5&cursor="));
+    a = ngx_pnalloc(pool, cur.len + 64);
     ngx_sprintf(a, "sort=lastName&limit=5&cursor=%V%Z", &cur);
     parse_ok(contacts, (char *) a, "cursor after sort");
     ok(q.has_cursor && !q.backward && q.nsort == 2
@@ -831,7 +831,8 @@ test_cursor(void)
                               &(ngx_str_t) { ngx_strlen(a), a },
                               &(ngx_str_t) ngx_string("another secret"),
                               &q, &err);
-    ok(last_rc == NGX_DECLINED && err.code.len == 14,
+    ok(last_rc == NGX_DECLINED && err.code.len == 14
+       && ngx_strncmp(err.code.data, "invalid_cursor", 14) == 0,
        "a cursor of another secret is invalid_cursor");
 }
 
@@ -839,8 +840,9 @@ test_cursor(void)
 static void
 test_parse_fields(void)
 {
-    parse_ok(contacts, "", "fields only: empty");
-    ok(q.select == NULL, "fields only, empty: all fields");
+    last_rc = parse(contacts, "", 1);
+    ok(last_rc == NGX_OK && q.select == NULL,
+       "fields only, empty: all fields");
 
     last_rc = parse(contacts, "fields=email", 1);
     ok(last_rc == NGX_OK && q.select != NULL && q.select[0]

@@ -34,6 +34,7 @@ our $KEY_B = 'test-key-b-0123456789abcdef';
 our $HttpConfig = <<"_EOC_";
     crm_postgres "\$TEST_NGINX_PG_DSN";
     crm_postgres_pool_size 4;
+    crm_redis 127.0.0.1:\$TEST_NGINX_REDIS_PORT;
     crm_cursor_secret test-cursor-secret-0123456789;
     crm_api_key $KEY_A $WS_A;
     crm_api_key $KEY_B $WS_B;
@@ -125,14 +126,25 @@ sub trim {
 }
 
 
-# stops or starts the test PostgreSQL (make test provides the command)
+# stops or starts the test PostgreSQL or Redis (make test provides the
+# command)
 
 sub pg {
-    my ($action) = @_;
+    stack('pg', @_);
+}
+
+
+sub redis {
+    stack('redis', @_);
+}
+
+
+sub stack {
+    my ($what, $action) = @_;
     my $stack = $ENV{TEST_NGINX_CRM_STACK}
         or die "TEST_NGINX_CRM_STACK is not set (run the suite with make test)\n";
-    system("$stack pg-$action >/dev/null") == 0
-        or die "cannot $action PostgreSQL\n";
+    system("$stack $what-$action >/dev/null") == 0
+        or die "cannot $action $what\n";
 }
 
 

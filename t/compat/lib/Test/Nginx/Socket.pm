@@ -26,7 +26,7 @@ use Time::HiRes qw(sleep time);
 our $VERSION = '0.33';    # the version of the real module this one follows
 
 our @EXPORT = qw(
-    env_to_nginx is_str plan run_tests run_test repeat_each config_preamble
+    env_to_nginx is_str plan run_tests repeat_each config_preamble
     worker_connections master_process_enabled no_long_string workers
     master_on master_off log_level no_shuffle no_root_location use_hup
     server_name server_addr server_root html_dir server_port
@@ -80,6 +80,20 @@ our $PidFile    = "$LogDir/nginx.pid";
 
 our ($NginxVersion, $NginxV, $PrevConfig, $ChildPid, $ErrLogFilePos, $RandPorts);
 our $InSubprocess = 0;
+
+# sections the real module implements and this one does not: a block using
+# one is refused rather than silently half-tested
+our @Unsupported = qw(
+    http2 http3 curl curl_protocol curl_options curl_error request_eval
+    response_body_eval response_body_filters response_body_json_sort
+    write_resp_body_file charset error_log_file access_log no_access_log
+    grep_error_log grep_error_log_out shutdown_error_log no_shutdown_error_log
+    shutdown http09 reload_fails must_die skip_nginx2 skip_openssl skip_slave
+    todo_nginx server_addr_for_client stap stap_out stap_out_like
+    stap_out_unlike tcp_listen tcp_reply tcp_reply_delay tcp_query
+    tcp_query_len tcp_query_auto_timeout tcp_no_close tcp_shutdown
+    tcp_shutdown_delay udp_listen udp_reply udp_reply_delay udp_query
+);
 
 die "Bad value in the env TEST_NGINX_WORKER_USER: $WorkerUser\n"
     if defined $WorkerUser && $WorkerUser !~ /^\w[-\w]+(?:\s+\w[-\w]+)?$/;
@@ -163,6 +177,10 @@ sub run_test ($) {
     return if defined $block->SKIP;
     my $name = $block->name;
     $NginxVersion //= nginx_version();
+
+    my @unsupported = grep { exists $block->{$_} } @Unsupported;
+    bail_out("$name - not supported by the compat Test::Nginx runner "
+             . "(t/compat/lib): --- @unsupported") if @unsupported;
 
     local $RandPorts = {};
     local $LogLevel = $LogLevel;
@@ -422,6 +440,7 @@ sub start_nginx {
         $InSubprocess = 1;
         setpgrp;
         open STDOUT, '>', '/dev/null';
+        open STDERR, '>', '/dev/null' if defined $block->suppress_stderr;
         exec { $cmd[0] } @cmd;
         warn "cannot exec $cmd[0]: $!\n";
         POSIX::_exit(127);
@@ -666,7 +685,11 @@ sub get_requests {
     my $name = $block->name;
 
     if (defined(my $raw = $block->raw_request)) {
-        return [ref $raw eq 'ARRAY' ? [@$raw] : [$raw]];
+        return [[$raw]] unless ref $raw;
+        bail_out("$name - --- raw_request: only a string or an array of strings "
+                 . "is supported by the compat runner")
+            if ref $raw ne 'ARRAY' || grep { ref } @$raw;
+        return [[@$raw]];
     }
 
     my $more = $block->more_headers // '';
