@@ -228,9 +228,12 @@ ngx_int_t crm_uuid_valid(u_char *p, size_t len);
 /* crm_cursor.c: opaque, HMAC-authenticated cursors (pure) */
 
 /*
- * Encodes the sort keys of a boundary row.  "sig" binds the cursor to the
- * sort order (crm_cursor_sort_sig()) so that a cursor made for one order
- * is rejected under another.
+ * Encodes the sort keys of a boundary row (q->nsort of them).  The cursor
+ * carries a hash of q's sort order, so that a cursor made for one order
+ * is rejected under another, and an HMAC-SHA256 with "secret".  A cursor
+ * is at most 4096 characters; keys that would make a longer one are
+ * NGX_ERROR.  Decoding fills q->has_cursor, backward, key[], key_null[];
+ * NGX_DECLINED for anything forged, altered or made for another order.
  */
 ngx_int_t crm_cursor_encode(ngx_pool_t *pool, ngx_str_t *secret,
     crm_query_t *q, ngx_uint_t backward, ngx_str_t *keys, u_char *nulls,

@@ -29,7 +29,7 @@
 
 
 #define CRM_CURSOR_VERSION      1
-#define CRM_CURSOR_MAX_LEN      2048    /* base64url characters */
+#define CRM_CURSOR_MAX_LEN      4096    /* base64url characters */
 #define CRM_CURSOR_SIG_LEN      8
 #define CRM_CURSOR_MAC_LEN      16
 #define CRM_CURSOR_HEAD_LEN     (3 + CRM_CURSOR_SIG_LEN)

@@ -37,8 +37,9 @@ crm_json_body(ngx_http_request_t *r, crm_ctx_t *ctx)
     char                 msg[256];
 
     if (r->request_body == NULL || r->request_body->bufs == NULL) {
-        return crm_answered(ctx, crm_http_error(r, CRM_E_INVALID_JSON,
-                              "the request body is empty", NULL));
+        ctx->rc = crm_http_error(r, CRM_E_INVALID_JSON,
+                                 "the request body is empty", NULL);
+        return NGX_ABORT;
     }
 
     len = 0;
@@ -50,21 +51,24 @@ crm_json_body(ngx_http_request_t *r, crm_ctx_t *ctx)
             /* crm_max_body_size bounds the buffer, so this is a bug */
             ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
                           "crm: request body was buffered to a file");
-            return crm_answered(ctx, crm_http_error(r, CRM_E_PAYLOAD_TOO_LARGE,
-                                  "the request body is too large", NULL));
+            ctx->rc = crm_http_error(r, CRM_E_PAYLOAD_TOO_LARGE,
+                                     "the request body is too large", NULL);
+            return NGX_ABORT;
         }
 
         len += b->last - b->pos;
     }
 
     if (len == 0) {
-        return crm_answered(ctx, crm_http_error(r, CRM_E_INVALID_JSON,
-                              "the request body is empty", NULL));
+        ctx->rc = crm_http_error(r, CRM_E_INVALID_JSON,
+                                 "the request body is empty", NULL);
+        return NGX_ABORT;
     }
 
     buf = ngx_pnalloc(r->pool, len);
     if (buf == NULL) {
-        return crm_answered(ctx, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        ctx->rc = NGX_HTTP_INTERNAL_SERVER_ERROR;
+        return NGX_ABORT;
     }
 
     p = buf;
@@ -87,28 +91,32 @@ crm_json_body(ngx_http_request_t *r, crm_ctx_t *ctx)
                      jerr.text);
         msg[sizeof(msg) - 1] = '\0';
 
-        return crm_answered(ctx, crm_http_error(r, CRM_E_INVALID_JSON, msg, details));
+        ctx->rc = crm_http_error(r, CRM_E_INVALID_JSON, msg, details);
+        return NGX_ABORT;
     }
 
     cln = ngx_pool_cleanup_add(r->pool, 0);
     if (cln == NULL) {
         json_decref(root);
-        return crm_answered(ctx, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        ctx->rc = NGX_HTTP_INTERNAL_SERVER_ERROR;
+        return NGX_ABORT;
     }
 
     cln->handler = crm_json_cleanup;
     cln->data = root;
 
     if (!json_is_object(root)) {
-        return crm_answered(ctx, crm_http_error(r, CRM_E_BAD_REQUEST,
-                              "the request body must be a JSON object",
-                              NULL));
+        ctx->rc = crm_http_error(r, CRM_E_BAD_REQUEST,
+                                 "the request body must be a JSON object",
+                                 NULL);
+        return NGX_ABORT;
     }
 
     if (crm_json_depth(root, 0) != NGX_OK) {
-        return crm_answered(ctx, crm_http_error(r, CRM_E_INVALID_JSON,
-                              "the request body is nested too deeply",
-                              NULL));
+        ctx->rc = crm_http_error(r, CRM_E_INVALID_JSON,
+                                 "the request body is nested too deeply",
+                                 NULL);
+        return NGX_ABORT;
     }
 
     ctx->body = root;

@@ -122,8 +122,11 @@ typedef struct {
     crm_query_t               query;
     crm_pg_req_t             *pg;
     ngx_int_t                 total;        /* count=, -1: none */
-    ngx_int_t                 rc;           /* of a response already sent
-                                               by a check (NGX_ABORT) */
+    /*
+     * A step that answered the request itself (an error) returns
+     * NGX_ABORT and leaves the sending's result here; NGX_OK goes on.
+     */
+    ngx_int_t                 rc;
     ngx_msec_t                started;
 
     struct {
@@ -185,14 +188,6 @@ void crm_http_done(ngx_http_request_t *r, ngx_int_t rc);
 /* crm_router.c */
 
 ngx_int_t crm_route(ngx_http_request_t *r, crm_route_t *rt);
-
-
-/*
- * A check that answered the request itself (an error response) returns
- * NGX_ABORT and leaves the sending's result in ctx->rc; NGX_OK means the
- * request goes on.
- */
-#define crm_answered(ctx, call)  ((ctx)->rc = (call), NGX_ABORT)
 
 
 /* crm_json.c */

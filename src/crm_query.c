@@ -354,29 +354,26 @@ crm_query_run(crm_query_ctx_t *ctx, ngx_str_t *args)
 static ngx_int_t
 crm_query_segment(crm_query_ctx_t *ctx, u_char *p, u_char *last)
 {
-    u_char                   *eq;
+    u_char                   *eq, *end;
     ngx_int_t                 rc;
     ngx_str_t                 raw, bad;
     ngx_uint_t                bit;
     const crm_query_param_t  *qp;
 
     eq = ngx_strlchr(p, last, '=');
+    end = (eq != NULL) ? eq : last;
 
     raw.data = (eq != NULL) ? eq + 1 : last;
     raw.len = last - raw.data;
 
-    rc = crm_query_unescape(ctx->pool, p, ((eq != NULL) ? eq : last) - p,
-                            &ctx->name);
+    rc = crm_query_unescape(ctx->pool, p, end - p, &ctx->name);
 
     if (rc == NGX_ERROR) {
         return NGX_ERROR;
     }
 
     if (rc == NGX_DECLINED) {
-        if (crm_query_printable(ctx->pool, p, ((eq != NULL) ? eq : last) - p,
-                                &bad)
-            != NGX_OK)
-        {
+        if (crm_query_printable(ctx->pool, p, end - p, &bad) != NGX_OK) {
             return NGX_ERROR;
         }
 
@@ -387,15 +384,14 @@ crm_query_segment(crm_query_ctx_t *ctx, u_char *p, u_char *last)
 
     qp = crm_query_param(&ctx->name);
 
-    if (qp == NULL || (ctx->fields_only && qp->kind != CRM_QP_FIELDS)) {
+    if (ctx->fields_only && (qp == NULL || qp->kind != CRM_QP_FIELDS)) {
+        return crm_query_error(ctx, &ctx->name, "unknown_parameter",
+                               "unknown query parameter \"%V\": only "
+                               "\"fields\" is accepted here",
+                               &ctx->err->param);
+    }
 
-        if (ctx->fields_only) {
-            return crm_query_error(ctx, &ctx->name, "unknown_parameter",
-                                   "unknown query parameter \"%V\": only "
-                                   "\"fields\" is accepted here",
-                                   &ctx->err->param);
-        }
-
+    if (qp == NULL) {
         return crm_query_filter(ctx, &raw);
     }
 
@@ -403,8 +399,8 @@ crm_query_segment(crm_query_ctx_t *ctx, u_char *p, u_char *last)
 
     if (ctx->seen & bit) {
         return crm_query_error(ctx, &ctx->name, "duplicate_parameter",
-                               "the parameter \"%V\" is given more than "
-                               "once (with its aliases)", &ctx->err->param);
+                               "the parameter \"%V\" is given twice, or "
+                               "with an alias", &ctx->err->param);
     }
 
     ctx->seen |= bit;

@@ -166,12 +166,13 @@ crm_allowed(ngx_http_request_t *r, crm_ctx_t *ctx)
     crm_discard(r);
 
     if (crm_http_header_out(r, "Allow", &allow) != NGX_OK) {
-        return crm_answered(ctx, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        ctx->rc = NGX_HTTP_INTERNAL_SERVER_ERROR;
+        return NGX_ABORT;
     }
 
-    return crm_answered(ctx, crm_http_error(r, CRM_E_METHOD_NOT_ALLOWED,
-                            "the method is not allowed on this route",
-                            NULL));
+    ctx->rc = crm_http_error(r, CRM_E_METHOD_NOT_ALLOWED,
+                             "the method is not allowed on this route", NULL);
+    return NGX_ABORT;
 }
 
 
@@ -217,8 +218,9 @@ crm_authenticate(ngx_http_request_t *r, crm_ctx_t *ctx)
 
     if (cred.len == 0) {
         crm_discard(r);
-        return crm_answered(ctx, crm_http_error(r, CRM_E_UNAUTHENTICATED,
-                                "an API key is required", NULL));
+        ctx->rc = crm_http_error(r, CRM_E_UNAUTHENTICATED,
+                                 "an API key is required", NULL);
+        return NGX_ABORT;
     }
 
     found = NGX_CONF_UNSET_UINT;
@@ -239,8 +241,9 @@ crm_authenticate(ngx_http_request_t *r, crm_ctx_t *ctx)
         ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
                       "crm: invalid API key");
         crm_discard(r);
-        return crm_answered(ctx, crm_http_error(r, CRM_E_UNAUTHENTICATED,
-                                "the API key is not valid", NULL));
+        ctx->rc = crm_http_error(r, CRM_E_UNAUTHENTICATED,
+                                 "the API key is not valid", NULL);
+        return NGX_ABORT;
     }
 
     k = ctx->mcf->keys->elts;
@@ -284,8 +287,9 @@ crm_body_expected(ngx_http_request_t *r, crm_ctx_t *ctx)
                       r->headers_in.content_length_n);
 
         crm_discard(r);
-        return crm_answered(ctx, crm_http_error(r, CRM_E_PAYLOAD_TOO_LARGE,
-                                "the request body is too large", NULL));
+        ctx->rc = crm_http_error(r, CRM_E_PAYLOAD_TOO_LARGE,
+                                 "the request body is too large", NULL);
+        return NGX_ABORT;
     }
 
     return NGX_OK;
@@ -293,9 +297,9 @@ crm_body_expected(ngx_http_request_t *r, crm_ctx_t *ctx)
 unsupported:
 
     crm_discard(r);
-    return crm_answered(ctx, crm_http_error(r, CRM_E_UNSUPPORTED_MEDIA_TYPE,
-                            "the request body must be application/json",
-                            NULL));
+    ctx->rc = crm_http_error(r, CRM_E_UNSUPPORTED_MEDIA_TYPE,
+                             "the request body must be application/json", NULL);
+    return NGX_ABORT;
 }
 
 

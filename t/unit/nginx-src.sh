@@ -45,24 +45,35 @@ echo "nginx-src.sh: fetching the sources of nginx $version" >&2
 apt=$cache/apt
 mkdir -p "$apt/lists/partial" "$apt/cache/archives/partial"
 
-. /etc/os-release
-
-cat > "$apt/sources.list" << END
-deb-src http://deb.debian.org/debian $VERSION_CODENAME main
-deb-src http://deb.debian.org/debian $VERSION_CODENAME-updates main
-deb-src http://deb.debian.org/debian-security $VERSION_CODENAME-security main
-END
+# deb-src entries for the archives this machine's apt already uses
+mkdir -p "$apt/parts"
+: > "$apt/sources.list"
+if [ -f /etc/apt/sources.list ]; then
+    sed -n 's/^deb \(.*\)$/deb-src \1/p' /etc/apt/sources.list \
+        > "$apt/sources.list"
+fi
+for f in /etc/apt/sources.list.d/*.sources; do
+    [ -f "$f" ] || continue
+    sed 's/^Types:.*$/Types: deb-src/' "$f" > "$apt/parts/${f##*/}"
+done
+for f in /etc/apt/sources.list.d/*.list; do
+    [ -f "$f" ] || continue
+    sed -n 's/^deb \(.*\)$/deb-src \1/p' "$f" > "$apt/parts/${f##*/}"
+done
 
 # a private apt state: the system's configuration is left alone
 opts="-q -o Dir::Etc::SourceList=$apt/sources.list
-      -o Dir::Etc::SourceParts=/dev/null -o Dir::State::Lists=$apt/lists
+      -o Dir::Etc::SourceParts=$apt/parts -o Dir::State::Lists=$apt/lists
       -o Dir::Cache=$apt/cache -o APT::Sandbox::User=$(id -un)"
 
 tarball=nginx_$version.orig.tar.gz
 
 # shellcheck disable=SC2086
-if ! apt-get $opts update >&2 \
-   || ! (cd "$apt" && apt-get $opts source --download-only --tar-only \
+# a third-party archive without sources may fail the update: the source
+# download below is what counts
+apt-get $opts update >&2 || true
+
+if ! (cd "$apt" && apt-get $opts source --download-only --tar-only \
                               nginx >&2) \
    || [ ! -f "$apt/$tarball" ]
 then

@@ -18,7 +18,8 @@ n=0
 bins=0
 
 for bin in "$dir"/test_*.t.bin; do
-    [ -x "$bin" ] || continue
+    # a binary whose test_*.c is gone is stale
+    [ -x "$bin" ] && [ -f "${bin%.t.bin}.c" ] || continue
 
     bins=$((bins + 1))
     name=$(basename "$bin" .t.bin)

@@ -387,7 +387,9 @@ test_list_keyset(void)
 
     ok(crm_sql_list(pool, contacts, &ws, &q, NULL, NULL, &st) == NGX_OK,
        "keyset backward: NGX_OK");
-    has_sql(&st, "AND ((created_at > $2::timestamptz OR created_at IS NULL) "
+    /* createdAt is never null: a plain bound the index can start at */
+    has_sql(&st, "AND created_at >= $2::timestamptz "
+            "AND (created_at > $2::timestamptz "
             "OR (created_at = $2::timestamptz AND id > $3::uuid)) "
             "ORDER BY contacts.created_at ASC NULLS LAST, "
             "contacts.id ASC NULLS LAST "

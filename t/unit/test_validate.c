@@ -386,8 +386,12 @@ test_array_object(void)
     run(contacts, "{\"tags\": [\"a\\u0000\"]}", JSON_ALLOW_NUL, 0);
     has_error("tags", "invalid_format", "array: NUL in an element");
 
+    /* tags always has a value (CRM_F_NOTNULL): null is refused */
     run(contacts, "{\"tags\": null}", 0, 0);
-    is_null_value("tags", "array: null");
+    has_error("tags", "required", "array: null refused for a not-null field");
+
+    run(contacts, "{\"title\": null}", 0, 0);
+    is_null_value("title", "text: null clears an optional field");
 
     /* objects */
 

@@ -1,0 +1,67 @@
+-- bench/create.lua: wrk script for POST /api/v1/contacts (bench/run.sh).
+--
+-- Every request carries a new email, unique across threads and runs:
+--   c<run>-<thread>-<counter>-<random>@bench.example
+-- where <run> is random per wrk start (so a second run against the same
+-- database never collides with the first), <thread> is wrk's thread
+-- number and <counter> counts this thread's requests.  A duplicate would
+-- be a 409, which bench/run.sh reports as non-2xx.
+--
+-- The X-API-Key header comes from the command line (-H); wrk.format()
+-- merges it with the Content-Type set here.  done() prints one line
+-- "statuses: 201=N ..." with the HTTP statuses of all threads.
+
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+
+local threads = {}
+local next_id = 1
+
+function setup(thread)
+    thread:set("id", next_id)
+    threads[#threads + 1] = thread
+    next_id = next_id + 1
+end
+
+function init(args)
+    -- os.time() alone is shared by both threads: mix in the thread id
+    -- and the address of a fresh table
+    math.randomseed(os.time() * 1000 + id * 7919
+                    + (tonumber(tostring({}):match("0x(%x+)"), 16) or 0) % 100000)
+    run = string.format("%08x", math.random(0, 0x7fffffff))
+    counter = 0
+    statuses = {}
+end
+
+function request()
+    counter = counter + 1
+    local body = string.format(
+        '{"firstName":"Bench","lastName":"Create %d",'
+        .. '"email":"c%s-%d-%d-%d@bench.example",'
+        .. '"title":"Load test","tags":["bench","create"],'
+        .. '"customFields":{"thread":%d,"n":%d}}',
+        counter, run, id, counter, math.random(0, 999999), id, counter)
+    return wrk.format(nil, nil, nil, body)
+end
+
+function response(status, headers, body)
+    statuses[status] = (statuses[status] or 0) + 1
+end
+
+function done(summary, latency, requests)
+    local total = {}
+    for _, thread in ipairs(threads) do
+        local s = thread:get("statuses") or {}
+        for status, n in pairs(s) do
+            total[status] = (total[status] or 0) + n
+        end
+    end
+    local keys = {}
+    for status in pairs(total) do keys[#keys + 1] = status end
+    table.sort(keys)
+    local parts = {}
+    for _, status in ipairs(keys) do
+        parts[#parts + 1] = string.format("%d=%d", status, total[status])
+    end
+    io.write("statuses: ", table.concat(parts, " "), "\n")
+end

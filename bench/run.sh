@@ -1,0 +1,581 @@
+#!/usr/bin/env bash
+# bench/run.sh: throughput and latency of the CRM API under wrk, next to
+# a static nginx response of the same size (the ceiling).  See bench/README.
+#
+#   bench/run.sh                      all four runs, 10 s each
+#   BENCH_DURATION=30s bench/run.sh   longer runs
+#   BENCH_ONLY="static get" bench/run.sh
+#
+# Environment (defaults in brackets):
+#   BENCH_ROWS         contacts seeded in the bench workspace [10000]
+#   BENCH_PORT         port of the bench nginx on 127.0.0.1 [8091]
+#   BENCH_DURATION     wrk -d per run [10s]
+#   BENCH_CONNECTIONS  wrk -c [64]
+#   BENCH_THREADS      wrk -t [2]
+#   BENCH_WARMUP       unreported wrk run before each run [2s]; 0: none
+#   BENCH_WORKERS      nginx worker_processes [2]
+#   BENCH_POOL         crm_postgres_pool_size, per worker [8]
+#   BENCH_ONLY         subset of: static get list create [all]
+#   BENCH_KEEP_PG      1: leave the run stack's PostgreSQL up even when
+#                      this script started it [0]
+#   BENCH_SKIP_MAKE    1: do not run "make" (use build/ as it is) [0]
+#   CRM_PG_PORT        PostgreSQL of the run stack, when .run/run/ports
+#                      does not say [54320]
+#
+# It uses the PostgreSQL of the "make run" stack (starting it when it is
+# down, and stopping it again at the end), seeds a dedicated workspace
+# (bbbbbbbb-bbbb-4bbb-8bbb-bbbbbbbbbbbb) and starts its own nginx from
+# .run/bench/ (git-ignored): the nginx of "make run" is not touched.
+# Raw wrk output and the nginx logs stay in .run/bench/.
+#
+# Exit status: 0 when every run got only 2xx responses and no socket
+# errors, 1 otherwise (after all runs), 2 on a setup failure.
+
+set -euo pipefail
+
+TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd -P)
+B=$TOP/.run/bench
+PG_BIN=${PG_BIN:-/usr/lib/postgresql/15/bin}
+NGINX_BIN=${NGINX_BIN:-/usr/sbin/nginx}
+MODULE_SO=$TOP/build/ngx_http_crm_module.so
+
+ROWS=${BENCH_ROWS:-10000}
+PORT=${BENCH_PORT:-8091}
+DURATION=${BENCH_DURATION:-10s}
+CONNS=${BENCH_CONNECTIONS:-64}
+THREADS=${BENCH_THREADS:-2}
+WARMUP=${BENCH_WARMUP:-2s}
+WORKERS=${BENCH_WORKERS:-2}
+POOL=${BENCH_POOL:-8}
+ONLY=${BENCH_ONLY:-static get list create}
+
+WS=bbbbbbbb-bbbb-4bbb-8bbb-bbbbbbbbbbbb
+# seeded contact n has the id bbbbbbbb-0000-4000-8000-<n as 12 hex digits>
+CONTACT_ID=bbbbbbbb-0000-4000-8000-000000000001
+BASE=http://127.0.0.1:$PORT
+
+die() {
+    echo "bench/run.sh: $*" >&2
+    exit 2
+}
+
+loud() {
+    {
+        echo
+        echo "!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!"
+        for line in "$@"; do echo "!!! $line"; done
+        echo "!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!"
+        echo
+    } >&2
+}
+
+for v in ROWS PORT CONNS THREADS WORKERS POOL; do
+    case ${!v} in
+        ''|*[!0-9]*) die "BENCH_$v must be a number, not '${!v}'" ;;
+    esac
+done
+[ "$ROWS" -ge 1 ] || die "BENCH_ROWS must be at least 1"
+for name in $ONLY; do
+    case $name in
+        static|get|list|create) ;;
+        *) die "BENCH_ONLY: unknown run '$name' (static get list create)" ;;
+    esac
+done
+
+is_root() { [ "$(id -u)" -eq 0 ]; }
+
+port_busy() {
+    (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
+}
+
+
+# ------------------------------------------------------------ prerequisites
+
+if ! command -v wrk > /dev/null; then
+    if is_root && command -v apt-get > /dev/null; then
+        echo "bench: installing wrk"
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -q wrk > /dev/null \
+            || { apt-get update -q > /dev/null \
+                 && DEBIAN_FRONTEND=noninteractive \
+                    apt-get install -y -q wrk > /dev/null; } \
+            || die "cannot install wrk"
+    else
+        die "wrk is missing: apt-get install wrk (or run util/deps.sh)"
+    fi
+fi
+for tool in curl "$NGINX_BIN" "$PG_BIN/psql" "$PG_BIN/pg_isready"; do
+    command -v "$tool" > /dev/null || die "missing $tool (run util/deps.sh)"
+done
+
+if [ "${BENCH_SKIP_MAKE:-0}" != 1 ]; then
+    make -s -C "$TOP" all || die "make failed"
+fi
+[ -r "$MODULE_SO" ] || die "missing $MODULE_SO: run make"
+
+mkdir -p "$B/conf" "$B/logs" "$B/temp"
+
+
+# ----------------------------------------------- PostgreSQL of the run stack
+
+# the port the run stack was brought up with, as util/lib.sh reads it
+PG_PORT=${CRM_PG_PORT:-54320}
+if [ -r "$TOP/.run/run/ports" ]; then
+    PG_PORT=$(sed -n 's/^PG_PORT=\([0-9]*\)$/\1/p' "$TOP/.run/run/ports")
+    [ -n "$PG_PORT" ] || die "no PG_PORT in .run/run/ports"
+fi
+PG_DSN="host=127.0.0.1 port=$PG_PORT dbname=crm user=crm"
+
+psql_crm() {
+    PGOPTIONS='-c client_min_messages=warning' \
+    "$PG_BIN/psql" -X -q -v ON_ERROR_STOP=1 "$PG_DSN" "$@"
+}
+
+pg_ready() {
+    "$PG_BIN/pg_isready" -q -h 127.0.0.1 -p "$PG_PORT" -t 2
+}
+
+PG_STARTED=        # what this script started: "", "pg" or "stack"
+NGINX_PID=
+
+cleanup() {
+    local status=$? pid
+    trap - EXIT INT TERM
+    if [ -n "$NGINX_PID" ] && kill -0 "$NGINX_PID" 2>/dev/null; then
+        kill -TERM "$NGINX_PID" 2>/dev/null || true
+        for _ in $(seq 100); do
+            kill -0 "$NGINX_PID" 2>/dev/null || break
+            sleep 0.1
+        done
+        if kill -0 "$NGINX_PID" 2>/dev/null; then
+            echo "bench: nginx $NGINX_PID ignored SIGTERM, killing it" >&2
+            kill -KILL "$NGINX_PID" 2>/dev/null || true
+        fi
+        echo "bench: stopped the bench nginx (pid $NGINX_PID)"
+    fi
+    if [ -n "$PG_STARTED" ]; then
+        if [ "${BENCH_KEEP_PG:-0}" = 1 ]; then
+            echo "bench: PostgreSQL of the run stack (127.0.0.1:$PG_PORT)" \
+                 "was started by this script and is left up (BENCH_KEEP_PG=1);" \
+                 "stop it with: make stop"
+        elif [ "$PG_STARTED" = pg ]; then
+            "$TOP/util/stack.sh" run pg-stop \
+                && echo "bench: stopped PostgreSQL of the run stack again"
+        else
+            "$TOP/util/stack.sh" run down \
+                && echo "bench: stopped the run stack again (make run had" \
+                        "not been up)"
+        fi
+    fi
+    exit "$status"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+if pg_ready; then
+    echo "bench: reusing PostgreSQL of the run stack on 127.0.0.1:$PG_PORT"
+elif [ -s "$TOP/.run/run/pg/data/PG_VERSION" ]; then
+    echo "bench: starting PostgreSQL of the run stack (util/stack.sh run pg-start)"
+    PG_STARTED=pg
+    "$TOP/util/stack.sh" run pg-start || die "cannot start PostgreSQL"
+else
+    echo "bench: no run stack yet: util/stack.sh run up"
+    PG_STARTED=stack
+    "$TOP/util/stack.sh" run up > "$B/stack-up.log" \
+        || { cat "$B/stack-up.log" >&2; die "util/stack.sh run up failed"; }
+fi
+# the schema as make run has it (quiet when up to date)
+"$TOP/util/migrate.sh" run || die "util/migrate.sh run failed"
+
+
+# -------------------------------------------------------------------- seed
+
+echo "bench: seeding workspace $WS with $ROWS contacts"
+psql_crm -1 <<EOF || die "seeding failed"
+INSERT INTO workspaces (id, name) VALUES ('$WS', 'Bench')
+    ON CONFLICT (id) DO NOTHING;
+DELETE FROM contacts WHERE workspace_id = '$WS';
+INSERT INTO contacts (workspace_id, id, first_name, last_name, email, phone,
+                      title, status, source, tags, custom_fields,
+                      created_at, updated_at)
+SELECT '$WS',
+       ('bbbbbbbb-0000-4000-8000-' || lpad(to_hex(g), 12, '0'))::uuid,
+       'First' || g, 'Last' || g, 'bench' || g || '@bench.example',
+       '+1555' || lpad(g::text, 7, '0'), 'Engineer', 'active', 'bench',
+       ARRAY['bench'], jsonb_build_object('n', g),
+       timestamptz '2026-01-01 00:00:00+00' - g * interval '1 second',
+       timestamptz '2026-01-01 00:00:00+00'
+  FROM generate_series(1, $ROWS) AS g;
+EOF
+psql_crm -c "VACUUM ANALYZE contacts" || die "VACUUM ANALYZE failed"
+
+
+# ------------------------------------------------------------------- nginx
+
+if [ ! -s "$B/bench.key" ]; then
+    (umask 077 && echo "crm_bench_$(od -An -N16 -tx1 /dev/urandom \
+                                    | tr -d ' \n')" > "$B/bench.key")
+fi
+KEY=$(cat "$B/bench.key")
+
+# the ceiling: a fixed body shaped and sized like GET /contacts/{id}
+STATIC_BODY='{"data":{"id" : "bbbbbbbb-0000-4000-8000-000000000001", "firstName" : "First1", "lastName" : "Last1", "email" : "bench1@bench.example", "phone" : "+15550000001", "title" : "Engineer", "companyId" : null, "ownerId" : null, "status" : "active", "source" : "bench", "tags" : ["bench"], "customFields" : {"n": 1}, "createdAt" : "2025-12-31T23:59:59.000Z", "updatedAt" : "2026-01-01T00:00:00.000Z"},"meta":{"requestId":"req_0123456789abcdef01234567","timestamp":"2026-01-01T00:00:00.000Z"}}'
+
+user_line=
+if is_root; then
+    user_line="user nobody nogroup;"
+    chown nobody "$B/temp" 2>/dev/null || true
+fi
+
+cat > "$B/conf/nginx.conf.new" <<EOF
+# rendered by bench/run.sh on every run: edit that script instead
+load_module $MODULE_SO;
+$user_line
+worker_processes $WORKERS;
+pid        logs/nginx.pid;
+lock_file  logs/nginx.lock;
+error_log  logs/error.log warn;
+
+events {
+    worker_connections 4096;
+}
+
+http {
+    default_type  application/json;
+    access_log    off;
+    server_tokens off;
+
+    client_body_temp_path  $B/temp/client_body;
+    proxy_temp_path        $B/temp/proxy;
+    fastcgi_temp_path      $B/temp/fastcgi;
+    uwsgi_temp_path        $B/temp/uwsgi;
+    scgi_temp_path         $B/temp/scgi;
+
+    crm_postgres "$PG_DSN";
+    crm_postgres_pool_size $POOL;
+    crm_cursor_secret bench-cursor-secret-not-for-production-0123456789;
+    crm_api_key $KEY $WS;
+
+    server {
+        listen 127.0.0.1:$PORT;
+        server_name localhost;
+
+        location /api/v1/ {
+            crm_api;
+        }
+
+        location = /static.json {
+            default_type application/json;
+            return 200 '$STATIC_BODY';
+        }
+    }
+}
+EOF
+chmod 600 "$B/conf/nginx.conf.new"     # holds the key
+mv -f "$B/conf/nginx.conf.new" "$B/conf/nginx.conf"
+
+ngx() {
+    "$NGINX_BIN" -p "$B/" -c conf/nginx.conf -e logs/error.log "$@"
+}
+
+if ! ngx -t -q > "$B/logs/nginx-t.log" 2>&1; then
+    cat "$B/logs/nginx-t.log" >&2
+    die "nginx -t failed for $B/conf/nginx.conf"
+fi
+
+# a bench nginx left behind by a killed run
+if [ -r "$B/logs/nginx.pid" ]; then
+    old=$(tr -dc '0-9' < "$B/logs/nginx.pid")
+    if [ -n "$old" ] && tr '\0' ' ' < "/proc/$old/cmdline" 2>/dev/null \
+                        | grep -qF -- "$B/"; then
+        echo "bench: stopping a bench nginx left from an earlier run ($old)"
+        kill -TERM "$old" 2>/dev/null || true
+        for _ in $(seq 100); do
+            kill -0 "$old" 2>/dev/null || break
+            sleep 0.1
+        done
+    fi
+    rm -f "$B/logs/nginx.pid"
+fi
+
+if port_busy "$PORT"; then
+    die "port 127.0.0.1:$PORT is in use (set BENCH_PORT to another port)"
+fi
+
+: > "$B/logs/error.log"
+ngx < /dev/null > "$B/logs/nginx-start.log" 2>&1 \
+    || { cat "$B/logs/nginx-start.log" "$B/logs/error.log" >&2;
+         die "nginx did not start"; }
+for _ in $(seq 50); do
+    if [ -s "$B/logs/nginx.pid" ] && port_busy "$PORT"; then
+        break
+    fi
+    sleep 0.1
+done
+NGINX_PID=$(tr -dc '0-9' < "$B/logs/nginx.pid" 2>/dev/null || true)
+if [ -z "$NGINX_PID" ] || ! port_busy "$PORT"; then
+    tail -20 "$B/logs/error.log" >&2
+    die "nginx does not listen on 127.0.0.1:$PORT"
+fi
+echo "bench: nginx (pid $NGINX_PID) on $BASE, config $B/conf/nginx.conf"
+
+
+# --------------------------------------------------------------- preflight
+
+# check REQUEST... : curl's status must be the one expected
+check() {
+    local want=$1 what=$2 got
+    shift 2
+    got=$(curl -s -o "$B/preflight.body" -w '%{http_code}' "$@") || got=000
+    if [ "$got" != "$want" ]; then
+        echo "bench: preflight $what: HTTP $got, expected $want:" >&2
+        head -c 600 "$B/preflight.body" >&2; echo >&2
+        tail -20 "$B/logs/error.log" >&2
+        die "preflight failed"
+    fi
+}
+
+check 200 static "$BASE/static.json"
+static_size=$(wc -c < "$B/preflight.body")
+check 200 "GET by id" -H "X-API-Key: $KEY" "$BASE/api/v1/contacts/$CONTACT_ID"
+get_size=$(wc -c < "$B/preflight.body")
+check 200 list -H "X-API-Key: $KEY" "$BASE/api/v1/contacts?limit=50"
+list_size=$(wc -c < "$B/preflight.body")
+check 201 create -H "X-API-Key: $KEY" -H 'Content-Type: application/json' \
+    --data "{\"email\":\"preflight-$(date +%s%N)@bench.example\"}" \
+    "$BASE/api/v1/contacts"
+echo "bench: response bodies: static $static_size B, GET by id $get_size B," \
+     "list of 50 $list_size B"
+
+
+# -------------------------------------------------------------- accounting
+
+HZ=$(getconf CLK_TCK)
+
+# "PID TICKS" lines, ticks = CPU (user + system) of the pids on stdin
+ticks() {
+    local pid rest
+    while read -r pid; do
+        rest=$(cat "/proc/$pid/stat" 2>/dev/null) || continue
+        rest=${rest##*) }              # fields from the 3rd on
+        # shellcheck disable=SC2086
+        set -- $rest
+        echo "$pid $((${12} + ${13}))" # utime, stime: fields 14, 15
+    done
+}
+
+# ticks between two "PID TICKS" snapshots: pids that started in between
+# count in full, pids that ended in between are lost
+ticks_delta() {
+    awk 'NR == FNR { t0[$1] = $2; next } { d += $2 - t0[$1] }
+         END { print d + 0 }' "$1" "$2"
+}
+
+# the bench nginx: master and workers
+nginx_pids() {
+    echo "$NGINX_PID"
+    pgrep -P "$NGINX_PID" || true
+}
+
+# the run stack's PostgreSQL: postmaster, backends, background processes
+PG_PIDFILE=$TOP/.run/run/pg/data/postmaster.pid
+pg_pids() {
+    local pm
+    pm=$(head -n 1 "$PG_PIDFILE" 2>/dev/null | tr -dc '0-9') || true
+    [ -n "$pm" ] || return 0
+    echo "$pm"
+    pgrep -P "$pm" || true
+}
+
+# ticks of the whole machine, from /proc/stat: "PROC IRQ STEAL IDLE TOTAL"
+# PROC: user + nice + system (what processes used), IRQ: irq + softirq
+# (loopback TCP is mostly softirq work), STEAL: taken by the hypervisor,
+# IDLE: idle + iowait; guest time is already inside user
+machine_ticks() {
+    awk '/^cpu / { print $2 + $3 + $4, $7 + $8, $9, $5 + $6,
+                         $2 + $3 + $4 + $5 + $6 + $7 + $8 + $9; exit }' \
+        /proc/stat
+}
+
+
+# ---------------------------------------------------------------- the runs
+
+declare -A RPS
+FAILED=()
+NOISY=()
+RESULTS=()
+
+# run NAME URL [wrk options...]
+run() {
+    local name=$1 url=$2 out=$B/wrk-$1.txt wrk_lua=
+    shift 2
+    case " $* " in *" -s "*) wrk_lua=1 ;; esac
+    local wrk=(wrk "-t$THREADS" "-c$CONNS" -d"$DURATION" --latency
+               -H "X-API-Key: $KEY" "$@" "$url")
+
+    if [ "$WARMUP" != 0 ]; then
+        wrk "-t$THREADS" "-c$CONNS" -d"$WARMUP" -H "X-API-Key: $KEY" \
+            "$@" "$url" > "$B/wrk-$name-warmup.txt" 2>&1 || true
+    fi
+
+    local m0 m1 n p wu ws other status=0
+    nginx_pids | ticks > "$B/cpu-nginx.0"
+    pg_pids | ticks > "$B/cpu-pg.0"
+    m0=$(machine_ticks)
+
+    # a snapshot of top from 1 s to 3 s into the run, for the record
+    ( sleep 1; top -b -d 2 -n 2 -w 200 2>/dev/null \
+          | awk '/^top -/ { n++ } n == 2' | head -45 > "$B/top-$name.txt" ) &
+    local top_pid=$!
+
+    local TIMEFORMAT='%U %S'
+    { time "${wrk[@]}" > "$out" 2>&1 || status=$?; } 2> "$B/wrk-$name.time"
+
+    nginx_pids | ticks > "$B/cpu-nginx.1"
+    pg_pids | ticks > "$B/cpu-pg.1"
+    m1=$(machine_ticks)
+    n=$(ticks_delta "$B/cpu-nginx.0" "$B/cpu-nginx.1")
+    p=$(ticks_delta "$B/cpu-pg.0" "$B/cpu-pg.1")
+    wait "$top_pid" || true
+
+    if [ "$status" -ne 0 ]; then
+        cat "$out" >&2
+        loud "$name: wrk failed (exit $status)"
+        FAILED+=("$name: wrk failed")
+        return 0
+    fi
+
+    local rps p50 p99 non2xx reqs sockerr
+    rps=$(awk '/^Requests\/sec:/ { print $2 }' "$out")
+    p50=$(awk '$1 == "50%" { print $2; exit }' "$out")
+    p99=$(awk '$1 == "99%" { print $2; exit }' "$out")
+    non2xx=$(awk '/Non-2xx or 3xx responses:/ { print $NF }' "$out")
+    non2xx=${non2xx:-0}
+    reqs=$(awk '/ requests in / { print $1; exit }' "$out")
+    sockerr=$(sed -n 's/^ *Socket errors: *//p' "$out")
+    RPS[$name]=${rps:-0}
+
+    local line
+    line=$(printf '%-8s %10s req/s   p50 %9s   p99 %9s   non-2xx %s' \
+           "$name" "${rps:-?}" "${p50:-?}" "${p99:-?}" "$non2xx")
+    if [ "$non2xx" != 0 ] || [ -n "$sockerr" ]; then
+        line+="   <== NOT CLEAN"
+    fi
+    echo "$line"
+    RESULTS+=("$line")
+
+    # where the CPU went: seconds of CPU per second of wall time (1.00 =
+    # one core busy), and microseconds of CPU per request
+    read -r wu ws < "$B/wrk-$name.time"
+    awk -v n="$n" -v p="$p" -v hz="$HZ" \
+        -v wu="$wu" -v ws="$ws" -v m0="$m0" -v m1="$m1" \
+        -v reqs="${reqs:-0}" -v ncpu="$(nproc)" '
+        BEGIN {
+            split(m0, a, " "); split(m1, b, " ")
+            for (i = 1; i <= 5; i++) d[i] = (b[i] - a[i]) / hz
+            wall = d[5] / ncpu
+            ng = n / hz; pg = p / hz; wr = wu + ws
+            other = d[1] - ng - pg - wr; if (other < 0) other = 0
+            printf "         cpu (cores): nginx %.2f  postgres %.2f  wrk %.2f" \
+                   "  irq %.2f  other %.2f  steal %.2f  idle %.2f  of %d\n",
+                   ng / wall, pg / wall, wr / wall, d[2] / wall,
+                   other / wall, d[3] / wall, d[4] / wall, ncpu
+            if (reqs > 0)
+                printf "         cpu per request: nginx %.0f us  postgres" \
+                       " %.0f us  wrk %.0f us\n",
+                       ng * 1e6 / reqs, pg * 1e6 / reqs, wr * 1e6 / reqs
+            printf "%.2f\n", other / wall > "/dev/stderr"
+        }' 2> "$B/cpu-other"
+    other=$(cat "$B/cpu-other")
+    if awk -v o="$other" 'BEGIN { exit !(o > 0.2) }'; then
+        echo "         WARNING: other processes used $other cores during" \
+             "this run: the machine was not quiet, the figures are too low"
+        NOISY+=("$name: other processes used $other cores")
+    fi
+
+    if [ -n "$sockerr" ]; then
+        loud "$name: socket errors: $sockerr"
+        FAILED+=("$name: socket errors ($sockerr)")
+    fi
+    if [ "$non2xx" != 0 ]; then
+        # what went wrong: the statuses counted by a Lua script, or else
+        # one request made again with curl
+        local why
+        why=$(grep -h '^statuses:' "$out" || true)
+        if [ -z "$why" ] && [ -z "$wrk_lua" ]; then
+            why="a request again: HTTP $(curl -s -o "$B/sample.body" \
+                 -w '%{http_code}' -H "X-API-Key: $KEY" "$url" || true)"
+            why+=" $(head -c 200 "$B/sample.body" 2>/dev/null || true)"
+        fi
+        loud "$name: $non2xx NON-2xx RESPONSES of ${reqs:-?} requests:" \
+             "the figures of this run are not valid" \
+             "${why:-(no sample)}" \
+             "see $out and $B/logs/error.log"
+        FAILED+=("$name: $non2xx non-2xx of ${reqs:-?}")
+    fi
+}
+
+count_contacts() {
+    psql_crm -tA -c "SELECT count(*) FROM contacts WHERE workspace_id = '$WS'"
+}
+
+want() { case " $ONLY " in *" $1 "*) return 0 ;; *) return 1 ;; esac; }
+
+# no figures of an earlier run mixed into this one
+rm -f "$B"/wrk-*.txt "$B"/wrk-*.time "$B"/top-*.txt "$B"/cpu-*
+
+echo
+echo "bench: $(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) cores" \
+     "(nginx, PostgreSQL and wrk share them), nginx $WORKERS workers," \
+     "pool $POOL per worker"
+echo "bench: wrk -t$THREADS -c$CONNS -d$DURATION --latency" \
+     "(warm-up ${WARMUP} before each run)"
+echo
+
+want static && run static "$BASE/static.json"
+want get    && run get    "$BASE/api/v1/contacts/$CONTACT_ID"
+want list   && run list   "$BASE/api/v1/contacts?limit=50"
+if want create; then
+    before=$(count_contacts)
+    run create "$BASE/api/v1/contacts" -s "$TOP/bench/create.lua"
+    after=$(count_contacts)
+    reqs=$(awk '/ requests in / { print $1; exit }' "$B/wrk-create.txt")
+    warm=$(awk '/ requests in / { print $1; exit }' \
+               "$B/wrk-create-warmup.txt" 2>/dev/null || true)
+    echo "         rows created: $((after - before)) (wrk counted" \
+         "${reqs:-?} requests, ${warm:-0} more in the warm-up;" \
+         "$(grep -h '^statuses:' "$B/wrk-create.txt" || echo 'statuses: ?'))"
+fi
+
+echo
+echo "summary (wrk -t$THREADS -c$CONNS -d$DURATION):"
+printf '  %s\n' "${RESULTS[@]}"
+if [ -n "${RPS[static]:-}" ] && [ -n "${RPS[get]:-}" ]; then
+    awk -v g="${RPS[get]}" -v s="${RPS[static]}" 'BEGIN {
+        if (s > 0) printf "GET by id = %.1f%% of the static ceiling" \
+                          " (%s / %s req/s)\n", 100 * g / s, g, s }'
+fi
+
+# what nginx complained about during the runs
+if grep -qE '\[(emerg|alert|crit|error)\]' "$B/logs/error.log"; then
+    loud "errors in $B/logs/error.log ($(grep -cE \
+          '\[(emerg|alert|crit|error)\]' "$B/logs/error.log") lines):" \
+         "$(grep -E '\[(emerg|alert|crit|error)\]' "$B/logs/error.log" \
+            | tail -5)"
+    FAILED+=("errors in the nginx error log")
+elif [ -s "$B/logs/error.log" ]; then
+    echo "bench: $(wc -l < "$B/logs/error.log") warnings in" \
+         "$B/logs/error.log"
+fi
+
+if [ ${#NOISY[@]} -gt 0 ]; then
+    echo
+    echo "bench: WARNING: the machine was busy with other work during" \
+         "some runs (see top): ${NOISY[*]}"
+fi
+
+if [ ${#FAILED[@]} -gt 0 ]; then
+    loud "NOT A CLEAN RUN:" "${FAILED[@]}"
+    exit 1
+fi
+echo "bench: all runs got only 2xx responses; raw wrk output in $B/"
