@@ -23,6 +23,18 @@
 
 #define CRM_PG_BACKOFF_MIN    100
 
+/* prepared statements kept per connection */
+#define CRM_PG_STMT_CACHE     128
+
+
+typedef struct {
+    uint32_t                  hash;
+    size_t                    len;
+    u_char                   *sql;          /* in the connection's pool */
+    unsigned                  prepared:1;
+    unsigned                  failed:1;     /* the server refused it */
+} crm_pg_stmt_t;
+
 
 struct crm_pg_conn_s {
     ngx_queue_t               queue;        /* idle or free list */
@@ -33,6 +45,18 @@ struct crm_pg_conn_s {
     PGresult                 *res;          /* its first result */
     ngx_event_t               timer;        /* connect/statement timeout */
     ngx_uint_t                state;
+
+    /*
+     * Statements are prepared once per connection under the name
+     * "crm<n>" (n: index in stmts) and executed by name afterwards, so
+     * PostgreSQL parses and plans each statement shape once.
+     */
+    ngx_pool_t               *stmt_pool;
+    crm_pg_stmt_t            *stmts;
+    ngx_uint_t                nstmts;
+    crm_pg_stmt_t            *preparing;    /* its Parse is in flight */
+    char                    **values;       /* of the statement to run */
+    int                       nvalues;
 };
 
 
@@ -58,8 +82,13 @@ static void crm_pg_event(ngx_event_t *ev);
 static void crm_pg_poll_connect(crm_pg_conn_t *pc);
 static void crm_pg_timeout(ngx_event_t *ev);
 static void crm_pg_send(crm_pg_conn_t *pc, crm_pg_req_t *pr);
+static crm_pg_stmt_t *crm_pg_stmt(crm_pg_conn_t *pc, crm_stmt_t *st,
+    ngx_uint_t *add);
+static ngx_int_t crm_pg_execute(crm_pg_conn_t *pc, crm_pg_stmt_t *ps,
+    crm_stmt_t *st);
 static void crm_pg_flush(crm_pg_conn_t *pc);
 static void crm_pg_read(crm_pg_conn_t *pc);
+static void crm_pg_prepared(crm_pg_conn_t *pc);
 static void crm_pg_release(crm_pg_conn_t *pc);
 static void crm_pg_close(crm_pg_conn_t *pc, ngx_uint_t error);
 static void crm_pg_connect_failed(crm_pg_pool_t *pool);
@@ -679,11 +708,13 @@ crm_pg_timeout(ngx_event_t *ev)
 static void
 crm_pg_send(crm_pg_conn_t *pc, crm_pg_req_t *pr)
 {
-    char           *sql, **values;
-    ngx_uint_t      i, n;
+    int             rc;
+    char          **values, name[NGX_INT_T_LEN + 4];
+    ngx_uint_t      i, n, add;
     crm_param_t    *params;
     crm_stmt_t     *st;
     crm_pg_pool_t  *pool;
+    crm_pg_stmt_t  *ps;
 
     pool = pc->pool;
     st = pr->stmt;
@@ -698,11 +729,8 @@ crm_pg_send(crm_pg_conn_t *pc, crm_pg_req_t *pr)
     n = st->params.nelts;
     params = st->params.elts;
 
-    sql = crm_pg_strdup(st->params.pool, (char *) st->sql.data,
-                        st->sql.len);
     values = ngx_palloc(st->params.pool, (n + 1) * sizeof(char *));
-
-    if (sql == NULL || values == NULL) {
+    if (values == NULL) {
         goto failed;
     }
 
@@ -720,10 +748,25 @@ crm_pg_send(crm_pg_conn_t *pc, crm_pg_req_t *pr)
         }
     }
 
-    if (PQsendQueryParams(pc->pg, sql, (int) n, NULL,
-                          (const char * const *) values, NULL, NULL, 0)
-        == 0)
-    {
+    pc->values = values;
+    pc->nvalues = (int) n;
+
+    ps = crm_pg_stmt(pc, st, &add);
+
+    if (ps != NULL && add) {
+
+        /* Parse first; the statement is executed when that completes */
+
+        ngx_sprintf((u_char *) name, "crm%ui%Z", (ngx_uint_t) (ps - pc->stmts));
+
+        rc = PQsendPrepare(pc->pg, name, (char *) ps->sql, (int) n, NULL);
+        pc->preparing = ps;
+
+    } else {
+        rc = (int) crm_pg_execute(pc, ps, st);
+    }
+
+    if (rc == 0) {
         ngx_log_error(NGX_LOG_ERR, pr->log, 0,
                       "crm: postgres send failed: %s",
                       PQerrorMessage(pc->pg));
@@ -748,6 +791,96 @@ failed:
     pr->conn = NULL;
     crm_pg_release(pc);
     crm_pg_finish(pr, NULL, CRM_PG_LOST);
+}
+
+
+/*
+ * The connection's cache entry for "st", or NULL when it cannot have one
+ * (cache full, or no memory).  *add is set when the entry is new and the
+ * statement has to be prepared.
+ */
+
+static crm_pg_stmt_t *
+crm_pg_stmt(crm_pg_conn_t *pc, crm_stmt_t *st, ngx_uint_t *add)
+{
+    uint32_t        hash;
+    ngx_uint_t      i;
+    crm_pg_stmt_t  *ps;
+
+    *add = 0;
+    hash = ngx_crc32_short(st->sql.data, st->sql.len);
+
+    for (i = 0; i < pc->nstmts; i++) {
+        ps = &pc->stmts[i];
+
+        if (ps->hash == hash && ps->len == st->sql.len
+            && ngx_memcmp(ps->sql, st->sql.data, st->sql.len) == 0)
+        {
+            return ps->failed ? NULL : ps;
+        }
+    }
+
+    if (pc->nstmts == CRM_PG_STMT_CACHE) {
+        return NULL;
+    }
+
+    if (pc->stmt_pool == NULL) {
+        pc->stmt_pool = ngx_create_pool(4096, pc->pool->log);
+        if (pc->stmt_pool == NULL) {
+            return NULL;
+        }
+
+        pc->stmts = ngx_palloc(pc->stmt_pool,
+                               CRM_PG_STMT_CACHE * sizeof(crm_pg_stmt_t));
+        if (pc->stmts == NULL) {
+            return NULL;
+        }
+    }
+
+    ps = &pc->stmts[pc->nstmts];
+
+    ps->sql = (u_char *) crm_pg_strdup(pc->stmt_pool, (char *) st->sql.data,
+                                       st->sql.len);
+    if (ps->sql == NULL) {
+        return NULL;
+    }
+
+    ps->hash = hash;
+    ps->len = st->sql.len;
+    ps->prepared = 0;
+    ps->failed = 0;
+
+    pc->nstmts++;
+    *add = 1;
+
+    return ps;
+}
+
+
+/* runs the statement by name when it is prepared, unnamed otherwise */
+
+static ngx_int_t
+crm_pg_execute(crm_pg_conn_t *pc, crm_pg_stmt_t *ps, crm_stmt_t *st)
+{
+    char  *sql, name[NGX_INT_T_LEN + 4];
+
+    if (ps != NULL && ps->prepared) {
+        ngx_sprintf((u_char *) name, "crm%ui%Z",
+                    (ngx_uint_t) (ps - pc->stmts));
+
+        return PQsendQueryPrepared(pc->pg, name, pc->nvalues,
+                                   (const char * const *) pc->values,
+                                   NULL, NULL, 0);
+    }
+
+    sql = crm_pg_strdup(st->params.pool, (char *) st->sql.data, st->sql.len);
+    if (sql == NULL) {
+        return 0;
+    }
+
+    return PQsendQueryParams(pc->pg, sql, pc->nvalues, NULL,
+                             (const char * const *) pc->values, NULL, NULL,
+                             0);
 }
 
 
@@ -808,6 +941,11 @@ crm_pg_read(crm_pg_conn_t *pc)
         }
     }
 
+    if (pc->preparing != NULL) {
+        crm_pg_prepared(pc);
+        return;
+    }
+
     /* the statement is complete */
 
     if (pc->timer.timer_set) {
@@ -831,6 +969,57 @@ crm_pg_read(crm_pg_conn_t *pc)
     pr->conn = NULL;
     crm_pg_finish(pr, res, res ? CRM_PG_OK : CRM_PG_LOST);
     PQclear(res);
+}
+
+
+/*
+ * The Parse of a new statement completed: execute it by name, or, when
+ * the server refused to prepare it, unnamed (the client then gets the
+ * statement's own error).
+ */
+
+static void
+crm_pg_prepared(crm_pg_conn_t *pc)
+{
+    crm_pg_req_t   *pr;
+    crm_pg_stmt_t  *ps;
+
+    ps = pc->preparing;
+    pc->preparing = NULL;
+
+    if (pc->res != NULL && PQresultStatus(pc->res) == PGRES_COMMAND_OK) {
+        ps->prepared = 1;
+
+    } else {
+        ps->failed = 1;
+    }
+
+    PQclear(pc->res);
+    pc->res = NULL;
+
+    pr = pc->req;
+
+    if (pr == NULL) {
+        /* the request went away meanwhile */
+
+        if (pc->timer.timer_set) {
+            ngx_del_timer(&pc->timer);
+        }
+
+        crm_pg_release(pc);
+        return;
+    }
+
+    if (crm_pg_execute(pc, ps, pr->stmt) == 0) {
+        ngx_log_error(NGX_LOG_ERR, pr->log, 0,
+                      "crm: postgres send failed: %s",
+                      PQerrorMessage(pc->pg));
+        crm_pg_close(pc, CRM_PG_LOST);
+        crm_pg_dispatch(pc->pool);
+        return;
+    }
+
+    crm_pg_flush(pc);
 }
 
 
@@ -889,6 +1078,17 @@ crm_pg_close(crm_pg_conn_t *pc, ngx_uint_t error)
         PQfinish(pc->pg);
         pc->pg = NULL;
     }
+
+    /* the prepared statements died with the session */
+
+    if (pc->stmt_pool != NULL) {
+        ngx_destroy_pool(pc->stmt_pool);
+        pc->stmt_pool = NULL;
+    }
+
+    pc->stmts = NULL;
+    pc->nstmts = 0;
+    pc->preparing = NULL;
 
     pc->state = CRM_PG_FREE;
     ngx_queue_insert_tail(&pool->free, &pc->queue);
