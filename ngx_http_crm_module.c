@@ -30,6 +30,8 @@ static char *ngx_http_crm_api_key(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_crm_redis(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+static char *ngx_http_crm_auth_cache(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
 static char *ngx_http_crm_cursor_secret(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static ngx_int_t ngx_http_crm_init_process(ngx_cycle_t *cycle);
@@ -130,6 +132,13 @@ static ngx_command_t  ngx_http_crm_commands[] = {
       ngx_conf_set_msec_slot,
       NGX_HTTP_MAIN_CONF_OFFSET,
       offsetof(ngx_http_crm_main_conf_t, redis_conf.command_timeout),
+      NULL },
+
+    { ngx_string("crm_auth_cache"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE12,
+      ngx_http_crm_auth_cache,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
       NULL },
 
     { ngx_string("crm_cursor_secret"),
@@ -369,6 +378,93 @@ ngx_http_crm_redis(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 }
 
 
+/* crm_auth_cache zone=name:size [ttl=time]; */
+
+static char *
+ngx_http_crm_auth_cache(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_crm_main_conf_t *mcf = conf;
+
+    u_char      *p;
+    time_t       ttl;
+    ssize_t      size;
+    ngx_str_t   *value, name, s;
+    ngx_uint_t   i;
+
+    if (mcf->auth_zone != NULL) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    ngx_str_null(&name);
+    size = 0;
+    ttl = 30;
+
+    for (i = 1; i < cf->args->nelts; i++) {
+
+        if (ngx_strncmp(value[i].data, "zone=", 5) == 0) {
+
+            name.data = value[i].data + 5;
+
+            p = (u_char *) ngx_strchr(name.data, ':');
+            if (p == NULL) {
+                goto invalid;
+            }
+
+            name.len = p - name.data;
+
+            s.data = p + 1;
+            s.len = value[i].data + value[i].len - s.data;
+
+            size = ngx_parse_size(&s);
+
+            if (size == NGX_ERROR || name.len == 0) {
+                goto invalid;
+            }
+
+            if (size < (ssize_t) (8 * ngx_pagesize)) {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "crm_auth_cache zone \"%V\" is too small",
+                                   &value[i]);
+                return NGX_CONF_ERROR;
+            }
+
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "ttl=", 4) == 0) {
+
+            s.data = value[i].data + 4;
+            s.len = value[i].len - 4;
+
+            ttl = ngx_parse_time(&s, 1);
+            if (ttl == (time_t) NGX_ERROR || ttl == 0) {
+                goto invalid;
+            }
+
+            continue;
+        }
+
+        goto invalid;
+    }
+
+    if (name.len == 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "crm_auth_cache needs zone=name:size");
+        return NGX_CONF_ERROR;
+    }
+
+    return crm_auth_cache_conf(cf, &name, size, ttl, &mcf->auth_zone);
+
+invalid:
+
+    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                       "invalid parameter \"%V\"", &value[i]);
+    return NGX_CONF_ERROR;
+}
+
+
 static char *
 ngx_http_crm_cursor_secret(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
@@ -473,7 +569,7 @@ ngx_http_crm_init_process(ngx_cycle_t *cycle)
         }
     }
 
-    return NGX_OK;
+    return crm_auth_init_process(cycle, mcf);
 }
 
 
@@ -486,6 +582,10 @@ ngx_http_crm_exit_process(ngx_cycle_t *cycle)
 
     if (mcf == NULL) {
         return;
+    }
+
+    if (mcf->touch.timer_set) {
+        ngx_del_timer(&mcf->touch);
     }
 
     crm_pg_pool_destroy(mcf->pool);

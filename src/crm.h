@@ -103,6 +103,10 @@ struct crm_resource_s {
     crm_link_t               *links;
     ngx_uint_t                nlinks;
     ngx_str_t                 unique_email; /* unique index name, or "" */
+    unsigned                  admin:1;      /* writes: owners and admins */
+    unsigned                  immutable:1;  /* no PUT/PATCH */
+    unsigned                  credential:1; /* API keys: created with a
+                                               secret, revoked by DELETE */
 };
 
 

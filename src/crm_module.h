@@ -54,15 +54,20 @@ typedef struct {
 } crm_pg_conf_t;
 
 
+typedef struct crm_auth_cache_s  crm_auth_cache_t;
+
+
 typedef struct {
     crm_pg_conf_t             pg;
     ngx_str_t                 cursor_secret;
     ngx_array_t              *keys;         /* crm_static_key_t */
+    ngx_shm_zone_t           *auth_zone;    /* crm_auth_cache */
     crm_redis_conf_t          redis_conf;
 
     /* per worker, set up in init_process */
     crm_pg_pool_t            *pool;
     crm_redis_t              *redis;
+    ngx_event_t               touch;        /* API keys' last use */
     ngx_uint_t                id_seq;
 } ngx_http_crm_main_conf_t;
 
@@ -112,7 +117,35 @@ typedef struct {
 } crm_route_t;
 
 
+#define CRM_PRINCIPAL_NONE    0
+#define CRM_PRINCIPAL_STATIC  1             /* crm_api_key */
+#define CRM_PRINCIPAL_KEY     2             /* a stored API key */
+#define CRM_PRINCIPAL_SESSION 3             /* a user's session */
+
+#define CRM_ROLE_NONE         0
+#define CRM_ROLE_OWNER        1
+#define CRM_ROLE_ADMIN        2
+#define CRM_ROLE_MEMBER       3
+
+
 typedef struct {
+    ngx_uint_t                kind;         /* CRM_PRINCIPAL_* */
+    ngx_uint_t                role;         /* CRM_ROLE_* */
+    ngx_str_t                 workspace;
+    ngx_str_t                 id;           /* key or session id */
+    ngx_str_t                 user;         /* the user, or the key's
+                                               creator; may be empty */
+    ngx_str_t                 scopes;       /* "a:read,b:write" or "*" */
+    time_t                    expires;      /* 0: never */
+} crm_principal_t;
+
+
+typedef struct crm_ctx_s  crm_ctx_t;
+
+typedef ngx_int_t (*crm_step_pt)(ngx_http_request_t *r, crm_ctx_t *ctx);
+
+
+struct crm_ctx_s {
     ngx_http_request_t       *request;
     ngx_http_crm_main_conf_t *mcf;
     ngx_str_t                 request_id;
@@ -136,7 +169,13 @@ typedef struct {
         unsigned              pg_up:1;
         unsigned              redis_up:1;
     } health;
-} crm_ctx_t;
+
+    ngx_str_t                 token;        /* the credential presented */
+    u_char                    token_hash[32];
+    crm_principal_t           principal;
+    crm_step_pt               next;         /* after an async lookup */
+    ngx_str_t                 secret;       /* a new API key, shown once */
+};
 
 
 extern ngx_module_t  ngx_http_crm_module;
@@ -210,6 +249,26 @@ ngx_msec_t crm_pg_retry_after(crm_pg_pool_t *pool);
 /* crm_resource.c: the request pipeline and generic CRUD */
 
 ngx_int_t crm_resource_handler(ngx_http_request_t *r);
+ngx_int_t crm_resource_exec(ngx_http_request_t *r, crm_ctx_t *ctx,
+    crm_stmt_t *st, crm_pg_handler_pt h);
+ngx_int_t crm_resource_db_error(ngx_http_request_t *r, crm_ctx_t *ctx,
+    crm_pg_req_t *pr, PGresult *res);
+void crm_resource_row_done(crm_pg_req_t *pr, PGresult *res);
+
+
+/* crm_auth.c */
+
+char *crm_auth_cache_conf(ngx_conf_t *cf, ngx_str_t *name, size_t size,
+    time_t ttl, ngx_shm_zone_t **zone);
+ngx_int_t crm_auth_init_process(ngx_cycle_t *cycle,
+    ngx_http_crm_main_conf_t *mcf);
+ngx_int_t crm_auth_credential(ngx_http_request_t *r, crm_ctx_t *ctx);
+ngx_int_t crm_auth_resolve(ngx_http_request_t *r, crm_ctx_t *ctx,
+    crm_step_pt next);
+ngx_int_t crm_auth_scope(ngx_str_t *scopes, ngx_str_t *resource,
+    ngx_uint_t write);
+void crm_auth_forget(ngx_http_crm_main_conf_t *mcf, ngx_str_t *id);
+ngx_int_t crm_api_key_create(ngx_http_request_t *r, crm_ctx_t *ctx);
 
 
 #endif /* _CRM_MODULE_H_INCLUDED_ */

@@ -13,18 +13,12 @@
 #include <openssl/crypto.h>
 
 
-typedef ngx_int_t (*crm_step_pt)(ngx_http_request_t *r, crm_ctx_t *ctx);
-
-
 static ngx_int_t crm_allowed(ngx_http_request_t *r, crm_ctx_t *ctx);
-static ngx_int_t crm_authenticate(ngx_http_request_t *r, crm_ctx_t *ctx);
+static ngx_int_t crm_proceed(ngx_http_request_t *r, crm_ctx_t *ctx);
+static ngx_int_t crm_authorized(ngx_http_request_t *r, crm_ctx_t *ctx);
 static ngx_int_t crm_body_expected(ngx_http_request_t *r, crm_ctx_t *ctx);
 static void crm_body_ready(ngx_http_request_t *r);
 static ngx_int_t crm_dispatch(ngx_http_request_t *r, crm_ctx_t *ctx);
-static ngx_int_t crm_exec(ngx_http_request_t *r, crm_ctx_t *ctx,
-    crm_stmt_t *st, crm_pg_handler_pt h);
-static ngx_int_t crm_db_error(ngx_http_request_t *r, crm_ctx_t *ctx,
-    crm_pg_req_t *pr, PGresult *res);
 static ngx_int_t crm_constraint_field(crm_ctx_t *ctx, PGresult *res,
     crm_field_error_t *fe);
 static ngx_int_t crm_not_found(ngx_http_request_t *r, crm_ctx_t *ctx);
@@ -46,7 +40,6 @@ static ngx_int_t crm_get(ngx_http_request_t *r, crm_ctx_t *ctx);
 static ngx_int_t crm_create(ngx_http_request_t *r, crm_ctx_t *ctx);
 static ngx_int_t crm_update(ngx_http_request_t *r, crm_ctx_t *ctx);
 static ngx_int_t crm_delete(ngx_http_request_t *r, crm_ctx_t *ctx);
-static void crm_row_done(crm_pg_req_t *pr, PGresult *res);
 static void crm_delete_done(crm_pg_req_t *pr, PGresult *res);
 static ngx_int_t crm_render_row(ngx_http_request_t *r, crm_ctx_t *ctx,
     ngx_uint_t status, u_char *row, size_t len);
@@ -99,8 +92,9 @@ crm_resource_handler(ngx_http_request_t *r)
     }
 
     if (ctx->route.kind != CRM_ROUTE_HEALTH
-        && crm_authenticate(r, ctx) != NGX_OK)
+        && crm_auth_credential(r, ctx) != NGX_OK)
     {
+        crm_discard(r);
         return ctx->rc;
     }
 
@@ -123,7 +117,7 @@ crm_resource_handler(ngx_http_request_t *r)
 
     r->main->count++;
 
-    rc = crm_dispatch(r, ctx);
+    rc = crm_proceed(r, ctx);
     if (rc != NGX_DONE) {
         crm_http_done(r, rc);
     }
@@ -148,6 +142,12 @@ crm_allowed(ngx_http_request_t *r, crm_ctx_t *ctx)
         break;
 
     case CRM_ROUTE_ITEM:
+        if (ctx->route.res->immutable) {
+            mask = NGX_HTTP_GET|NGX_HTTP_HEAD|NGX_HTTP_DELETE;
+            ngx_str_set(&allow, "GET, HEAD, DELETE");
+            break;
+        }
+
         mask = NGX_HTTP_GET|NGX_HTTP_HEAD|NGX_HTTP_PUT|NGX_HTTP_PATCH
                |NGX_HTTP_DELETE;
         ngx_str_set(&allow, "GET, HEAD, PUT, PATCH, DELETE");
@@ -173,83 +173,6 @@ crm_allowed(ngx_http_request_t *r, crm_ctx_t *ctx)
     ctx->rc = crm_http_error(r, CRM_E_METHOD_NOT_ALLOWED,
                              "the method is not allowed on this route", NULL);
     return NGX_ABORT;
-}
-
-
-/*
- * Static keys (crm_api_key): the credential is compared in constant
- * time with every configured key of the same length.
- */
-
-static ngx_int_t
-crm_authenticate(ngx_http_request_t *r, crm_ctx_t *ctx)
-{
-    ngx_str_t          cred;
-    ngx_uint_t         i, found;
-    ngx_table_elt_t   *h;
-    crm_static_key_t  *k;
-
-    ngx_str_null(&cred);
-
-    h = crm_http_header_in(r, "X-API-Key", sizeof("X-API-Key") - 1);
-
-    if (h != NULL) {
-        cred = h->value;
-
-    } else if (r->headers_in.authorization != NULL) {
-        cred = r->headers_in.authorization->value;
-
-        if (cred.len > sizeof("Bearer ") - 1
-            && ngx_strncasecmp(cred.data, (u_char *) "Bearer ",
-                               sizeof("Bearer ") - 1) == 0)
-        {
-            cred.data += sizeof("Bearer ") - 1;
-            cred.len -= sizeof("Bearer ") - 1;
-
-            while (cred.len > 0 && cred.data[0] == ' ') {
-                cred.data++;
-                cred.len--;
-            }
-
-        } else {
-            ngx_str_null(&cred);
-        }
-    }
-
-    if (cred.len == 0) {
-        crm_discard(r);
-        ctx->rc = crm_http_error(r, CRM_E_UNAUTHENTICATED,
-                                 "an API key is required", NULL);
-        return NGX_ABORT;
-    }
-
-    found = NGX_CONF_UNSET_UINT;
-
-    if (ctx->mcf->keys != NULL) {
-        k = ctx->mcf->keys->elts;
-
-        for (i = 0; i < ctx->mcf->keys->nelts; i++) {
-            if (k[i].key.len == cred.len
-                && CRYPTO_memcmp(k[i].key.data, cred.data, cred.len) == 0)
-            {
-                found = i;
-            }
-        }
-    }
-
-    if (found == NGX_CONF_UNSET_UINT) {
-        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
-                      "crm: invalid API key");
-        crm_discard(r);
-        ctx->rc = crm_http_error(r, CRM_E_UNAUTHENTICATED,
-                                 "the API key is not valid", NULL);
-        return NGX_ABORT;
-    }
-
-    k = ctx->mcf->keys->elts;
-    ctx->workspace = k[found].workspace;
-
-    return NGX_OK;
 }
 
 
@@ -335,11 +258,75 @@ crm_body_ready(ngx_http_request_t *r)
         return;
     }
 
-    rc = crm_dispatch(r, ctx);
+    rc = crm_proceed(r, ctx);
 
     if (rc != NGX_DONE) {
         crm_http_done(r, rc);
     }
+}
+
+
+/* authenticate (perhaps asynchronously), authorize, then serve */
+
+static ngx_int_t
+crm_proceed(ngx_http_request_t *r, crm_ctx_t *ctx)
+{
+    if (ctx->route.kind == CRM_ROUTE_HEALTH) {
+        return crm_dispatch(r, ctx);
+    }
+
+    switch (crm_auth_resolve(r, ctx, crm_authorized)) {
+
+    case NGX_OK:
+        return crm_authorized(r, ctx);
+
+    case NGX_AGAIN:
+        return NGX_DONE;
+
+    default:
+        return ctx->rc;
+    }
+}
+
+
+/*
+ * Every route needs "<resource>:read" (GET, HEAD) or "<resource>:write";
+ * an admin resource (API keys) is also closed to members' sessions.
+ */
+
+static ngx_int_t
+crm_authorized(ngx_http_request_t *r, crm_ctx_t *ctx)
+{
+    ngx_uint_t        write;
+    crm_resource_t   *res;
+    crm_principal_t  *p;
+
+    p = &ctx->principal;
+    res = ctx->route.res;
+    write = !(r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD));
+
+    if (crm_auth_scope(&p->scopes, &res->name, write) != NGX_OK
+        || (ctx->route.kind == CRM_ROUTE_LINK
+            && crm_auth_scope(&p->scopes, &ctx->route.target->name, 0)
+               != NGX_OK))
+    {
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "crm: credential lacks the scope %V:%s",
+                      &res->name, write ? "write" : "read");
+
+        return crm_http_error(r, CRM_E_FORBIDDEN,
+                              "the credential does not have the scope "
+                              "this route needs", NULL);
+    }
+
+    if (res->admin && p->kind == CRM_PRINCIPAL_SESSION
+        && p->role != CRM_ROLE_OWNER && p->role != CRM_ROLE_ADMIN)
+    {
+        return crm_http_error(r, CRM_E_FORBIDDEN,
+                              "only owners and admins may do this", NULL);
+    }
+
+    return crm_dispatch(r, ctx);
 }
 
 
@@ -353,6 +340,10 @@ crm_dispatch(ngx_http_request_t *r, crm_ctx_t *ctx)
 
     case CRM_ROUTE_COLLECTION:
         if (r->method == NGX_HTTP_POST) {
+            if (ctx->route.res->credential) {
+                return crm_api_key_create(r, ctx);
+            }
+
             return crm_create(r, ctx);
         }
 
@@ -380,8 +371,8 @@ crm_dispatch(ngx_http_request_t *r, crm_ctx_t *ctx)
 
 /* sends "st"; "h" resumes the request */
 
-static ngx_int_t
-crm_exec(ngx_http_request_t *r, crm_ctx_t *ctx, crm_stmt_t *st,
+ngx_int_t
+crm_resource_exec(ngx_http_request_t *r, crm_ctx_t *ctx, crm_stmt_t *st,
     crm_pg_handler_pt h)
 {
     if (ctx->mcf->pool == NULL) {
@@ -410,8 +401,8 @@ crm_exec(ngx_http_request_t *r, crm_ctx_t *ctx, crm_stmt_t *st,
  * away, the matching API error for a constraint, 500 otherwise.
  */
 
-static ngx_int_t
-crm_db_error(ngx_http_request_t *r, crm_ctx_t *ctx, crm_pg_req_t *pr,
+ngx_int_t
+crm_resource_db_error(ngx_http_request_t *r, crm_ctx_t *ctx, crm_pg_req_t *pr,
     PGresult *res)
 {
     char               *state, *msg;
@@ -663,7 +654,7 @@ crm_list(ngx_http_request_t *r, crm_ctx_t *ctx)
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    return crm_exec(r, ctx, st, crm_list_parent_done);
+    return crm_resource_exec(r, ctx, st, crm_list_parent_done);
 }
 
 
@@ -678,7 +669,7 @@ crm_list_parent_done(crm_pg_req_t *pr, PGresult *res)
     ctx = ngx_http_get_module_ctx(r, ngx_http_crm_module);
 
     if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK) {
-        rc = crm_db_error(r, ctx, pr, res);
+        rc = crm_resource_db_error(r, ctx, pr, res);
 
     } else if (PQntuples(res) == 0) {
         rc = crm_not_found(r, ctx);
@@ -726,7 +717,7 @@ crm_list_count(ngx_http_request_t *r, crm_ctx_t *ctx)
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    return crm_exec(r, ctx, st, crm_list_count_done);
+    return crm_resource_exec(r, ctx, st, crm_list_count_done);
 }
 
 
@@ -743,7 +734,7 @@ crm_list_count_done(crm_pg_req_t *pr, PGresult *res)
     if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK
         || PQntuples(res) != 1)
     {
-        rc = crm_db_error(r, ctx, pr, res);
+        rc = crm_resource_db_error(r, ctx, pr, res);
 
     } else {
         ctx->total = ngx_atoi((u_char *) PQgetvalue(res, 0, 0),
@@ -786,7 +777,7 @@ crm_list_page(ngx_http_request_t *r, crm_ctx_t *ctx)
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    return crm_exec(r, ctx, st, crm_list_done);
+    return crm_resource_exec(r, ctx, st, crm_list_done);
 }
 
 
@@ -801,7 +792,7 @@ crm_list_done(crm_pg_req_t *pr, PGresult *res)
     ctx = ngx_http_get_module_ctx(r, ngx_http_crm_module);
 
     if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK) {
-        rc = crm_db_error(r, ctx, pr, res);
+        rc = crm_resource_db_error(r, ctx, pr, res);
 
     } else {
         rc = crm_list_render(r, ctx, res);
@@ -990,7 +981,7 @@ crm_get(ngx_http_request_t *r, crm_ctx_t *ctx)
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    return crm_exec(r, ctx, st, crm_row_done);
+    return crm_resource_exec(r, ctx, st, crm_resource_row_done);
 }
 
 
@@ -1045,7 +1036,7 @@ crm_create(ngx_http_request_t *r, crm_ctx_t *ctx)
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    return crm_exec(r, ctx, st, crm_row_done);
+    return crm_resource_exec(r, ctx, st, crm_resource_row_done);
 }
 
 
@@ -1091,7 +1082,7 @@ crm_update(ngx_http_request_t *r, crm_ctx_t *ctx)
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    return crm_exec(r, ctx, st, crm_row_done);
+    return crm_resource_exec(r, ctx, st, crm_resource_row_done);
 }
 
 
@@ -1116,14 +1107,14 @@ crm_delete(ngx_http_request_t *r, crm_ctx_t *ctx)
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    return crm_exec(r, ctx, st, crm_delete_done);
+    return crm_resource_exec(r, ctx, st, crm_delete_done);
 }
 
 
 /* get, create, update: one row of JSON or nothing */
 
-static void
-crm_row_done(crm_pg_req_t *pr, PGresult *res)
+void
+crm_resource_row_done(crm_pg_req_t *pr, PGresult *res)
 {
     ngx_int_t            rc;
     ngx_uint_t           status;
@@ -1134,7 +1125,7 @@ crm_row_done(crm_pg_req_t *pr, PGresult *res)
     ctx = ngx_http_get_module_ctx(r, ngx_http_crm_module);
 
     if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK) {
-        rc = crm_db_error(r, ctx, pr, res);
+        rc = crm_resource_db_error(r, ctx, pr, res);
 
     } else if (PQntuples(res) == 0) {
         rc = crm_not_found(r, ctx);
@@ -1173,12 +1164,17 @@ crm_delete_done(crm_pg_req_t *pr, PGresult *res)
     ctx = ngx_http_get_module_ctx(r, ngx_http_crm_module);
 
     if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK) {
-        rc = crm_db_error(r, ctx, pr, res);
+        rc = crm_resource_db_error(r, ctx, pr, res);
 
     } else if (PQntuples(res) == 0) {
         rc = crm_not_found(r, ctx);
 
     } else {
+        if (ctx->route.res->credential) {
+            /* revoked: effective at once on this host */
+            crm_auth_forget(ctx->mcf, &ctx->route.id);
+        }
+
         rc = crm_http_send(r, NGX_HTTP_NO_CONTENT, NULL, 0);
     }
 
@@ -1200,12 +1196,23 @@ crm_render_row(ngx_http_request_t *r, crm_ctx_t *ctx, ngx_uint_t status,
     }
 
     body = ngx_pnalloc(r->pool, sizeof("{\"data\":,\"meta\":{}}") + len
-                                + mlen);
+                                + mlen + sizeof("{\"key\" : \"\", ")
+                                + ctx->secret.len);
     if (body == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
     p = ngx_cpymem(body, "{\"data\":", sizeof("{\"data\":") - 1);
+
+    if (ctx->secret.len > 0 && len > 1) {
+
+        /* a new API key: its secret comes first, this once */
+
+        p = ngx_sprintf(p, "{\"key\" : \"%V\", ", &ctx->secret);
+        row++;
+        len--;
+    }
+
     p = ngx_cpymem(p, row, len);
     p = ngx_cpymem(p, ",\"meta\":{", sizeof(",\"meta\":{") - 1);
     p = ngx_cpymem(p, meta, mlen);
@@ -1288,7 +1295,7 @@ crm_health(ngx_http_request_t *r, crm_ctx_t *ctx)
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    return crm_exec(r, ctx, st, crm_health_pg_done);
+    return crm_resource_exec(r, ctx, st, crm_health_pg_done);
 }
 
 

@@ -83,23 +83,44 @@ static crm_link_t  crm_company_links[] = {
 };
 
 
+static crm_field_t  crm_api_key_fields[] = {
+    crm_common_head,
+    crm_fld("name", "name", CRM_FT_TEXT, CRM_FSS|CRM_F_REQUIRED, 100),
+    crm_fld("prefix", "prefix", CRM_FT_TEXT,
+            CRM_F_READONLY|CRM_F_FILTER|CRM_F_NOTNULL, 16),
+    crm_fld("scopes", "scopes", CRM_FT_TEXT_ARRAY,
+            CRM_F_REQUIRED|CRM_F_FILTER|CRM_F_NOTNULL, 32),
+    crm_fld("expiresAt", "expires_at", CRM_FT_TIMESTAMP, CRM_FS, 0),
+    crm_fld("lastUsedAt", "last_used_at", CRM_FT_TIMESTAMP,
+            CRM_F_READONLY|CRM_F_SORT, 0),
+    crm_fld("createdBy", "created_by", CRM_FT_UUID,
+            CRM_F_READONLY|CRM_F_FILTER, 0),
+    crm_common_tail
+};
+
+
 static crm_resource_t  crm_resources[] = {
 
     { ngx_string("contacts"), ngx_string("contacts"), ngx_string("contact"),
       crm_contact_fields, sizeof(crm_contact_fields) / sizeof(crm_field_t),
-      NULL, 0, ngx_string("contacts_email_live") },
+      NULL, 0, ngx_string("contacts_email_live"), 0, 0, 0 },
 
     { ngx_string("companies"), ngx_string("companies"),
       ngx_string("company"),
       crm_company_fields, sizeof(crm_company_fields) / sizeof(crm_field_t),
       crm_company_links, sizeof(crm_company_links) / sizeof(crm_link_t),
-      ngx_null_string }
+      ngx_null_string, 0, 0, 0 },
+
+    { ngx_string("api-keys"), ngx_string("api_keys"), ngx_string("api_key"),
+      crm_api_key_fields, sizeof(crm_api_key_fields) / sizeof(crm_field_t),
+      NULL, 0, ngx_null_string, 1, 1, 1 }
 };
 
 
 static crm_resource_t  *crm_resource_index[] = {
     &crm_resources[0],
-    &crm_resources[1]
+    &crm_resources[1],
+    &crm_resources[2]
 };
 
 

@@ -31,14 +31,29 @@ our $WS_B  = '22222222-2222-4222-8222-222222222222';
 our $KEY_A = 'test-key-a-0123456789abcdef';
 our $KEY_B = 'test-key-b-0123456789abcdef';
 
+# stored API keys (sql/002_auth.sql), made by stored_key()
+our %KEYS = (
+    owner_a   => 'crmk_' . ('a1' x 20),
+    read_a    => 'crmk_' . ('b2' x 20),
+    expired_a => 'crmk_' . ('c3' x 20),
+    keys_a    => 'crmk_' . ('d4' x 20),
+    owner_b   => 'crmk_' . ('e5' x 20),
+);
+
 our $HttpConfig = <<"_EOC_";
     crm_postgres "\$TEST_NGINX_PG_DSN";
     crm_postgres_pool_size 4;
+    crm_auth_cache zone=crm_auth:1m ttl=30s;
     crm_redis 127.0.0.1:\$TEST_NGINX_REDIS_PORT;
     crm_cursor_secret test-cursor-secret-0123456789;
     crm_api_key $KEY_A $WS_A;
     crm_api_key $KEY_B $WS_B;
 _EOC_
+
+# under valgrind everything is slower: give connects time
+$HttpConfig .= "    crm_postgres_connect_timeout 20s;\n"
+    . "    crm_redis_connect_timeout 20s;\n    crm_redis_timeout 20s;\n"
+    if $ENV{TEST_NGINX_USE_VALGRIND};
 
 our $Config = <<'_EOC_';
     location /api/v1/ {
@@ -161,7 +176,7 @@ sub sql {
     local $/;
     my $out = <$fh> // '';
     close($fh) or die "psql failed on: $q\n";
-    chomp $out;
+    $out =~ s/\s+\z//;
     return $out;
 }
 
@@ -169,10 +184,22 @@ sub sql {
 # empties the tenant tables and makes the two fixture workspaces
 
 sub reset {
-    sql("TRUNCATE contacts, companies");
+    sql("TRUNCATE contacts, companies, api_keys");
     sql("INSERT INTO workspaces (id, name) VALUES "
         . "('$WS_A', 'Workspace A'), ('$WS_B', 'Workspace B') "
         . "ON CONFLICT (id) DO NOTHING");
+}
+
+
+# a stored API key with a known secret (test fixtures only: the API and
+# the bootstrap make keys with crm_api_key_create())
+
+sub stored_key {
+    my ($key, $ws, $scopes, $expires) = @_;
+    $expires = defined $expires ? "'$expires'" : 'NULL';
+    sql("INSERT INTO api_keys (workspace_id, name, prefix, secret_hash,"
+        . " scopes, expires_at) VALUES ('$ws', 'fixture', left('$key', 16),"
+        . " digest('$key', 'sha256'), '$scopes', $expires) RETURNING id");
 }
 
 

@@ -1,0 +1,262 @@
+# Stored API keys: hashes only, scopes, expiry, revocation, the cache.
+
+use strict;
+use warnings;
+
+use Test::Nginx::Socket 'no_plan';
+use Test::More;
+use JSON::PP;
+use CRM::Test qw(http_request sql);
+
+my %K = %CRM::Test::KEYS;
+my ($A, $B) = ($CRM::Test::WS_A, $CRM::Test::WS_B);
+
+CRM::Test::reset();
+CRM::Test::stored_key($K{owner_a}, $A, '{*}');
+CRM::Test::stored_key($K{read_a}, $A, '{contacts:read}');
+CRM::Test::stored_key($K{expired_a}, $A, '{*}', '2020-01-01T00:00:00Z');
+CRM::Test::stored_key($K{keys_a}, $A, '{contacts:write,api-keys:write}');
+CRM::Test::stored_key($K{owner_b}, $B, '{*}');
+sql("INSERT INTO contacts (workspace_id, email) VALUES"
+    . " ('$A', 'a\@example.com'), ('$B', 'b\@example.com')");
+
+sub req {
+    my ($method, $path, $key, $body) = @_;
+    my @h = ("X-API-Key: $key");
+    push @h, 'Content-Type: application/json' if defined $body;
+    my ($status, $b) = http_request($method, $path, \@h, $body);
+    return ($status, eval { decode_json($b) } || {});
+}
+
+Test::Nginx::Socket::add_response_body_check(sub {
+    my ($block, $body, $req_idx, $repeated, $dry_run) = @_;
+    my $name = $block->name;
+
+    if ($name =~ /key is shown once/) {
+        my $doc = decode_json($body);
+        my $key = $doc->{data}{key};
+        my $id = $doc->{data}{id};
+
+        like($key, qr/^crmk_[0-9a-f]{40}$/, "$name - the key");
+        is($doc->{data}{prefix}, substr($key, 0, 16), "$name - its prefix");
+
+        my ($s, $d) = req('GET', '/api/v1/contacts', $key);
+        is($s, 200, "$name - the new key works");
+        is(scalar @{ $d->{data} }, 1, "$name - in its workspace");
+
+        ($s, $d) = req('GET', "/api/v1/api-keys/$id", $K{owner_a});
+        is($s, 200, "$name - the key's record");
+        ok(!exists $d->{data}{key}, "$name - never shown again");
+        unlike(encode_json($d), qr/\Q$key\E|secret/i,
+               "$name - nor its secret or hash");
+
+        ($s, $d) = req('GET', '/api/v1/api-keys?limit=200', $K{owner_a});
+        unlike(encode_json($d), qr/\Q$key\E|secret/i,
+               "$name - nor in the list");
+
+        is(sql("SELECT count(*) FROM api_keys WHERE prefix = '"
+               . substr($key, 0, 16) . "' AND secret_hash ="
+               . " digest('$key', 'sha256')"), 1,
+           "$name - stored as a hash");
+        is(sql("SELECT count(*) FROM api_keys WHERE prefix || secret_hash::text"
+               . " LIKE '%" . substr($key, 16) . "%'"), 0,
+           "$name - the secret part is not stored");
+
+        ($s) = req('DELETE', "/api/v1/api-keys/$id", $K{owner_a});
+        is($s, 204, "$name - revoked");
+
+        ($s, $d) = req('GET', '/api/v1/contacts', $key);
+        is($s, 401, "$name - refused at once after revocation");
+        is($d->{error}{code}, 'UNAUTHENTICATED', "$name - UNAUTHENTICATED");
+
+    } elsif ($name =~ /cache holds a key for its TTL/) {
+        my ($s) = req('GET', '/api/v1/contacts', $K{owner_b});
+        is($s, 200, "$name - cached");
+
+        # revoked behind the module's back, as another host would do it
+        sql("UPDATE api_keys SET deleted_at = now() WHERE prefix = '"
+            . substr($K{owner_b}, 0, 16) . "'");
+        ($s) = req('GET', '/api/v1/contacts', $K{owner_b});
+        is($s, 200, "$name - still cached within the TTL");
+
+        Time::HiRes::sleep(2.2);
+        ($s) = req('GET', '/api/v1/contacts', $K{owner_b});
+        is($s, 401, "$name - refused once the TTL is over");
+
+        sql("UPDATE api_keys SET deleted_at = NULL WHERE prefix = '"
+            . substr($K{owner_b}, 0, 16) . "'");
+    }
+});
+
+no_shuffle();
+run_tests();
+
+__DATA__
+
+=== TEST 1: a stored key authenticates
+--- request
+GET /api/v1/contacts
+--- more_headers eval
+"X-API-Key: $CRM::Test::KEYS{owner_a}"
+--- error_code: 200
+--- response_body_like: "email" : "a@example.com"
+--- no_error_log eval
+[qr/crmk_a1a1/, '[alert]']
+
+=== TEST 2: a bearer token works the same
+--- request
+GET /api/v1/contacts
+--- more_headers eval
+"Authorization: Bearer $CRM::Test::KEYS{owner_b}"
+--- error_code: 200
+--- response_body_like: "email" : "b@example.com"
+
+=== TEST 3: a read-only key reads
+--- request
+GET /api/v1/contacts
+--- more_headers eval
+"X-API-Key: $CRM::Test::KEYS{read_a}"
+--- error_code: 200
+
+=== TEST 4: a read-only key cannot write
+--- request
+POST /api/v1/contacts
+{"email":"x@example.com"}
+--- more_headers eval
+"X-API-Key: $CRM::Test::KEYS{read_a}\nContent-Type: application/json"
+--- error_code: 403
+--- response_body_like: ^\{"error":\{"code":"FORBIDDEN","status":403,
+
+=== TEST 5: a key scoped to contacts cannot read companies
+--- request
+GET /api/v1/companies
+--- more_headers eval
+"X-API-Key: $CRM::Test::KEYS{read_a}"
+--- error_code: 403
+--- response_body_like: "code":"FORBIDDEN"
+
+=== TEST 6: an expired key is refused and says so
+--- request
+GET /api/v1/contacts
+--- more_headers eval
+"X-API-Key: $CRM::Test::KEYS{expired_a}"
+--- error_code: 401
+--- response_headers
+WWW-Authenticate: Bearer realm="crm"
+--- response_body_like: "code":"UNAUTHENTICATED","status":401,"message":"the credential has expired"
+
+=== TEST 7: a well-formed key that does not exist is refused
+--- request
+GET /api/v1/contacts
+--- more_headers
+X-API-Key: crmk_0000000000000000000000000000000000000000
+--- error_code: 401
+--- response_body_like: "code":"UNAUTHENTICATED"
+
+=== TEST 8: a known prefix with a wrong secret is refused
+--- request
+GET /api/v1/contacts
+--- more_headers
+X-API-Key: crmk_a1a1a1a1a1a000000000000000000000000000000
+--- error_code: 401
+--- response_body_like: "code":"UNAUTHENTICATED"
+
+=== TEST 9: a malformed credential is refused without a lookup
+--- request
+GET /api/v1/contacts
+--- more_headers
+X-API-Key: crmk_XYZ
+--- error_code: 401
+--- response_body_like: "code":"UNAUTHENTICATED"
+
+=== TEST 10: the new key is shown once, works, and dies when revoked
+--- request
+POST /api/v1/api-keys
+{"name":"ci","scopes":["contacts:read"]}
+--- more_headers eval
+"X-API-Key: $CRM::Test::KEYS{owner_a}\nContent-Type: application/json"
+--- error_code: 201
+--- response_headers_like
+Location: /api/v1/api-keys/[0-9a-f-]{36}
+--- response_body_like: ^\{"data":\{"key" : "crmk_[0-9a-f]{40}", "id" : "[0-9a-f-]{36}", "name" : "ci", "prefix" : "crmk_[0-9a-f]{11}", "scopes" : \["contacts:read"\], "expiresAt" : null, "lastUsedAt" : null,
+
+=== TEST 11: a key without api-keys:write cannot make keys
+--- request
+POST /api/v1/api-keys
+{"name":"x","scopes":["contacts:read"]}
+--- more_headers eval
+"X-API-Key: $CRM::Test::KEYS{read_a}\nContent-Type: application/json"
+--- error_code: 403
+--- response_body_like: "code":"FORBIDDEN"
+
+=== TEST 12: a key cannot grant more than it has
+--- request
+POST /api/v1/api-keys
+{"name":"x","scopes":["*"]}
+--- more_headers eval
+"X-API-Key: $CRM::Test::KEYS{keys_a}\nContent-Type: application/json"
+--- error_code: 403
+--- response_body_like: "code":"FORBIDDEN","status":403,"message":"a key cannot be given a scope its creator does not have"
+
+=== TEST 13: a key may grant what it has
+--- request
+POST /api/v1/api-keys
+{"name":"x","scopes":["contacts:read","contacts:write"]}
+--- more_headers eval
+"X-API-Key: $CRM::Test::KEYS{keys_a}\nContent-Type: application/json"
+--- error_code: 201
+--- response_body_like: "scopes" : \["contacts:read","contacts:write"\]
+
+=== TEST 14: scopes must be well-formed and name known resources
+--- request
+POST /api/v1/api-keys
+{"name":"x","scopes":["contacts:delete"]}
+--- more_headers eval
+"X-API-Key: $CRM::Test::KEYS{owner_a}\nContent-Type: application/json"
+--- error_code: 422
+--- response_body_like: "field":"scopes","code":"invalid_value"
+
+=== TEST 15: an unknown resource in a scope is refused
+--- request
+POST /api/v1/api-keys
+{"name":"x","scopes":["widgets:read"]}
+--- more_headers eval
+"X-API-Key: $CRM::Test::KEYS{owner_a}\nContent-Type: application/json"
+--- error_code: 422
+--- response_body_like: "field":"scopes","code":"invalid_value"
+
+=== TEST 16: name and scopes are required
+--- request
+POST /api/v1/api-keys
+{}
+--- more_headers eval
+"X-API-Key: $CRM::Test::KEYS{owner_a}\nContent-Type: application/json"
+--- error_code: 422
+--- response_body_like: (?=.*"field":"name","code":"required")(?=.*"field":"scopes","code":"required")
+
+=== TEST 17: a key cannot be edited
+--- request
+PATCH /api/v1/api-keys/00000000-0000-4000-8000-000000000000
+{"name":"y"}
+--- more_headers eval
+"X-API-Key: $CRM::Test::KEYS{owner_a}\nContent-Type: application/json"
+--- error_code: 405
+--- response_headers
+Allow: GET, HEAD, DELETE
+
+=== TEST 18: an expiry is kept with the key
+--- request
+POST /api/v1/api-keys
+{"name":"old","scopes":["*"],"expiresAt":"2021-01-01T00:00:00Z"}
+--- more_headers eval
+"X-API-Key: $CRM::Test::KEYS{owner_a}\nContent-Type: application/json"
+--- error_code: 201
+--- response_body_like: "expiresAt" : "2021-01-01T00:00:00.000Z"
+
+=== TEST 19: the cache holds a key for its TTL, no longer
+--- http_config
+    crm_postgres "$TEST_NGINX_PG_DSN";
+    crm_auth_cache zone=crm_auth:1m ttl=2s;
+--- request
+GET /api/v1/health
+--- error_code: 200

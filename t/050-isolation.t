@@ -1,0 +1,143 @@
+# Tenant isolation, route by route: workspace A never sees, changes or
+# points at workspace B's records.
+#
+# Every resource is a row of @RESOURCES: adding a resource to the API
+# means adding its row here (a fixture in B, a body for PATCH), and the
+# whole set of checks runs for it.
+
+use strict;
+use warnings;
+
+use Test::Nginx::Socket 'no_plan';
+use Test::More;
+use JSON::PP;
+use CRM::Test qw(http_request sql);
+
+my %K = %CRM::Test::KEYS;
+my ($A, $B) = ($CRM::Test::WS_A, $CRM::Test::WS_B);
+
+CRM::Test::reset();
+CRM::Test::stored_key($K{owner_a}, $A, '{*}');
+my $b_key_id = CRM::Test::stored_key($K{owner_b}, $B, '{*}');
+
+my $b_company = sql("INSERT INTO companies (workspace_id, name) VALUES"
+                    . " ('$B', 'B Corp') RETURNING id");
+my $b_contact = sql("INSERT INTO contacts (workspace_id, email, company_id)"
+                    . " VALUES ('$B', 'b\@example.com', '$b_company')"
+                    . " RETURNING id");
+sql("INSERT INTO companies (workspace_id, name) VALUES ('$A', 'A Corp')");
+sql("INSERT INTO contacts (workspace_id, email) VALUES ('$A', 'a\@example.com')");
+
+my @RESOURCES = (
+    { name => 'contacts',  b_id => $b_contact, patch => '{"title":"x"}',
+      create => '{"email":"new@example.com"}' },
+    { name => 'companies', b_id => $b_company, patch => '{"name":"x"}',
+      create => '{"name":"New"}' },
+    { name => 'api-keys',  b_id => $b_key_id,  patch => undef,
+      create => '{"name":"n","scopes":["contacts:read"]}' },
+);
+
+# sub-collections: parent resource, B's parent id, link
+my @LINKS = (
+    [ 'companies', $b_company, 'contacts' ],
+);
+
+# references: a write in A naming B's id must not succeed
+my @REFERENCES = (
+    [ 'contacts', '{"email":"ref@example.com","companyId":"%s"}', $b_company ],
+);
+
+sub req {
+    my ($method, $path, $key, $body) = @_;
+    my @h = ("X-API-Key: $key");
+    push @h, 'Content-Type: application/json' if defined $body;
+    my ($status, $b) = http_request($method, $path, \@h, $body);
+    return ($status, eval { decode_json($b) } || {});
+}
+
+Test::Nginx::Socket::add_response_body_check(sub {
+    my ($block, $body, $req_idx, $repeated, $dry_run) = @_;
+    my $name = $block->name;
+
+    return unless $name =~ /every route/;
+
+    for my $r (@RESOURCES) {
+        my $n = $r->{name};
+        my $id = $r->{b_id};
+        my ($s, $d);
+
+        ($s, $d) = req('GET', "/api/v1/$n/$id", $K{owner_a});
+        is($s, 404, "$n: another workspace's record is not found");
+        is($d->{error}{code}, 'RESOURCE_NOT_FOUND', "$n: never forbidden");
+
+        if (defined $r->{patch}) {
+            ($s) = req('PATCH', "/api/v1/$n/$id", $K{owner_a}, $r->{patch});
+            is($s, 404, "$n: PATCH of B's record is not found");
+            ($s) = req('PUT', "/api/v1/$n/$id", $K{owner_a}, $r->{patch});
+            is($s, 404, "$n: PUT of B's record is not found");
+        }
+
+        ($s) = req('DELETE', "/api/v1/$n/$id", $K{owner_a});
+        is($s, 404, "$n: DELETE of B's record is not found");
+
+        ($s, $d) = req('GET', "/api/v1/$n/$id", $K{owner_b});
+        is($s, 200, "$n: B's record is still there for B");
+
+        ($s, $d) = req('GET', "/api/v1/$n?id=$id&count=exact", $K{owner_a});
+        is($s, 200, "$n: filter on B's id");
+        is($d->{meta}{total}, 0, "$n: finds nothing");
+
+        ($s, $d) = req('GET', "/api/v1/$n?limit=200&count=exact",
+                       $K{owner_a});
+        ok(!(grep { $_->{id} eq $id } @{ $d->{data} || [] }),
+           "$n: B's record is not in A's list");
+        my ($sb, $db) = req('GET', "/api/v1/$n?limit=200&count=exact",
+                            $K{owner_b});
+        my %bids = map { $_->{id} => 1 } @{ $db->{data} || [] };
+        ok(!(grep { $bids{ $_->{id} } } @{ $d->{data} || [] }),
+           "$n: A's and B's lists share nothing");
+        is($d->{meta}{total}, scalar @{ $d->{data} },
+           "$n: A's count is A's rows");
+
+        ($s, $d) = req('POST', "/api/v1/$n", $K{owner_a}, $r->{create});
+        is($s, 201, "$n: A creates");
+        my $new = $d->{data}{id};
+        ($s) = req('GET', "/api/v1/$n/$new", $K{owner_b});
+        is($s, 404, "$n: B cannot see what A created");
+    }
+
+    for my $l (@LINKS) {
+        my ($parent, $id, $link) = @$l;
+        my ($s) = req('GET', "/api/v1/$parent/$id/$link", $K{owner_a});
+        is($s, 404, "$parent/:id/$link: B's parent is not found");
+        ($s) = req('GET', "/api/v1/$parent/$id/$link", $K{owner_b});
+        is($s, 200, "$parent/:id/$link: B lists its own");
+    }
+
+    for my $ref (@REFERENCES) {
+        my ($n, $tmpl, $id) = @$ref;
+        my ($s, $d) = req('POST', "/api/v1/$n", $K{owner_a},
+                          sprintf($tmpl, $id));
+        is($s, 422, "$n: a reference to B's record is refused");
+    }
+
+    # B's key still works: A's DELETE did not revoke it
+    my ($s) = req('GET', '/api/v1/contacts', $K{owner_b});
+    is($s, 200, "B's key survived A's attempts");
+});
+
+no_shuffle();
+run_tests();
+
+__DATA__
+
+=== TEST 1: every route keeps workspaces apart
+--- request
+GET /api/v1/contacts
+--- more_headers eval
+"X-API-Key: $CRM::Test::KEYS{owner_a}"
+--- error_code: 200
+--- response_body_like: "email" : "a@example.com"
+--- no_error_log
+[alert]
+[emerg]
