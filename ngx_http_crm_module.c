@@ -141,6 +141,13 @@ static ngx_command_t  ngx_http_crm_commands[] = {
       0,
       NULL },
 
+    { ngx_string("crm_session_ttl"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_sec_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_crm_main_conf_t, session_ttl),
+      NULL },
+
     { ngx_string("crm_cursor_secret"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
       ngx_http_crm_cursor_secret,
@@ -215,6 +222,7 @@ ngx_http_crm_create_main_conf(ngx_conf_t *cf)
     mcf->pg.connect_timeout = NGX_CONF_UNSET_MSEC;
     mcf->pg.statement_timeout = NGX_CONF_UNSET_MSEC;
     mcf->pg.backoff_max = NGX_CONF_UNSET_MSEC;
+    mcf->session_ttl = NGX_CONF_UNSET;
     mcf->redis_conf.connect_timeout = NGX_CONF_UNSET_MSEC;
     mcf->redis_conf.command_timeout = NGX_CONF_UNSET_MSEC;
 
@@ -233,6 +241,7 @@ ngx_http_crm_init_main_conf(ngx_conf_t *cf, void *conf)
     ngx_conf_init_msec_value(mcf->pg.connect_timeout, 2000);
     ngx_conf_init_msec_value(mcf->pg.statement_timeout, 5000);
     ngx_conf_init_msec_value(mcf->pg.backoff_max, 2000);
+    ngx_conf_init_value(mcf->session_ttl, 24 * 60 * 60);
     ngx_conf_init_msec_value(mcf->redis_conf.connect_timeout,
                              CRM_REDIS_DEFAULT_CONNECT_TIMEOUT);
     ngx_conf_init_msec_value(mcf->redis_conf.command_timeout,

@@ -38,7 +38,8 @@ typedef enum {
     CRM_FT_TIMESTAMP,                   /* timestamptz, ISO 8601 */
     CRM_FT_DATE,                        /* YYYY-MM-DD */
     CRM_FT_TEXT_ARRAY,                  /* text[] <-> JSON array of strings */
-    CRM_FT_OBJECT                       /* jsonb <-> JSON object */
+    CRM_FT_OBJECT,                      /* jsonb <-> JSON object */
+    CRM_FT_PASSWORD                     /* stored as crm_password_hash() */
 } crm_field_type_e;
 
 
@@ -51,6 +52,8 @@ typedef enum {
 #define CRM_F_SEARCH          0x0010    /* searched by q= */
 #define CRM_F_HIDDEN          0x0020    /* never rendered */
 #define CRM_F_NOTNULL         0x0040    /* never null (has a default) */
+#define CRM_F_WRITEONLY       0x0080    /* accepted in bodies, never
+                                           rendered, filtered or sorted */
 
 
 /* filter operators */
@@ -107,6 +110,13 @@ struct crm_resource_s {
     unsigned                  immutable:1;  /* no PUT/PATCH */
     unsigned                  credential:1; /* API keys: created with a
                                                secret, revoked by DELETE */
+    unsigned                  revokes:1;    /* DELETE ends credentials
+                                               (keys, users' sessions) */
+    unsigned                  singleton:1;  /* /<name>/current: the
+                                               workspace itself */
+    ngx_str_t                 tenant;       /* column holding the
+                                               workspace: "workspace_id"
+                                               when empty */
 };
 
 

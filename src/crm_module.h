@@ -62,6 +62,7 @@ typedef struct {
     ngx_str_t                 cursor_secret;
     ngx_array_t              *keys;         /* crm_static_key_t */
     ngx_shm_zone_t           *auth_zone;    /* crm_auth_cache */
+    time_t                    session_ttl;
     crm_redis_conf_t          redis_conf;
 
     /* per worker, set up in init_process */
@@ -103,8 +104,14 @@ typedef enum {
     CRM_ROUTE_HEALTH,
     CRM_ROUTE_COLLECTION,                   /* /contacts */
     CRM_ROUTE_ITEM,                         /* /contacts/:id */
-    CRM_ROUTE_LINK                          /* /companies/:id/contacts */
+    CRM_ROUTE_LINK,                         /* /companies/:id/contacts */
+    CRM_ROUTE_ACTION                        /* /auth/login */
 } crm_route_kind_e;
+
+
+#define CRM_ACTION_LOGIN      1
+#define CRM_ACTION_REFRESH    2
+#define CRM_ACTION_LOGOUT     3
 
 
 typedef struct {
@@ -113,6 +120,7 @@ typedef struct {
     ngx_str_t                 id;
     crm_link_t               *link;
     crm_resource_t           *target;       /* link target resource */
+    ngx_uint_t                action;       /* CRM_ACTION_* */
     ngx_str_t                 base;         /* location prefix */
 } crm_route_t;
 
@@ -269,6 +277,7 @@ ngx_int_t crm_auth_scope(ngx_str_t *scopes, ngx_str_t *resource,
     ngx_uint_t write);
 void crm_auth_forget(ngx_http_crm_main_conf_t *mcf, ngx_str_t *id);
 ngx_int_t crm_api_key_create(ngx_http_request_t *r, crm_ctx_t *ctx);
+ngx_int_t crm_auth_action(ngx_http_request_t *r, crm_ctx_t *ctx);
 
 
 #endif /* _CRM_MODULE_H_INCLUDED_ */

@@ -22,6 +22,7 @@ static ngx_int_t crm_dispatch(ngx_http_request_t *r, crm_ctx_t *ctx);
 static ngx_int_t crm_constraint_field(crm_ctx_t *ctx, PGresult *res,
     crm_field_error_t *fe);
 static ngx_int_t crm_not_found(ngx_http_request_t *r, crm_ctx_t *ctx);
+static crm_field_t *crm_resource_column(crm_resource_t *res, char *col);
 static ngx_int_t crm_valid_id(ngx_str_t *id);
 static void crm_discard(ngx_http_request_t *r);
 
@@ -92,13 +93,18 @@ crm_resource_handler(ngx_http_request_t *r)
     }
 
     if (ctx->route.kind != CRM_ROUTE_HEALTH
+        && !(ctx->route.kind == CRM_ROUTE_ACTION
+             && ctx->route.action == CRM_ACTION_LOGIN)
         && crm_auth_credential(r, ctx) != NGX_OK)
     {
         crm_discard(r);
         return ctx->rc;
     }
 
-    if (crm_method_body(r->method)) {
+    if (crm_method_body(r->method)
+        && !(ctx->route.kind == CRM_ROUTE_ACTION
+             && ctx->route.action != CRM_ACTION_LOGIN))
+    {
         if (crm_body_expected(r, ctx) != NGX_OK) {
             return ctx->rc;
         }
@@ -141,7 +147,18 @@ crm_allowed(ngx_http_request_t *r, crm_ctx_t *ctx)
         ngx_str_set(&allow, "GET, HEAD, POST");
         break;
 
+    case CRM_ROUTE_ACTION:
+        mask = NGX_HTTP_POST;
+        ngx_str_set(&allow, "POST");
+        break;
+
     case CRM_ROUTE_ITEM:
+        if (ctx->route.res->singleton) {
+            mask = NGX_HTTP_GET|NGX_HTTP_HEAD|NGX_HTTP_PUT|NGX_HTTP_PATCH;
+            ngx_str_set(&allow, "GET, HEAD, PUT, PATCH");
+            break;
+        }
+
         if (ctx->route.res->immutable) {
             mask = NGX_HTTP_GET|NGX_HTTP_HEAD|NGX_HTTP_DELETE;
             ngx_str_set(&allow, "GET, HEAD, DELETE");
@@ -271,7 +288,10 @@ crm_body_ready(ngx_http_request_t *r)
 static ngx_int_t
 crm_proceed(ngx_http_request_t *r, crm_ctx_t *ctx)
 {
-    if (ctx->route.kind == CRM_ROUTE_HEALTH) {
+    if (ctx->route.kind == CRM_ROUTE_HEALTH
+        || (ctx->route.kind == CRM_ROUTE_ACTION
+            && ctx->route.action == CRM_ACTION_LOGIN))
+    {
         return crm_dispatch(r, ctx);
     }
 
@@ -291,7 +311,8 @@ crm_proceed(ngx_http_request_t *r, crm_ctx_t *ctx)
 
 /*
  * Every route needs "<resource>:read" (GET, HEAD) or "<resource>:write";
- * an admin resource (API keys) is also closed to members' sessions.
+ * writes to an admin resource (API keys, users, the workspace) are also
+ * closed to members' sessions.
  */
 
 static ngx_int_t
@@ -304,6 +325,15 @@ crm_authorized(ngx_http_request_t *r, crm_ctx_t *ctx)
     p = &ctx->principal;
     res = ctx->route.res;
     write = !(r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD));
+
+    if (ctx->route.kind == CRM_ROUTE_ACTION) {
+        /* refresh and logout act on the session presented */
+        return crm_dispatch(r, ctx);
+    }
+
+    if (res->singleton) {
+        ctx->route.id = ctx->workspace;
+    }
 
     if (crm_auth_scope(&p->scopes, &res->name, write) != NGX_OK
         || (ctx->route.kind == CRM_ROUTE_LINK
@@ -319,7 +349,7 @@ crm_authorized(ngx_http_request_t *r, crm_ctx_t *ctx)
                               "this route needs", NULL);
     }
 
-    if (res->admin && p->kind == CRM_PRINCIPAL_SESSION
+    if (res->admin && write && p->kind == CRM_PRINCIPAL_SESSION
         && p->role != CRM_ROLE_OWNER && p->role != CRM_ROLE_ADMIN)
     {
         return crm_http_error(r, CRM_E_FORBIDDEN,
@@ -363,6 +393,9 @@ crm_dispatch(ngx_http_request_t *r, crm_ctx_t *ctx)
     case CRM_ROUTE_LINK:
         return crm_list(r, ctx);
 
+    case CRM_ROUTE_ACTION:
+        return crm_auth_action(r, ctx);
+
     default:
         return crm_http_error(r, CRM_E_NOT_FOUND, "no such route", NULL);
     }
@@ -405,8 +438,9 @@ ngx_int_t
 crm_resource_db_error(ngx_http_request_t *r, crm_ctx_t *ctx, crm_pg_req_t *pr,
     PGresult *res)
 {
-    char               *state, *msg;
+    char               *state, *msg, *col;
     json_t             *details;
+    crm_field_t        *f;
     ngx_str_t           retry;
     ngx_msec_t          ms;
     ngx_array_t         errors;
@@ -474,8 +508,32 @@ crm_resource_db_error(ngx_http_request_t *r, crm_ctx_t *ctx, crm_pg_req_t *pr,
         /* data exceptions the validator did not catch */
         ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
                       "crm: data exception: %s", msg);
-        return crm_http_error(r, CRM_E_VALIDATION_FAILED,
-                              "a value is not valid", NULL);
+
+        col = PQresultErrorField(res, PG_DIAG_COLUMN_NAME);
+        f = (col != NULL && ctx->route.res != NULL)
+            ? crm_resource_column(ctx->route.res, col) : NULL;
+
+        if (f == NULL) {
+            return crm_http_error(r, CRM_E_VALIDATION_FAILED,
+                                  "a value is not valid", NULL);
+        }
+
+        if (ngx_array_init(&errors, r->pool, 1, sizeof(crm_field_error_t))
+            != NGX_OK
+            || (fe = ngx_array_push(&errors)) == NULL)
+        {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        fe->field = f->name;
+        ngx_str_set(&fe->code, "invalid_value");
+        fe->message.data = (u_char *) PQresultErrorField(res,
+                                                PG_DIAG_MESSAGE_PRIMARY);
+        fe->message.len = fe->message.data
+                          ? ngx_strlen(fe->message.data) : 0;
+
+        return crm_http_field_errors(r, CRM_E_VALIDATION_FAILED,
+                                     "the request is not valid", &errors);
     }
 
     if (ngx_strcmp(state, "57014") == 0 || ngx_strncmp(state, "08", 2) == 0
@@ -578,6 +636,25 @@ crm_constraint_field(crm_ctx_t *ctx, PGresult *res, crm_field_error_t *fe)
     fe->field = f->name;
 
     return NGX_OK;
+}
+
+
+/* a field by its column or name, write-only ones included (a password) */
+
+static crm_field_t *
+crm_resource_column(crm_resource_t *res, char *col)
+{
+    ngx_uint_t  i;
+
+    for (i = 0; i < res->nfields; i++) {
+        if (ngx_strcmp(res->fields[i].column.data, col) == 0
+            || ngx_strcmp(res->fields[i].name.data, col) == 0)
+        {
+            return &res->fields[i];
+        }
+    }
+
+    return NULL;
 }
 
 
@@ -1170,7 +1247,7 @@ crm_delete_done(crm_pg_req_t *pr, PGresult *res)
         rc = crm_not_found(r, ctx);
 
     } else {
-        if (ctx->route.res->credential) {
+        if (ctx->route.res->revokes) {
             /* revoked: effective at once on this host */
             crm_auth_forget(ctx->mcf, &ctx->route.id);
         }

@@ -20,6 +20,15 @@
 
 
 static ngx_uint_t crm_route_split(ngx_str_t *path, ngx_str_t *seg);
+static ngx_int_t crm_route_action(ngx_str_t *name, crm_route_t *rt);
+
+
+static ngx_str_t  crm_actions[] = {
+    ngx_null_string,
+    ngx_string("login"),
+    ngx_string("refresh"),
+    ngx_string("logout")
+};
 
 
 ngx_int_t
@@ -61,9 +70,29 @@ crm_route(ngx_http_request_t *r, crm_route_t *rt)
         return NGX_OK;
     }
 
+    if (n == 2 && seg[0].len == sizeof("auth") - 1
+        && ngx_strncmp(seg[0].data, "auth", seg[0].len) == 0)
+    {
+        return crm_route_action(&seg[1], rt);
+    }
+
     rt->res = crm_schema_find(&seg[0]);
     if (rt->res == NULL) {
         return NGX_DECLINED;
+    }
+
+    if (rt->res->singleton) {
+
+        /* only /<name>/current: the principal's own workspace */
+
+        if (n != 2 || seg[1].len != sizeof("current") - 1
+            || ngx_strncmp(seg[1].data, "current", seg[1].len) != 0)
+        {
+            return NGX_DECLINED;
+        }
+
+        rt->kind = CRM_ROUTE_ITEM;
+        return NGX_OK;
     }
 
     if (n == 1) {
@@ -98,6 +127,27 @@ crm_route(ngx_http_request_t *r, crm_route_t *rt)
     rt->kind = CRM_ROUTE_LINK;
 
     return NGX_OK;
+}
+
+
+/* /auth/login, /auth/refresh, /auth/logout */
+
+static ngx_int_t
+crm_route_action(ngx_str_t *name, crm_route_t *rt)
+{
+    ngx_uint_t  i;
+
+    for (i = 1; i < sizeof(crm_actions) / sizeof(ngx_str_t); i++) {
+        if (crm_actions[i].len == name->len
+            && ngx_strncmp(crm_actions[i].data, name->data, name->len) == 0)
+        {
+            rt->kind = CRM_ROUTE_ACTION;
+            rt->action = i;
+            return NGX_OK;
+        }
+    }
+
+    return NGX_DECLINED;
 }
 
 

@@ -99,28 +99,74 @@ static crm_field_t  crm_api_key_fields[] = {
 };
 
 
+static const char  *crm_user_roles[] = {
+    "owner", "admin", "member", NULL
+};
+
+
+static crm_field_t  crm_user_fields[] = {
+    crm_common_head,
+    crm_fld("email", "email", CRM_FT_EMAIL, CRM_FSS|CRM_F_REQUIRED, 254),
+    crm_fld("name", "name", CRM_FT_TEXT, CRM_FSS, 200),
+    crm_enum("role", "role", CRM_FS|CRM_F_NOTNULL, crm_user_roles),
+    crm_fld("password", "password_hash", CRM_FT_PASSWORD, CRM_F_WRITEONLY,
+            72),
+    crm_fld("lastLoginAt", "last_login_at", CRM_FT_TIMESTAMP,
+            CRM_F_READONLY|CRM_F_SORT, 0),
+    crm_common_tail
+};
+
+
+static crm_field_t  crm_workspace_fields[] = {
+    crm_common_head,
+    crm_fld("name", "name", CRM_FT_TEXT, CRM_F_REQUIRED, 200),
+    crm_fld("settings", "settings", CRM_FT_OBJECT, CRM_F_NOTNULL, 16384),
+    crm_common_tail
+};
+
+
+/*
+ * name, table, singular, fields, links; then the flags: admin (writes
+ * need an owner or admin), immutable (no PUT/PATCH), credential (made
+ * with a secret), revokes (DELETE ends credentials), singleton (only
+ * /<name>/current), and the tenant column ("" = workspace_id)
+ */
+
+#define crm_resource(name, table, singular, fields, links, nlinks, admin,    \
+                     immutable, credential, revokes, singleton, tenant)      \
+    { ngx_string(name), ngx_string(table), ngx_string(singular),             \
+      fields, sizeof(fields) / sizeof(crm_field_t), links, nlinks,           \
+      ngx_null_string, admin, immutable, credential, revokes, singleton,     \
+      ngx_string(tenant) }
+
+
 static crm_resource_t  crm_resources[] = {
 
-    { ngx_string("contacts"), ngx_string("contacts"), ngx_string("contact"),
-      crm_contact_fields, sizeof(crm_contact_fields) / sizeof(crm_field_t),
-      NULL, 0, ngx_string("contacts_email_live"), 0, 0, 0 },
+    crm_resource("contacts", "contacts", "contact", crm_contact_fields,
+                 NULL, 0, 0, 0, 0, 0, 0, ""),
 
-    { ngx_string("companies"), ngx_string("companies"),
-      ngx_string("company"),
-      crm_company_fields, sizeof(crm_company_fields) / sizeof(crm_field_t),
-      crm_company_links, sizeof(crm_company_links) / sizeof(crm_link_t),
-      ngx_null_string, 0, 0, 0 },
+    crm_resource("companies", "companies", "company", crm_company_fields,
+                 crm_company_links,
+                 sizeof(crm_company_links) / sizeof(crm_link_t),
+                 0, 0, 0, 0, 0, ""),
 
-    { ngx_string("api-keys"), ngx_string("api_keys"), ngx_string("api_key"),
-      crm_api_key_fields, sizeof(crm_api_key_fields) / sizeof(crm_field_t),
-      NULL, 0, ngx_null_string, 1, 1, 1 }
+    crm_resource("api-keys", "api_keys", "api_key", crm_api_key_fields,
+                 NULL, 0, 1, 1, 1, 1, 0, ""),
+
+    crm_resource("users", "users", "user", crm_user_fields,
+                 NULL, 0, 1, 0, 0, 1, 0, ""),
+
+    crm_resource("workspaces", "workspaces", "workspace",
+                 crm_workspace_fields, NULL, 0, 1, 0, 0, 0, 1, "id")
 };
 
 
 static crm_resource_t  *crm_resource_index[] = {
     &crm_resources[0],
     &crm_resources[1],
-    &crm_resources[2]
+    &crm_resources[2],
+    &crm_resources[3],
+    &crm_resources[4]
 };
 
 
@@ -156,7 +202,7 @@ crm_schema_field(crm_resource_t *res, u_char *name, size_t len)
     for (i = 0; i < res->nfields; i++) {
         f = &res->fields[i];
 
-        if (f->flags & CRM_F_HIDDEN) {
+        if (f->flags & (CRM_F_HIDDEN|CRM_F_WRITEONLY)) {
             continue;
         }
 

@@ -55,6 +55,7 @@ typedef struct {
 static ngx_int_t crm_sql_init(crm_sql_t *s, ngx_pool_t *pool,
     crm_stmt_t *st, ngx_str_t *ws);
 static ngx_int_t crm_sql_done(crm_sql_t *s);
+static void crm_sql_tenant(crm_sql_t *s, crm_resource_t *res);
 static void crm_sql_append(crm_sql_t *s, const u_char *p, size_t len);
 static void crm_sql_cstr(crm_sql_t *s, const char *p);
 static void crm_sql_str(crm_sql_t *s, ngx_str_t *str);
@@ -209,6 +210,10 @@ static crm_sql_type_t  crm_sql_types[] = {
 
     /* CRM_FT_OBJECT */
     { "::jsonb", "::jsonb", "", "::jsonb", "", "", "",
+      crm_sql_ops_scalar, 0 },
+
+    /* CRM_FT_PASSWORD: hashed by PostgreSQL, never rendered */
+    { "::text", "::text", "crm_password_hash(", "::text", ")", "", "",
       crm_sql_ops_scalar, 0 }
 };
 
@@ -277,7 +282,8 @@ crm_sql_insert(ngx_pool_t *pool, crm_resource_t *res, ngx_str_t *ws,
 
     crm_sql_cstr(&s, "INSERT INTO ");
     crm_sql_str(&s, &res->table);
-    crm_sql_cstr(&s, " (workspace_id");
+    crm_sql_cstr(&s, " (");
+    crm_sql_tenant(&s, res);
 
     for (i = 0; i < values->nelts; i++) {
         crm_sql_cstr(&s, ", ");
@@ -673,7 +679,7 @@ crm_sql_rendered(crm_resource_t *res, u_char *select, ngx_uint_t i)
         return 1;
     }
 
-    if (res->fields[i].flags & CRM_F_HIDDEN) {
+    if (res->fields[i].flags & (CRM_F_HIDDEN|CRM_F_WRITEONLY)) {
         return 0;
     }
 
@@ -773,10 +779,26 @@ crm_sql_value(crm_sql_t *s, crm_value_t *v)
 }
 
 
+/* the column that holds the workspace: every statement is scoped by it */
+
+static void
+crm_sql_tenant(crm_sql_t *s, crm_resource_t *res)
+{
+    if (res->tenant.len > 0) {
+        crm_sql_str(s, &res->tenant);
+        return;
+    }
+
+    crm_sql_cstr(s, "workspace_id");
+}
+
+
 static void
 crm_sql_by_id(crm_sql_t *s, crm_resource_t *res, ngx_uint_t id)
 {
-    crm_sql_cstr(s, " WHERE workspace_id = $1::uuid AND ");
+    crm_sql_cstr(s, " WHERE ");
+    crm_sql_tenant(s, res);
+    crm_sql_cstr(s, " = $1::uuid AND ");
     crm_sql_str(s, &res->fields[0].column);
     crm_sql_cstr(s, " = ");
     crm_sql_ref(s, id, "::uuid");
@@ -794,7 +816,9 @@ crm_sql_where(crm_sql_t *s, crm_resource_t *res, crm_query_t *q,
     ngx_uint_t     i, n;
     crm_filter_t  *flt;
 
-    crm_sql_cstr(s, " WHERE workspace_id = $1::uuid AND deleted_at IS NULL");
+    crm_sql_cstr(s, " WHERE ");
+    crm_sql_tenant(s, res);
+    crm_sql_cstr(s, " = $1::uuid AND deleted_at IS NULL");
 
     if (fk != NULL) {
         n = crm_sql_param(s, parent->data, parent->len, 0);

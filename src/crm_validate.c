@@ -85,6 +85,8 @@ static ngx_int_t crm_validate_array(crm_validate_t *ctx, crm_field_t *f,
     ngx_str_t *name, json_t *v, ngx_str_t *out);
 static ngx_int_t crm_validate_object(crm_validate_t *ctx, crm_field_t *f,
     ngx_str_t *name, json_t *v, ngx_str_t *out);
+static ngx_int_t crm_validate_password(crm_validate_t *ctx, crm_field_t *f,
+    ngx_str_t *name, json_t *v, ngx_str_t *out);
 static ngx_int_t crm_validate_integer_text(ngx_pool_t *pool, json_int_t n,
     ngx_str_t *out);
 static ngx_int_t crm_validate_dump(ngx_pool_t *pool, json_t *v,
@@ -110,7 +112,8 @@ static crm_validate_type_t  crm_validate_types[] = {
     { crm_validate_timestamp, "an ISO 8601 timestamp string" },
     { crm_validate_date,      "a date string (YYYY-MM-DD)" },
     { crm_validate_array,     "an array of strings" },
-    { crm_validate_object,    "an object" }
+    { crm_validate_object,    "an object" },
+    { crm_validate_password,  "a string of 8 to 72 bytes" }
 };
 
 
@@ -391,6 +394,33 @@ crm_validate_text(crm_validate_t *ctx, crm_field_t *f, ngx_str_t *name,
     json_t *v, ngx_str_t *out)
 {
     return crm_validate_string(ctx, f, name, v, out);
+}
+
+
+/* 8 characters at least, 72 bytes at most (bcrypt's limit) */
+
+static ngx_int_t
+crm_validate_password(crm_validate_t *ctx, crm_field_t *f, ngx_str_t *name,
+    json_t *v, ngx_str_t *out)
+{
+    ngx_int_t  rc;
+
+    rc = crm_validate_string(ctx, f, name, v, out);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    if (crm_validate_utf8_len(out->data, out->len) < 8) {
+        return crm_validate_error(ctx, name, "too_short",
+                                  "must have at least 8 characters");
+    }
+
+    if (out->len > 72) {
+        return crm_validate_error(ctx, name, "too_long",
+                                  "must have at most 72 bytes");
+    }
+
+    return NGX_OK;
 }
 
 

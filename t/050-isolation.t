@@ -17,11 +17,14 @@ my %K = %CRM::Test::KEYS;
 my ($A, $B) = ($CRM::Test::WS_A, $CRM::Test::WS_B);
 
 CRM::Test::reset();
+sql("DELETE FROM sessions; DELETE FROM users");
 CRM::Test::stored_key($K{owner_a}, $A, '{*}');
 my $b_key_id = CRM::Test::stored_key($K{owner_b}, $B, '{*}');
 
 my $b_company = sql("INSERT INTO companies (workspace_id, name) VALUES"
                     . " ('$B', 'B Corp') RETURNING id");
+my $b_user = sql("INSERT INTO users (workspace_id, email) VALUES"
+                 . " ('$B', 'b-user\@b.test') RETURNING id");
 my $b_contact = sql("INSERT INTO contacts (workspace_id, email, company_id)"
                     . " VALUES ('$B', 'b\@example.com', '$b_company')"
                     . " RETURNING id");
@@ -35,6 +38,8 @@ my @RESOURCES = (
       create => '{"name":"New"}' },
     { name => 'api-keys',  b_id => $b_key_id,  patch => undef,
       create => '{"name":"n","scopes":["contacts:read"]}' },
+    { name => 'users',     b_id => $b_user,    patch => '{"name":"x"}',
+      create => '{"email":"iso-new@a.test"}' },
 );
 
 # sub-collections: parent resource, B's parent id, link
@@ -120,6 +125,12 @@ Test::Nginx::Socket::add_response_body_check(sub {
                           sprintf($tmpl, $id));
         is($s, 422, "$n: a reference to B's record is refused");
     }
+
+    # the workspace itself: only "current", which is A's
+    my ($ws, $wd) = req('GET', '/api/v1/workspaces/current', $K{owner_a});
+    is($wd->{data}{id}, $A, "workspaces/current is A's own");
+    ($ws) = req('GET', "/api/v1/workspaces/$B", $K{owner_a});
+    is($ws, 404, "workspaces/<B> is not found");
 
     # B's key still works: A's DELETE did not revoke it
     my ($s) = req('GET', '/api/v1/contacts', $K{owner_b});

@@ -23,7 +23,7 @@
 #   pg/postgresql.log     PostgreSQL server log
 #   redis/                Redis pid file and log (no persistence)
 #   nginx/                nginx prefix (run only): conf/ logs/ temp/
-#   demo.key, demo.workspace, api-keys.conf, cursor.secret   (run only)
+#   demo.workspace, demo.key, demo.password, cursor.secret   (run only)
 #
 # PostgreSQL and the nginx workers do not run as root.  When the checkout
 # is in a directory those users cannot enter (e.g. under /root), their
@@ -288,12 +288,10 @@ nginx_pid() {
 
 # render nginx.conf.example into .run/NAME/nginx/conf/nginx.conf
 nginx_render() {
-    local tmpl=$TOP/nginx.conf.example temp secret keys
+    local tmpl=$TOP/nginx.conf.example temp secret
 
     [ -r "$tmpl" ] || die "missing $tmpl"
     [ -r "$MODULE_SO" ] || die "missing $MODULE_SO: build it with 'make'"
-    keys=$DIR/api-keys.conf
-    [ -r "$keys" ] || die "missing $keys: run util/seed-demo.sh first"
 
     mkdir -p "$NGX/conf" "$NGX/logs"
     temp=$(reach_dir nobody nginx/temp)
@@ -306,20 +304,12 @@ nginx_render() {
     awk -v module="$MODULE_SO" -v http_port="$HTTP_PORT" \
         -v pg_port="$PG_PORT" -v pg_db="$PG_DB" \
         -v redis_port="$REDIS_PORT" -v secret="$secret" \
-        -v temp="$temp" -v keys="$keys" '
+        -v temp="$temp" '
         NR == 1 {
             print "# rendered by util/stack.sh from nginx.conf.example:" \
                   " edit that file and run make run again"
         }
         /^[ \t]*#/ { print; next }
-        /^[ \t]*crm_api_key[ \t].*@DEMO_API_KEY@/ {
-            # the placeholder line becomes the lines of api-keys.conf
-            match($0, /^[ \t]*/)
-            indent = substr($0, 1, RLENGTH)
-            while ((getline line < keys) > 0) print indent line
-            close(keys)
-            next
-        }
         /_temp_path[ \t]/ { sub(/[ \t]temp\//, " " temp "/") }
         {
             gsub(/@MODULE_PATH@/, module)
@@ -335,7 +325,7 @@ nginx_render() {
        | grep '@[A-Z_]*@' >&2; then
         die "unsubstituted placeholders in $NGX/conf/nginx.conf.new"
     fi
-    chmod 600 "$NGX/conf/nginx.conf.new"   # holds the key and the secret
+    chmod 600 "$NGX/conf/nginx.conf.new"   # holds the cursor secret
     mv -f "$NGX/conf/nginx.conf.new" "$NGX/conf/nginx.conf"
 }
 

@@ -1,0 +1,280 @@
+# Users, sessions (login, refresh, logout) and the workspace itself.
+
+use strict;
+use warnings;
+
+use Test::Nginx::Socket 'no_plan';
+use Test::More;
+use JSON::PP;
+use CRM::Test qw(http_request sql);
+
+my %K = %CRM::Test::KEYS;
+my ($A, $B) = ($CRM::Test::WS_A, $CRM::Test::WS_B);
+
+CRM::Test::reset();
+sql("DELETE FROM sessions; DELETE FROM users");
+CRM::Test::stored_key($K{owner_a}, $A, '{*}');
+for my $u (['owner', 'owner@a.test'], ['member', 'member@a.test'],
+           ['member', 'locked@a.test'], ['member', 'gone@a.test'])
+{
+    sql("INSERT INTO users (workspace_id, email, role, password_hash)"
+        . " VALUES ('$A', '$u->[1]', '$u->[0]',"
+        . " crm_password_hash('correct horse battery'))");
+}
+
+sub req {
+    my ($method, $path, $cred, $body) = @_;
+    my @h;
+    push @h, "Authorization: Bearer $cred" if defined $cred;
+    push @h, 'Content-Type: application/json' if defined $body;
+    my ($status, $b, $head) = http_request($method, $path, \@h, $body);
+    return ($status, eval { decode_json($b) } || {}, $head);
+}
+
+sub login {
+    my ($email, $password) = @_;
+    return req('POST', '/api/v1/auth/login', undef,
+               encode_json({ email => $email, password => $password }));
+}
+
+Test::Nginx::Socket::add_response_body_check(sub {
+    my ($block, $body, $req_idx, $repeated, $dry_run) = @_;
+    my $name = $block->name;
+
+    if ($name =~ /session lives and dies/) {
+        my $t = decode_json($body)->{data}{token};
+        my ($s, $d) = req('GET', '/api/v1/contacts', $t);
+        is($s, 200, "$name - the session token works");
+
+        ($s, $d) = req('POST', '/api/v1/auth/refresh', $t);
+        is($s, 200, "$name - refreshed");
+        my $t2 = $d->{data}{token};
+        like($t2, qr/^crms_[0-9a-f]{40}$/, "$name - a new token");
+        ($s) = req('GET', '/api/v1/contacts', $t);
+        is($s, 401, "$name - the old token is dead at once");
+        ($s) = req('GET', '/api/v1/contacts', $t2);
+        is($s, 200, "$name - the new one works");
+
+        ($s) = req('POST', '/api/v1/auth/logout', $t2);
+        is($s, 204, "$name - logged out");
+        ($s) = req('GET', '/api/v1/contacts', $t2);
+        is($s, 401, "$name - the token is dead after logout");
+
+    } elsif ($name =~ /members cannot administer/) {
+        my (undef, $d) = login('member@a.test', 'correct horse battery');
+        my $t = $d->{data}{token};
+        my ($s) = req('GET', '/api/v1/contacts', $t);
+        is($s, 200, "$name - a member reads contacts");
+        ($s) = req('POST', '/api/v1/contacts', $t, '{"email":"m@x.test"}');
+        is($s, 201, "$name - and writes them");
+        ($s) = req('GET', '/api/v1/users', $t);
+        is($s, 200, "$name - a member sees the users");
+        ($s, $d) = req('POST', '/api/v1/users', $t, '{"email":"x@a.test"}');
+        is($s, 403, "$name - a member cannot invite");
+        ($s) = req('POST', '/api/v1/api-keys', $t,
+                   '{"name":"k","scopes":["*"]}');
+        is($s, 403, "$name - nor make keys");
+        ($s) = req('PATCH', '/api/v1/workspaces/current', $t,
+                   '{"name":"Mine"}');
+        is($s, 403, "$name - nor rename the workspace");
+
+        (undef, $d) = login('owner@a.test', 'correct horse battery');
+        my $o = $d->{data}{token};
+        ($s, $d) = req('POST', '/api/v1/users', $o,
+                       '{"email":"new@a.test","role":"admin",'
+                       . '"password":"another good one"}');
+        is($s, 201, "$name - an owner invites");
+        ($s, $d) = req('POST', '/api/v1/api-keys', $o,
+                       '{"name":"k","scopes":["contacts:read"]}');
+        is($s, 201, "$name - an owner makes keys");
+        ($s, $d) = login('new@a.test', 'another good one');
+        is($s, 200, "$name - the invited user logs in");
+
+    } elsif ($name =~ /locks the account/) {
+        my @s;
+        for (1 .. 4) {
+            my ($s) = login('locked@a.test', 'wrong password!');
+            push @s, $s;
+        }
+        is("@s", '401 401 401 401', "$name - four failures");
+        my ($s, $d, $head) = login('locked@a.test', 'wrong password!');
+        is($s, 429, "$name - the fifth locks the account");
+        ($s, $d, $head) = login('locked@a.test', 'correct horse battery');
+        is($s, 429, "$name - then even the right password is refused");
+        is($d->{error}{code}, 'RATE_LIMITED', "$name - RATE_LIMITED");
+        like($head, qr/\r\nRetry-After: \d+/i, "$name - Retry-After");
+        ($s) = login('owner@a.test', 'correct horse battery');
+        is($s, 200, "$name - other accounts are not affected");
+
+    } elsif ($name =~ /deleting a user ends/) {
+        my (undef, $d) = login('gone@a.test', 'correct horse battery');
+        my $t = $d->{data}{token};
+        my ($s) = req('GET', '/api/v1/contacts', $t);
+        is($s, 200, "$name - the user's session works");
+        my $id = sql("SELECT id FROM users WHERE email = 'gone\@a.test'");
+        ($s) = http_request('DELETE', "/api/v1/users/$id",
+                            ["X-API-Key: $K{owner_a}"]);
+        is($s, 204, "$name - deleted");
+        ($s) = req('GET', '/api/v1/contacts', $t);
+        is($s, 401, "$name - the session ended at once");
+    }
+});
+
+no_shuffle();
+run_tests();
+
+__DATA__
+
+=== TEST 1: login returns a session token with its expiry
+--- request
+POST /api/v1/auth/login
+{"email":"OWNER@a.test","password":"correct horse battery"}
+--- more_headers
+Content-Type: application/json
+--- error_code: 200
+--- response_body_like: ^\{"data":\{"token":"crms_[0-9a-f]{40}","tokenType":"Bearer","sessionId":"[0-9a-f-]{36}","expiresAt":"\d{4}-\d\d-\d\dT[^"]+Z","workspaceId":"11111111-1111-4111-8111-111111111111","userId":"[0-9a-f-]{36}"\},"meta"
+--- no_error_log
+correct horse battery
+crms_
+
+=== TEST 2: a wrong password says nothing about which part was wrong
+--- request
+POST /api/v1/auth/login
+{"email":"owner@a.test","password":"incorrect horse"}
+--- more_headers
+Content-Type: application/json
+--- error_code: 401
+--- response_body_like: "code":"UNAUTHENTICATED","status":401,"message":"invalid email or password"
+
+=== TEST 3: an unknown email gets the same answer
+--- request
+POST /api/v1/auth/login
+{"email":"nobody@a.test","password":"incorrect horse"}
+--- more_headers
+Content-Type: application/json
+--- error_code: 401
+--- response_body_like: "code":"UNAUTHENTICATED","status":401,"message":"invalid email or password"
+
+=== TEST 4: a login needs both fields, as strings
+--- request
+POST /api/v1/auth/login
+{"email":42,"remember":true}
+--- more_headers
+Content-Type: application/json
+--- error_code: 422
+--- response_body_like: (?=.*"field":"email","code":"invalid_type")(?=.*"field":"remember","code":"unknown_field")
+
+=== TEST 5: login takes POST only
+--- request
+GET /api/v1/auth/login
+--- error_code: 405
+--- response_headers
+Allow: POST
+
+=== TEST 6: a session lives and dies with refresh and logout
+--- request
+POST /api/v1/auth/login
+{"email":"owner@a.test","password":"correct horse battery"}
+--- more_headers
+Content-Type: application/json
+--- error_code: 200
+
+=== TEST 7: refresh needs a session, not a key
+--- request
+POST /api/v1/auth/refresh
+--- more_headers eval
+"X-API-Key: $CRM::Test::KEYS{owner_a}"
+--- error_code: 400
+--- response_body_like: "code":"BAD_REQUEST"
+
+=== TEST 8: members cannot administer; owners can
+--- request
+GET /api/v1/health
+--- error_code: 200
+
+=== TEST 9: five failed logins locks the account for a while
+--- request
+GET /api/v1/health
+--- error_code: 200
+
+=== TEST 10: a user is created with a password that is never shown
+--- request
+POST /api/v1/users
+{"email":"pw@a.test","name":"Pat","password":"long enough secret"}
+--- more_headers eval
+"X-API-Key: $CRM::Test::KEYS{owner_a}\nContent-Type: application/json"
+--- error_code: 201
+--- response_body_like: ^\{"data":\{"id" : "[0-9a-f-]{36}", "email" : "pw@a.test", "name" : "Pat", "role" : "member", "lastLoginAt" : null, "createdAt" : "[^"]+", "updatedAt" : "[^"]+"\},"meta"
+
+=== TEST 11: a short password is refused
+--- request
+POST /api/v1/users
+{"email":"short@a.test","password":"short"}
+--- more_headers eval
+"X-API-Key: $CRM::Test::KEYS{owner_a}\nContent-Type: application/json"
+--- error_code: 422
+--- response_body_like: "field":"password","code":"too_short"
+
+=== TEST 12: an email is one user's
+--- request
+POST /api/v1/users
+{"email":"Owner@A.test"}
+--- more_headers eval
+"X-API-Key: $CRM::Test::KEYS{owner_a}\nContent-Type: application/json"
+--- error_code: 409
+--- response_body_like: "code":"DUPLICATE".*"field":"email"
+
+=== TEST 13: a role is owner, admin or member
+--- request
+POST /api/v1/users
+{"email":"boss@a.test","role":"emperor"}
+--- more_headers eval
+"X-API-Key: $CRM::Test::KEYS{owner_a}\nContent-Type: application/json"
+--- error_code: 422
+--- response_body_like: "field":"role","code":"invalid_value"
+
+=== TEST 14: password is not a field to filter or select
+--- request
+GET /api/v1/users?fields=password
+--- more_headers eval
+"X-API-Key: $CRM::Test::KEYS{owner_a}"
+--- error_code: 400
+--- response_body_like: "parameter":"fields"
+
+=== TEST 15: the current workspace
+--- request
+GET /api/v1/workspaces/current
+--- more_headers eval
+"X-API-Key: $CRM::Test::KEYS{owner_a}"
+--- error_code: 200
+--- response_body_like: ^\{"data":\{"id" : "11111111-1111-4111-8111-111111111111", "name" : "Workspace A", "settings" : \{\},
+
+=== TEST 16: an owner renames the workspace
+--- request
+PATCH /api/v1/workspaces/current
+{"name":"Acme A","settings":{"currency":"EUR"}}
+--- more_headers eval
+"X-API-Key: $CRM::Test::KEYS{owner_a}\nContent-Type: application/json"
+--- error_code: 200
+--- response_body_like: "name" : "Acme A", "settings" : \{"currency": "EUR"\}
+
+=== TEST 17: other workspaces cannot be named
+--- request
+GET /api/v1/workspaces/22222222-2222-4222-8222-222222222222
+--- more_headers eval
+"X-API-Key: $CRM::Test::KEYS{owner_a}"
+--- error_code: 404
+
+=== TEST 18: a workspace is not deleted through the API
+--- request
+DELETE /api/v1/workspaces/current
+--- more_headers eval
+"X-API-Key: $CRM::Test::KEYS{owner_a}"
+--- error_code: 405
+--- response_headers
+Allow: GET, HEAD, PUT, PATCH
+
+=== TEST 19: deleting a user ends their sessions at once
+--- request
+GET /api/v1/health
+--- error_code: 200
