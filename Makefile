@@ -7,7 +7,8 @@
 #   make status   what is running, for make run and make test
 #   make test     the same stack on other ports under .run/test/ (no
 #                 long-running nginx: the tests start their own), an empty
-#                 database, then the unit tests and the Test::Nginx suites;
+#                 database, then the unit tests, the SQL function tests
+#                 (t/sql) and the Test::Nginx suites;
 #                 one file: make test T=t/010-contacts.t;
 #                 keep PostgreSQL and Redis up afterwards: make test KEEP=1;
 #                 more prove options: make test PROVE_FLAGS=-v
@@ -120,6 +121,7 @@ test-locked:
 	    else \
 	        echo "make test: no t/unit/Makefile yet, unit tests skipped"; \
 	    fi; \
+	    prove t/sql/run.sh || status=1; \
 	fi; \
 	if perl -MTest::Nginx::Socket -e1 2>/dev/null; then \
 	    inc="-I t/lib"; \
