@@ -32,6 +32,11 @@ static char *ngx_http_crm_redis(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_crm_auth_cache(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+static char *ngx_http_crm_rate_limit(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static ngx_int_t ngx_http_crm_add_variables(ngx_conf_t *cf);
+static ngx_int_t ngx_http_crm_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data);
 static char *ngx_http_crm_cursor_secret(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static ngx_int_t ngx_http_crm_init_process(ngx_cycle_t *cycle);
@@ -141,6 +146,13 @@ static ngx_command_t  ngx_http_crm_commands[] = {
       0,
       NULL },
 
+    { ngx_string("crm_rate_limit"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_1MORE,
+      ngx_http_crm_rate_limit,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
     { ngx_string("crm_session_ttl"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
       ngx_conf_set_sec_slot,
@@ -167,7 +179,7 @@ static ngx_command_t  ngx_http_crm_commands[] = {
 
 
 static ngx_http_module_t  ngx_http_crm_module_ctx = {
-    NULL,                                  /* preconfiguration */
+    ngx_http_crm_add_variables,            /* preconfiguration */
     NULL,                                  /* postconfiguration */
 
     ngx_http_crm_create_main_conf,         /* create main configuration */
@@ -387,6 +399,110 @@ ngx_http_crm_redis(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 }
 
 
+/*
+ * crm_rate_limit zone=name:size [per_minute=N] [per_hour=N] [dry_run];
+ */
+
+static char *
+ngx_http_crm_rate_limit(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_crm_main_conf_t *mcf = conf;
+
+    u_char      *p;
+    ssize_t      size;
+    ngx_int_t    n;
+    ngx_str_t   *value, name, s;
+    ngx_uint_t   i, w;
+
+    if (mcf->limit.zone != NULL) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    ngx_str_null(&name);
+    size = 0;
+
+    mcf->limit.window[0].limit = 100;
+    mcf->limit.window[0].period = 60 * 1000;
+    mcf->limit.window[1].limit = 1000;
+    mcf->limit.window[1].period = 60 * 60 * 1000;
+
+    for (i = 1; i < cf->args->nelts; i++) {
+
+        if (ngx_strncmp(value[i].data, "zone=", 5) == 0) {
+
+            name.data = value[i].data + 5;
+
+            p = (u_char *) ngx_strchr(name.data, ':');
+            if (p == NULL) {
+                goto invalid;
+            }
+
+            name.len = p - name.data;
+
+            s.data = p + 1;
+            s.len = value[i].data + value[i].len - s.data;
+
+            size = ngx_parse_size(&s);
+
+            if (size == NGX_ERROR || name.len == 0) {
+                goto invalid;
+            }
+
+            if (size < (ssize_t) (8 * ngx_pagesize)) {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "zone \"%V\" is too small", &value[i]);
+                return NGX_CONF_ERROR;
+            }
+
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "per_minute=", 11) == 0
+            || ngx_strncmp(value[i].data, "per_hour=", 9) == 0)
+        {
+            w = (value[i].data[4] == 'm') ? 0 : 1;
+            p = (u_char *) ngx_strchr(value[i].data, '=') + 1;
+
+            n = ngx_atoi(p, value[i].data + value[i].len - p);
+            if (n == NGX_ERROR || n == 0) {
+                goto invalid;
+            }
+
+            mcf->limit.window[w].limit = n;
+            continue;
+        }
+
+        if (ngx_strcmp(value[i].data, "dry_run") == 0) {
+            mcf->limit.dry_run = 1;
+            continue;
+        }
+
+        goto invalid;
+    }
+
+    if (name.len == 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "crm_rate_limit needs zone=name:size");
+        return NGX_CONF_ERROR;
+    }
+
+    for (w = 0; w < CRM_LIMIT_WINDOWS; w++) {
+        mcf->limit.window[w].interval = ngx_max(1,
+            mcf->limit.window[w].period / mcf->limit.window[w].limit);
+    }
+
+    return crm_limit_conf(cf, &mcf->limit, &name, size);
+
+invalid:
+
+    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                       "invalid parameter \"%V\"", &value[i]);
+    return NGX_CONF_ERROR;
+}
+
+
 /* crm_auth_cache zone=name:size [ttl=time]; */
 
 static char *
@@ -550,6 +666,98 @@ ngx_http_crm_api_key(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     k->workspace = value[2];
 
     return NGX_CONF_OK;
+}
+
+
+/*
+ * $crm_workspace, $crm_principal (kind:id) and $crm_ratelimit_remaining,
+ * for access logs
+ */
+
+static ngx_http_variable_t  ngx_http_crm_vars[] = {
+
+    { ngx_string("crm_workspace"), NULL, ngx_http_crm_variable, 0,
+      NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("crm_principal"), NULL, ngx_http_crm_variable, 1,
+      NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("crm_ratelimit_remaining"), NULL, ngx_http_crm_variable, 2,
+      NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+      ngx_http_null_variable
+};
+
+
+static ngx_int_t
+ngx_http_crm_add_variables(ngx_conf_t *cf)
+{
+    ngx_http_variable_t  *var, *v;
+
+    for (v = ngx_http_crm_vars; v->name.len; v++) {
+        var = ngx_http_add_variable(cf, &v->name, v->flags);
+        if (var == NULL) {
+            return NGX_ERROR;
+        }
+
+        var->get_handler = v->get_handler;
+        var->data = v->data;
+    }
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_crm_variable(ngx_http_request_t *r, ngx_http_variable_value_t *v,
+    uintptr_t data)
+{
+    static const char  *kinds[] = { "none", "static", "key", "session" };
+
+    u_char     *p;
+    crm_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_crm_module);
+
+    if (ctx == NULL || ctx->principal.kind == CRM_PRINCIPAL_NONE) {
+        v->not_found = 1;
+        return NGX_OK;
+    }
+
+    p = ngx_pnalloc(r->pool, 64 + ctx->principal.id.len);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    v->data = p;
+
+    switch (data) {
+
+    case 0:
+        p = ngx_cpymem(p, ctx->workspace.data, ctx->workspace.len);
+        break;
+
+    case 1:
+        p = ngx_sprintf(p, "%s:%V", kinds[ctx->principal.kind],
+                        &ctx->principal.id);
+        break;
+
+    default:
+        if (ctx->limit_remaining < 0) {
+            v->not_found = 1;
+            return NGX_OK;
+        }
+
+        p = ngx_sprintf(p, "%i", ctx->limit_remaining);
+        break;
+    }
+
+    v->len = p - v->data;
+    v->valid = 1;
+    v->no_cacheable = 1;
+    v->not_found = 0;
+
+    return NGX_OK;
 }
 
 

@@ -55,6 +55,21 @@ typedef struct {
 
 
 typedef struct crm_auth_cache_s  crm_auth_cache_t;
+typedef struct crm_limit_zone_s  crm_limit_zone_t;
+
+
+#define CRM_LIMIT_WINDOWS     2             /* per minute, per hour */
+
+
+typedef struct {
+    ngx_shm_zone_t           *zone;
+    ngx_flag_t                dry_run;
+    struct {
+        ngx_uint_t            limit;
+        uint64_t              period;       /* ms */
+        uint64_t              interval;     /* ms: period / limit */
+    } window[CRM_LIMIT_WINDOWS];
+} crm_limit_conf_t;
 
 
 typedef struct {
@@ -63,6 +78,7 @@ typedef struct {
     ngx_array_t              *keys;         /* crm_static_key_t */
     ngx_shm_zone_t           *auth_zone;    /* crm_auth_cache */
     time_t                    session_ttl;
+    crm_limit_conf_t          limit;
     crm_redis_conf_t          redis_conf;
 
     /* per worker, set up in init_process */
@@ -183,6 +199,7 @@ struct crm_ctx_s {
     crm_principal_t           principal;
     crm_step_pt               next;         /* after an async lookup */
     ngx_str_t                 secret;       /* a new API key, shown once */
+    ngx_int_t                 limit_remaining;  /* -1: not limited */
 };
 
 
@@ -278,6 +295,13 @@ ngx_int_t crm_auth_scope(ngx_str_t *scopes, ngx_str_t *resource,
 void crm_auth_forget(ngx_http_crm_main_conf_t *mcf, ngx_str_t *id);
 ngx_int_t crm_api_key_create(ngx_http_request_t *r, crm_ctx_t *ctx);
 ngx_int_t crm_auth_action(ngx_http_request_t *r, crm_ctx_t *ctx);
+
+
+/* crm_limit.c */
+
+char *crm_limit_conf(ngx_conf_t *cf, crm_limit_conf_t *lcf, ngx_str_t *name,
+    size_t size);
+ngx_int_t crm_limit_check(ngx_http_request_t *r, crm_ctx_t *ctx);
 
 
 #endif /* _CRM_MODULE_H_INCLUDED_ */

@@ -75,6 +75,7 @@ crm_resource_handler(ngx_http_request_t *r)
     ctx->request = r;
     ctx->mcf = mcf;
     ctx->total = -1;
+    ctx->limit_remaining = -1;
     ctx->started = ngx_current_msec;
 
     ngx_http_set_ctx(r, ctx, ngx_http_crm_module);
@@ -325,6 +326,10 @@ crm_authorized(ngx_http_request_t *r, crm_ctx_t *ctx)
     p = &ctx->principal;
     res = ctx->route.res;
     write = !(r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD));
+
+    if (crm_limit_check(r, ctx) != NGX_OK) {
+        return ctx->rc;
+    }
 
     if (ctx->route.kind == CRM_ROUTE_ACTION) {
         /* refresh and logout act on the session presented */

@@ -1,0 +1,159 @@
+# Rate limits per principal in shared memory: headers, 429, exactness
+# across workers, reload, dry run, and the access-log variables.
+
+use strict;
+use warnings;
+
+use Test::Nginx::Socket 'no_plan';
+use Test::More;
+use JSON::PP;
+use CRM::Test qw(http_request concurrent sql);
+
+master_on();
+workers(2);
+
+my %K = %CRM::Test::KEYS;
+my ($A, $B) = ($CRM::Test::WS_A, $CRM::Test::WS_B);
+
+CRM::Test::reset();
+CRM::Test::stored_key($K{owner_a}, $A, '{*}');
+CRM::Test::stored_key($K{owner_b}, $B, '{*}');
+
+my $root = $ENV{TEST_NGINX_SERVROOT} || 't/servroot';
+
+sub statuses {
+    my %n;
+    $n{ $_->[0] }++ for @_;
+    return join ' ', map { "$_=$n{$_}" } sort keys %n;
+}
+
+Test::Nginx::Socket::add_response_body_check(sub {
+    my ($block, $body, $req_idx, $repeated, $dry_run) = @_;
+    my $name = $block->name;
+    my @ha = ("X-API-Key: $K{owner_a}");
+    my @hb = ("X-API-Key: $K{owner_b}");
+
+    if ($name =~ /exactly the limit passes/) {
+        # the block's own request used 1 of 10
+        my @r = concurrent(30, 'GET', '/api/v1/contacts', \@ha);
+        is(statuses(@r), '200=9 429=21', "$name - 9 more of 30 pass");
+        my ($b) = grep { $_->[0] == 429 } @r;
+        like($b->[1], qr/^\{"error":\{"code":"RATE_LIMITED","status":429,/,
+             "$name - RATE_LIMITED");
+        like($b->[2], qr/\r\nRetry-After: [1-6](?:\r\n|$)/i,
+             "$name - Retry-After within one interval");
+        like($b->[2], qr/\r\nX-RateLimit-Remaining: 0(?:\r\n|$)/i,
+             "$name - nothing remaining");
+
+        my ($s) = http_request('GET', '/api/v1/contacts', \@hb);
+        is($s, 200, "$name - another principal is not affected");
+
+        ($s) = http_request('GET', '/api/v1/health', []);
+        is($s, 200, "$name - health is not limited");
+
+    } elsif ($name =~ /survive a reload/) {
+        my @r = concurrent(12, 'GET', '/api/v1/contacts', \@ha);
+        is(statuses(@r), '200=9 429=3', "$name - spent");
+
+        open my $fh, '<', "$root/logs/nginx.pid" or die $!;
+        my $master = <$fh>;
+        chomp $master;
+        kill 'HUP', $master;
+        Time::HiRes::sleep(1);
+
+        my ($s) = http_request('GET', '/api/v1/contacts', \@ha);
+        is($s, 429, "$name - still limited after the reload");
+
+    } elsif ($name =~ /dry run/) {
+        my @r = concurrent(15, 'GET', '/api/v1/contacts', \@ha);
+        is(statuses(@r), '200=15', "$name - nothing refused");
+        open my $fh, '<', "$root/logs/error.log" or die $!;
+        my $log = do { local $/; <$fh> };
+        like($log, qr/rate limit exceeded for \S+ \(dry run\)/,
+             "$name - what would have been refused is logged");
+
+    } elsif ($name =~ /access log/) {
+        Time::HiRes::sleep(0.3);
+        open my $fh, '<', "$root/logs/crm.log" or die "no crm.log: $!";
+        my @lines = <$fh>;
+        like($lines[-1], qr/^$A key:[0-9a-f-]{36} 9 200$/,
+             "$name - workspace, principal, remaining");
+    }
+});
+
+no_shuffle();
+run_tests();
+
+__DATA__
+
+=== TEST 1: every authenticated response carries the budget
+--- http_config
+    crm_postgres "$TEST_NGINX_PG_DSN";
+    crm_rate_limit zone=crm_limit:1m per_minute=10 per_hour=1000;
+--- request
+GET /api/v1/contacts
+--- more_headers eval
+"X-API-Key: $CRM::Test::KEYS{owner_a}"
+--- error_code: 200
+--- response_headers
+X-RateLimit-Limit: 10
+X-RateLimit-Remaining: 9
+X-RateLimit-Reset: 6
+
+=== TEST 2: exactly the limit passes across workers, then 429
+--- http_config
+    crm_postgres "$TEST_NGINX_PG_DSN";
+    crm_rate_limit zone=crm_limit:1m per_minute=10 per_hour=1000;
+--- request
+GET /api/v1/contacts
+--- more_headers eval
+"X-API-Key: $CRM::Test::KEYS{owner_a}"
+--- error_code: 200
+--- no_error_log
+[alert]
+
+=== TEST 3: the window closest to exhaustion is the one shown
+--- http_config
+    crm_postgres "$TEST_NGINX_PG_DSN";
+    crm_rate_limit zone=crm_limit:1m per_minute=100 per_hour=20;
+--- request
+GET /api/v1/contacts
+--- more_headers eval
+"X-API-Key: $CRM::Test::KEYS{owner_a}"
+--- error_code: 200
+--- response_headers
+X-RateLimit-Limit: 20
+X-RateLimit-Remaining: 19
+X-RateLimit-Reset: 180
+
+=== TEST 4: counters survive a reload
+--- http_config
+    crm_postgres "$TEST_NGINX_PG_DSN";
+    crm_rate_limit zone=crm_limit:1m per_minute=10;
+--- request
+GET /api/v1/contacts
+--- more_headers eval
+"X-API-Key: $CRM::Test::KEYS{owner_a}"
+--- error_code: 200
+
+=== TEST 5: a dry run logs and refuses nothing
+--- http_config
+    crm_postgres "$TEST_NGINX_PG_DSN";
+    crm_rate_limit zone=crm_limit:1m per_minute=10 dry_run;
+--- request
+GET /api/v1/contacts
+--- more_headers eval
+"X-API-Key: $CRM::Test::KEYS{owner_a}"
+--- error_code: 200
+
+=== TEST 6: the access log names the workspace, principal and budget
+--- http_config
+    crm_postgres "$TEST_NGINX_PG_DSN";
+    crm_rate_limit zone=crm_limit:1m per_minute=10;
+    log_format crm '$crm_workspace $crm_principal $crm_ratelimit_remaining $status';
+    access_log logs/crm.log crm;
+--- request
+GET /api/v1/contacts
+--- more_headers eval
+"X-API-Key: $CRM::Test::KEYS{owner_a}"
+--- error_code: 200
