@@ -53,6 +53,13 @@ static ngx_conf_num_bounds_t  ngx_http_crm_queue_bounds = {
 };
 
 
+static ngx_conf_enum_t  ngx_http_crm_idem_fallback[] = {
+    { ngx_string("process"), 0 },
+    { ngx_string("reject"), 1 },
+    { ngx_null_string, 0 }
+};
+
+
 static ngx_command_t  ngx_http_crm_commands[] = {
 
     { ngx_string("crm_api"),
@@ -153,6 +160,27 @@ static ngx_command_t  ngx_http_crm_commands[] = {
       0,
       NULL },
 
+    { ngx_string("crm_idempotency"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_FLAG,
+      ngx_conf_set_flag_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_crm_main_conf_t, idempotency),
+      NULL },
+
+    { ngx_string("crm_idempotency_ttl"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_crm_main_conf_t, idempotency_ttl),
+      NULL },
+
+    { ngx_string("crm_idempotency_without_redis"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_enum_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_crm_main_conf_t, idempotency_reject),
+      &ngx_http_crm_idem_fallback },
+
     { ngx_string("crm_session_ttl"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
       ngx_conf_set_sec_slot,
@@ -235,6 +263,9 @@ ngx_http_crm_create_main_conf(ngx_conf_t *cf)
     mcf->pg.statement_timeout = NGX_CONF_UNSET_MSEC;
     mcf->pg.backoff_max = NGX_CONF_UNSET_MSEC;
     mcf->session_ttl = NGX_CONF_UNSET;
+    mcf->idempotency = NGX_CONF_UNSET;
+    mcf->idempotency_reject = NGX_CONF_UNSET_UINT;
+    mcf->idempotency_ttl = NGX_CONF_UNSET_MSEC;
     mcf->redis_conf.connect_timeout = NGX_CONF_UNSET_MSEC;
     mcf->redis_conf.command_timeout = NGX_CONF_UNSET_MSEC;
 
@@ -254,6 +285,9 @@ ngx_http_crm_init_main_conf(ngx_conf_t *cf, void *conf)
     ngx_conf_init_msec_value(mcf->pg.statement_timeout, 5000);
     ngx_conf_init_msec_value(mcf->pg.backoff_max, 2000);
     ngx_conf_init_value(mcf->session_ttl, 24 * 60 * 60);
+    ngx_conf_init_value(mcf->idempotency, 1);
+    ngx_conf_init_uint_value(mcf->idempotency_reject, 0);
+    ngx_conf_init_msec_value(mcf->idempotency_ttl, 24 * 60 * 60 * 1000);
     ngx_conf_init_msec_value(mcf->redis_conf.connect_timeout,
                              CRM_REDIS_DEFAULT_CONNECT_TIMEOUT);
     ngx_conf_init_msec_value(mcf->redis_conf.command_timeout,

@@ -165,7 +165,15 @@ ngx_int_t
 crm_http_send(ngx_http_request_t *r, ngx_uint_t status, ngx_chain_t *out,
     size_t len)
 {
-    ngx_int_t  rc;
+    ngx_int_t   rc;
+    crm_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_crm_module);
+
+    if (ctx != NULL && ctx->idem.claimed) {
+        /* before sending: the output filters consume the buffers */
+        crm_idem_store(r, ctx, status, out);
+    }
 
     r->headers_out.status = status;
     r->headers_out.content_length_n = len;

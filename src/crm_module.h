@@ -79,6 +79,9 @@ typedef struct {
     ngx_shm_zone_t           *auth_zone;    /* crm_auth_cache */
     time_t                    session_ttl;
     crm_limit_conf_t          limit;
+    ngx_flag_t                idempotency;
+    ngx_uint_t                idempotency_reject;   /* without Redis */
+    ngx_msec_t                idempotency_ttl;
     crm_redis_conf_t          redis_conf;
 
     /* per worker, set up in init_process */
@@ -200,6 +203,12 @@ struct crm_ctx_s {
     crm_step_pt               next;         /* after an async lookup */
     ngx_str_t                 secret;       /* a new API key, shown once */
     ngx_int_t                 limit_remaining;  /* -1: not limited */
+
+    struct {
+        ngx_str_t             key;          /* in Redis */
+        ngx_str_t             fp;           /* the request's fingerprint */
+        unsigned              claimed:1;    /* the response is stored */
+    } idem;
 };
 
 
@@ -302,6 +311,14 @@ ngx_int_t crm_auth_action(ngx_http_request_t *r, crm_ctx_t *ctx);
 char *crm_limit_conf(ngx_conf_t *cf, crm_limit_conf_t *lcf, ngx_str_t *name,
     size_t size);
 ngx_int_t crm_limit_check(ngx_http_request_t *r, crm_ctx_t *ctx);
+
+
+/* crm_idempotency.c */
+
+ngx_int_t crm_idem_begin(ngx_http_request_t *r, crm_ctx_t *ctx,
+    crm_step_pt next);
+void crm_idem_store(ngx_http_request_t *r, crm_ctx_t *ctx,
+    ngx_uint_t status, ngx_chain_t *out);
 
 
 #endif /* _CRM_MODULE_H_INCLUDED_ */

@@ -361,7 +361,17 @@ crm_authorized(ngx_http_request_t *r, crm_ctx_t *ctx)
                               "only owners and admins may do this", NULL);
     }
 
-    return crm_dispatch(r, ctx);
+    switch (crm_idem_begin(r, ctx, crm_dispatch)) {
+
+    case NGX_OK:
+        return crm_dispatch(r, ctx);
+
+    case NGX_AGAIN:
+        return NGX_DONE;
+
+    default:
+        return ctx->rc;
+    }
 }
 
 

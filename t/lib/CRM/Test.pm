@@ -235,6 +235,19 @@ sub http_request {
 }
 
 
+# waits (3 s at most) until the nginx under test reaches Redis; its
+# workers connect in the background after they start
+
+sub wait_redis {
+    for (1 .. 30) {
+        my ($status, $body) = http_request('GET', '/api/v1/health');
+        return 1 if $body =~ /"redis":\{"status":"up"/;
+        Time::HiRes::sleep(0.1);
+    }
+    return 0;
+}
+
+
 # "n" copies of one request at the same time (one process each); returns
 # a list of [status, body, head, seconds]
 
