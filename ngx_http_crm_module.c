@@ -434,7 +434,8 @@ ngx_http_crm_redis(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
 
 /*
- * crm_rate_limit zone=name:size [per_minute=N] [per_hour=N] [dry_run];
+ * crm_rate_limit zone=name:size [per_minute=N] [per_hour=N] [cluster]
+ *     [dry_run];
  */
 
 static char *
@@ -510,6 +511,11 @@ ngx_http_crm_rate_limit(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
         if (ngx_strcmp(value[i].data, "dry_run") == 0) {
             mcf->limit.dry_run = 1;
+            continue;
+        }
+
+        if (ngx_strcmp(value[i].data, "cluster") == 0) {
+            mcf->limit.cluster = 1;
             continue;
         }
 

@@ -46,10 +46,44 @@ struct crm_limit_zone_s {
 static ngx_int_t crm_limit_init_zone(ngx_shm_zone_t *zone, void *data);
 static crm_limit_node_t *crm_limit_node(crm_limit_zone_t *lz,
     ngx_str_t *key);
+static ngx_int_t crm_limit_local(ngx_http_request_t *r, crm_ctx_t *ctx);
+static ngx_uint_t crm_limit_gcra(crm_limit_conf_t *lcf, uint64_t now,
+    uint64_t *tat, ngx_msec_t *wait);
+static void crm_limit_redis_done(crm_redis_cmd_t *cmd, redisReply *reply,
+    void *data);
+static ngx_int_t crm_limit_answer(ngx_http_request_t *r, crm_ctx_t *ctx,
+    uint64_t now, uint64_t *tat);
 static ngx_int_t crm_limit_headers(ngx_http_request_t *r, ngx_uint_t limit,
     ngx_uint_t remaining, ngx_msec_t reset);
 static ngx_int_t crm_limit_header(ngx_http_request_t *r, const char *name,
     ngx_uint_t value);
+
+
+/*
+ * The same GCRA in Redis, for a limit shared by hosts: Redis' clock, both
+ * windows counted only when both conform.  Returns {wait, now, tat...}.
+ */
+
+static ngx_str_t  crm_limit_script = ngx_string(
+    "local t = redis.call('TIME') "
+    "local now = t[1] * 1000 + math.floor(t[2] / 1000) "
+    "local v = redis.call('HMGET', KEYS[1], 'a', 'b') "
+    "local tat = { tonumber(v[1]) or now, tonumber(v[2]) or now } "
+    "local nxt = {} "
+    "local wait = 0 "
+    "for i = 1, 2 do "
+    "  local iv = tonumber(ARGV[2 * i - 1]) "
+    "  local p = tonumber(ARGV[2 * i]) "
+    "  nxt[i] = math.max(tat[i], now) + iv "
+    "  local allow = nxt[i] - p "
+    "  if now < allow and allow - now > wait then wait = allow - now end "
+    "end "
+    "if wait == 0 then "
+    "  tat = nxt "
+    "  redis.call('HSET', KEYS[1], 'a', nxt[1], 'b', nxt[2]) "
+    "  redis.call('PEXPIRE', KEYS[1], math.max(ARGV[2], ARGV[4])) "
+    "end "
+    "return { wait, now, tat[1], tat[2] }");
 
 
 char *
@@ -133,24 +167,19 @@ crm_limit_init_zone(ngx_shm_zone_t *zone, void *data)
 
 
 /*
- * NGX_OK: admitted (headers set); NGX_ABORT: answered 429 (ctx->rc).
- * The principal's key: its kind and id (a static key: its workspace).
+ * NGX_OK: admitted (headers set); NGX_AGAIN: asking Redis, "next"
+ * resumes; NGX_ABORT: answered (429, or an error; ctx->rc).  The key is
+ * the principal's kind and id (a static key: its workspace).
  */
 
 ngx_int_t
-crm_limit_check(ngx_http_request_t *r, crm_ctx_t *ctx)
+crm_limit_check(ngx_http_request_t *r, crm_ctx_t *ctx, crm_step_pt next)
 {
     u_char              *p;
-    uint64_t             now, tat, allow, next[CRM_LIMIT_WINDOWS];
-    ngx_str_t            key, retry;
-    ngx_msec_t           wait, reset;
-    ngx_uint_t           i, best, over, remaining, rem[CRM_LIMIT_WINDOWS];
-    ngx_time_t          *tp;
+    ngx_str_t            argv[8];
+    ngx_uint_t           i;
     crm_limit_conf_t    *lcf;
-    crm_limit_zone_t    *lz;
-    crm_limit_node_t    *node;
     crm_principal_t     *pr;
-    u_char               buf[CRM_LIMIT_KEY_MAX];
 
     lcf = &ctx->mcf->limit;
 
@@ -158,22 +187,83 @@ crm_limit_check(ngx_http_request_t *r, crm_ctx_t *ctx)
         return NGX_OK;
     }
 
-    lz = lcf->zone->data;
     pr = &ctx->principal;
 
-    p = ngx_snprintf(buf, sizeof(buf), "%ui:%V", pr->kind,
+    p = ngx_pnalloc(r->pool, CRM_LIMIT_KEY_MAX + 8 * NGX_INT64_LEN);
+    if (p == NULL) {
+        ctx->rc = NGX_HTTP_INTERNAL_SERVER_ERROR;
+        return NGX_ABORT;
+    }
+
+    ctx->limit_key.data = p;
+    p = ngx_snprintf(p, CRM_LIMIT_KEY_MAX, "crm:rl:%ui:%V", pr->kind,
                      pr->id.len ? &pr->id : &pr->workspace);
-    key.data = buf;
-    key.len = p - buf;
+    ctx->limit_key.len = p - ctx->limit_key.data;
+
+    if (lcf->cluster && ctx->mcf->redis != NULL
+        && crm_redis_up(ctx->mcf->redis))
+    {
+        /* one script call: the limit holds across hosts */
+
+        ngx_str_set(&argv[0], "EVAL");
+        argv[1] = crm_limit_script;
+        ngx_str_set(&argv[2], "1");
+        argv[3] = ctx->limit_key;
+
+        for (i = 0; i < CRM_LIMIT_WINDOWS; i++) {
+            argv[4 + 2 * i].data = p;
+            p = ngx_sprintf(p, "%uL", lcf->window[i].interval);
+            argv[4 + 2 * i].len = p - argv[4 + 2 * i].data;
+
+            argv[5 + 2 * i].data = p;
+            p = ngx_sprintf(p, "%uL", lcf->window[i].period);
+            argv[5 + 2 * i].len = p - argv[5 + 2 * i].data;
+        }
+
+        ctx->next = next;
+
+        if (crm_redis_command(ctx->mcf->redis, r->pool, crm_limit_redis_done,
+                              r, 8, argv)
+            != NULL)
+        {
+            return NGX_AGAIN;
+        }
+    }
+
+    return crm_limit_local(r, ctx);
+}
+
+
+/* this host's zone: the limit, or the fallback while Redis is away */
+
+static ngx_int_t
+crm_limit_local(ngx_http_request_t *r, crm_ctx_t *ctx)
+{
+    uint64_t             now, tat[CRM_LIMIT_WINDOWS];
+    ngx_uint_t           i;
+    ngx_time_t          *tp;
+    crm_limit_conf_t    *lcf;
+    crm_limit_zone_t    *lz;
+    crm_limit_node_t    *node;
+
+    lcf = &ctx->mcf->limit;
+
+    if (lcf->cluster && !ctx->mcf->limit_local) {
+        /* once per outage and worker */
+        ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
+                      "crm: Redis is unreachable: rate limits fall back "
+                      "to this host's zone");
+        ctx->mcf->limit_local = 1;
+    }
 
     tp = ngx_timeofday();
     now = (uint64_t) tp->sec * 1000 + tp->msec;
 
-    wait = 0;
+    lz = lcf->zone->data;
 
     ngx_shmtx_lock(&lz->shpool->mutex);
 
-    node = crm_limit_node(lz, &key);
+    node = crm_limit_node(lz, &ctx->limit_key);
 
     if (node == NULL) {
         ngx_shmtx_unlock(&lz->shpool->mutex);
@@ -184,38 +274,149 @@ crm_limit_check(ngx_http_request_t *r, crm_ctx_t *ctx)
         return NGX_OK;
     }
 
-    /*
-     * GCRA per window: interval I = period / limit; a request conforms
-     * when now >= TAT + I - period; then TAT = max(TAT, now) + I.
-     */
+    crm_limit_gcra(lcf, now, node->tat, &ctx->limit_wait);
 
     for (i = 0; i < CRM_LIMIT_WINDOWS; i++) {
-        tat = ngx_max(node->tat[i], now);
-        next[i] = tat + lcf->window[i].interval;
+        tat[i] = node->tat[i];
+    }
+
+    ngx_shmtx_unlock(&lz->shpool->mutex);
+
+    return crm_limit_answer(r, ctx, now, tat);
+}
+
+
+/*
+ * GCRA per window: interval I = period / limit; a request conforms when
+ * now >= TAT + I - period; then TAT = max(TAT, now) + I in every window.
+ * Returns whether it conforms; *wait: ms until it would.
+ */
+
+static ngx_uint_t
+crm_limit_gcra(crm_limit_conf_t *lcf, uint64_t now, uint64_t *tat,
+    ngx_msec_t *wait)
+{
+    uint64_t    t, allow, next[CRM_LIMIT_WINDOWS];
+    ngx_uint_t  i;
+
+    *wait = 0;
+
+    for (i = 0; i < CRM_LIMIT_WINDOWS; i++) {
+        t = ngx_max(tat[i], now);
+        next[i] = t + lcf->window[i].interval;
         allow = next[i] - lcf->window[i].period;
 
-        if (now < allow && allow - now > wait) {
-            wait = (ngx_msec_t) (allow - now);
+        if (now < allow && allow - now > *wait) {
+            *wait = (ngx_msec_t) (allow - now);
         }
     }
 
-    over = (wait != 0);
+    if (*wait != 0 && !lcf->dry_run) {
+        return 0;
+    }
 
-    if (wait == 0) {
-        for (i = 0; i < CRM_LIMIT_WINDOWS; i++) {
-            node->tat[i] = next[i];
+    for (i = 0; i < CRM_LIMIT_WINDOWS; i++) {
+        if (*wait == 0) {
+            tat[i] = next[i];
         }
+    }
 
-    } else if (lcf->dry_run) {
+    return 1;
+}
+
+
+static void
+crm_limit_redis_done(crm_redis_cmd_t *cmd, redisReply *reply, void *data)
+{
+    uint64_t             now, tat[CRM_LIMIT_WINDOWS];
+    ngx_int_t            rc;
+    ngx_uint_t           i;
+    crm_ctx_t           *ctx;
+    ngx_http_request_t  *r;
+
+    r = data;
+    ctx = ngx_http_get_module_ctx(r, ngx_http_crm_module);
+
+    if (reply == NULL || reply->type != REDIS_REPLY_ARRAY
+        || reply->elements != 2 + CRM_LIMIT_WINDOWS)
+    {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "crm: rate limit script failed: %s",
+                      (reply && reply->type == REDIS_REPLY_ERROR)
+                      ? reply->str : "no reply");
+
+        /* degrade to this host's zone, never fail because of Redis */
+        rc = crm_limit_local(r, ctx);
+        goto done;
+    }
+
+    if (ctx->mcf->limit_local) {
+        ngx_log_error(NGX_LOG_NOTICE, r->connection->log, 0,
+                      "crm: rate limits are cluster-wide again");
+        ctx->mcf->limit_local = 0;
+    }
+
+    ctx->limit_wait = (ngx_msec_t) reply->element[0]->integer;
+    now = (uint64_t) reply->element[1]->integer;
+
+    for (i = 0; i < CRM_LIMIT_WINDOWS; i++) {
+        tat[i] = (uint64_t) reply->element[2 + i]->integer;
+    }
+
+    if (ctx->limit_wait != 0 && ctx->mcf->limit.dry_run) {
+        /* the script did not count it; a dry run lets it pass */
+        ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
+                      "crm: rate limit exceeded for %V (dry run)",
+                      &ctx->limit_key);
+        ctx->limit_wait = 0;
+    }
+
+    rc = crm_limit_answer(r, ctx, now, tat);
+
+done:
+
+    if (rc == NGX_OK) {
+        rc = ctx->next(r, ctx);
+
+    } else {
+        rc = ctx->rc;
+    }
+
+    if (rc != NGX_DONE) {
+        crm_http_done(r, rc);
+    }
+}
+
+
+/* headers for the window closest to exhaustion; 429 when over */
+
+static ngx_int_t
+crm_limit_answer(ngx_http_request_t *r, crm_ctx_t *ctx, uint64_t now,
+    uint64_t *tat)
+{
+    u_char            *p;
+    uint64_t           t;
+    ngx_str_t          retry;
+    ngx_msec_t         wait;
+    ngx_uint_t         i, best, rem[CRM_LIMIT_WINDOWS];
+    crm_limit_conf_t  *lcf;
+
+    lcf = &ctx->mcf->limit;
+    wait = ctx->limit_wait;
+
+    if (wait != 0 && lcf->dry_run) {
+        ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
+                      "crm: rate limit exceeded for %V (dry run)",
+                      &ctx->limit_key);
         wait = 0;
     }
 
     best = 0;
 
     for (i = 0; i < CRM_LIMIT_WINDOWS; i++) {
-        tat = ngx_max(node->tat[i], now);
-        rem[i] = (tat - now >= lcf->window[i].period)
-                 ? 0 : (ngx_uint_t) ((lcf->window[i].period - (tat - now))
+        t = ngx_max(tat[i], now);
+        rem[i] = (t - now >= lcf->window[i].period)
+                 ? 0 : (ngx_uint_t) ((lcf->window[i].period - (t - now))
                                      / lcf->window[i].interval);
 
         if (rem[i] * lcf->window[best].limit
@@ -225,25 +426,16 @@ crm_limit_check(ngx_http_request_t *r, crm_ctx_t *ctx)
         }
     }
 
-    tat = ngx_max(node->tat[best], now);
+    t = ngx_max(tat[best], now);
 
-    ngx_shmtx_unlock(&lz->shpool->mutex);
+    ctx->limit_remaining = ngx_min(rem[best], lcf->window[best].limit);
 
-    remaining = ngx_min(rem[best], lcf->window[best].limit);
-    reset = (ngx_msec_t) (tat - now);
-
-    ctx->limit_remaining = remaining;
-
-    if (crm_limit_headers(r, lcf->window[best].limit, remaining, reset)
+    if (crm_limit_headers(r, lcf->window[best].limit, ctx->limit_remaining,
+                          (ngx_msec_t) (t - now))
         != NGX_OK)
     {
         ctx->rc = NGX_HTTP_INTERNAL_SERVER_ERROR;
         return NGX_ABORT;
-    }
-
-    if (over && lcf->dry_run) {
-        ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
-                      "crm: rate limit exceeded for %V (dry run)", &key);
     }
 
     if (wait == 0) {
@@ -252,7 +444,7 @@ crm_limit_check(ngx_http_request_t *r, crm_ctx_t *ctx)
 
     ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
                   "crm: rate limit exceeded for %V, retry in %M ms",
-                  &key, wait);
+                  &ctx->limit_key, wait);
 
     p = ngx_pnalloc(r->pool, NGX_INT_T_LEN);
     if (p == NULL) {

@@ -64,6 +64,7 @@ typedef struct crm_limit_zone_s  crm_limit_zone_t;
 typedef struct {
     ngx_shm_zone_t           *zone;
     ngx_flag_t                dry_run;
+    ngx_flag_t                cluster;      /* counted in Redis */
     struct {
         ngx_uint_t            limit;
         uint64_t              period;       /* ms */
@@ -79,6 +80,7 @@ typedef struct {
     ngx_shm_zone_t           *auth_zone;    /* crm_auth_cache */
     time_t                    session_ttl;
     crm_limit_conf_t          limit;
+    ngx_uint_t                limit_local;  /* Redis outage logged */
     ngx_flag_t                idempotency;
     ngx_uint_t                idempotency_reject;   /* without Redis */
     ngx_msec_t                idempotency_ttl;
@@ -203,6 +205,8 @@ struct crm_ctx_s {
     crm_step_pt               next;         /* after an async lookup */
     ngx_str_t                 secret;       /* a new API key, shown once */
     ngx_int_t                 limit_remaining;  /* -1: not limited */
+    ngx_str_t                 limit_key;
+    ngx_msec_t                limit_wait;
 
     struct {
         ngx_str_t             key;          /* in Redis */
@@ -310,7 +314,8 @@ ngx_int_t crm_auth_action(ngx_http_request_t *r, crm_ctx_t *ctx);
 
 char *crm_limit_conf(ngx_conf_t *cf, crm_limit_conf_t *lcf, ngx_str_t *name,
     size_t size);
-ngx_int_t crm_limit_check(ngx_http_request_t *r, crm_ctx_t *ctx);
+ngx_int_t crm_limit_check(ngx_http_request_t *r, crm_ctx_t *ctx,
+    crm_step_pt next);
 
 
 /* crm_idempotency.c */

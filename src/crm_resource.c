@@ -16,6 +16,7 @@
 static ngx_int_t crm_allowed(ngx_http_request_t *r, crm_ctx_t *ctx);
 static ngx_int_t crm_proceed(ngx_http_request_t *r, crm_ctx_t *ctx);
 static ngx_int_t crm_authorized(ngx_http_request_t *r, crm_ctx_t *ctx);
+static ngx_int_t crm_permitted(ngx_http_request_t *r, crm_ctx_t *ctx);
 static ngx_int_t crm_body_expected(ngx_http_request_t *r, crm_ctx_t *ctx);
 static void crm_body_ready(ngx_http_request_t *r);
 static ngx_int_t crm_dispatch(ngx_http_request_t *r, crm_ctx_t *ctx);
@@ -310,14 +311,33 @@ crm_proceed(ngx_http_request_t *r, crm_ctx_t *ctx)
 }
 
 
-/*
- * Every route needs "<resource>:read" (GET, HEAD) or "<resource>:write";
- * writes to an admin resource (API keys, users, the workspace) are also
- * closed to members' sessions.
- */
+/* an authenticated principal: first its rate limit */
 
 static ngx_int_t
 crm_authorized(ngx_http_request_t *r, crm_ctx_t *ctx)
+{
+    switch (crm_limit_check(r, ctx, crm_permitted)) {
+
+    case NGX_OK:
+        return crm_permitted(r, ctx);
+
+    case NGX_AGAIN:
+        return NGX_DONE;
+
+    default:
+        return ctx->rc;
+    }
+}
+
+
+/*
+ * Within its rate limit.  Every route needs "<resource>:read" (GET,
+ * HEAD) or "<resource>:write"; writes to an admin resource (API keys,
+ * users, the workspace) are also closed to members' sessions.
+ */
+
+static ngx_int_t
+crm_permitted(ngx_http_request_t *r, crm_ctx_t *ctx)
 {
     ngx_uint_t        write;
     crm_resource_t   *res;
@@ -326,10 +346,6 @@ crm_authorized(ngx_http_request_t *r, crm_ctx_t *ctx)
     p = &ctx->principal;
     res = ctx->route.res;
     write = !(r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD));
-
-    if (crm_limit_check(r, ctx) != NGX_OK) {
-        return ctx->rc;
-    }
 
     if (ctx->route.kind == CRM_ROUTE_ACTION) {
         /* refresh and logout act on the session presented */

@@ -31,6 +31,9 @@ our $WS_B  = '22222222-2222-4222-8222-222222222222';
 our $KEY_A = 'test-key-a-0123456789abcdef';
 our $KEY_B = 'test-key-b-0123456789abcdef';
 
+# when set, http_request() talks to this port instead of the test nginx
+our $PORT;
+
 # stored API keys (sql/002_auth.sql), made by stored_key()
 our %KEYS = (
     owner_a   => 'crmk_' . ('a1' x 20),
@@ -184,10 +187,20 @@ sub sql {
 # empties the tenant tables and makes the two fixture workspaces
 
 sub reset {
+    redis_flush();
     sql("TRUNCATE contacts, companies, api_keys");
     sql("INSERT INTO workspaces (id, name) VALUES "
         . "('$WS_A', 'Workspace A'), ('$WS_B', 'Workspace B') "
         . "ON CONFLICT (id) DO NOTHING");
+}
+
+
+# empties the test Redis (rate-limit counters, idempotency keys)
+
+sub redis_flush {
+    my $port = $ENV{TEST_NGINX_REDIS_PORT} or return;
+    system("redis-cli -h 127.0.0.1 -p $port FLUSHALL >/dev/null") == 0
+        or die "cannot flush the test Redis on port $port\n";
 }
 
 
@@ -208,7 +221,8 @@ sub stored_key {
 
 sub http_request {
     my ($method, $path, $headers, $body) = @_;
-    my $port = $ENV{TEST_NGINX_SERVER_PORT} || $ENV{TEST_NGINX_PORT} || 1984;
+    my $port = $CRM::Test::PORT || $ENV{TEST_NGINX_SERVER_PORT}
+               || $ENV{TEST_NGINX_PORT} || 1984;
 
     my $sock = IO::Socket::INET->new(PeerAddr => '127.0.0.1',
                                      PeerPort => $port, Proto => 'tcp',
