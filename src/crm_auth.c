@@ -44,6 +44,7 @@ typedef struct {
     u_char                    id[36];
     u_char                    user[36];
     u_char                    has_user;
+    uint32_t                  limit[2];
     u_short                   scopes_len;
     u_char                    scopes[1];
 } crm_auth_node_t;
@@ -380,7 +381,8 @@ crm_auth_resolve(ngx_http_request_t *r, crm_ctx_t *ctx, crm_step_pt next)
                 "SELECT kind, workspace_id::text, id::text, user_id::text,"
                 " secret_hash, array_to_string(scopes, ','), role,"
                 " extract(epoch FROM expires_at)::bigint,"
-                " expires_at IS NOT NULL AND expires_at <= now()"
+                " expires_at IS NOT NULL AND expires_at <= now(),"
+                " rate_per_minute, rate_per_hour"
                 " FROM crm_auth_lookup($1::text)");
 
     param = ngx_array_push(&st->params);
@@ -419,6 +421,7 @@ crm_auth_lookup_done(crm_pg_req_t *pr, PGresult *res)
     size_t               len;
     ngx_int_t            rc;
     ngx_str_t            role;
+    ngx_uint_t           i;
     crm_ctx_t           *ctx;
     crm_principal_t     *p;
     ngx_http_request_t  *r;
@@ -473,6 +476,17 @@ crm_auth_lookup_done(crm_pg_req_t *pr, PGresult *res)
     }
 
     p->role = crm_auth_role(&role);
+
+    for (i = 0; i < 2; i++) {
+        p->limit[i] = PQgetisnull(res, 0, 9 + (int) i)
+                      ? 0 : (ngx_uint_t) ngx_atoi(
+                                (u_char *) PQgetvalue(res, 0, 9 + (int) i),
+                                PQgetlength(res, 0, 9 + (int) i));
+
+        if (p->limit[i] == (ngx_uint_t) NGX_ERROR) {
+            p->limit[i] = 0;
+        }
+    }
     p->expires = PQgetisnull(res, 0, 7)
                  ? 0 : ngx_atotm((u_char *) PQgetvalue(res, 0, 7),
                                  PQgetlength(res, 0, 7));
@@ -683,6 +697,8 @@ crm_auth_cache_get(crm_auth_cache_t *cache, u_char *hash, ngx_pool_t *pool,
     p->kind = an->kind;
     p->role = an->role;
     p->expires = an->expires;
+    p->limit[0] = an->limit[0];
+    p->limit[1] = an->limit[1];
 
     p->workspace.data = ngx_cpymem(buf, an->workspace, 36) - 36;
     p->workspace.len = 36;
@@ -765,6 +781,8 @@ crm_auth_cache_put(crm_auth_cache_t *cache, u_char *hash, crm_principal_t *p)
     ngx_memcpy(an->workspace, p->workspace.data, 36);
     ngx_memcpy(an->id, p->id.data, 36);
     an->has_user = (p->user.len == 36);
+    an->limit[0] = (uint32_t) p->limit[0];
+    an->limit[1] = (uint32_t) p->limit[1];
 
     if (an->has_user) {
         ngx_memcpy(an->user, p->user.data, 36);
@@ -984,7 +1002,7 @@ crm_api_key_create(ngx_http_request_t *r, crm_ctx_t *ctx)
     ngx_array_t          values, errors;
     crm_stmt_t          *st;
     crm_param_t         *param;
-    crm_value_t         *val;
+    crm_value_t         *val, *vp;
     crm_field_error_t   *fe;
 
     if (ngx_array_init(&values, r->pool, 8, sizeof(crm_value_t)) != NGX_OK
@@ -1071,6 +1089,12 @@ crm_api_key_create(ngx_http_request_t *r, crm_ctx_t *ctx)
 
     val = values.elts;
 
+    if (ngx_array_init(&ctx->values, r->pool, 2, sizeof(crm_value_t))
+        != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
     for (n = 0; n < values.nelts; n++) {
         if (ngx_strcmp(val[n].field->name.data, "name") == 0) {
             param[1] = val[n].param;
@@ -1080,6 +1104,15 @@ crm_api_key_create(ngx_http_request_t *r, crm_ctx_t *ctx)
 
         } else if (ngx_strcmp(val[n].field->name.data, "expiresAt") == 0) {
             param[3] = val[n].param;
+
+        } else {
+            /* set by the planner once the key exists */
+            vp = ngx_array_push(&ctx->values);
+            if (vp == NULL) {
+                return NGX_HTTP_INTERNAL_SERVER_ERROR;
+            }
+
+            *vp = val[n];
         }
     }
 
@@ -1105,7 +1138,10 @@ crm_api_key_created(crm_pg_req_t *pr, PGresult *res)
         return;
     }
 
-    /* the key, kept for the response; the record is read back */
+    /*
+     * The key, kept for the response; the other fields (its rate limits)
+     * are set through the planner, which also reads the record back.
+     */
 
     if (crm_auth_field(r->pool, res, 0, &ctx->route.id) != NGX_OK
         || crm_auth_field(r->pool, res, 1, &ctx->secret) != NGX_OK)
@@ -1116,8 +1152,8 @@ crm_api_key_created(crm_pg_req_t *pr, PGresult *res)
 
     st = ngx_pcalloc(r->pool, sizeof(crm_stmt_t));
     if (st == NULL
-        || crm_sql_get(r->pool, ctx->route.res, &ctx->workspace,
-                       &ctx->route.id, NULL, st)
+        || crm_sql_update(r->pool, ctx->route.res, &ctx->workspace,
+                          &ctx->route.id, &ctx->values, st)
            != NGX_OK)
     {
         crm_http_done(r, NGX_HTTP_INTERNAL_SERVER_ERROR);

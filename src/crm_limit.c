@@ -47,8 +47,8 @@ static ngx_int_t crm_limit_init_zone(ngx_shm_zone_t *zone, void *data);
 static crm_limit_node_t *crm_limit_node(crm_limit_zone_t *lz,
     ngx_str_t *key);
 static ngx_int_t crm_limit_local(ngx_http_request_t *r, crm_ctx_t *ctx);
-static ngx_uint_t crm_limit_gcra(crm_limit_conf_t *lcf, uint64_t now,
-    uint64_t *tat, ngx_msec_t *wait);
+static ngx_uint_t crm_limit_gcra(crm_limit_conf_t *lcf,
+    crm_limit_window_t *w, uint64_t now, uint64_t *tat, ngx_msec_t *wait);
 static void crm_limit_redis_done(crm_redis_cmd_t *cmd, redisReply *reply,
     void *data);
 static ngx_int_t crm_limit_answer(ngx_http_request_t *r, crm_ctx_t *ctx,
@@ -180,6 +180,7 @@ crm_limit_check(ngx_http_request_t *r, crm_ctx_t *ctx, crm_step_pt next)
     ngx_uint_t           i;
     crm_limit_conf_t    *lcf;
     crm_principal_t     *pr;
+    crm_limit_window_t  *w;
 
     lcf = &ctx->mcf->limit;
 
@@ -188,6 +189,18 @@ crm_limit_check(ngx_http_request_t *r, crm_ctx_t *ctx, crm_step_pt next)
     }
 
     pr = &ctx->principal;
+    w = ctx->limit_win;
+
+    /* the key's own limits, where it has them */
+
+    for (i = 0; i < CRM_LIMIT_WINDOWS; i++) {
+        w[i] = lcf->window[i];
+
+        if (pr->limit[i] != 0) {
+            w[i].limit = pr->limit[i];
+            w[i].interval = ngx_max(1, w[i].period / w[i].limit);
+        }
+    }
 
     p = ngx_pnalloc(r->pool, CRM_LIMIT_KEY_MAX + 8 * NGX_INT64_LEN);
     if (p == NULL) {
@@ -212,11 +225,11 @@ crm_limit_check(ngx_http_request_t *r, crm_ctx_t *ctx, crm_step_pt next)
 
         for (i = 0; i < CRM_LIMIT_WINDOWS; i++) {
             argv[4 + 2 * i].data = p;
-            p = ngx_sprintf(p, "%uL", lcf->window[i].interval);
+            p = ngx_sprintf(p, "%uL", w[i].interval);
             argv[4 + 2 * i].len = p - argv[4 + 2 * i].data;
 
             argv[5 + 2 * i].data = p;
-            p = ngx_sprintf(p, "%uL", lcf->window[i].period);
+            p = ngx_sprintf(p, "%uL", w[i].period);
             argv[5 + 2 * i].len = p - argv[5 + 2 * i].data;
         }
 
@@ -274,7 +287,7 @@ crm_limit_local(ngx_http_request_t *r, crm_ctx_t *ctx)
         return NGX_OK;
     }
 
-    crm_limit_gcra(lcf, now, node->tat, &ctx->limit_wait);
+    crm_limit_gcra(lcf, ctx->limit_win, now, node->tat, &ctx->limit_wait);
 
     for (i = 0; i < CRM_LIMIT_WINDOWS; i++) {
         tat[i] = node->tat[i];
@@ -293,8 +306,8 @@ crm_limit_local(ngx_http_request_t *r, crm_ctx_t *ctx)
  */
 
 static ngx_uint_t
-crm_limit_gcra(crm_limit_conf_t *lcf, uint64_t now, uint64_t *tat,
-    ngx_msec_t *wait)
+crm_limit_gcra(crm_limit_conf_t *lcf, crm_limit_window_t *w, uint64_t now,
+    uint64_t *tat, ngx_msec_t *wait)
 {
     uint64_t    t, allow, next[CRM_LIMIT_WINDOWS];
     ngx_uint_t  i;
@@ -303,8 +316,8 @@ crm_limit_gcra(crm_limit_conf_t *lcf, uint64_t now, uint64_t *tat,
 
     for (i = 0; i < CRM_LIMIT_WINDOWS; i++) {
         t = ngx_max(tat[i], now);
-        next[i] = t + lcf->window[i].interval;
-        allow = next[i] - lcf->window[i].period;
+        next[i] = t + w[i].interval;
+        allow = next[i] - w[i].period;
 
         if (now < allow && allow - now > *wait) {
             *wait = (ngx_msec_t) (allow - now);
@@ -394,14 +407,16 @@ static ngx_int_t
 crm_limit_answer(ngx_http_request_t *r, crm_ctx_t *ctx, uint64_t now,
     uint64_t *tat)
 {
-    u_char            *p;
-    uint64_t           t;
-    ngx_str_t          retry;
-    ngx_msec_t         wait;
-    ngx_uint_t         i, best, rem[CRM_LIMIT_WINDOWS];
-    crm_limit_conf_t  *lcf;
+    u_char              *p;
+    uint64_t             t;
+    ngx_str_t            retry;
+    ngx_msec_t           wait;
+    ngx_uint_t           i, best, rem[CRM_LIMIT_WINDOWS];
+    crm_limit_conf_t    *lcf;
+    crm_limit_window_t  *w;
 
     lcf = &ctx->mcf->limit;
+    w = ctx->limit_win;
     wait = ctx->limit_wait;
 
     if (wait != 0 && lcf->dry_run) {
@@ -415,12 +430,12 @@ crm_limit_answer(ngx_http_request_t *r, crm_ctx_t *ctx, uint64_t now,
 
     for (i = 0; i < CRM_LIMIT_WINDOWS; i++) {
         t = ngx_max(tat[i], now);
-        rem[i] = (t - now >= lcf->window[i].period)
-                 ? 0 : (ngx_uint_t) ((lcf->window[i].period - (t - now))
-                                     / lcf->window[i].interval);
+        rem[i] = (t - now >= w[i].period)
+                 ? 0 : (ngx_uint_t) ((w[i].period - (t - now))
+                                     / w[i].interval);
 
-        if (rem[i] * lcf->window[best].limit
-            < rem[best] * lcf->window[i].limit)
+        if (rem[i] * w[best].limit
+            < rem[best] * w[i].limit)
         {
             best = i;
         }
@@ -428,9 +443,9 @@ crm_limit_answer(ngx_http_request_t *r, crm_ctx_t *ctx, uint64_t now,
 
     t = ngx_max(tat[best], now);
 
-    ctx->limit_remaining = ngx_min(rem[best], lcf->window[best].limit);
+    ctx->limit_remaining = ngx_min(rem[best], w[best].limit);
 
-    if (crm_limit_headers(r, lcf->window[best].limit, ctx->limit_remaining,
+    if (crm_limit_headers(r, w[best].limit, ctx->limit_remaining,
                           (ngx_msec_t) (t - now))
         != NGX_OK)
     {

@@ -62,14 +62,17 @@ typedef struct crm_limit_zone_s  crm_limit_zone_t;
 
 
 typedef struct {
+    ngx_uint_t                limit;
+    uint64_t                  period;       /* ms */
+    uint64_t                  interval;     /* ms: period / limit */
+} crm_limit_window_t;
+
+
+typedef struct {
     ngx_shm_zone_t           *zone;
     ngx_flag_t                dry_run;
     ngx_flag_t                cluster;      /* counted in Redis */
-    struct {
-        ngx_uint_t            limit;
-        uint64_t              period;       /* ms */
-        uint64_t              interval;     /* ms: period / limit */
-    } window[CRM_LIMIT_WINDOWS];
+    crm_limit_window_t        window[CRM_LIMIT_WINDOWS];
 } crm_limit_conf_t;
 
 
@@ -166,6 +169,8 @@ typedef struct {
                                                creator; may be empty */
     ngx_str_t                 scopes;       /* "a:read,b:write" or "*" */
     time_t                    expires;      /* 0: never */
+    ngx_uint_t                limit[2];     /* per minute, per hour;
+                                               0: crm_rate_limit's */
 } crm_principal_t;
 
 
@@ -204,9 +209,11 @@ struct crm_ctx_s {
     crm_principal_t           principal;
     crm_step_pt               next;         /* after an async lookup */
     ngx_str_t                 secret;       /* a new API key, shown once */
+    ngx_array_t               values;       /* crm_value_t, set later */
     ngx_int_t                 limit_remaining;  /* -1: not limited */
     ngx_str_t                 limit_key;
     ngx_msec_t                limit_wait;
+    crm_limit_window_t        limit_win[CRM_LIMIT_WINDOWS];
 
     struct {
         ngx_str_t             key;          /* in Redis */

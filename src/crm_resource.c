@@ -495,7 +495,7 @@ crm_resource_db_error(ngx_http_request_t *r, crm_ctx_t *ctx, crm_pg_req_t *pr,
     }
 
     if (ngx_strcmp(state, "23505") == 0 || ngx_strcmp(state, "23503") == 0
-        || ngx_strcmp(state, "23502") == 0)
+        || ngx_strcmp(state, "23502") == 0 || ngx_strcmp(state, "23514") == 0)
     {
         ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
                       "crm: constraint violated: %s", msg);
@@ -525,6 +525,10 @@ crm_resource_db_error(ngx_http_request_t *r, crm_ctx_t *ctx, crm_pg_req_t *pr,
             ngx_str_set(&fe->code, "not_found");
             ngx_str_set(&fe->message,
                         "the referenced record does not exist");
+
+        } else if (state[4] == '4') {
+            ngx_str_set(&fe->code, "invalid_value");
+            ngx_str_set(&fe->message, "the value is out of range");
 
         } else {
             ngx_str_set(&fe->code, "required");

@@ -95,6 +95,8 @@ static crm_field_t  crm_api_key_fields[] = {
             CRM_F_READONLY|CRM_F_SORT, 0),
     crm_fld("createdBy", "created_by", CRM_FT_UUID,
             CRM_F_READONLY|CRM_F_FILTER, 0),
+    crm_fld("rateLimitPerMinute", "rate_limit_per_minute", CRM_FT_INT, 0, 0),
+    crm_fld("rateLimitPerHour", "rate_limit_per_hour", CRM_FT_INT, 0, 0),
     crm_common_tail
 };
 

@@ -244,7 +244,25 @@ PATCH /api/v1/api-keys/00000000-0000-4000-8000-000000000000
 --- response_headers
 Allow: GET, HEAD, DELETE
 
-=== TEST 18: an expiry is kept with the key
+=== TEST 18: a key can have its own rate limits
+--- request
+POST /api/v1/api-keys
+{"name":"slow","scopes":["contacts:read"],"rateLimitPerMinute":5,"rateLimitPerHour":100}
+--- more_headers eval
+"X-API-Key: $CRM::Test::KEYS{owner_a}\nContent-Type: application/json"
+--- error_code: 201
+--- response_body_like: "name" : "slow",.*"rateLimitPerMinute" : 5, "rateLimitPerHour" : 100,
+
+=== TEST 19: a rate limit must be positive
+--- request
+POST /api/v1/api-keys
+{"name":"zero","scopes":["contacts:read"],"rateLimitPerMinute":0}
+--- more_headers eval
+"X-API-Key: $CRM::Test::KEYS{owner_a}\nContent-Type: application/json"
+--- error_code: 422
+--- response_body_like: "field":"rateLimitPerMinute","code":"invalid_value"
+
+=== TEST 20: an expiry is kept with the key
 --- request
 POST /api/v1/api-keys
 {"name":"old","scopes":["*"],"expiresAt":"2021-01-01T00:00:00Z"}
@@ -253,7 +271,7 @@ POST /api/v1/api-keys
 --- error_code: 201
 --- response_body_like: "expiresAt" : "2021-01-01T00:00:00.000Z"
 
-=== TEST 19: the cache holds a key for its TTL, no longer
+=== TEST 21: the cache holds a key for its TTL, no longer
 --- http_config
     crm_postgres "$TEST_NGINX_PG_DSN";
     crm_auth_cache zone=crm_auth:1m ttl=2s;

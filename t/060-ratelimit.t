@@ -18,6 +18,9 @@ my ($A, $B) = ($CRM::Test::WS_A, $CRM::Test::WS_B);
 CRM::Test::reset();
 CRM::Test::stored_key($K{owner_a}, $A, '{*}');
 CRM::Test::stored_key($K{owner_b}, $B, '{*}');
+CRM::Test::stored_key($K{read_a}, $A, '{contacts:read}');
+sql("UPDATE api_keys SET rate_limit_per_minute = 3"
+    . " WHERE prefix = left('$K{read_a}', 16)");
 
 my $root = $ENV{TEST_NGINX_SERVROOT} || 't/servroot';
 
@@ -146,7 +149,21 @@ GET /api/v1/contacts
 "X-API-Key: $CRM::Test::KEYS{owner_a}"
 --- error_code: 200
 
-=== TEST 6: the access log names the workspace, principal and budget
+=== TEST 6: a key's own limit replaces the configured one
+--- http_config
+    crm_postgres "$TEST_NGINX_PG_DSN";
+    crm_rate_limit zone=crm_limit:1m per_minute=10;
+--- request
+GET /api/v1/contacts
+--- more_headers eval
+"X-API-Key: $CRM::Test::KEYS{read_a}"
+--- error_code: 200
+--- response_headers
+X-RateLimit-Limit: 3
+X-RateLimit-Remaining: 2
+X-RateLimit-Reset: 20
+
+=== TEST 7: the access log names the workspace, principal and budget
 --- http_config
     crm_postgres "$TEST_NGINX_PG_DSN";
     crm_rate_limit zone=crm_limit:1m per_minute=10;

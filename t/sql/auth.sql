@@ -127,7 +127,8 @@ SELECT pg_temp.ok(EXISTS (SELECT 1 FROM pg_extension
                           WHERE extname = 'pgcrypto'),
                   'pgcrypto is installed');
 
--- the functions of sql/002_auth.sql, with their result types
+-- the functions of sql/002_auth.sql (crm_auth_lookup as 003 left it),
+-- with their result types
 CREATE TEMP TABLE auth_fn (sig text, result text) ON COMMIT DROP;
 INSERT INTO auth_fn VALUES
   ('crm_password_hash(text)', 'text'),
@@ -137,7 +138,8 @@ INSERT INTO auth_fn VALUES
   ('crm_auth_lookup(text)',
    'TABLE(kind text, workspace_id uuid, id uuid, user_id uuid, '
    || 'secret_hash bytea, scopes text[], role text, '
-   || 'expires_at timestamp with time zone)'),
+   || 'expires_at timestamp with time zone, rate_per_minute integer, '
+   || 'rate_per_hour integer)'),
   ('crm_login(text,text,interval)',
    'TABLE(status text, token text, session_id uuid, '
    || 'expires_at timestamp with time zone, workspace_id uuid, '
