@@ -34,6 +34,8 @@ static char *ngx_http_crm_auth_cache(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_crm_rate_limit(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+static ngx_int_t ngx_http_crm_zone(ngx_conf_t *cf, ngx_str_t *value,
+    ngx_str_t *name, ssize_t *size);
 static ngx_int_t ngx_http_crm_add_variables(ngx_conf_t *cf);
 static ngx_int_t ngx_http_crm_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
@@ -433,6 +435,50 @@ ngx_http_crm_redis(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 }
 
 
+/* "zone=name:size" of a shared-memory zone, 8 pages at least */
+
+static ngx_int_t
+ngx_http_crm_zone(ngx_conf_t *cf, ngx_str_t *value, ngx_str_t *name,
+    ssize_t *size)
+{
+    u_char     *p;
+    ngx_str_t   s;
+
+    name->data = value->data + 5;
+
+    p = (u_char *) ngx_strchr(name->data, ':');
+    if (p == NULL) {
+        goto invalid;
+    }
+
+    name->len = p - name->data;
+
+    s.data = p + 1;
+    s.len = value->data + value->len - s.data;
+
+    *size = ngx_parse_size(&s);
+
+    if (*size == NGX_ERROR || name->len == 0) {
+        goto invalid;
+    }
+
+    if (*size < (ssize_t) (8 * ngx_pagesize)) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "zone \"%V\" is too small", value);
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+
+invalid:
+
+    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                       "invalid zone \"%V\", expected zone=name:size",
+                       value);
+    return NGX_ERROR;
+}
+
+
 /*
  * crm_rate_limit zone=name:size [per_minute=N] [per_hour=N] [cluster]
  *     [dry_run];
@@ -446,7 +492,7 @@ ngx_http_crm_rate_limit(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     u_char      *p;
     ssize_t      size;
     ngx_int_t    n;
-    ngx_str_t   *value, name, s;
+    ngx_str_t   *value, name;
     ngx_uint_t   i, w;
 
     if (mcf->limit.zone != NULL) {
@@ -467,27 +513,7 @@ ngx_http_crm_rate_limit(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
         if (ngx_strncmp(value[i].data, "zone=", 5) == 0) {
 
-            name.data = value[i].data + 5;
-
-            p = (u_char *) ngx_strchr(name.data, ':');
-            if (p == NULL) {
-                goto invalid;
-            }
-
-            name.len = p - name.data;
-
-            s.data = p + 1;
-            s.len = value[i].data + value[i].len - s.data;
-
-            size = ngx_parse_size(&s);
-
-            if (size == NGX_ERROR || name.len == 0) {
-                goto invalid;
-            }
-
-            if (size < (ssize_t) (8 * ngx_pagesize)) {
-                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                                   "zone \"%V\" is too small", &value[i]);
+            if (ngx_http_crm_zone(cf, &value[i], &name, &size) != NGX_OK) {
                 return NGX_CONF_ERROR;
             }
 
@@ -550,7 +576,6 @@ ngx_http_crm_auth_cache(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     ngx_http_crm_main_conf_t *mcf = conf;
 
-    u_char      *p;
     time_t       ttl;
     ssize_t      size;
     ngx_str_t   *value, name, s;
@@ -570,28 +595,7 @@ ngx_http_crm_auth_cache(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
         if (ngx_strncmp(value[i].data, "zone=", 5) == 0) {
 
-            name.data = value[i].data + 5;
-
-            p = (u_char *) ngx_strchr(name.data, ':');
-            if (p == NULL) {
-                goto invalid;
-            }
-
-            name.len = p - name.data;
-
-            s.data = p + 1;
-            s.len = value[i].data + value[i].len - s.data;
-
-            size = ngx_parse_size(&s);
-
-            if (size == NGX_ERROR || name.len == 0) {
-                goto invalid;
-            }
-
-            if (size < (ssize_t) (8 * ngx_pagesize)) {
-                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                                   "crm_auth_cache zone \"%V\" is too small",
-                                   &value[i]);
+            if (ngx_http_crm_zone(cf, &value[i], &name, &size) != NGX_OK) {
                 return NGX_CONF_ERROR;
             }
 

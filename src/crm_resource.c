@@ -29,6 +29,8 @@ static void crm_discard(ngx_http_request_t *r);
 
 static ngx_int_t crm_list(ngx_http_request_t *r, crm_ctx_t *ctx);
 static void crm_list_parent_done(crm_pg_req_t *pr, PGresult *res);
+static crm_resource_t *crm_list_target(crm_ctx_t *ctx, ngx_str_t **fk,
+    ngx_str_t **parent);
 static ngx_int_t crm_list_count(ngx_http_request_t *r, crm_ctx_t *ctx);
 static void crm_list_count_done(crm_pg_req_t *pr, PGresult *res);
 static ngx_int_t crm_list_page(ngx_http_request_t *r, crm_ctx_t *ctx);
@@ -724,12 +726,12 @@ crm_valid_id(ngx_str_t *id)
 static ngx_int_t
 crm_list(ngx_http_request_t *r, crm_ctx_t *ctx)
 {
+    ngx_str_t       *fk, *parent;
     crm_error_t      err;
     crm_stmt_t      *st;
     crm_resource_t  *res;
 
-    res = (ctx->route.kind == CRM_ROUTE_LINK) ? ctx->route.target
-                                              : ctx->route.res;
+    res = crm_list_target(ctx, &fk, &parent);
 
     switch (crm_query_parse(r->pool, res, &r->args,
                             &ctx->mcf->cursor_secret, &ctx->query, &err))
@@ -796,6 +798,24 @@ crm_list_parent_done(crm_pg_req_t *pr, PGresult *res)
 }
 
 
+/* the resource listed: a sub-collection lists its target by parent */
+
+static crm_resource_t *
+crm_list_target(crm_ctx_t *ctx, ngx_str_t **fk, ngx_str_t **parent)
+{
+    if (ctx->route.kind == CRM_ROUTE_LINK) {
+        *fk = &ctx->route.link->fk;
+        *parent = &ctx->route.id;
+        return ctx->route.target;
+    }
+
+    *fk = NULL;
+    *parent = NULL;
+
+    return ctx->route.res;
+}
+
+
 static ngx_int_t
 crm_list_count(ngx_http_request_t *r, crm_ctx_t *ctx)
 {
@@ -807,15 +827,7 @@ crm_list_count(ngx_http_request_t *r, crm_ctx_t *ctx)
         return crm_list_page(r, ctx);
     }
 
-    res = ctx->route.res;
-    fk = NULL;
-    parent = NULL;
-
-    if (ctx->route.kind == CRM_ROUTE_LINK) {
-        res = ctx->route.target;
-        fk = &ctx->route.link->fk;
-        parent = &ctx->route.id;
-    }
+    res = crm_list_target(ctx, &fk, &parent);
 
     st = ngx_pcalloc(r->pool, sizeof(crm_stmt_t));
     if (st == NULL) {
@@ -867,15 +879,7 @@ crm_list_page(ngx_http_request_t *r, crm_ctx_t *ctx)
     crm_stmt_t      *st;
     crm_resource_t  *res;
 
-    res = ctx->route.res;
-    fk = NULL;
-    parent = NULL;
-
-    if (ctx->route.kind == CRM_ROUTE_LINK) {
-        res = ctx->route.target;
-        fk = &ctx->route.link->fk;
-        parent = &ctx->route.id;
-    }
+    res = crm_list_target(ctx, &fk, &parent);
 
     st = ngx_pcalloc(r->pool, sizeof(crm_stmt_t));
     if (st == NULL) {

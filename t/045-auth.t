@@ -6,7 +6,7 @@ use warnings;
 use Test::Nginx::Socket 'no_plan';
 use Test::More;
 use JSON::PP;
-use CRM::Test qw(http_request sql);
+use CRM::Test qw(http_request api sql);
 
 my %K = %CRM::Test::KEYS;
 my ($A, $B) = ($CRM::Test::WS_A, $CRM::Test::WS_B);
@@ -20,14 +20,6 @@ CRM::Test::stored_key($K{owner_b}, $B, '{*}');
 sql("INSERT INTO contacts (workspace_id, email) VALUES"
     . " ('$A', 'a\@example.com'), ('$B', 'b\@example.com')");
 
-sub req {
-    my ($method, $path, $key, $body) = @_;
-    my @h = ("X-API-Key: $key");
-    push @h, 'Content-Type: application/json' if defined $body;
-    my ($status, $b) = http_request($method, $path, \@h, $body);
-    return ($status, eval { decode_json($b) } || {});
-}
-
 Test::Nginx::Socket::add_response_body_check(sub {
     my ($block, $body, $req_idx, $repeated, $dry_run) = @_;
     my $name = $block->name;
@@ -40,17 +32,17 @@ Test::Nginx::Socket::add_response_body_check(sub {
         like($key, qr/^crmk_[0-9a-f]{40}$/, "$name - the key");
         is($doc->{data}{prefix}, substr($key, 0, 16), "$name - its prefix");
 
-        my ($s, $d) = req('GET', '/api/v1/contacts', $key);
+        my ($s, $d) = api('GET', '/api/v1/contacts', $key);
         is($s, 200, "$name - the new key works");
         is(scalar @{ $d->{data} }, 1, "$name - in its workspace");
 
-        ($s, $d) = req('GET', "/api/v1/api-keys/$id", $K{owner_a});
+        ($s, $d) = api('GET', "/api/v1/api-keys/$id", $K{owner_a});
         is($s, 200, "$name - the key's record");
         ok(!exists $d->{data}{key}, "$name - never shown again");
         unlike(encode_json($d), qr/\Q$key\E|secret/i,
                "$name - nor its secret or hash");
 
-        ($s, $d) = req('GET', '/api/v1/api-keys?limit=200', $K{owner_a});
+        ($s, $d) = api('GET', '/api/v1/api-keys?limit=200', $K{owner_a});
         unlike(encode_json($d), qr/\Q$key\E|secret/i,
                "$name - nor in the list");
 
@@ -62,25 +54,25 @@ Test::Nginx::Socket::add_response_body_check(sub {
                . " LIKE '%" . substr($key, 16) . "%'"), 0,
            "$name - the secret part is not stored");
 
-        ($s) = req('DELETE', "/api/v1/api-keys/$id", $K{owner_a});
+        ($s) = api('DELETE', "/api/v1/api-keys/$id", $K{owner_a});
         is($s, 204, "$name - revoked");
 
-        ($s, $d) = req('GET', '/api/v1/contacts', $key);
+        ($s, $d) = api('GET', '/api/v1/contacts', $key);
         is($s, 401, "$name - refused at once after revocation");
         is($d->{error}{code}, 'UNAUTHENTICATED', "$name - UNAUTHENTICATED");
 
     } elsif ($name =~ /cache holds a key for its TTL/) {
-        my ($s) = req('GET', '/api/v1/contacts', $K{owner_b});
+        my ($s) = api('GET', '/api/v1/contacts', $K{owner_b});
         is($s, 200, "$name - cached");
 
         # revoked behind the module's back, as another host would do it
         sql("UPDATE api_keys SET deleted_at = now() WHERE prefix = '"
             . substr($K{owner_b}, 0, 16) . "'");
-        ($s) = req('GET', '/api/v1/contacts', $K{owner_b});
+        ($s) = api('GET', '/api/v1/contacts', $K{owner_b});
         is($s, 200, "$name - still cached within the TTL");
 
         Time::HiRes::sleep(2.2);
-        ($s) = req('GET', '/api/v1/contacts', $K{owner_b});
+        ($s) = api('GET', '/api/v1/contacts', $K{owner_b});
         is($s, 401, "$name - refused once the TTL is over");
 
         sql("UPDATE api_keys SET deleted_at = NULL WHERE prefix = '"

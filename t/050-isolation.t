@@ -11,7 +11,7 @@ use warnings;
 use Test::Nginx::Socket 'no_plan';
 use Test::More;
 use JSON::PP;
-use CRM::Test qw(http_request sql);
+use CRM::Test qw(http_request api sql);
 
 my %K = %CRM::Test::KEYS;
 my ($A, $B) = ($CRM::Test::WS_A, $CRM::Test::WS_B);
@@ -52,14 +52,6 @@ my @REFERENCES = (
     [ 'contacts', '{"email":"ref@example.com","companyId":"%s"}', $b_company ],
 );
 
-sub req {
-    my ($method, $path, $key, $body) = @_;
-    my @h = ("X-API-Key: $key");
-    push @h, 'Content-Type: application/json' if defined $body;
-    my ($status, $b) = http_request($method, $path, \@h, $body);
-    return ($status, eval { decode_json($b) } || {});
-}
-
 Test::Nginx::Socket::add_response_body_check(sub {
     my ($block, $body, $req_idx, $repeated, $dry_run) = @_;
     my $name = $block->name;
@@ -71,32 +63,32 @@ Test::Nginx::Socket::add_response_body_check(sub {
         my $id = $r->{b_id};
         my ($s, $d);
 
-        ($s, $d) = req('GET', "/api/v1/$n/$id", $K{owner_a});
+        ($s, $d) = api('GET', "/api/v1/$n/$id", $K{owner_a});
         is($s, 404, "$n: another workspace's record is not found");
         is($d->{error}{code}, 'RESOURCE_NOT_FOUND', "$n: never forbidden");
 
         if (defined $r->{patch}) {
-            ($s) = req('PATCH', "/api/v1/$n/$id", $K{owner_a}, $r->{patch});
+            ($s) = api('PATCH', "/api/v1/$n/$id", $K{owner_a}, $r->{patch});
             is($s, 404, "$n: PATCH of B's record is not found");
-            ($s) = req('PUT', "/api/v1/$n/$id", $K{owner_a}, $r->{patch});
+            ($s) = api('PUT', "/api/v1/$n/$id", $K{owner_a}, $r->{patch});
             is($s, 404, "$n: PUT of B's record is not found");
         }
 
-        ($s) = req('DELETE', "/api/v1/$n/$id", $K{owner_a});
+        ($s) = api('DELETE', "/api/v1/$n/$id", $K{owner_a});
         is($s, 404, "$n: DELETE of B's record is not found");
 
-        ($s, $d) = req('GET', "/api/v1/$n/$id", $K{owner_b});
+        ($s, $d) = api('GET', "/api/v1/$n/$id", $K{owner_b});
         is($s, 200, "$n: B's record is still there for B");
 
-        ($s, $d) = req('GET', "/api/v1/$n?id=$id&count=exact", $K{owner_a});
+        ($s, $d) = api('GET', "/api/v1/$n?id=$id&count=exact", $K{owner_a});
         is($s, 200, "$n: filter on B's id");
         is($d->{meta}{total}, 0, "$n: finds nothing");
 
-        ($s, $d) = req('GET', "/api/v1/$n?limit=200&count=exact",
+        ($s, $d) = api('GET', "/api/v1/$n?limit=200&count=exact",
                        $K{owner_a});
         ok(!(grep { $_->{id} eq $id } @{ $d->{data} || [] }),
            "$n: B's record is not in A's list");
-        my ($sb, $db) = req('GET', "/api/v1/$n?limit=200&count=exact",
+        my ($sb, $db) = api('GET', "/api/v1/$n?limit=200&count=exact",
                             $K{owner_b});
         my %bids = map { $_->{id} => 1 } @{ $db->{data} || [] };
         ok(!(grep { $bids{ $_->{id} } } @{ $d->{data} || [] }),
@@ -104,36 +96,36 @@ Test::Nginx::Socket::add_response_body_check(sub {
         is($d->{meta}{total}, scalar @{ $d->{data} },
            "$n: A's count is A's rows");
 
-        ($s, $d) = req('POST', "/api/v1/$n", $K{owner_a}, $r->{create});
+        ($s, $d) = api('POST', "/api/v1/$n", $K{owner_a}, $r->{create});
         is($s, 201, "$n: A creates");
         my $new = $d->{data}{id};
-        ($s) = req('GET', "/api/v1/$n/$new", $K{owner_b});
+        ($s) = api('GET', "/api/v1/$n/$new", $K{owner_b});
         is($s, 404, "$n: B cannot see what A created");
     }
 
     for my $l (@LINKS) {
         my ($parent, $id, $link) = @$l;
-        my ($s) = req('GET', "/api/v1/$parent/$id/$link", $K{owner_a});
+        my ($s) = api('GET', "/api/v1/$parent/$id/$link", $K{owner_a});
         is($s, 404, "$parent/:id/$link: B's parent is not found");
-        ($s) = req('GET', "/api/v1/$parent/$id/$link", $K{owner_b});
+        ($s) = api('GET', "/api/v1/$parent/$id/$link", $K{owner_b});
         is($s, 200, "$parent/:id/$link: B lists its own");
     }
 
     for my $ref (@REFERENCES) {
         my ($n, $tmpl, $id) = @$ref;
-        my ($s, $d) = req('POST', "/api/v1/$n", $K{owner_a},
+        my ($s, $d) = api('POST', "/api/v1/$n", $K{owner_a},
                           sprintf($tmpl, $id));
         is($s, 422, "$n: a reference to B's record is refused");
     }
 
     # the workspace itself: only "current", which is A's
-    my ($ws, $wd) = req('GET', '/api/v1/workspaces/current', $K{owner_a});
+    my ($ws, $wd) = api('GET', '/api/v1/workspaces/current', $K{owner_a});
     is($wd->{data}{id}, $A, "workspaces/current is A's own");
-    ($ws) = req('GET', "/api/v1/workspaces/$B", $K{owner_a});
+    ($ws) = api('GET', "/api/v1/workspaces/$B", $K{owner_a});
     is($ws, 404, "workspaces/<B> is not found");
 
     # B's key still works: A's DELETE did not revoke it
-    my ($s) = req('GET', '/api/v1/contacts', $K{owner_b});
+    my ($s) = api('GET', '/api/v1/contacts', $K{owner_b});
     is($s, 200, "B's key survived A's attempts");
 });
 

@@ -23,7 +23,7 @@ use POSIX ();
 use Time::HiRes ();
 
 use Exporter 'import';
-our @EXPORT_OK = qw(sql http_request concurrent lock_row
+our @EXPORT_OK = qw(sql http_request api concurrent lock_row
                     $WS_A $WS_B $KEY_A $KEY_B);
 
 our $WS_A  = '11111111-1111-4111-8111-111111111111';
@@ -246,6 +246,18 @@ sub http_request {
     my ($head, $rbody) = split /\r\n\r\n/, $resp, 2;
     my ($status) = $head =~ m{^HTTP/\d\.\d (\d+)};
     return ($status // 0, $rbody // '', $head // '');
+}
+
+
+# a JSON API call with a credential (and a JSON body when given);
+# returns (status, decoded body or {}, head)
+
+sub api {
+    my ($method, $path, $key, $body) = @_;
+    my @h = ("X-API-Key: $key");
+    push @h, 'Content-Type: application/json' if defined $body;
+    my ($status, $b, $head) = http_request($method, $path, \@h, $body);
+    return ($status, eval { JSON::PP::decode_json($b) } || {}, $head);
 }
 
 
