@@ -114,6 +114,8 @@ struct crm_resource_s {
                                                (keys, users' sessions) */
     unsigned                  singleton:1;  /* /<name>/current: the
                                                workspace itself */
+    unsigned                  versioned:1;  /* a "version" column: ETag,
+                                               If-Match */
     ngx_str_t                 tenant;       /* column holding the
                                                workspace: "workspace_id"
                                                when empty */
@@ -186,7 +188,8 @@ typedef struct {
     ngx_array_t               params;       /* crm_param_t; $1 first */
 
     /* list statements: result columns after the row JSON (column 0)
-       are the sort key values, nkeys of them, as text */
+       are the sort key values, nkeys of them, as text; single-record
+       statements of a versioned resource return the version as column 1 */
     ngx_uint_t                nkeys;
 } crm_stmt_t;
 
@@ -268,10 +271,12 @@ ngx_int_t crm_sql_count(ngx_pool_t *pool, crm_resource_t *res,
     crm_stmt_t *st);
 ngx_int_t crm_sql_insert(ngx_pool_t *pool, crm_resource_t *res,
     ngx_str_t *ws, ngx_array_t *values, crm_stmt_t *st);
+/* "match": the version the client holds (If-Match), or NULL for any */
 ngx_int_t crm_sql_update(ngx_pool_t *pool, crm_resource_t *res,
-    ngx_str_t *ws, ngx_str_t *id, ngx_array_t *values, crm_stmt_t *st);
+    ngx_str_t *ws, ngx_str_t *id, ngx_array_t *values, ngx_str_t *match,
+    crm_stmt_t *st);
 ngx_int_t crm_sql_delete(ngx_pool_t *pool, crm_resource_t *res,
-    ngx_str_t *ws, ngx_str_t *id, crm_stmt_t *st);
+    ngx_str_t *ws, ngx_str_t *id, ngx_str_t *match, crm_stmt_t *st);
 ngx_int_t crm_sql_exists(ngx_pool_t *pool, crm_resource_t *res,
     ngx_str_t *ws, ngx_str_t *id, crm_stmt_t *st);
 

@@ -1153,7 +1153,7 @@ crm_api_key_created(crm_pg_req_t *pr, PGresult *res)
     st = ngx_pcalloc(r->pool, sizeof(crm_stmt_t));
     if (st == NULL
         || crm_sql_update(r->pool, ctx->route.res, &ctx->workspace,
-                          &ctx->route.id, &ctx->values, st)
+                          &ctx->route.id, &ctx->values, NULL, st)
            != NGX_OK)
     {
         crm_http_done(r, NGX_HTTP_INTERNAL_SERVER_ERROR);

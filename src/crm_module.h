@@ -210,6 +210,7 @@ struct crm_ctx_s {
     crm_step_pt               next;         /* after an async lookup */
     ngx_str_t                 secret;       /* a new API key, shown once */
     ngx_array_t               values;       /* crm_value_t, set later */
+    ngx_str_t                 match;        /* If-Match version */
     ngx_int_t                 limit_remaining;  /* -1: not limited */
     ngx_str_t                 limit_key;
     ngx_msec_t                limit_wait;

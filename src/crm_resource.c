@@ -25,6 +25,11 @@ static ngx_int_t crm_constraint_field(crm_ctx_t *ctx, PGresult *res,
 static ngx_int_t crm_not_found(ngx_http_request_t *r, crm_ctx_t *ctx);
 static crm_field_t *crm_resource_column(crm_resource_t *res, char *col);
 static ngx_int_t crm_valid_id(ngx_str_t *id);
+static ngx_int_t crm_if_match(ngx_http_request_t *r, crm_ctx_t *ctx);
+static ngx_int_t crm_etag(ngx_http_request_t *r, crm_ctx_t *ctx,
+    PGresult *res);
+static ngx_int_t crm_missing(ngx_http_request_t *r, crm_ctx_t *ctx);
+static void crm_missing_done(crm_pg_req_t *pr, PGresult *res);
 static void crm_discard(ngx_http_request_t *r);
 
 static ngx_int_t crm_list(ngx_http_request_t *r, crm_ctx_t *ctx);
@@ -82,6 +87,12 @@ crm_resource_handler(ngx_http_request_t *r)
     ctx->started = ngx_current_msec;
 
     ngx_http_set_ctx(r, ctx, ngx_http_crm_module);
+
+    /*
+     * If-Match and If-None-Match are the module's (against a record's
+     * version before a write), not nginx's not-modified filter's
+     */
+    r->disable_not_modified = 1;
 
     if (crm_http_request_id(r, ctx) != NGX_OK) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
@@ -703,6 +714,162 @@ crm_not_found(ngx_http_request_t *r, crm_ctx_t *ctx)
 }
 
 
+/*
+ * If-Match on PUT, PATCH and DELETE of a versioned record: "*", or the
+ * ETag "<version>" (a weak W/ prefix is ignored).  Anything else cannot
+ * match: 412.
+ */
+
+static ngx_int_t
+crm_if_match(ngx_http_request_t *r, crm_ctx_t *ctx)
+{
+    u_char           *p, *last;
+    ngx_table_elt_t  *h;
+
+    ngx_str_null(&ctx->match);
+
+    h = crm_http_header_in(r, "If-Match", sizeof("If-Match") - 1);
+
+    if (h == NULL || !ctx->route.res->versioned
+        || (h->value.len == 1 && h->value.data[0] == '*'))
+    {
+        return NGX_OK;
+    }
+
+    p = h->value.data;
+    last = p + h->value.len;
+
+    if (last - p > 2 && p[0] == 'W' && p[1] == '/') {
+        p += 2;
+    }
+
+    if (last - p < 3 || *p != '"' || last[-1] != '"' || last - p > 12) {
+        goto failed;
+    }
+
+    ctx->match.data = ++p;
+    ctx->match.len = --last - p;
+
+    for ( /* void */ ; p < last; p++) {
+        if (*p < '0' || *p > '9') {
+            goto failed;
+        }
+    }
+
+    return NGX_OK;
+
+failed:
+
+    ctx->rc = crm_http_error(r, CRM_E_PRECONDITION_FAILED,
+                             "If-Match does not name this record's version",
+                             NULL);
+    return NGX_ABORT;
+}
+
+
+/*
+ * ETag: "<version>".  A GET whose If-None-Match names it (or "*") is
+ * 304 Not Modified.  NGX_OK, NGX_ABORT (answered: ctx->rc), or a status.
+ */
+
+static ngx_int_t
+crm_etag(ngx_http_request_t *r, crm_ctx_t *ctx, PGresult *res)
+{
+    u_char           *p;
+    ngx_str_t         etag, *inm;
+    ngx_table_elt_t  *h;
+
+    etag.len = PQgetlength(res, 0, 1) + 2;
+    etag.data = ngx_pnalloc(r->pool, etag.len);
+    if (etag.data == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    p = etag.data;
+    *p++ = '"';
+    p = ngx_cpymem(p, PQgetvalue(res, 0, 1), PQgetlength(res, 0, 1));
+    *p = '"';
+
+    if (crm_http_header_out(r, "ETag", &etag) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (!(r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD))) {
+        return NGX_OK;
+    }
+
+    h = crm_http_header_in(r, "If-None-Match", sizeof("If-None-Match") - 1);
+    if (h == NULL) {
+        return NGX_OK;
+    }
+
+    inm = &h->value;
+
+    if ((inm->len == 1 && inm->data[0] == '*')
+        || ngx_strlcasestrn(inm->data, inm->data + inm->len, etag.data,
+                            etag.len - 1) != NULL)
+    {
+        ctx->rc = crm_http_send(r, NGX_HTTP_NOT_MODIFIED, NULL, 0);
+        return NGX_ABORT;
+    }
+
+    return NGX_OK;
+}
+
+
+/*
+ * No row was written: the record is not there (404), or, with If-Match,
+ * it is there in another version (412).
+ */
+
+static ngx_int_t
+crm_missing(ngx_http_request_t *r, crm_ctx_t *ctx)
+{
+    crm_stmt_t  *st;
+
+    if (ctx->match.len == 0) {
+        return crm_not_found(r, ctx);
+    }
+
+    st = ngx_pcalloc(r->pool, sizeof(crm_stmt_t));
+    if (st == NULL
+        || crm_sql_exists(r->pool, ctx->route.res, &ctx->workspace,
+                          &ctx->route.id, st)
+           != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    return crm_resource_exec(r, ctx, st, crm_missing_done);
+}
+
+
+static void
+crm_missing_done(crm_pg_req_t *pr, PGresult *res)
+{
+    ngx_int_t            rc;
+    crm_ctx_t           *ctx;
+    ngx_http_request_t  *r;
+
+    r = pr->data;
+    ctx = ngx_http_get_module_ctx(r, ngx_http_crm_module);
+
+    if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK) {
+        rc = crm_resource_db_error(r, ctx, pr, res);
+
+    } else if (PQntuples(res) == 0) {
+        rc = crm_not_found(r, ctx);
+
+    } else {
+        rc = crm_http_error(r, CRM_E_PRECONDITION_FAILED,
+                            "the record has changed since the version "
+                            "in If-Match", NULL);
+    }
+
+    crm_http_done(r, rc);
+}
+
+
 /* a request answered before its body was read */
 
 static void
@@ -1167,6 +1334,10 @@ crm_update(ngx_http_request_t *r, crm_ctx_t *ctx)
         return crm_not_found(r, ctx);
     }
 
+    if (crm_if_match(r, ctx) != NGX_OK) {
+        return ctx->rc;
+    }
+
     if (ngx_array_init(&values, r->pool, 16, sizeof(crm_value_t)) != NGX_OK
         || ngx_array_init(&errors, r->pool, 4, sizeof(crm_field_error_t))
            != NGX_OK)
@@ -1192,7 +1363,7 @@ crm_update(ngx_http_request_t *r, crm_ctx_t *ctx)
     }
 
     if (crm_sql_update(r->pool, ctx->route.res, &ctx->workspace,
-                       &ctx->route.id, &values, st)
+                       &ctx->route.id, &values, &ctx->match, st)
         != NGX_OK)
     {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
@@ -1211,13 +1382,17 @@ crm_delete(ngx_http_request_t *r, crm_ctx_t *ctx)
         return crm_not_found(r, ctx);
     }
 
+    if (crm_if_match(r, ctx) != NGX_OK) {
+        return ctx->rc;
+    }
+
     st = ngx_pcalloc(r->pool, sizeof(crm_stmt_t));
     if (st == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
     if (crm_sql_delete(r->pool, ctx->route.res, &ctx->workspace,
-                       &ctx->route.id, st)
+                       &ctx->route.id, &ctx->match, st)
         != NGX_OK)
     {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
@@ -1244,10 +1419,19 @@ crm_resource_row_done(crm_pg_req_t *pr, PGresult *res)
         rc = crm_resource_db_error(r, ctx, pr, res);
 
     } else if (PQntuples(res) == 0) {
-        rc = crm_not_found(r, ctx);
+        rc = crm_missing(r, ctx);
 
     } else {
         status = NGX_HTTP_OK;
+
+        if (PQnfields(res) > 1) {
+            rc = crm_etag(r, ctx, res);
+
+            if (rc != NGX_OK) {
+                crm_http_done(r, rc == NGX_ABORT ? ctx->rc : rc);
+                return;
+            }
+        }
 
         if (r->method == NGX_HTTP_POST) {
             status = NGX_HTTP_CREATED;
@@ -1265,7 +1449,9 @@ crm_resource_row_done(crm_pg_req_t *pr, PGresult *res)
                             PQgetlength(res, 0, 0));
     }
 
-    crm_http_done(r, rc);
+    if (rc != NGX_DONE) {
+        crm_http_done(r, rc);
+    }
 }
 
 
@@ -1283,7 +1469,7 @@ crm_delete_done(crm_pg_req_t *pr, PGresult *res)
         rc = crm_resource_db_error(r, ctx, pr, res);
 
     } else if (PQntuples(res) == 0) {
-        rc = crm_not_found(r, ctx);
+        rc = crm_missing(r, ctx);
 
     } else {
         if (ctx->route.res->revokes) {
@@ -1294,7 +1480,9 @@ crm_delete_done(crm_pg_req_t *pr, PGresult *res)
         rc = crm_http_send(r, NGX_HTTP_NO_CONTENT, NULL, 0);
     }
 
-    crm_http_done(r, rc);
+    if (rc != NGX_DONE) {
+        crm_http_done(r, rc);
+    }
 }
 
 

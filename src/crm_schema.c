@@ -131,35 +131,37 @@ static crm_field_t  crm_workspace_fields[] = {
  * name, table, singular, fields, links; then the flags: admin (writes
  * need an owner or admin), immutable (no PUT/PATCH), credential (made
  * with a secret), revokes (DELETE ends credentials), singleton (only
- * /<name>/current), and the tenant column ("" = workspace_id)
+ * /<name>/current), versioned (ETag, If-Match), and the tenant column
+ * ("" = workspace_id)
  */
 
 #define crm_resource(name, table, singular, fields, links, nlinks, admin,    \
-                     immutable, credential, revokes, singleton, tenant)      \
+                     immutable, credential, revokes, singleton, versioned,   \
+                     tenant)                                                 \
     { ngx_string(name), ngx_string(table), ngx_string(singular),             \
       fields, sizeof(fields) / sizeof(crm_field_t), links, nlinks,           \
       ngx_null_string, admin, immutable, credential, revokes, singleton,     \
-      ngx_string(tenant) }
+      versioned, ngx_string(tenant) }
 
 
 static crm_resource_t  crm_resources[] = {
 
     crm_resource("contacts", "contacts", "contact", crm_contact_fields,
-                 NULL, 0, 0, 0, 0, 0, 0, ""),
+                 NULL, 0, 0, 0, 0, 0, 0, 1, ""),
 
     crm_resource("companies", "companies", "company", crm_company_fields,
                  crm_company_links,
                  sizeof(crm_company_links) / sizeof(crm_link_t),
-                 0, 0, 0, 0, 0, ""),
+                 0, 0, 0, 0, 0, 1, ""),
 
     crm_resource("api-keys", "api_keys", "api_key", crm_api_key_fields,
-                 NULL, 0, 1, 1, 1, 1, 0, ""),
+                 NULL, 0, 1, 1, 1, 1, 0, 0, ""),
 
     crm_resource("users", "users", "user", crm_user_fields,
-                 NULL, 0, 1, 0, 0, 1, 0, ""),
+                 NULL, 0, 1, 0, 0, 1, 0, 1, ""),
 
     crm_resource("workspaces", "workspaces", "workspace",
-                 crm_workspace_fields, NULL, 0, 1, 0, 0, 0, 1, "id")
+                 crm_workspace_fields, NULL, 0, 1, 0, 0, 0, 1, 0, "id")
 };
 
 

@@ -56,6 +56,8 @@ static ngx_int_t crm_sql_init(crm_sql_t *s, ngx_pool_t *pool,
     crm_stmt_t *st, ngx_str_t *ws);
 static ngx_int_t crm_sql_done(crm_sql_t *s);
 static void crm_sql_tenant(crm_sql_t *s, crm_resource_t *res);
+static void crm_sql_version(crm_sql_t *s, crm_resource_t *res);
+static void crm_sql_match(crm_sql_t *s, ngx_str_t *match);
 static void crm_sql_append(crm_sql_t *s, const u_char *p, size_t len);
 static void crm_sql_cstr(crm_sql_t *s, const char *p);
 static void crm_sql_str(crm_sql_t *s, ngx_str_t *str);
@@ -237,6 +239,8 @@ crm_sql_get(ngx_pool_t *pool, crm_resource_t *res, ngx_str_t *ws,
         return NGX_ERROR;
     }
 
+    crm_sql_version(&s, res);
+
     crm_sql_cstr(&s, " FROM ");
     crm_sql_str(&s, &res->table);
     crm_sql_by_id(&s, res, n);
@@ -306,13 +310,15 @@ crm_sql_insert(ngx_pool_t *pool, crm_resource_t *res, ngx_str_t *ws,
         return NGX_ERROR;
     }
 
+    crm_sql_version(&s, res);
+
     return crm_sql_done(&s);
 }
 
 
 ngx_int_t
 crm_sql_update(ngx_pool_t *pool, crm_resource_t *res, ngx_str_t *ws,
-    ngx_str_t *id, ngx_array_t *values, crm_stmt_t *st)
+    ngx_str_t *id, ngx_array_t *values, ngx_str_t *match, crm_stmt_t *st)
 {
     ngx_uint_t    i, n;
     crm_sql_t     s;
@@ -341,13 +347,20 @@ crm_sql_update(ngx_pool_t *pool, crm_resource_t *res, ngx_str_t *ws,
         crm_sql_cstr(&s, ", ");
     }
 
+    if (res->versioned) {
+        crm_sql_cstr(&s, "version = version + 1, ");
+    }
+
     crm_sql_cstr(&s, "updated_at = now()");
     crm_sql_by_id(&s, res, n);
+    crm_sql_match(&s, match);
     crm_sql_cstr(&s, " RETURNING ");
 
     if (crm_sql_row_json(&s, res, NULL) != NGX_OK) {
         return NGX_ERROR;
     }
+
+    crm_sql_version(&s, res);
 
     return crm_sql_done(&s);
 }
@@ -355,7 +368,7 @@ crm_sql_update(ngx_pool_t *pool, crm_resource_t *res, ngx_str_t *ws,
 
 ngx_int_t
 crm_sql_delete(ngx_pool_t *pool, crm_resource_t *res, ngx_str_t *ws,
-    ngx_str_t *id, crm_stmt_t *st)
+    ngx_str_t *id, ngx_str_t *match, crm_stmt_t *st)
 {
     ngx_uint_t  n;
     crm_sql_t   s;
@@ -370,6 +383,7 @@ crm_sql_delete(ngx_pool_t *pool, crm_resource_t *res, ngx_str_t *ws,
     crm_sql_str(&s, &res->table);
     crm_sql_cstr(&s, " SET deleted_at = now(), updated_at = now()");
     crm_sql_by_id(&s, res, n);
+    crm_sql_match(&s, match);
     crm_sql_cstr(&s, " RETURNING ");
     crm_sql_str(&s, &res->fields[0].column);
     crm_sql_cstr(&s, "::text");
@@ -776,6 +790,35 @@ crm_sql_value(crm_sql_t *s, crm_value_t *v)
     crm_sql_cstr(s, t->value_post);
 
     return NGX_OK;
+}
+
+
+/* a versioned record's version, after its JSON */
+
+static void
+crm_sql_version(crm_sql_t *s, crm_resource_t *res)
+{
+    if (res->versioned) {
+        crm_sql_cstr(s, ", version::text");
+    }
+}
+
+
+/* If-Match: the write applies only to the version the client holds */
+
+static void
+crm_sql_match(crm_sql_t *s, ngx_str_t *match)
+{
+    ngx_uint_t  n;
+
+    if (match == NULL || match->len == 0) {
+        return;
+    }
+
+    n = crm_sql_param(s, match->data, match->len, 0);
+
+    crm_sql_cstr(s, " AND version = ");
+    crm_sql_ref(s, n, "::integer");
 }
 
 

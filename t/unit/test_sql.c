@@ -123,9 +123,10 @@ test_single(void)
     ok(crm_sql_get(pool, contacts, &ws, &id, NULL, &st) == NGX_OK,
        "get: NGX_OK");
     is_sql(&st,
-           "SELECT " CONTACT_ROW " FROM contacts WHERE workspace_id = "
-           "$1::uuid AND id = $2::uuid AND deleted_at IS NULL",
-           "get: statement");
+           "SELECT " CONTACT_ROW ", version::text FROM contacts WHERE "
+           "workspace_id = $1::uuid AND id = $2::uuid AND "
+           "deleted_at IS NULL",
+           "get: statement, with the version of a versioned resource");
     ok(st.params.nelts == 2, "get: 2 params");
     is_param(&st, 1, WS, "get: $1 is the workspace");
     is_param(&st, 2, ID, "get: $2 is the id");
@@ -143,7 +144,7 @@ test_single(void)
            "exists: statement");
     dump(&st);
 
-    ok(crm_sql_delete(pool, contacts, &ws, &id, &st) == NGX_OK,
+    ok(crm_sql_delete(pool, contacts, &ws, &id, NULL, &st) == NGX_OK,
        "delete: NGX_OK");
     is_sql(&st,
            "UPDATE contacts SET deleted_at = now(), updated_at = now() "
@@ -188,7 +189,8 @@ test_write(void)
            "INSERT INTO contacts (workspace_id, first_name, email, tags, "
            "custom_fields, company_id, status) VALUES ($1::uuid, $2::text, "
            "$3::text, ARRAY(SELECT jsonb_array_elements_text($4::jsonb)), "
-           "$5::jsonb, $6::uuid, $7::text) RETURNING " CONTACT_ROW,
+           "$5::jsonb, $6::uuid, $7::text) RETURNING " CONTACT_ROW
+           ", version::text",
            "insert: statement");
     ok(st.params.nelts == 7, "insert: 7 params");
     is_param(&st, 2, "Ada", "insert: $2 text");
@@ -230,14 +232,16 @@ test_write(void)
     value_add(&values, contacts, "tags", "[]");
     value_add(&values, contacts, "title", NULL);
 
-    ok(crm_sql_update(pool, contacts, &ws, &id, &values, &st) == NGX_OK,
+    ok(crm_sql_update(pool, contacts, &ws, &id, &values, NULL, &st) == NGX_OK,
        "update: NGX_OK");
     is_sql(&st,
            "UPDATE contacts SET last_name = $3::text, tags = ARRAY(SELECT "
            "jsonb_array_elements_text($4::jsonb)), title = $5::text, "
+           "version = version + 1, "
            "updated_at = now() WHERE workspace_id = $1::uuid AND "
-           "id = $2::uuid AND deleted_at IS NULL RETURNING " CONTACT_ROW,
-           "update: statement");
+           "id = $2::uuid AND deleted_at IS NULL RETURNING " CONTACT_ROW
+           ", version::text",
+           "update: statement, raising the version");
     is_param(&st, 2, ID, "update: $2 is the id");
     is_param(&st, 3, "Lovelace", "update: $3 first value");
     is_null_param(&st, 5, "update: $5 NULL");
@@ -245,12 +249,34 @@ test_write(void)
 
     ngx_array_init(&values, pool, 8, sizeof(crm_value_t));
 
-    ok(crm_sql_update(pool, contacts, &ws, &id, &values, &st) == NGX_OK,
+    ok(crm_sql_update(pool, contacts, &ws, &id, &values, NULL, &st) == NGX_OK,
        "update empty: NGX_OK");
-    has_sql(&st, "UPDATE contacts SET updated_at = now() WHERE "
+    has_sql(&st, "UPDATE contacts SET version = version + 1, "
+            "updated_at = now() WHERE "
             "workspace_id = $1::uuid AND id = $2::uuid AND "
             "deleted_at IS NULL RETURNING ",
-            "update empty: only updated_at");
+            "update empty: only the version and updated_at");
+    dump(&st);
+
+    /* If-Match: only the version the client holds */
+
+    ok(crm_sql_update(pool, contacts, &ws, &id, &values,
+                      &(ngx_str_t) ngx_string("7"), &st) == NGX_OK,
+       "update if-match: NGX_OK");
+    has_sql(&st, "deleted_at IS NULL AND version = $3::integer RETURNING ",
+            "update if-match: the version is a condition");
+    is_param(&st, 3, "7", "update if-match: $3 is the version");
+
+    ok(crm_sql_delete(pool, contacts, &ws, &id,
+                      &(ngx_str_t) ngx_string("7"), &st) == NGX_OK,
+       "delete if-match: NGX_OK");
+    has_sql(&st, "deleted_at IS NULL AND version = $3::integer RETURNING ",
+            "delete if-match: the version is a condition");
+
+    ok(crm_sql_update(pool, companies, &ws, &id, &values, NULL, &st)
+       == NGX_OK, "update company: NGX_OK");
+    has_sql(&st, "SET version = version + 1, updated_at",
+            "update company: versioned too");
     dump(&st);
 }
 
@@ -715,7 +741,8 @@ test_select(void)
        "get select: NGX_OK");
     is_sql(&st,
            "SELECT json_build_object('id', id, 'email', email, "
-           "'updatedAt', to_char(updated_at" TS ")::text FROM contacts "
+           "'updatedAt', to_char(updated_at" TS ")::text, version::text "
+           "FROM contacts "
            "WHERE workspace_id = $1::uuid AND id = $2::uuid AND "
            "deleted_at IS NULL",
            "get select: id always, then the selected fields");
