@@ -39,7 +39,8 @@ typedef enum {
     CRM_FT_DATE,                        /* YYYY-MM-DD */
     CRM_FT_TEXT_ARRAY,                  /* text[] <-> JSON array of strings */
     CRM_FT_OBJECT,                      /* jsonb <-> JSON object */
-    CRM_FT_PASSWORD                     /* stored as crm_password_hash() */
+    CRM_FT_PASSWORD,                    /* stored as crm_password_hash() */
+    CRM_FT_LIST                         /* jsonb <-> JSON array */
 } crm_field_type_e;
 
 

@@ -79,7 +79,8 @@ static crm_field_t  crm_company_fields[] = {
 
 
 static crm_link_t  crm_company_links[] = {
-    { ngx_string("contacts"), "contacts", ngx_string("company_id") }
+    { ngx_string("contacts"), "contacts", ngx_string("company_id") },
+    { ngx_string("deals"), "deals", ngx_string("company_id") }
 };
 
 
@@ -97,6 +98,42 @@ static crm_field_t  crm_api_key_fields[] = {
             CRM_F_READONLY|CRM_F_FILTER, 0),
     crm_fld("rateLimitPerMinute", "rate_limit_per_minute", CRM_FT_INT, 0, 0),
     crm_fld("rateLimitPerHour", "rate_limit_per_hour", CRM_FT_INT, 0, 0),
+    crm_common_tail
+};
+
+
+static crm_field_t  crm_pipeline_fields[] = {
+    crm_common_head,
+    crm_fld("name", "name", CRM_FT_TEXT, CRM_FSS|CRM_F_REQUIRED, 200),
+    crm_fld("stages", "stages", CRM_FT_LIST, CRM_F_NOTNULL, 16384),
+    crm_common_tail
+};
+
+
+static crm_link_t  crm_pipeline_links[] = {
+    { ngx_string("deals"), "deals", ngx_string("pipeline_id") }
+};
+
+
+static const char  *crm_deal_statuses[] = {
+    "open", "won", "lost", NULL
+};
+
+
+static crm_field_t  crm_deal_fields[] = {
+    crm_common_head,
+    crm_fld("name", "name", CRM_FT_TEXT, CRM_FSS|CRM_F_REQUIRED, 200),
+    crm_fld("amount", "amount", CRM_FT_NUMERIC, CRM_FS, 0),
+    crm_fld("currency", "currency", CRM_FT_TEXT, CRM_F_FILTER, 3),
+    crm_ref("pipelineId", "pipeline_id", CRM_F_FILTER, "pipelines"),
+    crm_fld("stage", "stage", CRM_FT_TEXT, CRM_FS, 100),
+    crm_fld("probability", "probability", CRM_FT_INT, CRM_FS, 0),
+    crm_fld("closeDate", "close_date", CRM_FT_DATE, CRM_FS, 0),
+    crm_enum("status", "status", CRM_FS|CRM_F_NOTNULL, crm_deal_statuses),
+    crm_ref("companyId", "company_id", CRM_F_FILTER, "companies"),
+    crm_ref("ownerId", "owner_id", CRM_F_FILTER, NULL),
+    crm_fld("customFields", "custom_fields", CRM_FT_OBJECT, CRM_F_NOTNULL,
+            16384),
     crm_common_tail
 };
 
@@ -154,6 +191,14 @@ static crm_resource_t  crm_resources[] = {
                  sizeof(crm_company_links) / sizeof(crm_link_t),
                  0, 0, 0, 0, 0, 1, ""),
 
+    crm_resource("pipelines", "pipelines", "pipeline", crm_pipeline_fields,
+                 crm_pipeline_links,
+                 sizeof(crm_pipeline_links) / sizeof(crm_link_t),
+                 0, 0, 0, 0, 0, 1, ""),
+
+    crm_resource("deals", "deals", "deal", crm_deal_fields,
+                 NULL, 0, 0, 0, 0, 0, 0, 1, ""),
+
     crm_resource("api-keys", "api_keys", "api_key", crm_api_key_fields,
                  NULL, 0, 1, 1, 1, 1, 0, 0, ""),
 
@@ -170,7 +215,9 @@ static crm_resource_t  *crm_resource_index[] = {
     &crm_resources[1],
     &crm_resources[2],
     &crm_resources[3],
-    &crm_resources[4]
+    &crm_resources[4],
+    &crm_resources[5],
+    &crm_resources[6]
 };
 
 

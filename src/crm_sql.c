@@ -216,6 +216,10 @@ static crm_sql_type_t  crm_sql_types[] = {
 
     /* CRM_FT_PASSWORD: hashed by PostgreSQL, never rendered */
     { "::text", "::text", "crm_password_hash(", "::text", ")", "", "",
+      crm_sql_ops_scalar, 0 },
+
+    /* CRM_FT_LIST */
+    { "::jsonb", "::jsonb", "", "::jsonb", "", "", "",
       crm_sql_ops_scalar, 0 }
 };
 

@@ -113,7 +113,8 @@ static crm_validate_type_t  crm_validate_types[] = {
     { crm_validate_date,      "a date string (YYYY-MM-DD)" },
     { crm_validate_array,     "an array of strings" },
     { crm_validate_object,    "an object" },
-    { crm_validate_password,  "a string of 8 to 72 bytes" }
+    { crm_validate_password,  "a string of 8 to 72 bytes" },
+    { crm_validate_object,    "an array" }
 };
 
 
@@ -695,7 +696,7 @@ crm_validate_object(crm_validate_t *ctx, crm_field_t *f, ngx_str_t *name,
 {
     ngx_int_t  rc;
 
-    if (!json_is_object(v)) {
+    if (f->type == CRM_FT_LIST ? !json_is_array(v) : !json_is_object(v)) {
         return crm_validate_invalid_type(ctx, f, name);
     }
 

@@ -25,6 +25,13 @@ my $b_company = sql("INSERT INTO companies (workspace_id, name) VALUES"
                     . " ('$B', 'B Corp') RETURNING id");
 my $b_user = sql("INSERT INTO users (workspace_id, email) VALUES"
                  . " ('$B', 'b-user\@b.test') RETURNING id");
+my $b_pipeline = sql("INSERT INTO pipelines (workspace_id, name, stages)"
+                     . " VALUES ('$B', 'B pipe',"
+                     . " '[{\"name\":\"S\",\"probability\":1}]')"
+                     . " RETURNING id");
+my $b_deal = sql("INSERT INTO deals (workspace_id, name, pipeline_id, stage,"
+                 . " company_id) VALUES ('$B', 'B deal', '$b_pipeline', 'S',"
+                 . " '$b_company') RETURNING id");
 my $b_contact = sql("INSERT INTO contacts (workspace_id, email, company_id)"
                     . " VALUES ('$B', 'b\@example.com', '$b_company')"
                     . " RETURNING id");
@@ -40,16 +47,24 @@ my @RESOURCES = (
       create => '{"name":"n","scopes":["contacts:read"]}' },
     { name => 'users',     b_id => $b_user,    patch => '{"name":"x"}',
       create => '{"email":"iso-new@a.test"}' },
+    { name => 'pipelines', b_id => $b_pipeline, patch => '{"name":"x"}',
+      create => '{"name":"A pipe"}' },
+    { name => 'deals',     b_id => $b_deal,    patch => '{"name":"x"}',
+      create => '{"name":"A deal"}' },
 );
 
 # sub-collections: parent resource, B's parent id, link
 my @LINKS = (
     [ 'companies', $b_company, 'contacts' ],
+    [ 'companies', $b_company, 'deals' ],
+    [ 'pipelines', $b_pipeline, 'deals' ],
 );
 
 # references: a write in A naming B's id must not succeed
 my @REFERENCES = (
     [ 'contacts', '{"email":"ref@example.com","companyId":"%s"}', $b_company ],
+    [ 'deals', '{"name":"ref","companyId":"%s"}', $b_company ],
+    [ 'deals', '{"name":"ref","pipelineId":"%s"}', $b_pipeline ],
 );
 
 Test::Nginx::Socket::add_response_body_check(sub {

@@ -1,0 +1,168 @@
+# Pipelines and deals: stages belong to their pipeline, probabilities
+# default from the stage, money and currency are checked.
+
+use strict;
+use warnings;
+
+use Test::Nginx::Socket 'no_plan';
+use CRM::Test;
+
+my $A = $CRM::Test::WS_A;
+my $B = $CRM::Test::WS_B;
+
+CRM::Test::reset();
+CRM::Test::sql(<<"_SQL_");
+INSERT INTO pipelines (workspace_id, id, name, stages, created_at) VALUES
+ ('$A', 'b1000000-0000-4000-8000-000000000001', 'Sales',
+  '[{"name":"Lead","probability":10},{"name":"Proposal","probability":50},
+    {"name":"Won","probability":100}]', '2026-01-01T00:00:00Z'),
+ ('$B', 'b1000000-0000-4000-8000-000000000002', 'Theirs',
+  '[{"name":"Lead","probability":10}]', '2026-01-01T00:00:00Z');
+INSERT INTO companies (workspace_id, id, name) VALUES
+ ('$A', 'c0000000-0000-4000-8000-00000000000a', 'Acme');
+INSERT INTO deals (workspace_id, id, name, amount, currency, pipeline_id,
+                   stage, company_id, created_at) VALUES
+ ('$A', 'd1000000-0000-4000-8000-000000000001', 'Big one', 50000, 'EUR',
+  'b1000000-0000-4000-8000-000000000001', 'Proposal',
+  'c0000000-0000-4000-8000-00000000000a', '2026-01-02T00:00:00Z'),
+ ('$A', 'd1000000-0000-4000-8000-000000000002', 'Small one', 500, 'USD',
+  'b1000000-0000-4000-8000-000000000001', 'Lead', NULL,
+  '2026-01-03T00:00:00Z');
+_SQL_
+
+no_shuffle();
+run_tests();
+
+__DATA__
+
+=== TEST 1: a deal takes its stage's probability
+--- request
+POST /api/v1/deals
+{"name":"New deal","amount":1200.5,"currency":"EUR","pipelineId":"b1000000-0000-4000-8000-000000000001","stage":"Proposal","closeDate":"2026-03-31"}
+--- more_headers
+X-API-Key: test-key-a-0123456789abcdef
+Content-Type: application/json
+--- error_code: 201
+--- response_body_like: "name" : "New deal", "amount" : 1200.5, "currency" : "EUR", "pipelineId" : "b1000000-0000-4000-8000-000000000001", "stage" : "Proposal", "probability" : 50, "closeDate" : "2026-03-31", "status" : "open"
+
+=== TEST 2: a stage must belong to the deal's pipeline
+--- request
+POST /api/v1/deals
+{"name":"Bad stage","pipelineId":"b1000000-0000-4000-8000-000000000001","stage":"Negotiation"}
+--- more_headers
+X-API-Key: test-key-a-0123456789abcdef
+Content-Type: application/json
+--- error_code: 422
+--- response_body_like: "field":"stage","code":"invalid_value"
+
+=== TEST 3: another workspace's pipeline is not a pipeline here
+--- request
+POST /api/v1/deals
+{"name":"Foreign","pipelineId":"b1000000-0000-4000-8000-000000000002","stage":"Lead"}
+--- more_headers
+X-API-Key: test-key-a-0123456789abcdef
+Content-Type: application/json
+--- error_code: 422
+--- response_body_like: "field":"(stage|pipelineId)"
+
+=== TEST 4: a currency is an ISO 4217 code
+--- request
+POST /api/v1/deals
+{"name":"Pesos?","amount":10,"currency":"eur"}
+--- more_headers
+X-API-Key: test-key-a-0123456789abcdef
+Content-Type: application/json
+--- error_code: 422
+--- response_body_like: "field":"currency","code":"invalid_value"
+
+=== TEST 5: an amount cannot be negative
+--- request
+POST /api/v1/deals
+{"name":"Refund","amount":-5}
+--- more_headers
+X-API-Key: test-key-a-0123456789abcdef
+Content-Type: application/json
+--- error_code: 422
+--- response_body_like: "field":"amount","code":"invalid_value"
+
+=== TEST 6: status is open, won or lost
+--- request
+PATCH /api/v1/deals/d1000000-0000-4000-8000-000000000001
+{"status":"maybe"}
+--- more_headers
+X-API-Key: test-key-a-0123456789abcdef
+Content-Type: application/json
+--- error_code: 422
+--- response_body_like: "field":"status","code":"invalid_value"
+
+=== TEST 7: moving to another stage takes its probability
+--- request
+PATCH /api/v1/deals/d1000000-0000-4000-8000-000000000002
+{"stage":"Won","status":"won"}
+--- more_headers
+X-API-Key: test-key-a-0123456789abcdef
+Content-Type: application/json
+--- error_code: 200
+--- response_body_like: "stage" : "Won", "probability" : 100,.*"status" : "won"
+
+=== TEST 8: deals filter by amount and sort
+--- request
+GET /api/v1/deals?amount[gte]=1000&sort=-amount&fields=name,amount
+--- more_headers
+X-API-Key: test-key-a-0123456789abcdef
+--- error_code: 200
+--- json_names: Big one New deal
+
+=== TEST 9: a pipeline's deals
+--- request
+GET /api/v1/pipelines/b1000000-0000-4000-8000-000000000001/deals?stage=Won
+--- more_headers
+X-API-Key: test-key-a-0123456789abcdef
+--- error_code: 200
+--- json_names: Small one
+
+=== TEST 10: a company's deals
+--- request
+GET /api/v1/companies/c0000000-0000-4000-8000-00000000000a/deals
+--- more_headers
+X-API-Key: test-key-a-0123456789abcdef
+--- error_code: 200
+--- json_names: Big one
+
+=== TEST 11: a pipeline's stages are a list of name and probability
+--- request
+POST /api/v1/pipelines
+{"name":"Partners","stages":[{"name":"Intro","probability":5},{"name":"Signed"}]}
+--- more_headers
+X-API-Key: test-key-a-0123456789abcdef
+Content-Type: application/json
+--- error_code: 422
+--- response_body_like: "field":"stages","code":"invalid_value"
+
+=== TEST 12: stages must be an array
+--- request
+POST /api/v1/pipelines
+{"name":"Partners","stages":{"Intro":5}}
+--- more_headers
+X-API-Key: test-key-a-0123456789abcdef
+Content-Type: application/json
+--- error_code: 422
+--- response_body_like: "field":"stages","code":"invalid_type"
+
+=== TEST 13: a valid pipeline
+--- request
+POST /api/v1/pipelines
+{"name":"Partners","stages":[{"name":"Intro","probability":5},{"name":"Signed","probability":100}]}
+--- more_headers
+X-API-Key: test-key-a-0123456789abcdef
+Content-Type: application/json
+--- error_code: 201
+--- response_body_like: "name" : "Partners", "stages" : \[\{"name": "Intro", "probability": 5\}, \{"name": "Signed", "probability": 100\}\]
+
+=== TEST 14: scopes name deals and pipelines
+--- request
+GET /api/v1/deals
+--- more_headers
+X-API-Key: test-key-b-0123456789abcdef
+--- error_code: 200
+--- response_body_like: ^\{"data":\[\],
