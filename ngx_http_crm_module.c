@@ -183,6 +183,13 @@ static ngx_command_t  ngx_http_crm_commands[] = {
       offsetof(ngx_http_crm_main_conf_t, idempotency_reject),
       &ngx_http_crm_idem_fallback },
 
+    { ngx_string("crm_auth_last_used_interval"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_crm_main_conf_t, last_used_interval),
+      NULL },
+
     { ngx_string("crm_session_ttl"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
       ngx_conf_set_sec_slot,
@@ -265,6 +272,7 @@ ngx_http_crm_create_main_conf(ngx_conf_t *cf)
     mcf->pg.statement_timeout = NGX_CONF_UNSET_MSEC;
     mcf->pg.backoff_max = NGX_CONF_UNSET_MSEC;
     mcf->session_ttl = NGX_CONF_UNSET;
+    mcf->last_used_interval = NGX_CONF_UNSET_MSEC;
     mcf->idempotency = NGX_CONF_UNSET;
     mcf->idempotency_reject = NGX_CONF_UNSET_UINT;
     mcf->idempotency_ttl = NGX_CONF_UNSET_MSEC;
@@ -287,6 +295,7 @@ ngx_http_crm_init_main_conf(ngx_conf_t *cf, void *conf)
     ngx_conf_init_msec_value(mcf->pg.statement_timeout, 5000);
     ngx_conf_init_msec_value(mcf->pg.backoff_max, 2000);
     ngx_conf_init_value(mcf->session_ttl, 24 * 60 * 60);
+    ngx_conf_init_msec_value(mcf->last_used_interval, 60000);
     ngx_conf_init_value(mcf->idempotency, 1);
     ngx_conf_init_uint_value(mcf->idempotency_reject, 0);
     ngx_conf_init_msec_value(mcf->idempotency_ttl, 24 * 60 * 60 * 1000);

@@ -16,7 +16,8 @@
  * The zone is an rbtree + LRU queue in a slab pool, as nginx's limit_req
  * does it; when the zone is full the least recently used entries go.
  * API keys' last use is noted in the zone and written to PostgreSQL in
- * one statement per minute and worker, never per request.
+ * one statement per crm_auth_last_used_interval and worker, never per
+ * request.
  */
 
 
@@ -27,7 +28,6 @@
 
 #define CRM_TOKEN_LEN         45        /* "crmk_" + 40 hex digits */
 #define CRM_TOKEN_PREFIX_LEN  16
-#define CRM_AUTH_TOUCH_EVERY  60000
 #define CRM_AUTH_TOUCH_MAX    256
 
 
@@ -230,7 +230,7 @@ crm_auth_init_process(ngx_cycle_t *cycle, ngx_http_crm_main_conf_t *mcf)
     mcf->touch.log = cycle->log;
     mcf->touch.cancelable = 1;
 
-    ngx_add_timer(&mcf->touch, CRM_AUTH_TOUCH_EVERY);
+    ngx_add_timer(&mcf->touch, mcf->last_used_interval);
 
     return NGX_OK;
 }
@@ -865,8 +865,8 @@ crm_auth_forget(ngx_http_crm_main_conf_t *mcf, ngx_str_t *id)
 
 
 /*
- * Once a minute: the ids of API keys used since the last flush go to
- * PostgreSQL in one statement.
+ * Every crm_auth_last_used_interval: the ids of API keys used since the
+ * last flush go to PostgreSQL in one statement.
  */
 
 static void
@@ -889,7 +889,7 @@ crm_auth_touch(ngx_event_t *ev)
         return;
     }
 
-    ngx_add_timer(ev, CRM_AUTH_TOUCH_EVERY);
+    ngx_add_timer(ev, mcf->last_used_interval);
 
     cache = mcf->auth_zone->data;
 

@@ -82,6 +82,7 @@ typedef struct {
     ngx_array_t              *keys;         /* crm_static_key_t */
     ngx_shm_zone_t           *auth_zone;    /* crm_auth_cache */
     time_t                    session_ttl;
+    ngx_msec_t                last_used_interval;
     crm_limit_conf_t          limit;
     ngx_uint_t                limit_local;  /* Redis outage logged */
     ngx_flag_t                idempotency;

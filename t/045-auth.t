@@ -61,6 +61,16 @@ Test::Nginx::Socket::add_response_body_check(sub {
         is($s, 401, "$name - refused at once after revocation");
         is($d->{error}{code}, 'UNAUTHENTICATED', "$name - UNAUTHENTICATED");
 
+    } elsif ($name =~ /last use is recorded/) {
+        my $prefix = substr($K{read_a}, 0, 16);
+        is(sql("SELECT count(*) FROM api_keys WHERE prefix = '$prefix'"
+               . " AND last_used_at IS NOT NULL"), 0,
+           "$name - not written on the request itself");
+        Time::HiRes::sleep(1.8);
+        is(sql("SELECT count(*) FROM api_keys WHERE prefix = '$prefix'"
+               . " AND last_used_at > now() - interval '1 minute'"), 1,
+           "$name - written by the next flush");
+
     } elsif ($name =~ /cache holds a key for its TTL/) {
         my ($s) = api('GET', '/api/v1/contacts', $K{owner_b});
         is($s, 200, "$name - cached");
@@ -269,4 +279,15 @@ POST /api/v1/api-keys
     crm_auth_cache zone=crm_auth:1m ttl=2s;
 --- request
 GET /api/v1/health
+--- error_code: 200
+
+=== TEST 22: a key's last use is recorded in batches, not per request
+--- http_config
+    crm_postgres "$TEST_NGINX_PG_DSN";
+    crm_auth_cache zone=crm_auth:1m ttl=30s;
+    crm_auth_last_used_interval 1s;
+--- request
+GET /api/v1/contacts
+--- more_headers eval
+"X-API-Key: $CRM::Test::KEYS{read_a}"
 --- error_code: 200

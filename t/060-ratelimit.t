@@ -24,6 +24,17 @@ sql("UPDATE api_keys SET rate_limit_per_minute = 3"
 
 my $root = $ENV{TEST_NGINX_SERVROOT} || 't/servroot';
 
+# 400 more principals, for a zone too small to hold them all
+sql("INSERT INTO api_keys (workspace_id, name, prefix, secret_hash, scopes)"
+    . " SELECT '$A', 'many', left(k, 16), digest(k, 'sha256'), '{*}'"
+    . " FROM (SELECT 'crmk_' || lpad(to_hex(i), 11, '0') || repeat('f', 29)"
+    . " AS k"
+    . " FROM generate_series(1, 400) AS i) AS keys");
+
+sub many_key {
+    return sprintf('crmk_%011x', $_[0]) . ('f' x 29);
+}
+
 sub statuses {
     my %n;
     $n{ $_->[0] }++ for @_;
@@ -74,6 +85,31 @@ Test::Nginx::Socket::add_response_body_check(sub {
         my $log = do { local $/; <$fh> };
         like($log, qr/rate limit exceeded for \S+ \(dry run\)/,
              "$name - what would have been refused is logged");
+
+    } elsif ($name =~ /least recently seen/) {
+        my $first = many_key(1);
+        my @h1 = ("X-API-Key: $first");
+        my ($s1) = http_request('GET', '/api/v1/contacts', \@h1);
+        my ($s2) = http_request('GET', '/api/v1/contacts', \@h1);
+        my ($s3) = http_request('GET', '/api/v1/contacts', \@h1);
+        is("$s1 $s2 $s3", '200 200 429', "$name - the first key is spent");
+
+        my %n;
+        for my $i (2 .. 400) {
+            my ($s) = http_request('GET', '/api/v1/contacts',
+                                   ["X-API-Key: " . many_key($i)]);
+            $n{$s}++;
+        }
+        is(join(' ', map { "$_=$n{$_}" } sort keys %n), '200=399',
+           "$name - 399 more principals are served");
+
+        my ($s4) = http_request('GET', '/api/v1/contacts', \@h1);
+        is($s4, 200, "$name - the first was forgotten to make room");
+
+        open my $fh, '<', "$root/logs/error.log" or die $!;
+        my $log = do { local $/; <$fh> };
+        unlike($log, qr/out of memory|\[alert\]/,
+               "$name - no allocation failure");
 
     } elsif ($name =~ /access log/) {
         Time::HiRes::sleep(0.3);
@@ -173,4 +209,13 @@ X-RateLimit-Reset: 20
 GET /api/v1/contacts
 --- more_headers eval
 "X-API-Key: $CRM::Test::KEYS{owner_a}"
+--- error_code: 200
+
+=== TEST 8: a full zone forgets the least recently seen principals
+--- http_config
+    crm_postgres "$TEST_NGINX_PG_DSN";
+    crm_auth_cache zone=crm_auth:4m ttl=30s;
+    crm_rate_limit zone=crm_limit:32k per_minute=2;
+--- request
+GET /api/v1/health
 --- error_code: 200
