@@ -31,6 +31,7 @@ static ngx_int_t crm_idem_answer(ngx_http_request_t *r, crm_ctx_t *ctx,
 static ngx_int_t crm_idem_unavailable(ngx_http_request_t *r, crm_ctx_t *ctx);
 static void crm_idem_stored(crm_redis_cmd_t *cmd, redisReply *reply,
     void *data);
+static void crm_idem_cleanup(void *data);
 
 
 static ngx_str_t  crm_idem_claim = ngx_string(
@@ -156,6 +157,7 @@ crm_idem_claimed(crm_redis_cmd_t *cmd, redisReply *reply, void *data)
 {
     ngx_int_t            rc;
     crm_ctx_t           *ctx;
+    ngx_pool_cleanup_t  *cln;
     ngx_http_request_t  *r;
 
     r = data;
@@ -176,6 +178,16 @@ crm_idem_claimed(crm_redis_cmd_t *cmd, redisReply *reply, void *data)
 
     } else {
         /* claimed: this request is the first */
+
+        cln = ngx_pool_cleanup_add(r->pool, 0);
+        if (cln == NULL) {
+            crm_http_done(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+            return;
+        }
+
+        cln->handler = crm_idem_cleanup;
+        cln->data = r;
+
         ctx->idem.claimed = 1;
         rc = ctx->next(r, ctx);
     }
@@ -382,6 +394,26 @@ send:
         ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
                       "crm: could not store the idempotent response");
         ngx_destroy_pool(pool);
+    }
+}
+
+
+/*
+ * The request ends without a response of the module's own (nginx's error
+ * page, a client gone): release the claim, so that a retry runs.
+ */
+
+static void
+crm_idem_cleanup(void *data)
+{
+    ngx_http_request_t *r = data;
+
+    crm_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_crm_module);
+
+    if (ctx != NULL && ctx->idem.claimed) {
+        crm_idem_store(r, ctx, NGX_HTTP_INTERNAL_SERVER_ERROR, NULL);
     }
 }
 
