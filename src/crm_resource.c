@@ -29,11 +29,12 @@ static ngx_int_t crm_if_match(ngx_http_request_t *r, crm_ctx_t *ctx);
 static ngx_int_t crm_etag(ngx_http_request_t *r, crm_ctx_t *ctx,
     PGresult *res);
 static ngx_int_t crm_missing(ngx_http_request_t *r, crm_ctx_t *ctx);
-static void crm_missing_done(crm_pg_req_t *pr, PGresult *res);
+static void crm_exists_done(crm_pg_req_t *pr, PGresult *res);
+static ngx_int_t crm_precondition_failed(ngx_http_request_t *r,
+    crm_ctx_t *ctx);
 static void crm_discard(ngx_http_request_t *r);
 
 static ngx_int_t crm_list(ngx_http_request_t *r, crm_ctx_t *ctx);
-static void crm_list_parent_done(crm_pg_req_t *pr, PGresult *res);
 static crm_resource_t *crm_list_target(crm_ctx_t *ctx, ngx_str_t **fk,
     ngx_str_t **parent);
 static ngx_int_t crm_list_count(ngx_http_request_t *r, crm_ctx_t *ctx);
@@ -840,12 +841,16 @@ crm_missing(ngx_http_request_t *r, crm_ctx_t *ctx)
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    return crm_resource_exec(r, ctx, st, crm_missing_done);
+    ctx->next = crm_precondition_failed;
+
+    return crm_resource_exec(r, ctx, st, crm_exists_done);
 }
 
 
+/* an existence check: 404 when the record is not there, else ctx->next */
+
 static void
-crm_missing_done(crm_pg_req_t *pr, PGresult *res)
+crm_exists_done(crm_pg_req_t *pr, PGresult *res)
 {
     ngx_int_t            rc;
     crm_ctx_t           *ctx;
@@ -861,12 +866,21 @@ crm_missing_done(crm_pg_req_t *pr, PGresult *res)
         rc = crm_not_found(r, ctx);
 
     } else {
-        rc = crm_http_error(r, CRM_E_PRECONDITION_FAILED,
-                            "the record has changed since the version "
-                            "in If-Match", NULL);
+        rc = ctx->next(r, ctx);
     }
 
-    crm_http_done(r, rc);
+    if (rc != NGX_DONE) {
+        crm_http_done(r, rc);
+    }
+}
+
+
+static ngx_int_t
+crm_precondition_failed(ngx_http_request_t *r, crm_ctx_t *ctx)
+{
+    return crm_http_error(r, CRM_E_PRECONDITION_FAILED,
+                          "the record has changed since the version "
+                          "in If-Match", NULL);
 }
 
 
@@ -935,33 +949,9 @@ crm_list(ngx_http_request_t *r, crm_ctx_t *ctx)
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    return crm_resource_exec(r, ctx, st, crm_list_parent_done);
-}
+    ctx->next = crm_list_count;
 
-
-static void
-crm_list_parent_done(crm_pg_req_t *pr, PGresult *res)
-{
-    ngx_int_t            rc;
-    crm_ctx_t           *ctx;
-    ngx_http_request_t  *r;
-
-    r = pr->data;
-    ctx = ngx_http_get_module_ctx(r, ngx_http_crm_module);
-
-    if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK) {
-        rc = crm_resource_db_error(r, ctx, pr, res);
-
-    } else if (PQntuples(res) == 0) {
-        rc = crm_not_found(r, ctx);
-
-    } else {
-        rc = crm_list_count(r, ctx);
-    }
-
-    if (rc != NGX_DONE) {
-        crm_http_done(r, rc);
-    }
+    return crm_resource_exec(r, ctx, st, crm_exists_done);
 }
 
 
