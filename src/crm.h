@@ -77,6 +77,14 @@ typedef enum {
 typedef struct crm_resource_s  crm_resource_t;
 
 
+/* POST /<resource>/:id/<name>: one SQL function (workspace, id, body) */
+
+typedef struct {
+    ngx_str_t                 name;         /* path segment: "convert" */
+    ngx_str_t                 function;     /* "crm_lead_convert" */
+} crm_action_t;
+
+
 typedef struct {
     ngx_str_t                 name;         /* JSON name, camelCase */
     ngx_str_t                 column;       /* SQL column name */
@@ -120,6 +128,8 @@ struct crm_resource_s {
     ngx_str_t                 tenant;       /* column holding the
                                                workspace: "workspace_id"
                                                when empty */
+    crm_action_t             *actions;
+    ngx_uint_t                nactions;
 };
 
 
@@ -219,6 +229,7 @@ typedef struct {
 crm_resource_t *crm_schema_find(ngx_str_t *name);
 crm_field_t *crm_schema_field(crm_resource_t *res, u_char *name, size_t len);
 crm_link_t *crm_schema_link(crm_resource_t *res, ngx_str_t *name);
+crm_action_t *crm_schema_action(crm_resource_t *res, ngx_str_t *name);
 ngx_uint_t crm_schema_field_index(crm_resource_t *res, crm_field_t *f);
 crm_resource_t **crm_schema_all(ngx_uint_t *n);
 

@@ -130,7 +130,8 @@ typedef enum {
     CRM_ROUTE_COLLECTION,                   /* /contacts */
     CRM_ROUTE_ITEM,                         /* /contacts/:id */
     CRM_ROUTE_LINK,                         /* /companies/:id/contacts */
-    CRM_ROUTE_ACTION                        /* /auth/login */
+    CRM_ROUTE_ACTION,                       /* /auth/login */
+    CRM_ROUTE_ITEM_ACTION                   /* /leads/:id/convert */
 } crm_route_kind_e;
 
 
@@ -146,6 +147,7 @@ typedef struct {
     crm_link_t               *link;
     crm_resource_t           *target;       /* link target resource */
     ngx_uint_t                action;       /* CRM_ACTION_* */
+    crm_action_t             *item_action;
     ngx_str_t                 base;         /* location prefix */
 } crm_route_t;
 

@@ -56,6 +56,8 @@ static ngx_int_t crm_render_row(ngx_http_request_t *r, crm_ctx_t *ctx,
 static ngx_int_t crm_location(ngx_http_request_t *r, crm_ctx_t *ctx,
     u_char *row, size_t len);
 
+static ngx_int_t crm_item_action(ngx_http_request_t *r, crm_ctx_t *ctx);
+static void crm_item_action_done(crm_pg_req_t *pr, PGresult *res);
 static ngx_int_t crm_health(ngx_http_request_t *r, crm_ctx_t *ctx);
 static void crm_health_pg_done(crm_pg_req_t *pr, PGresult *res);
 static void crm_health_redis_done(crm_redis_cmd_t *cmd, redisReply *reply,
@@ -164,6 +166,7 @@ crm_allowed(ngx_http_request_t *r, crm_ctx_t *ctx)
         break;
 
     case CRM_ROUTE_ACTION:
+    case CRM_ROUTE_ITEM_ACTION:
         mask = NGX_HTTP_POST;
         ngx_str_set(&allow, "POST");
         break;
@@ -441,6 +444,9 @@ crm_dispatch(ngx_http_request_t *r, crm_ctx_t *ctx)
     case CRM_ROUTE_ACTION:
         return crm_auth_action(r, ctx);
 
+    case CRM_ROUTE_ITEM_ACTION:
+        return crm_item_action(r, ctx);
+
     default:
         return crm_http_error(r, CRM_E_NOT_FOUND, "no such route", NULL);
     }
@@ -583,6 +589,16 @@ crm_resource_db_error(ngx_http_request_t *r, crm_ctx_t *ctx, crm_pg_req_t *pr,
 
         return crm_http_field_errors(r, CRM_E_VALIDATION_FAILED,
                                      "the request is not valid", &errors);
+    }
+
+    if (ngx_strcmp(state, "CR409") == 0) {
+        /* a state machine said no (sql/: SQLSTATE CR409) */
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "crm: invalid state: %s", msg);
+        return crm_http_error(r, CRM_E_INVALID_STATE,
+                              PQresultErrorField(res,
+                                                 PG_DIAG_MESSAGE_PRIMARY),
+                              NULL);
     }
 
     if (ngx_strcmp(state, "57014") == 0 || ngx_strncmp(state, "08", 2) == 0
@@ -1561,6 +1577,108 @@ crm_location(ngx_http_request_t *r, crm_ctx_t *ctx, u_char *row, size_t len)
                 &ctx->route.res->name, (size_t) 36, id);
 
     return crm_http_header_out(r, "Location", &loc);
+}
+
+
+/*
+ * POST /<resource>/:id/<action>: the action's SQL function, named by the
+ * descriptor, gets the workspace, the id and the body, and answers with
+ * JSON (NULL: no such record).  One statement: one transaction.
+ */
+
+static ngx_int_t
+crm_item_action(ngx_http_request_t *r, crm_ctx_t *ctx)
+{
+    char         *dump;
+    u_char       *p;
+    size_t        len;
+    crm_stmt_t   *st;
+    crm_param_t  *param;
+
+    if (crm_valid_id(&ctx->route.id) != NGX_OK) {
+        return crm_not_found(r, ctx);
+    }
+
+    st = ngx_pcalloc(r->pool, sizeof(crm_stmt_t));
+    if (st == NULL
+        || ngx_array_init(&st->params, r->pool, 3, sizeof(crm_param_t))
+           != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    param = ngx_array_push_n(&st->params, 3);
+    if (param == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ngx_memzero(param, 3 * sizeof(crm_param_t));
+
+    dump = json_dumps(ctx->body, JSON_COMPACT);
+    if (dump == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    len = ngx_strlen(dump);
+    param[2].value.data = ngx_pnalloc(r->pool, len);
+
+    if (param[2].value.data == NULL) {
+        free(dump);
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ngx_memcpy(param[2].value.data, dump, len);
+    param[2].value.len = len;
+    free(dump);
+
+    param[0].value = ctx->workspace;
+    param[1].value = ctx->route.id;
+
+    /* the function's name comes from the descriptor, never from input */
+
+    len = sizeof("SELECT (($1::uuid, $2::uuid, $3::jsonb))::text")
+          + ctx->route.item_action->function.len;
+
+    p = ngx_pnalloc(r->pool, len);
+    if (p == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    st->sql.data = p;
+    st->sql.len = ngx_sprintf(p, "SELECT %V($1::uuid, $2::uuid, $3::jsonb)"
+                              "::text",
+                              &ctx->route.item_action->function)
+                  - p;
+
+    return crm_resource_exec(r, ctx, st, crm_item_action_done);
+}
+
+
+static void
+crm_item_action_done(crm_pg_req_t *pr, PGresult *res)
+{
+    ngx_int_t            rc;
+    crm_ctx_t           *ctx;
+    ngx_http_request_t  *r;
+
+    r = pr->data;
+    ctx = ngx_http_get_module_ctx(r, ngx_http_crm_module);
+
+    if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK
+        || PQntuples(res) != 1)
+    {
+        rc = crm_resource_db_error(r, ctx, pr, res);
+
+    } else if (PQgetisnull(res, 0, 0)) {
+        rc = crm_not_found(r, ctx);
+
+    } else {
+        rc = crm_render_row(r, ctx, NGX_HTTP_OK,
+                            (u_char *) PQgetvalue(res, 0, 0),
+                            PQgetlength(res, 0, 0));
+    }
+
+    crm_http_done(r, rc);
 }
 
 

@@ -10,6 +10,7 @@
  *     <resource>               CRM_ROUTE_COLLECTION
  *     <resource>/<id>          CRM_ROUTE_ITEM
  *     <resource>/<id>/<link>   CRM_ROUTE_LINK
+ *     <resource>/<id>/<action> CRM_ROUTE_ITEM_ACTION
  */
 
 
@@ -104,6 +105,12 @@ crm_route(ngx_http_request_t *r, crm_route_t *rt)
 
     if (n == 2) {
         rt->kind = CRM_ROUTE_ITEM;
+        return NGX_OK;
+    }
+
+    rt->item_action = crm_schema_action(rt->res, &seg[2]);
+    if (rt->item_action != NULL) {
+        rt->kind = CRM_ROUTE_ITEM_ACTION;
         return NGX_OK;
     }
 

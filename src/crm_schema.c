@@ -138,6 +138,39 @@ static crm_field_t  crm_deal_fields[] = {
 };
 
 
+static const char  *crm_lead_statuses[] = {
+    "new", "contacted", "qualified", "unqualified", "converted", NULL
+};
+
+
+static crm_field_t  crm_lead_fields[] = {
+    crm_common_head,
+    crm_fld("firstName", "first_name", CRM_FT_TEXT, CRM_FSS, 100),
+    crm_fld("lastName", "last_name", CRM_FT_TEXT, CRM_FSS, 100),
+    crm_fld("email", "email", CRM_FT_EMAIL, CRM_FSS, 254),
+    crm_fld("phone", "phone", CRM_FT_TEXT, CRM_F_FILTER|CRM_F_SEARCH, 50),
+    crm_fld("companyName", "company_name", CRM_FT_TEXT, CRM_FSS, 200),
+    crm_fld("industry", "industry", CRM_FT_TEXT, CRM_FS, 100),
+    crm_fld("source", "source", CRM_FT_TEXT, CRM_FS, 100),
+    crm_enum("status", "status", CRM_FS|CRM_F_NOTNULL, crm_lead_statuses),
+    crm_fld("convertedAt", "converted_at", CRM_FT_TIMESTAMP, CRM_RO, 0),
+    crm_fld("convertedContactId", "converted_contact_id", CRM_FT_UUID,
+            CRM_F_READONLY|CRM_F_FILTER, 0),
+    crm_fld("convertedCompanyId", "converted_company_id", CRM_FT_UUID,
+            CRM_F_READONLY|CRM_F_FILTER, 0),
+    crm_fld("convertedDealId", "converted_deal_id", CRM_FT_UUID,
+            CRM_F_READONLY|CRM_F_FILTER, 0),
+    crm_fld("customFields", "custom_fields", CRM_FT_OBJECT, CRM_F_NOTNULL,
+            16384),
+    crm_common_tail
+};
+
+
+static crm_action_t  crm_lead_actions[] = {
+    { ngx_string("convert"), ngx_string("crm_lead_convert") }
+};
+
+
 static const char  *crm_user_roles[] = {
     "owner", "admin", "member", NULL
 };
@@ -175,10 +208,18 @@ static crm_field_t  crm_workspace_fields[] = {
 #define crm_resource(name, table, singular, fields, links, nlinks, admin,    \
                      immutable, credential, revokes, singleton, versioned,   \
                      tenant)                                                 \
+    crm_resource_actions(name, table, singular, fields, links, nlinks,       \
+                         admin, immutable, credential, revokes, singleton,   \
+                         versioned, tenant, NULL, 0)
+
+#define crm_resource_actions(name, table, singular, fields, links, nlinks,   \
+                             admin, immutable, credential, revokes,          \
+                             singleton, versioned, tenant, actions,          \
+                             nactions)                                       \
     { ngx_string(name), ngx_string(table), ngx_string(singular),             \
       fields, sizeof(fields) / sizeof(crm_field_t), links, nlinks,           \
       ngx_null_string, admin, immutable, credential, revokes, singleton,     \
-      versioned, ngx_string(tenant) }
+      versioned, ngx_string(tenant), actions, nactions }
 
 
 static crm_resource_t  crm_resources[] = {
@@ -199,6 +240,10 @@ static crm_resource_t  crm_resources[] = {
     crm_resource("deals", "deals", "deal", crm_deal_fields,
                  NULL, 0, 0, 0, 0, 0, 0, 1, ""),
 
+    crm_resource_actions("leads", "leads", "lead", crm_lead_fields,
+                         NULL, 0, 0, 0, 0, 0, 0, 1, "", crm_lead_actions,
+                         sizeof(crm_lead_actions) / sizeof(crm_action_t)),
+
     crm_resource("api-keys", "api_keys", "api_key", crm_api_key_fields,
                  NULL, 0, 1, 1, 1, 1, 0, 0, ""),
 
@@ -217,7 +262,8 @@ static crm_resource_t  *crm_resource_index[] = {
     &crm_resources[3],
     &crm_resources[4],
     &crm_resources[5],
-    &crm_resources[6]
+    &crm_resources[6],
+    &crm_resources[7]
 };
 
 
@@ -262,6 +308,24 @@ crm_schema_field(crm_resource_t *res, u_char *name, size_t len)
                 && ngx_strncmp(f->column.data, name, len) == 0))
         {
             return f;
+        }
+    }
+
+    return NULL;
+}
+
+
+crm_action_t *
+crm_schema_action(crm_resource_t *res, ngx_str_t *name)
+{
+    ngx_uint_t  i;
+
+    for (i = 0; i < res->nactions; i++) {
+        if (res->actions[i].name.len == name->len
+            && ngx_strncmp(res->actions[i].name.data, name->data, name->len)
+               == 0)
+        {
+            return &res->actions[i];
         }
     }
 

@@ -32,6 +32,8 @@ my $b_pipeline = sql("INSERT INTO pipelines (workspace_id, name, stages)"
 my $b_deal = sql("INSERT INTO deals (workspace_id, name, pipeline_id, stage,"
                  . " company_id) VALUES ('$B', 'B deal', '$b_pipeline', 'S',"
                  . " '$b_company') RETURNING id");
+my $b_lead = sql("INSERT INTO leads (workspace_id, email) VALUES"
+                 . " ('$B', 'lead\@b.test') RETURNING id");
 my $b_contact = sql("INSERT INTO contacts (workspace_id, email, company_id)"
                     . " VALUES ('$B', 'b\@example.com', '$b_company')"
                     . " RETURNING id");
@@ -51,6 +53,13 @@ my @RESOURCES = (
       create => '{"name":"A pipe"}' },
     { name => 'deals',     b_id => $b_deal,    patch => '{"name":"x"}',
       create => '{"name":"A deal"}' },
+    { name => 'leads',     b_id => $b_lead,    patch => '{"source":"x"}',
+      create => '{"email":"lead@a.test"}' },
+);
+
+# item actions: B's record is not found
+my @ACTIONS = (
+    [ 'leads', $b_lead, 'convert' ],
 );
 
 # sub-collections: parent resource, B's parent id, link
@@ -124,6 +133,12 @@ Test::Nginx::Socket::add_response_body_check(sub {
         is($s, 404, "$parent/:id/$link: B's parent is not found");
         ($s) = api('GET', "/api/v1/$parent/$id/$link", $K{owner_b});
         is($s, 200, "$parent/:id/$link: B lists its own");
+    }
+
+    for my $act (@ACTIONS) {
+        my ($n, $id, $a) = @$act;
+        my ($s) = api('POST', "/api/v1/$n/$id/$a", $K{owner_a}, '{}');
+        is($s, 404, "$n/:id/$a: B's record is not found");
     }
 
     for my $ref (@REFERENCES) {

@@ -1,0 +1,130 @@
+# Leads and their conversion: contact (+ company, + deal) in one
+# transaction; converting twice is INVALID_STATE.
+
+use strict;
+use warnings;
+
+use Test::Nginx::Socket 'no_plan';
+use Test::More;
+use CRM::Test qw(api sql);
+
+my ($A, $B) = ($CRM::Test::WS_A, $CRM::Test::WS_B);
+
+CRM::Test::reset();
+sql(<<"_SQL_");
+INSERT INTO pipelines (workspace_id, id, name, stages) VALUES
+ ('$A', 'b1000000-0000-4000-8000-000000000001', 'Sales',
+  '[{"name":"Lead","probability":10}]');
+INSERT INTO leads (workspace_id, id, first_name, last_name, email,
+                   company_name, source) VALUES
+ ('$A', 'e1000000-0000-4000-8000-000000000001', 'Lin', 'Lead',
+  'lin\@lead.test', 'Lead Co', 'web'),
+ ('$A', 'e1000000-0000-4000-8000-000000000002', 'Solo', 'Person',
+  'solo\@lead.test', NULL, 'event'),
+ ('$A', 'e1000000-0000-4000-8000-000000000003', 'Dup', 'Mail',
+  'taken\@lead.test', 'Dup Co', NULL),
+ ('$B', 'e1000000-0000-4000-8000-000000000004', 'Other', 'Tenant',
+  'b\@lead.test', 'B Co', NULL);
+INSERT INTO contacts (workspace_id, email) VALUES ('$A', 'taken\@lead.test');
+_SQL_
+
+my $KA = $CRM::Test::KEY_A;
+
+Test::Nginx::Socket::add_response_body_check(sub {
+    my ($block, $body, $req_idx, $repeated, $dry_run) = @_;
+    my $name = $block->name;
+
+    if ($name =~ /converts into a contact, a company and a deal/) {
+        my ($s, $d) = api('GET', '/api/v1/leads/e1000000-0000-4000-8000-'
+                          . '000000000001', $KA);
+        is($d->{data}{status}, 'converted', "$name - the lead is converted");
+        my $c = $d->{data}{convertedContactId};
+        ($s, $d) = api('GET', "/api/v1/contacts/$c", $KA);
+        is($s, 200, "$name - the contact exists");
+        is($d->{data}{email}, 'lin@lead.test', "$name - with the lead's email");
+        my $co = $d->{data}{companyId};
+        ($s, $d) = api('GET', "/api/v1/companies/$co", $KA);
+        is($d->{data}{name}, 'Lead Co', "$name - and its company");
+        ($s, $d) = api('GET', "/api/v1/companies/$co/deals", $KA);
+        is($d->{data}[0]{amount}, 900, "$name - and the deal");
+
+    } elsif ($name =~ /all or nothing/) {
+        is(sql("SELECT count(*) FROM companies WHERE name = 'Dup Co'"), 0,
+           "$name - no company was left behind");
+        is(sql("SELECT status FROM leads WHERE id ="
+               . " 'e1000000-0000-4000-8000-000000000003'"), 'new',
+           "$name - the lead is unchanged");
+    }
+});
+
+no_shuffle();
+run_tests();
+
+__DATA__
+
+=== TEST 1: a lead converts into a contact, a company and a deal
+--- request
+POST /api/v1/leads/e1000000-0000-4000-8000-000000000001/convert
+{"deal":{"amount":900,"currency":"EUR","pipelineId":"b1000000-0000-4000-8000-000000000001","stage":"Lead"}}
+--- more_headers
+X-API-Key: test-key-a-0123456789abcdef
+Content-Type: application/json
+--- error_code: 200
+--- response_body_like: ^\{"data":\{"dealId": "[0-9a-f-]{36}", "leadId": "e1000000-0000-4000-8000-000000000001", "companyId": "[0-9a-f-]{36}", "contactId": "[0-9a-f-]{36}"\},"meta"
+
+=== TEST 2: converting twice is INVALID_STATE
+--- request
+POST /api/v1/leads/e1000000-0000-4000-8000-000000000001/convert
+{}
+--- more_headers
+X-API-Key: test-key-a-0123456789abcdef
+Content-Type: application/json
+--- error_code: 409
+--- response_body_like: "code":"INVALID_STATE","status":409,"message":"the lead was converted already"
+
+=== TEST 3: without a company name, only a contact
+--- request
+POST /api/v1/leads/e1000000-0000-4000-8000-000000000002/convert
+{"contact":{"firstName":"Sol"}}
+--- more_headers
+X-API-Key: test-key-a-0123456789abcdef
+Content-Type: application/json
+--- error_code: 200
+--- response_body_like: "dealId": null,.*"companyId": null, "contactId": "[0-9a-f-]{36}"
+
+=== TEST 4: a failed conversion is all or nothing
+--- request
+POST /api/v1/leads/e1000000-0000-4000-8000-000000000003/convert
+{}
+--- more_headers
+X-API-Key: test-key-a-0123456789abcdef
+Content-Type: application/json
+--- error_code: 409
+--- response_body_like: "code":"DUPLICATE"
+
+=== TEST 5: another workspace's lead is not found
+--- request
+POST /api/v1/leads/e1000000-0000-4000-8000-000000000004/convert
+{}
+--- more_headers
+X-API-Key: test-key-a-0123456789abcdef
+Content-Type: application/json
+--- error_code: 404
+--- response_body_like: "code":"RESOURCE_NOT_FOUND"
+
+=== TEST 6: convert takes POST only
+--- request
+GET /api/v1/leads/e1000000-0000-4000-8000-000000000002/convert
+--- more_headers
+X-API-Key: test-key-a-0123456789abcdef
+--- error_code: 405
+--- response_headers
+Allow: POST
+
+=== TEST 7: leads are a resource like the others
+--- request
+GET /api/v1/leads?status=new&fields=email
+--- more_headers
+X-API-Key: test-key-a-0123456789abcdef
+--- error_code: 200
+--- response_body_like: "email" : "taken@lead.test"
