@@ -514,9 +514,9 @@ ngx_http_crm_rate_limit(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     size = 0;
 
     mcf->limit.window[0].limit = 100;
-    mcf->limit.window[0].period = 60 * 1000;
+    mcf->limit.window[0].period = 60 * 1000000;
     mcf->limit.window[1].limit = 1000;
-    mcf->limit.window[1].period = 60 * 60 * 1000;
+    mcf->limit.window[1].period = (uint64_t) 60 * 60 * 1000000;
 
     for (i = 1; i < cf->args->nelts; i++) {
 

@@ -25,7 +25,7 @@
 typedef struct {
     ngx_str_node_t            sn;           /* key: the principal */
     ngx_queue_t               queue;
-    uint64_t                  tat[CRM_LIMIT_WINDOWS];  /* ms */
+    uint64_t                  tat[CRM_LIMIT_WINDOWS];  /* us */
     u_char                    data[1];
 } crm_limit_node_t;
 
@@ -61,12 +61,14 @@ static ngx_int_t crm_limit_header(ngx_http_request_t *r, const char *name,
 
 /*
  * The same GCRA in Redis, for a limit shared by hosts: Redis' clock, both
- * windows counted only when both conform.  Returns {wait, now, tat...}.
+ * windows counted only when both conform.  Returns {wait, now, tat...} in
+ * microseconds (stored as integer strings: Lua's default number format
+ * would round them).
  */
 
 static ngx_str_t  crm_limit_script = ngx_string(
     "local t = redis.call('TIME') "
-    "local now = t[1] * 1000 + math.floor(t[2] / 1000) "
+    "local now = t[1] * 1000000 + t[2] "
     "local v = redis.call('HMGET', KEYS[1], 'a', 'b') "
     "local tat = { tonumber(v[1]) or now, tonumber(v[2]) or now } "
     "local nxt = {} "
@@ -80,8 +82,10 @@ static ngx_str_t  crm_limit_script = ngx_string(
     "end "
     "if wait == 0 then "
     "  tat = nxt "
-    "  redis.call('HSET', KEYS[1], 'a', nxt[1], 'b', nxt[2]) "
-    "  redis.call('PEXPIRE', KEYS[1], math.max(ARGV[2], ARGV[4])) "
+    "  redis.call('HSET', KEYS[1], 'a', string.format('%.0f', nxt[1]),"
+    "             'b', string.format('%.0f', nxt[2])) "
+    "  redis.call('PEXPIRE', KEYS[1],"
+    "             math.floor(math.max(ARGV[2], ARGV[4]) / 1000)) "
     "end "
     "return { wait, now, tat[1], tat[2] }");
 
@@ -270,7 +274,7 @@ crm_limit_local(ngx_http_request_t *r, crm_ctx_t *ctx)
     }
 
     tp = ngx_timeofday();
-    now = (uint64_t) tp->sec * 1000 + tp->msec;
+    now = ((uint64_t) tp->sec * 1000 + tp->msec) * 1000;
 
     lz = lcf->zone->data;
 
@@ -300,7 +304,8 @@ crm_limit_local(ngx_http_request_t *r, crm_ctx_t *ctx)
 
 
 /*
- * GCRA per window: interval I = period / limit; a request conforms when
+ * GCRA per window, in microseconds (so that limits up to millions per
+ * minute stay exact): interval I = period / limit; a request conforms when
  * now >= TAT + I - period; then TAT = max(TAT, now) + I in every window.
  * Returns whether it conforms; *wait: ms until it would.
  */
@@ -309,20 +314,23 @@ static ngx_uint_t
 crm_limit_gcra(crm_limit_conf_t *lcf, crm_limit_window_t *w, uint64_t now,
     uint64_t *tat, ngx_msec_t *wait)
 {
-    uint64_t    t, allow, next[CRM_LIMIT_WINDOWS];
+    uint64_t    t, us, allow, next[CRM_LIMIT_WINDOWS];
     ngx_uint_t  i;
 
-    *wait = 0;
+    us = 0;
 
     for (i = 0; i < CRM_LIMIT_WINDOWS; i++) {
         t = ngx_max(tat[i], now);
         next[i] = t + w[i].interval;
         allow = next[i] - w[i].period;
 
-        if (now < allow && allow - now > *wait) {
-            *wait = (ngx_msec_t) (allow - now);
+        if (now < allow && allow - now > us) {
+            us = allow - now;
         }
     }
+
+    /* microseconds to whole milliseconds, rounded up */
+    *wait = (ngx_msec_t) ((us + 999) / 1000);
 
     if (*wait != 0 && !lcf->dry_run) {
         return 0;
@@ -369,7 +377,8 @@ crm_limit_redis_done(crm_redis_cmd_t *cmd, redisReply *reply, void *data)
         ctx->mcf->limit_local = 0;
     }
 
-    ctx->limit_wait = (ngx_msec_t) reply->element[0]->integer;
+    ctx->limit_wait = (ngx_msec_t) ((reply->element[0]->integer + 999)
+                                    / 1000);
     now = (uint64_t) reply->element[1]->integer;
 
     for (i = 0; i < CRM_LIMIT_WINDOWS; i++) {
@@ -446,7 +455,7 @@ crm_limit_answer(ngx_http_request_t *r, crm_ctx_t *ctx, uint64_t now,
     ctx->limit_remaining = ngx_min(rem[best], w[best].limit);
 
     if (crm_limit_headers(r, w[best].limit, ctx->limit_remaining,
-                          (ngx_msec_t) (t - now))
+                          (ngx_msec_t) ((t - now + 999) / 1000))
         != NGX_OK)
     {
         ctx->rc = NGX_HTTP_INTERNAL_SERVER_ERROR;

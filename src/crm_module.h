@@ -63,8 +63,8 @@ typedef struct crm_limit_zone_s  crm_limit_zone_t;
 
 typedef struct {
     ngx_uint_t                limit;
-    uint64_t                  period;       /* ms */
-    uint64_t                  interval;     /* ms: period / limit */
+    uint64_t                  period;       /* us */
+    uint64_t                  interval;     /* us: period / limit */
 } crm_limit_window_t;
 
 

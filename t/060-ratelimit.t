@@ -219,3 +219,16 @@ GET /api/v1/contacts
 --- request
 GET /api/v1/health
 --- error_code: 200
+
+=== TEST 9: large limits stay exact
+--- http_config
+    crm_postgres "$TEST_NGINX_PG_DSN";
+    crm_rate_limit zone=crm_limit:1m per_minute=6000000 per_hour=360000000;
+--- request
+GET /api/v1/contacts
+--- more_headers eval
+"X-API-Key: $CRM::Test::KEYS{owner_a}"
+--- error_code: 200
+--- response_headers
+X-RateLimit-Limit: 6000000
+X-RateLimit-Remaining: 5999999
