@@ -131,7 +131,8 @@ typedef enum {
     CRM_ROUTE_ITEM,                         /* /contacts/:id */
     CRM_ROUTE_LINK,                         /* /companies/:id/contacts */
     CRM_ROUTE_ACTION,                       /* /auth/login */
-    CRM_ROUTE_ITEM_ACTION                   /* /leads/:id/convert */
+    CRM_ROUTE_ITEM_ACTION,                  /* /leads/:id/convert */
+    CRM_ROUTE_METADATA                      /* /metadata/objects[/:name] */
 } crm_route_kind_e;
 
 

@@ -57,6 +57,8 @@ static ngx_int_t crm_location(ngx_http_request_t *r, crm_ctx_t *ctx,
     u_char *row, size_t len);
 
 static ngx_int_t crm_item_action(ngx_http_request_t *r, crm_ctx_t *ctx);
+static ngx_int_t crm_metadata(ngx_http_request_t *r, crm_ctx_t *ctx);
+static json_t *crm_metadata_object(crm_resource_t *res);
 static void crm_item_action_done(crm_pg_req_t *pr, PGresult *res);
 static ngx_int_t crm_health(ngx_http_request_t *r, crm_ctx_t *ctx);
 static void crm_health_pg_done(crm_pg_req_t *pr, PGresult *res);
@@ -364,8 +366,11 @@ crm_permitted(ngx_http_request_t *r, crm_ctx_t *ctx)
     res = ctx->route.res;
     write = !(r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD));
 
-    if (ctx->route.kind == CRM_ROUTE_ACTION) {
-        /* refresh and logout act on the session presented */
+    if (ctx->route.kind == CRM_ROUTE_ACTION
+        || ctx->route.kind == CRM_ROUTE_METADATA)
+    {
+        /* refresh and logout act on the session presented; the metadata
+           describes the API, not a workspace's data */
         return crm_dispatch(r, ctx);
     }
 
@@ -446,6 +451,9 @@ crm_dispatch(ngx_http_request_t *r, crm_ctx_t *ctx)
 
     case CRM_ROUTE_ITEM_ACTION:
         return crm_item_action(r, ctx);
+
+    case CRM_ROUTE_METADATA:
+        return crm_metadata(r, ctx);
 
     default:
         return crm_http_error(r, CRM_E_NOT_FOUND, "no such route", NULL);
@@ -1679,6 +1687,158 @@ crm_item_action_done(crm_pg_req_t *pr, PGresult *res)
     }
 
     crm_http_done(r, rc);
+}
+
+
+/*
+ * GET /metadata/objects[/:name]: the resources and their fields, read
+ * from the descriptors that drive everything else.
+ */
+
+static ngx_int_t
+crm_metadata(ngx_http_request_t *r, crm_ctx_t *ctx)
+{
+    char             *dump;
+    u_char           *p;
+    size_t            len;
+    json_t           *data, *obj;
+    ngx_uint_t        i, n;
+    crm_resource_t  **all;
+
+    if (ctx->route.res != NULL) {
+        data = crm_metadata_object(ctx->route.res);
+
+    } else {
+        data = json_array();
+        all = crm_schema_all(&n);
+
+        for (i = 0; data != NULL && i < n; i++) {
+            obj = crm_metadata_object(all[i]);
+
+            if (obj == NULL || json_array_append_new(data, obj) != 0) {
+                json_decref(data);
+                data = NULL;
+            }
+        }
+    }
+
+    if (data == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    dump = json_dumps(data, JSON_COMPACT);
+    json_decref(data);
+
+    if (dump == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    len = ngx_strlen(dump);
+    p = ngx_pnalloc(r->pool, len);
+
+    if (p != NULL) {
+        ngx_memcpy(p, dump, len);
+    }
+
+    free(dump);
+
+    if (p == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    return crm_render_row(r, ctx, NGX_HTTP_OK, p, len);
+}
+
+
+static json_t *
+crm_metadata_object(crm_resource_t *res)
+{
+    json_t       *obj, *fields, *f, *list;
+    ngx_uint_t    i;
+    crm_field_t  *fd;
+    const char  **e;
+
+    static const char  *types[] = {
+        "uuid", "text", "email", "enum", "integer", "number", "boolean",
+        "timestamp", "date", "array", "object", "password", "list"
+    };
+
+    obj = json_object();
+    fields = json_array();
+
+    if (obj == NULL || fields == NULL) {
+        json_decref(obj);
+        json_decref(fields);
+        return NULL;
+    }
+
+    json_object_set_new(obj, "name", json_stringn((char *) res->name.data,
+                                                  res->name.len));
+    json_object_set_new(obj, "fields", fields);
+
+    for (i = 0; i < res->nfields; i++) {
+        fd = &res->fields[i];
+
+        if (fd->flags & CRM_F_HIDDEN) {
+            continue;
+        }
+
+        f = json_pack("{s:s%,s:s,s:b,s:b,s:b,s:b,s:b,s:b}",
+                      "name", fd->name.data, fd->name.len,
+                      "type", types[fd->type],
+                      "required", (fd->flags & CRM_F_REQUIRED) != 0,
+                      "readOnly", (fd->flags & CRM_F_READONLY) != 0,
+                      "writeOnly", (fd->flags & CRM_F_WRITEONLY) != 0,
+                      "filterable", (fd->flags & CRM_F_FILTER) != 0,
+                      "sortable", (fd->flags & CRM_F_SORT) != 0,
+                      "searchable", (fd->flags & CRM_F_SEARCH) != 0);
+        if (f == NULL) {
+            json_decref(obj);
+            return NULL;
+        }
+
+        if (fd->max_len != 0) {
+            json_object_set_new(f, "maxLength", json_integer(fd->max_len));
+        }
+
+        if (fd->ref != NULL) {
+            json_object_set_new(f, "references", json_string(fd->ref));
+        }
+
+        if (fd->enum_values != NULL) {
+            list = json_array();
+
+            for (e = fd->enum_values; list != NULL && *e; e++) {
+                json_array_append_new(list, json_string(*e));
+            }
+
+            json_object_set_new(f, "values", list);
+        }
+
+        json_array_append_new(fields, f);
+    }
+
+    list = json_array();
+
+    for (i = 0; list != NULL && i < res->nlinks; i++) {
+        json_array_append_new(list,
+                              json_stringn((char *) res->links[i].name.data,
+                                           res->links[i].name.len));
+    }
+
+    json_object_set_new(obj, "links", list);
+
+    list = json_array();
+
+    for (i = 0; list != NULL && i < res->nactions; i++) {
+        json_array_append_new(list,
+                              json_stringn((char *) res->actions[i].name.data,
+                                           res->actions[i].name.len));
+    }
+
+    json_object_set_new(obj, "actions", list);
+
+    return obj;
 }
 
 

@@ -11,6 +11,7 @@
  *     <resource>/<id>          CRM_ROUTE_ITEM
  *     <resource>/<id>/<link>   CRM_ROUTE_LINK
  *     <resource>/<id>/<action> CRM_ROUTE_ITEM_ACTION
+ *     metadata/objects[/<res>] CRM_ROUTE_METADATA
  */
 
 
@@ -68,6 +69,26 @@ crm_route(ngx_http_request_t *r, crm_route_t *rt)
         && ngx_strncmp(seg[0].data, "health", seg[0].len) == 0)
     {
         rt->kind = CRM_ROUTE_HEALTH;
+        return NGX_OK;
+    }
+
+    if (seg[0].len == sizeof("metadata") - 1
+        && ngx_strncmp(seg[0].data, "metadata", seg[0].len) == 0)
+    {
+        if (n < 2 || seg[1].len != sizeof("objects") - 1
+            || ngx_strncmp(seg[1].data, "objects", seg[1].len) != 0)
+        {
+            return NGX_DECLINED;
+        }
+
+        if (n == 3) {
+            rt->res = crm_schema_find(&seg[2]);
+            if (rt->res == NULL) {
+                return NGX_DECLINED;
+            }
+        }
+
+        rt->kind = CRM_ROUTE_METADATA;
         return NGX_OK;
     }
 
