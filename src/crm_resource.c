@@ -17,6 +17,7 @@ static ngx_int_t crm_allowed(ngx_http_request_t *r, crm_ctx_t *ctx);
 static ngx_int_t crm_proceed(ngx_http_request_t *r, crm_ctx_t *ctx);
 static ngx_int_t crm_authorized(ngx_http_request_t *r, crm_ctx_t *ctx);
 static ngx_int_t crm_permitted(ngx_http_request_t *r, crm_ctx_t *ctx);
+static ngx_uint_t crm_grants_owner(crm_ctx_t *ctx);
 static ngx_int_t crm_body_expected(ngx_http_request_t *r, crm_ctx_t *ctx);
 static void crm_body_ready(ngx_http_request_t *r);
 static ngx_int_t crm_dispatch(ngx_http_request_t *r, crm_ctx_t *ctx);
@@ -399,6 +400,13 @@ crm_permitted(ngx_http_request_t *r, crm_ctx_t *ctx)
                               "only owners and admins may do this", NULL);
     }
 
+    if (p->kind == CRM_PRINCIPAL_SESSION && p->role != CRM_ROLE_OWNER
+        && crm_grants_owner(ctx))
+    {
+        return crm_http_error(r, CRM_E_FORBIDDEN,
+                              "only an owner may make an owner", NULL);
+    }
+
     switch (crm_idem_begin(r, ctx, crm_dispatch)) {
 
     case NGX_OK:
@@ -410,6 +418,26 @@ crm_permitted(ngx_http_request_t *r, crm_ctx_t *ctx)
     default:
         return ctx->rc;
     }
+}
+
+
+/* a write that would give a user the owner role: only owners may */
+
+static ngx_uint_t
+crm_grants_owner(crm_ctx_t *ctx)
+{
+    json_t       *role;
+    crm_field_t  *f;
+
+    if (ctx->body == NULL) {
+        return 0;
+    }
+
+    f = crm_schema_field(ctx->route.res, (u_char *) "role", 4);
+    role = json_object_get(ctx->body, "role");
+
+    return f != NULL && f->enum_values != NULL && json_is_string(role)
+           && ngx_strcmp(json_string_value(role), "owner") == 0;
 }
 
 

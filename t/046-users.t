@@ -80,6 +80,18 @@ Test::Nginx::Socket::add_response_body_check(sub {
 
         (undef, $d) = login('owner@a.test', 'correct horse battery');
         my $o = $d->{data}{token};
+        ($s) = req('POST', '/api/v1/users', $o,
+                   '{"email":"admin2@a.test","role":"admin",'
+                   . '"password":"admin password 2"}');
+        is($s, 201, "$name - an owner makes an admin");
+        (undef, $d) = login('admin2@a.test', 'admin password 2');
+        my $adm = $d->{data}{token};
+        ($s) = req('POST', '/api/v1/users', $adm,
+                   '{"email":"owner2@a.test","role":"owner"}');
+        is($s, 403, "$name - an admin cannot make an owner");
+        ($s) = req('POST', '/api/v1/users', $adm,
+                   '{"email":"member2@a.test","role":"member"}');
+        is($s, 201, "$name - but can invite members");
         ($s, $d) = req('POST', '/api/v1/users', $o,
                        '{"email":"new@a.test","role":"admin",'
                        . '"password":"another good one"}');
