@@ -385,14 +385,6 @@ crm_limit_redis_done(crm_redis_cmd_t *cmd, redisReply *reply, void *data)
         tat[i] = (uint64_t) reply->element[2 + i]->integer;
     }
 
-    if (ctx->limit_wait != 0 && ctx->mcf->limit.dry_run) {
-        /* the script did not count it; a dry run lets it pass */
-        ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
-                      "crm: rate limit exceeded for %V (dry run)",
-                      &ctx->limit_key);
-        ctx->limit_wait = 0;
-    }
-
     rc = crm_limit_answer(r, ctx, now, tat);
 
 done:

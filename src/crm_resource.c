@@ -17,6 +17,8 @@ static ngx_int_t crm_allowed(ngx_http_request_t *r, crm_ctx_t *ctx);
 static ngx_int_t crm_proceed(ngx_http_request_t *r, crm_ctx_t *ctx);
 static ngx_int_t crm_authorized(ngx_http_request_t *r, crm_ctx_t *ctx);
 static ngx_int_t crm_permitted(ngx_http_request_t *r, crm_ctx_t *ctx);
+static ngx_int_t crm_step(ngx_http_request_t *r, crm_ctx_t *ctx,
+    ngx_int_t rc, crm_step_pt next);
 static ngx_uint_t crm_grants_owner(crm_ctx_t *ctx);
 static ngx_int_t crm_body_expected(ngx_http_request_t *r, crm_ctx_t *ctx);
 static void crm_body_ready(ngx_http_request_t *r);
@@ -317,10 +319,25 @@ crm_proceed(ngx_http_request_t *r, crm_ctx_t *ctx)
         return crm_dispatch(r, ctx);
     }
 
-    switch (crm_auth_resolve(r, ctx, crm_authorized)) {
+    return crm_step(r, ctx, crm_auth_resolve(r, ctx, crm_authorized),
+                    crm_authorized);
+}
+
+
+/*
+ * The result of a step that may wait (auth lookup, rate limit, idempotency
+ * claim): NGX_OK goes on to "next" now, NGX_AGAIN means the step resumes
+ * "next" itself later, NGX_ABORT means it answered (ctx->rc).
+ */
+
+static ngx_int_t
+crm_step(ngx_http_request_t *r, crm_ctx_t *ctx, ngx_int_t rc,
+    crm_step_pt next)
+{
+    switch (rc) {
 
     case NGX_OK:
-        return crm_authorized(r, ctx);
+        return next(r, ctx);
 
     case NGX_AGAIN:
         return NGX_DONE;
@@ -336,17 +353,8 @@ crm_proceed(ngx_http_request_t *r, crm_ctx_t *ctx)
 static ngx_int_t
 crm_authorized(ngx_http_request_t *r, crm_ctx_t *ctx)
 {
-    switch (crm_limit_check(r, ctx, crm_permitted)) {
-
-    case NGX_OK:
-        return crm_permitted(r, ctx);
-
-    case NGX_AGAIN:
-        return NGX_DONE;
-
-    default:
-        return ctx->rc;
-    }
+    return crm_step(r, ctx, crm_limit_check(r, ctx, crm_permitted),
+                    crm_permitted);
 }
 
 
@@ -407,17 +415,8 @@ crm_permitted(ngx_http_request_t *r, crm_ctx_t *ctx)
                               "only an owner may make an owner", NULL);
     }
 
-    switch (crm_idem_begin(r, ctx, crm_dispatch)) {
-
-    case NGX_OK:
-        return crm_dispatch(r, ctx);
-
-    case NGX_AGAIN:
-        return NGX_DONE;
-
-    default:
-        return ctx->rc;
-    }
+    return crm_step(r, ctx, crm_idem_begin(r, ctx, crm_dispatch),
+                    crm_dispatch);
 }
 
 
