@@ -23,6 +23,7 @@
 #define CRM_MAX_FILTERS       32
 #define CRM_MAX_IN_VALUES     100
 #define CRM_MAX_FIELDS        64
+#define CRM_MAX_LINKED        100       /* ids in a many-to-many link */
 
 
 /* field types */
@@ -40,7 +41,9 @@ typedef enum {
     CRM_FT_TEXT_ARRAY,                  /* text[] <-> JSON array of strings */
     CRM_FT_OBJECT,                      /* jsonb <-> JSON object */
     CRM_FT_PASSWORD,                    /* stored as crm_password_hash() */
-    CRM_FT_LIST                         /* jsonb <-> JSON array */
+    CRM_FT_LIST,                        /* jsonb <-> JSON array */
+    CRM_FT_UUID_ARRAY                   /* uuid[] <-> JSON array of UUID
+                                           strings: a many-to-many link */
 } crm_field_type_e;
 
 
@@ -98,11 +101,26 @@ typedef struct {
 } crm_field_t;
 
 
+/*
+ * GET /<parent>/:id/<name> lists "target" rows that are the parent's by
+ * any of these (each may be empty):
+ *   fk       a column of target holding the parent id, and, with kind,
+ *            a column of target naming the parent's type as kind_value
+ *            (activities: related_type = 'contact' AND related_id = :id);
+ *   member   a uuid[] column of target that holds the parent id;
+ *   through  a uuid[] column of the parent listing the targets' ids; such
+ *            a link can be added to (POST {"id"}) and removed from
+ *            (DELETE /<parent>/:id/<name>/:targetId).
+ */
+
 typedef struct {
     ngx_str_t                 name;         /* path segment: "contacts" */
     const char               *target;       /* resource listed */
-    ngx_str_t                 fk;           /* column of target that
-                                               holds the parent id */
+    ngx_str_t                 fk;
+    ngx_str_t                 kind;
+    ngx_str_t                 kind_value;
+    ngx_str_t                 member;
+    ngx_str_t                 through;
 } crm_link_t;
 
 
@@ -131,6 +149,15 @@ struct crm_resource_s {
     crm_action_t             *actions;
     ngx_uint_t                nactions;
 };
+
+
+/* the parent of a sub-collection */
+
+typedef struct {
+    crm_resource_t           *res;
+    crm_link_t               *link;
+    ngx_str_t                 id;
+} crm_parent_t;
 
 
 /* a query parameter error: INVALID_PARAMETER naming the parameter */
@@ -275,11 +302,14 @@ ngx_int_t crm_cursor_decode(ngx_pool_t *pool, ngx_str_t *secret,
 
 ngx_int_t crm_sql_get(ngx_pool_t *pool, crm_resource_t *res,
     ngx_str_t *ws, ngx_str_t *id, u_char *select, crm_stmt_t *st);
+/* "parent": a sub-collection's parent, or NULL */
 ngx_int_t crm_sql_list(ngx_pool_t *pool, crm_resource_t *res,
-    ngx_str_t *ws, crm_query_t *q, ngx_str_t *fk, ngx_str_t *parent,
-    crm_stmt_t *st);
+    ngx_str_t *ws, crm_query_t *q, crm_parent_t *parent, crm_stmt_t *st);
 ngx_int_t crm_sql_count(ngx_pool_t *pool, crm_resource_t *res,
-    ngx_str_t *ws, crm_query_t *q, ngx_str_t *fk, ngx_str_t *parent,
+    ngx_str_t *ws, crm_query_t *q, crm_parent_t *parent, crm_stmt_t *st);
+/* adds (add != 0) or removes "target" in a "through" link's column */
+ngx_int_t crm_sql_link(ngx_pool_t *pool, crm_parent_t *parent,
+    ngx_str_t *ws, ngx_str_t *target, ngx_uint_t add, ngx_str_t *match,
     crm_stmt_t *st);
 ngx_int_t crm_sql_insert(ngx_pool_t *pool, crm_resource_t *res,
     ngx_str_t *ws, ngx_array_t *values, crm_stmt_t *st);

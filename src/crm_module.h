@@ -129,7 +129,8 @@ typedef enum {
     CRM_ROUTE_HEALTH,
     CRM_ROUTE_COLLECTION,                   /* /contacts */
     CRM_ROUTE_ITEM,                         /* /contacts/:id */
-    CRM_ROUTE_LINK,                         /* /companies/:id/contacts */
+    CRM_ROUTE_LINK,                         /* /companies/:id/contacts,
+                                               /deals/:id/contacts/:cid */
     CRM_ROUTE_ACTION,                       /* /auth/login */
     CRM_ROUTE_ITEM_ACTION,                  /* /leads/:id/convert */
     CRM_ROUTE_METADATA                      /* /metadata/objects[/:name] */
@@ -147,6 +148,7 @@ typedef struct {
     ngx_str_t                 id;
     crm_link_t               *link;
     crm_resource_t           *target;       /* link target resource */
+    ngx_str_t                 target_id;    /* DELETE .../<link>/<id> */
     ngx_uint_t                action;       /* CRM_ACTION_* */
     crm_action_t             *item_action;
     ngx_str_t                 base;         /* location prefix */
@@ -191,6 +193,7 @@ struct crm_ctx_s {
     ngx_str_t                 workspace;
     json_t                   *body;
     crm_query_t               query;
+    crm_parent_t              parent;       /* of a sub-collection */
     crm_pg_req_t             *pg;
     ngx_int_t                 total;        /* count=, -1: none */
     /*

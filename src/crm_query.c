@@ -34,9 +34,12 @@
     (crm_t(CRM_FT_INT)|crm_t(CRM_FT_NUMERIC)|crm_t(CRM_FT_TIMESTAMP)         \
      |crm_t(CRM_FT_DATE))
 
+#define CRM_T_ARRAYS                                                         \
+    (crm_t(CRM_FT_TEXT_ARRAY)|crm_t(CRM_FT_UUID_ARRAY))
+
 #define CRM_T_ANY                                                            \
     (CRM_T_TEXTS|CRM_T_ORDERED|crm_t(CRM_FT_UUID)|crm_t(CRM_FT_BOOL)         \
-     |crm_t(CRM_FT_TEXT_ARRAY))
+     |CRM_T_ARRAYS)
 
 
 /* parameter kinds: aliases share a kind, a kind may appear once */
@@ -220,11 +223,9 @@ static const crm_query_op_t  crm_query_ops[] = {
     { ngx_string("lt"), CRM_OP_LT, CRM_T_TEXTS|CRM_T_ORDERED },
     { ngx_string("lte"), CRM_OP_LTE, CRM_T_TEXTS|CRM_T_ORDERED },
     { ngx_string("in"), CRM_OP_IN,
-      CRM_T_TEXTS|CRM_T_ORDERED|crm_t(CRM_FT_UUID)
-      |crm_t(CRM_FT_TEXT_ARRAY) },
+      CRM_T_TEXTS|CRM_T_ORDERED|crm_t(CRM_FT_UUID)|CRM_T_ARRAYS },
     { ngx_string("nin"), CRM_OP_NIN,
-      CRM_T_TEXTS|CRM_T_ORDERED|crm_t(CRM_FT_UUID)
-      |crm_t(CRM_FT_TEXT_ARRAY) },
+      CRM_T_TEXTS|CRM_T_ORDERED|crm_t(CRM_FT_UUID)|CRM_T_ARRAYS },
     { ngx_string("like"), CRM_OP_LIKE, CRM_T_TEXTS },
     { ngx_string("is"), CRM_OP_IS_NULL, CRM_T_ANY },
     { ngx_null_string, 0, 0 }
@@ -1046,6 +1047,9 @@ crm_query_filter_check(crm_query_ctx_t *ctx, crm_filter_t *flt,
 
     if (flt->op == CRM_OP_LIKE || type == CRM_FT_TEXT_ARRAY) {
         type = CRM_FT_TEXT;
+
+    } else if (type == CRM_FT_UUID_ARRAY) {
+        type = CRM_FT_UUID;
 
     } else if (type == CRM_FT_ENUM) {
         return crm_query_enum_check(ctx, f, v);

@@ -38,8 +38,9 @@ static ngx_int_t crm_precondition_failed(ngx_http_request_t *r,
 static void crm_discard(ngx_http_request_t *r);
 
 static ngx_int_t crm_list(ngx_http_request_t *r, crm_ctx_t *ctx);
-static crm_resource_t *crm_list_target(crm_ctx_t *ctx, ngx_str_t **fk,
-    ngx_str_t **parent);
+static crm_resource_t *crm_list_target(crm_ctx_t *ctx,
+    crm_parent_t **parent);
+static ngx_int_t crm_link(ngx_http_request_t *r, crm_ctx_t *ctx);
 static ngx_int_t crm_list_count(ngx_http_request_t *r, crm_ctx_t *ctx);
 static void crm_list_count_done(crm_pg_req_t *pr, PGresult *res);
 static ngx_int_t crm_list_page(ngx_http_request_t *r, crm_ctx_t *ctx);
@@ -193,6 +194,21 @@ crm_allowed(ngx_http_request_t *r, crm_ctx_t *ctx)
                |NGX_HTTP_DELETE;
         ngx_str_set(&allow, "GET, HEAD, PUT, PATCH, DELETE");
         break;
+
+    case CRM_ROUTE_LINK:
+        if (ctx->route.target_id.len > 0) {
+            mask = NGX_HTTP_DELETE;
+            ngx_str_set(&allow, "DELETE");
+            break;
+        }
+
+        if (ctx->route.link->through.len > 0) {
+            mask = NGX_HTTP_GET|NGX_HTTP_HEAD|NGX_HTTP_POST;
+            ngx_str_set(&allow, "GET, HEAD, POST");
+            break;
+        }
+
+        /* fall through */
 
     default: /* health, links */
         mask = NGX_HTTP_GET|NGX_HTTP_HEAD;
@@ -471,6 +487,10 @@ crm_dispatch(ngx_http_request_t *r, crm_ctx_t *ctx)
         }
 
     case CRM_ROUTE_LINK:
+        if (r->method & (NGX_HTTP_POST|NGX_HTTP_DELETE)) {
+            return crm_link(r, ctx);
+        }
+
         return crm_list(r, ctx);
 
     case CRM_ROUTE_ACTION:
@@ -689,6 +709,12 @@ crm_constraint_field(crm_ctx_t *ctx, PGresult *res, crm_field_error_t *fe)
     crm_resource_t  *rs;
 
     ngx_str_set(&fe->field, "(record)");
+
+    if (ctx->route.kind == CRM_ROUTE_LINK) {
+        /* the one field of POST /<parent>/:id/<link> */
+        ngx_str_set(&fe->field, "id");
+        return NGX_OK;
+    }
 
     rs = ctx->route.res;
     name = PQresultErrorField(res, PG_DIAG_CONSTRAINT_NAME);
@@ -958,12 +984,12 @@ crm_valid_id(ngx_str_t *id)
 static ngx_int_t
 crm_list(ngx_http_request_t *r, crm_ctx_t *ctx)
 {
-    ngx_str_t       *fk, *parent;
     crm_error_t      err;
     crm_stmt_t      *st;
+    crm_parent_t    *parent;
     crm_resource_t  *res;
 
-    res = crm_list_target(ctx, &fk, &parent);
+    res = crm_list_target(ctx, &parent);
 
     switch (crm_query_parse(r->pool, res, &r->args,
                             &ctx->mcf->cursor_secret, &ctx->query, &err))
@@ -1009,15 +1035,16 @@ crm_list(ngx_http_request_t *r, crm_ctx_t *ctx)
 /* the resource listed: a sub-collection lists its target by parent */
 
 static crm_resource_t *
-crm_list_target(crm_ctx_t *ctx, ngx_str_t **fk, ngx_str_t **parent)
+crm_list_target(crm_ctx_t *ctx, crm_parent_t **parent)
 {
     if (ctx->route.kind == CRM_ROUTE_LINK) {
-        *fk = &ctx->route.link->fk;
-        *parent = &ctx->route.id;
+        ctx->parent.res = ctx->route.res;
+        ctx->parent.link = ctx->route.link;
+        ctx->parent.id = ctx->route.id;
+        *parent = &ctx->parent;
         return ctx->route.target;
     }
 
-    *fk = NULL;
     *parent = NULL;
 
     return ctx->route.res;
@@ -1027,23 +1054,23 @@ crm_list_target(crm_ctx_t *ctx, ngx_str_t **fk, ngx_str_t **parent)
 static ngx_int_t
 crm_list_count(ngx_http_request_t *r, crm_ctx_t *ctx)
 {
-    ngx_str_t       *fk, *parent;
     crm_stmt_t      *st;
+    crm_parent_t    *parent;
     crm_resource_t  *res;
 
     if (ctx->query.count == CRM_COUNT_NONE) {
         return crm_list_page(r, ctx);
     }
 
-    res = crm_list_target(ctx, &fk, &parent);
+    res = crm_list_target(ctx, &parent);
 
     st = ngx_pcalloc(r->pool, sizeof(crm_stmt_t));
     if (st == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    if (crm_sql_count(r->pool, res, &ctx->workspace, &ctx->query, fk,
-                      parent, st)
+    if (crm_sql_count(r->pool, res, &ctx->workspace, &ctx->query, parent,
+                      st)
         != NGX_OK)
     {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
@@ -1083,19 +1110,18 @@ crm_list_count_done(crm_pg_req_t *pr, PGresult *res)
 static ngx_int_t
 crm_list_page(ngx_http_request_t *r, crm_ctx_t *ctx)
 {
-    ngx_str_t       *fk, *parent;
     crm_stmt_t      *st;
+    crm_parent_t    *parent;
     crm_resource_t  *res;
 
-    res = crm_list_target(ctx, &fk, &parent);
+    res = crm_list_target(ctx, &parent);
 
     st = ngx_pcalloc(r->pool, sizeof(crm_stmt_t));
     if (st == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    if (crm_sql_list(r->pool, res, &ctx->workspace, &ctx->query, fk, parent,
-                     st)
+    if (crm_sql_list(r->pool, res, &ctx->workspace, &ctx->query, parent, st)
         != NGX_OK)
     {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
@@ -1474,7 +1500,9 @@ crm_resource_row_done(crm_pg_req_t *pr, PGresult *res)
             }
         }
 
-        if (r->method == NGX_HTTP_POST) {
+        if (r->method == NGX_HTTP_POST
+            && ctx->route.kind == CRM_ROUTE_COLLECTION)
+        {
             status = NGX_HTTP_CREATED;
 
             if (crm_location(r, ctx, (u_char *) PQgetvalue(res, 0, 0),
@@ -1524,6 +1552,91 @@ crm_delete_done(crm_pg_req_t *pr, PGresult *res)
     if (rc != NGX_DONE) {
         crm_http_done(r, rc);
     }
+}
+
+
+/*
+ * POST /<parent>/:id/<link> {"id": <target>} adds a target to a "through"
+ * link, DELETE /<parent>/:id/<link>/:target removes it; both answer the
+ * parent record (its new version) and take If-Match.  Adding a linked id
+ * or removing an absent one is a no-op, not an error.
+ */
+
+static ngx_int_t
+crm_link(ngx_http_request_t *r, crm_ctx_t *ctx)
+{
+    json_t             *id;
+    ngx_str_t           target;
+    crm_stmt_t         *st;
+    ngx_array_t         errors;
+    crm_field_error_t  *fe;
+
+    if (crm_valid_id(&ctx->route.id) != NGX_OK) {
+        return crm_not_found(r, ctx);
+    }
+
+    if (r->method == NGX_HTTP_DELETE) {
+        target = ctx->route.target_id;
+
+        if (crm_valid_id(&target) != NGX_OK) {
+            return crm_http_error(r, CRM_E_NOT_FOUND,
+                                  "the linked record was not found", NULL);
+        }
+
+    } else {
+        id = json_object_get(ctx->body, "id");
+
+        if (ngx_array_init(&errors, r->pool, 1, sizeof(crm_field_error_t))
+            != NGX_OK
+            || (fe = ngx_array_push(&errors)) == NULL)
+        {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        ngx_str_set(&fe->field, "id");
+
+        if (json_object_size(ctx->body) != 1 || id == NULL) {
+            ngx_str_set(&fe->code, "required");
+            ngx_str_set(&fe->message,
+                        "the body must be {\"id\": <the record's id>}");
+            return crm_http_field_errors(r, CRM_E_VALIDATION_FAILED,
+                                         "the request is not valid",
+                                         &errors);
+        }
+
+        target.data = (u_char *) json_string_value(id);
+        target.len = target.data ? json_string_length(id) : 0;
+
+        if (target.data == NULL || crm_valid_id(&target) != NGX_OK) {
+            ngx_str_set(&fe->code, "invalid_format");
+            ngx_str_set(&fe->message, "must be a UUID string");
+            return crm_http_field_errors(r, CRM_E_VALIDATION_FAILED,
+                                         "the request is not valid",
+                                         &errors);
+        }
+    }
+
+    if (crm_if_match(r, ctx) != NGX_OK) {
+        return ctx->rc;
+    }
+
+    ctx->parent.res = ctx->route.res;
+    ctx->parent.link = ctx->route.link;
+    ctx->parent.id = ctx->route.id;
+
+    st = ngx_pcalloc(r->pool, sizeof(crm_stmt_t));
+    if (st == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (crm_sql_link(r->pool, &ctx->parent, &ctx->workspace, &target,
+                     r->method == NGX_HTTP_POST, &ctx->match, st)
+        != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    return crm_resource_exec(r, ctx, st, crm_resource_row_done);
 }
 
 
@@ -1787,7 +1900,8 @@ crm_metadata_object(crm_resource_t *res)
 
     static const char  *types[] = {
         "uuid", "text", "email", "enum", "integer", "number", "boolean",
-        "timestamp", "date", "array", "object", "password", "list"
+        "timestamp", "date", "array", "object", "password", "list",
+        "uuidArray"
     };
 
     obj = json_object();

@@ -10,6 +10,7 @@
  *     <resource>               CRM_ROUTE_COLLECTION
  *     <resource>/<id>          CRM_ROUTE_ITEM
  *     <resource>/<id>/<link>   CRM_ROUTE_LINK
+ *     <resource>/<id>/<link>/<id>  CRM_ROUTE_LINK (a "through" link)
  *     <resource>/<id>/<action> CRM_ROUTE_ITEM_ACTION
  *     metadata/objects[/<res>] CRM_ROUTE_METADATA
  */
@@ -18,7 +19,7 @@
 #include "crm_module.h"
 
 
-#define CRM_MAX_SEGMENTS      4
+#define CRM_MAX_SEGMENTS      5
 
 
 static ngx_uint_t crm_route_split(ngx_str_t *path, ngx_str_t *seg);
@@ -75,7 +76,7 @@ crm_route(ngx_http_request_t *r, crm_route_t *rt)
     if (seg[0].len == sizeof("metadata") - 1
         && ngx_strncmp(seg[0].data, "metadata", seg[0].len) == 0)
     {
-        if (n < 2 || seg[1].len != sizeof("objects") - 1
+        if (n < 2 || n > 3 || seg[1].len != sizeof("objects") - 1
             || ngx_strncmp(seg[1].data, "objects", seg[1].len) != 0)
         {
             return NGX_DECLINED;
@@ -129,7 +130,7 @@ crm_route(ngx_http_request_t *r, crm_route_t *rt)
         return NGX_OK;
     }
 
-    rt->item_action = crm_schema_action(rt->res, &seg[2]);
+    rt->item_action = (n == 3) ? crm_schema_action(rt->res, &seg[2]) : NULL;
     if (rt->item_action != NULL) {
         rt->kind = CRM_ROUTE_ITEM_ACTION;
         return NGX_OK;
@@ -138,6 +139,14 @@ crm_route(ngx_http_request_t *r, crm_route_t *rt)
     rt->link = crm_schema_link(rt->res, &seg[2]);
     if (rt->link == NULL) {
         return NGX_DECLINED;
+    }
+
+    if (n == 4) {
+        if (rt->link->through.len == 0) {
+            return NGX_DECLINED;
+        }
+
+        rt->target_id = seg[3];
     }
 
     {

@@ -21,9 +21,34 @@
     { ngx_string(name), ngx_string(column), CRM_FT_UUID, flags, 0, NULL,    \
       target }
 
+#define crm_refs(name, column, flags, target)                                \
+    { ngx_string(name), ngx_string(column), CRM_FT_UUID_ARRAY, flags,       \
+      CRM_MAX_LINKED, NULL, target }
+
 #define crm_enum(name, column, flags, values)                                \
     { ngx_string(name), ngx_string(column), CRM_FT_ENUM, flags, 0, values,  \
       NULL }
+
+/* sub-collections (crm.h): by a column, a typed column, a member array,
+   or through the parent's array */
+
+#define crm_link(name, target, fk)                                           \
+    { ngx_string(name), target, ngx_string(fk), ngx_null_string,            \
+      ngx_null_string, ngx_null_string, ngx_null_string }
+
+#define crm_link_typed(name, target, fk, kind, value, member)                \
+    { ngx_string(name), target, ngx_string(fk), ngx_string(kind),           \
+      ngx_string(value), ngx_string(member), ngx_null_string }
+
+#define crm_link_member(name, target, member)                                \
+    { ngx_string(name), target, ngx_null_string, ngx_null_string,           \
+      ngx_null_string, ngx_string(member), ngx_null_string }
+
+#define crm_link_through(name, target, through)                              \
+    { ngx_string(name), target, ngx_null_string, ngx_null_string,           \
+      ngx_null_string, ngx_null_string, ngx_string(through) }
+
+#define crm_nlinks(links)  (sizeof(links) / sizeof(crm_link_t))
 
 #define CRM_FS     (CRM_F_FILTER|CRM_F_SORT)
 #define CRM_FSS    (CRM_F_FILTER|CRM_F_SORT|CRM_F_SEARCH)
@@ -61,6 +86,13 @@ static crm_field_t  crm_contact_fields[] = {
 };
 
 
+static crm_link_t  crm_contact_links[] = {
+    crm_link_typed("activities", "activities", "related_id", "related_type",
+                   "contact", "contact_ids"),
+    crm_link_member("deals", "deals", "contact_ids")
+};
+
+
 static crm_field_t  crm_company_fields[] = {
     crm_common_head,
     crm_fld("name", "name", CRM_FT_TEXT, CRM_FSS|CRM_F_REQUIRED, 200),
@@ -79,8 +111,10 @@ static crm_field_t  crm_company_fields[] = {
 
 
 static crm_link_t  crm_company_links[] = {
-    { ngx_string("contacts"), "contacts", ngx_string("company_id") },
-    { ngx_string("deals"), "deals", ngx_string("company_id") }
+    crm_link("contacts", "contacts", "company_id"),
+    crm_link("deals", "deals", "company_id"),
+    crm_link_typed("activities", "activities", "related_id", "related_type",
+                   "company", "")
 };
 
 
@@ -111,7 +145,7 @@ static crm_field_t  crm_pipeline_fields[] = {
 
 
 static crm_link_t  crm_pipeline_links[] = {
-    { ngx_string("deals"), "deals", ngx_string("pipeline_id") }
+    crm_link("deals", "deals", "pipeline_id")
 };
 
 
@@ -131,10 +165,19 @@ static crm_field_t  crm_deal_fields[] = {
     crm_fld("closeDate", "close_date", CRM_FT_DATE, CRM_FS, 0),
     crm_enum("status", "status", CRM_FS|CRM_F_NOTNULL, crm_deal_statuses),
     crm_ref("companyId", "company_id", CRM_F_FILTER, "companies"),
+    crm_refs("contactIds", "contact_ids", CRM_F_FILTER|CRM_F_NOTNULL,
+             "contacts"),
     crm_ref("ownerId", "owner_id", CRM_F_FILTER, NULL),
     crm_fld("customFields", "custom_fields", CRM_FT_OBJECT, CRM_F_NOTNULL,
             16384),
     crm_common_tail
+};
+
+
+static crm_link_t  crm_deal_links[] = {
+    crm_link_through("contacts", "contacts", "contact_ids"),
+    crm_link_typed("activities", "activities", "related_id", "related_type",
+                   "deal", "")
 };
 
 
@@ -168,6 +211,70 @@ static crm_field_t  crm_lead_fields[] = {
 
 static crm_action_t  crm_lead_actions[] = {
     { ngx_string("convert"), ngx_string("crm_lead_convert") }
+};
+
+
+static crm_link_t  crm_lead_links[] = {
+    crm_link_typed("activities", "activities", "related_id", "related_type",
+                   "lead", "")
+};
+
+
+static const char  *crm_activity_types[] = {
+    "call", "meeting", "task", "note", NULL
+};
+
+
+static const char  *crm_activity_statuses[] = {
+    "open", "completed", "cancelled", NULL
+};
+
+
+static const char  *crm_activity_priorities[] = {
+    "low", "normal", "high", NULL
+};
+
+
+static const char  *crm_activity_directions[] = {
+    "inbound", "outbound", NULL
+};
+
+
+static const char  *crm_activity_related[] = {
+    "contact", "company", "deal", "lead", NULL
+};
+
+
+static crm_field_t  crm_activity_fields[] = {
+    crm_common_head,
+    crm_enum("type", "type", CRM_FS|CRM_F_REQUIRED|CRM_F_NOTNULL,
+             crm_activity_types),
+    crm_fld("subject", "subject", CRM_FT_TEXT, CRM_FSS, 500),
+    crm_fld("body", "body", CRM_FT_TEXT, 0, 65536),
+    crm_enum("status", "status", CRM_FS|CRM_F_NOTNULL,
+             crm_activity_statuses),
+    crm_enum("priority", "priority", CRM_FS|CRM_F_NOTNULL,
+             crm_activity_priorities),
+    crm_fld("dueAt", "due_at", CRM_FT_TIMESTAMP, CRM_FS, 0),
+    crm_fld("startAt", "start_at", CRM_FT_TIMESTAMP, CRM_FS, 0),
+    crm_fld("endAt", "end_at", CRM_FT_TIMESTAMP, CRM_FS, 0),
+    crm_fld("durationSec", "duration_sec", CRM_FT_INT, CRM_FS, 0),
+    crm_enum("direction", "direction", CRM_F_FILTER,
+             crm_activity_directions),
+    crm_enum("relatedType", "related_type", CRM_F_FILTER,
+             crm_activity_related),
+    crm_fld("relatedId", "related_id", CRM_FT_UUID, CRM_F_FILTER, 0),
+    crm_refs("contactIds", "contact_ids", CRM_F_FILTER|CRM_F_NOTNULL,
+             "contacts"),
+    crm_ref("assignedUserId", "assigned_user_id", CRM_F_FILTER, NULL),
+    crm_fld("customFields", "custom_fields", CRM_FT_OBJECT, CRM_F_NOTNULL,
+            16384),
+    crm_common_tail
+};
+
+
+static crm_link_t  crm_activity_links[] = {
+    crm_link_through("contacts", "contacts", "contact_ids")
 };
 
 
@@ -225,24 +332,29 @@ static crm_field_t  crm_workspace_fields[] = {
 static crm_resource_t  crm_resources[] = {
 
     crm_resource("contacts", "contacts", "contact", crm_contact_fields,
-                 NULL, 0, 0, 0, 0, 0, 0, 1, ""),
+                 crm_contact_links, crm_nlinks(crm_contact_links),
+                 0, 0, 0, 0, 0, 1, ""),
 
     crm_resource("companies", "companies", "company", crm_company_fields,
-                 crm_company_links,
-                 sizeof(crm_company_links) / sizeof(crm_link_t),
+                 crm_company_links, crm_nlinks(crm_company_links),
                  0, 0, 0, 0, 0, 1, ""),
 
     crm_resource("pipelines", "pipelines", "pipeline", crm_pipeline_fields,
-                 crm_pipeline_links,
-                 sizeof(crm_pipeline_links) / sizeof(crm_link_t),
+                 crm_pipeline_links, crm_nlinks(crm_pipeline_links),
                  0, 0, 0, 0, 0, 1, ""),
 
     crm_resource("deals", "deals", "deal", crm_deal_fields,
-                 NULL, 0, 0, 0, 0, 0, 0, 1, ""),
+                 crm_deal_links, crm_nlinks(crm_deal_links),
+                 0, 0, 0, 0, 0, 1, ""),
 
     crm_resource_actions("leads", "leads", "lead", crm_lead_fields,
-                         NULL, 0, 0, 0, 0, 0, 0, 1, "", crm_lead_actions,
+                         crm_lead_links, crm_nlinks(crm_lead_links),
+                         0, 0, 0, 0, 0, 1, "", crm_lead_actions,
                          sizeof(crm_lead_actions) / sizeof(crm_action_t)),
+
+    crm_resource("activities", "activities", "activity",
+                 crm_activity_fields, crm_activity_links,
+                 crm_nlinks(crm_activity_links), 0, 0, 0, 0, 0, 1, ""),
 
     crm_resource("api-keys", "api_keys", "api_key", crm_api_key_fields,
                  NULL, 0, 1, 1, 1, 1, 0, 0, ""),
@@ -263,7 +375,8 @@ static crm_resource_t  *crm_resource_index[] = {
     &crm_resources[4],
     &crm_resources[5],
     &crm_resources[6],
-    &crm_resources[7]
+    &crm_resources[7],
+    &crm_resources[8]
 };
 
 

@@ -76,7 +76,9 @@ static ngx_int_t crm_sql_value(crm_sql_t *s, crm_value_t *v);
 static void crm_sql_by_id(crm_sql_t *s, crm_resource_t *res,
     ngx_uint_t id);
 static ngx_int_t crm_sql_where(crm_sql_t *s, crm_resource_t *res,
-    crm_query_t *q, ngx_str_t *fk, ngx_str_t *parent);
+    crm_query_t *q, crm_parent_t *parent);
+static void crm_sql_parent(crm_sql_t *s, crm_resource_t *res,
+    crm_parent_t *parent);
 static ngx_int_t crm_sql_filter(crm_sql_t *s, crm_filter_t *flt);
 static ngx_int_t crm_sql_filter_value(crm_sql_t *s, crm_filter_t *flt,
     ngx_str_t *value);
@@ -220,7 +222,12 @@ static crm_sql_type_t  crm_sql_types[] = {
 
     /* CRM_FT_LIST */
     { "::jsonb", "::jsonb", "", "::jsonb", "", "", "",
-      crm_sql_ops_scalar, 0 }
+      crm_sql_ops_scalar, 0 },
+
+    /* CRM_FT_UUID_ARRAY: the value is a JSON array of UUID strings */
+    { "::uuid[]", "::uuid",
+      "ARRAY(SELECT jsonb_array_elements_text(", "::jsonb)::uuid)", "",
+      "", "", crm_sql_ops_array, 0 }
 };
 
 
@@ -407,7 +414,7 @@ crm_sql_delete(ngx_pool_t *pool, crm_resource_t *res, ngx_str_t *ws,
 
 ngx_int_t
 crm_sql_list(ngx_pool_t *pool, crm_resource_t *res, ngx_str_t *ws,
-    crm_query_t *q, ngx_str_t *fk, ngx_str_t *parent, crm_stmt_t *st)
+    crm_query_t *q, crm_parent_t *parent, crm_stmt_t *st)
 {
     ngx_int_t   rc;
     ngx_uint_t  i, n;
@@ -436,7 +443,7 @@ crm_sql_list(ngx_pool_t *pool, crm_resource_t *res, ngx_str_t *ws,
     crm_sql_cstr(&s, " FROM ");
     crm_sql_str(&s, &res->table);
 
-    rc = crm_sql_where(&s, res, q, fk, parent);
+    rc = crm_sql_where(&s, res, q, parent);
     if (rc != NGX_OK) {
         return rc;
     }
@@ -469,7 +476,7 @@ crm_sql_list(ngx_pool_t *pool, crm_resource_t *res, ngx_str_t *ws,
 
 ngx_int_t
 crm_sql_count(ngx_pool_t *pool, crm_resource_t *res, ngx_str_t *ws,
-    crm_query_t *q, ngx_str_t *fk, ngx_str_t *parent, crm_stmt_t *st)
+    crm_query_t *q, crm_parent_t *parent, crm_stmt_t *st)
 {
     ngx_int_t  rc;
     crm_sql_t  s;
@@ -481,10 +488,97 @@ crm_sql_count(ngx_pool_t *pool, crm_resource_t *res, ngx_str_t *ws,
     crm_sql_cstr(&s, "SELECT count(*) FROM ");
     crm_sql_str(&s, &res->table);
 
-    rc = crm_sql_where(&s, res, q, fk, parent);
+    rc = crm_sql_where(&s, res, q, parent);
     if (rc != NGX_OK) {
         return rc;
     }
+
+    return crm_sql_done(&s);
+}
+
+
+/*
+ * UPDATE <parent> SET <through> = <with or without $3> ... RETURNING the
+ * parent: adding a linked id or removing an absent one changes nothing,
+ * not even the version.  A missing target is the column's trigger's to
+ * report (sql/).
+ */
+
+ngx_int_t
+crm_sql_link(ngx_pool_t *pool, crm_parent_t *parent, ngx_str_t *ws,
+    ngx_str_t *target, ngx_uint_t add, ngx_str_t *match, crm_stmt_t *st)
+{
+    ngx_str_t       *col;
+    ngx_uint_t       n, t;
+    crm_sql_t        s;
+    crm_resource_t  *res;
+
+    res = parent->res;
+    col = &parent->link->through;
+
+    if (col->len == 0) {
+        return NGX_DECLINED;
+    }
+
+    if (crm_sql_init(&s, pool, st, ws) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    n = crm_sql_param(&s, parent->id.data, parent->id.len, 0);
+    t = crm_sql_param(&s, target->data, target->len, 0);
+
+    crm_sql_cstr(&s, "UPDATE ");
+    crm_sql_str(&s, &res->table);
+    crm_sql_cstr(&s, " SET ");
+    crm_sql_str(&s, col);
+
+    if (add) {
+        crm_sql_cstr(&s, " = CASE WHEN ");
+        crm_sql_ref(&s, t, "::uuid");
+        crm_sql_cstr(&s, " = ANY(");
+        crm_sql_str(&s, col);
+        crm_sql_cstr(&s, ") THEN ");
+        crm_sql_str(&s, col);
+        crm_sql_cstr(&s, " ELSE array_append(");
+        crm_sql_str(&s, col);
+        crm_sql_cstr(&s, ", ");
+        crm_sql_ref(&s, t, "::uuid");
+        crm_sql_cstr(&s, ") END");
+
+    } else {
+        crm_sql_cstr(&s, " = array_remove(");
+        crm_sql_str(&s, col);
+        crm_sql_cstr(&s, ", ");
+        crm_sql_ref(&s, t, "::uuid");
+        crm_sql_cstr(&s, ")");
+    }
+
+    /* changed: the id was absent (add) or present (remove) */
+
+    if (res->versioned) {
+        crm_sql_cstr(&s, ", version = version + CASE WHEN ");
+        crm_sql_ref(&s, t, "::uuid");
+        crm_sql_cstr(&s, " = ANY(");
+        crm_sql_str(&s, col);
+        crm_sql_cstr(&s, add ? ") THEN 0 ELSE 1 END" : ") THEN 1 ELSE 0 END");
+    }
+
+    crm_sql_cstr(&s, ", updated_at = CASE WHEN ");
+    crm_sql_ref(&s, t, "::uuid");
+    crm_sql_cstr(&s, " = ANY(");
+    crm_sql_str(&s, col);
+    crm_sql_cstr(&s, add ? ") THEN updated_at ELSE now() END"
+                         : ") THEN now() ELSE updated_at END");
+
+    crm_sql_by_id(&s, res, n);
+    crm_sql_match(&s, match);
+    crm_sql_cstr(&s, " RETURNING ");
+
+    if (crm_sql_row_json(&s, res, NULL) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    crm_sql_version(&s, res);
 
     return crm_sql_done(&s);
 }
@@ -857,23 +951,18 @@ crm_sql_by_id(crm_sql_t *s, crm_resource_t *res, ngx_uint_t id)
 
 static ngx_int_t
 crm_sql_where(crm_sql_t *s, crm_resource_t *res, crm_query_t *q,
-    ngx_str_t *fk, ngx_str_t *parent)
+    crm_parent_t *parent)
 {
     ngx_int_t      rc;
-    ngx_uint_t     i, n;
+    ngx_uint_t     i;
     crm_filter_t  *flt;
 
     crm_sql_cstr(s, " WHERE ");
     crm_sql_tenant(s, res);
     crm_sql_cstr(s, " = $1::uuid AND deleted_at IS NULL");
 
-    if (fk != NULL) {
-        n = crm_sql_param(s, parent->data, parent->len, 0);
-
-        crm_sql_cstr(s, " AND ");
-        crm_sql_str(s, fk);
-        crm_sql_cstr(s, " = ");
-        crm_sql_ref(s, n, "::uuid");
+    if (parent != NULL) {
+        crm_sql_parent(s, res, parent);
     }
 
     flt = q->filters.elts;
@@ -897,6 +986,71 @@ crm_sql_where(crm_sql_t *s, crm_resource_t *res, crm_query_t *q,
     }
 
     return NGX_OK;
+}
+
+
+/*
+ * The rows of a sub-collection: by "through", the parent's list of ids,
+ * read from the parent row in the same workspace; otherwise by the
+ * target's fk (and kind) or member columns
+ */
+
+static void
+crm_sql_parent(crm_sql_t *s, crm_resource_t *res, crm_parent_t *parent)
+{
+    ngx_uint_t   n, or;
+    crm_link_t  *link;
+
+    link = parent->link;
+    n = crm_sql_param(s, parent->id.data, parent->id.len, 0);
+
+    if (link->through.len > 0) {
+        crm_sql_cstr(s, " AND ");
+        crm_sql_str(s, &res->fields[0].column);
+        crm_sql_cstr(s, " IN (SELECT unnest(p.");
+        crm_sql_str(s, &link->through);
+        crm_sql_cstr(s, ") FROM ");
+        crm_sql_str(s, &parent->res->table);
+        crm_sql_cstr(s, " p WHERE p.");
+        crm_sql_tenant(s, parent->res);
+        crm_sql_cstr(s, " = $1::uuid AND p.");
+        crm_sql_str(s, &parent->res->fields[0].column);
+        crm_sql_cstr(s, " = ");
+        crm_sql_ref(s, n, "::uuid");
+        crm_sql_cstr(s, " AND p.deleted_at IS NULL)");
+        return;
+    }
+
+    crm_sql_cstr(s, " AND (");
+    or = 0;
+
+    if (link->fk.len > 0) {
+        crm_sql_cstr(s, "(");
+        crm_sql_str(s, &link->fk);
+        crm_sql_cstr(s, " = ");
+        crm_sql_ref(s, n, "::uuid");
+
+        if (link->kind.len > 0) {
+            crm_sql_cstr(s, " AND ");
+            crm_sql_str(s, &link->kind);
+            crm_sql_cstr(s, " = ");
+            crm_sql_literal(s, &link->kind_value);
+        }
+
+        crm_sql_cstr(s, ")");
+        or = 1;
+    }
+
+    if (link->member.len > 0) {
+        crm_sql_cstr(s, or ? " OR " : "");
+        crm_sql_str(s, &link->member);
+        crm_sql_cstr(s, " @> ARRAY[");
+        crm_sql_ref(s, n, "::uuid");
+        crm_sql_cstr(s, "]");
+        or = 1;
+    }
+
+    crm_sql_cstr(s, or ? ")" : "false)");
 }
 
 

@@ -114,7 +114,8 @@ static crm_validate_type_t  crm_validate_types[] = {
     { crm_validate_array,     "an array of strings" },
     { crm_validate_object,    "an object" },
     { crm_validate_password,  "a string of 8 to 72 bytes" },
-    { crm_validate_object,    "an array" }
+    { crm_validate_object,    "an array" },
+    { crm_validate_array,     "an array of UUID strings" }
 };
 
 
@@ -637,7 +638,10 @@ crm_validate_date(crm_validate_t *ctx, crm_field_t *f, ngx_str_t *name,
 }
 
 
-/* an array of at most max_len strings of at most 255 characters */
+/*
+ * An array of at most max_len strings of at most 255 characters, or of
+ * UUIDs
+ */
 
 static ngx_int_t
 crm_validate_array(crm_validate_t *ctx, crm_field_t *f, ngx_str_t *name,
@@ -672,6 +676,15 @@ crm_validate_array(crm_validate_t *ctx, crm_field_t *f, ngx_str_t *name,
             return crm_validate_error(ctx, name, "invalid_format",
                                       "element %uz must not contain NUL "
                                       "characters", i);
+        }
+
+        if (f->type == CRM_FT_UUID_ARRAY) {
+            if (crm_uuid_valid((u_char *) s, len) != NGX_OK) {
+                return crm_validate_error(ctx, name, "invalid_format",
+                                          "element %uz must be a UUID", i);
+            }
+
+            continue;
         }
 
         if (crm_validate_utf8_len((const u_char *) s, len)

@@ -37,8 +37,16 @@ my $b_lead = sql("INSERT INTO leads (workspace_id, email) VALUES"
 my $b_contact = sql("INSERT INTO contacts (workspace_id, email, company_id)"
                     . " VALUES ('$B', 'b\@example.com', '$b_company')"
                     . " RETURNING id");
+my $b_activity = sql("INSERT INTO activities (workspace_id, type, related_type,"
+                     . " related_id, contact_ids) VALUES ('$B', 'call',"
+                     . " 'contact', '$b_contact', '{$b_contact}')"
+                     . " RETURNING id");
+sql("UPDATE deals SET contact_ids = '{$b_contact}' WHERE id = '$b_deal'");
 sql("INSERT INTO companies (workspace_id, name) VALUES ('$A', 'A Corp')");
-sql("INSERT INTO contacts (workspace_id, email) VALUES ('$A', 'a\@example.com')");
+my $a_contact = sql("INSERT INTO contacts (workspace_id, email) VALUES"
+                    . " ('$A', 'a\@example.com') RETURNING id");
+my $a_deal = sql("INSERT INTO deals (workspace_id, name) VALUES"
+                 . " ('$A', 'A deal') RETURNING id");
 
 my @RESOURCES = (
     { name => 'contacts',  b_id => $b_contact, patch => '{"title":"x"}',
@@ -55,6 +63,8 @@ my @RESOURCES = (
       create => '{"name":"A deal"}' },
     { name => 'leads',     b_id => $b_lead,    patch => '{"source":"x"}',
       create => '{"email":"lead@a.test"}' },
+    { name => 'activities', b_id => $b_activity, patch => '{"subject":"x"}',
+      create => '{"type":"note"}' },
 );
 
 # item actions: B's record is not found
@@ -67,6 +77,23 @@ my @LINKS = (
     [ 'companies', $b_company, 'contacts' ],
     [ 'companies', $b_company, 'deals' ],
     [ 'pipelines', $b_pipeline, 'deals' ],
+    [ 'companies', $b_company, 'activities' ],
+    [ 'contacts', $b_contact, 'activities' ],
+    [ 'contacts', $b_contact, 'deals' ],
+    [ 'deals', $b_deal, 'contacts' ],
+    [ 'deals', $b_deal, 'activities' ],
+    [ 'leads', $b_lead, 'activities' ],
+    [ 'activities', $b_activity, 'contacts' ],
+);
+
+# many-to-many writes: [method, path, body, status]
+my @LINK_WRITES = (
+    [ 'POST', "deals/$b_deal/contacts", qq({"id":"$a_contact"}), 404 ],
+    [ 'POST', "deals/$a_deal/contacts", qq({"id":"$b_contact"}), 422 ],
+    [ 'DELETE', "deals/$b_deal/contacts/$b_contact", undef, 404 ],
+    [ 'POST', "activities/$b_activity/contacts", qq({"id":"$a_contact"}),
+      404 ],
+    [ 'DELETE', "activities/$b_activity/contacts/$b_contact", undef, 404 ],
 );
 
 # references: a write in A naming B's id must not succeed
@@ -74,6 +101,16 @@ my @REFERENCES = (
     [ 'contacts', '{"email":"ref@example.com","companyId":"%s"}', $b_company ],
     [ 'deals', '{"name":"ref","companyId":"%s"}', $b_company ],
     [ 'deals', '{"name":"ref","pipelineId":"%s"}', $b_pipeline ],
+    [ 'deals', '{"name":"ref","contactIds":["%s"]}', $b_contact ],
+    [ 'activities', '{"type":"call","contactIds":["%s"]}', $b_contact ],
+    [ 'activities', '{"type":"call","relatedType":"contact","relatedId":"%s"}',
+      $b_contact ],
+    [ 'activities', '{"type":"call","relatedType":"company","relatedId":"%s"}',
+      $b_company ],
+    [ 'activities', '{"type":"call","relatedType":"deal","relatedId":"%s"}',
+      $b_deal ],
+    [ 'activities', '{"type":"call","relatedType":"lead","relatedId":"%s"}',
+      $b_lead ],
 );
 
 Test::Nginx::Socket::add_response_body_check(sub {
@@ -134,6 +171,16 @@ Test::Nginx::Socket::add_response_body_check(sub {
         ($s) = api('GET', "/api/v1/$parent/$id/$link", $K{owner_b});
         is($s, 200, "$parent/:id/$link: B lists its own");
     }
+
+    for my $w (@LINK_WRITES) {
+        my ($m, $path, $body, $want) = @$w;
+        my ($s) = api($m, "/api/v1/$path", $K{owner_a}, $body);
+        is($s, $want, "$m $path: A cannot link across workspaces");
+    }
+
+    my ($ds, $dd) = api('GET', "/api/v1/deals/$b_deal", $K{owner_b});
+    is_deeply($dd->{data}{contactIds}, [$b_contact],
+              "B's deal kept its contact");
 
     for my $act (@ACTIONS) {
         my ($n, $id, $a) = @$act;

@@ -37,8 +37,13 @@ Test::Nginx::Socket::add_response_body_check(sub {
     my %u = map { $_->{name} => $_ } @{ $res{users}{fields} };
     ok($u{password}{writeOnly}, "$name - a password is write-only");
     is_deeply($res{leads}{actions}, ['convert'], "$name - lead actions");
-    is_deeply($res{companies}{links}, ['contacts', 'deals'],
+    is_deeply($res{companies}{links}, ['contacts', 'deals', 'activities'],
               "$name - company links");
+
+    my %d = map { $_->{name} => $_ } @{ $res{deals}{fields} };
+    is($d{contactIds}{type}, 'uuidArray', "$name - a many-to-many link");
+    is($d{contactIds}{references}, 'contacts', "$name - ... to contacts");
+    ok($res{activities}, "$name - activities are described");
 });
 
 no_shuffle();

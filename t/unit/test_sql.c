@@ -58,6 +58,7 @@ static void test_list_basic(void);
 static void test_list_keyset(void);
 static void test_filters(void);
 static void test_filters_db(void);
+static void test_links(void);
 static void test_search(void);
 static void test_select(void);
 static void test_wide(void);
@@ -97,6 +98,7 @@ main(void)
     test_list_keyset();
     test_filters();
     test_filters_db();
+    test_links();
     test_search();
     test_select();
     test_wide();
@@ -286,6 +288,7 @@ test_list_basic(void)
 {
     crm_stmt_t       st;
     crm_query_t      q;
+    crm_parent_t     parent;
     crm_resource_t  *contacts, *companies;
 
     contacts = crm_schema_find(&(ngx_str_t) ngx_string("contacts"));
@@ -297,7 +300,7 @@ test_list_basic(void)
     query_sort(&q, contacts, "createdAt", 1);
     query_sort(&q, contacts, "id", 1);
 
-    ok(crm_sql_list(pool, contacts, &ws, &q, NULL, NULL, &st) == NGX_OK,
+    ok(crm_sql_list(pool, contacts, &ws, &q, NULL, &st) == NGX_OK,
        "list: NGX_OK");
     is_sql(&st,
            "SELECT " CONTACT_ROW ", created_at::text, id::text "
@@ -317,7 +320,7 @@ test_list_basic(void)
     q.offset = 40;
     q.limit = 10;
 
-    ok(crm_sql_list(pool, contacts, &ws, &q, NULL, NULL, &st) == NGX_OK,
+    ok(crm_sql_list(pool, contacts, &ws, &q, NULL, &st) == NGX_OK,
        "list offset: NGX_OK");
     has_sql(&st, " LIMIT $2::bigint OFFSET $3::bigint",
             "list offset: LIMIT and OFFSET");
@@ -332,10 +335,13 @@ test_list_basic(void)
     query_sort(&q, contacts, "id", 0);
     query_filter(&q, contacts, "status", CRM_OP_EQ, "active", NULL, NULL);
 
-    ok(crm_sql_list(pool, contacts, &ws, &q, &companies->links[0].fk, &co,
-                    &st)
+    parent.res = companies;
+    parent.link = &companies->links[0];
+    parent.id = co;
+
+    ok(crm_sql_list(pool, contacts, &ws, &q, &parent, &st)
        == NGX_OK, "list fk: NGX_OK");
-    has_sql(&st, "FROM contacts WHERE " LIVE " AND company_id = $2::uuid "
+    has_sql(&st, "FROM contacts WHERE " LIVE " AND ((company_id = $2::uuid)) "
             "AND status = $3::text ORDER BY contacts.last_name ASC NULLS LAST, "
             "contacts.id ASC NULLS LAST LIMIT $4::bigint",
             "list fk: parent condition, filter, order");
@@ -345,12 +351,11 @@ test_list_basic(void)
 
     /* the count of the same */
 
-    ok(crm_sql_count(pool, contacts, &ws, &q, &companies->links[0].fk, &co,
-                     &st)
+    ok(crm_sql_count(pool, contacts, &ws, &q, &parent, &st)
        == NGX_OK, "count: NGX_OK");
     is_sql(&st,
-           "SELECT count(*) FROM contacts WHERE " LIVE " AND company_id = "
-           "$2::uuid AND status = $3::text",
+           "SELECT count(*) FROM contacts WHERE " LIVE " AND ((company_id = "
+           "$2::uuid)) AND status = $3::text",
            "count: statement");
     ok(st.params.nelts == 3, "count: no limit parameter");
     dump(&st);
@@ -362,7 +367,7 @@ test_list_basic(void)
     q.key[1] = str(ID);
     q.has_offset = 1;
 
-    ok(crm_sql_count(pool, contacts, &ws, &q, NULL, NULL, &st) == NGX_OK,
+    ok(crm_sql_count(pool, contacts, &ws, &q, NULL, &st) == NGX_OK,
        "count with cursor: NGX_OK");
     is_sql(&st,
            "SELECT count(*) FROM contacts WHERE " LIVE
@@ -390,7 +395,7 @@ test_list_keyset(void)
     q.key[0] = str("2026-01-15 10:30:00.123456+00");
     q.key[1] = str(ID);
 
-    ok(crm_sql_list(pool, contacts, &ws, &q, NULL, NULL, &st) == NGX_OK,
+    ok(crm_sql_list(pool, contacts, &ws, &q, NULL, &st) == NGX_OK,
        "keyset desc: NGX_OK");
     is_sql(&st,
            "SELECT " CONTACT_ROW ", created_at::text, id::text "
@@ -411,7 +416,7 @@ test_list_keyset(void)
 
     q.backward = 1;
 
-    ok(crm_sql_list(pool, contacts, &ws, &q, NULL, NULL, &st) == NGX_OK,
+    ok(crm_sql_list(pool, contacts, &ws, &q, NULL, &st) == NGX_OK,
        "keyset backward: NGX_OK");
     /* createdAt is never null: a plain bound the index can start at */
     has_sql(&st, "AND created_at >= $2::timestamptz "
@@ -430,7 +435,7 @@ test_list_keyset(void)
     q.has_cursor = 1;
     q.key[0] = str(ID);
 
-    ok(crm_sql_list(pool, contacts, &ws, &q, NULL, NULL, &st) == NGX_OK,
+    ok(crm_sql_list(pool, contacts, &ws, &q, NULL, &st) == NGX_OK,
        "keyset id: NGX_OK");
     has_sql(&st, "deleted_at IS NULL AND (id > $2::uuid) ORDER BY "
             "contacts.id ASC NULLS LAST LIMIT $3::bigint",
@@ -448,7 +453,7 @@ test_list_keyset(void)
     q.key[1] = str("Smith");
     q.key[2] = str(ID);
 
-    ok(crm_sql_list(pool, contacts, &ws, &q, NULL, NULL, &st) == NGX_OK,
+    ok(crm_sql_list(pool, contacts, &ws, &q, NULL, &st) == NGX_OK,
        "keyset mixed: NGX_OK");
     has_sql(&st, ", title::text, last_name::text, id::text FROM",
             "keyset mixed: key columns in order");
@@ -471,7 +476,7 @@ test_list_keyset(void)
     q.key_null[1] = 1;
     q.key[1] = str("");
 
-    ok(crm_sql_list(pool, contacts, &ws, &q, NULL, NULL, &st) == NGX_OK,
+    ok(crm_sql_list(pool, contacts, &ws, &q, NULL, &st) == NGX_OK,
        "keyset nulls: NGX_OK");
     has_sql(&st, " AND ((title IS NULL AND last_name IS NOT NULL) "
             "OR (title IS NULL AND last_name IS NULL AND id > $2::uuid)) "
@@ -484,7 +489,7 @@ test_list_keyset(void)
 
     q.backward = 1;
 
-    ok(crm_sql_list(pool, contacts, &ws, &q, NULL, NULL, &st) == NGX_OK,
+    ok(crm_sql_list(pool, contacts, &ws, &q, NULL, &st) == NGX_OK,
        "keyset nulls backward: NGX_OK");
     has_sql(&st, " AND (title IS NOT NULL "
             "OR (title IS NULL AND last_name IS NULL AND id < $2::uuid)) "
@@ -576,7 +581,7 @@ test_filters(void)
         query_filter(&q, contacts, cases[i].field, cases[i].op,
                      cases[i].v1, cases[i].v2, NULL);
 
-        ok(crm_sql_list(pool, contacts, &ws, &q, NULL, NULL, &st)
+        ok(crm_sql_list(pool, contacts, &ws, &q, NULL, &st)
            == NGX_OK, "filter %s op %d: NGX_OK", cases[i].field,
            (int) cases[i].op);
         has_sql(&st, cases[i].sql, cases[i].sql);
@@ -594,7 +599,7 @@ test_filters(void)
     query_sort(&q, contacts, "id", 0);
     query_filter(&q, contacts, "tags", CRM_OP_GT, "a", NULL, NULL);
 
-    ok(crm_sql_list(pool, contacts, &ws, &q, NULL, NULL, &st)
+    ok(crm_sql_list(pool, contacts, &ws, &q, NULL, &st)
        == NGX_DECLINED, "filter: gt on text[] is declined");
 
     /* a filter without its value */
@@ -603,7 +608,7 @@ test_filters(void)
     query_sort(&q, contacts, "id", 0);
     query_filter(&q, contacts, "status", CRM_OP_EQ, NULL, NULL, NULL);
 
-    ok(crm_sql_list(pool, contacts, &ws, &q, NULL, NULL, &st)
+    ok(crm_sql_list(pool, contacts, &ws, &q, NULL, &st)
        == NGX_DECLINED, "filter: eq without a value is declined");
 
     /* several filters, numeric types, params in order */
@@ -616,7 +621,7 @@ test_filters(void)
                  NULL);
     query_filter(&q, companies, "employees", CRM_OP_IN, "1", "2", "3");
 
-    ok(crm_sql_list(pool, companies, &ws, &q, NULL, NULL, &st) == NGX_OK,
+    ok(crm_sql_list(pool, companies, &ws, &q, NULL, &st) == NGX_OK,
        "filters: NGX_OK");
     has_sql(&st, "WHERE " LIVE " AND employees >= $2::bigint AND "
             "annual_revenue < $3::numeric AND employees = "
@@ -633,7 +638,7 @@ test_filters(void)
     query_sort(&q, contacts, "id", 0);
     query_filter(&q, contacts, "status", CRM_OP_IN, NULL, NULL, NULL);
 
-    ok(crm_sql_list(pool, contacts, &ws, &q, NULL, NULL, &st) == NGX_OK,
+    ok(crm_sql_list(pool, contacts, &ws, &q, NULL, &st) == NGX_OK,
        "filter in (): NGX_OK");
     is_param(&st, 2, "{}", "filter in (): empty array literal");
     dump(&st);
@@ -662,7 +667,7 @@ test_filters_db(void)
     q.key[0] = str("100");
     q.key[1] = str(ID);
 
-    ok(crm_sql_list(pool, companies, &ws, &q, NULL, NULL, &st) == NGX_OK,
+    ok(crm_sql_list(pool, companies, &ws, &q, NULL, &st) == NGX_OK,
        "companies keyset: NGX_OK");
     has_sql(&st, " AND ((employees > $5::bigint OR employees IS NULL) OR "
             "(employees = $5::bigint AND id > $6::uuid)) ORDER BY "
@@ -689,7 +694,7 @@ test_search(void)
     query_sort(&q, contacts, "id", 0);
     q.q = str("o'_%\\");
 
-    ok(crm_sql_list(pool, contacts, &ws, &q, NULL, NULL, &st) == NGX_OK,
+    ok(crm_sql_list(pool, contacts, &ws, &q, NULL, &st) == NGX_OK,
        "search: NGX_OK");
     has_sql(&st, "WHERE " LIVE " AND (first_name ILIKE $2::text OR "
             "last_name ILIKE $2::text OR email ILIKE $2::text OR "
@@ -701,7 +706,7 @@ test_search(void)
 
     query_filter(&q, contacts, "status", CRM_OP_EQ, "lead", NULL, NULL);
 
-    ok(crm_sql_count(pool, contacts, &ws, &q, NULL, NULL, &st) == NGX_OK,
+    ok(crm_sql_count(pool, contacts, &ws, &q, NULL, &st) == NGX_OK,
        "search count: NGX_OK");
     is_sql(&st, "SELECT count(*) FROM contacts WHERE " LIVE " AND "
            "status = $2::text AND (first_name ILIKE $3::text OR "
@@ -714,7 +719,7 @@ test_search(void)
     query_sort(&q, companies, "id", 0);
     q.q = str("acme");
 
-    ok(crm_sql_list(pool, companies, &ws, &q, NULL, NULL, &st) == NGX_OK,
+    ok(crm_sql_list(pool, companies, &ws, &q, NULL, &st) == NGX_OK,
        "search companies: NGX_OK");
     has_sql(&st, " AND (name ILIKE $2::text OR domain ILIKE $2::text) ",
             "search companies: name and domain");
@@ -753,7 +758,7 @@ test_select(void)
     query_sort(&q, contacts, "id", 0);
     q.select = select;
 
-    ok(crm_sql_list(pool, contacts, &ws, &q, NULL, NULL, &st) == NGX_OK,
+    ok(crm_sql_list(pool, contacts, &ws, &q, NULL, &st) == NGX_OK,
        "list select: NGX_OK");
     has_sql(&st, "SELECT json_build_object('id', id, 'email', email, "
             "'updatedAt', to_char(updated_at" TS ")::text, "
@@ -822,7 +827,7 @@ test_wide(void)
     query_sort(&q, &res, "id", 0);
     q.q = str("x");
 
-    ok(crm_sql_list(pool, &res, &ws, &q, NULL, NULL, &st) == NGX_OK,
+    ok(crm_sql_list(pool, &res, &ws, &q, NULL, &st) == NGX_OK,
        "wide list: NGX_OK");
     has_sql(&st, " WHERE " LIVE " AND false ORDER BY wide.id ASC NULLS LAST",
             "wide list: search without searchable fields matches nothing");
@@ -1043,6 +1048,105 @@ value_add(ngx_array_t *a, crm_resource_t *res, const char *name,
 
 
 /* a copy that is not NUL-terminated, as query values are */
+
+/* typed, member and through links; adding to and removing from a link */
+
+static void
+test_links(void)
+{
+    ngx_str_t        match;
+    crm_stmt_t       st;
+    crm_query_t      q;
+    crm_parent_t     parent;
+    crm_resource_t  *contacts, *deals, *activities;
+
+    contacts = crm_schema_find(&(ngx_str_t) ngx_string("contacts"));
+    deals = crm_schema_find(&(ngx_str_t) ngx_string("deals"));
+    activities = crm_schema_find(&(ngx_str_t) ngx_string("activities"));
+
+    query_init(&q);
+    query_sort(&q, activities, "id", 0);
+
+    /* /contacts/:id/activities: related to it, or a participant */
+
+    parent.res = contacts;
+    parent.link = crm_schema_link(contacts,
+                                  &(ngx_str_t) ngx_string("activities"));
+    parent.id = co;
+
+    ok(parent.link != NULL, "links: contacts have activities");
+    ok(crm_sql_list(pool, activities, &ws, &q, &parent, &st) == NGX_OK,
+       "links: typed list NGX_OK");
+    has_sql(&st, "FROM activities WHERE " LIVE " AND ((related_id = "
+            "$2::uuid AND related_type = 'contact') OR contact_ids @> "
+            "ARRAY[$2::uuid]) ORDER BY",
+            "links: typed and member conditions share the parent id");
+    ok(st.params.nelts == 3, "links: parent bound once");
+    dump(&st);
+
+    /* /deals/:id/contacts: through the deal's contact_ids */
+
+    query_init(&q);
+    query_sort(&q, contacts, "id", 0);
+
+    parent.res = deals;
+    parent.link = crm_schema_link(deals, &(ngx_str_t) ngx_string("contacts"));
+    parent.id = id;
+
+    ok(crm_sql_list(pool, contacts, &ws, &q, &parent, &st) == NGX_OK,
+       "links: through list NGX_OK");
+    has_sql(&st, "FROM contacts WHERE " LIVE " AND id IN (SELECT "
+            "unnest(p.contact_ids) FROM deals p WHERE p.workspace_id = "
+            "$1::uuid AND p.id = $2::uuid AND p.deleted_at IS NULL) ORDER BY",
+            "links: through reads the parent row of the same workspace");
+    is_param(&st, 2, ID, "links: $2 the parent");
+    dump(&st);
+
+    ok(crm_sql_count(pool, contacts, &ws, &q, &parent, &st) == NGX_OK,
+       "links: through count NGX_OK");
+    has_sql(&st, "SELECT count(*) FROM contacts WHERE " LIVE " AND id IN",
+            "links: through count");
+
+    /* add and remove */
+
+    ngx_str_null(&match);
+
+    ok(crm_sql_link(pool, &parent, &ws, &co, 1, &match, &st) == NGX_OK,
+       "links: add NGX_OK");
+    has_sql(&st, "UPDATE deals SET contact_ids = CASE WHEN $3::uuid = "
+            "ANY(contact_ids) THEN contact_ids ELSE array_append(contact_ids, "
+            "$3::uuid) END, version = version + CASE WHEN $3::uuid = "
+            "ANY(contact_ids) THEN 0 ELSE 1 END",
+            "links: add keeps the array and the version when present");
+    has_sql(&st, "WHERE workspace_id = $1::uuid AND id = $2::uuid AND "
+            "deleted_at IS NULL RETURNING json_build_object(",
+            "links: add returns the parent");
+    is_param(&st, 2, ID, "links: add $2 parent");
+    is_param(&st, 3, CO, "links: add $3 target");
+    dump(&st);
+
+    match = str("7");
+
+    ok(crm_sql_link(pool, &parent, &ws, &co, 0, &match, &st) == NGX_OK,
+       "links: remove NGX_OK");
+    has_sql(&st, "SET contact_ids = array_remove(contact_ids, $3::uuid), "
+            "version = version + CASE WHEN $3::uuid = ANY(contact_ids) THEN 1 "
+            "ELSE 0 END",
+            "links: remove bumps the version only when present");
+    has_sql(&st, " AND version = $4::integer RETURNING",
+            "links: remove honours If-Match");
+    dump(&st);
+
+    /* a link that is not "through" cannot be written */
+
+    parent.res = contacts;
+    parent.link = crm_schema_link(contacts,
+                                  &(ngx_str_t) ngx_string("deals"));
+
+    ok(crm_sql_link(pool, &parent, &ws, &co, 1, NULL, &st) == NGX_DECLINED,
+       "links: member link is read-only");
+}
+
 
 static ngx_str_t
 str(const char *s)
