@@ -321,6 +321,11 @@ ngx_int_t crm_sql_delete(ngx_pool_t *pool, crm_resource_t *res,
     ngx_str_t *ws, ngx_str_t *id, ngx_str_t *match, crm_stmt_t *st);
 ngx_int_t crm_sql_exists(ngx_pool_t *pool, crm_resource_t *res,
     ngx_str_t *ws, ngx_str_t *id, crm_stmt_t *st);
+/* the statement's text with $n written $1[n], for crm_sql_bulk() */
+ngx_int_t crm_sql_inline(ngx_pool_t *pool, crm_stmt_t *st, ngx_str_t *out);
+/* runs "ops" (JSON: [{"sql", "params"}]) in one call, sql/008_bulk.sql */
+ngx_int_t crm_sql_bulk(ngx_pool_t *pool, ngx_str_t *ws, ngx_str_t *ops,
+    ngx_uint_t atomic, crm_stmt_t *st);
 
 
 /* crm_validate.c: JSON body -> crm_value_t array (pure, jansson) */

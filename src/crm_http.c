@@ -37,6 +37,7 @@ static const crm_error_def_t  crm_errors[] = {
     { NGX_HTTP_UNSUPPORTED_MEDIA_TYPE, "UNSUPPORTED_MEDIA_TYPE" },
     { 422, "VALIDATION_FAILED" },
     { 422, "IDEMPOTENCY_KEY_REUSED" },
+    { 424, "NOT_APPLIED" },
     { 429, "RATE_LIMITED" },
     { NGX_HTTP_INTERNAL_SERVER_ERROR, "INTERNAL" },
     { NGX_HTTP_SERVICE_UNAVAILABLE, "SERVICE_UNAVAILABLE" }
@@ -231,7 +232,9 @@ crm_http_send_data(ngx_http_request_t *r, ngx_uint_t status, u_char *data,
  * {"error":{"code":"...","status":N,"message":"...","details":{...}},
  *  "meta":{...}}
  *
- * "details" is stolen (decref'ed) whatever happens.
+ * "details" is stolen (decref'ed) whatever happens.  While ctx->capture
+ * is set (an operation of a bulk request) the error object is left in
+ * ctx->captured instead, and NGX_OK returned.
  */
 
 ngx_int_t
@@ -276,6 +279,15 @@ crm_http_error(ngx_http_request_t *r, ngx_uint_t error, const char *message,
 
     json_object_set_new(err, "message", msg);
     json_object_set_new(err, "details", details);
+
+    if (ctx != NULL && ctx->capture) {
+        /* one operation of a bulk request: its result, not a response */
+        json_decref(body);
+        json_decref(ctx->captured);
+        ctx->captured = err;
+        return NGX_OK;
+    }
+
     json_object_set_new(body, "error", err);
 
     err = body;

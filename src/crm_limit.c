@@ -47,8 +47,9 @@ static ngx_int_t crm_limit_init_zone(ngx_shm_zone_t *zone, void *data);
 static crm_limit_node_t *crm_limit_node(crm_limit_zone_t *lz,
     ngx_str_t *key);
 static ngx_int_t crm_limit_local(ngx_http_request_t *r, crm_ctx_t *ctx);
-static ngx_uint_t crm_limit_gcra(crm_limit_conf_t *lcf,
-    crm_limit_window_t *w, uint64_t now, uint64_t *tat, ngx_msec_t *wait);
+static ngx_uint_t crm_limit_gcra(crm_ctx_t *ctx, crm_limit_window_t *w,
+    uint64_t now, uint64_t *tat, ngx_msec_t *wait);
+static uint64_t crm_limit_increment(crm_ctx_t *ctx, crm_limit_window_t *w);
 static void crm_limit_redis_done(crm_redis_cmd_t *cmd, redisReply *reply,
     void *data);
 static ngx_int_t crm_limit_answer(ngx_http_request_t *r, crm_ctx_t *ctx,
@@ -229,7 +230,7 @@ crm_limit_check(ngx_http_request_t *r, crm_ctx_t *ctx, crm_step_pt next)
 
         for (i = 0; i < CRM_LIMIT_WINDOWS; i++) {
             argv[4 + 2 * i].data = p;
-            p = ngx_sprintf(p, "%uL", w[i].interval);
+            p = ngx_sprintf(p, "%uL", crm_limit_increment(ctx, &w[i]));
             argv[4 + 2 * i].len = p - argv[4 + 2 * i].data;
 
             argv[5 + 2 * i].data = p;
@@ -291,7 +292,7 @@ crm_limit_local(ngx_http_request_t *r, crm_ctx_t *ctx)
         return NGX_OK;
     }
 
-    crm_limit_gcra(lcf, ctx->limit_win, now, node->tat, &ctx->limit_wait);
+    crm_limit_gcra(ctx, ctx->limit_win, now, node->tat, &ctx->limit_wait);
 
     for (i = 0; i < CRM_LIMIT_WINDOWS; i++) {
         tat[i] = node->tat[i];
@@ -311,17 +312,19 @@ crm_limit_local(ngx_http_request_t *r, crm_ctx_t *ctx)
  */
 
 static ngx_uint_t
-crm_limit_gcra(crm_limit_conf_t *lcf, crm_limit_window_t *w, uint64_t now,
+crm_limit_gcra(crm_ctx_t *ctx, crm_limit_window_t *w, uint64_t now,
     uint64_t *tat, ngx_msec_t *wait)
 {
-    uint64_t    t, us, allow, next[CRM_LIMIT_WINDOWS];
-    ngx_uint_t  i;
+    uint64_t           t, us, allow, next[CRM_LIMIT_WINDOWS];
+    ngx_uint_t         i;
+    crm_limit_conf_t  *lcf;
 
+    lcf = &ctx->mcf->limit;
     us = 0;
 
     for (i = 0; i < CRM_LIMIT_WINDOWS; i++) {
         t = ngx_max(tat[i], now);
-        next[i] = t + w[i].interval;
+        next[i] = t + crm_limit_increment(ctx, &w[i]);
         allow = next[i] - w[i].period;
 
         if (now < allow && allow - now > us) {
@@ -343,6 +346,23 @@ crm_limit_gcra(crm_limit_conf_t *lcf, crm_limit_window_t *w, uint64_t now,
     }
 
     return 1;
+}
+
+
+/*
+ * What a request adds to a window's TAT: its interval, or, for one that
+ * costs n (a bulk request), n intervals; one larger than the window
+ * needs all of it
+ */
+
+static uint64_t
+crm_limit_increment(crm_ctx_t *ctx, crm_limit_window_t *w)
+{
+    if (ctx->cost <= 1) {
+        return w->interval;
+    }
+
+    return ngx_min(w->interval * ctx->cost, w->period);
 }
 
 

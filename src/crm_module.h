@@ -133,7 +133,8 @@ typedef enum {
                                                /deals/:id/contacts/:cid */
     CRM_ROUTE_ACTION,                       /* /auth/login */
     CRM_ROUTE_ITEM_ACTION,                  /* /leads/:id/convert */
-    CRM_ROUTE_METADATA                      /* /metadata/objects[/:name] */
+    CRM_ROUTE_METADATA,                     /* /metadata/objects[/:name] */
+    CRM_ROUTE_BULK                          /* /contacts/bulk */
 } crm_route_kind_e;
 
 
@@ -180,7 +181,19 @@ typedef struct {
 } crm_principal_t;
 
 
+/* what PostgreSQL said about a failed statement; fields may be NULL */
+
+typedef struct {
+    char                     *state;        /* SQLSTATE */
+    char                     *message;      /* for the log */
+    char                     *primary;      /* for the client */
+    char                     *constraint;
+    char                     *column;
+} crm_db_error_t;
+
+
 typedef struct crm_ctx_s  crm_ctx_t;
+typedef struct crm_bulk_s  crm_bulk_t;
 
 typedef ngx_int_t (*crm_step_pt)(ngx_http_request_t *r, crm_ctx_t *ctx);
 
@@ -194,6 +207,11 @@ struct crm_ctx_s {
     json_t                   *body;
     crm_query_t               query;
     crm_parent_t              parent;       /* of a sub-collection */
+    ngx_uint_t                cost;         /* rate-limit units: a bulk
+                                               request's operations */
+    json_t                   *captured;     /* see crm_http_error() */
+    crm_bulk_t               *bulk;
+    unsigned                  capture:1;
     crm_pg_req_t             *pg;
     ngx_int_t                 total;        /* count=, -1: none */
     /*
@@ -252,6 +270,7 @@ typedef enum {
     CRM_E_UNSUPPORTED_MEDIA_TYPE,
     CRM_E_VALIDATION_FAILED,
     CRM_E_IDEMPOTENCY_KEY_REUSED,
+    CRM_E_NOT_APPLIED,
     CRM_E_RATE_LIMITED,
     CRM_E_INTERNAL,
     CRM_E_SERVICE_UNAVAILABLE
@@ -307,6 +326,8 @@ ngx_int_t crm_resource_exec(ngx_http_request_t *r, crm_ctx_t *ctx,
 ngx_int_t crm_resource_db_error(ngx_http_request_t *r, crm_ctx_t *ctx,
     crm_pg_req_t *pr, PGresult *res);
 void crm_resource_row_done(crm_pg_req_t *pr, PGresult *res);
+ngx_int_t crm_resource_db_fail(ngx_http_request_t *r, crm_ctx_t *ctx,
+    crm_db_error_t *e);
 
 
 /* crm_auth.c */
@@ -331,6 +352,12 @@ char *crm_limit_conf(ngx_conf_t *cf, crm_limit_conf_t *lcf, ngx_str_t *name,
     size_t size);
 ngx_int_t crm_limit_check(ngx_http_request_t *r, crm_ctx_t *ctx,
     crm_step_pt next);
+
+
+/* crm_bulk.c */
+
+ngx_int_t crm_bulk(ngx_http_request_t *r, crm_ctx_t *ctx);
+ngx_uint_t crm_bulk_cost(crm_ctx_t *ctx);
 
 
 /* crm_idempotency.c */

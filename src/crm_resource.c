@@ -23,8 +23,10 @@ static ngx_uint_t crm_grants_owner(crm_ctx_t *ctx);
 static ngx_int_t crm_body_expected(ngx_http_request_t *r, crm_ctx_t *ctx);
 static void crm_body_ready(ngx_http_request_t *r);
 static ngx_int_t crm_dispatch(ngx_http_request_t *r, crm_ctx_t *ctx);
-static ngx_int_t crm_constraint_field(crm_ctx_t *ctx, PGresult *res,
+static ngx_int_t crm_constraint_field(crm_ctx_t *ctx, crm_db_error_t *e,
     crm_field_error_t *fe);
+static ngx_int_t crm_resource_unavailable(ngx_http_request_t *r,
+    crm_ctx_t *ctx);
 static ngx_int_t crm_not_found(ngx_http_request_t *r, crm_ctx_t *ctx);
 static crm_field_t *crm_resource_column(crm_resource_t *res, char *col);
 static ngx_int_t crm_valid_id(ngx_str_t *id);
@@ -173,6 +175,7 @@ crm_allowed(ngx_http_request_t *r, crm_ctx_t *ctx)
 
     case CRM_ROUTE_ACTION:
     case CRM_ROUTE_ITEM_ACTION:
+    case CRM_ROUTE_BULK:
         mask = NGX_HTTP_POST;
         ngx_str_set(&allow, "POST");
         break;
@@ -313,6 +316,11 @@ crm_body_ready(ngx_http_request_t *r)
     if (crm_json_body(r, ctx) != NGX_OK) {
         crm_http_done(r, ctx->rc);
         return;
+    }
+
+    if (ctx->route.kind == CRM_ROUTE_BULK) {
+        /* a bulk request counts as many requests as it has operations */
+        ctx->cost = crm_bulk_cost(ctx);
     }
 
     rc = crm_proceed(r, ctx);
@@ -502,6 +510,9 @@ crm_dispatch(ngx_http_request_t *r, crm_ctx_t *ctx)
     case CRM_ROUTE_METADATA:
         return crm_metadata(r, ctx);
 
+    case CRM_ROUTE_BULK:
+        return crm_bulk(r, ctx);
+
     default:
         return crm_http_error(r, CRM_E_NOT_FOUND, "no such route", NULL);
     }
@@ -544,13 +555,7 @@ ngx_int_t
 crm_resource_db_error(ngx_http_request_t *r, crm_ctx_t *ctx, crm_pg_req_t *pr,
     PGresult *res)
 {
-    char               *state, *msg, *col;
-    json_t             *details;
-    crm_field_t        *f;
-    ngx_str_t           retry;
-    ngx_msec_t          ms;
-    ngx_array_t         errors;
-    crm_field_error_t  *fe;
+    crm_db_error_t  e;
 
     if (res == NULL) {
         ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
@@ -559,15 +564,32 @@ crm_resource_db_error(ngx_http_request_t *r, crm_ctx_t *ctx, crm_pg_req_t *pr,
                       : pr->error == CRM_PG_TIMEOUT ? "wait timed out"
                       : pr->error == CRM_PG_DOWN ? "unreachable"
                       : "connection lost");
-        goto unavailable;
+        return crm_resource_unavailable(r, ctx);
     }
 
-    state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
-    msg = PQresultErrorMessage(res);
+    e.state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+    e.message = PQresultErrorMessage(res);
+    e.primary = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
+    e.constraint = PQresultErrorField(res, PG_DIAG_CONSTRAINT_NAME);
+    e.column = PQresultErrorField(res, PG_DIAG_COLUMN_NAME);
 
-    if (state == NULL) {
-        state = "XX000";
-    }
+    return crm_resource_db_fail(r, ctx, &e);
+}
+
+
+/* the API error for a database error (also one operation's of a bulk) */
+
+ngx_int_t
+crm_resource_db_fail(ngx_http_request_t *r, crm_ctx_t *ctx,
+    crm_db_error_t *e)
+{
+    char               *state, *msg;
+    crm_field_t        *f;
+    ngx_array_t         errors;
+    crm_field_error_t  *fe;
+
+    state = e->state ? e->state : "XX000";
+    msg = e->message ? e->message : "(no message)";
 
     if (ngx_strcmp(state, "23505") == 0 || ngx_strcmp(state, "23503") == 0
         || ngx_strcmp(state, "23502") == 0 || ngx_strcmp(state, "23514") == 0)
@@ -586,7 +608,7 @@ crm_resource_db_error(ngx_http_request_t *r, crm_ctx_t *ctx, crm_pg_req_t *pr,
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
         }
 
-        (void) crm_constraint_field(ctx, res, fe);
+        (void) crm_constraint_field(ctx, e, fe);
 
         if (state[3] == '0' && state[4] == '5') {
             ngx_str_set(&fe->code, "duplicate");
@@ -619,9 +641,8 @@ crm_resource_db_error(ngx_http_request_t *r, crm_ctx_t *ctx, crm_pg_req_t *pr,
         ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
                       "crm: data exception: %s", msg);
 
-        col = PQresultErrorField(res, PG_DIAG_COLUMN_NAME);
-        f = (col != NULL && ctx->route.res != NULL)
-            ? crm_resource_column(ctx->route.res, col) : NULL;
+        f = (e->column != NULL && ctx->route.res != NULL)
+            ? crm_resource_column(ctx->route.res, e->column) : NULL;
 
         if (f == NULL) {
             return crm_http_error(r, CRM_E_VALIDATION_FAILED,
@@ -637,8 +658,7 @@ crm_resource_db_error(ngx_http_request_t *r, crm_ctx_t *ctx, crm_pg_req_t *pr,
 
         fe->field = f->name;
         ngx_str_set(&fe->code, "invalid_value");
-        fe->message.data = (u_char *) PQresultErrorField(res,
-                                                PG_DIAG_MESSAGE_PRIMARY);
+        fe->message.data = (u_char *) e->primary;
         fe->message.len = fe->message.data
                           ? ngx_strlen(fe->message.data) : 0;
 
@@ -650,10 +670,7 @@ crm_resource_db_error(ngx_http_request_t *r, crm_ctx_t *ctx, crm_pg_req_t *pr,
         /* a state machine said no (sql/: SQLSTATE CR409) */
         ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
                       "crm: invalid state: %s", msg);
-        return crm_http_error(r, CRM_E_INVALID_STATE,
-                              PQresultErrorField(res,
-                                                 PG_DIAG_MESSAGE_PRIMARY),
-                              NULL);
+        return crm_http_error(r, CRM_E_INVALID_STATE, e->primary, NULL);
     }
 
     if (ngx_strcmp(state, "57014") == 0 || ngx_strncmp(state, "08", 2) == 0
@@ -663,15 +680,24 @@ crm_resource_db_error(ngx_http_request_t *r, crm_ctx_t *ctx, crm_pg_req_t *pr,
     {
         ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
                       "crm: database unavailable: %s", msg);
-        goto unavailable;
+        return crm_resource_unavailable(r, ctx);
     }
 
     ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
                   "crm: statement failed (%s): %s", state, msg);
 
     return crm_http_error(r, CRM_E_INTERNAL, "internal error", NULL);
+}
 
-unavailable:
+
+/* 503 with Retry-After: the pool's back-off */
+
+static ngx_int_t
+crm_resource_unavailable(ngx_http_request_t *r, crm_ctx_t *ctx)
+{
+    json_t      *details;
+    ngx_str_t    retry;
+    ngx_msec_t   ms;
 
     ms = crm_pg_retry_after(ctx->mcf->pool);
 
@@ -683,7 +709,9 @@ unavailable:
     retry.len = ngx_sprintf(retry.data, "%M", (ms + 999) / 1000)
                 - retry.data;
 
-    if (crm_http_header_out(r, "Retry-After", &retry) != NGX_OK) {
+    if (!ctx->capture
+        && crm_http_header_out(r, "Retry-After", &retry) != NGX_OK)
+    {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
@@ -701,7 +729,7 @@ unavailable:
  */
 
 static ngx_int_t
-crm_constraint_field(crm_ctx_t *ctx, PGresult *res, crm_field_error_t *fe)
+crm_constraint_field(crm_ctx_t *ctx, crm_db_error_t *e, crm_field_error_t *fe)
 {
     char            *name, *col;
     size_t           len;
@@ -717,10 +745,10 @@ crm_constraint_field(crm_ctx_t *ctx, PGresult *res, crm_field_error_t *fe)
     }
 
     rs = ctx->route.res;
-    name = PQresultErrorField(res, PG_DIAG_CONSTRAINT_NAME);
+    name = e->constraint;
 
     if (name == NULL) {
-        name = PQresultErrorField(res, PG_DIAG_COLUMN_NAME);
+        name = e->column;
         if (name == NULL) {
             return NGX_DECLINED;
         }

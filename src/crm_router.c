@@ -9,6 +9,7 @@
  *     health                   CRM_ROUTE_HEALTH
  *     <resource>               CRM_ROUTE_COLLECTION
  *     <resource>/<id>          CRM_ROUTE_ITEM
+ *     <resource>/bulk          CRM_ROUTE_BULK (not admin resources)
  *     <resource>/<id>/<link>   CRM_ROUTE_LINK
  *     <resource>/<id>/<link>/<id>  CRM_ROUTE_LINK (a "through" link)
  *     <resource>/<id>/<action> CRM_ROUTE_ITEM_ACTION
@@ -124,6 +125,17 @@ crm_route(ngx_http_request_t *r, crm_route_t *rt)
     }
 
     rt->id = seg[1];
+
+    if (n == 2 && seg[1].len == sizeof("bulk") - 1
+        && ngx_strncmp(seg[1].data, "bulk", seg[1].len) == 0)
+    {
+        if (rt->res->admin || rt->res->credential) {
+            return NGX_DECLINED;
+        }
+
+        rt->kind = CRM_ROUTE_BULK;
+        return NGX_OK;
+    }
 
     if (n == 2) {
         rt->kind = CRM_ROUTE_ITEM;

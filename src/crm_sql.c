@@ -584,6 +584,90 @@ crm_sql_link(ngx_pool_t *pool, crm_parent_t *parent, ngx_str_t *ws,
 }
 
 
+/*
+ * The text of "st" with every parameter reference $n written $1[n]: the
+ * form crm_bulk() (sql/008_bulk.sql) executes, its one parameter being
+ * the array of all of them.  String literals (descriptor text) are
+ * copied as they are.
+ */
+
+ngx_int_t
+crm_sql_inline(ngx_pool_t *pool, crm_stmt_t *st, ngx_str_t *out)
+{
+    u_char      *p, *last, *d;
+    ngx_uint_t   quoted, refs;
+
+    p = st->sql.data;
+    last = p + st->sql.len;
+    quoted = 0;
+    refs = 0;
+
+    for ( /* void */ ; p < last; p++) {
+        if (*p == '\'') {
+            quoted = !quoted;
+
+        } else if (*p == '$' && !quoted) {
+            refs++;
+        }
+    }
+
+    out->data = ngx_pnalloc(pool, st->sql.len + refs * 4 + 1);
+    if (out->data == NULL) {
+        return NGX_ERROR;
+    }
+
+    d = out->data;
+    quoted = 0;
+
+    for (p = st->sql.data; p < last; p++) {
+
+        if (*p == '\'') {
+            quoted = !quoted;
+
+        } else if (*p == '$' && !quoted) {
+            d = ngx_cpymem(d, "$1[", 3);
+
+            while (p + 1 < last && p[1] >= '0' && p[1] <= '9') {
+                *d++ = *++p;
+            }
+
+            *d++ = ']';
+            continue;
+        }
+
+        *d++ = *p;
+    }
+
+    *d = '\0';
+    out->len = d - out->data;
+
+    return NGX_OK;
+}
+
+
+/* SELECT crm_bulk($1, <the statements as JSON>, <atomic>) */
+
+ngx_int_t
+crm_sql_bulk(ngx_pool_t *pool, ngx_str_t *ws, ngx_str_t *ops,
+    ngx_uint_t atomic, crm_stmt_t *st)
+{
+    ngx_uint_t  n;
+    crm_sql_t   s;
+
+    if (crm_sql_init(&s, pool, st, ws) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    n = crm_sql_param(&s, ops->data, ops->len, 0);
+
+    crm_sql_cstr(&s, "SELECT crm_bulk($1::uuid, ");
+    crm_sql_ref(&s, n, "::jsonb");
+    crm_sql_cstr(&s, atomic ? ", true)::text" : ", false)::text");
+
+    return crm_sql_done(&s);
+}
+
+
 /* the statement buffer and the parameters; the workspace id is $1 */
 
 static ngx_int_t

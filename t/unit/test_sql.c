@@ -59,6 +59,7 @@ static void test_list_keyset(void);
 static void test_filters(void);
 static void test_filters_db(void);
 static void test_links(void);
+static void test_inline(void);
 static void test_search(void);
 static void test_select(void);
 static void test_wide(void);
@@ -99,6 +100,7 @@ main(void)
     test_filters();
     test_filters_db();
     test_links();
+    test_inline();
     test_search();
     test_select();
     test_wide();
@@ -1145,6 +1147,31 @@ test_links(void)
 
     ok(crm_sql_link(pool, &parent, &ws, &co, 1, NULL, &st) == NGX_DECLINED,
        "links: member link is read-only");
+}
+
+
+/* $n -> $1[n] for crm_bulk(), literals untouched */
+
+static void
+test_inline(void)
+{
+    ngx_str_t    out;
+    crm_stmt_t   st;
+
+    st.sql = str("SELECT 'a$1''$2', $1::uuid, x = $12::text WHERE y = '$'");
+
+    ok(crm_sql_inline(pool, &st, &out) == NGX_OK, "inline: NGX_OK");
+    ok(out.len == ngx_strlen("SELECT 'a$1''$2', $1[1]::uuid, x = $1[12]::text "
+                             "WHERE y = '$'")
+       && ngx_strncmp(out.data, "SELECT 'a$1''$2', $1[1]::uuid, x = "
+                      "$1[12]::text WHERE y = '$'", out.len) == 0
+       && out.data[out.len] == '\0',
+       "inline: references rewritten, quoted text kept");
+
+    st.sql = str("");
+
+    ok(crm_sql_inline(pool, &st, &out) == NGX_OK && out.len == 0,
+       "inline: empty");
 }
 
 

@@ -1,0 +1,820 @@
+
+/*
+ * ngx_http_crm_module: POST /<resource>/bulk.
+ *
+ *     {"operations": [{"method": "create|update|delete", "id": ...,
+ *                      "data": {...}}, ...], "atomic": false}
+ *
+ * Every operation is checked and planned here exactly as the single-record
+ * routes do it (crm_validate(), crm_sql_insert/update/delete()); the
+ * statements then run in one database call, crm_bulk() (sql/008_bulk.sql),
+ * each in its own subtransaction, or all or nothing with "atomic".  The
+ * answer has one result per operation, in order: 200 when all succeeded,
+ * 207 otherwise.  Errors of an operation are the errors the single route
+ * would give, made by the same code (crm_http_error() in capture mode).
+ */
+
+
+#include "crm_module.h"
+
+
+#define CRM_BULK_MAX          200
+
+
+typedef enum {
+    CRM_BULK_CREATE = 0,
+    CRM_BULK_UPDATE,
+    CRM_BULK_DELETE
+} crm_bulk_method_e;
+
+
+/* one operation */
+
+typedef struct {
+    ngx_uint_t                method;       /* crm_bulk_method_e */
+    json_t                   *result;       /* its result, once known */
+    unsigned                  planned:1;    /* its statement was sent */
+} crm_bulk_op_t;
+
+
+struct crm_bulk_s {
+    crm_bulk_op_t            *ops;
+    ngx_uint_t                nops;
+    ngx_uint_t                atomic;
+};
+
+
+static ngx_int_t crm_bulk_body(ngx_http_request_t *r, crm_ctx_t *ctx,
+    json_t **ops, ngx_uint_t *atomic);
+static ngx_int_t crm_bulk_plan(ngx_http_request_t *r, crm_ctx_t *ctx,
+    json_t *op, crm_bulk_op_t *bo, json_t *stmts);
+static json_t *crm_bulk_statement(crm_ctx_t *ctx, ngx_pool_t *pool,
+    crm_stmt_t *st);
+static void crm_bulk_done(crm_pg_req_t *pr, PGresult *res);
+static ngx_int_t crm_bulk_results(ngx_http_request_t *r, crm_ctx_t *ctx,
+    json_t *doc);
+static ngx_int_t crm_bulk_error(ngx_http_request_t *r, crm_ctx_t *ctx,
+    crm_bulk_op_t *bo, ngx_uint_t error, const char *message);
+static json_t *crm_bulk_take(crm_ctx_t *ctx);
+static ngx_int_t crm_bulk_answer(ngx_http_request_t *r, crm_ctx_t *ctx);
+static void crm_bulk_cleanup(void *data);
+
+
+static const char  *crm_bulk_methods[] = { "create", "update", "delete" };
+
+
+/* the number of operations, for the rate limit; 1 when not a list */
+
+ngx_uint_t
+crm_bulk_cost(crm_ctx_t *ctx)
+{
+    json_t  *ops;
+
+    ops = json_object_get(ctx->body, "operations");
+
+    if (!json_is_array(ops) || json_array_size(ops) == 0) {
+        return 1;
+    }
+
+    return ngx_min(json_array_size(ops), CRM_BULK_MAX);
+}
+
+
+ngx_int_t
+crm_bulk(ngx_http_request_t *r, crm_ctx_t *ctx)
+{
+    char                *text;
+    json_t              *ops, *op, *stmts;
+    size_t               i;
+    ngx_int_t            rc;
+    ngx_str_t            sql;
+    ngx_uint_t           atomic, failed;
+    crm_bulk_t          *bulk;
+    crm_stmt_t          *st;
+    ngx_pool_cleanup_t  *cln;
+
+    if (r->args.len > 0) {
+        crm_error_t  err;
+
+        ngx_str_set(&err.param, "(query)");
+        ngx_str_set(&err.code, "unknown_parameter");
+        ngx_str_set(&err.message, "this route takes no query parameters");
+
+        return crm_http_param_error(r, &err);
+    }
+
+    if (crm_bulk_body(r, ctx, &ops, &atomic) != NGX_OK) {
+        return ctx->rc;
+    }
+
+    bulk = ngx_pcalloc(r->pool, sizeof(crm_bulk_t));
+    if (bulk == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    bulk->nops = json_array_size(ops);
+    bulk->atomic = atomic;
+    bulk->ops = ngx_pcalloc(r->pool, bulk->nops * sizeof(crm_bulk_op_t));
+    if (bulk->ops == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ctx->bulk = bulk;
+
+    /* the results are jansson's: freed with the request, however it ends */
+
+    cln = ngx_pool_cleanup_add(r->pool, 0);
+    if (cln == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    cln->handler = crm_bulk_cleanup;
+    cln->data = ctx;
+
+    stmts = json_array();
+    if (stmts == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    failed = 0;
+    ctx->capture = 1;
+
+    json_array_foreach(ops, i, op) {
+        rc = crm_bulk_plan(r, ctx, op, &bulk->ops[i], stmts);
+
+        if (rc != NGX_OK) {
+            ctx->capture = 0;
+            json_decref(stmts);
+            return rc;
+        }
+
+        if (!bulk->ops[i].planned) {
+            failed++;
+        }
+    }
+
+    ctx->capture = 0;
+
+    ngx_log_debug3(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "crm bulk: %ui operations, %ui invalid, atomic: %ui",
+                   bulk->nops, failed, atomic);
+
+    if (json_array_size(stmts) == 0 || (atomic && failed > 0)) {
+        /* nothing to run, or an atomic batch that cannot succeed */
+        json_decref(stmts);
+        return crm_bulk_answer(r, ctx);
+    }
+
+    text = json_dumps(stmts, JSON_COMPACT);
+    json_decref(stmts);
+
+    if (text == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    sql.len = ngx_strlen(text);
+    sql.data = ngx_pnalloc(r->pool, sql.len);
+
+    if (sql.data == NULL) {
+        free(text);
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ngx_memcpy(sql.data, text, sql.len);
+    free(text);
+
+    st = ngx_pcalloc(r->pool, sizeof(crm_stmt_t));
+    if (st == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (crm_sql_bulk(r->pool, &ctx->workspace, &sql, atomic, st) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    return crm_resource_exec(r, ctx, st, crm_bulk_done);
+}
+
+
+/*
+ * {"operations": [1..200 objects], "atomic": boolean}, nothing else.
+ * NGX_OK, or NGX_ABORT when answered (ctx->rc).
+ */
+
+static ngx_int_t
+crm_bulk_body(ngx_http_request_t *r, crm_ctx_t *ctx, json_t **ops,
+    ngx_uint_t *atomic)
+{
+    json_t             *v;
+    const char         *key;
+    ngx_array_t         errors;
+    crm_field_error_t  *fe;
+
+    ctx->rc = NGX_HTTP_INTERNAL_SERVER_ERROR;
+
+    if (ngx_array_init(&errors, r->pool, 2, sizeof(crm_field_error_t))
+        != NGX_OK)
+    {
+        return NGX_ABORT;
+    }
+
+    *ops = json_object_get(ctx->body, "operations");
+    *atomic = 0;
+
+    json_object_foreach(ctx->body, key, v) {
+
+        if (ngx_strcmp(key, "operations") == 0) {
+            continue;
+        }
+
+        fe = ngx_array_push(&errors);
+        if (fe == NULL) {
+            return NGX_ABORT;
+        }
+
+        if (ngx_strcmp(key, "atomic") == 0) {
+            if (json_is_boolean(v)) {
+                *atomic = json_is_true(v);
+                errors.nelts--;
+                continue;
+            }
+
+            ngx_str_set(&fe->field, "atomic");
+            ngx_str_set(&fe->code, "invalid_type");
+            ngx_str_set(&fe->message, "must be a boolean");
+            continue;
+        }
+
+        fe->field.data = (u_char *) key;
+        fe->field.len = ngx_strlen(key);
+        ngx_str_set(&fe->code, "unknown_field");
+        ngx_str_set(&fe->message, "takes \"operations\" and \"atomic\"");
+    }
+
+    fe = NULL;
+
+    if (*ops == NULL) {
+        fe = ngx_array_push(&errors);
+        if (fe == NULL) {
+            return NGX_ABORT;
+        }
+
+        ngx_str_set(&fe->code, "required");
+        ngx_str_set(&fe->message, "is required");
+
+    } else if (!json_is_array(*ops)) {
+        fe = ngx_array_push(&errors);
+        if (fe == NULL) {
+            return NGX_ABORT;
+        }
+
+        ngx_str_set(&fe->code, "invalid_type");
+        ngx_str_set(&fe->message, "must be an array of operations");
+
+    } else if (json_array_size(*ops) == 0
+               || json_array_size(*ops) > CRM_BULK_MAX)
+    {
+        fe = ngx_array_push(&errors);
+        if (fe == NULL) {
+            return NGX_ABORT;
+        }
+
+        if (json_array_size(*ops) == 0) {
+            ngx_str_set(&fe->code, "required");
+
+        } else {
+            ngx_str_set(&fe->code, "too_long");
+        }
+
+        ngx_str_set(&fe->message, "must hold 1 to 200 operations");
+    }
+
+    if (fe != NULL) {
+        ngx_str_set(&fe->field, "operations");
+    }
+
+    if (errors.nelts == 0) {
+        return NGX_OK;
+    }
+
+    ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                  "crm: %V bulk: the request is not valid",
+                  &ctx->route.res->name);
+
+    ctx->rc = crm_http_field_errors(r, CRM_E_VALIDATION_FAILED,
+                                    "the request is not valid", &errors);
+    return NGX_ABORT;
+}
+
+
+/*
+ * One operation: checked as its own route would check it, then planned
+ * (bo->planned) or answered (bo->result).  NGX_OK either way; a status
+ * on a failure of ours.
+ */
+
+static ngx_int_t
+crm_bulk_plan(ngx_http_request_t *r, crm_ctx_t *ctx, json_t *op,
+    crm_bulk_op_t *bo, json_t *stmts)
+{
+    json_t          *method, *jid, *data, *v, *stmt;
+    ngx_int_t        rc;
+    ngx_str_t        id;
+    ngx_uint_t       m, create;
+    const char      *key;
+    ngx_array_t      values, errors;
+    crm_stmt_t       st;
+    crm_resource_t  *res;
+
+    res = ctx->route.res;
+
+    if (!json_is_object(op)) {
+        return crm_bulk_error(r, ctx, bo, CRM_E_BAD_REQUEST,
+                              "an operation is an object");
+    }
+
+    json_object_foreach(op, key, v) {
+        if (ngx_strcmp(key, "method") != 0 && ngx_strcmp(key, "id") != 0
+            && ngx_strcmp(key, "data") != 0)
+        {
+            return crm_bulk_error(r, ctx, bo, CRM_E_BAD_REQUEST,
+                                  "an operation takes \"method\", \"id\" "
+                                  "and \"data\"");
+        }
+    }
+
+    method = json_object_get(op, "method");
+
+    for (m = 0; m < 3; m++) {
+        if (json_is_string(method)
+            && ngx_strcmp(json_string_value(method), crm_bulk_methods[m])
+               == 0)
+        {
+            break;
+        }
+    }
+
+    if (m == 3 || (m == CRM_BULK_UPDATE && res->immutable)) {
+        return crm_bulk_error(r, ctx, bo, CRM_E_BAD_REQUEST,
+                              res->immutable
+                              ? "\"method\" must be \"create\" or \"delete\""
+                              : "\"method\" must be \"create\", \"update\" "
+                                "or \"delete\"");
+    }
+
+    bo->method = m;
+
+    jid = json_object_get(op, "id");
+    data = json_object_get(op, "data");
+    create = (m == CRM_BULK_CREATE);
+
+    if (create ? jid != NULL : jid == NULL) {
+        return crm_bulk_error(r, ctx, bo, CRM_E_BAD_REQUEST,
+                              create ? "a create takes no \"id\""
+                                     : "an update or delete needs \"id\"");
+    }
+
+    if (m == CRM_BULK_DELETE ? data != NULL : !json_is_object(data)) {
+        return crm_bulk_error(r, ctx, bo, CRM_E_BAD_REQUEST,
+                              m == CRM_BULK_DELETE
+                              ? "a delete takes no \"data\""
+                              : "\"data\" must be an object");
+    }
+
+    ngx_str_null(&id);
+
+    if (!create) {
+        id.data = (u_char *) json_string_value(jid);
+        id.len = id.data ? json_string_length(jid) : 0;
+
+        if (id.data == NULL || crm_uuid_valid(id.data, id.len) != NGX_OK) {
+            return crm_bulk_error(r, ctx, bo, CRM_E_NOT_FOUND,
+                                  "the record was not found");
+        }
+    }
+
+    if (ngx_array_init(&values, r->pool, 16, sizeof(crm_value_t)) != NGX_OK
+        || ngx_array_init(&errors, r->pool, 4, sizeof(crm_field_error_t))
+           != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (m != CRM_BULK_DELETE) {
+        rc = crm_validate(r->pool, res, data, create, &values, &errors);
+
+        if (rc == NGX_DECLINED) {
+            rc = crm_http_field_errors(r, CRM_E_VALIDATION_FAILED,
+                                       "the operation is not valid",
+                                       &errors);
+            if (rc != NGX_OK) {
+                return rc;
+            }
+
+            bo->result = crm_bulk_take(ctx);
+            return NGX_OK;
+        }
+
+        if (rc != NGX_OK) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+    }
+
+    switch (m) {
+
+    case CRM_BULK_CREATE:
+        rc = crm_sql_insert(r->pool, res, &ctx->workspace, &values, &st);
+        break;
+
+    case CRM_BULK_UPDATE:
+        rc = crm_sql_update(r->pool, res, &ctx->workspace, &id, &values,
+                            NULL, &st);
+        break;
+
+    default:
+        rc = crm_sql_delete(r->pool, res, &ctx->workspace, &id, NULL, &st);
+        break;
+    }
+
+    if (rc != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    stmt = crm_bulk_statement(ctx, r->pool, &st);
+    if (stmt == NULL || json_array_append_new(stmts, stmt) != 0) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    bo->planned = 1;
+
+    return NGX_OK;
+}
+
+
+/* {"sql": <st with $1[n]>, "params": [...]} */
+
+static json_t *
+crm_bulk_statement(crm_ctx_t *ctx, ngx_pool_t *pool, crm_stmt_t *st)
+{
+    json_t       *stmt, *params, *v;
+    ngx_str_t     sql;
+    ngx_uint_t    i;
+    crm_param_t  *p;
+
+    if (crm_sql_inline(pool, st, &sql) != NGX_OK) {
+        return NULL;
+    }
+
+    params = json_array();
+    stmt = json_object();
+
+    if (params == NULL || stmt == NULL) {
+        json_decref(params);
+        json_decref(stmt);
+        return NULL;
+    }
+
+    p = st->params.elts;
+
+    for (i = 0; i < st->params.nelts; i++) {
+        v = p[i].null ? json_null()
+                      : json_stringn((char *) p[i].value.data,
+                                     p[i].value.len);
+
+        if (v == NULL || json_array_append_new(params, v) != 0) {
+            json_decref(params);
+            json_decref(stmt);
+            return NULL;
+        }
+    }
+
+    if (json_object_set_new(stmt, "params", params) != 0
+        || json_object_set_new(stmt, "sql",
+                               json_stringn((char *) sql.data, sql.len))
+           != 0)
+    {
+        json_decref(stmt);
+        return NULL;
+    }
+
+    return stmt;
+}
+
+
+static void
+crm_bulk_done(crm_pg_req_t *pr, PGresult *res)
+{
+    json_t              *doc;
+    ngx_int_t            rc;
+    crm_ctx_t           *ctx;
+    json_error_t         err;
+    ngx_http_request_t  *r;
+
+    r = pr->data;
+    ctx = ngx_http_get_module_ctx(r, ngx_http_crm_module);
+
+    if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK
+        || PQntuples(res) != 1)
+    {
+        rc = crm_resource_db_error(r, ctx, pr, res);
+        crm_http_done(r, rc);
+        return;
+    }
+
+    doc = json_loadb(PQgetvalue(res, 0, 0), PQgetlength(res, 0, 0), 0, &err);
+
+    if (doc == NULL) {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "crm: bulk: unreadable result: %s", err.text);
+        crm_http_done(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
+    rc = crm_bulk_results(r, ctx, doc);
+    json_decref(doc);
+
+    if (rc == NGX_OK) {
+        rc = crm_bulk_answer(r, ctx);
+    }
+
+    crm_http_done(r, rc);
+}
+
+
+/* crm_bulk()'s results, in the order of the planned operations */
+
+static ngx_int_t
+crm_bulk_results(ngx_http_request_t *r, crm_ctx_t *ctx, json_t *doc)
+{
+    json_t          *results, *item, *cols, *row, *e;
+    size_t           k;
+    ngx_int_t        rc;
+    ngx_uint_t       i, status;
+    crm_bulk_t      *bulk;
+    json_error_t     err;
+    crm_bulk_op_t   *bo;
+    crm_db_error_t   de;
+
+    bulk = ctx->bulk;
+    results = json_object_get(doc, "results");
+    k = 0;
+
+    ctx->capture = 1;
+
+    for (i = 0; i < bulk->nops; i++) {
+        bo = &bulk->ops[i];
+
+        if (!bo->planned) {
+            continue;
+        }
+
+        item = json_array_get(results, k++);
+
+        if (item == NULL) {
+            /* an atomic batch stopped before this one */
+            continue;
+        }
+
+        cols = json_object_get(item, "cols");
+        e = json_object_get(item, "error");
+
+        if (json_is_array(cols)) {
+            status = (bo->method == CRM_BULK_CREATE) ? NGX_HTTP_CREATED
+                     : (bo->method == CRM_BULK_UPDATE) ? NGX_HTTP_OK
+                     : NGX_HTTP_NO_CONTENT;
+
+            row = NULL;
+
+            if (bo->method != CRM_BULK_DELETE) {
+                row = json_loads(json_string_value(json_array_get(cols, 0)),
+                                 0, &err);
+                if (row == NULL) {
+                    ctx->capture = 0;
+                    return NGX_HTTP_INTERNAL_SERVER_ERROR;
+                }
+            }
+
+            bo->result = json_pack("{s:i}", "status", (json_int_t) status);
+
+            if (bo->result == NULL) {
+                json_decref(row);
+                ctx->capture = 0;
+                return NGX_HTTP_INTERNAL_SERVER_ERROR;
+            }
+
+            if (row != NULL) {
+                json_object_set_new(bo->result, "data", row);
+            }
+
+            continue;
+        }
+
+        if (e == NULL) {
+            rc = crm_bulk_error(r, ctx, bo, CRM_E_NOT_FOUND,
+                                "the record was not found");
+
+        } else {
+            de.state = (char *) json_string_value(json_object_get(e,
+                                                                  "state"));
+            de.message = (char *) json_string_value(json_object_get(e,
+                                                                "message"));
+            de.primary = de.message;
+            de.constraint = (char *) json_string_value(
+                                      json_object_get(e, "constraint"));
+            de.column = (char *) json_string_value(json_object_get(e,
+                                                                 "column"));
+
+            rc = crm_resource_db_fail(r, ctx, &de);
+            if (rc == NGX_OK) {
+                bo->result = crm_bulk_take(ctx);
+            }
+        }
+
+        if (rc != NGX_OK) {
+            ctx->capture = 0;
+            return rc;
+        }
+    }
+
+    ctx->capture = 0;
+
+    if (json_is_true(json_object_get(doc, "rolledBack"))) {
+        bulk->atomic = 1;
+
+        /* nothing of the batch stays: what succeeded is not applied */
+
+        for (i = 0; i < bulk->nops; i++) {
+            bo = &bulk->ops[i];
+
+            if (bo->result != NULL
+                && json_object_get(bo->result, "error") == NULL)
+            {
+                json_decref(bo->result);
+                bo->result = NULL;
+            }
+        }
+    }
+
+    return NGX_OK;
+}
+
+
+/* the operation's error, as its own route would answer it */
+
+static ngx_int_t
+crm_bulk_error(ngx_http_request_t *r, crm_ctx_t *ctx, crm_bulk_op_t *bo,
+    ngx_uint_t error, const char *message)
+{
+    ngx_uint_t  capture;
+    ngx_int_t   rc;
+
+    capture = ctx->capture;
+    ctx->capture = 1;
+
+    rc = crm_http_error(r, error, message, NULL);
+
+    ctx->capture = capture;
+
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    bo->result = crm_bulk_take(ctx);
+
+    return NGX_OK;
+}
+
+
+/* {"status": N, "error": {...}} from the captured error object */
+
+static json_t *
+crm_bulk_take(crm_ctx_t *ctx)
+{
+    json_t  *err, *result;
+
+    err = ctx->captured;
+    ctx->captured = NULL;
+
+    if (err == NULL) {
+        return NULL;
+    }
+
+    result = json_pack("{s:O,s:o}", "status", json_object_get(err, "status"),
+                       "error", err);
+
+    return result;
+}
+
+
+/*
+ * {"data": [{"index": i, "status": N, "data"|"error": ...}, ...],
+ *  "meta": {..., "atomic": b, "succeeded": n, "failed": m}}
+ * An operation without a result was not applied: the atomic batch failed.
+ */
+
+static ngx_int_t
+crm_bulk_answer(ngx_http_request_t *r, crm_ctx_t *ctx)
+{
+    char           *text;
+    u_char         *meta, *p, *out;
+    size_t          mlen, len;
+    json_t         *data, *item;
+    ngx_int_t       rc;
+    ngx_uint_t      i, ok, failed;
+    crm_bulk_t     *bulk;
+    crm_bulk_op_t  *bo;
+
+    bulk = ctx->bulk;
+    ok = 0;
+    failed = 0;
+
+    data = json_array();
+    if (data == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    for (i = 0; i < bulk->nops; i++) {
+        bo = &bulk->ops[i];
+
+        if (bo->result == NULL) {
+            rc = crm_bulk_error(r, ctx, bo, CRM_E_NOT_APPLIED,
+                                "not applied: another operation of the "
+                                "atomic batch failed");
+            if (rc != NGX_OK || bo->result == NULL) {
+                json_decref(data);
+                return NGX_HTTP_INTERNAL_SERVER_ERROR;
+            }
+        }
+
+        if (json_object_get(bo->result, "error") != NULL) {
+            failed++;
+
+        } else {
+            ok++;
+        }
+
+        item = json_pack("{s:I}", "index", (json_int_t) i);
+
+        if (item == NULL || json_object_update(item, bo->result) != 0
+            || json_array_append_new(data, item) != 0)
+        {
+            json_decref(item);
+            json_decref(data);
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+    }
+
+    text = json_dumps(data, JSON_COMPACT);
+    json_decref(data);
+
+    if (text == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (crm_http_meta(r, ctx, &meta, &mlen) != NGX_OK) {
+        free(text);
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    len = ngx_strlen(text);
+
+    out = ngx_pnalloc(r->pool, sizeof("{\"data\":,\"meta\":{,\"atomic\":false,"
+                                      "\"succeeded\":,\"failed\":}}")
+                               + len + mlen + 2 * NGX_INT_T_LEN);
+    if (out == NULL) {
+        free(text);
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    p = ngx_sprintf(out, "{\"data\":%*s,\"meta\":{%*s,\"atomic\":%s,"
+                    "\"succeeded\":%ui,\"failed\":%ui}}",
+                    len, text, mlen, meta,
+                    bulk->atomic ? "true" : "false", ok, failed);
+    free(text);
+
+    if (failed > 0) {
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "crm: %V bulk: %ui of %ui operations failed%s",
+                      &ctx->route.res->name, failed, bulk->nops,
+                      bulk->atomic ? ", none applied" : "");
+    }
+
+    return crm_http_send_data(r, failed ? 207 : NGX_HTTP_OK, out, p - out);
+}
+
+
+static void
+crm_bulk_cleanup(void *data)
+{
+    crm_ctx_t  *ctx = data;
+
+    ngx_uint_t  i;
+
+    for (i = 0; ctx->bulk != NULL && i < ctx->bulk->nops; i++) {
+        json_decref(ctx->bulk->ops[i].result);
+        ctx->bulk->ops[i].result = NULL;
+    }
+
+    json_decref(ctx->captured);
+    ctx->captured = NULL;
+}
