@@ -321,6 +321,12 @@ ngx_int_t crm_sql_delete(ngx_pool_t *pool, crm_resource_t *res,
     ngx_str_t *ws, ngx_str_t *id, ngx_str_t *match, crm_stmt_t *st);
 ngx_int_t crm_sql_exists(ngx_pool_t *pool, crm_resource_t *res,
     ngx_str_t *ws, ngx_str_t *id, crm_stmt_t *st);
+/* GET /search over "res" (all searchable), best "limit" first */
+ngx_int_t crm_sql_search_all(ngx_pool_t *pool, ngx_str_t *ws,
+    crm_resource_t **res, ngx_uint_t nres, ngx_str_t *text,
+    ngx_uint_t limit, crm_stmt_t *st);
+/* whether "res" has fields that q= searches */
+ngx_uint_t crm_sql_searchable(crm_resource_t *res);
 /* the statement's text with $n written $1[n], for crm_sql_bulk() */
 ngx_int_t crm_sql_inline(ngx_pool_t *pool, crm_stmt_t *st, ngx_str_t *out);
 /* runs "ops" (JSON: [{"sql", "params"}]) in one call, sql/008_bulk.sql */

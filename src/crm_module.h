@@ -134,7 +134,8 @@ typedef enum {
     CRM_ROUTE_ACTION,                       /* /auth/login */
     CRM_ROUTE_ITEM_ACTION,                  /* /leads/:id/convert */
     CRM_ROUTE_METADATA,                     /* /metadata/objects[/:name] */
-    CRM_ROUTE_BULK                          /* /contacts/bulk */
+    CRM_ROUTE_BULK,                         /* /contacts/bulk */
+    CRM_ROUTE_SEARCH                        /* /search */
 } crm_route_kind_e;
 
 
@@ -352,6 +353,11 @@ char *crm_limit_conf(ngx_conf_t *cf, crm_limit_conf_t *lcf, ngx_str_t *name,
     size_t size);
 ngx_int_t crm_limit_check(ngx_http_request_t *r, crm_ctx_t *ctx,
     crm_step_pt next);
+
+
+/* crm_search.c */
+
+ngx_int_t crm_search(ngx_http_request_t *r, crm_ctx_t *ctx);
 
 
 /* crm_bulk.c */

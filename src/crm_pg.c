@@ -140,13 +140,16 @@ crm_pg_conf_finalize(ngx_conf_t *cf, crm_pg_conf_t *pcf)
 
     /*
      * The session runs in UTC with ISO dates (cursor keys round-trip
-     * through their text form) and a server-side statement timeout.
+     * through their text form) and a server-side statement timeout;
+     * search's typo tolerance is a word similarity of 0.5 (pg_trgm's
+     * default, 0.6, misses one swapped letter in a short name).
      */
 
     last = ngx_snprintf(options, sizeof(options) - 1,
                         "-c TimeZone=UTC -c DateStyle=ISO,YMD"
                         " -c statement_timeout=%M"
-                        " -c idle_in_transaction_session_timeout=%M",
+                        " -c idle_in_transaction_session_timeout=%M"
+                        " -c pg_trgm.word_similarity_threshold=0.5",
                         pcf->statement_timeout,
                         pcf->statement_timeout * 2);
     *last = '\0';

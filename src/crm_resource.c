@@ -400,10 +400,12 @@ crm_permitted(ngx_http_request_t *r, crm_ctx_t *ctx)
     write = !(r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD));
 
     if (ctx->route.kind == CRM_ROUTE_ACTION
-        || ctx->route.kind == CRM_ROUTE_METADATA)
+        || ctx->route.kind == CRM_ROUTE_METADATA
+        || ctx->route.kind == CRM_ROUTE_SEARCH)
     {
         /* refresh and logout act on the session presented; the metadata
-           describes the API, not a workspace's data */
+           describes the API, not a workspace's data; search checks the
+           scope of every resource it reads */
         return crm_dispatch(r, ctx);
     }
 
@@ -512,6 +514,9 @@ crm_dispatch(ngx_http_request_t *r, crm_ctx_t *ctx)
 
     case CRM_ROUTE_BULK:
         return crm_bulk(r, ctx);
+
+    case CRM_ROUTE_SEARCH:
+        return crm_search(r, ctx);
 
     default:
         return crm_http_error(r, CRM_E_NOT_FOUND, "no such route", NULL);

@@ -7,6 +7,7 @@
  * most three segments and matched against the resource descriptors:
  *
  *     health                   CRM_ROUTE_HEALTH
+ *     search                   CRM_ROUTE_SEARCH
  *     <resource>               CRM_ROUTE_COLLECTION
  *     <resource>/<id>          CRM_ROUTE_ITEM
  *     <resource>/bulk          CRM_ROUTE_BULK (not admin resources)
@@ -71,6 +72,13 @@ crm_route(ngx_http_request_t *r, crm_route_t *rt)
         && ngx_strncmp(seg[0].data, "health", seg[0].len) == 0)
     {
         rt->kind = CRM_ROUTE_HEALTH;
+        return NGX_OK;
+    }
+
+    if (n == 1 && seg[0].len == sizeof("search") - 1
+        && ngx_strncmp(seg[0].data, "search", seg[0].len) == 0)
+    {
+        rt->kind = CRM_ROUTE_SEARCH;
         return NGX_OK;
     }
 

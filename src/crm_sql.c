@@ -84,6 +84,9 @@ static ngx_int_t crm_sql_filter_value(crm_sql_t *s, crm_filter_t *flt,
     ngx_str_t *value);
 static ngx_int_t crm_sql_search(crm_sql_t *s, crm_resource_t *res,
     ngx_str_t *text);
+static void crm_sql_doc(crm_sql_t *s, crm_resource_t *res);
+static void crm_sql_text_match(crm_sql_t *s, crm_resource_t *res,
+    ngx_uint_t nq, ngx_uint_t nl);
 static ngx_int_t crm_sql_keyset(crm_sql_t *s, crm_resource_t *res,
     crm_query_t *q);
 static ngx_uint_t crm_sql_never_null(crm_resource_t *res, crm_field_t *f);
@@ -1255,51 +1258,173 @@ crm_sql_filter_value(crm_sql_t *s, crm_filter_t *flt, ngx_str_t *value)
 }
 
 
-/* q=: a substring of any searchable field */
+/*
+ * q=: the searchable fields, joined by crm_doc(), contain q, hold a word
+ * like it (typos allowed), or hold all its words (sql/009_search.sql
+ * indexes exactly these expressions)
+ */
 
 static ngx_int_t
 crm_sql_search(crm_sql_t *s, crm_resource_t *res, ngx_str_t *text)
 {
-    ngx_str_t        pattern;
-    ngx_uint_t       i, n, first;
-    crm_field_t     *f;
-    crm_sql_type_t  *t;
+    ngx_str_t   pattern;
+    ngx_uint_t  nq, nl;
+
+    if (!crm_sql_searchable(res)) {
+        /* nothing to search in: nothing matches */
+        crm_sql_cstr(s, "false");
+        return NGX_OK;
+    }
 
     if (crm_sql_like(s->pool, text, &pattern) != NGX_OK) {
         return NGX_ERROR;
     }
 
-    n = 0;
-    first = 1;
+    nq = crm_sql_param(s, text->data, text->len, 0);
+    nl = crm_sql_param(s, pattern.data, pattern.len, 0);
+
+    crm_sql_text_match(s, res, nq, nl);
+
+    return NGX_OK;
+}
+
+
+ngx_uint_t
+crm_sql_searchable(crm_resource_t *res)
+{
+    ngx_uint_t  i;
 
     for (i = 0; i < res->nfields; i++) {
+        if (res->fields[i].flags & CRM_F_SEARCH) {
+            return 1;
+        }
+    }
+
+    return 0;
+}
+
+
+/* crm_doc(f1, f2, ...): the searchable fields, in descriptor order */
+
+static void
+crm_sql_doc(crm_sql_t *s, crm_resource_t *res)
+{
+    ngx_uint_t    i, n;
+    crm_field_t  *f;
+
+    crm_sql_cstr(s, "crm_doc(");
+
+    for (n = 0, i = 0; i < res->nfields; i++) {
         f = &res->fields[i];
 
         if (!(f->flags & CRM_F_SEARCH)) {
             continue;
         }
 
-        t = crm_sql_type(f);
-        if (t == NULL) {
+        crm_sql_cstr(s, n++ ? ", " : "");
+        crm_sql_str(s, &f->column);
+
+        if (!crm_sql_types[f->type].text) {
+            crm_sql_cstr(s, "::text");
+        }
+    }
+
+    crm_sql_cstr(s, ")");
+}
+
+
+/* the match of q ($nq) and its LIKE pattern ($nl) */
+
+static void
+crm_sql_text_match(crm_sql_t *s, crm_resource_t *res, ngx_uint_t nq,
+    ngx_uint_t nl)
+{
+    crm_sql_cstr(s, "(");
+    crm_sql_doc(s, res);
+    crm_sql_cstr(s, " ILIKE ");
+    crm_sql_ref(s, nl, "::text");
+    crm_sql_cstr(s, " OR ");
+    crm_sql_ref(s, nq, "::text");
+    crm_sql_cstr(s, " <% ");
+    crm_sql_doc(s, res);
+    crm_sql_cstr(s, " OR to_tsvector('simple', ");
+    crm_sql_doc(s, res);
+    crm_sql_cstr(s, ") @@ plainto_tsquery('simple', ");
+    crm_sql_ref(s, nq, "::text");
+    crm_sql_cstr(s, "))");
+}
+
+
+/*
+ * GET /search: the best "limit" matches of "text" in each resource, then
+ * the best "limit" of all; the score is the mean of q's similarity to the
+ * closest part of the record and to its closest whole words (ties of the
+ * first, as "smiht" is to both "Smith" and "Smithers", go to whole words):
+ *   SELECT t, s, j FROM ((SELECT '<name>' AS t, <score> AS s, id,
+ *   <row> AS j FROM <table> WHERE <tenant, live, match> ORDER BY s DESC,
+ *   id LIMIT n) UNION ALL ...) x ORDER BY s DESC, t, id LIMIT n
+ */
+
+ngx_int_t
+crm_sql_search_all(ngx_pool_t *pool, ngx_str_t *ws, crm_resource_t **res,
+    ngx_uint_t nres, ngx_str_t *text, ngx_uint_t limit, crm_stmt_t *st)
+{
+    ngx_str_t   pattern;
+    ngx_uint_t  i, nq, nl, nn;
+    crm_sql_t   s;
+
+    if (crm_sql_init(&s, pool, st, ws) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    if (crm_sql_like(pool, text, &pattern) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    nq = crm_sql_param(&s, text->data, text->len, 0);
+    nl = crm_sql_param(&s, pattern.data, pattern.len, 0);
+    nn = crm_sql_number(&s, limit);
+
+    crm_sql_cstr(&s, "SELECT t, round(s::numeric, 4)::text, j FROM (");
+
+    for (i = 0; i < nres; i++) {
+        if (!crm_sql_searchable(res[i])) {
             return NGX_DECLINED;
         }
 
-        if (n == 0) {
-            n = crm_sql_param(s, pattern.data, pattern.len, 0);
+        crm_sql_cstr(&s, i ? " UNION ALL (SELECT " : "(SELECT ");
+        crm_sql_literal(&s, &res[i]->name);
+        crm_sql_cstr(&s, "::text AS t, (word_similarity(");
+        crm_sql_ref(&s, nq, "::text");
+        crm_sql_cstr(&s, ", ");
+        crm_sql_doc(&s, res[i]);
+        crm_sql_cstr(&s, ") + strict_word_similarity(");
+        crm_sql_ref(&s, nq, "::text");
+        crm_sql_cstr(&s, ", ");
+        crm_sql_doc(&s, res[i]);
+        crm_sql_cstr(&s, ")) / 2 AS s, ");
+        crm_sql_str(&s, &res[i]->fields[0].column);
+        crm_sql_cstr(&s, "::text AS id, ");
+
+        if (crm_sql_row_json(&s, res[i], NULL) != NGX_OK) {
+            return NGX_ERROR;
         }
 
-        crm_sql_cstr(s, first ? "(" : " OR ");
-        crm_sql_str(s, &f->column);
-        crm_sql_cstr(s, t->text ? " ILIKE " : "::text ILIKE ");
-        crm_sql_ref(s, n, "::text");
-
-        first = 0;
+        crm_sql_cstr(&s, " AS j FROM ");
+        crm_sql_str(&s, &res[i]->table);
+        crm_sql_cstr(&s, " WHERE ");
+        crm_sql_tenant(&s, res[i]);
+        crm_sql_cstr(&s, " = $1::uuid AND deleted_at IS NULL AND ");
+        crm_sql_text_match(&s, res[i], nq, nl);
+        crm_sql_cstr(&s, " ORDER BY 2 DESC, 3 LIMIT ");
+        crm_sql_ref(&s, nn, "::bigint");
+        crm_sql_cstr(&s, ")");
     }
 
-    /* nothing to search in: nothing matches */
-    crm_sql_cstr(s, first ? "false" : ")");
+    crm_sql_cstr(&s, ") x ORDER BY s DESC, t, id LIMIT ");
+    crm_sql_ref(&s, nn, "::bigint");
 
-    return NGX_OK;
+    return crm_sql_done(&s);
 }
 
 

@@ -33,6 +33,7 @@
     "'updatedAt', to_char(updated_at" TS ")::text"
 
 #define LIVE      "workspace_id = $1::uuid AND deleted_at IS NULL"
+#define DOC       "crm_doc(first_name, last_name, email, phone)"
 
 
 static void is_sql(crm_stmt_t *st, const char *want, const char *name);
@@ -698,12 +699,13 @@ test_search(void)
 
     ok(crm_sql_list(pool, contacts, &ws, &q, NULL, &st) == NGX_OK,
        "search: NGX_OK");
-    has_sql(&st, "WHERE " LIVE " AND (first_name ILIKE $2::text OR "
-            "last_name ILIKE $2::text OR email ILIKE $2::text OR "
-            "phone ILIKE $2::text) ORDER BY",
-            "search: every CRM_F_SEARCH field, one parameter");
-    is_param(&st, 2, "%o'\\_\\%\\\\%", "search: escaped pattern");
-    ok(st.params.nelts == 3, "search: one parameter");
+    has_sql(&st, "WHERE " LIVE " AND (" DOC " ILIKE $3::text OR $2::text "
+            "<% " DOC " OR to_tsvector('simple', " DOC ") @@ "
+            "plainto_tsquery('simple', $2::text)) ORDER BY",
+            "search: every CRM_F_SEARCH field, three ways");
+    is_param(&st, 2, "o'_%\\", "search: the text");
+    is_param(&st, 3, "%o'\\_\\%\\\\%", "search: escaped pattern");
+    ok(st.params.nelts == 4, "search: two parameters");
     dump(&st);
 
     query_filter(&q, contacts, "status", CRM_OP_EQ, "lead", NULL, NULL);
@@ -711,9 +713,9 @@ test_search(void)
     ok(crm_sql_count(pool, contacts, &ws, &q, NULL, &st) == NGX_OK,
        "search count: NGX_OK");
     is_sql(&st, "SELECT count(*) FROM contacts WHERE " LIVE " AND "
-           "status = $2::text AND (first_name ILIKE $3::text OR "
-           "last_name ILIKE $3::text OR email ILIKE $3::text OR "
-           "phone ILIKE $3::text)",
+           "status = $2::text AND (" DOC " ILIKE $4::text OR $3::text <% "
+           DOC " OR to_tsvector('simple', " DOC ") @@ "
+           "plainto_tsquery('simple', $3::text))",
            "search count: filters then search");
     dump(&st);
 
@@ -723,9 +725,42 @@ test_search(void)
 
     ok(crm_sql_list(pool, companies, &ws, &q, NULL, &st) == NGX_OK,
        "search companies: NGX_OK");
-    has_sql(&st, " AND (name ILIKE $2::text OR domain ILIKE $2::text) ",
+    has_sql(&st, " AND (crm_doc(name, domain) ILIKE $3::text OR ",
             "search companies: name and domain");
     dump(&st);
+
+    /* across resources */
+
+    {
+        crm_resource_t  *both[2];
+        crm_resource_t  *keys;
+
+        both[0] = contacts;
+        both[1] = companies;
+
+        ok(crm_sql_search_all(pool, &ws, both, 2, &q.q, 20, &st) == NGX_OK,
+           "search all: NGX_OK");
+        has_sql(&st, "SELECT t, round(s::numeric, 4)::text, j FROM ((SELECT "
+                "'contacts'::text AS t, (word_similarity($2::text, " DOC
+                ") + strict_word_similarity($2::text, " DOC ")) / 2 AS s, "
+                "id::text AS id, json_build_object(",
+                "search all: a scored branch per resource");
+        has_sql(&st, " FROM contacts WHERE " LIVE " AND (" DOC " ILIKE "
+                "$3::text OR ", "search all: confined to the workspace");
+        has_sql(&st, " UNION ALL (SELECT 'companies'::text AS t, ",
+                "search all: the next resource");
+        has_sql(&st, "ORDER BY 2 DESC, 3 LIMIT $4::bigint)) x ORDER BY s "
+                "DESC, t, id LIMIT $4::bigint",
+                "search all: best of each, then best of all");
+        is_param(&st, 4, "20", "search all: the limit");
+        dump(&st);
+
+        keys = crm_schema_find(&(ngx_str_t) ngx_string("workspaces"));
+        both[1] = keys;
+
+        ok(crm_sql_search_all(pool, &ws, both, 2, &q.q, 20, &st)
+           == NGX_DECLINED, "search all: a resource without search fields");
+    }
 }
 
 

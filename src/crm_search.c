@@ -1,0 +1,363 @@
+
+/*
+ * ngx_http_crm_module: GET /search?q=&types=contacts,companies&limit=
+ *
+ * The records of several resources that match q (the same match as q= on
+ * their lists, sql/009_search.sql), best first:
+ *
+ *     {"data": [{"type": "contacts", "score": 0.83, "record": {...}}],
+ *      "meta": {..., "limit": 20, "types": ["contacts", ...]}}
+ *
+ * Without types: every searchable resource the credential may read.
+ * Naming one it may not read is 403, one that is not searchable 400.
+ */
+
+
+#include "crm_module.h"
+
+
+#define CRM_SEARCH_Q_MIN      2         /* characters */
+#define CRM_SEARCH_Q_MAX      200
+#define CRM_SEARCH_TYPES      16
+
+
+static ngx_int_t crm_search_args(ngx_http_request_t *r, crm_ctx_t *ctx,
+    ngx_str_t *q, ngx_str_t *types, ngx_uint_t *limit);
+static ngx_int_t crm_search_types(ngx_http_request_t *r, crm_ctx_t *ctx,
+    ngx_str_t *types, crm_resource_t **res, ngx_uint_t *n);
+static ngx_int_t crm_search_bad(ngx_http_request_t *r, const char *param,
+    const char *code, const char *message);
+static ngx_uint_t crm_search_readable(crm_ctx_t *ctx, crm_resource_t *res);
+static void crm_search_done(crm_pg_req_t *pr, PGresult *res);
+
+
+ngx_int_t
+crm_search(ngx_http_request_t *r, crm_ctx_t *ctx)
+{
+    ngx_int_t        rc;
+    ngx_str_t        q, types;
+    ngx_uint_t       limit, n;
+    crm_stmt_t      *st;
+    crm_resource_t  *res[CRM_SEARCH_TYPES];
+
+    rc = crm_search_args(r, ctx, &q, &types, &limit);
+    if (rc != NGX_OK) {
+        return rc == NGX_ABORT ? ctx->rc : rc;
+    }
+
+    rc = crm_search_types(r, ctx, &types, res, &n);
+    if (rc != NGX_OK) {
+        return rc == NGX_ABORT ? ctx->rc : rc;
+    }
+
+    ctx->query.limit = limit;
+
+    st = ngx_pcalloc(r->pool, sizeof(crm_stmt_t));
+    if (st == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (crm_sql_search_all(r->pool, &ctx->workspace, res, n, &q, limit, st)
+        != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    return crm_resource_exec(r, ctx, st, crm_search_done);
+}
+
+
+/*
+ * q (required), types, limit; anything else is INVALID_PARAMETER.
+ * NGX_OK, NGX_ABORT (answered: ctx->rc) or a status.
+ */
+
+static ngx_int_t
+crm_search_args(ngx_http_request_t *r, crm_ctx_t *ctx, ngx_str_t *q,
+    ngx_str_t *types, ngx_uint_t *limit)
+{
+    u_char     *p, *last, *amp, *eq, *dst, *src;
+    size_t      len;
+    ngx_int_t   n;
+    ngx_str_t   name, value, lim;
+
+    ngx_str_null(q);
+    ngx_str_null(types);
+    ngx_str_null(&lim);
+    *limit = CRM_LIMIT_DEFAULT;
+
+    p = r->args.data;
+    last = p + r->args.len;
+
+    while (p < last) {
+        amp = ngx_strlchr(p, last, '&');
+        if (amp == NULL) {
+            amp = last;
+        }
+
+        eq = ngx_strlchr(p, amp, '=');
+
+        name.data = p;
+        name.len = (eq ? eq : amp) - p;
+        value.data = eq ? eq + 1 : amp;
+        value.len = amp - value.data;
+
+        p = amp + 1;
+
+        if (name.len == 0) {
+            continue;
+        }
+
+        /* the value, unescaped into a copy */
+
+        dst = ngx_pnalloc(r->pool, value.len + 1);
+        if (dst == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        src = value.data;
+        value.data = dst;
+        ngx_unescape_uri(&dst, &src, value.len, NGX_UNESCAPE_URI);
+        value.len = dst - value.data;
+
+        for (len = 0; len < value.len; len++) {
+            if (value.data[len] == '+') {
+                value.data[len] = ' ';
+            }
+        }
+
+        if (name.len == 1 && name.data[0] == 'q' && q->data == NULL) {
+            *q = value;
+
+        } else if (name.len == 5 && ngx_strncmp(name.data, "types", 5) == 0
+                   && types->data == NULL)
+        {
+            *types = value;
+
+        } else if (name.len == 5 && ngx_strncmp(name.data, "limit", 5) == 0
+                   && lim.data == NULL)
+        {
+            lim = value;
+
+        } else {
+            ctx->rc = crm_search_bad(r, "(query)", "unknown_parameter",
+                                     "/search takes q, types and limit, "
+                                     "once each");
+            return NGX_ABORT;
+        }
+    }
+
+    if (q->data == NULL) {
+        ctx->rc = crm_search_bad(r, "q", "required", "q is required");
+        return NGX_ABORT;
+    }
+
+    /* trimmed; at least two characters, at most 200 (bytes) */
+
+    while (q->len > 0 && q->data[0] == ' ') {
+        q->data++;
+        q->len--;
+    }
+
+    while (q->len > 0 && q->data[q->len - 1] == ' ') {
+        q->len--;
+    }
+
+    if (q->len > CRM_SEARCH_Q_MAX
+        || crm_query_check_value(CRM_FT_TEXT, q) != NGX_OK
+        || ngx_utf8_length(q->data, q->len) < CRM_SEARCH_Q_MIN)
+    {
+        ctx->rc = crm_search_bad(r, "q", "invalid_value",
+                                 "q must be 2 to 200 characters of text");
+        return NGX_ABORT;
+    }
+
+    if (lim.data != NULL) {
+        n = ngx_atoi(lim.data, lim.len);
+
+        if (n < 1 || n > CRM_LIMIT_MAX) {
+            ctx->rc = crm_search_bad(r, "limit", "invalid_value",
+                                     "limit must be 1 to 200");
+            return NGX_ABORT;
+        }
+
+        *limit = n;
+    }
+
+    return NGX_OK;
+}
+
+
+/* the resources searched: "types", or all the readable searchable ones */
+
+static ngx_int_t
+crm_search_types(ngx_http_request_t *r, crm_ctx_t *ctx, ngx_str_t *types,
+    crm_resource_t **res, ngx_uint_t *n)
+{
+    u_char           *p, *last, *comma;
+    ngx_str_t         name;
+    ngx_uint_t        i, j, nall;
+    crm_resource_t  **all;
+
+    *n = 0;
+
+    if (types->data == NULL) {
+        all = crm_schema_all(&nall);
+
+        for (i = 0; i < nall && *n < CRM_SEARCH_TYPES; i++) {
+            if (!all[i]->admin && crm_sql_searchable(all[i])
+                && crm_search_readable(ctx, all[i]))
+            {
+                res[(*n)++] = all[i];
+            }
+        }
+
+        if (*n == 0) {
+            ctx->rc = crm_http_error(r, CRM_E_FORBIDDEN,
+                                     "the credential may read nothing "
+                                     "searchable", NULL);
+            return NGX_ABORT;
+        }
+
+        return NGX_OK;
+    }
+
+    p = types->data;
+    last = p + types->len;
+
+    while (p <= last) {
+        comma = ngx_strlchr(p, last, ',');
+        if (comma == NULL) {
+            comma = last;
+        }
+
+        name.data = p;
+        name.len = comma - p;
+        p = comma + 1;
+
+        res[*n] = crm_schema_find(&name);
+
+        if (res[*n] == NULL || res[*n]->admin
+            || !crm_sql_searchable(res[*n]))
+        {
+            ctx->rc = crm_search_bad(r, "types", "invalid_value",
+                                     "types is a comma list of contacts, "
+                                     "companies, pipelines, deals, leads, "
+                                     "activities");
+            return NGX_ABORT;
+        }
+
+        if (!crm_search_readable(ctx, res[*n])) {
+            ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                          "crm: credential lacks the scope %V:read",
+                          &res[*n]->name);
+            ctx->rc = crm_http_error(r, CRM_E_FORBIDDEN,
+                                     "the credential does not have the "
+                                     "scope this route needs", NULL);
+            return NGX_ABORT;
+        }
+
+        for (j = 0; j < *n; j++) {
+            if (res[j] == res[*n]) {
+                break;
+            }
+        }
+
+        if (j == *n) {
+            (*n)++;
+        }
+
+        if (*n == CRM_SEARCH_TYPES) {
+            break;
+        }
+    }
+
+    return NGX_OK;
+}
+
+
+static ngx_uint_t
+crm_search_readable(crm_ctx_t *ctx, crm_resource_t *res)
+{
+    return crm_auth_scope(&ctx->principal.scopes, &res->name, 0) == NGX_OK;
+}
+
+
+static ngx_int_t
+crm_search_bad(ngx_http_request_t *r, const char *param, const char *code,
+    const char *message)
+{
+    crm_error_t  err;
+
+    err.param.data = (u_char *) param;
+    err.param.len = ngx_strlen(param);
+    err.code.data = (u_char *) code;
+    err.code.len = ngx_strlen(code);
+    err.message.data = (u_char *) message;
+    err.message.len = ngx_strlen(message);
+
+    return crm_http_param_error(r, &err);
+}
+
+
+/* rows (type, score, record) -> the envelope */
+
+static void
+crm_search_done(crm_pg_req_t *pr, PGresult *res)
+{
+    int                  i, n;
+    u_char              *out, *p, *meta;
+    size_t               len, mlen;
+    ngx_int_t            rc;
+    crm_ctx_t           *ctx;
+    ngx_http_request_t  *r;
+
+    r = pr->data;
+    ctx = ngx_http_get_module_ctx(r, ngx_http_crm_module);
+
+    if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK) {
+        crm_http_done(r, crm_resource_db_error(r, ctx, pr, res));
+        return;
+    }
+
+    if (crm_http_meta(r, ctx, &meta, &mlen) != NGX_OK) {
+        crm_http_done(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
+    n = PQntuples(res);
+    len = sizeof("{\"data\":[],\"meta\":{,\"limit\":}}") + mlen
+          + NGX_INT_T_LEN;
+
+    for (i = 0; i < n; i++) {
+        len += sizeof("{\"type\":\"\",\"score\":,\"record\":},")
+               + PQgetlength(res, i, 0) + PQgetlength(res, i, 1)
+               + PQgetlength(res, i, 2);
+    }
+
+    out = ngx_pnalloc(r->pool, len);
+    if (out == NULL) {
+        crm_http_done(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
+    /* resource names and numbers need no escaping; records are JSON */
+
+    p = ngx_cpymem(out, "{\"data\":[", sizeof("{\"data\":[") - 1);
+
+    for (i = 0; i < n; i++) {
+        p = ngx_sprintf(p, "%s{\"type\":\"%*s\",\"score\":%*s,\"record\":%*s}",
+                        i ? "," : "",
+                        (size_t) PQgetlength(res, i, 0), PQgetvalue(res, i, 0),
+                        (size_t) PQgetlength(res, i, 1), PQgetvalue(res, i, 1),
+                        (size_t) PQgetlength(res, i, 2),
+                        PQgetvalue(res, i, 2));
+    }
+
+    p = ngx_sprintf(p, "],\"meta\":{%*s,\"limit\":%ui}}", mlen, meta,
+                    ctx->query.limit);
+
+    rc = crm_http_send_data(r, NGX_HTTP_OK, out, p - out);
+
+    crm_http_done(r, rc);
+}
