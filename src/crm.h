@@ -58,6 +58,9 @@ typedef enum {
 #define CRM_F_NOTNULL         0x0040    /* never null (has a default) */
 #define CRM_F_WRITEONLY       0x0080    /* accepted in bodies, never
                                            rendered, filtered or sorted */
+#define CRM_F_CREATEONLY      0x0100    /* set on create, then read-only */
+#define CRM_F_EXPR            0x0200    /* column is an expression (a
+                                           custom field), not a name */
 
 
 /* filter operators */
@@ -271,6 +274,11 @@ crm_resource_t **crm_schema_all(ngx_uint_t *n);
 ngx_int_t crm_query_parse(ngx_pool_t *pool, crm_resource_t *res,
     ngx_str_t *args, ngx_str_t *secret, crm_query_t *q, crm_error_t *err);
 
+/* the same, with "extra" fields (custom fields) for filters and sorts */
+ngx_int_t crm_query_parse_ext(ngx_pool_t *pool, crm_resource_t *res,
+    crm_field_t *extra, ngx_uint_t nextra, ngx_str_t *args,
+    ngx_str_t *secret, crm_query_t *q, crm_error_t *err);
+
 /* "fields=" alone, for single-record GETs; other parameters rejected */
 ngx_int_t crm_query_parse_fields(ngx_pool_t *pool, crm_resource_t *res,
     ngx_str_t *args, crm_query_t *q, crm_error_t *err);
@@ -325,6 +333,9 @@ ngx_int_t crm_sql_exists(ngx_pool_t *pool, crm_resource_t *res,
 ngx_int_t crm_sql_search_all(ngx_pool_t *pool, ngx_str_t *ws,
     crm_resource_t **res, ngx_uint_t nres, ngx_str_t *text,
     ngx_uint_t limit, crm_stmt_t *st);
+/* the custom-field definitions of the workspace (of one resource) */
+ngx_int_t crm_sql_custom_fields(ngx_pool_t *pool, ngx_str_t *ws,
+    ngx_str_t *object, crm_stmt_t *st);
 /* whether "res" has fields that q= searches */
 ngx_uint_t crm_sql_searchable(crm_resource_t *res);
 /* the statement's text with $n written $1[n], for crm_sql_bulk() */

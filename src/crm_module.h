@@ -151,6 +151,8 @@ typedef struct {
     crm_link_t               *link;
     crm_resource_t           *target;       /* link target resource */
     ngx_str_t                 target_id;    /* DELETE .../<link>/<id> */
+    crm_resource_t           *object;       /* /metadata/objects/<object>
+                                               /fields: custom fields */
     ngx_uint_t                action;       /* CRM_ACTION_* */
     crm_action_t             *item_action;
     ngx_str_t                 base;         /* location prefix */
@@ -211,6 +213,8 @@ struct crm_ctx_s {
     ngx_uint_t                cost;         /* rate-limit units: a bulk
                                                request's operations */
     json_t                   *captured;     /* see crm_http_error() */
+    json_t                   *custom;       /* custom-field definitions,
+                                               crm_custom_load() */
     crm_bulk_t               *bulk;
     unsigned                  capture:1;
     crm_pg_req_t             *pg;
@@ -353,6 +357,17 @@ char *crm_limit_conf(ngx_conf_t *cf, crm_limit_conf_t *lcf, ngx_str_t *name,
     size_t size);
 ngx_int_t crm_limit_check(ngx_http_request_t *r, crm_ctx_t *ctx,
     crm_step_pt next);
+
+
+/* crm_custom.c */
+
+ngx_uint_t crm_custom_object(crm_resource_t *res);
+ngx_uint_t crm_custom_wanted(ngx_http_request_t *r, crm_resource_t *res);
+ngx_int_t crm_custom_load(ngx_http_request_t *r, crm_ctx_t *ctx,
+    crm_resource_t *object, crm_step_pt next);
+ngx_int_t crm_custom_query_fields(ngx_pool_t *pool, crm_ctx_t *ctx,
+    crm_resource_t *res, crm_field_t **out, ngx_uint_t *n);
+json_t *crm_custom_metadata(crm_ctx_t *ctx, crm_resource_t *res);
 
 
 /* crm_search.c */

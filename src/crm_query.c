@@ -78,6 +78,10 @@ typedef struct {
     ngx_uint_t                page;
     ngx_uint_t                order;        /* CRM_ORDER_* */
     ngx_uint_t                sort_by_sign; /* sort_by had + or - */
+
+    crm_field_t              *extra;        /* custom fields: filters and
+                                               sort keys only */
+    ngx_uint_t                nextra;
 } crm_query_ctx_t;
 
 
@@ -103,6 +107,8 @@ typedef struct {
 
 
 static ngx_int_t crm_query_run(crm_query_ctx_t *ctx, ngx_str_t *args);
+static crm_field_t *crm_query_field(crm_query_ctx_t *ctx, u_char *name,
+    size_t len);
 static ngx_int_t crm_query_segment(crm_query_ctx_t *ctx, u_char *p,
     u_char *last);
 static const crm_query_param_t *crm_query_param(ngx_str_t *name);
@@ -262,6 +268,15 @@ ngx_int_t
 crm_query_parse(ngx_pool_t *pool, crm_resource_t *res, ngx_str_t *args,
     ngx_str_t *secret, crm_query_t *q, crm_error_t *err)
 {
+    return crm_query_parse_ext(pool, res, NULL, 0, args, secret, q, err);
+}
+
+
+ngx_int_t
+crm_query_parse_ext(ngx_pool_t *pool, crm_resource_t *res,
+    crm_field_t *extra, ngx_uint_t nextra, ngx_str_t *args,
+    ngx_str_t *secret, crm_query_t *q, crm_error_t *err)
+{
     ngx_int_t        rc;
     crm_query_ctx_t  ctx;
 
@@ -271,6 +286,8 @@ crm_query_parse(ngx_pool_t *pool, crm_resource_t *res, ngx_str_t *args,
     ctx.res = res;
     ctx.q = q;
     ctx.err = err;
+    ctx.extra = extra;
+    ctx.nextra = nextra;
 
     rc = crm_query_run(&ctx, args);
     if (rc != NGX_OK) {
@@ -296,6 +313,31 @@ crm_query_parse_fields(ngx_pool_t *pool, crm_resource_t *res,
     ctx.fields_only = 1;
 
     return crm_query_run(&ctx, args);
+}
+
+
+/* a field of the resource, or one of the extra (custom) fields */
+
+static crm_field_t *
+crm_query_field(crm_query_ctx_t *ctx, u_char *name, size_t len)
+{
+    ngx_uint_t    i;
+    crm_field_t  *f;
+
+    f = crm_schema_field(ctx->res, name, len);
+    if (f != NULL) {
+        return f;
+    }
+
+    for (i = 0; i < ctx->nextra; i++) {
+        f = &ctx->extra[i];
+
+        if (f->name.len == len && ngx_strncmp(f->name.data, name, len) == 0) {
+            return f;
+        }
+    }
+
+    return NULL;
 }
 
 
@@ -817,7 +859,7 @@ crm_query_sort_key(crm_query_ctx_t *ctx, ngx_str_t *key, ngx_uint_t *sign)
 
     crm_query_clip(&name, &clip);
 
-    f = crm_schema_field(ctx->res, name.data, name.len);
+    f = crm_query_field(ctx, name.data, name.len);
 
     if (f == NULL) {
         return crm_query_error(ctx, &ctx->name, "unknown_field",
@@ -931,7 +973,7 @@ crm_query_filter_name(crm_query_ctx_t *ctx, crm_field_t **field,
         name.len = lb - name.data;
     }
 
-    f = crm_schema_field(ctx->res, name.data, name.len);
+    f = crm_query_field(ctx, name.data, name.len);
 
     if (f == NULL) {
         return crm_query_error(ctx, &ctx->name, "unknown_parameter",

@@ -43,6 +43,9 @@ static ngx_int_t crm_list(ngx_http_request_t *r, crm_ctx_t *ctx);
 static crm_resource_t *crm_list_target(crm_ctx_t *ctx,
     crm_parent_t **parent);
 static ngx_int_t crm_link(ngx_http_request_t *r, crm_ctx_t *ctx);
+static ngx_int_t crm_list_object(ngx_http_request_t *r, crm_ctx_t *ctx,
+    crm_resource_t *res);
+static ngx_int_t crm_create_object(ngx_http_request_t *r, crm_ctx_t *ctx);
 static ngx_int_t crm_list_count(ngx_http_request_t *r, crm_ctx_t *ctx);
 static void crm_list_count_done(crm_pg_req_t *pr, PGresult *res);
 static ngx_int_t crm_list_page(ngx_http_request_t *r, crm_ctx_t *ctx);
@@ -64,7 +67,7 @@ static ngx_int_t crm_location(ngx_http_request_t *r, crm_ctx_t *ctx,
 
 static ngx_int_t crm_item_action(ngx_http_request_t *r, crm_ctx_t *ctx);
 static ngx_int_t crm_metadata(ngx_http_request_t *r, crm_ctx_t *ctx);
-static json_t *crm_metadata_object(crm_resource_t *res);
+static json_t *crm_metadata_object(crm_ctx_t *ctx, crm_resource_t *res);
 static void crm_item_action_done(crm_pg_req_t *pr, PGresult *res);
 static ngx_int_t crm_health(ngx_http_request_t *r, crm_ctx_t *ctx);
 static void crm_health_pg_done(crm_pg_req_t *pr, PGresult *res);
@@ -671,6 +674,33 @@ crm_resource_db_fail(ngx_http_request_t *r, crm_ctx_t *ctx,
                                      "the request is not valid", &errors);
     }
 
+    if (ngx_strcmp(state, "CR422") == 0) {
+        /*
+         * a rule of the database on a value (sql/010_custom_fields.sql):
+         * COLUMN is the field's path, CONSTRAINT the code
+         */
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "crm: invalid value: %s", msg);
+
+        if (ngx_array_init(&errors, r->pool, 1, sizeof(crm_field_error_t))
+            != NGX_OK
+            || (fe = ngx_array_push(&errors)) == NULL)
+        {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        fe->field.data = (u_char *) (e->column ? e->column : "(record)");
+        fe->field.len = ngx_strlen(fe->field.data);
+        fe->code.data = (u_char *) (e->constraint ? e->constraint
+                                                  : "invalid_value");
+        fe->code.len = ngx_strlen(fe->code.data);
+        fe->message.data = (u_char *) (e->primary ? e->primary : "");
+        fe->message.len = ngx_strlen(fe->message.data);
+
+        return crm_http_field_errors(r, CRM_E_VALIDATION_FAILED,
+                                     "the request is not valid", &errors);
+    }
+
     if (ngx_strcmp(state, "CR409") == 0) {
         /* a state machine said no (sql/: SQLSTATE CR409) */
         ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
@@ -1017,15 +1047,28 @@ crm_valid_id(ngx_str_t *id)
 static ngx_int_t
 crm_list(ngx_http_request_t *r, crm_ctx_t *ctx)
 {
+    ngx_uint_t       nextra;
     crm_error_t      err;
+    crm_field_t     *extra;
     crm_stmt_t      *st;
     crm_parent_t    *parent;
     crm_resource_t  *res;
 
     res = crm_list_target(ctx, &parent);
 
-    switch (crm_query_parse(r->pool, res, &r->args,
-                            &ctx->mcf->cursor_secret, &ctx->query, &err))
+    if (ctx->custom == NULL && crm_custom_wanted(r, res)) {
+        /* customFields.<name> filters and sorts need the definitions */
+        return crm_custom_load(r, ctx, res, crm_list);
+    }
+
+    if (crm_custom_query_fields(r->pool, ctx, res, &extra, &nextra)
+        != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    switch (crm_query_parse_ext(r->pool, res, extra, nextra, &r->args,
+                                &ctx->mcf->cursor_secret, &ctx->query, &err))
     {
     case NGX_OK:
         break;
@@ -1034,6 +1077,12 @@ crm_list(ngx_http_request_t *r, crm_ctx_t *ctx)
         return crm_http_param_error(r, &err);
 
     default:
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (ctx->route.object != NULL
+        && crm_list_object(r, ctx, res) != NGX_OK)
+    {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
@@ -1062,6 +1111,90 @@ crm_list(ngx_http_request_t *r, crm_ctx_t *ctx)
     ctx->next = crm_list_count;
 
     return crm_resource_exec(r, ctx, st, crm_exists_done);
+}
+
+
+/* /metadata/objects/<object>/fields: the custom fields of <object> */
+
+static ngx_int_t
+crm_list_object(ngx_http_request_t *r, crm_ctx_t *ctx, crm_resource_t *res)
+{
+    ngx_str_t     *v;
+    crm_filter_t  *flt;
+
+    flt = ngx_array_push(&ctx->query.filters);
+    if (flt == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_memzero(flt, sizeof(crm_filter_t));
+
+    flt->field = crm_schema_field(res, (u_char *) "object", 6);
+    flt->op = CRM_OP_EQ;
+
+    if (flt->field == NULL
+        || ngx_array_init(&flt->values, r->pool, 1, sizeof(ngx_str_t))
+           != NGX_OK
+        || (v = ngx_array_push(&flt->values)) == NULL)
+    {
+        return NGX_ERROR;
+    }
+
+    *v = ctx->route.object->name;
+
+    return NGX_OK;
+}
+
+
+/*
+ * The body of POST /metadata/objects/<object>/fields names its object by
+ * the path; an "object" in the body must agree
+ */
+
+static ngx_int_t
+crm_create_object(ngx_http_request_t *r, crm_ctx_t *ctx)
+{
+    json_t             *v;
+    ngx_str_t          *name;
+    ngx_array_t         errors;
+    crm_field_error_t  *fe;
+
+    name = &ctx->route.object->name;
+    v = json_object_get(ctx->body, "object");
+
+    if (v == NULL) {
+        if (json_object_set_new(ctx->body, "object",
+                                json_stringn((char *) name->data, name->len))
+            != 0)
+        {
+            ctx->rc = NGX_HTTP_INTERNAL_SERVER_ERROR;
+            return NGX_ABORT;
+        }
+
+        return NGX_OK;
+    }
+
+    if (json_is_string(v) && json_string_length(v) == name->len
+        && ngx_strncmp(json_string_value(v), name->data, name->len) == 0)
+    {
+        return NGX_OK;
+    }
+
+    if (ngx_array_init(&errors, r->pool, 1, sizeof(crm_field_error_t))
+        != NGX_OK
+        || (fe = ngx_array_push(&errors)) == NULL)
+    {
+        ctx->rc = NGX_HTTP_INTERNAL_SERVER_ERROR;
+        return NGX_ABORT;
+    }
+
+    ngx_str_set(&fe->field, "object");
+    ngx_str_set(&fe->code, "invalid_value");
+    ngx_str_set(&fe->message, "must be the object of the path");
+
+    ctx->rc = crm_http_field_errors(r, CRM_E_VALIDATION_FAILED,
+                                    "the request is not valid", &errors);
+    return NGX_ABORT;
 }
 
 
@@ -1383,6 +1516,10 @@ crm_create(ngx_http_request_t *r, crm_ctx_t *ctx)
         ngx_str_set(&err.message, "this route takes no query parameters");
 
         return crm_http_param_error(r, &err);
+    }
+
+    if (ctx->route.object != NULL && crm_create_object(r, ctx) != NGX_OK) {
+        return ctx->rc;
     }
 
     if (ngx_array_init(&values, r->pool, 16, sizeof(crm_value_t)) != NGX_OK
@@ -1878,15 +2015,20 @@ crm_metadata(ngx_http_request_t *r, crm_ctx_t *ctx)
     ngx_uint_t        i, n;
     crm_resource_t  **all;
 
+    if (ctx->custom == NULL && ctx->mcf->pool != NULL) {
+        /* the workspace's custom fields are part of the description */
+        return crm_custom_load(r, ctx, ctx->route.res, crm_metadata);
+    }
+
     if (ctx->route.res != NULL) {
-        data = crm_metadata_object(ctx->route.res);
+        data = crm_metadata_object(ctx, ctx->route.res);
 
     } else {
         data = json_array();
         all = crm_schema_all(&n);
 
         for (i = 0; data != NULL && i < n; i++) {
-            obj = crm_metadata_object(all[i]);
+            obj = crm_metadata_object(ctx, all[i]);
 
             if (obj == NULL || json_array_append_new(data, obj) != 0) {
                 json_decref(data);
@@ -1924,7 +2066,7 @@ crm_metadata(ngx_http_request_t *r, crm_ctx_t *ctx)
 
 
 static json_t *
-crm_metadata_object(crm_resource_t *res)
+crm_metadata_object(crm_ctx_t *ctx, crm_resource_t *res)
 {
     json_t       *obj, *fields, *f, *list;
     ngx_uint_t    i;
@@ -2011,6 +2153,11 @@ crm_metadata_object(crm_resource_t *res)
     }
 
     json_object_set_new(obj, "actions", list);
+
+    if (crm_custom_object(res)) {
+        json_object_set_new(obj, "customFields",
+                            crm_custom_metadata(ctx, res));
+    }
 
     return obj;
 }

@@ -15,6 +15,7 @@
  *     <resource>/<id>/<link>/<id>  CRM_ROUTE_LINK (a "through" link)
  *     <resource>/<id>/<action> CRM_ROUTE_ITEM_ACTION
  *     metadata/objects[/<res>] CRM_ROUTE_METADATA
+ *     metadata/objects/<res>/fields  CRM_ROUTE_COLLECTION of custom-fields
  */
 
 
@@ -26,6 +27,9 @@
 
 static ngx_uint_t crm_route_split(ngx_str_t *path, ngx_str_t *seg);
 static ngx_int_t crm_route_action(ngx_str_t *name, crm_route_t *rt);
+
+
+static ngx_str_t  crm_custom_fields_name = ngx_string("custom-fields");
 
 
 static ngx_str_t  crm_actions[] = {
@@ -85,17 +89,34 @@ crm_route(ngx_http_request_t *r, crm_route_t *rt)
     if (seg[0].len == sizeof("metadata") - 1
         && ngx_strncmp(seg[0].data, "metadata", seg[0].len) == 0)
     {
-        if (n < 2 || n > 3 || seg[1].len != sizeof("objects") - 1
+        if (n < 2 || seg[1].len != sizeof("objects") - 1
             || ngx_strncmp(seg[1].data, "objects", seg[1].len) != 0)
         {
             return NGX_DECLINED;
         }
 
-        if (n == 3) {
+        if (n >= 3) {
             rt->res = crm_schema_find(&seg[2]);
             if (rt->res == NULL) {
                 return NGX_DECLINED;
             }
+        }
+
+        if (n == 4) {
+
+            /* the custom fields of a resource: its "custom-fields" */
+
+            if (seg[3].len != sizeof("fields") - 1
+                || ngx_strncmp(seg[3].data, "fields", seg[3].len) != 0
+                || !crm_custom_object(rt->res))
+            {
+                return NGX_DECLINED;
+            }
+
+            rt->object = rt->res;
+            rt->res = crm_schema_find(&crm_custom_fields_name);
+            rt->kind = CRM_ROUTE_COLLECTION;
+            return NGX_OK;
         }
 
         rt->kind = CRM_ROUTE_METADATA;

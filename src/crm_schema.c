@@ -278,6 +278,35 @@ static crm_link_t  crm_activity_links[] = {
 };
 
 
+/* resources whose records have customFields */
+
+static const char  *crm_custom_objects[] = {
+    "contacts", "companies", "deals", "leads", "activities", NULL
+};
+
+
+static const char  *crm_custom_types[] = {
+    "text", "number", "boolean", "date", "select", NULL
+};
+
+
+static crm_field_t  crm_custom_field_fields[] = {
+    crm_common_head,
+    crm_enum("object", "object",
+             CRM_FS|CRM_F_REQUIRED|CRM_F_NOTNULL|CRM_F_CREATEONLY,
+             crm_custom_objects),
+    crm_fld("name", "name", CRM_FT_TEXT,
+            CRM_FS|CRM_F_REQUIRED|CRM_F_CREATEONLY, 63),
+    crm_fld("label", "label", CRM_FT_TEXT, CRM_FS, 200),
+    crm_enum("type", "type",
+             CRM_FS|CRM_F_REQUIRED|CRM_F_NOTNULL|CRM_F_CREATEONLY,
+             crm_custom_types),
+    crm_fld("options", "options", CRM_FT_LIST, CRM_F_NOTNULL, 16384),
+    crm_fld("required", "required", CRM_FT_BOOL, CRM_FS|CRM_F_NOTNULL, 0),
+    crm_common_tail
+};
+
+
 static const char  *crm_user_roles[] = {
     "owner", "admin", "member", NULL
 };
@@ -356,6 +385,9 @@ static crm_resource_t  crm_resources[] = {
                  crm_activity_fields, crm_activity_links,
                  crm_nlinks(crm_activity_links), 0, 0, 0, 0, 0, 1, ""),
 
+    crm_resource("custom-fields", "custom_fields", "custom_field",
+                 crm_custom_field_fields, NULL, 0, 1, 0, 0, 0, 0, 1, ""),
+
     crm_resource("api-keys", "api_keys", "api_key", crm_api_key_fields,
                  NULL, 0, 1, 1, 1, 1, 0, 0, ""),
 
@@ -376,7 +408,8 @@ static crm_resource_t  *crm_resource_index[] = {
     &crm_resources[5],
     &crm_resources[6],
     &crm_resources[7],
-    &crm_resources[8]
+    &crm_resources[8],
+    &crm_resources[9]
 };
 
 

@@ -588,6 +588,40 @@ crm_sql_link(ngx_pool_t *pool, crm_parent_t *parent, ngx_str_t *ws,
 
 
 /*
+ * SELECT object, [{"name", "label", "type", "options", "required"}, ...]
+ * of the workspace's live custom-field definitions, per resource, by name
+ */
+
+ngx_int_t
+crm_sql_custom_fields(ngx_pool_t *pool, ngx_str_t *ws, ngx_str_t *object,
+    crm_stmt_t *st)
+{
+    ngx_uint_t  n;
+    crm_sql_t   s;
+
+    if (crm_sql_init(&s, pool, st, ws) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    crm_sql_cstr(&s, "SELECT object, json_agg(json_build_object('name', "
+                 "name, 'label', label, 'type', type, 'options', options, "
+                 "'required', required) ORDER BY name)::text "
+                 "FROM custom_fields WHERE workspace_id = $1::uuid "
+                 "AND deleted_at IS NULL");
+
+    if (object != NULL) {
+        n = crm_sql_param(&s, object->data, object->len, 0);
+        crm_sql_cstr(&s, " AND object = ");
+        crm_sql_ref(&s, n, "::text");
+    }
+
+    crm_sql_cstr(&s, " GROUP BY object");
+
+    return crm_sql_done(&s);
+}
+
+
+/*
  * The text of "st" with every parameter reference $n written $1[n]: the
  * form crm_bulk() (sql/008_bulk.sql) executes, its one parameter being
  * the array of all of them.  String literals (descriptor text) are
@@ -1613,8 +1647,12 @@ crm_sql_order(crm_sql_t *s, crm_resource_t *res, crm_query_t *q)
 
     for (i = 0; i < q->nsort; i++) {
         crm_sql_cstr(s, (i == 0) ? " ORDER BY " : ", ");
-        crm_sql_str(s, &res->table);
-        crm_sql_cstr(s, ".");
+
+        if (!(q->sort[i].field->flags & CRM_F_EXPR)) {
+            crm_sql_str(s, &res->table);
+            crm_sql_cstr(s, ".");
+        }
+
         crm_sql_str(s, &q->sort[i].field->column);
         crm_sql_cstr(s, crm_sql_key_desc(q, i) ? " DESC NULLS FIRST"
                                                : " ASC NULLS LAST");

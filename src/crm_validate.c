@@ -181,9 +181,13 @@ crm_validate(ngx_pool_t *pool, crm_resource_t *res, void *body,
 
         seen[crm_schema_field_index(res, f)] = 1;
 
-        if (f->flags & CRM_F_READONLY) {
+        if ((f->flags & CRM_F_READONLY)
+            || (!create && (f->flags & CRM_F_CREATEONLY)))
+        {
             rc = crm_validate_error(&ctx, &name, "read_only",
-                                    "is read-only");
+                                    (f->flags & CRM_F_READONLY)
+                                    ? "is read-only"
+                                    : "is set at creation only");
             if (rc == NGX_ERROR) {
                 return NGX_ERROR;
             }

@@ -7,6 +7,9 @@ use Test::Nginx::Socket 'no_plan';
 use CRM::Test;
 
 CRM::Test::reset();
+# customFields.tier is a custom field (t/140-custom-fields.t tests them)
+CRM::Test::sql("INSERT INTO custom_fields (workspace_id, object, name, type)"
+               . " VALUES ('$CRM::Test::WS_A', 'companies', 'tier', 'text')");
 CRM::Test::sql(<<'_SQL_');
 INSERT INTO companies (workspace_id, id, name, domain, industry, employees,
                        annual_revenue, created_at)

@@ -42,6 +42,8 @@ my $b_activity = sql("INSERT INTO activities (workspace_id, type, related_type,"
                      . " 'contact', '$b_contact', '{$b_contact}')"
                      . " RETURNING id");
 sql("UPDATE deals SET contact_ids = '{$b_contact}' WHERE id = '$b_deal'");
+my $b_field = sql("INSERT INTO custom_fields (workspace_id, object, name, type)"
+                  . " VALUES ('$B', 'contacts', 'bOnly', 'text') RETURNING id");
 sql("INSERT INTO companies (workspace_id, name) VALUES ('$A', 'A Corp')");
 my $a_contact = sql("INSERT INTO contacts (workspace_id, email) VALUES"
                     . " ('$A', 'a\@example.com') RETURNING id");
@@ -65,6 +67,8 @@ my @RESOURCES = (
       create => '{"email":"lead@a.test"}' },
     { name => 'activities', b_id => $b_activity, patch => '{"subject":"x"}',
       create => '{"type":"note"}' },
+    { name => 'custom-fields', b_id => $b_field, patch => '{"label":"x"}',
+      create => '{"object":"contacts","name":"aOnly","type":"text"}' },
 );
 
 # item actions: B's record is not found
@@ -99,6 +103,8 @@ my @LINK_WRITES = (
 # references: a write in A naming B's id must not succeed
 my @REFERENCES = (
     [ 'contacts', '{"email":"ref@example.com","companyId":"%s"}', $b_company ],
+    [ 'contacts', '{"email":"cf@example.com","customFields":{"%s":"x"}}',
+      'bOnly' ],
     [ 'deals', '{"name":"ref","companyId":"%s"}', $b_company ],
     [ 'deals', '{"name":"ref","pipelineId":"%s"}', $b_pipeline ],
     [ 'deals', '{"name":"ref","contactIds":["%s"]}', $b_contact ],

@@ -188,8 +188,8 @@ sub sql {
 
 sub reset {
     redis_flush();
-    sql("TRUNCATE activities, leads, deals, pipelines, contacts, companies, "
-        . "api_keys");
+    sql("TRUNCATE custom_fields, activities, leads, deals, pipelines,"
+        . " contacts, companies, api_keys");
     sql("INSERT INTO workspaces (id, name) VALUES "
         . "('$WS_A', 'Workspace A'), ('$WS_B', 'Workspace B') "
         . "ON CONFLICT (id) DO NOTHING");
