@@ -49,6 +49,7 @@ static void test_parse_fields(void);
 static void test_check_value(void);
 static void test_timestamps(void);
 static void test_uuid(void);
+static void test_extra(void);
 
 
 static const char  *test_kinds[] = { "small", "large", NULL };
@@ -133,6 +134,7 @@ main(void)
     test_check_value();
     test_timestamps();
     test_uuid();
+    test_extra();
 
     ngx_destroy_pool(pool);
 
@@ -1037,6 +1039,70 @@ test_uuid(void)
  * The args are copied and the copy is overwritten after parsing: what
  * the parser returns must not point into r->args.
  */
+
+/* custom fields: extra fields for filters and sorts, and id arrays */
+
+static void
+test_extra(void)
+{
+    ngx_str_t         a, secret;
+    crm_field_t       extra[2];
+    crm_resource_t   *deals;
+    static const char *tiers[] = { "gold", "silver", NULL };
+
+    ngx_memzero(extra, sizeof(extra));
+    ngx_str_set(&extra[0].name, "customFields.budget");
+    ngx_str_set(&extra[0].column, "((custom_fields ->> 'budget')::numeric)");
+    extra[0].type = CRM_FT_NUMERIC;
+    extra[0].flags = CRM_F_FILTER|CRM_F_SORT|CRM_F_EXPR;
+    ngx_str_set(&extra[1].name, "customFields.tier");
+    ngx_str_set(&extra[1].column, "((custom_fields ->> 'tier'))");
+    extra[1].type = CRM_FT_ENUM;
+    extra[1].enum_values = tiers;
+    extra[1].flags = CRM_F_FILTER|CRM_F_SORT|CRM_F_EXPR;
+
+    ngx_str_set(&secret, "secret");
+
+    ngx_str_set(&a, "customFields.budget[gte]=10&sort=-customFields.budget");
+    ok(crm_query_parse_ext(pool, contacts, extra, 2, &a, &secret, &q, &err)
+       == NGX_OK, "extra: a custom field filters and sorts");
+    ok(q.filters.nelts == 1
+       && ((crm_filter_t *) q.filters.elts)[0].field == &extra[0]
+       && ((crm_filter_t *) q.filters.elts)[0].op == CRM_OP_GTE,
+       "extra: the filter names the extra field");
+    ok(q.nsort == 2 && q.sort[0].field == &extra[0] && q.sort[0].desc,
+       "extra: the sort key is the extra field");
+
+    ngx_str_set(&a, "customFields.budget=lots");
+    ok(crm_query_parse_ext(pool, contacts, extra, 2, &a, &secret, &q, &err)
+       == NGX_DECLINED, "extra: a value of the wrong type");
+
+    ngx_str_set(&a, "customFields.tier=bronze");
+    ok(crm_query_parse_ext(pool, contacts, extra, 2, &a, &secret, &q, &err)
+       == NGX_DECLINED, "extra: a select value outside its options");
+
+    ngx_str_set(&a, "customFields.tier[in]=gold,silver");
+    ok(crm_query_parse_ext(pool, contacts, extra, 2, &a, &secret, &q, &err)
+       == NGX_OK, "extra: select values");
+
+    ngx_str_set(&a, "customFields.budget=1");
+    ok(crm_query_parse(pool, contacts, &a, &secret, &q, &err) == NGX_DECLINED
+       && ngx_strncmp(err.code.data, "unknown_parameter", err.code.len) == 0,
+       "extra: without the definitions, an unknown parameter");
+
+    /* many-to-many ids */
+
+    deals = crm_schema_find(&(ngx_str_t) ngx_string("deals"));
+
+    parse_ok(deals, "contactIds=" UUID_A, "uuid array: contains");
+    is_filter(0, "contactIds", CRM_OP_EQ, UUID_A, NULL, "uuid array eq");
+    parse_ok(deals, "contactIds[in]=" UUID_A "," UUID_B, "uuid array: any");
+    parse_err(deals, "contactIds=bob", "contactIds", "invalid_value",
+              "uuid array: an element is a UUID");
+    parse_err(deals, "contactIds[like]=a", "contactIds[like]",
+              "invalid_operator", "uuid array: no like");
+}
+
 
 static ngx_int_t
 parse(crm_resource_t *res, const char *args, ngx_uint_t fields_only)

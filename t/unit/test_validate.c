@@ -38,6 +38,7 @@ static void test_array_object(void);
 static void test_numbers(void);
 static void test_types(void);
 static void test_timestamps(void);
+static void test_links_createonly(void);
 
 
 static const char  *test_levels[] = { "low", "high", NULL };
@@ -104,6 +105,7 @@ main(void)
     test_numbers();
     test_types();
     test_timestamps();
+    test_links_createonly();
 
     ngx_destroy_pool(pool);
 
@@ -813,4 +815,43 @@ repeat(const char *s, ngx_uint_t n)
     *p = '\0';
 
     return r;
+}
+
+
+/* many-to-many id arrays; fields set at creation only */
+
+static void
+test_links_createonly(void)
+{
+    crm_resource_t  *deals, *cf;
+
+    deals = crm_schema_find(&(ngx_str_t) ngx_string("deals"));
+    cf = crm_schema_find(&(ngx_str_t) ngx_string("custom-fields"));
+
+    run(deals, "{\"name\": \"d\", \"contactIds\": [\"" UUID_A "\"]}", 0,
+        1);
+    is_value("contactIds", "[\"" UUID_A "\"]", "uuid array: JSON text");
+
+    run(deals, "{\"name\": \"d\", \"contactIds\": [\"x\"]}", 0, 1);
+    has_error("contactIds", "invalid_format", "uuid array: not a UUID");
+
+    run(deals, "{\"name\": \"d\", \"contactIds\": [7]}", 0, 1);
+    has_error("contactIds", "invalid_type", "uuid array: not a string");
+
+    run(deals, "{\"name\": \"d\", \"contactIds\": {}}", 0, 1);
+    has_error("contactIds", "invalid_type", "uuid array: not an array");
+
+    run(deals, "{\"contactIds\": []}", 0, 0);
+    is_value("contactIds", "[]", "uuid array: empty clears the link");
+
+    run(cf, "{\"object\": \"contacts\", \"name\": \"n\", "
+        "\"type\": \"text\"}", 0, 1);
+    is_rc(NGX_OK, "create-only: accepted on create");
+
+    run(cf, "{\"type\": \"number\"}", 0, 0);
+    has_error("type", "read_only", "create-only: refused on update");
+    has_message("type", "set at creation only", "create-only: says why");
+
+    run(cf, "{\"label\": \"L\"}", 0, 0);
+    is_rc(NGX_OK, "create-only: other fields update");
 }
