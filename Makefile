@@ -13,6 +13,9 @@
 #                 keep PostgreSQL and Redis up afterwards: make test KEEP=1;
 #                 more prove options: make test PROVE_FLAGS=-v
 #   make unit     C unit tests of the pure parts (TAP, prove)
+#   make seed N=1000000  fill a workspace of the make-run stack with N
+#                 contacts (and companies, deals, leads, activities) for
+#                 the benches in bench/; prints its API key
 #   make distclean  clean, stop both stacks and delete .run/
 #
 # Ports (127.0.0.1 only), from the environment or the command line:
@@ -39,7 +42,7 @@ TEST_PG_PORT    := $(or $(CRM_TEST_PG_PORT),54321)
 TEST_REDIS_PORT := $(or $(CRM_TEST_REDIS_PORT),63791)
 TEST_HTTP_PORT  := $(or $(TEST_NGINX_SERVER_PORT),1984)
 
-.PHONY: all deps configure run stop status test test-locked unit clean \
+.PHONY: all deps configure run stop seed status test test-locked unit clean \
         distclean bench
 
 all: $(MODULE)
@@ -80,6 +83,13 @@ run:
 
 stop:
 	@util/stack.sh run down
+
+N ?= 100000
+
+seed:
+	@util/deps.sh
+	@$(MAKE) -s all
+	@util/seed.sh $(N)
 
 status:
 	@echo "make run:";  util/stack.sh run status

@@ -7,6 +7,10 @@
 -- number and <counter> counts this thread's requests.  A duplicate would
 -- be a 409, which bench/run.sh reports as non-2xx.
 --
+-- With BENCH_BATCH=N in the environment (N > 0) every request is instead
+-- a POST /api/v1/contacts/bulk body of N such creates (bench/run.sh's
+-- "bulk" run: BENCH_BATCH=100).
+--
 -- The X-API-Key header comes from the command line (-H); wrk.format()
 -- merges it with the Content-Type set here.  done() prints one line
 -- "statuses: 201=N ..." with the HTTP statuses of all threads.
@@ -33,15 +37,29 @@ function init(args)
     statuses = {}
 end
 
-function request()
+local batch = tonumber(os.getenv("BENCH_BATCH") or "0") or 0
+
+-- one contact, with a new email
+local function contact()
     counter = counter + 1
-    local body = string.format(
+    return string.format(
         '{"firstName":"Bench","lastName":"Create %d",'
         .. '"email":"c%s-%d-%d-%d@bench.example",'
         .. '"title":"Load test","tags":["bench","create"],'
         .. '"customFields":{"thread":%d,"n":%d}}',
         counter, run, id, counter, math.random(0, 999999), id, counter)
-    return wrk.format(nil, nil, nil, body)
+end
+
+function request()
+    if batch <= 0 then
+        return wrk.format(nil, nil, nil, contact())
+    end
+    local ops = {}
+    for i = 1, batch do
+        ops[i] = '{"method":"create","data":' .. contact() .. '}'
+    end
+    return wrk.format(nil, nil, nil,
+                      '{"operations":[' .. table.concat(ops, ",") .. ']}')
 end
 
 function response(status, headers, body)

@@ -15,7 +15,13 @@
 #   BENCH_WARMUP       unreported wrk run before each run [2s]; 0: none
 #   BENCH_WORKERS      nginx worker_processes [2]
 #   BENCH_POOL         crm_postgres_pool_size, per worker [8]
-#   BENCH_ONLY         subset of: static get list create [all]
+#   BENCH_ONLY         subset of: static get list create, and with
+#                      BENCH_DATA=seed: filter deals deep q search bulk
+#                      [static get list create; seed: the six]
+#   BENCH_DATA         bench: the script's own workspace of BENCH_ROWS
+#                      contacts, seeded every run [bench]; seed: the
+#                      workspace of "make seed N=..." (not seeded here;
+#                      bench/scale.sh sets this)
 #   BENCH_KEEP_PG      1: leave the run stack's PostgreSQL up even when
 #                      this script started it [0]
 #   BENCH_SKIP_MAKE    1: do not run "make" (use build/ as it is) [0]
@@ -47,11 +53,21 @@ THREADS=${BENCH_THREADS:-2}
 WARMUP=${BENCH_WARMUP:-2s}
 WORKERS=${BENCH_WORKERS:-2}
 POOL=${BENCH_POOL:-8}
-ONLY=${BENCH_ONLY:-static get list create}
+DATA=${BENCH_DATA:-bench}
+case $DATA in
+    bench) ONLY=${BENCH_ONLY:-static get list create} ;;
+    seed)  ONLY=${BENCH_ONLY:-filter deals deep q search bulk} ;;
+    *)     echo "bench: BENCH_DATA is bench or seed" >&2; exit 2 ;;
+esac
 
 WS=bbbbbbbb-bbbb-4bbb-8bbb-bbbbbbbbbbbb
 # seeded contact n has the id bbbbbbbb-0000-4000-8000-<n as 12 hex digits>
 CONTACT_ID=bbbbbbbb-0000-4000-8000-000000000001
+if [ "$DATA" = seed ]; then
+    # util/seed.sh's workspace and ids
+    WS=cccccccc-cccc-4ccc-8ccc-cccccccccccc
+    CONTACT_ID=cccccccc-0002-4000-8000-000000000001
+fi
 BASE=http://127.0.0.1:$PORT
 
 die() {
@@ -190,10 +206,23 @@ fi
 
 # -------------------------------------------------------------------- seed
 
+if [ "$DATA" = seed ]; then
+    seeded=$(psql_crm -tA -c "SELECT count(*) FROM contacts
+                               WHERE workspace_id = '$WS'")
+    [ "${seeded:-0}" -gt 0 ] \
+        || die "the seed workspace is empty: run make seed N=1000000 first"
+    echo "bench: the seed workspace $WS holds $seeded contacts"
+else
 echo "bench: seeding workspace $WS with $ROWS contacts"
 psql_crm -1 <<EOF || die "seeding failed"
 INSERT INTO workspaces (id, name) VALUES ('$WS', 'Bench')
     ON CONFLICT (id) DO NOTHING;
+-- the custom fields the seed and bench/create.lua write
+INSERT INTO custom_fields (workspace_id, object, name, type)
+VALUES ('$WS', 'contacts', 'n', 'number'),
+       ('$WS', 'contacts', 'thread', 'number')
+    ON CONFLICT (workspace_id, object, name) WHERE deleted_at IS NULL
+    DO NOTHING;
 DELETE FROM contacts WHERE workspace_id = '$WS';
 INSERT INTO contacts (workspace_id, id, first_name, last_name, email, phone,
                       title, status, source, tags, custom_fields,
@@ -208,6 +237,7 @@ SELECT '$WS',
   FROM generate_series(1, $ROWS) AS g;
 EOF
 psql_crm -c "VACUUM ANALYZE contacts" || die "VACUUM ANALYZE failed"
+fi
 
 
 # ------------------------------------------------------------------- nginx
@@ -341,11 +371,36 @@ check 200 "GET by id" -H "X-API-Key: $KEY" "$BASE/api/v1/contacts/$CONTACT_ID"
 get_size=$(wc -c < "$B/preflight.body")
 check 200 list -H "X-API-Key: $KEY" "$BASE/api/v1/contacts?limit=50"
 list_size=$(wc -c < "$B/preflight.body")
+if [ "$DATA" = bench ]; then
 check 201 create -H "X-API-Key: $KEY" -H 'Content-Type: application/json' \
     --data "{\"email\":\"preflight-$(date +%s%N)@bench.example\"}" \
     "$BASE/api/v1/contacts"
+fi
 echo "bench: response bodies: static $static_size B, GET by id $get_size B," \
      "list of 50 $list_size B"
+
+# the URLs of the scale runs (BENCH_DATA=seed)
+FILTER_URL="$BASE/api/v1/contacts?status=customer&sort=-createdAt&limit=50"
+DEALS_URL="$BASE/api/v1/deals?amount%5Bgte%5D=50000&status=open&limit=50"
+Q_URL="$BASE/api/v1/contacts?q=smith&limit=20"
+SEARCH_URL="$BASE/api/v1/search?q=jonhson&types=contacts,companies,deals&limit=20"
+DEEP_URL=
+if [ "$DATA" = seed ]; then
+    # a cursor half-way through the workspace: the newest contact created
+    # before the middle of the seed's two years, as a created_before
+    # filter's first page hands it out
+    check 200 "deep cursor" -H "X-API-Key: $KEY" \
+        "$BASE/api/v1/contacts?limit=50&created_before=$(date -u -d '-365 days' +%Y-%m-%dT%H:%M:%SZ)"
+    next=$(sed -n 's/.*"next":"\([^"]*\)".*/\1/p' "$B/preflight.body")
+    [ -n "$next" ] || die "no cursor in the deep page's answer"
+    DEEP_URL="$BASE/api/v1/contacts?limit=50&created_before=$(date -u -d '-365 days' +%Y-%m-%dT%H:%M:%SZ)&cursor=$next"
+    for u in "$FILTER_URL" "$DEALS_URL" "$Q_URL" "$SEARCH_URL" "$DEEP_URL"; do
+        check 200 "$u" -H "X-API-Key: $KEY" "$u"
+    done
+    check 200 bulk -H "X-API-Key: $KEY" -H 'Content-Type: application/json' \
+        --data "{\"operations\":[{\"method\":\"create\",\"data\":{\"email\":\"preflight-$(date +%s%N)@bench.example\"}}]}" \
+        "$BASE/api/v1/contacts/bulk"
+fi
 
 
 # -------------------------------------------------------------- accounting
@@ -535,6 +590,20 @@ echo
 want static && run static "$BASE/static.json"
 want get    && run get    "$BASE/api/v1/contacts/$CONTACT_ID"
 want list   && run list   "$BASE/api/v1/contacts?limit=50"
+want filter && run filter "$FILTER_URL"
+want deals  && run deals  "$DEALS_URL"
+want deep   && run deep   "$DEEP_URL"
+want q      && run q      "$Q_URL"
+want search && run search "$SEARCH_URL"
+if want bulk; then
+    before=$(count_contacts)
+    BENCH_BATCH=100 run bulk "$BASE/api/v1/contacts/bulk" \
+        -s "$TOP/bench/create.lua"
+    after=$(count_contacts)
+    echo "         rows created: $((after - before)) (100 per request;" \
+         "$(grep -h '^statuses:' "$B/wrk-bulk.txt" || echo 'statuses: ?'))"
+    awk -v r="${RPS[bulk]:-0}" 'BEGIN { printf "         = %.0f rows/s\n", r * 100 }'
+fi
 if want create; then
     before=$(count_contacts)
     run create "$BASE/api/v1/contacts" -s "$TOP/bench/create.lua"

@@ -426,14 +426,12 @@ crm_auth_lookup_done(crm_pg_req_t *pr, PGresult *res)
     crm_principal_t     *p;
     ngx_http_request_t  *r;
 
-    r = pr->data;
-    ctx = ngx_http_get_module_ctx(r, ngx_http_crm_module);
-    p = &ctx->principal;
-
-    if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK) {
-        crm_http_done(r, crm_resource_db_error(r, ctx, pr, res));
+    r = crm_resource_result(pr, res, 0, &ctx);
+    if (r == NULL) {
         return;
     }
+
+    p = &ctx->principal;
 
     if (PQntuples(res) != 1) {
         goto invalid;
@@ -1128,13 +1126,8 @@ crm_api_key_created(crm_pg_req_t *pr, PGresult *res)
     crm_stmt_t          *st;
     ngx_http_request_t  *r;
 
-    r = pr->data;
-    ctx = ngx_http_get_module_ctx(r, ngx_http_crm_module);
-
-    if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK
-        || PQntuples(res) != 1)
-    {
-        crm_http_done(r, crm_resource_db_error(r, ctx, pr, res));
+    r = crm_resource_result(pr, res, 1, &ctx);
+    if (r == NULL) {
         return;
     }
 
@@ -1382,11 +1375,8 @@ crm_auth_session_done(crm_pg_req_t *pr, PGresult *res)
     ngx_uint_t           i;
     ngx_http_request_t  *r;
 
-    r = pr->data;
-    ctx = ngx_http_get_module_ctx(r, ngx_http_crm_module);
-
-    if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK) {
-        crm_http_done(r, crm_resource_db_error(r, ctx, pr, res));
+    r = crm_resource_result(pr, res, 0, &ctx);
+    if (r == NULL) {
         return;
     }
 

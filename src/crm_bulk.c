@@ -510,14 +510,8 @@ crm_bulk_done(crm_pg_req_t *pr, PGresult *res)
     json_error_t         err;
     ngx_http_request_t  *r;
 
-    r = pr->data;
-    ctx = ngx_http_get_module_ctx(r, ngx_http_crm_module);
-
-    if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK
-        || PQntuples(res) != 1)
-    {
-        rc = crm_resource_db_error(r, ctx, pr, res);
-        crm_http_done(r, rc);
+    r = crm_resource_result(pr, res, 1, &ctx);
+    if (r == NULL) {
         return;
     }
 

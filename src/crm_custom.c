@@ -92,11 +92,8 @@ crm_custom_loaded(crm_pg_req_t *pr, PGresult *res)
     json_error_t         err;
     ngx_http_request_t  *r;
 
-    r = pr->data;
-    ctx = ngx_http_get_module_ctx(r, ngx_http_crm_module);
-
-    if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK) {
-        crm_http_done(r, crm_resource_db_error(r, ctx, pr, res));
+    r = crm_resource_result(pr, res, 0, &ctx);
+    if (r == NULL) {
         return;
     }
 

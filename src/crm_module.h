@@ -331,6 +331,8 @@ ngx_int_t crm_resource_exec(ngx_http_request_t *r, crm_ctx_t *ctx,
 ngx_int_t crm_resource_db_error(ngx_http_request_t *r, crm_ctx_t *ctx,
     crm_pg_req_t *pr, PGresult *res);
 void crm_resource_row_done(crm_pg_req_t *pr, PGresult *res);
+ngx_http_request_t *crm_resource_result(crm_pg_req_t *pr, PGresult *res,
+    ngx_uint_t one, crm_ctx_t **ctx);
 ngx_int_t crm_resource_db_fail(ngx_http_request_t *r, crm_ctx_t *ctx,
     crm_db_error_t *e);
 

@@ -555,6 +555,32 @@ crm_resource_exec(ngx_http_request_t *r, crm_ctx_t *ctx, crm_stmt_t *st,
 
 
 /*
+ * The start of a PostgreSQL callback: its request and context.  A result
+ * that is not rows (an error, the database away), or with "one" not
+ * exactly one row, is answered here and NULL returned.
+ */
+
+ngx_http_request_t *
+crm_resource_result(crm_pg_req_t *pr, PGresult *res, ngx_uint_t one,
+    crm_ctx_t **ctx)
+{
+    ngx_http_request_t  *r;
+
+    r = pr->data;
+    *ctx = ngx_http_get_module_ctx(r, ngx_http_crm_module);
+
+    if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK
+        || (one && PQntuples(res) != 1))
+    {
+        crm_http_done(r, crm_resource_db_error(r, *ctx, pr, res));
+        return NULL;
+    }
+
+    return r;
+}
+
+
+/*
  * A statement without a usable result: 503 when the database is busy or
  * away, the matching API error for a constraint, 500 otherwise.
  */
@@ -996,13 +1022,12 @@ crm_exists_done(crm_pg_req_t *pr, PGresult *res)
     crm_ctx_t           *ctx;
     ngx_http_request_t  *r;
 
-    r = pr->data;
-    ctx = ngx_http_get_module_ctx(r, ngx_http_crm_module);
+    r = crm_resource_result(pr, res, 0, &ctx);
+    if (r == NULL) {
+        return;
+    }
 
-    if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK) {
-        rc = crm_resource_db_error(r, ctx, pr, res);
-
-    } else if (PQntuples(res) == 0) {
+    if (PQntuples(res) == 0) {
         rc = crm_not_found(r, ctx);
 
     } else {
@@ -1253,19 +1278,14 @@ crm_list_count_done(crm_pg_req_t *pr, PGresult *res)
     crm_ctx_t           *ctx;
     ngx_http_request_t  *r;
 
-    r = pr->data;
-    ctx = ngx_http_get_module_ctx(r, ngx_http_crm_module);
-
-    if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK
-        || PQntuples(res) != 1)
-    {
-        rc = crm_resource_db_error(r, ctx, pr, res);
-
-    } else {
-        ctx->total = ngx_atoi((u_char *) PQgetvalue(res, 0, 0),
-                              PQgetlength(res, 0, 0));
-        rc = crm_list_page(r, ctx);
+    r = crm_resource_result(pr, res, 1, &ctx);
+    if (r == NULL) {
+        return;
     }
+
+    ctx->total = ngx_atoi((u_char *) PQgetvalue(res, 0, 0),
+                          PQgetlength(res, 0, 0));
+    rc = crm_list_page(r, ctx);
 
     if (rc != NGX_DONE) {
         crm_http_done(r, rc);
@@ -1300,21 +1320,15 @@ crm_list_page(ngx_http_request_t *r, crm_ctx_t *ctx)
 static void
 crm_list_done(crm_pg_req_t *pr, PGresult *res)
 {
-    ngx_int_t            rc;
     crm_ctx_t           *ctx;
     ngx_http_request_t  *r;
 
-    r = pr->data;
-    ctx = ngx_http_get_module_ctx(r, ngx_http_crm_module);
-
-    if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK) {
-        rc = crm_resource_db_error(r, ctx, pr, res);
-
-    } else {
-        rc = crm_list_render(r, ctx, res);
+    r = crm_resource_result(pr, res, 0, &ctx);
+    if (r == NULL) {
+        return;
     }
 
-    crm_http_done(r, rc);
+    crm_http_done(r, crm_list_render(r, ctx, res));
 }
 
 
@@ -1649,13 +1663,12 @@ crm_resource_row_done(crm_pg_req_t *pr, PGresult *res)
     crm_ctx_t           *ctx;
     ngx_http_request_t  *r;
 
-    r = pr->data;
-    ctx = ngx_http_get_module_ctx(r, ngx_http_crm_module);
+    r = crm_resource_result(pr, res, 0, &ctx);
+    if (r == NULL) {
+        return;
+    }
 
-    if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK) {
-        rc = crm_resource_db_error(r, ctx, pr, res);
-
-    } else if (PQntuples(res) == 0) {
+    if (PQntuples(res) == 0) {
         rc = crm_missing(r, ctx);
 
     } else {
@@ -1701,13 +1714,12 @@ crm_delete_done(crm_pg_req_t *pr, PGresult *res)
     crm_ctx_t           *ctx;
     ngx_http_request_t  *r;
 
-    r = pr->data;
-    ctx = ngx_http_get_module_ctx(r, ngx_http_crm_module);
+    r = crm_resource_result(pr, res, 0, &ctx);
+    if (r == NULL) {
+        return;
+    }
 
-    if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK) {
-        rc = crm_resource_db_error(r, ctx, pr, res);
-
-    } else if (PQntuples(res) == 0) {
+    if (PQntuples(res) == 0) {
         rc = crm_missing(r, ctx);
 
     } else {
@@ -1979,15 +1991,12 @@ crm_item_action_done(crm_pg_req_t *pr, PGresult *res)
     crm_ctx_t           *ctx;
     ngx_http_request_t  *r;
 
-    r = pr->data;
-    ctx = ngx_http_get_module_ctx(r, ngx_http_crm_module);
+    r = crm_resource_result(pr, res, 1, &ctx);
+    if (r == NULL) {
+        return;
+    }
 
-    if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK
-        || PQntuples(res) != 1)
-    {
-        rc = crm_resource_db_error(r, ctx, pr, res);
-
-    } else if (PQgetisnull(res, 0, 0)) {
+    if (PQgetisnull(res, 0, 0)) {
         rc = crm_not_found(r, ctx);
 
     } else {

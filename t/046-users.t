@@ -290,3 +290,29 @@ Allow: GET, HEAD, PUT, PATCH
 --- request
 GET /api/v1/health
 --- error_code: 200
+
+=== TEST 20: the last owner cannot be demoted
+--- request eval
+"PATCH /api/v1/users/" . CRM::Test::sql("SELECT id FROM users WHERE email = 'owner\@a.test'") . "\n" . '{"role":"admin"}'
+--- more_headers eval
+"X-API-Key: $CRM::Test::KEYS{owner_a}\nContent-Type: application/json"
+--- error_code: 409
+--- response_body_like: "INVALID_STATE".*"the workspace needs an owner
+
+=== TEST 21: ... nor deleted
+--- request eval
+"DELETE /api/v1/users/" . CRM::Test::sql("SELECT id FROM users WHERE email = 'owner\@a.test'")
+--- more_headers eval
+"X-API-Key: $CRM::Test::KEYS{owner_a}"
+--- error_code: 409
+--- response_body_like: "INVALID_STATE"
+
+=== TEST 22: with a second owner, the first may step down
+--- sql
+UPDATE users SET role = 'owner' WHERE email = 'member@a.test';
+--- request eval
+"PATCH /api/v1/users/" . CRM::Test::sql("SELECT id FROM users WHERE email = 'owner\@a.test'") . "\n" . '{"role":"admin"}'
+--- more_headers eval
+"X-API-Key: $CRM::Test::KEYS{owner_a}\nContent-Type: application/json"
+--- error_code: 200
+--- response_body_like: "role" : "admin"

@@ -256,3 +256,58 @@ POST /api/v1/contacts
 X-API-Key: test-key-b-0123456789abcdef
 --- error_code: 422
 --- response_body_like: "field":"customFields.tier","code":"unknown_field"
+
+=== TEST 26: a date field
+--- request
+POST /api/v1/metadata/objects/deals/fields
+{"name":"signedOn","type":"date"}
+--- error_code: 201
+
+=== TEST 27: a date that does not exist
+--- request
+POST /api/v1/deals
+{"name":"d1","customFields":{"signedOn":"2026-02-30"}}
+--- error_code: 422
+--- response_body_like: "field":"customFields.signedOn","code":"invalid_type","message":"must be a date string \(YYYY-MM-DD\)"
+
+=== TEST 28: a date with a time
+--- request
+POST /api/v1/deals
+{"name":"d2","customFields":{"signedOn":"2026-02-03T10:00:00Z"}}
+--- error_code: 422
+--- response_body_like: "field":"customFields.signedOn"
+
+=== TEST 29: a leap day
+--- request
+POST /api/v1/deals
+{"name":"d3","customFields":{"signedOn":"2028-02-29"}}
+--- error_code: 201
+
+=== TEST 30: a date filter on it
+--- request
+GET /api/v1/deals?customFields.signedOn[gte]=2028-01-01&fields=name
+--- error_code: 200
+--- json_names: d3
+
+=== TEST 31: a boolean field takes only booleans
+--- request eval
+"POST /api/v1/metadata/objects/companies/fields\n{\"name\":\"partner\",\"type\":\"boolean\"}"
+--- error_code: 201
+
+=== TEST 32: ... not the string "true"
+--- request
+POST /api/v1/companies
+{"name":"C","customFields":{"partner":"true"}}
+--- error_code: 422
+--- response_body_like: "field":"customFields.partner","code":"invalid_type"
+
+=== TEST 33: the same rules on update
+--- sql
+INSERT INTO contacts (workspace_id, id, email)
+VALUES ('11111111-1111-4111-8111-111111111111',
+        'a0000000-0000-4000-8000-0000000000c1', 'upd@a.test');
+--- request
+PATCH /api/v1/contacts/a0000000-0000-4000-8000-0000000000c1
+{"customFields":{"tier":"bronze"}}
+--- error_code: 422
+--- response_body_like: "field":"customFields.tier","code":"invalid_value"

@@ -1,0 +1,299 @@
+#!/usr/bin/env bash
+# util/seed.sh [N]: fills the seed workspace of the "make run" stack with
+# realistic data at scale, for benchmarks (make seed N=1000000).
+#
+#   contacts    N        names from lists of common first and last names,
+#                        unique emails, phones, titles, skewed statuses,
+#                        tags, created over two years, each at a company
+#   companies   N/10     names, domains, industries, sizes, revenue
+#   pipelines   1        Qualified 20 / Proposal 50 / Negotiation 75 /
+#                        Closed 100
+#   deals       N/5      a stage of the pipeline, amounts, EUR or USD,
+#                        open/won/lost, a company and one of its contacts
+#   leads       N/10
+#   activities  N/2      calls, meetings, tasks and notes of contacts
+#
+# The workspace is cccccccc-cccc-4ccc-8ccc-cccccccccccc ("seed"); a run
+# first deletes what an earlier one left in it, then makes everything
+# with INSERT ... SELECT generate_series on the server.  Rows are made
+# consistent with the tables' rules, so the per-row triggers (which check
+# stages, linked contacts and custom fields) are skipped for the bulk
+# load when the database user may do so (session_replication_role); the
+# indexes are kept up to date all along.  Each table is analyzed once
+# filled.  Prints an API key of the workspace (every scope) and a curl
+# line.
+
+set -euo pipefail
+
+# shellcheck source=util/lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+N=${1:-100000}
+case $N in
+    ''|*[!0-9]*) die "N must be a number of contacts (got \"$N\")" ;;
+esac
+[ "$N" -ge 10 ] || die "N must be at least 10"
+
+WS=cccccccc-cccc-4ccc-8ccc-cccccccccccc
+
+instance_init run
+
+if ! "$PG_BIN/pg_isready" -q -h 127.0.0.1 -p "$PG_PORT" -t 2; then
+    if [ -s "$DIR/pg/data/PG_VERSION" ]; then
+        echo "seed: starting PostgreSQL of the run stack"
+        "$TOP/util/stack.sh" run pg-start
+    else
+        echo "seed: no run stack yet: util/stack.sh run up"
+        "$TOP/util/stack.sh" run up
+    fi
+fi
+"$TOP/util/migrate.sh" run
+
+# step NAME [TABLE] < SQL: runs SQL (one transaction), then ANALYZE
+# TABLE (the next steps' triggers and foreign keys look rows up in it,
+# and plan better knowing its size), and prints how long it took
+step() {
+    local name=$1 table=${2:-} start end
+    start=$(date +%s%N)
+    psql_crm -1 -v ws="$WS" -v n="$N"
+    if [ -n "$table" ]; then
+        psql_crm -c "ANALYZE $table"
+    fi
+    end=$(date +%s%N)
+    printf 'seed: %-11s %6d.%01d s\n' "$name" \
+           $(( (end - start) / 1000000000 )) \
+           $(( (end - start) / 100000000 % 10 ))
+}
+
+# whether triggers may be skipped (a superuser may set the replica role)
+SKIP=
+TRIGGERS=on
+if [ "$(psql_crm -tA -c "SELECT rolsuper FROM pg_roles
+                          WHERE rolname = current_user")" = t ]; then
+    SKIP="SET LOCAL session_replication_role = replica;"
+    TRIGGERS=skipped
+fi
+
+echo "seed: $N contacts into workspace $WS" \
+     "(row triggers: $TRIGGERS)"
+
+step empty <<EOF
+INSERT INTO workspaces (id, name) VALUES (:'ws', 'seed')
+    ON CONFLICT (id) DO NOTHING;
+$SKIP
+DELETE FROM activities WHERE workspace_id = :'ws';
+DELETE FROM leads WHERE workspace_id = :'ws';
+DELETE FROM deals WHERE workspace_id = :'ws';
+DELETE FROM pipelines WHERE workspace_id = :'ws';
+DELETE FROM contacts WHERE workspace_id = :'ws';
+DELETE FROM companies WHERE workspace_id = :'ws';
+DELETE FROM custom_fields WHERE workspace_id = :'ws';
+EOF
+
+# the lists values are drawn from, as SQL arrays
+NAMES="
+CREATE TEMP TABLE IF NOT EXISTS seed_names AS SELECT
+ ARRAY['James','Mary','John','Patricia','Robert','Jennifer','Michael',
+  'Linda','William','Elizabeth','David','Barbara','Richard','Susan','Joseph',
+  'Jessica','Thomas','Sarah','Charles','Karen','Christopher','Nancy',
+  'Daniel','Lisa','Matthew','Betty','Anthony','Margaret','Mark','Sandra',
+  'Donald','Ashley','Steven','Kimberly','Paul','Emily','Andrew','Donna',
+  'Joshua','Michelle','Kenneth','Dorothy','Kevin','Carol','Brian','Amanda',
+  'George','Melissa','Edward','Deborah','Ronald','Stephanie','Timothy',
+  'Rebecca','Jason','Sharon','Jeffrey','Laura','Ryan','Cynthia','Jacob',
+  'Kathleen','Gary','Amy','Nicholas','Shirley','Eric','Angela','Jonathan',
+  'Helen','Stephen','Anna','Larry','Brenda','Justin','Pamela','Scott',
+  'Nicole','Brandon','Emma','Benjamin','Samantha','Samuel','Katherine',
+  'Gregory','Christine','Frank','Debra','Alexander','Rachel','Raymond',
+  'Catherine','Patrick','Carolyn','Jack','Janet','Dennis','Ruth','Jerry',
+  'Maria','Lukas','Sophie','Jonas','Lea','Mateo','Lucia','Hugo','Chloe']
+  AS first,
+ ARRAY['Smith','Johnson','Williams','Brown','Jones','Garcia','Miller',
+  'Davis','Rodriguez','Martinez','Hernandez','Lopez','Gonzalez','Wilson',
+  'Anderson','Thomas','Taylor','Moore','Jackson','Martin','Lee','Perez',
+  'Thompson','White','Harris','Sanchez','Clark','Ramirez','Lewis',
+  'Robinson','Walker','Young','Allen','King','Wright','Scott','Torres',
+  'Nguyen','Hill','Flores','Green','Adams','Nelson','Baker','Hall',
+  'Rivera','Campbell','Mitchell','Carter','Roberts','Gomez','Phillips',
+  'Evans','Turner','Diaz','Parker','Cruz','Edwards','Collins','Reyes',
+  'Stewart','Morris','Morales','Murphy','Cook','Rogers','Gutierrez',
+  'Ortiz','Morgan','Cooper','Peterson','Bailey','Reed','Kelly','Howard',
+  'Ramos','Kim','Cox','Ward','Richardson','Watson','Brooks','Chavez',
+  'Wood','James','Bennett','Gray','Mendoza','Ruiz','Hughes','Price',
+  'Alvarez','Castillo','Sanders','Patel','Myers','Long','Ross','Foster',
+  'Jimenez','Muller','Schmidt','Schneider','Fischer','Weber','Dubois']
+  AS last,
+ ARRAY['Acme','Globex','Initech','Umbrella','Stark','Wayne','Wonka',
+  'Tyrell','Cyberdyne','Soylent','Hooli','Vandelay','Gringotts','Oscorp',
+  'Aperture','Massive','Dunder','Pied Piper','Monarch','Nakatomi',
+  'Blue Sun','Virtucon','Gekko','Prestige','Sterling','Bluth','Krusty',
+  'Duff','Vault','Black Mesa'] AS brand,
+ ARRAY['Systems','Labs','Industries','Holdings','Partners','Group',
+  'Logistics','Software','Foods','Energy','Health','Capital','Media',
+  'Robotics','Analytics'] AS kind,
+ ARRAY['Software','Manufacturing','Retail','Finance','Healthcare',
+  'Logistics','Energy','Media','Education','Hospitality'] AS industry,
+ ARRAY['CEO','CTO','CFO','VP Sales','Head of Marketing','Engineer',
+  'Account Manager','Buyer','Office Manager','Consultant','Analyst',
+  'Product Manager'] AS title,
+ ARRAY['web','referral','event','partner','outbound','ads'] AS source;
+"
+
+step companies companies <<EOF
+$NAMES
+$SKIP
+INSERT INTO companies (workspace_id, id, name, domain, website, industry,
+                       employees, annual_revenue, phone, created_at,
+                       updated_at)
+SELECT :'ws',
+       ('cccccccc-0001-4000-8000-' || lpad(to_hex(g), 12, '0'))::uuid,
+       b || ' ' || k || ' ' || g,
+       lower(replace(b, ' ', '')) || '-' || g || '.example',
+       'https://' || lower(replace(b, ' ', '')) || '-' || g || '.example',
+       s.industry[1 + g % 10],
+       (10 + (g * 7919) % 5000),
+       (100000 + (g * 104729) % 50000000)::numeric,
+       '+1 555 ' || lpad((g % 10000000)::text, 7, '0'),
+       now() - ((g * 7) % 730) * interval '1 day',
+       now() - ((g * 3) % 30) * interval '1 day'
+  FROM seed_names s,
+       generate_series(1::bigint, greatest(:n / 10, 1)) AS g,
+       LATERAL (SELECT s.brand[1 + g % 30] AS b,
+                       s.kind[1 + (g / 30) % 15] AS k) AS x;
+EOF
+
+step contacts contacts <<EOF
+$NAMES
+$SKIP
+INSERT INTO contacts (workspace_id, id, first_name, last_name, email, phone,
+                      title, company_id, status, source, tags, created_at,
+                      updated_at)
+SELECT :'ws',
+       ('cccccccc-0002-4000-8000-' || lpad(to_hex(g), 12, '0'))::uuid,
+       f, l,
+       lower(f) || '.' || lower(l) || '.' || g || '@example.com',
+       '+1 555 ' || lpad(((g * 31) % 10000000)::text, 7, '0'),
+       s.title[1 + (g * 13) % 12],
+       ('cccccccc-0001-4000-8000-'
+        || lpad(to_hex(1 + g % greatest(:n / 10, 1)), 12, '0'))::uuid,
+       CASE WHEN g % 100 < 30 THEN 'lead'
+            WHEN g % 100 < 50 THEN 'prospect'
+            WHEN g % 100 < 75 THEN 'customer'
+            WHEN g % 100 < 88 THEN 'active'
+            WHEN g % 100 < 96 THEN 'inactive'
+            ELSE 'churned' END,
+       s.source[1 + (g * 17) % 6],
+       CASE WHEN g % 7 = 0 THEN ARRAY['vip']
+            WHEN g % 5 = 0 THEN ARRAY['newsletter', 'webinar']
+            ELSE '{}'::text[] END,
+       now() - (g::numeric / :n * 730) * interval '1 day',
+       now() - ((g * 11) % 90) * interval '1 day'
+  FROM seed_names s,
+       generate_series(1::bigint, :n) AS g,
+       LATERAL (SELECT s.first[1 + (g * 7) % 110] AS f,
+                       s.last[1 + (g * 13) % 110] AS l) AS x;
+EOF
+
+step deals deals <<EOF
+$SKIP
+INSERT INTO pipelines (workspace_id, id, name, stages) VALUES
+ (:'ws', 'cccccccc-0003-4000-8000-000000000001', 'Sales',
+  '[{"name":"Qualified","probability":20},{"name":"Proposal","probability":50},
+    {"name":"Negotiation","probability":75},{"name":"Closed","probability":100}]');
+INSERT INTO deals (workspace_id, id, name, amount, currency, pipeline_id,
+                   stage, probability, close_date, status, company_id,
+                   contact_ids, created_at, updated_at)
+SELECT :'ws',
+       ('cccccccc-0004-4000-8000-' || lpad(to_hex(g), 12, '0'))::uuid,
+       'Deal ' || g || ' ' || (ARRAY['renewal','expansion','new business',
+                                     'pilot'])[1 + g % 4],
+       (500 + (g * 7919) % 200000)::numeric,
+       CASE WHEN g % 3 = 0 THEN 'USD' ELSE 'EUR' END,
+       'cccccccc-0003-4000-8000-000000000001',
+       (ARRAY['Qualified','Proposal','Negotiation','Closed'])[1 + g % 4],
+       (ARRAY[20, 50, 75, 100])[1 + g % 4],
+       current_date + ((g * 5) % 365 - 120)::integer,
+       CASE WHEN g % 4 <> 3 THEN 'open'
+            WHEN g % 8 = 3 THEN 'won' ELSE 'lost' END,
+       ('cccccccc-0001-4000-8000-'
+        || lpad(to_hex(1 + g % greatest(:n / 10, 1)), 12, '0'))::uuid,
+       ARRAY[('cccccccc-0002-4000-8000-'
+              || lpad(to_hex(1 + (g * 5) % :n), 12, '0'))::uuid],
+       now() - ((g * 3) % 700) * interval '1 day',
+       now() - ((g * 7) % 60) * interval '1 day'
+  FROM generate_series(1::bigint, greatest(:n / 5, 1)) AS g;
+EOF
+
+step leads leads <<EOF
+$NAMES
+$SKIP
+INSERT INTO leads (workspace_id, id, first_name, last_name, email, phone,
+                   company_name, industry, source, status, created_at,
+                   updated_at)
+SELECT :'ws',
+       ('cccccccc-0005-4000-8000-' || lpad(to_hex(g), 12, '0'))::uuid,
+       f, l, lower(f) || '.' || lower(l) || '.lead' || g || '@example.org',
+       '+44 20 ' || lpad(((g * 37) % 100000000)::text, 8, '0'),
+       s.brand[1 + (g * 3) % 30] || ' ' || s.kind[1 + g % 15],
+       s.industry[1 + g % 10], s.source[1 + g % 6],
+       (ARRAY['new','contacted','qualified','unqualified'])[1 + g % 4],
+       now() - ((g * 5) % 365) * interval '1 day',
+       now() - ((g * 5) % 365) * interval '1 day'
+  FROM seed_names s,
+       generate_series(1::bigint, greatest(:n / 10, 1)) AS g,
+       LATERAL (SELECT s.first[1 + (g * 11) % 110] AS f,
+                       s.last[1 + (g * 3) % 110] AS l) AS x;
+EOF
+
+step activities activities <<EOF
+$SKIP
+INSERT INTO activities (workspace_id, id, type, subject, body, status,
+                        priority, due_at, start_at, end_at, duration_sec,
+                        direction, related_type, related_id, contact_ids,
+                        created_at, updated_at)
+SELECT :'ws',
+       ('cccccccc-0006-4000-8000-' || lpad(to_hex(g), 12, '0'))::uuid,
+       t,
+       (ARRAY['Intro call','Follow up','Demo','Send proposal','Check in',
+              'Contract review','Kick-off','Quarterly review'])[1 + g % 8]
+       || ' #' || g,
+       CASE WHEN t = 'note' THEN 'Notes of the conversation ' || g END,
+       CASE WHEN g % 3 = 0 THEN 'completed'
+            WHEN g % 29 = 0 THEN 'cancelled' ELSE 'open' END,
+       (ARRAY['low','normal','normal','high'])[1 + g % 4],
+       CASE WHEN t = 'task'
+            THEN now() + ((g * 7) % 120 - 30) * interval '1 day' END,
+       CASE WHEN t = 'meeting'
+            THEN now() + ((g * 7) % 120 - 60) * interval '1 day' END,
+       CASE WHEN t = 'meeting'
+            THEN now() + ((g * 7) % 120 - 60) * interval '1 day'
+                 + interval '1 hour' END,
+       CASE WHEN t = 'call' THEN (g * 13) % 1800 END,
+       CASE WHEN t = 'call'
+            THEN (ARRAY['inbound','outbound'])[1 + g % 2] END,
+       'contact', c, ARRAY[c],
+       now() - ((g * 3) % 700) * interval '1 day',
+       now() - ((g * 3) % 700) * interval '1 day'
+  FROM generate_series(1::bigint, greatest(:n / 2, 1)) AS g,
+       LATERAL (SELECT (ARRAY['call','meeting','task','note'])[1 + g % 4]
+                       AS t,
+                       ('cccccccc-0002-4000-8000-'
+                        || lpad(to_hex(1 + (g * 3) % :n), 12, '0'))::uuid
+                       AS c) AS x;
+EOF
+
+
+key=$(psql_crm -tA -v ws="$WS" <<'EOF'
+BEGIN;
+UPDATE api_keys SET deleted_at = now(), updated_at = now()
+ WHERE workspace_id = :'ws' AND name = 'seed' AND deleted_at IS NULL;
+SELECT key FROM crm_api_key_create(:'ws', 'seed', '{*}', NULL, NULL);
+COMMIT;
+EOF
+)
+[ -n "$key" ] || die "crm_api_key_create() returned no key"
+(umask 077 && echo "$key" > "$DIR/seed.key")
+
+echo "seed: API key of the seed workspace: $key (also in $DIR/seed.key)"
+echo "seed: curl -H 'X-API-Key: $key'" \
+     "'http://127.0.0.1:$HTTP_PORT/api/v1/contacts?q=smith&limit=5'"
