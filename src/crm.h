@@ -338,6 +338,11 @@ ngx_int_t crm_sql_custom_fields(ngx_pool_t *pool, ngx_str_t *ws,
     ngx_str_t *object, crm_stmt_t *st);
 /* whether "res" has fields that q= searches */
 ngx_uint_t crm_sql_searchable(crm_resource_t *res);
+/* a statement as JSON for crm_bulk() and crm_estimate() (json_t *) */
+void *crm_sql_json(ngx_pool_t *pool, crm_stmt_t *st);
+/* count=estimated: SELECT crm_estimate(<"count", as JSON>) */
+ngx_int_t crm_sql_estimate(ngx_pool_t *pool, ngx_str_t *ws,
+    crm_stmt_t *count, crm_stmt_t *st);
 /* the statement's text with $n written $1[n], for crm_sql_bulk() */
 ngx_int_t crm_sql_inline(ngx_pool_t *pool, crm_stmt_t *st, ngx_str_t *out);
 /* runs "ops" (JSON: [{"sql", "params"}]) in one call, sql/008_bulk.sql */

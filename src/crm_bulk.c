@@ -48,8 +48,6 @@ static ngx_int_t crm_bulk_body(ngx_http_request_t *r, crm_ctx_t *ctx,
     json_t **ops, ngx_uint_t *atomic);
 static ngx_int_t crm_bulk_plan(ngx_http_request_t *r, crm_ctx_t *ctx,
     json_t *op, crm_bulk_op_t *bo, json_t *stmts);
-static json_t *crm_bulk_statement(crm_ctx_t *ctx, ngx_pool_t *pool,
-    crm_stmt_t *st);
 static void crm_bulk_done(crm_pg_req_t *pr, PGresult *res);
 static ngx_int_t crm_bulk_results(ngx_http_request_t *r, crm_ctx_t *ctx,
     json_t *doc);
@@ -440,7 +438,7 @@ crm_bulk_plan(ngx_http_request_t *r, crm_ctx_t *ctx, json_t *op,
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    stmt = crm_bulk_statement(ctx, r->pool, &st);
+    stmt = crm_sql_json(r->pool, &st);
     if (stmt == NULL || json_array_append_new(stmts, stmt) != 0) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
@@ -448,56 +446,6 @@ crm_bulk_plan(ngx_http_request_t *r, crm_ctx_t *ctx, json_t *op,
     bo->planned = 1;
 
     return NGX_OK;
-}
-
-
-/* {"sql": <st with $1[n]>, "params": [...]} */
-
-static json_t *
-crm_bulk_statement(crm_ctx_t *ctx, ngx_pool_t *pool, crm_stmt_t *st)
-{
-    json_t       *stmt, *params, *v;
-    ngx_str_t     sql;
-    ngx_uint_t    i;
-    crm_param_t  *p;
-
-    if (crm_sql_inline(pool, st, &sql) != NGX_OK) {
-        return NULL;
-    }
-
-    params = json_array();
-    stmt = json_object();
-
-    if (params == NULL || stmt == NULL) {
-        json_decref(params);
-        json_decref(stmt);
-        return NULL;
-    }
-
-    p = st->params.elts;
-
-    for (i = 0; i < st->params.nelts; i++) {
-        v = p[i].null ? json_null()
-                      : json_stringn((char *) p[i].value.data,
-                                     p[i].value.len);
-
-        if (v == NULL || json_array_append_new(params, v) != 0) {
-            json_decref(params);
-            json_decref(stmt);
-            return NULL;
-        }
-    }
-
-    if (json_object_set_new(stmt, "params", params) != 0
-        || json_object_set_new(stmt, "sql",
-                               json_stringn((char *) sql.data, sql.len))
-           != 0)
-    {
-        json_decref(stmt);
-        return NULL;
-    }
-
-    return stmt;
 }
 
 

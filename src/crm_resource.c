@@ -1245,7 +1245,7 @@ crm_list_target(crm_ctx_t *ctx, crm_parent_t **parent)
 static ngx_int_t
 crm_list_count(ngx_http_request_t *r, crm_ctx_t *ctx)
 {
-    crm_stmt_t      *st;
+    crm_stmt_t      *st, *count;
     crm_parent_t    *parent;
     crm_resource_t  *res;
 
@@ -1265,6 +1265,19 @@ crm_list_count(ngx_http_request_t *r, crm_ctx_t *ctx)
         != NGX_OK)
     {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (ctx->query.count == CRM_COUNT_ESTIMATED) {
+        /* the planner's estimate of the same rows: no scan */
+        count = st;
+
+        st = ngx_pcalloc(r->pool, sizeof(crm_stmt_t));
+        if (st == NULL
+            || crm_sql_estimate(r->pool, &ctx->workspace, count, st)
+               != NGX_OK)
+        {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
     }
 
     return crm_resource_exec(r, ctx, st, crm_list_count_done);

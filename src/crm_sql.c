@@ -16,6 +16,7 @@
 
 #include <ngx_config.h>
 #include <ngx_core.h>
+#include <jansson.h>
 #include "crm.h"
 
 
@@ -488,7 +489,8 @@ crm_sql_count(ngx_pool_t *pool, crm_resource_t *res, ngx_str_t *ws,
         return NGX_ERROR;
     }
 
-    crm_sql_cstr(&s, "SELECT count(*) FROM ");
+    crm_sql_cstr(&s, q->count == CRM_COUNT_ESTIMATED ? "SELECT 1 FROM "
+                                                     : "SELECT count(*) FROM ");
     crm_sql_str(&s, &res->table);
 
     rc = crm_sql_where(&s, res, q, parent);
@@ -679,6 +681,101 @@ crm_sql_inline(ngx_pool_t *pool, crm_stmt_t *st, ngx_str_t *out)
     out->len = d - out->data;
 
     return NGX_OK;
+}
+
+
+/*
+ * {"sql": <st with $n written $1[n]>, "params": ["...", null, ...]}: a
+ * planned statement for crm_bulk() or crm_estimate() to execute
+ */
+
+void *
+crm_sql_json(ngx_pool_t *pool, crm_stmt_t *st)
+{
+    json_t       *stmt, *params, *v;
+    ngx_str_t     sql;
+    ngx_uint_t    i;
+    crm_param_t  *p;
+
+    if (crm_sql_inline(pool, st, &sql) != NGX_OK) {
+        return NULL;
+    }
+
+    params = json_array();
+    stmt = json_object();
+
+    if (params == NULL || stmt == NULL) {
+        json_decref(params);
+        json_decref(stmt);
+        return NULL;
+    }
+
+    p = st->params.elts;
+
+    for (i = 0; i < st->params.nelts; i++) {
+        v = p[i].null ? json_null()
+                      : json_stringn((char *) p[i].value.data,
+                                     p[i].value.len);
+
+        if (v == NULL || json_array_append_new(params, v) != 0) {
+            json_decref(params);
+            json_decref(stmt);
+            return NULL;
+        }
+    }
+
+    if (json_object_set_new(stmt, "params", params) != 0
+        || json_object_set_new(stmt, "sql",
+                               json_stringn((char *) sql.data, sql.len))
+           != 0)
+    {
+        json_decref(stmt);
+        return NULL;
+    }
+
+    return stmt;
+}
+
+
+/*
+ * count=estimated: the planner's estimate of the rows "st" (a count
+ * statement made with "estimate") reads, by crm_estimate()
+ */
+
+ngx_int_t
+crm_sql_estimate(ngx_pool_t *pool, ngx_str_t *ws, crm_stmt_t *count,
+    crm_stmt_t *st)
+{
+    char        *text;
+    json_t      *stmt;
+    ngx_uint_t   n;
+    crm_sql_t    s;
+
+    stmt = crm_sql_json(pool, count);
+    if (stmt == NULL) {
+        return NGX_ERROR;
+    }
+
+    text = json_dumps(stmt, JSON_COMPACT);
+    json_decref(stmt);
+
+    if (text == NULL) {
+        return NGX_ERROR;
+    }
+
+    if (crm_sql_init(&s, pool, st, ws) != NGX_OK) {
+        free(text);
+        return NGX_ERROR;
+    }
+
+    n = crm_sql_param(&s, (u_char *) text, ngx_strlen(text), 0);
+    free(text);
+
+    crm_sql_cstr(&s, "SELECT crm_estimate($1::uuid, ");
+    crm_sql_ref(&s, n, "::jsonb");
+    crm_sql_cstr(&s, ")::text");
+
+    return crm_sql_done(&s);
 }
 
 

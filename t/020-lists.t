@@ -301,6 +301,16 @@ X-API-Key: test-key-a-0123456789abcdef
 --- json_total: 12
 --- json_names: Ken John
 
+=== TEST 31b: count=estimated is PostgreSQL's estimate of the filtered rows
+--- sql
+ANALYZE contacts;
+--- request
+GET /api/v1/contacts?count=estimated&status=customer&limit=1
+--- more_headers
+X-API-Key: test-key-a-0123456789abcdef
+--- error_code: 200
+--- response_body_like: "total":[2-6]\}\}$
+
 === TEST 32: count takes exact or estimated only
 --- request
 GET /api/v1/contacts?count=maybe

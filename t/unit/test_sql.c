@@ -41,6 +41,8 @@ static void has_sql(crm_stmt_t *st, const char *frag, const char *name);
 static void is_param(crm_stmt_t *st, ngx_uint_t n, const char *want,
     const char *name);
 static void is_null_param(crm_stmt_t *st, ngx_uint_t n, const char *name);
+static void has_param(crm_stmt_t *st, ngx_uint_t n, const char *frag,
+    const char *name);
 static void dump(crm_stmt_t *st);
 static crm_field_t *field(crm_resource_t *res, const char *name);
 static void query_init(crm_query_t *q);
@@ -362,6 +364,33 @@ test_list_basic(void)
            "count: statement");
     ok(st.params.nelts == 3, "count: no limit parameter");
     dump(&st);
+
+    /* an estimated count: the rows, for EXPLAIN, then crm_estimate() */
+
+    q.count = CRM_COUNT_ESTIMATED;
+
+    ok(crm_sql_count(pool, contacts, &ws, &q, &parent, &st) == NGX_OK,
+       "estimate: NGX_OK");
+    is_sql(&st,
+           "SELECT 1 FROM contacts WHERE " LIVE " AND ((company_id = "
+           "$2::uuid)) AND status = $3::text",
+           "estimate: the rows, not a count");
+
+    {
+        crm_stmt_t  est;
+
+        ok(crm_sql_estimate(pool, &ws, &st, &est) == NGX_OK,
+           "estimate: wrapped");
+        is_sql(&est, "SELECT crm_estimate($1::uuid, $2::jsonb)::text",
+               "estimate: one call");
+        has_param(&est, 2, "\"sql\":\"SELECT 1 FROM contacts WHERE "
+                  "workspace_id = $1[1]::uuid",
+                  "estimate: the statement, parameters as $1[n]");
+        has_param(&est, 2, "\"params\":[\"" WS "\",\"" CO "\","
+                  "\"active\"]", "estimate: its parameters");
+    }
+
+    q.count = CRM_COUNT_EXACT;
 
     /* a count ignores the cursor and the offset */
 
@@ -935,6 +964,36 @@ is_param(crm_stmt_t *st, ngx_uint_t n, const char *want, const char *name)
     if (p->value.len != len || ngx_strncmp(p->value.data, want, len) != 0) {
         diag("     got: %.*s", (int) p->value.len, p->value.data);
         diag("expected: %s", want);
+    }
+}
+
+
+static void
+has_param(crm_stmt_t *st, ngx_uint_t n, const char *frag, const char *name)
+{
+    size_t        i, len;
+    ngx_uint_t    found;
+    crm_param_t  *p;
+
+    if (n == 0 || n > st->params.nelts) {
+        ok(0, "%s: no $%d", name, (int) n);
+        return;
+    }
+
+    p = st->params.elts;
+    p = &p[n - 1];
+    len = ngx_strlen(frag);
+    found = 0;
+
+    for (i = 0; !found && i + len <= p->value.len; i++) {
+        found = (ngx_strncmp(p->value.data + i, frag, len) == 0);
+    }
+
+    ok(found, "%s", name);
+
+    if (!found) {
+        diag("     got: %.*s", (int) p->value.len, p->value.data);
+        diag("expected: ...%s...", frag);
     }
 }
 
