@@ -383,7 +383,7 @@ echo "bench: response bodies: static $static_size B, GET by id $get_size B," \
 FILTER_URL="$BASE/api/v1/contacts?status=customer&sort=-createdAt&limit=50"
 DEALS_URL="$BASE/api/v1/deals?amount%5Bgte%5D=50000&status=open&limit=50"
 Q_URL="$BASE/api/v1/contacts?q=smith&limit=20"
-SEARCH_URL="$BASE/api/v1/search?q=jonhson&types=contacts,companies,deals&limit=20"
+SEARCH_URL="$BASE/api/v1/search?q=jonson&types=contacts,companies,deals&limit=20"
 DEEP_URL=
 if [ "$DATA" = seed ]; then
     # a cursor half-way through the workspace: the newest contact created

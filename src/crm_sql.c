@@ -76,6 +76,8 @@ static ngx_int_t crm_sql_render(crm_sql_t *s, crm_field_t *f);
 static ngx_int_t crm_sql_value(crm_sql_t *s, crm_value_t *v);
 static void crm_sql_by_id(crm_sql_t *s, crm_resource_t *res,
     ngx_uint_t id);
+static ngx_int_t crm_sql_rows(crm_sql_t *s, crm_resource_t *res,
+    crm_query_t *q, crm_parent_t *parent);
 static ngx_int_t crm_sql_where(crm_sql_t *s, crm_resource_t *res,
     crm_query_t *q, crm_parent_t *parent);
 static void crm_sql_parent(crm_sql_t *s, crm_resource_t *res,
@@ -432,6 +434,26 @@ crm_sql_list(ngx_pool_t *pool, crm_resource_t *res, ngx_str_t *ws,
         return NGX_ERROR;
     }
 
+    if (q->q.len > 0) {
+
+        /*
+         * A search selects its rows first (the GIN indexes of the
+         * search), then orders them: left to itself, the planner would
+         * walk the sort order's index and test every row of the
+         * workspace, when few or none match
+         */
+
+        crm_sql_cstr(&s, "WITH m AS MATERIALIZED (SELECT * FROM ");
+        crm_sql_str(&s, &res->table);
+
+        rc = crm_sql_rows(&s, res, q, parent);
+        if (rc != NGX_OK) {
+            return rc;
+        }
+
+        crm_sql_cstr(&s, ") ");
+    }
+
     crm_sql_cstr(&s, "SELECT ");
 
     if (crm_sql_row_json(&s, res, q->select) != NGX_OK) {
@@ -445,15 +467,15 @@ crm_sql_list(ngx_pool_t *pool, crm_resource_t *res, ngx_str_t *ws,
     }
 
     crm_sql_cstr(&s, " FROM ");
-    crm_sql_str(&s, &res->table);
 
-    rc = crm_sql_where(&s, res, q, parent);
-    if (rc != NGX_OK) {
-        return rc;
-    }
+    if (q->q.len > 0) {
+        crm_sql_cstr(&s, "m ");
+        crm_sql_str(&s, &res->table);
 
-    if (q->has_cursor && q->nsort > 0) {
-        rc = crm_sql_keyset(&s, res, q);
+    } else {
+        crm_sql_str(&s, &res->table);
+
+        rc = crm_sql_rows(&s, res, q, parent);
         if (rc != NGX_OK) {
             return rc;
         }
@@ -799,6 +821,27 @@ crm_sql_bulk(ngx_pool_t *pool, ngx_str_t *ws, ngx_str_t *ops,
     crm_sql_cstr(&s, atomic ? ", true)::text" : ", false)::text");
 
     return crm_sql_done(&s);
+}
+
+
+/* a list's rows: the conditions, and the keyset of a cursor */
+
+static ngx_int_t
+crm_sql_rows(crm_sql_t *s, crm_resource_t *res, crm_query_t *q,
+    crm_parent_t *parent)
+{
+    ngx_int_t  rc;
+
+    rc = crm_sql_where(s, res, q, parent);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    if (q->has_cursor && q->nsort > 0) {
+        return crm_sql_keyset(s, res, q);
+    }
+
+    return NGX_OK;
 }
 
 

@@ -49,6 +49,21 @@ Test::Nginx::Socket::add_response_body_check(sub {
     return if $dry_run;
     my $name = $block->name;
 
+    if ($name =~ /TEST 4:/) {
+        # a cursor walk through a search, one row a page
+        my (@names, $url);
+        $url = '/api/v1/contacts?q=smith&sort=firstName&limit=1';
+        for (1 .. 4) {
+            my ($s, $d) = api('GET', $url, $CRM::Test::KEY_A);
+            last unless $s == 200 && @{ $d->{data} };
+            push @names, $d->{data}[0]{firstName};
+            my $next = $d->{meta}{cursor}{next} or last;
+            $url = '/api/v1/contacts?q=smith&sort=firstName&limit=1'
+                   . "&cursor=$next";
+        }
+        is(join(' ', @names), 'Ann Bob', 'a cursor walks a search');
+    }
+
     if ($name =~ /TEST 13:/) {
         # every searchable resource: both indexes on the planner's doc
         my $doc = decode_json($body);
