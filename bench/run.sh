@@ -94,7 +94,12 @@ done
 for name in $ONLY; do
     case $name in
         static|get|list|create) ;;
-        *) die "BENCH_ONLY: unknown run '$name' (static get list create)" ;;
+        filter|deals|deep|q|search|bulk)
+            [ "$DATA" = seed ] \
+                || die "BENCH_ONLY: '$name' runs on the seed workspace" \
+                       "(bench/scale.sh)" ;;
+        *) die "BENCH_ONLY: unknown run '$name' (static get list create;" \
+               "bench/scale.sh: filter deals deep q search bulk)" ;;
     esac
 done
 
@@ -206,6 +211,17 @@ fi
 
 # -------------------------------------------------------------------- seed
 
+# the custom fields the seed below and bench/create.lua write
+psql_crm <<EOF || die "cannot define the custom fields"
+INSERT INTO workspaces (id, name) VALUES ('$WS', 'Bench')
+    ON CONFLICT (id) DO NOTHING;
+INSERT INTO custom_fields (workspace_id, object, name, type)
+VALUES ('$WS', 'contacts', 'n', 'number'),
+       ('$WS', 'contacts', 'thread', 'number')
+    ON CONFLICT (workspace_id, object, name) WHERE deleted_at IS NULL
+    DO NOTHING;
+EOF
+
 if [ "$DATA" = seed ]; then
     seeded=$(psql_crm -tA -c "SELECT count(*) FROM contacts
                                WHERE workspace_id = '$WS'")
@@ -217,12 +233,6 @@ echo "bench: seeding workspace $WS with $ROWS contacts"
 psql_crm -1 <<EOF || die "seeding failed"
 INSERT INTO workspaces (id, name) VALUES ('$WS', 'Bench')
     ON CONFLICT (id) DO NOTHING;
--- the custom fields the seed and bench/create.lua write
-INSERT INTO custom_fields (workspace_id, object, name, type)
-VALUES ('$WS', 'contacts', 'n', 'number'),
-       ('$WS', 'contacts', 'thread', 'number')
-    ON CONFLICT (workspace_id, object, name) WHERE deleted_at IS NULL
-    DO NOTHING;
 DELETE FROM contacts WHERE workspace_id = '$WS';
 INSERT INTO contacts (workspace_id, id, first_name, last_name, email, phone,
                       title, status, source, tags, custom_fields,
