@@ -20,6 +20,12 @@ static ngx_int_t crm_permitted(ngx_http_request_t *r, crm_ctx_t *ctx);
 static ngx_int_t crm_step(ngx_http_request_t *r, crm_ctx_t *ctx,
     ngx_int_t rc, crm_step_pt next);
 static ngx_uint_t crm_grants_owner(crm_ctx_t *ctx);
+static ngx_int_t crm_permitted_go(ngx_http_request_t *r, crm_ctx_t *ctx);
+static crm_field_t *crm_owner_role(crm_resource_t *res);
+static ngx_int_t crm_owner_target(ngx_http_request_t *r, crm_ctx_t *ctx);
+static void crm_owner_target_done(crm_pg_req_t *pr, PGresult *res);
+static ngx_int_t crm_filter_add(ngx_pool_t *pool, crm_query_t *q,
+    crm_field_t *f, ngx_str_t *value);
 static ngx_int_t crm_body_expected(ngx_http_request_t *r, crm_ctx_t *ctx);
 static void crm_body_ready(ngx_http_request_t *r);
 static ngx_int_t crm_dispatch(ngx_http_request_t *r, crm_ctx_t *ctx);
@@ -74,6 +80,9 @@ static void crm_health_pg_done(crm_pg_req_t *pr, PGresult *res);
 static void crm_health_redis_done(crm_redis_cmd_t *cmd, redisReply *reply,
     void *data);
 static ngx_int_t crm_health_render(ngx_http_request_t *r, crm_ctx_t *ctx);
+
+
+static ngx_str_t  crm_owner_name = ngx_string("owner");
 
 
 #define crm_method_body(m)                                                   \
@@ -444,8 +453,137 @@ crm_permitted(ngx_http_request_t *r, crm_ctx_t *ctx)
                               "only an owner may make an owner", NULL);
     }
 
+    if (write && p->kind == CRM_PRINCIPAL_SESSION
+        && p->role != CRM_ROLE_OWNER && ctx->route.kind == CRM_ROUTE_ITEM
+        && crm_owner_role(res) != NULL
+        && crm_valid_id(&ctx->route.id) == NGX_OK)
+    {
+        /* an owner's record is changed by owners only: is it one? */
+        return crm_owner_target(r, ctx);
+    }
+
+    return crm_permitted_go(r, ctx);
+}
+
+
+static ngx_int_t
+crm_permitted_go(ngx_http_request_t *r, crm_ctx_t *ctx)
+{
     return crm_step(r, ctx, crm_idem_begin(r, ctx, crm_dispatch),
                     crm_dispatch);
+}
+
+
+/* the enum field with an "owner" value ("role"), or NULL */
+
+static crm_field_t *
+crm_owner_role(crm_resource_t *res)
+{
+    crm_field_t  *f;
+
+    f = crm_schema_field(res, (u_char *) "role", sizeof("role") - 1);
+
+    return (f != NULL && f->enum_values != NULL) ? f : NULL;
+}
+
+
+/* counts the live record of the route whose role is "owner" */
+
+static ngx_int_t
+crm_owner_target(ngx_http_request_t *r, crm_ctx_t *ctx)
+{
+    crm_stmt_t      *st;
+    crm_query_t     *q;
+    crm_resource_t  *res;
+
+    res = ctx->route.res;
+
+    q = ngx_pcalloc(r->pool, sizeof(crm_query_t));
+    st = ngx_pcalloc(r->pool, sizeof(crm_stmt_t));
+
+    if (q == NULL || st == NULL
+        || ngx_array_init(&q->filters, r->pool, 2, sizeof(crm_filter_t))
+           != NGX_OK
+        || crm_filter_add(r->pool, q, crm_owner_role(res),
+                          &crm_owner_name)
+           != NGX_OK
+        || crm_filter_add(r->pool, q, &res->fields[0], &ctx->route.id)
+           != NGX_OK
+        || crm_sql_count(r->pool, res, &ctx->workspace, q, NULL, st)
+           != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    return crm_resource_exec(r, ctx, st, crm_owner_target_done);
+}
+
+
+static void
+crm_owner_target_done(crm_pg_req_t *pr, PGresult *res)
+{
+    ngx_int_t            rc;
+    crm_ctx_t           *ctx;
+    ngx_http_request_t  *r;
+
+    r = crm_resource_result(pr, res, 1, &ctx);
+    if (r == NULL) {
+        return;
+    }
+
+    if (ngx_atoi((u_char *) PQgetvalue(res, 0, 0), PQgetlength(res, 0, 0))
+        != 0)
+    {
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "crm: a non-owner tried to change an owner's record");
+        rc = crm_http_error(r, CRM_E_FORBIDDEN,
+                            "only an owner may change an owner", NULL);
+
+    } else {
+        rc = crm_permitted_go(r, ctx);
+    }
+
+    if (rc != NGX_DONE) {
+        crm_http_done(r, rc);
+    }
+}
+
+
+/* an equality filter of a query built here, not parsed */
+
+static ngx_int_t
+crm_filter_add(ngx_pool_t *pool, crm_query_t *q, crm_field_t *f,
+    ngx_str_t *value)
+{
+    ngx_str_t     *v;
+    crm_filter_t  *flt;
+
+    if (f == NULL) {
+        return NGX_ERROR;
+    }
+
+    flt = ngx_array_push(&q->filters);
+    if (flt == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_memzero(flt, sizeof(crm_filter_t));
+
+    flt->field = f;
+    flt->op = CRM_OP_EQ;
+
+    if (ngx_array_init(&flt->values, pool, 1, sizeof(ngx_str_t)) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    v = ngx_array_push(&flt->values);
+    if (v == NULL) {
+        return NGX_ERROR;
+    }
+
+    *v = *value;
+
+    return NGX_OK;
 }
 
 
@@ -1144,30 +1282,9 @@ crm_list(ngx_http_request_t *r, crm_ctx_t *ctx)
 static ngx_int_t
 crm_list_object(ngx_http_request_t *r, crm_ctx_t *ctx, crm_resource_t *res)
 {
-    ngx_str_t     *v;
-    crm_filter_t  *flt;
-
-    flt = ngx_array_push(&ctx->query.filters);
-    if (flt == NULL) {
-        return NGX_ERROR;
-    }
-
-    ngx_memzero(flt, sizeof(crm_filter_t));
-
-    flt->field = crm_schema_field(res, (u_char *) "object", 6);
-    flt->op = CRM_OP_EQ;
-
-    if (flt->field == NULL
-        || ngx_array_init(&flt->values, r->pool, 1, sizeof(ngx_str_t))
-           != NGX_OK
-        || (v = ngx_array_push(&flt->values)) == NULL)
-    {
-        return NGX_ERROR;
-    }
-
-    *v = ctx->route.object->name;
-
-    return NGX_OK;
+    return crm_filter_add(r->pool, &ctx->query,
+                          crm_schema_field(res, (u_char *) "object", 6),
+                          &ctx->route.object->name);
 }
 
 

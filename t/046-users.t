@@ -102,6 +102,20 @@ Test::Nginx::Socket::add_response_body_check(sub {
         ($s, $d) = login('new@a.test', 'another good one');
         is($s, 200, "$name - the invited user logs in");
 
+        # an owner's record is the owners' to change
+        my $oid = sql("SELECT id FROM users WHERE email = 'owner\@a.test'");
+        my $mid = sql("SELECT id FROM users WHERE email = 'member2\@a.test'");
+        ($s) = req('PATCH', "/api/v1/users/$oid", $adm, '{"name":"Pwned"}');
+        is($s, 403, "$name - an admin cannot edit an owner");
+        ($s) = req('DELETE', "/api/v1/users/$oid", $adm);
+        is($s, 403, "$name - nor delete one");
+        is(sql("SELECT name IS NULL AND deleted_at IS NULL FROM users"
+               . " WHERE id = '$oid'"), 't', "$name - the owner is untouched");
+        ($s) = req('PATCH', "/api/v1/users/$mid", $adm, '{"name":"Member 2"}');
+        is($s, 200, "$name - an admin edits a member");
+        ($s) = req('PATCH', "/api/v1/users/$oid", $o, '{"name":"Owner"}');
+        is($s, 200, "$name - an owner edits an owner");
+
     } elsif ($name =~ /locks the account/) {
         my @s;
         for (1 .. 4) {

@@ -200,7 +200,7 @@ GET /api/v1/contacts/bulk
 --- response_headers
 Allow: POST
 
-=== TEST 15: no bulk for administrative resources
+=== TEST 15: no bulk for users (a deletion ends sessions: per request)
 --- request
 POST /api/v1/users/bulk
 {"operations":[{"method":"create","data":{"email":"u@a.test"}}]}

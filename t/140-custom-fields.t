@@ -311,3 +311,18 @@ PATCH /api/v1/contacts/a0000000-0000-4000-8000-0000000000c1
 {"customFields":{"tier":"bronze"}}
 --- error_code: 422
 --- response_body_like: "field":"customFields.tier","code":"invalid_value"
+
+=== TEST 34: definitions in bulk
+--- request
+POST /api/v1/custom-fields/bulk
+{"operations":[{"method":"create","data":{"object":"companies","name":"segment","type":"select","options":["smb","enterprise"]}},{"method":"create","data":{"object":"companies","name":"segment","type":"text"}}]}
+--- error_code: 207
+--- response_body_like: \{"index":0,"status":201,.*\{"index":1,"status":409,.*"code":"DUPLICATE"
+
+=== TEST 35: ... not by a key without the scope
+--- request
+POST /api/v1/custom-fields/bulk
+{"operations":[{"method":"create","data":{"object":"companies","name":"x","type":"text"}}]}
+--- more_headers eval
+"X-API-Key: $CRM::Test::KEYS{read_a}"
+--- error_code: 403
