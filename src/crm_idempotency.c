@@ -104,9 +104,15 @@ crm_idem_begin(ngx_http_request_t *r, crm_ctx_t *ctx, crm_step_pt next)
 
     /* crm:idem:<principal kind>:<principal id>:<key> */
 
+    /*
+     * the key, the fingerprint, "i:" and the fingerprint again (the
+     * claim's value), the TTL
+     */
+
     p = ngx_pnalloc(r->pool, sizeof("crm:idem::") + NGX_INT_T_LEN
                              + ctx->principal.id.len
                              + ctx->principal.workspace.len + key->len
+                             + CRM_IDEM_FP_LEN
                              + sizeof("i:") + CRM_IDEM_FP_LEN
                              + NGX_INT_T_LEN);
     if (p == NULL) {

@@ -71,6 +71,27 @@ my %AFTER = (
         is(sql("SELECT count(*) FROM contacts WHERE email LIKE 'over%'"), 0,
            '... and applies nothing');
     },
+    'TEST 20:' => sub {
+        ok(CRM::Test::wait_redis(), 'Redis is reachable');
+        my $k = 'bulk-once-' . int(rand(1e9));
+        my @h = ("X-API-Key: $CRM::Test::KEY_A",
+                 'Content-Type: application/json', "Idempotency-Key: $k");
+        my $body = '{"operations":[{"method":"create","data":'
+                   . '{"email":"idem1@a.test"}},{"method":"create","data":'
+                   . '{"email":"idem2@a.test"}}]}';
+        my ($s1, $b1) = CRM::Test::http_request('POST',
+                                                '/api/v1/contacts/bulk',
+                                                \@h, $body);
+        is($s1, 200, 'a bulk request with an Idempotency-Key');
+        my ($s2, $b2, $h2) = CRM::Test::http_request('POST',
+                                                     '/api/v1/contacts/bulk',
+                                                     \@h, $body);
+        is($s2, 200, 'the same again: the first answer');
+        like($h2, qr/^Idempotent-Replayed: true/mi, '... replayed');
+        is($b2, $b1, '... the same body');
+        is(sql("SELECT count(*) FROM contacts WHERE email LIKE 'idem%'"), 2,
+           '... and nothing applied twice');
+    },
     'TEST 17:' => sub {
         is(sql("SELECT count(*) FROM contacts WHERE email LIKE 'many%'"),
            200, '200 creates in one request');
@@ -236,3 +257,8 @@ POST /api/v1/activities/bulk
 {"operations":[{"method":"create","data":{"type":"task","subject":"Follow up","contactIds":["a0000000-0000-4000-8000-000000000001"]}},{"method":"create","data":{"type":"task","contactIds":["a0000000-0000-4000-8000-00000000000b"]}}]}
 --- error_code: 207
 --- response_body_like: \{"index":0,"status":201,.*"contactIds":\["a0000000-0000-4000-8000-000000000001"\].*\{"index":1,"status":422,.*"field":"contactIds","code":"not_found"
+
+=== TEST 20: a bulk request with an Idempotency-Key is applied once
+--- request
+GET /api/v1/health
+--- error_code: 200
