@@ -13,6 +13,9 @@
 #                 keep PostgreSQL and Redis up afterwards: make test KEEP=1;
 #                 more prove options: make test PROVE_FLAGS=-v
 #   make unit     C unit tests of the pure parts (TAP, prove)
+#   make asan     the Test::Nginx suites (T=... as for make test) against
+#                 an nginx and module built with AddressSanitizer and
+#                 NGX_DEBUG_PALLOC (pool overruns become ASan errors)
 #   make seed N=1000000  fill a workspace of the make-run stack with N
 #                 contacts (and companies, deals, leads, activities) for
 #                 the benches in bench/; prints its API key
@@ -43,7 +46,7 @@ TEST_REDIS_PORT := $(or $(CRM_TEST_REDIS_PORT),63791)
 TEST_HTTP_PORT  := $(or $(TEST_NGINX_SERVER_PORT),1984)
 
 .PHONY: all deps configure run stop seed status test test-locked unit clean \
-        distclean bench
+        distclean bench asan
 
 all: $(MODULE)
 
@@ -139,8 +142,26 @@ test-locked:
 	    inc="-I t/lib -I t/compat/lib"; \
 	fi; \
 	prove $(PROVE_FLAGS) $$inc -r $(or $(T),t/) || status=1; \
+	if [ -n "$(ASAN)" ] && ls $(ASAN_LOGS)/asan.* > /dev/null 2>&1; then \
+	    echo "make asan: AddressSanitizer reports in $(ASAN_LOGS):"; \
+	    head -40 $(ASAN_LOGS)/asan.*; status=1; \
+	fi; \
 	if [ -z "$(KEEP)" ]; then util/stack.sh test down || status=1; fi; \
 	exit $$status
+
+# the suites against nginx + module built with AddressSanitizer; leaks are
+# not reported (nginx leaves its pools to exit), nor the ODR "violation"
+# of ngx_module_names that every dynamic module defines again
+ASAN_LOGS := $(TOP)/.run/asan
+
+asan:
+	@util/deps.sh
+	@util/asan.sh > /dev/null
+	@rm -rf $(ASAN_LOGS); mkdir -p $(ASAN_LOGS)
+	@flock -o .run/test.lock $(MAKE) -s test-locked ASAN=1 \
+	    NGX_BIN=$(BUILD)/asan/nginx \
+	    MODULE=$(BUILD)/asan/ngx_http_crm_module.so \
+	    ASAN_OPTIONS=detect_leaks=0:detect_odr_violation=0:log_path=$(ASAN_LOGS)/asan
 
 clean:
 	rm -rf $(BUILD)

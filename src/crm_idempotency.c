@@ -17,6 +17,7 @@
 
 
 #include "crm_module.h"
+#include <openssl/evp.h>
 #include <openssl/sha.h>
 
 
@@ -50,9 +51,10 @@ ngx_int_t
 crm_idem_begin(ngx_http_request_t *r, crm_ctx_t *ctx, crm_step_pt next)
 {
     u_char           *p;
+    ngx_int_t         ok;
     ngx_str_t        *key, argv[6];
+    EVP_MD_CTX       *sha;
     ngx_chain_t      *cl;
-    SHA256_CTX        sha;
     ngx_table_elt_t  *h;
     u_char            md[SHA256_DIGEST_LENGTH];
 
@@ -91,16 +93,32 @@ crm_idem_begin(ngx_http_request_t *r, crm_ctx_t *ctx, crm_step_pt next)
 
     /* the fingerprint: method, URI with arguments, body */
 
-    SHA256_Init(&sha);
-    SHA256_Update(&sha, r->request_line.data, r->request_line.len);
+    sha = EVP_MD_CTX_new();
 
-    if (r->request_body != NULL) {
-        for (cl = r->request_body->bufs; cl; cl = cl->next) {
-            SHA256_Update(&sha, cl->buf->pos, cl->buf->last - cl->buf->pos);
+    ok = (sha != NULL
+          && EVP_DigestInit_ex(sha, EVP_sha256(), NULL) == 1
+          && EVP_DigestUpdate(sha, r->request_line.data,
+                              r->request_line.len)
+             == 1);
+
+    if (ok && r->request_body != NULL) {
+        for (cl = r->request_body->bufs; ok && cl; cl = cl->next) {
+            ok = (EVP_DigestUpdate(sha, cl->buf->pos,
+                                   cl->buf->last - cl->buf->pos)
+                  == 1);
         }
     }
 
-    SHA256_Final(md, &sha);
+    ok = ok && EVP_DigestFinal_ex(sha, md, NULL) == 1;
+
+    EVP_MD_CTX_free(sha);
+
+    if (!ok) {
+        ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
+                      "crm: SHA-256 of the request failed");
+        ctx->rc = NGX_HTTP_INTERNAL_SERVER_ERROR;
+        return NGX_ABORT;
+    }
 
     /* crm:idem:<principal kind>:<principal id>:<key> */
 

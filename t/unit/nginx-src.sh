@@ -10,15 +10,17 @@
 # tree).  Debian's nginx-dev ships the headers only: then the upstream
 # tarball of the same version is fetched once with apt-get source (from
 # Debian's archive, checked by apt against the signed Sources index) and
-# its src/core and src/os/unix are unpacked under CACHE_DIR.  The headers
-# still come from NGX_SRC, the ones the module is built with.
+# unpacked under CACHE_DIR (the whole tree: "make asan" builds an nginx
+# from it).  The unit tests still take the headers from NGX_SRC, the ones
+# the module is built with.
 
 set -eu
 
 ngx_src=${1:?usage: nginx-src.sh NGX_SRC CACHE_DIR}
 cache=${2:?usage: nginx-src.sh NGX_SRC CACHE_DIR}
 
-if [ -f "$ngx_src/src/core/ngx_palloc.c" ]; then
+if [ -f "$ngx_src/src/core/ngx_palloc.c" ] && [ -x "$ngx_src/configure" ]
+then
     echo "$ngx_src"
     exit 0
 fi
@@ -35,7 +37,7 @@ mkdir -p "$cache"
 cache=$(cd "$cache" && pwd)
 dir=$cache/nginx-$version
 
-if [ -f "$dir/src/core/ngx_palloc.c" ]; then
+if [ -f "$dir/src/core/ngx_palloc.c" ] && [ -x "$dir/configure" ]; then
     echo "$dir"
     exit 0
 fi
@@ -82,11 +84,10 @@ then
     exit 1
 fi
 
-tar -xzf "$apt/$tarball" -C "$cache" \
-    "nginx-$version/src/core" "nginx-$version/src/os/unix"
+tar -xzf "$apt/$tarball" -C "$cache"
 rm -rf "$apt"
 
-if [ ! -f "$dir/src/core/ngx_palloc.c" ]; then
+if [ ! -f "$dir/src/core/ngx_palloc.c" ] || [ ! -x "$dir/configure" ]; then
     echo "nginx-src.sh: $tarball has no src/core/ngx_palloc.c" >&2
     exit 1
 fi
