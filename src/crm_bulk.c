@@ -32,6 +32,7 @@ typedef enum {
 
 typedef struct {
     ngx_uint_t                method;       /* crm_bulk_method_e */
+    ngx_str_t                 id;           /* update, delete */
     json_t                   *result;       /* its result, once known */
     unsigned                  planned:1;    /* its statement was sent */
 } crm_bulk_op_t;
@@ -444,6 +445,7 @@ crm_bulk_plan(ngx_http_request_t *r, crm_ctx_t *ctx, json_t *op,
     }
 
     bo->planned = 1;
+    bo->id = id;
 
     return NGX_OK;
 }
@@ -546,6 +548,13 @@ crm_bulk_results(ngx_http_request_t *r, crm_ctx_t *ctx, json_t *doc)
 
             if (row != NULL) {
                 json_object_set_new(bo->result, "data", row);
+            }
+
+            if (bo->method == CRM_BULK_DELETE && ctx->route.res->revokes
+                && !json_is_true(json_object_get(doc, "rolledBack")))
+            {
+                /* as the single route: a user's sessions end at once */
+                crm_auth_forget(ctx->mcf, &bo->id);
             }
 
             continue;

@@ -453,6 +453,15 @@ crm_permitted(ngx_http_request_t *r, crm_ctx_t *ctx)
                               "only an owner may make an owner", NULL);
     }
 
+    if (p->kind == CRM_PRINCIPAL_SESSION && p->role != CRM_ROLE_OWNER
+        && ctx->route.kind == CRM_ROUTE_BULK && crm_owner_role(res) != NULL)
+    {
+        /* the owner rules are per record: in bulk, owners only */
+        return crm_http_error(r, CRM_E_FORBIDDEN,
+                              "only an owner may change users in bulk",
+                              NULL);
+    }
+
     if (write && p->kind == CRM_PRINCIPAL_SESSION
         && p->role != CRM_ROLE_OWNER && ctx->route.kind == CRM_ROUTE_ITEM
         && crm_owner_role(res) != NULL

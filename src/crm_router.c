@@ -10,7 +10,7 @@
  *     search                   CRM_ROUTE_SEARCH
  *     <resource>               CRM_ROUTE_COLLECTION
  *     <resource>/<id>          CRM_ROUTE_ITEM
- *     <resource>/bulk          CRM_ROUTE_BULK (not keys or users)
+ *     <resource>/bulk          CRM_ROUTE_BULK (not API keys)
  *     <resource>/<id>/<link>   CRM_ROUTE_LINK
  *     <resource>/<id>/<link>/<id>  CRM_ROUTE_LINK (a "through" link)
  *     <resource>/<id>/<action> CRM_ROUTE_ITEM_ACTION
@@ -158,13 +158,9 @@ crm_route(ngx_http_request_t *r, crm_route_t *rt)
     if (n == 2 && seg[1].len == sizeof("bulk") - 1
         && ngx_strncmp(seg[1].data, "bulk", seg[1].len) == 0)
     {
-        /*
-         * not for API keys (each creation returns its secret) nor users
-         * (deleting one ends their sessions on this host at once, a step
-         * of the single route)
-         */
+        /* not for API keys: each is made with its secret, shown once */
 
-        if (rt->res->credential || rt->res->revokes) {
+        if (rt->res->credential) {
             return NGX_DECLINED;
         }
 

@@ -116,6 +116,24 @@ Test::Nginx::Socket::add_response_body_check(sub {
         ($s) = req('PATCH', "/api/v1/users/$oid", $o, '{"name":"Owner"}');
         is($s, 200, "$name - an owner edits an owner");
 
+        # users in bulk: owners only; a deletion ends the sessions
+        ($s) = req('POST', '/api/v1/users/bulk', $adm,
+                   '{"operations":[{"method":"update","id":"' . $oid
+                   . '","data":{"name":"x"}}]}');
+        is($s, 403, "$name - an admin may not change users in bulk");
+        (undef, $d) = login('new@a.test', 'another good one');
+        my $nt = $d->{data}{token};
+        my $nid = sql("SELECT id FROM users WHERE email = 'new\@a.test'");
+        ($s) = req('GET', '/api/v1/contacts', $nt);
+        is($s, 200, "$name - a session, now in the auth cache");
+        ($s, $d) = req('POST', '/api/v1/users/bulk', $o,
+                       '{"operations":[{"method":"create","data":'
+                       . '{"email":"bulk1@a.test","role":"member"}},'
+                       . '{"method":"delete","id":"' . $nid . '"}]}');
+        is($s, 200, "$name - an owner creates and deletes users in bulk");
+        ($s) = req('GET', '/api/v1/contacts', $nt);
+        is($s, 401, "$name - the deleted user's session ended at once");
+
     } elsif ($name =~ /locks the account/) {
         my @s;
         for (1 .. 4) {

@@ -221,10 +221,10 @@ GET /api/v1/contacts/bulk
 --- response_headers
 Allow: POST
 
-=== TEST 15: no bulk for users (a deletion ends sessions: per request)
+=== TEST 15: no bulk for API keys (each is made with its secret)
 --- request
-POST /api/v1/users/bulk
-{"operations":[{"method":"create","data":{"email":"u@a.test"}}]}
+POST /api/v1/api-keys/bulk
+{"operations":[{"method":"create","data":{"name":"k","scopes":["*"]}}]}
 --- error_code: 404
 
 === TEST 16: a database rule of another resource, per operation (deals)
