@@ -41,6 +41,8 @@ static ngx_int_t ngx_http_crm_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
 static char *ngx_http_crm_cursor_secret(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+static char *ngx_http_crm_similarity(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
 static ngx_int_t ngx_http_crm_init_process(ngx_cycle_t *cycle);
 static void ngx_http_crm_exit_process(ngx_cycle_t *cycle);
 
@@ -125,6 +127,13 @@ static ngx_command_t  ngx_http_crm_commands[] = {
       ngx_conf_set_msec_slot,
       NGX_HTTP_MAIN_CONF_OFFSET,
       offsetof(ngx_http_crm_main_conf_t, pg.backoff_max),
+      NULL },
+
+    { ngx_string("crm_search_similarity"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_http_crm_similarity,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
       NULL },
 
     { ngx_string("crm_redis"),
@@ -271,6 +280,7 @@ ngx_http_crm_create_main_conf(ngx_conf_t *cf)
     mcf->pg.connect_timeout = NGX_CONF_UNSET_MSEC;
     mcf->pg.statement_timeout = NGX_CONF_UNSET_MSEC;
     mcf->pg.backoff_max = NGX_CONF_UNSET_MSEC;
+    mcf->pg.similarity = NGX_CONF_UNSET_UINT;
     mcf->session_ttl = NGX_CONF_UNSET;
     mcf->last_used_interval = NGX_CONF_UNSET_MSEC;
     mcf->idempotency = NGX_CONF_UNSET;
@@ -294,6 +304,7 @@ ngx_http_crm_init_main_conf(ngx_conf_t *cf, void *conf)
     ngx_conf_init_msec_value(mcf->pg.connect_timeout, 2000);
     ngx_conf_init_msec_value(mcf->pg.statement_timeout, 5000);
     ngx_conf_init_msec_value(mcf->pg.backoff_max, 2000);
+    ngx_conf_init_uint_value(mcf->pg.similarity, 50);
     ngx_conf_init_value(mcf->session_ttl, 24 * 60 * 60);
     ngx_conf_init_msec_value(mcf->last_used_interval, 60000);
     ngx_conf_init_value(mcf->idempotency, 1);
@@ -422,6 +433,37 @@ ngx_http_crm_postgres(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     /* value[1].data is NUL-terminated by the configuration parser */
 
     mcf->pg.conninfo = value[1];
+
+    return NGX_CONF_OK;
+}
+
+
+/* crm_search_similarity 0.5: a number in (0, 1], two decimals at most */
+
+static char *
+ngx_http_crm_similarity(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_crm_main_conf_t *mcf = conf;
+
+    ngx_int_t   n;
+    ngx_str_t  *value;
+
+    if (mcf->pg.similarity != NGX_CONF_UNSET_UINT) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    n = ngx_atofp(value[1].data, value[1].len, 2);
+
+    if (n <= 0 || n > 100) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid value \"%V\": a similarity is a number "
+                           "above 0 and at most 1, e.g. 0.5", &value[1]);
+        return NGX_CONF_ERROR;
+    }
+
+    mcf->pg.similarity = (ngx_uint_t) n;
 
     return NGX_CONF_OK;
 }

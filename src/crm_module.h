@@ -51,6 +51,8 @@ typedef struct {
     ngx_msec_t                connect_timeout;
     ngx_msec_t                statement_timeout;
     ngx_msec_t                backoff_max;
+    ngx_uint_t                similarity;   /* search's typo tolerance,
+                                               hundredths */
 } crm_pg_conf_t;
 
 

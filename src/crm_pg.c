@@ -141,17 +141,18 @@ crm_pg_conf_finalize(ngx_conf_t *cf, crm_pg_conf_t *pcf)
     /*
      * The session runs in UTC with ISO dates (cursor keys round-trip
      * through their text form) and a server-side statement timeout;
-     * search's typo tolerance is a word similarity of 0.5 (pg_trgm's
-     * default, 0.6, misses one swapped letter in a short name).
+     * search's typo tolerance is crm_search_similarity (0.5 by default:
+     * pg_trgm's 0.6 misses one wrong letter in a short name).
      */
 
     last = ngx_snprintf(options, sizeof(options) - 1,
                         "-c TimeZone=UTC -c DateStyle=ISO,YMD"
                         " -c statement_timeout=%M"
                         " -c idle_in_transaction_session_timeout=%M"
-                        " -c pg_trgm.word_similarity_threshold=0.5",
+                        " -c pg_trgm.word_similarity_threshold=%ui.%02ui",
                         pcf->statement_timeout,
-                        pcf->statement_timeout * 2);
+                        pcf->statement_timeout * 2,
+                        pcf->similarity / 100, pcf->similarity % 100);
     *last = '\0';
 
     i = 0;

@@ -197,3 +197,19 @@ GET /api/v1/search?q=acme&types=contacts,companies
 --- request
 POST /api/v1/search?q=acme
 --- error_code: 405
+
+=== TEST 18: crm_search_similarity sets the typo tolerance (0.9: none)
+--- http_config eval
+$CRM::Test::HttpConfig . "    crm_search_similarity 0.9;\n"
+--- request
+GET /api/v1/contacts?q=Smiht
+--- error_code: 200
+--- response_body_like: ^\{"data":\[\],
+
+=== TEST 19: ... while the exact word is still found
+--- http_config eval
+$CRM::Test::HttpConfig . "    crm_search_similarity 0.9;\n"
+--- request
+GET /api/v1/contacts?q=Smith&sort=firstName
+--- error_code: 200
+--- json_names: Ann Bob
