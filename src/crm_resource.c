@@ -2292,6 +2292,20 @@ crm_metadata_object(crm_ctx_t *ctx, crm_resource_t *res)
 
     json_object_set_new(obj, "links", list);
 
+    /* the links that take POST {"id"} and DELETE .../<link>/<id> */
+
+    list = json_array();
+
+    for (i = 0; list != NULL && i < res->nlinks; i++) {
+        if (res->links[i].through.len > 0) {
+            json_array_append_new(list,
+                                  json_stringn((char *) res->links[i].name.data,
+                                               res->links[i].name.len));
+        }
+    }
+
+    json_object_set_new(obj, "writableLinks", list);
+
     list = json_array();
 
     for (i = 0; list != NULL && i < res->nactions; i++) {

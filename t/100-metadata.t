@@ -44,6 +44,10 @@ Test::Nginx::Socket::add_response_body_check(sub {
     is($d{contactIds}{type}, 'uuidArray', "$name - a many-to-many link");
     is($d{contactIds}{references}, 'contacts', "$name - ... to contacts");
     ok($res{activities}, "$name - activities are described");
+    is_deeply($res{deals}{writableLinks}, ['contacts'],
+              "$name - a deal's contacts can be added and removed");
+    is_deeply($res{companies}{writableLinks}, [],
+              "$name - a company's links are read-only");
 });
 
 no_shuffle();
