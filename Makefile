@@ -17,8 +17,9 @@
 #                 an nginx and module built with AddressSanitizer and
 #                 NGX_DEBUG_PALLOC (pool overruns become ASan errors)
 #   make seed N=1000000  fill a workspace of the make-run stack with N
-#                 contacts (and companies, deals, leads, activities) for
-#                 the benches in bench/; prints its API key
+#                 contacts (default 100000; and companies, deals, leads,
+#                 activities) for bench/scale.sh, emptied first on every
+#                 run; prints its API key
 #   make distclean  clean, stop both stacks and delete .run/
 #
 # Ports (127.0.0.1 only), from the environment or the command line:

@@ -8,8 +8,8 @@
 -- be a 409, which bench/run.sh reports as non-2xx.
 --
 -- With BENCH_BATCH=N in the environment (N > 0) every request is instead
--- a POST /api/v1/contacts/bulk body of N such creates (bench/run.sh's
--- "bulk" run: BENCH_BATCH=100).
+-- a POST /api/v1/contacts/bulk body of N such creates, "atomic": false
+-- (bench/scale.sh's "bulk" run: BENCH_BATCH=100).
 --
 -- The X-API-Key header comes from the command line (-H); wrk.format()
 -- merges it with the Content-Type set here.  done() prints one line
@@ -59,7 +59,8 @@ function request()
         ops[i] = '{"method":"create","data":' .. contact() .. '}'
     end
     return wrk.format(nil, nil, nil,
-                      '{"operations":[' .. table.concat(ops, ",") .. ']}')
+                      '{"operations":[' .. table.concat(ops, ",")
+                      .. '],"atomic":false}')
 end
 
 function response(status, headers, body)

@@ -8,9 +8,13 @@
 #
 # Environment (defaults in brackets):
 #   BENCH_ROWS         contacts seeded in the bench workspace [10000]
-#   BENCH_PORT         port of the bench nginx on 127.0.0.1 [8091]
+#   BENCH_PORT         port of the bench nginx on 127.0.0.1 [8091;
+#                      seed: 8092]
 #   BENCH_DURATION     wrk -d per run [10s]
-#   BENCH_CONNECTIONS  wrk -c [64]
+#   BENCH_CONNECTIONS  wrk -c [64; seed: 64, but 4 for q and search and
+#                      8 for bulk, which take ~0.1-2 s a request at 1M]
+#   BENCH_TIMEOUT      wrk --timeout: slower responses count as socket
+#                      errors [2s, wrk's default; seed: 10s]
 #   BENCH_THREADS      wrk -t [2]
 #   BENCH_WARMUP       unreported wrk run before each run [2s]; 0: none
 #   BENCH_WORKERS      nginx worker_processes [2]
@@ -21,7 +25,8 @@
 #   BENCH_DATA         bench: the script's own workspace of BENCH_ROWS
 #                      contacts, seeded every run [bench]; seed: the
 #                      workspace of "make seed N=..." (not seeded here;
-#                      bench/scale.sh sets this)
+#                      bench/scale.sh sets this), with its own nginx
+#                      prefix .run/bench-scale/
 #   BENCH_KEEP_PG      1: leave the run stack's PostgreSQL up even when
 #                      this script started it [0]
 #   BENCH_SKIP_MAKE    1: do not run "make" (use build/ as it is) [0]
@@ -32,21 +37,21 @@
 # down, and stopping it again at the end), seeds a dedicated workspace
 # (bbbbbbbb-bbbb-4bbb-8bbb-bbbbbbbbbbbb) and starts its own nginx from
 # .run/bench/ (git-ignored): the nginx of "make run" is not touched.
-# Raw wrk output and the nginx logs stay in .run/bench/.
+# Raw wrk output and the nginx logs stay in .run/bench/ (seed mode:
+# .run/bench-scale/).
 #
 # Exit status: 0 when every run got only 2xx responses and no socket
-# errors, 1 otherwise (after all runs), 2 on a setup failure.
+# errors, 1 otherwise (after all runs) or when the seed workspace is
+# empty, 2 on a setup failure.
 
 set -euo pipefail
 
 TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd -P)
-B=$TOP/.run/bench
 PG_BIN=${PG_BIN:-/usr/lib/postgresql/15/bin}
 NGINX_BIN=${NGINX_BIN:-/usr/sbin/nginx}
 MODULE_SO=$TOP/build/ngx_http_crm_module.so
 
 ROWS=${BENCH_ROWS:-10000}
-PORT=${BENCH_PORT:-8091}
 DURATION=${BENCH_DURATION:-10s}
 CONNS=${BENCH_CONNECTIONS:-64}
 THREADS=${BENCH_THREADS:-2}
@@ -54,9 +59,16 @@ WARMUP=${BENCH_WARMUP:-2s}
 WORKERS=${BENCH_WORKERS:-2}
 POOL=${BENCH_POOL:-8}
 DATA=${BENCH_DATA:-bench}
+# the bench nginx's prefix (config, logs, raw wrk output) and port
 case $DATA in
-    bench) ONLY=${BENCH_ONLY:-static get list create} ;;
-    seed)  ONLY=${BENCH_ONLY:-filter deals deep q search bulk} ;;
+    bench) ONLY=${BENCH_ONLY:-static get list create}
+           B=$TOP/.run/bench
+           PORT=${BENCH_PORT:-8091}
+           TIMEOUT=${BENCH_TIMEOUT:-2s} ;;
+    seed)  ONLY=${BENCH_ONLY:-filter deals deep q search bulk}
+           B=$TOP/.run/bench-scale
+           PORT=${BENCH_PORT:-8092}
+           TIMEOUT=${BENCH_TIMEOUT:-10s} ;;
     *)     echo "bench: BENCH_DATA is bench or seed" >&2; exit 2 ;;
 esac
 
@@ -102,6 +114,24 @@ for name in $ONLY; do
                "bench/scale.sh: filter deals deep q search bulk)" ;;
     esac
 done
+
+# conns_of NAME: wrk -c of the run NAME.  At scale, q and search take
+# 0.1-2 s a request: 64 connections would only queue past the timeouts
+conns_of() {
+    if [ -n "${BENCH_CONNECTIONS:-}" ] || [ "$DATA" != seed ]; then
+        echo "$CONNS"
+        return
+    fi
+    case $1 in
+        q|search) echo 4 ;;
+        bulk)     echo 8 ;;
+        *)        echo "$CONNS" ;;
+    esac
+}
+
+# want NAME: the run NAME is to be made; drop NAME: it is not
+want() { case " $ONLY " in *" $1 "*) return 0 ;; *) return 1 ;; esac; }
+drop() { ONLY=$(echo " $ONLY " | sed "s/ $1 / /; s/^ *//; s/ *$//"); }
 
 is_root() { [ "$(id -u)" -eq 0 ]; }
 
@@ -211,6 +241,41 @@ fi
 
 # -------------------------------------------------------------------- seed
 
+if [ "$DATA" = seed ]; then
+    seeded=$(psql_crm -tA -c "SELECT count(*) FROM contacts
+                               WHERE workspace_id = '$WS'") \
+        || die "cannot count the seed workspace's contacts"
+    if [ "${seeded:-0}" -eq 0 ]; then
+        echo "bench: the seed workspace $WS is empty:" \
+             "run make seed N=1000000 first" >&2
+        exit 1
+    fi
+    echo "bench: the seed workspace $WS holds $seeded contacts"
+fi
+
+# bench_rows_out: deletes the contacts the bulk run and the preflight
+# made in the seed workspace (emails @bench.example; the seed's are
+# @example.com), so that every scale run sees the seed as make seed left
+# it: they are the newest contacts, and a list ordered by createdAt
+# would walk past them first
+bench_rows_out() {
+    local gone
+    gone=$(psql_crm -tA <<EOF
+WITH d AS (DELETE FROM contacts
+            WHERE workspace_id = '$WS' AND email LIKE '%@bench.example'
+           RETURNING 1)
+SELECT count(*) FROM d;
+EOF
+    ) || die "cannot delete the rows of earlier bulk runs"
+    if [ "${gone:-0}" -gt 0 ]; then
+        psql_crm -c "VACUUM (ANALYZE) contacts" || die "VACUUM failed"
+        echo "bench: deleted the $gone contacts bulk runs had created"
+    fi
+}
+if [ "$DATA" = seed ]; then
+    bench_rows_out
+fi
+
 # the custom fields the seed below and bench/create.lua write
 psql_crm <<EOF || die "cannot define the custom fields"
 INSERT INTO workspaces (id, name) VALUES ('$WS', 'Bench')
@@ -222,13 +287,7 @@ VALUES ('$WS', 'contacts', 'n', 'number'),
     DO NOTHING;
 EOF
 
-if [ "$DATA" = seed ]; then
-    seeded=$(psql_crm -tA -c "SELECT count(*) FROM contacts
-                               WHERE workspace_id = '$WS'")
-    [ "${seeded:-0}" -gt 0 ] \
-        || die "the seed workspace is empty: run make seed N=1000000 first"
-    echo "bench: the seed workspace $WS holds $seeded contacts"
-else
+if [ "$DATA" = bench ]; then
 echo "bench: seeding workspace $WS with $ROWS contacts"
 psql_crm -1 <<EOF || die "seeding failed"
 INSERT INTO workspaces (id, name) VALUES ('$WS', 'Bench')
@@ -295,6 +354,8 @@ http {
     crm_postgres_pool_size $POOL;
     crm_cursor_secret bench-cursor-secret-not-for-production-0123456789;
     crm_api_key $KEY $WS;
+    # no crm_rate_limit: nothing is counted or refused, the figures are
+    # the API's own
 
     server {
         listen 127.0.0.1:$PORT;
@@ -362,7 +423,7 @@ echo "bench: nginx (pid $NGINX_PID) on $BASE, config $B/conf/nginx.conf"
 
 # --------------------------------------------------------------- preflight
 
-# check REQUEST... : curl's status must be the one expected
+# check STATUS WHAT REQUEST... : curl's status must be STATUS
 check() {
     local want=$1 what=$2 got
     shift 2
@@ -373,6 +434,35 @@ check() {
         tail -20 "$B/logs/error.log" >&2
         die "preflight failed"
     fi
+}
+
+# probe NAME STATUS REQUEST... : like check, for an endpoint that may not
+# be in this build yet: a 404 prints "NAME: not available" and drops the
+# run NAME
+probe() {
+    local name=$1 want=$2 got
+    shift 2
+    got=$(curl -s -o "$B/preflight.body" -w '%{http_code}' "$@") || got=000
+    if [ "$got" = 404 ]; then
+        echo "$name: not available (HTTP 404: not in this build)"
+        drop "$name"
+    elif [ "$got" != "$want" ]; then
+        echo "bench: preflight $name: HTTP $got, expected $want:" >&2
+        head -c 600 "$B/preflight.body" >&2; echo >&2
+        tail -20 "$B/logs/error.log" >&2
+        die "preflight failed"
+    fi
+}
+
+# url_of NAME: the URL of a scale run
+url_of() {
+    case $1 in
+        filter) echo "$FILTER_URL" ;;
+        deals)  echo "$DEALS_URL" ;;
+        deep)   echo "$DEEP_URL" ;;
+        q)      echo "$Q_URL" ;;
+        search) echo "$SEARCH_URL" ;;
+    esac
 }
 
 check 200 static "$BASE/static.json"
@@ -398,18 +488,34 @@ DEEP_URL=
 if [ "$DATA" = seed ]; then
     # a cursor half-way through the workspace: the newest contact created
     # before the middle of the seed's two years, as a created_before
-    # filter's first page hands it out
-    check 200 "deep cursor" -H "X-API-Key: $KEY" \
-        "$BASE/api/v1/contacts?limit=50&created_before=$(date -u -d '-365 days' +%Y-%m-%dT%H:%M:%SZ)"
-    next=$(sed -n 's/.*"next":"\([^"]*\)".*/\1/p' "$B/preflight.body")
-    [ -n "$next" ] || die "no cursor in the deep page's answer"
-    DEEP_URL="$BASE/api/v1/contacts?limit=50&created_before=$(date -u -d '-365 days' +%Y-%m-%dT%H:%M:%SZ)&cursor=$next"
-    for u in "$FILTER_URL" "$DEALS_URL" "$Q_URL" "$SEARCH_URL" "$DEEP_URL"; do
-        check 200 "$u" -H "X-API-Key: $KEY" "$u"
+    # filter's first page hands it out (meta.cursor.next)
+    if want deep; then
+        half=$(date -u -d '-365 days' +%Y-%m-%dT%H:%M:%SZ)
+        check 200 "deep cursor" -H "X-API-Key: $KEY" \
+            "$BASE/api/v1/contacts?limit=50&created_before=$half"
+        next=$(sed -n 's/.*"next":"\([^"]*\)".*/\1/p' "$B/preflight.body")
+        [ -n "$next" ] || die "no cursor in the deep page's answer"
+        DEEP_URL="$BASE/api/v1/contacts?limit=50&created_before=$half&cursor=$next"
+    fi
+    for name in filter deals q deep; do
+        if want $name; then
+            url=$(url_of $name)
+            check 200 "$name $url" -H "X-API-Key: $KEY" "$url"
+        fi
     done
-    check 200 bulk -H "X-API-Key: $KEY" -H 'Content-Type: application/json' \
-        --data "{\"operations\":[{\"method\":\"create\",\"data\":{\"email\":\"preflight-$(date +%s%N)@bench.example\"}}]}" \
-        "$BASE/api/v1/contacts/bulk"
+
+    # endpoints that may not be in this build yet
+    if want search; then
+        probe search 200 -H "X-API-Key: $KEY" "$SEARCH_URL"
+    fi
+    if want bulk; then
+        probe bulk 200 -H "X-API-Key: $KEY" \
+            -H 'Content-Type: application/json' \
+            --data "{\"operations\":[{\"method\":\"create\",\"data\":
+                    {\"email\":\"preflight-$(date +%s%N)@bench.example\",
+                     \"firstName\":\"x\"}}],\"atomic\":false}" \
+            "$BASE/api/v1/contacts/bulk"
+    fi
 fi
 
 
@@ -417,7 +523,9 @@ fi
 
 HZ=$(getconf CLK_TCK)
 
-# "PID TICKS" lines, ticks = CPU (user + system) of the pids on stdin
+# "PID TICKS" lines, ticks = CPU (user + system) of the pids on stdin,
+# with that of their children that ended (cutime, cstime): PostgreSQL's
+# parallel workers and closed backends are children of the postmaster
 ticks() {
     local pid rest
     while read -r pid; do
@@ -425,15 +533,18 @@ ticks() {
         rest=${rest##*) }              # fields from the 3rd on
         # shellcheck disable=SC2086
         set -- $rest
-        echo "$pid $((${12} + ${13}))" # utime, stime: fields 14, 15
+        # utime, stime, cutime, cstime: fields 14 to 17
+        echo "$pid $((${12} + ${13} + ${14} + ${15}))"
     done
 }
 
 # ticks between two "PID TICKS" snapshots: pids that started in between
-# count in full, pids that ended in between are lost
+# count in full; a pid that ended in between is in its parent's cutime
+# with its whole life, so what it had at the first snapshot is taken off
 ticks_delta() {
-    awk 'NR == FNR { t0[$1] = $2; next } { d += $2 - t0[$1] }
-         END { print d + 0 }' "$1" "$2"
+    awk 'NR == FNR { t0[$1] = $2; next } { d += $2 - t0[$1]; seen[$1] = 1 }
+         END { for (p in t0) if (!(p in seen)) d -= t0[p]; print d + 0 }' \
+        "$1" "$2"
 }
 
 # the bench nginx: master and workers
@@ -472,14 +583,16 @@ RESULTS=()
 
 # run NAME URL [wrk options...]
 run() {
-    local name=$1 url=$2 out=$B/wrk-$1.txt wrk_lua=
+    local name=$1 url=$2 out=$B/wrk-$1.txt wrk_lua='' conns
     shift 2
     case " $* " in *" -s "*) wrk_lua=1 ;; esac
-    local wrk=(wrk "-t$THREADS" "-c$CONNS" -d"$DURATION" --latency
-               -H "X-API-Key: $KEY" "$@" "$url")
+    conns=$(conns_of "$name")
+    local wrk=(wrk "-t$THREADS" "-c$conns" -d"$DURATION" --latency
+               --timeout "$TIMEOUT" -H "X-API-Key: $KEY" "$@" "$url")
 
     if [ "$WARMUP" != 0 ]; then
-        wrk "-t$THREADS" "-c$CONNS" -d"$WARMUP" -H "X-API-Key: $KEY" \
+        wrk "-t$THREADS" "-c$conns" -d"$WARMUP" --timeout "$TIMEOUT" \
+            -H "X-API-Key: $KEY" \
             "$@" "$url" > "$B/wrk-$name-warmup.txt" 2>&1 || true
     fi
 
@@ -523,6 +636,9 @@ run() {
     local line
     line=$(printf '%-8s %10s req/s   p50 %9s   p99 %9s   non-2xx %s' \
            "$name" "${rps:-?}" "${p50:-?}" "${p99:-?}" "$non2xx")
+    if [ "$conns" != "$CONNS" ]; then
+        line+="   (-c$conns)"
+    fi
     if [ "$non2xx" != 0 ] || [ -n "$sockerr" ]; then
         line+="   <== NOT CLEAN"
     fi
@@ -584,8 +700,6 @@ count_contacts() {
     psql_crm -tA -c "SELECT count(*) FROM contacts WHERE workspace_id = '$WS'"
 }
 
-want() { case " $ONLY " in *" $1 "*) return 0 ;; *) return 1 ;; esac; }
-
 # no figures of an earlier run mixed into this one
 rm -f "$B"/wrk-*.txt "$B"/wrk-*.time "$B"/top-*.txt "$B"/cpu-*
 
@@ -594,7 +708,11 @@ echo "bench: $(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) cores" \
      "(nginx, PostgreSQL and wrk share them), nginx $WORKERS workers," \
      "pool $POOL per worker"
 echo "bench: wrk -t$THREADS -c$CONNS -d$DURATION --latency" \
-     "(warm-up ${WARMUP} before each run)"
+     "--timeout $TIMEOUT (warm-up ${WARMUP} before each run)"
+if [ "$DATA" = seed ] && [ -z "${BENCH_CONNECTIONS:-}" ]; then
+    echo "bench: -c4 for q and search, -c8 for bulk (BENCH_CONNECTIONS" \
+         "sets all)"
+fi
 echo
 
 want static && run static "$BASE/static.json"
@@ -610,9 +728,17 @@ if want bulk; then
     BENCH_BATCH=100 run bulk "$BASE/api/v1/contacts/bulk" \
         -s "$TOP/bench/create.lua"
     after=$(count_contacts)
-    echo "         rows created: $((after - before)) (100 per request;" \
-         "$(grep -h '^statuses:' "$B/wrk-bulk.txt" || echo 'statuses: ?'))"
+    statuses=$(grep -h '^statuses:' "$B/wrk-bulk.txt" || echo 'statuses: ?')
+    echo "         rows created: $((after - before)) (100 per request," \
+         "warm-up included; $statuses)"
     awk -v r="${RPS[bulk]:-0}" 'BEGIN { printf "         = %.0f rows/s\n", r * 100 }'
+    # 207: some operations of a request failed (wrk counts it as 2xx)
+    case " ${statuses#statuses: } " in
+        *" 207="*)
+            loud "bulk: some operations failed (207): rows/s is too high"
+            FAILED+=("bulk: 207 responses") ;;
+    esac
+    bench_rows_out
 fi
 if want create; then
     before=$(count_contacts)

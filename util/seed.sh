@@ -12,16 +12,29 @@
 #                        open/won/lost, a company and one of its contacts
 #   leads       N/10
 #   activities  N/2      calls, meetings, tasks and notes of contacts
+#                        (only when the activities table exists)
 #
-# The workspace is cccccccc-cccc-4ccc-8ccc-cccccccccccc ("seed"); a run
-# first deletes what an earlier one left in it, then makes everything
-# with INSERT ... SELECT generate_series on the server.  Rows are made
-# consistent with the tables' rules, so the per-row triggers (which check
-# stages, linked contacts and custom fields) are skipped for the bulk
-# load when the database user may do so (session_replication_role); the
-# indexes are kept up to date all along.  Each table is analyzed once
-# filled.  Prints an API key of the workspace (every scope) and a curl
-# line.
+# The workspace is cccccccc-cccc-4ccc-8ccc-cccccccccccc ("seed", created
+# when missing).  A run first deletes what the workspace holds from every
+# table with a workspace_id column (referencing tables first) and
+# vacuums them, then makes everything with INSERT ... SELECT
+# generate_series on the server: each table in batches of at most
+# SEED_BATCH rows (one transaction each), spread over SEED_JOBS parallel
+# sessions.  Rows are made consistent with the tables' rules; the per-row
+# triggers (stages, linked contacts, custom fields) run, unless the
+# database user is a superuser (session_replication_role = replica); the
+# indexes are kept up to date all along.  Each table is VACUUM ANALYZEd
+# once filled (statistics, visibility map, GIN pending lists flushed).
+# The rows depend on N only (timestamps are relative to now()).
+#
+# Prints the time of each table, and an API key of the workspace (every
+# scope, also in .run/run/seed.key) with a curl line.  PostgreSQL of the
+# run stack is started when it is down (util/stack.sh run pg-start, or
+# "up" when there is no run stack yet) and left running.
+#
+# Environment (defaults in brackets):
+#   SEED_JOBS    parallel sessions per table [nproc, at most 4]
+#   SEED_BATCH   rows per INSERT statement and transaction [100000]
 
 set -euo pipefail
 
@@ -33,6 +46,15 @@ case $N in
     ''|*[!0-9]*) die "N must be a number of contacts (got \"$N\")" ;;
 esac
 [ "$N" -ge 10 ] || die "N must be at least 10"
+
+JOBS=${SEED_JOBS:-$(nproc)}
+[ -n "${SEED_JOBS:-}" ] || [ "$JOBS" -le 4 ] || JOBS=4
+BATCH=${SEED_BATCH:-100000}
+for v in JOBS BATCH; do
+    case ${!v} in
+        ''|*[!0-9]*|0) die "SEED_$v must be a positive number" ;;
+    esac
+done
 
 WS=cccccccc-cccc-4ccc-8ccc-cccccccccccc
 
@@ -49,20 +71,25 @@ if ! "$PG_BIN/pg_isready" -q -h 127.0.0.1 -p "$PG_PORT" -t 2; then
 fi
 "$TOP/util/migrate.sh" run
 
-# step NAME [TABLE] < SQL: runs SQL (one transaction), then ANALYZE
-# TABLE (the next steps' triggers and foreign keys look rows up in it,
-# and plan better knowing its size), and prints how long it took
-step() {
-    local name=$1 table=${2:-} start end
-    start=$(date +%s%N)
-    psql_crm -1 -v ws="$WS" -v n="$N"
-    if [ -n "$table" ]; then
-        psql_crm -c "ANALYZE $table"
-    fi
-    end=$(date +%s%N)
-    printf 'seed: %-11s %6d.%01d s\n' "$name" \
-           $(( (end - start) / 1000000000 )) \
-           $(( (end - start) / 100000000 % 10 ))
+TMP=$(mktemp -d)
+trap 'rm -rf "$TMP"' EXIT
+
+# now_ns: a clock for timings
+now_ns() {
+    date +%s%N
+}
+
+# secs START_NS: seconds since START_NS, one decimal
+secs() {
+    local d=$(( $(now_ns) - $1 ))
+    printf '%d.%01d' $(( d / 1000000000 )) $(( d / 100000000 % 10 ))
+}
+
+# has_table NAME: the table exists (in the schema the module uses)
+has_table() {
+    [ "$(psql_crm -tA -c "SELECT 1 FROM information_schema.tables
+                           WHERE table_schema = current_schema()
+                             AND table_name = '$1'")" = 1 ]
 }
 
 # whether triggers may be skipped (a superuser may set the replica role)
@@ -74,21 +101,124 @@ if [ "$(psql_crm -tA -c "SELECT rolsuper FROM pg_roles
     TRIGGERS=skipped
 fi
 
-echo "seed: $N contacts into workspace $WS" \
-     "(row triggers: $TRIGGERS)"
+# Every session starts with this.  The triggers' queries take an array or
+# a record of the row as parameters; with custom plans PostgreSQL plans
+# them anew for every row (crm_contact_ids() costs 4x more per row that
+# way), generic plans are as good for these one-row lookups.
+SESSION="SET plan_cache_mode = force_generic_plan;"
 
-step empty <<EOF
+# fill NAME TABLE COUNT < SQL: inserts COUNT rows into TABLE with SQL, an
+# INSERT ... SELECT over generate_series(:lo, :hi) (psql variables, like
+# :'ws' and :n), run once per batch, the batches taken in turn by JOBS
+# parallel sessions; then VACUUM ANALYZE TABLE (the next tables'
+# triggers and foreign keys look rows up in it).  Prints the times.
+fill() {
+    local name=$1 table=$2 count=$3 sql start nb size j b lo hi
+    local pids=() failed=
+    sql=$(cat)
+    start=$(now_ns)
+
+    # batches: a multiple of JOBS, none larger than BATCH
+    nb=$(( (count + BATCH - 1) / BATCH ))
+    nb=$(( (nb + JOBS - 1) / JOBS * JOBS ))
+    size=$(( (count + nb - 1) / nb ))
+
+    for (( j = 0; j < JOBS; j++ )); do
+        {
+            echo "$SESSION"
+            for (( b = j; b < nb; b += JOBS )); do
+                lo=$(( b * size + 1 ))
+                hi=$(( (b + 1) * size ))
+                [ "$hi" -le "$count" ] || hi=$count
+                [ "$lo" -le "$hi" ] || continue
+                printf '\\set lo %d\n\\set hi %d\nBEGIN;\n%s\n%s\nCOMMIT;\n' \
+                       "$lo" "$hi" "$SKIP" "$sql"
+            done
+        } > "$TMP/$name-$j.sql"
+        psql_crm -v ws="$WS" -v n="$N" -f "$TMP/$name-$j.sql" \
+            > "$TMP/$name-$j.log" 2>&1 &
+        pids+=($!)
+    done
+    for j in "${!pids[@]}"; do
+        if ! wait "${pids[$j]}"; then
+            failed=1
+            cat "$TMP/$name-$j.log" >&2
+        fi
+    done
+    [ -z "$failed" ] || die "filling $table failed (see above)"
+
+    local took mid
+    took=$(secs "$start")
+    mid=$(now_ns)
+    psql_crm -c "VACUUM (ANALYZE) $table"
+    printf 'seed: %-11s %8d rows %7s s  (+ vacuum analyze %s s)\n' \
+           "$name" "$count" "$took" "$(secs "$mid")"
+}
+
+ACTIVITIES=
+if has_table activities; then
+    ACTIVITIES=1
+fi
+
+T0=$(now_ns)
+echo "seed: $N contacts into workspace $WS" \
+     "(row triggers: $TRIGGERS; $JOBS sessions, batches of" \
+     "at most $BATCH rows)"
+[ -n "$ACTIVITIES" ] || echo "seed: no table activities yet: no activities"
+
+
+# ---- empty the workspace ----------------------------------------------
+
+start=$(now_ns)
+had=$(psql_crm -tA -c "SELECT count(*) FROM contacts
+                        WHERE workspace_id = '$WS'")
+
+# every table with a workspace_id column, deepest in the foreign keys
+# between them first (a table referencing another one is emptied before
+# it); the workspace row itself is kept
+psql_crm -1 -v ws="$WS" <<EOF
 INSERT INTO workspaces (id, name) VALUES (:'ws', 'seed')
-    ON CONFLICT (id) DO NOTHING;
+    ON CONFLICT (id) DO UPDATE
+    SET name = 'seed', deleted_at = NULL, updated_at = now();
 $SKIP
-DELETE FROM activities WHERE workspace_id = :'ws';
-DELETE FROM leads WHERE workspace_id = :'ws';
-DELETE FROM deals WHERE workspace_id = :'ws';
-DELETE FROM pipelines WHERE workspace_id = :'ws';
-DELETE FROM contacts WHERE workspace_id = :'ws';
-DELETE FROM companies WHERE workspace_id = :'ws';
-DELETE FROM custom_fields WHERE workspace_id = :'ws';
+WITH RECURSIVE t AS (
+    SELECT format('%I.%I', c.table_schema, c.table_name)::regclass::oid
+           AS rel
+      FROM information_schema.columns AS c
+      JOIN information_schema.tables AS b USING (table_schema, table_name)
+     WHERE c.column_name = 'workspace_id'
+       AND c.table_schema = current_schema()
+       AND b.table_type = 'BASE TABLE'
+), fk AS (
+    SELECT DISTINCT conrelid AS child, confrelid AS parent
+      FROM pg_constraint
+     WHERE contype = 'f' AND conrelid <> confrelid
+       AND conrelid IN (SELECT rel FROM t)
+       AND confrelid IN (SELECT rel FROM t)
+), depth (rel, d) AS (
+    SELECT rel, 0 FROM t
+    UNION ALL
+    SELECT fk.child, depth.d + 1
+      FROM depth JOIN fk ON fk.parent = depth.rel
+     WHERE depth.d < 50
+)
+SELECT format('DELETE FROM %s WHERE workspace_id = %L', rel::regclass, :'ws')
+  FROM depth
+ GROUP BY rel
+ ORDER BY max(d) DESC, rel::regclass::text
+\gexec
 EOF
+
+# the deleted rows' space is reused by the inserts below, and no
+# autovacuum competes with them
+if [ "${had:-0}" -gt 0 ]; then
+    for table in companies contacts pipelines deals leads \
+                 ${ACTIVITIES:+activities}; do
+        psql_crm -c "VACUUM $table"
+    done
+fi
+printf 'seed: %-11s %8s      %7s s  (%d contacts were there)\n' \
+       empty "" "$(secs "$start")" "${had:-0}"
 
 # the lists values are drawn from, as SQL arrays
 NAMES="
@@ -139,9 +269,8 @@ CREATE TEMP TABLE IF NOT EXISTS seed_names AS SELECT
  ARRAY['web','referral','event','partner','outbound','ads'] AS source;
 "
 
-step companies companies <<EOF
+fill companies companies $(( N / 10 > 1 ? N / 10 : 1 )) <<EOF
 $NAMES
-$SKIP
 INSERT INTO companies (workspace_id, id, name, domain, website, industry,
                        employees, annual_revenue, phone, created_at,
                        updated_at)
@@ -157,14 +286,13 @@ SELECT :'ws',
        now() - ((g * 7) % 730) * interval '1 day',
        now() - ((g * 3) % 30) * interval '1 day'
   FROM seed_names s,
-       generate_series(1::bigint, greatest(:n / 10, 1)) AS g,
+       generate_series(CAST(:lo AS bigint), :hi) AS g,
        LATERAL (SELECT s.brand[1 + g % 30] AS b,
                        s.kind[1 + (g / 30) % 15] AS k) AS x;
 EOF
 
-step contacts contacts <<EOF
+fill contacts contacts "$N" <<EOF
 $NAMES
-$SKIP
 INSERT INTO contacts (workspace_id, id, first_name, last_name, email, phone,
                       title, company_id, status, source, tags, created_at,
                       updated_at)
@@ -189,17 +317,22 @@ SELECT :'ws',
        now() - (g::numeric / :n * 730) * interval '1 day',
        now() - ((g * 11) % 90) * interval '1 day'
   FROM seed_names s,
-       generate_series(1::bigint, :n) AS g,
-       LATERAL (SELECT s.first[1 + (g * 7) % 110] AS f,
-                       s.last[1 + (g * 13) % 110] AS l) AS x;
+       generate_series(CAST(:lo AS bigint), :hi) AS g,
+       -- names drawn independently of each other and of g's neighbours
+       LATERAL (SELECT s.first[1 + (hashint8extended(g, 1) & 1073741823)
+                                   % cardinality(s.first)] AS f,
+                       s.last[1 + (hashint8extended(g, 2) & 1073741823)
+                                  % cardinality(s.last)] AS l) AS x;
 EOF
 
-step deals deals <<EOF
-$SKIP
+fill pipelines pipelines 1 <<EOF
 INSERT INTO pipelines (workspace_id, id, name, stages) VALUES
  (:'ws', 'cccccccc-0003-4000-8000-000000000001', 'Sales',
   '[{"name":"Qualified","probability":20},{"name":"Proposal","probability":50},
     {"name":"Negotiation","probability":75},{"name":"Closed","probability":100}]');
+EOF
+
+fill deals deals $(( N / 5 > 1 ? N / 5 : 1 )) <<EOF
 INSERT INTO deals (workspace_id, id, name, amount, currency, pipeline_id,
                    stage, probability, close_date, status, company_id,
                    contact_ids, created_at, updated_at)
@@ -217,16 +350,22 @@ SELECT :'ws',
             WHEN g % 8 = 3 THEN 'won' ELSE 'lost' END,
        ('cccccccc-0001-4000-8000-'
         || lpad(to_hex(1 + g % greatest(:n / 10, 1)), 12, '0'))::uuid,
+       -- a contact of the same company: contact k works at company
+       -- 1 + k % C (C companies), so k = g % C + C * m, with m from 1
+       -- to N / C - 1
        ARRAY[('cccccccc-0002-4000-8000-'
-              || lpad(to_hex(1 + (g * 5) % :n), 12, '0'))::uuid],
+              || lpad(to_hex(g % greatest(:n / 10, 1)
+                             + greatest(:n / 10, 1)
+                               * (1 + (g * 7) % (:n / greatest(:n / 10, 1)
+                                                 - 1))),
+                      12, '0'))::uuid],
        now() - ((g * 3) % 700) * interval '1 day',
        now() - ((g * 7) % 60) * interval '1 day'
-  FROM generate_series(1::bigint, greatest(:n / 5, 1)) AS g;
+  FROM generate_series(CAST(:lo AS bigint), :hi) AS g;
 EOF
 
-step leads leads <<EOF
+fill leads leads $(( N / 10 > 1 ? N / 10 : 1 )) <<EOF
 $NAMES
-$SKIP
 INSERT INTO leads (workspace_id, id, first_name, last_name, email, phone,
                    company_name, industry, source, status, created_at,
                    updated_at)
@@ -240,13 +379,15 @@ SELECT :'ws',
        now() - ((g * 5) % 365) * interval '1 day',
        now() - ((g * 5) % 365) * interval '1 day'
   FROM seed_names s,
-       generate_series(1::bigint, greatest(:n / 10, 1)) AS g,
-       LATERAL (SELECT s.first[1 + (g * 11) % 110] AS f,
-                       s.last[1 + (g * 3) % 110] AS l) AS x;
+       generate_series(CAST(:lo AS bigint), :hi) AS g,
+       LATERAL (SELECT s.first[1 + (hashint8extended(g, 3) & 1073741823)
+                                   % cardinality(s.first)] AS f,
+                       s.last[1 + (hashint8extended(g, 4) & 1073741823)
+                                  % cardinality(s.last)] AS l) AS x;
 EOF
 
-step activities activities <<EOF
-$SKIP
+if [ -n "$ACTIVITIES" ]; then
+fill activities activities $(( N / 2 > 1 ? N / 2 : 1 )) <<EOF
 INSERT INTO activities (workspace_id, id, type, subject, body, status,
                         priority, due_at, start_at, end_at, duration_sec,
                         direction, related_type, related_id, contact_ids,
@@ -274,13 +415,14 @@ SELECT :'ws',
        'contact', c, ARRAY[c],
        now() - ((g * 3) % 700) * interval '1 day',
        now() - ((g * 3) % 700) * interval '1 day'
-  FROM generate_series(1::bigint, greatest(:n / 2, 1)) AS g,
+  FROM generate_series(CAST(:lo AS bigint), :hi) AS g,
        LATERAL (SELECT (ARRAY['call','meeting','task','note'])[1 + g % 4]
                        AS t,
                        ('cccccccc-0002-4000-8000-'
                         || lpad(to_hex(1 + (g * 3) % :n), 12, '0'))::uuid
                        AS c) AS x;
 EOF
+fi
 
 
 key=$(psql_crm -tA -v ws="$WS" <<'EOF'
@@ -294,6 +436,7 @@ EOF
 [ -n "$key" ] || die "crm_api_key_create() returned no key"
 (umask 077 && echo "$key" > "$DIR/seed.key")
 
+echo "seed: done in $(secs "$T0") s"
 echo "seed: API key of the seed workspace: $key (also in $DIR/seed.key)"
 echo "seed: curl -H 'X-API-Key: $key'" \
      "'http://127.0.0.1:$HTTP_PORT/api/v1/contacts?q=smith&limit=5'"
