@@ -185,6 +185,13 @@ static ngx_command_t  ngx_http_crm_commands[] = {
       offsetof(ngx_http_crm_main_conf_t, idempotency_ttl),
       NULL },
 
+    { ngx_string("crm_idempotency_claim_ttl"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_crm_main_conf_t, idempotency_claim_ttl),
+      NULL },
+
     { ngx_string("crm_idempotency_without_redis"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
       ngx_conf_set_enum_slot,
@@ -286,6 +293,7 @@ ngx_http_crm_create_main_conf(ngx_conf_t *cf)
     mcf->idempotency = NGX_CONF_UNSET;
     mcf->idempotency_reject = NGX_CONF_UNSET_UINT;
     mcf->idempotency_ttl = NGX_CONF_UNSET_MSEC;
+    mcf->idempotency_claim_ttl = NGX_CONF_UNSET_MSEC;
     mcf->redis_conf.connect_timeout = NGX_CONF_UNSET_MSEC;
     mcf->redis_conf.command_timeout = NGX_CONF_UNSET_MSEC;
 
@@ -310,6 +318,15 @@ ngx_http_crm_init_main_conf(ngx_conf_t *cf, void *conf)
     ngx_conf_init_value(mcf->idempotency, 1);
     ngx_conf_init_uint_value(mcf->idempotency_reject, 0);
     ngx_conf_init_msec_value(mcf->idempotency_ttl, 24 * 60 * 60 * 1000);
+
+    /*
+     * what a request can take: a wait for a connection and a statement,
+     * twice (the credential's lookup, then the write), and a margin
+     */
+    ngx_conf_init_msec_value(mcf->idempotency_claim_ttl,
+                             2 * (mcf->pg.queue_timeout
+                                  + mcf->pg.statement_timeout)
+                             + 5000);
     ngx_conf_init_msec_value(mcf->redis_conf.connect_timeout,
                              CRM_REDIS_DEFAULT_CONNECT_TIMEOUT);
     ngx_conf_init_msec_value(mcf->redis_conf.command_timeout,

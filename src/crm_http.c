@@ -17,6 +17,8 @@ typedef struct {
 
 static ngx_int_t crm_http_request_id_valid(ngx_str_t *id);
 static u_char *crm_http_timestamp(u_char *p);
+static void crm_http_redis_resume(crm_redis_cmd_t *cmd, redisReply *reply,
+    void *data);
 
 
 /* indexed by crm_error_e; codes are part of the API: never rename */
@@ -479,4 +481,100 @@ void
 crm_http_done(ngx_http_request_t *r, ngx_int_t rc)
 {
     ngx_http_finalize_request(r, rc);
+}
+
+
+/*
+ * To be called when a PostgreSQL or Redis callback has resumed or
+ * finished a request of connection "c" (captured before the callback: the
+ * request may be freed by it).  What nginx posted on the connection
+ * meanwhile must run, as nginx's upstream module runs it after every
+ * upstream event: above all the termination nginx queues when the write
+ * to a client that went away fails; left alone, it never runs and the
+ * connection leaks.
+ *
+ * The posted requests are not run here but from the connection's write
+ * event, posted for this cycle of the event loop: a callback may be
+ * called synchronously inside the request's own pipeline (a pool that
+ * refuses at once), where running the termination would free the request
+ * under its callers.  The write event's handler, ngx_http_request_handler(),
+ * runs the posted requests; ngx_close_connection() unposts the event.
+ */
+
+void
+crm_http_posted(ngx_connection_t *c)
+{
+    ngx_http_request_t  *r;
+
+    /* nginx sets c->destroyed when it frees the request */
+
+    if (c->destroyed) {
+        return;
+    }
+
+    r = c->data;
+
+    if (r->main->posted_requests != NULL && !c->write->posted) {
+        ngx_post_event(c->write, &ngx_posted_events);
+    }
+}
+
+
+/*
+ * A request is about to wait for PostgreSQL or Redis.  A safe request
+ * (GET, HEAD) whose client goes away is finalized at once, as nginx does
+ * while it waits for an upstream: its statement's result is then
+ * discarded.  A write goes on to its end, so that its response can be
+ * kept for an Idempotency-Key retry; the termination nginx queues when
+ * that response cannot be written is run by crm_http_posted().
+ */
+
+void
+crm_http_wait(ngx_http_request_t *r)
+{
+    if (!(r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD)) || r->discard_body) {
+        return;
+    }
+
+    r->read_event_handler = ngx_http_test_reading;
+
+    /* a close that arrived before this point is seen at once */
+
+    if (r->connection->read->ready) {
+        ngx_post_event(r->connection->read, &ngx_posted_events);
+    }
+}
+
+
+/*
+ * A Redis command for a request: "h" resumes the request (one command in
+ * flight per request), and the connection's posted requests run after it.
+ * NULL: Redis is down, "h" is never called.
+ */
+
+crm_redis_cmd_t *
+crm_http_redis(ngx_http_request_t *r, crm_ctx_t *ctx, crm_redis_handler_pt h,
+    ngx_uint_t argc, ngx_str_t *argv)
+{
+    ctx->redis_handler = h;
+
+    return crm_redis_command(ctx->mcf->redis, r->pool, crm_http_redis_resume,
+                             r, argc, argv);
+}
+
+
+static void
+crm_http_redis_resume(crm_redis_cmd_t *cmd, redisReply *reply, void *data)
+{
+    ngx_http_request_t *r = data;
+
+    crm_ctx_t         *ctx;
+    ngx_connection_t  *c;
+
+    c = r->connection;
+    ctx = ngx_http_get_module_ctx(r, ngx_http_crm_module);
+
+    ctx->redis_handler(cmd, reply, r);
+
+    crm_http_posted(c);
 }

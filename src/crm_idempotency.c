@@ -4,9 +4,11 @@
  *
  * The first request with a key claims it (one Lua call: the key's value
  * if it exists, otherwise it is set to "in flight" with the request's
- * fingerprint, a SHA-256 of method, URI and body).  Its response (status,
- * Location, body) then replaces the claim for crm_idempotency_ttl; a 5xx
- * releases the key so that the client can retry.  Later requests with
+ * fingerprint, a SHA-256 of method, URI, arguments and body, for
+ * crm_idempotency_claim_ttl: as long as a request can take).  Its response
+ * (status, Location, body) then replaces the claim for
+ * crm_idempotency_ttl; a 5xx releases the key so that the client can
+ * retry.  Later requests with
  * the same key and principal get the stored response again with
  * "Idempotent-Replayed: true"; while the first is in flight they get 409
  * CONFLICT; with another body, 422 IDEMPOTENCY_KEY_REUSED.
@@ -91,15 +93,22 @@ crm_idem_begin(ngx_http_request_t *r, crm_ctx_t *ctx, crm_step_pt next)
         return crm_idem_unavailable(r, ctx);
     }
 
-    /* the fingerprint: method, URI with arguments, body */
+    /*
+     * the fingerprint: method, URI, arguments and body (the key itself
+     * belongs to the principal); not the HTTP version nor any header
+     */
 
     sha = EVP_MD_CTX_new();
 
     ok = (sha != NULL
           && EVP_DigestInit_ex(sha, EVP_sha256(), NULL) == 1
-          && EVP_DigestUpdate(sha, r->request_line.data,
-                              r->request_line.len)
-             == 1);
+          && EVP_DigestUpdate(sha, r->method_name.data, r->method_name.len)
+             == 1
+          && EVP_DigestUpdate(sha, " ", 1) == 1
+          && EVP_DigestUpdate(sha, r->uri.data, r->uri.len) == 1
+          && EVP_DigestUpdate(sha, "?", 1) == 1
+          && EVP_DigestUpdate(sha, r->args.data, r->args.len) == 1
+          && EVP_DigestUpdate(sha, "\n", 1) == 1);
 
     if (ok && r->request_body != NULL) {
         for (cl = r->request_body->bufs; ok && cl; cl = cl->next) {
@@ -153,8 +162,14 @@ crm_idem_begin(ngx_http_request_t *r, crm_ctx_t *ctx, crm_step_pt next)
     p = ngx_sprintf(p, "i:%V", &ctx->idem.fp);
     argv[4].len = p - argv[4].data;
 
+    /*
+     * the claim lives only as long as the request can take: a worker that
+     * dies, or a response that cannot be stored, leaves no key behind for
+     * longer than that
+     */
+
     argv[5].data = p;
-    p = ngx_sprintf(p, "%M", ctx->mcf->idempotency_ttl);
+    p = ngx_sprintf(p, "%M", ctx->mcf->idempotency_claim_ttl);
     argv[5].len = p - argv[5].data;
 
     ngx_str_set(&argv[0], "EVAL");
@@ -164,9 +179,7 @@ crm_idem_begin(ngx_http_request_t *r, crm_ctx_t *ctx, crm_step_pt next)
 
     ctx->next = next;
 
-    if (crm_redis_command(ctx->mcf->redis, r->pool, crm_idem_claimed, r, 6,
-                          argv)
-        == NULL)
+    if (crm_http_redis(r, ctx, crm_idem_claimed, 6, argv) == NULL)
     {
         ngx_str_null(&ctx->idem.key);
         return crm_idem_unavailable(r, ctx);

@@ -240,8 +240,7 @@ crm_limit_check(ngx_http_request_t *r, crm_ctx_t *ctx, crm_step_pt next)
 
         ctx->next = next;
 
-        if (crm_redis_command(ctx->mcf->redis, r->pool, crm_limit_redis_done,
-                              r, 8, argv)
+        if (crm_http_redis(r, ctx, crm_limit_redis_done, 8, argv)
             != NULL)
         {
             return NGX_AGAIN;

@@ -90,6 +90,7 @@ typedef struct {
     ngx_flag_t                idempotency;
     ngx_uint_t                idempotency_reject;   /* without Redis */
     ngx_msec_t                idempotency_ttl;
+    ngx_msec_t                idempotency_claim_ttl;
     crm_redis_conf_t          redis_conf;
 
     /* per worker, set up in init_process */
@@ -220,6 +221,8 @@ struct crm_ctx_s {
     crm_bulk_t               *bulk;
     unsigned                  capture:1;
     crm_pg_req_t             *pg;
+    crm_pg_handler_pt         pg_handler;   /* see crm_resource_exec() */
+    crm_redis_handler_pt      redis_handler;    /* crm_http_redis() */
     ngx_int_t                 total;        /* count=, -1: none */
     /*
      * A step that answered the request itself (an error) returns
@@ -301,6 +304,10 @@ ngx_table_elt_t *crm_http_header_in(ngx_http_request_t *r, const char *name,
 ngx_int_t crm_http_header_out(ngx_http_request_t *r, const char *name,
     ngx_str_t *value);
 void crm_http_done(ngx_http_request_t *r, ngx_int_t rc);
+void crm_http_posted(ngx_connection_t *c);
+void crm_http_wait(ngx_http_request_t *r);
+crm_redis_cmd_t *crm_http_redis(ngx_http_request_t *r, crm_ctx_t *ctx,
+    crm_redis_handler_pt h, ngx_uint_t argc, ngx_str_t *argv);
 
 
 /* crm_router.c */

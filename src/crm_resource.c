@@ -80,6 +80,7 @@ static void crm_health_pg_done(crm_pg_req_t *pr, PGresult *res);
 static void crm_health_redis_done(crm_redis_cmd_t *cmd, redisReply *reply,
     void *data);
 static ngx_int_t crm_health_render(ngx_http_request_t *r, crm_ctx_t *ctx);
+static void crm_resource_resume(crm_pg_req_t *pr, PGresult *res);
 
 
 static ngx_str_t  crm_owner_name = ngx_string("owner");
@@ -160,6 +161,8 @@ crm_resource_handler(ngx_http_request_t *r)
     crm_discard(r);
 
     r->main->count++;
+
+    crm_http_wait(r);
 
     rc = crm_proceed(r, ctx);
     if (rc != NGX_DONE) {
@@ -334,6 +337,8 @@ crm_body_ready(ngx_http_request_t *r)
         /* a bulk request counts as many requests as it has operations */
         ctx->cost = crm_bulk_cost(ctx);
     }
+
+    crm_http_wait(r);
 
     rc = crm_proceed(r, ctx);
 
@@ -695,9 +700,30 @@ crm_resource_exec(ngx_http_request_t *r, crm_ctx_t *ctx, crm_stmt_t *st,
         }
     }
 
-    crm_pg_exec(ctx->pg, st, h, r);
+    ctx->pg_handler = h;
+
+    crm_pg_exec(ctx->pg, st, crm_resource_resume, r);
 
     return NGX_DONE;
+}
+
+
+/* every PostgreSQL callback of a request: then the posted requests */
+
+static void
+crm_resource_resume(crm_pg_req_t *pr, PGresult *res)
+{
+    crm_ctx_t           *ctx;
+    ngx_connection_t    *c;
+    ngx_http_request_t  *r;
+
+    r = pr->data;
+    c = r->connection;
+    ctx = ngx_http_get_module_ctx(r, ngx_http_crm_module);
+
+    ctx->pg_handler(pr, res);
+
+    crm_http_posted(c);
 }
 
 
@@ -2381,8 +2407,7 @@ crm_health_pg_done(crm_pg_req_t *pr, PGresult *res)
     ngx_str_set(&ping, "PING");
     ctx->health.redis_start = ngx_current_msec;
 
-    if (crm_redis_command(ctx->mcf->redis, r->pool, crm_health_redis_done,
-                          r, 1, &ping)
+    if (crm_http_redis(r, ctx, crm_health_redis_done, 1, &ping)
         == NULL)
     {
         crm_http_done(r, crm_health_render(r, ctx));

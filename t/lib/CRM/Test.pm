@@ -23,7 +23,7 @@ use POSIX ();
 use Time::HiRes ();
 
 use Exporter 'import';
-our @EXPORT_OK = qw(sql http_request api concurrent lock_row
+our @EXPORT_OK = qw(sql http_request api concurrent lock_row lock_tables
                     $WS_A $WS_B $KEY_A $KEY_B);
 
 our $WS_A  = '11111111-1111-4111-8111-111111111111';
@@ -245,7 +245,7 @@ sub http_request {
     close $sock;
 
     my ($head, $rbody) = split /\r\n\r\n/, $resp, 2;
-    my ($status) = $head =~ m{^HTTP/\d\.\d (\d+)};
+    my ($status) = ($head // '') =~ m{^HTTP/\d\.\d (\d+)};
     return ($status // 0, $rbody // '', $head // '');
 }
 
@@ -333,6 +333,35 @@ sub lock_row {
     }
 
     # the session sleeps only once it holds the lock
+    for (1 .. 100) {
+        last if sql("SELECT count(*) FROM pg_stat_activity"
+                    . " WHERE wait_event = 'PgSleep'") > 0;
+        Time::HiRes::sleep(0.05);
+    }
+
+    return $pid;
+}
+
+
+# holds ACCESS EXCLUSIVE locks on "tables" (an array ref) for "seconds"
+# in a background session, so that every statement that reads or writes
+# them waits in PostgreSQL; returns the session's pid once the locks are
+# held
+
+sub lock_tables {
+    my ($tables, $seconds) = @_;
+    my $dsn = $ENV{TEST_NGINX_PG_DSN};
+    my $list = join ', ', @$tables;
+
+    my $pid = fork() // die "fork: $!";
+    if ($pid == 0) {
+        exec('psql', $dsn, '-X', '-q', '-o', '/dev/null',
+             '-v', 'ON_ERROR_STOP=1',
+             '-c', "BEGIN; LOCK TABLE $list IN ACCESS EXCLUSIVE MODE;"
+                 . " SELECT pg_sleep($seconds); COMMIT;")
+            or POSIX::_exit(1);
+    }
+
     for (1 .. 100) {
         last if sql("SELECT count(*) FROM pg_stat_activity"
                     . " WHERE wait_event = 'PgSleep'") > 0;
