@@ -337,8 +337,12 @@ crm_http_error(ngx_http_request_t *r, ngx_uint_t error, const char *message,
         }
     }
 
-    if (def->status >= NGX_HTTP_INTERNAL_SERVER_ERROR) {
-        /* an error must not be cached, nor keep a connection busy */
+    if (def->status == NGX_HTTP_INTERNAL_SERVER_ERROR) {
+        /*
+         * a bug: start the client afresh.  A 503 keeps the connection,
+         * so that clients retrying through an outage do not reconnect
+         * each time
+         */
         r->keepalive = 0;
     }
 
@@ -481,6 +485,30 @@ void
 crm_http_done(ngx_http_request_t *r, ngx_int_t rc)
 {
     ngx_http_finalize_request(r, rc);
+}
+
+
+/*
+ * -1: leave the line out (one of its kind was written less than a second
+ * ago); otherwise write it, saying how many were left out since the last.
+ * For what can happen on every request while a dependency is away.
+ */
+
+ngx_int_t
+crm_log_limit(crm_log_limit_t *ll)
+{
+    ngx_int_t  n;
+
+    if ((ngx_msec_int_t) (ll->next - ngx_current_msec) > 0) {
+        ll->skipped++;
+        return -1;
+    }
+
+    n = ll->skipped;
+    ll->skipped = 0;
+    ll->next = ngx_current_msec + 1000;
+
+    return n;
 }
 
 

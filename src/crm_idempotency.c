@@ -192,7 +192,7 @@ crm_idem_begin(ngx_http_request_t *r, crm_ctx_t *ctx, crm_step_pt next)
 static void
 crm_idem_claimed(crm_redis_cmd_t *cmd, redisReply *reply, void *data)
 {
-    ngx_int_t            rc;
+    ngx_int_t            n, rc;
     crm_ctx_t           *ctx;
     ngx_pool_cleanup_t  *cln;
     ngx_http_request_t  *r;
@@ -201,9 +201,14 @@ crm_idem_claimed(crm_redis_cmd_t *cmd, redisReply *reply, void *data)
     ctx = ngx_http_get_module_ctx(r, ngx_http_crm_module);
 
     if (reply == NULL || reply->type == REDIS_REPLY_ERROR) {
-        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
-                      "crm: idempotency claim failed: %s",
-                      reply ? reply->str : "no reply");
+        n = crm_log_limit(&ctx->mcf->idem_log);
+
+        if (n >= 0) {
+            ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                          "crm: idempotency claim failed: %s "
+                          "(%i similar lines left out)",
+                          reply ? reply->str : "no reply", n);
+        }
 
         ngx_str_null(&ctx->idem.key);
 
@@ -317,9 +322,17 @@ crm_idem_answer(ngx_http_request_t *r, crm_ctx_t *ctx, u_char *v,
 static ngx_int_t
 crm_idem_unavailable(ngx_http_request_t *r, crm_ctx_t *ctx)
 {
+    ngx_int_t  n;
+
     if (!ctx->mcf->idempotency_reject) {
-        ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
-                      "crm: Redis is down: Idempotency-Key not enforced");
+        n = crm_log_limit(&ctx->mcf->idem_log);
+
+        if (n >= 0) {
+            ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
+                          "crm: Redis is down: Idempotency-Key not "
+                          "enforced (%i similar lines left out)", n);
+        }
+
         return NGX_OK;
     }
 
@@ -342,8 +355,9 @@ crm_idem_store(ngx_http_request_t *r, crm_ctx_t *ctx, ngx_uint_t status,
 {
     u_char           *p;
     size_t            len;
+    ngx_int_t         n;
     ngx_str_t         argv[5], loc;
-    ngx_uint_t        i, n;
+    ngx_uint_t        i, argc;
     ngx_pool_t       *pool;
     ngx_chain_t      *cl;
     ngx_list_part_t  *part;
@@ -390,7 +404,7 @@ crm_idem_store(ngx_http_request_t *r, crm_ctx_t *ctx, ngx_uint_t status,
 
     if (status >= NGX_HTTP_INTERNAL_SERVER_ERROR) {
         ngx_str_set(&argv[0], "DEL");
-        n = 2;
+        argc = 2;
         goto send;
     }
 
@@ -420,16 +434,22 @@ crm_idem_store(ngx_http_request_t *r, crm_ctx_t *ctx, ngx_uint_t status,
 
     ngx_str_set(&argv[0], "SET");
     ngx_str_set(&argv[3], "PX");
-    n = 5;
+    argc = 5;
 
 send:
 
-    if (crm_redis_command(ctx->mcf->redis, pool, crm_idem_stored, pool, n,
+    if (crm_redis_command(ctx->mcf->redis, pool, crm_idem_stored, pool, argc,
                           argv)
         == NULL)
     {
-        ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
-                      "crm: could not store the idempotent response");
+        n = crm_log_limit(&ctx->mcf->idem_log);
+
+        if (n >= 0) {
+            ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
+                          "crm: could not store the idempotent response "
+                          "(%i similar lines left out)", n);
+        }
+
         ngx_destroy_pool(pool);
     }
 }
@@ -458,9 +478,19 @@ crm_idem_cleanup(void *data)
 static void
 crm_idem_stored(crm_redis_cmd_t *cmd, redisReply *reply, void *data)
 {
+    ngx_int_t                  n;
+    ngx_http_crm_main_conf_t  *mcf;
+
     if (reply == NULL || reply->type == REDIS_REPLY_ERROR) {
-        ngx_log_error(NGX_LOG_WARN, ngx_cycle->log, 0,
-                      "crm: storing an idempotent response failed");
+        mcf = ngx_http_cycle_get_module_main_conf(ngx_cycle,
+                                                  ngx_http_crm_module);
+        n = crm_log_limit(&mcf->idem_log);
+
+        if (n >= 0) {
+            ngx_log_error(NGX_LOG_WARN, ngx_cycle->log, 0,
+                          "crm: storing an idempotent response failed "
+                          "(%i similar lines left out)", n);
+        }
     }
 
     ngx_destroy_pool(data);

@@ -33,6 +33,15 @@ typedef struct crm_pg_req_s    crm_pg_req_t;
 #define CRM_PG_TIMEOUT        2         /* waited too long for a conn */
 #define CRM_PG_DOWN           3         /* database unreachable */
 #define CRM_PG_LOST           4         /* connection lost mid-statement */
+#define CRM_PG_NREASONS       5
+
+
+/* at most one line a second of a kind, with a count of those left out */
+
+typedef struct {
+    ngx_msec_t                next;
+    ngx_int_t                 skipped;
+} crm_log_limit_t;
 
 
 typedef struct {
@@ -98,6 +107,7 @@ typedef struct {
     crm_redis_t              *redis;
     ngx_event_t               touch;        /* API keys' last use */
     ngx_uint_t                id_seq;
+    crm_log_limit_t           idem_log;     /* Idempotency-Key trouble */
 } ngx_http_crm_main_conf_t;
 
 
@@ -305,6 +315,7 @@ ngx_int_t crm_http_header_out(ngx_http_request_t *r, const char *name,
     ngx_str_t *value);
 void crm_http_done(ngx_http_request_t *r, ngx_int_t rc);
 void crm_http_posted(ngx_connection_t *c);
+ngx_int_t crm_log_limit(crm_log_limit_t *ll);
 void crm_http_wait(ngx_http_request_t *r);
 crm_redis_cmd_t *crm_http_redis(ngx_http_request_t *r, crm_ctx_t *ctx,
     crm_redis_handler_pt h, ngx_uint_t argc, ngx_str_t *argv);

@@ -72,6 +72,14 @@ struct crm_pg_pool_s {
     ngx_msec_t                backoff;
     ngx_msec_t                down_until;
     unsigned                  down:1;       /* outage logged */
+
+    /*
+     * Requests refused (503), by CRM_PG_* reason: the first of each
+     * reason is logged at once, the rest once a second as a summary
+     */
+    ngx_uint_t                refused[CRM_PG_NREASONS];
+    ngx_uint_t                seen;         /* reasons logged, bits */
+    ngx_event_t               summary;
 };
 
 
@@ -95,8 +103,21 @@ static void crm_pg_connect_failed(crm_pg_pool_t *pool);
 static void crm_pg_dispatch(crm_pg_pool_t *pool);
 static void crm_pg_finish(crm_pg_req_t *pr, PGresult *res, ngx_uint_t err);
 static void crm_pg_wait_timeout(ngx_event_t *ev);
+static void crm_pg_refused(crm_pg_pool_t *pool, ngx_uint_t reason);
+static void crm_pg_summary(ngx_event_t *ev);
 static void crm_pg_req_cleanup(void *data);
 static char *crm_pg_strdup(ngx_pool_t *pool, const char *s, size_t len);
+
+
+/* what a refusal says in the error log, by CRM_PG_* reason */
+
+static const char  *crm_pg_reasons[CRM_PG_NREASONS] = {
+    "",
+    "postgres wait queue is full",
+    "timed out waiting for a postgres connection",
+    "postgres is unreachable",
+    "postgres connection lost"
+};
 
 
 /*
@@ -238,6 +259,11 @@ crm_pg_pool_create(ngx_cycle_t *cycle, crm_pg_conf_t *pcf)
     pool->log = cycle->log;
     pool->backoff = CRM_PG_BACKOFF_MIN;
 
+    pool->summary.handler = crm_pg_summary;
+    pool->summary.data = pool;
+    pool->summary.log = cycle->log;
+    pool->summary.cancelable = 1;
+
     ngx_queue_init(&pool->free);
     ngx_queue_init(&pool->idle);
     ngx_queue_init(&pool->waiting);
@@ -269,6 +295,10 @@ crm_pg_pool_destroy(crm_pg_pool_t *pool)
         if (pool->conns[i].state != CRM_PG_FREE) {
             crm_pg_close(&pool->conns[i], CRM_PG_LOST);
         }
+    }
+
+    if (pool->summary.timer_set) {
+        ngx_del_timer(&pool->summary);
     }
 }
 
@@ -380,9 +410,6 @@ crm_pg_exec(crm_pg_req_t *pr, crm_stmt_t *st, crm_pg_handler_pt h,
     }
 
     if (pool->nwaiting >= pool->conf->queue) {
-        ngx_log_error(NGX_LOG_WARN, pr->log, 0,
-                      "crm: postgres wait queue is full (%ui waiting)",
-                      pool->nwaiting);
         crm_pg_finish(pr, NULL, CRM_PG_BUSY);
         return;
     }
@@ -1192,6 +1219,10 @@ crm_pg_finish(crm_pg_req_t *pr, PGresult *res, ngx_uint_t err)
         ngx_del_timer(&pr->wait);
     }
 
+    if (err != CRM_PG_OK) {
+        crm_pg_refused(pr->pool, err);
+    }
+
     pr->error = err;
     pr->handler(pr, res);
 }
@@ -1204,10 +1235,81 @@ crm_pg_wait_timeout(ngx_event_t *ev)
 
     pr = ev->data;
 
-    ngx_log_error(NGX_LOG_WARN, pr->log, 0,
-                  "crm: timed out waiting for a postgres connection");
-
     crm_pg_finish(pr, NULL, CRM_PG_TIMEOUT);
+}
+
+
+/*
+ * A request refused for "reason".  In an outage or under overload every
+ * request is refused: the error log gets the first refusal of each reason
+ * at once, then one summary line a second while refusals go on, and a
+ * line when a second passed without any.
+ */
+
+static void
+crm_pg_refused(crm_pg_pool_t *pool, ngx_uint_t reason)
+{
+    if (!(pool->seen & (1 << reason))) {
+        pool->seen |= 1 << reason;
+
+        if (reason == CRM_PG_BUSY) {
+            ngx_log_error(NGX_LOG_WARN, pool->log, 0,
+                          "crm: %s (%ui waiting), refusing requests",
+                          crm_pg_reasons[reason], pool->nwaiting);
+
+        } else {
+            ngx_log_error(NGX_LOG_WARN, pool->log, 0,
+                          "crm: %s, refusing requests",
+                          crm_pg_reasons[reason]);
+        }
+
+    } else {
+        pool->refused[reason]++;
+    }
+
+    if (!pool->summary.timer_set) {
+        ngx_add_timer(&pool->summary, 1000);
+    }
+}
+
+
+static void
+crm_pg_summary(ngx_event_t *ev)
+{
+    u_char         *p;
+    ngx_uint_t      i, n;
+    crm_pg_pool_t  *pool;
+    u_char          buf[NGX_MAX_ERROR_STR];
+
+    pool = ev->data;
+
+    n = 0;
+    p = buf;
+
+    for (i = 1; i < CRM_PG_NREASONS; i++) {
+        if (pool->refused[i] == 0) {
+            continue;
+        }
+
+        p = ngx_slprintf(p, buf + sizeof(buf), "%s%ui %s",
+                         n ? ", " : "", pool->refused[i], crm_pg_reasons[i]);
+        n += pool->refused[i];
+        pool->refused[i] = 0;
+    }
+
+    if (n == 0) {
+        ngx_log_error(NGX_LOG_NOTICE, pool->log, 0,
+                      "crm: postgres serves requests again (no refusal "
+                      "in the last second)");
+        pool->seen = 0;
+        return;
+    }
+
+    ngx_log_error(NGX_LOG_WARN, pool->log, 0,
+                  "crm: postgres refused %ui more requests in the last "
+                  "second: %*s", n, p - buf, buf);
+
+    ngx_add_timer(&pool->summary, 1000);
 }
 
 

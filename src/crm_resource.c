@@ -765,12 +765,13 @@ crm_resource_db_error(ngx_http_request_t *r, crm_ctx_t *ctx, crm_pg_req_t *pr,
     crm_db_error_t  e;
 
     if (res == NULL) {
-        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
-                      "crm: database unavailable (%s)",
-                      pr->error == CRM_PG_BUSY ? "wait queue full"
-                      : pr->error == CRM_PG_TIMEOUT ? "wait timed out"
-                      : pr->error == CRM_PG_DOWN ? "unreachable"
-                      : "connection lost");
+        /* the pool logs refusals: at once, then a summary a second */
+        ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                       "crm: database unavailable (%s)",
+                       pr->error == CRM_PG_BUSY ? "wait queue full"
+                       : pr->error == CRM_PG_TIMEOUT ? "wait timed out"
+                       : pr->error == CRM_PG_DOWN ? "unreachable"
+                       : "connection lost");
         return crm_resource_unavailable(r, ctx);
     }
 
@@ -2395,8 +2396,9 @@ crm_health_pg_done(crm_pg_req_t *pr, PGresult *res)
     ctx->health.pg_ms = ngx_current_msec - ctx->started;
 
     if (!ctx->health.pg_up) {
-        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
-                      "crm: health: postgres is down");
+        /* the pool logs the outage itself, once */
+        ngx_log_debug0(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                       "crm: health: postgres is down");
     }
 
     if (ctx->mcf->redis == NULL) {
