@@ -17,6 +17,8 @@
 #define CRM_QUERY_TEXT_MAX      1000    /* bytes of a text value */
 #define CRM_QUERY_NUM_MAX       1000    /* bytes of a number */
 #define CRM_QUERY_Q_MAX         200     /* characters of q= */
+/* shorter terms have no trigram: they cannot use the search indexes */
+#define CRM_QUERY_Q_MIN         3
 #define CRM_QUERY_NAME_MAX      64      /* bytes of a name in an error */
 #define CRM_QUERY_MSG_MAX       512     /* bytes of an error message */
 
@@ -792,10 +794,11 @@ crm_query_search(crm_query_ctx_t *ctx, const crm_query_param_t *qp,
 
     (void) crm_query_utf8(value.data, value.len, &chars);
 
-    if (chars == 0 || chars > CRM_QUERY_Q_MAX) {
+    if (chars < CRM_QUERY_Q_MIN || chars > CRM_QUERY_Q_MAX) {
         return crm_query_error(ctx, &ctx->name, "invalid_value",
-                               "\"%V\" must be 1 to %d characters",
-                               &ctx->err->param, CRM_QUERY_Q_MAX);
+                               "\"%V\" must be %d to %d characters",
+                               &ctx->err->param, CRM_QUERY_Q_MIN,
+                               CRM_QUERY_Q_MAX);
     }
 
     ctx->q->q = value;

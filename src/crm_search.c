@@ -16,7 +16,7 @@
 #include "crm_module.h"
 
 
-#define CRM_SEARCH_Q_MIN      2         /* characters */
+#define CRM_SEARCH_Q_MIN      3         /* characters: a trigram */
 #define CRM_SEARCH_Q_MAX      200
 #define CRM_SEARCH_TYPES      16
 
@@ -152,7 +152,11 @@ crm_search_args(ngx_http_request_t *r, crm_ctx_t *ctx, ngx_str_t *q,
         return NGX_ABORT;
     }
 
-    /* trimmed; at least two characters, at most 200 (bytes) */
+    /*
+     * trimmed; at least three characters (a shorter term has no trigram,
+     * so it could only be searched by reading every row), at most 200
+     * (bytes)
+     */
 
     while (q->len > 0 && q->data[0] == ' ') {
         q->data++;
@@ -168,7 +172,7 @@ crm_search_args(ngx_http_request_t *r, crm_ctx_t *ctx, ngx_str_t *q,
         || ngx_utf8_length(q->data, q->len) < CRM_SEARCH_Q_MIN)
     {
         ctx->rc = crm_search_bad(r, "q", "invalid_value",
-                                 "q must be 2 to 200 characters of text");
+                                 "q must be 3 to 200 characters of text");
         return NGX_ABORT;
     }
 

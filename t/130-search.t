@@ -120,7 +120,7 @@ GET /api/v1/contacts?q=smith&firstName=Bob&count=exact
 
 === TEST 5: q= is literal text, not a pattern
 --- request
-GET /api/v1/contacts?q=%25%25
+GET /api/v1/contacts?q=%25%25%25
 --- error_code: 200
 --- response_body_like: ^\{"data":\[\],
 
@@ -213,3 +213,15 @@ $CRM::Test::HttpConfig . "    crm_search_similarity 0.9;\n"
 GET /api/v1/contacts?q=Smith&sort=firstName
 --- error_code: 200
 --- json_names: Ann Bob
+
+=== TEST 20: q of two characters on a list (no trigram: no index could serve it)
+--- request
+GET /api/v1/contacts?q=ab
+--- error_code: 400
+--- response_body_like: "parameter":"q","code":"invalid_value"
+
+=== TEST 21: /search with q of two characters
+--- request
+GET /api/v1/search?q=ab
+--- error_code: 400
+--- response_body_like: "parameter":"q","code":"invalid_value"

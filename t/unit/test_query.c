@@ -421,7 +421,11 @@ test_count_q(void)
     parse_err(contacts, repeat("a", 201, "q="), "q", "invalid_value",
               "q of 201 characters");
     parse_err(contacts, "q=", "q", "invalid_value", "q=");
-    parse_err(contacts, "q=a&q=b", "q", "duplicate_parameter", "q twice");
+    parse_err(contacts, "q=ab", "q", "invalid_value",
+              "q of two characters (no trigram)");
+    parse_ok(contacts, "q=abc", "q of three characters");
+    parse_err(contacts, "q=abc&q=bcd", "q", "duplicate_parameter",
+              "q twice");
 
     s = repeat("%C3%A9", 201, "q=");
     parse_err(contacts, s, "q", "invalid_value",
@@ -693,11 +697,11 @@ test_encoding(void)
     parse_ok(contacts, "%66ields=email", "an escaped name");
     ok(q.select != NULL, "%%66ields is fields");
 
-    parse_ok(contacts, "q=%F0%9F%98%80", "a four-byte character");
-    is_mem(q.q.data, q.q.len, "\xf0\x9f\x98\x80", "four bytes kept");
+    parse_ok(contacts, "q=%F0%9F%98%80ab", "a four-byte character");
+    is_mem(q.q.data, q.q.len, "\xf0\x9f\x98\x80" "ab", "four bytes kept");
 
-    parse_ok(contacts, "q=%e2%82%AC", "lowercase hex");
-    is_mem(q.q.data, q.q.len, "\xe2\x82\xac", "lowercase hex decoded");
+    parse_ok(contacts, "q=%e2%82%ACab", "lowercase hex");
+    is_mem(q.q.data, q.q.len, "\xe2\x82\xac" "ab", "lowercase hex decoded");
 
     parse_ok(contacts, "q=caf\xc3\xa9", "raw UTF-8 bytes");
 
