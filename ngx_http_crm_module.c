@@ -26,6 +26,8 @@ static char *ngx_http_crm_api(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_crm_postgres(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+static char *ngx_http_crm_postgres_heavy(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
 static char *ngx_http_crm_api_key(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_crm_redis(ngx_conf_t *cf, ngx_command_t *cmd,
@@ -83,6 +85,13 @@ static ngx_command_t  ngx_http_crm_commands[] = {
     { ngx_string("crm_postgres"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
       ngx_http_crm_postgres,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("crm_postgres_heavy"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_1MORE,
+      ngx_http_crm_postgres_heavy,
       NGX_HTTP_MAIN_CONF_OFFSET,
       0,
       NULL },
@@ -293,6 +302,12 @@ ngx_http_crm_create_main_conf(ngx_conf_t *cf)
     mcf->idempotency = NGX_CONF_UNSET;
     mcf->idempotency_reject = NGX_CONF_UNSET_UINT;
     mcf->idempotency_ttl = NGX_CONF_UNSET_MSEC;
+    mcf->heavy_enabled = NGX_CONF_UNSET;
+    mcf->heavy_workspace = NGX_CONF_UNSET_UINT;
+    mcf->heavy.pool_size = NGX_CONF_UNSET_UINT;
+    mcf->heavy.queue = NGX_CONF_UNSET_UINT;
+    mcf->heavy.queue_timeout = NGX_CONF_UNSET_MSEC;
+    mcf->heavy.statement_timeout = NGX_CONF_UNSET_MSEC;
     mcf->idempotency_claim_ttl = NGX_CONF_UNSET_MSEC;
     mcf->redis_conf.connect_timeout = NGX_CONF_UNSET_MSEC;
     mcf->redis_conf.command_timeout = NGX_CONF_UNSET_MSEC;
@@ -353,11 +368,35 @@ ngx_http_crm_init_main_conf(ngx_conf_t *cf, void *conf)
         mcf->cursor_secret.len = 32;
     }
 
-    if (mcf->pg.conninfo.len > 0) {
-        return crm_pg_conf_finalize(cf, &mcf->pg);
+    ngx_conf_init_value(mcf->heavy_enabled, 1);
+    ngx_conf_init_uint_value(mcf->heavy_workspace, 1);
+    ngx_conf_init_uint_value(mcf->heavy.pool_size, 2);
+    ngx_conf_init_uint_value(mcf->heavy.queue, 16);
+    ngx_conf_init_msec_value(mcf->heavy.queue_timeout,
+                             mcf->pg.queue_timeout);
+    ngx_conf_init_msec_value(mcf->heavy.statement_timeout,
+                             mcf->pg.statement_timeout);
+
+    if (mcf->pg.conninfo.len == 0) {
+        return NGX_CONF_OK;
     }
 
-    return NGX_CONF_OK;
+    if (crm_pg_conf_finalize(cf, &mcf->pg) != NGX_CONF_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    if (!mcf->heavy_enabled) {
+        return NGX_CONF_OK;
+    }
+
+    /* the same database and session, other sizes and statement timeout */
+
+    mcf->heavy.conninfo = mcf->pg.conninfo;
+    mcf->heavy.connect_timeout = mcf->pg.connect_timeout;
+    mcf->heavy.backoff_max = mcf->pg.backoff_max;
+    mcf->heavy.similarity = mcf->pg.similarity;
+
+    return crm_pg_conf_finalize(cf, &mcf->heavy);
 }
 
 
@@ -728,6 +767,99 @@ ngx_http_crm_cursor_secret(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 }
 
 
+/*
+ * crm_postgres_heavy off | [pool_size=n] [queue=n] [queue_timeout=time]
+ *     [statement_timeout=time] [workspace=n];
+ */
+
+static char *
+ngx_http_crm_postgres_heavy(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_crm_main_conf_t *mcf = conf;
+
+    ngx_int_t    n;
+    ngx_str_t   *value, v;
+    ngx_msec_t   ms;
+    ngx_uint_t   i;
+
+    if (mcf->heavy_enabled != NGX_CONF_UNSET) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    if (cf->args->nelts == 2 && ngx_strcmp(value[1].data, "off") == 0) {
+        mcf->heavy_enabled = 0;
+        return NGX_CONF_OK;
+    }
+
+    mcf->heavy_enabled = 1;
+
+    for (i = 1; i < cf->args->nelts; i++) {
+
+        v.data = (u_char *) ngx_strchr(value[i].data, '=');
+        if (v.data == NULL) {
+            goto invalid;
+        }
+
+        v.data++;
+        v.len = value[i].data + value[i].len - v.data;
+
+        if (ngx_strncmp(value[i].data, "pool_size=", 10) == 0
+            || ngx_strncmp(value[i].data, "queue=", 6) == 0
+            || ngx_strncmp(value[i].data, "workspace=", 10) == 0)
+        {
+            n = ngx_atoi(v.data, v.len);
+            if (n == NGX_ERROR || (n == 0 && value[i].data[0] != 'q')) {
+                goto invalid;
+            }
+
+            switch (value[i].data[0]) {
+            case 'p':
+                mcf->heavy.pool_size = n;
+                break;
+            case 'q':
+                mcf->heavy.queue = n;
+                break;
+            default:
+                mcf->heavy_workspace = n;
+                break;
+            }
+
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "queue_timeout=", 14) == 0
+            || ngx_strncmp(value[i].data, "statement_timeout=", 18) == 0)
+        {
+            ms = ngx_parse_time(&v, 0);
+            if (ms == (ngx_msec_t) NGX_ERROR || ms == 0) {
+                goto invalid;
+            }
+
+            if (value[i].data[0] == 'q') {
+                mcf->heavy.queue_timeout = ms;
+
+            } else {
+                mcf->heavy.statement_timeout = ms;
+            }
+
+            continue;
+        }
+
+        goto invalid;
+    }
+
+    return NGX_CONF_OK;
+
+invalid:
+
+    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                       "invalid parameter \"%V\"", &value[i]);
+    return NGX_CONF_ERROR;
+}
+
+
 static char *
 ngx_http_crm_api_key(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
@@ -891,6 +1023,10 @@ ngx_http_crm_init_process(ngx_cycle_t *cycle)
         }
     }
 
+    if (crm_heavy_init_process(cycle, mcf) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
     if (mcf->redis_conf.addr.len > 0) {
         mcf->redis = crm_redis_init(cycle, &mcf->redis_conf);
         if (mcf->redis == NULL) {
@@ -919,6 +1055,8 @@ ngx_http_crm_exit_process(ngx_cycle_t *cycle)
 
     crm_pg_pool_destroy(mcf->pool);
     mcf->pool = NULL;
+
+    crm_heavy_exit_process(mcf);
 
     crm_redis_done(mcf->redis);
     mcf->redis = NULL;

@@ -65,6 +65,12 @@ typedef struct {
 } crm_pg_conf_t;
 
 
+typedef struct crm_heavy_slot_s  crm_heavy_slot_t;
+
+/* the longest workspace id a heavy slot holds (a UUID has 36) */
+#define CRM_HEAVY_WS_LEN      64
+
+
 typedef struct crm_auth_cache_s  crm_auth_cache_t;
 typedef struct crm_limit_zone_s  crm_limit_zone_t;
 
@@ -89,6 +95,9 @@ typedef struct {
 
 typedef struct {
     crm_pg_conf_t             pg;
+    crm_pg_conf_t             heavy;        /* crm_postgres_heavy */
+    ngx_flag_t                heavy_enabled;
+    ngx_uint_t                heavy_workspace;  /* per worker */
     ngx_str_t                 cursor_secret;
     ngx_array_t              *keys;         /* crm_static_key_t */
     ngx_shm_zone_t           *auth_zone;    /* crm_auth_cache */
@@ -104,6 +113,9 @@ typedef struct {
 
     /* per worker, set up in init_process */
     crm_pg_pool_t            *pool;
+    crm_pg_pool_t            *heavy_pool;
+    crm_heavy_slot_t         *heavy_slots;
+    ngx_uint_t                heavy_nslots;
     crm_redis_t              *redis;
     ngx_event_t               touch;        /* API keys' last use */
     ngx_uint_t                id_seq;
@@ -230,7 +242,10 @@ struct crm_ctx_s {
                                                crm_custom_load() */
     crm_bulk_t               *bulk;
     unsigned                  capture:1;
+    unsigned                  heavy:1;      /* search, count=exact */
     crm_pg_req_t             *pg;
+    crm_pg_req_t             *pg_heavy;     /* on the heavy pool */
+    crm_heavy_slot_t         *heavy_slot;   /* its workspace's share */
     crm_pg_handler_pt         pg_handler;   /* see crm_resource_exec() */
     crm_redis_handler_pt      redis_handler;    /* crm_http_redis() */
     ngx_int_t                 total;        /* count=, -1: none */
@@ -390,6 +405,14 @@ ngx_int_t crm_custom_load(ngx_http_request_t *r, crm_ctx_t *ctx,
 ngx_int_t crm_custom_query_fields(ngx_pool_t *pool, crm_ctx_t *ctx,
     crm_resource_t *res, crm_field_t **out, ngx_uint_t *n);
 json_t *crm_custom_metadata(crm_ctx_t *ctx, crm_resource_t *res);
+
+
+/* crm_heavy.c: expensive requests' own pool and per-workspace share */
+
+ngx_int_t crm_heavy_init_process(ngx_cycle_t *cycle,
+    ngx_http_crm_main_conf_t *mcf);
+void crm_heavy_exit_process(ngx_http_crm_main_conf_t *mcf);
+crm_pg_pool_t *crm_heavy_pool(ngx_http_request_t *r, crm_ctx_t *ctx);
 
 
 /* crm_search.c */

@@ -96,7 +96,7 @@ static ngx_int_t crm_pg_execute(crm_pg_conn_t *pc, crm_pg_stmt_t *ps,
     crm_stmt_t *st);
 static void crm_pg_flush(crm_pg_conn_t *pc);
 static void crm_pg_read(crm_pg_conn_t *pc);
-static void crm_pg_prepared(crm_pg_conn_t *pc);
+static ngx_int_t crm_pg_prepared(crm_pg_conn_t *pc);
 static void crm_pg_release(crm_pg_conn_t *pc);
 static void crm_pg_close(crm_pg_conn_t *pc, ngx_uint_t error);
 static void crm_pg_connect_failed(crm_pg_pool_t *pool);
@@ -847,7 +847,14 @@ crm_pg_stmt(crm_pg_conn_t *pc, crm_stmt_t *st, ngx_uint_t *add)
         if (ps->hash == hash && ps->len == st->sql.len
             && ngx_memcmp(ps->sql, st->sql.data, st->sql.len) == 0)
         {
-            return ps->failed ? NULL : ps;
+            if (ps->failed) {
+                return NULL;
+            }
+
+            /* its Parse was cut short (crm_pg_prepared()): again */
+            *add = !ps->prepared;
+
+            return ps;
         }
     }
 
@@ -972,8 +979,7 @@ crm_pg_read(crm_pg_conn_t *pc)
         }
     }
 
-    if (pc->preparing != NULL) {
-        crm_pg_prepared(pc);
+    if (pc->preparing != NULL && crm_pg_prepared(pc) != NGX_DECLINED) {
         return;
     }
 
@@ -1009,9 +1015,19 @@ crm_pg_read(crm_pg_conn_t *pc)
  * statement's own error).
  */
 
-static void
+/*
+ * The Parse of a statement completed.  NGX_DECLINED: it failed for a
+ * reason that its execution would meet as well (cancelled by the
+ * statement timeout while it waited for a lock, a deadlock, no
+ * resources): that error is the statement's result, and the statement is
+ * prepared again next time.  Otherwise the statement is executed, by name
+ * when the Parse succeeded, unnamed when the server refused it.
+ */
+
+static ngx_int_t
 crm_pg_prepared(crm_pg_conn_t *pc)
 {
+    char           *state;
     crm_pg_req_t   *pr;
     crm_pg_stmt_t  *ps;
 
@@ -1022,6 +1038,18 @@ crm_pg_prepared(crm_pg_conn_t *pc)
         ps->prepared = 1;
 
     } else {
+        state = (pc->res != NULL)
+                ? PQresultErrorField(pc->res, PG_DIAG_SQLSTATE) : NULL;
+
+        if (state != NULL
+            && (ngx_strncmp(state, "57", 2) == 0
+                || ngx_strncmp(state, "40", 2) == 0
+                || ngx_strncmp(state, "53", 2) == 0
+                || ngx_strncmp(state, "55", 2) == 0))
+        {
+            return NGX_DECLINED;
+        }
+
         ps->failed = 1;
     }
 
@@ -1038,7 +1066,7 @@ crm_pg_prepared(crm_pg_conn_t *pc)
         }
 
         crm_pg_release(pc);
-        return;
+        return NGX_OK;
     }
 
     if (crm_pg_execute(pc, ps, pr->stmt) == 0) {
@@ -1047,10 +1075,12 @@ crm_pg_prepared(crm_pg_conn_t *pc)
                       PQerrorMessage(pc->pg));
         crm_pg_close(pc, CRM_PG_LOST);
         crm_pg_dispatch(pc->pool);
-        return;
+        return NGX_OK;
     }
 
     crm_pg_flush(pc);
+
+    return NGX_OK;
 }
 
 

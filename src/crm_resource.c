@@ -685,6 +685,9 @@ ngx_int_t
 crm_resource_exec(ngx_http_request_t *r, crm_ctx_t *ctx, crm_stmt_t *st,
     crm_pg_handler_pt h)
 {
+    crm_pg_req_t   **pr;
+    crm_pg_pool_t   *pool;
+
     if (ctx->mcf->pool == NULL) {
         ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
                       "crm: no crm_postgres configured");
@@ -692,17 +695,23 @@ crm_resource_exec(ngx_http_request_t *r, crm_ctx_t *ctx, crm_stmt_t *st,
                               "the database is not configured", NULL);
     }
 
-    if (ctx->pg == NULL) {
-        ctx->pg = crm_pg_request(ctx->mcf->pool, r->pool,
-                                 r->connection->log);
-        if (ctx->pg == NULL) {
+    pool = crm_heavy_pool(r, ctx);
+    if (pool == NULL) {
+        return ctx->rc;
+    }
+
+    pr = (pool == ctx->mcf->pool) ? &ctx->pg : &ctx->pg_heavy;
+
+    if (*pr == NULL) {
+        *pr = crm_pg_request(pool, r->pool, r->connection->log);
+        if (*pr == NULL) {
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
         }
     }
 
     ctx->pg_handler = h;
 
-    crm_pg_exec(ctx->pg, st, crm_resource_resume, r);
+    crm_pg_exec(*pr, st, crm_resource_resume, r);
 
     return NGX_DONE;
 }
@@ -934,7 +943,8 @@ crm_resource_unavailable(ngx_http_request_t *r, crm_ctx_t *ctx)
     ngx_str_t    retry;
     ngx_msec_t   ms;
 
-    ms = crm_pg_retry_after(ctx->mcf->pool);
+    ms = crm_pg_retry_after(ctx->heavy_slot ? ctx->mcf->heavy_pool
+                                            : ctx->mcf->pool);
 
     retry.data = ngx_pnalloc(r->pool, NGX_INT_T_LEN);
     if (retry.data == NULL) {
@@ -1401,6 +1411,10 @@ crm_list_count(ngx_http_request_t *r, crm_ctx_t *ctx)
     crm_stmt_t      *st, *count;
     crm_parent_t    *parent;
     crm_resource_t  *res;
+
+    /* a search or an exact count reads many rows: the heavy pool */
+    ctx->heavy = (ctx->query.q.len > 0
+                  || ctx->query.count == CRM_COUNT_EXACT);
 
     if (ctx->query.count == CRM_COUNT_NONE) {
         return crm_list_page(r, ctx);

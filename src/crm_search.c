@@ -63,6 +63,8 @@ crm_search(ngx_http_request_t *r, crm_ctx_t *ctx)
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
+    ctx->heavy = 1;
+
     return crm_resource_exec(r, ctx, st, crm_search_done);
 }
 

@@ -1,0 +1,151 @@
+# Expensive requests (search, q= on a list, count=exact) run on a pool of
+# their own with its own statement timeout, and a workspace may run only
+# crm_postgres_heavy workspace=n of them at once per worker: cheap
+# requests of every workspace keep their latency while searches are slow.
+#
+# The companies table is locked in a background session, so that
+# searches of companies wait in PostgreSQL, while contacts stay free.
+
+use strict;
+use warnings;
+
+use Test::Nginx::Socket 'no_plan';
+use Test::More;
+use POSIX ();
+use Time::HiRes ();
+use JSON::PP ();
+use CRM::Test qw(lock_tables http_request);
+
+my $ID = 'a0000000-0000-4000-8000-0000000000f1';
+my $IDB = 'b0000000-0000-4000-8000-0000000000f1';
+
+CRM::Test::reset();
+CRM::Test::sql("INSERT INTO contacts (workspace_id, id, email) VALUES "
+               . "('$CRM::Test::WS_A', '$ID', 'cheap\@example.com'), "
+               . "('$CRM::Test::WS_B', '$IDB', 'cheapb\@example.com')");
+CRM::Test::sql("INSERT INTO companies (workspace_id, name) VALUES "
+               . "('$CRM::Test::WS_A', 'Acme'), ('$CRM::Test::WS_B', 'Acme')");
+
+my $KA = "X-API-Key: $CRM::Test::KEY_A";
+my $KB = "X-API-Key: $CRM::Test::KEY_B";
+
+# requests started at once, each in its own process after "delay"
+# seconds; returns [status, body, head, seconds] in the order given
+sub together {
+    my (@reqs) = @_;
+    my @kids;
+
+    for my $req (@reqs) {
+        my ($delay, @args) = @$req;
+        pipe(my $r, my $w) or die "pipe: $!";
+        my $pid = fork() // die "fork: $!";
+        if ($pid == 0) {
+            close $r;
+            Time::HiRes::sleep($delay);
+            my $t0 = Time::HiRes::time();
+            my @res = eval { http_request(@args) };
+            print $w JSON::PP::encode_json([@res[0 .. 2],
+                                            Time::HiRes::time() - $t0]);
+            close $w;
+            POSIX::_exit(0);
+        }
+        close $w;
+        push @kids, [$pid, $r];
+    }
+
+    my @out;
+    for my $k (@kids) {
+        my $fh = $k->[1];
+        local $/;
+        my $json = <$fh>;
+        waitpid($k->[0], 0);
+        push @out, eval { JSON::PP::decode_json($json) } || [0, '', '', 0];
+    }
+    return @out;
+}
+
+Test::Nginx::Socket::add_response_body_check(sub {
+    my ($block, $body, $req_idx, $repeated, $dry_run) = @_;
+    my $name = $block->name;
+
+    return if $dry_run;
+
+    if ($name =~ /cheap requests keep/) {
+        my $locker = lock_tables(['companies'], 1.5);
+
+        my @r = together(
+            [0, 'GET', '/api/v1/search?q=acme&types=companies', [$KA]],
+            [0.2, 'GET', '/api/v1/search?q=acme&types=companies', [$KA]],
+            [0.2, 'GET', '/api/v1/companies?count=exact', [$KB]],
+            (map { [0.3 + $_ / 20, 'GET', "/api/v1/contacts/$ID", [$KA]] }
+                 1 .. 6),
+            (map { [0.3 + $_ / 20, 'GET', "/api/v1/contacts/$IDB", [$KB]] }
+                 1 .. 6),
+        );
+        waitpid($locker, 0);
+
+        is($r[0][0], 200, "$name - the first search waits and runs");
+        ok($r[0][3] > 1, "$name - after the lock");
+
+        is($r[1][0], 429, "$name - a second of the same workspace: 429");
+        like($r[1][1], qr/"code":"RATE_LIMITED".*"reason":"concurrency"/,
+             "$name - says why");
+        like($r[1][2], qr/\r\nRetry-After: 1/i, "$name - Retry-After");
+        ok($r[1][3] < 0.5, "$name - at once");
+
+        is($r[2][0], 200, "$name - another workspace's count waits its turn");
+
+        my @cheap = @r[3 .. $#r];
+        is(scalar(grep { $_->[0] == 200 } @cheap), 12,
+           "$name - every cheap GET succeeds");
+        my ($slow) = sort { $b <=> $a } map { $_->[3] } @cheap;
+        ok($slow < 0.5, "$name - none waited for the searches ("
+                        . sprintf('%.2f', $slow) . " s)");
+
+    } elsif ($name =~ /own statement timeout/) {
+        my $locker = lock_tables(['companies'], 2);
+        my @r = together(
+            [0, 'GET', '/api/v1/companies?q=acme', [$KA]],
+            [0, 'GET', "/api/v1/contacts/$ID", [$KA]],
+        );
+        waitpid($locker, 0);
+
+        is($r[0][0], 503, "$name - the search is cut");
+        ok($r[0][3] > 0.8 && $r[0][3] < 1.8,
+           "$name - at its own timeout (" . sprintf('%.2f', $r[0][3]) . ")");
+        is($r[1][0], 200, "$name - the cheap one is served");
+    }
+});
+
+no_shuffle();
+run_tests();
+
+__DATA__
+
+=== TEST 1: cheap requests keep their latency while searches wait
+--- http_config
+    crm_postgres "$TEST_NGINX_PG_DSN";
+    crm_postgres_pool_size 2;
+    crm_postgres_heavy pool_size=1 queue=4 workspace=1;
+    crm_api_key test-key-a-0123456789abcdef 11111111-1111-4111-8111-111111111111;
+    crm_api_key test-key-b-0123456789abcdef 22222222-2222-4222-8222-222222222222;
+--- request
+GET /api/v1/health
+--- error_code: 200
+--- no_error_log
+[alert]
+[emerg]
+
+=== TEST 2: searches have their own statement timeout
+--- http_config
+    crm_postgres "$TEST_NGINX_PG_DSN";
+    crm_postgres_pool_size 2;
+    crm_postgres_heavy pool_size=1 statement_timeout=1s;
+    crm_api_key test-key-a-0123456789abcdef 11111111-1111-4111-8111-111111111111;
+--- request
+GET /api/v1/health
+--- error_code: 200
+--- no_error_log
+[alert]
+[emerg]
+
