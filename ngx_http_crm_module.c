@@ -167,7 +167,7 @@ static ngx_command_t  ngx_http_crm_commands[] = {
       NULL },
 
     { ngx_string("crm_auth_cache"),
-      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE12,
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE123,
       ngx_http_crm_auth_cache,
       NGX_HTTP_MAIN_CONF_OFFSET,
       0,
@@ -177,7 +177,14 @@ static ngx_command_t  ngx_http_crm_commands[] = {
       NGX_HTTP_MAIN_CONF|NGX_CONF_1MORE,
       ngx_http_crm_rate_limit,
       NGX_HTTP_MAIN_CONF_OFFSET,
-      0,
+      offsetof(ngx_http_crm_main_conf_t, limit),
+      NULL },
+
+    { ngx_string("crm_auth_fail_limit"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_1MORE,
+      ngx_http_crm_rate_limit,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_crm_main_conf_t, fail_limit),
       NULL },
 
     { ngx_string("crm_idempotency"),
@@ -589,20 +596,24 @@ invalid:
 /*
  * crm_rate_limit zone=name:size [per_minute=N] [per_hour=N] [cluster]
  *     [dry_run];
+ * crm_auth_fail_limit zone=name:size [per_minute=N] [per_hour=N]
+ *     [dry_run];
  */
 
 static char *
 ngx_http_crm_rate_limit(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
-    ngx_http_crm_main_conf_t *mcf = conf;
+    u_char            *p;
+    ssize_t            size;
+    ngx_int_t          n;
+    ngx_str_t         *value, name;
+    ngx_uint_t         i, w, fail;
+    crm_limit_conf_t  *lcf;
 
-    u_char      *p;
-    ssize_t      size;
-    ngx_int_t    n;
-    ngx_str_t   *value, name;
-    ngx_uint_t   i, w;
+    lcf = (crm_limit_conf_t *) ((char *) conf + cmd->offset);
+    fail = (cmd->offset == offsetof(ngx_http_crm_main_conf_t, fail_limit));
 
-    if (mcf->limit.zone != NULL) {
+    if (lcf->zone != NULL) {
         return "is duplicate";
     }
 
@@ -611,10 +622,12 @@ ngx_http_crm_rate_limit(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     ngx_str_null(&name);
     size = 0;
 
-    mcf->limit.window[0].limit = 100;
-    mcf->limit.window[0].period = 60 * 1000000;
-    mcf->limit.window[1].limit = 1000;
-    mcf->limit.window[1].period = (uint64_t) 60 * 60 * 1000000;
+    /* failed authentications: 30 a minute and 300 an hour by default */
+
+    lcf->window[0].limit = fail ? 30 : 100;
+    lcf->window[0].period = 60 * 1000000;
+    lcf->window[1].limit = fail ? 300 : 1000;
+    lcf->window[1].period = (uint64_t) 60 * 60 * 1000000;
 
     for (i = 1; i < cf->args->nelts; i++) {
 
@@ -638,17 +651,17 @@ ngx_http_crm_rate_limit(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
                 goto invalid;
             }
 
-            mcf->limit.window[w].limit = n;
+            lcf->window[w].limit = n;
             continue;
         }
 
         if (ngx_strcmp(value[i].data, "dry_run") == 0) {
-            mcf->limit.dry_run = 1;
+            lcf->dry_run = 1;
             continue;
         }
 
-        if (ngx_strcmp(value[i].data, "cluster") == 0) {
-            mcf->limit.cluster = 1;
+        if (!fail && ngx_strcmp(value[i].data, "cluster") == 0) {
+            lcf->cluster = 1;
             continue;
         }
 
@@ -657,16 +670,16 @@ ngx_http_crm_rate_limit(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     if (name.len == 0) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "crm_rate_limit needs zone=name:size");
+                           "%V needs zone=name:size", &cmd->name);
         return NGX_CONF_ERROR;
     }
 
     for (w = 0; w < CRM_LIMIT_WINDOWS; w++) {
-        mcf->limit.window[w].interval = ngx_max(1,
-            mcf->limit.window[w].period / mcf->limit.window[w].limit);
+        lcf->window[w].interval = ngx_max(1,
+            lcf->window[w].period / lcf->window[w].limit);
     }
 
-    return crm_limit_conf(cf, &mcf->limit, &name, size);
+    return crm_limit_conf(cf, lcf, &name, size);
 
 invalid:
 
@@ -676,14 +689,14 @@ invalid:
 }
 
 
-/* crm_auth_cache zone=name:size [ttl=time]; */
+/* crm_auth_cache zone=name:size [ttl=time] [negative_ttl=time]; */
 
 static char *
 ngx_http_crm_auth_cache(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     ngx_http_crm_main_conf_t *mcf = conf;
 
-    time_t       ttl;
+    time_t       ttl, negative_ttl;
     ssize_t      size;
     ngx_str_t   *value, name, s;
     ngx_uint_t   i;
@@ -697,6 +710,7 @@ ngx_http_crm_auth_cache(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     ngx_str_null(&name);
     size = 0;
     ttl = 30;
+    negative_ttl = 5;
 
     for (i = 1; i < cf->args->nelts; i++) {
 
@@ -722,6 +736,20 @@ ngx_http_crm_auth_cache(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
             continue;
         }
 
+        if (ngx_strncmp(value[i].data, "negative_ttl=", 13) == 0) {
+
+            s.data = value[i].data + 13;
+            s.len = value[i].len - 13;
+
+            /* 0: unknown credentials are not remembered */
+            negative_ttl = ngx_parse_time(&s, 1);
+            if (negative_ttl == (time_t) NGX_ERROR) {
+                goto invalid;
+            }
+
+            continue;
+        }
+
         goto invalid;
     }
 
@@ -731,7 +759,8 @@ ngx_http_crm_auth_cache(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         return NGX_CONF_ERROR;
     }
 
-    return crm_auth_cache_conf(cf, &name, size, ttl, &mcf->auth_zone);
+    return crm_auth_cache_conf(cf, &name, size, ttl, negative_ttl,
+                               &mcf->auth_zone);
 
 invalid:
 

@@ -11,13 +11,22 @@
  * shared-memory zone (crm_auth_cache) for all workers of the host, keyed
  * by the token's SHA-256, for at most the cache TTL: a revocation made
  * on this host removes the entry at once; other hosts see it within the
- * TTL.
+ * TTL.  What the database said was unknown or expired is remembered too,
+ * for the much shorter negative_ttl, and answered 401 from the zone.
  *
  * The zone is an rbtree + LRU queue in a slab pool, as nginx's limit_req
  * does it; when the zone is full the least recently used entries go.
+ * Negative entries have their own queue and go first, are never made
+ * room for by evicting a principal, and take at most half the zone, so
+ * that junk keys cannot flush the real ones out.
  * API keys' last use is noted in the zone and written to PostgreSQL in
  * one statement per crm_auth_last_used_interval and worker, never per
  * request.
+ *
+ * Every 401 is counted against the client's address when
+ * crm_auth_fail_limit is set (crm_limit_fail_take()); an address that
+ * has used its failures gets 429 for anything the module cannot
+ * authenticate without the database.
  */
 
 
@@ -30,12 +39,19 @@
 #define CRM_TOKEN_PREFIX_LEN  16
 #define CRM_AUTH_TOUCH_MAX    256
 
+/* crm_auth_node_t.negative: what the database said */
+#define CRM_AUTH_POSITIVE     0
+#define CRM_AUTH_UNKNOWN      1         /* no such live credential */
+#define CRM_AUTH_EXPIRED      2
+
 
 typedef struct {
     u_char                    color;
     u_char                    kind;
     u_char                    role;
     u_char                    touched;
+    u_char                    negative;     /* CRM_AUTH_*; a negative
+                                               entry ends at workspace */
     ngx_queue_t               queue;
     time_t                    cached;
     time_t                    expires;      /* 0: never */
@@ -54,6 +70,8 @@ typedef struct {
     ngx_rbtree_t              rbtree;
     ngx_rbtree_node_t         sentinel;
     ngx_queue_t               queue;
+    ngx_queue_t               negative;     /* negative entries, LRU */
+    ngx_uint_t                negatives;
 } crm_auth_sh_t;
 
 
@@ -61,6 +79,8 @@ struct crm_auth_cache_s {
     crm_auth_sh_t            *sh;
     ngx_slab_pool_t          *shpool;
     time_t                    ttl;
+    time_t                    negative_ttl; /* 0: none kept */
+    ngx_uint_t                negative_max; /* half the zone */
 };
 
 
@@ -70,10 +90,17 @@ static void crm_auth_rbtree_insert(ngx_rbtree_node_t *temp,
 static ngx_rbtree_node_t *crm_auth_find(crm_auth_cache_t *cache,
     u_char *hash);
 static ngx_int_t crm_auth_cache_get(crm_auth_cache_t *cache, u_char *hash,
-    ngx_pool_t *pool, crm_principal_t *p);
+    ngx_pool_t *pool, crm_principal_t *p, ngx_uint_t *negative);
 static void crm_auth_cache_put(crm_auth_cache_t *cache, u_char *hash,
     crm_principal_t *p);
-static void crm_auth_cache_evict(crm_auth_cache_t *cache, ngx_uint_t n);
+static void crm_auth_cache_put_negative(crm_auth_cache_t *cache,
+    u_char *hash, ngx_uint_t negative);
+static void crm_auth_cache_evict(crm_auth_cache_t *cache, ngx_queue_t *queue,
+    ngx_uint_t n);
+static void crm_auth_cache_delete(crm_auth_cache_t *cache,
+    ngx_rbtree_node_t *node);
+static ngx_int_t crm_auth_fail(ngx_http_request_t *r, crm_ctx_t *ctx,
+    ngx_uint_t negative);
 static void crm_auth_lookup_done(crm_pg_req_t *pr, PGresult *res);
 static ngx_int_t crm_auth_field(ngx_pool_t *pool, PGresult *res, int col,
     ngx_str_t *out);
@@ -97,7 +124,7 @@ static ngx_str_t  crm_roles[] = {
 
 char *
 crm_auth_cache_conf(ngx_conf_t *cf, ngx_str_t *name, size_t size,
-    time_t ttl, ngx_shm_zone_t **zone)
+    time_t ttl, time_t negative_ttl, ngx_shm_zone_t **zone)
 {
     crm_auth_cache_t  *cache;
 
@@ -107,6 +134,7 @@ crm_auth_cache_conf(ngx_conf_t *cf, ngx_str_t *name, size_t size,
     }
 
     cache->ttl = ttl;
+    cache->negative_ttl = negative_ttl;
 
     *zone = ngx_shared_memory_add(cf, name, size, &ngx_http_crm_module);
     if (*zone == NULL) {
@@ -132,10 +160,19 @@ crm_auth_cache_init(ngx_shm_zone_t *zone, void *data)
 {
     crm_auth_cache_t  *octx = data;
 
-    size_t             len;
+    size_t             len, n;
     crm_auth_cache_t  *cache;
 
     cache = zone->data;
+
+    /* negative entries: at most half the zone, in their slab's size */
+
+    n = offsetof(ngx_rbtree_node_t, color)
+        + offsetof(crm_auth_node_t, workspace);
+
+    for (len = 8; len < n; len <<= 1) { /* void */ }
+
+    cache->negative_max = zone->shm.size / 2 / len;
 
     if (octx) {
         /* a reload: the entries stay valid */
@@ -161,6 +198,7 @@ crm_auth_cache_init(ngx_shm_zone_t *zone, void *data)
     ngx_rbtree_init(&cache->sh->rbtree, &cache->sh->sentinel,
                     crm_auth_rbtree_insert);
     ngx_queue_init(&cache->sh->queue);
+    ngx_queue_init(&cache->sh->negative);
 
     len = sizeof(" in crm_auth_cache zone \"\"") + zone->shm.name.len;
 
@@ -238,7 +276,8 @@ crm_auth_init_process(ngx_cycle_t *cycle, ngx_http_crm_main_conf_t *mcf)
 
 /*
  * Takes the credential from the request.  NGX_OK: ctx->token holds it;
- * NGX_ABORT: answered 401 (none, or not a token of ours).
+ * NGX_ABORT: answered 401 (none), or 429 (none, from an address with no
+ * failure left).
  */
 
 ngx_int_t
@@ -275,6 +314,15 @@ crm_auth_credential(ngx_http_request_t *r, crm_ctx_t *ctx)
     }
 
     if (cred.len == 0) {
+        if (crm_limit_fail_take(r, ctx) != NGX_OK) {
+            return NGX_ABORT;
+        }
+
+        if (crm_limit_fail_headers(r, ctx) != NGX_OK) {
+            ctx->rc = NGX_HTTP_INTERNAL_SERVER_ERROR;
+            return NGX_ABORT;
+        }
+
         ctx->rc = crm_http_error(r, CRM_E_UNAUTHENTICATED,
                                  "an API key or a session token is required",
                                  NULL);
@@ -291,13 +339,19 @@ crm_auth_credential(ngx_http_request_t *r, crm_ctx_t *ctx)
  * Resolves ctx->token to ctx->principal.  NGX_OK: resolved now (a static
  * key or a cached one); NGX_AGAIN: a lookup is under way and "next"
  * resumes the request; NGX_ABORT: answered (ctx->rc).
+ *
+ * An address with no failure left (crm_auth_fail_limit) gets 429 before
+ * any lookup.  It is still served what needs no failure budget: a static
+ * key, a credential in the cache, or one verified here before whose entry
+ * has gone stale (looked up again without counting).
  */
 
 ngx_int_t
 crm_auth_resolve(ngx_http_request_t *r, crm_ctx_t *ctx, crm_step_pt next)
 {
     u_char             *p;
-    ngx_uint_t          i, found;
+    ngx_int_t           rc;
+    ngx_uint_t          i, found, negative;
     crm_stmt_t         *st;
     crm_param_t        *param;
     crm_static_key_t   *k;
@@ -348,22 +402,36 @@ crm_auth_resolve(ngx_http_request_t *r, crm_ctx_t *ctx, crm_step_pt next)
 
     SHA256(t->data, t->len, ctx->token_hash);
 
+    rc = NGX_DECLINED;
+
     if (ctx->mcf->auth_zone != NULL) {
-        switch (crm_auth_cache_get(ctx->mcf->auth_zone->data,
-                                   ctx->token_hash, r->pool,
-                                   &ctx->principal))
-        {
+        rc = crm_auth_cache_get(ctx->mcf->auth_zone->data, ctx->token_hash,
+                                r->pool, &ctx->principal, &negative);
+
+        switch (rc) {
+
         case NGX_OK:
             ctx->workspace = ctx->principal.workspace;
             return NGX_OK;
+
+        case NGX_DONE:
+            ngx_log_debug0(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                           "crm: negative auth cache hit");
+            return crm_auth_fail(r, ctx, negative);
 
         case NGX_ERROR:
             ctx->rc = NGX_HTTP_INTERNAL_SERVER_ERROR;
             return NGX_ABORT;
 
-        default:
+        default: /* NGX_DECLINED: unknown here; NGX_AGAIN: known, stale */
             break;
         }
+    }
+
+    /* a failure counted ahead, unless the credential is known good */
+
+    if (rc == NGX_DECLINED && crm_limit_fail_take(r, ctx) != NGX_OK) {
+        return NGX_ABORT;
     }
 
     /* look it up by its public prefix */
@@ -397,13 +465,47 @@ crm_auth_resolve(ngx_http_request_t *r, crm_ctx_t *ctx, crm_step_pt next)
 
     ctx->next = next;
 
-    if (crm_resource_exec(r, ctx, st, crm_auth_lookup_done) != NGX_DONE) {
+    rc = crm_resource_exec(r, ctx, st, crm_auth_lookup_done);
+
+    if (rc != NGX_DONE) {
+        crm_limit_fail_return(r, ctx);
+        ctx->rc = rc;
         return NGX_ABORT;
     }
 
     return NGX_AGAIN;
 
 invalid:
+
+    return crm_auth_fail(r, ctx, CRM_AUTH_UNKNOWN);
+}
+
+
+/*
+ * 401 for a credential that is not valid (counted against the client's
+ * address), or 429 when the address has no failure left.  NGX_ABORT.
+ */
+
+static ngx_int_t
+crm_auth_fail(ngx_http_request_t *r, crm_ctx_t *ctx, ngx_uint_t negative)
+{
+    if (crm_limit_fail_take(r, ctx) != NGX_OK) {
+        return NGX_ABORT;
+    }
+
+    if (crm_limit_fail_headers(r, ctx) != NGX_OK) {
+        ctx->rc = NGX_HTTP_INTERNAL_SERVER_ERROR;
+        return NGX_ABORT;
+    }
+
+    if (negative == CRM_AUTH_EXPIRED) {
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "crm: credential has expired");
+
+        ctx->rc = crm_http_error(r, CRM_E_UNAUTHENTICATED,
+                                 "the credential has expired", NULL);
+        return NGX_ABORT;
+    }
 
     ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
                   "crm: credential is not a known key or token");
@@ -424,7 +526,15 @@ crm_auth_lookup_done(crm_pg_req_t *pr, PGresult *res)
     ngx_uint_t           i;
     crm_ctx_t           *ctx;
     crm_principal_t     *p;
+    crm_auth_cache_t    *cache;
     ngx_http_request_t  *r;
+
+    if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK) {
+        /* no answer is no failure of the client's */
+        r = pr->data;
+        crm_limit_fail_return(r, ngx_http_get_module_ctx(r,
+                                                         ngx_http_crm_module));
+    }
 
     r = crm_resource_result(pr, res, 0, &ctx);
     if (r == NULL) {
@@ -432,6 +542,7 @@ crm_auth_lookup_done(crm_pg_req_t *pr, PGresult *res)
     }
 
     p = &ctx->principal;
+    cache = ctx->mcf->auth_zone ? ctx->mcf->auth_zone->data : NULL;
 
     if (PQntuples(res) != 1) {
         goto invalid;
@@ -453,12 +564,17 @@ crm_auth_lookup_done(crm_pg_req_t *pr, PGresult *res)
     }
 
     if (PQgetvalue(res, 0, 8)[0] == 't') {
-        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
-                      "crm: credential has expired");
-        crm_http_done(r, crm_http_error(r, CRM_E_UNAUTHENTICATED,
-                                        "the credential has expired", NULL));
+        if (cache != NULL) {
+            crm_auth_cache_put_negative(cache, ctx->token_hash,
+                                        CRM_AUTH_EXPIRED);
+        }
+
+        crm_auth_fail(r, ctx, CRM_AUTH_EXPIRED);
+        crm_http_done(r, ctx->rc);
         return;
     }
+
+    crm_limit_fail_return(r, ctx);
 
     p->kind = (PQgetvalue(res, 0, 0)[0] == 's') ? CRM_PRINCIPAL_SESSION
                                                 : CRM_PRINCIPAL_KEY;
@@ -491,8 +607,8 @@ crm_auth_lookup_done(crm_pg_req_t *pr, PGresult *res)
 
     ctx->workspace = p->workspace;
 
-    if (ctx->mcf->auth_zone != NULL) {
-        crm_auth_cache_put(ctx->mcf->auth_zone->data, ctx->token_hash, p);
+    if (cache != NULL) {
+        crm_auth_cache_put(cache, ctx->token_hash, p);
     }
 
     rc = ctx->next(r, ctx);
@@ -505,11 +621,13 @@ crm_auth_lookup_done(crm_pg_req_t *pr, PGresult *res)
 
 invalid:
 
-    ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
-                  "crm: credential is not a known key or token");
+    if (cache != NULL) {
+        crm_auth_cache_put_negative(cache, ctx->token_hash,
+                                    CRM_AUTH_UNKNOWN);
+    }
 
-    crm_http_done(r, crm_http_error(r, CRM_E_UNAUTHENTICATED,
-                                    "the credential is not valid", NULL));
+    crm_auth_fail(r, ctx, CRM_AUTH_UNKNOWN);
+    crm_http_done(r, ctx->rc);
 }
 
 
@@ -647,11 +765,16 @@ crm_auth_find(crm_auth_cache_t *cache, u_char *hash)
 }
 
 
-/* NGX_OK: found and fresh, copied into *p; NGX_DECLINED: not there */
+/*
+ * NGX_OK: a principal, fresh, copied into *p; NGX_DONE: a negative entry,
+ * *negative says what the database said; NGX_AGAIN: a principal whose
+ * entry is older than the ttl (known good, but to be looked up again);
+ * NGX_DECLINED: not there.
+ */
 
 static ngx_int_t
 crm_auth_cache_get(crm_auth_cache_t *cache, u_char *hash, ngx_pool_t *pool,
-    crm_principal_t *p)
+    crm_principal_t *p, ngx_uint_t *negative)
 {
     u_char             *buf;
     time_t              now;
@@ -671,14 +794,33 @@ crm_auth_cache_get(crm_auth_cache_t *cache, u_char *hash, ngx_pool_t *pool,
 
     an = (crm_auth_node_t *) &node->color;
 
-    if (now - an->cached >= cache->ttl
-        || (an->expires != 0 && an->expires <= now))
-    {
+    if (an->negative != CRM_AUTH_POSITIVE) {
+
+        if (now - an->cached >= cache->negative_ttl) {
+            crm_auth_cache_delete(cache, node);
+            ngx_shmtx_unlock(&cache->shpool->mutex);
+            return NGX_DECLINED;
+        }
+
+        *negative = an->negative;
+
         ngx_queue_remove(&an->queue);
-        ngx_rbtree_delete(&cache->sh->rbtree, node);
-        ngx_slab_free_locked(cache->shpool, node);
+        ngx_queue_insert_head(&cache->sh->negative, &an->queue);
+
+        ngx_shmtx_unlock(&cache->shpool->mutex);
+        return NGX_DONE;
+    }
+
+    if (an->expires != 0 && an->expires <= now) {
+        crm_auth_cache_delete(cache, node);
         ngx_shmtx_unlock(&cache->shpool->mutex);
         return NGX_DECLINED;
+    }
+
+    if (now - an->cached >= cache->ttl) {
+        /* kept until the lookup replaces it, as good or as negative */
+        ngx_shmtx_unlock(&cache->shpool->mutex);
+        return NGX_AGAIN;
     }
 
     buf = ngx_pnalloc(pool, 3 * 36 + an->scopes_len);
@@ -744,21 +886,24 @@ crm_auth_cache_put(crm_auth_cache_t *cache, u_char *hash, crm_principal_t *p)
     node = crm_auth_find(cache, hash);
 
     if (node != NULL) {
-        an = (crm_auth_node_t *) &node->color;
-        ngx_queue_remove(&an->queue);
-        ngx_rbtree_delete(&cache->sh->rbtree, node);
-        ngx_slab_free_locked(cache->shpool, node);
+        crm_auth_cache_delete(cache, node);
     }
 
     for (tries = 0; ; tries++) {
         node = ngx_slab_alloc_locked(cache->shpool, n);
 
-        if (node != NULL || tries == 5) {
+        if (node != NULL || tries == 8) {
             break;
         }
 
-        /* full: the least recently used entries go */
-        crm_auth_cache_evict(cache, 16);
+        /* full: negative entries go first, then the least recently used */
+
+        if (!ngx_queue_empty(&cache->sh->negative)) {
+            crm_auth_cache_evict(cache, &cache->sh->negative, 64);
+
+        } else {
+            crm_auth_cache_evict(cache, &cache->sh->queue, 16);
+        }
     }
 
     if (node == NULL) {
@@ -773,6 +918,7 @@ crm_auth_cache_put(crm_auth_cache_t *cache, u_char *hash, crm_principal_t *p)
     an->kind = (u_char) p->kind;
     an->role = (u_char) p->role;
     an->touched = 1;
+    an->negative = CRM_AUTH_POSITIVE;
     an->cached = ngx_time();
     an->expires = p->expires;
     ngx_memcpy(an->hash, hash, SHA256_DIGEST_LENGTH);
@@ -796,23 +942,114 @@ crm_auth_cache_put(crm_auth_cache_t *cache, u_char *hash, crm_principal_t *p)
 }
 
 
+/*
+ * A credential the database does not know (or knows as expired), for
+ * negative_ttl.  Room is made only among negative entries, which never
+ * take more than half the zone: a flood of junk keys evicts junk keys.
+ */
+
 static void
-crm_auth_cache_evict(crm_auth_cache_t *cache, ngx_uint_t n)
+crm_auth_cache_put_negative(crm_auth_cache_t *cache, u_char *hash,
+    ngx_uint_t negative)
+{
+    size_t              n;
+    ngx_uint_t          tries;
+    ngx_rbtree_node_t  *node;
+    crm_auth_node_t    *an;
+
+    if (cache->negative_ttl == 0) {
+        return;
+    }
+
+    n = offsetof(ngx_rbtree_node_t, color)
+        + offsetof(crm_auth_node_t, workspace);
+
+    ngx_shmtx_lock(&cache->shpool->mutex);
+
+    node = crm_auth_find(cache, hash);
+
+    if (node != NULL) {
+        crm_auth_cache_delete(cache, node);
+    }
+
+    if (cache->sh->negatives >= cache->negative_max) {
+        crm_auth_cache_evict(cache, &cache->sh->negative, 1);
+    }
+
+    for (tries = 0; ; tries++) {
+        node = ngx_slab_alloc_locked(cache->shpool, n);
+
+        if (node != NULL || tries == 4
+            || ngx_queue_empty(&cache->sh->negative))
+        {
+            break;
+        }
+
+        crm_auth_cache_evict(cache, &cache->sh->negative, 16);
+    }
+
+    if (node == NULL) {
+        ngx_shmtx_unlock(&cache->shpool->mutex);
+        return;
+    }
+
+    ngx_memcpy(&node->key, hash, sizeof(ngx_rbtree_key_t));
+
+    an = (crm_auth_node_t *) &node->color;
+
+    an->kind = CRM_PRINCIPAL_NONE;
+    an->role = CRM_ROLE_NONE;
+    an->touched = 0;
+    an->negative = (u_char) negative;
+    an->cached = ngx_time();
+    an->expires = 0;
+    ngx_memcpy(an->hash, hash, SHA256_DIGEST_LENGTH);
+
+    ngx_rbtree_insert(&cache->sh->rbtree, node);
+    ngx_queue_insert_head(&cache->sh->negative, &an->queue);
+    cache->sh->negatives++;
+
+    ngx_shmtx_unlock(&cache->shpool->mutex);
+}
+
+
+/* the "n" least recently used entries of a queue go */
+
+static void
+crm_auth_cache_evict(crm_auth_cache_t *cache, ngx_queue_t *queue,
+    ngx_uint_t n)
 {
     ngx_queue_t        *q;
     ngx_rbtree_node_t  *node;
     crm_auth_node_t    *an;
 
-    while (n-- > 0 && !ngx_queue_empty(&cache->sh->queue)) {
-        q = ngx_queue_last(&cache->sh->queue);
+    while (n-- > 0 && !ngx_queue_empty(queue)) {
+        q = ngx_queue_last(queue);
         an = ngx_queue_data(q, crm_auth_node_t, queue);
         node = (ngx_rbtree_node_t *)
                    ((u_char *) an - offsetof(ngx_rbtree_node_t, color));
 
-        ngx_queue_remove(q);
-        ngx_rbtree_delete(&cache->sh->rbtree, node);
-        ngx_slab_free_locked(cache->shpool, node);
+        crm_auth_cache_delete(cache, node);
     }
+}
+
+
+/* under the zone's mutex */
+
+static void
+crm_auth_cache_delete(crm_auth_cache_t *cache, ngx_rbtree_node_t *node)
+{
+    crm_auth_node_t  *an;
+
+    an = (crm_auth_node_t *) &node->color;
+
+    if (an->negative != CRM_AUTH_POSITIVE) {
+        cache->sh->negatives--;
+    }
+
+    ngx_queue_remove(&an->queue);
+    ngx_rbtree_delete(&cache->sh->rbtree, node);
+    ngx_slab_free_locked(cache->shpool, node);
 }
 
 
@@ -853,9 +1090,7 @@ crm_auth_forget(ngx_http_crm_main_conf_t *mcf, ngx_str_t *id)
         node = (ngx_rbtree_node_t *)
                    ((u_char *) an - offsetof(ngx_rbtree_node_t, color));
 
-        ngx_queue_remove(q);
-        ngx_rbtree_delete(&cache->sh->rbtree, node);
-        ngx_slab_free_locked(cache->shpool, node);
+        crm_auth_cache_delete(cache, node);
     }
 
     ngx_shmtx_unlock(&cache->shpool->mutex);

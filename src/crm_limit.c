@@ -20,6 +20,7 @@
 
 
 #define CRM_LIMIT_KEY_MAX     48
+#define CRM_LIMIT_ADDR_MAX    (sizeof("crm:af:/64") + NGX_SOCKADDR_STRLEN)
 
 
 typedef struct {
@@ -58,6 +59,7 @@ static ngx_int_t crm_limit_headers(ngx_http_request_t *r, ngx_uint_t limit,
     ngx_uint_t remaining, ngx_msec_t reset);
 static ngx_int_t crm_limit_header(ngx_http_request_t *r, const char *name,
     ngx_uint_t value);
+static ngx_int_t crm_limit_fail_key(ngx_http_request_t *r, ngx_str_t *key);
 
 
 /*
@@ -594,4 +596,256 @@ crm_limit_header(ngx_http_request_t *r, const char *name, ngx_uint_t value)
     v.len = ngx_sprintf(p, "%ui", value) - p;
 
     return crm_http_header_out(r, name, &v);
+}
+
+
+/*
+ * Failed authentications per client address (crm_auth_fail_limit): the
+ * same GCRA in a zone of its own, on this host.  A failure is counted
+ * ahead, before a credential is checked (so that concurrent lookups from
+ * one address cannot overshoot the limit), and given back by
+ * crm_limit_fail_return() when the credential was good or the database
+ * did not answer.  NGX_OK: counted, or not limited; NGX_ABORT: the
+ * address has no failure left, answered 429 (ctx->rc).
+ */
+
+ngx_int_t
+crm_limit_fail_take(ngx_http_request_t *r, crm_ctx_t *ctx)
+{
+    u_char              *p;
+    uint64_t             now, us, t, allow, tat[CRM_LIMIT_WINDOWS];
+    ngx_str_t            retry;
+    ngx_msec_t           wait;
+    ngx_uint_t           i, best, rem[CRM_LIMIT_WINDOWS];
+    ngx_time_t          *tp;
+    crm_limit_conf_t    *lcf;
+    crm_limit_zone_t    *lz;
+    crm_limit_node_t    *node;
+    crm_limit_window_t  *w;
+
+    lcf = &ctx->mcf->fail_limit;
+
+    if (lcf->zone == NULL || ctx->fail.taken) {
+        return NGX_OK;
+    }
+
+    if (ctx->fail.key.len == 0
+        && crm_limit_fail_key(r, &ctx->fail.key) != NGX_OK)
+    {
+        ctx->rc = NGX_HTTP_INTERNAL_SERVER_ERROR;
+        return NGX_ABORT;
+    }
+
+    w = lcf->window;
+
+    tp = ngx_timeofday();
+    now = ((uint64_t) tp->sec * 1000 + tp->msec) * 1000;
+
+    lz = lcf->zone->data;
+
+    ngx_shmtx_lock(&lz->shpool->mutex);
+
+    node = crm_limit_node(lz, &ctx->fail.key);
+
+    if (node == NULL) {
+        ngx_shmtx_unlock(&lz->shpool->mutex);
+
+        ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
+                      "crm: auth failure limit zone is out of memory");
+        return NGX_OK;
+    }
+
+    us = 0;
+
+    for (i = 0; i < CRM_LIMIT_WINDOWS; i++) {
+        t = ngx_max(node->tat[i], now);
+        allow = t + w[i].interval - w[i].period;
+
+        if (now < allow && allow - now > us) {
+            us = allow - now;
+        }
+    }
+
+    if (us == 0) {
+        for (i = 0; i < CRM_LIMIT_WINDOWS; i++) {
+            node->tat[i] = ngx_max(node->tat[i], now) + w[i].interval;
+        }
+
+        ctx->fail.taken = 1;
+    }
+
+    for (i = 0; i < CRM_LIMIT_WINDOWS; i++) {
+        tat[i] = node->tat[i];
+    }
+
+    ngx_shmtx_unlock(&lz->shpool->mutex);
+
+    /* the budget shown: the window closest to exhaustion */
+
+    best = 0;
+
+    for (i = 0; i < CRM_LIMIT_WINDOWS; i++) {
+        t = ngx_max(tat[i], now);
+        rem[i] = (t - now >= w[i].period)
+                 ? 0 : (ngx_uint_t) ((w[i].period - (t - now))
+                                     / w[i].interval);
+
+        if (rem[i] * w[best].limit < rem[best] * w[i].limit) {
+            best = i;
+        }
+    }
+
+    ctx->fail.limit = w[best].limit;
+    ctx->fail.remaining = ngx_min(rem[best], w[best].limit);
+    ctx->fail.reset = (ngx_msec_t) ((ngx_max(tat[best], now) - now + 999)
+                                    / 1000);
+
+    if (us == 0) {
+        return NGX_OK;
+    }
+
+    wait = (ngx_msec_t) ((us + 999) / 1000);
+
+    if (lcf->dry_run) {
+        ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
+                      "crm: too many failed authentications from %V "
+                      "(dry run)", &ctx->fail.key);
+        return NGX_OK;
+    }
+
+    ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                  "crm: too many failed authentications from %V, "
+                  "retry in %M ms", &ctx->fail.key, wait);
+
+    p = ngx_pnalloc(r->pool, NGX_INT_T_LEN);
+    if (p == NULL) {
+        ctx->rc = NGX_HTTP_INTERNAL_SERVER_ERROR;
+        return NGX_ABORT;
+    }
+
+    retry.data = p;
+    retry.len = ngx_sprintf(p, "%M", (wait + 999) / 1000) - p;
+
+    if (crm_limit_fail_headers(r, ctx) != NGX_OK
+        || crm_http_header_out(r, "Retry-After", &retry) != NGX_OK)
+    {
+        ctx->rc = NGX_HTTP_INTERNAL_SERVER_ERROR;
+        return NGX_ABORT;
+    }
+
+    ctx->rc = crm_http_error(r, CRM_E_RATE_LIMITED,
+                             "too many failed authentications from this "
+                             "address, retry later",
+                             json_pack("{s:i}", "retryAfter",
+                                       (int) ((wait + 999) / 1000)));
+    return NGX_ABORT;
+}
+
+
+/* the failure counted ahead was none: the credential was good */
+
+void
+crm_limit_fail_return(ngx_http_request_t *r, crm_ctx_t *ctx)
+{
+    uint32_t            hash;
+    ngx_uint_t          i;
+    ngx_str_node_t     *sn;
+    crm_limit_conf_t   *lcf;
+    crm_limit_zone_t   *lz;
+    crm_limit_node_t   *node;
+
+    if (!ctx->fail.taken) {
+        return;
+    }
+
+    ctx->fail.taken = 0;
+    ctx->fail.limit = 0;
+
+    lcf = &ctx->mcf->fail_limit;
+    lz = lcf->zone->data;
+
+    hash = ngx_crc32_short(ctx->fail.key.data, ctx->fail.key.len);
+
+    ngx_shmtx_lock(&lz->shpool->mutex);
+
+    sn = ngx_str_rbtree_lookup(&lz->sh->rbtree, &ctx->fail.key, hash);
+
+    if (sn != NULL) {
+        node = (crm_limit_node_t *) sn;
+
+        for (i = 0; i < CRM_LIMIT_WINDOWS; i++) {
+            if (node->tat[i] >= lcf->window[i].interval) {
+                node->tat[i] -= lcf->window[i].interval;
+            }
+        }
+    }
+
+    ngx_shmtx_unlock(&lz->shpool->mutex);
+}
+
+
+/* X-RateLimit-* on a 401 or 429: the address's failures left */
+
+ngx_int_t
+crm_limit_fail_headers(ngx_http_request_t *r, crm_ctx_t *ctx)
+{
+    if (ctx->fail.limit == 0) {
+        return NGX_OK;
+    }
+
+    return crm_limit_headers(r, ctx->fail.limit, ctx->fail.remaining,
+                             ctx->fail.reset);
+}
+
+
+/*
+ * The client's address as a zone key: an IPv4 address whole, an IPv6
+ * address by its /64 (what one subscriber or host usually gets, so that
+ * walking a prefix does not buy fresh budgets)
+ */
+
+static ngx_int_t
+crm_limit_fail_key(ngx_http_request_t *r, ngx_str_t *key)
+{
+    u_char                *p;
+    size_t                 len;
+    ngx_connection_t      *c;
+#if (NGX_HAVE_INET6)
+    u_char                 addr[16];
+    struct sockaddr_in6   *sin6;
+#endif
+
+    c = r->connection;
+
+    p = ngx_pnalloc(r->pool, CRM_LIMIT_ADDR_MAX);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    key->data = p;
+    p = ngx_cpymem(p, "crm:af:", sizeof("crm:af:") - 1);
+
+#if (NGX_HAVE_INET6)
+    sin6 = (struct sockaddr_in6 *) c->sockaddr;
+
+    if (c->sockaddr->sa_family == AF_INET6
+        && !IN6_IS_ADDR_V4MAPPED(&sin6->sin6_addr))
+    {
+        ngx_memcpy(addr, sin6->sin6_addr.s6_addr, 8);
+        ngx_memzero(addr + 8, 8);
+
+        p += ngx_inet6_ntop(addr, p, NGX_INET6_ADDRSTRLEN);
+        p = ngx_cpymem(p, "/64", 3);
+
+        key->len = p - key->data;
+        return NGX_OK;
+    }
+#endif
+
+    len = ngx_min(c->addr_text.len, NGX_SOCKADDR_STRLEN);
+    p = ngx_cpymem(p, c->addr_text.data, len);
+
+    key->len = p - key->data;
+
+    return NGX_OK;
 }

@@ -104,6 +104,7 @@ typedef struct {
     time_t                    session_ttl;
     ngx_msec_t                last_used_interval;
     crm_limit_conf_t          limit;
+    crm_limit_conf_t          fail_limit;   /* crm_auth_fail_limit */
     ngx_uint_t                limit_local;  /* Redis outage logged */
     ngx_flag_t                idempotency;
     ngx_uint_t                idempotency_reject;   /* without Redis */
@@ -276,6 +277,14 @@ struct crm_ctx_s {
     ngx_msec_t                limit_wait;
     crm_limit_window_t        limit_win[CRM_LIMIT_WINDOWS];
 
+    struct {                                /* crm_auth_fail_limit */
+        ngx_str_t             key;          /* the client's address */
+        ngx_uint_t            limit;        /* 0: not evaluated */
+        ngx_uint_t            remaining;
+        ngx_msec_t            reset;
+        unsigned              taken:1;      /* a failure counted ahead */
+    } fail;
+
     struct {
         ngx_str_t             key;          /* in Redis */
         ngx_str_t             fp;           /* the request's fingerprint */
@@ -375,7 +384,7 @@ ngx_int_t crm_resource_db_fail(ngx_http_request_t *r, crm_ctx_t *ctx,
 /* crm_auth.c */
 
 char *crm_auth_cache_conf(ngx_conf_t *cf, ngx_str_t *name, size_t size,
-    time_t ttl, ngx_shm_zone_t **zone);
+    time_t ttl, time_t negative_ttl, ngx_shm_zone_t **zone);
 ngx_int_t crm_auth_init_process(ngx_cycle_t *cycle,
     ngx_http_crm_main_conf_t *mcf);
 ngx_int_t crm_auth_credential(ngx_http_request_t *r, crm_ctx_t *ctx);
@@ -394,6 +403,9 @@ char *crm_limit_conf(ngx_conf_t *cf, crm_limit_conf_t *lcf, ngx_str_t *name,
     size_t size);
 ngx_int_t crm_limit_check(ngx_http_request_t *r, crm_ctx_t *ctx,
     crm_step_pt next);
+ngx_int_t crm_limit_fail_take(ngx_http_request_t *r, crm_ctx_t *ctx);
+void crm_limit_fail_return(ngx_http_request_t *r, crm_ctx_t *ctx);
+ngx_int_t crm_limit_fail_headers(ngx_http_request_t *r, crm_ctx_t *ctx);
 
 
 /* crm_custom.c */

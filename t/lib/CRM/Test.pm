@@ -34,6 +34,10 @@ our $KEY_B = 'test-key-b-0123456789abcdef';
 # when set, http_request() talks to this port instead of the test nginx
 our $PORT;
 
+# when set, http_request() connects from this loopback address (127.0.0.2,
+# ...): another client, as far as nginx can tell
+our $FROM;
+
 # stored API keys (sql/002_auth.sql), made by stored_key()
 our %KEYS = (
     owner_a   => 'crmk_' . ('a1' x 20),
@@ -227,7 +231,8 @@ sub http_request {
 
     my $sock = IO::Socket::INET->new(PeerAddr => '127.0.0.1',
                                      PeerPort => $port, Proto => 'tcp',
-                                     Timeout => 10)
+                                     Timeout => 10,
+                                     $FROM ? (LocalAddr => $FROM) : ())
         or die "cannot connect to nginx on $port: $!\n";
 
     my $req = "$method $path HTTP/1.0\r\nHost: localhost\r\n";
