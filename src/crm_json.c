@@ -10,12 +10,15 @@
 
 
 #include "crm_module.h"
+#include <math.h>
 
 
 #define CRM_JSON_MAX_DEPTH    32
 
 
 static ngx_int_t crm_json_depth(json_t *j, ngx_uint_t depth);
+static const char *crm_json_reason(json_error_t *jerr);
+static void crm_json_integers(json_t *j, ngx_uint_t depth);
 static void crm_json_cleanup(void *data);
 
 
@@ -78,6 +81,22 @@ crm_json_body(ngx_http_request_t *r, crm_ctx_t *ctx)
 
     root = json_loadb((char *) buf, len, JSON_REJECT_DUPLICATES, &jerr);
 
+    if (root == NULL && json_error_code(&jerr) == json_error_numeric_overflow)
+    {
+        /*
+         * Valid JSON with an integer beyond 64 bits: numbers are read as
+         * reals, those that fit go back to integers, and the validation
+         * of the fields tells which one is out of range (422)
+         */
+        root = json_loadb((char *) buf, len,
+                          JSON_REJECT_DUPLICATES|JSON_DECODE_INT_AS_REAL,
+                          &jerr);
+
+        if (root != NULL) {
+            crm_json_integers(root, 0);
+        }
+    }
+
     if (root == NULL) {
         ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
                       "crm: invalid JSON body: %s at line %d column %d",
@@ -87,8 +106,11 @@ crm_json_body(ngx_http_request_t *r, crm_ctx_t *ctx)
                             "column", jerr.column,
                             "position", jerr.position);
 
-        ngx_snprintf((u_char *) msg, sizeof(msg) - 1, "invalid JSON: %s%Z",
-                     jerr.text);
+        /* the parser's own words name its flags: the API has its own */
+
+        ngx_snprintf((u_char *) msg, sizeof(msg) - 1,
+                     "invalid JSON at line %d, column %d: %s%Z",
+                     jerr.line, jerr.column, crm_json_reason(&jerr));
         msg[sizeof(msg) - 1] = '\0';
 
         ctx->rc = crm_http_error(r, CRM_E_INVALID_JSON, msg, details);
@@ -152,6 +174,98 @@ crm_json_depth(json_t *j, ngx_uint_t depth)
     }
 
     return NGX_OK;
+}
+
+
+static const char *
+crm_json_reason(json_error_t *jerr)
+{
+    switch (json_error_code(jerr)) {
+
+    case json_error_invalid_utf8:
+        return "the text is not valid UTF-8";
+
+    case json_error_premature_end_of_input:
+        return "the body ends inside a value";
+
+    case json_error_end_of_input_expected:
+        return "more text follows the JSON value";
+
+    case json_error_null_character:
+    case json_error_null_byte_in_key:
+        return "a string holds a NUL character (\\u0000)";
+
+    case json_error_duplicate_key:
+        return "an object has the same key twice";
+
+    case json_error_stack_overflow:
+        return "nested too deeply";
+
+    case json_error_numeric_overflow:
+        return "a number is out of range";
+
+    case json_error_out_of_memory:
+        return "out of memory";
+
+    default:
+        return "not valid JSON syntax";
+    }
+}
+
+
+/*
+ * After a parse with JSON_DECODE_INT_AS_REAL: the reals that are whole
+ * numbers within 2^53 (exact in a double) become integers again; larger
+ * ones stay reals, which the validation of an integer field refuses as
+ * out of range
+ */
+
+static void
+crm_json_integers(json_t *j, ngx_uint_t depth)
+{
+    double       d;
+    size_t       i;
+    json_t      *v;
+    const char  *key;
+
+    if (depth > CRM_JSON_MAX_DEPTH) {
+        return;
+    }
+
+    if (json_is_object(j)) {
+        json_object_foreach(j, key, v) {
+            if (json_is_real(v)) {
+                d = json_real_value(v);
+
+                if (d == trunc(d) && d > -9007199254740992.0
+                    && d < 9007199254740992.0)
+                {
+                    json_object_set_new(j, key, json_integer((json_int_t) d));
+                }
+
+                continue;
+            }
+
+            crm_json_integers(v, depth + 1);
+        }
+
+    } else if (json_is_array(j)) {
+        json_array_foreach(j, i, v) {
+            if (json_is_real(v)) {
+                d = json_real_value(v);
+
+                if (d == trunc(d) && d > -9007199254740992.0
+                    && d < 9007199254740992.0)
+                {
+                    json_array_set_new(j, i, json_integer((json_int_t) d));
+                }
+
+                continue;
+            }
+
+            crm_json_integers(v, depth + 1);
+        }
+    }
 }
 
 

@@ -156,7 +156,7 @@ POST /api/v1/contacts
 X-API-Key: test-key-a-0123456789abcdef
 Content-Type: application/json
 --- error_code: 400
---- response_body_like: ^\{"error":\{"code":"INVALID_JSON","status":400,"message":"invalid JSON: [^"]+","details":\{"line":\d+,"column":\d+,"position":\d+\}\}
+--- response_body_like: ^\{"error":\{"code":"INVALID_JSON","status":400,"message":"invalid JSON at line \d+, column \d+: [^"]+","details":\{"line":\d+,"column":\d+,"position":\d+\}\}
 
 === TEST 13: a JSON array is not a record
 --- request

@@ -181,3 +181,34 @@ Content-Type: application/json
 --- error_code: 405
 --- response_headers
 Allow: GET, HEAD
+
+=== TEST 17: an integer beyond 64 bits is out of range on its field, not broken JSON
+--- request
+POST /api/v1/companies
+{"name":"Huge","employees":123456789012345678901234567890}
+--- more_headers
+X-API-Key: test-key-a-0123456789abcdef
+Content-Type: application/json
+--- error_code: 422
+--- response_body_like: "field":"employees","code":"out_of_range"
+
+=== TEST 18: a big number where any number goes is taken; the body's integers stay integers
+--- request
+POST /api/v1/companies
+{"name":"Huge","employees":1234567,"annualRevenue":123456789012345678901234567890}
+--- more_headers
+X-API-Key: test-key-a-0123456789abcdef
+Content-Type: application/json
+--- error_code: 201
+--- response_body_like: "employees" : 1234567, "annualRevenue" : 1234567890123456\d{14},
+
+=== TEST 19: a NUL in a string is explained in the API's words
+--- request eval
+"POST /api/v1/companies
+{\"name\":\"a\\u0000b\"}"
+--- more_headers
+X-API-Key: test-key-a-0123456789abcdef
+Content-Type: application/json
+--- error_code: 400
+--- response_body_like: "code":"INVALID_JSON","status":400,"message":"invalid JSON at line 1, column \d+: a string holds a NUL character
+--- response_body_unlike: JSON_ALLOW_NUL
