@@ -24,6 +24,7 @@
 #define CRM_MAX_IN_VALUES     100
 #define CRM_MAX_FIELDS        64
 #define CRM_MAX_LINKED        100       /* ids in a many-to-many link */
+#define CRM_CURSOR_SHAPE_LEN  8         /* bytes of crm_cursor_shape() */
 
 
 /* field types */
@@ -208,6 +209,10 @@ typedef struct {
 
     ngx_uint_t                count;        /* CRM_COUNT_* */
 
+    /* sort, filters and q as parsed, which cursors are bound to
+       (crm_cursor_shape(); crm_query_parse() sets it) */
+    u_char                    shape[CRM_CURSOR_SHAPE_LEN];
+
     /* decoded cursor: boundary row's sort key values */
     unsigned                  has_cursor:1;
     unsigned                  backward:1;   /* cursor points backwards */
@@ -268,8 +273,9 @@ crm_resource_t **crm_schema_all(ngx_uint_t *n);
 
 /*
  * Parses r->args style text (not yet unescaped) for a list of "res".
- * "secret" authenticates cursors.  Returns NGX_OK, NGX_DECLINED with
- * *err filled for a client mistake, NGX_ERROR on allocation failure.
+ * "secret" authenticates cursors: the list's key, crm_cursor_key().
+ * Returns NGX_OK, NGX_DECLINED with *err filled for a client mistake,
+ * NGX_ERROR on allocation failure.
  */
 ngx_int_t crm_query_parse(ngx_pool_t *pool, crm_resource_t *res,
     ngx_str_t *args, ngx_str_t *secret, crm_query_t *q, crm_error_t *err);
@@ -293,17 +299,30 @@ ngx_int_t crm_uuid_valid(u_char *p, size_t len);
 
 /*
  * Encodes the sort keys of a boundary row (q->nsort of them).  The cursor
- * carries a hash of q's sort order, so that a cursor made for one order
- * is rejected under another, and an HMAC-SHA256 with "secret".  A cursor
- * is at most 4096 characters; keys that would make a longer one are
- * NGX_ERROR.  Decoding fills q->has_cursor, backward, key[], key_null[];
- * NGX_DECLINED for anything forged, altered or made for another order.
+ * carries q->shape (its sort order, filters and q), so that a cursor made
+ * for one query is rejected under another, and an HMAC-SHA256 with
+ * "secret", the list's key.  A cursor is at most 4096 characters; keys
+ * that would make a longer one are NGX_ERROR.  Decoding fills
+ * q->has_cursor, backward, key[], key_null[]; NGX_DECLINED for anything
+ * forged, altered or made for another query or key.
  */
 ngx_int_t crm_cursor_encode(ngx_pool_t *pool, ngx_str_t *secret,
     crm_query_t *q, ngx_uint_t backward, ngx_str_t *keys, u_char *nulls,
     ngx_str_t *out);
 ngx_int_t crm_cursor_decode(ngx_pool_t *pool, ngx_str_t *secret,
     crm_query_t *q, ngx_str_t *in);
+
+/*
+ * The key of the cursors of one list of one workspace, derived from
+ * crm_cursor_secret: "list" names what is paged ("contacts",
+ * "companies/<id>/contacts"); "ws" must hold no NUL.  A cursor of
+ * another list or workspace fails the MAC under this key.
+ */
+ngx_int_t crm_cursor_key(ngx_pool_t *pool, ngx_str_t *secret, ngx_str_t *ws,
+    ngx_str_t *list, ngx_str_t *key);
+
+/* sets q->shape from q's sort keys, filters (in any order) and q */
+ngx_int_t crm_cursor_shape(ngx_pool_t *pool, crm_query_t *q);
 
 
 /* crm_sql.c: AST + descriptor -> one parameterized statement (pure) */

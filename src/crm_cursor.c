@@ -4,19 +4,35 @@
  *
  * A cursor holds the sort key values of the boundary row of a page, as
  * PostgreSQL printed them (col::text), so that the next page is a keyset
- * query.  Layout, version 1, then base64url without padding:
+ * query.  Layout, version 2, then base64url without padding:
  *
- *   u8      version (1)
+ *   u8      version (2)
  *   u8      flags: 0x01 backward
- *   u8[8]   the first 8 bytes of SHA-256 of the sort specification
+ *   u8[8]   the query's shape (crm_cursor_shape()): the first 8 bytes of
+ *           SHA-256 of
+ *             each sort key: its name, "\0", "+" or "-"
+ *             "\n", u8 number of filters
+ *             each filter's SHA-256, sorted bytewise: its field's name,
+ *               "\0", u8 operator (crm_op_e), then each value (for in
+ *               and nin sorted bytewise) as u32 length (big endian) and
+ *               the text as decoded
+ *             q, as decoded
  *   u8      number of keys (the query's nsort, id included)
  *   keys    u8 0x00, u16 length (big endian), the text
  *           or u8 0x01: NULL
- *   u8[16]  HMAC-SHA256(secret, everything above), truncated
+ *   u8[16]  HMAC-SHA256(list key, everything above), truncated
+ *
+ * The list key (crm_cursor_key()) is HMAC-SHA256(secret, "crm cursor 2"
+ * "\0" workspace "\0" list), where list names what is paged
+ * ("contacts", "companies/<id>/contacts"): a cursor is good for one list
+ * of one workspace.  The order of the filters in the query string does
+ * not matter; limit, fields and count are not in a cursor and may change
+ * from page to page.
  *
  * The MAC is checked first, in constant time; only then is the rest
- * parsed.  A cursor made under another sort order, by another secret or
- * with any bit changed is NGX_DECLINED.  Pure: nginx core and OpenSSL.
+ * parsed.  A cursor made for another list, workspace, sort order,
+ * filter or q, by another secret or with any bit changed is
+ * NGX_DECLINED.  Pure: nginx core and OpenSSL.
  */
 
 
@@ -28,19 +44,22 @@
 #include "crm.h"
 
 
-#define CRM_CURSOR_VERSION      1
+#define CRM_CURSOR_VERSION      2
 #define CRM_CURSOR_MAX_LEN      4096    /* base64url characters */
-#define CRM_CURSOR_SIG_LEN      8
 #define CRM_CURSOR_MAC_LEN      16
-#define CRM_CURSOR_HEAD_LEN     (3 + CRM_CURSOR_SIG_LEN)
+#define CRM_CURSOR_HEAD_LEN     (3 + CRM_CURSOR_SHAPE_LEN)
+#define CRM_CURSOR_KEY_LABEL    "crm cursor 2"
+#define CRM_CURSOR_DIGEST_LEN   32      /* SHA-256 */
 #define CRM_CURSOR_BACKWARD     0x01
 #define CRM_CURSOR_NULL         0x01
 #define CRM_CURSOR_KEY_MAX      0xffff
 #define CRM_CURSOR_TS_MAX       64      /* bytes of a timestamp key */
 
 
-static ngx_int_t crm_cursor_sort_sig(ngx_pool_t *pool, crm_query_t *q,
-    u_char *sig);
+static ngx_int_t crm_cursor_filter(ngx_pool_t *pool, crm_filter_t *flt,
+    u_char *md);
+static void crm_cursor_sort_digests(u_char *d, ngx_uint_t n);
+static void crm_cursor_sort_values(ngx_str_t **v, ngx_uint_t n);
 static ngx_int_t crm_cursor_mac(ngx_str_t *secret, u_char *data,
     size_t len, u_char *mac);
 static ngx_int_t crm_cursor_base64(ngx_pool_t *pool, ngx_str_t *in,
@@ -98,12 +117,7 @@ crm_cursor_encode(ngx_pool_t *pool, ngx_str_t *secret, crm_query_t *q,
 
     *p++ = CRM_CURSOR_VERSION;
     *p++ = backward ? CRM_CURSOR_BACKWARD : 0;
-
-    if (crm_cursor_sort_sig(pool, q, p) != NGX_OK) {
-        return NGX_ERROR;
-    }
-
-    p += CRM_CURSOR_SIG_LEN;
+    p = ngx_cpymem(p, q->shape, CRM_CURSOR_SHAPE_LEN);
     *p++ = (u_char) q->nsort;
 
     for (i = 0; i < q->nsort; i++) {
@@ -138,7 +152,7 @@ crm_cursor_decode(ngx_pool_t *pool, ngx_str_t *secret, crm_query_t *q,
     ngx_str_t *in)
 {
     u_char     *p, *last;
-    u_char      mac[EVP_MAX_MD_SIZE], sig[CRM_CURSOR_SIG_LEN];
+    u_char      mac[EVP_MAX_MD_SIZE];
     ngx_int_t   rc;
     ngx_str_t   raw;
 
@@ -170,12 +184,8 @@ crm_cursor_decode(ngx_pool_t *pool, ngx_str_t *secret, crm_query_t *q,
         return NGX_DECLINED;
     }
 
-    if (crm_cursor_sort_sig(pool, q, sig) != NGX_OK) {
-        return NGX_ERROR;
-    }
-
-    if (ngx_memcmp(sig, p + 2, CRM_CURSOR_SIG_LEN) != 0
-        || p[2 + CRM_CURSOR_SIG_LEN] != q->nsort)
+    if (ngx_memcmp(q->shape, p + 2, CRM_CURSOR_SHAPE_LEN) != 0
+        || p[2 + CRM_CURSOR_SHAPE_LEN] != q->nsort)
     {
         return NGX_DECLINED;
     }
@@ -192,22 +202,66 @@ crm_cursor_decode(ngx_pool_t *pool, ngx_str_t *secret, crm_query_t *q,
 }
 
 
-/* SHA-256 of "name\0" "+" or "-" for each key, in order */
-
-static ngx_int_t
-crm_cursor_sort_sig(ngx_pool_t *pool, crm_query_t *q, u_char *sig)
+ngx_int_t
+crm_cursor_key(ngx_pool_t *pool, ngx_str_t *secret, ngx_str_t *ws,
+    ngx_str_t *list, ngx_str_t *key)
 {
-    u_char       *buf, *p;
-    u_char        md[EVP_MAX_MD_SIZE];
-    size_t        len;
-    ngx_uint_t    i;
-    crm_field_t  *f;
+    u_char        *buf, *p;
+    size_t         len;
+    unsigned int   mdlen;
 
-    if (q->nsort == 0 || q->nsort > CRM_MAX_KEYS) {
+    /* the workspace comes first and holds no NUL: the split is unique */
+
+    if (secret->len == 0 || secret->len > INT_MAX || ws->len == 0
+        || ngx_strlchr(ws->data, ws->data + ws->len, '\0') != NULL)
+    {
         return NGX_ERROR;
     }
 
-    len = 0;
+    len = sizeof(CRM_CURSOR_KEY_LABEL) + ws->len + 1 + list->len;
+
+    buf = ngx_pnalloc(pool, len);
+    key->data = ngx_pnalloc(pool, EVP_MAX_MD_SIZE);
+
+    if (buf == NULL || key->data == NULL) {
+        return NGX_ERROR;
+    }
+
+    p = ngx_cpymem(buf, CRM_CURSOR_KEY_LABEL, sizeof(CRM_CURSOR_KEY_LABEL));
+    p = ngx_cpymem(p, ws->data, ws->len);
+    *p++ = '\0';
+    ngx_memcpy(p, list->data, list->len);
+
+    if (HMAC(EVP_sha256(), secret->data, (int) secret->len, buf, len,
+             key->data, &mdlen)
+        == NULL)
+    {
+        return NGX_ERROR;
+    }
+
+    key->len = mdlen;
+
+    return NGX_OK;
+}
+
+
+ngx_int_t
+crm_cursor_shape(ngx_pool_t *pool, crm_query_t *q)
+{
+    u_char        *buf, *p, *digests;
+    u_char         md[EVP_MAX_MD_SIZE];
+    size_t         len;
+    ngx_uint_t     i, n;
+    crm_field_t   *f;
+    crm_filter_t  *flt;
+
+    n = q->filters.nelts;
+
+    if (q->nsort == 0 || q->nsort > CRM_MAX_KEYS || n > 0xff) {
+        return NGX_ERROR;
+    }
+
+    len = 2 + n * CRM_CURSOR_DIGEST_LEN + q->q.len;
 
     for (i = 0; i < q->nsort; i++) {
         len += q->sort[i].field->name.len + 2;
@@ -228,13 +282,147 @@ crm_cursor_sort_sig(ngx_pool_t *pool, crm_query_t *q, u_char *sig)
         *p++ = q->sort[i].desc ? '-' : '+';
     }
 
+    *p++ = '\n';
+    *p++ = (u_char) n;
+
+    digests = p;
+    flt = q->filters.elts;
+
+    for (i = 0; i < n; i++) {
+        if (crm_cursor_filter(pool, &flt[i], p) != NGX_OK) {
+            return NGX_ERROR;
+        }
+
+        p += CRM_CURSOR_DIGEST_LEN;
+    }
+
+    /* filters are ANDed: their order in the query string is no part */
+
+    crm_cursor_sort_digests(digests, n);
+
+    ngx_memcpy(p, q->q.data, q->q.len);
+
     if (EVP_Digest(buf, len, md, NULL, EVP_sha256(), NULL) != 1) {
         return NGX_ERROR;
     }
 
-    ngx_memcpy(sig, md, CRM_CURSOR_SIG_LEN);
+    ngx_memcpy(q->shape, md, CRM_CURSOR_SHAPE_LEN);
 
     return NGX_OK;
+}
+
+
+/* the SHA-256 of one filter into md (CRM_CURSOR_DIGEST_LEN bytes) */
+
+static ngx_int_t
+crm_cursor_filter(ngx_pool_t *pool, crm_filter_t *flt, u_char *md)
+{
+    u_char        *buf, *p;
+    u_char         out[EVP_MAX_MD_SIZE];
+    size_t         len;
+    ngx_str_t     *v, **sorted;
+    ngx_uint_t     i, n;
+    crm_field_t   *f;
+
+    f = flt->field;
+    v = flt->values.elts;
+    n = flt->values.nelts;
+
+    sorted = ngx_palloc(pool, (n ? n : 1) * sizeof(ngx_str_t *));
+    if (sorted == NULL) {
+        return NGX_ERROR;
+    }
+
+    len = f->name.len + 2;
+
+    for (i = 0; i < n; i++) {
+        if ((uint64_t) v[i].len > 0xffffffff) {
+            return NGX_ERROR;
+        }
+
+        sorted[i] = &v[i];
+        len += 4 + v[i].len;
+    }
+
+    if (flt->op == CRM_OP_IN || flt->op == CRM_OP_NIN) {
+        crm_cursor_sort_values(sorted, n);
+    }
+
+    buf = ngx_pnalloc(pool, len);
+    if (buf == NULL) {
+        return NGX_ERROR;
+    }
+
+    p = ngx_cpymem(buf, f->name.data, f->name.len);
+    *p++ = '\0';
+    *p++ = (u_char) flt->op;
+
+    for (i = 0; i < n; i++) {
+        *p++ = (u_char) (sorted[i]->len >> 24);
+        *p++ = (u_char) (sorted[i]->len >> 16);
+        *p++ = (u_char) (sorted[i]->len >> 8);
+        *p++ = (u_char) sorted[i]->len;
+        p = ngx_cpymem(p, sorted[i]->data, sorted[i]->len);
+    }
+
+    if (EVP_Digest(buf, len, out, NULL, EVP_sha256(), NULL) != 1) {
+        return NGX_ERROR;
+    }
+
+    ngx_memcpy(md, out, CRM_CURSOR_DIGEST_LEN);
+
+    return NGX_OK;
+}
+
+
+/* insertion sorts: at most CRM_MAX_FILTERS digests, CRM_MAX_IN_VALUES
+   values, and no allocation */
+
+static void
+crm_cursor_sort_digests(u_char *d, ngx_uint_t n)
+{
+    u_char      tmp[CRM_CURSOR_DIGEST_LEN];
+    ngx_uint_t  i, j;
+
+    for (i = 1; i < n; i++) {
+        ngx_memcpy(tmp, d + i * CRM_CURSOR_DIGEST_LEN, CRM_CURSOR_DIGEST_LEN);
+
+        for (j = i;
+             j > 0
+             && ngx_memcmp(d + (j - 1) * CRM_CURSOR_DIGEST_LEN, tmp,
+                           CRM_CURSOR_DIGEST_LEN) > 0;
+             j--)
+        {
+            ngx_memcpy(d + j * CRM_CURSOR_DIGEST_LEN,
+                       d + (j - 1) * CRM_CURSOR_DIGEST_LEN,
+                       CRM_CURSOR_DIGEST_LEN);
+        }
+
+        ngx_memcpy(d + j * CRM_CURSOR_DIGEST_LEN, tmp, CRM_CURSOR_DIGEST_LEN);
+    }
+}
+
+
+static void
+crm_cursor_sort_values(ngx_str_t **v, ngx_uint_t n)
+{
+    ngx_str_t   *tmp;
+    ngx_uint_t   i, j;
+
+    for (i = 1; i < n; i++) {
+        tmp = v[i];
+
+        for (j = i;
+             j > 0
+             && ngx_memn2cmp(v[j - 1]->data, tmp->data, v[j - 1]->len,
+                             tmp->len) > 0;
+             j--)
+        {
+            v[j] = v[j - 1];
+        }
+
+        v[j] = tmp;
+    }
 }
 
 

@@ -235,6 +235,7 @@ struct crm_ctx_s {
     ngx_str_t                 workspace;
     json_t                   *body;
     crm_query_t               query;
+    ngx_str_t                 cursor_key;   /* the list's, crm_list_key() */
     crm_parent_t              parent;       /* of a sub-collection */
     ngx_uint_t                cost;         /* rate-limit units: a bulk
                                                request's operations */

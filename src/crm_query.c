@@ -484,6 +484,12 @@ crm_query_finish(crm_query_ctx_t *ctx, ngx_str_t *secret)
         return rc;
     }
 
+    /* what a cursor is bound to, before an added filter can change it */
+
+    if (crm_cursor_shape(ctx->pool, ctx->q) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
     return crm_query_finish_paging(ctx, secret);
 }
 
@@ -596,7 +602,8 @@ crm_query_finish_paging(crm_query_ctx_t *ctx, ngx_str_t *secret)
         return crm_query_error(ctx, &ctx->names[CRM_QP_CURSOR],
                                "invalid_cursor",
                                "the cursor is invalid, or was made for "
-                               "another sort order");
+                               "another list, workspace, sort order or "
+                               "filter");
     }
 
     return rc;

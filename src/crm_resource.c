@@ -49,6 +49,8 @@ static ngx_int_t crm_list(ngx_http_request_t *r, crm_ctx_t *ctx);
 static crm_resource_t *crm_list_target(crm_ctx_t *ctx,
     crm_parent_t **parent);
 static ngx_int_t crm_link(ngx_http_request_t *r, crm_ctx_t *ctx);
+static ngx_int_t crm_list_key(ngx_http_request_t *r, crm_ctx_t *ctx,
+    crm_resource_t *res, crm_parent_t *parent);
 static ngx_int_t crm_list_object(ngx_http_request_t *r, crm_ctx_t *ctx,
     crm_resource_t *res);
 static ngx_int_t crm_create_object(ngx_http_request_t *r, crm_ctx_t *ctx);
@@ -1276,8 +1278,12 @@ crm_list(ngx_http_request_t *r, crm_ctx_t *ctx)
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
+    if (crm_list_key(r, ctx, res, parent) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
     switch (crm_query_parse_ext(r->pool, res, extra, nextra, &r->args,
-                                &ctx->mcf->cursor_secret, &ctx->query, &err))
+                                &ctx->cursor_key, &ctx->query, &err))
     {
     case NGX_OK:
         break;
@@ -1320,6 +1326,62 @@ crm_list(ngx_http_request_t *r, crm_ctx_t *ctx)
     ctx->next = crm_list_count;
 
     return crm_resource_exec(r, ctx, st, crm_exists_done);
+}
+
+
+/*
+ * The key of this list's cursors: a cursor is good only for the list it
+ * was made for ("contacts", "companies/<id>/contacts",
+ * "metadata/objects/contacts/fields"), in the workspace it was made in
+ */
+
+static ngx_int_t
+crm_list_key(ngx_http_request_t *r, crm_ctx_t *ctx, crm_resource_t *res,
+    crm_parent_t *parent)
+{
+    u_char     *p;
+    size_t      len;
+    ngx_str_t   list, *obj;
+
+    if (parent != NULL) {
+        len = parent->res->name.len + parent->id.len
+              + parent->link->name.len + 2;
+
+        list.data = ngx_pnalloc(r->pool, len);
+        if (list.data == NULL) {
+            return NGX_ERROR;
+        }
+
+        /* a UUID in either case names one parent */
+
+        p = ngx_cpymem(list.data, parent->res->name.data,
+                       parent->res->name.len);
+        *p++ = '/';
+        ngx_strlow(p, parent->id.data, parent->id.len);
+        p += parent->id.len;
+        *p++ = '/';
+        p = ngx_cpymem(p, parent->link->name.data, parent->link->name.len);
+
+        list.len = p - list.data;
+
+    } else if (ctx->route.object != NULL) {
+        obj = &ctx->route.object->name;
+        len = sizeof("metadata/objects//fields") - 1 + obj->len;
+
+        list.data = ngx_pnalloc(r->pool, len);
+        if (list.data == NULL) {
+            return NGX_ERROR;
+        }
+
+        list.len = ngx_sprintf(list.data, "metadata/objects/%V/fields", obj)
+                   - list.data;
+
+    } else {
+        list = res->name;
+    }
+
+    return crm_cursor_key(r->pool, &ctx->mcf->cursor_secret,
+                          &ctx->workspace, &list, &ctx->cursor_key);
 }
 
 
@@ -1649,7 +1711,7 @@ crm_list_cursor(ngx_http_request_t *r, crm_ctx_t *ctx, PGresult *res,
         keys[i].len = PQgetlength(res, row, (int) i + 1);
     }
 
-    return crm_cursor_encode(r->pool, &ctx->mcf->cursor_secret, &ctx->query,
+    return crm_cursor_encode(r->pool, &ctx->cursor_key, &ctx->query,
                              backward, keys, nulls, out);
 }
 

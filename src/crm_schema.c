@@ -75,7 +75,7 @@ static crm_field_t  crm_contact_fields[] = {
     crm_fld("phone", "phone", CRM_FT_TEXT, CRM_F_FILTER|CRM_F_SEARCH, 50),
     crm_fld("title", "title", CRM_FT_TEXT, CRM_FS, 200),
     crm_ref("companyId", "company_id", CRM_F_FILTER, "companies"),
-    crm_ref("ownerId", "owner_id", CRM_F_FILTER, NULL),
+    crm_ref("ownerId", "owner_id", CRM_F_FILTER, "users"),
     crm_enum("status", "status", CRM_FS, crm_contact_statuses),
     crm_fld("source", "source", CRM_FT_TEXT, CRM_FS, 100),
     crm_fld("tags", "tags", CRM_FT_TEXT_ARRAY,
@@ -103,7 +103,7 @@ static crm_field_t  crm_company_fields[] = {
     crm_fld("annualRevenue", "annual_revenue", CRM_FT_NUMERIC, CRM_FS, 0),
     crm_fld("phone", "phone", CRM_FT_TEXT, CRM_F_FILTER, 50),
     crm_fld("address", "address", CRM_FT_OBJECT, 0, 4096),
-    crm_ref("ownerId", "owner_id", CRM_F_FILTER, NULL),
+    crm_ref("ownerId", "owner_id", CRM_F_FILTER, "users"),
     crm_fld("customFields", "custom_fields", CRM_FT_OBJECT, CRM_F_NOTNULL,
             16384),
     crm_common_tail
@@ -167,7 +167,7 @@ static crm_field_t  crm_deal_fields[] = {
     crm_ref("companyId", "company_id", CRM_F_FILTER, "companies"),
     crm_refs("contactIds", "contact_ids", CRM_F_FILTER|CRM_F_NOTNULL,
              "contacts"),
-    crm_ref("ownerId", "owner_id", CRM_F_FILTER, NULL),
+    crm_ref("ownerId", "owner_id", CRM_F_FILTER, "users"),
     crm_fld("customFields", "custom_fields", CRM_FT_OBJECT, CRM_F_NOTNULL,
             16384),
     crm_common_tail
@@ -266,7 +266,8 @@ static crm_field_t  crm_activity_fields[] = {
     crm_fld("relatedId", "related_id", CRM_FT_UUID, CRM_F_FILTER, 0),
     crm_refs("contactIds", "contact_ids", CRM_F_FILTER|CRM_F_NOTNULL,
              "contacts"),
-    crm_ref("assignedUserId", "assigned_user_id", CRM_F_FILTER, NULL),
+    crm_ref("assignedUserId", "assigned_user_id", CRM_F_FILTER,
+            "users"),
     crm_fld("customFields", "custom_fields", CRM_FT_OBJECT, CRM_F_NOTNULL,
             16384),
     crm_common_tail

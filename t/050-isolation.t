@@ -117,6 +117,10 @@ my @REFERENCES = (
       $b_deal ],
     [ 'activities', '{"type":"call","relatedType":"lead","relatedId":"%s"}',
       $b_lead ],
+    [ 'contacts', '{"email":"own@example.com","ownerId":"%s"}', $b_user ],
+    [ 'companies', '{"name":"own","ownerId":"%s"}', $b_user ],
+    [ 'deals', '{"name":"own","ownerId":"%s"}', $b_user ],
+    [ 'activities', '{"type":"call","assignedUserId":"%s"}', $b_user ],
 );
 
 Test::Nginx::Socket::add_response_body_check(sub {

@@ -18,13 +18,29 @@
 #define UUID_A    "33333333-3333-3333-3333-333333333333"
 #define TS_PG     "2026-01-15 10:30:00.123456+00"
 
+#define WS_A      "11111111-1111-4111-8111-111111111111"
+#define WS_B      "22222222-2222-4222-8222-222222222222"
+
 #define KAT_FORWARD                                                          \
-    "AQCmazfZUQRkgAIAAB0yMDI2LTAxLTE1IDEwOjMwOjAwLjEyMzQ1NiswMAAAJDMzMzMz"   \
-    "MzMzLTMzMzMtMzMzMy0zMzMzLTMzMzMzMzMzMzMzM3sTgCLpW8LvlJDjIhALDAE"
+    "AgD3NCuLl9c9zQIAAB0yMDI2LTAxLTE1IDEwOjMwOjAwLjEyMzQ1NiswMAAAJDMzMzMz"   \
+    "MzMzLTMzMzMtMzMzMy0zMzMzLTMzMzMzMzMzMzMzM_mmHDA60-9opmIlO82ycDQ"
 
 #define KAT_BACKWARD_NULL                                                    \
-    "AQG4ogC31Aal2AIBAAAkMzMzMzMzMzMtMzMzMy0zMzMzLTMzMzMtMzMzMzMzMzMzMzMz"   \
-    "ra-bWAGuN6bZb1LdPtShCQ"
+    "AgGRVi1ULst_MAIBAAAkMzMzMzMzMzMtMzMzMy0zMzMzLTMzMzMtMzMzMzMzMzMzMzMz"   \
+    "Vn6CGwK1igMTNm0pJwRI5g"
+
+/* status=lead&tags[in]=vip,b&q=ann */
+#define KAT_FILTERED                                                         \
+    "AgBSfLws5-k24wIAAB0yMDI2LTAxLTE1IDEwOjMwOjAwLjEyMzQ1NiswMAAAJDMzMzMz"   \
+    "MzMzLTMzMzMtMzMzMy0zMzMzLTMzMzMzMzMzMzMzM7he6HHaVcwuFq82Gx-gU8o"
+
+/* the key of "contacts" in WS_A under "secret", and a cursor made with it */
+#define KAT_KEY                                                              \
+    "4258bb644d265acc902e45f3ea1e0cb2af415a72b40d3f2cda50f15c472377d2"
+
+#define KAT_KEYED                                                            \
+    "AgD3NCuLl9c9zQIAAB0yMDI2LTAxLTE1IDEwOjMwOjAwLjEyMzQ1NiswMAAAJDMzMzMz"   \
+    "MzMzLTMzMzMtMzMzMy0zMzMzLTMzMzMzMzMzMzMzM9c-_yJNEi3rjRvtV0vWpYk"
 
 
 static ngx_int_t query(crm_resource_t *res, const char *args,
@@ -33,9 +49,12 @@ static ngx_int_t encode(crm_query_t *q, ngx_uint_t backward,
     const char *k1, const char *k2, const char *k3, const char *k4,
     ngx_str_t *out);
 static ngx_int_t decode(crm_query_t *q, const char *cursor, size_t len);
+static ngx_int_t list_key(const char *ws, const char *list, ngx_str_t *key);
+static ngx_int_t encode_with(ngx_str_t *key, crm_query_t *q, ngx_str_t *out);
+static ngx_int_t decode_with(ngx_str_t *key, crm_query_t *q, ngx_str_t *in);
 static ngx_int_t forge(crm_query_t *q, u_char *body, size_t len,
     ngx_str_t *out);
-static size_t sort_sig(crm_query_t *q, u_char *p);
+static size_t shape(crm_query_t *q, u_char *p);
 static ngx_int_t key_is(crm_query_t *q, ngx_uint_t i, const char *want);
 static char *repeat(const char *s, ngx_uint_t n);
 
@@ -45,6 +64,8 @@ static void test_keys(void);
 static void test_timestamps(void);
 static void test_tamper(void);
 static void test_sort_binding(void);
+static void test_filter_binding(void);
+static void test_list_binding(void);
 static void test_structure(void);
 static void test_base64(void);
 static void test_length(void);
@@ -89,6 +110,8 @@ main(void)
     test_timestamps();
     test_tamper();
     test_sort_binding();
+    test_filter_binding();
+    test_list_binding();
     test_structure();
     test_base64();
     test_length();
@@ -426,6 +449,138 @@ test_sort_binding(void)
 }
 
 
+/* the filters and q a cursor was made under, in any order, and only them */
+
+static void
+test_filter_binding(void)
+{
+    ngx_str_t    out;
+    crm_query_t  q;
+
+    query(contacts, "status=lead&tags[in]=vip,b&q=ann", &q);
+    ok(encode(&q, 0, TS_PG, UUID_A, NULL, NULL, &out) == NGX_OK,
+       "filtered: encoded");
+    is_mem(out.data, out.len, KAT_FILTERED,
+           "filtered: the documented shape");
+
+    query(contacts, "q=ann&tags[in]=b,vip&status=lead", &q);
+    ok(decode(&q, (char *) out.data, out.len) == NGX_OK,
+       "the filters in another order, in-values too: accepted");
+
+    query(contacts, "status=le%61d&tags[in]=vip,%62&q=%61nn&limit=5"
+                    "&fields=email&count=exact", &q);
+    ok(decode(&q, (char *) out.data, out.len) == NGX_OK,
+       "escaped the same, another limit, fields and count: accepted");
+
+    query(contacts, "status=lead&tags[in]=vip,b", &q);
+    ok(decode(&q, (char *) out.data, out.len) == NGX_DECLINED,
+       "without q: refused");
+
+    query(contacts, "status=lead&tags[in]=vip,b&q=anne", &q);
+    ok(decode(&q, (char *) out.data, out.len) == NGX_DECLINED,
+       "another q: refused");
+
+    query(contacts, "tags[in]=vip,b&q=ann", &q);
+    ok(decode(&q, (char *) out.data, out.len) == NGX_DECLINED,
+       "a filter less: refused");
+
+    query(contacts, "status=lead&tags[in]=vip,b&q=ann&title=x", &q);
+    ok(decode(&q, (char *) out.data, out.len) == NGX_DECLINED,
+       "a filter more: refused");
+
+    query(contacts, "status=customer&tags[in]=vip,b&q=ann", &q);
+    ok(decode(&q, (char *) out.data, out.len) == NGX_DECLINED,
+       "another value: refused");
+
+    query(contacts, "status[ne]=lead&tags[in]=vip,b&q=ann", &q);
+    ok(decode(&q, (char *) out.data, out.len) == NGX_DECLINED,
+       "another operator: refused");
+
+    query(contacts, "status=lead&tags[in]=vip,b,c&q=ann", &q);
+    ok(decode(&q, (char *) out.data, out.len) == NGX_DECLINED,
+       "another in-list: refused");
+
+    query(contacts, "status=lead&tags[in]=vipb&q=ann", &q);
+    ok(decode(&q, (char *) out.data, out.len) == NGX_DECLINED,
+       "in-values joined: refused (values are length-prefixed)");
+
+    query(contacts, "", &q);
+    encode(&q, 0, TS_PG, UUID_A, NULL, NULL, &out);
+
+    query(contacts, "status=lead", &q);
+    ok(decode(&q, (char *) out.data, out.len) == NGX_DECLINED,
+       "an unfiltered cursor under a filter: refused");
+
+    query(contacts, "created_after=2026-01-01T00:00:00Z", &q);
+    encode(&q, 0, TS_PG, UUID_A, NULL, NULL, &out);
+
+    query(contacts, "createdAt[gt]=2026-01-01T00:00:00Z", &q);
+    ok(decode(&q, (char *) out.data, out.len) == NGX_OK,
+       "created_after and createdAt[gt] are one filter: accepted");
+}
+
+
+/* the list and the workspace: in the key (crm_cursor_key()) */
+
+static void
+test_list_binding(void)
+{
+    u_char       hex[64];
+    ngx_str_t    key, other, out, in, empty;
+    crm_query_t  q;
+
+    ok(list_key(WS_A, "contacts", &key) == NGX_OK && key.len == 32,
+       "list key: 32 bytes");
+    ngx_hex_dump(hex, key.data, 32);
+    is_mem(hex, 64, KAT_KEY, "list key: HMAC-SHA256 of the documented input");
+
+    query(contacts, "", &q);
+    ok(encode_with(&key, &q, &out) == NGX_OK, "encoded with a list key");
+    is_mem(out.data, out.len, KAT_KEYED, "a cursor under a list key");
+    is_int(out.len, 131, "binding adds nothing to the cursor");
+
+    list_key(WS_A, "contacts", &other);
+    ok(decode_with(&other, &q, &out) == NGX_OK,
+       "the same list and workspace: accepted");
+
+    list_key(WS_B, "contacts", &other);
+    ok(decode_with(&other, &q, &out) == NGX_DECLINED,
+       "another workspace: refused");
+
+    query(companies, "", &q);
+    list_key(WS_A, "companies", &other);
+    ok(decode_with(&other, &q, &out) == NGX_DECLINED,
+       "contacts' cursor on companies (same sort): refused");
+
+    query(contacts, "", &q);
+    list_key(WS_A, "companies/" UUID_A "/contacts", &key);
+    encode_with(&key, &q, &out);
+
+    list_key(WS_A, "companies/44444444-4444-4444-4444-444444444444/contacts",
+             &other);
+    ok(decode_with(&other, &q, &out) == NGX_DECLINED,
+       "another parent's sub-collection: refused");
+
+    list_key(WS_A, "contacts", &other);
+    ok(decode_with(&other, &q, &out) == NGX_DECLINED,
+       "a sub-collection's cursor on the collection: refused");
+
+    ngx_str_set(&in, "contacts");
+    ngx_str_set(&other, WS_A);
+    ngx_str_null(&empty);
+
+    ok(crm_cursor_key(pool, &empty, &other, &in, &key) == NGX_ERROR,
+       "list key without a secret: NGX_ERROR");
+    ok(crm_cursor_key(pool, &secret, &empty, &in, &key) == NGX_ERROR,
+       "list key without a workspace: NGX_ERROR");
+
+    other.data = (u_char *) "ws\0x";
+    other.len = 4;
+    ok(crm_cursor_key(pool, &secret, &other, &in, &key) == NGX_ERROR,
+       "a workspace with a NUL: NGX_ERROR");
+}
+
+
 /* authentic cursors (the MAC is right) of a wrong structure */
 
 static void
@@ -439,9 +594,9 @@ test_structure(void)
     query(contacts, "sort=title", &q);
 
     p = body;
-    *p++ = 1;
+    *p++ = 2;
     *p++ = 0;
-    p += sort_sig(&q, p);
+    p += shape(&q, p);
     *p++ = 2;
     *p++ = 1;
     *p++ = 0;
@@ -455,11 +610,16 @@ test_structure(void)
        && q.key_null[0] && key_is(&q, 1, UUID_A),
        "a hand-made cursor: accepted (the forger is right)");
 
-    body[0] = 2;
+    body[0] = 1;
     forge(&q, body, n, &out);
     ok(decode(&q, (char *) out.data, out.len) == NGX_DECLINED,
-       "version 2: refused");
-    body[0] = 1;
+       "version 1 (unbound, before 2): refused");
+
+    body[0] = 3;
+    forge(&q, body, n, &out);
+    ok(decode(&q, (char *) out.data, out.len) == NGX_DECLINED,
+       "version 3: refused");
+    body[0] = 2;
 
     body[1] = 2;
     forge(&q, body, n, &out);
@@ -704,6 +864,45 @@ decode(crm_query_t *q, const char *cursor, size_t len)
 }
 
 
+static ngx_int_t
+list_key(const char *ws, const char *list, ngx_str_t *key)
+{
+    ngx_str_t  w, l;
+
+    w.data = (u_char *) ws;
+    w.len = ngx_strlen(ws);
+    l.data = (u_char *) list;
+    l.len = ngx_strlen(list);
+
+    return crm_cursor_key(pool, &secret, &w, &l, key);
+}
+
+
+/* TS_PG, UUID_A forward, under "key" */
+
+static ngx_int_t
+encode_with(ngx_str_t *key, crm_query_t *q, ngx_str_t *out)
+{
+    u_char     nulls[CRM_MAX_KEYS];
+    ngx_str_t  keys[CRM_MAX_KEYS];
+
+    ngx_memzero(nulls, sizeof(nulls));
+    ngx_str_set(&keys[0], TS_PG);
+    ngx_str_set(&keys[1], UUID_A);
+
+    return crm_cursor_encode(pool, key, q, 0, keys, nulls, out);
+}
+
+
+static ngx_int_t
+decode_with(ngx_str_t *key, crm_query_t *q, ngx_str_t *in)
+{
+    q->has_cursor = 0;
+
+    return crm_cursor_decode(pool, key, q, in);
+}
+
+
 /* body + HMAC-SHA256 (16 bytes), base64url: a cursor of any content */
 
 static ngx_int_t
@@ -736,10 +935,10 @@ forge(crm_query_t *q, u_char *body, size_t len, ngx_str_t *out)
 }
 
 
-/* the 8 bytes of SHA-256 of the sort specification, as documented */
+/* the 8 bytes of the shape of a query without filters, as documented */
 
 static size_t
-sort_sig(crm_query_t *q, u_char *p)
+shape(crm_query_t *q, u_char *p)
 {
     u_char      *s, buf[256], md[EVP_MAX_MD_SIZE];
     ngx_uint_t   i;
@@ -752,6 +951,9 @@ sort_sig(crm_query_t *q, u_char *p)
         *s++ = '\0';
         *s++ = q->sort[i].desc ? '-' : '+';
     }
+
+    *s++ = '\n';
+    *s++ = 0;
 
     EVP_Digest(buf, s - buf, md, NULL, EVP_sha256(), NULL);
     ngx_memcpy(p, md, 8);

@@ -1,0 +1,212 @@
+# A cursor is good for the list, workspace, sort, filters and q it was
+# made for, and nowhere else: anything else is 400 INVALID_PARAMETER
+# naming "cursor" with code invalid_cursor.  Walks still work.
+
+use strict;
+use warnings;
+
+use Test::Nginx::Socket 'no_plan';
+use Test::More;
+use CRM::Test qw(api sql);
+
+my ($A, $B) = ($CRM::Test::WS_A, $CRM::Test::WS_B);
+my ($KA, $KB) = ($CRM::Test::KEY_A, $CRM::Test::KEY_B);
+my $C1 = 'c0000000-0000-4000-8000-000000000001';
+my $C2 = 'c0000000-0000-4000-8000-000000000002';
+
+CRM::Test::reset();
+sql(<<"_SQL_");
+INSERT INTO companies (workspace_id, id, name) VALUES
+ ('$A', '$C1', 'One'), ('$A', '$C2', 'Two'),
+ ('$A', 'c0000000-0000-4000-8000-000000000003', 'Three');
+INSERT INTO contacts (workspace_id, email, status, company_id)
+SELECT '$A', 'bind' || i || '\@a.test',
+       CASE WHEN i % 2 = 0 THEN 'lead' ELSE 'active' END,
+       CASE WHEN i <= 3 THEN '$C1'::uuid ELSE '$C2'::uuid END
+  FROM generate_series(1, 6) AS i;
+INSERT INTO contacts (workspace_id, email)
+SELECT '$B', 'bind' || i || '\@b.test' FROM generate_series(1, 3) AS i;
+INSERT INTO custom_fields (workspace_id, object, name, type) VALUES
+ ('$A', 'contacts', 'one', 'text'), ('$A', 'contacts', 'two', 'text'),
+ ('$A', 'contacts', 'three', 'text'), ('$A', 'companies', 'other', 'text');
+_SQL_
+
+# the next cursor of a first page of one row
+sub next_cursor {
+    my ($path, $key) = @_;
+    my $sep = $path =~ /\?/ ? '&' : '?';
+    my ($s, $d) = api('GET', "$path${sep}limit=1", $key);
+    die "GET $path: $s\n" unless $s == 200 && $d->{meta}{cursor}{next};
+    return $d->{meta}{cursor}{next};
+}
+
+# the cursor is refused with the documented error
+sub refused {
+    my ($path, $key, $what) = @_;
+    my ($s, $d) = api('GET', $path, $key);
+    is($s, 400, "$what: 400");
+    is($d->{error}{code} // '', 'INVALID_PARAMETER',
+       "$what: INVALID_PARAMETER");
+    is($d->{error}{details}{parameter} // '', 'cursor',
+       "$what: names the cursor");
+    is($d->{error}{details}{code} // '', 'invalid_cursor',
+       "$what: invalid_cursor");
+}
+
+sub accepted {
+    my ($path, $key, $what) = @_;
+    my ($s, $d) = api('GET', $path, $key);
+    is($s, 200, "$what: 200");
+    return $d;
+}
+
+# every page of a walk, one row a page: the names or emails seen
+sub walk {
+    my ($path, $key) = @_;
+    my $sep = $path =~ /\?/ ? '&' : '?';
+    my ($q, @seen) = ("$path${sep}limit=1");
+    for (1 .. 20) {
+        my ($s, $d) = api('GET', $q, $key);
+        return "status $s" unless $s == 200;
+        push @seen, map { $_->{name} // $_->{email} } @{ $d->{data} };
+        my $c = $d->{meta}{cursor}{next} // last;
+        $q = "$path${sep}limit=1&cursor=$c";
+    }
+    return join(' ', @seen);
+}
+
+Test::Nginx::Socket::add_response_body_check(sub {
+    my ($block, $body, $req_idx, $repeated, $dry_run) = @_;
+    return if $dry_run;
+    my $name = $block->name;
+
+    if ($name =~ /another resource/) {
+        my $c = next_cursor('/api/v1/contacts', $KA);
+        accepted("/api/v1/contacts?cursor=$c", $KA, 'on contacts');
+        for my $n (qw(companies users api-keys pipelines deals leads
+                      activities custom-fields))
+        {
+            refused("/api/v1/$n?cursor=$c", $KA,
+                    "a contacts cursor on /$n");
+        }
+
+        # the same list under the other mount point is the same list
+        accepted("/v1/contacts?cursor=$c", $KA, 'on /v1/contacts');
+
+    } elsif ($name =~ /another workspace/) {
+        my $c = next_cursor('/api/v1/contacts', $KB);
+        accepted("/api/v1/contacts?cursor=$c", $KB, "B's cursor in B");
+        refused("/api/v1/contacts?cursor=$c", $KA, "B's cursor in A");
+
+        $c = next_cursor('/api/v1/contacts', $KA);
+        refused("/api/v1/contacts?cursor=$c", $KB, "A's cursor in B");
+
+    } elsif ($name =~ /another sort/) {
+        my $c = next_cursor('/api/v1/contacts?sort=email', $KA);
+        accepted("/api/v1/contacts?sort=email&cursor=$c", $KA,
+                 'the same sort');
+        refused("/api/v1/contacts?sort=-email&cursor=$c", $KA,
+                'the other direction');
+        refused("/api/v1/contacts?cursor=$c", $KA, 'the default sort');
+        refused("/api/v1/contacts?sort=email,status&cursor=$c", $KA,
+                'one key more');
+
+    } elsif ($name =~ /another filter/) {
+        my $c = next_cursor('/api/v1/contacts?status=lead&q=bind', $KA);
+        accepted("/api/v1/contacts?q=bind&status=lead&limit=5&cursor=$c",
+                 $KA, 'the same filters in another order, another limit');
+        accepted("/api/v1/contacts?status=lead&q=bind&fields=email"
+                 . "&count=exact&cursor=$c", $KA, 'with fields and count');
+        refused("/api/v1/contacts?cursor=$c", $KA, 'without the filters');
+        refused("/api/v1/contacts?status=active&q=bind&cursor=$c", $KA,
+                'another status');
+        refused("/api/v1/contacts?status=lead&cursor=$c", $KA,
+                'without q');
+        refused("/api/v1/contacts?status=lead&q=bind2&cursor=$c", $KA,
+                'another q');
+
+    } elsif ($name =~ /another parent/) {
+        my $c = next_cursor("/api/v1/companies/$C1/contacts", $KA);
+        accepted("/api/v1/companies/$C1/contacts?cursor=$c", $KA,
+                 'the same parent');
+        accepted("/api/v1/companies/\U$C1\E/contacts?cursor=$c", $KA,
+                 'the same parent in capitals');
+        refused("/api/v1/companies/$C2/contacts?cursor=$c", $KA,
+                'another parent');
+        refused("/api/v1/contacts?cursor=$c", $KA, 'the whole collection');
+        refused("/api/v1/companies/$C1/deals?cursor=$c", $KA,
+                "another link of the parent");
+
+        $c = next_cursor('/api/v1/contacts', $KA);
+        refused("/api/v1/companies/$C1/contacts?cursor=$c", $KA,
+                "the collection's cursor on a sub-collection");
+
+        $c = next_cursor('/api/v1/metadata/objects/contacts/fields', $KA);
+        refused("/api/v1/metadata/objects/companies/fields?cursor=$c", $KA,
+                "another object's custom fields");
+        refused("/api/v1/custom-fields?cursor=$c", $KA,
+                'all custom fields');
+
+    } elsif ($name =~ /still walk/) {
+        is(walk('/api/v1/contacts?sort=email&status=lead', $KA),
+           'bind2@a.test bind4@a.test bind6@a.test', 'a filtered walk');
+        is(walk("/api/v1/companies/$C1/contacts?sort=email", $KA),
+           'bind1@a.test bind2@a.test bind3@a.test', 'a sub-collection walk');
+        is(walk('/api/v1/metadata/objects/contacts/fields?sort=name', $KA),
+           'one three two', "a walk through one object's custom fields");
+        is(walk('/api/v1/companies?sort=name', $KA), 'One Three Two',
+           'a walk through companies');
+        is(walk('/api/v1/contacts?sort=email', $KB),
+           'bind1@b.test bind2@b.test bind3@b.test', "a walk in B");
+    }
+});
+
+no_shuffle();
+run_tests();
+
+__DATA__
+
+=== TEST 1: a cursor of another resource is refused
+--- request
+GET /api/v1/contacts?limit=1
+--- more_headers
+X-API-Key: test-key-a-0123456789abcdef
+--- error_code: 200
+
+=== TEST 2: a cursor of another workspace is refused
+--- request
+GET /api/v1/contacts?limit=1
+--- more_headers
+X-API-Key: test-key-b-0123456789abcdef
+--- error_code: 200
+
+=== TEST 3: a cursor of another sort is refused
+--- request
+GET /api/v1/contacts?limit=1&sort=email
+--- more_headers
+X-API-Key: test-key-a-0123456789abcdef
+--- error_code: 200
+
+=== TEST 4: a cursor of another filter or q is refused
+--- request
+GET /api/v1/contacts?limit=1&status=lead
+--- more_headers
+X-API-Key: test-key-a-0123456789abcdef
+--- error_code: 200
+
+=== TEST 5: a sub-collection's cursor is refused under another parent
+--- request
+GET /api/v1/companies/c0000000-0000-4000-8000-000000000001/contacts?limit=1
+--- more_headers
+X-API-Key: test-key-a-0123456789abcdef
+--- error_code: 200
+
+=== TEST 6: cursors still walk every kind of list
+--- request
+GET /api/v1/contacts?limit=1
+--- more_headers
+X-API-Key: test-key-a-0123456789abcdef
+--- error_code: 200
+--- no_error_log
+[alert]
+[emerg]
