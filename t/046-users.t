@@ -134,6 +134,30 @@ Test::Nginx::Socket::add_response_body_check(sub {
         ($s) = req('GET', '/api/v1/contacts', $nt);
         is($s, 401, "$name - the deleted user's session ended at once");
 
+    } elsif ($name =~ /passwords in bulk/) {
+        # an owner since TEST 22
+        my (undef, $d) = login('member@a.test', 'correct horse battery');
+        my $o = $d->{data}{token};
+        my $ops = sub {
+            my ($n, $tag) = @_;
+            return '{"operations":[' . join(',', map {
+                '{"method":"create","data":{"email":"pw' . $tag . $_
+                . '@a.test","role":"member",'
+                . '"password":"correct horse battery"}}' } 1 .. $n) . ']}';
+        };
+
+        my ($s, $e) = req('POST', '/api/v1/users/bulk', $o, $ops->(26, 'x'));
+        is($s, 422, "$name - 26 passwords are refused at once");
+        is(($e->{error}{details}{fields} || [{}])->[0]{code}, 'too_long',
+           "$name - too_long");
+        is(sql("SELECT count(*) FROM users WHERE email LIKE 'pwx%'"), 0,
+           "$name - and none is made");
+
+        ($s) = req('POST', '/api/v1/users/bulk', $o, $ops->(25, 'y'));
+        is($s, 200, "$name - 25 fit in the statement timeout");
+        is(sql("SELECT count(*) FROM users WHERE email LIKE 'pwy%'"), 25,
+           "$name - all made");
+
     } elsif ($name =~ /locks the account/) {
         my @s;
         for (1 .. 4) {
@@ -348,3 +372,8 @@ UPDATE users SET role = 'owner' WHERE email = 'member@a.test';
 "X-API-Key: $CRM::Test::KEYS{owner_a}\nContent-Type: application/json"
 --- error_code: 200
 --- response_body_like: "role" : "admin"
+
+=== TEST 23: users with passwords in bulk: as many as hash within the statement timeout
+--- request
+GET /api/v1/health
+--- error_code: 200
