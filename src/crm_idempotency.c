@@ -52,13 +52,15 @@ static ngx_str_t  crm_idem_claim = ngx_string(
 ngx_int_t
 crm_idem_begin(ngx_http_request_t *r, crm_ctx_t *ctx, crm_step_pt next)
 {
-    u_char           *p;
-    ngx_int_t         ok;
-    ngx_str_t        *key, argv[6];
-    EVP_MD_CTX       *sha;
-    ngx_chain_t      *cl;
-    ngx_table_elt_t  *h;
-    u_char            md[SHA256_DIGEST_LENGTH];
+    u_char             *p;
+    ssize_t             n;
+    ngx_int_t           ok;
+    ngx_str_t          *key, argv[6];
+    EVP_MD_CTX         *sha;
+    ngx_table_elt_t    *h;
+    crm_body_reader_t   rd;
+    u_char              md[SHA256_DIGEST_LENGTH];
+    u_char              buf[4096];
 
     if (!(r->method & (NGX_HTTP_POST|NGX_HTTP_PATCH))
         || !ctx->mcf->idempotency)
@@ -110,12 +112,19 @@ crm_idem_begin(ngx_http_request_t *r, crm_ctx_t *ctx, crm_step_pt next)
           && EVP_DigestUpdate(sha, r->args.data, r->args.len) == 1
           && EVP_DigestUpdate(sha, "\n", 1) == 1);
 
-    if (ok && r->request_body != NULL) {
-        for (cl = r->request_body->bufs; ok && cl; cl = cl->next) {
-            ok = (EVP_DigestUpdate(sha, cl->buf->pos,
-                                   cl->buf->last - cl->buf->pos)
-                  == 1);
+    /* the body, in memory or (the part past the buffer) in its file */
+
+    crm_body_reader_init(&rd, r);
+
+    while (ok) {
+        n = crm_body_read(&rd, buf, sizeof(buf));
+
+        if (n <= 0) {
+            ok = (n == 0);
+            break;
         }
+
+        ok = (EVP_DigestUpdate(sha, buf, n) == 1);
     }
 
     ok = ok && EVP_DigestFinal_ex(sha, md, NULL) == 1;

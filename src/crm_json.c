@@ -2,9 +2,10 @@
 /*
  * ngx_http_crm_module: request bodies.
  *
- * The body is read into memory (the module raises the location's
- * client_body_buffer_size to crm_max_body_size, so that it never goes to
- * a temporary file and no disk read blocks the worker), then parsed with
+ * nginx buffers a body as it does for any module: up to the location's
+ * client_body_buffer_size in memory, the rest in a temporary file; so a
+ * client that sends a large body slowly holds a small buffer, not the
+ * whole body.  The body is then parsed from where it is, in chunks, with
  * jansson under a nesting limit.
  */
 
@@ -16,6 +17,7 @@
 #define CRM_JSON_MAX_DEPTH    32
 
 
+static size_t crm_json_load(void *buffer, size_t size, void *data);
 static ngx_int_t crm_json_depth(json_t *j, ngx_uint_t depth);
 static const char *crm_json_reason(json_error_t *jerr);
 static void crm_json_integers(json_t *j, ngx_uint_t depth);
@@ -30,12 +32,11 @@ static void crm_json_cleanup(void *data);
 ngx_int_t
 crm_json_body(ngx_http_request_t *r, crm_ctx_t *ctx)
 {
-    u_char              *p, *buf;
-    size_t               len;
+    off_t                len;
     json_t              *root, *details;
-    ngx_buf_t           *b;
     ngx_chain_t         *cl;
     json_error_t         jerr;
+    crm_body_reader_t    rd;
     ngx_pool_cleanup_t  *cln;
     char                 msg[256];
 
@@ -48,18 +49,7 @@ crm_json_body(ngx_http_request_t *r, crm_ctx_t *ctx)
     len = 0;
 
     for (cl = r->request_body->bufs; cl; cl = cl->next) {
-        b = cl->buf;
-
-        if (b->in_file) {
-            /* crm_max_body_size bounds the buffer, so this is a bug */
-            ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
-                          "crm: request body was buffered to a file");
-            ctx->rc = crm_http_error(r, CRM_E_PAYLOAD_TOO_LARGE,
-                                     "the request body is too large", NULL);
-            return NGX_ABORT;
-        }
-
-        len += b->last - b->pos;
+        len += ngx_buf_size(cl->buf);
     }
 
     if (len == 0) {
@@ -68,18 +58,10 @@ crm_json_body(ngx_http_request_t *r, crm_ctx_t *ctx)
         return NGX_ABORT;
     }
 
-    buf = ngx_pnalloc(r->pool, len);
-    if (buf == NULL) {
-        ctx->rc = NGX_HTTP_INTERNAL_SERVER_ERROR;
-        return NGX_ABORT;
-    }
+    crm_body_reader_init(&rd, r);
 
-    p = buf;
-    for (cl = r->request_body->bufs; cl; cl = cl->next) {
-        p = ngx_cpymem(p, cl->buf->pos, cl->buf->last - cl->buf->pos);
-    }
-
-    root = json_loadb((char *) buf, len, JSON_REJECT_DUPLICATES, &jerr);
+    root = json_load_callback(crm_json_load, &rd, JSON_REJECT_DUPLICATES,
+                              &jerr);
 
     if (root == NULL && json_error_code(&jerr) == json_error_numeric_overflow)
     {
@@ -88,13 +70,21 @@ crm_json_body(ngx_http_request_t *r, crm_ctx_t *ctx)
          * reals, those that fit go back to integers, and the validation
          * of the fields tells which one is out of range (422)
          */
-        root = json_loadb((char *) buf, len,
-                          JSON_REJECT_DUPLICATES|JSON_DECODE_INT_AS_REAL,
-                          &jerr);
+        crm_body_reader_init(&rd, r);
+
+        root = json_load_callback(crm_json_load, &rd,
+                                  JSON_REJECT_DUPLICATES
+                                  |JSON_DECODE_INT_AS_REAL,
+                                  &jerr);
 
         if (root != NULL) {
             crm_json_integers(root, 0);
         }
+    }
+
+    if (root == NULL && rd.error) {
+        ctx->rc = NGX_HTTP_INTERNAL_SERVER_ERROR;
+        return NGX_ABORT;
     }
 
     if (root == NULL) {
@@ -144,6 +134,89 @@ crm_json_body(ngx_http_request_t *r, crm_ctx_t *ctx)
     ctx->body = root;
 
     return NGX_OK;
+}
+
+
+/* the body from its start, wherever nginx keeps its parts */
+
+void
+crm_body_reader_init(crm_body_reader_t *rd, ngx_http_request_t *r)
+{
+    rd->cl = (r->request_body != NULL) ? r->request_body->bufs : NULL;
+    rd->offset = 0;
+    rd->error = 0;
+    rd->log = r->connection->log;
+}
+
+
+/*
+ * Up to "size" bytes of the body into "dst": 0 at its end, NGX_ERROR when
+ * the temporary file cannot be read.  The file was written a moment ago
+ * by this worker: its pages are in the page cache.
+ */
+
+ssize_t
+crm_body_read(crm_body_reader_t *rd, u_char *dst, size_t size)
+{
+    off_t       avail;
+    size_t      n, done;
+    ssize_t     got;
+    ngx_buf_t  *b;
+
+    done = 0;
+
+    while (rd->cl != NULL && done < size) {
+        b = rd->cl->buf;
+
+        if (b->in_file) {
+            avail = b->file_last - b->file_pos - rd->offset;
+
+        } else {
+            avail = b->last - b->pos - rd->offset;
+        }
+
+        if (avail <= 0) {
+            rd->cl = rd->cl->next;
+            rd->offset = 0;
+            continue;
+        }
+
+        n = (size_t) ngx_min(avail, (off_t) (size - done));
+
+        if (b->in_file) {
+            got = ngx_read_file(b->file, dst + done, n,
+                                b->file_pos + rd->offset);
+
+            if (got == NGX_ERROR || got == 0) {
+                ngx_log_error(NGX_LOG_ALERT, rd->log, 0,
+                              "crm: cannot read the request body from "
+                              "\"%V\"", &b->file->name);
+                rd->error = 1;
+                return NGX_ERROR;
+            }
+
+            n = (size_t) got;
+
+        } else {
+            ngx_memcpy(dst + done, b->pos + rd->offset, n);
+        }
+
+        rd->offset += n;
+        done += n;
+    }
+
+    return done;
+}
+
+
+static size_t
+crm_json_load(void *buffer, size_t size, void *data)
+{
+    ssize_t  n;
+
+    n = crm_body_read(data, buffer, size);
+
+    return (n == NGX_ERROR) ? (size_t) -1 : (size_t) n;
 }
 
 

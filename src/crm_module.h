@@ -351,9 +351,18 @@ crm_redis_cmd_t *crm_http_redis(ngx_http_request_t *r, crm_ctx_t *ctx,
 ngx_int_t crm_route(ngx_http_request_t *r, crm_route_t *rt);
 
 
-/* crm_json.c */
+/* crm_json.c: request bodies */
+
+typedef struct {
+    ngx_chain_t              *cl;
+    off_t                     offset;       /* into cl->buf */
+    ngx_log_t                *log;
+    unsigned                  error:1;
+} crm_body_reader_t;
 
 ngx_int_t crm_json_body(ngx_http_request_t *r, crm_ctx_t *ctx);
+void crm_body_reader_init(crm_body_reader_t *rd, ngx_http_request_t *r);
+ssize_t crm_body_read(crm_body_reader_t *rd, u_char *dst, size_t size);
 
 
 /* crm_pg.c: per-worker PostgreSQL pool */

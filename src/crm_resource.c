@@ -150,8 +150,6 @@ crm_resource_handler(ngx_http_request_t *r)
             return ctx->rc;
         }
 
-        r->request_body_in_single_buf = 1;
-
         rc = ngx_http_read_client_request_body(r, crm_body_ready);
         if (rc >= NGX_HTTP_SPECIAL_RESPONSE) {
             return rc;
