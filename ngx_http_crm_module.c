@@ -19,6 +19,8 @@
 
 static void *ngx_http_crm_create_main_conf(ngx_conf_t *cf);
 static char *ngx_http_crm_init_main_conf(ngx_conf_t *cf, void *conf);
+static ngx_int_t ngx_http_crm_init(ngx_conf_t *cf);
+static void *ngx_http_crm_create_srv_conf(ngx_conf_t *cf);
 static void *ngx_http_crm_create_loc_conf(ngx_conf_t *cf);
 static char *ngx_http_crm_merge_loc_conf(ngx_conf_t *cf, void *parent,
     void *child);
@@ -80,6 +82,13 @@ static ngx_command_t  ngx_http_crm_commands[] = {
       ngx_conf_set_size_slot,
       NGX_HTTP_LOC_CONF_OFFSET,
       offsetof(ngx_http_crm_loc_conf_t, max_body_size),
+      NULL },
+
+    { ngx_string("crm_json_errors"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_FLAG,
+      ngx_conf_set_flag_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_crm_loc_conf_t, json_errors),
       NULL },
 
     { ngx_string("crm_postgres"),
@@ -249,12 +258,12 @@ static ngx_command_t  ngx_http_crm_commands[] = {
 
 static ngx_http_module_t  ngx_http_crm_module_ctx = {
     ngx_http_crm_add_variables,            /* preconfiguration */
-    NULL,                                  /* postconfiguration */
+    ngx_http_crm_init,                     /* postconfiguration */
 
     ngx_http_crm_create_main_conf,         /* create main configuration */
     ngx_http_crm_init_main_conf,           /* init main configuration */
 
-    NULL,                                  /* create server configuration */
+    ngx_http_crm_create_srv_conf,          /* create server configuration */
     NULL,                                  /* merge server configuration */
 
     ngx_http_crm_create_loc_conf,          /* create location configuration */
@@ -407,6 +416,33 @@ ngx_http_crm_init_main_conf(ngx_conf_t *cf, void *conf)
 }
 
 
+static ngx_int_t
+ngx_http_crm_init(ngx_conf_t *cf)
+{
+    return crm_error_pages_init(cf);
+}
+
+
+static void *
+ngx_http_crm_create_srv_conf(ngx_conf_t *cf)
+{
+    ngx_http_crm_srv_conf_t  *scf;
+
+    scf = ngx_pcalloc(cf->pool, sizeof(ngx_http_crm_srv_conf_t));
+    if (scf == NULL) {
+        return NULL;
+    }
+
+    /*
+     * set by ngx_pcalloc():
+     *
+     *     scf->api = 0;
+     */
+
+    return scf;
+}
+
+
 static void *
 ngx_http_crm_create_loc_conf(ngx_conf_t *cf)
 {
@@ -419,6 +455,7 @@ ngx_http_crm_create_loc_conf(ngx_conf_t *cf)
 
     lcf->enable = NGX_CONF_UNSET;
     lcf->max_body_size = NGX_CONF_UNSET_SIZE;
+    lcf->json_errors = NGX_CONF_UNSET;
 
     return lcf;
 }
@@ -430,27 +467,64 @@ ngx_http_crm_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_http_crm_loc_conf_t *prev = parent;
     ngx_http_crm_loc_conf_t *conf = child;
 
+    ngx_http_crm_srv_conf_t   *scf;
+    ngx_http_core_srv_conf_t  *cscf;
     ngx_http_core_loc_conf_t  *clcf;
 
     ngx_conf_merge_value(conf->enable, prev->enable, 0);
     ngx_conf_merge_size_value(conf->max_body_size, prev->max_body_size,
                               1024 * 1024);
 
+    /*
+     * crm_json_errors is inherited only where it is set: its default
+     * depends on the level.  nginx's own errors are JSON in a crm_api
+     * location, and at the level of a server{} that has one, which is
+     * where a request is before nginx has chosen a location (a bad
+     * request line or header, TRACE) or when none matches.
+     */
+
+    ngx_conf_merge_value(conf->json_errors, prev->json_errors,
+                         NGX_CONF_UNSET);
+
+    if (conf->json_errors != NGX_CONF_UNSET) {
+        conf->error_pages = conf->json_errors;
+
+    } else if (conf->enable) {
+        conf->error_pages = 1;
+
+    } else {
+        cscf = ngx_http_conf_get_module_srv_conf(cf, ngx_http_core_module);
+        scf = ngx_http_conf_get_module_srv_conf(cf, ngx_http_crm_module);
+
+        conf->error_pages =
+            (scf->api
+             && cscf->ctx->loc_conf[ngx_http_crm_module.ctx_index] == conf);
+    }
+
     if (!conf->enable) {
         return NGX_CONF_OK;
     }
 
-    /*
-     * Bodies are parsed from memory: a body that fits crm_max_body_size
-     * must never be buffered to a temporary file, whose reading would
-     * block the worker.
-     */
-
     clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
 
-    if (clcf->client_body_buffer_size < conf->max_body_size) {
-        clcf->client_body_buffer_size = conf->max_body_size;
-    }
+    /*
+     * One limit: nginx's client_max_body_size is crm_max_body_size here,
+     * so that nginx refuses a declared length or a chunk over it before
+     * the body is read, with the same JSON 413 (crm_error_pages.c).  It
+     * wins over any client_max_body_size: the core module has merged
+     * already, and an explicit value can no longer be told from an
+     * inherited one.
+     */
+
+    clcf->client_max_body_size = conf->max_body_size;
+
+    /*
+     * Bodies are buffered as nginx buffers them for any module: up to
+     * client_body_buffer_size in memory, the rest in a temporary file
+     * (crm_json.c reads them from there).  A body held in memory whole
+     * would cost crm_max_body_size per connection at once, for as long
+     * as a slow client takes to send it.
+     */
 
     return NGX_CONF_OK;
 }
@@ -461,6 +535,7 @@ ngx_http_crm_api(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     ngx_http_crm_loc_conf_t *lcf = conf;
 
+    ngx_http_crm_srv_conf_t   *scf;
     ngx_http_core_loc_conf_t  *clcf;
 
     if (lcf->enable != NGX_CONF_UNSET) {
@@ -468,6 +543,11 @@ ngx_http_crm_api(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     }
 
     lcf->enable = 1;
+
+    /* the server's own errors are JSON too: crm_json_errors */
+
+    scf = ngx_http_conf_get_module_srv_conf(cf, ngx_http_crm_module);
+    scf->api = 1;
 
     clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
     clcf->handler = crm_resource_handler;

@@ -15,10 +15,23 @@ typedef struct {
 } crm_error_def_t;
 
 
+/* what nginx itself may answer, as the catalog's errors */
+
+typedef struct {
+    ngx_uint_t                status;       /* as nginx meant it */
+    ngx_uint_t                error;        /* crm_error_e */
+    const char               *message;
+} crm_error_page_t;
+
+
 static ngx_int_t crm_http_request_id_valid(ngx_str_t *id);
 static u_char *crm_http_timestamp(u_char *p);
 static void crm_http_redis_resume(crm_redis_cmd_t *cmd, redisReply *reply,
     void *data);
+static json_t *crm_http_error_object(const char *code, ngx_uint_t status,
+    const char *message, json_t *details);
+static ngx_int_t crm_http_error_render(ngx_http_request_t *r,
+    crm_ctx_t *ctx, json_t *err, ngx_str_t *out);
 
 
 /* indexed by crm_error_e; codes are part of the API: never rename */
@@ -42,8 +55,74 @@ static const crm_error_def_t  crm_errors[] = {
     { 424, "NOT_APPLIED" },
     { 429, "RATE_LIMITED" },
     { NGX_HTTP_INTERNAL_SERVER_ERROR, "INTERNAL" },
-    { NGX_HTTP_SERVICE_UNAVAILABLE, "SERVICE_UNAVAILABLE" }
+    { NGX_HTTP_SERVICE_UNAVAILABLE, "SERVICE_UNAVAILABLE" },
+    { NGX_HTTP_BAD_REQUEST, "REQUEST_HEADER_TOO_LARGE" },
+    { NGX_HTTP_REQUEST_URI_TOO_LARGE, "URI_TOO_LONG" },
+    { NGX_HTTP_NOT_IMPLEMENTED, "NOT_IMPLEMENTED" },
+    { NGX_HTTP_VERSION_NOT_SUPPORTED, "HTTP_VERSION_NOT_SUPPORTED" }
 };
+
+
+/*
+ * nginx's own error responses (crm_error_pages.c): 494 is nginx's "request
+ * header too large", which it sends as 400.  Any other status is
+ * "HTTP_ERROR" with that status.
+ */
+
+static const crm_error_page_t  crm_error_pages[] = {
+    { NGX_HTTP_BAD_REQUEST, CRM_E_BAD_REQUEST,
+      "the request is malformed" },
+    { NGX_HTTP_REQUEST_HEADER_TOO_LARGE, CRM_E_REQUEST_HEADER_TOO_LARGE,
+      "the request's headers are too large" },
+    { NGX_HTTP_UNAUTHORIZED, CRM_E_UNAUTHENTICATED,
+      "authentication is required" },
+    { NGX_HTTP_FORBIDDEN, CRM_E_FORBIDDEN,
+      "access is forbidden" },
+    { NGX_HTTP_NOT_FOUND, CRM_E_NOT_FOUND,
+      "no such route" },
+    { NGX_HTTP_NOT_ALLOWED, CRM_E_METHOD_NOT_ALLOWED,
+      "the method is not allowed" },
+    { NGX_HTTP_PRECONDITION_FAILED, CRM_E_PRECONDITION_FAILED,
+      "a precondition of the request failed" },
+    { NGX_HTTP_REQUEST_ENTITY_TOO_LARGE, CRM_E_PAYLOAD_TOO_LARGE,
+      "the request body is too large" },
+    { NGX_HTTP_REQUEST_URI_TOO_LARGE, CRM_E_URI_TOO_LONG,
+      "the request line is too long" },
+    { NGX_HTTP_UNSUPPORTED_MEDIA_TYPE, CRM_E_UNSUPPORTED_MEDIA_TYPE,
+      "the media type is not supported" },
+    { NGX_HTTP_TOO_MANY_REQUESTS, CRM_E_RATE_LIMITED,
+      "too many requests" },
+    { NGX_HTTP_INTERNAL_SERVER_ERROR, CRM_E_INTERNAL,
+      "internal error" },
+    { NGX_HTTP_NOT_IMPLEMENTED, CRM_E_NOT_IMPLEMENTED,
+      "the request uses a feature the server does not implement" },
+    { NGX_HTTP_SERVICE_UNAVAILABLE, CRM_E_SERVICE_UNAVAILABLE,
+      "the service is unavailable" },
+    { NGX_HTTP_VERSION_NOT_SUPPORTED, CRM_E_HTTP_VERSION_NOT_SUPPORTED,
+      "the HTTP version is not supported" }
+};
+
+
+crm_ctx_t *
+crm_http_ctx(ngx_http_request_t *r)
+{
+    crm_ctx_t  *ctx;
+
+    ctx = ngx_pcalloc(r->pool, sizeof(crm_ctx_t));
+    if (ctx == NULL) {
+        return NULL;
+    }
+
+    ctx->request = r;
+    ctx->mcf = ngx_http_get_module_main_conf(r, ngx_http_crm_module);
+    ctx->total = -1;
+    ctx->limit_remaining = -1;
+    ctx->started = ngx_current_msec;
+
+    ngx_http_set_ctx(r, ctx, ngx_http_crm_module);
+
+    return ctx;
+}
 
 
 /* keeps a sane incoming X-Request-Id, otherwise makes one */
@@ -173,9 +252,14 @@ crm_http_send(ngx_http_request_t *r, ngx_uint_t status, ngx_chain_t *out,
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_crm_module);
 
-    if (ctx != NULL && ctx->idem.claimed) {
-        /* before sending: the output filters consume the buffers */
-        crm_idem_store(r, ctx, status, out);
+    if (ctx != NULL) {
+        /* the module's own answer: crm_error_pages.c leaves it alone */
+        ctx->answered = 1;
+
+        if (ctx->idem.claimed) {
+            /* before sending: the output filters consume the buffers */
+            crm_idem_store(r, ctx, status, out);
+        }
     }
 
     r->headers_out.status = status;
@@ -243,10 +327,7 @@ ngx_int_t
 crm_http_error(ngx_http_request_t *r, ngx_uint_t error, const char *message,
     json_t *details)
 {
-    char                   *dump;
-    u_char                 *p, *meta;
-    size_t                  len, mlen;
-    json_t                 *err, *body, *msg;
+    json_t                 *err;
     ngx_str_t               value;
     crm_ctx_t              *ctx;
     const crm_error_def_t  *def;
@@ -254,80 +335,21 @@ crm_http_error(ngx_http_request_t *r, ngx_uint_t error, const char *message,
     def = &crm_errors[error];
     ctx = ngx_http_get_module_ctx(r, ngx_http_crm_module);
 
-    if (details == NULL) {
-        details = json_object();
-    }
-
-    msg = json_string(message);
-    if (msg == NULL) {
-        /* echoes client input that is not UTF-8 */
-        msg = json_string("the request is malformed");
-    }
-
-    body = json_object();
-    err = json_object();
-
-    if (body == NULL || err == NULL || msg == NULL || details == NULL
-        || json_object_set_new(err, "code", json_string(def->code)) != 0
-        || json_object_set_new(err, "status", json_integer(def->status))
-           != 0)
-    {
-        json_decref(body);
-        json_decref(err);
-        json_decref(msg);
-        json_decref(details);
+    err = crm_http_error_object(def->code, def->status, message, details);
+    if (err == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    json_object_set_new(err, "message", msg);
-    json_object_set_new(err, "details", details);
-
     if (ctx != NULL && ctx->capture) {
         /* one operation of a bulk request: its result, not a response */
-        json_decref(body);
         json_decref(ctx->captured);
         ctx->captured = err;
         return NGX_OK;
     }
 
-    json_object_set_new(body, "error", err);
-
-    err = body;
-
-    dump = json_dumps(err, JSON_COMPACT);
-    json_decref(err);
-
-    if (dump == NULL) {
+    if (crm_http_error_render(r, ctx, err, &value) != NGX_OK) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
-
-    len = ngx_strlen(dump);
-
-    meta = NULL;
-    mlen = 0;
-
-    if (ctx != NULL && crm_http_meta(r, ctx, &meta, &mlen) != NGX_OK) {
-        free(dump);
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    /* dump ends with "}}": splice the meta object in before the last "}" */
-
-    p = ngx_pnalloc(r->pool, len + sizeof(",\"meta\":{}") + mlen);
-    if (p == NULL) {
-        free(dump);
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    value.data = p;
-    p = ngx_cpymem(p, dump, len - 1);
-    p = ngx_cpymem(p, ",\"meta\":{", sizeof(",\"meta\":{") - 1);
-    p = ngx_cpymem(p, meta, mlen);
-    *p++ = '}';
-    *p++ = '}';
-    value.len = p - value.data;
-
-    free(dump);
 
     if (def->status == NGX_HTTP_UNAUTHORIZED) {
         ngx_str_t  www = ngx_string("Bearer realm=\"crm\"");
@@ -349,6 +371,151 @@ crm_http_error(ngx_http_request_t *r, ngx_uint_t error, const char *message,
     r->headers_out.content_length_n = value.len;
 
     return crm_http_send_data(r, def->status, value.data, value.len);
+}
+
+
+/*
+ * The envelope of a response nginx made itself (an error page), for
+ * crm_error_pages.c: only the body, nothing is sent.  "status" is what
+ * nginx meant (494 for a header too large); the envelope's status is the
+ * one nginx sends.
+ */
+
+ngx_int_t
+crm_http_error_page(ngx_http_request_t *r, crm_ctx_t *ctx, ngx_uint_t status,
+    ngx_str_t *out)
+{
+    json_t                   *err;
+    ngx_uint_t                i;
+    const crm_error_def_t    *def;
+    const crm_error_page_t   *page;
+    u_char                    msg[64];
+
+    page = NULL;
+
+    for (i = 0; i < sizeof(crm_error_pages) / sizeof(crm_error_page_t); i++) {
+        if (crm_error_pages[i].status == status) {
+            page = &crm_error_pages[i];
+            break;
+        }
+    }
+
+    if (page != NULL) {
+        def = &crm_errors[page->error];
+        err = crm_http_error_object(def->code, def->status, page->message,
+                                    NULL);
+
+    } else {
+        ngx_sprintf(msg, "the request failed with status %ui%Z", status);
+        err = crm_http_error_object("HTTP_ERROR", status, (char *) msg, NULL);
+    }
+
+    if (err == NULL) {
+        return NGX_ERROR;
+    }
+
+    return crm_http_error_render(r, ctx, err, out);
+}
+
+
+/* {"code":"...","status":N,"message":"...","details":{...}} */
+
+static json_t *
+crm_http_error_object(const char *code, ngx_uint_t status,
+    const char *message, json_t *details)
+{
+    json_t  *err, *msg;
+
+    if (details == NULL) {
+        details = json_object();
+    }
+
+    msg = json_string(message);
+    if (msg == NULL) {
+        /* echoes client input that is not UTF-8 */
+        msg = json_string("the request is malformed");
+    }
+
+    err = json_object();
+
+    if (err == NULL || msg == NULL || details == NULL
+        || json_object_set_new(err, "code", json_string(code)) != 0
+        || json_object_set_new(err, "status", json_integer(status)) != 0)
+    {
+        json_decref(err);
+        json_decref(msg);
+        json_decref(details);
+        return NULL;
+    }
+
+    json_object_set_new(err, "message", msg);
+    json_object_set_new(err, "details", details);
+
+    return err;
+}
+
+
+/*
+ * {"error":<err>,"meta":{...}} into out (the request's pool); "err" is
+ * stolen whatever happens
+ */
+
+static ngx_int_t
+crm_http_error_render(ngx_http_request_t *r, crm_ctx_t *ctx, json_t *err,
+    ngx_str_t *out)
+{
+    char    *dump;
+    u_char  *p, *meta;
+    size_t   len, mlen;
+    json_t  *body;
+
+    body = json_object();
+    if (body == NULL) {
+        json_decref(err);
+        return NGX_ERROR;
+    }
+
+    if (json_object_set_new(body, "error", err) != 0) {
+        json_decref(body);
+        return NGX_ERROR;
+    }
+
+    dump = json_dumps(body, JSON_COMPACT);
+    json_decref(body);
+
+    if (dump == NULL) {
+        return NGX_ERROR;
+    }
+
+    len = ngx_strlen(dump);
+
+    meta = NULL;
+    mlen = 0;
+
+    if (ctx != NULL && crm_http_meta(r, ctx, &meta, &mlen) != NGX_OK) {
+        free(dump);
+        return NGX_ERROR;
+    }
+
+    /* dump ends with "}}": splice the meta object in before the last "}" */
+
+    p = ngx_pnalloc(r->pool, len + sizeof(",\"meta\":{}") + mlen);
+    if (p == NULL) {
+        free(dump);
+        return NGX_ERROR;
+    }
+
+    out->data = p;
+    p = ngx_cpymem(p, dump, len - 1);
+    p = ngx_cpymem(p, ",\"meta\":{", sizeof(",\"meta\":{") - 1);
+    p = ngx_cpymem(p, meta, mlen);
+    *p++ = '}';
+    *p++ = '}';
+    out->len = p - out->data;
+
+    free(dump);
+
+    return NGX_OK;
 }
 
 

@@ -125,8 +125,17 @@ typedef struct {
 
 
 typedef struct {
+    ngx_uint_t                api;          /* has a crm_api location */
+} ngx_http_crm_srv_conf_t;
+
+
+typedef struct {
     ngx_flag_t                enable;
     size_t                    max_body_size;
+    ngx_flag_t                json_errors;  /* crm_json_errors, or unset */
+    ngx_uint_t                error_pages;  /* nginx's own errors as JSON
+                                               here: crm_json_errors or
+                                               its default */
 } ngx_http_crm_loc_conf_t;
 
 
@@ -291,6 +300,11 @@ struct crm_ctx_s {
         ngx_str_t             fp;           /* the request's fingerprint */
         unsigned              claimed:1;    /* the response is stored */
     } idem;
+
+    ngx_str_t                 page;         /* nginx's own error page as
+                                               JSON (crm_error_pages.c) */
+    unsigned                  answered:1;   /* crm_http_send() ran */
+    unsigned                  page_sent:1;
 };
 
 
@@ -318,10 +332,15 @@ typedef enum {
     CRM_E_NOT_APPLIED,
     CRM_E_RATE_LIMITED,
     CRM_E_INTERNAL,
-    CRM_E_SERVICE_UNAVAILABLE
+    CRM_E_SERVICE_UNAVAILABLE,
+    CRM_E_REQUEST_HEADER_TOO_LARGE,
+    CRM_E_URI_TOO_LONG,
+    CRM_E_NOT_IMPLEMENTED,
+    CRM_E_HTTP_VERSION_NOT_SUPPORTED
 } crm_error_e;
 
 
+crm_ctx_t *crm_http_ctx(ngx_http_request_t *r);
 ngx_int_t crm_http_request_id(ngx_http_request_t *r, crm_ctx_t *ctx);
 ngx_int_t crm_http_meta(ngx_http_request_t *r, crm_ctx_t *ctx, u_char **p,
     size_t *len);
@@ -331,6 +350,8 @@ ngx_int_t crm_http_send_data(ngx_http_request_t *r, ngx_uint_t status,
     u_char *data, size_t len);
 ngx_int_t crm_http_error(ngx_http_request_t *r, ngx_uint_t error,
     const char *message, json_t *details);
+ngx_int_t crm_http_error_page(ngx_http_request_t *r, crm_ctx_t *ctx,
+    ngx_uint_t status, ngx_str_t *out);
 ngx_int_t crm_http_field_errors(ngx_http_request_t *r, ngx_uint_t error,
     const char *message, ngx_array_t *errors);
 ngx_int_t crm_http_param_error(ngx_http_request_t *r, crm_error_t *err);
@@ -344,6 +365,11 @@ ngx_int_t crm_log_limit(crm_log_limit_t *ll);
 void crm_http_wait(ngx_http_request_t *r);
 crm_redis_cmd_t *crm_http_redis(ngx_http_request_t *r, crm_ctx_t *ctx,
     crm_redis_handler_pt h, ngx_uint_t argc, ngx_str_t *argv);
+
+
+/* crm_error_pages.c: nginx's own error pages as JSON errors */
+
+ngx_int_t crm_error_pages_init(ngx_conf_t *cf);
 
 
 /* crm_router.c */

@@ -95,24 +95,13 @@ static ngx_str_t  crm_owner_name = ngx_string("owner");
 ngx_int_t
 crm_resource_handler(ngx_http_request_t *r)
 {
-    ngx_int_t                  rc;
-    crm_ctx_t                 *ctx;
-    ngx_http_crm_main_conf_t  *mcf;
+    ngx_int_t   rc;
+    crm_ctx_t  *ctx;
 
-    mcf = ngx_http_get_module_main_conf(r, ngx_http_crm_module);
-
-    ctx = ngx_pcalloc(r->pool, sizeof(crm_ctx_t));
+    ctx = crm_http_ctx(r);
     if (ctx == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
-
-    ctx->request = r;
-    ctx->mcf = mcf;
-    ctx->total = -1;
-    ctx->limit_remaining = -1;
-    ctx->started = ngx_current_msec;
-
-    ngx_http_set_ctx(r, ctx, ngx_http_crm_module);
 
     /*
      * If-Match and If-None-Match are the module's (against a record's
