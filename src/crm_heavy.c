@@ -36,6 +36,10 @@ crm_heavy_init_process(ngx_cycle_t *cycle, ngx_http_crm_main_conf_t *mcf)
         return NGX_ERROR;
     }
 
+    /* its statements are cancelled over the ordinary pool: its own
+       connections may all be busy with what is to be cancelled */
+    crm_pg_cancel_via(mcf->heavy_pool, mcf->pool);
+
     /* at most pool_size + queue heavy requests are admitted at once */
 
     mcf->heavy_nslots = mcf->heavy.pool_size + mcf->heavy.queue;

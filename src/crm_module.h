@@ -154,6 +154,9 @@ struct crm_pg_req_s {
     ngx_uint_t                error;        /* CRM_PG_* */
     unsigned                  queued:1;
     unsigned                  gone:1;       /* owner's pool destroyed */
+    unsigned                  cancel:1;     /* a statement in flight is
+                                               cancelled when the owner
+                                               goes away (reads only) */
 };
 
 
@@ -396,6 +399,7 @@ ssize_t crm_body_read(crm_body_reader_t *rd, u_char *dst, size_t size);
 char *crm_pg_conf_finalize(ngx_conf_t *cf, crm_pg_conf_t *pcf);
 crm_pg_pool_t *crm_pg_pool_create(ngx_cycle_t *cycle, crm_pg_conf_t *pcf);
 void crm_pg_pool_destroy(crm_pg_pool_t *pool);
+void crm_pg_cancel_via(crm_pg_pool_t *pool, crm_pg_pool_t *via);
 crm_pg_req_t *crm_pg_request(crm_pg_pool_t *pool, ngx_pool_t *p,
     ngx_log_t *log);
 void crm_pg_exec(crm_pg_req_t *pr, crm_stmt_t *st, crm_pg_handler_pt h,

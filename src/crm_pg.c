@@ -57,7 +57,25 @@ struct crm_pg_conn_s {
     crm_pg_stmt_t            *preparing;    /* its Parse is in flight */
     char                    **values;       /* of the statement to run */
     int                       nvalues;
+
+    /*
+     * A cancel of its statement is in flight on another connection: the
+     * connection is not given to another statement before that is done,
+     * or the cancel could hit that statement instead
+     */
+    ngx_uint_t                cancels;
+    unsigned                  held:1;       /* done, waits for cancels */
 };
+
+
+/* a pg_cancel_backend() call for a statement whose request went away */
+
+typedef struct {
+    ngx_pool_t               *pool;         /* its own */
+    crm_pg_conn_t            *target;
+    int                       pid;          /* the target's backend */
+    crm_stmt_t                stmt;
+} crm_pg_cancel_t;
 
 
 struct crm_pg_pool_s {
@@ -80,6 +98,8 @@ struct crm_pg_pool_s {
     ngx_uint_t                refused[CRM_PG_NREASONS];
     ngx_uint_t                seen;         /* reasons logged, bits */
     ngx_event_t               summary;
+
+    crm_pg_pool_t            *cancel_via;   /* runs our cancels */
 };
 
 
@@ -104,6 +124,8 @@ static void crm_pg_dispatch(crm_pg_pool_t *pool);
 static void crm_pg_finish(crm_pg_req_t *pr, PGresult *res, ngx_uint_t err);
 static void crm_pg_wait_timeout(ngx_event_t *ev);
 static void crm_pg_refused(crm_pg_pool_t *pool, ngx_uint_t reason);
+static void crm_pg_cancel(crm_pg_conn_t *pc);
+static void crm_pg_cancelled(crm_pg_req_t *pr, PGresult *res);
 static void crm_pg_summary(ngx_event_t *ev);
 static void crm_pg_req_cleanup(void *data);
 static char *crm_pg_strdup(ngx_pool_t *pool, const char *s, size_t len);
@@ -259,6 +281,8 @@ crm_pg_pool_create(ngx_cycle_t *cycle, crm_pg_conf_t *pcf)
     pool->log = cycle->log;
     pool->backoff = CRM_PG_BACKOFF_MIN;
 
+    pool->cancel_via = pool;
+
     pool->summary.handler = crm_pg_summary;
     pool->summary.data = pool;
     pool->summary.log = cycle->log;
@@ -299,6 +323,17 @@ crm_pg_pool_destroy(crm_pg_pool_t *pool)
 
     if (pool->summary.timer_set) {
         ngx_del_timer(&pool->summary);
+    }
+}
+
+
+/* the pool whose connections send "pool"'s cancels */
+
+void
+crm_pg_cancel_via(crm_pg_pool_t *pool, crm_pg_pool_t *via)
+{
+    if (pool != NULL && via != NULL) {
+        pool->cancel_via = via;
     }
 }
 
@@ -995,7 +1030,13 @@ crm_pg_read(crm_pg_conn_t *pc)
     pc->req = NULL;
     pc->res = NULL;
 
-    crm_pg_release(pc);
+    if (pc->cancels > 0) {
+        /* see crm_pg_conn_t: its cancel is in flight */
+        pc->held = 1;
+
+    } else {
+        crm_pg_release(pc);
+    }
 
     if (pr == NULL) {
         /* the request went away meanwhile */
@@ -1063,6 +1104,11 @@ crm_pg_prepared(crm_pg_conn_t *pc)
 
         if (pc->timer.timer_set) {
             ngx_del_timer(&pc->timer);
+        }
+
+        if (pc->cancels > 0) {
+            pc->held = 1;
+            return NGX_OK;
         }
 
         crm_pg_release(pc);
@@ -1150,6 +1196,8 @@ crm_pg_close(crm_pg_conn_t *pc, ngx_uint_t error)
     pc->stmts = NULL;
     pc->nstmts = 0;
     pc->preparing = NULL;
+    pc->held = 0;
+    pc->cancels = 0;
 
     pc->state = CRM_PG_FREE;
     ngx_queue_insert_tail(&pool->free, &pc->queue);
@@ -1363,10 +1411,101 @@ crm_pg_req_cleanup(void *data)
     if (pr->conn != NULL) {
         /* the result is discarded when it arrives */
         pr->conn->req = NULL;
+
+        if (pr->cancel) {
+            crm_pg_cancel(pr->conn);
+        }
+
         pr->conn = NULL;
     }
 
     pr->gone = 1;
+}
+
+
+/*
+ * The request of the statement running on "pc" went away: the statement
+ * is cancelled with pg_cancel_backend() over another connection (libpq
+ * 15 has no asynchronous cancel), so that it stops holding "pc" and the
+ * database.  Until that call returns, "pc" is given no other statement.
+ */
+
+static void
+crm_pg_cancel(crm_pg_conn_t *pc)
+{
+    u_char           *p;
+    ngx_pool_t       *pool;
+    crm_param_t      *param;
+    crm_pg_req_t     *pr;
+    crm_pg_cancel_t  *cc;
+
+    if (pc->state != CRM_PG_ACTIVE || pc->pg == NULL) {
+        return;
+    }
+
+    pool = ngx_create_pool(1024, pc->pool->log);
+    if (pool == NULL) {
+        return;
+    }
+
+    cc = ngx_pcalloc(pool, sizeof(crm_pg_cancel_t));
+    p = ngx_pnalloc(pool, NGX_INT_T_LEN);
+
+    if (cc == NULL || p == NULL
+        || ngx_array_init(&cc->stmt.params, pool, 1, sizeof(crm_param_t))
+           != NGX_OK)
+    {
+        ngx_destroy_pool(pool);
+        return;
+    }
+
+    param = ngx_array_push(&cc->stmt.params);
+    pr = crm_pg_request(pc->pool->cancel_via, pool, pc->pool->log);
+
+    if (param == NULL || pr == NULL) {
+        ngx_destroy_pool(pool);
+        return;
+    }
+
+    cc->pool = pool;
+    cc->target = pc;
+    cc->pid = PQbackendPID(pc->pg);
+
+    ngx_str_set(&cc->stmt.sql, "SELECT pg_cancel_backend($1::int)");
+    param->value.data = p;
+    param->value.len = ngx_sprintf(p, "%d", cc->pid) - p;
+
+    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, pc->pool->log, 0,
+                   "crm: cancelling the statement of backend %d", cc->pid);
+
+    pc->cancels++;
+
+    crm_pg_exec(pr, &cc->stmt, crm_pg_cancelled, cc);
+}
+
+
+static void
+crm_pg_cancelled(crm_pg_req_t *pr, PGresult *res)
+{
+    crm_pg_conn_t    *pc;
+    crm_pg_cancel_t  *cc;
+
+    cc = pr->data;
+    pc = cc->target;
+
+    /* the same session still (a closed one was reset to 0) */
+
+    if (pc->cancels > 0 && pc->pg != NULL && PQbackendPID(pc->pg) == cc->pid)
+    {
+        pc->cancels--;
+
+        if (pc->cancels == 0 && pc->held) {
+            pc->held = 0;
+            crm_pg_release(pc);
+        }
+    }
+
+    ngx_destroy_pool(cc->pool);
 }
 
 

@@ -696,6 +696,9 @@ crm_resource_exec(ngx_http_request_t *r, crm_ctx_t *ctx, crm_stmt_t *st,
         if (*pr == NULL) {
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
         }
+
+        /* a read whose client goes away is cancelled (crm_http_wait()) */
+        (*pr)->cancel = (r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD)) != 0;
     }
 
     ctx->pg_handler = h;

@@ -14,6 +14,7 @@ use Test::More;
 use POSIX ();
 use Time::HiRes ();
 use JSON::PP ();
+use IO::Socket::INET;
 use CRM::Test qw(lock_tables http_request);
 
 my $ID = 'a0000000-0000-4000-8000-0000000000f1';
@@ -64,6 +65,22 @@ sub together {
     return @out;
 }
 
+# statements of the module waiting for a lock
+sub waiting {
+    return CRM::Test::sql("SELECT count(*) FROM pg_stat_activity"
+                          . " WHERE application_name = 'ngx_http_crm_module'"
+                          . " AND wait_event_type = 'Lock'");
+}
+
+sub wait_for {
+    my ($cond, $seconds) = @_;
+    for (1 .. $seconds * 20) {
+        return 1 if $cond->();
+        Time::HiRes::sleep(0.05);
+    }
+    return 0;
+}
+
 Test::Nginx::Socket::add_response_body_check(sub {
     my ($block, $body, $req_idx, $repeated, $dry_run) = @_;
     my $name = $block->name;
@@ -101,6 +118,30 @@ Test::Nginx::Socket::add_response_body_check(sub {
         my ($slow) = sort { $b <=> $a } map { $_->[3] } @cheap;
         ok($slow < 0.5, "$name - none waited for the searches ("
                         . sprintf('%.2f', $slow) . " s)");
+
+    } elsif ($name =~ /client goes away/) {
+        my $locker = lock_tables(['companies'], 3);
+        my $port = $ENV{TEST_NGINX_SERVER_PORT} || 1984;
+
+        my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1',
+                                      PeerPort => $port, Proto => 'tcp')
+            or die "connect: $!";
+        print $s "GET /api/v1/search?q=acme&types=companies HTTP/1.1\r\n"
+                 . "Host: x\r\n$KA\r\n\r\n";
+        ok(wait_for(sub { waiting() == 1 }, 2),
+           "$name - the search waits in PostgreSQL");
+        close $s;
+        ok(wait_for(sub { waiting() == 0 }, 1),
+           "$name - its statement is cancelled when the client goes");
+
+        my ($status) = http_request('GET', "/api/v1/contacts/$ID", [$KA]);
+        is($status, 200, "$name - the pools serve on");
+        waitpid($locker, 0);
+
+        my ($st2, $b2) = http_request('GET',
+                                      '/api/v1/search?q=acme&types=companies',
+                                      [$KA]);
+        is($st2, 200, "$name - and the heavy pool too");
 
     } elsif ($name =~ /own statement timeout/) {
         my $locker = lock_tables(['companies'], 2);
@@ -149,3 +190,15 @@ GET /api/v1/health
 [alert]
 [emerg]
 
+=== TEST 3: a search whose client goes away is cancelled in PostgreSQL
+--- http_config
+    crm_postgres "$TEST_NGINX_PG_DSN";
+    crm_postgres_pool_size 2;
+    crm_postgres_heavy pool_size=1;
+    crm_api_key test-key-a-0123456789abcdef 11111111-1111-4111-8111-111111111111;
+--- request
+GET /api/v1/health
+--- error_code: 200
+--- no_error_log
+[alert]
+[emerg]
