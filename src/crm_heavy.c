@@ -20,8 +20,6 @@ struct crm_heavy_slot_s {
 
 
 static void crm_heavy_leave(void *data);
-static ngx_int_t crm_heavy_refuse(ngx_http_request_t *r, crm_ctx_t *ctx,
-    ngx_uint_t error, const char *message);
 
 
 ngx_int_t
@@ -113,19 +111,20 @@ crm_heavy_pool(ngx_http_request_t *r, crm_ctx_t *ctx)
                       "crm: workspace %V runs %ui expensive requests "
                       "already", &ctx->workspace, slot->running);
 
-        ctx->rc = crm_heavy_refuse(r, ctx, CRM_E_RATE_LIMITED,
-                                   "too many expensive requests (search, "
-                                   "counts) of this workspace at once, "
-                                   "retry later");
+        ctx->rc = crm_http_retry(r, CRM_E_RATE_LIMITED,
+                                 "too many expensive requests (search, "
+                                 "counts) of this workspace at once, "
+                                 "retry later", 1000, "concurrency");
         return NULL;
     }
 
     if (slot == NULL) {
         if (free == NULL || ctx->workspace.len > CRM_HEAVY_WS_LEN) {
             /* as many as the pool and its queue take: it would refuse */
-            ctx->rc = crm_heavy_refuse(r, ctx, CRM_E_SERVICE_UNAVAILABLE,
-                                       "too many expensive requests at "
-                                       "once, retry later");
+            ctx->rc = crm_http_retry(r, CRM_E_SERVICE_UNAVAILABLE,
+                                     "too many expensive requests at "
+                                     "once, retry later", 1000,
+                                     "concurrency");
             return NULL;
         }
 
@@ -156,22 +155,4 @@ crm_heavy_leave(void *data)
     crm_heavy_slot_t *slot = data;
 
     slot->running--;
-}
-
-
-static ngx_int_t
-crm_heavy_refuse(ngx_http_request_t *r, crm_ctx_t *ctx, ngx_uint_t error,
-    const char *message)
-{
-    ngx_str_t  retry = ngx_string("1");
-
-    if (!ctx->capture
-        && crm_http_header_out(r, "Retry-After", &retry) != NGX_OK)
-    {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    return crm_http_error(r, error, message,
-                          json_pack("{s:i,s:s}", "retryAfter", 1,
-                                    "reason", "concurrency"));
 }

@@ -646,6 +646,54 @@ crm_http_header_out(ngx_http_request_t *r, const char *name,
 }
 
 
+/*
+ * A refusal to retry later (429, 503): Retry-After in whole seconds (at
+ * least 1), and the same in details.retryAfter, with details.reason when
+ * given
+ */
+
+ngx_int_t
+crm_http_retry(ngx_http_request_t *r, ngx_uint_t error, const char *message,
+    ngx_msec_t ms, const char *reason)
+{
+    u_char     *p;
+    json_t     *details;
+    ngx_str_t   retry;
+    crm_ctx_t  *ctx;
+    ngx_uint_t  sec;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_crm_module);
+
+    sec = ngx_max((ms + 999) / 1000, 1);
+
+    /* a bulk operation's error (ctx->capture) has no headers of its own */
+
+    if (ctx == NULL || !ctx->capture) {
+        p = ngx_pnalloc(r->pool, NGX_INT_T_LEN);
+        if (p == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        retry.data = p;
+        retry.len = ngx_sprintf(p, "%ui", sec) - p;
+
+        if (crm_http_header_out(r, "Retry-After", &retry) != NGX_OK) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+    }
+
+    if (reason != NULL) {
+        details = json_pack("{s:i,s:s}", "retryAfter", (int) sec,
+                            "reason", reason);
+
+    } else {
+        details = json_pack("{s:i}", "retryAfter", (int) sec);
+    }
+
+    return crm_http_error(r, error, message, details);
+}
+
+
 /* the one place an asynchronous path ends a request */
 
 void

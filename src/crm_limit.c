@@ -429,9 +429,7 @@ static ngx_int_t
 crm_limit_answer(ngx_http_request_t *r, crm_ctx_t *ctx, uint64_t now,
     uint64_t *tat)
 {
-    u_char              *p;
     uint64_t             t;
-    ngx_str_t            retry;
     ngx_msec_t           wait;
     ngx_uint_t           i, best, rem[CRM_LIMIT_WINDOWS];
     crm_limit_conf_t    *lcf;
@@ -483,24 +481,8 @@ crm_limit_answer(ngx_http_request_t *r, crm_ctx_t *ctx, uint64_t now,
                   "crm: rate limit exceeded for %V, retry in %M ms",
                   &ctx->limit_key, wait);
 
-    p = ngx_pnalloc(r->pool, NGX_INT_T_LEN);
-    if (p == NULL) {
-        ctx->rc = NGX_HTTP_INTERNAL_SERVER_ERROR;
-        return NGX_ABORT;
-    }
-
-    retry.data = p;
-    retry.len = ngx_sprintf(p, "%M", (wait + 999) / 1000) - p;
-
-    if (crm_http_header_out(r, "Retry-After", &retry) != NGX_OK) {
-        ctx->rc = NGX_HTTP_INTERNAL_SERVER_ERROR;
-        return NGX_ABORT;
-    }
-
-    ctx->rc = crm_http_error(r, CRM_E_RATE_LIMITED,
-                             "too many requests, retry later",
-                             json_pack("{s:i}", "retryAfter",
-                                       (int) ((wait + 999) / 1000)));
+    ctx->rc = crm_http_retry(r, CRM_E_RATE_LIMITED,
+                             "too many requests, retry later", wait, NULL);
     return NGX_ABORT;
 }
 
@@ -612,9 +594,7 @@ crm_limit_header(ngx_http_request_t *r, const char *name, ngx_uint_t value)
 ngx_int_t
 crm_limit_fail_take(ngx_http_request_t *r, crm_ctx_t *ctx)
 {
-    u_char              *p;
     uint64_t             now, us, t, allow, tat[CRM_LIMIT_WINDOWS];
-    ngx_str_t            retry;
     ngx_msec_t           wait;
     ngx_uint_t           i, best, rem[CRM_LIMIT_WINDOWS];
     ngx_time_t          *tp;
@@ -717,27 +697,14 @@ crm_limit_fail_take(ngx_http_request_t *r, crm_ctx_t *ctx)
                   "crm: too many failed authentications from %V, "
                   "retry in %M ms", &ctx->fail.key, wait);
 
-    p = ngx_pnalloc(r->pool, NGX_INT_T_LEN);
-    if (p == NULL) {
+    if (crm_limit_fail_headers(r, ctx) != NGX_OK) {
         ctx->rc = NGX_HTTP_INTERNAL_SERVER_ERROR;
         return NGX_ABORT;
     }
 
-    retry.data = p;
-    retry.len = ngx_sprintf(p, "%M", (wait + 999) / 1000) - p;
-
-    if (crm_limit_fail_headers(r, ctx) != NGX_OK
-        || crm_http_header_out(r, "Retry-After", &retry) != NGX_OK)
-    {
-        ctx->rc = NGX_HTTP_INTERNAL_SERVER_ERROR;
-        return NGX_ABORT;
-    }
-
-    ctx->rc = crm_http_error(r, CRM_E_RATE_LIMITED,
+    ctx->rc = crm_http_retry(r, CRM_E_RATE_LIMITED,
                              "too many failed authentications from this "
-                             "address, retry later",
-                             json_pack("{s:i}", "retryAfter",
-                                       (int) ((wait + 999) / 1000)));
+                             "address, retry later", wait, NULL);
     return NGX_ABORT;
 }
 

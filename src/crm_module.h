@@ -362,6 +362,8 @@ ngx_table_elt_t *crm_http_header_in(ngx_http_request_t *r, const char *name,
     size_t len);
 ngx_int_t crm_http_header_out(ngx_http_request_t *r, const char *name,
     ngx_str_t *value);
+ngx_int_t crm_http_retry(ngx_http_request_t *r, ngx_uint_t error,
+    const char *message, ngx_msec_t ms, const char *reason);
 void crm_http_done(ngx_http_request_t *r, ngx_int_t rc);
 void crm_http_posted(ngx_connection_t *c);
 ngx_int_t crm_log_limit(crm_log_limit_t *ll);

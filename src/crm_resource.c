@@ -931,32 +931,14 @@ crm_resource_db_fail(ngx_http_request_t *r, crm_ctx_t *ctx,
 static ngx_int_t
 crm_resource_unavailable(ngx_http_request_t *r, crm_ctx_t *ctx)
 {
-    json_t      *details;
-    ngx_str_t    retry;
-    ngx_msec_t   ms;
+    ngx_msec_t  ms;
 
     ms = crm_pg_retry_after(ctx->heavy_slot ? ctx->mcf->heavy_pool
                                             : ctx->mcf->pool);
 
-    retry.data = ngx_pnalloc(r->pool, NGX_INT_T_LEN);
-    if (retry.data == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    retry.len = ngx_sprintf(retry.data, "%M", (ms + 999) / 1000)
-                - retry.data;
-
-    if (!ctx->capture
-        && crm_http_header_out(r, "Retry-After", &retry) != NGX_OK)
-    {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    details = json_pack("{s:i}", "retryAfter", (int) ((ms + 999) / 1000));
-
-    return crm_http_error(r, CRM_E_SERVICE_UNAVAILABLE,
-                          "the database is unavailable, retry later",
-                          details);
+    return crm_http_retry(r, CRM_E_SERVICE_UNAVAILABLE,
+                          "the database is unavailable, retry later", ms,
+                          NULL);
 }
 
 
