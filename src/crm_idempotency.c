@@ -4,8 +4,9 @@
  *
  * The first request with a key claims it (one Lua call: the key's value
  * if it exists, otherwise it is set to "in flight" with the request's
- * fingerprint, a SHA-256 of method, URI and body).  Its response (status,
- * Location, body) then replaces the claim for crm_idempotency_ttl; a 5xx
+ * fingerprint, a SHA-256 of method, URI, principal and body made by
+ * crm_idem_fingerprint()).  Its response (status, Location, body) then
+ * replaces the claim for crm_idempotency_ttl; a 5xx
  * releases the key so that the client can retry.  Later requests with
  * the same key and principal get the stored response again with
  * "Idempotent-Replayed: true"; while the first is in flight they get 409
@@ -17,12 +18,9 @@
 
 
 #include "crm_module.h"
-#include <openssl/evp.h>
-#include <openssl/sha.h>
 
 
 #define CRM_IDEM_KEY_MAX      255
-#define CRM_IDEM_FP_LEN       (2 * SHA256_DIGEST_LENGTH)
 
 
 static void crm_idem_claimed(crm_redis_cmd_t *cmd, redisReply *reply,
@@ -51,12 +49,9 @@ ngx_int_t
 crm_idem_begin(ngx_http_request_t *r, crm_ctx_t *ctx, crm_step_pt next)
 {
     u_char           *p;
-    ngx_int_t         ok;
-    ngx_str_t        *key, argv[6];
-    EVP_MD_CTX       *sha;
-    ngx_chain_t      *cl;
+    ngx_str_t        *key, argv[6], uri, principal;
+    ngx_chain_t      *body;
     ngx_table_elt_t  *h;
-    u_char            md[SHA256_DIGEST_LENGTH];
 
     if (!(r->method & (NGX_HTTP_POST|NGX_HTTP_PATCH))
         || !ctx->mcf->idempotency)
@@ -91,35 +86,6 @@ crm_idem_begin(ngx_http_request_t *r, crm_ctx_t *ctx, crm_step_pt next)
         return crm_idem_unavailable(r, ctx);
     }
 
-    /* the fingerprint: method, URI with arguments, body */
-
-    sha = EVP_MD_CTX_new();
-
-    ok = (sha != NULL
-          && EVP_DigestInit_ex(sha, EVP_sha256(), NULL) == 1
-          && EVP_DigestUpdate(sha, r->request_line.data,
-                              r->request_line.len)
-             == 1);
-
-    if (ok && r->request_body != NULL) {
-        for (cl = r->request_body->bufs; ok && cl; cl = cl->next) {
-            ok = (EVP_DigestUpdate(sha, cl->buf->pos,
-                                   cl->buf->last - cl->buf->pos)
-                  == 1);
-        }
-    }
-
-    ok = ok && EVP_DigestFinal_ex(sha, md, NULL) == 1;
-
-    EVP_MD_CTX_free(sha);
-
-    if (!ok) {
-        ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
-                      "crm: SHA-256 of the request failed");
-        ctx->rc = NGX_HTTP_INTERNAL_SERVER_ERROR;
-        return NGX_ABORT;
-    }
-
     /* crm:idem:<principal kind>:<principal id>:<key> */
 
     /*
@@ -145,9 +111,38 @@ crm_idem_begin(ngx_http_request_t *r, crm_ctx_t *ctx, crm_step_pt next)
                     key);
     ctx->idem.key.len = p - ctx->idem.key.data;
 
+    /*
+     * the fingerprint: method, URI with arguments, principal (the key's
+     * "<kind>:<id>"), body; the "URI" is still the request line after
+     * the method, the HTTP version included, as it has always been
+     */
+
+    uri.data = r->request_line.data + r->method_name.len;
+    uri.len = r->request_line.len - r->method_name.len;
+
+    while (uri.len > 0 && uri.data[0] == ' ') {
+        uri.data++;
+        uri.len--;
+    }
+
+    principal.data = ctx->idem.key.data + sizeof("crm:idem:") - 1;
+    principal.len = ctx->idem.key.len - (sizeof("crm:idem:") - 1)
+                    - (sizeof(":") - 1) - key->len;
+
+    body = (r->request_body != NULL) ? r->request_body->bufs : NULL;
+
+    if (crm_idem_fingerprint(&r->method_name, &uri, body, &principal, p)
+        != NGX_OK)
+    {
+        ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
+                      "crm: SHA-256 of the request failed");
+        ctx->rc = NGX_HTTP_INTERNAL_SERVER_ERROR;
+        return NGX_ABORT;
+    }
+
     ctx->idem.fp.data = p;
-    p = ngx_hex_dump(p, md, SHA256_DIGEST_LENGTH);
-    ctx->idem.fp.len = p - ctx->idem.fp.data;
+    ctx->idem.fp.len = CRM_IDEM_FP_LEN;
+    p += CRM_IDEM_FP_LEN;
 
     argv[4].data = p;
     p = ngx_sprintf(p, "i:%V", &ctx->idem.fp);
