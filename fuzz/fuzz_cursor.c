@@ -402,7 +402,7 @@ fuzz_key_valid(ngx_uint_t type, ngx_str_t *v)
         return NGX_OK;
     }
 
-    if (type != CRM_FT_TIMESTAMP || v->len < 20 || v->len > 64) {
+    if (type != CRM_FT_TIMESTAMP || v->len <= 10 || v->len > 64) {
         return NGX_DECLINED;
     }
 
@@ -416,7 +416,7 @@ fuzz_key_valid(ngx_uint_t type, ngx_str_t *v)
         buf[10] = 'T';
     }
 
-    if (buf[t.len - 3] == '+' || buf[t.len - 3] == '-') {
+    if (t.len > 13 && (buf[t.len - 3] == '+' || buf[t.len - 3] == '-')) {
         buf[t.len++] = ':';
         buf[t.len++] = '0';
         buf[t.len++] = '0';
