@@ -8,11 +8,18 @@
 #   make test     the same stack on other ports under .run/test/ (no
 #                 long-running nginx: the tests start their own), an empty
 #                 database, then the unit tests, the SQL function tests
-#                 (t/sql) and the Test::Nginx suites;
+#                 (t/sql), make fuzz and the Test::Nginx suites (a failure
+#                 of any fails make test);
 #                 one file: make test T=t/010-contacts.t;
 #                 keep PostgreSQL and Redis up afterwards: make test KEEP=1;
 #                 more prove options: make test PROVE_FLAGS=-v
 #   make unit     C unit tests of the pure parts (TAP, prove)
+#   make fuzz     build every libFuzzer target of fuzz/ (the parsers: query
+#                 string, JSON bodies, cursors, credentials, idempotency
+#                 fingerprint) with clang, AddressSanitizer and
+#                 UndefinedBehaviorSanitizer, and run each for FUZZ_SECONDS
+#                 (5) on its seeds; any crash, leak or undefined behaviour
+#                 fails it (longer runs: make -C fuzz run, see fuzz/README)
 #   make asan     the Test::Nginx suites (T=... as for make test) against
 #                 an nginx and module built with AddressSanitizer and
 #                 NGX_DEBUG_PALLOC (pool overruns become ASan errors)
@@ -46,8 +53,8 @@ TEST_PG_PORT    := $(or $(CRM_TEST_PG_PORT),54321)
 TEST_REDIS_PORT := $(or $(CRM_TEST_REDIS_PORT),63791)
 TEST_HTTP_PORT  := $(or $(TEST_NGINX_SERVER_PORT),1984)
 
-.PHONY: all deps configure run stop seed status test test-locked unit clean \
-        distclean bench asan
+.PHONY: all deps configure run stop seed status test test-locked unit fuzz \
+        clean distclean bench asan
 
 all: $(MODULE)
 
@@ -77,6 +84,12 @@ $(MODULE): $(NGX_BUILD)/Makefile $(SOURCES)
 unit: $(NGX_BUILD)/Makefile
 	$(MAKE) -s -C t/unit NGX_SRC=$(NGX_SRC) NGX_BUILD=$(NGX_BUILD)
 	prove t/unit/run.sh
+
+FUZZ_SECONDS ?= 5
+
+fuzz: $(NGX_BUILD)/Makefile
+	$(MAKE) -s -C fuzz check NGX_SRC=$(NGX_SRC) NGX_BUILD=$(NGX_BUILD) \
+	    FUZZ_SECONDS=$(FUZZ_SECONDS)
 
 # ---- local stack ----------------------------------------------------------
 
@@ -136,6 +149,7 @@ test-locked:
 	        echo "make test: no t/unit/Makefile yet, unit tests skipped"; \
 	    fi; \
 	    prove t/sql/run.sh || status=1; \
+	    make -s fuzz || status=1; \
 	fi; \
 	if perl -MTest::Nginx::Socket -e1 2>/dev/null; then \
 	    inc="-I t/lib"; \

@@ -1,140 +1,168 @@
 
 /*
- * libFuzzer target: the list query parser and the cursor codec
- * (src/crm_query.c, src/crm_cursor.c), and the SQL planner fed with what
- * the parser accepts (src/crm_sql.c).  See fuzz/README.
+ * libFuzzer target: the list query parser (src/crm_query.c) and the SQL
+ * planner (src/crm_sql.c) fed with what the parser accepts.  See
+ * fuzz/README.
  *
- * The first byte of an input picks what is fuzzed, the rest is the data:
+ * The first byte of an input picks what is fuzzed, the rest is the
+ * query string:
  *
  *   byte % 4 == 0, 1   crm_query_parse() of contacts (0), companies (1)
  *   byte % 4 == 2      crm_query_parse_fields() of contacts
- *   byte % 4 == 3      cursors: keys from the data are encoded, decoded
- *                      and compared; byte / 4 picks the sort
+ *   byte % 4 == 3      crm_query_parse_ext() of resource byte / 4 (of
+ *                      crm_schema_all()) with custom fields, planned as
+ *                      a list of its own and as a sub-collection of
+ *                      every parent that links to it
  *
  * What is checked besides the sanitizers: the return codes, that every
  * error names a parameter and a code with UTF-8 a JSON encoder accepts,
- * that what is accepted keeps the limits of crm.h, that the planner
- * builds a statement for every query the parser accepts, and that a
- * cursor decodes to the keys it was made of.
+ * that what is accepted keeps the limits of crm.h, and that the planner
+ * builds a well-formed statement for every query the parser accepts.
  */
 
 
 #include <ngx_config.h>
 #include <ngx_core.h>
 #include "crm.h"
-
-
-#define FUZZ_SORTS    8
+#include "common.h"
 
 
 static void fuzz_parse(crm_resource_t *res, ngx_str_t *args,
-    ngx_uint_t fields_only);
-static void fuzz_accepted(crm_resource_t *res, crm_query_t *q);
+    ngx_uint_t mode);
+static void fuzz_accepted(crm_resource_t *res, crm_field_t *extra,
+    ngx_uint_t nextra, crm_query_t *q, ngx_uint_t parents);
+static void fuzz_plan(crm_resource_t *res, crm_query_t *q,
+    crm_parent_t *parent);
 static void fuzz_error(crm_error_t *err);
-static void fuzz_cursor(ngx_uint_t sort, ngx_str_t *data);
-static void fuzz_check(ngx_uint_t cond, const char *what);
-static ngx_int_t fuzz_utf8(ngx_str_t *s);
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+#define FUZZ_MODE_PARSE    0
+#define FUZZ_MODE_FIELDS   1
+#define FUZZ_MODE_EXT      2
 
 
 static ngx_str_t  fuzz_secret = ngx_string("fuzz-secret-fuzz-secret-fuzz-sec");
 
-static const char  *const fuzz_sorts[FUZZ_SORTS] = {
-    "",
-    "sort=lastName",
-    "sort=-title,email",
-    "sort=status,-firstName,source",
-    "sort=-id",
-    "sort=updatedAt",
-    "sort_by=email&order=desc",
-    "sort=-createdAt,-lastName,title"
+static const char  *fuzz_tiers[] = { "gold", "silver", NULL };
+
+/* custom fields as crm_custom.c makes them */
+
+static crm_field_t  fuzz_custom[] = {
+    { ngx_string("customFields.score"),
+      ngx_string("((custom_fields ->> 'score')::numeric)"),
+      CRM_FT_NUMERIC, CRM_F_FILTER|CRM_F_SORT|CRM_F_EXPR, 0, NULL, NULL },
+    { ngx_string("customFields.vip"),
+      ngx_string("((custom_fields ->> 'vip')::boolean)"),
+      CRM_FT_BOOL, CRM_F_FILTER|CRM_F_SORT|CRM_F_EXPR, 0, NULL, NULL },
+    { ngx_string("customFields.due"),
+      ngx_string("((custom_fields ->> 'due')::date)"),
+      CRM_FT_DATE, CRM_F_FILTER|CRM_F_SORT|CRM_F_EXPR, 0, NULL, NULL },
+    { ngx_string("customFields.tier"),
+      ngx_string("((custom_fields ->> 'tier'))"),
+      CRM_FT_ENUM, CRM_F_FILTER|CRM_F_SORT|CRM_F_EXPR, 0, fuzz_tiers, NULL },
+    { ngx_string("customFields.note"),
+      ngx_string("((custom_fields ->> 'note'))"),
+      CRM_FT_TEXT, CRM_F_FILTER|CRM_F_SORT|CRM_F_EXPR, 0, NULL, NULL }
 };
 
 
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    ngx_str_t        args, name;
-    ngx_uint_t       mode;
-    crm_resource_t  *res;
+    ngx_str_t         args, name;
+    ngx_uint_t        n;
+    crm_resource_t   *res, **all;
 
     if (size == 0) {
         return 0;
     }
 
-    mode = data[0] % 4;
-
     args.data = (u_char *) data + 1;
     args.len = size - 1;
 
-    ngx_pagesize = 4096;
+    switch (data[0] % 4) {
 
-    if (mode == 3) {
-        fuzz_cursor((data[0] / 4) % FUZZ_SORTS, &args);
-        return 0;
-    }
-
-    if (mode == 1) {
-        ngx_str_set(&name, "companies");
-
-    } else {
+    case 0:
+    case 2:
         ngx_str_set(&name, "contacts");
+        break;
+
+    case 1:
+        ngx_str_set(&name, "companies");
+        break;
+
+    default:
+        all = crm_schema_all(&n);
+        res = all[(data[0] / 4) % n];
+
+        fuzz_parse(res, &args, FUZZ_MODE_EXT);
+        fuzz_parse(res, &args, FUZZ_MODE_FIELDS);
+
+        return 0;
     }
 
     res = crm_schema_find(&name);
     fuzz_check(res != NULL, "resource");
 
-    fuzz_parse(res, &args, mode == 2);
+    fuzz_parse(res, &args, (data[0] % 4 == 2) ? FUZZ_MODE_FIELDS
+                                              : FUZZ_MODE_PARSE);
 
     return 0;
 }
 
 
 static void
-fuzz_parse(crm_resource_t *res, ngx_str_t *args, ngx_uint_t fields_only)
+fuzz_parse(crm_resource_t *res, ngx_str_t *args, ngx_uint_t mode)
 {
-    u_char       *copy;
-    ngx_int_t     rc;
-    ngx_str_t     a;
-    ngx_log_t     log;
-    ngx_pool_t   *pool;
-    crm_query_t   q;
-    crm_error_t   err;
+    u_char        *copy;
+    ngx_int_t      rc;
+    ngx_str_t      a;
+    ngx_uint_t     nextra;
+    ngx_pool_t    *pool;
+    crm_query_t    q;
+    crm_error_t    err;
+    crm_field_t   *extra;
 
-    ngx_memzero(&log, sizeof(ngx_log_t));
-
-    pool = ngx_create_pool(1024, &log);
-    fuzz_check(pool != NULL, "pool");
+    pool = fuzz_pool();
 
     /* an exact-size copy: ASan sees any read past r->args */
 
-    copy = ngx_alloc(args->len + 1, &log);
-    fuzz_check(copy != NULL, "copy");
-
-    ngx_memcpy(copy, args->data, args->len);
+    copy = fuzz_copy(args->data, args->len);
 
     a.data = copy;
     a.len = args->len;
 
-    if (fields_only) {
-        rc = crm_query_parse_fields(pool, res, &a, &q, &err);
+    extra = NULL;
+    nextra = 0;
 
-    } else {
+    switch (mode) {
+
+    case FUZZ_MODE_FIELDS:
+        rc = crm_query_parse_fields(pool, res, &a, &q, &err);
+        break;
+
+    case FUZZ_MODE_EXT:
+        extra = fuzz_custom;
+        nextra = sizeof(fuzz_custom) / sizeof(crm_field_t);
+        rc = crm_query_parse_ext(pool, res, extra, nextra, &a, &fuzz_secret,
+                                 &q, &err);
+        break;
+
+    default:
         rc = crm_query_parse(pool, res, &a, &fuzz_secret, &q, &err);
+        break;
     }
 
     /* nothing returned may point into the arguments */
 
-    ngx_memset(copy, 0xa5, args->len);
-    ngx_free(copy);
+    fuzz_free(copy, args->len);
 
     fuzz_check(rc == NGX_OK || rc == NGX_DECLINED, "return code");
 
     if (rc == NGX_DECLINED) {
         fuzz_error(&err);
 
-    } else if (fields_only) {
+    } else if (mode == FUZZ_MODE_FIELDS) {
         fuzz_check(q.filters.nelts == 0 && !q.has_cursor,
                    "fields only: nothing else");
 
@@ -143,7 +171,7 @@ fuzz_parse(crm_resource_t *res, ngx_str_t *args, ngx_uint_t fields_only)
         }
 
     } else {
-        fuzz_accepted(res, &q);
+        fuzz_accepted(res, extra, nextra, &q, mode == FUZZ_MODE_EXT);
     }
 
     ngx_destroy_pool(pool);
@@ -151,12 +179,14 @@ fuzz_parse(crm_resource_t *res, ngx_str_t *args, ngx_uint_t fields_only)
 
 
 static void
-fuzz_accepted(crm_resource_t *res, crm_query_t *q)
+fuzz_accepted(crm_resource_t *res, crm_field_t *extra, ngx_uint_t nextra,
+    crm_query_t *q, ngx_uint_t parents)
 {
-    ngx_str_t      ws, *v;
-    ngx_uint_t     i, j, id;
-    crm_stmt_t     st;
-    crm_filter_t  *flt;
+    ngx_str_t        *v;
+    ngx_uint_t        i, j, k, id, n;
+    crm_filter_t     *flt;
+    crm_parent_t      parent;
+    crm_resource_t  **all;
 
     fuzz_check(q->limit >= 1 && q->limit <= CRM_LIMIT_MAX, "limit");
     fuzz_check(q->nsort >= 1 && q->nsort <= CRM_MAX_KEYS, "nsort");
@@ -168,9 +198,16 @@ fuzz_accepted(crm_resource_t *res, crm_query_t *q)
         fuzz_check(q->sort[i].field != NULL, "sort field");
         fuzz_check((q->sort[i].field->flags & CRM_F_SORT) != 0,
                    "sortable");
+        fuzz_check((q->sort[i].field >= res->fields
+                    && q->sort[i].field < res->fields + res->nfields)
+                   || (q->sort[i].field >= extra
+                       && q->sort[i].field < extra + nextra),
+                   "sort: a field of the resource");
 
         id += (q->sort[i].field == &res->fields[0]);
     }
+
+    /* the last key unless the client named it: then keys after are moot */
 
     fuzz_check(id == 1, "id is a key once");
 
@@ -197,15 +234,47 @@ fuzz_accepted(crm_resource_t *res, crm_query_t *q)
 
     /* the planner must express whatever the parser accepts */
 
+    fuzz_plan(res, q, NULL);
+
+    if (!parents) {
+        return;
+    }
+
+    all = crm_schema_all(&n);
+
+    for (i = 0; i < n; i++) {
+        for (k = 0; k < all[i]->nlinks; k++) {
+            if (ngx_strcmp(all[i]->links[k].target, res->name.data) != 0) {
+                continue;
+            }
+
+            parent.res = all[i];
+            parent.link = &all[i]->links[k];
+            ngx_str_set(&parent.id, "22222222-2222-2222-2222-222222222222");
+
+            fuzz_plan(res, q, &parent);
+        }
+    }
+}
+
+
+static void
+fuzz_plan(crm_resource_t *res, crm_query_t *q, crm_parent_t *parent)
+{
+    ngx_str_t   ws;
+    crm_stmt_t  st;
+
     ngx_str_set(&ws, "11111111-1111-1111-1111-111111111111");
 
     ngx_memzero(&st, sizeof(crm_stmt_t));
-    fuzz_check(crm_sql_list(q->filters.pool, res, &ws, q, NULL, NULL, &st)
+    fuzz_check(crm_sql_list(q->filters.pool, res, &ws, q, parent, &st)
                == NGX_OK, "crm_sql_list");
+    fuzz_check_stmt(&st, "crm_sql_list");
 
     ngx_memzero(&st, sizeof(crm_stmt_t));
-    fuzz_check(crm_sql_count(q->filters.pool, res, &ws, q, NULL, NULL, &st)
+    fuzz_check(crm_sql_count(q->filters.pool, res, &ws, q, parent, &st)
                == NGX_OK, "crm_sql_count");
+    fuzz_check_stmt(&st, "crm_sql_count");
 }
 
 
@@ -223,129 +292,4 @@ fuzz_error(crm_error_t *err)
     fuzz_check(fuzz_utf8(&err->param) == NGX_OK
                && fuzz_utf8(&err->code) == NGX_OK
                && fuzz_utf8(&err->message) == NGX_OK, "error: UTF-8");
-}
-
-
-/*
- * The data holds the keys, separated by 0xff; a key that is exactly
- * 0xfe is NULL.  Encoded, then decoded: the same keys come back, or, if
- * the decoder refuses them, one of them is not a valid value.
- */
-
-static void
-fuzz_cursor(ngx_uint_t sort, ngx_str_t *data)
-{
-    u_char          *p, *last, *sep;
-    u_char           nulls[CRM_MAX_KEYS];
-    ngx_int_t        rc;
-    ngx_str_t        args, name, out, keys[CRM_MAX_KEYS];
-    ngx_log_t        log;
-    ngx_uint_t       i, valid, backward;
-    ngx_pool_t      *pool;
-    crm_query_t      q, d;
-    crm_error_t      err;
-    crm_resource_t  *res;
-
-    ngx_memzero(&log, sizeof(ngx_log_t));
-
-    pool = ngx_create_pool(1024, &log);
-    fuzz_check(pool != NULL, "pool");
-
-    ngx_str_set(&name, "contacts");
-    res = crm_schema_find(&name);
-
-    args.data = (u_char *) fuzz_sorts[sort];
-    args.len = ngx_strlen(fuzz_sorts[sort]);
-
-    fuzz_check(crm_query_parse(pool, res, &args, &fuzz_secret, &q, &err)
-               == NGX_OK, "cursor: sort");
-
-    p = data->data;
-    last = p + data->len;
-    valid = 1;
-    backward = (data->len > 0 && (data->data[0] & 1));
-
-    for (i = 0; i < q.nsort; i++) {
-        sep = (p < last) ? ngx_strlchr(p, last, 0xff) : NULL;
-
-        keys[i].data = p;
-        keys[i].len = ((sep != NULL) ? sep : last) - p;
-        nulls[i] = (keys[i].len == 1 && keys[i].data[0] == 0xfe);
-
-        if (!nulls[i]
-            && crm_query_check_value(q.sort[i].field->type, &keys[i])
-               != NGX_OK)
-        {
-            valid = 0;
-        }
-
-        p = (sep != NULL) ? sep + 1 : last;
-    }
-
-    rc = crm_cursor_encode(pool, &fuzz_secret, &q, backward, keys, nulls,
-                           &out);
-
-    if (rc == NGX_OK) {
-        d = q;
-        rc = crm_cursor_decode(pool, &fuzz_secret, &d, &out);
-
-        fuzz_check(rc == NGX_OK || rc == NGX_DECLINED, "cursor: rc");
-        fuzz_check(rc == NGX_OK || !valid, "cursor: valid keys refused");
-
-        if (rc == NGX_OK) {
-            fuzz_check(d.has_cursor && d.backward == backward,
-                       "cursor: direction");
-
-            for (i = 0; i < q.nsort; i++) {
-                fuzz_check(d.key_null[i] == nulls[i], "cursor: null");
-                fuzz_check(nulls[i]
-                           || (d.key[i].len == keys[i].len
-                               && ngx_memcmp(d.key[i].data, keys[i].data,
-                                             keys[i].len) == 0),
-                           "cursor: key");
-            }
-        }
-
-        /* the same text under another sort never decodes */
-
-        args.data = (u_char *) fuzz_sorts[(sort + 1) % FUZZ_SORTS];
-        args.len = ngx_strlen(args.data);
-
-        fuzz_check(crm_query_parse(pool, res, &args, &fuzz_secret, &d, &err)
-                   == NGX_OK, "cursor: other sort");
-        fuzz_check(crm_cursor_decode(pool, &fuzz_secret, &d, &out)
-                   == NGX_DECLINED, "cursor: other sort refused");
-
-    } else {
-        fuzz_check(rc == NGX_ERROR, "cursor: encode rc");
-    }
-
-    /* the data itself as a cursor: refused, never a crash */
-
-    d = q;
-    rc = crm_cursor_decode(pool, &fuzz_secret, &d, data);
-    fuzz_check(rc == NGX_OK || rc == NGX_DECLINED, "cursor: raw");
-
-    ngx_destroy_pool(pool);
-}
-
-
-static void
-fuzz_check(ngx_uint_t cond, const char *what)
-{
-    if (!cond) {
-        fprintf(stderr, "fuzz_query: check failed: %s\n", what);
-        abort();
-    }
-}
-
-
-static ngx_int_t
-fuzz_utf8(ngx_str_t *s)
-{
-    if (s->len == 0) {
-        return NGX_OK;
-    }
-
-    return crm_query_check_value(CRM_FT_TEXT, s);
 }

@@ -369,6 +369,28 @@ ngx_int_t crm_sql_bulk(ngx_pool_t *pool, ngx_str_t *ws, ngx_str_t *ops,
     ngx_uint_t atomic, crm_stmt_t *st);
 
 
+/* crm_credential.c: the credential of a request (pure) */
+
+#define CRM_TOKEN_LEN         45        /* "crmk_" + 40 hex digits */
+
+/*
+ * From the X-API-Key and Authorization values (NULL: no such header):
+ * NGX_OK with *token, or NGX_DECLINED when there is none.
+ */
+ngx_int_t crm_credential_parse(ngx_str_t *api_key,
+    ngx_str_t *authorization, ngx_str_t *token);
+/* NGX_OK: a stored key's or session's form, "crmk_"/"crms_" + 40 hex */
+ngx_int_t crm_credential_token(ngx_str_t *t);
+
+
+/* crm_fingerprint.c: an Idempotency-Key request's fingerprint (pure) */
+
+#define CRM_IDEM_FP_LEN       64        /* SHA-256 in hex */
+
+ngx_int_t crm_idem_fingerprint(ngx_str_t *method, ngx_str_t *uri,
+    ngx_chain_t *body, ngx_str_t *principal, u_char *fp);
+
+
 /* crm_validate.c: JSON body -> crm_value_t array (pure, jansson) */
 
 /*

@@ -35,7 +35,6 @@
 #include <openssl/sha.h>
 
 
-#define CRM_TOKEN_LEN         45        /* "crmk_" + 40 hex digits */
 #define CRM_TOKEN_PREFIX_LEN  16
 #define CRM_AUTH_TOUCH_MAX    256
 
@@ -283,37 +282,16 @@ crm_auth_init_process(ngx_cycle_t *cycle, ngx_http_crm_main_conf_t *mcf)
 ngx_int_t
 crm_auth_credential(ngx_http_request_t *r, crm_ctx_t *ctx)
 {
-    ngx_str_t         cred;
     ngx_table_elt_t  *h;
-
-    ngx_str_null(&cred);
 
     h = crm_http_header_in(r, "X-API-Key", sizeof("X-API-Key") - 1);
 
-    if (h != NULL) {
-        cred = h->value;
-
-    } else if (r->headers_in.authorization != NULL) {
-        cred = r->headers_in.authorization->value;
-
-        if (cred.len > sizeof("Bearer ") - 1
-            && ngx_strncasecmp(cred.data, (u_char *) "Bearer ",
-                               sizeof("Bearer ") - 1) == 0)
-        {
-            cred.data += sizeof("Bearer ") - 1;
-            cred.len -= sizeof("Bearer ") - 1;
-
-            while (cred.len > 0 && cred.data[0] == ' ') {
-                cred.data++;
-                cred.len--;
-            }
-
-        } else {
-            ngx_str_null(&cred);
-        }
-    }
-
-    if (cred.len == 0) {
+    if (crm_credential_parse(h ? &h->value : NULL,
+                             r->headers_in.authorization
+                             ? &r->headers_in.authorization->value : NULL,
+                             &ctx->token)
+        != NGX_OK)
+    {
         if (crm_limit_fail_take(r, ctx) != NGX_OK) {
             return NGX_ABORT;
         }
@@ -328,8 +306,6 @@ crm_auth_credential(ngx_http_request_t *r, crm_ctx_t *ctx)
                                  NULL);
         return NGX_ABORT;
     }
-
-    ctx->token = cred;
 
     return NGX_OK;
 }
@@ -349,7 +325,6 @@ crm_auth_credential(ngx_http_request_t *r, crm_ctx_t *ctx)
 ngx_int_t
 crm_auth_resolve(ngx_http_request_t *r, crm_ctx_t *ctx, crm_step_pt next)
 {
-    u_char             *p;
     ngx_int_t           rc;
     ngx_uint_t          i, found, negative;
     crm_stmt_t         *st;
@@ -387,17 +362,8 @@ crm_auth_resolve(ngx_http_request_t *r, crm_ctx_t *ctx, crm_step_pt next)
 
     /* "crmk_" or "crms_" and 40 lowercase hex digits */
 
-    if (t->len != CRM_TOKEN_LEN
-        || ngx_strncmp(t->data, "crm", 3) != 0
-        || (t->data[3] != 'k' && t->data[3] != 's') || t->data[4] != '_')
-    {
+    if (crm_credential_token(t) != NGX_OK) {
         goto invalid;
-    }
-
-    for (p = t->data + 5; p < t->data + t->len; p++) {
-        if (!((*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'f'))) {
-            goto invalid;
-        }
     }
 
     SHA256(t->data, t->len, ctx->token_hash);

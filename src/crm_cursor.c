@@ -300,7 +300,9 @@ crm_cursor_shape(ngx_pool_t *pool, crm_query_t *q)
 
     crm_cursor_sort_digests(digests, n);
 
-    ngx_memcpy(p, q->q.data, q->q.len);
+    if (q->q.len > 0) {
+        ngx_memcpy(p, q->q.data, q->q.len);
+    }
 
     if (EVP_Digest(buf, len, md, NULL, EVP_sha256(), NULL) != 1) {
         return NGX_ERROR;

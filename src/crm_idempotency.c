@@ -4,11 +4,11 @@
  *
  * The first request with a key claims it (one Lua call: the key's value
  * if it exists, otherwise it is set to "in flight" with the request's
- * fingerprint, a SHA-256 of method, URI, arguments and body, for
- * crm_idempotency_claim_ttl: as long as a request can take).  Its response
- * (status, Location, body) then replaces the claim for
- * crm_idempotency_ttl; a 5xx releases the key so that the client can
- * retry.  Later requests with
+ * fingerprint, a SHA-256 of method, URI, principal and body made by
+ * crm_idem_fingerprint(), for crm_idempotency_claim_ttl: as long as a
+ * request can take).  Its response (status, Location, body) then replaces
+ * the claim for crm_idempotency_ttl; a 5xx releases the key so that the
+ * client can retry.  Later requests with
  * the same key and principal get the stored response again with
  * "Idempotent-Replayed: true"; while the first is in flight they get 409
  * CONFLICT; with another body, 422 IDEMPOTENCY_KEY_REUSED.
@@ -19,12 +19,9 @@
 
 
 #include "crm_module.h"
-#include <openssl/evp.h>
-#include <openssl/sha.h>
 
 
 #define CRM_IDEM_KEY_MAX      255
-#define CRM_IDEM_FP_LEN       (2 * SHA256_DIGEST_LENGTH)
 
 
 static void crm_idem_claimed(crm_redis_cmd_t *cmd, redisReply *reply,
@@ -52,15 +49,10 @@ static ngx_str_t  crm_idem_claim = ngx_string(
 ngx_int_t
 crm_idem_begin(ngx_http_request_t *r, crm_ctx_t *ctx, crm_step_pt next)
 {
-    u_char             *p;
-    ssize_t             n;
-    ngx_int_t           ok;
-    ngx_str_t          *key, argv[6];
-    EVP_MD_CTX         *sha;
-    ngx_table_elt_t    *h;
-    crm_body_reader_t   rd;
-    u_char              md[SHA256_DIGEST_LENGTH];
-    u_char              buf[4096];
+    u_char           *p;
+    ngx_str_t        *key, argv[6], principal;
+    ngx_chain_t      *body;
+    ngx_table_elt_t  *h;
 
     if (!(r->method & (NGX_HTTP_POST|NGX_HTTP_PATCH))
         || !ctx->mcf->idempotency)
@@ -95,49 +87,6 @@ crm_idem_begin(ngx_http_request_t *r, crm_ctx_t *ctx, crm_step_pt next)
         return crm_idem_unavailable(r, ctx);
     }
 
-    /*
-     * the fingerprint: method, URI, arguments and body (the key itself
-     * belongs to the principal); not the HTTP version nor any header
-     */
-
-    sha = EVP_MD_CTX_new();
-
-    ok = (sha != NULL
-          && EVP_DigestInit_ex(sha, EVP_sha256(), NULL) == 1
-          && EVP_DigestUpdate(sha, r->method_name.data, r->method_name.len)
-             == 1
-          && EVP_DigestUpdate(sha, " ", 1) == 1
-          && EVP_DigestUpdate(sha, r->uri.data, r->uri.len) == 1
-          && EVP_DigestUpdate(sha, "?", 1) == 1
-          && EVP_DigestUpdate(sha, r->args.data, r->args.len) == 1
-          && EVP_DigestUpdate(sha, "\n", 1) == 1);
-
-    /* the body, in memory or (the part past the buffer) in its file */
-
-    crm_body_reader_init(&rd, r);
-
-    while (ok) {
-        n = crm_body_read(&rd, buf, sizeof(buf));
-
-        if (n <= 0) {
-            ok = (n == 0);
-            break;
-        }
-
-        ok = (EVP_DigestUpdate(sha, buf, n) == 1);
-    }
-
-    ok = ok && EVP_DigestFinal_ex(sha, md, NULL) == 1;
-
-    EVP_MD_CTX_free(sha);
-
-    if (!ok) {
-        ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
-                      "crm: SHA-256 of the request failed");
-        ctx->rc = NGX_HTTP_INTERNAL_SERVER_ERROR;
-        return NGX_ABORT;
-    }
-
     /* crm:idem:<principal kind>:<principal id>:<key> */
 
     /*
@@ -163,9 +112,31 @@ crm_idem_begin(ngx_http_request_t *r, crm_ctx_t *ctx, crm_step_pt next)
                     key);
     ctx->idem.key.len = p - ctx->idem.key.data;
 
+    /*
+     * the fingerprint: method, URI with arguments, principal (the key's
+     * "<kind>:<id>"), body (in memory, or past the buffer in its file);
+     * not the HTTP version, nor any header
+     */
+
+    principal.data = ctx->idem.key.data + sizeof("crm:idem:") - 1;
+    principal.len = ctx->idem.key.len - (sizeof("crm:idem:") - 1)
+                    - (sizeof(":") - 1) - key->len;
+
+    body = (r->request_body != NULL) ? r->request_body->bufs : NULL;
+
+    if (crm_idem_fingerprint(&r->method_name, &r->unparsed_uri, body,
+                             &principal, p)
+        != NGX_OK)
+    {
+        ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
+                      "crm: SHA-256 of the request failed");
+        ctx->rc = NGX_HTTP_INTERNAL_SERVER_ERROR;
+        return NGX_ABORT;
+    }
+
     ctx->idem.fp.data = p;
-    p = ngx_hex_dump(p, md, SHA256_DIGEST_LENGTH);
-    ctx->idem.fp.len = p - ctx->idem.fp.data;
+    ctx->idem.fp.len = CRM_IDEM_FP_LEN;
+    p += CRM_IDEM_FP_LEN;
 
     argv[4].data = p;
     p = ngx_sprintf(p, "i:%V", &ctx->idem.fp);

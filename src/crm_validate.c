@@ -743,7 +743,17 @@ crm_validate_integer_text(ngx_pool_t *pool, json_int_t n, ngx_str_t *out)
     }
 
     out->data = p;
-    p = ngx_sprintf(p, "%L", (int64_t) n);
+
+    /* ngx_sprintf() negates a negative "%L", which -2^63 overflows */
+
+    if (n < 0) {
+        *p++ = '-';
+        p = ngx_sprintf(p, "%uL", (uint64_t) 0 - (uint64_t) n);
+
+    } else {
+        p = ngx_sprintf(p, "%uL", (uint64_t) n);
+    }
+
     *p = '\0';
     out->len = p - out->data;
 

@@ -4,7 +4,7 @@
 
 set -euo pipefail
 
-pkgs=(gcc make perl
+pkgs=(gcc make perl clang-14 libclang-rt-14-dev
       nginx nginx-dev libpq-dev libjansson-dev libhiredis-dev libssl-dev
       postgresql postgresql-contrib redis-server wrk curl
       libtest-base-perl libtext-diff-perl liblist-moreutils-perl

@@ -75,3 +75,22 @@ ngx_log_debug_core(ngx_log_t *log, ngx_err_t err, const char *fmt, ...)
 
 #endif
 
+
+
+/* os/unix/ngx_files.c's, without its thread and aio variants */
+
+ssize_t
+ngx_read_file(ngx_file_t *file, u_char *buf, size_t size, off_t offset)
+{
+    ssize_t  n;
+
+    n = pread(file->fd, buf, size, offset);
+
+    if (n == -1) {
+        return NGX_ERROR;
+    }
+
+    file->offset = offset + n;
+
+    return n;
+}

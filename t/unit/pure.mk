@@ -1,0 +1,54 @@
+# The module's pure sources and the nginx core objects they need, built
+# outside nginx: included by t/unit/Makefile (the unit tests, gcc) and
+# fuzz/Makefile (libFuzzer targets, clang with sanitizers), each with its
+# own compiler, flags and $(OUT).
+#
+# The includer sets TOP, OUT, CC and CFLAGS_ALL (which should have
+# $(PURE_INCS)); PURE_CFLAGS is added for the module's sources only (the
+# fuzzer's coverage instrumentation).  NGX_BUILD is a configured nginx
+# build tree (ngx_auto_config.h, ngx_auto_headers.h); NGX_SRC has nginx's
+# headers.  The core .c files come from NGX_SRC when it has them, else
+# nginx-src.sh fetches the upstream sources of the same version into
+# NGX_CACHE (Debian's nginx-dev has headers only).
+
+NGX_SRC    ?= /usr/share/nginx/src
+NGX_BUILD  ?= $(TOP)/build/nginx
+NGX_CACHE  ?= $(TOP)/build/nginx-src
+PURE_CFLAGS ?=
+
+# the module's pure sources: all of them, in every binary
+PURE       := crm_query crm_cursor crm_sql crm_schema crm_validate \
+              crm_credential crm_fingerprint
+
+# nginx's core objects the pure sources need
+NGX_CORE   := core/ngx_palloc core/ngx_array core/ngx_list \
+              core/ngx_string os/unix/ngx_alloc
+
+PURE_INCS  := -I $(NGX_BUILD) -I $(NGX_SRC)/src/core \
+              -I $(NGX_SRC)/src/event -I $(NGX_SRC)/src/event/modules \
+              -I $(NGX_SRC)/src/os/unix -I $(TOP)/src
+PURE_LIBS  := -ljansson -lcrypto
+
+PURE_OBJS  := $(patsubst %,$(OUT)/%.o,$(PURE))
+CORE_OBJS  := $(patsubst %,$(OUT)/ngx/%.o,$(NGX_CORE))
+STUB_OBJS  := $(OUT)/ngx_stubs.o
+
+$(OUT)/%.o: $(TOP)/src/%.c
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS_ALL) $(PURE_CFLAGS) -MMD -MP -c -o $@ $<
+
+$(OUT)/ngx_stubs.o: $(TOP)/t/unit/ngx_stubs.c
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS_ALL) -MMD -MP -c -o $@ $<
+
+# nginx's own sources, wherever nginx-src.sh finds or puts them
+$(OUT)/ngx-src.dir:
+	@mkdir -p $(@D)
+	sh $(TOP)/t/unit/nginx-src.sh $(NGX_SRC) $(NGX_CACHE) > $@.tmp
+	mv $@.tmp $@
+
+$(OUT)/ngx/%.o: $(OUT)/ngx-src.dir
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS_ALL) -c -o $@ $$(cat $(OUT)/ngx-src.dir)/src/$*.c
+
+-include $(wildcard $(OUT)/*.d)
