@@ -13,7 +13,7 @@ use Test::More;
 use IO::Socket::INET;
 use POSIX ();
 use Time::HiRes ();
-use CRM::Test qw(lock_row http_request);
+use CRM::Test qw(lock_row http_request wait_for);
 
 master_on();
 workers(1);
@@ -37,15 +37,6 @@ sub redis_cmd {
 sub claim_of {
     my ($key) = @_;
     return redis_cmd("--scan --pattern 'crm:idem:*:$key'");
-}
-
-sub wait_for {
-    my ($cond, $seconds) = @_;
-    for (1 .. $seconds * 20) {
-        return 1 if $cond->();
-        Time::HiRes::sleep(0.05);
-    }
-    return 0;
 }
 
 # a request in a child process; returns its pid

@@ -11,11 +11,9 @@ use warnings;
 
 use Test::Nginx::Socket 'no_plan';
 use Test::More;
-use POSIX ();
 use Time::HiRes ();
-use JSON::PP ();
 use IO::Socket::INET;
-use CRM::Test qw(lock_tables http_request);
+use CRM::Test qw(lock_tables http_request together wait_for);
 
 my $ID = 'a0000000-0000-4000-8000-0000000000f1';
 my $IDB = 'b0000000-0000-4000-8000-0000000000f1';
@@ -30,55 +28,11 @@ CRM::Test::sql("INSERT INTO companies (workspace_id, name) VALUES "
 my $KA = "X-API-Key: $CRM::Test::KEY_A";
 my $KB = "X-API-Key: $CRM::Test::KEY_B";
 
-# requests started at once, each in its own process after "delay"
-# seconds; returns [status, body, head, seconds] in the order given
-sub together {
-    my (@reqs) = @_;
-    my @kids;
-
-    for my $req (@reqs) {
-        my ($delay, @args) = @$req;
-        pipe(my $r, my $w) or die "pipe: $!";
-        my $pid = fork() // die "fork: $!";
-        if ($pid == 0) {
-            close $r;
-            Time::HiRes::sleep($delay);
-            my $t0 = Time::HiRes::time();
-            my @res = eval { http_request(@args) };
-            print $w JSON::PP::encode_json([@res[0 .. 2],
-                                            Time::HiRes::time() - $t0]);
-            close $w;
-            POSIX::_exit(0);
-        }
-        close $w;
-        push @kids, [$pid, $r];
-    }
-
-    my @out;
-    for my $k (@kids) {
-        my $fh = $k->[1];
-        local $/;
-        my $json = <$fh>;
-        waitpid($k->[0], 0);
-        push @out, eval { JSON::PP::decode_json($json) } || [0, '', '', 0];
-    }
-    return @out;
-}
-
 # statements of the module waiting for a lock
 sub waiting {
     return CRM::Test::sql("SELECT count(*) FROM pg_stat_activity"
                           . " WHERE application_name = 'ngx_http_crm_module'"
                           . " AND wait_event_type = 'Lock'");
-}
-
-sub wait_for {
-    my ($cond, $seconds) = @_;
-    for (1 .. $seconds * 20) {
-        return 1 if $cond->();
-        Time::HiRes::sleep(0.05);
-    }
-    return 0;
 }
 
 Test::Nginx::Socket::add_response_body_check(sub {

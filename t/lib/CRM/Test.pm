@@ -23,7 +23,8 @@ use POSIX ();
 use Time::HiRes ();
 
 use Exporter 'import';
-our @EXPORT_OK = qw(sql http_request api concurrent lock_row lock_tables
+our @EXPORT_OK = qw(sql http_request api concurrent together wait_for
+                    lock_row lock_tables
                     $WS_A $WS_B $KEY_A $KEY_B);
 
 our $WS_A  = '11111111-1111-4111-8111-111111111111';
@@ -285,16 +286,28 @@ sub wait_redis {
 
 sub concurrent {
     my ($n, @req) = @_;
+    return together(map { [0, @req] } 1 .. $n);
+}
+
+
+# requests started together, each in a process of its own after its
+# "delay" seconds: together([delay, method, path, headers, body], ...);
+# returns [status, body, head, seconds] for each, in the order given
+
+sub together {
+    my (@reqs) = @_;
     my @kids;
 
-    for my $i (1 .. $n) {
+    for my $req (@reqs) {
+        my ($delay, @args) = @$req;
         pipe(my $r, my $w) or die "pipe: $!";
         my $pid = fork() // die "fork: $!";
 
         if ($pid == 0) {
             close $r;
+            Time::HiRes::sleep($delay) if $delay;
             my $t0 = Time::HiRes::time();
-            my ($status, $body, $head) = eval { http_request(@req) };
+            my ($status, $body, $head) = eval { http_request(@args) };
             $status //= 0;
             my $dt = Time::HiRes::time() - $t0;
             print $w JSON::PP::encode_json([$status, $body // '',
@@ -321,30 +334,26 @@ sub concurrent {
 }
 
 
+# polls "cond" every 50 ms for "seconds" at most; its last answer
+
+sub wait_for {
+    my ($cond, $seconds) = @_;
+    for (1 .. $seconds * 20) {
+        return 1 if $cond->();
+        Time::HiRes::sleep(0.05);
+    }
+    return 0;
+}
+
+
 # holds a row lock for "seconds" in a background session, so that writes
-# to that row wait in PostgreSQL; returns once the lock is held
+# to that row wait in PostgreSQL; returns the session's pid once the lock
+# is held
 
 sub lock_row {
     my ($table, $id, $seconds) = @_;
-    my $dsn = $ENV{TEST_NGINX_PG_DSN};
-
-    my $pid = fork() // die "fork: $!";
-    if ($pid == 0) {
-        exec('psql', $dsn, '-X', '-q', '-o', '/dev/null',
-             '-v', 'ON_ERROR_STOP=1',
-             '-c', "BEGIN; SELECT 1 FROM $table WHERE id = '$id' FOR UPDATE;"
-                 . " SELECT pg_sleep($seconds); COMMIT;")
-            or POSIX::_exit(1);
-    }
-
-    # the session sleeps only once it holds the lock
-    for (1 .. 100) {
-        last if sql("SELECT count(*) FROM pg_stat_activity"
-                    . " WHERE wait_event = 'PgSleep'") > 0;
-        Time::HiRes::sleep(0.05);
-    }
-
-    return $pid;
+    return hold("SELECT 1 FROM $table WHERE id = '$id' FOR UPDATE",
+                $seconds);
 }
 
 
@@ -355,15 +364,23 @@ sub lock_row {
 
 sub lock_tables {
     my ($tables, $seconds) = @_;
+    return hold('LOCK TABLE ' . join(', ', @$tables)
+                . ' IN ACCESS EXCLUSIVE MODE', $seconds);
+}
+
+
+# runs "lock" in a transaction that then sleeps "seconds"; returns once
+# the session sleeps (it holds what "lock" took)
+
+sub hold {
+    my ($lock, $seconds) = @_;
     my $dsn = $ENV{TEST_NGINX_PG_DSN};
-    my $list = join ', ', @$tables;
 
     my $pid = fork() // die "fork: $!";
     if ($pid == 0) {
         exec('psql', $dsn, '-X', '-q', '-o', '/dev/null',
              '-v', 'ON_ERROR_STOP=1',
-             '-c', "BEGIN; LOCK TABLE $list IN ACCESS EXCLUSIVE MODE;"
-                 . " SELECT pg_sleep($seconds); COMMIT;")
+             '-c', "BEGIN; $lock; SELECT pg_sleep($seconds); COMMIT;")
             or POSIX::_exit(1);
     }
 
