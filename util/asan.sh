@@ -23,9 +23,10 @@ FLAGS="-O1 -g -fno-omit-frame-pointer -fsanitize=address -DNGX_DEBUG_PALLOC=1"
 
 src=$(sh "$TOP/t/unit/nginx-src.sh" "$NGX_HEADERS" "$TOP/build/nginx-src")
 
-# the modules the suites use besides the module (t/000's sub_filter)
+# the modules the suites use besides the module (t/000's sub_filter,
+# t/160's stub_status)
 ARGS=(--builddir="$OUT" --prefix="$OUT/prefix" --with-debug --with-threads
-      --with-http_sub_module
+      --with-http_sub_module --with-http_stub_status_module
       --with-cc-opt="$FLAGS" --with-ld-opt="-fsanitize=address"
       --add-dynamic-module="$TOP")
 
