@@ -14,6 +14,8 @@
 #                 keep PostgreSQL and Redis up afterwards: make test KEEP=1;
 #                 more prove options: make test PROVE_FLAGS=-v
 #   make unit     C unit tests of the pure parts (TAP, prove)
+#   make layers   the layering check (also part of make test): includes
+#                 point down the layers of src/, no include or call cycle
 #   make fuzz     build every libFuzzer target of fuzz/ (the parsers: query
 #                 string, JSON bodies, cursors, credentials, idempotency
 #                 fingerprint) with clang, AddressSanitizer and
@@ -43,7 +45,7 @@ NGX_BUILD  := $(BUILD)/nginx
 MODULE     := $(BUILD)/ngx_http_crm_module.so
 CC_OPT     ?= -g -O2 -fPIC -Wall -Wextra -Wno-unused-parameter
 
-SOURCES    := config ngx_http_crm_module.c $(wildcard src/*.c src/*.h)
+SOURCES    := config ngx_http_crm_module.c $(wildcard src/*.[ch] src/*/*.[ch])
 
 # make test
 T          ?=
@@ -53,7 +55,7 @@ TEST_PG_PORT    := $(or $(CRM_TEST_PG_PORT),54321)
 TEST_REDIS_PORT := $(or $(CRM_TEST_REDIS_PORT),63791)
 TEST_HTTP_PORT  := $(or $(TEST_NGINX_SERVER_PORT),1984)
 
-.PHONY: all deps configure run stop seed status test test-locked unit fuzz \
+.PHONY: all deps configure run stop seed status test test-locked unit fuzz layers \
         clean distclean bench asan
 
 all: $(MODULE)
@@ -80,6 +82,10 @@ $(MODULE): $(NGX_BUILD)/Makefile $(SOURCES)
 	$(MAKE) -s -f $(NGX_BUILD)/Makefile -C $(NGX_SRC) modules
 	cp $(NGX_BUILD)/ngx_http_crm_module.so $(MODULE).new
 	mv -f $(MODULE).new $(MODULE)
+
+# includes point down the layers, no include or call cycle (docs/DESIGN.md)
+layers: $(MODULE)
+	@perl util/layers.pl -o $(NGX_BUILD) .
 
 unit: $(NGX_BUILD)/Makefile
 	$(MAKE) -s -C t/unit NGX_SRC=$(NGX_SRC) NGX_BUILD=$(NGX_BUILD)
@@ -149,6 +155,7 @@ test-locked:
 	        echo "make test: no t/unit/Makefile yet, unit tests skipped"; \
 	    fi; \
 	    prove t/sql/run.sh || status=1; \
+	    perl util/layers.pl -o $(NGX_BUILD) . || status=1; \
 	    make -s fuzz || status=1; \
 	fi; \
 	if perl -MTest::Nginx::Socket -e1 2>/dev/null; then \

@@ -11,7 +11,9 @@
 #include <ngx_core.h>
 #include <ngx_http.h>
 #include <openssl/rand.h>
-#include "crm_module.h"
+#include "http/crm_http.h"
+#include "stages/crm_stages.h"
+#include "crm_pipeline.h"
 
 
 #define CRM_SECRET_MIN        16
@@ -550,7 +552,7 @@ ngx_http_crm_api(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     scf->api = 1;
 
     clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
-    clcf->handler = crm_resource_handler;
+    clcf->handler = crm_pipeline_handler;
 
     return NGX_CONF_OK;
 }

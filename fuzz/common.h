@@ -11,7 +11,7 @@
 
 #include <ngx_config.h>
 #include <ngx_core.h>
-#include "crm.h"
+#include "model/crm.h"
 
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);

@@ -15,7 +15,7 @@
 
 #include <ngx_config.h>
 #include <ngx_core.h>
-#include "crm.h"
+#include "model/crm.h"
 #include "common.h"
 
 

@@ -28,7 +28,7 @@
 #include <ngx_core.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
-#include "crm.h"
+#include "model/crm.h"
 #include "common.h"
 
 
@@ -352,7 +352,7 @@ fuzz_keys(crm_query_t *q, ngx_str_t *data, ngx_str_t *keys, u_char *nulls)
         nulls[i] = (keys[i].len == 1 && keys[i].data[0] == 0xfe);
 
         if (!nulls[i]
-            && crm_query_check_value(q->sort[i].field->type, &keys[i])
+            && crm_value_check(q->sort[i].field->type, &keys[i])
                != NGX_OK)
         {
             valid = 0;
@@ -398,7 +398,7 @@ fuzz_key_valid(ngx_uint_t type, ngx_str_t *v)
     ngx_str_t  t;
     u_char     buf[80];
 
-    if (crm_query_check_value(type, v) == NGX_OK) {
+    if (crm_value_check(type, v) == NGX_OK) {
         return NGX_OK;
     }
 
@@ -422,5 +422,5 @@ fuzz_key_valid(ngx_uint_t type, ngx_str_t *v)
         buf[t.len++] = '0';
     }
 
-    return crm_query_check_value(type, &t);
+    return crm_value_check(type, &t);
 }

@@ -23,7 +23,7 @@
 #include <ngx_core.h>
 #include <jansson.h>
 #include <math.h>
-#include "crm.h"
+#include "model/crm.h"
 #include "common.h"
 
 
@@ -226,7 +226,7 @@ fuzz_value(crm_value_t *v, json_t *body, ngx_uint_t create)
         break;
 
     case CRM_FT_INT:
-        fuzz_check(crm_query_check_value(CRM_FT_INT, s) == NGX_OK, "int");
+        fuzz_check(crm_value_check(CRM_FT_INT, s) == NGX_OK, "int");
         break;
 
     case CRM_FT_NUMERIC:
@@ -240,12 +240,12 @@ fuzz_value(crm_value_t *v, json_t *body, ngx_uint_t create)
         break;
 
     case CRM_FT_BOOL:
-        fuzz_check(crm_query_check_value(CRM_FT_BOOL, s) == NGX_OK, "bool");
+        fuzz_check(crm_value_check(CRM_FT_BOOL, s) == NGX_OK, "bool");
         break;
 
     case CRM_FT_TIMESTAMP:
     case CRM_FT_DATE:
-        fuzz_check(crm_query_check_value(f->type, s) == NGX_OK,
+        fuzz_check(crm_value_check(f->type, s) == NGX_OK,
                    "timestamp or date");
         break;
 

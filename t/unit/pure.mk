@@ -17,7 +17,7 @@ NGX_CACHE  ?= $(TOP)/build/nginx-src
 PURE_CFLAGS ?=
 
 # the module's pure sources: all of them, in every binary
-PURE       := crm_query crm_cursor crm_sql crm_schema crm_validate \
+PURE       := crm_query crm_value crm_cursor crm_sql crm_schema crm_validate \
               crm_credential crm_fingerprint
 
 # nginx's core objects the pure sources need
@@ -33,7 +33,7 @@ PURE_OBJS  := $(patsubst %,$(OUT)/%.o,$(PURE))
 CORE_OBJS  := $(patsubst %,$(OUT)/ngx/%.o,$(NGX_CORE))
 STUB_OBJS  := $(OUT)/ngx_stubs.o
 
-$(OUT)/%.o: $(TOP)/src/%.c
+$(OUT)/%.o: $(TOP)/src/model/%.c
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS_ALL) $(PURE_CFLAGS) -MMD -MP -c -o $@ $<
 

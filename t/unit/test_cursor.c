@@ -11,7 +11,7 @@
 #include <ngx_core.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
-#include "crm.h"
+#include "model/crm.h"
 #include "tap.h"
 
 

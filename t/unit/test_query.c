@@ -6,7 +6,7 @@
 
 #include <ngx_config.h>
 #include <ngx_core.h>
-#include "crm.h"
+#include "model/crm.h"
 #include "tap.h"
 
 
@@ -921,7 +921,7 @@ test_check_value(void)
        && !value_ok(CRM_FT_EMAIL, "\xff")
        && !value_ok(CRM_FT_TEXT, "\xed\xa0\x80"),
        "text types: too long, invalid UTF-8");
-    ok(crm_query_check_value(CRM_FT_TEXT,
+    ok(crm_value_check(CRM_FT_TEXT,
                              &(ngx_str_t) { 3, (u_char *) "a\0b" })
        == NGX_DECLINED, "text: a NUL inside");
 
@@ -1315,7 +1315,7 @@ value_ok(ngx_uint_t type, const char *v)
     s.data = (u_char *) v;
     s.len = ngx_strlen(v);
 
-    return crm_query_check_value(type, &s) == NGX_OK;
+    return crm_value_check(type, &s) == NGX_OK;
 }
 
 

@@ -13,7 +13,7 @@
 #include <ngx_core.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include "crm.h"
+#include "model/crm.h"
 #include "tap.h"
 
 

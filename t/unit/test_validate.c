@@ -9,7 +9,7 @@
 #include <ngx_core.h>
 #include <jansson.h>
 #include <stdio.h>
-#include "crm.h"
+#include "model/crm.h"
 #include "tap.h"
 
 
@@ -553,7 +553,7 @@ test_timestamps(void)
     ngx_uint_t  i;
     char        buf[256], name[128];
 
-    /* the rules of filter values (crm_query_check_value): the
+    /* the rules of filter values (crm_value_check): the
        database session is in UTC, so a time without a zone is UTC */
 
     static const char  *good[] = {

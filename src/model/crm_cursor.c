@@ -41,7 +41,7 @@
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
-#include "crm.h"
+#include "model/crm.h"
 
 
 #define CRM_CURSOR_VERSION      2
@@ -554,7 +554,7 @@ crm_cursor_keys(ngx_pool_t *pool, crm_query_t *q, u_char *p, u_char *last)
 
 
 /*
- * The value as crm_query_check_value() knows it; a timestamp also in
+ * The value as crm_value_check() knows it; a timestamp also in
  * PostgreSQL's text form, "2026-01-15 10:30:00.123456+00": a space for
  * the "T" and an offset of hours alone.
  */
@@ -567,7 +567,7 @@ crm_cursor_check_key(ngx_uint_t type, ngx_str_t *v)
     ngx_int_t  rc;
     ngx_str_t  ts;
 
-    rc = crm_query_check_value(type, v);
+    rc = crm_value_check(type, v);
 
     if (rc == NGX_OK || type != CRM_FT_TIMESTAMP) {
         return rc;
@@ -598,5 +598,5 @@ crm_cursor_check_key(ngx_uint_t type, ngx_str_t *v)
     ts.data = buf;
     ts.len = len;
 
-    return crm_query_check_value(type, &ts);
+    return crm_value_check(type, &ts);
 }

@@ -26,7 +26,7 @@
 #include <hiredis/hiredis.h>
 #include <hiredis/async.h>
 
-#include "crm_redis.h"
+#include "io/crm_redis.h"
 
 
 /* read(2) calls of 16 KB per read event before other events get a turn */

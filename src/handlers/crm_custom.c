@@ -11,7 +11,12 @@
  */
 
 
-#include "crm_module.h"
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+#include "http/crm_http.h"
+#include "stages/crm_stages.h"
+#include "handlers/crm_handlers.h"
 
 
 #define CRM_CUSTOM_NAME_MAX   63
@@ -24,23 +29,12 @@ static ngx_int_t crm_custom_field(ngx_pool_t *pool, json_t *def,
     crm_field_t *f);
 
 
-/* whether "res" has customFields */
-
-ngx_uint_t
-crm_custom_object(crm_resource_t *res)
-{
-    return crm_schema_field(res, (u_char *) "customFields",
-                            sizeof("customFields") - 1)
-           != NULL;
-}
-
-
 /* a list of "res" whose query names customFields.<name> */
 
 ngx_uint_t
 crm_custom_wanted(ngx_http_request_t *r, crm_resource_t *res)
 {
-    return crm_custom_object(res)
+    return crm_schema_custom(res)
            && ngx_strnstr(r->args.data, "customFields.", r->args.len)
               != NULL;
 }
@@ -78,7 +72,7 @@ crm_custom_load(ngx_http_request_t *r, crm_ctx_t *ctx,
 
     ctx->next = next;
 
-    return crm_resource_exec(r, ctx, st, crm_custom_loaded);
+    return crm_exec(r, ctx, st, crm_custom_loaded);
 }
 
 
@@ -92,7 +86,7 @@ crm_custom_loaded(crm_pg_req_t *pr, PGresult *res)
     json_error_t         err;
     ngx_http_request_t  *r;
 
-    r = crm_resource_result(pr, res, 0, &ctx);
+    r = crm_exec_result(pr, res, 0, &ctx);
     if (r == NULL) {
         return;
     }

@@ -26,7 +26,10 @@
  */
 
 
-#include "crm_module.h"
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+#include "http/crm_http.h"
 
 
 static ngx_int_t crm_error_pages_header_filter(ngx_http_request_t *r);

@@ -13,7 +13,7 @@
 #include <jansson.h>
 #include <math.h>
 #include <stdio.h>
-#include "crm.h"
+#include "model/crm.h"
 
 
 #define CRM_VALIDATE_MSG_LEN      256
@@ -612,7 +612,7 @@ crm_validate_timestamp(crm_validate_t *ctx, crm_field_t *f, ngx_str_t *name,
 
     /* the syntax of filter values: one set of rules */
 
-    if (crm_query_check_value(CRM_FT_TIMESTAMP, out) != NGX_OK) {
+    if (crm_value_check(CRM_FT_TIMESTAMP, out) != NGX_OK) {
         return crm_validate_error(ctx, name, "invalid_format",
                                   "must be an ISO 8601 timestamp "
                                   "(2026-01-15T10:30:00.000Z)");
@@ -633,7 +633,7 @@ crm_validate_date(crm_validate_t *ctx, crm_field_t *f, ngx_str_t *name,
         return rc;
     }
 
-    if (crm_query_check_value(CRM_FT_DATE, out) != NGX_OK) {
+    if (crm_value_check(CRM_FT_DATE, out) != NGX_OK) {
         return crm_validate_error(ctx, name, "invalid_format",
                                   "must be a date (YYYY-MM-DD)");
     }

@@ -15,7 +15,12 @@
  */
 
 
-#include "crm_module.h"
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+#include "http/crm_http.h"
+#include "stages/crm_stages.h"
+#include "handlers/crm_handlers.h"
 
 
 #define CRM_BULK_MAX          200
@@ -199,7 +204,7 @@ crm_bulk(ngx_http_request_t *r, crm_ctx_t *ctx)
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    return crm_resource_exec(r, ctx, st, crm_bulk_done);
+    return crm_exec(r, ctx, st, crm_bulk_done);
 }
 
 
@@ -515,7 +520,7 @@ crm_bulk_done(crm_pg_req_t *pr, PGresult *res)
     json_error_t         err;
     ngx_http_request_t  *r;
 
-    r = crm_resource_result(pr, res, 1, &ctx);
+    r = crm_exec_result(pr, res, 1, &ctx);
     if (r == NULL) {
         return;
     }
@@ -630,7 +635,7 @@ crm_bulk_results(ngx_http_request_t *r, crm_ctx_t *ctx, json_t *doc)
             de.column = (char *) json_string_value(json_object_get(e,
                                                                  "column"));
 
-            rc = crm_resource_db_fail(r, ctx, &de);
+            rc = crm_exec_db_fail(r, ctx, &de);
             if (rc == NGX_OK) {
                 bo->result = crm_bulk_take(ctx);
             }

@@ -13,7 +13,7 @@
  */
 
 
-#include "crm_module.h"
+#include "io/crm_pg.h"
 
 
 #define CRM_PG_FREE           0

@@ -263,6 +263,7 @@ typedef struct {
 
 crm_resource_t *crm_schema_find(ngx_str_t *name);
 crm_field_t *crm_schema_field(crm_resource_t *res, u_char *name, size_t len);
+ngx_uint_t crm_schema_custom(crm_resource_t *res);
 crm_link_t *crm_schema_link(crm_resource_t *res, ngx_str_t *name);
 crm_action_t *crm_schema_action(crm_resource_t *res, ngx_str_t *name);
 ngx_uint_t crm_schema_field_index(crm_resource_t *res, crm_field_t *f);
@@ -277,6 +278,9 @@ crm_resource_t **crm_schema_all(ngx_uint_t *n);
  * Returns NGX_OK, NGX_DECLINED with *err filled for a client mistake,
  * NGX_ERROR on allocation failure.
  */
+/* an equality filter on "f", added by a handler rather than parsed */
+ngx_int_t crm_query_filter_eq(ngx_pool_t *pool, crm_query_t *q,
+    crm_field_t *f, ngx_str_t *value);
 ngx_int_t crm_query_parse(ngx_pool_t *pool, crm_resource_t *res,
     ngx_str_t *args, ngx_str_t *secret, crm_query_t *q, crm_error_t *err);
 
@@ -290,7 +294,13 @@ ngx_int_t crm_query_parse_fields(ngx_pool_t *pool, crm_resource_t *res,
     ngx_str_t *args, crm_query_t *q, crm_error_t *err);
 
 /* validates the text form of a value of a field type */
-ngx_int_t crm_query_check_value(ngx_uint_t type, ngx_str_t *v);
+/* crm_value.c: a value of a field type, as text */
+
+#define CRM_TEXT_MAX          1000      /* bytes of a text value */
+
+ngx_int_t crm_value_check(ngx_uint_t type, ngx_str_t *v);
+/* NGX_OK: UTF-8 without NUL or controls; *chars (may be NULL) counted */
+ngx_int_t crm_value_utf8(u_char *p, size_t len, size_t *chars);
 
 ngx_int_t crm_uuid_valid(u_char *p, size_t len);
 
@@ -381,6 +391,9 @@ ngx_int_t crm_credential_parse(ngx_str_t *api_key,
     ngx_str_t *authorization, ngx_str_t *token);
 /* NGX_OK: a stored key's or session's form, "crmk_"/"crms_" + 40 hex */
 ngx_int_t crm_credential_token(ngx_str_t *t);
+/* NGX_OK when "scopes" ("a:read,b:write", "*") allow the access */
+ngx_int_t crm_auth_scope(ngx_str_t *scopes, ngx_str_t *resource,
+    ngx_uint_t write);
 
 
 /* crm_fingerprint.c: an Idempotency-Key request's fingerprint (pure) */

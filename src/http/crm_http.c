@@ -5,7 +5,10 @@
  */
 
 
-#include "crm_module.h"
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+#include "http/crm_http.h"
 #include <openssl/rand.h>
 
 
@@ -256,9 +259,9 @@ crm_http_send(ngx_http_request_t *r, ngx_uint_t status, ngx_chain_t *out,
         /* the module's own answer: crm_error_pages.c leaves it alone */
         ctx->answered = 1;
 
-        if (ctx->idem.claimed) {
+        if (ctx->on_send != NULL) {
             /* before sending: the output filters consume the buffers */
-            crm_idem_store(r, ctx, status, out);
+            ctx->on_send(r, ctx, status, out);
         }
     }
 

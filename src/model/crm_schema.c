@@ -11,7 +11,7 @@
 
 #include <ngx_config.h>
 #include <ngx_core.h>
-#include "crm.h"
+#include "model/crm.h"
 
 
 #define crm_fld(name, column, type, flags, max)                              \
@@ -511,4 +511,15 @@ crm_schema_all(ngx_uint_t *n)
     *n = sizeof(crm_resource_index) / sizeof(crm_resource_t *);
 
     return crm_resource_index;
+}
+
+
+/* a resource with custom fields (a customFields field) */
+
+ngx_uint_t
+crm_schema_custom(crm_resource_t *res)
+{
+    return crm_schema_field(res, (u_char *) "customFields",
+                            sizeof("customFields") - 1)
+           != NULL;
 }

@@ -19,7 +19,10 @@
  */
 
 
-#include "crm_module.h"
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+#include "http/crm_http.h"
 
 
 #define CRM_MAX_SEGMENTS      5
@@ -108,7 +111,7 @@ crm_route(ngx_http_request_t *r, crm_route_t *rt)
 
             if (seg[3].len != sizeof("fields") - 1
                 || ngx_strncmp(seg[3].data, "fields", seg[3].len) != 0
-                || !crm_custom_object(rt->res))
+                || !crm_schema_custom(rt->res))
             {
                 return NGX_DECLINED;
             }

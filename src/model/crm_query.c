@@ -11,11 +11,9 @@
 
 #include <ngx_config.h>
 #include <ngx_core.h>
-#include "crm.h"
+#include "model/crm.h"
 
 
-#define CRM_QUERY_TEXT_MAX      1000    /* bytes of a text value */
-#define CRM_QUERY_NUM_MAX       1000    /* bytes of a number */
 #define CRM_QUERY_Q_MAX         200     /* characters of q= */
 /* shorter terms have no trigram: they cannot use the search indexes */
 #define CRM_QUERY_Q_MIN         3
@@ -166,14 +164,7 @@ static ngx_int_t crm_query_next_item(ngx_str_t *list, ngx_str_t *item);
 static ngx_int_t crm_query_unescape(ngx_pool_t *pool, u_char *p,
     size_t len, ngx_str_t *out);
 static ngx_int_t crm_query_hex(u_char c);
-static ngx_int_t crm_query_utf8(u_char *p, size_t len, size_t *chars);
 
-static ngx_int_t crm_query_check_int(u_char *p, u_char *last);
-static ngx_int_t crm_query_check_numeric(u_char *p, u_char *last);
-static ngx_int_t crm_query_check_timestamp(u_char *p, u_char *last);
-static ngx_int_t crm_query_check_date(u_char **pp, u_char *last);
-static ngx_int_t crm_query_digits(u_char **pp, u_char *last, ngx_uint_t n,
-    ngx_uint_t min, ngx_uint_t max, ngx_uint_t *value);
 
 static ngx_int_t crm_query_error(crm_query_ctx_t *ctx, ngx_str_t *param,
     const char *code, const char *fmt, ...);
@@ -260,10 +251,6 @@ static const char  *crm_query_type_text[] = {
 static const char  *crm_query_orders[] = { "asc", "desc", NULL };
 static const char  *crm_query_counts[] = { "exact", "estimated", NULL };
 static const char  *crm_query_is[] = { "null", "notnull", NULL };
-
-static const u_char  crm_query_mdays[] = {
-    31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31
-};
 
 
 ngx_int_t
@@ -799,7 +786,7 @@ crm_query_search(crm_query_ctx_t *ctx, const crm_query_param_t *qp,
         return rc;
     }
 
-    (void) crm_query_utf8(value.data, value.len, &chars);
+    (void) crm_value_utf8(value.data, value.len, &chars);
 
     if (chars < CRM_QUERY_Q_MIN || chars > CRM_QUERY_Q_MAX) {
         return crm_query_error(ctx, &ctx->name, "invalid_value",
@@ -1084,7 +1071,7 @@ crm_query_filter_value(crm_query_ctx_t *ctx, crm_filter_t *flt,
 
 /*
  * "like" takes any non-empty text; text[] filters take an element; an
- * enum takes one of its values; the rest: crm_query_check_value()
+ * enum takes one of its values; the rest: crm_value_check()
  */
 
 static ngx_int_t
@@ -1107,7 +1094,7 @@ crm_query_filter_check(crm_query_ctx_t *ctx, crm_filter_t *flt,
         return crm_query_enum_check(ctx, f, v);
     }
 
-    if (crm_query_check_value(type, v) == NGX_OK
+    if (crm_value_check(type, v) == NGX_OK
         && (flt->op != CRM_OP_LIKE || v->len > 0))
     {
         return NGX_OK;
@@ -1355,7 +1342,7 @@ crm_query_unescape(ngx_pool_t *pool, u_char *p, size_t len, ngx_str_t *out)
     *d = '\0';
     out->len = d - out->data;
 
-    return crm_query_utf8(out->data, out->len, NULL);
+    return crm_value_utf8(out->data, out->len, NULL);
 }
 
 
@@ -1373,393 +1360,6 @@ crm_query_hex(u_char c)
     }
 
     return -1;
-}
-
-
-/*
- * Strict UTF-8 (RFC 3629): no overlong forms, no surrogates, nothing
- * above U+10FFFF; and no NUL, which PostgreSQL text cannot hold.
- * *chars: the number of characters, counted even when invalid.
- */
-
-static ngx_int_t
-crm_query_utf8(u_char *p, size_t len, size_t *chars)
-{
-    u_char     *last;
-    size_t      n;
-    uint32_t    u, min;
-    ngx_int_t   rc;
-    ngx_uint_t  more;
-
-    last = p + len;
-    n = 0;
-    rc = NGX_OK;
-
-    while (p < last) {
-        u = *p++;
-        n++;
-
-        if (u == 0) {
-            rc = NGX_DECLINED;
-            continue;
-        }
-
-        if (u < 0x80) {
-            continue;
-        }
-
-        if ((u & 0xe0) == 0xc0) {
-            more = 1;
-            min = 0x80;
-            u &= 0x1f;
-
-        } else if ((u & 0xf0) == 0xe0) {
-            more = 2;
-            min = 0x800;
-            u &= 0x0f;
-
-        } else if ((u & 0xf8) == 0xf0) {
-            more = 3;
-            min = 0x10000;
-            u &= 0x07;
-
-        } else {
-            rc = NGX_DECLINED;
-            continue;
-        }
-
-        while (more > 0 && p < last && (*p & 0xc0) == 0x80) {
-            u = (u << 6) | (*p++ & 0x3f);
-            more--;
-        }
-
-        if (more > 0 || u < min || u > 0x10ffff
-            || (u >= 0xd800 && u <= 0xdfff))
-        {
-            rc = NGX_DECLINED;
-        }
-    }
-
-    if (chars != NULL) {
-        *chars = n;
-    }
-
-    return rc;
-}
-
-
-/* the text form of a value of a field type, as a filter or a cursor key */
-
-ngx_int_t
-crm_query_check_value(ngx_uint_t type, ngx_str_t *v)
-{
-    u_char  *p, *last;
-
-    p = v->data;
-    last = p + v->len;
-
-    switch (type) {
-
-    case CRM_FT_UUID:
-        return crm_uuid_valid(p, v->len);
-
-    case CRM_FT_TEXT:
-    case CRM_FT_EMAIL:
-    case CRM_FT_ENUM:
-    case CRM_FT_TEXT_ARRAY:
-        if (v->len > CRM_QUERY_TEXT_MAX) {
-            return NGX_DECLINED;
-        }
-
-        return crm_query_utf8(p, v->len, NULL);
-
-    case CRM_FT_INT:
-        return crm_query_check_int(p, last);
-
-    case CRM_FT_NUMERIC:
-        return crm_query_check_numeric(p, last);
-
-    case CRM_FT_BOOL:
-        if ((v->len == 4 && ngx_strncmp(p, "true", 4) == 0)
-            || (v->len == 5 && ngx_strncmp(p, "false", 5) == 0))
-        {
-            return NGX_OK;
-        }
-
-        return NGX_DECLINED;
-
-    case CRM_FT_TIMESTAMP:
-        return crm_query_check_timestamp(p, last);
-
-    case CRM_FT_DATE:
-        if (crm_query_check_date(&p, last) == NGX_OK && p == last) {
-            return NGX_OK;
-        }
-
-        return NGX_DECLINED;
-
-    default:
-        return NGX_DECLINED;
-    }
-}
-
-
-/* 8-4-4-4-12 hex digits, either case */
-
-ngx_int_t
-crm_uuid_valid(u_char *p, size_t len)
-{
-    size_t  i;
-
-    if (p == NULL || len != 36) {
-        return NGX_DECLINED;
-    }
-
-    for (i = 0; i < 36; i++) {
-        if (i == 8 || i == 13 || i == 18 || i == 23) {
-            if (p[i] != '-') {
-                return NGX_DECLINED;
-            }
-
-            continue;
-        }
-
-        if (crm_query_hex(p[i]) < 0) {
-            return NGX_DECLINED;
-        }
-    }
-
-    return NGX_OK;
-}
-
-
-/* [+-]digits within bigint */
-
-static ngx_int_t
-crm_query_check_int(u_char *p, u_char *last)
-{
-    uint64_t    v, max;
-    ngx_uint_t  d;
-
-    max = 0x7fffffffffffffffULL;
-
-    if (p < last && (*p == '-' || *p == '+')) {
-        if (*p == '-') {
-            max++;
-        }
-
-        p++;
-    }
-
-    if (p == last) {
-        return NGX_DECLINED;
-    }
-
-    for (v = 0; p < last; p++) {
-        if (*p < '0' || *p > '9') {
-            return NGX_DECLINED;
-        }
-
-        d = *p - '0';
-
-        if (v > (max - d) / 10) {
-            return NGX_DECLINED;
-        }
-
-        v = v * 10 + d;
-    }
-
-    return NGX_OK;
-}
-
-
-/* [+-](digits[.digits]|.digits)[(e|E)[+-]d[d[d]]] */
-
-static ngx_int_t
-crm_query_check_numeric(u_char *p, u_char *last)
-{
-    ngx_uint_t  digits, exp;
-
-    if (last - p > CRM_QUERY_NUM_MAX) {
-        return NGX_DECLINED;
-    }
-
-    if (p < last && (*p == '-' || *p == '+')) {
-        p++;
-    }
-
-    for (digits = 0; p < last && *p >= '0' && *p <= '9'; p++) {
-        digits++;
-    }
-
-    if (p < last && *p == '.') {
-        for (p++; p < last && *p >= '0' && *p <= '9'; p++) {
-            digits++;
-        }
-    }
-
-    if (digits == 0) {
-        return NGX_DECLINED;
-    }
-
-    if (p < last && (*p == 'e' || *p == 'E')) {
-        p++;
-
-        if (p < last && (*p == '-' || *p == '+')) {
-            p++;
-        }
-
-        for (exp = 0; p < last && *p >= '0' && *p <= '9'; p++) {
-            exp++;
-        }
-
-        if (exp == 0 || exp > 3) {
-            return NGX_DECLINED;
-        }
-    }
-
-    return (p == last) ? NGX_OK : NGX_DECLINED;
-}
-
-
-/* YYYY-MM-DD[THH:MM[:SS[.f{1,9}]][Z|(+|-)HH:MM]] */
-
-static ngx_int_t
-crm_query_check_timestamp(u_char *p, u_char *last)
-{
-    ngx_uint_t  v, n;
-
-    if (crm_query_check_date(&p, last) != NGX_OK) {
-        return NGX_DECLINED;
-    }
-
-    if (p == last) {
-        return NGX_OK;
-    }
-
-    if (*p != 'T' && *p != 't') {
-        return NGX_DECLINED;
-    }
-
-    p++;
-
-    if (crm_query_digits(&p, last, 2, 0, 23, &v) != NGX_OK
-        || p == last || *p++ != ':'
-        || crm_query_digits(&p, last, 2, 0, 59, &v) != NGX_OK)
-    {
-        return NGX_DECLINED;
-    }
-
-    if (p < last && *p == ':') {
-        p++;
-
-        if (crm_query_digits(&p, last, 2, 0, 59, &v) != NGX_OK) {
-            return NGX_DECLINED;
-        }
-
-        if (p < last && *p == '.') {
-            for (p++, n = 0; p < last && *p >= '0' && *p <= '9'; p++) {
-                n++;
-            }
-
-            if (n == 0 || n > 9) {
-                return NGX_DECLINED;
-            }
-        }
-    }
-
-    if (p == last) {
-        return NGX_OK;
-    }
-
-    if (*p == 'Z' || *p == 'z') {
-        return (p + 1 == last) ? NGX_OK : NGX_DECLINED;
-    }
-
-    if (*p != '+' && *p != '-') {
-        return NGX_DECLINED;
-    }
-
-    p++;
-
-    if (crm_query_digits(&p, last, 2, 0, 15, &v) != NGX_OK
-        || p == last || *p++ != ':'
-        || crm_query_digits(&p, last, 2, 0, 59, &v) != NGX_OK
-        || p != last)
-    {
-        return NGX_DECLINED;
-    }
-
-    return NGX_OK;
-}
-
-
-/* YYYY-MM-DD, a real day of year 1 to 9999; *pp is advanced past it */
-
-static ngx_int_t
-crm_query_check_date(u_char **pp, u_char *last)
-{
-    u_char      *p;
-    ngx_uint_t   year, month, day;
-
-    p = *pp;
-
-    if (crm_query_digits(&p, last, 4, 1, 9999, &year) != NGX_OK
-        || p == last || *p++ != '-'
-        || crm_query_digits(&p, last, 2, 1, 12, &month) != NGX_OK
-        || p == last || *p++ != '-'
-        || crm_query_digits(&p, last, 2, 1, 31, &day) != NGX_OK)
-    {
-        return NGX_DECLINED;
-    }
-
-    if (day > crm_query_mdays[month - 1]) {
-        return NGX_DECLINED;
-    }
-
-    if (month == 2 && day == 29
-        && !(year % 4 == 0 && (year % 100 != 0 || year % 400 == 0)))
-    {
-        return NGX_DECLINED;
-    }
-
-    *pp = p;
-
-    return NGX_OK;
-}
-
-
-/* exactly n digits, between min and max; *pp is advanced past them */
-
-static ngx_int_t
-crm_query_digits(u_char **pp, u_char *last, ngx_uint_t n, ngx_uint_t min,
-    ngx_uint_t max, ngx_uint_t *value)
-{
-    u_char      *p;
-    ngx_uint_t   v;
-
-    p = *pp;
-
-    if ((size_t) (last - p) < n) {
-        return NGX_DECLINED;
-    }
-
-    for (v = 0; n > 0; n--, p++) {
-        if (*p < '0' || *p > '9') {
-            return NGX_DECLINED;
-        }
-
-        v = v * 10 + (*p - '0');
-    }
-
-    if (v < min || v > max) {
-        return NGX_DECLINED;
-    }
-
-    *pp = p;
-    *value = v;
-
-    return NGX_OK;
 }
 
 
@@ -1847,6 +1447,44 @@ crm_query_printable(ngx_pool_t *pool, u_char *p, size_t len, ngx_str_t *out)
 
     out->data[len] = '\0';
     out->len = len;
+
+    return NGX_OK;
+}
+
+
+/* an equality filter of a query built here, not parsed */
+
+ngx_int_t
+crm_query_filter_eq(ngx_pool_t *pool, crm_query_t *q, crm_field_t *f,
+    ngx_str_t *value)
+{
+    ngx_str_t     *v;
+    crm_filter_t  *flt;
+
+    if (f == NULL) {
+        return NGX_ERROR;
+    }
+
+    flt = ngx_array_push(&q->filters);
+    if (flt == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_memzero(flt, sizeof(crm_filter_t));
+
+    flt->field = f;
+    flt->op = CRM_OP_EQ;
+
+    if (ngx_array_init(&flt->values, pool, 1, sizeof(ngx_str_t)) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    v = ngx_array_push(&flt->values);
+    if (v == NULL) {
+        return NGX_ERROR;
+    }
+
+    *v = *value;
 
     return NGX_OK;
 }

@@ -13,7 +13,12 @@
  */
 
 
-#include "crm_module.h"
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+#include "http/crm_http.h"
+#include "stages/crm_stages.h"
+#include "handlers/crm_handlers.h"
 
 
 #define CRM_SEARCH_Q_MIN      3         /* characters: a trigram */
@@ -65,7 +70,7 @@ crm_search(ngx_http_request_t *r, crm_ctx_t *ctx)
 
     ctx->heavy = 1;
 
-    return crm_resource_exec(r, ctx, st, crm_search_done);
+    return crm_exec(r, ctx, st, crm_search_done);
 }
 
 
@@ -170,7 +175,7 @@ crm_search_args(ngx_http_request_t *r, crm_ctx_t *ctx, ngx_str_t *q,
     }
 
     if (q->len > CRM_SEARCH_Q_MAX
-        || crm_query_check_value(CRM_FT_TEXT, q) != NGX_OK
+        || crm_value_check(CRM_FT_TEXT, q) != NGX_OK
         || ngx_utf8_length(q->data, q->len) < CRM_SEARCH_Q_MIN)
     {
         ctx->rc = crm_search_bad(r, "q", "invalid_value",
@@ -318,7 +323,7 @@ crm_search_done(crm_pg_req_t *pr, PGresult *res)
     crm_ctx_t           *ctx;
     ngx_http_request_t  *r;
 
-    r = crm_resource_result(pr, res, 0, &ctx);
+    r = crm_exec_result(pr, res, 0, &ctx);
     if (r == NULL) {
         return;
     }

@@ -14,7 +14,7 @@
 #include <ngx_config.h>
 #include <ngx_core.h>
 #include <openssl/evp.h>
-#include "crm.h"
+#include "model/crm.h"
 
 
 static int crm_idem_fingerprint_part(EVP_MD_CTX *sha, ngx_str_t *s);

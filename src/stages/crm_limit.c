@@ -16,7 +16,11 @@
  */
 
 
-#include "crm_module.h"
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+#include "http/crm_http.h"
+#include "stages/crm_stages.h"
 
 
 #define CRM_LIMIT_KEY_MAX     48

@@ -18,7 +18,11 @@
  */
 
 
-#include "crm_module.h"
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+#include "http/crm_http.h"
+#include "stages/crm_stages.h"
 
 
 #define CRM_IDEM_KEY_MAX      255
@@ -29,6 +33,8 @@ static void crm_idem_claimed(crm_redis_cmd_t *cmd, redisReply *reply,
 static ngx_int_t crm_idem_answer(ngx_http_request_t *r, crm_ctx_t *ctx,
     u_char *v, size_t len);
 static ngx_int_t crm_idem_unavailable(ngx_http_request_t *r, crm_ctx_t *ctx);
+static void crm_idem_store(ngx_http_request_t *r, crm_ctx_t *ctx,
+    ngx_uint_t status, ngx_chain_t *out);
 static void crm_idem_stored(crm_redis_cmd_t *cmd, redisReply *reply,
     void *data);
 static void crm_idem_cleanup(void *data);
@@ -211,6 +217,7 @@ crm_idem_claimed(crm_redis_cmd_t *cmd, redisReply *reply, void *data)
         cln->data = r;
 
         ctx->idem.claimed = 1;
+        ctx->on_send = crm_idem_store;
         rc = ctx->next(r, ctx);
     }
 
@@ -329,7 +336,7 @@ crm_idem_unavailable(ngx_http_request_t *r, crm_ctx_t *ctx)
  * its own: the request may be gone when Redis answers.
  */
 
-void
+static void
 crm_idem_store(ngx_http_request_t *r, crm_ctx_t *ctx, ngx_uint_t status,
     ngx_chain_t *out)
 {
@@ -344,6 +351,7 @@ crm_idem_store(ngx_http_request_t *r, crm_ctx_t *ctx, ngx_uint_t status,
     ngx_table_elt_t  *h;
 
     ctx->idem.claimed = 0;
+    ctx->on_send = NULL;
 
     pool = ngx_create_pool(1024, ngx_cycle->log);
     if (pool == NULL) {

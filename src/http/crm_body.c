@@ -10,7 +10,10 @@
  */
 
 
-#include "crm_module.h"
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+#include "http/crm_http.h"
 #include <math.h>
 
 

@@ -17,7 +17,7 @@
 #include <ngx_config.h>
 #include <ngx_core.h>
 #include <jansson.h>
-#include "crm.h"
+#include "model/crm.h"
 
 
 #define CRM_SQL_SIZE          1024      /* initial statement buffer */

@@ -5,8 +5,8 @@
  */
 
 
-#ifndef _CRM_MODULE_H_INCLUDED_
-#define _CRM_MODULE_H_INCLUDED_
+#ifndef _CRM_HTTP_H_INCLUDED_
+#define _CRM_HTTP_H_INCLUDED_
 
 
 #include <ngx_config.h>
@@ -14,26 +14,14 @@
 #include <ngx_http.h>
 #include <libpq-fe.h>
 #include <jansson.h>
-#include "crm.h"
-#include "crm_redis.h"
+#include "model/crm.h"
+#include "io/crm_pg.h"
+#include "io/crm_redis.h"
 
 
 #define CRM_REQUEST_ID_MAX    128
 
 
-typedef struct crm_pg_pool_s   crm_pg_pool_t;
-typedef struct crm_pg_conn_s   crm_pg_conn_t;
-typedef struct crm_pg_req_s    crm_pg_req_t;
-
-
-/* why a statement produced no result */
-
-#define CRM_PG_OK             0
-#define CRM_PG_BUSY           1         /* wait queue full */
-#define CRM_PG_TIMEOUT        2         /* waited too long for a conn */
-#define CRM_PG_DOWN           3         /* database unreachable */
-#define CRM_PG_LOST           4         /* connection lost mid-statement */
-#define CRM_PG_NREASONS       5
 
 
 /* at most one line a second of a kind, with a count of those left out */
@@ -50,19 +38,6 @@ typedef struct {
 } crm_static_key_t;
 
 
-typedef struct {
-    ngx_str_t                 conninfo;
-    const char              **keywords;     /* NULL-terminated, for */
-    const char              **values;       /* PQconnectStartParams */
-    ngx_uint_t                pool_size;
-    ngx_uint_t                queue;
-    ngx_msec_t                queue_timeout;
-    ngx_msec_t                connect_timeout;
-    ngx_msec_t                statement_timeout;
-    ngx_msec_t                backoff_max;
-    ngx_uint_t                similarity;   /* search's typo tolerance,
-                                               hundredths */
-} crm_pg_conf_t;
 
 
 typedef struct crm_heavy_slot_s  crm_heavy_slot_t;
@@ -139,25 +114,6 @@ typedef struct {
 } ngx_http_crm_loc_conf_t;
 
 
-typedef void (*crm_pg_handler_pt)(crm_pg_req_t *pr, PGresult *res);
-
-
-struct crm_pg_req_s {
-    ngx_queue_t               queue;        /* in the wait queue */
-    ngx_event_t               wait;         /* wait-queue timeout */
-    crm_pg_pool_t            *pool;
-    crm_pg_conn_t            *conn;
-    crm_stmt_t               *stmt;
-    crm_pg_handler_pt         handler;
-    void                     *data;
-    ngx_log_t                *log;
-    ngx_uint_t                error;        /* CRM_PG_* */
-    unsigned                  queued:1;
-    unsigned                  gone:1;       /* owner's pool destroyed */
-    unsigned                  cancel:1;     /* a statement in flight is
-                                               cancelled when the owner
-                                               goes away (reads only) */
-};
 
 
 /* routes */
@@ -238,6 +194,10 @@ typedef struct crm_bulk_s  crm_bulk_t;
 
 typedef ngx_int_t (*crm_step_pt)(ngx_http_request_t *r, crm_ctx_t *ctx);
 
+/* called with the module's response before it is sent (ctx->on_send) */
+typedef void (*crm_send_pt)(ngx_http_request_t *r, crm_ctx_t *ctx,
+    ngx_uint_t status, ngx_chain_t *out);
+
 
 struct crm_ctx_s {
     ngx_http_request_t       *request;
@@ -260,7 +220,7 @@ struct crm_ctx_s {
     crm_pg_req_t             *pg;
     crm_pg_req_t             *pg_heavy;     /* on the heavy pool */
     crm_heavy_slot_t         *heavy_slot;   /* its workspace's share */
-    crm_pg_handler_pt         pg_handler;   /* see crm_resource_exec() */
+    crm_pg_handler_pt         pg_handler;   /* see crm_exec() */
     crm_redis_handler_pt      redis_handler;    /* crm_http_redis() */
     ngx_int_t                 total;        /* count=, -1: none */
     /*
@@ -297,6 +257,10 @@ struct crm_ctx_s {
         ngx_msec_t            reset;
         unsigned              taken:1;      /* a failure counted ahead */
     } fail;
+
+    crm_send_pt               on_send;      /* set by the idempotency
+                                               stage while it holds a
+                                               claim */
 
     struct {
         ngx_str_t             key;          /* in Redis */
@@ -372,6 +336,33 @@ crm_redis_cmd_t *crm_http_redis(ngx_http_request_t *r, crm_ctx_t *ctx,
     crm_redis_handler_pt h, ngx_uint_t argc, ngx_str_t *argv);
 
 
+/* crm_exec.c: run a statement for a request and answer */
+
+ngx_int_t crm_exec(ngx_http_request_t *r, crm_ctx_t *ctx, crm_stmt_t *st,
+    crm_pg_handler_pt h);
+ngx_http_request_t *crm_exec_result(crm_pg_req_t *pr, PGresult *res,
+    ngx_uint_t one, crm_ctx_t **ctx);
+ngx_int_t crm_exec_db_error(ngx_http_request_t *r, crm_ctx_t *ctx,
+    crm_pg_req_t *pr, PGresult *res);
+ngx_int_t crm_exec_db_fail(ngx_http_request_t *r, crm_ctx_t *ctx,
+    crm_db_error_t *e);
+ngx_int_t crm_exec_field(ngx_pool_t *pool, PGresult *res, int col,
+    ngx_str_t *out);
+void crm_exec_row_done(crm_pg_req_t *pr, PGresult *res);
+ngx_int_t crm_exec_render_row(ngx_http_request_t *r, crm_ctx_t *ctx,
+    ngx_uint_t status, u_char *row, size_t len);
+ngx_int_t crm_exec_location(ngx_http_request_t *r, crm_ctx_t *ctx,
+    u_char *row, size_t len);
+ngx_int_t crm_exec_etag(ngx_http_request_t *r, crm_ctx_t *ctx,
+    PGresult *res);
+ngx_int_t crm_exec_not_found(ngx_http_request_t *r, crm_ctx_t *ctx);
+ngx_int_t crm_exec_if_match(ngx_http_request_t *r, crm_ctx_t *ctx);
+ngx_int_t crm_exec_missing(ngx_http_request_t *r, crm_ctx_t *ctx);
+void crm_exec_exists_done(crm_pg_req_t *pr, PGresult *res);
+ngx_int_t crm_exec_precondition_failed(ngx_http_request_t *r,
+    crm_ctx_t *ctx);
+
+
 /* crm_error_pages.c: nginx's own error pages as JSON errors */
 
 ngx_int_t crm_error_pages_init(ngx_conf_t *cf);
@@ -382,7 +373,7 @@ ngx_int_t crm_error_pages_init(ngx_conf_t *cf);
 ngx_int_t crm_route(ngx_http_request_t *r, crm_route_t *rt);
 
 
-/* crm_json.c: request bodies */
+/* crm_body.c: request bodies */
 
 typedef struct {
     ngx_chain_t              *cl;
@@ -396,69 +387,14 @@ void crm_body_reader_init(crm_body_reader_t *rd, ngx_http_request_t *r);
 ssize_t crm_body_read(crm_body_reader_t *rd, u_char *dst, size_t size);
 
 
-/* crm_pg.c: per-worker PostgreSQL pool */
-
-char *crm_pg_conf_finalize(ngx_conf_t *cf, crm_pg_conf_t *pcf);
-crm_pg_pool_t *crm_pg_pool_create(ngx_cycle_t *cycle, crm_pg_conf_t *pcf);
-void crm_pg_pool_destroy(crm_pg_pool_t *pool);
-void crm_pg_cancel_via(crm_pg_pool_t *pool, crm_pg_pool_t *via);
-crm_pg_req_t *crm_pg_request(crm_pg_pool_t *pool, ngx_pool_t *p,
-    ngx_log_t *log);
-void crm_pg_exec(crm_pg_req_t *pr, crm_stmt_t *st, crm_pg_handler_pt h,
-    void *data);
-ngx_msec_t crm_pg_retry_after(crm_pg_pool_t *pool);
 
 
-/* crm_resource.c: the request pipeline and generic CRUD */
-
-ngx_int_t crm_resource_handler(ngx_http_request_t *r);
-ngx_int_t crm_resource_exec(ngx_http_request_t *r, crm_ctx_t *ctx,
-    crm_stmt_t *st, crm_pg_handler_pt h);
-ngx_int_t crm_resource_db_error(ngx_http_request_t *r, crm_ctx_t *ctx,
-    crm_pg_req_t *pr, PGresult *res);
-void crm_resource_row_done(crm_pg_req_t *pr, PGresult *res);
-ngx_http_request_t *crm_resource_result(crm_pg_req_t *pr, PGresult *res,
-    ngx_uint_t one, crm_ctx_t **ctx);
-ngx_int_t crm_resource_db_fail(ngx_http_request_t *r, crm_ctx_t *ctx,
-    crm_db_error_t *e);
 
 
-/* crm_auth.c */
-
-char *crm_auth_cache_conf(ngx_conf_t *cf, ngx_str_t *name, size_t size,
-    time_t ttl, time_t negative_ttl, ngx_shm_zone_t **zone);
-ngx_int_t crm_auth_init_process(ngx_cycle_t *cycle,
-    ngx_http_crm_main_conf_t *mcf);
-ngx_int_t crm_auth_credential(ngx_http_request_t *r, crm_ctx_t *ctx);
-ngx_int_t crm_auth_resolve(ngx_http_request_t *r, crm_ctx_t *ctx,
-    crm_step_pt next);
-ngx_int_t crm_auth_scope(ngx_str_t *scopes, ngx_str_t *resource,
-    ngx_uint_t write);
-void crm_auth_forget(ngx_http_crm_main_conf_t *mcf, ngx_str_t *id);
-ngx_int_t crm_api_key_create(ngx_http_request_t *r, crm_ctx_t *ctx);
-ngx_int_t crm_auth_action(ngx_http_request_t *r, crm_ctx_t *ctx);
 
 
-/* crm_limit.c */
-
-char *crm_limit_conf(ngx_conf_t *cf, crm_limit_conf_t *lcf, ngx_str_t *name,
-    size_t size);
-ngx_int_t crm_limit_check(ngx_http_request_t *r, crm_ctx_t *ctx,
-    crm_step_pt next);
-ngx_int_t crm_limit_fail_take(ngx_http_request_t *r, crm_ctx_t *ctx);
-void crm_limit_fail_return(ngx_http_request_t *r, crm_ctx_t *ctx);
-ngx_int_t crm_limit_fail_headers(ngx_http_request_t *r, crm_ctx_t *ctx);
 
 
-/* crm_custom.c */
-
-ngx_uint_t crm_custom_object(crm_resource_t *res);
-ngx_uint_t crm_custom_wanted(ngx_http_request_t *r, crm_resource_t *res);
-ngx_int_t crm_custom_load(ngx_http_request_t *r, crm_ctx_t *ctx,
-    crm_resource_t *object, crm_step_pt next);
-ngx_int_t crm_custom_query_fields(ngx_pool_t *pool, crm_ctx_t *ctx,
-    crm_resource_t *res, crm_field_t **out, ngx_uint_t *n);
-json_t *crm_custom_metadata(crm_ctx_t *ctx, crm_resource_t *res);
 
 
 /* crm_heavy.c: expensive requests' own pool and per-workspace share */
@@ -469,23 +405,10 @@ void crm_heavy_exit_process(ngx_http_crm_main_conf_t *mcf);
 crm_pg_pool_t *crm_heavy_pool(ngx_http_request_t *r, crm_ctx_t *ctx);
 
 
-/* crm_search.c */
-
-ngx_int_t crm_search(ngx_http_request_t *r, crm_ctx_t *ctx);
 
 
-/* crm_bulk.c */
-
-ngx_int_t crm_bulk(ngx_http_request_t *r, crm_ctx_t *ctx);
-ngx_uint_t crm_bulk_cost(crm_ctx_t *ctx);
 
 
-/* crm_idempotency.c */
-
-ngx_int_t crm_idem_begin(ngx_http_request_t *r, crm_ctx_t *ctx,
-    crm_step_pt next);
-void crm_idem_store(ngx_http_request_t *r, crm_ctx_t *ctx,
-    ngx_uint_t status, ngx_chain_t *out);
 
 
-#endif /* _CRM_MODULE_H_INCLUDED_ */
+#endif /* _CRM_HTTP_H_INCLUDED_ */

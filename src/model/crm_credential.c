@@ -11,7 +11,7 @@
 
 #include <ngx_config.h>
 #include <ngx_core.h>
-#include "crm.h"
+#include "model/crm.h"
 
 
 #define CRM_CREDENTIAL_BEARER   "Bearer "
@@ -86,4 +86,59 @@ crm_credential_token(ngx_str_t *t)
     }
 
     return NGX_OK;
+}
+
+
+/*
+ * Whether the principal's scopes grant "resource:access" (access "read"
+ * or "write"; write implies read).  Scopes: "*", "<resource>:*",
+ * "<resource>:read", "<resource>:write", "*:read", "*:write".
+ */
+
+ngx_int_t
+crm_auth_scope(ngx_str_t *scopes, ngx_str_t *resource, ngx_uint_t write)
+{
+    u_char     *p, *last, *s, *colon;
+    ngx_str_t   res, acc;
+
+    p = scopes->data;
+    last = p + scopes->len;
+
+    while (p < last) {
+        s = p;
+
+        while (p < last && *p != ',' && *p != ' ') {
+            p++;
+        }
+
+        if (p - s == 1 && *s == '*') {
+            return NGX_OK;
+        }
+
+        colon = ngx_strlchr(s, p, ':');
+
+        if (colon != NULL) {
+            res.data = s;
+            res.len = colon - s;
+            acc.data = colon + 1;
+            acc.len = p - colon - 1;
+
+            if (((res.len == 1 && res.data[0] == '*')
+                 || (res.len == resource->len
+                     && ngx_strncmp(res.data, resource->data, res.len) == 0))
+                && ((acc.len == 1 && acc.data[0] == '*')
+                    || (acc.len == 5 && ngx_strncmp(acc.data, "write", 5) == 0)
+                    || (!write && acc.len == 4
+                        && ngx_strncmp(acc.data, "read", 4) == 0)))
+            {
+                return NGX_OK;
+            }
+        }
+
+        while (p < last && (*p == ',' || *p == ' ')) {
+            p++;
+        }
+    }
+
+    return NGX_DECLINED;
 }

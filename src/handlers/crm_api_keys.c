@@ -1,0 +1,240 @@
+
+/*
+ * ngx_http_crm_module: POST /api-keys.  The key is made by PostgreSQL
+ * (crm_api_key_create(), sql/002_auth.sql) and its secret shown once; a
+ * key may carry only scopes its creator holds.
+ */
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+#include "http/crm_http.h"
+#include "handlers/crm_handlers.h"
+
+
+static void crm_api_key_created(crm_pg_req_t *pr, PGresult *res);
+static ngx_int_t crm_auth_scope_check(ngx_str_t *held, ngx_str_t *scope);
+
+
+/*
+ * POST /api-keys: the key is made by crm_api_key_create() in PostgreSQL
+ * (the same function bootstraps the first key), returned once, and only
+ * its hash is kept.  A credential cannot grant scopes it does not hold.
+ */
+
+ngx_int_t
+crm_api_key_create(ngx_http_request_t *r, crm_ctx_t *ctx)
+{
+    size_t               i;
+    json_t              *scopes, *v;
+    ngx_str_t            scope;
+    ngx_uint_t           n;
+    ngx_array_t          values, errors;
+    crm_stmt_t          *st;
+    crm_param_t         *param;
+    crm_value_t         *val, *vp;
+    crm_field_error_t   *fe;
+
+    if (ngx_array_init(&values, r->pool, 8, sizeof(crm_value_t)) != NGX_OK
+        || ngx_array_init(&errors, r->pool, 4, sizeof(crm_field_error_t))
+           != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    switch (crm_validate(r->pool, ctx->route.res, ctx->body, 1, &values,
+                         &errors))
+    {
+    case NGX_OK:
+        break;
+
+    case NGX_DECLINED:
+        return crm_http_field_errors(r, CRM_E_VALIDATION_FAILED,
+                                     "the request is not valid", &errors);
+
+    default:
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    /* every scope well-formed, and held by the creator */
+
+    scopes = json_object_get(ctx->body, "scopes");
+
+    json_array_foreach(scopes, i, v) {
+        scope.data = (u_char *) json_string_value(v);
+        scope.len = json_string_length(v);
+
+        switch (crm_auth_scope_check(&ctx->principal.scopes, &scope)) {
+
+        case NGX_OK:
+            continue;
+
+        case NGX_DECLINED:
+            fe = ngx_array_push(&errors);
+            if (fe == NULL) {
+                return NGX_HTTP_INTERNAL_SERVER_ERROR;
+            }
+
+            ngx_str_set(&fe->field, "scopes");
+            ngx_str_set(&fe->code, "invalid_value");
+            ngx_str_set(&fe->message,
+                        "a scope is \"*\" or \"<resource>:read|write|*\" "
+                        "with a known resource (or \"*\")");
+
+            return crm_http_field_errors(r, CRM_E_VALIDATION_FAILED,
+                                         "the request is not valid",
+                                         &errors);
+
+        default: /* NGX_ABORT */
+            return crm_http_error(r, CRM_E_FORBIDDEN,
+                                  "a key cannot be given a scope its "
+                                  "creator does not have", NULL);
+        }
+    }
+
+    st = ngx_pcalloc(r->pool, sizeof(crm_stmt_t));
+    if (st == NULL
+        || ngx_array_init(&st->params, r->pool, 5, sizeof(crm_param_t))
+           != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ngx_str_set(&st->sql,
+                "SELECT id::text, key FROM crm_api_key_create($1::uuid,"
+                " $2::text, ARRAY(SELECT jsonb_array_elements_text($3::jsonb)),"
+                " $4::timestamptz, $5::uuid)");
+
+    param = ngx_array_push_n(&st->params, 5);
+    if (param == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ngx_memzero(param, 5 * sizeof(crm_param_t));
+
+    param[0].value = ctx->workspace;
+    param[3].null = 1;
+    param[4].value = ctx->principal.user;
+    param[4].null = (ctx->principal.user.len == 0);
+
+    val = values.elts;
+
+    if (ngx_array_init(&ctx->values, r->pool, 2, sizeof(crm_value_t))
+        != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    for (n = 0; n < values.nelts; n++) {
+        if (ngx_strcmp(val[n].field->name.data, "name") == 0) {
+            param[1] = val[n].param;
+
+        } else if (ngx_strcmp(val[n].field->name.data, "scopes") == 0) {
+            param[2] = val[n].param;
+
+        } else if (ngx_strcmp(val[n].field->name.data, "expiresAt") == 0) {
+            param[3] = val[n].param;
+
+        } else {
+            /* set by the planner once the key exists */
+            vp = ngx_array_push(&ctx->values);
+            if (vp == NULL) {
+                return NGX_HTTP_INTERNAL_SERVER_ERROR;
+            }
+
+            *vp = val[n];
+        }
+    }
+
+    return crm_exec(r, ctx, st, crm_api_key_created);
+}
+
+
+static void
+crm_api_key_created(crm_pg_req_t *pr, PGresult *res)
+{
+    ngx_int_t            rc;
+    crm_ctx_t           *ctx;
+    crm_stmt_t          *st;
+    ngx_http_request_t  *r;
+
+    r = crm_exec_result(pr, res, 1, &ctx);
+    if (r == NULL) {
+        return;
+    }
+
+    /*
+     * The key, kept for the response; the other fields (its rate limits)
+     * are set through the planner, which also reads the record back.
+     */
+
+    if (crm_exec_field(r->pool, res, 0, &ctx->route.id) != NGX_OK
+        || crm_exec_field(r->pool, res, 1, &ctx->secret) != NGX_OK)
+    {
+        crm_http_done(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
+    st = ngx_pcalloc(r->pool, sizeof(crm_stmt_t));
+    if (st == NULL
+        || crm_sql_update(r->pool, ctx->route.res, &ctx->workspace,
+                          &ctx->route.id, &ctx->values, NULL, st)
+           != NGX_OK)
+    {
+        crm_http_done(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
+    rc = crm_exec(r, ctx, st, crm_exec_row_done);
+
+    if (rc != NGX_DONE) {
+        crm_http_done(r, rc);
+    }
+}
+
+
+/*
+ * NGX_OK: "scope" is well-formed and "held" covers it; NGX_DECLINED:
+ * malformed; NGX_ABORT: not held.
+ */
+
+static ngx_int_t
+crm_auth_scope_check(ngx_str_t *held, ngx_str_t *scope)
+{
+    u_char     *colon;
+    ngx_str_t   res, acc;
+
+    if (scope->len == 1 && scope->data[0] == '*') {
+        return crm_auth_scope(held, scope, 1) == NGX_OK
+               && held->len == 1 ? NGX_OK : NGX_ABORT;
+    }
+
+    colon = ngx_strlchr(scope->data, scope->data + scope->len, ':');
+    if (colon == NULL) {
+        return NGX_DECLINED;
+    }
+
+    res.data = scope->data;
+    res.len = colon - scope->data;
+    acc.data = colon + 1;
+    acc.len = scope->data + scope->len - acc.data;
+
+    if (!(res.len == 1 && res.data[0] == '*')
+        && crm_schema_find(&res) == NULL)
+    {
+        return NGX_DECLINED;
+    }
+
+    if (acc.len == 4 && ngx_strncmp(acc.data, "read", 4) == 0) {
+        return crm_auth_scope(held, &res, 0) == NGX_OK ? NGX_OK : NGX_ABORT;
+    }
+
+    if ((acc.len == 5 && ngx_strncmp(acc.data, "write", 5) == 0)
+        || (acc.len == 1 && acc.data[0] == '*'))
+    {
+        return crm_auth_scope(held, &res, 1) == NGX_OK ? NGX_OK : NGX_ABORT;
+    }
+
+    return NGX_DECLINED;
+}

@@ -1,0 +1,277 @@
+
+/*
+ * ngx_http_crm_module: one record of any resource: GET, POST, PUT,
+ * PATCH and DELETE over the descriptors (the planner writes the SQL).
+ */
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+#include "http/crm_http.h"
+#include "stages/crm_stages.h"
+#include "handlers/crm_handlers.h"
+
+
+static void crm_delete_done(crm_pg_req_t *pr, PGresult *res);
+
+
+/*
+ * The body of POST /metadata/objects/<object>/fields names its object by
+ * the path; an "object" in the body must agree
+ */
+
+ngx_int_t
+crm_create_object(ngx_http_request_t *r, crm_ctx_t *ctx)
+{
+    json_t             *v;
+    ngx_str_t          *name;
+    ngx_array_t         errors;
+    crm_field_error_t  *fe;
+
+    name = &ctx->route.object->name;
+    v = json_object_get(ctx->body, "object");
+
+    if (v == NULL) {
+        if (json_object_set_new(ctx->body, "object",
+                                json_stringn((char *) name->data, name->len))
+            != 0)
+        {
+            ctx->rc = NGX_HTTP_INTERNAL_SERVER_ERROR;
+            return NGX_ABORT;
+        }
+
+        return NGX_OK;
+    }
+
+    if (json_is_string(v) && json_string_length(v) == name->len
+        && ngx_strncmp(json_string_value(v), name->data, name->len) == 0)
+    {
+        return NGX_OK;
+    }
+
+    if (ngx_array_init(&errors, r->pool, 1, sizeof(crm_field_error_t))
+        != NGX_OK
+        || (fe = ngx_array_push(&errors)) == NULL)
+    {
+        ctx->rc = NGX_HTTP_INTERNAL_SERVER_ERROR;
+        return NGX_ABORT;
+    }
+
+    ngx_str_set(&fe->field, "object");
+    ngx_str_set(&fe->code, "invalid_value");
+    ngx_str_set(&fe->message, "must be the object of the path");
+
+    ctx->rc = crm_http_field_errors(r, CRM_E_VALIDATION_FAILED,
+                                    "the request is not valid", &errors);
+    return NGX_ABORT;
+}
+
+
+/* single records */
+
+ngx_int_t
+crm_get(ngx_http_request_t *r, crm_ctx_t *ctx)
+{
+    crm_error_t   err;
+    crm_stmt_t   *st;
+
+    switch (crm_query_parse_fields(r->pool, ctx->route.res, &r->args,
+                                   &ctx->query, &err))
+    {
+    case NGX_OK:
+        break;
+
+    case NGX_DECLINED:
+        return crm_http_param_error(r, &err);
+
+    default:
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (crm_uuid_valid(ctx->route.id.data, ctx->route.id.len) != NGX_OK) {
+        return crm_exec_not_found(r, ctx);
+    }
+
+    st = ngx_pcalloc(r->pool, sizeof(crm_stmt_t));
+    if (st == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (crm_sql_get(r->pool, ctx->route.res, &ctx->workspace,
+                    &ctx->route.id, ctx->query.select, st)
+        != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    return crm_exec(r, ctx, st, crm_exec_row_done);
+}
+
+
+ngx_int_t
+crm_create(ngx_http_request_t *r, crm_ctx_t *ctx)
+{
+    ngx_int_t     rc;
+    ngx_array_t   values, errors;
+    crm_stmt_t   *st;
+
+    if (r->args.len > 0) {
+        crm_error_t  err;
+
+        ngx_str_set(&err.param, "(query)");
+        ngx_str_set(&err.code, "unknown_parameter");
+        ngx_str_set(&err.message, "this route takes no query parameters");
+
+        return crm_http_param_error(r, &err);
+    }
+
+    if (ctx->route.object != NULL && crm_create_object(r, ctx) != NGX_OK) {
+        return ctx->rc;
+    }
+
+    if (ngx_array_init(&values, r->pool, 16, sizeof(crm_value_t)) != NGX_OK
+        || ngx_array_init(&errors, r->pool, 4, sizeof(crm_field_error_t))
+           != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    rc = crm_validate(r->pool, ctx->route.res, ctx->body, 1, &values,
+                      &errors);
+
+    if (rc == NGX_DECLINED) {
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "crm: %V create: %ui invalid fields",
+                      &ctx->route.res->name, errors.nelts);
+        return crm_http_field_errors(r, CRM_E_VALIDATION_FAILED,
+                                     "the request is not valid", &errors);
+    }
+
+    if (rc != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    st = ngx_pcalloc(r->pool, sizeof(crm_stmt_t));
+    if (st == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (crm_sql_insert(r->pool, ctx->route.res, &ctx->workspace, &values,
+                       st)
+        != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    return crm_exec(r, ctx, st, crm_exec_row_done);
+}
+
+
+ngx_int_t
+crm_update(ngx_http_request_t *r, crm_ctx_t *ctx)
+{
+    ngx_int_t     rc;
+    ngx_array_t   values, errors;
+    crm_stmt_t   *st;
+
+    if (crm_uuid_valid(ctx->route.id.data, ctx->route.id.len) != NGX_OK) {
+        return crm_exec_not_found(r, ctx);
+    }
+
+    if (crm_exec_if_match(r, ctx) != NGX_OK) {
+        return ctx->rc;
+    }
+
+    if (ngx_array_init(&values, r->pool, 16, sizeof(crm_value_t)) != NGX_OK
+        || ngx_array_init(&errors, r->pool, 4, sizeof(crm_field_error_t))
+           != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    rc = crm_validate(r->pool, ctx->route.res, ctx->body, 0, &values,
+                      &errors);
+
+    if (rc == NGX_DECLINED) {
+        return crm_http_field_errors(r, CRM_E_VALIDATION_FAILED,
+                                     "the request is not valid", &errors);
+    }
+
+    if (rc != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    st = ngx_pcalloc(r->pool, sizeof(crm_stmt_t));
+    if (st == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (crm_sql_update(r->pool, ctx->route.res, &ctx->workspace,
+                       &ctx->route.id, &values, &ctx->match, st)
+        != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    return crm_exec(r, ctx, st, crm_exec_row_done);
+}
+
+
+ngx_int_t
+crm_delete(ngx_http_request_t *r, crm_ctx_t *ctx)
+{
+    crm_stmt_t  *st;
+
+    if (crm_uuid_valid(ctx->route.id.data, ctx->route.id.len) != NGX_OK) {
+        return crm_exec_not_found(r, ctx);
+    }
+
+    if (crm_exec_if_match(r, ctx) != NGX_OK) {
+        return ctx->rc;
+    }
+
+    st = ngx_pcalloc(r->pool, sizeof(crm_stmt_t));
+    if (st == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (crm_sql_delete(r->pool, ctx->route.res, &ctx->workspace,
+                       &ctx->route.id, &ctx->match, st)
+        != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    return crm_exec(r, ctx, st, crm_delete_done);
+}
+
+
+static void
+crm_delete_done(crm_pg_req_t *pr, PGresult *res)
+{
+    ngx_int_t            rc;
+    crm_ctx_t           *ctx;
+    ngx_http_request_t  *r;
+
+    r = crm_exec_result(pr, res, 0, &ctx);
+    if (r == NULL) {
+        return;
+    }
+
+    if (PQntuples(res) == 0) {
+        rc = crm_exec_missing(r, ctx);
+
+    } else {
+        if (ctx->route.res->revokes) {
+            /* revoked: effective at once on this host */
+            crm_auth_forget(ctx->mcf, &ctx->route.id);
+        }
+
+        rc = crm_http_send(r, NGX_HTTP_NO_CONTENT, NULL, 0);
+    }
+
+    if (rc != NGX_DONE) {
+        crm_http_done(r, rc);
+    }
+}

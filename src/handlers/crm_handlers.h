@@ -1,0 +1,64 @@
+
+/*
+ * ngx_http_crm_module: the route families' handlers (src/handlers/).
+ * Each takes a request that passed the pipeline's stages and answers it,
+ * mostly with one statement the planner wrote (crm_exec()).
+ */
+
+
+#ifndef _CRM_HANDLERS_H_INCLUDED_
+#define _CRM_HANDLERS_H_INCLUDED_
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+#include "http/crm_http.h"
+
+
+/* crm_crud.c: one record */
+
+ngx_int_t crm_get(ngx_http_request_t *r, crm_ctx_t *ctx);
+ngx_int_t crm_create(ngx_http_request_t *r, crm_ctx_t *ctx);
+ngx_int_t crm_update(ngx_http_request_t *r, crm_ctx_t *ctx);
+ngx_int_t crm_delete(ngx_http_request_t *r, crm_ctx_t *ctx);
+ngx_int_t crm_create_object(ngx_http_request_t *r, crm_ctx_t *ctx);
+
+
+/* crm_list.c: lists, sub-collections and links */
+
+ngx_int_t crm_list(ngx_http_request_t *r, crm_ctx_t *ctx);
+ngx_int_t crm_link(ngx_http_request_t *r, crm_ctx_t *ctx);
+
+
+/* crm_action.c, crm_metadata.c, crm_health.c, crm_search.c */
+
+ngx_int_t crm_item_action(ngx_http_request_t *r, crm_ctx_t *ctx);
+ngx_int_t crm_metadata(ngx_http_request_t *r, crm_ctx_t *ctx);
+ngx_int_t crm_health(ngx_http_request_t *r, crm_ctx_t *ctx);
+ngx_int_t crm_search(ngx_http_request_t *r, crm_ctx_t *ctx);
+
+
+/* crm_bulk.c */
+
+ngx_int_t crm_bulk(ngx_http_request_t *r, crm_ctx_t *ctx);
+ngx_uint_t crm_bulk_cost(crm_ctx_t *ctx);
+
+
+/* crm_custom.c: custom fields */
+
+ngx_uint_t crm_custom_wanted(ngx_http_request_t *r, crm_resource_t *res);
+ngx_int_t crm_custom_load(ngx_http_request_t *r, crm_ctx_t *ctx,
+    crm_resource_t *object, crm_step_pt next);
+ngx_int_t crm_custom_query_fields(ngx_pool_t *pool, crm_ctx_t *ctx,
+    crm_resource_t *res, crm_field_t **out, ngx_uint_t *n);
+json_t *crm_custom_metadata(crm_ctx_t *ctx, crm_resource_t *res);
+
+
+/* crm_api_keys.c, crm_sessions.c */
+
+ngx_int_t crm_api_key_create(ngx_http_request_t *r, crm_ctx_t *ctx);
+ngx_int_t crm_auth_action(ngx_http_request_t *r, crm_ctx_t *ctx);
+
+
+#endif /* _CRM_HANDLERS_H_INCLUDED_ */

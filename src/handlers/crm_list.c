@@ -1,0 +1,526 @@
+
+/*
+ * ngx_http_crm_module: lists of any resource and its sub-collections
+ * (filters, sort, cursors, counts), and the links between records.
+ */
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+#include "http/crm_http.h"
+#include "stages/crm_stages.h"
+#include "handlers/crm_handlers.h"
+
+
+static ngx_int_t crm_list_key(ngx_http_request_t *r, crm_ctx_t *ctx,
+    crm_resource_t *res, crm_parent_t *parent);
+static ngx_int_t crm_list_object(ngx_http_request_t *r, crm_ctx_t *ctx,
+    crm_resource_t *res);
+static crm_resource_t *crm_list_target(crm_ctx_t *ctx, crm_parent_t **parent);
+static ngx_int_t crm_list_count(ngx_http_request_t *r, crm_ctx_t *ctx);
+static void crm_list_count_done(crm_pg_req_t *pr, PGresult *res);
+static ngx_int_t crm_list_page(ngx_http_request_t *r, crm_ctx_t *ctx);
+static void crm_list_done(crm_pg_req_t *pr, PGresult *res);
+static ngx_int_t crm_list_render(ngx_http_request_t *r, crm_ctx_t *ctx,
+    PGresult *res);
+static ngx_int_t crm_list_cursor(ngx_http_request_t *r, crm_ctx_t *ctx,
+    PGresult *res, int row, ngx_uint_t backward, ngx_str_t *out);
+
+
+/* lists: GET /<resource> and GET /<resource>/<id>/<link> */
+
+ngx_int_t
+crm_list(ngx_http_request_t *r, crm_ctx_t *ctx)
+{
+    ngx_uint_t       nextra;
+    crm_error_t      err;
+    crm_field_t     *extra;
+    crm_stmt_t      *st;
+    crm_parent_t    *parent;
+    crm_resource_t  *res;
+
+    res = crm_list_target(ctx, &parent);
+
+    if (ctx->custom == NULL && crm_custom_wanted(r, res)) {
+        /* customFields.<name> filters and sorts need the definitions */
+        return crm_custom_load(r, ctx, res, crm_list);
+    }
+
+    if (crm_custom_query_fields(r->pool, ctx, res, &extra, &nextra)
+        != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (crm_list_key(r, ctx, res, parent) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    switch (crm_query_parse_ext(r->pool, res, extra, nextra, &r->args,
+                                &ctx->cursor_key, &ctx->query, &err))
+    {
+    case NGX_OK:
+        break;
+
+    case NGX_DECLINED:
+        return crm_http_param_error(r, &err);
+
+    default:
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (ctx->route.object != NULL
+        && crm_list_object(r, ctx, res) != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (ctx->route.kind != CRM_ROUTE_LINK) {
+        return crm_list_count(r, ctx);
+    }
+
+    /* the parent must exist in this workspace */
+
+    if (crm_uuid_valid(ctx->route.id.data, ctx->route.id.len) != NGX_OK) {
+        return crm_exec_not_found(r, ctx);
+    }
+
+    st = ngx_pcalloc(r->pool, sizeof(crm_stmt_t));
+    if (st == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (crm_sql_exists(r->pool, ctx->route.res, &ctx->workspace,
+                       &ctx->route.id, st)
+        != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ctx->next = crm_list_count;
+
+    return crm_exec(r, ctx, st, crm_exec_exists_done);
+}
+
+
+/*
+ * The key of this list's cursors: a cursor is good only for the list it
+ * was made for ("contacts", "companies/<id>/contacts",
+ * "metadata/objects/contacts/fields"), in the workspace it was made in
+ */
+
+static ngx_int_t
+crm_list_key(ngx_http_request_t *r, crm_ctx_t *ctx, crm_resource_t *res,
+    crm_parent_t *parent)
+{
+    u_char     *p;
+    size_t      len;
+    ngx_str_t   list, *obj;
+
+    if (parent != NULL) {
+        len = parent->res->name.len + parent->id.len
+              + parent->link->name.len + 2;
+
+        list.data = ngx_pnalloc(r->pool, len);
+        if (list.data == NULL) {
+            return NGX_ERROR;
+        }
+
+        /* a UUID in either case names one parent */
+
+        p = ngx_cpymem(list.data, parent->res->name.data,
+                       parent->res->name.len);
+        *p++ = '/';
+        ngx_strlow(p, parent->id.data, parent->id.len);
+        p += parent->id.len;
+        *p++ = '/';
+        p = ngx_cpymem(p, parent->link->name.data, parent->link->name.len);
+
+        list.len = p - list.data;
+
+    } else if (ctx->route.object != NULL) {
+        obj = &ctx->route.object->name;
+        len = sizeof("metadata/objects//fields") - 1 + obj->len;
+
+        list.data = ngx_pnalloc(r->pool, len);
+        if (list.data == NULL) {
+            return NGX_ERROR;
+        }
+
+        list.len = ngx_sprintf(list.data, "metadata/objects/%V/fields", obj)
+                   - list.data;
+
+    } else {
+        list = res->name;
+    }
+
+    return crm_cursor_key(r->pool, &ctx->mcf->cursor_secret,
+                          &ctx->workspace, &list, &ctx->cursor_key);
+}
+
+
+/* /metadata/objects/<object>/fields: the custom fields of <object> */
+
+static ngx_int_t
+crm_list_object(ngx_http_request_t *r, crm_ctx_t *ctx, crm_resource_t *res)
+{
+    return crm_query_filter_eq(r->pool, &ctx->query,
+                               crm_schema_field(res, (u_char *) "object", 6),
+                               &ctx->route.object->name);
+}
+
+
+/* the resource listed: a sub-collection lists its target by parent */
+
+static crm_resource_t *
+crm_list_target(crm_ctx_t *ctx, crm_parent_t **parent)
+{
+    if (ctx->route.kind == CRM_ROUTE_LINK) {
+        ctx->parent.res = ctx->route.res;
+        ctx->parent.link = ctx->route.link;
+        ctx->parent.id = ctx->route.id;
+        *parent = &ctx->parent;
+        return ctx->route.target;
+    }
+
+    *parent = NULL;
+
+    return ctx->route.res;
+}
+
+
+static ngx_int_t
+crm_list_count(ngx_http_request_t *r, crm_ctx_t *ctx)
+{
+    crm_stmt_t      *st, *count;
+    crm_parent_t    *parent;
+    crm_resource_t  *res;
+
+    /* a search or an exact count reads many rows: the heavy pool */
+    ctx->heavy = (ctx->query.q.len > 0
+                  || ctx->query.count == CRM_COUNT_EXACT);
+
+    if (ctx->query.count == CRM_COUNT_NONE) {
+        return crm_list_page(r, ctx);
+    }
+
+    res = crm_list_target(ctx, &parent);
+
+    st = ngx_pcalloc(r->pool, sizeof(crm_stmt_t));
+    if (st == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (crm_sql_count(r->pool, res, &ctx->workspace, &ctx->query, parent,
+                      st)
+        != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (ctx->query.count == CRM_COUNT_ESTIMATED) {
+        /* the planner's estimate of the same rows: no scan */
+        count = st;
+
+        st = ngx_pcalloc(r->pool, sizeof(crm_stmt_t));
+        if (st == NULL
+            || crm_sql_estimate(r->pool, &ctx->workspace, count, st)
+               != NGX_OK)
+        {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+    }
+
+    return crm_exec(r, ctx, st, crm_list_count_done);
+}
+
+
+static void
+crm_list_count_done(crm_pg_req_t *pr, PGresult *res)
+{
+    ngx_int_t            rc;
+    crm_ctx_t           *ctx;
+    ngx_http_request_t  *r;
+
+    r = crm_exec_result(pr, res, 1, &ctx);
+    if (r == NULL) {
+        return;
+    }
+
+    ctx->total = ngx_atoi((u_char *) PQgetvalue(res, 0, 0),
+                          PQgetlength(res, 0, 0));
+    rc = crm_list_page(r, ctx);
+
+    if (rc != NGX_DONE) {
+        crm_http_done(r, rc);
+    }
+}
+
+
+static ngx_int_t
+crm_list_page(ngx_http_request_t *r, crm_ctx_t *ctx)
+{
+    crm_stmt_t      *st;
+    crm_parent_t    *parent;
+    crm_resource_t  *res;
+
+    res = crm_list_target(ctx, &parent);
+
+    st = ngx_pcalloc(r->pool, sizeof(crm_stmt_t));
+    if (st == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (crm_sql_list(r->pool, res, &ctx->workspace, &ctx->query, parent, st)
+        != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    return crm_exec(r, ctx, st, crm_list_done);
+}
+
+
+static void
+crm_list_done(crm_pg_req_t *pr, PGresult *res)
+{
+    crm_ctx_t           *ctx;
+    ngx_http_request_t  *r;
+
+    r = crm_exec_result(pr, res, 0, &ctx);
+    if (r == NULL) {
+        return;
+    }
+
+    crm_http_done(r, crm_list_render(r, ctx, res));
+}
+
+
+/*
+ * {"data":[...],"meta":{"requestId":..,"timestamp":..,"limit":N,
+ *  "cursor":{"next":..,"previous":..,"hasMore":..}[,"total":N]}}
+ *
+ * The statement fetched limit + 1 rows: the extra one says whether there
+ * is more in the direction of travel.  A backward page came in reverse
+ * order and is rendered reversed.
+ */
+
+static ngx_int_t
+crm_list_render(ngx_http_request_t *r, crm_ctx_t *ctx, PGresult *res)
+{
+    int           n, rows, i, row;
+    u_char       *p, *body, *meta;
+    size_t        len, mlen;
+    ngx_str_t     next, prev;
+    ngx_uint_t    more, backward;
+    crm_query_t  *q;
+
+    q = &ctx->query;
+    n = PQntuples(res);
+    rows = ngx_min(n, (int) q->limit);
+    more = (n > (int) q->limit);
+    backward = q->has_cursor && q->backward;
+
+    ngx_str_null(&next);
+    ngx_str_null(&prev);
+
+    if (rows > 0) {
+        /* result rows in display order: first = 0 or rows - 1 */
+
+        if (backward) {
+            if (more
+                && crm_list_cursor(r, ctx, res, rows - 1, 1, &prev) != NGX_OK)
+            {
+                return NGX_HTTP_INTERNAL_SERVER_ERROR;
+            }
+
+            if (crm_list_cursor(r, ctx, res, 0, 0, &next) != NGX_OK) {
+                return NGX_HTTP_INTERNAL_SERVER_ERROR;
+            }
+
+            more = 1;
+
+        } else {
+            if (more
+                && crm_list_cursor(r, ctx, res, rows - 1, 0, &next) != NGX_OK)
+            {
+                return NGX_HTTP_INTERNAL_SERVER_ERROR;
+            }
+
+            if (q->has_cursor
+                && crm_list_cursor(r, ctx, res, 0, 1, &prev) != NGX_OK)
+            {
+                return NGX_HTTP_INTERNAL_SERVER_ERROR;
+            }
+        }
+    }
+
+    if (crm_http_meta(r, ctx, &meta, &mlen) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    len = sizeof("{\"data\":[],\"meta\":{,\"limit\":,\"cursor\":{\"next\":"
+                 "\"\",\"previous\":\"\",\"hasMore\":false},\"total\":}}")
+          + mlen + next.len + prev.len + 2 * NGX_INT_T_LEN;
+
+    for (i = 0; i < rows; i++) {
+        len += PQgetlength(res, i, 0) + 1;
+    }
+
+    body = ngx_pnalloc(r->pool, len);
+    if (body == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    p = ngx_cpymem(body, "{\"data\":[", sizeof("{\"data\":[") - 1);
+
+    for (i = 0; i < rows; i++) {
+        row = backward ? rows - 1 - i : i;
+
+        if (i > 0) {
+            *p++ = ',';
+        }
+
+        p = ngx_cpymem(p, PQgetvalue(res, row, 0), PQgetlength(res, row, 0));
+    }
+
+    p = ngx_cpymem(p, "],\"meta\":{", sizeof("],\"meta\":{") - 1);
+    p = ngx_cpymem(p, meta, mlen);
+    p = ngx_sprintf(p, ",\"limit\":%ui,\"cursor\":{\"next\":", q->limit);
+
+    if (next.len) {
+        p = ngx_sprintf(p, "\"%V\"", &next);
+
+    } else {
+        p = ngx_cpymem(p, "null", 4);
+    }
+
+    p = ngx_cpymem(p, ",\"previous\":", sizeof(",\"previous\":") - 1);
+
+    if (prev.len) {
+        p = ngx_sprintf(p, "\"%V\"", &prev);
+
+    } else {
+        p = ngx_cpymem(p, "null", 4);
+    }
+
+    p = ngx_sprintf(p, ",\"hasMore\":%s}", more ? "true" : "false");
+
+    if (ctx->total >= 0) {
+        p = ngx_sprintf(p, ",\"total\":%i", ctx->total);
+    }
+
+    *p++ = '}';
+    *p++ = '}';
+
+    return crm_http_send_data(r, NGX_HTTP_OK, body, p - body);
+}
+
+
+/* the cursor of result row "row": its sort keys, columns 1..nkeys */
+
+static ngx_int_t
+crm_list_cursor(ngx_http_request_t *r, crm_ctx_t *ctx, PGresult *res,
+    int row, ngx_uint_t backward, ngx_str_t *out)
+{
+    ngx_uint_t  i;
+    ngx_str_t   keys[CRM_MAX_KEYS];
+    u_char      nulls[CRM_MAX_KEYS];
+
+    for (i = 0; i < ctx->query.nsort; i++) {
+        nulls[i] = (u_char) PQgetisnull(res, row, (int) i + 1);
+        keys[i].data = (u_char *) PQgetvalue(res, row, (int) i + 1);
+        keys[i].len = PQgetlength(res, row, (int) i + 1);
+    }
+
+    return crm_cursor_encode(r->pool, &ctx->cursor_key, &ctx->query,
+                             backward, keys, nulls, out);
+}
+
+
+/*
+ * POST /<parent>/:id/<link> {"id": <target>} adds a target to a "through"
+ * link, DELETE /<parent>/:id/<link>/:target removes it; both answer the
+ * parent record (its new version) and take If-Match.  Adding a linked id
+ * or removing an absent one is a no-op, not an error.
+ */
+
+ngx_int_t
+crm_link(ngx_http_request_t *r, crm_ctx_t *ctx)
+{
+    json_t             *id;
+    ngx_str_t           target;
+    crm_stmt_t         *st;
+    ngx_array_t         errors;
+    crm_field_error_t  *fe;
+
+    if (crm_uuid_valid(ctx->route.id.data, ctx->route.id.len) != NGX_OK) {
+        return crm_exec_not_found(r, ctx);
+    }
+
+    if (r->method == NGX_HTTP_DELETE) {
+        target = ctx->route.target_id;
+
+        if (crm_uuid_valid(target.data, target.len) != NGX_OK) {
+            return crm_http_error(r, CRM_E_NOT_FOUND,
+                                  "the linked record was not found", NULL);
+        }
+
+    } else {
+        id = json_object_get(ctx->body, "id");
+
+        if (ngx_array_init(&errors, r->pool, 1, sizeof(crm_field_error_t))
+            != NGX_OK
+            || (fe = ngx_array_push(&errors)) == NULL)
+        {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        ngx_str_set(&fe->field, "id");
+
+        if (json_object_size(ctx->body) != 1 || id == NULL) {
+            ngx_str_set(&fe->code, "required");
+            ngx_str_set(&fe->message,
+                        "the body must be {\"id\": <the record's id>}");
+            return crm_http_field_errors(r, CRM_E_VALIDATION_FAILED,
+                                         "the request is not valid",
+                                         &errors);
+        }
+
+        target.data = (u_char *) json_string_value(id);
+        target.len = target.data ? json_string_length(id) : 0;
+
+        if (target.data == NULL
+            || crm_uuid_valid(target.data, target.len) != NGX_OK)
+        {
+            ngx_str_set(&fe->code, "invalid_format");
+            ngx_str_set(&fe->message, "must be a UUID string");
+            return crm_http_field_errors(r, CRM_E_VALIDATION_FAILED,
+                                         "the request is not valid",
+                                         &errors);
+        }
+    }
+
+    if (crm_exec_if_match(r, ctx) != NGX_OK) {
+        return ctx->rc;
+    }
+
+    ctx->parent.res = ctx->route.res;
+    ctx->parent.link = ctx->route.link;
+    ctx->parent.id = ctx->route.id;
+
+    st = ngx_pcalloc(r->pool, sizeof(crm_stmt_t));
+    if (st == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (crm_sql_link(r->pool, &ctx->parent, &ctx->workspace, &target,
+                     r->method == NGX_HTTP_POST, &ctx->match, st)
+        != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    return crm_exec(r, ctx, st, crm_exec_row_done);
+}

@@ -1,0 +1,731 @@
+
+/*
+ * ngx_http_crm_module: run a statement for a request and answer.
+ *
+ * crm_exec() sends a statement on the request's pool (the ordinary one,
+ * or the heavy pool for an expensive request) and resumes the request
+ * in the given callback, then runs what nginx posted on its connection.
+ * crm_exec_result() is the start of every such callback; what a failed
+ * statement means for the client (503, a constraint as a field error,
+ * 404, 412) and the answer with a record (status, ETag, Location) are
+ * here, for every handler.
+ */
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+#include "http/crm_http.h"
+
+
+static void crm_exec_resume(crm_pg_req_t *pr, PGresult *res);
+static ngx_int_t crm_exec_unavailable(ngx_http_request_t *r,
+    crm_ctx_t *ctx);
+static ngx_int_t crm_exec_constraint_field(crm_ctx_t *ctx, crm_db_error_t *e,
+    crm_field_error_t *fe);
+static crm_field_t *crm_exec_column(crm_resource_t *res, char *col);
+
+
+/* sends "st"; "h" resumes the request */
+
+ngx_int_t
+crm_exec(ngx_http_request_t *r, crm_ctx_t *ctx, crm_stmt_t *st,
+    crm_pg_handler_pt h)
+{
+    crm_pg_req_t   **pr;
+    crm_pg_pool_t   *pool;
+
+    if (ctx->mcf->pool == NULL) {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "crm: no crm_postgres configured");
+        return crm_http_error(r, CRM_E_SERVICE_UNAVAILABLE,
+                              "the database is not configured", NULL);
+    }
+
+    pool = crm_heavy_pool(r, ctx);
+    if (pool == NULL) {
+        return ctx->rc;
+    }
+
+    pr = (pool == ctx->mcf->pool) ? &ctx->pg : &ctx->pg_heavy;
+
+    if (*pr == NULL) {
+        *pr = crm_pg_request(pool, r->pool, r->connection->log);
+        if (*pr == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        /* a read whose client goes away is cancelled (crm_http_wait()) */
+        (*pr)->cancel = (r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD)) != 0;
+    }
+
+    ctx->pg_handler = h;
+
+    crm_pg_exec(*pr, st, crm_exec_resume, r);
+
+    return NGX_DONE;
+}
+
+
+/* every PostgreSQL callback of a request: then the posted requests */
+
+static void
+crm_exec_resume(crm_pg_req_t *pr, PGresult *res)
+{
+    crm_ctx_t           *ctx;
+    ngx_connection_t    *c;
+    ngx_http_request_t  *r;
+
+    r = pr->data;
+    c = r->connection;
+    ctx = ngx_http_get_module_ctx(r, ngx_http_crm_module);
+
+    ctx->pg_handler(pr, res);
+
+    crm_http_posted(c);
+}
+
+
+/*
+ * The start of a PostgreSQL callback: its request and context.  A result
+ * that is not rows (an error, the database away), or with "one" not
+ * exactly one row, is answered here and NULL returned.
+ */
+
+ngx_http_request_t *
+crm_exec_result(crm_pg_req_t *pr, PGresult *res, ngx_uint_t one,
+    crm_ctx_t **ctx)
+{
+    ngx_http_request_t  *r;
+
+    r = pr->data;
+    *ctx = ngx_http_get_module_ctx(r, ngx_http_crm_module);
+
+    if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK
+        || (one && PQntuples(res) != 1))
+    {
+        crm_http_done(r, crm_exec_db_error(r, *ctx, pr, res));
+        return NULL;
+    }
+
+    return r;
+}
+
+
+/*
+ * A statement without a usable result: 503 when the database is busy or
+ * away, the matching API error for a constraint, 500 otherwise.
+ */
+
+ngx_int_t
+crm_exec_db_error(ngx_http_request_t *r, crm_ctx_t *ctx, crm_pg_req_t *pr,
+    PGresult *res)
+{
+    crm_db_error_t  e;
+
+    if (res == NULL) {
+        /* the pool logs refusals: at once, then a summary a second */
+        ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                       "crm: database unavailable (%s)",
+                       pr->error == CRM_PG_BUSY ? "wait queue full"
+                       : pr->error == CRM_PG_TIMEOUT ? "wait timed out"
+                       : pr->error == CRM_PG_DOWN ? "unreachable"
+                       : "connection lost");
+        return crm_exec_unavailable(r, ctx);
+    }
+
+    e.state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+    e.message = PQresultErrorMessage(res);
+    e.primary = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
+    e.constraint = PQresultErrorField(res, PG_DIAG_CONSTRAINT_NAME);
+    e.column = PQresultErrorField(res, PG_DIAG_COLUMN_NAME);
+
+    return crm_exec_db_fail(r, ctx, &e);
+}
+
+
+/* the API error for a database error (also one operation's of a bulk) */
+
+ngx_int_t
+crm_exec_db_fail(ngx_http_request_t *r, crm_ctx_t *ctx,
+    crm_db_error_t *e)
+{
+    char               *state, *msg;
+    crm_field_t        *f;
+    ngx_array_t         errors;
+    crm_field_error_t  *fe;
+
+    state = e->state ? e->state : "XX000";
+    msg = e->message ? e->message : "(no message)";
+
+    if (ngx_strcmp(state, "23505") == 0 || ngx_strcmp(state, "23503") == 0
+        || ngx_strcmp(state, "23502") == 0 || ngx_strcmp(state, "23514") == 0)
+    {
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "crm: constraint violated: %s", msg);
+
+        if (ngx_array_init(&errors, r->pool, 1, sizeof(crm_field_error_t))
+            != NGX_OK)
+        {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        fe = ngx_array_push(&errors);
+        if (fe == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        (void) crm_exec_constraint_field(ctx, e, fe);
+
+        if (state[3] == '0' && state[4] == '5') {
+            ngx_str_set(&fe->code, "duplicate");
+            ngx_str_set(&fe->message, "the value is already in use");
+            return crm_http_field_errors(r, CRM_E_DUPLICATE,
+                                         "a record with this value exists",
+                                         &errors);
+        }
+
+        if (state[4] == '3') {
+            ngx_str_set(&fe->code, "not_found");
+            ngx_str_set(&fe->message,
+                        "the referenced record does not exist");
+
+        } else if (state[4] == '4') {
+            ngx_str_set(&fe->code, "invalid_value");
+            ngx_str_set(&fe->message, "the value is out of range");
+
+        } else {
+            ngx_str_set(&fe->code, "required");
+            ngx_str_set(&fe->message, "the field may not be null");
+        }
+
+        return crm_http_field_errors(r, CRM_E_VALIDATION_FAILED,
+                                     "the request is not valid", &errors);
+    }
+
+    if (state[0] == '2' && state[1] == '2') {
+        /* data exceptions the validator did not catch */
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "crm: data exception: %s", msg);
+
+        f = (e->column != NULL && ctx->route.res != NULL)
+            ? crm_exec_column(ctx->route.res, e->column) : NULL;
+
+        if (f == NULL) {
+            return crm_http_error(r, CRM_E_VALIDATION_FAILED,
+                                  "a value is not valid", NULL);
+        }
+
+        if (ngx_array_init(&errors, r->pool, 1, sizeof(crm_field_error_t))
+            != NGX_OK
+            || (fe = ngx_array_push(&errors)) == NULL)
+        {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        fe->field = f->name;
+        ngx_str_set(&fe->code, "invalid_value");
+        fe->message.data = (u_char *) e->primary;
+        fe->message.len = fe->message.data
+                          ? ngx_strlen(fe->message.data) : 0;
+
+        return crm_http_field_errors(r, CRM_E_VALIDATION_FAILED,
+                                     "the request is not valid", &errors);
+    }
+
+    if (ngx_strcmp(state, "CR422") == 0) {
+        /*
+         * a rule of the database on a value (sql/010_custom_fields.sql):
+         * COLUMN is the field's path, CONSTRAINT the code
+         */
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "crm: invalid value: %s", msg);
+
+        if (ngx_array_init(&errors, r->pool, 1, sizeof(crm_field_error_t))
+            != NGX_OK
+            || (fe = ngx_array_push(&errors)) == NULL)
+        {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        fe->field.data = (u_char *) (e->column ? e->column : "(record)");
+        fe->field.len = ngx_strlen(fe->field.data);
+        fe->code.data = (u_char *) (e->constraint ? e->constraint
+                                                  : "invalid_value");
+        fe->code.len = ngx_strlen(fe->code.data);
+        fe->message.data = (u_char *) (e->primary ? e->primary : "");
+        fe->message.len = ngx_strlen(fe->message.data);
+
+        return crm_http_field_errors(r, CRM_E_VALIDATION_FAILED,
+                                     "the request is not valid", &errors);
+    }
+
+    if (ngx_strcmp(state, "CR409") == 0) {
+        /* a state machine said no (sql/: SQLSTATE CR409) */
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "crm: invalid state: %s", msg);
+        return crm_http_error(r, CRM_E_INVALID_STATE, e->primary, NULL);
+    }
+
+    if (ngx_strcmp(state, "57014") == 0 || ngx_strncmp(state, "08", 2) == 0
+        || ngx_strncmp(state, "57P", 3) == 0
+        || ngx_strcmp(state, "40001") == 0 || ngx_strcmp(state, "40P01") == 0
+        || ngx_strcmp(state, "53300") == 0)
+    {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "crm: database unavailable: %s", msg);
+        return crm_exec_unavailable(r, ctx);
+    }
+
+    ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                  "crm: statement failed (%s): %s", state, msg);
+
+    return crm_http_error(r, CRM_E_INTERNAL, "internal error", NULL);
+}
+
+
+/* 503 with Retry-After: the pool's back-off */
+
+static ngx_int_t
+crm_exec_unavailable(ngx_http_request_t *r, crm_ctx_t *ctx)
+{
+    ngx_msec_t  ms;
+
+    ms = crm_pg_retry_after(ctx->heavy_slot ? ctx->mcf->heavy_pool
+                                            : ctx->mcf->pool);
+
+    return crm_http_retry(r, CRM_E_SERVICE_UNAVAILABLE,
+                          "the database is unavailable, retry later", ms,
+                          NULL);
+}
+
+
+/*
+ * Constraint and index names are "<table>_<column>_<kind>" (sql/): the
+ * column, and through it the field, is read back from the name.
+ */
+
+static ngx_int_t
+crm_exec_constraint_field(crm_ctx_t *ctx, crm_db_error_t *e,
+    crm_field_error_t *fe)
+{
+    char            *name, *col;
+    size_t           len;
+    crm_field_t     *f;
+    crm_resource_t  *rs;
+
+    ngx_str_set(&fe->field, "(record)");
+
+    if (ctx->route.kind == CRM_ROUTE_LINK) {
+        /* the one field of POST /<parent>/:id/<link> */
+        ngx_str_set(&fe->field, "id");
+        return NGX_OK;
+    }
+
+    rs = ctx->route.res;
+    name = e->constraint;
+
+    if (name == NULL) {
+        name = e->column;
+        if (name == NULL) {
+            return NGX_DECLINED;
+        }
+
+        col = name;
+        len = ngx_strlen(name);
+
+    } else {
+        len = ngx_strlen(name);
+
+        if (len <= rs->table.len + 1
+            || ngx_strncmp(name, rs->table.data, rs->table.len) != 0
+            || name[rs->table.len] != '_')
+        {
+            return NGX_DECLINED;
+        }
+
+        /* "<column>_<kind>": strip the kind */
+
+        col = name + rs->table.len + 1;
+        len -= rs->table.len + 1;
+
+        while (len > 0 && col[len - 1] != '_') {
+            len--;
+        }
+
+        if (len < 2) {
+            return NGX_DECLINED;
+        }
+
+        len--;
+    }
+
+    f = crm_schema_field(rs, (u_char *) col, len);
+    if (f == NULL) {
+        return NGX_DECLINED;
+    }
+
+    fe->field = f->name;
+
+    return NGX_OK;
+}
+
+
+/* a field by its column or name, write-only ones included (a password) */
+
+static crm_field_t *
+crm_exec_column(crm_resource_t *res, char *col)
+{
+    ngx_uint_t  i;
+
+    for (i = 0; i < res->nfields; i++) {
+        if (ngx_strcmp(res->fields[i].column.data, col) == 0
+            || ngx_strcmp(res->fields[i].name.data, col) == 0)
+        {
+            return &res->fields[i];
+        }
+    }
+
+    return NULL;
+}
+
+
+ngx_int_t
+crm_exec_not_found(ngx_http_request_t *r, crm_ctx_t *ctx)
+{
+    return crm_http_error(r, CRM_E_NOT_FOUND, "the record does not exist",
+                          NULL);
+}
+
+
+/*
+ * If-Match on PUT, PATCH and DELETE of a versioned record: "*", or the
+ * ETag "<version>" (a weak W/ prefix is ignored).  Anything else cannot
+ * match: 412.
+ */
+
+ngx_int_t
+crm_exec_if_match(ngx_http_request_t *r, crm_ctx_t *ctx)
+{
+    u_char           *p, *last;
+    ngx_table_elt_t  *h;
+
+    ngx_str_null(&ctx->match);
+
+    h = crm_http_header_in(r, "If-Match", sizeof("If-Match") - 1);
+
+    if (h == NULL || !ctx->route.res->versioned
+        || (h->value.len == 1 && h->value.data[0] == '*'))
+    {
+        return NGX_OK;
+    }
+
+    p = h->value.data;
+    last = p + h->value.len;
+
+    if (last - p > 2 && p[0] == 'W' && p[1] == '/') {
+        p += 2;
+    }
+
+    if (last - p < 3 || *p != '"' || last[-1] != '"' || last - p > 12) {
+        goto failed;
+    }
+
+    ctx->match.data = ++p;
+    ctx->match.len = --last - p;
+
+    for ( /* void */ ; p < last; p++) {
+        if (*p < '0' || *p > '9') {
+            goto failed;
+        }
+    }
+
+    return NGX_OK;
+
+failed:
+
+    ctx->rc = crm_http_error(r, CRM_E_PRECONDITION_FAILED,
+                             "If-Match does not name this record's version",
+                             NULL);
+    return NGX_ABORT;
+}
+
+
+/*
+ * ETag: "<version>".  A GET whose If-None-Match names it (or "*") is
+ * 304 Not Modified.  NGX_OK, NGX_ABORT (answered: ctx->rc), or a status.
+ */
+
+ngx_int_t
+crm_exec_etag(ngx_http_request_t *r, crm_ctx_t *ctx, PGresult *res)
+{
+    u_char           *p;
+    ngx_str_t         etag, *inm;
+    ngx_table_elt_t  *h;
+
+    etag.len = PQgetlength(res, 0, 1) + 2;
+    etag.data = ngx_pnalloc(r->pool, etag.len);
+    if (etag.data == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    p = etag.data;
+    *p++ = '"';
+    p = ngx_cpymem(p, PQgetvalue(res, 0, 1), PQgetlength(res, 0, 1));
+    *p = '"';
+
+    if (crm_http_header_out(r, "ETag", &etag) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (!(r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD))) {
+        return NGX_OK;
+    }
+
+    h = crm_http_header_in(r, "If-None-Match", sizeof("If-None-Match") - 1);
+    if (h == NULL) {
+        return NGX_OK;
+    }
+
+    inm = &h->value;
+
+    if ((inm->len == 1 && inm->data[0] == '*')
+        || ngx_strlcasestrn(inm->data, inm->data + inm->len, etag.data,
+                            etag.len - 1) != NULL)
+    {
+        ctx->rc = crm_http_send(r, NGX_HTTP_NOT_MODIFIED, NULL, 0);
+        return NGX_ABORT;
+    }
+
+    return NGX_OK;
+}
+
+
+/*
+ * No row was written: the record is not there (404), or, with If-Match,
+ * it is there in another version (412).
+ */
+
+ngx_int_t
+crm_exec_missing(ngx_http_request_t *r, crm_ctx_t *ctx)
+{
+    crm_stmt_t  *st;
+
+    if (ctx->match.len == 0) {
+        return crm_exec_not_found(r, ctx);
+    }
+
+    st = ngx_pcalloc(r->pool, sizeof(crm_stmt_t));
+    if (st == NULL
+        || crm_sql_exists(r->pool, ctx->route.res, &ctx->workspace,
+                          &ctx->route.id, st)
+           != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ctx->next = crm_exec_precondition_failed;
+
+    return crm_exec(r, ctx, st, crm_exec_exists_done);
+}
+
+
+/* an existence check: 404 when the record is not there, else ctx->next */
+
+void
+crm_exec_exists_done(crm_pg_req_t *pr, PGresult *res)
+{
+    ngx_int_t            rc;
+    crm_ctx_t           *ctx;
+    ngx_http_request_t  *r;
+
+    r = crm_exec_result(pr, res, 0, &ctx);
+    if (r == NULL) {
+        return;
+    }
+
+    if (PQntuples(res) == 0) {
+        rc = crm_exec_not_found(r, ctx);
+
+    } else {
+        rc = ctx->next(r, ctx);
+    }
+
+    if (rc != NGX_DONE) {
+        crm_http_done(r, rc);
+    }
+}
+
+
+ngx_int_t
+crm_exec_precondition_failed(ngx_http_request_t *r, crm_ctx_t *ctx)
+{
+    return crm_http_error(r, CRM_E_PRECONDITION_FAILED,
+                          "the record has changed since the version "
+                          "in If-Match", NULL);
+}
+
+
+/* get, create, update: one row of JSON or nothing */
+
+void
+crm_exec_row_done(crm_pg_req_t *pr, PGresult *res)
+{
+    ngx_int_t            rc;
+    ngx_uint_t           status;
+    crm_ctx_t           *ctx;
+    ngx_http_request_t  *r;
+
+    r = crm_exec_result(pr, res, 0, &ctx);
+    if (r == NULL) {
+        return;
+    }
+
+    if (PQntuples(res) == 0) {
+        rc = crm_exec_missing(r, ctx);
+
+    } else {
+        status = NGX_HTTP_OK;
+
+        if (PQnfields(res) > 1) {
+            rc = crm_exec_etag(r, ctx, res);
+
+            if (rc != NGX_OK) {
+                crm_http_done(r, rc == NGX_ABORT ? ctx->rc : rc);
+                return;
+            }
+        }
+
+        if (r->method == NGX_HTTP_POST
+            && ctx->route.kind == CRM_ROUTE_COLLECTION)
+        {
+            status = NGX_HTTP_CREATED;
+
+            if (crm_exec_location(r, ctx, (u_char *) PQgetvalue(res, 0, 0),
+                                  PQgetlength(res, 0, 0))
+                != NGX_OK)
+            {
+                crm_http_done(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+                return;
+            }
+        }
+
+        rc = crm_exec_render_row(r, ctx, status,
+                                 (u_char *) PQgetvalue(res, 0, 0),
+                                 PQgetlength(res, 0, 0));
+    }
+
+    if (rc != NGX_DONE) {
+        crm_http_done(r, rc);
+    }
+}
+
+
+/* {"data":<row>,"meta":{...}} */
+
+ngx_int_t
+crm_exec_render_row(ngx_http_request_t *r, crm_ctx_t *ctx, ngx_uint_t status,
+    u_char *row, size_t len)
+{
+    u_char  *p, *body, *meta;
+    size_t   mlen;
+
+    if (crm_http_meta(r, ctx, &meta, &mlen) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    body = ngx_pnalloc(r->pool, sizeof("{\"data\":,\"meta\":{}}") + len
+                                + mlen + sizeof("{\"key\" : \"\", ")
+                                + ctx->secret.len);
+    if (body == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    p = ngx_cpymem(body, "{\"data\":", sizeof("{\"data\":") - 1);
+
+    if (ctx->secret.len > 0 && len > 1) {
+
+        /* a new API key: its secret comes first, this once */
+
+        p = ngx_sprintf(p, "{\"key\" : \"%V\", ", &ctx->secret);
+        row++;
+        len--;
+    }
+
+    p = ngx_cpymem(p, row, len);
+    p = ngx_cpymem(p, ",\"meta\":{", sizeof(",\"meta\":{") - 1);
+    p = ngx_cpymem(p, meta, mlen);
+    *p++ = '}';
+    *p++ = '}';
+
+    return crm_http_send_data(r, status, body, p - body);
+}
+
+
+/*
+ * Location: <mount><resource>/<id>.  The row JSON comes from the planner
+ * and always starts with the id: {"id" : "<uuid>", ...
+ */
+
+ngx_int_t
+crm_exec_location(ngx_http_request_t *r, crm_ctx_t *ctx, u_char *row,
+    size_t len)
+{
+    u_char     *p, *last, *id;
+    ngx_str_t   loc;
+
+    last = row + len;
+
+    p = ngx_strlcasestrn(row, last, (u_char *) "\"id\"", 4 - 1);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    p += 4;
+
+    while (p < last && *p != '"') {
+        p++;
+    }
+
+    id = ++p;
+
+    while (p < last && *p != '"') {
+        p++;
+    }
+
+    if (p >= last || p - id != 36) {
+        return NGX_ERROR;
+    }
+
+    loc.len = ctx->route.base.len + ctx->route.res->name.len + 1 + 36;
+    loc.data = ngx_pnalloc(r->pool, loc.len);
+    if (loc.data == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_sprintf(loc.data, "%V%V/%*s", &ctx->route.base,
+                &ctx->route.res->name, (size_t) 36, id);
+
+    return crm_http_header_out(r, "Location", &loc);
+}
+
+
+ngx_int_t
+crm_exec_field(ngx_pool_t *pool, PGresult *res, int col, ngx_str_t *out)
+{
+    if (PQgetisnull(res, 0, col)) {
+        ngx_str_null(out);
+        return NGX_OK;
+    }
+
+    out->len = PQgetlength(res, 0, col);
+    out->data = ngx_pnalloc(pool, out->len + 1);
+    if (out->data == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_memcpy(out->data, PQgetvalue(res, 0, col), out->len);
+    out->data[out->len] = '\0';
+
+    return NGX_OK;
+}
