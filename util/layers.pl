@@ -146,7 +146,11 @@ sub calls {
             if m{/addon/.*\.o\z} && /crm/;
     } }, $dir);
 
-    die "layers: no object files of the module under $dir\n" unless @o;
+    if (!@o) {
+        print "layers: no object files of the module under $dir:"
+              . " calls not checked (make builds them)\n";
+        return {};
+    }
 
     for my $o (@o) {
         (my $name = $o) =~ s{.*/addon/}{};
