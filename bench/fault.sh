@@ -159,14 +159,16 @@ redis_ready() {
 }
 
 PG_STARTED=        # what this script started: "", "pg" or "stack"
+PG_STOPPED=        # 1 while "restart" has PostgreSQL stopped
 REDIS_STARTED=
 NGINX_PID=
-BG_PIDS=()         # background jobs of a scenario, ended on exit
 
 cleanup() {
     local status=$? pid
     trap - EXIT INT TERM
-    for pid in "${BG_PIDS[@]}"; do
+    # background jobs of a scenario still running (an interrupted run):
+    # this shell's own, never a pid that may have been recycled
+    for pid in $(jobs -p); do
         kill "$pid" 2>/dev/null || true
     done
     if [ -n "$NGINX_PID" ] && kill -0 "$NGINX_PID" 2>/dev/null; then
@@ -180,6 +182,10 @@ cleanup() {
             kill -KILL "$NGINX_PID" 2>/dev/null || true
         fi
         echo "fault: stopped the fault nginx (pid $NGINX_PID)"
+    fi
+    if [ -n "$PG_STOPPED" ]; then
+        echo "fault: interrupted with PostgreSQL stopped: starting it again"
+        "$TOP/util/stack.sh" run pg-start || true
     fi
     if [ -n "$PG_STARTED$REDIS_STARTED" ]; then
         if [ "${FAULT_KEEP_PG:-0}" = 1 ]; then
@@ -650,19 +656,19 @@ scenario_restart() {
         done
     ) > "$probe" &
     probe_pid=$!
-    BG_PIDS+=("$probe_pid")
     rm -f "$B/probe.stop"
 
     wrk -t2 -c64 -d10s --timeout 10s --latency -s "$TOP/bench/fault.lua" \
         -H "X-API-Key: $KEY" "$GET_URL" > "$out" 2>&1 &
     wrk_pid=$!
-    BG_PIDS+=("$wrk_pid")
 
     sleep 3
     t_stop=$EPOCHREALTIME
+    PG_STOPPED=1
     "$TOP/util/stack.sh" run pg-stop || die "pg-stop failed"
     t_down=$EPOCHREALTIME
     "$TOP/util/stack.sh" run pg-start || die "pg-start failed"
+    PG_STOPPED=
     t_up=$EPOCHREALTIME
     echo "pg-stop $t_stop stopped $t_down started $t_up" > "$B/restart-times.txt"
 
@@ -740,7 +746,6 @@ scenario_pool() {
         -c "BEGIN; LOCK TABLE contacts IN ACCESS EXCLUSIVE MODE;
             SELECT pg_sleep(5); COMMIT;" &
     locker=$!
-    BG_PIDS+=("$locker")
     for _ in $(seq 100); do
         [ "$(psql_crm -tA -c "SELECT count(*) FROM pg_stat_activity
                                WHERE wait_event = 'PgSleep'")" != 0 ] \
@@ -815,7 +820,6 @@ scenario_search() {
             -s "$TOP/bench/fault.lua" -H "X-API-Key: $SEED_KEY" \
             "$BASE/" > "$srch" 2>&1 &
         spid=$!
-        BG_PIDS+=("$spid")
         sleep 1
         wrk -t2 -c8 -d8s --timeout 10s --latency -s "$TOP/bench/fault.lua" \
             -H "X-API-Key: $KEY" "$GET_URL" > "$load" 2>&1 || true
@@ -884,7 +888,6 @@ scenario_bodies() {
         python3 "$TOP/bench/fault.py" bodies "$PORT" 300 "$sent" 5 "$KEY" \
             > "$out" &
         py=$!
-        BG_PIDS+=("$py")
         for _ in $(seq 200); do
             grep -q '^held' "$out" 2>/dev/null && break
             sleep 0.05
@@ -944,7 +947,6 @@ scenario_junk() {
     wrk -t2 -c16 -d60s --timeout 10s --latency -s "$TOP/bench/fault.lua" \
         "$GET_URL" > "$out" 2>&1 &
     wpid=$!
-    BG_PIDS+=("$wpid")
     # both threads have their 10,000: SIGINT makes wrk stop and report
     while kill -0 "$wpid" 2>/dev/null; do
         if [ "$(cat "$B/wrk.done" 2>/dev/null | wc -l)" -ge 2 ]; then
@@ -1000,8 +1002,9 @@ echo "fault: done in $(awk -v a="$T_START" -v b="$EPOCHREALTIME" \
 
 # what nginx said at alert level or worse, in any scenario
 if grep -qE '\[(emerg|alert|crit)\]' "$B/logs/error.log"; then
-    loud "$(grep -cE '\[(emerg|alert|crit)\]' "$B/logs/error.log")" \
-         "[emerg]/[alert]/[crit] lines in $B/logs/error.log:" \
+    n=$(grep -cE '\[(emerg|alert|crit)\]' "$B/logs/error.log")
+    loud "$n [emerg], [alert] or [crit] lines in $B/logs/error.log;" \
+         "the last ones:" \
          "$(grep -E '\[(emerg|alert|crit)\]' "$B/logs/error.log" | tail -5)"
     FAILED+=("[alert] or worse in the error log")
 fi
