@@ -19,6 +19,7 @@
 
 
 static void crm_exec_resume(crm_pg_req_t *pr, PGresult *res);
+static char *crm_exec_flat(ngx_pool_t *pool, char *msg);
 static ngx_int_t crm_exec_unavailable(ngx_http_request_t *r,
     crm_ctx_t *ctx);
 static ngx_int_t crm_exec_constraint_field(crm_ctx_t *ctx, crm_db_error_t *e,
@@ -135,7 +136,7 @@ crm_exec_db_error(ngx_http_request_t *r, crm_ctx_t *ctx, crm_pg_req_t *pr,
     }
 
     e.state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
-    e.message = PQresultErrorMessage(res);
+    e.message = crm_exec_flat(r->pool, PQresultErrorMessage(res));
     e.primary = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
     e.constraint = PQresultErrorField(res, PG_DIAG_CONSTRAINT_NAME);
     e.column = PQresultErrorField(res, PG_DIAG_COLUMN_NAME);
@@ -151,6 +152,7 @@ crm_exec_db_fail(ngx_http_request_t *r, crm_ctx_t *ctx,
     crm_db_error_t *e)
 {
     char               *state, *msg;
+    ngx_int_t           n;
     crm_field_t        *f;
     ngx_array_t         errors;
     crm_field_error_t  *fe;
@@ -272,8 +274,19 @@ crm_exec_db_fail(ngx_http_request_t *r, crm_ctx_t *ctx,
         || ngx_strcmp(state, "40001") == 0 || ngx_strcmp(state, "40P01") == 0
         || ngx_strcmp(state, "53300") == 0)
     {
-        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
-                      "crm: database unavailable: %s", msg);
+        /*
+         * cancelled (statement timeout), a lost session, a deadlock, too
+         * many connections: each request would log it; a line a second
+         */
+        n = crm_log_limit(&ctx->mcf->db_log);
+
+        if (n >= 0) {
+            ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                          "crm: database unavailable (%s): %s "
+                          "(%i similar lines left out)", state,
+                          e->primary ? e->primary : msg, n);
+        }
+
         return crm_exec_unavailable(r, ctx);
     }
 
@@ -728,4 +741,39 @@ crm_exec_field(ngx_pool_t *pool, PGresult *res, int col, ngx_str_t *out)
     out->data[out->len] = '\0';
 
     return NGX_OK;
+}
+
+
+/* a libpq message on one line (it ends in, and may hold, newlines) */
+
+static char *
+crm_exec_flat(ngx_pool_t *pool, char *msg)
+{
+    u_char  *p, *q, *last;
+    size_t   len;
+
+    if (msg == NULL) {
+        return NULL;
+    }
+
+    len = ngx_strlen(msg);
+
+    while (len > 0 && (msg[len - 1] == '\n' || msg[len - 1] == ' ')) {
+        len--;
+    }
+
+    p = ngx_pnalloc(pool, len + 1);
+    if (p == NULL) {
+        return msg;
+    }
+
+    last = (u_char *) msg + len;
+
+    for (q = p; (u_char *) msg < last; msg++) {
+        *q++ = (*msg == '\n' || *msg == '\t') ? ' ' : (u_char) *msg;
+    }
+
+    *q = '\0';
+
+    return (char *) p;
 }

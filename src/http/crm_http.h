@@ -96,6 +96,7 @@ typedef struct {
     ngx_event_t               touch;        /* API keys' last use */
     ngx_uint_t                id_seq;
     crm_log_limit_t           idem_log;     /* Idempotency-Key trouble */
+    crm_log_limit_t           db_log;       /* statements refused */
 } ngx_http_crm_main_conf_t;
 
 

@@ -124,6 +124,8 @@ static void crm_pg_dispatch(crm_pg_pool_t *pool);
 static void crm_pg_finish(crm_pg_req_t *pr, PGresult *res, ngx_uint_t err);
 static void crm_pg_wait_timeout(ngx_event_t *ev);
 static void crm_pg_refused(crm_pg_pool_t *pool, ngx_uint_t reason);
+static void crm_pg_log(ngx_uint_t level, ngx_log_t *log, const char *what,
+    PGconn *pg);
 static void crm_pg_cancel(crm_pg_conn_t *pc);
 static void crm_pg_cancelled(crm_pg_req_t *pr, PGresult *res);
 static void crm_pg_summary(ngx_event_t *ev);
@@ -479,9 +481,8 @@ crm_pg_connect(crm_pg_pool_t *pool)
 
     if (PQstatus(pc->pg) == CONNECTION_BAD) {
         if (!pool->down) {
-            ngx_log_error(NGX_LOG_ERR, pool->log, 0,
-                          "crm: postgres connect failed: %s",
-                          PQerrorMessage(pc->pg));
+            crm_pg_log(NGX_LOG_ERR, pool->log, "postgres connect failed",
+                       pc->pg);
         }
 
         PQfinish(pc->pg);
@@ -635,9 +636,8 @@ crm_pg_event(ngx_event_t *ev)
 
         if (PQconsumeInput(pc->pg) == 0 || PQstatus(pc->pg) != CONNECTION_OK)
         {
-            ngx_log_error(NGX_LOG_WARN, pc->pool->log, 0,
-                          "crm: idle postgres connection closed: %s",
-                          PQerrorMessage(pc->pg));
+            crm_pg_log(NGX_LOG_WARN, pc->pool->log,
+                       "idle postgres connection closed", pc->pg);
             crm_pg_close(pc, CRM_PG_LOST);
             return;
         }
@@ -701,9 +701,8 @@ crm_pg_poll_connect(crm_pg_conn_t *pc)
         case PGRES_POLLING_FAILED:
         default:
             if (!pool->down) {
-                ngx_log_error(NGX_LOG_ERR, pool->log, 0,
-                              "crm: postgres connect failed: %s",
-                              PQerrorMessage(pc->pg));
+                crm_pg_log(NGX_LOG_ERR, pool->log, "postgres connect failed",
+                           pc->pg);
             }
 
             crm_pg_close(pc, CRM_PG_DOWN);
@@ -715,9 +714,8 @@ crm_pg_poll_connect(crm_pg_conn_t *pc)
 connected:
 
     if (PQsetnonblocking(pc->pg, 1) != 0) {
-        ngx_log_error(NGX_LOG_ERR, pool->log, 0,
-                      "crm: postgres set nonblocking failed: %s",
-                      PQerrorMessage(pc->pg));
+        crm_pg_log(NGX_LOG_ERR, pool->log, "postgres set nonblocking failed",
+                   pc->pg);
         crm_pg_close(pc, CRM_PG_DOWN);
         crm_pg_connect_failed(pool);
         return;
@@ -833,9 +831,7 @@ crm_pg_send(crm_pg_conn_t *pc, crm_pg_req_t *pr)
     }
 
     if (rc == 0) {
-        ngx_log_error(NGX_LOG_ERR, pr->log, 0,
-                      "crm: postgres send failed: %s",
-                      PQerrorMessage(pc->pg));
+        crm_pg_log(NGX_LOG_ERR, pr->log, "postgres send failed", pc->pg);
         crm_pg_close(pc, CRM_PG_LOST);
         crm_pg_dispatch(pool);
         return;
@@ -965,9 +961,7 @@ crm_pg_flush(crm_pg_conn_t *pc)
     rc = PQflush(pc->pg);
 
     if (rc == -1) {
-        ngx_log_error(NGX_LOG_ERR, pc->pool->log, 0,
-                      "crm: postgres write failed: %s",
-                      PQerrorMessage(pc->pg));
+        crm_pg_log(NGX_LOG_ERR, pc->pool->log, "postgres write failed", pc->pg);
         crm_pg_close(pc, CRM_PG_LOST);
         crm_pg_dispatch(pc->pool);
         return;
@@ -988,9 +982,7 @@ crm_pg_read(crm_pg_conn_t *pc)
     crm_pg_req_t  *pr;
 
     if (PQconsumeInput(pc->pg) == 0) {
-        ngx_log_error(NGX_LOG_ERR, pc->pool->log, 0,
-                      "crm: postgres read failed: %s",
-                      PQerrorMessage(pc->pg));
+        crm_pg_log(NGX_LOG_ERR, pc->pool->log, "postgres read failed", pc->pg);
         crm_pg_close(pc, CRM_PG_LOST);
         crm_pg_dispatch(pc->pool);
         return;
@@ -1116,9 +1108,7 @@ crm_pg_prepared(crm_pg_conn_t *pc)
     }
 
     if (crm_pg_execute(pc, ps, pr->stmt) == 0) {
-        ngx_log_error(NGX_LOG_ERR, pr->log, 0,
-                      "crm: postgres send failed: %s",
-                      PQerrorMessage(pc->pg));
+        crm_pg_log(NGX_LOG_ERR, pr->log, "postgres send failed", pc->pg);
         crm_pg_close(pc, CRM_PG_LOST);
         crm_pg_dispatch(pc->pool);
         return NGX_OK;
@@ -1523,4 +1513,29 @@ crm_pg_strdup(ngx_pool_t *pool, const char *s, size_t len)
     p[len] = '\0';
 
     return p;
+}
+
+
+/* "crm: <what>: <libpq's message>", the message on one line */
+
+static void
+crm_pg_log(ngx_uint_t level, ngx_log_t *log, const char *what, PGconn *pg)
+{
+    u_char  *p, *last;
+    char    *msg;
+    u_char   buf[NGX_MAX_ERROR_STR / 2];
+
+    msg = PQerrorMessage(pg);
+
+    last = buf + sizeof(buf) - 1;
+
+    for (p = buf; *msg != '\0' && p < last; msg++) {
+        *p++ = (*msg == '\n' || *msg == '\t') ? ' ' : (u_char) *msg;
+    }
+
+    while (p > buf && p[-1] == ' ') {
+        p--;
+    }
+
+    ngx_log_error(level, log, 0, "crm: %s: %*s", what, p - buf, buf);
 }
