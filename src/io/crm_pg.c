@@ -126,6 +126,9 @@ static void crm_pg_wait_timeout(ngx_event_t *ev);
 static void crm_pg_refused(crm_pg_pool_t *pool, ngx_uint_t reason);
 static void crm_pg_log(ngx_uint_t level, ngx_log_t *log, const char *what,
     PGconn *pg);
+static void crm_pg_notice(void *arg, const char *message);
+static void crm_pg_log_message(ngx_uint_t level, ngx_log_t *log,
+    const char *what, const char *msg);
 static void crm_pg_cancel(crm_pg_conn_t *pc);
 static void crm_pg_cancelled(crm_pg_req_t *pr, PGresult *res);
 static void crm_pg_summary(ngx_event_t *ev);
@@ -478,6 +481,9 @@ crm_pg_connect(crm_pg_pool_t *pool)
                       "crm: postgres connect: out of memory");
         return NGX_ERROR;
     }
+
+    /* libpq would print the server's notices to stderr: the error log */
+    (void) PQsetNoticeProcessor(pc->pg, crm_pg_notice, pool);
 
     if (PQstatus(pc->pg) == CONNECTION_BAD) {
         if (!pool->down) {
@@ -1521,11 +1527,27 @@ crm_pg_strdup(ngx_pool_t *pool, const char *s, size_t len)
 static void
 crm_pg_log(ngx_uint_t level, ngx_log_t *log, const char *what, PGconn *pg)
 {
-    u_char  *p, *last;
-    char    *msg;
-    u_char   buf[NGX_MAX_ERROR_STR / 2];
+    crm_pg_log_message(level, log, what, PQerrorMessage(pg));
+}
 
-    msg = PQerrorMessage(pg);
+
+/* a notice or warning the server sent (a session it terminates, say) */
+
+static void
+crm_pg_notice(void *arg, const char *message)
+{
+    crm_pg_pool_t *pool = arg;
+
+    crm_pg_log_message(NGX_LOG_NOTICE, pool->log, "postgres says", message);
+}
+
+
+static void
+crm_pg_log_message(ngx_uint_t level, ngx_log_t *log, const char *what,
+    const char *msg)
+{
+    u_char  *p, *last;
+    u_char   buf[NGX_MAX_ERROR_STR / 2];
 
     last = buf + sizeof(buf) - 1;
 
