@@ -117,6 +117,11 @@ typedef struct {
 
 
 
+typedef struct crm_ctx_s  crm_ctx_t;
+
+typedef ngx_int_t (*crm_step_pt)(ngx_http_request_t *r, crm_ctx_t *ctx);
+
+
 /* routes */
 
 typedef enum {
@@ -139,7 +144,49 @@ typedef enum {
 #define CRM_ACTION_LOGOUT     3
 
 
+/* crm_route_def_t.when: what the route's resource (or link) must be */
+
+#define CRM_WHEN_SINGLETON    0x01      /* /workspaces/current */
+#define CRM_WHEN_PLURAL       0x02
+#define CRM_WHEN_IMMUTABLE    0x04      /* no PUT or PATCH */
+#define CRM_WHEN_MUTABLE      0x08
+#define CRM_WHEN_CREDENTIAL   0x10      /* API keys: made one by one */
+#define CRM_WHEN_PLAIN        0x20      /* not a credential */
+#define CRM_WHEN_THROUGH      0x40      /* a link through the parent's
+                                           member array: add, remove */
+
+/* crm_route_def_t.flags: what the pipeline leaves out */
+
+#define CRM_ROUTE_PUBLIC      0x01      /* no credential, no stage */
+#define CRM_ROUTE_NO_BODY     0x02      /* a POST that takes no body */
+#define CRM_ROUTE_NO_PERMIT   0x04      /* no scope or role check and no
+                                           Idempotency-Key: the handler
+                                           checks what it needs */
+
+
+/*
+ * A row of the route table (crm_routes.c): a path pattern of literal
+ * segments and placeholders (:resource, :id, :link, :action, :object),
+ * what the resource must be, the pipeline's exceptions, and a handler
+ * per method; a method without one is 405 with Allow, a row without any
+ * is 404.  The first row that matches the path is the route.
+ */
+
 typedef struct {
+    const char               *pattern;
+    ngx_uint_t                kind;         /* crm_route_kind_e */
+    ngx_uint_t                when;         /* CRM_WHEN_*, all of them */
+    ngx_uint_t                flags;        /* CRM_ROUTE_* */
+    ngx_uint_t                action;       /* CRM_ACTION_*: /auth/... */
+    crm_step_pt               get;          /* GET and HEAD */
+    crm_step_pt               post;
+    crm_step_pt               put;          /* PUT and PATCH */
+    crm_step_pt               delete;
+} crm_route_def_t;
+
+
+typedef struct {
+    crm_route_def_t          *def;          /* the route table's row */
     ngx_uint_t                kind;         /* crm_route_kind_e */
     crm_resource_t           *res;          /* the resource addressed */
     ngx_str_t                 id;
@@ -190,10 +237,21 @@ typedef struct {
 } crm_db_error_t;
 
 
-typedef struct crm_ctx_s  crm_ctx_t;
 typedef struct crm_bulk_s  crm_bulk_t;
 
-typedef ngx_int_t (*crm_step_pt)(ngx_http_request_t *r, crm_ctx_t *ctx);
+
+/*
+ * A stage of the pipeline (the stage table, crm_stages.c): NGX_OK goes
+ * on to the next stage now; NGX_AGAIN: it waits, and its callback calls
+ * crm_run_next(); NGX_ABORT: it answered (ctx->rc).  A route whose flags
+ * meet "skip" does not run it.
+ */
+
+typedef struct {
+    const char               *name;
+    crm_step_pt               run;
+    ngx_uint_t                skip;         /* CRM_ROUTE_* */
+} crm_stage_def_t;
 
 /* called with the module's response before it is sent (ctx->on_send) */
 typedef void (*crm_send_pt)(ngx_http_request_t *r, crm_ctx_t *ctx,
@@ -242,7 +300,9 @@ struct crm_ctx_s {
     ngx_str_t                 token;        /* the credential presented */
     u_char                    token_hash[32];
     crm_principal_t           principal;
-    crm_step_pt               next;         /* after an async lookup */
+    crm_stage_def_t          *stages;       /* the pipeline's table */
+    ngx_uint_t                stage;        /* the one running */
+    crm_step_pt               next;         /* a handler's continuation */
     ngx_str_t                 secret;       /* a new API key, shown once */
     ngx_array_t               values;       /* crm_value_t, set later */
     ngx_str_t                 match;        /* If-Match version */
@@ -337,6 +397,12 @@ crm_redis_cmd_t *crm_http_redis(ngx_http_request_t *r, crm_ctx_t *ctx,
     crm_redis_handler_pt h, ngx_uint_t argc, ngx_str_t *argv);
 
 
+/* crm_run.c: the stage runner, then the route's handler */
+
+ngx_int_t crm_run(ngx_http_request_t *r, crm_ctx_t *ctx);
+ngx_int_t crm_run_next(ngx_http_request_t *r, crm_ctx_t *ctx);
+
+
 /* crm_exec.c: run a statement for a request and answer */
 
 ngx_int_t crm_exec(ngx_http_request_t *r, crm_ctx_t *ctx, crm_stmt_t *st,
@@ -371,7 +437,8 @@ ngx_int_t crm_error_pages_init(ngx_conf_t *cf);
 
 /* crm_router.c */
 
-ngx_int_t crm_route(ngx_http_request_t *r, crm_route_t *rt);
+ngx_int_t crm_route(ngx_http_request_t *r, crm_route_def_t *table,
+    crm_route_t *rt);
 
 
 /* crm_body.c: request bodies */

@@ -1,21 +1,14 @@
 
 /*
- * ngx_http_crm_module: the route table.
+ * ngx_http_crm_module: the router.
  *
  * The path is taken relative to the location the module is enabled in
  * ("/api/v1/contacts/<id>" under "location /api/v1/"), split into at
- * most three segments and matched against the resource descriptors:
- *
- *     health                   CRM_ROUTE_HEALTH
- *     search                   CRM_ROUTE_SEARCH
- *     <resource>               CRM_ROUTE_COLLECTION
- *     <resource>/<id>          CRM_ROUTE_ITEM
- *     <resource>/bulk          CRM_ROUTE_BULK (not API keys)
- *     <resource>/<id>/<link>   CRM_ROUTE_LINK
- *     <resource>/<id>/<link>/<id>  CRM_ROUTE_LINK (a "through" link)
- *     <resource>/<id>/<action> CRM_ROUTE_ITEM_ACTION
- *     metadata/objects[/<res>] CRM_ROUTE_METADATA
- *     metadata/objects/<res>/fields  CRM_ROUTE_COLLECTION of custom-fields
+ * most four segments and matched against the rows of a route table
+ * (src/crm_routes.c): literal segments, and placeholders resolved with
+ * the resource descriptors (:resource, :link, :action, :object) or taken
+ * as they are (:id).  The router knows no handler: the row it returns
+ * names them.
  */
 
 
@@ -28,36 +21,34 @@
 #define CRM_MAX_SEGMENTS      5
 
 
+static ngx_int_t crm_route_match(crm_route_def_t *def, ngx_str_t *seg,
+    ngx_uint_t n, crm_route_t *rt);
+static ngx_int_t crm_route_when(crm_route_def_t *def, crm_route_t *rt);
 static ngx_uint_t crm_route_split(ngx_str_t *path, ngx_str_t *seg);
-static ngx_int_t crm_route_action(ngx_str_t *name, crm_route_t *rt);
 
 
 static ngx_str_t  crm_custom_fields_name = ngx_string("custom-fields");
 
 
-static ngx_str_t  crm_actions[] = {
-    ngx_null_string,
-    ngx_string("login"),
-    ngx_string("refresh"),
-    ngx_string("logout")
-};
-
+/*
+ * The path below the location, matched against "table" (crm_routes.c)
+ * row by row.  NGX_DECLINED: no such route (404).
+ */
 
 ngx_int_t
-crm_route(ngx_http_request_t *r, crm_route_t *rt)
+crm_route(ngx_http_request_t *r, crm_route_def_t *table, crm_route_t *rt)
 {
-    ngx_str_t                  path, seg[CRM_MAX_SEGMENTS];
+    ngx_str_t                  path, base, seg[CRM_MAX_SEGMENTS];
     ngx_uint_t                 n;
+    crm_route_def_t           *def;
     ngx_http_core_loc_conf_t  *clcf;
 
     clcf = ngx_http_get_module_loc_conf(r, ngx_http_core_module);
 
-    ngx_memzero(rt, sizeof(crm_route_t));
-
     /* the location's prefix is the mount point */
 
     path = r->uri;
-    rt->base = clcf->name;
+    base = clcf->name;
 
     if (clcf->name.len > 0 && path.len >= clcf->name.len
         && ngx_strncmp(path.data, clcf->name.data, clcf->name.len) == 0)
@@ -66,171 +57,206 @@ crm_route(ngx_http_request_t *r, crm_route_t *rt)
         path.len -= clcf->name.len;
 
     } else {
-        rt->base.len = 0;
+        base.len = 0;
     }
 
     n = crm_route_split(&path, seg);
 
     if (n == 0 || n == CRM_MAX_SEGMENTS) {
+        ngx_memzero(rt, sizeof(crm_route_t));
+        rt->base = base;
         return NGX_DECLINED;
     }
 
-    if (n == 1 && seg[0].len == sizeof("health") - 1
-        && ngx_strncmp(seg[0].data, "health", seg[0].len) == 0)
-    {
-        rt->kind = CRM_ROUTE_HEALTH;
-        return NGX_OK;
-    }
+    for (def = table; def->pattern != NULL; def++) {
 
-    if (n == 1 && seg[0].len == sizeof("search") - 1
-        && ngx_strncmp(seg[0].data, "search", seg[0].len) == 0)
-    {
-        rt->kind = CRM_ROUTE_SEARCH;
-        return NGX_OK;
-    }
+        ngx_memzero(rt, sizeof(crm_route_t));
+        rt->base = base;
 
-    if (seg[0].len == sizeof("metadata") - 1
-        && ngx_strncmp(seg[0].data, "metadata", seg[0].len) == 0)
-    {
-        if (n < 2 || seg[1].len != sizeof("objects") - 1
-            || ngx_strncmp(seg[1].data, "objects", seg[1].len) != 0)
+        if (crm_route_match(def, seg, n, rt) != NGX_OK
+            || crm_route_when(def, rt) != NGX_OK)
         {
+            continue;
+        }
+
+        if (def->kind == CRM_ROUTE_NONE) {
+            /* a row that says "not here" */
             return NGX_DECLINED;
         }
 
-        if (n >= 3) {
-            rt->res = crm_schema_find(&seg[2]);
-            if (rt->res == NULL) {
-                return NGX_DECLINED;
-            }
+        rt->def = def;
+        rt->kind = def->kind;
+        rt->action = def->action;
+
+        return NGX_OK;
+    }
+
+    ngx_memzero(rt, sizeof(crm_route_t));
+    rt->base = base;
+
+    return NGX_DECLINED;
+}
+
+
+/* the segments against the row's pattern, filling "rt" on the way */
+
+static ngx_int_t
+crm_route_match(crm_route_def_t *def, ngx_str_t *seg, ngx_uint_t n,
+    crm_route_t *rt)
+{
+    u_char          *p, *start;
+    ngx_str_t        name, target;
+    ngx_uint_t       i, ids;
+    crm_resource_t  *res;
+
+    p = (u_char *) def->pattern;
+    ids = 0;
+
+    for (i = 0; /* void */ ; i++) {
+
+        if (*p == '/') {
+            p++;
         }
 
-        if (n == 4) {
+        if (*p == '\0') {
+            return (i == n) ? NGX_OK : NGX_DECLINED;
+        }
 
-            /* the custom fields of a resource: its "custom-fields" */
+        if (i == n) {
+            return NGX_DECLINED;
+        }
 
-            if (seg[3].len != sizeof("fields") - 1
-                || ngx_strncmp(seg[3].data, "fields", seg[3].len) != 0
-                || !crm_schema_custom(rt->res))
+        start = p;
+
+        while (*p != '\0' && *p != '/') {
+            p++;
+        }
+
+        name.data = start;
+        name.len = p - start;
+
+        if (name.data[0] != ':') {
+            if (name.len != seg[i].len
+                || ngx_strncmp(name.data, seg[i].data, name.len) != 0)
             {
                 return NGX_DECLINED;
             }
 
-            rt->object = rt->res;
-            rt->res = crm_schema_find(&crm_custom_fields_name);
-            rt->kind = CRM_ROUTE_COLLECTION;
-            return NGX_OK;
+            continue;
         }
 
-        rt->kind = CRM_ROUTE_METADATA;
-        return NGX_OK;
-    }
-
-    if (n == 2 && seg[0].len == sizeof("auth") - 1
-        && ngx_strncmp(seg[0].data, "auth", seg[0].len) == 0)
-    {
-        return crm_route_action(&seg[1], rt);
-    }
-
-    rt->res = crm_schema_find(&seg[0]);
-    if (rt->res == NULL) {
-        return NGX_DECLINED;
-    }
-
-    if (rt->res->singleton) {
-
-        /* only /<name>/current: the principal's own workspace */
-
-        if (n != 2 || seg[1].len != sizeof("current") - 1
-            || ngx_strncmp(seg[1].data, "current", seg[1].len) != 0)
+        if (name.len == sizeof(":resource") - 1
+            && ngx_strncmp(name.data, ":resource", name.len) == 0)
         {
-            return NGX_DECLINED;
+            rt->res = crm_schema_find(&seg[i]);
+            if (rt->res == NULL) {
+                return NGX_DECLINED;
+            }
+
+            continue;
         }
 
-        rt->kind = CRM_ROUTE_ITEM;
-        return NGX_OK;
-    }
+        if (name.len == sizeof(":id") - 1
+            && ngx_strncmp(name.data, ":id", name.len) == 0)
+        {
+            if (ids++ == 0) {
+                rt->id = seg[i];
 
-    if (n == 1) {
-        rt->kind = CRM_ROUTE_COLLECTION;
-        return NGX_OK;
-    }
+            } else {
+                rt->target_id = seg[i];   /* DELETE .../<link>/<id> */
+            }
 
-    rt->id = seg[1];
-
-    if (n == 2 && seg[1].len == sizeof("bulk") - 1
-        && ngx_strncmp(seg[1].data, "bulk", seg[1].len) == 0)
-    {
-        /* not for API keys: each is made with its secret, shown once */
-
-        if (rt->res->credential) {
-            return NGX_DECLINED;
+            continue;
         }
 
-        rt->kind = CRM_ROUTE_BULK;
-        return NGX_OK;
-    }
+        if (name.len == sizeof(":action") - 1
+            && ngx_strncmp(name.data, ":action", name.len) == 0)
+        {
+            rt->item_action = crm_schema_action(rt->res, &seg[i]);
+            if (rt->item_action == NULL) {
+                return NGX_DECLINED;
+            }
 
-    if (n == 2) {
-        rt->kind = CRM_ROUTE_ITEM;
-        return NGX_OK;
-    }
+            continue;
+        }
 
-    rt->item_action = (n == 3) ? crm_schema_action(rt->res, &seg[2]) : NULL;
-    if (rt->item_action != NULL) {
-        rt->kind = CRM_ROUTE_ITEM_ACTION;
-        return NGX_OK;
-    }
+        if (name.len == sizeof(":link") - 1
+            && ngx_strncmp(name.data, ":link", name.len) == 0)
+        {
+            rt->link = crm_schema_link(rt->res, &seg[i]);
+            if (rt->link == NULL) {
+                return NGX_DECLINED;
+            }
 
-    rt->link = crm_schema_link(rt->res, &seg[2]);
-    if (rt->link == NULL) {
+            target.data = (u_char *) rt->link->target;
+            target.len = ngx_strlen(rt->link->target);
+
+            rt->target = crm_schema_find(&target);
+            if (rt->target == NULL) {
+                return NGX_DECLINED;
+            }
+
+            continue;
+        }
+
+        if (name.len == sizeof(":object") - 1
+            && ngx_strncmp(name.data, ":object", name.len) == 0)
+        {
+            /* the custom fields of a resource: its "custom-fields" */
+
+            res = crm_schema_find(&seg[i]);
+            if (res == NULL || !crm_schema_custom(res)) {
+                return NGX_DECLINED;
+            }
+
+            rt->object = res;
+            rt->res = crm_schema_find(&crm_custom_fields_name);
+            if (rt->res == NULL) {
+                return NGX_DECLINED;
+            }
+
+            continue;
+        }
+
+        /* a placeholder this router does not know: a bug of the table */
         return NGX_DECLINED;
     }
-
-    if (n == 4) {
-        if (rt->link->through.len == 0) {
-            return NGX_DECLINED;
-        }
-
-        rt->target_id = seg[3];
-    }
-
-    {
-        ngx_str_t  target;
-
-        target.data = (u_char *) rt->link->target;
-        target.len = ngx_strlen(rt->link->target);
-
-        rt->target = crm_schema_find(&target);
-        if (rt->target == NULL) {
-            return NGX_DECLINED;
-        }
-    }
-
-    rt->kind = CRM_ROUTE_LINK;
-
-    return NGX_OK;
 }
 
 
-/* /auth/login, /auth/refresh, /auth/logout */
+/* what the row asks of the route's resource and link */
 
 static ngx_int_t
-crm_route_action(ngx_str_t *name, crm_route_t *rt)
+crm_route_when(crm_route_def_t *def, crm_route_t *rt)
 {
-    ngx_uint_t  i;
+    ngx_uint_t       w;
+    crm_resource_t  *res;
 
-    for (i = 1; i < sizeof(crm_actions) / sizeof(ngx_str_t); i++) {
-        if (crm_actions[i].len == name->len
-            && ngx_strncmp(crm_actions[i].data, name->data, name->len) == 0)
-        {
-            rt->kind = CRM_ROUTE_ACTION;
-            rt->action = i;
-            return NGX_OK;
-        }
+    w = def->when;
+
+    if (w == 0) {
+        return NGX_OK;
     }
 
-    return NGX_DECLINED;
+    res = rt->res;
+
+    if (res == NULL) {
+        return NGX_DECLINED;
+    }
+
+    if (((w & CRM_WHEN_SINGLETON) && !res->singleton)
+        || ((w & CRM_WHEN_PLURAL) && res->singleton)
+        || ((w & CRM_WHEN_IMMUTABLE) && !res->immutable)
+        || ((w & CRM_WHEN_MUTABLE) && res->immutable)
+        || ((w & CRM_WHEN_CREDENTIAL) && !res->credential)
+        || ((w & CRM_WHEN_PLAIN) && res->credential)
+        || ((w & CRM_WHEN_THROUGH)
+            && (rt->link == NULL || rt->link->through.len == 0)))
+    {
+        return NGX_DECLINED;
+    }
+
+    return NGX_OK;
 }
 
 

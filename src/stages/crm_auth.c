@@ -91,7 +91,7 @@ crm_auth_credential(ngx_http_request_t *r, crm_ctx_t *ctx)
  */
 
 ngx_int_t
-crm_auth_resolve(ngx_http_request_t *r, crm_ctx_t *ctx, crm_step_pt next)
+crm_auth_resolve(ngx_http_request_t *r, crm_ctx_t *ctx)
 {
     ngx_int_t           rc;
     ngx_uint_t          i, found, negative;
@@ -197,7 +197,6 @@ crm_auth_resolve(ngx_http_request_t *r, crm_ctx_t *ctx, crm_step_pt next)
     param->value.len = CRM_TOKEN_PREFIX_LEN;
     param->null = 0;
 
-    ctx->next = next;
 
     rc = crm_exec(r, ctx, st, crm_auth_lookup_done);
 
@@ -345,7 +344,7 @@ crm_auth_lookup_done(crm_pg_req_t *pr, PGresult *res)
         crm_auth_cache_put(cache, ctx->token_hash, p);
     }
 
-    rc = ctx->next(r, ctx);
+    rc = crm_run_next(r, ctx);
 
     if (rc != NGX_DONE) {
         crm_http_done(r, rc);

@@ -53,7 +53,7 @@ static ngx_str_t  crm_idem_claim = ngx_string(
  */
 
 ngx_int_t
-crm_idem_begin(ngx_http_request_t *r, crm_ctx_t *ctx, crm_step_pt next)
+crm_idem_begin(ngx_http_request_t *r, crm_ctx_t *ctx)
 {
     u_char           *p;
     ngx_str_t        *key, argv[6], principal;
@@ -163,7 +163,6 @@ crm_idem_begin(ngx_http_request_t *r, crm_ctx_t *ctx, crm_step_pt next)
     ngx_str_set(&argv[2], "1");
     argv[3] = ctx->idem.key;
 
-    ctx->next = next;
 
     if (crm_http_redis(r, ctx, crm_idem_claimed, 6, argv) == NULL)
     {
@@ -199,7 +198,7 @@ crm_idem_claimed(crm_redis_cmd_t *cmd, redisReply *reply, void *data)
         ngx_str_null(&ctx->idem.key);
 
         rc = crm_idem_unavailable(r, ctx);
-        rc = (rc == NGX_OK) ? ctx->next(r, ctx) : ctx->rc;
+        rc = (rc == NGX_OK) ? crm_run_next(r, ctx) : ctx->rc;
 
     } else if (reply->type == REDIS_REPLY_STRING) {
         rc = crm_idem_answer(r, ctx, (u_char *) reply->str, reply->len);
@@ -218,7 +217,7 @@ crm_idem_claimed(crm_redis_cmd_t *cmd, redisReply *reply, void *data)
 
         ctx->idem.claimed = 1;
         ctx->on_send = crm_idem_store;
-        rc = ctx->next(r, ctx);
+        rc = crm_run_next(r, ctx);
     }
 
     if (rc != NGX_DONE) {

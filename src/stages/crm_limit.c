@@ -184,7 +184,7 @@ crm_limit_init_zone(ngx_shm_zone_t *zone, void *data)
  */
 
 ngx_int_t
-crm_limit_check(ngx_http_request_t *r, crm_ctx_t *ctx, crm_step_pt next)
+crm_limit_check(ngx_http_request_t *r, crm_ctx_t *ctx)
 {
     u_char              *p;
     ngx_str_t            argv[8];
@@ -244,7 +244,6 @@ crm_limit_check(ngx_http_request_t *r, crm_ctx_t *ctx, crm_step_pt next)
             argv[5 + 2 * i].len = p - argv[5 + 2 * i].data;
         }
 
-        ctx->next = next;
 
         if (crm_http_redis(r, ctx, crm_limit_redis_done, 8, argv)
             != NULL)
@@ -415,7 +414,7 @@ crm_limit_redis_done(crm_redis_cmd_t *cmd, redisReply *reply, void *data)
 done:
 
     if (rc == NGX_OK) {
-        rc = ctx->next(r, ctx);
+        rc = crm_run_next(r, ctx);
 
     } else {
         rc = ctx->rc;

@@ -27,8 +27,7 @@
 /* crm_auth.c: the authentication stage */
 
 ngx_int_t crm_auth_credential(ngx_http_request_t *r, crm_ctx_t *ctx);
-ngx_int_t crm_auth_resolve(ngx_http_request_t *r, crm_ctx_t *ctx,
-    crm_step_pt next);
+ngx_int_t crm_auth_resolve(ngx_http_request_t *r, crm_ctx_t *ctx);
 
 
 /* crm_auth_cache.c: verified and refused credentials, shared per host */
@@ -50,8 +49,7 @@ void crm_auth_forget(ngx_http_crm_main_conf_t *mcf, ngx_str_t *id);
 
 char *crm_limit_conf(ngx_conf_t *cf, crm_limit_conf_t *lcf, ngx_str_t *name,
     size_t size);
-ngx_int_t crm_limit_check(ngx_http_request_t *r, crm_ctx_t *ctx,
-    crm_step_pt next);
+ngx_int_t crm_limit_check(ngx_http_request_t *r, crm_ctx_t *ctx);
 ngx_int_t crm_limit_fail_take(ngx_http_request_t *r, crm_ctx_t *ctx);
 void crm_limit_fail_return(ngx_http_request_t *r, crm_ctx_t *ctx);
 ngx_int_t crm_limit_fail_headers(ngx_http_request_t *r, crm_ctx_t *ctx);
@@ -59,8 +57,12 @@ ngx_int_t crm_limit_fail_headers(ngx_http_request_t *r, crm_ctx_t *ctx);
 
 /* crm_idempotency.c: Idempotency-Key */
 
-ngx_int_t crm_idem_begin(ngx_http_request_t *r, crm_ctx_t *ctx,
-    crm_step_pt next);
+ngx_int_t crm_idem_begin(ngx_http_request_t *r, crm_ctx_t *ctx);
+
+
+/* crm_permit.c: scopes and roles */
+
+ngx_int_t crm_permit(ngx_http_request_t *r, crm_ctx_t *ctx);
 
 
 #endif /* _CRM_STAGES_H_INCLUDED_ */
