@@ -30,8 +30,10 @@ ARGS=(--builddir="$OUT" --prefix="$OUT/prefix" --with-debug --with-threads
       --with-cc-opt="$FLAGS" --with-ld-opt="-fsanitize=address"
       --add-dynamic-module="$TOP")
 
+# again when the module's config (its sources and headers) changed
 if [ ! -f "$OUT/Makefile" ] \
-   || [ "$(cat "$OUT/configure.args" 2>/dev/null)" != "${ARGS[*]}" ]
+   || [ "$(cat "$OUT/configure.args" 2>/dev/null)" != "${ARGS[*]}" ] \
+   || [ "$TOP/config" -nt "$OUT/Makefile" ]
 then
     rm -rf "$OUT"
     mkdir -p "$OUT"

@@ -13,59 +13,10 @@
  */
 
 
-#include "io/crm_pg.h"
+#include "io/crm_pg_conn.h"
 
-
-#define CRM_PG_FREE           0
-#define CRM_PG_CONNECTING     1
-#define CRM_PG_IDLE           2
-#define CRM_PG_ACTIVE         3
 
 #define CRM_PG_BACKOFF_MIN    100
-
-/* prepared statements kept per connection */
-#define CRM_PG_STMT_CACHE     128
-
-
-typedef struct {
-    uint32_t                  hash;
-    size_t                    len;
-    u_char                   *sql;          /* in the connection's pool */
-    unsigned                  prepared:1;
-    unsigned                  failed:1;     /* the server refused it */
-} crm_pg_stmt_t;
-
-
-struct crm_pg_conn_s {
-    ngx_queue_t               queue;        /* idle or free list */
-    crm_pg_pool_t            *pool;
-    PGconn                   *pg;
-    ngx_connection_t         *c;
-    crm_pg_req_t             *req;          /* statement in flight */
-    PGresult                 *res;          /* its first result */
-    ngx_event_t               timer;        /* connect/statement timeout */
-    ngx_uint_t                state;
-
-    /*
-     * Statements are prepared once per connection under the name
-     * "crm<n>" (n: index in stmts) and executed by name afterwards, so
-     * PostgreSQL parses and plans each statement shape once.
-     */
-    ngx_pool_t               *stmt_pool;
-    crm_pg_stmt_t            *stmts;
-    ngx_uint_t                nstmts;
-    crm_pg_stmt_t            *preparing;    /* its Parse is in flight */
-    char                    **values;       /* of the statement to run */
-    int                       nvalues;
-
-    /*
-     * A cancel of its statement is in flight on another connection: the
-     * connection is not given to another statement before that is done,
-     * or the cancel could hit that statement instead
-     */
-    ngx_uint_t                cancels;
-    unsigned                  held:1;       /* done, waits for cancels */
-};
 
 
 /* a pg_cancel_backend() call for a statement whose request went away */
@@ -78,31 +29,6 @@ typedef struct {
 } crm_pg_cancel_t;
 
 
-struct crm_pg_pool_s {
-    crm_pg_conf_t            *conf;
-    ngx_log_t                *log;
-    crm_pg_conn_t            *conns;
-    ngx_queue_t               free;
-    ngx_queue_t               idle;
-    ngx_queue_t               waiting;
-    ngx_uint_t                nwaiting;
-    ngx_uint_t                nlive;        /* connecting, idle, active */
-    ngx_msec_t                backoff;
-    ngx_msec_t                down_until;
-    unsigned                  down:1;       /* outage logged */
-
-    /*
-     * Requests refused (503), by CRM_PG_* reason: the first of each
-     * reason is logged at once, the rest once a second as a summary
-     */
-    ngx_uint_t                refused[CRM_PG_NREASONS];
-    ngx_uint_t                seen;         /* reasons logged, bits */
-    ngx_event_t               summary;
-
-    crm_pg_pool_t            *cancel_via;   /* runs our cancels */
-};
-
-
 static ngx_int_t crm_pg_connect(crm_pg_pool_t *pool);
 static ngx_int_t crm_pg_wrap(crm_pg_conn_t *pc);
 static void crm_pg_unwrap(crm_pg_conn_t *pc);
@@ -110,10 +36,6 @@ static void crm_pg_event(ngx_event_t *ev);
 static void crm_pg_poll_connect(crm_pg_conn_t *pc);
 static void crm_pg_timeout(ngx_event_t *ev);
 static void crm_pg_send(crm_pg_conn_t *pc, crm_pg_req_t *pr);
-static crm_pg_stmt_t *crm_pg_stmt(crm_pg_conn_t *pc, crm_stmt_t *st,
-    ngx_uint_t *add);
-static ngx_int_t crm_pg_execute(crm_pg_conn_t *pc, crm_pg_stmt_t *ps,
-    crm_stmt_t *st);
 static void crm_pg_flush(crm_pg_conn_t *pc);
 static void crm_pg_read(crm_pg_conn_t *pc);
 static ngx_int_t crm_pg_prepared(crm_pg_conn_t *pc);
@@ -123,146 +45,9 @@ static void crm_pg_connect_failed(crm_pg_pool_t *pool);
 static void crm_pg_dispatch(crm_pg_pool_t *pool);
 static void crm_pg_finish(crm_pg_req_t *pr, PGresult *res, ngx_uint_t err);
 static void crm_pg_wait_timeout(ngx_event_t *ev);
-static void crm_pg_refused(crm_pg_pool_t *pool, ngx_uint_t reason);
-static void crm_pg_log(ngx_uint_t level, ngx_log_t *log, const char *what,
-    PGconn *pg);
-static void crm_pg_notice(void *arg, const char *message);
-static void crm_pg_log_message(ngx_uint_t level, ngx_log_t *log,
-    const char *what, const char *msg);
+static void crm_pg_req_cleanup(void *data);
 static void crm_pg_cancel(crm_pg_conn_t *pc);
 static void crm_pg_cancelled(crm_pg_req_t *pr, PGresult *res);
-static void crm_pg_summary(ngx_event_t *ev);
-static void crm_pg_req_cleanup(void *data);
-static char *crm_pg_strdup(ngx_pool_t *pool, const char *s, size_t len);
-
-
-/* what a refusal says in the error log, by CRM_PG_* reason */
-
-static const char  *crm_pg_reasons[CRM_PG_NREASONS] = {
-    "",
-    "postgres wait queue is full",
-    "timed out waiting for a postgres connection",
-    "postgres is unreachable",
-    "postgres connection lost"
-};
-
-
-/*
- * Configuration time: parse the conninfo once (no I/O) and add the
- * session settings the module relies on.
- */
-
-char *
-crm_pg_conf_finalize(ngx_conf_t *cf, crm_pg_conf_t *pcf)
-{
-    char                *errmsg;
-    u_char              *p, *last;
-    size_t               len;
-    ngx_uint_t           n, i, has_app;
-    PQconninfoOption    *opts, *o;
-    u_char               options[256];
-
-    errmsg = NULL;
-    opts = PQconninfoParse((char *) pcf->conninfo.data, &errmsg);
-    if (opts == NULL) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "invalid crm_postgres conninfo \"%V\": %s",
-                           &pcf->conninfo, errmsg ? errmsg : "out of memory");
-        if (errmsg) {
-            PQfreemem(errmsg);
-        }
-        return NGX_CONF_ERROR;
-    }
-
-    n = 0;
-    for (o = opts; o->keyword; o++) {
-        n++;
-    }
-
-    pcf->keywords = ngx_pcalloc(cf->pool, (n + 3) * sizeof(char *));
-    pcf->values = ngx_pcalloc(cf->pool, (n + 3) * sizeof(char *));
-    if (pcf->keywords == NULL || pcf->values == NULL) {
-        PQconninfoFree(opts);
-        return NGX_CONF_ERROR;
-    }
-
-    /*
-     * The session runs in UTC with ISO dates (cursor keys round-trip
-     * through their text form) and a server-side statement timeout;
-     * search's typo tolerance is crm_search_similarity (0.5 by default:
-     * pg_trgm's 0.6 misses one wrong letter in a short name).
-     */
-
-    last = ngx_snprintf(options, sizeof(options) - 1,
-                        "-c TimeZone=UTC -c DateStyle=ISO,YMD"
-                        " -c statement_timeout=%M"
-                        " -c idle_in_transaction_session_timeout=%M"
-                        " -c pg_trgm.word_similarity_threshold=%ui.%02ui",
-                        pcf->statement_timeout,
-                        pcf->statement_timeout * 2,
-                        pcf->similarity / 100, pcf->similarity % 100);
-    *last = '\0';
-
-    i = 0;
-    has_app = 0;
-
-    for (o = opts; o->keyword; o++) {
-        if (o->val == NULL) {
-            continue;
-        }
-
-        if (ngx_strcmp(o->keyword, "options") == 0) {
-            len = ngx_strlen(o->val);
-            p = ngx_pnalloc(cf->pool, len + 1 + (last - options) + 1);
-            if (p == NULL) {
-                PQconninfoFree(opts);
-                return NGX_CONF_ERROR;
-            }
-
-            ngx_sprintf(p, "%s %s%Z", options, o->val);
-            options[0] = '\0';
-            pcf->keywords[i] = "options";
-            pcf->values[i++] = (char *) p;
-            continue;
-        }
-
-        if (ngx_strcmp(o->keyword, "application_name") == 0) {
-            has_app = 1;
-        }
-
-        pcf->keywords[i] = crm_pg_strdup(cf->pool, o->keyword,
-                                         ngx_strlen(o->keyword));
-        pcf->values[i] = crm_pg_strdup(cf->pool, o->val, ngx_strlen(o->val));
-        if (pcf->keywords[i] == NULL || pcf->values[i] == NULL) {
-            PQconninfoFree(opts);
-            return NGX_CONF_ERROR;
-        }
-
-        i++;
-    }
-
-    PQconninfoFree(opts);
-
-    if (options[0] != '\0') {
-        pcf->keywords[i] = "options";
-        pcf->values[i] = crm_pg_strdup(cf->pool, (char *) options,
-                                       ngx_strlen(options));
-        if (pcf->values[i] == NULL) {
-            return NGX_CONF_ERROR;
-        }
-        i++;
-    }
-
-    if (!has_app) {
-        pcf->keywords[i] = "application_name";
-        pcf->values[i++] = "ngx_http_crm_module";
-    }
-
-    pcf->keywords[i] = NULL;
-    pcf->values[i] = NULL;
-
-    return NGX_CONF_OK;
-}
 
 
 crm_pg_pool_t *
@@ -862,103 +647,6 @@ failed:
 }
 
 
-/*
- * The connection's cache entry for "st", or NULL when it cannot have one
- * (cache full, or no memory).  *add is set when the entry is new and the
- * statement has to be prepared.
- */
-
-static crm_pg_stmt_t *
-crm_pg_stmt(crm_pg_conn_t *pc, crm_stmt_t *st, ngx_uint_t *add)
-{
-    uint32_t        hash;
-    ngx_uint_t      i;
-    crm_pg_stmt_t  *ps;
-
-    *add = 0;
-    hash = ngx_crc32_short(st->sql.data, st->sql.len);
-
-    for (i = 0; i < pc->nstmts; i++) {
-        ps = &pc->stmts[i];
-
-        if (ps->hash == hash && ps->len == st->sql.len
-            && ngx_memcmp(ps->sql, st->sql.data, st->sql.len) == 0)
-        {
-            if (ps->failed) {
-                return NULL;
-            }
-
-            /* its Parse was cut short (crm_pg_prepared()): again */
-            *add = !ps->prepared;
-
-            return ps;
-        }
-    }
-
-    if (pc->nstmts == CRM_PG_STMT_CACHE) {
-        return NULL;
-    }
-
-    if (pc->stmt_pool == NULL) {
-        pc->stmt_pool = ngx_create_pool(4096, pc->pool->log);
-        if (pc->stmt_pool == NULL) {
-            return NULL;
-        }
-
-        pc->stmts = ngx_palloc(pc->stmt_pool,
-                               CRM_PG_STMT_CACHE * sizeof(crm_pg_stmt_t));
-        if (pc->stmts == NULL) {
-            return NULL;
-        }
-    }
-
-    ps = &pc->stmts[pc->nstmts];
-
-    ps->sql = (u_char *) crm_pg_strdup(pc->stmt_pool, (char *) st->sql.data,
-                                       st->sql.len);
-    if (ps->sql == NULL) {
-        return NULL;
-    }
-
-    ps->hash = hash;
-    ps->len = st->sql.len;
-    ps->prepared = 0;
-    ps->failed = 0;
-
-    pc->nstmts++;
-    *add = 1;
-
-    return ps;
-}
-
-
-/* runs the statement by name when it is prepared, unnamed otherwise */
-
-static ngx_int_t
-crm_pg_execute(crm_pg_conn_t *pc, crm_pg_stmt_t *ps, crm_stmt_t *st)
-{
-    char  *sql, name[NGX_INT_T_LEN + 4];
-
-    if (ps != NULL && ps->prepared) {
-        ngx_sprintf((u_char *) name, "crm%ui%Z",
-                    (ngx_uint_t) (ps - pc->stmts));
-
-        return PQsendQueryPrepared(pc->pg, name, pc->nvalues,
-                                   (const char * const *) pc->values,
-                                   NULL, NULL, 0);
-    }
-
-    sql = crm_pg_strdup(st->params.pool, (char *) st->sql.data, st->sql.len);
-    if (sql == NULL) {
-        return 0;
-    }
-
-    return PQsendQueryParams(pc->pg, sql, pc->nvalues, NULL,
-                             (const char * const *) pc->values, NULL, NULL,
-                             0);
-}
-
-
 static void
 crm_pg_flush(crm_pg_conn_t *pc)
 {
@@ -1313,80 +1001,6 @@ crm_pg_wait_timeout(ngx_event_t *ev)
 }
 
 
-/*
- * A request refused for "reason".  In an outage or under overload every
- * request is refused: the error log gets the first refusal of each reason
- * at once, then one summary line a second while refusals go on, and a
- * line when a second passed without any.
- */
-
-static void
-crm_pg_refused(crm_pg_pool_t *pool, ngx_uint_t reason)
-{
-    if (!(pool->seen & (1 << reason))) {
-        pool->seen |= 1 << reason;
-
-        if (reason == CRM_PG_BUSY) {
-            ngx_log_error(NGX_LOG_WARN, pool->log, 0,
-                          "crm: %s (%ui waiting), refusing requests",
-                          crm_pg_reasons[reason], pool->nwaiting);
-
-        } else {
-            ngx_log_error(NGX_LOG_WARN, pool->log, 0,
-                          "crm: %s, refusing requests",
-                          crm_pg_reasons[reason]);
-        }
-
-    } else {
-        pool->refused[reason]++;
-    }
-
-    if (!pool->summary.timer_set) {
-        ngx_add_timer(&pool->summary, 1000);
-    }
-}
-
-
-static void
-crm_pg_summary(ngx_event_t *ev)
-{
-    u_char         *p;
-    ngx_uint_t      i, n;
-    crm_pg_pool_t  *pool;
-    u_char          buf[NGX_MAX_ERROR_STR];
-
-    pool = ev->data;
-
-    n = 0;
-    p = buf;
-
-    for (i = 1; i < CRM_PG_NREASONS; i++) {
-        if (pool->refused[i] == 0) {
-            continue;
-        }
-
-        p = ngx_slprintf(p, buf + sizeof(buf), "%s%ui %s",
-                         n ? ", " : "", pool->refused[i], crm_pg_reasons[i]);
-        n += pool->refused[i];
-        pool->refused[i] = 0;
-    }
-
-    if (n == 0) {
-        ngx_log_error(NGX_LOG_NOTICE, pool->log, 0,
-                      "crm: postgres serves requests again (no refusal "
-                      "in the last second)");
-        pool->seen = 0;
-        return;
-    }
-
-    ngx_log_error(NGX_LOG_WARN, pool->log, 0,
-                  "crm: postgres refused %ui more requests in the last "
-                  "second: %*s", n, p - buf, buf);
-
-    ngx_add_timer(&pool->summary, 1000);
-}
-
-
 /* the request's pool is going away: forget the statement */
 
 static void
@@ -1502,62 +1116,4 @@ crm_pg_cancelled(crm_pg_req_t *pr, PGresult *res)
     }
 
     ngx_destroy_pool(cc->pool);
-}
-
-
-static char *
-crm_pg_strdup(ngx_pool_t *pool, const char *s, size_t len)
-{
-    char  *p;
-
-    p = ngx_pnalloc(pool, len + 1);
-    if (p == NULL) {
-        return NULL;
-    }
-
-    ngx_memcpy(p, s, len);
-    p[len] = '\0';
-
-    return p;
-}
-
-
-/* "crm: <what>: <libpq's message>", the message on one line */
-
-static void
-crm_pg_log(ngx_uint_t level, ngx_log_t *log, const char *what, PGconn *pg)
-{
-    crm_pg_log_message(level, log, what, PQerrorMessage(pg));
-}
-
-
-/* a notice or warning the server sent (a session it terminates, say) */
-
-static void
-crm_pg_notice(void *arg, const char *message)
-{
-    crm_pg_pool_t *pool = arg;
-
-    crm_pg_log_message(NGX_LOG_NOTICE, pool->log, "postgres says", message);
-}
-
-
-static void
-crm_pg_log_message(ngx_uint_t level, ngx_log_t *log, const char *what,
-    const char *msg)
-{
-    u_char  *p, *last;
-    u_char   buf[NGX_MAX_ERROR_STR / 2];
-
-    last = buf + sizeof(buf) - 1;
-
-    for (p = buf; *msg != '\0' && p < last; msg++) {
-        *p++ = (*msg == '\n' || *msg == '\t') ? ' ' : (u_char) *msg;
-    }
-
-    while (p > buf && p[-1] == ' ') {
-        p--;
-    }
-
-    ngx_log_error(level, log, 0, "crm: %s: %*s", what, p - buf, buf);
 }

@@ -1,0 +1,144 @@
+
+/*
+ * ngx_http_crm_module: the PostgreSQL pool's configuration: the conninfo
+ * parsed once at configuration time (no I/O), with the session settings
+ * the module relies on.
+ */
+
+
+#include "io/crm_pg_conn.h"
+
+
+/*
+ * Configuration time: parse the conninfo once (no I/O) and add the
+ * session settings the module relies on.
+ */
+
+char *
+crm_pg_conf_finalize(ngx_conf_t *cf, crm_pg_conf_t *pcf)
+{
+    char                *errmsg;
+    u_char              *p, *last;
+    size_t               len;
+    ngx_uint_t           n, i, has_app;
+    PQconninfoOption    *opts, *o;
+    u_char               options[256];
+
+    errmsg = NULL;
+    opts = PQconninfoParse((char *) pcf->conninfo.data, &errmsg);
+    if (opts == NULL) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid crm_postgres conninfo \"%V\": %s",
+                           &pcf->conninfo, errmsg ? errmsg : "out of memory");
+        if (errmsg) {
+            PQfreemem(errmsg);
+        }
+        return NGX_CONF_ERROR;
+    }
+
+    n = 0;
+    for (o = opts; o->keyword; o++) {
+        n++;
+    }
+
+    pcf->keywords = ngx_pcalloc(cf->pool, (n + 3) * sizeof(char *));
+    pcf->values = ngx_pcalloc(cf->pool, (n + 3) * sizeof(char *));
+    if (pcf->keywords == NULL || pcf->values == NULL) {
+        PQconninfoFree(opts);
+        return NGX_CONF_ERROR;
+    }
+
+    /*
+     * The session runs in UTC with ISO dates (cursor keys round-trip
+     * through their text form) and a server-side statement timeout;
+     * search's typo tolerance is crm_search_similarity (0.5 by default:
+     * pg_trgm's 0.6 misses one wrong letter in a short name).
+     */
+
+    last = ngx_snprintf(options, sizeof(options) - 1,
+                        "-c TimeZone=UTC -c DateStyle=ISO,YMD"
+                        " -c statement_timeout=%M"
+                        " -c idle_in_transaction_session_timeout=%M"
+                        " -c pg_trgm.word_similarity_threshold=%ui.%02ui",
+                        pcf->statement_timeout,
+                        pcf->statement_timeout * 2,
+                        pcf->similarity / 100, pcf->similarity % 100);
+    *last = '\0';
+
+    i = 0;
+    has_app = 0;
+
+    for (o = opts; o->keyword; o++) {
+        if (o->val == NULL) {
+            continue;
+        }
+
+        if (ngx_strcmp(o->keyword, "options") == 0) {
+            len = ngx_strlen(o->val);
+            p = ngx_pnalloc(cf->pool, len + 1 + (last - options) + 1);
+            if (p == NULL) {
+                PQconninfoFree(opts);
+                return NGX_CONF_ERROR;
+            }
+
+            ngx_sprintf(p, "%s %s%Z", options, o->val);
+            options[0] = '\0';
+            pcf->keywords[i] = "options";
+            pcf->values[i++] = (char *) p;
+            continue;
+        }
+
+        if (ngx_strcmp(o->keyword, "application_name") == 0) {
+            has_app = 1;
+        }
+
+        pcf->keywords[i] = crm_pg_strdup(cf->pool, o->keyword,
+                                         ngx_strlen(o->keyword));
+        pcf->values[i] = crm_pg_strdup(cf->pool, o->val, ngx_strlen(o->val));
+        if (pcf->keywords[i] == NULL || pcf->values[i] == NULL) {
+            PQconninfoFree(opts);
+            return NGX_CONF_ERROR;
+        }
+
+        i++;
+    }
+
+    PQconninfoFree(opts);
+
+    if (options[0] != '\0') {
+        pcf->keywords[i] = "options";
+        pcf->values[i] = crm_pg_strdup(cf->pool, (char *) options,
+                                       ngx_strlen(options));
+        if (pcf->values[i] == NULL) {
+            return NGX_CONF_ERROR;
+        }
+        i++;
+    }
+
+    if (!has_app) {
+        pcf->keywords[i] = "application_name";
+        pcf->values[i++] = "ngx_http_crm_module";
+    }
+
+    pcf->keywords[i] = NULL;
+    pcf->values[i] = NULL;
+
+    return NGX_CONF_OK;
+}
+
+
+char *
+crm_pg_strdup(ngx_pool_t *pool, const char *s, size_t len)
+{
+    char  *p;
+
+    p = ngx_pnalloc(pool, len + 1);
+    if (p == NULL) {
+        return NULL;
+    }
+
+    ngx_memcpy(p, s, len);
+    p[len] = '\0';
+
+    return p;
+}

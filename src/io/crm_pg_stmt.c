@@ -1,0 +1,108 @@
+
+/*
+ * ngx_http_crm_module: the prepared statements of a pooled connection.
+ * A statement is prepared once per connection under the name "crm<n>"
+ * (n: its index in the connection's cache) and executed by name
+ * afterwards, so that PostgreSQL parses and plans each statement shape
+ * once; one the server refused to prepare is executed unnamed.
+ */
+
+
+#include "io/crm_pg_conn.h"
+
+
+/*
+ * The connection's cache entry for "st", or NULL when it cannot have one
+ * (cache full, or no memory).  *add is set when the entry is new and the
+ * statement has to be prepared.
+ */
+
+crm_pg_stmt_t *
+crm_pg_stmt(crm_pg_conn_t *pc, crm_stmt_t *st, ngx_uint_t *add)
+{
+    uint32_t        hash;
+    ngx_uint_t      i;
+    crm_pg_stmt_t  *ps;
+
+    *add = 0;
+    hash = ngx_crc32_short(st->sql.data, st->sql.len);
+
+    for (i = 0; i < pc->nstmts; i++) {
+        ps = &pc->stmts[i];
+
+        if (ps->hash == hash && ps->len == st->sql.len
+            && ngx_memcmp(ps->sql, st->sql.data, st->sql.len) == 0)
+        {
+            if (ps->failed) {
+                return NULL;
+            }
+
+            /* its Parse was cut short (crm_pg_prepared()): again */
+            *add = !ps->prepared;
+
+            return ps;
+        }
+    }
+
+    if (pc->nstmts == CRM_PG_STMT_CACHE) {
+        return NULL;
+    }
+
+    if (pc->stmt_pool == NULL) {
+        pc->stmt_pool = ngx_create_pool(4096, pc->pool->log);
+        if (pc->stmt_pool == NULL) {
+            return NULL;
+        }
+
+        pc->stmts = ngx_palloc(pc->stmt_pool,
+                               CRM_PG_STMT_CACHE * sizeof(crm_pg_stmt_t));
+        if (pc->stmts == NULL) {
+            return NULL;
+        }
+    }
+
+    ps = &pc->stmts[pc->nstmts];
+
+    ps->sql = (u_char *) crm_pg_strdup(pc->stmt_pool, (char *) st->sql.data,
+                                       st->sql.len);
+    if (ps->sql == NULL) {
+        return NULL;
+    }
+
+    ps->hash = hash;
+    ps->len = st->sql.len;
+    ps->prepared = 0;
+    ps->failed = 0;
+
+    pc->nstmts++;
+    *add = 1;
+
+    return ps;
+}
+
+
+/* runs the statement by name when it is prepared, unnamed otherwise */
+
+ngx_int_t
+crm_pg_execute(crm_pg_conn_t *pc, crm_pg_stmt_t *ps, crm_stmt_t *st)
+{
+    char  *sql, name[NGX_INT_T_LEN + 4];
+
+    if (ps != NULL && ps->prepared) {
+        ngx_sprintf((u_char *) name, "crm%ui%Z",
+                    (ngx_uint_t) (ps - pc->stmts));
+
+        return PQsendQueryPrepared(pc->pg, name, pc->nvalues,
+                                   (const char * const *) pc->values,
+                                   NULL, NULL, 0);
+    }
+
+    sql = crm_pg_strdup(st->params.pool, (char *) st->sql.data, st->sql.len);
+    if (sql == NULL) {
+        return 0;
+    }
+
+    return PQsendQueryParams(pc->pg, sql, pc->nvalues, NULL,
+                             (const char * const *) pc->values, NULL, NULL,
+                             0);
+}
