@@ -11,7 +11,8 @@
  * each in its own subtransaction, or all or nothing with "atomic".  The
  * answer has one result per operation, in order: 200 when all succeeded,
  * 207 otherwise.  Errors of an operation are the errors the single route
- * would give, made by the same code (crm_http_error() in capture mode).
+ * would give, made by the same code: crm_http_error() gives its error
+ * object to ctx->on_error, which bulk sets while it plans an operation.
  */
 
 
@@ -54,6 +55,7 @@ struct crm_bulk_s {
     crm_bulk_op_t            *ops;
     ngx_uint_t                nops;
     ngx_uint_t                atomic;
+    json_t                   *captured;     /* crm_bulk_capture() */
 };
 
 
@@ -67,6 +69,8 @@ static ngx_int_t crm_bulk_results(ngx_http_request_t *r, crm_ctx_t *ctx,
     json_t *doc);
 static ngx_int_t crm_bulk_error(ngx_http_request_t *r, crm_ctx_t *ctx,
     crm_bulk_op_t *bo, ngx_uint_t error, const char *message);
+static ngx_int_t crm_bulk_capture(ngx_http_request_t *r, crm_ctx_t *ctx,
+    json_t *err);
 static json_t *crm_bulk_take(crm_ctx_t *ctx);
 static ngx_int_t crm_bulk_answer(ngx_http_request_t *r, crm_ctx_t *ctx);
 static void crm_bulk_cleanup(void *data);
@@ -149,13 +153,13 @@ crm_bulk(ngx_http_request_t *r, crm_ctx_t *ctx)
     }
 
     failed = 0;
-    ctx->capture = 1;
+    ctx->on_error = crm_bulk_capture;
 
     json_array_foreach(ops, i, op) {
         rc = crm_bulk_plan(r, ctx, op, &bulk->ops[i], stmts);
 
         if (rc != NGX_OK) {
-            ctx->capture = 0;
+            ctx->on_error = NULL;
             json_decref(stmts);
             return rc;
         }
@@ -165,7 +169,7 @@ crm_bulk(ngx_http_request_t *r, crm_ctx_t *ctx)
         }
     }
 
-    ctx->capture = 0;
+    ctx->on_error = NULL;
 
     ngx_log_debug3(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
                    "crm bulk: %ui operations, %ui invalid, atomic: %ui",
@@ -563,7 +567,7 @@ crm_bulk_results(ngx_http_request_t *r, crm_ctx_t *ctx, json_t *doc)
     results = json_object_get(doc, "results");
     k = 0;
 
-    ctx->capture = 1;
+    ctx->on_error = crm_bulk_capture;
 
     for (i = 0; i < bulk->nops; i++) {
         bo = &bulk->ops[i];
@@ -593,7 +597,7 @@ crm_bulk_results(ngx_http_request_t *r, crm_ctx_t *ctx, json_t *doc)
                 row = json_loads(json_string_value(json_array_get(cols, 0)),
                                  0, &err);
                 if (row == NULL) {
-                    ctx->capture = 0;
+                    ctx->on_error = NULL;
                     return NGX_HTTP_INTERNAL_SERVER_ERROR;
                 }
             }
@@ -602,7 +606,7 @@ crm_bulk_results(ngx_http_request_t *r, crm_ctx_t *ctx, json_t *doc)
 
             if (bo->result == NULL) {
                 json_decref(row);
-                ctx->capture = 0;
+                ctx->on_error = NULL;
                 return NGX_HTTP_INTERNAL_SERVER_ERROR;
             }
 
@@ -642,12 +646,12 @@ crm_bulk_results(ngx_http_request_t *r, crm_ctx_t *ctx, json_t *doc)
         }
 
         if (rc != NGX_OK) {
-            ctx->capture = 0;
+            ctx->on_error = NULL;
             return rc;
         }
     }
 
-    ctx->capture = 0;
+    ctx->on_error = NULL;
 
     if (json_is_true(json_object_get(doc, "rolledBack"))) {
         bulk->atomic = 1;
@@ -676,21 +680,36 @@ static ngx_int_t
 crm_bulk_error(ngx_http_request_t *r, crm_ctx_t *ctx, crm_bulk_op_t *bo,
     ngx_uint_t error, const char *message)
 {
-    ngx_uint_t  capture;
-    ngx_int_t   rc;
+    ngx_int_t     rc;
+    crm_error_pt  saved;
 
-    capture = ctx->capture;
-    ctx->capture = 1;
+    saved = ctx->on_error;
+    ctx->on_error = crm_bulk_capture;
 
     rc = crm_http_error(r, error, message, NULL);
 
-    ctx->capture = capture;
+    ctx->on_error = saved;
 
     if (rc != NGX_OK) {
         return rc;
     }
 
     bo->result = crm_bulk_take(ctx);
+
+    return NGX_OK;
+}
+
+
+/*
+ * ctx->on_error while an operation is checked and planned: its error
+ * object is its result, not the response
+ */
+
+static ngx_int_t
+crm_bulk_capture(ngx_http_request_t *r, crm_ctx_t *ctx, json_t *err)
+{
+    json_decref(ctx->bulk->captured);
+    ctx->bulk->captured = err;
 
     return NGX_OK;
 }
@@ -703,8 +722,8 @@ crm_bulk_take(crm_ctx_t *ctx)
 {
     json_t  *err, *result;
 
-    err = ctx->captured;
-    ctx->captured = NULL;
+    err = ctx->bulk->captured;
+    ctx->bulk->captured = NULL;
 
     if (err == NULL) {
         return NULL;
@@ -826,6 +845,8 @@ crm_bulk_cleanup(void *data)
         ctx->bulk->ops[i].result = NULL;
     }
 
-    json_decref(ctx->captured);
-    ctx->captured = NULL;
+    if (ctx->bulk != NULL) {
+        json_decref(ctx->bulk->captured);
+        ctx->bulk->captured = NULL;
+    }
 }

@@ -321,9 +321,9 @@ crm_http_send_data(ngx_http_request_t *r, ngx_uint_t status, u_char *data,
  * {"error":{"code":"...","status":N,"message":"...","details":{...}},
  *  "meta":{...}}
  *
- * "details" is stolen (decref'ed) whatever happens.  While ctx->capture
- * is set (an operation of a bulk request) the error object is left in
- * ctx->captured instead, and NGX_OK returned.
+ * "details" is stolen (decref'ed) whatever happens.  While ctx->on_error
+ * is set (the bulk handler, for each of its operations) the error object
+ * goes to it instead of the client.
  */
 
 ngx_int_t
@@ -343,11 +343,9 @@ crm_http_error(ngx_http_request_t *r, ngx_uint_t error, const char *message,
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    if (ctx != NULL && ctx->capture) {
+    if (ctx != NULL && ctx->on_error != NULL) {
         /* one operation of a bulk request: its result, not a response */
-        json_decref(ctx->captured);
-        ctx->captured = err;
-        return NGX_OK;
+        return ctx->on_error(r, ctx, err);
     }
 
     if (crm_http_error_render(r, ctx, err, &value) != NGX_OK) {
@@ -669,9 +667,9 @@ crm_http_retry(ngx_http_request_t *r, ngx_uint_t error, const char *message,
 
     sec = ngx_max((ms + 999) / 1000, 1);
 
-    /* a bulk operation's error (ctx->capture) has no headers of its own */
+    /* a bulk operation's error (ctx->on_error) has no headers of its own */
 
-    if (ctx == NULL || !ctx->capture) {
+    if (ctx == NULL || ctx->on_error == NULL) {
         p = ngx_pnalloc(r->pool, NGX_INT_T_LEN);
         if (p == NULL) {
             return NGX_HTTP_INTERNAL_SERVER_ERROR;

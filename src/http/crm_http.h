@@ -253,6 +253,13 @@ typedef struct {
     ngx_uint_t                skip;         /* CRM_ROUTE_* */
 } crm_stage_def_t;
 
+/*
+ * given the error object instead of sending it (ctx->on_error: bulk);
+ * returns what crm_http_error() returns
+ */
+typedef ngx_int_t (*crm_error_pt)(ngx_http_request_t *r, crm_ctx_t *ctx,
+    json_t *err);
+
 /* called with the module's response before it is sent (ctx->on_send) */
 typedef void (*crm_send_pt)(ngx_http_request_t *r, crm_ctx_t *ctx,
     ngx_uint_t status, ngx_chain_t *out);
@@ -270,11 +277,9 @@ struct crm_ctx_s {
     crm_parent_t              parent;       /* of a sub-collection */
     ngx_uint_t                cost;         /* rate-limit units: a bulk
                                                request's operations */
-    json_t                   *captured;     /* see crm_http_error() */
     json_t                   *custom;       /* custom-field definitions,
                                                crm_custom_load() */
     crm_bulk_t               *bulk;
-    unsigned                  capture:1;
     unsigned                  heavy:1;      /* search, count=exact */
     crm_pg_req_t             *pg;
     crm_pg_req_t             *pg_heavy;     /* on the heavy pool */
@@ -319,6 +324,8 @@ struct crm_ctx_s {
         unsigned              taken:1;      /* a failure counted ahead */
     } fail;
 
+    crm_error_pt              on_error;     /* set by bulk around each
+                                               operation */
     crm_send_pt               on_send;      /* set by the idempotency
                                                stage while it holds a
                                                claim */
