@@ -51,4 +51,14 @@ $(OUT)/ngx/%.o: $(OUT)/ngx-src.dir
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS_ALL) -c -o $@ $$(cat $(OUT)/ngx-src.dir)/src/$*.c
 
+# The dependency files name the sources where they were: after a move of
+# the sources (config lists them) they would name files that are gone,
+# so they are read only while the stamp is newer than config, and the
+# objects start over otherwise.
+PURE_FRESH := $(shell test $(OUT)/.config -nt $(TOP)/config && echo yes)
+
+ifeq ($(PURE_FRESH),yes)
 -include $(wildcard $(OUT)/*.d)
+else
+$(shell rm -f $(OUT)/*.o $(OUT)/*.d; mkdir -p $(OUT); touch $(OUT)/.config)
+endif
