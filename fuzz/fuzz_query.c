@@ -71,7 +71,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     ngx_str_t         args, name;
     ngx_uint_t        n;
-    crm_resource_t   *res, **all;
+    crm_resource_t   *res, *all;
 
     if (size == 0) {
         return 0;
@@ -93,7 +93,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     default:
         all = crm_schema_all(&n);
-        res = all[(data[0] / 4) % n];
+        res = &all[(data[0] / 4) % n];
 
         fuzz_parse(res, &args, FUZZ_MODE_EXT);
         fuzz_parse(res, &args, FUZZ_MODE_FIELDS);
@@ -186,7 +186,7 @@ fuzz_accepted(crm_resource_t *res, crm_field_t *extra, ngx_uint_t nextra,
     ngx_uint_t        i, j, k, id, n;
     crm_filter_t     *flt;
     crm_parent_t      parent;
-    crm_resource_t  **all;
+    crm_resource_t   *all;
 
     fuzz_check(q->limit >= 1 && q->limit <= CRM_LIMIT_MAX, "limit");
     fuzz_check(q->nsort >= 1 && q->nsort <= CRM_MAX_KEYS, "nsort");
@@ -243,13 +243,13 @@ fuzz_accepted(crm_resource_t *res, crm_field_t *extra, ngx_uint_t nextra,
     all = crm_schema_all(&n);
 
     for (i = 0; i < n; i++) {
-        for (k = 0; k < all[i]->nlinks; k++) {
-            if (ngx_strcmp(all[i]->links[k].target, res->name.data) != 0) {
+        for (k = 0; k < all[i].nlinks; k++) {
+            if (ngx_strcmp(all[i].links[k].target, res->name.data) != 0) {
                 continue;
             }
 
-            parent.res = all[i];
-            parent.link = &all[i]->links[k];
+            parent.res = &all[i];
+            parent.link = &all[i].links[k];
             ngx_str_set(&parent.id, "22222222-2222-2222-2222-222222222222");
 
             fuzz_plan(res, q, &parent);

@@ -47,7 +47,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     json_t           *body;
     ngx_uint_t        n;
     json_error_t      jerr;
-    crm_resource_t  **all;
+    crm_resource_t   *all;
 
     if (size == 0) {
         return 0;
@@ -69,7 +69,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     /* crm_json_body() answers anything else 400 */
 
     if (json_is_object(body)) {
-        fuzz_validate(all[(data[0] & 0x7f) % n], body, data[0] & 0x80);
+        fuzz_validate(&all[(data[0] & 0x7f) % n], body, data[0] & 0x80);
     }
 
     json_decref(body);

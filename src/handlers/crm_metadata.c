@@ -28,7 +28,7 @@ crm_metadata(ngx_http_request_t *r, crm_ctx_t *ctx)
     size_t            len;
     json_t           *data, *obj;
     ngx_uint_t        i, n;
-    crm_resource_t  **all;
+    crm_resource_t   *all;
 
     if (ctx->custom == NULL && ctx->mcf->pool != NULL) {
         /* the workspace's custom fields are part of the description */
@@ -43,7 +43,7 @@ crm_metadata(ngx_http_request_t *r, crm_ctx_t *ctx)
         all = crm_schema_all(&n);
 
         for (i = 0; data != NULL && i < n; i++) {
-            obj = crm_metadata_object(ctx, all[i]);
+            obj = crm_metadata_object(ctx, &all[i]);
 
             if (obj == NULL || json_array_append_new(data, obj) != 0) {
                 json_decref(data);

@@ -208,7 +208,7 @@ crm_search_types(ngx_http_request_t *r, crm_ctx_t *ctx, ngx_str_t *types,
     u_char           *p, *last, *comma;
     ngx_str_t         name;
     ngx_uint_t        i, j, nall;
-    crm_resource_t  **all;
+    crm_resource_t   *all;
 
     *n = 0;
 
@@ -216,10 +216,10 @@ crm_search_types(ngx_http_request_t *r, crm_ctx_t *ctx, ngx_str_t *types,
         all = crm_schema_all(&nall);
 
         for (i = 0; i < nall && *n < CRM_SEARCH_TYPES; i++) {
-            if (!all[i]->admin && crm_sql_searchable(all[i])
-                && crm_search_readable(ctx, all[i]))
+            if (!all[i].admin && crm_sql_searchable(&all[i])
+                && crm_search_readable(ctx, &all[i]))
             {
-                res[(*n)++] = all[i];
+                res[(*n)++] = &all[i];
             }
         }
 

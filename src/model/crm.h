@@ -84,6 +84,16 @@ typedef enum {
 typedef struct crm_resource_s  crm_resource_t;
 
 
+/* what a resource is (crm_schema.c's rows), named */
+
+#define CRM_RES_ADMIN         0x01      /* writes: owners and admins */
+#define CRM_RES_IMMUTABLE     0x02      /* no PUT or PATCH */
+#define CRM_RES_CREDENTIAL    0x04      /* made with a secret shown once */
+#define CRM_RES_REVOKES       0x08      /* DELETE ends credentials */
+#define CRM_RES_SINGLETON     0x10      /* /<name>/current only */
+#define CRM_RES_VERSIONED     0x20      /* a version: ETag, If-Match */
+
+
 /* POST /<resource>/:id/<name>: one SQL function (workspace, id, body) */
 
 typedef struct {
@@ -267,7 +277,7 @@ ngx_uint_t crm_schema_custom(crm_resource_t *res);
 crm_link_t *crm_schema_link(crm_resource_t *res, ngx_str_t *name);
 crm_action_t *crm_schema_action(crm_resource_t *res, ngx_str_t *name);
 ngx_uint_t crm_schema_field_index(crm_resource_t *res, crm_field_t *f);
-crm_resource_t **crm_schema_all(ngx_uint_t *n);
+crm_resource_t *crm_schema_all(ngx_uint_t *n);
 
 
 /* crm_query.c: query string -> crm_query_t (pure) */

@@ -335,82 +335,69 @@ static crm_field_t  crm_workspace_fields[] = {
 
 
 /*
- * name, table, singular, fields, links; then the flags: admin (writes
- * need an owner or admin), immutable (no PUT/PATCH), credential (made
- * with a secret), revokes (DELETE ends credentials), singleton (only
- * /<name>/current), versioned (ETag, If-Match), and the tenant column
- * ("" = workspace_id)
+ * name, table, singular, fields, links, CRM_RES_* flags, and the tenant
+ * column ("" = workspace_id); item actions (POST /<name>/:id/<action>)
+ * with crm_resource_actions()
  */
 
-#define crm_resource(name, table, singular, fields, links, nlinks, admin,    \
-                     immutable, credential, revokes, singleton, versioned,   \
+#define crm_resource(name, table, singular, fields, links, nlinks, flags,    \
                      tenant)                                                 \
     crm_resource_actions(name, table, singular, fields, links, nlinks,       \
-                         admin, immutable, credential, revokes, singleton,   \
-                         versioned, tenant, NULL, 0)
+                         flags, tenant, NULL, 0)
 
 #define crm_resource_actions(name, table, singular, fields, links, nlinks,   \
-                             admin, immutable, credential, revokes,          \
-                             singleton, versioned, tenant, actions,          \
-                             nactions)                                       \
+                             flags, tenant, actions, nactions)               \
     { ngx_string(name), ngx_string(table), ngx_string(singular),             \
       fields, sizeof(fields) / sizeof(crm_field_t), links, nlinks,           \
-      ngx_null_string, admin, immutable, credential, revokes, singleton,     \
-      versioned, ngx_string(tenant), actions, nactions }
+      ngx_null_string,                                                       \
+      ((flags) & CRM_RES_ADMIN) != 0, ((flags) & CRM_RES_IMMUTABLE) != 0,    \
+      ((flags) & CRM_RES_CREDENTIAL) != 0, ((flags) & CRM_RES_REVOKES) != 0, \
+      ((flags) & CRM_RES_SINGLETON) != 0, ((flags) & CRM_RES_VERSIONED) != 0,\
+      ngx_string(tenant), actions, nactions }
 
 
 static crm_resource_t  crm_resources[] = {
 
     crm_resource("contacts", "contacts", "contact", crm_contact_fields,
                  crm_contact_links, crm_nlinks(crm_contact_links),
-                 0, 0, 0, 0, 0, 1, ""),
+                 CRM_RES_VERSIONED, ""),
 
     crm_resource("companies", "companies", "company", crm_company_fields,
                  crm_company_links, crm_nlinks(crm_company_links),
-                 0, 0, 0, 0, 0, 1, ""),
+                 CRM_RES_VERSIONED, ""),
 
     crm_resource("pipelines", "pipelines", "pipeline", crm_pipeline_fields,
                  crm_pipeline_links, crm_nlinks(crm_pipeline_links),
-                 0, 0, 0, 0, 0, 1, ""),
+                 CRM_RES_VERSIONED, ""),
 
     crm_resource("deals", "deals", "deal", crm_deal_fields,
                  crm_deal_links, crm_nlinks(crm_deal_links),
-                 0, 0, 0, 0, 0, 1, ""),
+                 CRM_RES_VERSIONED, ""),
 
     crm_resource_actions("leads", "leads", "lead", crm_lead_fields,
                          crm_lead_links, crm_nlinks(crm_lead_links),
-                         0, 0, 0, 0, 0, 1, "", crm_lead_actions,
+                         CRM_RES_VERSIONED, "", crm_lead_actions,
                          sizeof(crm_lead_actions) / sizeof(crm_action_t)),
 
     crm_resource("activities", "activities", "activity",
                  crm_activity_fields, crm_activity_links,
-                 crm_nlinks(crm_activity_links), 0, 0, 0, 0, 0, 1, ""),
+                 crm_nlinks(crm_activity_links), CRM_RES_VERSIONED, ""),
 
     crm_resource("custom-fields", "custom_fields", "custom_field",
-                 crm_custom_field_fields, NULL, 0, 1, 0, 0, 0, 0, 1, ""),
+                 crm_custom_field_fields, NULL, 0,
+                 CRM_RES_ADMIN|CRM_RES_VERSIONED, ""),
 
     crm_resource("api-keys", "api_keys", "api_key", crm_api_key_fields,
-                 NULL, 0, 1, 1, 1, 1, 0, 0, ""),
+                 NULL, 0,
+                 CRM_RES_ADMIN|CRM_RES_IMMUTABLE|CRM_RES_CREDENTIAL
+                 |CRM_RES_REVOKES, ""),
 
     crm_resource("users", "users", "user", crm_user_fields,
-                 NULL, 0, 1, 0, 0, 1, 0, 1, ""),
+                 NULL, 0, CRM_RES_ADMIN|CRM_RES_REVOKES|CRM_RES_VERSIONED, ""),
 
     crm_resource("workspaces", "workspaces", "workspace",
-                 crm_workspace_fields, NULL, 0, 1, 0, 0, 0, 1, 0, "id")
-};
-
-
-static crm_resource_t  *crm_resource_index[] = {
-    &crm_resources[0],
-    &crm_resources[1],
-    &crm_resources[2],
-    &crm_resources[3],
-    &crm_resources[4],
-    &crm_resources[5],
-    &crm_resources[6],
-    &crm_resources[7],
-    &crm_resources[8],
-    &crm_resources[9]
+                 crm_workspace_fields, NULL, 0,
+                 CRM_RES_ADMIN|CRM_RES_SINGLETON, "id")
 };
 
 
@@ -505,12 +492,14 @@ crm_schema_field_index(crm_resource_t *res, crm_field_t *f)
 }
 
 
-crm_resource_t **
+/* every resource: the table itself, *n of them */
+
+crm_resource_t *
 crm_schema_all(ngx_uint_t *n)
 {
-    *n = sizeof(crm_resource_index) / sizeof(crm_resource_t *);
+    *n = sizeof(crm_resources) / sizeof(crm_resource_t);
 
-    return crm_resource_index;
+    return crm_resources;
 }
 
 
