@@ -12,6 +12,15 @@
 #include "handlers/crm_handlers.h"
 
 
+struct crm_health_s {
+    ngx_msec_t                pg_ms;
+    ngx_msec_t                redis_start;
+    ngx_msec_t                redis_ms;
+    unsigned                  pg_up:1;
+    unsigned                  redis_up:1;
+};
+
+
 static void crm_health_pg_done(crm_pg_req_t *pr, PGresult *res);
 static void crm_health_redis_done(crm_redis_cmd_t *cmd, redisReply *reply,
     void *data);
@@ -30,8 +39,10 @@ crm_health(ngx_http_request_t *r, crm_ctx_t *ctx)
 {
     crm_stmt_t  *st;
 
+    ctx->health = ngx_pcalloc(r->pool, sizeof(crm_health_t));
     st = ngx_pcalloc(r->pool, sizeof(crm_stmt_t));
-    if (st == NULL) {
+
+    if (ctx->health == NULL || st == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
@@ -57,11 +68,11 @@ crm_health_pg_done(crm_pg_req_t *pr, PGresult *res)
     r = pr->data;
     ctx = ngx_http_get_module_ctx(r, ngx_http_crm_module);
 
-    ctx->health.pg_up = (res != NULL
+    ctx->health->pg_up = (res != NULL
                          && PQresultStatus(res) == PGRES_TUPLES_OK);
-    ctx->health.pg_ms = ngx_current_msec - ctx->started;
+    ctx->health->pg_ms = ngx_current_msec - ctx->started;
 
-    if (!ctx->health.pg_up) {
+    if (!ctx->health->pg_up) {
         /* the pool logs the outage itself, once */
         ngx_log_debug0(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
                        "crm: health: postgres is down");
@@ -73,7 +84,7 @@ crm_health_pg_done(crm_pg_req_t *pr, PGresult *res)
     }
 
     ngx_str_set(&ping, "PING");
-    ctx->health.redis_start = ngx_current_msec;
+    ctx->health->redis_start = ngx_current_msec;
 
     if (crm_http_redis(r, ctx, crm_health_redis_done, 1, &ping)
         == NULL)
@@ -92,9 +103,9 @@ crm_health_redis_done(crm_redis_cmd_t *cmd, redisReply *reply, void *data)
     r = data;
     ctx = ngx_http_get_module_ctx(r, ngx_http_crm_module);
 
-    ctx->health.redis_up = (reply != NULL
+    ctx->health->redis_up = (reply != NULL
                             && reply->type == REDIS_REPLY_STATUS);
-    ctx->health.redis_ms = ngx_current_msec - ctx->health.redis_start;
+    ctx->health->redis_ms = ngx_current_msec - ctx->health->redis_start;
 
     crm_http_done(r, crm_health_render(r, ctx));
 }
@@ -120,11 +131,11 @@ crm_health_render(ngx_http_request_t *r, crm_ctx_t *ctx)
     code = NGX_HTTP_OK;
     status = "ok";
 
-    if (!ctx->health.pg_up) {
+    if (!ctx->health->pg_up) {
         code = NGX_HTTP_SERVICE_UNAVAILABLE;
         status = "unavailable";
 
-    } else if (ctx->mcf->redis != NULL && !ctx->health.redis_up) {
+    } else if (ctx->mcf->redis != NULL && !ctx->health->redis_up) {
         status = "degraded";
     }
 
@@ -132,13 +143,13 @@ crm_health_render(ngx_http_request_t *r, crm_ctx_t *ctx)
                     "{\"data\":{\"status\":\"%s\",\"checks\":{"
                     "\"postgres\":{\"status\":\"%s\",\"latencyMs\":%M},"
                     "\"redis\":{\"status\":\"%s\"",
-                    status, ctx->health.pg_up ? "up" : "down",
-                    ctx->health.pg_ms,
+                    status, ctx->health->pg_up ? "up" : "down",
+                    ctx->health->pg_ms,
                     ctx->mcf->redis == NULL ? "disabled"
-                    : ctx->health.redis_up ? "up" : "down");
+                    : ctx->health->redis_up ? "up" : "down");
 
-    if (ctx->health.redis_up) {
-        p = ngx_sprintf(p, ",\"latencyMs\":%M", ctx->health.redis_ms);
+    if (ctx->health->redis_up) {
+        p = ngx_sprintf(p, ",\"latencyMs\":%M", ctx->health->redis_ms);
     }
 
     p = ngx_cpymem(p, "}}},\"meta\":{", sizeof("}}},\"meta\":{") - 1);

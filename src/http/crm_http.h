@@ -238,6 +238,9 @@ typedef struct {
 
 
 typedef struct crm_bulk_s  crm_bulk_t;
+typedef struct crm_health_s  crm_health_t;
+typedef struct crm_idem_s  crm_idem_t;
+typedef struct crm_limit_state_s  crm_limit_state_t;
 
 
 /*
@@ -294,13 +297,10 @@ struct crm_ctx_s {
     ngx_int_t                 rc;
     ngx_msec_t                started;
 
-    struct {
-        ngx_msec_t            pg_ms;
-        ngx_msec_t            redis_start;
-        ngx_msec_t            redis_ms;
-        unsigned              pg_up:1;
-        unsigned              redis_up:1;
-    } health;
+    /* the state of a stage or handler, its own (NULL until it runs) */
+    crm_health_t             *health;       /* handlers/crm_health.c */
+    crm_idem_t               *idem;         /* stages/crm_idempotency.c */
+    crm_limit_state_t        *limit;        /* stages/crm_limit.c */
 
     ngx_str_t                 token;        /* the credential presented */
     u_char                    token_hash[32];
@@ -312,17 +312,7 @@ struct crm_ctx_s {
     ngx_array_t               values;       /* crm_value_t, set later */
     ngx_str_t                 match;        /* If-Match version */
     ngx_int_t                 limit_remaining;  /* -1: not limited */
-    ngx_str_t                 limit_key;
-    ngx_msec_t                limit_wait;
-    crm_limit_window_t        limit_win[CRM_LIMIT_WINDOWS];
 
-    struct {                                /* crm_auth_fail_limit */
-        ngx_str_t             key;          /* the client's address */
-        ngx_uint_t            limit;        /* 0: not evaluated */
-        ngx_uint_t            remaining;
-        ngx_msec_t            reset;
-        unsigned              taken:1;      /* a failure counted ahead */
-    } fail;
 
     crm_error_pt              on_error;     /* set by bulk around each
                                                operation */
@@ -330,11 +320,6 @@ struct crm_ctx_s {
                                                stage while it holds a
                                                claim */
 
-    struct {
-        ngx_str_t             key;          /* in Redis */
-        ngx_str_t             fp;           /* the request's fingerprint */
-        unsigned              claimed:1;    /* the response is stored */
-    } idem;
 
     ngx_str_t                 page;         /* nginx's own error page as
                                                JSON (crm_error_pages.c) */

@@ -28,6 +28,13 @@
 #define CRM_IDEM_KEY_MAX      255
 
 
+struct crm_idem_s {
+    ngx_str_t                 key;          /* in Redis */
+    ngx_str_t                 fp;           /* the request's fingerprint */
+    unsigned                  claimed:1;    /* the response is stored */
+};
+
+
 static void crm_idem_claimed(crm_redis_cmd_t *cmd, redisReply *reply,
     void *data);
 static ngx_int_t crm_idem_answer(ngx_http_request_t *r, crm_ctx_t *ctx,
@@ -100,6 +107,12 @@ crm_idem_begin(ngx_http_request_t *r, crm_ctx_t *ctx)
      * claim's value), the TTL
      */
 
+    ctx->idem = ngx_pcalloc(r->pool, sizeof(crm_idem_t));
+    if (ctx->idem == NULL) {
+        ctx->rc = NGX_HTTP_INTERNAL_SERVER_ERROR;
+        return NGX_ABORT;
+    }
+
     p = ngx_pnalloc(r->pool, sizeof("crm:idem::") + NGX_INT_T_LEN
                              + ctx->principal.id.len
                              + ctx->principal.workspace.len + key->len
@@ -111,12 +124,12 @@ crm_idem_begin(ngx_http_request_t *r, crm_ctx_t *ctx)
         return NGX_ABORT;
     }
 
-    ctx->idem.key.data = p;
+    ctx->idem->key.data = p;
     p = ngx_sprintf(p, "crm:idem:%ui:%V:%V", ctx->principal.kind,
                     ctx->principal.id.len ? &ctx->principal.id
                                           : &ctx->principal.workspace,
                     key);
-    ctx->idem.key.len = p - ctx->idem.key.data;
+    ctx->idem->key.len = p - ctx->idem->key.data;
 
     /*
      * the fingerprint: method, URI with arguments, principal (the key's
@@ -124,8 +137,8 @@ crm_idem_begin(ngx_http_request_t *r, crm_ctx_t *ctx)
      * not the HTTP version, nor any header
      */
 
-    principal.data = ctx->idem.key.data + sizeof("crm:idem:") - 1;
-    principal.len = ctx->idem.key.len - (sizeof("crm:idem:") - 1)
+    principal.data = ctx->idem->key.data + sizeof("crm:idem:") - 1;
+    principal.len = ctx->idem->key.len - (sizeof("crm:idem:") - 1)
                     - (sizeof(":") - 1) - key->len;
 
     body = (r->request_body != NULL) ? r->request_body->bufs : NULL;
@@ -140,12 +153,12 @@ crm_idem_begin(ngx_http_request_t *r, crm_ctx_t *ctx)
         return NGX_ABORT;
     }
 
-    ctx->idem.fp.data = p;
-    ctx->idem.fp.len = CRM_IDEM_FP_LEN;
+    ctx->idem->fp.data = p;
+    ctx->idem->fp.len = CRM_IDEM_FP_LEN;
     p += CRM_IDEM_FP_LEN;
 
     argv[4].data = p;
-    p = ngx_sprintf(p, "i:%V", &ctx->idem.fp);
+    p = ngx_sprintf(p, "i:%V", &ctx->idem->fp);
     argv[4].len = p - argv[4].data;
 
     /*
@@ -161,12 +174,12 @@ crm_idem_begin(ngx_http_request_t *r, crm_ctx_t *ctx)
     ngx_str_set(&argv[0], "EVAL");
     argv[1] = crm_idem_claim;
     ngx_str_set(&argv[2], "1");
-    argv[3] = ctx->idem.key;
+    argv[3] = ctx->idem->key;
 
 
     if (crm_http_redis(r, ctx, crm_idem_claimed, 6, argv) == NULL)
     {
-        ngx_str_null(&ctx->idem.key);
+        ngx_str_null(&ctx->idem->key);
         return crm_idem_unavailable(r, ctx);
     }
 
@@ -195,7 +208,7 @@ crm_idem_claimed(crm_redis_cmd_t *cmd, redisReply *reply, void *data)
                           reply ? reply->str : "no reply", n);
         }
 
-        ngx_str_null(&ctx->idem.key);
+        ngx_str_null(&ctx->idem->key);
 
         rc = crm_idem_unavailable(r, ctx);
         rc = (rc == NGX_OK) ? crm_run_next(r, ctx) : ctx->rc;
@@ -215,7 +228,7 @@ crm_idem_claimed(crm_redis_cmd_t *cmd, redisReply *reply, void *data)
         cln->handler = crm_idem_cleanup;
         cln->data = r;
 
-        ctx->idem.claimed = 1;
+        ctx->idem->claimed = 1;
         ctx->on_send = crm_idem_store;
         rc = crm_run_next(r, ctx);
     }
@@ -242,7 +255,7 @@ crm_idem_answer(ngx_http_request_t *r, crm_ctx_t *ctx, u_char *v,
     last = v + len;
 
     if (len < 2 + CRM_IDEM_FP_LEN
-        || ngx_strncmp(v + 2, ctx->idem.fp.data, CRM_IDEM_FP_LEN) != 0)
+        || ngx_strncmp(v + 2, ctx->idem->fp.data, CRM_IDEM_FP_LEN) != 0)
     {
         ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
                       "crm: idempotency key reused with another request");
@@ -349,7 +362,7 @@ crm_idem_store(ngx_http_request_t *r, crm_ctx_t *ctx, ngx_uint_t status,
     ngx_list_part_t  *part;
     ngx_table_elt_t  *h;
 
-    ctx->idem.claimed = 0;
+    ctx->idem->claimed = 0;
     ctx->on_send = NULL;
 
     pool = ngx_create_pool(1024, ngx_cycle->log);
@@ -381,8 +394,8 @@ crm_idem_store(ngx_http_request_t *r, crm_ctx_t *ctx, ngx_uint_t status,
         }
     }
 
-    argv[1].data = ngx_pstrdup(pool, &ctx->idem.key);
-    argv[1].len = ctx->idem.key.len;
+    argv[1].data = ngx_pstrdup(pool, &ctx->idem->key);
+    argv[1].len = ctx->idem->key.len;
 
     if (argv[1].data == NULL) {
         ngx_destroy_pool(pool);
@@ -408,7 +421,7 @@ crm_idem_store(ngx_http_request_t *r, crm_ctx_t *ctx, ngx_uint_t status,
     }
 
     argv[2].data = p;
-    p = ngx_sprintf(p, "d:%V:%03ui:%V\n", &ctx->idem.fp, status, &loc);
+    p = ngx_sprintf(p, "d:%V:%03ui:%V\n", &ctx->idem->fp, status, &loc);
 
     for (cl = out; cl; cl = cl->next) {
         p = ngx_cpymem(p, cl->buf->pos, cl->buf->last - cl->buf->pos);
@@ -456,7 +469,7 @@ crm_idem_cleanup(void *data)
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_crm_module);
 
-    if (ctx != NULL && ctx->idem.claimed) {
+    if (ctx != NULL && ctx->idem != NULL && ctx->idem->claimed) {
         crm_idem_store(r, ctx, NGX_HTTP_INTERNAL_SERVER_ERROR, NULL);
     }
 }

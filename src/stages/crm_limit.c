@@ -48,7 +48,26 @@ struct crm_limit_zone_s {
 };
 
 
+/* a request's rate-limit state (ctx->limit) */
+
+struct crm_limit_state_s {
+    ngx_str_t                 key;          /* the principal's */
+    ngx_msec_t                wait;
+    crm_limit_window_t        win[CRM_LIMIT_WINDOWS];
+
+    struct {                                /* crm_auth_fail_limit */
+        ngx_str_t             key;          /* the client's address */
+        ngx_uint_t            limit;        /* 0: not evaluated */
+        ngx_uint_t            remaining;
+        ngx_msec_t            reset;
+        unsigned              taken:1;      /* a failure counted ahead */
+    } fail;
+};
+
+
 static ngx_int_t crm_limit_init_zone(ngx_shm_zone_t *zone, void *data);
+static crm_limit_state_t *crm_limit_state(ngx_http_request_t *r,
+    crm_ctx_t *ctx);
 static crm_limit_node_t *crm_limit_node(crm_limit_zone_t *lz,
     ngx_str_t *key);
 static ngx_int_t crm_limit_local(ngx_http_request_t *r, crm_ctx_t *ctx);
@@ -199,8 +218,13 @@ crm_limit_check(ngx_http_request_t *r, crm_ctx_t *ctx)
         return NGX_OK;
     }
 
+    if (crm_limit_state(r, ctx) == NULL) {
+        ctx->rc = NGX_HTTP_INTERNAL_SERVER_ERROR;
+        return NGX_ABORT;
+    }
+
     pr = &ctx->principal;
-    w = ctx->limit_win;
+    w = ctx->limit->win;
 
     /* the key's own limits, where it has them */
 
@@ -219,10 +243,10 @@ crm_limit_check(ngx_http_request_t *r, crm_ctx_t *ctx)
         return NGX_ABORT;
     }
 
-    ctx->limit_key.data = p;
+    ctx->limit->key.data = p;
     p = ngx_snprintf(p, CRM_LIMIT_KEY_MAX, "crm:rl:%ui:%V", pr->kind,
                      pr->id.len ? &pr->id : &pr->workspace);
-    ctx->limit_key.len = p - ctx->limit_key.data;
+    ctx->limit->key.len = p - ctx->limit->key.data;
 
     if (lcf->cluster && ctx->mcf->redis != NULL
         && crm_redis_up(ctx->mcf->redis))
@@ -232,7 +256,7 @@ crm_limit_check(ngx_http_request_t *r, crm_ctx_t *ctx)
         ngx_str_set(&argv[0], "EVAL");
         argv[1] = crm_limit_script;
         ngx_str_set(&argv[2], "1");
-        argv[3] = ctx->limit_key;
+        argv[3] = ctx->limit->key;
 
         for (i = 0; i < CRM_LIMIT_WINDOWS; i++) {
             argv[4 + 2 * i].data = p;
@@ -285,7 +309,7 @@ crm_limit_local(ngx_http_request_t *r, crm_ctx_t *ctx)
 
     ngx_shmtx_lock(&lz->shpool->mutex);
 
-    node = crm_limit_node(lz, &ctx->limit_key);
+    node = crm_limit_node(lz, &ctx->limit->key);
 
     if (node == NULL) {
         ngx_shmtx_unlock(&lz->shpool->mutex);
@@ -296,7 +320,7 @@ crm_limit_local(ngx_http_request_t *r, crm_ctx_t *ctx)
         return NGX_OK;
     }
 
-    crm_limit_gcra(ctx, ctx->limit_win, now, node->tat, &ctx->limit_wait);
+    crm_limit_gcra(ctx, ctx->limit->win, now, node->tat, &ctx->limit->wait);
 
     for (i = 0; i < CRM_LIMIT_WINDOWS; i++) {
         tat[i] = node->tat[i];
@@ -401,7 +425,7 @@ crm_limit_redis_done(crm_redis_cmd_t *cmd, redisReply *reply, void *data)
         ctx->mcf->limit_local = 0;
     }
 
-    ctx->limit_wait = (ngx_msec_t) ((reply->element[0]->integer + 999)
+    ctx->limit->wait = (ngx_msec_t) ((reply->element[0]->integer + 999)
                                     / 1000);
     now = (uint64_t) reply->element[1]->integer;
 
@@ -439,13 +463,13 @@ crm_limit_answer(ngx_http_request_t *r, crm_ctx_t *ctx, uint64_t now,
     crm_limit_window_t  *w;
 
     lcf = &ctx->mcf->limit;
-    w = ctx->limit_win;
-    wait = ctx->limit_wait;
+    w = ctx->limit->win;
+    wait = ctx->limit->wait;
 
     if (wait != 0 && lcf->dry_run) {
         ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
                       "crm: rate limit exceeded for %V (dry run)",
-                      &ctx->limit_key);
+                      &ctx->limit->key);
         wait = 0;
     }
 
@@ -482,7 +506,7 @@ crm_limit_answer(ngx_http_request_t *r, crm_ctx_t *ctx, uint64_t now,
 
     ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
                   "crm: rate limit exceeded for %V, retry in %M ms",
-                  &ctx->limit_key, wait);
+                  &ctx->limit->key, wait);
 
     ctx->rc = crm_http_retry(r, CRM_E_RATE_LIMITED,
                              "too many requests, retry later", wait, NULL);
@@ -608,12 +632,21 @@ crm_limit_fail_take(ngx_http_request_t *r, crm_ctx_t *ctx)
 
     lcf = &ctx->mcf->fail_limit;
 
-    if (lcf->zone == NULL || ctx->fail.taken) {
+    if (lcf->zone == NULL) {
         return NGX_OK;
     }
 
-    if (ctx->fail.key.len == 0
-        && crm_limit_fail_key(r, &ctx->fail.key) != NGX_OK)
+    if (crm_limit_state(r, ctx) == NULL) {
+        ctx->rc = NGX_HTTP_INTERNAL_SERVER_ERROR;
+        return NGX_ABORT;
+    }
+
+    if (ctx->limit->fail.taken) {
+        return NGX_OK;
+    }
+
+    if (ctx->limit->fail.key.len == 0
+        && crm_limit_fail_key(r, &ctx->limit->fail.key) != NGX_OK)
     {
         ctx->rc = NGX_HTTP_INTERNAL_SERVER_ERROR;
         return NGX_ABORT;
@@ -628,7 +661,7 @@ crm_limit_fail_take(ngx_http_request_t *r, crm_ctx_t *ctx)
 
     ngx_shmtx_lock(&lz->shpool->mutex);
 
-    node = crm_limit_node(lz, &ctx->fail.key);
+    node = crm_limit_node(lz, &ctx->limit->fail.key);
 
     if (node == NULL) {
         ngx_shmtx_unlock(&lz->shpool->mutex);
@@ -654,7 +687,7 @@ crm_limit_fail_take(ngx_http_request_t *r, crm_ctx_t *ctx)
             node->tat[i] = ngx_max(node->tat[i], now) + w[i].interval;
         }
 
-        ctx->fail.taken = 1;
+        ctx->limit->fail.taken = 1;
     }
 
     for (i = 0; i < CRM_LIMIT_WINDOWS; i++) {
@@ -678,9 +711,9 @@ crm_limit_fail_take(ngx_http_request_t *r, crm_ctx_t *ctx)
         }
     }
 
-    ctx->fail.limit = w[best].limit;
-    ctx->fail.remaining = ngx_min(rem[best], w[best].limit);
-    ctx->fail.reset = (ngx_msec_t) ((ngx_max(tat[best], now) - now + 999)
+    ctx->limit->fail.limit = w[best].limit;
+    ctx->limit->fail.remaining = ngx_min(rem[best], w[best].limit);
+    ctx->limit->fail.reset = (ngx_msec_t) ((ngx_max(tat[best], now) - now + 999)
                                     / 1000);
 
     if (us == 0) {
@@ -692,13 +725,13 @@ crm_limit_fail_take(ngx_http_request_t *r, crm_ctx_t *ctx)
     if (lcf->dry_run) {
         ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
                       "crm: too many failed authentications from %V "
-                      "(dry run)", &ctx->fail.key);
+                      "(dry run)", &ctx->limit->fail.key);
         return NGX_OK;
     }
 
     ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
                   "crm: too many failed authentications from %V, "
-                  "retry in %M ms", &ctx->fail.key, wait);
+                  "retry in %M ms", &ctx->limit->fail.key, wait);
 
     if (crm_limit_fail_headers(r, ctx) != NGX_OK) {
         ctx->rc = NGX_HTTP_INTERNAL_SERVER_ERROR;
@@ -724,21 +757,22 @@ crm_limit_fail_return(ngx_http_request_t *r, crm_ctx_t *ctx)
     crm_limit_zone_t   *lz;
     crm_limit_node_t   *node;
 
-    if (!ctx->fail.taken) {
+    if (ctx->limit == NULL || !ctx->limit->fail.taken) {
         return;
     }
 
-    ctx->fail.taken = 0;
-    ctx->fail.limit = 0;
+    ctx->limit->fail.taken = 0;
+    ctx->limit->fail.limit = 0;
 
     lcf = &ctx->mcf->fail_limit;
     lz = lcf->zone->data;
 
-    hash = ngx_crc32_short(ctx->fail.key.data, ctx->fail.key.len);
+    hash = ngx_crc32_short(ctx->limit->fail.key.data,
+                           ctx->limit->fail.key.len);
 
     ngx_shmtx_lock(&lz->shpool->mutex);
 
-    sn = ngx_str_rbtree_lookup(&lz->sh->rbtree, &ctx->fail.key, hash);
+    sn = ngx_str_rbtree_lookup(&lz->sh->rbtree, &ctx->limit->fail.key, hash);
 
     if (sn != NULL) {
         node = (crm_limit_node_t *) sn;
@@ -759,12 +793,13 @@ crm_limit_fail_return(ngx_http_request_t *r, crm_ctx_t *ctx)
 ngx_int_t
 crm_limit_fail_headers(ngx_http_request_t *r, crm_ctx_t *ctx)
 {
-    if (ctx->fail.limit == 0) {
+    if (ctx->limit == NULL || ctx->limit->fail.limit == 0) {
         return NGX_OK;
     }
 
-    return crm_limit_headers(r, ctx->fail.limit, ctx->fail.remaining,
-                             ctx->fail.reset);
+    return crm_limit_headers(r, ctx->limit->fail.limit,
+                             ctx->limit->fail.remaining,
+                             ctx->limit->fail.reset);
 }
 
 
@@ -818,4 +853,17 @@ crm_limit_fail_key(ngx_http_request_t *r, ngx_str_t *key)
     key->len = p - key->data;
 
     return NGX_OK;
+}
+
+
+/* the request's rate-limit state, made when a limit first needs it */
+
+static crm_limit_state_t *
+crm_limit_state(ngx_http_request_t *r, crm_ctx_t *ctx)
+{
+    if (ctx->limit == NULL) {
+        ctx->limit = ngx_pcalloc(r->pool, sizeof(crm_limit_state_t));
+    }
+
+    return ctx->limit;
 }
