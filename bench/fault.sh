@@ -45,7 +45,9 @@
 # nginx.conf.example with 2 workers on 127.0.0.1:8093: the nginx of
 # "make run" is not touched.  "restart" stops and starts the run stack's
 # PostgreSQL, so anything else using it sees an outage of about a second.
-# Raw outputs (wrk, probes, the error log) stay in .run/fault/.
+# Raw outputs (wrk, probes, the error log) stay in .run/fault/.  What it
+# shares with bench/run.sh (starting the run stack's PostgreSQL and its
+# nginx, reading wrk's output) is in bench/lib.sh.
 #
 # Exit status: 0 when every scenario met its expectation, 1 otherwise
 # (each failed expectation is printed, at the end too), 2 on a setup
@@ -54,9 +56,10 @@
 set -euo pipefail
 
 TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd -P)
-PG_BIN=${PG_BIN:-/usr/lib/postgresql/15/bin}
-NGINX_BIN=${NGINX_BIN:-/usr/sbin/nginx}
-MODULE_SO=$TOP/build/ngx_http_crm_module.so
+ME=bench/fault.sh
+TAG=fault
+# shellcheck source=bench/lib.sh
+. "$TOP/bench/lib.sh"
 
 ONLY=${FAULT_ONLY:-resets restart pool search bodies junk}
 PORT=${FAULT_PORT:-8093}
@@ -78,26 +81,7 @@ SEED_WS=cccccccc-cccc-4ccc-8ccc-cccccccccccc
 SEARCH_PATHS="/api/v1/search?q=example&limit=20"
 SEARCH_PATHS+="|/api/v1/contacts?q=example.com&limit=20"
 
-die() {
-    echo "bench/fault.sh: $*" >&2
-    exit 2
-}
-
-loud() {
-    {
-        echo
-        echo "!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!"
-        for line in "$@"; do echo "!!! $line"; done
-        echo "!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!"
-        echo
-    } >&2
-}
-
-for v in PORT RESETS SEED_N RECOVERY_MAX LOG_MAX; do
-    case ${!v} in
-        ''|*[!0-9]*) die "FAULT_$v must be a number, not '${!v}'" ;;
-    esac
-done
+numbers PORT RESETS SEED_N RECOVERY_MAX LOG_MAX
 for name in $ONLY; do
     case $name in
         resets|restart|pool|search|bodies|junk) ;;
@@ -105,14 +89,6 @@ for name in $ONLY; do
                "(resets restart pool search bodies junk)" ;;
     esac
 done
-
-want() { case " $ONLY " in *" $1 "*) return 0 ;; *) return 1 ;; esac; }
-
-is_root() { [ "$(id -u)" -eq 0 ]; }
-
-port_busy() {
-    (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
-}
 
 
 # ------------------------------------------------------------ prerequisites
@@ -123,36 +99,17 @@ for tool in wrk curl python3 redis-cli "$NGINX_BIN" "$PG_BIN/psql" \
         || die "missing $tool (run util/deps.sh; wrk: apt-get install wrk)"
 done
 
-if [ "${FAULT_SKIP_MAKE:-0}" != 1 ]; then
-    make -s -C "$TOP" all || die "make failed"
-fi
-[ -r "$MODULE_SO" ] || die "missing $MODULE_SO: run make"
-
-mkdir -p "$B/conf" "$B/logs" "$B/temp"
+build "${FAULT_SKIP_MAKE:-0}"
 
 
 # ----------------------------------------- PostgreSQL and Redis of make run
 
-PG_PORT=${CRM_PG_PORT:-54320}
-REDIS_PORT=${CRM_REDIS_PORT:-63790}
-if [ -r "$TOP/.run/run/ports" ]; then
-    PG_PORT=$(sed -n 's/^PG_PORT=\([0-9]*\)$/\1/p' "$TOP/.run/run/ports")
-    REDIS_PORT=$(sed -n 's/^REDIS_PORT=\([0-9]*\)$/\1/p' \
-                     "$TOP/.run/run/ports")
-    if [ -z "$PG_PORT" ] || [ -z "$REDIS_PORT" ]; then
-        die "no PG_PORT or REDIS_PORT in .run/run/ports"
-    fi
+PG_PORT=$(run_port PG_PORT "${CRM_PG_PORT:-54320}")
+REDIS_PORT=$(run_port REDIS_PORT "${CRM_REDIS_PORT:-63790}")
+if [ -z "$PG_PORT" ] || [ -z "$REDIS_PORT" ]; then
+    die "no PG_PORT or REDIS_PORT in .run/run/ports"
 fi
 PG_DSN="host=127.0.0.1 port=$PG_PORT dbname=crm user=crm"
-
-psql_crm() {
-    PGOPTIONS='-c client_min_messages=warning' \
-    "$PG_BIN/psql" -X -q -v ON_ERROR_STOP=1 "$PG_DSN" "$@"
-}
-
-pg_ready() {
-    "$PG_BIN/pg_isready" -q -h 127.0.0.1 -p "$PG_PORT" -U crm -d crm -t 2
-}
 
 redis_ready() {
     redis-cli -h 127.0.0.1 -p "$REDIS_PORT" ping 2>/dev/null | grep -q PONG
@@ -171,18 +128,7 @@ cleanup() {
     for pid in $(jobs -p); do
         kill "$pid" 2>/dev/null || true
     done
-    if [ -n "$NGINX_PID" ] && kill -0 "$NGINX_PID" 2>/dev/null; then
-        kill -TERM "$NGINX_PID" 2>/dev/null || true
-        for _ in $(seq 100); do
-            kill -0 "$NGINX_PID" 2>/dev/null || break
-            sleep 0.1
-        done
-        if kill -0 "$NGINX_PID" 2>/dev/null; then
-            echo "fault: nginx $NGINX_PID ignored SIGTERM, killing it" >&2
-            kill -KILL "$NGINX_PID" 2>/dev/null || true
-        fi
-        echo "fault: stopped the fault nginx (pid $NGINX_PID)"
-    fi
+    nginx_stop
     if [ -n "$PG_STOPPED" ]; then
         echo "fault: interrupted with PostgreSQL stopped: starting it again"
         "$TOP/util/stack.sh" run pg-start || true
@@ -213,19 +159,7 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-if pg_ready; then
-    echo "fault: reusing PostgreSQL of the run stack on 127.0.0.1:$PG_PORT"
-elif [ -s "$TOP/.run/run/pg/data/PG_VERSION" ]; then
-    echo "fault: starting PostgreSQL of the run stack" \
-         "(util/stack.sh run pg-start)"
-    PG_STARTED=pg
-    "$TOP/util/stack.sh" run pg-start || die "cannot start PostgreSQL"
-else
-    echo "fault: no run stack yet: util/stack.sh run up"
-    PG_STARTED=stack
-    "$TOP/util/stack.sh" run up > "$B/stack-up.log" \
-        || { cat "$B/stack-up.log" >&2; die "util/stack.sh run up failed"; }
-fi
+pg_up
 if ! redis_ready; then
     echo "fault: starting Redis of the run stack" \
          "(util/stack.sh run redis-start)"
@@ -347,49 +281,7 @@ fi
 grep -q "^worker_processes $WORKERS;" "$B/conf/nginx.conf" \
     || die "nginx.conf.example no longer has worker_processes $WORKERS"
 
-ngx() {
-    "$NGINX_BIN" -p "$B/" -c conf/nginx.conf -e logs/error.log "$@"
-}
-
-if ! ngx -t -q > "$B/logs/nginx-t.log" 2>&1; then
-    cat "$B/logs/nginx-t.log" >&2
-    die "nginx -t failed for $B/conf/nginx.conf"
-fi
-
-# a fault nginx left behind by a killed run
-if [ -r "$B/logs/nginx.pid" ]; then
-    old=$(tr -dc '0-9' < "$B/logs/nginx.pid")
-    if [ -n "$old" ] && tr '\0' ' ' < "/proc/$old/cmdline" 2>/dev/null \
-                        | grep -qF -- "$B/"; then
-        echo "fault: stopping a fault nginx left from an earlier run ($old)"
-        kill -TERM "$old" 2>/dev/null || true
-        for _ in $(seq 100); do
-            kill -0 "$old" 2>/dev/null || break
-            sleep 0.1
-        done
-    fi
-    rm -f "$B/logs/nginx.pid"
-fi
-
-if port_busy "$PORT"; then
-    die "port 127.0.0.1:$PORT is in use (set FAULT_PORT to another port)"
-fi
-
-: > "$B/logs/error.log"
-ngx < /dev/null > "$B/logs/nginx-start.log" 2>&1 \
-    || { cat "$B/logs/nginx-start.log" "$B/logs/error.log" >&2;
-         die "nginx did not start"; }
-for _ in $(seq 50); do
-    if [ -s "$B/logs/nginx.pid" ] && port_busy "$PORT"; then
-        break
-    fi
-    sleep 0.1
-done
-NGINX_PID=$(tr -dc '0-9' < "$B/logs/nginx.pid" 2>/dev/null || true)
-if [ -z "$NGINX_PID" ] || ! port_busy "$PORT"; then
-    tail -20 "$B/logs/error.log" >&2
-    die "nginx does not listen on 127.0.0.1:$PORT"
-fi
+nginx_start
 echo "fault: nginx (pid $NGINX_PID, $WORKERS workers) on $BASE," \
      "config $B/conf/nginx.conf"
 
@@ -516,21 +408,6 @@ log_report() {
             | sort | uniq -c | sort -rn | head -8 | cut -c1-110 \
             | sed 's/^/    /'
     fi
-}
-
-# wrk_field FILE WHAT: statuses / closes / reqs / p50 / p99 / rps /
-# sockerr from a wrk output with fault.lua
-wrk_field() {
-    local f=$1
-    case $2 in
-        statuses) sed -n 's/^statuses: *//p' "$f" ;;
-        closes)   sed -n 's/^closes: *//p' "$f" ;;
-        reqs)     awk '/ requests in / { print $1; exit }' "$f" ;;
-        p50)      awk '$1 == "50%" { print $2; exit }' "$f" ;;
-        p99)      awk '$1 == "99%" { print $2; exit }' "$f" ;;
-        rps)      awk '/^Requests\/sec:/ { print $2 }' "$f" ;;
-        sockerr)  sed -n 's/^ *Socket errors: *//p' "$f" ;;
-    esac
 }
 
 # status_count STATUSES PATTERN: the responses whose status matches the
@@ -949,7 +826,7 @@ scenario_junk() {
     wpid=$!
     # both threads have their 10,000: SIGINT makes wrk stop and report
     while kill -0 "$wpid" 2>/dev/null; do
-        if [ "$(cat "$B/wrk.done" 2>/dev/null | wc -l)" -ge 2 ]; then
+        if [ "$(wc -l 2>/dev/null < "$B/wrk.done" || echo 0)" -ge 2 ]; then
             kill -INT "$wpid" 2>/dev/null || true
             break
         fi

@@ -38,7 +38,9 @@
 # (bbbbbbbb-bbbb-4bbb-8bbb-bbbbbbbbbbbb) and starts its own nginx from
 # .run/bench/ (git-ignored): the nginx of "make run" is not touched.
 # Raw wrk output and the nginx logs stay in .run/bench/ (seed mode:
-# .run/bench-scale/).
+# .run/bench-scale/).  What it shares with bench/fault.sh (starting the
+# run stack's PostgreSQL and its nginx, reading wrk's output) is in
+# bench/lib.sh.
 #
 # Exit status: 0 when every run got only 2xx responses and no socket
 # errors, 1 otherwise (after all runs) or when the seed workspace is
@@ -47,9 +49,10 @@
 set -euo pipefail
 
 TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd -P)
-PG_BIN=${PG_BIN:-/usr/lib/postgresql/15/bin}
-NGINX_BIN=${NGINX_BIN:-/usr/sbin/nginx}
-MODULE_SO=$TOP/build/ngx_http_crm_module.so
+ME=bench/run.sh
+TAG=bench
+# shellcheck source=bench/lib.sh
+. "$TOP/bench/lib.sh"
 
 ROWS=${BENCH_ROWS:-10000}
 DURATION=${BENCH_DURATION:-10s}
@@ -82,26 +85,7 @@ if [ "$DATA" = seed ]; then
 fi
 BASE=http://127.0.0.1:$PORT
 
-die() {
-    echo "bench/run.sh: $*" >&2
-    exit 2
-}
-
-loud() {
-    {
-        echo
-        echo "!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!"
-        for line in "$@"; do echo "!!! $line"; done
-        echo "!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!"
-        echo
-    } >&2
-}
-
-for v in ROWS PORT CONNS THREADS WORKERS POOL; do
-    case ${!v} in
-        ''|*[!0-9]*) die "BENCH_$v must be a number, not '${!v}'" ;;
-    esac
-done
+numbers ROWS PORT CONNS THREADS WORKERS POOL
 [ "$ROWS" -ge 1 ] || die "BENCH_ROWS must be at least 1"
 for name in $ONLY; do
     case $name in
@@ -129,15 +113,8 @@ conns_of() {
     esac
 }
 
-# want NAME: the run NAME is to be made; drop NAME: it is not
-want() { case " $ONLY " in *" $1 "*) return 0 ;; *) return 1 ;; esac; }
+# drop NAME: the run NAME is not to be made (want NAME: it is)
 drop() { ONLY=$(echo " $ONLY " | sed "s/ $1 / /; s/^ *//; s/ *$//"); }
-
-is_root() { [ "$(id -u)" -eq 0 ]; }
-
-port_busy() {
-    (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
-}
 
 
 # ------------------------------------------------------------ prerequisites
@@ -158,51 +135,22 @@ for tool in curl "$NGINX_BIN" "$PG_BIN/psql" "$PG_BIN/pg_isready"; do
     command -v "$tool" > /dev/null || die "missing $tool (run util/deps.sh)"
 done
 
-if [ "${BENCH_SKIP_MAKE:-0}" != 1 ]; then
-    make -s -C "$TOP" all || die "make failed"
-fi
-[ -r "$MODULE_SO" ] || die "missing $MODULE_SO: run make"
-
-mkdir -p "$B/conf" "$B/logs" "$B/temp"
+build "${BENCH_SKIP_MAKE:-0}"
 
 
 # ----------------------------------------------- PostgreSQL of the run stack
 
-# the port the run stack was brought up with, as util/lib.sh reads it
-PG_PORT=${CRM_PG_PORT:-54320}
-if [ -r "$TOP/.run/run/ports" ]; then
-    PG_PORT=$(sed -n 's/^PG_PORT=\([0-9]*\)$/\1/p' "$TOP/.run/run/ports")
-    [ -n "$PG_PORT" ] || die "no PG_PORT in .run/run/ports"
-fi
+PG_PORT=$(run_port PG_PORT "${CRM_PG_PORT:-54320}")
+[ -n "$PG_PORT" ] || die "no PG_PORT in .run/run/ports"
 PG_DSN="host=127.0.0.1 port=$PG_PORT dbname=crm user=crm"
-
-psql_crm() {
-    PGOPTIONS='-c client_min_messages=warning' \
-    "$PG_BIN/psql" -X -q -v ON_ERROR_STOP=1 "$PG_DSN" "$@"
-}
-
-pg_ready() {
-    "$PG_BIN/pg_isready" -q -h 127.0.0.1 -p "$PG_PORT" -t 2
-}
 
 PG_STARTED=        # what this script started: "", "pg" or "stack"
 NGINX_PID=
 
 cleanup() {
-    local status=$? pid
+    local status=$?
     trap - EXIT INT TERM
-    if [ -n "$NGINX_PID" ] && kill -0 "$NGINX_PID" 2>/dev/null; then
-        kill -TERM "$NGINX_PID" 2>/dev/null || true
-        for _ in $(seq 100); do
-            kill -0 "$NGINX_PID" 2>/dev/null || break
-            sleep 0.1
-        done
-        if kill -0 "$NGINX_PID" 2>/dev/null; then
-            echo "bench: nginx $NGINX_PID ignored SIGTERM, killing it" >&2
-            kill -KILL "$NGINX_PID" 2>/dev/null || true
-        fi
-        echo "bench: stopped the bench nginx (pid $NGINX_PID)"
-    fi
+    nginx_stop
     if [ -n "$PG_STARTED" ]; then
         if [ "${BENCH_KEEP_PG:-0}" = 1 ]; then
             echo "bench: PostgreSQL of the run stack (127.0.0.1:$PG_PORT)" \
@@ -223,18 +171,7 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-if pg_ready; then
-    echo "bench: reusing PostgreSQL of the run stack on 127.0.0.1:$PG_PORT"
-elif [ -s "$TOP/.run/run/pg/data/PG_VERSION" ]; then
-    echo "bench: starting PostgreSQL of the run stack (util/stack.sh run pg-start)"
-    PG_STARTED=pg
-    "$TOP/util/stack.sh" run pg-start || die "cannot start PostgreSQL"
-else
-    echo "bench: no run stack yet: util/stack.sh run up"
-    PG_STARTED=stack
-    "$TOP/util/stack.sh" run up > "$B/stack-up.log" \
-        || { cat "$B/stack-up.log" >&2; die "util/stack.sh run up failed"; }
-fi
+pg_up
 # the schema as make run has it (quiet when up to date)
 "$TOP/util/migrate.sh" run || die "util/migrate.sh run failed"
 
@@ -375,49 +312,7 @@ EOF
 chmod 600 "$B/conf/nginx.conf.new"     # holds the key
 mv -f "$B/conf/nginx.conf.new" "$B/conf/nginx.conf"
 
-ngx() {
-    "$NGINX_BIN" -p "$B/" -c conf/nginx.conf -e logs/error.log "$@"
-}
-
-if ! ngx -t -q > "$B/logs/nginx-t.log" 2>&1; then
-    cat "$B/logs/nginx-t.log" >&2
-    die "nginx -t failed for $B/conf/nginx.conf"
-fi
-
-# a bench nginx left behind by a killed run
-if [ -r "$B/logs/nginx.pid" ]; then
-    old=$(tr -dc '0-9' < "$B/logs/nginx.pid")
-    if [ -n "$old" ] && tr '\0' ' ' < "/proc/$old/cmdline" 2>/dev/null \
-                        | grep -qF -- "$B/"; then
-        echo "bench: stopping a bench nginx left from an earlier run ($old)"
-        kill -TERM "$old" 2>/dev/null || true
-        for _ in $(seq 100); do
-            kill -0 "$old" 2>/dev/null || break
-            sleep 0.1
-        done
-    fi
-    rm -f "$B/logs/nginx.pid"
-fi
-
-if port_busy "$PORT"; then
-    die "port 127.0.0.1:$PORT is in use (set BENCH_PORT to another port)"
-fi
-
-: > "$B/logs/error.log"
-ngx < /dev/null > "$B/logs/nginx-start.log" 2>&1 \
-    || { cat "$B/logs/nginx-start.log" "$B/logs/error.log" >&2;
-         die "nginx did not start"; }
-for _ in $(seq 50); do
-    if [ -s "$B/logs/nginx.pid" ] && port_busy "$PORT"; then
-        break
-    fi
-    sleep 0.1
-done
-NGINX_PID=$(tr -dc '0-9' < "$B/logs/nginx.pid" 2>/dev/null || true)
-if [ -z "$NGINX_PID" ] || ! port_busy "$PORT"; then
-    tail -20 "$B/logs/error.log" >&2
-    die "nginx does not listen on 127.0.0.1:$PORT"
-fi
+nginx_start
 echo "bench: nginx (pid $NGINX_PID) on $BASE, config $B/conf/nginx.conf"
 
 
@@ -624,13 +519,13 @@ run() {
     fi
 
     local rps p50 p99 non2xx reqs sockerr
-    rps=$(awk '/^Requests\/sec:/ { print $2 }' "$out")
-    p50=$(awk '$1 == "50%" { print $2; exit }' "$out")
-    p99=$(awk '$1 == "99%" { print $2; exit }' "$out")
+    rps=$(wrk_field "$out" rps)
+    p50=$(wrk_field "$out" p50)
+    p99=$(wrk_field "$out" p99)
     non2xx=$(awk '/Non-2xx or 3xx responses:/ { print $NF }' "$out")
     non2xx=${non2xx:-0}
-    reqs=$(awk '/ requests in / { print $1; exit }' "$out")
-    sockerr=$(sed -n 's/^ *Socket errors: *//p' "$out")
+    reqs=$(wrk_field "$out" reqs)
+    sockerr=$(wrk_field "$out" sockerr)
     RPS[$name]=${rps:-0}
 
     local line
@@ -744,7 +639,7 @@ if want create; then
     before=$(count_contacts)
     run create "$BASE/api/v1/contacts" -s "$TOP/bench/create.lua"
     after=$(count_contacts)
-    reqs=$(awk '/ requests in / { print $1; exit }' "$B/wrk-create.txt")
+    reqs=$(wrk_field "$B/wrk-create.txt" reqs)
     warm=$(awk '/ requests in / { print $1; exit }' \
                "$B/wrk-create-warmup.txt" 2>/dev/null || true)
     echo "         rows created: $((after - before)) (wrk counted" \
