@@ -206,7 +206,7 @@ BEGIN;
 UPDATE api_keys SET deleted_at = now(), updated_at = now()
  WHERE workspace_id = :'ws' AND name = 'fault' AND deleted_at IS NULL;
 SELECT id AS key_id, key AS new_key
-  FROM crm_api_key_create(:'ws', 'fault', '{*}', NULL, NULL) \gset
+  FROM db_api_key_create(:'ws', 'fault', '{*}', NULL, NULL) \gset
 UPDATE api_keys SET rate_limit_per_minute = 1000000000,
                     rate_limit_per_hour = 2000000000
  WHERE workspace_id = :'ws' AND id = :'key_id';
@@ -802,7 +802,7 @@ scenario_bodies() {
 # ---------------------------------------------------------- 6. junk
 
 # api_keys scans: every lookup of a credential reads api_keys once
-# (crm_auth_lookup(), by prefix: an index scan, or a sequential one on
+# (db_auth_lookup(), by prefix: an index scan, or a sequential one on
 # a small table); read after the sessions that did it have ended
 key_scans() {
     psql_crm -tA -c "SELECT coalesce(seq_scan, 0) + coalesce(idx_scan, 0)

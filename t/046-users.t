@@ -19,7 +19,7 @@ for my $u (['owner', 'owner@a.test'], ['member', 'member@a.test'],
 {
     sql("INSERT INTO users (workspace_id, email, role, password_hash)"
         . " VALUES ('$A', '$u->[1]', '$u->[0]',"
-        . " crm_password_hash('correct horse battery'))");
+        . " db_password_hash('correct horse battery'))");
 }
 
 sub req {

@@ -74,8 +74,8 @@ Test::Nginx::Socket::add_response_body_check(sub {
             next unless @cols;
             $n++;
             (my $table = $res->{name}) =~ s/-/_/g;
-            # as PostgreSQL spells crm_doc(a, b) back
-            my $expr = 'crm_doc(VARIADIC ARRAY[' . join(', ', @cols) . '])';
+            # as PostgreSQL spells db_doc(a, b) back
+            my $expr = 'db_doc(VARIADIC ARRAY[' . join(', ', @cols) . '])';
             my $defs = sql("SELECT string_agg(indexdef, E'\\n') FROM pg_indexes"
                            . " WHERE tablename = '$table'");
             like($defs, qr/USING gin \(\Q$expr\E gin_trgm_ops\)/,

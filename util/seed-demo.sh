@@ -11,8 +11,8 @@
 # static key), and earlier demo keys are revoked then; the password is
 # set anew when it no longer matches.
 #
-# The key is made by crm_api_key_create() (sql/002_auth.sql), the code
-# path of POST /api-keys and of crm_bootstrap(); the database keeps only
+# The key is made by db_api_key_create() (sql/002_auth.sql), the code
+# path of POST /api-keys and of db_bootstrap(); the database keeps only
 # its prefix and hash.  Nothing goes into nginx.conf: the module finds
 # the key in PostgreSQL.  Prints the workspace, the owner and the key.
 
@@ -82,14 +82,14 @@ if [ -z "$user" ]; then
     user=$(psql_q "ws=$ws" "email=$EMAIL" "pw=$pw" <<'EOF'
 WITH updated AS (
     UPDATE users
-       SET password_hash = crm_password_hash(:'pw'), role = 'owner',
+       SET password_hash = db_password_hash(:'pw'), role = 'owner',
            failed_logins = 0, locked_until = NULL, updated_at = now()
      WHERE workspace_id = :'ws' AND lower(email) = lower(:'email')
        AND deleted_at IS NULL
     RETURNING id
 ), inserted AS (
     INSERT INTO users (workspace_id, email, name, role, password_hash)
-    SELECT :'ws', :'email', 'Demo Owner', 'owner', crm_password_hash(:'pw')
+    SELECT :'ws', :'email', 'Demo Owner', 'owner', db_password_hash(:'pw')
      WHERE NOT EXISTS (SELECT 1 FROM updated)
     RETURNING id
 )
@@ -123,11 +123,11 @@ if [ "$live" != 1 ]; then
 BEGIN;
 UPDATE api_keys SET deleted_at = now(), updated_at = now()
  WHERE workspace_id = :'ws' AND name = 'demo' AND deleted_at IS NULL;
-SELECT key FROM crm_api_key_create(:'ws', 'demo', '{*}', NULL, :'user');
+SELECT key FROM db_api_key_create(:'ws', 'demo', '{*}', NULL, :'user');
 COMMIT;
 EOF
     ) || die "cannot create the demo key"
-    [ -n "$key" ] || die "crm_api_key_create() returned no key"
+    [ -n "$key" ] || die "db_api_key_create() returned no key"
     (umask 077 && echo "$key" > "$KEY_FILE.new")
     mv -f "$KEY_FILE.new" "$KEY_FILE"
 fi

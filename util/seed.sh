@@ -103,7 +103,7 @@ fi
 
 # Every session starts with this.  The triggers' queries take an array or
 # a record of the row as parameters; with custom plans PostgreSQL plans
-# them anew for every row (crm_contact_ids() costs 4x more per row that
+# them anew for every row (db_contact_ids() costs 4x more per row that
 # way), generic plans are as good for these one-row lookups.
 SESSION="SET plan_cache_mode = force_generic_plan;"
 
@@ -429,11 +429,11 @@ key=$(psql_crm -tA -v ws="$WS" <<'EOF'
 BEGIN;
 UPDATE api_keys SET deleted_at = now(), updated_at = now()
  WHERE workspace_id = :'ws' AND name = 'seed' AND deleted_at IS NULL;
-SELECT key FROM crm_api_key_create(:'ws', 'seed', '{*}', NULL, NULL);
+SELECT key FROM db_api_key_create(:'ws', 'seed', '{*}', NULL, NULL);
 COMMIT;
 EOF
 )
-[ -n "$key" ] || die "crm_api_key_create() returned no key"
+[ -n "$key" ] || die "db_api_key_create() returned no key"
 (umask 077 && echo "$key" > "$DIR/seed.key")
 
 echo "seed: done in $(secs "$T0") s"

@@ -1,7 +1,7 @@
 
 /*
  * ngx_http_crm_module: POST /api-keys.  The key is made by PostgreSQL
- * (crm_api_key_create(), sql/002_auth.sql) and its secret shown once; a
+ * (db_api_key_create(), sql/002_auth.sql) and its secret shown once; a
  * key may carry only scopes its creator holds.
  */
 
@@ -18,7 +18,7 @@ static ngx_int_t crm_auth_scope_check(ngx_str_t *held, ngx_str_t *scope);
 
 
 /*
- * POST /api-keys: the key is made by crm_api_key_create() in PostgreSQL
+ * POST /api-keys: the key is made by db_api_key_create() in PostgreSQL
  * (the same function bootstraps the first key), returned once, and only
  * its hash is kept.  A credential cannot grant scopes it does not hold.
  */
@@ -102,7 +102,7 @@ crm_api_key_create(ngx_http_request_t *r, crm_ctx_t *ctx)
     }
 
     ngx_str_set(&st->sql,
-                "SELECT id::text, key FROM crm_api_key_create($1::uuid,"
+                "SELECT id::text, key FROM db_api_key_create($1::uuid,"
                 " $2::text, ARRAY(SELECT jsonb_array_elements_text($3::jsonb)),"
                 " $4::timestamptz, $5::uuid)");
 

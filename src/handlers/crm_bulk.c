@@ -7,7 +7,7 @@
  *
  * Every operation is checked and planned here exactly as the single-record
  * routes do it (crm_validate(), crm_sql_insert/update/delete()); the
- * statements then run in one database call, crm_bulk() (sql/008_bulk.sql),
+ * statements then run in one database call, db_bulk() (sql/008_bulk.sql),
  * each in its own subtransaction, or all or nothing with "atomic".  The
  * answer has one result per operation, in order: 200 when all succeeded,
  * 207 otherwise.  Errors of an operation are the errors the single route
@@ -549,7 +549,7 @@ crm_bulk_done(crm_pg_req_t *pr, PGresult *res)
 }
 
 
-/* crm_bulk()'s results, in the order of the planned operations */
+/* db_bulk()'s results, in the order of the planned operations */
 
 static ngx_int_t
 crm_bulk_results(ngx_http_request_t *r, crm_ctx_t *ctx, json_t *doc)

@@ -74,14 +74,14 @@ crm_auth_action(ngx_http_request_t *r, crm_ctx_t *ctx)
         if (ctx->route.action == CRM_ACTION_LOGOUT) {
             st->params.nelts = 2;
             ngx_str_set(&st->sql,
-                        "SELECT crm_session_revoke($1::uuid, $2::uuid)");
+                        "SELECT db_session_revoke($1::uuid, $2::uuid)");
 
         } else {
             ngx_str_set(&st->sql,
                         "SELECT token, session_id::text, to_char(expires_at"
                         " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS"
                         "\"Z\"'), $1::uuid::text, NULL::text, NULL::int,"
-                        " 'ok' FROM crm_session_refresh($1::uuid, $2::uuid,"
+                        " 'ok' FROM db_session_refresh($1::uuid, $2::uuid,"
                         " $3::interval)");
         }
 
@@ -166,7 +166,7 @@ crm_auth_action(ngx_http_request_t *r, crm_ctx_t *ctx)
                 "SELECT token, session_id::text, to_char(expires_at"
                 " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'),"
                 " workspace_id::text, user_id::text, retry_after, status"
-                " FROM crm_login($1::text, $2::text, $3::interval)");
+                " FROM db_login($1::text, $2::text, $3::interval)");
 
     return crm_exec(r, ctx, st, crm_auth_session_done);
 }

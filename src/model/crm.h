@@ -41,7 +41,7 @@ typedef enum {
     CRM_FT_DATE,                        /* YYYY-MM-DD */
     CRM_FT_TEXT_ARRAY,                  /* text[] <-> JSON array of strings */
     CRM_FT_OBJECT,                      /* jsonb <-> JSON object */
-    CRM_FT_PASSWORD,                    /* stored as crm_password_hash() */
+    CRM_FT_PASSWORD,                    /* stored as db_password_hash() */
     CRM_FT_LIST,                        /* jsonb <-> JSON array */
     CRM_FT_UUID_ARRAY                   /* uuid[] <-> JSON array of UUID
                                            strings: a many-to-many link */
@@ -98,7 +98,7 @@ typedef struct crm_resource_s  crm_resource_t;
 
 typedef struct {
     ngx_str_t                 name;         /* path segment: "convert" */
-    ngx_str_t                 function;     /* "crm_lead_convert" */
+    ngx_str_t                 function;     /* "db_lead_convert" */
 } crm_action_t;
 
 
@@ -377,9 +377,9 @@ ngx_int_t crm_sql_custom_fields(ngx_pool_t *pool, ngx_str_t *ws,
     ngx_str_t *object, crm_stmt_t *st);
 /* whether "res" has fields that q= searches */
 ngx_uint_t crm_sql_searchable(crm_resource_t *res);
-/* a statement as JSON for crm_bulk() and crm_estimate() (json_t *) */
+/* a statement as JSON for db_bulk() and db_estimate() (json_t *) */
 void *crm_sql_json(ngx_pool_t *pool, crm_stmt_t *st);
-/* count=estimated: SELECT crm_estimate(<"count", as JSON>) */
+/* count=estimated: SELECT db_estimate(<"count", as JSON>) */
 ngx_int_t crm_sql_estimate(ngx_pool_t *pool, ngx_str_t *ws,
     crm_stmt_t *count, crm_stmt_t *st);
 /* the statement's text with $n written $1[n], for crm_sql_bulk() */

@@ -210,7 +210,7 @@ static crm_field_t  crm_lead_fields[] = {
 
 
 static crm_action_t  crm_lead_actions[] = {
-    { ngx_string("convert"), ngx_string("crm_lead_convert") }
+    { ngx_string("convert"), ngx_string("db_lead_convert") }
 };
 
 

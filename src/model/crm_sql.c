@@ -223,7 +223,7 @@ static crm_sql_type_t  crm_sql_types[] = {
       crm_sql_ops_scalar, 0 },
 
     /* CRM_FT_PASSWORD: hashed by PostgreSQL, never rendered */
-    { "::text", "::text", "crm_password_hash(", "::text", ")", "", "",
+    { "::text", "::text", "db_password_hash(", "::text", ")", "", "",
       crm_sql_ops_scalar, 0 },
 
     /* CRM_FT_LIST */
@@ -647,7 +647,7 @@ crm_sql_custom_fields(ngx_pool_t *pool, ngx_str_t *ws, ngx_str_t *object,
 
 /*
  * The text of "st" with every parameter reference $n written $1[n]: the
- * form crm_bulk() (sql/008_bulk.sql) executes, its one parameter being
+ * form db_bulk() (sql/008_bulk.sql) executes, its one parameter being
  * the array of all of them.  String literals (descriptor text) are
  * copied as they are.
  */
@@ -708,7 +708,7 @@ crm_sql_inline(ngx_pool_t *pool, crm_stmt_t *st, ngx_str_t *out)
 
 /*
  * {"sql": <st with $n written $1[n]>, "params": ["...", null, ...]}: a
- * planned statement for crm_bulk() or crm_estimate() to execute
+ * planned statement for db_bulk() or db_estimate() to execute
  */
 
 void *
@@ -761,7 +761,7 @@ crm_sql_json(ngx_pool_t *pool, crm_stmt_t *st)
 
 /*
  * count=estimated: the planner's estimate of the rows "st" (a count
- * statement made with "estimate") reads, by crm_estimate()
+ * statement made with "estimate") reads, by db_estimate()
  */
 
 ngx_int_t
@@ -793,7 +793,7 @@ crm_sql_estimate(ngx_pool_t *pool, ngx_str_t *ws, crm_stmt_t *count,
     n = crm_sql_param(&s, (u_char *) text, ngx_strlen(text), 0);
     free(text);
 
-    crm_sql_cstr(&s, "SELECT crm_estimate($1::uuid, ");
+    crm_sql_cstr(&s, "SELECT db_estimate($1::uuid, ");
     crm_sql_ref(&s, n, "::jsonb");
     crm_sql_cstr(&s, ")::text");
 
@@ -816,7 +816,7 @@ crm_sql_bulk(ngx_pool_t *pool, ngx_str_t *ws, ngx_str_t *ops,
 
     n = crm_sql_param(&s, ops->data, ops->len, 0);
 
-    crm_sql_cstr(&s, "SELECT crm_bulk($1::uuid, ");
+    crm_sql_cstr(&s, "SELECT db_bulk($1::uuid, ");
     crm_sql_ref(&s, n, "::jsonb");
     crm_sql_cstr(&s, atomic ? ", true)::text" : ", false)::text");
 
@@ -1433,7 +1433,7 @@ crm_sql_filter_value(crm_sql_t *s, crm_filter_t *flt, ngx_str_t *value)
 
 
 /*
- * q=: the searchable fields, joined by crm_doc(), contain q, hold a word
+ * q=: the searchable fields, joined by db_doc(), contain q, hold a word
  * like it (typos allowed), or hold all its words (sql/009_search.sql
  * indexes exactly these expressions)
  */
@@ -1478,7 +1478,7 @@ crm_sql_searchable(crm_resource_t *res)
 }
 
 
-/* crm_doc(f1, f2, ...): the searchable fields, in descriptor order */
+/* db_doc(f1, f2, ...): the searchable fields, in descriptor order */
 
 static void
 crm_sql_doc(crm_sql_t *s, crm_resource_t *res)
@@ -1486,7 +1486,7 @@ crm_sql_doc(crm_sql_t *s, crm_resource_t *res)
     ngx_uint_t    i, n;
     crm_field_t  *f;
 
-    crm_sql_cstr(s, "crm_doc(");
+    crm_sql_cstr(s, "db_doc(");
 
     for (n = 0, i = 0; i < res->nfields; i++) {
         f = &res->fields[i];

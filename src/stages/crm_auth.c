@@ -5,7 +5,7 @@
  * A credential (X-API-Key, or Authorization: Bearer) is a static key
  * (crm_api_key), an API key ("crmk_" + 40 hex digits) or a session token
  * ("crms_" + 40 hex digits).  Stored keys and sessions are looked up by
- * their public prefix in PostgreSQL (crm_auth_lookup(), sql/002_auth.sql)
+ * their public prefix in PostgreSQL (db_auth_lookup(), sql/002_auth.sql)
  * and verified by comparing the SHA-256 of the presented token with the
  * stored hash in constant time.  Verified principals, and for a short
  * time what the database did not know, are kept in the shared auth cache
@@ -185,7 +185,7 @@ crm_auth_resolve(ngx_http_request_t *r, crm_ctx_t *ctx)
                 " extract(epoch FROM expires_at)::bigint,"
                 " expires_at IS NOT NULL AND expires_at <= now(),"
                 " rate_per_minute, rate_per_hour"
-                " FROM crm_auth_lookup($1::text)");
+                " FROM db_auth_lookup($1::text)");
 
     param = ngx_array_push(&st->params);
     if (param == NULL) {

@@ -707,7 +707,7 @@ crm_auth_touch(ngx_event_t *ev)
     *p++ = '}';
     param->value.len = p - param->value.data;
 
-    ngx_str_set(&st->sql, "SELECT crm_api_keys_touch($1::uuid[])");
+    ngx_str_set(&st->sql, "SELECT db_api_keys_touch($1::uuid[])");
 
     pr = crm_pg_request(mcf->pool, pool, ev->log);
     if (pr == NULL) {

@@ -77,14 +77,14 @@ BEGIN
 END
 $$;
 
--- login_ms(email, password): how long crm_login() takes, in ms
+-- login_ms(email, password): how long db_login() takes, in ms
 CREATE FUNCTION pg_temp.login_ms(p_email text, p_password text)
 RETURNS double precision
 LANGUAGE plpgsql AS $$
 DECLARE
     t timestamptz := clock_timestamp();
 BEGIN
-    PERFORM * FROM crm_login(p_email, p_password, interval '1 hour');
+    PERFORM * FROM db_login(p_email, p_password, interval '1 hour');
     RETURN extract(epoch FROM clock_timestamp() - t) * 1000;
 END
 $$;
@@ -111,14 +111,14 @@ INSERT INTO workspaces (id, name) VALUES
 
 INSERT INTO users (workspace_id, id, email, role, password_hash) VALUES
     (:'ws1', :'owner', 'Owner@AuthTest.invalid', 'owner',
-     crm_password_hash(:'pw')),
+     db_password_hash(:'pw')),
     (:'ws1', :'member', 'member@authtest.invalid', 'member',
-     crm_password_hash(:'pw')),
+     db_password_hash(:'pw')),
     (:'ws1', :'invited', 'invited@authtest.invalid', 'member', NULL),
     (:'ws2', :'other', 'other@authtest.invalid', 'admin',
-     crm_password_hash(:'pw')),
+     db_password_hash(:'pw')),
     (:'ws3', :'ws3user', 'ws3@authtest.invalid', 'owner',
-     crm_password_hash(:'pw'));
+     db_password_hash(:'pw'));
 
 
 -- ----------------------------------------------------------------- schema
@@ -127,29 +127,29 @@ SELECT pg_temp.ok(EXISTS (SELECT 1 FROM pg_extension
                           WHERE extname = 'pgcrypto'),
                   'pgcrypto is installed');
 
--- the functions of sql/002_auth.sql (crm_auth_lookup as 003 left it),
+-- the functions of sql/002_auth.sql (db_auth_lookup as 003 left it),
 -- with their result types
 CREATE TEMP TABLE auth_fn (sig text, result text) ON COMMIT DROP;
 INSERT INTO auth_fn VALUES
-  ('crm_password_hash(text)', 'text'),
-  ('crm_api_key_create(uuid,text,text[],timestamptz,uuid)',
+  ('db_password_hash(text)', 'text'),
+  ('db_api_key_create(uuid,text,text[],timestamptz,uuid)',
    'TABLE(id uuid, key text)'),
-  ('crm_api_keys_touch(uuid[])', 'void'),
-  ('crm_auth_lookup(text)',
+  ('db_api_keys_touch(uuid[])', 'void'),
+  ('db_auth_lookup(text)',
    'TABLE(kind text, workspace_id uuid, id uuid, user_id uuid, '
    || 'secret_hash bytea, scopes text[], role text, '
    || 'expires_at timestamp with time zone, rate_per_minute integer, '
    || 'rate_per_hour integer)'),
-  ('crm_login(text,text,interval)',
+  ('db_login(text,text,interval)',
    'TABLE(status text, token text, session_id uuid, '
    || 'expires_at timestamp with time zone, workspace_id uuid, '
    || 'user_id uuid, retry_after integer)'),
-  ('crm_session_issue(uuid,uuid,interval)',
+  ('db_session_issue(uuid,uuid,interval)',
    'TABLE(token text, session_id uuid, expires_at timestamp with time zone)'),
-  ('crm_session_refresh(uuid,uuid,interval)',
+  ('db_session_refresh(uuid,uuid,interval)',
    'TABLE(token text, session_id uuid, expires_at timestamp with time zone)'),
-  ('crm_session_revoke(uuid,uuid)', 'boolean'),
-  ('crm_bootstrap(text,text,text)',
+  ('db_session_revoke(uuid,uuid)', 'boolean'),
+  ('db_bootstrap(text,text,text)',
    'TABLE(workspace_id uuid, user_id uuid, key text)');
 
 SELECT pg_temp.is(f.sig || ' ' || pg_get_function_result(to_regprocedure(f.sig)),
@@ -203,7 +203,7 @@ SELECT pg_temp.is(
     'a session cannot point at a user of another workspace');
 
 
--- ------------------------------------------------------ crm_password_hash
+-- ------------------------------------------------------ db_password_hash
 
 SELECT pg_temp.ok(password_hash LIKE '$2a$10$%' AND length(password_hash) = 60,
                   'passwords are bcrypt hashes of cost 10')
@@ -215,14 +215,14 @@ SELECT pg_temp.ok(crypt(:'pw', password_hash) = password_hash
                   'crypt() verifies the password, and only that one')
   FROM users WHERE id = :'owner';
 
-SELECT pg_temp.ok(crm_password_hash(NULL) IS NULL,
-                  'crm_password_hash(NULL) is NULL (invited)');
+SELECT pg_temp.ok(db_password_hash(NULL) IS NULL,
+                  'db_password_hash(NULL) is NULL (invited)');
 
-SELECT pg_temp.is(pg_temp.error_of($$SELECT crm_password_hash('short')$$),
+SELECT pg_temp.is(pg_temp.error_of($$SELECT db_password_hash('short')$$),
                   '22023 password', 'a password shorter than 8 is refused');
 
 SELECT pg_temp.is(pg_temp.error_of(
-                      $$SELECT crm_password_hash(repeat('é', 37))$$),
+                      $$SELECT db_password_hash(repeat('é', 37))$$),
                   '22023 password',
                   'a password longer than 72 bytes is refused');
 
@@ -230,10 +230,10 @@ SELECT pg_temp.is(pg_temp.error_of(
 -- ----------------------------------------------------- crm_api_key_create
 
 SELECT id AS k1_id, key AS k1
-  FROM crm_api_key_create(:'ws1', 'first', '{contacts:read,deals:*}',
+  FROM db_api_key_create(:'ws1', 'first', '{contacts:read,deals:*}',
                           '2099-01-01T00:00:00Z', :'owner') \gset
 SELECT id AS k2_id, key AS k2
-  FROM crm_api_key_create(:'ws1', 'second', '{*}', NULL, NULL) \gset
+  FROM db_api_key_create(:'ws1', 'second', '{*}', NULL, NULL) \gset
 
 SELECT pg_temp.ok(:'k1' ~ '^crmk_[0-9a-f]{40}$' AND length(:'k1') = 45,
                   'a key is crmk_ and 40 hex digits');
@@ -260,29 +260,29 @@ SELECT pg_temp.is(
   FROM api_keys k WHERE k.id = :'k1_id';
 
 SELECT pg_temp.is(
-    pg_temp.error_of($$SELECT * FROM crm_api_key_create(
+    pg_temp.error_of($$SELECT * FROM db_api_key_create(
         'a0000000-0000-4000-8000-000000000001', NULL, '{*}', NULL, NULL)$$),
     '23502 name', 'a key needs a name');
 
 SELECT pg_temp.is(
-    pg_temp.error_of($$SELECT * FROM crm_api_key_create(
+    pg_temp.error_of($$SELECT * FROM db_api_key_create(
         'a0000000-0000-4000-8000-000000000001', 'x', NULL, NULL, NULL)$$),
     '23502 scopes', 'NULL scopes are refused (not every scope)');
 
 SELECT pg_temp.is(
-    pg_temp.error_of($$SELECT * FROM crm_api_key_create(
+    pg_temp.error_of($$SELECT * FROM db_api_key_create(
         'a0000000-0000-4000-8000-00000000ffff', 'x', '{*}', NULL, NULL)$$),
     '23503 api_keys_workspace_id_fkey', 'the workspace must exist');
 
 SELECT pg_temp.is(
-    pg_temp.error_of($$SELECT * FROM crm_api_key_create(
+    pg_temp.error_of($$SELECT * FROM db_api_key_create(
         'a0000000-0000-4000-8000-000000000001', 'x', '{*}', NULL,
         'a0000000-0000-4000-8000-0000000000b1')$$),
     '23503 api_keys_created_by_fk',
     'the creator must be a user of the same workspace');
 
 
--- -------------------------------------------------------- crm_auth_lookup
+-- -------------------------------------------------------- db_auth_lookup
 
 SELECT pg_temp.is(
     format('%s|%s|%s|%s|%s|%s|%s|%s', kind, workspace_id, id, user_id,
@@ -291,42 +291,42 @@ SELECT pg_temp.is(
     'key|' || :'ws1' || '|' || :'k1_id' || '|' || :'owner'
         || '|t|{contacts:read,deals:*}||2099-01-01 00:00:00',
     'lookup of a key: its workspace, id, creator, hash, scopes, expiry')
-  FROM crm_auth_lookup(left(:'k1', 16));
+  FROM db_auth_lookup(left(:'k1', 16));
 
 SELECT pg_temp.is(count(*)::text, '0', 'lookup of an unknown prefix: none')
-  FROM crm_auth_lookup('crmk_0000000000x');
+  FROM db_auth_lookup('crmk_0000000000x');
 
 SELECT pg_temp.is(count(*)::text, '0', 'lookup by the whole key: none')
-  FROM crm_auth_lookup(:'k1');
+  FROM db_auth_lookup(:'k1');
 
 UPDATE api_keys SET expires_at = now() - interval '1 second'
  WHERE id = :'k2_id';
 SELECT pg_temp.is(count(*) || '|' || bool_and(expires_at < now()), '1|true',
                   'an expired key is returned, with its expiry')
-  FROM crm_auth_lookup(left(:'k2', 16));
+  FROM db_auth_lookup(left(:'k2', 16));
 
 UPDATE api_keys SET deleted_at = now() WHERE id = :'k2_id';
 SELECT pg_temp.is(count(*)::text, '0', 'a revoked key is not returned')
-  FROM crm_auth_lookup(left(:'k2', 16));
+  FROM db_auth_lookup(left(:'k2', 16));
 
-SELECT key AS k3 FROM crm_api_key_create(:'ws3', 'ws3', '{*}', NULL, NULL)
+SELECT key AS k3 FROM db_api_key_create(:'ws3', 'ws3', '{*}', NULL, NULL)
 \gset
 SELECT pg_temp.is(count(*)::text, '1', 'a key of a live workspace ...')
-  FROM crm_auth_lookup(left(:'k3', 16));
+  FROM db_auth_lookup(left(:'k3', 16));
 UPDATE workspaces SET deleted_at = now() WHERE id = :'ws3';
 SELECT pg_temp.is(count(*)::text, '0',
                   '... is not returned once the workspace is deleted')
-  FROM crm_auth_lookup(left(:'k3', 16));
+  FROM db_auth_lookup(left(:'k3', 16));
 
 
--- -------------------------------------------------------------- crm_login
+-- -------------------------------------------------------------- db_login
 
 UPDATE users SET failed_logins = 3 WHERE id = :'owner';
 
 SELECT status AS s1_status, token AS s1, session_id AS s1_id,
        expires_at AS s1_expires, workspace_id AS s1_ws, user_id AS s1_user,
        coalesce(retry_after::text, 'none') AS s1_retry
-  FROM crm_login('OWNER@authtest.INVALID', :'pw', '2 hours') \gset
+  FROM db_login('OWNER@authtest.INVALID', :'pw', '2 hours') \gset
 
 SELECT pg_temp.is(:'s1_status', 'ok', 'login: ok, email in any case');
 SELECT pg_temp.ok(:'s1' ~ '^crms_[0-9a-f]{40}$',
@@ -354,30 +354,30 @@ SELECT pg_temp.is(
     'session|' || :'ws1' || '|' || :'s1_id' || '|' || :'owner'
         || '|{*}|owner|t',
     'lookup of a session: workspace, id, user, scopes {*}, the user''s role')
-  FROM crm_auth_lookup(left(:'s1', 16));
+  FROM db_auth_lookup(left(:'s1', 16));
 
 SELECT pg_temp.is(format('%s', l), '(invalid,,,,,,)',
                   'login: a wrong password is invalid, and nothing else')
-  FROM crm_login('owner@authtest.invalid', 'correct horse batterY',
+  FROM db_login('owner@authtest.invalid', 'correct horse batterY',
                  '1 hour') l;
 SELECT pg_temp.is(format('%s', l), '(invalid,,,,,,)',
                   'login: an unknown email is the same invalid')
-  FROM crm_login('nobody@authtest.invalid', :'pw', '1 hour') l;
+  FROM db_login('nobody@authtest.invalid', :'pw', '1 hour') l;
 SELECT pg_temp.is(format('%s', l), '(invalid,,,,,,)',
                   'login: a user without a password is the same invalid')
-  FROM crm_login('invited@authtest.invalid', '', '1 hour') l;
+  FROM db_login('invited@authtest.invalid', '', '1 hour') l;
 SELECT pg_temp.is(format('%s', l), '(invalid,,,,,,)',
                   'login: a NULL password is invalid, not an error')
-  FROM crm_login('owner@authtest.invalid', NULL, '1 hour') l;
+  FROM db_login('owner@authtest.invalid', NULL, '1 hour') l;
 SELECT pg_temp.is(format('%s', l), '(invalid,,,,,,)',
                   'login: a NULL email is invalid, not an error')
-  FROM crm_login(NULL, :'pw', '1 hour') l;
+  FROM db_login(NULL, :'pw', '1 hour') l;
 SELECT pg_temp.is(failed_logins::text, '2',
                   'login: each failure of a user is counted')
   FROM users WHERE id = :'owner';
 
 SELECT pg_temp.is(pg_temp.error_of(
-                      $$SELECT * FROM crm_login('owner@authtest.invalid',
+                      $$SELECT * FROM db_login('owner@authtest.invalid',
                                                 'x', '0 seconds')$$),
                   '22023', 'login: a ttl of 0 is an error');
 
@@ -385,11 +385,11 @@ SELECT pg_temp.is(pg_temp.error_of(
 SELECT pg_temp.is(string_agg(l.status, ',' ORDER BY g), 'invalid,invalid',
                   'login: failures 3 and 4 are invalid')
   FROM generate_series(1, 2) g,
-       LATERAL crm_login('owner@authtest.invalid', 'wrong password ' || g,
+       LATERAL db_login('owner@authtest.invalid', 'wrong password ' || g,
                          '1 hour') l;
 SELECT pg_temp.is(format('%s', l), '(locked,,,,,,900)',
                   'login: the 5th failure locks for 15 minutes')
-  FROM crm_login('owner@authtest.invalid', 'wrong password', '1 hour') l;
+  FROM db_login('owner@authtest.invalid', 'wrong password', '1 hour') l;
 SELECT pg_temp.is(u.failed_logins || '|' || (u.locked_until = now()
                                              + interval '15 minutes'),
                   '0|true', 'login: the lock is stored, the count reset')
@@ -400,10 +400,10 @@ UPDATE users SET locked_until = now() + interval '10 minutes',
  WHERE id = :'owner';
 SELECT pg_temp.is(format('%s', l), '(locked,,,,,,600)',
                   'login: while locked the right password is locked too')
-  FROM crm_login('owner@authtest.invalid', :'pw', '1 hour') l;
+  FROM db_login('owner@authtest.invalid', :'pw', '1 hour') l;
 SELECT pg_temp.is(format('%s', l), '(locked,,,,,,600)',
                   'login: a wrong one as well')
-  FROM crm_login('owner@authtest.invalid', 'wrong password', '1 hour') l;
+  FROM db_login('owner@authtest.invalid', 'wrong password', '1 hour') l;
 SELECT pg_temp.is(u.failed_logins || '|' || (u.locked_until = now()
                                              + interval '10 minutes'),
                   '2|true',
@@ -418,7 +418,7 @@ SELECT pg_temp.ok(
 
 UPDATE users SET locked_until = now() - interval '1 second' WHERE id = :'owner';
 SELECT pg_temp.is(l.status, 'ok', 'login: ok again once the lock has passed')
-  FROM crm_login('owner@authtest.invalid', :'pw', '1 hour') l;
+  FROM db_login('owner@authtest.invalid', :'pw', '1 hour') l;
 SELECT pg_temp.is(u.failed_logins || '|' || (u.locked_until IS NULL), '0|true',
                   '... which resets the count and clears the lock')
   FROM users u WHERE u.id = :'owner';
@@ -445,62 +445,62 @@ UPDATE users SET failed_logins = 0, locked_until = NULL
 
 UPDATE users SET deleted_at = now() WHERE id = :'member';
 SELECT pg_temp.is(l.status, 'invalid', 'login: a deleted user is invalid')
-  FROM crm_login('member@authtest.invalid', :'pw', '1 hour') l;
+  FROM db_login('member@authtest.invalid', :'pw', '1 hour') l;
 UPDATE users SET deleted_at = NULL WHERE id = :'member';
 
 SELECT pg_temp.is(l.status, 'invalid',
                   'login: a user of a deleted workspace is invalid')
-  FROM crm_login('ws3@authtest.invalid', :'pw', '1 hour') l;
+  FROM db_login('ws3@authtest.invalid', :'pw', '1 hour') l;
 
 SELECT pg_temp.is(l.status || '|' || l.workspace_id, 'ok|' || :'ws2',
                   'login: a user of another workspace gets that workspace')
-  FROM crm_login('other@authtest.invalid', :'pw', '1 hour') l;
+  FROM db_login('other@authtest.invalid', :'pw', '1 hour') l;
 
 
 -- ------------------------------------------------ sessions: lookup, expiry
 
 SELECT token AS s2, session_id AS s2_id
-  FROM crm_login('member@authtest.invalid', :'pw', '1 hour') \gset
+  FROM db_login('member@authtest.invalid', :'pw', '1 hour') \gset
 
 SELECT pg_temp.is(role, 'member', 'lookup of a session: the member''s role')
-  FROM crm_auth_lookup(left(:'s2', 16));
+  FROM db_auth_lookup(left(:'s2', 16));
 
 UPDATE users SET role = 'admin' WHERE id = :'member';
 SELECT pg_temp.is(role, 'admin',
                   'lookup of a session: the user''s role as it is now')
-  FROM crm_auth_lookup(left(:'s2', 16));
+  FROM db_auth_lookup(left(:'s2', 16));
 
 UPDATE users SET deleted_at = now() WHERE id = :'member';
 SELECT pg_temp.is(count(*)::text, '0',
                   'lookup of a session of a deleted user: none')
-  FROM crm_auth_lookup(left(:'s2', 16));
+  FROM db_auth_lookup(left(:'s2', 16));
 UPDATE users SET deleted_at = NULL WHERE id = :'member';
 
 UPDATE workspaces SET deleted_at = now() WHERE id = :'ws1';
 SELECT pg_temp.is(count(*)::text, '0',
                   'lookup of a session in a deleted workspace: none')
-  FROM crm_auth_lookup(left(:'s2', 16));
+  FROM db_auth_lookup(left(:'s2', 16));
 UPDATE workspaces SET deleted_at = NULL WHERE id = :'ws1';
 
 UPDATE sessions SET expires_at = now() - interval '1 second'
  WHERE id = :'s2_id';
 SELECT pg_temp.is(count(*) || '|' || bool_and(expires_at < now()), '1|true',
                   'an expired session is returned, with its expiry')
-  FROM crm_auth_lookup(left(:'s2', 16));
+  FROM db_auth_lookup(left(:'s2', 16));
 
 
--- ------------------------------------------------------ crm_session_refresh
+-- ------------------------------------------------------ db_session_refresh
 
 SELECT pg_temp.is(count(*)::text, '0',
                   'refresh: an expired session is not refreshed')
-  FROM crm_session_refresh(:'ws1', :'s2_id', '1 hour');
+  FROM db_session_refresh(:'ws1', :'s2_id', '1 hour');
 
 SELECT pg_temp.is(count(*)::text, '0',
                   'refresh: not through another workspace')
-  FROM crm_session_refresh(:'ws2', :'s1_id', '1 hour');
+  FROM db_session_refresh(:'ws2', :'s1_id', '1 hour');
 
 SELECT token AS s3, session_id AS s3_id, expires_at AS s3_expires
-  FROM crm_session_refresh(:'ws1', :'s1_id', '30 minutes') \gset
+  FROM db_session_refresh(:'ws1', :'s1_id', '30 minutes') \gset
 
 SELECT pg_temp.ok(:'s3' ~ '^crms_[0-9a-f]{40}$' AND :'s3' <> :'s1'
                   AND :'s3_id' <> :'s1_id'
@@ -510,12 +510,12 @@ SELECT pg_temp.is(s.user_id || '|' || (s.deleted_at IS NULL),
                   :'owner' || '|true', 'refresh: for the same user')
   FROM sessions s WHERE s.workspace_id = :'ws1' AND s.id = :'s3_id';
 SELECT pg_temp.is(count(*)::text, '0', 'refresh: the old session is revoked')
-  FROM crm_auth_lookup(left(:'s1', 16));
+  FROM db_auth_lookup(left(:'s1', 16));
 SELECT pg_temp.is(count(*)::text, '1', 'refresh: the new one is live')
-  FROM crm_auth_lookup(left(:'s3', 16));
+  FROM db_auth_lookup(left(:'s3', 16));
 SELECT pg_temp.is(count(*)::text, '0',
                   'refresh: a revoked session is not refreshed')
-  FROM crm_session_refresh(:'ws1', :'s1_id', '1 hour');
+  FROM db_session_refresh(:'ws1', :'s1_id', '1 hour');
 
 -- the workspace keeps an owner (sql/012_owners.sql) while this one goes
 INSERT INTO users (workspace_id, email, role)
@@ -523,58 +523,58 @@ VALUES (:'ws1', 'second-owner@authtest.invalid', 'owner');
 UPDATE users SET deleted_at = now() WHERE id = :'owner';
 SELECT pg_temp.is(count(*)::text, '0',
                   'refresh: not for a deleted user')
-  FROM crm_session_refresh(:'ws1', :'s3_id', '1 hour');
+  FROM db_session_refresh(:'ws1', :'s3_id', '1 hour');
 SELECT pg_temp.is((deleted_at IS NULL)::text, 'true',
                   'refresh: ... and that session is left as it was')
   FROM sessions WHERE workspace_id = :'ws1' AND id = :'s3_id';
 UPDATE users SET deleted_at = NULL WHERE id = :'owner';
 
 SELECT pg_temp.is(pg_temp.error_of(format(
-                      $$SELECT * FROM crm_session_refresh(%L, %L, NULL)$$,
+                      $$SELECT * FROM db_session_refresh(%L, %L, NULL)$$,
                       :'ws1', :'s3_id')),
                   '22023', 'refresh: a NULL ttl is an error');
 
 
--- ------------------------------------------------------- crm_session_revoke
+-- ------------------------------------------------------- db_session_revoke
 
-SELECT pg_temp.is(crm_session_revoke(:'ws2', :'s3_id')::text, 'false',
+SELECT pg_temp.is(db_session_revoke(:'ws2', :'s3_id')::text, 'false',
                   'revoke: not through another workspace');
 SELECT pg_temp.is(count(*)::text, '1', '... the session is still live')
-  FROM crm_auth_lookup(left(:'s3', 16));
-SELECT pg_temp.is(crm_session_revoke(:'ws1', :'s3_id')::text, 'true',
+  FROM db_auth_lookup(left(:'s3', 16));
+SELECT pg_temp.is(db_session_revoke(:'ws1', :'s3_id')::text, 'true',
                   'revoke: true');
 SELECT pg_temp.is(count(*)::text, '0', 'revoke: the session is gone')
-  FROM crm_auth_lookup(left(:'s3', 16));
-SELECT pg_temp.is(crm_session_revoke(:'ws1', :'s3_id')::text, 'false',
+  FROM db_auth_lookup(left(:'s3', 16));
+SELECT pg_temp.is(db_session_revoke(:'ws1', :'s3_id')::text, 'false',
                   'revoke: again: false');
-SELECT pg_temp.is(crm_session_revoke(:'ws1',
+SELECT pg_temp.is(db_session_revoke(:'ws1',
                       'a0000000-0000-4000-8000-00000000ffff')::text, 'false',
                   'revoke: an unknown session: false');
 
 
--- ------------------------------------------------------ crm_api_keys_touch
+-- ------------------------------------------------------ db_api_keys_touch
 
-SELECT id AS k4_id FROM crm_api_key_create(:'ws2', 'touch', '{*}', NULL, NULL)
+SELECT id AS k4_id FROM db_api_key_create(:'ws2', 'touch', '{*}', NULL, NULL)
 \gset
 UPDATE api_keys SET last_used_at = NULL WHERE id IN (:'k1_id', :'k4_id');
 
-SELECT crm_api_keys_touch(ARRAY[:'k1_id']::uuid[]) \g /dev/null
+SELECT db_api_keys_touch(ARRAY[:'k1_id']::uuid[]) \g /dev/null
 SELECT pg_temp.is(string_agg(format('%s', last_used_at = now()), ','
                              ORDER BY id = :'k1_id' DESC),
                   't,', 'touch: sets last_used_at of the keys named only')
   FROM api_keys WHERE id IN (:'k1_id', :'k4_id');
 
 SELECT pg_temp.is(pg_temp.error_of(
-                      $$SELECT crm_api_keys_touch('{}'), crm_api_keys_touch(NULL)$$),
+                      $$SELECT db_api_keys_touch('{}'), db_api_keys_touch(NULL)$$),
                   NULL, 'touch: an empty or NULL array is fine');
 
 
--- ----------------------------------------------------------- crm_bootstrap
+-- ----------------------------------------------------------- db_bootstrap
 
 SELECT count(*) AS ws_before FROM workspaces \gset
 
 SELECT workspace_id AS b_ws, user_id AS b_user, key AS b_key
-  FROM crm_bootstrap('Acme Auth Test', 'Boss@AuthTest.invalid',
+  FROM db_bootstrap('Acme Auth Test', 'Boss@AuthTest.invalid',
                      'a long password') \gset
 
 SELECT pg_temp.is(name, 'Acme Auth Test', 'bootstrap: the workspace')
@@ -593,13 +593,13 @@ SELECT pg_temp.is(format('%s|%s|%s|%s|%s', k.name, k.scopes, k.created_by,
   FROM api_keys k WHERE k.workspace_id = :'b_ws';
 SELECT pg_temp.is(kind || '|' || workspace_id, 'key|' || :'b_ws',
                   'bootstrap: the key is found by its prefix')
-  FROM crm_auth_lookup(left(:'b_key', 16));
+  FROM db_auth_lookup(left(:'b_key', 16));
 SELECT pg_temp.is(status || '|' || user_id, 'ok|' || :'b_user',
                   'bootstrap: the owner can log in')
-  FROM crm_login('boss@authtest.invalid', 'a long password', '1 hour');
+  FROM db_login('boss@authtest.invalid', 'a long password', '1 hour');
 
 SELECT pg_temp.is(pg_temp.error_of(
-                      $$SELECT * FROM crm_bootstrap('Again',
+                      $$SELECT * FROM db_bootstrap('Again',
                           'BOSS@authtest.invalid', 'a long password')$$),
                   '23505 users_email_live',
                   'bootstrap: an email in use is refused');
@@ -607,26 +607,26 @@ SELECT pg_temp.is((count(*) - :ws_before)::text, '1',
                   '... and leaves no workspace behind')
   FROM workspaces;
 SELECT pg_temp.is(pg_temp.error_of(
-                      $$SELECT * FROM crm_bootstrap('Short',
+                      $$SELECT * FROM db_bootstrap('Short',
                           'short@authtest.invalid', 'short')$$),
                   '22023 password', 'bootstrap: a short password is refused');
 SELECT pg_temp.is(pg_temp.error_of(
-                      $$SELECT * FROM crm_bootstrap('', 'x@authtest.invalid',
+                      $$SELECT * FROM db_bootstrap('', 'x@authtest.invalid',
                                                     NULL)$$),
                   '22023', 'bootstrap: a workspace name is required');
 SELECT pg_temp.is(pg_temp.error_of(
-                      $$SELECT * FROM crm_bootstrap('X', 'not an email',
+                      $$SELECT * FROM db_bootstrap('X', 'not an email',
                                                     NULL)$$),
                   '22023', 'bootstrap: the email must look like one');
 
-SELECT user_id AS n_user FROM crm_bootstrap('No password',
+SELECT user_id AS n_user FROM db_bootstrap('No password',
                                             'nopw@authtest.invalid', NULL)
 \gset
 SELECT pg_temp.is(format('%s', password_hash), '',
                   'bootstrap: a NULL password makes an invited owner')
   FROM users WHERE id = :'n_user';
 SELECT pg_temp.is(status, 'invalid', '... who cannot log in')
-  FROM crm_login('nopw@authtest.invalid', '', '1 hour');
+  FROM db_login('nopw@authtest.invalid', '', '1 hour');
 
 
 -- ------------------------------------------------------------------ done

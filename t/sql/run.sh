@@ -85,7 +85,7 @@ cleanup
 if ! psql_t -c "INSERT INTO workspaces (id, name) VALUES ('$ws', 'Auth test');
                 INSERT INTO users (workspace_id, id, email, password_hash)
                 VALUES ('$ws', '$user', '$email',
-                        crm_password_hash('correct horse battery'))" \
+                        db_password_hash('correct horse battery'))" \
         > "$out" 2>&1; then
     sed "s/^/# /" "$out"
     n=$((n + 1)); failed=$((failed + 1))
@@ -93,7 +93,7 @@ if ! psql_t -c "INSERT INTO workspaces (id, name) VALUES ('$ws', 'Auth test');
 else
     pids=()
     for i in $(seq 10); do
-        psql_t -c "SELECT status FROM crm_login('$email', 'wrong $i',
+        psql_t -c "SELECT status FROM db_login('$email', 'wrong $i',
                                                 '1 hour')" \
             > "$out.$i" 2>&1 &
         pids+=($!)

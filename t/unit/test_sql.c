@@ -33,7 +33,7 @@
     "'updatedAt', to_char(updated_at" TS ")::text"
 
 #define LIVE      "workspace_id = $1::uuid AND deleted_at IS NULL"
-#define DOC       "crm_doc(first_name, last_name, email, phone)"
+#define DOC       "db_doc(first_name, last_name, email, phone)"
 
 
 static void is_sql(crm_stmt_t *st, const char *want, const char *name);
@@ -365,7 +365,7 @@ test_list_basic(void)
     ok(st.params.nelts == 3, "count: no limit parameter");
     dump(&st);
 
-    /* an estimated count: the rows, for EXPLAIN, then crm_estimate() */
+    /* an estimated count: the rows, for EXPLAIN, then db_estimate() */
 
     q.count = CRM_COUNT_ESTIMATED;
 
@@ -381,7 +381,7 @@ test_list_basic(void)
 
         ok(crm_sql_estimate(pool, &ws, &st, &est) == NGX_OK,
            "estimate: wrapped");
-        is_sql(&est, "SELECT crm_estimate($1::uuid, $2::jsonb)::text",
+        is_sql(&est, "SELECT db_estimate($1::uuid, $2::jsonb)::text",
                "estimate: one call");
         has_param(&est, 2, "\"sql\":\"SELECT 1 FROM contacts WHERE "
                   "workspace_id = $1[1]::uuid",
@@ -757,7 +757,7 @@ test_search(void)
 
     ok(crm_sql_list(pool, companies, &ws, &q, NULL, &st) == NGX_OK,
        "search companies: NGX_OK");
-    has_sql(&st, " AND (crm_doc(name, domain) ILIKE $3::text OR ",
+    has_sql(&st, " AND (db_doc(name, domain) ILIKE $3::text OR ",
             "search companies: name and domain");
     dump(&st);
 
@@ -1247,7 +1247,7 @@ test_links(void)
 }
 
 
-/* $n -> $1[n] for crm_bulk(), literals untouched */
+/* $n -> $1[n] for db_bulk(), literals untouched */
 
 static void
 test_inline(void)

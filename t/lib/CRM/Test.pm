@@ -211,7 +211,7 @@ sub redis_flush {
 
 
 # a stored API key with a known secret (test fixtures only: the API and
-# the bootstrap make keys with crm_api_key_create())
+# the bootstrap make keys with db_api_key_create())
 
 sub stored_key {
     my ($key, $ws, $scopes, $expires) = @_;
