@@ -120,9 +120,10 @@ crm_api_key_create(ngx_http_request_t *r, crm_ctx_t *ctx)
 
     val = values.elts;
 
-    if (ngx_array_init(&ctx->values, r->pool, 2, sizeof(crm_value_t))
-        != NGX_OK)
-    {
+    /* the key's values, kept for its row (crm_api_key_created()) */
+
+    ctx->state = ngx_array_create(r->pool, 2, sizeof(crm_value_t));
+    if (ctx->state == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
@@ -138,7 +139,7 @@ crm_api_key_create(ngx_http_request_t *r, crm_ctx_t *ctx)
 
         } else {
             /* set by the planner once the key exists */
-            vp = ngx_array_push(&ctx->values);
+            vp = ngx_array_push((ngx_array_t *) ctx->state);
             if (vp == NULL) {
                 return NGX_HTTP_INTERNAL_SERVER_ERROR;
             }
@@ -157,6 +158,7 @@ crm_api_key_created(crm_pg_req_t *pr, PGresult *res)
     ngx_int_t            rc;
     crm_ctx_t           *ctx;
     crm_stmt_t          *st;
+    ngx_array_t         *values;
     ngx_http_request_t  *r;
 
     r = crm_exec_result(pr, res, 1, &ctx);
@@ -176,10 +178,12 @@ crm_api_key_created(crm_pg_req_t *pr, PGresult *res)
         return;
     }
 
+    values = ctx->state;
+
     st = ngx_pcalloc(r->pool, sizeof(crm_stmt_t));
     if (st == NULL
         || crm_sql_update(r->pool, ctx->route.res, &ctx->workspace,
-                          &ctx->route.id, &ctx->values, NULL, st)
+                          &ctx->route.id, values, NULL, st)
            != NGX_OK)
     {
         crm_http_done(r, NGX_HTTP_INTERNAL_SERVER_ERROR);

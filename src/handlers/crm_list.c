@@ -13,10 +13,20 @@
 #include "handlers/crm_handlers.h"
 
 
+
+/* the handler's own state (ctx->state) */
+
+typedef struct {
+    crm_parent_t              parent;       /* of a sub-collection */
+    ngx_str_t                 cursor_key;   /* the list's, crm_list_key() */
+} crm_list_state_t;
+
+
 static ngx_int_t crm_list_key(ngx_http_request_t *r, crm_ctx_t *ctx,
     crm_resource_t *res, crm_parent_t *parent);
 static ngx_int_t crm_list_object(ngx_http_request_t *r, crm_ctx_t *ctx,
     crm_resource_t *res);
+static crm_list_state_t *crm_list_state(crm_ctx_t *ctx);
 static crm_resource_t *crm_list_target(crm_ctx_t *ctx, crm_parent_t **parent);
 static ngx_int_t crm_list_count(ngx_http_request_t *r, crm_ctx_t *ctx);
 static void crm_list_count_done(crm_pg_req_t *pr, PGresult *res);
@@ -40,6 +50,13 @@ crm_list(ngx_http_request_t *r, crm_ctx_t *ctx)
     crm_parent_t    *parent;
     crm_resource_t  *res;
 
+    if (ctx->state == NULL) {
+        ctx->state = ngx_pcalloc(r->pool, sizeof(crm_list_state_t));
+        if (ctx->state == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+    }
+
     res = crm_list_target(ctx, &parent);
 
     if (ctx->custom == NULL && crm_custom_wanted(r, res)) {
@@ -58,7 +75,8 @@ crm_list(ngx_http_request_t *r, crm_ctx_t *ctx)
     }
 
     switch (crm_query_parse_ext(r->pool, res, extra, nextra, &r->args,
-                                &ctx->cursor_key, &ctx->query, &err))
+                                &crm_list_state(ctx)->cursor_key,
+                                &ctx->query, &err))
     {
     case NGX_OK:
         break;
@@ -156,7 +174,8 @@ crm_list_key(ngx_http_request_t *r, crm_ctx_t *ctx, crm_resource_t *res,
     }
 
     return crm_cursor_key(r->pool, &ctx->mcf->cursor_secret,
-                          &ctx->workspace, &list, &ctx->cursor_key);
+                          &ctx->workspace, &list,
+                          &crm_list_state(ctx)->cursor_key);
 }
 
 
@@ -177,10 +196,10 @@ static crm_resource_t *
 crm_list_target(crm_ctx_t *ctx, crm_parent_t **parent)
 {
     if (ctx->route.kind == CRM_ROUTE_LINK) {
-        ctx->parent.res = ctx->route.res;
-        ctx->parent.link = ctx->route.link;
-        ctx->parent.id = ctx->route.id;
-        *parent = &ctx->parent;
+        crm_list_state(ctx)->parent.res = ctx->route.res;
+        crm_list_state(ctx)->parent.link = ctx->route.link;
+        crm_list_state(ctx)->parent.id = ctx->route.id;
+        *parent = &crm_list_state(ctx)->parent;
         return ctx->route.target;
     }
 
@@ -434,8 +453,8 @@ crm_list_cursor(ngx_http_request_t *r, crm_ctx_t *ctx, PGresult *res,
         keys[i].len = PQgetlength(res, row, (int) i + 1);
     }
 
-    return crm_cursor_encode(r->pool, &ctx->cursor_key, &ctx->query,
-                             backward, keys, nulls, out);
+    return crm_cursor_encode(r->pool, &crm_list_state(ctx)->cursor_key,
+                             &ctx->query, backward, keys, nulls, out);
 }
 
 
@@ -457,6 +476,11 @@ crm_link(ngx_http_request_t *r, crm_ctx_t *ctx)
 
     if (crm_uuid_valid(ctx->route.id.data, ctx->route.id.len) != NGX_OK) {
         return crm_exec_not_found(r, ctx);
+    }
+
+    ctx->state = ngx_pcalloc(r->pool, sizeof(crm_list_state_t));
+    if (ctx->state == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
     if (r->method == NGX_HTTP_DELETE) {
@@ -506,21 +530,28 @@ crm_link(ngx_http_request_t *r, crm_ctx_t *ctx)
         return ctx->rc;
     }
 
-    ctx->parent.res = ctx->route.res;
-    ctx->parent.link = ctx->route.link;
-    ctx->parent.id = ctx->route.id;
+    crm_list_state(ctx)->parent.res = ctx->route.res;
+    crm_list_state(ctx)->parent.link = ctx->route.link;
+    crm_list_state(ctx)->parent.id = ctx->route.id;
 
     st = ngx_pcalloc(r->pool, sizeof(crm_stmt_t));
     if (st == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    if (crm_sql_link(r->pool, &ctx->parent, &ctx->workspace, &target,
-                     r->method == NGX_HTTP_POST, &ctx->match, st)
+    if (crm_sql_link(r->pool, &crm_list_state(ctx)->parent, &ctx->workspace,
+                     &target, r->method == NGX_HTTP_POST, &ctx->match, st)
         != NGX_OK)
     {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
     return crm_exec(r, ctx, st, crm_exec_row_done);
+}
+
+
+static crm_list_state_t *
+crm_list_state(crm_ctx_t *ctx)
+{
+    return ctx->state;
 }

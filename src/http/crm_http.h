@@ -241,6 +241,7 @@ typedef struct crm_bulk_s  crm_bulk_t;
 typedef struct crm_health_s  crm_health_t;
 typedef struct crm_idem_s  crm_idem_t;
 typedef struct crm_limit_state_s  crm_limit_state_t;
+typedef struct crm_auth_state_s  crm_auth_state_t;
 
 
 /*
@@ -276,8 +277,6 @@ struct crm_ctx_s {
     ngx_str_t                 workspace;
     json_t                   *body;
     crm_query_t               query;
-    ngx_str_t                 cursor_key;   /* the list's, crm_list_key() */
-    crm_parent_t              parent;       /* of a sub-collection */
     ngx_uint_t                cost;         /* rate-limit units: a bulk
                                                request's operations */
     json_t                   *custom;       /* custom-field definitions,
@@ -301,15 +300,15 @@ struct crm_ctx_s {
     crm_health_t             *health;       /* handlers/crm_health.c */
     crm_idem_t               *idem;         /* stages/crm_idempotency.c */
     crm_limit_state_t        *limit;        /* stages/crm_limit.c */
+    crm_auth_state_t         *auth;         /* stages/crm_auth.c */
+    void                     *state;        /* the route's handler's own,
+                                               of a type its file knows */
 
-    ngx_str_t                 token;        /* the credential presented */
-    u_char                    token_hash[32];
     crm_principal_t           principal;
     crm_stage_def_t          *stages;       /* the pipeline's table */
     ngx_uint_t                stage;        /* the one running */
     crm_step_pt               next;         /* a handler's continuation */
     ngx_str_t                 secret;       /* a new API key, shown once */
-    ngx_array_t               values;       /* crm_value_t, set later */
     ngx_str_t                 match;        /* If-Match version */
     ngx_int_t                 limit_remaining;  /* -1: not limited */
 

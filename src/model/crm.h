@@ -146,7 +146,6 @@ struct crm_resource_s {
     ngx_uint_t                nfields;
     crm_link_t               *links;
     ngx_uint_t                nlinks;
-    ngx_str_t                 unique_email; /* unique index name, or "" */
     unsigned                  admin:1;      /* writes: owners and admins */
     unsigned                  immutable:1;  /* no PUT/PATCH */
     unsigned                  credential:1; /* API keys: created with a

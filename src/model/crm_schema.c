@@ -349,7 +349,6 @@ static crm_field_t  crm_workspace_fields[] = {
                              flags, tenant, actions, nactions)               \
     { ngx_string(name), ngx_string(table), ngx_string(singular),             \
       fields, sizeof(fields) / sizeof(crm_field_t), links, nlinks,           \
-      ngx_null_string,                                                       \
       ((flags) & CRM_RES_ADMIN) != 0, ((flags) & CRM_RES_IMMUTABLE) != 0,    \
       ((flags) & CRM_RES_CREDENTIAL) != 0, ((flags) & CRM_RES_REVOKES) != 0, \
       ((flags) & CRM_RES_SINGLETON) != 0, ((flags) & CRM_RES_VERSIONED) != 0,\

@@ -27,6 +27,14 @@
 #include "stages/crm_stages.h"
 
 
+/* the stage's own state (ctx->auth) */
+
+struct crm_auth_state_s {
+    ngx_str_t                 token;        /* the credential presented */
+    u_char                    hash[SHA256_DIGEST_LENGTH];   /* its SHA-256 */
+};
+
+
 static ngx_int_t crm_auth_fail(ngx_http_request_t *r, crm_ctx_t *ctx,
     ngx_uint_t negative);
 static void crm_auth_lookup_done(crm_pg_req_t *pr, PGresult *res);
@@ -42,7 +50,8 @@ static ngx_str_t  crm_roles[] = {
 
 
 /*
- * Takes the credential from the request.  NGX_OK: ctx->token holds it;
+ * Takes the credential from the request.  NGX_OK: ctx->auth->token holds
+ * it;
  * NGX_ABORT: answered 401 (none), or 429 (none, from an address with no
  * failure left).
  */
@@ -52,12 +61,18 @@ crm_auth_credential(ngx_http_request_t *r, crm_ctx_t *ctx)
 {
     ngx_table_elt_t  *h;
 
+    ctx->auth = ngx_pcalloc(r->pool, sizeof(crm_auth_state_t));
+    if (ctx->auth == NULL) {
+        ctx->rc = NGX_HTTP_INTERNAL_SERVER_ERROR;
+        return NGX_ABORT;
+    }
+
     h = crm_http_header_in(r, "X-API-Key", sizeof("X-API-Key") - 1);
 
     if (crm_credential_parse(h ? &h->value : NULL,
                              r->headers_in.authorization
                              ? &r->headers_in.authorization->value : NULL,
-                             &ctx->token)
+                             &ctx->auth->token)
         != NGX_OK)
     {
         if (crm_limit_fail_take(r, ctx) != NGX_OK) {
@@ -80,7 +95,7 @@ crm_auth_credential(ngx_http_request_t *r, crm_ctx_t *ctx)
 
 
 /*
- * Resolves ctx->token to ctx->principal.  NGX_OK: resolved now (a static
+ * Resolves ctx->auth->token to ctx->principal.  NGX_OK: resolved now (a static
  * key or a cached one); NGX_AGAIN: a lookup is under way and "next"
  * resumes the request; NGX_ABORT: answered (ctx->rc).
  *
@@ -100,7 +115,7 @@ crm_auth_resolve(ngx_http_request_t *r, crm_ctx_t *ctx)
     crm_static_key_t   *k;
     ngx_str_t          *t;
 
-    t = &ctx->token;
+    t = &ctx->auth->token;
 
     /* static keys, compared in constant time */
 
@@ -134,12 +149,12 @@ crm_auth_resolve(ngx_http_request_t *r, crm_ctx_t *ctx)
         goto invalid;
     }
 
-    SHA256(t->data, t->len, ctx->token_hash);
+    SHA256(t->data, t->len, ctx->auth->hash);
 
     rc = NGX_DECLINED;
 
     if (ctx->mcf->auth_zone != NULL) {
-        rc = crm_auth_cache_get(ctx->mcf->auth_zone->data, ctx->token_hash,
+        rc = crm_auth_cache_get(ctx->mcf->auth_zone->data, ctx->auth->hash,
                                 r->pool, &ctx->principal, &negative);
 
         switch (rc) {
@@ -288,7 +303,7 @@ crm_auth_lookup_done(crm_pg_req_t *pr, PGresult *res)
     }
 
     rc = (len == SHA256_DIGEST_LENGTH
-          && CRYPTO_memcmp(hash, ctx->token_hash, SHA256_DIGEST_LENGTH) == 0);
+          && CRYPTO_memcmp(hash, ctx->auth->hash, SHA256_DIGEST_LENGTH) == 0);
 
     PQfreemem(hash);
 
@@ -298,7 +313,7 @@ crm_auth_lookup_done(crm_pg_req_t *pr, PGresult *res)
 
     if (PQgetvalue(res, 0, 8)[0] == 't') {
         if (cache != NULL) {
-            crm_auth_cache_put_negative(cache, ctx->token_hash,
+            crm_auth_cache_put_negative(cache, ctx->auth->hash,
                                         CRM_AUTH_EXPIRED);
         }
 
@@ -341,7 +356,7 @@ crm_auth_lookup_done(crm_pg_req_t *pr, PGresult *res)
     ctx->workspace = p->workspace;
 
     if (cache != NULL) {
-        crm_auth_cache_put(cache, ctx->token_hash, p);
+        crm_auth_cache_put(cache, ctx->auth->hash, p);
     }
 
     rc = crm_run_next(r, ctx);
@@ -355,7 +370,7 @@ crm_auth_lookup_done(crm_pg_req_t *pr, PGresult *res)
 invalid:
 
     if (cache != NULL) {
-        crm_auth_cache_put_negative(cache, ctx->token_hash,
+        crm_auth_cache_put_negative(cache, ctx->auth->hash,
                                     CRM_AUTH_UNKNOWN);
     }
 
