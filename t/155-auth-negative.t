@@ -203,6 +203,44 @@ Test::Nginx::Socket::add_response_body_check(sub {
         is("$s " . header($h, 'X-RateLimit-Remaining'), '401 2',
            "$name - the first failure leaves 2");
 
+    } elsif ($name =~ /wrong passwords count/) {
+        sql("DELETE FROM sessions WHERE user_id IN (SELECT id FROM users"
+            . " WHERE email = 'limited\@a.test')");
+        sql("DELETE FROM users WHERE email = 'limited\@a.test'");
+        sql("INSERT INTO users (workspace_id, email, role, password_hash)"
+            . " VALUES ('$A', 'limited\@a.test', 'member',"
+            . " db_password_hash('correct horse battery'))");
+
+        my $login = sub {
+            my ($addr, $password) = @_;
+            local $CRM::Test::FROM = $addr;
+            return http_request('POST', '/api/v1/auth/login',
+                                ['Content-Type: application/json'],
+                                encode_json({ email => 'limited@a.test',
+                                              password => $password }));
+        };
+
+        my ($s, $b, $h) = $login->('127.0.0.1', 'correct horse battery');
+        is($s, 200, "$name - a good login");
+        ($s, $b, $h) = $login->('127.0.0.1', 'wrong password one');
+        is($s, 401, "$name - a wrong one");
+        is(header($h, 'X-RateLimit-Remaining'), 1,
+           "$name - the good one was given back, the wrong one counted");
+        ($s, $b, $h) = $login->('127.0.0.1', 'wrong password two');
+        is("$s " . header($h, 'X-RateLimit-Remaining'), '401 0',
+           "$name - the last failure");
+
+        my $t0 = Time::HiRes::time();
+        ($s, $b, $h) = $login->('127.0.0.1', 'correct horse battery');
+        is($s, 429, "$name - then even the right password waits");
+        like($h, qr/\r\nRetry-After: \d+/i, "$name - with Retry-After");
+        is(sql("SELECT count(*) FROM sessions s JOIN users u"
+               . " ON u.id = s.user_id WHERE u.email = 'limited\@a.test'"),
+           1, "$name - no session was made");
+
+        ($s) = $login->('127.0.0.2', 'correct horse battery');
+        is($s, 200, "$name - another address logs in");
+
     } elsif ($name =~ /concurrent failures/) {
         my @r = concurrent(10, 'GET', '/api/v1/contacts',
                            ['X-API-Key: ' . junk(9)]);
@@ -305,3 +343,11 @@ GET /api/v1/contacts
 --- more_headers eval
 "X-API-Key: " . main::junk(8)
 --- error_code: 401
+
+=== TEST 9: wrong passwords count against the address too
+--- http_config
+    crm_postgres "$TEST_NGINX_PG_DSN";
+    crm_auth_fail_limit zone=crm_fail:1m per_minute=2 per_hour=100;
+--- request
+GET /api/v1/health
+--- error_code: 200

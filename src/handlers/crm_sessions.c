@@ -2,8 +2,9 @@
 /*
  * ngx_http_crm_module: sessions: POST /auth/login, /auth/refresh and
  * /auth/logout.  Passwords are checked by PostgreSQL (bcrypt, the
- * per-account lockout); a session ended here leaves this host's auth
- * cache at once.
+ * per-account lockout); a wrong one also counts against the client's
+ * address (crm_auth_fail_limit); a session ended here leaves this host's
+ * auth cache at once.
  */
 
 
@@ -160,6 +161,16 @@ crm_auth_action(ngx_http_request_t *r, crm_ctx_t *ctx)
                                      "the request is not valid", &errors);
     }
 
+    /*
+     * a wrong password counts against the client's address too
+     * (crm_auth_fail_limit): counted ahead, given back on success; an
+     * address without failures left gets 429 before any bcrypt
+     */
+
+    if (crm_limit_fail_take(r, ctx) != NGX_OK) {
+        return ctx->rc;
+    }
+
     param[2].value = ttl;
 
     ngx_str_set(&st->sql,
@@ -233,9 +244,20 @@ crm_auth_session_done(crm_pg_req_t *pr, PGresult *res)
     if (ngx_strcmp(status, "ok") != 0) {
         ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
                       "crm: login failed");
+
+        if (crm_limit_fail_headers(r, ctx) != NGX_OK) {
+            crm_http_done(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+            return;
+        }
+
         crm_http_done(r, crm_http_error(r, CRM_E_UNAUTHENTICATED,
                                         "invalid email or password", NULL));
         return;
+    }
+
+    if (ctx->route.action == CRM_ACTION_LOGIN) {
+        /* the failure counted ahead was none */
+        crm_limit_fail_return(r, ctx);
     }
 
     if (ctx->route.action == CRM_ACTION_REFRESH) {
