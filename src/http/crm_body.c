@@ -24,6 +24,7 @@ static size_t crm_json_load(void *buffer, size_t size, void *data);
 static ngx_int_t crm_json_depth(json_t *j, ngx_uint_t depth);
 static const char *crm_json_reason(json_error_t *jerr);
 static void crm_json_integers(json_t *j, ngx_uint_t depth);
+static json_t *crm_json_exact(json_t *v);
 static void crm_json_cleanup(void *data);
 
 
@@ -299,9 +300,8 @@ crm_json_reason(json_error_t *jerr)
 static void
 crm_json_integers(json_t *j, ngx_uint_t depth)
 {
-    double       d;
     size_t       i;
-    json_t      *v;
+    json_t      *v, *n;
     const char  *key;
 
     if (depth > CRM_JSON_MAX_DEPTH) {
@@ -310,38 +310,51 @@ crm_json_integers(json_t *j, ngx_uint_t depth)
 
     if (json_is_object(j)) {
         json_object_foreach(j, key, v) {
-            if (json_is_real(v)) {
-                d = json_real_value(v);
+            n = crm_json_exact(v);
 
-                if (d == trunc(d) && d > -9007199254740992.0
-                    && d < 9007199254740992.0)
-                {
-                    json_object_set_new(j, key, json_integer((json_int_t) d));
-                }
+            if (n != NULL) {
+                json_object_set_new(j, key, n);
 
-                continue;
+            } else {
+                crm_json_integers(v, depth + 1);
             }
-
-            crm_json_integers(v, depth + 1);
         }
 
     } else if (json_is_array(j)) {
         json_array_foreach(j, i, v) {
-            if (json_is_real(v)) {
-                d = json_real_value(v);
+            n = crm_json_exact(v);
 
-                if (d == trunc(d) && d > -9007199254740992.0
-                    && d < 9007199254740992.0)
-                {
-                    json_array_set_new(j, i, json_integer((json_int_t) d));
-                }
+            if (n != NULL) {
+                json_array_set_new(j, i, n);
 
-                continue;
+            } else {
+                crm_json_integers(v, depth + 1);
             }
-
-            crm_json_integers(v, depth + 1);
         }
     }
+}
+
+
+/* a real that is a whole number within 2^53, as an integer; or NULL */
+
+static json_t *
+crm_json_exact(json_t *v)
+{
+    double  d;
+
+    if (!json_is_real(v)) {
+        return NULL;
+    }
+
+    d = json_real_value(v);
+
+    if (d != trunc(d) || d <= -9007199254740992.0
+        || d >= 9007199254740992.0)
+    {
+        return NULL;
+    }
+
+    return json_integer((json_int_t) d);
 }
 
 

@@ -749,7 +749,7 @@ crm_exec_field(ngx_pool_t *pool, PGresult *res, int col, ngx_str_t *out)
 static char *
 crm_exec_flat(ngx_pool_t *pool, char *msg)
 {
-    u_char  *p, *q, *last;
+    u_char  *p, *last;
     size_t   len;
 
     if (msg == NULL) {
@@ -758,22 +758,13 @@ crm_exec_flat(ngx_pool_t *pool, char *msg)
 
     len = ngx_strlen(msg);
 
-    while (len > 0 && (msg[len - 1] == '\n' || msg[len - 1] == ' ')) {
-        len--;
-    }
-
     p = ngx_pnalloc(pool, len + 1);
     if (p == NULL) {
         return msg;
     }
 
-    last = (u_char *) msg + len;
-
-    for (q = p; (u_char *) msg < last; msg++) {
-        *q++ = (*msg == '\n' || *msg == '\t') ? ' ' : (u_char) *msg;
-    }
-
-    *q = '\0';
+    last = crm_value_line(p, len, msg);
+    *last = '\0';
 
     return (char *) p;
 }

@@ -165,11 +165,12 @@ typedef enum {
 
 
 /*
- * A row of the route table (crm_routes.c): a path pattern of literal
- * segments and placeholders (:resource, :id, :link, :action, :object),
- * what the resource must be, the pipeline's exceptions, and a handler
- * per method; a method without one is 405 with Allow, a row without any
- * is 404.  The first row that matches the path is the route.
+ * A row of the route table (crm_routes.c): a path pattern, a "/" before
+ * each segment, of literal segments and placeholders (:resource, :id,
+ * :link, :action, :object), what the resource must be, the pipeline's
+ * exceptions, and a handler per method; a method without one is 405
+ * with Allow, a row without any is 404.  The first row that matches the
+ * path is the route.
  */
 
 typedef struct {

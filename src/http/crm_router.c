@@ -106,8 +106,20 @@ crm_route_match(crm_route_def_t *def, ngx_str_t *seg, ngx_uint_t n,
 {
     u_char          *p, *start;
     ngx_str_t        name, target;
-    ngx_uint_t       i, ids;
+    ngx_uint_t       i, ids, segs;
     crm_resource_t  *res;
+
+    /* as many segments first: rows that cannot match look nothing up */
+
+    segs = 0;
+
+    for (p = (u_char *) def->pattern; *p != '\0'; p++) {
+        segs += (*p == '/');
+    }
+
+    if (segs != n) {
+        return NGX_DECLINED;
+    }
 
     p = (u_char *) def->pattern;
     ids = 0;

@@ -124,18 +124,10 @@ static void
 crm_pg_log_message(ngx_uint_t level, ngx_log_t *log, const char *what,
     const char *msg)
 {
-    u_char  *p, *last;
+    u_char  *p;
     u_char   buf[NGX_MAX_ERROR_STR / 2];
 
-    last = buf + sizeof(buf) - 1;
-
-    for (p = buf; *msg != '\0' && p < last; msg++) {
-        *p++ = (*msg == '\n' || *msg == '\t') ? ' ' : (u_char) *msg;
-    }
-
-    while (p > buf && p[-1] == ' ') {
-        p--;
-    }
+    p = crm_value_line(buf, sizeof(buf), msg);
 
     ngx_log_error(level, log, 0, "crm: %s: %*s", what, p - buf, buf);
 }

@@ -310,6 +310,8 @@ ngx_int_t crm_query_parse_fields(ngx_pool_t *pool, crm_resource_t *res,
 ngx_int_t crm_value_check(ngx_uint_t type, ngx_str_t *v);
 /* NGX_OK: UTF-8 without NUL or controls; *chars (may be NULL) counted */
 ngx_int_t crm_value_utf8(u_char *p, size_t len, size_t *chars);
+/* "msg" on one line into dst: newlines and tabs as spaces; the end */
+u_char *crm_value_line(u_char *dst, size_t size, const char *msg);
 
 ngx_int_t crm_uuid_valid(u_char *p, size_t len);
 

@@ -416,3 +416,28 @@ crm_uuid_valid(u_char *p, size_t len)
 
     return NGX_OK;
 }
+
+
+/*
+ * "msg" on one line into "dst" ("size" bytes at most, no NUL written):
+ * newlines and tabs as spaces, no trailing space.  For libpq's messages,
+ * which end in, and may hold, newlines.  Returns the end.
+ */
+
+u_char *
+crm_value_line(u_char *dst, size_t size, const char *msg)
+{
+    u_char  *p, *last;
+
+    last = dst + size;
+
+    for (p = dst; *msg != '\0' && p < last; msg++) {
+        *p++ = (*msg == '\n' || *msg == '\t') ? ' ' : (u_char) *msg;
+    }
+
+    while (p > dst && p[-1] == ' ') {
+        p--;
+    }
+
+    return p;
+}
