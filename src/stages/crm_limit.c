@@ -78,6 +78,8 @@ static void crm_limit_redis_done(crm_redis_cmd_t *cmd, redisReply *reply,
     void *data);
 static ngx_int_t crm_limit_answer(ngx_http_request_t *r, crm_ctx_t *ctx,
     uint64_t now, uint64_t *tat);
+static ngx_uint_t crm_limit_budget(crm_limit_window_t *w, uint64_t now,
+    uint64_t *tat, ngx_uint_t *remaining, ngx_msec_t *reset);
 static ngx_int_t crm_limit_headers(ngx_http_request_t *r, ngx_uint_t limit,
     ngx_uint_t remaining, ngx_msec_t reset);
 static ngx_int_t crm_limit_header(ngx_http_request_t *r, const char *name,
@@ -450,15 +452,46 @@ done:
 }
 
 
+/*
+ * The window closest to exhaustion (the budget a client is shown): its
+ * index, the requests it has left and the ms until it is whole again
+ */
+
+static ngx_uint_t
+crm_limit_budget(crm_limit_window_t *w, uint64_t now, uint64_t *tat,
+    ngx_uint_t *remaining, ngx_msec_t *reset)
+{
+    uint64_t    t;
+    ngx_uint_t  i, best, rem[CRM_LIMIT_WINDOWS];
+
+    best = 0;
+
+    for (i = 0; i < CRM_LIMIT_WINDOWS; i++) {
+        t = ngx_max(tat[i], now);
+        rem[i] = (t - now >= w[i].period)
+                 ? 0 : (ngx_uint_t) ((w[i].period - (t - now))
+                                     / w[i].interval);
+
+        if (rem[i] * w[best].limit < rem[best] * w[i].limit) {
+            best = i;
+        }
+    }
+
+    *remaining = ngx_min(rem[best], w[best].limit);
+    *reset = (ngx_msec_t) ((ngx_max(tat[best], now) - now + 999) / 1000);
+
+    return best;
+}
+
+
 /* headers for the window closest to exhaustion; 429 when over */
 
 static ngx_int_t
 crm_limit_answer(ngx_http_request_t *r, crm_ctx_t *ctx, uint64_t now,
     uint64_t *tat)
 {
-    uint64_t             t;
-    ngx_msec_t           wait;
-    ngx_uint_t           i, best, rem[CRM_LIMIT_WINDOWS];
+    ngx_msec_t           wait, reset;
+    ngx_uint_t           best, remaining;
     crm_limit_conf_t    *lcf;
     crm_limit_window_t  *w;
 
@@ -473,28 +506,11 @@ crm_limit_answer(ngx_http_request_t *r, crm_ctx_t *ctx, uint64_t now,
         wait = 0;
     }
 
-    best = 0;
+    best = crm_limit_budget(w, now, tat, &remaining, &reset);
 
-    for (i = 0; i < CRM_LIMIT_WINDOWS; i++) {
-        t = ngx_max(tat[i], now);
-        rem[i] = (t - now >= w[i].period)
-                 ? 0 : (ngx_uint_t) ((w[i].period - (t - now))
-                                     / w[i].interval);
+    ctx->limit_remaining = remaining;
 
-        if (rem[i] * w[best].limit
-            < rem[best] * w[i].limit)
-        {
-            best = i;
-        }
-    }
-
-    t = ngx_max(tat[best], now);
-
-    ctx->limit_remaining = ngx_min(rem[best], w[best].limit);
-
-    if (crm_limit_headers(r, w[best].limit, ctx->limit_remaining,
-                          (ngx_msec_t) ((t - now + 999) / 1000))
-        != NGX_OK)
+    if (crm_limit_headers(r, w[best].limit, remaining, reset) != NGX_OK)
     {
         ctx->rc = NGX_HTTP_INTERNAL_SERVER_ERROR;
         return NGX_ABORT;
@@ -623,7 +639,7 @@ crm_limit_fail_take(ngx_http_request_t *r, crm_ctx_t *ctx)
 {
     uint64_t             now, us, t, allow, tat[CRM_LIMIT_WINDOWS];
     ngx_msec_t           wait;
-    ngx_uint_t           i, best, rem[CRM_LIMIT_WINDOWS];
+    ngx_uint_t           i, best;
     ngx_time_t          *tp;
     crm_limit_conf_t    *lcf;
     crm_limit_zone_t    *lz;
@@ -698,23 +714,10 @@ crm_limit_fail_take(ngx_http_request_t *r, crm_ctx_t *ctx)
 
     /* the budget shown: the window closest to exhaustion */
 
-    best = 0;
-
-    for (i = 0; i < CRM_LIMIT_WINDOWS; i++) {
-        t = ngx_max(tat[i], now);
-        rem[i] = (t - now >= w[i].period)
-                 ? 0 : (ngx_uint_t) ((w[i].period - (t - now))
-                                     / w[i].interval);
-
-        if (rem[i] * w[best].limit < rem[best] * w[i].limit) {
-            best = i;
-        }
-    }
+    best = crm_limit_budget(w, now, tat, &ctx->limit->fail.remaining,
+                            &ctx->limit->fail.reset);
 
     ctx->limit->fail.limit = w[best].limit;
-    ctx->limit->fail.remaining = ngx_min(rem[best], w[best].limit);
-    ctx->limit->fail.reset = (ngx_msec_t) ((ngx_max(tat[best], now) - now + 999)
-                                    / 1000);
 
     if (us == 0) {
         return NGX_OK;
