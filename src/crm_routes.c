@@ -57,6 +57,24 @@ crm_route_def_t  crm_routes[] = {
     { "/:resource/current", CRM_ROUTE_ITEM, CRM_WHEN_SINGLETON, 0, 0,
       crm_get, NULL, crm_update, NULL },
 
+    /*
+     * an outbox (emails): queued by POST /<name>/send (202), read, never
+     * changed or deleted through the API; no bulk
+     */
+
+    { "/:resource", CRM_ROUTE_COLLECTION, P|CRM_WHEN_QUEUED, 0, 0,
+      crm_list, NULL, NULL, NULL },
+
+    { "/:resource/send", CRM_ROUTE_COLLECTION, P|CRM_WHEN_QUEUED,
+      CRM_ROUTE_ACCEPTED, 0,
+      NULL, crm_create, NULL, NULL },
+
+    { "/:resource/bulk", CRM_ROUTE_NONE, P|CRM_WHEN_QUEUED, 0, 0,
+      NULL, NULL, NULL, NULL },
+
+    { "/:resource/:id", CRM_ROUTE_ITEM, P|CRM_WHEN_QUEUED, 0, 0,
+      crm_get, NULL, NULL, NULL },
+
     /* API keys are made one by one, each with its secret shown once */
 
     { "/:resource", CRM_ROUTE_COLLECTION, P|CRM_WHEN_CREDENTIAL, 0, 0,

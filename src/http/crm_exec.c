@@ -612,7 +612,8 @@ crm_exec_row_done(crm_pg_req_t *pr, PGresult *res)
         if (r->method == NGX_HTTP_POST
             && ctx->route.kind == CRM_ROUTE_COLLECTION)
         {
-            status = NGX_HTTP_CREATED;
+            status = (ctx->route.def->flags & CRM_ROUTE_ACCEPTED)
+                     ? NGX_HTTP_ACCEPTED : NGX_HTTP_CREATED;
 
             if (crm_exec_location(r, ctx, (u_char *) PQgetvalue(res, 0, 0),
                                   PQgetlength(res, 0, 0))

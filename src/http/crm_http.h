@@ -154,6 +154,7 @@ typedef enum {
 #define CRM_WHEN_PLAIN        0x20      /* not a credential */
 #define CRM_WHEN_THROUGH      0x40      /* a link through the parent's
                                            member array: add, remove */
+#define CRM_WHEN_QUEUED       0x80      /* an outbox: POST /<name>/send */
 
 /* crm_route_def_t.flags: what the pipeline leaves out */
 
@@ -162,6 +163,7 @@ typedef enum {
 #define CRM_ROUTE_NO_PERMIT   0x04      /* no scope or role check and no
                                            Idempotency-Key: the handler
                                            checks what it needs */
+#define CRM_ROUTE_ACCEPTED    0x08      /* the write is queued: 202 */
 
 
 /*

@@ -262,6 +262,7 @@ crm_route_when(crm_route_def_t *def, crm_route_t *rt)
         || ((w & CRM_WHEN_MUTABLE) && res->immutable)
         || ((w & CRM_WHEN_CREDENTIAL) && !res->credential)
         || ((w & CRM_WHEN_PLAIN) && res->credential)
+        || ((w & CRM_WHEN_QUEUED) && !res->queued)
         || ((w & CRM_WHEN_THROUGH)
             && (rt->link == NULL || rt->link->through.len == 0)))
     {

@@ -92,6 +92,8 @@ typedef struct crm_resource_s  crm_resource_t;
 #define CRM_RES_REVOKES       0x08      /* DELETE ends credentials */
 #define CRM_RES_SINGLETON     0x10      /* /<name>/current only */
 #define CRM_RES_VERSIONED     0x20      /* a version: ETag, If-Match */
+#define CRM_RES_QUEUED        0x40      /* made by POST /<name>/send (202),
+                                           then changed by jobs only */
 
 
 /* POST /<resource>/:id/<name>: one SQL function (workspace, id, body) */
@@ -156,6 +158,8 @@ struct crm_resource_s {
                                                workspace itself */
     unsigned                  versioned:1;  /* a "version" column: ETag,
                                                If-Match */
+    unsigned                  queued:1;     /* POST /<name>/send: an
+                                               outbox (emails) */
     ngx_str_t                 tenant;       /* column holding the
                                                workspace: "workspace_id"
                                                when empty */

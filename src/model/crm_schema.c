@@ -87,6 +87,7 @@ static crm_field_t  crm_contact_fields[] = {
 
 
 static crm_link_t  crm_contact_links[] = {
+    crm_link("emails", "emails", "contact_id"),
     crm_link_typed("activities", "activities", "related_id", "related_type",
                    "contact", "contact_ids"),
     crm_link_member("deals", "deals", "contact_ids")
@@ -334,6 +335,70 @@ static crm_field_t  crm_workspace_fields[] = {
 };
 
 
+static const char  *crm_email_statuses[] = {
+    "queued", "sending", "sent", "deferred", "bounced", "failed",
+    "suppressed", NULL
+};
+
+
+/*
+ * An email of the outbox (sql/016_emails.sql): made by POST /emails/send,
+ * then changed only by the delivery job and tracking.  "to" is an
+ * address or a contact id; the database resolves it, and renders the
+ * address.
+ */
+
+static crm_field_t  crm_email_fields[] = {
+    crm_common_head,
+    crm_fld("to", "to_email", CRM_FT_TEXT,
+            CRM_FS|CRM_F_REQUIRED|CRM_F_CREATEONLY, 254),
+    crm_fld("toName", "to_name", CRM_FT_TEXT, CRM_F_READONLY, 0),
+    crm_fld("cc", "cc", CRM_FT_TEXT_ARRAY, CRM_F_CREATEONLY|CRM_F_NOTNULL,
+            50),
+    crm_fld("bcc", "bcc", CRM_FT_TEXT_ARRAY, CRM_F_CREATEONLY|CRM_F_NOTNULL,
+            50),
+    crm_fld("from", "from_email", CRM_FT_TEXT, CRM_F_FILTER|CRM_F_CREATEONLY,
+            254),
+    crm_fld("fromName", "from_name", CRM_FT_TEXT, CRM_F_CREATEONLY, 200),
+    crm_fld("replyTo", "reply_to", CRM_FT_TEXT, CRM_F_CREATEONLY, 254),
+    crm_fld("subject", "subject", CRM_FT_TEXT,
+            CRM_FS|CRM_F_REQUIRED|CRM_F_CREATEONLY, 998),
+    crm_fld("text", "body_text", CRM_FT_TEXT, CRM_F_CREATEONLY, 1048576),
+    crm_fld("html", "body_html", CRM_FT_TEXT, CRM_F_CREATEONLY, 1048576),
+    crm_ref("contactId", "contact_id", CRM_F_FILTER|CRM_F_CREATEONLY,
+            "contacts"),
+    crm_ref("campaignId", "campaign_id", CRM_F_READONLY|CRM_F_FILTER, NULL),
+    crm_enum("status", "status", CRM_RO, crm_email_statuses),
+    crm_fld("messageId", "message_id", CRM_FT_TEXT, CRM_F_READONLY, 0),
+    crm_fld("attempts", "attempts", CRM_FT_INT, CRM_RO, 0),
+    crm_fld("nextAttemptAt", "next_attempt_at", CRM_FT_TIMESTAMP,
+            CRM_F_READONLY, 0),
+    crm_fld("smtpCode", "smtp_code", CRM_FT_INT, CRM_F_READONLY|CRM_F_FILTER,
+            0),
+    crm_fld("lastError", "last_error", CRM_FT_TEXT, CRM_F_READONLY, 0),
+    crm_fld("sentAt", "sent_at", CRM_FT_TIMESTAMP,
+            CRM_F_READONLY|CRM_F_FILTER|CRM_F_SORT, 0),
+    crm_fld("events", "db_email_events(workspace_id, id)", CRM_FT_LIST,
+            CRM_F_READONLY|CRM_F_EXPR, 0),
+    crm_common_tail
+};
+
+
+static const char  *crm_suppression_reasons[] = {
+    "hard_bounce", "unsubscribe", "complaint", "manual", NULL
+};
+
+
+static crm_field_t  crm_suppression_fields[] = {
+    crm_common_head,
+    crm_fld("email", "email", CRM_FT_EMAIL, CRM_FSS|CRM_F_REQUIRED, 254),
+    crm_enum("reason", "reason", CRM_FS|CRM_F_NOTNULL, crm_suppression_reasons),
+    crm_ref("emailId", "email_id", CRM_F_READONLY|CRM_F_FILTER, NULL),
+    crm_fld("details", "details", CRM_FT_TEXT, 0, 1000),
+    crm_common_tail
+};
+
+
 /*
  * name, table, singular, fields, links, CRM_RES_* flags, and the tenant
  * column ("" = workspace_id); item actions (POST /<name>/:id/<action>)
@@ -352,7 +417,8 @@ static crm_field_t  crm_workspace_fields[] = {
       ((flags) & CRM_RES_ADMIN) != 0, ((flags) & CRM_RES_IMMUTABLE) != 0,    \
       ((flags) & CRM_RES_CREDENTIAL) != 0, ((flags) & CRM_RES_REVOKES) != 0, \
       ((flags) & CRM_RES_SINGLETON) != 0, ((flags) & CRM_RES_VERSIONED) != 0,\
-      ngx_string(tenant), actions, nactions }
+      ((flags) & CRM_RES_QUEUED) != 0, ngx_string(tenant), actions,          \
+      nactions }
 
 
 static crm_resource_t  crm_resources[] = {
@@ -390,6 +456,13 @@ static crm_resource_t  crm_resources[] = {
                  NULL, 0,
                  CRM_RES_ADMIN|CRM_RES_IMMUTABLE|CRM_RES_CREDENTIAL
                  |CRM_RES_REVOKES, ""),
+
+    crm_resource("emails", "emails", "email", crm_email_fields,
+                 NULL, 0, CRM_RES_IMMUTABLE|CRM_RES_QUEUED, ""),
+
+    crm_resource("suppressions", "suppressions", "suppression",
+                 crm_suppression_fields, NULL, 0,
+                 CRM_RES_ADMIN|CRM_RES_IMMUTABLE, ""),
 
     crm_resource("users", "users", "user", crm_user_fields,
                  NULL, 0, CRM_RES_ADMIN|CRM_RES_REVOKES|CRM_RES_VERSIONED, ""),
