@@ -1,0 +1,344 @@
+# The email outbox through the API: POST /emails/send queues (202) and
+# sends nothing on the request path; validation, suppression, isolation,
+# reads and their filters.  Delivery itself is t/171.
+
+use strict;
+use warnings;
+
+use Test::Nginx::Socket 'no_plan';
+use Test::More;
+use CRM::Test qw(api sql);
+
+my ($A, $B) = ($CRM::Test::WS_A, $CRM::Test::WS_B);
+
+CRM::Test::reset();
+sql(<<"_SQL_");
+INSERT INTO contacts (workspace_id, id, first_name, last_name, email) VALUES
+ ('$A', 'c7000000-0000-4000-8000-000000000001', 'Ada', 'Lovelace',
+  'ada\@mail.test'),
+ ('$A', 'c7000000-0000-4000-8000-000000000002', 'No', 'Address', NULL),
+ ('$B', 'c7000000-0000-4000-8000-000000000003', 'Bea', 'Other',
+  'bea\@mail.test');
+INSERT INTO suppressions (workspace_id, email, reason) VALUES
+ ('$A', 'gone\@mail.test', 'hard_bounce');
+_SQL_
+
+CRM::Test::stored_key($CRM::Test::KEYS{read_a}, $A, '{emails:read}');
+
+my $KA = $CRM::Test::KEY_A;
+my $KB = $CRM::Test::KEY_B;
+
+Test::Nginx::Socket::add_response_body_check(sub {
+    my ($block, $body, $req_idx, $repeated, $dry_run) = @_;
+    my $name = $block->name;
+
+    return if $dry_run;
+
+    if ($name =~ /queues the email and sends nothing/) {
+        my $d = JSON::PP::decode_json($body);
+        my $id = $d->{data}{id};
+        is(sql("SELECT status || ' ' || attempts FROM emails WHERE id = '$id'"),
+           'queued 0', "$name - queued, no attempt");
+        is(sql("SELECT string_agg(type, ',') FROM email_events"
+               . " WHERE email_id = '$id'"),
+           'queued', "$name - one event, in the same transaction");
+        is($d->{data}{contactId}, 'c7000000-0000-4000-8000-000000000001',
+           "$name - the address's contact is found");
+
+    } elsif ($name =~ /a contact id as the recipient/) {
+        my $d = JSON::PP::decode_json($body);
+        is($d->{data}{to}, 'ada@mail.test', "$name - its address");
+        is($d->{data}{toName}, 'Ada Lovelace', "$name - its name");
+
+    } elsif ($name =~ /refused sends leave nothing/) {
+        is(sql("SELECT count(*) FROM emails WHERE subject = 'refused'"), 0,
+           "$name - no email row");
+        is(sql("SELECT count(*) FROM email_events e WHERE NOT EXISTS"
+               . " (SELECT 1 FROM emails m WHERE m.id = e.email_id)"), 0,
+           "$name - no orphan event");
+    }
+});
+
+no_shuffle();
+run_tests();
+
+__DATA__
+
+=== TEST 1: a send queues the email and sends nothing (202, Location)
+--- request
+POST /api/v1/emails/send
+{"to":"ada@mail.test","subject":"Hello","text":"Hi Ada","html":"<p>Hi Ada</p>"}
+--- more_headers
+X-API-Key: test-key-a-0123456789abcdef
+Content-Type: application/json
+--- error_code: 202
+--- response_headers_like
+Location: /api/v1/emails/[0-9a-f-]{36}$
+--- response_body_like: ^\{"data":\{"id" : "[0-9a-f-]{36}", "to" : "ada@mail.test", .*"status" : "queued", .*"events" : \[\{"type": "queued", "details": \{\}, "occurredAt": "[0-9T:.-]+Z"\}\]
+
+
+
+=== TEST 2: a contact id as the recipient: its address and name
+--- request
+POST /api/v1/emails/send
+{"to":"c7000000-0000-4000-8000-000000000001","subject":"Hi","text":"x"}
+--- more_headers
+X-API-Key: test-key-a-0123456789abcdef
+Content-Type: application/json
+--- error_code: 202
+--- response_body_like: "status" : "queued"
+
+
+
+=== TEST 3: a contact of another workspace is not found
+--- request
+POST /api/v1/emails/send
+{"to":"c7000000-0000-4000-8000-000000000003","subject":"refused","text":"x"}
+--- more_headers
+X-API-Key: test-key-a-0123456789abcdef
+Content-Type: application/json
+--- error_code: 422
+--- response_body_like: "field":"to","code":"not_found"
+
+
+
+=== TEST 4: a contact without an address cannot be mailed
+--- request
+POST /api/v1/emails/send
+{"to":"c7000000-0000-4000-8000-000000000002","subject":"refused","text":"x"}
+--- more_headers
+X-API-Key: test-key-a-0123456789abcdef
+Content-Type: application/json
+--- error_code: 422
+--- response_body_like: "field":"to","code":"no_address"
+
+
+
+=== TEST 5: a suppressed address is refused with a clear 422
+--- request
+POST /api/v1/emails/send
+{"to":"GONE@mail.test","subject":"refused","text":"x"}
+--- more_headers
+X-API-Key: test-key-a-0123456789abcdef
+Content-Type: application/json
+--- error_code: 422
+--- response_body_like: "field":"to","code":"suppressed","message":"the address is suppressed
+
+
+
+=== TEST 6: the same address is not suppressed in another workspace
+--- request
+POST /api/v1/emails/send
+{"to":"gone@mail.test","subject":"Hi B","text":"x"}
+--- more_headers
+X-API-Key: test-key-b-0123456789abcdef
+Content-Type: application/json
+--- error_code: 202
+--- response_body_like: "to" : "gone@mail.test"
+
+
+
+=== TEST 7: required fields and wrong types, per field
+--- request
+POST /api/v1/emails/send
+{"cc":"not-an-array","text":5}
+--- more_headers
+X-API-Key: test-key-a-0123456789abcdef
+Content-Type: application/json
+--- error_code: 422
+--- response_body_like: (?s)"field":"to","code":"required".*"field":"subject","code":"required"
+
+
+
+=== TEST 8: an address that is not one
+--- request
+POST /api/v1/emails/send
+{"to":"ada at mail.test","subject":"refused","text":"x"}
+--- more_headers
+X-API-Key: test-key-a-0123456789abcdef
+Content-Type: application/json
+--- error_code: 422
+--- response_body_like: "field":"to","code":"invalid_format"
+
+
+
+=== TEST 9: a header injection in a cc address is refused
+--- request
+POST /api/v1/emails/send
+{"to":"ada@mail.test","cc":["x@mail.test\r\nBcc: y@evil.test"],"subject":"refused","text":"x"}
+--- more_headers
+X-API-Key: test-key-a-0123456789abcdef
+Content-Type: application/json
+--- error_code: 422
+--- response_body_like: "field":"cc"
+
+
+
+=== TEST 10: neither text nor html
+--- request
+POST /api/v1/emails/send
+{"to":"ada@mail.test","subject":"refused"}
+--- more_headers
+X-API-Key: test-key-a-0123456789abcdef
+Content-Type: application/json
+--- error_code: 422
+--- response_body_like: "field":"text","code":"required"
+
+
+
+=== TEST 11: the status is the server's
+--- request
+POST /api/v1/emails/send
+{"to":"ada@mail.test","subject":"refused","text":"x","status":"sent"}
+--- more_headers
+X-API-Key: test-key-a-0123456789abcdef
+Content-Type: application/json
+--- error_code: 422
+--- response_body_like: "field":"status"
+
+
+
+=== TEST 12: an unknown field
+--- request
+POST /api/v1/emails/send
+{"to":"ada@mail.test","subject":"refused","text":"x","priority":1}
+--- more_headers
+X-API-Key: test-key-a-0123456789abcdef
+Content-Type: application/json
+--- error_code: 422
+--- response_body_like: "field":"priority","code":"unknown_field"
+
+
+
+=== TEST 13: refused sends leave nothing behind
+--- request
+GET /api/v1/emails?status=queued&fields=id
+--- more_headers
+X-API-Key: test-key-a-0123456789abcdef
+--- error_code: 200
+
+
+
+=== TEST 14: emails cannot be created, changed or deleted otherwise
+--- request
+POST /api/v1/emails
+{"to":"ada@mail.test","subject":"x","text":"x"}
+--- more_headers
+X-API-Key: test-key-a-0123456789abcdef
+Content-Type: application/json
+--- error_code: 405
+--- response_headers
+Allow: GET, HEAD
+--- response_body_like: "code":"METHOD_NOT_ALLOWED"
+
+
+
+=== TEST 15: no PUT on an email
+--- request
+PUT /api/v1/emails/c7000000-0000-4000-8000-000000000001
+{"subject":"x"}
+--- more_headers
+X-API-Key: test-key-a-0123456789abcdef
+Content-Type: application/json
+--- error_code: 405
+--- response_body_like: "code":"METHOD_NOT_ALLOWED"
+
+
+
+=== TEST 16: no bulk for emails
+--- request
+POST /api/v1/emails/bulk
+{"operations":[]}
+--- more_headers
+X-API-Key: test-key-a-0123456789abcdef
+Content-Type: application/json
+--- error_code: 404
+--- response_body_like: "code":"RESOURCE_NOT_FOUND"
+
+
+
+=== TEST 17: GET on the send route is 405
+--- request
+GET /api/v1/emails/send
+--- more_headers
+X-API-Key: test-key-a-0123456789abcdef
+--- error_code: 405
+--- response_headers
+Allow: POST
+--- response_body_like: "code":"METHOD_NOT_ALLOWED"
+
+
+
+=== TEST 18: the list filters on status and contact
+--- request
+GET /api/v1/emails?contactId=c7000000-0000-4000-8000-000000000001&status=queued&fields=to,status
+--- more_headers
+X-API-Key: test-key-a-0123456789abcdef
+--- error_code: 200
+--- response_body_like: ^\{"data":\[\{"id" : "[0-9a-f-]{36}", "to" : "ada@mail.test", "status" : "queued"\},\{"id" : "[0-9a-f-]{36}", "to" : "ada@mail.test", "status" : "queued"\}\]
+
+
+
+=== TEST 19: another workspace sees none of them
+--- request
+GET /api/v1/emails?fields=to
+--- more_headers
+X-API-Key: test-key-b-0123456789abcdef
+--- error_code: 200
+--- response_body_like: ^\{"data":\[\{"id" : "[0-9a-f-]{36}", "to" : "gone@mail.test"\}\]
+
+
+
+=== TEST 20: a contact's emails
+--- request
+GET /api/v1/contacts/c7000000-0000-4000-8000-000000000001/emails?fields=status
+--- more_headers
+X-API-Key: test-key-a-0123456789abcdef
+--- error_code: 200
+--- response_body_like: ^\{"data":\[\{"id" : "[0-9a-f-]{36}", "status" : "queued"\},\{"id" : "[0-9a-f-]{36}", "status" : "queued"\}\]
+
+
+
+=== TEST 21: an unknown filter is a 400
+--- request
+GET /api/v1/emails?priority=1
+--- more_headers
+X-API-Key: test-key-a-0123456789abcdef
+--- error_code: 400
+--- response_body_like: "code":"INVALID_PARAMETER"
+
+
+
+=== TEST 22: the suppressions list, and a manual suppression
+--- request
+POST /api/v1/suppressions
+{"email":"Manual@Mail.test","reason":"manual"}
+--- more_headers
+X-API-Key: test-key-a-0123456789abcdef
+Content-Type: application/json
+--- error_code: 201
+--- response_body_like: "email" : "manual@mail.test", "reason" : "manual"
+
+
+
+=== TEST 23: a suppression twice is a duplicate
+--- request
+POST /api/v1/suppressions
+{"email":"manual@mail.test"}
+--- more_headers
+X-API-Key: test-key-a-0123456789abcdef
+Content-Type: application/json
+--- error_code: 409
+--- response_body_like: "code":"DUPLICATE"
+
+
+
+=== TEST 24: emails need the emails:write scope
+--- request
+POST /api/v1/emails/send
+{"to":"ada@mail.test","subject":"refused","text":"x"}
+--- more_headers
+X-API-Key: crmk_b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2
+Content-Type: application/json
+--- error_code: 403
+--- response_body_like: "code":"FORBIDDEN"
