@@ -13,6 +13,8 @@
 #include <openssl/rand.h>
 #include "http/crm_http.h"
 #include "stages/crm_stages.h"
+#include "jobs/crm_jobs.h"
+#include "jobs/crm_email_job.h"
 #include "crm_pipeline.h"
 
 
@@ -49,6 +51,12 @@ static char *ngx_http_crm_cursor_secret(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_crm_similarity(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+static char *ngx_http_crm_smtp(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_http_crm_email_retry(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static ngx_int_t ngx_http_crm_jobs_init(ngx_cycle_t *cycle,
+    ngx_http_crm_main_conf_t *mcf);
 static ngx_int_t ngx_http_crm_init_process(ngx_cycle_t *cycle);
 static void ngx_http_crm_exit_process(ngx_cycle_t *cycle);
 
@@ -254,6 +262,34 @@ static ngx_command_t  ngx_http_crm_commands[] = {
       0,
       NULL },
 
+    { ngx_string("crm_jobs"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_FLAG,
+      ngx_conf_set_flag_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_crm_main_conf_t, jobs),
+      NULL },
+
+    { ngx_string("crm_jobs_interval"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_crm_main_conf_t, jobs_interval),
+      NULL },
+
+    { ngx_string("crm_smtp"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_1MORE,
+      ngx_http_crm_smtp,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("crm_email_retry"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE2,
+      ngx_http_crm_email_retry,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
       ngx_null_command
 };
 
@@ -329,6 +365,13 @@ ngx_http_crm_create_main_conf(ngx_conf_t *cf)
     mcf->idempotency_claim_ttl = NGX_CONF_UNSET_MSEC;
     mcf->redis_conf.connect_timeout = NGX_CONF_UNSET_MSEC;
     mcf->redis_conf.command_timeout = NGX_CONF_UNSET_MSEC;
+    mcf->jobs = NGX_CONF_UNSET;
+    mcf->jobs_interval = NGX_CONF_UNSET_MSEC;
+
+    mcf->email = crm_email_conf_create(cf->pool);
+    if (mcf->email == NULL) {
+        return NULL;
+    }
 
     return mcf;
 }
@@ -384,6 +427,13 @@ ngx_http_crm_init_main_conf(ngx_conf_t *cf, void *conf)
         }
 
         mcf->cursor_secret.len = 32;
+    }
+
+    ngx_conf_init_value(mcf->jobs, 1);
+    ngx_conf_init_msec_value(mcf->jobs_interval, 2000);
+
+    if (crm_email_conf_init(cf, mcf->email) != NGX_CONF_OK) {
+        return NGX_CONF_ERROR;
     }
 
     ngx_conf_init_value(mcf->heavy_enabled, 1);
@@ -1116,6 +1166,92 @@ ngx_http_crm_variable(ngx_http_request_t *r, ngx_http_variable_value_t *v,
 }
 
 
+static char *
+ngx_http_crm_smtp(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_crm_main_conf_t *mcf = conf;
+
+    return crm_email_smtp(cf, mcf->email);
+}
+
+
+static char *
+ngx_http_crm_email_retry(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_crm_main_conf_t *mcf = conf;
+
+    return crm_email_retry(cf, mcf->email);
+}
+
+
+/*
+ * The worker's jobs: email delivery when a relay is configured.  Workers
+ * only (not the cache processes), and never with "crm_jobs off": such a
+ * host serves the API and claims no work.
+ */
+
+static ngx_int_t
+ngx_http_crm_jobs_init(ngx_cycle_t *cycle, ngx_http_crm_main_conf_t *mcf)
+{
+    u_char            *p;
+    crm_email_conf_t  *ec;
+
+    if (!mcf->jobs || mcf->pool == NULL
+        || (ngx_process != NGX_PROCESS_WORKER
+            && ngx_process != NGX_PROCESS_SINGLE))
+    {
+        return NGX_OK;
+    }
+
+    ec = mcf->email;
+
+    if (ec->url.len == 0) {
+        return NGX_OK;
+    }
+
+    mcf->jobs_worker = crm_jobs_create(cycle);
+    if (mcf->jobs_worker == NULL) {
+        return NGX_ERROR;
+    }
+
+    p = ngx_pnalloc(cycle->pool, cycle->hostname.len + 2 * NGX_INT_T_LEN
+                                 + 2);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    /* the leases' owner: this worker, this start */
+
+    ec->owner.data = p;
+    ec->owner.len = ngx_sprintf(p, "%V:%P:%T", &cycle->hostname, ngx_pid,
+                                ngx_time())
+                    - p;
+
+    ec->pool = mcf->pool;
+    ec->track_secret = mcf->track_secret;
+    ec->track_base = mcf->track_url;
+
+    ec->curl = crm_curl_create(cycle, &mcf->outbound);
+    if (ec->curl == NULL) {
+        return NGX_ERROR;
+    }
+
+    crm_email_job_init(ec, mcf->jobs_interval);
+
+    if (crm_jobs_add(mcf->jobs_worker, &ec->kind) == NULL) {
+        return NGX_ERROR;
+    }
+
+    if (crm_jobs_listen(mcf->jobs_worker, &mcf->pg) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    crm_jobs_start(mcf->jobs_worker);
+
+    return NGX_OK;
+}
+
+
 static ngx_int_t
 ngx_http_crm_init_process(ngx_cycle_t *cycle)
 {
@@ -1145,6 +1281,10 @@ ngx_http_crm_init_process(ngx_cycle_t *cycle)
         }
     }
 
+    if (ngx_http_crm_jobs_init(cycle, mcf) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
     return crm_auth_init_process(cycle, mcf);
 }
 
@@ -1162,6 +1302,16 @@ ngx_http_crm_exit_process(ngx_cycle_t *cycle)
 
     if (mcf->touch.timer_set) {
         ngx_del_timer(&mcf->touch);
+    }
+
+    /* the jobs first: their runs hold statements of the pool */
+
+    crm_jobs_exit(mcf->jobs_worker);
+    mcf->jobs_worker = NULL;
+
+    if (mcf->email->curl != NULL) {
+        crm_curl_destroy(mcf->email->curl);
+        mcf->email->curl = NULL;
     }
 
     crm_pg_pool_destroy(mcf->pool);

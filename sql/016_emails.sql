@@ -35,6 +35,7 @@ CREATE TABLE emails (
     next_attempt_at timestamptz NOT NULL DEFAULT now(),
     lease_until     timestamptz,
     lease_owner     text,
+    sent_by         text,                   -- the worker that sent it
     smtp_code       integer,
     last_error      text,
     sent_at         timestamptz,
@@ -396,7 +397,7 @@ BEGIN
                      'message', p_detail));
 
     IF p_outcome = 'sent' THEN
-        UPDATE emails SET status = 'sent', sent_at = now(),
+        UPDATE emails SET status = 'sent', sent_at = now(), sent_by = p_owner,
                           smtp_code = p_code, last_error = NULL,
                           lease_until = NULL, lease_owner = NULL,
                           updated_at = now()

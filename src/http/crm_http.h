@@ -86,8 +86,12 @@ typedef struct {
     ngx_msec_t                idempotency_ttl;
     ngx_msec_t                idempotency_claim_ttl;
     crm_redis_conf_t          redis_conf;
+    ngx_flag_t                jobs;         /* crm_jobs */
+    ngx_msec_t                jobs_interval;
+    struct crm_email_conf_s  *email;        /* jobs/crm_email_job.h */
 
     /* per worker, set up in init_process */
+    struct crm_jobs_s        *jobs_worker;  /* jobs/crm_jobs.h */
     crm_pg_pool_t            *pool;
     crm_pg_pool_t            *heavy_pool;
     crm_heavy_slot_t         *heavy_slots;

@@ -113,6 +113,9 @@ void crm_pg_summary(ngx_event_t *ev);
 void crm_pg_log(ngx_uint_t level, ngx_log_t *log, const char *what,
     PGconn *pg);
 void crm_pg_notice(void *arg, const char *message);
+void crm_pg_notice_log(void *arg, const char *message);
+void crm_pg_log_message(ngx_uint_t level, ngx_log_t *log, const char *what,
+    const char *msg);
 
 
 #endif /* _CRM_PG_CONN_H_INCLUDED_ */

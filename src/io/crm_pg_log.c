@@ -11,8 +11,6 @@
 #include "io/crm_pg_conn.h"
 
 
-static void crm_pg_log_message(ngx_uint_t level, ngx_log_t *log,
-    const char *what, const char *msg);
 
 
 /* what a refusal says in the error log, by CRM_PG_* reason */
@@ -120,7 +118,16 @@ crm_pg_notice(void *arg, const char *message)
 }
 
 
-static void
+/* the same for a session outside the pool: "arg" is its log */
+
+void
+crm_pg_notice_log(void *arg, const char *message)
+{
+    crm_pg_log_message(NGX_LOG_NOTICE, arg, "postgres says", message);
+}
+
+
+void
 crm_pg_log_message(ngx_uint_t level, ngx_log_t *log, const char *what,
     const char *msg)
 {

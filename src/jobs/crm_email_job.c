@@ -1,0 +1,967 @@
+
+/*
+ * ngx_http_crm_module: the email delivery job.
+ *
+ * A run claims up to "batch" due emails (db_email_claim(): a lease,
+ * committed before any SMTP traffic), renders each message once (MIME,
+ * tracked links, List-Unsubscribe), sends it to its recipient through
+ * the relay, one recipient per transfer and at most "connections"
+ * transfers at once, and records each outcome (db_email_result()):
+ * 2xx sent, 5xx bounced, 4xx or a network error deferred with back-off,
+ * then failed.  Copies (cc, bcc) go with the first attempt only.
+ */
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_event.h>
+#include "model/crm.h"
+#include "model/crm_mime.h"
+#include "model/crm_track.h"
+#include "io/crm_pg.h"
+#include "io/crm_curl.h"
+#include "jobs/crm_jobs.h"
+#include "jobs/crm_email_job.h"
+
+
+#define CRM_EMAIL_COLUMNS     15
+
+
+typedef struct crm_email_run_s   crm_email_run_t;
+
+
+typedef struct {
+    crm_email_run_t          *er;
+    ngx_str_t                 ws;
+    ngx_str_t                 id;
+    ngx_str_t                 from_name;
+    ngx_str_t                 from;
+    ngx_str_t                 to;
+    ngx_str_t                 to_name;
+    ngx_str_t                 cc;           /* addresses, space separated */
+    ngx_str_t                 bcc;
+    ngx_str_t                 reply_to;
+    ngx_str_t                 subject;
+    ngx_str_t                 text;
+    ngx_str_t                 html;
+    ngx_str_t                 message_id;
+    ngx_int_t                 attempts;
+    ngx_str_t                 message;      /* rendered */
+    crm_xfer_t               *xfer;         /* to the recipient */
+    ngx_uint_t                copies;       /* copy transfers running */
+    ngx_uint_t                copies_failed;
+    ngx_str_t                 outcome;
+    ngx_int_t                 code;
+    ngx_str_t                 detail;
+    unsigned                  sent_main:1;  /* the recipient's is done */
+    unsigned                  recording:1;
+} crm_email_item_t;
+
+
+struct crm_email_run_s {
+    crm_job_run_t            *run;
+    crm_email_conf_t         *conf;
+    crm_email_item_t         *items;
+    ngx_uint_t                nitems;
+    ngx_uint_t                next;         /* the next to start */
+    ngx_uint_t                active;       /* started, not recorded */
+    ngx_uint_t                full;         /* the batch was full */
+    unsigned                  releasing:1;
+};
+
+
+static ngx_int_t crm_email_start(crm_job_run_t *run);
+static void crm_email_stop(crm_job_run_t *run);
+static void crm_email_claimed(crm_pg_req_t *pr, PGresult *res);
+static void crm_email_next(crm_email_run_t *er);
+static ngx_int_t crm_email_send(crm_email_item_t *it);
+static ngx_int_t crm_email_render(crm_email_item_t *it);
+static ngx_int_t crm_email_addrs(ngx_pool_t *pool, ngx_str_t *list,
+    ngx_array_t **out);
+static ngx_int_t crm_email_copy(crm_email_item_t *it, ngx_str_t *rcpt);
+static void crm_email_sent(crm_xfer_t *x);
+static void crm_email_copy_sent(crm_xfer_t *x);
+static void crm_email_outcome(crm_email_item_t *it, crm_xfer_t *x);
+static void crm_email_record(crm_email_item_t *it);
+static void crm_email_recorded(crm_pg_req_t *pr, PGresult *res);
+static void crm_email_release(crm_email_run_t *er);
+static void crm_email_released(crm_pg_req_t *pr, PGresult *res);
+static void crm_email_finish(crm_email_run_t *er);
+static crm_stmt_t *crm_email_stmt(ngx_pool_t *pool, const char *sql,
+    ngx_uint_t n);
+static ngx_int_t crm_email_param(crm_stmt_t *st, ngx_uint_t i,
+    ngx_str_t *v);
+static ngx_int_t crm_email_copy_str(ngx_pool_t *pool, PGresult *res,
+    int row, int col, ngx_str_t *out);
+static void crm_email_db_failed(crm_email_conf_t *conf, ngx_log_t *log,
+    const char *what, crm_pg_req_t *pr, PGresult *res);
+
+
+void
+crm_email_job_init(crm_email_conf_t *conf, ngx_msec_t interval)
+{
+    ngx_str_set(&conf->kind.name, "email");
+    conf->kind.interval = interval;
+    conf->kind.concurrency = 1;
+    conf->kind.deadline = conf->lease / 2;
+    conf->kind.start = crm_email_start;
+    conf->kind.stop = crm_email_stop;
+    conf->kind.data = conf;
+}
+
+
+static ngx_int_t
+crm_email_start(crm_job_run_t *run)
+{
+    ngx_str_t          v;
+    crm_stmt_t        *st;
+    crm_pg_req_t      *pr;
+    crm_email_run_t   *er;
+    crm_email_conf_t  *conf;
+    u_char             buf[NGX_INT_T_LEN + sizeof(" milliseconds")];
+
+    conf = run->data;
+
+    er = ngx_pcalloc(run->pool, sizeof(crm_email_run_t));
+    if (er == NULL) {
+        return NGX_ERROR;
+    }
+
+    er->run = run;
+    er->conf = conf;
+    run->state = er;
+
+    st = crm_email_stmt(run->pool,
+             "SELECT workspace_id, id, from_name, from_email, to_email, "
+             "to_name, array_to_string(cc, ' '), array_to_string(bcc, ' '), "
+             "reply_to, subject, body_text, body_html, message_id, "
+             "attempts, sent_at FROM db_email_claim($1::integer, "
+             "$2::interval, $3, $4, $5, $6::integer)", 6);
+    if (st == NULL) {
+        return NGX_ERROR;
+    }
+
+    v.data = buf;
+    v.len = ngx_sprintf(buf, "%ui", conf->batch) - buf;
+    if (crm_email_param(st, 0, &v) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    v.len = ngx_sprintf(buf, "%M milliseconds", conf->lease) - buf;
+    if (crm_email_param(st, 1, &v) != NGX_OK
+        || crm_email_param(st, 2, &conf->owner) != NGX_OK
+        || crm_email_param(st, 3, &conf->domain) != NGX_OK
+        || crm_email_param(st, 4, &conf->url) != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    v.len = ngx_sprintf(buf, "%ui", conf->rate) - buf;
+    if (crm_email_param(st, 5, &v) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    pr = crm_pg_request(conf->pool, run->pool, run->log);
+    if (pr == NULL) {
+        return NGX_ERROR;
+    }
+
+    crm_pg_exec(pr, st, crm_email_claimed, er);
+
+    return NGX_OK;
+}
+
+
+/* the worker exits, or the run took too long: start nothing new */
+
+static void
+crm_email_stop(crm_job_run_t *run)
+{
+    crm_email_run_t  *er;
+
+    er = run->state;
+
+    if (er->items == NULL) {
+        /* the claim is in flight: what it claims is released */
+        return;
+    }
+
+    crm_email_release(er);
+}
+
+
+static void
+crm_email_claimed(crm_pg_req_t *pr, PGresult *res)
+{
+    int                n, i;
+    crm_email_run_t   *er;
+    crm_email_conf_t  *conf;
+    crm_email_item_t  *it;
+
+    er = pr->data;
+    conf = er->conf;
+
+    if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK
+        || PQnfields(res) != CRM_EMAIL_COLUMNS)
+    {
+        crm_email_db_failed(conf, er->run->log, "claiming emails", pr, res);
+        crm_job_done(er->run, 0);
+        return;
+    }
+
+    if (conf->failed) {
+        ngx_log_error(NGX_LOG_NOTICE, er->run->log, 0,
+                      "crm: email delivery claims work again after %ui "
+                      "failures", conf->failed);
+        conf->failed = 0;
+    }
+
+    n = PQntuples(res);
+
+    if (n == 0) {
+        crm_job_done(er->run, 0);
+        return;
+    }
+
+    er->full = ((ngx_uint_t) n >= conf->batch);
+
+    er->items = ngx_pcalloc(er->run->pool, n * sizeof(crm_email_item_t));
+    if (er->items == NULL) {
+        crm_job_done(er->run, 0);
+        return;
+    }
+
+    er->nitems = n;
+
+    for (i = 0; i < n; i++) {
+        it = &er->items[i];
+        it->er = er;
+
+        if (crm_email_copy_str(er->run->pool, res, i, 0, &it->ws) != NGX_OK
+            || crm_email_copy_str(er->run->pool, res, i, 1, &it->id)
+               != NGX_OK
+            || crm_email_copy_str(er->run->pool, res, i, 2, &it->from_name)
+               != NGX_OK
+            || crm_email_copy_str(er->run->pool, res, i, 3, &it->from)
+               != NGX_OK
+            || crm_email_copy_str(er->run->pool, res, i, 4, &it->to)
+               != NGX_OK
+            || crm_email_copy_str(er->run->pool, res, i, 5, &it->to_name)
+               != NGX_OK
+            || crm_email_copy_str(er->run->pool, res, i, 6, &it->cc)
+               != NGX_OK
+            || crm_email_copy_str(er->run->pool, res, i, 7, &it->bcc)
+               != NGX_OK
+            || crm_email_copy_str(er->run->pool, res, i, 8, &it->reply_to)
+               != NGX_OK
+            || crm_email_copy_str(er->run->pool, res, i, 9, &it->subject)
+               != NGX_OK
+            || crm_email_copy_str(er->run->pool, res, i, 10, &it->text)
+               != NGX_OK
+            || crm_email_copy_str(er->run->pool, res, i, 11, &it->html)
+               != NGX_OK
+            || crm_email_copy_str(er->run->pool, res, i, 12,
+                                  &it->message_id)
+               != NGX_OK)
+        {
+            /* out of memory: the leases bring them back */
+            crm_job_done(er->run, 0);
+            return;
+        }
+
+        it->attempts = ngx_atoi((u_char *) PQgetvalue(res, i, 13),
+                                PQgetlength(res, i, 13));
+
+        if (it->from.len == 0) {
+            it->from = conf->from;
+
+            if (it->from_name.len == 0) {
+                it->from_name = conf->from_name;
+            }
+        }
+    }
+
+    ngx_log_debug1(NGX_LOG_DEBUG_CORE, er->run->log, 0,
+                   "crm: email delivery claimed %ui", er->nitems);
+
+    if (er->run->stopping) {
+        crm_email_release(er);
+        return;
+    }
+
+    crm_email_next(er);
+}
+
+
+/* starts items while connections are free */
+
+static void
+crm_email_next(crm_email_run_t *er)
+{
+    crm_email_item_t  *it;
+
+    while (!er->run->stopping && er->next < er->nitems
+           && er->active < er->conf->connections)
+    {
+        it = &er->items[er->next++];
+        er->active++;
+
+        if (crm_email_send(it) != NGX_OK) {
+            /* recorded as a temporary failure: it is retried */
+            crm_email_record(it);
+        }
+    }
+
+    crm_email_finish(er);
+}
+
+
+static ngx_int_t
+crm_email_send(crm_email_item_t *it)
+{
+    ngx_uint_t         i, n;
+    ngx_str_t         *rcpt;
+    ngx_array_t       *copies;
+    crm_email_run_t   *er;
+    crm_email_conf_t  *conf;
+
+    er = it->er;
+    conf = er->conf;
+
+    ngx_str_set(&it->outcome, "temporary");
+
+    if (it->from.len == 0) {
+        ngx_str_set(&it->detail, "no sender: crm_smtp has no from= and the "
+                                 "email names none");
+        return NGX_ERROR;
+    }
+
+    if (crm_email_render(it) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    it->xfer = crm_curl_smtp(conf->curl, er->run->pool, er->run->log,
+                             &conf->url, conf->addr, conf->starttls,
+                             &conf->user, &conf->password, &it->from,
+                             &it->to, &it->message);
+
+    if (it->xfer == NULL
+        || crm_curl_start(it->xfer, crm_email_sent, it) != NGX_OK)
+    {
+        ngx_str_set(&it->detail, "the transfer could not be started");
+        return NGX_ERROR;
+    }
+
+    if (it->attempts != 1) {
+        return NGX_OK;
+    }
+
+    /* the copies: with the first attempt, each its own transfer */
+
+    for (i = 0; i < 2; i++) {
+        if (crm_email_addrs(er->run->pool, i == 0 ? &it->cc : &it->bcc,
+                            &copies)
+            != NGX_OK)
+        {
+            return NGX_OK;
+        }
+
+        rcpt = copies->elts;
+
+        for (n = 0; n < copies->nelts; n++) {
+            if (crm_email_copy(it, &rcpt[n]) != NGX_OK) {
+                it->copies_failed++;
+            }
+        }
+    }
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+crm_email_render(crm_email_item_t *it)
+{
+    ngx_str_t          html, *hv;
+    ngx_uint_t         i, n;
+    crm_mime_t         m;
+    const char        *err;
+    crm_mime_addr_t   *a;
+    crm_email_run_t   *er;
+    crm_email_conf_t  *conf;
+    crm_mime_header_t *h;
+
+    er = it->er;
+    conf = er->conf;
+
+    ngx_memzero(&m, sizeof(crm_mime_t));
+
+    m.from_name = it->from_name;
+    m.from_addr = it->from;
+    m.reply_to = it->reply_to;
+    m.subject = it->subject;
+    m.text = it->text;
+    m.message_id = it->message_id;
+    m.date = ngx_time();
+
+    m.to = ngx_array_create(er->run->pool, 1, sizeof(crm_mime_addr_t));
+    m.headers = ngx_array_create(er->run->pool, 1,
+                                 sizeof(crm_mime_header_t));
+    if (m.to == NULL || m.headers == NULL) {
+        goto failed;
+    }
+
+    a = ngx_array_push(m.to);
+    h = ngx_array_push(m.headers);
+    if (a == NULL || h == NULL) {
+        goto failed;
+    }
+
+    a->name = it->to_name;
+    a->addr = it->to;
+
+    ngx_str_set(&h->name, "X-CRM-Email-Id");
+    h->value = it->id;
+
+    if (it->cc.len > 0) {
+        if (crm_email_addrs(er->run->pool, &it->cc, &m.cc) != NGX_OK) {
+            goto failed;
+        }
+
+        /* crm_email_addrs() gives ngx_str_t; the renderer wants pairs */
+
+        hv = m.cc->elts;
+        n = m.cc->nelts;
+
+        m.cc = ngx_array_create(er->run->pool, ngx_max(n, 1),
+                                sizeof(crm_mime_addr_t));
+        if (m.cc == NULL) {
+            goto failed;
+        }
+
+        for (i = 0; i < n; i++) {
+            a = ngx_array_push(m.cc);
+            if (a == NULL) {
+                goto failed;
+            }
+
+            ngx_str_null(&a->name);
+            a->addr = hv[i];
+        }
+    }
+
+    html = it->html;
+
+    if (conf->track_secret.len > 0 && conf->track_base.len > 0) {
+        if (html.len > 0
+            && crm_track_html(er->run->pool, &conf->track_secret,
+                              &conf->track_base, &it->ws, &it->id,
+                              &it->html, &html)
+               != NGX_OK)
+        {
+            goto failed;
+        }
+
+        if (crm_track_url(er->run->pool, &conf->track_secret,
+                          &conf->track_base, CRM_TRACK_UNSUBSCRIBE, &it->ws,
+                          &it->id, NULL, &m.unsubscribe_url)
+            != NGX_OK)
+        {
+            goto failed;
+        }
+    }
+
+    m.html = html;
+
+    if (crm_mime_render(er->run->pool, &m, &it->message, &err) != NGX_OK) {
+        ngx_log_error(NGX_LOG_ERR, er->run->log, 0,
+                      "crm: email %V: the message cannot be rendered: %s",
+                      &it->id, err);
+        it->detail.data = (u_char *) err;
+        it->detail.len = ngx_strlen(err);
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+
+failed:
+
+    ngx_str_set(&it->detail, "out of memory rendering the message");
+    return NGX_ERROR;
+}
+
+
+/*
+ * "a b c" -> an array of ngx_str_t; the addresses were checked by the
+ * database (no spaces in them)
+ */
+
+static ngx_int_t
+crm_email_addrs(ngx_pool_t *pool, ngx_str_t *list, ngx_array_t **out)
+{
+    u_char       *p, *last, *s;
+    ngx_str_t    *v;
+    ngx_array_t  *a;
+
+    a = ngx_array_create(pool, 4, sizeof(ngx_str_t));
+    if (a == NULL) {
+        return NGX_ERROR;
+    }
+
+    p = list->data;
+    last = p + list->len;
+
+    while (p < last) {
+        while (p < last && *p == ' ') {
+            p++;
+        }
+
+        s = p;
+
+        while (p < last && *p != ' ') {
+            p++;
+        }
+
+        if (p > s) {
+            v = ngx_array_push(a);
+            if (v == NULL) {
+                return NGX_ERROR;
+            }
+
+            v->data = s;
+            v->len = p - s;
+        }
+    }
+
+    *out = a;
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+crm_email_copy(crm_email_item_t *it, ngx_str_t *rcpt)
+{
+    crm_xfer_t        *x;
+    crm_email_run_t   *er;
+    crm_email_conf_t  *conf;
+
+    er = it->er;
+    conf = er->conf;
+
+    x = crm_curl_smtp(conf->curl, er->run->pool, er->run->log, &conf->url,
+                      conf->addr, conf->starttls, &conf->user,
+                      &conf->password, &it->from, rcpt, &it->message);
+
+    if (x == NULL || crm_curl_start(x, crm_email_copy_sent, it) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    it->copies++;
+
+    return NGX_OK;
+}
+
+
+static void
+crm_email_sent(crm_xfer_t *x)
+{
+    crm_email_item_t  *it;
+
+    it = x->data;
+    it->xfer = NULL;
+    it->sent_main = 1;
+
+    crm_email_outcome(it, x);
+
+    if (it->copies == 0) {
+        crm_email_record(it);
+    }
+}
+
+
+static void
+crm_email_copy_sent(crm_xfer_t *x)
+{
+    crm_email_item_t  *it;
+
+    it = x->data;
+    it->copies--;
+
+    if (x->result != CURLE_OK || x->status < 200 || x->status > 299) {
+        it->copies_failed++;
+
+        ngx_log_error(NGX_LOG_INFO, it->er->run->log, 0,
+                      "crm: email %V: a copy was not accepted: %V",
+                      &it->id, x->reply.len ? &x->reply : &it->detail);
+    }
+
+    if (it->copies == 0 && it->sent_main) {
+        crm_email_record(it);
+    }
+}
+
+
+/* 2xx sent; 5xx a hard bounce; the rest (4xx, network) temporary */
+
+static void
+crm_email_outcome(crm_email_item_t *it, crm_xfer_t *x)
+{
+    size_t   len;
+    u_char  *p;
+
+    it->code = x->status;
+
+    if (x->result == CURLE_OK && x->status >= 200 && x->status <= 299) {
+        ngx_str_set(&it->outcome, "sent");
+
+    } else if (x->status >= 500 && x->status <= 599) {
+        ngx_str_set(&it->outcome, "permanent");
+
+    } else {
+        ngx_str_set(&it->outcome, "temporary");
+    }
+
+    if (x->reply.len > 0) {
+        it->detail = x->reply;
+
+    } else if (x->result != CURLE_OK) {
+        len = ngx_strlen(x->error);
+
+        if (len == 0) {
+            p = (u_char *) curl_easy_strerror(x->result);
+            len = ngx_strlen(p);
+
+        } else {
+            p = (u_char *) x->error;
+        }
+
+        it->detail.data = ngx_pnalloc(it->er->run->pool, len);
+        if (it->detail.data != NULL) {
+            ngx_memcpy(it->detail.data, p, len);
+            it->detail.len = len;
+        }
+    }
+
+    if (x->refused) {
+        ngx_log_error(NGX_LOG_ERR, it->er->run->log, 0,
+                      "crm: email %V: the relay's address is refused by the "
+                      "outbound address policy (crm_outbound_allow)",
+                      &it->id);
+    }
+}
+
+
+static void
+crm_email_record(crm_email_item_t *it)
+{
+    ngx_str_t          v;
+    crm_stmt_t        *st;
+    crm_pg_req_t      *pr;
+    crm_email_run_t   *er;
+    crm_email_conf_t  *conf;
+    u_char             code[NGX_INT_T_LEN];
+    u_char             base[NGX_INT_T_LEN + sizeof(" milliseconds")];
+    u_char             age[NGX_INT_T_LEN + sizeof(" milliseconds")];
+
+    er = it->er;
+    conf = er->conf;
+    it->recording = 1;
+
+    st = crm_email_stmt(er->run->pool,
+             "SELECT db_email_result($1::uuid, $2::uuid, $3, $4, "
+             "$5::integer, $6, $7::interval, $8::interval)", 8);
+    if (st == NULL) {
+        goto failed;
+    }
+
+    if (crm_email_param(st, 0, &it->ws) != NGX_OK
+        || crm_email_param(st, 1, &it->id) != NGX_OK
+        || crm_email_param(st, 2, &conf->owner) != NGX_OK
+        || crm_email_param(st, 3, &it->outcome) != NGX_OK)
+    {
+        goto failed;
+    }
+
+    v.data = code;
+    v.len = ngx_sprintf(code, "%i", it->code) - code;
+    if (crm_email_param(st, 4, it->code > 0 ? &v : NULL) != NGX_OK
+        || crm_email_param(st, 5, it->detail.len ? &it->detail : NULL)
+           != NGX_OK)
+    {
+        goto failed;
+    }
+
+    v.data = base;
+    v.len = ngx_sprintf(base, "%M milliseconds", conf->retry_base) - base;
+    if (crm_email_param(st, 6, &v) != NGX_OK) {
+        goto failed;
+    }
+
+    v.data = age;
+    v.len = ngx_sprintf(age, "%M milliseconds", conf->retry_max_age) - age;
+    if (crm_email_param(st, 7, &v) != NGX_OK) {
+        goto failed;
+    }
+
+    pr = crm_pg_request(conf->pool, er->run->pool, er->run->log);
+    if (pr == NULL) {
+        goto failed;
+    }
+
+    crm_pg_exec(pr, st, crm_email_recorded, it);
+
+    return;
+
+failed:
+
+    er->active--;
+    crm_email_finish(er);
+}
+
+
+static void
+crm_email_recorded(crm_pg_req_t *pr, PGresult *res)
+{
+    crm_email_item_t  *it;
+    crm_email_run_t   *er;
+
+    it = pr->data;
+    er = it->er;
+
+    if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK) {
+        /* the lease brings it back: sent twice, same Message-ID */
+        crm_email_db_failed(er->conf, er->run->log, "recording an outcome",
+                            pr, res);
+
+    } else if (PQgetvalue(res, 0, 0)[0] != 't') {
+        ngx_log_error(NGX_LOG_WARN, er->run->log, 0,
+                      "crm: email %V: the lease ran out before the outcome "
+                      "(%V) was recorded; another worker has it", &it->id,
+                      &it->outcome);
+
+    } else {
+        ngx_log_debug2(NGX_LOG_DEBUG_CORE, er->run->log, 0,
+                       "crm: email %V: %V", &it->id, &it->outcome);
+    }
+
+    er->active--;
+
+    crm_email_next(er);
+}
+
+
+/* claimed and not started: back to the queue, as they were */
+
+static void
+crm_email_release(crm_email_run_t *er)
+{
+    u_char        *ws, *ids, *p;
+    ngx_str_t      v;
+    ngx_uint_t     i;
+    crm_stmt_t    *st;
+    crm_pg_req_t  *pr;
+
+    if (er->releasing || er->next >= er->nitems) {
+        crm_email_finish(er);
+        return;
+    }
+
+    st = crm_email_stmt(er->run->pool,
+                        "SELECT db_email_release($1, $2::uuid[], "
+                        "$3::uuid[])", 3);
+
+    ws = ngx_pnalloc(er->run->pool, 2 + er->nitems * 37);
+    ids = ngx_pnalloc(er->run->pool, 2 + er->nitems * 37);
+
+    if (st == NULL || ws == NULL || ids == NULL
+        || crm_email_param(st, 0, &er->conf->owner) != NGX_OK)
+    {
+        er->next = er->nitems;
+        crm_email_finish(er);
+        return;
+    }
+
+    v.data = ws;
+    p = ids;
+    *ws++ = '{';
+    *p++ = '{';
+
+    for (i = er->next; i < er->nitems; i++) {
+        if (i > er->next) {
+            *ws++ = ',';
+            *p++ = ',';
+        }
+
+        ws = ngx_cpymem(ws, er->items[i].ws.data, er->items[i].ws.len);
+        p = ngx_cpymem(p, er->items[i].id.data, er->items[i].id.len);
+    }
+
+    *ws++ = '}';
+    *p++ = '}';
+
+    v.len = ws - v.data;
+    (void) crm_email_param(st, 1, &v);
+
+    v.data = ids;
+    v.len = p - ids;
+    (void) crm_email_param(st, 2, &v);
+
+    ngx_log_error(NGX_LOG_NOTICE, er->run->log, 0,
+                  "crm: email delivery stops: %ui claimed emails go back "
+                  "to the queue", er->nitems - er->next);
+
+    er->next = er->nitems;
+    er->releasing = 1;
+
+    pr = crm_pg_request(er->conf->pool, er->run->pool, er->run->log);
+    if (pr == NULL) {
+        er->releasing = 0;
+        crm_email_finish(er);
+        return;
+    }
+
+    crm_pg_exec(pr, st, crm_email_released, er);
+}
+
+
+static void
+crm_email_released(crm_pg_req_t *pr, PGresult *res)
+{
+    crm_email_run_t  *er;
+
+    er = pr->data;
+    er->releasing = 0;
+
+    if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK) {
+        crm_email_db_failed(er->conf, er->run->log, "releasing emails", pr,
+                            res);
+    }
+
+    crm_email_finish(er);
+}
+
+
+/* the run ends when nothing is in flight and nothing is left to start */
+
+static void
+crm_email_finish(crm_email_run_t *er)
+{
+    if (er->active > 0 || er->releasing) {
+        return;
+    }
+
+    if (er->next < er->nitems) {
+        if (!er->run->stopping) {
+            return;
+        }
+
+        crm_email_release(er);
+        return;
+    }
+
+    crm_job_done(er->run, er->full && !er->run->stopping);
+}
+
+
+static crm_stmt_t *
+crm_email_stmt(ngx_pool_t *pool, const char *sql, ngx_uint_t n)
+{
+    crm_stmt_t  *st;
+
+    st = ngx_pcalloc(pool, sizeof(crm_stmt_t));
+    if (st == NULL) {
+        return NULL;
+    }
+
+    if (ngx_array_init(&st->params, pool, n, sizeof(crm_param_t)) != NGX_OK
+        || ngx_array_push_n(&st->params, n) == NULL)
+    {
+        return NULL;
+    }
+
+    ngx_memzero(st->params.elts, n * sizeof(crm_param_t));
+
+    st->sql.data = (u_char *) sql;
+    st->sql.len = ngx_strlen(sql);
+
+    return st;
+}
+
+
+/* $<i+1>; NULL: SQL NULL */
+
+static ngx_int_t
+crm_email_param(crm_stmt_t *st, ngx_uint_t i, ngx_str_t *v)
+{
+    crm_param_t  *p;
+
+    if (i >= st->params.nelts) {
+        return NGX_ERROR;
+    }
+
+    p = st->params.elts;
+
+    if (v == NULL) {
+        p[i].null = 1;
+        return NGX_OK;
+    }
+
+    p[i].value = *v;
+    p[i].null = 0;
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+crm_email_copy_str(ngx_pool_t *pool, PGresult *res, int row, int col,
+    ngx_str_t *out)
+{
+    int  len;
+
+    if (PQgetisnull(res, row, col)) {
+        ngx_str_null(out);
+        return NGX_OK;
+    }
+
+    len = PQgetlength(res, row, col);
+
+    out->data = ngx_pnalloc(pool, len + 1);
+    if (out->data == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_memcpy(out->data, PQgetvalue(res, row, col), len);
+    out->data[len] = '\0';
+    out->len = len;
+
+    return NGX_OK;
+}
+
+
+/* a failing database: the first failure and the recovery are logged */
+
+static void
+crm_email_db_failed(crm_email_conf_t *conf, ngx_log_t *log, const char *what,
+    crm_pg_req_t *pr, PGresult *res)
+{
+    u_char  *p;
+    u_char   buf[NGX_MAX_ERROR_STR / 2];
+
+    if (conf->failed++ > 0) {
+        return;
+    }
+
+    if (res == NULL) {
+        ngx_log_error(NGX_LOG_ERR, log, 0,
+                      "crm: email delivery: %s failed: the database is "
+                      "unavailable; retrying on the job's timer", what);
+        return;
+    }
+
+    p = crm_value_line(buf, sizeof(buf), PQresultErrorMessage(res));
+
+    ngx_log_error(NGX_LOG_ERR, log, 0,
+                  "crm: email delivery: %s failed: %*s", what, p - buf, buf);
+}

@@ -1,0 +1,265 @@
+# Email delivery through a real SMTP sink on loopback (util/smtp_sink.py):
+# the message parsed back by Python's email package, retries, bounces and
+# suppression, giving up, a relay that is down, a suppression made after
+# queueing.  Hosts, restarts and kills are t/172.
+
+use strict;
+use warnings;
+use utf8;
+
+use Test::Nginx::Socket 'no_plan';
+use Test::More;
+use CRM::Test qw(api sql wait_for);
+
+my ($A, $B) = ($CRM::Test::WS_A, $CRM::Test::WS_B);
+my $KA = $CRM::Test::KEY_A;
+
+CRM::Test::reset();
+CRM::Test::smtp_wipe();
+sql(<<"_SQL_");
+INSERT INTO contacts (workspace_id, id, first_name, last_name, email) VALUES
+ ('$A', 'c7100000-0000-4000-8000-000000000001', 'Ada', 'Lövelace',
+  'ada\@mail.test');
+_SQL_
+
+$CRM::Test::HttpConfig .= <<'_EOC_';
+    crm_smtp smtp://127.0.0.1:$TEST_NGINX_SMTP_PORT from=crm@example.test
+             from_name=CRM connections=4 batch=10 lease=20s;
+    crm_email_retry 300ms 3s;
+    crm_jobs_interval 200ms;
+    crm_outbound_allow 127.0.0.0/8;
+_EOC_
+
+my $SUBJECT = 'Grüße — ünïcode ✓ 日本語 ' . ('long subject ' x 20);
+
+sub email {
+    my ($id) = @_;
+    my ($s, $d) = api('GET', "/api/v1/emails/$id", $KA);
+    return $d->{data} || {};
+}
+
+sub status_is {
+    my ($id, $want, $secs) = @_;
+    return wait_for(sub { (email($id)->{status} // '') eq $want }, $secs);
+}
+
+sub events {
+    my ($e) = @_;
+    return join ',', map { $_->{type} } @{ $e->{events} || [] };
+}
+
+sub send_one {
+    my ($body) = @_;
+    my ($s, $d) = api('POST', '/api/v1/emails/send', $KA, $body);
+    return ($s, $d->{data} ? $d->{data}{id} : undef, $d);
+}
+
+sub mails_to {
+    my ($rcpt) = @_;
+    return grep { $_->{rcpt} eq $rcpt } CRM::Test::smtp_messages();
+}
+
+Test::Nginx::Socket::add_response_body_check(sub {
+    my ($block, $body, $req_idx, $repeated, $dry_run) = @_;
+    my $name = $block->name;
+
+    return if $dry_run;
+
+    if ($name =~ /reaches the relay as a real MIME message/) {
+        my $id = JSON::PP::decode_json($body)->{data}{id};
+        ok(status_is($id, 'sent', 10), "$name - sent");
+        my $e = email($id);
+        is(events($e), 'queued,sent', "$name - its events");
+        is($e->{smtpCode}, 250, "$name - the relay's code");
+        is($e->{attempts}, 1, "$name - one attempt");
+        like($e->{messageId}, qr/^<\Q$id\E\@example\.test>$/,
+             "$name - a Message-ID of the sender's domain");
+
+        my @m = mails_to('ada@mail.test');
+        is(scalar @m, 1, "$name - one message to the recipient");
+        ok(wait_for(sub { mails_to('copy@mail.test') == 1
+                          && mails_to('hidden@mail.test') == 1 }, 5),
+           "$name - one to each copy");
+        is($m[0]{mail_from}, 'crm@example.test', "$name - the envelope sender");
+
+        my ($p) = @{ CRM::Test::eml($m[0]) };
+        is($p->{subject}, $SUBJECT, "$name - the subject, parsed back");
+        is($p->{from}, 'CRM <crm@example.test>', "$name - From");
+        is($p->{to}, 'Ada Lövelace <ada@mail.test>', "$name - To, with the name");
+        is($p->{cc}, 'copy@mail.test', "$name - Cc");
+        is($p->{bcc}, undef, "$name - no Bcc header");
+        is($p->{message_id}, $e->{messageId}, "$name - the Message-ID");
+        is($p->{email_id}, $id, "$name - X-CRM-Email-Id");
+        is($p->{content_type}, 'multipart/alternative',
+           "$name - multipart/alternative");
+        is(join(' ', @{ $p->{parts} }), 'text/plain text/html',
+           "$name - text, then html");
+        is($p->{text}, "Héllo Ada,\n\n" . ('x' x 1200) . "\n",
+           "$name - the text part, exactly");
+        like($p->{html}, qr{<p>Héllo <b>Ada</b></p>}, "$name - the html part");
+        is(join(',', @{ $p->{defects} }), '', "$name - no defects");
+        is($p->{long_lines}, 0, "$name - no line over 998 octets");
+        ok(defined $p->{date}, "$name - a Date");
+
+    } elsif ($name =~ /retried, then sent/) {
+        my $id = JSON::PP::decode_json($body)->{data}{id};
+        ok(status_is($id, 'sent', 10), "$name - sent in the end");
+        my $e = email($id);
+        is(events($e), 'queued,deferred,sent', "$name - deferred once");
+        is($e->{events}[1]{details}{smtpCode}, 451,
+           "$name - the deferral's code");
+        like($e->{events}[1]{details}{message}, qr/try again later/,
+             "$name - and the relay's text");
+        is($e->{attempts}, 2, "$name - two attempts");
+        my @m = mails_to('flaky1@mail.test');
+        is(scalar @m, 1, "$name - one message accepted");
+
+    } elsif ($name =~ /hard bounce suppresses/) {
+        my $id = JSON::PP::decode_json($body)->{data}{id};
+        ok(status_is($id, 'bounced', 10), "$name - bounced");
+        my $e = email($id);
+        is(events($e), 'queued,bounced', "$name - its events");
+        is($e->{smtpCode}, 550, "$name - 550");
+        is($e->{events}[1]{details}{kind}, 'hard', "$name - a hard bounce");
+        like($e->{lastError}, qr/mailbox unavailable/, "$name - the text");
+        is(sql("SELECT reason || ' ' || (email_id = '$id')"
+               . " FROM suppressions WHERE email = 'bounce\@mail.test'"),
+           'hard_bounce t', "$name - the address is suppressed");
+        my ($s, undef, $d) = send_one({to => 'bounce@mail.test',
+                                       subject => 'again', text => 'x'});
+        is($s, 422, "$name - a new send is refused");
+        is($d->{error}{details}{fields}[0]{code}, 'suppressed',
+           "$name - as suppressed");
+
+    } elsif ($name =~ /gives up after the retry window/) {
+        my $id = JSON::PP::decode_json($body)->{data}{id};
+        ok(status_is($id, 'failed', 15), "$name - failed");
+        my $e = email($id);
+        like(events($e), qr/^queued,deferred(,deferred)*,failed$/,
+             "$name - deferred, then failed");
+        ok($e->{attempts} >= 2, "$name - more than one attempt");
+        is(scalar(mails_to('tempfail@mail.test')), 0,
+           "$name - nothing accepted");
+        is(sql("SELECT count(*) FROM suppressions"
+               . " WHERE email = 'tempfail\@mail.test'"), 0,
+           "$name - a temporary failure suppresses nothing");
+
+    } elsif ($name =~ /relay that is down/) {
+        CRM::Test::smtp_stop();
+        my ($s, $id) = send_one({to => 'later@mail.test',
+                                 subject => 'while down', text => 'x'});
+        is($s, 202, "$name - queued while the relay is down");
+        ok(status_is($id, 'deferred', 10), "$name - deferred");
+        my $e = email($id);
+        is($e->{smtpCode}, undef, "$name - no SMTP code");
+        like($e->{lastError}, qr/connect|refused/i,
+             "$name - the network error");
+        CRM::Test::smtp_start();
+        ok(status_is($id, 'sent', 15), "$name - sent once it is back");
+        is(scalar(mails_to('later@mail.test')), 1, "$name - once");
+
+    } elsif ($name =~ /suppressed after it was queued/) {
+        my $id = sql(<<"_SQL_");
+BEGIN;
+INSERT INTO emails (workspace_id, to_email, subject, body_text)
+    VALUES ('$A', 'late\@mail.test', 'late', 'x') RETURNING id;
+INSERT INTO suppressions (workspace_id, email, reason)
+    VALUES ('$A', 'late\@mail.test', 'manual');
+COMMIT;
+_SQL_
+        $id =~ s/\s+//g;
+        ok(status_is($id, 'suppressed', 10), "$name - suppressed");
+        is(events(email($id)), 'queued,suppressed', "$name - its events");
+        is(scalar(mails_to('late@mail.test')), 0, "$name - nothing sent");
+
+    } elsif ($name =~ /another workspace's emails stay its own/) {
+        my ($s, $d) = api('GET', '/api/v1/emails?fields=to', $CRM::Test::KEY_B);
+        is(scalar @{ $d->{data} }, 0, "$name - B sees none of A's");
+    }
+});
+
+no_shuffle();
+run_tests();
+
+__DATA__
+
+=== TEST 1: a queued email reaches the relay as a real MIME message
+--- request eval
+use utf8;
+"POST /api/v1/emails/send\n" . JSON::PP->new->utf8->encode({
+    to => 'c7100000-0000-4000-8000-000000000001',
+    cc => ['copy@mail.test'], bcc => ['hidden@mail.test'],
+    subject => 'Grüße — ünïcode ✓ 日本語 ' . ('long subject ' x 20),
+    text => "Héllo Ada,\n\n" . ('x' x 1200) . "\n",
+    html => '<p>Héllo <b>Ada</b></p>' })
+--- more_headers
+X-API-Key: test-key-a-0123456789abcdef
+Content-Type: application/json
+--- error_code: 202
+--- response_body_like: "status" : "queued"
+
+
+
+=== TEST 2: a temporary failure is retried, then sent
+--- request
+POST /api/v1/emails/send
+{"to":"flaky1@mail.test","subject":"flaky","text":"x"}
+--- more_headers
+X-API-Key: test-key-a-0123456789abcdef
+Content-Type: application/json
+--- error_code: 202
+--- response_body_like: "status" : "queued"
+
+
+
+=== TEST 3: a hard bounce suppresses the address
+--- request
+POST /api/v1/emails/send
+{"to":"bounce@mail.test","subject":"bounce","text":"x"}
+--- more_headers
+X-API-Key: test-key-a-0123456789abcdef
+Content-Type: application/json
+--- error_code: 202
+--- response_body_like: "status" : "queued"
+
+
+
+=== TEST 4: delivery gives up after the retry window
+--- request
+POST /api/v1/emails/send
+{"to":"tempfail@mail.test","subject":"tempfail","text":"x"}
+--- more_headers
+X-API-Key: test-key-a-0123456789abcdef
+Content-Type: application/json
+--- error_code: 202
+--- response_body_like: "status" : "queued"
+
+
+
+=== TEST 5: a relay that is down defers, then delivers
+--- request
+GET /api/v1/emails?fields=id
+--- more_headers
+X-API-Key: test-key-a-0123456789abcdef
+--- error_code: 200
+
+
+
+=== TEST 6: an email whose address was suppressed after it was queued
+--- request
+GET /api/v1/emails?fields=id
+--- more_headers
+X-API-Key: test-key-a-0123456789abcdef
+--- error_code: 200
+
+
+
+=== TEST 7: another workspace's emails stay its own
+--- request
+GET /api/v1/emails?fields=id
+--- more_headers
+X-API-Key: test-key-b-0123456789abcdef
+--- error_code: 200
+--- no_error_log
+[alert]
+[crit]
