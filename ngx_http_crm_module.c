@@ -13,6 +13,7 @@
 #include <openssl/rand.h>
 #include "http/crm_http.h"
 #include "stages/crm_stages.h"
+#include "model/crm_mime.h"
 #include "crm_pipeline.h"
 
 
@@ -1127,6 +1128,13 @@ ngx_http_crm_init_process(ngx_cycle_t *cycle)
         return NGX_OK;
     }
 
+    /* GMime's tables, for the messages the delivery job renders; paired
+       with crm_mime_done() in exit_process, which runs even when this
+       function fails */
+    if (crm_mime_init(cycle->log) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
     if (mcf->pg.conninfo.len > 0) {
         mcf->pool = crm_pg_pool_create(cycle, &mcf->pg);
         if (mcf->pool == NULL) {
@@ -1171,4 +1179,6 @@ ngx_http_crm_exit_process(ngx_cycle_t *cycle)
 
     crm_redis_done(mcf->redis);
     mcf->redis = NULL;
+
+    crm_mime_done();
 }
