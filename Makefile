@@ -1,14 +1,17 @@
 # ngx_http_crm_module
 #
 #   make          build build/ngx_http_crm_module.so against Debian's nginx
-#   make run      install what is missing, build, start PostgreSQL, Redis
-#                 and nginx under .run/run/, print a demo key and a curl line
+#   make run      install what is missing, build, start PostgreSQL, Redis,
+#                 the SMTP sink (every message sent is kept as a file in
+#                 .run/run/mail/) and nginx under .run/run/, print a demo
+#                 key and a curl line
 #   make stop     stop what "make run" started
 #   make status   what is running, for make run and make test
 #   make test     the same stack on other ports under .run/test/ (no
 #                 long-running nginx: the tests start their own), an empty
-#                 database, then the unit tests, the SQL function tests
-#                 (t/sql), make fuzz and the Test::Nginx suites (a failure
+#                 database, an empty SMTP sink, then the unit tests, the
+#                 SQL function tests (t/sql), the SMTP sink's self-test
+#                 (t/smtp), make fuzz and the Test::Nginx suites (a failure
 #                 of any fails make test);
 #                 one file: make test T=t/010-contacts.t;
 #                 keep PostgreSQL and Redis up afterwards: make test KEEP=1;
@@ -33,8 +36,9 @@
 #
 # Ports (127.0.0.1 only), from the environment or the command line:
 #   make run:   CRM_HTTP_PORT=8080 CRM_PG_PORT=54320 CRM_REDIS_PORT=63790
+#               CRM_SMTP_PORT=2525
 #   make test:  TEST_NGINX_SERVER_PORT=1984 CRM_TEST_PG_PORT=54321
-#               CRM_TEST_REDIS_PORT=63791
+#               CRM_TEST_REDIS_PORT=63791 CRM_TEST_SMTP_PORT=25871
 
 SHELL      := /bin/bash
 TOP        := $(abspath .)
@@ -54,6 +58,7 @@ PROVE_FLAGS ?=
 TEST_PG_PORT    := $(or $(CRM_TEST_PG_PORT),54321)
 TEST_REDIS_PORT := $(or $(CRM_TEST_REDIS_PORT),63791)
 TEST_HTTP_PORT  := $(or $(TEST_NGINX_SERVER_PORT),1984)
+TEST_SMTP_PORT  := $(or $(CRM_TEST_SMTP_PORT),25871)
 
 .PHONY: all deps configure run stop seed status test test-locked unit fuzz layers \
         clean distclean bench asan
@@ -131,9 +136,12 @@ $(TEST_TARGETS): export TEST_NGINX_PG_DB       := crm_test
 $(TEST_TARGETS): export TEST_NGINX_PG_USER     := crm
 $(TEST_TARGETS): export TEST_NGINX_PG_DSN      := host=127.0.0.1 port=$(TEST_PG_PORT) dbname=crm_test user=crm
 $(TEST_TARGETS): export TEST_NGINX_REDIS_PORT  := $(TEST_REDIS_PORT)
+$(TEST_TARGETS): export TEST_NGINX_SMTP_PORT   := $(TEST_SMTP_PORT)
+$(TEST_TARGETS): export TEST_NGINX_SMTP_DIR    := $(TOP)/.run/test/mail
 $(TEST_TARGETS): export TEST_NGINX_CRM_STACK   := $(TOP)/util/stack.sh test
 $(TEST_TARGETS): export CRM_TEST_PG_PORT       := $(TEST_PG_PORT)
 $(TEST_TARGETS): export CRM_TEST_REDIS_PORT    := $(TEST_REDIS_PORT)
+$(TEST_TARGETS): export CRM_TEST_SMTP_PORT     := $(TEST_SMTP_PORT)
 
 # one "make test" at a time per checkout: they share .run/test/
 test:
@@ -155,6 +163,7 @@ test-locked:
 	        echo "make test: no t/unit/Makefile yet, unit tests skipped"; \
 	    fi; \
 	    prove t/sql/run.sh || status=1; \
+	    prove t/smtp/run.sh || status=1; \
 	    perl util/layers.pl -o $(NGX_BUILD) . || status=1; \
 	    make -s fuzz || status=1; \
 	fi; \

@@ -15,6 +15,7 @@
 #include "stages/crm_stages.h"
 #include "jobs/crm_jobs.h"
 #include "jobs/crm_email_job.h"
+#include "model/crm_mime.h"
 #include "crm_pipeline.h"
 
 
@@ -1263,6 +1264,13 @@ ngx_http_crm_init_process(ngx_cycle_t *cycle)
         return NGX_OK;
     }
 
+    /* GMime's tables, for the messages the delivery job renders; paired
+       with crm_mime_done() in exit_process, which runs even when this
+       function fails */
+    if (crm_mime_init(cycle->log) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
     if (mcf->pg.conninfo.len > 0) {
         mcf->pool = crm_pg_pool_create(cycle, &mcf->pg);
         if (mcf->pool == NULL) {
@@ -1321,4 +1329,6 @@ ngx_http_crm_exit_process(ngx_cycle_t *cycle)
 
     crm_redis_done(mcf->redis);
     mcf->redis = NULL;
+
+    crm_mime_done();
 }

@@ -5,17 +5,20 @@
 # Two instances of the local stack exist side by side, each with its own
 # directory, ports and PostgreSQL cluster:
 #
-#   run    make run / make stop     .run/run/    PostgreSQL, Redis, nginx
-#   test   make test                .run/test/   PostgreSQL, Redis
+#   run    make run / make stop     .run/run/    PostgreSQL, Redis, nginx,
+#                                                the SMTP sink
+#   test   make test                .run/test/   PostgreSQL, Redis, the SMTP
+#                                                sink
 #
 # Ports come from the environment when an instance is brought up and are
 # then remembered in .run/<name>/ports, so that later commands (status,
 # down, pg-stop, pg-start) find the instance without the environment:
 #
 #   run:   CRM_PG_PORT (54320)       CRM_REDIS_PORT (63790)
-#          CRM_HTTP_PORT (8080)
+#          CRM_HTTP_PORT (8080)      CRM_SMTP_PORT (2525)
 #   test:  CRM_TEST_PG_PORT (54321)  CRM_TEST_REDIS_PORT (63791)
 #          TEST_NGINX_SERVER_PORT (1984; used by the Test::Nginx runner)
+#          CRM_TEST_SMTP_PORT (25871)
 #
 # Everything listens on 127.0.0.1 only.
 
@@ -45,7 +48,8 @@ show_log() {
 }
 
 # instance_init NAME: sets INSTANCE, DIR, PG_PORT, REDIS_PORT, HTTP_PORT,
-# PG_DB, PG_DSN.  $2 = "save" records the ports in DIR/ports.
+# SMTP_PORT, PG_DB, PG_DSN, MAIL_DIR (where the SMTP sink keeps what it
+# receives).  $2 = "save" records the ports in DIR/ports.
 instance_init() {
     INSTANCE=$1
     case $INSTANCE in
@@ -53,12 +57,14 @@ instance_init() {
             PG_PORT=${CRM_PG_PORT:-54320}
             REDIS_PORT=${CRM_REDIS_PORT:-63790}
             HTTP_PORT=${CRM_HTTP_PORT:-8080}
+            SMTP_PORT=${CRM_SMTP_PORT:-2525}
             PG_DB=crm
             ;;
         test)
             PG_PORT=${CRM_TEST_PG_PORT:-54321}
             REDIS_PORT=${CRM_TEST_REDIS_PORT:-63791}
             HTTP_PORT=${TEST_NGINX_SERVER_PORT:-1984}
+            SMTP_PORT=${CRM_TEST_SMTP_PORT:-25871}
             PG_DB=crm_test
             ;;
         *)
@@ -69,20 +75,21 @@ instance_init() {
 
     if [ "${2:-}" = save ]; then
         mkdir -p "$DIR"
-        printf 'PG_PORT=%s\nREDIS_PORT=%s\nHTTP_PORT=%s\n' \
-            "$PG_PORT" "$REDIS_PORT" "$HTTP_PORT" > "$DIR/ports"
+        printf 'PG_PORT=%s\nREDIS_PORT=%s\nHTTP_PORT=%s\nSMTP_PORT=%s\n' \
+            "$PG_PORT" "$REDIS_PORT" "$HTTP_PORT" "$SMTP_PORT" > "$DIR/ports"
     elif [ -r "$DIR/ports" ]; then
         # shellcheck disable=SC1091
         . "$DIR/ports"
     fi
 
-    for p in "$PG_PORT" "$REDIS_PORT" "$HTTP_PORT"; do
+    for p in "$PG_PORT" "$REDIS_PORT" "$HTTP_PORT" "$SMTP_PORT"; do
         case $p in
             ''|*[!0-9]*) die "bad port '$p' for instance $INSTANCE" ;;
         esac
     done
 
     PG_DSN="host=127.0.0.1 port=$PG_PORT dbname=$PG_DB user=$PG_USER"
+    MAIL_DIR=$DIR/mail
 }
 
 # psql as the superuser "postgres" of the instance's cluster

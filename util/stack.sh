@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # util/stack.sh: the local stack of one instance ("run" or "test").
 #
-#   util/stack.sh NAME up         start (or reuse) PostgreSQL and Redis,
-#                                 create role "crm" and the database, apply
+#   util/stack.sh NAME up         start (or reuse) PostgreSQL, Redis and the
+#                                 SMTP sink, create role "crm" and the
+#                                 database, apply
 #                                 sql/ migrations; for "run" also seed the
 #                                 demo workspace and key and (re)start nginx
 #   util/stack.sh NAME down       stop what "up" started
@@ -14,6 +15,9 @@
 #   util/stack.sh NAME pg-start   start PostgreSQL again
 #   util/stack.sh NAME redis-stop stop Redis only
 #   util/stack.sh NAME redis-start start Redis again
+#   util/stack.sh NAME sink-stop  stop the SMTP sink only (a relay that is
+#                                 down: connections are refused)
+#   util/stack.sh NAME sink-start start the SMTP sink again
 #   util/stack.sh NAME nginx      render nginx.conf and (re)start nginx
 #   util/stack.sh NAME wipe       down, then delete .run/NAME
 #
@@ -22,6 +26,10 @@
 #   pg/data               PostgreSQL cluster (owned by postgres)
 #   pg/postgresql.log     PostgreSQL server log
 #   redis/                Redis pid file and log (no persistence)
+#   mail/                 what the SMTP sink (util/smtp_sink.py) received:
+#                         <seq>-<rcpt>.eml and log.jsonl, one JSON line
+#                         each; emptied by "test reset-db" (make test)
+#   smtp/                 the SMTP sink's pid file and log
 #   nginx/                nginx prefix (run only): conf/ logs/ temp/
 #   demo.workspace, demo.key, demo.password, cursor.secret   (run only)
 #
@@ -257,13 +265,22 @@ redis_start() {
     die "Redis does not answer on 127.0.0.1:$REDIS_PORT"
 }
 
+# pid_gone PID: the process has exited; a zombie counts (a daemon's
+# parent is init, which in a container may reap it only seconds later)
+pid_gone() {
+    local state
+    kill -0 "$1" 2>/dev/null || return 0
+    state=$(sed 's/.*) //' "/proc/$1/stat" 2>/dev/null | cut -c1)
+    [ "$state" = Z ]
+}
+
 # stop_pid PID WHAT: SIGTERM, wait up to 10 s, then SIGKILL
 stop_pid() {
     local pid=$1 what=$2
     kill -TERM "$pid" 2>/dev/null || return 0
-    for _ in $(seq 100); do
-        kill -0 "$pid" 2>/dev/null || return 0
-        sleep 0.1
+    for _ in $(seq 200); do
+        pid_gone "$pid" && return 0
+        sleep 0.05
     done
     echo "${0##*/}: $what (pid $pid) ignored SIGTERM, killing it" >&2
     kill -KILL "$pid" 2>/dev/null || true
@@ -275,6 +292,68 @@ redis_stop() {
         stop_pid "$pid" Redis
     fi
     rm -f "$DIR/redis/redis.pid"
+}
+
+
+# ----------------------------------------------------------------- SMTP sink
+
+# Debian's python3-aiosmtpd is for Debian's python, whatever python3 is
+# first in PATH
+SINK_PYTHON=${SINK_PYTHON:-/usr/bin/python3}
+
+sink_pid() {
+    pid_alive "$DIR/smtp/sink.pid" smtp_sink.py
+}
+
+sink_start() {
+    local pid
+    mkdir -p "$DIR/smtp" "$MAIL_DIR"
+    if pid=$(sink_pid); then
+        if tr '\0' ' ' < "/proc/$pid/cmdline" \
+           | grep -qF -- "--port $SMTP_PORT "; then
+            return 0
+        fi
+        sink_stop
+    fi
+    rm -f "$DIR/smtp/sink.pid"
+
+    if port_busy "$SMTP_PORT"; then
+        die "port 127.0.0.1:$SMTP_PORT is in use by another program" \
+            "(set ${SMTP_PORT_VAR} to another port)"
+    fi
+
+    : > "$DIR/smtp/sink.log"
+    if ! daemon "$SINK_PYTHON" "$TOP/util/smtp_sink.py" --daemon \
+            --port "$SMTP_PORT" --dir "$MAIL_DIR" \
+            --pidfile "$DIR/smtp/sink.pid" \
+            --log "$DIR/smtp/sink.log" > /dev/null 2>&1; then
+        show_log "$DIR/smtp/sink.log"
+        die "the SMTP sink did not start"
+    fi
+    # the pid file is written once it listens
+    for _ in $(seq 100); do
+        if sink_pid > /dev/null && port_busy "$SMTP_PORT"; then
+            return 0
+        fi
+        sleep 0.05
+    done
+    show_log "$DIR/smtp/sink.log"
+    die "the SMTP sink does not answer on 127.0.0.1:$SMTP_PORT"
+}
+
+sink_stop() {
+    local pid
+    if pid=$(sink_pid); then
+        stop_pid "$pid" "SMTP sink"
+    fi
+    rm -f "$DIR/smtp/sink.pid"
+}
+
+# what the sink received so far, gone (the sink goes on numbering)
+sink_wipe() {
+    [ -d "$MAIL_DIR" ] || return 0
+    find "$MAIL_DIR" -mindepth 1 -maxdepth 1 \
+        \( -name '*.eml' -o -name '.tmp-*' -o -name log.jsonl \) -delete
 }
 
 
@@ -303,7 +382,8 @@ nginx_render() {
 
     awk -v module="$MODULE_SO" -v http_port="$HTTP_PORT" \
         -v pg_port="$PG_PORT" -v pg_db="$PG_DB" \
-        -v redis_port="$REDIS_PORT" -v secret="$secret" \
+        -v redis_port="$REDIS_PORT" -v smtp_port="$SMTP_PORT" \
+        -v secret="$secret" \
         -v temp="$temp" '
         NR == 1 {
             print "# rendered by util/stack.sh from nginx.conf.example:" \
@@ -317,6 +397,7 @@ nginx_render() {
             gsub(/@PG_PORT@/, pg_port)
             gsub(/@PG_DB@/, pg_db)
             gsub(/@REDIS_PORT@/, redis_port)
+            gsub(/@SMTP_PORT@/, smtp_port)
             gsub(/@CURSOR_SECRET@/, secret)
             print
         }' "$tmpl" > "$NGX/conf/nginx.conf.new"
@@ -378,8 +459,10 @@ nginx_stop() {
 
 if [ "$INSTANCE" = run ]; then
     PG_PORT_VAR=CRM_PG_PORT REDIS_PORT_VAR=CRM_REDIS_PORT
+    SMTP_PORT_VAR=CRM_SMTP_PORT
 else
     PG_PORT_VAR=CRM_TEST_PG_PORT REDIS_PORT_VAR=CRM_TEST_REDIS_PORT
+    SMTP_PORT_VAR=CRM_TEST_SMTP_PORT
 fi
 
 status_line() {
@@ -399,6 +482,7 @@ case $cmd in
         pg_start
         pg_ensure_db
         redis_start
+        sink_start
         "$TOP/util/migrate.sh" "$INSTANCE"
         if [ "$INSTANCE" = run ]; then
             "$TOP/util/seed-demo.sh"
@@ -406,6 +490,8 @@ case $cmd in
             key=$(cat "$DIR/demo.key")
             echo "crm: PostgreSQL 127.0.0.1:$PG_PORT (db $PG_DB)," \
                  "Redis 127.0.0.1:$REDIS_PORT, nginx 127.0.0.1:$HTTP_PORT"
+            echo "mail: the SMTP sink on 127.0.0.1:$SMTP_PORT keeps every" \
+                 "message in $MAIL_DIR/ (ls it)"
             echo "try:"
             echo "  curl -s -H 'X-API-Key: $key'" \
                  "http://127.0.0.1:$HTTP_PORT/api/v1/contacts"
@@ -414,6 +500,7 @@ case $cmd in
         ;;
     down)
         [ "$INSTANCE" = run ] && nginx_stop
+        sink_stop
         redis_stop
         pg_paths
         pg_stop
@@ -423,6 +510,8 @@ case $cmd in
         status_line postgresql "$(pg_pid || true)" \
             "127.0.0.1:$PG_PORT db $PG_DB ($PGDATA)"
         status_line redis "$(redis_pid || true)" "127.0.0.1:$REDIS_PORT"
+        status_line smtp-sink "$(sink_pid || true)" \
+            "127.0.0.1:$SMTP_PORT ($MAIL_DIR)"
         if [ "$INSTANCE" = run ]; then
             status_line nginx "$(nginx_pid || true)" \
                 "http://127.0.0.1:$HTTP_PORT/ ($NGX)"
@@ -436,6 +525,8 @@ case $cmd in
         pg_ensure_db
         pg_reset_db
         redis_start
+        sink_start
+        sink_wipe
         "$TOP/util/migrate.sh" "$INSTANCE"
         ;;
     pg-stop)
@@ -454,6 +545,12 @@ case $cmd in
         ;;
     redis-start)
         redis_start
+        ;;
+    sink-stop)
+        sink_stop
+        ;;
+    sink-start)
+        sink_start
         ;;
     nginx)
         [ "$INSTANCE" = run ] || die "nginx is started by the tests"

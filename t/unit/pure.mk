@@ -18,16 +18,20 @@ PURE_CFLAGS ?=
 
 # the module's pure sources: all of them, in every binary
 PURE       := crm_query crm_value crm_cursor crm_sql crm_schema crm_validate \
-              crm_credential crm_fingerprint
+              crm_credential crm_fingerprint crm_mime
 
 # nginx's core objects the pure sources need
 NGX_CORE   := core/ngx_palloc core/ngx_array core/ngx_list \
               core/ngx_string os/unix/ngx_alloc
 
+# GMime 3 and glib (crm_mime.c), as config finds them
+GMIME_INCS := $(shell pkg-config --cflags-only-I gmime-3.0)
+GMIME_LIBS := $(shell pkg-config --libs gmime-3.0)
+
 PURE_INCS  := -I $(NGX_BUILD) -I $(NGX_SRC)/src/core \
               -I $(NGX_SRC)/src/event -I $(NGX_SRC)/src/event/modules \
-              -I $(NGX_SRC)/src/os/unix -I $(TOP)/src
-PURE_LIBS  := -ljansson -lcrypto
+              -I $(NGX_SRC)/src/os/unix -I $(TOP)/src $(GMIME_INCS)
+PURE_LIBS  := -ljansson -lcrypto $(GMIME_LIBS)
 
 PURE_OBJS  := $(patsubst %,$(OUT)/%.o,$(PURE))
 CORE_OBJS  := $(patsubst %,$(OUT)/ngx/%.o,$(NGX_CORE))

@@ -25,6 +25,7 @@ use Time::HiRes ();
 use Exporter 'import';
 our @EXPORT_OK = qw(sql http_request api concurrent together wait_for
                     lock_row lock_tables
+                    smtp_stop smtp_start smtp_messages smtp_raw smtp_wipe
                     $WS_A $WS_B $KEY_A $KEY_B);
 
 our $WS_A  = '11111111-1111-4111-8111-111111111111';
@@ -77,6 +78,8 @@ _EOC_
 #
 #   --- sql            SQL run on the test database before the block
 #   --- pg             "stop" or "start": the test PostgreSQL, before
+#   --- smtp           "stop", "start" or "wipe": the test SMTP sink,
+#                      before
 #   --- json_names     the data array's "firstName"s (or "name"s), in order
 #   --- json_total     meta.total
 #   --- json_keys      the keys of data (or data[0]), sorted
@@ -92,6 +95,15 @@ Test::Nginx::Socket::add_block_preprocessor(sub {
 
     if (defined section($block, 'pg')) {
         pg(trim(section($block, 'pg')));
+    }
+
+    if (defined section($block, 'smtp')) {
+        my $what = trim(section($block, 'smtp'));
+        if ($what eq 'wipe') {
+            smtp_wipe();
+        } else {
+            stack('sink', $what);
+        }
     }
 
     if (!defined $block->http_config) {
@@ -168,6 +180,87 @@ sub stack {
         or die "TEST_NGINX_CRM_STACK is not set (run the suite with make test)\n";
     system("$stack $what-$action >/dev/null") == 0
         or die "cannot $action $what\n";
+}
+
+
+# The test SMTP sink (util/smtp_sink.py on $TEST_NGINX_SMTP_PORT, keeping
+# messages in $TEST_NGINX_SMTP_DIR; see t/README for its magic
+# recipients).  smtp_stop() and smtp_start() take the relay down (connections
+# refused) and bring it back.
+
+sub smtp_stop {
+    stack('sink', 'stop');
+}
+
+
+sub smtp_start {
+    stack('sink', 'start');
+}
+
+
+sub smtp_dir {
+    my $dir = $ENV{TEST_NGINX_SMTP_DIR}
+        or die "TEST_NGINX_SMTP_DIR is not set (run the suite with make test)\n";
+    return $dir;
+}
+
+
+# what the sink received, oldest first: the lines of its log.jsonl, each
+# a hash {seq, time, mail_from, rcpt, size, message_id, file, dropped?}
+# with "path" added (the .eml's full path); in scalar context their count
+
+sub smtp_messages {
+    my $log = smtp_dir() . '/log.jsonl';
+    open(my $fh, '<', $log) or return wantarray ? () : 0;
+    my @out;
+    while (my $line = <$fh>) {
+        next unless $line =~ /\S/;
+        my $e = eval { JSON::PP->new->utf8->decode($line) } or next;
+        $e->{path} = smtp_dir() . "/$e->{file}";
+        push @out, $e;
+    }
+    close $fh;
+    return wantarray ? @out : scalar @out;
+}
+
+
+# the bytes of a message as received (an entry of smtp_messages())
+
+sub smtp_raw {
+    my ($e) = @_;
+    open(my $fh, '<:raw', $e->{path}) or die "cannot read $e->{path}: $!\n";
+    local $/;
+    my $raw = <$fh>;
+    close $fh;
+    return $raw;
+}
+
+
+# what Python's email package (an independent MIME parser) makes of the
+# sink's messages (t/lib/eml.py): one hash per entry of smtp_messages()
+
+sub eml {
+    my @paths = map { $_->{path} } @_;
+    my $dir = $INC{'CRM/Test.pm'};
+    $dir =~ s{/CRM/Test\.pm\z}{};
+    open(my $fh, '-|', 'python3', "$dir/eml.py", @paths)
+        or die "cannot run eml.py: $!\n";
+    local $/;
+    my $out = <$fh>;
+    close($fh) or die "eml.py failed on @paths\n";
+    return JSON::PP->new->utf8->decode($out);
+}
+
+
+# empties the mail directory (the sink goes on numbering its files)
+
+sub smtp_wipe {
+    my $dir = smtp_dir();
+    opendir(my $dh, $dir) or return;
+    for my $f (readdir $dh) {
+        unlink "$dir/$f" if $f =~ /\.eml\z/ || $f eq 'log.jsonl';
+    }
+    closedir $dh;
 }
 
 
