@@ -49,6 +49,8 @@ static char *ngx_http_crm_cursor_secret(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_crm_similarity(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+static char *ngx_http_crm_outbound_allow(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
 static ngx_int_t ngx_http_crm_init_process(ngx_cycle_t *cycle);
 static void ngx_http_crm_exit_process(ngx_cycle_t *cycle);
 
@@ -60,6 +62,11 @@ static ngx_conf_num_bounds_t  ngx_http_crm_pool_bounds = {
 
 static ngx_conf_num_bounds_t  ngx_http_crm_queue_bounds = {
     ngx_conf_check_num_bounds, 0, 65536
+};
+
+
+static ngx_conf_num_bounds_t  ngx_http_crm_transfers_bounds = {
+    ngx_conf_check_num_bounds, 1, 65536
 };
 
 
@@ -247,6 +254,41 @@ static ngx_command_t  ngx_http_crm_commands[] = {
       0,
       NULL },
 
+    { ngx_string("crm_outbound_allow"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_1MORE,
+      ngx_http_crm_outbound_allow,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("crm_outbound_connect_timeout"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_crm_main_conf_t, outbound.connect_timeout),
+      NULL },
+
+    { ngx_string("crm_outbound_timeout"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_crm_main_conf_t, outbound.timeout),
+      NULL },
+
+    { ngx_string("crm_outbound_max_response"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_size_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_crm_main_conf_t, outbound.max_response),
+      NULL },
+
+    { ngx_string("crm_outbound_max_transfers"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_num_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_crm_main_conf_t, outbound.max_transfers),
+      &ngx_http_crm_transfers_bounds },
+
     { ngx_string("crm_api_key"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE2,
       ngx_http_crm_api_key,
@@ -306,6 +348,9 @@ ngx_http_crm_create_main_conf(ngx_conf_t *cf)
      *     mcf->cursor_secret = { 0, NULL };
      *     mcf->keys = NULL;
      *     mcf->pool = NULL;
+     *     mcf->outbound.allow = NULL;
+     *     mcf->outbound_used = 0;
+     *     mcf->curl = NULL;
      */
 
     mcf->pg.pool_size = NGX_CONF_UNSET_UINT;
@@ -329,6 +374,10 @@ ngx_http_crm_create_main_conf(ngx_conf_t *cf)
     mcf->idempotency_claim_ttl = NGX_CONF_UNSET_MSEC;
     mcf->redis_conf.connect_timeout = NGX_CONF_UNSET_MSEC;
     mcf->redis_conf.command_timeout = NGX_CONF_UNSET_MSEC;
+    mcf->outbound.connect_timeout = NGX_CONF_UNSET_MSEC;
+    mcf->outbound.timeout = NGX_CONF_UNSET_MSEC;
+    mcf->outbound.max_response = NGX_CONF_UNSET_SIZE;
+    mcf->outbound.max_transfers = NGX_CONF_UNSET_UINT;
 
     return mcf;
 }
@@ -364,6 +413,10 @@ ngx_http_crm_init_main_conf(ngx_conf_t *cf, void *conf)
                              CRM_REDIS_DEFAULT_CONNECT_TIMEOUT);
     ngx_conf_init_msec_value(mcf->redis_conf.command_timeout,
                              CRM_REDIS_DEFAULT_COMMAND_TIMEOUT);
+    ngx_conf_init_msec_value(mcf->outbound.connect_timeout, 10000);
+    ngx_conf_init_msec_value(mcf->outbound.timeout, 30000);
+    ngx_conf_init_size_value(mcf->outbound.max_response, 20 * 1024);
+    ngx_conf_init_uint_value(mcf->outbound.max_transfers, 64);
 
     if (mcf->cursor_secret.len == 0) {
 
@@ -609,6 +662,55 @@ ngx_http_crm_similarity(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     }
 
     mcf->pg.similarity = (ngx_uint_t) n;
+
+    return NGX_CONF_OK;
+}
+
+
+/* crm_outbound_allow CIDR ...: ranges the outbound address policy lets
+   through although special (loopback for tests, a relay on a private
+   network); may be repeated */
+
+static char *
+ngx_http_crm_outbound_allow(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_crm_main_conf_t *mcf = conf;
+
+    ngx_int_t    rc;
+    ngx_str_t   *value;
+    ngx_uint_t   i;
+    ngx_cidr_t  *cidr;
+
+    if (mcf->outbound.allow == NULL) {
+        mcf->outbound.allow = ngx_array_create(cf->pool, 4,
+                                               sizeof(ngx_cidr_t));
+        if (mcf->outbound.allow == NULL) {
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    value = cf->args->elts;
+
+    for (i = 1; i < cf->args->nelts; i++) {
+        cidr = ngx_array_push(mcf->outbound.allow);
+        if (cidr == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+        rc = ngx_ptocidr(&value[i], cidr);
+
+        if (rc == NGX_ERROR) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "invalid address or CIDR \"%V\"", &value[i]);
+            return NGX_CONF_ERROR;
+        }
+
+        if (rc == NGX_DONE) {
+            ngx_conf_log_error(NGX_LOG_WARN, cf, 0,
+                               "low address bits of %V are meaningless",
+                               &value[i]);
+        }
+    }
 
     return NGX_CONF_OK;
 }
@@ -1145,6 +1247,13 @@ ngx_http_crm_init_process(ngx_cycle_t *cycle)
         }
     }
 
+    if (mcf->outbound_used) {
+        mcf->curl = crm_curl_create(cycle, &mcf->outbound);
+        if (mcf->curl == NULL) {
+            return NGX_ERROR;
+        }
+    }
+
     return crm_auth_init_process(cycle, mcf);
 }
 
@@ -1171,4 +1280,7 @@ ngx_http_crm_exit_process(ngx_cycle_t *cycle)
 
     crm_redis_done(mcf->redis);
     mcf->redis = NULL;
+
+    crm_curl_destroy(mcf->curl);
+    mcf->curl = NULL;
 }
