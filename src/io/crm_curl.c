@@ -45,7 +45,9 @@
  * kept, so the cache holds only SMTP connections to the configured
  * relays, at most as many as ran at once, until they are idle for
  * CRM_CURL_MAXAGE (then curl closes them as dead, without QUIT); (3)
- * crm_curl_destroy() shuts every socket down first.
+ * crm_curl_destroy() shuts every socket down first.  The wait for the
+ * final reply to a message (smtp_done) blocks too and cannot be avoided
+ * from outside libcurl: see crm_curl.h.
  *
  * SMTP outcomes (x->outcome): CURLE_OK is CRM_CURL_OK (x->status 250,
  * x->reply the relay's "250 ... queued as ..."); a 5xx reply to RCPT TO,
@@ -799,7 +801,7 @@ crm_curl_start(crm_xfer_t *x, crm_xfer_handler_pt h, void *data)
         ngx_queue_insert_tail(&c->waiting, &x->queue);
 
         if (c->nrunning < c->conf->max_transfers && !c->wake.posted) {
-            ngx_post_event(&c->wake, &ngx_posted_events);
+            ngx_post_event(&c->wake, &ngx_posted_next_events);
         }
 
         return NGX_OK;
@@ -832,7 +834,7 @@ crm_curl_abort(crm_xfer_t *x)
         if (!ngx_queue_empty(&c->waiting) && !c->closing
             && !c->wake.posted)
         {
-            ngx_post_event(&c->wake, &ngx_posted_events);
+            ngx_post_event(&c->wake, &ngx_posted_next_events);
         }
 
         break;
@@ -1024,11 +1026,20 @@ crm_curl_finish(crm_xfer_t *x, CURLcode result)
 {
     long         status;
     crm_curl_t  *c;
+    curl_off_t   total;
 
     c = x->curl;
 
     status = 0;
     (void) curl_easy_getinfo(x->easy, CURLINFO_RESPONSE_CODE, &status);
+
+    /*
+     * curl's clock: nginx's does not move while curl blocks (SMTP's
+     * final reply, see crm_curl.h)
+     */
+
+    total = 0;
+    (void) curl_easy_getinfo(x->easy, CURLINFO_TOTAL_TIME_T, &total);
 
     (void) curl_multi_remove_handle(c->multi, x->easy);
     ngx_queue_remove(&x->queue);
@@ -1040,7 +1051,7 @@ crm_curl_finish(crm_xfer_t *x, CURLcode result)
     x->state = CRM_XFER_DONE;
     x->result = result;
     x->status = status;
-    x->elapsed = ngx_current_msec - x->start;
+    x->elapsed = (ngx_msec_t) (total / 1000);
 
     if (x->body != NULL) {
         x->response.data = x->body;
@@ -1062,7 +1073,7 @@ crm_curl_finish(crm_xfer_t *x, CURLcode result)
     crm_curl_outcome(x);
 
     if (!ngx_queue_empty(&c->waiting) && !c->wake.posted) {
-        ngx_post_event(&c->wake, &ngx_posted_events);
+        ngx_post_event(&c->wake, &ngx_posted_next_events);
     }
 
     ngx_log_debug5(NGX_LOG_DEBUG_EVENT, x->log, 0,
@@ -1287,14 +1298,20 @@ crm_curl_timer_cb(CURLM *multi, long timeout_ms, void *userp)
 
     if (timeout_ms == 0) {
 
-        /* "now": later in this turn of the event loop, not from here */
+        /*
+         * "now": not from here, but at once after the current handler.
+         * ngx_posted_next_events, not ngx_posted_events: nginx waits for
+         * I/O without a timeout when only the latter has events, so a
+         * transfer started outside an event handler (init_process)
+         * would not begin until some other event came.
+         */
 
         if (ev->timer_set) {
             ngx_del_timer(ev);
         }
 
         if (!ev->posted) {
-            ngx_post_event(ev, &ngx_posted_events);
+            ngx_post_event(ev, &ngx_posted_next_events);
         }
 
         return 0;

@@ -36,6 +36,15 @@
  * SMTP connections are kept for reuse (one relay, many messages), HTTP
  * connections are not (webhooks go to many hosts).  See crm_curl.c for
  * libcurl 7.88's blocking QUIT and how it is avoided.
+ *
+ * CAVEAT, libcurl (7.88, and still 8.x): after the message's data, curl
+ * waits for the relay's final reply ("250 queued") BLOCKING, in
+ * smtp_done(): the worker stops for as long as the relay takes to answer,
+ * at most conf->timeout.  With a relay on the host or the LAN (a local
+ * MTA that queues) that is a round trip, well under a millisecond on
+ * loopback; a relay that scans the message before it answers stalls the
+ * worker that long (measured: a sink answering after 1.5 s held a
+ * concurrent HTTP request 1.2 s).  Nothing else blocks.
  */
 
 
@@ -120,7 +129,10 @@ struct crm_xfer_s {
     unsigned                  truncated:1;  /* the body was longer */
     unsigned                  refused:1;    /* the address policy refused
                                                the address */
-    ngx_msec_t                elapsed;      /* from the start to the end */
+    ngx_msec_t                elapsed;      /* the transfer's own time
+                                               (CURLINFO_TOTAL_TIME_T),
+                                               not the wait for its
+                                               turn */
     char                      error[CURL_ERROR_SIZE];  /* curl's message,
                                                or the policy's */
 
