@@ -124,6 +124,7 @@ static void crm_curl_finish(crm_xfer_t *x, CURLcode result);
 static void crm_curl_outcome(crm_xfer_t *x);
 static void crm_curl_fail_all(crm_curl_t *c, const char *why);
 static void crm_curl_cancelable(crm_curl_t *c);
+static void crm_curl_forget(crm_xfer_t *x);
 
 static int crm_curl_socket_cb(CURL *easy, curl_socket_t s, int what,
     void *userp, void *socketp);
@@ -867,6 +868,8 @@ crm_curl_xfer_cleanup(void *data)
 static void
 crm_curl_free_easy(crm_xfer_t *x)
 {
+    crm_curl_forget(x);
+
     if (x->easy != NULL) {
         curl_easy_cleanup(x->easy);
         x->easy = NULL;
@@ -1182,6 +1185,27 @@ crm_curl_cancelable(crm_curl_t *c)
 }
 
 
+/* no socket names x as its user any more: x's memory may be reused */
+
+static void
+crm_curl_forget(crm_xfer_t *x)
+{
+    ngx_queue_t      *q;
+    crm_curl_sock_t  *sock;
+
+    for (q = ngx_queue_head(&x->curl->socks);
+         q != ngx_queue_sentinel(&x->curl->socks);
+         q = ngx_queue_next(q))
+    {
+        sock = ngx_queue_data(q, crm_curl_sock_t, queue);
+
+        if (sock->xfer == x) {
+            sock->xfer = NULL;
+        }
+    }
+}
+
+
 static int
 crm_curl_socket_cb(CURL *easy, curl_socket_t s, int what, void *userp,
     void *socketp)
@@ -1319,6 +1343,13 @@ crm_curl_timer_cb(CURLM *multi, long timeout_ms, void *userp)
 
     if (ev->posted) {
         ngx_delete_posted_event(ev);
+    }
+
+    /* exactly when asked: ngx_add_timer() alone keeps a timer set within
+       NGX_TIMER_LAZY_DELAY of the new one */
+
+    if (ev->timer_set) {
+        ngx_del_timer(ev);
     }
 
     ngx_add_timer(ev, (ngx_msec_t) timeout_ms);
