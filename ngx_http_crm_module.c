@@ -58,6 +58,8 @@ static char *ngx_http_crm_email_retry(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static ngx_int_t ngx_http_crm_jobs_init(ngx_cycle_t *cycle,
     ngx_http_crm_main_conf_t *mcf);
+static char *ngx_http_crm_outbound_allow(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
 static ngx_int_t ngx_http_crm_init_process(ngx_cycle_t *cycle);
 static void ngx_http_crm_exit_process(ngx_cycle_t *cycle);
 
@@ -69,6 +71,11 @@ static ngx_conf_num_bounds_t  ngx_http_crm_pool_bounds = {
 
 static ngx_conf_num_bounds_t  ngx_http_crm_queue_bounds = {
     ngx_conf_check_num_bounds, 0, 65536
+};
+
+
+static ngx_conf_num_bounds_t  ngx_http_crm_transfers_bounds = {
+    ngx_conf_check_num_bounds, 1, 65536
 };
 
 
@@ -256,6 +263,41 @@ static ngx_command_t  ngx_http_crm_commands[] = {
       0,
       NULL },
 
+    { ngx_string("crm_outbound_allow"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_1MORE,
+      ngx_http_crm_outbound_allow,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("crm_outbound_connect_timeout"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_crm_main_conf_t, outbound.connect_timeout),
+      NULL },
+
+    { ngx_string("crm_outbound_timeout"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_crm_main_conf_t, outbound.timeout),
+      NULL },
+
+    { ngx_string("crm_outbound_max_response"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_size_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_crm_main_conf_t, outbound.max_response),
+      NULL },
+
+    { ngx_string("crm_outbound_max_transfers"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_num_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_crm_main_conf_t, outbound.max_transfers),
+      &ngx_http_crm_transfers_bounds },
+
     { ngx_string("crm_api_key"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE2,
       ngx_http_crm_api_key,
@@ -343,6 +385,9 @@ ngx_http_crm_create_main_conf(ngx_conf_t *cf)
      *     mcf->cursor_secret = { 0, NULL };
      *     mcf->keys = NULL;
      *     mcf->pool = NULL;
+     *     mcf->outbound.allow = NULL;
+     *     mcf->outbound_used = 0;
+     *     mcf->curl = NULL;
      */
 
     mcf->pg.pool_size = NGX_CONF_UNSET_UINT;
@@ -373,6 +418,10 @@ ngx_http_crm_create_main_conf(ngx_conf_t *cf)
     if (mcf->email == NULL) {
         return NULL;
     }
+    mcf->outbound.connect_timeout = NGX_CONF_UNSET_MSEC;
+    mcf->outbound.timeout = NGX_CONF_UNSET_MSEC;
+    mcf->outbound.max_response = NGX_CONF_UNSET_SIZE;
+    mcf->outbound.max_transfers = NGX_CONF_UNSET_UINT;
 
     return mcf;
 }
@@ -408,6 +457,10 @@ ngx_http_crm_init_main_conf(ngx_conf_t *cf, void *conf)
                              CRM_REDIS_DEFAULT_CONNECT_TIMEOUT);
     ngx_conf_init_msec_value(mcf->redis_conf.command_timeout,
                              CRM_REDIS_DEFAULT_COMMAND_TIMEOUT);
+    ngx_conf_init_msec_value(mcf->outbound.connect_timeout, 10000);
+    ngx_conf_init_msec_value(mcf->outbound.timeout, 30000);
+    ngx_conf_init_size_value(mcf->outbound.max_response, 20 * 1024);
+    ngx_conf_init_uint_value(mcf->outbound.max_transfers, 64);
 
     if (mcf->cursor_secret.len == 0) {
 
@@ -660,6 +713,55 @@ ngx_http_crm_similarity(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     }
 
     mcf->pg.similarity = (ngx_uint_t) n;
+
+    return NGX_CONF_OK;
+}
+
+
+/* crm_outbound_allow CIDR ...: ranges the outbound address policy lets
+   through although special (loopback for tests, a relay on a private
+   network); may be repeated */
+
+static char *
+ngx_http_crm_outbound_allow(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_crm_main_conf_t *mcf = conf;
+
+    ngx_int_t    rc;
+    ngx_str_t   *value;
+    ngx_uint_t   i;
+    ngx_cidr_t  *cidr;
+
+    if (mcf->outbound.allow == NULL) {
+        mcf->outbound.allow = ngx_array_create(cf->pool, 4,
+                                               sizeof(ngx_cidr_t));
+        if (mcf->outbound.allow == NULL) {
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    value = cf->args->elts;
+
+    for (i = 1; i < cf->args->nelts; i++) {
+        cidr = ngx_array_push(mcf->outbound.allow);
+        if (cidr == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+        rc = ngx_ptocidr(&value[i], cidr);
+
+        if (rc == NGX_ERROR) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "invalid address or CIDR \"%V\"", &value[i]);
+            return NGX_CONF_ERROR;
+        }
+
+        if (rc == NGX_DONE) {
+            ngx_conf_log_error(NGX_LOG_WARN, cf, 0,
+                               "low address bits of %V are meaningless",
+                               &value[i]);
+        }
+    }
 
     return NGX_CONF_OK;
 }
@@ -1172,6 +1274,9 @@ ngx_http_crm_smtp(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     ngx_http_crm_main_conf_t *mcf = conf;
 
+    /* the worker's outbound client is made for it */
+    mcf->outbound_used = 1;
+
     return crm_email_smtp(cf, mcf->email);
 }
 
@@ -1206,7 +1311,7 @@ ngx_http_crm_jobs_init(ngx_cycle_t *cycle, ngx_http_crm_main_conf_t *mcf)
 
     ec = mcf->email;
 
-    if (ec->url.len == 0) {
+    if (ec->url.len == 0 || mcf->curl == NULL) {
         return NGX_OK;
     }
 
@@ -1229,13 +1334,10 @@ ngx_http_crm_jobs_init(ngx_cycle_t *cycle, ngx_http_crm_main_conf_t *mcf)
                     - p;
 
     ec->pool = mcf->pool;
-    ec->track_secret = mcf->track_secret;
-    ec->track_base = mcf->track_url;
+    ec->track_secret = mcf->tracking_secret;
+    ec->track_base = mcf->tracking_url;
 
-    ec->curl = crm_curl_create(cycle, &mcf->outbound);
-    if (ec->curl == NULL) {
-        return NGX_ERROR;
-    }
+    ec->curl = mcf->curl;
 
     crm_email_job_init(ec, mcf->jobs_interval);
 
@@ -1289,6 +1391,13 @@ ngx_http_crm_init_process(ngx_cycle_t *cycle)
         }
     }
 
+    if (mcf->outbound_used) {
+        mcf->curl = crm_curl_create(cycle, &mcf->outbound);
+        if (mcf->curl == NULL) {
+            return NGX_ERROR;
+        }
+    }
+
     if (ngx_http_crm_jobs_init(cycle, mcf) != NGX_OK) {
         return NGX_ERROR;
     }
@@ -1317,10 +1426,7 @@ ngx_http_crm_exit_process(ngx_cycle_t *cycle)
     crm_jobs_exit(mcf->jobs_worker);
     mcf->jobs_worker = NULL;
 
-    if (mcf->email->curl != NULL) {
-        crm_curl_destroy(mcf->email->curl);
-        mcf->email->curl = NULL;
-    }
+    mcf->email->curl = NULL;
 
     crm_pg_pool_destroy(mcf->pool);
     mcf->pool = NULL;
@@ -1330,5 +1436,7 @@ ngx_http_crm_exit_process(ngx_cycle_t *cycle)
     crm_redis_done(mcf->redis);
     mcf->redis = NULL;
 
+    crm_curl_destroy(mcf->curl);
+    mcf->curl = NULL;
     crm_mime_done();
 }

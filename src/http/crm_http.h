@@ -17,6 +17,7 @@
 #include "model/crm.h"
 #include "io/crm_pg.h"
 #include "io/crm_redis.h"
+#include "io/crm_curl.h"
 
 
 #define CRM_REQUEST_ID_MAX    128
@@ -89,6 +90,11 @@ typedef struct {
     ngx_flag_t                jobs;         /* crm_jobs */
     ngx_msec_t                jobs_interval;
     struct crm_email_conf_s  *email;        /* jobs/crm_email_job.h */
+    crm_curl_conf_t           outbound;     /* crm_outbound_* */
+    ngx_uint_t                outbound_used;    /* set while configuring
+                                               by what sends (crm_smtp,
+                                               webhooks): the client is
+                                               made in init_process */
 
     /* per worker, set up in init_process */
     struct crm_jobs_s        *jobs_worker;  /* jobs/crm_jobs.h */
@@ -97,6 +103,7 @@ typedef struct {
     crm_heavy_slot_t         *heavy_slots;
     ngx_uint_t                heavy_nslots;
     crm_redis_t              *redis;
+    crm_curl_t               *curl;         /* outbound_used only */
     ngx_event_t               touch;        /* API keys' last use */
     ngx_uint_t                id_seq;
     crm_log_limit_t           idem_log;     /* Idempotency-Key trouble */

@@ -588,7 +588,7 @@ crm_email_copy_sent(crm_xfer_t *x)
     it = x->data;
     it->copies--;
 
-    if (x->result != CURLE_OK || x->status < 200 || x->status > 299) {
+    if (x->outcome != CRM_CURL_OK) {
         it->copies_failed++;
 
         ngx_log_error(NGX_LOG_INFO, it->er->run->log, 0,
@@ -602,7 +602,11 @@ crm_email_copy_sent(crm_xfer_t *x)
 }
 
 
-/* 2xx sent; 5xx a hard bounce; the rest (4xx, network) temporary */
+/*
+ * The client's verdict (io/crm_curl.c): a 2xx sent; a 5xx to the
+ * recipient or the message a hard bounce; a 5xx before the recipient (a
+ * relay or configuration problem), a 4xx, a network error temporary
+ */
 
 static void
 crm_email_outcome(crm_email_item_t *it, crm_xfer_t *x)
@@ -612,14 +616,19 @@ crm_email_outcome(crm_email_item_t *it, crm_xfer_t *x)
 
     it->code = x->status;
 
-    if (x->result == CURLE_OK && x->status >= 200 && x->status <= 299) {
+    switch (x->outcome) {
+
+    case CRM_CURL_OK:
         ngx_str_set(&it->outcome, "sent");
+        break;
 
-    } else if (x->status >= 500 && x->status <= 599) {
+    case CRM_CURL_PERMANENT:
         ngx_str_set(&it->outcome, "permanent");
+        break;
 
-    } else {
+    default:
         ngx_str_set(&it->outcome, "temporary");
+        break;
     }
 
     if (x->reply.len > 0) {
