@@ -193,8 +193,9 @@ sub sql {
 
 sub reset {
     redis_flush();
-    sql("TRUNCATE custom_fields, activities, leads, deals, pipelines,"
-        . " contacts, companies, api_keys");
+    sql("TRUNCATE email_events, emails, suppressions, custom_fields,"
+        . " activities, leads, deals, pipelines, contacts, companies,"
+        . " api_keys");
     sql("INSERT INTO workspaces (id, name) VALUES "
         . "('$WS_A', 'Workspace A'), ('$WS_B', 'Workspace B') "
         . "ON CONFLICT (id) DO NOTHING");
