@@ -39,8 +39,7 @@ RETURNS text LANGUAGE sql IMMUTABLE AS $$
         WHEN p_type = 'clicked' AND btrim(p_agent) = 'Mozilla/5.0'
             THEN 'scanner'
         WHEN p_type = 'opened'
-             AND (p_agent ~* ('googleimageproxy|ggpht\.com|yahoomailproxy'
-                              '|yahoo! slurp|outlook-ios-proxy')
+             AND (p_agent ~* 'googleimageproxy|ggpht\.com|yahoomailproxy'
                   OR btrim(p_agent) = 'Mozilla/5.0')
             THEN 'proxy'
         WHEN p_seconds IS NULL
