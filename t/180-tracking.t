@@ -288,6 +288,11 @@ add_response_body_check(sub {
         cmp_ok($n, '>', 0, "$name - opens are recorded again");
         is(events($E{10}, 'opened') + events($E{10}, 'clicked'), 0,
            "$name - what was dropped is not");
+
+    } elsif ($name =~ /TEST 29:/) {
+        my $d = details($E{11}, 'opened');
+        ok($d->{machine}, "$name - a machine's open");
+        is($d->{machineReason}, 'proxy', "$name - a prefetching proxy");
     }
 });
 
@@ -530,3 +535,10 @@ $main::GIF
 --- no_error_log
 [alert]
 [crit]
+
+=== TEST 29: an open by Apple's privacy prefetch is a machine's
+--- request eval
+"GET " . main::open_path($main::E{11})
+--- more_headers
+User-Agent: Mozilla/5.0
+--- error_code: 200
