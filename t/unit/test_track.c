@@ -581,7 +581,8 @@ test_html_malformed(void)
        (unsigned long) n);
 
     html("<a href=\"https://a.test/&#99999999999999999999;\">", 0, &out);
-    ok(links(&out, urls, 4) == 1 && str_is(&urls[0], "https://a.test/%EF%BF%BD"),
+    ok(links(&out, urls, 4) == 1
+       && str_is(&urls[0], "https://a.test/%EF%BF%BD"),
        "an overlong numeric reference is U+FFFD");
 
     html("<a href=\"https://a.test/&amp\">", 0, &out);
