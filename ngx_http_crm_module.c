@@ -16,6 +16,8 @@
 #include "jobs/crm_jobs.h"
 #include "jobs/crm_email_job.h"
 #include "model/crm_mime.h"
+#include "handlers/crm_handlers.h"
+#include "model/crm_track.h"
 #include "crm_pipeline.h"
 
 
@@ -59,6 +61,12 @@ static char *ngx_http_crm_email_retry(ngx_conf_t *cf, ngx_command_t *cmd,
 static ngx_int_t ngx_http_crm_jobs_init(ngx_cycle_t *cycle,
     ngx_http_crm_main_conf_t *mcf);
 static char *ngx_http_crm_outbound_allow(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_http_crm_tracking(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_http_crm_tracking_secret(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_http_crm_tracking_url(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static ngx_int_t ngx_http_crm_init_process(ngx_cycle_t *cycle);
 static void ngx_http_crm_exit_process(ngx_cycle_t *cycle);
@@ -333,6 +341,27 @@ static ngx_command_t  ngx_http_crm_commands[] = {
       0,
       NULL },
 
+    { ngx_string("crm_tracking"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
+      ngx_http_crm_tracking,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("crm_tracking_secret"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_http_crm_tracking_secret,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("crm_tracking_url"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_http_crm_tracking_url,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
       ngx_null_command
 };
 
@@ -383,6 +412,8 @@ ngx_http_crm_create_main_conf(ngx_conf_t *cf)
      *
      *     mcf->pg.conninfo = { 0, NULL };
      *     mcf->cursor_secret = { 0, NULL };
+     *     mcf->tracking_secret = { 0, NULL };
+     *     mcf->tracking_url = { 0, NULL };
      *     mcf->keys = NULL;
      *     mcf->pool = NULL;
      *     mcf->outbound.allow = NULL;
@@ -490,6 +521,12 @@ ngx_http_crm_init_main_conf(ngx_conf_t *cf, void *conf)
         return NGX_CONF_ERROR;
     }
 
+    if (mcf->tracking_url.len > 0 && mcf->tracking_secret.len == 0) {
+        ngx_conf_log_error(NGX_LOG_WARN, cf, 0,
+                           "crm_tracking_url without crm_tracking_secret: "
+                           "emails are sent without tracking");
+    }
+
     ngx_conf_init_value(mcf->heavy_enabled, 1);
     ngx_conf_init_uint_value(mcf->heavy_workspace, 1);
     ngx_conf_init_uint_value(mcf->heavy.pool_size, 2);
@@ -560,6 +597,7 @@ ngx_http_crm_create_loc_conf(ngx_conf_t *cf)
     }
 
     lcf->enable = NGX_CONF_UNSET;
+    lcf->tracking = NGX_CONF_UNSET;
     lcf->max_body_size = NGX_CONF_UNSET_SIZE;
     lcf->json_errors = NGX_CONF_UNSET;
 
@@ -592,7 +630,11 @@ ngx_http_crm_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_conf_merge_value(conf->json_errors, prev->json_errors,
                          NGX_CONF_UNSET);
 
-    if (conf->json_errors != NGX_CONF_UNSET) {
+    if (conf->tracking == 1) {
+        /* pages and images for mail readers: never JSON */
+        conf->error_pages = 0;
+
+    } else if (conf->json_errors != NGX_CONF_UNSET) {
         conf->error_pages = conf->json_errors;
 
     } else if (conf->enable) {
@@ -646,6 +688,10 @@ ngx_http_crm_api(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     if (lcf->enable != NGX_CONF_UNSET) {
         return "is duplicate";
+    }
+
+    if (lcf->tracking != NGX_CONF_UNSET) {
+        return "cannot share a location with crm_tracking";
     }
 
     lcf->enable = 1;
@@ -1026,6 +1072,96 @@ ngx_http_crm_cursor_secret(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     }
 
     mcf->cursor_secret = value[1];
+
+    return NGX_CONF_OK;
+}
+
+
+/* the tracking location: pixel, click redirect, unsubscribe */
+
+static char *
+ngx_http_crm_tracking(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_crm_loc_conf_t *lcf = conf;
+
+    ngx_http_core_loc_conf_t  *clcf;
+
+    if (lcf->tracking != NGX_CONF_UNSET) {
+        return "is duplicate";
+    }
+
+    if (lcf->enable != NGX_CONF_UNSET) {
+        return "cannot share a location with crm_api";
+    }
+
+    lcf->tracking = 1;
+
+    clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
+    clcf->handler = crm_tracking_handler;
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_http_crm_tracking_secret(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_crm_main_conf_t *mcf = conf;
+
+    ngx_str_t  *value;
+
+    if (mcf->tracking_secret.len > 0) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    if (value[1].len < CRM_SECRET_MIN) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "crm_tracking_secret must be at least %d "
+                           "characters long", CRM_SECRET_MIN);
+        return NGX_CONF_ERROR;
+    }
+
+    mcf->tracking_secret = value[1];
+
+    return NGX_CONF_OK;
+}
+
+
+/* crm_tracking_url https://t.example.com/t/; */
+
+static char *
+ngx_http_crm_tracking_url(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_crm_main_conf_t *mcf = conf;
+
+    ngx_str_t  *value;
+
+    if (mcf->tracking_url.len > 0) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    /* the token URLs are made of it: <url>o/<token>.gif, ... */
+
+    if (crm_track_url_valid(value[1].data, value[1].len) != NGX_OK
+        || value[1].len > 512
+        || value[1].data[value[1].len - 1] != '/'
+        || ngx_strlchr(value[1].data, value[1].data + value[1].len, '?')
+           != NULL
+        || ngx_strlchr(value[1].data, value[1].data + value[1].len, '#')
+           != NULL)
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "crm_tracking_url \"%V\" is not an absolute "
+                           "http or https URL ending in \"/\" (without "
+                           "query or fragment)", &value[1]);
+        return NGX_CONF_ERROR;
+    }
+
+    mcf->tracking_url = value[1];
 
     return NGX_CONF_OK;
 }

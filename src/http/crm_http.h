@@ -95,6 +95,8 @@ typedef struct {
                                                by what sends (crm_smtp,
                                                webhooks): the client is
                                                made in init_process */
+    ngx_str_t                 tracking_secret;  /* crm_tracking_secret */
+    ngx_str_t                 tracking_url;     /* crm_tracking_url */
 
     /* per worker, set up in init_process */
     struct crm_jobs_s        *jobs_worker;  /* jobs/crm_jobs.h */
@@ -108,6 +110,10 @@ typedef struct {
     ngx_uint_t                id_seq;
     crm_log_limit_t           idem_log;     /* Idempotency-Key trouble */
     crm_log_limit_t           db_log;       /* statements refused */
+    ngx_uint_t                tracking_inflight;    /* opens and clicks
+                                                       being recorded */
+    ngx_uint_t                tracking_dropped;     /* not recorded */
+    crm_log_limit_t           tracking_log;
 } ngx_http_crm_main_conf_t;
 
 
@@ -118,6 +124,7 @@ typedef struct {
 
 typedef struct {
     ngx_flag_t                enable;
+    ngx_flag_t                tracking;     /* crm_tracking */
     size_t                    max_body_size;
     ngx_flag_t                json_errors;  /* crm_json_errors, or unset */
     ngx_uint_t                error_pages;  /* nginx's own errors as JSON

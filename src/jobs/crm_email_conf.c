@@ -102,7 +102,6 @@ crm_email_smtp(ngx_conf_t *cf, crm_email_conf_t *conf)
 
     u.url = s;
     u.default_port = (value[1].data[4] == 's') ? 465 : 25;
-    u.no_path = 1;
 
     if (ngx_parse_url(cf->pool, &u) != NGX_OK) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "crm_smtp: %s in \"%V\"",

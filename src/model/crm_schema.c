@@ -391,7 +391,7 @@ static const char  *crm_suppression_reasons[] = {
 
 static crm_field_t  crm_suppression_fields[] = {
     crm_common_head,
-    crm_fld("email", "email", CRM_FT_EMAIL, CRM_FSS|CRM_F_REQUIRED, 254),
+    crm_fld("email", "email", CRM_FT_EMAIL, CRM_FS|CRM_F_REQUIRED, 254),
     crm_enum("reason", "reason", CRM_FS|CRM_F_NOTNULL, crm_suppression_reasons),
     crm_ref("emailId", "email_id", CRM_F_READONLY|CRM_F_FILTER, NULL),
     crm_fld("details", "details", CRM_FT_TEXT, 0, 1000),
