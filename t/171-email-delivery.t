@@ -28,9 +28,17 @@ $CRM::Test::HttpConfig .= <<'_EOC_';
     crm_email_retry 300ms 3s;
     crm_jobs_interval 200ms;
     crm_outbound_allow 127.0.0.0/8;
+    crm_tracking_secret test-tracking-secret-0123456789;
+    crm_tracking_url http://127.0.0.1:$TEST_NGINX_SERVER_PORT/t/;
 _EOC_
 
-my $SUBJECT = 'Grüße — ünïcode ✓ 日本語 ' . ('long subject ' x 20);
+$CRM::Test::Config .= <<'_EOC_';
+    location /t/ {
+        crm_tracking;
+    }
+_EOC_
+
+my $SUBJECT = 'Grüße — ünïcode ✓ 日本語 ' . join(' ', ('long subject') x 20);
 
 sub email {
     my ($id) = @_;
@@ -50,7 +58,8 @@ sub events {
 
 sub send_one {
     my ($body) = @_;
-    my ($s, $d) = api('POST', '/api/v1/emails/send', $KA, $body);
+    my ($s, $d) = api('POST', '/api/v1/emails/send', $KA,
+                      JSON::PP::encode_json($body));
     return ($s, $d->{data} ? $d->{data}{id} : undef, $d);
 }
 
@@ -96,7 +105,24 @@ Test::Nginx::Socket::add_response_body_check(sub {
            "$name - text, then html");
         is($p->{text}, "Héllo Ada,\n\n" . ('x' x 1200) . "\n",
            "$name - the text part, exactly");
-        like($p->{html}, qr{<p>Héllo <b>Ada</b></p>}, "$name - the html part");
+        like($p->{html}, qr{<p>Héllo <b>Ada</b>, see <a href="http://127\.0\.0\.1:\d+/t/c/[A-Za-z0-9_-]+">this</a></p>},
+             "$name - the html part, its link tracked");
+        like($p->{html}, qr{<img src="http://127\.0\.0\.1:\d+/t/o/[A-Za-z0-9_-]+\.gif"},
+             "$name - an open pixel");
+        like($p->{list_unsubscribe}, qr{^<http://127\.0\.0\.1:\d+/t/u/[A-Za-z0-9_-]+>$},
+             "$name - List-Unsubscribe");
+        is($p->{list_unsubscribe_post}, 'List-Unsubscribe=One-Click',
+           "$name - one-click unsubscribe (RFC 8058)");
+
+        # the link of the delivered message, followed
+        my ($path) = $p->{html} =~ m{http://127\.0\.0\.1:\d+(/t/c/[A-Za-z0-9_-]+)};
+        my ($st, undef, $head) = CRM::Test::http_request('GET', $path,
+            ['User-Agent: Mozilla/5.0 (X11; Linux x86_64) Firefox/120.0']);
+        is($st, 302, "$name - the tracked link redirects");
+        like($head, qr{^Location: https://example\.com/a\?b=1&c=2\r?$}mi,
+             "$name - to the link of the email");
+        ok(wait_for(sub { events(email($id)) eq 'queued,sent,clicked' }, 5),
+           "$name - the click is an event of the email");
         is(join(',', @{ $p->{defects} }), '', "$name - no defects");
         is($p->{long_lines}, 0, "$name - no line over 998 octets");
         ok(defined $p->{date}, "$name - a Date");
@@ -124,7 +150,7 @@ Test::Nginx::Socket::add_response_body_check(sub {
         like($e->{lastError}, qr/mailbox unavailable/, "$name - the text");
         is(sql("SELECT reason || ' ' || (email_id = '$id')"
                . " FROM suppressions WHERE email = 'bounce\@mail.test'"),
-           'hard_bounce t', "$name - the address is suppressed");
+           'hard_bounce true', "$name - the address is suppressed");
         my ($s, undef, $d) = send_one({to => 'bounce@mail.test',
                                        subject => 'again', text => 'x'});
         is($s, 422, "$name - a new send is refused");
@@ -189,9 +215,9 @@ use utf8;
 "POST /api/v1/emails/send\n" . JSON::PP->new->utf8->encode({
     to => 'c7100000-0000-4000-8000-000000000001',
     cc => ['copy@mail.test'], bcc => ['hidden@mail.test'],
-    subject => 'Grüße — ünïcode ✓ 日本語 ' . ('long subject ' x 20),
+    subject => 'Grüße — ünïcode ✓ 日本語 ' . CORE::join(' ', ('long subject') x 20),
     text => "Héllo Ada,\n\n" . ('x' x 1200) . "\n",
-    html => '<p>Héllo <b>Ada</b></p>' })
+    html => '<p>Héllo <b>Ada</b>, see <a href="https://example.com/a?b=1&amp;c=2">this</a></p>' })
 --- more_headers
 X-API-Key: test-key-a-0123456789abcdef
 Content-Type: application/json

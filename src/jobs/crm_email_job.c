@@ -91,6 +91,8 @@ static crm_stmt_t *crm_email_stmt(ngx_pool_t *pool, const char *sql,
     ngx_uint_t n);
 static ngx_int_t crm_email_param(crm_stmt_t *st, ngx_uint_t i,
     ngx_str_t *v);
+static ngx_int_t crm_email_param_num(crm_stmt_t *st, ngx_uint_t i,
+    const char *fmt, ngx_uint_t n);
 static ngx_int_t crm_email_copy_str(ngx_pool_t *pool, PGresult *res,
     int row, int col, ngx_str_t *out);
 static void crm_email_db_failed(crm_email_conf_t *conf, ngx_log_t *log,
@@ -113,12 +115,10 @@ crm_email_job_init(crm_email_conf_t *conf, ngx_msec_t interval)
 static ngx_int_t
 crm_email_start(crm_job_run_t *run)
 {
-    ngx_str_t          v;
     crm_stmt_t        *st;
     crm_pg_req_t      *pr;
     crm_email_run_t   *er;
     crm_email_conf_t  *conf;
-    u_char             buf[NGX_INT_T_LEN + sizeof(" milliseconds")];
 
     conf = run->data;
 
@@ -141,23 +141,14 @@ crm_email_start(crm_job_run_t *run)
         return NGX_ERROR;
     }
 
-    v.data = buf;
-    v.len = ngx_sprintf(buf, "%ui", conf->batch) - buf;
-    if (crm_email_param(st, 0, &v) != NGX_OK) {
-        return NGX_ERROR;
-    }
-
-    v.len = ngx_sprintf(buf, "%M milliseconds", conf->lease) - buf;
-    if (crm_email_param(st, 1, &v) != NGX_OK
+    if (crm_email_param_num(st, 0, "%ui", conf->batch) != NGX_OK
+        || crm_email_param_num(st, 1, "%M milliseconds", conf->lease)
+           != NGX_OK
         || crm_email_param(st, 2, &conf->owner) != NGX_OK
         || crm_email_param(st, 3, &conf->domain) != NGX_OK
-        || crm_email_param(st, 4, &conf->url) != NGX_OK)
+        || crm_email_param(st, 4, &conf->url) != NGX_OK
+        || crm_email_param_num(st, 5, "%ui", conf->rate) != NGX_OK)
     {
-        return NGX_ERROR;
-    }
-
-    v.len = ngx_sprintf(buf, "%ui", conf->rate) - buf;
-    if (crm_email_param(st, 5, &v) != NGX_OK) {
         return NGX_ERROR;
     }
 
@@ -200,6 +191,7 @@ crm_email_claimed(crm_pg_req_t *pr, PGresult *res)
 
     er = pr->data;
     conf = er->conf;
+
 
     if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK
         || PQnfields(res) != CRM_EMAIL_COLUMNS)
@@ -664,14 +656,10 @@ crm_email_outcome(crm_email_item_t *it, crm_xfer_t *x)
 static void
 crm_email_record(crm_email_item_t *it)
 {
-    ngx_str_t          v;
     crm_stmt_t        *st;
     crm_pg_req_t      *pr;
     crm_email_run_t   *er;
     crm_email_conf_t  *conf;
-    u_char             code[NGX_INT_T_LEN];
-    u_char             base[NGX_INT_T_LEN + sizeof(" milliseconds")];
-    u_char             age[NGX_INT_T_LEN + sizeof(" milliseconds")];
 
     er = it->er;
     conf = er->conf;
@@ -692,24 +680,17 @@ crm_email_record(crm_email_item_t *it)
         goto failed;
     }
 
-    v.data = code;
-    v.len = ngx_sprintf(code, "%i", it->code) - code;
-    if (crm_email_param(st, 4, it->code > 0 ? &v : NULL) != NGX_OK
+    if ((it->code > 0
+         ? crm_email_param_num(st, 4, "%i", it->code)
+         : crm_email_param(st, 4, NULL))
+        != NGX_OK
         || crm_email_param(st, 5, it->detail.len ? &it->detail : NULL)
+           != NGX_OK
+        || crm_email_param_num(st, 6, "%M milliseconds", conf->retry_base)
+           != NGX_OK
+        || crm_email_param_num(st, 7, "%M milliseconds", conf->retry_max_age)
            != NGX_OK)
     {
-        goto failed;
-    }
-
-    v.data = base;
-    v.len = ngx_sprintf(base, "%M milliseconds", conf->retry_base) - base;
-    if (crm_email_param(st, 6, &v) != NGX_OK) {
-        goto failed;
-    }
-
-    v.data = age;
-    v.len = ngx_sprintf(age, "%M milliseconds", conf->retry_max_age) - age;
-    if (crm_email_param(st, 7, &v) != NGX_OK) {
         goto failed;
     }
 
@@ -920,6 +901,30 @@ crm_email_param(crm_stmt_t *st, ngx_uint_t i, ngx_str_t *v)
     p[i].null = 0;
 
     return NGX_OK;
+}
+
+
+/*
+ * $<i+1>: a number formatted with "fmt" ("%ui", "%i", "%M ms"), in the
+ * statement's pool (a parameter's bytes must live until it is sent)
+ */
+
+static ngx_int_t
+crm_email_param_num(crm_stmt_t *st, ngx_uint_t i, const char *fmt,
+    ngx_uint_t n)
+{
+    u_char     *p;
+    ngx_str_t   v;
+
+    p = ngx_pnalloc(st->params.pool, NGX_INT_T_LEN + sizeof(" milliseconds"));
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    v.data = p;
+    v.len = ngx_sprintf(p, fmt, n) - p;
+
+    return crm_email_param(st, i, &v);
 }
 
 
