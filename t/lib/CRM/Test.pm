@@ -252,6 +252,100 @@ sub eml {
 }
 
 
+# Another nginx on the same database, as another host would run it, on
+# port TEST_NGINX_SERVER_PORT + 1 under <servroot>-second: "http" is added
+# to its http block; "master" runs it with a master and one worker (for
+# graceful quits and killed workers).  Returns its master's (or only)
+# pid; stop_second_nginx() ends it.
+
+sub second_nginx {
+    my (%o) = @_;
+    my $root = $ENV{TEST_NGINX_SERVROOT} || 't/servroot';
+    my $dir = "$root-second";
+    my $port = ($ENV{TEST_NGINX_SERVER_PORT} || 1984) + 1;
+
+    stop_second_nginx();
+    system("rm -rf $dir");
+    mkdir $dir;
+    mkdir "$dir/$_" for qw(conf logs tmp);
+
+    my $mods = join '', map { "load_module $_;\n" }
+               split ' ', ($ENV{TEST_NGINX_LOAD_MODULES} // '');
+    my $master = $o{master} ? "master_process on;\nworker_processes 1;"
+                            : 'master_process off;';
+    my $http = $o{http} // '';
+    $http =~ s/\$(TEST_NGINX_\w+)/$ENV{$1}/g;
+
+    open my $fh, '>', "$dir/conf/nginx.conf" or die $!;
+    print $fh <<"_EOC_";
+$mods
+daemon on;
+$master
+error_log $dir/logs/error.log info;
+pid $dir/logs/nginx.pid;
+events { worker_connections 256; }
+http {
+    access_log off;
+    client_body_temp_path $dir/tmp/body;
+    proxy_temp_path $dir/tmp/proxy;
+    fastcgi_temp_path $dir/tmp/fastcgi;
+    uwsgi_temp_path $dir/tmp/uwsgi;
+    scgi_temp_path $dir/tmp/scgi;
+    crm_postgres "$ENV{TEST_NGINX_PG_DSN}";
+    crm_api_key $KEY_A $WS_A;
+    $http
+    server {
+        listen 127.0.0.1:$port;
+        location /api/v1/ { crm_api; }
+    }
+}
+_EOC_
+    close $fh;
+
+    system($ENV{TEST_NGINX_BINARY} || 'nginx', '-p', $dir, '-c',
+           "$dir/conf/nginx.conf", '-e', "$dir/logs/error.log") == 0
+        or die "the second nginx did not start\n";
+
+    return second_nginx_pid();
+}
+
+
+sub second_nginx_pid {
+    my $root = $ENV{TEST_NGINX_SERVROOT} || 't/servroot';
+    my $pid;
+    for (1 .. 50) {
+        if (open my $fh, '<', "$root-second/logs/nginx.pid") {
+            $pid = <$fh>;
+            close $fh;
+            chomp $pid if defined $pid;
+            return $pid if $pid;
+        }
+        Time::HiRes::sleep(0.1);
+    }
+    return undef;
+}
+
+
+# "QUIT" (graceful, the default) or "TERM"; waits up to "secs" (10) for
+# the process to go; returns 1 when it went
+
+sub stop_second_nginx {
+    my ($sig, $secs) = @_;
+    my $root = $ENV{TEST_NGINX_SERVROOT} || 't/servroot';
+    open my $fh, '<', "$root-second/logs/nginx.pid" or return 1;
+    my $pid = <$fh>;
+    close $fh;
+    chomp $pid;
+    return 1 unless $pid;
+    kill $sig // 'QUIT', $pid;
+    for (1 .. ($secs // 10) * 10) {
+        return 1 unless kill 0, $pid;
+        Time::HiRes::sleep(0.1);
+    }
+    return 0;
+}
+
+
 # empties the mail directory (the sink goes on numbering its files)
 
 sub smtp_wipe {
