@@ -380,10 +380,15 @@ nginx_render() {
     fi
     secret=$(cat "$DIR/cursor.secret")
 
+    if [ ! -s "$DIR/tracking.secret" ]; then
+        (umask 077 && random_hex 32 > "$DIR/tracking.secret")
+    fi
+
     awk -v module="$MODULE_SO" -v http_port="$HTTP_PORT" \
         -v pg_port="$PG_PORT" -v pg_db="$PG_DB" \
         -v redis_port="$REDIS_PORT" -v smtp_port="$SMTP_PORT" \
         -v secret="$secret" \
+        -v tracking="$(cat "$DIR/tracking.secret")" \
         -v temp="$temp" '
         NR == 1 {
             print "# rendered by util/stack.sh from nginx.conf.example:" \
@@ -399,6 +404,7 @@ nginx_render() {
             gsub(/@REDIS_PORT@/, redis_port)
             gsub(/@SMTP_PORT@/, smtp_port)
             gsub(/@CURSOR_SECRET@/, secret)
+            gsub(/@TRACKING_SECRET@/, tracking)
             print
         }' "$tmpl" > "$NGX/conf/nginx.conf.new"
 
@@ -406,7 +412,7 @@ nginx_render() {
        | grep '@[A-Z_]*@' >&2; then
         die "unsubstituted placeholders in $NGX/conf/nginx.conf.new"
     fi
-    chmod 600 "$NGX/conf/nginx.conf.new"   # holds the cursor secret
+    chmod 600 "$NGX/conf/nginx.conf.new"   # holds the secrets
     mv -f "$NGX/conf/nginx.conf.new" "$NGX/conf/nginx.conf"
 }
 
@@ -495,6 +501,12 @@ case $cmd in
             echo "try:"
             echo "  curl -s -H 'X-API-Key: $key'" \
                  "http://127.0.0.1:$HTTP_PORT/api/v1/contacts"
+            echo "send an email (the sink keeps it: ls $MAIL_DIR/):"
+            echo "  curl -s -H 'X-API-Key: $key'" \
+                 "-H 'Content-Type: application/json'" \
+                 "-d '{\"to\":\"ada@example.org\",\"subject\":\"Hello\"," \
+                 "\"text\":\"Hi from the CRM\"}'" \
+                 "http://127.0.0.1:$HTTP_PORT/api/v1/emails/send"
             echo "stop with: make stop"
         fi
         ;;
