@@ -50,6 +50,18 @@ Test::Nginx::Socket::add_response_body_check(sub {
         is($d->{data}{to}, 'ada@mail.test', "$name - its address");
         is($d->{data}{toName}, 'Ada Lovelace', "$name - its name");
 
+    } elsif ($name =~ /same Idempotency-Key queues one email/) {
+        my $d = JSON::PP::decode_json($body);
+        my ($s, $b) = CRM::Test::http_request('POST', '/api/v1/emails/send',
+            ["X-API-Key: $KA", 'Content-Type: application/json',
+             'Idempotency-Key: send-once-1'],
+            '{"to":"idem@mail.test","subject":"once","text":"x"}');
+        my $again = eval { JSON::PP::decode_json($b) } || {};
+        is($s, 202, "$name - the retry is answered as the first");
+        is($again->{data}{id}, $d->{data}{id}, "$name - with the same email");
+        is(sql("SELECT count(*) FROM emails WHERE to_email = 'idem\@mail.test'"),
+           1, "$name - one email queued");
+
     } elsif ($name =~ /refused sends leave nothing/) {
         is(sql("SELECT count(*) FROM emails WHERE subject = 'refused'"), 0,
            "$name - no email row");
@@ -342,3 +354,74 @@ X-API-Key: crmk_b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2
 Content-Type: application/json
 --- error_code: 403
 --- response_body_like: "code":"FORBIDDEN"
+
+
+
+=== TEST 25: a retried send with the same Idempotency-Key queues one email
+--- request
+POST /api/v1/emails/send
+{"to":"idem@mail.test","subject":"once","text":"x"}
+--- more_headers
+X-API-Key: test-key-a-0123456789abcdef
+Content-Type: application/json
+Idempotency-Key: send-once-1
+--- error_code: 202
+--- response_body_like: "status" : "queued"
+
+
+
+=== TEST 26: another workspace's email is not found
+--- request
+GET /api/v1/emails/00000000-0000-4000-8000-000000000000
+--- more_headers
+X-API-Key: test-key-b-0123456789abcdef
+--- error_code: 404
+--- response_body_like: "code":"RESOURCE_NOT_FOUND"
+
+
+
+=== TEST 27: a body that is not JSON
+--- request
+POST /api/v1/emails/send
+{"to":"ada@mail.test","subject":
+--- more_headers
+X-API-Key: test-key-a-0123456789abcdef
+Content-Type: application/json
+--- error_code: 400
+--- response_body_like: "code":"INVALID_JSON"
+
+
+
+=== TEST 28: a subject of the wrong type
+--- request
+POST /api/v1/emails/send
+{"to":"ada@mail.test","subject":["x"],"text":"x"}
+--- more_headers
+X-API-Key: test-key-a-0123456789abcdef
+Content-Type: application/json
+--- error_code: 422
+--- response_body_like: "field":"subject","code":"invalid_type"
+
+
+
+=== TEST 29: a send while the database is away is a 503, nothing queued
+--- pg: stop
+--- request
+POST /api/v1/emails/send
+{"to":"down@mail.test","subject":"down","text":"x"}
+--- more_headers
+X-API-Key: test-key-a-0123456789abcdef
+Content-Type: application/json
+--- error_code: 503
+--- response_body_like: "code":"SERVICE_UNAVAILABLE"
+
+
+
+=== TEST 30: after it, the database is back
+--- pg: start
+--- request
+GET /api/v1/emails?to=down@mail.test
+--- more_headers
+X-API-Key: test-key-a-0123456789abcdef
+--- error_code: 200
+--- response_body_like: ^\{"data":\[\],
