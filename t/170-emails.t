@@ -62,6 +62,17 @@ Test::Nginx::Socket::add_response_body_check(sub {
         is(sql("SELECT count(*) FROM emails WHERE to_email = 'idem\@mail.test'"),
            1, "$name - one email queued");
 
+    } elsif ($name =~ /suppression removed lets the address/) {
+        my $sid = JSON::PP::decode_json($body)->{data}[0]{id};
+        my ($s) = api('DELETE', "/api/v1/suppressions/$sid",
+                      $CRM::Test::KEYS{read_a});
+        is($s, 403, "$name - not by a key without the scope");
+        ($s) = api('DELETE', "/api/v1/suppressions/$sid", $KA);
+        is($s, 204, "$name - removed by an owner");
+        ($s) = api('POST', '/api/v1/emails/send', $KA,
+                   '{"to":"gone@mail.test","subject":"back","text":"x"}');
+        is($s, 202, "$name - the address can be mailed again");
+
     } elsif ($name =~ /refused sends leave nothing/) {
         is(sql("SELECT count(*) FROM emails WHERE subject = 'refused'"), 0,
            "$name - no email row");
@@ -425,3 +436,13 @@ GET /api/v1/emails?to=down@mail.test
 X-API-Key: test-key-a-0123456789abcdef
 --- error_code: 200
 --- response_body_like: ^\{"data":\[\],
+
+
+
+=== TEST 31: a suppression removed lets the address be mailed again
+--- request
+GET /api/v1/suppressions?email=gone@mail.test&fields=email
+--- more_headers
+X-API-Key: test-key-a-0123456789abcdef
+--- error_code: 200
+--- response_body_like: "email" : "gone@mail.test"

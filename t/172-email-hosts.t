@@ -133,6 +133,41 @@ Test::Nginx::Socket::add_response_body_check(sub {
         is(once_each(12, 'slow1-quit-'), 0,
            "$name - each recipient got exactly one message");
         CRM::Test::stop_second_nginx();
+
+    } elsif ($name =~ /NOTIFY wakes delivery at once/) {
+        my $sent = sub {
+            my ($to) = @_;
+            my $id;
+            # the pool's first statement after a restart may find its
+            # connection gone (503): a client retries
+            wait_for(sub {
+                my ($s, $d) = api('POST', '/api/v1/emails/send', $KA,
+                                  qq({"to":"$to","subject":"n","text":"x"}));
+                $id = $d->{data}{id};
+                return $s == 202;
+            }, 5) or return 0;
+            return wait_for(sub { sql("SELECT status FROM emails"
+                                      . " WHERE id = '$id'") eq 'sent' }, 5);
+        };
+        # the poll runs once an hour: only the notification can do it
+        Time::HiRes::sleep(0.5);
+        ok($sent->('notify1@mail.test'), "$name - sent within 5 s");
+        CRM::Test::pg('stop');
+        CRM::Test::pg('start');
+        ok(wait_for(sub { sql("SELECT count(*) FROM pg_stat_activity"
+                              . " WHERE query = 'LISTEN crm_jobs'") >= 1 },
+                    10),
+           "$name - the LISTEN session is back");
+        ok($sent->('notify2@mail.test'), "$name - sent within 5 s again");
+
+    } elsif ($name =~ /outbound policy refuses is never contacted/) {
+        my $id = JSON::PP::decode_json($body)->{data}{id};
+        ok(wait_for(sub { sql("SELECT status FROM emails WHERE id = '$id'")
+                          eq 'deferred' }, 10), "$name - deferred");
+        like(sql("SELECT last_error FROM emails WHERE id = '$id'"),
+             qr/refused: loopback/, "$name - refused as loopback");
+        is(scalar(mails_to('policy@mail.test')), 0,
+           "$name - the relay never saw it");
     }
 });
 
@@ -190,3 +225,37 @@ GET /api/v1/emails?fields=id&limit=1
 --- more_headers
 X-API-Key: test-key-a-0123456789abcdef
 --- error_code: 200
+
+
+
+=== TEST 5: a NOTIFY wakes delivery at once, also after PostgreSQL restarts
+--- http_config
+    crm_postgres "$TEST_NGINX_PG_DSN";
+    crm_postgres_retry_max 500ms;
+    crm_api_key test-key-a-0123456789abcdef 11111111-1111-4111-8111-111111111111;
+    crm_smtp smtp://127.0.0.1:$TEST_NGINX_SMTP_PORT from=crm@example.test;
+    crm_outbound_allow 127.0.0.0/8;
+    crm_jobs_interval 1h;
+--- request
+GET /api/v1/emails?fields=id&limit=1
+--- more_headers
+X-API-Key: test-key-a-0123456789abcdef
+--- error_code: 200
+
+
+
+=== TEST 6: a relay at an address the outbound policy refuses is never contacted
+--- http_config
+    crm_postgres "$TEST_NGINX_PG_DSN";
+    crm_api_key test-key-a-0123456789abcdef 11111111-1111-4111-8111-111111111111;
+    crm_smtp smtp://127.0.0.1:$TEST_NGINX_SMTP_PORT from=crm@example.test;
+    crm_email_retry 1h 2h;
+    crm_jobs_interval 200ms;
+--- request
+POST /api/v1/emails/send
+{"to":"policy@mail.test","subject":"policy","text":"x"}
+--- more_headers
+X-API-Key: test-key-a-0123456789abcdef
+Content-Type: application/json
+--- error_code: 202
+--- response_body_like: "status" : "queued"

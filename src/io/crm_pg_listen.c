@@ -49,6 +49,7 @@ static void crm_pg_listen_read(crm_pg_listen_t *l);
 static void crm_pg_listen_timer(ngx_event_t *ev);
 static void crm_pg_listen_fail(crm_pg_listen_t *l, const char *what);
 static void crm_pg_listen_close(crm_pg_listen_t *l);
+static ngx_int_t crm_pg_listen_level(crm_pg_listen_t *l);
 
 
 crm_pg_listen_t *
@@ -244,11 +245,22 @@ crm_pg_listen_event(ngx_event_t *ev)
 
     if (l->state == CRM_LISTEN_LISTENING) {
         if (ev->write) {
-            if (PQflush(l->pg) == -1) {
-                crm_pg_listen_fail(l, "postgres listen session lost");
-            }
+            switch (PQflush(l->pg)) {
 
-            return;
+            case 0:
+                if (crm_pg_listen_level(l) != NGX_OK) {
+                    crm_pg_listen_fail(l, "postgres listen session failed");
+                }
+
+                return;
+
+            case 1:
+                return;
+
+            default:
+                crm_pg_listen_fail(l, "postgres listen session lost");
+                return;
+            }
         }
 
         crm_pg_listen_read(l);
@@ -316,12 +328,27 @@ connected:
         return;
     }
 
-    if (PQflush(l->pg) == -1) {
+    l->state = CRM_LISTEN_LISTENING;
+
+    switch (PQflush(l->pg)) {
+
+    case 0:
+        if (crm_pg_listen_level(l) != NGX_OK) {
+            crm_pg_listen_fail(l, "postgres listen failed");
+            return;
+        }
+
+        break;
+
+    case 1:
+        /* the rest goes out on a write event, then crm_pg_listen_level() */
+        break;
+
+    default:
         crm_pg_listen_fail(l, "postgres listen failed");
         return;
     }
 
-    l->state = CRM_LISTEN_LISTENING;
     l->backoff = CRM_LISTEN_BACKOFF_MIN;
 
     if (l->down) {
@@ -333,6 +360,48 @@ connected:
     /* what was notified while nobody listened is lost: look now */
 
     l->handler(l->data, NULL);
+}
+
+
+/*
+ * Once LISTEN is sent, only reads matter, and they are watched
+ * level-triggered: libpq reads what it wants per PQconsumeInput(), not
+ * up to EAGAIN, so an edge-triggered session would miss the end of a
+ * connection that came with its last message (a server that terminates
+ * sessions sends a FATAL notice, then closes) and never reconnect.
+ */
+
+static ngx_int_t
+crm_pg_listen_level(crm_pg_listen_t *l)
+{
+    ngx_connection_t  *c;
+
+    c = l->c;
+
+    if (c == NULL) {
+        return NGX_OK;
+    }
+
+    if (ngx_del_conn) {
+        if (ngx_del_conn(c, 0) != NGX_OK) {
+            return NGX_ERROR;
+        }
+
+    } else {
+        if (c->read->active
+            && ngx_del_event(c->read, NGX_READ_EVENT, 0) != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+
+        if (c->write->active
+            && ngx_del_event(c->write, NGX_WRITE_EVENT, 0) != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+    }
+
+    return ngx_add_event(c->read, NGX_READ_EVENT, NGX_LEVEL_EVENT);
 }
 
 
