@@ -110,14 +110,18 @@ CREATE UNLOGGED TABLE email_send_rate (
 );
 
 
--- an address as the API accepts it: local@domain, no spaces, no angle
--- brackets, no CR or LF (the MIME renderer checks again)
+-- an address as the API accepts it, and as the MIME renderer
+-- (crm_mime_addr_valid()) will: an ASCII dot-atom, "@", a host name of
+-- letters, digits and hyphens; no spaces, quotes, angle brackets, CR or LF
 
 CREATE FUNCTION db_email_address_valid(p text) RETURNS boolean
 LANGUAGE sql IMMUTABLE AS $$
     SELECT p IS NOT NULL AND length(p) <= 254
-       AND p ~ '^[^@\s<>(),;:"\[\]\\]{1,64}@[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?$'
-       AND p !~ '\.\.'
+       AND length(split_part(p, '@', 1)) <= 64
+       AND p ~ ('^[A-Za-z0-9!#$%&''*+/=?^_`{|}~-]+'
+                || '(\.[A-Za-z0-9!#$%&''*+/=?^_`{|}~-]+)*'
+                || '@[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?'
+                || '(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$')
 $$;
 
 

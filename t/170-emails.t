@@ -446,3 +446,15 @@ GET /api/v1/suppressions?email=gone@mail.test&fields=email
 X-API-Key: test-key-a-0123456789abcdef
 --- error_code: 200
 --- response_body_like: "email" : "gone@mail.test"
+
+
+
+=== TEST 32: an address the relay could not be given is refused at once
+--- request
+POST /api/v1/emails/send
+{"to":"jösé@mail.test","subject":"refused","text":"x"}
+--- more_headers
+X-API-Key: test-key-a-0123456789abcdef
+Content-Type: application/json
+--- error_code: 422
+--- response_body_like: "field":"to","code":"invalid_format"

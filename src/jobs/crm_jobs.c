@@ -42,6 +42,7 @@ static void crm_jobs_launch(crm_job_t *job);
 static void crm_jobs_guard(ngx_event_t *ev);
 static void crm_jobs_notified(void *data, ngx_str_t *payload);
 static void crm_jobs_arm(crm_job_t *job, ngx_msec_t ms);
+static void crm_jobs_reap(ngx_event_t *ev);
 static void crm_jobs_free(crm_job_run_t *run);
 
 
@@ -229,6 +230,10 @@ crm_jobs_launch(crm_job_t *job)
     run->guard.data = run;
     run->guard.log = run->log;
 
+    run->reap.handler = crm_jobs_reap;
+    run->reap.data = run;
+    run->reap.log = run->log;
+
     ngx_queue_insert_tail(&job->runs, &run->queue);
     job->running++;
     job->woken = 0;
@@ -299,12 +304,17 @@ crm_job_done(crm_job_run_t *run, ngx_uint_t more)
 
     run->done = 1;
     job = run->job;
+    job->running--;
 
     ngx_log_debug2(NGX_LOG_DEBUG_CORE, run->log, 0,
                    "crm: job \"%V\" run done, more: %ui", &job->kind->name,
                    more);
 
-    crm_jobs_free(run);
+    if (run->guard.timer_set) {
+        ngx_del_timer(&run->guard);
+    }
+
+    ngx_post_event(&run->reap, &ngx_posted_events);
 
     if (job->jobs->exiting || ngx_exiting || ngx_quit || ngx_terminate) {
         return;
@@ -318,21 +328,31 @@ crm_job_done(crm_job_run_t *run, ngx_uint_t more)
 
 
 static void
+crm_jobs_reap(ngx_event_t *ev)
+{
+    crm_jobs_free(ev->data);
+}
+
+
+/* the pool's cleanups abort what the run still had going */
+
+static void
 crm_jobs_free(crm_job_run_t *run)
 {
-    crm_job_t  *job;
-
-    job = run->job;
-
     if (run->guard.timer_set) {
         ngx_del_timer(&run->guard);
     }
 
+    if (run->reap.posted) {
+        ngx_delete_posted_event(&run->reap);
+    }
+
+    if (!run->done) {
+        run->done = 1;
+        run->job->running--;
+    }
+
     ngx_queue_remove(&run->queue);
-    job->running--;
-
-    /* the pool's cleanups abort what the run still had going */
-
     ngx_destroy_pool(run->pool);
 }
 
@@ -365,12 +385,13 @@ crm_jobs_exit(crm_jobs_t *jobs)
             q = ngx_queue_head(&job->runs);
             run = ngx_queue_data(q, crm_job_run_t, queue);
 
-            ngx_log_error(NGX_LOG_NOTICE, run->log, 0,
-                          "crm: job \"%V\" ended by the worker's exit; its "
-                          "claimed items come back when their lease ends",
-                          &job->kind->name);
+            if (!run->done) {
+                ngx_log_error(NGX_LOG_NOTICE, run->log, 0,
+                              "crm: job \"%V\" ended by the worker's exit; "
+                              "its claimed items come back when their "
+                              "lease ends", &job->kind->name);
+            }
 
-            run->done = 1;
             crm_jobs_free(run);
         }
     }

@@ -63,6 +63,8 @@ struct crm_job_run_s {
     ngx_event_t               guard;        /* exit and deadline checks;
                                                keeps a quitting worker
                                                until the run is done */
+    ngx_event_t               reap;         /* frees the run, posted by
+                                               crm_job_done() */
     ngx_msec_t                started;
     unsigned                  stopping:1;
     unsigned                  done:1;
@@ -76,7 +78,12 @@ ngx_int_t crm_jobs_listen(crm_jobs_t *jobs, crm_pg_conf_t *pg);
 void crm_jobs_start(crm_jobs_t *jobs);
 /* the kind named "name" (NULL: every kind) looks for work now */
 void crm_jobs_wake(crm_jobs_t *jobs, ngx_str_t *name);
-/* the run ends; "more": it had a full batch, run again soon */
+/*
+ * the run ends; "more": it had a full batch, run again soon.  Its pool
+ * is destroyed later, from a posted event, so that the run's code may go
+ * on to its caller's end after it (a callback that a statement or a
+ * transfer calls at once, say) without touching freed memory
+ */
 void crm_job_done(crm_job_run_t *run, ngx_uint_t more);
 /* exit_process: what still runs is destroyed */
 void crm_jobs_exit(crm_jobs_t *jobs);
