@@ -198,6 +198,27 @@ _SQL_
         is(events(email($id)), 'queued,suppressed', "$name - its events");
         is(scalar(mails_to('late@mail.test')), 0, "$name - nothing sent");
 
+    } elsif ($name =~ /survives the database going away/) {
+        CRM::Test::pg('stop');
+        Time::HiRes::sleep(2);
+        CRM::Test::pg('start');
+        my ($s, $id);
+        ok(wait_for(sub {
+               ($s, $id) = send_one({to => 'after@mail.test',
+                                     subject => 'after', text => 'x'});
+               return $s == 202;
+           }, 10), "$name - the API takes sends again");
+        ok(status_is($id, 'sent', 15), "$name - and delivery sends them");
+
+        my $root = $ENV{TEST_NGINX_SERVROOT} || 't/servroot';
+        open my $fh, '<', "$root/logs/error.log" or die $!;
+        my @log = <$fh>;
+        close $fh;
+        my $failed = grep { /email delivery: claiming emails failed/ } @log;
+        my $again = grep { /email delivery claims work again/ } @log;
+        is($failed, 1, "$name - the outage is logged once by the job");
+        is($again, 1, "$name - and its end once");
+
     } elsif ($name =~ /another workspace's emails stay its own/) {
         my ($s, $d) = api('GET', '/api/v1/emails?fields=to', $CRM::Test::KEY_B);
         is(scalar @{ $d->{data} }, 0, "$name - B sees none of A's");
@@ -289,3 +310,12 @@ X-API-Key: test-key-b-0123456789abcdef
 --- no_error_log
 [alert]
 [crit]
+
+
+
+=== TEST 8: delivery survives the database going away, and says so once
+--- request
+GET /api/v1/emails?fields=id&limit=1
+--- more_headers
+X-API-Key: test-key-a-0123456789abcdef
+--- error_code: 200
