@@ -1,5 +1,6 @@
-# bench/lib.sh: what bench/run.sh and bench/fault.sh share (sourced by
-# both; bench/scale.sh runs run.sh).  Not a script of its own.
+# bench/lib.sh: what bench/run.sh, bench/fault.sh and bench/email.sh
+# share (sourced by each; bench/scale.sh runs run.sh).  Not a script of
+# its own.
 #
 # The sourcing script sets, before it sources this:
 #   TOP    the top of the source tree
@@ -12,7 +13,8 @@
 #   ONLY   the runs or scenarios to make (want)
 # It sets PG_BIN and NGINX_BIN (unless the environment does) and
 # MODULE_SO; the functions set or read PG_PORT, PG_DSN, PG_STARTED and
-# NGINX_PID as named below.
+# NGINX_PID as named below; the accounting at the end reads CPU ticks
+# from /proc (ticks, ticks_delta, nginx_pids, pg_pids, machine_ticks).
 
 # shellcheck shell=bash
 
@@ -199,4 +201,59 @@ wrk_field() {
         rps)      awk '/^Requests\/sec:/ { print $2 }' "$f" ;;
         sockerr)  sed -n 's/^ *Socket errors: *//p' "$f" ;;
     esac
+}
+
+
+# --------------------------------------------------------------- accounting
+
+# "PID TICKS" lines, ticks = CPU (user + system) of the pids on stdin,
+# with that of their children that ended (cutime, cstime): PostgreSQL's
+# parallel workers and closed backends are children of the postmaster
+ticks() {
+    local pid rest
+    while read -r pid; do
+        rest=$(cat "/proc/$pid/stat" 2>/dev/null) || continue
+        rest=${rest##*) }              # fields from the 3rd on
+        # shellcheck disable=SC2086
+        set -- $rest
+        # utime, stime, cutime, cstime: fields 14 to 17
+        echo "$pid $((${12} + ${13} + ${14} + ${15}))"
+    done
+}
+
+# ticks between two "PID TICKS" snapshots: pids that started in between
+# count in full; a pid that ended in between is in its parent's cutime
+# with its whole life, so what it had at the first snapshot is taken off
+# (FILENAME, not NR == FNR: the first snapshot may be empty)
+ticks_delta() {
+    awk 'FILENAME == ARGV[1] { t0[$1] = $2; next }
+         { d += $2 - t0[$1]; seen[$1] = 1 }
+         END { for (p in t0) if (!(p in seen)) d -= t0[p]; print d + 0 }' \
+        "$1" "$2"
+}
+
+# the bench nginx: master and workers
+nginx_pids() {
+    echo "$NGINX_PID"
+    pgrep -P "$NGINX_PID" || true
+}
+
+# the run stack's PostgreSQL: postmaster, backends, background processes
+PG_PIDFILE=$TOP/.run/run/pg/data/postmaster.pid
+pg_pids() {
+    local pm
+    pm=$(head -n 1 "$PG_PIDFILE" 2>/dev/null | tr -dc '0-9') || true
+    [ -n "$pm" ] || return 0
+    echo "$pm"
+    pgrep -P "$pm" || true
+}
+
+# ticks of the whole machine, from /proc/stat: "PROC IRQ STEAL IDLE TOTAL"
+# PROC: user + nice + system (what processes used), IRQ: irq + softirq
+# (loopback TCP is mostly softirq work), STEAL: taken by the hypervisor,
+# IDLE: idle + iowait; guest time is already inside user
+machine_ticks() {
+    awk '/^cpu / { print $2 + $3 + $4, $7 + $8, $9, $5 + $6,
+                         $2 + $3 + $4 + $5 + $6 + $7 + $8 + $9; exit }' \
+        /proc/stat
 }
