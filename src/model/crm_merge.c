@@ -1,0 +1,390 @@
+
+/*
+ * ngx_http_crm_module: merge fields of campaign emails (see crm_merge.h).
+ */
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <jansson.h>
+#include "model/crm.h"
+#include "model/crm_merge.h"
+
+
+typedef struct {
+    ngx_str_t                 name;         /* "firstName", "name" */
+    ngx_str_t                 deflt;
+    ngx_uint_t                company;      /* {{company.<name>}} */
+    u_char                   *end;          /* after the closing braces */
+} crm_merge_field_t;
+
+
+typedef struct {
+    u_char                   *p;
+    size_t                    len;
+    size_t                    size;
+    ngx_pool_t               *pool;
+} crm_merge_buf_t;
+
+
+static ngx_int_t crm_merge_next(u_char *p, u_char *last, u_char **open,
+    crm_merge_field_t *mf);
+static ngx_uint_t crm_merge_known(crm_resource_t *res, ngx_str_t *name);
+static ngx_int_t crm_merge_put(crm_merge_buf_t *b, u_char *p, size_t len,
+    ngx_uint_t html);
+static ngx_int_t crm_merge_value(crm_merge_buf_t *b, json_t *v,
+    ngx_uint_t html);
+
+
+/*
+ * The next field at or after "p": *open is its "{{" (NULL: no more),
+ * mf its parts.  NGX_DECLINED for "{{" that opens no well-formed field.
+ */
+
+static ngx_int_t
+crm_merge_next(u_char *p, u_char *last, u_char **open, crm_merge_field_t *mf)
+{
+    u_char  *s, *e, *bar, *q;
+
+    *open = NULL;
+
+    for ( /* void */ ; p + 1 < last; p++) {
+        if (p[0] == '{' && p[1] == '{') {
+            break;
+        }
+    }
+
+    if (p + 1 >= last) {
+        return NGX_OK;
+    }
+
+    *open = p;
+    s = p + 2;
+
+    for (e = s; e + 1 < last; e++) {
+        if (e[0] == '}' && e[1] == '}') {
+            break;
+        }
+
+        if (e[0] == '{' && e[1] == '{') {
+            return NGX_DECLINED;
+        }
+    }
+
+    if (e + 1 >= last) {
+        return NGX_DECLINED;
+    }
+
+    mf->end = e + 2;
+
+    bar = ngx_strlchr(s, e, '|');
+
+    /* the name: trimmed, letters, digits, "_" and one "company." */
+
+    q = (bar != NULL) ? bar : e;
+
+    while (s < q && *s == ' ') {
+        s++;
+    }
+
+    while (q > s && q[-1] == ' ') {
+        q--;
+    }
+
+    if (q == s || (size_t) (q - s) > CRM_MERGE_NAME_MAX) {
+        return NGX_DECLINED;
+    }
+
+    mf->company = 0;
+
+    if ((size_t) (q - s) > sizeof("company.") - 1
+        && ngx_strncmp(s, "company.", sizeof("company.") - 1) == 0)
+    {
+        mf->company = 1;
+        s += sizeof("company.") - 1;
+    }
+
+    mf->name.data = s;
+    mf->name.len = q - s;
+
+    for ( /* void */ ; s < q; s++) {
+        if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z')
+              || (*s >= '0' && *s <= '9') || *s == '_'))
+        {
+            return NGX_DECLINED;
+        }
+    }
+
+    ngx_str_null(&mf->deflt);
+
+    if (bar != NULL) {
+        s = bar + 1;
+        q = e;
+
+        while (s < q && *s == ' ') {
+            s++;
+        }
+
+        while (q > s && q[-1] == ' ') {
+            q--;
+        }
+
+        if ((size_t) (q - s) > CRM_MERGE_DEFAULT_MAX) {
+            return NGX_DECLINED;
+        }
+
+        mf->deflt.data = s;
+        mf->deflt.len = q - s;
+    }
+
+    return NGX_OK;
+}
+
+
+/* a field a JSON rendering of the resource has, by its JSON name */
+
+static ngx_uint_t
+crm_merge_known(crm_resource_t *res, ngx_str_t *name)
+{
+    ngx_uint_t    i;
+    crm_field_t  *f;
+
+    if (res == NULL) {
+        return 0;
+    }
+
+    for (i = 0; i < res->nfields; i++) {
+        f = &res->fields[i];
+
+        if (f->flags & (CRM_F_HIDDEN|CRM_F_WRITEONLY)) {
+            continue;
+        }
+
+        if (f->name.len == name->len
+            && ngx_strncmp(f->name.data, name->data, name->len) == 0)
+        {
+            return 1;
+        }
+    }
+
+    return 0;
+}
+
+
+ngx_int_t
+crm_merge_check(ngx_pool_t *pool, ngx_str_t *tpl, crm_resource_t *contact,
+    crm_resource_t *company, crm_error_t *err)
+{
+    u_char             *p, *last, *open, *msg;
+    size_t              len;
+    crm_merge_field_t   mf;
+
+    p = tpl->data;
+    last = tpl->data + tpl->len;
+
+    for ( ;; ) {
+        if (crm_merge_next(p, last, &open, &mf) != NGX_OK) {
+            len = ngx_min((size_t) (last - open), 40);
+
+            msg = ngx_pnalloc(pool, sizeof("a merge field is not closed or "
+                                           "not well formed: \"\"") + len);
+            if (msg == NULL) {
+                return NGX_ERROR;
+            }
+
+            ngx_str_set(&err->code, "invalid_merge_field");
+            err->message.data = msg;
+            err->message.len = ngx_sprintf(msg, "a merge field is not "
+                                           "closed or not well formed: "
+                                           "\"%*s\"", len, open)
+                               - msg;
+            return NGX_DECLINED;
+        }
+
+        if (open == NULL) {
+            return NGX_OK;
+        }
+
+        if (!crm_merge_known(mf.company ? company : contact, &mf.name)) {
+            msg = ngx_pnalloc(pool, sizeof("unknown merge field \"{{company."
+                                           "}}\"") + mf.name.len);
+            if (msg == NULL) {
+                return NGX_ERROR;
+            }
+
+            ngx_str_set(&err->code, "unknown_merge_field");
+            err->message.data = msg;
+            err->message.len = ngx_sprintf(msg,
+                                           "unknown merge field \"{{%s%V}}\"",
+                                           mf.company ? "company." : "",
+                                           &mf.name)
+                               - msg;
+            return NGX_DECLINED;
+        }
+
+        p = mf.end;
+    }
+}
+
+
+ngx_int_t
+crm_merge_render(ngx_pool_t *pool, ngx_str_t *tpl, json_t *contact,
+    json_t *company, ngx_uint_t html, ngx_str_t *out)
+{
+    u_char             *p, *last, *open;
+    json_t             *obj, *v;
+    crm_merge_buf_t     b;
+    crm_merge_field_t   mf;
+    u_char              name[CRM_MERGE_NAME_MAX + 1];
+
+    b.pool = pool;
+    b.size = tpl->len + 256;
+    b.len = 0;
+    b.p = ngx_pnalloc(pool, b.size);
+    if (b.p == NULL) {
+        return NGX_ERROR;
+    }
+
+    p = tpl->data;
+    last = tpl->data + tpl->len;
+
+    for ( ;; ) {
+        if (crm_merge_next(p, last, &open, &mf) != NGX_OK) {
+            return NGX_DECLINED;
+        }
+
+        if (open == NULL) {
+            if (crm_merge_put(&b, p, last - p, 0) != NGX_OK) {
+                return NGX_ERROR;
+            }
+
+            break;
+        }
+
+        if (crm_merge_put(&b, p, open - p, 0) != NGX_OK) {
+            return NGX_ERROR;
+        }
+
+        ngx_memcpy(name, mf.name.data, mf.name.len);
+        name[mf.name.len] = '\0';
+
+        obj = mf.company ? company : contact;
+        v = json_is_object(obj) ? json_object_get(obj, (char *) name) : NULL;
+
+        if (v == NULL || json_is_null(v)
+            || (json_is_string(v) && json_string_length(v) == 0)
+            || (json_is_array(v) && json_array_size(v) == 0))
+        {
+            if (crm_merge_put(&b, mf.deflt.data, mf.deflt.len, html)
+                != NGX_OK)
+            {
+                return NGX_ERROR;
+            }
+
+        } else if (crm_merge_value(&b, v, html) != NGX_OK) {
+            return NGX_ERROR;
+        }
+
+        p = mf.end;
+    }
+
+    out->data = b.p;
+    out->len = b.len;
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+crm_merge_value(crm_merge_buf_t *b, json_t *v, ngx_uint_t html)
+{
+    char        *dump;
+    size_t       i;
+    ngx_int_t    rc;
+    json_t      *e;
+
+    if (json_is_string(v)) {
+        return crm_merge_put(b, (u_char *) json_string_value(v),
+                             json_string_length(v), html);
+    }
+
+    if (json_is_array(v)) {
+        json_array_foreach(v, i, e) {
+            if (i > 0 && crm_merge_put(b, (u_char *) ", ", 2, 0) != NGX_OK) {
+                return NGX_ERROR;
+            }
+
+            if (crm_merge_value(b, e, html) != NGX_OK) {
+                return NGX_ERROR;
+            }
+        }
+
+        return NGX_OK;
+    }
+
+    dump = json_dumps(v, JSON_ENCODE_ANY|JSON_COMPACT);
+    if (dump == NULL) {
+        return NGX_ERROR;
+    }
+
+    rc = crm_merge_put(b, (u_char *) dump, ngx_strlen(dump), html);
+    free(dump);
+
+    return rc;
+}
+
+
+static ngx_int_t
+crm_merge_put(crm_merge_buf_t *b, u_char *p, size_t len, ngx_uint_t html)
+{
+    u_char  *n, *d;
+    size_t   need, i;
+
+    need = html ? len * 6 : len;
+
+    if (b->len + need > b->size) {
+        b->size = ngx_max(b->size * 2, b->len + need);
+
+        n = ngx_pnalloc(b->pool, b->size);
+        if (n == NULL) {
+            return NGX_ERROR;
+        }
+
+        ngx_memcpy(n, b->p, b->len);
+        b->p = n;
+    }
+
+    d = b->p + b->len;
+
+    if (!html) {
+        d = ngx_cpymem(d, p, len);
+        b->len = d - b->p;
+        return NGX_OK;
+    }
+
+    for (i = 0; i < len; i++) {
+        switch (p[i]) {
+        case '&':
+            d = ngx_cpymem(d, "&amp;", 5);
+            break;
+        case '<':
+            d = ngx_cpymem(d, "&lt;", 4);
+            break;
+        case '>':
+            d = ngx_cpymem(d, "&gt;", 4);
+            break;
+        case '"':
+            d = ngx_cpymem(d, "&quot;", 6);
+            break;
+        case '\'':
+            d = ngx_cpymem(d, "&#39;", 5);
+            break;
+        default:
+            *d++ = p[i];
+        }
+    }
+
+    b->len = d - b->p;
+
+    return NGX_OK;
+}

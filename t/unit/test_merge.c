@@ -1,0 +1,224 @@
+
+/*
+ * Unit tests of campaign merge fields (src/model/crm_merge.c), TAP
+ * output.
+ */
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <jansson.h>
+#include <string.h>
+#include "model/crm.h"
+#include "model/crm_merge.h"
+#include "tap.h"
+
+
+static void check_ok(const char *tpl, const char *name);
+static void check_bad(const char *tpl, const char *code, const char *frag,
+    const char *name);
+static void render_is(const char *tpl, ngx_uint_t html, const char *want,
+    const char *name);
+
+
+static ngx_pool_t      *pool;
+static crm_resource_t  *contacts;
+static crm_resource_t  *companies;
+static json_t          *contact;
+static json_t          *company;
+
+
+int
+main(void)
+{
+    ngx_log_t  log;
+    ngx_str_t  name;
+
+    ngx_memzero(&log, sizeof(ngx_log_t));
+
+    ngx_pagesize = 4096;
+
+    pool = ngx_create_pool(4096, &log);
+    if (pool == NULL) {
+        return 1;
+    }
+
+    ngx_str_set(&name, "contacts");
+    contacts = crm_schema_find(&name);
+
+    ngx_str_set(&name, "companies");
+    companies = crm_schema_find(&name);
+
+    contact = json_loads("{\"firstName\": \"Ada\", \"lastName\": \"\","
+                         " \"title\": null, \"email\": \"ada@x.test\","
+                         " \"tags\": [\"vip\", \"<b>\"],"
+                         " \"status\": \"lead & <co>\"}", 0, NULL);
+    company = json_loads("{\"name\": \"Analytical \\\"Engines\\\"\","
+                         " \"employees\": 12}", 0, NULL);
+
+    if (contact == NULL || company == NULL) {
+        return 1;
+    }
+
+    /* what is accepted */
+
+    check_ok("no fields at all", "plain text");
+    check_ok("", "empty");
+    check_ok("Hi {{firstName}}", "a contact field");
+    check_ok("Hi {{ firstName }}", "spaces inside the braces");
+    check_ok("Hi {{firstName|there}}", "with a default");
+    check_ok("Hi {{firstName | dear friend }}", "a default with spaces");
+    check_ok("{{company.name}} and {{company.employees}}",
+             "company fields");
+    check_ok("a } and }} and { alone", "closing braces alone are text");
+    check_ok("{{email}}{{tags}}", "fields back to back");
+
+    /* what is refused, and how it is named */
+
+    check_bad("Hi {{frstName}}", "unknown_merge_field", "{{frstName}}",
+              "a typo");
+    check_bad("Hi {{first_name}}", "unknown_merge_field", "first_name",
+              "a column name is not a JSON name");
+    check_bad("{{company.nme}}", "unknown_merge_field", "{{company.nme}}",
+              "an unknown company field");
+    check_bad("{{company.firstName}}", "unknown_merge_field",
+              "company.firstName", "a contact field under company.");
+    check_bad("{{company}}", "unknown_merge_field", "{{company}}",
+              "company alone");
+    check_bad("{{password}}", "unknown_merge_field", "password",
+              "not a contact field");
+    check_bad("Hi {{firstName", "invalid_merge_field", "{{firstName",
+              "not closed");
+    check_bad("Hi {{}}", "invalid_merge_field", "{{}}", "empty");
+    check_bad("Hi {{ | x}}", "invalid_merge_field", "", "a default alone");
+    check_bad("{{first-name}}", "invalid_merge_field", "", "a hyphen");
+    check_bad("{{a {{firstName}}", "invalid_merge_field", "",
+              "a field inside a field");
+    check_bad("{{customFields.x.y}}", "invalid_merge_field", "",
+              "a path");
+
+    /* rendering */
+
+    render_is("Hi {{firstName}}!", 0, "Hi Ada!", "a value");
+    render_is("Hi {{ firstName | there }}!", 0, "Hi Ada!",
+              "a value over a default");
+    render_is("Dear {{lastName|customer}}", 0, "Dear customer",
+              "an empty value takes the default");
+    render_is("Dear {{title|Sir or Madam}}", 0, "Dear Sir or Madam",
+              "a null value takes the default");
+    render_is("[{{title}}]", 0, "[]", "null without a default is nothing");
+    render_is("{{company.name}} ({{company.employees}})", 0,
+              "Analytical \"Engines\" (12)", "company fields, a number");
+    render_is("{{tags}}", 0, "vip, <b>", "an array is joined");
+    render_is("<p>{{status}} {{tags}}</p>", 1,
+              "<p>lead &amp; &lt;co&gt; vip, &lt;b&gt;</p>",
+              "html: values escaped, the template is not");
+    render_is("<p>{{company.name}}</p>", 1,
+              "<p>Analytical &quot;Engines&quot;</p>", "html: quotes");
+    render_is("<p>{{title|<none> & co}}</p>", 1,
+              "<p>&lt;none&gt; &amp; co</p>", "html: a default escaped");
+    render_is("no fields", 0, "no fields", "text without fields");
+
+    {
+        ngx_str_t  tpl, out;
+
+        tpl.data = (u_char *) "Hi {{company.name|you}}";
+        tpl.len = strlen((char *) tpl.data);
+
+        ok(crm_merge_render(pool, &tpl, contact, NULL, 0, &out) == NGX_OK
+           && out.len == sizeof("Hi you") - 1
+           && ngx_strncmp(out.data, "Hi you", out.len) == 0,
+           "no company: the default");
+
+        tpl.data = (u_char *) "Hi {{nope";
+        tpl.len = strlen((char *) tpl.data);
+
+        is_int(crm_merge_render(pool, &tpl, contact, company, 0, &out),
+               NGX_DECLINED, "a bad template does not render");
+    }
+
+    {
+        /* a long template grows its buffer */
+
+        ngx_str_t  tpl, out;
+        u_char     big[20000];
+        size_t     i;
+
+        for (i = 0; i + 14 <= sizeof(big); i += 14) {
+            ngx_memcpy(big + i, "{{status}}xxxx", 14);
+        }
+
+        tpl.data = big;
+        tpl.len = i;
+
+        ok(crm_merge_render(pool, &tpl, contact, company, 1, &out) == NGX_OK
+           && out.len == (i / 14) * (sizeof("lead &amp; &lt;co&gt;xxxx")
+                                     - 1),
+           "a long template, escaped values");
+    }
+
+    json_decref(contact);
+    json_decref(company);
+    ngx_destroy_pool(pool);
+
+    return done_testing();
+}
+
+
+static void
+check_ok(const char *tpl, const char *name)
+{
+    ngx_str_t    t;
+    crm_error_t  err;
+
+    t.data = (u_char *) tpl;
+    t.len = strlen(tpl);
+
+    is_int(crm_merge_check(pool, &t, contacts, companies, &err), NGX_OK,
+           "accepted: %s", name);
+}
+
+
+static void
+check_bad(const char *tpl, const char *code, const char *frag,
+    const char *name)
+{
+    ngx_int_t    rc;
+    ngx_str_t    t;
+    crm_error_t  err;
+
+    t.data = (u_char *) tpl;
+    t.len = strlen(tpl);
+
+    ngx_memzero(&err, sizeof(crm_error_t));
+
+    rc = crm_merge_check(pool, &t, contacts, companies, &err);
+
+    is_int(rc, NGX_DECLINED, "refused: %s", name);
+
+    ok(err.code.len == strlen(code)
+       && ngx_strncmp(err.code.data, code, err.code.len) == 0,
+       "refused: %s: code %s", name, code);
+
+    ok(ngx_strnstr(err.message.data, (char *) frag, err.message.len) != NULL
+       || frag[0] == '\0',
+       "refused: %s: the message names it", name);
+}
+
+
+static void
+render_is(const char *tpl, ngx_uint_t html, const char *want,
+    const char *name)
+{
+    ngx_str_t  t, out;
+
+    t.data = (u_char *) tpl;
+    t.len = strlen(tpl);
+
+    if (crm_merge_render(pool, &t, contact, company, html, &out) != NGX_OK) {
+        ok(0, "render: %s", name);
+        return;
+    }
+
+    is_mem(out.data, out.len, want, "render: %s", name);
+}
