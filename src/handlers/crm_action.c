@@ -13,6 +13,8 @@
 
 
 static void crm_item_action_done(crm_pg_req_t *pr, PGresult *res);
+static ngx_int_t crm_item_action_record(ngx_http_request_t *r,
+    crm_ctx_t *ctx);
 
 
 /*
@@ -104,6 +106,16 @@ crm_item_action_done(crm_pg_req_t *pr, PGresult *res)
     if (PQgetisnull(res, 0, 0)) {
         rc = crm_exec_not_found(r, ctx);
 
+    } else if (ctx->route.item_action->record) {
+
+        /* the record as GET renders it, after the action committed */
+
+        rc = crm_item_action_record(r, ctx);
+
+        if (rc == NGX_DONE) {
+            return;
+        }
+
     } else {
         rc = crm_exec_render_row(r, ctx, NGX_HTTP_OK,
                                  (u_char *) PQgetvalue(res, 0, 0),
@@ -111,4 +123,25 @@ crm_item_action_done(crm_pg_req_t *pr, PGresult *res)
     }
 
     crm_http_done(r, rc);
+}
+
+
+static ngx_int_t
+crm_item_action_record(ngx_http_request_t *r, crm_ctx_t *ctx)
+{
+    crm_stmt_t  *st;
+
+    st = ngx_pcalloc(r->pool, sizeof(crm_stmt_t));
+    if (st == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (crm_sql_get(r->pool, ctx->route.res, &ctx->workspace,
+                    &ctx->route.id, NULL, st)
+        != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    return crm_exec(r, ctx, st, crm_exec_row_done);
 }

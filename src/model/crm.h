@@ -83,6 +83,14 @@ typedef enum {
 
 typedef struct crm_resource_s  crm_resource_t;
 
+/*
+ * a resource's own rules on a body that passed its fields' checks
+ * (campaigns: merge fields, the audience); appends crm_field_error_t to
+ * "errors"; NGX_ERROR only without memory.  "body" is a json_t *.
+ */
+typedef ngx_int_t (*crm_check_pt)(ngx_pool_t *pool, crm_resource_t *res,
+    void *body, ngx_array_t *errors);
+
 
 /* what a resource is (crm_schema.c's rows), named */
 
@@ -101,6 +109,10 @@ typedef struct crm_resource_s  crm_resource_t;
 typedef struct {
     ngx_str_t                 name;         /* path segment: "convert" */
     ngx_str_t                 function;     /* "db_lead_convert" */
+    ngx_uint_t                record;       /* answer with the record as
+                                               GET renders it (the
+                                               function's JSON is not
+                                               shown) */
 } crm_action_t;
 
 
@@ -165,6 +177,7 @@ struct crm_resource_s {
                                                when empty */
     crm_action_t             *actions;
     ngx_uint_t                nactions;
+    crm_check_pt              check;        /* or NULL */
 };
 
 
@@ -270,6 +283,12 @@ typedef struct {
                                                "unknown_field", ... */
     ngx_str_t                 message;
 } crm_field_error_t;
+
+
+/* crm_campaign.c: a campaign's templates and audience (crm_check_pt) */
+
+ngx_int_t crm_campaign_check(ngx_pool_t *pool, crm_resource_t *res,
+    void *body, ngx_array_t *errors);
 
 
 /* crm_schema.c */

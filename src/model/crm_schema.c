@@ -211,7 +211,7 @@ static crm_field_t  crm_lead_fields[] = {
 
 
 static crm_action_t  crm_lead_actions[] = {
-    { ngx_string("convert"), ngx_string("db_lead_convert") }
+    { ngx_string("convert"), ngx_string("db_lead_convert"), 0 }
 };
 
 
@@ -367,7 +367,8 @@ static crm_field_t  crm_email_fields[] = {
     crm_fld("html", "body_html", CRM_FT_TEXT, CRM_F_CREATEONLY, 1048576),
     crm_ref("contactId", "contact_id", CRM_F_FILTER|CRM_F_CREATEONLY,
             "contacts"),
-    crm_ref("campaignId", "campaign_id", CRM_F_READONLY|CRM_F_FILTER, NULL),
+    crm_ref("campaignId", "campaign_id", CRM_F_READONLY|CRM_F_FILTER,
+            "campaigns"),
     crm_enum("status", "status", CRM_RO, crm_email_statuses),
     crm_fld("messageId", "message_id", CRM_FT_TEXT, CRM_F_READONLY, 0),
     crm_fld("attempts", "attempts", CRM_FT_INT, CRM_RO, 0),
@@ -399,6 +400,57 @@ static crm_field_t  crm_suppression_fields[] = {
 };
 
 
+static const char  *crm_campaign_statuses[] = {
+    "draft", "scheduled", "running", "paused", "completed", "cancelled",
+    NULL
+};
+
+
+/*
+ * A campaign (sql/020_campaigns.sql, docs/CAMPAIGNS.md): its templates'
+ * merge fields and its audience are checked by crm_campaign_check(); its
+ * status changes by its actions only
+ */
+
+static crm_field_t  crm_campaign_fields[] = {
+    crm_common_head,
+    crm_fld("name", "name", CRM_FT_TEXT, CRM_FSS|CRM_F_REQUIRED, 200),
+    crm_fld("subject", "subject", CRM_FT_TEXT, CRM_F_REQUIRED, 998),
+    crm_fld("fromName", "from_name", CRM_FT_TEXT, 0, 200),
+    crm_fld("fromEmail", "from_email", CRM_FT_EMAIL, CRM_F_FILTER, 254),
+    crm_fld("replyTo", "reply_to", CRM_FT_EMAIL, 0, 254),
+    crm_fld("html", "body_html", CRM_FT_TEXT, 0, 1048576),
+    crm_fld("text", "body_text", CRM_FT_TEXT, 0, 1048576),
+    crm_fld("audience", "audience", CRM_FT_OBJECT,
+            CRM_F_REQUIRED|CRM_F_NOTNULL, 262144),
+    crm_fld("scheduledAt", "scheduled_at", CRM_FT_TIMESTAMP, CRM_FS, 0),
+    crm_fld("sendRate", "send_rate", CRM_FT_INT, 0, 0),
+    crm_enum("status", "status", CRM_RO, crm_campaign_statuses),
+    crm_fld("counters", "db_campaign_counters(workspace_id, id)",
+            CRM_FT_OBJECT, CRM_F_READONLY|CRM_F_EXPR, 0),
+    crm_fld("startedAt", "started_at", CRM_FT_TIMESTAMP,
+            CRM_F_READONLY|CRM_F_FILTER|CRM_F_SORT, 0),
+    crm_fld("completedAt", "completed_at", CRM_FT_TIMESTAMP,
+            CRM_F_READONLY|CRM_F_FILTER|CRM_F_SORT, 0),
+    crm_fld("cancelledAt", "cancelled_at", CRM_FT_TIMESTAMP,
+            CRM_F_READONLY, 0),
+    crm_common_tail
+};
+
+
+static crm_action_t  crm_campaign_actions[] = {
+    { ngx_string("start"), ngx_string("db_campaign_start"), 1 },
+    { ngx_string("pause"), ngx_string("db_campaign_pause"), 1 },
+    { ngx_string("resume"), ngx_string("db_campaign_resume"), 1 },
+    { ngx_string("cancel"), ngx_string("db_campaign_cancel"), 1 }
+};
+
+
+static crm_link_t  crm_campaign_links[] = {
+    crm_link("emails", "emails", "campaign_id")
+};
+
+
 /*
  * name, table, singular, fields, links, CRM_RES_* flags, and the tenant
  * column ("" = workspace_id); item actions (POST /<name>/:id/<action>)
@@ -412,13 +464,18 @@ static crm_field_t  crm_suppression_fields[] = {
 
 #define crm_resource_actions(name, table, singular, fields, links, nlinks,   \
                              flags, tenant, actions, nactions)               \
+    crm_resource_checked(name, table, singular, fields, links, nlinks,       \
+                         flags, tenant, actions, nactions, NULL)
+
+#define crm_resource_checked(name, table, singular, fields, links, nlinks,   \
+                             flags, tenant, actions, nactions, check)        \
     { ngx_string(name), ngx_string(table), ngx_string(singular),             \
       fields, sizeof(fields) / sizeof(crm_field_t), links, nlinks,           \
       ((flags) & CRM_RES_ADMIN) != 0, ((flags) & CRM_RES_IMMUTABLE) != 0,    \
       ((flags) & CRM_RES_CREDENTIAL) != 0, ((flags) & CRM_RES_REVOKES) != 0, \
       ((flags) & CRM_RES_SINGLETON) != 0, ((flags) & CRM_RES_VERSIONED) != 0,\
       ((flags) & CRM_RES_QUEUED) != 0, ngx_string(tenant), actions,          \
-      nactions }
+      nactions, check }
 
 
 static crm_resource_t  crm_resources[] = {
@@ -456,6 +513,13 @@ static crm_resource_t  crm_resources[] = {
                  NULL, 0,
                  CRM_RES_ADMIN|CRM_RES_IMMUTABLE|CRM_RES_CREDENTIAL
                  |CRM_RES_REVOKES, ""),
+
+    crm_resource_checked("campaigns", "campaigns", "campaign",
+                         crm_campaign_fields, crm_campaign_links,
+                         crm_nlinks(crm_campaign_links), CRM_RES_VERSIONED,
+                         "", crm_campaign_actions,
+                         sizeof(crm_campaign_actions) / sizeof(crm_action_t),
+                         crm_campaign_check),
 
     crm_resource("emails", "emails", "email", crm_email_fields,
                  NULL, 0, CRM_RES_IMMUTABLE|CRM_RES_QUEUED, ""),

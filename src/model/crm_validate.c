@@ -259,6 +259,12 @@ crm_validate(ngx_pool_t *pool, crm_resource_t *res, void *body,
         }
     }
 
+    if (errors->nelts == 0 && res->check != NULL
+        && res->check(pool, res, body, errors) != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
     return (errors->nelts > 0) ? NGX_DECLINED : NGX_OK;
 }
 

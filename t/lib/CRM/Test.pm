@@ -380,7 +380,8 @@ sub sql {
 
 sub reset {
     redis_flush();
-    sql("TRUNCATE email_events, emails, suppressions, custom_fields,"
+    sql("TRUNCATE campaign_recipients, email_events, emails, campaigns,"
+        . " suppressions, custom_fields,"
         . " activities, leads, deals, pipelines, contacts, companies,"
         . " api_keys");
     sql("INSERT INTO workspaces (id, name) VALUES "

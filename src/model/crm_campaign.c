@@ -1,0 +1,285 @@
+
+/*
+ * ngx_http_crm_module: a campaign's own rules on a body (pure): its
+ * templates' merge fields exist (crm_merge.c), and its audience is one
+ * of {"filter": "<the query string of GET /contacts>"}, {"tags": [...]}
+ * or {"contactIds": [...]}, the filter parsed by the list's own parser
+ * (crm_query.c), so that it is refused for the same reasons.
+ */
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <jansson.h>
+#include "model/crm.h"
+#include "model/crm_merge.h"
+
+
+#define CRM_AUDIENCE_IDS_MAX  10000
+#define CRM_AUDIENCE_TAGS_MAX 50
+
+
+static ngx_int_t crm_campaign_error(ngx_pool_t *pool, ngx_array_t *errors,
+    const char *field, const char *code, ngx_str_t *message);
+static ngx_int_t crm_campaign_audience(ngx_pool_t *pool, json_t *a,
+    ngx_array_t *errors);
+static ngx_int_t crm_campaign_filter(ngx_pool_t *pool, json_t *v,
+    ngx_array_t *errors);
+
+
+/* the query parameters of a list that are not filters */
+
+static const char  *crm_campaign_not_filters[] = {
+    "limit", "maxSize", "cursor", "offset", "page", "sort", "sort_by",
+    "order", "orderBy", "fields", "select", "count", NULL
+};
+
+
+ngx_int_t
+crm_campaign_check(ngx_pool_t *pool, crm_resource_t *res, void *body,
+    ngx_array_t *errors)
+{
+    json_t           *v;
+    ngx_str_t         tpl, name;
+    ngx_uint_t        i;
+    crm_error_t       err;
+    crm_resource_t   *contacts, *companies;
+    static const char *templates[] = { "subject", "text", "html", NULL };
+
+    ngx_str_set(&name, "contacts");
+    contacts = crm_schema_find(&name);
+
+    ngx_str_set(&name, "companies");
+    companies = crm_schema_find(&name);
+
+    if (contacts == NULL || companies == NULL) {
+        return NGX_ERROR;
+    }
+
+    for (i = 0; templates[i] != NULL; i++) {
+        v = json_object_get(body, templates[i]);
+
+        if (!json_is_string(v)) {
+            continue;
+        }
+
+        tpl.data = (u_char *) json_string_value(v);
+        tpl.len = json_string_length(v);
+
+        switch (crm_merge_check(pool, &tpl, contacts, companies, &err)) {
+
+        case NGX_OK:
+            break;
+
+        case NGX_DECLINED:
+            if (crm_campaign_error(pool, errors, templates[i],
+                                   (char *) err.code.data, &err.message)
+                != NGX_OK)
+            {
+                return NGX_ERROR;
+            }
+
+            break;
+
+        default:
+            return NGX_ERROR;
+        }
+    }
+
+    v = json_object_get(body, "audience");
+
+    if (v != NULL && !json_is_null(v)) {
+        return crm_campaign_audience(pool, v, errors);
+    }
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+crm_campaign_audience(ngx_pool_t *pool, json_t *a, ngx_array_t *errors)
+{
+    size_t       i;
+    json_t      *v, *e;
+    ngx_str_t    msg;
+    const char  *key;
+
+    if (!json_is_object(a) || json_object_size(a) != 1) {
+        ngx_str_set(&msg, "one of {\"filter\": \"...\"}, {\"tags\": [...]} "
+                          "or {\"contactIds\": [...]}");
+        return crm_campaign_error(pool, errors, "audience", "invalid_value",
+                                  &msg);
+    }
+
+    json_object_foreach(a, key, v) {
+
+        if (ngx_strcmp(key, "filter") == 0) {
+            return crm_campaign_filter(pool, v, errors);
+        }
+
+        if (ngx_strcmp(key, "tags") == 0 || ngx_strcmp(key, "contactIds") == 0)
+        {
+            if (!json_is_array(v) || json_array_size(v) == 0
+                || json_array_size(v) > (key[0] == 't'
+                                         ? CRM_AUDIENCE_TAGS_MAX
+                                         : CRM_AUDIENCE_IDS_MAX))
+            {
+                ngx_str_set(&msg, "a non-empty array, not too long");
+                return crm_campaign_error(pool, errors,
+                                          key[0] == 't' ? "audience.tags"
+                                                        : "audience.contactIds",
+                                          "invalid_value", &msg);
+            }
+
+            json_array_foreach(v, i, e) {
+                if (!json_is_string(e)
+                    || json_string_length(e) == 0
+                    || json_string_length(e) > 255
+                    || (key[0] == 'c'
+                        && crm_uuid_valid((u_char *) json_string_value(e),
+                                          json_string_length(e))
+                           != NGX_OK))
+                {
+                    if (key[0] == 't') {
+                        ngx_str_set(&msg, "tags are strings");
+
+                    } else {
+                        ngx_str_set(&msg, "contact ids are UUIDs");
+                    }
+
+                    return crm_campaign_error(pool, errors,
+                                              key[0] == 't'
+                                              ? "audience.tags"
+                                              : "audience.contactIds",
+                                              "invalid_value", &msg);
+                }
+            }
+
+            return NGX_OK;
+        }
+
+        ngx_str_set(&msg, "an audience is a filter, tags or contactIds");
+        return crm_campaign_error(pool, errors, "audience", "unknown_field",
+                                  &msg);
+    }
+
+    return NGX_OK;
+}
+
+
+/* the list filter of GET /contacts: the same parser, so the same errors */
+
+static ngx_int_t
+crm_campaign_filter(ngx_pool_t *pool, json_t *v, ngx_array_t *errors)
+{
+    u_char         *p, *last, *s;
+    size_t          len;
+    ngx_str_t       args, secret, msg, name;
+    ngx_uint_t      i;
+    crm_query_t     q;
+    crm_error_t     err;
+    crm_resource_t *contacts;
+
+    if (!json_is_string(v) || json_string_length(v) > 4096) {
+        ngx_str_set(&msg, "a query string of at most 4096 characters, as "
+                          "GET /contacts takes");
+        return crm_campaign_error(pool, errors, "audience.filter",
+                                  "invalid_value", &msg);
+    }
+
+    args.data = (u_char *) json_string_value(v);
+    args.len = json_string_length(v);
+
+    /* only filters: no paging, order or fields */
+
+    p = args.data;
+    last = args.data + args.len;
+
+    while (p < last) {
+        s = p;
+
+        while (p < last && *p != '&') {
+            p++;
+        }
+
+        len = 0;
+
+        while (s + len < p && s[len] != '=' && s[len] != '[') {
+            len++;
+        }
+
+        for (i = 0; crm_campaign_not_filters[i] != NULL; i++) {
+            if (ngx_strlen(crm_campaign_not_filters[i]) == len
+                && ngx_strncmp(crm_campaign_not_filters[i], s, len) == 0)
+            {
+                msg.data = ngx_pnalloc(pool, len + sizeof(" is not a filter"));
+                if (msg.data == NULL) {
+                    return NGX_ERROR;
+                }
+
+                msg.len = ngx_sprintf(msg.data, "%*s is not a filter", len, s)
+                          - msg.data;
+
+                return crm_campaign_error(pool, errors, "audience.filter",
+                                          "not_a_filter", &msg);
+            }
+        }
+
+        p++;
+    }
+
+    ngx_str_set(&name, "contacts");
+    contacts = crm_schema_find(&name);
+
+    ngx_str_set(&secret, "audience");
+
+    switch (crm_query_parse(pool, contacts, &args, &secret, &q, &err)) {
+
+    case NGX_OK:
+        return NGX_OK;
+
+    case NGX_DECLINED:
+        msg.data = ngx_pnalloc(pool, err.param.len + err.message.len + 3);
+        if (msg.data == NULL) {
+            return NGX_ERROR;
+        }
+
+        msg.len = ngx_sprintf(msg.data, "%V: %V", &err.param, &err.message)
+                  - msg.data;
+
+        p = ngx_pnalloc(pool, err.code.len + 1);
+        if (p == NULL) {
+            return NGX_ERROR;
+        }
+
+        ngx_memcpy(p, err.code.data, err.code.len);
+        p[err.code.len] = '\0';
+
+        return crm_campaign_error(pool, errors, "audience.filter",
+                                  (char *) p, &msg);
+
+    default:
+        return NGX_ERROR;
+    }
+}
+
+
+static ngx_int_t
+crm_campaign_error(ngx_pool_t *pool, ngx_array_t *errors, const char *field,
+    const char *code, ngx_str_t *message)
+{
+    crm_field_error_t  *e;
+
+    e = ngx_array_push(errors);
+    if (e == NULL) {
+        return NGX_ERROR;
+    }
+
+    e->field.data = (u_char *) field;
+    e->field.len = ngx_strlen(field);
+    e->code.data = (u_char *) code;
+    e->code.len = ngx_strlen(code);
+    e->message = *message;
+
+    return NGX_OK;
+}

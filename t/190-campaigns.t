@@ -1,0 +1,383 @@
+# Campaigns, the first slice: the resource, its merge fields and audience
+# checked when it is written (422, never a broken email), its state
+# machine (start, pause, resume, cancel; 409 INVALID_STATE for an illegal
+# move), what may be edited in which state, the scheduler's claim made
+# once however many claim at the same time, isolation.
+
+use strict;
+use warnings;
+
+use Test::Nginx::Socket 'no_plan';
+use Test::More;
+use CRM::Test qw(api sql);
+
+my ($A, $B) = ($CRM::Test::WS_A, $CRM::Test::WS_B);
+my $KA = $CRM::Test::KEY_A;
+
+CRM::Test::reset();
+sql(<<"_SQL_");
+INSERT INTO campaigns (workspace_id, id, name, subject, body_text, audience)
+VALUES
+ ('$A', 'ca000000-0000-4000-8000-000000000001', 'Spring', 'Hi {{firstName}}',
+  'Hello {{firstName|there}}', '{"tags": ["vip"]}'),
+ ('$A', 'ca000000-0000-4000-8000-000000000002', 'Empty', 'No body', NULL,
+  '{"tags": ["vip"]}'),
+ ('$A', 'ca000000-0000-4000-8000-000000000003', 'Later', 'Later', 'x',
+  '{"tags": ["vip"]}'),
+ ('$B', 'ca000000-0000-4000-8000-000000000004', 'B', 'B', 'x',
+  '{"tags": ["vip"]}');
+UPDATE campaigns SET scheduled_at = now() + interval '1 day'
+ WHERE id = 'ca000000-0000-4000-8000-000000000003';
+_SQL_
+
+my $C1 = '/api/v1/campaigns/ca000000-0000-4000-8000-000000000001';
+
+Test::Nginx::Socket::add_response_body_check(sub {
+    my ($block, $body, $req_idx, $repeated, $dry_run) = @_;
+    my $name = $block->name;
+
+    return if $dry_run;
+
+    if ($name =~ /claimed once by many schedulers/) {
+        sql("INSERT INTO campaigns (workspace_id, name, subject, body_text,"
+            . " audience) SELECT '$A', 'due ' || i, 's', 'x', '{\"tags\":"
+            . " [\"x\"]}' FROM generate_series(1, 20) i");
+        sql("UPDATE campaigns SET status = 'draft' WHERE false");
+        sql("SELECT set_config('crm.campaign_transition', 'on', false);"
+            . " UPDATE campaigns SET status = 'scheduled',"
+            . " scheduled_at = now() - interval '1 s'"
+            . " WHERE name LIKE 'due %'");
+
+        # eight schedulers claim at the same moment
+        my @pids;
+        my $dir = "/tmp/crm-due-$$";
+        mkdir $dir;
+        for my $i (1 .. 8) {
+            my $pid = fork();
+            if ($pid == 0) {
+                my $out = eval { sql("SELECT count(*) FROM db_campaigns_due()") }
+                          // 'error';
+                open my $fh, '>', "$dir/$i" or exit 1;
+                print $fh $out;
+                close $fh;
+                exit 0;
+            }
+            push @pids, $pid;
+        }
+        waitpid($_, 0) for @pids;
+
+        my $total = 0;
+        for my $i (1 .. 8) {
+            open my $fh, '<', "$dir/$i" or next;
+            my $n = <$fh>;
+            close $fh;
+            $total += $n if defined $n && $n =~ /^\d+$/;
+        }
+        system("rm -rf $dir");
+
+        is($total, 20, "$name - 20 campaigns claimed in all, none twice");
+        is(sql("SELECT count(*) FROM campaigns WHERE name LIKE 'due %'"
+               . " AND status = 'running'"), 20, "$name - all running");
+    }
+});
+
+no_shuffle();
+run_tests();
+
+__DATA__
+
+=== TEST 1: a campaign is created as a draft
+--- request
+POST /api/v1/campaigns
+{"name":"Welcome","subject":"Hello {{firstName|there}} from {{company.name}}","html":"<p>Hi {{ firstName }}</p>","text":"Hi {{firstName}}","audience":{"filter":"status=customer&tags[in]=vip,gold"},"sendRate":600}
+--- more_headers
+X-API-Key: test-key-a-0123456789abcdef
+Content-Type: application/json
+--- error_code: 201
+--- response_body_like: "status" : "draft", "counters" : \{\}
+
+
+
+=== TEST 2: an unknown merge field is refused when written, not sent broken
+--- request
+POST /api/v1/campaigns
+{"name":"Typo","subject":"Hello {{frstName}}","text":"x","audience":{"tags":["vip"]}}
+--- more_headers
+X-API-Key: test-key-a-0123456789abcdef
+Content-Type: application/json
+--- error_code: 422
+--- response_body_like: "field":"subject","code":"unknown_merge_field","message":"unknown merge field \\"\{\{frstName\}\}\\""
+
+
+
+=== TEST 3: a merge field left open
+--- request
+POST /api/v1/campaigns
+{"name":"Open","subject":"s","html":"<p>{{firstName</p>","audience":{"tags":["vip"]}}
+--- more_headers
+X-API-Key: test-key-a-0123456789abcdef
+Content-Type: application/json
+--- error_code: 422
+--- response_body_like: "field":"html","code":"invalid_merge_field"
+
+
+
+=== TEST 4: an audience filter is refused for what GET /contacts refuses
+--- request
+POST /api/v1/campaigns
+{"name":"Bad filter","subject":"s","text":"x","audience":{"filter":"favouriteColour=blue"}}
+--- more_headers
+X-API-Key: test-key-a-0123456789abcdef
+Content-Type: application/json
+--- error_code: 422
+--- response_body_like: "field":"audience.filter","code":"unknown_parameter","message":"favouriteColour
+
+
+
+=== TEST 5: an audience filter is filters only
+--- request
+POST /api/v1/campaigns
+{"name":"Paged","subject":"s","text":"x","audience":{"filter":"status=lead&limit=10"}}
+--- more_headers
+X-API-Key: test-key-a-0123456789abcdef
+Content-Type: application/json
+--- error_code: 422
+--- response_body_like: "field":"audience.filter","code":"not_a_filter","message":"limit is not a filter"
+
+
+
+=== TEST 6: an audience is one of filter, tags, contactIds
+--- request
+POST /api/v1/campaigns
+{"name":"Two","subject":"s","text":"x","audience":{"tags":["a"],"contactIds":[]}}
+--- more_headers
+X-API-Key: test-key-a-0123456789abcdef
+Content-Type: application/json
+--- error_code: 422
+--- response_body_like: "field":"audience","code":"invalid_value"
+
+
+
+=== TEST 7: contact ids are UUIDs
+--- request
+POST /api/v1/campaigns
+{"name":"Ids","subject":"s","text":"x","audience":{"contactIds":["nope"]}}
+--- more_headers
+X-API-Key: test-key-a-0123456789abcdef
+Content-Type: application/json
+--- error_code: 422
+--- response_body_like: "field":"audience.contactIds","code":"invalid_value"
+
+
+
+=== TEST 8: the status is not written directly
+--- request
+PATCH /api/v1/campaigns/ca000000-0000-4000-8000-000000000001
+{"status":"running"}
+--- more_headers
+X-API-Key: test-key-a-0123456789abcdef
+Content-Type: application/json
+--- error_code: 422
+--- response_body_like: "field":"status","code":"read_only"
+
+
+
+=== TEST 9: a campaign without a body cannot start
+--- request
+POST /api/v1/campaigns/ca000000-0000-4000-8000-000000000002/start
+{}
+--- more_headers
+X-API-Key: test-key-a-0123456789abcdef
+Content-Type: application/json
+--- error_code: 422
+--- response_body_like: "field":"text","code":"required"
+
+
+
+=== TEST 10: start makes a draft running, and answers with the campaign
+--- request
+POST /api/v1/campaigns/ca000000-0000-4000-8000-000000000001/start
+{}
+--- more_headers
+X-API-Key: test-key-a-0123456789abcdef
+Content-Type: application/json
+--- error_code: 200
+--- response_headers_like
+ETag: "\d+"
+--- response_body_like: ^\{"data":\{"id" : "ca000000-0000-4000-8000-000000000001", "name" : "Spring", .*"status" : "running", .*"startedAt" : "[0-9T:.-]+Z"
+
+
+
+=== TEST 11: starting twice is INVALID_STATE
+--- request
+POST /api/v1/campaigns/ca000000-0000-4000-8000-000000000001/start
+{}
+--- more_headers
+X-API-Key: test-key-a-0123456789abcdef
+Content-Type: application/json
+--- error_code: 409
+--- response_body_like: "code":"INVALID_STATE","status":409,"message":"a running campaign cannot be started"
+
+
+
+=== TEST 12: a running campaign takes no content change
+--- request
+PATCH /api/v1/campaigns/ca000000-0000-4000-8000-000000000001
+{"subject":"Changed"}
+--- more_headers
+X-API-Key: test-key-a-0123456789abcdef
+Content-Type: application/json
+--- error_code: 409
+--- response_body_like: "code":"INVALID_STATE","status":409,"message":"the content and audience of a running campaign cannot change
+
+
+
+=== TEST 13: nor an audience change
+--- request
+PATCH /api/v1/campaigns/ca000000-0000-4000-8000-000000000001
+{"audience":{"tags":["other"]}}
+--- more_headers
+X-API-Key: test-key-a-0123456789abcdef
+Content-Type: application/json
+--- error_code: 409
+--- response_body_like: "code":"INVALID_STATE"
+
+
+
+=== TEST 14: but its name and send rate may change
+--- request
+PATCH /api/v1/campaigns/ca000000-0000-4000-8000-000000000001
+{"name":"Spring sale","sendRate":120}
+--- more_headers
+X-API-Key: test-key-a-0123456789abcdef
+Content-Type: application/json
+--- error_code: 200
+--- response_body_like: "name" : "Spring sale", .*"sendRate" : 120, .*"status" : "running"
+
+
+
+=== TEST 15: a running campaign cannot be deleted
+--- request
+DELETE /api/v1/campaigns/ca000000-0000-4000-8000-000000000001
+--- more_headers
+X-API-Key: test-key-a-0123456789abcdef
+--- error_code: 409
+--- response_body_like: "message":"a running campaign cannot be deleted: cancel it first"
+
+
+
+=== TEST 16: pause
+--- request
+POST /api/v1/campaigns/ca000000-0000-4000-8000-000000000001/pause
+{}
+--- more_headers
+X-API-Key: test-key-a-0123456789abcdef
+Content-Type: application/json
+--- error_code: 200
+--- response_body_like: "status" : "paused"
+
+
+
+=== TEST 17: pausing a paused campaign is INVALID_STATE
+--- request
+POST /api/v1/campaigns/ca000000-0000-4000-8000-000000000001/pause
+{}
+--- more_headers
+X-API-Key: test-key-a-0123456789abcdef
+Content-Type: application/json
+--- error_code: 409
+--- response_body_like: "message":"a paused campaign cannot be paused"
+
+
+
+=== TEST 18: resume
+--- request
+POST /api/v1/campaigns/ca000000-0000-4000-8000-000000000001/resume
+{}
+--- more_headers
+X-API-Key: test-key-a-0123456789abcdef
+Content-Type: application/json
+--- error_code: 200
+--- response_body_like: "status" : "running"
+
+
+
+=== TEST 19: cancel
+--- request
+POST /api/v1/campaigns/ca000000-0000-4000-8000-000000000001/cancel
+{}
+--- more_headers
+X-API-Key: test-key-a-0123456789abcdef
+Content-Type: application/json
+--- error_code: 200
+--- response_body_like: "status" : "cancelled", .*"cancelledAt" : "[0-9T:.-]+Z"
+
+
+
+=== TEST 20: a cancelled campaign is final
+--- request
+POST /api/v1/campaigns/ca000000-0000-4000-8000-000000000001/resume
+{}
+--- more_headers
+X-API-Key: test-key-a-0123456789abcdef
+Content-Type: application/json
+--- error_code: 409
+--- response_body_like: "message":"a cancelled campaign cannot be resumed"
+
+
+
+=== TEST 21: and takes no change at all
+--- request
+PATCH /api/v1/campaigns/ca000000-0000-4000-8000-000000000001
+{"name":"again"}
+--- more_headers
+X-API-Key: test-key-a-0123456789abcdef
+Content-Type: application/json
+--- error_code: 409
+--- response_body_like: "message":"a cancelled campaign cannot be changed"
+
+
+
+=== TEST 22: a start with a future scheduledAt schedules
+--- request
+POST /api/v1/campaigns/ca000000-0000-4000-8000-000000000003/start
+{}
+--- more_headers
+X-API-Key: test-key-a-0123456789abcdef
+Content-Type: application/json
+--- error_code: 200
+--- response_body_like: "status" : "scheduled"
+
+
+
+=== TEST 23: another workspace's campaign is not found
+--- request
+POST /api/v1/campaigns/ca000000-0000-4000-8000-000000000004/start
+{}
+--- more_headers
+X-API-Key: test-key-a-0123456789abcdef
+Content-Type: application/json
+--- error_code: 404
+--- response_body_like: "code":"RESOURCE_NOT_FOUND"
+
+
+
+=== TEST 24: an unknown action
+--- request
+POST /api/v1/campaigns/ca000000-0000-4000-8000-000000000003/launch
+{}
+--- more_headers
+X-API-Key: test-key-a-0123456789abcdef
+Content-Type: application/json
+--- error_code: 404
+--- response_body_like: "code":"RESOURCE_NOT_FOUND"
+
+
+
+=== TEST 25: scheduled campaigns are claimed once by many schedulers
+--- request
+GET /api/v1/campaigns?status=scheduled&fields=name
+--- more_headers
+X-API-Key: test-key-a-0123456789abcdef
+--- error_code: 200
+--- response_body_like: "name" : "Later"
