@@ -47,7 +47,7 @@ CREATE TABLE emails (
         REFERENCES contacts (workspace_id, id),
     CONSTRAINT emails_status_check CHECK (status IN
         ('queued', 'sending', 'sent', 'deferred', 'bounced', 'failed',
-         'suppressed'))
+         'suppressed', 'cancelled'))
 );
 
 CREATE INDEX emails_created ON emails (workspace_id, created_at, id);
@@ -75,7 +75,7 @@ CREATE TABLE email_events (
         REFERENCES emails (workspace_id, id) DEFERRABLE INITIALLY DEFERRED,
     CONSTRAINT email_events_type_check CHECK (type IN
         ('queued', 'sent', 'deferred', 'bounced', 'failed', 'suppressed',
-         'opened', 'clicked', 'unsubscribed'))
+         'cancelled', 'opened', 'clicked', 'unsubscribed'))
 );
 
 CREATE INDEX email_events_email ON email_events (workspace_id, email_id, id);
@@ -122,6 +122,15 @@ LANGUAGE sql IMMUTABLE AS $$
                 || '(\.[A-Za-z0-9!#$%&''*+/=?^_`{|}~-]+)*'
                 || '@[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?'
                 || '(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$')
+$$;
+
+
+-- whether an email of a campaign may go now: the campaigns migration
+-- (020) says, a paused or cancelled campaign holds its emails back
+
+CREATE FUNCTION db_email_campaign_sendable(p_ws uuid, p_campaign uuid)
+RETURNS boolean LANGUAGE sql STABLE AS $$
+    SELECT true
 $$;
 
 
@@ -338,9 +347,11 @@ BEGIN
     WITH due AS (
         SELECT e.workspace_id, e.id
           FROM emails e
-         WHERE (e.status IN ('queued', 'deferred')
-                AND e.next_attempt_at <= now())
-            OR (e.status = 'sending' AND e.lease_until < now())
+         WHERE ((e.status IN ('queued', 'deferred')
+                 AND e.next_attempt_at <= now())
+                OR (e.status = 'sending' AND e.lease_until < now()))
+           AND (e.campaign_id IS NULL
+                OR db_email_campaign_sendable(e.workspace_id, e.campaign_id))
          ORDER BY e.next_attempt_at
          LIMIT v_n
            FOR UPDATE SKIP LOCKED

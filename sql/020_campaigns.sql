@@ -15,9 +15,12 @@
 -- one (completed, cancelled) takes none; a campaign that may be sending
 -- (scheduled, running, paused) cannot be deleted.
 --
--- The recipients table is filled once when the campaign starts (one row
--- per contact: the key is (campaign, contact)); the runner that does it
--- and sends through the email outbox is the next slice of this issue.
+-- The runner (src/jobs/crm_campaign_job.c) materialises the recipients
+-- once when the campaign runs (db_campaign_materialize(): one row per
+-- contact, the key is (campaign, contact)), hands them to the email
+-- outbox in small leased batches (db_campaign_claim(), then
+-- db_campaign_queue() with the rendered messages), and completes the
+-- campaign when every recipient has a final state (db_campaigns_complete()).
 
 CREATE TABLE campaigns (
     workspace_id    uuid        NOT NULL REFERENCES workspaces (id),
@@ -36,6 +39,7 @@ CREATE TABLE campaigns (
     started_at      timestamptz,
     completed_at    timestamptz,
     cancelled_at    timestamptz,
+    materialized_at timestamptz,            -- its recipients are known
     version         integer     NOT NULL DEFAULT 1,
     created_at      timestamptz NOT NULL DEFAULT now(),
     updated_at      timestamptz NOT NULL DEFAULT now(),
@@ -64,6 +68,9 @@ CREATE TABLE campaign_recipients (
     email           text,
     status          text        NOT NULL DEFAULT 'pending',
     email_id        uuid,
+    lease_until     timestamptz,            -- while "rendering"
+    lease_owner     text,
+    queued_at       timestamptz,
     created_at      timestamptz NOT NULL DEFAULT now(),
     updated_at      timestamptz NOT NULL DEFAULT now(),
     PRIMARY KEY (workspace_id, campaign_id, contact_id),
@@ -71,8 +78,8 @@ CREATE TABLE campaign_recipients (
         FOREIGN KEY (workspace_id, campaign_id)
         REFERENCES campaigns (workspace_id, id),
     CONSTRAINT campaign_recipients_status_check CHECK (status IN
-        ('pending', 'queued', 'sent', 'bounced', 'failed', 'suppressed',
-         'unsubscribed', 'no_address', 'cancelled'))
+        ('pending', 'rendering', 'queued', 'sent', 'bounced', 'failed',
+         'suppressed', 'unsubscribed', 'no_address', 'cancelled'))
 );
 
 CREATE INDEX campaign_recipients_status
@@ -203,11 +210,25 @@ BEGIN
      WHERE workspace_id = p_ws AND id = p_id;
 
     IF p_to = 'cancelled' THEN
-        -- what was not handed to the outbox is dropped
+        -- what was not sent is dropped: recipients not yet handed to the
+        -- outbox, and the campaign's emails still waiting there
         UPDATE campaign_recipients
-           SET status = 'cancelled', updated_at = now()
+           SET status = 'cancelled', updated_at = now(), lease_until = NULL,
+               lease_owner = NULL
          WHERE workspace_id = p_ws AND campaign_id = p_id
-           AND status = 'pending';
+           AND status IN ('pending', 'rendering');
+
+        WITH gone AS (
+            UPDATE emails
+               SET status = 'cancelled', updated_at = now()
+             WHERE workspace_id = p_ws AND campaign_id = p_id
+               AND status IN ('queued', 'deferred')
+            RETURNING workspace_id, id
+        )
+        INSERT INTO email_events (workspace_id, email_id, type, details)
+        SELECT workspace_id, id, 'cancelled',
+               '{"reason": "the campaign was cancelled"}'
+          FROM gone;
     END IF;
 
     PERFORM set_config('crm.campaign_transition', 'off', true);
@@ -275,6 +296,291 @@ BEGIN
      WHERE status = 'scheduled' AND scheduled_at <= now()
        AND deleted_at IS NULL
     RETURNING id;
+
+    PERFORM set_config('crm.campaign_transition', 'off', true);
+END
+$$;
+
+
+-- a paused or cancelled campaign holds back its emails in the outbox
+-- (db_email_claim(), sql/016): a pause stops sending within one poll
+
+CREATE OR REPLACE FUNCTION db_email_campaign_sendable(p_ws uuid,
+    p_campaign uuid)
+RETURNS boolean LANGUAGE sql STABLE AS $$
+    SELECT EXISTS (SELECT 1 FROM campaigns
+                    WHERE workspace_id = p_ws AND id = p_campaign
+                      AND status = 'running')
+$$;
+
+
+-- a row's JSON keys in camelCase, as the API names fields (first_name ->
+-- firstName), for merge fields
+
+CREATE FUNCTION db_json_camel(p jsonb) RETURNS jsonb
+LANGUAGE sql IMMUTABLE AS $$
+    SELECT coalesce(jsonb_object_agg(
+               lower(left(key, 1))
+               || substr(replace(initcap(key), '_', ''), 2), value), '{}')
+      FROM jsonb_each(p)
+$$;
+
+
+/*
+ * The recipients of a running campaign, once: the contacts of its
+ * audience (p_ids: the ids the planner found for a filter; NULL for tags
+ * and contactIds, read here), one row per contact.  Contacts without an
+ * address, suppressed or unsubscribed are kept as such (counted, never
+ * sent to).  A second call, on this host or another, does nothing.
+ */
+
+CREATE FUNCTION db_campaign_materialize(p_ws uuid, p_id uuid, p_ids uuid[])
+RETURNS integer
+LANGUAGE plpgsql AS $$
+DECLARE
+    c  record;
+    n  integer;
+BEGIN
+    SELECT audience, materialized_at, status INTO c FROM campaigns
+     WHERE workspace_id = p_ws AND id = p_id AND deleted_at IS NULL
+       FOR UPDATE;
+
+    IF NOT FOUND OR c.materialized_at IS NOT NULL
+       OR c.status NOT IN ('running', 'paused')
+    THEN
+        RETURN 0;
+    END IF;
+
+    INSERT INTO campaign_recipients (workspace_id, campaign_id, contact_id,
+                                     email, status)
+    SELECT p_ws, p_id, t.id, t.email,
+           CASE WHEN t.email IS NULL OR NOT db_email_address_valid(t.email)
+                THEN 'no_address'
+                WHEN s.reason = 'unsubscribe' THEN 'unsubscribed'
+                WHEN s.reason IS NOT NULL THEN 'suppressed'
+                ELSE 'pending' END
+      FROM contacts t
+      LEFT JOIN suppressions s
+             ON s.workspace_id = p_ws AND lower(s.email) = lower(t.email)
+            AND s.deleted_at IS NULL
+     WHERE t.workspace_id = p_ws AND t.deleted_at IS NULL
+       AND CASE WHEN p_ids IS NOT NULL THEN t.id = ANY (p_ids)
+                WHEN c.audience ? 'tags'
+                THEN t.tags && ARRAY(SELECT jsonb_array_elements_text(
+                                                c.audience -> 'tags'))
+                WHEN c.audience ? 'contactIds'
+                THEN t.id = ANY (ARRAY(SELECT jsonb_array_elements_text(
+                                        c.audience -> 'contactIds'))::uuid[])
+                ELSE false END
+    ON CONFLICT DO NOTHING;
+
+    GET DIAGNOSTICS n = ROW_COUNT;
+
+    PERFORM set_config('crm.campaign_transition', 'on', true);
+    UPDATE campaigns SET materialized_at = now()
+     WHERE workspace_id = p_ws AND id = p_id;
+    PERFORM set_config('crm.campaign_transition', 'off', true);
+
+    RETURN n;
+END
+$$;
+
+
+/*
+ * Claims up to p_batch recipients of running campaigns for p_owner for
+ * p_lease ("rendering"), within each campaign's sendRate (emails a
+ * minute), with what the worker needs to render their messages: the
+ * contact and its company as JSON with the API's names, the campaign's
+ * templates.  A recipient whose address was suppressed since the start
+ * is marked so instead.  Committed before anything is queued: a worker
+ * that dies leaves leased rows that come back when the lease ends.
+ */
+
+CREATE FUNCTION db_campaign_claim(p_batch integer, p_lease interval,
+    p_owner text)
+RETURNS TABLE (workspace_id uuid, campaign_id uuid, contact_id uuid,
+               email text, contact jsonb, company jsonb, subject text,
+               body_text text, body_html text)
+LANGUAGE plpgsql AS $$
+DECLARE
+    c       record;
+    v_left  integer := p_batch;
+    v_n     integer;
+BEGIN
+    FOR c IN SELECT k.workspace_id, k.id, k.send_rate
+               FROM campaigns k
+              WHERE k.status = 'running' AND k.materialized_at IS NOT NULL
+                AND k.deleted_at IS NULL
+              ORDER BY k.started_at
+    LOOP
+        EXIT WHEN v_left <= 0;
+
+        v_n := v_left;
+
+        IF c.send_rate IS NOT NULL THEN
+            v_n := least(v_n, greatest(c.send_rate - (
+                       SELECT count(*) FROM campaign_recipients r
+                        WHERE r.workspace_id = c.workspace_id
+                          AND r.campaign_id = c.id
+                          AND r.queued_at > now() - interval '1 minute'), 0));
+        END IF;
+
+        CONTINUE WHEN v_n <= 0;
+
+        UPDATE campaign_recipients r
+           SET status = 'suppressed', updated_at = now()
+         WHERE r.workspace_id = c.workspace_id AND r.campaign_id = c.id
+           AND r.status = 'pending'
+           AND db_email_suppressed(r.workspace_id, r.email);
+
+        RETURN QUERY
+        WITH due AS (
+            SELECT r.workspace_id, r.campaign_id, r.contact_id
+              FROM campaign_recipients r
+             WHERE r.workspace_id = c.workspace_id AND r.campaign_id = c.id
+               AND (r.status = 'pending'
+                    OR (r.status = 'rendering' AND r.lease_until < now()))
+             LIMIT v_n
+               FOR UPDATE SKIP LOCKED
+        ), claimed AS (
+            UPDATE campaign_recipients r
+               SET status = 'rendering', lease_until = now() + p_lease,
+                   lease_owner = p_owner, queued_at = now(),
+                   updated_at = now()
+              FROM due
+             WHERE r.workspace_id = due.workspace_id
+               AND r.campaign_id = due.campaign_id
+               AND r.contact_id = due.contact_id
+            RETURNING r.workspace_id, r.campaign_id, r.contact_id, r.email
+        )
+        SELECT cl.workspace_id, cl.campaign_id, cl.contact_id, cl.email,
+               db_json_camel(to_jsonb(t) - 'workspace_id' - 'deleted_at'
+                             - 'search' - 'version'),
+               (SELECT db_json_camel(to_jsonb(co) - 'workspace_id'
+                                     - 'deleted_at' - 'search' - 'version')
+                  FROM companies co
+                 WHERE co.workspace_id = t.workspace_id
+                   AND co.id = t.company_id AND co.deleted_at IS NULL),
+               k.subject, k.body_text, k.body_html
+          FROM claimed cl
+          JOIN contacts t ON t.workspace_id = cl.workspace_id
+                         AND t.id = cl.contact_id
+          JOIN campaigns k ON k.workspace_id = cl.workspace_id
+                          AND k.id = cl.campaign_id;
+
+        GET DIAGNOSTICS v_n = ROW_COUNT;
+        v_left := v_left - v_n;
+    END LOOP;
+END
+$$;
+
+
+/*
+ * The rendered messages of claimed recipients (p_rows: [{"ws", "campaign",
+ * "contact", "subject", "text", "html"}]) become emails of the outbox,
+ * for the recipients p_owner still holds (a lease that ran out gives
+ * them to another worker: nothing is queued twice).  One transaction:
+ * the emails and the recipients' "queued" commit together.
+ */
+
+CREATE FUNCTION db_campaign_queue(p_owner text, p_rows jsonb)
+RETURNS integer
+LANGUAGE plpgsql AS $$
+DECLARE
+    n  integer;
+BEGIN
+    WITH r AS (
+        SELECT x.ws, x.campaign, x.contact, x.subject, x.text, x.html
+          FROM jsonb_to_recordset(p_rows)
+               AS x (ws uuid, campaign uuid, contact uuid, subject text,
+                     text text, html text)
+    ), held AS (
+        SELECT cr.workspace_id, cr.campaign_id, cr.contact_id, cr.email,
+               r.subject, r.text, r.html
+          FROM campaign_recipients cr
+          JOIN r ON cr.workspace_id = r.ws AND cr.campaign_id = r.campaign
+                AND cr.contact_id = r.contact
+         WHERE cr.status = 'rendering' AND cr.lease_owner = p_owner
+           FOR UPDATE OF cr
+    ), made AS (
+        INSERT INTO emails (workspace_id, campaign_id, contact_id, to_email,
+                            from_name, from_email, reply_to, subject,
+                            body_text, body_html)
+        SELECT h.workspace_id, h.campaign_id, h.contact_id, h.email,
+               k.from_name, k.from_email, k.reply_to, h.subject,
+               nullif(h.text, ''), nullif(h.html, '')
+          FROM held h
+          JOIN campaigns k ON k.workspace_id = h.workspace_id
+                          AND k.id = h.campaign_id
+        RETURNING workspace_id, campaign_id, contact_id, id
+    ), done AS (
+        UPDATE campaign_recipients cr
+           SET status = 'queued', email_id = m.id, lease_until = NULL,
+               lease_owner = NULL, updated_at = now()
+          FROM made m
+         WHERE cr.workspace_id = m.workspace_id
+           AND cr.campaign_id = m.campaign_id
+           AND cr.contact_id = m.contact_id
+        RETURNING 1
+    )
+    SELECT count(*) INTO n FROM done;
+
+    RETURN n;
+END
+$$;
+
+
+-- a campaign email's state is its recipient's
+
+CREATE FUNCTION db_campaign_email_status() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    UPDATE campaign_recipients
+       SET status = CASE NEW.status
+                        WHEN 'sent' THEN 'sent'
+                        WHEN 'bounced' THEN 'bounced'
+                        WHEN 'failed' THEN 'failed'
+                        WHEN 'suppressed' THEN 'suppressed'
+                        WHEN 'cancelled' THEN 'cancelled'
+                        ELSE 'queued' END,
+           updated_at = now()
+     WHERE workspace_id = NEW.workspace_id
+       AND campaign_id = NEW.campaign_id AND contact_id = NEW.contact_id
+       AND email_id = NEW.id;
+
+    RETURN NULL;
+END
+$$;
+
+CREATE TRIGGER emails_campaign_status AFTER UPDATE OF status ON emails
+    FOR EACH ROW WHEN (NEW.campaign_id IS NOT NULL
+                       AND NEW.status IS DISTINCT FROM OLD.status)
+    EXECUTE FUNCTION db_campaign_email_status();
+
+
+/*
+ * Running campaigns whose recipients all have a final state complete.
+ * Not before their recipients are known (materialized_at): a campaign
+ * whose first batches were all excluded, or one whose workers restarted,
+ * is not finished because nothing is in flight at that moment.
+ */
+
+CREATE FUNCTION db_campaigns_complete() RETURNS SETOF uuid
+LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM set_config('crm.campaign_transition', 'on', true);
+
+    RETURN QUERY
+    UPDATE campaigns k
+       SET status = 'completed', completed_at = now(),
+           version = version + 1, updated_at = now()
+     WHERE k.status = 'running' AND k.materialized_at IS NOT NULL
+       AND k.deleted_at IS NULL
+       AND NOT EXISTS (SELECT 1 FROM campaign_recipients r
+                        WHERE r.workspace_id = k.workspace_id
+                          AND r.campaign_id = k.id
+                          AND r.status IN ('pending', 'rendering', 'queued'))
+    RETURNING k.id;
 
     PERFORM set_config('crm.campaign_transition', 'off', true);
 END

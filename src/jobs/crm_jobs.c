@@ -396,3 +396,100 @@ crm_jobs_exit(crm_jobs_t *jobs)
         }
     }
 }
+
+
+crm_stmt_t *
+crm_job_stmt(ngx_pool_t *pool, const char *sql, ngx_uint_t n)
+{
+    crm_stmt_t  *st;
+
+    st = ngx_pcalloc(pool, sizeof(crm_stmt_t));
+    if (st == NULL) {
+        return NULL;
+    }
+
+    if (ngx_array_init(&st->params, pool, ngx_max(n, 1), sizeof(crm_param_t))
+        != NGX_OK
+        || (n > 0 && ngx_array_push_n(&st->params, n) == NULL))
+    {
+        return NULL;
+    }
+
+    if (n > 0) {
+        ngx_memzero(st->params.elts, n * sizeof(crm_param_t));
+    }
+
+    st->sql.data = (u_char *) sql;
+    st->sql.len = ngx_strlen(sql);
+
+    return st;
+}
+
+
+ngx_int_t
+crm_job_param(crm_stmt_t *st, ngx_uint_t i, ngx_str_t *v)
+{
+    crm_param_t  *p;
+
+    if (i >= st->params.nelts) {
+        return NGX_ERROR;
+    }
+
+    p = st->params.elts;
+
+    if (v == NULL) {
+        p[i].null = 1;
+        return NGX_OK;
+    }
+
+    p[i].value = *v;
+    p[i].null = 0;
+
+    return NGX_OK;
+}
+
+
+ngx_int_t
+crm_job_param_num(crm_stmt_t *st, ngx_uint_t i, const char *fmt,
+    ngx_uint_t n)
+{
+    u_char     *p;
+    ngx_str_t   v;
+
+    p = ngx_pnalloc(st->params.pool,
+                    NGX_INT_T_LEN + sizeof(" milliseconds"));
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    v.data = p;
+    v.len = ngx_sprintf(p, fmt, n) - p;
+
+    return crm_job_param(st, i, &v);
+}
+
+
+ngx_int_t
+crm_job_value(ngx_pool_t *pool, PGresult *res, int row, int col,
+    ngx_str_t *out)
+{
+    int  len;
+
+    if (PQgetisnull(res, row, col)) {
+        ngx_str_null(out);
+        return NGX_OK;
+    }
+
+    len = PQgetlength(res, row, col);
+
+    out->data = ngx_pnalloc(pool, len + 1);
+    if (out->data == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_memcpy(out->data, PQgetvalue(res, row, col), len);
+    out->data[len] = '\0';
+    out->len = len;
+
+    return NGX_OK;
+}

@@ -337,7 +337,7 @@ static crm_field_t  crm_workspace_fields[] = {
 
 static const char  *crm_email_statuses[] = {
     "queued", "sending", "sent", "deferred", "bounced", "failed",
-    "suppressed", NULL
+    "suppressed", "cancelled", NULL
 };
 
 

@@ -525,6 +525,60 @@ crm_sql_count(ngx_pool_t *pool, crm_resource_t *res, ngx_str_t *ws,
 
 
 /*
+ * A campaign's recipients, once (sql/020_campaigns.sql): the contacts
+ * an audience filter selects ("q", parsed by crm_query_parse() for
+ * contacts), or NULL for an audience of tags or contact ids, which the
+ * function reads itself:
+ *   SELECT db_campaign_materialize($1, $2, ARRAY(SELECT id FROM contacts
+ *                                                WHERE <filters>))
+ */
+
+ngx_int_t
+crm_sql_audience(ngx_pool_t *pool, ngx_str_t *ws, ngx_str_t *campaign,
+    crm_query_t *q, crm_stmt_t *st)
+{
+    ngx_int_t        rc;
+    ngx_str_t        name;
+    ngx_uint_t       n;
+    crm_sql_t        s;
+    crm_resource_t  *res;
+
+    ngx_str_set(&name, "contacts");
+
+    res = crm_schema_find(&name);
+    if (res == NULL) {
+        return NGX_ERROR;
+    }
+
+    if (crm_sql_init(&s, pool, st, ws) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    n = crm_sql_param(&s, campaign->data, campaign->len, 0);
+
+    crm_sql_cstr(&s, "SELECT db_campaign_materialize($1::uuid, ");
+    crm_sql_ref(&s, n, "::uuid");
+
+    if (q == NULL) {
+        crm_sql_cstr(&s, ", NULL)");
+        return crm_sql_done(&s);
+    }
+
+    crm_sql_cstr(&s, ", ARRAY(SELECT id FROM ");
+    crm_sql_str(&s, &res->table);
+
+    rc = crm_sql_where(&s, res, q, NULL);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    crm_sql_cstr(&s, "))");
+
+    return crm_sql_done(&s);
+}
+
+
+/*
  * UPDATE <parent> SET <through> = <with or without $3> ... RETURNING the
  * parent: adding a linked id or removing an absent one changes nothing,
  * not even the version.  A missing target is the column's trigger's to

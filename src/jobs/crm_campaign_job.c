@@ -1,0 +1,549 @@
+
+/*
+ * ngx_http_crm_module: the campaign runner.
+ *
+ * A run takes four steps, each one statement:
+ *   1. due:       scheduled campaigns whose time has come run, exactly
+ *                 once across hosts (db_campaigns_due());
+ *   2. recipients: one running campaign without recipients gets them
+ *                 (db_campaign_materialize(); an audience filter is
+ *                 parsed by the list's parser and planned by the
+ *                 planner, crm_sql_audience());
+ *   3. claim and queue: up to "batch" recipients are leased
+ *                 (db_campaign_claim()), their messages rendered here with
+ *                 their merge fields (crm_merge_render(), html values
+ *                 escaped), and handed to the email outbox in one
+ *                 transaction (db_campaign_queue()): delivery, retries,
+ *                 bounces, tracking and suppression are the outbox's;
+ *   4. complete:  campaigns whose recipients are all final complete
+ *                 (db_campaigns_complete()).
+ * A run that queued a full batch runs again at once.
+ */
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_event.h>
+#include <jansson.h>
+#include "model/crm.h"
+#include "model/crm_merge.h"
+#include "io/crm_pg.h"
+#include "jobs/crm_jobs.h"
+#include "jobs/crm_campaign_job.h"
+
+
+#define CRM_CAMPAIGN_CLAIM_COLUMNS  9
+
+
+typedef struct {
+    crm_job_run_t            *run;
+    crm_campaign_conf_t      *conf;
+    ngx_uint_t                claimed;
+} crm_campaign_run_t;
+
+
+static ngx_int_t crm_campaign_start(crm_job_run_t *run);
+static void crm_campaign_stop(crm_job_run_t *run);
+static ngx_int_t crm_campaign_exec(crm_campaign_run_t *cr, crm_stmt_t *st,
+    crm_pg_handler_pt h);
+static ngx_int_t crm_campaign_ok(crm_campaign_run_t *cr, crm_pg_req_t *pr,
+    PGresult *res, const char *what);
+static void crm_campaign_due(crm_pg_req_t *pr, PGresult *res);
+static void crm_campaign_find(crm_campaign_run_t *cr);
+static void crm_campaign_found(crm_pg_req_t *pr, PGresult *res);
+static void crm_campaign_materialized(crm_pg_req_t *pr, PGresult *res);
+static void crm_campaign_claim(crm_campaign_run_t *cr);
+static void crm_campaign_claimed(crm_pg_req_t *pr, PGresult *res);
+static ngx_int_t crm_campaign_render(crm_campaign_run_t *cr, PGresult *res,
+    int row, json_t *rows);
+static void crm_campaign_queued(crm_pg_req_t *pr, PGresult *res);
+static void crm_campaign_complete(crm_campaign_run_t *cr);
+static void crm_campaign_completed(crm_pg_req_t *pr, PGresult *res);
+static void crm_campaign_end(crm_campaign_run_t *cr, ngx_uint_t more);
+
+
+void
+crm_campaign_job_init(crm_campaign_conf_t *conf, ngx_msec_t interval)
+{
+    ngx_str_set(&conf->kind.name, "campaign");
+    conf->kind.interval = interval;
+    conf->kind.concurrency = 1;
+    conf->kind.deadline = conf->lease / 2;
+    conf->kind.start = crm_campaign_start;
+    conf->kind.stop = crm_campaign_stop;
+    conf->kind.data = conf;
+}
+
+
+static ngx_int_t
+crm_campaign_start(crm_job_run_t *run)
+{
+    crm_stmt_t          *st;
+    crm_campaign_run_t  *cr;
+
+    cr = ngx_pcalloc(run->pool, sizeof(crm_campaign_run_t));
+    if (cr == NULL) {
+        return NGX_ERROR;
+    }
+
+    cr->run = run;
+    cr->conf = run->data;
+    run->state = cr;
+
+    st = crm_job_stmt(run->pool, "SELECT count(*) FROM db_campaigns_due()",
+                      0);
+    if (st == NULL) {
+        return NGX_ERROR;
+    }
+
+    return crm_campaign_exec(cr, st, crm_campaign_due);
+}
+
+
+/* the steps are short: a stopping run ends at the next one */
+
+static void
+crm_campaign_stop(crm_job_run_t *run)
+{
+}
+
+
+static ngx_int_t
+crm_campaign_exec(crm_campaign_run_t *cr, crm_stmt_t *st, crm_pg_handler_pt h)
+{
+    crm_pg_req_t  *pr;
+
+    pr = crm_pg_request(cr->conf->pool, cr->run->pool, cr->run->log);
+    if (pr == NULL) {
+        return NGX_ERROR;
+    }
+
+    crm_pg_exec(pr, st, h, cr);
+
+    return NGX_OK;
+}
+
+
+/* a step's result; the first failure of a series and its end are logged */
+
+static ngx_int_t
+crm_campaign_ok(crm_campaign_run_t *cr, crm_pg_req_t *pr, PGresult *res,
+    const char *what)
+{
+    u_char               *p;
+    crm_campaign_conf_t  *conf;
+    u_char                buf[NGX_MAX_ERROR_STR / 2];
+
+    conf = cr->conf;
+
+    if (res != NULL && PQresultStatus(res) == PGRES_TUPLES_OK) {
+        if (conf->failed) {
+            ngx_log_error(NGX_LOG_NOTICE, cr->run->log, 0,
+                          "crm: campaigns run again after %ui failures",
+                          conf->failed);
+            conf->failed = 0;
+        }
+
+        return NGX_OK;
+    }
+
+    if (conf->failed++ == 0) {
+        if (res == NULL) {
+            ngx_log_error(NGX_LOG_ERR, cr->run->log, 0,
+                          "crm: campaigns: %s failed: the database is "
+                          "unavailable; retrying on the job's timer", what);
+
+        } else {
+            p = crm_value_line(buf, sizeof(buf), PQresultErrorMessage(res));
+            ngx_log_error(NGX_LOG_ERR, cr->run->log, 0,
+                          "crm: campaigns: %s failed: %*s", what, p - buf,
+                          buf);
+        }
+    }
+
+    return NGX_ERROR;
+}
+
+
+static void
+crm_campaign_due(crm_pg_req_t *pr, PGresult *res)
+{
+    crm_campaign_run_t  *cr = pr->data;
+
+    if (crm_campaign_ok(cr, pr, res, "starting scheduled campaigns")
+        != NGX_OK)
+    {
+        crm_campaign_end(cr, 0);
+        return;
+    }
+
+    crm_campaign_find(cr);
+}
+
+
+static void
+crm_campaign_find(crm_campaign_run_t *cr)
+{
+    crm_stmt_t  *st;
+
+    if (cr->run->stopping) {
+        crm_campaign_end(cr, 0);
+        return;
+    }
+
+    st = crm_job_stmt(cr->run->pool,
+                      "SELECT workspace_id, id, audience ->> 'filter' "
+                      "FROM campaigns "
+                      "WHERE status IN ('running', 'paused') "
+                      "AND materialized_at IS NULL AND deleted_at IS NULL "
+                      "ORDER BY started_at LIMIT 1", 0);
+
+    if (st == NULL || crm_campaign_exec(cr, st, crm_campaign_found) != NGX_OK)
+    {
+        crm_campaign_end(cr, 0);
+    }
+}
+
+
+/* the recipients of a campaign that has none yet */
+
+static void
+crm_campaign_found(crm_pg_req_t *pr, PGresult *res)
+{
+    ngx_str_t            ws, id, filter;
+    crm_stmt_t          *st;
+    crm_query_t          q, *qp;
+    crm_error_t          err;
+    crm_resource_t      *contacts;
+    crm_campaign_run_t  *cr = pr->data;
+
+    if (crm_campaign_ok(cr, pr, res, "looking for new campaigns") != NGX_OK
+        || cr->run->stopping)
+    {
+        crm_campaign_end(cr, 0);
+        return;
+    }
+
+    if (PQntuples(res) == 0) {
+        crm_campaign_claim(cr);
+        return;
+    }
+
+    if (crm_job_value(cr->run->pool, res, 0, 0, &ws) != NGX_OK
+        || crm_job_value(cr->run->pool, res, 0, 1, &id) != NGX_OK
+        || crm_job_value(cr->run->pool, res, 0, 2, &filter) != NGX_OK)
+    {
+        crm_campaign_end(cr, 0);
+        return;
+    }
+
+    qp = NULL;
+
+    if (filter.data != NULL) {
+        ngx_str_set(&q.q, "");
+        ngx_str_set(&err.param, "");
+
+        ngx_str_set(&filter, "");
+        (void) crm_job_value(cr->run->pool, res, 0, 2, &filter);
+
+        contacts = NULL;
+
+        {
+            ngx_str_t  name = ngx_string("contacts");
+
+            contacts = crm_schema_find(&name);
+        }
+
+        if (contacts == NULL
+            || crm_query_parse(cr->run->pool, contacts, &filter,
+                               &cr->conf->cursor_secret, &q, &err)
+               != NGX_OK)
+        {
+            /* checked when written; a field may have changed since */
+
+            ngx_log_error(NGX_LOG_ERR, cr->run->log, 0,
+                          "crm: campaign %V: its audience filter \"%V\" is "
+                          "no longer valid (%V: %V): it has no recipients",
+                          &id, &filter, &err.param, &err.message);
+
+            ngx_memzero(&q, sizeof(crm_query_t));
+
+            /* a filter that matches nothing: "id is null" */
+
+            q.filters.elts = NULL;
+            q.filters.nelts = 0;
+            ngx_str_null(&q.q);
+        }
+
+        qp = &q;
+    }
+
+    st = ngx_pcalloc(cr->run->pool, sizeof(crm_stmt_t));
+
+    if (st == NULL
+        || crm_sql_audience(cr->run->pool, &ws, &id, qp, st) != NGX_OK
+        || crm_campaign_exec(cr, st, crm_campaign_materialized) != NGX_OK)
+    {
+        crm_campaign_end(cr, 0);
+    }
+}
+
+
+static void
+crm_campaign_materialized(crm_pg_req_t *pr, PGresult *res)
+{
+    crm_campaign_run_t  *cr = pr->data;
+
+    if (crm_campaign_ok(cr, pr, res, "making a campaign's recipients")
+        != NGX_OK)
+    {
+        crm_campaign_end(cr, 0);
+        return;
+    }
+
+    ngx_log_debug1(NGX_LOG_DEBUG_CORE, cr->run->log, 0,
+                   "crm: campaign recipients: %s", PQgetvalue(res, 0, 0));
+
+    crm_campaign_claim(cr);
+}
+
+
+static void
+crm_campaign_claim(crm_campaign_run_t *cr)
+{
+    crm_stmt_t           *st;
+    crm_campaign_conf_t  *conf;
+
+    conf = cr->conf;
+
+    if (cr->run->stopping) {
+        crm_campaign_end(cr, 0);
+        return;
+    }
+
+    st = crm_job_stmt(cr->run->pool,
+                      "SELECT workspace_id, campaign_id, contact_id, email, "
+                      "contact::text, company::text, subject, body_text, "
+                      "body_html FROM db_campaign_claim($1::integer, "
+                      "$2::interval, $3)", 3);
+
+    if (st == NULL
+        || crm_job_param_num(st, 0, "%ui", conf->batch) != NGX_OK
+        || crm_job_param_num(st, 1, "%M milliseconds", conf->lease)
+           != NGX_OK
+        || crm_job_param(st, 2, &conf->owner) != NGX_OK
+        || crm_campaign_exec(cr, st, crm_campaign_claimed) != NGX_OK)
+    {
+        crm_campaign_end(cr, 0);
+    }
+}
+
+
+static void
+crm_campaign_claimed(crm_pg_req_t *pr, PGresult *res)
+{
+    int                  i, n;
+    char                *dump;
+    json_t              *rows;
+    ngx_str_t            v;
+    crm_stmt_t          *st;
+    crm_campaign_run_t  *cr = pr->data;
+
+    if (crm_campaign_ok(cr, pr, res, "claiming recipients") != NGX_OK) {
+        crm_campaign_end(cr, 0);
+        return;
+    }
+
+    n = PQntuples(res);
+
+    if (n == 0 || PQnfields(res) != CRM_CAMPAIGN_CLAIM_COLUMNS) {
+        crm_campaign_complete(cr);
+        return;
+    }
+
+    cr->claimed = n;
+
+    rows = json_array();
+    if (rows == NULL) {
+        crm_campaign_end(cr, 0);
+        return;
+    }
+
+    for (i = 0; i < n; i++) {
+        if (crm_campaign_render(cr, res, i, rows) != NGX_OK) {
+            json_decref(rows);
+            crm_campaign_end(cr, 0);
+            return;
+        }
+    }
+
+    dump = json_dumps(rows, JSON_COMPACT);
+    json_decref(rows);
+
+    if (dump == NULL) {
+        crm_campaign_end(cr, 0);
+        return;
+    }
+
+    v.len = ngx_strlen(dump);
+    v.data = ngx_pnalloc(cr->run->pool, v.len);
+
+    if (v.data != NULL) {
+        ngx_memcpy(v.data, dump, v.len);
+    }
+
+    free(dump);
+
+    st = crm_job_stmt(cr->run->pool,
+                      "SELECT db_campaign_queue($1, $2::jsonb)", 2);
+
+    if (v.data == NULL || st == NULL
+        || crm_job_param(st, 0, &cr->conf->owner) != NGX_OK
+        || crm_job_param(st, 1, &v) != NGX_OK
+        || crm_campaign_exec(cr, st, crm_campaign_queued) != NGX_OK)
+    {
+        /* the leases bring the recipients back */
+        crm_campaign_end(cr, 0);
+    }
+}
+
+
+/*
+ * One recipient's message: the campaign's subject, text and html with
+ * the contact's and its company's values (html values escaped)
+ */
+
+static ngx_int_t
+crm_campaign_render(crm_campaign_run_t *cr, PGresult *res, int row,
+    json_t *rows)
+{
+    int          i;
+    json_t      *contact, *company, *o;
+    ngx_int_t    rc;
+    ngx_str_t    tpl, out;
+    ngx_pool_t  *pool;
+    static const char  *keys[] = { "ws", "campaign", "contact" };
+    static const char  *parts[] = { "subject", "text", "html" };
+
+    pool = cr->run->pool;
+
+    contact = json_loadb(PQgetvalue(res, row, 4), PQgetlength(res, row, 4),
+                         0, NULL);
+    company = PQgetisnull(res, row, 5)
+              ? NULL
+              : json_loadb(PQgetvalue(res, row, 5), PQgetlength(res, row, 5),
+                           0, NULL);
+
+    o = json_object();
+
+    if (contact == NULL || o == NULL || json_array_append_new(rows, o) != 0)
+    {
+        json_decref(contact);
+        json_decref(company);
+        return NGX_ERROR;
+    }
+
+    rc = NGX_OK;
+
+    for (i = 0; i < 3; i++) {
+        if (json_object_set_new(o, keys[i],
+                                json_stringn(PQgetvalue(res, row, i),
+                                             PQgetlength(res, row, i)))
+            != 0)
+        {
+            rc = NGX_ERROR;
+            goto done;
+        }
+    }
+
+    for (i = 0; i < 3; i++) {
+        if (PQgetisnull(res, row, 6 + i)) {
+            continue;
+        }
+
+        tpl.data = (u_char *) PQgetvalue(res, row, 6 + i);
+        tpl.len = PQgetlength(res, row, 6 + i);
+
+        switch (crm_merge_render(pool, &tpl, contact, company, i == 2,
+                                 &out))
+        {
+        case NGX_OK:
+            break;
+
+        case NGX_DECLINED:
+            /* checked when written: sent as written rather than lost */
+            ngx_log_error(NGX_LOG_ALERT, cr->run->log, 0,
+                          "crm: campaign %s: its %s is not a valid "
+                          "template", PQgetvalue(res, row, 1), parts[i]);
+            out = tpl;
+            break;
+
+        default:
+            rc = NGX_ERROR;
+            goto done;
+        }
+
+        if (json_object_set_new(o, parts[i],
+                                json_stringn((char *) out.data, out.len))
+            != 0)
+        {
+            rc = NGX_ERROR;
+            goto done;
+        }
+    }
+
+done:
+
+    json_decref(contact);
+    json_decref(company);
+
+    return rc;
+}
+
+
+static void
+crm_campaign_queued(crm_pg_req_t *pr, PGresult *res)
+{
+    crm_campaign_run_t  *cr = pr->data;
+
+    if (crm_campaign_ok(cr, pr, res, "queueing campaign emails") != NGX_OK) {
+        crm_campaign_end(cr, 0);
+        return;
+    }
+
+    crm_campaign_complete(cr);
+}
+
+
+static void
+crm_campaign_complete(crm_campaign_run_t *cr)
+{
+    crm_stmt_t  *st;
+
+    st = crm_job_stmt(cr->run->pool,
+                      "SELECT count(*) FROM db_campaigns_complete()", 0);
+
+    if (st == NULL
+        || crm_campaign_exec(cr, st, crm_campaign_completed) != NGX_OK)
+    {
+        crm_campaign_end(cr, 0);
+    }
+}
+
+
+static void
+crm_campaign_completed(crm_pg_req_t *pr, PGresult *res)
+{
+    crm_campaign_run_t  *cr = pr->data;
+
+    (void) crm_campaign_ok(cr, pr, res, "completing campaigns");
+
+    crm_campaign_end(cr, cr->claimed >= cr->conf->batch);
+}
+
+
+static void
+crm_campaign_end(crm_campaign_run_t *cr, ngx_uint_t more)
+{
+    crm_job_done(cr->run, more && !cr->run->stopping);
+}
