@@ -60,6 +60,8 @@ static char *ngx_http_crm_email_retry(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static ngx_int_t ngx_http_crm_jobs_init(ngx_cycle_t *cycle,
     ngx_http_crm_main_conf_t *mcf);
+static char *ngx_http_crm_outbound_thread_pool(ngx_conf_t *cf,
+    ngx_command_t *cmd, void *conf);
 static char *ngx_http_crm_outbound_allow(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_crm_tracking(ngx_conf_t *cf, ngx_command_t *cmd,
@@ -306,6 +308,13 @@ static ngx_command_t  ngx_http_crm_commands[] = {
       offsetof(ngx_http_crm_main_conf_t, outbound.max_transfers),
       &ngx_http_crm_transfers_bounds },
 
+    { ngx_string("crm_outbound_thread_pool"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_http_crm_outbound_thread_pool,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
     { ngx_string("crm_api_key"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE2,
       ngx_http_crm_api_key,
@@ -417,6 +426,7 @@ ngx_http_crm_create_main_conf(ngx_conf_t *cf)
      *     mcf->keys = NULL;
      *     mcf->pool = NULL;
      *     mcf->outbound.allow = NULL;
+     *     mcf->outbound.thread_pool = NULL;
      *     mcf->outbound_used = 0;
      *     mcf->curl = NULL;
      */
@@ -519,6 +529,20 @@ ngx_http_crm_init_main_conf(ngx_conf_t *cf, void *conf)
 
     if (crm_email_conf_init(cf, mcf->email) != NGX_CONF_OK) {
         return NGX_CONF_ERROR;
+    }
+
+    /*
+     * SMTP transfers run in a thread pool: nginx's "default" one unless
+     * crm_outbound_thread_pool names another; ngx_thread_pool_module
+     * checks, once the whole configuration is read, that a pool other
+     * than "default" is declared with thread_pool
+     */
+
+    if (mcf->outbound_used && mcf->outbound.thread_pool == NULL) {
+        mcf->outbound.thread_pool = ngx_thread_pool_add(cf, NULL);
+        if (mcf->outbound.thread_pool == NULL) {
+            return NGX_CONF_ERROR;
+        }
     }
 
     if (mcf->tracking_url.len > 0 && mcf->tracking_secret.len == 0) {
@@ -759,6 +783,31 @@ ngx_http_crm_similarity(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     }
 
     mcf->pg.similarity = (ngx_uint_t) n;
+
+    return NGX_CONF_OK;
+}
+
+
+/* crm_outbound_thread_pool name: where SMTP transfers run */
+
+static char *
+ngx_http_crm_outbound_thread_pool(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf)
+{
+    ngx_http_crm_main_conf_t *mcf = conf;
+
+    ngx_str_t  *value;
+
+    if (mcf->outbound.thread_pool != NULL) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    mcf->outbound.thread_pool = ngx_thread_pool_add(cf, &value[1]);
+    if (mcf->outbound.thread_pool == NULL) {
+        return NGX_CONF_ERROR;
+    }
 
     return NGX_CONF_OK;
 }
