@@ -236,19 +236,24 @@ crm_jobs_launch(crm_job_t *job)
     ngx_log_debug1(NGX_LOG_DEBUG_CORE, run->log, 0,
                    "crm: job \"%V\" runs", &job->kind->name);
 
+    /* a run may be done before start() returns: its pool is then
+       destroyed here, not under start()'s feet (crm_jobs_free) */
+
+    run->starting = 1;
     rc = job->kind->start(run);
+    run->starting = 0;
 
-    if (rc == NGX_OK) {
-        if (!run->done) {
-            ngx_add_timer(&run->guard, CRM_JOBS_GUARD);
-        }
-
+    if (run->done) {
+        ngx_destroy_pool(run->pool);
         return;
     }
 
-    if (!run->done) {
-        crm_job_done(run, 0);
+    if (rc == NGX_OK) {
+        ngx_add_timer(&run->guard, CRM_JOBS_GUARD);
+        return;
     }
+
+    crm_job_done(run, 0);
 }
 
 
@@ -333,7 +338,9 @@ crm_jobs_free(crm_job_run_t *run)
 
     /* the pool's cleanups abort what the run still had going */
 
-    ngx_destroy_pool(run->pool);
+    if (!run->starting) {
+        ngx_destroy_pool(run->pool);
+    }
 }
 
 

@@ -66,6 +66,8 @@ struct crm_job_run_s {
     ngx_msec_t                started;
     unsigned                  stopping:1;
     unsigned                  done:1;
+    unsigned                  starting:1;   /* in kind->start(): its pool
+                                               outlives a done */
 };
 
 
