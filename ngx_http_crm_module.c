@@ -15,6 +15,7 @@
 #include "stages/crm_stages.h"
 #include "jobs/crm_jobs.h"
 #include "jobs/crm_email_job.h"
+#include "jobs/crm_campaign_job.h"
 #include "model/crm_mime.h"
 #include "handlers/crm_handlers.h"
 #include "model/crm_track.h"
@@ -60,6 +61,8 @@ static char *ngx_http_crm_email_retry(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static ngx_int_t ngx_http_crm_jobs_init(ngx_cycle_t *cycle,
     ngx_http_crm_main_conf_t *mcf);
+static char *ngx_http_crm_outbound_thread_pool(ngx_conf_t *cf,
+    ngx_command_t *cmd, void *conf);
 static char *ngx_http_crm_outbound_allow(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_crm_tracking(ngx_conf_t *cf, ngx_command_t *cmd,
@@ -306,6 +309,13 @@ static ngx_command_t  ngx_http_crm_commands[] = {
       offsetof(ngx_http_crm_main_conf_t, outbound.max_transfers),
       &ngx_http_crm_transfers_bounds },
 
+    { ngx_string("crm_outbound_thread_pool"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_http_crm_outbound_thread_pool,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
     { ngx_string("crm_api_key"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE2,
       ngx_http_crm_api_key,
@@ -417,6 +427,7 @@ ngx_http_crm_create_main_conf(ngx_conf_t *cf)
      *     mcf->keys = NULL;
      *     mcf->pool = NULL;
      *     mcf->outbound.allow = NULL;
+     *     mcf->outbound.thread_pool = NULL;
      *     mcf->outbound_used = 0;
      *     mcf->curl = NULL;
      */
@@ -519,6 +530,20 @@ ngx_http_crm_init_main_conf(ngx_conf_t *cf, void *conf)
 
     if (crm_email_conf_init(cf, mcf->email) != NGX_CONF_OK) {
         return NGX_CONF_ERROR;
+    }
+
+    /*
+     * SMTP transfers run in a thread pool: nginx's "default" one unless
+     * crm_outbound_thread_pool names another; ngx_thread_pool_module
+     * checks, once the whole configuration is read, that a pool other
+     * than "default" is declared with thread_pool
+     */
+
+    if (mcf->outbound_used && mcf->outbound.thread_pool == NULL) {
+        mcf->outbound.thread_pool = ngx_thread_pool_add(cf, NULL);
+        if (mcf->outbound.thread_pool == NULL) {
+            return NGX_CONF_ERROR;
+        }
     }
 
     if (mcf->tracking_url.len > 0 && mcf->tracking_secret.len == 0) {
@@ -759,6 +784,31 @@ ngx_http_crm_similarity(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     }
 
     mcf->pg.similarity = (ngx_uint_t) n;
+
+    return NGX_CONF_OK;
+}
+
+
+/* crm_outbound_thread_pool name: where SMTP transfers run */
+
+static char *
+ngx_http_crm_outbound_thread_pool(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf)
+{
+    ngx_http_crm_main_conf_t *mcf = conf;
+
+    ngx_str_t  *value;
+
+    if (mcf->outbound.thread_pool != NULL) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    mcf->outbound.thread_pool = ngx_thread_pool_add(cf, &value[1]);
+    if (mcf->outbound.thread_pool == NULL) {
+        return NGX_CONF_ERROR;
+    }
 
     return NGX_CONF_OK;
 }
@@ -1427,27 +1477,23 @@ ngx_http_crm_email_retry(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
 
 /*
- * The worker's jobs: email delivery when a relay is configured.  Workers
- * only (not the cache processes), and never with "crm_jobs off": such a
- * host serves the API and claims no work.
+ * The worker's jobs: the campaign runner, and email delivery when a relay
+ * is configured.  Workers only (not the cache processes), and never with
+ * "crm_jobs off": such a host serves the API and claims no work.
  */
 
 static ngx_int_t
 ngx_http_crm_jobs_init(ngx_cycle_t *cycle, ngx_http_crm_main_conf_t *mcf)
 {
-    u_char            *p;
-    crm_email_conf_t  *ec;
+    u_char               *p;
+    ngx_str_t             owner;
+    crm_email_conf_t     *ec;
+    crm_campaign_conf_t  *cc;
 
     if (!mcf->jobs || mcf->pool == NULL
         || (ngx_process != NGX_PROCESS_WORKER
             && ngx_process != NGX_PROCESS_SINGLE))
     {
-        return NGX_OK;
-    }
-
-    ec = mcf->email;
-
-    if (ec->url.len == 0 || mcf->curl == NULL) {
         return NGX_OK;
     }
 
@@ -1464,21 +1510,44 @@ ngx_http_crm_jobs_init(ngx_cycle_t *cycle, ngx_http_crm_main_conf_t *mcf)
 
     /* the leases' owner: this worker, this start */
 
-    ec->owner.data = p;
-    ec->owner.len = ngx_sprintf(p, "%V:%P:%T", &cycle->hostname, ngx_pid,
-                                ngx_time())
-                    - p;
+    owner.data = p;
+    owner.len = ngx_sprintf(p, "%V:%P:%T", &cycle->hostname, ngx_pid,
+                            ngx_time())
+                - p;
 
-    ec->pool = mcf->pool;
-    ec->track_secret = mcf->tracking_secret;
-    ec->track_base = mcf->tracking_url;
+    /* campaigns queue into the outbox: they need no relay */
 
-    ec->curl = mcf->curl;
-
-    crm_email_job_init(ec, mcf->jobs_interval);
-
-    if (crm_jobs_add(mcf->jobs_worker, &ec->kind) == NULL) {
+    cc = ngx_pcalloc(cycle->pool, sizeof(crm_campaign_conf_t));
+    if (cc == NULL) {
         return NGX_ERROR;
+    }
+
+    cc->owner = owner;
+    cc->pool = mcf->pool;
+    cc->cursor_secret = mcf->cursor_secret;
+    cc->batch = CRM_CAMPAIGN_BATCH;
+    cc->lease = CRM_CAMPAIGN_LEASE;
+
+    crm_campaign_job_init(cc, mcf->jobs_interval);
+
+    if (crm_jobs_add(mcf->jobs_worker, &cc->kind) == NULL) {
+        return NGX_ERROR;
+    }
+
+    ec = mcf->email;
+
+    if (ec->url.len > 0 && mcf->curl != NULL) {
+        ec->owner = owner;
+        ec->pool = mcf->pool;
+        ec->track_secret = mcf->tracking_secret;
+        ec->track_base = mcf->tracking_url;
+        ec->curl = mcf->curl;
+
+        crm_email_job_init(ec, mcf->jobs_interval);
+
+        if (crm_jobs_add(mcf->jobs_worker, &ec->kind) == NULL) {
+            return NGX_ERROR;
+        }
     }
 
     if (crm_jobs_listen(mcf->jobs_worker, &mcf->pg) != NGX_OK) {

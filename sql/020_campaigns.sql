@@ -233,6 +233,12 @@ BEGIN
 
     PERFORM set_config('crm.campaign_transition', 'off', true);
 
+    -- the runner (and, on resume, the outbox) look at once
+    IF p_to = 'running' THEN
+        PERFORM pg_notify('crm_jobs', 'campaign');
+        PERFORM pg_notify('crm_jobs', 'email');
+    END IF;
+
     RETURN jsonb_build_object('id', p_id, 'status', p_to);
 END
 $$;

@@ -32,22 +32,36 @@
  * from that name, and both are checked by the policy).  Other entries
  * (IP literals) are not kept: CURLOPT_DNS_CACHE_TIMEOUT 0.
  *
- * libcurl 7.88 and SMTP's QUIT.  When curl disconnects a live SMTP
- * connection it sends QUIT and waits for the reply BLOCKING, up to the
- * server response timeout (smtp_disconnect, smtp_block_statemach).  That
- * happens (1) after a failed SMTP transaction (a 4xx or 5xx to MAIL, RCPT
- * or the message), (2) when the connection cache evicts a connection
- * (CURLMOPT_MAXCONNECTS, CURLMOPT_MAX_TOTAL_CONNECTIONS), (3) at
- * curl_multi_cleanup().  Therefore: (1) the debug callback sees the QUIT
- * go out and shuts the socket's read side, so the wait ends at once
- * (the reply is not needed); (2) the cache has no limit and the
- * concurrency cap is this file's own queue, and HTTP connections are not
- * kept, so the cache holds only SMTP connections to the configured
- * relays, at most as many as ran at once, until they are idle for
- * CRM_CURL_MAXAGE (then curl closes them as dead, without QUIT); (3)
- * crm_curl_destroy() shuts every socket down first.  The wait for the
- * final reply to a message (smtp_done) blocks too and cannot be avoided
- * from outside libcurl: see crm_curl.h.
+ * The multi handle carries HTTP only, and HTTP connections are not kept
+ * (CURLOPT_FORBID_REUSE): its connection cache stays empty, so
+ * curl_multi_cleanup() has nothing to close.  crm_curl_destroy() still
+ * shuts every socket down first.
+ *
+ * SMTP in threads.  libcurl 7.88 blocks in SMTP, whatever the API: after
+ * the message it waits for the relay's final reply ("250 queued") in
+ * smtp_done(), and when it drops a live connection it sends QUIT and
+ * waits for that reply (smtp_disconnect, smtp_block_statemach).  So an
+ * SMTP transfer is one curl_easy_perform() and curl_easy_cleanup() in a
+ * task of an nginx thread pool (ngx_thread_task_post), and its result is
+ * handed to the caller by the task's completion event, on the event loop.
+ * What runs in the thread (crm_curl_task_run() and the callbacks it gives
+ * curl: crm_curl_task_socket(), crm_curl_task_close(),
+ * crm_curl_task_debug(), crm_curl_task_read()) touches only the task,
+ * which lives in a pool of its own (t->pool: the message is copied there,
+ * since the caller's pool may go while the thread reads it), plus the
+ * configuration's read-only allow list; it calls no nginx function that
+ * logs, allocates, or touches connections, events or timers, only pure
+ * ones (crm_addr_allowed(), ngx_memcpy(), ngx_strncasecmp()).  The event
+ * loop writes t->xfer and t->queue alone, and only the event loop reads
+ * them; everything else in the task is handed over through the thread
+ * pool's queues, whose locks order the memory.  The pool is created and
+ * destroyed on the event loop, before the task is posted and at its
+ * completion.  A task that is running when its transfer is aborted is
+ * detached (t->xfer = NULL) and freed at completion; at exit_process
+ * a task still running is not freed at all (crm_curl_destroy()).
+ * curl's QUIT wait is still cut short (crm_curl_task_debug() shuts the
+ * socket's read side once QUIT is out) so that a thread is not held by a
+ * relay that never answers it.
  *
  * SMTP outcomes (x->outcome): CURLE_OK is CRM_CURL_OK (x->status 250,
  * x->reply the relay's "250 ... queued as ..."); a 5xx reply to RCPT TO,
@@ -70,7 +84,8 @@
 #include "model/crm_addr.h"
 
 
-#define CRM_CURL_MAXAGE          60        /* s an SMTP connection idles */
+#define CRM_CURL_HOLD            60000     /* ms: the exit hold timer */
+#define CRM_CURL_TASK_POOL       4096
 #define CRM_CURL_DISCARD_MAX     (1024 * 1024)  /* HTTP body beyond the
                                                    kept part */
 
@@ -90,6 +105,45 @@ struct crm_curl_sock_s {
 };
 
 
+/*
+ * An SMTP transfer in the thread pool.  The event loop's: queue, curl,
+ * xfer, pool, task; the thread's while it runs (set up before it is
+ * posted, read after its completion): the rest.
+ */
+
+struct crm_curl_task_s {
+    ngx_queue_t               queue;        /* c->tasks once posted */
+    crm_curl_t               *curl;
+    crm_xfer_t               *xfer;         /* NULL once detached */
+    ngx_pool_t               *pool;         /* its own: holds the task */
+    ngx_thread_task_t        *task;
+
+    CURL                     *easy;         /* NULL after the thread */
+    struct curl_slist        *rcpt;
+    struct curl_slist        *resolve;
+    ngx_array_t              *allow;        /* the configuration's */
+    u_char                   *message;      /* a copy, in t->pool */
+    size_t                    len;
+    size_t                    sent;
+    curl_socket_t             fd;           /* the one open, or BAD */
+
+    CURLcode                  result;
+    long                      status;
+    curl_off_t                total;        /* CURLINFO_TOTAL_TIME_T */
+    ngx_uint_t                stage;
+    ngx_err_t                 sock_err;     /* socket() failed */
+    const char               *refused_reason;
+    socklen_t                 refused_len;
+    ngx_sockaddr_t            refused_addr;
+    size_t                    reply_len;
+    unsigned                  refused:1;
+    unsigned                  reply_more:1; /* in a multi-line reply */
+    unsigned                  quit:1;       /* QUIT was sent */
+    u_char                    reply_buf[CRM_CURL_REPLY_MAX];
+    char                      error[CURL_ERROR_SIZE];
+};
+
+
 struct crm_curl_s {
     CURLM                    *multi;
     crm_curl_conf_t          *conf;
@@ -97,11 +151,15 @@ struct crm_curl_s {
     ngx_log_t                *log;
     ngx_event_t               timer;        /* curl's timeout */
     ngx_event_t               wake;         /* starts waiting transfers */
+    ngx_event_t               hold;         /* not cancelable: armed while
+                                               tasks run */
     ngx_queue_t               socks;
     ngx_queue_t               free;
-    ngx_queue_t               running;
+    ngx_queue_t               running;      /* HTTP, in the multi */
     ngx_queue_t               waiting;
+    ngx_queue_t               tasks;        /* SMTP, in threads */
     ngx_uint_t                nrunning;
+    ngx_uint_t                ntasks;
     ngx_uint_t                busy;         /* inside curl */
     unsigned                  collecting:1;
     unsigned                  closing:1;    /* no new transfers */
@@ -125,6 +183,13 @@ static void crm_curl_outcome(crm_xfer_t *x);
 static void crm_curl_fail_all(crm_curl_t *c, const char *why);
 static void crm_curl_cancelable(crm_curl_t *c);
 static void crm_curl_forget(crm_xfer_t *x);
+static ngx_uint_t crm_curl_full(crm_curl_t *c);
+static ngx_int_t crm_curl_task_create(crm_xfer_t *x, ngx_str_t *message);
+static ngx_int_t crm_curl_task_post(crm_xfer_t *x);
+static void crm_curl_task_done(ngx_event_t *ev);
+static void crm_curl_task_free(crm_curl_task_t *t);
+static void crm_curl_hold(crm_curl_t *c);
+static void crm_curl_hold_handler(ngx_event_t *ev);
 
 static int crm_curl_socket_cb(CURL *easy, curl_socket_t s, int what,
     void *userp, void *socketp);
@@ -141,13 +206,19 @@ static void crm_curl_sock_free(crm_curl_sock_t *sock);
 static curl_socket_t crm_curl_open_socket(void *clientp,
     curlsocktype purpose, struct curl_sockaddr *address);
 static int crm_curl_close_socket(void *clientp, curl_socket_t fd);
-static int crm_curl_debug_cb(CURL *easy, curl_infotype type, char *data,
-    size_t size, void *userp);
-static void crm_curl_reply_line(crm_xfer_t *x, u_char *p, size_t n);
-static void crm_curl_smtp_out(crm_xfer_t *x, u_char *p, size_t n);
 static size_t crm_curl_write_cb(char *ptr, size_t size, size_t nmemb,
     void *userdata);
-static size_t crm_curl_read_cb(char *buf, size_t size, size_t nitems,
+
+/* run in the thread */
+static void crm_curl_task_run(void *data, ngx_log_t *log);
+static curl_socket_t crm_curl_task_socket(void *clientp,
+    curlsocktype purpose, struct curl_sockaddr *address);
+static int crm_curl_task_close(void *clientp, curl_socket_t fd);
+static int crm_curl_task_debug(CURL *easy, curl_infotype type, char *data,
+    size_t size, void *userp);
+static void crm_curl_task_reply(crm_curl_task_t *t, u_char *p, size_t n);
+static void crm_curl_task_out(crm_curl_task_t *t, u_char *p, size_t n);
+static size_t crm_curl_task_read(char *buf, size_t size, size_t nitems,
     void *userdata);
 
 
@@ -183,6 +254,7 @@ crm_curl_create(ngx_cycle_t *cycle, crm_curl_conf_t *conf)
     ngx_queue_init(&c->free);
     ngx_queue_init(&c->running);
     ngx_queue_init(&c->waiting);
+    ngx_queue_init(&c->tasks);
 
     c->timer.handler = crm_curl_timer_handler;
     c->timer.data = c;
@@ -193,7 +265,11 @@ crm_curl_create(ngx_cycle_t *cycle, crm_curl_conf_t *conf)
     c->wake.data = c;
     c->wake.log = cycle->log;
 
-    /* MAXCONNECTS 0: no limit, so curl never evicts (see above) */
+    c->hold.handler = crm_curl_hold_handler;
+    c->hold.data = c;
+    c->hold.log = cycle->log;
+
+    /* curl_global_init() above, before any thread uses curl */
 
     if (curl_multi_setopt(c->multi, CURLMOPT_SOCKETFUNCTION,
                           crm_curl_socket_cb) != CURLM_OK
@@ -220,6 +296,7 @@ crm_curl_destroy(crm_curl_t *c)
     ngx_queue_t      *q;
     crm_xfer_t       *x;
     crm_curl_sock_t  *sock;
+    crm_curl_task_t  *t;
 
     if (c == NULL || c->multi == NULL) {
         return;
@@ -228,8 +305,37 @@ crm_curl_destroy(crm_curl_t *c)
     c->closing = 1;
 
     /*
-     * Sockets shut down first: curl_multi_cleanup() would send QUIT on
-     * each idle SMTP connection and wait for the reply, blocking.
+     * SMTP tasks whose completion has not been seen (a fast shutdown, or
+     * worker_shutdown_timeout): detached, and their memory deliberately
+     * never freed.  ngx_thread_pool_module, a core module, comes before
+     * this one in the modules' order, so its exit_process has already
+     * waited for every queued task and stopped the threads; were it not
+     * so, a thread could still be using the task.  The process is
+     * exiting: a few kilobytes per task are left behind rather than
+     * freed under a thread.
+     */
+
+    while (!ngx_queue_empty(&c->tasks)) {
+        q = ngx_queue_head(&c->tasks);
+        t = ngx_queue_data(q, crm_curl_task_t, queue);
+        ngx_queue_remove(q);
+
+        if (t->xfer != NULL) {
+            t->xfer->task = NULL;
+            t->xfer->state = CRM_XFER_ABORTED;
+            t->xfer = NULL;
+        }
+
+        c->ntasks--;
+    }
+
+    if (c->hold.timer_set) {
+        ngx_del_timer(&c->hold);
+    }
+
+    /*
+     * Sockets shut down first: nothing curl_multi_cleanup() does with
+     * them may wait for a peer.
      */
 
     for (q = ngx_queue_head(&c->socks);
@@ -299,21 +405,35 @@ crm_curl_smtp(crm_curl_t *c, ngx_pool_t *pool, ngx_log_t *log,
     ngx_str_t *password, ngx_str_t *mail_from, ngx_str_t *rcpt,
     ngx_str_t *message)
 {
-    long         ssl;
-    char        *from, *to, *u, *p;
-    CURL        *e;
-    CURLcode     rc;
-    ngx_str_t    empty = ngx_string("");
-    crm_xfer_t  *x;
+    long              ssl;
+    char             *from, *to, *u, *p;
+    CURL             *e;
+    CURLcode          rc;
+    ngx_str_t         empty = ngx_string("");
+    crm_xfer_t       *x;
+    crm_curl_task_t  *t;
 
     x = crm_curl_xfer(c, pool, log, url, "smtp", "smtps", addr);
     if (x == NULL) {
         return NULL;
     }
 
-    e = x->easy;
     x->smtp = 1;
-    x->upload = *message;
+
+    if (c->conf->thread_pool == NULL) {
+        ngx_log_error(NGX_LOG_ALERT, log, 0,
+                      "crm: no thread pool for SMTP transfers");
+        goto failed;
+    }
+
+    if (crm_curl_task_create(x, message) != NGX_OK) {
+        goto failed;
+    }
+
+    t = x->task;
+    e = t->easy;
+
+    /* curl copies string options: these may live in the caller's pool */
 
     from = crm_curl_cstr(pool, mail_from);
     to = crm_curl_cstr(pool, rcpt);
@@ -322,8 +442,8 @@ crm_curl_smtp(crm_curl_t *c, ngx_pool_t *pool, ngx_log_t *log,
         goto failed;
     }
 
-    x->rcpt = curl_slist_append(NULL, to);
-    if (x->rcpt == NULL) {
+    t->rcpt = curl_slist_append(NULL, to);
+    if (t->rcpt == NULL) {
         goto failed;
     }
 
@@ -338,7 +458,36 @@ crm_curl_smtp(crm_curl_t *c, ngx_pool_t *pool, ngx_log_t *log,
         ssl = CURLUSESSL_NONE;
     }
 
-    rc = curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "smtp,smtps");
+    /* the thread's callbacks, on the task, not on x */
+
+    rc = curl_easy_setopt(e, CURLOPT_PRIVATE, t);
+    if (rc == CURLE_OK) {
+        rc = curl_easy_setopt(e, CURLOPT_ERRORBUFFER, t->error);
+    }
+    if (rc == CURLE_OK) {
+        rc = curl_easy_setopt(e, CURLOPT_OPENSOCKETFUNCTION,
+                              crm_curl_task_socket);
+    }
+    if (rc == CURLE_OK) {
+        rc = curl_easy_setopt(e, CURLOPT_OPENSOCKETDATA, t);
+    }
+    if (rc == CURLE_OK) {
+        rc = curl_easy_setopt(e, CURLOPT_CLOSESOCKETFUNCTION,
+                              crm_curl_task_close);
+    }
+    if (rc == CURLE_OK) {
+        rc = curl_easy_setopt(e, CURLOPT_CLOSESOCKETDATA, t);
+    }
+
+    /* the relay's replies bounded like the rest (seconds, rounded up) */
+
+    if (rc == CURLE_OK) {
+        rc = curl_easy_setopt(e, CURLOPT_SERVER_RESPONSE_TIMEOUT,
+                              (long) (c->conf->timeout + 999) / 1000);
+    }
+    if (rc == CURLE_OK) {
+        rc = curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "smtp,smtps");
+    }
     if (rc == CURLE_OK) {
         rc = curl_easy_setopt(e, CURLOPT_REDIR_PROTOCOLS_STR, "smtp,smtps");
     }
@@ -349,20 +498,20 @@ crm_curl_smtp(crm_curl_t *c, ngx_pool_t *pool, ngx_log_t *log,
         rc = curl_easy_setopt(e, CURLOPT_MAIL_FROM, from);
     }
     if (rc == CURLE_OK) {
-        rc = curl_easy_setopt(e, CURLOPT_MAIL_RCPT, x->rcpt);
+        rc = curl_easy_setopt(e, CURLOPT_MAIL_RCPT, t->rcpt);
     }
     if (rc == CURLE_OK) {
         rc = curl_easy_setopt(e, CURLOPT_UPLOAD, 1L);
     }
     if (rc == CURLE_OK) {
-        rc = curl_easy_setopt(e, CURLOPT_READFUNCTION, crm_curl_read_cb);
+        rc = curl_easy_setopt(e, CURLOPT_READFUNCTION, crm_curl_task_read);
     }
     if (rc == CURLE_OK) {
-        rc = curl_easy_setopt(e, CURLOPT_READDATA, x);
+        rc = curl_easy_setopt(e, CURLOPT_READDATA, t);
     }
     if (rc == CURLE_OK) {
         rc = curl_easy_setopt(e, CURLOPT_INFILESIZE_LARGE,
-                              (curl_off_t) message->len);
+                              (curl_off_t) t->len);
     }
 
     /* the reply texts and the commands sent, through the debug callback */
@@ -371,17 +520,10 @@ crm_curl_smtp(crm_curl_t *c, ngx_pool_t *pool, ngx_log_t *log,
         rc = curl_easy_setopt(e, CURLOPT_VERBOSE, 1L);
     }
     if (rc == CURLE_OK) {
-        rc = curl_easy_setopt(e, CURLOPT_DEBUGFUNCTION, crm_curl_debug_cb);
+        rc = curl_easy_setopt(e, CURLOPT_DEBUGFUNCTION, crm_curl_task_debug);
     }
     if (rc == CURLE_OK) {
-        rc = curl_easy_setopt(e, CURLOPT_DEBUGDATA, x);
-    }
-
-    /* idle relay connections: closed as dead when this old, no QUIT */
-
-    if (rc == CURLE_OK) {
-        rc = curl_easy_setopt(e, CURLOPT_MAXAGE_CONN,
-                              (long) CRM_CURL_MAXAGE);
+        rc = curl_easy_setopt(e, CURLOPT_DEBUGDATA, t);
     }
 
     if (rc == CURLE_OK && user != NULL && user->len > 0) {
@@ -780,7 +922,7 @@ crm_curl_start(crm_xfer_t *x, crm_xfer_handler_pt h, void *data)
 
     c = x->curl;
 
-    if (x->state != CRM_XFER_NEW || x->easy == NULL) {
+    if (x->state != CRM_XFER_NEW || (x->easy == NULL && x->task == NULL)) {
         ngx_log_error(NGX_LOG_ALERT, x->log, 0,
                       "crm: outbound transfer started twice");
         return NGX_ERROR;
@@ -795,13 +937,11 @@ crm_curl_start(crm_xfer_t *x, crm_xfer_handler_pt h, void *data)
     x->handler = h;
     x->data = data;
 
-    if (c->nrunning >= c->conf->max_transfers
-        || !ngx_queue_empty(&c->waiting))
-    {
+    if (crm_curl_full(c) || !ngx_queue_empty(&c->waiting)) {
         x->state = CRM_XFER_WAITING;
         ngx_queue_insert_tail(&c->waiting, &x->queue);
 
-        if (c->nrunning < c->conf->max_transfers && !c->wake.posted) {
+        if (!crm_curl_full(c) && !c->wake.posted) {
             ngx_post_event(&c->wake, &ngx_posted_next_events);
         }
 
@@ -822,6 +962,15 @@ crm_curl_abort(crm_xfer_t *x)
     switch (x->state) {
 
     case CRM_XFER_RUNNING:
+        if (x->task != NULL) {
+
+            /* a thread runs it: detached, freed at its completion */
+
+            x->task->xfer = NULL;
+            x->task = NULL;
+            break;
+        }
+
         if (c->busy) {
             ngx_log_error(NGX_LOG_ALERT, x->log, 0,
                           "crm: outbound transfer aborted inside curl");
@@ -870,14 +1019,16 @@ crm_curl_free_easy(crm_xfer_t *x)
 {
     crm_curl_forget(x);
 
+    /* a task not posted, or one done: no thread has it */
+
+    if (x->task != NULL) {
+        crm_curl_task_free(x->task);
+        x->task = NULL;
+    }
+
     if (x->easy != NULL) {
         curl_easy_cleanup(x->easy);
         x->easy = NULL;
-    }
-
-    if (x->rcpt != NULL) {
-        curl_slist_free_all(x->rcpt);
-        x->rcpt = NULL;
     }
 
     if (x->headers != NULL) {
@@ -899,6 +1050,10 @@ crm_curl_add(crm_xfer_t *x)
     CURLMcode    rc;
 
     c = x->curl;
+
+    if (x->task != NULL) {
+        return crm_curl_task_post(x);
+    }
 
     x->start = ngx_current_msec;
 
@@ -931,8 +1086,7 @@ crm_curl_wake(ngx_event_t *ev)
     ngx_queue_t  *q;
     crm_xfer_t   *x;
 
-    while (!c->closing
-           && c->nrunning < c->conf->max_transfers
+    while (!c->closing && !crm_curl_full(c)
            && !ngx_queue_empty(&c->waiting))
     {
         q = ngx_queue_head(&c->waiting);
@@ -1036,10 +1190,7 @@ crm_curl_finish(crm_xfer_t *x, CURLcode result)
     status = 0;
     (void) curl_easy_getinfo(x->easy, CURLINFO_RESPONSE_CODE, &status);
 
-    /*
-     * curl's clock: nginx's does not move while curl blocks (SMTP's
-     * final reply, see crm_curl.h)
-     */
+    /* curl's clock: the transfer's own time */
 
     total = 0;
     (void) curl_easy_getinfo(x->easy, CURLINFO_TOTAL_TIME_T, &total);
@@ -1596,153 +1747,6 @@ crm_curl_close_socket(void *clientp, curl_socket_t fd)
 }
 
 
-/*
- * CURLOPT_DEBUGFUNCTION, SMTP only: the server's reply lines, the
- * commands sent (the stage, and QUIT).  Nothing is logged but curl's
- * own text, at debug level: the commands carry credentials.
- */
-
-static int
-crm_curl_debug_cb(CURL *easy, curl_infotype type, char *data, size_t size,
-    void *userp)
-{
-    crm_xfer_t  *x = userp;
-
-    switch (type) {
-
-    case CURLINFO_TEXT:
-        ngx_log_debug2(NGX_LOG_DEBUG_EVENT, x->log, 0, "crm curl: %*s",
-                       size > 0 && data[size - 1] == '\n' ? size - 1 : size,
-                       data);
-        break;
-
-    case CURLINFO_HEADER_IN:
-        if (!x->quit) {
-            crm_curl_reply_line(x, (u_char *) data, size);
-        }
-        break;
-
-    case CURLINFO_HEADER_OUT:
-        crm_curl_smtp_out(x, (u_char *) data, size);
-        break;
-
-    default:
-        break;
-    }
-
-    return 0;
-}
-
-
-/* "250-first\r\n", "250 last\r\n": one reply, kept as "250 first last" */
-
-static void
-crm_curl_reply_line(crm_xfer_t *x, u_char *p, size_t n)
-{
-    size_t  room;
-
-    while (n > 0 && (p[n - 1] == '\n' || p[n - 1] == '\r')) {
-        n--;
-    }
-
-    if (n < 3) {
-        return;
-    }
-
-    if (!x->reply_more) {
-
-        /* a new reply */
-
-        x->reply_len = 0;
-        x->reply_more = (n > 3 && p[3] == '-');
-
-        room = CRM_CURL_REPLY_MAX - x->reply_len;
-        n = ngx_min(n, room);
-        ngx_memcpy(x->reply_buf, p, n);
-
-        if (n > 3) {
-            x->reply_buf[3] = ' ';
-        }
-
-        x->reply_len = n;
-        return;
-    }
-
-    x->reply_more = (n > 3 && p[3] == '-');
-
-    /* the code again: dropped */
-
-    p += ngx_min(n, 4);
-    n -= ngx_min(n, 4);
-
-    room = CRM_CURL_REPLY_MAX - x->reply_len;
-
-    if (n == 0 || room < 2) {
-        return;
-    }
-
-    x->reply_buf[x->reply_len++] = ' ';
-    room--;
-
-    n = ngx_min(n, room);
-    ngx_memcpy(x->reply_buf + x->reply_len, p, n);
-    x->reply_len += n;
-}
-
-
-static void
-crm_curl_smtp_out(crm_xfer_t *x, u_char *p, size_t n)
-{
-    crm_curl_sock_t  *sock;
-    ngx_queue_t      *q;
-
-#define crm_curl_is(cmd)                                                     \
-    (n >= sizeof(cmd) - 1 && ngx_strncasecmp(p, (u_char *) cmd,              \
-                                             sizeof(cmd) - 1) == 0)
-
-    if (crm_curl_is("EHLO") || crm_curl_is("HELO")) {
-        x->stage = CRM_CURL_SMTP_EHLO;
-
-    } else if (crm_curl_is("STARTTLS")) {
-        x->stage = CRM_CURL_SMTP_STARTTLS;
-
-    } else if (crm_curl_is("AUTH")) {
-        x->stage = CRM_CURL_SMTP_AUTH;
-
-    } else if (crm_curl_is("MAIL FROM:")) {
-        x->stage = CRM_CURL_SMTP_MAIL;
-
-    } else if (crm_curl_is("RCPT TO:")) {
-        x->stage = CRM_CURL_SMTP_RCPT;
-
-    } else if (crm_curl_is("DATA")) {
-        x->stage = CRM_CURL_SMTP_DATA;
-
-    } else if (crm_curl_is("QUIT")) {
-
-        /*
-         * curl 7.88 now waits for the reply, blocking: the socket's read
-         * side is shut so that the wait ends at once
-         */
-
-        x->quit = 1;
-
-        for (q = ngx_queue_head(&x->curl->socks);
-             q != ngx_queue_sentinel(&x->curl->socks);
-             q = ngx_queue_next(q))
-        {
-            sock = ngx_queue_data(q, crm_curl_sock_t, queue);
-
-            if (sock->xfer == x) {
-                (void) shutdown(sock->fd, SHUT_RD);
-            }
-        }
-    }
-
-#undef crm_curl_is
-}
-
-
 /* HTTP: the body kept up to max_response, the rest read and dropped */
 
 static size_t
@@ -1777,21 +1781,484 @@ crm_curl_write_cb(char *ptr, size_t size, size_t nmemb, void *userdata)
 }
 
 
-/* SMTP: the message */
+/* the transfers running, in the multi and in threads, against the cap */
+
+static ngx_uint_t
+crm_curl_full(crm_curl_t *c)
+{
+    return c->nrunning + c->ntasks >= c->conf->max_transfers;
+}
+
+
+/*
+ * The task of an SMTP transfer, in a pool of its own: the easy handle
+ * and the pin move there from x, the message is copied there.  The
+ * pool is nginx's, created and destroyed on the event loop; the thread
+ * only reads and writes memory allocated before it was posted.
+ */
+
+static ngx_int_t
+crm_curl_task_create(crm_xfer_t *x, ngx_str_t *message)
+{
+    ngx_pool_t         *pool;
+    crm_curl_task_t    *t;
+    ngx_thread_task_t  *task;
+
+    pool = ngx_create_pool(CRM_CURL_TASK_POOL, x->curl->log);
+    if (pool == NULL) {
+        return NGX_ERROR;
+    }
+
+    task = ngx_thread_task_alloc(pool, sizeof(crm_curl_task_t));
+    if (task == NULL) {
+        ngx_destroy_pool(pool);
+        return NGX_ERROR;
+    }
+
+    t = task->ctx;
+
+    t->message = ngx_pnalloc(pool, ngx_max(message->len, 1));
+    if (t->message == NULL) {
+        ngx_destroy_pool(pool);
+        return NGX_ERROR;
+    }
+
+    ngx_memcpy(t->message, message->data, message->len);
+    t->len = message->len;
+
+    t->curl = x->curl;
+    t->xfer = x;
+    t->pool = pool;
+    t->task = task;
+    t->allow = x->curl->conf->allow;
+    t->fd = CURL_SOCKET_BAD;
+
+    t->easy = x->easy;
+    x->easy = NULL;
+    t->resolve = x->resolve;
+    x->resolve = NULL;
+
+    x->task = t;
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+crm_curl_task_post(crm_xfer_t *x)
+{
+    crm_curl_t         *c;
+    crm_curl_task_t    *t;
+    ngx_thread_task_t  *task;
+
+    c = x->curl;
+    t = x->task;
+    task = t->task;
+
+    task->handler = crm_curl_task_run;
+    task->event.handler = crm_curl_task_done;
+    task->event.data = t;
+    task->event.log = c->log;
+
+    x->start = ngx_current_msec;
+
+    if (ngx_thread_task_post(c->conf->thread_pool, task) != NGX_OK) {
+        ngx_log_error(NGX_LOG_ERR, x->log, 0,
+                      "crm: an SMTP transfer cannot be given to the thread "
+                      "pool (crm_outbound_thread_pool)");
+        return NGX_ERROR;
+    }
+
+    x->state = CRM_XFER_RUNNING;
+    ngx_queue_insert_tail(&c->tasks, &t->queue);
+    c->ntasks++;
+    crm_curl_hold(c);
+
+    return NGX_OK;
+}
+
+
+/* the task's completion event, on the event loop: the thread is done */
+
+static void
+crm_curl_task_done(ngx_event_t *ev)
+{
+    crm_curl_task_t  *t = ev->data;
+
+    size_t       n;
+    u_char       text[NGX_SOCKADDR_STRLEN];
+    crm_xfer_t  *x;
+    crm_curl_t  *c;
+
+    c = t->curl;
+    x = t->xfer;
+
+    ngx_queue_remove(&t->queue);
+    c->ntasks--;
+    crm_curl_hold(c);
+
+    if (!ngx_queue_empty(&c->waiting) && !c->closing && !c->wake.posted) {
+        ngx_post_event(&c->wake, &ngx_posted_next_events);
+    }
+
+    if (x == NULL) {
+
+        /* aborted while it ran */
+
+        ngx_log_debug1(NGX_LOG_DEBUG_EVENT, c->log, 0,
+                       "crm curl task done, detached: %d", (int) t->result);
+
+        crm_curl_task_free(t);
+        return;
+    }
+
+    x->task = NULL;
+    x->state = CRM_XFER_DONE;
+    x->result = t->result;
+    x->status = t->status;
+    x->stage = t->stage;
+    x->elapsed = (ngx_msec_t) (t->total / 1000);
+
+    x->reply_len = t->reply_len;
+    ngx_memcpy(x->reply_buf, t->reply_buf, t->reply_len);
+    x->reply.data = x->reply_buf;
+    x->reply.len = x->reply_len;
+
+    ngx_memcpy(x->error, t->error, CURL_ERROR_SIZE);
+    x->error[CURL_ERROR_SIZE - 1] = '\0';
+
+    if (t->sock_err) {
+        ngx_log_error(NGX_LOG_ERR, x->log, t->sock_err,
+                      "crm: socket() for an outbound transfer failed");
+    }
+
+    if (t->refused) {
+        n = ngx_sock_ntop(&t->refused_addr.sockaddr, t->refused_len, text,
+                          NGX_SOCKADDR_STRLEN, 0);
+
+        x->refused = 1;
+        x->refused_reason = t->refused_reason;
+        x->refused_len = ngx_cpymem(x->refused_addr, text, n)
+                         - x->refused_addr;
+
+        ngx_log_error(NGX_LOG_WARN, x->log, 0,
+                      "crm: outbound address %*s refused: %s "
+                      "(crm_outbound_allow)", n, text, t->refused_reason);
+    }
+
+    crm_curl_task_free(t);
+
+    if (x->result == CURLE_OK) {
+        x->error[0] = '\0';
+
+    } else if (x->refused) {
+        ngx_snprintf((u_char *) x->error, CURL_ERROR_SIZE - 1,
+                     "address %*s refused: %s%Z",
+                     x->refused_len, x->refused_addr, x->refused_reason);
+    }
+
+    crm_curl_outcome(x);
+
+    ngx_log_debug5(NGX_LOG_DEBUG_EVENT, x->log, 0,
+                   "crm curl done: %d status:%l outcome:%ui %Mms \"%s\"",
+                   (int) x->result, x->status, x->outcome, x->elapsed,
+                   x->error);
+
+    x->handler(x);
+}
+
+
+/* a task no thread has: never posted, or done */
+
+static void
+crm_curl_task_free(crm_curl_task_t *t)
+{
+    /* a handle that never ran has no connection: nothing blocks */
+
+    if (t->easy != NULL) {
+        curl_easy_cleanup(t->easy);
+        t->easy = NULL;
+    }
+
+    if (t->rcpt != NULL) {
+        curl_slist_free_all(t->rcpt);
+        t->rcpt = NULL;
+    }
+
+    if (t->resolve != NULL) {
+        curl_slist_free_all(t->resolve);
+        t->resolve = NULL;
+    }
+
+    ngx_destroy_pool(t->pool);
+}
+
+
+/*
+ * A gracefully exiting worker waits for the timers that are not
+ * cancelable: this one is armed while tasks run, so that their
+ * completions are seen (and their outcomes recorded) before it exits.
+ */
+
+static void
+crm_curl_hold(crm_curl_t *c)
+{
+    if (c->ntasks > 0) {
+        if (!c->hold.timer_set) {
+            ngx_add_timer(&c->hold, CRM_CURL_HOLD);
+        }
+
+        return;
+    }
+
+    if (c->hold.timer_set) {
+        ngx_del_timer(&c->hold);
+    }
+}
+
+
+static void
+crm_curl_hold_handler(ngx_event_t *ev)
+{
+    crm_curl_hold(ev->data);
+}
+
+
+/*
+ * The thread: the transfer, then the handle's cleanup, which closes the
+ * connection (QUIT) and may block too.  Nothing of nginx is used here.
+ */
+
+static void
+crm_curl_task_run(void *data, ngx_log_t *log)
+{
+    crm_curl_task_t  *t = data;
+
+    t->result = curl_easy_perform(t->easy);
+
+    (void) curl_easy_getinfo(t->easy, CURLINFO_RESPONSE_CODE, &t->status);
+    (void) curl_easy_getinfo(t->easy, CURLINFO_TOTAL_TIME_T, &t->total);
+
+    curl_easy_cleanup(t->easy);
+    t->easy = NULL;
+
+    curl_slist_free_all(t->rcpt);
+    t->rcpt = NULL;
+
+    curl_slist_free_all(t->resolve);
+    t->resolve = NULL;
+}
+
+
+/*
+ * CURLOPT_OPENSOCKETFUNCTION, in the thread: the address policy (pure),
+ * then a plain socket; curl makes it non-blocking.  A refusal or an
+ * error is noted in the task and logged at completion.
+ */
+
+static curl_socket_t
+crm_curl_task_socket(void *clientp, curlsocktype purpose,
+    struct curl_sockaddr *address)
+{
+    crm_curl_task_t  *t = clientp;
+
+    int             type;
+    const char     *reason;
+    curl_socket_t   fd;
+
+    if (purpose != CURLSOCKTYPE_IPCXN) {
+        return CURL_SOCKET_BAD;
+    }
+
+    if (crm_addr_allowed(&address->addr, address->addrlen, t->allow,
+                         &reason)
+        != NGX_OK)
+    {
+        t->refused = 1;
+        t->refused_reason = reason;
+        t->refused_len = ngx_min(address->addrlen, sizeof(ngx_sockaddr_t));
+        ngx_memcpy(&t->refused_addr, &address->addr, t->refused_len);
+
+        return CURL_SOCKET_BAD;
+    }
+
+    type = address->socktype;
+#ifdef SOCK_CLOEXEC
+    type |= SOCK_CLOEXEC;
+#endif
+
+    fd = socket(address->family, type, address->protocol);
+    if (fd == CURL_SOCKET_BAD) {
+        t->sock_err = ngx_socket_errno;
+        return CURL_SOCKET_BAD;
+    }
+
+    t->fd = fd;
+
+    return fd;
+}
+
+
+/* CURLOPT_CLOSESOCKETFUNCTION, in the thread */
+
+static int
+crm_curl_task_close(void *clientp, curl_socket_t fd)
+{
+    crm_curl_task_t  *t = clientp;
+
+    if (t->fd == fd) {
+        t->fd = CURL_SOCKET_BAD;
+    }
+
+    return close(fd);
+}
+
+
+/*
+ * CURLOPT_DEBUGFUNCTION, in the thread: the server's reply lines, the
+ * commands sent (the stage, and QUIT).  Nothing is logged: the commands
+ * carry credentials.
+ */
+
+static int
+crm_curl_task_debug(CURL *easy, curl_infotype type, char *data, size_t size,
+    void *userp)
+{
+    crm_curl_task_t  *t = userp;
+
+    switch (type) {
+
+    case CURLINFO_HEADER_IN:
+        if (!t->quit) {
+            crm_curl_task_reply(t, (u_char *) data, size);
+        }
+        break;
+
+    case CURLINFO_HEADER_OUT:
+        crm_curl_task_out(t, (u_char *) data, size);
+        break;
+
+    default:
+        break;
+    }
+
+    return 0;
+}
+
+
+/* "250-first\r\n", "250 last\r\n": one reply, kept as "250 first last" */
+
+static void
+crm_curl_task_reply(crm_curl_task_t *t, u_char *p, size_t n)
+{
+    size_t  room;
+
+    while (n > 0 && (p[n - 1] == '\n' || p[n - 1] == '\r')) {
+        n--;
+    }
+
+    if (n < 3) {
+        return;
+    }
+
+    if (!t->reply_more) {
+
+        /* a new reply */
+
+        t->reply_more = (n > 3 && p[3] == '-');
+
+        n = ngx_min(n, CRM_CURL_REPLY_MAX);
+        ngx_memcpy(t->reply_buf, p, n);
+
+        if (n > 3) {
+            t->reply_buf[3] = ' ';
+        }
+
+        t->reply_len = n;
+        return;
+    }
+
+    t->reply_more = (n > 3 && p[3] == '-');
+
+    /* the code again: dropped */
+
+    p += ngx_min(n, 4);
+    n -= ngx_min(n, 4);
+
+    room = CRM_CURL_REPLY_MAX - t->reply_len;
+
+    if (n == 0 || room < 2) {
+        return;
+    }
+
+    t->reply_buf[t->reply_len++] = ' ';
+    room--;
+
+    n = ngx_min(n, room);
+    ngx_memcpy(t->reply_buf + t->reply_len, p, n);
+    t->reply_len += n;
+}
+
+
+static void
+crm_curl_task_out(crm_curl_task_t *t, u_char *p, size_t n)
+{
+#define crm_curl_is(cmd)                                                     \
+    (n >= sizeof(cmd) - 1 && ngx_strncasecmp(p, (u_char *) cmd,              \
+                                             sizeof(cmd) - 1) == 0)
+
+    if (crm_curl_is("EHLO") || crm_curl_is("HELO")) {
+        t->stage = CRM_CURL_SMTP_EHLO;
+
+    } else if (crm_curl_is("STARTTLS")) {
+        t->stage = CRM_CURL_SMTP_STARTTLS;
+
+    } else if (crm_curl_is("AUTH")) {
+        t->stage = CRM_CURL_SMTP_AUTH;
+
+    } else if (crm_curl_is("MAIL FROM:")) {
+        t->stage = CRM_CURL_SMTP_MAIL;
+
+    } else if (crm_curl_is("RCPT TO:")) {
+        t->stage = CRM_CURL_SMTP_RCPT;
+
+    } else if (crm_curl_is("DATA")) {
+        t->stage = CRM_CURL_SMTP_DATA;
+
+    } else if (crm_curl_is("QUIT")) {
+
+        /*
+         * curl 7.88 waits for the reply, blocking, up to the server
+         * response timeout: the socket's read side is shut so that the
+         * wait ends at once and the thread is free
+         */
+
+        t->quit = 1;
+
+        if (t->fd != CURL_SOCKET_BAD) {
+            (void) shutdown(t->fd, SHUT_RD);
+        }
+    }
+
+#undef crm_curl_is
+}
+
+
+/* SMTP: the message, from the task's copy */
 
 static size_t
-crm_curl_read_cb(char *buf, size_t size, size_t nitems, void *userdata)
+crm_curl_task_read(char *buf, size_t size, size_t nitems, void *userdata)
 {
-    crm_xfer_t  *x = userdata;
+    crm_curl_task_t  *t = userdata;
 
     size_t  n;
 
-    x->stage = CRM_CURL_SMTP_BODY;
+    t->stage = CRM_CURL_SMTP_BODY;
 
-    n = ngx_min(size * nitems, x->upload.len - x->sent);
+    n = ngx_min(size * nitems, t->len - t->sent);
 
-    ngx_memcpy(buf, x->upload.data + x->sent, n);
-    x->sent += n;
+    ngx_memcpy(buf, t->message + t->sent, n);
+    t->sent += n;
 
     return n;
 }

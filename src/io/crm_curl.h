@@ -1,10 +1,11 @@
 
 /*
- * ngx_http_crm_module: the outbound client, libcurl's multi-socket API on
- * nginx's event loop (SMTP submissions, HTTP POSTs).
+ * ngx_http_crm_module: the outbound client.  SMTP submissions run in an
+ * nginx thread pool, HTTP POSTs on libcurl's multi-socket API driven by
+ * nginx's event loop.
  *
- * One crm_curl_t per worker, one CURLM in it; each transfer is a
- * crm_xfer_t allocated in its owner's pool.  Nothing here blocks and
+ * One crm_curl_t per worker, one CURLM in it (HTTP); each transfer is a
+ * crm_xfer_t allocated in its owner's pool.  The worker never blocks and
  * nothing resolves a name: a URL names a literal IP, or the caller passes
  * the address it resolved ("addr"), which is pinned with CURLOPT_RESOLVE.
  * Every address is checked by the address policy (src/model/crm_addr.h)
@@ -24,27 +25,29 @@
  *   exit_process:  crm_curl_destroy(c): aborts all, no handler is called
  *
  * A handler may start new transfers and abort others, and may destroy
- * x->pool.  At most conf->max_transfers run at once per worker; those
- * started beyond wait in order (their timeouts start when they run).
+ * x->pool.  At most conf->max_transfers run at once per worker (SMTP and
+ * HTTP together); those started beyond wait in order (their timeouts
+ * start when they run).
  *
- * While a transfer runs the client's timer is not cancelable, so a
- * gracefully exiting worker lets running transfers end (each bounded by
- * conf->timeout); with worker_shutdown_timeout, when it fires, the
- * running transfers end at once with CURLE_ABORTED_BY_CALLBACK and
- * their handlers are called.
+ * SMTP.  Each message is one curl_easy_perform() in a task of the thread
+ * pool conf->thread_pool (crm_outbound_thread_pool), on a connection of
+ * its own: one connection per message, closed (QUIT) when it is sent.
+ * libcurl blocks in SMTP (the relay's final reply to the message, QUIT),
+ * so it runs where blocking costs a thread, not the worker.  The thread
+ * touches only memory of the transfer's own (its easy handle, lists, a
+ * copy of the message, its buffers), never the caller's pool nor nginx's
+ * logs, events or pools; the result is handed over on the event loop.  A
+ * running task cannot be cancelled: crm_curl_abort() and the owner's
+ * pool cleanup only detach it (the handler is never called, the message
+ * may still be delivered), and its memory is freed when the thread is
+ * done.
  *
- * SMTP connections are kept for reuse (one relay, many messages), HTTP
- * connections are not (webhooks go to many hosts).  See crm_curl.c for
- * libcurl 7.88's blocking QUIT and how it is avoided.
- *
- * CAVEAT, libcurl (7.88, and still 8.x): after the message's data, curl
- * waits for the relay's final reply ("250 queued") BLOCKING, in
- * smtp_done(): the worker stops for as long as the relay takes to answer,
- * at most conf->timeout.  With a relay on the host or the LAN (a local
- * MTA that queues) that is a round trip, well under a millisecond on
- * loopback; a relay that scans the message before it answers stalls the
- * worker that long (measured: a sink answering after 1.5 s held a
- * concurrent HTTP request 1.2 s).  Nothing else blocks.
+ * While a transfer runs the client keeps a timer that is not cancelable,
+ * so a gracefully exiting worker lets running transfers end (each bounded
+ * by conf->timeout).  With worker_shutdown_timeout, when it fires, the
+ * running HTTP transfers end at once with CURLE_ABORTED_BY_CALLBACK and
+ * their handlers are called; running SMTP transfers cannot be cut short
+ * and end on their own (conf->timeout at most), with their real outcome.
  */
 
 
@@ -54,7 +57,13 @@
 
 #include <ngx_config.h>
 #include <ngx_core.h>
+#include <ngx_thread_pool.h>
 #include <curl/curl.h>
+
+
+#if !(NGX_THREADS)
+#error ngx_http_crm_module needs nginx configured --with-threads
+#endif
 
 
 #define CRM_CURL_REPLY_MAX        512     /* bytes of the last SMTP reply */
@@ -84,6 +93,7 @@
 typedef struct crm_curl_s       crm_curl_t;   /* per worker: one CURLM */
 typedef struct crm_xfer_s       crm_xfer_t;   /* one transfer */
 typedef struct crm_curl_sock_s  crm_curl_sock_t;
+typedef struct crm_curl_task_s  crm_curl_task_t;   /* an SMTP thread task */
 
 typedef void (*crm_xfer_handler_pt)(crm_xfer_t *x);
 
@@ -96,11 +106,13 @@ typedef struct {
     size_t                    max_response; /* bytes of a response body
                                                kept */
     ngx_uint_t                max_transfers;    /* at once per worker */
+    ngx_thread_pool_t        *thread_pool;  /* SMTP transfers run there */
 } crm_curl_conf_t;
 
 
 struct crm_xfer_s {
-    CURL                     *easy;         /* NULL once done or aborted */
+    CURL                     *easy;         /* HTTP: NULL once done or
+                                               aborted */
     crm_curl_t               *curl;
     ngx_pool_t               *pool;         /* the owner's; its cleanup
                                                aborts the transfer */
@@ -140,11 +152,11 @@ struct crm_xfer_s {
     ngx_queue_t               queue;        /* running or waiting */
     ngx_uint_t                state;
     ngx_msec_t                start;
-    struct curl_slist        *rcpt;
+    crm_curl_task_t          *task;         /* SMTP: NULL once done or
+                                               aborted (a running task is
+                                               then detached) */
     struct curl_slist        *headers;
     struct curl_slist        *resolve;
-    ngx_str_t                 upload;       /* the SMTP message */
-    size_t                    sent;
     u_char                   *body;         /* max_response bytes */
     size_t                    body_len;
     size_t                    reply_len;
@@ -152,8 +164,6 @@ struct crm_xfer_s {
     size_t                    refused_len;
     u_char                    refused_addr[NGX_SOCKADDR_STRLEN];
     unsigned                  smtp:1;
-    unsigned                  reply_more:1; /* in a multi-line reply */
-    unsigned                  quit:1;       /* QUIT was sent */
     u_char                    reply_buf[CRM_CURL_REPLY_MAX];
 };
 
@@ -170,8 +180,7 @@ void crm_curl_destroy(crm_curl_t *c);
  * CRM_CURL_TLS_* (ignored for smtps://); user, password: empty or NULL
  * for no AUTH; mail_from, rcpt: bare addresses (libcurl adds <>);
  * message: the whole RFC 5322 message with CRLF line ends, not
- * dot-stuffed (libcurl does it), kept by the caller until the handler
- * runs or the transfer is aborted.
+ * dot-stuffed (libcurl does it), copied: the caller need not keep it.
  */
 crm_xfer_t *crm_curl_smtp(crm_curl_t *c, ngx_pool_t *pool, ngx_log_t *log,
     ngx_str_t *url, ngx_addr_t *addr, ngx_uint_t starttls, ngx_str_t *user,

@@ -210,7 +210,7 @@ crm_campaign_find(crm_campaign_run_t *cr)
 static void
 crm_campaign_found(crm_pg_req_t *pr, PGresult *res)
 {
-    ngx_str_t            ws, id, filter;
+    ngx_str_t            ws, id, filter, name;
     crm_stmt_t          *st;
     crm_query_t          q, *qp;
     crm_error_t          err;
@@ -240,39 +240,37 @@ crm_campaign_found(crm_pg_req_t *pr, PGresult *res)
     qp = NULL;
 
     if (filter.data != NULL) {
-        ngx_str_set(&q.q, "");
-        ngx_str_set(&err.param, "");
+        ngx_str_set(&name, "contacts");
+        contacts = crm_schema_find(&name);
 
-        ngx_str_set(&filter, "");
-        (void) crm_job_value(cr->run->pool, res, 0, 2, &filter);
-
-        contacts = NULL;
-
-        {
-            ngx_str_t  name = ngx_string("contacts");
-
-            contacts = crm_schema_find(&name);
+        if (contacts == NULL) {
+            crm_campaign_end(cr, 0);
+            return;
         }
 
-        if (contacts == NULL
-            || crm_query_parse(cr->run->pool, contacts, &filter,
-                               &cr->conf->cursor_secret, &q, &err)
-               != NGX_OK)
+        if (crm_query_parse(cr->run->pool, contacts, &filter,
+                            &cr->conf->cursor_secret, &q, &err)
+            != NGX_OK)
         {
-            /* checked when written; a field may have changed since */
+            /*
+             * checked when written; a field may have stopped being
+             * filterable since: the audience is then empty, and said so
+             */
 
             ngx_log_error(NGX_LOG_ERR, cr->run->log, 0,
                           "crm: campaign %V: its audience filter \"%V\" is "
                           "no longer valid (%V: %V): it has no recipients",
                           &id, &filter, &err.param, &err.message);
 
-            ngx_memzero(&q, sizeof(crm_query_t));
+            ngx_str_set(&filter, "id[is]=null");
 
-            /* a filter that matches nothing: "id is null" */
-
-            q.filters.elts = NULL;
-            q.filters.nelts = 0;
-            ngx_str_null(&q.q);
+            if (crm_query_parse(cr->run->pool, contacts, &filter,
+                                &cr->conf->cursor_secret, &q, &err)
+                != NGX_OK)
+            {
+                crm_campaign_end(cr, 0);
+                return;
+            }
         }
 
         qp = &q;

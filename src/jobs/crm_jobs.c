@@ -241,6 +241,9 @@ crm_jobs_launch(crm_job_t *job)
     ngx_log_debug1(NGX_LOG_DEBUG_CORE, run->log, 0,
                    "crm: job \"%V\" runs", &job->kind->name);
 
+    /* a run may be done before start() returns: crm_job_done() frees
+       it from a posted event, so "run" is still valid here */
+
     rc = job->kind->start(run);
 
     if (rc == NGX_OK) {
@@ -251,9 +254,7 @@ crm_jobs_launch(crm_job_t *job)
         return;
     }
 
-    if (!run->done) {
-        crm_job_done(run, 0);
-    }
+    crm_job_done(run, 0);
 }
 
 

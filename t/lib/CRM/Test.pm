@@ -255,7 +255,8 @@ sub eml {
 # Another nginx on the same database, as another host would run it, on
 # port TEST_NGINX_SERVER_PORT + 1 under <servroot>-second: "http" is added
 # to its http block; "master" runs it with a master and one worker (for
-# graceful quits and killed workers).  Returns its master's (or only)
+# graceful quits and killed workers); "main" is added to the main
+# context (thread_pool).  Returns its master's (or only)
 # pid; stop_second_nginx() ends it.
 
 sub second_nginx {
@@ -275,12 +276,14 @@ sub second_nginx {
                             : 'master_process off;';
     my $http = $o{http} // '';
     $http =~ s/\$(TEST_NGINX_\w+)/$ENV{$1}/g;
+    my $main = $o{main} // '';
 
     open my $fh, '>', "$dir/conf/nginx.conf" or die $!;
     print $fh <<"_EOC_";
 $mods
 daemon on;
 $master
+$main
 error_log $dir/logs/error.log info;
 pid $dir/logs/nginx.pid;
 events { worker_connections 256; }

@@ -1,0 +1,133 @@
+# A slow relay does not hold the worker: SMTP transfers run in nginx's
+# thread pool.  While the relay keeps its answer to a message for 3 s,
+# the worker that sends it goes on serving the API at once, and the
+# outcome is recorded when the answer comes.  crm_outbound_thread_pool
+# names a pool declared with thread_pool; an undeclared one is refused
+# when the configuration is read.
+
+use strict;
+use warnings;
+
+use Test::Nginx::Socket 'no_plan';
+use Test::More;
+use Time::HiRes ();
+use CRM::Test qw(api sql wait_for);
+
+my $A = $CRM::Test::WS_A;
+my $KA = $CRM::Test::KEY_A;
+
+CRM::Test::reset();
+CRM::Test::smtp_wipe();
+
+our $SMTP = <<'_EOC_';
+    crm_smtp smtp://127.0.0.1:$TEST_NGINX_SMTP_PORT from=crm@example.test
+             connections=2;
+    crm_jobs_interval 200ms;
+    crm_outbound_allow 127.0.0.0/8;
+_EOC_
+
+my $PORT2 = ($ENV{TEST_NGINX_SERVER_PORT} || 1984) + 1;
+
+sub mails_to {
+    my ($rcpt) = @_;
+    return grep { $_->{rcpt} eq $rcpt } CRM::Test::smtp_messages();
+}
+
+sub queue_one {
+    my ($rcpt) = @_;
+    return sql("INSERT INTO emails (workspace_id, to_email, subject,"
+               . " body_text) VALUES ('$A', '$rcpt', 's', 'x') RETURNING id");
+}
+
+sub status_of {
+    my ($id) = @_;
+    return sql("SELECT status FROM emails WHERE id = '$id'");
+}
+
+Test::Nginx::Socket::add_response_body_check(sub {
+    my ($block, $body, $req_idx, $repeated, $dry_run) = @_;
+    my $name = $block->name;
+
+    return if $dry_run;
+
+    if ($name =~ /slow relay does not hold the worker/) {
+
+        # one worker: the API requests and the transfer share it
+        CRM::Test::second_nginx(http => $SMTP, master => 1);
+
+        my $id = queue_one('slow3-busy@mail.test');
+        ok(wait_for(sub { mails_to('slow3-busy@mail.test') >= 1 }, 10),
+           "$name - the relay has the message, its answer is pending");
+
+        my (@took, @bad);
+        {
+            local $CRM::Test::PORT = $PORT2;
+            for my $i (1 .. 10) {
+                my $t0 = Time::HiRes::time();
+                my ($s) = api('GET', '/api/v1/contacts?limit=1', $KA);
+                push @took, Time::HiRes::time() - $t0;
+                push @bad, $s if $s != 200;
+                Time::HiRes::sleep(0.15);
+            }
+        }
+
+        my $max = (sort { $b <=> $a } @took)[0];
+        is(scalar @bad, 0, "$name - every request answered 200 (@bad)");
+        ok($max < 0.5, sprintf("$name - each in under 0.5 s (slowest"
+                               . " %.3f s)", $max));
+        is(status_of($id), 'sending',
+           "$name - while the relay still had not answered");
+        ok(wait_for(sub { status_of($id) eq 'sent' }, 10),
+           "$name - then the outcome is recorded");
+        is(scalar(mails_to('slow3-busy@mail.test')), 1, "$name - once");
+        CRM::Test::stop_second_nginx();
+
+    } elsif ($name =~ /a thread pool of its own/) {
+        CRM::Test::second_nginx(
+            main => 'thread_pool crm_mail threads=2 max_queue=16;',
+            http => "$SMTP    crm_outbound_thread_pool crm_mail;\n");
+
+        my $id = queue_one('pool@mail.test');
+        ok(wait_for(sub { status_of($id) eq 'sent' }, 10),
+           "$name - sent through the named pool");
+        is(scalar(mails_to('pool@mail.test')), 1, "$name - once");
+        CRM::Test::stop_second_nginx();
+
+        my $root = $ENV{TEST_NGINX_SERVROOT} || 't/servroot';
+        ok(!eval { CRM::Test::second_nginx(
+                       http => "$SMTP    crm_outbound_thread_pool nope;\n");
+                   1 },
+           "$name - an undeclared pool: nginx does not start");
+        my $log = do { local (@ARGV, $/) = "$root-second/logs/error.log";
+                       <> } // '';
+        like($log, qr/unknown thread pool "nope"/,
+             "$name - and says why");
+    }
+});
+
+no_shuffle();
+run_tests();
+
+__DATA__
+
+=== TEST 1: a slow relay does not hold the worker
+--- http_config
+    crm_postgres "$TEST_NGINX_PG_DSN";
+    crm_api_key test-key-a-0123456789abcdef 11111111-1111-4111-8111-111111111111;
+--- request
+GET /api/v1/emails?fields=id&limit=1
+--- more_headers
+X-API-Key: test-key-a-0123456789abcdef
+--- error_code: 200
+
+
+
+=== TEST 2: email delivery in a thread pool of its own
+--- http_config
+    crm_postgres "$TEST_NGINX_PG_DSN";
+    crm_api_key test-key-a-0123456789abcdef 11111111-1111-4111-8111-111111111111;
+--- request
+GET /api/v1/emails?fields=id&limit=1
+--- more_headers
+X-API-Key: test-key-a-0123456789abcdef
+--- error_code: 200
