@@ -1,0 +1,307 @@
+# Campaigns that send, through the email outbox and the SMTP sink: one
+# message per recipient with its merge fields, excluded recipients
+# counted and never mailed; pause, resume and cancel; and the known
+# failures of other campaign engines that this one must not have: a
+# batch of only excluded recipients ending the campaign, a restart
+# marking it finished, a resume sending twice.
+
+use strict;
+use warnings;
+use utf8;
+
+use Test::Nginx::Socket 'no_plan';
+use Test::More;
+use CRM::Test qw(api sql wait_for);
+
+my $A = $CRM::Test::WS_A;
+my $KA = $CRM::Test::KEY_A;
+
+CRM::Test::reset();
+CRM::Test::smtp_wipe();
+
+# 30 "vip" contacts of Acme, two of them suppressed, one without address
+sql(<<"_SQL_");
+INSERT INTO companies (workspace_id, id, name) VALUES
+ ('$A', 'c1900000-0000-4000-8000-000000000001', 'Acme & <Sons>');
+INSERT INTO contacts (workspace_id, first_name, email, tags, company_id)
+SELECT '$A', 'Name' || i, 'vip' || i || '\@camp.test', '{vip}',
+       'c1900000-0000-4000-8000-000000000001'
+  FROM generate_series(1, 30) i;
+INSERT INTO contacts (workspace_id, first_name, email, tags) VALUES
+ ('$A', 'Nomail', NULL, '{vip}'),
+ ('$A', '<b>Bob & Co</b>', 'bob\@camp.test', '{html}');
+INSERT INTO suppressions (workspace_id, email, reason) VALUES
+ ('$A', 'vip1\@camp.test', 'unsubscribe'),
+ ('$A', 'vip2\@camp.test', 'hard_bounce');
+_SQL_
+
+$CRM::Test::HttpConfig .= <<'_EOC_';
+    crm_smtp smtp://127.0.0.1:$TEST_NGINX_SMTP_PORT from=crm@example.test
+             connections=4 batch=10 lease=10s;
+    crm_email_retry 300ms 30s;
+    crm_jobs_interval 200ms;
+    crm_outbound_allow 127.0.0.0/8;
+    crm_tracking_secret test-tracking-secret-0123456789;
+    crm_tracking_url http://127.0.0.1:$TEST_NGINX_SERVER_PORT/t/;
+_EOC_
+
+our $SMTP = <<'_EOC_';
+    crm_smtp smtp://127.0.0.1:$TEST_NGINX_SMTP_PORT from=crm@example.test
+             connections=2 batch=5 lease=10s;
+    crm_jobs_interval 200ms;
+    crm_outbound_allow 127.0.0.0/8;
+_EOC_
+
+sub campaign {
+    my (%c) = @_;
+    my ($s, $d) = api('POST', '/api/v1/campaigns', $KA,
+                      JSON::PP->new->utf8->encode(\%c));
+    die "campaign not created: $s\n" unless $s == 201;
+    return $d->{data}{id};
+}
+
+sub act {
+    my ($id, $what) = @_;
+    my ($s, $d) = api('POST', "/api/v1/campaigns/$id/$what", $KA, '{}');
+    return ($s, $d->{data} || $d->{error});
+}
+
+sub get {
+    my ($id) = @_;
+    my ($s, $d) = api('GET', "/api/v1/campaigns/$id", $KA);
+    return $d->{data} || {};
+}
+
+sub status_is {
+    my ($id, $want, $secs) = @_;
+    return wait_for(sub { (get($id)->{status} // '') eq $want }, $secs);
+}
+
+sub mails_like {
+    my ($re) = @_;
+    return grep { $_->{rcpt} =~ $re } CRM::Test::smtp_messages();
+}
+
+sub once_each {
+    my ($re) = @_;
+    my %n;
+    $n{ $_->{rcpt} }++ for mails_like($re);
+    return (scalar(keys %n), scalar(grep { $_ != 1 } values %n));
+}
+
+sub slow_contacts {
+    my ($tag, $n) = @_;
+    sql("INSERT INTO contacts (workspace_id, first_name, email, tags)"
+        . " SELECT '$A', 'S' || i, 'slow1-$tag-' || i || '\@camp.test',"
+        . " '{$tag}' FROM generate_series(1, $n) i");
+}
+
+Test::Nginx::Socket::add_response_body_check(sub {
+    my ($block, $body, $req_idx, $repeated, $dry_run) = @_;
+    my $name = $block->name;
+
+    return if $dry_run;
+
+    if ($name =~ /one message per recipient/) {
+        my $id = JSON::PP::decode_json($body)->{data}{id};
+        my ($s) = act($id, 'start');
+        is($s, 200, "$name - started");
+        ok(status_is($id, 'completed', 30), "$name - completed");
+        my $c = get($id);
+        is(JSON::PP->new->canonical->encode($c->{counters}),
+           '{"no_address":1,"sent":28,"suppressed":1,"unsubscribed":1}',
+           "$name - its counters");
+        my ($n, $twice) = once_each(qr/^vip\d+\@camp\.test$/);
+        is($n, 28, "$name - 28 recipients got it");
+        is($twice, 0, "$name - none twice");
+        ok(!mails_like(qr/^vip[12]\@/), "$name - not the suppressed ones");
+
+        my ($m) = grep { $_->{rcpt} eq 'vip7@camp.test' }
+                  CRM::Test::smtp_messages();
+        my ($p) = @{ CRM::Test::eml($m) };
+        is($p->{subject}, 'Hello Name7 of Acme & <Sons>',
+           "$name - the subject's merge fields");
+        like($p->{text}, qr/^Dear Name7,\n/, "$name - the text part's");
+        like($p->{html}, qr{<p>Dear Name7 of Acme &amp; &lt;Sons&gt;</p>},
+             "$name - the html part's, escaped");
+        like($p->{list_unsubscribe}, qr{/t/u/}, "$name - List-Unsubscribe");
+        is(sql("SELECT count(*) FROM emails WHERE campaign_id = '$id'"), 28,
+           "$name - 28 emails in the outbox, each its own");
+        my (undef, $d) = api('GET', "/api/v1/campaigns/$id/emails?limit=1"
+                          . '&fields=status', $KA);
+        is($d->{data}[0]{status}, 'sent', "$name - the campaign's emails");
+
+    } elsif ($name =~ /values are escaped in html only/) {
+        my $id = JSON::PP::decode_json($body)->{data}{id};
+        act($id, 'start');
+        ok(status_is($id, 'completed', 20), "$name - completed");
+        my ($m) = mails_like(qr/^bob\@camp\.test$/);
+        my ($p) = @{ CRM::Test::eml($m) };
+        is($p->{text}, "Hi <b>Bob & Co</b>\n", "$name - the text part raw");
+        like($p->{html}, qr{<p>Hi &lt;b&gt;Bob &amp; Co&lt;/b&gt;</p>},
+             "$name - the html part escaped");
+
+    } elsif ($name =~ /only excluded recipients does not end/) {
+        my @ids = map {
+            sql("SELECT id FROM contacts WHERE email = '$_'")
+        } ('vip1@camp.test', 'vip2@camp.test');
+        push @ids, sql("SELECT id FROM contacts WHERE first_name = 'Nomail'");
+        sql("INSERT INTO contacts (workspace_id, first_name, email) VALUES"
+            . " ('$A', 'Late', 'slow2-late\@camp.test')");
+        push @ids, sql("SELECT id FROM contacts"
+                       . " WHERE email = 'slow2-late\@camp.test'");
+        my $id = campaign(name => 'excluded first', subject => 's',
+                          text => 'x', audience => { contactIds => \@ids });
+        act($id, 'start');
+        ok(wait_for(sub { mails_like(qr/^slow2-late\@/) >= 1 }, 10),
+           "$name - the one sendable recipient is being sent to");
+        is(get($id)->{status}, 'running',
+           "$name - the campaign still runs while it is in flight");
+        ok(status_is($id, 'completed', 15), "$name - then it completes");
+        is(JSON::PP->new->canonical->encode(get($id)->{counters}),
+           '{"no_address":1,"sent":1,"suppressed":1,"unsubscribed":1}',
+           "$name - every recipient counted");
+
+    } elsif ($name =~ /pause stops it, resume finishes it/) {
+        slow_contacts('pause', 12);
+        my $id = campaign(name => 'pause', subject => 's', text => 'x',
+                          audience => { tags => ['pause'] });
+        CRM::Test::second_nginx(http => $SMTP);
+        act($id, 'start');
+        ok(wait_for(sub { mails_like(qr/^slow1-pause-/) >= 2 }, 15),
+           "$name - sending");
+        my ($s) = act($id, 'pause');
+        is($s, 200, "$name - paused");
+        Time::HiRes::sleep(2.5);
+        my $at_pause = mails_like(qr/^slow1-pause-/);
+        Time::HiRes::sleep(2);
+        is(scalar(mails_like(qr/^slow1-pause-/)), $at_pause,
+           "$name - nothing more is sent while paused");
+        ok($at_pause < 12, "$name - it was paused mid-way ($at_pause sent)");
+        ($s) = act($id, 'resume');
+        is($s, 200, "$name - resumed");
+        ok(status_is($id, 'completed', 30), "$name - completed");
+        my ($n, $twice) = once_each(qr/^slow1-pause-/);
+        is($n, 12, "$name - every recipient got it");
+        is($twice, 0, "$name - none twice");
+        CRM::Test::stop_second_nginx();
+
+    } elsif ($name =~ /restart mid-campaign does not finish it/) {
+        slow_contacts('restart', 10);
+        my $id = campaign(name => 'restart', subject => 's', text => 'x',
+                          audience => { tags => ['restart'] });
+        CRM::Test::second_nginx(http => $SMTP, master => 1);
+        act($id, 'start');
+        ok(wait_for(sub { mails_like(qr/^slow1-restart-/) >= 2 }, 15),
+           "$name - sending");
+        ok(CRM::Test::stop_second_nginx('QUIT', 20), "$name - nginx stops");
+        my $sent = mails_like(qr/^slow1-restart-/);
+        ok($sent < 10, "$name - mid-way ($sent sent)");
+        is(get($id)->{status}, 'running', "$name - still running, not done");
+        CRM::Test::second_nginx(http => $SMTP, master => 1);
+        ok(status_is($id, 'completed', 30), "$name - completed after");
+        my ($n, $twice) = once_each(qr/^slow1-restart-/);
+        is($n, 10, "$name - every recipient got it");
+        is($twice, 0, "$name - none twice");
+        CRM::Test::stop_second_nginx();
+
+    } elsif ($name =~ /cancel drops what is queued/) {
+        slow_contacts('cancel', 12);
+        my $id = campaign(name => 'cancel', subject => 's', text => 'x',
+                          audience => { tags => ['cancel'] });
+        CRM::Test::second_nginx(http => $SMTP);
+        act($id, 'start');
+        ok(wait_for(sub { mails_like(qr/^slow1-cancel-/) >= 2 }, 15),
+           "$name - sending");
+        my ($s) = act($id, 'cancel');
+        is($s, 200, "$name - cancelled");
+        Time::HiRes::sleep(2.5);
+        my $n = mails_like(qr/^slow1-cancel-/);
+        Time::HiRes::sleep(1.5);
+        is(scalar(mails_like(qr/^slow1-cancel-/)), $n,
+           "$name - nothing more is sent");
+        my $c = get($id)->{counters};
+        is(($c->{cancelled} // 0) + ($c->{sent} // 0), 12,
+           "$name - each recipient sent or cancelled");
+        ok($c->{cancelled} > 0, "$name - some were cancelled");
+        is(sql("SELECT count(*) FROM emails WHERE campaign_id = '$id'"
+               . " AND status IN ('queued', 'deferred', 'sending')"), 0,
+           "$name - nothing left in the outbox");
+        CRM::Test::stop_second_nginx();
+    }
+});
+
+no_shuffle();
+run_tests();
+
+__DATA__
+
+=== TEST 1: a campaign sends one message per recipient, merge fields filled
+--- request
+POST /api/v1/campaigns
+{"name":"VIP","subject":"Hello {{firstName|there}} of {{company.name}}","text":"Dear {{firstName}},\n\nNews.\n","html":"<p>Dear {{firstName}} of {{company.name}}</p><p><a href=\"https://example.com/news\">news</a></p>","audience":{"filter":"tags=vip"}}
+--- more_headers
+X-API-Key: test-key-a-0123456789abcdef
+Content-Type: application/json
+--- error_code: 201
+--- response_body_like: "status" : "draft"
+
+
+
+=== TEST 2: merge values are escaped in html only
+--- request
+POST /api/v1/campaigns
+{"name":"Bob","subject":"Hi","text":"Hi {{firstName}}\n","html":"<p>Hi {{firstName}}</p>","audience":{"tags":["html"]}}
+--- more_headers
+X-API-Key: test-key-a-0123456789abcdef
+Content-Type: application/json
+--- error_code: 201
+--- response_body_like: "status" : "draft"
+
+
+
+=== TEST 3: a campaign whose first recipients are only excluded recipients does not end early
+--- request
+GET /api/v1/campaigns?fields=status&limit=1
+--- more_headers
+X-API-Key: test-key-a-0123456789abcdef
+--- error_code: 200
+
+
+
+=== TEST 4: pause stops it, resume finishes it, nobody twice
+--- http_config
+    crm_postgres "$TEST_NGINX_PG_DSN";
+    crm_api_key test-key-a-0123456789abcdef 11111111-1111-4111-8111-111111111111;
+    crm_jobs off;
+--- request
+GET /api/v1/campaigns?fields=status&limit=1
+--- more_headers
+X-API-Key: test-key-a-0123456789abcdef
+--- error_code: 200
+
+
+
+=== TEST 5: a restart mid-campaign does not finish it
+--- http_config
+    crm_postgres "$TEST_NGINX_PG_DSN";
+    crm_api_key test-key-a-0123456789abcdef 11111111-1111-4111-8111-111111111111;
+    crm_jobs off;
+--- request
+GET /api/v1/campaigns?fields=status&limit=1
+--- more_headers
+X-API-Key: test-key-a-0123456789abcdef
+--- error_code: 200
+
+
+
+=== TEST 6: cancel drops what is queued
+--- http_config
+    crm_postgres "$TEST_NGINX_PG_DSN";
+    crm_api_key test-key-a-0123456789abcdef 11111111-1111-4111-8111-111111111111;
+    crm_jobs off;
+--- request
+GET /api/v1/campaigns?fields=status&limit=1
+--- more_headers
+X-API-Key: test-key-a-0123456789abcdef
+--- error_code: 200
