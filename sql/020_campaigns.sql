@@ -73,6 +73,7 @@ CREATE TABLE campaign_recipients (
     queued_at       timestamptz,
     created_at      timestamptz NOT NULL DEFAULT now(),
     updated_at      timestamptz NOT NULL DEFAULT now(),
+    deleted_at      timestamptz,            -- never set (the list's)
     PRIMARY KEY (workspace_id, campaign_id, contact_id),
     CONSTRAINT campaign_recipients_campaign_id_fk
         FOREIGN KEY (workspace_id, campaign_id)
@@ -84,6 +85,10 @@ CREATE TABLE campaign_recipients (
 
 CREATE INDEX campaign_recipients_status
     ON campaign_recipients (workspace_id, campaign_id, status);
+-- GET /campaigns/:id/recipients, newest first by default
+CREATE INDEX campaign_recipients_created
+    ON campaign_recipients (workspace_id, campaign_id, created_at,
+                            contact_id);
 
 ALTER TABLE emails
     ADD CONSTRAINT emails_campaign_id_fk FOREIGN KEY (workspace_id, campaign_id)

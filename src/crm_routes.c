@@ -98,6 +98,11 @@ crm_route_def_t  crm_routes[] = {
     { "/:resource/:id/:action", CRM_ROUTE_ITEM_ACTION, P, 0, 0,
       NULL, crm_item_action, NULL, NULL },
 
+    /* a campaign's recipients: a preview of its audience before it */
+
+    { "/:resource/:id/:link", CRM_ROUTE_LINK, P|CRM_WHEN_NESTED, 0, 0,
+      crm_recipients, NULL, NULL, NULL },
+
     { "/:resource/:id/:link", CRM_ROUTE_LINK, P|CRM_WHEN_THROUGH, 0, 0,
       crm_list, crm_link, NULL, NULL },
 

@@ -32,6 +32,33 @@ _SQL_
 
 my $C1 = '/api/v1/campaigns/ca000000-0000-4000-8000-000000000001';
 
+# the state machine alone: no runner completes a campaign under the tests
+$CRM::Test::HttpConfig .= "    crm_jobs off;\n";
+
+sql(<<"_SQL_");
+INSERT INTO contacts (workspace_id, id, first_name, email, status, tags)
+VALUES
+ ('$A', 'c1000000-0000-4000-8000-000000000001', 'Ann', 'ann\@c.test',
+  'customer', '{vip,"a,b"}'),
+ ('$A', 'c1000000-0000-4000-8000-000000000002', 'Ben', 'ben\@c.test',
+  'lead', '{vip}'),
+ ('$A', 'c1000000-0000-4000-8000-000000000003', 'Cid', 'cid\@c.test',
+  'customer', '{}'),
+ ('$B', 'c1000000-0000-4000-8000-000000000004', 'Dan', 'dan\@c.test',
+  'customer', '{vip}');
+INSERT INTO campaigns (workspace_id, id, name, subject, body_text, audience)
+VALUES
+ ('$A', 'ca000000-0000-4000-8000-000000000011', 'Tags', 's', 'x',
+  '{"tags": ["vip"]}'),
+ ('$A', 'ca000000-0000-4000-8000-000000000012', 'Filter', 's', 'x',
+  '{"filter": "status=customer"}'),
+ ('$A', 'ca000000-0000-4000-8000-000000000013', 'Ids', 's', 'x',
+  '{"contactIds": ["c1000000-0000-4000-8000-000000000003",
+                   "c1000000-0000-4000-8000-000000000004"]}'),
+ ('$A', 'ca000000-0000-4000-8000-000000000014', 'Comma', 's', 'x',
+  '{"tags": ["a,b"]}');
+_SQL_
+
 Test::Nginx::Socket::add_response_body_check(sub {
     my ($block, $body, $req_idx, $repeated, $dry_run) = @_;
     my $name = $block->name;
@@ -381,3 +408,74 @@ GET /api/v1/campaigns?status=scheduled&fields=name
 X-API-Key: test-key-a-0123456789abcdef
 --- error_code: 200
 --- response_body_like: "name" : "Later"
+
+
+
+=== TEST 26: before it runs, the recipients are a preview of the audience's tags
+--- request
+GET /api/v1/campaigns/ca000000-0000-4000-8000-000000000011/recipients?sort=firstName&count=exact
+--- more_headers
+X-API-Key: test-key-a-0123456789abcdef
+--- error_code: 200
+--- json_names: Ann Ben
+--- json_total: 2
+
+
+
+=== TEST 27: a filter audience, previewed by the list's own planner
+--- request
+GET /api/v1/campaigns/ca000000-0000-4000-8000-000000000012/recipients?sort=firstName
+--- more_headers
+X-API-Key: test-key-a-0123456789abcdef
+--- error_code: 200
+--- json_names: Ann Cid
+
+
+
+=== TEST 28: contact ids of another workspace are not in the preview
+--- request
+GET /api/v1/campaigns/ca000000-0000-4000-8000-000000000013/recipients
+--- more_headers
+X-API-Key: test-key-a-0123456789abcdef
+--- error_code: 200
+--- json_names: Cid
+
+
+
+=== TEST 29: a tag with a comma stays one tag
+--- request
+GET /api/v1/campaigns/ca000000-0000-4000-8000-000000000014/recipients
+--- more_headers
+X-API-Key: test-key-a-0123456789abcdef
+--- error_code: 200
+--- json_names: Ann
+
+
+
+=== TEST 30: the preview takes the list's parameters, and refuses unknown ones
+--- request
+GET /api/v1/campaigns/ca000000-0000-4000-8000-000000000012/recipients?colour=red
+--- more_headers
+X-API-Key: test-key-a-0123456789abcdef
+--- error_code: 400
+--- response_body_like: "code":"INVALID_PARAMETER"
+
+
+
+=== TEST 31: another workspace's campaign has no recipients to show
+--- request
+GET /api/v1/campaigns/ca000000-0000-4000-8000-000000000004/recipients
+--- more_headers
+X-API-Key: test-key-a-0123456789abcdef
+--- error_code: 404
+--- response_body_like: "code":"RESOURCE_NOT_FOUND"
+
+
+
+=== TEST 32: recipients have no route of their own
+--- request
+GET /api/v1/campaign-recipients
+--- more_headers
+X-API-Key: test-key-a-0123456789abcdef
+--- error_code: 404
+--- response_body_like: "code":"RESOURCE_NOT_FOUND"

@@ -130,6 +130,13 @@ Test::Nginx::Socket::add_response_body_check(sub {
         my (undef, $d) = api('GET', "/api/v1/campaigns/$id/emails?limit=1"
                           . '&fields=status', $KA);
         is($d->{data}[0]{status}, 'sent', "$name - the campaign's emails");
+        (undef, $d) = api('GET', "/api/v1/campaigns/$id/recipients"
+                          . '?status=no_address&fields=email,status', $KA);
+        is(scalar @{ $d->{data} }, 1, "$name - its recipients, by state");
+        is($d->{data}[0]{email}, undef, "$name - the one without address");
+        (undef, $d) = api('GET', "/api/v1/campaigns/$id/recipients"
+                          . '?status=sent&count=exact&limit=1', $KA);
+        is($d->{meta}{total}, 28, "$name - 28 recipients sent");
 
     } elsif ($name =~ /values are escaped in html only/) {
         my $id = JSON::PP::decode_json($body)->{data}{id};

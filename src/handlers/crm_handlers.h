@@ -34,6 +34,9 @@ ngx_int_t crm_link(ngx_http_request_t *r, crm_ctx_t *ctx);
 /* crm_action.c, crm_metadata.c, crm_health.c, crm_search.c */
 
 ngx_int_t crm_item_action(ngx_http_request_t *r, crm_ctx_t *ctx);
+
+/* crm_campaigns.c: GET /campaigns/:id/recipients */
+ngx_int_t crm_recipients(ngx_http_request_t *r, crm_ctx_t *ctx);
 ngx_int_t crm_metadata(ngx_http_request_t *r, crm_ctx_t *ctx);
 ngx_int_t crm_health(ngx_http_request_t *r, crm_ctx_t *ctx);
 ngx_int_t crm_search(ngx_http_request_t *r, crm_ctx_t *ctx);

@@ -173,6 +173,7 @@ typedef enum {
 #define CRM_WHEN_THROUGH      0x40      /* a link through the parent's
                                            member array: add, remove */
 #define CRM_WHEN_QUEUED       0x80      /* an outbox: POST /<name>/send */
+#define CRM_WHEN_NESTED       0x100     /* a link to a nested resource */
 
 /* crm_route_def_t.flags: what the pipeline leaves out */
 

@@ -252,7 +252,7 @@ crm_route_when(crm_route_def_t *def, crm_route_t *rt)
 
     res = rt->res;
 
-    if (res == NULL) {
+    if (res == NULL || res->nested) {
         return NGX_DECLINED;
     }
 
@@ -263,6 +263,8 @@ crm_route_when(crm_route_def_t *def, crm_route_t *rt)
         || ((w & CRM_WHEN_CREDENTIAL) && !res->credential)
         || ((w & CRM_WHEN_PLAIN) && res->credential)
         || ((w & CRM_WHEN_QUEUED) && !res->queued)
+        || ((w & CRM_WHEN_NESTED)
+            && (rt->target == NULL || !rt->target->nested))
         || ((w & CRM_WHEN_THROUGH)
             && (rt->link == NULL || rt->link->through.len == 0)))
     {

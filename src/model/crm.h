@@ -102,6 +102,8 @@ typedef ngx_int_t (*crm_check_pt)(ngx_pool_t *pool, crm_resource_t *res,
 #define CRM_RES_VERSIONED     0x20      /* a version: ETag, If-Match */
 #define CRM_RES_QUEUED        0x40      /* made by POST /<name>/send (202),
                                            then changed by jobs only */
+#define CRM_RES_NESTED        0x80      /* a sub-collection only: no
+                                           route of its own */
 
 
 /* POST /<resource>/:id/<name>: one SQL function (workspace, id, body) */
@@ -172,6 +174,8 @@ struct crm_resource_s {
                                                If-Match */
     unsigned                  queued:1;     /* POST /<name>/send: an
                                                outbox (emails) */
+    unsigned                  nested:1;     /* listed under its parent
+                                               only */
     ngx_str_t                 tenant;       /* column holding the
                                                workspace: "workspace_id"
                                                when empty */

@@ -434,6 +434,8 @@ static crm_field_t  crm_campaign_fields[] = {
             CRM_F_READONLY|CRM_F_FILTER|CRM_F_SORT, 0),
     crm_fld("cancelledAt", "cancelled_at", CRM_FT_TIMESTAMP,
             CRM_F_READONLY, 0),
+    crm_fld("recipientsAt", "materialized_at", CRM_FT_TIMESTAMP,
+            CRM_F_READONLY, 0),
     crm_common_tail
 };
 
@@ -447,7 +449,28 @@ static crm_action_t  crm_campaign_actions[] = {
 
 
 static crm_link_t  crm_campaign_links[] = {
-    crm_link("emails", "emails", "campaign_id")
+    crm_link("emails", "emails", "campaign_id"),
+    crm_link("recipients", "campaign-recipients", "campaign_id")
+};
+
+
+static const char  *crm_recipient_statuses[] = {
+    "pending", "rendering", "queued", "sent", "bounced", "failed",
+    "suppressed", "unsubscribed", "no_address", "cancelled", NULL
+};
+
+
+/*
+ * A campaign's recipient (one per contact: its id is the contact's),
+ * listed as GET /campaigns/:id/recipients only
+ */
+
+static crm_field_t  crm_recipient_fields[] = {
+    crm_fld("id", "contact_id", CRM_FT_UUID, CRM_RO, 0),
+    crm_fld("email", "email", CRM_FT_TEXT, CRM_F_READONLY|CRM_F_FILTER, 0),
+    crm_enum("status", "status", CRM_RO, crm_recipient_statuses),
+    crm_ref("emailId", "email_id", CRM_F_READONLY|CRM_F_FILTER, "emails"),
+    crm_common_tail
 };
 
 
@@ -474,8 +497,8 @@ static crm_link_t  crm_campaign_links[] = {
       ((flags) & CRM_RES_ADMIN) != 0, ((flags) & CRM_RES_IMMUTABLE) != 0,    \
       ((flags) & CRM_RES_CREDENTIAL) != 0, ((flags) & CRM_RES_REVOKES) != 0, \
       ((flags) & CRM_RES_SINGLETON) != 0, ((flags) & CRM_RES_VERSIONED) != 0,\
-      ((flags) & CRM_RES_QUEUED) != 0, ngx_string(tenant), actions,          \
-      nactions, check }
+      ((flags) & CRM_RES_QUEUED) != 0, ((flags) & CRM_RES_NESTED) != 0,      \
+      ngx_string(tenant), actions, nactions, check }
 
 
 static crm_resource_t  crm_resources[] = {
@@ -520,6 +543,10 @@ static crm_resource_t  crm_resources[] = {
                          "", crm_campaign_actions,
                          sizeof(crm_campaign_actions) / sizeof(crm_action_t),
                          crm_campaign_check),
+
+    crm_resource("campaign-recipients", "campaign_recipients",
+                 "campaign_recipient", crm_recipient_fields, NULL, 0,
+                 CRM_RES_IMMUTABLE|CRM_RES_NESTED, ""),
 
     crm_resource("emails", "emails", "email", crm_email_fields,
                  NULL, 0, CRM_RES_IMMUTABLE|CRM_RES_QUEUED, ""),
