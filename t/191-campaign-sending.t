@@ -212,6 +212,46 @@ Test::Nginx::Socket::add_response_body_check(sub {
         is($twice, 0, "$name - none twice");
         CRM::Test::stop_second_nginx();
 
+    } elsif ($name =~ /1,000 contacts on two hosts/) {
+        sql("INSERT INTO contacts (workspace_id, first_name, email, tags)"
+            . " SELECT '$A', 'K' || i, 'k' || i || '\@thousand.test',"
+            . " '{thousand}' FROM generate_series(1, 1000) i");
+        my $id = campaign(name => 'thousand', subject => 'Hi {{firstName}}',
+                          text => 'Hello {{firstName}}',
+                          audience => { filter => 'tags=thousand' });
+        my $master = CRM::Test::second_nginx(http => $SMTP, master => 1);
+        act($id, 'start');
+        ok(wait_for(sub { mails_like(qr/\@thousand\.test$/) >= 100 }, 30),
+           "$name - sending on both hosts");
+
+        # a worker of the second host dies mid-campaign
+        my $pgrep = `pgrep -P $master`;
+        my ($worker) = split /\s+/, $pgrep;
+        ok($worker, "$name - the second host has a worker ($worker)");
+        kill 'KILL', $worker if $worker;
+
+        ok(status_is($id, 'completed', 90), "$name - completed");
+        my ($n, $twice) = once_each(qr/\@thousand\.test$/);
+        is($n, 1000, "$name - 1,000 recipients got it");
+        my $dups = sql("SELECT count(*) FROM (SELECT message_id FROM emails"
+                       . " WHERE campaign_id = '$id' GROUP BY message_id"
+                       . " HAVING count(*) > 1) d");
+        is($dups, 0, "$name - one email per recipient in the outbox");
+        ok($twice <= 10, "$name - at most the killed worker's transfers"
+           . " twice ($twice), as docs/EMAIL.md says");
+        my %mid;
+        for my $m (mails_like(qr/\@thousand\.test$/)) {
+            push @{ $mid{ $m->{rcpt} } }, $m->{message_id};
+        }
+        my @bad = grep { my %u = map { $_ => 1 } @{ $mid{$_} }; keys(%u) > 1 }
+                  keys %mid;
+        is(scalar @bad, 0, "$name - a duplicate keeps its Message-ID");
+        my ($m) = grep { $_->{rcpt} eq 'k77@thousand.test' }
+                  CRM::Test::smtp_messages();
+        is(CRM::Test::eml($m)->[0]{subject}, 'Hi K77',
+           "$name - merge fields filled");
+        CRM::Test::stop_second_nginx();
+
     } elsif ($name =~ /cancel drops what is queued/) {
         slow_contacts('cancel', 12);
         my $id = campaign(name => 'cancel', subject => 's', text => 'x',
@@ -307,6 +347,15 @@ X-API-Key: test-key-a-0123456789abcdef
     crm_postgres "$TEST_NGINX_PG_DSN";
     crm_api_key test-key-a-0123456789abcdef 11111111-1111-4111-8111-111111111111;
     crm_jobs off;
+--- request
+GET /api/v1/campaigns?fields=status&limit=1
+--- more_headers
+X-API-Key: test-key-a-0123456789abcdef
+--- error_code: 200
+
+
+
+=== TEST 7: a campaign to 1,000 contacts on two hosts, one worker killed, sends each message once
 --- request
 GET /api/v1/campaigns?fields=status&limit=1
 --- more_headers
