@@ -230,7 +230,7 @@ Test::Nginx::Socket::add_response_body_check(sub {
         ok($worker, "$name - the second host has a worker ($worker)");
         kill 'KILL', $worker if $worker;
 
-        ok(status_is($id, 'completed', 90), "$name - completed");
+        ok(status_is($id, 'completed', 150), "$name - completed");
         my ($n, $twice) = once_each(qr/\@thousand\.test$/);
         is($n, 1000, "$name - 1,000 recipients got it");
         my $dups = sql("SELECT count(*) FROM (SELECT message_id FROM emails"

@@ -18,7 +18,7 @@
 
 
 #define CRM_CAMPAIGN_BATCH    200           /* recipients a run queues */
-#define CRM_CAMPAIGN_LEASE    60000         /* ms a claim lasts */
+#define CRM_CAMPAIGN_LEASE    15000         /* ms a claim lasts */
 
 
 typedef struct crm_campaign_conf_s {

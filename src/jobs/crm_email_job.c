@@ -87,14 +87,6 @@ static void crm_email_recorded(crm_pg_req_t *pr, PGresult *res);
 static void crm_email_release(crm_email_run_t *er);
 static void crm_email_released(crm_pg_req_t *pr, PGresult *res);
 static void crm_email_finish(crm_email_run_t *er);
-static crm_stmt_t *crm_email_stmt(ngx_pool_t *pool, const char *sql,
-    ngx_uint_t n);
-static ngx_int_t crm_email_param(crm_stmt_t *st, ngx_uint_t i,
-    ngx_str_t *v);
-static ngx_int_t crm_email_param_num(crm_stmt_t *st, ngx_uint_t i,
-    const char *fmt, ngx_uint_t n);
-static ngx_int_t crm_email_copy_str(ngx_pool_t *pool, PGresult *res,
-    int row, int col, ngx_str_t *out);
 static void crm_email_db_failed(crm_email_conf_t *conf, ngx_log_t *log,
     const char *what, crm_pg_req_t *pr, PGresult *res);
 
@@ -131,7 +123,7 @@ crm_email_start(crm_job_run_t *run)
     er->conf = conf;
     run->state = er;
 
-    st = crm_email_stmt(run->pool,
+    st = crm_job_stmt(run->pool,
              "SELECT workspace_id, id, from_name, from_email, to_email, "
              "to_name, array_to_string(cc, ' '), array_to_string(bcc, ' '), "
              "reply_to, subject, body_text, body_html, message_id, "
@@ -141,13 +133,13 @@ crm_email_start(crm_job_run_t *run)
         return NGX_ERROR;
     }
 
-    if (crm_email_param_num(st, 0, "%ui", conf->batch) != NGX_OK
-        || crm_email_param_num(st, 1, "%M milliseconds", conf->lease)
+    if (crm_job_param_num(st, 0, "%ui", conf->batch) != NGX_OK
+        || crm_job_param_num(st, 1, "%M milliseconds", conf->lease)
            != NGX_OK
-        || crm_email_param(st, 2, &conf->owner) != NGX_OK
-        || crm_email_param(st, 3, &conf->domain) != NGX_OK
-        || crm_email_param(st, 4, &conf->url) != NGX_OK
-        || crm_email_param_num(st, 5, "%ui", conf->rate) != NGX_OK)
+        || crm_job_param(st, 2, &conf->owner) != NGX_OK
+        || crm_job_param(st, 3, &conf->domain) != NGX_OK
+        || crm_job_param(st, 4, &conf->url) != NGX_OK
+        || crm_job_param_num(st, 5, "%ui", conf->rate) != NGX_OK)
     {
         return NGX_ERROR;
     }
@@ -229,30 +221,30 @@ crm_email_claimed(crm_pg_req_t *pr, PGresult *res)
         it = &er->items[i];
         it->er = er;
 
-        if (crm_email_copy_str(er->run->pool, res, i, 0, &it->ws) != NGX_OK
-            || crm_email_copy_str(er->run->pool, res, i, 1, &it->id)
+        if (crm_job_value(er->run->pool, res, i, 0, &it->ws) != NGX_OK
+            || crm_job_value(er->run->pool, res, i, 1, &it->id)
                != NGX_OK
-            || crm_email_copy_str(er->run->pool, res, i, 2, &it->from_name)
+            || crm_job_value(er->run->pool, res, i, 2, &it->from_name)
                != NGX_OK
-            || crm_email_copy_str(er->run->pool, res, i, 3, &it->from)
+            || crm_job_value(er->run->pool, res, i, 3, &it->from)
                != NGX_OK
-            || crm_email_copy_str(er->run->pool, res, i, 4, &it->to)
+            || crm_job_value(er->run->pool, res, i, 4, &it->to)
                != NGX_OK
-            || crm_email_copy_str(er->run->pool, res, i, 5, &it->to_name)
+            || crm_job_value(er->run->pool, res, i, 5, &it->to_name)
                != NGX_OK
-            || crm_email_copy_str(er->run->pool, res, i, 6, &it->cc)
+            || crm_job_value(er->run->pool, res, i, 6, &it->cc)
                != NGX_OK
-            || crm_email_copy_str(er->run->pool, res, i, 7, &it->bcc)
+            || crm_job_value(er->run->pool, res, i, 7, &it->bcc)
                != NGX_OK
-            || crm_email_copy_str(er->run->pool, res, i, 8, &it->reply_to)
+            || crm_job_value(er->run->pool, res, i, 8, &it->reply_to)
                != NGX_OK
-            || crm_email_copy_str(er->run->pool, res, i, 9, &it->subject)
+            || crm_job_value(er->run->pool, res, i, 9, &it->subject)
                != NGX_OK
-            || crm_email_copy_str(er->run->pool, res, i, 10, &it->text)
+            || crm_job_value(er->run->pool, res, i, 10, &it->text)
                != NGX_OK
-            || crm_email_copy_str(er->run->pool, res, i, 11, &it->html)
+            || crm_job_value(er->run->pool, res, i, 11, &it->html)
                != NGX_OK
-            || crm_email_copy_str(er->run->pool, res, i, 12,
+            || crm_job_value(er->run->pool, res, i, 12,
                                   &it->message_id)
                != NGX_OK)
         {
@@ -665,30 +657,30 @@ crm_email_record(crm_email_item_t *it)
     conf = er->conf;
     it->recording = 1;
 
-    st = crm_email_stmt(er->run->pool,
+    st = crm_job_stmt(er->run->pool,
              "SELECT db_email_result($1::uuid, $2::uuid, $3, $4, "
              "$5::integer, $6, $7::interval, $8::interval)", 8);
     if (st == NULL) {
         goto failed;
     }
 
-    if (crm_email_param(st, 0, &it->ws) != NGX_OK
-        || crm_email_param(st, 1, &it->id) != NGX_OK
-        || crm_email_param(st, 2, &conf->owner) != NGX_OK
-        || crm_email_param(st, 3, &it->outcome) != NGX_OK)
+    if (crm_job_param(st, 0, &it->ws) != NGX_OK
+        || crm_job_param(st, 1, &it->id) != NGX_OK
+        || crm_job_param(st, 2, &conf->owner) != NGX_OK
+        || crm_job_param(st, 3, &it->outcome) != NGX_OK)
     {
         goto failed;
     }
 
     if ((it->code > 0
-         ? crm_email_param_num(st, 4, "%i", it->code)
-         : crm_email_param(st, 4, NULL))
+         ? crm_job_param_num(st, 4, "%i", it->code)
+         : crm_job_param(st, 4, NULL))
         != NGX_OK
-        || crm_email_param(st, 5, it->detail.len ? &it->detail : NULL)
+        || crm_job_param(st, 5, it->detail.len ? &it->detail : NULL)
            != NGX_OK
-        || crm_email_param_num(st, 6, "%M milliseconds", conf->retry_base)
+        || crm_job_param_num(st, 6, "%M milliseconds", conf->retry_base)
            != NGX_OK
-        || crm_email_param_num(st, 7, "%M milliseconds", conf->retry_max_age)
+        || crm_job_param_num(st, 7, "%M milliseconds", conf->retry_max_age)
            != NGX_OK)
     {
         goto failed;
@@ -757,7 +749,7 @@ crm_email_release(crm_email_run_t *er)
         return;
     }
 
-    st = crm_email_stmt(er->run->pool,
+    st = crm_job_stmt(er->run->pool,
                         "SELECT db_email_release($1, $2::uuid[], "
                         "$3::uuid[])", 3);
 
@@ -765,7 +757,7 @@ crm_email_release(crm_email_run_t *er)
     ids = ngx_pnalloc(er->run->pool, 2 + er->nitems * 37);
 
     if (st == NULL || ws == NULL || ids == NULL
-        || crm_email_param(st, 0, &er->conf->owner) != NGX_OK)
+        || crm_job_param(st, 0, &er->conf->owner) != NGX_OK)
     {
         er->next = er->nitems;
         crm_email_finish(er);
@@ -791,11 +783,11 @@ crm_email_release(crm_email_run_t *er)
     *p++ = '}';
 
     v.len = ws - v.data;
-    (void) crm_email_param(st, 1, &v);
+    (void) crm_job_param(st, 1, &v);
 
     v.data = ids;
     v.len = p - ids;
-    (void) crm_email_param(st, 2, &v);
+    (void) crm_job_param(st, 2, &v);
 
     ngx_log_error(NGX_LOG_NOTICE, er->run->log, 0,
                   "crm: email delivery stops: %ui claimed emails go back "
@@ -851,106 +843,6 @@ crm_email_finish(crm_email_run_t *er)
     }
 
     crm_job_done(er->run, er->full && !er->run->stopping);
-}
-
-
-static crm_stmt_t *
-crm_email_stmt(ngx_pool_t *pool, const char *sql, ngx_uint_t n)
-{
-    crm_stmt_t  *st;
-
-    st = ngx_pcalloc(pool, sizeof(crm_stmt_t));
-    if (st == NULL) {
-        return NULL;
-    }
-
-    if (ngx_array_init(&st->params, pool, n, sizeof(crm_param_t)) != NGX_OK
-        || ngx_array_push_n(&st->params, n) == NULL)
-    {
-        return NULL;
-    }
-
-    ngx_memzero(st->params.elts, n * sizeof(crm_param_t));
-
-    st->sql.data = (u_char *) sql;
-    st->sql.len = ngx_strlen(sql);
-
-    return st;
-}
-
-
-/* $<i+1>; NULL: SQL NULL */
-
-static ngx_int_t
-crm_email_param(crm_stmt_t *st, ngx_uint_t i, ngx_str_t *v)
-{
-    crm_param_t  *p;
-
-    if (i >= st->params.nelts) {
-        return NGX_ERROR;
-    }
-
-    p = st->params.elts;
-
-    if (v == NULL) {
-        p[i].null = 1;
-        return NGX_OK;
-    }
-
-    p[i].value = *v;
-    p[i].null = 0;
-
-    return NGX_OK;
-}
-
-
-/*
- * $<i+1>: a number formatted with "fmt" ("%ui", "%i", "%M ms"), in the
- * statement's pool (a parameter's bytes must live until it is sent)
- */
-
-static ngx_int_t
-crm_email_param_num(crm_stmt_t *st, ngx_uint_t i, const char *fmt,
-    ngx_uint_t n)
-{
-    u_char     *p;
-    ngx_str_t   v;
-
-    p = ngx_pnalloc(st->params.pool, NGX_INT_T_LEN + sizeof(" milliseconds"));
-    if (p == NULL) {
-        return NGX_ERROR;
-    }
-
-    v.data = p;
-    v.len = ngx_sprintf(p, fmt, n) - p;
-
-    return crm_email_param(st, i, &v);
-}
-
-
-static ngx_int_t
-crm_email_copy_str(ngx_pool_t *pool, PGresult *res, int row, int col,
-    ngx_str_t *out)
-{
-    int  len;
-
-    if (PQgetisnull(res, row, col)) {
-        ngx_str_null(out);
-        return NGX_OK;
-    }
-
-    len = PQgetlength(res, row, col);
-
-    out->data = ngx_pnalloc(pool, len + 1);
-    if (out->data == NULL) {
-        return NGX_ERROR;
-    }
-
-    ngx_memcpy(out->data, PQgetvalue(res, row, col), len);
-    out->data[len] = '\0';
-    out->len = len;
-
-    return NGX_OK;
 }
 
 

@@ -414,7 +414,7 @@ static const char  *crm_campaign_statuses[] = {
 
 static crm_field_t  crm_campaign_fields[] = {
     crm_common_head,
-    crm_fld("name", "name", CRM_FT_TEXT, CRM_FSS|CRM_F_REQUIRED, 200),
+    crm_fld("name", "name", CRM_FT_TEXT, CRM_FS|CRM_F_REQUIRED, 200),
     crm_fld("subject", "subject", CRM_FT_TEXT, CRM_F_REQUIRED, 998),
     crm_fld("fromName", "from_name", CRM_FT_TEXT, 0, 200),
     crm_fld("fromEmail", "from_email", CRM_FT_EMAIL, CRM_F_FILTER, 254),
