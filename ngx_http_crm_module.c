@@ -15,6 +15,7 @@
 #include "stages/crm_stages.h"
 #include "jobs/crm_jobs.h"
 #include "jobs/crm_email_job.h"
+#include "jobs/crm_webhook_job.h"
 #include "model/crm_mime.h"
 #include "handlers/crm_handlers.h"
 #include "model/crm_track.h"
@@ -57,6 +58,12 @@ static char *ngx_http_crm_similarity(ngx_conf_t *cf, ngx_command_t *cmd,
 static char *ngx_http_crm_smtp(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_crm_email_retry(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_http_crm_webhooks(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_http_crm_webhook_retry(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_http_crm_webhook_msec(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static ngx_int_t ngx_http_crm_jobs_init(ngx_cycle_t *cycle,
     ngx_http_crm_main_conf_t *mcf);
@@ -341,6 +348,41 @@ static ngx_command_t  ngx_http_crm_commands[] = {
       0,
       NULL },
 
+    { ngx_string("crm_webhooks"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_FLAG,
+      ngx_http_crm_webhooks,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("crm_webhook_retry"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_1MORE,
+      ngx_http_crm_webhook_retry,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("crm_webhook_timeout"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_http_crm_webhook_msec,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(crm_webhook_conf_t, timeout),
+      NULL },
+
+    { ngx_string("crm_webhook_disable_after"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_http_crm_webhook_msec,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(crm_webhook_conf_t, disable_after),
+      NULL },
+
+    { ngx_string("crm_events_retention"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_http_crm_webhook_msec,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(crm_webhook_conf_t, retention),
+      NULL },
+
     { ngx_string("crm_tracking"),
       NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
       ngx_http_crm_tracking,
@@ -449,6 +491,11 @@ ngx_http_crm_create_main_conf(ngx_conf_t *cf)
     if (mcf->email == NULL) {
         return NULL;
     }
+
+    mcf->webhook = crm_webhook_conf_create(cf->pool);
+    if (mcf->webhook == NULL) {
+        return NULL;
+    }
     mcf->outbound.connect_timeout = NGX_CONF_UNSET_MSEC;
     mcf->outbound.timeout = NGX_CONF_UNSET_MSEC;
     mcf->outbound.max_response = NGX_CONF_UNSET_SIZE;
@@ -517,7 +564,9 @@ ngx_http_crm_init_main_conf(ngx_conf_t *cf, void *conf)
     ngx_conf_init_value(mcf->jobs, 1);
     ngx_conf_init_msec_value(mcf->jobs_interval, 2000);
 
-    if (crm_email_conf_init(cf, mcf->email) != NGX_CONF_OK) {
+    if (crm_email_conf_init(cf, mcf->email) != NGX_CONF_OK
+        || crm_webhook_conf_init(cf, mcf->webhook) != NGX_CONF_OK)
+    {
         return NGX_CONF_ERROR;
     }
 
@@ -1426,17 +1475,60 @@ ngx_http_crm_email_retry(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 }
 
 
+/* crm_webhooks on: this host delivers webhooks (an outbound client) */
+
+static char *
+ngx_http_crm_webhooks(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_crm_main_conf_t *mcf = conf;
+
+    char  *rv;
+
+    rv = ngx_conf_set_flag_slot(cf, cmd, mcf->webhook);
+
+    if (rv == NGX_CONF_OK && mcf->webhook->enabled) {
+        mcf->outbound_used = 1;
+    }
+
+    return rv;
+}
+
+
+static char *
+ngx_http_crm_webhook_retry(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_crm_main_conf_t *mcf = conf;
+
+    return crm_webhook_conf_retry(cf, mcf->webhook);
+}
+
+
+/* a time of the webhook configuration (cmd->offset in it) */
+
+static char *
+ngx_http_crm_webhook_msec(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_crm_main_conf_t *mcf = conf;
+
+    return ngx_conf_set_msec_slot(cf, cmd, mcf->webhook);
+}
+
+
 /*
- * The worker's jobs: email delivery when a relay is configured.  Workers
- * only (not the cache processes), and never with "crm_jobs off": such a
- * host serves the API and claims no work.
+ * The worker's jobs: email delivery when a relay is configured, webhook
+ * delivery with "crm_webhooks on", and the events' retention where
+ * either runs or crm_events_retention is set.  Workers only (not the
+ * cache processes), and never with "crm_jobs off": such a host serves
+ * the API and claims no work.
  */
 
 static ngx_int_t
 ngx_http_crm_jobs_init(ngx_cycle_t *cycle, ngx_http_crm_main_conf_t *mcf)
 {
-    u_char            *p;
-    crm_email_conf_t  *ec;
+    u_char              *p;
+    ngx_uint_t           email, hooks;
+    crm_email_conf_t    *ec;
+    crm_webhook_conf_t  *wc;
 
     if (!mcf->jobs || mcf->pool == NULL
         || (ngx_process != NGX_PROCESS_WORKER
@@ -1446,8 +1538,12 @@ ngx_http_crm_jobs_init(ngx_cycle_t *cycle, ngx_http_crm_main_conf_t *mcf)
     }
 
     ec = mcf->email;
+    wc = mcf->webhook;
 
-    if (ec->url.len == 0 || mcf->curl == NULL) {
+    email = (ec->url.len > 0 && mcf->curl != NULL);
+    hooks = (wc->enabled && mcf->curl != NULL);
+
+    if (!email && !hooks && !wc->retention_set) {
         return NGX_OK;
     }
 
@@ -1475,13 +1571,31 @@ ngx_http_crm_jobs_init(ngx_cycle_t *cycle, ngx_http_crm_main_conf_t *mcf)
 
     ec->curl = mcf->curl;
 
-    crm_email_job_init(ec, mcf->jobs_interval);
+    if (email) {
+        crm_email_job_init(ec, mcf->jobs_interval);
 
-    if (crm_jobs_add(mcf->jobs_worker, &ec->kind) == NULL) {
+        if (crm_jobs_add(mcf->jobs_worker, &ec->kind) == NULL) {
+            return NGX_ERROR;
+        }
+    }
+
+    wc->owner = ec->owner;
+    wc->pool = mcf->pool;
+    wc->curl = mcf->curl;
+
+    crm_webhook_job_init(wc, mcf->jobs_interval);
+
+    if (hooks && crm_jobs_add(mcf->jobs_worker, &wc->kind) == NULL) {
         return NGX_ERROR;
     }
 
-    if (crm_jobs_listen(mcf->jobs_worker, &mcf->pg) != NGX_OK) {
+    if (crm_jobs_add(mcf->jobs_worker, &wc->purge) == NULL) {
+        return NGX_ERROR;
+    }
+
+    if ((email || hooks)
+        && crm_jobs_listen(mcf->jobs_worker, &mcf->pg) != NGX_OK)
+    {
         return NGX_ERROR;
     }
 
@@ -1563,6 +1677,7 @@ ngx_http_crm_exit_process(ngx_cycle_t *cycle)
     mcf->jobs_worker = NULL;
 
     mcf->email->curl = NULL;
+    mcf->webhook->curl = NULL;
 
     crm_pg_pool_destroy(mcf->pool);
     mcf->pool = NULL;

@@ -161,7 +161,7 @@ crm_route_match(crm_route_def_t *def, ngx_str_t *seg, ngx_uint_t n,
             && ngx_strncmp(name.data, ":resource", name.len) == 0)
         {
             rt->res = crm_schema_find(&seg[i]);
-            if (rt->res == NULL) {
+            if (rt->res == NULL || rt->res->nested) {
                 return NGX_DECLINED;
             }
 
@@ -263,6 +263,9 @@ crm_route_when(crm_route_def_t *def, crm_route_t *rt)
         || ((w & CRM_WHEN_CREDENTIAL) && !res->credential)
         || ((w & CRM_WHEN_PLAIN) && res->credential)
         || ((w & CRM_WHEN_QUEUED) && !res->queued)
+        || ((w & CRM_WHEN_READONLY) && !res->readonly)
+        || ((w & CRM_WHEN_HOOKS) && !res->hooks)
+        || ((w & CRM_WHEN_WRITABLE) && (res->readonly || res->hooks))
         || ((w & CRM_WHEN_THROUGH)
             && (rt->link == NULL || rt->link->through.len == 0)))
     {
