@@ -18,7 +18,7 @@
 #include "http/crm_http.h"
 
 
-#define CRM_MAX_SEGMENTS      5
+#define CRM_MAX_SEGMENTS      6
 
 
 static ngx_int_t crm_route_match(crm_route_def_t *def, ngx_str_t *seg,
