@@ -135,10 +135,12 @@ crm_webhook_conf_init(ngx_conf_t *cf, crm_webhook_conf_t *conf)
 
     ngx_conf_init_value(conf->enabled, 0);
     ngx_conf_init_msec_value(conf->timeout, 15000);
-    ngx_conf_init_msec_value(conf->disable_after, (ngx_msec_t) 5 * 24 * 3600 * 1000);
+    ngx_conf_init_msec_value(conf->disable_after,
+                             (ngx_msec_t) 5 * 24 * 3600 * 1000);
 
     conf->retention_set = (conf->retention != NGX_CONF_UNSET_MSEC);
-    ngx_conf_init_msec_value(conf->retention, (ngx_msec_t) 30 * 24 * 3600 * 1000);
+    ngx_conf_init_msec_value(conf->retention,
+                             (ngx_msec_t) 30 * 24 * 3600 * 1000);
 
     conf->batch = CRM_WEBHOOK_BATCH;
 
