@@ -16,6 +16,7 @@
 #include "jobs/crm_jobs.h"
 #include "jobs/crm_email_job.h"
 #include "jobs/crm_campaign_job.h"
+#include "jobs/crm_webhook_job.h"
 #include "model/crm_mime.h"
 #include "handlers/crm_handlers.h"
 #include "model/crm_track.h"
@@ -58,6 +59,12 @@ static char *ngx_http_crm_similarity(ngx_conf_t *cf, ngx_command_t *cmd,
 static char *ngx_http_crm_smtp(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_crm_email_retry(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_http_crm_webhooks(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_http_crm_webhook_retry(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_http_crm_webhook_msec(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static ngx_int_t ngx_http_crm_jobs_init(ngx_cycle_t *cycle,
     ngx_http_crm_main_conf_t *mcf);
@@ -351,6 +358,41 @@ static ngx_command_t  ngx_http_crm_commands[] = {
       0,
       NULL },
 
+    { ngx_string("crm_webhooks"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_FLAG,
+      ngx_http_crm_webhooks,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("crm_webhook_retry"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_1MORE,
+      ngx_http_crm_webhook_retry,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("crm_webhook_timeout"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_http_crm_webhook_msec,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(crm_webhook_conf_t, timeout),
+      NULL },
+
+    { ngx_string("crm_webhook_disable_after"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_http_crm_webhook_msec,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(crm_webhook_conf_t, disable_after),
+      NULL },
+
+    { ngx_string("crm_events_retention"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_http_crm_webhook_msec,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(crm_webhook_conf_t, retention),
+      NULL },
+
     { ngx_string("crm_tracking"),
       NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
       ngx_http_crm_tracking,
@@ -460,6 +502,11 @@ ngx_http_crm_create_main_conf(ngx_conf_t *cf)
     if (mcf->email == NULL) {
         return NULL;
     }
+
+    mcf->webhook = crm_webhook_conf_create(cf->pool);
+    if (mcf->webhook == NULL) {
+        return NULL;
+    }
     mcf->outbound.connect_timeout = NGX_CONF_UNSET_MSEC;
     mcf->outbound.timeout = NGX_CONF_UNSET_MSEC;
     mcf->outbound.max_response = NGX_CONF_UNSET_SIZE;
@@ -528,7 +575,9 @@ ngx_http_crm_init_main_conf(ngx_conf_t *cf, void *conf)
     ngx_conf_init_value(mcf->jobs, 1);
     ngx_conf_init_msec_value(mcf->jobs_interval, 2000);
 
-    if (crm_email_conf_init(cf, mcf->email) != NGX_CONF_OK) {
+    if (crm_email_conf_init(cf, mcf->email) != NGX_CONF_OK
+        || crm_webhook_conf_init(cf, mcf->webhook) != NGX_CONF_OK)
+    {
         return NGX_CONF_ERROR;
     }
 
@@ -1476,10 +1525,51 @@ ngx_http_crm_email_retry(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 }
 
 
+/* crm_webhooks on: this host delivers webhooks (an outbound client) */
+
+static char *
+ngx_http_crm_webhooks(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_crm_main_conf_t *mcf = conf;
+
+    char  *rv;
+
+    rv = ngx_conf_set_flag_slot(cf, cmd, mcf->webhook);
+
+    if (rv == NGX_CONF_OK && mcf->webhook->enabled) {
+        mcf->outbound_used = 1;
+    }
+
+    return rv;
+}
+
+
+static char *
+ngx_http_crm_webhook_retry(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_crm_main_conf_t *mcf = conf;
+
+    return crm_webhook_conf_retry(cf, mcf->webhook);
+}
+
+
+/* a time of the webhook configuration (cmd->offset in it) */
+
+static char *
+ngx_http_crm_webhook_msec(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_crm_main_conf_t *mcf = conf;
+
+    return ngx_conf_set_msec_slot(cf, cmd, mcf->webhook);
+}
+
+
 /*
- * The worker's jobs: the campaign runner, and email delivery when a relay
- * is configured.  Workers only (not the cache processes), and never with
- * "crm_jobs off": such a host serves the API and claims no work.
+ * The worker's jobs: the campaign runner; email delivery when a relay is
+ * configured; webhook delivery with "crm_webhooks on"; the events'
+ * retention where either delivery runs or crm_events_retention is set.
+ * Workers only (not the cache processes), and never with "crm_jobs off":
+ * such a host serves the API and claims no work.
  */
 
 static ngx_int_t
@@ -1487,7 +1577,9 @@ ngx_http_crm_jobs_init(ngx_cycle_t *cycle, ngx_http_crm_main_conf_t *mcf)
 {
     u_char               *p;
     ngx_str_t             owner;
+    ngx_uint_t            email, hooks;
     crm_email_conf_t     *ec;
+    crm_webhook_conf_t   *wc;
     crm_campaign_conf_t  *cc;
 
     if (!mcf->jobs || mcf->pool == NULL
@@ -1496,6 +1588,12 @@ ngx_http_crm_jobs_init(ngx_cycle_t *cycle, ngx_http_crm_main_conf_t *mcf)
     {
         return NGX_OK;
     }
+
+    ec = mcf->email;
+    wc = mcf->webhook;
+
+    email = (ec->url.len > 0 && mcf->curl != NULL);
+    hooks = (wc->enabled && mcf->curl != NULL);
 
     mcf->jobs_worker = crm_jobs_create(cycle);
     if (mcf->jobs_worker == NULL) {
@@ -1534,9 +1632,7 @@ ngx_http_crm_jobs_init(ngx_cycle_t *cycle, ngx_http_crm_main_conf_t *mcf)
         return NGX_ERROR;
     }
 
-    ec = mcf->email;
-
-    if (ec->url.len > 0 && mcf->curl != NULL) {
+    if (email) {
         ec->owner = owner;
         ec->pool = mcf->pool;
         ec->track_secret = mcf->tracking_secret;
@@ -1548,6 +1644,22 @@ ngx_http_crm_jobs_init(ngx_cycle_t *cycle, ngx_http_crm_main_conf_t *mcf)
         if (crm_jobs_add(mcf->jobs_worker, &ec->kind) == NULL) {
             return NGX_ERROR;
         }
+    }
+
+    wc->owner = owner;
+    wc->pool = mcf->pool;
+    wc->curl = mcf->curl;
+
+    crm_webhook_job_init(wc, mcf->jobs_interval);
+
+    if (hooks && crm_jobs_add(mcf->jobs_worker, &wc->kind) == NULL) {
+        return NGX_ERROR;
+    }
+
+    if ((email || hooks || wc->retention_set)
+        && crm_jobs_add(mcf->jobs_worker, &wc->purge) == NULL)
+    {
+        return NGX_ERROR;
     }
 
     if (crm_jobs_listen(mcf->jobs_worker, &mcf->pg) != NGX_OK) {
@@ -1632,6 +1744,7 @@ ngx_http_crm_exit_process(ngx_cycle_t *cycle)
     mcf->jobs_worker = NULL;
 
     mcf->email->curl = NULL;
+    mcf->webhook->curl = NULL;
 
     crm_pg_pool_destroy(mcf->pool);
     mcf->pool = NULL;

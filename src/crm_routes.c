@@ -75,6 +75,41 @@ crm_route_def_t  crm_routes[] = {
     { "/:resource/:id", CRM_ROUTE_ITEM, P|CRM_WHEN_QUEUED, 0, 0,
       crm_get, NULL, NULL, NULL },
 
+    /* the event feed: read only */
+
+    { "/:resource", CRM_ROUTE_COLLECTION, P|CRM_WHEN_READONLY, 0, 0,
+      crm_list, NULL, NULL, NULL },
+
+    { "/:resource/bulk", CRM_ROUTE_NONE, P|CRM_WHEN_READONLY, 0, 0,
+      NULL, NULL, NULL, NULL },
+
+    { "/:resource/:id", CRM_ROUTE_ITEM, P|CRM_WHEN_READONLY, 0, 0,
+      crm_get, NULL, NULL, NULL },
+
+    /*
+     * webhook subscriptions: made one by one with their secret shown
+     * once; rotate-secret, test, a delivery's retry; the deliveries are
+     * a link (GET /webhooks/:id/deliveries)
+     */
+
+    { "/:resource", CRM_ROUTE_COLLECTION, P|CRM_WHEN_HOOKS, 0, 0,
+      crm_list, crm_webhook_create, NULL, NULL },
+
+    { "/:resource/bulk", CRM_ROUTE_NONE, P|CRM_WHEN_HOOKS, 0, 0,
+      NULL, NULL, NULL, NULL },
+
+    { "/:resource/:id/rotate-secret", CRM_ROUTE_ITEM, P|CRM_WHEN_HOOKS,
+      CRM_ROUTE_NO_BODY, 0,
+      NULL, crm_webhook_rotate, NULL, NULL },
+
+    { "/:resource/:id/test", CRM_ROUTE_ITEM, P|CRM_WHEN_HOOKS,
+      CRM_ROUTE_NO_BODY|CRM_ROUTE_ACCEPTED, 0,
+      NULL, crm_webhook_test, NULL, NULL },
+
+    { "/:resource/:id/deliveries/:id/retry", CRM_ROUTE_ITEM,
+      P|CRM_WHEN_HOOKS, CRM_ROUTE_NO_BODY|CRM_ROUTE_ACCEPTED, 0,
+      NULL, crm_webhook_retry, NULL, NULL },
+
     /* API keys are made one by one, each with its secret shown once */
 
     { "/:resource", CRM_ROUTE_COLLECTION, P|CRM_WHEN_CREDENTIAL, 0, 0,
@@ -86,7 +121,8 @@ crm_route_def_t  crm_routes[] = {
     { "/:resource", CRM_ROUTE_COLLECTION, P|CRM_WHEN_PLAIN, 0, 0,
       crm_list, crm_create, NULL, NULL },
 
-    { "/:resource/bulk", CRM_ROUTE_BULK, P|CRM_WHEN_PLAIN, 0, 0,
+    { "/:resource/bulk", CRM_ROUTE_BULK, P|CRM_WHEN_PLAIN|CRM_WHEN_WRITABLE,
+      0, 0,
       NULL, crm_bulk, NULL, NULL },
 
     { "/:resource/:id", CRM_ROUTE_ITEM, P|CRM_WHEN_IMMUTABLE, 0, 0,
@@ -100,7 +136,7 @@ crm_route_def_t  crm_routes[] = {
 
     /* a campaign's recipients: a preview of its audience before it */
 
-    { "/:resource/:id/:link", CRM_ROUTE_LINK, P|CRM_WHEN_NESTED, 0, 0,
+    { "/:resource/:id/:link", CRM_ROUTE_LINK, P|CRM_WHEN_PREVIEW, 0, 0,
       crm_recipients, NULL, NULL, NULL },
 
     { "/:resource/:id/:link", CRM_ROUTE_LINK, P|CRM_WHEN_THROUGH, 0, 0,

@@ -26,66 +26,37 @@ static ngx_int_t crm_item_action_record(ngx_http_request_t *r,
 ngx_int_t
 crm_item_action(ngx_http_request_t *r, crm_ctx_t *ctx)
 {
-    char         *dump;
-    u_char       *p;
-    size_t        len;
-    crm_stmt_t   *st;
-    crm_param_t  *param;
+    char        *dump;
+    ngx_int_t    rc;
+    ngx_str_t    body;
+    crm_stmt_t  *st;
 
     if (crm_uuid_valid(ctx->route.id.data, ctx->route.id.len) != NGX_OK) {
         return crm_exec_not_found(r, ctx);
     }
 
     st = ngx_pcalloc(r->pool, sizeof(crm_stmt_t));
-    if (st == NULL
-        || ngx_array_init(&st->params, r->pool, 3, sizeof(crm_param_t))
-           != NGX_OK)
-    {
+    if (st == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
-
-    param = ngx_array_push_n(&st->params, 3);
-    if (param == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    ngx_memzero(param, 3 * sizeof(crm_param_t));
 
     dump = json_dumps(ctx->body, JSON_COMPACT);
     if (dump == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    len = ngx_strlen(dump);
-    param[2].value.data = ngx_pnalloc(r->pool, len);
-
-    if (param[2].value.data == NULL) {
-        free(dump);
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    ngx_memcpy(param[2].value.data, dump, len);
-    param[2].value.len = len;
-    free(dump);
-
-    param[0].value = ctx->workspace;
-    param[1].value = ctx->route.id;
+    body.data = (u_char *) dump;
+    body.len = ngx_strlen(dump);
 
     /* the function's name comes from the descriptor, never from input */
 
-    len = sizeof("SELECT (($1::uuid, $2::uuid, $3::jsonb))::text")
-          + ctx->route.item_action->function.len;
+    rc = crm_sql_action(r->pool, ctx->route.res, &ctx->workspace,
+                        &ctx->route.id, &body, ctx->route.item_action, st);
+    free(dump);
 
-    p = ngx_pnalloc(r->pool, len);
-    if (p == NULL) {
+    if (rc != NGX_OK) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
-
-    st->sql.data = p;
-    st->sql.len = ngx_sprintf(p, "SELECT %V($1::uuid, $2::uuid, $3::jsonb)"
-                              "::text",
-                              &ctx->route.item_action->function)
-                  - p;
 
     return crm_exec(r, ctx, st, crm_item_action_done);
 }

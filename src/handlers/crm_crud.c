@@ -89,7 +89,9 @@ crm_get(ngx_http_request_t *r, crm_ctx_t *ctx)
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    if (crm_uuid_valid(ctx->route.id.data, ctx->route.id.len) != NGX_OK) {
+    if (crm_id_valid(ctx->route.res, ctx->route.id.data, ctx->route.id.len)
+        != NGX_OK)
+    {
         return crm_exec_not_found(r, ctx);
     }
 

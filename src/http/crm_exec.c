@@ -649,7 +649,7 @@ crm_exec_render_row(ngx_http_request_t *r, crm_ctx_t *ctx, ngx_uint_t status,
     }
 
     body = ngx_pnalloc(r->pool, sizeof("{\"data\":,\"meta\":{}}") + len
-                                + mlen + sizeof("{\"key\" : \"\", ")
+                                + mlen + sizeof("{\"secret\" : \"\", ")
                                 + ctx->secret.len);
     if (body == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
@@ -661,7 +661,9 @@ crm_exec_render_row(ngx_http_request_t *r, crm_ctx_t *ctx, ngx_uint_t status,
 
         /* a new API key: its secret comes first, this once */
 
-        p = ngx_sprintf(p, "{\"key\" : \"%V\", ", &ctx->secret);
+        p = ngx_sprintf(p, "{\"%s\" : \"%V\", ",
+                        ctx->secret_name ? ctx->secret_name : "key",
+                        &ctx->secret);
         row++;
         len--;
     }

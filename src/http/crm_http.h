@@ -90,6 +90,7 @@ typedef struct {
     ngx_flag_t                jobs;         /* crm_jobs */
     ngx_msec_t                jobs_interval;
     struct crm_email_conf_s  *email;        /* jobs/crm_email_job.h */
+    struct crm_webhook_conf_s  *webhook;    /* jobs/crm_webhook_job.h */
     crm_curl_conf_t           outbound;     /* crm_outbound_* */
     ngx_uint_t                outbound_used;    /* set while configuring
                                                by what sends (crm_smtp,
@@ -173,7 +174,11 @@ typedef enum {
 #define CRM_WHEN_THROUGH      0x40      /* a link through the parent's
                                            member array: add, remove */
 #define CRM_WHEN_QUEUED       0x80      /* an outbox: POST /<name>/send */
-#define CRM_WHEN_NESTED       0x100     /* a link to a nested resource */
+#define CRM_WHEN_READONLY     0x100     /* GET only: the event feed */
+#define CRM_WHEN_HOOKS        0x200     /* webhook subscriptions */
+#define CRM_WHEN_WRITABLE     0x400     /* neither readonly nor hooks */
+#define CRM_WHEN_PREVIEW      0x800     /* a link to a list with a preview
+                                           (a campaign's recipients) */
 
 /* crm_route_def_t.flags: what the pipeline leaves out */
 
@@ -331,6 +336,7 @@ struct crm_ctx_s {
     ngx_uint_t                stage;        /* the one running */
     crm_step_pt               next;         /* a handler's continuation */
     ngx_str_t                 secret;       /* a new API key, shown once */
+    const char               *secret_name;  /* its member: NULL "key" */
     ngx_str_t                 match;        /* If-Match version */
     ngx_int_t                 limit_remaining;  /* -1: not limited */
 

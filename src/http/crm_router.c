@@ -18,7 +18,7 @@
 #include "http/crm_http.h"
 
 
-#define CRM_MAX_SEGMENTS      5
+#define CRM_MAX_SEGMENTS      6
 
 
 static ngx_int_t crm_route_match(crm_route_def_t *def, ngx_str_t *seg,
@@ -161,7 +161,7 @@ crm_route_match(crm_route_def_t *def, ngx_str_t *seg, ngx_uint_t n,
             && ngx_strncmp(name.data, ":resource", name.len) == 0)
         {
             rt->res = crm_schema_find(&seg[i]);
-            if (rt->res == NULL) {
+            if (rt->res == NULL || rt->res->nested) {
                 return NGX_DECLINED;
             }
 
@@ -263,8 +263,11 @@ crm_route_when(crm_route_def_t *def, crm_route_t *rt)
         || ((w & CRM_WHEN_CREDENTIAL) && !res->credential)
         || ((w & CRM_WHEN_PLAIN) && res->credential)
         || ((w & CRM_WHEN_QUEUED) && !res->queued)
-        || ((w & CRM_WHEN_NESTED)
-            && (rt->target == NULL || !rt->target->nested))
+        || ((w & CRM_WHEN_READONLY) && !res->readonly)
+        || ((w & CRM_WHEN_HOOKS) && !res->hooks)
+        || ((w & CRM_WHEN_WRITABLE) && (res->readonly || res->hooks))
+        || ((w & CRM_WHEN_PREVIEW)
+            && (rt->target == NULL || !rt->target->preview))
         || ((w & CRM_WHEN_THROUGH)
             && (rt->link == NULL || rt->link->through.len == 0)))
     {

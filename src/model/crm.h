@@ -102,15 +102,34 @@ typedef ngx_int_t (*crm_check_pt)(ngx_pool_t *pool, crm_resource_t *res,
 #define CRM_RES_VERSIONED     0x20      /* a version: ETag, If-Match */
 #define CRM_RES_QUEUED        0x40      /* made by POST /<name>/send (202),
                                            then changed by jobs only */
-#define CRM_RES_NESTED        0x80      /* a sub-collection only: no
-                                           route of its own */
+#define CRM_RES_EVENTS        0x80      /* writes publish events (the
+                                           planner writes them) */
+#define CRM_RES_READONLY      0x100     /* GET only (the event feed) */
+#define CRM_RES_NESTED        0x200     /* only under its parent */
+#define CRM_RES_HOOKS         0x400     /* webhook subscriptions */
+#define CRM_RES_PREVIEW       0x800     /* a nested list with a preview
+                                           before it exists (recipients) */
 
 
-/* POST /<resource>/:id/<name>: one SQL function (workspace, id, body) */
+typedef struct {
+    const char               *column;       /* of the function's result */
+    const char               *resource;     /* the row's resource */
+    const char               *verb;         /* "created": the event is
+                                               <singular>.<verb> */
+} crm_action_event_t;
+
+
+/*
+ * POST /<resource>/:id/<name>: one SQL function (workspace, id, body)
+ * returning JSON, or, with events, a table (result jsonb, <column> <row
+ * type>, ...) whose rows the planner renders as events
+ */
 
 typedef struct {
     ngx_str_t                 name;         /* path segment: "convert" */
     ngx_str_t                 function;     /* "db_lead_convert" */
+    crm_action_event_t       *events;
+    ngx_uint_t                nevents;
     ngx_uint_t                record;       /* answer with the record as
                                                GET renders it (the
                                                function's JSON is not
@@ -174,8 +193,12 @@ struct crm_resource_s {
                                                If-Match */
     unsigned                  queued:1;     /* POST /<name>/send: an
                                                outbox (emails) */
-    unsigned                  nested:1;     /* listed under its parent
-                                               only */
+    unsigned                  events:1;     /* writes publish events */
+    unsigned                  readonly:1;   /* GET only */
+    unsigned                  nested:1;     /* no /<name> of its own */
+    unsigned                  hooks:1;      /* webhook subscriptions */
+    unsigned                  preview:1;    /* a nested list previewed
+                                               (a campaign's recipients) */
     ngx_str_t                 tenant;       /* column holding the
                                                workspace: "workspace_id"
                                                when empty */
@@ -341,6 +364,8 @@ ngx_int_t crm_value_utf8(u_char *p, size_t len, size_t *chars);
 u_char *crm_value_line(u_char *dst, size_t size, const char *msg);
 
 ngx_int_t crm_uuid_valid(u_char *p, size_t len);
+/* NGX_OK: "p" may be an id of "res" (a UUID, or its id field's form) */
+ngx_int_t crm_id_valid(crm_resource_t *res, u_char *p, size_t len);
 
 
 /* crm_cursor.c: opaque, HMAC-authenticated cursors (pure) */
@@ -397,6 +422,10 @@ ngx_int_t crm_sql_update(ngx_pool_t *pool, crm_resource_t *res,
     crm_stmt_t *st);
 ngx_int_t crm_sql_delete(ngx_pool_t *pool, crm_resource_t *res,
     ngx_str_t *ws, ngx_str_t *id, ngx_str_t *match, crm_stmt_t *st);
+/* POST /<resource>/:id/<action>: the action's function, its events */
+ngx_int_t crm_sql_action(ngx_pool_t *pool, crm_resource_t *res,
+    ngx_str_t *ws, ngx_str_t *id, ngx_str_t *body, crm_action_t *action,
+    crm_stmt_t *st);
 ngx_int_t crm_sql_exists(ngx_pool_t *pool, crm_resource_t *res,
     ngx_str_t *ws, ngx_str_t *id, crm_stmt_t *st);
 /* GET /search over "res" (all searchable), best "limit" first */
@@ -443,6 +472,16 @@ ngx_int_t crm_auth_scope(ngx_str_t *scopes, ngx_str_t *resource,
 
 ngx_int_t crm_idem_fingerprint(ngx_str_t *method, ngx_str_t *uri,
     ngx_chain_t *body, ngx_str_t *principal, u_char *fp);
+
+
+/* crm_sign.c: Standard Webhooks signatures (pure) */
+
+/*
+ * "v1,<base64 HMAC-SHA256(key, id.ts.body)>", key = the base64 decoding
+ * of "secret" after "whsec_"; NGX_DECLINED: a malformed secret
+ */
+ngx_int_t crm_webhook_sign(ngx_pool_t *pool, ngx_str_t *secret,
+    ngx_str_t *id, ngx_str_t *ts, ngx_str_t *body, ngx_str_t *out);
 
 
 /* crm_validate.c: JSON body -> crm_value_t array (pure, jansson) */

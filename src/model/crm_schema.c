@@ -210,8 +210,20 @@ static crm_field_t  crm_lead_fields[] = {
 };
 
 
+/* what a conversion made, as events, in this order (sql/018) */
+
+static crm_action_event_t  crm_lead_convert_events[] = {
+    { "company", "companies", "created" },
+    { "contact", "contacts", "created" },
+    { "deal", "deals", "created" },
+    { "lead", "leads", "converted" }
+};
+
+
 static crm_action_t  crm_lead_actions[] = {
-    { ngx_string("convert"), ngx_string("db_lead_convert"), 0 }
+    { ngx_string("convert"), ngx_string("db_lead_convert_rows"),
+      crm_lead_convert_events,
+      sizeof(crm_lead_convert_events) / sizeof(crm_action_event_t), 0 }
 };
 
 
@@ -441,10 +453,10 @@ static crm_field_t  crm_campaign_fields[] = {
 
 
 static crm_action_t  crm_campaign_actions[] = {
-    { ngx_string("start"), ngx_string("db_campaign_start"), 1 },
-    { ngx_string("pause"), ngx_string("db_campaign_pause"), 1 },
-    { ngx_string("resume"), ngx_string("db_campaign_resume"), 1 },
-    { ngx_string("cancel"), ngx_string("db_campaign_cancel"), 1 }
+    { ngx_string("start"), ngx_string("db_campaign_start"), NULL, 0, 1 },
+    { ngx_string("pause"), ngx_string("db_campaign_pause"), NULL, 0, 1 },
+    { ngx_string("resume"), ngx_string("db_campaign_resume"), NULL, 0, 1 },
+    { ngx_string("cancel"), ngx_string("db_campaign_cancel"), NULL, 0, 1 }
 };
 
 
@@ -475,6 +487,86 @@ static crm_field_t  crm_recipient_fields[] = {
 
 
 /*
+ * The event feed (sql/018_webhooks.sql): written by the writes
+ * themselves, read-only here.  Ids are "evt_" + 32 hex digits.
+ */
+
+static crm_field_t  crm_event_fields[] = {
+    crm_fld("id", "id", CRM_FT_TEXT, CRM_RO, 0),
+    crm_fld("type", "type", CRM_FT_TEXT,
+            CRM_F_READONLY|CRM_F_FILTER|CRM_F_SORT|CRM_F_NOTNULL, 0),
+    crm_fld("sequence", "seq", CRM_FT_INT, CRM_RO, 0),
+    crm_fld("recordId", "record_id", CRM_FT_UUID,
+            CRM_F_READONLY|CRM_F_FILTER, 0),
+    crm_fld("data", "data", CRM_FT_OBJECT, CRM_F_READONLY|CRM_F_NOTNULL, 0),
+    crm_fld("createdAt", "created_at", CRM_FT_TIMESTAMP, CRM_RO, 0)
+};
+
+
+/*
+ * Webhook subscriptions: the secret is written (made by the server when
+ * the body has none, crm_webhooks.c) and never rendered; it is shown
+ * once, at creation and by rotate-secret
+ */
+
+static crm_field_t  crm_webhook_fields[] = {
+    crm_common_head,
+    crm_fld("url", "url", CRM_FT_TEXT, CRM_FS|CRM_F_REQUIRED, 2048),
+    crm_fld("events", "events", CRM_FT_TEXT_ARRAY,
+            CRM_F_REQUIRED|CRM_F_FILTER|CRM_F_NOTNULL, 100),
+    crm_fld("active", "active", CRM_FT_BOOL, CRM_FS|CRM_F_NOTNULL, 0),
+    crm_fld("description", "description", CRM_FT_TEXT, CRM_F_FILTER, 1000),
+    crm_fld("secret", "secret", CRM_FT_TEXT,
+            CRM_F_WRITEONLY|CRM_F_CREATEONLY, 100),
+    crm_fld("disabledReason", "disabled_reason", CRM_FT_TEXT,
+            CRM_F_READONLY, 0),
+    crm_fld("disabledAt", "disabled_at", CRM_FT_TIMESTAMP,
+            CRM_F_READONLY|CRM_F_FILTER, 0),
+    crm_fld("failingSince", "failing_since", CRM_FT_TIMESTAMP,
+            CRM_F_READONLY, 0),
+    crm_fld("previousSecretExpiresAt", "previous_secret_until",
+            CRM_FT_TIMESTAMP, CRM_F_READONLY, 0),
+    crm_common_tail
+};
+
+
+static const char  *crm_delivery_statuses[] = {
+    "pending", "sending", "succeeded", "failed", NULL
+};
+
+
+static crm_field_t  crm_delivery_fields[] = {
+    crm_common_head,
+    crm_ref("webhookId", "webhook_id", CRM_F_READONLY|CRM_F_FILTER, NULL),
+    crm_fld("eventId", "event_id", CRM_FT_TEXT,
+            CRM_F_READONLY|CRM_F_FILTER, 0),
+    crm_fld("eventType", "event_type", CRM_FT_TEXT,
+            CRM_F_READONLY|CRM_F_FILTER|CRM_F_SORT, 0),
+    crm_enum("status", "status", CRM_RO, crm_delivery_statuses),
+    crm_fld("attempts", "attempts", CRM_FT_INT, CRM_RO, 0),
+    crm_fld("nextAttemptAt", "next_attempt_at", CRM_FT_TIMESTAMP,
+            CRM_F_READONLY|CRM_F_FILTER|CRM_F_SORT, 0),
+    crm_fld("responseStatus", "response_status", CRM_FT_INT,
+            CRM_F_READONLY|CRM_F_FILTER, 0),
+    crm_fld("responseBody", "response_body", CRM_FT_TEXT, CRM_F_READONLY, 0),
+    crm_fld("responseTruncated", "response_truncated", CRM_FT_BOOL,
+            CRM_F_READONLY|CRM_F_NOTNULL, 0),
+    crm_fld("durationMs", "duration_ms", CRM_FT_INT, CRM_F_READONLY, 0),
+    crm_fld("lastError", "last_error", CRM_FT_TEXT, CRM_F_READONLY, 0),
+    crm_fld("lastAttemptAt", "last_attempt_at", CRM_FT_TIMESTAMP,
+            CRM_F_READONLY|CRM_F_SORT, 0),
+    crm_fld("deliveredAt", "delivered_at", CRM_FT_TIMESTAMP,
+            CRM_F_READONLY|CRM_F_FILTER|CRM_F_SORT, 0),
+    crm_common_tail
+};
+
+
+static crm_link_t  crm_webhook_links[] = {
+    crm_link("deliveries", "webhook-deliveries", "webhook_id")
+};
+
+
+/*
  * name, table, singular, fields, links, CRM_RES_* flags, and the tenant
  * column ("" = workspace_id); item actions (POST /<name>/:id/<action>)
  * with crm_resource_actions()
@@ -497,7 +589,9 @@ static crm_field_t  crm_recipient_fields[] = {
       ((flags) & CRM_RES_ADMIN) != 0, ((flags) & CRM_RES_IMMUTABLE) != 0,    \
       ((flags) & CRM_RES_CREDENTIAL) != 0, ((flags) & CRM_RES_REVOKES) != 0, \
       ((flags) & CRM_RES_SINGLETON) != 0, ((flags) & CRM_RES_VERSIONED) != 0,\
-      ((flags) & CRM_RES_QUEUED) != 0, ((flags) & CRM_RES_NESTED) != 0,      \
+      ((flags) & CRM_RES_QUEUED) != 0, ((flags) & CRM_RES_EVENTS) != 0,      \
+      ((flags) & CRM_RES_READONLY) != 0, ((flags) & CRM_RES_NESTED) != 0,    \
+      ((flags) & CRM_RES_HOOKS) != 0, ((flags) & CRM_RES_PREVIEW) != 0,      \
       ngx_string(tenant), actions, nactions, check }
 
 
@@ -505,28 +599,30 @@ static crm_resource_t  crm_resources[] = {
 
     crm_resource("contacts", "contacts", "contact", crm_contact_fields,
                  crm_contact_links, crm_nlinks(crm_contact_links),
-                 CRM_RES_VERSIONED, ""),
+                 CRM_RES_VERSIONED|CRM_RES_EVENTS, ""),
 
     crm_resource("companies", "companies", "company", crm_company_fields,
                  crm_company_links, crm_nlinks(crm_company_links),
-                 CRM_RES_VERSIONED, ""),
+                 CRM_RES_VERSIONED|CRM_RES_EVENTS, ""),
 
     crm_resource("pipelines", "pipelines", "pipeline", crm_pipeline_fields,
                  crm_pipeline_links, crm_nlinks(crm_pipeline_links),
-                 CRM_RES_VERSIONED, ""),
+                 CRM_RES_VERSIONED|CRM_RES_EVENTS, ""),
 
     crm_resource("deals", "deals", "deal", crm_deal_fields,
                  crm_deal_links, crm_nlinks(crm_deal_links),
-                 CRM_RES_VERSIONED, ""),
+                 CRM_RES_VERSIONED|CRM_RES_EVENTS, ""),
 
     crm_resource_actions("leads", "leads", "lead", crm_lead_fields,
                          crm_lead_links, crm_nlinks(crm_lead_links),
-                         CRM_RES_VERSIONED, "", crm_lead_actions,
+                         CRM_RES_VERSIONED|CRM_RES_EVENTS, "",
+                         crm_lead_actions,
                          sizeof(crm_lead_actions) / sizeof(crm_action_t)),
 
     crm_resource("activities", "activities", "activity",
                  crm_activity_fields, crm_activity_links,
-                 crm_nlinks(crm_activity_links), CRM_RES_VERSIONED, ""),
+                 crm_nlinks(crm_activity_links),
+                 CRM_RES_VERSIONED|CRM_RES_EVENTS, ""),
 
     crm_resource("custom-fields", "custom_fields", "custom_field",
                  crm_custom_field_fields, NULL, 0,
@@ -539,14 +635,15 @@ static crm_resource_t  crm_resources[] = {
 
     crm_resource_checked("campaigns", "campaigns", "campaign",
                          crm_campaign_fields, crm_campaign_links,
-                         crm_nlinks(crm_campaign_links), CRM_RES_VERSIONED,
+                         crm_nlinks(crm_campaign_links),
+                         CRM_RES_VERSIONED|CRM_RES_EVENTS,
                          "", crm_campaign_actions,
                          sizeof(crm_campaign_actions) / sizeof(crm_action_t),
-                         crm_campaign_check),
+                         NULL),
 
     crm_resource("campaign-recipients", "campaign_recipients",
                  "campaign_recipient", crm_recipient_fields, NULL, 0,
-                 CRM_RES_IMMUTABLE|CRM_RES_NESTED, ""),
+                 CRM_RES_IMMUTABLE|CRM_RES_NESTED|CRM_RES_PREVIEW, ""),
 
     crm_resource("emails", "emails", "email", crm_email_fields,
                  NULL, 0, CRM_RES_IMMUTABLE|CRM_RES_QUEUED, ""),
@@ -554,6 +651,17 @@ static crm_resource_t  crm_resources[] = {
     crm_resource("suppressions", "suppressions", "suppression",
                  crm_suppression_fields, NULL, 0,
                  CRM_RES_ADMIN|CRM_RES_IMMUTABLE, ""),
+
+    crm_resource("events", "events", "event", crm_event_fields,
+                 NULL, 0, CRM_RES_READONLY, ""),
+
+    crm_resource("webhooks", "webhooks", "webhook", crm_webhook_fields,
+                 crm_webhook_links, crm_nlinks(crm_webhook_links),
+                 CRM_RES_ADMIN|CRM_RES_VERSIONED|CRM_RES_HOOKS, ""),
+
+    crm_resource("webhook-deliveries", "webhook_deliveries",
+                 "webhook_delivery", crm_delivery_fields, NULL, 0,
+                 CRM_RES_READONLY|CRM_RES_NESTED, ""),
 
     crm_resource("users", "users", "user", crm_user_fields,
                  NULL, 0, CRM_RES_ADMIN|CRM_RES_REVOKES|CRM_RES_VERSIONED, ""),

@@ -76,6 +76,12 @@ static ngx_int_t crm_sql_render(crm_sql_t *s, crm_field_t *f);
 static ngx_int_t crm_sql_value(crm_sql_t *s, crm_value_t *v);
 static void crm_sql_by_id(crm_sql_t *s, crm_resource_t *res,
     ngx_uint_t id);
+static void crm_sql_event_head(crm_sql_t *s, crm_resource_t *res);
+static void crm_sql_event_returning(crm_sql_t *s, crm_resource_t *res);
+static void crm_sql_event(crm_sql_t *s, crm_resource_t *res,
+    const char *verb, ngx_array_t *values, crm_field_t *changed);
+static void crm_sql_event_tail(crm_sql_t *s, crm_resource_t *res,
+    const char *out);
 static ngx_int_t crm_sql_rows(crm_sql_t *s, crm_resource_t *res,
     crm_query_t *q, crm_parent_t *parent);
 static ngx_int_t crm_sql_where(crm_sql_t *s, crm_resource_t *res,
@@ -301,6 +307,7 @@ crm_sql_insert(ngx_pool_t *pool, crm_resource_t *res, ngx_str_t *ws,
 
     v = values->elts;
 
+    crm_sql_event_head(&s, res);
     crm_sql_cstr(&s, "INSERT INTO ");
     crm_sql_str(&s, &res->table);
     crm_sql_cstr(&s, " (");
@@ -327,7 +334,10 @@ crm_sql_insert(ngx_pool_t *pool, crm_resource_t *res, ngx_str_t *ws,
         return NGX_ERROR;
     }
 
+    crm_sql_event_returning(&s, res);
     crm_sql_version(&s, res);
+    crm_sql_event(&s, res, "created", NULL, NULL);
+    crm_sql_event_tail(&s, res, NULL);
 
     return crm_sql_done(&s);
 }
@@ -349,6 +359,7 @@ crm_sql_update(ngx_pool_t *pool, crm_resource_t *res, ngx_str_t *ws,
 
     v = values->elts;
 
+    crm_sql_event_head(&s, res);
     crm_sql_cstr(&s, "UPDATE ");
     crm_sql_str(&s, &res->table);
     crm_sql_cstr(&s, " SET ");
@@ -377,7 +388,10 @@ crm_sql_update(ngx_pool_t *pool, crm_resource_t *res, ngx_str_t *ws,
         return NGX_ERROR;
     }
 
+    crm_sql_event_returning(&s, res);
     crm_sql_version(&s, res);
+    crm_sql_event(&s, res, "updated", values, NULL);
+    crm_sql_event_tail(&s, res, NULL);
 
     return crm_sql_done(&s);
 }
@@ -396,6 +410,7 @@ crm_sql_delete(ngx_pool_t *pool, crm_resource_t *res, ngx_str_t *ws,
 
     n = crm_sql_param(&s, id->data, id->len, 0);
 
+    crm_sql_event_head(&s, res);
     crm_sql_cstr(&s, "UPDATE ");
     crm_sql_str(&s, &res->table);
     crm_sql_cstr(&s, " SET deleted_at = now(), updated_at = now()");
@@ -404,6 +419,18 @@ crm_sql_delete(ngx_pool_t *pool, crm_resource_t *res, ngx_str_t *ws,
     crm_sql_cstr(&s, " RETURNING ");
     crm_sql_str(&s, &res->fields[0].column);
     crm_sql_cstr(&s, "::text");
+
+    if (res->events) {
+        crm_sql_cstr(&s, " AS crm_id, ");
+
+        if (crm_sql_row_json(&s, res, NULL) != NGX_OK) {
+            return NGX_ERROR;
+        }
+
+        crm_sql_event_returning(&s, res);
+        crm_sql_event(&s, res, "deleted", NULL, NULL);
+        crm_sql_event_tail(&s, res, "crm_id");
+    }
 
     return crm_sql_done(&s);
 }
@@ -608,6 +635,7 @@ crm_sql_link(ngx_pool_t *pool, crm_parent_t *parent, ngx_str_t *ws,
     n = crm_sql_param(&s, parent->id.data, parent->id.len, 0);
     t = crm_sql_param(&s, target->data, target->len, 0);
 
+    crm_sql_event_head(&s, res);
     crm_sql_cstr(&s, "UPDATE ");
     crm_sql_str(&s, &res->table);
     crm_sql_cstr(&s, " SET ");
@@ -659,7 +687,100 @@ crm_sql_link(ngx_pool_t *pool, crm_parent_t *parent, ngx_str_t *ws,
         return NGX_ERROR;
     }
 
+    crm_sql_event_returning(&s, res);
     crm_sql_version(&s, res);
+    crm_sql_event(&s, res, "updated", NULL,
+                  crm_schema_field(res, col->data, col->len));
+    crm_sql_event_tail(&s, res, NULL);
+
+    return crm_sql_done(&s);
+}
+
+
+/*
+ * POST /<resource>/:id/<action>: SELECT <function>($1, $2, $3)::text, or
+ * for an action with events:
+ *
+ *   WITH c AS MATERIALIZED (SELECT * FROM <function>($1, $2, $3)),
+ *   e AS (INSERT INTO events ... SELECT ... <row JSON> FROM (SELECT
+ *         (c.<column>).* FROM c WHERE (c.<column>).id IS NOT NULL) x
+ *         UNION ALL ...)
+ *   SELECT result::text FROM c
+ *
+ * the rows the function made rendered as the API renders them, in the
+ * same statement
+ */
+
+ngx_int_t
+crm_sql_action(ngx_pool_t *pool, crm_resource_t *res, ngx_str_t *ws,
+    ngx_str_t *id, ngx_str_t *body, crm_action_t *action, crm_stmt_t *st)
+{
+    ngx_str_t            name;
+    ngx_uint_t           i, n, b;
+    crm_sql_t            s;
+    crm_resource_t      *er;
+    crm_action_event_t  *ev;
+
+    if (crm_sql_init(&s, pool, st, ws) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    n = crm_sql_param(&s, id->data, id->len, 0);
+    b = crm_sql_param(&s, body->data, body->len, 0);
+
+    if (action->nevents == 0) {
+        crm_sql_cstr(&s, "SELECT ");
+        crm_sql_str(&s, &action->function);
+        crm_sql_cstr(&s, "($1::uuid, ");
+        crm_sql_ref(&s, n, "::uuid, ");
+        crm_sql_ref(&s, b, "::jsonb)::text");
+
+        return crm_sql_done(&s);
+    }
+
+    crm_sql_cstr(&s, "WITH c AS MATERIALIZED (SELECT * FROM ");
+    crm_sql_str(&s, &action->function);
+    crm_sql_cstr(&s, "($1::uuid, ");
+    crm_sql_ref(&s, n, "::uuid, ");
+    crm_sql_ref(&s, b, "::jsonb)), e AS (INSERT INTO events (workspace_id, "
+                "type, record_id, data) ");
+
+    for (i = 0; i < action->nevents; i++) {
+        ev = &action->events[i];
+
+        name.data = (u_char *) ev->resource;
+        name.len = ngx_strlen(ev->resource);
+
+        er = crm_schema_find(&name);
+        if (er == NULL) {
+            return NGX_ERROR;
+        }
+
+        crm_sql_cstr(&s, i ? " UNION ALL SELECT $1::uuid, '"
+                           : "SELECT $1::uuid, '");
+        crm_sql_str(&s, &er->singular);
+        crm_sql_cstr(&s, ".");
+        crm_sql_cstr(&s, ev->verb);
+        crm_sql_cstr(&s, "', x.");
+        crm_sql_str(&s, &er->fields[0].column);
+        crm_sql_cstr(&s, ", jsonb_build_object('object', ");
+
+        if (crm_sql_row_json(&s, er, NULL) != NGX_OK) {
+            return NGX_ERROR;
+        }
+
+        crm_sql_cstr(&s, "::jsonb) FROM (SELECT (c.");
+        crm_sql_cstr(&s, ev->column);
+        crm_sql_cstr(&s, ").* FROM c WHERE (c.");
+        crm_sql_cstr(&s, ev->column);
+        crm_sql_cstr(&s, ").");
+        crm_sql_str(&s, &er->fields[0].column);
+        crm_sql_cstr(&s, " IS NOT NULL) x");
+    }
+
+    crm_sql_cstr(&s, ") SELECT result::text FROM c");
+
+    (void) res;
 
     return crm_sql_done(&s);
 }
@@ -1252,13 +1373,121 @@ crm_sql_tenant(crm_sql_t *s, crm_resource_t *res)
 static void
 crm_sql_by_id(crm_sql_t *s, crm_resource_t *res, ngx_uint_t id)
 {
+    crm_sql_type_t  *t;
+
+    t = crm_sql_type(&res->fields[0]);
+
     crm_sql_cstr(s, " WHERE ");
     crm_sql_tenant(s, res);
     crm_sql_cstr(s, " = $1::uuid AND ");
     crm_sql_str(s, &res->fields[0].column);
     crm_sql_cstr(s, " = ");
-    crm_sql_ref(s, id, "::uuid");
+    crm_sql_ref(s, id, t ? t->cast : "::uuid");
     crm_sql_cstr(s, " AND deleted_at IS NULL");
+}
+
+
+/*
+ * Events (a resource with CRM_RES_EVENTS): the write becomes
+ *
+ *   WITH w AS (<write> RETURNING <row JSON> AS crm_row, id AS crm_rid
+ *              [, version::text]),
+ *   e AS (INSERT INTO events (workspace_id, type, record_id, data)
+ *         SELECT $1, '<singular>.<verb>', crm_rid, {"object": crm_row,
+ *         "changes": [...]} FROM w)
+ *   SELECT crm_row [, version] FROM w
+ *
+ * so that the event is the row as the API renders it, and commits with
+ * the write or not at all
+ */
+
+static void
+crm_sql_event_head(crm_sql_t *s, crm_resource_t *res)
+{
+    if (res->events) {
+        crm_sql_cstr(s, "WITH w AS (");
+    }
+}
+
+
+static void
+crm_sql_event_returning(crm_sql_t *s, crm_resource_t *res)
+{
+    if (res->events) {
+        crm_sql_cstr(s, " AS crm_row, ");
+        crm_sql_str(s, &res->fields[0].column);
+        crm_sql_cstr(s, " AS crm_rid");
+    }
+}
+
+
+/* "values": the fields an update set; "changed": a link's field */
+
+static void
+crm_sql_event(crm_sql_t *s, crm_resource_t *res, const char *verb,
+    ngx_array_t *values, crm_field_t *changed)
+{
+    ngx_uint_t    i, n;
+    crm_value_t  *v;
+
+    if (!res->events) {
+        return;
+    }
+
+    crm_sql_cstr(s, "), e AS (INSERT INTO events (workspace_id, type, "
+                 "record_id, data) SELECT $1::uuid, '");
+    crm_sql_str(s, &res->singular);
+    crm_sql_cstr(s, ".");
+    crm_sql_cstr(s, verb);
+    crm_sql_cstr(s, "', crm_rid, jsonb_build_object('object', "
+                 "crm_row::jsonb");
+
+    if (values != NULL || changed != NULL) {
+
+        /* the names as a JSON array literal: descriptor text only */
+
+        crm_sql_cstr(s, ", 'changes', ");
+        crm_sql_cstr(s, "'[");
+
+        n = 0;
+        v = values ? values->elts : NULL;
+
+        for (i = 0; values != NULL && i < values->nelts; i++) {
+            crm_sql_cstr(s, n++ ? ", \"" : "\"");
+            crm_sql_str(s, &v[i].field->name);
+            crm_sql_cstr(s, "\"");
+        }
+
+        if (changed != NULL) {
+            crm_sql_cstr(s, n++ ? ", \"" : "\"");
+            crm_sql_str(s, &changed->name);
+            crm_sql_cstr(s, "\"");
+        }
+
+        crm_sql_cstr(s, "]'::jsonb");
+    }
+
+    crm_sql_cstr(s, ") FROM w");
+}
+
+
+/* the statement's answer: its columns as they were without events */
+
+static void
+crm_sql_event_tail(crm_sql_t *s, crm_resource_t *res, const char *out)
+{
+    if (!res->events) {
+        return;
+    }
+
+    crm_sql_cstr(s, ") SELECT ");
+    crm_sql_cstr(s, out ? out : "crm_row");
+
+    if (out == NULL && res->versioned) {
+        crm_sql_cstr(s, ", version");
+    }
+
+    crm_sql_cstr(s, " FROM w");
 }
 
 

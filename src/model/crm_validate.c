@@ -57,6 +57,14 @@ typedef struct {
 
 
 static crm_field_t *crm_validate_field(crm_resource_t *res, ngx_str_t *name);
+typedef struct {
+    ngx_str_t                 name;         /* the resource */
+    crm_check_pt              check;
+} crm_validate_own_t;
+
+
+static ngx_int_t crm_validate_own(ngx_pool_t *pool, crm_resource_t *res,
+    void *body, ngx_array_t *errors);
 static ngx_int_t crm_validate_error(crm_validate_t *ctx, ngx_str_t *name,
     const char *code, const char *fmt, ...);
 static ngx_int_t crm_validate_invalid_type(crm_validate_t *ctx,
@@ -259,13 +267,45 @@ crm_validate(ngx_pool_t *pool, crm_resource_t *res, void *body,
         }
     }
 
-    if (errors->nelts == 0 && res->check != NULL
-        && res->check(pool, res, body, errors) != NGX_OK)
+    if (errors->nelts == 0 && crm_validate_own(pool, res, body, errors)
+        != NGX_OK)
     {
         return NGX_ERROR;
     }
 
     return (errors->nelts > 0) ? NGX_DECLINED : NGX_OK;
+}
+
+
+/*
+ * A resource's own rules, after its fields' (a table here rather than a
+ * pointer in the descriptor: the rules use the descriptors of others)
+ */
+
+static crm_validate_own_t  crm_validate_owns[] = {
+    { ngx_string("campaigns"), crm_campaign_check }
+};
+
+
+static ngx_int_t
+crm_validate_own(ngx_pool_t *pool, crm_resource_t *res, void *body,
+    ngx_array_t *errors)
+{
+    ngx_uint_t  i;
+
+    for (i = 0; i < sizeof(crm_validate_owns) / sizeof(crm_validate_own_t);
+         i++)
+    {
+        if (crm_validate_owns[i].name.len == res->name.len
+            && ngx_strncmp(crm_validate_owns[i].name.data, res->name.data,
+                           res->name.len)
+               == 0)
+        {
+            return crm_validate_owns[i].check(pool, res, body, errors);
+        }
+    }
+
+    return NGX_OK;
 }
 
 

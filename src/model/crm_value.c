@@ -441,3 +441,34 @@ crm_value_line(u_char *dst, size_t size, const char *msg)
 
     return p;
 }
+
+
+/*
+ * An id of "res" as a path may give it: a UUID, or for a resource whose
+ * ids are text (events: "evt_" + 32 hex digits) up to 64 letters,
+ * digits, "_" and "-"
+ */
+
+ngx_int_t
+crm_id_valid(crm_resource_t *res, u_char *p, size_t len)
+{
+    size_t  i;
+
+    if (res->fields[0].type == CRM_FT_UUID) {
+        return crm_uuid_valid(p, len);
+    }
+
+    if (p == NULL || len == 0 || len > 64) {
+        return NGX_DECLINED;
+    }
+
+    for (i = 0; i < len; i++) {
+        if (!((p[i] >= 'a' && p[i] <= 'z') || (p[i] >= 'A' && p[i] <= 'Z')
+              || (p[i] >= '0' && p[i] <= '9') || p[i] == '_' || p[i] == '-'))
+        {
+            return NGX_DECLINED;
+        }
+    }
+
+    return NGX_OK;
+}

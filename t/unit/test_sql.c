@@ -154,10 +154,15 @@ test_single(void)
     ok(crm_sql_delete(pool, contacts, &ws, &id, NULL, &st) == NGX_OK,
        "delete: NGX_OK");
     is_sql(&st,
-           "UPDATE contacts SET deleted_at = now(), updated_at = now() "
+           "WITH w AS (UPDATE contacts SET deleted_at = now(), "
+           "updated_at = now() "
            "WHERE workspace_id = $1::uuid AND id = $2::uuid AND "
-           "deleted_at IS NULL RETURNING id::text",
-           "delete: statement");
+           "deleted_at IS NULL RETURNING id::text AS crm_id, " CONTACT_ROW
+           " AS crm_row, id AS crm_rid), e AS (INSERT INTO events "
+           "(workspace_id, type, record_id, data) SELECT $1::uuid, "
+           "'contact.deleted', crm_rid, jsonb_build_object('object', "
+           "crm_row::jsonb) FROM w) SELECT crm_id FROM w",
+           "delete: statement, with its event");
     ok(st.params.nelts == 2, "delete: 2 params");
     dump(&st);
 
@@ -193,12 +198,16 @@ test_write(void)
     ok(crm_sql_insert(pool, contacts, &ws, &values, &st) == NGX_OK,
        "insert: NGX_OK");
     is_sql(&st,
-           "INSERT INTO contacts (workspace_id, first_name, email, tags, "
+           "WITH w AS (INSERT INTO contacts (workspace_id, first_name, "
+           "email, tags, "
            "custom_fields, company_id, status) VALUES ($1::uuid, $2::text, "
            "$3::text, ARRAY(SELECT jsonb_array_elements_text($4::jsonb)), "
            "$5::jsonb, $6::uuid, $7::text) RETURNING " CONTACT_ROW
-           ", version::text",
-           "insert: statement");
+           " AS crm_row, id AS crm_rid, version::text), e AS (INSERT INTO "
+           "events (workspace_id, type, record_id, data) SELECT $1::uuid, "
+           "'contact.created', crm_rid, jsonb_build_object('object', "
+           "crm_row::jsonb) FROM w) SELECT crm_row, version FROM w",
+           "insert: statement, with its event");
     ok(st.params.nelts == 7, "insert: 7 params");
     is_param(&st, 2, "Ada", "insert: $2 text");
     is_param(&st, 4, "[\"vip\",\"a \\\"b\\\"\"]", "insert: $4 JSON array");
@@ -242,13 +251,19 @@ test_write(void)
     ok(crm_sql_update(pool, contacts, &ws, &id, &values, NULL, &st) == NGX_OK,
        "update: NGX_OK");
     is_sql(&st,
-           "UPDATE contacts SET last_name = $3::text, tags = ARRAY(SELECT "
+           "WITH w AS (UPDATE contacts SET last_name = $3::text, "
+           "tags = ARRAY(SELECT "
            "jsonb_array_elements_text($4::jsonb)), title = $5::text, "
            "version = version + 1, "
            "updated_at = now() WHERE workspace_id = $1::uuid AND "
            "id = $2::uuid AND deleted_at IS NULL RETURNING " CONTACT_ROW
-           ", version::text",
-           "update: statement, raising the version");
+           " AS crm_row, id AS crm_rid, version::text), e AS (INSERT INTO "
+           "events (workspace_id, type, record_id, data) SELECT $1::uuid, "
+           "'contact.updated', crm_rid, jsonb_build_object('object', "
+           "crm_row::jsonb, 'changes', '[\"lastName\", \"tags\", "
+           "\"title\"]'::jsonb) FROM w) SELECT crm_row, version FROM w",
+           "update: statement, raising the version, with its event and "
+           "the fields it set");
     is_param(&st, 2, ID, "update: $2 is the id");
     is_param(&st, 3, "Lovelace", "update: $3 first value");
     is_null_param(&st, 5, "update: $5 NULL");
@@ -1212,7 +1227,8 @@ test_links(void)
 
     ok(crm_sql_link(pool, &parent, &ws, &co, 1, &match, &st) == NGX_OK,
        "links: add NGX_OK");
-    has_sql(&st, "UPDATE deals SET contact_ids = CASE WHEN $3::uuid = "
+    has_sql(&st, "WITH w AS (UPDATE deals SET contact_ids = CASE WHEN "
+            "$3::uuid = "
             "ANY(contact_ids) THEN contact_ids ELSE array_append(contact_ids, "
             "$3::uuid) END, version = version + CASE WHEN $3::uuid = "
             "ANY(contact_ids) THEN 0 ELSE 1 END",

@@ -21,6 +21,8 @@ use IO::Socket::INET;
 use JSON::PP ();
 use POSIX ();
 use Time::HiRes ();
+use Cwd ();
+use File::Basename ();
 
 use Exporter 'import';
 our @EXPORT_OK = qw(sql http_request api concurrent together wait_for
@@ -349,6 +351,87 @@ sub stop_second_nginx {
 }
 
 
+# The webhook receiver (util/webhook_sink.py) on 127.0.0.1:hook_port()
+# (TEST_NGINX_SERVER_PORT + 2), logging to hook_dir()/log.jsonl; started
+# and stopped by the suites that use it.  hook_start(secret) verifies
+# signatures with that secret as it logs.
+
+sub hook_port {
+    return ($ENV{TEST_NGINX_SERVER_PORT} || 1984) + 2;
+}
+
+
+sub hook_dir {
+    my $root = $ENV{TEST_NGINX_SERVROOT} || 't/servroot';
+    return "$root-hooks";
+}
+
+
+sub hook_start {
+    my ($secret) = @_;
+    my $dir = hook_dir();
+    hook_stop();
+    mkdir $dir;
+    my $top = Cwd::abs_path(File::Basename::dirname(__FILE__)
+                            . '/../../..');
+    my $pid = fork() // die "fork: $!";
+    if ($pid == 0) {
+        open STDOUT, '>', "$dir/sink.out";
+        open STDERR, '>&', \*STDOUT;
+        exec('/usr/bin/python3', "$top/util/webhook_sink.py",
+             '--port', hook_port(), '--dir', $dir,
+             '--pidfile', "$dir/sink.pid",
+             defined $secret ? ('--secret', $secret) : ())
+            or POSIX::_exit(1);
+    }
+    $CRM::Test::HOOK_PID = $pid;
+    $CRM::Test::HOOK_OWNER = $$;
+    for (1 .. 100) {
+        my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1',
+                                      PeerPort => hook_port(),
+                                      Proto => 'tcp');
+        if ($s) { close $s; return $pid; }
+        Time::HiRes::sleep(0.05);
+    }
+    die "the webhook sink did not start\n";
+}
+
+
+sub hook_stop {
+    my $pid = $CRM::Test::HOOK_PID or return;
+    return unless ($CRM::Test::HOOK_OWNER // 0) == $$;
+    kill 'TERM', $pid;
+    waitpid($pid, 0);
+    $CRM::Test::HOOK_PID = undef;
+}
+
+
+# empties the receiver's log
+
+sub hook_wipe {
+    unlink hook_dir() . '/log.jsonl';
+}
+
+
+# what the receiver got, oldest first: hashes {seq, time, method, path,
+# headers, body, verified?, json (the body decoded)}
+
+sub hook_requests {
+    open(my $fh, '<', hook_dir() . '/log.jsonl')
+        or return wantarray ? () : 0;
+    my @out;
+    while (my $line = <$fh>) {
+        my $e = eval { JSON::PP->new->utf8->decode($line) } or next;
+        $e->{json} = eval { JSON::PP->new->utf8->decode($e->{body}) };
+        push @out, $e;
+    }
+    close $fh;
+    return wantarray ? @out : scalar @out;
+}
+
+END { hook_stop() }
+
+
 # empties the mail directory (the sink goes on numbering its files)
 
 sub smtp_wipe {
@@ -383,7 +466,8 @@ sub sql {
 
 sub reset {
     redis_flush();
-    sql("TRUNCATE campaign_recipients, email_events, emails, campaigns,"
+    sql("TRUNCATE webhook_deliveries, webhooks, events,"
+        . " campaign_recipients, email_events, emails, campaigns,"
         . " suppressions, custom_fields,"
         . " activities, leads, deals, pipelines, contacts, companies,"
         . " api_keys");

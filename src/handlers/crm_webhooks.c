@@ -1,0 +1,344 @@
+
+/*
+ * ngx_http_crm_module: webhook subscriptions' own routes.  POST /webhooks
+ * (the secret made here when the body has none, shown once),
+ * POST /webhooks/:id/rotate-secret (a new one, shown once; the old one
+ * signs alongside for 24 hours, sql/018), POST /webhooks/:id/test (a
+ * webhook.test event for this subscription only) and
+ * POST /webhooks/:id/deliveries/:deliveryId/retry.  Lists, reads,
+ * updates and deletes are the generic ones.
+ */
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+#include <openssl/rand.h>
+#include "http/crm_http.h"
+#include "handlers/crm_handlers.h"
+
+
+#define CRM_WEBHOOK_SECRET_BYTES  24
+
+
+static ngx_int_t crm_webhook_secret(ngx_http_request_t *r, ngx_str_t *out);
+static crm_stmt_t *crm_webhook_stmt(ngx_http_request_t *r, crm_ctx_t *ctx,
+    const char *sql, ngx_uint_t n);
+static void crm_webhook_tested(crm_pg_req_t *pr, PGresult *res);
+static void crm_webhook_retried(crm_pg_req_t *pr, PGresult *res);
+static void crm_webhook_accepted(crm_pg_req_t *pr, PGresult *res);
+
+
+static ngx_str_t  crm_webhook_deliveries = ngx_string("webhook-deliveries");
+
+
+/* "whsec_" + base64 of 24 random bytes */
+
+static ngx_int_t
+crm_webhook_secret(ngx_http_request_t *r, ngx_str_t *out)
+{
+    u_char     raw[CRM_WEBHOOK_SECRET_BYTES];
+    ngx_str_t  src, dst;
+
+    if (RAND_bytes(raw, sizeof(raw)) != 1) {
+        ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
+                      "crm: RAND_bytes() failed");
+        return NGX_ERROR;
+    }
+
+    out->data = ngx_pnalloc(r->pool, sizeof("whsec_") - 1
+                                     + ngx_base64_encoded_length(sizeof(raw))
+                                     + 1);
+    if (out->data == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_memcpy(out->data, "whsec_", sizeof("whsec_") - 1);
+
+    src.data = raw;
+    src.len = sizeof(raw);
+    dst.data = out->data + sizeof("whsec_") - 1;
+
+    ngx_encode_base64(&dst, &src);
+
+    out->len = sizeof("whsec_") - 1 + dst.len;
+    out->data[out->len] = '\0';
+
+    ngx_explicit_memzero(raw, sizeof(raw));
+
+    return NGX_OK;
+}
+
+
+/* POST /webhooks: a secret of the body's, or a new one; shown once */
+
+ngx_int_t
+crm_webhook_create(ngx_http_request_t *r, crm_ctx_t *ctx)
+{
+    json_t     *v;
+    ngx_str_t   secret;
+
+    v = json_object_get(ctx->body, "secret");
+
+    if (v == NULL) {
+        if (crm_webhook_secret(r, &secret) != NGX_OK
+            || json_object_set_new(ctx->body, "secret",
+                                   json_stringn((char *) secret.data,
+                                                secret.len))
+               != 0)
+        {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        v = json_object_get(ctx->body, "secret");
+    }
+
+    if (json_is_string(v)) {
+        ctx->secret.len = json_string_length(v);
+        ctx->secret.data = ngx_pnalloc(r->pool, ctx->secret.len);
+        if (ctx->secret.data == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        ngx_memcpy(ctx->secret.data, json_string_value(v), ctx->secret.len);
+        ctx->secret_name = "secret";
+    }
+
+    /* a malformed secret is the validator's and the table's to refuse */
+
+    return crm_create(r, ctx);
+}
+
+
+/* POST /webhooks/:id/rotate-secret: If-Match works as on any update */
+
+ngx_int_t
+crm_webhook_rotate(ngx_http_request_t *r, crm_ctx_t *ctx)
+{
+    crm_stmt_t   *st;
+    crm_field_t  *f;
+    ngx_array_t   values;
+    crm_value_t  *v;
+
+    if (crm_uuid_valid(ctx->route.id.data, ctx->route.id.len) != NGX_OK) {
+        return crm_exec_not_found(r, ctx);
+    }
+
+    if (crm_exec_if_match(r, ctx) != NGX_OK) {
+        return ctx->rc;
+    }
+
+    if (ngx_array_init(&values, r->pool, 1, sizeof(crm_value_t)) != NGX_OK
+        || (v = ngx_array_push(&values)) == NULL)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ngx_memzero(v, sizeof(crm_value_t));
+
+    for (f = ctx->route.res->fields;
+         f < ctx->route.res->fields + ctx->route.res->nfields;
+         f++)
+    {
+        if (ngx_strcmp(f->name.data, "secret") == 0) {
+            v->field = f;
+        }
+    }
+
+    if (v->field == NULL
+        || crm_webhook_secret(r, &v->param.value) != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ctx->secret = v->param.value;
+    ctx->secret_name = "secret";
+
+    st = ngx_pcalloc(r->pool, sizeof(crm_stmt_t));
+    if (st == NULL
+        || crm_sql_update(r->pool, ctx->route.res, &ctx->workspace,
+                          &ctx->route.id, &values, &ctx->match, st)
+           != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    return crm_exec(r, ctx, st, crm_exec_row_done);
+}
+
+
+/* POST /webhooks/:id/test: 202 with the delivery made */
+
+ngx_int_t
+crm_webhook_test(ngx_http_request_t *r, crm_ctx_t *ctx)
+{
+    crm_stmt_t  *st;
+
+    if (crm_uuid_valid(ctx->route.id.data, ctx->route.id.len) != NGX_OK) {
+        return crm_exec_not_found(r, ctx);
+    }
+
+    st = crm_webhook_stmt(r, ctx, "SELECT db_webhook_test($1::uuid, "
+                                  "$2::uuid)", 2);
+    if (st == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    return crm_exec(r, ctx, st, crm_webhook_tested);
+}
+
+
+static void
+crm_webhook_tested(crm_pg_req_t *pr, PGresult *res)
+{
+    ngx_int_t            rc;
+    crm_ctx_t           *ctx;
+    ngx_http_request_t  *r;
+
+    r = crm_exec_result(pr, res, 1, &ctx);
+    if (r == NULL) {
+        return;
+    }
+
+    if (PQgetisnull(res, 0, 0)) {
+        rc = crm_exec_not_found(r, ctx);
+
+    } else {
+        rc = crm_exec_render_row(r, ctx, NGX_HTTP_ACCEPTED,
+                                 (u_char *) PQgetvalue(res, 0, 0),
+                                 PQgetlength(res, 0, 0));
+    }
+
+    crm_http_done(r, rc);
+}
+
+
+/*
+ * POST /webhooks/:id/deliveries/:deliveryId/retry: due now (a delivery
+ * under way is left to finish); 202 with the delivery, read back by the
+ * planner
+ */
+
+ngx_int_t
+crm_webhook_retry(ngx_http_request_t *r, crm_ctx_t *ctx)
+{
+    crm_stmt_t  *st;
+
+    if (crm_uuid_valid(ctx->route.id.data, ctx->route.id.len) != NGX_OK
+        || crm_uuid_valid(ctx->route.target_id.data,
+                          ctx->route.target_id.len)
+           != NGX_OK)
+    {
+        return crm_exec_not_found(r, ctx);
+    }
+
+    st = crm_webhook_stmt(r, ctx, "SELECT db_webhook_retry($1::uuid, "
+                                  "$2::uuid, $3::uuid)", 3);
+    if (st == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    return crm_exec(r, ctx, st, crm_webhook_retried);
+}
+
+
+static void
+crm_webhook_retried(crm_pg_req_t *pr, PGresult *res)
+{
+    ngx_int_t            rc;
+    crm_ctx_t           *ctx;
+    crm_stmt_t          *st;
+    crm_resource_t      *dr;
+    ngx_http_request_t  *r;
+
+    r = crm_exec_result(pr, res, 1, &ctx);
+    if (r == NULL) {
+        return;
+    }
+
+    if (PQgetvalue(res, 0, 0)[0] != 't') {
+        crm_http_done(r, crm_exec_not_found(r, ctx));
+        return;
+    }
+
+    dr = crm_schema_find(&crm_webhook_deliveries);
+
+    st = ngx_pcalloc(r->pool, sizeof(crm_stmt_t));
+    if (dr == NULL || st == NULL
+        || crm_sql_get(r->pool, dr, &ctx->workspace, &ctx->route.target_id,
+                       NULL, st)
+           != NGX_OK)
+    {
+        crm_http_done(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
+    rc = crm_exec(r, ctx, st, crm_webhook_accepted);
+
+    if (rc != NGX_DONE) {
+        crm_http_done(r, rc);
+    }
+}
+
+
+static void
+crm_webhook_accepted(crm_pg_req_t *pr, PGresult *res)
+{
+    ngx_int_t            rc;
+    crm_ctx_t           *ctx;
+    ngx_http_request_t  *r;
+
+    r = crm_exec_result(pr, res, 0, &ctx);
+    if (r == NULL) {
+        return;
+    }
+
+    if (PQntuples(res) == 0) {
+        rc = crm_exec_not_found(r, ctx);
+
+    } else {
+        rc = crm_exec_render_row(r, ctx, NGX_HTTP_ACCEPTED,
+                                 (u_char *) PQgetvalue(res, 0, 0),
+                                 PQgetlength(res, 0, 0));
+    }
+
+    crm_http_done(r, rc);
+}
+
+
+/* fixed text; $1 the workspace, $2 the webhook, $3 the delivery */
+
+static crm_stmt_t *
+crm_webhook_stmt(ngx_http_request_t *r, crm_ctx_t *ctx, const char *sql,
+    ngx_uint_t n)
+{
+    crm_stmt_t   *st;
+    crm_param_t  *param;
+
+    st = ngx_pcalloc(r->pool, sizeof(crm_stmt_t));
+    if (st == NULL
+        || ngx_array_init(&st->params, r->pool, n, sizeof(crm_param_t))
+           != NGX_OK)
+    {
+        return NULL;
+    }
+
+    param = ngx_array_push_n(&st->params, n);
+    if (param == NULL) {
+        return NULL;
+    }
+
+    ngx_memzero(param, n * sizeof(crm_param_t));
+
+    param[0].value = ctx->workspace;
+    param[1].value = ctx->route.id;
+
+    if (n > 2) {
+        param[2].value = ctx->route.target_id;
+    }
+
+    st->sql.data = (u_char *) sql;
+    st->sql.len = ngx_strlen(sql);
+
+    return st;
+}
