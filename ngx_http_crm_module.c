@@ -97,6 +97,11 @@ static ngx_conf_num_bounds_t  ngx_http_crm_transfers_bounds = {
 };
 
 
+static ngx_conf_num_bounds_t  ngx_http_crm_tracking_queue_bounds = {
+    ngx_conf_check_num_bounds, 1, 1000000
+};
+
+
 static ngx_conf_enum_t  ngx_http_crm_idem_fallback[] = {
     { ngx_string("process"), 0 },
     { ngx_string("reject"), 1 },
@@ -414,6 +419,13 @@ static ngx_command_t  ngx_http_crm_commands[] = {
       0,
       NULL },
 
+    { ngx_string("crm_tracking_queue"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_num_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_crm_main_conf_t, tracking_queue),
+      &ngx_http_crm_tracking_queue_bounds },
+
       ngx_null_command
 };
 
@@ -497,6 +509,7 @@ ngx_http_crm_create_main_conf(ngx_conf_t *cf)
     mcf->redis_conf.command_timeout = NGX_CONF_UNSET_MSEC;
     mcf->jobs = NGX_CONF_UNSET;
     mcf->jobs_interval = NGX_CONF_UNSET_MSEC;
+    mcf->tracking_queue = NGX_CONF_UNSET;
 
     mcf->email = crm_email_conf_create(cf->pool);
     if (mcf->email == NULL) {
@@ -527,6 +540,7 @@ ngx_http_crm_init_main_conf(ngx_conf_t *cf, void *conf)
     ngx_conf_init_msec_value(mcf->pg.connect_timeout, 2000);
     ngx_conf_init_msec_value(mcf->pg.statement_timeout, 5000);
     ngx_conf_init_msec_value(mcf->pg.backoff_max, 2000);
+    ngx_conf_init_value(mcf->tracking_queue, 10000);
     ngx_conf_init_uint_value(mcf->pg.similarity, 50);
     ngx_conf_init_value(mcf->session_ttl, 24 * 60 * 60);
     ngx_conf_init_msec_value(mcf->last_used_interval, 60000);
@@ -1719,6 +1733,10 @@ ngx_http_crm_init_process(ngx_cycle_t *cycle)
         return NGX_ERROR;
     }
 
+    if (crm_tracking_init_process(cycle, mcf) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
     return crm_auth_init_process(cycle, mcf);
 }
 
@@ -1745,6 +1763,10 @@ ngx_http_crm_exit_process(ngx_cycle_t *cycle)
 
     mcf->email->curl = NULL;
     mcf->webhook->curl = NULL;
+
+    /* the tracking queue next: its flushes are statements of the pool */
+
+    crm_tracking_exit_process(mcf);
 
     crm_pg_pool_destroy(mcf->pool);
     mcf->pool = NULL;

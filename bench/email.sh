@@ -16,8 +16,9 @@
 #   track    wrk GET of a valid open pixel and of a valid click URL of an
 #            email of the bench workspace (tokens made by
 #            bench/email_tool.py); each hit is recorded after the answer
-#            (at most 32 statements in flight per worker, the rest
-#            dropped): the rows recorded and the drops are counted.
+#            (queued per worker, up to 500 a statement, 2 statements in
+#            flight, crm_tracking_queue hits held; beyond that dropped):
+#            the rows recorded and the drops are counted.
 #            Baselines: nginx's empty_gif (the same 43-byte GIF) and a
 #            "return 302", both with the same headers as the module's.
 #   deliver  BENCH_EMAILS emails queued in SQL, then a bench nginx with

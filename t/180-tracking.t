@@ -2,8 +2,9 @@
 # redirect and the unsubscribe page; tokens signed with
 # crm_tracking_secret (made here as src/model/crm_track.c makes them: the
 # C unit tests pin the same layout), tampering and open-redirect
-# attempts, the events recorded (sql/017_tracking.sql) and what happens
-# while PostgreSQL is down.
+# attempts, the events recorded (sql/017_tracking.sql, in batches:
+# sql/018_track_batch.sql), a burst, what happens while PostgreSQL is
+# down and the cap on what a worker holds (crm_tracking_queue).
 
 use strict;
 use warnings;
@@ -15,13 +16,14 @@ use Digest::SHA qw(hmac_sha256);
 use MIME::Base64 qw(encode_base64url);
 use JSON::PP ();
 use Time::HiRes ();
+use POSIX ();
 
 our ($A, $B) = ($CRM::Test::WS_A, $CRM::Test::WS_B);
 our $SECRET = 'test-tracking-secret-0123456789';
 our $UA = 'Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like'
           . ' Gecko) Chrome/120.0 Safari/537.36';
 
-our %E = map { $_ => sprintf('ea000000-0000-4000-8000-%012d', $_) } 1 .. 12;
+our %E = map { $_ => sprintf('ea000000-0000-4000-8000-%012d', $_) } 1 .. 14;
 $E{b1} = 'eb000000-0000-4000-8000-000000000001';
 our $NOBODY = 'ee000000-0000-4000-8000-000000000001';
 
@@ -37,7 +39,7 @@ CRM::Test::reset();
 
 {
     my @rows = map { "('$A', '$E{$_}', 'reader$_\@track.test', 'Hi', 'x')" }
-               1 .. 12;
+               1 .. 14;
     push @rows, "('$B', '$E{b1}', 'reader\@other.test', 'Hi', 'x')";
     sql('INSERT INTO emails (workspace_id, id, to_email, subject, body_text)'
         . ' VALUES ' . join(', ', @rows));
@@ -47,7 +49,7 @@ CRM::Test::reset();
     sql("UPDATE emails SET status = 'sending' WHERE id = '$E{6}'");
 }
 
-my $TrackHttp = $CRM::Test::HttpConfig
+our $TrackHttp = $CRM::Test::HttpConfig
     . "    crm_tracking_secret $SECRET;\n"
     . "    crm_tracking_url http://127.0.0.1:\$TEST_NGINX_SERVER_PORT/t/;\n";
 
@@ -127,6 +129,44 @@ sub error_log {
     open(my $fh, '<', $f) or return '';
     local $/;
     return <$fh>;
+}
+
+sub log_lines {
+    my ($re) = @_;
+    return scalar(grep { /$re/ } split /\n/, error_log());
+}
+
+# "n" hits of "path" from "procs" processes at once; how many were served
+sub burst {
+    my ($n, $procs, $path) = @_;
+    my @kids;
+    for my $k (1 .. $procs) {
+        pipe(my $r, my $w) or die "pipe: $!";
+        my $pid = fork() // die "fork: $!";
+        if ($pid == 0) {
+            close $r;
+            my $ok = 0;
+            for (1 .. int($n / $procs) + ($k <= $n % $procs ? 1 : 0)) {
+                my ($s) = eval { http_request('GET', $path,
+                                              ["User-Agent: $UA"]) };
+                $ok++ if ($s // 0) == 200;
+            }
+            print $w $ok;
+            close $w;
+            POSIX::_exit(0);
+        }
+        close $w;
+        push @kids, [$pid, $r];
+    }
+    my $served = 0;
+    for my $kid (@kids) {
+        my $fh = $kid->[1];
+        local $/;
+        $served += <$fh> // 0;
+        close $fh;
+        waitpid($kid->[0], 0);
+    }
+    return $served;
 }
 
 sub pixel_ok {
@@ -246,7 +286,7 @@ add_response_body_check(sub {
                . " '$A'"), 1, "$name - suppressed nothing more");
 
     } elsif ($name =~ /TEST 27:/) {
-        # more hits, while PostgreSQL is down: all served
+        # more hits, while PostgreSQL is down: all served, all kept
         my $t0 = Time::HiRes::time();
         my $ok = 0;
 
@@ -256,8 +296,6 @@ add_response_body_check(sub {
                                               click_path($E{10}, url => $SHOP));
             $ok++ if $s == 302 && $h =~ /^Location: \Q$SHOP\E\r?$/m;
         }
-
-        my $dt = Time::HiRes::time() - $t0;
 
         is($ok, 40, "$name - 20 pixels and 20 redirects served");
 
@@ -269,14 +307,30 @@ add_response_body_check(sub {
         like($h, qr/^Retry-After: \d+\r?$/m, "$name - with Retry-After");
         like($h, qr{^Content-Type: text/html}mi, "$name - as HTML");
 
-        my @lines = grep { /crm: tracking: an open or click was not recorded/ }
-                    split /\n/, error_log();
-        cmp_ok(scalar @lines, '>=', 1, "$name - the drops are logged");
-        cmp_ok(scalar @lines, '<=', 1 + int($dt),
-               "$name - at most one line a second ("
-               . scalar(@lines) . " in $dt s)");
-
+        my $wait = qr/crm: tracking: \d+ opens and clicks wait to be recorded/;
+        ok(wait_for(sub { log_lines($wait) >= 1 }, 5),
+           "$name - the log says the hits wait");
+        Time::HiRes::sleep(1);
+        my $dt = Time::HiRes::time() - $t0;
+        cmp_ok(log_lines($wait), '<=', 1 + int($dt),
+               "$name - at most one line a second (" . log_lines($wait)
+               . " in $dt s)");
+        is(log_lines(qr/an open or click was not recorded/), 0,
+           "$name - nothing is dropped");
         ok(pixel_ok($E{10}), "$name - still serving");
+
+        # the database back: what was held is recorded, once
+        CRM::Test::pg('start');
+        my ($o, $c) = (0, 0);
+        wait_for(sub {
+            ($o, $c) = (events($E{10}, 'opened'), events($E{10}, 'clicked'));
+            return $o >= 22 && $c >= 20;
+        }, 15);
+        is($o, 22, "$name - the 22 opens are recorded once it is back");
+        is($c, 20, "$name - and the 20 clicks");
+        Time::HiRes::sleep(0.5);
+        is(events($E{10}, 'opened') + events($E{10}, 'clicked'), 42,
+           "$name - once each");
 
     } elsif ($name =~ /TEST 28:/) {
         my $n = 0;
@@ -285,14 +339,60 @@ add_response_body_check(sub {
             $n = events($E{12}, 'opened');
             return $n > 0;
         }, 15);
-        cmp_ok($n, '>', 0, "$name - opens are recorded again");
-        is(events($E{10}, 'opened') + events($E{10}, 'clicked'), 0,
-           "$name - what was dropped is not");
+        cmp_ok($n, '>', 0, "$name - opens are recorded");
+        is(events($E{10}, 'opened') + events($E{10}, 'clicked'), 42,
+           "$name - what was held while it was down is not recorded again");
 
     } elsif ($name =~ /TEST 29:/) {
         my $d = details($E{11}, 'opened');
         ok($d->{machine}, "$name - a machine's open");
         is($d->{machineReason}, 'proxy', "$name - a prefetching proxy");
+
+    } elsif ($name =~ /TEST 30:/) {
+        # 2,000 hits at once while the email's row is locked, so that
+        # nothing can be recorded for 2 s: they wait, none is dropped
+        CRM::Test::lock_row('emails', $E{13}, 2);
+        my $t0 = Time::HiRes::time();
+        my $served = 1 + burst(1999, 8, open_path($E{13}));
+        is($served, 2000, "$name - 2,000 pixels served ("
+                          . sprintf('%.1f', Time::HiRes::time() - $t0)
+                          . " s)");
+        my $n = 0;
+        wait_for(sub {
+            $n = events($E{13}, 'opened');
+            return $n >= 2000;
+        }, 15);
+        my $dt = Time::HiRes::time() - $t0;
+        is($n, 2000, "$name - all 2,000 recorded ("
+                     . sprintf('%.1f', $dt) . " s)");
+        is(log_lines(qr/an open or click was not recorded/), 0,
+           "$name - nothing dropped");
+
+    } elsif ($name =~ /TEST 31:/) {
+        # PostgreSQL down, crm_tracking_queue 50: 100 hits served, 50
+        # held, the rest dropped and logged
+        my $t0 = Time::HiRes::time();
+        my $ok = 1;
+        for (2 .. 100) {
+            $ok++ if pixel_ok($E{14});
+        }
+        is($ok, 100, "$name - 100 pixels served");
+        my $drop = qr/an open or click was not recorded \(queue full\)/;
+        ok(wait_for(sub { log_lines($drop) >= 1 }, 5),
+           "$name - the drops are logged");
+        my $dt = Time::HiRes::time() - $t0;
+        cmp_ok(log_lines($drop), '<=', 1 + int($dt),
+               "$name - at most one line a second");
+
+        CRM::Test::pg('start');
+        my $n = 0;
+        wait_for(sub {
+            $n = events($E{14}, 'opened');
+            return $n >= 50;
+        }, 15);
+        Time::HiRes::sleep(0.5);
+        is(events($E{14}, 'opened'), 50,
+           "$name - the 50 held are recorded once it is back");
     }
 });
 
@@ -515,7 +615,7 @@ $CRM::Test::HttpConfig . "    # no crm_tracking_secret\n"
 --- response_headers
 Content-Type: text/html; charset=utf-8
 
-=== TEST 27: the pixel and the redirect are served while PostgreSQL is down
+=== TEST 27: served while PostgreSQL is down, recorded once it is back
 --- pg: stop
 --- request eval
 "GET " . main::open_path($main::E{10})
@@ -527,7 +627,7 @@ $main::GIF
 [crit]
 [emerg]
 
-=== TEST 28: opens are recorded again once PostgreSQL is back
+=== TEST 28: opens are recorded with PostgreSQL back, none twice
 --- pg: start
 --- request eval
 "GET " . main::open_path($main::E{12})
@@ -542,3 +642,27 @@ $main::GIF
 --- more_headers
 User-Agent: Mozilla/5.0
 --- error_code: 200
+
+
+=== TEST 30: a burst of 2,000 hits is recorded, all of them
+--- request eval
+"GET " . main::open_path($main::E{13})
+--- more_headers eval
+"User-Agent: $main::UA"
+--- error_code: 200
+--- no_error_log
+[alert]
+[crit]
+
+=== TEST 31: beyond crm_tracking_queue hits are dropped, the rest kept
+--- http_config eval
+$main::TrackHttp . "    crm_tracking_queue 50;\n"
+--- pg: stop
+--- request eval
+"GET " . main::open_path($main::E{14})
+--- more_headers eval
+"User-Agent: $main::UA"
+--- error_code: 200
+--- no_error_log
+[alert]
+[crit]

@@ -75,6 +75,9 @@ ngx_int_t crm_webhook_retry(ngx_http_request_t *r, crm_ctx_t *ctx);
 /* crm_tracking.c: the content handler of a crm_tracking location */
 
 ngx_int_t crm_tracking_handler(ngx_http_request_t *r);
+ngx_int_t crm_tracking_init_process(ngx_cycle_t *cycle,
+    ngx_http_crm_main_conf_t *mcf);
+void crm_tracking_exit_process(ngx_http_crm_main_conf_t *mcf);
 
 
 #endif /* _CRM_HANDLERS_H_INCLUDED_ */

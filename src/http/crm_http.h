@@ -98,6 +98,7 @@ typedef struct {
                                                made in init_process */
     ngx_str_t                 tracking_secret;  /* crm_tracking_secret */
     ngx_str_t                 tracking_url;     /* crm_tracking_url */
+    ngx_int_t                 tracking_queue;   /* crm_tracking_queue */
 
     /* per worker, set up in init_process */
     struct crm_jobs_s        *jobs_worker;  /* jobs/crm_jobs.h */
@@ -111,9 +112,12 @@ typedef struct {
     ngx_uint_t                id_seq;
     crm_log_limit_t           idem_log;     /* Idempotency-Key trouble */
     crm_log_limit_t           db_log;       /* statements refused */
-    ngx_uint_t                tracking_inflight;    /* opens and clicks
-                                                       being recorded */
+    struct crm_tracking_s    *tracking_worker;  /* handlers/crm_tracking.c:
+                                                   opens and clicks to
+                                                   record */
     ngx_uint_t                tracking_dropped;     /* not recorded */
+    ngx_uint_t                tracking_logged;      /* of those, by the
+                                                       last log line */
     crm_log_limit_t           tracking_log;
 } ngx_http_crm_main_conf_t;
 
