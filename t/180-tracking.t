@@ -3,7 +3,7 @@
 # crm_tracking_secret (made here as src/model/crm_track.c makes them: the
 # C unit tests pin the same layout), tampering and open-redirect
 # attempts, the events recorded (sql/017_tracking.sql, in batches:
-# sql/018_track_batch.sql), a burst, what happens while PostgreSQL is
+# sql/019_track_batch.sql), a burst, what happens while PostgreSQL is
 # down and the cap on what a worker holds (crm_tracking_queue).
 
 use strict;

@@ -17,7 +17,7 @@
  * pixel and the redirect need no database: they are answered first,
  * and the open or click is then queued in the worker's memory, to be
  * recorded with others by one statement (db_email_track_batch(),
- * sql/018_track_batch.sql) that no request waits for: a batch goes when
+ * sql/019_track_batch.sql) that no request waits for: a batch goes when
  * it has CRM_TRACKING_BATCH hits, or within CRM_TRACKING_DELAY ms, at
  * most CRM_TRACKING_FLUSHES at a time per worker.  A batch the database
  * did not get (down, or the pool's wait queue full or timed out) is kept
