@@ -596,3 +596,39 @@ BEGIN
     PERFORM set_config('crm.campaign_transition', 'off', true);
 END
 $$;
+
+
+/*
+ * A campaign's transitions are events of the feed (sql/018), in the
+ * transaction of the transition: campaign.scheduled, .started, .paused,
+ * .resumed, .completed, .cancelled.  The record is the campaign's row
+ * with the API's names (the planner renders it for the API itself).
+ */
+
+CREATE FUNCTION db_campaign_publish() RETURNS trigger
+LANGUAGE plpgsql AS $$
+DECLARE
+    v_type  text;
+BEGIN
+    v_type := CASE
+        WHEN NEW.status = 'running' AND OLD.status = 'paused' THEN 'resumed'
+        WHEN NEW.status = 'running' THEN 'started'
+        ELSE NEW.status END;
+
+    INSERT INTO events (workspace_id, type, record_id, data)
+    VALUES (NEW.workspace_id, 'campaign.' || v_type, NEW.id,
+            jsonb_build_object('object',
+                db_json_camel(to_jsonb(NEW) - 'workspace_id' - 'deleted_at'
+                              - 'materialized_at')
+                || jsonb_build_object('html', NEW.body_html,
+                                      'text', NEW.body_text)
+                - 'bodyHtml' - 'bodyText',
+                'previousStatus', OLD.status));
+
+    RETURN NULL;
+END
+$$;
+
+CREATE TRIGGER campaigns_publish AFTER UPDATE OF status ON campaigns
+    FOR EACH ROW WHEN (NEW.status IS DISTINCT FROM OLD.status)
+    EXECUTE FUNCTION db_campaign_publish();

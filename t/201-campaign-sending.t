@@ -127,6 +127,10 @@ Test::Nginx::Socket::add_response_body_check(sub {
         like($p->{list_unsubscribe}, qr{/t/u/}, "$name - List-Unsubscribe");
         is(sql("SELECT count(*) FROM emails WHERE campaign_id = '$id'"), 28,
            "$name - 28 emails in the outbox, each its own");
+        is(sql("SELECT string_agg(type, ',' ORDER BY seq) FROM events"
+               . " WHERE record_id = '$id' AND type LIKE 'campaign.%'"),
+           'campaign.created,campaign.started,campaign.completed',
+           "$name - its creation, start and completion are events");
         my (undef, $d) = api('GET', "/api/v1/campaigns/$id/emails?limit=1"
                           . '&fields=status', $KA);
         is($d->{data}[0]{status}, 'sent', "$name - the campaign's emails");
