@@ -479,17 +479,25 @@ crm_pg_listen_timer(ngx_event_t *ev)
 static void
 crm_pg_listen_fail(crm_pg_listen_t *l, const char *what)
 {
+    u_char  *p;
+    u_char   buf[256];
+
     if (!l->down) {
+        /* one line an outage: the jobs poll meanwhile */
+
+        p = ngx_snprintf(buf, sizeof(buf) - 1,
+                         "%s; not listening on \"%V\": jobs poll on their "
+                         "timers until the session is back",
+                         what, &l->channel);
+        *p = '\0';
+
         if (l->pg != NULL) {
-            crm_pg_log(NGX_LOG_WARN, l->log, what, l->pg);
+            crm_pg_log(NGX_LOG_WARN, l->log, (char *) buf, l->pg);
 
         } else {
-            ngx_log_error(NGX_LOG_WARN, l->log, 0, "crm: %s", what);
+            ngx_log_error(NGX_LOG_WARN, l->log, 0, "crm: %s", buf);
         }
 
-        ngx_log_error(NGX_LOG_WARN, l->log, 0,
-                      "crm: not listening on \"%V\": jobs poll on their "
-                      "timers until the session is back", &l->channel);
         l->down = 1;
     }
 
