@@ -10,8 +10,8 @@
 # The runs (bench/run.sh in seed mode: its knobs apply):
 #   get        GET /contacts/<id>: the baseline
 #   aemails    GET /analytics/emails: the workspace, by day, 30 days
-#   ahour      GET /analytics/emails?interval=hour&from=<31 days ago>:
-#              744 buckets, the longest series
+#   ahour      GET /analytics/emails?interval=hour&from=<30 days ago>:
+#              721 buckets, near the longest series
 #   acampaign  GET /analytics/campaigns/<the seed's campaign 1>: totals,
 #              a daily series since its start, links, recipients by
 #              state (a GROUP BY of its ~N/30 recipients)

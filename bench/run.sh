@@ -360,7 +360,7 @@ url_of() {
         q)      echo "$Q_URL" ;;
         search) echo "$SEARCH_URL" ;;
         aemails)   echo "$BASE/api/v1/analytics/emails" ;;
-        ahour)     echo "$BASE/api/v1/analytics/emails?interval=hour&from=$(date -u -d '-31 days' +%Y-%m-%dT%H:%M:%SZ)" ;;
+        ahour)     echo "$BASE/api/v1/analytics/emails?interval=hour&from=$(date -u -d '-30 days' +%Y-%m-%dT%H:%M:%SZ)" ;;
         acampaign) echo "$BASE/api/v1/analytics/campaigns/cccccccc-0008-4000-8000-000000000001" ;;
         acontact)  echo "$BASE/api/v1/analytics/contacts/$CONTACT_ID" ;;
     esac
