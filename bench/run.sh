@@ -21,7 +21,9 @@
 #   BENCH_POOL         crm_postgres_pool_size, per worker [8]
 #   BENCH_ONLY         subset of: static get list create, and with
 #                      BENCH_DATA=seed: filter deals deep q search bulk
-#                      [static get list create; seed: the six]
+#                      aemails ahour acampaign acontact (analytics:
+#                      bench/analytics.sh) [static get list create;
+#                      seed: the six]
 #   BENCH_DATA         bench: the script's own workspace of BENCH_ROWS
 #                      contacts, seeded every run [bench]; seed: the
 #                      workspace of "make seed N=..." (not seeded here;
@@ -90,7 +92,7 @@ numbers ROWS PORT CONNS THREADS WORKERS POOL
 for name in $ONLY; do
     case $name in
         static|get|list|create) ;;
-        filter|deals|deep|q|search|bulk)
+        filter|deals|deep|q|search|bulk|aemails|ahour|acampaign|acontact)
             [ "$DATA" = seed ] \
                 || die "BENCH_ONLY: '$name' runs on the seed workspace" \
                        "(bench/scale.sh)" ;;
@@ -357,6 +359,10 @@ url_of() {
         deep)   echo "$DEEP_URL" ;;
         q)      echo "$Q_URL" ;;
         search) echo "$SEARCH_URL" ;;
+        aemails)   echo "$BASE/api/v1/analytics/emails" ;;
+        ahour)     echo "$BASE/api/v1/analytics/emails?interval=hour&from=$(date -u -d '-30 days' +%Y-%m-%dT%H:%M:%SZ)" ;;
+        acampaign) echo "$BASE/api/v1/analytics/campaigns/cccccccc-0008-4000-8000-000000000001" ;;
+        acontact)  echo "$BASE/api/v1/analytics/contacts/$CONTACT_ID" ;;
     esac
 }
 
@@ -403,6 +409,12 @@ if [ "$DATA" = seed ]; then
     if want search; then
         probe search 200 -H "X-API-Key: $KEY" "$SEARCH_URL"
     fi
+    # analytics (sql/021), when in this build
+    for name in aemails ahour acampaign acontact; do
+        if want $name; then
+            probe $name 200 -H "X-API-Key: $KEY" "$(url_of $name)"
+        fi
+    done
     if want bulk; then
         probe bulk 200 -H "X-API-Key: $KEY" \
             -H 'Content-Type: application/json' \
@@ -567,6 +579,9 @@ want deals  && run deals  "$DEALS_URL"
 want deep   && run deep   "$DEEP_URL"
 want q      && run q      "$Q_URL"
 want search && run search "$SEARCH_URL"
+for name in aemails ahour acampaign acontact; do
+    if want $name; then run $name "$(url_of $name)"; fi
+done
 if want bulk; then
     before=$(count_contacts)
     BENCH_BATCH=100 run bulk "$BASE/api/v1/contacts/bulk" \
@@ -599,6 +614,13 @@ fi
 echo
 echo "summary (wrk -t$THREADS -c$CONNS -d$DURATION):"
 printf '  %s\n' "${RESULTS[@]}"
+for name in aemails ahour acampaign acontact; do
+    if [ -n "${RPS[$name]:-}" ] && [ -n "${RPS[get]:-}" ]; then
+        awk -v a="${RPS[$name]}" -v g="${RPS[get]}" -v n="$name" 'BEGIN {
+            if (g > 0) printf "%s = %.1f%% of GET by id (%s / %s req/s)\n",
+                              n, 100 * a / g, a, g }'
+    fi
+done
 if [ -n "${RPS[static]:-}" ] && [ -n "${RPS[get]:-}" ]; then
     awk -v g="${RPS[get]}" -v s="${RPS[static]}" 'BEGIN {
         if (s > 0) printf "GET by id = %.1f%% of the static ceiling" \

@@ -30,6 +30,19 @@ crm_route_def_t  crm_routes[] = {
     { "/search", CRM_ROUTE_SEARCH, 0, CRM_ROUTE_NO_PERMIT, 0,
       crm_search, NULL, NULL, NULL },
 
+    /* read from the rollups of sql/021_analytics.sql: analytics:read */
+
+    { "/analytics/emails", CRM_ROUTE_ANALYTICS, 0, CRM_ROUTE_NO_PERMIT, 0,
+      crm_analytics_emails, NULL, NULL, NULL },
+
+    { "/analytics/campaigns/:id", CRM_ROUTE_ANALYTICS, 0,
+      CRM_ROUTE_NO_PERMIT, 0,
+      crm_analytics_campaign, NULL, NULL, NULL },
+
+    { "/analytics/contacts/:id", CRM_ROUTE_ANALYTICS, 0,
+      CRM_ROUTE_NO_PERMIT, 0,
+      crm_analytics_contact, NULL, NULL, NULL },
+
     { "/metadata/objects", CRM_ROUTE_METADATA, 0, CRM_ROUTE_NO_PERMIT, 0,
       crm_metadata, NULL, NULL, NULL },
 

@@ -13,6 +13,17 @@
 #   leads       N/10
 #   activities  N/2      calls, meetings, tasks and notes of contacts
 #                        (only when the activities table exists)
+#   campaigns   7        completed, started 23 to 143 days ago
+#   emails      N*32/100 70% of a campaign (one per contact and
+#                        campaign, with its campaign_recipients row),
+#                        30% transactional, over 180 days; 3% bounced
+#                        (hard), 1% failed (soft), the rest sent
+#   events      ~N       queued, the outcome, human opens (40% of the
+#                        sent, 1 to 3), machine opens (20%), clicks of 5
+#                        links (a quarter of the opened, 1 or 2),
+#                        scanner clicks (5%), unsubscribes (0.5%); then
+#                        db_analytics_backfill() fills the rollups of
+#                        sql/021 (when its tables exist)
 #
 # The workspace is cccccccc-cccc-4ccc-8ccc-cccccccccccc ("seed", created
 # when missing).  A run first deletes what the workspace holds from every
@@ -158,6 +169,11 @@ fill() {
 ACTIVITIES=
 if has_table activities; then
     ACTIVITIES=1
+fi
+
+ANALYTICS=
+if has_table analytics_hourly; then
+    ANALYTICS=1
 fi
 
 T0=$(now_ns)
@@ -424,6 +440,162 @@ SELECT :'ws',
 EOF
 fi
 
+
+if [ -n "$ANALYTICS" ]; then
+# Emails and their events are made as delivery and tracking would have
+# made them, so the triggers that would queue them again (emails), count
+# them (email_events: the rollups are filled by db_analytics_backfill()
+# below, as sql/021 documents) or refuse a campaign that is not a draft
+# are disabled while the rows go in (the tables' owner may; it holds for
+# every workspace for that time: seed a run stack nobody else writes
+# to).  Foreign keys stay checked.
+E=$(( N * 32 / 100 > 10 ? N * 32 / 100 : 10 ))
+enable_triggers() {
+    psql_crm -q -c "ALTER TABLE campaigns ENABLE TRIGGER USER;
+                    ALTER TABLE emails ENABLE TRIGGER USER;
+                    ALTER TABLE email_events ENABLE TRIGGER USER"
+}
+psql_crm -q -c "ALTER TABLE campaigns DISABLE TRIGGER USER;
+                ALTER TABLE emails DISABLE TRIGGER USER;
+                ALTER TABLE email_events DISABLE TRIGGER USER"
+trap 'enable_triggers || true; rm -rf "$TMP"' EXIT
+
+fill campaigns campaigns 7 <<EOF
+INSERT INTO campaigns (workspace_id, id, name, subject, body_html, body_text,
+                       audience, status, started_at, completed_at,
+                       materialized_at, created_at, updated_at)
+SELECT :'ws',
+       ('cccccccc-0008-4000-8000-' || lpad(to_hex(c), 12, '0'))::uuid,
+       'Newsletter ' || c, 'News {{firstName|there}} #' || c,
+       '<p>Hi {{firstName}}</p><p><a href="https://example.com/a">a</a></p>',
+       'Hi {{firstName}}', '{"tags": ["newsletter"]}', 'completed',
+       now() - (c * 20 + 3) * interval '1 day',
+       now() - (c * 20 + 3) * interval '1 day' + interval '3 hours',
+       now() - (c * 20 + 3) * interval '1 day',
+       now() - (c * 20 + 4) * interval '1 day',
+       now() - (c * 20 + 3) * interval '1 day'
+  FROM generate_series(CAST(:lo AS bigint), :hi) AS c;
+EOF
+
+# email g: of campaign 1 + g % 10 when g % 10 < 7 (its contact
+# 1 + (g / 10) % N: one per contact and campaign), else transactional
+EMAIL_ROWS="
+SELECT g, ('cccccccc-0007-4000-8000-' || lpad(to_hex(g), 12, '0'))::uuid
+       AS id,
+       CASE WHEN g % 10 < 7
+            THEN ('cccccccc-0008-4000-8000-'
+                  || lpad(to_hex(1 + g % 10), 12, '0'))::uuid END
+       AS campaign,
+       ('cccccccc-0002-4000-8000-'
+        || lpad(to_hex(CASE WHEN g % 10 < 7 THEN 1 + (g / 10) % :n
+                            ELSE 1 + (g * 7919) % :n END), 12, '0'))::uuid
+       AS contact,
+       CASE WHEN g % 10 < 7
+            THEN now() - ((1 + g % 10) * 20 + 3) * interval '1 day'
+                 + ((g / 10) % 3600) * interval '2 seconds'
+            ELSE now() - ((g * 37) % (180 * 24)) * interval '1 hour'
+                 - (g % 3600) * interval '1 second' END
+       AS created,
+       hashint8extended(g, 5) & 1023 AS h
+  FROM generate_series(CAST(:lo AS bigint), :hi) AS g"
+
+fill emails emails "$E" <<EOF
+INSERT INTO emails (workspace_id, id, contact_id, campaign_id, to_email,
+                    subject, body_text, status, message_id, attempts,
+                    next_attempt_at, smtp_code, sent_at, created_at,
+                    updated_at)
+SELECT :'ws', e.id, e.contact, e.campaign, t.email,
+       CASE WHEN e.campaign IS NOT NULL THEN 'News' ELSE 'Your receipt' END,
+       'Hello',
+       CASE WHEN e.h < 31 THEN 'bounced' WHEN e.h < 41 THEN 'failed'
+            ELSE 'sent' END,
+       '<' || e.id || '@example.com>',
+       CASE WHEN e.h BETWEEN 31 AND 40 THEN 17 ELSE 1 END,
+       e.created,
+       CASE WHEN e.h < 31 THEN 550 WHEN e.h < 41 THEN 451 ELSE 250 END,
+       CASE WHEN e.h >= 41 THEN e.created + interval '30 seconds' END,
+       e.created, e.created + interval '30 seconds'
+  FROM ($EMAIL_ROWS) e
+  JOIN contacts t ON t.workspace_id = :'ws' AND t.id = e.contact;
+
+INSERT INTO campaign_recipients (workspace_id, campaign_id, contact_id,
+                                 email, status, email_id, queued_at,
+                                 created_at, updated_at)
+SELECT :'ws', e.campaign, e.contact, t.email,
+       CASE WHEN e.h < 31 THEN 'bounced' WHEN e.h < 41 THEN 'failed'
+            ELSE 'sent' END,
+       e.id, e.created, e.created, e.created + interval '30 seconds'
+  FROM ($EMAIL_ROWS) e
+  JOIN contacts t ON t.workspace_id = :'ws' AND t.id = e.contact
+ WHERE e.campaign IS NOT NULL;
+EOF
+
+# the events of email g, drawn from hashes of g: opens of 40% of the
+# sent (1 to 3), a machine's of 20%, clicks of a quarter of the opened
+# (1 or 2, of 5 links), a scanner's of 5%, unsubscribes of 0.5%
+fill events email_events "$E" <<EOF
+WITH e AS (
+    SELECT x.*, hashint8extended(x.g, 6) & 1023 AS k,
+           CASE WHEN x.h >= 41 THEN
+               CASE (hashint8extended(x.g, 7) & 1023) % 10
+                    WHEN 6 THEN 1 WHEN 7 THEN 1 WHEN 8 THEN 2 WHEN 9 THEN 3
+                    ELSE 0 END
+           ELSE 0 END AS opens
+      FROM ($EMAIL_ROWS) x
+)
+INSERT INTO email_events (workspace_id, email_id, type, occurred_at,
+                          details)
+SELECT :'ws'::uuid, id, 'queued', created, '{}'::jsonb FROM e
+UNION ALL
+SELECT :'ws'::uuid, id,
+       CASE WHEN h < 31 THEN 'bounced' WHEN h < 41 THEN 'failed'
+            ELSE 'sent' END,
+       created + interval '30 seconds',
+       CASE WHEN h < 31 THEN '{"attempt": 1, "smtpCode": 550, "kind": "hard"}'
+            WHEN h < 41 THEN '{"attempt": 17, "smtpCode": 451}'
+            ELSE '{"attempt": 1, "smtpCode": 250}' END::jsonb
+  FROM e
+UNION ALL
+SELECT :'ws'::uuid, id, 'opened', created + i * interval '37 minutes',
+       '{"userAgent": "Mozilla/5.0 (Macintosh) Firefox/120.0",
+         "machine": false}'::jsonb
+  FROM e, generate_series(1, e.opens) AS i
+UNION ALL
+SELECT :'ws'::uuid, id, 'opened', created + interval '40 seconds',
+       '{"userAgent": "Mozilla/5.0", "machine": true,
+         "machineReason": "proxy"}'::jsonb
+  FROM e WHERE h >= 41 AND k % 5 = 0
+UNION ALL
+SELECT :'ws'::uuid, id, 'clicked', created + i * interval '41 minutes',
+       jsonb_build_object('userAgent',
+                          'Mozilla/5.0 (Macintosh) Firefox/120.0',
+                          'machine', false,
+                          'url', 'https://example.com/' || ((g + i) % 5))
+  FROM e, generate_series(1, 1 + k % 2) AS i
+ WHERE opens > 0 AND (k / 2) % 4 = 0
+UNION ALL
+SELECT :'ws'::uuid, id, 'clicked', created + interval '45 seconds',
+       jsonb_build_object('userAgent', 'python-requests/2.31.0',
+                          'machine', true, 'machineReason', 'scanner',
+                          'url', 'https://example.com/' || (g % 5))
+  FROM e WHERE h >= 41 AND k % 20 = 3
+UNION ALL
+SELECT :'ws'::uuid, id, 'unsubscribed', created + interval '2 hours',
+       '{"userAgent": "Mozilla/5.0 (Macintosh) Firefox/120.0"}'::jsonb
+  FROM e WHERE h >= 41 AND k % 200 = 7;
+EOF
+
+enable_triggers
+trap 'rm -rf "$TMP"' EXIT
+
+start=$(now_ns)
+n=$(psql_crm -tA -c "SELECT db_analytics_backfill('$WS')")
+psql_crm -c "VACUUM (ANALYZE) analytics_hourly, analytics_campaign_hourly,
+             analytics_contact_daily, analytics_campaign_links,
+             analytics_firsts"
+printf 'seed: %-11s %8d events %4s s  (db_analytics_backfill)\n' \
+       rollups "$n" "$(secs "$start")"
+fi
 
 key=$(psql_crm -tA -v ws="$WS" <<'EOF'
 BEGIN;

@@ -17,6 +17,13 @@ static void crm_api_key_created(crm_pg_req_t *pr, PGresult *res);
 static ngx_int_t crm_auth_scope_check(ngx_str_t *held, ngx_str_t *scope);
 
 
+/* scopes of routes that are not a resource's */
+static ngx_str_t  crm_api_key_scopes[] = {
+    ngx_string("analytics"),
+    ngx_null_string
+};
+
+
 /*
  * POST /api-keys: the key is made by db_api_key_create() in PostgreSQL
  * (the same function bootstraps the first key), returned once, and only
@@ -206,8 +213,9 @@ crm_api_key_created(crm_pg_req_t *pr, PGresult *res)
 static ngx_int_t
 crm_auth_scope_check(ngx_str_t *held, ngx_str_t *scope)
 {
-    u_char     *colon;
-    ngx_str_t   res, acc;
+    u_char      *colon;
+    ngx_str_t    res, acc;
+    ngx_uint_t   i;
 
     if (scope->len == 1 && scope->data[0] == '*') {
         return crm_auth_scope(held, scope, 1) == NGX_OK
@@ -224,7 +232,17 @@ crm_auth_scope_check(ngx_str_t *held, ngx_str_t *scope)
     acc.data = colon + 1;
     acc.len = scope->data + scope->len - acc.data;
 
+    for (i = 0; crm_api_key_scopes[i].len; i++) {
+        if (res.len == crm_api_key_scopes[i].len
+            && ngx_strncmp(res.data, crm_api_key_scopes[i].data, res.len)
+               == 0)
+        {
+            break;
+        }
+    }
+
     if (!(res.len == 1 && res.data[0] == '*')
+        && crm_api_key_scopes[i].len == 0
         && crm_schema_find(&res) == NULL)
     {
         return NGX_DECLINED;

@@ -42,6 +42,13 @@ ngx_int_t crm_health(ngx_http_request_t *r, crm_ctx_t *ctx);
 ngx_int_t crm_search(ngx_http_request_t *r, crm_ctx_t *ctx);
 
 
+/* crm_analytics.c: GET /analytics/emails, /campaigns/:id, /contacts/:id */
+
+ngx_int_t crm_analytics_emails(ngx_http_request_t *r, crm_ctx_t *ctx);
+ngx_int_t crm_analytics_campaign(ngx_http_request_t *r, crm_ctx_t *ctx);
+ngx_int_t crm_analytics_contact(ngx_http_request_t *r, crm_ctx_t *ctx);
+
+
 /* crm_bulk.c */
 
 ngx_int_t crm_bulk(ngx_http_request_t *r, crm_ctx_t *ctx);

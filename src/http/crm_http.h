@@ -158,7 +158,8 @@ typedef enum {
     CRM_ROUTE_ITEM_ACTION,                  /* /leads/:id/convert */
     CRM_ROUTE_METADATA,                     /* /metadata/objects[/:name] */
     CRM_ROUTE_BULK,                         /* /contacts/bulk */
-    CRM_ROUTE_SEARCH                        /* /search */
+    CRM_ROUTE_SEARCH,                       /* /search */
+    CRM_ROUTE_ANALYTICS                     /* /analytics/... */
 } crm_route_kind_e;
 
 

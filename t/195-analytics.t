@@ -1,0 +1,584 @@
+# Analytics of email (docs/ANALYTICS.md): a campaign and two transactional
+# emails go through the SMTP sink; the test opens and clicks what was
+# delivered (people and machines, by their User-Agent) and unsubscribes
+# once; then GET /analytics/campaigns/:id, /analytics/emails and
+# /analytics/contacts/:id must say what the sink and the test's own hits
+# say, counted here independently.  Then empty buckets, rates with zero
+# denominators, range limits, scopes and isolation between workspaces.
+
+use strict;
+use warnings;
+
+use Test::Nginx::Socket 'no_plan';
+use Test::More;
+use CRM::Test qw(api sql http_request wait_for);
+use POSIX ();
+
+my ($A, $B) = ($CRM::Test::WS_A, $CRM::Test::WS_B);
+my ($KA, $KB) = ($CRM::Test::KEY_A, $CRM::Test::KEY_B);
+our $AN1 = 'c1950000-0000-4000-8000-000000000001';
+
+CRM::Test::reset();
+CRM::Test::smtp_wipe();
+
+# ten recipients who get it, two hard bounces, one soft (the relay says
+# "try again later" until the retry window closes), one without the tag
+sql(<<"_SQL_");
+INSERT INTO contacts (workspace_id, id, first_name, email, tags) VALUES
+ ('$A', '$AN1', 'An1', 'an1\@an.test', '{an}');
+INSERT INTO contacts (workspace_id, first_name, email, tags)
+SELECT '$A', 'An' || i, 'an' || i || '\@an.test', '{an}'
+  FROM generate_series(2, 10) i;
+INSERT INTO contacts (workspace_id, first_name, email, tags) VALUES
+ ('$A', 'Hard1', 'bounce-an1\@an.test', '{an}'),
+ ('$A', 'Hard2', 'bounce-an2\@an.test', '{an}'),
+ ('$A', 'Soft1', 'tempfail-an1\@an.test', '{an}'),
+ ('$A', 'Other', 'other\@an.test', '{}');
+INSERT INTO contacts (workspace_id, id, first_name, email) VALUES
+ ('$B', 'c1950000-0000-4000-8000-0000000000b1', 'B1', 'b1\@an.test');
+INSERT INTO campaigns (workspace_id, id, name, subject, body_text, audience)
+VALUES ('$A', 'c1950000-0000-4000-8000-00000000c0de', 'Draft', 'S', 'T',
+        '{"tags":["none"]}');
+_SQL_
+
+# a key that reads contacts only, and one that reads analytics only
+CRM::Test::stored_key($CRM::Test::KEYS{read_a}, $A, '{contacts:read}');
+CRM::Test::stored_key($CRM::Test::KEYS{owner_a}, $A, '{analytics:read}');
+
+$CRM::Test::HttpConfig .= <<'_EOC_';
+    crm_smtp smtp://127.0.0.1:$TEST_NGINX_SMTP_PORT from=crm@example.test
+             connections=4 batch=10 lease=20s;
+    crm_email_retry 300ms 3s;
+    crm_jobs_interval 200ms;
+    crm_outbound_allow 127.0.0.0/8;
+    crm_tracking_secret test-tracking-secret-0123456789;
+    crm_tracking_url http://127.0.0.1:$TEST_NGINX_SERVER_PORT/t/;
+_EOC_
+
+$CRM::Test::Config .= <<'_EOC_';
+    location /t/ {
+        crm_tracking;
+    }
+_EOC_
+
+our $HUMAN = 'Mozilla/5.0 (X11; Linux x86_64; rv:120.0) Gecko/20100101'
+             . ' Firefox/120.0';
+our $PROXY = 'Mozilla/5.0';                 # Apple's prefetch: a machine
+our $SCANNER = 'python-requests/2.31.0';    # a link scanner: a machine
+
+our $L1 = 'https://shop.example/one';
+our $L2 = 'https://shop.example/two';
+
+our $CAMPAIGN;                              # made by TEST 1
+
+sub json { return JSON::PP->new->utf8->canonical->encode($_[0]) }
+
+sub get_data {
+    my ($path, $key) = @_;
+    my ($s, $d) = api('GET', $path, $key // $KA);
+    return ($s, $d->{data} || $d->{error} || {});
+}
+
+sub rate {
+    my ($n, $d) = @_;
+    return undef if $d == 0;
+    return 0 + sprintf('%.4f', $n / $d);
+}
+
+sub iso_hours_ago {
+    my ($h) = @_;
+    return POSIX::strftime('%Y-%m-%dT%H:%M:%SZ', gmtime(time - $h * 3600));
+}
+
+# the figures the test expects from what it saw and did
+sub figures {
+    my ($x) = @_;
+    my %f = (delivered => $x->{delivered}, hardBounces => $x->{hard},
+             softBounces => $x->{soft});
+    $f{sent} = $f{delivered} + $f{hardBounces} + $f{softBounces};
+    $f{bounced} = $f{hardBounces} + $f{softBounces};
+    my (%uo, %uc);
+    $f{$_} = 0 for qw(opens machineOpens clicks machineClicks unsubscribes);
+    my %unsub;
+    for my $h (@{ $x->{hits} }) {
+        if ($h->{kind} eq 'open') {
+            if ($h->{human}) { $f{opens}++; $uo{ $h->{email} } = 1 }
+            else { $f{machineOpens}++ }
+        } elsif ($h->{kind} eq 'click') {
+            if ($h->{human}) { $f{clicks}++; $uc{ $h->{email} } = 1 }
+            else { $f{machineClicks}++ }
+        } else {
+            $unsub{ $h->{email} } = 1;
+        }
+    }
+    $f{uniqueOpens} = keys %uo;
+    $f{uniqueClicks} = keys %uc;
+    $f{unsubscribes} = keys %unsub;
+    $f{rates} = { open => rate($f{uniqueOpens}, $f{delivered}),
+                  click => rate($f{uniqueClicks}, $f{delivered}),
+                  clickToOpen => rate($f{uniqueClicks}, $f{uniqueOpens}) };
+    return \%f;
+}
+
+# one hit on a delivered message; returns the hit as figures() reads it
+sub hit {
+    my ($m, $kind, $agent, %o) = @_;
+    my $html = $m->{html} // '';
+    my ($path, $method) = ('', $o{head} ? 'HEAD' : 'GET');
+
+    if ($kind eq 'open') {
+        ($path) = $html =~ m{http://127\.0\.0\.1:\d+(/t/o/[A-Za-z0-9_-]+\.gif)};
+    } elsif ($kind eq 'click') {
+        my @links = $html =~ m{http://127\.0\.0\.1:\d+(/t/c/[A-Za-z0-9_-]+)}g;
+        $path = $links[$o{link}];
+    } else {
+        ($path) = ($m->{list_unsubscribe} // '')
+                  =~ m{http://127\.0\.0\.1:\d+(/t/u/[A-Za-z0-9_-]+)};
+        $method = 'POST';
+    }
+
+    die "no $kind URL in the message to $m->{to}\n" unless $path;
+    my ($s) = http_request($method, $path, ["User-Agent: $agent"],
+                           $method eq 'POST' ? 'List-Unsubscribe=One-Click'
+                                             : undef);
+    die "$kind of $m->{to}: HTTP $s\n" unless $s == 200 || $s == 302;
+
+    return { kind => $kind, email => $m->{email_id},
+             human => ($agent eq $HUMAN && !$o{head}) ? 1 : 0,
+             url => $kind eq 'click' ? ($o{link} ? $L2 : $L1) : undef };
+}
+
+sub is_figures {
+    my ($got, $want, $name) = @_;
+    is(json($got), json($want), $name)
+        or diag("got " . json($got) . "\nwant " . json($want));
+}
+
+
+Test::Nginx::Socket::add_response_body_check(sub {
+    my ($block, $body, $req_idx, $repeated, $dry_run) = @_;
+    my $name = $block->name;
+
+    return if $dry_run;
+
+    if ($name =~ /TEST 1:/) {
+        $CAMPAIGN = JSON::PP::decode_json($body)->{data}{id};
+
+        # two transactional emails: one to a contact, one to an address
+        my ($s1, $t1) = api('POST', '/api/v1/emails/send', $KA,
+            json({ to => $AN1, subject => 'Receipt',
+                   html => "<p>Thanks <a href=\"$L1\">shop</a></p>" }));
+        my ($s2, $t2) = api('POST', '/api/v1/emails/send', $KA,
+            json({ to => 'solo@an.test', subject => 'Solo',
+                   text => 'Hello' }));
+        is("$s1 $s2", '202 202', "$name - two transactional emails queued");
+
+        my ($s) = api('POST', "/api/v1/campaigns/$CAMPAIGN/start", $KA, '{}');
+        is($s, 200, "$name - the campaign started");
+        ok(wait_for(sub {
+               (get_data("/api/v1/campaigns/$CAMPAIGN"))[1]{status}
+               eq 'completed' }, 40), "$name - and completed");
+        ok(wait_for(sub {
+               sql("SELECT count(*) FROM emails WHERE workspace_id = '$A'"
+                   . " AND status IN ('queued', 'sending', 'deferred')")
+               == 0 }, 20), "$name - every email has its outcome");
+
+        # what the sink holds, parsed back: the campaign's and the others
+        my @log = grep { $_->{rcpt} =~ /\@an\.test$/ }
+                  CRM::Test::smtp_messages();
+        my @msgs = @{ CRM::Test::eml(@log) };
+        $msgs[$_]{to} = $log[$_]{rcpt} for 0 .. $#log;
+        my @camp = grep { $_->{subject} eq 'News' } @msgs;
+        my ($receipt) = grep { $_->{subject} eq 'Receipt' } @msgs;
+        my ($solo) = grep { $_->{subject} eq 'Solo' } @msgs;
+        my %to = map { $_->{to} => $_ } @camp;
+        is(scalar(@camp), 10, "$name - the sink has 10 campaign messages");
+        is(scalar(keys %to), 10, "$name - one per recipient");
+        ok($receipt && $solo, "$name - and the two others");
+
+        # people read later than the machine rule's "too soon"
+        sql("UPDATE emails SET sent_at = now() - interval '1 hour'"
+            . " WHERE workspace_id = '$A'");
+
+        my @hits = (
+            hit($to{'an1@an.test'}, 'open', $HUMAN),
+            hit($to{'an1@an.test'}, 'open', $HUMAN),
+            hit($to{'an2@an.test'}, 'open', $HUMAN),
+            hit($to{'an3@an.test'}, 'open', $HUMAN),
+            hit($to{'an4@an.test'}, 'open', $PROXY),
+            hit($to{'an1@an.test'}, 'open', $HUMAN, head => 1),
+            hit($to{'an1@an.test'}, 'click', $HUMAN, link => 0),
+            hit($to{'an1@an.test'}, 'click', $HUMAN, link => 0),
+            hit($to{'an1@an.test'}, 'click', $HUMAN, link => 1),
+            hit($to{'an2@an.test'}, 'click', $HUMAN, link => 0),
+            hit($to{'an5@an.test'}, 'click', $SCANNER, link => 0),
+            hit($to{'an6@an.test'}, 'unsubscribe', $HUMAN),
+            hit($to{'an6@an.test'}, 'unsubscribe', $HUMAN),
+        );
+        my @other = (
+            hit($receipt, 'open', $HUMAN),
+            hit($receipt, 'click', $SCANNER, link => 0),
+            hit($solo, 'unsubscribe', $HUMAN),
+        );
+        my $recorded = scalar(@hits) + scalar(@other) - 1;  # one unsub twice
+        ok(wait_for(sub {
+               sql("SELECT count(*) FROM email_events WHERE workspace_id ="
+                   . " '$A' AND type IN ('opened', 'clicked',"
+                   . " 'unsubscribed')") == $recorded }, 10),
+           "$name - the hits are recorded");
+
+        my $campaign = figures({ delivered => 10, hard => 2, soft => 1,
+                                 hits => \@hits });
+        my $all = figures({ delivered => 12, hard => 2, soft => 1,
+                            hits => [@hits, @other] });
+
+        # /analytics/campaigns/:id
+        my ($s3, $c) = get_data("/api/v1/analytics/campaigns/$CAMPAIGN");
+        is($s3, 200, "$name - GET /analytics/campaigns/:id");
+        is_figures($c->{totals}, $campaign,
+                   "$name - the campaign's totals are the sink's and the"
+                   . " hits'");
+        is($c->{interval}, 'hour', "$name - a series by the hour");
+        my %sum;
+        for my $b (@{ $c->{series} || [] }) {
+            $sum{$_} += $b->{$_} for grep { $_ ne 'start' } keys %$b;
+        }
+        delete $campaign->{rates};
+        is_figures(\%sum, $campaign, "$name - the series adds up to them");
+
+        my %links;
+        for my $h (grep { $_->{kind} eq 'click' } @hits) {
+            my $l = $links{ $h->{url} } //= { url => $h->{url}, clicks => 0,
+                                              uniqueClicks => {},
+                                              machineClicks => 0 };
+            if ($h->{human}) {
+                $l->{clicks}++;
+                $l->{uniqueClicks}{ $h->{email} } = 1;
+            } else {
+                $l->{machineClicks}++;
+            }
+        }
+        $_->{uniqueClicks} = keys %{ $_->{uniqueClicks} } for values %links;
+        is(json($c->{topLinks}), json([ @links{$L1, $L2} ]),
+           "$name - the top links, most clicked first");
+        is(json($c->{recipients}),
+           json({ total => 13, byStatus => {
+               pending => 0, rendering => 0, queued => 0, sent => 10,
+               bounced => 2, failed => 1, suppressed => 0,
+               unsubscribed => 0, no_address => 0, cancelled => 0 } }),
+           "$name - the recipients by state");
+
+        # /analytics/emails with campaignId, and of the whole workspace
+        my $from = iso_hours_ago(3);
+        my ($s4, $e) = get_data("/api/v1/analytics/emails?interval=hour"
+                                . "&from=$from&campaignId=$CAMPAIGN");
+        is($s4, 200, "$name - GET /analytics/emails?campaignId=");
+        $campaign = figures({ delivered => 10, hard => 2, soft => 1,
+                              hits => \@hits });
+        is_figures($e->{totals}, $campaign, "$name - the same totals");
+        is(scalar(@{ $e->{series} || [] }), 4,
+           "$name - 3 hours back to now: 4 buckets");
+
+        my ($s5, $w) = get_data("/api/v1/analytics/emails");
+        is($s5, 200, "$name - GET /analytics/emails: by day, 30 days");
+        is_figures($w->{totals}, $all,
+                   "$name - the workspace's totals count every email");
+        is(scalar(@{ $w->{series} || [] }), 31, "$name - 31 day buckets");
+        is($w->{interval}, 'day', "$name - interval day by default");
+
+        # the contact: the campaign's email and the receipt
+        my @mine = grep { $_->{email} eq $to{'an1@an.test'}{email_id}
+                          || $_->{email} eq $receipt->{email_id} }
+                   @hits, @other;
+        my $f = figures({ delivered => 2, hard => 0, soft => 0,
+                          hits => \@mine });
+        my ($s6, $k) = get_data("/api/v1/analytics/contacts/$AN1");
+        is($s6, 200, "$name - GET /analytics/contacts/:id");
+        is($k->{emails}, 2, "$name - the contact's two emails");
+        is_figures($k->{totals}, $f, "$name - the contact's figures");
+        my $points = $f->{uniqueOpens} + 2 * $f->{uniqueClicks};
+        is($k->{engagementScore},
+           int(100 * (1 - exp(-$points / 3)) + 0.5),
+           "$name - the engagement score of the documented formula");
+        ok($k->{lastOpenAt} && $k->{lastClickAt}
+           && $k->{lastEngagementAt} eq ($k->{lastOpenAt} gt $k->{lastClickAt}
+                                         ? $k->{lastOpenAt}
+                                         : $k->{lastClickAt}),
+           "$name - last open, click and engagement");
+
+        # the backfill makes the same rollups as the trigger did
+        sql("SELECT db_analytics_backfill('$A')");
+        my ($s7, $c2) = get_data("/api/v1/analytics/campaigns/$CAMPAIGN");
+        my ($s8, $w2) = get_data("/api/v1/analytics/emails");
+        my ($s9, $k2) = get_data("/api/v1/analytics/contacts/$AN1");
+        is(json([ $c2, $w2, $k2 ]), json([ $c, $w, $k ]),
+           "$name - db_analytics_backfill() agrees with the trigger");
+
+        # another workspace sees none of it
+        my ($s10, $wb) = get_data("/api/v1/analytics/emails", $KB);
+        is($wb->{totals}{sent} . '/' . $wb->{totals}{opens}, '0/0',
+           "$name - workspace B counts nothing of A's");
+
+    } elsif ($name =~ /TEST 2:/) {
+        my $d = JSON::PP::decode_json($body)->{data};
+        is(scalar(@{ $d->{series} }), 7, "$name - 7 buckets");
+        is(join(',', map { $_->{start} } @{ $d->{series} }[0, 6]),
+           '2020-01-01T00:00:00.000Z,2020-01-07T00:00:00.000Z',
+           "$name - from the first day to the last");
+        ok(!grep({ $_->{sent} || $_->{opens} } @{ $d->{series} }),
+           "$name - all empty");
+
+    } elsif ($name =~ /TEST 3:/) {
+        my $d = JSON::PP::decode_json($body)->{data};
+        is(join(',', $d->{from}, $d->{to}, scalar(@{ $d->{series} })),
+           '2019-12-30T00:00:00.000Z,2020-01-20T00:00:00.000Z,3',
+           "$name - widened to whole weeks from Monday");
+    }
+});
+
+no_shuffle();
+run_tests();
+
+__DATA__
+
+=== TEST 1: analytics equal the sink's deliveries and the test's own hits
+--- request
+POST /api/v1/campaigns
+{"name":"Analytics","subject":"News","text":"Hi {{firstName}}\n","html":"<p>Hi {{firstName}}</p><p><a href=\"https://shop.example/one\">one</a> <a href=\"https://shop.example/two\">two</a></p>","audience":{"tags":["an"]}}
+--- more_headers
+X-API-Key: test-key-a-0123456789abcdef
+Content-Type: application/json
+--- error_code: 201
+
+
+
+=== TEST 2: empty buckets are present, rates with a zero denominator null
+--- request
+GET /api/v1/analytics/emails?from=2020-01-01&to=2020-01-08&interval=day
+--- more_headers
+X-API-Key: test-key-a-0123456789abcdef
+--- error_code: 200
+--- response_body_like: "totals" : \{"sent" : 0, .*"rates" : \{"open" : null, "click" : null, "clickToOpen" : null\}
+
+
+
+=== TEST 3: weeks start on Monday, in UTC
+--- request
+GET /api/v1/analytics/emails?from=2020-01-01T10:00:00%2B02:00&to=2020-01-15&interval=week
+--- more_headers
+X-API-Key: test-key-a-0123456789abcdef
+--- error_code: 200
+
+
+
+=== TEST 4: a campaign that never started: zeros, null rates, no series
+--- request
+GET /api/v1/analytics/campaigns/c1950000-0000-4000-8000-00000000c0de
+--- more_headers
+X-API-Key: test-key-a-0123456789abcdef
+--- error_code: 200
+--- response_body_like: "status" : "draft".*"totals" : \{"sent" : 0, .*"rates" : \{"open" : null, "click" : null, "clickToOpen" : null\}\}, "series" : \[\], "topLinks" : \[\], "recipients" : \{"total" : 0,
+
+
+
+=== TEST 5: from must be before to
+--- request
+GET /api/v1/analytics/emails?from=2020-01-02&to=2020-01-01
+--- more_headers
+X-API-Key: test-key-a-0123456789abcdef
+--- error_code: 400
+--- response_body_like: "code":"INVALID_PARAMETER".*"parameter":"from","code":"invalid_range"
+
+
+
+=== TEST 6: an hourly series covers at most 31 days
+--- request
+GET /api/v1/analytics/emails?from=2020-01-01&to=2020-02-01T00:00:01Z&interval=hour
+--- more_headers
+X-API-Key: test-key-a-0123456789abcdef
+--- error_code: 400
+--- response_body_like: "parameter":"from","code":"range_too_long"
+
+
+
+=== TEST 7: 31 days by the hour is the limit, 744 buckets
+--- request
+GET /api/v1/analytics/emails?from=2020-01-01&to=2020-02-01&interval=hour
+--- more_headers
+X-API-Key: test-key-a-0123456789abcdef
+--- error_code: 200
+--- response_body_like: "start" : "2020-01-31T23:00:00.000Z"[^\]]*\]\}\,
+
+
+
+=== TEST 8: a daily series covers at most 366 days
+--- request
+GET /api/v1/analytics/emails?from=2020-01-01&to=2021-01-02T00:00:01Z
+--- more_headers
+X-API-Key: test-key-a-0123456789abcdef
+--- error_code: 400
+--- response_body_like: "parameter":"from","code":"range_too_long"
+
+
+
+=== TEST 9: a weekly series covers at most 5 years
+--- request
+GET /api/v1/analytics/emails?from=2015-01-01&to=2020-01-03&interval=week
+--- more_headers
+X-API-Key: test-key-a-0123456789abcdef
+--- error_code: 400
+--- response_body_like: "parameter":"from","code":"range_too_long"
+
+
+
+=== TEST 10: an unknown interval
+--- request
+GET /api/v1/analytics/emails?interval=month
+--- more_headers
+X-API-Key: test-key-a-0123456789abcdef
+--- error_code: 400
+--- response_body_like: "parameter":"interval","code":"invalid_value"
+
+
+
+=== TEST 11: a malformed timestamp
+--- request
+GET /api/v1/analytics/emails?to=yesterday
+--- more_headers
+X-API-Key: test-key-a-0123456789abcdef
+--- error_code: 400
+--- response_body_like: "parameter":"to","code":"invalid_format"
+
+
+
+=== TEST 12: an unknown parameter is named
+--- request
+GET /api/v1/analytics/emails?interval=day&colour=red
+--- more_headers
+X-API-Key: test-key-a-0123456789abcdef
+--- error_code: 400
+--- response_body_like: "code":"INVALID_PARAMETER".*"parameter":"colour","code":"unknown_parameter"
+
+
+
+=== TEST 13: a parameter given twice
+--- request
+GET /api/v1/analytics/emails?interval=day&interval=hour
+--- more_headers
+X-API-Key: test-key-a-0123456789abcdef
+--- error_code: 400
+--- response_body_like: "parameter":"interval","code":"duplicate_parameter"
+
+
+
+=== TEST 14: campaignId is a uuid
+--- request
+GET /api/v1/analytics/emails?campaign_id=42
+--- more_headers
+X-API-Key: test-key-a-0123456789abcdef
+--- error_code: 400
+--- response_body_like: "parameter":"campaignId","code":"invalid_format"
+
+
+
+=== TEST 15: the campaigns and contacts routes take no parameter
+--- request
+GET /api/v1/analytics/contacts/c1950000-0000-4000-8000-000000000001?days=30
+--- more_headers
+X-API-Key: test-key-a-0123456789abcdef
+--- error_code: 400
+--- response_body_like: "parameter":"days","code":"unknown_parameter"
+
+
+
+=== TEST 16: another workspace's campaign is not found
+--- request
+GET /api/v1/analytics/campaigns/c1950000-0000-4000-8000-00000000c0de
+--- more_headers
+X-API-Key: test-key-b-0123456789abcdef
+--- error_code: 404
+--- response_body_like: "code":"RESOURCE_NOT_FOUND"
+
+
+
+=== TEST 17: another workspace's campaign as campaignId is not found
+--- request
+GET /api/v1/analytics/emails?campaignId=c1950000-0000-4000-8000-00000000c0de
+--- more_headers
+X-API-Key: test-key-b-0123456789abcdef
+--- error_code: 404
+--- response_body_like: "code":"RESOURCE_NOT_FOUND"
+
+
+
+=== TEST 18: another workspace's contact is not found
+--- request
+GET /api/v1/analytics/contacts/c1950000-0000-4000-8000-000000000001
+--- more_headers
+X-API-Key: test-key-b-0123456789abcdef
+--- error_code: 404
+--- response_body_like: "code":"RESOURCE_NOT_FOUND"
+
+
+
+=== TEST 19: a contact of its own workspace without emails
+--- request
+GET /api/v1/analytics/contacts/c1950000-0000-4000-8000-0000000000b1
+--- more_headers
+X-API-Key: test-key-b-0123456789abcdef
+--- error_code: 200
+--- response_body_like: "emails" : 0, "totals" : \{"sent" : 0, .*"lastEngagementAt" : null, "engagementScore" : 0,
+
+
+
+=== TEST 20: an id that is no uuid is not found
+--- request
+GET /api/v1/analytics/contacts/42
+--- more_headers
+X-API-Key: test-key-a-0123456789abcdef
+--- error_code: 404
+
+
+
+=== TEST 21: a key without analytics:read is refused
+--- request
+GET /api/v1/analytics/emails
+--- more_headers
+X-API-Key: crmk_b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2
+--- error_code: 403
+--- response_body_like: "code":"FORBIDDEN"
+
+
+
+=== TEST 22: a key with analytics:read reads analytics
+--- request
+GET /api/v1/analytics/contacts/c1950000-0000-4000-8000-000000000001
+--- more_headers
+X-API-Key: crmk_a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1
+--- error_code: 200
+--- response_body_like: "contactId" : "c1950000-0000-4000-8000-000000000001"
+
+
+
+=== TEST 23: analytics:read is a scope an API key may be given
+--- request
+POST /api/v1/api-keys
+{"name":"dashboards","scopes":["analytics:read"]}
+--- more_headers
+X-API-Key: test-key-a-0123456789abcdef
+Content-Type: application/json
+--- error_code: 201
+--- response_body_like: "scopes" : \["analytics:read"\]
+
+
+
+=== TEST 24: analytics are read only
+--- request
+POST /api/v1/analytics/emails
+{}
+--- more_headers
+X-API-Key: test-key-a-0123456789abcdef
+Content-Type: application/json
+--- error_code: 405
+--- response_headers
+Allow: GET, HEAD
