@@ -19,6 +19,9 @@
 #   make unit     C unit tests of the pure parts (TAP, prove)
 #   make layers   the layering check (also part of make test): includes
 #                 point down the layers of src/, no include or call cycle
+#   make directives  every directive of the commands table is in the
+#                 README in nginx's form, with its context (also part of
+#                 make test)
 #   make fuzz     build every libFuzzer target of fuzz/ (the parsers: query
 #                 string, JSON bodies, cursors, credentials, idempotency
 #                 fingerprint) with clang, AddressSanitizer and
@@ -61,6 +64,7 @@ TEST_HTTP_PORT  := $(or $(TEST_NGINX_SERVER_PORT),1984)
 TEST_SMTP_PORT  := $(or $(CRM_TEST_SMTP_PORT),25871)
 
 .PHONY: all deps configure run stop seed status test test-locked unit fuzz layers \
+        directives \
         clean distclean bench asan
 
 all: $(MODULE)
@@ -91,6 +95,9 @@ $(MODULE): $(NGX_BUILD)/Makefile $(SOURCES)
 # includes point down the layers, no include or call cycle (docs/DESIGN.md)
 layers: $(MODULE)
 	@perl util/layers.pl -o $(NGX_BUILD) .
+
+directives:
+	@perl util/directives.pl .
 
 unit: $(NGX_BUILD)/Makefile
 	$(MAKE) -s -C t/unit NGX_SRC=$(NGX_SRC) NGX_BUILD=$(NGX_BUILD)
@@ -165,6 +172,7 @@ test-locked:
 	    prove t/sql/run.sh || status=1; \
 	    prove t/smtp/run.sh || status=1; \
 	    perl util/layers.pl -o $(NGX_BUILD) . || status=1; \
+	    perl util/directives.pl . || status=1; \
 	    make -s fuzz || status=1; \
 	fi; \
 	if perl -MTest::Nginx::Socket -e1 2>/dev/null; then \
