@@ -7,13 +7,22 @@
 -- take KEY SHARE and are not blocked), then, in a later statement (a
 -- snapshot that sees every claim committed before the lock was taken),
 -- counts each one's unexpired leases and claims at most p_concurrency
--- minus that many of its due deliveries, oldest first.  The rest of the
+-- minus that many of its due deliveries, oldest first (a walk of the
+-- subscription's open deliveries in commit order that stops there).  The rest of the
 -- rules are those of sql/018: the oldest open delivery of a record to a
 -- subscription only, expired leases due again, committed before any
 -- HTTP traffic.
 
 
 DROP FUNCTION db_webhook_claim(integer, interval, text);
+
+
+-- a subscription's open deliveries in commit order: the claim walks
+-- them and stops at its cap
+
+CREATE INDEX webhook_deliveries_open_seq
+    ON webhook_deliveries (workspace_id, webhook_id, seq)
+    WHERE status IN ('pending', 'sending');
 
 
 CREATE FUNCTION db_webhook_claim(p_batch integer, p_lease interval,
@@ -29,14 +38,16 @@ BEGIN
     SELECT array_agg(l.workspace_id), array_agg(l.id) INTO v_ws, v_ids
       FROM (SELECT w.workspace_id, w.id
               FROM webhooks w
-             WHERE (w.workspace_id, w.id) IN (
-                       SELECT d.workspace_id, d.webhook_id
-                         FROM webhook_deliveries d
-                        WHERE (d.status = 'pending'
-                               AND d.next_attempt_at <= now())
+             WHERE w.active AND w.deleted_at IS NULL
+               AND EXISTS (
+                   SELECT 1 FROM webhook_deliveries d
+                    WHERE d.workspace_id = w.workspace_id
+                      AND d.webhook_id = w.id
+                      AND d.status IN ('pending', 'sending')
+                      AND ((d.status = 'pending'
+                            AND d.next_attempt_at <= now())
                            OR (d.status = 'sending'
-                               AND d.lease_until < now()))
-               AND w.active AND w.deleted_at IS NULL
+                               AND d.lease_until < now())))
                FOR NO KEY UPDATE OF w SKIP LOCKED) l;
 
     IF v_ids IS NULL THEN
@@ -52,33 +63,30 @@ BEGIN
                    AND s.status = 'sending'
                    AND s.lease_until >= now()) AS inflight
           FROM unnest(v_ws, v_ids) AS h (workspace_id, id)
-    ), cand AS (
-        SELECT d.workspace_id, d.id, d.seq,
-               row_number() OVER (PARTITION BY d.workspace_id, d.webhook_id
-                                  ORDER BY d.seq) + h.inflight AS n
-          FROM webhook_deliveries d
-          JOIN hooks h ON h.workspace_id = d.workspace_id
-                      AND h.id = d.webhook_id
-         WHERE ((d.status = 'pending' AND d.next_attempt_at <= now())
-                OR (d.status = 'sending' AND d.lease_until < now()))
-           AND h.inflight < p_concurrency
-           AND NOT EXISTS (
-               SELECT 1 FROM webhook_deliveries p
-                WHERE p.workspace_id = d.workspace_id
-                  AND p.webhook_id = d.webhook_id
-                  AND p.record_key = d.record_key
-                  AND p.status IN ('pending', 'sending')
-                  AND p.seq < d.seq)
     ), due AS (
-        SELECT d.workspace_id, d.id
-          FROM webhook_deliveries d
-          JOIN cand c ON c.workspace_id = d.workspace_id AND c.id = d.id
-         WHERE c.n <= p_concurrency
-           AND ((d.status = 'pending' AND d.next_attempt_at <= now())
-                OR (d.status = 'sending' AND d.lease_until < now()))
+        -- per subscription, its oldest due deliveries up to the cap
+        SELECT c.workspace_id, c.id, c.seq
+          FROM hooks h
+          CROSS JOIN LATERAL (
+              SELECT d.workspace_id, d.id, d.seq
+                FROM webhook_deliveries d
+               WHERE d.workspace_id = h.workspace_id
+                 AND d.webhook_id = h.id
+                 AND d.status IN ('pending', 'sending')
+                 AND ((d.status = 'pending' AND d.next_attempt_at <= now())
+                      OR (d.status = 'sending' AND d.lease_until < now()))
+                 AND NOT EXISTS (
+                     SELECT 1 FROM webhook_deliveries p
+                      WHERE p.workspace_id = d.workspace_id
+                        AND p.webhook_id = d.webhook_id
+                        AND p.record_key = d.record_key
+                        AND p.status IN ('pending', 'sending')
+                        AND p.seq < d.seq)
+               ORDER BY d.seq
+               LIMIT greatest(p_concurrency - h.inflight, 0)
+                 FOR UPDATE OF d SKIP LOCKED) c
          ORDER BY c.seq
          LIMIT p_batch
-           FOR UPDATE OF d SKIP LOCKED
     ), claimed AS (
         UPDATE webhook_deliveries d
            SET status = 'sending', lease_until = now() + p_lease,

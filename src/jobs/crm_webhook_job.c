@@ -355,7 +355,11 @@ crm_webhook_claimed(crm_pg_req_t *pr, PGresult *res)
         return;
     }
 
-    wr->full = ((ngx_uint_t) n >= conf->batch);
+    /*
+     * a claim that got work runs again as soon as this one is done: a
+     * subscription at its cap (crm_webhook_concurrency) has more
+     */
+    wr->full = 1;
 
     wr->items = ngx_pcalloc(pool, n * sizeof(crm_webhook_item_t));
     if (wr->items == NULL) {
