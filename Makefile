@@ -42,6 +42,7 @@
 #               CRM_SMTP_PORT=2525
 #   make test:  TEST_NGINX_SERVER_PORT=1984 CRM_TEST_PG_PORT=54321
 #               CRM_TEST_REDIS_PORT=63791 CRM_TEST_SMTP_PORT=25871
+#               [CRM_TEST_HOOK_PORT=TEST_NGINX_SERVER_PORT+2]
 
 SHELL      := /bin/bash
 TOP        := $(abspath .)
@@ -62,6 +63,9 @@ TEST_PG_PORT    := $(or $(CRM_TEST_PG_PORT),54321)
 TEST_REDIS_PORT := $(or $(CRM_TEST_REDIS_PORT),63791)
 TEST_HTTP_PORT  := $(or $(TEST_NGINX_SERVER_PORT),1984)
 TEST_SMTP_PORT  := $(or $(CRM_TEST_SMTP_PORT),25871)
+# the webhook receiver of the suites (t/191, t/192): empty is
+# TEST_NGINX_SERVER_PORT + 2 (CRM::Test::hook_port())
+TEST_HOOK_PORT  := $(CRM_TEST_HOOK_PORT)
 
 .PHONY: all deps configure run stop seed status test test-locked unit fuzz layers \
         directives \
@@ -149,6 +153,7 @@ $(TEST_TARGETS): export TEST_NGINX_CRM_STACK   := $(TOP)/util/stack.sh test
 $(TEST_TARGETS): export CRM_TEST_PG_PORT       := $(TEST_PG_PORT)
 $(TEST_TARGETS): export CRM_TEST_REDIS_PORT    := $(TEST_REDIS_PORT)
 $(TEST_TARGETS): export CRM_TEST_SMTP_PORT     := $(TEST_SMTP_PORT)
+$(TEST_TARGETS): export CRM_TEST_HOOK_PORT     := $(TEST_HOOK_PORT)
 
 # one "make test" at a time per checkout: they share .run/test/
 test:

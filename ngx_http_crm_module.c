@@ -64,6 +64,10 @@ static char *ngx_http_crm_webhooks(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_crm_webhook_retry(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+static char *ngx_http_crm_webhook_flag(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_http_crm_webhook_num(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
 static char *ngx_http_crm_webhook_msec(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static ngx_int_t ngx_http_crm_jobs_init(ngx_cycle_t *cycle,
@@ -389,6 +393,27 @@ static ngx_command_t  ngx_http_crm_commands[] = {
       ngx_http_crm_webhook_msec,
       NGX_HTTP_MAIN_CONF_OFFSET,
       offsetof(crm_webhook_conf_t, disable_after),
+      NULL },
+
+    { ngx_string("crm_webhook_lease"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_http_crm_webhook_msec,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(crm_webhook_conf_t, lease),
+      NULL },
+
+    { ngx_string("crm_webhook_https_only"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_FLAG,
+      ngx_http_crm_webhook_flag,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(crm_webhook_conf_t, https_only),
+      NULL },
+
+    { ngx_string("crm_webhook_concurrency"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_http_crm_webhook_num,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(crm_webhook_conf_t, concurrency),
       NULL },
 
     { ngx_string("crm_events_retention"),
@@ -1564,6 +1589,28 @@ ngx_http_crm_webhook_retry(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     ngx_http_crm_main_conf_t *mcf = conf;
 
     return crm_webhook_conf_retry(cf, mcf->webhook);
+}
+
+
+/* a flag of the webhook configuration (cmd->offset in it) */
+
+static char *
+ngx_http_crm_webhook_flag(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_crm_main_conf_t *mcf = conf;
+
+    return ngx_conf_set_flag_slot(cf, cmd, mcf->webhook);
+}
+
+
+/* a number of the webhook configuration (cmd->offset in it) */
+
+static char *
+ngx_http_crm_webhook_num(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_crm_main_conf_t *mcf = conf;
+
+    return ngx_conf_set_num_slot(cf, cmd, mcf->webhook);
 }
 
 

@@ -123,6 +123,9 @@ crm_route_def_t  crm_routes[] = {
       P|CRM_WHEN_HOOKS, CRM_ROUTE_NO_BODY|CRM_ROUTE_ACCEPTED, 0,
       NULL, crm_webhook_retry, NULL, NULL },
 
+    { "/:resource/:id", CRM_ROUTE_ITEM, P|CRM_WHEN_HOOKS, 0, 0,
+      crm_get, NULL, crm_webhook_update, crm_delete },
+
     /* API keys are made one by one, each with its secret shown once */
 
     { "/:resource", CRM_ROUTE_COLLECTION, P|CRM_WHEN_CREDENTIAL, 0, 0,

@@ -507,6 +507,18 @@ case $cmd in
                  "-d '{\"to\":\"ada@example.org\",\"subject\":\"Hello\"," \
                  "\"text\":\"Hi from the CRM\"}'" \
                  "http://127.0.0.1:$HTTP_PORT/api/v1/emails/send"
+            echo "webhooks: start a receiver (it logs every delivery to" \
+                 "$DIR/hooks/log.jsonl), subscribe it (the answer shows" \
+                 "the signing secret once), then write a contact:"
+            echo "  python3 $TOP/util/webhook_sink.py --port 9000" \
+                 "--dir $DIR/hooks &"
+            echo "  curl -s -H 'X-API-Key: $key'" \
+                 "-H 'Content-Type: application/json'" \
+                 "-d '{\"url\":\"http://127.0.0.1:9000/ok\"," \
+                 "\"events\":[\"*\"]}'" \
+                 "http://127.0.0.1:$HTTP_PORT/api/v1/webhooks"
+            echo "  (README: \"Webhooks can be tried\" verifies the" \
+                 "signatures with that secret)"
             echo "stop with: make stop"
         fi
         ;;

@@ -137,6 +137,9 @@ def main():
         sys.exit("webhook_sink.py: loopback addresses only")
 
     os.makedirs(a.dir, exist_ok=True)
+    # the default listen backlog (5) drops SYNs under a burst of
+    # concurrent deliveries: the sender then waits for TCP's 1 s retry
+    ThreadingHTTPServer.request_queue_size = 128
     srv = ThreadingHTTPServer((a.host, a.port), Handler)
     srv.daemon_threads = True
     srv.dir = a.dir

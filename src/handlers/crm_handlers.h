@@ -74,6 +74,7 @@ ngx_int_t crm_auth_action(ngx_http_request_t *r, crm_ctx_t *ctx);
 /* crm_webhooks.c: subscriptions' secrets, tests, a delivery's retry */
 
 ngx_int_t crm_webhook_create(ngx_http_request_t *r, crm_ctx_t *ctx);
+ngx_int_t crm_webhook_update(ngx_http_request_t *r, crm_ctx_t *ctx);
 ngx_int_t crm_webhook_rotate(ngx_http_request_t *r, crm_ctx_t *ctx);
 ngx_int_t crm_webhook_test(ngx_http_request_t *r, crm_ctx_t *ctx);
 ngx_int_t crm_webhook_retry(ngx_http_request_t *r, crm_ctx_t *ctx);

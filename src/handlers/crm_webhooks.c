@@ -16,12 +16,15 @@
 #include <openssl/rand.h>
 #include "http/crm_http.h"
 #include "handlers/crm_handlers.h"
+#include "jobs/crm_webhook_job.h"
 
 
 #define CRM_WEBHOOK_SECRET_BYTES  24
 
 
 static ngx_int_t crm_webhook_secret(ngx_http_request_t *r, ngx_str_t *out);
+static ngx_int_t crm_webhook_https_only(ngx_http_request_t *r,
+    crm_ctx_t *ctx, ngx_int_t *rc);
 static crm_stmt_t *crm_webhook_stmt(ngx_http_request_t *r, crm_ctx_t *ctx,
     const char *sql, ngx_uint_t n);
 static void crm_webhook_tested(crm_pg_req_t *pr, PGresult *res);
@@ -70,6 +73,70 @@ crm_webhook_secret(ngx_http_request_t *r, ngx_str_t *out)
 }
 
 
+/*
+ * crm_webhook_https_only on: a body's "url" must be https://.  NGX_OK,
+ * or NGX_DECLINED with the 422 in "rc" (field "url", code
+ * "https_required").  The type and the format are the validator's and
+ * the table's to check.
+ */
+
+static ngx_int_t
+crm_webhook_https_only(ngx_http_request_t *r, crm_ctx_t *ctx, ngx_int_t *rc)
+{
+    json_t             *v;
+    ngx_array_t         errors;
+    crm_field_error_t  *e;
+
+    if (!ctx->mcf->webhook->https_only) {
+        return NGX_OK;
+    }
+
+    v = json_object_get(ctx->body, "url");
+
+    if (!json_is_string(v)
+        || (json_string_length(v) > sizeof("https://") - 1
+            && ngx_strncasecmp((u_char *) json_string_value(v),
+                               (u_char *) "https://",
+                               sizeof("https://") - 1)
+               == 0))
+    {
+        return NGX_OK;
+    }
+
+    if (ngx_array_init(&errors, r->pool, 1, sizeof(crm_field_error_t))
+        != NGX_OK
+        || (e = ngx_array_push(&errors)) == NULL)
+    {
+        *rc = NGX_HTTP_INTERNAL_SERVER_ERROR;
+        return NGX_DECLINED;
+    }
+
+    ngx_str_set(&e->field, "url");
+    ngx_str_set(&e->code, "https_required");
+    ngx_str_set(&e->message, "this server delivers webhooks to https:// "
+                             "URLs only (crm_webhook_https_only)");
+
+    *rc = crm_http_field_errors(r, CRM_E_VALIDATION_FAILED,
+                                "the request is not valid", &errors);
+    return NGX_DECLINED;
+}
+
+
+/* PATCH /webhooks/:id: the generic update, under https only */
+
+ngx_int_t
+crm_webhook_update(ngx_http_request_t *r, crm_ctx_t *ctx)
+{
+    ngx_int_t  rc;
+
+    if (crm_webhook_https_only(r, ctx, &rc) != NGX_OK) {
+        return rc;
+    }
+
+    return crm_update(r, ctx);
+}
+
+
 /* POST /webhooks: a secret of the body's, or a new one; shown once */
 
 ngx_int_t
@@ -77,6 +144,11 @@ crm_webhook_create(ngx_http_request_t *r, crm_ctx_t *ctx)
 {
     json_t     *v;
     ngx_str_t   secret;
+    ngx_int_t   rc;
+
+    if (crm_webhook_https_only(r, ctx, &rc) != NGX_OK) {
+        return rc;
+    }
 
     v = json_object_get(ctx->body, "secret");
 

@@ -32,6 +32,7 @@
 
 #define CRM_WEBHOOK_COLUMNS       8
 #define CRM_WEBHOOK_BATCH         50
+#define CRM_WEBHOOK_CONCURRENCY   10
 #define CRM_EVENTS_PURGE_BATCH    1000
 #define CRM_EVENTS_PURGE_INTERVAL 60000
 
@@ -75,6 +76,7 @@ static void crm_webhook_stop(crm_job_run_t *run);
 static void crm_webhook_claimed(crm_pg_req_t *pr, PGresult *res);
 static void crm_webhook_next(crm_webhook_run_t *wr);
 static ngx_int_t crm_webhook_send(crm_webhook_item_t *it);
+static ngx_uint_t crm_webhook_https(ngx_str_t *url);
 static size_t crm_webhook_header_cb(char *p, size_t size, size_t n,
     void *data);
 static void crm_webhook_sent(crm_xfer_t *x);
@@ -121,6 +123,9 @@ crm_webhook_conf_create(ngx_pool_t *pool)
     conf->timeout = NGX_CONF_UNSET_MSEC;
     conf->disable_after = NGX_CONF_UNSET_MSEC;
     conf->retention = NGX_CONF_UNSET_MSEC;
+    conf->lease = NGX_CONF_UNSET_MSEC;
+    conf->https_only = NGX_CONF_UNSET;
+    conf->concurrency = NGX_CONF_UNSET_UINT;
 
     return conf;
 }
@@ -142,10 +147,26 @@ crm_webhook_conf_init(ngx_conf_t *cf, crm_webhook_conf_t *conf)
     ngx_conf_init_msec_value(conf->retention,
                              (ngx_msec_t) 30 * 24 * 3600 * 1000);
 
+    ngx_conf_init_value(conf->https_only, 0);
+    ngx_conf_init_uint_value(conf->concurrency, CRM_WEBHOOK_CONCURRENCY);
+
+    if (conf->concurrency == 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "crm_webhook_concurrency must be at least 1");
+        return NGX_CONF_ERROR;
+    }
+
     conf->batch = CRM_WEBHOOK_BATCH;
 
     /* a transfer's time, recording it, and a margin */
-    conf->lease = 2 * conf->timeout + 30000;
+    ngx_conf_init_msec_value(conf->lease, 2 * conf->timeout + 30000);
+
+    if (conf->lease <= conf->timeout) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "crm_webhook_lease must be longer than "
+                           "crm_webhook_timeout");
+        return NGX_CONF_ERROR;
+    }
 
     if (conf->retry != NULL) {
         ms = conf->retry->elts;
@@ -259,14 +280,15 @@ crm_webhook_start(crm_job_run_t *run)
     st = crm_webhook_stmt(run->pool,
              "SELECT workspace_id, id, url, secret, previous_secret, "
              "event_id, body, attempts FROM db_webhook_claim($1::integer, "
-             "$2::interval, $3)", 3);
+             "$2::interval, $3, $4::integer)", 4);
     if (st == NULL) {
         return NGX_ERROR;
     }
 
     if (crm_webhook_param_num(st, 0, "%i", conf->batch) != NGX_OK
         || crm_webhook_param_num(st, 1, "%i ms", conf->lease) != NGX_OK
-        || crm_webhook_param(st, 2, &conf->owner) != NGX_OK)
+        || crm_webhook_param(st, 2, &conf->owner) != NGX_OK
+        || crm_webhook_param_num(st, 3, "%i", conf->concurrency) != NGX_OK)
     {
         return NGX_ERROR;
     }
@@ -333,7 +355,11 @@ crm_webhook_claimed(crm_pg_req_t *pr, PGresult *res)
         return;
     }
 
-    wr->full = ((ngx_uint_t) n >= conf->batch);
+    /*
+     * a claim that got work runs again as soon as this one is done: a
+     * subscription at its cap (crm_webhook_concurrency) has more
+     */
+    wr->full = 1;
 
     wr->items = ngx_pcalloc(pool, n * sizeof(crm_webhook_item_t));
     if (wr->items == NULL) {
@@ -411,6 +437,13 @@ crm_webhook_send(crm_webhook_item_t *it)
     pool = wr->run->pool;
 
     ngx_str_set(&it->error, "the request could not be made");
+
+    if (conf->https_only && !crm_webhook_https(&it->url)) {
+        /* a subscription made before https only: no packet is sent */
+        ngx_str_set(&it->error, "refused: an http:// URL while "
+                                "crm_webhook_https_only is on");
+        return NGX_ERROR;
+    }
 
     ts.data = ngx_pnalloc(pool, NGX_TIME_T_LEN);
     if (ts.data == NULL) {
@@ -506,6 +539,16 @@ crm_webhook_send(crm_webhook_item_t *it)
     }
 
     return NGX_OK;
+}
+
+
+static ngx_uint_t
+crm_webhook_https(ngx_str_t *url)
+{
+    return url->len > sizeof("https://") - 1
+           && ngx_strncasecmp(url->data, (u_char *) "https://",
+                              sizeof("https://") - 1)
+              == 0;
 }
 
 

@@ -24,9 +24,13 @@ typedef struct crm_webhook_conf_s {
     ngx_msec_t                timeout;      /* crm_webhook_timeout */
     ngx_msec_t                disable_after;  /* crm_webhook_disable_after */
     ngx_msec_t                retention;    /* crm_events_retention */
+    ngx_flag_t                https_only;   /* crm_webhook_https_only */
+    ngx_uint_t                concurrency;  /* crm_webhook_concurrency:
+                                               in flight per subscription,
+                                               cluster-wide */
     ngx_uint_t                retention_set;  /* the directive is there */
     ngx_uint_t                batch;
-    ngx_msec_t                lease;
+    ngx_msec_t                lease;        /* crm_webhook_lease */
     ngx_str_t                 schedule;     /* "{...}" interval[] literal */
 
     /* per worker */

@@ -352,12 +352,13 @@ sub stop_second_nginx {
 
 
 # The webhook receiver (util/webhook_sink.py) on 127.0.0.1:hook_port()
-# (TEST_NGINX_SERVER_PORT + 2), logging to hook_dir()/log.jsonl; started
+# (CRM_TEST_HOOK_PORT, or TEST_NGINX_SERVER_PORT + 2), logging to hook_dir()/log.jsonl; started
 # and stopped by the suites that use it.  hook_start(secret) verifies
 # signatures with that secret as it logs.
 
 sub hook_port {
-    return ($ENV{TEST_NGINX_SERVER_PORT} || 1984) + 2;
+    return $ENV{CRM_TEST_HOOK_PORT}
+           || ($ENV{TEST_NGINX_SERVER_PORT} || 1984) + 2;
 }
 
 
