@@ -438,12 +438,6 @@ BEGIN
 
         CONTINUE WHEN v_n <= 0;
 
-        UPDATE campaign_recipients r
-           SET status = 'suppressed', updated_at = now()
-         WHERE r.workspace_id = c.workspace_id AND r.campaign_id = c.id
-           AND r.status = 'pending'
-           AND db_email_suppressed(r.workspace_id, r.email);
-
         RETURN QUERY
         WITH due AS (
             SELECT r.workspace_id, r.campaign_id, r.contact_id
@@ -454,15 +448,20 @@ BEGIN
              LIMIT v_n
                FOR UPDATE SKIP LOCKED
         ), claimed AS (
+            -- an address suppressed since the start: marked, not sent
             UPDATE campaign_recipients r
-               SET status = 'rendering', lease_until = now() + p_lease,
+               SET status = CASE WHEN db_email_suppressed(r.workspace_id,
+                                                          r.email)
+                                 THEN 'suppressed' ELSE 'rendering' END,
+                   lease_until = now() + p_lease,
                    lease_owner = p_owner, queued_at = now(),
                    updated_at = now()
               FROM due
              WHERE r.workspace_id = due.workspace_id
                AND r.campaign_id = due.campaign_id
                AND r.contact_id = due.contact_id
-            RETURNING r.workspace_id, r.campaign_id, r.contact_id, r.email
+            RETURNING r.workspace_id, r.campaign_id, r.contact_id, r.email,
+                      r.status
         )
         SELECT cl.workspace_id, cl.campaign_id, cl.contact_id, cl.email,
                db_json_camel(to_jsonb(t) - 'workspace_id' - 'deleted_at'
@@ -476,6 +475,7 @@ BEGIN
           FROM claimed cl
           JOIN contacts t ON t.workspace_id = cl.workspace_id
                          AND t.id = cl.contact_id
+                         AND cl.status = 'rendering'
           JOIN campaigns k ON k.workspace_id = cl.workspace_id
                           AND k.id = cl.campaign_id;
 

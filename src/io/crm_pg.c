@@ -38,6 +38,7 @@ static void crm_pg_timeout(ngx_event_t *ev);
 static void crm_pg_send(crm_pg_conn_t *pc, crm_pg_req_t *pr);
 static void crm_pg_flush(crm_pg_conn_t *pc);
 static void crm_pg_read(crm_pg_conn_t *pc);
+static ngx_uint_t crm_pg_drained(crm_pg_conn_t *pc);
 static ngx_int_t crm_pg_prepared(crm_pg_conn_t *pc);
 static void crm_pg_release(crm_pg_conn_t *pc);
 static void crm_pg_close(crm_pg_conn_t *pc, ngx_uint_t error);
@@ -675,30 +676,42 @@ crm_pg_read(crm_pg_conn_t *pc)
     PGresult      *res;
     crm_pg_req_t  *pr;
 
-    if (PQconsumeInput(pc->pg) == 0) {
-        crm_pg_log(NGX_LOG_ERR, pc->pool->log, "postgres read failed", pc->pg);
-        crm_pg_close(pc, CRM_PG_LOST);
-        crm_pg_dispatch(pc->pool);
-        return;
-    }
-
     for ( ;; ) {
-        if (PQisBusy(pc->pg)) {
+        if (PQconsumeInput(pc->pg) == 0) {
+            crm_pg_log(NGX_LOG_ERR, pc->pool->log, "postgres read failed",
+                       pc->pg);
+            crm_pg_close(pc, CRM_PG_LOST);
+            crm_pg_dispatch(pc->pool);
             return;
         }
 
-        res = PQgetResult(pc->pg);
-        if (res == NULL) {
-            break;
+        while (!PQisBusy(pc->pg)) {
+            res = PQgetResult(pc->pg);
+            if (res == NULL) {
+                goto complete;
+            }
+
+            if (pc->res == NULL) {
+                pc->res = res;
+
+            } else {
+                PQclear(res);
+            }
         }
 
-        if (pc->res == NULL) {
-            pc->res = res;
+        /*
+         * More is to come.  libpq reads what one recv() gives, not up to
+         * EAGAIN, and the event was edge-triggered: if the rest of a
+         * large result has arrived already, no event will say so.  Read
+         * on while the socket has data; stop when it has none.
+         */
 
-        } else {
-            PQclear(res);
+        if (crm_pg_drained(pc)) {
+            return;
         }
     }
+
+complete:
 
     if (pc->preparing != NULL && crm_pg_prepared(pc) != NGX_DECLINED) {
         return;
@@ -750,6 +763,32 @@ crm_pg_read(crm_pg_conn_t *pc)
  * prepared again next time.  Otherwise the statement is executed, by name
  * when the Parse succeeded, unnamed when the server refused it.
  */
+
+/* nothing left to read on the connection's socket now (EAGAIN) */
+
+static ngx_uint_t
+crm_pg_drained(crm_pg_conn_t *pc)
+{
+    u_char     c;
+    ssize_t    n;
+    ngx_err_t  err;
+
+    n = recv(PQsocket(pc->pg), &c, 1, MSG_PEEK|MSG_DONTWAIT);
+
+    if (n > 0) {
+        return 0;
+    }
+
+    if (n == 0) {
+        /* the end: PQconsumeInput() says so */
+        return 0;
+    }
+
+    err = ngx_socket_errno;
+
+    return (err == NGX_EAGAIN) ? 1 : 0;
+}
+
 
 static ngx_int_t
 crm_pg_prepared(crm_pg_conn_t *pc)
