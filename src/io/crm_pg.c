@@ -306,56 +306,80 @@ crm_pg_connect(crm_pg_pool_t *pool)
 static ngx_int_t
 crm_pg_wrap(crm_pg_conn_t *pc)
 {
+    pc->c = crm_pg_socket(pc->pg, pc->pool->log, crm_pg_event, pc);
+    if (pc->c == NULL) {
+        return NGX_ERROR;
+    }
+
+    pc->c->log->action = "talking to postgres";
+
+    return NGX_OK;
+}
+
+
+static void
+crm_pg_unwrap(crm_pg_conn_t *pc)
+{
+    crm_pg_unsocket(pc->c, pc->pg);
+    pc->c = NULL;
+}
+
+
+/*
+ * An nginx connection around the current socket of "pg" (the pool's
+ * connections, the LISTEN session): both directions armed with the
+ * connection's default (edge-triggered) events, "data" its c->data
+ */
+
+ngx_connection_t *
+crm_pg_socket(PGconn *pg, ngx_log_t *log, ngx_event_handler_pt handler,
+    void *data)
+{
     int                fd;
     ngx_connection_t  *c;
 
-    fd = PQsocket(pc->pg);
+    fd = PQsocket(pg);
     if (fd == -1) {
-        return NGX_ERROR;
+        return NULL;
     }
 
-    c = ngx_get_connection(fd, pc->pool->log);
+    c = ngx_get_connection(fd, log);
     if (c == NULL) {
-        return NGX_ERROR;
+        return NULL;
     }
 
-    c->data = pc;
-    c->read->handler = crm_pg_event;
-    c->write->handler = crm_pg_event;
-    c->read->log = pc->pool->log;
-    c->write->log = pc->pool->log;
-    c->log->action = "talking to postgres";
-
-    pc->c = c;
+    c->data = data;
+    c->read->handler = handler;
+    c->write->handler = handler;
+    c->read->log = log;
+    c->write->log = log;
 
     if (ngx_add_conn) {
         if (ngx_add_conn(c) == NGX_ERROR) {
-            crm_pg_unwrap(pc);
-            return NGX_ERROR;
+            crm_pg_unsocket(c, pg);
+            return NULL;
         }
 
     } else {
         if (ngx_add_event(c->read, NGX_READ_EVENT, 0) != NGX_OK
             || ngx_add_event(c->write, NGX_WRITE_EVENT, 0) != NGX_OK)
         {
-            crm_pg_unwrap(pc);
-            return NGX_ERROR;
+            crm_pg_unsocket(c, pg);
+            return NULL;
         }
     }
 
-    return NGX_OK;
+    return c;
 }
 
 
 /* removes the events and frees the nginx connection; libpq keeps the fd */
 
-static void
-crm_pg_unwrap(crm_pg_conn_t *pc)
+void
+crm_pg_unsocket(ngx_connection_t *c, PGconn *pg)
 {
-    ngx_uint_t         flags;
-    ngx_connection_t  *c;
+    ngx_uint_t  flags;
 
-    c = pc->c;
     if (c == NULL) {
         return;
     }
@@ -373,8 +397,7 @@ crm_pg_unwrap(crm_pg_conn_t *pc)
      * the kernel has then dropped the fd from epoll already.
      */
 
-    flags = (pc->pg != NULL && PQsocket(pc->pg) == c->fd) ? 0
-                                                           : NGX_CLOSE_EVENT;
+    flags = (pg != NULL && PQsocket(pg) == c->fd) ? 0 : NGX_CLOSE_EVENT;
 
     if (ngx_del_conn) {
         ngx_del_conn(c, flags);
@@ -391,7 +414,6 @@ crm_pg_unwrap(crm_pg_conn_t *pc)
 
     c->fd = (ngx_socket_t) -1;
     ngx_free_connection(c);
-    pc->c = NULL;
 }
 
 

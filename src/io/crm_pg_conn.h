@@ -93,6 +93,12 @@ struct crm_pg_pool_s {
 };
 
 
+/* crm_pg.c: a libpq socket wrapped for events (the pool, LISTEN) */
+ngx_connection_t *crm_pg_socket(PGconn *pg, ngx_log_t *log,
+    ngx_event_handler_pt handler, void *data);
+void crm_pg_unsocket(ngx_connection_t *c, PGconn *pg);
+
+
 /* crm_pg_conf.c */
 
 char *crm_pg_strdup(ngx_pool_t *pool, const char *s, size_t len);

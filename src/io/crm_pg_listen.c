@@ -147,43 +147,9 @@ crm_pg_listen_connect(crm_pg_listen_t *l)
 static ngx_int_t
 crm_pg_listen_wrap(crm_pg_listen_t *l)
 {
-    int                fd;
-    ngx_connection_t  *c;
+    l->c = crm_pg_socket(l->pg, l->log, crm_pg_listen_event, l);
 
-    fd = PQsocket(l->pg);
-    if (fd == -1) {
-        return NGX_ERROR;
-    }
-
-    c = ngx_get_connection(fd, l->log);
-    if (c == NULL) {
-        return NGX_ERROR;
-    }
-
-    c->data = l;
-    c->read->handler = crm_pg_listen_event;
-    c->write->handler = crm_pg_listen_event;
-    c->read->log = l->log;
-    c->write->log = l->log;
-
-    l->c = c;
-
-    if (ngx_add_conn) {
-        if (ngx_add_conn(c) == NGX_ERROR) {
-            crm_pg_listen_unwrap(l);
-            return NGX_ERROR;
-        }
-
-    } else {
-        if (ngx_add_event(c->read, NGX_READ_EVENT, 0) != NGX_OK
-            || ngx_add_event(c->write, NGX_WRITE_EVENT, 0) != NGX_OK)
-        {
-            crm_pg_listen_unwrap(l);
-            return NGX_ERROR;
-        }
-    }
-
-    return NGX_OK;
+    return (l->c != NULL) ? NGX_OK : NGX_ERROR;
 }
 
 
@@ -192,39 +158,7 @@ crm_pg_listen_wrap(crm_pg_listen_t *l)
 static void
 crm_pg_listen_unwrap(crm_pg_listen_t *l)
 {
-    ngx_uint_t         flags;
-    ngx_connection_t  *c;
-
-    c = l->c;
-    if (c == NULL) {
-        return;
-    }
-
-    if (c->read->posted) {
-        ngx_delete_posted_event(c->read);
-    }
-
-    if (c->write->posted) {
-        ngx_delete_posted_event(c->write);
-    }
-
-    flags = (l->pg != NULL && PQsocket(l->pg) == c->fd) ? 0 : NGX_CLOSE_EVENT;
-
-    if (ngx_del_conn) {
-        ngx_del_conn(c, flags);
-
-    } else {
-        if (c->read->active) {
-            ngx_del_event(c->read, NGX_READ_EVENT, flags);
-        }
-
-        if (c->write->active) {
-            ngx_del_event(c->write, NGX_WRITE_EVENT, flags);
-        }
-    }
-
-    c->fd = (ngx_socket_t) -1;
-    ngx_free_connection(c);
+    crm_pg_unsocket(l->c, l->pg);
     l->c = NULL;
 }
 

@@ -130,36 +130,12 @@ static ngx_int_t
 crm_campaign_ok(crm_campaign_run_t *cr, crm_pg_req_t *pr, PGresult *res,
     const char *what)
 {
-    u_char               *p;
-    crm_campaign_conf_t  *conf;
-    u_char                buf[NGX_MAX_ERROR_STR / 2];
-
-    conf = cr->conf;
-
     if (res != NULL && PQresultStatus(res) == PGRES_TUPLES_OK) {
-        if (conf->failed) {
-            ngx_log_error(NGX_LOG_NOTICE, cr->run->log, 0,
-                          "crm: campaigns run again after %ui failures",
-                          conf->failed);
-            conf->failed = 0;
-        }
-
+        crm_job_recovered(&cr->conf->failed, cr->run->log, "campaigns run");
         return NGX_OK;
     }
 
-    if (conf->failed++ == 0) {
-        if (res == NULL) {
-            ngx_log_error(NGX_LOG_ERR, cr->run->log, 0,
-                          "crm: campaigns: %s failed: the database is "
-                          "unavailable; retrying on the job's timer", what);
-
-        } else {
-            p = crm_value_line(buf, sizeof(buf), PQresultErrorMessage(res));
-            ngx_log_error(NGX_LOG_ERR, cr->run->log, 0,
-                          "crm: campaigns: %s failed: %*s", what, p - buf,
-                          buf);
-        }
-    }
+    crm_job_failed(&cr->conf->failed, cr->run->log, "campaigns", what, res);
 
     return NGX_ERROR;
 }

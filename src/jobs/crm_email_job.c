@@ -87,8 +87,6 @@ static void crm_email_recorded(crm_pg_req_t *pr, PGresult *res);
 static void crm_email_release(crm_email_run_t *er);
 static void crm_email_released(crm_pg_req_t *pr, PGresult *res);
 static void crm_email_finish(crm_email_run_t *er);
-static void crm_email_db_failed(crm_email_conf_t *conf, ngx_log_t *log,
-    const char *what, crm_pg_req_t *pr, PGresult *res);
 
 
 void
@@ -188,17 +186,14 @@ crm_email_claimed(crm_pg_req_t *pr, PGresult *res)
     if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK
         || PQnfields(res) != CRM_EMAIL_COLUMNS)
     {
-        crm_email_db_failed(conf, er->run->log, "claiming emails", pr, res);
+        crm_job_failed(&conf->failed, er->run->log, "email delivery",
+                       "claiming emails", res);
         crm_job_done(er->run, 0);
         return;
     }
 
-    if (conf->failed) {
-        ngx_log_error(NGX_LOG_NOTICE, er->run->log, 0,
-                      "crm: email delivery claims work again after %ui "
-                      "failures", conf->failed);
-        conf->failed = 0;
-    }
+    crm_job_recovered(&conf->failed, er->run->log,
+                      "email delivery claims work");
 
     n = PQntuples(res);
 
@@ -713,8 +708,8 @@ crm_email_recorded(crm_pg_req_t *pr, PGresult *res)
 
     if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK) {
         /* the lease brings it back: sent twice, same Message-ID */
-        crm_email_db_failed(er->conf, er->run->log, "recording an outcome",
-                            pr, res);
+        crm_job_failed(&er->conf->failed, er->run->log, "email delivery",
+                       "recording an outcome", res);
 
     } else if (PQgetvalue(res, 0, 0)[0] != 't') {
         ngx_log_error(NGX_LOG_WARN, er->run->log, 0,
@@ -816,8 +811,8 @@ crm_email_released(crm_pg_req_t *pr, PGresult *res)
     er->releasing = 0;
 
     if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK) {
-        crm_email_db_failed(er->conf, er->run->log, "releasing emails", pr,
-                            res);
+        crm_job_failed(&er->conf->failed, er->run->log, "email delivery",
+                       "releasing emails", res);
     }
 
     crm_email_finish(er);
@@ -843,31 +838,4 @@ crm_email_finish(crm_email_run_t *er)
     }
 
     crm_job_done(er->run, er->full && !er->run->stopping);
-}
-
-
-/* a failing database: the first failure and the recovery are logged */
-
-static void
-crm_email_db_failed(crm_email_conf_t *conf, ngx_log_t *log, const char *what,
-    crm_pg_req_t *pr, PGresult *res)
-{
-    u_char  *p;
-    u_char   buf[NGX_MAX_ERROR_STR / 2];
-
-    if (conf->failed++ > 0) {
-        return;
-    }
-
-    if (res == NULL) {
-        ngx_log_error(NGX_LOG_ERR, log, 0,
-                      "crm: email delivery: %s failed: the database is "
-                      "unavailable; retrying on the job's timer", what);
-        return;
-    }
-
-    p = crm_value_line(buf, sizeof(buf), PQresultErrorMessage(res));
-
-    ngx_log_error(NGX_LOG_ERR, log, 0,
-                  "crm: email delivery: %s failed: %*s", what, p - buf, buf);
 }

@@ -7,6 +7,7 @@
 #include <ngx_config.h>
 #include <ngx_core.h>
 #include <ngx_event.h>
+#include "model/crm.h"
 #include "io/crm_pg_listen.h"
 #include "jobs/crm_jobs.h"
 
@@ -493,4 +494,43 @@ crm_job_value(ngx_pool_t *pool, PGresult *res, int row, int col,
     out->len = len;
 
     return NGX_OK;
+}
+
+
+void
+crm_job_failed(ngx_uint_t *failed, ngx_log_t *log, const char *job,
+    const char *what, PGresult *res)
+{
+    u_char  *p;
+    u_char   buf[NGX_MAX_ERROR_STR / 2];
+
+    if ((*failed)++ > 0) {
+        return;
+    }
+
+    if (res == NULL) {
+        ngx_log_error(NGX_LOG_ERR, log, 0,
+                      "crm: %s: %s failed: the database is unavailable; "
+                      "retrying on the job's timer", job, what);
+        return;
+    }
+
+    p = crm_value_line(buf, sizeof(buf), PQresultErrorMessage(res));
+
+    ngx_log_error(NGX_LOG_ERR, log, 0, "crm: %s: %s failed: %*s", job, what,
+                  p - buf, buf);
+}
+
+
+void
+crm_job_recovered(ngx_uint_t *failed, ngx_log_t *log, const char *again)
+{
+    if (*failed == 0) {
+        return;
+    }
+
+    ngx_log_error(NGX_LOG_NOTICE, log, 0, "crm: %s again after %ui failures",
+                  again, *failed);
+
+    *failed = 0;
 }

@@ -103,5 +103,16 @@ ngx_int_t crm_job_param_num(crm_stmt_t *st, ngx_uint_t i, const char *fmt,
 ngx_int_t crm_job_value(ngx_pool_t *pool, PGresult *res, int row, int col,
     ngx_str_t *out);
 
+/*
+ * A job's statement failed (res NULL: the database was unavailable): the
+ * first failure of a series is logged, "crm: <job>: <what> failed: ...",
+ * the rest counted in *failed; crm_job_recovered() logs the series' end,
+ * "crm: <again> again after N failures", when there was one
+ */
+void crm_job_failed(ngx_uint_t *failed, ngx_log_t *log, const char *job,
+    const char *what, PGresult *res);
+void crm_job_recovered(ngx_uint_t *failed, ngx_log_t *log,
+    const char *again);
+
 
 #endif /* _CRM_JOBS_H_INCLUDED_ */

@@ -98,8 +98,6 @@ static ngx_int_t crm_webhook_copy(ngx_pool_t *pool, PGresult *res, int row,
     int col, ngx_str_t *out);
 static void crm_webhook_text(ngx_pool_t *pool, ngx_str_t *in,
     ngx_str_t *out);
-static void crm_webhook_db_failed(ngx_uint_t *failed, ngx_log_t *log,
-    const char *what, PGresult *res);
 
 
 /* 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h */
@@ -335,18 +333,14 @@ crm_webhook_claimed(crm_pg_req_t *pr, PGresult *res)
     if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK
         || PQnfields(res) != CRM_WEBHOOK_COLUMNS)
     {
-        crm_webhook_db_failed(&conf->failed, wr->run->log,
-                              "claiming deliveries", res);
+        crm_job_failed(&conf->failed, wr->run->log, "webhooks",
+                       "claiming deliveries", res);
         crm_job_done(wr->run, 0);
         return;
     }
 
-    if (conf->failed) {
-        ngx_log_error(NGX_LOG_NOTICE, wr->run->log, 0,
-                      "crm: webhook delivery claims work again after %ui "
-                      "failures", conf->failed);
-        conf->failed = 0;
-    }
+    crm_job_recovered(&conf->failed, wr->run->log,
+                      "webhook delivery claims work");
 
     n = PQntuples(res);
 
@@ -718,8 +712,8 @@ crm_webhook_recorded(crm_pg_req_t *pr, PGresult *res)
 
     if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK) {
         /* the lease brings it back: delivered again, same webhook-id */
-        crm_webhook_db_failed(&wr->conf->failed, wr->run->log,
-                              "recording an outcome", res);
+        crm_job_failed(&wr->conf->failed, wr->run->log, "webhooks",
+                       "recording an outcome", res);
 
     } else if (PQgetvalue(res, 0, 0)[0] != 't') {
         ngx_log_error(NGX_LOG_WARN, wr->run->log, 0,
@@ -821,8 +815,8 @@ crm_webhook_released(crm_pg_req_t *pr, PGresult *res)
     wr->releasing = 0;
 
     if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK) {
-        crm_webhook_db_failed(&wr->conf->failed, wr->run->log,
-                              "releasing deliveries", res);
+        crm_job_failed(&wr->conf->failed, wr->run->log, "webhooks",
+                       "releasing deliveries", res);
     }
 
     crm_webhook_finish(wr);
@@ -899,8 +893,8 @@ crm_events_purged(crm_pg_req_t *pr, PGresult *res)
     conf = run->data;
 
     if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK) {
-        crm_webhook_db_failed(&conf->purge_failed, run->log,
-                              "deleting old events", res);
+        crm_job_failed(&conf->purge_failed, run->log, "webhooks",
+                       "deleting old events", res);
         crm_job_done(run, 0);
         return;
     }
@@ -1063,31 +1057,4 @@ crm_webhook_text(ngx_pool_t *pool, ngx_str_t *in, ngx_str_t *out)
     }
 
     out->len = d - out->data;
-}
-
-
-/* a failing database: the first failure is logged, then the recovery */
-
-static void
-crm_webhook_db_failed(ngx_uint_t *failed, ngx_log_t *log, const char *what,
-    PGresult *res)
-{
-    u_char  *p;
-    u_char   buf[NGX_MAX_ERROR_STR / 2];
-
-    if ((*failed)++ > 0) {
-        return;
-    }
-
-    if (res == NULL) {
-        ngx_log_error(NGX_LOG_ERR, log, 0,
-                      "crm: webhooks: %s failed: the database is "
-                      "unavailable; retrying on the job's timer", what);
-        return;
-    }
-
-    p = crm_value_line(buf, sizeof(buf), PQresultErrorMessage(res));
-
-    ngx_log_error(NGX_LOG_ERR, log, 0,
-                  "crm: webhooks: %s failed: %*s", what, p - buf, buf);
 }
