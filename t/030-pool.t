@@ -1,5 +1,8 @@
 # The PostgreSQL pool: queueing, a full queue, wait and statement
-# timeouts, the database going away and coming back.
+# timeouts, the database going away and coming back.  The blocks that
+# count connections turn the background jobs off (crm_jobs off): a job's
+# statement holding the only connection of a pool of one made the first
+# request a 503 on a loaded machine.
 
 use strict;
 use warnings;
@@ -107,6 +110,7 @@ __DATA__
 === TEST 1: more concurrent writes than connections queue and complete
 --- http_config
     crm_postgres "$TEST_NGINX_PG_DSN";
+    crm_jobs off;
     crm_postgres_pool_size 2;
     crm_postgres_queue 16;
     crm_postgres_queue_timeout 10s;
@@ -121,6 +125,7 @@ GET /api/v1/health
 === TEST 2: a full wait queue is 503 with Retry-After at once
 --- http_config
     crm_postgres "$TEST_NGINX_PG_DSN";
+    crm_jobs off;
     crm_postgres_pool_size 1;
     crm_postgres_queue 1;
     crm_postgres_queue_timeout 10s;
@@ -136,6 +141,7 @@ crm: postgres wait queue is full
 === TEST 3: waiting longer than the queue timeout is 503
 --- http_config
     crm_postgres "$TEST_NGINX_PG_DSN";
+    crm_jobs off;
     crm_postgres_pool_size 1;
     crm_postgres_queue 8;
     crm_postgres_queue_timeout 300ms;
@@ -151,6 +157,7 @@ crm: timed out waiting for a postgres connection
 === TEST 4: a statement over the statement timeout is 503
 --- http_config
     crm_postgres "$TEST_NGINX_PG_DSN";
+    crm_jobs off;
     crm_postgres_statement_timeout 300ms;
     crm_api_key test-key-a-0123456789abcdef 11111111-1111-4111-8111-111111111111;
 --- request
