@@ -82,6 +82,10 @@ static char *ngx_http_crm_tracking_secret(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_crm_tracking_url(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+static char *ngx_http_crm_metrics(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_http_crm_metrics_zone(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
 static ngx_int_t ngx_http_crm_init_process(ngx_cycle_t *cycle);
 static void ngx_http_crm_exit_process(ngx_cycle_t *cycle);
 
@@ -451,6 +455,20 @@ static ngx_command_t  ngx_http_crm_commands[] = {
       offsetof(ngx_http_crm_main_conf_t, tracking_queue),
       &ngx_http_crm_tracking_queue_bounds },
 
+    { ngx_string("crm_metrics"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
+      ngx_http_crm_metrics,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("crm_metrics_zone"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_http_crm_metrics_zone,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
       ngx_null_command
 };
 
@@ -509,6 +527,10 @@ ngx_http_crm_create_main_conf(ngx_conf_t *cf)
      *     mcf->outbound.thread_pool = NULL;
      *     mcf->outbound_used = 0;
      *     mcf->curl = NULL;
+     *     mcf->metrics_zone = NULL;
+     *     mcf->metrics_used = 0;
+     *     mcf->metrics = NULL;
+     *     mcf->metrics_worker = NULL;
      */
 
     mcf->pg.pool_size = NGX_CONF_UNSET_UINT;
@@ -558,6 +580,8 @@ static char *
 ngx_http_crm_init_main_conf(ngx_conf_t *cf, void *conf)
 {
     ngx_http_crm_main_conf_t *mcf = conf;
+
+    ngx_str_t  name;
 
     ngx_conf_init_uint_value(mcf->pg.pool_size, 8);
     ngx_conf_init_uint_value(mcf->pg.queue, 128);
@@ -640,6 +664,20 @@ ngx_http_crm_init_main_conf(ngx_conf_t *cf, void *conf)
                            "emails are sent without tracking");
     }
 
+    /* crm_metrics without crm_metrics_zone: a zone of the size it needs */
+
+    if (mcf->metrics_used && mcf->metrics_zone == NULL) {
+        ngx_str_set(&name, "crm_metrics");
+
+        if (crm_metrics_zone(cf, &name,
+                             ngx_align(crm_metrics_zone_size(), 64 * 1024),
+                             &mcf->metrics_zone)
+            != NGX_CONF_OK)
+        {
+            return NGX_CONF_ERROR;
+        }
+    }
+
     ngx_conf_init_value(mcf->heavy_enabled, 1);
     ngx_conf_init_uint_value(mcf->heavy_workspace, 1);
     ngx_conf_init_uint_value(mcf->heavy.pool_size, 2);
@@ -675,6 +713,25 @@ ngx_http_crm_init_main_conf(ngx_conf_t *cf, void *conf)
 static ngx_int_t
 ngx_http_crm_init(ngx_conf_t *cf)
 {
+    ngx_http_handler_pt        *h;
+    ngx_http_crm_main_conf_t   *mcf;
+    ngx_http_core_main_conf_t  *cmcf;
+
+    mcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_crm_module);
+
+    if (mcf->metrics_zone != NULL) {
+        /* requests are counted where their status is final */
+
+        cmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_core_module);
+
+        h = ngx_array_push(&cmcf->phases[NGX_HTTP_LOG_PHASE].handlers);
+        if (h == NULL) {
+            return NGX_ERROR;
+        }
+
+        *h = crm_metrics_log;
+    }
+
     return crm_error_pages_init(cf);
 }
 
@@ -711,6 +768,7 @@ ngx_http_crm_create_loc_conf(ngx_conf_t *cf)
 
     lcf->enable = NGX_CONF_UNSET;
     lcf->tracking = NGX_CONF_UNSET;
+    lcf->metrics = NGX_CONF_UNSET;
     lcf->max_body_size = NGX_CONF_UNSET_SIZE;
     lcf->json_errors = NGX_CONF_UNSET;
 
@@ -805,6 +863,10 @@ ngx_http_crm_api(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     if (lcf->tracking != NGX_CONF_UNSET) {
         return "cannot share a location with crm_tracking";
+    }
+
+    if (lcf->metrics != NGX_CONF_UNSET) {
+        return "cannot share a location with crm_metrics";
     }
 
     lcf->enable = 1;
@@ -1232,12 +1294,83 @@ ngx_http_crm_tracking(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         return "cannot share a location with crm_api";
     }
 
+    if (lcf->metrics != NGX_CONF_UNSET) {
+        return "cannot share a location with crm_metrics";
+    }
+
     lcf->tracking = 1;
 
     clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
     clcf->handler = crm_tracking_handler;
 
     return NGX_CONF_OK;
+}
+
+
+/* the metrics location: Prometheus' text format, no credential */
+
+static char *
+ngx_http_crm_metrics(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_crm_loc_conf_t *lcf = conf;
+
+    ngx_http_core_loc_conf_t  *clcf;
+    ngx_http_crm_main_conf_t  *mcf;
+
+    if (lcf->metrics != NGX_CONF_UNSET) {
+        return "is duplicate";
+    }
+
+    if (lcf->enable != NGX_CONF_UNSET) {
+        return "cannot share a location with crm_api";
+    }
+
+    if (lcf->tracking != NGX_CONF_UNSET) {
+        return "cannot share a location with crm_tracking";
+    }
+
+    lcf->metrics = 1;
+
+    /* a zone is made for it unless crm_metrics_zone names one */
+
+    mcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_crm_module);
+    mcf->metrics_used = 1;
+
+    clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
+    clcf->handler = crm_metrics_handler;
+
+    return NGX_CONF_OK;
+}
+
+
+/* crm_metrics_zone zone=name:size; */
+
+static char *
+ngx_http_crm_metrics_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_crm_main_conf_t *mcf = conf;
+
+    ssize_t     size;
+    ngx_str_t  *value, name;
+
+    if (mcf->metrics_zone != NULL) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    if (ngx_strncmp(value[1].data, "zone=", 5) != 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid parameter \"%V\", expected "
+                           "zone=name:size", &value[1]);
+        return NGX_CONF_ERROR;
+    }
+
+    if (ngx_http_crm_zone(cf, &value[1], &name, &size) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    return crm_metrics_zone(cf, &name, size, &mcf->metrics_zone);
 }
 
 
@@ -1751,6 +1884,9 @@ ngx_http_crm_init_process(ngx_cycle_t *cycle)
         return NGX_ERROR;
     }
 
+    /* the metrics' slot of this worker first: the clients count into it */
+    crm_metrics_init_process(mcf);
+
     if (mcf->pg.conninfo.len > 0) {
         mcf->pool = crm_pg_pool_create(cycle, &mcf->pg);
         if (mcf->pool == NULL) {
@@ -1775,6 +1911,15 @@ ngx_http_crm_init_process(ngx_cycle_t *cycle)
             return NGX_ERROR;
         }
     }
+
+    crm_pg_pool_metrics(mcf->pool, mcf->metrics_worker,
+                        CRM_METRICS_POOL_MAIN);
+    crm_pg_pool_metrics(mcf->heavy_pool, mcf->metrics_worker,
+                        CRM_METRICS_POOL_HEAVY);
+    crm_redis_metrics(mcf->redis, mcf->metrics, mcf->metrics_worker);
+
+    mcf->email->metrics = mcf->metrics;
+    mcf->webhook->metrics = mcf->metrics;
 
     if (ngx_http_crm_jobs_init(cycle, mcf) != NGX_OK) {
         return NGX_ERROR;
@@ -1826,4 +1971,8 @@ ngx_http_crm_exit_process(ngx_cycle_t *cycle)
     crm_curl_destroy(mcf->curl);
     mcf->curl = NULL;
     crm_mime_done();
+
+    mcf->email->metrics = NULL;
+    mcf->webhook->metrics = NULL;
+    crm_metrics_exit_process(mcf);
 }

@@ -88,4 +88,15 @@ ngx_int_t crm_tracking_init_process(ngx_cycle_t *cycle,
 void crm_tracking_exit_process(ngx_http_crm_main_conf_t *mcf);
 
 
+/* crm_metrics.c: the zone, the crm_metrics location, the log phase */
+
+char *crm_metrics_zone(ngx_conf_t *cf, ngx_str_t *name, ssize_t size,
+    ngx_shm_zone_t **zone);
+size_t crm_metrics_zone_size(void);
+ngx_int_t crm_metrics_handler(ngx_http_request_t *r);
+ngx_int_t crm_metrics_log(ngx_http_request_t *r);
+void crm_metrics_init_process(ngx_http_crm_main_conf_t *mcf);
+void crm_metrics_exit_process(ngx_http_crm_main_conf_t *mcf);
+
+
 #endif /* _CRM_HANDLERS_H_INCLUDED_ */

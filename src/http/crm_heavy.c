@@ -114,6 +114,9 @@ crm_heavy_pool(ngx_http_request_t *r, crm_ctx_t *ctx)
                       "crm: workspace %V runs %ui expensive requests "
                       "already", &ctx->workspace, slot->running);
 
+        crm_metrics_inc(ctx->mcf->metrics,
+                        limited[CRM_METRICS_LIMIT_HEAVY]);
+
         ctx->rc = crm_http_retry(r, CRM_E_RATE_LIMITED,
                                  "too many expensive requests (search, "
                                  "counts) of this workspace at once, "

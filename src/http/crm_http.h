@@ -15,6 +15,7 @@
 #include <libpq-fe.h>
 #include <jansson.h>
 #include "model/crm.h"
+#include "model/crm_metrics.h"
 #include "io/crm_pg.h"
 #include "io/crm_redis.h"
 #include "io/crm_curl.h"
@@ -99,6 +100,8 @@ typedef struct {
     ngx_str_t                 tracking_secret;  /* crm_tracking_secret */
     ngx_str_t                 tracking_url;     /* crm_tracking_url */
     ngx_int_t                 tracking_queue;   /* crm_tracking_queue */
+    ngx_shm_zone_t           *metrics_zone;     /* crm_metrics_zone */
+    ngx_uint_t                metrics_used;     /* a crm_metrics location */
 
     /* per worker, set up in init_process */
     struct crm_jobs_s        *jobs_worker;  /* jobs/crm_jobs.h */
@@ -119,6 +122,8 @@ typedef struct {
     ngx_uint_t                tracking_logged;      /* of those, by the
                                                        last log line */
     crm_log_limit_t           tracking_log;
+    crm_metrics_t            *metrics;      /* the zone's; NULL: none */
+    crm_metrics_worker_t     *metrics_worker;   /* this worker's slot */
 } ngx_http_crm_main_conf_t;
 
 
@@ -130,6 +135,7 @@ typedef struct {
 typedef struct {
     ngx_flag_t                enable;
     ngx_flag_t                tracking;     /* crm_tracking */
+    ngx_flag_t                metrics;      /* crm_metrics */
     size_t                    max_body_size;
     ngx_flag_t                json_errors;  /* crm_json_errors, or unset */
     ngx_uint_t                error_pages;  /* nginx's own errors as JSON

@@ -49,6 +49,7 @@ static void crm_pg_wait_timeout(ngx_event_t *ev);
 static void crm_pg_req_cleanup(void *data);
 static void crm_pg_cancel(crm_pg_conn_t *pc);
 static void crm_pg_cancelled(crm_pg_req_t *pr, PGresult *res);
+static void crm_pg_publish(crm_pg_pool_t *pool);
 
 
 crm_pg_pool_t *
@@ -143,6 +144,47 @@ crm_pg_retry_after(crm_pg_pool_t *pool)
     }
 
     return 1000;
+}
+
+
+/* the pool's gauges and counters go to "w", as pool "kind" */
+
+void
+crm_pg_pool_metrics(crm_pg_pool_t *pool, crm_metrics_worker_t *w,
+    ngx_uint_t kind)
+{
+    if (pool == NULL || w == NULL || kind >= CRM_METRICS_POOLS) {
+        return;
+    }
+
+    pool->metrics_worker = w;
+    pool->metrics = &w->pg[kind];
+
+    crm_pg_publish(pool);
+}
+
+
+/*
+ * The gauges, stored by the slot's owner only: a worker of the previous
+ * generation that still drains has its slot taken by its successor
+ */
+
+static void
+crm_pg_publish(crm_pg_pool_t *pool)
+{
+    crm_metrics_pg_t  *m;
+
+    m = pool->metrics;
+
+    if (m == NULL
+        || pool->metrics_worker->pid != (ngx_atomic_uint_t) ngx_pid)
+    {
+        return;
+    }
+
+    m->open = pool->nopen;
+    m->busy = pool->nbusy;
+    m->waiting = pool->nwaiting;
 }
 
 
@@ -244,6 +286,8 @@ crm_pg_exec(crm_pg_req_t *pr, crm_stmt_t *st, crm_pg_handler_pt h,
     pool->nwaiting++;
     pr->queued = 1;
     ngx_add_timer(&pr->wait, pool->conf->queue_timeout);
+
+    crm_pg_publish(pool);
 }
 
 
@@ -553,6 +597,12 @@ connected:
 
     pc->state = CRM_PG_IDLE;
     ngx_queue_insert_tail(&pool->idle, &pc->queue);
+    pool->nopen++;
+
+    if (pool->lost > 0) {
+        pool->lost--;
+        crm_metrics_inc(pool->metrics, reconnects);
+    }
 
     crm_pg_dispatch(pool);
 }
@@ -598,7 +648,11 @@ crm_pg_send(crm_pg_conn_t *pc, crm_pg_req_t *pr)
     st = pr->stmt;
 
     pc->state = CRM_PG_ACTIVE;
+    pool->nbusy++;
     pc->req = pr;
+
+    crm_pg_publish(pool);
+
     pc->res = NULL;
     pr->conn = pc;
 
@@ -894,6 +948,7 @@ crm_pg_release(crm_pg_conn_t *pc)
 
     pc->state = CRM_PG_IDLE;
     ngx_queue_insert_head(&pool->idle, &pc->queue);
+    pool->nbusy--;
 
     crm_pg_dispatch(pool);
 }
@@ -917,6 +972,15 @@ crm_pg_close(crm_pg_conn_t *pc, ngx_uint_t error)
 
     if (pc->state == CRM_PG_IDLE) {
         ngx_queue_remove(&pc->queue);
+    }
+
+    if (pc->state == CRM_PG_IDLE || pc->state == CRM_PG_ACTIVE) {
+        pool->nopen--;
+        pool->lost++;
+
+        if (pc->state == CRM_PG_ACTIVE) {
+            pool->nbusy--;
+        }
     }
 
     crm_pg_unwrap(pc);
@@ -948,6 +1012,8 @@ crm_pg_close(crm_pg_conn_t *pc, ngx_uint_t error)
     ngx_queue_insert_tail(&pool->free, &pc->queue);
     pool->nlive--;
 
+    crm_pg_publish(pool);
+
     pr = pc->req;
     pc->req = NULL;
 
@@ -968,6 +1034,8 @@ crm_pg_connect_failed(crm_pg_pool_t *pool)
 {
     ngx_queue_t   *q;
     crm_pg_req_t  *pr;
+
+    crm_metrics_inc(pool->metrics, connect_failures);
 
     pool->down_until = ngx_current_msec + pool->backoff;
     pool->backoff = ngx_min(pool->backoff * 2, pool->conf->backoff_max);
@@ -1026,6 +1094,8 @@ crm_pg_dispatch(crm_pg_pool_t *pool)
     {
         (void) crm_pg_connect(pool);
     }
+
+    crm_pg_publish(pool);
 }
 
 
@@ -1041,6 +1111,15 @@ crm_pg_finish(crm_pg_req_t *pr, PGresult *res, ngx_uint_t err)
     if (pr->wait.timer_set) {
         ngx_del_timer(&pr->wait);
     }
+
+    if (err == CRM_PG_TIMEOUT) {
+        crm_metrics_inc(pr->pool->metrics, timeouts);
+
+    } else if (err == CRM_PG_BUSY) {
+        crm_metrics_inc(pr->pool->metrics, full);
+    }
+
+    crm_pg_publish(pr->pool);
 
     if (err != CRM_PG_OK) {
         crm_pg_refused(pr->pool, err);
@@ -1073,6 +1152,7 @@ crm_pg_req_cleanup(void *data)
         ngx_queue_remove(&pr->queue);
         pr->pool->nwaiting--;
         pr->queued = 0;
+        crm_pg_publish(pr->pool);
     }
 
     if (pr->wait.timer_set) {

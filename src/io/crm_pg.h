@@ -15,6 +15,7 @@
 #include <ngx_event.h>
 #include <libpq-fe.h>
 #include "model/crm.h"
+#include "model/crm_metrics.h"
 
 
 typedef struct crm_pg_pool_s   crm_pg_pool_t;
@@ -79,6 +80,8 @@ crm_pg_req_t *crm_pg_request(crm_pg_pool_t *pool, ngx_pool_t *p,
 void crm_pg_exec(crm_pg_req_t *pr, crm_stmt_t *st, crm_pg_handler_pt h,
     void *data);
 ngx_msec_t crm_pg_retry_after(crm_pg_pool_t *pool);
+void crm_pg_pool_metrics(crm_pg_pool_t *pool, crm_metrics_worker_t *w,
+    ngx_uint_t kind);
 
 
 #endif /* _CRM_PG_H_INCLUDED_ */

@@ -90,6 +90,13 @@ struct crm_pg_pool_s {
     ngx_event_t               summary;
 
     crm_pg_pool_t            *cancel_via;   /* runs our cancels */
+
+    /* crm_metrics_zone: the worker's slot, this pool's part of it */
+    ngx_uint_t                nopen;        /* idle or active */
+    ngx_uint_t                nbusy;        /* active */
+    ngx_uint_t                lost;         /* closed, not yet replaced */
+    crm_metrics_worker_t     *metrics_worker;
+    crm_metrics_pg_t         *metrics;
 };
 
 

@@ -97,6 +97,9 @@ struct crm_redis_s {
     unsigned                  healthy:1;    /* this connection answered */
     unsigned                  writing:1;    /* in the write handler */
     unsigned                  exiting:1;
+
+    crm_metrics_t            *metrics;      /* NULL: no crm_metrics_zone */
+    crm_metrics_worker_t     *metrics_worker;
 };
 
 
@@ -127,6 +130,7 @@ static void crm_redis_ev_add_write(void *privdata);
 static void crm_redis_ev_del_write(void *privdata);
 static void crm_redis_ev_cleanup(void *privdata);
 static void crm_redis_ev_failed(crm_redis_t *rd);
+static void crm_redis_publish(crm_redis_t *rd, ngx_uint_t up);
 
 
 char *
@@ -358,6 +362,33 @@ crm_redis_up(crm_redis_t *rd)
 
     default:
         return 0;
+    }
+}
+
+
+void
+crm_redis_metrics(crm_redis_t *rd, crm_metrics_t *m, crm_metrics_worker_t *w)
+{
+    if (rd == NULL) {
+        return;
+    }
+
+    rd->metrics = m;
+    rd->metrics_worker = w;
+
+    crm_redis_publish(rd, rd->state == CRM_REDIS_READY);
+}
+
+
+/* the up gauge, stored by the slot's owner only (see crm_pg_publish()) */
+
+static void
+crm_redis_publish(crm_redis_t *rd, ngx_uint_t up)
+{
+    if (rd->metrics_worker != NULL
+        && rd->metrics_worker->pid == (ngx_atomic_uint_t) ngx_pid)
+    {
+        rd->metrics_worker->redis_up = up;
     }
 }
 
@@ -679,6 +710,12 @@ crm_redis_schedule(crm_redis_t *rd, ngx_uint_t failed, ngx_uint_t connecting,
         rd->backoff = ngx_min(rd->backoff * 2, rd->backoff_max);
     }
 
+    if (failed) {
+        crm_metrics_inc(rd->metrics,
+                        redis_errors[connecting ? CRM_METRICS_REDIS_CONNECT
+                                                : CRM_METRICS_REDIS_LOST]);
+    }
+
     if (!failed) {
         ngx_log_error(NGX_LOG_INFO, rd->log, 0,
                       "crm: redis connection to %V closed while idle: %s, "
@@ -924,6 +961,8 @@ crm_redis_ping_callback(redisAsyncContext *ac, void *r, void *privdata)
 
     rd->state = CRM_REDIS_READY;
     rd->healthy = 1;
+
+    crm_redis_publish(rd, 1);
     rd->ready_at = ngx_current_msec;
 
     if (rd->outage) {
@@ -974,6 +1013,11 @@ crm_redis_reply_callback(redisAsyncContext *ac, void *r, void *privdata)
 
     if (rd->exiting) {
         return;
+    }
+
+    if (r == NULL) {
+        crm_metrics_inc(rd->metrics,
+                        redis_errors[CRM_METRICS_REDIS_COMMAND]);
     }
 
     cmd->handler(cmd, r, cmd->data);
@@ -1164,6 +1208,8 @@ crm_redis_ev_cleanup(void *privdata)
 
     rd->ac = NULL;
     rd->state = CRM_REDIS_IDLE;
+
+    crm_redis_publish(rd, 0);
 
     if (!rd->exiting) {
         crm_redis_schedule(rd, failed, connecting, reason);

@@ -43,6 +43,7 @@
 #include <ngx_core.h>
 
 #include <hiredis/hiredis.h>
+#include "model/crm_metrics.h"
 
 
 #define CRM_REDIS_DEFAULT_PORT              6379
@@ -113,6 +114,10 @@ void crm_redis_cancel(crm_redis_cmd_t *cmd);
 
 /* 1 when crm_redis_command() would accept a command now */
 ngx_uint_t crm_redis_up(crm_redis_t *rd);
+
+/* crm_metrics_zone: errors to "m", the up gauge to the worker's slot */
+void crm_redis_metrics(crm_redis_t *rd, crm_metrics_t *m,
+    crm_metrics_worker_t *w);
 
 
 #endif /* _CRM_REDIS_H_INCLUDED_ */

@@ -84,6 +84,7 @@ static void crm_email_copy_sent(crm_xfer_t *x);
 static void crm_email_outcome(crm_email_item_t *it, crm_xfer_t *x);
 static void crm_email_record(crm_email_item_t *it);
 static void crm_email_recorded(crm_pg_req_t *pr, PGresult *res);
+static void crm_email_count(crm_metrics_t *m, char *status);
 static void crm_email_release(crm_email_run_t *er);
 static void crm_email_released(crm_pg_req_t *pr, PGresult *res);
 static void crm_email_finish(crm_email_run_t *er);
@@ -653,7 +654,7 @@ crm_email_record(crm_email_item_t *it)
     it->recording = 1;
 
     st = crm_job_stmt(er->run->pool,
-             "SELECT db_email_result($1::uuid, $2::uuid, $3, $4, "
+             "SELECT db_email_outcome($1::uuid, $2::uuid, $3, $4, "
              "$5::integer, $6, $7::interval, $8::interval)", 8);
     if (st == NULL) {
         goto failed;
@@ -711,13 +712,15 @@ crm_email_recorded(crm_pg_req_t *pr, PGresult *res)
         crm_job_failed(&er->conf->failed, er->run->log, "email delivery",
                        "recording an outcome", res);
 
-    } else if (PQgetvalue(res, 0, 0)[0] != 't') {
+    } else if (PQgetisnull(res, 0, 0)) {
         ngx_log_error(NGX_LOG_WARN, er->run->log, 0,
                       "crm: email %V: the lease ran out before the outcome "
                       "(%V) was recorded; another worker has it", &it->id,
                       &it->outcome);
 
     } else {
+        crm_email_count(er->conf->metrics, PQgetvalue(res, 0, 0));
+
         ngx_log_debug2(NGX_LOG_DEBUG_CORE, er->run->log, 0,
                        "crm: email %V: %V", &it->id, &it->outcome);
     }
@@ -725,6 +728,26 @@ crm_email_recorded(crm_pg_req_t *pr, PGresult *res)
     er->active--;
 
     crm_email_next(er);
+}
+
+
+/* the status db_email_outcome() left the email in */
+
+static void
+crm_email_count(crm_metrics_t *m, char *status)
+{
+    static const char  *outcomes[CRM_METRICS_EMAIL_OUTCOMES] = {
+        "sent", "bounced", "deferred", "failed"
+    };
+
+    ngx_uint_t  i;
+
+    for (i = 0; i < CRM_METRICS_EMAIL_OUTCOMES; i++) {
+        if (ngx_strcmp(status, outcomes[i]) == 0) {
+            crm_metrics_inc(m, email[i]);
+            return;
+        }
+    }
 }
 
 

@@ -46,6 +46,7 @@ typedef struct crm_email_conf_s {
     crm_pg_pool_t            *pool;
     crm_curl_t               *curl;
     ngx_uint_t                failed;       /* claims failed in a row */
+    crm_metrics_t            *metrics;      /* NULL: no crm_metrics_zone */
 
     crm_job_kind_t            kind;
 } crm_email_conf_t;

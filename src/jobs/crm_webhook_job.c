@@ -82,6 +82,7 @@ static size_t crm_webhook_header_cb(char *p, size_t size, size_t n,
 static void crm_webhook_sent(crm_xfer_t *x);
 static void crm_webhook_record(crm_webhook_item_t *it);
 static void crm_webhook_recorded(crm_pg_req_t *pr, PGresult *res);
+static void crm_webhook_count(crm_metrics_t *m, char *status);
 static void crm_webhook_release(crm_webhook_run_t *wr);
 static void crm_webhook_released(crm_pg_req_t *pr, PGresult *res);
 static void crm_webhook_finish(crm_webhook_run_t *wr);
@@ -654,7 +655,7 @@ crm_webhook_record(crm_webhook_item_t *it)
     conf = wr->conf;
 
     st = crm_webhook_stmt(wr->run->pool,
-             "SELECT db_webhook_result($1::uuid, $2::uuid, $3, $4::integer, "
+             "SELECT db_webhook_outcome($1::uuid, $2::uuid, $3, $4::integer, "
              "$5, $6, $7::boolean, $8::integer, $9::integer, "
              "$10::interval[], $11::interval)", 11);
     if (st == NULL) {
@@ -715,13 +716,15 @@ crm_webhook_recorded(crm_pg_req_t *pr, PGresult *res)
         crm_job_failed(&wr->conf->failed, wr->run->log, "webhooks",
                        "recording an outcome", res);
 
-    } else if (PQgetvalue(res, 0, 0)[0] != 't') {
+    } else if (PQgetisnull(res, 0, 0)) {
         ngx_log_error(NGX_LOG_WARN, wr->run->log, 0,
                       "crm: webhook delivery %V: the lease ran out before "
                       "the outcome was recorded; another worker has it",
                       &it->id);
 
     } else {
+        crm_webhook_count(wr->conf->metrics, PQgetvalue(res, 0, 0));
+
         ngx_log_debug2(NGX_LOG_DEBUG_CORE, wr->run->log, 0,
                        "crm: webhook delivery %V: %i", &it->id, it->status);
     }
@@ -729,6 +732,23 @@ crm_webhook_recorded(crm_pg_req_t *pr, PGresult *res)
     wr->active--;
 
     crm_webhook_finish(wr);
+}
+
+
+/* the status db_webhook_outcome() left the delivery in */
+
+static void
+crm_webhook_count(crm_metrics_t *m, char *status)
+{
+    if (ngx_strcmp(status, "succeeded") == 0) {
+        crm_metrics_inc(m, webhook[CRM_METRICS_HOOK_DELIVERED]);
+
+    } else if (ngx_strcmp(status, "pending") == 0) {
+        crm_metrics_inc(m, webhook[CRM_METRICS_HOOK_RETRIED]);
+
+    } else if (ngx_strcmp(status, "failed") == 0) {
+        crm_metrics_inc(m, webhook[CRM_METRICS_HOOK_FAILED]);
+    }
 }
 
 

@@ -39,6 +39,7 @@ typedef struct crm_webhook_conf_s {
     crm_curl_t               *curl;
     ngx_uint_t                failed;       /* statements failed in a row */
     ngx_uint_t                purge_failed;
+    crm_metrics_t            *metrics;      /* NULL: no crm_metrics_zone */
 
     crm_job_kind_t            kind;         /* "webhook" */
     crm_job_kind_t            purge;        /* "events" */

@@ -160,10 +160,14 @@ crm_auth_resolve(ngx_http_request_t *r, crm_ctx_t *ctx)
         switch (rc) {
 
         case NGX_OK:
+            crm_metrics_inc(ctx->mcf->metrics,
+                            auth_cache[CRM_METRICS_AUTH_HIT]);
             ctx->workspace = ctx->principal.workspace;
             return NGX_OK;
 
         case NGX_DONE:
+            crm_metrics_inc(ctx->mcf->metrics,
+                            auth_cache[CRM_METRICS_AUTH_NEGATIVE]);
             ngx_log_debug0(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
                            "crm: negative auth cache hit");
             return crm_auth_fail(r, ctx, negative);
@@ -173,6 +177,8 @@ crm_auth_resolve(ngx_http_request_t *r, crm_ctx_t *ctx)
             return NGX_ABORT;
 
         default: /* NGX_DECLINED: unknown here; NGX_AGAIN: known, stale */
+            crm_metrics_inc(ctx->mcf->metrics,
+                            auth_cache[CRM_METRICS_AUTH_MISS]);
             break;
         }
     }

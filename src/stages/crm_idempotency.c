@@ -310,6 +310,8 @@ crm_idem_answer(ngx_http_request_t *r, crm_ctx_t *ctx, u_char *v,
 
     ngx_str_set(&yes, "true");
 
+    crm_metrics_inc(ctx->mcf->metrics, idempotency_replays);
+
     if (crm_http_header_out(r, "Idempotent-Replayed", &yes) != NGX_OK) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }

@@ -524,6 +524,9 @@ crm_limit_answer(ngx_http_request_t *r, crm_ctx_t *ctx, uint64_t now,
                   "crm: rate limit exceeded for %V, retry in %M ms",
                   &ctx->limit->key, wait);
 
+    crm_metrics_inc(ctx->mcf->metrics,
+                    limited[CRM_METRICS_LIMIT_REQUESTS]);
+
     ctx->rc = crm_http_retry(r, CRM_E_RATE_LIMITED,
                              "too many requests, retry later", wait, NULL);
     return NGX_ABORT;
@@ -740,6 +743,8 @@ crm_limit_fail_take(ngx_http_request_t *r, crm_ctx_t *ctx)
         ctx->rc = NGX_HTTP_INTERNAL_SERVER_ERROR;
         return NGX_ABORT;
     }
+
+    crm_metrics_inc(ctx->mcf->metrics, limited[CRM_METRICS_LIMIT_AUTH]);
 
     ctx->rc = crm_http_retry(r, CRM_E_RATE_LIMITED,
                              "too many failed authentications from this "
