@@ -82,7 +82,7 @@ our $CAMPAIGN;                              # made by TEST 1
 our $CACHE_TTL = 4;
 our $T26;                                   # TEST 26: when its nginx started
 our $CACHED = $CRM::Test::HttpConfig
-              =~ s/crm_analytics_cache_ttl 0;/crm_analytics_cache_ttl ${CACHE_TTL}s;/r;
+              =~ s/(crm_analytics_cache_ttl) 0;/$1 ${CACHE_TTL}s;/r;
 
 # TEST 25: contact B2 of workspace B gets two emails on Monday 2020-03-02
 # and opens and clicks them at these times (UTC; "m": a machine's)
