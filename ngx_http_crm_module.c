@@ -266,6 +266,13 @@ static ngx_command_t  ngx_http_crm_commands[] = {
       offsetof(ngx_http_crm_main_conf_t, idempotency_claim_ttl),
       NULL },
 
+    { ngx_string("crm_analytics_cache_ttl"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_crm_main_conf_t, analytics_cache_ttl),
+      NULL },
+
     { ngx_string("crm_idempotency_without_redis"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
       ngx_conf_set_enum_slot,
@@ -552,6 +559,7 @@ ngx_http_crm_create_main_conf(ngx_conf_t *cf)
     mcf->heavy.queue_timeout = NGX_CONF_UNSET_MSEC;
     mcf->heavy.statement_timeout = NGX_CONF_UNSET_MSEC;
     mcf->idempotency_claim_ttl = NGX_CONF_UNSET_MSEC;
+    mcf->analytics_cache_ttl = NGX_CONF_UNSET_MSEC;
     mcf->redis_conf.connect_timeout = NGX_CONF_UNSET_MSEC;
     mcf->redis_conf.command_timeout = NGX_CONF_UNSET_MSEC;
     mcf->jobs = NGX_CONF_UNSET;
@@ -605,6 +613,7 @@ ngx_http_crm_init_main_conf(ngx_conf_t *cf, void *conf)
                              2 * (mcf->pg.queue_timeout
                                   + mcf->pg.statement_timeout)
                              + 5000);
+    ngx_conf_init_msec_value(mcf->analytics_cache_ttl, 5000);
     ngx_conf_init_msec_value(mcf->redis_conf.connect_timeout,
                              CRM_REDIS_DEFAULT_CONNECT_TIMEOUT);
     ngx_conf_init_msec_value(mcf->redis_conf.command_timeout,

@@ -3,8 +3,12 @@
 # delivered (people and machines, by their User-Agent) and unsubscribes
 # once; then GET /analytics/campaigns/:id, /analytics/emails and
 # /analytics/contacts/:id must say what the sink and the test's own hits
-# say, counted here independently.  Then empty buckets, rates with zero
-# denominators, range limits, scopes and isolation between workspaces.
+# say, counted here independently (unique opens and clicks: a contact once
+# per bucket, sql/035).  Then empty buckets, rates with zero
+# denominators, range limits, scopes and isolation between workspaces;
+# a contact's opens of two emails in hours, days and weeks (events made
+# in SQL at chosen times); the Redis cache of answers, and answers
+# without Redis.
 
 use strict;
 use warnings;
@@ -13,6 +17,8 @@ use Test::Nginx::Socket 'no_plan';
 use Test::More;
 use CRM::Test qw(api sql http_request wait_for);
 use POSIX ();
+use Time::HiRes ();
+use Time::Local ();
 
 my ($A, $B) = ($CRM::Test::WS_A, $CRM::Test::WS_B);
 my ($KA, $KB) = ($CRM::Test::KEY_A, $CRM::Test::KEY_B);
@@ -46,6 +52,7 @@ CRM::Test::stored_key($CRM::Test::KEYS{read_a}, $A, '{contacts:read}');
 CRM::Test::stored_key($CRM::Test::KEYS{owner_a}, $A, '{analytics:read}');
 
 $CRM::Test::HttpConfig .= <<'_EOC_';
+    crm_analytics_cache_ttl 0;
     crm_smtp smtp://127.0.0.1:$TEST_NGINX_SMTP_PORT from=crm@example.test
              connections=4 batch=10 lease=20s;
     crm_email_retry 300ms 3s;
@@ -71,6 +78,45 @@ our $L2 = 'https://shop.example/two';
 
 our $CAMPAIGN;                              # made by TEST 1
 
+# the blocks of the cache: answers kept 4 s
+our $CACHE_TTL = 4;
+our $T26;                                   # TEST 26: when its nginx started
+our $CACHED = $CRM::Test::HttpConfig
+              =~ s/(crm_analytics_cache_ttl) 0;/$1 ${CACHE_TTL}s;/r;
+
+# TEST 25: contact B2 of workspace B gets two emails on Monday 2020-03-02
+# and opens and clicks them at these times (UTC; "m": a machine's)
+our $B2 = 'c1950000-0000-4000-8000-0000000000b2';
+our %BE = (one => 'c1950000-0000-4000-8000-0000000e0001',
+           two => 'c1950000-0000-4000-8000-0000000e0002');
+our @BHITS = (
+    [ one => opened  => '2020-03-02 10:05:00' ],
+    [ one => clicked => '2020-03-02 10:06:00' ],
+    [ two => opened  => '2020-03-02 10:20:00' ],
+    [ one => opened  => '2020-03-02 10:30:00', 'm' ],
+    [ one => opened  => '2020-03-02 11:10:00' ],
+    [ two => opened  => '2020-03-04 08:00:00' ],
+    [ two => clicked => '2020-03-04 08:01:00' ],
+    [ two => clicked => '2020-03-09 07:00:00' ],    # the next ISO week
+);
+our $BSQL = "INSERT INTO contacts (workspace_id, id, first_name, email)"
+    . " VALUES ('$B', '$B2', 'B2', 'b2\@an.test');"
+    . " INSERT INTO emails (workspace_id, id, contact_id, to_email, subject,"
+    . " body_text) VALUES"
+    . join(',', map { " ('$B', '$BE{$_}', '$B2', 'b2\@an.test', '$_', 'x')" }
+                sort keys %BE) . ';'
+    . " UPDATE emails SET status = 'sent',"
+    . " sent_at = '2020-03-02 09:00:00+00' WHERE workspace_id = '$B'"
+    . " AND contact_id = '$B2';"
+    . " INSERT INTO email_events (workspace_id, email_id, type, occurred_at,"
+    . " details) VALUES"
+    . join(',', (map { " ('$B', '$BE{$_}', 'sent', '2020-03-02 09:00:30+00',"
+                       . " '{}')" } sort keys %BE),
+                (map { " ('$B', '$BE{$_->[0]}', '$_->[1]', '$_->[2]+00',"
+                       . " '{\"machine\": " . ($_->[3] ? 'true' : 'false')
+                       . ", \"url\": \"https://shop.example/b\"}')" }
+                 @BHITS)) . ';';
+
 sub json { return JSON::PP->new->utf8->canonical->encode($_[0]) }
 
 sub get_data {
@@ -90,9 +136,13 @@ sub iso_hours_ago {
     return POSIX::strftime('%Y-%m-%dT%H:%M:%SZ', gmtime(time - $h * 3600));
 }
 
-# the figures the test expects from what it saw and did
+# the figures the test expects from what it saw and did; uniques are
+# counted by "by": "email" (a campaign's recipients, a contact's own
+# emails) or "who" (the recipient: the workspace's figures; every hit of
+# TEST 1 is in one hour)
 sub figures {
     my ($x) = @_;
+    my $by = $x->{by} // 'email';
     my %f = (delivered => $x->{delivered}, hardBounces => $x->{hard},
              softBounces => $x->{soft});
     $f{sent} = $f{delivered} + $f{hardBounces} + $f{softBounces};
@@ -102,10 +152,10 @@ sub figures {
     my %unsub;
     for my $h (@{ $x->{hits} }) {
         if ($h->{kind} eq 'open') {
-            if ($h->{human}) { $f{opens}++; $uo{ $h->{email} } = 1 }
+            if ($h->{human}) { $f{opens}++; $uo{ $h->{$by} } = 1 }
             else { $f{machineOpens}++ }
         } elsif ($h->{kind} eq 'click') {
-            if ($h->{human}) { $f{clicks}++; $uc{ $h->{email} } = 1 }
+            if ($h->{human}) { $f{clicks}++; $uc{ $h->{$by} } = 1 }
             else { $f{machineClicks}++ }
         } else {
             $unsub{ $h->{email} } = 1;
@@ -143,7 +193,7 @@ sub hit {
                                              : undef);
     die "$kind of $m->{to}: HTTP $s\n" unless $s == 200 || $s == 302;
 
-    return { kind => $kind, email => $m->{email_id},
+    return { kind => $kind, email => $m->{email_id}, who => $m->{to},
              human => ($agent eq $HUMAN && !$o{head}) ? 1 : 0,
              url => $kind eq 'click' ? ($o{link} ? $L2 : $L1) : undef };
 }
@@ -152,6 +202,34 @@ sub is_figures {
     my ($got, $want, $name) = @_;
     is(json($got), json($want), $name)
         or diag("got " . json($got) . "\nwant " . json($want));
+}
+
+
+sub x_cache {
+    my ($head) = @_;
+    return ($head =~ /^X-Cache: (\w+)\r?$/m)[0] // '(none)';
+}
+
+# TEST 25's figures by bucket from @BHITS: start => [opens, contacts who
+# opened, clicks, contacts who clicked] (B2 is the only contact)
+sub b2_buckets {
+    my ($interval) = @_;
+    my $size = { hour => 3600, day => 86400, week => 604800 }->{$interval};
+    my (%b, %who);
+    for my $h (grep { !$_->[3] } @BHITS) {
+        my ($y, $mo, $d, $hh, $mi) = $h->[2] =~ /(\d+)/g;
+        my $t = Time::Local::timegm(0, $mi, $hh, $d, $mo - 1, $y);
+        # weeks from Monday 1970-01-05
+        my $start = $interval eq 'week'
+                    ? int(($t - 4 * 86400) / $size) * $size + 4 * 86400
+                    : int($t / $size) * $size;
+        my $key = POSIX::strftime('%Y-%m-%dT%H:%M:%S.000Z', gmtime($start));
+        my $i = $h->[1] eq 'opened' ? 0 : 2;
+        $b{$key} //= [0, 0, 0, 0];
+        $b{$key}[$i]++;
+        $b{$key}[$i + 1]++ unless $who{"$key $i"}++;
+    }
+    return \%b;
 }
 
 
@@ -200,6 +278,10 @@ Test::Nginx::Socket::add_response_body_check(sub {
         sql("UPDATE emails SET sent_at = now() - interval '1 hour'"
             . " WHERE workspace_id = '$A'");
 
+        # every hit in one hour (so in one bucket of any series): not in
+        # the last 30 s of an hour
+        sleep(3601 - time % 3600) if time % 3600 > 3569;
+
         my @hits = (
             hit($to{'an1@an.test'}, 'open', $HUMAN),
             hit($to{'an1@an.test'}, 'open', $HUMAN),
@@ -230,7 +312,13 @@ Test::Nginx::Socket::add_response_body_check(sub {
         my $campaign = figures({ delivered => 10, hard => 2, soft => 1,
                                  hits => \@hits });
         my $all = figures({ delivered => 12, hard => 2, soft => 1,
-                            hits => [@hits, @other] });
+                            hits => [@hits, @other], by => 'who' });
+        my $per_email = figures({ delivered => 12, hard => 2, soft => 1,
+                                  hits => [@hits, @other] });
+        my %an1 = map { $_->{email} => 1 }
+                  grep { $_->{who} eq 'an1@an.test' && $_->{kind} eq 'open'
+                         && $_->{human} } @hits, @other;
+        is(scalar(keys %an1), 2, "$name - an1 opened two emails");
 
         # /analytics/campaigns/:id
         my ($s3, $c) = get_data("/api/v1/analytics/campaigns/$CAMPAIGN");
@@ -283,6 +371,10 @@ Test::Nginx::Socket::add_response_body_check(sub {
         is($s5, 200, "$name - GET /analytics/emails: by day, 30 days");
         is_figures($w->{totals}, $all,
                    "$name - the workspace's totals count every email");
+        is($w->{totals}{uniqueOpens}, $per_email->{uniqueOpens} - 1,
+           "$name - a contact who opened two emails is one unique open");
+        is($w->{totals}{opens}, $per_email->{opens},
+           "$name - and each of its opens counts in opens");
         is(scalar(@{ $w->{series} || [] }), 31, "$name - 31 day buckets");
         is($w->{interval}, 'day', "$name - interval day by default");
 
@@ -327,6 +419,92 @@ Test::Nginx::Socket::add_response_body_check(sub {
            "$name - from the first day to the last");
         ok(!grep({ $_->{sent} || $_->{opens} } @{ $d->{series} }),
            "$name - all empty");
+
+    } elsif ($name =~ /TEST 25:/) {
+        my %e;
+        for my $interval (qw(hour day week)) {
+            my ($s, $d) = get_data("/api/v1/analytics/emails?interval="
+                                   . "$interval&from=2020-03-02&to=2020-03-11",
+                                   $KB);
+            is($s, 200, "$name - by the $interval");
+            my %got = map { $_->{start} => [ @$_{qw(opens uniqueOpens clicks
+                                                   uniqueClicks)} ] }
+                      grep { $_->{opens} || $_->{clicks} } @{ $d->{series} };
+            my $want = b2_buckets($interval);
+            is(json(\%got), json($want),
+               "$name - by the $interval: opens, contacts who opened,"
+               . " clicks, contacts who clicked, per bucket");
+            my @sum = (0, 0, 0, 0);
+            for my $b (values %$want) { $sum[$_] += $b->[$_] for 0 .. 3 }
+            is(join(',', @{ $d->{totals} }{qw(opens uniqueOpens clicks
+                                              uniqueClicks)}),
+               join(',', @sum), "$name - by the $interval: the totals are"
+               . " the sum of the buckets");
+            is(json($d->{totals}{rates}),
+               json({ open => rate($sum[1], 2), click => rate($sum[3], 2),
+                      clickToOpen => rate($sum[3], $sum[1]) }),
+               "$name - by the $interval: the rates of the totals");
+        }
+
+        # the contact's own figures count its emails
+        my ($s, $k) = get_data("/api/v1/analytics/contacts/$B2", $KB);
+        is(join(',', @{ $k->{totals} }{qw(opens uniqueOpens machineOpens
+                                          clicks uniqueClicks)}),
+           '4,2,1,3,2', "$name - the contact: its two emails opened and"
+           . " clicked");
+
+        # the backfill makes the same counters
+        my ($s1, $before) = get_data("/api/v1/analytics/emails?interval=day"
+                                     . "&from=2020-03-02&to=2020-03-11", $KB);
+        sql("SELECT db_analytics_backfill('$B')");
+        my ($s2, $after) = get_data("/api/v1/analytics/emails?interval=day"
+                                    . "&from=2020-03-02&to=2020-03-11", $KB);
+        is(json($after), json($before),
+           "$name - db_analytics_backfill() agrees with the trigger");
+
+    } elsif ($name =~ /TEST 26:/) {
+        my $q = '/api/v1/analytics/emails?interval=week&from=2020-03-02'
+                . '&to=2020-03-09';
+        my $t0 = Time::HiRes::time();      # the answer is kept by now
+        my ($s1, $d1, $h1) = api('GET', $q, $KB);
+        is(x_cache($h1), 'HIT', "$name - asked again: HIT");
+        is(json($d1->{data}), json(JSON::PP::decode_json($body)->{data}),
+           "$name - the same data");
+
+        my ($s2, $d2, $h2) = api('GET', '/api/v1/analytics/emails?'
+                                 . 'to=2020-03-08T23:00:00Z&interval=week'
+                                 . '&from=2020-03-04T05:00:00%2B01:00', $KB);
+        is(x_cache($h2), 'HIT',
+           "$name - the same range written otherwise: HIT");
+
+        my ($s3, $d3, $h3) = api('GET', $q, $KA);
+        is(x_cache($h3), 'MISS', "$name - another workspace: MISS");
+
+        # a new open of the week, not in the cached answer yet
+        sql("INSERT INTO email_events (workspace_id, email_id, type,"
+            . " occurred_at) VALUES ('$B', '$BE{one}', 'opened',"
+            . " '2020-03-05 12:00:00+00')");
+        my ($s4, $d4, $h4) = api('GET', $q, $KB);
+        my $opens = $d1->{data}{totals}{opens};
+        is(x_cache($h4) . ' ' . $d4->{data}{totals}{opens},
+           "HIT $opens", "$name - a new event is not in the cached answer");
+        ok(Time::HiRes::time() - $main::T26 < $CACHE_TTL,
+           "$name - (all within the TTL)");
+
+        # after the TTL it is
+        Time::HiRes::sleep(0.1)
+            while Time::HiRes::time() - $t0 < $CACHE_TTL + 0.3;
+        my ($s5, $d5, $h5) = api('GET', $q, $KB);
+        is(x_cache($h5) . ' ' . $d5->{data}{totals}{opens},
+           'MISS ' . ($opens + 1), "$name - after the TTL: computed again,"
+           . " with the new event");
+
+    } elsif ($name =~ /TEST 27:/) {
+        my ($s, $d, $h) = api('GET', '/api/v1/analytics/contacts/' . $B2,
+                              $KB);
+        is($s, 200, "$name - another answer without Redis");
+        is(x_cache($h), 'MISS', "$name - computed");
+        CRM::Test::redis('start');
 
     } elsif ($name =~ /TEST 3:/) {
         my $d = JSON::PP::decode_json($body)->{data};
@@ -582,3 +760,44 @@ Content-Type: application/json
 --- error_code: 405
 --- response_headers
 Allow: GET, HEAD
+
+
+
+=== TEST 25: a contact opening two emails is one unique open per hour, day and week
+--- sql eval: $main::BSQL
+--- request
+GET /api/v1/analytics/emails?from=2020-03-02&to=2020-03-11&interval=day
+--- more_headers
+X-API-Key: test-key-b-0123456789abcdef
+--- error_code: 200
+--- response_body_like: "start" : "2020-03-02T00:00:00.000Z", "sent" : 2, "delivered" : 2, "bounced" : 0, "hardBounces" : 0, "softBounces" : 0, "opens" : 3, "uniqueOpens" : 1, "machineOpens" : 1, "clicks" : 1, "uniqueClicks" : 1,
+
+
+
+=== TEST 26: an answer is kept for crm_analytics_cache_ttl, per workspace and query
+--- http_config eval: $main::CACHED
+--- init
+CRM::Test::wait_redis();
+$main::T26 = Time::HiRes::time();
+--- request
+GET /api/v1/analytics/emails?from=2020-03-02&to=2020-03-09&interval=week
+--- more_headers
+X-API-Key: test-key-b-0123456789abcdef
+--- error_code: 200
+--- response_headers
+X-Cache: MISS
+
+
+
+=== TEST 27: without Redis analytics are computed
+--- http_config eval: $main::CACHED
+--- init
+CRM::Test::wait_redis();
+CRM::Test::redis('stop');
+--- request
+GET /api/v1/analytics/emails?from=2020-03-02&to=2020-03-09&interval=week
+--- more_headers
+X-API-Key: test-key-b-0123456789abcdef
+--- error_code: 200
+--- response_headers
+X-Cache: MISS

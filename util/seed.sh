@@ -14,16 +14,17 @@
 #   activities  N/2      calls, meetings, tasks and notes of contacts
 #                        (only when the activities table exists)
 #   campaigns   7        completed, started 23 to 143 days ago
-#   emails      N*32/100 70% of a campaign (one per contact and
+#   emails      N*33/10  70% of a campaign (one per contact and
 #                        campaign, with its campaign_recipients row),
 #                        30% transactional, over 180 days; 3% bounced
 #                        (hard), 1% failed (soft), the rest sent
-#   events      ~N       queued, the outcome, human opens (40% of the
-#                        sent, 1 to 3), machine opens (20%), clicks of 5
-#                        links (a quarter of the opened, 1 or 2),
-#                        scanner clicks (5%), unsubscribes (0.5%); then
+#   events      ~10*N    (1M for N=100000) about 3 an email: queued,
+#                        the outcome, human opens (40% of the sent, 1 to
+#                        3), machine opens (20%), clicks of 5 links (a
+#                        quarter of the opened, 1 or 2), scanner clicks
+#                        (5%), unsubscribes (0.5%); then
 #                        db_analytics_backfill() fills the rollups of
-#                        sql/021 (when its tables exist)
+#                        sql/021 and sql/035 (when their tables exist)
 #
 # The workspace is cccccccc-cccc-4ccc-8ccc-cccccccccccc ("seed", created
 # when missing).  A run first deletes what the workspace holds from every
@@ -38,6 +39,11 @@
 # once filled (statistics, visibility map, GIN pending lists flushed).
 # The rows depend on N only (timestamps are relative to now()).
 #
+# While a table fills for longer than SEED_PROGRESS seconds, a line every
+# SEED_PROGRESS seconds says how far it is: rows done and the percentage,
+# rows a second, the time left at that rate (for events: in emails whose
+# events are made).
+#
 # Prints the time of each table, and an API key of the workspace (every
 # scope, also in .run/run/seed.key) with a curl line.  PostgreSQL of the
 # run stack is started when it is down (util/stack.sh run pg-start, or
@@ -46,6 +52,7 @@
 # Environment (defaults in brackets):
 #   SEED_JOBS    parallel sessions per table [nproc, at most 4]
 #   SEED_BATCH   rows per INSERT statement and transaction [100000]
+#   SEED_PROGRESS  seconds between progress lines [5]
 
 set -euo pipefail
 
@@ -61,7 +68,8 @@ esac
 JOBS=${SEED_JOBS:-$(nproc)}
 [ -n "${SEED_JOBS:-}" ] || [ "$JOBS" -le 4 ] || JOBS=4
 BATCH=${SEED_BATCH:-100000}
-for v in JOBS BATCH; do
+PROGRESS=${SEED_PROGRESS:-5}
+for v in JOBS BATCH PROGRESS; do
     case ${!v} in
         ''|*[!0-9]*|0) die "SEED_$v must be a positive number" ;;
     esac
@@ -118,19 +126,47 @@ fi
 # way), generic plans are as good for these one-row lookups.
 SESSION="SET plan_cache_mode = force_generic_plan;"
 
+# progress NAME COUNT START_NS: one line of how far fill NAME is (its
+# sessions echo "seed-done <rows>" after each batch they commit), in
+# UNIT ("rows", or what the batches count)
+UNIT=rows
+progress() {
+    local name=$1 count=$2 start=$3 done el rate left
+    done=$(cat "$TMP/$name"-*.log 2>/dev/null \
+           | awk '/^seed-done /{s+=$2} END{print s+0}')
+    el=$(( ($(now_ns) - start) / 1000000 ))
+    [ "$el" -gt 0 ] || el=1
+    rate=$(( done * 1000 / el ))
+    if [ "$done" -gt 0 ]; then
+        left=$(( (count - done) * el / done / 1000 ))
+        left=$(printf '%dm%02ds' $(( left / 60 )) $(( left % 60 )))
+    else
+        left=?
+    fi
+    printf 'seed: %-11s %8d/%d %s %3d%%  %d/s  %s left\n' \
+           "$name" "$done" "$count" "$UNIT" $(( done * 100 / count )) \
+           "$rate" "$left"
+}
+
 # fill NAME TABLE COUNT < SQL: inserts COUNT rows into TABLE with SQL, an
 # INSERT ... SELECT over generate_series(:lo, :hi) (psql variables, like
 # :'ws' and :n), run once per batch, the batches taken in turn by JOBS
 # parallel sessions; then VACUUM ANALYZE TABLE (the next tables'
-# triggers and foreign keys look rows up in it).  Prints the times.
+# triggers and foreign keys look rows up in it).  Prints the times, and
+# the progress every PROGRESS seconds while it runs.
 fill() {
     local name=$1 table=$2 count=$3 sql start nb size j b lo hi
-    local pids=() failed=
+    local pids=() failed= ticks=0 alive p
     sql=$(cat)
     start=$(now_ns)
 
-    # batches: a multiple of JOBS, none larger than BATCH
+    # batches: a multiple of JOBS, none larger than BATCH, and at least 8
+    # a session when that leaves 5000 rows a batch (progress to report)
     nb=$(( (count + BATCH - 1) / BATCH ))
+    if [ $(( count / (8 * JOBS) )) -ge 5000 ] && [ "$nb" -lt $(( 8 * JOBS )) ]
+    then
+        nb=$(( 8 * JOBS ))
+    fi
     nb=$(( (nb + JOBS - 1) / JOBS * JOBS ))
     size=$(( (count + nb - 1) / nb ))
 
@@ -142,13 +178,28 @@ fill() {
                 hi=$(( (b + 1) * size ))
                 [ "$hi" -le "$count" ] || hi=$count
                 [ "$lo" -le "$hi" ] || continue
-                printf '\\set lo %d\n\\set hi %d\nBEGIN;\n%s\n%s\nCOMMIT;\n' \
+                printf '\\set lo %d\n\\set hi %d\nBEGIN;\n%s\n%s\n' \
                        "$lo" "$hi" "$SKIP" "$sql"
+                printf 'COMMIT;\n\\echo seed-done %d\n' $(( hi - lo + 1 ))
             done
         } > "$TMP/$name-$j.sql"
         psql_crm -v ws="$WS" -v n="$N" -f "$TMP/$name-$j.sql" \
             > "$TMP/$name-$j.log" 2>&1 &
         pids+=($!)
+    done
+    while :; do
+        alive=
+        for p in "${pids[@]}"; do
+            if kill -0 "$p" 2>/dev/null; then
+                alive=1
+            fi
+        done
+        [ -n "$alive" ] || break
+        sleep 1
+        ticks=$(( ticks + 1 ))
+        if [ $(( ticks % PROGRESS )) -eq 0 ]; then
+            progress "$name" "$count" "$start"
+        fi
     done
     for j in "${!pids[@]}"; do
         if ! wait "${pids[$j]}"; then
@@ -162,8 +213,8 @@ fill() {
     took=$(secs "$start")
     mid=$(now_ns)
     psql_crm -c "VACUUM (ANALYZE) $table"
-    printf 'seed: %-11s %8d rows %7s s  (+ vacuum analyze %s s)\n' \
-           "$name" "$count" "$took" "$(secs "$mid")"
+    printf 'seed: %-11s %8d %s %7s s  (+ vacuum analyze %s s)\n' \
+           "$name" "$count" "$UNIT" "$took" "$(secs "$mid")"
 }
 
 ACTIVITIES=
@@ -449,7 +500,7 @@ if [ -n "$ANALYTICS" ]; then
 # are disabled while the rows go in (the tables' owner may; it holds for
 # every workspace for that time: seed a run stack nobody else writes
 # to).  Foreign keys stay checked.
-E=$(( N * 32 / 100 > 10 ? N * 32 / 100 : 10 ))
+E=$(( N * 33 / 10 ))
 enable_triggers() {
     psql_crm -q -c "ALTER TABLE campaigns ENABLE TRIGGER USER;
                     ALTER TABLE emails ENABLE TRIGGER USER;
@@ -533,6 +584,7 @@ EOF
 # the events of email g, drawn from hashes of g: opens of 40% of the
 # sent (1 to 3), a machine's of 20%, clicks of a quarter of the opened
 # (1 or 2, of 5 links), a scanner's of 5%, unsubscribes of 0.5%
+UNIT="emails' events"
 fill events email_events "$E" <<EOF
 WITH e AS (
     SELECT x.*, hashint8extended(x.g, 6) & 1023 AS k,
@@ -585,14 +637,19 @@ SELECT :'ws'::uuid, id, 'unsubscribed', created + interval '2 hours',
   FROM e WHERE h >= 41 AND k % 200 = 7;
 EOF
 
+UNIT=rows
 enable_triggers
 trap 'rm -rf "$TMP"' EXIT
 
 start=$(now_ns)
+echo "seed: rollups: db_analytics_backfill() over every event (one" \
+     "statement: no progress; about a minute per million events)"
 n=$(psql_crm -tA -c "SELECT db_analytics_backfill('$WS')")
 psql_crm -c "VACUUM (ANALYZE) analytics_hourly, analytics_campaign_hourly,
              analytics_contact_daily, analytics_campaign_links,
-             analytics_firsts"
+             analytics_firsts
+             $(has_table analytics_contact_firsts \
+               && echo ', analytics_contact_firsts')"
 printf 'seed: %-11s %8d events %4s s  (db_analytics_backfill)\n' \
        rollups "$n" "$(secs "$start")"
 fi

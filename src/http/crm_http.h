@@ -87,6 +87,7 @@ typedef struct {
     ngx_uint_t                idempotency_reject;   /* without Redis */
     ngx_msec_t                idempotency_ttl;
     ngx_msec_t                idempotency_claim_ttl;
+    ngx_msec_t                analytics_cache_ttl;  /* 0: off */
     crm_redis_conf_t          redis_conf;
     ngx_flag_t                jobs;         /* crm_jobs */
     ngx_msec_t                jobs_interval;
