@@ -296,12 +296,15 @@ crm_analytics_cached(crm_redis_cmd_t *cmd, redisReply *reply, void *data)
         }
 
     } else {
-        /* Redis down or slow: its client logs it */
+        /*
+         * Redis down or slow: its client logs the state change; an error
+         * reply (say, OOM) would repeat on every request: debug only
+         */
 
         if (reply != NULL && reply->type == REDIS_REPLY_ERROR) {
-            ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
-                          "crm: analytics cache unavailable: %s",
-                          reply->str);
+            ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                           "crm: analytics cache unavailable: %s",
+                           reply->str);
         }
 
         rc = crm_analytics_compute(r, ctx);
