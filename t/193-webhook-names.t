@@ -158,8 +158,9 @@ add_response_body_check(sub {
         api('POST', '/api/v1/contacts', $KA, '{"email":"ssrf@x.test"}');
         ok(wait_for(sub { attempts($w) >= 2 && attempts($x) >= 2 }, 10),
            "$name - tried and retried");
-        like(delivery($w)->{lastError},
-             qr/^address refused: "hook\.test" resolves only .*: 127\.0\.0\.1 loopback$/,
+        my $want = '^address refused: "hook\.test" resolves only .*: '
+                   . '127\.0\.0\.1 loopback$';
+        like(delivery($w)->{lastError}, qr/$want/,
              "$name - hook.test: address refused");
         like(delivery($x)->{lastError}, qr/^address refused: "evil\.test"/,
              "$name - evil.test: address refused");
