@@ -66,6 +66,9 @@ TEST_SMTP_PORT  := $(or $(CRM_TEST_SMTP_PORT),25871)
 # the webhook receiver of the suites (t/191, t/192): empty is
 # TEST_NGINX_SERVER_PORT + 2 (CRM::Test::hook_port())
 TEST_HOOK_PORT  := $(CRM_TEST_HOOK_PORT)
+# the test DNS server of t/193: empty is TEST_NGINX_SERVER_PORT + 53
+# (CRM::Test::dns_port())
+TEST_DNS_PORT   := $(CRM_TEST_DNS_PORT)
 
 .PHONY: all deps configure run stop seed status test test-locked unit fuzz layers \
         directives \
@@ -154,6 +157,7 @@ $(TEST_TARGETS): export CRM_TEST_PG_PORT       := $(TEST_PG_PORT)
 $(TEST_TARGETS): export CRM_TEST_REDIS_PORT    := $(TEST_REDIS_PORT)
 $(TEST_TARGETS): export CRM_TEST_SMTP_PORT     := $(TEST_SMTP_PORT)
 $(TEST_TARGETS): export CRM_TEST_HOOK_PORT     := $(TEST_HOOK_PORT)
+$(TEST_TARGETS): export CRM_TEST_DNS_PORT      := $(TEST_DNS_PORT)
 
 # one "make test" at a time per checkout: they share .run/test/
 test:

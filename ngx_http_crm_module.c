@@ -724,6 +724,7 @@ ngx_http_crm_init(ngx_conf_t *cf)
 {
     ngx_http_handler_pt        *h;
     ngx_http_crm_main_conf_t   *mcf;
+    ngx_http_core_loc_conf_t   *clcf;
     ngx_http_core_main_conf_t  *cmcf;
 
     mcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_crm_module);
@@ -740,6 +741,21 @@ ngx_http_crm_init(ngx_conf_t *cf)
 
         *h = crm_metrics_log;
     }
+
+    /*
+     * Webhook URLs that name their host are resolved by the http{}
+     * block's resolver (merged by now: without a "resolver" directive
+     * nginx gives it a resolver with no server)
+     */
+
+    clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
+
+    if (clcf->resolver != NULL && clcf->resolver->connections.nelts > 0) {
+        mcf->webhook->resolver = clcf->resolver;
+        mcf->webhook->resolver_timeout = clcf->resolver_timeout;
+    }
+
+    mcf->webhook->allow = mcf->outbound.allow;
 
     return crm_error_pages_init(cf);
 }

@@ -17,14 +17,15 @@
 #include "http/crm_http.h"
 #include "handlers/crm_handlers.h"
 #include "jobs/crm_webhook_job.h"
+#include "model/crm_addr.h"
 
 
 #define CRM_WEBHOOK_SECRET_BYTES  24
 
 
 static ngx_int_t crm_webhook_secret(ngx_http_request_t *r, ngx_str_t *out);
-static ngx_int_t crm_webhook_https_only(ngx_http_request_t *r,
-    crm_ctx_t *ctx, ngx_int_t *rc);
+static ngx_int_t crm_webhook_url(ngx_http_request_t *r, crm_ctx_t *ctx,
+    ngx_int_t *rc);
 static crm_stmt_t *crm_webhook_stmt(ngx_http_request_t *r, crm_ctx_t *ctx,
     const char *sql, ngx_uint_t n);
 static void crm_webhook_tested(crm_pg_req_t *pr, PGresult *res);
@@ -74,34 +75,30 @@ crm_webhook_secret(ngx_http_request_t *r, ngx_str_t *out)
 
 
 /*
- * crm_webhook_https_only on: a body's "url" must be https://.  NGX_OK,
- * or NGX_DECLINED with the 422 in "rc" (field "url", code
- * "https_required").  The type and the format are the validator's and
- * the table's to check.
+ * A body's "url" as this server can deliver to it: https:// under
+ * crm_webhook_https_only (code "https_required"); a host name only with
+ * a resolver in the http{} block (code "host_name").  NGX_OK, or
+ * NGX_DECLINED with the 422 in "rc" (field "url").  The type and the
+ * format are the validator's and the table's to check.
  */
 
 static ngx_int_t
-crm_webhook_https_only(ngx_http_request_t *r, crm_ctx_t *ctx, ngx_int_t *rc)
+crm_webhook_url(ngx_http_request_t *r, crm_ctx_t *ctx, ngx_int_t *rc)
 {
     json_t             *v;
+    ngx_str_t           url, host;
+    in_port_t           port;
     ngx_array_t         errors;
     crm_field_error_t  *e;
 
-    if (!ctx->mcf->webhook->https_only) {
-        return NGX_OK;
-    }
-
     v = json_object_get(ctx->body, "url");
 
-    if (!json_is_string(v)
-        || (json_string_length(v) > sizeof("https://") - 1
-            && ngx_strncasecmp((u_char *) json_string_value(v),
-                               (u_char *) "https://",
-                               sizeof("https://") - 1)
-               == 0))
-    {
+    if (!json_is_string(v)) {
         return NGX_OK;
     }
+
+    url.data = (u_char *) json_string_value(v);
+    url.len = json_string_length(v);
 
     if (ngx_array_init(&errors, r->pool, 1, sizeof(crm_field_error_t))
         != NGX_OK
@@ -112,9 +109,30 @@ crm_webhook_https_only(ngx_http_request_t *r, crm_ctx_t *ctx, ngx_int_t *rc)
     }
 
     ngx_str_set(&e->field, "url");
-    ngx_str_set(&e->code, "https_required");
-    ngx_str_set(&e->message, "this server delivers webhooks to https:// "
-                             "URLs only (crm_webhook_https_only)");
+
+    if (ctx->mcf->webhook->https_only
+        && !(url.len > sizeof("https://") - 1
+             && ngx_strncasecmp(url.data, (u_char *) "https://",
+                                sizeof("https://") - 1)
+                == 0))
+    {
+        ngx_str_set(&e->code, "https_required");
+        ngx_str_set(&e->message, "this server delivers webhooks to "
+                                 "https:// URLs only "
+                                 "(crm_webhook_https_only)");
+
+    } else if (ctx->mcf->webhook->resolver == NULL
+               && crm_addr_url_host(&url, &host, &port) == CRM_ADDR_URL_NAME)
+    {
+        ngx_str_set(&e->code, "host_name");
+        ngx_str_set(&e->message, "a host name needs a resolver: this "
+                                 "server has no \"resolver\" directive in "
+                                 "its http{} block; use an IP address or "
+                                 "configure one (docs/WEBHOOKS.md)");
+
+    } else {
+        return NGX_OK;
+    }
 
     *rc = crm_http_field_errors(r, CRM_E_VALIDATION_FAILED,
                                 "the request is not valid", &errors);
@@ -122,14 +140,14 @@ crm_webhook_https_only(ngx_http_request_t *r, crm_ctx_t *ctx, ngx_int_t *rc)
 }
 
 
-/* PATCH /webhooks/:id: the generic update, under https only */
+/* PATCH /webhooks/:id: the generic update of a deliverable URL */
 
 ngx_int_t
 crm_webhook_update(ngx_http_request_t *r, crm_ctx_t *ctx)
 {
     ngx_int_t  rc;
 
-    if (crm_webhook_https_only(r, ctx, &rc) != NGX_OK) {
+    if (crm_webhook_url(r, ctx, &rc) != NGX_OK) {
         return rc;
     }
 
@@ -146,7 +164,7 @@ crm_webhook_create(ngx_http_request_t *r, crm_ctx_t *ctx)
     ngx_str_t   secret;
     ngx_int_t   rc;
 
-    if (crm_webhook_https_only(r, ctx, &rc) != NGX_OK) {
+    if (crm_webhook_url(r, ctx, &rc) != NGX_OK) {
         return rc;
     }
 

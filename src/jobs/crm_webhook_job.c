@@ -14,6 +14,14 @@
  * disabled, anything else retried on the crm_webhook_retry schedule
  * (Retry-After honoured when longer, up to a day).
  *
+ * A URL that names its host is resolved first, with the http{} block's
+ * resolver (ngx_resolve_name(): never a blocking call); the address
+ * policy is applied to every address it gets, the transfer connects to
+ * the first one it allows, pinned (the client never resolves; Host and
+ * TLS SNI carry the name), and crm_webhook_timeout bounds the whole
+ * attempt, resolution included.  A name that does not resolve, or only
+ * to refused addresses, is a failed attempt like any other.
+ *
  * An "events" run deletes up to a batch of events older than
  * crm_events_retention (and their deliveries), and runs again at once
  * while it finds full batches.
@@ -24,6 +32,7 @@
 #include <ngx_core.h>
 #include <ngx_event.h>
 #include "model/crm.h"
+#include "model/crm_addr.h"
 #include "io/crm_pg.h"
 #include "io/crm_curl.h"
 #include "jobs/crm_jobs.h"
@@ -49,6 +58,11 @@ typedef struct {
     ngx_str_t                 previous;     /* while it signs too */
     ngx_str_t                 event;
     ngx_str_t                 body;
+    ngx_str_t                 host;         /* a name to resolve */
+    ngx_resolver_ctx_t       *resolving;    /* while it is resolved */
+    ngx_addr_t                addr;         /* the address pinned */
+    ngx_msec_t                started;      /* the attempt's start */
+    ngx_msec_t                resolve_time;
     crm_xfer_t               *xfer;
     ngx_int_t                 retry_after;  /* seconds; -1: none */
     ngx_int_t                 status;
@@ -76,6 +90,13 @@ static void crm_webhook_stop(crm_job_run_t *run);
 static void crm_webhook_claimed(crm_pg_req_t *pr, PGresult *res);
 static void crm_webhook_next(crm_webhook_run_t *wr);
 static ngx_int_t crm_webhook_send(crm_webhook_item_t *it);
+static ngx_int_t crm_webhook_resolve(crm_webhook_item_t *it);
+static void crm_webhook_resolved(ngx_resolver_ctx_t *ctx);
+static void crm_webhook_resolve_cleanup(void *data);
+static void crm_webhook_refused(crm_webhook_item_t *it,
+    ngx_resolver_ctx_t *ctx);
+static ngx_int_t crm_webhook_post(crm_webhook_item_t *it, ngx_addr_t *addr,
+    ngx_msec_t timeout);
 static ngx_uint_t crm_webhook_https(ngx_str_t *url);
 static size_t crm_webhook_header_cb(char *p, size_t size, size_t n,
     void *data);
@@ -419,6 +440,270 @@ crm_webhook_next(crm_webhook_run_t *wr)
 static ngx_int_t
 crm_webhook_send(crm_webhook_item_t *it)
 {
+    ngx_str_t            host;
+    in_port_t            port;
+    crm_webhook_conf_t  *conf;
+
+    conf = it->wr->conf;
+
+    it->started = ngx_current_msec;
+
+    ngx_str_set(&it->error, "the request could not be made");
+
+    if (conf->https_only && !crm_webhook_https(&it->url)) {
+        /* a subscription made before https only: no packet is sent */
+        ngx_str_set(&it->error, "refused: an http:// URL while "
+                                "crm_webhook_https_only is on");
+        return NGX_ERROR;
+    }
+
+    if (crm_addr_url_host(&it->url, &host, &port) == CRM_ADDR_URL_NAME) {
+        it->host = host;
+        return crm_webhook_resolve(it);
+    }
+
+    /* an IP literal: the client checks it when it connects */
+
+    return crm_webhook_post(it, NULL, conf->timeout);
+}
+
+
+/*
+ * NGX_OK: crm_webhook_resolved() is called (maybe already, from a cached
+ * answer); NGX_ERROR: it->error says why
+ */
+
+static ngx_int_t
+crm_webhook_resolve(crm_webhook_item_t *it)
+{
+    u_char              *p;
+    ngx_pool_t          *pool;
+    ngx_resolver_ctx_t  *ctx;
+    ngx_pool_cleanup_t  *cln;
+    crm_webhook_conf_t  *conf;
+
+    conf = it->wr->conf;
+    pool = it->wr->run->pool;
+
+    ctx = NGX_NO_RESOLVER;
+
+    if (conf->resolver != NULL) {
+        ctx = ngx_resolve_start(conf->resolver, NULL);
+        if (ctx == NULL) {
+            return NGX_ERROR;
+        }
+    }
+
+    if (ctx == NGX_NO_RESOLVER) {
+        /* made on a server that has one, delivered by one that has not */
+        ngx_str_set(&it->error, "the URL names a host and this server has "
+                                "no resolver (the \"resolver\" directive "
+                                "of its http{} block)");
+        return NGX_ERROR;
+    }
+
+    /* the resolver lowercases the name in place: a copy of the URL's */
+
+    p = ngx_pnalloc(pool, it->host.len);
+    cln = ngx_pool_cleanup_add(pool, 0);
+
+    if (p == NULL || cln == NULL) {
+        ngx_resolve_name_done(ctx);
+        return NGX_ERROR;
+    }
+
+    ngx_memcpy(p, it->host.data, it->host.len);
+
+    ctx->name.data = p;
+    ctx->name.len = it->host.len;
+    ctx->handler = crm_webhook_resolved;
+    ctx->data = it;
+    ctx->timeout = ngx_min(conf->resolver_timeout, conf->timeout);
+
+    cln->handler = crm_webhook_resolve_cleanup;
+    cln->data = it;
+
+    it->resolving = ctx;
+
+    ngx_log_debug1(NGX_LOG_DEBUG_CORE, it->wr->run->log, 0,
+                   "crm: webhook delivery resolves \"%V\"", &it->host);
+
+    if (ngx_resolve_name(ctx) != NGX_OK) {
+        /* ctx is freed */
+        it->resolving = NULL;
+        ngx_str_set(&it->error, "the host name could not be resolved: "
+                                "the resolver failed");
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+static void
+crm_webhook_resolved(ngx_resolver_ctx_t *ctx)
+{
+    u_char              *p;
+    size_t               len;
+    ngx_int_t            i;
+    ngx_msec_t           left;
+    ngx_pool_t          *pool;
+    crm_webhook_conf_t  *conf;
+    crm_webhook_item_t  *it;
+
+    it = ctx->data;
+    it->resolving = NULL;
+
+    conf = it->wr->conf;
+    pool = it->wr->run->pool;
+
+    it->resolve_time = ngx_current_msec - it->started;
+    it->elapsed = it->resolve_time;
+
+    if (ctx->state != NGX_OK || ctx->naddrs == 0) {
+        len = sizeof("could not resolve \"\": ") - 1 + it->host.len
+              + 64;
+
+        p = ngx_pnalloc(pool, len);
+        if (p != NULL) {
+            it->error.data = p;
+            it->error.len = ngx_snprintf(p, len,
+                                         "could not resolve \"%V\": %s",
+                                         &it->host,
+                                         ctx->state != NGX_OK
+                                         ? ngx_resolver_strerror(ctx->state)
+                                         : "no address")
+                            - p;
+        }
+
+        ngx_log_error(NGX_LOG_INFO, it->wr->run->log, 0,
+                      "crm: webhook delivery %V: %V", &it->id, &it->error);
+
+        ngx_resolve_name_done(ctx);
+        crm_webhook_record(it);
+        return;
+    }
+
+    i = crm_addr_pick(ctx->addrs, ctx->naddrs, conf->allow);
+
+    if (i == NGX_DECLINED) {
+        crm_webhook_refused(it, ctx);
+
+        ngx_log_error(NGX_LOG_INFO, it->wr->run->log, 0,
+                      "crm: webhook delivery %V: %V", &it->id, &it->error);
+
+        ngx_resolve_name_done(ctx);
+        crm_webhook_record(it);
+        return;
+    }
+
+    /* the resolver's memory goes with ctx: a copy */
+
+    it->addr.socklen = ctx->addrs[i].socklen;
+    it->addr.sockaddr = ngx_palloc(pool, it->addr.socklen);
+
+    if (it->addr.sockaddr == NULL) {
+        ngx_resolve_name_done(ctx);
+        crm_webhook_record(it);
+        return;
+    }
+
+    ngx_memcpy(it->addr.sockaddr, ctx->addrs[i].sockaddr,
+               it->addr.socklen);
+    ngx_str_null(&it->addr.name);
+
+    ngx_resolve_name_done(ctx);
+
+    if (it->resolve_time >= conf->timeout) {
+        ngx_str_set(&it->error, "the attempt timed out while the host "
+                                "name was resolved");
+        crm_webhook_record(it);
+        return;
+    }
+
+    left = conf->timeout - it->resolve_time;
+
+    if (crm_webhook_post(it, &it->addr, left) != NGX_OK) {
+        crm_webhook_record(it);
+    }
+}
+
+
+/* the run's pool goes (the worker exits) while the name is resolved */
+
+static void
+crm_webhook_resolve_cleanup(void *data)
+{
+    crm_webhook_item_t *it = data;
+
+    if (it->resolving != NULL) {
+        ngx_resolve_name_done(it->resolving);
+        it->resolving = NULL;
+    }
+}
+
+
+/*
+ * "address refused: <name> resolves only to addresses the outbound
+ * address policy refuses (crm_outbound_allow): 127.0.0.2 loopback, ..."
+ */
+
+static void
+crm_webhook_refused(crm_webhook_item_t *it, ngx_resolver_ctx_t *ctx)
+{
+    u_char      *p, *last;
+    size_t       len;
+    ngx_uint_t   i, n;
+    const char  *reason;
+
+    n = ngx_min(ctx->naddrs, 4);
+
+    len = sizeof("address refused: \"\" resolves only to addresses the "
+                 "outbound address policy refuses (crm_outbound_allow):")
+          + it->host.len
+          + n * (NGX_SOCKADDR_STRLEN + 32) + sizeof(", ...");
+
+    p = ngx_pnalloc(it->wr->run->pool, len);
+    if (p == NULL) {
+        ngx_str_set(&it->error, "address refused: the host name resolves "
+                                "only to addresses the outbound address "
+                                "policy refuses (crm_outbound_allow)");
+        return;
+    }
+
+    it->error.data = p;
+    last = p + len;
+
+    p = ngx_slprintf(p, last, "address refused: \"%V\" resolves only to "
+                              "addresses the outbound address policy "
+                              "refuses (crm_outbound_allow):", &it->host);
+
+    for (i = 0; i < n; i++) {
+        reason = NULL;
+
+        (void) crm_addr_allowed(ctx->addrs[i].sockaddr,
+                                ctx->addrs[i].socklen, NULL, &reason);
+
+        p = ngx_slprintf(p, last, i ? ", " : " ");
+        p += ngx_sock_ntop(ctx->addrs[i].sockaddr, ctx->addrs[i].socklen,
+                           p, last - p, 0);
+        p = ngx_slprintf(p, last, " %s", reason ? reason : "refused");
+    }
+
+    if (ctx->naddrs > n) {
+        p = ngx_slprintf(p, last, ", ...");
+    }
+
+    it->error.len = p - it->error.data;
+}
+
+
+/* signs the event and starts its transfer; "addr": a name's, pinned */
+
+static ngx_int_t
+crm_webhook_post(crm_webhook_item_t *it, ngx_addr_t *addr,
+    ngx_msec_t timeout)
+{
     u_char              *p;
     CURLcode             rc;
     ngx_str_t            ts, sig, sig2, *h;
@@ -432,13 +717,6 @@ crm_webhook_send(crm_webhook_item_t *it)
     pool = wr->run->pool;
 
     ngx_str_set(&it->error, "the request could not be made");
-
-    if (conf->https_only && !crm_webhook_https(&it->url)) {
-        /* a subscription made before https only: no packet is sent */
-        ngx_str_set(&it->error, "refused: an http:// URL while "
-                                "crm_webhook_https_only is on");
-        return NGX_ERROR;
-    }
 
     ts.data = ngx_pnalloc(pool, NGX_TIME_T_LEN);
     if (ts.data == NULL) {
@@ -503,7 +781,7 @@ crm_webhook_send(crm_webhook_item_t *it)
 
     h[4].len = p - h[4].data;
 
-    it->xfer = crm_curl_post(conf->curl, pool, wr->run->log, &it->url, NULL,
+    it->xfer = crm_curl_post(conf->curl, pool, wr->run->log, &it->url, addr,
                              headers, &it->body);
     if (it->xfer == NULL) {
         ngx_str_set(&it->error, "the URL cannot be requested");
@@ -513,7 +791,7 @@ crm_webhook_send(crm_webhook_item_t *it)
     /* this kind's own timeout, and the Retry-After of a refusal */
 
     rc = curl_easy_setopt(it->xfer->easy, CURLOPT_TIMEOUT_MS,
-                          (long) conf->timeout);
+                          (long) timeout);
     if (rc == CURLE_OK) {
         rc = curl_easy_setopt(it->xfer->easy, CURLOPT_HEADERFUNCTION,
                               crm_webhook_header_cb);
@@ -606,7 +884,7 @@ crm_webhook_sent(crm_xfer_t *x)
     it->xfer = NULL;
 
     it->status = x->status;
-    it->elapsed = x->elapsed;
+    it->elapsed = it->resolve_time + x->elapsed;
     it->truncated = x->truncated;
 
     crm_webhook_text(it->wr->run->pool, &x->response, &it->response);

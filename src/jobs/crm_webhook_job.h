@@ -32,6 +32,11 @@ typedef struct crm_webhook_conf_s {
     ngx_uint_t                batch;
     ngx_msec_t                lease;        /* crm_webhook_lease */
     ngx_str_t                 schedule;     /* "{...}" interval[] literal */
+    ngx_resolver_t           *resolver;     /* the http{} block's, for
+                                               URLs that name their host;
+                                               NULL: none configured */
+    ngx_msec_t                resolver_timeout;
+    ngx_array_t              *allow;        /* crm_outbound_allow */
 
     /* per worker */
     ngx_str_t                 owner;

@@ -34,6 +34,7 @@ static ngx_int_t crm_addr_allow_v4(in_addr_t a, ngx_array_t *allow);
 #if (NGX_HAVE_INET6)
 static ngx_int_t crm_addr_allow_v6(u_char *p, ngx_array_t *allow);
 #endif
+static ngx_int_t crm_addr_name(u_char *p, size_t len);
 
 
 #define CRM_V4(a, b, c, d)                                                   \
@@ -287,3 +288,176 @@ crm_addr_allow_v6(u_char *p, ngx_array_t *allow)
 }
 
 #endif
+
+
+ngx_int_t
+crm_addr_url_host(ngx_str_t *url, ngx_str_t *host, in_port_t *port)
+{
+    u_char     *p, *last, *h, *end;
+    ngx_int_t   rc, n;
+#if (NGX_HAVE_INET6)
+    u_char      a6[16];
+#endif
+
+    p = url->data;
+    last = p + url->len;
+
+    if (url->len >= sizeof("https://") - 1
+        && ngx_strncasecmp(p, (u_char *) "https://", sizeof("https://") - 1)
+           == 0)
+    {
+        *port = 443;
+        p += sizeof("https://") - 1;
+
+    } else if (url->len >= sizeof("http://") - 1
+               && ngx_strncasecmp(p, (u_char *) "http://",
+                                  sizeof("http://") - 1)
+                  == 0)
+    {
+        *port = 80;
+        p += sizeof("http://") - 1;
+
+    } else {
+        return NGX_DECLINED;
+    }
+
+    if (p < last && *p == '[') {
+        h = ++p;
+
+        while (p < last && *p != ']') {
+            p++;
+        }
+
+        if (p == last) {
+            return NGX_DECLINED;
+        }
+
+        host->data = h;
+        host->len = p - h;
+        p++;
+
+#if (NGX_HAVE_INET6)
+        if (ngx_inet6_addr(host->data, host->len, a6) != NGX_OK) {
+            return NGX_DECLINED;
+        }
+#else
+        return NGX_DECLINED;
+#endif
+
+        rc = CRM_ADDR_URL_IP;
+
+    } else {
+        h = p;
+
+        while (p < last && *p != ':' && *p != '/' && *p != '?'
+               && *p != '#')
+        {
+            p++;
+        }
+
+        host->data = h;
+        host->len = p - h;
+
+        if (ngx_inet_addr(host->data, host->len) != INADDR_NONE) {
+            rc = CRM_ADDR_URL_IP;
+
+        } else if (crm_addr_name(host->data, host->len) == NGX_OK) {
+            rc = CRM_ADDR_URL_NAME;
+
+        } else {
+            return NGX_DECLINED;
+        }
+    }
+
+    if (p < last && *p == ':') {
+        end = ++p;
+
+        while (end < last && *end >= '0' && *end <= '9') {
+            end++;
+        }
+
+        if (end == p || end - p > 5) {
+            return NGX_DECLINED;
+        }
+
+        n = ngx_atoi(p, end - p);
+
+        if (n < 1 || n > 65535) {
+            return NGX_DECLINED;
+        }
+
+        *port = (in_port_t) n;
+        p = end;
+    }
+
+    if (p < last && *p != '/' && *p != '?' && *p != '#') {
+        return NGX_DECLINED;
+    }
+
+    return rc;
+}
+
+
+/* labels of letters, digits and '-', the last starting with a letter */
+
+static ngx_int_t
+crm_addr_name(u_char *p, size_t len)
+{
+    u_char  *last, *label;
+
+    if (len == 0 || len > 253) {
+        return NGX_DECLINED;
+    }
+
+    last = p + len;
+
+    for ( ;; ) {
+        label = p;
+
+        while (p < last && *p != '.') {
+            if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z')
+                  || (*p >= '0' && *p <= '9') || *p == '-'))
+            {
+                return NGX_DECLINED;
+            }
+
+            p++;
+        }
+
+        if (p == label || p - label > 63 || *label == '-' || p[-1] == '-') {
+            return NGX_DECLINED;
+        }
+
+        if (p == last) {
+            break;
+        }
+
+        p++;                    /* the dot: a label must follow */
+    }
+
+    if (!((*label >= 'a' && *label <= 'z')
+          || (*label >= 'A' && *label <= 'Z')))
+    {
+        return NGX_DECLINED;
+    }
+
+    return NGX_OK;
+}
+
+
+ngx_int_t
+crm_addr_pick(ngx_resolver_addr_t *addrs, ngx_uint_t n, ngx_array_t *allow)
+{
+    ngx_uint_t  i;
+
+    for (i = 0; i < n; i++) {
+        if (crm_addr_allowed(addrs[i].sockaddr, addrs[i].socklen, allow,
+                             NULL)
+            == NGX_OK)
+        {
+            return (ngx_int_t) i;
+        }
+    }
+
+    return NGX_DECLINED;
+}

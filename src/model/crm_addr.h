@@ -3,8 +3,9 @@
  * ngx_http_crm_module: the outbound address policy.
  *
  * Which addresses the module's outbound client (src/io/crm_curl.c) may
- * connect to: the resolved IP is checked, never a name.  Pure: no I/O,
- * unit-tested in t/unit/test_addr.c.
+ * connect to: the resolved IP is checked, never a name; and the host of
+ * a URL, which tells a name to resolve from an IP literal.  Pure: no
+ * I/O, unit-tested in t/unit/test_addr.c.
  */
 
 
@@ -47,6 +48,37 @@
 
 ngx_int_t crm_addr_allowed(struct sockaddr *sa, socklen_t len,
     ngx_array_t *allow, const char **reason);
+
+
+/* crm_addr_url_host() */
+#define CRM_ADDR_URL_IP           1       /* an IPv4 or IPv6 literal */
+#define CRM_ADDR_URL_NAME         2       /* a host name */
+
+
+/*
+ * The host of an http:// or https:// URL in the form the subscriptions'
+ * trigger admits (sql/030): "scheme://host[:port][/?#...]", no user
+ * info.  CRM_ADDR_URL_IP for a dotted-quad IPv4 or a bracketed IPv6
+ * literal; CRM_ADDR_URL_NAME for a host name: dot-separated labels of
+ * letters, digits and '-' (not first nor last), 1 to 63 bytes each, 253
+ * in all, the last one starting with a letter (so that nothing a client
+ * would read as a number, "127.1" or "0x7f000001", counts as a name);
+ * NGX_DECLINED for anything else (another scheme, user info, a bad port
+ * or host).  *host is the host as written (without an IPv6 literal's
+ * brackets), *port the URL's port or the scheme's (80, 443).
+ */
+
+ngx_int_t crm_addr_url_host(ngx_str_t *url, ngx_str_t *host,
+    in_port_t *port);
+
+/*
+ * The index of the first of the n resolved addresses the policy lets
+ * through (crm_addr_allowed() with "allow"), or NGX_DECLINED when it
+ * refuses every one of them (and when n is 0).
+ */
+
+ngx_int_t crm_addr_pick(ngx_resolver_addr_t *addrs, ngx_uint_t n,
+    ngx_array_t *allow);
 
 
 #endif /* _CRM_ADDR_H_INCLUDED_ */

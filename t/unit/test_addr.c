@@ -1,7 +1,8 @@
 
 /*
- * Unit tests of the outbound address policy (src/model/crm_addr.c), TAP
- * output.  Addresses only: nothing here sends a packet.
+ * Unit tests of the outbound address policy and of the URL host reader
+ * (src/model/crm_addr.c), TAP output.  Addresses only: nothing here sends
+ * a packet.
  */
 
 
@@ -16,6 +17,9 @@ static ngx_int_t check(const char *text, ngx_array_t *allow,
 static void refused(const char *text, const char *want, ngx_array_t *allow);
 static void allowed(const char *text, ngx_array_t *allow);
 static ngx_array_t *allow_list(const char *first, ...);
+static void url_host(const char *url, ngx_int_t want, const char *host,
+    ngx_uint_t port);
+static ngx_int_t pick(ngx_array_t *allow, ...);
 
 static void test_ipv4_refused(void);
 static void test_ipv4_allowed(void);
@@ -24,6 +28,8 @@ static void test_ipv6_allowed(void);
 static void test_embedded(void);
 static void test_allow(void);
 static void test_malformed(void);
+static void test_url_host(void);
+static void test_pick(void);
 
 
 static ngx_pool_t  *pool;
@@ -48,6 +54,8 @@ main(void)
     test_embedded();
     test_allow();
     test_malformed();
+    test_url_host();
+    test_pick();
 
     ngx_destroy_pool(pool);
 
@@ -385,4 +393,174 @@ test_malformed(void)
 
     is_int(crm_addr_allowed(NULL, 0, NULL, NULL), NGX_DECLINED,
            "no address is refused");
+}
+
+
+/* crm_addr_url_host(url) is "want", with that host and port */
+
+static void
+url_host(const char *url, ngx_int_t want, const char *host, ngx_uint_t port)
+{
+    ngx_int_t   rc;
+    ngx_str_t   u, h;
+    in_port_t   p;
+
+    u.data = (u_char *) url;
+    u.len = ngx_strlen(url);
+    ngx_str_null(&h);
+    p = 0;
+
+    rc = crm_addr_url_host(&u, &h, &p);
+
+    if (want == NGX_DECLINED) {
+        is_int(rc, NGX_DECLINED, "%s: not a URL to deliver to", url);
+        return;
+    }
+
+    if (!ok(rc == want && h.len == ngx_strlen(host)
+            && ngx_strncmp(h.data, host, h.len) == 0 && p == port,
+            "%s: %s %s port %u", url,
+            want == CRM_ADDR_URL_NAME ? "name" : "address", host,
+            (unsigned) port))
+    {
+        diag("rc %d, host \"%.*s\", port %u", (int) rc, (int) h.len,
+             h.data ? (char *) h.data : "", (unsigned) p);
+    }
+}
+
+
+static void
+test_url_host(void)
+{
+    url_host("http://hook.test/", CRM_ADDR_URL_NAME, "hook.test", 80);
+    url_host("https://hooks.example.com/x?y#z", CRM_ADDR_URL_NAME,
+             "hooks.example.com", 443);
+    url_host("HTTPS://Hooks.Example.COM:8443", CRM_ADDR_URL_NAME,
+             "Hooks.Example.COM", 8443);
+    url_host("http://hook.test:2102/ok", CRM_ADDR_URL_NAME, "hook.test",
+             2102);
+    url_host("http://localhost?x", CRM_ADDR_URL_NAME, "localhost", 80);
+    url_host("http://a-b.c9.xn--p1ai#f", CRM_ADDR_URL_NAME, "a-b.c9.xn--p1ai",
+             80);
+    url_host("http://9a.b1/", CRM_ADDR_URL_NAME, "9a.b1", 80);
+
+    url_host("http://127.0.0.1:8080/x", CRM_ADDR_URL_IP, "127.0.0.1", 8080);
+    url_host("https://192.0.2.1", CRM_ADDR_URL_IP, "192.0.2.1", 443);
+#if (NGX_HAVE_INET6)
+    url_host("http://[::1]:9000/", CRM_ADDR_URL_IP, "::1", 9000);
+    url_host("https://[2001:db8::1]/x", CRM_ADDR_URL_IP, "2001:db8::1", 443);
+    url_host("http://[::ffff:127.0.0.1]/", CRM_ADDR_URL_IP,
+             "::ffff:127.0.0.1", 80);
+    url_host("http://[hook.test]/", NGX_DECLINED, NULL, 0);
+#endif
+
+    /* numbers a client could read as an address are no names */
+
+    url_host("http://127.1/", NGX_DECLINED, NULL, 0);
+    url_host("http://0x7f000001/", NGX_DECLINED, NULL, 0);
+    url_host("http://2130706433/", NGX_DECLINED, NULL, 0);
+    url_host("http://1.2.3.4.5/", NGX_DECLINED, NULL, 0);
+    url_host("http://256.1.1.1/", NGX_DECLINED, NULL, 0);
+    url_host("http://hook.123/", NGX_DECLINED, NULL, 0);
+
+    /* the rest that is refused */
+
+    url_host("ftp://hook.test/", NGX_DECLINED, NULL, 0);
+    url_host("http:/hook.test/", NGX_DECLINED, NULL, 0);
+    url_host("http://", NGX_DECLINED, NULL, 0);
+    url_host("http:///x", NGX_DECLINED, NULL, 0);
+    url_host("http://user:pw@hook.test/", NGX_DECLINED, NULL, 0);
+    url_host("http://user@127.0.0.1/", NGX_DECLINED, NULL, 0);
+    url_host("http://hook.test./", NGX_DECLINED, NULL, 0);
+    url_host("http://.hook.test/", NGX_DECLINED, NULL, 0);
+    url_host("http://hook..test/", NGX_DECLINED, NULL, 0);
+    url_host("http://-hook.test/", NGX_DECLINED, NULL, 0);
+    url_host("http://hook-.test/", NGX_DECLINED, NULL, 0);
+    url_host("http://hook.test-/", NGX_DECLINED, NULL, 0);
+    url_host("http://ho_ok.test/", NGX_DECLINED, NULL, 0);
+    url_host("http://hook test/", NGX_DECLINED, NULL, 0);
+    url_host("http://hook.test:/", NGX_DECLINED, NULL, 0);
+    url_host("http://hook.test:0/", NGX_DECLINED, NULL, 0);
+    url_host("http://hook.test:65536/", NGX_DECLINED, NULL, 0);
+    url_host("http://hook.test:123456/", NGX_DECLINED, NULL, 0);
+    url_host("http://hook.test:80x/", NGX_DECLINED, NULL, 0);
+    url_host("http://[::1/", NGX_DECLINED, NULL, 0);
+    url_host("http://[::1]x/", NGX_DECLINED, NULL, 0);
+    url_host("http://h\xc3\xa9.test/", NGX_DECLINED, NULL, 0);
+
+    url_host("http://a23456789012345678901234567890123456789012345678901234"
+             "567890123.test/", CRM_ADDR_URL_NAME,
+             "a23456789012345678901234567890123456789012345678901234"
+             "567890123.test", 80);
+    url_host("http://a234567890123456789012345678901234567890123456789012345"
+             "6789012345.test/", NGX_DECLINED, NULL, 0);      /* 64 */
+}
+
+
+/* the index crm_addr_pick() gives for the addresses (NULL-terminated) */
+
+static ngx_int_t
+pick(ngx_array_t *allow, ...)
+{
+    va_list               ap;
+    ngx_uint_t            n;
+    const char           *text;
+    struct sockaddr_in   *sin;
+    struct sockaddr_in6  *sin6;
+    ngx_resolver_addr_t   addrs[8];
+
+    n = 0;
+    va_start(ap, allow);
+
+    for (text = va_arg(ap, const char *);
+         text != NULL && n < 8;
+         text = va_arg(ap, const char *))
+    {
+        ngx_memzero(&addrs[n], sizeof(ngx_resolver_addr_t));
+
+        if (ngx_strchr(text, ':') == NULL) {
+            sin = ngx_pcalloc(pool, sizeof(struct sockaddr_in));
+            sin->sin_family = AF_INET;
+            (void) inet_pton(AF_INET, text, &sin->sin_addr);
+            addrs[n].sockaddr = (struct sockaddr *) sin;
+            addrs[n].socklen = sizeof(struct sockaddr_in);
+
+        } else {
+            sin6 = ngx_pcalloc(pool, sizeof(struct sockaddr_in6));
+            sin6->sin6_family = AF_INET6;
+            (void) inet_pton(AF_INET6, text, &sin6->sin6_addr);
+            addrs[n].sockaddr = (struct sockaddr *) sin6;
+            addrs[n].socklen = sizeof(struct sockaddr_in6);
+        }
+
+        n++;
+    }
+
+    va_end(ap);
+
+    return crm_addr_pick(addrs, n, allow);
+}
+
+
+static void
+test_pick(void)
+{
+    ngx_array_t  *lo1;
+
+    lo1 = allow_list("127.0.0.1/32", NULL);
+
+    is_int(pick(NULL, "8.8.8.8", NULL), 0, "pick: a public address");
+    is_int(pick(NULL, "127.0.0.1", "::1", "10.0.0.1", "93.184.216.34",
+                NULL),
+           3, "pick: the first allowed, after refused ones");
+    is_int(pick(NULL, "127.0.0.1", "::1", "169.254.169.254",
+                "::ffff:10.0.0.1", NULL),
+           NGX_DECLINED, "pick: none when every one is refused");
+    is_int(pick(NULL, NULL), NGX_DECLINED, "pick: none of none");
+    is_int(pick(lo1, "127.0.0.2", "::1", "127.0.0.1", NULL), 2,
+           "pick: the one the allow list lets through");
+    is_int(pick(lo1, "127.0.0.2", "::1", NULL), NGX_DECLINED,
+           "pick: not its neighbours");
+    is_int(pick(lo1, "::ffff:127.0.0.1", NULL), 0,
+           "pick: mapped, as IPv4");
 }

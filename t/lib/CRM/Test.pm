@@ -433,6 +433,78 @@ sub hook_requests {
 END { hook_stop() }
 
 
+# The test DNS server (util/dns_sink.py) on UDP 127.0.0.1:dns_port()
+# (CRM_TEST_DNS_PORT, or TEST_NGINX_SERVER_PORT + 53), authoritative for
+# the names of its rules ("hook.test=127.0.0.1", "gone.test=nxdomain",
+# "slow.test=drop": see the script); started and stopped by the suites
+# that use it, its queries logged to dns_dir()/queries.jsonl.
+
+sub dns_port {
+    return $ENV{CRM_TEST_DNS_PORT}
+           || ($ENV{TEST_NGINX_SERVER_PORT} || 1984) + 53;
+}
+
+
+sub dns_dir {
+    my $root = $ENV{TEST_NGINX_SERVROOT} || 't/servroot';
+    return "$root-dns";
+}
+
+
+sub dns_start {
+    my (@rules) = @_;
+    my $dir = dns_dir();
+    dns_stop();
+    mkdir $dir;
+    unlink "$dir/queries.jsonl", "$dir/dns.pid";
+    my $top = Cwd::abs_path(File::Basename::dirname(__FILE__)
+                            . '/../../..');
+    my $pid = fork() // die "fork: $!";
+    if ($pid == 0) {
+        open STDOUT, '>', "$dir/dns.out";
+        open STDERR, '>&', \*STDOUT;
+        exec('/usr/bin/python3', "$top/util/dns_sink.py",
+             '--port', dns_port(), '--pidfile', "$dir/dns.pid",
+             '--log', "$dir/queries.jsonl", @rules)
+            or POSIX::_exit(1);
+    }
+    $CRM::Test::DNS_PID = $pid;
+    $CRM::Test::DNS_OWNER = $$;
+    for (1 .. 100) {
+        return $pid if -s "$dir/dns.pid";
+        Time::HiRes::sleep(0.05);
+    }
+    die "the test DNS server did not start\n";
+}
+
+
+sub dns_stop {
+    my $pid = $CRM::Test::DNS_PID or return;
+    return unless ($CRM::Test::DNS_OWNER // 0) == $$;
+    local $?;                   # END { dns_stop() }: not the exit status
+    kill 'TERM', $pid;
+    waitpid($pid, 0);
+    $CRM::Test::DNS_PID = undef;
+}
+
+
+# the queries it got, oldest first: hashes {time, name, type}
+
+sub dns_queries {
+    open(my $fh, '<', dns_dir() . '/queries.jsonl')
+        or return wantarray ? () : 0;
+    my @out;
+    while (my $line = <$fh>) {
+        my $e = eval { JSON::PP->new->utf8->decode($line) } or next;
+        push @out, $e;
+    }
+    close $fh;
+    return wantarray ? @out : scalar @out;
+}
+
+END { dns_stop() }
+
+
 # empties the mail directory (the sink goes on numbering its files)
 
 sub smtp_wipe {
