@@ -88,7 +88,7 @@ GET /api/v1/companies/c0000000-0000-4000-8000-000000000002
 --- more_headers
 X-API-Key: test-key-a-0123456789abcdef
 --- error_code: 200
---- response_body_like: "name" : "Globex",.*"employees" : 5000, "annualRevenue" : 90000000,
+--- response_body_like: "name":"Globex",.*"employees":5000,"annualRevenue":90000000,
 
 === TEST 7: another workspace's company is not found
 --- request

@@ -274,7 +274,7 @@ GET /api/v1/contacts?fields=email,firstName&limit=1
 X-API-Key: test-key-a-0123456789abcdef
 --- error_code: 200
 --- json_keys: email firstName id
---- response_body_like: ^\{"data":\[\{"id" : "d0000000-0000-4000-8000-000000000012", "firstName" : "Ken", "email" : "user12@Example.org"\}\]
+--- response_body_like: ^\{"data":\[\{"id":"d0000000-0000-4000-8000-000000000012","firstName":"Ken","email":"user12@Example.org"\}\]
 
 === TEST 29: select is an alias of fields, in snake_case too
 --- request

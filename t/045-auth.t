@@ -101,7 +101,7 @@ GET /api/v1/contacts
 --- more_headers eval
 "X-API-Key: $CRM::Test::KEYS{owner_a}"
 --- error_code: 200
---- response_body_like: "email" : "a@example.com"
+--- response_body_like: "email":"a@example.com"
 --- no_error_log eval
 [qr/crmk_a1a1/, '[alert]']
 
@@ -111,7 +111,7 @@ GET /api/v1/contacts
 --- more_headers eval
 "Authorization: Bearer $CRM::Test::KEYS{owner_b}"
 --- error_code: 200
---- response_body_like: "email" : "b@example.com"
+--- response_body_like: "email":"b@example.com"
 
 === TEST 3: a read-only key reads
 --- request

@@ -315,7 +315,7 @@ GET /api/v1/workspaces/current
 --- more_headers eval
 "X-API-Key: $CRM::Test::KEYS{owner_a}"
 --- error_code: 200
---- response_body_like: ^\{"data":\{"id" : "11111111-1111-4111-8111-111111111111", "name" : "Workspace A", "settings" : \{\},
+--- response_body_like: ^\{"data":\{"id":"11111111-1111-4111-8111-111111111111","name":"Workspace A","settings":\{\},
 
 === TEST 16: an owner renames the workspace
 --- request

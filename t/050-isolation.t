@@ -227,7 +227,7 @@ GET /api/v1/contacts
 --- more_headers eval
 "X-API-Key: $CRM::Test::KEYS{owner_a}"
 --- error_code: 200
---- response_body_like: "email" : "a@example.com"
+--- response_body_like: "email":"a@example.com"
 --- no_error_log
 [alert]
 [emerg]

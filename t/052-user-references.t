@@ -92,7 +92,7 @@ PUT /api/v1/contacts/a0000000-0000-4000-8000-000000000001
 --- request
 GET /api/v1/contacts/a0000000-0000-4000-8000-000000000001
 --- error_code: 200
---- response_body_like: "ownerId" : "e0000000-0000-4000-8000-00000000000a"
+--- response_body_like: "ownerId":"e0000000-0000-4000-8000-00000000000a"
 
 === TEST 8: null still clears the owner
 --- request

@@ -127,4 +127,4 @@ GET /api/v1/leads?status=new&fields=email
 --- more_headers
 X-API-Key: test-key-a-0123456789abcdef
 --- error_code: 200
---- response_body_like: "email" : "taken@lead.test"
+--- response_body_like: "email":"taken@lead.test"

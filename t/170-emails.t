@@ -298,7 +298,7 @@ GET /api/v1/emails?contactId=c7000000-0000-4000-8000-000000000001&status=queued&
 --- more_headers
 X-API-Key: test-key-a-0123456789abcdef
 --- error_code: 200
---- response_body_like: ^\{"data":\[\{"id" : "[0-9a-f-]{36}", "to" : "ada@mail.test", "status" : "queued"\},\{"id" : "[0-9a-f-]{36}", "to" : "ada@mail.test", "status" : "queued"\}\]
+--- response_body_like: ^\{"data":\[\{"id":"[0-9a-f-]{36}","to":"ada@mail.test","status":"queued"\},\{"id":"[0-9a-f-]{36}","to":"ada@mail.test","status":"queued"\}\]
 
 
 
@@ -308,7 +308,7 @@ GET /api/v1/emails?fields=to
 --- more_headers
 X-API-Key: test-key-b-0123456789abcdef
 --- error_code: 200
---- response_body_like: ^\{"data":\[\{"id" : "[0-9a-f-]{36}", "to" : "gone@mail.test"\}\]
+--- response_body_like: ^\{"data":\[\{"id":"[0-9a-f-]{36}","to":"gone@mail.test"\}\]
 
 
 
@@ -318,7 +318,7 @@ GET /api/v1/contacts/c7000000-0000-4000-8000-000000000001/emails?fields=status
 --- more_headers
 X-API-Key: test-key-a-0123456789abcdef
 --- error_code: 200
---- response_body_like: ^\{"data":\[\{"id" : "[0-9a-f-]{36}", "status" : "queued"\},\{"id" : "[0-9a-f-]{36}", "status" : "queued"\}\]
+--- response_body_like: ^\{"data":\[\{"id":"[0-9a-f-]{36}","status":"queued"\},\{"id":"[0-9a-f-]{36}","status":"queued"\}\]
 
 
 
@@ -445,7 +445,7 @@ GET /api/v1/suppressions?email=gone@mail.test&fields=email
 --- more_headers
 X-API-Key: test-key-a-0123456789abcdef
 --- error_code: 200
---- response_body_like: "email" : "gone@mail.test"
+--- response_body_like: "email":"gone@mail.test"
 
 
 

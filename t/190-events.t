@@ -229,4 +229,4 @@ GET /api/v1/events?type=contact.created
 --- more_headers
 X-API-Key: test-key-a-0123456789abcdef
 --- error_code: 200
---- response_body_like: "type" : "contact.created".*"data" : \{"object"
+--- response_body_like: "type":"contact.created".*"data":\{"object"

@@ -231,7 +231,7 @@ Content-Type: application/json
 --- error_code: 200
 --- response_headers_like
 ETag: "\d+"
---- response_body_like: ^\{"data":\{"id" : "ca000000-0000-4000-8000-000000000001", "name" : "Spring", .*"status" : "running", .*"startedAt" : "[0-9T:.-]+Z"
+--- response_body_like: ^\{"data":\{"id":"ca000000-0000-4000-8000-000000000001","name":"Spring",.*"status":"running",.*"startedAt":"[0-9T:.-]+Z"
 
 
 
@@ -301,7 +301,7 @@ POST /api/v1/campaigns/ca000000-0000-4000-8000-000000000001/pause
 X-API-Key: test-key-a-0123456789abcdef
 Content-Type: application/json
 --- error_code: 200
---- response_body_like: "status" : "paused"
+--- response_body_like: "status":"paused"
 
 
 
@@ -325,7 +325,7 @@ POST /api/v1/campaigns/ca000000-0000-4000-8000-000000000001/resume
 X-API-Key: test-key-a-0123456789abcdef
 Content-Type: application/json
 --- error_code: 200
---- response_body_like: "status" : "running"
+--- response_body_like: "status":"running"
 
 
 
@@ -337,7 +337,7 @@ POST /api/v1/campaigns/ca000000-0000-4000-8000-000000000001/cancel
 X-API-Key: test-key-a-0123456789abcdef
 Content-Type: application/json
 --- error_code: 200
---- response_body_like: "status" : "cancelled", .*"cancelledAt" : "[0-9T:.-]+Z"
+--- response_body_like: "status":"cancelled",.*"cancelledAt":"[0-9T:.-]+Z"
 
 
 
@@ -373,7 +373,7 @@ POST /api/v1/campaigns/ca000000-0000-4000-8000-000000000003/start
 X-API-Key: test-key-a-0123456789abcdef
 Content-Type: application/json
 --- error_code: 200
---- response_body_like: "status" : "scheduled"
+--- response_body_like: "status":"scheduled"
 
 
 
@@ -407,7 +407,7 @@ GET /api/v1/campaigns?status=scheduled&fields=name
 --- more_headers
 X-API-Key: test-key-a-0123456789abcdef
 --- error_code: 200
---- response_body_like: "name" : "Later"
+--- response_body_like: "name":"Later"
 
 
 

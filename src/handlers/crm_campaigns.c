@@ -76,6 +76,7 @@ crm_recipients_campaign(crm_pg_req_t *pr, PGresult *res)
 {
     json_t              *row, *made;
     ngx_int_t            rc;
+    ngx_str_t            json;
     crm_ctx_t           *ctx;
     ngx_http_request_t  *r;
 
@@ -89,7 +90,12 @@ crm_recipients_campaign(crm_pg_req_t *pr, PGresult *res)
         return;
     }
 
-    row = json_loadb(PQgetvalue(res, 0, 0), PQgetlength(res, 0, 0), 0, NULL);
+    if (crm_exec_record(r, pr->stmt, res, 0, &json) != NGX_OK) {
+        crm_http_done(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
+    row = json_loadb((char *) json.data, json.len, 0, NULL);
     if (row == NULL) {
         crm_http_done(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
         return;

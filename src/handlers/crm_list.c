@@ -33,9 +33,10 @@ static void crm_list_count_done(crm_pg_req_t *pr, PGresult *res);
 static ngx_int_t crm_list_page(ngx_http_request_t *r, crm_ctx_t *ctx);
 static void crm_list_done(crm_pg_req_t *pr, PGresult *res);
 static ngx_int_t crm_list_render(ngx_http_request_t *r, crm_ctx_t *ctx,
-    PGresult *res);
+    crm_stmt_t *st, PGresult *res);
 static ngx_int_t crm_list_cursor(ngx_http_request_t *r, crm_ctx_t *ctx,
-    PGresult *res, int row, ngx_uint_t backward, ngx_str_t *out);
+    crm_stmt_t *st, PGresult *res, int row, ngx_uint_t backward,
+    ngx_str_t *out);
 
 
 /* lists: GET /<resource> and GET /<resource>/<id>/<link> */
@@ -312,7 +313,7 @@ crm_list_done(crm_pg_req_t *pr, PGresult *res)
         return;
     }
 
-    crm_http_done(r, crm_list_render(r, ctx, res));
+    crm_http_done(r, crm_list_render(r, ctx, pr->stmt, res));
 }
 
 
@@ -326,14 +327,23 @@ crm_list_done(crm_pg_req_t *pr, PGresult *res)
  */
 
 static ngx_int_t
-crm_list_render(ngx_http_request_t *r, crm_ctx_t *ctx, PGresult *res)
+crm_list_render(ngx_http_request_t *r, crm_ctx_t *ctx, crm_stmt_t *st,
+    PGresult *res)
 {
     int           n, rows, i, row;
     u_char       *p, *body, *meta;
     size_t        len, mlen;
-    ngx_str_t     next, prev;
+    ngx_str_t     next, prev, cols[CRM_MAX_FIELDS];
     ngx_uint_t    more, backward;
     crm_query_t  *q;
+
+    if (st->ncols == 0 || st->ncols > CRM_MAX_FIELDS
+        || PQnfields(res) < (int) (st->ncols + st->nkeys))
+    {
+        ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
+                      "crm: a list result of %d columns", PQnfields(res));
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
 
     q = &ctx->query;
     n = PQntuples(res);
@@ -349,12 +359,13 @@ crm_list_render(ngx_http_request_t *r, crm_ctx_t *ctx, PGresult *res)
 
         if (backward) {
             if (more
-                && crm_list_cursor(r, ctx, res, rows - 1, 1, &prev) != NGX_OK)
+                && crm_list_cursor(r, ctx, st, res, rows - 1, 1, &prev)
+                   != NGX_OK)
             {
                 return NGX_HTTP_INTERNAL_SERVER_ERROR;
             }
 
-            if (crm_list_cursor(r, ctx, res, 0, 0, &next) != NGX_OK) {
+            if (crm_list_cursor(r, ctx, st, res, 0, 0, &next) != NGX_OK) {
                 return NGX_HTTP_INTERNAL_SERVER_ERROR;
             }
 
@@ -362,13 +373,14 @@ crm_list_render(ngx_http_request_t *r, crm_ctx_t *ctx, PGresult *res)
 
         } else {
             if (more
-                && crm_list_cursor(r, ctx, res, rows - 1, 0, &next) != NGX_OK)
+                && crm_list_cursor(r, ctx, st, res, rows - 1, 0, &next)
+                   != NGX_OK)
             {
                 return NGX_HTTP_INTERNAL_SERVER_ERROR;
             }
 
             if (q->has_cursor
-                && crm_list_cursor(r, ctx, res, 0, 1, &prev) != NGX_OK)
+                && crm_list_cursor(r, ctx, st, res, 0, 1, &prev) != NGX_OK)
             {
                 return NGX_HTTP_INTERNAL_SERVER_ERROR;
             }
@@ -383,8 +395,11 @@ crm_list_render(ngx_http_request_t *r, crm_ctx_t *ctx, PGresult *res)
                  "\"\",\"previous\":\"\",\"hasMore\":false},\"total\":}}")
           + mlen + next.len + prev.len + 2 * NGX_INT_T_LEN;
 
+    /* the rows are rendered from their columns (crm_render.c) */
+
     for (i = 0; i < rows; i++) {
-        len += PQgetlength(res, i, 0) + 1;
+        crm_exec_cols(res, i, 0, st->ncols, cols);
+        len += crm_render_size(st->res, st->select, cols) + 1;
     }
 
     body = ngx_pnalloc(r->pool, len);
@@ -401,7 +416,15 @@ crm_list_render(ngx_http_request_t *r, crm_ctx_t *ctx, PGresult *res)
             *p++ = ',';
         }
 
-        p = ngx_cpymem(p, PQgetvalue(res, row, 0), PQgetlength(res, row, 0));
+        crm_exec_cols(res, row, 0, st->ncols, cols);
+
+        p = crm_render_row(p, st->res, st->select, cols);
+        if (p == NULL) {
+            ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
+                          "crm: %V: a column is not in its type's text form",
+                          &st->res->name);
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
     }
 
     p = ngx_cpymem(p, "],\"meta\":{", sizeof("],\"meta\":{") - 1);
@@ -437,20 +460,22 @@ crm_list_render(ngx_http_request_t *r, crm_ctx_t *ctx, PGresult *res)
 }
 
 
-/* the cursor of result row "row": its sort keys, columns 1..nkeys */
+/* the cursor of result row "row": its sort keys, after the record */
 
 static ngx_int_t
-crm_list_cursor(ngx_http_request_t *r, crm_ctx_t *ctx, PGresult *res,
-    int row, ngx_uint_t backward, ngx_str_t *out)
+crm_list_cursor(ngx_http_request_t *r, crm_ctx_t *ctx, crm_stmt_t *st,
+    PGresult *res, int row, ngx_uint_t backward, ngx_str_t *out)
 {
+    int         col;
     ngx_uint_t  i;
     ngx_str_t   keys[CRM_MAX_KEYS];
     u_char      nulls[CRM_MAX_KEYS];
 
     for (i = 0; i < ctx->query.nsort; i++) {
-        nulls[i] = (u_char) PQgetisnull(res, row, (int) i + 1);
-        keys[i].data = (u_char *) PQgetvalue(res, row, (int) i + 1);
-        keys[i].len = PQgetlength(res, row, (int) i + 1);
+        col = crm_exec_after(st) + (int) i;
+        nulls[i] = (u_char) PQgetisnull(res, row, col);
+        keys[i].data = (u_char *) PQgetvalue(res, row, col);
+        keys[i].len = PQgetlength(res, row, col);
     }
 
     return crm_cursor_encode(r->pool, &crm_list_state(ctx)->cursor_key,

@@ -311,7 +311,10 @@ crm_search_bad(ngx_http_request_t *r, const char *param, const char *code,
 }
 
 
-/* rows (type, score, record) -> the envelope */
+/*
+ * rows (type, score, the record's columns as text) -> the envelope; each
+ * record rendered from its columns by its resource's descriptor
+ */
 
 static void
 crm_search_done(crm_pg_req_t *pr, PGresult *res)
@@ -320,11 +323,23 @@ crm_search_done(crm_pg_req_t *pr, PGresult *res)
     u_char              *out, *p, *meta;
     size_t               len, mlen;
     ngx_int_t            rc;
+    ngx_str_t            name, cols[CRM_MAX_FIELDS];
     crm_ctx_t           *ctx;
+    crm_stmt_t          *st;
+    crm_resource_t      *rs;
     ngx_http_request_t  *r;
 
     r = crm_exec_result(pr, res, 0, &ctx);
     if (r == NULL) {
+        return;
+    }
+
+    st = pr->stmt;
+
+    if (st->ncols > CRM_MAX_FIELDS
+        || PQnfields(res) < 2 + (int) st->ncols)
+    {
+        crm_http_done(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
         return;
     }
 
@@ -338,9 +353,20 @@ crm_search_done(crm_pg_req_t *pr, PGresult *res)
           + NGX_INT_T_LEN;
 
     for (i = 0; i < n; i++) {
+        name.data = (u_char *) PQgetvalue(res, i, 0);
+        name.len = PQgetlength(res, i, 0);
+
+        rs = crm_schema_find(&name);
+        if (rs == NULL || crm_render_ncols(rs, NULL) > st->ncols) {
+            crm_http_done(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+            return;
+        }
+
+        crm_exec_cols(res, i, 2, st->ncols, cols);
+
         len += sizeof("{\"type\":\"\",\"score\":,\"record\":},")
-               + PQgetlength(res, i, 0) + PQgetlength(res, i, 1)
-               + PQgetlength(res, i, 2);
+               + name.len + PQgetlength(res, i, 1)
+               + crm_render_size(rs, NULL, cols);
     }
 
     out = ngx_pnalloc(r->pool, len);
@@ -349,17 +375,33 @@ crm_search_done(crm_pg_req_t *pr, PGresult *res)
         return;
     }
 
-    /* resource names and numbers need no escaping; records are JSON */
+    /* resource names and numbers need no escaping */
 
     p = ngx_cpymem(out, "{\"data\":[", sizeof("{\"data\":[") - 1);
 
     for (i = 0; i < n; i++) {
-        p = ngx_sprintf(p, "%s{\"type\":\"%*s\",\"score\":%*s,\"record\":%*s}",
-                        i ? "," : "",
-                        (size_t) PQgetlength(res, i, 0), PQgetvalue(res, i, 0),
-                        (size_t) PQgetlength(res, i, 1), PQgetvalue(res, i, 1),
-                        (size_t) PQgetlength(res, i, 2),
-                        PQgetvalue(res, i, 2));
+        name.data = (u_char *) PQgetvalue(res, i, 0);
+        name.len = PQgetlength(res, i, 0);
+
+        rs = crm_schema_find(&name);
+
+        p = ngx_sprintf(p, "%s{\"type\":\"%V\",\"score\":%*s,\"record\":",
+                        i ? "," : "", &name,
+                        (size_t) PQgetlength(res, i, 1),
+                        PQgetvalue(res, i, 1));
+
+        crm_exec_cols(res, i, 2, st->ncols, cols);
+
+        p = crm_render_row(p, rs, NULL, cols);
+        if (p == NULL) {
+            ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
+                          "crm: %V: a column is not in its type's text form",
+                          &name);
+            crm_http_done(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+            return;
+        }
+
+        *p++ = '}';
     }
 
     p = ngx_sprintf(p, "],\"meta\":{%*s,\"limit\":%ui}}", mlen, meta,

@@ -470,13 +470,13 @@ failed:
  */
 
 ngx_int_t
-crm_exec_etag(ngx_http_request_t *r, crm_ctx_t *ctx, PGresult *res)
+crm_exec_etag(ngx_http_request_t *r, crm_ctx_t *ctx, PGresult *res, int col)
 {
     u_char           *p;
     ngx_str_t         etag, *inm;
     ngx_table_elt_t  *h;
 
-    etag.len = PQgetlength(res, 0, 1) + 2;
+    etag.len = PQgetlength(res, 0, col) + 2;
     etag.data = ngx_pnalloc(r->pool, etag.len);
     if (etag.data == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
@@ -484,7 +484,7 @@ crm_exec_etag(ngx_http_request_t *r, crm_ctx_t *ctx, PGresult *res)
 
     p = etag.data;
     *p++ = '"';
-    p = ngx_cpymem(p, PQgetvalue(res, 0, 1), PQgetlength(res, 0, 1));
+    p = ngx_cpymem(p, PQgetvalue(res, 0, col), PQgetlength(res, 0, col));
     *p = '"';
 
     if (crm_http_header_out(r, "ETag", &etag) != NGX_OK) {
@@ -579,12 +579,17 @@ crm_exec_precondition_failed(ngx_http_request_t *r, crm_ctx_t *ctx)
 }
 
 
-/* get, create, update: one row of JSON or nothing */
+/*
+ * get, create, update: one record or nothing; a read's record is
+ * rendered here from its columns, a write's comes as JSON
+ */
 
 void
 crm_exec_row_done(crm_pg_req_t *pr, PGresult *res)
 {
+    int                  after;
     ngx_int_t            rc;
+    ngx_str_t            row;
     ngx_uint_t           status;
     crm_ctx_t           *ctx;
     ngx_http_request_t  *r;
@@ -599,14 +604,20 @@ crm_exec_row_done(crm_pg_req_t *pr, PGresult *res)
 
     } else {
         status = NGX_HTTP_OK;
+        after = crm_exec_after(pr->stmt);
 
-        if (PQnfields(res) > 1) {
-            rc = crm_exec_etag(r, ctx, res);
+        if (PQnfields(res) > after) {
+            rc = crm_exec_etag(r, ctx, res, after);
 
             if (rc != NGX_OK) {
                 crm_http_done(r, rc == NGX_ABORT ? ctx->rc : rc);
                 return;
             }
+        }
+
+        if (crm_exec_record(r, pr->stmt, res, 0, &row) != NGX_OK) {
+            crm_http_done(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+            return;
         }
 
         if (r->method == NGX_HTTP_POST
@@ -615,23 +626,90 @@ crm_exec_row_done(crm_pg_req_t *pr, PGresult *res)
             status = (ctx->route.def->flags & CRM_ROUTE_ACCEPTED)
                      ? NGX_HTTP_ACCEPTED : NGX_HTTP_CREATED;
 
-            if (crm_exec_location(r, ctx, (u_char *) PQgetvalue(res, 0, 0),
-                                  PQgetlength(res, 0, 0))
-                != NGX_OK)
-            {
+            if (crm_exec_location(r, ctx, row.data, row.len) != NGX_OK) {
                 crm_http_done(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
                 return;
             }
         }
 
-        rc = crm_exec_render_row(r, ctx, status,
-                                 (u_char *) PQgetvalue(res, 0, 0),
-                                 PQgetlength(res, 0, 0));
+        rc = crm_exec_render_row(r, ctx, status, row.data, row.len);
     }
 
     if (rc != NGX_DONE) {
         crm_http_done(r, rc);
     }
+}
+
+
+void
+crm_exec_cols(PGresult *res, int row, int first, ngx_uint_t n,
+    ngx_str_t *cols)
+{
+    int         col;
+    ngx_uint_t  i;
+
+    for (i = 0; i < n; i++) {
+        col = first + (int) i;
+
+        if (PQgetisnull(res, row, col)) {
+            ngx_str_null(&cols[i]);
+            continue;
+        }
+
+        cols[i].data = (u_char *) PQgetvalue(res, row, col);
+        cols[i].len = PQgetlength(res, row, col);
+    }
+}
+
+
+/*
+ * The record of result row "row": rendered from the columns of a read
+ * (crm_render.c), or the JSON of column 0 as it is
+ */
+
+ngx_int_t
+crm_exec_record(ngx_http_request_t *r, crm_stmt_t *st, PGresult *res,
+    int row, ngx_str_t *out)
+{
+    u_char     *p;
+    ngx_str_t   cols[CRM_MAX_FIELDS];
+
+    if (st->ncols == 0) {
+        out->data = (u_char *) PQgetvalue(res, row, 0);
+        out->len = PQgetlength(res, row, 0);
+        return NGX_OK;
+    }
+
+    if (st->ncols > CRM_MAX_FIELDS || PQnfields(res) < (int) st->ncols) {
+        return NGX_ERROR;
+    }
+
+    crm_exec_cols(res, row, 0, st->ncols, cols);
+
+    out->data = ngx_pnalloc(r->pool,
+                            crm_render_size(st->res, st->select, cols));
+    if (out->data == NULL) {
+        return NGX_ERROR;
+    }
+
+    p = crm_render_row(out->data, st->res, st->select, cols);
+    if (p == NULL) {
+        ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
+                      "crm: %V: a column is not in its type's text form",
+                      &st->res->name);
+        return NGX_ERROR;
+    }
+
+    out->len = p - out->data;
+
+    return NGX_OK;
+}
+
+
+int
+crm_exec_after(crm_stmt_t *st)
+{
+    return st->ncols ? (int) st->ncols : 1;
 }
 
 
@@ -679,8 +757,8 @@ crm_exec_render_row(ngx_http_request_t *r, crm_ctx_t *ctx, ngx_uint_t status,
 
 
 /*
- * Location: <mount><resource>/<id>.  The row JSON comes from the planner
- * and always starts with the id: {"id" : "<uuid>", ...
+ * Location: <mount><resource>/<id>.  The row JSON always starts with the
+ * id: {"id":"<uuid>", ... (or {"id" : "<uuid>", from PostgreSQL)
  */
 
 ngx_int_t

@@ -451,8 +451,17 @@ ngx_int_t crm_exec_render_row(ngx_http_request_t *r, crm_ctx_t *ctx,
     ngx_uint_t status, u_char *row, size_t len);
 ngx_int_t crm_exec_location(ngx_http_request_t *r, crm_ctx_t *ctx,
     u_char *row, size_t len);
+/* the ETag from column "col" of row 0 */
 ngx_int_t crm_exec_etag(ngx_http_request_t *r, crm_ctx_t *ctx,
-    PGresult *res);
+    PGresult *res, int col);
+/* result row "row"'s columns first .. first + n - 1: data NULL for NULL */
+void crm_exec_cols(PGresult *res, int row, int first, ngx_uint_t n,
+    ngx_str_t *cols);
+/* the record of "st" in result row "row" as JSON (crm_render_row()) */
+ngx_int_t crm_exec_record(ngx_http_request_t *r, crm_stmt_t *st,
+    PGresult *res, int row, ngx_str_t *out);
+/* the first column after the record */
+int crm_exec_after(crm_stmt_t *st);
 ngx_int_t crm_exec_not_found(ngx_http_request_t *r, crm_ctx_t *ctx);
 ngx_int_t crm_exec_if_match(ngx_http_request_t *r, crm_ctx_t *ctx);
 ngx_int_t crm_exec_missing(ngx_http_request_t *r, crm_ctx_t *ctx);

@@ -286,9 +286,18 @@ typedef struct {
     ngx_str_t                 sql;
     ngx_array_t               params;       /* crm_param_t; $1 first */
 
-    /* list statements: result columns after the row JSON (column 0)
-       are the sort key values, nkeys of them, as text; single-record
-       statements of a versioned resource return the version as column 1 */
+    /*
+     * Reads (crm_sql_get(), crm_sql_list()) return the record as ncols
+     * columns in PostgreSQL's text format, the fields of "res" that
+     * crm_render_field() picks with "select", which crm_render_row()
+     * renders; other statements return the record as JSON in column 0
+     * (ncols is 0).  After the record: the sort key values of a list,
+     * nkeys of them, as text; the version of a single record of a
+     * versioned resource.
+     */
+    crm_resource_t           *res;
+    u_char                   *select;
+    ngx_uint_t                ncols;
     ngx_uint_t                nkeys;
 } crm_stmt_t;
 
@@ -447,6 +456,33 @@ ngx_int_t crm_sql_inline(ngx_pool_t *pool, crm_stmt_t *st, ngx_str_t *out);
 /* runs "ops" (JSON: [{"sql", "params"}]) in one call, sql/008_bulk.sql */
 ngx_int_t crm_sql_bulk(ngx_pool_t *pool, ngx_str_t *ws, ngx_str_t *ops,
     ngx_uint_t atomic, crm_stmt_t *st);
+
+
+/* crm_render.c: a record's columns (text format) -> JSON (pure) */
+
+/* whether field i of "res" is rendered: the id always, hidden never */
+ngx_uint_t crm_render_field(crm_resource_t *res, u_char *select,
+    ngx_uint_t i);
+/* how many fields of "res" are rendered with "select" */
+ngx_uint_t crm_render_ncols(crm_resource_t *res, u_char *select);
+
+/*
+ * "cols": the rendered fields' values in descriptor order, as
+ * PostgreSQL's text output (data NULL: NULL).  crm_render_size() is an
+ * upper bound of the JSON's length; crm_render_row() writes it (compact,
+ * keys in descriptor order) and returns its end, or NULL for a value that
+ * is not its type's text form.
+ */
+size_t crm_render_size(crm_resource_t *res, u_char *select,
+    ngx_str_t *cols);
+u_char *crm_render_row(u_char *p, crm_resource_t *res, u_char *select,
+    ngx_str_t *cols);
+u_char *crm_render_value(u_char *p, crm_field_t *f, ngx_str_t *v);
+/* a JSON string, escaped as PostgreSQL's escape_json() does: 6 * len + 2
+   bytes at most */
+u_char *crm_render_string(u_char *p, u_char *s, size_t len);
+/* timestamptz text -> "YYYY-MM-DDTHH:MM:SS.mmmZ" (UTC) or null */
+u_char *crm_render_timestamp(u_char *p, u_char *s, size_t len);
 
 
 /* crm_credential.c: the credential of a request (pure) */

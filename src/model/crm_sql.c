@@ -68,11 +68,11 @@ static ngx_uint_t crm_sql_param(crm_sql_t *s, u_char *data, size_t len,
     ngx_uint_t null);
 static void crm_sql_ref(crm_sql_t *s, ngx_uint_t n, const char *cast);
 static crm_sql_type_t *crm_sql_type(crm_field_t *f);
-static ngx_uint_t crm_sql_rendered(crm_resource_t *res, u_char *select,
-    ngx_uint_t i);
 static ngx_int_t crm_sql_row_json(crm_sql_t *s, crm_resource_t *res,
     u_char *select);
 static ngx_int_t crm_sql_render(crm_sql_t *s, crm_field_t *f);
+static ngx_uint_t crm_sql_columns(crm_sql_t *s, crm_resource_t *res,
+    u_char *select, ngx_uint_t text);
 static ngx_int_t crm_sql_value(crm_sql_t *s, crm_value_t *v);
 static void crm_sql_by_id(crm_sql_t *s, crm_resource_t *res,
     ngx_uint_t id);
@@ -258,9 +258,9 @@ crm_sql_get(ngx_pool_t *pool, crm_resource_t *res, ngx_str_t *ws,
 
     crm_sql_cstr(&s, "SELECT ");
 
-    if (crm_sql_row_json(&s, res, select) != NGX_OK) {
-        return NGX_ERROR;
-    }
+    st->res = res;
+    st->select = select;
+    st->ncols = crm_sql_columns(&s, res, select, 0);
 
     crm_sql_version(&s, res);
 
@@ -437,7 +437,7 @@ crm_sql_delete(ngx_pool_t *pool, crm_resource_t *res, ngx_str_t *ws,
 
 
 /*
- * SELECT <row JSON>, <sort key 1>::text, ... FROM t WHERE <tenant, live,
+ * SELECT <columns>, <sort key 1>::text, ... FROM t WHERE <tenant, live,
  * parent, filters, search, keyset> ORDER BY ... LIMIT $n [OFFSET $m]
  *
  * Returns NGX_DECLINED when the query holds a filter the planner cannot
@@ -483,9 +483,9 @@ crm_sql_list(ngx_pool_t *pool, crm_resource_t *res, ngx_str_t *ws,
 
     crm_sql_cstr(&s, "SELECT ");
 
-    if (crm_sql_row_json(&s, res, q->select) != NGX_OK) {
-        return NGX_ERROR;
-    }
+    st->res = res;
+    st->select = q->select;
+    st->ncols = crm_sql_columns(&s, res, q->select, 0);
 
     for (i = 0; i < q->nsort; i++) {
         crm_sql_cstr(&s, ", ");
@@ -1038,6 +1038,9 @@ crm_sql_init(crm_sql_t *s, ngx_pool_t *pool, crm_stmt_t *st, ngx_str_t *ws)
     s->end = s->start + CRM_SQL_SIZE;
 
     ngx_str_null(&st->sql);
+    st->res = NULL;
+    st->select = NULL;
+    st->ncols = 0;
     st->nkeys = 0;
 
     if (ngx_array_init(&st->params, pool, CRM_SQL_NPARAMS,
@@ -1218,23 +1221,6 @@ crm_sql_type(crm_field_t *f)
 }
 
 
-/* id always; others when selected (all when select is NULL), not hidden */
-
-static ngx_uint_t
-crm_sql_rendered(crm_resource_t *res, u_char *select, ngx_uint_t i)
-{
-    if (i == 0) {
-        return 1;
-    }
-
-    if (res->fields[i].flags & (CRM_F_HIDDEN|CRM_F_WRITEONLY)) {
-        return 0;
-    }
-
-    return (select == NULL || select[i] != 0);
-}
-
-
 /*
  * json_build_object('id', id, 'firstName', first_name, ...)::text;
  * beyond CRM_SQL_JSON_FIELDS fields the objects are merged as jsonb
@@ -1248,7 +1234,7 @@ crm_sql_row_json(crm_sql_t *s, crm_resource_t *res, u_char *select)
     total = 0;
 
     for (i = 0; i < res->nfields; i++) {
-        total += crm_sql_rendered(res, select, i);
+        total += crm_render_field(res, select, i);
     }
 
     if (total > CRM_SQL_JSON_FIELDS) {
@@ -1259,7 +1245,7 @@ crm_sql_row_json(crm_sql_t *s, crm_resource_t *res, u_char *select)
 
     for (n = 0, i = 0; i < res->nfields; i++) {
 
-        if (!crm_sql_rendered(res, select, i)) {
+        if (!crm_render_field(res, select, i)) {
             continue;
         }
 
@@ -1302,6 +1288,43 @@ crm_sql_render(crm_sql_t *s, crm_field_t *f)
     crm_sql_cstr(s, t->render_post);
 
     return NGX_OK;
+}
+
+
+/*
+ * The rendered fields as plain columns, for crm_render_row(): their
+ * text format is what it renders ("text": each cast to text, so that
+ * the rows of several resources can be a UNION); returns their number
+ */
+
+static ngx_uint_t
+crm_sql_columns(crm_sql_t *s, crm_resource_t *res, u_char *select,
+    ngx_uint_t text)
+{
+    ngx_uint_t  i, n;
+
+    for (n = 0, i = 0; i < res->nfields; i++) {
+
+        if (!crm_render_field(res, select, i)) {
+            continue;
+        }
+
+        if (n++ > 0) {
+            crm_sql_cstr(s, ", ");
+        }
+
+        if (text) {
+            crm_sql_cstr(s, "(");
+            crm_sql_str(s, &res->fields[i].column);
+            crm_sql_cstr(s, ")::text AS c");
+            crm_sql_uint(s, n - 1);
+
+        } else {
+            crm_sql_str(s, &res->fields[i].column);
+        }
+    }
+
+    return n;
 }
 
 
@@ -1817,9 +1840,12 @@ crm_sql_text_match(crm_sql_t *s, crm_resource_t *res, ngx_uint_t nq,
  * the best "limit" of all; the score is the mean of q's similarity to the
  * closest part of the record and to its closest whole words (ties of the
  * first, as "smiht" is to both "Smith" and "Smithers", go to whole words):
- *   SELECT t, s, j FROM ((SELECT '<name>' AS t, <score> AS s, id,
- *   <row> AS j FROM <table> WHERE <tenant, live, match> ORDER BY s DESC,
- *   id LIMIT n) UNION ALL ...) x ORDER BY s DESC, t, id LIMIT n
+ *   SELECT t, s, c0, ... FROM ((SELECT '<name>' AS t, <score> AS s, id,
+ *   <columns>::text AS c0, ... FROM <table> WHERE <tenant, live, match>
+ *   ORDER BY s DESC, id LIMIT n) UNION ALL ...) x
+ *   ORDER BY s DESC, t, id LIMIT n
+ * the record's columns as text (st->ncols of them: those of the widest
+ * resource, NULL beyond a narrower one's), rendered by crm_render_row()
  */
 
 ngx_int_t
@@ -1827,7 +1853,7 @@ crm_sql_search_all(ngx_pool_t *pool, ngx_str_t *ws, crm_resource_t **res,
     ngx_uint_t nres, ngx_str_t *text, ngx_uint_t limit, crm_stmt_t *st)
 {
     ngx_str_t   pattern;
-    ngx_uint_t  i, nq, nl, nn;
+    ngx_uint_t  i, k, n, nq, nl, nn, ncols;
     crm_sql_t   s;
 
     if (crm_sql_init(&s, pool, st, ws) != NGX_OK) {
@@ -1842,12 +1868,26 @@ crm_sql_search_all(ngx_pool_t *pool, ngx_str_t *ws, crm_resource_t **res,
     nl = crm_sql_param(&s, pattern.data, pattern.len, 0);
     nn = crm_sql_number(&s, limit);
 
-    crm_sql_cstr(&s, "SELECT t, round(s::numeric, 4)::text, j FROM (");
+    ncols = 0;
 
     for (i = 0; i < nres; i++) {
         if (!crm_sql_searchable(res[i])) {
             return NGX_DECLINED;
         }
+
+        ncols = ngx_max(ncols, crm_render_ncols(res[i], NULL));
+    }
+
+    crm_sql_cstr(&s, "SELECT t, round(s::numeric, 4)::text");
+
+    for (k = 0; k < ncols; k++) {
+        crm_sql_cstr(&s, ", c");
+        crm_sql_uint(&s, k);
+    }
+
+    crm_sql_cstr(&s, " FROM (");
+
+    for (i = 0; i < nres; i++) {
 
         crm_sql_cstr(&s, i ? " UNION ALL (SELECT " : "(SELECT ");
         crm_sql_literal(&s, &res[i]->name);
@@ -1863,11 +1903,16 @@ crm_sql_search_all(ngx_pool_t *pool, ngx_str_t *ws, crm_resource_t **res,
         crm_sql_str(&s, &res[i]->fields[0].column);
         crm_sql_cstr(&s, "::text AS id, ");
 
-        if (crm_sql_row_json(&s, res[i], NULL) != NGX_OK) {
-            return NGX_ERROR;
+        n = crm_sql_columns(&s, res[i], NULL, 1);
+
+        /* the columns of the widest resource: the others' are NULL */
+
+        for ( /* void */ ; n < ncols; n++) {
+            crm_sql_cstr(&s, ", NULL::text AS c");
+            crm_sql_uint(&s, n);
         }
 
-        crm_sql_cstr(&s, " AS j FROM ");
+        crm_sql_cstr(&s, " FROM ");
         crm_sql_str(&s, &res[i]->table);
         crm_sql_cstr(&s, " WHERE ");
         crm_sql_tenant(&s, res[i]);
@@ -1880,6 +1925,8 @@ crm_sql_search_all(ngx_pool_t *pool, ngx_str_t *ws, crm_resource_t **res,
 
     crm_sql_cstr(&s, ") x ORDER BY s DESC, t, id LIMIT ");
     crm_sql_ref(&s, nn, "::bigint");
+
+    st->ncols = ncols;
 
     return crm_sql_done(&s);
 }

@@ -17,7 +17,8 @@ NGX_CACHE  ?= $(TOP)/build/nginx-src
 PURE_CFLAGS ?=
 
 # the module's pure sources: all of them, in every binary
-PURE       := crm_query crm_value crm_cursor crm_sql crm_schema crm_validate \
+PURE       := crm_query crm_value crm_cursor crm_sql crm_render crm_schema \
+              crm_validate \
               crm_credential crm_fingerprint crm_mime crm_addr crm_track \
               crm_merge crm_campaign crm_sign crm_analytics crm_metrics
 

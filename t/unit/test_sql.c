@@ -32,6 +32,11 @@
     "'createdAt', to_char(created_at" TS ", "                                \
     "'updatedAt', to_char(updated_at" TS ")::text"
 
+/* a read's columns, which crm_render_row() renders */
+#define CONTACT_COLS                                                         \
+    "id, first_name, last_name, email, phone, title, company_id, owner_id, " \
+    "status, source, tags, custom_fields, created_at, updated_at"
+
 #define LIVE      "workspace_id = $1::uuid AND deleted_at IS NULL"
 #define DOC       "db_doc(first_name, last_name, email, phone)"
 
@@ -130,7 +135,7 @@ test_single(void)
     ok(crm_sql_get(pool, contacts, &ws, &id, NULL, &st) == NGX_OK,
        "get: NGX_OK");
     is_sql(&st,
-           "SELECT " CONTACT_ROW ", version::text FROM contacts WHERE "
+           "SELECT " CONTACT_COLS ", version::text FROM contacts WHERE "
            "workspace_id = $1::uuid AND id = $2::uuid AND "
            "deleted_at IS NULL",
            "get: statement, with the version of a versioned resource");
@@ -138,6 +143,8 @@ test_single(void)
     is_param(&st, 1, WS, "get: $1 is the workspace");
     is_param(&st, 2, ID, "get: $2 is the id");
     ok(st.nkeys == 0, "get: no key columns");
+    ok(st.ncols == 14 && st.res == contacts && st.select == NULL,
+       "get: the record as 14 columns, rendered from the descriptor");
     ok(st.sql.data[st.sql.len] == '\0', "get: statement NUL-terminated");
     ok(((crm_param_t *) st.params.elts)[1].value.data[sizeof(ID) - 1] == '\0',
        "get: params NUL-terminated");
@@ -168,9 +175,10 @@ test_single(void)
 
     ok(crm_sql_get(pool, companies, &ws, &id, NULL, &st) == NGX_OK,
        "get companies: NGX_OK");
-    has_sql(&st, "'employees', employees, 'annualRevenue', annual_revenue, "
-            "'phone', phone, 'address', address,",
-            "get companies: INT, NUMERIC and OBJECT rendered as columns");
+    has_sql(&st, "SELECT id, name, domain, website, industry, employees, "
+            "annual_revenue, phone, address, owner_id, custom_fields, "
+            "created_at, updated_at, version::text FROM companies",
+            "get companies: plain columns, the version after them");
     dump(&st);
 }
 
@@ -323,7 +331,7 @@ test_list_basic(void)
     ok(crm_sql_list(pool, contacts, &ws, &q, NULL, &st) == NGX_OK,
        "list: NGX_OK");
     is_sql(&st,
-           "SELECT " CONTACT_ROW ", created_at::text, id::text "
+           "SELECT " CONTACT_COLS ", created_at::text, id::text "
            "FROM contacts WHERE " LIVE " "
            "ORDER BY contacts.created_at DESC NULLS FIRST, "
            "contacts.id DESC NULLS FIRST "
@@ -445,7 +453,7 @@ test_list_keyset(void)
     ok(crm_sql_list(pool, contacts, &ws, &q, NULL, &st) == NGX_OK,
        "keyset desc: NGX_OK");
     is_sql(&st,
-           "SELECT " CONTACT_ROW ", created_at::text, id::text "
+           "SELECT " CONTACT_COLS ", created_at::text, id::text "
            "FROM contacts WHERE " LIVE " AND created_at <= $2::timestamptz "
            "AND (created_at < $2::timestamptz "
            "OR (created_at = $2::timestamptz AND id < $3::uuid)) "
@@ -746,7 +754,7 @@ test_search(void)
     has_sql(&st, "WITH m AS MATERIALIZED (SELECT * FROM contacts WHERE "
             LIVE " AND (" DOC " ILIKE $3::text OR $2::text <% " DOC " OR "
             "to_tsvector('simple', " DOC ") @@ plainto_tsquery('simple', "
-            "$2::text))) SELECT json_build_object(",
+            "$2::text))) SELECT id, first_name,",
             "search: every CRM_F_SEARCH field, three ways, rows first");
     has_sql(&st, " FROM m contacts ORDER BY contacts.id ASC NULLS LAST LIMIT",
             "search: then the order");
@@ -787,11 +795,17 @@ test_search(void)
 
         ok(crm_sql_search_all(pool, &ws, both, 2, &q.q, 20, &st) == NGX_OK,
            "search all: NGX_OK");
-        has_sql(&st, "SELECT t, round(s::numeric, 4)::text, j FROM ((SELECT "
+        has_sql(&st, "SELECT t, round(s::numeric, 4)::text, c0, c1, c2, "
+                "c3, c4, c5, c6, c7, c8, c9, c10, c11, c12, c13 FROM "
+                "((SELECT "
                 "'contacts'::text AS t, (word_similarity($2::text, " DOC
                 ") + strict_word_similarity($2::text, " DOC ")) / 2 AS s, "
-                "id::text AS id, json_build_object(",
-                "search all: a scored branch per resource");
+                "id::text AS id, (id)::text AS c0, (first_name)::text AS c1,",
+                "search all: a scored branch per resource, its columns");
+        has_sql(&st, "(updated_at)::text AS c12, NULL::text AS c13 FROM "
+                "companies", "search all: a narrower resource padded");
+        ok(st.ncols == 14 && st.res == NULL,
+           "search all: the widest resource's columns");
         has_sql(&st, " FROM contacts WHERE " LIVE " AND (" DOC " ILIKE "
                 "$3::text OR ", "search all: confined to the workspace");
         has_sql(&st, " UNION ALL (SELECT 'companies'::text AS t, ",
@@ -829,8 +843,7 @@ test_select(void)
     ok(crm_sql_get(pool, contacts, &ws, &id, select, &st) == NGX_OK,
        "get select: NGX_OK");
     is_sql(&st,
-           "SELECT json_build_object('id', id, 'email', email, "
-           "'updatedAt', to_char(updated_at" TS ")::text, version::text "
+           "SELECT id, email, updated_at, version::text "
            "FROM contacts "
            "WHERE workspace_id = $1::uuid AND id = $2::uuid AND "
            "deleted_at IS NULL",
@@ -844,8 +857,7 @@ test_select(void)
 
     ok(crm_sql_list(pool, contacts, &ws, &q, NULL, &st) == NGX_OK,
        "list select: NGX_OK");
-    has_sql(&st, "SELECT json_build_object('id', id, 'email', email, "
-            "'updatedAt', to_char(updated_at" TS ")::text, "
+    has_sql(&st, "SELECT id, email, updated_at, "
             "last_name::text, id::text FROM",
             "list select: sort keys present though not selected");
     dump(&st);
@@ -893,16 +905,14 @@ test_wide(void)
 
     ok(crm_sql_get(pool, &res, &ws, &id, NULL, &st) == NGX_OK,
        "wide get: NGX_OK");
-    has_sql(&st, "SELECT (json_build_object('id', id, 'it''s', "
-            "field_01_with_a_long_name, 'field_03_with_a_long_name', "
-            "to_char(field_03_with_a_long_name, 'YYYY-MM-DD'), ",
-            "wide get: quoted key, hidden field skipped, DATE rendered");
-    has_sql(&st, "field_50_with_a_long_name)::jsonb || json_build_object("
-            "'field_51_with_a_long_name', field_51_with_a_long_name, ",
-            "wide get: 50 fields per object, merged as jsonb");
-    has_sql(&st, "field_63_with_a_long_name)::jsonb)::text FROM wide ",
-            "wide get: closed as text");
-    ok(st.sql.len > 2048, "wide get: the buffer grew (%d)",
+    has_sql(&st, "SELECT id, field_01_with_a_long_name, "
+            "field_03_with_a_long_name, ",
+            "wide get: hidden field skipped, DATE fetched as it is");
+    has_sql(&st, "field_63_with_a_long_name FROM wide ",
+            "wide get: every rendered field a column");
+    ok(st.ncols == CRM_MAX_FIELDS - 1, "wide get: %d columns",
+       (int) st.ncols);
+    ok(st.sql.len > 1024, "wide get: the buffer grew (%d)",
        (int) st.sql.len);
     ok(ngx_strlen(st.sql.data) == st.sql.len, "wide get: length matches");
     dump(&st);

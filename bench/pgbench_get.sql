@@ -1,0 +1,10 @@
+-- bench/perf.sh: pgbench's single-row contact lookup (-M prepared), the
+-- columns a GET by id fetches (crm_sql_get())
+\set n random(1, :rows)
+SELECT id, first_name, last_name, email, phone, title, company_id, owner_id,
+       status, source, tags, custom_fields, created_at, updated_at,
+       version::text
+  FROM contacts
+ WHERE workspace_id = 'bbbbbbbb-bbbb-4bbb-8bbb-bbbbbbbbbbbb'::uuid
+   AND id = ('bbbbbbbb-0000-4000-8000-' || lpad(to_hex(:n::int), 12, '0'))::uuid
+   AND deleted_at IS NULL;

@@ -1,0 +1,703 @@
+
+/*
+ * ngx_http_crm_module: a record as JSON, rendered in the worker.
+ *
+ * A read fetches the record's columns in PostgreSQL's text format
+ * (crm_sql.c: crm_sql_get(), crm_sql_list(), crm_sql_search_all()) and
+ * the worker renders them from the descriptor: compact JSON, the keys in
+ * descriptor order, every value as PostgreSQL's json_build_object() and
+ * to_char() rendered it before (strings escaped as its escape_json()
+ * does, timestamps "YYYY-MM-DDTHH:MM:SS.mmmZ" in UTC with the
+ * milliseconds truncated, jsonb passed through as it is, NULL as null).
+ * Pure: no I/O.
+ *
+ * Sizes are computed first (an upper bound), so that a page is written
+ * into one buffer.
+ */
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include "model/crm.h"
+
+
+static size_t crm_render_value_size(crm_field_t *f, ngx_str_t *v);
+static u_char *crm_render_char(u_char *p, u_char c);
+static u_char *crm_render_number(u_char *p, u_char *s, size_t len);
+static ngx_uint_t crm_render_json_number(u_char *s, size_t len);
+static u_char *crm_render_date(u_char *p, u_char *s, size_t len);
+static u_char *crm_render_array(u_char *p, u_char *s, size_t len);
+static u_char *crm_render_digits(u_char *s, u_char *last, ngx_int_t *n,
+    ngx_uint_t min, ngx_uint_t max);
+static int64_t crm_render_days(int64_t y, ngx_int_t m, ngx_int_t d);
+static void crm_render_civil(int64_t days, int64_t *y, ngx_int_t *m,
+    ngx_int_t *d);
+
+
+static u_char  crm_render_hex[] = "0123456789abcdef";
+
+
+/* id always; other fields when selected (all: select NULL), not hidden */
+
+ngx_uint_t
+crm_render_field(crm_resource_t *res, u_char *select, ngx_uint_t i)
+{
+    if (i == 0) {
+        return 1;
+    }
+
+    if (res->fields[i].flags & (CRM_F_HIDDEN|CRM_F_WRITEONLY)) {
+        return 0;
+    }
+
+    return (select == NULL || select[i] != 0);
+}
+
+
+ngx_uint_t
+crm_render_ncols(crm_resource_t *res, u_char *select)
+{
+    ngx_uint_t  i, n;
+
+    for (n = 0, i = 0; i < res->nfields; i++) {
+        n += crm_render_field(res, select, i);
+    }
+
+    return n;
+}
+
+
+size_t
+crm_render_size(crm_resource_t *res, u_char *select, ngx_str_t *cols)
+{
+    size_t       size;
+    ngx_uint_t   i, n;
+    crm_field_t  *f;
+
+    size = sizeof("{}");
+
+    for (n = 0, i = 0; i < res->nfields; i++) {
+        if (!crm_render_field(res, select, i)) {
+            continue;
+        }
+
+        f = &res->fields[i];
+
+        /* ,"name": */
+        size += 6 * f->name.len + sizeof(",\"\":") - 1
+                + crm_render_value_size(f, &cols[n++]);
+    }
+
+    return size;
+}
+
+
+/* NULL: a value that is not its field type's text form */
+
+u_char *
+crm_render_row(u_char *p, crm_resource_t *res, u_char *select,
+    ngx_str_t *cols)
+{
+    ngx_uint_t    i, n;
+    crm_field_t  *f;
+
+    *p++ = '{';
+
+    for (n = 0, i = 0; i < res->nfields; i++) {
+        if (!crm_render_field(res, select, i)) {
+            continue;
+        }
+
+        f = &res->fields[i];
+
+        if (n > 0) {
+            *p++ = ',';
+        }
+
+        p = crm_render_string(p, f->name.data, f->name.len);
+        *p++ = ':';
+
+        p = crm_render_value(p, f, &cols[n++]);
+        if (p == NULL) {
+            return NULL;
+        }
+    }
+
+    *p++ = '}';
+
+    return p;
+}
+
+
+static size_t
+crm_render_value_size(crm_field_t *f, ngx_str_t *v)
+{
+    if (v->data == NULL) {
+        return sizeof("null") - 1;
+    }
+
+    switch (f->type) {
+
+    case CRM_FT_OBJECT:
+    case CRM_FT_LIST:
+        return v->len;
+
+    case CRM_FT_BOOL:
+        return sizeof("false") - 1;
+
+    case CRM_FT_TIMESTAMP:
+        /* "YYYY-MM-DDTHH:MM:SS.mmmZ" from "YYYY-MM-DD HH:MM:SS+00" */
+        return v->len + sizeof("\"T.000Z\"");
+
+    case CRM_FT_UUID:
+    case CRM_FT_INT:
+    case CRM_FT_NUMERIC:
+    case CRM_FT_DATE:
+        /* NaN and Infinity are strings, infinite dates null */
+        return v->len + sizeof("\"\"") + 4;
+
+    default:
+        /* text and arrays: \u00XX is six bytes for one */
+        return 6 * v->len + sizeof("\"\"") + 4;
+    }
+}
+
+
+/* one value, as json_build_object() rendered it */
+
+u_char *
+crm_render_value(u_char *p, crm_field_t *f, ngx_str_t *v)
+{
+    if (v->data == NULL) {
+        return ngx_cpymem(p, "null", 4);
+    }
+
+    switch (f->type) {
+
+    case CRM_FT_OBJECT:
+    case CRM_FT_LIST:
+        return ngx_cpymem(p, v->data, v->len);
+
+    case CRM_FT_BOOL:
+        if (v->len > 0 && v->data[0] == 't') {
+            return ngx_cpymem(p, "true", 4);
+        }
+
+        if (v->len > 0 && v->data[0] == 'f') {
+            return ngx_cpymem(p, "false", 5);
+        }
+
+        return NULL;
+
+    case CRM_FT_INT:
+    case CRM_FT_NUMERIC:
+        return crm_render_number(p, v->data, v->len);
+
+    case CRM_FT_TIMESTAMP:
+        return crm_render_timestamp(p, v->data, v->len);
+
+    case CRM_FT_DATE:
+        return crm_render_date(p, v->data, v->len);
+
+    case CRM_FT_TEXT_ARRAY:
+    case CRM_FT_UUID_ARRAY:
+        return crm_render_array(p, v->data, v->len);
+
+    default:
+        return crm_render_string(p, v->data, v->len);
+    }
+}
+
+
+/*
+ * A JSON string as PostgreSQL's escape_json() writes it: \" \\ \b \f \n
+ * \r \t, other control characters as \u00xx, everything else (UTF-8
+ * included) as it is
+ */
+
+u_char *
+crm_render_string(u_char *p, u_char *s, size_t len)
+{
+    u_char  *last;
+
+    last = s + len;
+
+    *p++ = '"';
+
+    while (s < last) {
+        p = crm_render_char(p, *s++);
+    }
+
+    *p++ = '"';
+
+    return p;
+}
+
+
+static u_char *
+crm_render_char(u_char *p, u_char c)
+{
+    if (c >= 0x20 && c != '"' && c != '\\') {
+        *p++ = c;
+        return p;
+    }
+
+    *p++ = '\\';
+
+    switch (c) {
+
+    case '"':
+    case '\\':
+        *p++ = c;
+        break;
+
+    case '\b':
+        *p++ = 'b';
+        break;
+
+    case '\f':
+        *p++ = 'f';
+        break;
+
+    case '\n':
+        *p++ = 'n';
+        break;
+
+    case '\r':
+        *p++ = 'r';
+        break;
+
+    case '\t':
+        *p++ = 't';
+        break;
+
+    default:
+        *p++ = 'u';
+        *p++ = '0';
+        *p++ = '0';
+        *p++ = crm_render_hex[c >> 4];
+        *p++ = crm_render_hex[c & 0x0f];
+    }
+
+    return p;
+}
+
+
+/* a number as it is; NaN and Infinity, which JSON has not, as strings */
+
+static u_char *
+crm_render_number(u_char *p, u_char *s, size_t len)
+{
+    if (crm_render_json_number(s, len)) {
+        return ngx_cpymem(p, s, len);
+    }
+
+    return crm_render_string(p, s, len);
+}
+
+
+/* -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)? */
+
+static ngx_uint_t
+crm_render_json_number(u_char *s, size_t len)
+{
+    u_char  *last;
+
+    last = s + len;
+
+    if (s < last && *s == '-') {
+        s++;
+    }
+
+    if (s == last || *s < '0' || *s > '9') {
+        return 0;
+    }
+
+    if (*s++ == '0' && s < last && *s >= '0' && *s <= '9') {
+        return 0;
+    }
+
+    while (s < last && *s >= '0' && *s <= '9') {
+        s++;
+    }
+
+    if (s < last && *s == '.') {
+        if (++s == last || *s < '0' || *s > '9') {
+            return 0;
+        }
+
+        while (s < last && *s >= '0' && *s <= '9') {
+            s++;
+        }
+    }
+
+    if (s < last && (*s == 'e' || *s == 'E')) {
+        s++;
+
+        if (s < last && (*s == '+' || *s == '-')) {
+            s++;
+        }
+
+        if (s == last || *s < '0' || *s > '9') {
+            return 0;
+        }
+
+        while (s < last && *s >= '0' && *s <= '9') {
+            s++;
+        }
+    }
+
+    return s == last;
+}
+
+
+/*
+ * timestamptz's ISO output, "YYYY-MM-DD HH:MM:SS[.ffffff]+HH[:MM[:SS]]
+ * [ BC]", as to_char(v AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')
+ * rendered it: in UTC, the milliseconds truncated, the year at least
+ * four digits; +-infinity, which to_char() made NULL, is null.  NULL for
+ * anything else.
+ */
+
+u_char *
+crm_render_timestamp(u_char *p, u_char *s, size_t len)
+{
+    u_char     *last, *q;
+    int64_t     year, secs, days;
+    ngx_int_t   mon, day, hour, min, sec, ms, oh, om, os, sign, n, bc;
+
+    last = s + len;
+
+    if ((len == 8 && ngx_strncmp(s, "infinity", 8) == 0)
+        || (len == 9 && ngx_strncmp(s, "-infinity", 9) == 0))
+    {
+        return ngx_cpymem(p, "null", 4);
+    }
+
+    bc = 0;
+
+    if (len > 3 && ngx_strncmp(last - 3, " BC", 3) == 0) {
+        bc = 1;
+        last -= 3;
+    }
+
+    s = crm_render_digits(s, last, &n, 4, 9);
+    if (s == NULL || s == last || *s++ != '-') {
+        return NULL;
+    }
+
+    year = bc ? 1 - n : n;
+
+    s = crm_render_digits(s, last, &mon, 2, 2);
+    if (s == NULL || s == last || *s++ != '-') {
+        return NULL;
+    }
+
+    s = crm_render_digits(s, last, &day, 2, 2);
+    if (s == NULL || s == last || (*s != ' ' && *s != 'T')) {
+        return NULL;
+    }
+
+    s = crm_render_digits(s + 1, last, &hour, 2, 2);
+    if (s == NULL || s == last || *s++ != ':') {
+        return NULL;
+    }
+
+    s = crm_render_digits(s, last, &min, 2, 2);
+    if (s == NULL || s == last || *s++ != ':') {
+        return NULL;
+    }
+
+    s = crm_render_digits(s, last, &sec, 2, 2);
+    if (s == NULL) {
+        return NULL;
+    }
+
+    /* the first three digits of the fraction: truncated, as MS is */
+
+    ms = 0;
+
+    if (s < last && *s == '.') {
+        s++;
+
+        for (q = s, n = 0; s < last && *s >= '0' && *s <= '9'; s++) {
+            if (s - q < 3) {
+                ms = ms * 10 + (*s - '0');
+                n++;
+            }
+        }
+
+        if (s == q) {
+            return NULL;
+        }
+
+        while (n++ < 3) {
+            ms *= 10;
+        }
+    }
+
+    oh = 0;
+    om = 0;
+    os = 0;
+    sign = 1;
+
+    if (s < last) {
+        if (*s != '+' && *s != '-') {
+            return NULL;
+        }
+
+        sign = (*s++ == '-') ? -1 : 1;
+
+        s = crm_render_digits(s, last, &oh, 2, 2);
+        if (s == NULL) {
+            return NULL;
+        }
+
+        if (s < last) {
+            if (*s++ != ':') {
+                return NULL;
+            }
+
+            s = crm_render_digits(s, last, &om, 2, 2);
+            if (s == NULL) {
+                return NULL;
+            }
+        }
+
+        if (s < last) {
+            if (*s++ != ':') {
+                return NULL;
+            }
+
+            s = crm_render_digits(s, last, &os, 2, 2);
+            if (s == NULL) {
+                return NULL;
+            }
+        }
+
+        if (s != last) {
+            return NULL;
+        }
+    }
+
+    if (mon < 1 || mon > 12 || day < 1 || day > 31 || hour > 24
+        || min > 59 || sec > 60)
+    {
+        return NULL;
+    }
+
+    if (oh != 0 || om != 0 || os != 0) {
+
+        /* local time - offset = UTC */
+
+        days = crm_render_days(year, mon, day);
+        secs = days * 86400 + hour * 3600 + min * 60 + sec
+               - sign * (oh * 3600 + om * 60 + os);
+
+        days = secs / 86400;
+        secs %= 86400;
+
+        if (secs < 0) {
+            secs += 86400;
+            days--;
+        }
+
+        crm_render_civil(days, &year, &mon, &day);
+
+        hour = (ngx_int_t) (secs / 3600);
+        min = (ngx_int_t) (secs / 60 % 60);
+        sec = (ngx_int_t) (secs % 60);
+    }
+
+    /* to_char()'s YYYY of a BC year is the year before Christ */
+
+    if (year <= 0) {
+        year = 1 - year;
+    }
+
+    return ngx_sprintf(p, "\"%04L-%02i-%02iT%02i:%02i:%02i.%03iZ\"",
+                       year, mon, day, hour, min, sec, ms);
+}
+
+
+/* date's ISO output, "YYYY-MM-DD[ BC]", as to_char(v, 'YYYY-MM-DD') */
+
+static u_char *
+crm_render_date(u_char *p, u_char *s, size_t len)
+{
+    if ((len == 8 && ngx_strncmp(s, "infinity", 8) == 0)
+        || (len == 9 && ngx_strncmp(s, "-infinity", 9) == 0))
+    {
+        return ngx_cpymem(p, "null", 4);
+    }
+
+    if (len > 3 && ngx_strncmp(s + len - 3, " BC", 3) == 0) {
+        len -= 3;
+    }
+
+    if (len < 10 || s[len - 3] != '-' || s[len - 6] != '-') {
+        return NULL;
+    }
+
+    *p++ = '"';
+    p = ngx_cpymem(p, s, len);
+    *p++ = '"';
+
+    return p;
+}
+
+
+/*
+ * An array's output, {a,"b c",NULL,{d}} (a "[m:n]=" bound decoration
+ * first when its lower bound is not 1), as array_to_json() rendered it:
+ * ["a","b c",null,["d"]]
+ */
+
+static u_char *
+crm_render_array(u_char *p, u_char *s, size_t len)
+{
+    u_char     *last, *start, *e;
+    ngx_uint_t  depth;
+
+    last = s + len;
+
+    if (s < last && *s == '[') {
+        while (s < last && *s != '=') {
+            s++;
+        }
+
+        s++;
+    }
+
+    if (s >= last || *s != '{') {
+        return NULL;
+    }
+
+    depth = 0;
+
+    while (s < last) {
+
+        switch (*s) {
+
+        case '{':
+            *p++ = '[';
+            depth++;
+            s++;
+            continue;
+
+        case '}':
+            if (depth == 0) {
+                return NULL;
+            }
+
+            *p++ = ']';
+            depth--;
+            s++;
+
+            if (depth == 0) {
+                return (s == last) ? p : NULL;
+            }
+
+            continue;
+
+        case ',':
+            *p++ = ',';
+            s++;
+            continue;
+
+        case '"':
+
+            /* "..." with \x for x */
+
+            *p++ = '"';
+            s++;
+
+            while (s < last && *s != '"') {
+                if (*s == '\\' && s + 1 < last) {
+                    s++;
+                }
+
+                p = crm_render_char(p, *s++);
+            }
+
+            if (s == last) {
+                return NULL;
+            }
+
+            *p++ = '"';
+            s++;
+            continue;
+
+        default:
+            start = s;
+
+            while (s < last && *s != ',' && *s != '}') {
+                s++;
+            }
+
+            e = s;
+
+            if (e - start == 4 && ngx_strncmp(start, "NULL", 4) == 0) {
+                p = ngx_cpymem(p, "null", 4);
+
+            } else {
+                p = crm_render_string(p, start, e - start);
+            }
+        }
+    }
+
+    return NULL;
+}
+
+
+/* min to max decimal digits */
+
+static u_char *
+crm_render_digits(u_char *s, u_char *last, ngx_int_t *n, ngx_uint_t min,
+    ngx_uint_t max)
+{
+    ngx_uint_t  k;
+
+    *n = 0;
+
+    for (k = 0; s < last && *s >= '0' && *s <= '9' && k < max; k++, s++) {
+        *n = *n * 10 + (*s - '0');
+    }
+
+    return (k < min) ? NULL : s;
+}
+
+
+/* days since 1970-01-01 of a proleptic Gregorian date (Hinnant) */
+
+static int64_t
+crm_render_days(int64_t y, ngx_int_t m, ngx_int_t d)
+{
+    int64_t  era, yoe, doy, doe;
+
+    y -= (m <= 2);
+    era = (y >= 0 ? y : y - 399) / 400;
+    yoe = y - era * 400;
+    doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+    doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+
+    return era * 146097 + doe - 719468;
+}
+
+
+static void
+crm_render_civil(int64_t days, int64_t *y, ngx_int_t *m, ngx_int_t *d)
+{
+    int64_t  era, doe, yoe, doy, mp;
+
+    days += 719468;
+    era = (days >= 0 ? days : days - 146096) / 146097;
+    doe = days - era * 146097;
+    yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+    doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    mp = (5 * doy + 2) / 153;
+
+    *d = (ngx_int_t) (doy - (153 * mp + 2) / 5 + 1);
+    *m = (ngx_int_t) (mp < 10 ? mp + 3 : mp - 9);
+    *y = yoe + era * 400 + (*m <= 2);
+}

@@ -1,0 +1,368 @@
+
+/*
+ * Unit tests of the worker's record renderer (src/model/crm_render.c),
+ * TAP output.  The expected text is what PostgreSQL's json_build_object()
+ * and to_char(... AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')
+ * made of the same values, without the spaces json_build_object() put
+ * around its keys.
+ */
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <stdio.h>
+#include "model/crm.h"
+#include "tap.h"
+
+
+#define CONTACT_ID  "a0000000-0000-4000-8000-000000000001"
+
+
+static void value(ngx_uint_t type, const char *in, const char *want,
+    const char *name);
+static void invalid(ngx_uint_t type, const char *in, const char *name);
+static ngx_str_t str(const char *s);
+
+static void test_strings(void);
+static void test_timestamps(void);
+static void test_scalars(void);
+static void test_arrays(void);
+static void test_rows(void);
+
+
+static ngx_pool_t  *pool;
+
+
+int
+main(void)
+{
+    ngx_log_t  log;
+
+    ngx_memzero(&log, sizeof(ngx_log_t));
+
+    pool = ngx_create_pool(4096, &log);
+
+    if (pool == NULL) {
+        return 1;
+    }
+
+    test_strings();
+    test_timestamps();
+    test_scalars();
+    test_arrays();
+    test_rows();
+
+    ngx_destroy_pool(pool);
+
+    return done_testing();
+}
+
+
+static void
+test_strings(void)
+{
+    u_char  buf[64], *p;
+
+    value(CRM_FT_TEXT, "plain", "\"plain\"", "string: plain");
+    value(CRM_FT_TEXT, "", "\"\"", "string: empty");
+    value(CRM_FT_TEXT, "say \"hi\"", "\"say \\\"hi\\\"\"",
+          "string: quotes escaped");
+    value(CRM_FT_TEXT, "C:\\dir\\", "\"C:\\\\dir\\\\\"",
+          "string: backslashes escaped");
+    value(CRM_FT_TEXT, "a\bb\fc\nd\re\tf", "\"a\\bb\\fc\\nd\\re\\tf\"",
+          "string: the short escapes");
+    value(CRM_FT_TEXT, "\x01\x1f\x0b", "\"\\u0001\\u001f\\u000b\"",
+          "string: other control characters as \\u00xx, lower-case hex");
+    value(CRM_FT_TEXT, "del\x7f", "\"del\x7f\"",
+          "string: DEL is not a control character for JSON");
+    value(CRM_FT_TEXT, "Zo\xc3\xab \xe6\x97\xa5\xe6\x9c\xac \xf0\x9f\x98\x80",
+          "\"Zo\xc3\xab \xe6\x97\xa5\xe6\x9c\xac \xf0\x9f\x98\x80\"",
+          "string: UTF-8 passed through as it is");
+    value(CRM_FT_TEXT, "</script>", "\"</script>\"",
+          "string: a slash is not escaped");
+    value(CRM_FT_EMAIL, "ada@example.com", "\"ada@example.com\"",
+          "string: EMAIL");
+    value(CRM_FT_ENUM, "customer", "\"customer\"", "string: ENUM");
+    value(CRM_FT_UUID, CONTACT_ID, "\"" CONTACT_ID "\"", "string: UUID");
+
+    /* the bound: six bytes for a control character */
+
+    p = crm_render_string(buf, (u_char *) "\x01\x01\x01\x01\x01\x01\x01", 7);
+    ok(p - buf == 6 * 7 + 2, "string: 6 * len + 2 at most");
+}
+
+
+static void
+test_timestamps(void)
+{
+    value(CRM_FT_TIMESTAMP, "2026-01-02 03:04:05.123456+00",
+          "\"2026-01-02T03:04:05.123Z\"", "timestamp: microseconds");
+    value(CRM_FT_TIMESTAMP, "2026-01-02 03:04:05.999999+00",
+          "\"2026-01-02T03:04:05.999Z\"",
+          "timestamp: milliseconds truncated, as to_char()'s MS");
+    value(CRM_FT_TIMESTAMP, "2026-01-02 03:04:05+00",
+          "\"2026-01-02T03:04:05.000Z\"", "timestamp: whole seconds");
+    value(CRM_FT_TIMESTAMP, "2026-01-02 03:04:05.5+00",
+          "\"2026-01-02T03:04:05.500Z\"", "timestamp: one fraction digit");
+    value(CRM_FT_TIMESTAMP, "2026-01-02 03:04:05.05+00",
+          "\"2026-01-02T03:04:05.050Z\"", "timestamp: two fraction digits");
+    value(CRM_FT_TIMESTAMP, "2026-01-02 03:04:05.000001+00",
+          "\"2026-01-02T03:04:05.000Z\"", "timestamp: a microsecond");
+    value(CRM_FT_TIMESTAMP, "2026-01-02 08:34:05.1+05:30",
+          "\"2026-01-02T03:04:05.100Z\"",
+          "timestamp: another session time zone: in UTC");
+    value(CRM_FT_TIMESTAMP, "2025-12-31 22:00:00-03",
+          "\"2026-01-01T01:00:00.000Z\"",
+          "timestamp: a negative offset, into the next year");
+    value(CRM_FT_TIMESTAMP, "2024-03-01 00:30:00+01",
+          "\"2024-02-29T23:30:00.000Z\"",
+          "timestamp: back into a leap day");
+    value(CRM_FT_TIMESTAMP, "2023-03-01 00:30:00+01",
+          "\"2023-02-28T23:30:00.000Z\"",
+          "timestamp: back over a common year's February");
+    value(CRM_FT_TIMESTAMP, "1969-12-31 23:59:59.999+00",
+          "\"1969-12-31T23:59:59.999Z\"", "timestamp: before 1970");
+    value(CRM_FT_TIMESTAMP, "0099-06-01 00:00:00+00",
+          "\"0099-06-01T00:00:00.000Z\"",
+          "timestamp: a year of two digits has four");
+    value(CRM_FT_TIMESTAMP, "10000-01-01 00:00:00+00",
+          "\"10000-01-01T00:00:00.000Z\"", "timestamp: five-digit year");
+    value(CRM_FT_TIMESTAMP, "0044-03-15 12:00:00+00 BC",
+          "\"0044-03-15T12:00:00.000Z\"",
+          "timestamp: BC, as to_char()'s YYYY");
+    value(CRM_FT_TIMESTAMP, "2026-01-02T03:04:05+00",
+          "\"2026-01-02T03:04:05.000Z\"", "timestamp: a T separator");
+    value(CRM_FT_TIMESTAMP, "infinity", "null",
+          "timestamp: infinity is null, as to_char() made it");
+    value(CRM_FT_TIMESTAMP, "-infinity", "null", "timestamp: -infinity");
+    value(CRM_FT_TIMESTAMP, NULL, "null", "timestamp: NULL");
+
+    invalid(CRM_FT_TIMESTAMP, "2026-01-02", "timestamp: a date");
+    invalid(CRM_FT_TIMESTAMP, "01/02/2026 03:04:05 UTC",
+            "timestamp: another DateStyle");
+    invalid(CRM_FT_TIMESTAMP, "2026-13-02 03:04:05+00",
+            "timestamp: month 13");
+    invalid(CRM_FT_TIMESTAMP, "2026-01-02 03:04:05.+00",
+            "timestamp: an empty fraction");
+    invalid(CRM_FT_TIMESTAMP, "2026-01-02 03:04:05+00x",
+            "timestamp: trailing text");
+    invalid(CRM_FT_TIMESTAMP, "", "timestamp: empty");
+
+    value(CRM_FT_DATE, "2026-03-31", "\"2026-03-31\"", "date: as it is");
+    value(CRM_FT_DATE, "0044-03-15 BC", "\"0044-03-15\"", "date: BC");
+    value(CRM_FT_DATE, "infinity", "null", "date: infinity is null");
+    invalid(CRM_FT_DATE, "31.03.2026", "date: another DateStyle");
+}
+
+
+static void
+test_scalars(void)
+{
+    value(CRM_FT_INT, "42", "42", "int: bare");
+    value(CRM_FT_INT, "-9223372036854775808", "-9223372036854775808",
+          "int: the smallest bigint");
+    value(CRM_FT_NUMERIC, "1200.50", "1200.50",
+          "numeric: bare, its scale kept");
+    value(CRM_FT_NUMERIC, "-0.5", "-0.5", "numeric: negative fraction");
+    value(CRM_FT_NUMERIC, "12345678901234567890123456789012.75",
+          "12345678901234567890123456789012.75", "numeric: long");
+    value(CRM_FT_NUMERIC, "NaN", "\"NaN\"", "numeric: NaN is a string");
+    value(CRM_FT_NUMERIC, "Infinity", "\"Infinity\"",
+          "numeric: Infinity is a string");
+    value(CRM_FT_NUMERIC, "-Infinity", "\"-Infinity\"",
+          "numeric: -Infinity is a string");
+    value(CRM_FT_NUMERIC, NULL, "null", "numeric: NULL");
+
+    value(CRM_FT_BOOL, "t", "true", "bool: t");
+    value(CRM_FT_BOOL, "f", "false", "bool: f");
+    value(CRM_FT_BOOL, "true", "true", "bool: true (a ::text cast)");
+    value(CRM_FT_BOOL, "false", "false", "bool: false");
+    value(CRM_FT_BOOL, NULL, "null", "bool: NULL");
+    invalid(CRM_FT_BOOL, "", "bool: empty");
+
+    value(CRM_FT_OBJECT, "{\"tier\": 2, \"a\": [1, \"x\"]}",
+          "{\"tier\": 2, \"a\": [1, \"x\"]}",
+          "jsonb: passed through as it is");
+    value(CRM_FT_OBJECT, "{}", "{}", "jsonb: empty object");
+    value(CRM_FT_LIST, "[{\"name\": \"Intro\"}]", "[{\"name\": \"Intro\"}]",
+          "jsonb: a list");
+    value(CRM_FT_OBJECT, NULL, "null", "jsonb: NULL");
+    value(CRM_FT_TEXT, NULL, "null", "text: NULL");
+}
+
+
+static void
+test_arrays(void)
+{
+    value(CRM_FT_TEXT_ARRAY, "{}", "[]", "array: empty");
+    value(CRM_FT_TEXT_ARRAY, "{vip}", "[\"vip\"]", "array: one");
+    value(CRM_FT_TEXT_ARRAY, "{a,b,c}", "[\"a\",\"b\",\"c\"]",
+          "array: compact, as array_to_json()");
+    value(CRM_FT_TEXT_ARRAY,
+          "{\"b c\",\"x\\\"y\",\"back\\\\slash\",NULL,\"NULL\",\"\"}",
+          "[\"b c\",\"x\\\"y\",\"back\\\\slash\",null,\"NULL\",\"\"]",
+          "array: quoted elements unescaped, then escaped for JSON");
+    value(CRM_FT_TEXT_ARRAY, "{\"a,b\",\"{c}\"}", "[\"a,b\",\"{c}\"]",
+          "array: delimiters inside quotes");
+    value(CRM_FT_TEXT_ARRAY, "{\"tab\there\",Zo\xc3\xab}",
+          "[\"tab\\there\",\"Zo\xc3\xab\"]",
+          "array: control character, UTF-8");
+    value(CRM_FT_TEXT_ARRAY, "{{a,b},{c,NULL}}",
+          "[[\"a\",\"b\"],[\"c\",null]]", "array: two dimensions");
+    value(CRM_FT_TEXT_ARRAY, "[0:1]={a,b}", "[\"a\",\"b\"]",
+          "array: bounds decoration");
+    value(CRM_FT_UUID_ARRAY, "{" CONTACT_ID "," CONTACT_ID "}",
+          "[\"" CONTACT_ID "\",\"" CONTACT_ID "\"]", "array: of uuids");
+    value(CRM_FT_TEXT_ARRAY, NULL, "null", "array: NULL");
+
+    invalid(CRM_FT_TEXT_ARRAY, "{a,b", "array: unterminated");
+    invalid(CRM_FT_TEXT_ARRAY, "{\"a}", "array: unterminated quote");
+    invalid(CRM_FT_TEXT_ARRAY, "{a}x", "array: trailing text");
+    invalid(CRM_FT_TEXT_ARRAY, "a,b", "array: no braces");
+}
+
+
+static void
+test_rows(void)
+{
+    u_char          *buf, *p, select[CRM_MAX_FIELDS];
+    size_t           size;
+    ngx_str_t        cols[CRM_MAX_FIELDS];
+    ngx_uint_t       i;
+    crm_resource_t  *contacts, *users;
+
+    static const char  *row[] = {
+        CONTACT_ID, "Ada", "Love\"lace", "ada@example.com", NULL, NULL,
+        "c0000000-0000-4000-8000-00000000000a", NULL, "customer", NULL,
+        "{vip}", "{}", "2026-01-02 00:00:00+00",
+        "2026-01-03 04:05:06.789+00"
+    };
+
+    contacts = crm_schema_find(&(ngx_str_t) ngx_string("contacts"));
+
+    ok(crm_render_ncols(contacts, NULL) == 14, "row: 14 contact fields");
+
+    for (i = 0; i < 14; i++) {
+        cols[i] = str(row[i]);
+    }
+
+    size = crm_render_size(contacts, NULL, cols);
+    buf = ngx_pnalloc(pool, size);
+
+    p = crm_render_row(buf, contacts, NULL, cols);
+    ok(p != NULL && (size_t) (p - buf) <= size, "row: within the bound");
+    is_mem(buf, p ? p - buf : 0,
+           "{\"id\":\"" CONTACT_ID "\",\"firstName\":\"Ada\","
+           "\"lastName\":\"Love\\\"lace\",\"email\":\"ada@example.com\","
+           "\"phone\":null,\"title\":null,"
+           "\"companyId\":\"c0000000-0000-4000-8000-00000000000a\","
+           "\"ownerId\":null,\"status\":\"customer\",\"source\":null,"
+           "\"tags\":[\"vip\"],\"customFields\":{},"
+           "\"createdAt\":\"2026-01-02T00:00:00.000Z\","
+           "\"updatedAt\":\"2026-01-03T04:05:06.789Z\"}",
+           "row: compact, in descriptor order, nulls as null");
+
+    /* fields=email,updatedAt: the id always, then those */
+
+    ngx_memzero(select, sizeof(select));
+    select[crm_schema_field_index(contacts,
+                                  crm_schema_field(contacts,
+                                                   (u_char *) "email", 5))]
+        = 1;
+    select[crm_schema_field_index(contacts,
+                                  crm_schema_field(contacts,
+                                                   (u_char *) "updatedAt",
+                                                   9))]
+        = 1;
+
+    ok(crm_render_ncols(contacts, select) == 3, "select: 3 columns");
+
+    cols[0] = str(CONTACT_ID);
+    cols[1] = str("ada@example.com");
+    cols[2] = str("2026-01-03 04:05:06.789+00");
+
+    buf = ngx_pnalloc(pool, crm_render_size(contacts, select, cols));
+    p = crm_render_row(buf, contacts, select, cols);
+    is_mem(buf, p ? p - buf : 0,
+           "{\"id\":\"" CONTACT_ID "\",\"email\":\"ada@example.com\","
+           "\"updatedAt\":\"2026-01-03T04:05:06.789Z\"}",
+           "select: the id and the selected fields");
+
+    /* a bad value fails the row */
+
+    cols[2] = str("yesterday");
+    p = crm_render_row(buf, contacts, select, cols);
+    ok(p == NULL, "row: a value not of its type's form is NULL");
+
+    /* a write-only field is never a column */
+
+    users = crm_schema_find(&(ngx_str_t) ngx_string("users"));
+
+    for (i = 0; i < users->nfields; i++) {
+        if (users->fields[i].flags & CRM_F_WRITEONLY) {
+            ok(!crm_render_field(users, NULL, i),
+               "row: write-only %s not rendered",
+               (char *) users->fields[i].name.data);
+        }
+    }
+
+    ok(crm_render_field(contacts, select, 0),
+       "row: the id rendered when not selected");
+}
+
+
+static void
+value(ngx_uint_t type, const char *in, const char *want, const char *name)
+{
+    u_char       buf[512], *p;
+    ngx_str_t    v;
+    crm_field_t  f;
+
+    ngx_memzero(&f, sizeof(crm_field_t));
+    ngx_str_set(&f.name, "f");
+    f.type = type;
+
+    v = str(in);
+
+    p = crm_render_value(buf, &f, &v);
+
+    if (p == NULL) {
+        ok(0, "%s (NULL)", name);
+        return;
+    }
+
+    is_mem(buf, p - buf, want, "%s", name);
+}
+
+
+static void
+invalid(ngx_uint_t type, const char *in, const char *name)
+{
+    u_char       buf[512];
+    ngx_str_t    v;
+    crm_field_t  f;
+
+    ngx_memzero(&f, sizeof(crm_field_t));
+    f.type = type;
+
+    v = str(in);
+
+    ok(crm_render_value(buf, &f, &v) == NULL, "%s: refused", name);
+}
+
+
+static ngx_str_t
+str(const char *s)
+{
+    ngx_str_t  v;
+
+    if (s == NULL) {
+        ngx_str_null(&v);
+        return v;
+    }
+
+    v.data = (u_char *) s;
+    v.len = ngx_strlen(s);
+
+    return v;
+}
