@@ -122,7 +122,9 @@ SESSION="SET plan_cache_mode = force_generic_plan;"
 # INSERT ... SELECT over generate_series(:lo, :hi) (psql variables, like
 # :'ws' and :n), run once per batch, the batches taken in turn by JOBS
 # parallel sessions; then VACUUM ANALYZE TABLE (the next tables'
-# triggers and foreign keys look rows up in it).  Prints the times.
+# triggers and foreign keys look rows up in it).  Prints the times, and
+# while it runs (past 2 s) the rows committed, rows per second, percent
+# and time left (progress_watch of util/lib.sh).
 fill() {
     local name=$1 table=$2 count=$3 sql start nb size j b lo hi
     local pids=() failed=
@@ -144,12 +146,16 @@ fill() {
                 [ "$lo" -le "$hi" ] || continue
                 printf '\\set lo %d\n\\set hi %d\nBEGIN;\n%s\n%s\nCOMMIT;\n' \
                        "$lo" "$hi" "$SKIP" "$sql"
+                printf '\\echo seed-progress %d\n' $(( hi - lo + 1 ))
             done
         } > "$TMP/$name-$j.sql"
         psql_crm -v ws="$WS" -v n="$N" -f "$TMP/$name-$j.sql" \
             > "$TMP/$name-$j.log" 2>&1 &
         pids+=($!)
     done
+    progress_watch "seed: $name" "$count" rows \
+        "cat $TMP/$name-*.log | awk '/^seed-progress/ { n += \$2 }
+                                     END { print n + 0 }'" "${pids[@]}"
     for j in "${!pids[@]}"; do
         if ! wait "${pids[$j]}"; then
             failed=1
