@@ -181,6 +181,7 @@ nginx_t() {
 }
 
 # only one checkout at a time installs the package
+mkdir -p /run/lock
 exec 9> /run/lock/libnginx-mod-http-crm-test.lock
 if ! flock -w 300 9; then
     echo "1..0 # SKIP another checkout's t/deb/run.sh holds the lock"
