@@ -4,15 +4,18 @@
 #   make run      install what is missing, build, start PostgreSQL, Redis,
 #                 the SMTP sink (every message sent is kept as a file in
 #                 .run/run/mail/) and nginx under .run/run/, print a demo
-#                 key and a curl line
+#                 key and a curl line; says what it does at each step and
+#                 how long it took
 #   make stop     stop what "make run" started
 #   make status   what is running, for make run and make test
 #   make test     the same stack on other ports under .run/test/ (no
 #                 long-running nginx: the tests start their own), an empty
 #                 database, an empty SMTP sink, then the unit tests, the
 #                 SQL function tests (t/sql), the SMTP sink's self-test
-#                 (t/smtp), make fuzz and the Test::Nginx suites (a failure
-#                 of any fails make test);
+#                 (t/smtp), the Debian package (t/deb: built, installed
+#                 into the system's nginx, nginx -t, removed), make fuzz
+#                 and the Test::Nginx suites (a failure of any fails make
+#                 test);
 #                 one file: make test T=t/010-contacts.t;
 #                 keep PostgreSQL and Redis up afterwards: make test KEEP=1;
 #                 more prove options: make test PROVE_FLAGS=-v
@@ -34,7 +37,13 @@
 #   make seed N=1000000  fill a workspace of the make-run stack with N
 #                 contacts (default 100000; and companies, deals, leads,
 #                 activities) for bench/scale.sh, emptied first on every
-#                 run; prints its API key
+#                 run; prints its API key, the time of each table and,
+#                 while a table fills, rows/s, percent and time left
+#   make deb      build/libnginx-mod-http-crm_<version>_<arch>.deb, built
+#                 the way Debian builds its nginx modules (util/deb.sh,
+#                 packaging in util/debian/; lintian errors fail it);
+#                 make test installs it into the system's nginx and
+#                 removes it again (t/deb/run.sh, as root)
 #   make distclean  clean, stop both stacks and delete .run/
 #
 # Ports (127.0.0.1 only), from the environment or the command line:
@@ -71,7 +80,7 @@ TEST_HOOK_PORT  := $(CRM_TEST_HOOK_PORT)
 TEST_DNS_PORT   := $(CRM_TEST_DNS_PORT)
 
 .PHONY: all deps configure run stop seed status test test-locked unit fuzz layers \
-        directives \
+        directives deb \
         clean distclean bench asan
 
 all: $(MODULE)
@@ -116,12 +125,21 @@ fuzz: $(NGX_BUILD)/Makefile
 	$(MAKE) -s -C fuzz check NGX_SRC=$(NGX_SRC) NGX_BUILD=$(NGX_BUILD) \
 	    FUZZ_SECONDS=$(FUZZ_SECONDS)
 
+# ---- Debian package -------------------------------------------------------
+
+deb:
+	@util/deps.sh
+	@util/deb.sh
+
 # ---- local stack ----------------------------------------------------------
 
+# each step says what it does and how long it took (step of util/lib.sh)
 run:
-	@util/deps.sh
-	@$(MAKE) -s all
-	@util/stack.sh run up
+	@. util/lib.sh; export STEP_PREFIX="make run"; start=$$(clock_ms); \
+	step "Debian packages (util/deps.sh)" util/deps.sh && \
+	step "the module (make all)" $(MAKE) -s all && \
+	util/stack.sh run up && \
+	echo "make run: ready in $$(fmt_ms $$(( $$(clock_ms) - start )))"
 
 stop:
 	@util/stack.sh run down
@@ -180,6 +198,7 @@ test-locked:
 	    fi; \
 	    prove t/sql/run.sh || status=1; \
 	    prove t/smtp/run.sh || status=1; \
+	    prove t/deb/run.sh || status=1; \
 	    perl util/layers.pl -o $(NGX_BUILD) . || status=1; \
 	    perl util/directives.pl . || status=1; \
 	    make -s fuzz || status=1; \

@@ -10,7 +10,8 @@ pkgs=(gcc make perl clang-14 libclang-rt-14-dev
       postgresql postgresql-contrib redis-server wrk curl
       libtest-base-perl libtext-diff-perl liblist-moreutils-perl
       libtest-longstring-perl liburi-perl libwww-perl libipc-run-perl
-      libjson-pp-perl prometheus)
+      libjson-pp-perl prometheus
+      debhelper dpkg-dev lintian)
 
 missing=()
 for p in "${pkgs[@]}"; do

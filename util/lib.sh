@@ -1,6 +1,8 @@
 # shellcheck shell=bash
 # util/lib.sh: settings and helpers shared by util/stack.sh,
-# util/migrate.sh and util/seed-demo.sh.  Sourced, never run.
+# util/migrate.sh, util/seed.sh, util/seed-demo.sh, util/deb.sh and the
+# Makefile's "make run" (progress and steps).  Sourced, never run; also
+# installed by the Debian package, for util/migrate.sh.
 #
 # Two instances of the local stack exist side by side, each with its own
 # directory, ports and PostgreSQL cluster:
@@ -142,4 +144,134 @@ daemon() {
 # random_hex N: N random bytes as 2N hex digits
 random_hex() {
     od -An -N"$1" -tx1 /dev/urandom | tr -d ' \n'
+}
+
+
+# ---- progress -------------------------------------------------------------
+
+# clock_ms: milliseconds since the epoch (no fork)
+clock_ms() {
+    local us=${EPOCHREALTIME/[.,]/}
+    echo $(( us / 1000 ))
+}
+
+# fmt_ms MS: a duration for people: "0.4 s", "12 s", "3m05s", "1h02m"
+fmt_ms() {
+    local ms=$1 s=$(( $1 / 1000 ))
+    if [ "$ms" -lt 10000 ]; then
+        printf '%d.%d s' "$s" $(( ms / 100 % 10 ))
+    elif [ "$s" -lt 60 ]; then
+        printf '%d s' "$s"
+    elif [ "$s" -lt 3600 ]; then
+        printf '%dm%02ds' $(( s / 60 )) $(( s % 60 ))
+    else
+        printf '%dh%02dm' $(( s / 3600 )) $(( s / 60 % 60 ))
+    fi
+}
+
+# progress_line DONE TOTAL UNIT START_MS: how far a piece of work is,
+# e.g. "340000/1000000 rows 34%, 85000 rows/s, 4.0 s, ~7.8 s left"
+progress_line() {
+    local done=$1 total=$2 unit=$3 start=$4 ms rate pct left
+    ms=$(( $(clock_ms) - start ))
+    [ "$ms" -gt 0 ] || ms=1
+    [ "$total" -gt 0 ] || total=1
+    pct=$(( done * 100 / total ))
+    if [ "$done" -le 0 ]; then
+        printf '0/%d %s 0%%, %s, rate and time left not known yet' \
+               "$total" "$unit" "$(fmt_ms "$ms")"
+        return
+    fi
+    rate=$(( done * 1000 / ms ))
+    if [ "$rate" -gt 0 ]; then
+        rate="$rate $unit/s"
+    else
+        rate="$(fmt_ms $(( ms / done ))) per ${unit%s}"
+    fi
+    if [ "$done" -lt "$total" ]; then
+        left=", ~$(fmt_ms $(( (total - done) * ms / done ))) left"
+    else
+        left=
+    fi
+    printf '%d/%d %s %d%%, %s, %s%s' "$done" "$total" "$unit" "$pct" \
+           "$rate" "$(fmt_ms "$ms")" "$left"
+}
+
+# progress_watch LABEL TOTAL UNIT COUNTER PID...: returns once the PIDs
+# (background jobs of the caller, which then waits for them to get
+# their status) have ended, and reports meanwhile how far they are:
+#   LABEL 340000/1000000 rows 34%, 85000 rows/s, 4.0 s, ~7.8 s left
+# COUNTER is a command (evaluated) that prints how many of TOTAL UNIT
+# are done.  Work that ends within PROGRESS_AFTER seconds (2) shows
+# nothing; longer work a line every second on a terminal (rewritten in
+# place and erased at the end) or every PROGRESS_EVERY seconds (10)
+# otherwise.
+progress_watch() {
+    local label=$1 total=$2 unit=$3 counter=$4 start next every tty=
+    local now pid running shown=
+    shift 4
+    start=$(clock_ms)
+    next=$(( start + ${PROGRESS_AFTER:-2} * 1000 ))
+    every=$(( ${PROGRESS_EVERY:-10} * 1000 ))
+    if [ -t 1 ]; then
+        tty=1
+        every=1000
+    fi
+    while :; do
+        running=
+        for pid in "$@"; do
+            if kill -0 "$pid" 2> /dev/null; then
+                running=1
+                break
+            fi
+        done
+        [ -n "$running" ] || break
+        now=$(clock_ms)
+        if [ "$now" -ge "$next" ]; then
+            if [ -n "$tty" ]; then
+                printf '\r\033[K%s %s' "$label" \
+                       "$(progress_line "$(eval "$counter")" "$total" \
+                                        "$unit" "$start")"
+            else
+                printf '%s %s\n' "$label" \
+                       "$(progress_line "$(eval "$counter")" "$total" \
+                                        "$unit" "$start")"
+            fi
+            next=$(( now + every ))
+            shown=1
+        fi
+        # short work ends without waiting a tenth of a second
+        if [ $(( now - start )) -lt 200 ]; then
+            sleep 0.01
+        else
+            sleep 0.1
+        fi
+    done
+    if [ -n "$tty" ] && [ -n "$shown" ]; then
+        printf '\r\033[K'
+    fi
+}
+
+# step WHAT CMD...: says what is being done ("PREFIX: WHAT ..."), runs
+# CMD (in a subshell, its output kept aside) and completes the line with
+# the time it took; CMD's output, if any, follows (on stderr when CMD
+# failed).  Returns CMD's status.  PREFIX is STEP_PREFIX, or the
+# script's name.
+step() {
+    local what=$1 start rc=0 out
+    shift
+    out=$(mktemp)
+    start=$(clock_ms)
+    printf '%s: %s ... ' "${STEP_PREFIX:-${0##*/}}" "$what"
+    ( "$@" ) > "$out" 2>&1 || rc=$?
+    if [ "$rc" -eq 0 ]; then
+        fmt_ms $(( $(clock_ms) - start ))
+        echo
+        cat "$out"
+    else
+        echo "failed after $(fmt_ms $(( $(clock_ms) - start )))"
+        cat "$out" >&2
+    fi
+    rm -f "$out"
+    return "$rc"
 }

@@ -14,8 +14,13 @@
 # reset the database (make test always does; for make run:
 # make stop && rm -rf .run/run).
 #
-# Prints one line per applied migration; nothing when up to date.
-# Environment: MIGRATIONS_DIR (default: sql/ of this checkout).
+# Prints one line per applied migration, with how far the run is (the
+# count, the percentage, the time so far and an estimate of the time
+# left); nothing when up to date.  A migration that runs for more than
+# two seconds is reported while it runs (util/lib.sh, progress_watch).
+# Environment: MIGRATIONS_DIR (default: sql/ of this checkout), PG_BIN.
+# The Debian package installs this script as
+# /usr/share/ngx-http-crm/migrate.sh, run by ngx-http-crm-migrate.
 
 set -euo pipefail
 
@@ -24,7 +29,7 @@ set -euo pipefail
 
 [ $# -eq 1 ] || die "usage: $0 run|test|CONNINFO"
 case $1 in
-    *=*) dsn=$1 ;;
+    *=*|postgres://*|postgresql://*) dsn=$1 ;;
     *)   instance_init "$1"; dsn=$PG_DSN ;;
 esac
 
@@ -49,7 +54,9 @@ while IFS= read -r f; do
     if [ -n "$f" ]; then files+=("$f"); fi
 done < <(cd "$dir" && printf '%s\n' [0-9]*_*.sql | LC_ALL=C sort)
 
+# the migrations to apply, checked first
 seen=" "
+todo=()
 for f in "${files[@]}"; do
     v=${f%%_*}
     case $v in *[!0-9]*) die "bad migration name: $dir/$f" ;; esac
@@ -59,10 +66,24 @@ for f in "${files[@]}"; do
     seen="$seen$v "
 
     case $applied in *" $v "*) continue ;; esac
+    todo+=("$f")
+done
 
-    if ! psql_m -1 -f "$dir/$f" \
-            -c "INSERT INTO schema_migrations (version) VALUES ('$v')"; then
+start=$(clock_ms)
+k=0
+for f in "${todo[@]}"; do
+    v=${f%%_*}
+    t0=$(clock_ms)
+    psql_m -1 -f "$dir/$f" \
+        -c "INSERT INTO schema_migrations (version) VALUES ('$v')" &
+    pid=$!
+    # shellcheck disable=SC2016   # the counter is evaluated while it runs
+    progress_watch "migrate: $f running;" "${#todo[@]}" migrations \
+        'echo "$k"' "$pid"
+    if ! wait "$pid"; then
         die "migration $f failed; nothing of it was applied"
     fi
-    echo "migrate: applied $f"
+    k=$(( k + 1 ))
+    echo "migrate: applied $f in $(fmt_ms $(( $(clock_ms) - t0 )))" \
+         "($(progress_line "$k" "${#todo[@]}" migrations "$start"))"
 done

@@ -39,10 +39,10 @@
 # once filled (statistics, visibility map, GIN pending lists flushed).
 # The rows depend on N only (timestamps are relative to now()).
 #
-# While a table fills for longer than SEED_PROGRESS seconds, a line every
-# SEED_PROGRESS seconds says how far it is: rows done and the percentage,
-# rows a second, the time left at that rate (for events: in emails whose
-# events are made).
+# While a table fills for longer than 2 s, a line every PROGRESS_EVERY
+# seconds (10; every second on a terminal, rewriting one line) says how
+# far it is: rows done and the percentage, rows a second, the time left
+# at that rate (for events: in emails whose events are made).
 #
 # Prints the time of each table, and an API key of the workspace (every
 # scope, also in .run/run/seed.key) with a curl line.  PostgreSQL of the
@@ -52,7 +52,7 @@
 # Environment (defaults in brackets):
 #   SEED_JOBS    parallel sessions per table [nproc, at most 4]
 #   SEED_BATCH   rows per INSERT statement and transaction [100000]
-#   SEED_PROGRESS  seconds between progress lines [5]
+#   PROGRESS_EVERY  seconds between progress lines, off a terminal [10]
 
 set -euo pipefail
 
@@ -68,8 +68,7 @@ esac
 JOBS=${SEED_JOBS:-$(nproc)}
 [ -n "${SEED_JOBS:-}" ] || [ "$JOBS" -le 4 ] || JOBS=4
 BATCH=${SEED_BATCH:-100000}
-PROGRESS=${SEED_PROGRESS:-5}
-for v in JOBS BATCH PROGRESS; do
+for v in JOBS BATCH; do
     case ${!v} in
         ''|*[!0-9]*|0) die "SEED_$v must be a positive number" ;;
     esac
@@ -126,37 +125,20 @@ fi
 # way), generic plans are as good for these one-row lookups.
 SESSION="SET plan_cache_mode = force_generic_plan;"
 
-# progress NAME COUNT START_NS: one line of how far fill NAME is (its
-# sessions echo "seed-done <rows>" after each batch they commit), in
-# UNIT ("rows", or what the batches count)
+# what the batches of the next fill count ("rows", or for the events
+# the emails whose events they make)
 UNIT=rows
-progress() {
-    local name=$1 count=$2 start=$3 done el rate left
-    done=$(cat "$TMP/$name"-*.log 2>/dev/null \
-           | awk '/^seed-done /{s+=$2} END{print s+0}')
-    el=$(( ($(now_ns) - start) / 1000000 ))
-    [ "$el" -gt 0 ] || el=1
-    rate=$(( done * 1000 / el ))
-    if [ "$done" -gt 0 ]; then
-        left=$(( (count - done) * el / done / 1000 ))
-        left=$(printf '%dm%02ds' $(( left / 60 )) $(( left % 60 )))
-    else
-        left=?
-    fi
-    printf 'seed: %-11s %8d/%d %s %3d%%  %d/s  %s left\n' \
-           "$name" "$done" "$count" "$UNIT" $(( done * 100 / count )) \
-           "$rate" "$left"
-}
 
 # fill NAME TABLE COUNT < SQL: inserts COUNT rows into TABLE with SQL, an
 # INSERT ... SELECT over generate_series(:lo, :hi) (psql variables, like
 # :'ws' and :n), run once per batch, the batches taken in turn by JOBS
 # parallel sessions; then VACUUM ANALYZE TABLE (the next tables'
 # triggers and foreign keys look rows up in it).  Prints the times, and
-# the progress every PROGRESS seconds while it runs.
+# while it runs (past 2 s) the rows committed, rows per second, percent
+# and time left (progress_watch of util/lib.sh).
 fill() {
     local name=$1 table=$2 count=$3 sql start nb size j b lo hi
-    local pids=() failed= ticks=0 alive p
+    local pids=() failed=
     sql=$(cat)
     start=$(now_ns)
 
@@ -180,27 +162,16 @@ fill() {
                 [ "$lo" -le "$hi" ] || continue
                 printf '\\set lo %d\n\\set hi %d\nBEGIN;\n%s\n%s\n' \
                        "$lo" "$hi" "$SKIP" "$sql"
-                printf 'COMMIT;\n\\echo seed-done %d\n' $(( hi - lo + 1 ))
+                printf 'COMMIT;\n\\echo seed-progress %d\n' $(( hi - lo + 1 ))
             done
         } > "$TMP/$name-$j.sql"
         psql_crm -v ws="$WS" -v n="$N" -f "$TMP/$name-$j.sql" \
             > "$TMP/$name-$j.log" 2>&1 &
         pids+=($!)
     done
-    while :; do
-        alive=
-        for p in "${pids[@]}"; do
-            if kill -0 "$p" 2>/dev/null; then
-                alive=1
-            fi
-        done
-        [ -n "$alive" ] || break
-        sleep 1
-        ticks=$(( ticks + 1 ))
-        if [ $(( ticks % PROGRESS )) -eq 0 ]; then
-            progress "$name" "$count" "$start"
-        fi
-    done
+    progress_watch "seed: $name" "$count" "$UNIT" \
+        "cat $TMP/$name-*.log | awk '/^seed-progress/ { n += \$2 }
+                                     END { print n + 0 }'" "${pids[@]}"
     for j in "${!pids[@]}"; do
         if ! wait "${pids[$j]}"; then
             failed=1

@@ -38,7 +38,9 @@
 # directories are placed under /var/tmp/ngx-crm-<hash>/ and .run/NAME/pg
 # resp. .run/NAME/nginx/temp are symlinks to them.
 #
-# Quiet on success; on failure the end of the relevant log is printed.
+# Quiet on success, but for "run up" (make run), which says what it does
+# at each step and how long it took; on failure the end of the relevant
+# log is printed.
 
 set -euo pipefail
 
@@ -480,19 +482,41 @@ status_line() {
     fi
 }
 
+# say WHAT CMD...: for the run instance (make run), CMD as a step of
+# util/lib.sh (says what is being done and how long it took, in a
+# subshell); for the test instance, CMD quietly
+say() {
+    if [ "$INSTANCE" = run ]; then
+        step "$@"
+    else
+        shift
+        "$@"
+    fi
+}
+
+pg_up() {
+    pg_init
+    pg_conf
+    pg_start
+}
+
 case $cmd in
     up)
         pg_paths create
-        pg_init
-        pg_conf
-        pg_start
-        pg_ensure_db
-        redis_start
-        sink_start
-        "$TOP/util/migrate.sh" "$INSTANCE"
+        if [ -s "$PGDATA/PG_VERSION" ]; then
+            what="PostgreSQL 127.0.0.1:$PG_PORT"
+        else
+            what="PostgreSQL 127.0.0.1:$PG_PORT (new cluster: initdb)"
+        fi
+        say "$what" pg_up
+        say "role $PG_USER and database $PG_DB" pg_ensure_db
+        say "Redis 127.0.0.1:$REDIS_PORT" redis_start
+        say "SMTP sink 127.0.0.1:$SMTP_PORT" sink_start
+        say "migrations (util/migrate.sh)" "$TOP/util/migrate.sh" "$INSTANCE"
         if [ "$INSTANCE" = run ]; then
-            "$TOP/util/seed-demo.sh"
-            nginx_start
+            say "demo workspace and key (util/seed-demo.sh)" \
+                "$TOP/util/seed-demo.sh"
+            say "nginx 127.0.0.1:$HTTP_PORT" nginx_start
             key=$(cat "$DIR/demo.key")
             echo "crm: PostgreSQL 127.0.0.1:$PG_PORT (db $PG_DB)," \
                  "Redis 127.0.0.1:$REDIS_PORT, nginx 127.0.0.1:$HTTP_PORT"
