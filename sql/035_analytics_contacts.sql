@@ -727,6 +727,11 @@ $$;
 
 -- events counted before this migration: each workspace's rollups made
 -- again, with the new counters (reads every event once)
-SELECT db_analytics_backfill(w.id)
-  FROM workspaces w
- WHERE EXISTS (SELECT 1 FROM analytics_hourly h WHERE h.workspace_id = w.id);
+DO $$
+BEGIN
+    PERFORM db_analytics_backfill(w.id)
+       FROM workspaces w
+      WHERE EXISTS (SELECT 1 FROM analytics_hourly h
+                     WHERE h.workspace_id = w.id);
+END
+$$;
