@@ -19,7 +19,8 @@ PURE_CFLAGS ?=
 # the module's pure sources: all of them, in every binary
 PURE       := crm_query crm_value crm_cursor crm_sql crm_schema crm_validate \
               crm_credential crm_fingerprint crm_mime crm_addr crm_track \
-              crm_merge crm_campaign crm_sign crm_analytics
+              crm_merge crm_campaign crm_sign crm_analytics \
+              crm_ratelimit
 
 # nginx's core objects the pure sources need
 NGX_CORE   := core/ngx_palloc core/ngx_array core/ngx_list core/ngx_inet \
