@@ -105,8 +105,7 @@ static void crm_limit_sync_conf(ngx_http_crm_main_conf_t *mcf,
     crm_limit_sync_conf_t *sc);
 static ngx_int_t crm_limit_count(ngx_http_request_t *r, crm_ctx_t *ctx);
 static crm_limit_sync_t *crm_limit_sync_take(ngx_http_crm_main_conf_t *mcf,
-    crm_limit_zone_t *lz, crm_limit_node_t *node, uint64_t now,
-    ngx_log_t *log);
+    crm_limit_zone_t *lz, crm_limit_node_t *node, uint64_t now);
 static void crm_limit_sync_send(crm_limit_sync_t *s, ngx_log_t *log);
 static void crm_limit_synced(crm_redis_cmd_t *cmd, redisReply *reply,
     void *data);
@@ -364,8 +363,7 @@ crm_limit_count(ngx_http_request_t *r, crm_ctx_t *ctx)
             crm_limit_dirty(ctx->mcf, lz, node);
 
         } else if (crm_redis_up(ctx->mcf->redis)) {
-            sync = crm_limit_sync_take(ctx->mcf, lz, node, now,
-                                       r->connection->log);
+            sync = crm_limit_sync_take(ctx->mcf, lz, node, now);
 
         } else {
             crm_limit_dirty(ctx->mcf, lz, node);
@@ -420,12 +418,14 @@ crm_limit_sync_conf(ngx_http_crm_main_conf_t *mcf, crm_limit_sync_conf_t *sc)
 
 static crm_limit_sync_t *
 crm_limit_sync_take(ngx_http_crm_main_conf_t *mcf, crm_limit_zone_t *lz,
-    crm_limit_node_t *node, uint64_t now, ngx_log_t *log)
+    crm_limit_node_t *node, uint64_t now)
 {
     ngx_pool_t        *pool;
     crm_limit_sync_t  *s;
 
-    pool = ngx_create_pool(512, log);
+    /* it may outlive the request: the cycle's log, not the request's */
+
+    pool = ngx_create_pool(512, ngx_cycle->log);
     if (pool == NULL) {
         crm_limit_dirty(mcf, lz, node);
         return NULL;
@@ -597,7 +597,7 @@ crm_limit_synced(crm_redis_cmd_t *cmd, redisReply *reply, void *data)
 
             if (crm_limit_sync_due(&node->count, &sc, now)) {
                 /* K more came while this one was out */
-                next = crm_limit_sync_take(mcf, lz, node, now, log);
+                next = crm_limit_sync_take(mcf, lz, node, now);
             }
 
         } else {
@@ -679,7 +679,7 @@ crm_limit_sync_handler(ngx_event_t *ev)
         node = ngx_queue_data(q, crm_limit_node_t, dirty);
 
         if (crm_limit_sync_due(&node->count, &sc, now)) {
-            batch[n] = crm_limit_sync_take(mcf, lz, node, now, ev->log);
+            batch[n] = crm_limit_sync_take(mcf, lz, node, now);
 
             if (batch[n] == NULL) {
                 break;
