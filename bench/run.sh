@@ -292,17 +292,19 @@ if [ "$LIMITS" = cluster ]; then
     # make run's limits and access log; limits that never refuse
     LIMIT_CONF="    crm_redis 127.0.0.1:$REDIS_PORT;
     crm_rate_limit zone=bench_limit:10m per_minute=100000000
-                   per_hour=1000000000 cluster;
-    log_format crm '\$remote_addr [\$time_local] \"\$request\" \$status '
+                   per_hour=1000000000 cluster;"
+    LOG_FORMAT="    log_format crm '\$remote_addr [\$time_local] \"\$request\" \$status '
                    '\$body_bytes_sent \$request_time '
                    'ws=\$crm_workspace who=\$crm_principal '
-                   'budget=\$crm_ratelimit_remaining';
-    access_log logs/access.log crm;"
+                   'budget=\$crm_ratelimit_remaining';"
+    ACCESS_LOG="logs/access.log crm"
     echo "bench: BENCH_LIMITS=cluster: cluster rate limits on Redis" \
          "127.0.0.1:$REDIS_PORT, access log on"
 else
     LIMIT_CONF="    # no crm_rate_limit: nothing is counted or refused, the
     # figures are the API's own"
+    LOG_FORMAT=
+    ACCESS_LOG=off
 fi
 
 user_line=
@@ -326,7 +328,8 @@ events {
 
 http {
     default_type  application/json;
-    access_log    off;
+$LOG_FORMAT
+    access_log    $ACCESS_LOG;
     server_tokens off;
 
     client_body_temp_path  $B/temp/client_body;
