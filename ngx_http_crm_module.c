@@ -110,6 +110,18 @@ static ngx_conf_num_bounds_t  ngx_http_crm_tracking_queue_bounds = {
 };
 
 
+/* a cluster limit's sync: 1 ms to a minute, 1 to 10000 requests */
+
+static ngx_conf_num_bounds_t  ngx_http_crm_sync_interval_post = {
+    ngx_conf_check_num_bounds, 1, 60000
+};
+
+
+static ngx_conf_num_bounds_t  ngx_http_crm_sync_requests_post = {
+    ngx_conf_check_num_bounds, 1, 10000
+};
+
+
 static ngx_conf_enum_t  ngx_http_crm_idem_fallback[] = {
     { ngx_string("process"), 0 },
     { ngx_string("reject"), 1 },
@@ -237,6 +249,20 @@ static ngx_command_t  ngx_http_crm_commands[] = {
       NGX_HTTP_MAIN_CONF_OFFSET,
       offsetof(ngx_http_crm_main_conf_t, limit),
       NULL },
+
+    { ngx_string("crm_rate_limit_sync"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_crm_main_conf_t, limit_sync_interval),
+      &ngx_http_crm_sync_interval_post },
+
+    { ngx_string("crm_rate_limit_sync_requests"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_num_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_crm_main_conf_t, limit_sync_requests),
+      &ngx_http_crm_sync_requests_post },
 
     { ngx_string("crm_auth_fail_limit"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_1MORE,
@@ -552,6 +578,8 @@ ngx_http_crm_create_main_conf(ngx_conf_t *cf)
     mcf->idempotency = NGX_CONF_UNSET;
     mcf->idempotency_reject = NGX_CONF_UNSET_UINT;
     mcf->idempotency_ttl = NGX_CONF_UNSET_MSEC;
+    mcf->limit_sync_interval = NGX_CONF_UNSET_MSEC;
+    mcf->limit_sync_requests = NGX_CONF_UNSET_UINT;
     mcf->heavy_enabled = NGX_CONF_UNSET;
     mcf->heavy_workspace = NGX_CONF_UNSET_UINT;
     mcf->heavy.pool_size = NGX_CONF_UNSET_UINT;
@@ -604,6 +632,8 @@ ngx_http_crm_init_main_conf(ngx_conf_t *cf, void *conf)
     ngx_conf_init_value(mcf->idempotency, 1);
     ngx_conf_init_uint_value(mcf->idempotency_reject, 0);
     ngx_conf_init_msec_value(mcf->idempotency_ttl, 24 * 60 * 60 * 1000);
+    ngx_conf_init_msec_value(mcf->limit_sync_interval, 100);
+    ngx_conf_init_uint_value(mcf->limit_sync_requests, 8);
 
     /*
      * what a request can take: a wait for a connection and a statement,
@@ -1954,6 +1984,10 @@ ngx_http_crm_init_process(ngx_cycle_t *cycle)
         return NGX_ERROR;
     }
 
+    if (crm_limit_init_process(cycle, mcf) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
     return crm_auth_init_process(cycle, mcf);
 }
 
@@ -1971,6 +2005,10 @@ ngx_http_crm_exit_process(ngx_cycle_t *cycle)
 
     if (mcf->touch.timer_set) {
         ngx_del_timer(&mcf->touch);
+    }
+
+    if (mcf->limit_sync.timer_set) {
+        ngx_del_timer(&mcf->limit_sync);
     }
 
     /* the jobs first: their runs hold statements of the pool */

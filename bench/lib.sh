@@ -20,7 +20,7 @@
 
 PG_BIN=${PG_BIN:-/usr/lib/postgresql/15/bin}
 NGINX_BIN=${NGINX_BIN:-/usr/sbin/nginx}
-MODULE_SO=$TOP/build/ngx_http_crm_module.so
+MODULE_SO=${BENCH_MODULE:-$TOP/build/ngx_http_crm_module.so}
 
 die() {
     echo "$ME: $*" >&2
@@ -246,6 +246,15 @@ pg_pids() {
     [ -n "$pm" ] || return 0
     echo "$pm"
     pgrep -P "$pm" || true
+}
+
+# the run stack's Redis (used with BENCH_LIMITS=cluster; counted always)
+redis_pids() {
+    local pid
+    pid=$(tr -dc '0-9' < "$TOP/.run/run/redis/redis.pid" 2>/dev/null) \
+        || true
+    [ -n "$pid" ] && [ -d "/proc/$pid" ] && echo "$pid"
+    return 0
 }
 
 # ticks of the whole machine, from /proc/stat: "PROC IRQ STEAL IDLE TOTAL"

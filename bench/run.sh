@@ -19,6 +19,12 @@
 #   BENCH_WARMUP       unreported wrk run before each run [2s]; 0: none
 #   BENCH_WORKERS      nginx worker_processes [2]
 #   BENCH_POOL         crm_postgres_pool_size, per worker [8]
+#   BENCH_LIMITS       none: no crm_rate_limit, no access log (the API's
+#                      own figures); cluster: as "make run" has it,
+#                      crm_rate_limit ... cluster on the run stack's Redis
+#                      (started when down; limits that never refuse) and
+#                      the access log on, with Redis' CPU in the table
+#                      [none]
 #   BENCH_ONLY         subset of: static get list create, and with
 #                      BENCH_DATA=seed: filter deals deep q search bulk
 #                      aemails ahour acampaign acontact (analytics:
@@ -32,6 +38,8 @@
 #   BENCH_KEEP_PG      1: leave the run stack's PostgreSQL up even when
 #                      this script started it [0]
 #   BENCH_SKIP_MAKE    1: do not run "make" (use build/ as it is) [0]
+#   BENCH_MODULE       the module to load, e.g. another build's, for a
+#                      before/after [build/ngx_http_crm_module.so]
 #   CRM_PG_PORT        PostgreSQL of the run stack, when .run/run/ports
 #                      does not say [54320]
 #
@@ -64,6 +72,11 @@ WARMUP=${BENCH_WARMUP:-2s}
 WORKERS=${BENCH_WORKERS:-2}
 POOL=${BENCH_POOL:-8}
 DATA=${BENCH_DATA:-bench}
+LIMITS=${BENCH_LIMITS:-none}
+case $LIMITS in
+    none|cluster) ;;
+    *) echo "bench: BENCH_LIMITS is none or cluster" >&2; exit 2 ;;
+esac
 # the bench nginx's prefix (config, logs, raw wrk output) and port
 case $DATA in
     bench) ONLY=${BENCH_ONLY:-static get list create}
@@ -148,11 +161,17 @@ PG_DSN="host=127.0.0.1 port=$PG_PORT dbname=crm user=crm"
 
 PG_STARTED=        # what this script started: "", "pg" or "stack"
 NGINX_PID=
+REDIS_STARTED=
+REDIS_PORT=$(run_port REDIS_PORT "${CRM_REDIS_PORT:-63790}")
 
 cleanup() {
     local status=$?
     trap - EXIT INT TERM
     nginx_stop
+    if [ -n "$REDIS_STARTED" ] && [ "$PG_STARTED" != stack ]; then
+        "$TOP/util/stack.sh" run redis-stop \
+            && echo "bench: stopped Redis of the run stack again"
+    fi
     if [ -n "$PG_STARTED" ]; then
         if [ "${BENCH_KEEP_PG:-0}" = 1 ]; then
             echo "bench: PostgreSQL of the run stack (127.0.0.1:$PG_PORT)" \
@@ -174,6 +193,16 @@ trap 'exit 130' INT
 trap 'exit 143' TERM
 
 pg_up
+if [ "$LIMITS" = cluster ]; then
+    [ -n "$REDIS_PORT" ] || die "no REDIS_PORT in .run/run/ports"
+    if ! redis-cli -h 127.0.0.1 -p "$REDIS_PORT" ping 2>/dev/null \
+            | grep -q PONG; then
+        echo "bench: starting Redis of the run stack" \
+             "(util/stack.sh run redis-start)"
+        REDIS_STARTED=1
+        "$TOP/util/stack.sh" run redis-start || die "cannot start Redis"
+    fi
+fi
 # the schema as make run has it (quiet when up to date)
 "$TOP/util/migrate.sh" run || die "util/migrate.sh run failed"
 
@@ -259,6 +288,25 @@ KEY=$(cat "$B/bench.key")
 # the ceiling: a fixed body shaped and sized like GET /contacts/{id}
 STATIC_BODY='{"data":{"id" : "bbbbbbbb-0000-4000-8000-000000000001", "firstName" : "First1", "lastName" : "Last1", "email" : "bench1@bench.example", "phone" : "+15550000001", "title" : "Engineer", "companyId" : null, "ownerId" : null, "status" : "active", "source" : "bench", "tags" : ["bench"], "customFields" : {"n": 1}, "createdAt" : "2025-12-31T23:59:59.000Z", "updatedAt" : "2026-01-01T00:00:00.000Z"},"meta":{"requestId":"req_0123456789abcdef01234567","timestamp":"2026-01-01T00:00:00.000Z"}}'
 
+if [ "$LIMITS" = cluster ]; then
+    # make run's limits and access log; limits that never refuse
+    LIMIT_CONF="    crm_redis 127.0.0.1:$REDIS_PORT;
+    crm_rate_limit zone=bench_limit:10m per_minute=100000000
+                   per_hour=1000000000 cluster;"
+    LOG_FORMAT="    log_format crm '\$remote_addr [\$time_local] \"\$request\" \$status '
+                   '\$body_bytes_sent \$request_time '
+                   'ws=\$crm_workspace who=\$crm_principal '
+                   'budget=\$crm_ratelimit_remaining';"
+    ACCESS_LOG="logs/access.log crm"
+    echo "bench: BENCH_LIMITS=cluster: cluster rate limits on Redis" \
+         "127.0.0.1:$REDIS_PORT, access log on"
+else
+    LIMIT_CONF="    # no crm_rate_limit: nothing is counted or refused, the
+    # figures are the API's own"
+    LOG_FORMAT=
+    ACCESS_LOG=off
+fi
+
 user_line=
 if is_root; then
     user_line="user nobody nogroup;"
@@ -280,7 +328,8 @@ events {
 
 http {
     default_type  application/json;
-    access_log    off;
+$LOG_FORMAT
+    access_log    $ACCESS_LOG;
     server_tokens off;
 
     client_body_temp_path  $B/temp/client_body;
@@ -293,8 +342,7 @@ http {
     crm_postgres_pool_size $POOL;
     crm_cursor_secret bench-cursor-secret-not-for-production-0123456789;
     crm_api_key $KEY $WS;
-    # no crm_rate_limit: nothing is counted or refused, the figures are
-    # the API's own
+$LIMIT_CONF
 
     server {
         listen 127.0.0.1:$PORT;
@@ -452,9 +500,10 @@ run() {
             "$@" "$url" > "$B/wrk-$name-warmup.txt" 2>&1 || true
     fi
 
-    local m0 m1 n p wu ws other status=0
+    local m0 m1 n p rd wu ws other status=0
     nginx_pids | ticks > "$B/cpu-nginx.0"
     pg_pids | ticks > "$B/cpu-pg.0"
+    redis_pids | ticks > "$B/cpu-redis.0"
     m0=$(machine_ticks)
 
     # a snapshot of top from 1 s to 3 s into the run, for the record
@@ -467,9 +516,11 @@ run() {
 
     nginx_pids | ticks > "$B/cpu-nginx.1"
     pg_pids | ticks > "$B/cpu-pg.1"
+    redis_pids | ticks > "$B/cpu-redis.1"
     m1=$(machine_ticks)
     n=$(ticks_delta "$B/cpu-nginx.0" "$B/cpu-nginx.1")
     p=$(ticks_delta "$B/cpu-pg.0" "$B/cpu-pg.1")
+    rd=$(ticks_delta "$B/cpu-redis.0" "$B/cpu-redis.1")
     wait "$top_pid" || true
 
     if [ "$status" -ne 0 ]; then
@@ -504,23 +555,25 @@ run() {
     # where the CPU went: seconds of CPU per second of wall time (1.00 =
     # one core busy), and microseconds of CPU per request
     read -r wu ws < "$B/wrk-$name.time"
-    awk -v n="$n" -v p="$p" -v hz="$HZ" \
+    awk -v n="$n" -v p="$p" -v rd="$rd" -v hz="$HZ" \
         -v wu="$wu" -v ws="$ws" -v m0="$m0" -v m1="$m1" \
         -v reqs="${reqs:-0}" -v ncpu="$(nproc)" '
         BEGIN {
             split(m0, a, " "); split(m1, b, " ")
             for (i = 1; i <= 5; i++) d[i] = (b[i] - a[i]) / hz
             wall = d[5] / ncpu
-            ng = n / hz; pg = p / hz; wr = wu + ws
-            other = d[1] - ng - pg - wr; if (other < 0) other = 0
-            printf "         cpu (cores): nginx %.2f  postgres %.2f  wrk %.2f" \
-                   "  irq %.2f  other %.2f  steal %.2f  idle %.2f  of %d\n",
-                   ng / wall, pg / wall, wr / wall, d[2] / wall,
+            ng = n / hz; pg = p / hz; re = rd / hz; wr = wu + ws
+            other = d[1] - ng - pg - re - wr; if (other < 0) other = 0
+            printf "         cpu (cores): nginx %.2f  postgres %.2f  redis" \
+                   " %.2f  wrk %.2f  irq %.2f  other %.2f  steal %.2f" \
+                   "  idle %.2f  of %d\n",
+                   ng / wall, pg / wall, re / wall, wr / wall, d[2] / wall,
                    other / wall, d[3] / wall, d[4] / wall, ncpu
             if (reqs > 0)
                 printf "         cpu per request: nginx %.0f us  postgres" \
-                       " %.0f us  wrk %.0f us\n",
-                       ng * 1e6 / reqs, pg * 1e6 / reqs, wr * 1e6 / reqs
+                       " %.0f us  redis %.1f us  wrk %.0f us\n",
+                       ng * 1e6 / reqs, pg * 1e6 / reqs, re * 1e6 / reqs,
+                       wr * 1e6 / reqs
             printf "%.2f\n", other / wall > "/dev/stderr"
         }' 2> "$B/cpu-other"
     other=$(cat "$B/cpu-other")

@@ -16,6 +16,7 @@
 #include <jansson.h>
 #include "model/crm.h"
 #include "model/crm_metrics.h"
+#include "model/crm_ratelimit.h"
 #include "io/crm_pg.h"
 #include "io/crm_redis.h"
 #include "io/crm_curl.h"
@@ -52,16 +53,6 @@ typedef struct crm_auth_cache_s  crm_auth_cache_t;
 typedef struct crm_limit_zone_s  crm_limit_zone_t;
 
 
-#define CRM_LIMIT_WINDOWS     2             /* per minute, per hour */
-
-
-typedef struct {
-    ngx_uint_t                limit;
-    uint64_t                  period;       /* us */
-    uint64_t                  interval;     /* us: period / limit */
-} crm_limit_window_t;
-
-
 typedef struct {
     ngx_shm_zone_t           *zone;
     ngx_flag_t                dry_run;
@@ -83,6 +74,8 @@ typedef struct {
     crm_limit_conf_t          limit;
     crm_limit_conf_t          fail_limit;   /* crm_auth_fail_limit */
     ngx_uint_t                limit_local;  /* Redis outage logged */
+    ngx_msec_t                limit_sync_interval;
+    ngx_uint_t                limit_sync_requests;
     ngx_flag_t                idempotency;
     ngx_uint_t                idempotency_reject;   /* without Redis */
     ngx_msec_t                idempotency_ttl;
@@ -113,6 +106,7 @@ typedef struct {
     crm_redis_t              *redis;
     crm_curl_t               *curl;         /* outbound_used only */
     ngx_event_t               touch;        /* API keys' last use */
+    ngx_event_t               limit_sync;   /* cluster limits' flush */
     ngx_uint_t                id_seq;
     crm_log_limit_t           idem_log;     /* Idempotency-Key trouble */
     crm_log_limit_t           db_log;       /* statements refused */

@@ -13,6 +13,18 @@
  * The zone is an rbtree of principals plus an LRU queue in a slab pool
  * (as nginx's limit_req); it survives reloads, and when it is full the
  * least recently seen principals are forgotten instead of failing.
+ *
+ * With "cluster" the zone still decides every request, with no round
+ * trip: a principal's count is the cluster's TAT as Redis last answered
+ * plus what this host admitted since.  What a host admits is sent to
+ * Redis in one script call per principal (which adds it to the cluster's
+ * TAT and answers the result) after crm_rate_limit_sync_requests
+ * admissions, or at the latest crm_rate_limit_sync after the first of
+ * them: at once from the request that makes it due, otherwise from a
+ * per-worker timer that walks the zone's queue of principals with
+ * something to send.  The error this allows is in docs/DESIGN.md.  While
+ * Redis is away nothing is sent and the zone goes on counting: the
+ * fallback to this host's limit.
  */
 
 
@@ -25,12 +37,15 @@
 
 #define CRM_LIMIT_KEY_MAX     48
 #define CRM_LIMIT_ADDR_MAX    (sizeof("crm:af:/64") + NGX_SOCKADDR_STRLEN)
+#define CRM_LIMIT_SYNC_BATCH  64            /* syncs sent per timer run */
 
 
 typedef struct {
     ngx_str_node_t            sn;           /* key: the principal */
     ngx_queue_t               queue;
-    uint64_t                  tat[CRM_LIMIT_WINDOWS];  /* us */
+    ngx_queue_t               dirty;        /* in sh->dirty */
+    crm_limit_count_t         count;
+    ngx_uint_t                is_dirty;
     u_char                    data[1];
 } crm_limit_node_t;
 
@@ -39,6 +54,8 @@ typedef struct {
     ngx_rbtree_t              rbtree;
     ngx_rbtree_node_t         sentinel;
     ngx_queue_t               queue;
+    ngx_queue_t               dirty;        /* admissions to send */
+    ngx_uint_t                seq;          /* syncs sent */
 } crm_limit_sh_t;
 
 
@@ -46,6 +63,17 @@ struct crm_limit_zone_s {
     crm_limit_sh_t           *sh;
     ngx_slab_pool_t          *shpool;
 };
+
+
+/* one principal's sync with Redis in flight, in a pool of its own */
+
+typedef struct {
+    ngx_pool_t               *pool;
+    ngx_http_crm_main_conf_t *mcf;
+    ngx_str_t                 key;
+    ngx_uint_t                seq;
+    uint64_t                  delta[CRM_LIMIT_WINDOWS];
+} crm_limit_sync_t;
 
 
 /* a request's rate-limit state (ctx->limit) */
@@ -70,16 +98,24 @@ static crm_limit_state_t *crm_limit_state(ngx_http_request_t *r,
     crm_ctx_t *ctx);
 static crm_limit_node_t *crm_limit_node(crm_limit_zone_t *lz,
     ngx_str_t *key);
-static ngx_int_t crm_limit_local(ngx_http_request_t *r, crm_ctx_t *ctx);
-static ngx_uint_t crm_limit_gcra(crm_ctx_t *ctx, crm_limit_window_t *w,
-    uint64_t now, uint64_t *tat, ngx_msec_t *wait);
-static uint64_t crm_limit_increment(crm_ctx_t *ctx, crm_limit_window_t *w);
-static void crm_limit_redis_done(crm_redis_cmd_t *cmd, redisReply *reply,
+static crm_limit_node_t *crm_limit_lookup(crm_limit_zone_t *lz,
+    ngx_str_t *key);
+static uint64_t crm_limit_now(void);
+static void crm_limit_sync_conf(ngx_http_crm_main_conf_t *mcf,
+    crm_limit_sync_conf_t *sc);
+static ngx_int_t crm_limit_count(ngx_http_request_t *r, crm_ctx_t *ctx);
+static crm_limit_sync_t *crm_limit_sync_take(ngx_http_crm_main_conf_t *mcf,
+    crm_limit_zone_t *lz, crm_limit_node_t *node, uint64_t now);
+static void crm_limit_sync_send(crm_limit_sync_t *s, ngx_log_t *log);
+static void crm_limit_synced(crm_redis_cmd_t *cmd, redisReply *reply,
     void *data);
+static void crm_limit_dirty(ngx_http_crm_main_conf_t *mcf,
+    crm_limit_zone_t *lz, crm_limit_node_t *node);
+static void crm_limit_sync_handler(ngx_event_t *ev);
+static void crm_limit_redis_state(ngx_http_crm_main_conf_t *mcf,
+    ngx_log_t *log, ngx_uint_t down);
 static ngx_int_t crm_limit_answer(ngx_http_request_t *r, crm_ctx_t *ctx,
     uint64_t now, uint64_t *tat);
-static ngx_uint_t crm_limit_budget(crm_limit_window_t *w, uint64_t now,
-    uint64_t *tat, ngx_uint_t *remaining, ngx_msec_t *reset);
 static ngx_int_t crm_limit_headers(ngx_http_request_t *r, ngx_uint_t limit,
     ngx_uint_t remaining, ngx_msec_t reset);
 static ngx_int_t crm_limit_header(ngx_http_request_t *r, const char *name,
@@ -88,34 +124,31 @@ static ngx_int_t crm_limit_fail_key(ngx_http_request_t *r, ngx_str_t *key);
 
 
 /*
- * The same GCRA in Redis, for a limit shared by hosts: Redis' clock, both
- * windows counted only when both conform.  Returns {wait, now, tat...} in
- * microseconds (stored as integer strings: Lua's default number format
- * would round them).
+ * A host's admissions added to the cluster's TAT (ARGV[1], ARGV[2]: us
+ * per window; 0 adds nothing), on Redis' clock: TAT = max(TAT, now) +
+ * delta.  Returns {now, tat...} in microseconds (stored as integer
+ * strings: Lua's default number format would round them).  The same
+ * hash as a per-request GCRA would keep.
  */
 
 static ngx_str_t  crm_limit_script = ngx_string(
     "local t = redis.call('TIME') "
     "local now = t[1] * 1000000 + t[2] "
     "local v = redis.call('HMGET', KEYS[1], 'a', 'b') "
-    "local tat = { tonumber(v[1]) or now, tonumber(v[2]) or now } "
-    "local nxt = {} "
-    "local wait = 0 "
+    "local r = { now, 0, 0 } "
+    "local add = false "
     "for i = 1, 2 do "
-    "  local iv = tonumber(ARGV[2 * i - 1]) "
-    "  local p = tonumber(ARGV[2 * i]) "
-    "  nxt[i] = math.max(tat[i], now) + iv "
-    "  local allow = nxt[i] - p "
-    "  if now < allow and allow - now > wait then wait = allow - now end "
+    "  local tat = tonumber(v[i]) or now "
+    "  local d = tonumber(ARGV[i]) "
+    "  if d > 0 then tat = math.max(tat, now) + d add = true end "
+    "  r[i + 1] = tat "
     "end "
-    "if wait == 0 then "
-    "  tat = nxt "
-    "  redis.call('HSET', KEYS[1], 'a', string.format('%.0f', nxt[1]),"
-    "             'b', string.format('%.0f', nxt[2])) "
-    "  redis.call('PEXPIRE', KEYS[1],"
-    "             math.floor(math.max(ARGV[2], ARGV[4]) / 1000)) "
+    "if add then "
+    "  redis.call('HSET', KEYS[1], 'a', string.format('%.0f', r[2]),"
+    "             'b', string.format('%.0f', r[3])) "
+    "  redis.call('PEXPIRE', KEYS[1], ARGV[3]) "
     "end "
-    "return { wait, now, tat[1], tat[2] }");
+    "return r");
 
 
 char *
@@ -181,6 +214,8 @@ crm_limit_init_zone(ngx_shm_zone_t *zone, void *data)
     ngx_rbtree_init(&lz->sh->rbtree, &lz->sh->sentinel,
                     ngx_str_rbtree_insert_value);
     ngx_queue_init(&lz->sh->queue);
+    ngx_queue_init(&lz->sh->dirty);
+    lz->sh->seq = 0;
 
     len = sizeof(" in crm_rate_limit zone \"\"") + zone->shm.name.len;
 
@@ -198,17 +233,34 @@ crm_limit_init_zone(ngx_shm_zone_t *zone, void *data)
 }
 
 
+/* the worker's flush timer of a cluster limit */
+
+ngx_int_t
+crm_limit_init_process(ngx_cycle_t *cycle, ngx_http_crm_main_conf_t *mcf)
+{
+    if (mcf->limit.zone == NULL || !mcf->limit.cluster) {
+        return NGX_OK;
+    }
+
+    mcf->limit_sync.handler = crm_limit_sync_handler;
+    mcf->limit_sync.data = mcf;
+    mcf->limit_sync.log = cycle->log;
+    mcf->limit_sync.cancelable = 1;
+
+    return NGX_OK;
+}
+
+
 /*
- * NGX_OK: admitted (headers set); NGX_AGAIN: asking Redis, "next"
- * resumes; NGX_ABORT: answered (429, or an error; ctx->rc).  The key is
- * the principal's kind and id (a static key: its workspace).
+ * NGX_OK: admitted (headers set); NGX_ABORT: answered (429, or an error;
+ * ctx->rc).  The key is the principal's kind and id (a static key: its
+ * workspace).
  */
 
 ngx_int_t
 crm_limit_check(ngx_http_request_t *r, crm_ctx_t *ctx)
 {
     u_char              *p;
-    ngx_str_t            argv[8];
     ngx_uint_t           i;
     crm_limit_conf_t    *lcf;
     crm_principal_t     *pr;
@@ -239,7 +291,7 @@ crm_limit_check(ngx_http_request_t *r, crm_ctx_t *ctx)
         }
     }
 
-    p = ngx_pnalloc(r->pool, CRM_LIMIT_KEY_MAX + 8 * NGX_INT64_LEN);
+    p = ngx_pnalloc(r->pool, CRM_LIMIT_KEY_MAX);
     if (p == NULL) {
         ctx->rc = NGX_HTTP_INTERNAL_SERVER_ERROR;
         return NGX_ABORT;
@@ -250,62 +302,38 @@ crm_limit_check(ngx_http_request_t *r, crm_ctx_t *ctx)
                      pr->id.len ? &pr->id : &pr->workspace);
     ctx->limit->key.len = p - ctx->limit->key.data;
 
-    if (lcf->cluster && ctx->mcf->redis != NULL
-        && crm_redis_up(ctx->mcf->redis))
-    {
-        /* one script call: the limit holds across hosts */
-
-        ngx_str_set(&argv[0], "EVAL");
-        argv[1] = crm_limit_script;
-        ngx_str_set(&argv[2], "1");
-        argv[3] = ctx->limit->key;
-
-        for (i = 0; i < CRM_LIMIT_WINDOWS; i++) {
-            argv[4 + 2 * i].data = p;
-            p = ngx_sprintf(p, "%uL", crm_limit_increment(ctx, &w[i]));
-            argv[4 + 2 * i].len = p - argv[4 + 2 * i].data;
-
-            argv[5 + 2 * i].data = p;
-            p = ngx_sprintf(p, "%uL", w[i].period);
-            argv[5 + 2 * i].len = p - argv[5 + 2 * i].data;
-        }
-
-
-        if (crm_http_redis(r, ctx, crm_limit_redis_done, 8, argv)
-            != NULL)
-        {
-            return NGX_AGAIN;
-        }
-    }
-
-    return crm_limit_local(r, ctx);
+    return crm_limit_count(r, ctx);
 }
 
 
-/* this host's zone: the limit, or the fallback while Redis is away */
+/*
+ * The decision, in this host's zone: the limit of a host, or, with
+ * "cluster", the cluster's count as last read plus this host's since
+ */
 
 static ngx_int_t
-crm_limit_local(ngx_http_request_t *r, crm_ctx_t *ctx)
+crm_limit_count(ngx_http_request_t *r, crm_ctx_t *ctx)
 {
-    uint64_t             now, tat[CRM_LIMIT_WINDOWS];
-    ngx_uint_t           i;
-    ngx_time_t          *tp;
-    crm_limit_conf_t    *lcf;
-    crm_limit_zone_t    *lz;
-    crm_limit_node_t    *node;
+    uint64_t                now, us, inc[CRM_LIMIT_WINDOWS];
+    uint64_t                tat[CRM_LIMIT_WINDOWS];
+    ngx_uint_t              i, down;
+    crm_limit_conf_t       *lcf;
+    crm_limit_zone_t       *lz;
+    crm_limit_node_t       *node;
+    crm_limit_sync_t       *sync;
+    crm_limit_window_t     *w;
+    crm_limit_sync_conf_t   sc;
 
     lcf = &ctx->mcf->limit;
+    w = ctx->limit->win;
+    sync = NULL;
+    down = 0;
 
-    if (lcf->cluster && !ctx->mcf->limit_local) {
-        /* once per outage and worker */
-        ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
-                      "crm: Redis is unreachable: rate limits fall back "
-                      "to this host's zone");
-        ctx->mcf->limit_local = 1;
+    for (i = 0; i < CRM_LIMIT_WINDOWS; i++) {
+        inc[i] = crm_limit_increment(&w[i], ctx->cost);
     }
 
-    tp = ngx_timeofday();
-    now = ((uint64_t) tp->sec * 1000 + tp->msec) * 1000;
+    now = crm_limit_now();
 
     lz = lcf->zone->data;
 
@@ -322,165 +350,385 @@ crm_limit_local(ngx_http_request_t *r, crm_ctx_t *ctx)
         return NGX_OK;
     }
 
-    crm_limit_gcra(ctx, ctx->limit->win, now, node->tat, &ctx->limit->wait);
+    us = crm_limit_wait(w, inc, now, node->count.tat);
+
+    if (us == 0) {
+        crm_limit_take(&node->count, inc, now);
+    }
+
+    if (lcf->cluster) {
+        crm_limit_sync_conf(ctx->mcf, &sc);
+
+        if (!crm_limit_sync_due(&node->count, &sc, now)) {
+            crm_limit_dirty(ctx->mcf, lz, node);
+
+        } else if (crm_redis_up(ctx->mcf->redis)) {
+            sync = crm_limit_sync_take(ctx->mcf, lz, node, now);
+
+        } else {
+            crm_limit_dirty(ctx->mcf, lz, node);
+            down = 1;
+        }
+    }
 
     for (i = 0; i < CRM_LIMIT_WINDOWS; i++) {
-        tat[i] = node->tat[i];
+        tat[i] = node->count.tat[i];
     }
 
     ngx_shmtx_unlock(&lz->shpool->mutex);
+
+    if (down) {
+        crm_limit_redis_state(ctx->mcf, r->connection->log, 1);
+    }
+
+    if (sync != NULL) {
+        crm_limit_sync_send(sync, r->connection->log);
+    }
+
+    /* microseconds to whole milliseconds, rounded up */
+    ctx->limit->wait = (ngx_msec_t) ((us + 999) / 1000);
 
     return crm_limit_answer(r, ctx, now, tat);
 }
 
 
-/*
- * GCRA per window, in microseconds (so that limits up to millions per
- * minute stay exact): interval I = period / limit; a request conforms when
- * now >= TAT + I - period; then TAT = max(TAT, now) + I in every window.
- * Returns whether it conforms; *wait: ms until it would.
- */
-
-static ngx_uint_t
-crm_limit_gcra(crm_ctx_t *ctx, crm_limit_window_t *w, uint64_t now,
-    uint64_t *tat, ngx_msec_t *wait)
-{
-    uint64_t           t, us, allow, next[CRM_LIMIT_WINDOWS];
-    ngx_uint_t         i;
-    crm_limit_conf_t  *lcf;
-
-    lcf = &ctx->mcf->limit;
-    us = 0;
-
-    for (i = 0; i < CRM_LIMIT_WINDOWS; i++) {
-        t = ngx_max(tat[i], now);
-        next[i] = t + crm_limit_increment(ctx, &w[i]);
-        allow = next[i] - w[i].period;
-
-        if (now < allow && allow - now > us) {
-            us = allow - now;
-        }
-    }
-
-    /* microseconds to whole milliseconds, rounded up */
-    *wait = (ngx_msec_t) ((us + 999) / 1000);
-
-    if (*wait != 0 && !lcf->dry_run) {
-        return 0;
-    }
-
-    for (i = 0; i < CRM_LIMIT_WINDOWS; i++) {
-        if (*wait == 0) {
-            tat[i] = next[i];
-        }
-    }
-
-    return 1;
-}
-
-
-/*
- * What a request adds to a window's TAT: its interval, or, for one that
- * costs n (a bulk request), n intervals; one larger than the window
- * needs all of it
- */
-
 static uint64_t
-crm_limit_increment(crm_ctx_t *ctx, crm_limit_window_t *w)
+crm_limit_now(void)
 {
-    if (ctx->cost <= 1) {
-        return w->interval;
-    }
+    ngx_time_t  *tp;
 
-    return ngx_min(w->interval * ctx->cost, w->period);
+    tp = ngx_timeofday();
+
+    return ((uint64_t) tp->sec * 1000 + tp->msec) * 1000;
 }
 
 
 static void
-crm_limit_redis_done(crm_redis_cmd_t *cmd, redisReply *reply, void *data)
+crm_limit_sync_conf(ngx_http_crm_main_conf_t *mcf, crm_limit_sync_conf_t *sc)
 {
-    uint64_t             now, tat[CRM_LIMIT_WINDOWS];
-    ngx_int_t            rc;
-    ngx_uint_t           i;
-    crm_ctx_t           *ctx;
-    ngx_http_request_t  *r;
+    sc->interval = (uint64_t) mcf->limit_sync_interval * 1000;
+    sc->requests = mcf->limit_sync_requests;
+}
 
-    r = data;
-    ctx = ngx_http_get_module_ctx(r, ngx_http_crm_module);
 
-    if (reply == NULL || reply->type != REDIS_REPLY_ARRAY
-        || reply->elements != 2 + CRM_LIMIT_WINDOWS)
-    {
-        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
-                      "crm: rate limit script failed: %s",
-                      (reply && reply->type == REDIS_REPLY_ERROR)
-                      ? reply->str : "no reply");
+/*
+ * Under the zone's mutex: the node's admissions become a sync to send
+ * (NULL: no memory for it; the node waits for the timer)
+ */
 
-        /* degrade to this host's zone, never fail because of Redis */
-        rc = crm_limit_local(r, ctx);
-        goto done;
+static crm_limit_sync_t *
+crm_limit_sync_take(ngx_http_crm_main_conf_t *mcf, crm_limit_zone_t *lz,
+    crm_limit_node_t *node, uint64_t now)
+{
+    ngx_pool_t        *pool;
+    crm_limit_sync_t  *s;
+
+    /* it may outlive the request: the cycle's log, not the request's */
+
+    pool = ngx_create_pool(512, ngx_cycle->log);
+    if (pool == NULL) {
+        crm_limit_dirty(mcf, lz, node);
+        return NULL;
     }
 
-    if (ctx->mcf->limit_local) {
-        ngx_log_error(NGX_LOG_NOTICE, r->connection->log, 0,
-                      "crm: rate limits are cluster-wide again");
-        ctx->mcf->limit_local = 0;
+    s = ngx_palloc(pool, sizeof(crm_limit_sync_t));
+    if (s == NULL) {
+        goto failed;
     }
 
-    ctx->limit->wait = (ngx_msec_t) ((reply->element[0]->integer + 999)
-                                    / 1000);
-    now = (uint64_t) reply->element[1]->integer;
+    s->key.data = ngx_pnalloc(pool, node->sn.str.len);
+    if (s->key.data == NULL) {
+        goto failed;
+    }
+
+    ngx_memcpy(s->key.data, node->sn.str.data, node->sn.str.len);
+    s->key.len = node->sn.str.len;
+    s->pool = pool;
+    s->mcf = mcf;
+    s->seq = ++lz->sh->seq;
+
+    crm_limit_sync_start(&node->count, now, s->delta);
+    node->count.seq = s->seq;
+
+    if (node->is_dirty) {
+        ngx_queue_remove(&node->dirty);
+        node->is_dirty = 0;
+    }
+
+    return s;
+
+failed:
+
+    ngx_destroy_pool(pool);
+    crm_limit_dirty(mcf, lz, node);
+    return NULL;
+}
+
+
+/* outside the mutex: one script call, answered in crm_limit_synced() */
+
+static void
+crm_limit_sync_send(crm_limit_sync_t *s, ngx_log_t *log)
+{
+    u_char             *p;
+    uint64_t            expire;
+    ngx_str_t           argv[7];
+    ngx_uint_t          i;
+    crm_limit_conf_t   *lcf;
+    crm_limit_zone_t   *lz;
+    crm_limit_node_t   *node;
+
+    lcf = &s->mcf->limit;
+
+    p = ngx_pnalloc(s->pool, 3 * NGX_INT64_LEN);
+    if (p == NULL) {
+        goto failed;
+    }
+
+    ngx_str_set(&argv[0], "EVAL");
+    argv[1] = crm_limit_script;
+    ngx_str_set(&argv[2], "1");
+    argv[3] = s->key;
+
+    expire = 0;
 
     for (i = 0; i < CRM_LIMIT_WINDOWS; i++) {
-        tat[i] = (uint64_t) reply->element[2 + i]->integer;
+        argv[4 + i].data = p;
+        p = ngx_sprintf(p, "%uL", s->delta[i]);
+        argv[4 + i].len = p - argv[4 + i].data;
+
+        expire = ngx_max(expire, lcf->window[i].period / 1000);
     }
 
-    rc = crm_limit_answer(r, ctx, now, tat);
+    argv[6].data = p;
+    p = ngx_sprintf(p, "%uL", expire);
+    argv[6].len = p - argv[6].data;
 
-done:
-
-    if (rc == NGX_OK) {
-        rc = crm_run_next(r, ctx);
-
-    } else {
-        rc = ctx->rc;
+    if (crm_redis_command(s->mcf->redis, s->pool, crm_limit_synced, s, 7,
+                          argv)
+        != NULL)
+    {
+        return;
     }
 
-    if (rc != NGX_DONE) {
-        crm_http_done(r, rc);
+failed:
+
+    /* not sent: pending again, for the timer */
+
+    lz = lcf->zone->data;
+
+    ngx_shmtx_lock(&lz->shpool->mutex);
+
+    node = crm_limit_lookup(lz, &s->key);
+
+    if (node != NULL && node->count.syncing && node->count.seq == s->seq) {
+        crm_limit_sync_failed(&node->count, crm_limit_now());
+        crm_limit_dirty(s->mcf, lz, node);
+    }
+
+    ngx_shmtx_unlock(&lz->shpool->mutex);
+
+    crm_limit_redis_state(s->mcf, log, 1);
+
+    ngx_destroy_pool(s->pool);
+}
+
+
+static void
+crm_limit_synced(crm_redis_cmd_t *cmd, redisReply *reply, void *data)
+{
+    crm_limit_sync_t  *s = data;
+
+    uint64_t                   now, rnow, rtat[CRM_LIMIT_WINDOWS];
+    ngx_uint_t                 i, valid;
+    ngx_log_t                 *log;
+    crm_limit_zone_t          *lz;
+    crm_limit_node_t          *node;
+    crm_limit_sync_t          *next;
+    crm_limit_sync_conf_t      sc;
+    ngx_http_crm_main_conf_t  *mcf;
+
+    mcf = s->mcf;
+    log = ngx_cycle->log;
+    lz = mcf->limit.zone->data;
+    next = NULL;
+
+    valid = (reply != NULL && reply->type == REDIS_REPLY_ARRAY
+             && reply->elements == 1 + CRM_LIMIT_WINDOWS);
+
+    for (i = 0; valid && i < 1 + CRM_LIMIT_WINDOWS; i++) {
+        if (reply->element[i]->type != REDIS_REPLY_INTEGER
+            || reply->element[i]->integer < 0)
+        {
+            valid = 0;
+        }
+    }
+
+    if (!valid && reply != NULL) {
+        ngx_log_error(NGX_LOG_ERR, log, 0,
+                      "crm: rate limit sync failed: %s",
+                      (reply->type == REDIS_REPLY_ERROR)
+                      ? reply->str : "unexpected reply");
+    }
+
+    rnow = 0;
+
+    if (valid) {
+        rnow = (uint64_t) reply->element[0]->integer;
+
+        for (i = 0; i < CRM_LIMIT_WINDOWS; i++) {
+            rtat[i] = (uint64_t) reply->element[1 + i]->integer;
+        }
+    }
+
+    crm_limit_sync_conf(mcf, &sc);
+    now = crm_limit_now();
+
+    ngx_shmtx_lock(&lz->shpool->mutex);
+
+    node = crm_limit_lookup(lz, &s->key);
+
+    /* not the node of this sync when it was forgotten in between */
+
+    if (node != NULL && node->count.syncing && node->count.seq == s->seq) {
+
+        if (valid) {
+            crm_limit_sync_done(&node->count, now, rnow, rtat);
+
+            if (crm_limit_sync_due(&node->count, &sc, now)) {
+                /* K more came while this one was out */
+                next = crm_limit_sync_take(mcf, lz, node, now);
+            }
+
+        } else {
+            crm_limit_sync_failed(&node->count, now);
+        }
+
+        if (next == NULL) {
+            crm_limit_dirty(mcf, lz, node);
+        }
+    }
+
+    ngx_shmtx_unlock(&lz->shpool->mutex);
+
+    crm_limit_redis_state(mcf, log, !valid);
+
+    /* the command lives in this pool: hiredis is done with it */
+    ngx_destroy_pool(s->pool);
+
+    if (next != NULL) {
+        crm_limit_sync_send(next, log);
     }
 }
 
 
 /*
- * The window closest to exhaustion (the budget a client is shown): its
- * index, the requests it has left and the ms until it is whole again
+ * Under the zone's mutex: a node with admissions to send and no sync out
+ * joins the queue the timers walk; this worker's timer runs
  */
 
-static ngx_uint_t
-crm_limit_budget(crm_limit_window_t *w, uint64_t now, uint64_t *tat,
-    ngx_uint_t *remaining, ngx_msec_t *reset)
+static void
+crm_limit_dirty(ngx_http_crm_main_conf_t *mcf, crm_limit_zone_t *lz,
+    crm_limit_node_t *node)
 {
-    uint64_t    t;
-    ngx_uint_t  i, best, rem[CRM_LIMIT_WINDOWS];
-
-    best = 0;
-
-    for (i = 0; i < CRM_LIMIT_WINDOWS; i++) {
-        t = ngx_max(tat[i], now);
-        rem[i] = (t - now >= w[i].period)
-                 ? 0 : (ngx_uint_t) ((w[i].period - (t - now))
-                                     / w[i].interval);
-
-        if (rem[i] * w[best].limit < rem[best] * w[i].limit) {
-            best = i;
-        }
+    if (node->count.npending == 0 || node->count.syncing || node->is_dirty)
+    {
+        return;
     }
 
-    *remaining = ngx_min(rem[best], w[best].limit);
-    *reset = (ngx_msec_t) ((ngx_max(tat[best], now) - now + 999) / 1000);
+    ngx_queue_insert_tail(&lz->sh->dirty, &node->dirty);
+    node->is_dirty = 1;
 
-    return best;
+    if (!mcf->limit_sync.timer_set && mcf->limit_sync.handler != NULL) {
+        ngx_add_timer(&mcf->limit_sync, mcf->limit_sync_interval);
+    }
+}
+
+
+/* every worker's timer sends what has waited long enough, in one batch */
+
+static void
+crm_limit_sync_handler(ngx_event_t *ev)
+{
+    ngx_http_crm_main_conf_t  *mcf = ev->data;
+
+    uint64_t                now, left, wake;
+    ngx_uint_t              i, n, more, down;
+    ngx_queue_t            *q, *nq;
+    crm_limit_zone_t       *lz;
+    crm_limit_node_t       *node;
+    crm_limit_sync_t       *batch[CRM_LIMIT_SYNC_BATCH];
+    crm_limit_sync_conf_t   sc;
+
+    lz = mcf->limit.zone->data;
+
+    crm_limit_sync_conf(mcf, &sc);
+    now = crm_limit_now();
+    down = !crm_redis_up(mcf->redis);
+    wake = sc.interval;
+    n = 0;
+
+    ngx_shmtx_lock(&lz->shpool->mutex);
+
+    for (q = ngx_queue_head(&lz->sh->dirty);
+         !down && q != ngx_queue_sentinel(&lz->sh->dirty)
+         && n < CRM_LIMIT_SYNC_BATCH;
+         q = nq)
+    {
+        nq = ngx_queue_next(q);
+        node = ngx_queue_data(q, crm_limit_node_t, dirty);
+
+        if (crm_limit_sync_due(&node->count, &sc, now)) {
+            batch[n] = crm_limit_sync_take(mcf, lz, node, now);
+
+            if (batch[n] == NULL) {
+                break;
+            }
+
+            n++;
+            continue;
+        }
+
+        left = node->count.first + sc.interval - now;
+        wake = ngx_min(wake, left);
+    }
+
+    more = !ngx_queue_empty(&lz->sh->dirty);
+
+    ngx_shmtx_unlock(&lz->shpool->mutex);
+
+    if (down && more) {
+        crm_limit_redis_state(mcf, ev->log, 1);
+    }
+
+    for (i = 0; i < n; i++) {
+        crm_limit_sync_send(batch[i], ev->log);
+    }
+
+    if (more && !ev->timer_set) {
+        ngx_add_timer(ev, (n == CRM_LIMIT_SYNC_BATCH)
+                          ? 1 : (ngx_msec_t) ((wake + 999) / 1000));
+    }
+}
+
+
+/* a change of Redis' state, logged once per outage and worker */
+
+static void
+crm_limit_redis_state(ngx_http_crm_main_conf_t *mcf, ngx_log_t *log,
+    ngx_uint_t down)
+{
+    if (down && !mcf->limit_local) {
+        ngx_log_error(NGX_LOG_WARN, log, 0,
+                      "crm: Redis is unreachable: rate limits fall back "
+                      "to this host's zone");
+        mcf->limit_local = 1;
+
+    } else if (!down && mcf->limit_local) {
+        ngx_log_error(NGX_LOG_NOTICE, log, 0,
+                      "crm: rate limits are cluster-wide again");
+        mcf->limit_local = 0;
+    }
 }
 
 
@@ -570,6 +818,12 @@ crm_limit_node(crm_limit_zone_t *lz, ngx_str_t *key)
 
         node = ngx_queue_data(q, crm_limit_node_t, queue);
         ngx_rbtree_delete(&lz->sh->rbtree, &node->sn.node);
+
+        if (node->is_dirty) {
+            /* its admissions are not sent: at most one interval's */
+            ngx_queue_remove(&node->dirty);
+        }
+
         ngx_slab_free_locked(lz->shpool, node);
         node = NULL;
     }
@@ -582,12 +836,27 @@ crm_limit_node(crm_limit_zone_t *lz, ngx_str_t *key)
     node->sn.str.data = node->data;
     node->sn.str.len = key->len;
     node->sn.node.key = hash;
-    ngx_memzero(node->tat, sizeof(node->tat));
+    ngx_memzero(&node->count, sizeof(crm_limit_count_t));
+    node->is_dirty = 0;
 
     ngx_rbtree_insert(&lz->sh->rbtree, &node->sn.node);
     ngx_queue_insert_head(&lz->sh->queue, &node->queue);
 
     return node;
+}
+
+
+static crm_limit_node_t *
+crm_limit_lookup(crm_limit_zone_t *lz, ngx_str_t *key)
+{
+    uint32_t         hash;
+    ngx_str_node_t  *sn;
+
+    hash = ngx_crc32_short(key->data, key->len);
+
+    sn = ngx_str_rbtree_lookup(&lz->sh->rbtree, key, hash);
+
+    return (crm_limit_node_t *) sn;
 }
 
 
@@ -693,7 +962,7 @@ crm_limit_fail_take(ngx_http_request_t *r, crm_ctx_t *ctx)
     us = 0;
 
     for (i = 0; i < CRM_LIMIT_WINDOWS; i++) {
-        t = ngx_max(node->tat[i], now);
+        t = ngx_max(node->count.tat[i], now);
         allow = t + w[i].interval - w[i].period;
 
         if (now < allow && allow - now > us) {
@@ -703,14 +972,14 @@ crm_limit_fail_take(ngx_http_request_t *r, crm_ctx_t *ctx)
 
     if (us == 0) {
         for (i = 0; i < CRM_LIMIT_WINDOWS; i++) {
-            node->tat[i] = ngx_max(node->tat[i], now) + w[i].interval;
+            node->count.tat[i] = ngx_max(node->count.tat[i], now) + w[i].interval;
         }
 
         ctx->limit->fail.taken = 1;
     }
 
     for (i = 0; i < CRM_LIMIT_WINDOWS; i++) {
-        tat[i] = node->tat[i];
+        tat[i] = node->count.tat[i];
     }
 
     ngx_shmtx_unlock(&lz->shpool->mutex);
@@ -786,8 +1055,8 @@ crm_limit_fail_return(ngx_http_request_t *r, crm_ctx_t *ctx)
         node = (crm_limit_node_t *) sn;
 
         for (i = 0; i < CRM_LIMIT_WINDOWS; i++) {
-            if (node->tat[i] >= lcf->window[i].interval) {
-                node->tat[i] -= lcf->window[i].interval;
+            if (node->count.tat[i] >= lcf->window[i].interval) {
+                node->count.tat[i] -= lcf->window[i].interval;
             }
         }
     }

@@ -49,6 +49,8 @@ void crm_auth_forget(ngx_http_crm_main_conf_t *mcf, ngx_str_t *id);
 
 char *crm_limit_conf(ngx_conf_t *cf, crm_limit_conf_t *lcf, ngx_str_t *name,
     size_t size);
+ngx_int_t crm_limit_init_process(ngx_cycle_t *cycle,
+    ngx_http_crm_main_conf_t *mcf);
 ngx_int_t crm_limit_check(ngx_http_request_t *r, crm_ctx_t *ctx);
 ngx_int_t crm_limit_fail_take(ngx_http_request_t *r, crm_ctx_t *ctx);
 void crm_limit_fail_return(ngx_http_request_t *r, crm_ctx_t *ctx);

@@ -20,7 +20,8 @@ PURE_CFLAGS ?=
 PURE       := crm_query crm_value crm_cursor crm_sql crm_render crm_schema \
               crm_validate \
               crm_credential crm_fingerprint crm_mime crm_addr crm_track \
-              crm_merge crm_campaign crm_sign crm_analytics crm_metrics
+              crm_merge crm_campaign crm_sign crm_analytics crm_metrics \
+              crm_ratelimit
 
 # nginx's core objects the pure sources need
 NGX_CORE   := core/ngx_palloc core/ngx_array core/ngx_list core/ngx_inet \
