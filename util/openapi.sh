@@ -1,0 +1,166 @@
+#!/bin/bash
+#
+# The OpenAPI document (docs/openapi.json) and its checks.
+#
+#   util/openapi.sh emit FILE   the module writes its document to FILE:
+#                               nginx -t with crm_openapi_file (no stack,
+#                               no port)
+#   util/openapi.sh write       emit docs/openapi.json (make openapi)
+#   util/openapi.sh stale       fail when docs/openapi.json is not what
+#                               the module emits
+#   util/openapi.sh tools       install the npm tools of util/openapi
+#                               (pinned by its package-lock.json) when
+#                               missing; nothing to fetch once installed
+#   util/openapi.sh lint        @redocly/cli lint docs/openapi.json
+#   util/openapi.sh validate [SUITES]
+#                               run Test::Nginx suites (default
+#                               t/010-contacts.t) through Prism's proxy
+#                               (@stoplight/prism-cli): every response
+#                               must conform to the document
+#   util/openapi.sh docs        docs/api.html: Redoc, one static file
+#   util/openapi.sh render      headless Chromium renders docs/api.html
+#   util/openapi.sh check       stale, tools, lint, validate (make test)
+#
+# Environment: NGX_BIN (/usr/sbin/nginx), MODULE (build/...so); validate
+# also what make test exports (TEST_NGINX_*), and CRM_TEST_PRISM_PORT
+# (default TEST_NGINX_SERVER_PORT + 3).
+
+set -u
+
+top=$(cd "$(dirname "$0")/.." && pwd)
+tools=$top/util/openapi
+bin=$tools/node_modules/.bin
+work=$top/.run/openapi
+ngx_bin=${NGX_BIN:-/usr/sbin/nginx}
+module=${MODULE:-$top/build/ngx_http_crm_module.so}
+
+die() { echo "openapi: $*" >&2; exit 1; }
+
+emit() {
+    local out=$1 dir
+    mkdir -p "$work"
+    dir=$(mktemp -d "$work/emit.XXXXXX")
+    mkdir -p "$dir/logs"
+    cat > "$dir/nginx.conf" <<EOF
+load_module $module;
+error_log stderr error;
+pid $dir/nginx.pid;
+events {}
+http {
+    crm_openapi_file $out;
+}
+EOF
+    if ! "$ngx_bin" -q -t -p "$dir/" -c "$dir/nginx.conf"; then
+        rm -rf "$dir"
+        die "nginx -t could not emit the document"
+    fi
+    rm -rf "$dir"
+}
+
+stale() {
+    mkdir -p "$work"
+    emit "$work/openapi.json"
+    if ! cmp -s "$work/openapi.json" "$top/docs/openapi.json"; then
+        diff -u "$top/docs/openapi.json" "$work/openapi.json" | head -20
+        die "docs/openapi.json is stale: run make openapi and commit it"
+    fi
+    echo "openapi: docs/openapi.json is what the module serves"
+}
+
+# npm ci only when node_modules is missing or older than the lock file
+tools() {
+    local stamp=$tools/node_modules/.package-lock.json
+    if [ -f "$stamp" ] && [ "$stamp" -nt "$tools/package-lock.json" ] \
+       && [ -x "$bin/redocly" ] && [ -x "$bin/prism" ]; then
+        return 0
+    fi
+    command -v npm > /dev/null || die "npm is missing (Debian: npm)"
+    echo "openapi: installing the npm tools into util/openapi/node_modules"
+    (cd "$tools" && npm ci --no-audit --no-fund --loglevel=error) \
+        || die "npm ci failed"
+    touch "$stamp"
+}
+
+lint() {
+    tools
+    (cd "$tools" && "$bin/redocly" lint --config redocly.yaml \
+        --format=stylish "$top/docs/openapi.json") \
+        || die "redocly lint found problems"
+}
+
+# Prism validates each response against the document and logs a
+# violation; requests are not judged (the suites send wrong ones on
+# purpose), only responses
+validate() {
+    local suites=${*:-t/010-contacts.t}
+    local nginx_port=${TEST_NGINX_SERVER_PORT:-1984}
+    local port=${CRM_TEST_PRISM_PORT:-$((nginx_port + 3))}
+    local log=$work/prism.log pid status n inc i
+
+    tools
+    mkdir -p "$work"
+    : > "$log"
+
+    "$bin/prism" proxy "$top/docs/openapi.json" \
+        "http://127.0.0.1:$nginx_port" --host 127.0.0.1 --port "$port" \
+        --errors=false --validate-request=false > "$log" 2>&1 &
+    pid=$!
+
+    for i in $(seq 1 200); do
+        if grep -q "Prism is listening" "$log"; then
+            break
+        fi
+        if ! kill -0 "$pid" 2> /dev/null; then
+            cat "$log"
+            die "prism did not start"
+        fi
+        sleep 0.1
+    done
+
+    if perl -MTest::Nginx::Socket -e1 2> /dev/null; then
+        inc="-I t/lib"
+    else
+        inc="-I t/lib -I t/compat/lib"
+    fi
+
+    (cd "$top" && TEST_NGINX_CLIENT_PORT=$port prove $inc $suites)
+    status=$?
+
+    kill "$pid" 2> /dev/null
+    wait "$pid" 2> /dev/null
+
+    n=$(grep -c "Violation: response" "$log")
+    if [ "$n" -gt 0 ]; then
+        grep -B2 -A3 "Violation: response" "$log" | head -60
+        echo "openapi: $n responses do not conform to docs/openapi.json"
+        return 1
+    fi
+
+    if ! grep -q "Request received" "$log"; then
+        die "no request went through prism"
+    fi
+
+    echo "openapi: $(grep -c 'Request received' "$log") requests through" \
+         "prism, every response conforms"
+    return $status
+}
+
+docs() {
+    tools
+    (cd "$tools" && "$bin/redocly" build-docs "$top/docs/openapi.json" \
+        --output "$top/docs/api.html" --title "CRM API") \
+        || die "redocly build-docs failed"
+}
+
+case "${1:-}" in
+    emit)     shift; emit "$(realpath -m "$1")" ;;
+    write)    emit "$top/docs/openapi.json"
+              echo "openapi: docs/openapi.json written" ;;
+    stale)    stale ;;
+    tools)    tools ;;
+    lint)     lint ;;
+    validate) shift; validate "$@" ;;
+    docs)     docs ;;
+    check)    stale && tools && lint && validate ;;
+    *)        sed -n '3,25p' "$0"; exit 2 ;;
+esac
