@@ -92,16 +92,32 @@ lint() {
 # violation; requests are not judged (the suites send wrong ones on
 # purpose), only responses
 validate() {
-    local suites=${*:-t/010-contacts.t}
+    local suites=${*:-${OPENAPI_SUITES:-t/010-contacts.t t/120-bulk.t t/200-campaigns.t}}
     local nginx_port=${TEST_NGINX_SERVER_PORT:-1984}
     local port=${CRM_TEST_PRISM_PORT:-$((nginx_port + 3))}
-    local log=$work/prism.log pid status n inc i
+    local log=$work/prism.log pid n m inc i
 
     tools
     mkdir -p "$work"
     : > "$log"
 
-    "$bin/prism" proxy "$top/docs/openapi.json" \
+    # Prism matches a request's path against the paths of the document
+    # as they are (servers are not stripped): its copy has every path
+    # under each server's, the same operations
+    node -e '
+        const fs = require("fs");
+        const doc = JSON.parse(fs.readFileSync(process.argv[1]));
+        const paths = {};
+        for (const s of doc.servers)
+            for (const p of Object.keys(doc.paths))
+                paths[s.url + p] = doc.paths[p];
+        doc.paths = paths;
+        delete doc.servers;
+        fs.writeFileSync(process.argv[2], JSON.stringify(doc));
+    ' "$top/docs/openapi.json" "$work/prism.json" \
+        || die "cannot prepare the document for prism"
+
+    "$bin/prism" proxy "$work/prism.json" \
         "http://127.0.0.1:$nginx_port" --host 127.0.0.1 --port "$port" \
         --errors=false --validate-request=false > "$log" 2>&1 &
     pid=$!
@@ -123,8 +139,11 @@ validate() {
         inc="-I t/lib -I t/compat/lib"
     fi
 
-    (cd "$top" && TEST_NGINX_CLIENT_PORT=$port prove $inc $suites)
-    status=$?
+    # the suites' own assertions are not the point here (Prism
+    # re-serializes JSON bodies, so byte-exact ones fail): their
+    # requests are
+    (cd "$top" && TEST_NGINX_CLIENT_PORT=$port prove $inc $suites) \
+        > "$work/prove.log" 2>&1
 
     kill "$pid" 2> /dev/null
     wait "$pid" 2> /dev/null
@@ -140,9 +159,15 @@ validate() {
         die "no request went through prism"
     fi
 
-    echo "openapi: $(grep -c 'Request received' "$log") requests through" \
-         "prism, every response conforms"
-    return $status
+    # requests of no route (404s, 405s the suites ask for on purpose)
+    n=$(grep -c "Violation: request Selected route not found" "$log")
+    m=$(grep -c "Request received" "$log")
+    if [ "$n" -ge "$m" ]; then
+        die "no request matched a route of the document"
+    fi
+
+    echo "openapi: $m requests of $suites through prism:" \
+         "every response conforms ($n were of no route)"
 }
 
 docs() {

@@ -859,8 +859,9 @@ static json_t *
 crm_oa_resource_response(crm_oa_t *oa, crm_resource_t *res,
     const char *which)
 {
-    char     name[CRM_OA_NAME_MAX], key[CRM_OA_NAME_MAX + 16];
-    json_t  *headers, *data, *resp;
+    char       name[CRM_OA_NAME_MAX], key[CRM_OA_NAME_MAX + 16];
+    json_t    *headers, *data, *resp, *schema;
+    ngx_str_t  contacts;
 
     crm_oa_pascal(name, sizeof(name), &res->singular);
     ngx_snprintf((u_char *) key, sizeof(key), "%s%s%Z", name, which);
@@ -885,17 +886,48 @@ crm_oa_resource_response(crm_oa_t *oa, crm_resource_t *res,
     }
 
     if (ngx_strcmp(which, "List") == 0) {
-        resp = json_pack("{s:s,s:o,s:{s:{s:{s:s,s:{s:{s:s,s:o},s:o},"
-                         "s:[s,s]}}}}",
-                         "description", "A page of the list.",
+        crm_oa_set(oa, oa->schemas, key,
+                   json_pack("{s:s,s:{s:{s:s,s:o},s:o},s:[s,s]}",
+                             "type", "object",
+                             "properties",
+                               "data", "type", "array",
+                                 "items", crm_oa_ref("schemas", name),
+                               "meta", crm_oa_ref("schemas", "ListMeta"),
+                             "required", "data", "meta"));
+
+        if (res->preview) {
+            /*
+             * before it exists, a preview: the contacts it would have
+             * (handlers/crm_campaigns.c)
+             */
+
+            ngx_str_set(&contacts, "contacts");
+
+            if (crm_schema_find(&contacts) == NULL) {
+                oa->failed = 1;
+                json_decref(headers);
+                return NULL;
+            }
+
+            json_decref(crm_oa_resource_response(oa,
+                                                 crm_schema_find(&contacts),
+                                                 "List"));
+
+            schema = json_pack("{s:[o,o]}", "anyOf",
+                               crm_oa_ref("schemas", key),
+                               crm_oa_ref("schemas", "ContactList"));
+
+        } else {
+            schema = crm_oa_ref("schemas", key);
+        }
+
+        resp = json_pack("{s:s,s:o,s:{s:{s:o}}}",
+                         "description", res->preview
+                         ? "A page of the list (before it is made: of "
+                           "the contacts it would have)."
+                         : "A page of the list.",
                          "headers", headers,
-                         "content", "application/json", "schema",
-                           "type", "object",
-                           "properties",
-                             "data", "type", "array",
-                               "items", crm_oa_ref("schemas", name),
-                             "meta", crm_oa_ref("schemas", "ListMeta"),
-                           "required", "data", "meta");
+                         "content", "application/json", "schema", schema);
 
         crm_oa_set(oa, oa->responses, key, resp);
 
