@@ -56,6 +56,20 @@ typedef struct {
 } crm_oa_path_t;
 
 
+typedef struct {
+    const char               *name;
+    const char               *schema;       /* JSON */
+    const char               *description;
+} crm_oa_list_param_t;
+
+
+typedef struct {
+    const char               *name;         /* components/responses */
+    ngx_uint_t                status;
+    const char               *header;       /* an extra header, or NULL */
+} crm_oa_error_t;
+
+
 static void crm_oa_set(crm_oa_t *oa, json_t *obj, const char *key,
     json_t *value);
 static json_t *crm_oa_ref(const char *kind, const char *name);
@@ -102,14 +116,7 @@ static const char  *crm_oa_methods[] = {
 
 /* what the list parameters are; a parameter missing here is a string */
 
-typedef struct {
-    const char               *name;
-    const char               *schema;       /* JSON */
-    const char               *description;
-} crm_oa_list_param_t;
-
-
-static crm_oa_list_param_t  crm_oa_list_params[] = {
+static const crm_oa_list_param_t  crm_oa_list_params[] = {
     { "limit", "{\"type\":\"integer\",\"minimum\":1,\"maximum\":200,"
                "\"default\":20}",
       "Rows per page (1..200, default 20)." },
@@ -346,9 +353,9 @@ crm_openapi_send(ngx_http_request_t *r, u_char *data, size_t len)
 static json_t *
 crm_oa_copy_custom(json_t *doc, json_t *custom)
 {
-    char         name[CRM_OA_NAME_MAX + 16];
-    json_t      *copy, *comp, *schemas, *schema, *props, *defs;
-    ngx_uint_t   i, n, k;
+    char             name[CRM_OA_NAME_MAX + 16];
+    json_t          *copy, *comp, *schemas, *schema, *props, *defs;
+    ngx_uint_t       i, n, k;
     crm_resource_t  *all;
 
     static const char  *suffix[] = { "", "Create", "Update" };
@@ -1090,13 +1097,13 @@ crm_oa_filters(crm_oa_t *oa, crm_resource_t *res, json_t *list)
 static void
 crm_oa_components(crm_oa_t *oa)
 {
-    u_char               *p, *end;
-    json_t               *schema;
-    ngx_uint_t            k, status;
-    const char           *code;
-    json_error_t          err;
-    crm_oa_list_param_t  *lp;
-    u_char                desc[8192];
+    u_char                     *p, *end;
+    json_t                     *schema;
+    ngx_uint_t                  k, status;
+    const char                 *code;
+    json_error_t                err;
+    const crm_oa_list_param_t  *lp;
+    u_char                      desc[8192];
 
     /* info, with the error catalog */
 
@@ -1160,59 +1167,61 @@ crm_oa_components(crm_oa_t *oa)
 
     /* the schemas of the envelopes and of the routes of their own */
     crm_oa_json(oa, oa->schemas,
-        "{\"Meta\":{\"type\":\"object\",\"properties\":{\"requestId\":{\"type\":\""
-        "string\"},\"timestamp\":{\"type\":\"string\",\"format\":\"date-time\"}}"
-        ",\"required\":[\"requestId\",\"timestamp\"]},\"ListMeta\":{\"type\":\"o"
-        "bject\",\"properties\":{\"requestId\":{\"type\":\"string\"},\"timestam"
-        "p\":{\"type\":\"string\",\"format\":\"date-time\"},\"limit\":{\"type\":\"i"
-        "nteger\"},\"cursor\":{\"type\":\"object\",\"properties\":{\"next\":{\"ty"
-        "pe\":[\"string\",\"null\"]},\"previous\":{\"type\":[\"string\",\"null\"]}"
-        ",\"hasMore\":{\"type\":\"boolean\"}}},\"total\":{\"type\":\"integer\"}},"
-        "\"required\":[\"requestId\",\"timestamp\"]},\"Data\":{\"type\":\"object"
-        "\",\"description\":\"A result of its own shape under data.\",\"pro"
-        "perties\":{\"data\":{},\"meta\":{\"$ref\":\"#/components/schemas/Met"
-        "a\"}},\"required\":[\"data\",\"meta\"]},\"BulkRequest\":{\"type\":\"obje"
-        "ct\",\"properties\":{\"operations\":{\"type\":\"array\",\"minItems\":1,"
-        "\"maxItems\":200,\"items\":{\"type\":\"object\",\"properties\":{\"metho"
-        "d\":{\"type\":\"string\",\"enum\":[\"create\",\"update\",\"delete\"]},\"id"
-        "\":{\"type\":\"string\"},\"data\":{\"type\":\"object\"}},\"required\":[\"m"
-        "ethod\"],\"additionalProperties\":false}},\"atomic\":{\"type\":\"boo"
-        "lean\",\"default\":false}},\"required\":[\"operations\"],\"additiona"
-        "lProperties\":false},\"BulkResponse\":{\"type\":\"object\",\"propert"
-        "ies\":{\"data\":{\"type\":\"array\",\"items\":{\"type\":\"object\",\"prope"
-        "rties\":{\"index\":{\"type\":\"integer\"},\"status\":{\"type\":\"integer"
-        "\"},\"data\":{\"description\":\"The record (create, update).\"},\"er"
-        "ror\":{\"type\":\"object\",\"description\":\"The error object of the"
-        " operation.\"}},\"required\":[\"index\",\"status\"]}},\"meta\":{\"allO"
-        "f\":[{\"$ref\":\"#/components/schemas/Meta\"}],\"type\":\"object\",\"p"
-        "roperties\":{\"atomic\":{\"type\":\"boolean\"},\"succeeded\":{\"type\":"
-        "\"integer\"},\"failed\":{\"type\":\"integer\"}}}},\"required\":[\"data\""
-        ",\"meta\"]},\"LinkRequest\":{\"type\":\"object\",\"properties\":{\"id\":"
-        "{\"type\":\"string\",\"format\":\"uuid\"}},\"required\":[\"id\"],\"additi"
-        "onalProperties\":false},\"LoginRequest\":{\"type\":\"object\",\"prop"
-        "erties\":{\"email\":{\"type\":\"string\"},\"password\":{\"type\":\"strin"
-        "g\",\"writeOnly\":true}},\"required\":[\"email\",\"password\"],\"addit"
-        "ionalProperties\":false},\"Session\":{\"type\":\"object\",\"properti"
-        "es\":{\"data\":{\"type\":\"object\",\"properties\":{\"token\":{\"type\":\""
-        "string\"},\"tokenType\":{\"type\":\"string\"},\"sessionId\":{\"type\":\""
-        "string\"},\"expiresAt\":{\"type\":\"string\",\"format\":\"date-time\"},"
-        "\"workspaceId\":{\"type\":\"string\"},\"userId\":{\"type\":\"string\"}},"
-        "\"required\":[\"token\"]},\"meta\":{\"$ref\":\"#/components/schemas/M"
-        "eta\"}},\"required\":[\"data\",\"meta\"]},\"Health\":{\"type\":\"object\""
-        ",\"properties\":{\"data\":{\"type\":\"object\",\"properties\":{\"status"
-        "\":{\"type\":\"string\",\"enum\":[\"ok\",\"degraded\",\"unavailable\"]},\""
-        "checks\":{\"type\":\"object\"}},\"required\":[\"status\"]},\"meta\":{\"$"
-        "ref\":\"#/components/schemas/Meta\"}},\"required\":[\"data\",\"meta\""
-        "]},\"SearchResults\":{\"type\":\"object\",\"properties\":{\"data\":{\"t"
-        "ype\":\"array\",\"items\":{\"type\":\"object\",\"properties\":{\"type\":{"
-        "\"type\":\"string\"},\"score\":{\"type\":\"number\",\"minimum\":0,\"maxim"
-        "um\":1},\"record\":{\"type\":\"object\"}},\"required\":[\"type\",\"score"
-        "\",\"record\"]}},\"meta\":{\"$ref\":\"#/components/schemas/Meta\"}},\""
-        "required\":[\"data\",\"meta\"]},\"OpenAPIDocument\":{\"type\":\"object"
-        "\",\"description\":\"This document.\",\"properties\":{\"openapi"
-        "\":{\"type\":\"string\"},\"info\":{\"type\":\"object\"},"
-        "\"paths\":{\"type\":\"object\"}},\"required\":[\"openapi\",\"info"
-        "\",\"paths\"]}}");
+        "{\"Meta\":{\"type\":\"object\",\"properties\":{\"requestId\":{\"type"
+        "\":\"string\"},\"timestamp\":{\"type\":\"string\",\"format\":\"date-"
+        "time\"}},\"required\":[\"requestId\",\"timestamp\"]},\"ListMeta\":{"
+        "\"type\":\"object\",\"properties\":{\"requestId\":{\"type\":\"string"
+        "\"},\"timestamp\":{\"type\":\"string\",\"format\":\"date-time\"},\"l"
+        "imit\":{\"type\":\"integer\"},\"cursor\":{\"type\":\"object\",\"prop"
+        "erties\":{\"next\":{\"type\":[\"string\",\"null\"]},\"previous\":{\""
+        "type\":[\"string\",\"null\"]},\"hasMore\":{\"type\":\"boolean\"}}},"
+        "\"total\":{\"type\":\"integer\"}},\"required\":[\"requestId\",\"time"
+        "stamp\"]},\"Data\":{\"type\":\"object\",\"description\":\"A result o"
+        "f its own shape under data.\",\"properties\":{\"data\":{},\"meta\":{"
+        "\"$ref\":\"#/components/schemas/Meta\"}},\"required\":[\"data\",\"me"
+        "ta\"]},\"BulkRequest\":{\"type\":\"object\",\"properties\":{\"operat"
+        "ions\":{\"type\":\"array\",\"minItems\":1,\"maxItems\":200,\"items\""
+        ":{\"type\":\"object\",\"properties\":{\"method\":{\"type\":\"string"
+        "\",\"enum\":[\"create\",\"update\",\"delete\"]},\"id\":{\"type\":\"s"
+        "tring\"},\"data\":{\"type\":\"object\"}},\"required\":[\"method\"],"
+        "\"additionalProperties\":false}},\"atomic\":{\"type\":\"boolean\",\""
+        "default\":false}},\"required\":[\"operations\"],\"additionalProperti"
+        "es\":false},\"BulkResponse\":{\"type\":\"object\",\"properties\":{\""
+        "data\":{\"type\":\"array\",\"items\":{\"type\":\"object\",\"properti"
+        "es\":{\"index\":{\"type\":\"integer\"},\"status\":{\"type\":\"intege"
+        "r\"},\"data\":{\"description\":\"The record (create, update).\"},\"e"
+        "rror\":{\"type\":\"object\",\"description\":\"The error object of th"
+        "e operation.\"}},\"required\":[\"index\",\"status\"]}},\"meta\":{\"a"
+        "llOf\":[{\"$ref\":\"#/components/schemas/Meta\"}],\"type\":\"object"
+        "\",\"properties\":{\"atomic\":{\"type\":\"boolean\"},\"succeeded\":{"
+        "\"type\":\"integer\"},\"failed\":{\"type\":\"integer\"}}}},\"require"
+        "d\":[\"data\",\"meta\"]},\"LinkRequest\":{\"type\":\"object\",\"prop"
+        "erties\":{\"id\":{\"type\":\"string\",\"format\":\"uuid\"}},\"requir"
+        "ed\":[\"id\"],\"additionalProperties\":false},\"LoginRequest\":{\"ty"
+        "pe\":\"object\",\"properties\":{\"email\":{\"type\":\"string\"},\"pa"
+        "ssword\":{\"type\":\"string\",\"writeOnly\":true}},\"required\":[\"e"
+        "mail\",\"password\"],\"additionalProperties\":false},\"Session\":{\""
+        "type\":\"object\",\"properties\":{\"data\":{\"type\":\"object\",\"pr"
+        "operties\":{\"token\":{\"type\":\"string\"},\"tokenType\":{\"type\":"
+        "\"string\"},\"sessionId\":{\"type\":\"string\"},\"expiresAt\":{\"typ"
+        "e\":\"string\",\"format\":\"date-time\"},\"workspaceId\":{\"type\":"
+        "\"string\"},\"userId\":{\"type\":\"string\"}},\"required\":[\"token"
+        "\"]},\"meta\":{\"$ref\":\"#/components/schemas/Meta\"}},\"required\""
+        ":[\"data\",\"meta\"]},\"Health\":{\"type\":\"object\",\"properties\""
+        ":{\"data\":{\"type\":\"object\",\"properties\":{\"status\":{\"type\""
+        ":\"string\",\"enum\":[\"ok\",\"degraded\",\"unavailable\"]},\"checks"
+        "\":{\"type\":\"object\"}},\"required\":[\"status\"]},\"meta\":{\"$re"
+        "f\":\"#/components/schemas/Meta\"}},\"required\":[\"data\",\"meta\"]"
+        "},\"SearchResults\":{\"type\":\"object\",\"properties\":{\"data\":{"
+        "\"type\":\"array\",\"items\":{\"type\":\"object\",\"properties\":{\""
+        "type\":{\"type\":\"string\"},\"score\":{\"type\":\"number\",\"minimu"
+        "m\":0,\"maximum\":1},\"record\":{\"type\":\"object\"}},\"required\":"
+        "[\"type\",\"score\",\"record\"]}},\"meta\":{\"$ref\":\"#/components/"
+        "schemas/Meta\"}},\"required\":[\"data\",\"meta\"]},\"OpenAPIDocument"
+        "\":{\"type\":\"object\",\"description\":\"This document.\",\"propert"
+        "ies\":{\"openapi\":{\"type\":\"string\"},\"info\":{\"type\":\"object"
+        "\"},\"paths\":{\"type\":\"object\"}},\"required\":[\"openapi\",\"inf"
+        "o\",\"paths\"]}}");
 
     /* the error envelope, its codes from the catalog */
 
@@ -1344,14 +1353,7 @@ crm_oa_components(crm_oa_t *oa)
 
 /* components/responses of the errors, by status */
 
-typedef struct {
-    const char               *name;
-    ngx_uint_t                status;
-    const char               *header;       /* an extra header, or NULL */
-} crm_oa_error_t;
-
-
-static crm_oa_error_t  crm_oa_error_responses[] = {
+static const crm_oa_error_t  crm_oa_error_responses[] = {
     { "BadRequest", 400, NULL },
     { "Unauthenticated", 401, "WWW-Authenticate" },
     { "Forbidden", 403, NULL },
@@ -1371,10 +1373,10 @@ static crm_oa_error_t  crm_oa_error_responses[] = {
 static void
 crm_oa_errors(crm_oa_t *oa)
 {
-    char             desc[512];
-    json_t          *codes, *headers, *examples, *code;
-    size_t           i;
-    crm_oa_error_t  *e;
+    char                   desc[512];
+    json_t                *codes, *headers, *examples, *code;
+    size_t                 i;
+    const crm_oa_error_t  *e;
 
     for (e = crm_oa_error_responses; e->name != NULL; e++) {
         codes = crm_oa_error_codes(e->status);
