@@ -18,8 +18,10 @@
 #                               (@stoplight/prism-cli): every response
 #                               must conform to the document
 #   util/openapi.sh docs        docs/api.html: Redoc, one static file
-#   util/openapi.sh render      headless Chromium renders docs/api.html
-#   util/openapi.sh check       stale, tools, lint, validate (make test)
+#   util/openapi.sh render      docs, and headless Chromium (when
+#                               installed) renders docs/api.html
+#   util/openapi.sh check       stale, tools, lint, render, validate
+#                               (make test)
 #
 # Environment: NGX_BIN (/usr/sbin/nginx), MODULE (build/...so); validate
 # also what make test exports (TEST_NGINX_*), and CRM_TEST_PRISM_PORT
@@ -33,6 +35,9 @@ bin=$tools/node_modules/.bin
 work=$top/.run/openapi
 ngx_bin=${NGX_BIN:-/usr/sbin/nginx}
 module=${MODULE:-$top/build/ngx_http_crm_module.so}
+
+# no telemetry, no update check: the tools run offline
+export REDOCLY_TELEMETRY=off REDOCLY_SUPPRESS_UPDATE_NOTICE=true
 
 die() { echo "openapi: $*" >&2; exit 1; }
 
@@ -83,9 +88,17 @@ tools() {
 
 lint() {
     tools
-    (cd "$tools" && "$bin/redocly" lint --config redocly.yaml \
-        --format=stylish "$top/docs/openapi.json") \
-        || die "redocly lint found problems"
+    mkdir -p "$work"
+    if ! (cd "$tools" && "$bin/redocly" lint --config redocly.yaml \
+              "$top/docs/openapi.json") > "$work/lint.log" 2>&1; then
+        grep -v "^ *[║╔╚]" "$work/lint.log" | tail -60
+        die "redocly lint found problems"
+    fi
+    if grep -q "You have [0-9]* warning" "$work/lint.log"; then
+        grep -v "^ *[║╔╚]" "$work/lint.log" | tail -60
+        die "redocly lint warns"
+    fi
+    echo "openapi: redocly lint: valid, no warning"
 }
 
 # Prism validates each response against the document and logs a
@@ -173,8 +186,39 @@ validate() {
 docs() {
     tools
     (cd "$tools" && "$bin/redocly" build-docs "$top/docs/openapi.json" \
-        --output "$top/docs/api.html" --title "CRM API") \
+        --output "$top/docs/api.html" --title "CRM API" --inlineBundle) \
         || die "redocly build-docs failed"
+}
+
+# the page as a browser shows it: headless Chromium's DOM once the
+# scripts ran, or, without Chromium (Debian: chromium, not installed by
+# make test), the page as built (Redoc prerenders it)
+render() {
+    local html=$top/docs/api.html dom what s
+    mkdir -p "$work"
+    if ! (docs) > "$work/docs.log" 2>&1; then
+        grep -v "^ *[║╔╚]" "$work/docs.log" | tail -20
+        exit 1
+    fi
+    if grep -q "cdn.redocly.com/redoc" "$html"; then
+        die "docs/api.html loads Redoc from the network"
+    fi
+    if command -v chromium > /dev/null; then
+        dom=$(timeout 120 chromium --headless --no-sandbox --disable-gpu \
+                  --virtual-time-budget=20000 --dump-dom "file://$html" \
+                  2> /dev/null)
+        what="rendered by headless Chromium"
+    else
+        dom=$(cat "$html")
+        what="as built (no chromium to render it)"
+    fi
+    for s in "CRM API" "List contacts" "Create a contact" \
+             "Idempotency-Key" "RESOURCE_NOT_FOUND"; do
+        if ! grep -qF "$s" <<< "$dom"; then
+            die "docs/api.html $what does not show \"$s\""
+        fi
+    done
+    echo "openapi: docs/api.html $what shows the operations"
 }
 
 case "${1:-}" in
@@ -186,6 +230,7 @@ case "${1:-}" in
     lint)     lint ;;
     validate) shift; validate "$@" ;;
     docs)     docs ;;
-    check)    stale && tools && lint && validate ;;
+    render)   render ;;
+    check)    stale && tools && lint && render && validate ;;
     *)        sed -n '3,25p' "$0"; exit 2 ;;
 esac
