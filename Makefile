@@ -25,6 +25,15 @@
 #   make directives  every directive of the commands table is in the
 #                 README in nginx's form, with its context (also part of
 #                 make test)
+#   make openapi  write docs/openapi.json, the OpenAPI 3.1 document the
+#                 module serves at /openapi.json (nginx -t with
+#                 crm_openapi_file: no stack needed); make test fails
+#                 when the committed one is stale, lints it with
+#                 @redocly/cli and runs t/010-contacts.t through Prism's
+#                 validating proxy (npm tools pinned in util/openapi,
+#                 installed there on first use)
+#   make docs     docs/api.html: the document as a Redoc page (one
+#                 static file)
 #   make fuzz     build every libFuzzer target of fuzz/ (the parsers: query
 #                 string, JSON bodies, cursors, credentials, idempotency
 #                 fingerprint) with clang, AddressSanitizer and
@@ -80,7 +89,7 @@ TEST_HOOK_PORT  := $(CRM_TEST_HOOK_PORT)
 TEST_DNS_PORT   := $(CRM_TEST_DNS_PORT)
 
 .PHONY: all deps configure run stop seed status test test-locked unit fuzz layers \
-        directives deb \
+        directives deb openapi docs \
         clean distclean bench asan
 
 all: $(MODULE)
@@ -114,6 +123,12 @@ layers: $(MODULE)
 
 directives:
 	@perl util/directives.pl .
+
+openapi: $(MODULE)
+	@NGX_BIN=$(NGX_BIN) MODULE=$(MODULE) util/openapi.sh write
+
+docs: $(MODULE)
+	@NGX_BIN=$(NGX_BIN) MODULE=$(MODULE) util/openapi.sh docs
 
 unit: $(NGX_BUILD)/Makefile
 	$(MAKE) -s -C t/unit NGX_SRC=$(NGX_SRC) NGX_BUILD=$(NGX_BUILD)
@@ -201,6 +216,8 @@ test-locked:
 	    prove t/deb/run.sh || status=1; \
 	    perl util/layers.pl -o $(NGX_BUILD) . || status=1; \
 	    perl util/directives.pl . || status=1; \
+	    NGX_BIN=$(NGX_BIN) MODULE=$(MODULE) util/openapi.sh check \
+	        || status=1; \
 	    make -s fuzz || status=1; \
 	fi; \
 	if perl -MTest::Nginx::Socket -e1 2>/dev/null; then \

@@ -29,6 +29,9 @@
 static void *ngx_http_crm_create_main_conf(ngx_conf_t *cf);
 static char *ngx_http_crm_init_main_conf(ngx_conf_t *cf, void *conf);
 static ngx_int_t ngx_http_crm_init(ngx_conf_t *cf);
+static ngx_int_t ngx_http_crm_openapi_init(ngx_conf_t *cf,
+    ngx_http_crm_main_conf_t *mcf);
+static void ngx_http_crm_openapi_cleanup(void *data);
 static void *ngx_http_crm_create_srv_conf(ngx_conf_t *cf);
 static void *ngx_http_crm_create_loc_conf(ngx_conf_t *cf);
 static char *ngx_http_crm_merge_loc_conf(ngx_conf_t *cf, void *parent,
@@ -318,6 +321,13 @@ static ngx_command_t  ngx_http_crm_commands[] = {
       ngx_conf_set_sec_slot,
       NGX_HTTP_MAIN_CONF_OFFSET,
       offsetof(ngx_http_crm_main_conf_t, session_ttl),
+      NULL },
+
+    { ngx_string("crm_openapi_file"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_str_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_crm_main_conf_t, openapi_file),
       NULL },
 
     { ngx_string("crm_cursor_secret"),
@@ -787,7 +797,100 @@ ngx_http_crm_init(ngx_conf_t *cf)
 
     mcf->webhook->allow = mcf->outbound.allow;
 
+    if (ngx_http_crm_openapi_init(cf, mcf) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
     return crm_error_pages_init(cf);
+}
+
+
+/*
+ * The OpenAPI document (GET /openapi.json), built once from the route
+ * table and the descriptors, and written to crm_openapi_file when set
+ * (make openapi: nginx -t with it)
+ */
+
+static ngx_int_t
+ngx_http_crm_openapi_init(ngx_conf_t *cf, ngx_http_crm_main_conf_t *mcf)
+{
+    char                *dump;
+    size_t               len;
+    ssize_t              n;
+    ngx_fd_t             fd;
+    ngx_str_t            file;
+    ngx_pool_cleanup_t  *cln;
+
+    cln = ngx_pool_cleanup_add(cf->pool, 0);
+    if (cln == NULL) {
+        return NGX_ERROR;
+    }
+
+    mcf->openapi = crm_openapi_build(crm_routes);
+    if (mcf->openapi == NULL) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "crm: cannot build the OpenAPI document");
+        return NGX_ERROR;
+    }
+
+    cln->handler = ngx_http_crm_openapi_cleanup;
+    cln->data = mcf->openapi;
+
+    dump = crm_openapi_dump(mcf->openapi);
+    if (dump == NULL) {
+        return NGX_ERROR;
+    }
+
+    len = ngx_strlen(dump);
+    mcf->openapi_text.data = ngx_pnalloc(cf->pool, len + 1);
+
+    if (mcf->openapi_text.data == NULL) {
+        free(dump);
+        return NGX_ERROR;
+    }
+
+    ngx_memcpy(mcf->openapi_text.data, dump, len);
+    mcf->openapi_text.data[len] = '\n';
+    mcf->openapi_text.len = len + 1;
+
+    free(dump);
+
+    if (mcf->openapi_file.len == 0) {
+        return NGX_OK;
+    }
+
+    file = mcf->openapi_file;
+
+    if (ngx_conf_full_name(cf->cycle, &file, 1) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    fd = ngx_open_file(file.data, NGX_FILE_WRONLY, NGX_FILE_TRUNCATE,
+                       NGX_FILE_DEFAULT_ACCESS);
+    if (fd == NGX_INVALID_FILE) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, ngx_errno,
+                           ngx_open_file_n " \"%V\" failed", &file);
+        return NGX_ERROR;
+    }
+
+    n = ngx_write_fd(fd, mcf->openapi_text.data, mcf->openapi_text.len);
+
+    if (ngx_close_file(fd) == NGX_FILE_ERROR || n < 0
+        || (size_t) n != mcf->openapi_text.len)
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, ngx_errno,
+                           "crm: cannot write \"%V\"", &file);
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_http_crm_openapi_cleanup(void *data)
+{
+    json_decref(data);
 }
 
 

@@ -61,7 +61,15 @@ crm_pipeline_handler(ngx_http_request_t *r)
         return ctx->rc;
     }
 
-    if (!(ctx->route.def->flags & CRM_ROUTE_PUBLIC)
+    if ((ctx->route.flags & CRM_ROUTE_ANONYMOUS)
+        && r->headers_in.authorization == NULL
+        && crm_http_header_in(r, "X-API-Key", sizeof("X-API-Key") - 1)
+           == NULL)
+    {
+        ctx->route.flags |= CRM_ROUTE_PUBLIC;
+    }
+
+    if (!(ctx->route.flags & CRM_ROUTE_PUBLIC)
         && crm_auth_credential(r, ctx) != NGX_OK)
     {
         crm_discard(r);

@@ -27,6 +27,12 @@ crm_route_def_t  crm_routes[] = {
     { "/health", CRM_ROUTE_HEALTH, 0, CRM_ROUTE_PUBLIC, 0,
       crm_health, NULL, NULL, NULL },
 
+    /* the OpenAPI document: with a credential, with its custom fields */
+
+    { "/openapi.json", CRM_ROUTE_OPENAPI, 0,
+      CRM_ROUTE_ANONYMOUS|CRM_ROUTE_NO_PERMIT, 0,
+      crm_openapi, NULL, NULL, NULL },
+
     { "/search", CRM_ROUTE_SEARCH, 0, CRM_ROUTE_NO_PERMIT, 0,
       crm_search, NULL, NULL, NULL },
 

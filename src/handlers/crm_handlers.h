@@ -38,6 +38,11 @@ ngx_int_t crm_item_action(ngx_http_request_t *r, crm_ctx_t *ctx);
 /* crm_campaigns.c: GET /campaigns/:id/recipients */
 ngx_int_t crm_recipients(ngx_http_request_t *r, crm_ctx_t *ctx);
 ngx_int_t crm_metadata(ngx_http_request_t *r, crm_ctx_t *ctx);
+
+/* crm_openapi.c: the OpenAPI document, built once per configuration */
+json_t *crm_openapi_build(crm_route_def_t *table);
+char *crm_openapi_dump(json_t *doc);
+ngx_int_t crm_openapi(ngx_http_request_t *r, crm_ctx_t *ctx);
 ngx_int_t crm_health(ngx_http_request_t *r, crm_ctx_t *ctx);
 ngx_int_t crm_search(ngx_http_request_t *r, crm_ctx_t *ctx);
 

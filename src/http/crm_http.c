@@ -318,6 +318,32 @@ crm_http_send_data(ngx_http_request_t *r, ngx_uint_t status, u_char *data,
 
 
 /*
+ * The catalog as the OpenAPI document lists it: "HTTP_ERROR" (nginx's
+ * other error pages) comes last, with status 0 (any).
+ */
+
+const char *
+crm_http_error_code(ngx_uint_t i, ngx_uint_t *status)
+{
+    ngx_uint_t  n;
+
+    n = sizeof(crm_errors) / sizeof(crm_error_def_t);
+
+    if (i < n) {
+        *status = crm_errors[i].status;
+        return crm_errors[i].code;
+    }
+
+    if (i == n) {
+        *status = 0;
+        return "HTTP_ERROR";
+    }
+
+    return NULL;
+}
+
+
+/*
  * {"error":{"code":"...","status":N,"message":"...","details":{...}},
  *  "meta":{...}}
  *

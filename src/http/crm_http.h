@@ -91,6 +91,9 @@ typedef struct {
                                                by what sends (crm_smtp,
                                                webhooks): the client is
                                                made in init_process */
+    json_t                   *openapi;      /* the static document */
+    ngx_str_t                 openapi_text; /* its bytes, as served */
+    ngx_str_t                 openapi_file; /* crm_openapi_file */
     ngx_str_t                 tracking_secret;  /* crm_tracking_secret */
     ngx_str_t                 tracking_url;     /* crm_tracking_url */
     ngx_int_t                 tracking_queue;   /* crm_tracking_queue */
@@ -160,8 +163,12 @@ typedef enum {
     CRM_ROUTE_METADATA,                     /* /metadata/objects[/:name] */
     CRM_ROUTE_BULK,                         /* /contacts/bulk */
     CRM_ROUTE_SEARCH,                       /* /search */
-    CRM_ROUTE_ANALYTICS                     /* /analytics/... */
+    CRM_ROUTE_ANALYTICS,                    /* /analytics/... */
+    CRM_ROUTE_OPENAPI                       /* /openapi.json */
 } crm_route_kind_e;
+
+
+#define CRM_MAX_SEGMENTS      6         /* a path has fewer segments */
 
 
 #define CRM_ACTION_LOGIN      1
@@ -194,6 +201,11 @@ typedef enum {
                                            Idempotency-Key: the handler
                                            checks what it needs */
 #define CRM_ROUTE_ACCEPTED    0x08      /* the write is queued: 202 */
+#define CRM_ROUTE_ANONYMOUS   0x10      /* a request without any
+                                           credential header is served
+                                           as CRM_ROUTE_PUBLIC; one with
+                                           a credential is authenticated
+                                           and rate limited as usual */
 
 
 /*
@@ -229,6 +241,9 @@ typedef struct {
     crm_resource_t           *object;       /* /metadata/objects/<object>
                                                /fields: custom fields */
     ngx_uint_t                action;       /* CRM_ACTION_* */
+    ngx_uint_t                flags;        /* the row's CRM_ROUTE_*, and
+                                               CRM_ROUTE_PUBLIC for an
+                                               anonymous request */
     crm_action_t             *item_action;
     ngx_str_t                 base;         /* location prefix */
 } crm_route_t;
@@ -401,6 +416,8 @@ ngx_int_t crm_http_send(ngx_http_request_t *r, ngx_uint_t status,
     ngx_chain_t *out, size_t len);
 ngx_int_t crm_http_send_data(ngx_http_request_t *r, ngx_uint_t status,
     u_char *data, size_t len);
+/* the catalog's "i"th code and its status; NULL past the end */
+const char *crm_http_error_code(ngx_uint_t i, ngx_uint_t *status);
 ngx_int_t crm_http_error(ngx_http_request_t *r, ngx_uint_t error,
     const char *message, json_t *details);
 ngx_int_t crm_http_error_page(ngx_http_request_t *r, crm_ctx_t *ctx,
@@ -471,6 +488,8 @@ ngx_int_t crm_error_pages_init(ngx_conf_t *cf);
 
 /* crm_router.c */
 
+ngx_int_t crm_route_segments(crm_route_def_t *table, ngx_str_t *seg,
+    ngx_uint_t n, crm_route_t *rt);
 ngx_int_t crm_route(ngx_http_request_t *r, crm_route_def_t *table,
     crm_route_t *rt);
 

@@ -18,9 +18,6 @@
 #include "http/crm_http.h"
 
 
-#define CRM_MAX_SEGMENTS      6
-
-
 static ngx_int_t crm_route_match(crm_route_def_t *def, ngx_str_t *seg,
     ngx_uint_t n, crm_route_t *rt);
 static ngx_int_t crm_route_when(crm_route_def_t *def, crm_route_t *rt);
@@ -40,7 +37,6 @@ crm_route(ngx_http_request_t *r, crm_route_def_t *table, crm_route_t *rt)
 {
     ngx_str_t                  path, base, seg[CRM_MAX_SEGMENTS];
     ngx_uint_t                 n;
-    crm_route_def_t           *def;
     ngx_http_core_loc_conf_t  *clcf;
 
     clcf = ngx_http_get_module_loc_conf(r, ngx_http_core_module);
@@ -62,16 +58,36 @@ crm_route(ngx_http_request_t *r, crm_route_def_t *table, crm_route_t *rt)
 
     n = crm_route_split(&path, seg);
 
-    if (n == 0 || n == CRM_MAX_SEGMENTS) {
+    if (n == 0 || n == CRM_MAX_SEGMENTS
+        || crm_route_segments(table, seg, n, rt) != NGX_OK)
+    {
         ngx_memzero(rt, sizeof(crm_route_t));
         rt->base = base;
         return NGX_DECLINED;
     }
 
+    rt->base = base;
+
+    return NGX_OK;
+}
+
+
+/*
+ * The route of path segments "seg" (n of them, fewer than
+ * CRM_MAX_SEGMENTS) in "table": the first row that matches them.
+ * NGX_DECLINED: no such route.  The OpenAPI document asks it too, which
+ * row serves a path.
+ */
+
+ngx_int_t
+crm_route_segments(crm_route_def_t *table, ngx_str_t *seg, ngx_uint_t n,
+    crm_route_t *rt)
+{
+    crm_route_def_t  *def;
+
     for (def = table; def->pattern != NULL; def++) {
 
         ngx_memzero(rt, sizeof(crm_route_t));
-        rt->base = base;
 
         if (crm_route_match(def, seg, n, rt) != NGX_OK
             || crm_route_when(def, rt) != NGX_OK)
@@ -87,12 +103,10 @@ crm_route(ngx_http_request_t *r, crm_route_def_t *table, crm_route_t *rt)
         rt->def = def;
         rt->kind = def->kind;
         rt->action = def->action;
+        rt->flags = def->flags;
 
         return NGX_OK;
     }
-
-    ngx_memzero(rt, sizeof(crm_route_t));
-    rt->base = base;
 
     return NGX_DECLINED;
 }

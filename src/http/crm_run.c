@@ -39,7 +39,7 @@ crm_run(ngx_http_request_t *r, crm_ctx_t *ctx)
             return crm_run_handler(r, ctx);
         }
 
-        if (st->skip & ctx->route.def->flags) {
+        if (st->skip & ctx->route.flags) {
             ctx->stage++;
             continue;
         }

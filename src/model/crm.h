@@ -357,6 +357,11 @@ ngx_int_t crm_query_parse_ext(ngx_pool_t *pool, crm_resource_t *res,
     crm_field_t *extra, ngx_uint_t nextra, ngx_str_t *args,
     ngx_str_t *secret, crm_query_t *q, crm_error_t *err);
 
+/* the filter operators and list parameters, for the OpenAPI document */
+const char *crm_query_operator(ngx_uint_t i, ngx_uint_t type,
+    ngx_uint_t *allowed);
+const char *crm_query_parameter(ngx_uint_t i);
+
 /* "fields=" alone, for single-record GETs; other parameters rejected */
 ngx_int_t crm_query_parse_fields(ngx_pool_t *pool, crm_resource_t *res,
     ngx_str_t *args, crm_query_t *q, crm_error_t *err);

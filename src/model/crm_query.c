@@ -1488,3 +1488,35 @@ crm_query_filter_eq(ngx_pool_t *pool, crm_query_t *q, crm_field_t *f,
 
     return NGX_OK;
 }
+
+
+/*
+ * The filter operators, for the OpenAPI document: the "i"th one's name,
+ * and in *allowed whether a field of "type" takes it; NULL past the end.
+ * "eq" is also the bare "field=value".
+ */
+
+const char *
+crm_query_operator(ngx_uint_t i, ngx_uint_t type, ngx_uint_t *allowed)
+{
+    if (i >= sizeof(crm_query_ops) / sizeof(crm_query_op_t) - 1) {
+        return NULL;
+    }
+
+    *allowed = (crm_query_ops[i].types & crm_t(type)) != 0;
+
+    return (const char *) crm_query_ops[i].name.data;
+}
+
+
+/* the list parameters by name, for the OpenAPI document; NULL: the end */
+
+const char *
+crm_query_parameter(ngx_uint_t i)
+{
+    if (i >= sizeof(crm_query_params) / sizeof(crm_query_param_t) - 1) {
+        return NULL;
+    }
+
+    return (const char *) crm_query_params[i].name.data;
+}
