@@ -25,11 +25,13 @@
 #                      (started when down; limits that never refuse) and
 #                      the access log on, with Redis' CPU in the table
 #                      [none]
-#   BENCH_ONLY         subset of: static get list create, and with
+#   BENCH_ONLY         subset of: static get list create pginsert pgbare
+#                      (the last two: pgbench's plain insert of a
+#                      contact, create's baselines), and with
 #                      BENCH_DATA=seed: filter deals deep q search bulk
 #                      aemails ahour acampaign acontact (analytics:
-#                      bench/analytics.sh) [static get list create;
-#                      seed: the six]
+#                      bench/analytics.sh) [static get list create
+#                      pginsert pgbare; seed: the six]
 #   BENCH_DATA         bench: the script's own workspace of BENCH_ROWS
 #                      contacts, seeded every run [bench]; seed: the
 #                      workspace of "make seed N=..." (not seeded here;
@@ -79,7 +81,7 @@ case $LIMITS in
 esac
 # the bench nginx's prefix (config, logs, raw wrk output) and port
 case $DATA in
-    bench) ONLY=${BENCH_ONLY:-static get list create}
+    bench) ONLY=${BENCH_ONLY:-static get list create pginsert pgbare}
            B=$TOP/.run/bench
            PORT=${BENCH_PORT:-8091}
            TIMEOUT=${BENCH_TIMEOUT:-2s} ;;
@@ -104,12 +106,13 @@ numbers ROWS PORT CONNS THREADS WORKERS POOL
 [ "$ROWS" -ge 1 ] || die "BENCH_ROWS must be at least 1"
 for name in $ONLY; do
     case $name in
-        static|get|list|create) ;;
+        static|get|list|create|pginsert|pgbare) ;;
         filter|deals|deep|q|search|bulk|aemails|ahour|acampaign|acontact)
             [ "$DATA" = seed ] \
                 || die "BENCH_ONLY: '$name' runs on the seed workspace" \
                        "(bench/scale.sh)" ;;
-        *) die "BENCH_ONLY: unknown run '$name' (static get list create;" \
+        *) die "BENCH_ONLY: unknown run '$name' (static get list create" \
+               "pginsert pgbare;" \
                "bench/scale.sh: filter deals deep q search bulk)" ;;
     esac
 done
@@ -146,7 +149,11 @@ if ! command -v wrk > /dev/null; then
         die "wrk is missing: apt-get install wrk (or run util/deps.sh)"
     fi
 fi
-for tool in curl "$NGINX_BIN" "$PG_BIN/psql" "$PG_BIN/pg_isready"; do
+tools=(curl "$NGINX_BIN" "$PG_BIN/psql" "$PG_BIN/pg_isready")
+if want pginsert || want pgbare; then
+    tools+=("$PG_BIN/pgbench")
+fi
+for tool in "${tools[@]}"; do
     command -v "$tool" > /dev/null || die "missing $tool (run util/deps.sh)"
 done
 
@@ -664,6 +671,66 @@ if want create; then
          "$(grep -h '^statuses:' "$B/wrk-create.txt" || echo 'statuses: ?'))"
 fi
 
+# pgrun NAME SCRIPT WHAT: pgbench -M prepared of SCRIPT (a plain insert
+# of a contact), as many clients as the bench nginx has PostgreSQL
+# connections, the same duration as wrk; the create run's baselines
+pgrun() {
+    local name=$1 script=$2 what=$3 pgc=$((WORKERS * POOL)) secs
+    local m0 m1 p tps done_n line
+    secs=${DURATION%s}
+    pg_pids | ticks > "$B/cpu-pg.0"
+    m0=$(machine_ticks)
+    "$PG_BIN/pgbench" -n -M prepared -c "$pgc" -j "$THREADS" -T "$secs" \
+        -D ws="$WS" -f "$script" "$PG_DSN" > "$B/pgbench-$name.txt" 2>&1 \
+        || { cat "$B/pgbench-$name.txt" >&2; die "pgbench $name failed"; }
+    pg_pids | ticks > "$B/cpu-pg.1"
+    m1=$(machine_ticks)
+    tps=$(awk '/^tps = / { printf "%.2f", $3; exit }' "$B/pgbench-$name.txt")
+    done_n=$(awk '/actually processed:/ { print $NF; exit }' \
+                 "$B/pgbench-$name.txt")
+    p=$(ticks_delta "$B/cpu-pg.0" "$B/cpu-pg.1")
+    RPS[$name]=$tps
+    line=$(printf '%-8s %10s tx/s    pgbench -M prepared -c%s: %s' \
+           "$name" "$tps" "$pgc" "$what")
+    echo "$line"
+    RESULTS+=("$line")
+    awk -v p="$p" -v hz="$HZ" -v n="${done_n:-0}" -v m0="$m0" -v m1="$m1" \
+        -v ncpu="$(nproc)" 'BEGIN {
+            split(m0, a, " "); split(m1, b, " ")
+            wall = (b[5] - a[5]) / hz / ncpu
+            printf "         cpu (cores): postgres %.2f  other %.2f" \
+                   "  idle %.2f  of %d\n", p / hz / wall,
+                   ((b[1] - a[1]) - p) / hz / wall, (b[4] - a[4]) / hz / wall,
+                   ncpu
+            if (n > 0)
+                printf "         cpu per insert: postgres %.0f us\n",
+                       p * 1e6 / hz / n }'
+}
+
+if want pginsert; then
+    pgrun pginsert "$TOP/bench/pginsert.sql" \
+        "INSERT INTO contacts, every index and trigger"
+    psql_crm -c "DELETE FROM contacts WHERE workspace_id = '$WS'
+                   AND email LIKE '%@pginsert.bench.example'" \
+        || die "cannot delete pgbench's contacts"
+fi
+if want pgbare; then
+    psql_crm <<EOF || die "cannot make bench_bare_contacts"
+DROP TABLE IF EXISTS bench_bare_contacts;
+CREATE TABLE bench_bare_contacts (LIKE contacts INCLUDING DEFAULTS);
+ALTER TABLE bench_bare_contacts ADD PRIMARY KEY (workspace_id, id);
+CREATE UNIQUE INDEX ON bench_bare_contacts (workspace_id, lower(email))
+    WHERE deleted_at IS NULL;
+CREATE INDEX ON bench_bare_contacts (workspace_id, created_at, id);
+CREATE INDEX ON bench_bare_contacts (workspace_id, company_id);
+CREATE INDEX ON bench_bare_contacts (workspace_id, owner_id);
+EOF
+    pgrun pgbare "$TOP/bench/pgbare.sql" \
+        "the same INSERT into a bare copy of contacts"
+    psql_crm -c "DROP TABLE bench_bare_contacts" \
+        || die "cannot drop bench_bare_contacts"
+fi
+
 echo
 echo "summary (wrk -t$THREADS -c$CONNS -d$DURATION):"
 printf '  %s\n' "${RESULTS[@]}"
@@ -672,6 +739,13 @@ for name in aemails ahour acampaign acontact; do
         awk -v a="${RPS[$name]}" -v g="${RPS[get]}" -v n="$name" 'BEGIN {
             if (g > 0) printf "%s = %.1f%% of GET by id (%s / %s req/s)\n",
                               n, 100 * a / g, a, g }'
+    fi
+done
+for name in pginsert pgbare; do
+    if [ -n "${RPS[create]:-}" ] && [ -n "${RPS[$name]:-}" ]; then
+        awk -v c="${RPS[create]}" -v p="${RPS[$name]}" -v n="$name" 'BEGIN {
+            if (p > 0) printf "create = %.2fx %s (%s req/s / %s tx/s)\n",
+                              c / p, n, c, p }'
     fi
 done
 if [ -n "${RPS[static]:-}" ] && [ -n "${RPS[get]:-}" ]; then
