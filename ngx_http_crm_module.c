@@ -2014,6 +2014,10 @@ ngx_http_crm_jobs_init(ngx_cycle_t *cycle, ngx_http_crm_main_conf_t *mcf)
         return NGX_ERROR;
     }
 
+    if (crm_metrics_queues_job(cycle, mcf) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
     if (crm_jobs_listen(mcf->jobs_worker, &mcf->pg) != NGX_OK) {
         return NGX_ERROR;
     }

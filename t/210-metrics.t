@@ -79,9 +79,66 @@ sub error_log {
 }
 
 
+# crm_queue_depth: what the "queues" job last read, once it reads again
+sub depth_after_wake {
+    my ($want) = @_;
+    my $m;
+    CRM::Test::sql("NOTIFY crm_jobs, 'queues'");
+    CRM::Test::wait_for(sub {
+        ($m) = scrape();
+        my $got = $m->{'crm_queue_depth{queue="email",state="waiting"}'};
+        return defined $got && $got == $want;
+    }, 5);
+    return $m;
+}
+
+sub outboxes {
+    my ($name) = @_;
+
+    CRM::Test::sql("DELETE FROM email_events; DELETE FROM emails");
+
+    my $m = depth_after_wake(0);
+    is($m->{'crm_queue_depth{queue="email",state="waiting"}'}, 0,
+       "$name - no email waits");
+    ok($m->{'crm_queue_depth_timestamp_seconds'} > time() - 60,
+       "$name - the depths were read just now");
+    is($m->{'crm_queue_depth_limit'}, 100000, "$name - the limit");
+
+    # three queued emails: no relay here, so they stay queued
+    for my $i (1 .. 3) {
+        CRM::Test::sql("INSERT INTO emails (workspace_id, to_email, subject,"
+                       . " body_text) VALUES ('$CRM::Test::WS_A',"
+                       . " 'q$i\@example.com', 'q', 'q')");
+    }
+
+    $m = depth_after_wake(3);
+    is($m->{'crm_queue_depth{queue="email",state="waiting"}'}, 3,
+       "$name - three emails wait");
+    is($m->{'crm_queue_depth{queue="email",state="sending"}'}, 0,
+       "$name - none is being sent");
+    is($m->{'crm_queue_depth{queue="webhook",state="waiting"}'}, 0,
+       "$name - no webhook delivery waits");
+
+    my (undef, $text) = scrape();
+    my $tmp = File::Temp->new(SUFFIX => '.prom');
+    print $tmp $text;
+    close $tmp;
+
+    my $out = `promtool check metrics < $tmp 2>&1`;
+    is($?, 0, "$name - promtool accepts the gauges") or diag($out);
+
+    CRM::Test::sql("DELETE FROM email_events; DELETE FROM emails");
+}
+
+
 Test::Nginx::Socket::add_response_body_check(sub {
     my ($block, $body, $req_idx, $repeated, $dry_run) = @_;
     my $name = $block->name;
+
+    if ($name =~ /outboxes/) {
+        outboxes($name);
+        return;
+    }
 
     return unless $name =~ /known requests/;
 
@@ -248,3 +305,19 @@ POST /metrics
 x=1
 --- error_code: 405
 
+
+=== TEST 4: the outboxes' depths are read by a job into gauges
+--- config
+    location /api/v1/ {
+        crm_api;
+    }
+
+    location = /metrics {
+        crm_metrics;
+    }
+--- request
+GET /metrics
+--- error_code: 200
+--- no_error_log
+[alert]
+[emerg]

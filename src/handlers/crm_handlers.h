@@ -102,6 +102,9 @@ ngx_int_t crm_metrics_handler(ngx_http_request_t *r);
 ngx_int_t crm_metrics_log(ngx_http_request_t *r);
 void crm_metrics_init_process(ngx_http_crm_main_conf_t *mcf);
 void crm_metrics_exit_process(ngx_http_crm_main_conf_t *mcf);
+/* the job that reads the outboxes' depths into the zone */
+ngx_int_t crm_metrics_queues_job(ngx_cycle_t *cycle,
+    ngx_http_crm_main_conf_t *mcf);
 
 
 #endif /* _CRM_HANDLERS_H_INCLUDED_ */

@@ -11,6 +11,10 @@
  * happen (the pool, Redis, the stages, the jobs) with atomic adds; the
  * per-worker gauges are stored by each worker into its own slot.
  *
+ * The outboxes' depths (crm_queue_depth) are the cluster's, read from
+ * PostgreSQL every CRM_METRICS_QUEUE_INTERVAL by a job of each worker
+ * (the "queues" kind: one cheap statement, counted up to a limit).
+ *
  * The zone is reused across reloads as nginx reuses any zone of the same
  * name, size and module: the counts go on.  A zone of another layout
  * (a reload into another build of the module) starts from zero.
@@ -22,6 +26,7 @@
 #include <ngx_http.h>
 #include "http/crm_http.h"
 #include "handlers/crm_handlers.h"
+#include "jobs/crm_jobs.h"
 
 
 /* the first buffer of an exposition; doubled until it fits */
@@ -35,8 +40,19 @@ typedef struct {
 } crm_metrics_zone_t;
 
 
+typedef struct {
+    crm_job_kind_t            kind;
+    crm_pg_pool_t            *pool;
+    crm_metrics_t            *metrics;
+    ngx_uint_t                failed;       /* reads failed in a row */
+} crm_metrics_queues_t;
+
+
 static ngx_int_t crm_metrics_zone_init(ngx_shm_zone_t *zone, void *data);
 static void crm_metrics_gauges_clear(crm_metrics_worker_t *w);
+static ngx_int_t crm_metrics_queues_start(crm_job_run_t *run);
+static void crm_metrics_queues_stop(crm_job_run_t *run);
+static void crm_metrics_queues_read(crm_pg_req_t *pr, PGresult *res);
 
 
 /* crm_metrics_zone zone=name:size, or the default zone of crm_metrics */
@@ -341,4 +357,111 @@ crm_metrics_log(ngx_http_request_t *r)
                         status, ms);
 
     return NGX_OK;
+}
+
+
+ngx_int_t
+crm_metrics_queues_job(ngx_cycle_t *cycle, ngx_http_crm_main_conf_t *mcf)
+{
+    crm_metrics_queues_t  *q;
+
+    if (mcf->metrics == NULL || mcf->pool == NULL
+        || mcf->jobs_worker == NULL)
+    {
+        return NGX_OK;
+    }
+
+    q = ngx_pcalloc(cycle->pool, sizeof(crm_metrics_queues_t));
+    if (q == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_str_set(&q->kind.name, "queues");
+    q->kind.interval = CRM_METRICS_QUEUE_INTERVAL;
+    q->kind.concurrency = 1;
+    q->kind.deadline = CRM_METRICS_QUEUE_INTERVAL;
+    q->kind.start = crm_metrics_queues_start;
+    q->kind.stop = crm_metrics_queues_stop;
+    q->kind.data = q;
+
+    q->pool = mcf->pool;
+    q->metrics = mcf->metrics;
+
+    if (crm_jobs_add(mcf->jobs_worker, &q->kind) == NULL) {
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+crm_metrics_queues_start(crm_job_run_t *run)
+{
+    crm_stmt_t            *st;
+    crm_pg_req_t          *pr;
+    crm_metrics_queues_t  *q;
+
+    q = run->data;
+
+    st = crm_job_stmt(run->pool, "SELECT * FROM db_queue_depths($1::integer)",
+                      1);
+    if (st == NULL
+        || crm_job_param_num(st, 0, "%ui", CRM_METRICS_QUEUE_LIMIT)
+           != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    pr = crm_pg_request(q->pool, run->pool, run->log);
+    if (pr == NULL) {
+        return NGX_ERROR;
+    }
+
+    crm_pg_exec(pr, st, crm_metrics_queues_read, run);
+
+    return NGX_OK;
+}
+
+
+static void
+crm_metrics_queues_stop(crm_job_run_t *run)
+{
+    /* the statement in flight ends the run */
+}
+
+
+static void
+crm_metrics_queues_read(crm_pg_req_t *pr, PGresult *res)
+{
+    ngx_int_t              n;
+    ngx_uint_t             i;
+    crm_job_run_t         *run;
+    crm_metrics_queues_t  *q;
+
+    run = pr->data;
+    q = run->data;
+
+    if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK
+        || PQntuples(res) != 1 || PQnfields(res) != CRM_METRICS_QUEUES)
+    {
+        crm_job_failed(&q->failed, run->log, "metrics",
+                       "counting the outboxes", res);
+        crm_job_done(run, 0);
+        return;
+    }
+
+    crm_job_recovered(&q->failed, run->log,
+                      "metrics: the outboxes are counted");
+
+    for (i = 0; i < CRM_METRICS_QUEUES; i++) {
+        n = ngx_atoi((u_char *) PQgetvalue(res, 0, i),
+                     PQgetlength(res, 0, i));
+
+        q->metrics->queues[i] = (n == NGX_ERROR) ? 0 : (ngx_atomic_uint_t) n;
+    }
+
+    q->metrics->queues_read = (ngx_atomic_uint_t) ngx_time();
+
+    crm_job_done(run, 0);
 }

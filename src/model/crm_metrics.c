@@ -22,6 +22,7 @@ static u_char *crm_metrics_latency(u_char *p, u_char *last,
     crm_metrics_t *m);
 static u_char *crm_metrics_pools(u_char *p, u_char *last, crm_metrics_t *m);
 static u_char *crm_metrics_redis(u_char *p, u_char *last, crm_metrics_t *m);
+static u_char *crm_metrics_queues(u_char *p, u_char *last, crm_metrics_t *m);
 static u_char *crm_metrics_counters(u_char *p, u_char *last,
     crm_metrics_t *m);
 static u_char *crm_metrics_labelled(u_char *p, u_char *last,
@@ -74,6 +75,14 @@ static const char  *crm_metrics_le[CRM_METRICS_BUCKETS] = {
     "5", "10", "+Inf"
 };
 
+
+/* queue="...",state="..." of each of crm_metrics_t's queues[] */
+static const char  *crm_metrics_queue_labels[CRM_METRICS_QUEUES] = {
+    "queue=\"email\",state=\"waiting\"",
+    "queue=\"email\",state=\"sending\"",
+    "queue=\"webhook\",state=\"waiting\"",
+    "queue=\"webhook\",state=\"sending\""
+};
 
 static const char  *crm_metrics_pools_names[CRM_METRICS_POOLS] = {
     "main", "heavy"
@@ -293,6 +302,10 @@ crm_metrics_write(u_char *p, u_char *last, crm_metrics_t *m)
 
     if (p != NULL) {
         p = crm_metrics_counters(p, last, m);
+    }
+
+    if (p != NULL) {
+        p = crm_metrics_queues(p, last, m);
     }
 
     return p;
@@ -667,4 +680,62 @@ crm_metrics_labelled(u_char *p, u_char *last, const char *name,
     }
 
     return p;
+}
+
+
+/*
+ * The outboxes' depths, once a job has read them (none before: a gauge
+ * that was never read is not written as 0)
+ */
+
+static u_char *
+crm_metrics_queues(u_char *p, u_char *last, crm_metrics_t *m)
+{
+    ngx_uint_t  i;
+
+    if (m->queues_read == 0) {
+        return p;
+    }
+
+    p = crm_metrics_head(p, last, "crm_queue_depth", "gauge",
+                         "Emails and webhook deliveries in the outboxes of "
+                         "the whole cluster, waiting or being sent, as "
+                         "PostgreSQL counted them last (up to "
+                         "crm_queue_depth_limit).");
+
+    for (i = 0; p != NULL && i < CRM_METRICS_QUEUES; i++) {
+
+        if (last - p < CRM_METRICS_LINE) {
+            return NULL;
+        }
+
+        p = ngx_sprintf(p, "crm_queue_depth{%s} %uA\n",
+                        crm_metrics_queue_labels[i], m->queues[i]);
+    }
+
+    if (p == NULL) {
+        return NULL;
+    }
+
+    p = crm_metrics_head(p, last, "crm_queue_depth_limit", "gauge",
+                         "The most crm_queue_depth counts: a depth this "
+                         "high means at least this many.");
+
+    if (p == NULL || last - p < CRM_METRICS_LINE) {
+        return NULL;
+    }
+
+    p = ngx_sprintf(p, "crm_queue_depth_limit %ui\n",
+                    (ngx_uint_t) CRM_METRICS_QUEUE_LIMIT);
+
+    p = crm_metrics_head(p, last, "crm_queue_depth_timestamp_seconds",
+                         "gauge",
+                         "When crm_queue_depth was read (Unix time).");
+
+    if (p == NULL || last - p < CRM_METRICS_LINE) {
+        return NULL;
+    }
+
+    return ngx_sprintf(p, "crm_queue_depth_timestamp_seconds %uA\n",
+                       m->queues_read);
 }

@@ -24,7 +24,7 @@
 
 
 /* the layout's signature: a zone of another layout is started afresh */
-#define CRM_METRICS_MAGIC     0x63726d6d65740003ULL
+#define CRM_METRICS_MAGIC     0x63726d6d65740004ULL
 
 
 /*
@@ -80,6 +80,15 @@
 #define CRM_METRICS_HOOK_FAILED      2
 #define CRM_METRICS_HOOK_OUTCOMES    3
 
+/* the outboxes' depths, read from PostgreSQL by a job (cluster-wide) */
+#define CRM_METRICS_QUEUE_EMAIL_WAIT 0      /* queued or deferred */
+#define CRM_METRICS_QUEUE_EMAIL_SEND 1      /* claimed, being sent */
+#define CRM_METRICS_QUEUE_HOOK_WAIT  2      /* pending */
+#define CRM_METRICS_QUEUE_HOOK_SEND  3      /* claimed, being sent */
+#define CRM_METRICS_QUEUES           4
+#define CRM_METRICS_QUEUE_LIMIT      100000 /* counted up to this */
+#define CRM_METRICS_QUEUE_INTERVAL   15000  /* read every, ms */
+
 /* the longest line the writer makes, with room to spare */
 #define CRM_METRICS_LINE             512
 
@@ -128,6 +137,10 @@ typedef struct {
     crm_metric_t              auth_cache[CRM_METRICS_AUTH_RESULTS];
     crm_metric_t              email[CRM_METRICS_EMAIL_OUTCOMES];
     crm_metric_t              webhook[CRM_METRICS_HOOK_OUTCOMES];
+
+    /* gauges of the whole cluster, stored by whichever worker read them */
+    crm_metric_t              queues[CRM_METRICS_QUEUES];
+    crm_metric_t              queues_read;  /* unix time; 0: never */
 
     crm_metrics_worker_t      workers[CRM_METRICS_WORKERS];
 } crm_metrics_t;

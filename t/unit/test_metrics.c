@@ -237,6 +237,31 @@ test_writer(void)
        "a labelled counter at 0 is written");
     ok(has(text, p, "crm_idempotency_replays_total 0"),
        "a counter without labels");
+    ok(!has(text, p, "# TYPE crm_queue_depth gauge"),
+       "queue depths never read: not written");
+
+    m->queues[CRM_METRICS_QUEUE_EMAIL_WAIT] = 7;
+    m->queues[CRM_METRICS_QUEUE_HOOK_SEND] = 2;
+    m->queues_read = 1796560000;
+
+    p = crm_metrics_write(text, text + 256 * 1024, m);
+
+    if (p == NULL) {
+        ok(0, "the writer fits 256k with the queues");
+        return;
+    }
+
+    ok(has(text, p, "# TYPE crm_queue_depth gauge"), "queues: TYPE");
+    ok(has(text, p, "crm_queue_depth{queue=\"email\",state=\"waiting\"} 7"),
+       "queues: emails waiting");
+    ok(has(text, p, "crm_queue_depth{queue=\"email\",state=\"sending\"} 0"),
+       "queues: emails sending");
+    ok(has(text, p, "crm_queue_depth{queue=\"webhook\",state=\"sending\"} "
+                    "2"),
+       "queues: deliveries sending");
+    ok(has(text, p, "crm_queue_depth_limit 100000"), "queues: the limit");
+    ok(has(text, p, "crm_queue_depth_timestamp_seconds 1796560000"),
+       "queues: when read");
 }
 
 
