@@ -36,7 +36,8 @@ static size_t fuzz_chars(ngx_str_t *s);
 
 static const char  *fuzz_codes[] = {
     "required", "invalid_type", "too_long", "too_short", "invalid_format",
-    "invalid_value", "unknown_field", "read_only", "out_of_range", NULL
+    "invalid_value", "unknown_field", "read_only", "out_of_range",
+    "invalid_merge_field", "unknown_merge_field", "not_a_filter", NULL
 };
 
 

@@ -186,6 +186,14 @@ crm_merge_check(ngx_pool_t *pool, ngx_str_t *tpl, crm_resource_t *contact,
         if (crm_merge_next(p, last, &open, &mf) != NGX_OK) {
             len = ngx_min((size_t) (last - open), 40);
 
+            /* the quote ends on a character's boundary (UTF-8 text) */
+
+            while (len > 0 && open + len < last
+                   && (open[len] & 0xc0) == 0x80)
+            {
+                len--;
+            }
+
             msg = ngx_pnalloc(pool, sizeof("a merge field is not closed or "
                                            "not well formed: \"\"") + len);
             if (msg == NULL) {

@@ -96,6 +96,10 @@ main(void)
               "a field inside a field");
     check_bad("{{customFields.x.y}}", "invalid_merge_field", "",
               "a path");
+    /* the quote of 40 bytes would end inside the second byte of "\xc3\xa9" */
+    check_bad("{{aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\xc3\xa9\xc3\xa9",
+              "invalid_merge_field", "{{aaaaaaaaaa",
+              "a long one cut on a character's boundary");
 
     /* rendering */
 
@@ -203,6 +207,9 @@ check_bad(const char *tpl, const char *code, const char *frag,
     ok(ngx_strnstr(err.message.data, (char *) frag, err.message.len) != NULL
        || frag[0] == '\0',
        "refused: %s: the message names it", name);
+
+    ok(crm_value_utf8(err.message.data, err.message.len, NULL) == NGX_OK,
+       "refused: %s: the message is UTF-8", name);
 }
 
 
