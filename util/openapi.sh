@@ -26,7 +26,7 @@
 # Environment: NGX_BIN (/usr/sbin/nginx), MODULE (build/...so); validate
 # also what make test exports (TEST_NGINX_*), and CRM_TEST_PRISM_PORT
 # (default TEST_NGINX_SERVER_PORT + 3); render CHROMIUM (/usr/bin/chromium)
-# and RENDER_TIMEOUT (ms per wait, 30000).
+# and RENDER_TIMEOUT (ms per wait, 60000).
 
 set -u
 
@@ -223,7 +223,7 @@ render() {
             "(Debian: apt-get install chromium, which util/deps.sh does;" \
             "CHROMIUM=path for another one)"
     fi
-    (cd "$tools" && CHROMIUM=$chromium timeout 300 \
+    (cd "$tools" && CHROMIUM=$chromium timeout 600 \
         node render.js "$top/docs/api.html" "$top/docs/openapi.json") \
         || die "docs/api.html does not render in headless Chromium"
 }

@@ -7,7 +7,8 @@
 //   node render.js API_HTML OPENAPI_JSON
 //
 // CHROMIUM: the browser (default /usr/bin/chromium, Debian's chromium);
-// RENDER_TIMEOUT: milliseconds for each wait (default 30000).
+// RENDER_TIMEOUT: milliseconds for each wait (default 60000: the page
+// takes seconds to hydrate on a loaded machine).
 //
 // Fails (exit 1, one line saying why) when the page throws or logs an
 // error, attempts any request other than to the file itself, is not
@@ -25,7 +26,8 @@ const { chromium } = require('playwright-core');
 
 const [htmlFile, docFile] = process.argv.slice(2);
 const exe = process.env.CHROMIUM || '/usr/bin/chromium';
-const timeout = Number(process.env.RENDER_TIMEOUT || 30000);
+const timeout = Number(process.env.RENDER_TIMEOUT || 60000);
+const within = `within ${timeout / 1000} s`;
 
 if (!htmlFile || !docFile) {
     console.error('usage: node render.js API_HTML OPENAPI_JSON');
@@ -88,7 +90,7 @@ async function menuHas(page, want, what) {
         }, [MENU, want], { timeout });
     } catch (e) {
         const l = (await menuItems(page)).map((i) => i.label);
-        fail(`${what} not in the menu: `
+        fail(`${what} not in the menu ${within}: `
              + want.filter((s) => !l.includes(s)).join(', '));
     }
 }
@@ -109,7 +111,7 @@ async function open(page, label) {
                                    && location.href.startsWith(u + '#/'),
                                    [url, before], { timeout });
     } catch (e) {
-        fail(`a click on "${label}" did not route within the page`
+        fail(`a click on "${label}" did not route in the page ${within}`
              + ` (now at ${page.url()})`);
     }
     const id = decodeURIComponent(new URL(page.url()).hash.slice(1));
@@ -118,7 +120,7 @@ async function open(page, label) {
     try {
         await section.waitFor({ state: 'visible', timeout });
     } catch (e) {
-        fail(`no section ${id} after a click on "${label}"`);
+        fail(`no section ${id} ${within} of a click on "${label}"`);
     }
     return section;
 }
@@ -136,7 +138,7 @@ async function shows(page, section, want, what) {
         }, [el, want], { timeout });
     } catch (e) {
         const l = (await el.innerText()).split('\n').map(text);
-        fail(`${what}'s section does not show "`
+        fail(`${what}'s section does not show, ${within}, "`
              + want.filter((s) => !l.includes(s)).join('", "') + '"');
     }
 }
@@ -154,7 +156,7 @@ async function check(page) {
                 (k) => k.startsWith('__reactProps$'));
         }, MENU, { timeout });
     } catch (e) {
-        fail('Redoc\'s script did not take over the page');
+        fail(`Redoc's script did not take over the page ${within}`);
     }
 
     const title = await page.title();
