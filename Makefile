@@ -33,7 +33,8 @@
 #                 validating proxy (npm tools pinned in util/openapi,
 #                 installed there on first use)
 #   make docs     docs/api.html: the document as a Redoc page (one
-#                 static file)
+#                 static file, no request to the network); make test
+#                 renders it in headless Chromium (util/openapi/render.js)
 #   make fuzz     build every libFuzzer target of fuzz/ (the parsers: query
 #                 string, JSON bodies, cursors, credentials, idempotency
 #                 fingerprint) with clang, AddressSanitizer and

@@ -11,7 +11,10 @@ pkgs=(gcc make perl clang-14 libclang-rt-14-dev
       libtest-base-perl libtext-diff-perl liblist-moreutils-perl
       libtest-longstring-perl liburi-perl libwww-perl libipc-run-perl
       libjson-pp-perl prometheus
-      debhelper dpkg-dev lintian)
+      debhelper dpkg-dev lintian
+      chromium)
+# chromium: make test opens docs/api.html in it, headless
+# (util/openapi.sh render); about 120 MB to fetch, half a minute
 
 missing=()
 for p in "${pkgs[@]}"; do
