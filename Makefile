@@ -23,8 +23,10 @@
 #   make layers   the layering check (also part of make test): includes
 #                 point down the layers of src/, no include or call cycle
 #   make directives  every directive of the commands table is in the
-#                 README in nginx's form, with its context (also part of
-#                 make test)
+#                 README in nginx's form, with its context and an example,
+#                 and every example passes nginx -t with the module, wrapped
+#                 in its context (util/directives.pl; also part of make
+#                 test)
 #   make openapi  write docs/openapi.json, the OpenAPI 3.1 document the
 #                 module serves at /openapi.json (nginx -t with
 #                 crm_openapi_file: no stack needed); make test fails
@@ -122,8 +124,8 @@ $(MODULE): $(NGX_BUILD)/Makefile $(SOURCES)
 layers: $(MODULE)
 	@perl util/layers.pl -o $(NGX_BUILD) .
 
-directives:
-	@perl util/directives.pl .
+directives: $(MODULE)
+	@perl util/directives.pl --nginx $(NGX_BIN) --module $(MODULE) .
 
 openapi: $(MODULE)
 	@NGX_BIN=$(NGX_BIN) MODULE=$(MODULE) util/openapi.sh write
@@ -216,7 +218,8 @@ test-locked:
 	    prove t/smtp/run.sh || status=1; \
 	    prove t/deb/run.sh || status=1; \
 	    perl util/layers.pl -o $(NGX_BUILD) . || status=1; \
-	    perl util/directives.pl . || status=1; \
+	    perl util/directives.pl --nginx $(NGX_BIN) --module $(MODULE) . \
+	        || status=1; \
 	    NGX_BIN=$(NGX_BIN) MODULE=$(MODULE) util/openapi.sh check \
 	        || status=1; \
 	    make -s fuzz || status=1; \
