@@ -21,6 +21,24 @@
 #include "model/crm.h"
 
 
+/*
+ * Whether one of the eight bytes of "w" is below 0x20, '"' or '\\'
+ * (exact, bytes of UTF-8 included: the classic "has a zero byte" and
+ * "has a byte less than n" tests)
+ */
+
+#define CRM_RENDER_ONES    0x0101010101010101ULL
+#define CRM_RENDER_HIGHS   0x8080808080808080ULL
+
+#define crm_render_zero(w)                                                    \
+    (((w) - CRM_RENDER_ONES) & ~(w) & CRM_RENDER_HIGHS)
+
+#define crm_render_escapes(w)                                                 \
+    ((((w) - CRM_RENDER_ONES * 0x20) & ~(w) & CRM_RENDER_HIGHS)               \
+     | crm_render_zero((w) ^ (CRM_RENDER_ONES * '"'))                         \
+     | crm_render_zero((w) ^ (CRM_RENDER_ONES * '\\')))
+
+
 static size_t crm_render_value_size(crm_field_t *f, ngx_str_t *v);
 static u_char *crm_render_char(u_char *p, u_char c);
 static u_char *crm_render_number(u_char *p, u_char *s, size_t len);
@@ -219,13 +237,28 @@ crm_render_value(u_char *p, crm_field_t *f, ngx_str_t *v)
 u_char *
 crm_render_string(u_char *p, u_char *s, size_t len)
 {
-    u_char   c, *last;
+    u_char    c, *last;
+    uint64_t  w;
 
     last = s + len;
 
     *p++ = '"';
 
     while (s < last) {
+
+        /* eight bytes at a time while none of them needs an escape */
+
+        if (last - s >= 8) {
+            ngx_memcpy(&w, s, 8);
+
+            if (!crm_render_escapes(w)) {
+                ngx_memcpy(p, s, 8);
+                p += 8;
+                s += 8;
+                continue;
+            }
+        }
+
         c = *s++;
 
         /* most bytes are themselves: no call for them */
