@@ -103,6 +103,7 @@ static ngx_uint_t crm_sql_key_column(crm_resource_t *res, u_char *select,
     crm_field_t *f);
 static void crm_sql_key_eq(crm_sql_t *s, crm_query_t *q, ngx_uint_t i,
     ngx_uint_t *pn);
+static void crm_sql_key_ref(crm_sql_t *s, ngx_uint_t n, const char *cast);
 static ngx_uint_t crm_sql_key_param(crm_sql_t *s, crm_query_t *q,
     ngx_uint_t i, ngx_uint_t *pn);
 static ngx_uint_t crm_sql_key_desc(crm_query_t *q, ngx_uint_t i);
@@ -2000,7 +2001,7 @@ crm_sql_keyset(crm_sql_t *s, crm_resource_t *res, crm_query_t *q)
 
         crm_sql_str(s, &f->column);
         crm_sql_cstr(s, desc ? " <= " : " >= ");
-        crm_sql_ref(s, n, t->cast);
+        crm_sql_key_ref(s, n, t->cast);
         crm_sql_cstr(s, " AND ");
     }
 
@@ -2042,7 +2043,7 @@ crm_sql_keyset(crm_sql_t *s, crm_resource_t *res, crm_query_t *q)
 
             crm_sql_str(s, &f->column);
             crm_sql_cstr(s, desc ? " < " : " > ");
-            crm_sql_ref(s, n, t->cast);
+            crm_sql_key_ref(s, n, t->cast);
 
         } else {
             n = crm_sql_key_param(s, q, i, pn);
@@ -2050,7 +2051,7 @@ crm_sql_keyset(crm_sql_t *s, crm_resource_t *res, crm_query_t *q)
             crm_sql_cstr(s, "(");
             crm_sql_str(s, &f->column);
             crm_sql_cstr(s, " > ");
-            crm_sql_ref(s, n, t->cast);
+            crm_sql_key_ref(s, n, t->cast);
             crm_sql_cstr(s, " OR ");
             crm_sql_str(s, &f->column);
             crm_sql_cstr(s, " IS NULL)");
@@ -2148,7 +2149,25 @@ crm_sql_key_eq(crm_sql_t *s, crm_query_t *q, ngx_uint_t i, ngx_uint_t *pn)
     n = crm_sql_key_param(s, q, i, pn);
 
     crm_sql_cstr(s, " = ");
-    crm_sql_ref(s, n, crm_sql_type(f)->cast);
+    crm_sql_key_ref(s, n, crm_sql_type(f)->cast);
+}
+
+
+/*
+ * A boundary value as "(SELECT $n::type)": an InitPlan, whose value the
+ * planner does not see.  It plans a page after a cursor as it plans one
+ * after any boundary, so the prepared statement keeps its generic plan;
+ * with "$n" it costed each boundary's rows, found a generic plan dearer
+ * than a custom one and planned every page again (~110 us, more than the
+ * page itself costs to read).
+ */
+
+static void
+crm_sql_key_ref(crm_sql_t *s, ngx_uint_t n, const char *cast)
+{
+    crm_sql_cstr(s, "(SELECT ");
+    crm_sql_ref(s, n, cast);
+    crm_sql_cstr(s, ")");
 }
 
 

@@ -455,9 +455,11 @@ test_list_keyset(void)
        "keyset desc: NGX_OK");
     is_sql(&st,
            "SELECT " CONTACT_COLS " "
-           "FROM contacts WHERE " LIVE " AND created_at <= $2::timestamptz "
-           "AND (created_at < $2::timestamptz "
-           "OR (created_at = $2::timestamptz AND id < $3::uuid)) "
+           "FROM contacts WHERE " LIVE " AND created_at <= "
+           "(SELECT $2::timestamptz) "
+           "AND (created_at < (SELECT $2::timestamptz) "
+           "OR (created_at = (SELECT $2::timestamptz) "
+           "AND id < (SELECT $3::uuid))) "
            "ORDER BY contacts.created_at DESC NULLS FIRST, "
            "contacts.id DESC NULLS FIRST "
            "LIMIT 21",
@@ -475,9 +477,10 @@ test_list_keyset(void)
     ok(crm_sql_list(pool, contacts, &ws, &q, NULL, &st) == NGX_OK,
        "keyset backward: NGX_OK");
     /* createdAt is never null: a plain bound the index can start at */
-    has_sql(&st, "AND created_at >= $2::timestamptz "
-            "AND (created_at > $2::timestamptz "
-            "OR (created_at = $2::timestamptz AND id > $3::uuid)) "
+    has_sql(&st, "AND created_at >= (SELECT $2::timestamptz) "
+            "AND (created_at > (SELECT $2::timestamptz) "
+            "OR (created_at = (SELECT $2::timestamptz) "
+            "AND id > (SELECT $3::uuid))) "
             "ORDER BY contacts.created_at ASC NULLS LAST, "
             "contacts.id ASC NULLS LAST "
             "LIMIT 21",
@@ -493,7 +496,7 @@ test_list_keyset(void)
 
     ok(crm_sql_list(pool, contacts, &ws, &q, NULL, &st) == NGX_OK,
        "keyset id: NGX_OK");
-    has_sql(&st, "deleted_at IS NULL AND (id > $2::uuid) ORDER BY "
+    has_sql(&st, "deleted_at IS NULL AND (id > (SELECT $2::uuid)) ORDER BY "
             "contacts.id ASC NULLS LAST LIMIT 21",
             "keyset id: a plain comparison");
     dump(&st);
@@ -515,10 +518,10 @@ test_list_keyset(void)
             "keyset mixed: no key columns of their own");
     ok(st.keys[0] == 5 && st.keys[1] == 2 && st.keys[2] == 0,
        "keyset mixed: keys from title, last_name, id");
-    has_sql(&st, " AND ((title > $2::text OR title IS NULL) "
-            "OR (title = $2::text AND last_name < $3::text) "
-            "OR (title = $2::text AND last_name = $3::text "
-            "AND id > $4::uuid)) "
+    has_sql(&st, " AND ((title > (SELECT $2::text) OR title IS NULL) "
+            "OR (title = (SELECT $2::text) AND last_name < (SELECT $3::text)) "
+            "OR (title = (SELECT $2::text) AND last_name = (SELECT $3::text) "
+            "AND id > (SELECT $4::uuid))) "
             "ORDER BY contacts.title ASC NULLS LAST, "
             "contacts.last_name DESC NULLS FIRST, "
             "contacts.id ASC NULLS LAST LIMIT 21",
@@ -537,7 +540,8 @@ test_list_keyset(void)
     ok(crm_sql_list(pool, contacts, &ws, &q, NULL, &st) == NGX_OK,
        "keyset nulls: NGX_OK");
     has_sql(&st, " AND ((title IS NULL AND last_name IS NOT NULL) "
-            "OR (title IS NULL AND last_name IS NULL AND id > $2::uuid)) "
+            "OR (title IS NULL AND last_name IS NULL "
+            "AND id > (SELECT $2::uuid))) "
             "ORDER BY",
             "keyset nulls: IS NULL equalities, no term for ASC NULL");
     ok(st.params.nelts == 2, "keyset nulls: NULL keys bind nothing");
@@ -550,7 +554,8 @@ test_list_keyset(void)
     ok(crm_sql_list(pool, contacts, &ws, &q, NULL, &st) == NGX_OK,
        "keyset nulls backward: NGX_OK");
     has_sql(&st, " AND (title IS NOT NULL "
-            "OR (title IS NULL AND last_name IS NULL AND id < $2::uuid)) "
+            "OR (title IS NULL AND last_name IS NULL "
+            "AND id < (SELECT $2::uuid))) "
             "ORDER BY contacts.title DESC NULLS FIRST, "
             "contacts.last_name ASC NULLS LAST, contacts.id DESC NULLS FIRST",
             "keyset nulls backward: flipped");
@@ -728,8 +733,9 @@ test_filters_db(void)
 
     ok(crm_sql_list(pool, companies, &ws, &q, NULL, &st) == NGX_OK,
        "companies keyset: NGX_OK");
-    has_sql(&st, " AND ((employees > $5::bigint OR employees IS NULL) OR "
-            "(employees = $5::bigint AND id > $6::uuid)) ORDER BY "
+    has_sql(&st, " AND ((employees > (SELECT $5::bigint) "
+            "OR employees IS NULL) OR (employees = (SELECT $5::bigint) "
+            "AND id > (SELECT $6::uuid))) ORDER BY "
             "companies.employees ASC NULLS LAST, companies.id ASC NULLS LAST "
             "LIMIT 21",
             "companies keyset: bigint key cast");
