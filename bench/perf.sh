@@ -9,6 +9,12 @@
 #   bench/perf.sh                        100000 contacts, 10 s a run
 #   BENCH_DURATION=20s bench/perf.sh
 #   PERF_MODULE=/path/ngx_http_crm_module.so bench/perf.sh   another build
+#   BENCH_ONLY="deep rss" bench/perf.sh  the cursor depth, worker RSS
+#
+# Two more runs (see bench/README): "deep" compares a cursor page
+# BENCH_DEEP_PAGE (10000) deep with the first page of the same list, and
+# "rss" samples the VmRSS of each worker over BENCH_RSS_REQUESTS (1M)
+# mixed requests (bench/perf_mixed.lua).
 #
 # Environment (defaults in brackets):
 #   BENCH_ROWS         contacts seeded in the bench workspace [100000]
@@ -21,7 +27,11 @@
 #                      runs with workers x pool clients, the connections
 #                      the module has
 #   BENCH_ONLY         subset of: static get list create pg_get pg_list
-#                      pg_insert [all]
+#                      pg_insert deep rss [all]
+#   BENCH_DEEP_PAGE    the deep page of "deep" [10000]; its pages hold
+#                      (contacts - 1) / BENCH_DEEP_PAGE rows, at most 50
+#   BENCH_RSS_REQUESTS the mixed requests of "rss" [1000000], sampled
+#                      every tenth of them
 #   BENCH_SKIP_SEED    1: keep the bench workspace as it is [0]
 #   PERF_MODULE        the module to load [build/ngx_http_crm_module.so]
 #   CRM_PG_PORT, CRM_REDIS_PORT   the run stack's, when .run/run/ports does
@@ -46,7 +56,9 @@ CONNS=${BENCH_CONNECTIONS:-64}
 THREADS=${BENCH_THREADS:-2}
 WORKERS=${BENCH_WORKERS:-2}
 POOL=${BENCH_POOL:-8}
-ONLY=${BENCH_ONLY:-static get list create pg_get pg_list pg_insert}
+ONLY=${BENCH_ONLY:-static get list create pg_get pg_list pg_insert deep rss}
+DEEP_PAGE=${BENCH_DEEP_PAGE:-10000}
+RSS_REQUESTS=${BENCH_RSS_REQUESTS:-1000000}
 B=$TOP/.run/perf
 PORT=${BENCH_PORT:-8093}
 MODULE_SO=${PERF_MODULE:-$MODULE_SO}
@@ -55,10 +67,10 @@ BASE=http://127.0.0.1:$PORT
 SECS=${DURATION%s}
 export BENCH_ROWS=$ROWS
 
-numbers ROWS PORT CONNS THREADS WORKERS POOL SECS
+numbers ROWS PORT CONNS THREADS WORKERS POOL SECS DEEP_PAGE RSS_REQUESTS
 
 for tool in wrk curl "$NGINX_BIN" "$PG_BIN/psql" "$PG_BIN/pgbench" \
-            redis-cli; do
+            redis-cli python3; do
     command -v "$tool" > /dev/null || die "missing $tool"
 done
 
@@ -125,6 +137,23 @@ SELECT '$WS',
        timestamptz '2026-01-01 00:00:00+00' - g * interval '1 second',
        timestamptz '2026-01-01 00:00:00+00'
   FROM generate_series(1, $ROWS) AS g;
+-- what the searches of "rss" find (bench/perf_mixed.lua): a last name
+-- of eight letters that no contact above has (d j k o q u v w y z for
+-- the digits of n * 2654435761 mod 10^8): few trigrams in common;
+-- older than every contact above
+INSERT INTO contacts (workspace_id, id, first_name, last_name, email,
+                      status, source, tags, created_at, updated_at)
+SELECT '$WS',
+       ('bbbbbbbb-0000-4000-a000-' || lpad(to_hex(g), 12, '0'))::uuid,
+       'Search',
+       translate(lpad(((g::bigint * 2654435761) % 100000000)::text, 8,
+                      '0'),
+                 '0123456789', 'djkoquvwyz'),
+       'search' || g || '@bench.example', 'active', 'bench',
+       ARRAY['bench'],
+       timestamptz '2025-01-01 00:00:00+00' - g * interval '1 second',
+       timestamptz '2025-01-01 00:00:00+00'
+  FROM generate_series(1, 1000) AS g;
 EOF
     psql_crm -c "VACUUM ANALYZE contacts" || die "VACUUM ANALYZE failed"
 fi
@@ -173,6 +202,11 @@ http {
     crm_redis 127.0.0.1:$REDIS_PORT;
     crm_cursor_secret perf-cursor-secret-not-for-production-0123456789;
     crm_api_key $KEY $WS;
+
+    # one workspace makes all the load here: the default share of the
+    # expensive pool (workspace=1) would answer most of the concurrent
+    # searches of "rss" 429
+    crm_postgres_heavy pool_size=2 queue=32 workspace=34;
 
     # as make run: a cluster-wide limit (high enough never to refuse)
     crm_rate_limit zone=crm_limit:10m per_minute=100000000
@@ -283,7 +317,7 @@ wrk_run() {
 # pg_run NAME SCRIPT: pgbench -M prepared with the module's connections
 pg_run() {
     local name=$1 script=$2 out=$B/pgbench-$1.txt status=0 reqs wu ws
-    local pgb=("$PG_BIN/pgbench" -n -M prepared -D "rows=$ROWS"
+    local pgb=("$PG_BIN/pgbench" -n -M prepared -D "rows=$ROWS" -D "ws=$WS"
                -c "$((WORKERS * POOL))" -j "$THREADS" -f "$script"
                -h 127.0.0.1 -p "$PG_PORT" -U crm crm)
     "${pgb[@]}" -T 2 > "$B/pgbench-$name-warmup.txt" 2>&1 || true
@@ -305,6 +339,138 @@ pg_run() {
     echo "perf: $name ${RPS[$name]} tx/s"
 }
 
+# to_us 1.23ms: wrk's latency in microseconds
+to_us() {
+    awk -v v="$1" 'BEGIN {
+        n = v + 0; u = v; sub(/^[0-9.]+/, "", u)
+        if (u == "ms") n *= 1000; else if (u == "s") n *= 1000000
+        else if (u == "m") n *= 60000000
+        printf "%.0f\n", n }'
+}
+
+# deep: the first page of GET /contacts?limit=L and the page DEEP_PAGE of
+# the same list (its cursor walked to by bench/perf_walk.py), one after
+# the other: a keyset page should cost what the first one costs
+DEEP_LIMIT=
+deep_run() {
+    local n cursor
+
+    n=$(psql_crm -tAc "SELECT count(*) FROM contacts
+                       WHERE workspace_id = '$WS' AND deleted_at IS NULL")
+    DEEP_LIMIT=$(( (n - 1) / DEEP_PAGE ))
+    [ "$DEEP_LIMIT" -le 50 ] || DEEP_LIMIT=50
+    if [ "$DEEP_LIMIT" -lt 1 ]; then
+        FAILED+=("deep: $n contacts are too few for page $DEEP_PAGE")
+        return 0
+    fi
+
+    echo "perf: walking to page $DEEP_PAGE of $DEEP_LIMIT"
+    if ! cursor=$(python3 "$TOP/bench/perf_walk.py" "$PORT" "$KEY" \
+                      "$DEEP_LIMIT" "$DEEP_PAGE"); then
+        FAILED+=("deep: the walk to page $DEEP_PAGE failed")
+        return 0
+    fi
+
+    wrk_run first "$BASE/api/v1/contacts?limit=$DEEP_LIMIT"
+    wrk_run deep "$BASE/api/v1/contacts?limit=$DEEP_LIMIT&cursor=$cursor"
+    P50[first]=$(to_us "$(wrk_field "$B/wrk-first.txt" p50)")
+    P50[deep]=$(to_us "$(wrk_field "$B/wrk-deep.txt" p50)")
+}
+
+# rss: RSS_REQUESTS mixed requests (bench/perf_mixed.lua) in wrk runs
+# that each aim at the next tenth; the VmRSS and RssAnon of every worker
+# (/proc/<pid>/status) after a warm-up and after each tenth
+declare -A P50 RSS_FIRST RSS_LAST RSS_STATUS
+RSS_ROWS=()
+RSS_DONE=0
+RSS_SECS=0
+WORKER_PIDS=
+rss_mixed() {
+    BENCH_KEY=$KEY BENCH_ROWS=$ROWS \
+    wrk "-t$THREADS" "-c$CONNS" "-d$1" -s "$TOP/bench/perf_mixed.lua" \
+        "$BASE/" > "$2" 2>&1
+}
+rss_sample() {
+    local pid vm anon line
+    line=$(printf '  %10s' "$1")
+    for pid in $WORKER_PIDS; do
+        read -r vm anon < <(awk '/^VmRSS:/ { v = $2 } /^RssAnon:/ { a = $2 }
+                                 END { print v + 0, a + 0 }' \
+                                "/proc/$pid/status" 2>/dev/null \
+                            || echo "0 0")
+        [ -n "${RSS_FIRST[$pid]:-}" ] || RSS_FIRST[$pid]="$vm $anon"
+        RSS_LAST[$pid]="$vm $anon"
+        line+=$(printf ' %10s %10s' "$vm" "$anon")
+    done
+    RSS_ROWS+=("$line")
+}
+rss_run() {
+    local out=$B/wrk-rss step next rate secs i=0 reqs st code n t0 t1
+    local TIMEFORMAT='%U %S' gu=0 gs=0 wu ws
+
+    step=$(( RSS_REQUESTS / 10 ))
+    [ "$step" -ge 1 ] || step=1
+    WORKER_PIDS=$(pgrep -P "$NGINX_PID" | sort -n | tr '\n' ' ')
+
+    echo "perf: rss: warm-up (10 s of the mix)"
+    rss_mixed 10s "$out-warmup.txt" || true
+    rate=$(awk '{ printf "%d\n", $1 }' <<< \
+               "$(wrk_field "$out-warmup.txt" rps)")
+    [ "${rate:-0}" -ge 1 ] || rate=1
+
+    rss_sample 0
+    snap 0
+    t0=$(date +%s.%N)
+    next=$step
+    while [ "$RSS_DONE" -lt "$RSS_REQUESTS" ]; do
+        secs=$(( (next - RSS_DONE + rate - 1) / rate ))
+        [ "$secs" -ge 1 ] || secs=1
+        i=$((i + 1))
+        { time rss_mixed "${secs}s" "$out-$i.txt" || true; } \
+            2> "$out-$i.time"
+        read -r wu ws < "$out-$i.time"
+        gu=$(awk -v a="$gu" -v b="$wu" 'BEGIN { print a + b }')
+        gs=$(awk -v a="$gs" -v b="$ws" 'BEGIN { print a + b }')
+        reqs=$(wrk_field "$out-$i.txt" reqs)
+        if [ -z "$reqs" ] || [ "$reqs" -eq 0 ]; then
+            cat "$out-$i.txt" >&2
+            FAILED+=("rss: wrk run $i failed")
+            break
+        fi
+        RSS_DONE=$((RSS_DONE + reqs))
+        rate=$(( reqs / secs ))
+        [ "$rate" -ge 1 ] || rate=1
+        for st in $(wrk_field "$out-$i.txt" statuses); do
+            code=${st%%=*}
+            n=${st#*=}
+            RSS_STATUS[$code]=$(( ${RSS_STATUS[$code]:-0} + n ))
+        done
+        if [ "$RSS_DONE" -ge "$next" ] || [ "$RSS_DONE" -ge "$RSS_REQUESTS" ]
+        then
+            rss_sample "$RSS_DONE"
+            while [ "$next" -le "$RSS_DONE" ]; do next=$((next + step)); done
+        fi
+    done
+    t1=$(date +%s.%N)
+    snap 1
+    RSS_SECS=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.0f\n", b - a }')
+    account rss "$RSS_DONE" "$gu" "$gs"
+    RPS[rss]=$(awk -v n="$RSS_DONE" -v s="$RSS_SECS" \
+                   'BEGIN { printf "%.0f\n", (s > 0 ? n / s : 0) }')
+
+    for code in "${!RSS_STATUS[@]}"; do
+        case $code in
+            200|201|401|404) ;;
+            *) FAILED+=("rss: ${RSS_STATUS[$code]} answers $code") ;;
+        esac
+    done
+    if [ "$(pgrep -P "$NGINX_PID" | sort -n | tr '\n' ' ')" != "$WORKER_PIDS" ]
+    then
+        FAILED+=("rss: the workers changed during the run")
+    fi
+    echo "perf: rss $RSS_DONE requests in $RSS_SECS s"
+}
+
 for name in $ONLY; do
     case $name in
         static) wrk_run static "$BASE/static.json" ;;
@@ -315,13 +481,18 @@ for name in $ONLY; do
         pg_get)    pg_run pg_get "$TOP/bench/pgbench_get.sql" ;;
         pg_list)   pg_run pg_list "$TOP/bench/pgbench_list.sql" ;;
         pg_insert) pg_run pg_insert "$TOP/bench/pgbench_insert.sql" ;;
+        deep)   deep_run ;;
+        rss)    rss_run ;;
         *) die "BENCH_ONLY: unknown run '$name'" ;;
     esac
 done
 
-# the contacts the create runs made
+# the contacts the create and rss runs made, their events
 psql_crm -c "DELETE FROM contacts WHERE workspace_id = '$WS'
-             AND email NOT LIKE 'bench%@bench.example'" > /dev/null || true
+             AND email NOT LIKE 'bench%@bench.example'
+             AND email NOT LIKE 'search%@bench.example'" > /dev/null || true
+psql_crm -c "DELETE FROM events WHERE workspace_id = '$WS'" > /dev/null \
+    || true
 
 
 # ------------------------------------------------------------------ report
@@ -332,7 +503,9 @@ echo "perf: $(nproc) cores, wrk -t$THREADS -c$CONNS -d$DURATION," \
 printf '%-10s %10s | %28s\n' "" "" "CPU per request (us)"
 printf '%-10s %10s | %7s %7s %7s %7s\n' run "req/s" nginx postgres redis \
        loadgen
-for name in $ONLY; do
+# "deep" is two rows: its first page, then the deep one
+names=" $ONLY "
+for name in ${names/ deep / first deep }; do
     [ -n "${RPS[$name]:-}" ] || continue
     printf '%-10s %10.0f | %7s %7s %7s %7s\n' "$name" "${RPS[$name]}" \
            "${US_NGX[$name]}" "${US_PG[$name]}" "${US_REDIS[$name]}" \
@@ -355,6 +528,45 @@ ratio "GET / static" get static "-" | sed "s/   postgres per request.*//"
 ratio "GET / pgbench lookup" get pg_get ">= 0.5"
 ratio "list 50 / pgbench page" list pg_list ">= 0.7"
 ratio "create / pgbench insert" create pg_insert ">= 0.6"
+
+if [ -n "${RPS[deep]:-}" ] && [ -n "${RPS[first]:-}" ]; then
+    echo
+    echo "cursor depth: GET /contacts?limit=$DEEP_LIMIT, page $DEEP_PAGE" \
+         "(by cursor) against page 1, same run:"
+    awk -v pd="${US_PG[deep]}" -v pf="${US_PG[first]}" \
+        -v ld="${P50[deep]}" -v lf="${P50[first]}" \
+        -v rd="${RPS[deep]}" -v rf="${RPS[first]}" 'BEGIN {
+        printf "  postgres per request  %5.2fx  (%s vs %s us; goal <= 1.2)\n",
+               (pf > 0 ? pd / pf : 0), pd, pf
+        printf "  latency p50           %5.2fx  (%s vs %s us)\n",
+               (lf > 0 ? ld / lf : 0), ld, lf
+        printf "  req/s                 %5.2fx  (%.0f vs %.0f)\n",
+               (rf > 0 ? rd / rf : 0), rd, rf }'
+fi
+
+if [ ${#RSS_ROWS[@]} -gt 0 ]; then
+    echo
+    echo "worker RSS over $RSS_DONE mixed requests (bench/perf_mixed.lua)" \
+         "in $RSS_SECS s, ${RPS[rss]} req/s; statuses:" \
+         "$(for c in "${!RSS_STATUS[@]}"; do
+                echo "$c=${RSS_STATUS[$c]}"
+            done | sort | tr '\n' ' ')"
+    line=$(printf '  %10s' requests)
+    for pid in $WORKER_PIDS; do
+        line+=$(printf ' %10s %10s' "$pid:VmRSS" "RssAnon")
+    done
+    echo "$line (kB)"
+    printf '%s\n' "${RSS_ROWS[@]}"
+    line=$(printf '  %10s' growth)
+    for pid in $WORKER_PIDS; do
+        line+=$(awk -v a="${RSS_FIRST[$pid]}" -v b="${RSS_LAST[$pid]}" '
+            function pct(x, y) { return x > 0 ? (y - x) * 100 / x : 0 }
+            BEGIN { split(a, x, " "); split(b, y, " ")
+                    printf " %+9.1f%% %+9.1f%%", pct(x[1], y[1]),
+                           pct(x[2], y[2]) }')
+    done
+    echo "$line   (goal: VmRSS within 5%)"
+fi
 
 if grep -qE '\[(emerg|alert|crit)\]' "$B/logs/error.log"; then
     FAILED+=("alerts in $B/logs/error.log")

@@ -1,14 +1,18 @@
 -- bench/perf.sh: pgbench running the page query of GET
--- /contacts?limit=50&created_before=<t> (crm_sql_list()), plain columns,
--- at a random depth (-M prepared)
+-- /contacts?limit=50&created_before=<t> (crm_sql_list()), -M prepared, at
+-- a random depth: the statement the module prepares, the workspace a
+-- parameter ($1::uuid), the same columns (the sort keys read from
+-- created_at and id), the same order (the id ascending breaks ties),
+-- LIMIT 51 written as a number.  One difference: the module binds the
+-- created_before= time as text ($2::timestamptz); pgbench has no string
+-- variables, so the bound is computed from a random number of seconds.
 \set n random(1, :rows - 50)
 SELECT id, first_name, last_name, email, phone, title, company_id, owner_id,
-       status, source, tags, custom_fields, created_at, updated_at,
-       created_at::text, id::text
+       status, source, tags, custom_fields, created_at, updated_at
   FROM contacts
- WHERE workspace_id = 'bbbbbbbb-bbbb-4bbb-8bbb-bbbbbbbbbbbb'::uuid
+ WHERE workspace_id = :ws::uuid
    AND deleted_at IS NULL
-   AND created_at < timestamptz '2026-01-01 00:00:00+00'
-                    - :n * interval '1 second'
- ORDER BY contacts.created_at DESC NULLS FIRST, contacts.id DESC NULLS FIRST
+   AND created_at < (timestamptz '2026-01-01 00:00:00+00'
+                     - :n::integer * interval '1 second')
+ ORDER BY contacts.created_at DESC NULLS FIRST, contacts.id ASC NULLS LAST
  LIMIT 51;

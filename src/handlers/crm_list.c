@@ -333,12 +333,18 @@ crm_list_render(ngx_http_request_t *r, crm_ctx_t *ctx, crm_stmt_t *st,
     int           n, rows, i, row;
     u_char       *p, *body, *meta;
     size_t        len, mlen;
-    ngx_str_t     next, prev, cols[CRM_MAX_FIELDS];
-    ngx_uint_t    more, backward;
+    ngx_str_t     next, prev, *cols;
+    ngx_uint_t    more, backward, k;
     crm_query_t  *q;
 
+    for (k = 0; k < st->nkeys; k++) {
+        if (st->keys[k] >= (ngx_uint_t) PQnfields(res)) {
+            break;
+        }
+    }
+
     if (st->ncols == 0 || st->ncols > CRM_MAX_FIELDS
-        || PQnfields(res) < (int) (st->ncols + st->nkeys))
+        || PQnfields(res) < (int) st->ncols || k < st->nkeys)
     {
         ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
                       "crm: a list result of %d columns", PQnfields(res));
@@ -395,11 +401,21 @@ crm_list_render(ngx_http_request_t *r, crm_ctx_t *ctx, crm_stmt_t *st,
                  "\"\",\"previous\":\"\",\"hasMore\":false},\"total\":}}")
           + mlen + next.len + prev.len + 2 * NGX_INT_T_LEN;
 
-    /* the rows are rendered from their columns (crm_render.c) */
+    /*
+     * The rows are rendered from their columns (crm_render.c), read from
+     * the result once for both passes
+     */
+
+    cols = ngx_palloc(r->pool, (rows ? rows : 1) * st->ncols
+                               * sizeof(ngx_str_t));
+    if (cols == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
 
     for (i = 0; i < rows; i++) {
-        crm_exec_cols(res, i, 0, st->ncols, cols);
-        len += crm_render_size(st->res, st->select, cols) + 1;
+        crm_exec_cols(res, i, 0, st->ncols, &cols[i * st->ncols]);
+        len += crm_render_size(st->res, st->select, &cols[i * st->ncols])
+               + 1;
     }
 
     body = ngx_pnalloc(r->pool, len);
@@ -416,9 +432,7 @@ crm_list_render(ngx_http_request_t *r, crm_ctx_t *ctx, crm_stmt_t *st,
             *p++ = ',';
         }
 
-        crm_exec_cols(res, row, 0, st->ncols, cols);
-
-        p = crm_render_row(p, st->res, st->select, cols);
+        p = crm_render_row(p, st->res, st->select, &cols[row * st->ncols]);
         if (p == NULL) {
             ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
                           "crm: %V: a column is not in its type's text form",
@@ -472,7 +486,7 @@ crm_list_cursor(ngx_http_request_t *r, crm_ctx_t *ctx, crm_stmt_t *st,
     u_char      nulls[CRM_MAX_KEYS];
 
     for (i = 0; i < ctx->query.nsort; i++) {
-        col = crm_exec_after(st) + (int) i;
+        col = (int) st->keys[i];
         nulls[i] = (u_char) PQgetisnull(res, row, col);
         keys[i].data = (u_char *) PQgetvalue(res, row, col);
         keys[i].len = PQgetlength(res, row, col);

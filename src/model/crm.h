@@ -291,14 +291,17 @@ typedef struct {
      * columns in PostgreSQL's text format, the fields of "res" that
      * crm_render_field() picks with "select", which crm_render_row()
      * renders; other statements return the record as JSON in column 0
-     * (ncols is 0).  After the record: the sort key values of a list,
-     * nkeys of them, as text; the version of a single record of a
-     * versioned resource.
+     * (ncols is 0).  The nkeys sort keys of a list are read, as text,
+     * from the columns keys[]: a rendered column when its text is the
+     * key's (crm_sql_list()), otherwise one after the record.  After
+     * the record of a single record of a versioned resource: its
+     * version.
      */
     crm_resource_t           *res;
     u_char                   *select;
     ngx_uint_t                ncols;
     ngx_uint_t                nkeys;
+    ngx_uint_t                keys[CRM_MAX_KEYS];
 } crm_stmt_t;
 
 

@@ -21,6 +21,24 @@
 #include "model/crm.h"
 
 
+/*
+ * Whether one of the eight bytes of "w" is below 0x20, '"' or '\\'
+ * (exact, bytes of UTF-8 included: the classic "has a zero byte" and
+ * "has a byte less than n" tests)
+ */
+
+#define CRM_RENDER_ONES    0x0101010101010101ULL
+#define CRM_RENDER_HIGHS   0x8080808080808080ULL
+
+#define crm_render_zero(w)                                                    \
+    (((w) - CRM_RENDER_ONES) & ~(w) & CRM_RENDER_HIGHS)
+
+#define crm_render_escapes(w)                                                 \
+    ((((w) - CRM_RENDER_ONES * 0x20) & ~(w) & CRM_RENDER_HIGHS)               \
+     | crm_render_zero((w) ^ (CRM_RENDER_ONES * '"'))                         \
+     | crm_render_zero((w) ^ (CRM_RENDER_ONES * '\\')))
+
+
 static size_t crm_render_value_size(crm_field_t *f, ngx_str_t *v);
 static u_char *crm_render_char(u_char *p, u_char c);
 static u_char *crm_render_number(u_char *p, u_char *s, size_t len);
@@ -29,6 +47,7 @@ static u_char *crm_render_date(u_char *p, u_char *s, size_t len);
 static u_char *crm_render_array(u_char *p, u_char *s, size_t len);
 static u_char *crm_render_digits(u_char *s, u_char *last, ngx_int_t *n,
     ngx_uint_t min, ngx_uint_t max);
+static u_char *crm_render_2digits(u_char *p, ngx_uint_t n);
 static int64_t crm_render_days(int64_t y, ngx_int_t m, ngx_int_t d);
 static void crm_render_civil(int64_t days, int64_t *y, ngx_int_t *m,
     ngx_int_t *d);
@@ -218,14 +237,38 @@ crm_render_value(u_char *p, crm_field_t *f, ngx_str_t *v)
 u_char *
 crm_render_string(u_char *p, u_char *s, size_t len)
 {
-    u_char  *last;
+    u_char    c, *last;
+    uint64_t  w;
 
     last = s + len;
 
     *p++ = '"';
 
     while (s < last) {
-        p = crm_render_char(p, *s++);
+
+        /* eight bytes at a time while none of them needs an escape */
+
+        if (last - s >= 8) {
+            ngx_memcpy(&w, s, 8);
+
+            if (!crm_render_escapes(w)) {
+                ngx_memcpy(p, s, 8);
+                p += 8;
+                s += 8;
+                continue;
+            }
+        }
+
+        c = *s++;
+
+        /* most bytes are themselves: no call for them */
+
+        if (c >= 0x20 && c != '"' && c != '\\') {
+            *p++ = c;
+            continue;
+        }
+
+        p = crm_render_char(p, c);
     }
 
     *p++ = '"';
@@ -515,8 +558,45 @@ crm_render_timestamp(u_char *p, u_char *s, size_t len)
         year = 1 - year;
     }
 
-    return ngx_sprintf(p, "\"%04L-%02i-%02iT%02i:%02i:%02i.%03iZ\"",
-                       year, mon, day, hour, min, sec, ms);
+    if (year > 9999) {
+        return ngx_sprintf(p, "\"%04L-%02i-%02iT%02i:%02i:%02i.%03iZ\"",
+                           year, mon, day, hour, min, sec, ms);
+    }
+
+    /* the common case, without ngx_sprintf()'s format parsing */
+
+    *p++ = '"';
+    p = crm_render_2digits(p, (ngx_uint_t) (year / 100));
+    p = crm_render_2digits(p, (ngx_uint_t) (year % 100));
+    *p++ = '-';
+    p = crm_render_2digits(p, (ngx_uint_t) mon);
+    *p++ = '-';
+    p = crm_render_2digits(p, (ngx_uint_t) day);
+    *p++ = 'T';
+    p = crm_render_2digits(p, (ngx_uint_t) hour);
+    *p++ = ':';
+    p = crm_render_2digits(p, (ngx_uint_t) min);
+    *p++ = ':';
+    p = crm_render_2digits(p, (ngx_uint_t) sec);
+    *p++ = '.';
+    *p++ = (u_char) ('0' + ms / 100);
+    p = crm_render_2digits(p, (ngx_uint_t) (ms % 100));
+    *p++ = 'Z';
+    *p++ = '"';
+
+    return p;
+}
+
+
+/* 0 to 99 as two digits */
+
+static u_char *
+crm_render_2digits(u_char *p, ngx_uint_t n)
+{
+    *p++ = (u_char) ('0' + n / 10);
+    *p++ = (u_char) ('0' + n % 10);
+
+    return p;
 }
 
 

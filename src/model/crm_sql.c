@@ -99,8 +99,11 @@ static void crm_sql_text_match(crm_sql_t *s, crm_resource_t *res,
 static ngx_int_t crm_sql_keyset(crm_sql_t *s, crm_resource_t *res,
     crm_query_t *q);
 static ngx_uint_t crm_sql_never_null(crm_resource_t *res, crm_field_t *f);
+static ngx_uint_t crm_sql_key_column(crm_resource_t *res, u_char *select,
+    crm_field_t *f);
 static void crm_sql_key_eq(crm_sql_t *s, crm_query_t *q, ngx_uint_t i,
     ngx_uint_t *pn);
+static void crm_sql_key_ref(crm_sql_t *s, ngx_uint_t n, const char *cast);
 static ngx_uint_t crm_sql_key_param(crm_sql_t *s, crm_query_t *q,
     ngx_uint_t i, ngx_uint_t *pn);
 static ngx_uint_t crm_sql_key_desc(crm_query_t *q, ngx_uint_t i);
@@ -437,8 +440,10 @@ crm_sql_delete(ngx_pool_t *pool, crm_resource_t *res, ngx_str_t *ws,
 
 
 /*
- * SELECT <columns>, <sort key 1>::text, ... FROM t WHERE <tenant, live,
- * parent, filters, search, keyset> ORDER BY ... LIMIT $n [OFFSET $m]
+ * SELECT <columns>[, <sort key>::text, ...] FROM t WHERE <tenant, live,
+ * parent, filters, search, keyset> ORDER BY ... LIMIT <limit + 1>
+ * [OFFSET $m]; a sort key is a column of its own only when it is not
+ * one of the columns already (crm_sql_key_column())
  *
  * Returns NGX_DECLINED when the query holds a filter the planner cannot
  * express (an operator that does not apply to the field's type, or a
@@ -487,10 +492,20 @@ crm_sql_list(ngx_pool_t *pool, crm_resource_t *res, ngx_str_t *ws,
     st->select = q->select;
     st->ncols = crm_sql_columns(&s, res, q->select, 0);
 
-    for (i = 0; i < q->nsort; i++) {
+    /* a key that is not a rendered column of the same text: after them */
+
+    for (n = st->ncols, i = 0; i < q->nsort; i++) {
+        st->keys[i] = crm_sql_key_column(res, q->select, q->sort[i].field);
+
+        if (st->keys[i] != (ngx_uint_t) NGX_ERROR) {
+            continue;
+        }
+
         crm_sql_cstr(&s, ", ");
         crm_sql_str(&s, &q->sort[i].field->column);
         crm_sql_cstr(&s, "::text");
+
+        st->keys[i] = n++;
     }
 
     crm_sql_cstr(&s, " FROM ");
@@ -510,10 +525,22 @@ crm_sql_list(ngx_pool_t *pool, crm_resource_t *res, ngx_str_t *ws,
 
     crm_sql_order(&s, res, q);
 
-    /* one row more than asked for tells whether there is a next page */
+    /*
+     * One row more than asked for tells whether there is a next page.
+     * The limit is written as a number (parsed, never input text): with
+     * "LIMIT $n" the plan cache costs a generic plan for a tenth of the
+     * table and plans the statement again on every execution.  A search
+     * keeps it a parameter: its plan depends on the words searched.
+     */
 
     crm_sql_cstr(&s, " LIMIT ");
-    crm_sql_ref(&s, crm_sql_number(&s, q->limit + 1), "::bigint");
+
+    if (q->q.len > 0) {
+        crm_sql_ref(&s, crm_sql_number(&s, q->limit + 1), "::bigint");
+
+    } else {
+        crm_sql_uint(&s, q->limit + 1);
+    }
 
     if (q->has_offset) {
         crm_sql_cstr(&s, " OFFSET ");
@@ -1974,7 +2001,7 @@ crm_sql_keyset(crm_sql_t *s, crm_resource_t *res, crm_query_t *q)
 
         crm_sql_str(s, &f->column);
         crm_sql_cstr(s, desc ? " <= " : " >= ");
-        crm_sql_ref(s, n, t->cast);
+        crm_sql_key_ref(s, n, t->cast);
         crm_sql_cstr(s, " AND ");
     }
 
@@ -2016,7 +2043,7 @@ crm_sql_keyset(crm_sql_t *s, crm_resource_t *res, crm_query_t *q)
 
             crm_sql_str(s, &f->column);
             crm_sql_cstr(s, desc ? " < " : " > ");
-            crm_sql_ref(s, n, t->cast);
+            crm_sql_key_ref(s, n, t->cast);
 
         } else {
             n = crm_sql_key_param(s, q, i, pn);
@@ -2024,7 +2051,7 @@ crm_sql_keyset(crm_sql_t *s, crm_resource_t *res, crm_query_t *q)
             crm_sql_cstr(s, "(");
             crm_sql_str(s, &f->column);
             crm_sql_cstr(s, " > ");
-            crm_sql_ref(s, n, t->cast);
+            crm_sql_key_ref(s, n, t->cast);
             crm_sql_cstr(s, " OR ");
             crm_sql_str(s, &f->column);
             crm_sql_cstr(s, " IS NULL)");
@@ -2038,6 +2065,50 @@ crm_sql_keyset(crm_sql_t *s, crm_resource_t *res, crm_query_t *q)
     crm_sql_cstr(s, (terms > 0) ? ")" : "false)");
 
     return NGX_OK;
+}
+
+
+/*
+ * The rendered column that holds sort key "f" in the text its "::text"
+ * cast would give (the type's output function: not so for a boolean),
+ * or NGX_ERROR when there is none
+ */
+
+static ngx_uint_t
+crm_sql_key_column(crm_resource_t *res, u_char *select, crm_field_t *f)
+{
+    ngx_uint_t  i, n;
+
+    if (f < res->fields || f >= res->fields + res->nfields) {
+        /* a custom field's key */
+        return (ngx_uint_t) NGX_ERROR;
+    }
+
+    switch (f->type) {
+
+    case CRM_FT_UUID:
+    case CRM_FT_TEXT:
+    case CRM_FT_EMAIL:
+    case CRM_FT_ENUM:
+    case CRM_FT_INT:
+    case CRM_FT_NUMERIC:
+    case CRM_FT_TIMESTAMP:
+    case CRM_FT_DATE:
+        break;
+
+    default:
+        return (ngx_uint_t) NGX_ERROR;
+    }
+
+    if (!crm_render_field(res, select, f - res->fields)) {
+        return (ngx_uint_t) NGX_ERROR;
+    }
+
+    for (n = 0, i = 0; &res->fields[i] != f; i++) {
+        n += crm_render_field(res, select, i);
+    }
+
+    return n;
 }
 
 
@@ -2078,7 +2149,25 @@ crm_sql_key_eq(crm_sql_t *s, crm_query_t *q, ngx_uint_t i, ngx_uint_t *pn)
     n = crm_sql_key_param(s, q, i, pn);
 
     crm_sql_cstr(s, " = ");
-    crm_sql_ref(s, n, crm_sql_type(f)->cast);
+    crm_sql_key_ref(s, n, crm_sql_type(f)->cast);
+}
+
+
+/*
+ * A boundary value as "(SELECT $n::type)": an InitPlan, whose value the
+ * planner does not see.  It plans a page after a cursor as it plans one
+ * after any boundary, so the prepared statement keeps its generic plan;
+ * with "$n" it costed each boundary's rows, found a generic plan dearer
+ * than a custom one and planned every page again (~110 us, more than the
+ * page itself costs to read).
+ */
+
+static void
+crm_sql_key_ref(crm_sql_t *s, ngx_uint_t n, const char *cast)
+{
+    crm_sql_cstr(s, "(SELECT ");
+    crm_sql_ref(s, n, cast);
+    crm_sql_cstr(s, ")");
 }
 
 

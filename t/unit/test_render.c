@@ -24,6 +24,8 @@ static void invalid(ngx_uint_t type, const char *in, const char *name);
 static ngx_str_t str(const char *s);
 
 static void test_strings(void);
+static void test_string_bytes(void);
+static u_char *escape(u_char *p, u_char c);
 static void test_timestamps(void);
 static void test_scalars(void);
 static void test_arrays(void);
@@ -47,6 +49,7 @@ main(void)
     }
 
     test_strings();
+    test_string_bytes();
     test_timestamps();
     test_scalars();
     test_arrays();
@@ -89,6 +92,101 @@ test_strings(void)
 
     p = crm_render_string(buf, (u_char *) "\x01\x01\x01\x01\x01\x01\x01", 7);
     ok(p - buf == 6 * 7 + 2, "string: 6 * len + 2 at most");
+}
+
+
+/*
+ * Every byte at every place of a string longer than the renderer's
+ * eight-byte steps is escaped as one byte alone would be
+ */
+
+static void
+test_string_bytes(void)
+{
+    u_char      in[19], want[6 * 19 + 2], got[6 * 19 + 2], *p, *w;
+    ngx_uint_t  c, pos, i, bad;
+
+    bad = 0;
+
+    for (c = 0; c < 256; c++) {
+        for (pos = 0; pos < sizeof(in); pos++) {
+            ngx_memset(in, 'a', sizeof(in));
+            in[pos] = (u_char) c;
+
+            w = want;
+            *w++ = '"';
+
+            for (i = 0; i < sizeof(in); i++) {
+                w = escape(w, in[i]);
+            }
+
+            *w++ = '"';
+
+            p = crm_render_string(got, in, sizeof(in));
+
+            if (p - got != w - want
+                || ngx_memcmp(got, want, w - want) != 0)
+            {
+                if (bad++ == 0) {
+                    diag("byte 0x%02x at %d: %.*s", (int) c, (int) pos,
+                         (int) (p - got), got);
+                }
+            }
+        }
+    }
+
+    ok(bad == 0, "string: each byte at each place escaped as alone");
+}
+
+
+/* the escape of one byte, as escape_json() writes it */
+
+static u_char *
+escape(u_char *p, u_char c)
+{
+    const char  *e;
+
+    switch (c) {
+
+    case '"':
+        e = "\\\"";
+        break;
+
+    case '\\':
+        e = "\\\\";
+        break;
+
+    case '\b':
+        e = "\\b";
+        break;
+
+    case '\f':
+        e = "\\f";
+        break;
+
+    case '\n':
+        e = "\\n";
+        break;
+
+    case '\r':
+        e = "\\r";
+        break;
+
+    case '\t':
+        e = "\\t";
+        break;
+
+    default:
+        if (c < 0x20) {
+            return ngx_sprintf(p, "\\u%04xd", (ngx_uint_t) c);
+        }
+
+        *p++ = c;
+
+        return p;
+    }
+
+    return ngx_cpymem(p, e, 2);
 }
 
 
