@@ -16,15 +16,19 @@
 -- lower case, and the test requires every lexeme of q in doc's: so doc,
 -- lower-cased, contains each lexeme of q, which is what ILIKE '%lexeme%'
 -- tests (ILIKE lower-cases both sides).  db_fts_pattern() takes q's
--- longest lexeme (the most selective one), escaped for LIKE; only one
--- made of ASCII characters, whose lower case the text search dictionary
--- and lower() agree on whatever the locale (with libc's case mapping,
--- which both use; in a database whose default collation is ICU, lower()
--- does not use it: there the pattern is always '%%', i.e. every row the
--- index holds, rechecked).  A q without an ASCII lexeme gets '%%' too
--- (exact, but the index is read whole); a q without any lexeme (only
--- punctuation) gets NULL: the full-text test would reject every row, and
--- the index finds none.
+-- longest lexeme (the most selective one), escaped for LIKE.  That needs
+-- the dictionary's lower case and lower()'s to agree on the lexeme's
+-- characters: in a UTF-8 database with libc's locales both are towlower()
+-- of each character under the database's LC_CTYPE, so any lexeme will
+-- do; in a single-byte encoding they agree on ASCII letters only through
+-- ASCII (tolower() against pg_tolower(): a Turkish locale's "I"), so
+-- only an all-ASCII lexeme is taken; in a database whose default
+-- collation is ICU, lower() follows ICU and the dictionary does not, so
+-- none is (the choice is made here, once, from the database).  Without
+-- a lexeme to take the pattern is '%%': exact, but the index is read
+-- whole, as it is for a lexeme of one or two characters (no trigram);
+-- a q without any lexeme (only punctuation) gets NULL: the full-text
+-- test rejects every row, and the index finds none.
 --
 -- Why: the tsvector GIN index was the largest single item of an insert
 -- that could go (45-95 us of PostgreSQL CPU per contact, sustained).
@@ -32,27 +36,29 @@
 
 DO $$
 DECLARE
-    v_any  boolean;
+    v_take  text;
 BEGIN
-    -- ICU default collation: lower() may differ from the dictionary's
-    SELECT datlocprovider = 'i' INTO v_any
+    -- which lexemes lower() and the dictionary lower-case alike
+    SELECT CASE WHEN datlocprovider = 'i' THEN '^$'
+                WHEN pg_encoding_max_length(encoding) > 1 THEN ''
+                ELSE '^[[:ascii:]]+$' END
+      INTO v_take
       FROM pg_database WHERE datname = current_database();
 
     EXECUTE format($f$
         CREATE FUNCTION db_fts_pattern(p_q text) RETURNS text
         LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE AS $b$
             SELECT CASE WHEN count(*) = 0 THEN NULL
-                        WHEN %L THEN '%%%%'
                         ELSE '%%' || coalesce(
                             (array_agg(replace(replace(replace(l,
                                  '\', '\\'), '%%', '\%%'), '_', '\_')
                               ORDER BY length(l) DESC, l)
-                              FILTER (WHERE l ~ '^[[:ascii:]]+$'))[1],
+                              FILTER (WHERE l ~ %L))[1],
                             '') || '%%'
                    END
               FROM unnest(tsvector_to_array(to_tsvector('simple', p_q))) l
         $b$
-    $f$, coalesce(v_any, false));
+    $f$, v_take);
 END
 $$;
 

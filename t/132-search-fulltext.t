@@ -49,7 +49,7 @@ GET /api/v1/search?q=0100%20ann&types=contacts
 --- error_code: 200
 --- response_body_like: ^\{"data":\[\{"type":"contacts","score":[0-9.]+,"record":\{"id":"[^"]+","firstName":"Ann","lastName":"Smith",[^\]]*\],
 
-=== TEST 3: words without an ASCII lexeme (the index read whole)
+=== TEST 3: words without an ASCII lexeme
 --- request
 GET /api/v1/contacts?q=%C3%9CNAL%20%C3%B8rn
 --- error_code: 200
