@@ -95,15 +95,10 @@ $$""", "DROP TRIGGER events_fanout ON events",
               "CREATE TRIGGER events_fanout AFTER INSERT ON events "
               "FOR EACH ROW EXECUTE FUNCTION db_event_fanout()"]
 OLD_AGE = ["CREATE INDEX events_age ON events (created_at)"]
-# the tsvector index sql/057 dropped (built in the variant's transaction,
-# before the measured statement)
-OLD_FTS = ["CREATE INDEX contacts_fts ON contacts USING gin (to_tsvector("
-           "'simple', db_doc(first_name, last_name, email, phone)))"
-           " WHERE deleted_at IS NULL"]
-DROP_SEARCH = ["DROP INDEX contacts_search"]
+DROP_SEARCH = ["DROP INDEX contacts_search", "DROP INDEX contacts_fts"]
 DROP_TRIGGER = ["DROP TRIGGER contacts_custom_fields ON contacts"]
 VARIANTS = {
-    "before": (OLD_FANOUT + OLD_AGE + OLD_FTS, api_text),
+    "before": (OLD_FANOUT + OLD_AGE, api_text),
     "api": ([], api),
     "api-text": ([], api_text),
     "+evage": (OLD_AGE, api),
@@ -113,7 +108,8 @@ VARIANTS = {
                  api),
     "api-noevent": ([], noevent),
     "plain": ([], plain),
-    "+fts": (OLD_FTS, plain),
+    "-trgm": (["DROP INDEX contacts_search"], plain),
+    "-fts": (["DROP INDEX contacts_fts"], plain),
     "-search": (DROP_SEARCH, plain),
     "-trigger": (DROP_TRIGGER, plain),
     "-unique": (["DROP INDEX contacts_email_live"], plain),

@@ -8,9 +8,9 @@
 # BENCH_N contacts (as bench/create.lua's), in a transaction that is
 # rolled back with the DDL the variant needs, BENCH_ROUNDS times:
 #
-#   before       the create as it was before sql/056 and sql/057: the
-#                event's data the row's JSON text parsed again, the old
-#                fan-out trigger, events_age and contacts_fts back
+#   before       the create as it was before sql/056: the event's data
+#                the row's JSON text parsed again, the old fan-out
+#                trigger, events_age back
 #   api          the planner's create as the module sends it (WITH w AS
 #                (INSERT ... RETURNING the row's JSON and its jsonb), e AS
 #                (INSERT INTO events ...) SELECT ...), every trigger and
@@ -24,9 +24,10 @@
 #                key and events_seq stay)
 #   api-noevent  the same INSERT ... RETURNING the row's JSON, no event
 #   plain        INSERT INTO contacts (...) SELECT ...: no RETURNING
-#   then "plain" with or without one thing:
-#   +fts         the GIN tsvector search index back (dropped by sql/057)
-#   -search      without the GIN trigram search index (contacts_search)
+#   then "plain" without one thing:
+#   -trgm        the GIN trigram search index (contacts_search)
+#   -fts         the GIN tsvector search index (contacts_fts)
+#   -search      both
 #   -trigger     the custom-field trigger (contacts_custom_fields)
 #   -unique      the unique index on the live email (contacts_email_live)
 #   bare         all of these dropped: the table, its primary key and its

@@ -1,7 +1,6 @@
 # Search: q= on lists and GET /search across resources; substrings, typos,
 # words in any order; ranked; scoped to the workspace and the credential;
-# every searchable resource indexed on exactly the planner's expression
-# (one trigram index: the full-text test is served by it, sql/057).
+# every searchable resource indexed on exactly the planner's expression.
 
 use strict;
 use warnings;
@@ -66,8 +65,7 @@ Test::Nginx::Socket::add_response_body_check(sub {
     }
 
     if ($name =~ /TEST 13:/) {
-        # every searchable resource: the trigram index on the planner's
-        # doc, and no full-text index any more (sql/057)
+        # every searchable resource: both indexes on the planner's doc
         my $doc = decode_json($body);
         my $n = 0;
         for my $res (@{ $doc->{data} }) {
@@ -82,9 +80,8 @@ Test::Nginx::Socket::add_response_body_check(sub {
                            . " WHERE tablename = '$table'");
             like($defs, qr/USING gin \(\Q$expr\E gin_trgm_ops\)/,
                  "$res->{name}: trigram index on $expr");
-            unlike($defs, qr/to_tsvector/,
-                   "$res->{name}: no full-text index (the trigram one"
-                   . " serves the full-text test)");
+            like($defs, qr/to_tsvector\('simple'::regconfig, \Q$expr\E\)/,
+                 "$res->{name}: full-text index on $expr");
         }
         ok($n >= 8, "$n searchable resources checked");
 

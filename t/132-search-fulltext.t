@@ -1,6 +1,6 @@
-# Search's full-text arm, served by the trigram index since
-# sql/057_one_search_index.sql: records that only the full-text test
-# finds (words far apart in the record, in another order; the typo
+# Search's full-text arm (to_tsvector(doc) @@ plainto_tsquery(q)), the
+# one a change of its index would break first (bench/README, "The insert
+# path": one search index instead of two): records that only it finds (words far apart in the record, in another order; the typo
 # tolerance at 0.9, so that word similarity finds none of them) are
 # still found, on a list and by /search; q's words without an ASCII
 # lexeme, with LIKE's special characters (literal), or no word at all.
@@ -49,7 +49,7 @@ GET /api/v1/search?q=0100%20ann&types=contacts
 --- error_code: 200
 --- response_body_like: ^\{"data":\[\{"type":"contacts","score":[0-9.]+,"record":\{"id":"[^"]+","firstName":"Ann","lastName":"Smith",[^\]]*\],
 
-=== TEST 3: words without an ASCII lexeme
+=== TEST 3: words that are not ASCII
 --- request
 GET /api/v1/contacts?q=%C3%9CNAL%20%C3%B8rn
 --- error_code: 200

@@ -1843,12 +1843,7 @@ crm_sql_doc(crm_sql_t *s, crm_resource_t *res)
 }
 
 
-/*
- * The match of q ($nq) and its LIKE pattern ($nl).  The trigram index
- * serves all three arms: the full-text test is preceded by an ILIKE of
- * q's longest lexeme, which every row it accepts passes
- * (sql/057_one_search_index.sql, db_fts_pattern())
- */
+/* the match of q ($nq) and its LIKE pattern ($nl) */
 
 static void
 crm_sql_text_match(crm_sql_t *s, crm_resource_t *res, ngx_uint_t nq,
@@ -1862,11 +1857,7 @@ crm_sql_text_match(crm_sql_t *s, crm_resource_t *res, ngx_uint_t nq,
     crm_sql_ref(s, nq, "::text");
     crm_sql_cstr(s, " <% ");
     crm_sql_doc(s, res);
-    crm_sql_cstr(s, " OR ");
-    crm_sql_doc(s, res);
-    crm_sql_cstr(s, " ILIKE db_fts_pattern(");
-    crm_sql_ref(s, nq, "::text");
-    crm_sql_cstr(s, ") AND to_tsvector('simple', ");
+    crm_sql_cstr(s, " OR to_tsvector('simple', ");
     crm_sql_doc(s, res);
     crm_sql_cstr(s, ") @@ plainto_tsquery('simple', ");
     crm_sql_ref(s, nq, "::text");
