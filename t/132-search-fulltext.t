@@ -1,9 +1,10 @@
 # Search's full-text arm (to_tsvector(doc) @@ plainto_tsquery(q)), the
-# one a change of its index would break first (bench/README, "The insert
-# path": one search index instead of two): records that only it finds (words far apart in the record, in another order; the typo
-# tolerance at 0.9, so that word similarity finds none of them) are
-# still found, on a list and by /search; q's words without an ASCII
-# lexeme, with LIKE's special characters (literal), or no word at all.
+# one that a change of the search indexes would break first (bench/README,
+# "The insert path": one search index instead of two): records that only
+# it finds (words far apart in the record, in another order; the typo
+# tolerance at 0.9, so that word similarity finds none of them) are found,
+# on a list and by /search; words that are not ASCII, words with LIKE's
+# special characters (literal), and a q without any word.
 
 use strict;
 use warnings;
