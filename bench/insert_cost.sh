@@ -8,12 +8,20 @@
 # BENCH_N contacts (as bench/create.lua's), in a transaction that is
 # rolled back with the DDL the variant needs, BENCH_ROUNDS times:
 #
+#   before       the create as it was before sql/056: the event's data
+#                the row's JSON text parsed again, the old fan-out
+#                trigger, events_age back
 #   api          the planner's create as the module sends it (WITH w AS
-#                (INSERT ... RETURNING the row's JSON), e AS (INSERT INTO
-#                events ...) SELECT ...), every trigger and index on
+#                (INSERT ... RETURNING the row's JSON and its jsonb), e AS
+#                (INSERT INTO events ...) SELECT ...), every trigger and
+#                index on
+#   api-text     "api" with the event's data the row's JSON text parsed
+#                again (before sql/056)
+#   +evage       "api" with events_age back (dropped by sql/056)
+#   +oldfanout   "api" with the fan-out trigger of sql/018
 #   -fanout      "api" without the events' fan-out trigger (events_fanout)
-#   -evindex     "api" without the events' indexes but the primary key and
-#                events_seq
+#   -evindex     "api" without events_created and events_type (the primary
+#                key and events_seq stay)
 #   api-noevent  the same INSERT ... RETURNING the row's JSON, no event
 #   plain        INSERT INTO contacts (...) SELECT ...: no RETURNING
 #   then "plain" without one thing:

@@ -69,7 +69,7 @@ static ngx_uint_t crm_sql_param(crm_sql_t *s, u_char *data, size_t len,
 static void crm_sql_ref(crm_sql_t *s, ngx_uint_t n, const char *cast);
 static crm_sql_type_t *crm_sql_type(crm_field_t *f);
 static ngx_int_t crm_sql_row_json(crm_sql_t *s, crm_resource_t *res,
-    u_char *select);
+    u_char *select, ngx_uint_t jsonb);
 static ngx_int_t crm_sql_render(crm_sql_t *s, crm_field_t *f);
 static ngx_uint_t crm_sql_columns(crm_sql_t *s, crm_resource_t *res,
     u_char *select, ngx_uint_t text);
@@ -77,7 +77,8 @@ static ngx_int_t crm_sql_value(crm_sql_t *s, crm_value_t *v);
 static void crm_sql_by_id(crm_sql_t *s, crm_resource_t *res,
     ngx_uint_t id);
 static void crm_sql_event_head(crm_sql_t *s, crm_resource_t *res);
-static void crm_sql_event_returning(crm_sql_t *s, crm_resource_t *res);
+static ngx_int_t crm_sql_event_returning(crm_sql_t *s, crm_resource_t *res,
+    const char *as);
 static void crm_sql_event(crm_sql_t *s, crm_resource_t *res,
     const char *verb, ngx_array_t *values, crm_field_t *changed);
 static void crm_sql_event_tail(crm_sql_t *s, crm_resource_t *res,
@@ -333,11 +334,14 @@ crm_sql_insert(ngx_pool_t *pool, crm_resource_t *res, ngx_str_t *ws,
 
     crm_sql_cstr(&s, ") RETURNING ");
 
-    if (crm_sql_row_json(&s, res, NULL) != NGX_OK) {
+    if (crm_sql_row_json(&s, res, NULL, 0) != NGX_OK) {
         return NGX_ERROR;
     }
 
-    crm_sql_event_returning(&s, res);
+    if (crm_sql_event_returning(&s, res, " AS crm_row, ") != NGX_OK) {
+        return NGX_ERROR;
+    }
+
     crm_sql_version(&s, res);
     crm_sql_event(&s, res, "created", NULL, NULL);
     crm_sql_event_tail(&s, res, NULL);
@@ -387,11 +391,14 @@ crm_sql_update(ngx_pool_t *pool, crm_resource_t *res, ngx_str_t *ws,
     crm_sql_match(&s, match);
     crm_sql_cstr(&s, " RETURNING ");
 
-    if (crm_sql_row_json(&s, res, NULL) != NGX_OK) {
+    if (crm_sql_row_json(&s, res, NULL, 0) != NGX_OK) {
         return NGX_ERROR;
     }
 
-    crm_sql_event_returning(&s, res);
+    if (crm_sql_event_returning(&s, res, " AS crm_row, ") != NGX_OK) {
+        return NGX_ERROR;
+    }
+
     crm_sql_version(&s, res);
     crm_sql_event(&s, res, "updated", values, NULL);
     crm_sql_event_tail(&s, res, NULL);
@@ -424,13 +431,10 @@ crm_sql_delete(ngx_pool_t *pool, crm_resource_t *res, ngx_str_t *ws,
     crm_sql_cstr(&s, "::text");
 
     if (res->events) {
-        crm_sql_cstr(&s, " AS crm_id, ");
-
-        if (crm_sql_row_json(&s, res, NULL) != NGX_OK) {
+        if (crm_sql_event_returning(&s, res, " AS crm_id, ") != NGX_OK) {
             return NGX_ERROR;
         }
 
-        crm_sql_event_returning(&s, res);
         crm_sql_event(&s, res, "deleted", NULL, NULL);
         crm_sql_event_tail(&s, res, "crm_id");
     }
@@ -710,11 +714,14 @@ crm_sql_link(ngx_pool_t *pool, crm_parent_t *parent, ngx_str_t *ws,
     crm_sql_match(&s, match);
     crm_sql_cstr(&s, " RETURNING ");
 
-    if (crm_sql_row_json(&s, res, NULL) != NGX_OK) {
+    if (crm_sql_row_json(&s, res, NULL, 0) != NGX_OK) {
         return NGX_ERROR;
     }
 
-    crm_sql_event_returning(&s, res);
+    if (crm_sql_event_returning(&s, res, " AS crm_row, ") != NGX_OK) {
+        return NGX_ERROR;
+    }
+
     crm_sql_version(&s, res);
     crm_sql_event(&s, res, "updated", NULL,
                   crm_schema_field(res, col->data, col->len));
@@ -792,11 +799,11 @@ crm_sql_action(ngx_pool_t *pool, crm_resource_t *res, ngx_str_t *ws,
         crm_sql_str(&s, &er->fields[0].column);
         crm_sql_cstr(&s, ", jsonb_build_object('object', ");
 
-        if (crm_sql_row_json(&s, er, NULL) != NGX_OK) {
+        if (crm_sql_row_json(&s, er, NULL, 1) != NGX_OK) {
             return NGX_ERROR;
         }
 
-        crm_sql_cstr(&s, "::jsonb) FROM (SELECT (c.");
+        crm_sql_cstr(&s, ") FROM (SELECT (c.");
         crm_sql_cstr(&s, ev->column);
         crm_sql_cstr(&s, ").* FROM c WHERE (c.");
         crm_sql_cstr(&s, ev->column);
@@ -1250,11 +1257,14 @@ crm_sql_type(crm_field_t *f)
 
 /*
  * json_build_object('id', id, 'firstName', first_name, ...)::text;
- * beyond CRM_SQL_JSON_FIELDS fields the objects are merged as jsonb
+ * beyond CRM_SQL_JSON_FIELDS fields the objects are merged as jsonb.
+ * "jsonb": the same object as jsonb_build_object(...), for an event's
+ * data (the value the text would be parsed into, without the text)
  */
 
 static ngx_int_t
-crm_sql_row_json(crm_sql_t *s, crm_resource_t *res, u_char *select)
+crm_sql_row_json(crm_sql_t *s, crm_resource_t *res, u_char *select,
+    ngx_uint_t jsonb)
 {
     ngx_uint_t  i, n, total;
 
@@ -1268,7 +1278,7 @@ crm_sql_row_json(crm_sql_t *s, crm_resource_t *res, u_char *select)
         crm_sql_cstr(s, "(");
     }
 
-    crm_sql_cstr(s, "json_build_object(");
+    crm_sql_cstr(s, jsonb ? "jsonb_build_object(" : "json_build_object(");
 
     for (n = 0, i = 0; i < res->nfields; i++) {
 
@@ -1277,7 +1287,8 @@ crm_sql_row_json(crm_sql_t *s, crm_resource_t *res, u_char *select)
         }
 
         if (n > 0 && n % CRM_SQL_JSON_FIELDS == 0) {
-            crm_sql_cstr(s, ")::jsonb || json_build_object(");
+            crm_sql_cstr(s, jsonb ? ") || jsonb_build_object("
+                                  : ")::jsonb || json_build_object(");
 
         } else if (n > 0) {
             crm_sql_cstr(s, ", ");
@@ -1293,8 +1304,13 @@ crm_sql_row_json(crm_sql_t *s, crm_resource_t *res, u_char *select)
         n++;
     }
 
-    crm_sql_cstr(s, (total > CRM_SQL_JSON_FIELDS) ? ")::jsonb)::text"
-                                                  : ")::text");
+    if (jsonb) {
+        crm_sql_cstr(s, (total > CRM_SQL_JSON_FIELDS) ? "))" : ")");
+
+    } else {
+        crm_sql_cstr(s, (total > CRM_SQL_JSON_FIELDS) ? ")::jsonb)::text"
+                                                      : ")::text");
+    }
 
     return NGX_OK;
 }
@@ -1440,15 +1456,18 @@ crm_sql_by_id(crm_sql_t *s, crm_resource_t *res, ngx_uint_t id)
 /*
  * Events (a resource with CRM_RES_EVENTS): the write becomes
  *
- *   WITH w AS (<write> RETURNING <row JSON> AS crm_row, id AS crm_rid
- *              [, version::text]),
+ *   WITH w AS (<write> RETURNING <row JSON> AS crm_row, <row jsonb> AS
+ *              crm_data, id AS crm_rid [, version::text]),
  *   e AS (INSERT INTO events (workspace_id, type, record_id, data)
- *         SELECT $1, '<singular>.<verb>', crm_rid, {"object": crm_row,
+ *         SELECT $1, '<singular>.<verb>', crm_rid, {"object": crm_data,
  *         "changes": [...]} FROM w)
  *   SELECT crm_row [, version] FROM w
  *
  * so that the event is the row as the API renders it, and commits with
- * the write or not at all
+ * the write or not at all.  crm_data is the object crm_row's text would
+ * be parsed into, built as jsonb from the columns: parsing the text
+ * again cost more (bench/README, "The insert path").  A delete answers
+ * with the id only: its row is built as jsonb alone.
  */
 
 static void
@@ -1460,14 +1479,26 @@ crm_sql_event_head(crm_sql_t *s, crm_resource_t *res)
 }
 
 
-static void
-crm_sql_event_returning(crm_sql_t *s, crm_resource_t *res)
+/* "as" names what the RETURNING list has so far, and goes on */
+
+static ngx_int_t
+crm_sql_event_returning(crm_sql_t *s, crm_resource_t *res, const char *as)
 {
-    if (res->events) {
-        crm_sql_cstr(s, " AS crm_row, ");
-        crm_sql_str(s, &res->fields[0].column);
-        crm_sql_cstr(s, " AS crm_rid");
+    if (!res->events) {
+        return NGX_OK;
     }
+
+    crm_sql_cstr(s, as);
+
+    if (crm_sql_row_json(s, res, NULL, 1) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    crm_sql_cstr(s, " AS crm_data, ");
+    crm_sql_str(s, &res->fields[0].column);
+    crm_sql_cstr(s, " AS crm_rid");
+
+    return NGX_OK;
 }
 
 
@@ -1489,8 +1520,7 @@ crm_sql_event(crm_sql_t *s, crm_resource_t *res, const char *verb,
     crm_sql_str(s, &res->singular);
     crm_sql_cstr(s, ".");
     crm_sql_cstr(s, verb);
-    crm_sql_cstr(s, "', crm_rid, jsonb_build_object('object', "
-                 "crm_row::jsonb");
+    crm_sql_cstr(s, "', crm_rid, jsonb_build_object('object', crm_data");
 
     if (values != NULL || changed != NULL) {
 

@@ -32,6 +32,16 @@
     "'createdAt', to_char(created_at" TS ", "                                \
     "'updatedAt', to_char(updated_at" TS ")::text"
 
+/* the same object as jsonb, an event's data (since sql/056) */
+#define CONTACT_JSONB                                                        \
+    "jsonb_build_object('id', id, 'firstName', first_name, "                 \
+    "'lastName', last_name, 'email', email, 'phone', phone, "                \
+    "'title', title, 'companyId', company_id, 'ownerId', owner_id, "         \
+    "'status', status, 'source', source, 'tags', tags, "                     \
+    "'customFields', custom_fields, "                                        \
+    "'createdAt', to_char(created_at" TS ", "                                \
+    "'updatedAt', to_char(updated_at" TS ")"
+
 /* a read's columns, which crm_render_row() renders */
 #define CONTACT_COLS                                                         \
     "id, first_name, last_name, email, phone, title, company_id, owner_id, " \
@@ -164,11 +174,11 @@ test_single(void)
            "WITH w AS (UPDATE contacts SET deleted_at = now(), "
            "updated_at = now() "
            "WHERE workspace_id = $1::uuid AND id = $2::uuid AND "
-           "deleted_at IS NULL RETURNING id::text AS crm_id, " CONTACT_ROW
-           " AS crm_row, id AS crm_rid), e AS (INSERT INTO events "
+           "deleted_at IS NULL RETURNING id::text AS crm_id, " CONTACT_JSONB
+           " AS crm_data, id AS crm_rid), e AS (INSERT INTO events "
            "(workspace_id, type, record_id, data) SELECT $1::uuid, "
            "'contact.deleted', crm_rid, jsonb_build_object('object', "
-           "crm_row::jsonb) FROM w) SELECT crm_id FROM w",
+           "crm_data) FROM w) SELECT crm_id FROM w",
            "delete: statement, with its event");
     ok(st.params.nelts == 2, "delete: 2 params");
     dump(&st);
@@ -211,10 +221,11 @@ test_write(void)
            "custom_fields, company_id, status) VALUES ($1::uuid, $2::text, "
            "$3::text, ARRAY(SELECT jsonb_array_elements_text($4::jsonb)), "
            "$5::jsonb, $6::uuid, $7::text) RETURNING " CONTACT_ROW
-           " AS crm_row, id AS crm_rid, version::text), e AS (INSERT INTO "
+           " AS crm_row, " CONTACT_JSONB " AS crm_data, id AS crm_rid, "
+           "version::text), e AS (INSERT INTO "
            "events (workspace_id, type, record_id, data) SELECT $1::uuid, "
            "'contact.created', crm_rid, jsonb_build_object('object', "
-           "crm_row::jsonb) FROM w) SELECT crm_row, version FROM w",
+           "crm_data) FROM w) SELECT crm_row, version FROM w",
            "insert: statement, with its event");
     ok(st.params.nelts == 7, "insert: 7 params");
     is_param(&st, 2, "Ada", "insert: $2 text");
@@ -265,10 +276,11 @@ test_write(void)
            "version = version + 1, "
            "updated_at = now() WHERE workspace_id = $1::uuid AND "
            "id = $2::uuid AND deleted_at IS NULL RETURNING " CONTACT_ROW
-           " AS crm_row, id AS crm_rid, version::text), e AS (INSERT INTO "
+           " AS crm_row, " CONTACT_JSONB " AS crm_data, id AS crm_rid, "
+           "version::text), e AS (INSERT INTO "
            "events (workspace_id, type, record_id, data) SELECT $1::uuid, "
            "'contact.updated', crm_rid, jsonb_build_object('object', "
-           "crm_row::jsonb, 'changes', '[\"lastName\", \"tags\", "
+           "crm_data, 'changes', '[\"lastName\", \"tags\", "
            "\"title\"]'::jsonb) FROM w) SELECT crm_row, version FROM w",
            "update: statement, raising the version, with its event and "
            "the fields it set");
