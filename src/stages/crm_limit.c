@@ -972,7 +972,8 @@ crm_limit_fail_take(ngx_http_request_t *r, crm_ctx_t *ctx)
 
     if (us == 0) {
         for (i = 0; i < CRM_LIMIT_WINDOWS; i++) {
-            node->count.tat[i] = ngx_max(node->count.tat[i], now) + w[i].interval;
+            node->count.tat[i] = ngx_max(node->count.tat[i], now)
+                                 + w[i].interval;
         }
 
         ctx->limit->fail.taken = 1;
