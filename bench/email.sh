@@ -278,46 +278,22 @@ fi
 
 # ------------------------------------------------------------------- nginx
 
-if [ ! -s "$B/bench.key" ]; then
-    (umask 077 && echo "crm_bench_$(od -An -N16 -tx1 /dev/urandom \
-                                    | tr -d ' \n')" > "$B/bench.key")
-fi
-KEY=$(cat "$B/bench.key")
+KEY=$(bench_key "$B/bench.key" crm_bench)
 mkdir -p "$B/conf" "$B/logs" "$B/temp"
-
-user_line=
-if is_root; then
-    user_line="user nobody nogroup;"
-    chown nobody "$B/temp" 2>/dev/null || true
-fi
 
 STATIC_BODY='{}'        # set to the size of a 202 by the send run
 
 # render JOBS: the bench nginx's configuration, crm_jobs JOBS
 render() {
     cat > "$B/conf/nginx.conf.new" <<EOF
-# rendered by bench/email.sh on every run: edit that script instead
-load_module $MODULE_SO;
-$user_line
-worker_processes $WORKERS;
-pid        logs/nginx.pid;
-lock_file  logs/nginx.lock;
-error_log  logs/error.log warn;
-
-events {
-    worker_connections 4096;
-}
+$(nginx_main 4096)
 
 http {
     default_type  application/json;
     access_log    off;
     server_tokens off;
 
-    client_body_temp_path  $B/temp/client_body;
-    proxy_temp_path        $B/temp/proxy;
-    fastcgi_temp_path      $B/temp/fastcgi;
-    uwsgi_temp_path        $B/temp/uwsgi;
-    scgi_temp_path         $B/temp/scgi;
+$(nginx_temp_paths)
 
     crm_postgres "$PG_DSN application_name=$APP";
     crm_postgres_pool_size $POOL;

@@ -1,6 +1,6 @@
-# bench/lib.sh: what bench/run.sh, bench/fault.sh and bench/email.sh
-# share (sourced by each; bench/scale.sh runs run.sh).  Not a script of
-# its own.
+# bench/lib.sh: what the bench scripts (run.sh, perf.sh, fault.sh,
+# email.sh, campaign.sh, webhooks.sh, ...) share (sourced by each;
+# bench/scale.sh runs run.sh).  Not a script of its own.
 #
 # The sourcing script sets, before it sources this:
 #   TOP    the top of the source tree
@@ -117,6 +117,52 @@ pg_up() {
 
 ngx() {
     "$NGINX_BIN" -p "$B/" -c conf/nginx.conf -e logs/error.log "$@"
+}
+
+# bench_key FILE PREFIX: the API key of the bench nginx, made once into
+# FILE (PREFIX_ and 32 random hex digits) and printed
+bench_key() {
+    if [ ! -s "$1" ]; then
+        (umask 077 && echo "$2_$(od -An -N16 -tx1 /dev/urandom \
+                                 | tr -d ' \n')" > "$1")
+    fi
+    cat "$1"
+}
+
+# nginx_main CONNECTIONS: the start of a bench nginx's configuration, up
+# to its http block: the module, WORKERS workers (as nobody when run as
+# root, who then owns $B/temp), its pid, lock and error log under $B,
+# CONNECTIONS worker_connections
+nginx_main() {
+    local user=
+    if is_root; then
+        user="user nobody nogroup;"
+        chown nobody "$B/temp" 2>/dev/null || true
+    fi
+    cat <<EOF
+# rendered by $ME on every run: edit that script instead
+load_module $MODULE_SO;
+$user
+worker_processes $WORKERS;
+pid        logs/nginx.pid;
+lock_file  logs/nginx.lock;
+error_log  logs/error.log warn;
+
+events {
+    worker_connections $1;
+}
+EOF
+}
+
+# nginx_temp_paths: the http block's temporary files, under $B/temp
+nginx_temp_paths() {
+    cat <<EOF
+    client_body_temp_path  $B/temp/client_body;
+    proxy_temp_path        $B/temp/proxy;
+    fastcgi_temp_path      $B/temp/fastcgi;
+    uwsgi_temp_path        $B/temp/uwsgi;
+    scgi_temp_path         $B/temp/scgi;
+EOF
 }
 
 # stop_pid PID: SIGTERM, and waits up to 10 s for PID to exit

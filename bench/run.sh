@@ -286,11 +286,7 @@ fi
 
 # ------------------------------------------------------------------- nginx
 
-if [ ! -s "$B/bench.key" ]; then
-    (umask 077 && echo "crm_bench_$(od -An -N16 -tx1 /dev/urandom \
-                                    | tr -d ' \n')" > "$B/bench.key")
-fi
-KEY=$(cat "$B/bench.key")
+KEY=$(bench_key "$B/bench.key" crm_bench)
 
 # the ceiling: a fixed body shaped and sized like GET /contacts/{id}
 STATIC_BODY='{"data":{"id" : "bbbbbbbb-0000-4000-8000-000000000001", "firstName" : "First1", "lastName" : "Last1", "email" : "bench1@bench.example", "phone" : "+15550000001", "title" : "Engineer", "companyId" : null, "ownerId" : null, "status" : "active", "source" : "bench", "tags" : ["bench"], "customFields" : {"n": 1}, "createdAt" : "2025-12-31T23:59:59.000Z", "updatedAt" : "2026-01-01T00:00:00.000Z"},"meta":{"requestId":"req_0123456789abcdef01234567","timestamp":"2026-01-01T00:00:00.000Z"}}'
@@ -314,24 +310,8 @@ else
     ACCESS_LOG=off
 fi
 
-user_line=
-if is_root; then
-    user_line="user nobody nogroup;"
-    chown nobody "$B/temp" 2>/dev/null || true
-fi
-
 cat > "$B/conf/nginx.conf.new" <<EOF
-# rendered by bench/run.sh on every run: edit that script instead
-load_module $MODULE_SO;
-$user_line
-worker_processes $WORKERS;
-pid        logs/nginx.pid;
-lock_file  logs/nginx.lock;
-error_log  logs/error.log warn;
-
-events {
-    worker_connections 4096;
-}
+$(nginx_main 4096)
 
 http {
     default_type  application/json;
@@ -339,11 +319,7 @@ $LOG_FORMAT
     access_log    $ACCESS_LOG;
     server_tokens off;
 
-    client_body_temp_path  $B/temp/client_body;
-    proxy_temp_path        $B/temp/proxy;
-    fastcgi_temp_path      $B/temp/fastcgi;
-    uwsgi_temp_path        $B/temp/uwsgi;
-    scgi_temp_path         $B/temp/scgi;
+$(nginx_temp_paths)
 
     crm_postgres "$PG_DSN";
     crm_postgres_pool_size $POOL;
