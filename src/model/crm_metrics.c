@@ -15,6 +15,9 @@
 
 static u_char *crm_metrics_head(u_char *p, u_char *last, const char *name,
     const char *type, const char *help);
+static u_char *crm_metrics_single(u_char *p, u_char *last,
+    const char *name, const char *type, const char *help,
+    ngx_atomic_uint_t value);
 static u_char *crm_metrics_route(u_char *p, ngx_uint_t f, ngx_uint_t r);
 static u_char *crm_metrics_requests(u_char *p, u_char *last,
     crm_metrics_t *m);
@@ -325,6 +328,24 @@ crm_metrics_head(u_char *p, u_char *last, const char *name,
 }
 
 
+/* a metric of one value, without labels; p may be NULL (no room before) */
+
+static u_char *
+crm_metrics_single(u_char *p, u_char *last, const char *name,
+    const char *type, const char *help, ngx_atomic_uint_t value)
+{
+    if (p != NULL) {
+        p = crm_metrics_head(p, last, name, type, help);
+    }
+
+    if (p == NULL || last - p < CRM_METRICS_LINE) {
+        return NULL;
+    }
+
+    return ngx_sprintf(p, "%s %uA\n", name, value);
+}
+
+
 /* family="...",resource="..." (the resource's name needs no escape, but
    it is a label value: escaped all the same) */
 
@@ -608,16 +629,15 @@ crm_metrics_counters(u_char *p, u_char *last, crm_metrics_t *m)
         return NULL;
     }
 
-    p = crm_metrics_head(p, last, "crm_idempotency_replays_total",
-                         "counter",
-                         "Responses replayed for a repeated "
-                         "Idempotency-Key.");
+    p = crm_metrics_single(p, last, "crm_idempotency_replays_total",
+                           "counter",
+                           "Responses replayed for a repeated "
+                           "Idempotency-Key.",
+                           m->idempotency_replays);
+
     if (p == NULL) {
         return NULL;
     }
-
-    p = ngx_sprintf(p, "crm_idempotency_replays_total %uA\n",
-                    m->idempotency_replays);
 
     p = crm_metrics_labelled(p, last, "crm_auth_cache_hits_total",
                              "Credentials found in the auth cache: known "
@@ -630,15 +650,15 @@ crm_metrics_counters(u_char *p, u_char *last, crm_metrics_t *m)
         return NULL;
     }
 
-    p = crm_metrics_head(p, last, "crm_auth_cache_misses_total", "counter",
-                         "Credentials looked up in PostgreSQL: not in the "
-                         "auth cache, or stale there.");
+    p = crm_metrics_single(p, last, "crm_auth_cache_misses_total",
+                           "counter",
+                           "Credentials looked up in PostgreSQL: not in "
+                           "the auth cache, or stale there.",
+                           m->auth_cache[CRM_METRICS_AUTH_MISS]);
+
     if (p == NULL) {
         return NULL;
     }
-
-    p = ngx_sprintf(p, "crm_auth_cache_misses_total %uA\n",
-                    m->auth_cache[CRM_METRICS_AUTH_MISS]);
 
     p = crm_metrics_labelled(p, last, "crm_email_deliveries_total",
                              "Delivery attempts of queued emails, by the "
@@ -713,29 +733,13 @@ crm_metrics_queues(u_char *p, u_char *last, crm_metrics_t *m)
                         crm_metrics_queue_labels[i], m->queues[i]);
     }
 
-    if (p == NULL) {
-        return NULL;
-    }
+    p = crm_metrics_single(p, last, "crm_queue_depth_limit", "gauge",
+                           "The most crm_queue_depth counts: a depth this "
+                           "high means at least this many.",
+                           CRM_METRICS_QUEUE_LIMIT);
 
-    p = crm_metrics_head(p, last, "crm_queue_depth_limit", "gauge",
-                         "The most crm_queue_depth counts: a depth this "
-                         "high means at least this many.");
-
-    if (p == NULL || last - p < CRM_METRICS_LINE) {
-        return NULL;
-    }
-
-    p = ngx_sprintf(p, "crm_queue_depth_limit %ui\n",
-                    (ngx_uint_t) CRM_METRICS_QUEUE_LIMIT);
-
-    p = crm_metrics_head(p, last, "crm_queue_depth_timestamp_seconds",
-                         "gauge",
-                         "When crm_queue_depth was read (Unix time).");
-
-    if (p == NULL || last - p < CRM_METRICS_LINE) {
-        return NULL;
-    }
-
-    return ngx_sprintf(p, "crm_queue_depth_timestamp_seconds %uA\n",
-                       m->queues_read);
+    return crm_metrics_single(p, last, "crm_queue_depth_timestamp_seconds",
+                              "gauge",
+                              "When crm_queue_depth was read (Unix time).",
+                              m->queues_read);
 }
