@@ -399,7 +399,6 @@ static ngx_int_t
 crm_metrics_queues_start(crm_job_run_t *run)
 {
     crm_stmt_t            *st;
-    crm_pg_req_t          *pr;
     crm_metrics_queues_t  *q;
 
     q = run->data;
@@ -413,14 +412,7 @@ crm_metrics_queues_start(crm_job_run_t *run)
         return NGX_ERROR;
     }
 
-    pr = crm_pg_request(q->pool, run->pool, run->log);
-    if (pr == NULL) {
-        return NGX_ERROR;
-    }
-
-    crm_pg_exec(pr, st, crm_metrics_queues_read, run);
-
-    return NGX_OK;
+    return crm_job_exec(run, q->pool, st, crm_metrics_queues_read, run);
 }
 
 

@@ -111,16 +111,7 @@ crm_campaign_stop(crm_job_run_t *run)
 static ngx_int_t
 crm_campaign_exec(crm_campaign_run_t *cr, crm_stmt_t *st, crm_pg_handler_pt h)
 {
-    crm_pg_req_t  *pr;
-
-    pr = crm_pg_request(cr->conf->pool, cr->run->pool, cr->run->log);
-    if (pr == NULL) {
-        return NGX_ERROR;
-    }
-
-    crm_pg_exec(pr, st, h, cr);
-
-    return NGX_OK;
+    return crm_job_exec(cr->run, cr->conf->pool, st, h, cr);
 }
 
 

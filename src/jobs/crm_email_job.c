@@ -107,7 +107,6 @@ static ngx_int_t
 crm_email_start(crm_job_run_t *run)
 {
     crm_stmt_t        *st;
-    crm_pg_req_t      *pr;
     crm_email_run_t   *er;
     crm_email_conf_t  *conf;
 
@@ -143,14 +142,7 @@ crm_email_start(crm_job_run_t *run)
         return NGX_ERROR;
     }
 
-    pr = crm_pg_request(conf->pool, run->pool, run->log);
-    if (pr == NULL) {
-        return NGX_ERROR;
-    }
-
-    crm_pg_exec(pr, st, crm_email_claimed, er);
-
-    return NGX_OK;
+    return crm_job_exec(run, conf->pool, st, crm_email_claimed, er);
 }
 
 
@@ -645,7 +637,6 @@ static void
 crm_email_record(crm_email_item_t *it)
 {
     crm_stmt_t        *st;
-    crm_pg_req_t      *pr;
     crm_email_run_t   *er;
     crm_email_conf_t  *conf;
 
@@ -682,12 +673,11 @@ crm_email_record(crm_email_item_t *it)
         goto failed;
     }
 
-    pr = crm_pg_request(conf->pool, er->run->pool, er->run->log);
-    if (pr == NULL) {
+    if (crm_job_exec(er->run, conf->pool, st, crm_email_recorded, it)
+        != NGX_OK)
+    {
         goto failed;
     }
-
-    crm_pg_exec(pr, st, crm_email_recorded, it);
 
     return;
 
@@ -760,7 +750,6 @@ crm_email_release(crm_email_run_t *er)
     ngx_str_t      v;
     ngx_uint_t     i;
     crm_stmt_t    *st;
-    crm_pg_req_t  *pr;
 
     if (er->releasing || er->next >= er->nitems) {
         crm_email_finish(er);
@@ -814,14 +803,12 @@ crm_email_release(crm_email_run_t *er)
     er->next = er->nitems;
     er->releasing = 1;
 
-    pr = crm_pg_request(er->conf->pool, er->run->pool, er->run->log);
-    if (pr == NULL) {
+    if (crm_job_exec(er->run, er->conf->pool, st, crm_email_released, er)
+        != NGX_OK)
+    {
         er->releasing = 0;
         crm_email_finish(er);
-        return;
     }
-
-    crm_pg_exec(pr, st, crm_email_released, er);
 }
 
 

@@ -472,6 +472,23 @@ crm_job_param_num(crm_stmt_t *st, ngx_uint_t i, const char *fmt,
 
 
 ngx_int_t
+crm_job_exec(crm_job_run_t *run, crm_pg_pool_t *pool, crm_stmt_t *st,
+    crm_pg_handler_pt h, void *data)
+{
+    crm_pg_req_t  *pr;
+
+    pr = crm_pg_request(pool, run->pool, run->log);
+    if (pr == NULL) {
+        return NGX_ERROR;
+    }
+
+    crm_pg_exec(pr, st, h, data);
+
+    return NGX_OK;
+}
+
+
+ngx_int_t
 crm_job_value(ngx_pool_t *pool, PGresult *res, int row, int col,
     ngx_str_t *out)
 {

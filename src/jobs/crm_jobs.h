@@ -102,6 +102,12 @@ ngx_int_t crm_job_param_num(crm_stmt_t *st, ngx_uint_t i, const char *fmt,
     ngx_uint_t n);
 ngx_int_t crm_job_value(ngx_pool_t *pool, PGresult *res, int row, int col,
     ngx_str_t *out);
+/*
+ * "st" on a connection of "pool", for the run: h(pr, res) with pr->data
+ * "data" ends it; NGX_ERROR (no memory): nothing was sent
+ */
+ngx_int_t crm_job_exec(crm_job_run_t *run, crm_pg_pool_t *pool,
+    crm_stmt_t *st, crm_pg_handler_pt h, void *data);
 
 /*
  * A job's statement failed (res NULL: the database was unavailable): the

@@ -282,7 +282,6 @@ static ngx_int_t
 crm_webhook_start(crm_job_run_t *run)
 {
     crm_stmt_t          *st;
-    crm_pg_req_t        *pr;
     crm_webhook_run_t   *wr;
     crm_webhook_conf_t  *conf;
 
@@ -313,14 +312,7 @@ crm_webhook_start(crm_job_run_t *run)
         return NGX_ERROR;
     }
 
-    pr = crm_pg_request(conf->pool, run->pool, run->log);
-    if (pr == NULL) {
-        return NGX_ERROR;
-    }
-
-    crm_pg_exec(pr, st, crm_webhook_claimed, wr);
-
-    return NGX_OK;
+    return crm_job_exec(run, conf->pool, st, crm_webhook_claimed, wr);
 }
 
 
@@ -925,7 +917,6 @@ static void
 crm_webhook_record(crm_webhook_item_t *it)
 {
     crm_stmt_t          *st;
-    crm_pg_req_t        *pr;
     crm_webhook_run_t   *wr;
     crm_webhook_conf_t  *conf;
 
@@ -964,12 +955,11 @@ crm_webhook_record(crm_webhook_item_t *it)
         goto failed;
     }
 
-    pr = crm_pg_request(conf->pool, wr->run->pool, wr->run->log);
-    if (pr == NULL) {
+    if (crm_job_exec(wr->run, conf->pool, st, crm_webhook_recorded, it)
+        != NGX_OK)
+    {
         goto failed;
     }
-
-    crm_pg_exec(pr, st, crm_webhook_recorded, it);
 
     return;
 
@@ -1039,7 +1029,6 @@ crm_webhook_release(crm_webhook_run_t *wr)
     ngx_str_t      v;
     ngx_uint_t     i;
     crm_stmt_t    *st;
-    crm_pg_req_t  *pr;
 
     if (wr->releasing || wr->next >= wr->nitems) {
         crm_webhook_finish(wr);
@@ -1093,14 +1082,12 @@ crm_webhook_release(crm_webhook_run_t *wr)
     wr->next = wr->nitems;
     wr->releasing = 1;
 
-    pr = crm_pg_request(wr->conf->pool, wr->run->pool, wr->run->log);
-    if (pr == NULL) {
+    if (crm_job_exec(wr->run, wr->conf->pool, st, crm_webhook_released, wr)
+        != NGX_OK)
+    {
         wr->releasing = 0;
         crm_webhook_finish(wr);
-        return;
     }
-
-    crm_pg_exec(pr, st, crm_webhook_released, wr);
 }
 
 
@@ -1147,7 +1134,6 @@ static ngx_int_t
 crm_events_purge_start(crm_job_run_t *run)
 {
     crm_stmt_t          *st;
-    crm_pg_req_t        *pr;
     crm_webhook_conf_t  *conf;
 
     conf = run->data;
@@ -1162,14 +1148,7 @@ crm_events_purge_start(crm_job_run_t *run)
         return NGX_ERROR;
     }
 
-    pr = crm_pg_request(conf->pool, run->pool, run->log);
-    if (pr == NULL) {
-        return NGX_ERROR;
-    }
-
-    crm_pg_exec(pr, st, crm_events_purged, run);
-
-    return NGX_OK;
+    return crm_job_exec(run, conf->pool, st, crm_events_purged, run);
 }
 
 
