@@ -110,14 +110,6 @@ static void crm_webhook_finish(crm_webhook_run_t *wr);
 static ngx_int_t crm_events_purge_start(crm_job_run_t *run);
 static void crm_events_purge_stop(crm_job_run_t *run);
 static void crm_events_purged(crm_pg_req_t *pr, PGresult *res);
-static crm_stmt_t *crm_webhook_stmt(ngx_pool_t *pool, const char *sql,
-    ngx_uint_t n);
-static ngx_int_t crm_webhook_param(crm_stmt_t *st, ngx_uint_t i,
-    ngx_str_t *v);
-static ngx_int_t crm_webhook_param_num(crm_stmt_t *st, ngx_uint_t i,
-    const char *fmt, ngx_int_t n);
-static ngx_int_t crm_webhook_copy(ngx_pool_t *pool, PGresult *res, int row,
-    int col, ngx_str_t *out);
 static void crm_webhook_text(ngx_pool_t *pool, ngx_str_t *in,
     ngx_str_t *out);
 
@@ -296,7 +288,7 @@ crm_webhook_start(crm_job_run_t *run)
     wr->conf = conf;
     run->state = wr;
 
-    st = crm_webhook_stmt(run->pool,
+    st = crm_job_stmt(run->pool,
              "SELECT workspace_id, id, url, secret, previous_secret, "
              "event_id, body, attempts FROM db_webhook_claim($1::integer, "
              "$2::interval, $3, $4::integer)", 4);
@@ -304,10 +296,10 @@ crm_webhook_start(crm_job_run_t *run)
         return NGX_ERROR;
     }
 
-    if (crm_webhook_param_num(st, 0, "%i", conf->batch) != NGX_OK
-        || crm_webhook_param_num(st, 1, "%i ms", conf->lease) != NGX_OK
-        || crm_webhook_param(st, 2, &conf->owner) != NGX_OK
-        || crm_webhook_param_num(st, 3, "%i", conf->concurrency) != NGX_OK)
+    if (crm_job_param_num(st, 0, "%i", conf->batch) != NGX_OK
+        || crm_job_param_num(st, 1, "%i ms", conf->lease) != NGX_OK
+        || crm_job_param(st, 2, &conf->owner) != NGX_OK
+        || crm_job_param_num(st, 3, "%i", conf->concurrency) != NGX_OK)
     {
         return NGX_ERROR;
     }
@@ -382,13 +374,13 @@ crm_webhook_claimed(crm_pg_req_t *pr, PGresult *res)
         it->wr = wr;
         it->retry_after = -1;
 
-        if (crm_webhook_copy(pool, res, i, 0, &it->ws) != NGX_OK
-            || crm_webhook_copy(pool, res, i, 1, &it->id) != NGX_OK
-            || crm_webhook_copy(pool, res, i, 2, &it->url) != NGX_OK
-            || crm_webhook_copy(pool, res, i, 3, &it->secret) != NGX_OK
-            || crm_webhook_copy(pool, res, i, 4, &it->previous) != NGX_OK
-            || crm_webhook_copy(pool, res, i, 5, &it->event) != NGX_OK
-            || crm_webhook_copy(pool, res, i, 6, &it->body) != NGX_OK)
+        if (crm_job_value(pool, res, i, 0, &it->ws) != NGX_OK
+            || crm_job_value(pool, res, i, 1, &it->id) != NGX_OK
+            || crm_job_value(pool, res, i, 2, &it->url) != NGX_OK
+            || crm_job_value(pool, res, i, 3, &it->secret) != NGX_OK
+            || crm_job_value(pool, res, i, 4, &it->previous) != NGX_OK
+            || crm_job_value(pool, res, i, 5, &it->event) != NGX_OK
+            || crm_job_value(pool, res, i, 6, &it->body) != NGX_OK)
         {
             /* out of memory: the leases bring them back */
             crm_job_done(wr->run, 0);
@@ -923,7 +915,7 @@ crm_webhook_record(crm_webhook_item_t *it)
     wr = it->wr;
     conf = wr->conf;
 
-    st = crm_webhook_stmt(wr->run->pool,
+    st = crm_job_stmt(wr->run->pool,
              "SELECT db_webhook_outcome($1::uuid, $2::uuid, $3, $4::integer, "
              "$5, $6, $7::boolean, $8::integer, $9::integer, "
              "$10::interval[], $11::interval)", 11);
@@ -931,25 +923,25 @@ crm_webhook_record(crm_webhook_item_t *it)
         goto failed;
     }
 
-    if (crm_webhook_param(st, 0, &it->ws) != NGX_OK
-        || crm_webhook_param(st, 1, &it->id) != NGX_OK
-        || crm_webhook_param(st, 2, &conf->owner) != NGX_OK
+    if (crm_job_param(st, 0, &it->ws) != NGX_OK
+        || crm_job_param(st, 1, &it->id) != NGX_OK
+        || crm_job_param(st, 2, &conf->owner) != NGX_OK
         || (it->status > 0
-            ? crm_webhook_param_num(st, 3, "%i", it->status)
-            : crm_webhook_param(st, 3, NULL))
+            ? crm_job_param_num(st, 3, "%i", it->status)
+            : crm_job_param(st, 3, NULL))
            != NGX_OK
-        || crm_webhook_param(st, 4, it->error.len ? &it->error : NULL)
+        || crm_job_param(st, 4, it->error.len ? &it->error : NULL)
            != NGX_OK
-        || crm_webhook_param(st, 5, it->status > 0 ? &it->response : NULL)
+        || crm_job_param(st, 5, it->status > 0 ? &it->response : NULL)
            != NGX_OK
-        || crm_webhook_param_num(st, 6, "%i", it->truncated) != NGX_OK
-        || crm_webhook_param_num(st, 7, "%i", it->elapsed) != NGX_OK
+        || crm_job_param_num(st, 6, "%i", it->truncated) != NGX_OK
+        || crm_job_param_num(st, 7, "%i", it->elapsed) != NGX_OK
         || (it->retry_after >= 0
-            ? crm_webhook_param_num(st, 8, "%i", it->retry_after)
-            : crm_webhook_param(st, 8, NULL))
+            ? crm_job_param_num(st, 8, "%i", it->retry_after)
+            : crm_job_param(st, 8, NULL))
            != NGX_OK
-        || crm_webhook_param(st, 9, &conf->schedule) != NGX_OK
-        || crm_webhook_param_num(st, 10, "%i ms", conf->disable_after)
+        || crm_job_param(st, 9, &conf->schedule) != NGX_OK
+        || crm_job_param_num(st, 10, "%i ms", conf->disable_after)
            != NGX_OK)
     {
         goto failed;
@@ -1035,15 +1027,15 @@ crm_webhook_release(crm_webhook_run_t *wr)
         return;
     }
 
-    st = crm_webhook_stmt(wr->run->pool,
-                          "SELECT db_webhook_release($1, $2::uuid[], "
-                          "$3::uuid[])", 3);
+    st = crm_job_stmt(wr->run->pool,
+                      "SELECT db_webhook_release($1, $2::uuid[], "
+                      "$3::uuid[])", 3);
 
     ws = ngx_pnalloc(wr->run->pool, 2 + wr->nitems * 37);
     ids = ngx_pnalloc(wr->run->pool, 2 + wr->nitems * 37);
 
     if (st == NULL || ws == NULL || ids == NULL
-        || crm_webhook_param(st, 0, &wr->conf->owner) != NGX_OK)
+        || crm_job_param(st, 0, &wr->conf->owner) != NGX_OK)
     {
         wr->next = wr->nitems;
         crm_webhook_finish(wr);
@@ -1069,11 +1061,11 @@ crm_webhook_release(crm_webhook_run_t *wr)
     *p++ = '}';
 
     v.len = ws - v.data;
-    (void) crm_webhook_param(st, 1, &v);
+    (void) crm_job_param(st, 1, &v);
 
     v.data = ids;
     v.len = p - ids;
-    (void) crm_webhook_param(st, 2, &v);
+    (void) crm_job_param(st, 2, &v);
 
     ngx_log_error(NGX_LOG_NOTICE, wr->run->log, 0,
                   "crm: webhook delivery stops: %ui claimed deliveries go "
@@ -1138,11 +1130,11 @@ crm_events_purge_start(crm_job_run_t *run)
 
     conf = run->data;
 
-    st = crm_webhook_stmt(run->pool, "SELECT db_events_purge($1::interval, "
-                                     "$2::integer)", 2);
+    st = crm_job_stmt(run->pool, "SELECT db_events_purge($1::interval, "
+                                 "$2::integer)", 2);
     if (st == NULL
-        || crm_webhook_param_num(st, 0, "%i ms", conf->retention) != NGX_OK
-        || crm_webhook_param_num(st, 1, "%i", CRM_EVENTS_PURGE_BATCH)
+        || crm_job_param_num(st, 0, "%i ms", conf->retention) != NGX_OK
+        || crm_job_param_num(st, 1, "%i", CRM_EVENTS_PURGE_BATCH)
            != NGX_OK)
     {
         return NGX_ERROR;
@@ -1186,103 +1178,6 @@ crm_events_purged(crm_pg_req_t *pr, PGresult *res)
     }
 
     crm_job_done(run, n >= CRM_EVENTS_PURGE_BATCH && !run->stopping);
-}
-
-
-static crm_stmt_t *
-crm_webhook_stmt(ngx_pool_t *pool, const char *sql, ngx_uint_t n)
-{
-    crm_stmt_t  *st;
-
-    st = ngx_pcalloc(pool, sizeof(crm_stmt_t));
-    if (st == NULL) {
-        return NULL;
-    }
-
-    if (ngx_array_init(&st->params, pool, n, sizeof(crm_param_t)) != NGX_OK
-        || ngx_array_push_n(&st->params, n) == NULL)
-    {
-        return NULL;
-    }
-
-    ngx_memzero(st->params.elts, n * sizeof(crm_param_t));
-
-    st->sql.data = (u_char *) sql;
-    st->sql.len = ngx_strlen(sql);
-
-    return st;
-}
-
-
-/* $<i+1>; NULL: SQL NULL */
-
-static ngx_int_t
-crm_webhook_param(crm_stmt_t *st, ngx_uint_t i, ngx_str_t *v)
-{
-    crm_param_t  *p;
-
-    if (i >= st->params.nelts) {
-        return NGX_ERROR;
-    }
-
-    p = st->params.elts;
-
-    if (v == NULL) {
-        p[i].null = 1;
-        return NGX_OK;
-    }
-
-    p[i].value = *v;
-    p[i].null = 0;
-
-    return NGX_OK;
-}
-
-
-/* a number, in the statement's pool (it must live until it is sent) */
-
-static ngx_int_t
-crm_webhook_param_num(crm_stmt_t *st, ngx_uint_t i, const char *fmt,
-    ngx_int_t n)
-{
-    u_char     *p;
-    ngx_str_t   v;
-
-    p = ngx_pnalloc(st->params.pool, NGX_INT_T_LEN + sizeof(" ms"));
-    if (p == NULL) {
-        return NGX_ERROR;
-    }
-
-    v.data = p;
-    v.len = ngx_sprintf(p, fmt, n) - p;
-
-    return crm_webhook_param(st, i, &v);
-}
-
-
-static ngx_int_t
-crm_webhook_copy(ngx_pool_t *pool, PGresult *res, int row, int col,
-    ngx_str_t *out)
-{
-    int  len;
-
-    if (PQgetisnull(res, row, col)) {
-        ngx_str_null(out);
-        return NGX_OK;
-    }
-
-    len = PQgetlength(res, row, col);
-
-    out->data = ngx_pnalloc(pool, len + 1);
-    if (out->data == NULL) {
-        return NGX_ERROR;
-    }
-
-    ngx_memcpy(out->data, PQgetvalue(res, row, col), len);
-    out->data[len] = '\0';
-    out->len = len;
-
-    return NGX_OK;
 }
 
 
