@@ -74,17 +74,23 @@ Test::Nginx::Socket::add_response_body_check(sub {
         ok(!$closed, "$name - the connection stays open");
         is(scalar(grep { $_ == 503 } @$st), 300, "$name - all 503");
 
-        # the summary of the second
-        Time::HiRes::sleep(1.2);
-        my @lines = grep { /\[(?:warn|error)\].*crm:/ } error_log();
+        # the summaries, a second apart: one if the 300 took less than a
+        # second, more on a loaded machine
+        my (@lines, $n);
+        for (1 .. 20) {
+            Time::HiRes::sleep(0.25);
+            @lines = grep { /\[(?:warn|error)\].*crm:/ } error_log();
+            $n = 0;
+            $n += $_ for map { /refused (\d+) more requests/ ? $1 : () }
+                             @lines;
+            last if $n >= 299;
+        }
         ok(@lines <= 6, "$name - a few lines, not one per request ("
                         . scalar(@lines) . ")")
             or diag(join '', @lines[0 .. 9]);
         ok((grep { /postgres is unreachable, refusing requests/ } @lines),
            "$name - the refusals start");
-        my ($n) = map { /refused (\d+) more requests/ ? $1 : () } @lines;
-        ok(defined $n && $n >= 250, "$name - a summary counts the rest ("
-                                    . ($n // 'none') . ")");
+        ok($n >= 250, "$name - summaries count the rest ($n)");
 
         CRM::Test::pg('start');
 
@@ -96,9 +102,16 @@ Test::Nginx::Socket::add_response_body_check(sub {
         }
         is($status, 200, "$name - served again once it is back");
 
-        Time::HiRes::sleep(1.2);
-        ok((grep { /serves requests again/ } error_log()),
-           "$name - and the log says so");
+        # the line comes from the summary timer once a second passed
+        # without a refusal: up to two seconds after the last one, later
+        # on a loaded machine
+        my $again;
+        for (1 .. 40) {
+            $again = grep { /serves requests again/ } error_log();
+            last if $again;
+            Time::HiRes::sleep(0.25);
+        }
+        ok($again, "$name - and the log says so");
 
     } elsif ($name =~ /pool is exhausted/) {
         my $locker = lock_row('contacts', $ID, 1.5);

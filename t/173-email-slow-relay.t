@@ -73,7 +73,9 @@ Test::Nginx::Socket::add_response_body_check(sub {
 
         my $max = (sort { $b <=> $a } @took)[0];
         is(scalar @bad, 0, "$name - every request answered 200 (@bad)");
-        ok($max < 0.5, sprintf("$name - each in under 0.5 s (slowest"
+        # a blocked worker would wait for the relay (3 s); the margin is
+        # for a loaded machine
+        ok($max < 1.5, sprintf("$name - each in under 1.5 s (slowest"
                                . " %.3f s)", $max));
         is(status_of($id), 'sending',
            "$name - while the relay still had not answered");
