@@ -289,7 +289,7 @@ fi
 KEY=$(bench_key "$B/bench.key" crm_bench)
 
 # the ceiling: a fixed body shaped and sized like GET /contacts/{id}
-STATIC_BODY='{"data":{"id" : "bbbbbbbb-0000-4000-8000-000000000001", "firstName" : "First1", "lastName" : "Last1", "email" : "bench1@bench.example", "phone" : "+15550000001", "title" : "Engineer", "companyId" : null, "ownerId" : null, "status" : "active", "source" : "bench", "tags" : ["bench"], "customFields" : {"n": 1}, "createdAt" : "2025-12-31T23:59:59.000Z", "updatedAt" : "2026-01-01T00:00:00.000Z"},"meta":{"requestId":"req_0123456789abcdef01234567","timestamp":"2026-01-01T00:00:00.000Z"}}'
+STATIC_BODY='{"data":{"id":"bbbbbbbb-0000-4000-8000-000000000001","firstName":"First1","lastName":"Last1","email":"bench1@bench.example","phone":"+15550000001","title":"Engineer","companyId":null,"ownerId":null,"status":"active","source":"bench","tags":["bench"],"customFields":{"n":1},"createdAt":"2025-12-31T23:59:59.000Z","updatedAt":"2026-01-01T00:00:00.000Z"},"meta":{"requestId":"req_0123456789abcdef01234567","timestamp":"2026-01-01T00:00:00.000Z"}}'
 
 if [ "$LIMITS" = cluster ]; then
     # make run's limits and access log; limits that never refuse

@@ -97,7 +97,7 @@ Content-Type: application/json
 --- error_code: 201
 --- response_headers_like
 Location: /api/v1/contacts/[0-9a-f-]{36}
---- response_body_like: ^\{"data":\{"id" : "[0-9a-f-]{36}", "firstName" : "Katherine", "lastName" : "Johnson", "email" : "kj@example.com",.*"status" : "active",.*"tags" : \["nasa"\], "customFields" : \{"tier": 2\}
+--- response_body_like: ^\{"data":\{"id":"[0-9a-f-]{36}","firstName":"Katherine","lastName":"Johnson","email":"kj@example.com",.*"status":"active",.*"tags":\["nasa"\],"customFields":\{"tier":2\}
 
 === TEST 7: the same email twice among live contacts is a duplicate
 --- request
@@ -117,7 +117,7 @@ POST /api/v1/contacts
 X-API-Key: test-key-b-0123456789abcdef
 Content-Type: application/json
 --- error_code: 201
---- response_body_like: "email" : "kj@example.com"
+--- response_body_like: "email":"kj@example.com"
 
 === TEST 9: a missing required field is named
 --- request
@@ -214,7 +214,7 @@ PATCH /api/v1/contacts/a0000000-0000-4000-8000-000000000002
 X-API-Key: test-key-a-0123456789abcdef
 Content-Type: application/json
 --- error_code: 200
---- response_body_like: "firstName" : "Alan", "lastName" : "Turing", "email" : "alan@example.com", "phone" : null, "title" : "Mathematician",.*"status" : "customer"
+--- response_body_like: "firstName":"Alan","lastName":"Turing","email":"alan@example.com","phone":null,"title":"Mathematician",.*"status":"customer"
 
 === TEST 19: PUT is a partial update too, and null clears a field
 --- request
@@ -224,7 +224,7 @@ PUT /api/v1/contacts/a0000000-0000-4000-8000-000000000002
 X-API-Key: test-key-a-0123456789abcdef
 Content-Type: application/json
 --- error_code: 200
---- response_body_like: "firstName" : "Alan",.*"title" : null,.*"status" : "customer"
+--- response_body_like: "firstName":"Alan",.*"title":null,.*"status":"customer"
 
 === TEST 20: a required field cannot be cleared
 --- request
@@ -288,7 +288,7 @@ POST /api/v1/contacts
 X-API-Key: test-key-a-0123456789abcdef
 Content-Type: application/json
 --- error_code: 201
---- response_body_like: "lastName" : "Brewster"
+--- response_body_like: "lastName":"Brewster"
 
 === TEST 27: deleting another workspace's contact is not found
 --- request
@@ -429,7 +429,7 @@ GET /api/v1/contacts/a0000000-0000-4000-8000-0000000000f1
 --- more_headers
 X-API-Key: test-key-a-0123456789abcdef
 --- error_code: 200
---- response_body_like: ^\{"data":\{"id":"a0000000-0000-4000-8000-0000000000f1","firstName":"Zoë \\"Q\\"","lastName":"back\\\\slash\\ttab\\u0001","email":"render@example.com","phone":null,"title":"line\\nbreak","companyId":null,"ownerId":null,"status":("[a-z]+"|null),"source":null,"tags":\["a\\"b","c d","x,y","NULL"\],"customFields":\{"tier": 2\},"createdAt":"2026-01-02T03:04:05\.999Z","updatedAt":"2026-01-03T02:30:00\.000Z"\},"meta":\{
+--- response_body_like: ^\{"data":\{"id":"a0000000-0000-4000-8000-0000000000f1","firstName":"Zoë \\"Q\\"","lastName":"back\\\\slash\\ttab\\u0001","email":"render@example.com","phone":null,"title":"line\\nbreak","companyId":null,"ownerId":null,"status":("[a-z]+"|null),"source":null,"tags":\["a\\"b","c d","x,y","NULL"\],"customFields":\{"tier":2\},"createdAt":"2026-01-02T03:04:05\.999Z","updatedAt":"2026-01-03T02:30:00\.000Z"\},"meta":\{
 
 === TEST 42: a list renders its records the same way
 --- request

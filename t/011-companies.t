@@ -40,7 +40,7 @@ Content-Type: application/json
 --- error_code: 201
 --- response_headers_like
 Location: /api/v1/companies/[0-9a-f-]{36}
---- response_body_like: ^\{"data":\{"id" : "[0-9a-f-]{36}", "name" : "Umbrella", "domain" : "umbrella.test", "website" : null, "industry" : null, "employees" : 120, "annualRevenue" : 2500000.75, "phone" : null, "address" : \{"city": "Raccoon City", "street": "1 Main St", "country": "US"\}, "ownerId" : null, "customFields" : \{"tier": "gold"\}, "createdAt" : "[^"]+Z", "updatedAt" : "[^"]+Z"\},"meta":\{
+--- response_body_like: ^\{"data":\{"id":"[0-9a-f-]{36}","name":"Umbrella","domain":"umbrella.test","website":null,"industry":null,"employees":120,"annualRevenue":2500000.75,"phone":null,"address":\{"city":"Raccoon City","street":"1 Main St","country":"US"\},"ownerId":null,"customFields":\{"tier":"gold"\},"createdAt":"[^"]+Z","updatedAt":"[^"]+Z"\},"meta":\{
 
 === TEST 2: a company needs a name
 --- request
@@ -122,7 +122,7 @@ PATCH /api/v1/companies/c0000000-0000-4000-8000-000000000001
 X-API-Key: test-key-a-0123456789abcdef
 Content-Type: application/json
 --- error_code: 200
---- response_body_like: "name" : "Acme",.*"industry" : "Anvils", "employees" : 51,
+--- response_body_like: "name":"Acme",.*"industry":"Anvils","employees":51,
 
 === TEST 11: customFields cannot be null
 --- request
@@ -200,7 +200,7 @@ POST /api/v1/companies
 X-API-Key: test-key-a-0123456789abcdef
 Content-Type: application/json
 --- error_code: 201
---- response_body_like: "employees" : 1234567, "annualRevenue" : 1234567890123456\d{14},
+--- response_body_like: "employees":1234567,"annualRevenue":1234567890123456\d{14},
 
 === TEST 19: a NUL in a string is explained in the API's words
 --- request eval

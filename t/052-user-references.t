@@ -65,14 +65,14 @@ POST /api/v1/contacts
 POST /api/v1/contacts
 {"email":"x3@a.test","ownerId":"e0000000-0000-4000-8000-00000000000a"}
 --- error_code: 201
---- response_body_like: "ownerId" : "e0000000-0000-4000-8000-00000000000a"
+--- response_body_like: "ownerId":"e0000000-0000-4000-8000-00000000000a"
 
 === TEST 4: PATCH gives a contact an owner of the workspace
 --- request
 PATCH /api/v1/contacts/a0000000-0000-4000-8000-000000000001
 {"ownerId":"e0000000-0000-4000-8000-00000000000a"}
 --- error_code: 200
---- response_body_like: "ownerId" : "e0000000-0000-4000-8000-00000000000a"
+--- response_body_like: "ownerId":"e0000000-0000-4000-8000-00000000000a"
 
 === TEST 5: PATCH to another workspace's user is refused
 --- request
@@ -99,7 +99,7 @@ GET /api/v1/contacts/a0000000-0000-4000-8000-000000000001
 PATCH /api/v1/contacts/a0000000-0000-4000-8000-000000000001
 {"ownerId":null}
 --- error_code: 200
---- response_body_like: "ownerId" : null
+--- response_body_like: "ownerId":null
 
 === TEST 9: a company cannot be owned by another workspace's user
 --- request
@@ -120,7 +120,7 @@ PATCH /api/v1/companies/c0000000-0000-4000-8000-000000000001
 PATCH /api/v1/companies/c0000000-0000-4000-8000-000000000001
 {"ownerId":"e0000000-0000-4000-8000-00000000000c"}
 --- error_code: 200
---- response_body_like: "ownerId" : "e0000000-0000-4000-8000-00000000000c"
+--- response_body_like: "ownerId":"e0000000-0000-4000-8000-00000000000c"
 
 === TEST 12: a deal cannot be owned by another workspace's user
 --- request
@@ -155,7 +155,7 @@ PATCH /api/v1/activities/f0000000-0000-4000-8000-000000000001
 POST /api/v1/activities
 {"type":"task","assignedUserId":"e0000000-0000-4000-8000-00000000000a"}
 --- error_code: 201
---- response_body_like: "assignedUserId" : "e0000000-0000-4000-8000-00000000000a"
+--- response_body_like: "assignedUserId":"e0000000-0000-4000-8000-00000000000a"
 
 === TEST 17: in bulk, each reference is checked as its single write would
 --- request

@@ -43,7 +43,7 @@ POST /api/v1/deals
 X-API-Key: test-key-a-0123456789abcdef
 Content-Type: application/json
 --- error_code: 201
---- response_body_like: "name" : "New deal", "amount" : 1200.5, "currency" : "EUR", "pipelineId" : "b1000000-0000-4000-8000-000000000001", "stage" : "Proposal", "probability" : 50, "closeDate" : "2026-03-31", "status" : "open"
+--- response_body_like: "name":"New deal","amount":1200.5,"currency":"EUR","pipelineId":"b1000000-0000-4000-8000-000000000001","stage":"Proposal","probability":50,"closeDate":"2026-03-31","status":"open"
 
 === TEST 2: a stage must belong to the deal's pipeline
 --- request
@@ -103,7 +103,7 @@ PATCH /api/v1/deals/d1000000-0000-4000-8000-000000000002
 X-API-Key: test-key-a-0123456789abcdef
 Content-Type: application/json
 --- error_code: 200
---- response_body_like: "stage" : "Won", "probability" : 100,.*"status" : "won"
+--- response_body_like: "stage":"Won","probability":100,.*"status":"won"
 
 === TEST 8: deals filter by amount and sort
 --- request
@@ -157,7 +157,7 @@ POST /api/v1/pipelines
 X-API-Key: test-key-a-0123456789abcdef
 Content-Type: application/json
 --- error_code: 201
---- response_body_like: "name" : "Partners", "stages" : \[\{"name": "Intro", "probability": 5\}, \{"name": "Signed", "probability": 100\}\]
+--- response_body_like: "name":"Partners","stages":\[\{"name":"Intro","probability":5\},\{"name":"Signed","probability":100\}\]
 
 === TEST 14: scopes name deals and pipelines
 --- request

@@ -70,7 +70,7 @@ POST /api/v1/leads/e1000000-0000-4000-8000-000000000001/convert
 X-API-Key: test-key-a-0123456789abcdef
 Content-Type: application/json
 --- error_code: 200
---- response_body_like: ^\{"data":\{"dealId": "[0-9a-f-]{36}", "leadId": "e1000000-0000-4000-8000-000000000001", "companyId": "[0-9a-f-]{36}", "contactId": "[0-9a-f-]{36}"\},"meta"
+--- response_body_like: ^\{"data":\{"dealId":"[0-9a-f-]{36}","leadId":"e1000000-0000-4000-8000-000000000001","companyId":"[0-9a-f-]{36}","contactId":"[0-9a-f-]{36}"\},"meta"
 
 === TEST 2: converting twice is INVALID_STATE
 --- request
@@ -90,7 +90,7 @@ POST /api/v1/leads/e1000000-0000-4000-8000-000000000002/convert
 X-API-Key: test-key-a-0123456789abcdef
 Content-Type: application/json
 --- error_code: 200
---- response_body_like: "dealId": null,.*"companyId": null, "contactId": "[0-9a-f-]{36}"
+--- response_body_like: "dealId":null,.*"companyId":null,"contactId":"[0-9a-f-]{36}"
 
 === TEST 4: a failed conversion is all or nothing
 --- request

@@ -79,4 +79,4 @@ POST /api/v1/contacts
 X-API-Key: test-key-a-0123456789abcdef
 Content-Type: application/json
 --- error_code: 201
---- response_body_like: "email" : "small@example.com"
+--- response_body_like: "email":"small@example.com"

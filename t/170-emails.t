@@ -97,7 +97,7 @@ Content-Type: application/json
 --- error_code: 202
 --- response_headers_like
 Location: /api/v1/emails/[0-9a-f-]{36}$
---- response_body_like: ^\{"data":\{"id" : "[0-9a-f-]{36}", "to" : "ada@mail.test", .*"status" : "queued", .*"events" : \[\{"type": "queued", "details": \{\}, "occurredAt": "[0-9T:.-]+Z"\}\]
+--- response_body_like: ^\{"data":\{"id":"[0-9a-f-]{36}","to":"ada@mail.test",.*"status":"queued",.*"events":\[\{"type":"queued","details":\{\},"occurredAt":"[0-9T:.-]+Z"\}\]
 
 
 
@@ -109,7 +109,7 @@ POST /api/v1/emails/send
 X-API-Key: test-key-a-0123456789abcdef
 Content-Type: application/json
 --- error_code: 202
---- response_body_like: "status" : "queued"
+--- response_body_like: "status":"queued"
 
 
 
@@ -157,7 +157,7 @@ POST /api/v1/emails/send
 X-API-Key: test-key-b-0123456789abcdef
 Content-Type: application/json
 --- error_code: 202
---- response_body_like: "to" : "gone@mail.test"
+--- response_body_like: "to":"gone@mail.test"
 
 
 
@@ -340,7 +340,7 @@ POST /api/v1/suppressions
 X-API-Key: test-key-a-0123456789abcdef
 Content-Type: application/json
 --- error_code: 201
---- response_body_like: "email" : "manual@mail.test", "reason" : "manual"
+--- response_body_like: "email":"manual@mail.test","reason":"manual"
 
 
 
@@ -377,7 +377,7 @@ X-API-Key: test-key-a-0123456789abcdef
 Content-Type: application/json
 Idempotency-Key: send-once-1
 --- error_code: 202
---- response_body_like: "status" : "queued"
+--- response_body_like: "status":"queued"
 
 
 

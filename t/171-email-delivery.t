@@ -243,7 +243,7 @@ use utf8;
 X-API-Key: test-key-a-0123456789abcdef
 Content-Type: application/json
 --- error_code: 202
---- response_body_like: "status" : "queued"
+--- response_body_like: "status":"queued"
 
 
 
@@ -255,7 +255,7 @@ POST /api/v1/emails/send
 X-API-Key: test-key-a-0123456789abcdef
 Content-Type: application/json
 --- error_code: 202
---- response_body_like: "status" : "queued"
+--- response_body_like: "status":"queued"
 
 
 
@@ -267,7 +267,7 @@ POST /api/v1/emails/send
 X-API-Key: test-key-a-0123456789abcdef
 Content-Type: application/json
 --- error_code: 202
---- response_body_like: "status" : "queued"
+--- response_body_like: "status":"queued"
 
 
 
@@ -279,7 +279,7 @@ POST /api/v1/emails/send
 X-API-Key: test-key-a-0123456789abcdef
 Content-Type: application/json
 --- error_code: 202
---- response_body_like: "status" : "queued"
+--- response_body_like: "status":"queued"
 
 
 

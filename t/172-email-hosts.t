@@ -191,7 +191,7 @@ POST /api/v1/emails/send
 X-API-Key: test-key-a-0123456789abcdef
 Content-Type: application/json
 --- error_code: 202
---- response_body_like: "status" : "queued"
+--- response_body_like: "status":"queued"
 
 
 
@@ -258,4 +258,4 @@ POST /api/v1/emails/send
 X-API-Key: test-key-a-0123456789abcdef
 Content-Type: application/json
 --- error_code: 202
---- response_body_like: "status" : "queued"
+--- response_body_like: "status":"queued"

@@ -169,7 +169,7 @@ POST /api/v1/contacts
 X-API-Key: test-key-a-0123456789abcdef
 Content-Type: application/json
 --- error_code: 201
---- response_body_like: "email" : "ev@b.test"
+--- response_body_like: "email":"ev@b.test"
 
 
 
@@ -193,7 +193,7 @@ POST /api/v1/deals
 X-API-Key: test-key-a-0123456789abcdef
 Content-Type: application/json
 --- error_code: 201
---- response_body_like: "name" : "Linked deal"
+--- response_body_like: "name":"Linked deal"
 
 
 
@@ -219,7 +219,7 @@ POST /api/v1/emails/send
 X-API-Key: test-key-a-0123456789abcdef
 Content-Type: application/json
 --- error_code: 202
---- response_body_like: "status" : "queued"
+--- response_body_like: "status":"queued"
 
 
 

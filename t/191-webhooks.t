@@ -126,6 +126,9 @@ print("v1," + base64.b64encode(hmac.new(k, i.encode() + b"." + t.encode()
         chomp $want;
         is($h->{'webhook-signature'}, $want,
            "$name - Python's hmac agrees with the signature");
+        (my $tokens = $r->{body}) =~ s/"(?:[^"\\]|\\.)*"/""/gs;
+        ok($r->{body} =~ /\A\{"id":"evt_[0-9a-f]{32}","type":"contact\.created",/
+           && $tokens !~ /\s/, "$name - compact JSON, as the API answers");
         is($r->{json}{type}, 'contact.created', "$name - the type");
         is($r->{json}{data}{object}{id}, $id, "$name - the record");
         is($r->{json}{id}, $h->{'webhook-id'}, "$name - the event's id");
@@ -287,7 +290,7 @@ __DATA__
 X-API-Key: test-key-a-0123456789abcdef
 Content-Type: application/json
 --- error_code: 201
---- response_body_like: "secret" : "whsec_
+--- response_body_like: "secret":"whsec_
 
 
 

@@ -121,7 +121,7 @@ POST /api/v1/campaigns
 X-API-Key: test-key-a-0123456789abcdef
 Content-Type: application/json
 --- error_code: 201
---- response_body_like: "status" : "draft", "counters" : \{\}
+--- response_body_like: "status":"draft","counters":\{\}
 
 
 
@@ -279,7 +279,7 @@ PATCH /api/v1/campaigns/ca000000-0000-4000-8000-000000000001
 X-API-Key: test-key-a-0123456789abcdef
 Content-Type: application/json
 --- error_code: 200
---- response_body_like: "name" : "Spring sale", .*"sendRate" : 120, .*"status" : "running"
+--- response_body_like: "name":"Spring sale",.*"sendRate":120,.*"status":"running"
 
 
 

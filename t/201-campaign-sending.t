@@ -295,7 +295,7 @@ POST /api/v1/campaigns
 X-API-Key: test-key-a-0123456789abcdef
 Content-Type: application/json
 --- error_code: 201
---- response_body_like: "status" : "draft"
+--- response_body_like: "status":"draft"
 
 
 
@@ -307,7 +307,7 @@ POST /api/v1/campaigns
 X-API-Key: test-key-a-0123456789abcdef
 Content-Type: application/json
 --- error_code: 201
---- response_body_like: "status" : "draft"
+--- response_body_like: "status":"draft"
 
 
 

@@ -190,7 +190,7 @@ crm_api_key_created(crm_pg_req_t *pr, PGresult *res)
     st = ngx_pcalloc(r->pool, sizeof(crm_stmt_t));
     if (st == NULL
         || crm_sql_update(r->pool, ctx->route.res, &ctx->workspace,
-                          &ctx->route.id, values, NULL, st)
+                          &ctx->route.id, values, NULL, CRM_SQL_COLUMNS, st)
            != NGX_OK)
     {
         crm_http_done(r, NGX_HTTP_INTERNAL_SERVER_ERROR);

@@ -486,12 +486,13 @@ crm_bulk_plan(ngx_http_request_t *r, crm_ctx_t *ctx, json_t *op,
     switch (m) {
 
     case CRM_BULK_CREATE:
-        rc = crm_sql_insert(r->pool, res, &ctx->workspace, &values, &st);
+        rc = crm_sql_insert(r->pool, res, &ctx->workspace, &values,
+                            CRM_SQL_JSON, &st);
         break;
 
     case CRM_BULK_UPDATE:
         rc = crm_sql_update(r->pool, res, &ctx->workspace, &id, &values,
-                            NULL, &st);
+                            NULL, CRM_SQL_JSON, &st);
         break;
 
     default:

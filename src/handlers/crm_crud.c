@@ -160,7 +160,7 @@ crm_create(ngx_http_request_t *r, crm_ctx_t *ctx)
     }
 
     if (crm_sql_insert(r->pool, ctx->route.res, &ctx->workspace, &values,
-                       st)
+                       CRM_SQL_COLUMNS, st)
         != NGX_OK)
     {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
@@ -210,7 +210,8 @@ crm_update(ngx_http_request_t *r, crm_ctx_t *ctx)
     }
 
     if (crm_sql_update(r->pool, ctx->route.res, &ctx->workspace,
-                       &ctx->route.id, &values, &ctx->match, st)
+                       &ctx->route.id, &values, &ctx->match,
+                       CRM_SQL_COLUMNS, st)
         != NGX_OK)
     {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;

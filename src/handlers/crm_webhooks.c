@@ -247,7 +247,8 @@ crm_webhook_rotate(ngx_http_request_t *r, crm_ctx_t *ctx)
     st = ngx_pcalloc(r->pool, sizeof(crm_stmt_t));
     if (st == NULL
         || crm_sql_update(r->pool, ctx->route.res, &ctx->workspace,
-                          &ctx->route.id, &values, &ctx->match, st)
+                          &ctx->route.id, &values, &ctx->match,
+                          CRM_SQL_COLUMNS, st)
            != NGX_OK)
     {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;

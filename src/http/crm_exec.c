@@ -580,8 +580,8 @@ crm_exec_precondition_failed(ngx_http_request_t *r, crm_ctx_t *ctx)
 
 
 /*
- * get, create, update: one record or nothing; a read's record is
- * rendered here from its columns, a write's comes as JSON
+ * get, create, update, link: one record or nothing, rendered here from
+ * its columns (or, from a statement that made it, its JSON made compact)
  */
 
 void
@@ -727,7 +727,7 @@ crm_exec_render_row(ngx_http_request_t *r, crm_ctx_t *ctx, ngx_uint_t status,
     }
 
     body = ngx_pnalloc(r->pool, sizeof("{\"data\":,\"meta\":{}}") + len
-                                + mlen + sizeof("{\"secret\" : \"\", ")
+                                + mlen + sizeof("{\"secret\":\"\",")
                                 + ctx->secret.len);
     if (body == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
@@ -739,14 +739,16 @@ crm_exec_render_row(ngx_http_request_t *r, crm_ctx_t *ctx, ngx_uint_t status,
 
         /* a new API key: its secret comes first, this once */
 
-        p = ngx_sprintf(p, "{\"%s\" : \"%V\", ",
+        p = ngx_sprintf(p, "{\"%s\":\"%V\",",
                         ctx->secret_name ? ctx->secret_name : "key",
                         &ctx->secret);
         row++;
         len--;
     }
 
-    p = ngx_cpymem(p, row, len);
+    /* a row PostgreSQL rendered has its json_build_object() spacing */
+
+    p = crm_render_compact(p, row, len);
     p = ngx_cpymem(p, ",\"meta\":{", sizeof(",\"meta\":{") - 1);
     p = ngx_cpymem(p, meta, mlen);
     *p++ = '}';

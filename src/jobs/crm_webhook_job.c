@@ -386,6 +386,15 @@ crm_webhook_claimed(crm_pg_req_t *pr, PGresult *res)
             crm_job_done(wr->run, 0);
             return;
         }
+
+        /* the payload as the API renders records: compact */
+
+        if (it->body.data != NULL) {
+            it->body.len = crm_render_compact(it->body.data, it->body.data,
+                                              it->body.len)
+                           - it->body.data;
+            it->body.data[it->body.len] = '\0';
+        }
     }
 
     ngx_log_debug1(NGX_LOG_DEBUG_CORE, wr->run->log, 0,

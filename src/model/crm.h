@@ -287,11 +287,11 @@ typedef struct {
     ngx_array_t               params;       /* crm_param_t; $1 first */
 
     /*
-     * Reads (crm_sql_get(), crm_sql_list()) return the record as ncols
-     * columns in PostgreSQL's text format, the fields of "res" that
-     * crm_render_field() picks with "select", which crm_render_row()
-     * renders; other statements return the record as JSON in column 0
-     * (ncols is 0).  The nkeys sort keys of a list are read, as text,
+     * Reads (crm_sql_get(), crm_sql_list()) and writes made with
+     * CRM_SQL_COLUMNS return the record as ncols columns in PostgreSQL's
+     * text format, the fields of "res" that crm_render_field() picks
+     * with "select", which crm_render_row() renders; other statements
+     * return the record as JSON in column 0 (ncols is 0).  The nkeys sort keys of a list are read, as text,
      * from the columns keys[]: a rendered column when its text is the
      * key's (crm_sql_list()), otherwise one after the record.  After
      * the record of a single record of a versioned resource: its
@@ -431,12 +431,20 @@ ngx_int_t crm_sql_audience(ngx_pool_t *pool, ngx_str_t *ws,
 ngx_int_t crm_sql_link(ngx_pool_t *pool, crm_parent_t *parent,
     ngx_str_t *ws, ngx_str_t *target, ngx_uint_t add, ngx_str_t *match,
     crm_stmt_t *st);
+/*
+ * "as": how a write returns its record: CRM_SQL_COLUMNS (st->ncols
+ * columns, for crm_render_row()) or CRM_SQL_JSON (JSON in column 0, for
+ * a bulk's db_bulk()); "match": the version the client holds (If-Match),
+ * or NULL for any
+ */
+#define CRM_SQL_JSON          0
+#define CRM_SQL_COLUMNS       1
+
 ngx_int_t crm_sql_insert(ngx_pool_t *pool, crm_resource_t *res,
-    ngx_str_t *ws, ngx_array_t *values, crm_stmt_t *st);
-/* "match": the version the client holds (If-Match), or NULL for any */
+    ngx_str_t *ws, ngx_array_t *values, ngx_uint_t as, crm_stmt_t *st);
 ngx_int_t crm_sql_update(ngx_pool_t *pool, crm_resource_t *res,
     ngx_str_t *ws, ngx_str_t *id, ngx_array_t *values, ngx_str_t *match,
-    crm_stmt_t *st);
+    ngx_uint_t as, crm_stmt_t *st);
 ngx_int_t crm_sql_delete(ngx_pool_t *pool, crm_resource_t *res,
     ngx_str_t *ws, ngx_str_t *id, ngx_str_t *match, crm_stmt_t *st);
 /* POST /<resource>/:id/<action>: the action's function, its events */
@@ -486,6 +494,9 @@ size_t crm_render_size(crm_resource_t *res, u_char *select,
 u_char *crm_render_row(u_char *p, crm_resource_t *res, u_char *select,
     ngx_str_t *cols);
 u_char *crm_render_value(u_char *p, crm_field_t *f, ngx_str_t *v);
+/* JSON text without white space between tokens: "len" bytes at most, in
+   place if p == s */
+u_char *crm_render_compact(u_char *p, u_char *s, size_t len);
 /* a JSON string, escaped as PostgreSQL's escape_json() does: 6 * len + 2
    bytes at most */
 u_char *crm_render_string(u_char *p, u_char *s, size_t len);

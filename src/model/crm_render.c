@@ -41,6 +41,7 @@
 
 static size_t crm_render_value_size(crm_field_t *f, ngx_str_t *v);
 static u_char *crm_render_char(u_char *p, u_char c);
+static u_char *crm_render_quoted(u_char *p, u_char **sp, u_char *last);
 static u_char *crm_render_number(u_char *p, u_char *s, size_t len);
 static ngx_uint_t crm_render_json_number(u_char *s, size_t len);
 static u_char *crm_render_date(u_char *p, u_char *s, size_t len);
@@ -195,7 +196,7 @@ crm_render_value(u_char *p, crm_field_t *f, ngx_str_t *v)
 
     case CRM_FT_OBJECT:
     case CRM_FT_LIST:
-        return ngx_cpymem(p, v->data, v->len);
+        return crm_render_compact(p, v->data, v->len);
 
     case CRM_FT_BOOL:
         if (v->len > 0 && v->data[0] == 't') {
@@ -225,6 +226,91 @@ crm_render_value(u_char *p, crm_field_t *f, ngx_str_t *v)
     default:
         return crm_render_string(p, v->data, v->len);
     }
+}
+
+
+/*
+ * JSON text (jsonb's text output, json_build_object()'s "k" : v) without
+ * the white space between its tokens: strings are copied as they are,
+ * escapes included.  Writes at most "len" bytes, so "p" may be "s" (in
+ * place).  The text is PostgreSQL's, valid JSON: an unterminated string
+ * is copied to its end.
+ */
+
+u_char *
+crm_render_compact(u_char *p, u_char *s, size_t len)
+{
+    u_char  c, *last;
+
+    last = s + len;
+
+    while (s < last) {
+        c = *s++;
+
+        switch (c) {
+
+        case ' ':
+        case '\t':
+        case '\n':
+        case '\r':
+            continue;
+
+        case '"':
+            *p++ = c;
+            p = crm_render_quoted(p, &s, last);
+            continue;
+
+        default:
+            *p++ = c;
+        }
+    }
+
+    return p;
+}
+
+
+/* the rest of a JSON string after its '"', copied up to its closing '"' */
+
+static u_char *
+crm_render_quoted(u_char *p, u_char **sp, u_char *last)
+{
+    u_char    c, *s;
+    uint64_t  w;
+
+    s = *sp;
+
+    while (s < last) {
+
+        /* eight bytes at a time while none is '"' or '\\' */
+
+        if (last - s >= 8) {
+            ngx_memcpy(&w, s, 8);
+
+            if (!(crm_render_zero(w ^ (CRM_RENDER_ONES * '"'))
+                  | crm_render_zero(w ^ (CRM_RENDER_ONES * '\\'))))
+            {
+                ngx_memcpy(p, &w, 8);
+                p += 8;
+                s += 8;
+                continue;
+            }
+        }
+
+        c = *s++;
+        *p++ = c;
+
+        if (c == '"') {
+            break;
+        }
+
+        if (c == '\\' && s < last) {
+            *p++ = *s++;
+        }
+    }
+
+    *sp = s;
+
+    return p;
 }
 
 

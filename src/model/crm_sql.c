@@ -21,6 +21,10 @@
 
 
 #define CRM_SQL_SIZE          1024      /* initial statement buffer */
+#define CRM_SQL_COL_PLAIN     0         /* crm_sql_columns() */
+#define CRM_SQL_COL_TEXT      1
+#define CRM_SQL_COL_NAMED     2
+
 #define CRM_SQL_JSON_FIELDS   50        /* json_build_object() takes at
                                            most 100 arguments */
 #define CRM_SQL_NPARAMS       8
@@ -71,6 +75,8 @@ static crm_sql_type_t *crm_sql_type(crm_field_t *f);
 static ngx_int_t crm_sql_row_json(crm_sql_t *s, crm_resource_t *res,
     u_char *select, ngx_uint_t jsonb);
 static ngx_int_t crm_sql_render(crm_sql_t *s, crm_field_t *f);
+static ngx_int_t crm_sql_returning(crm_sql_t *s, crm_resource_t *res,
+    ngx_uint_t as);
 static ngx_uint_t crm_sql_columns(crm_sql_t *s, crm_resource_t *res,
     u_char *select, ngx_uint_t text);
 static ngx_int_t crm_sql_value(crm_sql_t *s, crm_value_t *v);
@@ -264,7 +270,7 @@ crm_sql_get(ngx_pool_t *pool, crm_resource_t *res, ngx_str_t *ws,
 
     st->res = res;
     st->select = select;
-    st->ncols = crm_sql_columns(&s, res, select, 0);
+    st->ncols = crm_sql_columns(&s, res, select, CRM_SQL_COL_PLAIN);
 
     crm_sql_version(&s, res);
 
@@ -299,7 +305,7 @@ crm_sql_exists(ngx_pool_t *pool, crm_resource_t *res, ngx_str_t *ws,
 
 ngx_int_t
 crm_sql_insert(ngx_pool_t *pool, crm_resource_t *res, ngx_str_t *ws,
-    ngx_array_t *values, crm_stmt_t *st)
+    ngx_array_t *values, ngx_uint_t as, crm_stmt_t *st)
 {
     ngx_uint_t    i;
     crm_sql_t     s;
@@ -332,13 +338,9 @@ crm_sql_insert(ngx_pool_t *pool, crm_resource_t *res, ngx_str_t *ws,
         }
     }
 
-    crm_sql_cstr(&s, ") RETURNING ");
+    crm_sql_cstr(&s, ")");
 
-    if (crm_sql_row_json(&s, res, NULL, 0) != NGX_OK) {
-        return NGX_ERROR;
-    }
-
-    if (crm_sql_event_returning(&s, res, " AS crm_row, ") != NGX_OK) {
+    if (crm_sql_returning(&s, res, as) != NGX_OK) {
         return NGX_ERROR;
     }
 
@@ -352,7 +354,8 @@ crm_sql_insert(ngx_pool_t *pool, crm_resource_t *res, ngx_str_t *ws,
 
 ngx_int_t
 crm_sql_update(ngx_pool_t *pool, crm_resource_t *res, ngx_str_t *ws,
-    ngx_str_t *id, ngx_array_t *values, ngx_str_t *match, crm_stmt_t *st)
+    ngx_str_t *id, ngx_array_t *values, ngx_str_t *match, ngx_uint_t as,
+    crm_stmt_t *st)
 {
     ngx_uint_t    i, n;
     crm_sql_t     s;
@@ -389,13 +392,7 @@ crm_sql_update(ngx_pool_t *pool, crm_resource_t *res, ngx_str_t *ws,
     crm_sql_cstr(&s, "updated_at = now()");
     crm_sql_by_id(&s, res, n);
     crm_sql_match(&s, match);
-    crm_sql_cstr(&s, " RETURNING ");
-
-    if (crm_sql_row_json(&s, res, NULL, 0) != NGX_OK) {
-        return NGX_ERROR;
-    }
-
-    if (crm_sql_event_returning(&s, res, " AS crm_row, ") != NGX_OK) {
+    if (crm_sql_returning(&s, res, as) != NGX_OK) {
         return NGX_ERROR;
     }
 
@@ -494,7 +491,7 @@ crm_sql_list(ngx_pool_t *pool, crm_resource_t *res, ngx_str_t *ws,
 
     st->res = res;
     st->select = q->select;
-    st->ncols = crm_sql_columns(&s, res, q->select, 0);
+    st->ncols = crm_sql_columns(&s, res, q->select, CRM_SQL_COL_PLAIN);
 
     /* a key that is not a rendered column of the same text: after them */
 
@@ -712,13 +709,7 @@ crm_sql_link(ngx_pool_t *pool, crm_parent_t *parent, ngx_str_t *ws,
 
     crm_sql_by_id(&s, res, n);
     crm_sql_match(&s, match);
-    crm_sql_cstr(&s, " RETURNING ");
-
-    if (crm_sql_row_json(&s, res, NULL, 0) != NGX_OK) {
-        return NGX_ERROR;
-    }
-
-    if (crm_sql_event_returning(&s, res, " AS crm_row, ") != NGX_OK) {
+    if (crm_sql_returning(&s, res, CRM_SQL_COLUMNS) != NGX_OK) {
         return NGX_ERROR;
     }
 
@@ -1336,13 +1327,16 @@ crm_sql_render(crm_sql_t *s, crm_field_t *f)
 
 /*
  * The rendered fields as plain columns, for crm_render_row(): their
- * text format is what it renders ("text": each cast to text, so that
- * the rows of several resources can be a UNION); returns their number
+ * text format is what it renders.  "how": CRM_SQL_COL_TEXT: each cast to
+ * text and named c0, c1, ... (so that the rows of several resources can
+ * be a UNION); CRM_SQL_COL_NAMED: named c0, c1, ... (a write's RETURNING
+ * inside the statement's "w", which selects them by those names).
+ * Returns their number.
  */
 
 static ngx_uint_t
 crm_sql_columns(crm_sql_t *s, crm_resource_t *res, u_char *select,
-    ngx_uint_t text)
+    ngx_uint_t how)
 {
     ngx_uint_t  i, n;
 
@@ -1356,18 +1350,50 @@ crm_sql_columns(crm_sql_t *s, crm_resource_t *res, u_char *select,
             crm_sql_cstr(s, ", ");
         }
 
-        if (text) {
+        if (how == CRM_SQL_COL_TEXT) {
             crm_sql_cstr(s, "(");
             crm_sql_str(s, &res->fields[i].column);
-            crm_sql_cstr(s, ")::text AS c");
-            crm_sql_uint(s, n - 1);
+            crm_sql_cstr(s, ")::text");
 
         } else {
             crm_sql_str(s, &res->fields[i].column);
         }
+
+        if (how != CRM_SQL_COL_PLAIN) {
+            crm_sql_cstr(s, " AS c");
+            crm_sql_uint(s, n - 1);
+        }
     }
 
     return n;
+}
+
+
+/*
+ * " RETURNING <the record>" of a write: its JSON (CRM_SQL_JSON: a bulk's
+ * operations, run by db_bulk()), or its columns for crm_render_row()
+ * (CRM_SQL_COLUMNS: st->ncols of them, rendered in the worker); then
+ * what its event needs
+ */
+
+static ngx_int_t
+crm_sql_returning(crm_sql_t *s, crm_resource_t *res, ngx_uint_t as)
+{
+    crm_sql_cstr(s, " RETURNING ");
+
+    if (as == CRM_SQL_JSON) {
+        if (crm_sql_row_json(s, res, NULL, 0) != NGX_OK) {
+            return NGX_ERROR;
+        }
+
+        return crm_sql_event_returning(s, res, " AS crm_row, ");
+    }
+
+    s->st->res = res;
+    s->st->select = NULL;
+    s->st->ncols = crm_sql_columns(s, res, NULL, CRM_SQL_COL_NAMED);
+
+    return crm_sql_event_returning(s, res, ", ");
 }
 
 
@@ -1556,12 +1582,26 @@ crm_sql_event(crm_sql_t *s, crm_resource_t *res, const char *verb,
 static void
 crm_sql_event_tail(crm_sql_t *s, crm_resource_t *res, const char *out)
 {
+    ngx_uint_t  i;
+
     if (!res->events) {
         return;
     }
 
     crm_sql_cstr(s, ") SELECT ");
-    crm_sql_cstr(s, out ? out : "crm_row");
+
+    if (out != NULL) {
+        crm_sql_cstr(s, out);
+
+    } else if (s->st->ncols == 0) {
+        crm_sql_cstr(s, "crm_row");
+
+    } else {
+        for (i = 0; i < s->st->ncols; i++) {
+            crm_sql_cstr(s, i ? ", c" : "c");
+            crm_sql_uint(s, i);
+        }
+    }
 
     if (out == NULL && res->versioned) {
         crm_sql_cstr(s, ", version");
@@ -1960,7 +2000,7 @@ crm_sql_search_all(ngx_pool_t *pool, ngx_str_t *ws, crm_resource_t **res,
         crm_sql_str(&s, &res[i]->fields[0].column);
         crm_sql_cstr(&s, "::text AS id, ");
 
-        n = crm_sql_columns(&s, res[i], NULL, 1);
+        n = crm_sql_columns(&s, res[i], NULL, CRM_SQL_COL_TEXT);
 
         /* the columns of the widest resource: the others' are NULL */
 

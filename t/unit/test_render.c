@@ -30,6 +30,9 @@ static void test_timestamps(void);
 static void test_scalars(void);
 static void test_arrays(void);
 static void test_rows(void);
+static void test_compact(void);
+static void test_compact_bytes(void);
+static void compact(const char *in, const char *want, const char *name);
 
 
 static ngx_pool_t  *pool;
@@ -54,6 +57,8 @@ main(void)
     test_scalars();
     test_arrays();
     test_rows();
+    test_compact();
+    test_compact_bytes();
 
     ngx_destroy_pool(pool);
 
@@ -279,10 +284,13 @@ test_scalars(void)
     invalid(CRM_FT_BOOL, "", "bool: empty");
 
     value(CRM_FT_OBJECT, "{\"tier\": 2, \"a\": [1, \"x\"]}",
-          "{\"tier\": 2, \"a\": [1, \"x\"]}",
-          "jsonb: passed through as it is");
+          "{\"tier\":2,\"a\":[1,\"x\"]}",
+          "jsonb: compact, key order kept");
+    value(CRM_FT_OBJECT, "{\"a b\": \"c, d: e\", \"q\": \"\\\" }\"}",
+          "{\"a b\":\"c, d: e\",\"q\":\"\\\" }\"}",
+          "jsonb: spaces in strings kept, after an escaped quote too");
     value(CRM_FT_OBJECT, "{}", "{}", "jsonb: empty object");
-    value(CRM_FT_LIST, "[{\"name\": \"Intro\"}]", "[{\"name\": \"Intro\"}]",
+    value(CRM_FT_LIST, "[{\"name\": \"Intro\"}]", "[{\"name\":\"Intro\"}]",
           "jsonb: a list");
     value(CRM_FT_OBJECT, NULL, "null", "jsonb: NULL");
     value(CRM_FT_TEXT, NULL, "null", "text: NULL");
@@ -463,4 +471,114 @@ str(const char *s)
     v.len = ngx_strlen(s);
 
     return v;
+}
+
+
+static void
+compact(const char *in, const char *want, const char *name)
+{
+    u_char  buf[256], *p;
+    size_t  len;
+
+    len = ngx_strlen(in);
+
+    p = crm_render_compact(buf, (u_char *) in, len);
+
+    if (!ok((size_t) (p - buf) == ngx_strlen(want)
+            && ngx_memcmp(buf, want, p - buf) == 0, name))
+    {
+        diag("got: %.*s", (int) (p - buf), buf);
+    }
+
+    /* in place: the same */
+
+    ngx_memcpy(buf, in, len);
+    p = crm_render_compact(buf, buf, len);
+
+    ok((size_t) (p - buf) == ngx_strlen(want)
+       && ngx_memcmp(buf, want, p - buf) == 0, "%s (in place)", name);
+}
+
+
+static void
+test_compact(void)
+{
+    compact("{\"id\" : \"x\", \"n\" : 1, \"a\" : [1, 2], \"o\" : {}}",
+            "{\"id\":\"x\",\"n\":1,\"a\":[1,2],\"o\":{}}",
+            "compact: json_build_object()'s spacing");
+    compact("{\n  \"a\": [\n    true,\r\n\tnull\n  ]\n}",
+            "{\"a\":[true,null]}",
+            "compact: new lines, tabs, carriage returns");
+    compact("\"  a long string , with : spaces and \\\\ \\\" quotes \" ",
+            "\"  a long string , with : spaces and \\\\ \\\" quotes \"",
+            "compact: a string is copied as it is, escapes included");
+    compact("[\"\\\\\", \"x\"]", "[\"\\\\\",\"x\"]",
+            "compact: an escaped backslash before the closing quote");
+    compact("", "", "compact: nothing");
+    compact("{\"a\": -1.5e+3, \"b\": \"\\u0020 \"}",
+            "{\"a\":-1.5e+3,\"b\":\"\\u0020 \"}",
+            "compact: numbers and \\u escapes");
+    compact("\"open string  ", "\"open string  ",
+            "compact: an unterminated string is copied to its end");
+}
+
+
+/*
+ * A quote, a backslash and a space at every place of a string longer than
+ * the eight-byte steps, inside and after the string
+ */
+
+static void
+test_compact_bytes(void)
+{
+    u_char      in[40], got[40], want[40], *p, *w;
+    ngx_uint_t  c, pos, i, bad;
+    u_char      chars[] = { ' ', '"', '\\', 'a', '\t', 0xc3 };
+
+    bad = 0;
+
+    for (c = 0; c < sizeof(chars); c++) {
+        for (pos = 1; pos < 20; pos++) {
+
+            /* "aaaa<c>aaaa" , "b" with <c> escaped if it must be */
+
+            p = in;
+            *p++ = '"';
+
+            for (i = 1; i < 21; i++) {
+                if (i == pos) {
+                    if (chars[c] == '"' || chars[c] == '\\') {
+                        *p++ = '\\';
+                    }
+
+                    *p++ = chars[c];
+
+                } else {
+                    *p++ = 'a';
+                }
+            }
+
+            p = ngx_cpymem(p, "\" , \"b\"", 7);
+
+            /* want: the string as it is, then ,"b" */
+
+            w = ngx_cpymem(want, in, (p - in) - 7);
+            w = ngx_cpymem(w, "\",\"b\"", 5);
+
+            got[0] = 0;
+            i = crm_render_compact(got, in, p - in) - got;
+
+            if (i != (ngx_uint_t) (w - want)
+                || ngx_memcmp(got, want, i) != 0)
+            {
+                if (bad++ == 0) {
+                    diag("char %02x at %d: %.*s", (int) chars[c], (int) pos,
+                         (int) i, got);
+                }
+            }
+        }
+    }
+
+    ok(bad == 0, "compact: quotes, backslashes, spaces at every place of "
+       "a long string (%d wrong)", (int) bad);
 }
