@@ -149,12 +149,14 @@ fuzz_validate(crm_resource_t *res, json_t *body, ngx_uint_t create)
     ngx_memzero(&st, sizeof(crm_stmt_t));
 
     if (create) {
-        fuzz_check(crm_sql_insert(pool, res, &ws, &values, &st) == NGX_OK,
+        fuzz_check(crm_sql_insert(pool, res, &ws, &values,
+                                  CRM_SQL_COLUMNS, &st) == NGX_OK,
                    "crm_sql_insert");
         fuzz_check_stmt(&st, "crm_sql_insert");
 
     } else {
-        fuzz_check(crm_sql_update(pool, res, &ws, &id, &values, NULL, &st)
+        fuzz_check(crm_sql_update(pool, res, &ws, &id, &values, NULL,
+                                  CRM_SQL_JSON, &st)
                    == NGX_OK, "crm_sql_update");
         fuzz_check_stmt(&st, "crm_sql_update");
     }

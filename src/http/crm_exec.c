@@ -651,13 +651,14 @@ crm_exec_cols(PGresult *res, int row, int first, ngx_uint_t n,
     for (i = 0; i < n; i++) {
         col = first + (int) i;
 
-        if (PQgetisnull(res, row, col)) {
-            ngx_str_null(&cols[i]);
-            continue;
-        }
-
         cols[i].data = (u_char *) PQgetvalue(res, row, col);
         cols[i].len = PQgetlength(res, row, col);
+
+        /* libpq gives NULL as "": only then does it need asking */
+
+        if (cols[i].len == 0 && PQgetisnull(res, row, col)) {
+            cols[i].data = NULL;
+        }
     }
 }
 

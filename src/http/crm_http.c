@@ -27,6 +27,7 @@ typedef struct {
 } crm_error_page_t;
 
 
+static ngx_int_t crm_http_random(u_char *buf, size_t len);
 static ngx_int_t crm_http_request_id_valid(ngx_str_t *id);
 static u_char *crm_http_timestamp(u_char *p);
 static void crm_http_redis_resume(crm_redis_cmd_t *cmd, redisReply *reply,
@@ -143,7 +144,7 @@ crm_http_request_id(ngx_http_request_t *r, crm_ctx_t *ctx)
         ctx->request_id = h->value;
 
     } else {
-        if (RAND_bytes(rnd, sizeof(rnd)) != 1) {
+        if (crm_http_random(rnd, sizeof(rnd)) != NGX_OK) {
             ngx_memcpy(rnd, &r->start_sec, sizeof(time_t));
             ngx_memcpy(rnd + 4, &ctx->mcf->id_seq, sizeof(uint32_t));
             rnd[8] = (u_char) ngx_pid;
@@ -166,6 +167,37 @@ crm_http_request_id(ngx_http_request_t *r, crm_ctx_t *ctx)
     }
 
     return crm_http_header_out(r, "X-Request-Id", &ctx->request_id);
+}
+
+
+/*
+ * Random bytes for request ids, drawn from OpenSSL a page at a time: a
+ * RAND_bytes() call each request cost a getpid() (its fork check) and its
+ * lock.  The page belongs to the process that drew it.
+ */
+
+static ngx_int_t
+crm_http_random(u_char *buf, size_t len)
+{
+    static u_char      page[4096];
+    static size_t      left;
+    static ngx_pid_t   pid;
+
+    if (left < len || pid != ngx_pid) {
+        if (RAND_bytes(page, sizeof(page)) != 1) {
+            left = 0;
+            return NGX_ERROR;
+        }
+
+        left = sizeof(page);
+        pid = ngx_pid;
+    }
+
+    left -= len;
+    ngx_memcpy(buf, page + left, len);
+    ngx_memzero(page + left, len);
+
+    return NGX_OK;
 }
 
 

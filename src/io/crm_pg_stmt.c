@@ -25,7 +25,7 @@ crm_pg_stmt(crm_pg_conn_t *pc, crm_stmt_t *st, ngx_uint_t *add)
     crm_pg_stmt_t  *ps;
 
     *add = 0;
-    hash = ngx_crc32_short(st->sql.data, st->sql.len);
+    hash = ngx_murmur_hash2(st->sql.data, st->sql.len);
 
     for (i = 0; i < pc->nstmts; i++) {
         ps = &pc->stmts[i];

@@ -291,11 +291,11 @@ typedef struct {
      * CRM_SQL_COLUMNS return the record as ncols columns in PostgreSQL's
      * text format, the fields of "res" that crm_render_field() picks
      * with "select", which crm_render_row() renders; other statements
-     * return the record as JSON in column 0 (ncols is 0).  The nkeys sort keys of a list are read, as text,
-     * from the columns keys[]: a rendered column when its text is the
-     * key's (crm_sql_list()), otherwise one after the record.  After
-     * the record of a single record of a versioned resource: its
-     * version.
+     * return the record as JSON in column 0 (ncols is 0).  The nkeys
+     * sort keys of a list are read, as text, from the columns keys[]: a
+     * rendered column when its text is the key's (crm_sql_list()),
+     * otherwise one after the record.  After the record of a single
+     * record of a versioned resource: its version.
      */
     crm_resource_t           *res;
     u_char                   *select;

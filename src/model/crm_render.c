@@ -45,6 +45,7 @@ static u_char *crm_render_quoted(u_char *p, u_char **sp, u_char *last);
 static u_char *crm_render_number(u_char *p, u_char *s, size_t len);
 static ngx_uint_t crm_render_json_number(u_char *s, size_t len);
 static u_char *crm_render_date(u_char *p, u_char *s, size_t len);
+static u_char *crm_render_utc(u_char *p, u_char *s, size_t len);
 static u_char *crm_render_array(u_char *p, u_char *s, size_t len);
 static u_char *crm_render_digits(u_char *s, u_char *last, ngx_int_t *n,
     ngx_uint_t min, ngx_uint_t max);
@@ -59,18 +60,16 @@ static u_char  crm_render_hex[] = "0123456789abcdef";
 
 /* id always; other fields when selected (all: select NULL), not hidden */
 
+#define crm_render_pick(res, select, i)                                       \
+    ((i) == 0                                                                 \
+     || (!((res)->fields[i].flags & (CRM_F_HIDDEN|CRM_F_WRITEONLY))           \
+         && ((select) == NULL || (select)[i] != 0)))
+
+
 ngx_uint_t
 crm_render_field(crm_resource_t *res, u_char *select, ngx_uint_t i)
 {
-    if (i == 0) {
-        return 1;
-    }
-
-    if (res->fields[i].flags & (CRM_F_HIDDEN|CRM_F_WRITEONLY)) {
-        return 0;
-    }
-
-    return (select == NULL || select[i] != 0);
+    return crm_render_pick(res, select, i);
 }
 
 
@@ -80,7 +79,7 @@ crm_render_ncols(crm_resource_t *res, u_char *select)
     ngx_uint_t  i, n;
 
     for (n = 0, i = 0; i < res->nfields; i++) {
-        n += crm_render_field(res, select, i);
+        n += crm_render_pick(res, select, i);
     }
 
     return n;
@@ -97,7 +96,7 @@ crm_render_size(crm_resource_t *res, u_char *select, ngx_str_t *cols)
     size = sizeof("{}");
 
     for (n = 0, i = 0; i < res->nfields; i++) {
-        if (!crm_render_field(res, select, i)) {
+        if (!crm_render_pick(res, select, i)) {
             continue;
         }
 
@@ -124,7 +123,7 @@ crm_render_row(u_char *p, crm_resource_t *res, u_char *select,
     *p++ = '{';
 
     for (n = 0, i = 0; i < res->nfields; i++) {
-        if (!crm_render_field(res, select, i)) {
+        if (!crm_render_pick(res, select, i)) {
             continue;
         }
 
@@ -495,6 +494,13 @@ crm_render_timestamp(u_char *p, u_char *s, size_t len)
     int64_t     year, secs, days;
     ngx_int_t   mon, day, hour, min, sec, ms, oh, om, os, sign, n, bc;
 
+    /* the session's time zone is UTC: a copy, mostly */
+
+    q = crm_render_utc(p, s, len);
+    if (q != NULL) {
+        return q;
+    }
+
     last = s + len;
 
     if ((len == 8 && ngx_strncmp(s, "infinity", 8) == 0)
@@ -667,6 +673,78 @@ crm_render_timestamp(u_char *p, u_char *s, size_t len)
     *p++ = '.';
     *p++ = (u_char) ('0' + ms / 100);
     p = crm_render_2digits(p, (ngx_uint_t) (ms % 100));
+    *p++ = 'Z';
+    *p++ = '"';
+
+    return p;
+}
+
+
+/*
+ * The form of a timestamptz in UTC, "YYYY-MM-DD HH:MM:SS[.ffffff]+00"
+ * (years 1 to 9999 AD), rendered by copying its digits; NULL for any
+ * other form, which crm_render_timestamp() parses
+ */
+
+static u_char *
+crm_render_utc(u_char *p, u_char *s, size_t len)
+{
+    size_t      i, k;
+    ngx_uint_t  mon, day, hour, min, sec;
+
+    static u_char  form[] = "0000-00-00 00:00:00";
+
+    if (len < 22 || len > 29 || len == 23
+        || s[len - 3] != '+' || s[len - 2] != '0' || s[len - 1] != '0')
+    {
+        return NULL;
+    }
+
+    for (i = 0; i < 19; i++) {
+        if (form[i] == '0' ? (s[i] < '0' || s[i] > '9') : s[i] != form[i]) {
+            return NULL;
+        }
+    }
+
+    k = len - 22;
+
+    if (k > 0) {
+        if (s[19] != '.') {
+            return NULL;
+        }
+
+        for (i = 20; i < len - 3; i++) {
+            if (s[i] < '0' || s[i] > '9') {
+                return NULL;
+            }
+        }
+
+        k--;
+    }
+
+    mon = (s[5] - '0') * 10 + (s[6] - '0');
+    day = (s[8] - '0') * 10 + (s[9] - '0');
+    hour = (s[11] - '0') * 10 + (s[12] - '0');
+    min = (s[14] - '0') * 10 + (s[15] - '0');
+    sec = (s[17] - '0') * 10 + (s[18] - '0');
+
+    if (mon < 1 || mon > 12 || day < 1 || day > 31 || hour > 24
+        || min > 59 || sec > 60
+        || (s[0] == '0' && s[1] == '0' && s[2] == '0' && s[3] == '0'))
+    {
+        return NULL;
+    }
+
+    /* k digits of the fraction: the first three, truncated, as MS is */
+
+    *p++ = '"';
+    p = ngx_cpymem(p, s, 10);
+    *p++ = 'T';
+    p = ngx_cpymem(p, s + 11, 8);
+    *p++ = '.';
+    *p++ = (k > 0) ? s[20] : '0';
+    *p++ = (k > 1) ? s[21] : '0';
+    *p++ = (k > 2) ? s[22] : '0';
     *p++ = 'Z';
     *p++ = '"';
 

@@ -27,6 +27,7 @@ static void test_strings(void);
 static void test_string_bytes(void);
 static u_char *escape(u_char *p, u_char c);
 static void test_timestamps(void);
+static void test_timestamps_utc(void);
 static void test_scalars(void);
 static void test_arrays(void);
 static void test_rows(void);
@@ -250,6 +251,22 @@ test_timestamps(void)
     invalid(CRM_FT_TIMESTAMP, "2026-01-02 03:04:05+00x",
             "timestamp: trailing text");
     invalid(CRM_FT_TIMESTAMP, "", "timestamp: empty");
+    invalid(CRM_FT_TIMESTAMP, "2026-01-02 25:04:05+00", "timestamp: hour 25");
+    invalid(CRM_FT_TIMESTAMP, "2026-01-02 03:60:05.5+00",
+            "timestamp: minute 60");
+    invalid(CRM_FT_TIMESTAMP, "2026-00-02 03:04:05+00", "timestamp: month 0");
+    invalid(CRM_FT_TIMESTAMP, "2026-01-32 03:04:05+00", "timestamp: day 32");
+    invalid(CRM_FT_TIMESTAMP, "2026-01-02 03:04:0x+00",
+            "timestamp: a letter for a digit");
+    invalid(CRM_FT_TIMESTAMP, "2026-01-02 03:04:05.12a+00",
+            "timestamp: a letter in the fraction");
+    invalid(CRM_FT_TIMESTAMP, "2026-01-02 03:04:05x1+00",
+            "timestamp: no point before the fraction");
+    value(CRM_FT_TIMESTAMP, "2026-01-02 03:04:05.1234567+00",
+          "\"2026-01-02T03:04:05.123Z\"",
+          "timestamp: seven digits of fraction (not PostgreSQL's) truncated");
+
+    test_timestamps_utc();
 
     value(CRM_FT_DATE, "2026-03-31", "\"2026-03-31\"", "date: as it is");
     value(CRM_FT_DATE, "0044-03-15 BC", "\"0044-03-15\"", "date: BC");
@@ -581,4 +598,67 @@ test_compact_bytes(void)
 
     ok(bad == 0, "compact: quotes, backslashes, spaces at every place of "
        "a long string (%d wrong)", (int) bad);
+}
+
+
+/*
+ * The UTC form ("...+00") is copied; the same time with "+00:00" goes
+ * through the parser: both give the same text, for times all over the
+ * calendar and fractions of every length
+ */
+
+static void
+test_timestamps_utc(void)
+{
+    u_char      in[64], a[64], b[64], *pa, *pb;
+    uint32_t    x;
+    ngx_int_t   i, k, bad, n;
+    crm_field_t  f;
+    ngx_str_t   v;
+
+    ngx_memzero(&f, sizeof(crm_field_t));
+    f.type = CRM_FT_TIMESTAMP;
+
+    x = 2463534242;
+    bad = 0;
+
+    for (i = 0; i < 20000; i++) {
+        x ^= x << 13;
+        x ^= x >> 17;
+        x ^= x << 5;
+
+        n = snprintf((char *) in, 32, "%04d-%02d-%02d %02d:%02d:%02d",
+                     (int) (1 + x % 9999), (int) (1 + (x >> 3) % 12),
+                     (int) (1 + (x >> 7) % 28), (int) ((x >> 11) % 24),
+                     (int) ((x >> 15) % 60), (int) ((x >> 21) % 60));
+
+        /* 0 to 6 digits of fraction */
+
+        k = (x >> 27) % 7;
+
+        if (k > 0) {
+            n += snprintf((char *) in + n, 32, ".%06d",
+                          (int) ((x >> 4) % 1000000));
+            n -= 6 - k;
+        }
+
+        v.data = in;
+        v.len = ngx_sprintf(in + n, "+00") - in;
+        pa = crm_render_value(a, &f, &v);
+
+        v.len = ngx_sprintf(in + n, "+00:00") - in;
+        pb = crm_render_value(b, &f, &v);
+
+        if (pa == NULL || pb == NULL || pa - a != pb - b
+            || ngx_memcmp(a, b, pa - a) != 0)
+        {
+            if (bad++ == 0) {
+                diag("%.*s: %.*s vs %.*s", (int) v.len, in,
+                     (int) (pa ? pa - a : 0), a, (int) (pb ? pb - b : 0), b);
+            }
+        }
+    }
+
+    ok(bad == 0, "timestamp: the UTC form copied as the parser renders it, "
+       "20000 times (%d differ)", (int) bad);
 }

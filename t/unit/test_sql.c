@@ -42,6 +42,13 @@
     "'createdAt', to_char(created_at" TS ", "                                \
     "'updatedAt', to_char(updated_at" TS ")"
 
+/* a write's columns, named for the statement's "w" */
+#define CONTACT_NAMED                                                        \
+    "id AS c0, first_name AS c1, last_name AS c2, email AS c3, "             \
+    "phone AS c4, title AS c5, company_id AS c6, owner_id AS c7, "           \
+    "status AS c8, source AS c9, tags AS c10, custom_fields AS c11, "        \
+    "created_at AS c12, updated_at AS c13"
+
 /* a read's columns, which crm_render_row() renders */
 #define CONTACT_COLS                                                         \
     "id, first_name, last_name, email, phone, title, company_id, owner_id, " \
@@ -213,20 +220,23 @@ test_write(void)
     value_add(&values, contacts, "companyId", NULL);
     value_add(&values, contacts, "status", "lead");
 
-    ok(crm_sql_insert(pool, contacts, &ws, &values, &st) == NGX_OK,
-       "insert: NGX_OK");
+    ok(crm_sql_insert(pool, contacts, &ws, &values, CRM_SQL_COLUMNS, &st)
+       == NGX_OK, "insert: NGX_OK");
     is_sql(&st,
            "WITH w AS (INSERT INTO contacts (workspace_id, first_name, "
            "email, tags, "
            "custom_fields, company_id, status) VALUES ($1::uuid, $2::text, "
            "$3::text, ARRAY(SELECT jsonb_array_elements_text($4::jsonb)), "
-           "$5::jsonb, $6::uuid, $7::text) RETURNING " CONTACT_ROW
-           " AS crm_row, " CONTACT_JSONB " AS crm_data, id AS crm_rid, "
+           "$5::jsonb, $6::uuid, $7::text) RETURNING " CONTACT_NAMED
+           ", " CONTACT_JSONB " AS crm_data, id AS crm_rid, "
            "version::text), e AS (INSERT INTO "
            "events (workspace_id, type, record_id, data) SELECT $1::uuid, "
            "'contact.created', crm_rid, jsonb_build_object('object', "
-           "crm_data) FROM w) SELECT crm_row, version FROM w",
-           "insert: statement, with its event");
+           "crm_data) FROM w) SELECT c0, c1, c2, c3, c4, c5, c6, c7, c8, "
+           "c9, c10, c11, c12, c13, version FROM w",
+           "insert: statement, with its event, the record as columns");
+    ok(st.ncols == 14 && st.res == contacts && st.select == NULL,
+       "insert: 14 columns for crm_render_row(), then the version");
     ok(st.params.nelts == 7, "insert: 7 params");
     is_param(&st, 2, "Ada", "insert: $2 text");
     is_param(&st, 4, "[\"vip\",\"a \\\"b\\\"\"]", "insert: $4 JSON array");
@@ -237,8 +247,9 @@ test_write(void)
 
     ngx_array_init(&values, pool, 8, sizeof(crm_value_t));
 
-    ok(crm_sql_insert(pool, companies, &ws, &values, &st) == NGX_OK,
-       "insert empty: NGX_OK");
+    ok(crm_sql_insert(pool, companies, &ws, &values, CRM_SQL_JSON, &st)
+       == NGX_OK, "insert empty: NGX_OK");
+    ok(st.ncols == 0, "insert as JSON (a bulk's): no columns");
     has_sql(&st, "INSERT INTO companies (workspace_id) VALUES ($1::uuid) "
             "RETURNING json_build_object('id', id, 'name', name,",
             "insert empty: only the workspace");
@@ -252,8 +263,8 @@ test_write(void)
     value_add(&values, companies, "address", "{\"city\":\"Oslo\"}");
     value_add(&values, companies, "ownerId", ID);
 
-    ok(crm_sql_insert(pool, companies, &ws, &values, &st) == NGX_OK,
-       "insert company: NGX_OK");
+    ok(crm_sql_insert(pool, companies, &ws, &values, CRM_SQL_JSON, &st)
+       == NGX_OK, "insert company: NGX_OK");
     has_sql(&st, "VALUES ($1::uuid, $2::text, $3::bigint, $4::numeric, "
             "$5::jsonb, $6::uuid) RETURNING",
             "insert company: casts by type");
@@ -267,8 +278,8 @@ test_write(void)
     value_add(&values, contacts, "tags", "[]");
     value_add(&values, contacts, "title", NULL);
 
-    ok(crm_sql_update(pool, contacts, &ws, &id, &values, NULL, &st) == NGX_OK,
-       "update: NGX_OK");
+    ok(crm_sql_update(pool, contacts, &ws, &id, &values, NULL, CRM_SQL_JSON,
+                      &st) == NGX_OK, "update: NGX_OK");
     is_sql(&st,
            "WITH w AS (UPDATE contacts SET last_name = $3::text, "
            "tags = ARRAY(SELECT "
@@ -283,7 +294,7 @@ test_write(void)
            "crm_data, 'changes', '[\"lastName\", \"tags\", "
            "\"title\"]'::jsonb) FROM w) SELECT crm_row, version FROM w",
            "update: statement, raising the version, with its event and "
-           "the fields it set");
+           "the fields it set; the record as JSON (a bulk's)");
     is_param(&st, 2, ID, "update: $2 is the id");
     is_param(&st, 3, "Lovelace", "update: $3 first value");
     is_null_param(&st, 5, "update: $5 NULL");
@@ -291,19 +302,23 @@ test_write(void)
 
     ngx_array_init(&values, pool, 8, sizeof(crm_value_t));
 
-    ok(crm_sql_update(pool, contacts, &ws, &id, &values, NULL, &st) == NGX_OK,
-       "update empty: NGX_OK");
+    ok(crm_sql_update(pool, contacts, &ws, &id, &values, NULL,
+                      CRM_SQL_COLUMNS, &st) == NGX_OK, "update empty: NGX_OK");
     has_sql(&st, "UPDATE contacts SET version = version + 1, "
             "updated_at = now() WHERE "
             "workspace_id = $1::uuid AND id = $2::uuid AND "
-            "deleted_at IS NULL RETURNING ",
+            "deleted_at IS NULL RETURNING " CONTACT_NAMED ", ",
             "update empty: only the version and updated_at");
+    has_sql(&st, "FROM w) SELECT c0, c1, c2, c3, c4, c5, c6, c7, c8, c9, "
+            "c10, c11, c12, c13, version FROM w",
+            "update empty: the record's columns and the version");
     dump(&st);
 
     /* If-Match: only the version the client holds */
 
     ok(crm_sql_update(pool, contacts, &ws, &id, &values,
-                      &(ngx_str_t) ngx_string("7"), &st) == NGX_OK,
+                      &(ngx_str_t) ngx_string("7"), CRM_SQL_COLUMNS, &st)
+       == NGX_OK,
        "update if-match: NGX_OK");
     has_sql(&st, "deleted_at IS NULL AND version = $3::integer RETURNING ",
             "update if-match: the version is a condition");
@@ -315,7 +330,8 @@ test_write(void)
     has_sql(&st, "deleted_at IS NULL AND version = $3::integer RETURNING ",
             "delete if-match: the version is a condition");
 
-    ok(crm_sql_update(pool, companies, &ws, &id, &values, NULL, &st)
+    ok(crm_sql_update(pool, companies, &ws, &id, &values, NULL,
+                      CRM_SQL_COLUMNS, &st)
        == NGX_OK, "update company: NGX_OK");
     has_sql(&st, "SET version = version + 1, updated_at",
             "update company: versioned too");
@@ -1268,8 +1284,9 @@ test_links(void)
             "ANY(contact_ids) THEN 0 ELSE 1 END",
             "links: add keeps the array and the version when present");
     has_sql(&st, "WHERE workspace_id = $1::uuid AND id = $2::uuid AND "
-            "deleted_at IS NULL RETURNING json_build_object(",
-            "links: add returns the parent");
+            "deleted_at IS NULL RETURNING id AS c0, name AS c1, ",
+            "links: add returns the parent's columns");
+    ok(st.ncols == 15, "links: 15 columns of a deal");
     is_param(&st, 2, ID, "links: add $2 parent");
     is_param(&st, 3, CO, "links: add $3 target");
     dump(&st);
