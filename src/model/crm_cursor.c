@@ -40,7 +40,7 @@
 #include <ngx_core.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
-#include <openssl/hmac.h>
+#include <openssl/core_names.h>
 #include "model/crm.h"
 
 
@@ -62,6 +62,9 @@ static void crm_cursor_sort_digests(u_char *d, ngx_uint_t n);
 static void crm_cursor_sort_values(ngx_str_t **v, ngx_uint_t n);
 static ngx_int_t crm_cursor_mac(ngx_str_t *secret, u_char *data,
     size_t len, u_char *mac);
+static ngx_int_t crm_cursor_hmac(u_char *key, size_t klen, u_char *data,
+    size_t len, u_char *md, size_t *mdlen);
+static ngx_int_t crm_cursor_sha256(u_char *data, size_t len, u_char *md);
 static ngx_int_t crm_cursor_base64(ngx_pool_t *pool, ngx_str_t *in,
     ngx_str_t *raw);
 static ngx_int_t crm_cursor_keys(ngx_pool_t *pool, crm_query_t *q,
@@ -206,9 +209,8 @@ ngx_int_t
 crm_cursor_key(ngx_pool_t *pool, ngx_str_t *secret, ngx_str_t *ws,
     ngx_str_t *list, ngx_str_t *key)
 {
-    u_char        *buf, *p;
-    size_t         len;
-    unsigned int   mdlen;
+    u_char  *buf, *p;
+    size_t   len;
 
     /* the workspace comes first and holds no NUL: the split is unique */
 
@@ -232,14 +234,12 @@ crm_cursor_key(ngx_pool_t *pool, ngx_str_t *secret, ngx_str_t *ws,
     *p++ = '\0';
     ngx_memcpy(p, list->data, list->len);
 
-    if (HMAC(EVP_sha256(), secret->data, (int) secret->len, buf, len,
-             key->data, &mdlen)
-        == NULL)
+    if (crm_cursor_hmac(secret->data, secret->len, buf, len, key->data,
+                        &key->len)
+        != NGX_OK)
     {
         return NGX_ERROR;
     }
-
-    key->len = mdlen;
 
     return NGX_OK;
 }
@@ -304,7 +304,7 @@ crm_cursor_shape(ngx_pool_t *pool, crm_query_t *q)
         ngx_memcpy(p, q->q.data, q->q.len);
     }
 
-    if (EVP_Digest(buf, len, md, NULL, EVP_sha256(), NULL) != 1) {
+    if (crm_cursor_sha256(buf, len, md) != NGX_OK) {
         return NGX_ERROR;
     }
 
@@ -367,7 +367,7 @@ crm_cursor_filter(ngx_pool_t *pool, crm_filter_t *flt, u_char *md)
         p = ngx_cpymem(p, sorted[i]->data, sorted[i]->len);
     }
 
-    if (EVP_Digest(buf, len, out, NULL, EVP_sha256(), NULL) != 1) {
+    if (crm_cursor_sha256(buf, len, out) != NGX_OK) {
         return NGX_ERROR;
     }
 
@@ -433,13 +433,11 @@ crm_cursor_sort_values(ngx_str_t **v, ngx_uint_t n)
 static ngx_int_t
 crm_cursor_mac(ngx_str_t *secret, u_char *data, size_t len, u_char *mac)
 {
-    u_char        md[EVP_MAX_MD_SIZE];
-    unsigned int  mdlen;
+    u_char  md[EVP_MAX_MD_SIZE];
+    size_t  mdlen;
 
-    if (secret->len > INT_MAX
-        || HMAC(EVP_sha256(), secret->data, (int) secret->len, data, len,
-                md, &mdlen)
-           == NULL
+    if (crm_cursor_hmac(secret->data, secret->len, data, len, md, &mdlen)
+        != NGX_OK
         || mdlen < CRM_CURSOR_MAC_LEN)
     {
         return NGX_ERROR;
@@ -448,6 +446,76 @@ crm_cursor_mac(ngx_str_t *secret, u_char *data, size_t len, u_char *mac)
     ngx_memcpy(mac, md, CRM_CURSOR_MAC_LEN);
 
     return NGX_OK;
+}
+
+
+/*
+ * HMAC-SHA256 and SHA-256 with OpenSSL's objects fetched once per
+ * process: OpenSSL 3's one-shot HMAC() and EVP_Digest() with
+ * EVP_sha256() look the algorithm up in the provider store (a lock and a
+ * hash lookup) on every call, several times a list page.  The HMAC
+ * context keeps its digest; each use sets only the key.  Workers run
+ * one request at a time and call these from the event loop only.
+ */
+
+static ngx_int_t
+crm_cursor_hmac(u_char *key, size_t klen, u_char *data, size_t len,
+    u_char *md, size_t *mdlen)
+{
+    EVP_MAC      *mac;
+    OSSL_PARAM    params[2];
+
+    static EVP_MAC_CTX  *ctx;
+
+    if (ctx == NULL) {
+        mac = EVP_MAC_fetch(NULL, OSSL_MAC_NAME_HMAC, NULL);
+        if (mac == NULL) {
+            return NGX_ERROR;
+        }
+
+        ctx = EVP_MAC_CTX_new(mac);
+        EVP_MAC_free(mac);
+
+        if (ctx == NULL) {
+            return NGX_ERROR;
+        }
+
+        params[0] = OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST,
+                                                     (char *) "SHA256", 0);
+        params[1] = OSSL_PARAM_construct_end();
+
+        if (EVP_MAC_CTX_set_params(ctx, params) != 1) {
+            EVP_MAC_CTX_free(ctx);
+            ctx = NULL;
+            return NGX_ERROR;
+        }
+    }
+
+    if (EVP_MAC_init(ctx, key, klen, NULL) != 1
+        || EVP_MAC_update(ctx, data, len) != 1
+        || EVP_MAC_final(ctx, md, mdlen, EVP_MAX_MD_SIZE) != 1)
+    {
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+crm_cursor_sha256(u_char *data, size_t len, u_char *md)
+{
+    static EVP_MD  *sha256;
+
+    if (sha256 == NULL) {
+        sha256 = EVP_MD_fetch(NULL, "SHA256", NULL);
+        if (sha256 == NULL) {
+            return NGX_ERROR;
+        }
+    }
+
+    return (EVP_Digest(data, len, md, NULL, sha256, NULL) == 1)
+           ? NGX_OK : NGX_ERROR;
 }
 
 
