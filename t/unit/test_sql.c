@@ -483,7 +483,8 @@ test_list_keyset(void)
        "keyset desc: NGX_OK");
     is_sql(&st,
            "SELECT " CONTACT_COLS " "
-           "FROM contacts WHERE " LIVE " AND created_at <= "
+           "FROM contacts WHERE workspace_id = (SELECT $1::uuid) AND "
+           "deleted_at IS NULL AND created_at <= "
            "(SELECT $2::timestamptz) "
            "AND (created_at < (SELECT $2::timestamptz) "
            "OR (created_at = (SELECT $2::timestamptz) "
@@ -491,7 +492,7 @@ test_list_keyset(void)
            "ORDER BY contacts.created_at DESC NULLS FIRST, "
            "contacts.id DESC NULLS FIRST "
            "LIMIT 21",
-           "keyset desc: statement");
+           "keyset desc: statement, the workspace an InitPlan too");
     is_param(&st, 2, "2026-01-15 10:30:00.123456+00",
              "keyset desc: $2 boundary value");
     is_param(&st, 3, ID, "keyset desc: $3 boundary id");
