@@ -40,7 +40,6 @@
 #include <ngx_core.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
-#include <openssl/core_names.h>
 #include "model/crm.h"
 
 
@@ -62,8 +61,6 @@ static void crm_cursor_sort_digests(u_char *d, ngx_uint_t n);
 static void crm_cursor_sort_values(ngx_str_t **v, ngx_uint_t n);
 static ngx_int_t crm_cursor_mac(ngx_str_t *secret, u_char *data,
     size_t len, u_char *mac);
-static ngx_int_t crm_cursor_hmac(u_char *key, size_t klen, u_char *data,
-    size_t len, u_char *md, size_t *mdlen);
 static ngx_int_t crm_cursor_sha256(u_char *data, size_t len, u_char *md);
 static ngx_int_t crm_cursor_base64(ngx_pool_t *pool, ngx_str_t *in,
     ngx_str_t *raw);
@@ -234,7 +231,7 @@ crm_cursor_key(ngx_pool_t *pool, ngx_str_t *secret, ngx_str_t *ws,
     *p++ = '\0';
     ngx_memcpy(p, list->data, list->len);
 
-    if (crm_cursor_hmac(secret->data, secret->len, buf, len, key->data,
+    if (crm_hmac_sha256(secret->data, secret->len, buf, len, key->data,
                         &key->len)
         != NGX_OK)
     {
@@ -436,7 +433,7 @@ crm_cursor_mac(ngx_str_t *secret, u_char *data, size_t len, u_char *mac)
     u_char  md[EVP_MAX_MD_SIZE];
     size_t  mdlen;
 
-    if (crm_cursor_hmac(secret->data, secret->len, data, len, md, &mdlen)
+    if (crm_hmac_sha256(secret->data, secret->len, data, len, md, &mdlen)
         != NGX_OK
         || mdlen < CRM_CURSOR_MAC_LEN)
     {
@@ -450,57 +447,11 @@ crm_cursor_mac(ngx_str_t *secret, u_char *data, size_t len, u_char *mac)
 
 
 /*
- * HMAC-SHA256 and SHA-256 with OpenSSL's objects fetched once per
- * process: OpenSSL 3's one-shot HMAC() and EVP_Digest() with
- * EVP_sha256() look the algorithm up in the provider store (a lock and a
- * hash lookup) on every call, several times a list page.  The HMAC
- * context keeps its digest; each use sets only the key.  Workers run
- * one request at a time and call these from the event loop only.
+ * SHA-256 with OpenSSL's object fetched once per process: EVP_Digest()
+ * with EVP_sha256() looks the algorithm up in the provider store (a lock
+ * and a hash lookup) on every call, several times a list page (see
+ * crm_hmac_sha256()).
  */
-
-static ngx_int_t
-crm_cursor_hmac(u_char *key, size_t klen, u_char *data, size_t len,
-    u_char *md, size_t *mdlen)
-{
-    EVP_MAC      *mac;
-    OSSL_PARAM    params[2];
-
-    static EVP_MAC_CTX  *ctx;
-
-    if (ctx == NULL) {
-        mac = EVP_MAC_fetch(NULL, OSSL_MAC_NAME_HMAC, NULL);
-        if (mac == NULL) {
-            return NGX_ERROR;
-        }
-
-        ctx = EVP_MAC_CTX_new(mac);
-        EVP_MAC_free(mac);
-
-        if (ctx == NULL) {
-            return NGX_ERROR;
-        }
-
-        params[0] = OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST,
-                                                     (char *) "SHA256", 0);
-        params[1] = OSSL_PARAM_construct_end();
-
-        if (EVP_MAC_CTX_set_params(ctx, params) != 1) {
-            EVP_MAC_CTX_free(ctx);
-            ctx = NULL;
-            return NGX_ERROR;
-        }
-    }
-
-    if (EVP_MAC_init(ctx, key, klen, NULL) != 1
-        || EVP_MAC_update(ctx, data, len) != 1
-        || EVP_MAC_final(ctx, md, mdlen, EVP_MAX_MD_SIZE) != 1)
-    {
-        return NGX_ERROR;
-    }
-
-    return NGX_OK;
-}
-
 
 static ngx_int_t
 crm_cursor_sha256(u_char *data, size_t len, u_char *md)

@@ -11,8 +11,8 @@
 
 #include <ngx_config.h>
 #include <ngx_core.h>
-#include <openssl/hmac.h>
 #include <openssl/evp.h>
+#include <openssl/core_names.h>
 #include "model/crm.h"
 
 
@@ -32,7 +32,7 @@ crm_webhook_sign(ngx_pool_t *pool, ngx_str_t *secret, ngx_str_t *id,
     u_char        *p, *msg;
     size_t         len;
     ngx_str_t      src, key, mac, b64;
-    unsigned int   maclen;
+    size_t         maclen;
     u_char         keybuf[CRM_SIGN_KEY_MAX + 3];
     u_char         md[EVP_MAX_MD_SIZE];
 
@@ -74,9 +74,7 @@ crm_webhook_sign(ngx_pool_t *pool, ngx_str_t *secret, ngx_str_t *id,
 
     maclen = 0;
 
-    if (HMAC(EVP_sha256(), key.data, (int) key.len, msg, len, md, &maclen)
-        == NULL)
-    {
+    if (crm_hmac_sha256(key.data, key.len, msg, len, md, &maclen) != NGX_OK) {
         ngx_explicit_memzero(keybuf, sizeof(keybuf));
         return NGX_ERROR;
     }
@@ -98,6 +96,60 @@ crm_webhook_sign(ngx_pool_t *pool, ngx_str_t *secret, ngx_str_t *id,
 
     out->len = 3 + b64.len;
     out->data[out->len] = '\0';
+
+    return NGX_OK;
+}
+
+
+/*
+ * HMAC-SHA256 with OpenSSL's objects fetched once per process: OpenSSL
+ * 3's one-shot HMAC() looks the algorithm up in the provider store (a
+ * lock and a hash lookup) on every call, several times a list page (the
+ * cursors), once a tracking hit.  The context keeps its digest; each
+ * use sets only the key.  Callers run on the event loop only (cursors,
+ * tracking tokens, webhook signatures: the email job renders its message
+ * there, before its thread task), never in a thread.
+ */
+
+ngx_int_t
+crm_hmac_sha256(u_char *key, size_t klen, u_char *data, size_t len,
+    u_char *md, size_t *mdlen)
+{
+    EVP_MAC      *mac;
+    OSSL_PARAM    params[2];
+
+    static EVP_MAC_CTX  *ctx;
+
+    if (ctx == NULL) {
+        mac = EVP_MAC_fetch(NULL, OSSL_MAC_NAME_HMAC, NULL);
+        if (mac == NULL) {
+            return NGX_ERROR;
+        }
+
+        ctx = EVP_MAC_CTX_new(mac);
+        EVP_MAC_free(mac);
+
+        if (ctx == NULL) {
+            return NGX_ERROR;
+        }
+
+        params[0] = OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST,
+                                                     (char *) "SHA256", 0);
+        params[1] = OSSL_PARAM_construct_end();
+
+        if (EVP_MAC_CTX_set_params(ctx, params) != 1) {
+            EVP_MAC_CTX_free(ctx);
+            ctx = NULL;
+            return NGX_ERROR;
+        }
+    }
+
+    if (EVP_MAC_init(ctx, key, klen, NULL) != 1
+        || EVP_MAC_update(ctx, data, len) != 1
+        || EVP_MAC_final(ctx, md, mdlen, EVP_MAX_MD_SIZE) != 1)
+    {
+        return NGX_ERROR;
+    }
 
     return NGX_OK;
 }

@@ -29,7 +29,7 @@
 #include <ngx_core.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
-#include <openssl/hmac.h>
+#include "model/crm.h"
 #include "model/crm_track.h"
 
 
@@ -445,12 +445,11 @@ crm_track_clean(u_char *dst, u_char *src, size_t len, size_t max)
 static ngx_int_t
 crm_track_mac(ngx_str_t *secret, u_char *data, size_t len, u_char *mac)
 {
-    u_char        md[EVP_MAX_MD_SIZE];
-    unsigned int  mdlen;
+    u_char  md[EVP_MAX_MD_SIZE];
+    size_t  mdlen;
 
-    if (HMAC(EVP_sha256(), secret->data, (int) secret->len, data, len, md,
-             &mdlen)
-        == NULL
+    if (crm_hmac_sha256(secret->data, secret->len, data, len, md, &mdlen)
+        != NGX_OK
         || mdlen < CRM_TRACK_MAC_LEN)
     {
         return NGX_ERROR;
