@@ -66,6 +66,7 @@ static void
 crm_item_action_done(crm_pg_req_t *pr, PGresult *res)
 {
     ngx_int_t            rc;
+    ngx_str_t            row;
     crm_ctx_t           *ctx;
     ngx_http_request_t  *r;
 
@@ -87,10 +88,11 @@ crm_item_action_done(crm_pg_req_t *pr, PGresult *res)
             return;
         }
 
+    } else if (crm_exec_record(r, pr->stmt, res, 0, &row) != NGX_OK) {
+        rc = NGX_HTTP_INTERNAL_SERVER_ERROR;
+
     } else {
-        rc = crm_exec_render_row(r, ctx, NGX_HTTP_OK,
-                                 (u_char *) PQgetvalue(res, 0, 0),
-                                 PQgetlength(res, 0, 0));
+        rc = crm_exec_render_row(r, ctx, NGX_HTTP_OK, row.data, row.len);
     }
 
     crm_http_done(r, rc);

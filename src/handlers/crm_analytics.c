@@ -453,6 +453,7 @@ static void
 crm_analytics_done(crm_pg_req_t *pr, PGresult *res)
 {
     ngx_int_t            rc;
+    ngx_str_t            row;
     crm_ctx_t           *ctx;
     ngx_http_request_t  *r;
 
@@ -464,13 +465,15 @@ crm_analytics_done(crm_pg_req_t *pr, PGresult *res)
     if (PQgetisnull(res, 0, 0)) {
         rc = crm_exec_not_found(r, ctx);
 
-    } else {
-        crm_analytics_store(r, ctx, (u_char *) PQgetvalue(res, 0, 0),
-                            PQgetlength(res, 0, 0));
+    } else if (crm_exec_record(r, pr->stmt, res, 0, &row) != NGX_OK) {
+        rc = NGX_HTTP_INTERNAL_SERVER_ERROR;
 
-        rc = crm_exec_render_row(r, ctx, NGX_HTTP_OK,
-                                 (u_char *) PQgetvalue(res, 0, 0),
-                                 PQgetlength(res, 0, 0));
+    } else {
+        /* kept compact: a hit is sent as it is */
+
+        crm_analytics_store(r, ctx, row.data, row.len);
+
+        rc = crm_exec_render_row(r, ctx, NGX_HTTP_OK, row.data, row.len);
     }
 
     crm_http_done(r, rc);

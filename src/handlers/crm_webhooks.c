@@ -283,6 +283,7 @@ static void
 crm_webhook_tested(crm_pg_req_t *pr, PGresult *res)
 {
     ngx_int_t            rc;
+    ngx_str_t            row;
     crm_ctx_t           *ctx;
     ngx_http_request_t  *r;
 
@@ -294,10 +295,12 @@ crm_webhook_tested(crm_pg_req_t *pr, PGresult *res)
     if (PQgetisnull(res, 0, 0)) {
         rc = crm_exec_not_found(r, ctx);
 
+    } else if (crm_exec_record(r, pr->stmt, res, 0, &row) != NGX_OK) {
+        rc = NGX_HTTP_INTERNAL_SERVER_ERROR;
+
     } else {
-        rc = crm_exec_render_row(r, ctx, NGX_HTTP_ACCEPTED,
-                                 (u_char *) PQgetvalue(res, 0, 0),
-                                 PQgetlength(res, 0, 0));
+        rc = crm_exec_render_row(r, ctx, NGX_HTTP_ACCEPTED, row.data,
+                                 row.len);
     }
 
     crm_http_done(r, rc);

@@ -579,10 +579,7 @@ crm_exec_precondition_failed(ngx_http_request_t *r, crm_ctx_t *ctx)
 }
 
 
-/*
- * get, create, update, link: one record or nothing, rendered here from
- * its columns (or, from a statement that made it, its JSON made compact)
- */
+/* get, create, update, link: one record or nothing (crm_exec_record()) */
 
 void
 crm_exec_row_done(crm_pg_req_t *pr, PGresult *res)
@@ -664,8 +661,9 @@ crm_exec_cols(PGresult *res, int row, int first, ngx_uint_t n,
 
 
 /*
- * The record of result row "row": rendered from the columns of a read
- * (crm_render.c), or the JSON of column 0 as it is
+ * The record of result row "row" as compact JSON: rendered from its
+ * columns (crm_render.c), or the JSON PostgreSQL made in column 0 without
+ * its white space (json_build_object()'s "k" : v)
  */
 
 ngx_int_t
@@ -676,8 +674,15 @@ crm_exec_record(ngx_http_request_t *r, crm_stmt_t *st, PGresult *res,
     ngx_str_t   cols[CRM_MAX_FIELDS];
 
     if (st->ncols == 0) {
-        out->data = (u_char *) PQgetvalue(res, row, 0);
-        out->len = PQgetlength(res, row, 0);
+        out->data = ngx_pnalloc(r->pool, PQgetlength(res, row, 0));
+        if (out->data == NULL) {
+            return NGX_ERROR;
+        }
+
+        p = crm_render_compact(out->data, (u_char *) PQgetvalue(res, row, 0),
+                               PQgetlength(res, row, 0));
+        out->len = p - out->data;
+
         return NGX_OK;
     }
 
@@ -714,7 +719,7 @@ crm_exec_after(crm_stmt_t *st)
 }
 
 
-/* {"data":<row>,"meta":{...}} */
+/* {"data":<row>,"meta":{...}}; the row is compact JSON (crm_exec_record()) */
 
 ngx_int_t
 crm_exec_render_row(ngx_http_request_t *r, crm_ctx_t *ctx, ngx_uint_t status,
@@ -747,9 +752,7 @@ crm_exec_render_row(ngx_http_request_t *r, crm_ctx_t *ctx, ngx_uint_t status,
         len--;
     }
 
-    /* a row PostgreSQL rendered has its json_build_object() spacing */
-
-    p = crm_render_compact(p, row, len);
+    p = ngx_cpymem(p, row, len);
     p = ngx_cpymem(p, ",\"meta\":{", sizeof(",\"meta\":{") - 1);
     p = ngx_cpymem(p, meta, mlen);
     *p++ = '}';

@@ -531,13 +531,13 @@ ngx_int_t crm_idem_fingerprint(ngx_str_t *method, ngx_str_t *uri,
 
 /* crm_sign.c: Standard Webhooks signatures (pure) */
 
+/* HMAC-SHA256 of "data" with "key" into md (EVP_MAX_MD_SIZE bytes) */
+ngx_int_t crm_hmac_sha256(u_char *key, size_t klen, u_char *data,
+    size_t len, u_char *md, size_t *mdlen);
 /*
  * "v1,<base64 HMAC-SHA256(key, id.ts.body)>", key = the base64 decoding
  * of "secret" after "whsec_"; NGX_DECLINED: a malformed secret
  */
-/* HMAC-SHA256 of "data" with "key" into md (EVP_MAX_MD_SIZE bytes) */
-ngx_int_t crm_hmac_sha256(u_char *key, size_t klen, u_char *data,
-    size_t len, u_char *md, size_t *mdlen);
 ngx_int_t crm_webhook_sign(ngx_pool_t *pool, ngx_str_t *secret,
     ngx_str_t *id, ngx_str_t *ts, ngx_str_t *body, ngx_str_t *out);
 

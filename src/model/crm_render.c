@@ -23,8 +23,9 @@
 
 /*
  * Whether one of the eight bytes of "w" is below 0x20, '"' or '\\'
- * (exact, bytes of UTF-8 included: the classic "has a zero byte" and
- * "has a byte less than n" tests)
+ * (crm_render_escapes()), or '"' or '\\' (crm_render_quotes()); exact,
+ * bytes of UTF-8 included: the classic "has a zero byte" and "has a byte
+ * less than n" tests
  */
 
 #define CRM_RENDER_ONES    0x0101010101010101ULL
@@ -33,10 +34,13 @@
 #define crm_render_zero(w)                                                    \
     (((w) - CRM_RENDER_ONES) & ~(w) & CRM_RENDER_HIGHS)
 
+#define crm_render_quotes(w)                                                  \
+    (crm_render_zero((w) ^ (CRM_RENDER_ONES * '"'))                           \
+     | crm_render_zero((w) ^ (CRM_RENDER_ONES * '\\')))
+
 #define crm_render_escapes(w)                                                 \
     ((((w) - CRM_RENDER_ONES * 0x20) & ~(w) & CRM_RENDER_HIGHS)               \
-     | crm_render_zero((w) ^ (CRM_RENDER_ONES * '"'))                         \
-     | crm_render_zero((w) ^ (CRM_RENDER_ONES * '\\')))
+     | crm_render_quotes(w))
 
 
 static size_t crm_render_value_size(crm_field_t *f, ngx_str_t *v);
@@ -285,9 +289,7 @@ crm_render_quoted(u_char *p, u_char **sp, u_char *last)
         if (last - s >= 8) {
             ngx_memcpy(&w, s, 8);
 
-            if (!(crm_render_zero(w ^ (CRM_RENDER_ONES * '"'))
-                  | crm_render_zero(w ^ (CRM_RENDER_ONES * '\\'))))
-            {
+            if (!crm_render_quotes(w)) {
                 ngx_memcpy(p, &w, 8);
                 p += 8;
                 s += 8;

@@ -78,7 +78,7 @@ static ngx_int_t crm_sql_render(crm_sql_t *s, crm_field_t *f);
 static ngx_int_t crm_sql_returning(crm_sql_t *s, crm_resource_t *res,
     ngx_uint_t as);
 static ngx_uint_t crm_sql_columns(crm_sql_t *s, crm_resource_t *res,
-    u_char *select, ngx_uint_t text);
+    u_char *select, ngx_uint_t how);
 static ngx_int_t crm_sql_value(crm_sql_t *s, crm_value_t *v);
 static void crm_sql_by_id(crm_sql_t *s, crm_resource_t *res,
     ngx_uint_t id);
