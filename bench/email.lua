@@ -21,22 +21,12 @@ if send then
     wrk.headers["Content-Type"] = "application/json"
 end
 
-local threads = {}
-local next_id = 1
-
-function setup(thread)
-    thread:set("id", next_id)
-    threads[#threads + 1] = thread
-    next_id = next_id + 1
-end
+dofile(debug.getinfo(1, "S").source:match("^@(.*/)") .. "statuses.lua")
 
 function init(args)
-    math.randomseed(os.time() * 1000 + id * 7919
-                    + (tonumber(tostring({}):match("0x(%x+)"), 16) or 0)
-                      % 100000)
+    seed()
     run = string.format("%08x", math.random(0, 0x7fffffff))
     counter = 0
-    statuses = {}
 end
 
 local function send_request()
@@ -50,26 +40,4 @@ end
 
 if send then
     request = send_request
-end
-
-function response(status, headers, body)
-    statuses[status] = (statuses[status] or 0) + 1
-end
-
-function done(summary, latency, requests)
-    local total = {}
-    for _, thread in ipairs(threads) do
-        local s = thread:get("statuses") or {}
-        for status, n in pairs(s) do
-            total[status] = (total[status] or 0) + n
-        end
-    end
-    local keys = {}
-    for status in pairs(total) do keys[#keys + 1] = status end
-    table.sort(keys)
-    local parts = {}
-    for _, status in ipairs(keys) do
-        parts[#parts + 1] = string.format("%d=%d", status, total[status])
-    end
-    io.write("statuses: ", table.concat(parts, " "), "\n")
 end

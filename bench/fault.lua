@@ -32,21 +32,10 @@ for p in string.gmatch(os.getenv("FAULT_PATHS") or "", "[^|]+") do
     paths[#paths + 1] = p
 end
 
-local threads = {}
-local next_id = 1
-
-function setup(thread)
-    thread:set("id", next_id)
-    threads[#threads + 1] = thread
-    next_id = next_id + 1
-end
+dofile(debug.getinfo(1, "S").source:match("^@(.*/)") .. "statuses.lua")
 
 function init(args)
-    -- os.time() alone is shared by both threads: mix in the thread id
-    -- and the address of a fresh table
-    local addr = tonumber(tostring({}):match("0x(%x+)"), 16) or 0
-    math.randomseed(os.time() * 1000 + id * 7919 + addr % 100000)
-    statuses = {}
+    seed()
     closes = 0
     responses = 0
     waits = {}
@@ -91,7 +80,7 @@ if backoff then
 end
 
 function response(status, headers, body)
-    statuses[status] = (statuses[status] or 0) + 1
+    count(status)
     if backoff and (status == 429 or status == 503) then
         local ra = tonumber(headers["Retry-After"] or "")
         if ra ~= nil and ra > 0 then
@@ -116,22 +105,10 @@ function response(status, headers, body)
 end
 
 function done(summary, latency, requests)
-    local total = {}
     local all_closes = 0
     for _, thread in ipairs(threads) do
-        local s = thread:get("statuses") or {}
-        for status, n in pairs(s) do
-            total[status] = (total[status] or 0) + n
-        end
         all_closes = all_closes + (thread:get("closes") or 0)
     end
-    local keys = {}
-    for status in pairs(total) do keys[#keys + 1] = status end
-    table.sort(keys)
-    local parts = {}
-    for _, status in ipairs(keys) do
-        parts[#parts + 1] = string.format("%d=%d", status, total[status])
-    end
-    io.write("statuses: ", table.concat(parts, " "), "\n")
+    io.write(statuses_line(), "\n")
     io.write("closes: ", all_closes, "\n")
 end

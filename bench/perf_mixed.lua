@@ -26,21 +26,12 @@ local rows = tonumber(os.getenv("BENCH_ROWS") or "100000") or 100000
 local key = os.getenv("BENCH_KEY") or ""
 local base = 1767225600                 -- 2026-01-01T00:00:00Z
 
-local threads = {}
-local next_id = 1
-
-function setup(thread)
-    thread:set("id", next_id)
-    threads[#threads + 1] = thread
-    next_id = next_id + 1
-end
+dofile(debug.getinfo(1, "S").source:match("^@(.*/)") .. "statuses.lua")
 
 function init(args)
-    local addr = tonumber(tostring({}):match("0x(%x+)"), 16) or 0
-    math.randomseed(os.time() * 1000 + id * 7919 + addr % 100000)
+    seed()
     run = string.format("%08x", math.random(0, 0x7fffffff))
     counter = 0
-    statuses = {}
     auth = { ["X-API-Key"] = key }
     json = { ["X-API-Key"] = key, ["Content-Type"] = "application/json" }
     wrong = { ["X-API-Key"] = "crm_perf_not_a_key_0000000000000000" }
@@ -99,26 +90,4 @@ function request()
     end
 
     return wrk.format("GET", seeded(), wrong)
-end
-
-function response(status, headers, body)
-    statuses[status] = (statuses[status] or 0) + 1
-end
-
-function done(summary, latency, requests)
-    local total = {}
-    for _, thread in ipairs(threads) do
-        local s = thread:get("statuses") or {}
-        for status, n in pairs(s) do
-            total[status] = (total[status] or 0) + n
-        end
-    end
-    local keys = {}
-    for status in pairs(total) do keys[#keys + 1] = status end
-    table.sort(keys)
-    local parts = {}
-    for _, status in ipairs(keys) do
-        parts[#parts + 1] = string.format("%d=%d", status, total[status])
-    end
-    io.write("statuses: ", table.concat(parts, " "), "\n")
 end
