@@ -3,8 +3,12 @@
 # 50 at a random depth and a create under wrk, next to nginx static and to
 # pgbench running the same statements alone, in one run; per request the
 # CPU of the nginx workers, PostgreSQL, Redis and the load generator (wrk
-# or pgbench), from /proc/<pid>/stat utime + stime deltas.  See
-# bench/README ("Where the time goes").
+# or pgbench), from /proc/<pid>/stat utime + stime deltas, and what the
+# rest of the machine took ("other": other processes, irq and softirq,
+# steal) and left ("idle", of all cores), from /proc/stat: a run with
+# "other" or "idle" well above the others' was disturbed or not
+# saturated, and its ratio is not comparable.  See bench/README ("Where
+# the time goes").
 #
 #   bench/perf.sh                        100000 contacts, 10 s a run
 #   BENCH_DURATION=20s bench/perf.sh
@@ -241,9 +245,10 @@ snap() {
     nginx_pids | ticks > "$B/cpu-nginx.$1"
     pg_pids | ticks > "$B/cpu-pg.$1"
     redis_pids | ticks > "$B/cpu-redis.$1"
+    machine_ticks > "$B/cpu-machine.$1"
 }
 
-declare -A RPS US_NGX US_PG US_REDIS US_GEN
+declare -A RPS US_NGX US_PG US_REDIS US_GEN US_OTHER IDLE
 ROWS_OUT=()
 FAILED=()
 
@@ -255,11 +260,21 @@ account() {
     p=$(ticks_delta "$B/cpu-pg.0" "$B/cpu-pg.1")
     r=$(ticks_delta "$B/cpu-redis.0" "$B/cpu-redis.1")
     read -r US_NGX[$name] US_PG[$name] US_REDIS[$name] US_GEN[$name] \
+            US_OTHER[$name] IDLE[$name] \
         <<< "$(awk -v n="$n" -v p="$p" -v r="$r" -v hz="$HZ" -v q="$reqs" \
-                   -v g="$gu" -v s="$gs" 'BEGIN {
+                   -v g="$gu" -v s="$gs" -v m0="$(cat "$B/cpu-machine.0")" \
+                   -v m1="$(cat "$B/cpu-machine.1")" 'BEGIN {
             if (q <= 0) q = 1
-            printf "%.1f %.1f %.1f %.1f\n", n / hz * 1e6 / q,
-                   p / hz * 1e6 / q, r / hz * 1e6 / q, (g + s) * 1e6 / q }')"
+            split(m0, a, " "); split(m1, b, " ")
+            busy = (b[1] - a[1]) + (b[2] - a[2]) + (b[3] - a[3])
+            total = b[5] - a[5]
+            # everything else: other processes, irq and softirq, steal
+            o = busy - n - p - r - (g + s) * hz
+            if (o < 0) o = 0
+            printf "%.1f %.1f %.1f %.1f %.1f %.0f\n", n / hz * 1e6 / q,
+                   p / hz * 1e6 / q, r / hz * 1e6 / q, (g + s) * 1e6 / q,
+                   o / hz * 1e6 / q,
+                   (total > 0 ? (b[4] - a[4]) * 100 / total : 0) }')"
 }
 
 # wrk_run NAME URL [wrk args]
@@ -479,7 +494,7 @@ for name in $ONLY; do
         static) wrk_run static "$BASE/static.json" ;;
         get)    wrk_run get "$BASE/" -s "$TOP/bench/perf_get.lua" ;;
         list)   wrk_run list "$BASE/" -s "$TOP/bench/perf_list.lua" ;;
-        create) wrk_run create "$BASE/api/v1/contacts" \
+        create) BENCH_STATUSES=0 wrk_run create "$BASE/api/v1/contacts" \
                     -s "$TOP/bench/create.lua" ;;
         pg_get)    pg_run pg_get "$TOP/bench/pgbench_get.sql" ;;
         pg_list)   pg_run pg_list "$TOP/bench/pgbench_list.sql" ;;
@@ -503,16 +518,18 @@ psql_crm -c "DELETE FROM events WHERE workspace_id = '$WS'" > /dev/null \
 echo
 echo "perf: $(nproc) cores, wrk -t$THREADS -c$CONNS -d$DURATION," \
      "pgbench -c$((WORKERS * POOL)) -j$THREADS -M prepared, $ROWS contacts"
-printf '%-10s %10s | %28s\n' "" "" "CPU per request (us)"
-printf '%-10s %10s | %7s %7s %7s %7s\n' run "req/s" nginx postgres redis \
-       loadgen
+printf '%-10s %10s | %36s | %s\n' "" "" "CPU per request (us)" \
+       "machine"
+printf '%-10s %10s | %7s %7s %7s %7s %7s | %5s\n' run "req/s" nginx \
+       postgres redis loadgen other "idle"
 # "deep" is two rows: its first page, then the deep one
 names=" $ONLY "
 for name in ${names/ deep / first deep }; do
     [ -n "${RPS[$name]:-}" ] || continue
-    printf '%-10s %10.0f | %7s %7s %7s %7s\n' "$name" "${RPS[$name]}" \
-           "${US_NGX[$name]}" "${US_PG[$name]}" "${US_REDIS[$name]}" \
-           "${US_GEN[$name]}"
+    printf '%-10s %10.0f | %7s %7s %7s %7s %7s | %4s%%\n' "$name" \
+           "${RPS[$name]}" "${US_NGX[$name]}" "${US_PG[$name]}" \
+           "${US_REDIS[$name]}" "${US_GEN[$name]}" "${US_OTHER[$name]}" \
+           "${IDLE[$name]}"
 done
 
 ratio() {

@@ -31,6 +31,7 @@ static void test_timestamps_utc(void);
 static void test_scalars(void);
 static void test_arrays(void);
 static void test_rows(void);
+static void test_names(void);
 static void test_compact(void);
 static void test_compact_bytes(void);
 static void compact(const char *in, const char *want, const char *name);
@@ -311,6 +312,20 @@ test_scalars(void)
           "jsonb: a list");
     value(CRM_FT_OBJECT, NULL, "null", "jsonb: NULL");
     value(CRM_FT_TEXT, NULL, "null", "text: NULL");
+
+    value(CRM_FT_UUID, CONTACT_ID, "\"" CONTACT_ID "\"",
+          "uuid: copied in quotes");
+    value(CRM_FT_UUID, NULL, "null", "uuid: NULL");
+    value(CRM_FT_UUID, "abc", "\"abc\"", "uuid: not 36 long, a string");
+    value(CRM_FT_UUID, "c0000000-0000-4000-8000-0000000000\"a",
+          "\"c0000000-0000-4000-8000-0000000000\\\"a\"",
+          "uuid: 36 long with a quote in its last word, escaped");
+    value(CRM_FT_UUID, "\"0000000-0000-4000-8000-00000000000a",
+          "\"\\\"0000000-0000-4000-8000-00000000000a\"",
+          "uuid: 36 long with a quote in its first word, escaped");
+    value(CRM_FT_UUID, "c0000000-0000-4000-8000-00000000\n00a",
+          "\"c0000000-0000-4000-8000-00000000\\n00a\"",
+          "uuid: a control character in the overlap, escaped");
 }
 
 
@@ -431,6 +446,45 @@ test_rows(void)
 
     ok(crm_render_field(contacts, select, 0),
        "row: the id rendered when not selected");
+
+    test_names();
+}
+
+
+/* crm_render_row() copies the descriptors' names as they are */
+
+static void
+test_names(void)
+{
+    u_char          *s, *last;
+    ngx_uint_t       i, j, n, bad;
+    crm_resource_t  *all;
+
+    all = crm_schema_all(&n);
+    bad = 0;
+
+    for (i = 0; i < n; i++) {
+        for (j = 0; j < all[i].nfields; j++) {
+            s = all[i].fields[j].name.data;
+            last = s + all[i].fields[j].name.len;
+
+            for ( ; s < last; s++) {
+                if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z')
+                      || (*s >= '0' && *s <= '9') || *s == '_'))
+                {
+                    bad++;
+                    diag("%s.%s: not a bare name",
+                         (char *) all[i].name.data,
+                         (char *) all[i].fields[j].name.data);
+                    break;
+                }
+            }
+        }
+    }
+
+    ok(n > 10 && bad == 0,
+       "names: every field of the %d resources is letters, digits or _",
+       (int) n);
 }
 
 
