@@ -30,8 +30,14 @@
 #   BENCH_POOL         crm_postgres_pool_size per worker [8]; pgbench
 #                      runs with workers x pool clients, the connections
 #                      the module has
-#   BENCH_ONLY         subset of: static get list create pg_get pg_list
-#                      pg_insert deep rss [all]
+#   BENCH_ONLY         subset of: static get pg_get list pg_list create
+#                      pg_insert deep rss [all], run in that order
+#   BENCH_ROUNDS       how many times get, pg_get, list, pg_list, create
+#                      and pg_insert run, in turn [3]: each round's
+#                      ratios and their median are printed (PostgreSQL's
+#                      own CPU per request drifts by up to +-25% over
+#                      minutes; a module run and its pgbench run are
+#                      next to each other in every round)
 #   BENCH_DEEP_PAGE    the deep page of "deep" [10000]; its pages hold
 #                      (contacts - 1) / BENCH_DEEP_PAGE rows, at most 50
 #   BENCH_RSS_REQUESTS the mixed requests of "rss" [1000000], sampled
@@ -60,7 +66,8 @@ CONNS=${BENCH_CONNECTIONS:-64}
 THREADS=${BENCH_THREADS:-2}
 WORKERS=${BENCH_WORKERS:-2}
 POOL=${BENCH_POOL:-8}
-ONLY=${BENCH_ONLY:-static get list create pg_get pg_list pg_insert deep rss}
+ONLY=${BENCH_ONLY:-static get pg_get list pg_list create pg_insert deep rss}
+ROUNDS=${BENCH_ROUNDS:-3}
 DEEP_PAGE=${BENCH_DEEP_PAGE:-10000}
 RSS_REQUESTS=${BENCH_RSS_REQUESTS:-1000000}
 B=$TOP/.run/perf
@@ -71,7 +78,8 @@ BASE=http://127.0.0.1:$PORT
 SECS=${DURATION%s}
 export BENCH_ROWS=$ROWS
 
-numbers ROWS PORT CONNS THREADS WORKERS POOL SECS DEEP_PAGE RSS_REQUESTS
+numbers ROWS PORT CONNS THREADS WORKERS POOL SECS DEEP_PAGE RSS_REQUESTS \
+    ROUNDS
 
 for tool in wrk curl "$NGINX_BIN" "$PG_BIN/psql" "$PG_BIN/pgbench" \
             redis-cli python3; do
@@ -488,21 +496,39 @@ settle() {
     done
 }
 
-for name in $ONLY; do
-    settle
-    case $name in
-        static) wrk_run static "$BASE/static.json" ;;
-        get)    wrk_run get "$BASE/" -s "$TOP/bench/perf_get.lua" ;;
-        list)   wrk_run list "$BASE/" -s "$TOP/bench/perf_list.lua" ;;
-        create) BENCH_STATUSES=0 wrk_run create "$BASE/api/v1/contacts" \
-                    -s "$TOP/bench/create.lua" ;;
-        pg_get)    pg_run pg_get "$TOP/bench/pgbench_get.sql" ;;
-        pg_list)   pg_run pg_list "$TOP/bench/pgbench_list.sql" ;;
-        pg_insert) pg_run pg_insert "$TOP/bench/pgbench_insert.sql" ;;
-        deep)   deep_run ;;
-        rss)    rss_run ;;
-        *) die "BENCH_ONLY: unknown run '$name'" ;;
-    esac
+# the runs of the ratios, again in each round; their figures are kept
+# as "<name>.<round>" too
+ROUNDED=" get pg_get list pg_list create pg_insert "
+for round in $(seq 1 "$ROUNDS"); do
+    for name in $ONLY; do
+        if [ "$round" -gt 1 ] && [ "${ROUNDED/ $name /}" = "$ROUNDED" ]; then
+            continue
+        fi
+        settle
+        case $name in
+            static) wrk_run static "$BASE/static.json" ;;
+            get)    wrk_run get "$BASE/" -s "$TOP/bench/perf_get.lua" ;;
+            list)   wrk_run list "$BASE/" -s "$TOP/bench/perf_list.lua" ;;
+            create) BENCH_STATUSES=0 wrk_run create \
+                        "$BASE/api/v1/contacts" -s "$TOP/bench/create.lua" ;;
+            pg_get)    pg_run pg_get "$TOP/bench/pgbench_get.sql" ;;
+            pg_list)   pg_run pg_list "$TOP/bench/pgbench_list.sql" ;;
+            pg_insert) pg_run pg_insert "$TOP/bench/pgbench_insert.sql" ;;
+            deep)   deep_run ;;
+            rss)    rss_run ;;
+            *) die "BENCH_ONLY: unknown run '$name'" ;;
+        esac
+        if [ "${ROUNDED/ $name /}" != "$ROUNDED" ] \
+           && [ -n "${RPS[$name]:-}" ]; then
+            RPS[$name.$round]=${RPS[$name]}
+            US_NGX[$name.$round]=${US_NGX[$name]}
+            US_PG[$name.$round]=${US_PG[$name]}
+            US_REDIS[$name.$round]=${US_REDIS[$name]}
+            US_GEN[$name.$round]=${US_GEN[$name]}
+            US_OTHER[$name.$round]=${US_OTHER[$name]}
+            IDLE[$name.$round]=${IDLE[$name]}
+        fi
+    done
 done
 
 # the contacts the create and rss runs made, their events
@@ -522,29 +548,60 @@ printf '%-10s %10s | %36s | %s\n' "" "" "CPU per request (us)" \
        "machine"
 printf '%-10s %10s | %7s %7s %7s %7s %7s | %5s\n' run "req/s" nginx \
        postgres redis loadgen other "idle"
-# "deep" is two rows: its first page, then the deep one
+# "deep" is two rows: its first page, then the deep one; the runs of the
+# ratios a row a round (get.1, get.2, ...)
 names=" $ONLY "
 for name in ${names/ deep / first deep }; do
-    [ -n "${RPS[$name]:-}" ] || continue
-    printf '%-10s %10.0f | %7s %7s %7s %7s %7s | %4s%%\n' "$name" \
-           "${RPS[$name]}" "${US_NGX[$name]}" "${US_PG[$name]}" \
-           "${US_REDIS[$name]}" "${US_GEN[$name]}" "${US_OTHER[$name]}" \
-           "${IDLE[$name]}"
+    if [ "${ROUNDED/ $name /}" != "$ROUNDED" ]; then
+        keys=$(seq -f "$name.%g" 1 "$ROUNDS")
+    else
+        keys=$name
+    fi
+    for key in $keys; do
+        [ -n "${RPS[$key]:-}" ] || continue
+        printf '%-10s %10.0f | %7s %7s %7s %7s %7s | %4s%%\n' "$key" \
+               "${RPS[$key]}" "${US_NGX[$key]}" "${US_PG[$key]}" \
+               "${US_REDIS[$key]}" "${US_GEN[$key]}" "${US_OTHER[$key]}" \
+               "${IDLE[$key]}"
+    done
 done
 
+# ratio WHAT A B GOAL: A's req/s over B's in each round (the module's run
+# and the pgbench run next to it), then their median; PostgreSQL's CPU
+# per request likewise
 ratio() {
-    local what=$1 a=$2 b=$3 goal=$4
-    if [ -n "${RPS[$a]:-}" ] && [ -n "${RPS[$b]:-}" ]; then
-        awk -v a="${RPS[$a]}" -v b="${RPS[$b]}" -v w="$what" -v g="$goal" \
-            -v pa="${US_PG[$a]}" -v pb="${US_PG[$b]}" 'BEGIN {
-            printf "  %-28s %5.2fx  (goal %s)   postgres per request" \
-                   " %.2fx\n", w, (b > 0 ? a / b : 0), g,
-                   (pb > 0 ? pa / pb : 0) }'
-    fi
+    local what=$1 a=$2 b=$3 goal=$4 r rs="" ps=""
+    for r in $(seq 1 "$ROUNDS"); do
+        [ -n "${RPS[$a.$r]:-}" ] && [ -n "${RPS[$b.$r]:-}" ] || continue
+        rs+=" $(awk -v x="${RPS[$a.$r]}" -v y="${RPS[$b.$r]}" \
+                    'BEGIN { printf "%.2f", (y > 0 ? x / y : 0) }')"
+        ps+=" $(awk -v x="${US_PG[$a.$r]}" -v y="${US_PG[$b.$r]}" \
+                    'BEGIN { printf "%.2f", (y > 0 ? x / y : 0) }')"
+    done
+    [ -n "$rs" ] || return 0
+    awk -v w="$what" -v g="$goal" -v rs="$rs" -v ps="$ps" '
+        function median(list, a, n, i, j, t) {
+            n = split(list, a, " ")
+            for (i = 1; i <= n; i++)
+                for (j = i + 1; j <= n; j++)
+                    if (a[j] + 0 < a[i] + 0) { t = a[i]; a[i] = a[j]; a[j] = t }
+            return n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
+        }
+        BEGIN {
+            printf "  %-24s %5.2fx  (goal %s; rounds:%s)\n", w,
+                   median(rs), g, rs
+            printf "  %-24s %5.2fx  (rounds:%s)\n", "  postgres per request",
+                   median(ps), ps
+        }'
 }
 echo
-echo "ratios (same run):"
-ratio "GET / static" get static "-" | sed "s/   postgres per request.*//"
+echo "ratios (same run; each round's module run against the pgbench run" \
+     "next to it, and the median of the $ROUNDS rounds):"
+if [ -n "${RPS[get.1]:-}" ] && [ -n "${RPS[static]:-}" ]; then
+    awk -v a="${RPS[get.1]}" -v b="${RPS[static]}" 'BEGIN {
+        printf "  %-24s %5.2fx  (round 1)\n", "GET / static",
+               (b > 0 ? a / b : 0) }'
+fi
 ratio "GET / pgbench lookup" get pg_get ">= 0.5"
 ratio "list 50 / pgbench page" list pg_list ">= 0.7"
 ratio "create / pgbench insert" create pg_insert ">= 0.6"
