@@ -147,6 +147,45 @@ Test::Nginx::Socket::add_response_body_check(sub {
            "$name - the order of one page, no duplicate, no gap");
         is($pages, 7, "$name - seven pages of four");
 
+    } elsif ($name =~ /ties across page boundaries/) {
+        # pages of 3 over times that repeat in pairs: a page ends inside
+        # a pair every other page, so the next page starts at the id that
+        # breaks the tie; forwards and backwards, both directions of the
+        # time, against one big page of the same order
+        for my $sort ('-createdAt', 'createdAt', '-createdAt,-id',
+                      'createdAt,-id')
+        {
+            my $all = page("limit=200&sort=$sort");
+            my @one = map { $_->{id} } @{ $all->{data} };
+            my $q = "limit=3&sort=$sort";
+            my (@fwd, @pages);
+
+            for (;;) {
+                my $d = page($q);
+                push @pages, $d;
+                push @fwd, map { $_->{id} } @{ $d->{data} };
+                my $c = $d->{meta}{cursor}{next} // last;
+                $q = "limit=3&sort=$sort&cursor=$c";
+                last if @pages > 100;
+            }
+
+            is(join(',', @fwd), join(',', @one),
+               "$name - $sort: forwards, the order of one page");
+
+            my @back = map { $_->{id} } @{ $pages[-1]{data} };
+            my $prev = $pages[-1]{meta}{cursor}{previous};
+            my $n = 0;
+            while (defined $prev) {
+                my $d = page("limit=3&sort=$sort&cursor=$prev");
+                unshift @back, map { $_->{id} } @{ $d->{data} };
+                $prev = $d->{meta}{cursor}{previous};
+                last if ++$n > 100;
+            }
+
+            is(join(',', @back), join(',', @one),
+               "$name - $sort: backwards, the same rows in the same order");
+        }
+
     } elsif ($name =~ /one sort is refused/) {
         my $c = page('limit=2')->{meta}{cursor}{next};
         my ($status, $b) = http_request('GET',
@@ -197,3 +236,12 @@ GET /api/v1/contacts?limit=4&fields=email&sort=firstName,-createdAt
 X-API-Key: test-key-a-0123456789abcdef
 --- error_code: 200
 --- response_body_like: "previous":null,"hasMore":true
+
+
+=== TEST 5: ties across page boundaries
+--- request
+GET /api/v1/contacts?limit=3
+--- more_headers
+X-API-Key: test-key-a-0123456789abcdef
+--- error_code: 200
+--- response_body_like: "hasMore":true

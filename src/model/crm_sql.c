@@ -2048,16 +2048,22 @@ crm_sql_search_all(ngx_pool_t *pool, ngx_str_t *ws, crm_resource_t **res,
  *
  * The chain is preceded by a redundant bound on the first key, k1 <= v1
  * (DESC) or k1 >= v1 (ASC, never NULL), that an index scan can start
- * from: a deep page then costs what the first one does.
+ * from: a deep page then costs what the first one does.  Under that
+ * bound a row that is not "k1 after v1" has k1 = v1, so the terms after
+ * the first leave "k1 = v1 AND" out: one boundary value less to compute
+ * (each is an InitPlan, crm_sql_key_ref()) and one comparison less a
+ * row.
  */
 
 static ngx_int_t
 crm_sql_keyset(crm_sql_t *s, crm_resource_t *res, crm_query_t *q)
 {
-    ngx_uint_t       i, j, n, desc, terms;
+    ngx_uint_t       i, j, n, desc, terms, bound;
     ngx_uint_t       pn[CRM_MAX_KEYS];
     crm_field_t     *f;
     crm_sql_type_t  *t;
+
+    bound = 0;
 
     for (i = 0; i < q->nsort; i++) {
         pn[i] = 0;
@@ -2083,6 +2089,8 @@ crm_sql_keyset(crm_sql_t *s, crm_resource_t *res, crm_query_t *q)
         crm_sql_cstr(s, desc ? " <= " : " >= ");
         crm_sql_key_ref(s, n, t->cast);
         crm_sql_cstr(s, " AND ");
+
+        bound = 1;
     }
 
     crm_sql_cstr(s, "(");
@@ -2109,7 +2117,7 @@ crm_sql_keyset(crm_sql_t *s, crm_resource_t *res, crm_query_t *q)
             crm_sql_cstr(s, "(");
         }
 
-        for (j = 0; j < i; j++) {
+        for (j = bound; j < i; j++) {
             crm_sql_key_eq(s, q, j, pn);
             crm_sql_cstr(s, " AND ");
         }

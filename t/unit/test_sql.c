@@ -487,12 +487,12 @@ test_list_keyset(void)
            "deleted_at IS NULL AND created_at <= "
            "(SELECT $2::timestamptz) "
            "AND (created_at < (SELECT $2::timestamptz) "
-           "OR (created_at = (SELECT $2::timestamptz) "
-           "AND id < (SELECT $3::uuid))) "
+           "OR (id < (SELECT $3::uuid))) "
            "ORDER BY contacts.created_at DESC NULLS FIRST, "
            "contacts.id DESC NULLS FIRST "
            "LIMIT 21",
-           "keyset desc: statement, the workspace an InitPlan too");
+           "keyset desc: statement, the workspace an InitPlan too, no "
+           "created_at = $2 under the bound");
     is_param(&st, 2, "2026-01-15 10:30:00.123456+00",
              "keyset desc: $2 boundary value");
     is_param(&st, 3, ID, "keyset desc: $3 boundary id");
@@ -508,8 +508,7 @@ test_list_keyset(void)
     /* createdAt is never null: a plain bound the index can start at */
     has_sql(&st, "AND created_at >= (SELECT $2::timestamptz) "
             "AND (created_at > (SELECT $2::timestamptz) "
-            "OR (created_at = (SELECT $2::timestamptz) "
-            "AND id > (SELECT $3::uuid))) "
+            "OR (id > (SELECT $3::uuid))) "
             "ORDER BY contacts.created_at ASC NULLS LAST, "
             "contacts.id ASC NULLS LAST "
             "LIMIT 21",
