@@ -529,11 +529,16 @@ ngx_int_t crm_idem_fingerprint(ngx_str_t *method, ngx_str_t *uri,
     ngx_chain_t *body, ngx_str_t *principal, u_char *fp);
 
 
-/* crm_sign.c: Standard Webhooks signatures (pure) */
+/* crm_sign.c: Standard Webhooks signatures, HMAC-SHA256, SHA-256 (pure) */
 
 /* HMAC-SHA256 of "data" with "key" into md (EVP_MAX_MD_SIZE bytes) */
 ngx_int_t crm_hmac_sha256(u_char *key, size_t klen, u_char *data,
     size_t len, u_char *md, size_t *mdlen);
+/* SHA-256 (OpenSSL's EVP_MD, fetched once; NULL: none), of "data" into md
+   (32 bytes) */
+struct evp_md_st;
+const struct evp_md_st *crm_sha256_md(void);
+ngx_int_t crm_sha256(u_char *data, size_t len, u_char *md);
 /*
  * "v1,<base64 HMAC-SHA256(key, id.ts.body)>", key = the base64 decoding
  * of "secret" after "whsec_"; NGX_DECLINED: a malformed secret

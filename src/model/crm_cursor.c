@@ -61,7 +61,6 @@ static void crm_cursor_sort_digests(u_char *d, ngx_uint_t n);
 static void crm_cursor_sort_values(ngx_str_t **v, ngx_uint_t n);
 static ngx_int_t crm_cursor_mac(ngx_str_t *secret, u_char *data,
     size_t len, u_char *mac);
-static ngx_int_t crm_cursor_sha256(u_char *data, size_t len, u_char *md);
 static ngx_int_t crm_cursor_base64(ngx_pool_t *pool, ngx_str_t *in,
     ngx_str_t *raw);
 static ngx_int_t crm_cursor_keys(ngx_pool_t *pool, crm_query_t *q,
@@ -301,7 +300,7 @@ crm_cursor_shape(ngx_pool_t *pool, crm_query_t *q)
         ngx_memcpy(p, q->q.data, q->q.len);
     }
 
-    if (crm_cursor_sha256(buf, len, md) != NGX_OK) {
+    if (crm_sha256(buf, len, md) != NGX_OK) {
         return NGX_ERROR;
     }
 
@@ -364,7 +363,7 @@ crm_cursor_filter(ngx_pool_t *pool, crm_filter_t *flt, u_char *md)
         p = ngx_cpymem(p, sorted[i]->data, sorted[i]->len);
     }
 
-    if (crm_cursor_sha256(buf, len, out) != NGX_OK) {
+    if (crm_sha256(buf, len, out) != NGX_OK) {
         return NGX_ERROR;
     }
 
@@ -443,30 +442,6 @@ crm_cursor_mac(ngx_str_t *secret, u_char *data, size_t len, u_char *mac)
     ngx_memcpy(mac, md, CRM_CURSOR_MAC_LEN);
 
     return NGX_OK;
-}
-
-
-/*
- * SHA-256 with OpenSSL's object fetched once per process: EVP_Digest()
- * with EVP_sha256() looks the algorithm up in the provider store (a lock
- * and a hash lookup) on every call, several times a list page (see
- * crm_hmac_sha256()).
- */
-
-static ngx_int_t
-crm_cursor_sha256(u_char *data, size_t len, u_char *md)
-{
-    static EVP_MD  *sha256;
-
-    if (sha256 == NULL) {
-        sha256 = EVP_MD_fetch(NULL, "SHA256", NULL);
-        if (sha256 == NULL) {
-            return NGX_ERROR;
-        }
-    }
-
-    return (EVP_Digest(data, len, md, NULL, sha256, NULL) == 1)
-           ? NGX_OK : NGX_ERROR;
 }
 
 

@@ -43,7 +43,8 @@ crm_idem_fingerprint(ngx_str_t *method, ngx_str_t *uri, ngx_chain_t *body,
     sha = EVP_MD_CTX_new();
 
     ok = (sha != NULL
-          && EVP_DigestInit_ex(sha, EVP_sha256(), NULL) == 1
+          && crm_sha256_md() != NULL
+          && EVP_DigestInit_ex(sha, crm_sha256_md(), NULL) == 1
           && crm_idem_fingerprint_part(sha, method)
           && crm_idem_fingerprint_part(sha, uri)
           && crm_idem_fingerprint_part(sha, principal));

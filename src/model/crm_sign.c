@@ -153,3 +153,41 @@ crm_hmac_sha256(u_char *key, size_t klen, u_char *data, size_t len,
 
     return NGX_OK;
 }
+
+
+/*
+ * SHA-256 with OpenSSL's object fetched once per process: SHA256(),
+ * EVP_Digest() with EVP_sha256() and EVP_DigestInit_ex() with it look
+ * the algorithm up in the provider store (a lock and a hash lookup) on
+ * every use: an API key's hash on every request, a cursor's digests
+ * several times a list page, an idempotent request's fingerprint.
+ * Event loop only, as crm_hmac_sha256().
+ */
+
+const struct evp_md_st *
+crm_sha256_md(void)
+{
+    static EVP_MD  *sha256;
+
+    if (sha256 == NULL) {
+        sha256 = EVP_MD_fetch(NULL, "SHA256", NULL);
+    }
+
+    return sha256;
+}
+
+
+ngx_int_t
+crm_sha256(u_char *data, size_t len, u_char *md)
+{
+    const EVP_MD  *sha256;
+
+    sha256 = crm_sha256_md();
+
+    if (sha256 == NULL || EVP_Digest(data, len, md, NULL, sha256, NULL) != 1)
+    {
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}

@@ -149,7 +149,12 @@ crm_auth_resolve(ngx_http_request_t *r, crm_ctx_t *ctx)
         goto invalid;
     }
 
-    SHA256(t->data, t->len, ctx->auth->hash);
+    if (crm_sha256(t->data, t->len, ctx->auth->hash) != NGX_OK) {
+        ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
+                      "crm: SHA-256 of a credential failed");
+        ctx->rc = NGX_HTTP_INTERNAL_SERVER_ERROR;
+        return NGX_ABORT;
+    }
 
     rc = NGX_DECLINED;
 

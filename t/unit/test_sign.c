@@ -1,7 +1,7 @@
 
 /*
- * Unit tests of the Standard Webhooks signature (src/model/crm_sign.c),
- * TAP output.
+ * Unit tests of the Standard Webhooks signature and of SHA-256
+ * (src/model/crm_sign.c), TAP output.
  *
  * The first known answer is the specification's own example (the
  * standard-webhooks repository's test vector: secret
@@ -22,6 +22,7 @@ static ngx_int_t sign(const char *secret, const char *id, const char *ts,
     const char *body, ngx_str_t *out);
 static void test_known_answers(void);
 static void test_refused(void);
+static void test_sha256(void);
 
 
 static ngx_pool_t  *pool;
@@ -43,6 +44,7 @@ main(void)
 
     test_known_answers();
     test_refused();
+    test_sha256();
 
     ngx_destroy_pool(pool);
 
@@ -115,4 +117,34 @@ test_refused(void)
     ok(sign("whsec_", "a", "1", "{}", &out) == NGX_DECLINED, "no key");
     ok(sign("whsec_!!!!", "a", "1", "{}", &out) == NGX_DECLINED,
        "not base64");
+}
+
+
+/* FIPS 180-2's examples and the empty text; one object for every call */
+
+static void
+test_sha256(void)
+{
+    u_char      md[32], hex[64];
+    ngx_uint_t  i;
+
+    static const char  *known[][2] = {
+        { "abc",
+          "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad" },
+        { "abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq",
+          "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1" },
+        { "",
+          "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855" }
+    };
+
+    ok(crm_sha256_md() != NULL && crm_sha256_md() == crm_sha256_md(),
+       "sha256: one object, fetched once");
+
+    for (i = 0; i < sizeof(known) / sizeof(known[0]); i++) {
+        ok(crm_sha256((u_char *) known[i][0], ngx_strlen(known[i][0]), md)
+           == NGX_OK, "sha256: \"%s\"", known[i][0]);
+        ngx_hex_dump(hex, md, 32);
+        is_mem(hex, 64, known[i][1], "sha256: \"%s\", the known digest",
+               known[i][0]);
+    }
 }
