@@ -44,7 +44,6 @@
 
 
 static size_t crm_render_value_size(crm_field_t *f, ngx_str_t *v);
-static u_char *crm_render_uuid(u_char *p, u_char *s, size_t len);
 static u_char *crm_render_char(u_char *p, u_char c);
 static u_char *crm_render_quoted(u_char *p, u_char **sp, u_char *last);
 static u_char *crm_render_number(u_char *p, u_char *s, size_t len);
@@ -224,9 +223,6 @@ crm_render_value(u_char *p, crm_field_t *f, ngx_str_t *v)
     case CRM_FT_TIMESTAMP:
         return crm_render_timestamp(p, v->data, v->len);
 
-    case CRM_FT_UUID:
-        return crm_render_uuid(p, v->data, v->len);
-
     case CRM_FT_DATE:
         return crm_render_date(p, v->data, v->len);
 
@@ -332,10 +328,12 @@ crm_render_quoted(u_char *p, u_char **sp, u_char *last)
 u_char *
 crm_render_string(u_char *p, u_char *s, size_t len)
 {
-    u_char    c, *last;
-    uint64_t  w;
+    u_char      c, *last;
+    uint64_t    w;
+    ngx_uint_t  tail;
 
     last = s + len;
+    tail = (len < 8);
 
     *p++ = '"';
 
@@ -352,6 +350,22 @@ crm_render_string(u_char *p, u_char *s, size_t len)
                 s += 8;
                 continue;
             }
+
+        } else if (!tail) {
+
+            /*
+             * the last bytes of a string of eight or more (a uuid's
+             * four): its last eight, which overlap bytes done already,
+             * in one check
+             */
+
+            tail = 1;
+            ngx_memcpy(&w, last - 8, 8);
+
+            if (!crm_render_escapes(w)) {
+                p = ngx_cpymem(p, s, last - s);
+                break;
+            }
         }
 
         c = *s++;
@@ -366,39 +380,6 @@ crm_render_string(u_char *p, u_char *s, size_t len)
         p = crm_render_char(p, c);
     }
 
-    *p++ = '"';
-
-    return p;
-}
-
-
-/*
- * A uuid as uuid_out() writes it, 36 characters that need no escape:
- * checked five words at a time (the last two overlap) and copied in
- * quotes.  Any other value goes through crm_render_string().
- */
-
-static u_char *
-crm_render_uuid(u_char *p, u_char *s, size_t len)
-{
-    uint64_t  w[5];
-
-    if (len != 36) {
-        return crm_render_string(p, s, len);
-    }
-
-    ngx_memcpy(&w[0], s, 32);
-    ngx_memcpy(&w[4], s + 28, 8);
-
-    if (crm_render_escapes(w[0]) | crm_render_escapes(w[1])
-        | crm_render_escapes(w[2]) | crm_render_escapes(w[3])
-        | crm_render_escapes(w[4]))
-    {
-        return crm_render_string(p, s, len);
-    }
-
-    *p++ = '"';
-    p = ngx_cpymem(p, s, 36);
     *p++ = '"';
 
     return p;

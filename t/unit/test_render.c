@@ -110,39 +110,47 @@ test_strings(void)
 static void
 test_string_bytes(void)
 {
-    u_char      in[19], want[6 * 19 + 2], got[6 * 19 + 2], *p, *w;
-    ngx_uint_t  c, pos, i, bad;
+    u_char      in[36], want[6 * 36 + 2], got[6 * 36 + 2], *p, *w;
+    ngx_uint_t  c, pos, i, n, bad;
+
+    /* lengths around the eight-byte words and the overlapping last one */
+
+    static size_t  lens[] = { 1, 7, 8, 9, 15, 16, 19, 36 };
 
     bad = 0;
 
-    for (c = 0; c < 256; c++) {
-        for (pos = 0; pos < sizeof(in); pos++) {
-            ngx_memset(in, 'a', sizeof(in));
-            in[pos] = (u_char) c;
+    for (n = 0; n < sizeof(lens) / sizeof(lens[0]); n++) {
+        for (c = 0; c < 256; c++) {
+            for (pos = 0; pos < lens[n]; pos++) {
+                ngx_memset(in, 'a', sizeof(in));
+                in[pos] = (u_char) c;
 
-            w = want;
-            *w++ = '"';
+                w = want;
+                *w++ = '"';
 
-            for (i = 0; i < sizeof(in); i++) {
-                w = escape(w, in[i]);
-            }
+                for (i = 0; i < lens[n]; i++) {
+                    w = escape(w, in[i]);
+                }
 
-            *w++ = '"';
+                *w++ = '"';
 
-            p = crm_render_string(got, in, sizeof(in));
+                p = crm_render_string(got, in, lens[n]);
 
-            if (p - got != w - want
-                || ngx_memcmp(got, want, w - want) != 0)
-            {
-                if (bad++ == 0) {
-                    diag("byte 0x%02x at %d: %.*s", (int) c, (int) pos,
-                         (int) (p - got), got);
+                if (p - got != w - want
+                    || ngx_memcmp(got, want, w - want) != 0)
+                {
+                    if (bad++ == 0) {
+                        diag("byte 0x%02x at %d of %d: %.*s", (int) c,
+                             (int) pos, (int) lens[n], (int) (p - got),
+                             got);
+                    }
                 }
             }
         }
     }
 
-    ok(bad == 0, "string: each byte at each place escaped as alone");
+    ok(bad == 0, "string: each byte at each place escaped as alone, "
+       "strings of 1 to 36 bytes");
 }
 
 
