@@ -512,7 +512,6 @@ settle() {
 
 # static first; the runs of the ratios, again in each round (their
 # figures kept as "<name>.<round>" too); deep and rss after the rounds
-ROUNDED=" get pg_get list pg_list create pg_insert "
 for round in 0 $(seq 1 "$ROUNDS") last; do
     for name in $ONLY; do
         case $round:$name in
@@ -534,7 +533,7 @@ for round in 0 $(seq 1 "$ROUNDS") last; do
             rss)    rss_run ;;
             *) die "BENCH_ONLY: unknown run '$name'" ;;
         esac
-        if [ "${ROUNDED/ $name /}" != "$ROUNDED" ] \
+        if [ "$round" != 0 ] && [ "$round" != last ] \
            && [ -n "${RPS[$name]:-}" ]; then
             RPS[$name.$round]=${RPS[$name]}
             US_NGX[$name.$round]=${US_NGX[$name]}
@@ -568,7 +567,7 @@ printf '%-10s %10s | %7s %7s %7s %7s %7s | %5s\n' run "req/s" nginx \
 # ratios a row a round (get.1, get.2, ...)
 names=" $ONLY "
 for name in ${names/ deep / first deep }; do
-    if [ "${ROUNDED/ $name /}" != "$ROUNDED" ]; then
+    if [ -n "${RPS[$name.1]:-}" ]; then
         keys=$(seq -f "$name.%g" 1 "$ROUNDS")
     else
         keys=$name
