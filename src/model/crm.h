@@ -534,6 +534,9 @@ ngx_int_t crm_idem_fingerprint(ngx_str_t *method, ngx_str_t *uri,
 /* HMAC-SHA256 of "data" with "key" into md (EVP_MAX_MD_SIZE bytes) */
 ngx_int_t crm_hmac_sha256(u_char *key, size_t klen, u_char *data,
     size_t len, u_char *md, size_t *mdlen);
+/* its first n bytes (n <= 32), with the key "secret" */
+ngx_int_t crm_hmac_sha256_truncated(ngx_str_t *secret, u_char *data,
+    size_t len, u_char *mac, size_t n);
 /* SHA-256 (OpenSSL's EVP_MD, fetched once; NULL: none), of "data" into md
    (32 bytes) */
 struct evp_md_st;

@@ -59,8 +59,6 @@ static ngx_int_t crm_cursor_filter(ngx_pool_t *pool, crm_filter_t *flt,
     u_char *md);
 static void crm_cursor_sort_digests(u_char *d, ngx_uint_t n);
 static void crm_cursor_sort_values(ngx_str_t **v, ngx_uint_t n);
-static ngx_int_t crm_cursor_mac(ngx_str_t *secret, u_char *data,
-    size_t len, u_char *mac);
 static ngx_int_t crm_cursor_base64(ngx_pool_t *pool, ngx_str_t *in,
     ngx_str_t *raw);
 static ngx_int_t crm_cursor_keys(ngx_pool_t *pool, crm_query_t *q,
@@ -131,7 +129,10 @@ crm_cursor_encode(ngx_pool_t *pool, ngx_str_t *secret, crm_query_t *q,
         p = ngx_cpymem(p, keys[i].data, keys[i].len);
     }
 
-    if (crm_cursor_mac(secret, raw.data, p - raw.data, p) != NGX_OK) {
+    if (crm_hmac_sha256_truncated(secret, raw.data, p - raw.data, p,
+                                  CRM_CURSOR_MAC_LEN)
+        != NGX_OK)
+    {
         return NGX_ERROR;
     }
 
@@ -171,7 +172,10 @@ crm_cursor_decode(ngx_pool_t *pool, ngx_str_t *secret, crm_query_t *q,
     p = raw.data;
     last = raw.data + raw.len - CRM_CURSOR_MAC_LEN;
 
-    if (crm_cursor_mac(secret, p, last - p, mac) != NGX_OK) {
+    if (crm_hmac_sha256_truncated(secret, p, last - p, mac,
+                                  CRM_CURSOR_MAC_LEN)
+        != NGX_OK)
+    {
         return NGX_ERROR;
     }
 
@@ -421,27 +425,6 @@ crm_cursor_sort_values(ngx_str_t **v, ngx_uint_t n)
 
         v[j] = tmp;
     }
-}
-
-
-/* mac: CRM_CURSOR_MAC_LEN bytes are written, EVP_MAX_MD_SIZE needed */
-
-static ngx_int_t
-crm_cursor_mac(ngx_str_t *secret, u_char *data, size_t len, u_char *mac)
-{
-    u_char  md[EVP_MAX_MD_SIZE];
-    size_t  mdlen;
-
-    if (crm_hmac_sha256(secret->data, secret->len, data, len, md, &mdlen)
-        != NGX_OK
-        || mdlen < CRM_CURSOR_MAC_LEN)
-    {
-        return NGX_ERROR;
-    }
-
-    ngx_memcpy(mac, md, CRM_CURSOR_MAC_LEN);
-
-    return NGX_OK;
 }
 
 

@@ -155,6 +155,27 @@ crm_hmac_sha256(u_char *key, size_t klen, u_char *data, size_t len,
 }
 
 
+/* the first n bytes of HMAC-SHA256(secret, data): a cursor's, a token's */
+
+ngx_int_t
+crm_hmac_sha256_truncated(ngx_str_t *secret, u_char *data, size_t len,
+    u_char *mac, size_t n)
+{
+    u_char  md[EVP_MAX_MD_SIZE];
+    size_t  mdlen;
+
+    if (crm_hmac_sha256(secret->data, secret->len, data, len, md, &mdlen)
+        != NGX_OK
+        || mdlen < n)
+    {
+        return NGX_ERROR;
+    }
+
+    ngx_memcpy(mac, md, n);
+
+    return NGX_OK;
+}
+
 /*
  * SHA-256 with OpenSSL's object fetched once per process: SHA256(),
  * EVP_Digest() with EVP_sha256() and EVP_DigestInit_ex() with it look

@@ -28,7 +28,6 @@
 #include <ngx_config.h>
 #include <ngx_core.h>
 #include <openssl/crypto.h>
-#include <openssl/evp.h>
 #include "model/crm.h"
 #include "model/crm_track.h"
 
@@ -48,8 +47,6 @@
     ((c) == ' ' || (c) == '\t' || (c) == '\n' || (c) == '\r' || (c) == '\f')
 
 
-static ngx_int_t crm_track_mac(ngx_str_t *secret, u_char *data, size_t len,
-    u_char *mac);
 static ngx_int_t crm_track_base64(ngx_str_t *in, u_char *dst, size_t *len);
 static ngx_int_t crm_track_uuid_bin(u_char *dst, ngx_str_t *text);
 static u_char *crm_track_uuid_text(u_char *dst, u_char *bin);
@@ -121,7 +118,9 @@ crm_track_sign(ngx_pool_t *pool, ngx_str_t *secret, ngx_uint_t kind,
         p = ngx_cpymem(p, url->data, ulen);
     }
 
-    if (crm_track_mac(secret, buf, p - buf, p) != NGX_OK) {
+    if (crm_hmac_sha256_truncated(secret, buf, p - buf, p, CRM_TRACK_MAC_LEN)
+        != NGX_OK)
+    {
         return NGX_ERROR;
     }
 
@@ -175,7 +174,10 @@ crm_track_verify(ngx_pool_t *pool, ngx_str_t *secret, ngx_str_t *token,
 
     last = raw + len - CRM_TRACK_MAC_LEN;
 
-    if (crm_track_mac(secret, buf, last - buf, mac) != NGX_OK) {
+    if (crm_hmac_sha256_truncated(secret, buf, last - buf, mac,
+                                  CRM_TRACK_MAC_LEN)
+        != NGX_OK)
+    {
         return NGX_ERROR;
     }
 
@@ -437,27 +439,6 @@ crm_track_clean(u_char *dst, u_char *src, size_t len, size_t max)
     }
 
     return dst;
-}
-
-
-/* mac: CRM_TRACK_MAC_LEN bytes are written */
-
-static ngx_int_t
-crm_track_mac(ngx_str_t *secret, u_char *data, size_t len, u_char *mac)
-{
-    u_char  md[EVP_MAX_MD_SIZE];
-    size_t  mdlen;
-
-    if (crm_hmac_sha256(secret->data, secret->len, data, len, md, &mdlen)
-        != NGX_OK
-        || mdlen < CRM_TRACK_MAC_LEN)
-    {
-        return NGX_ERROR;
-    }
-
-    ngx_memcpy(mac, md, CRM_TRACK_MAC_LEN);
-
-    return NGX_OK;
 }
 
 
