@@ -28,22 +28,25 @@ sub page {
     return decode_json($body);
 }
 
+# pages of the list "$base" from "$first" (default: $base itself) on, by
+# the cursors of $dir: the ids in the order read, the number of pages,
+# the pages
+
 sub walk {
-    my ($first, $dir) = @_;
-    my (@ids, $doc);
-    my $q = $first;
-    my $pages = 0;
+    my ($base, $dir, $first) = @_;
+    my (@ids, @docs, $doc);
+    my $q = $first // $base;
 
     for (;;) {
         $doc = page($q);
-        $pages++;
+        push @docs, $doc;
         push @ids, map { $_->{id} } @{ $doc->{data} };
         my $c = $doc->{meta}{cursor}{$dir} // last;
-        $q = "limit=4&cursor=$c";
-        last if $pages > 50;
+        $q = "$base&cursor=$c";
+        last if @docs > 50;
     }
 
-    return (\@ids, $pages);
+    return (\@ids, scalar(@docs), \@docs);
 }
 
 Test::Nginx::Socket::add_response_body_check(sub {
@@ -157,29 +160,20 @@ Test::Nginx::Socket::add_response_body_check(sub {
         {
             my $all = page("limit=200&sort=$sort");
             my @one = map { $_->{id} } @{ $all->{data} };
-            my $q = "limit=3&sort=$sort";
-            my (@fwd, @pages);
+            my $base = "limit=3&sort=$sort";
 
-            for (;;) {
-                my $d = page($q);
-                push @pages, $d;
-                push @fwd, map { $_->{id} } @{ $d->{data} };
-                my $c = $d->{meta}{cursor}{next} // last;
-                $q = "limit=3&sort=$sort&cursor=$c";
-                last if @pages > 100;
-            }
-
-            is(join(',', @fwd), join(',', @one),
+            my ($fwd, undef, $pages) = walk($base, 'next');
+            is(join(',', @$fwd), join(',', @one),
                "$name - $sort: forwards, the order of one page");
 
-            my @back = map { $_->{id} } @{ $pages[-1]{data} };
-            my $prev = $pages[-1]{meta}{cursor}{previous};
-            my $n = 0;
-            while (defined $prev) {
-                my $d = page("limit=3&sort=$sort&cursor=$prev");
-                unshift @back, map { $_->{id} } @{ $d->{data} };
-                $prev = $d->{meta}{cursor}{previous};
-                last if ++$n > 100;
+            # back from the last page: the pages come newest first
+            my @back = map { $_->{id} } @{ $pages->[-1]{data} };
+            my $prev = $pages->[-1]{meta}{cursor}{previous};
+            if (defined $prev) {
+                my (undef, undef, $earlier) =
+                    walk($base, 'previous', "$base&cursor=$prev");
+                unshift @back, map { $_->{id} }
+                               map { @{ $_->{data} } } reverse @$earlier;
             }
 
             is(join(',', @back), join(',', @one),
