@@ -492,9 +492,8 @@ rss_run() {
 # pending list it would pay for); the indexes rebuilt: VACUUM frees the
 # dead entries but not the pages, and the inserts of every run before
 # (of earlier benches too) had grown contacts' indexes to 1.1 GB for
-# 103,000 rows, eight times shared_buffers, where rebuilt they are 56 MB
-# (after a run that wrote only: the table a read leaves is the table it
-# found)
+# 103,000 rows, eight times shared_buffers, where rebuilt they are 56 MB.
+# Only after a run that wrote: a read leaves the table as it found it.
 DIRTY=1
 settle() {
     local i
