@@ -67,6 +67,7 @@ static void crm_sql_append(crm_sql_t *s, const u_char *p, size_t len);
 static void crm_sql_cstr(crm_sql_t *s, const char *p);
 static void crm_sql_str(crm_sql_t *s, ngx_str_t *str);
 static void crm_sql_uint(crm_sql_t *s, ngx_uint_t n);
+static void crm_sql_col(crm_sql_t *s, ngx_uint_t n);
 static void crm_sql_literal(crm_sql_t *s, ngx_str_t *str);
 static ngx_uint_t crm_sql_param(crm_sql_t *s, u_char *data, size_t len,
     ngx_uint_t null);
@@ -1170,6 +1171,20 @@ crm_sql_uint(crm_sql_t *s, ngx_uint_t n)
 }
 
 
+/*
+ * c<n>: the name of the n-th rendered column where a statement names
+ * them (crm_sql_columns()) and selects them by that name (an event's
+ * write, a search's UNION)
+ */
+
+static void
+crm_sql_col(crm_sql_t *s, ngx_uint_t n)
+{
+    crm_sql_cstr(s, "c");
+    crm_sql_uint(s, n);
+}
+
+
 /* a string literal from a descriptor (a JSON key); never input text */
 
 static void
@@ -1368,8 +1383,8 @@ crm_sql_columns(crm_sql_t *s, crm_resource_t *res, u_char *select,
         }
 
         if (how != CRM_SQL_COL_PLAIN) {
-            crm_sql_cstr(s, " AS c");
-            crm_sql_uint(s, n - 1);
+            crm_sql_cstr(s, " AS ");
+            crm_sql_col(s, n - 1);
         }
     }
 
@@ -1606,8 +1621,11 @@ crm_sql_event_tail(crm_sql_t *s, crm_resource_t *res, const char *out)
 
     } else {
         for (i = 0; i < s->st->ncols; i++) {
-            crm_sql_cstr(s, i ? ", c" : "c");
-            crm_sql_uint(s, i);
+            if (i > 0) {
+                crm_sql_cstr(s, ", ");
+            }
+
+            crm_sql_col(s, i);
         }
     }
 
@@ -1988,8 +2006,8 @@ crm_sql_search_all(ngx_pool_t *pool, ngx_str_t *ws, crm_resource_t **res,
     crm_sql_cstr(&s, "SELECT t, round(s::numeric, 4)::text");
 
     for (k = 0; k < ncols; k++) {
-        crm_sql_cstr(&s, ", c");
-        crm_sql_uint(&s, k);
+        crm_sql_cstr(&s, ", ");
+        crm_sql_col(&s, k);
     }
 
     crm_sql_cstr(&s, " FROM (");
@@ -2015,8 +2033,8 @@ crm_sql_search_all(ngx_pool_t *pool, ngx_str_t *ws, crm_resource_t **res,
         /* the columns of the widest resource: the others' are NULL */
 
         for ( /* void */ ; n < ncols; n++) {
-            crm_sql_cstr(&s, ", NULL::text AS c");
-            crm_sql_uint(&s, n);
+            crm_sql_cstr(&s, ", NULL::text AS ");
+            crm_sql_col(&s, n);
         }
 
         crm_sql_cstr(&s, " FROM ");
