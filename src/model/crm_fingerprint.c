@@ -33,18 +33,20 @@ ngx_int_t
 crm_idem_fingerprint(ngx_str_t *method, ngx_str_t *uri, ngx_chain_t *body,
     ngx_str_t *principal, u_char *fp)
 {
-    int            ok;
-    u_char         md[EVP_MAX_MD_SIZE];
-    EVP_MD_CTX    *sha;
-    ngx_buf_t     *b;
-    ngx_chain_t   *cl;
-    unsigned int   len;
+    int             ok;
+    u_char          md[EVP_MAX_MD_SIZE];
+    EVP_MD_CTX     *sha;
+    ngx_buf_t      *b;
+    ngx_chain_t    *cl;
+    unsigned int    len;
+    const EVP_MD   *sha256;
 
     sha = EVP_MD_CTX_new();
+    sha256 = crm_sha256_md();
 
     ok = (sha != NULL
-          && crm_sha256_md() != NULL
-          && EVP_DigestInit_ex(sha, crm_sha256_md(), NULL) == 1
+          && sha256 != NULL
+          && EVP_DigestInit_ex(sha, sha256, NULL) == 1
           && crm_idem_fingerprint_part(sha, method)
           && crm_idem_fingerprint_part(sha, uri)
           && crm_idem_fingerprint_part(sha, principal));

@@ -176,6 +176,7 @@ crm_hmac_sha256_truncated(ngx_str_t *secret, u_char *data, size_t len,
     return NGX_OK;
 }
 
+
 /*
  * SHA-256 with OpenSSL's object fetched once per process: SHA256(),
  * EVP_Digest() with EVP_sha256() and EVP_DigestInit_ex() with it look
