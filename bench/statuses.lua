@@ -9,7 +9,17 @@
 --   statuses: 200=N 201=N ...
 -- with those of all threads (wrk's own "Non-2xx or 3xx responses" counts
 -- only >= 400).  A script with more to count defines its own response()
--- and done() after loading this, and calls count() and statuses_line().
+-- and done() after loading this, and calls count() and statuses_line();
+-- one that counts nothing sets them to nil (with a response() function
+-- wrk hands every answer's headers and body to Lua: the load
+-- generator's cost, not the server's).
+--
+-- pool(make), from init(), makes BENCH_REQUEST_POOL (20000) requests
+-- once per thread, and pooled(), the script's request(), hands them out
+-- in turn: the load generator's CPU a request is then wrk's own, not a
+-- string.format() and a wrk.format() each time (pgbench's client formats
+-- nothing in Lua either).  request must be a function when the script is
+-- loaded, or wrk sends one request over and over: "request = pooled".
 
 threads = {}
 
@@ -27,6 +37,20 @@ function seed()
     local addr = tonumber(tostring({}):match("0x(%x+)"), 16) or 0
     math.randomseed(os.time() * 1000 + id * 7919 + addr % 100000)
     statuses = {}
+end
+
+local reqs, size, at = {}, 0, 0
+
+function pool(make)
+    size = tonumber(os.getenv("BENCH_REQUEST_POOL") or "20000") or 20000
+    for k = 1, size do
+        reqs[k] = make()
+    end
+end
+
+function pooled()
+    at = at % size + 1
+    return reqs[at]
 end
 
 function count(status)
