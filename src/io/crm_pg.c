@@ -738,7 +738,12 @@ crm_pg_flush(crm_pg_conn_t *pc)
         return;
     }
 
-    /* rc == 1: more to send, the write event calls us again */
+    /*
+     * rc == 1: more to send, the write event calls us again.  rc == 0:
+     * all is sent, and the result is read now rather than after the
+     * next epoll_wait(): on loopback the server, woken by the send,
+     * often answers before this runs (bench/README, "Reading at once").
+     */
 
     if (rc == 0) {
         crm_pg_read(pc);
@@ -825,21 +830,6 @@ complete:
 }
 
 
-/*
- * The Parse of a new statement completed: execute it by name, or, when
- * the server refused to prepare it, unnamed (the client then gets the
- * statement's own error).
- */
-
-/*
- * The Parse of a statement completed.  NGX_DECLINED: it failed for a
- * reason that its execution would meet as well (cancelled by the
- * statement timeout while it waited for a lock, a deadlock, no
- * resources): that error is the statement's result, and the statement is
- * prepared again next time.  Otherwise the statement is executed, by name
- * when the Parse succeeded, unnamed when the server refused it.
- */
-
 /* nothing left to read on the connection's socket now (EAGAIN) */
 
 static ngx_uint_t
@@ -865,6 +855,15 @@ crm_pg_drained(crm_pg_conn_t *pc)
     return (err == NGX_EAGAIN) ? 1 : 0;
 }
 
+
+/*
+ * The Parse of a statement completed.  NGX_DECLINED: it failed for a
+ * reason that its execution would meet as well (cancelled by the
+ * statement timeout while it waited for a lock, a deadlock, no
+ * resources): that error is the statement's result, and the statement is
+ * prepared again next time.  Otherwise the statement is executed, by name
+ * when the Parse succeeded, unnamed when the server refused it.
+ */
 
 static ngx_int_t
 crm_pg_prepared(crm_pg_conn_t *pc)
