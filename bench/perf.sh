@@ -393,7 +393,7 @@ deep_run() {
         CONNS=$DEEP_CONNS wrk_run deep \
             "$BASE/api/v1/contacts?limit=$DEEP_LIMIT&cursor=$cursor"
         DEEP_PG+=" $(awk -v d="${US_PG[deep]}" -v f="${US_PG[first]}" \
-                         'BEGIN { printf "%.2f", (f > 0 ? d / f : 0) }')"
+                         'BEGIN { printf "%.3f", (f > 0 ? d / f : 0) }')"
     done
     P50[first]=$(to_us "$(wrk_field "$B/wrk-first.txt" p50)")
     P50[deep]=$(to_us "$(wrk_field "$B/wrk-deep.txt" p50)")
@@ -642,28 +642,48 @@ MEDIAN='
             for (j = i + 1; j <= n; j++)
                 if (a[j] + 0 < a[i] + 0) { t = a[i]; a[i] = a[j]; a[j] = t }
         return n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
+    }
+    function verdict(x, op, g) {
+        return ((op == ">=" && x >= g) || (op == "<=" && x <= g)) \
+               ? "met" : "MISSED"
     }'
+
+# the goals met, of those measured (a median at three decimals, so that
+# 0.695 is not read as 0.70)
+GOALS_MET=0
+GOALS=0
+# goal_count LINE: LINE (a verdict, or the line that holds one) says met
+goal_count() {
+    GOALS=$((GOALS + 1))
+    case $1 in
+        *MISSED*) ;;
+        *) GOALS_MET=$((GOALS_MET + 1)) ;;
+    esac
+}
 
 # ratio WHAT A B GOAL: A's req/s over B's in each round (the module's run
 # and the pgbench run next to it), then their median; PostgreSQL's CPU
 # per request likewise
 ratio() {
-    local what=$1 a=$2 b=$3 goal=$4 r rs="" ps=""
+    local what=$1 a=$2 b=$3 op=$4 goal=$5 r rs="" ps="" out
     for r in $(seq 1 "$ROUNDS"); do
         [ -n "${RPS[$a.$r]:-}" ] && [ -n "${RPS[$b.$r]:-}" ] || continue
         rs+=" $(awk -v x="${RPS[$a.$r]}" -v y="${RPS[$b.$r]}" \
-                    'BEGIN { printf "%.2f", (y > 0 ? x / y : 0) }')"
+                    'BEGIN { printf "%.3f", (y > 0 ? x / y : 0) }')"
         ps+=" $(awk -v x="${US_PG[$a.$r]}" -v y="${US_PG[$b.$r]}" \
                     'BEGIN { printf "%.2f", (y > 0 ? x / y : 0) }')"
     done
     [ -n "$rs" ] || return 0
-    awk -v w="$what" -v g="$goal" -v rs="$rs" -v ps="$ps" "$MEDIAN"'
+    out=$(awk -v w="$what" -v op="$op" -v g="$goal" -v rs="$rs" \
+              -v ps="$ps" "$MEDIAN"'
         BEGIN {
-            printf "  %-24s %5.2fx  (goal %s; rounds:%s)\n", w,
-                   median(rs), g, rs
-            printf "  %-24s %5.2fx  (rounds:%s)\n", "  postgres per request",
-                   median(ps), ps
-        }'
+            printf "  %-24s %6.3fx  %-6s (goal %s %s; rounds:%s)\n", w,
+                   median(rs), verdict(median(rs), op, g), op, g, rs
+            printf "  %-24s %6.2fx  (rounds:%s)\n",
+                   "  postgres per request", median(ps), ps
+        }')
+    echo "$out"
+    goal_count "${out%%$'\n'*}"
 }
 echo
 echo "ratios (same run; each round's module run against the pgbench run" \
@@ -673,26 +693,29 @@ if [ -n "${RPS[get.1]:-}" ] && [ -n "${RPS[static]:-}" ]; then
         printf "  %-24s %5.2fx  (round 1)\n", "GET / static",
                (b > 0 ? a / b : 0) }'
 fi
-ratio "GET / pgbench lookup" get pg_get ">= 0.5"
-ratio "list 50 / pgbench page" list pg_list ">= 0.7"
-ratio "create / pgbench insert" create pg_insert ">= 0.6"
+ratio "GET / pgbench lookup" get pg_get ">=" 0.5
+ratio "list 50 / pgbench page" list pg_list ">=" 0.7
+ratio "create / pgbench insert" create pg_insert ">=" 0.6
 
 if [ -n "${RPS[deep]:-}" ] && [ -n "${RPS[first]:-}" ]; then
     echo
     echo "cursor depth: GET /contacts?limit=$DEEP_LIMIT, page $DEEP_PAGE" \
-         "(by cursor) against page 1, same run, $ROUNDS pairs, wrk -c$DEEP_CONNS:"
-    awk -v pd="${US_PG[deep]}" -v pf="${US_PG[first]}" \
+         "(by cursor) against page 1, same run, $ROUNDS pairs," \
+         "wrk -c$DEEP_CONNS:"
+    out=$(awk -v pd="${US_PG[deep]}" -v pf="${US_PG[first]}" \
         -v ld="${P50[deep]}" -v lf="${P50[first]}" \
         -v rd="${RPS[deep]}" -v rf="${RPS[first]}" -v rs="$DEEP_PG" \
         "$MEDIAN"'
         BEGIN {
-        printf "  postgres per request  %5.2fx  (median; goal <= 1.2;" \
-               " pairs:%s)\n", median(rs), rs
+        printf "  postgres per request  %6.3fx  %-6s (median; goal <= 1.2;" \
+               " pairs:%s)\n", median(rs), verdict(median(rs), "<=", 1.2), rs
         printf "  the last pair: postgres per request %s vs %s us\n", pd, pf
         printf "  the last pair: latency p50 %5.2fx  (%s vs %s us)\n",
                (lf > 0 ? ld / lf : 0), ld, lf
         printf "  the last pair: req/s       %5.2fx  (%.0f vs %.0f)\n",
-               (rf > 0 ? rd / rf : 0), rd, rf }'
+               (rf > 0 ? rd / rf : 0), rd, rf }')
+    echo "$out"
+    goal_count "${out%%$'\n'*}"
 fi
 
 if [ ${#RSS_ROWS[@]} -gt 0 ]; then
@@ -716,7 +739,20 @@ if [ ${#RSS_ROWS[@]} -gt 0 ]; then
                     printf " %+9.1f%% %+9.1f%%", pct(x[1], y[1]),
                            pct(x[2], y[2]) }')
     done
-    echo "$line   (goal: VmRSS within 5%)"
+    # met when every worker's VmRSS and RssAnon grew (or shrank) by 5%
+    # at most
+    r=$(echo "$line" | awk '{ v = "met"
+                              for (i = 2; i <= NF; i++) {
+                                  x = $i; sub(/%/, "", x); x += 0
+                                  if (x > 5 || x < -5) v = "MISSED" }
+                              print v }')
+    echo "$line   $r (goal: VmRSS within 5%)"
+    goal_count "$r"
+fi
+
+if [ "$GOALS" -gt 0 ]; then
+    echo
+    echo "goals met: $GOALS_MET of $GOALS"
 fi
 
 if grep -qE '\[(emerg|alert|crit)\]' "$B/logs/error.log"; then
