@@ -7,8 +7,9 @@
 # rest of the machine took ("other": other processes, irq and softirq,
 # steal) and left ("idle", of all cores), from /proc/stat: a run with
 # "other" or "idle" well above the others' was disturbed or not
-# saturated, and its ratio is not comparable.  See bench/README ("Where
-# the time goes").
+# saturated, and its ratio is not comparable.  Then issue 15's goals,
+# each "met" or "MISSED", and how many were met.  See bench/README
+# ("Where the time goes").
 #
 #   bench/perf.sh                        100000 contacts, 10 s a run
 #   BENCH_DURATION=20s bench/perf.sh
@@ -661,9 +662,9 @@ goal_count() {
     esac
 }
 
-# ratio WHAT A B GOAL: A's req/s over B's in each round (the module's run
-# and the pgbench run next to it), then their median; PostgreSQL's CPU
-# per request likewise
+# ratio WHAT A B OP GOAL: A's req/s over B's in each round (the module's
+# run and the pgbench run next to it), then their median and whether it
+# is OP (">=", "<=") GOAL; PostgreSQL's CPU per request likewise
 ratio() {
     local what=$1 a=$2 b=$3 op=$4 goal=$5 r rs="" ps="" out
     for r in $(seq 1 "$ROUNDS"); do
