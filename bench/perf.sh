@@ -520,11 +520,10 @@ settle() {
 
     psql_crm -c "DELETE FROM contacts WHERE workspace_id = '$WS'
                  AND email NOT LIKE 'bench%@bench.example'
-                 AND email NOT LIKE 'search%@bench.example'" > /dev/null \
-        && psql_crm -c "VACUUM contacts" > /dev/null \
-        && psql_crm -c "DELETE FROM events WHERE workspace_id = '$WS'" \
-               > /dev/null \
-        && psql_crm -c "VACUUM events" > /dev/null \
+                 AND email NOT LIKE 'search%@bench.example'" \
+             -c "VACUUM contacts" \
+             -c "DELETE FROM events WHERE workspace_id = '$WS'" \
+             -c "VACUUM events" > /dev/null \
         || die "settling the bench workspace failed"
 
     if [ "$CHECKPOINTS" = 1 ] \
@@ -536,9 +535,8 @@ settle() {
         CHECKPOINTS=0
     fi
 
-    psql_crm -c "REINDEX TABLE contacts" > /dev/null \
-        && psql_crm -c "REINDEX TABLE events" > /dev/null \
-        && psql_crm -c "ANALYZE contacts, events" > /dev/null \
+    psql_crm -c "REINDEX TABLE contacts" -c "REINDEX TABLE events" \
+             -c "ANALYZE contacts, events" > /dev/null \
         || die "settling the bench workspace failed"
 
     for i in $(seq 1 60); do
