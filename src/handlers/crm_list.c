@@ -34,6 +34,9 @@ static ngx_int_t crm_list_page(ngx_http_request_t *r, crm_ctx_t *ctx);
 static void crm_list_done(crm_pg_req_t *pr, PGresult *res);
 static ngx_int_t crm_list_render(ngx_http_request_t *r, crm_ctx_t *ctx,
     crm_stmt_t *st, PGresult *res);
+static ngx_uint_t crm_list_binary(crm_ctx_t *ctx, crm_stmt_t *st);
+static ngx_int_t crm_list_bin_types(ngx_http_request_t *r, crm_stmt_t *st,
+    PGresult *res);
 static ngx_int_t crm_list_cursor(ngx_http_request_t *r, crm_ctx_t *ctx,
     crm_stmt_t *st, PGresult *res, int row, ngx_uint_t backward,
     ngx_str_t *out);
@@ -298,7 +301,136 @@ crm_list_page(ngx_http_request_t *r, crm_ctx_t *ctx)
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
+    st->binary = crm_list_binary(ctx, st);
+
     return crm_exec(r, ctx, st, crm_list_done);
+}
+
+
+/*
+ * Whether the page is fetched in binary format: every rendered field of
+ * a type crm_render_bin_type() takes, and every sort key a rendered
+ * column that crm_render_bin_key() can write back into a cursor
+ */
+
+static ngx_uint_t
+crm_list_binary(crm_ctx_t *ctx, crm_stmt_t *st)
+{
+    ngx_uint_t       i;
+    crm_resource_t  *res;
+
+    res = st->res;
+
+    if (st->ncols == 0 || res == NULL) {
+        return 0;
+    }
+
+    for (i = 0; i < res->nfields; i++) {
+        if (crm_render_field(res, st->select, i)
+            && !crm_render_bin_type(&res->fields[i]))
+        {
+            return 0;
+        }
+    }
+
+    for (i = 0; i < st->nkeys; i++) {
+        if (st->keys[i] >= st->ncols
+            || !crm_render_bin_key(ctx->query.sort[i].field))
+        {
+            return 0;
+        }
+    }
+
+    return 1;
+}
+
+
+/*
+ * A binary page's columns are of the types its fields were rendered
+ * from: a column of another type (the schema and the descriptors
+ * disagree) would be misread
+ */
+
+#define CRM_OID_BOOL          16
+#define CRM_OID_INT8          20
+#define CRM_OID_INT2          21
+#define CRM_OID_INT4          23
+#define CRM_OID_TEXT          25
+#define CRM_OID_JSON          114
+#define CRM_OID_TEXT_ARRAY    1009
+#define CRM_OID_VARCHAR_ARRAY 1015
+#define CRM_OID_BPCHAR        1042
+#define CRM_OID_VARCHAR       1043
+#define CRM_OID_TIMESTAMPTZ   1184
+#define CRM_OID_UUID          2950
+#define CRM_OID_UUID_ARRAY    2951
+#define CRM_OID_JSONB         3802
+
+static ngx_int_t
+crm_list_bin_types(ngx_http_request_t *r, crm_stmt_t *st, PGresult *res)
+{
+    Oid              t;
+    ngx_uint_t       i, n, ok;
+    crm_field_t     *f;
+    crm_resource_t  *rs;
+
+    rs = st->res;
+
+    for (n = 0, i = 0; i < rs->nfields; i++) {
+        if (!crm_render_field(rs, st->select, i)) {
+            continue;
+        }
+
+        f = &rs->fields[i];
+        t = PQftype(res, (int) n);
+
+        switch (f->type) {
+
+        case CRM_FT_UUID:
+            ok = (t == CRM_OID_UUID);
+            break;
+
+        case CRM_FT_INT:
+            ok = (t == CRM_OID_INT8 || t == CRM_OID_INT4 || t == CRM_OID_INT2);
+            break;
+
+        case CRM_FT_BOOL:
+            ok = (t == CRM_OID_BOOL);
+            break;
+
+        case CRM_FT_TIMESTAMP:
+            ok = (t == CRM_OID_TIMESTAMPTZ);
+            break;
+
+        case CRM_FT_OBJECT:
+        case CRM_FT_LIST:
+            ok = (t == CRM_OID_JSONB || t == CRM_OID_JSON);
+            break;
+
+        case CRM_FT_TEXT_ARRAY:
+            ok = (t == CRM_OID_TEXT_ARRAY || t == CRM_OID_VARCHAR_ARRAY);
+            break;
+
+        case CRM_FT_UUID_ARRAY:
+            ok = (t == CRM_OID_UUID_ARRAY);
+            break;
+
+        default:
+            ok = (t == CRM_OID_TEXT || t == CRM_OID_VARCHAR
+                  || t == CRM_OID_BPCHAR);
+        }
+
+        if (!ok || PQfformat(res, (int) n) != 1) {
+            ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
+                          "crm: %V.%V: a binary column of type %ud",
+                          &rs->name, &f->name, (ngx_uint_t) t);
+            return NGX_ERROR;
+        }
+
+        n++;
+    }
+
+    return NGX_OK;
 }
 
 
@@ -412,9 +544,16 @@ crm_list_render(ngx_http_request_t *r, crm_ctx_t *ctx, crm_stmt_t *st,
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
+    if (st->binary && rows > 0 && crm_list_bin_types(r, st, res) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
     for (i = 0; i < rows; i++) {
         crm_exec_cols(res, i, 0, st->ncols, &cols[i * st->ncols]);
-        len += crm_render_size(st->res, st->select, &cols[i * st->ncols])
+        len += (st->binary
+                ? crm_render_bin_size(st->res, st->select,
+                                      &cols[i * st->ncols])
+                : crm_render_size(st->res, st->select, &cols[i * st->ncols]))
                + 1;
     }
 
@@ -432,11 +571,14 @@ crm_list_render(ngx_http_request_t *r, crm_ctx_t *ctx, crm_stmt_t *st,
             *p++ = ',';
         }
 
-        p = crm_render_row(p, st->res, st->select, &cols[row * st->ncols]);
+        p = st->binary
+            ? crm_render_bin_row(p, st->res, st->select,
+                                 &cols[row * st->ncols])
+            : crm_render_row(p, st->res, st->select, &cols[row * st->ncols]);
         if (p == NULL) {
             ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
-                          "crm: %V: a column is not in its type's text form",
-                          &st->res->name);
+                          "crm: %V: a column is not in its type's %s form",
+                          &st->res->name, st->binary ? "binary" : "text");
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
         }
     }
@@ -481,8 +623,9 @@ crm_list_cursor(ngx_http_request_t *r, crm_ctx_t *ctx, crm_stmt_t *st,
     PGresult *res, int row, ngx_uint_t backward, ngx_str_t *out)
 {
     int         col;
+    u_char     *p;
+    ngx_str_t   v, keys[CRM_MAX_KEYS];
     ngx_uint_t  i;
-    ngx_str_t   keys[CRM_MAX_KEYS];
     u_char      nulls[CRM_MAX_KEYS];
 
     for (i = 0; i < ctx->query.nsort; i++) {
@@ -490,6 +633,29 @@ crm_list_cursor(ngx_http_request_t *r, crm_ctx_t *ctx, crm_stmt_t *st,
         nulls[i] = (u_char) PQgetisnull(res, row, col);
         keys[i].data = (u_char *) PQgetvalue(res, row, col);
         keys[i].len = PQgetlength(res, row, col);
+
+        if (!st->binary || nulls[i]) {
+            continue;
+        }
+
+        /* a cursor holds its keys as text */
+
+        v = keys[i];
+
+        keys[i].data = ngx_pnalloc(r->pool, crm_render_bin_text_size(&v));
+        if (keys[i].data == NULL) {
+            return NGX_ERROR;
+        }
+
+        p = crm_render_bin_text(keys[i].data, ctx->query.sort[i].field, &v);
+        if (p == NULL) {
+            ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
+                          "crm: %V: a sort key is not in its type's "
+                          "binary form", &st->res->name);
+            return NGX_ERROR;
+        }
+
+        keys[i].len = p - keys[i].data;
     }
 
     return crm_cursor_encode(r->pool, &crm_list_state(ctx)->cursor_key,

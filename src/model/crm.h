@@ -295,13 +295,16 @@ typedef struct {
      * sort keys of a list are read, as text, from the columns keys[]: a
      * rendered column when its text is the key's (crm_sql_list()),
      * otherwise one after the record.  After the record of a single
-     * record of a versioned resource: its version.
+     * record of a versioned resource: its version.  "binary": every
+     * column in PostgreSQL's binary format (a list's page whose types
+     * crm_render_bin_type() and crm_render_bin_key() take).
      */
     crm_resource_t           *res;
     u_char                   *select;
     ngx_uint_t                ncols;
     ngx_uint_t                nkeys;
     ngx_uint_t                keys[CRM_MAX_KEYS];
+    unsigned                  binary:1;
 } crm_stmt_t;
 
 
@@ -474,7 +477,7 @@ ngx_int_t crm_sql_bulk(ngx_pool_t *pool, ngx_str_t *ws, ngx_str_t *ops,
     ngx_uint_t atomic, crm_stmt_t *st);
 
 
-/* crm_render.c: a record's columns (text format) -> JSON (pure) */
+/* crm_render.c: a record's columns (text or binary) -> JSON (pure) */
 
 /* whether field i of "res" is rendered: the id always, hidden never */
 ngx_uint_t crm_render_field(crm_resource_t *res, u_char *select,
@@ -502,6 +505,24 @@ u_char *crm_render_compact(u_char *p, u_char *s, size_t len);
 u_char *crm_render_string(u_char *p, u_char *s, size_t len);
 /* timestamptz text -> "YYYY-MM-DDTHH:MM:SS.mmmZ" (UTC) or null */
 u_char *crm_render_timestamp(u_char *p, u_char *s, size_t len);
+
+/*
+ * The same from PostgreSQL's binary output (a list's page): whether a
+ * field's type is rendered from it (crm_render_bin_type()), whether a
+ * sort key's can be written back as text (crm_render_bin_key()); the
+ * size bound and the row as above; crm_render_bin_text() writes a sort
+ * key's value as text PostgreSQL reads back (crm_render_bin_text_size()
+ * bytes at most).  NULL: a value that is not its type's binary form.
+ */
+ngx_uint_t crm_render_bin_type(crm_field_t *f);
+ngx_uint_t crm_render_bin_key(crm_field_t *f);
+size_t crm_render_bin_size(crm_resource_t *res, u_char *select,
+    ngx_str_t *cols);
+u_char *crm_render_bin_row(u_char *p, crm_resource_t *res, u_char *select,
+    ngx_str_t *cols);
+u_char *crm_render_bin_value(u_char *p, crm_field_t *f, ngx_str_t *v);
+size_t crm_render_bin_text_size(ngx_str_t *v);
+u_char *crm_render_bin_text(u_char *p, crm_field_t *f, ngx_str_t *v);
 
 
 /* crm_credential.c: the credential of a request (pure) */

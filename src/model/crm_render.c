@@ -9,6 +9,8 @@
  * to_char() rendered it before (strings escaped as its escape_json()
  * does, timestamps "YYYY-MM-DDTHH:MM:SS.mmmZ" in UTC with the
  * milliseconds truncated, jsonb passed through as it is, NULL as null).
+ * A list's page may come in the binary format instead: the
+ * crm_render_bin_*() functions at the end render the same JSON from it.
  * Pure: no I/O.
  *
  * Sizes are computed first (an upper bound), so that a page is written
@@ -27,6 +29,8 @@
  * bytes of UTF-8 included: the classic "has a zero byte" and "has a byte
  * less than n" tests
  */
+
+#define CRM_RENDER_MAXDIM  6                /* PostgreSQL's MAXDIM */
 
 #define CRM_RENDER_ONES    0x0101010101010101ULL
 #define CRM_RENDER_HIGHS   0x8080808080808080ULL
@@ -53,6 +57,21 @@ static u_char *crm_render_utc(u_char *p, u_char *s, size_t len);
 static u_char *crm_render_array(u_char *p, u_char *s, size_t len);
 static u_char *crm_render_digits(u_char *s, u_char *last, ngx_int_t *n,
     ngx_uint_t min, ngx_uint_t max);
+static u_char *crm_render_uuid(u_char *p, u_char *b);
+static uint64_t crm_render_be64(u_char *s);
+static uint32_t crm_render_be32(u_char *s);
+static ngx_int_t crm_render_bin_int64(u_char *s, size_t len, int64_t *n);
+static u_char *crm_render_bin_int(u_char *p, u_char *s, size_t len);
+static void crm_render_bin_split(int64_t t, int64_t *year, ngx_int_t *mon,
+    ngx_int_t *day, int64_t *secs, ngx_uint_t *us);
+static u_char *crm_render_bin_timestamp(u_char *p, u_char *s, size_t len);
+static u_char *crm_render_bin_array(u_char *p, u_char *s, size_t len,
+    ngx_uint_t uuid);
+static u_char *crm_render_bin_dim(u_char *p, u_char **sp, u_char *last,
+    uint32_t *dims, uint32_t ndim, ngx_uint_t uuid);
+static u_char *crm_render_iso(u_char *p, int64_t year, ngx_int_t mon,
+    ngx_int_t day, ngx_int_t hour, ngx_int_t min, ngx_int_t sec,
+    ngx_int_t ms);
 static u_char *crm_render_2digits(u_char *p, ngx_uint_t n);
 static int64_t crm_render_days(int64_t y, ngx_int_t m, ngx_int_t d);
 static void crm_render_civil(int64_t days, int64_t *y, ngx_int_t *m,
@@ -668,8 +687,19 @@ crm_render_timestamp(u_char *p, u_char *s, size_t len)
         sec = (ngx_int_t) (secs % 60);
     }
 
-    /* to_char()'s YYYY of a BC year is the year before Christ */
+    return crm_render_iso(p, year, mon, day, hour, min, sec, ms);
+}
 
+
+/*
+ * "YYYY-MM-DDTHH:MM:SS.mmmZ" of a proleptic Gregorian year (0 is 1 BC),
+ * as to_char() writes it: YYYY of a BC year is the year before Christ
+ */
+
+static u_char *
+crm_render_iso(u_char *p, int64_t year, ngx_int_t mon, ngx_int_t day,
+    ngx_int_t hour, ngx_int_t min, ngx_int_t sec, ngx_int_t ms)
+{
     if (year <= 0) {
         year = 1 - year;
     }
@@ -968,4 +998,548 @@ crm_render_civil(int64_t days, int64_t *y, ngx_int_t *m, ngx_int_t *d)
     *d = (ngx_int_t) (doy - (153 * mp + 2) / 5 + 1);
     *m = (ngx_int_t) (mp < 10 ? mp + 3 : mp - 9);
     *y = yoe + era * 400 + (*m <= 2);
+}
+
+
+/*
+ * Binary results.  A list's page (crm_list.c) is fetched in PostgreSQL's
+ * binary format when every field it renders has one of the types below:
+ * the server then writes a timestamptz as eight bytes and a uuid as
+ * sixteen instead of running timestamptz_out() and uuid_out() for each,
+ * and the worker renders the same JSON from them (bench/README, "Binary
+ * pages").  Numbers and dates stay in text: their statements are fetched
+ * as text.
+ */
+
+ngx_uint_t
+crm_render_bin_type(crm_field_t *f)
+{
+    switch (f->type) {
+
+    case CRM_FT_NUMERIC:
+    case CRM_FT_DATE:
+        return 0;
+
+    default:
+        return 1;
+    }
+}
+
+
+/* whether a sort key of this type can be written back as text */
+
+ngx_uint_t
+crm_render_bin_key(crm_field_t *f)
+{
+    switch (f->type) {
+
+    case CRM_FT_UUID:
+    case CRM_FT_TEXT:
+    case CRM_FT_EMAIL:
+    case CRM_FT_ENUM:
+    case CRM_FT_INT:
+    case CRM_FT_BOOL:
+    case CRM_FT_TIMESTAMP:
+        return 1;
+
+    default:
+        return 0;
+    }
+}
+
+
+size_t
+crm_render_bin_size(crm_resource_t *res, u_char *select, ngx_str_t *cols)
+{
+    size_t        size;
+    ngx_str_t    *v;
+    ngx_uint_t    i, n;
+    crm_field_t  *f;
+
+    size = sizeof("{}");
+
+    for (n = 0, i = 0; i < res->nfields; i++) {
+        if (!crm_render_pick(res, select, i)) {
+            continue;
+        }
+
+        f = &res->fields[i];
+        v = &cols[n++];
+
+        size += f->name.len + sizeof(",\"\":") - 1;
+
+        if (v->data == NULL) {
+            size += sizeof("null") - 1;
+            continue;
+        }
+
+        switch (f->type) {
+
+        case CRM_FT_UUID:
+            size += sizeof("\"01234567-89ab-cdef-0123-456789abcdef\"") - 1;
+            break;
+
+        case CRM_FT_INT:
+            size += NGX_INT64_LEN;
+            break;
+
+        case CRM_FT_BOOL:
+            size += sizeof("false") - 1;
+            break;
+
+        case CRM_FT_TIMESTAMP:
+            /* a year of up to 19 digits */
+            size += sizeof("\"-T00:00:00.000Z\"") + sizeof("-12-31") + 19;
+            break;
+
+        case CRM_FT_OBJECT:
+        case CRM_FT_LIST:
+            size += v->len;
+            break;
+
+        default:
+            /*
+             * text: \u00XX is six bytes for one; an array: an element of
+             * n bytes takes 4 + n, and at most 6 n + 6 rendered
+             * (quoted, escaped, its comma, its share of brackets); a
+             * uuid 38 of its 20
+             */
+            size += 6 * v->len + sizeof("\"\"") - 1;
+        }
+    }
+
+    return size;
+}
+
+
+/* NULL: a value that is not its field type's binary form */
+
+u_char *
+crm_render_bin_row(u_char *p, crm_resource_t *res, u_char *select,
+    ngx_str_t *cols)
+{
+    ngx_uint_t    i, n;
+    crm_field_t  *f;
+
+    *p++ = '{';
+
+    for (n = 0, i = 0; i < res->nfields; i++) {
+        if (!crm_render_pick(res, select, i)) {
+            continue;
+        }
+
+        f = &res->fields[i];
+
+        if (n > 0) {
+            *p++ = ',';
+        }
+
+        *p++ = '"';
+        p = ngx_cpymem(p, f->name.data, f->name.len);
+        *p++ = '"';
+        *p++ = ':';
+
+        p = crm_render_bin_value(p, f, &cols[n++]);
+        if (p == NULL) {
+            return NULL;
+        }
+    }
+
+    *p++ = '}';
+
+    return p;
+}
+
+
+u_char *
+crm_render_bin_value(u_char *p, crm_field_t *f, ngx_str_t *v)
+{
+    if (v->data == NULL) {
+        return ngx_cpymem(p, "null", 4);
+    }
+
+    switch (f->type) {
+
+    case CRM_FT_UUID:
+        if (v->len != 16) {
+            return NULL;
+        }
+
+        *p++ = '"';
+        p = crm_render_uuid(p, v->data);
+        *p++ = '"';
+
+        return p;
+
+    case CRM_FT_INT:
+        return crm_render_bin_int(p, v->data, v->len);
+
+    case CRM_FT_BOOL:
+        if (v->len != 1) {
+            return NULL;
+        }
+
+        return v->data[0] ? ngx_cpymem(p, "true", 4)
+                          : ngx_cpymem(p, "false", 5);
+
+    case CRM_FT_TIMESTAMP:
+        return crm_render_bin_timestamp(p, v->data, v->len);
+
+    case CRM_FT_OBJECT:
+    case CRM_FT_LIST:
+        /* jsonb: a version byte, 1, and the text; json: the text */
+
+        if (v->len > 0 && v->data[0] == 1) {
+            return crm_render_compact(p, v->data + 1, v->len - 1);
+        }
+
+        return crm_render_compact(p, v->data, v->len);
+
+    case CRM_FT_TEXT_ARRAY:
+    case CRM_FT_UUID_ARRAY:
+        return crm_render_bin_array(p, v->data, v->len,
+                                    f->type == CRM_FT_UUID_ARRAY);
+
+    case CRM_FT_NUMERIC:
+    case CRM_FT_DATE:
+        return NULL;
+
+    default:
+        return crm_render_string(p, v->data, v->len);
+    }
+}
+
+
+/*
+ * A sort key's binary value as text that PostgreSQL reads back as the
+ * same value (a cursor's key, bound as "$n::type"): at most
+ * crm_render_bin_text_size() bytes.  NULL for another type or a value
+ * that is not its binary form.
+ */
+
+size_t
+crm_render_bin_text_size(ngx_str_t *v)
+{
+    return ngx_max(v->len, sizeof("-292277-12-31 23:59:59.999999+00 BC"));
+}
+
+
+u_char *
+crm_render_bin_text(u_char *p, crm_field_t *f, ngx_str_t *v)
+{
+    int64_t     year, n;
+    ngx_int_t   mon, day;
+    ngx_uint_t  us, digits;
+
+    switch (f->type) {
+
+    case CRM_FT_UUID:
+        return (v->len == 16) ? crm_render_uuid(p, v->data) : NULL;
+
+    case CRM_FT_TEXT:
+    case CRM_FT_EMAIL:
+    case CRM_FT_ENUM:
+        return ngx_cpymem(p, v->data, v->len);
+
+    case CRM_FT_INT:
+        if (crm_render_bin_int64(v->data, v->len, &n) != NGX_OK) {
+            return NULL;
+        }
+
+        return ngx_sprintf(p, "%L", n);
+
+    case CRM_FT_BOOL:
+        if (v->len != 1) {
+            return NULL;
+        }
+
+        *p++ = v->data[0] ? 't' : 'f';
+
+        return p;
+
+    case CRM_FT_TIMESTAMP:
+        if (v->len != 8) {
+            return NULL;
+        }
+
+        n = (int64_t) crm_render_be64(v->data);
+
+        if (n == INT64_MAX) {
+            return ngx_cpymem(p, "infinity", 8);
+        }
+
+        if (n == INT64_MIN) {
+            return ngx_cpymem(p, "-infinity", 9);
+        }
+
+        crm_render_bin_split(n, &year, &mon, &day, &n, &us);
+
+        /* as timestamptz_out() writes it in UTC: the cursor's bytes */
+
+        p = ngx_sprintf(p, "%04L-%02i-%02i %02L:%02L:%02L",
+                        year <= 0 ? 1 - year : year, mon, day,
+                        n / 3600, n / 60 % 60, n % 60);
+
+        if (us != 0) {
+            *p++ = '.';
+
+            for (digits = 100000; us != 0; digits /= 10) {
+                *p++ = (u_char) ('0' + us / digits);
+                us %= digits;
+            }
+        }
+
+        p = ngx_cpymem(p, "+00", 3);
+
+        return (year <= 0) ? ngx_cpymem(p, " BC", 3) : p;
+
+    default:
+        return NULL;
+    }
+}
+
+
+static u_char *
+crm_render_uuid(u_char *p, u_char *b)
+{
+    ngx_uint_t  i;
+
+    for (i = 0; i < 16; i++) {
+        if (i == 4 || i == 6 || i == 8 || i == 10) {
+            *p++ = '-';
+        }
+
+        *p++ = crm_render_hex[b[i] >> 4];
+        *p++ = crm_render_hex[b[i] & 0x0f];
+    }
+
+    return p;
+}
+
+
+static uint64_t
+crm_render_be64(u_char *s)
+{
+    return ((uint64_t) s[0] << 56) | ((uint64_t) s[1] << 48)
+           | ((uint64_t) s[2] << 40) | ((uint64_t) s[3] << 32)
+           | ((uint64_t) s[4] << 24) | ((uint64_t) s[5] << 16)
+           | ((uint64_t) s[6] << 8) | (uint64_t) s[7];
+}
+
+
+static uint32_t
+crm_render_be32(u_char *s)
+{
+    return ((uint32_t) s[0] << 24) | ((uint32_t) s[1] << 16)
+           | ((uint32_t) s[2] << 8) | (uint32_t) s[3];
+}
+
+
+/* int2, int4 or int8, by its length */
+
+static ngx_int_t
+crm_render_bin_int64(u_char *s, size_t len, int64_t *n)
+{
+    switch (len) {
+
+    case 2:
+        *n = (int16_t) (((uint16_t) s[0] << 8) | s[1]);
+        return NGX_OK;
+
+    case 4:
+        *n = (int32_t) crm_render_be32(s);
+        return NGX_OK;
+
+    case 8:
+        *n = (int64_t) crm_render_be64(s);
+        return NGX_OK;
+
+    default:
+        return NGX_ERROR;
+    }
+}
+
+
+static u_char *
+crm_render_bin_int(u_char *p, u_char *s, size_t len)
+{
+    int64_t  n;
+
+    if (crm_render_bin_int64(s, len, &n) != NGX_OK) {
+        return NULL;
+    }
+
+    return ngx_sprintf(p, "%L", n);
+}
+
+
+/*
+ * Microseconds since 2000-01-01 00:00:00 UTC (a finite timestamptz) as
+ * the proleptic Gregorian date, the second of its day and the
+ * microseconds of its second
+ */
+
+static void
+crm_render_bin_split(int64_t t, int64_t *year, ngx_int_t *mon,
+    ngx_int_t *day, int64_t *secs, ngx_uint_t *us)
+{
+    int64_t  s, days, frac;
+
+    s = t / 1000000;
+    frac = t % 1000000;
+
+    if (frac < 0) {
+        frac += 1000000;
+        s--;
+    }
+
+    days = s / 86400;
+    s %= 86400;
+
+    if (s < 0) {
+        s += 86400;
+        days--;
+    }
+
+    /* 2000-01-01 is day 10957 since 1970-01-01 */
+
+    crm_render_civil(days + 10957, year, mon, day);
+
+    *secs = s;
+    *us = (ngx_uint_t) frac;
+}
+
+
+/* timestamptz_send(): as crm_render_timestamp() renders its text */
+
+static u_char *
+crm_render_bin_timestamp(u_char *p, u_char *s, size_t len)
+{
+    int64_t     t, year, secs;
+    ngx_int_t   mon, day;
+    ngx_uint_t  us;
+
+    if (len != 8) {
+        return NULL;
+    }
+
+    t = (int64_t) crm_render_be64(s);
+
+    if (t == INT64_MAX || t == INT64_MIN) {
+        /* +-infinity */
+        return ngx_cpymem(p, "null", 4);
+    }
+
+    crm_render_bin_split(t, &year, &mon, &day, &secs, &us);
+
+    return crm_render_iso(p, year, mon, day, (ngx_int_t) (secs / 3600),
+                          (ngx_int_t) (secs / 60 % 60),
+                          (ngx_int_t) (secs % 60), (ngx_int_t) (us / 1000));
+}
+
+
+/*
+ * array_send(): dimensions, a null flag, the element type, each
+ * dimension's size and lower bound, then each element as its length
+ * (-1: NULL) and its bytes, in row-major order; rendered as
+ * crm_render_array() renders its text: nested arrays, elements as
+ * strings (a uuid's 16 bytes as its text), NULL as null
+ */
+
+static u_char *
+crm_render_bin_array(u_char *p, u_char *s, size_t len, ngx_uint_t uuid)
+{
+    u_char    *last;
+    uint32_t   ndim, i, dims[CRM_RENDER_MAXDIM];
+
+    if (len < 12) {
+        return NULL;
+    }
+
+    last = s + len;
+    ndim = crm_render_be32(s);
+
+    if (ndim > CRM_RENDER_MAXDIM || len < 12 + 8 * (size_t) ndim) {
+        return NULL;
+    }
+
+    if (ndim == 0) {
+        return (len == 12) ? ngx_cpymem(p, "[]", 2) : NULL;
+    }
+
+    for (i = 0; i < ndim; i++) {
+        dims[i] = crm_render_be32(s + 12 + 8 * i);
+
+        if (dims[i] == 0 || dims[i] > len) {
+            return NULL;
+        }
+    }
+
+    s += 12 + 8 * ndim;
+
+    p = crm_render_bin_dim(p, &s, last, dims, ndim, uuid);
+
+    return (p != NULL && s == last) ? p : NULL;
+}
+
+
+static u_char *
+crm_render_bin_dim(u_char *p, u_char **sp, u_char *last, uint32_t *dims,
+    uint32_t ndim, ngx_uint_t uuid)
+{
+    u_char    *s;
+    uint32_t   i, n;
+
+    *p++ = '[';
+
+    for (i = 0; i < dims[0]; i++) {
+        if (i > 0) {
+            *p++ = ',';
+        }
+
+        if (ndim > 1) {
+            p = crm_render_bin_dim(p, sp, last, dims + 1, ndim - 1, uuid);
+            if (p == NULL) {
+                return NULL;
+            }
+
+            continue;
+        }
+
+        s = *sp;
+
+        if (last - s < 4) {
+            return NULL;
+        }
+
+        n = crm_render_be32(s);
+        s += 4;
+
+        if (n == 0xffffffff) {
+            p = ngx_cpymem(p, "null", 4);
+
+        } else if (n > (size_t) (last - s)) {
+            return NULL;
+
+        } else if (uuid) {
+            if (n != 16) {
+                return NULL;
+            }
+
+            *p++ = '"';
+            p = crm_render_uuid(p, s);
+            *p++ = '"';
+            s += n;
+
+        } else {
+            p = crm_render_string(p, s, n);
+            s += n;
+        }
+
+        *sp = s;
+    }
+
+    *p++ = ']';
+
+    return p;
 }

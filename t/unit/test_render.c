@@ -35,6 +35,13 @@ static void test_names(void);
 static void test_compact(void);
 static void test_compact_bytes(void);
 static void compact(const char *in, const char *want, const char *name);
+static void test_binary(void);
+static void test_binary_arrays(void);
+static void test_binary_rows(void);
+static void bin_value(ngx_uint_t type, u_char *in, size_t len,
+    const char *want, const char *name);
+static u_char *be32(u_char *p, uint32_t n);
+static u_char *be64(u_char *p, uint64_t n);
 
 
 static ngx_pool_t  *pool;
@@ -61,6 +68,9 @@ main(void)
     test_rows();
     test_compact();
     test_compact_bytes();
+    test_binary();
+    test_binary_arrays();
+    test_binary_rows();
 
     ngx_destroy_pool(pool);
 
@@ -723,4 +733,317 @@ test_timestamps_utc(void)
 
     ok(bad == 0, "timestamp: the UTC form copied as the parser renders it, "
        "20000 times (%d differ)", (int) bad);
+}
+
+
+/*
+ * Binary results (crm_render_bin_*()): the JSON of each value is the
+ * JSON of its text output, and a sort key's text is what PostgreSQL
+ * writes (the pairs below from PostgreSQL 15, TimeZone UTC)
+ */
+
+static void
+test_binary(void)
+{
+    u_char       b[8], buf[128], want[128], *p, *q;
+    ngx_str_t    v, t;
+    ngx_uint_t   i;
+    crm_field_t  f;
+
+    static struct {
+        int64_t      us;                /* since 2000-01-01 UTC */
+        const char  *text;              /* timestamptz_out() */
+    } ts[] = {
+        { 0, "2000-01-01 00:00:00+00" },
+        { 820540799000000LL, "2025-12-31 23:59:59+00" },
+        { 849918999271842LL, "2026-12-07 00:36:39.271842+00" },
+        { -1, "1999-12-31 23:59:59.999999+00" },
+        { -946684799990000LL, "1970-01-01 00:00:00.01+00" },
+        { -64464465599500000LL, "0044-03-15 12:00:00.5+00 BC" },
+        { -211781865600000000LL, "4713-11-24 00:00:00+00 BC" },
+        { 326470291750123456LL, "12345-06-07 08:09:10.123456+00" },
+    };
+
+    ngx_memzero(&f, sizeof(crm_field_t));
+    f.type = CRM_FT_TIMESTAMP;
+
+    for (i = 0; i < sizeof(ts) / sizeof(ts[0]); i++) {
+        be64(b, (uint64_t) ts[i].us);
+        v.data = b;
+        v.len = 8;
+
+        t = str(ts[i].text);
+        q = crm_render_value(want, &f, &t);
+        p = crm_render_bin_value(buf, &f, &v);
+
+        ok(p != NULL && q != NULL && p - buf == q - want
+           && ngx_memcmp(buf, want, p - buf) == 0,
+           "binary: timestamp %s as its text renders", ts[i].text);
+
+        p = crm_render_bin_text(buf, &f, &v);
+        is_mem(buf, p ? p - buf : 0, ts[i].text,
+               "binary: timestamp %s written back as PostgreSQL does",
+               ts[i].text);
+    }
+
+    be64(b, 0x7fffffffffffffffULL);
+    bin_value(CRM_FT_TIMESTAMP, b, 8, "null", "binary: infinity is null");
+    p = crm_render_bin_text(buf, &f, &v);
+    is_mem(buf, p ? p - buf : 0, "infinity",
+           "binary: infinity written back");
+    be64(b, 0x8000000000000000ULL);
+    bin_value(CRM_FT_TIMESTAMP, b, 8, "null", "binary: -infinity is null");
+    p = crm_render_bin_text(buf, &f, &v);
+    is_mem(buf, p ? p - buf : 0, "-infinity",
+           "binary: -infinity written back");
+    ok(crm_render_bin_value(buf, &f, &(ngx_str_t) { 4, b }) == NULL,
+       "binary: a timestamp of 4 bytes refused");
+
+    /* uuid */
+
+    ngx_memcpy(b, "\xa0\x00\x00\x00\x00\x00\x40\x00", 8);
+    ngx_memcpy(buf + 64, b, 8);
+    ngx_memcpy(buf + 72, "\x80\x00\x00\x00\x00\x00\x00\x01", 8);
+    bin_value(CRM_FT_UUID, buf + 64, 16, "\"" CONTACT_ID "\"",
+              "binary: uuid");
+    bin_value(CRM_FT_UUID, buf + 64, 15, NULL,
+              "binary: a uuid of 15 bytes");
+
+    f.type = CRM_FT_UUID;
+    v.data = buf + 64;
+    v.len = 16;
+    p = crm_render_bin_text(want, &f, &v);
+    is_mem(want, p ? p - want : 0, CONTACT_ID,
+           "binary: uuid written back");
+
+    /* integers by their length, booleans, text, jsonb and json */
+
+    bin_value(CRM_FT_INT, (u_char *) "\xff\xfb", 2, "-5", "binary: int2");
+    bin_value(CRM_FT_INT, (u_char *) "\x7f\xff\xff\xff", 4, "2147483647",
+              "binary: int4");
+    bin_value(CRM_FT_INT, (u_char *) "\x80\0\0\0\0\0\0\0", 8,
+              "-9223372036854775808", "binary: int8");
+    bin_value(CRM_FT_INT, (u_char *) "\0\0\1", 3, NULL,
+              "binary: an integer of 3 bytes");
+
+    f.type = CRM_FT_INT;
+    v.data = (u_char *) "\0\0\0\0\0\0\x30\x39";
+    v.len = 8;
+    p = crm_render_bin_text(want, &f, &v);
+    is_mem(want, p ? p - want : 0, "12345", "binary: int8 written back");
+
+    bin_value(CRM_FT_BOOL, (u_char *) "\1", 1, "true", "binary: true");
+    bin_value(CRM_FT_BOOL, (u_char *) "\0", 1, "false", "binary: false");
+    bin_value(CRM_FT_BOOL, (u_char *) "\0\0", 2, NULL,
+              "binary: a boolean of 2 bytes");
+
+    f.type = CRM_FT_BOOL;
+    v.data = (u_char *) "\1";
+    v.len = 1;
+    p = crm_render_bin_text(want, &f, &v);
+    is_mem(want, p ? p - want : 0, "t", "binary: true written back");
+
+    bin_value(CRM_FT_TEXT, (u_char *) "say \"hi\"\n", 9,
+              "\"say \\\"hi\\\"\\n\"", "binary: text escaped");
+    bin_value(CRM_FT_OBJECT, (u_char *) "\1{\"a\": [1, \"b c\"]}", 18,
+              "{\"a\":[1,\"b c\"]}", "binary: jsonb without white space");
+    bin_value(CRM_FT_OBJECT, (u_char *) "{\"a\": 1}", 8, "{\"a\":1}",
+              "binary: json without white space");
+    bin_value(CRM_FT_NUMERIC, (u_char *) "\0\1", 2, NULL,
+              "binary: numeric is not rendered from binary");
+
+    f.type = CRM_FT_NUMERIC;
+    ok(!crm_render_bin_type(&f), "binary: numeric fetched as text");
+    f.type = CRM_FT_DATE;
+    ok(!crm_render_bin_type(&f), "binary: date fetched as text");
+    f.type = CRM_FT_TEXT_ARRAY;
+    ok(crm_render_bin_type(&f) && !crm_render_bin_key(&f),
+       "binary: an array rendered, not a sort key");
+}
+
+
+static void
+test_binary_arrays(void)
+{
+    u_char  a[256], *p;
+
+    /* {} */
+
+    p = be32(be32(be32(a, 0), 0), 25);
+    bin_value(CRM_FT_TEXT_ARRAY, a, p - a, "[]", "binary: empty array");
+
+    /* {a,"b c",NULL,"say \"hi\""} */
+
+    p = be32(be32(be32(a, 1), 1), 25);
+    p = be32(be32(p, 4), 1);
+    p = be32(p, 1);
+    *p++ = 'a';
+    p = be32(p, 3);
+    p = ngx_cpymem(p, "b c", 3);
+    p = be32(p, 0xffffffff);
+    p = be32(p, 8);
+    p = ngx_cpymem(p, "say \"hi\"", 8);
+    bin_value(CRM_FT_TEXT_ARRAY, a, p - a,
+              "[\"a\",\"b c\",null,\"say \\\"hi\\\"\"]",
+              "binary: text[] with a NULL and quotes");
+    bin_value(CRM_FT_TEXT_ARRAY, a, p - a - 1, NULL,
+              "binary: a truncated array");
+
+    /* {{a,b},{c,d}}, lower bounds 0 */
+
+    p = be32(be32(be32(a, 2), 0), 25);
+    p = be32(be32(p, 2), 0);
+    p = be32(be32(p, 2), 0);
+    p = be32(p, 1); *p++ = 'a';
+    p = be32(p, 1); *p++ = 'b';
+    p = be32(p, 1); *p++ = 'c';
+    p = be32(p, 1); *p++ = 'd';
+    bin_value(CRM_FT_TEXT_ARRAY, a, p - a, "[[\"a\",\"b\"],[\"c\",\"d\"]]",
+              "binary: two dimensions");
+
+    p = be32(p, 1); *p++ = 'e';
+    bin_value(CRM_FT_TEXT_ARRAY, a, p - a, NULL,
+              "binary: bytes after the last element");
+
+    /* uuid[] */
+
+    p = be32(be32(be32(a, 1), 0), 2950);
+    p = be32(be32(p, 1), 1);
+    p = be32(p, 16);
+    p = ngx_cpymem(p, "\xa0\0\0\0\0\0\x40\0\x80\0\0\0\0\0\0\1", 16);
+    bin_value(CRM_FT_UUID_ARRAY, a, p - a, "[\"" CONTACT_ID "\"]",
+              "binary: uuid[]");
+
+    p = be32(be32(be32(a, 1), 0), 2950);
+    p = be32(be32(p, 1), 1);
+    p = be32(p, 4);
+    p = ngx_cpymem(p, "abcd", 4);
+    bin_value(CRM_FT_UUID_ARRAY, a, p - a, NULL,
+              "binary: a uuid[] element of 4 bytes");
+
+    p = be32(be32(be32(a, 7), 0), 25);
+    bin_value(CRM_FT_TEXT_ARRAY, a, p - a, NULL,
+              "binary: more dimensions than PostgreSQL has");
+}
+
+
+/* a contact's row from binary columns is its row from text columns */
+
+static void
+test_binary_rows(void)
+{
+    u_char          *buf, *p, *q, *want, tags[64], *t;
+    size_t           size;
+    ngx_str_t        cols[CRM_MAX_FIELDS], text[CRM_MAX_FIELDS];
+    ngx_uint_t       i;
+    crm_resource_t  *contacts;
+    u_char           b1[8], b2[8];
+
+    static const char  *row[] = {
+        CONTACT_ID, "Ada", "Love\"lace", "ada@example.com", NULL, NULL,
+        NULL, NULL, "customer", NULL, "{vip}", "{\"n\": 1}",
+        "2025-12-31 23:59:59+00", "2026-12-07 00:36:39.271842+00"
+    };
+
+    contacts = crm_schema_find(&(ngx_str_t) ngx_string("contacts"));
+
+    for (i = 0; i < 14; i++) {
+        text[i] = str(row[i]);
+        cols[i] = text[i];
+    }
+
+    for (i = 0; i < contacts->nfields; i++) {
+        if (crm_render_field(contacts, NULL, i)) {
+            ok(crm_render_bin_type(&contacts->fields[i]),
+               "binary rows: contacts.%s rendered from binary",
+               (char *) contacts->fields[i].name.data);
+        }
+    }
+
+    cols[0].data = (u_char *) "\xa0\0\0\0\0\0\x40\0\x80\0\0\0\0\0\0\1";
+    cols[0].len = 16;
+
+    t = be32(be32(be32(tags, 1), 0), 25);
+    t = be32(be32(t, 1), 1);
+    t = be32(t, 3);
+    t = ngx_cpymem(t, "vip", 3);
+    cols[10].data = tags;
+    cols[10].len = t - tags;
+
+    cols[11] = str("\1{\"n\": 1}");
+
+    be64(b1, 820540799000000ULL);
+    be64(b2, 849918999271842ULL);
+    cols[12].data = b1;
+    cols[12].len = 8;
+    cols[13].data = b2;
+    cols[13].len = 8;
+
+    size = crm_render_bin_size(contacts, NULL, cols);
+    buf = ngx_pnalloc(pool, size);
+    want = ngx_pnalloc(pool, crm_render_size(contacts, NULL, text));
+
+    p = crm_render_bin_row(buf, contacts, NULL, cols);
+    q = crm_render_row(want, contacts, NULL, text);
+
+    ok(p != NULL && (size_t) (p - buf) <= size,
+       "binary rows: within the bound");
+    ok(p != NULL && q != NULL && p - buf == q - want
+       && ngx_memcmp(buf, want, p - buf) == 0,
+       "binary rows: the text row's JSON");
+
+    cols[12].len = 7;
+    ok(crm_render_bin_row(buf, contacts, NULL, cols) == NULL,
+       "binary rows: a value not of its type's form is NULL");
+}
+
+
+static void
+bin_value(ngx_uint_t type, u_char *in, size_t len, const char *want,
+    const char *name)
+{
+    u_char       buf[512], *p;
+    ngx_str_t    v;
+    crm_field_t  f;
+
+    ngx_memzero(&f, sizeof(crm_field_t));
+    f.type = type;
+
+    v.data = in;
+    v.len = len;
+
+    p = crm_render_bin_value(buf, &f, &v);
+
+    if (want == NULL) {
+        ok(p == NULL, "%s: refused", name);
+        return;
+    }
+
+    if (p == NULL) {
+        ok(0, "%s (NULL)", name);
+        return;
+    }
+
+    ok((size_t) (p - buf) <= 6 * len + 40, "%s: within the bound", name);
+    is_mem(buf, p - buf, want, "%s", name);
+}
+
+
+static u_char *
+be32(u_char *p, uint32_t n)
+{
+    *p++ = (u_char) (n >> 24);
+    *p++ = (u_char) (n >> 16);
+    *p++ = (u_char) (n >> 8);
+    *p++ = (u_char) n;
+
+    return p;
+}
+
+
+static u_char *
+be64(u_char *p, uint64_t n)
+{
+    p = be32(p, (uint32_t) (n >> 32));
+    return be32(p, (uint32_t) n);
 }
