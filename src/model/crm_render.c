@@ -62,6 +62,7 @@ static uint64_t crm_render_be64(u_char *s);
 static uint32_t crm_render_be32(u_char *s);
 static ngx_int_t crm_render_bin_int64(u_char *s, size_t len, int64_t *n);
 static u_char *crm_render_bin_int(u_char *p, u_char *s, size_t len);
+static u_char *crm_render_int64(u_char *p, int64_t n);
 static void crm_render_bin_split(int64_t t, int64_t *year, ngx_int_t *mon,
     ngx_int_t *day, int64_t *secs, ngx_uint_t *us);
 static u_char *crm_render_bin_timestamp(u_char *p, u_char *s, size_t len);
@@ -1246,7 +1247,7 @@ crm_render_bin_text(u_char *p, crm_field_t *f, ngx_str_t *v)
             return NULL;
         }
 
-        return ngx_sprintf(p, "%L", n);
+        return crm_render_int64(p, n);
 
     case CRM_FT_BOOL:
         if (v->len != 1) {
@@ -1369,7 +1370,21 @@ crm_render_bin_int(u_char *p, u_char *s, size_t len)
         return NULL;
     }
 
-    return ngx_sprintf(p, "%L", n);
+    return crm_render_int64(p, n);
+}
+
+
+/* ngx_sprintf()'s "%L" negates the value: not the smallest int64 */
+
+static u_char *
+crm_render_int64(u_char *p, int64_t n)
+{
+    if (n < 0) {
+        *p++ = '-';
+        return ngx_sprintf(p, "%uL", (uint64_t) 0 - (uint64_t) n);
+    }
+
+    return ngx_sprintf(p, "%uL", (uint64_t) n);
 }
 
 
