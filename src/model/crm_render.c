@@ -47,7 +47,17 @@
      | crm_render_quotes(w))
 
 
+typedef size_t (*crm_render_size_pt)(crm_field_t *f, ngx_str_t *v);
+typedef u_char *(*crm_render_value_pt)(u_char *p, crm_field_t *f,
+    ngx_str_t *v);
+
+
+static size_t crm_render_fields_size(crm_resource_t *res, u_char *select,
+    ngx_str_t *cols, crm_render_size_pt value_size);
+static u_char *crm_render_fields(u_char *p, crm_resource_t *res,
+    u_char *select, ngx_str_t *cols, crm_render_value_pt value);
 static size_t crm_render_value_size(crm_field_t *f, ngx_str_t *v);
+static size_t crm_render_bin_value_size(crm_field_t *f, ngx_str_t *v);
 static u_char *crm_render_char(u_char *p, u_char c);
 static u_char *crm_render_quoted(u_char *p, u_char **sp, u_char *last);
 static u_char *crm_render_number(u_char *p, u_char *s, size_t len);
@@ -113,6 +123,26 @@ crm_render_ncols(crm_resource_t *res, u_char *select)
 size_t
 crm_render_size(crm_resource_t *res, u_char *select, ngx_str_t *cols)
 {
+    return crm_render_fields_size(res, select, cols, crm_render_value_size);
+}
+
+
+/* NULL: a value that is not its field type's text form */
+
+u_char *
+crm_render_row(u_char *p, crm_resource_t *res, u_char *select,
+    ngx_str_t *cols)
+{
+    return crm_render_fields(p, res, select, cols, crm_render_value);
+}
+
+
+/* the text and the binary forms: the rendered fields, and their values */
+
+static size_t
+crm_render_fields_size(crm_resource_t *res, u_char *select, ngx_str_t *cols,
+    crm_render_size_pt value_size)
+{
     size_t       size;
     ngx_uint_t   i, n;
     crm_field_t  *f;
@@ -128,18 +158,16 @@ crm_render_size(crm_resource_t *res, u_char *select, ngx_str_t *cols)
 
         /* ,"name": */
         size += f->name.len + sizeof(",\"\":") - 1
-                + crm_render_value_size(f, &cols[n++]);
+                + value_size(f, &cols[n++]);
     }
 
     return size;
 }
 
 
-/* NULL: a value that is not its field type's text form */
-
-u_char *
-crm_render_row(u_char *p, crm_resource_t *res, u_char *select,
-    ngx_str_t *cols)
+static u_char *
+crm_render_fields(u_char *p, crm_resource_t *res, u_char *select,
+    ngx_str_t *cols, crm_render_value_pt value)
 {
     ngx_uint_t    i, n;
     crm_field_t  *f;
@@ -164,7 +192,7 @@ crm_render_row(u_char *p, crm_resource_t *res, u_char *select,
         *p++ = '"';
         *p++ = ':';
 
-        p = crm_render_value(p, f, &cols[n++]);
+        p = value(p, f, &cols[n++]);
         if (p == NULL) {
             return NULL;
         }
@@ -1052,64 +1080,8 @@ crm_render_bin_key(crm_field_t *f)
 size_t
 crm_render_bin_size(crm_resource_t *res, u_char *select, ngx_str_t *cols)
 {
-    size_t        size;
-    ngx_str_t    *v;
-    ngx_uint_t    i, n;
-    crm_field_t  *f;
-
-    size = sizeof("{}");
-
-    for (n = 0, i = 0; i < res->nfields; i++) {
-        if (!crm_render_pick(res, select, i)) {
-            continue;
-        }
-
-        f = &res->fields[i];
-        v = &cols[n++];
-
-        size += f->name.len + sizeof(",\"\":") - 1;
-
-        if (v->data == NULL) {
-            size += sizeof("null") - 1;
-            continue;
-        }
-
-        switch (f->type) {
-
-        case CRM_FT_UUID:
-            size += sizeof("\"01234567-89ab-cdef-0123-456789abcdef\"") - 1;
-            break;
-
-        case CRM_FT_INT:
-            size += NGX_INT64_LEN;
-            break;
-
-        case CRM_FT_BOOL:
-            size += sizeof("false") - 1;
-            break;
-
-        case CRM_FT_TIMESTAMP:
-            /* a year of up to 19 digits */
-            size += sizeof("\"-T00:00:00.000Z\"") + sizeof("-12-31") + 19;
-            break;
-
-        case CRM_FT_OBJECT:
-        case CRM_FT_LIST:
-            size += v->len;
-            break;
-
-        default:
-            /*
-             * text: \u00XX is six bytes for one; an array: an element of
-             * n bytes takes 4 + n, and at most 6 n + 6 rendered
-             * (quoted, escaped, its comma, its share of brackets); a
-             * uuid 38 of its 20
-             */
-            size += 6 * v->len + sizeof("\"\"") - 1;
-        }
-    }
-
-    return size;
+    return crm_render_fields_size(res, select, cols,
+                                  crm_render_bin_value_size);
 }
 
 
@@ -1119,36 +1091,45 @@ u_char *
 crm_render_bin_row(u_char *p, crm_resource_t *res, u_char *select,
     ngx_str_t *cols)
 {
-    ngx_uint_t    i, n;
-    crm_field_t  *f;
+    return crm_render_fields(p, res, select, cols, crm_render_bin_value);
+}
 
-    *p++ = '{';
 
-    for (n = 0, i = 0; i < res->nfields; i++) {
-        if (!crm_render_pick(res, select, i)) {
-            continue;
-        }
-
-        f = &res->fields[i];
-
-        if (n > 0) {
-            *p++ = ',';
-        }
-
-        *p++ = '"';
-        p = ngx_cpymem(p, f->name.data, f->name.len);
-        *p++ = '"';
-        *p++ = ':';
-
-        p = crm_render_bin_value(p, f, &cols[n++]);
-        if (p == NULL) {
-            return NULL;
-        }
+static size_t
+crm_render_bin_value_size(crm_field_t *f, ngx_str_t *v)
+{
+    if (v->data == NULL) {
+        return sizeof("null") - 1;
     }
 
-    *p++ = '}';
+    switch (f->type) {
 
-    return p;
+    case CRM_FT_UUID:
+        return sizeof("\"01234567-89ab-cdef-0123-456789abcdef\"") - 1;
+
+    case CRM_FT_INT:
+        return NGX_INT64_LEN;
+
+    case CRM_FT_BOOL:
+        return sizeof("false") - 1;
+
+    case CRM_FT_TIMESTAMP:
+        /* a year of up to 19 digits */
+        return sizeof("\"-T00:00:00.000Z\"") + sizeof("-12-31") + 19;
+
+    case CRM_FT_OBJECT:
+    case CRM_FT_LIST:
+        return v->len;
+
+    default:
+        /*
+         * text: \u00XX is six bytes for one; an array: an element of n
+         * bytes takes 4 + n, and at most 6 n + 6 rendered (quoted,
+         * escaped, its comma, its share of brackets); a uuid 38 of its
+         * 20
+         */
+        return 6 * v->len + sizeof("\"\"") - 1;
+    }
 }
 
 
