@@ -351,26 +351,11 @@ crm_list_binary(crm_ctx_t *ctx, crm_stmt_t *st)
  * disagree) would be misread
  */
 
-#define CRM_OID_BOOL          16
-#define CRM_OID_INT8          20
-#define CRM_OID_INT2          21
-#define CRM_OID_INT4          23
-#define CRM_OID_TEXT          25
-#define CRM_OID_JSON          114
-#define CRM_OID_TEXT_ARRAY    1009
-#define CRM_OID_VARCHAR_ARRAY 1015
-#define CRM_OID_BPCHAR        1042
-#define CRM_OID_VARCHAR       1043
-#define CRM_OID_TIMESTAMPTZ   1184
-#define CRM_OID_UUID          2950
-#define CRM_OID_UUID_ARRAY    2951
-#define CRM_OID_JSONB         3802
-
 static ngx_int_t
 crm_list_bin_types(ngx_http_request_t *r, crm_stmt_t *st, PGresult *res)
 {
     Oid              t;
-    ngx_uint_t       i, n, ok;
+    ngx_uint_t       i, n;
     crm_field_t     *f;
     crm_resource_t  *rs;
 
@@ -384,43 +369,9 @@ crm_list_bin_types(ngx_http_request_t *r, crm_stmt_t *st, PGresult *res)
         f = &rs->fields[i];
         t = PQftype(res, (int) n);
 
-        switch (f->type) {
-
-        case CRM_FT_UUID:
-            ok = (t == CRM_OID_UUID);
-            break;
-
-        case CRM_FT_INT:
-            ok = (t == CRM_OID_INT8 || t == CRM_OID_INT4 || t == CRM_OID_INT2);
-            break;
-
-        case CRM_FT_BOOL:
-            ok = (t == CRM_OID_BOOL);
-            break;
-
-        case CRM_FT_TIMESTAMP:
-            ok = (t == CRM_OID_TIMESTAMPTZ);
-            break;
-
-        case CRM_FT_OBJECT:
-        case CRM_FT_LIST:
-            ok = (t == CRM_OID_JSONB || t == CRM_OID_JSON);
-            break;
-
-        case CRM_FT_TEXT_ARRAY:
-            ok = (t == CRM_OID_TEXT_ARRAY || t == CRM_OID_VARCHAR_ARRAY);
-            break;
-
-        case CRM_FT_UUID_ARRAY:
-            ok = (t == CRM_OID_UUID_ARRAY);
-            break;
-
-        default:
-            ok = (t == CRM_OID_TEXT || t == CRM_OID_VARCHAR
-                  || t == CRM_OID_BPCHAR);
-        }
-
-        if (!ok || PQfformat(res, (int) n) != 1) {
+        if (!crm_render_bin_oid(f, (ngx_uint_t) t)
+            || PQfformat(res, (int) n) != 1)
+        {
             ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
                           "crm: %V.%V: a binary column of type %ud",
                           &rs->name, &f->name, (ngx_uint_t) t);

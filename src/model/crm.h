@@ -516,6 +516,8 @@ u_char *crm_render_timestamp(u_char *p, u_char *s, size_t len);
  */
 ngx_uint_t crm_render_bin_type(crm_field_t *f);
 ngx_uint_t crm_render_bin_key(crm_field_t *f);
+/* whether a column of PostgreSQL type "oid" is read as the field's */
+ngx_uint_t crm_render_bin_oid(crm_field_t *f, ngx_uint_t oid);
 size_t crm_render_bin_size(crm_resource_t *res, u_char *select,
     ngx_str_t *cols);
 u_char *crm_render_bin_row(u_char *p, crm_resource_t *res, u_char *select,

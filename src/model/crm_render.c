@@ -1077,6 +1077,67 @@ crm_render_bin_key(crm_field_t *f)
 }
 
 
+/*
+ * Whether a column of PostgreSQL type "oid" (pg_type's) is what
+ * crm_render_bin_value() reads for the field: integers by their length,
+ * jsonb with its version byte and json without, text and its kin as
+ * their bytes
+ */
+
+#define CRM_OID_BOOL           16
+#define CRM_OID_INT8           20
+#define CRM_OID_INT2           21
+#define CRM_OID_INT4           23
+#define CRM_OID_TEXT           25
+#define CRM_OID_JSON           114
+#define CRM_OID_TEXT_ARRAY     1009
+#define CRM_OID_VARCHAR_ARRAY  1015
+#define CRM_OID_BPCHAR         1042
+#define CRM_OID_VARCHAR        1043
+#define CRM_OID_TIMESTAMPTZ    1184
+#define CRM_OID_UUID           2950
+#define CRM_OID_UUID_ARRAY     2951
+#define CRM_OID_JSONB          3802
+
+ngx_uint_t
+crm_render_bin_oid(crm_field_t *f, ngx_uint_t oid)
+{
+    switch (f->type) {
+
+    case CRM_FT_UUID:
+        return oid == CRM_OID_UUID;
+
+    case CRM_FT_INT:
+        return oid == CRM_OID_INT8 || oid == CRM_OID_INT4
+               || oid == CRM_OID_INT2;
+
+    case CRM_FT_BOOL:
+        return oid == CRM_OID_BOOL;
+
+    case CRM_FT_TIMESTAMP:
+        return oid == CRM_OID_TIMESTAMPTZ;
+
+    case CRM_FT_OBJECT:
+    case CRM_FT_LIST:
+        return oid == CRM_OID_JSONB || oid == CRM_OID_JSON;
+
+    case CRM_FT_TEXT_ARRAY:
+        return oid == CRM_OID_TEXT_ARRAY || oid == CRM_OID_VARCHAR_ARRAY;
+
+    case CRM_FT_UUID_ARRAY:
+        return oid == CRM_OID_UUID_ARRAY;
+
+    case CRM_FT_NUMERIC:
+    case CRM_FT_DATE:
+        return 0;
+
+    default:
+        return oid == CRM_OID_TEXT || oid == CRM_OID_VARCHAR
+               || oid == CRM_OID_BPCHAR;
+    }
+}
+
+
 size_t
 crm_render_bin_size(crm_resource_t *res, u_char *select, ngx_str_t *cols)
 {

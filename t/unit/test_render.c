@@ -859,6 +859,26 @@ test_binary(void)
     f.type = CRM_FT_TEXT_ARRAY;
     ok(crm_render_bin_type(&f) && !crm_render_bin_key(&f),
        "binary: an array rendered, not a sort key");
+
+    /* the column types each field is read from (pg_type's oids) */
+
+    f.type = CRM_FT_UUID;
+    ok(crm_render_bin_oid(&f, 2950) && !crm_render_bin_oid(&f, 25),
+       "binary: a uuid field from uuid only");
+    f.type = CRM_FT_INT;
+    ok(crm_render_bin_oid(&f, 20) && crm_render_bin_oid(&f, 23)
+       && crm_render_bin_oid(&f, 21) && !crm_render_bin_oid(&f, 1700),
+       "binary: an integer from int8, int4, int2, not numeric");
+    f.type = CRM_FT_OBJECT;
+    ok(crm_render_bin_oid(&f, 3802) && crm_render_bin_oid(&f, 114)
+       && !crm_render_bin_oid(&f, 25),
+       "binary: an object from jsonb or json");
+    f.type = CRM_FT_TEXT;
+    ok(crm_render_bin_oid(&f, 25) && crm_render_bin_oid(&f, 1043)
+       && !crm_render_bin_oid(&f, 2950),
+       "binary: text from text or varchar, not uuid");
+    f.type = CRM_FT_NUMERIC;
+    ok(!crm_render_bin_oid(&f, 1700), "binary: numeric from none");
 }
 
 
