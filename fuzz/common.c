@@ -10,6 +10,9 @@
 #include "common.h"
 
 
+static int fuzz_cast(u_char *p, u_char *last, const char *cast);
+
+
 static ngx_log_t  fuzz_log;
 
 
@@ -125,6 +128,23 @@ fuzz_utf8(ngx_str_t *s)
 }
 
 
+/* "cast" at p, and no more of a type's name after it ("::uuid[]") */
+
+static int
+fuzz_cast(u_char *p, u_char *last, const char *cast)
+{
+    size_t  len;
+
+    len = ngx_strlen(cast);
+
+    return (size_t) (last - p) >= len
+           && ngx_strncmp(p, cast, len) == 0
+           && (p + len == last
+               || !(p[len] == '[' || p[len] == '_'
+                    || (p[len] >= 'a' && p[len] <= 'z')));
+}
+
+
 void
 fuzz_check_stmt(crm_stmt_t *st, const char *what)
 {
@@ -153,11 +173,23 @@ fuzz_check_stmt(crm_stmt_t *st, const char *what)
             n = n * 10 + (*p - '0');
         }
 
-        p--;
-
         fuzz_check(n >= 1 && n <= st->params.nelts,
                    "statement: $n is bound");
         used[n] = 1;
+
+        /* a binary value is read as the type every reference casts to */
+
+        param = st->params.elts;
+
+        if (param[n - 1].binary) {
+            fuzz_check(fuzz_cast(p, last, "::timestamptz")
+                       ? param[n - 1].value.len == 8
+                       : fuzz_cast(p, last, "::uuid")
+                         && param[n - 1].value.len == 16,
+                       "statement: a binary parameter of its cast");
+        }
+
+        p--;
     }
 
     param = st->params.elts;
@@ -169,7 +201,7 @@ fuzz_check_stmt(crm_stmt_t *st, const char *what)
             fuzz_check(param[i].value.data != NULL
                        || param[i].value.len == 0,
                        "statement: parameter value");
-            fuzz_check(param[i].value.len == 0
+            fuzz_check(param[i].binary || param[i].value.len == 0
                        || ngx_strlchr(param[i].value.data,
                                       param[i].value.data
                                       + param[i].value.len, '\0')

@@ -427,3 +427,47 @@ GET /api/v1/contacts?offset=2&cursor=abc
 X-API-Key: test-key-a-0123456789abcdef
 --- error_code: 400
 --- response_body_like: "code":"INVALID_PARAMETER"
+
+=== TEST 46: a timestamp with an offset and a microsecond, bound in binary
+Barbara was created at 03:00:00 exactly: the microsecond leaves her out.
+--- request
+GET /api/v1/contacts?createdAt[gte]=2026-02-01T08:30:00.000001%2B05:30&createdAt[lte]=2026-02-01T01:00:00-05:00
+--- more_headers
+X-API-Key: test-key-a-0123456789abcdef
+--- error_code: 200
+--- json_names: Edsger Dennis Claude
+
+=== TEST 47: a time without an offset is UTC; a date is its midnight
+--- request
+GET /api/v1/contacts?createdAt[gte]=2026-02-01&createdAt[lt]=2026-02-01T03:00&sort=createdAt
+--- more_headers
+X-API-Key: test-key-a-0123456789abcdef
+--- error_code: 200
+--- json_names: Ada Alan
+
+=== TEST 48: a fraction finer than a microsecond is rounded, as PostgreSQL does
+The text is bound as it is: 02:59:59.9999999 is read as 03:00:00, and
+"gt" leaves Barbara, created then, out.
+--- request
+GET /api/v1/contacts?createdAt[gt]=2026-02-01T02:59:59.9999999Z&createdAt[lt]=2026-02-01T05:00:00Z
+--- more_headers
+X-API-Key: test-key-a-0123456789abcdef
+--- error_code: 200
+--- json_names: Claude
+
+=== TEST 49: a uuid filter of upper case, bound in binary
+--- request
+GET /api/v1/contacts?companyId=C0000000-0000-4000-8000-00000000000A&sort=firstName
+--- more_headers
+X-API-Key: test-key-a-0123456789abcdef
+--- error_code: 200
+--- json_names: Ada Alan Barbara
+
+=== TEST 50: count=estimated with filters bound in binary
+The estimate's statement carries its parameters as text.
+--- request
+GET /api/v1/contacts?count=estimated&createdAt[gte]=2026-02-01T03:00:00Z&companyId=c0000000-0000-4000-8000-00000000000a&limit=1
+--- more_headers
+X-API-Key: test-key-a-0123456789abcdef
+--- error_code: 200
+--- response_body_like: "total":\d+\}\}$

@@ -1129,7 +1129,7 @@ crm_tracking_stmt(ngx_pool_t *pool, const char *sql, ngx_uint_t n)
             return NULL;
         }
 
-        ngx_str_null(&param->value);
+        ngx_memzero(param, sizeof(crm_param_t));
         param->null = 1;
     }
 

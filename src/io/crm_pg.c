@@ -656,7 +656,10 @@ crm_pg_send(crm_pg_conn_t *pc, crm_pg_req_t *pr)
     pc->res = NULL;
     pr->conn = pc;
 
-    /* libpq wants NUL-terminated strings */
+    /*
+     * libpq wants NUL-terminated strings; a binary value (crm_param_t)
+     * is given with its length and format
+     */
 
     n = st->params.nelts;
     params = st->params.elts;
@@ -665,6 +668,9 @@ crm_pg_send(crm_pg_conn_t *pc, crm_pg_req_t *pr)
     if (values == NULL) {
         goto failed;
     }
+
+    pc->lengths = NULL;
+    pc->formats = NULL;
 
     for (i = 0; i < n; i++) {
         if (params[i].null) {
@@ -677,6 +683,20 @@ crm_pg_send(crm_pg_conn_t *pc, crm_pg_req_t *pr)
                                   params[i].value.len);
         if (values[i] == NULL) {
             goto failed;
+        }
+
+        if (params[i].binary && pc->formats == NULL) {
+            pc->lengths = ngx_pcalloc(st->params.pool, n * sizeof(int));
+            pc->formats = ngx_pcalloc(st->params.pool, n * sizeof(int));
+
+            if (pc->lengths == NULL || pc->formats == NULL) {
+                goto failed;
+            }
+        }
+
+        if (params[i].binary) {
+            pc->lengths[i] = (int) params[i].value.len;
+            pc->formats[i] = 1;
         }
     }
 
@@ -1222,6 +1242,7 @@ crm_pg_cancel(crm_pg_conn_t *pc)
     cc->pid = PQbackendPID(pc->pg);
 
     ngx_str_set(&cc->stmt.sql, "SELECT pg_cancel_backend($1::int)");
+    ngx_memzero(param, sizeof(crm_param_t));
     param->value.data = p;
     param->value.len = ngx_sprintf(p, "%d", cc->pid) - p;
 

@@ -56,6 +56,8 @@ struct crm_pg_conn_s {
     ngx_uint_t                nstmts;
     crm_pg_stmt_t            *preparing;    /* its Parse is in flight */
     char                    **values;       /* of the statement to run */
+    int                      *lengths;      /* NULL: every value text */
+    int                      *formats;
     int                       nvalues;
 
     /*

@@ -94,7 +94,7 @@ crm_pg_execute(crm_pg_conn_t *pc, crm_pg_stmt_t *ps, crm_stmt_t *st)
 
         return PQsendQueryPrepared(pc->pg, name, pc->nvalues,
                                    (const char * const *) pc->values,
-                                   NULL, NULL, st->binary);
+                                   pc->lengths, pc->formats, st->binary);
     }
 
     sql = crm_pg_strdup(st->params.pool, (char *) st->sql.data, st->sql.len);
@@ -103,6 +103,6 @@ crm_pg_execute(crm_pg_conn_t *pc, crm_pg_stmt_t *ps, crm_stmt_t *st)
     }
 
     return PQsendQueryParams(pc->pg, sql, pc->nvalues, NULL,
-                             (const char * const *) pc->values, NULL, NULL,
-                             st->binary);
+                             (const char * const *) pc->values, pc->lengths,
+                             pc->formats, st->binary);
 }

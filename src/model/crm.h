@@ -274,11 +274,18 @@ typedef struct {
 } crm_query_t;
 
 
-/* a value bound to a $n parameter; NULL when null is set */
+/*
+ * a value bound to a $n parameter; NULL when null is set; in PostgreSQL's
+ * binary format when binary is set (crm_value_binary()), "text" then
+ * holding its text for the statements that carry their parameters as
+ * text (crm_sql_json())
+ */
 
 typedef struct {
     ngx_str_t                 value;
+    ngx_str_t                 text;
     unsigned                  null:1;
+    unsigned                  binary:1;
 } crm_param_t;
 
 
@@ -378,6 +385,37 @@ ngx_int_t crm_query_parse_fields(ngx_pool_t *pool, crm_resource_t *res,
 #define CRM_TEXT_MAX          1000      /* bytes of a text value */
 
 ngx_int_t crm_value_check(ngx_uint_t type, ngx_str_t *v);
+
+/*
+ * A timestamp in PostgreSQL's text form, "2026-01-15 10:30:00.123+00" (a
+ * space for the "T", an offset of hours alone), in the ISO 8601 form
+ * crm_value_check() takes, written to "buf" (CRM_VALUE_TS_MAX + 3
+ * bytes); any other text as it is.  NGX_DECLINED: too long.
+ */
+#define CRM_VALUE_TS_MAX      64        /* bytes of a timestamp's text */
+
+ngx_int_t crm_value_iso(ngx_str_t *v, u_char *buf, ngx_str_t *iso);
+
+/*
+ * A timestamp crm_value_check() takes, as microseconds since 2000-01-01
+ * 00:00:00 UTC (no offset: UTC, as the module's sessions read it).
+ * NGX_DONE: with a fraction finer than a microsecond, which *us leaves
+ * out (PostgreSQL rounds it).  NGX_DECLINED: not such a timestamp.
+ */
+ngx_int_t crm_value_time(ngx_str_t *v, int64_t *us);
+
+/*
+ * A value that crm_value_check() (or, a timestamp, crm_value_iso()
+ * first) accepted, in PostgreSQL's binary format: a timestamp as
+ * timestamptz_recv() reads it (8 bytes), a uuid as uuid_recv() does (16);
+ * "buf" holds CRM_VALUE_BIN_MAX bytes.  NGX_DECLINED: bind the text
+ * (another type, or a fraction of a second finer than a microsecond,
+ * which PostgreSQL rounds).
+ */
+#define CRM_VALUE_BIN_MAX     16
+
+ngx_int_t crm_value_binary(ngx_uint_t type, ngx_str_t *v, u_char *buf,
+    size_t *len);
 /* NGX_OK: UTF-8 without NUL or controls; *chars (may be NULL) counted */
 ngx_int_t crm_value_utf8(u_char *p, size_t len, size_t *chars);
 /* "msg" on one line into dst: newlines and tabs as spaces; the end */
@@ -505,6 +543,8 @@ u_char *crm_render_compact(u_char *p, u_char *s, size_t len);
 u_char *crm_render_string(u_char *p, u_char *s, size_t len);
 /* timestamptz text -> "YYYY-MM-DDTHH:MM:SS.mmmZ" (UTC) or null */
 u_char *crm_render_timestamp(u_char *p, u_char *s, size_t len);
+/* days since 1970-01-01 of a date of the proleptic Gregorian calendar */
+int64_t crm_render_days(int64_t y, ngx_int_t m, ngx_int_t d);
 
 /*
  * The same from PostgreSQL's binary output (a list's page): whether a

@@ -33,10 +33,7 @@ static ngx_int_t crm_analytics_next(ngx_pool_t *pool, u_char **pp,
     u_char *last, ngx_str_t *name, ngx_str_t *value);
 static ngx_int_t crm_analytics_bad(ngx_pool_t *pool, crm_error_t *err,
     ngx_str_t *param, const char *code, const char *message);
-static ngx_int_t crm_analytics_digits(u_char **pp, u_char *last,
-    ngx_uint_t n, ngx_uint_t *v);
 static time_t crm_analytics_align(time_t t, ngx_uint_t interval);
-static time_t crm_analytics_days(ngx_uint_t y, ngx_uint_t m, ngx_uint_t d);
 
 
 ngx_str_t  crm_analytics_intervals[] = {
@@ -313,100 +310,45 @@ crm_analytics_bad(ngx_pool_t *pool, crm_error_t *err, ngx_str_t *param,
 
 
 /*
- * YYYY-MM-DD, or YYYY-MM-DDTHH:MM[:SS[.fraction]][Z|+HH:MM|-HH:MM]
- * (crm_value_check()'s timestamps; no zone: UTC), from 1970 to 2999
+ * A timestamp crm_value_check() takes (crm_value_time(); no zone: UTC),
+ * from 1970 to 2999 as written, in seconds: a fraction of a second is
+ * dropped
  */
 
 ngx_int_t
 crm_analytics_time(u_char *p, size_t len, time_t *t)
 {
-    u_char      *last;
-    time_t       v, off;
-    ngx_str_t    s;
-    ngx_uint_t   y, mo, d, h, mi, sec, oh, om;
+    time_t      v;
+    int64_t     us;
+    ngx_int_t   rc;
+    ngx_str_t   s;
+    ngx_uint_t  y;
 
     s.data = p;
     s.len = len;
 
-    if (crm_value_check(CRM_FT_TIMESTAMP, &s) != NGX_OK) {
+    rc = crm_value_time(&s, &us);
+
+    if (rc != NGX_OK && rc != NGX_DONE) {
         return NGX_DECLINED;
     }
 
-    last = p + len;
-    h = 0;
-    mi = 0;
-    sec = 0;
-    off = 0;
-
-    /* the checker has seen the shape: only the numbers are read here */
-
-    (void) crm_analytics_digits(&p, last, 4, &y);
-    p++;
-    (void) crm_analytics_digits(&p, last, 2, &mo);
-    p++;
-    (void) crm_analytics_digits(&p, last, 2, &d);
-
-    if (p < last) {
-        p++;
-        (void) crm_analytics_digits(&p, last, 2, &h);
-        p++;
-        (void) crm_analytics_digits(&p, last, 2, &mi);
-
-        if (p < last && *p == ':') {
-            p++;
-            (void) crm_analytics_digits(&p, last, 2, &sec);
-
-            if (p < last && *p == '.') {
-                /* fractions of a second: into the second */
-                for (p++; p < last && *p >= '0' && *p <= '9'; p++) {
-                    /* void */
-                }
-            }
-        }
-
-        if (p < last && (*p == '+' || *p == '-')) {
-            v = (*p == '-') ? -1 : 1;
-            p++;
-            (void) crm_analytics_digits(&p, last, 2, &oh);
-            p++;
-            (void) crm_analytics_digits(&p, last, 2, &om);
-            off = v * (time_t) (oh * 3600 + om * 60);
-        }
-    }
+    y = (p[0] - '0') * 1000 + (p[1] - '0') * 100 + (p[2] - '0') * 10
+        + (p[3] - '0');
 
     if (y < 1970 || y > 2999) {
         return NGX_DECLINED;
     }
 
-    v = crm_analytics_days(y, mo, d) * 86400
-        + (time_t) (h * 3600 + mi * 60 + sec) - off;
+    /* floor division, and 2000-01-01 is 946684800 */
+
+    v = (time_t) ((us >= 0 ? us : us - 999999) / 1000000) + 946684800;
 
     if (v < CRM_ANALYTICS_MIN_TIME || v >= CRM_ANALYTICS_MAX_TIME) {
         return NGX_DECLINED;
     }
 
     *t = v;
-
-    return NGX_OK;
-}
-
-
-static ngx_int_t
-crm_analytics_digits(u_char **pp, u_char *last, ngx_uint_t n, ngx_uint_t *v)
-{
-    u_char  *p;
-
-    *v = 0;
-
-    for (p = *pp; n > 0; n--, p++) {
-        if (p == last || *p < '0' || *p > '9') {
-            return NGX_DECLINED;
-        }
-
-        *v = *v * 10 + (*p - '0');
-    }
-
-    *pp = p;
 
     return NGX_OK;
 }
@@ -431,21 +373,4 @@ crm_analytics_align(time_t t, ngx_uint_t interval)
 
     return (t >= 0 ? t / len : (t - len + 1) / len) * len
            + CRM_ANALYTICS_MONDAY;
-}
-
-
-/* days since 1970-01-01 of a date of the Gregorian calendar, y >= 1970 */
-
-static time_t
-crm_analytics_days(ngx_uint_t y, ngx_uint_t m, ngx_uint_t d)
-{
-    ngx_uint_t  era, yoe, doy, doe;
-
-    y -= (m <= 2);
-    era = y / 400;
-    yoe = y - era * 400;
-    doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1;
-    doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-
-    return (time_t) (era * 146097 + doe) - 719468;
 }

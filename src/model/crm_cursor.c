@@ -52,7 +52,6 @@
 #define CRM_CURSOR_BACKWARD     0x01
 #define CRM_CURSOR_NULL         0x01
 #define CRM_CURSOR_KEY_MAX      0xffff
-#define CRM_CURSOR_TS_MAX       64      /* bytes of a timestamp key */
 
 
 static ngx_int_t crm_cursor_filter(ngx_pool_t *pool, crm_filter_t *flt,
@@ -539,8 +538,7 @@ crm_cursor_keys(ngx_pool_t *pool, crm_query_t *q, u_char *p, u_char *last)
 static ngx_int_t
 crm_cursor_check_key(ngx_uint_t type, ngx_str_t *v)
 {
-    u_char     buf[CRM_CURSOR_TS_MAX + 3];
-    size_t     len;
+    u_char     buf[CRM_VALUE_TS_MAX + 3];
     ngx_int_t  rc;
     ngx_str_t  ts;
 
@@ -550,30 +548,9 @@ crm_cursor_check_key(ngx_uint_t type, ngx_str_t *v)
         return rc;
     }
 
-    len = v->len;
-
-    if (len <= 10 || len > CRM_CURSOR_TS_MAX) {
+    if (crm_value_iso(v, buf, &ts) != NGX_OK) {
         return NGX_DECLINED;
     }
-
-    ngx_memcpy(buf, v->data, len);
-
-    if (buf[10] == ' ') {
-        buf[10] = 'T';
-    }
-
-    if (len > 13
-        && (buf[len - 3] == '+' || buf[len - 3] == '-')
-        && buf[len - 2] >= '0' && buf[len - 2] <= '9'
-        && buf[len - 1] >= '0' && buf[len - 1] <= '9')
-    {
-        buf[len++] = ':';
-        buf[len++] = '0';
-        buf[len++] = '0';
-    }
-
-    ts.data = buf;
-    ts.len = len;
 
     return crm_value_check(type, &ts);
 }

@@ -84,7 +84,6 @@ static u_char *crm_render_iso(u_char *p, int64_t year, ngx_int_t mon,
     ngx_int_t day, ngx_int_t hour, ngx_int_t min, ngx_int_t sec,
     ngx_int_t ms);
 static u_char *crm_render_2digits(u_char *p, ngx_uint_t n);
-static int64_t crm_render_days(int64_t y, ngx_int_t m, ngx_int_t d);
 static void crm_render_civil(int64_t days, int64_t *y, ngx_int_t *m,
     ngx_int_t *d);
 
@@ -997,7 +996,7 @@ crm_render_digits(u_char *s, u_char *last, ngx_int_t *n, ngx_uint_t min,
 
 /* days since 1970-01-01 of a proleptic Gregorian date (Hinnant) */
 
-static int64_t
+int64_t
 crm_render_days(int64_t y, ngx_int_t m, ngx_int_t d)
 {
     int64_t  era, yoe, doy, doe;

@@ -71,6 +71,8 @@ static void crm_sql_col(crm_sql_t *s, ngx_uint_t n);
 static void crm_sql_literal(crm_sql_t *s, ngx_str_t *str);
 static ngx_uint_t crm_sql_param(crm_sql_t *s, u_char *data, size_t len,
     ngx_uint_t null);
+static ngx_uint_t crm_sql_param_typed(crm_sql_t *s, ngx_str_t *v,
+    ngx_uint_t type);
 static void crm_sql_ref(crm_sql_t *s, ngx_uint_t n, const char *cast);
 static crm_sql_type_t *crm_sql_type(crm_field_t *f);
 static ngx_int_t crm_sql_row_json(crm_sql_t *s, crm_resource_t *res,
@@ -937,8 +939,9 @@ crm_sql_json(ngx_pool_t *pool, crm_stmt_t *st)
 
     for (i = 0; i < st->params.nelts; i++) {
         v = p[i].null ? json_null()
-                      : json_stringn((char *) p[i].value.data,
-                                     p[i].value.len);
+            : p[i].binary ? json_stringn((char *) p[i].text.data,
+                                         p[i].text.len)
+            : json_stringn((char *) p[i].value.data, p[i].value.len);
 
         if (v == NULL || json_array_append_new(params, v) != 0) {
             json_decref(params);
@@ -1246,6 +1249,47 @@ crm_sql_param(crm_sql_t *s, u_char *data, size_t len, ngx_uint_t null)
     param->null = null ? 1 : 0;
 
     return s->st->params.nelts;
+}
+
+
+/*
+ * A parameter whose every reference casts it to the type of a field of
+ * type "type" (crm_sql_type()): a timestamp or a uuid is bound in
+ * binary (crm_value_binary()), which PostgreSQL reads without parsing
+ * text on every execution (a cursor's boundary, a created_before=); any
+ * other value as text
+ */
+
+static ngx_uint_t
+crm_sql_param_typed(crm_sql_t *s, ngx_str_t *v, ngx_uint_t type)
+{
+    u_char        buf[CRM_VALUE_BIN_MAX];
+    size_t        len;
+    ngx_uint_t    n;
+    crm_param_t  *param;
+
+    if (crm_value_binary(type, v, buf, &len) != NGX_OK) {
+        return crm_sql_param(s, v->data, v->len, 0);
+    }
+
+    n = crm_sql_param(s, buf, len, 0);
+    if (n == 0) {
+        return 0;
+    }
+
+    param = s->st->params.elts;
+    param = &param[n - 1];
+
+    param->text.data = ngx_pstrdup(s->pool, v);
+    if (param->text.data == NULL) {
+        s->failed = 1;
+        return 0;
+    }
+
+    param->text.len = v->len;
+    param->binary = 1;
+
+    return n;
 }
 
 
@@ -1797,7 +1841,11 @@ crm_sql_filter(crm_sql_t *s, crm_filter_t *flt)
         case 'a':
         case 'l':
 
-            /* the template's one parameter, bound at its first use */
+            /*
+             * the template's one parameter, bound at its first use; a
+             * template refers to it in one way only, so %v's value may
+             * be bound in binary
+             */
 
             if (n == 0) {
                 rc = crm_sql_filter_value(s, flt, &value);
@@ -1805,7 +1853,9 @@ crm_sql_filter(crm_sql_t *s, crm_filter_t *flt)
                     return rc;
                 }
 
-                n = crm_sql_param(s, value.data, value.len, 0);
+                n = (*p == 'v')
+                    ? crm_sql_param_typed(s, &value, flt->field->type)
+                    : crm_sql_param(s, value.data, value.len, 0);
             }
 
             if (*p == 'v') {
@@ -2277,14 +2327,14 @@ crm_sql_key_ref(crm_sql_t *s, ngx_uint_t n, const char *cast)
 }
 
 
-/* each boundary value is bound once, at its first use */
+/* each boundary value is bound once, at its first use; cast as its type */
 
 static ngx_uint_t
 crm_sql_key_param(crm_sql_t *s, crm_query_t *q, ngx_uint_t i,
     ngx_uint_t *pn)
 {
     if (pn[i] == 0) {
-        pn[i] = crm_sql_param(s, q->key[i].data, q->key[i].len, 0);
+        pn[i] = crm_sql_param_typed(s, &q->key[i], q->sort[i].field->type);
     }
 
     return pn[i];

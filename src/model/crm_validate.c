@@ -243,6 +243,8 @@ crm_validate(ngx_pool_t *pool, crm_resource_t *res, void *body,
             return NGX_ERROR;
         }
 
+        ngx_memzero(value, sizeof(crm_value_t));
+
         value->field = f;
         value->param.value = text;
         value->param.null = json_is_null(v) ? 1 : 0;

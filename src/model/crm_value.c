@@ -17,7 +17,7 @@
 
 static ngx_int_t crm_value_int(u_char *p, u_char *last);
 static ngx_int_t crm_value_numeric(u_char *p, u_char *last);
-static ngx_int_t crm_value_timestamp(u_char *p, u_char *last);
+static ngx_int_t crm_value_timestamp(u_char *p, u_char *last, int64_t *us);
 static ngx_int_t crm_value_date(u_char **pp, u_char *last);
 static ngx_int_t crm_value_digits(u_char **pp, u_char *last, ngx_uint_t n,
     ngx_uint_t min, ngx_uint_t max, ngx_uint_t *value);
@@ -105,7 +105,8 @@ crm_value_utf8(u_char *p, size_t len, size_t *chars)
 ngx_int_t
 crm_value_check(ngx_uint_t type, ngx_str_t *v)
 {
-    u_char  *p, *last;
+    u_char     *p, *last;
+    ngx_int_t   rc;
 
     p = v->data;
     last = p + v->len;
@@ -141,7 +142,8 @@ crm_value_check(ngx_uint_t type, ngx_str_t *v)
         return NGX_DECLINED;
 
     case CRM_FT_TIMESTAMP:
-        return crm_value_timestamp(p, last);
+        rc = crm_value_timestamp(p, last, NULL);
+        return (rc == NGX_DONE) ? NGX_OK : rc;
 
     case CRM_FT_DATE:
         if (crm_value_date(&p, last) == NGX_OK && p == last) {
@@ -149,6 +151,105 @@ crm_value_check(ngx_uint_t type, ngx_str_t *v)
         }
 
         return NGX_DECLINED;
+
+    default:
+        return NGX_DECLINED;
+    }
+}
+
+
+ngx_int_t
+crm_value_iso(ngx_str_t *v, u_char *buf, ngx_str_t *iso)
+{
+    size_t  len;
+
+    len = v->len;
+
+    if (len > CRM_VALUE_TS_MAX) {
+        return NGX_DECLINED;
+    }
+
+    ngx_memcpy(buf, v->data, len);
+
+    if (len > 10 && buf[10] == ' ') {
+        buf[10] = 'T';
+    }
+
+    if (len > 13
+        && (buf[len - 3] == '+' || buf[len - 3] == '-')
+        && buf[len - 2] >= '0' && buf[len - 2] <= '9'
+        && buf[len - 1] >= '0' && buf[len - 1] <= '9')
+    {
+        buf[len++] = ':';
+        buf[len++] = '0';
+        buf[len++] = '0';
+    }
+
+    iso->data = buf;
+    iso->len = len;
+
+    return NGX_OK;
+}
+
+
+ngx_int_t
+crm_value_time(ngx_str_t *v, int64_t *us)
+{
+    return crm_value_timestamp(v->data, v->data + v->len, us);
+}
+
+
+ngx_int_t
+crm_value_binary(ngx_uint_t type, ngx_str_t *v, u_char *buf, size_t *len)
+{
+    u_char     *p, tsbuf[CRM_VALUE_TS_MAX + 3];
+    int64_t     us;
+    uint64_t    u;
+    ngx_int_t   hi, lo;
+    ngx_str_t   iso;
+    ngx_uint_t  i;
+
+    switch (type) {
+
+    case CRM_FT_TIMESTAMP:
+        if (crm_value_iso(v, tsbuf, &iso) != NGX_OK
+            || crm_value_time(&iso, &us) != NGX_OK)
+        {
+            return NGX_DECLINED;
+        }
+
+        u = (uint64_t) us;
+
+        for (i = 0; i < 8; i++) {
+            buf[i] = (u_char) (u >> (56 - 8 * i));
+        }
+
+        *len = 8;
+
+        return NGX_OK;
+
+    case CRM_FT_UUID:
+        if (crm_uuid_valid(v->data, v->len) != NGX_OK) {
+            return NGX_DECLINED;
+        }
+
+        p = v->data;
+
+        for (i = 0; i < 16; i++) {
+            if (*p == '-') {
+                p++;
+            }
+
+            hi = ngx_hextoi(p, 1);
+            lo = ngx_hextoi(p + 1, 1);
+            p += 2;
+
+            buf[i] = (u_char) (hi << 4 | lo);
+        }
+
+        *len = 16;
+
+        return NGX_OK;
 
     default:
         return NGX_DECLINED;
@@ -245,19 +346,39 @@ crm_value_numeric(u_char *p, u_char *last)
 }
 
 
-/* YYYY-MM-DD[THH:MM[:SS[.f{1,9}]][Z|(+|-)HH:MM]] */
+/*
+ * YYYY-MM-DD[THH:MM[:SS[.f{1,9}]][Z|(+|-)HH:MM]]; *us (when not NULL):
+ * microseconds since 2000-01-01 00:00:00 UTC, a time without an offset
+ * being UTC as the module's sessions read it (TimeZone=UTC).  NGX_DONE:
+ * valid, with a fraction finer than a microsecond, which *us leaves out
+ * (PostgreSQL rounds it).
+ */
 
 static ngx_int_t
-crm_value_timestamp(u_char *p, u_char *last)
+crm_value_timestamp(u_char *p, u_char *last, int64_t *us)
 {
-    ngx_uint_t  v, n;
+    u_char      *d;
+    int64_t      t;
+    ngx_int_t    sign;
+    ngx_uint_t   year, month, day, hour, min, sec, frac, n, i, oh, om;
+
+    d = p;
 
     if (crm_value_date(&p, last) != NGX_OK) {
         return NGX_DECLINED;
     }
 
+    hour = 0;
+    min = 0;
+    sec = 0;
+    frac = 0;
+    n = 0;
+    sign = 0;
+    oh = 0;
+    om = 0;
+
     if (p == last) {
-        return NGX_OK;
+        goto done;
     }
 
     if (*p != 'T' && *p != 't') {
@@ -266,9 +387,9 @@ crm_value_timestamp(u_char *p, u_char *last)
 
     p++;
 
-    if (crm_value_digits(&p, last, 2, 0, 23, &v) != NGX_OK
+    if (crm_value_digits(&p, last, 2, 0, 23, &hour) != NGX_OK
         || p == last || *p++ != ':'
-        || crm_value_digits(&p, last, 2, 0, 59, &v) != NGX_OK)
+        || crm_value_digits(&p, last, 2, 0, 59, &min) != NGX_OK)
     {
         return NGX_DECLINED;
     }
@@ -276,13 +397,15 @@ crm_value_timestamp(u_char *p, u_char *last)
     if (p < last && *p == ':') {
         p++;
 
-        if (crm_value_digits(&p, last, 2, 0, 59, &v) != NGX_OK) {
+        if (crm_value_digits(&p, last, 2, 0, 59, &sec) != NGX_OK) {
             return NGX_DECLINED;
         }
 
         if (p < last && *p == '.') {
-            for (p++, n = 0; p < last && *p >= '0' && *p <= '9'; p++) {
-                n++;
+            for (p++; p < last && *p >= '0' && *p <= '9'; p++) {
+                if (++n <= 6) {
+                    frac = frac * 10 + (*p - '0');
+                }
             }
 
             if (n == 0 || n > 9) {
@@ -292,28 +415,58 @@ crm_value_timestamp(u_char *p, u_char *last)
     }
 
     if (p == last) {
-        return NGX_OK;
+        goto done;
     }
 
     if (*p == 'Z' || *p == 'z') {
-        return (p + 1 == last) ? NGX_OK : NGX_DECLINED;
+        if (p + 1 != last) {
+            return NGX_DECLINED;
+        }
+
+        goto done;
     }
 
     if (*p != '+' && *p != '-') {
         return NGX_DECLINED;
     }
 
-    p++;
+    sign = (*p++ == '-') ? -1 : 1;
 
-    if (crm_value_digits(&p, last, 2, 0, 15, &v) != NGX_OK
+    if (crm_value_digits(&p, last, 2, 0, 15, &oh) != NGX_OK
         || p == last || *p++ != ':'
-        || crm_value_digits(&p, last, 2, 0, 59, &v) != NGX_OK
+        || crm_value_digits(&p, last, 2, 0, 59, &om) != NGX_OK
         || p != last)
     {
         return NGX_DECLINED;
     }
 
-    return NGX_OK;
+done:
+
+    if (us == NULL) {
+        return (n > 6) ? NGX_DONE : NGX_OK;
+    }
+
+    /* the date again: crm_value_date() checked it */
+
+    year = (d[0] - '0') * 1000 + (d[1] - '0') * 100 + (d[2] - '0') * 10
+           + (d[3] - '0');
+    month = (d[5] - '0') * 10 + (d[6] - '0');
+    day = (d[8] - '0') * 10 + (d[9] - '0');
+
+    for (i = n; i < 6; i++) {
+        frac *= 10;
+    }
+
+    /* 2000-01-01 is day 10957 since 1970-01-01 */
+
+    t = (crm_render_days((int64_t) year, (ngx_int_t) month, (ngx_int_t) day)
+         - 10957) * 86400
+        + (int64_t) (hour * 3600 + min * 60 + sec)
+        - sign * (int64_t) (oh * 3600 + om * 60);
+
+    *us = t * 1000000 + (int64_t) frac;
+
+    return (n > 6) ? NGX_DONE : NGX_OK;
 }
 
 

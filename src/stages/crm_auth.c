@@ -219,9 +219,10 @@ crm_auth_resolve(ngx_http_request_t *r, crm_ctx_t *ctx)
         return NGX_ABORT;
     }
 
+    ngx_memzero(param, sizeof(crm_param_t));
+
     param->value.data = t->data;
     param->value.len = CRM_TOKEN_PREFIX_LEN;
-    param->null = 0;
 
 
     rc = crm_exec(r, ctx, st, crm_auth_lookup_done);

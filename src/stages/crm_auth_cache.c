@@ -664,8 +664,9 @@ crm_auth_touch(ngx_event_t *ev)
         return;
     }
 
+    ngx_memzero(param, sizeof(crm_param_t));
+
     param->value.data = p;
-    param->null = 0;
     *p++ = '{';
     n = 0;
 

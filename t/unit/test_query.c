@@ -49,6 +49,8 @@ static void test_parse_fields(void);
 static void test_check_value(void);
 static void test_timestamps(void);
 static void test_uuid(void);
+static void test_binary(void);
+static void test_binary_roundtrip(void);
 static void test_extra(void);
 
 
@@ -134,6 +136,8 @@ main(void)
     test_parse_fields();
     test_check_value();
     test_timestamps();
+    test_binary();
+    test_binary_roundtrip();
     test_uuid();
     test_extra();
 
@@ -1015,6 +1019,200 @@ test_timestamps(void)
     }
 
     ok(fails == 0, "timestamp: %u invalid forms rejected", (unsigned) i);
+}
+
+
+/*
+ * crm_value_binary(): the bytes PostgreSQL's timestamptz_send() and
+ * uuid_send() give for the same text (taken from PostgreSQL 15 with
+ * TimeZone=UTC, as the module's sessions run); PostgreSQL's own text
+ * form of a cursor key too (crm_value_iso())
+ */
+
+static void
+test_binary(void)
+{
+    u_char      buf[CRM_VALUE_BIN_MAX], hex[2 * CRM_VALUE_BIN_MAX + 1];
+    size_t      len;
+    ngx_str_t   v;
+    ngx_uint_t  i, fails;
+
+    static struct {
+        const char  *text;
+        const char  *hex;
+    } ts[] = {
+        { "2026-01-15", "0002eb60acafa000" },
+        { "2026-01-15T10:30", "0002eb6979bdda00" },
+        { "2026-01-15T10:30:00Z", "0002eb6979bdda00" },
+        { "2026-01-15T10:30:00.123Z", "0002eb6979bfba78" },
+        { "2026-01-15T10:30:00.000001Z", "0002eb6979bdda01" },
+        { "2026-01-15T10:30:00+05:30", "0002eb64dd91d400" },
+        { "2026-01-15T10:30-08:00", "0002eb702e5afa00" },
+        { "2026-01-15T23:59:59.9+15:59", "0002eb6764dec060" },
+        { "2026-01-15t10:30:00z", "0002eb6979bdda00" },
+        { "2000-02-29T00:00:00Z", "000004a2e0a32000" },
+        { "0001-01-01T00:00Z", "ff1fe2ffc59c6000" },
+        { "9999-12-31T23:59:59.999999Z", "0380e70b913b7fff" },
+        { "1999-12-31T23:59:59.999999-00:01", "00000000039386ff" },
+        { "2025-12-31 23:59:58+00", "0002ea470ac9db80" },
+        { "2025-12-31 23:59:58.5+00", "0002ea470ad17ca0" },
+        { "1970-01-01 00:00:00-03", "fffca30148830c00" },
+        { "2026-01-15T10:30:00.123456+00:00", "0002eb6979bfbc40" }
+    };
+
+    static const char  *text[] = {
+        "2026-01-15T10:30:00.1234567Z",          /* PostgreSQL rounds */
+        "2026-01-15T10:30:00.123456789Z",
+        "2026-01-15T24:00",
+        "2026-02-29",
+        "10000-01-01 00:00:00+00",
+        "0001-01-01 00:00:00+00 BC",
+        "infinity",
+        "",
+        NULL
+    };
+
+    for (i = 0, fails = 0; i < sizeof(ts) / sizeof(ts[0]); i++) {
+        v.data = (u_char *) ts[i].text;
+        v.len = ngx_strlen(ts[i].text);
+
+        if (crm_value_binary(CRM_FT_TIMESTAMP, &v, buf, &len) != NGX_OK
+            || len != 8)
+        {
+            diag("not converted: %s", ts[i].text);
+            fails++;
+            continue;
+        }
+
+        *ngx_hex_dump(hex, buf, len) = '\0';
+
+        if (ngx_strcmp(hex, ts[i].hex) != 0) {
+            diag("%s: %s, PostgreSQL %s", ts[i].text, hex, ts[i].hex);
+            fails++;
+        }
+    }
+
+    ok(fails == 0, "binary: %u timestamps as timestamptz_send() gives them",
+       (unsigned) i);
+
+    for (i = 0, fails = 0; text[i] != NULL; i++) {
+        v.data = (u_char *) text[i];
+        v.len = ngx_strlen(text[i]);
+
+        if (crm_value_binary(CRM_FT_TIMESTAMP, &v, buf, &len)
+            != NGX_DECLINED)
+        {
+            diag("converted: %s", text[i]);
+            fails++;
+        }
+    }
+
+    ok(fails == 0, "binary: %u timestamps left as text", (unsigned) i);
+
+    v = (ngx_str_t) ngx_string("AAAAAAAA-bbbb-CCCC-dddd-0123456789ef");
+    ok(crm_value_binary(CRM_FT_UUID, &v, buf, &len) == NGX_OK && len == 16
+       && ngx_memcmp(buf, "\xaa\xaa\xaa\xaa\xbb\xbb\xcc\xcc\xdd\xdd"
+                          "\x01\x23\x45\x67\x89\xef", 16) == 0,
+       "binary: a uuid of either case as uuid_send() gives it");
+
+    v = (ngx_str_t) ngx_string("{aaaaaaaa-bbbb-cccc-dddd-0123456789ef}");
+    ok(crm_value_binary(CRM_FT_UUID, &v, buf, &len) == NGX_DECLINED,
+       "binary: a uuid in braces left as text");
+
+    v = (ngx_str_t) ngx_string("42");
+    ok(crm_value_binary(CRM_FT_INT, &v, buf, &len) == NGX_DECLINED,
+       "binary: an integer left as text");
+
+    v = (ngx_str_t) ngx_string("2026-01-15");
+    ok(crm_value_binary(CRM_FT_DATE, &v, buf, &len) == NGX_DECLINED,
+       "binary: a date left as text");
+}
+
+
+/*
+ * Random instants of years 2 to 9998 written as PostgreSQL writes them
+ * (crm_render_bin_text(), which test_render.c holds to timestamptz_out())
+ * and in ISO 8601 with a random offset read back to the same microsecond
+ */
+
+static void
+test_binary_roundtrip(void)
+{
+    u_char       bin[8], buf[CRM_VALUE_BIN_MAX], text[80], *last;
+    size_t       len;
+    int64_t      us, local, span;
+    uint64_t     u;
+    ngx_int_t    off;
+    ngx_str_t    v;
+    ngx_uint_t   i, k, fails, iso;
+    crm_field_t  f;
+
+    ngx_memzero(&f, sizeof(crm_field_t));
+    f.type = CRM_FT_TIMESTAMP;
+
+    /* from 0002-01-01 for 9996 * 365 days, in microseconds */
+
+    span = (int64_t) 9996 * 365 * 86400 * 1000000;
+    srandom(15);
+
+    for (i = 0, fails = 0; i < 20000; i++) {
+        u = ((uint64_t) random() << 31) ^ (uint64_t) random();
+        us = (int64_t) (u % (uint64_t) span)
+             - (int64_t) 1998 * 365 * 86400 * 1000000;
+
+        if (i % 4 == 0) {
+            us -= us % 1000000;          /* whole seconds: no fraction */
+        }
+
+        /* the local time of a random offset, in minutes */
+
+        iso = (i % 2 == 1);
+        off = iso ? (random() % (2 * 959 + 1)) - 959 : 0;
+        local = us + (int64_t) off * 60 * 1000000;
+
+        u = (uint64_t) local;
+
+        for (k = 0; k < 8; k++) {
+            bin[k] = (u_char) (u >> (56 - 8 * k));
+        }
+
+        v.data = bin;
+        v.len = 8;
+
+        last = crm_render_bin_text(text, &f, &v);
+        if (last == NULL || last - text < 22) {
+            fails++;
+            continue;
+        }
+
+        if (iso) {
+            /* "YYYY-MM-DD HH:MM:SS[.f]+00" -> "...T...[.f]+HH:MM" */
+            text[10] = 'T';
+            last = ngx_sprintf(last - 3, "%c%02d:%02d", off < 0 ? '-' : '+',
+                               (int) (ngx_abs(off) / 60),
+                               (int) (ngx_abs(off) % 60));
+        }
+
+        u = (uint64_t) us;
+
+        for (k = 0; k < 8; k++) {
+            bin[k] = (u_char) (u >> (56 - 8 * k));
+        }
+
+        v.data = text;
+        v.len = last - text;
+
+        if (crm_value_binary(CRM_FT_TIMESTAMP, &v, buf, &len) != NGX_OK
+            || len != 8 || ngx_memcmp(buf, bin, 8) != 0)
+        {
+            if (fails++ < 5) {
+                diag("%.*s: not read back", (int) v.len, v.data);
+            }
+        }
+    }
+
+    ok(fails == 0, "binary: 20000 instants read back from their text, "
+       "half of them with an offset");
 }
 
 

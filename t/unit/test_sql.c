@@ -63,6 +63,8 @@ static void has_sql(crm_stmt_t *st, const char *frag, const char *name);
 static void is_param(crm_stmt_t *st, ngx_uint_t n, const char *want,
     const char *name);
 static void is_null_param(crm_stmt_t *st, ngx_uint_t n, const char *name);
+static void is_bin_param(crm_stmt_t *st, ngx_uint_t n, const char *hex,
+    const char *name);
 static void has_param(crm_stmt_t *st, ngx_uint_t n, const char *frag,
     const char *name);
 static void dump(crm_stmt_t *st);
@@ -442,6 +444,29 @@ test_list_basic(void)
                   "\"active\"]", "estimate: its parameters");
     }
 
+    /* parameters bound in binary are carried as their text */
+
+    {
+        crm_query_t  qe;
+        crm_stmt_t   cnt, est;
+
+        query_init(&qe);
+        query_sort(&qe, contacts, "id", 0);
+        query_filter(&qe, contacts, "createdAt", CRM_OP_GT,
+                     "2026-01-01T00:00:00Z", NULL, NULL);
+        query_filter(&qe, contacts, "ownerId", CRM_OP_EQ, ID, NULL, NULL);
+        qe.count = CRM_COUNT_ESTIMATED;
+
+        ok(crm_sql_count(pool, contacts, &ws, &qe, NULL, &cnt) == NGX_OK
+           && crm_sql_estimate(pool, &ws, &cnt, &est) == NGX_OK,
+           "estimate of binary parameters: NGX_OK");
+        is_bin_param(&cnt, 2, "0002ea470ae86000",
+                     "estimate of binary parameters: a timestamp");
+        has_param(&est, 2, "\"params\":[\"" WS "\","
+                  "\"2026-01-01T00:00:00Z\",\"" ID "\"]",
+                  "estimate of binary parameters: as text");
+    }
+
     q.count = CRM_COUNT_EXACT;
 
     /* a count ignores the cursor and the offset */
@@ -493,9 +518,11 @@ test_list_keyset(void)
            "LIMIT 21",
            "keyset desc: statement, the workspace an InitPlan too, no "
            "created_at = $2 under the bound");
-    is_param(&st, 2, "2026-01-15 10:30:00.123456+00",
-             "keyset desc: $2 boundary value");
-    is_param(&st, 3, ID, "keyset desc: $3 boundary id");
+    /* timestamptz_send('2026-01-15 10:30:00.123456+00'), uuid_send() */
+    is_bin_param(&st, 2, "0002eb6979bfbc40",
+                 "keyset desc: $2 boundary value, binary");
+    is_bin_param(&st, 3, "22222222222222222222222222222222",
+                 "keyset desc: $3 boundary id, binary");
     ok(st.params.nelts == 3, "keyset desc: no limit parameter");
     dump(&st);
 
@@ -617,8 +644,7 @@ test_filters(void)
         { "title", CRM_OP_NE, "CTO", NULL,
           " AND title IS DISTINCT FROM $2::text ORDER", "CTO" },
         { "createdAt", CRM_OP_GT, "2026-01-01T00:00:00Z", NULL,
-          " AND created_at > $2::timestamptz ORDER",
-          "2026-01-01T00:00:00Z" },
+          " AND created_at > $2::timestamptz ORDER", NULL },
         { "createdAt", CRM_OP_GTE, "2026-01-01T00:00:00Z", NULL,
           " AND created_at >= $2::timestamptz ORDER", NULL },
         { "updatedAt", CRM_OP_LT, "2026-01-01T00:00:00Z", NULL,
@@ -683,6 +709,35 @@ test_filters(void)
 
         dump(&st);
     }
+
+    /*
+     * timestamps and uuids compared with %v are bound in binary; a
+     * fraction finer than a microsecond (PostgreSQL rounds it) and an
+     * IN list as text
+     */
+
+    query_init(&q);
+    query_sort(&q, contacts, "id", 0);
+    query_filter(&q, contacts, "createdAt", CRM_OP_GT,
+                 "2026-01-01T00:00:00Z", NULL, NULL);
+    query_filter(&q, contacts, "companyId", CRM_OP_EQ, CO, NULL, NULL);
+    query_filter(&q, contacts, "updatedAt", CRM_OP_LT,
+                 "2026-01-01T00:00:00.1234567Z", NULL, NULL);
+    query_filter(&q, contacts, "ownerId", CRM_OP_IN, ID, NULL, NULL);
+
+    ok(crm_sql_list(pool, contacts, &ws, &q, NULL, &st) == NGX_OK,
+       "binary filters: NGX_OK");
+    has_sql(&st, " AND created_at > $2::timestamptz AND company_id = "
+            "$3::uuid AND updated_at < $4::timestamptz AND owner_id = "
+            "ANY($5::uuid[]) ORDER", "binary filters: the statement");
+    /* timestamptz_send('2026-01-01T00:00:00Z') */
+    is_bin_param(&st, 2, "0002ea470ae86000", "binary filters: a timestamp");
+    is_bin_param(&st, 3, "33333333333333333333333333333333",
+                 "binary filters: a uuid");
+    is_param(&st, 4, "2026-01-01T00:00:00.1234567Z",
+             "binary filters: seven digits of a second as text");
+    is_param(&st, 5, "{\"" ID "\"}", "binary filters: an IN list as text");
+    dump(&st);
 
     /* an operator that does not apply to the type */
 
@@ -1025,7 +1080,7 @@ is_param(crm_stmt_t *st, ngx_uint_t n, const char *want, const char *name)
     p = st->params.elts;
     p = &p[n - 1];
 
-    ok(p->null == 0 && p->value.len == len
+    ok(p->null == 0 && !p->binary && p->value.len == len
        && ngx_strncmp(p->value.data, want, len) == 0
        && p->value.data[len] == '\0', "%s", name);
 
@@ -1063,6 +1118,34 @@ has_param(crm_stmt_t *st, ngx_uint_t n, const char *frag, const char *name)
         diag("     got: %.*s", (int) p->value.len, p->value.data);
         diag("expected: ...%s...", frag);
     }
+}
+
+
+/* $n bound in binary, its bytes given in hex */
+
+static void
+is_bin_param(crm_stmt_t *st, ngx_uint_t n, const char *hex, const char *name)
+{
+    u_char        want[64];
+    size_t        i, len;
+    crm_param_t  *p;
+
+    if (n == 0 || n > st->params.nelts) {
+        ok(0, "%s: no $%d", name, (int) n);
+        return;
+    }
+
+    len = ngx_strlen(hex) / 2;
+
+    for (i = 0; i < len && i < sizeof(want); i++) {
+        want[i] = (u_char) ngx_hextoi((u_char *) hex + 2 * i, 2);
+    }
+
+    p = st->params.elts;
+    p = &p[n - 1];
+
+    ok(p->null == 0 && p->binary && p->value.len == len
+       && ngx_memcmp(p->value.data, want, len) == 0, "%s", name);
 }
 
 
