@@ -471,3 +471,31 @@ GET /api/v1/contacts?count=estimated&createdAt[gte]=2026-02-01T03:00:00Z&company
 X-API-Key: test-key-a-0123456789abcdef
 --- error_code: 200
 --- response_body_like: "total":\d+\}\}$
+
+=== TEST 51: the conninfo's options cannot change the session's time zone or date style
+The module's TimeZone=UTC and DateStyle=ISO,YMD come after the
+conninfo's own options: a record still renders, and a time without an
+offset still means UTC.
+--- http_config
+    crm_postgres "$TEST_NGINX_PG_DSN options='-c DateStyle=SQL,DMY -c TimeZone=Asia/Tokyo'";
+    crm_jobs off;
+    crm_api_key test-key-a-0123456789abcdef 11111111-1111-4111-8111-111111111111;
+--- request
+GET /api/v1/contacts/d0000000-0000-4000-8000-000000000001
+--- more_headers
+X-API-Key: test-key-a-0123456789abcdef
+--- error_code: 200
+--- response_body_like: "createdAt":"2026-02-01T01:00:00\.000Z"
+
+=== TEST 52: the same options: a filter without an offset still means UTC
+--- http_config
+    crm_postgres "$TEST_NGINX_PG_DSN options='-c TimeZone=Asia/Tokyo'";
+    crm_jobs off;
+    crm_api_key test-key-a-0123456789abcdef 11111111-1111-4111-8111-111111111111;
+--- request
+GET /api/v1/contacts?createdAt[lt]=2026-02-01T02:30&count=exact
+--- more_headers
+X-API-Key: test-key-a-0123456789abcdef
+--- error_code: 200
+--- json_names: Alan Ada
+--- json_total: 2

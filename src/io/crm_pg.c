@@ -685,7 +685,11 @@ crm_pg_send(crm_pg_conn_t *pc, crm_pg_req_t *pr)
             goto failed;
         }
 
-        if (params[i].binary && pc->formats == NULL) {
+        if (!params[i].binary) {
+            continue;
+        }
+
+        if (pc->formats == NULL) {
             pc->lengths = ngx_pcalloc(st->params.pool, n * sizeof(int));
             pc->formats = ngx_pcalloc(st->params.pool, n * sizeof(int));
 
@@ -694,10 +698,8 @@ crm_pg_send(crm_pg_conn_t *pc, crm_pg_req_t *pr)
             }
         }
 
-        if (params[i].binary) {
-            pc->lengths[i] = (int) params[i].value.len;
-            pc->formats[i] = 1;
-        }
+        pc->lengths[i] = (int) params[i].value.len;
+        pc->formats[i] = 1;
     }
 
     pc->values = values;

@@ -9,6 +9,10 @@
 #include "io/crm_pg_conn.h"
 
 
+/* the session settings no conninfo "options" may change */
+#define CRM_PG_SESSION_OPTIONS  "-c TimeZone=UTC -c DateStyle=ISO,YMD"
+
+
 /*
  * Configuration time: parse the conninfo once (no I/O) and add the
  * session settings the module relies on.
@@ -49,15 +53,16 @@ crm_pg_conf_finalize(ngx_conf_t *cf, crm_pg_conf_t *pcf)
     }
 
     /*
-     * The session runs in UTC with ISO dates (cursor keys round-trip
-     * through their text form) and a server-side statement timeout;
-     * search's typo tolerance is crm_search_similarity (0.5 by default:
-     * pg_trgm's 0.6 misses one wrong letter in a short name).
+     * A server-side statement timeout, and search's typo tolerance,
+     * crm_search_similarity (0.5 by default: pg_trgm's 0.6 misses one
+     * wrong letter in a short name), which the conninfo's own "options"
+     * may override; then, last so that they win, UTC and ISO dates:
+     * cursor keys round-trip through their text form, and a time without
+     * an offset, bound in binary or as text, is UTC (crm_value_time())
      */
 
     last = ngx_snprintf(options, sizeof(options) - 1,
-                        "-c TimeZone=UTC -c DateStyle=ISO,YMD"
-                        " -c statement_timeout=%M"
+                        "-c statement_timeout=%M"
                         " -c idle_in_transaction_session_timeout=%M"
                         " -c pg_trgm.word_similarity_threshold=%ui.%02ui",
                         pcf->statement_timeout,
@@ -75,13 +80,15 @@ crm_pg_conf_finalize(ngx_conf_t *cf, crm_pg_conf_t *pcf)
 
         if (ngx_strcmp(o->keyword, "options") == 0) {
             len = ngx_strlen(o->val);
-            p = ngx_pnalloc(cf->pool, len + 1 + (last - options) + 1);
+            p = ngx_pnalloc(cf->pool, (last - options) + 1 + len + 1
+                                      + sizeof(CRM_PG_SESSION_OPTIONS));
             if (p == NULL) {
                 PQconninfoFree(opts);
                 return NGX_CONF_ERROR;
             }
 
-            ngx_sprintf(p, "%s %s%Z", options, o->val);
+            ngx_sprintf(p, "%s %s " CRM_PG_SESSION_OPTIONS "%Z", options,
+                        o->val);
             options[0] = '\0';
             pcf->keywords[i] = "options";
             pcf->values[i++] = (char *) p;
@@ -106,13 +113,17 @@ crm_pg_conf_finalize(ngx_conf_t *cf, crm_pg_conf_t *pcf)
     PQconninfoFree(opts);
 
     if (options[0] != '\0') {
-        pcf->keywords[i] = "options";
-        pcf->values[i] = crm_pg_strdup(cf->pool, (char *) options,
-                                       ngx_strlen(options));
-        if (pcf->values[i] == NULL) {
+        len = ngx_strlen(options);
+
+        p = ngx_pnalloc(cf->pool, len + 1 + sizeof(CRM_PG_SESSION_OPTIONS));
+        if (p == NULL) {
             return NGX_CONF_ERROR;
         }
-        i++;
+
+        ngx_sprintf(p, "%s " CRM_PG_SESSION_OPTIONS "%Z", options);
+
+        pcf->keywords[i] = "options";
+        pcf->values[i++] = (char *) p;
     }
 
     if (!has_app) {

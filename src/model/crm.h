@@ -416,6 +416,7 @@ ngx_int_t crm_value_time(ngx_str_t *v, int64_t *us);
 
 ngx_int_t crm_value_binary(ngx_uint_t type, ngx_str_t *v, u_char *buf,
     size_t *len);
+
 /* NGX_OK: UTF-8 without NUL or controls; *chars (may be NULL) counted */
 ngx_int_t crm_value_utf8(u_char *p, size_t len, size_t *chars);
 /* "msg" on one line into dst: newlines and tabs as spaces; the end */

@@ -72,7 +72,7 @@ static void crm_sql_literal(crm_sql_t *s, ngx_str_t *str);
 static ngx_uint_t crm_sql_param(crm_sql_t *s, u_char *data, size_t len,
     ngx_uint_t null);
 static ngx_uint_t crm_sql_param_typed(crm_sql_t *s, ngx_str_t *v,
-    ngx_uint_t type);
+    const char *cast);
 static void crm_sql_ref(crm_sql_t *s, ngx_uint_t n, const char *cast);
 static crm_sql_type_t *crm_sql_type(crm_field_t *f);
 static ngx_int_t crm_sql_row_json(crm_sql_t *s, crm_resource_t *res,
@@ -1253,20 +1253,30 @@ crm_sql_param(crm_sql_t *s, u_char *data, size_t len, ngx_uint_t null)
 
 
 /*
- * A parameter whose every reference casts it to the type of a field of
- * type "type" (crm_sql_type()): a timestamp or a uuid is bound in
- * binary (crm_value_binary()), which PostgreSQL reads without parsing
- * text on every execution (a cursor's boundary, a created_before=); any
- * other value as text
+ * A parameter that every reference casts with "cast": to a timestamptz
+ * or a uuid, it is bound in binary (crm_value_binary()), which
+ * PostgreSQL reads without parsing text on every execution (a cursor's
+ * boundary, a created_before=); anything else as text.  The cast, not
+ * the field's type, decides: bytes are read as what the statement says.
  */
 
 static ngx_uint_t
-crm_sql_param_typed(crm_sql_t *s, ngx_str_t *v, ngx_uint_t type)
+crm_sql_param_typed(crm_sql_t *s, ngx_str_t *v, const char *cast)
 {
     u_char        buf[CRM_VALUE_BIN_MAX];
     size_t        len;
-    ngx_uint_t    n;
+    ngx_uint_t    n, type;
     crm_param_t  *param;
+
+    if (ngx_strcmp(cast, "::timestamptz") == 0) {
+        type = CRM_FT_TIMESTAMP;
+
+    } else if (ngx_strcmp(cast, "::uuid") == 0) {
+        type = CRM_FT_UUID;
+
+    } else {
+        return crm_sql_param(s, v->data, v->len, 0);
+    }
 
     if (crm_value_binary(type, v, buf, &len) != NGX_OK) {
         return crm_sql_param(s, v->data, v->len, 0);
@@ -1854,7 +1864,7 @@ crm_sql_filter(crm_sql_t *s, crm_filter_t *flt)
                 }
 
                 n = (*p == 'v')
-                    ? crm_sql_param_typed(s, &value, flt->field->type)
+                    ? crm_sql_param_typed(s, &value, t->elem)
                     : crm_sql_param(s, value.data, value.len, 0);
             }
 
@@ -2334,7 +2344,8 @@ crm_sql_key_param(crm_sql_t *s, crm_query_t *q, ngx_uint_t i,
     ngx_uint_t *pn)
 {
     if (pn[i] == 0) {
-        pn[i] = crm_sql_param_typed(s, &q->key[i], q->sort[i].field->type);
+        pn[i] = crm_sql_param_typed(s, &q->key[i],
+                                    crm_sql_type(q->sort[i].field)->cast);
     }
 
     return pn[i];
