@@ -21,7 +21,7 @@
 char *
 crm_pg_conf_finalize(ngx_conf_t *cf, crm_pg_conf_t *pcf)
 {
-    char                *errmsg;
+    char                *errmsg, *user;
     u_char              *p, *last;
     size_t               len;
     ngx_uint_t           n, i, has_app;
@@ -72,6 +72,7 @@ crm_pg_conf_finalize(ngx_conf_t *cf, crm_pg_conf_t *pcf)
 
     i = 0;
     has_app = 0;
+    user = "";
 
     for (o = opts; o->keyword; o++) {
         if (o->val == NULL) {
@@ -79,19 +80,12 @@ crm_pg_conf_finalize(ngx_conf_t *cf, crm_pg_conf_t *pcf)
         }
 
         if (ngx_strcmp(o->keyword, "options") == 0) {
-            len = ngx_strlen(o->val);
-            p = ngx_pnalloc(cf->pool, (last - options) + 1 + len + 1
-                                      + sizeof(CRM_PG_SESSION_OPTIONS));
-            if (p == NULL) {
+            user = crm_pg_strdup(cf->pool, o->val, ngx_strlen(o->val));
+            if (user == NULL) {
                 PQconninfoFree(opts);
                 return NGX_CONF_ERROR;
             }
 
-            ngx_sprintf(p, "%s %s " CRM_PG_SESSION_OPTIONS "%Z", options,
-                        o->val);
-            options[0] = '\0';
-            pcf->keywords[i] = "options";
-            pcf->values[i++] = (char *) p;
             continue;
         }
 
@@ -112,19 +106,21 @@ crm_pg_conf_finalize(ngx_conf_t *cf, crm_pg_conf_t *pcf)
 
     PQconninfoFree(opts);
 
-    if (options[0] != '\0') {
-        len = ngx_strlen(options);
+    /* the module's options, the conninfo's, then those none may change */
 
-        p = ngx_pnalloc(cf->pool, len + 1 + sizeof(CRM_PG_SESSION_OPTIONS));
-        if (p == NULL) {
-            return NGX_CONF_ERROR;
-        }
+    len = ngx_strlen(user);
 
-        ngx_sprintf(p, "%s " CRM_PG_SESSION_OPTIONS "%Z", options);
-
-        pcf->keywords[i] = "options";
-        pcf->values[i++] = (char *) p;
+    p = ngx_pnalloc(cf->pool, (last - options) + 1 + len + 1
+                              + sizeof(CRM_PG_SESSION_OPTIONS));
+    if (p == NULL) {
+        return NGX_CONF_ERROR;
     }
+
+    ngx_sprintf(p, "%s %s%s" CRM_PG_SESSION_OPTIONS "%Z", options, user,
+                len ? " " : "");
+
+    pcf->keywords[i] = "options";
+    pcf->values[i++] = (char *) p;
 
     if (!has_app) {
         pcf->keywords[i] = "application_name";

@@ -18,7 +18,7 @@
 static ngx_int_t crm_value_int(u_char *p, u_char *last);
 static ngx_int_t crm_value_numeric(u_char *p, u_char *last);
 static ngx_int_t crm_value_timestamp(u_char *p, u_char *last, int64_t *us);
-static ngx_int_t crm_value_date(u_char **pp, u_char *last);
+static ngx_int_t crm_value_date(u_char **pp, u_char *last, int64_t *days);
 static ngx_int_t crm_value_digits(u_char **pp, u_char *last, ngx_uint_t n,
     ngx_uint_t min, ngx_uint_t max, ngx_uint_t *value);
 
@@ -146,7 +146,7 @@ crm_value_check(ngx_uint_t type, ngx_str_t *v)
         return (rc == NGX_DONE) ? NGX_OK : rc;
 
     case CRM_FT_DATE:
-        if (crm_value_date(&p, last) == NGX_OK && p == last) {
+        if (crm_value_date(&p, last, NULL) == NGX_OK && p == last) {
             return NGX_OK;
         }
 
@@ -205,7 +205,6 @@ crm_value_binary(ngx_uint_t type, ngx_str_t *v, u_char *buf, size_t *len)
     u_char     *p, tsbuf[CRM_VALUE_TS_MAX + 3];
     int64_t     us;
     uint64_t    u;
-    ngx_int_t   hi, lo;
     ngx_str_t   iso;
     ngx_uint_t  i;
 
@@ -240,11 +239,8 @@ crm_value_binary(ngx_uint_t type, ngx_str_t *v, u_char *buf, size_t *len)
                 p++;
             }
 
-            hi = ngx_hextoi(p, 1);
-            lo = ngx_hextoi(p + 1, 1);
+            buf[i] = (u_char) ngx_hextoi(p, 2);
             p += 2;
-
-            buf[i] = (u_char) (hi << 4 | lo);
         }
 
         *len = 16;
@@ -357,14 +353,11 @@ crm_value_numeric(u_char *p, u_char *last)
 static ngx_int_t
 crm_value_timestamp(u_char *p, u_char *last, int64_t *us)
 {
-    u_char      *d;
-    int64_t      t;
-    ngx_int_t    sign;
-    ngx_uint_t   year, month, day, hour, min, sec, frac, n, i, oh, om;
+    int64_t     days;
+    ngx_int_t   sign;
+    ngx_uint_t  hour, min, sec, frac, n, i, oh, om;
 
-    d = p;
-
-    if (crm_value_date(&p, last) != NGX_OK) {
+    if (crm_value_date(&p, last, &days) != NGX_OK) {
         return NGX_DECLINED;
     }
 
@@ -446,34 +439,28 @@ done:
         return (n > 6) ? NGX_DONE : NGX_OK;
     }
 
-    /* the date again: crm_value_date() checked it */
-
-    year = (d[0] - '0') * 1000 + (d[1] - '0') * 100 + (d[2] - '0') * 10
-           + (d[3] - '0');
-    month = (d[5] - '0') * 10 + (d[6] - '0');
-    day = (d[8] - '0') * 10 + (d[9] - '0');
-
     for (i = n; i < 6; i++) {
         frac *= 10;
     }
 
     /* 2000-01-01 is day 10957 since 1970-01-01 */
 
-    t = (crm_render_days((int64_t) year, (ngx_int_t) month, (ngx_int_t) day)
-         - 10957) * 86400
-        + (int64_t) (hour * 3600 + min * 60 + sec)
-        - sign * (int64_t) (oh * 3600 + om * 60);
-
-    *us = t * 1000000 + (int64_t) frac;
+    *us = ((days - 10957) * 86400
+           + (int64_t) (hour * 3600 + min * 60 + sec)
+           - sign * (int64_t) (oh * 3600 + om * 60))
+          * 1000000 + (int64_t) frac;
 
     return (n > 6) ? NGX_DONE : NGX_OK;
 }
 
 
-/* YYYY-MM-DD, a real day of year 1 to 9999; *pp is advanced past it */
+/*
+ * YYYY-MM-DD, a real day of year 1 to 9999; *pp is advanced past it,
+ * *days (when not NULL) is the day's number since 1970-01-01
+ */
 
 static ngx_int_t
-crm_value_date(u_char **pp, u_char *last)
+crm_value_date(u_char **pp, u_char *last, int64_t *days)
 {
     u_char      *p;
     ngx_uint_t   year, month, day;
@@ -497,6 +484,11 @@ crm_value_date(u_char **pp, u_char *last)
         && !(year % 4 == 0 && (year % 100 != 0 || year % 400 == 0)))
     {
         return NGX_DECLINED;
+    }
+
+    if (days != NULL) {
+        *days = crm_render_days((int64_t) year, (ngx_int_t) month,
+                                (ngx_int_t) day);
     }
 
     *pp = p;
