@@ -98,6 +98,11 @@ static ngx_conf_num_bounds_t  ngx_http_crm_pool_bounds = {
 };
 
 
+static ngx_conf_num_bounds_t  ngx_http_crm_pipeline_bounds = {
+    ngx_conf_check_num_bounds, 1, CRM_PG_PIPELINE_MAX
+};
+
+
 static ngx_conf_num_bounds_t  ngx_http_crm_queue_bounds = {
     ngx_conf_check_num_bounds, 0, 65536
 };
@@ -175,6 +180,13 @@ static ngx_command_t  ngx_http_crm_commands[] = {
       NGX_HTTP_MAIN_CONF_OFFSET,
       offsetof(ngx_http_crm_main_conf_t, pg.pool_size),
       &ngx_http_crm_pool_bounds },
+
+    { ngx_string("crm_postgres_pipeline"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_num_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_crm_main_conf_t, pg.pipeline),
+      &ngx_http_crm_pipeline_bounds },
 
     { ngx_string("crm_postgres_queue"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
@@ -577,6 +589,7 @@ ngx_http_crm_create_main_conf(ngx_conf_t *cf)
      */
 
     mcf->pg.pool_size = NGX_CONF_UNSET_UINT;
+    mcf->pg.pipeline = NGX_CONF_UNSET_UINT;
     mcf->pg.queue = NGX_CONF_UNSET_UINT;
     mcf->pg.queue_timeout = NGX_CONF_UNSET_MSEC;
     mcf->pg.connect_timeout = NGX_CONF_UNSET_MSEC;
@@ -630,6 +643,7 @@ ngx_http_crm_init_main_conf(ngx_conf_t *cf, void *conf)
     ngx_str_t  name;
 
     ngx_conf_init_uint_value(mcf->pg.pool_size, 8);
+    ngx_conf_init_uint_value(mcf->pg.pipeline, 1);
     ngx_conf_init_uint_value(mcf->pg.queue, 128);
     ngx_conf_init_msec_value(mcf->pg.queue_timeout, 2000);
     ngx_conf_init_msec_value(mcf->pg.connect_timeout, 2000);
@@ -750,6 +764,12 @@ ngx_http_crm_init_main_conf(ngx_conf_t *cf, void *conf)
 
     /* the same database and session, other sizes and statement timeout */
 
+    /*
+     * a heavy statement is slow by definition: none waits behind
+     * another on its connection
+     */
+
+    mcf->heavy.pipeline = 1;
     mcf->heavy.conninfo = mcf->pg.conninfo;
     mcf->heavy.connect_timeout = mcf->pg.connect_timeout;
     mcf->heavy.backoff_max = mcf->pg.backoff_max;

@@ -31,6 +31,8 @@
 #   BENCH_POOL         crm_postgres_pool_size per worker [8]; pgbench
 #                      runs with workers x pool clients, the connections
 #                      the module has
+#   BENCH_PIPELINE     crm_postgres_pipeline [4], as make run's
+#                      nginx.conf.example
 #   BENCH_ONLY         subset of: static get pg_get list pg_list create
 #                      pg_insert deep rss [all], run in that order
 #   BENCH_ROUNDS       how many times get, pg_get, list, pg_list, create
@@ -68,6 +70,7 @@ CONNS=${BENCH_CONNECTIONS:-64}
 THREADS=${BENCH_THREADS:-2}
 WORKERS=${BENCH_WORKERS:-2}
 POOL=${BENCH_POOL:-8}
+PIPELINE=${BENCH_PIPELINE:-4}
 ONLY=${BENCH_ONLY:-static get pg_get list pg_list create pg_insert deep rss}
 ROUNDS=${BENCH_ROUNDS:-5}
 DEEP_PAGE=${BENCH_DEEP_PAGE:-10000}
@@ -81,8 +84,8 @@ BASE=http://127.0.0.1:$PORT
 SECS=${DURATION%s}
 export BENCH_ROWS=$ROWS
 
-numbers ROWS PORT CONNS THREADS WORKERS POOL SECS DEEP_PAGE RSS_REQUESTS \
-    ROUNDS DEEP_CONNS
+numbers ROWS PORT CONNS THREADS WORKERS POOL PIPELINE SECS DEEP_PAGE \
+    RSS_REQUESTS ROUNDS DEEP_CONNS
 
 for tool in wrk curl "$NGINX_BIN" "$PG_BIN/psql" "$PG_BIN/pgbench" \
             redis-cli python3; do
@@ -199,6 +202,7 @@ $(nginx_temp_paths)
 
     crm_postgres "$PG_DSN";
     crm_postgres_pool_size $POOL;
+    crm_postgres_pipeline $PIPELINE;
     crm_redis 127.0.0.1:$REDIS_PORT;
     crm_cursor_secret perf-cursor-secret-not-for-production-0123456789;
     crm_api_key $KEY $WS;

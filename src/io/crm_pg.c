@@ -38,8 +38,11 @@ static void crm_pg_timeout(ngx_event_t *ev);
 static void crm_pg_send(crm_pg_conn_t *pc, crm_pg_req_t *pr);
 static void crm_pg_flush(crm_pg_conn_t *pc);
 static void crm_pg_read(crm_pg_conn_t *pc);
+static void crm_pg_complete(crm_pg_conn_t *pc);
 static ngx_uint_t crm_pg_drained(crm_pg_conn_t *pc);
 static ngx_int_t crm_pg_prepared(crm_pg_conn_t *pc);
+static crm_pg_conn_t *crm_pg_pipe(crm_pg_pool_t *pool, crm_stmt_t *st);
+static void crm_pg_unqueue(crm_pg_req_t *pr);
 static void crm_pg_release(crm_pg_conn_t *pc);
 static void crm_pg_close(crm_pg_conn_t *pc, ngx_uint_t error);
 static void crm_pg_connect_failed(crm_pg_pool_t *pool);
@@ -275,6 +278,14 @@ crm_pg_exec(crm_pg_req_t *pr, crm_stmt_t *st, crm_pg_handler_pt h,
             crm_pg_send(pc, pr);
             return;
         }
+    }
+
+    /* every connection is busy: behind a statement of one with room */
+
+    pc = crm_pg_pipe(pool, st);
+    if (pc != NULL) {
+        crm_pg_send(pc, pr);
+        return;
     }
 
     if (pool->nwaiting >= pool->conf->queue) {
@@ -571,8 +582,16 @@ crm_pg_poll_connect(crm_pg_conn_t *pc)
 
 connected:
 
-    if (PQsetnonblocking(pc->pg, 1) != 0) {
-        crm_pg_log(NGX_LOG_ERR, pool->log, "postgres set nonblocking failed",
+    /*
+     * Pipeline mode from the start: every statement is followed by its
+     * Sync, so that an error ends with its own statement, and a busy
+     * connection can be given the next one (crm_pg_pipe())
+     */
+
+    if (PQsetnonblocking(pc->pg, 1) != 0 || PQenterPipelineMode(pc->pg) != 1)
+    {
+        crm_pg_log(NGX_LOG_ERR, pool->log,
+                   "postgres set nonblocking or pipeline mode failed",
                    pc->pg);
         crm_pg_close(pc, CRM_PG_DOWN);
         crm_pg_connect_failed(pool);
@@ -647,13 +666,16 @@ crm_pg_send(crm_pg_conn_t *pc, crm_pg_req_t *pr)
     pool = pc->pool;
     st = pr->stmt;
 
-    pc->state = CRM_PG_ACTIVE;
-    pool->nbusy++;
-    pc->req = pr;
+    if (pc->nreqs == 0) {
+        pc->state = CRM_PG_ACTIVE;
+        pool->nbusy++;
+        pc->res = NULL;
+        pc->synced = 0;
 
-    crm_pg_publish(pool);
+        crm_pg_publish(pool);
+    }
 
-    pc->res = NULL;
+    pc->reqs[pc->nreqs++] = pr;
     pr->conn = pc;
 
     /*
@@ -707,6 +729,15 @@ crm_pg_send(crm_pg_conn_t *pc, crm_pg_req_t *pr)
 
     ps = crm_pg_stmt(pc, st, &add);
 
+    if (ps != NULL && add && pc->nreqs > 1) {
+        /*
+         * A Parse waits for a connection with nothing in flight
+         * (crm_pg_pipe() picks none that needs it): unnamed meanwhile,
+         * prepared the next time it is sent alone
+         */
+        ps = NULL;
+    }
+
     if (ps != NULL && add) {
 
         /* Parse first; the statement is executed when that completes */
@@ -720,16 +751,18 @@ crm_pg_send(crm_pg_conn_t *pc, crm_pg_req_t *pr)
         rc = (int) crm_pg_execute(pc, ps, st);
     }
 
-    if (rc == 0) {
+    if (rc == 0 || PQpipelineSync(pc->pg) == 0) {
         crm_pg_log(NGX_LOG_ERR, pr->log, "postgres send failed", pc->pg);
         crm_pg_close(pc, CRM_PG_LOST);
         crm_pg_dispatch(pool);
         return;
     }
 
-    /* a statement in flight keeps an exiting worker alive */
-    pc->timer.cancelable = 0;
-    ngx_add_timer(&pc->timer, pool->conf->statement_timeout + 1000);
+    if (pc->nreqs == 1) {
+        /* a statement in flight keeps an exiting worker alive */
+        pc->timer.cancelable = 0;
+        ngx_add_timer(&pc->timer, pool->conf->statement_timeout + 1000);
+    }
 
     crm_pg_flush(pc);
 
@@ -739,9 +772,13 @@ failed:
 
     /* the connection stays usable: nothing was sent */
 
-    pc->req = NULL;
+    pc->reqs[--pc->nreqs] = NULL;
     pr->conn = NULL;
-    crm_pg_release(pc);
+
+    if (pc->nreqs == 0) {
+        crm_pg_release(pc);
+    }
+
     crm_pg_finish(pr, NULL, CRM_PG_LOST);
 }
 
@@ -765,9 +802,11 @@ crm_pg_flush(crm_pg_conn_t *pc)
      * all is sent, and the result is read now rather than after the
      * next epoll_wait(): on loopback the server, woken by the send,
      * often answers before this runs (bench/README, "Reading at once").
+     * Not so behind another statement: the answers come in order, and
+     * the read event says when the first one does.
      */
 
-    if (rc == 0) {
+    if (rc == 0 && pc->nreqs == 1) {
         crm_pg_read(pc);
     }
 }
@@ -776,22 +815,55 @@ crm_pg_flush(crm_pg_conn_t *pc)
 static void
 crm_pg_read(crm_pg_conn_t *pc)
 {
-    PGresult      *res;
-    crm_pg_req_t  *pr;
+    PGconn    *pg;
+    PGresult  *res;
+
+    pg = pc->pg;
 
     for ( ;; ) {
-        if (PQconsumeInput(pc->pg) == 0) {
+        if (PQconsumeInput(pg) == 0) {
             crm_pg_log(NGX_LOG_ERR, pc->pool->log, "postgres read failed",
-                       pc->pg);
+                       pg);
             crm_pg_close(pc, CRM_PG_LOST);
             crm_pg_dispatch(pc->pool);
             return;
         }
 
-        while (!PQisBusy(pc->pg)) {
-            res = PQgetResult(pc->pg);
+        /*
+         * In pipeline mode a statement's results end with NULL, then
+         * comes its Sync: the statement is complete
+         */
+
+        while (pc->nreqs > 0 && !PQisBusy(pg)) {
+            res = PQgetResult(pg);
+
             if (res == NULL) {
-                goto complete;
+                if (pc->synced) {
+                    ngx_log_error(NGX_LOG_ALERT, pc->pool->log, 0,
+                                  "crm: postgres answered out of step "
+                                  "with the statements in flight");
+                    crm_pg_close(pc, CRM_PG_LOST);
+                    crm_pg_dispatch(pc->pool);
+                    return;
+                }
+
+                pc->synced = 1;
+                continue;
+            }
+
+            if (PQresultStatus(res) == PGRES_PIPELINE_SYNC) {
+                PQclear(res);
+                pc->synced = 0;
+
+                crm_pg_complete(pc);
+
+                /* its handler may have closed or reused the connection */
+
+                if (pc->pg != pg || pc->state != CRM_PG_ACTIVE) {
+                    return;
+                }
+
+                continue;
             }
 
             if (pc->res == NULL) {
@@ -800,6 +872,10 @@ crm_pg_read(crm_pg_conn_t *pc)
             } else {
                 PQclear(res);
             }
+        }
+
+        if (pc->nreqs == 0) {
+            return;
         }
 
         /*
@@ -813,31 +889,60 @@ crm_pg_read(crm_pg_conn_t *pc)
             return;
         }
     }
+}
 
-complete:
+
+/*
+ * The oldest statement in flight is complete: its result goes to its
+ * request, after the connection has gone back to the pool or, with
+ * more in flight, the next one's timer has started
+ */
+
+static void
+crm_pg_complete(crm_pg_conn_t *pc)
+{
+    PGresult       *res;
+    ngx_uint_t      i;
+    crm_pg_req_t   *pr;
+    crm_pg_pool_t  *pool;
+
+    pool = pc->pool;
 
     if (pc->preparing != NULL && crm_pg_prepared(pc) != NGX_DECLINED) {
+        /* executed after its Parse, or the connection is gone */
         return;
     }
 
-    /* the statement is complete */
-
-    if (pc->timer.timer_set) {
-        ngx_del_timer(&pc->timer);
-    }
-
-    pr = pc->req;
+    pr = pc->reqs[0];
     res = pc->res;
-
-    pc->req = NULL;
     pc->res = NULL;
 
-    if (pc->cancels > 0) {
-        /* see crm_pg_conn_t: its cancel is in flight */
-        pc->held = 1;
+    pc->nreqs--;
+
+    for (i = 0; i < pc->nreqs; i++) {
+        pc->reqs[i] = pc->reqs[i + 1];
+    }
+
+    pc->reqs[pc->nreqs] = NULL;
+
+    if (pc->nreqs > 0) {
+        ngx_add_timer(&pc->timer, pool->conf->statement_timeout + 1000);
+
+        /* room for one more */
+        crm_pg_dispatch(pool);
 
     } else {
-        crm_pg_release(pc);
+        if (pc->timer.timer_set) {
+            ngx_del_timer(&pc->timer);
+        }
+
+        if (pc->cancels > 0) {
+            /* see crm_pg_conn_t: its cancel is in flight */
+            pc->held = 1;
+
+        } else {
+            crm_pg_release(pc);
+        }
     }
 
     if (pr == NULL) {
@@ -883,8 +988,9 @@ crm_pg_drained(crm_pg_conn_t *pc)
  * reason that its execution would meet as well (cancelled by the
  * statement timeout while it waited for a lock, a deadlock, no
  * resources): that error is the statement's result, and the statement is
- * prepared again next time.  Otherwise the statement is executed, by name
- * when the Parse succeeded, unnamed when the server refused it.
+ * prepared again next time; or its request went away.  Otherwise the
+ * statement is executed, by name when the Parse succeeded, unnamed when
+ * the server refused it, and NGX_OK.
  */
 
 static ngx_int_t
@@ -919,25 +1025,17 @@ crm_pg_prepared(crm_pg_conn_t *pc)
     PQclear(pc->res);
     pc->res = NULL;
 
-    pr = pc->req;
+    /* a Parse is sent alone: its request is the only one in flight */
+
+    pr = pc->reqs[0];
 
     if (pr == NULL) {
-        /* the request went away meanwhile */
-
-        if (pc->timer.timer_set) {
-            ngx_del_timer(&pc->timer);
-        }
-
-        if (pc->cancels > 0) {
-            pc->held = 1;
-            return NGX_OK;
-        }
-
-        crm_pg_release(pc);
-        return NGX_OK;
+        return NGX_DECLINED;
     }
 
-    if (crm_pg_execute(pc, ps, pr->stmt) == 0) {
+    if (crm_pg_execute(pc, ps, pr->stmt) == 0
+        || PQpipelineSync(pc->pg) == 0)
+    {
         crm_pg_log(NGX_LOG_ERR, pr->log, "postgres send failed", pc->pg);
         crm_pg_close(pc, CRM_PG_LOST);
         crm_pg_dispatch(pc->pool);
@@ -978,7 +1076,8 @@ crm_pg_release(crm_pg_conn_t *pc)
 static void
 crm_pg_close(crm_pg_conn_t *pc, ngx_uint_t error)
 {
-    crm_pg_req_t   *pr;
+    ngx_uint_t      i, n;
+    crm_pg_req_t   *pr, *reqs[CRM_PG_PIPELINE_MAX];
     crm_pg_pool_t  *pool;
 
     pool = pc->pool;
@@ -1027,6 +1126,7 @@ crm_pg_close(crm_pg_conn_t *pc, ngx_uint_t error)
     pc->nstmts = 0;
     pc->preparing = NULL;
     pc->held = 0;
+    pc->synced = 0;
     pc->cancels = 0;
 
     pc->state = CRM_PG_FREE;
@@ -1035,12 +1135,24 @@ crm_pg_close(crm_pg_conn_t *pc, ngx_uint_t error)
 
     crm_pg_publish(pool);
 
-    pr = pc->req;
-    pc->req = NULL;
+    /* what was in flight fails, oldest first */
 
-    if (pr != NULL) {
-        pr->conn = NULL;
-        crm_pg_finish(pr, NULL, error);
+    n = pc->nreqs;
+
+    for (i = 0; i < n; i++) {
+        reqs[i] = pc->reqs[i];
+        pc->reqs[i] = NULL;
+    }
+
+    pc->nreqs = 0;
+
+    for (i = 0; i < n; i++) {
+        pr = reqs[i];
+
+        if (pr != NULL) {
+            pr->conn = NULL;
+            crm_pg_finish(pr, NULL, error);
+        }
     }
 }
 
@@ -1079,7 +1191,10 @@ crm_pg_connect_failed(crm_pg_pool_t *pool)
 }
 
 
-/* hands idle connections to waiters; opens more when it may */
+/*
+ * Hands idle connections to waiters, then room on busy ones
+ * (crm_pg_pipe()); opens more when it may
+ */
 
 static void
 crm_pg_dispatch(crm_pg_pool_t *pool)
@@ -1088,24 +1203,23 @@ crm_pg_dispatch(crm_pg_pool_t *pool)
     crm_pg_req_t   *pr;
     crm_pg_conn_t  *pc;
 
-    while (!ngx_queue_empty(&pool->waiting)
-           && !ngx_queue_empty(&pool->idle))
-    {
+    while (!ngx_queue_empty(&pool->waiting)) {
         q = ngx_queue_head(&pool->waiting);
         pr = ngx_queue_data(q, crm_pg_req_t, queue);
 
-        ngx_queue_remove(q);
-        pool->nwaiting--;
-        pr->queued = 0;
+        if (!ngx_queue_empty(&pool->idle)) {
+            q = ngx_queue_head(&pool->idle);
+            ngx_queue_remove(q);
+            pc = ngx_queue_data(q, crm_pg_conn_t, queue);
 
-        if (pr->wait.timer_set) {
-            ngx_del_timer(&pr->wait);
+        } else {
+            pc = crm_pg_pipe(pool, pr->stmt);
+            if (pc == NULL) {
+                break;
+            }
         }
 
-        q = ngx_queue_head(&pool->idle);
-        ngx_queue_remove(q);
-        pc = ngx_queue_data(q, crm_pg_conn_t, queue);
-
+        crm_pg_unqueue(pr);
         crm_pg_send(pc, pr);
     }
 
@@ -1120,8 +1234,52 @@ crm_pg_dispatch(crm_pg_pool_t *pool)
 }
 
 
+/*
+ * The busy connection that can take "st" behind what it runs, with the
+ * fewest statements in flight, or NULL: none has room
+ * (crm_postgres_pipeline), or "st" needs its Parse there, or a cancel or
+ * a Parse is in flight on it.  An idle connection is always preferred.
+ */
+
+static crm_pg_conn_t *
+crm_pg_pipe(crm_pg_pool_t *pool, crm_stmt_t *st)
+{
+    uint32_t        hash;
+    ngx_uint_t      i;
+    crm_pg_conn_t  *pc, *best;
+
+    if (pool->conf->pipeline < 2) {
+        return NULL;
+    }
+
+    hash = ngx_murmur_hash2(st->sql.data, st->sql.len);
+    best = NULL;
+
+    for (i = 0; i < pool->conf->pool_size; i++) {
+        pc = &pool->conns[i];
+
+        if (pc->state != CRM_PG_ACTIVE
+            || pc->nreqs == 0
+            || pc->nreqs >= pool->conf->pipeline
+            || (best != NULL && pc->nreqs >= best->nreqs)
+            || pc->preparing != NULL
+            || pc->cancels > 0
+            || !crm_pg_stmt_ready(pc, st, hash))
+        {
+            continue;
+        }
+
+        best = pc;
+    }
+
+    return best;
+}
+
+
+/* out of the wait queue, to be sent or to fail */
+
 static void
-crm_pg_finish(crm_pg_req_t *pr, PGresult *res, ngx_uint_t err)
+crm_pg_unqueue(crm_pg_req_t *pr)
 {
     if (pr->queued) {
         ngx_queue_remove(&pr->queue);
@@ -1132,6 +1290,13 @@ crm_pg_finish(crm_pg_req_t *pr, PGresult *res, ngx_uint_t err)
     if (pr->wait.timer_set) {
         ngx_del_timer(&pr->wait);
     }
+}
+
+
+static void
+crm_pg_finish(crm_pg_req_t *pr, PGresult *res, ngx_uint_t err)
+{
+    crm_pg_unqueue(pr);
 
     if (err == CRM_PG_TIMEOUT) {
         crm_metrics_inc(pr->pool->metrics, timeouts);
@@ -1169,6 +1334,9 @@ crm_pg_req_cleanup(void *data)
 {
     crm_pg_req_t *pr = data;
 
+    ngx_uint_t      i;
+    crm_pg_conn_t  *pc;
+
     if (pr->queued) {
         ngx_queue_remove(&pr->queue);
         pr->pool->nwaiting--;
@@ -1180,12 +1348,25 @@ crm_pg_req_cleanup(void *data)
         ngx_del_timer(&pr->wait);
     }
 
-    if (pr->conn != NULL) {
-        /* the result is discarded when it arrives */
-        pr->conn->req = NULL;
+    pc = pr->conn;
 
-        if (pr->cancel) {
-            crm_pg_cancel(pr->conn);
+    if (pc != NULL) {
+        /* the result is discarded when it arrives */
+
+        for (i = 0; i < pc->nreqs; i++) {
+            if (pc->reqs[i] == pr) {
+                pc->reqs[i] = NULL;
+            }
+        }
+
+        /*
+         * Cancelled only when alone in flight: a cancel hits what the
+         * backend runs when it arrives, which behind or after this one
+         * would be another request's statement
+         */
+
+        if (pr->cancel && pc->nreqs == 1) {
+            crm_pg_cancel(pc);
         }
 
         pr->conn = NULL;

@@ -32,12 +32,17 @@ typedef struct crm_pg_req_s    crm_pg_req_t;
 #define CRM_PG_LOST           4         /* connection lost mid-statement */
 #define CRM_PG_NREASONS       5
 
+/* statements in flight on one connection, at most (crm_postgres_pipeline) */
+#define CRM_PG_PIPELINE_MAX   16
+
 
 typedef struct {
     ngx_str_t                 conninfo;
     const char              **keywords;     /* NULL-terminated, for */
     const char              **values;       /* PQconnectStartParams */
     ngx_uint_t                pool_size;
+    ngx_uint_t                pipeline;     /* statements in flight on a
+                                               connection, at most */
     ngx_uint_t                queue;
     ngx_msec_t                queue_timeout;
     ngx_msec_t                connect_timeout;

@@ -41,8 +41,18 @@ struct crm_pg_conn_s {
     crm_pg_pool_t            *pool;
     PGconn                   *pg;
     ngx_connection_t         *c;
-    crm_pg_req_t             *req;          /* statement in flight */
-    PGresult                 *res;          /* its first result */
+
+    /*
+     * Statements in flight, oldest first, each followed by its Sync
+     * (libpq's pipeline mode): a connection busy with one statement can
+     * be given the next before the first is answered, so that its
+     * backend finds it when done instead of sleeping until it is sent
+     * (crm_postgres_pipeline).  NULL: that request went away, its result
+     * is discarded.
+     */
+    crm_pg_req_t             *reqs[CRM_PG_PIPELINE_MAX];
+    ngx_uint_t                nreqs;
+    PGresult                 *res;          /* the oldest's first result */
     ngx_event_t               timer;        /* connect/statement timeout */
     ngx_uint_t                state;
 
@@ -67,6 +77,8 @@ struct crm_pg_conn_s {
      */
     ngx_uint_t                cancels;
     unsigned                  held:1;       /* done, waits for cancels */
+    unsigned                  synced:1;     /* the oldest's results are
+                                               in, its Sync is next */
 };
 
 
@@ -117,6 +129,8 @@ char *crm_pg_strdup(ngx_pool_t *pool, const char *s, size_t len);
 
 crm_pg_stmt_t *crm_pg_stmt(crm_pg_conn_t *pc, crm_stmt_t *st,
     ngx_uint_t *add);
+ngx_uint_t crm_pg_stmt_ready(crm_pg_conn_t *pc, crm_stmt_t *st,
+    uint32_t hash);
 ngx_int_t crm_pg_execute(crm_pg_conn_t *pc, crm_pg_stmt_t *ps,
     crm_stmt_t *st);
 

@@ -81,6 +81,33 @@ crm_pg_stmt(crm_pg_conn_t *pc, crm_stmt_t *st, ngx_uint_t *add)
 }
 
 
+/*
+ * Whether "st" can run on the connection without a Parse first: prepared
+ * there, or run unnamed (refused, or the cache is full).  A statement
+ * that needs its Parse waits for a connection with nothing in flight
+ * (crm_pg_pipe()).  "hash" is the statement's ngx_murmur_hash2().
+ */
+
+ngx_uint_t
+crm_pg_stmt_ready(crm_pg_conn_t *pc, crm_stmt_t *st, uint32_t hash)
+{
+    ngx_uint_t      i;
+    crm_pg_stmt_t  *ps;
+
+    for (i = 0; i < pc->nstmts; i++) {
+        ps = &pc->stmts[i];
+
+        if (ps->hash == hash && ps->len == st->sql.len
+            && ngx_memcmp(ps->sql, st->sql.data, st->sql.len) == 0)
+        {
+            return ps->prepared || ps->failed;
+        }
+    }
+
+    return pc->nstmts == CRM_PG_STMT_CACHE;
+}
+
+
 /* runs the statement by name when it is prepared, unnamed otherwise */
 
 ngx_int_t

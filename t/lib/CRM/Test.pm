@@ -54,6 +54,7 @@ our %KEYS = (
 our $HttpConfig = <<"_EOC_";
     crm_postgres "\$TEST_NGINX_PG_DSN";
     crm_postgres_pool_size 4;
+    crm_postgres_pipeline 4;
     crm_auth_cache zone=crm_auth:1m ttl=30s;
     crm_redis 127.0.0.1:\$TEST_NGINX_REDIS_PORT;
     crm_cursor_secret test-cursor-secret-0123456789;
