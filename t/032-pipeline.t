@@ -8,7 +8,8 @@
 # up first (a statement that still needs its Parse is never sent behind
 # another).  Checked: each answer is its own request's (ids,
 # workspaces), an error ends with its statement, a request that goes
-# away costs the others nothing, and the depth is a cap.
+# away costs the others nothing, the depth is a cap, and nothing waits
+# behind what may run long (a bulk here; jobs, analytics, actions too).
 
 use strict;
 use warnings;
@@ -80,7 +81,7 @@ Test::Nginx::Socket::add_response_body_check(sub {
     is($warm, 200, "$name - warm-up");
 
     if ($name =~ /behind one another/) {
-        my $locker = lock_tables(['contacts'], 1.5);
+        my $locker = lock_tables(['contacts'], 2);
         my @r = together([0, @{ get($ID[0], \@A) }],
                          [0.2, @{ get($ID[1], \@A) }],
                          [0.4, @{ get($IDB, \@B) }],
@@ -128,6 +129,18 @@ Test::Nginx::Socket::add_response_body_check(sub {
         own_records($name, \@r, $ID[0], undef, $ID[1], $ID[2]);
         like($r[3][1], qr/"email":"pipe2b\@example\.com"/,
              "$name - the failed write changed nothing");
+
+    } elsif ($name =~ /bulk/) {
+        my $locker = lock_tables(['contacts'], 1);
+        my @r = together([0, 'POST', '/api/v1/contacts/bulk', \@A,
+                          '{"operations":[{"method":"create","data":'
+                          . '{"email":"pipe-bulk@example.com"}}]}'],
+                         [0.2, @{ get($ID[0], \@A) }],
+                         [0.4, @{ get($ID[1], \@A) }]);
+        waitpid($locker, 0);
+        is(join(' ', map { $_->[0] } @r), '200 200 503',
+           "$name - the first GET waited in the queue, the second refused");
+        own_records($name, \@r, undef, $ID[0]);
 
     } elsif ($name =~ /session ends/) {
         my $locker = lock_tables(['contacts'], 3);
@@ -252,7 +265,22 @@ GET /api/v1/health
 [alert]
 [emerg]
 
-=== TEST 6: the session ends with three statements in flight
+=== TEST 6: nothing is sent behind a bulk
+--- http_config
+    crm_postgres "$TEST_NGINX_PG_DSN";
+    crm_jobs off;
+    crm_postgres_pool_size 1;
+    crm_postgres_pipeline 4;
+    crm_postgres_queue 1;
+    crm_api_key test-key-a-0123456789abcdef 11111111-1111-4111-8111-111111111111;
+--- request
+GET /api/v1/health
+--- error_code: 200
+--- no_error_log
+[alert]
+[emerg]
+
+=== TEST 7: the session ends with three statements in flight
 --- http_config
     crm_postgres "$TEST_NGINX_PG_DSN";
     crm_jobs off;

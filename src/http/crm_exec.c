@@ -60,6 +60,17 @@ crm_exec(ngx_http_request_t *r, crm_ctx_t *ctx, crm_stmt_t *st,
         (*pr)->cancel = (r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD)) != 0;
     }
 
+    /*
+     * What may run long is never waited behind (crm_postgres_pipeline):
+     * an expensive request when it runs on this pool, a bulk, analytics,
+     * an action (a campaign's launch, a merge)
+     */
+
+    (*pr)->solo = ctx->heavy
+                  || ctx->route.kind == CRM_ROUTE_BULK
+                  || ctx->route.kind == CRM_ROUTE_ANALYTICS
+                  || ctx->route.kind == CRM_ROUTE_ACTION;
+
     ctx->pg_handler = h;
 
     crm_pg_exec(*pr, st, crm_exec_resume, r);

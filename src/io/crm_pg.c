@@ -282,7 +282,7 @@ crm_pg_exec(crm_pg_req_t *pr, crm_stmt_t *st, crm_pg_handler_pt h,
 
     /* every connection is busy: behind a statement of one with room */
 
-    pc = crm_pg_pipe(pool, st);
+    pc = pr->solo ? NULL : crm_pg_pipe(pool, st);
     if (pc != NULL) {
         crm_pg_send(pc, pr);
         return;
@@ -671,6 +671,7 @@ crm_pg_send(crm_pg_conn_t *pc, crm_pg_req_t *pr)
         pool->nbusy++;
         pc->res = NULL;
         pc->synced = 0;
+        pc->solo = pr->solo;
 
         crm_pg_publish(pool);
     }
@@ -1127,6 +1128,7 @@ crm_pg_close(crm_pg_conn_t *pc, ngx_uint_t error)
     pc->preparing = NULL;
     pc->held = 0;
     pc->synced = 0;
+    pc->solo = 0;
     pc->cancels = 0;
 
     pc->state = CRM_PG_FREE;
@@ -1213,7 +1215,7 @@ crm_pg_dispatch(crm_pg_pool_t *pool)
             pc = ngx_queue_data(q, crm_pg_conn_t, queue);
 
         } else {
-            pc = crm_pg_pipe(pool, pr->stmt);
+            pc = pr->solo ? NULL : crm_pg_pipe(pool, pr->stmt);
             if (pc == NULL) {
                 break;
             }
@@ -1237,8 +1239,9 @@ crm_pg_dispatch(crm_pg_pool_t *pool)
 /*
  * The busy connection that can take "st" behind what it runs, with the
  * fewest statements in flight, or NULL: none has room
- * (crm_postgres_pipeline), or "st" needs its Parse there, or a cancel or
- * a Parse is in flight on it.  An idle connection is always preferred.
+ * (crm_postgres_pipeline), or "st" needs its Parse there, or a cancel, a
+ * Parse or a solo statement (crm_pg_req_t) is in flight on it.  An idle
+ * connection is always preferred.
  */
 
 static crm_pg_conn_t *
@@ -1262,6 +1265,7 @@ crm_pg_pipe(crm_pg_pool_t *pool, crm_stmt_t *st)
             || pc->nreqs == 0
             || pc->nreqs >= pool->conf->pipeline
             || (best != NULL && pc->nreqs >= best->nreqs)
+            || pc->solo
             || pc->preparing != NULL
             || pc->cancels > 0
             || !crm_pg_stmt_ready(pc, st, hash))

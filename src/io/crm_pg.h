@@ -71,6 +71,10 @@ struct crm_pg_req_s {
     unsigned                  cancel:1;     /* a statement in flight is
                                                cancelled when the owner
                                                goes away (reads only) */
+    unsigned                  solo:1;       /* it may run long: sent to
+                                               an idle connection only,
+                                               nothing is sent behind it
+                                               (crm_postgres_pipeline) */
 };
 
 

@@ -79,6 +79,8 @@ struct crm_pg_conn_s {
     unsigned                  held:1;       /* done, waits for cancels */
     unsigned                  synced:1;     /* the oldest's results are
                                                in, its Sync is next */
+    unsigned                  solo:1;       /* a solo statement runs:
+                                               alone (crm_pg_req_t) */
 };
 
 

@@ -482,6 +482,9 @@ crm_job_exec(crm_job_run_t *run, crm_pg_pool_t *pool, crm_stmt_t *st,
         return NGX_ERROR;
     }
 
+    /* a batch may run long: no request waits behind it */
+    pr->solo = 1;
+
     crm_pg_exec(pr, st, h, data);
 
     return NGX_OK;
