@@ -31,6 +31,19 @@ CRM::Test::sql("INSERT INTO contacts (workspace_id, id, email) VALUES "
                                   . "'pipe$_\@example.com')" } 0 .. 2)
                . ", ('$CRM::Test::WS_B', '$IDB', 'pipeb\@example.com')");
 
+# a pool of one connection, "depth" statements in flight on it, a wait
+# queue of one; no jobs (a job's statement would take the connection)
+sub pool_config {
+    my ($depth) = @_;
+    return "    crm_postgres \"\$TEST_NGINX_PG_DSN\";\n"
+        . "    crm_jobs off;\n"
+        . "    crm_postgres_pool_size 1;\n"
+        . ($depth > 1 ? "    crm_postgres_pipeline $depth;\n" : '')
+        . "    crm_postgres_queue 1;\n"
+        . "    crm_api_key $CRM::Test::KEY_A $CRM::Test::WS_A;\n"
+        . "    crm_api_key $CRM::Test::KEY_B $CRM::Test::WS_B;\n";
+}
+
 sub statuses {
     my %n;
     $n{ $_->[0] }++ for @_;
@@ -142,6 +155,19 @@ Test::Nginx::Socket::add_response_body_check(sub {
            "$name - the first GET waited in the queue, the second refused");
         own_records($name, \@r, undef, $ID[0]);
 
+    } elsif ($name =~ /jumps the queue/) {
+        my $locker = lock_tables(['contacts'], 1);
+        my @r = together([0, @{ get($ID[0], \@A) }],
+                         [0.2, 'POST', '/api/v1/contacts/bulk', \@A,
+                          '{"operations":[{"method":"create","data":'
+                          . '{"email":"pipe-queue@example.com"}}]}'],
+                         [0.4, @{ get($ID[1], \@A) }]);
+        waitpid($locker, 0);
+        is(join(' ', map { $_->[0] } @r), '200 200 503',
+           "$name - the bulk waits for the connection, the GET behind it "
+           . "finds the queue full");
+        own_records($name, \@r, $ID[0]);
+
     } elsif ($name =~ /session ends/) {
         my $locker = lock_tables(['contacts'], 3);
         my $killer = fork() // die "fork: $!";
@@ -189,14 +215,8 @@ run_tests();
 __DATA__
 
 === TEST 1: statements wait behind one another on one connection
---- http_config
-    crm_postgres "$TEST_NGINX_PG_DSN";
-    crm_jobs off;
-    crm_postgres_pool_size 1;
-    crm_postgres_pipeline 4;
-    crm_postgres_queue 1;
-    crm_api_key test-key-a-0123456789abcdef 11111111-1111-4111-8111-111111111111;
-    crm_api_key test-key-b-0123456789abcdef 22222222-2222-4222-8222-222222222222;
+--- http_config eval
+main::pool_config(4)
 --- request
 GET /api/v1/health
 --- error_code: 200
@@ -205,12 +225,8 @@ GET /api/v1/health
 [emerg]
 
 === TEST 2: by default (crm_postgres_pipeline 1) none waits behind another
---- http_config
-    crm_postgres "$TEST_NGINX_PG_DSN";
-    crm_jobs off;
-    crm_postgres_pool_size 1;
-    crm_postgres_queue 1;
-    crm_api_key test-key-a-0123456789abcdef 11111111-1111-4111-8111-111111111111;
+--- http_config eval
+main::pool_config(1)
 --- request
 GET /api/v1/health
 --- error_code: 200
@@ -220,14 +236,8 @@ crm: postgres wait queue is full
 [alert]
 
 === TEST 3: the depth is a cap
---- http_config
-    crm_postgres "$TEST_NGINX_PG_DSN";
-    crm_jobs off;
-    crm_postgres_pool_size 1;
-    crm_postgres_pipeline 2;
-    crm_postgres_queue 1;
-    crm_api_key test-key-a-0123456789abcdef 11111111-1111-4111-8111-111111111111;
-    crm_api_key test-key-b-0123456789abcdef 22222222-2222-4222-8222-222222222222;
+--- http_config eval
+main::pool_config(2)
 --- request
 GET /api/v1/health
 --- error_code: 200
@@ -235,13 +245,8 @@ GET /api/v1/health
 [alert]
 
 === TEST 4: an error ends with its own statement
---- http_config
-    crm_postgres "$TEST_NGINX_PG_DSN";
-    crm_jobs off;
-    crm_postgres_pool_size 1;
-    crm_postgres_pipeline 4;
-    crm_postgres_queue 1;
-    crm_api_key test-key-a-0123456789abcdef 11111111-1111-4111-8111-111111111111;
+--- http_config eval
+main::pool_config(4)
 --- request
 GET /api/v1/health
 --- error_code: 200
@@ -250,14 +255,8 @@ GET /api/v1/health
 [emerg]
 
 === TEST 5: a request that goes away behind another costs the others nothing
---- http_config
-    crm_postgres "$TEST_NGINX_PG_DSN";
-    crm_jobs off;
-    crm_postgres_pool_size 1;
-    crm_postgres_pipeline 4;
-    crm_postgres_queue 1;
-    crm_api_key test-key-a-0123456789abcdef 11111111-1111-4111-8111-111111111111;
-    crm_api_key test-key-b-0123456789abcdef 22222222-2222-4222-8222-222222222222;
+--- http_config eval
+main::pool_config(4)
 --- request
 GET /api/v1/health
 --- error_code: 200
@@ -266,13 +265,8 @@ GET /api/v1/health
 [emerg]
 
 === TEST 6: nothing is sent behind a bulk
---- http_config
-    crm_postgres "$TEST_NGINX_PG_DSN";
-    crm_jobs off;
-    crm_postgres_pool_size 1;
-    crm_postgres_pipeline 4;
-    crm_postgres_queue 1;
-    crm_api_key test-key-a-0123456789abcdef 11111111-1111-4111-8111-111111111111;
+--- http_config eval
+main::pool_config(4)
 --- request
 GET /api/v1/health
 --- error_code: 200
@@ -280,15 +274,19 @@ GET /api/v1/health
 [alert]
 [emerg]
 
-=== TEST 7: the session ends with three statements in flight
---- http_config
-    crm_postgres "$TEST_NGINX_PG_DSN";
-    crm_jobs off;
-    crm_postgres_pool_size 1;
-    crm_postgres_pipeline 4;
-    crm_postgres_queue 1;
-    crm_api_key test-key-a-0123456789abcdef 11111111-1111-4111-8111-111111111111;
-    crm_api_key test-key-b-0123456789abcdef 22222222-2222-4222-8222-222222222222;
+=== TEST 7: no request jumps the queue
+--- http_config eval
+main::pool_config(4)
+--- request
+GET /api/v1/health
+--- error_code: 200
+--- no_error_log
+[alert]
+[emerg]
+
+=== TEST 8: the session ends with three statements in flight
+--- http_config eval
+main::pool_config(4)
 --- request
 GET /api/v1/health
 --- error_code: 200

@@ -280,9 +280,12 @@ crm_pg_exec(crm_pg_req_t *pr, crm_stmt_t *st, crm_pg_handler_pt h,
         }
     }
 
-    /* every connection is busy: behind a statement of one with room */
+    /*
+     * Every connection is busy: behind a statement of one with room,
+     * unless others wait already (they go first, crm_pg_dispatch())
+     */
 
-    pc = pr->solo ? NULL : crm_pg_pipe(pool, st);
+    pc = (pr->solo || pool->nwaiting > 0) ? NULL : crm_pg_pipe(pool, st);
     if (pc != NULL) {
         crm_pg_send(pc, pr);
         return;
@@ -588,7 +591,8 @@ connected:
      * connection can be given the next one (crm_pg_pipe())
      */
 
-    if (PQsetnonblocking(pc->pg, 1) != 0 || PQenterPipelineMode(pc->pg) != 1)
+    if (PQsetnonblocking(pc->pg, 1) != 0
+        || PQenterPipelineMode(pc->pg) != 1)
     {
         crm_pg_log(NGX_LOG_ERR, pool->log,
                    "postgres set nonblocking or pipeline mode failed",
@@ -803,11 +807,14 @@ crm_pg_flush(crm_pg_conn_t *pc)
      * all is sent, and the result is read now rather than after the
      * next epoll_wait(): on loopback the server, woken by the send,
      * often answers before this runs (bench/README, "Reading at once").
-     * Not so behind another statement: the answers come in order, and
-     * the read event says when the first one does.
+     * Behind another statement only when an answer may be in already:
+     * libpq reads from the socket itself when a send would block, and
+     * what it read then is no edge that the read event reports.
      */
 
-    if (rc == 0 && pc->nreqs == 1) {
+    if (rc == 0
+        && (pc->nreqs == 1 || !PQisBusy(pc->pg) || !crm_pg_drained(pc)))
+    {
         crm_pg_read(pc);
     }
 }
@@ -918,6 +925,11 @@ crm_pg_complete(crm_pg_conn_t *pc)
     res = pc->res;
     pc->res = NULL;
 
+    if (pr != NULL) {
+        /* out of the connection before anything else can run */
+        pr->conn = NULL;
+    }
+
     pc->nreqs--;
 
     for (i = 0; i < pc->nreqs; i++) {
@@ -952,7 +964,6 @@ crm_pg_complete(crm_pg_conn_t *pc)
         return;
     }
 
-    pr->conn = NULL;
     crm_pg_finish(pr, res, res ? CRM_PG_OK : CRM_PG_LOST);
     PQclear(res);
 }

@@ -28,6 +28,18 @@ crm_pg_conf_finalize(ngx_conf_t *cf, crm_pg_conf_t *pcf)
     PQconninfoOption    *opts, *o;
     u_char               options[256];
 
+    /*
+     * Pipeline mode (crm_pg.c): libpq 14.5 and later end a pipeline's
+     * round of results as the pool reads them (PGASYNC_PIPELINE_IDLE)
+     */
+
+    if (PQlibVersion() < 140005) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "crm_postgres needs libpq 14.5 or later, "
+                           "this is %d", PQlibVersion());
+        return NGX_CONF_ERROR;
+    }
+
     errmsg = NULL;
     opts = PQconninfoParse((char *) pcf->conninfo.data, &errmsg);
     if (opts == NULL) {
