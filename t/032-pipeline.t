@@ -8,8 +8,11 @@
 # up first (a statement that still needs its Parse is never sent behind
 # another).  Checked: each answer is its own request's (ids,
 # workspaces), an error ends with its statement, a request that goes
-# away costs the others nothing, the depth is a cap, and nothing waits
-# behind what may run long (a bulk here; jobs, analytics, actions too).
+# away costs the others nothing, the depth is a cap, nothing waits
+# behind what may run long (a bulk here; jobs, analytics, actions too),
+# no request jumps the queue, a statement cut by the statement timeout
+# ahead of others ends alone, and a session killed with three in
+# flight fails the three.
 
 use strict;
 use warnings;
@@ -18,7 +21,7 @@ use Test::Nginx::Socket 'no_plan';
 use Test::More;
 use IO::Socket::INET;
 use POSIX ();
-use CRM::Test qw(together lock_tables http_request);
+use CRM::Test qw(together lock_tables lock_row http_request);
 
 my @ID = map { sprintf 'a0000000-0000-4000-8000-%012d', $_ } 1 .. 3;
 my $IDB = 'b0000000-0000-4000-8000-000000000001';
@@ -34,14 +37,15 @@ CRM::Test::sql("INSERT INTO contacts (workspace_id, id, email) VALUES "
 # a pool of one connection, "depth" statements in flight on it, a wait
 # queue of one; no jobs (a job's statement would take the connection)
 sub pool_config {
-    my ($depth) = @_;
+    my ($depth, $extra) = @_;
     return "    crm_postgres \"\$TEST_NGINX_PG_DSN\";\n"
         . "    crm_jobs off;\n"
         . "    crm_postgres_pool_size 1;\n"
         . ($depth > 1 ? "    crm_postgres_pipeline $depth;\n" : '')
         . "    crm_postgres_queue 1;\n"
         . "    crm_api_key $CRM::Test::KEY_A $CRM::Test::WS_A;\n"
-        . "    crm_api_key $CRM::Test::KEY_B $CRM::Test::WS_B;\n";
+        . "    crm_api_key $CRM::Test::KEY_B $CRM::Test::WS_B;\n"
+        . ($extra // '');
 }
 
 sub statuses {
@@ -168,6 +172,24 @@ Test::Nginx::Socket::add_response_body_check(sub {
            . "finds the queue full");
         own_records($name, \@r, $ID[0]);
 
+    } elsif ($name =~ /timed out/) {
+        my ($w) = http_request('PATCH', "/api/v1/contacts/$ID[0]", \@A,
+                               '{"title":"warm"}');
+        is($w, 200, "$name - the PATCH warmed up");
+
+        my $locker = lock_row('contacts', $ID[0], 1.5);
+        my @r = together([0, 'PATCH', "/api/v1/contacts/$ID[0]", \@A,
+                          '{"title":"late"}'],
+                         [0.1, @{ get($ID[1], \@A) }],
+                         [0.2, @{ get($IDB, \@B) }]);
+        waitpid($locker, 0);
+        is(join(' ', map { $_->[0] } @r), '503 200 200',
+           "$name - the PATCH alone fails");
+        like($r[0][1], qr/"code":"SERVICE_UNAVAILABLE"/, "$name - its code");
+        own_records($name, \@r, undef, $ID[1], $IDB);
+        ok($r[1][3] < 1.2 && $r[2][3] < 1.2,
+           "$name - the others ran when it was cut, not after the lock");
+
     } elsif ($name =~ /session ends/) {
         my $locker = lock_tables(['contacts'], 3);
         my $killer = fork() // die "fork: $!";
@@ -292,6 +314,16 @@ GET /api/v1/health
 --- error_code: 200
 --- error_log
 crm: postgres read failed
+--- no_error_log
+[alert]
+[emerg]
+
+=== TEST 9: a statement timed out ahead of others ends alone
+--- http_config eval
+main::pool_config(4, "    crm_postgres_statement_timeout 500ms;\n")
+--- request
+GET /api/v1/health
+--- error_code: 200
 --- no_error_log
 [alert]
 [emerg]
