@@ -41,7 +41,7 @@ static void crm_pg_read(crm_pg_conn_t *pc);
 static void crm_pg_complete(crm_pg_conn_t *pc);
 static ngx_uint_t crm_pg_drained(crm_pg_conn_t *pc);
 static ngx_int_t crm_pg_prepared(crm_pg_conn_t *pc);
-static crm_pg_conn_t *crm_pg_pipe(crm_pg_pool_t *pool, crm_stmt_t *st);
+static crm_pg_conn_t *crm_pg_pipe(crm_pg_pool_t *pool, crm_pg_req_t *pr);
 static void crm_pg_unqueue(crm_pg_req_t *pr);
 static void crm_pg_release(crm_pg_conn_t *pc);
 static void crm_pg_close(crm_pg_conn_t *pc, ngx_uint_t error);
@@ -285,7 +285,7 @@ crm_pg_exec(crm_pg_req_t *pr, crm_stmt_t *st, crm_pg_handler_pt h,
      * unless others wait already (they go first, crm_pg_dispatch())
      */
 
-    pc = (pr->solo || pool->nwaiting > 0) ? NULL : crm_pg_pipe(pool, st);
+    pc = (pool->nwaiting > 0) ? NULL : crm_pg_pipe(pool, pr);
     if (pc != NULL) {
         crm_pg_send(pc, pr);
         return;
@@ -1226,7 +1226,7 @@ crm_pg_dispatch(crm_pg_pool_t *pool)
             pc = ngx_queue_data(q, crm_pg_conn_t, queue);
 
         } else {
-            pc = pr->solo ? NULL : crm_pg_pipe(pool, pr->stmt);
+            pc = crm_pg_pipe(pool, pr);
             if (pc == NULL) {
                 break;
             }
@@ -1248,24 +1248,26 @@ crm_pg_dispatch(crm_pg_pool_t *pool)
 
 
 /*
- * The busy connection that can take "st" behind what it runs, with the
- * fewest statements in flight, or NULL: none has room
- * (crm_postgres_pipeline), or "st" needs its Parse there, or a cancel, a
- * Parse or a solo statement (crm_pg_req_t) is in flight on it.  An idle
- * connection is always preferred.
+ * The busy connection that can take the statement of "pr" behind what it
+ * runs, with the fewest statements in flight, or NULL: "pr" is solo
+ * (crm_pg_req_t), none has room (crm_postgres_pipeline), or the statement
+ * needs its Parse there, or a cancel, a Parse or a solo statement is in
+ * flight on it.  An idle connection is always preferred.
  */
 
 static crm_pg_conn_t *
-crm_pg_pipe(crm_pg_pool_t *pool, crm_stmt_t *st)
+crm_pg_pipe(crm_pg_pool_t *pool, crm_pg_req_t *pr)
 {
     uint32_t        hash;
     ngx_uint_t      i;
+    crm_stmt_t     *st;
     crm_pg_conn_t  *pc, *best;
 
-    if (pool->conf->pipeline < 2) {
+    if (pool->conf->pipeline < 2 || pr->solo) {
         return NULL;
     }
 
+    st = pr->stmt;
     hash = ngx_murmur_hash2(st->sql.data, st->sql.len);
     best = NULL;
 
@@ -1349,18 +1351,15 @@ crm_pg_req_cleanup(void *data)
 {
     crm_pg_req_t *pr = data;
 
-    ngx_uint_t      i;
+    ngx_uint_t      i, queued;
     crm_pg_conn_t  *pc;
 
-    if (pr->queued) {
-        ngx_queue_remove(&pr->queue);
-        pr->pool->nwaiting--;
-        pr->queued = 0;
-        crm_pg_publish(pr->pool);
-    }
+    queued = pr->queued;
 
-    if (pr->wait.timer_set) {
-        ngx_del_timer(&pr->wait);
+    crm_pg_unqueue(pr);
+
+    if (queued) {
+        crm_pg_publish(pr->pool);
     }
 
     pc = pr->conn;

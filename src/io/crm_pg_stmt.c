@@ -11,6 +11,10 @@
 #include "io/crm_pg_conn.h"
 
 
+static crm_pg_stmt_t *crm_pg_stmt_find(crm_pg_conn_t *pc, crm_stmt_t *st,
+    uint32_t hash);
+
+
 /*
  * The connection's cache entry for "st", or NULL when it cannot have one
  * (cache full, or no memory).  *add is set when the entry is new and the
@@ -21,27 +25,22 @@ crm_pg_stmt_t *
 crm_pg_stmt(crm_pg_conn_t *pc, crm_stmt_t *st, ngx_uint_t *add)
 {
     uint32_t        hash;
-    ngx_uint_t      i;
     crm_pg_stmt_t  *ps;
 
     *add = 0;
     hash = ngx_murmur_hash2(st->sql.data, st->sql.len);
 
-    for (i = 0; i < pc->nstmts; i++) {
-        ps = &pc->stmts[i];
+    ps = crm_pg_stmt_find(pc, st, hash);
 
-        if (ps->hash == hash && ps->len == st->sql.len
-            && ngx_memcmp(ps->sql, st->sql.data, st->sql.len) == 0)
-        {
-            if (ps->failed) {
-                return NULL;
-            }
-
-            /* its Parse was cut short (crm_pg_prepared()): again */
-            *add = !ps->prepared;
-
-            return ps;
+    if (ps != NULL) {
+        if (ps->failed) {
+            return NULL;
         }
+
+        /* its Parse was cut short (crm_pg_prepared()): again */
+        *add = !ps->prepared;
+
+        return ps;
     }
 
     if (pc->nstmts == CRM_PG_STMT_CACHE) {
@@ -91,6 +90,23 @@ crm_pg_stmt(crm_pg_conn_t *pc, crm_stmt_t *st, ngx_uint_t *add)
 ngx_uint_t
 crm_pg_stmt_ready(crm_pg_conn_t *pc, crm_stmt_t *st, uint32_t hash)
 {
+    crm_pg_stmt_t  *ps;
+
+    ps = crm_pg_stmt_find(pc, st, hash);
+
+    if (ps != NULL) {
+        return ps->prepared || ps->failed;
+    }
+
+    return pc->nstmts == CRM_PG_STMT_CACHE;
+}
+
+
+/* the connection's cache entry for "st" ("hash" its hash), or NULL */
+
+static crm_pg_stmt_t *
+crm_pg_stmt_find(crm_pg_conn_t *pc, crm_stmt_t *st, uint32_t hash)
+{
     ngx_uint_t      i;
     crm_pg_stmt_t  *ps;
 
@@ -100,11 +116,11 @@ crm_pg_stmt_ready(crm_pg_conn_t *pc, crm_stmt_t *st, uint32_t hash)
         if (ps->hash == hash && ps->len == st->sql.len
             && ngx_memcmp(ps->sql, st->sql.data, st->sql.len) == 0)
         {
-            return ps->prepared || ps->failed;
+            return ps;
         }
     }
 
-    return pc->nstmts == CRM_PG_STMT_CACHE;
+    return NULL;
 }
 
 
