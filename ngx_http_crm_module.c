@@ -11,6 +11,7 @@
 #include <ngx_core.h>
 #include <ngx_http.h>
 #include <openssl/rand.h>
+#include <openssl/pem.h>
 #include "http/crm_http.h"
 #include "stages/crm_stages.h"
 #include "jobs/crm_jobs.h"
@@ -79,6 +80,8 @@ static char *ngx_http_crm_outbound_thread_pool(ngx_conf_t *cf,
     ngx_command_t *cmd, void *conf);
 static char *ngx_http_crm_outbound_allow(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+static char *ngx_http_crm_outbound_trusted(ngx_conf_t *cf,
+    ngx_command_t *cmd, void *conf);
 static char *ngx_http_crm_tracking(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_crm_tracking_secret(ngx_conf_t *cf, ngx_command_t *cmd,
@@ -387,6 +390,13 @@ static ngx_command_t  ngx_http_crm_commands[] = {
     { ngx_string("crm_outbound_thread_pool"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
       ngx_http_crm_outbound_thread_pool,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("crm_outbound_trusted_certificate"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_http_crm_outbound_trusted,
       NGX_HTTP_MAIN_CONF_OFFSET,
       0,
       NULL },
@@ -1137,6 +1147,67 @@ ngx_http_crm_outbound_thread_pool(ngx_conf_t *cf, ngx_command_t *cmd,
     if (mcf->outbound.thread_pool == NULL) {
         return NGX_CONF_ERROR;
     }
+
+    return NGX_CONF_OK;
+}
+
+
+/*
+ * crm_outbound_trusted_certificate file: the certificates (PEM) that
+ * TLS to relays and webhook receivers trusts, instead of the system's;
+ * read here once so that nginx -t reports a file without any
+ */
+
+static char *
+ngx_http_crm_outbound_trusted(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf)
+{
+    ngx_http_crm_main_conf_t *mcf = conf;
+
+    BIO         *bio;
+    X509        *x;
+    ngx_str_t   *value, file;
+    ngx_uint_t   n;
+
+    if (mcf->outbound.trusted.data != NULL) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+    file = value[1];
+
+    if (ngx_conf_full_name(cf->cycle, &file, 1) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    /* ngx_conf_full_name() leaves the name NUL-terminated */
+
+    bio = BIO_new_file((char *) file.data, "r");
+    if (bio == NULL) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, ngx_errno,
+                           "cannot open \"%V\"", &file);
+        return NGX_CONF_ERROR;
+    }
+
+    for (n = 0; /* void */ ; n++) {
+        x = PEM_read_bio_X509(bio, NULL, NULL, NULL);
+        if (x == NULL) {
+            break;
+        }
+
+        X509_free(x);
+    }
+
+    BIO_free(bio);
+    ERR_clear_error();
+
+    if (n == 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "no PEM certificate in \"%V\"", &file);
+        return NGX_CONF_ERROR;
+    }
+
+    mcf->outbound.trusted = file;
 
     return NGX_CONF_OK;
 }

@@ -7,7 +7,8 @@ set -euo pipefail
 pkgs=(gcc make perl clang-14 libclang-rt-14-dev
       nginx nginx-dev libpq-dev libjansson-dev libhiredis-dev libssl-dev
       pkg-config libgmime-3.0-dev python3-aiosmtpd libcurl4-openssl-dev
-      postgresql postgresql-contrib redis-server wrk curl
+      postgresql postgresql-contrib redis-server wrk curl openssl
+      ca-certificates
       libtest-base-perl libtext-diff-perl liblist-moreutils-perl
       libtest-longstring-perl liburi-perl libwww-perl libipc-run-perl
       libjson-pp-perl prometheus

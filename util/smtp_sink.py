@@ -2,12 +2,24 @@
 """util/smtp_sink.py: a local SMTP sink for make run and make test.
 
 Listens on 127.0.0.1 (loopback only) and keeps every message it accepts
-instead of delivering it.  Plain SMTP (no STARTTLS, no AUTH), ESMTP with
-8BITMIME and SMTPUTF8.  Needs Debian's python3-aiosmtpd: run it with
-/usr/bin/python3 (util/stack.sh does, and starts and stops it).
+instead of delivering it.  Plain SMTP on --port, ESMTP with 8BITMIME and
+SMTPUTF8.  Needs Debian's python3-aiosmtpd: run it with /usr/bin/python3
+(util/stack.sh does, and starts and stops it).
 
     util/smtp_sink.py --port 2525 --dir .run/run/mail
         [--pidfile F] [--log F] [--daemon]
+        [--tls-cert F --tls-key F --auth USER:PASSWORD
+         [--starttls-port P] [--smtps-port P]]
+
+With --tls-cert, --tls-key (PEM) and --auth, two more listeners as a
+real relay is, sharing the directory, the log and the magic recipients:
+
+    --starttls-port   offers STARTTLS and requires it before anything
+                      else (530 to MAIL before it); then requires AUTH
+                      (PLAIN or LOGIN) with USER and PASSWORD (535 for
+                      others, 530 to MAIL before it)
+    --smtps-port      TLS from the first byte (smtps://), then AUTH as
+                      above
 
 For each accepted recipient of a message:
 
@@ -20,8 +32,11 @@ For each accepted recipient of a message:
                            {"seq", "time" (UTC, ISO 8601), "mail_from",
                             "rcpt", "size" (octets), "message_id" (the
                             Message-ID header, or null), "file" (the
-                            .eml's name, in DIR), and "dropped": true for
-                            a message whose answer was never sent}
+                            .eml's name, in DIR), "tls" (true when the
+                            message came over TLS), "auth" (the user it
+                            authenticated as, or null), and "dropped":
+                            true for a message whose answer was never
+                            sent}
 
 Magic recipients (by the local part, any case):
 
@@ -52,10 +67,12 @@ import logging
 import os
 import re
 import signal
+import ssl
 import sys
+import warnings
 
 try:
-    from aiosmtpd.smtp import SMTP
+    from aiosmtpd.smtp import SMTP, AuthResult, LoginPassword
 except ImportError:
     sys.stderr.write("smtp_sink.py: no aiosmtpd: apt-get install "
                      "python3-aiosmtpd, and run it with /usr/bin/python3\n")
@@ -123,7 +140,11 @@ class Sink:
 
         data = envelope.original_content or envelope.content or b""
         mail_from = envelope.mail_from
-        seqs = [self.keep(mail_from, rcpt, data, drop)
+        tls = server.transport.get_extra_info("ssl_object") is not None
+        auth = session.login_data if session.authenticated else None
+        if isinstance(auth, bytes):
+            auth = auth.decode("utf-8", "replace")
+        seqs = [self.keep(mail_from, rcpt, data, drop, tls, auth)
                 for rcpt in envelope.rcpt_tos]
 
         if delay:
@@ -137,7 +158,7 @@ class Sink:
 
         return "250 2.0.0 OK queued as %s" % ",".join(str(s) for s in seqs)
 
-    def keep(self, mail_from, rcpt, data, dropped):
+    def keep(self, mail_from, rcpt, data, dropped, tls, auth):
         self.seq += 1
         seq = self.seq
         name = "%06d-%s.eml" % (seq, UNSAFE.sub("_", rcpt)[:200])
@@ -166,6 +187,8 @@ class Sink:
             "size": len(data),
             "message_id": message_id,
             "file": name,
+            "tls": tls,
+            "auth": auth,
         }
         if dropped:
             entry["dropped"] = True
@@ -179,6 +202,24 @@ class Sink:
             os.close(fd)
 
         return seq
+
+
+class Credentials:
+    """aiosmtpd's authenticator: one user and its password."""
+
+    def __init__(self, spec):
+        user, sep, password = spec.partition(":")
+        if not sep or not user:
+            raise ValueError("--auth wants USER:PASSWORD")
+        self.user = user.encode()
+        self.password = password.encode()
+
+    def __call__(self, server, session, envelope, mechanism, auth_data):
+        if (isinstance(auth_data, LoginPassword)
+                and auth_data.login == self.user
+                and auth_data.password == self.password):
+            return AuthResult(success=True, auth_data=auth_data)
+        return AuthResult(success=False, handled=False)
 
 
 def daemonize(log):
@@ -207,10 +248,30 @@ def main():
     ap.add_argument("--pidfile")
     ap.add_argument("--log")
     ap.add_argument("--daemon", action="store_true")
+    ap.add_argument("--tls-cert")
+    ap.add_argument("--tls-key")
+    ap.add_argument("--auth")
+    ap.add_argument("--starttls-port", type=int)
+    ap.add_argument("--smtps-port", type=int)
     args = ap.parse_args()
 
     if not ipaddress.ip_address(args.host).is_loopback:
         ap.error("--host must be a loopback address")
+
+    secure = args.starttls_port or args.smtps_port
+    if secure and not (args.tls_cert and args.tls_key and args.auth):
+        ap.error("--starttls-port and --smtps-port need --tls-cert, "
+                 "--tls-key and --auth")
+
+    tls = None
+    credentials = None
+    if secure:
+        tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        tls.load_cert_chain(args.tls_cert, args.tls_key)
+        try:
+            credentials = Credentials(args.auth)
+        except ValueError as e:
+            ap.error(str(e))
 
     directory = os.path.abspath(args.dir)
     os.makedirs(directory, exist_ok=True)
@@ -226,14 +287,35 @@ def main():
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
 
-    def factory():
+    def smtp(**kw):
         return SMTP(sink, hostname="crm-smtp-sink", ident="crm smtp sink",
                     decode_data=False, enable_SMTPUTF8=True,
-                    data_size_limit=64 * 1024 * 1024)
+                    data_size_limit=64 * 1024 * 1024, **kw)
 
-    server = loop.run_until_complete(
-        loop.create_server(factory, host=args.host, port=args.port,
-                           reuse_address=True))
+    def listen(factory, port, **kw):
+        return loop.run_until_complete(
+            loop.create_server(factory, host=args.host, port=port,
+                               reuse_address=True, **kw))
+
+    servers = [listen(smtp, args.port)]
+
+    if args.starttls_port:
+        servers.append(listen(
+            lambda: smtp(tls_context=tls, require_starttls=True,
+                         auth_required=True, auth_require_tls=True,
+                         authenticator=credentials),
+            args.starttls_port))
+
+    if args.smtps_port:
+        # TLS from the start: aiosmtpd's own check looks for STARTTLS
+        # only, and warns that AUTH would go in the clear: it does not
+        warnings.filterwarnings("ignore", "Requiring AUTH while not")
+        logging.getLogger("mail.log").addFilter(
+            lambda r: "auth_require_tls == False" not in r.getMessage())
+        servers.append(listen(
+            lambda: smtp(auth_required=True, auth_require_tls=False,
+                         authenticator=credentials),
+            args.smtps_port, ssl=tls))
 
     if args.pidfile:
         tmp = args.pidfile + ".tmp"
@@ -244,13 +326,15 @@ def main():
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, loop.stop)
 
-    logging.warning("listening on %s:%d, messages in %s", args.host,
-                    args.port, directory)
+    logging.warning("listening on %s:%d (STARTTLS %s, SMTPS %s), "
+                    "messages in %s", args.host, args.port,
+                    args.starttls_port, args.smtps_port, directory)
 
     try:
         loop.run_forever()
     finally:
-        server.close()
+        for server in servers:
+            server.close()
         if args.pidfile:
             try:
                 os.unlink(args.pidfile)

@@ -30,6 +30,10 @@
 #                         <seq>-<rcpt>.eml and log.jsonl, one JSON line
 #                         each; emptied by "test reset-db" (make test)
 #   smtp/                 the SMTP sink's pid file and log
+#   smtp/tls/             the sink's TLS files, made once by openssl:
+#                         ca.pem (a CA of its own, to trust), relay.pem
+#                         and relay.key (127.0.0.1 and localhost, signed
+#                         by it), other-ca.pem (a CA that signed nothing)
 #   nginx/                nginx prefix (run only): conf/ logs/ temp/
 #   demo.workspace, demo.key, demo.password, cursor.secret   (run only)
 #
@@ -307,26 +311,71 @@ sink_pid() {
     pid_alive "$DIR/smtp/sink.pid" smtp_sink.py
 }
 
+# The sink's relay listeners as a real relay is: STARTTLS on SMTP_PORT + 1
+# and TLS from the start (smtps://) on SMTP_PORT + 2, both requiring AUTH
+# as SINK_USER with SINK_PASSWORD (t/lib/CRM/Test.pm says the same)
+SINK_USER=crm
+SINK_PASSWORD=sink-password
+
+# the CA and the relay's certificate: made once, kept with the instance
+sink_tls() {
+    local d=$DIR/smtp/tls
+
+    [ -s "$d/relay.pem" ] && [ -s "$d/other-ca.pem" ] && return 0
+
+    rm -rf "$d"
+    mkdir -p "$d"
+    if ! {
+        openssl req -x509 -newkey rsa:2048 -nodes -days 3650 \
+            -subj "/CN=crm test CA" -keyout "$d/ca.key" -out "$d/ca.pem" \
+        && openssl req -newkey rsa:2048 -nodes -subj "/CN=localhost" \
+            -keyout "$d/relay.key" -out "$d/relay.csr" \
+        && printf '%s\n' "subjectAltName=IP:127.0.0.1,DNS:localhost" \
+            "extendedKeyUsage=serverAuth" > "$d/relay.ext" \
+        && openssl x509 -req -in "$d/relay.csr" -CA "$d/ca.pem" \
+            -CAkey "$d/ca.key" -CAcreateserial -days 3650 \
+            -extfile "$d/relay.ext" -out "$d/relay.pem" \
+        && openssl req -x509 -newkey rsa:2048 -nodes -days 3650 \
+            -subj "/CN=crm other CA" -keyout "$d/other-ca.key" \
+            -out "$d/other-ca.pem"
+    } > "$d/openssl.log" 2>&1; then
+        show_log "$d/openssl.log"
+        die "openssl could not make the SMTP sink's certificates"
+    fi
+    chmod 644 "$d"/*.pem
+}
+
 sink_start() {
-    local pid
+    local pid p
     mkdir -p "$DIR/smtp" "$MAIL_DIR"
     if pid=$(sink_pid); then
         if tr '\0' ' ' < "/proc/$pid/cmdline" \
-           | grep -qF -- "--port $SMTP_PORT "; then
+           | grep -qF -- "--port $SMTP_PORT --dir $MAIL_DIR --starttls-port"
+        then
             return 0
         fi
         sink_stop
     fi
     rm -f "$DIR/smtp/sink.pid"
 
-    if port_busy "$SMTP_PORT"; then
-        die "port 127.0.0.1:$SMTP_PORT is in use by another program" \
-            "(set ${SMTP_PORT_VAR} to another port)"
-    fi
+    for p in "$SMTP_PORT" $((SMTP_PORT + 1)) $((SMTP_PORT + 2)); do
+        if port_busy "$p"; then
+            die "port 127.0.0.1:$p is in use by another program" \
+                "(set ${SMTP_PORT_VAR} to another port: the sink takes" \
+                "it and the next two)"
+        fi
+    done
+
+    sink_tls
 
     : > "$DIR/smtp/sink.log"
     if ! daemon "$SINK_PYTHON" "$TOP/util/smtp_sink.py" --daemon \
             --port "$SMTP_PORT" --dir "$MAIL_DIR" \
+            --starttls-port $((SMTP_PORT + 1)) \
+            --smtps-port $((SMTP_PORT + 2)) \
+            --tls-cert "$DIR/smtp/tls/relay.pem" \
+            --tls-key "$DIR/smtp/tls/relay.key" \
+            --auth "$SINK_USER:$SINK_PASSWORD" \
             --pidfile "$DIR/smtp/sink.pid" \
             --log "$DIR/smtp/sink.log" > /dev/null 2>&1; then
         show_log "$DIR/smtp/sink.log"
@@ -334,7 +383,8 @@ sink_start() {
     fi
     # the pid file is written once it listens
     for _ in $(seq 100); do
-        if sink_pid > /dev/null && port_busy "$SMTP_PORT"; then
+        if sink_pid > /dev/null && port_busy "$SMTP_PORT" \
+           && port_busy $((SMTP_PORT + 2)); then
             return 0
         fi
         sleep 0.05

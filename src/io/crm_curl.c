@@ -769,6 +769,17 @@ crm_curl_xfer(crm_curl_t *c, ngx_pool_t *pool, ngx_log_t *log,
     if (rc == CURLE_OK && x->resolve != NULL) {
         rc = curl_easy_setopt(e, CURLOPT_RESOLVE, x->resolve);
     }
+
+    /* crm_outbound_trusted_certificate: that file alone, no CA path */
+
+    if (rc == CURLE_OK && c->conf->trusted.len > 0) {
+        rc = curl_easy_setopt(e, CURLOPT_CAINFO,
+                              (char *) c->conf->trusted.data);
+        if (rc == CURLE_OK) {
+            rc = curl_easy_setopt(e, CURLOPT_CAPATH, NULL);
+        }
+    }
+
     if (rc == CURLE_OK) {
         rc = curl_easy_setopt(e, CURLOPT_OPENSOCKETFUNCTION,
                               crm_curl_open_socket);

@@ -206,6 +206,15 @@ crm_email_smtp(ngx_conf_t *cf, crm_email_conf_t *conf)
         goto invalid;
     }
 
+    /* AUTH on a plain smtp:// session sends the password as it is */
+
+    if (conf->user.len > 0 && value[1].data[4] != 's' && conf->starttls != 1)
+    {
+        ngx_conf_log_error(NGX_LOG_WARN, cf, 0,
+                           "crm_smtp: user= without starttls=on: the "
+                           "password goes to \"%V\" unencrypted", &u.host);
+    }
+
     /* Message-IDs: <email id>@<the sender's domain> */
 
     if (conf->from.len > 0) {

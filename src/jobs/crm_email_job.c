@@ -84,6 +84,7 @@ static void crm_email_copy_sent(crm_xfer_t *x);
 static void crm_email_outcome(crm_email_item_t *it, crm_xfer_t *x);
 static void crm_email_record(crm_email_item_t *it);
 static void crm_email_recorded(crm_pg_req_t *pr, PGresult *res);
+static void crm_email_relay_state(crm_email_item_t *it, crm_xfer_t *x);
 static void crm_email_count(crm_metrics_t *m, char *status);
 static void crm_email_release(crm_email_run_t *er);
 static void crm_email_released(crm_pg_req_t *pr, PGresult *res);
@@ -603,7 +604,13 @@ crm_email_outcome(crm_email_item_t *it, crm_xfer_t *x)
         break;
     }
 
-    if (x->reply.len > 0) {
+    /*
+     * the relay's reply when it refused; after a failure of our side (a
+     * certificate, no STARTTLS, a network error) the last reply is one
+     * that went well, and libcurl's message says what failed
+     */
+
+    if (x->reply.len > 0 && (x->result == CURLE_OK || x->status >= 400)) {
         it->detail = x->reply;
 
     } else if (x->result != CURLE_OK) {
@@ -629,6 +636,50 @@ crm_email_outcome(crm_email_item_t *it, crm_xfer_t *x)
                       "crm: email %V: the relay's address is refused by the "
                       "outbound address policy (crm_outbound_allow)",
                       &it->id);
+    }
+
+    crm_email_relay_state(it, x);
+}
+
+
+/*
+ * A temporary failure without a reply (the network, TLS, a certificate,
+ * no STARTTLS) or with a 5xx (refused before the recipient: the
+ * greeting, EHLO, STARTTLS, AUTH, MAIL FROM) is the relay's or our
+ * configuration's, not the recipient's: logged when it starts and when
+ * the relay works again, not per email.  Any other outcome got as far
+ * as the recipient: the relay works.
+ */
+
+static void
+crm_email_relay_state(crm_email_item_t *it, crm_xfer_t *x)
+{
+    crm_email_conf_t  *conf;
+
+    conf = it->er->conf;
+
+    if (x->outcome == CRM_CURL_TEMPORARY
+        && (x->status == 0 || x->status >= 500))
+    {
+        if (!conf->relay_failing) {
+            conf->relay_failing = 1;
+
+            ngx_log_error(NGX_LOG_ERR, it->er->run->log, 0,
+                          "crm: email delivery through %V fails before "
+                          "any recipient: %V (email %V); emails wait and "
+                          "are retried, logged again when it works",
+                          &conf->url, &it->detail, &it->id);
+        }
+
+        return;
+    }
+
+    if (conf->relay_failing) {
+        conf->relay_failing = 0;
+
+        ngx_log_error(NGX_LOG_NOTICE, it->er->run->log, 0,
+                      "crm: email delivery through %V works again",
+                      &conf->url);
     }
 }
 

@@ -46,6 +46,9 @@ typedef struct crm_email_conf_s {
     crm_pg_pool_t            *pool;
     crm_curl_t               *curl;
     ngx_uint_t                failed;       /* claims failed in a row */
+    unsigned                  relay_failing:1;  /* logged: the relay
+                                               fails before any recipient
+                                               (this worker's view) */
     crm_metrics_t            *metrics;      /* NULL: no crm_metrics_zone */
 
     crm_job_kind_t            kind;

@@ -2,8 +2,9 @@
 """t/smtp/sink_check.py: checks the test stack's SMTP sink
 (util/smtp_sink.py, started by util/stack.sh test up / reset-db): a
 message is kept byte for byte with its log.jsonl line, the magic
-recipients answer as documented, and sink-stop / sink-start take the
-relay down and bring it back.  TAP on stdout; takes about 2 seconds.
+recipients answer as documented, the STARTTLS and SMTPS listeners
+require TLS and AUTH and are trusted through the sink's own CA only,
+and sink-stop / sink-start take the relay down and bring it back.  TAP on stdout; takes about 2 seconds.
 
 The port and the mail directory come from TEST_NGINX_SMTP_PORT and
 TEST_NGINX_SMTP_DIR (make test exports them), else from .run/test/.
@@ -14,6 +15,7 @@ import json
 import os
 import smtplib
 import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -54,6 +56,8 @@ def port_and_dir():
 
 
 PORT, MAIL = port_and_dir()
+TLS_DIR = os.path.join(os.path.dirname(MAIL), "smtp", "tls")
+USER, PASSWORD = "crm", "sink-password"     # util/stack.sh's
 
 
 def entries():
@@ -88,6 +92,35 @@ def send(rcpt, data):
     except (smtplib.SMTPException, OSError):
         pass
     return result
+
+
+def send_secure(port, rcpt, data, implicit, cafile, user=USER,
+                password=PASSWORD, starttls=True):
+    """(0 sent, or the SMTP code of the refusal, or -1 a TLS failure)"""
+    ctx = ssl.create_default_context(cafile=cafile)
+    try:
+        if implicit:
+            s = smtplib.SMTP_SSL("127.0.0.1", port, timeout=10, context=ctx)
+        else:
+            s = smtplib.SMTP("127.0.0.1", port, timeout=10)
+            if starttls:
+                s.starttls(context=ctx)
+        try:
+            if user is not None:
+                s.login(user, password)
+            s.sendmail("sender@crm.example", [rcpt], data)
+            return 0
+        finally:
+            try:
+                s.quit()
+            except (smtplib.SMTPException, OSError):
+                pass
+    except ssl.SSLError:
+        return -1
+    except smtplib.SMTPResponseException as e:
+        return e.smtp_code
+    except smtplib.SMTPSenderRefused as e:
+        return e.smtp_code
 
 
 def message(mid):
@@ -169,6 +202,38 @@ def main():
     ok(entry_for("tempfail-%s@example.org" % nonce) is None
        and entry_for("bounce-%s@example.org" % nonce) is None,
        "refused recipients leave no message")
+
+    # the relay listeners: STARTTLS on PORT + 1, TLS at once on PORT + 2
+    ca = os.path.join(TLS_DIR, "ca.pem")
+    other = os.path.join(TLS_DIR, "other-ca.pem")
+    rcpt = "tls-%s@example.org" % nonce
+    ok(send_secure(PORT + 1, rcpt, data, False, ca) == 0,
+       "STARTTLS and AUTH on port + 1: accepted")
+    e = entry_for(rcpt)
+    ok(e is not None and e["tls"] is True and e["auth"] == USER,
+       "its line says tls and the user", repr(e))
+    rcpt = "smtps-%s@example.org" % nonce
+    ok(send_secure(PORT + 2, rcpt, data, True, ca) == 0,
+       "TLS at once and AUTH on port + 2: accepted")
+    e = entry_for(rcpt)
+    ok(e is not None and e["tls"] is True and e["auth"] == USER,
+       "its line says tls and the user", repr(e))
+    e = entry_for("check-%s@example.org" % nonce)
+    ok(e is not None and e["tls"] is False and e["auth"] is None,
+       "the plain port's line says neither", repr(e))
+    code = send_secure(PORT + 1, "x@example.org", data, False, ca,
+                       starttls=False, user=None)
+    ok(code == 530, "no STARTTLS: MAIL is refused (530)", code)
+    code = send_secure(PORT + 1, "x@example.org", data, False, ca,
+                       user=None)
+    ok(code == 530, "STARTTLS without AUTH: MAIL is refused (530)", code)
+    code = send_secure(PORT + 1, "x@example.org", data, False, ca,
+                       password="wrong")
+    ok(code == 535, "a wrong password is 535", code)
+    code = send_secure(PORT + 2, "x@example.org", data, True, other)
+    ok(code == -1, "the relay's certificate is not trusted through another "
+       "CA", code)
+    ok(entry_for("x@example.org") is None, "none of those left a message")
 
     # a relay that is down, then back
     r = stack("sink-stop")

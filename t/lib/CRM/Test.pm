@@ -208,9 +208,33 @@ sub smtp_dir {
 }
 
 
+# the sink's relay listeners (util/stack.sh): STARTTLS on the plain
+# port + 1, TLS from the start on + 2; the CA files of the stack
+
+sub smtp_tls_port {
+    my $port = $ENV{TEST_NGINX_SMTP_PORT}
+        or die "TEST_NGINX_SMTP_PORT is not set (run the suite with make test)\n";
+    return $port + 1;
+}
+
+
+sub smtps_port {
+    return smtp_tls_port() + 1;
+}
+
+
+sub smtp_ca {
+    my ($name) = @_;
+    my $dir = smtp_dir();
+    $dir =~ s{/[^/]+/?\z}{};
+    return "$dir/smtp/tls/$name.pem";
+}
+
+
 # what the sink received, oldest first: the lines of its log.jsonl, each
-# a hash {seq, time, mail_from, rcpt, size, message_id, file, dropped?}
-# with "path" added (the .eml's full path); in scalar context their count
+# a hash {seq, time, mail_from, rcpt, size, message_id, file, tls, auth,
+# dropped?} with "path" added (the .eml's full path); in scalar context
+# their count
 
 sub smtp_messages {
     my $log = smtp_dir() . '/log.jsonl';
