@@ -22,8 +22,8 @@ my $KA = $CRM::Test::KEY_A;
 # for the blocks' eval sections, which see package variables only
 our $STARTTLS = CRM::Test::smtp_tls_port();
 our $SMTPS = CRM::Test::smtps_port();
-our $CA = CRM::Test::smtp_ca('ca');
-our $OTHER = CRM::Test::smtp_ca('other-ca');
+our $CA = CRM::Test::tls_file('ca.pem');
+our $OTHER = CRM::Test::tls_file('other-ca.pem');
 
 CRM::Test::reset();
 CRM::Test::smtp_wipe();
@@ -144,7 +144,7 @@ Test::Nginx::Socket::add_response_body_check(sub {
 
     } elsif ($name =~ /nginx does not start/) {
         my $root = $ENV{TEST_NGINX_SERVROOT} || 't/servroot';
-        (my $key = $CA) =~ s/ca\.pem\z/relay.key/;
+        my $key = CRM::Test::tls_file('server.key');
         for my $case (["$CA.missing", qr/cannot open "\Q$CA.missing\E"/],
                       [$key, qr/no PEM certificate in "\Q$key\E"/])
         {

@@ -30,10 +30,12 @@
 #                         <seq>-<rcpt>.eml and log.jsonl, one JSON line
 #                         each; emptied by "test reset-db" (make test)
 #   smtp/                 the SMTP sink's pid file and log
-#   smtp/tls/             the sink's TLS files, made once by openssl:
-#                         ca.pem (a CA of its own, to trust), relay.pem
-#                         and relay.key (127.0.0.1 and localhost, signed
-#                         by it), other-ca.pem (a CA that signed nothing)
+#   tls/                  TLS files of the test servers (the SMTP sink's
+#                         relay listeners, t/'s HTTPS webhook receiver),
+#                         made once by openssl: ca.pem (a CA of its own,
+#                         to trust), server.pem and server.key (127.0.0.1
+#                         and localhost, signed by it), other-ca.pem (a
+#                         CA that signed nothing)
 #   nginx/                nginx prefix (run only): conf/ logs/ temp/
 #   demo.workspace, demo.key, demo.password, cursor.secret   (run only)
 #
@@ -317,11 +319,11 @@ sink_pid() {
 SINK_USER=crm
 SINK_PASSWORD=sink-password
 
-# the CA and the relay's certificate: made once, kept with the instance
-sink_tls() {
-    local d=$DIR/smtp/tls
+# the CA and the servers' certificate: made once, kept with the instance
+tls_files() {
+    local d=$DIR/tls
 
-    [ -s "$d/relay.pem" ] && [ -s "$d/other-ca.pem" ] && return 0
+    [ -s "$d/server.pem" ] && [ -s "$d/other-ca.pem" ] && return 0
 
     rm -rf "$d"
     mkdir -p "$d"
@@ -329,18 +331,18 @@ sink_tls() {
         openssl req -x509 -newkey rsa:2048 -nodes -days 3650 \
             -subj "/CN=crm test CA" -keyout "$d/ca.key" -out "$d/ca.pem" \
         && openssl req -newkey rsa:2048 -nodes -subj "/CN=localhost" \
-            -keyout "$d/relay.key" -out "$d/relay.csr" \
+            -keyout "$d/server.key" -out "$d/server.csr" \
         && printf '%s\n' "subjectAltName=IP:127.0.0.1,DNS:localhost" \
-            "extendedKeyUsage=serverAuth" > "$d/relay.ext" \
-        && openssl x509 -req -in "$d/relay.csr" -CA "$d/ca.pem" \
+            "extendedKeyUsage=serverAuth" > "$d/server.ext" \
+        && openssl x509 -req -in "$d/server.csr" -CA "$d/ca.pem" \
             -CAkey "$d/ca.key" -CAcreateserial -days 3650 \
-            -extfile "$d/relay.ext" -out "$d/relay.pem" \
+            -extfile "$d/server.ext" -out "$d/server.pem" \
         && openssl req -x509 -newkey rsa:2048 -nodes -days 3650 \
             -subj "/CN=crm other CA" -keyout "$d/other-ca.key" \
             -out "$d/other-ca.pem"
     } > "$d/openssl.log" 2>&1; then
         show_log "$d/openssl.log"
-        die "openssl could not make the SMTP sink's certificates"
+        die "openssl could not make the test certificates"
     fi
     chmod 644 "$d"/*.pem
 }
@@ -348,6 +350,7 @@ sink_tls() {
 sink_start() {
     local pid p
     mkdir -p "$DIR/smtp" "$MAIL_DIR"
+    tls_files
     if pid=$(sink_pid); then
         if tr '\0' ' ' < "/proc/$pid/cmdline" \
            | grep -qF -- "--port $SMTP_PORT --dir $MAIL_DIR --starttls-port"
@@ -366,15 +369,13 @@ sink_start() {
         fi
     done
 
-    sink_tls
-
     : > "$DIR/smtp/sink.log"
     if ! daemon "$SINK_PYTHON" "$TOP/util/smtp_sink.py" --daemon \
             --port "$SMTP_PORT" --dir "$MAIL_DIR" \
             --starttls-port $((SMTP_PORT + 1)) \
             --smtps-port $((SMTP_PORT + 2)) \
-            --tls-cert "$DIR/smtp/tls/relay.pem" \
-            --tls-key "$DIR/smtp/tls/relay.key" \
+            --tls-cert "$DIR/tls/server.pem" \
+            --tls-key "$DIR/tls/server.key" \
             --auth "$SINK_USER:$SINK_PASSWORD" \
             --pidfile "$DIR/smtp/sink.pid" \
             --log "$DIR/smtp/sink.log" > /dev/null 2>&1; then

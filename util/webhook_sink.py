@@ -2,12 +2,14 @@
 """util/webhook_sink.py: a scripted webhook receiver for tests and demos.
 
     webhook_sink.py --port N --dir DIR [--host 127.0.0.1] [--pidfile F]
-                    [--secret whsec_...]
+                    [--secret whsec_...] [--tls-cert F --tls-key F]
 
-Listens on 127.0.0.1 only.  Every request is appended to DIR/log.jsonl
-as one JSON line: {"seq", "time", "method", "path", "headers" (lower-case
-names), "body", "verified" (with --secret: whether webhook-signature
-holds a valid v1 signature of the Standard Webhooks scheme)}.
+Listens on 127.0.0.1 only; with --tls-cert and --tls-key (PEM) it is an
+HTTPS receiver.  Every request is appended to DIR/log.jsonl as one JSON
+line: {"seq", "time", "method", "path", "headers" (lower-case names),
+"body", "tls" (whether it came over TLS), "verified" (with --secret:
+whether webhook-signature holds a valid v1 signature of the Standard
+Webhooks scheme)}.
 
 The path says how to answer:
 
@@ -29,6 +31,7 @@ import hashlib
 import hmac
 import json
 import os
+import ssl
 import sys
 import threading
 import time
@@ -81,6 +84,7 @@ class Handler(BaseHTTPRequestHandler):
                 "method": self.command, "path": self.path,
                 "headers": headers,
                 "body": body.decode("utf-8", "replace"),
+                "tls": isinstance(self.connection, ssl.SSLSocket),
             }
             if self.server.secret:
                 entry["verified"] = verified(self.server.secret, headers,
@@ -131,6 +135,8 @@ def main():
     ap.add_argument("--dir", required=True)
     ap.add_argument("--pidfile")
     ap.add_argument("--secret")
+    ap.add_argument("--tls-cert")
+    ap.add_argument("--tls-key")
     a = ap.parse_args()
 
     if not a.host.startswith("127.") and a.host != "::1":
@@ -142,6 +148,12 @@ def main():
     ThreadingHTTPServer.request_queue_size = 128
     srv = ThreadingHTTPServer((a.host, a.port), Handler)
     srv.daemon_threads = True
+    if a.tls_cert:
+        ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        ctx.load_cert_chain(a.tls_cert, a.tls_key)
+        # the handshake in the request's thread, not in accept()
+        srv.socket = ctx.wrap_socket(srv.socket, server_side=True,
+                                     do_handshake_on_connect=False)
     srv.dir = a.dir
     srv.secret = a.secret
 
@@ -149,8 +161,9 @@ def main():
         with open(a.pidfile, "w") as f:
             f.write("%d\n" % os.getpid())
 
-    print("webhook sink on http://%s:%d/, log %s/log.jsonl"
-          % (a.host, a.port, a.dir), flush=True)
+    print("webhook sink on %s://%s:%d/, log %s/log.jsonl"
+          % ("https" if a.tls_cert else "http", a.host, a.port, a.dir),
+          flush=True)
     srv.serve_forever()
 
 

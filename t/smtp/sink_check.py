@@ -56,7 +56,7 @@ def port_and_dir():
 
 
 PORT, MAIL = port_and_dir()
-TLS_DIR = os.path.join(os.path.dirname(MAIL), "smtp", "tls")
+TLS_DIR = os.path.join(os.path.dirname(MAIL), "tls")
 USER, PASSWORD = "crm", "sink-password"     # util/stack.sh's
 
 

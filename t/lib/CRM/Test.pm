@@ -209,7 +209,7 @@ sub smtp_dir {
 
 
 # the sink's relay listeners (util/stack.sh): STARTTLS on the plain
-# port + 1, TLS from the start on + 2; the CA files of the stack
+# port + 1, TLS from the start on + 2
 
 sub smtp_tls_port {
     my $port = $ENV{TEST_NGINX_SMTP_PORT}
@@ -223,11 +223,14 @@ sub smtps_port {
 }
 
 
-sub smtp_ca {
+# a TLS file of the test stack (util/stack.sh): ca.pem, other-ca.pem,
+# server.pem, server.key
+
+sub tls_file {
     my ($name) = @_;
     my $dir = smtp_dir();
     $dir =~ s{/[^/]+/?\z}{};
-    return "$dir/smtp/tls/$name.pem";
+    return "$dir/tls/$name";
 }
 
 
@@ -379,7 +382,9 @@ sub stop_second_nginx {
 # The webhook receiver (util/webhook_sink.py) on 127.0.0.1:hook_port()
 # (CRM_TEST_HOOK_PORT, or TEST_NGINX_SERVER_PORT + 2), logging to hook_dir()/log.jsonl; started
 # and stopped by the suites that use it.  hook_start(secret) verifies
-# signatures with that secret as it logs.
+# signatures with that secret as it logs; hook_start(secret, tls => 1)
+# makes it an HTTPS receiver with the stack's server certificate
+# (tls_file()).
 
 sub hook_port {
     return $ENV{CRM_TEST_HOOK_PORT}
@@ -394,7 +399,7 @@ sub hook_dir {
 
 
 sub hook_start {
-    my ($secret) = @_;
+    my ($secret, %o) = @_;
     my $dir = hook_dir();
     hook_stop();
     mkdir $dir;
@@ -407,7 +412,9 @@ sub hook_start {
         exec('/usr/bin/python3', "$top/util/webhook_sink.py",
              '--port', hook_port(), '--dir', $dir,
              '--pidfile', "$dir/sink.pid",
-             defined $secret ? ('--secret', $secret) : ())
+             defined $secret ? ('--secret', $secret) : (),
+             $o{tls} ? ('--tls-cert', tls_file('server.pem'),
+                        '--tls-key', tls_file('server.key')) : ())
             or POSIX::_exit(1);
     }
     $CRM::Test::HOOK_PID = $pid;
