@@ -799,6 +799,13 @@ ngx_http_crm_init(ngx_conf_t *cf)
 
     mcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_crm_module);
 
+    if (mcf->api_file != NULL && mcf->pg.conninfo.len == 0) {
+        ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+                      "\"crm_api\" in %s:%ui needs \"crm_postgres\" in "
+                      "the http block", mcf->api_file, mcf->api_line);
+        return NGX_ERROR;
+    }
+
     if (mcf->metrics_zone != NULL) {
         /* requests are counted where their status is final */
 
@@ -1043,6 +1050,7 @@ ngx_http_crm_api(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     ngx_http_crm_loc_conf_t *lcf = conf;
 
     ngx_http_crm_srv_conf_t   *scf;
+    ngx_http_crm_main_conf_t  *mcf;
     ngx_http_core_loc_conf_t  *clcf;
 
     if (lcf->enable != NGX_CONF_UNSET) {
@@ -1058,6 +1066,15 @@ ngx_http_crm_api(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     }
 
     lcf->enable = 1;
+
+    /* crm_postgres may come after it: checked in postconfiguration */
+
+    mcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_crm_module);
+
+    if (mcf->api_file == NULL) {
+        mcf->api_file = cf->conf_file->file.name.data;
+        mcf->api_line = cf->conf_file->line;
+    }
 
     /* the server's own errors are JSON too: crm_json_errors */
 

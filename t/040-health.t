@@ -1,4 +1,5 @@
-# GET /health: PostgreSQL and Redis status, without authentication.
+# GET /health: PostgreSQL and Redis status, without authentication.  And
+# a crm_api without crm_postgres: nginx refuses the configuration.
 
 use strict;
 use warnings;
@@ -23,6 +24,17 @@ sub health {
 Test::Nginx::Socket::add_response_body_check(sub {
     my ($block, $body, $req_idx, $repeated, $dry_run) = @_;
     my $name = $block->name;
+
+    if ($name =~ /without crm_postgres/) {
+        my $root = $ENV{TEST_NGINX_SERVROOT} || 't/servroot';
+        ok(!eval { CRM::Test::second_nginx(no_postgres => 1); 1 },
+           "$name - nginx does not start");
+        my $log = do { local (@ARGV, $/) = "$root-second/logs/error.log";
+                       <> } // '';
+        like($log, qr/\[emerg\].*"crm_api" in \S+nginx\.conf:\d+ needs "crm_postgres" in the http block/,
+             "$name - and says why, and where");
+        return;
+    }
 
     return unless $name =~ /Redis goes away/;
 
@@ -72,7 +84,12 @@ GET /api/v1/health
 GET /api/v1/health
 --- error_code: 200
 
-=== TEST 4: HEAD on health has the status and no body
+=== TEST 4: crm_api without crm_postgres: nginx does not start
+--- request
+GET /api/v1/health
+--- error_code: 200
+
+=== TEST 5: HEAD on health has the status and no body
 --- request
 HEAD /api/v1/health
 --- error_code: 200

@@ -18,7 +18,8 @@
 # server, http).  Nothing is connected to (the module parses its
 # addresses and conninfo without I/O); nginx -t binds the listening
 # sockets, though, so an example listens on 127.0.0.1:port only, and the
-# check puts a free port in its place.  A failure names the directive
+# check puts a free port in its place.  A wrapping http{} has a
+# crm_postgres unless the example has one (crm_api needs it).  A failure names the directive
 # and the README line nginx complains about.
 #
 #   util/directives.pl [--nginx /usr/sbin/nginx --module build/x.so] [ROOT]
@@ -302,6 +303,10 @@ sub check_examples {
                         '    access_log off;',
                         map { "    ${_}_temp_path $dir/$_;" }
                             qw(client_body proxy fastcgi uwsgi scgi);
+
+            # crm_api needs it; an example that has its own keeps it
+            push @conf, '    crm_postgres "host=127.0.0.1 dbname=crm";'
+                unless grep { /^\s*crm_postgres\s/ } @$ex;
 
             if ($level eq 'http') {
                 $put->('    ');

@@ -99,6 +99,8 @@ typedef struct {
     ngx_int_t                 tracking_queue;   /* crm_tracking_queue */
     ngx_shm_zone_t           *metrics_zone;     /* crm_metrics_zone */
     ngx_uint_t                metrics_used;     /* a crm_metrics location */
+    u_char                   *api_file;     /* where the first crm_api */
+    ngx_uint_t                api_line;     /* is; NULL: none */
 
     /* per worker, set up in init_process */
     struct crm_jobs_s        *jobs_worker;  /* jobs/crm_jobs.h */

@@ -286,8 +286,8 @@ sub eml {
 # port TEST_NGINX_SERVER_PORT + 1 under <servroot>-second: "http" is added
 # to its http block; "master" runs it with a master and one worker (for
 # graceful quits and killed workers); "main" is added to the main
-# context (thread_pool).  Returns its master's (or only)
-# pid; stop_second_nginx() ends it.
+# context (thread_pool); "no_postgres" leaves crm_postgres out.  Returns
+# its master's (or only) pid; stop_second_nginx() ends it.
 
 sub second_nginx {
     my (%o) = @_;
@@ -307,6 +307,8 @@ sub second_nginx {
     my $http = $o{http} // '';
     $http =~ s/\$(TEST_NGINX_\w+)/$ENV{$1}/g;
     my $main = $o{main} // '';
+    my $pg = $o{no_postgres} ? ''
+           : "crm_postgres \"$ENV{TEST_NGINX_PG_DSN}\";";
 
     open my $fh, '>', "$dir/conf/nginx.conf" or die $!;
     print $fh <<"_EOC_";
@@ -324,7 +326,7 @@ http {
     fastcgi_temp_path $dir/tmp/fastcgi;
     uwsgi_temp_path $dir/tmp/uwsgi;
     scgi_temp_path $dir/tmp/scgi;
-    crm_postgres "$ENV{TEST_NGINX_PG_DSN}";
+    $pg
     crm_api_key $KEY_A $WS_A;
     $http
     server {
