@@ -5,7 +5,9 @@
 # deliveries only for matching active subscriptions and none from a
 # webhook.test event beyond db_webhook_test()'s own; the retention purge
 # (now per workspace through events_created) deletes old events of every
-# workspace with their deliveries, up to its batch, and nothing newer.
+# workspace with their deliveries, up to its batch, and nothing newer,
+# and the analytics' first engagements of buckets that ended before its
+# horizon (sql/070).
 
 use strict;
 use warnings;
@@ -149,6 +151,26 @@ Test::Nginx::Socket::add_response_body_check(sub {
            "$name - then nothing");
         is(sql("SELECT count(*) FROM events"), 2,
            "$name - the newer ones still there");
+
+        # analytics first engagements: of buckets that ended before the
+        # horizon (began more than 30 + 7 days ago), a batch at a time
+        sql("INSERT INTO analytics_contact_firsts (workspace_id, scope,"
+            . " who, kind, grain, bucket, first_at)"
+            . " SELECT w, '00000000-0000-0000-0000-000000000000',"
+            . " gen_random_uuid(), 'o', 'w', now() - d * interval '1 day',"
+            . " now() - d * interval '1 day'"
+            . " FROM unnest(ARRAY['$A', '$B']::uuid[]) w,"
+            . " unnest(ARRAY[38, 40, 36, 2]) d");
+        is(sql("SELECT db_events_purge('30 days', 3)"), 3,
+           "$name - old first engagements: a batch at most");
+        is(sql("SELECT db_events_purge('30 days', 3)"), 1,
+           "$name - then the rest");
+        is(sql("SELECT db_events_purge('30 days', 3)"), 0,
+           "$name - then nothing");
+        is(sql("SELECT string_agg(extract(day FROM now() - bucket)::text,"
+               . " ' ' ORDER BY bucket) FROM analytics_contact_firsts"),
+           '36 36 2 2', "$name - the buckets that may still get events"
+           . " are left");
     }
 });
 

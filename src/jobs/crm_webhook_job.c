@@ -23,8 +23,9 @@
  * to refused addresses, is a failed attempt like any other.
  *
  * An "events" run deletes up to a batch of events older than
- * crm_events_retention (and their deliveries), and runs again at once
- * while it finds full batches.
+ * crm_events_retention (and their deliveries), and up to a batch of
+ * analytics first engagements of buckets that ended before it
+ * (sql/070), and runs again at once while it finds full batches.
  */
 
 
@@ -1183,7 +1184,8 @@ crm_events_purged(crm_pg_req_t *pr, PGresult *res)
 
     if (n > 0) {
         ngx_log_error(NGX_LOG_INFO, run->log, 0,
-                      "crm: events retention: %i events deleted", n);
+                      "crm: events retention: %i rows deleted (events, "
+                      "analytics first engagements)", n);
     }
 
     crm_job_done(run, n >= CRM_EVENTS_PURGE_BATCH && !run->stopping);
