@@ -1,7 +1,10 @@
 # The OpenAPI document: GET /openapi.json serves docs/openapi.json as
 # committed (make openapi), without a credential; with one it adds the
-# workspace's custom fields; every path of it is a route of the module,
-# with exactly the methods it lists.
+# workspace's custom fields (and a workspace without any gets the
+# committed bytes); the worker keeps the document made for a set of
+# definitions, and a definition added or removed is in the next answer;
+# every path of it is a route of the module, with exactly the methods it
+# lists.
 
 use strict;
 use warnings;
@@ -76,6 +79,45 @@ Test::Nginx::Socket::add_response_body_check(sub {
     if ($name =~ /another workspace/) {
         Test::More::is(custom_of($doc, 'Contact'), '',
                        "$name - no custom field of workspace A");
+        Test::More::ok($body eq committed(),
+                       "$name - without any of its own: the committed "
+                       . "bytes");
+        return;
+    }
+
+    if ($name =~ /always current/) {
+        my @A = ("X-API-Key: $CRM::Test::KEY_A");
+        my @B = ("X-API-Key: $CRM::Test::KEY_B");
+        my $get = sub {
+            my ($h) = @_;
+            my ($s, $b) = http_request('GET', '/api/v1/openapi.json', $h);
+            return $s == 200 ? $b : "status $s";
+        };
+        my $first = $get->(\@A);
+        Test::More::ok($first eq $body, "$name - the same bytes again");
+        CRM::Test::sql("INSERT INTO custom_fields (workspace_id, object,"
+                       . " name, type) VALUES ('$CRM::Test::WS_A',"
+                       . " 'companies', 'size', 'number')");
+        my $added = JSON::PP::decode_json($get->(\@A));
+        Test::More::is(custom_of($added, 'Company'), 'size',
+                       "$name - a field added is in the next answer");
+        Test::More::is(custom_of($added, 'Contact'), 'tier',
+                       "$name - with the others");
+        Test::More::ok($get->(\@B) eq committed(),
+                       "$name - not in another workspace's");
+        CRM::Test::sql("INSERT INTO custom_fields (workspace_id, object,"
+                       . " name, type, options, required) VALUES"
+                       . " ('$CRM::Test::WS_B', 'contacts', 'tier',"
+                       . " 'select', '[\"gold\", \"silver\"]', false)");
+        Test::More::ok($get->(\@B) eq $body,
+                       "$name - the same definitions in another workspace:"
+                       . " the same document");
+        CRM::Test::sql("DELETE FROM custom_fields WHERE name = 'size'"
+                       . " OR workspace_id = '$CRM::Test::WS_B'");
+        Test::More::ok($get->(\@A) eq $body,
+                       "$name - a field removed is gone from the next");
+        Test::More::ok($get->(\@B) eq committed(),
+                       "$name - and the other workspace has none again");
         return;
     }
 
@@ -152,7 +194,15 @@ X-API-Key: test-key-b-0123456789abcdef
 --- error_code: 200
 --- response_body_unlike: "tier"
 
-=== TEST 5: a credential that is not valid is refused, not ignored
+=== TEST 5: the document with custom fields is always current
+--- request
+GET /api/v1/openapi.json
+--- more_headers
+X-API-Key: test-key-a-0123456789abcdef
+--- error_code: 200
+--- response_body_like: "tier"
+
+=== TEST 6: a credential that is not valid is refused, not ignored
 --- request
 GET /api/v1/openapi.json
 --- more_headers
@@ -160,19 +210,19 @@ Authorization: Bearer crmk_0000000000000000000000000000000000000000
 --- error_code: 401
 --- response_body_like: "code":"UNAUTHENTICATED"
 
-=== TEST 6: HEAD answers as GET does, without the body
+=== TEST 7: HEAD answers as GET does, without the body
 --- request
 HEAD /api/v1/openapi.json
 --- error_code: 200
 --- response_body:
 
-=== TEST 7: every path of the document is a route, with the document's methods
+=== TEST 8: every path of the document is a route, with the document's methods
 --- request
 GET /api/v1/openapi.json
 --- error_code: 200
 --- response_body_like: "paths"
 
-=== TEST 8: the document is not writable
+=== TEST 9: the document is not writable
 --- request
 POST /api/v1/openapi.json
 --- error_code: 405

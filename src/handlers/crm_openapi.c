@@ -30,6 +30,9 @@
 #define CRM_OA_PATCH          3
 #define CRM_OA_DELETE         4
 
+#define CRM_OA_CACHE          4       /* documents with custom fields kept
+                                         per worker */
+
 
 typedef struct {
     json_t                   *doc;
@@ -70,6 +73,22 @@ typedef struct {
 } crm_oa_error_t;
 
 
+/*
+ * A document with custom fields, kept by the worker: it depends on the
+ * definitions alone (the key: they, compact, keys sorted), whichever
+ * workspace has them.  "refs": responses still sending its bytes; an
+ * entry is replaced only when none is.
+ */
+
+typedef struct {
+    ngx_pool_t               *pool;         /* NULL: a free slot */
+    ngx_str_t                 key;
+    ngx_str_t                 doc;
+    ngx_msec_t                used;
+    ngx_uint_t                refs;
+} crm_oa_cached_t;
+
+
 static void crm_oa_set(crm_oa_t *oa, json_t *obj, const char *key,
     json_t *value);
 static json_t *crm_oa_ref(const char *kind, const char *name);
@@ -98,9 +117,19 @@ static const char *crm_oa_item_summary(const char *path);
 static void crm_oa_add_errors(crm_oa_t *oa, json_t *responses,
     crm_oa_path_t *p, ngx_uint_t method);
 static json_t *crm_oa_copy_custom(json_t *doc, json_t *custom);
+static ngx_int_t crm_oa_custom_send(ngx_http_request_t *r, crm_ctx_t *ctx);
+static crm_oa_cached_t *crm_oa_cache_find(char *key);
+static crm_oa_cached_t *crm_oa_cache_add(char *key, char *dump,
+    ngx_log_t *log);
+static ngx_int_t crm_oa_cache_send(ngx_http_request_t *r,
+    crm_oa_cached_t *c);
+static void crm_oa_cache_release(void *data);
 static json_t *crm_oa_custom_schema(json_t *defs);
 static ngx_int_t crm_openapi_send(ngx_http_request_t *r, u_char *data,
     size_t len);
+
+
+static crm_oa_cached_t  crm_oa_cache[CRM_OA_CACHE];
 
 
 static const char  *crm_oa_types[] = {
@@ -278,17 +307,14 @@ crm_openapi_dump(json_t *doc)
 
 /*
  * GET /openapi.json: the static document's bytes, or, with a
- * credential, the document with the workspace's custom fields
+ * credential, the document with the workspace's custom fields (a
+ * statement each time: the definitions are always current; the
+ * document made for them is kept)
  */
 
 ngx_int_t
 crm_openapi(ngx_http_request_t *r, crm_ctx_t *ctx)
 {
-    char    *dump;
-    u_char  *p;
-    size_t   len;
-    json_t  *doc;
-
     if (ctx->mcf->openapi == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
@@ -304,8 +330,48 @@ crm_openapi(ngx_http_request_t *r, crm_ctx_t *ctx)
         return crm_custom_load(r, ctx, NULL, crm_openapi);
     }
 
+    /* without custom fields the document is the static one */
+
+    if (json_object_size(ctx->custom) == 0) {
+        return crm_openapi_send(r, ctx->mcf->openapi_text.data,
+                                ctx->mcf->openapi_text.len);
+    }
+
+    return crm_oa_custom_send(r, ctx);
+}
+
+
+/*
+ * The document with the definitions of ctx->custom: the worker's copy
+ * made for the same definitions, or made now (and kept when a slot is
+ * free of responses)
+ */
+
+static ngx_int_t
+crm_oa_custom_send(ngx_http_request_t *r, crm_ctx_t *ctx)
+{
+    char             *key, *dump;
+    u_char           *p;
+    size_t            len;
+    json_t           *doc;
+    ngx_int_t         rc;
+    crm_oa_cached_t  *c;
+
+    key = json_dumps(ctx->custom, JSON_COMPACT|JSON_SORT_KEYS);
+    if (key == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    c = crm_oa_cache_find(key);
+
+    if (c != NULL) {
+        free(key);
+        return crm_oa_cache_send(r, c);
+    }
+
     doc = crm_oa_copy_custom(ctx->mcf->openapi, ctx->custom);
     if (doc == NULL) {
+        free(key);
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
@@ -313,24 +379,155 @@ crm_openapi(ngx_http_request_t *r, crm_ctx_t *ctx)
     json_decref(doc);
 
     if (dump == NULL) {
+        free(key);
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    len = ngx_strlen(dump);
-    p = ngx_pnalloc(r->pool, len + 1);
+    c = crm_oa_cache_add(key, dump, r->connection->log);
 
-    if (p != NULL) {
-        ngx_memcpy(p, dump, len);
-        p[len] = '\n';
+    if (c != NULL) {
+        rc = crm_oa_cache_send(r, c);
+
+    } else {
+        /* every slot is being sent: this one is the request's alone */
+
+        len = ngx_strlen(dump);
+        p = ngx_pnalloc(r->pool, len + 1);
+
+        if (p != NULL) {
+            ngx_memcpy(p, dump, len);
+            p[len] = '\n';
+        }
+
+        rc = (p != NULL) ? crm_openapi_send(r, p, len + 1)
+                         : NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
+    free(key);
     free(dump);
 
+    return rc;
+}
+
+
+static crm_oa_cached_t *
+crm_oa_cache_find(char *key)
+{
+    size_t            len;
+    ngx_uint_t        i;
+    crm_oa_cached_t  *c;
+
+    len = ngx_strlen(key);
+
+    for (i = 0; i < CRM_OA_CACHE; i++) {
+        c = &crm_oa_cache[i];
+
+        if (c->pool != NULL && c->key.len == len
+            && ngx_memcmp(c->key.data, key, len) == 0)
+        {
+            c->used = ngx_current_msec;
+            return c;
+        }
+    }
+
+    return NULL;
+}
+
+
+/* into a free slot, or in place of the least recently used one */
+
+static crm_oa_cached_t *
+crm_oa_cache_add(char *key, char *dump, ngx_log_t *log)
+{
+    u_char           *p;
+    size_t            klen, dlen;
+    ngx_uint_t        i;
+    ngx_pool_t       *pool;
+    crm_oa_cached_t  *c, *lru;
+
+    lru = NULL;
+
+    for (i = 0; i < CRM_OA_CACHE; i++) {
+        c = &crm_oa_cache[i];
+
+        if (c->pool == NULL) {
+            lru = c;
+            break;
+        }
+
+        if (c->refs == 0
+            && (lru == NULL
+                || (ngx_msec_int_t) (c->used - lru->used) < 0))
+        {
+            lru = c;
+        }
+    }
+
+    if (lru == NULL) {
+        return NULL;
+    }
+
+    klen = ngx_strlen(key);
+    dlen = ngx_strlen(dump);
+
+    pool = ngx_create_pool(NGX_DEFAULT_POOL_SIZE, log);
+    if (pool == NULL) {
+        return NULL;
+    }
+
+    p = ngx_pnalloc(pool, klen + dlen + 1);
     if (p == NULL) {
+        ngx_destroy_pool(pool);
+        return NULL;
+    }
+
+    if (lru->pool != NULL) {
+        ngx_destroy_pool(lru->pool);
+    }
+
+    lru->pool = pool;
+    lru->key.data = p;
+    lru->key.len = klen;
+    p = ngx_cpymem(p, key, klen);
+
+    lru->doc.data = p;
+    lru->doc.len = dlen + 1;
+    p = ngx_cpymem(p, dump, dlen);
+    *p = '\n';
+
+    lru->used = ngx_current_msec;
+    lru->refs = 0;
+
+    return lru;
+}
+
+
+/* the kept bytes, held until the request is done with them */
+
+static ngx_int_t
+crm_oa_cache_send(ngx_http_request_t *r, crm_oa_cached_t *c)
+{
+    ngx_pool_cleanup_t  *cln;
+
+    cln = ngx_pool_cleanup_add(r->pool, 0);
+    if (cln == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    return crm_openapi_send(r, p, len + 1);
+    cln->handler = crm_oa_cache_release;
+    cln->data = c;
+    c->refs++;
+
+    return crm_openapi_send(r, c->doc.data, c->doc.len);
+}
+
+
+static void
+crm_oa_cache_release(void *data)
+{
+    crm_oa_cached_t  *c = data;
+
+    c->refs--;
 }
 
 
