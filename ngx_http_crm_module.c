@@ -11,6 +11,7 @@
 #include <ngx_core.h>
 #include <ngx_http.h>
 #include <openssl/rand.h>
+#include <openssl/err.h>
 #include <openssl/pem.h>
 #include "http/crm_http.h"
 #include "stages/crm_stages.h"
