@@ -25,6 +25,10 @@
 #include "crm_pipeline.h"
 
 
+#define CRM_TRUSTED_MAX       (16 * 1024 * 1024)    /* bytes of the file of
+                                   crm_outbound_trusted_certificate */
+
+
 #define CRM_SECRET_MIN        16
 
 
@@ -1172,8 +1176,10 @@ ngx_http_crm_outbound_thread_pool(ngx_conf_t *cf, ngx_command_t *cmd,
 
 /*
  * crm_outbound_trusted_certificate file: the certificates (PEM) that
- * TLS to relays and webhook receivers trusts, instead of the system's;
- * read here once so that nginx -t reports a file without any
+ * TLS to relays and webhook receivers trusts, instead of the system's.
+ * The file is read here, by the master, and handed to libcurl from
+ * memory: workers need no access to it, and nginx -t refuses a file
+ * without a certificate or with a damaged one.
  */
 
 static char *
@@ -1182,10 +1188,16 @@ ngx_http_crm_outbound_trusted(ngx_conf_t *cf, ngx_command_t *cmd,
 {
     ngx_http_crm_main_conf_t *mcf = conf;
 
-    BIO         *bio;
-    X509        *x;
-    ngx_str_t   *value, file;
-    ngx_uint_t   n;
+    BIO              *bio;
+    X509             *x;
+    off_t             size;
+    u_char           *data;
+    ssize_t           n;
+    ngx_fd_t          fd;
+    ngx_str_t        *value, file;
+    ngx_uint_t        certs;
+    unsigned long     err;
+    ngx_file_info_t   fi;
 
     if (mcf->outbound.trusted.data != NULL) {
         return "is duplicate";
@@ -1198,16 +1210,45 @@ ngx_http_crm_outbound_trusted(ngx_conf_t *cf, ngx_command_t *cmd,
         return NGX_CONF_ERROR;
     }
 
-    /* ngx_conf_full_name() leaves the name NUL-terminated */
-
-    bio = BIO_new_file((char *) file.data, "r");
-    if (bio == NULL) {
+    fd = ngx_open_file(file.data, NGX_FILE_RDONLY, NGX_FILE_OPEN, 0);
+    if (fd == NGX_INVALID_FILE) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, ngx_errno,
                            "cannot open \"%V\"", &file);
         return NGX_CONF_ERROR;
     }
 
-    for (n = 0; /* void */ ; n++) {
+    data = NULL;
+    size = 0;
+
+    if (ngx_fd_info(fd, &fi) != NGX_FILE_ERROR) {
+        size = ngx_file_size(&fi);
+    }
+
+    if (size > 0 && size <= CRM_TRUSTED_MAX) {
+        data = ngx_pnalloc(cf->pool, size);
+    }
+
+    n = (data != NULL) ? ngx_read_fd(fd, data, size) : -1;
+
+    ngx_close_file(fd);
+
+    if (n != size || size == 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "cannot read \"%V\" (an empty file, or larger "
+                           "than %d bytes)", &file, CRM_TRUSTED_MAX);
+        return NGX_CONF_ERROR;
+    }
+
+    /* every certificate of it, up to the end; other PEM blocks are skipped */
+
+    bio = BIO_new_mem_buf(data, (int) size);
+    if (bio == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    ERR_clear_error();
+
+    for (certs = 0; /* void */ ; certs++) {
         x = PEM_read_bio_X509(bio, NULL, NULL, NULL);
         if (x == NULL) {
             break;
@@ -1216,16 +1257,28 @@ ngx_http_crm_outbound_trusted(ngx_conf_t *cf, ngx_command_t *cmd,
         X509_free(x);
     }
 
+    err = ERR_peek_last_error();
+
     BIO_free(bio);
     ERR_clear_error();
 
-    if (n == 0) {
+    if (certs == 0) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "no PEM certificate in \"%V\"", &file);
         return NGX_CONF_ERROR;
     }
 
-    mcf->outbound.trusted = file;
+    if (ERR_GET_LIB(err) != ERR_LIB_PEM
+        || ERR_GET_REASON(err) != PEM_R_NO_START_LINE)
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "a damaged certificate after the first %ui in "
+                           "\"%V\"", certs, &file);
+        return NGX_CONF_ERROR;
+    }
+
+    mcf->outbound.trusted.data = data;
+    mcf->outbound.trusted.len = size;
 
     return NGX_CONF_OK;
 }

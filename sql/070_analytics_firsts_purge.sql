@@ -13,14 +13,17 @@
 -- horizon.  The figures already counted stay in the hourly rows; only an
 -- event dated before the horizon would now count as a first again.
 --
--- A BRIN index on bucket finds them without a scan of the table: rows
--- are inserted roughly in bucket order, and a BRIN index costs an
--- insert next to nothing.  db_events_purge() returns the rows deleted
--- from both tables, so the job runs again at once while either is
--- behind.
+-- A btree on bucket finds them without a scan of the table.  (Not BRIN:
+-- once purged pages are reused by new rows, a BRIN range keeps its old
+-- minimum and matches the horizon for good, and each purge would read
+-- most of the table.)  The function is planned with its values each time
+-- (plan_cache_mode): a generic plan cannot tell how many rows are older
+-- than a horizon it does not know, and may scan the table when nothing
+-- is due.  db_events_purge() returns the rows deleted from both tables,
+-- so the job runs again at once while either is behind.
 
 CREATE INDEX analytics_contact_firsts_bucket ON analytics_contact_firsts
-    USING brin (bucket);
+    (bucket);
 
 
 CREATE OR REPLACE FUNCTION db_events_purge(p_age interval, p_batch integer)
@@ -58,3 +61,6 @@ BEGIN
     RETURN n + m;
 END
 $$;
+
+ALTER FUNCTION db_events_purge(interval, integer)
+    SET plan_cache_mode = force_custom_plan;

@@ -9,7 +9,9 @@
 # STARTTLS and starttls=off against one that requires it are each a
 # temporary failure: nothing reaches the relay, nothing is bounced or
 # suppressed, the email says why, and the error log says it once (a
-# relay that fails, and when it works again).
+# relay that fails, and when it works again).  Each block first cancels
+# what earlier ones left queued, so that no email is tried through
+# another block's relay.
 
 use strict;
 use warnings;
@@ -29,12 +31,13 @@ CRM::Test::reset();
 CRM::Test::smtp_wipe();
 
 # the module's default configuration with a relay: "relay" is the
-# crm_smtp URL and parameters, "ca" the trusted certificate file or none
+# crm_smtp URL and parameters, "ca" the trusted certificate file or none,
+# "max_age" the retry window (2s)
 sub relay {
-    my ($relay, $ca) = @_;
+    my ($relay, $ca, $max_age) = @_;
     return $CRM::Test::HttpConfig
         . "    crm_smtp $relay from=crm\@example.test;\n"
-        . "    crm_email_retry 300ms 2s;\n"
+        . "    crm_email_retry 300ms " . ($max_age // '2s') . ";\n"
         . "    crm_jobs_interval 200ms;\n"
         . "    crm_outbound_allow 127.0.0.0/8;\n"
         . "    crm_outbound_connect_timeout 3s;\n"
@@ -123,6 +126,13 @@ Test::Nginx::Socket::add_response_body_check(sub {
            "$name - the error log says it once");
 
     } elsif ($name =~ /relay that is down, then back/) {
+        my (undef, $t) = api('POST', '/api/v1/emails/send', $KA,
+            '{"to":"tempfail@mail.test","subject":"451","text":"x"}');
+        my $tid = $t->{data}{id};
+        ok(wait_for(sub { (email($tid)->{smtpCode} // 0) == 451 }, 10),
+           "$name - a recipient refused for now (451)");
+        is(logged(qr/fails before any recipient/), 0,
+           "$name - is the recipient's matter, not the relay's");
         CRM::Test::smtp_stop();
         my (undef, $d) = api('POST', '/api/v1/emails/send', $KA,
             '{"to":"back@mail.test","subject":"back","text":"x"}');
@@ -145,8 +155,15 @@ Test::Nginx::Socket::add_response_body_check(sub {
     } elsif ($name =~ /nginx does not start/) {
         my $root = $ENV{TEST_NGINX_SERVROOT} || 't/servroot';
         my $key = CRM::Test::tls_file('server.key');
+        my $damaged = "$root-second.damaged.pem";
+        open my $fh, '>', $damaged or die "$damaged: $!";
+        print $fh do { local (@ARGV, $/) = $CA; <> },
+                  "-----BEGIN CERTIFICATE-----\nnot base64 !\n"
+                  . "-----END CERTIFICATE-----\n";
+        close $fh;
         for my $case (["$CA.missing", qr/cannot open "\Q$CA.missing\E"/],
-                      [$key, qr/no PEM certificate in "\Q$key\E"/])
+                      [$key, qr/no PEM certificate in "\Q$key\E"/],
+                      [$damaged, qr/a damaged certificate after the first 1 in "\Q$damaged\E"/])
         {
             my ($file, $why) = @$case;
             ok(!eval { CRM::Test::second_nginx(http =>
@@ -192,6 +209,8 @@ run_tests();
 __DATA__
 
 === TEST 1: STARTTLS and AUTH deliver, through the CA trusted by crm_outbound_trusted_certificate
+--- sql
+UPDATE emails SET status = 'cancelled' WHERE status IN ('queued', 'deferred', 'sending')
 --- http_config eval
 main::relay("smtp://127.0.0.1:$main::STARTTLS starttls=on user=crm password=sink-password", $main::CA)
 --- request
@@ -208,6 +227,8 @@ Content-Type: application/json
 
 
 === TEST 2: smtps:// delivers (TLS from the first byte), with AUTH
+--- sql
+UPDATE emails SET status = 'cancelled' WHERE status IN ('queued', 'deferred', 'sending')
 --- http_config eval
 main::relay("smtps://127.0.0.1:$main::SMTPS user=crm password=sink-password", $main::CA)
 --- request
@@ -222,6 +243,8 @@ Content-Type: application/json
 
 
 === TEST 3: a wrong password is a temporary failure (535), not a bounce
+--- sql
+UPDATE emails SET status = 'cancelled' WHERE status IN ('queued', 'deferred', 'sending')
 --- http_config eval
 main::relay("smtp://127.0.0.1:$main::STARTTLS starttls=on user=crm password=wrong", $main::CA)
 --- request
@@ -238,6 +261,8 @@ qr/email delivery through smtp:\/\/127\.0\.0\.1:\d+ fails before any recipient: 
 
 
 === TEST 4: a relay certificate not signed by the trusted CA (another CA) is refused
+--- sql
+UPDATE emails SET status = 'cancelled' WHERE status IN ('queued', 'deferred', 'sending')
 --- http_config eval
 main::relay("smtps://127.0.0.1:$main::SMTPS user=crm password=sink-password", $main::OTHER)
 --- request
@@ -252,6 +277,8 @@ Content-Type: application/json
 
 
 === TEST 5: without crm_outbound_trusted_certificate the system's CAs decide, and they do not know the relay's
+--- sql
+UPDATE emails SET status = 'cancelled' WHERE status IN ('queued', 'deferred', 'sending')
 --- http_config eval
 main::relay("smtp://127.0.0.1:$main::STARTTLS starttls=on user=crm password=sink-password")
 --- request
@@ -266,6 +293,8 @@ Content-Type: application/json
 
 
 === TEST 6: starttls=on with a relay that offers no STARTTLS: nothing goes in the clear
+--- sql
+UPDATE emails SET status = 'cancelled' WHERE status IN ('queued', 'deferred', 'sending')
 --- http_config eval
 main::relay("smtp://127.0.0.1:\$TEST_NGINX_SMTP_PORT starttls=on user=crm password=sink-password", $main::CA)
 --- request
@@ -280,6 +309,8 @@ Content-Type: application/json
 
 
 === TEST 7: starttls=off with a relay that requires STARTTLS: 530 is temporary, nothing bounced
+--- sql
+UPDATE emails SET status = 'cancelled' WHERE status IN ('queued', 'deferred', 'sending')
 --- http_config eval
 main::relay("smtp://127.0.0.1:$main::STARTTLS starttls=off", $main::CA)
 --- request
@@ -294,8 +325,10 @@ Content-Type: application/json
 
 
 === TEST 8: a TLS relay that is down, then back: the error log says when it fails and when it works again
+--- sql
+UPDATE emails SET status = 'cancelled' WHERE status IN ('queued', 'deferred', 'sending')
 --- http_config eval
-main::relay("smtp://127.0.0.1:$main::STARTTLS starttls=on user=crm password=sink-password", $main::CA)
+main::relay("smtp://127.0.0.1:$main::STARTTLS starttls=on user=crm password=sink-password", $main::CA, '60s')
 --- request
 GET /api/v1/health
 --- error_code: 200
@@ -303,6 +336,8 @@ GET /api/v1/health
 
 
 === TEST 9: crm_outbound_trusted_certificate without a certificate: nginx does not start; crm_smtp with a password and no STARTTLS: it warns
+--- sql
+UPDATE emails SET status = 'cancelled' WHERE status IN ('queued', 'deferred', 'sending')
 --- request
 GET /api/v1/health
 --- error_code: 200

@@ -112,7 +112,19 @@ Test::Nginx::Socket::add_response_body_check(sub {
         Test::More::ok($get->(\@B) eq $body,
                        "$name - the same definitions in another workspace:"
                        . " the same document");
+        # more sets of definitions than the worker keeps documents for
+        for my $i (1 .. 6) {
+            CRM::Test::sql("INSERT INTO custom_fields (workspace_id,"
+                           . " object, name, type) VALUES"
+                           . " ('$CRM::Test::WS_A', 'deals', 'f$i',"
+                           . " 'text')");
+            my $d = eval { JSON::PP::decode_json($get->(\@A)) } || {};
+            Test::More::is(custom_of($d, 'Deal'),
+                           join(',', map { "f$_" } 1 .. $i),
+                           "$name - definitions set $i, its own document");
+        }
         CRM::Test::sql("DELETE FROM custom_fields WHERE name = 'size'"
+                       . " OR name LIKE 'f_'"
                        . " OR workspace_id = '$CRM::Test::WS_B'");
         Test::More::ok($get->(\@A) eq $body,
                        "$name - a field removed is gone from the next");

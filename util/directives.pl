@@ -19,8 +19,8 @@
 # addresses and conninfo without I/O); nginx -t binds the listening
 # sockets, though, so an example listens on 127.0.0.1:port only, and the
 # check puts a free port in its place.  A wrapping http{} has a
-# crm_postgres unless the example has one (crm_api needs it).  A failure names the directive
-# and the README line nginx complains about.
+# crm_postgres unless the example has one (crm_api needs it).  A failure
+# names the directive and the README line nginx complains about.
 #
 #   util/directives.pl [--nginx /usr/sbin/nginx --module build/x.so] [ROOT]
 

@@ -141,9 +141,10 @@ class Sink:
         data = envelope.original_content or envelope.content or b""
         mail_from = envelope.mail_from
         tls = server.transport.get_extra_info("ssl_object") is not None
-        auth = session.login_data if session.authenticated else None
-        if isinstance(auth, bytes):
-            auth = auth.decode("utf-8", "replace")
+        auth = None
+        if session.authenticated and isinstance(session.auth_data,
+                                                LoginPassword):
+            auth = session.auth_data.login.decode("utf-8", "replace")
         seqs = [self.keep(mail_from, rcpt, data, drop, tls, auth)
                 for rcpt in envelope.rcpt_tos]
 

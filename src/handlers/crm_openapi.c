@@ -119,8 +119,7 @@ static void crm_oa_add_errors(crm_oa_t *oa, json_t *responses,
 static json_t *crm_oa_copy_custom(json_t *doc, json_t *custom);
 static ngx_int_t crm_oa_custom_send(ngx_http_request_t *r, crm_ctx_t *ctx);
 static crm_oa_cached_t *crm_oa_cache_find(char *key);
-static crm_oa_cached_t *crm_oa_cache_add(char *key, char *dump,
-    ngx_log_t *log);
+static crm_oa_cached_t *crm_oa_cache_add(char *key, char *dump);
 static ngx_int_t crm_oa_cache_send(ngx_http_request_t *r,
     crm_oa_cached_t *c);
 static void crm_oa_cache_release(void *data);
@@ -383,7 +382,7 @@ crm_oa_custom_send(ngx_http_request_t *r, crm_ctx_t *ctx)
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    c = crm_oa_cache_add(key, dump, r->connection->log);
+    c = crm_oa_cache_add(key, dump);
 
     if (c != NULL) {
         rc = crm_oa_cache_send(r, c);
@@ -437,7 +436,7 @@ crm_oa_cache_find(char *key)
 /* into a free slot, or in place of the least recently used one */
 
 static crm_oa_cached_t *
-crm_oa_cache_add(char *key, char *dump, ngx_log_t *log)
+crm_oa_cache_add(char *key, char *dump)
 {
     u_char           *p;
     size_t            klen, dlen;
@@ -470,7 +469,9 @@ crm_oa_cache_add(char *key, char *dump, ngx_log_t *log)
     klen = ngx_strlen(key);
     dlen = ngx_strlen(dump);
 
-    pool = ngx_create_pool(NGX_DEFAULT_POOL_SIZE, log);
+    /* it outlives the request: the cycle's log */
+
+    pool = ngx_create_pool(NGX_DEFAULT_POOL_SIZE, ngx_cycle->log);
     if (pool == NULL) {
         return NULL;
     }

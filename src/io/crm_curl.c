@@ -664,6 +664,7 @@ crm_curl_xfer(crm_curl_t *c, ngx_pool_t *pool, ngx_log_t *log,
     CURLcode             rc;
     CURLUcode            uc;
     crm_xfer_t          *x;
+    struct curl_blob     blob;
     ngx_pool_cleanup_t  *cln;
 
     if (c == NULL || c->closing) {
@@ -770,13 +771,28 @@ crm_curl_xfer(crm_curl_t *c, ngx_pool_t *pool, ngx_log_t *log,
         rc = curl_easy_setopt(e, CURLOPT_RESOLVE, x->resolve);
     }
 
-    /* crm_outbound_trusted_certificate: that file alone, no CA path */
+    /*
+     * crm_outbound_trusted_certificate: those certificates alone, from
+     * memory (the configuration's, which outlives every transfer); no CA
+     * file or path of the system's
+     */
 
     if (rc == CURLE_OK && c->conf->trusted.len > 0) {
-        rc = curl_easy_setopt(e, CURLOPT_CAINFO,
-                              (char *) c->conf->trusted.data);
+        blob.data = c->conf->trusted.data;
+        blob.len = c->conf->trusted.len;
+        blob.flags = CURL_BLOB_NOCOPY;
+
+        rc = curl_easy_setopt(e, CURLOPT_CAINFO_BLOB, &blob);
+        if (rc == CURLE_OK) {
+            rc = curl_easy_setopt(e, CURLOPT_CAINFO, NULL);
+        }
         if (rc == CURLE_OK) {
             rc = curl_easy_setopt(e, CURLOPT_CAPATH, NULL);
+
+            if (rc == CURLE_NOT_BUILT_IN) {
+                /* a TLS library without CA paths has none to drop */
+                rc = CURLE_OK;
+            }
         }
     }
 

@@ -107,9 +107,9 @@ typedef struct {
                                                kept */
     ngx_uint_t                max_transfers;    /* at once per worker */
     ngx_thread_pool_t        *thread_pool;  /* SMTP transfers run there */
-    ngx_str_t                 trusted;      /* CA certificates (PEM file,
-                                               NUL-terminated) instead of
-                                               the system's; empty */
+    ngx_str_t                 trusted;      /* CA certificates (PEM, the
+                                               file's bytes) instead of the
+                                               system's; empty: none */
 } crm_curl_conf_t;
 
 

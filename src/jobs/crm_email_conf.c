@@ -208,7 +208,8 @@ crm_email_smtp(ngx_conf_t *cf, crm_email_conf_t *conf)
 
     /* AUTH on a plain smtp:// session sends the password as it is */
 
-    if (conf->user.len > 0 && value[1].data[4] != 's' && conf->starttls != 1)
+    if (conf->user.len > 0 && value[1].data[4] != 's'
+        && conf->starttls != 1)
     {
         ngx_conf_log_error(NGX_LOG_WARN, cf, 0,
                            "crm_smtp: user= without starttls=on: the "

@@ -84,6 +84,8 @@ static void crm_email_copy_sent(crm_xfer_t *x);
 static void crm_email_outcome(crm_email_item_t *it, crm_xfer_t *x);
 static void crm_email_record(crm_email_item_t *it);
 static void crm_email_recorded(crm_pg_req_t *pr, PGresult *res);
+static void crm_email_detail(ngx_pool_t *pool, crm_xfer_t *x,
+    ngx_str_t *detail);
 static void crm_email_relay_state(crm_email_item_t *it, crm_xfer_t *x);
 static void crm_email_count(crm_metrics_t *m, char *status);
 static void crm_email_release(crm_email_run_t *er);
@@ -556,6 +558,7 @@ crm_email_sent(crm_xfer_t *x)
 static void
 crm_email_copy_sent(crm_xfer_t *x)
 {
+    ngx_str_t          detail;
     crm_email_item_t  *it;
 
     it = x->data;
@@ -564,9 +567,11 @@ crm_email_copy_sent(crm_xfer_t *x)
     if (x->outcome != CRM_CURL_OK) {
         it->copies_failed++;
 
+        crm_email_detail(it->er->run->pool, x, &detail);
+
         ngx_log_error(NGX_LOG_INFO, it->er->run->log, 0,
                       "crm: email %V: a copy was not accepted: %V",
-                      &it->id, x->reply.len ? &x->reply : &it->detail);
+                      &it->id, &detail);
     }
 
     if (it->copies == 0 && it->sent_main) {
@@ -584,9 +589,6 @@ crm_email_copy_sent(crm_xfer_t *x)
 static void
 crm_email_outcome(crm_email_item_t *it, crm_xfer_t *x)
 {
-    size_t   len;
-    u_char  *p;
-
     it->code = x->status;
 
     switch (x->outcome) {
@@ -604,32 +606,7 @@ crm_email_outcome(crm_email_item_t *it, crm_xfer_t *x)
         break;
     }
 
-    /*
-     * the relay's reply when it refused; after a failure of our side (a
-     * certificate, no STARTTLS, a network error) the last reply is one
-     * that went well, and libcurl's message says what failed
-     */
-
-    if (x->reply.len > 0 && (x->result == CURLE_OK || x->status >= 400)) {
-        it->detail = x->reply;
-
-    } else if (x->result != CURLE_OK) {
-        len = ngx_strlen(x->error);
-
-        if (len == 0) {
-            p = (u_char *) curl_easy_strerror(x->result);
-            len = ngx_strlen(p);
-
-        } else {
-            p = (u_char *) x->error;
-        }
-
-        it->detail.data = ngx_pnalloc(it->er->run->pool, len);
-        if (it->detail.data != NULL) {
-            ngx_memcpy(it->detail.data, p, len);
-            it->detail.len = len;
-        }
-    }
+    crm_email_detail(it->er->run->pool, x, &it->detail);
 
     if (x->refused) {
         ngx_log_error(NGX_LOG_ERR, it->er->run->log, 0,
@@ -643,12 +620,53 @@ crm_email_outcome(crm_email_item_t *it, crm_xfer_t *x)
 
 
 /*
- * A temporary failure without a reply (the network, TLS, a certificate,
- * no STARTTLS) or with a 5xx (refused before the recipient: the
- * greeting, EHLO, STARTTLS, AUTH, MAIL FROM) is the relay's or our
- * configuration's, not the recipient's: logged when it starts and when
- * the relay works again, not per email.  Any other outcome got as far
- * as the recipient: the relay works.
+ * What a transfer's outcome says: the relay's reply when it refused (or
+ * accepted); after a failure of our side (a certificate, no STARTTLS, a
+ * network error) the last reply is one that went well, and libcurl's
+ * message says what failed.  Empty when neither says anything.
+ */
+
+static void
+crm_email_detail(ngx_pool_t *pool, crm_xfer_t *x, ngx_str_t *detail)
+{
+    size_t   len;
+    u_char  *p;
+
+    ngx_str_null(detail);
+
+    if (x->reply.len > 0 && (x->result == CURLE_OK || x->status >= 400)) {
+        *detail = x->reply;
+        return;
+    }
+
+    if (x->result == CURLE_OK) {
+        return;
+    }
+
+    len = ngx_strlen(x->error);
+
+    if (len == 0) {
+        p = (u_char *) curl_easy_strerror(x->result);
+        len = ngx_strlen(p);
+
+    } else {
+        p = (u_char *) x->error;
+    }
+
+    detail->data = ngx_pnalloc(pool, len);
+    if (detail->data != NULL) {
+        ngx_memcpy(detail->data, p, len);
+        detail->len = len;
+    }
+}
+
+
+/*
+ * A temporary failure before the recipient (the network, the greeting,
+ * EHLO, STARTTLS and the certificate, AUTH, MAIL FROM) is the relay's or
+ * our configuration's, not the recipient's: logged when it starts and
+ * when the relay works again, not per email.  Any other outcome got as
+ * far as the recipient: the relay works.
  */
 
 static void
@@ -658,9 +676,7 @@ crm_email_relay_state(crm_email_item_t *it, crm_xfer_t *x)
 
     conf = it->er->conf;
 
-    if (x->outcome == CRM_CURL_TEMPORARY
-        && (x->status == 0 || x->status >= 500))
-    {
+    if (x->outcome == CRM_CURL_TEMPORARY && x->stage < CRM_CURL_SMTP_RCPT) {
         if (!conf->relay_failing) {
             conf->relay_failing = 1;
 

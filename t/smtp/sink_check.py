@@ -3,8 +3,9 @@
 (util/smtp_sink.py, started by util/stack.sh test up / reset-db): a
 message is kept byte for byte with its log.jsonl line, the magic
 recipients answer as documented, the STARTTLS and SMTPS listeners
-require TLS and AUTH and are trusted through the sink's own CA only,
-and sink-stop / sink-start take the relay down and bring it back.  TAP on stdout; takes about 2 seconds.
+require TLS and AUTH and are trusted through the stack's own CA only,
+and sink-stop / sink-start take the relay down and bring it back.  TAP
+on stdout; takes about 2 seconds.
 
 The port and the mail directory come from TEST_NGINX_SMTP_PORT and
 TEST_NGINX_SMTP_DIR (make test exports them), else from .run/test/.
@@ -221,19 +222,19 @@ def main():
     e = entry_for("check-%s@example.org" % nonce)
     ok(e is not None and e["tls"] is False and e["auth"] is None,
        "the plain port's line says neither", repr(e))
-    code = send_secure(PORT + 1, "x@example.org", data, False, ca,
+    refused = "refused-%s@example.org" % nonce
+    code = send_secure(PORT + 1, refused, data, False, ca,
                        starttls=False, user=None)
     ok(code == 530, "no STARTTLS: MAIL is refused (530)", code)
-    code = send_secure(PORT + 1, "x@example.org", data, False, ca,
-                       user=None)
+    code = send_secure(PORT + 1, refused, data, False, ca, user=None)
     ok(code == 530, "STARTTLS without AUTH: MAIL is refused (530)", code)
-    code = send_secure(PORT + 1, "x@example.org", data, False, ca,
+    code = send_secure(PORT + 1, refused, data, False, ca,
                        password="wrong")
     ok(code == 535, "a wrong password is 535", code)
-    code = send_secure(PORT + 2, "x@example.org", data, True, other)
+    code = send_secure(PORT + 2, refused, data, True, other)
     ok(code == -1, "the relay's certificate is not trusted through another "
        "CA", code)
-    ok(entry_for("x@example.org") is None, "none of those left a message")
+    ok(entry_for(refused) is None, "none of those left a message")
 
     # a relay that is down, then back
     r = stack("sink-stop")
