@@ -1,6 +1,7 @@
 # Email delivery through a real SMTP sink on loopback (util/smtp_sink.py):
 # the message parsed back by Python's email package, retries, bounces and
-# suppression, giving up, a relay that is down, a suppression made after
+# suppression, copies (each answered once, retried with the email),
+# giving up, a relay that is down, a suppression made after
 # queueing.  Hosts, restarts and kills are t/172.
 
 use strict;
@@ -173,6 +174,7 @@ Test::Nginx::Socket::add_response_body_check(sub {
     } elsif ($name =~ /relay that is down/) {
         CRM::Test::smtp_stop();
         my ($s, $id) = send_one({to => 'later@mail.test',
+                                 cc => ['later-copy@mail.test'],
                                  subject => 'while down', text => 'x'});
         is($s, 202, "$name - queued while the relay is down");
         ok(status_is($id, 'deferred', 10), "$name - deferred");
@@ -183,6 +185,30 @@ Test::Nginx::Socket::add_response_body_check(sub {
         CRM::Test::smtp_start();
         ok(status_is($id, 'sent', 15), "$name - sent once it is back");
         is(scalar(mails_to('later@mail.test')), 1, "$name - once");
+        ok(wait_for(sub { mails_to('later-copy@mail.test') == 1 }, 5),
+           "$name - and its copy, which the first attempt could not send");
+
+    } elsif ($name =~ /each copy has its answer once/) {
+        my $id = JSON::PP::decode_json($body)->{data}{id};
+        ok(status_is($id, 'sent', 10), "$name - sent at the third attempt");
+        my $e = email($id);
+        is($e->{attempts}, 3, "$name - three attempts");
+        ok(wait_for(sub { mails_to('flaky1-copy@mail.test') == 1 }, 5),
+           "$name - the copy refused once went with the next attempt");
+        Time::HiRes::sleep(0.5);
+        is(scalar(mails_to('accepted-copy@mail.test')), 1,
+           "$name - the copy accepted at the first attempt: not again,"
+           . " and once for its two spellings");
+        is(scalar(mails_to('ACCEPTED-copy@mail.test')), 0,
+           "$name - (the second spelling not sent)");
+        is(scalar(mails_to('flaky1-copy@mail.test')), 1,
+           "$name - the other once too");
+        is(scalar(mails_to('flaky2-main@mail.test')), 1,
+           "$name - the recipient once");
+        is(sql("SELECT array_to_string(copies_done, ' ') FROM emails"
+               . " WHERE id = '$id'"),
+           'accepted-copy@mail.test flaky1-copy@mail.test',
+           "$name - the email knows both answered");
 
     } elsif ($name =~ /suppressed after it was queued/) {
         my $id = sql(<<"_SQL_");
@@ -259,7 +285,19 @@ Content-Type: application/json
 
 
 
-=== TEST 3: a hard bounce suppresses the address
+=== TEST 3: each copy has its answer once: accepted while the recipient was deferred, refused for now then accepted
+--- request
+POST /api/v1/emails/send
+{"to":"flaky2-main@mail.test","cc":["accepted-copy@mail.test","flaky1-copy@mail.test"],"bcc":["ACCEPTED-copy@mail.test"],"subject":"copies","text":"x"}
+--- more_headers
+X-API-Key: test-key-a-0123456789abcdef
+Content-Type: application/json
+--- error_code: 202
+--- response_body_like: "status":"queued"
+
+
+
+=== TEST 4: a hard bounce suppresses the address
 --- request
 POST /api/v1/emails/send
 {"to":"bounce@mail.test","subject":"bounce","text":"x"}
@@ -271,7 +309,7 @@ Content-Type: application/json
 
 
 
-=== TEST 4: delivery gives up after the retry window
+=== TEST 5: delivery gives up after the retry window
 --- request
 POST /api/v1/emails/send
 {"to":"tempfail@mail.test","subject":"tempfail","text":"x"}
@@ -283,7 +321,7 @@ Content-Type: application/json
 
 
 
-=== TEST 5: a relay that is down defers, then delivers
+=== TEST 6: a relay that is down defers, then delivers
 --- request
 GET /api/v1/emails?fields=id
 --- more_headers
@@ -292,7 +330,7 @@ X-API-Key: test-key-a-0123456789abcdef
 
 
 
-=== TEST 6: an email whose address was suppressed after it was queued
+=== TEST 7: an email whose address was suppressed after it was queued
 --- request
 GET /api/v1/emails?fields=id
 --- more_headers
@@ -301,7 +339,7 @@ X-API-Key: test-key-a-0123456789abcdef
 
 
 
-=== TEST 7: another workspace's emails stay its own
+=== TEST 8: another workspace's emails stay its own
 --- request
 GET /api/v1/emails?fields=id
 --- more_headers
@@ -313,7 +351,7 @@ X-API-Key: test-key-b-0123456789abcdef
 
 
 
-=== TEST 8: delivery survives the database going away, and says so once
+=== TEST 9: delivery survives the database going away, and says so once
 --- request
 GET /api/v1/emails?fields=id&limit=1
 --- more_headers

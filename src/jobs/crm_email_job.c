@@ -8,7 +8,8 @@
  * the relay, one recipient per transfer and at most "connections"
  * transfers at once, and records each outcome (db_email_result()):
  * 2xx sent, 5xx bounced, 4xx or a network error deferred with back-off,
- * then failed.  Copies (cc, bcc) go with the first attempt only.
+ * then failed.  Copies (cc, bcc) go with every attempt until each has
+ * its answer (sql/071).
  */
 
 
@@ -24,7 +25,7 @@
 #include "jobs/crm_email_job.h"
 
 
-#define CRM_EMAIL_COLUMNS     15
+#define CRM_EMAIL_COLUMNS     16
 
 
 typedef struct crm_email_run_s   crm_email_run_t;
@@ -40,6 +41,10 @@ typedef struct {
     ngx_str_t                 to_name;
     ngx_str_t                 cc;           /* addresses, space separated */
     ngx_str_t                 bcc;
+    ngx_str_t                 to_copy;      /* the copies still to send */
+    ngx_str_t                 copied;       /* of those, answered on this
+                                               attempt: accepted or
+                                               refused for good */
     ngx_str_t                 reply_to;
     ngx_str_t                 subject;
     ngx_str_t                 text;
@@ -56,6 +61,12 @@ typedef struct {
     unsigned                  sent_main:1;  /* the recipient's is done */
     unsigned                  recording:1;
 } crm_email_item_t;
+
+
+typedef struct {
+    crm_email_item_t         *it;
+    ngx_str_t                 rcpt;
+} crm_email_copy_t;
 
 
 struct crm_email_run_s {
@@ -128,8 +139,9 @@ crm_email_start(crm_job_run_t *run)
              "SELECT workspace_id, id, from_name, from_email, to_email, "
              "to_name, array_to_string(cc, ' '), array_to_string(bcc, ' '), "
              "reply_to, subject, body_text, body_html, message_id, "
-             "attempts, sent_at FROM db_email_claim($1::integer, "
-             "$2::interval, $3, $4, $5, $6::integer)", 6);
+             "attempts, sent_at, array_to_string(copies, ' ') "
+             "FROM db_email_claim($1::integer, $2::interval, $3, $4, $5, "
+             "$6::integer)", 6);
     if (st == NULL) {
         return NGX_ERROR;
     }
@@ -237,6 +249,8 @@ crm_email_claimed(crm_pg_req_t *pr, PGresult *res)
                != NGX_OK
             || crm_job_value(er->run->pool, res, i, 12,
                                   &it->message_id)
+               != NGX_OK
+            || crm_job_value(er->run->pool, res, i, 15, &it->to_copy)
                != NGX_OK)
         {
             /* out of memory: the leases bring them back */
@@ -294,7 +308,7 @@ crm_email_next(crm_email_run_t *er)
 static ngx_int_t
 crm_email_send(crm_email_item_t *it)
 {
-    ngx_uint_t         i, n;
+    ngx_uint_t         i;
     ngx_str_t         *rcpt;
     ngx_array_t       *copies;
     crm_email_run_t   *er;
@@ -327,26 +341,27 @@ crm_email_send(crm_email_item_t *it)
         return NGX_ERROR;
     }
 
-    if (it->attempts != 1) {
+    /*
+     * the copies without their answer yet (sql/071), each its own
+     * transfer; those answered are recorded with the outcome
+     */
+
+    if (it->to_copy.len == 0
+        || crm_email_addrs(er->run->pool, &it->to_copy, &copies) != NGX_OK)
+    {
         return NGX_OK;
     }
 
-    /* the copies: with the first attempt, each its own transfer */
+    it->copied.data = ngx_pnalloc(er->run->pool, it->to_copy.len);
+    if (it->copied.data == NULL) {
+        return NGX_OK;
+    }
 
-    for (i = 0; i < 2; i++) {
-        if (crm_email_addrs(er->run->pool, i == 0 ? &it->cc : &it->bcc,
-                            &copies)
-            != NGX_OK)
-        {
-            return NGX_OK;
-        }
+    rcpt = copies->elts;
 
-        rcpt = copies->elts;
-
-        for (n = 0; n < copies->nelts; n++) {
-            if (crm_email_copy(it, &rcpt[n]) != NGX_OK) {
-                it->copies_failed++;
-            }
+    for (i = 0; i < copies->nelts; i++) {
+        if (crm_email_copy(it, &rcpt[i]) != NGX_OK) {
+            it->copies_failed++;
         }
     }
 
@@ -519,16 +534,25 @@ crm_email_copy(crm_email_item_t *it, ngx_str_t *rcpt)
 {
     crm_xfer_t        *x;
     crm_email_run_t   *er;
+    crm_email_copy_t  *cp;
     crm_email_conf_t  *conf;
 
     er = it->er;
     conf = er->conf;
 
+    cp = ngx_palloc(er->run->pool, sizeof(crm_email_copy_t));
+    if (cp == NULL) {
+        return NGX_ERROR;
+    }
+
+    cp->it = it;
+    cp->rcpt = *rcpt;
+
     x = crm_curl_smtp(conf->curl, er->run->pool, er->run->log, &conf->url,
                       conf->addr, conf->starttls, &conf->user,
                       &conf->password, &it->from, rcpt, &it->message);
 
-    if (x == NULL || crm_curl_start(x, crm_email_copy_sent, it) != NGX_OK) {
+    if (x == NULL || crm_curl_start(x, crm_email_copy_sent, cp) != NGX_OK) {
         return NGX_ERROR;
     }
 
@@ -558,11 +582,27 @@ crm_email_sent(crm_xfer_t *x)
 static void
 crm_email_copy_sent(crm_xfer_t *x)
 {
+    u_char            *p;
     ngx_str_t          detail;
+    crm_email_copy_t  *cp;
     crm_email_item_t  *it;
 
-    it = x->data;
+    cp = x->data;
+    it = cp->it;
     it->copies--;
+
+    if (x->outcome != CRM_CURL_TEMPORARY) {
+        /* its answer: not sent again (the buffer holds every copy) */
+
+        p = it->copied.data + it->copied.len;
+
+        if (it->copied.len > 0) {
+            *p++ = ' ';
+        }
+
+        p = ngx_cpymem(p, cp->rcpt.data, cp->rcpt.len);
+        it->copied.len = p - it->copied.data;
+    }
 
     if (x->outcome != CRM_CURL_OK) {
         it->copies_failed++;
@@ -570,8 +610,10 @@ crm_email_copy_sent(crm_xfer_t *x)
         crm_email_detail(it->er->run->pool, x, &detail);
 
         ngx_log_error(NGX_LOG_INFO, it->er->run->log, 0,
-                      "crm: email %V: a copy was not accepted: %V",
-                      &it->id, &detail);
+                      "crm: email %V: the copy to %V was %s: %V",
+                      &it->id, &cp->rcpt,
+                      x->outcome == CRM_CURL_PERMANENT
+                      ? "refused" : "not accepted for now", &detail);
     }
 
     if (it->copies == 0 && it->sent_main) {
@@ -713,7 +755,7 @@ crm_email_record(crm_email_item_t *it)
 
     st = crm_job_stmt(er->run->pool,
              "SELECT db_email_outcome($1::uuid, $2::uuid, $3, $4, "
-             "$5::integer, $6, $7::interval, $8::interval)", 8);
+             "$5::integer, $6, $7::interval, $8::interval, $9)", 9);
     if (st == NULL) {
         goto failed;
     }
@@ -735,7 +777,8 @@ crm_email_record(crm_email_item_t *it)
         || crm_job_param_num(st, 6, "%M milliseconds", conf->retry_base)
            != NGX_OK
         || crm_job_param_num(st, 7, "%M milliseconds", conf->retry_max_age)
-           != NGX_OK)
+           != NGX_OK
+        || crm_job_param(st, 8, &it->copied) != NGX_OK)
     {
         goto failed;
     }
