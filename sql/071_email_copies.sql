@@ -18,14 +18,18 @@
 -- now then is given up (the worker logs it), as before.
 --
 -- Emails attempted before this migration had their copies sent with the
--- first attempt: they are marked done, so that none is sent twice.
--- The 8-argument db_email_outcome() stays for workers of the previous
--- version during a rolling upgrade (they record no copies).
+-- first attempt: those still to be tried again are marked done, so that
+-- none is sent twice.  The 8-argument db_email_outcome() stays for the
+-- workers of the previous version while nginx is upgraded after the
+-- migration: they send the copies with the first attempt, and it marks
+-- them done then.  A copy that is the recipient's own address is not
+-- sent (it had two messages).
 
 ALTER TABLE emails ADD COLUMN copies_done text[] NOT NULL DEFAULT '{}';
 
 UPDATE emails SET copies_done = cc || bcc
- WHERE attempts > 0 AND cardinality(cc || bcc) > 0;
+ WHERE attempts > 0 AND cardinality(cc || bcc) > 0
+   AND status IN ('queued', 'deferred', 'sending');
 
 
 -- sql/016's, with the copies still to send (the return type changes)
@@ -99,7 +103,8 @@ BEGIN
            c.body_html, c.message_id, c.attempts, c.sent_at,
            ARRAY(SELECT DISTINCT ON (lower(u.a)) u.a
                    FROM unnest(c.cc || c.bcc) WITH ORDINALITY u (a, o)
-                  WHERE lower(u.a) <> ALL (SELECT lower(d)
+                  WHERE lower(u.a) <> lower(c.to_email)
+                    AND lower(u.a) <> ALL (SELECT lower(d)
                                              FROM unnest(c.copies_done) d)
                   ORDER BY lower(u.a), u.o)
       FROM claimed c
@@ -133,7 +138,41 @@ BEGIN
            AND status = 'sending' AND lease_owner = p_owner;
     END IF;
 
-    RETURN db_email_outcome(p_ws, p_id, p_owner, p_outcome, p_code,
-                            p_detail, p_base, p_max_age);
+    IF NOT db_email_result(p_ws, p_id, p_owner, p_outcome, p_code,
+                           p_detail, p_base, p_max_age)
+    THEN
+        RETURN NULL;
+    END IF;
+
+    RETURN (SELECT status FROM emails
+             WHERE workspace_id = p_ws AND id = p_id);
+END
+$$;
+
+
+/*
+ * sql/040's, called by the workers of the previous version only: they
+ * send every copy with the first attempt, so the first attempt's outcome
+ * marks them all done
+ */
+
+CREATE OR REPLACE FUNCTION db_email_outcome(p_ws uuid, p_id uuid,
+    p_owner text, p_outcome text, p_code integer, p_detail text,
+    p_base interval, p_max_age interval)
+RETURNS text
+LANGUAGE plpgsql AS $$
+BEGIN
+    UPDATE emails SET copies_done = cc || bcc
+     WHERE workspace_id = p_ws AND id = p_id AND attempts = 1
+       AND status = 'sending' AND lease_owner = p_owner;
+
+    IF NOT db_email_result(p_ws, p_id, p_owner, p_outcome, p_code,
+                           p_detail, p_base, p_max_age)
+    THEN
+        RETURN NULL;
+    END IF;
+
+    RETURN (SELECT status FROM emails
+             WHERE workspace_id = p_ws AND id = p_id);
 END
 $$;

@@ -195,7 +195,7 @@ Test::Nginx::Socket::add_response_body_check(sub {
         is($e->{attempts}, 3, "$name - three attempts");
         ok(wait_for(sub { mails_to('flaky1-copy@mail.test') == 1 }, 5),
            "$name - the copy refused once went with the next attempt");
-        Time::HiRes::sleep(0.5);
+        # "sent" is recorded once every copy of the attempt has its answer
         is(scalar(mails_to('accepted-copy@mail.test')), 1,
            "$name - the copy accepted at the first attempt: not again,"
            . " and once for its two spellings");
@@ -204,11 +204,51 @@ Test::Nginx::Socket::add_response_body_check(sub {
         is(scalar(mails_to('flaky1-copy@mail.test')), 1,
            "$name - the other once too");
         is(scalar(mails_to('flaky2-main@mail.test')), 1,
-           "$name - the recipient once");
+           "$name - the recipient once, though also a copy");
+        is(scalar(mails_to('bounce-copy@mail.test')), 0,
+           "$name - a copy refused for good: nothing kept");
+        is(sql("SELECT string_agg(a, ' ' ORDER BY a) FROM emails,"
+               . " unnest(copies_done) a WHERE id = '$id'"),
+           'accepted-copy@mail.test bounce-copy@mail.test'
+           . ' flaky1-copy@mail.test',
+           "$name - the email knows the three answered, the one refused"
+           . " for good among them");
+        is(sql("SELECT count(*) FROM suppressions"
+               . " WHERE email = 'bounce-copy\@mail.test'"), 0,
+           "$name - a copy's address is not suppressed");
+
+        # a worker of the previous version records with 8 arguments: it
+        # sent every copy with the first attempt, so they are done
+        my $old = sql(<<"_SQL_");
+INSERT INTO emails (workspace_id, to_email, cc, bcc, subject, body_text)
+    VALUES ('$A', 'old-worker\@mail.test', '{old-cc\@mail.test}',
+            '{old-bcc\@mail.test}', 'old', 'x') RETURNING id;
+_SQL_
+        $old =~ s/\s+//g;
+        sql("UPDATE emails SET status = 'sending', attempts = 1,"
+            . " lease_owner = 'old worker', lease_until = now()"
+            . " + interval '1 hour' WHERE id = '$old'");
+        is(sql("SELECT db_email_outcome('$A', '$old', 'old worker',"
+               . " 'temporary', 451, 'later', '1 hour', '1 day')"),
+           'deferred', "$name - the previous version's 8 arguments");
         is(sql("SELECT array_to_string(copies_done, ' ') FROM emails"
-               . " WHERE id = '$id'"),
-           'accepted-copy@mail.test flaky1-copy@mail.test',
-           "$name - the email knows both answered");
+               . " WHERE id = '$old'"),
+           'old-cc@mail.test old-bcc@mail.test',
+           "$name - mark its first attempt's copies done");
+
+        # sent at once, its copy refused for now: no attempt follows
+        my ($s2, $id2) = send_one({to => 'at-once@mail.test',
+                                   cc => ['tempfail-copy@mail.test'],
+                                   subject => 'given up', text => 'x'});
+        ok(status_is($id2, 'sent', 10), "$name - an email sent at once");
+        my $root = $ENV{TEST_NGINX_SERVROOT} || 't/servroot';
+        ok(wait_for(sub {
+               my $log = do { local (@ARGV, $/) = "$root/logs/error.log";
+                              <> } // '';
+               my $want = "email $id2 is sent: its copies to"
+                          . ' tempfail-copy@mail.test are given up';
+               index($log, $want) >= 0
+           }, 5), "$name - its copy refused for now: given up, and logged");
 
     } elsif ($name =~ /suppressed after it was queued/) {
         my $id = sql(<<"_SQL_");
@@ -288,7 +328,7 @@ Content-Type: application/json
 === TEST 3: each copy has its answer once: accepted while the recipient was deferred, refused for now then accepted
 --- request
 POST /api/v1/emails/send
-{"to":"flaky2-main@mail.test","cc":["accepted-copy@mail.test","flaky1-copy@mail.test"],"bcc":["ACCEPTED-copy@mail.test"],"subject":"copies","text":"x"}
+{"to":"flaky2-main@mail.test","cc":["accepted-copy@mail.test","bounce-copy@mail.test","flaky1-copy@mail.test"],"bcc":["ACCEPTED-copy@mail.test","FLAKY2-main@mail.test"],"subject":"copies","text":"x"}
 --- more_headers
 X-API-Key: test-key-a-0123456789abcdef
 Content-Type: application/json

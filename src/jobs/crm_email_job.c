@@ -98,6 +98,8 @@ static void crm_email_recorded(crm_pg_req_t *pr, PGresult *res);
 static void crm_email_detail(ngx_pool_t *pool, crm_xfer_t *x,
     ngx_str_t *detail);
 static void crm_email_relay_state(crm_email_item_t *it, crm_xfer_t *x);
+static void crm_email_given_up(crm_email_item_t *it, char *status);
+static ngx_uint_t crm_email_answered(ngx_str_t *list, ngx_str_t *addr);
 static void crm_email_count(crm_metrics_t *m, char *status);
 static void crm_email_release(crm_email_run_t *er);
 static void crm_email_released(crm_pg_req_t *pr, PGresult *res);
@@ -778,7 +780,8 @@ crm_email_record(crm_email_item_t *it)
            != NGX_OK
         || crm_job_param_num(st, 7, "%M milliseconds", conf->retry_max_age)
            != NGX_OK
-        || crm_job_param(st, 8, &it->copied) != NGX_OK)
+        || crm_job_param(st, 8, it->copied.len ? &it->copied : NULL)
+           != NGX_OK)
     {
         goto failed;
     }
@@ -823,11 +826,98 @@ crm_email_recorded(crm_pg_req_t *pr, PGresult *res)
 
         ngx_log_debug2(NGX_LOG_DEBUG_CORE, er->run->log, 0,
                        "crm: email %V: %V", &it->id, &it->outcome);
+
+        if (ngx_strcmp(PQgetvalue(res, 0, 0), "deferred") != 0) {
+            crm_email_given_up(it, PQgetvalue(res, 0, 0));
+        }
     }
 
     er->active--;
 
     crm_email_next(er);
+}
+
+
+/*
+ * The email is final ("status"): no attempt follows, and its copies
+ * without an answer (refused for now, or not started) are given up
+ */
+
+static void
+crm_email_given_up(crm_email_item_t *it, char *status)
+{
+    u_char       *p;
+    ngx_str_t    *a, left;
+    ngx_uint_t    i;
+    ngx_array_t  *copies;
+
+    if (it->to_copy.len == 0 || it->copied.len == it->to_copy.len
+        || crm_email_addrs(it->er->run->pool, &it->to_copy, &copies)
+           != NGX_OK)
+    {
+        return;
+    }
+
+    left.data = ngx_pnalloc(it->er->run->pool, it->to_copy.len);
+    if (left.data == NULL) {
+        return;
+    }
+
+    p = left.data;
+    a = copies->elts;
+
+    for (i = 0; i < copies->nelts; i++) {
+        if (crm_email_answered(&it->copied, &a[i])) {
+            continue;
+        }
+
+        if (p > left.data) {
+            *p++ = ' ';
+        }
+
+        p = ngx_cpymem(p, a[i].data, a[i].len);
+    }
+
+    left.len = p - left.data;
+
+    if (left.len > 0) {
+        ngx_log_error(NGX_LOG_INFO, it->er->run->log, 0,
+                      "crm: email %V is %s: its copies to %V are given up",
+                      &it->id, status, &left);
+    }
+}
+
+
+/* whether "addr" is one of the space-separated addresses of "list" */
+
+static ngx_uint_t
+crm_email_answered(ngx_str_t *list, ngx_str_t *addr)
+{
+    u_char  *p, *last;
+
+    if (list->len == 0) {
+        return 0;
+    }
+
+    p = list->data;
+    last = p + list->len;
+
+    while (p + addr->len <= last) {
+        if (ngx_memcmp(p, addr->data, addr->len) == 0
+            && (p + addr->len == last || p[addr->len] == ' '))
+        {
+            return 1;
+        }
+
+        p = ngx_strlchr(p, last, ' ');
+        if (p == NULL) {
+            return 0;
+        }
+
+        p++;
+    }
+
+    return 0;
 }
 
 
