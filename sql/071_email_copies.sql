@@ -153,26 +153,17 @@ $$;
 /*
  * sql/040's, called by the workers of the previous version only: they
  * send every copy with the first attempt, so the first attempt's outcome
- * marks them all done
+ * records them all as answered
  */
 
 CREATE OR REPLACE FUNCTION db_email_outcome(p_ws uuid, p_id uuid,
     p_owner text, p_outcome text, p_code integer, p_detail text,
     p_base interval, p_max_age interval)
 RETURNS text
-LANGUAGE plpgsql AS $$
-BEGIN
-    UPDATE emails SET copies_done = cc || bcc
-     WHERE workspace_id = p_ws AND id = p_id AND attempts = 1
-       AND status = 'sending' AND lease_owner = p_owner;
-
-    IF NOT db_email_result(p_ws, p_id, p_owner, p_outcome, p_code,
-                           p_detail, p_base, p_max_age)
-    THEN
-        RETURN NULL;
-    END IF;
-
-    RETURN (SELECT status FROM emails
-             WHERE workspace_id = p_ws AND id = p_id);
-END
+LANGUAGE sql AS $$
+    SELECT db_email_outcome(p_ws, p_id, p_owner, p_outcome, p_code,
+               p_detail, p_base, p_max_age,
+               (SELECT array_to_string(cc || bcc, ' ')
+                  FROM emails
+                 WHERE workspace_id = p_ws AND id = p_id AND attempts = 1))
 $$;

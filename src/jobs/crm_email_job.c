@@ -42,9 +42,8 @@ typedef struct {
     ngx_str_t                 cc;           /* addresses, space separated */
     ngx_str_t                 bcc;
     ngx_str_t                 to_copy;      /* the copies still to send */
-    ngx_str_t                 copied;       /* of those, answered on this
-                                               attempt: accepted or
-                                               refused for good */
+    ngx_array_t              *copy_list;    /* crm_email_copy_t: those of
+                                               this attempt */
     ngx_str_t                 reply_to;
     ngx_str_t                 subject;
     ngx_str_t                 text;
@@ -54,7 +53,6 @@ typedef struct {
     ngx_str_t                 message;      /* rendered */
     crm_xfer_t               *xfer;         /* to the recipient */
     ngx_uint_t                copies;       /* copy transfers running */
-    ngx_uint_t                copies_failed;
     ngx_str_t                 outcome;
     ngx_int_t                 code;
     ngx_str_t                 detail;
@@ -66,6 +64,8 @@ typedef struct {
 typedef struct {
     crm_email_item_t         *it;
     ngx_str_t                 rcpt;
+    unsigned                  answered:1;   /* accepted or refused for
+                                               good: not sent again */
 } crm_email_copy_t;
 
 
@@ -89,7 +89,7 @@ static ngx_int_t crm_email_send(crm_email_item_t *it);
 static ngx_int_t crm_email_render(crm_email_item_t *it);
 static ngx_int_t crm_email_addrs(ngx_pool_t *pool, ngx_str_t *list,
     ngx_array_t **out);
-static ngx_int_t crm_email_copy(crm_email_item_t *it, ngx_str_t *rcpt);
+static ngx_int_t crm_email_copy(crm_email_copy_t *cp);
 static void crm_email_sent(crm_xfer_t *x);
 static void crm_email_copy_sent(crm_xfer_t *x);
 static void crm_email_outcome(crm_email_item_t *it, crm_xfer_t *x);
@@ -99,7 +99,8 @@ static void crm_email_detail(ngx_pool_t *pool, crm_xfer_t *x,
     ngx_str_t *detail);
 static void crm_email_relay_state(crm_email_item_t *it, crm_xfer_t *x);
 static void crm_email_given_up(crm_email_item_t *it, char *status);
-static ngx_uint_t crm_email_answered(ngx_str_t *list, ngx_str_t *addr);
+static ngx_int_t crm_email_copies(crm_email_item_t *it, ngx_uint_t answered,
+    ngx_str_t *out);
 static void crm_email_count(crm_metrics_t *m, char *status);
 static void crm_email_release(crm_email_run_t *er);
 static void crm_email_released(crm_pg_req_t *pr, PGresult *res);
@@ -313,6 +314,7 @@ crm_email_send(crm_email_item_t *it)
     ngx_uint_t         i;
     ngx_str_t         *rcpt;
     ngx_array_t       *copies;
+    crm_email_copy_t  *cp;
     crm_email_run_t   *er;
     crm_email_conf_t  *conf;
 
@@ -354,17 +356,26 @@ crm_email_send(crm_email_item_t *it)
         return NGX_OK;
     }
 
-    it->copied.data = ngx_pnalloc(er->run->pool, it->to_copy.len);
-    if (it->copied.data == NULL) {
+    it->copy_list = ngx_array_create(er->run->pool, copies->nelts,
+                                     sizeof(crm_email_copy_t));
+    if (it->copy_list == NULL) {
         return NGX_OK;
     }
 
     rcpt = copies->elts;
 
     for (i = 0; i < copies->nelts; i++) {
-        if (crm_email_copy(it, &rcpt[i]) != NGX_OK) {
-            it->copies_failed++;
+        cp = ngx_array_push(it->copy_list);
+        if (cp == NULL) {
+            return NGX_OK;
         }
+
+        cp->it = it;
+        cp->rcpt = rcpt[i];
+        cp->answered = 0;
+
+        /* one that does not start goes with the next attempt */
+        (void) crm_email_copy(cp);
     }
 
     return NGX_OK;
@@ -532,27 +543,20 @@ crm_email_addrs(ngx_pool_t *pool, ngx_str_t *list, ngx_array_t **out)
 
 
 static ngx_int_t
-crm_email_copy(crm_email_item_t *it, ngx_str_t *rcpt)
+crm_email_copy(crm_email_copy_t *cp)
 {
     crm_xfer_t        *x;
     crm_email_run_t   *er;
-    crm_email_copy_t  *cp;
+    crm_email_item_t  *it;
     crm_email_conf_t  *conf;
 
+    it = cp->it;
     er = it->er;
     conf = er->conf;
 
-    cp = ngx_palloc(er->run->pool, sizeof(crm_email_copy_t));
-    if (cp == NULL) {
-        return NGX_ERROR;
-    }
-
-    cp->it = it;
-    cp->rcpt = *rcpt;
-
     x = crm_curl_smtp(conf->curl, er->run->pool, er->run->log, &conf->url,
                       conf->addr, conf->starttls, &conf->user,
-                      &conf->password, &it->from, rcpt, &it->message);
+                      &conf->password, &it->from, &cp->rcpt, &it->message);
 
     if (x == NULL || crm_curl_start(x, crm_email_copy_sent, cp) != NGX_OK) {
         return NGX_ERROR;
@@ -584,7 +588,6 @@ crm_email_sent(crm_xfer_t *x)
 static void
 crm_email_copy_sent(crm_xfer_t *x)
 {
-    u_char            *p;
     ngx_str_t          detail;
     crm_email_copy_t  *cp;
     crm_email_item_t  *it;
@@ -593,22 +596,9 @@ crm_email_copy_sent(crm_xfer_t *x)
     it = cp->it;
     it->copies--;
 
-    if (x->outcome != CRM_CURL_TEMPORARY) {
-        /* its answer: not sent again (the buffer holds every copy) */
-
-        p = it->copied.data + it->copied.len;
-
-        if (it->copied.len > 0) {
-            *p++ = ' ';
-        }
-
-        p = ngx_cpymem(p, cp->rcpt.data, cp->rcpt.len);
-        it->copied.len = p - it->copied.data;
-    }
+    cp->answered = (x->outcome != CRM_CURL_TEMPORARY);
 
     if (x->outcome != CRM_CURL_OK) {
-        it->copies_failed++;
-
         crm_email_detail(it->er->run->pool, x, &detail);
 
         ngx_log_error(NGX_LOG_INFO, it->er->run->log, 0,
@@ -747,6 +737,7 @@ crm_email_relay_state(crm_email_item_t *it, crm_xfer_t *x)
 static void
 crm_email_record(crm_email_item_t *it)
 {
+    ngx_str_t          copied;
     crm_stmt_t        *st;
     crm_email_run_t   *er;
     crm_email_conf_t  *conf;
@@ -780,8 +771,8 @@ crm_email_record(crm_email_item_t *it)
            != NGX_OK
         || crm_job_param_num(st, 7, "%M milliseconds", conf->retry_max_age)
            != NGX_OK
-        || crm_job_param(st, 8, it->copied.len ? &it->copied : NULL)
-           != NGX_OK)
+        || crm_email_copies(it, 1, &copied) != NGX_OK
+        || crm_job_param(st, 8, copied.len ? &copied : NULL) != NGX_OK)
     {
         goto failed;
     }
@@ -846,41 +837,9 @@ crm_email_recorded(crm_pg_req_t *pr, PGresult *res)
 static void
 crm_email_given_up(crm_email_item_t *it, char *status)
 {
-    u_char       *p;
-    ngx_str_t    *a, left;
-    ngx_uint_t    i;
-    ngx_array_t  *copies;
+    ngx_str_t  left;
 
-    if (it->to_copy.len == 0 || it->copied.len == it->to_copy.len
-        || crm_email_addrs(it->er->run->pool, &it->to_copy, &copies)
-           != NGX_OK)
-    {
-        return;
-    }
-
-    left.data = ngx_pnalloc(it->er->run->pool, it->to_copy.len);
-    if (left.data == NULL) {
-        return;
-    }
-
-    p = left.data;
-    a = copies->elts;
-
-    for (i = 0; i < copies->nelts; i++) {
-        if (crm_email_answered(&it->copied, &a[i])) {
-            continue;
-        }
-
-        if (p > left.data) {
-            *p++ = ' ';
-        }
-
-        p = ngx_cpymem(p, a[i].data, a[i].len);
-    }
-
-    left.len = p - left.data;
-
-    if (left.len > 0) {
+    if (crm_email_copies(it, 0, &left) == NGX_OK && left.len > 0) {
         ngx_log_error(NGX_LOG_INFO, it->er->run->log, 0,
                       "crm: email %V is %s: its copies to %V are given up",
                       &it->id, status, &left);
@@ -888,36 +847,49 @@ crm_email_given_up(crm_email_item_t *it, char *status)
 }
 
 
-/* whether "addr" is one of the space-separated addresses of "list" */
+/*
+ * The copies of this attempt that have their answer ("answered" 1) or
+ * not (0, refused for now or not started), space-separated
+ */
 
-static ngx_uint_t
-crm_email_answered(ngx_str_t *list, ngx_str_t *addr)
+static ngx_int_t
+crm_email_copies(crm_email_item_t *it, ngx_uint_t answered, ngx_str_t *out)
 {
-    u_char  *p, *last;
+    u_char            *p;
+    ngx_uint_t         i;
+    crm_email_copy_t  *cp;
 
-    if (list->len == 0) {
-        return 0;
+    ngx_str_null(out);
+
+    if (it->copy_list == NULL) {
+        return NGX_OK;
     }
 
-    p = list->data;
-    last = p + list->len;
+    /* the addresses of to_copy, with its separators, hold them all */
 
-    while (p + addr->len <= last) {
-        if (ngx_memcmp(p, addr->data, addr->len) == 0
-            && (p + addr->len == last || p[addr->len] == ' '))
-        {
-            return 1;
-        }
-
-        p = ngx_strlchr(p, last, ' ');
-        if (p == NULL) {
-            return 0;
-        }
-
-        p++;
+    out->data = ngx_pnalloc(it->er->run->pool, it->to_copy.len);
+    if (out->data == NULL) {
+        return NGX_ERROR;
     }
 
-    return 0;
+    p = out->data;
+    cp = it->copy_list->elts;
+
+    for (i = 0; i < it->copy_list->nelts; i++) {
+        if (cp[i].answered != answered) {
+            continue;
+        }
+
+        if (p > out->data) {
+            *p++ = ' ';
+        }
+
+        p = ngx_cpymem(p, cp[i].rcpt.data, cp[i].rcpt.len);
+    }
+
+    out->len = p - out->data;
+
+    return NGX_OK;
 }
 
 
