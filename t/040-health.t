@@ -7,7 +7,7 @@ use warnings;
 use Test::Nginx::Socket 'no_plan';
 use Test::More;
 use JSON::PP;
-use CRM::Test qw(http_request);
+use CRM::Test qw(http_request error_log);
 
 sub health {
     my ($want) = @_;
@@ -26,12 +26,9 @@ Test::Nginx::Socket::add_response_body_check(sub {
     my $name = $block->name;
 
     if ($name =~ /without crm_postgres/) {
-        my $root = $ENV{TEST_NGINX_SERVROOT} || 't/servroot';
         ok(!eval { CRM::Test::second_nginx(no_postgres => 1); 1 },
            "$name - nginx does not start");
-        my $log = do { local (@ARGV, $/) = "$root-second/logs/error.log";
-                       <> } // '';
-        like($log, qr/\[emerg\].*"crm_api" in \S+nginx\.conf:\d+ needs "crm_postgres" in the http block/,
+        like(error_log('second'), qr/\[emerg\].*"crm_api" in \S+nginx\.conf:\d+ needs "crm_postgres" in the http block/,
              "$name - and says why, and where");
         return;
     }

@@ -11,7 +11,7 @@ use warnings;
 
 use Test::Nginx::Socket 'no_plan';
 use Test::More;
-use CRM::Test qw(api sql wait_for);
+use CRM::Test qw(api sql wait_for mails_to error_log);
 
 my $A = $CRM::Test::WS_A;
 my $KA = $CRM::Test::KEY_A;
@@ -29,11 +29,6 @@ our $SMTP = <<'_EOC_';
 _EOC_
 
 $CRM::Test::HttpConfig .= $SMTP;
-
-sub mails_to {
-    my ($rcpt) = @_;
-    return grep { $_->{rcpt} eq $rcpt } CRM::Test::smtp_messages();
-}
 
 sub queue {
     my ($n, $prefix) = @_;

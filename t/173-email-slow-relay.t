@@ -11,7 +11,7 @@ use warnings;
 use Test::Nginx::Socket 'no_plan';
 use Test::More;
 use Time::HiRes ();
-use CRM::Test qw(api sql wait_for);
+use CRM::Test qw(api sql wait_for mails_to error_log);
 
 my $A = $CRM::Test::WS_A;
 my $KA = $CRM::Test::KEY_A;
@@ -27,11 +27,6 @@ our $SMTP = <<'_EOC_';
 _EOC_
 
 my $PORT2 = ($ENV{TEST_NGINX_SERVER_PORT} || 1984) + 1;
-
-sub mails_to {
-    my ($rcpt) = @_;
-    return grep { $_->{rcpt} eq $rcpt } CRM::Test::smtp_messages();
-}
 
 sub queue_one {
     my ($rcpt) = @_;
@@ -95,14 +90,11 @@ Test::Nginx::Socket::add_response_body_check(sub {
         is(scalar(mails_to('pool@mail.test')), 1, "$name - once");
         CRM::Test::stop_second_nginx();
 
-        my $root = $ENV{TEST_NGINX_SERVROOT} || 't/servroot';
         ok(!eval { CRM::Test::second_nginx(
                        http => "$SMTP    crm_outbound_thread_pool nope;\n");
                    1 },
            "$name - an undeclared pool: nginx does not start");
-        my $log = do { local (@ARGV, $/) = "$root-second/logs/error.log";
-                       <> } // '';
-        like($log, qr/unknown thread pool "nope"/,
+        like(error_log('second'), qr/unknown thread pool "nope"/,
              "$name - and says why");
     }
 });

@@ -18,7 +18,7 @@ use warnings;
 
 use Test::Nginx::Socket 'no_plan';
 use Test::More;
-use CRM::Test qw(api sql wait_for);
+use CRM::Test qw(api sql wait_for mails_to error_log);
 
 my $KA = $CRM::Test::KEY_A;
 # for the blocks' eval sections, which see package variables only
@@ -51,11 +51,6 @@ sub email {
     return $d->{data} || {};
 }
 
-sub mails_to {
-    my ($rcpt) = @_;
-    return grep { $_->{rcpt} eq $rcpt } CRM::Test::smtp_messages();
-}
-
 # a temporary failure: deferred at least once, never bounced, the
 # address not suppressed, nothing at the relay; the last error matches
 sub deferred_ok {
@@ -78,11 +73,7 @@ sub deferred_ok {
 # the lines of this block's error log that match
 sub logged {
     my ($re) = @_;
-    my $root = $ENV{TEST_NGINX_SERVROOT} || 't/servroot';
-    open my $fh, '<', "$root/logs/error.log" or die $!;
-    my @lines = grep { /$re/ } <$fh>;
-    close $fh;
-    return scalar @lines;
+    return scalar(grep { /$re/ } split /^/m, error_log());
 }
 
 Test::Nginx::Socket::add_response_body_check(sub {
@@ -170,9 +161,7 @@ Test::Nginx::Socket::add_response_body_check(sub {
                            "    crm_outbound_trusted_certificate $file;\n");
                        1 },
                "$name - $file: nginx does not start");
-            my $log = do { local (@ARGV, $/) = "$root-second/logs/error.log";
-                           <> } // '';
-            like($log, $why, "$name - and says why");
+            like(error_log('second'), $why, "$name - and says why");
         }
         ok(CRM::Test::second_nginx(http =>
                "    crm_outbound_trusted_certificate $CA;\n"
@@ -180,9 +169,7 @@ Test::Nginx::Socket::add_response_body_check(sub {
                . " password=x;\n    crm_outbound_allow 127.0.0.1;\n"),
            "$name - with the CA's file it starts");
         CRM::Test::stop_second_nginx();
-        my $log = do { local (@ARGV, $/) = "$root-second/logs/error.log";
-                       <> } // '';
-        like($log, qr/\[warn\].*crm_smtp: user= without starttls=on: the password goes to "127\.0\.0\.1" unencrypted/,
+        like(error_log('second'), qr/\[warn\].*crm_smtp: user= without starttls=on: the password goes to "127\.0\.0\.1" unencrypted/,
              "$name - a password for plain SMTP: nginx warns");
 
     } elsif ($name =~ /another CA/) {

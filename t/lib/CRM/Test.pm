@@ -26,9 +26,9 @@ use File::Basename ();
 
 use Exporter 'import';
 our @EXPORT_OK = qw(sql http_request api concurrent together wait_for
-                    lock_row lock_tables
+                    lock_row lock_tables error_log
                     smtp_stop smtp_start smtp_messages smtp_raw smtp_wipe
-                    $WS_A $WS_B $KEY_A $KEY_B);
+                    mails_to $WS_A $WS_B $KEY_A $KEY_B);
 
 our $WS_A  = '11111111-1111-4111-8111-111111111111';
 our $WS_B  = '22222222-2222-4222-8222-222222222222';
@@ -254,6 +254,15 @@ sub smtp_messages {
 }
 
 
+# the sink's entries of one recipient, oldest first; their count in
+# scalar context
+
+sub mails_to {
+    my ($rcpt) = @_;
+    return grep { $_->{rcpt} eq $rcpt } smtp_messages();
+}
+
+
 # the bytes of a message as received (an entry of smtp_messages())
 
 sub smtp_raw {
@@ -279,6 +288,19 @@ sub eml {
     my $out = <$fh>;
     close($fh) or die "eml.py failed on @paths\n";
     return JSON::PP->new->utf8->decode($out);
+}
+
+
+# the error log of the nginx under test as it is now, or with "second"
+# that of second_nginx(); dies when there is none
+
+sub error_log {
+    my ($second) = @_;
+    my $root = $ENV{TEST_NGINX_SERVROOT} || 't/servroot';
+    my $file = ($second ? "$root-second" : $root) . '/logs/error.log';
+    open my $fh, '<', $file or die "$file: $!\n";
+    local $/;
+    return scalar <$fh>;
 }
 
 
