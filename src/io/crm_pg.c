@@ -1056,6 +1056,10 @@ crm_pg_prepared(crm_pg_conn_t *pc)
 
     crm_pg_flush(pc);
 
+    /* with its Parse done the connection may take waiters behind it */
+
+    crm_pg_dispatch(pc->pool);
+
     return NGX_OK;
 }
 
@@ -1252,7 +1256,11 @@ crm_pg_dispatch(crm_pg_pool_t *pool)
  * runs, with the fewest statements in flight, or NULL: "pr" is solo
  * (crm_pg_req_t), none has room (crm_postgres_pipeline), or the statement
  * needs its Parse there, or a cancel, a Parse or a solo statement is in
- * flight on it.  An idle connection is always preferred.
+ * flight on it, or the request of the statement it runs went away: the
+ * backend acts on a cancel of that statement (crm_pg_req_cleanup()) at
+ * its next check for interrupts, which may come after
+ * pg_cancel_backend() returned, in a statement sent behind.  An idle
+ * connection is always preferred.
  */
 
 static crm_pg_conn_t *
@@ -1281,6 +1289,7 @@ crm_pg_pipe(crm_pg_pool_t *pool, crm_pg_req_t *pr)
             || pc->solo
             || pc->preparing != NULL
             || pc->cancels > 0
+            || pc->reqs[0] == NULL
             || !crm_pg_stmt_ready(pc, st, hash))
         {
             continue;
