@@ -208,9 +208,16 @@ Test::Nginx::Socket::add_response_body_check(sub {
            . ' flaky1-copy@mail.test',
            "$name - the email knows the three answered, the one refused"
            . " for good among them");
+        is(sql("SELECT reason || ' ' || email_id FROM suppressions"
+               . " WHERE workspace_id = '$A'"
+               . " AND email = 'bounce-copy\@mail.test'"),
+           "hard_bounce $id",
+           "$name - the address of the copy refused for good is"
+           . " suppressed, the email named");
         is(sql("SELECT count(*) FROM suppressions"
-               . " WHERE email = 'bounce-copy\@mail.test'"), 0,
-           "$name - a copy's address is not suppressed");
+               . " WHERE email IN ('accepted-copy\@mail.test',"
+               . " 'flaky1-copy\@mail.test', 'flaky2-main\@mail.test')"), 0,
+           "$name - those accepted are not");
 
         # a worker of the previous version records with 8 arguments: it
         # sent every copy with the first attempt, so they are done
@@ -258,6 +265,21 @@ _SQL_
         ok(status_is($id, 'suppressed', 10), "$name - suppressed");
         is(events(email($id)), 'queued,suppressed', "$name - its events");
         is(scalar(mails_to('late@mail.test')), 0, "$name - nothing sent");
+
+        # nor is it mailed as a copy, in any spelling
+        my (undef, $id2) = send_one({to => 'late-main@mail.test',
+                                     cc => ['LATE@mail.test',
+                                            'late-copy@mail.test'],
+                                     bcc => ['late@mail.test'],
+                                     subject => 'late copy', text => 'x'});
+        ok(status_is($id2, 'sent', 10), "$name - an email copied to it");
+        ok(wait_for(sub { mails_to('late-copy@mail.test') == 1 }, 5),
+           "$name - its other copy is sent");
+        is(scalar(mails_to('late-main@mail.test')), 1,
+           "$name - its recipient too");
+        is(scalar(mails_to('late@mail.test'))
+           + scalar(mails_to('LATE@mail.test')), 0,
+           "$name - the suppressed address gets nothing");
 
     } elsif ($name =~ /survives the database going away/) {
         CRM::Test::pg('stop');

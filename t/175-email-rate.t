@@ -75,7 +75,8 @@ Test::Nginx::Socket::add_response_body_check(sub {
     if ($name =~ /counts the transfers/) {
         # five due emails, oldest first: 3, 3, 1, 1 and 2 transfers (a
         # copy to the recipient's own address, two spellings of one
-        # address and a copy answered already are not sent)
+        # address, a copy answered already and a suppressed one are not
+        # sent)
         my $r = sql(<<"_SQL_"
 CREATE TEMP TABLE claims (n integer, emails text, sent integer);
 INSERT INTO emails (workspace_id, id, from_email, to_email, subject,
@@ -89,8 +90,11 @@ SELECT '$A', ('e1750000-0000-4000-8000-00000000000' || v.n)::uuid,
                 '{}'),
                (3, '{}', '{}', '{}'),
                (4, '{}', '{}', '{}'),
-               (5, '{e\@x.test,f\@x.test}', '{}', '{E\@x.test}'))
+               (5, '{e\@x.test,f\@x.test}', '{G\@x.test}',
+                '{E\@x.test}'))
        v (n, cc, bcc, done);
+INSERT INTO suppressions (workspace_id, email, reason)
+VALUES ('$A', 'g\@x.test', 'manual');
 @{[ claim(1, 10, 'test-175-a', 5) ]}
 @{[ claim(2, 10, 'test-175-a', 5) ]}
 UPDATE email_send_rate SET second = second - interval '1 second'
@@ -117,7 +121,8 @@ _SQL_
         is($c[1], '2 - 6', "$name - nothing more in that second");
         is($c[2], '3 to3@mail.test:,to4@mail.test:,to5@mail.test:f@x.test 5',
            "$name - the next second starts at the overdraft (1): three "
-           . "emails, four transfers; an answered copy is not counted");
+           . "emails, four transfers; an answered copy and a suppressed "
+           . "one are not counted");
         is($c[3], '4 to1@mail.test:a@x.test+b@x.test,'
                   . 'to2@mail.test:c@x.test+d@x.test 6',
            "$name - after a long pause (1000 years: the rate times the "

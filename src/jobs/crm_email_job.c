@@ -66,7 +66,16 @@ typedef struct {
     ngx_str_t                 rcpt;
     unsigned                  answered:1;   /* accepted or refused for
                                                good: not sent again */
+    unsigned                  refused:1;    /* for good: suppressed */
 } crm_email_copy_t;
+
+
+/* which copies of an attempt crm_email_copies() lists */
+
+#define CRM_EMAIL_COPIES_LEFT       0    /* refused for now, not started */
+#define CRM_EMAIL_COPIES_ANSWERED   1
+#define CRM_EMAIL_COPIES_REFUSED    2    /* for good */
+
 
 
 struct crm_email_run_s {
@@ -99,7 +108,7 @@ static void crm_email_detail(ngx_pool_t *pool, crm_xfer_t *x,
     ngx_str_t *detail);
 static void crm_email_relay_state(crm_email_item_t *it, crm_xfer_t *x);
 static void crm_email_given_up(crm_email_item_t *it, char *status);
-static ngx_int_t crm_email_copies(crm_email_item_t *it, ngx_uint_t answered,
+static ngx_int_t crm_email_copies(crm_email_item_t *it, ngx_uint_t which,
     ngx_str_t *out);
 static void crm_email_count(crm_metrics_t *m, char *status);
 static void crm_email_release(crm_email_run_t *er);
@@ -597,6 +606,7 @@ crm_email_copy_sent(crm_xfer_t *x)
     it->copies--;
 
     cp->answered = (x->outcome != CRM_CURL_TEMPORARY);
+    cp->refused = (x->outcome == CRM_CURL_PERMANENT);
 
     if (x->outcome != CRM_CURL_OK) {
         crm_email_detail(it->er->run->pool, x, &detail);
@@ -737,7 +747,7 @@ crm_email_relay_state(crm_email_item_t *it, crm_xfer_t *x)
 static void
 crm_email_record(crm_email_item_t *it)
 {
-    ngx_str_t          copied;
+    ngx_str_t          copied, refused;
     crm_stmt_t        *st;
     crm_email_run_t   *er;
     crm_email_conf_t  *conf;
@@ -748,7 +758,7 @@ crm_email_record(crm_email_item_t *it)
 
     st = crm_job_stmt(er->run->pool,
              "SELECT db_email_outcome($1::uuid, $2::uuid, $3, $4, "
-             "$5::integer, $6, $7::interval, $8::interval, $9)", 9);
+             "$5::integer, $6, $7::interval, $8::interval, $9, $10)", 10);
     if (st == NULL) {
         goto failed;
     }
@@ -771,8 +781,12 @@ crm_email_record(crm_email_item_t *it)
            != NGX_OK
         || crm_job_param_num(st, 7, "%M milliseconds", conf->retry_max_age)
            != NGX_OK
-        || crm_email_copies(it, 1, &copied) != NGX_OK
-        || crm_job_param(st, 8, copied.len ? &copied : NULL) != NGX_OK)
+        || crm_email_copies(it, CRM_EMAIL_COPIES_ANSWERED, &copied)
+           != NGX_OK
+        || crm_job_param(st, 8, copied.len ? &copied : NULL) != NGX_OK
+        || crm_email_copies(it, CRM_EMAIL_COPIES_REFUSED, &refused)
+           != NGX_OK
+        || crm_job_param(st, 9, refused.len ? &refused : NULL) != NGX_OK)
     {
         goto failed;
     }
@@ -839,7 +853,9 @@ crm_email_given_up(crm_email_item_t *it, char *status)
 {
     ngx_str_t  left;
 
-    if (crm_email_copies(it, 0, &left) == NGX_OK && left.len > 0) {
+    if (crm_email_copies(it, CRM_EMAIL_COPIES_LEFT, &left) == NGX_OK
+        && left.len > 0)
+    {
         ngx_log_error(NGX_LOG_INFO, it->er->run->log, 0,
                       "crm: email %V is %s: its copies to %V are given up",
                       &it->id, status, &left);
@@ -848,15 +864,16 @@ crm_email_given_up(crm_email_item_t *it, char *status)
 
 
 /*
- * The copies of this attempt that have their answer ("answered" 1) or
- * not (0, refused for now or not started), space-separated
+ * The copies of this attempt that have their answer, those refused for
+ * good among them, or those without an answer (refused for now or not
+ * started): "which", CRM_EMAIL_COPIES_*; space-separated
  */
 
 static ngx_int_t
-crm_email_copies(crm_email_item_t *it, ngx_uint_t answered, ngx_str_t *out)
+crm_email_copies(crm_email_item_t *it, ngx_uint_t which, ngx_str_t *out)
 {
     u_char            *p;
-    ngx_uint_t         i;
+    ngx_uint_t         i, pick;
     crm_email_copy_t  *cp;
 
     ngx_str_null(out);
@@ -876,7 +893,21 @@ crm_email_copies(crm_email_item_t *it, ngx_uint_t answered, ngx_str_t *out)
     cp = it->copy_list->elts;
 
     for (i = 0; i < it->copy_list->nelts; i++) {
-        if (cp[i].answered != answered) {
+        switch (which) {
+
+        case CRM_EMAIL_COPIES_ANSWERED:
+            pick = cp[i].answered;
+            break;
+
+        case CRM_EMAIL_COPIES_REFUSED:
+            pick = cp[i].refused;
+            break;
+
+        default: /* CRM_EMAIL_COPIES_LEFT */
+            pick = !cp[i].answered;
+        }
+
+        if (!pick) {
             continue;
         }
 
