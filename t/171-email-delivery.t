@@ -252,6 +252,34 @@ _SQL_
         ok(wait_for(sub { index(error_log(), $want) >= 0 }, 5),
            "$name - its copy refused for now: given up, and logged");
 
+        # a worker died holding an email whose first copy had its answer
+        # recorded: once the lease runs out it is sent again, with the
+        # copies still without their answer
+        # (made in one transaction: the job never sees the row queued)
+        my $lost = sql(<<"_SQL_");
+BEGIN;
+INSERT INTO emails (workspace_id, to_email, cc, subject, body_text)
+    VALUES ('$A', 'lost-lease\@mail.test',
+            '{lost-done\@mail.test,lost-left\@mail.test}', 'lost', 'x')
+    RETURNING id;
+UPDATE emails SET status = 'sending', attempts = 1,
+       lease_owner = 'dead worker', lease_until = now() - interval '1 second',
+       copies_done = '{lost-done\@mail.test}',
+       message_id = '<lost-lease\@example.test>'
+ WHERE workspace_id = '$A' AND to_email = 'lost-lease\@mail.test';
+COMMIT;
+_SQL_
+        $lost =~ s/\s+//g;
+        ok(status_is($lost, 'sent', 10), "$name - a lost lease: sent");
+        ok(wait_for(sub { mails_to('lost-left@mail.test') == 1 }, 5),
+           "$name - the copy without its answer went with it");
+        is(scalar(mails_to('lost-done@mail.test')), 0,
+           "$name - the answered one did not");
+        my ($m) = mails_to('lost-lease@mail.test');
+        like(CRM::Test::smtp_raw($m), qr/^Message-ID: <lost-lease\@example\.test>\r?$/mi,
+             "$name - with the Message-ID of the first attempt");
+        is(email($lost)->{attempts}, 2, "$name - its second attempt");
+
     } elsif ($name =~ /suppressed after it was queued/) {
         my $id = sql(<<"_SQL_");
 BEGIN;
