@@ -344,3 +344,30 @@ GET /api/v1/activities?fields=subject
 X-API-Key: test-key-b-0123456789abcdef
 --- error_code: 200
 --- response_body_like: ^\{"data":\[\{"id":"f0000000-0000-4000-8000-00000000000b","subject":"Theirs"\}\],
+
+=== TEST 41: an offset that moves a time past year 9999 in UTC
+--- request
+POST /api/v1/activities
+{"type":"task","dueAt":"9999-12-31T23:59:59-05:00"}
+--- error_code: 422
+--- response_body_like: "field":"dueAt","code":"invalid_format"
+
+=== TEST 42: an offset that moves a time before year 1 in UTC
+--- request
+POST /api/v1/activities
+{"type":"task","startAt":"0001-01-01T00:00:00+05:00"}
+--- error_code: 422
+--- response_body_like: "field":"startAt","code":"invalid_format"
+
+=== TEST 43: the last instant of year 9999, given with an offset, comes back in UTC
+--- request
+POST /api/v1/activities
+{"type":"task","subject":"edge","dueAt":"9999-12-31T18:59:59.999-05:00"}
+--- error_code: 201
+--- response_body_like: "dueAt":"9999-12-31T23:59:59\.999Z"
+
+=== TEST 44: a filter's time past year 9999 in UTC
+--- request
+GET /api/v1/activities?dueAt[lte]=9999-12-31T23:59:59-05:00
+--- error_code: 400
+--- response_body_like: "code":"INVALID_PARAMETER".*"details":\{"parameter":"dueAt\[lte\]","code":"invalid_value"\}

@@ -14,6 +14,10 @@
 
 #define CRM_VALUE_NUM_MAX     1000      /* bytes of a number */
 
+/* days since 1970-01-01 of 0001-01-01, and of 10000-01-01 */
+#define CRM_VALUE_DAY_MIN     ((int64_t) -719162)
+#define CRM_VALUE_DAY_END     ((int64_t) 2932897)
+
 
 static ngx_int_t crm_value_int(u_char *p, u_char *last);
 static ngx_int_t crm_value_numeric(u_char *p, u_char *last);
@@ -353,7 +357,7 @@ crm_value_numeric(u_char *p, u_char *last)
 static ngx_int_t
 crm_value_timestamp(u_char *p, u_char *last, int64_t *us)
 {
-    int64_t     days;
+    int64_t     days, t;
     ngx_int_t   sign;
     ngx_uint_t  hour, min, sec, frac, n, i, oh, om;
 
@@ -435,6 +439,20 @@ crm_value_timestamp(u_char *p, u_char *last, int64_t *us)
 
 done:
 
+    /*
+     * The instant, in UTC, is within years 1 to 9999 too: an offset can
+     * move a time at either end out of them (9999-12-31T23:00:00-05:00),
+     * and such a time would be rendered back with a fifth digit, or in
+     * a year before 1 (no year 0 here, BC in PostgreSQL)
+     */
+
+    t = days * 86400 + (int64_t) (hour * 3600 + min * 60 + sec)
+        - sign * (int64_t) (oh * 3600 + om * 60);
+
+    if (t < CRM_VALUE_DAY_MIN * 86400 || t >= CRM_VALUE_DAY_END * 86400) {
+        return NGX_DECLINED;
+    }
+
     if (us == NULL) {
         return (n > 6) ? NGX_DONE : NGX_OK;
     }
@@ -445,10 +463,7 @@ done:
 
     /* 2000-01-01 is day 10957 since 1970-01-01 */
 
-    *us = ((days - 10957) * 86400
-           + (int64_t) (hour * 3600 + min * 60 + sec)
-           - sign * (int64_t) (oh * 3600 + om * 60))
-          * 1000000 + (int64_t) frac;
+    *us = (t - (int64_t) 10957 * 86400) * 1000000 + (int64_t) frac;
 
     return (n > 6) ? NGX_DONE : NGX_OK;
 }
