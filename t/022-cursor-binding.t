@@ -60,6 +60,13 @@ sub accepted {
     return $d;
 }
 
+# the default configuration with a pool of one connection and no jobs
+sub one_connection {
+    (my $c = $CRM::Test::HttpConfig)
+        =~ s/crm_postgres_pool_size \d+;/crm_postgres_pool_size 1;/;
+    return $c . "    crm_jobs off;\n";
+}
+
 # every page of a walk, one row a page: the names or emails seen
 sub walk {
     my ($path, $key) = @_;
@@ -147,6 +154,33 @@ Test::Nginx::Socket::add_response_body_check(sub {
         refused("/api/v1/custom-fields?cursor=$c", $KA,
                 'all custom fields');
 
+    } elsif ($name =~ /statement cache is full/) {
+        # one connection: more distinct statements than it keeps
+        # prepared (CRM_PG_STMT_CACHE, 128; a list's statement depends
+        # on its filters, not on fields=), so what comes next runs
+        # unnamed, its cursor's bounds bound in binary all the same
+        my @f = qw(firstName lastName email phone title companyId ownerId
+                   status source createdAt updatedAt);
+        my @shapes;
+        for my $x (@f) {
+            push @shapes, map { "$x\[is]=notnull&$_\[is]=null" }
+                          grep { $_ ne $x } @f;
+            push @shapes, map { "$x\[is]=null&$_\[is]=null" }
+                          grep { $_ gt $x } @f;
+        }
+        my $ok = grep { (api('GET', "/api/v1/contacts?$_", $KA))[0] == 200 }
+                 @shapes;
+        is($ok, scalar(@shapes), "$ok of " . scalar(@shapes)
+           . ' distinct statements answered');
+        is(walk('/api/v1/contacts?sort=email&status=lead', $KA),
+           'bind2@a.test bind4@a.test bind6@a.test', 'a filtered walk');
+        is(walk('/api/v1/contacts?sort=-createdAt,email&status=active',
+                $KA),
+           'bind1@a.test bind3@a.test bind5@a.test',
+           'a walk by time (a binary timestamp bound)');
+        is(walk("/api/v1/companies/$C1/contacts?sort=email", $KA),
+           'bind1@a.test bind2@a.test bind3@a.test', 'a sub-collection walk');
+
     } elsif ($name =~ /still walk/) {
         is(walk('/api/v1/contacts?sort=email&status=lead', $KA),
            'bind2@a.test bind4@a.test bind6@a.test', 'a filtered walk');
@@ -210,3 +244,16 @@ X-API-Key: test-key-a-0123456789abcdef
 --- no_error_log
 [alert]
 [emerg]
+
+
+
+=== TEST 7: cursors walk when the connection's statement cache is full (unnamed statements)
+--- http_config eval
+main::one_connection()
+--- request
+GET /api/v1/contacts?limit=1
+--- more_headers
+X-API-Key: test-key-a-0123456789abcdef
+--- error_code: 200
+--- no_error_log
+[error]

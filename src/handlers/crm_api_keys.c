@@ -100,31 +100,24 @@ crm_api_key_create(ngx_http_request_t *r, crm_ctx_t *ctx)
         }
     }
 
-    st = ngx_pcalloc(r->pool, sizeof(crm_stmt_t));
+    st = crm_sql_fixed(r->pool,
+                       "SELECT id::text, key FROM db_api_key_create($1::uuid,"
+                       " $2::text,"
+                       " ARRAY(SELECT jsonb_array_elements_text($3::jsonb)),"
+                       " $4::timestamptz, $5::uuid)", 5);
+
     if (st == NULL
-        || ngx_array_init(&st->params, r->pool, 5, sizeof(crm_param_t))
+        || crm_sql_set(st, 0, &ctx->workspace) != NGX_OK
+        || crm_sql_set(st, 4, ctx->principal.user.len
+                              ? &ctx->principal.user : NULL)
            != NGX_OK)
     {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    ngx_str_set(&st->sql,
-                "SELECT id::text, key FROM db_api_key_create($1::uuid,"
-                " $2::text, ARRAY(SELECT jsonb_array_elements_text($3::jsonb)),"
-                " $4::timestamptz, $5::uuid)");
+    /* name and scopes are required (validated), expiresAt NULL if not */
 
-    param = ngx_array_push_n(&st->params, 5);
-    if (param == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    ngx_memzero(param, 5 * sizeof(crm_param_t));
-
-    param[0].value = ctx->workspace;
-    param[3].null = 1;
-    param[4].value = ctx->principal.user;
-    param[4].null = (ctx->principal.user.len == 0);
-
+    param = st->params.elts;
     val = values.elts;
 
     /* the key's values, kept for its row (crm_api_key_created()) */

@@ -40,17 +40,9 @@ crm_health(ngx_http_request_t *r, crm_ctx_t *ctx)
     crm_stmt_t  *st;
 
     ctx->health = ngx_pcalloc(r->pool, sizeof(crm_health_t));
-    st = ngx_pcalloc(r->pool, sizeof(crm_stmt_t));
+    st = crm_sql_fixed(r->pool, "SELECT 1", 0);
 
     if (ctx->health == NULL || st == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    ngx_str_set(&st->sql, "SELECT 1");
-
-    if (ngx_array_init(&st->params, r->pool, 1, sizeof(crm_param_t))
-        != NGX_OK)
-    {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 

@@ -403,10 +403,10 @@ crm_metrics_queues_start(crm_job_run_t *run)
 
     q = run->data;
 
-    st = crm_job_stmt(run->pool, "SELECT * FROM db_queue_depths($1::integer)",
-                      1);
+    st = crm_sql_fixed(run->pool, "SELECT * FROM db_queue_depths($1::integer)",
+                       1);
     if (st == NULL
-        || crm_job_param_num(st, 0, "%ui", CRM_METRICS_QUEUE_LIMIT)
+        || crm_sql_set_num(st, 0, "%ui", CRM_METRICS_QUEUE_LIMIT)
            != NGX_OK)
     {
         return NGX_ERROR;

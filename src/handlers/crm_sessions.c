@@ -31,30 +31,17 @@ crm_auth_action(ngx_http_request_t *r, crm_ctx_t *ctx)
 {
     u_char             *p;
     json_t             *v;
-    ngx_str_t           ttl;
+    ngx_str_t           ttl, login[2];
     crm_stmt_t         *st;
-    crm_param_t        *param;
     crm_principal_t    *pr;
     const char         *key;
     ngx_array_t         errors;
     crm_field_error_t  *fe;
 
-    st = ngx_pcalloc(r->pool, sizeof(crm_stmt_t));
-    if (st == NULL
-        || ngx_array_init(&st->params, r->pool, 3, sizeof(crm_param_t))
-           != NGX_OK)
-    {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    param = ngx_array_push_n(&st->params, 3);
     p = ngx_pnalloc(r->pool, NGX_TIME_T_LEN + sizeof(" seconds"));
-
-    if (param == NULL || p == NULL) {
+    if (p == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
-
-    ngx_memzero(param, 3 * sizeof(crm_param_t));
 
     ttl.data = p;
     ttl.len = ngx_sprintf(p, "%T seconds", ctx->mcf->session_ttl) - p;
@@ -68,28 +55,38 @@ crm_auth_action(ngx_http_request_t *r, crm_ctx_t *ctx)
                                   "(from /auth/login)", NULL);
         }
 
-        param[0].value = pr->workspace;
-        param[1].value = pr->id;
-        param[2].value = ttl;
-
         if (ctx->route.action == CRM_ACTION_LOGOUT) {
-            st->params.nelts = 2;
-            ngx_str_set(&st->sql,
-                        "SELECT db_session_revoke($1::uuid, $2::uuid)");
+            st = crm_sql_fixed(r->pool,
+                               "SELECT db_session_revoke($1::uuid, $2::uuid)",
+                               2);
 
         } else {
-            ngx_str_set(&st->sql,
+            st = crm_sql_fixed(r->pool,
                         "SELECT token, session_id::text, to_char(expires_at"
                         " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS"
                         "\"Z\"'), $1::uuid::text, NULL::text, NULL::int,"
                         " 'ok' FROM db_session_refresh($1::uuid, $2::uuid,"
-                        " $3::interval)");
+                        " $3::interval)", 3);
+
+            if (st != NULL && crm_sql_set(st, 2, &ttl) != NGX_OK) {
+                st = NULL;
+            }
+        }
+
+        if (st == NULL
+            || crm_sql_set(st, 0, &pr->workspace) != NGX_OK
+            || crm_sql_set(st, 1, &pr->id) != NGX_OK)
+        {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
         }
 
         return crm_exec(r, ctx, st, crm_auth_session_done);
     }
 
     /* login: exactly a string email and a string password */
+
+    ngx_str_null(&login[0]);
+    ngx_str_null(&login[1]);
 
     if (ngx_array_init(&errors, r->pool, 2, sizeof(crm_field_error_t))
         != NGX_OK)
@@ -105,10 +102,9 @@ crm_auth_action(ngx_http_request_t *r, crm_ctx_t *ctx)
             if (json_is_string(v) && json_string_length(v) > 0
                 && json_string_length(v) <= 254)
             {
-                param[key[0] == 'e' ? 0 : 1].value.data =
+                login[key[0] == 'e' ? 0 : 1].data =
                     (u_char *) json_string_value(v);
-                param[key[0] == 'e' ? 0 : 1].value.len =
-                    json_string_length(v);
+                login[key[0] == 'e' ? 0 : 1].len = json_string_length(v);
                 continue;
             }
 
@@ -134,7 +130,7 @@ crm_auth_action(ngx_http_request_t *r, crm_ctx_t *ctx)
         fe->field.len = ngx_strlen(key);
     }
 
-    if (errors.nelts == 0 && param[0].value.len == 0) {
+    if (errors.nelts == 0 && login[0].len == 0) {
         fe = ngx_array_push(&errors);
         if (fe == NULL) {
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
@@ -145,7 +141,7 @@ crm_auth_action(ngx_http_request_t *r, crm_ctx_t *ctx)
         ngx_str_set(&fe->message, "is required");
     }
 
-    if (errors.nelts == 0 && param[1].value.len == 0) {
+    if (errors.nelts == 0 && login[1].len == 0) {
         fe = ngx_array_push(&errors);
         if (fe == NULL) {
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
@@ -171,13 +167,20 @@ crm_auth_action(ngx_http_request_t *r, crm_ctx_t *ctx)
         return ctx->rc;
     }
 
-    param[2].value = ttl;
-
-    ngx_str_set(&st->sql,
+    st = crm_sql_fixed(r->pool,
                 "SELECT token, session_id::text, to_char(expires_at"
                 " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'),"
                 " workspace_id::text, user_id::text, retry_after, status"
-                " FROM db_login($1::text, $2::text, $3::interval)");
+                " FROM db_login($1::text, $2::text, $3::interval)", 3);
+
+    if (st == NULL
+        || crm_sql_set(st, 0, &login[0]) != NGX_OK
+        || crm_sql_set(st, 1, &login[1]) != NGX_OK
+        || crm_sql_set(st, 2, &ttl) != NGX_OK)
+    {
+        crm_limit_fail_return(r, ctx);
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
 
     return crm_exec(r, ctx, st, crm_auth_session_done);
 }

@@ -126,10 +126,6 @@ static void crm_tracking_arm(crm_tracking_t *tr);
 static void crm_tracking_drop_all(crm_tracking_t *tr, const char *why);
 static void crm_tracking_dropped(ngx_http_crm_main_conf_t *mcf,
     ngx_uint_t n, const char *why, const char *detail);
-static crm_stmt_t *crm_tracking_stmt(ngx_pool_t *pool, const char *sql,
-    ngx_uint_t n);
-static void crm_tracking_param(crm_stmt_t *st, ngx_uint_t i, u_char *p,
-    size_t len);
 static ngx_int_t crm_tracking_agent(ngx_http_request_t *r, ngx_pool_t *pool,
     crm_stmt_t *st, ngx_uint_t i);
 static ngx_int_t crm_tracking_page(ngx_http_request_t *r, ngx_uint_t status,
@@ -399,19 +395,16 @@ crm_tracking_unsubscribe(ngx_http_request_t *r,
                                  &crm_tracking_retry);
     }
 
-    st = crm_tracking_stmt(r->pool,
-                           "SELECT db_email_unsubscribe($1::uuid, $2::uuid,"
-                           " $3, $4)", 4);
-    if (st == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
+    st = crm_sql_fixed(r->pool,
+                       "SELECT db_email_unsubscribe($1::uuid, $2::uuid,"
+                       " $3, $4)", 4);
 
-    crm_tracking_param(st, 0, t->ws.data, t->ws.len);
-    crm_tracking_param(st, 1, t->email.data, t->email.len);
-    crm_tracking_param(st, 3, r->connection->addr_text.data,
-                       r->connection->addr_text.len);
-
-    if (crm_tracking_agent(r, r->pool, st, 2) != NGX_OK) {
+    if (st == NULL
+        || crm_sql_set(st, 0, &t->ws) != NGX_OK
+        || crm_sql_set(st, 1, &t->email) != NGX_OK
+        || crm_sql_set(st, 3, &r->connection->addr_text) != NGX_OK
+        || crm_tracking_agent(r, r->pool, st, 2) != NGX_OK)
+    {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
@@ -878,6 +871,7 @@ static ngx_int_t
 crm_tracking_send_batch(crm_tracking_t *tr, crm_tracking_flush_t *f,
     crm_tracking_batch_t *b)
 {
+    ngx_str_t      v;
     ngx_pool_t    *pool;
     crm_stmt_t    *st;
     crm_pg_req_t  *pr;
@@ -887,8 +881,7 @@ crm_tracking_send_batch(crm_tracking_t *tr, crm_tracking_flush_t *f,
         return NGX_ERROR;
     }
 
-    st = crm_tracking_stmt(pool, "SELECT db_email_track_batch($1::jsonb)",
-                           1);
+    st = crm_sql_fixed(pool, "SELECT db_email_track_batch($1::jsonb)", 1);
     pr = crm_pg_request(tr->mcf->pool, pool, ngx_cycle->log);
 
     if (st == NULL || pr == NULL) {
@@ -903,7 +896,9 @@ crm_tracking_send_batch(crm_tracking_t *tr, crm_tracking_flush_t *f,
         b->closed = 1;
     }
 
-    crm_tracking_param(st, 0, b->start, b->last - b->start);
+    v.data = b->start;
+    v.len = b->last - b->start;
+    (void) crm_sql_set(st, 0, &v);
 
     f->tr = tr;
     f->batch = b;
@@ -1105,51 +1100,6 @@ crm_tracking_dropped(ngx_http_crm_main_conf_t *mcf, ngx_uint_t n,
 }
 
 
-static crm_stmt_t *
-crm_tracking_stmt(ngx_pool_t *pool, const char *sql, ngx_uint_t n)
-{
-    ngx_uint_t    i;
-    crm_stmt_t   *st;
-    crm_param_t  *param;
-
-    st = ngx_pcalloc(pool, sizeof(crm_stmt_t));
-    if (st == NULL
-        || ngx_array_init(&st->params, pool, n, sizeof(crm_param_t))
-           != NGX_OK)
-    {
-        return NULL;
-    }
-
-    st->sql.data = (u_char *) sql;
-    st->sql.len = ngx_strlen(sql);
-
-    for (i = 0; i < n; i++) {
-        param = ngx_array_push(&st->params);
-        if (param == NULL) {
-            return NULL;
-        }
-
-        ngx_memzero(param, sizeof(crm_param_t));
-        param->null = 1;
-    }
-
-    return st;
-}
-
-
-static void
-crm_tracking_param(crm_stmt_t *st, ngx_uint_t i, u_char *p, size_t len)
-{
-    crm_param_t  *param;
-
-    param = st->params.elts;
-
-    param[i].value.data = p;
-    param[i].value.len = len;
-    param[i].null = 0;
-}
-
-
 /* the User-Agent as valid UTF-8, CRM_TRACK_UA_MAX characters; or NULL */
 
 static ngx_int_t
@@ -1157,6 +1107,7 @@ crm_tracking_agent(ngx_http_request_t *r, ngx_pool_t *pool, crm_stmt_t *st,
     ngx_uint_t i)
 {
     u_char           *p, *last;
+    ngx_str_t         v;
     ngx_table_elt_t  *ua;
 
     ua = r->headers_in.user_agent;
@@ -1173,9 +1124,10 @@ crm_tracking_agent(ngx_http_request_t *r, ngx_pool_t *pool, crm_stmt_t *st,
     last = crm_track_clean(p, ua->value.data, ua->value.len,
                            CRM_TRACK_UA_MAX);
 
-    crm_tracking_param(st, i, p, last - p);
+    v.data = p;
+    v.len = last - p;
 
-    return NGX_OK;
+    return crm_sql_set(st, i, &v);
 }
 
 

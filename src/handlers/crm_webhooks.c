@@ -409,33 +409,17 @@ static crm_stmt_t *
 crm_webhook_stmt(ngx_http_request_t *r, crm_ctx_t *ctx, const char *sql,
     ngx_uint_t n)
 {
-    crm_stmt_t   *st;
-    crm_param_t  *param;
+    crm_stmt_t  *st;
 
-    st = ngx_pcalloc(r->pool, sizeof(crm_stmt_t));
+    st = crm_sql_fixed(r->pool, sql, n);
+
     if (st == NULL
-        || ngx_array_init(&st->params, r->pool, n, sizeof(crm_param_t))
-           != NGX_OK)
+        || crm_sql_set(st, 0, &ctx->workspace) != NGX_OK
+        || crm_sql_set(st, 1, &ctx->route.id) != NGX_OK
+        || (n > 2 && crm_sql_set(st, 2, &ctx->route.target_id) != NGX_OK))
     {
         return NULL;
     }
-
-    param = ngx_array_push_n(&st->params, n);
-    if (param == NULL) {
-        return NULL;
-    }
-
-    ngx_memzero(param, n * sizeof(crm_param_t));
-
-    param[0].value = ctx->workspace;
-    param[1].value = ctx->route.id;
-
-    if (n > 2) {
-        param[2].value = ctx->route.target_id;
-    }
-
-    st->sql.data = (u_char *) sql;
-    st->sql.len = ngx_strlen(sql);
 
     return st;
 }

@@ -25,7 +25,6 @@ typedef struct {
     ngx_pool_t               *pool;         /* its own */
     crm_pg_conn_t            *target;
     int                       pid;          /* the target's backend */
-    crm_stmt_t                stmt;
 } crm_pg_cancel_t;
 
 
@@ -1409,9 +1408,8 @@ crm_pg_req_cleanup(void *data)
 static void
 crm_pg_cancel(crm_pg_conn_t *pc)
 {
-    u_char           *p;
     ngx_pool_t       *pool;
-    crm_param_t      *param;
+    crm_stmt_t       *st;
     crm_pg_req_t     *pr;
     crm_pg_cancel_t  *cc;
 
@@ -1425,20 +1423,13 @@ crm_pg_cancel(crm_pg_conn_t *pc)
     }
 
     cc = ngx_pcalloc(pool, sizeof(crm_pg_cancel_t));
-    p = ngx_pnalloc(pool, NGX_INT_T_LEN);
-
-    if (cc == NULL || p == NULL
-        || ngx_array_init(&cc->stmt.params, pool, 1, sizeof(crm_param_t))
-           != NGX_OK)
-    {
-        ngx_destroy_pool(pool);
-        return;
-    }
-
-    param = ngx_array_push(&cc->stmt.params);
+    st = crm_sql_fixed(pool, "SELECT pg_cancel_backend($1::int)", 1);
     pr = crm_pg_request(pc->pool->cancel_via, pool, pc->pool->log);
 
-    if (param == NULL || pr == NULL) {
+    if (cc == NULL || st == NULL || pr == NULL
+        || crm_sql_set_num(st, 0, "%i", (ngx_uint_t) PQbackendPID(pc->pg))
+           != NGX_OK)
+    {
         ngx_destroy_pool(pool);
         return;
     }
@@ -1447,17 +1438,12 @@ crm_pg_cancel(crm_pg_conn_t *pc)
     cc->target = pc;
     cc->pid = PQbackendPID(pc->pg);
 
-    ngx_str_set(&cc->stmt.sql, "SELECT pg_cancel_backend($1::int)");
-    ngx_memzero(param, sizeof(crm_param_t));
-    param->value.data = p;
-    param->value.len = ngx_sprintf(p, "%d", cc->pid) - p;
-
     ngx_log_debug1(NGX_LOG_DEBUG_HTTP, pc->pool->log, 0,
                    "crm: cancelling the statement of backend %d", cc->pid);
 
     pc->cancels++;
 
-    crm_pg_exec(pr, &cc->stmt, crm_pg_cancelled, cc);
+    crm_pg_exec(pr, st, crm_pg_cancelled, cc);
 }
 
 

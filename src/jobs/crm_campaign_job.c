@@ -90,8 +90,8 @@ crm_campaign_start(crm_job_run_t *run)
     cr->conf = run->data;
     run->state = cr;
 
-    st = crm_job_stmt(run->pool, "SELECT count(*) FROM db_campaigns_due()",
-                      0);
+    st = crm_sql_fixed(run->pool, "SELECT count(*) FROM db_campaigns_due()",
+                       0);
     if (st == NULL) {
         return NGX_ERROR;
     }
@@ -158,12 +158,12 @@ crm_campaign_find(crm_campaign_run_t *cr)
         return;
     }
 
-    st = crm_job_stmt(cr->run->pool,
-                      "SELECT workspace_id, id, audience ->> 'filter' "
-                      "FROM campaigns "
-                      "WHERE status IN ('running', 'paused') "
-                      "AND materialized_at IS NULL AND deleted_at IS NULL "
-                      "ORDER BY started_at LIMIT 1", 0);
+    st = crm_sql_fixed(cr->run->pool,
+                       "SELECT workspace_id, id, audience ->> 'filter' "
+                       "FROM campaigns "
+                       "WHERE status IN ('running', 'paused') "
+                       "AND materialized_at IS NULL AND deleted_at IS NULL "
+                       "ORDER BY started_at LIMIT 1", 0);
 
     if (st == NULL || crm_campaign_exec(cr, st, crm_campaign_found) != NGX_OK)
     {
@@ -286,17 +286,17 @@ crm_campaign_claim(crm_campaign_run_t *cr)
         return;
     }
 
-    st = crm_job_stmt(cr->run->pool,
-                      "SELECT workspace_id, campaign_id, contact_id, email, "
-                      "contact::text, company::text, subject, body_text, "
-                      "body_html FROM db_campaign_claim($1::integer, "
-                      "$2::interval, $3)", 3);
+    st = crm_sql_fixed(cr->run->pool,
+                       "SELECT workspace_id, campaign_id, contact_id, email, "
+                       "contact::text, company::text, subject, body_text, "
+                       "body_html FROM db_campaign_claim($1::integer, "
+                       "$2::interval, $3)", 3);
 
     if (st == NULL
-        || crm_job_param_num(st, 0, "%ui", conf->batch) != NGX_OK
-        || crm_job_param_num(st, 1, "%M milliseconds", conf->lease)
+        || crm_sql_set_num(st, 0, "%ui", conf->batch) != NGX_OK
+        || crm_sql_set_num(st, 1, "%M milliseconds", conf->lease)
            != NGX_OK
-        || crm_job_param(st, 2, &conf->owner) != NGX_OK
+        || crm_sql_set(st, 2, &conf->owner) != NGX_OK
         || crm_campaign_exec(cr, st, crm_campaign_claimed) != NGX_OK)
     {
         crm_campaign_end(cr, 0);
@@ -359,12 +359,12 @@ crm_campaign_claimed(crm_pg_req_t *pr, PGresult *res)
 
     free(dump);
 
-    st = crm_job_stmt(cr->run->pool,
-                      "SELECT db_campaign_queue($1, $2::jsonb)", 2);
+    st = crm_sql_fixed(cr->run->pool,
+                       "SELECT db_campaign_queue($1, $2::jsonb)", 2);
 
     if (v.data == NULL || st == NULL
-        || crm_job_param(st, 0, &cr->conf->owner) != NGX_OK
-        || crm_job_param(st, 1, &v) != NGX_OK
+        || crm_sql_set(st, 0, &cr->conf->owner) != NGX_OK
+        || crm_sql_set(st, 1, &v) != NGX_OK
         || crm_campaign_exec(cr, st, crm_campaign_queued) != NGX_OK)
     {
         /* the leases bring the recipients back */
@@ -485,8 +485,8 @@ crm_campaign_complete(crm_campaign_run_t *cr)
 {
     crm_stmt_t  *st;
 
-    st = crm_job_stmt(cr->run->pool,
-                      "SELECT count(*) FROM db_campaigns_complete()", 0);
+    st = crm_sql_fixed(cr->run->pool,
+                       "SELECT count(*) FROM db_campaigns_complete()", 0);
 
     if (st == NULL
         || crm_campaign_exec(cr, st, crm_campaign_completed) != NGX_OK)

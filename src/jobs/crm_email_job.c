@@ -147,7 +147,7 @@ crm_email_start(crm_job_run_t *run)
     er->conf = conf;
     run->state = er;
 
-    st = crm_job_stmt(run->pool,
+    st = crm_sql_fixed(run->pool,
              "SELECT workspace_id, id, from_name, from_email, to_email, "
              "to_name, array_to_string(cc, ' '), array_to_string(bcc, ' '), "
              "reply_to, subject, body_text, body_html, message_id, "
@@ -158,13 +158,13 @@ crm_email_start(crm_job_run_t *run)
         return NGX_ERROR;
     }
 
-    if (crm_job_param_num(st, 0, "%ui", conf->batch) != NGX_OK
-        || crm_job_param_num(st, 1, "%M milliseconds", conf->lease)
+    if (crm_sql_set_num(st, 0, "%ui", conf->batch) != NGX_OK
+        || crm_sql_set_num(st, 1, "%M milliseconds", conf->lease)
            != NGX_OK
-        || crm_job_param(st, 2, &conf->owner) != NGX_OK
-        || crm_job_param(st, 3, &conf->domain) != NGX_OK
-        || crm_job_param(st, 4, &conf->url) != NGX_OK
-        || crm_job_param_num(st, 5, "%ui", conf->rate) != NGX_OK)
+        || crm_sql_set(st, 2, &conf->owner) != NGX_OK
+        || crm_sql_set(st, 3, &conf->domain) != NGX_OK
+        || crm_sql_set(st, 4, &conf->url) != NGX_OK
+        || crm_sql_set_num(st, 5, "%ui", conf->rate) != NGX_OK)
     {
         return NGX_ERROR;
     }
@@ -756,37 +756,37 @@ crm_email_record(crm_email_item_t *it)
     conf = er->conf;
     it->recording = 1;
 
-    st = crm_job_stmt(er->run->pool,
+    st = crm_sql_fixed(er->run->pool,
              "SELECT db_email_outcome($1::uuid, $2::uuid, $3, $4, "
              "$5::integer, $6, $7::interval, $8::interval, $9, $10)", 10);
     if (st == NULL) {
         goto failed;
     }
 
-    if (crm_job_param(st, 0, &it->ws) != NGX_OK
-        || crm_job_param(st, 1, &it->id) != NGX_OK
-        || crm_job_param(st, 2, &conf->owner) != NGX_OK
-        || crm_job_param(st, 3, &it->outcome) != NGX_OK)
+    if (crm_sql_set(st, 0, &it->ws) != NGX_OK
+        || crm_sql_set(st, 1, &it->id) != NGX_OK
+        || crm_sql_set(st, 2, &conf->owner) != NGX_OK
+        || crm_sql_set(st, 3, &it->outcome) != NGX_OK)
     {
         goto failed;
     }
 
     if ((it->code > 0
-         ? crm_job_param_num(st, 4, "%i", it->code)
-         : crm_job_param(st, 4, NULL))
+         ? crm_sql_set_num(st, 4, "%i", it->code)
+         : crm_sql_set(st, 4, NULL))
         != NGX_OK
-        || crm_job_param(st, 5, it->detail.len ? &it->detail : NULL)
+        || crm_sql_set(st, 5, it->detail.len ? &it->detail : NULL)
            != NGX_OK
-        || crm_job_param_num(st, 6, "%M milliseconds", conf->retry_base)
+        || crm_sql_set_num(st, 6, "%M milliseconds", conf->retry_base)
            != NGX_OK
-        || crm_job_param_num(st, 7, "%M milliseconds", conf->retry_max_age)
+        || crm_sql_set_num(st, 7, "%M milliseconds", conf->retry_max_age)
            != NGX_OK
         || crm_email_copies(it, CRM_EMAIL_COPIES_ANSWERED, &copied)
            != NGX_OK
-        || crm_job_param(st, 8, copied.len ? &copied : NULL) != NGX_OK
+        || crm_sql_set(st, 8, copied.len ? &copied : NULL) != NGX_OK
         || crm_email_copies(it, CRM_EMAIL_COPIES_REFUSED, &refused)
            != NGX_OK
-        || crm_job_param(st, 9, refused.len ? &refused : NULL) != NGX_OK)
+        || crm_sql_set(st, 9, refused.len ? &refused : NULL) != NGX_OK)
     {
         goto failed;
     }
@@ -959,7 +959,7 @@ crm_email_release(crm_email_run_t *er)
         return;
     }
 
-    st = crm_job_stmt(er->run->pool,
+    st = crm_sql_fixed(er->run->pool,
                         "SELECT db_email_release($1, $2::uuid[], "
                         "$3::uuid[])", 3);
 
@@ -967,7 +967,7 @@ crm_email_release(crm_email_run_t *er)
     ids = ngx_pnalloc(er->run->pool, 2 + er->nitems * 37);
 
     if (st == NULL || ws == NULL || ids == NULL
-        || crm_job_param(st, 0, &er->conf->owner) != NGX_OK)
+        || crm_sql_set(st, 0, &er->conf->owner) != NGX_OK)
     {
         er->next = er->nitems;
         crm_email_finish(er);
@@ -993,11 +993,11 @@ crm_email_release(crm_email_run_t *er)
     *p++ = '}';
 
     v.len = ws - v.data;
-    (void) crm_job_param(st, 1, &v);
+    (void) crm_sql_set(st, 1, &v);
 
     v.data = ids;
     v.len = p - ids;
-    (void) crm_job_param(st, 2, &v);
+    (void) crm_sql_set(st, 2, &v);
 
     ngx_log_error(NGX_LOG_NOTICE, er->run->log, 0,
                   "crm: email delivery stops: %ui claimed emails go back "

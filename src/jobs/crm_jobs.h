@@ -90,16 +90,9 @@ void crm_jobs_exit(crm_jobs_t *jobs);
 
 
 /*
- * Statements of jobs: "sql" (static) with n parameters, set by
- * crm_job_param() (NULL: SQL NULL; the bytes must live until the
- * statement is sent) or crm_job_param_num() (a number formatted with
- * "fmt": "%ui", "%i", "%M milliseconds", in the statement's pool);
+ * Statements of jobs are made with crm_sql_fixed() (model/crm.h);
  * crm_job_value() copies a result's value (NULL: empty) into "pool"
  */
-crm_stmt_t *crm_job_stmt(ngx_pool_t *pool, const char *sql, ngx_uint_t n);
-ngx_int_t crm_job_param(crm_stmt_t *st, ngx_uint_t i, ngx_str_t *v);
-ngx_int_t crm_job_param_num(crm_stmt_t *st, ngx_uint_t i, const char *fmt,
-    ngx_uint_t n);
 ngx_int_t crm_job_value(ngx_pool_t *pool, PGresult *res, int row, int col,
     ngx_str_t *out);
 /*

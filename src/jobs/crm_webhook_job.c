@@ -289,7 +289,7 @@ crm_webhook_start(crm_job_run_t *run)
     wr->conf = conf;
     run->state = wr;
 
-    st = crm_job_stmt(run->pool,
+    st = crm_sql_fixed(run->pool,
              "SELECT workspace_id, id, url, secret, previous_secret, "
              "event_id, body, attempts FROM db_webhook_claim($1::integer, "
              "$2::interval, $3, $4::integer)", 4);
@@ -297,10 +297,10 @@ crm_webhook_start(crm_job_run_t *run)
         return NGX_ERROR;
     }
 
-    if (crm_job_param_num(st, 0, "%i", conf->batch) != NGX_OK
-        || crm_job_param_num(st, 1, "%i ms", conf->lease) != NGX_OK
-        || crm_job_param(st, 2, &conf->owner) != NGX_OK
-        || crm_job_param_num(st, 3, "%i", conf->concurrency) != NGX_OK)
+    if (crm_sql_set_num(st, 0, "%i", conf->batch) != NGX_OK
+        || crm_sql_set_num(st, 1, "%i ms", conf->lease) != NGX_OK
+        || crm_sql_set(st, 2, &conf->owner) != NGX_OK
+        || crm_sql_set_num(st, 3, "%i", conf->concurrency) != NGX_OK)
     {
         return NGX_ERROR;
     }
@@ -925,7 +925,7 @@ crm_webhook_record(crm_webhook_item_t *it)
     wr = it->wr;
     conf = wr->conf;
 
-    st = crm_job_stmt(wr->run->pool,
+    st = crm_sql_fixed(wr->run->pool,
              "SELECT db_webhook_outcome($1::uuid, $2::uuid, $3, $4::integer, "
              "$5, $6, $7::boolean, $8::integer, $9::integer, "
              "$10::interval[], $11::interval)", 11);
@@ -933,25 +933,25 @@ crm_webhook_record(crm_webhook_item_t *it)
         goto failed;
     }
 
-    if (crm_job_param(st, 0, &it->ws) != NGX_OK
-        || crm_job_param(st, 1, &it->id) != NGX_OK
-        || crm_job_param(st, 2, &conf->owner) != NGX_OK
+    if (crm_sql_set(st, 0, &it->ws) != NGX_OK
+        || crm_sql_set(st, 1, &it->id) != NGX_OK
+        || crm_sql_set(st, 2, &conf->owner) != NGX_OK
         || (it->status > 0
-            ? crm_job_param_num(st, 3, "%i", it->status)
-            : crm_job_param(st, 3, NULL))
+            ? crm_sql_set_num(st, 3, "%i", it->status)
+            : crm_sql_set(st, 3, NULL))
            != NGX_OK
-        || crm_job_param(st, 4, it->error.len ? &it->error : NULL)
+        || crm_sql_set(st, 4, it->error.len ? &it->error : NULL)
            != NGX_OK
-        || crm_job_param(st, 5, it->status > 0 ? &it->response : NULL)
+        || crm_sql_set(st, 5, it->status > 0 ? &it->response : NULL)
            != NGX_OK
-        || crm_job_param_num(st, 6, "%i", it->truncated) != NGX_OK
-        || crm_job_param_num(st, 7, "%i", it->elapsed) != NGX_OK
+        || crm_sql_set_num(st, 6, "%i", it->truncated) != NGX_OK
+        || crm_sql_set_num(st, 7, "%i", it->elapsed) != NGX_OK
         || (it->retry_after >= 0
-            ? crm_job_param_num(st, 8, "%i", it->retry_after)
-            : crm_job_param(st, 8, NULL))
+            ? crm_sql_set_num(st, 8, "%i", it->retry_after)
+            : crm_sql_set(st, 8, NULL))
            != NGX_OK
-        || crm_job_param(st, 9, &conf->schedule) != NGX_OK
-        || crm_job_param_num(st, 10, "%i ms", conf->disable_after)
+        || crm_sql_set(st, 9, &conf->schedule) != NGX_OK
+        || crm_sql_set_num(st, 10, "%i ms", conf->disable_after)
            != NGX_OK)
     {
         goto failed;
@@ -1037,15 +1037,15 @@ crm_webhook_release(crm_webhook_run_t *wr)
         return;
     }
 
-    st = crm_job_stmt(wr->run->pool,
-                      "SELECT db_webhook_release($1, $2::uuid[], "
-                      "$3::uuid[])", 3);
+    st = crm_sql_fixed(wr->run->pool,
+                       "SELECT db_webhook_release($1, $2::uuid[], "
+                       "$3::uuid[])", 3);
 
     ws = ngx_pnalloc(wr->run->pool, 2 + wr->nitems * 37);
     ids = ngx_pnalloc(wr->run->pool, 2 + wr->nitems * 37);
 
     if (st == NULL || ws == NULL || ids == NULL
-        || crm_job_param(st, 0, &wr->conf->owner) != NGX_OK)
+        || crm_sql_set(st, 0, &wr->conf->owner) != NGX_OK)
     {
         wr->next = wr->nitems;
         crm_webhook_finish(wr);
@@ -1071,11 +1071,11 @@ crm_webhook_release(crm_webhook_run_t *wr)
     *p++ = '}';
 
     v.len = ws - v.data;
-    (void) crm_job_param(st, 1, &v);
+    (void) crm_sql_set(st, 1, &v);
 
     v.data = ids;
     v.len = p - ids;
-    (void) crm_job_param(st, 2, &v);
+    (void) crm_sql_set(st, 2, &v);
 
     ngx_log_error(NGX_LOG_NOTICE, wr->run->log, 0,
                   "crm: webhook delivery stops: %ui claimed deliveries go "
@@ -1140,11 +1140,11 @@ crm_events_purge_start(crm_job_run_t *run)
 
     conf = run->data;
 
-    st = crm_job_stmt(run->pool, "SELECT db_events_purge($1::interval, "
+    st = crm_sql_fixed(run->pool, "SELECT db_events_purge($1::interval, "
                                  "$2::integer)", 2);
     if (st == NULL
-        || crm_job_param_num(st, 0, "%i ms", conf->retention) != NGX_OK
-        || crm_job_param_num(st, 1, "%i", CRM_EVENTS_PURGE_BATCH)
+        || crm_sql_set_num(st, 0, "%i ms", conf->retention) != NGX_OK
+        || crm_sql_set_num(st, 1, "%i", CRM_EVENTS_PURGE_BATCH)
            != NGX_OK)
     {
         return NGX_ERROR;

@@ -514,6 +514,15 @@ ngx_int_t crm_sql_inline(ngx_pool_t *pool, crm_stmt_t *st, ngx_str_t *out);
 /* runs "ops" (JSON: [{"sql", "params"}]) in one call, sql/008_bulk.sql */
 ngx_int_t crm_sql_bulk(ngx_pool_t *pool, ngx_str_t *ws, ngx_str_t *ops,
     ngx_uint_t atomic, crm_stmt_t *st);
+/*
+ * A statement of fixed text (static) with n parameters, each NULL until
+ * set: as text ("v" NULL: SQL NULL; its bytes live until it is sent), or
+ * a number formatted with "fmt" ("%ui", "%i", "%M milliseconds")
+ */
+crm_stmt_t *crm_sql_fixed(ngx_pool_t *pool, const char *sql, ngx_uint_t n);
+ngx_int_t crm_sql_set(crm_stmt_t *st, ngx_uint_t i, ngx_str_t *v);
+ngx_int_t crm_sql_set_num(crm_stmt_t *st, ngx_uint_t i, const char *fmt,
+    ngx_uint_t n);
 
 
 /* crm_render.c: a record's columns (text or binary) -> JSON (pure) */

@@ -1028,6 +1028,98 @@ crm_sql_bulk(ngx_pool_t *pool, ngx_str_t *ws, ngx_str_t *ops,
 }
 
 
+/*
+ * A statement of fixed text: "sql" (static; its workspace, when it has
+ * one, is a parameter like the others) with "n" parameters, each SQL
+ * NULL until crm_sql_set() or crm_sql_set_num() gives it a value
+ */
+
+crm_stmt_t *
+crm_sql_fixed(ngx_pool_t *pool, const char *sql, ngx_uint_t n)
+{
+    ngx_uint_t    i;
+    crm_stmt_t   *st;
+    crm_param_t  *param;
+
+    st = ngx_pcalloc(pool, sizeof(crm_stmt_t));
+    if (st == NULL) {
+        return NULL;
+    }
+
+    if (ngx_array_init(&st->params, pool, ngx_max(n, 1), sizeof(crm_param_t))
+        != NGX_OK)
+    {
+        return NULL;
+    }
+
+    if (n > 0) {
+        param = ngx_array_push_n(&st->params, n);
+        if (param == NULL) {
+            return NULL;
+        }
+
+        ngx_memzero(param, n * sizeof(crm_param_t));
+
+        for (i = 0; i < n; i++) {
+            param[i].null = 1;
+        }
+    }
+
+    st->sql.data = (u_char *) sql;
+    st->sql.len = ngx_strlen(sql);
+
+    return st;
+}
+
+
+/*
+ * Parameter "i" ($1 is 0) of a statement: "v" as text, or SQL NULL when
+ * "v" is NULL; the bytes must live until the statement is sent
+ */
+
+ngx_int_t
+crm_sql_set(crm_stmt_t *st, ngx_uint_t i, ngx_str_t *v)
+{
+    crm_param_t  *param;
+
+    if (i >= st->params.nelts) {
+        return NGX_ERROR;
+    }
+
+    param = st->params.elts;
+
+    if (v == NULL) {
+        param[i].null = 1;
+        return NGX_OK;
+    }
+
+    param[i].value = *v;
+    param[i].null = 0;
+
+    return NGX_OK;
+}
+
+
+/* parameter "i": "n" formatted with "fmt" ("%ui", "%M milliseconds") */
+
+ngx_int_t
+crm_sql_set_num(crm_stmt_t *st, ngx_uint_t i, const char *fmt, ngx_uint_t n)
+{
+    u_char     *p;
+    ngx_str_t   v;
+
+    p = ngx_pnalloc(st->params.pool, NGX_INT_T_LEN + ngx_strlen(fmt));
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    v.data = p;
+    v.len = ngx_sprintf(p, fmt, n) - p;
+
+    return crm_sql_set(st, i, &v);
+}
+
+
 /* a list's rows: the conditions, and the keyset of a cursor */
 
 static ngx_int_t

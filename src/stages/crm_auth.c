@@ -109,11 +109,10 @@ ngx_int_t
 crm_auth_resolve(ngx_http_request_t *r, crm_ctx_t *ctx)
 {
     ngx_int_t           rc;
+    ngx_str_t           prefix, *t;
     ngx_uint_t          i, found, negative;
     crm_stmt_t         *st;
-    crm_param_t        *param;
     crm_static_key_t   *k;
-    ngx_str_t          *t;
 
     t = &ctx->auth->token;
 
@@ -196,34 +195,22 @@ crm_auth_resolve(ngx_http_request_t *r, crm_ctx_t *ctx)
 
     /* look it up by its public prefix */
 
-    st = ngx_pcalloc(r->pool, sizeof(crm_stmt_t));
-    if (st == NULL
-        || ngx_array_init(&st->params, r->pool, 1, sizeof(crm_param_t))
-           != NGX_OK)
-    {
+    st = crm_sql_fixed(r->pool,
+                       "SELECT kind, workspace_id::text, id::text,"
+                       " user_id::text, secret_hash,"
+                       " array_to_string(scopes, ','), role,"
+                       " extract(epoch FROM expires_at)::bigint,"
+                       " expires_at IS NOT NULL AND expires_at <= now(),"
+                       " rate_per_minute, rate_per_hour"
+                       " FROM db_auth_lookup($1::text)", 1);
+
+    prefix.data = t->data;
+    prefix.len = CRM_TOKEN_PREFIX_LEN;
+
+    if (st == NULL || crm_sql_set(st, 0, &prefix) != NGX_OK) {
         ctx->rc = NGX_HTTP_INTERNAL_SERVER_ERROR;
         return NGX_ABORT;
     }
-
-    ngx_str_set(&st->sql,
-                "SELECT kind, workspace_id::text, id::text, user_id::text,"
-                " secret_hash, array_to_string(scopes, ','), role,"
-                " extract(epoch FROM expires_at)::bigint,"
-                " expires_at IS NOT NULL AND expires_at <= now(),"
-                " rate_per_minute, rate_per_hour"
-                " FROM db_auth_lookup($1::text)");
-
-    param = ngx_array_push(&st->params);
-    if (param == NULL) {
-        ctx->rc = NGX_HTTP_INTERNAL_SERVER_ERROR;
-        return NGX_ABORT;
-    }
-
-    ngx_memzero(param, sizeof(crm_param_t));
-
-    param->value.data = t->data;
-    param->value.len = CRM_TOKEN_PREFIX_LEN;
-
 
     rc = crm_exec(r, ctx, st, crm_auth_lookup_done);
 

@@ -618,11 +618,11 @@ static void
 crm_auth_touch(ngx_event_t *ev)
 {
     u_char                    *p;
+    ngx_str_t                  ids;
     ngx_uint_t                 n;
     ngx_pool_t                *pool;
     ngx_queue_t               *q;
     crm_stmt_t                *st;
-    crm_param_t               *param;
     crm_pg_req_t              *pr;
     crm_auth_node_t           *an;
     crm_auth_cache_t          *cache;
@@ -649,24 +649,13 @@ crm_auth_touch(ngx_event_t *ev)
         return;
     }
 
-    st = ngx_pcalloc(pool, sizeof(crm_stmt_t));
-    if (st == NULL
-        || ngx_array_init(&st->params, pool, 1, sizeof(crm_param_t))
-           != NGX_OK)
-    {
+    st = crm_sql_fixed(pool, "SELECT db_api_keys_touch($1::uuid[])", 1);
+    if (st == NULL) {
         ngx_destroy_pool(pool);
         return;
     }
 
-    param = ngx_array_push(&st->params);
-    if (param == NULL) {
-        ngx_destroy_pool(pool);
-        return;
-    }
-
-    ngx_memzero(param, sizeof(crm_param_t));
-
-    param->value.data = p;
+    ids.data = p;
     *p++ = '{';
     n = 0;
 
@@ -706,12 +695,10 @@ crm_auth_touch(ngx_event_t *ev)
     }
 
     *p++ = '}';
-    param->value.len = p - param->value.data;
-
-    ngx_str_set(&st->sql, "SELECT db_api_keys_touch($1::uuid[])");
+    ids.len = p - ids.data;
 
     pr = crm_pg_request(mcf->pool, pool, ev->log);
-    if (pr == NULL) {
+    if (pr == NULL || crm_sql_set(st, 0, &ids) != NGX_OK) {
         ngx_destroy_pool(pool);
         return;
     }

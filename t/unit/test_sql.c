@@ -80,6 +80,7 @@ static void value_add(ngx_array_t *a, crm_resource_t *res,
 static ngx_str_t str(const char *s);
 
 static void test_single(void);
+static void test_fixed(void);
 static void test_write(void);
 static void test_list_basic(void);
 static void test_list_keyset(void);
@@ -121,6 +122,7 @@ main(void)
     }
 
     test_single();
+    test_fixed();
     test_write();
     test_list_basic();
     test_list_keyset();
@@ -199,6 +201,56 @@ test_single(void)
             "created_at, updated_at, version::text FROM companies",
             "get companies: plain columns, the version after them");
     dump(&st);
+}
+
+
+/* statements of fixed text: crm_sql_fixed(), crm_sql_set(), _set_num() */
+
+static void
+test_fixed(void)
+{
+    ngx_str_t     v;
+    crm_stmt_t   *st;
+    crm_param_t  *p;
+
+    st = crm_sql_fixed(pool, "SELECT 1", 0);
+    ok(st != NULL && st->params.nelts == 0 && st->sql.len == 8
+       && ngx_strncmp(st->sql.data, "SELECT 1", 8) == 0
+       && st->ncols == 0 && st->res == NULL && !st->binary,
+       "fixed: no parameters, the text as given");
+    ok(st != NULL && crm_sql_set(st, 0, &ws) == NGX_ERROR,
+       "fixed: no $1 to set");
+
+    st = crm_sql_fixed(pool, "SELECT f($1::uuid, $2, $3::interval)", 3);
+    if (st == NULL) {
+        ok(0, "fixed: three parameters");
+        return;
+    }
+
+    ok(st->params.nelts == 3, "fixed: three parameters");
+    is_null_param(st, 1, "fixed: $1 NULL until set");
+    is_null_param(st, 3, "fixed: $3 NULL until set");
+
+    v = str("");
+    ok(crm_sql_set(st, 0, &ws) == NGX_OK
+       && crm_sql_set(st, 1, &v) == NGX_OK
+       && crm_sql_set_num(st, 2, "%M milliseconds", 1500) == NGX_OK,
+       "fixed: set");
+
+    p = st->params.elts;
+    ok(!p[0].null && !p[0].binary && p[0].value.data == ws.data
+       && p[0].value.len == ws.len, "fixed: $1 the caller's bytes");
+    ok(!p[1].null && p[1].value.len == 0, "fixed: $2 empty, not NULL");
+    ok(!p[2].null && p[2].value.len == sizeof("1500 milliseconds") - 1
+       && ngx_strncmp(p[2].value.data, "1500 milliseconds",
+                      p[2].value.len) == 0,
+       "fixed: $3 a number formatted");
+
+    ok(crm_sql_set(st, 0, NULL) == NGX_OK && p[0].null,
+       "fixed: $1 NULL again");
+    ok(crm_sql_set(st, 3, &ws) == NGX_ERROR
+       && crm_sql_set_num(st, 3, "%ui", 1) == NGX_ERROR,
+       "fixed: no $4");
 }
 
 
