@@ -262,3 +262,10 @@ POST /api/v1/activities/bulk
 --- request
 GET /api/v1/health
 --- error_code: 200
+
+=== TEST 21: a number beyond 64 bits comes back as PostgreSQL wrote it, as from a single create
+--- request
+POST /api/v1/deals/bulk
+{"operations":[{"method":"create","data":{"name":"Big","amount":1e20}},{"method":"create","data":{"name":"Small","amount":2.5}}]}
+--- error_code: 200
+--- response_body_like: ^\{"data":\[\{"index":0,"status":201,"data":\{[^{}]*"name":"Big","amount":100000000000000000000,.*\},\{"index":1,"status":201,"data":\{[^{}]*"name":"Small","amount":2\.5,.*"succeeded":2,"failed":0\}\}$

@@ -59,6 +59,16 @@ VALUES
   '{"tags": ["a,b"]}');
 _SQL_
 
+# stored before an empty audience filter was refused (sql, not the API)
+sql(<<"_SQL_");
+INSERT INTO campaigns (workspace_id, id, name, subject, body_text, audience)
+VALUES
+ ('$A', 'ca000000-0000-4000-8000-000000000019', 'Nobody', 's', 'x',
+  '{"filter": ""}'),
+ ('$A', 'ca000000-0000-4000-8000-00000000001a', 'Nobody either', 's', 'x',
+  '{"filter": "&&"}');
+_SQL_
+
 Test::Nginx::Socket::add_response_body_check(sub {
     my ($block, $body, $req_idx, $repeated, $dry_run) = @_;
     my $name = $block->name;
@@ -479,3 +489,58 @@ GET /api/v1/campaign-recipients
 X-API-Key: test-key-a-0123456789abcdef
 --- error_code: 404
 --- response_body_like: "code":"RESOURCE_NOT_FOUND"
+
+
+
+=== TEST 33: an audience filter that filters nothing in particular is refused (it is not every contact)
+--- request
+POST /api/v1/campaigns
+{"name":"All?","subject":"s","text":"x","audience":{"filter":""}}
+--- more_headers
+X-API-Key: test-key-a-0123456789abcdef
+Content-Type: application/json
+--- error_code: 422
+--- response_body_like: "field":"audience.filter","code":"invalid_value","message":"filters no contact in particular
+
+
+
+=== TEST 34: nor one of separators only
+--- request
+POST /api/v1/campaigns
+{"name":"All?","subject":"s","text":"x","audience":{"filter":"&&"}}
+--- more_headers
+X-API-Key: test-key-a-0123456789abcdef
+Content-Type: application/json
+--- error_code: 422
+--- response_body_like: "field":"audience.filter","code":"invalid_value"
+
+
+
+=== TEST 35: every contact, said so, is an audience
+--- request
+POST /api/v1/campaigns
+{"name":"All","subject":"s","text":"x","audience":{"filter":"id[is]=notnull"}}
+--- more_headers
+X-API-Key: test-key-a-0123456789abcdef
+Content-Type: application/json
+--- error_code: 201
+
+
+
+=== TEST 36: a campaign stored with an empty filter previews no one
+--- request
+GET /api/v1/campaigns/ca000000-0000-4000-8000-000000000019/recipients?count=exact
+--- more_headers
+X-API-Key: test-key-a-0123456789abcdef
+--- error_code: 200
+--- response_body_like: ^\{"data":\[\],"meta":\{.*"total":0
+
+
+
+=== TEST 37: nor with separators only
+--- request
+GET /api/v1/campaigns/ca000000-0000-4000-8000-00000000001a/recipients?count=exact
+--- more_headers
+X-API-Key: test-key-a-0123456789abcdef
+--- error_code: 200
+--- response_body_like: ^\{"data":\[\],"meta":\{.*"total":0

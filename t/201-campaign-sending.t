@@ -142,6 +142,37 @@ Test::Nginx::Socket::add_response_body_check(sub {
                           . '?status=sent&count=exact&limit=1', $KA);
         is($d->{meta}{total}, 28, "$name - 28 recipients sent");
 
+    } elsif ($name =~ /empty filter sends to no one/) {
+        # stored before such a filter was refused: not every contact
+        my $id = 'ca201000-0000-4000-8000-000000000001';
+        sql("INSERT INTO campaigns (workspace_id, id, name, subject,"
+            . " body_text, audience) VALUES ('$A', '$id', 'Nobody', 's',"
+            . " 'x', '{\"filter\": \"\"}')");
+        my ($s) = act($id, 'start');
+        is($s, 200, "$name - started");
+        ok(status_is($id, 'completed', 20), "$name - completed");
+        is(sql("SELECT count(*) FROM campaign_recipients"
+               . " WHERE campaign_id = '$id'"), 0, "$name - no recipient");
+        is(sql("SELECT count(*) FROM emails WHERE campaign_id = '$id'"), 0,
+           "$name - no email");
+        like(CRM::Test::error_log(),
+             qr/\[warn\].*campaign \Q$id\E: its audience filter "" filters no contact in particular: it has no recipients/,
+             "$name - said so in the error log");
+
+        # a contact with a number beyond 64 bits is rendered, not stuck
+        sql("INSERT INTO custom_fields (workspace_id, object, name, type)"
+            . " VALUES ('$A', 'contacts', 'n', 'number')");
+        sql("INSERT INTO contacts (workspace_id, first_name, email, tags,"
+            . " custom_fields) VALUES ('$A', 'Big', 'big\@camp.test',"
+            . " '{big}', '{\"n\": 100000000000000000000}')");
+        $id = campaign(name => 'Big', subject => 'Hi {{firstName}}',
+                       text => 'x', audience => { tags => ['big'] });
+        ($s) = act($id, 'start');
+        ok(status_is($id, 'completed', 20), "$name - a contact with 1e20:"
+           . ' its campaign completes');
+        is(scalar(mails_like(qr/^big\@camp\.test$/)), 1,
+           "$name - and it is mailed");
+
     } elsif ($name =~ /values are escaped in html only/) {
         my $id = JSON::PP::decode_json($body)->{data}{id};
         act($id, 'start');
@@ -360,6 +391,15 @@ X-API-Key: test-key-a-0123456789abcdef
 
 
 === TEST 7: a campaign to 1,000 contacts on two hosts, one worker killed, sends each message once
+--- request
+GET /api/v1/campaigns?fields=status&limit=1
+--- more_headers
+X-API-Key: test-key-a-0123456789abcdef
+--- error_code: 200
+
+
+
+=== TEST 8: a campaign stored with an empty filter sends to no one
 --- request
 GET /api/v1/campaigns?fields=status&limit=1
 --- more_headers

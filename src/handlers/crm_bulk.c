@@ -47,6 +47,8 @@ typedef struct {
     ngx_uint_t                method;       /* crm_bulk_method_e */
     ngx_str_t                 id;           /* update, delete */
     json_t                   *result;       /* its result, once known */
+    ngx_str_t                 row;          /* the record's JSON, as
+                                               PostgreSQL wrote it */
     unsigned                  planned:1;    /* its statement was sent */
 } crm_bulk_op_t;
 
@@ -560,7 +562,6 @@ crm_bulk_results(ngx_http_request_t *r, crm_ctx_t *ctx, json_t *doc)
     ngx_int_t        rc;
     ngx_uint_t       i, status;
     crm_bulk_t      *bulk;
-    json_error_t     err;
     crm_bulk_op_t   *bo;
     crm_db_error_t   de;
 
@@ -592,27 +593,43 @@ crm_bulk_results(ngx_http_request_t *r, crm_ctx_t *ctx, json_t *doc)
                      : (bo->method == CRM_BULK_UPDATE) ? NGX_HTTP_OK
                      : NGX_HTTP_NO_CONTENT;
 
-            row = NULL;
+            /*
+             * The record goes into the answer as PostgreSQL wrote it
+             * (compact), as a single record's does: jansson would refuse
+             * a number beyond 64 bits (an amount of 1e20), and round one
+             * beyond a double's digits
+             */
 
             if (bo->method != CRM_BULK_DELETE) {
-                row = json_loads(json_string_value(json_array_get(cols, 0)),
-                                 0, &err);
-                if (row == NULL) {
+                row = json_array_get(cols, 0);
+
+                if (!json_is_string(row)) {
+                    ctx->on_error = NULL;
+                    ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                                  "crm: %V bulk: operation %ui has no "
+                                  "record", &ctx->route.res->name, i);
+                    return NGX_HTTP_INTERNAL_SERVER_ERROR;
+                }
+
+                bo->row.len = json_string_length(row);
+                bo->row.data = ngx_pnalloc(r->pool, bo->row.len);
+
+                if (bo->row.data == NULL) {
                     ctx->on_error = NULL;
                     return NGX_HTTP_INTERNAL_SERVER_ERROR;
                 }
+
+                bo->row.len = crm_render_compact(bo->row.data,
+                                      (u_char *) json_string_value(row),
+                                      bo->row.len)
+                              - bo->row.data;
             }
 
             bo->result = json_pack("{s:i}", "status", (json_int_t) status);
 
             if (bo->result == NULL) {
-                json_decref(row);
                 ctx->on_error = NULL;
                 return NGX_HTTP_INTERNAL_SERVER_ERROR;
-            }
-
-            if (row != NULL) {
-                json_object_set_new(bo->result, "data", row);
             }
 
             if (bo->method == CRM_BULK_DELETE && ctx->route.res->revokes
@@ -748,9 +765,10 @@ crm_bulk_answer(ngx_http_request_t *r, crm_ctx_t *ctx)
 {
     char           *text;
     u_char         *meta, *p, *out;
-    size_t          mlen, len;
-    json_t         *data, *item;
+    size_t          mlen, len, tlen;
+    json_t         *item;
     ngx_int_t       rc;
+    ngx_str_t      *items;
     ngx_uint_t      i, ok, failed;
     crm_bulk_t     *bulk;
     crm_bulk_op_t  *bo;
@@ -758,11 +776,17 @@ crm_bulk_answer(ngx_http_request_t *r, crm_ctx_t *ctx)
     bulk = ctx->bulk;
     ok = 0;
     failed = 0;
+    len = 0;
 
-    data = json_array();
-    if (data == NULL) {
+    items = ngx_palloc(r->pool, bulk->nops * sizeof(ngx_str_t));
+    if (items == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
+
+    /*
+     * Each item is jansson's text of {"index", "status"|"error"}, with
+     * the record's JSON as PostgreSQL wrote it put in as "data"
+     */
 
     for (i = 0; i < bulk->nops; i++) {
         bo = &bulk->ops[i];
@@ -772,7 +796,6 @@ crm_bulk_answer(ngx_http_request_t *r, crm_ctx_t *ctx)
                                 "not applied: another operation of the "
                                 "atomic batch failed");
             if (rc != NGX_OK || bo->result == NULL) {
-                json_decref(data);
                 return NGX_HTTP_INTERNAL_SERVER_ERROR;
             }
         }
@@ -786,42 +809,71 @@ crm_bulk_answer(ngx_http_request_t *r, crm_ctx_t *ctx)
 
         item = json_pack("{s:I}", "index", (json_int_t) i);
 
-        if (item == NULL || json_object_update(item, bo->result) != 0
-            || json_array_append_new(data, item) != 0)
-        {
+        if (item == NULL || json_object_update(item, bo->result) != 0) {
             json_decref(item);
-            json_decref(data);
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
         }
-    }
 
-    text = json_dumps(data, JSON_COMPACT);
-    json_decref(data);
+        text = json_dumps(item, JSON_COMPACT|JSON_PRESERVE_ORDER);
+        json_decref(item);
 
-    if (text == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        if (text == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        /* {"index":0,"status":201} -> {"index":0,"status":201,"data":R} */
+
+        tlen = ngx_strlen(text);
+
+        items[i].len = tlen + (bo->row.len ? sizeof(",\"data\":") - 1
+                                             + bo->row.len
+                                           : 0);
+        items[i].data = ngx_pnalloc(r->pool, items[i].len);
+
+        if (items[i].data == NULL) {
+            free(text);
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        if (bo->row.len) {
+            p = ngx_cpymem(items[i].data, text, tlen - 1);
+            p = ngx_cpymem(p, ",\"data\":", sizeof(",\"data\":") - 1);
+            p = ngx_cpymem(p, bo->row.data, bo->row.len);
+            *p = '}';
+
+        } else {
+            ngx_memcpy(items[i].data, text, tlen);
+        }
+
+        free(text);
+
+        len += items[i].len + 1;
     }
 
     if (crm_http_meta(r, ctx, &meta, &mlen) != NGX_OK) {
-        free(text);
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    len = ngx_strlen(text);
-
-    out = ngx_pnalloc(r->pool, sizeof("{\"data\":,\"meta\":{,\"atomic\":false,"
-                                      "\"succeeded\":,\"failed\":}}")
+    out = ngx_pnalloc(r->pool, sizeof("{\"data\":[],\"meta\":{,\"atomic\":"
+                                      "false,\"succeeded\":,\"failed\":}}")
                                + len + mlen + 2 * NGX_INT_T_LEN);
     if (out == NULL) {
-        free(text);
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    p = ngx_sprintf(out, "{\"data\":%*s,\"meta\":{%*s,\"atomic\":%s,"
+    p = ngx_cpymem(out, "{\"data\":[", sizeof("{\"data\":[") - 1);
+
+    for (i = 0; i < bulk->nops; i++) {
+        if (i > 0) {
+            *p++ = ',';
+        }
+
+        p = ngx_cpymem(p, items[i].data, items[i].len);
+    }
+
+    p = ngx_sprintf(p, "],\"meta\":{%*s,\"atomic\":%s,"
                     "\"succeeded\":%ui,\"failed\":%ui}}",
-                    len, text, mlen, meta,
-                    bulk->atomic ? "true" : "false", ok, failed);
-    free(text);
+                    mlen, meta, bulk->atomic ? "true" : "false", ok, failed);
 
     if (failed > 0) {
         ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,

@@ -130,7 +130,16 @@ crm_recipients_preview(ngx_http_request_t *r, crm_ctx_t *ctx,
     u_char          *p;
     json_t          *v;
     ngx_str_t        filter, name;
+    crm_query_t      q;
+    crm_error_t      err;
     crm_resource_t  *contacts;
+
+    ngx_str_set(&name, "contacts");
+
+    contacts = crm_schema_find(&name);
+    if (contacts == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
 
     ngx_str_null(&filter);
 
@@ -139,6 +148,15 @@ crm_recipients_preview(ngx_http_request_t *r, crm_ctx_t *ctx,
     if (json_is_string(v)) {
         filter.data = (u_char *) json_string_value(v);
         filter.len = json_string_length(v);
+
+        /* one that filters nothing in particular: none, as when sent */
+
+        if (crm_query_parse(r->pool, contacts, &filter, &name, &q, &err)
+            == NGX_OK
+            && !crm_campaign_selects(&q))
+        {
+            filter.len = 0;
+        }
 
     } else if ((v = json_object_get(audience, "tags")) != NULL) {
         if (crm_recipients_list(r, ctx, v, "tags[in]=", &filter) != NGX_OK) {
@@ -165,13 +183,6 @@ crm_recipients_preview(ngx_http_request_t *r, crm_ctx_t *ctx,
                   ? (size_t) (ngx_sprintf(p, "%V&%V", &filter, &r->args) - p)
                   : (size_t) (ngx_cpymem(p, filter.data, filter.len) - p);
     r->args.data = p;
-
-    ngx_str_set(&name, "contacts");
-
-    contacts = crm_schema_find(&name);
-    if (contacts == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
 
     ctx->route.kind = CRM_ROUTE_COLLECTION;
     ctx->route.res = contacts;

@@ -56,6 +56,7 @@ static void crm_campaign_claim(crm_campaign_run_t *cr);
 static void crm_campaign_claimed(crm_pg_req_t *pr, PGresult *res);
 static ngx_int_t crm_campaign_render(crm_campaign_run_t *cr, PGresult *res,
     int row, json_t *rows);
+static json_t *crm_campaign_json(PGresult *res, int row, int col);
 static void crm_campaign_queued(crm_pg_req_t *pr, PGresult *res);
 static void crm_campaign_complete(crm_campaign_run_t *cr);
 static void crm_campaign_completed(crm_pg_req_t *pr, PGresult *res);
@@ -177,6 +178,7 @@ crm_campaign_find(crm_campaign_run_t *cr)
 static void
 crm_campaign_found(crm_pg_req_t *pr, PGresult *res)
 {
+    ngx_int_t            rc;
     ngx_str_t            ws, id, filter, name;
     crm_stmt_t          *st;
     crm_query_t          q, *qp;
@@ -215,10 +217,18 @@ crm_campaign_found(crm_pg_req_t *pr, PGresult *res)
             return;
         }
 
-        if (crm_query_parse(cr->run->pool, contacts, &filter,
-                            &cr->conf->cursor_secret, &q, &err)
-            != NGX_OK)
-        {
+        rc = crm_query_parse(cr->run->pool, contacts, &filter,
+                             &cr->conf->cursor_secret, &q, &err);
+
+        if (rc == NGX_OK && !crm_campaign_selects(&q)) {
+            /* stored before such filters were refused: as its preview */
+            ngx_log_error(NGX_LOG_WARN, cr->run->log, 0,
+                          "crm: campaign %V: its audience filter \"%V\" "
+                          "filters no contact in particular: it has no "
+                          "recipients", &id, &filter);
+        }
+
+        if (rc != NGX_OK) {
             /*
              * checked when written; a field may have stopped being
              * filterable since: the audience is then empty, and said so
@@ -228,7 +238,9 @@ crm_campaign_found(crm_pg_req_t *pr, PGresult *res)
                           "crm: campaign %V: its audience filter \"%V\" is "
                           "no longer valid (%V: %V): it has no recipients",
                           &id, &filter, &err.param, &err.message);
+        }
 
+        if (rc != NGX_OK || !crm_campaign_selects(&q)) {
             ngx_str_set(&filter, "id[is]=null");
 
             if (crm_query_parse(cr->run->pool, contacts, &filter,
@@ -392,12 +404,9 @@ crm_campaign_render(crm_campaign_run_t *cr, PGresult *res, int row,
 
     pool = cr->run->pool;
 
-    contact = json_loadb(PQgetvalue(res, row, 4), PQgetlength(res, row, 4),
-                         0, NULL);
-    company = PQgetisnull(res, row, 5)
-              ? NULL
-              : json_loadb(PQgetvalue(res, row, 5), PQgetlength(res, row, 5),
-                           0, NULL);
+    contact = crm_campaign_json(res, row, 4);
+    company = PQgetisnull(res, row, 5) ? NULL
+                                       : crm_campaign_json(res, row, 5);
 
     o = json_object();
 
@@ -463,6 +472,29 @@ done:
     json_decref(company);
 
     return rc;
+}
+
+
+/*
+ * A contact's or company's JSON: a number beyond 64 bits (a custom
+ * field of 1e20) is read as a double rather than refused, or the
+ * recipient could never be rendered and its campaign would stall
+ */
+
+static json_t *
+crm_campaign_json(PGresult *res, int row, int col)
+{
+    json_t  *v;
+
+    v = json_loadb(PQgetvalue(res, row, col), PQgetlength(res, row, col), 0,
+                   NULL);
+
+    if (v == NULL) {
+        v = json_loadb(PQgetvalue(res, row, col), PQgetlength(res, row, col),
+                       JSON_DECODE_INT_AS_REAL, NULL);
+    }
+
+    return v;
 }
 
 

@@ -338,6 +338,12 @@ typedef struct {
 
 ngx_int_t crm_campaign_check(ngx_pool_t *pool, crm_resource_t *res,
     void *body, ngx_array_t *errors);
+/*
+ * whether a parsed audience filter selects contacts in particular: one
+ * without a filter or q (an empty string, "&&") is no audience, never
+ * every contact
+ */
+ngx_uint_t crm_campaign_selects(crm_query_t *q);
 
 
 /* crm_schema.c */

@@ -236,7 +236,14 @@ crm_campaign_filter(ngx_pool_t *pool, json_t *v, ngx_array_t *errors)
     switch (crm_query_parse(pool, contacts, &args, &secret, &q, &err)) {
 
     case NGX_OK:
-        return NGX_OK;
+        if (crm_campaign_selects(&q)) {
+            return NGX_OK;
+        }
+
+        ngx_str_set(&msg, "filters no contact in particular (for every "
+                          "contact, write id[is]=notnull)");
+        return crm_campaign_error(pool, errors, "audience.filter",
+                                  "invalid_value", &msg);
 
     case NGX_DECLINED:
         msg.data = ngx_pnalloc(pool, err.param.len + err.message.len + 3);
@@ -261,6 +268,13 @@ crm_campaign_filter(ngx_pool_t *pool, json_t *v, ngx_array_t *errors)
     default:
         return NGX_ERROR;
     }
+}
+
+
+ngx_uint_t
+crm_campaign_selects(crm_query_t *q)
+{
+    return q->filters.nelts > 0 || q->q.len > 0;
 }
 
 
