@@ -371,3 +371,10 @@ POST /api/v1/activities
 GET /api/v1/activities?dueAt[lte]=9999-12-31T23:59:59-05:00
 --- error_code: 400
 --- response_body_like: "code":"INVALID_PARAMETER".*"details":\{"parameter":"dueAt\[lte\]","code":"invalid_value"\}
+
+=== TEST 45: a fraction that PostgreSQL rounds into year 10000
+--- request
+POST /api/v1/activities
+{"type":"task","dueAt":"9999-12-31T23:59:59.9999999Z"}
+--- error_code: 422
+--- response_body_like: "field":"dueAt","code":"invalid_format"

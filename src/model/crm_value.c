@@ -359,7 +359,7 @@ crm_value_timestamp(u_char *p, u_char *last, int64_t *us)
 {
     int64_t     days, t;
     ngx_int_t   sign;
-    ngx_uint_t  hour, min, sec, frac, n, i, oh, om;
+    ngx_uint_t  hour, min, sec, frac, n, i, oh, om, d7;
 
     if (crm_value_date(&p, last, &days) != NGX_OK) {
         return NGX_DECLINED;
@@ -369,6 +369,7 @@ crm_value_timestamp(u_char *p, u_char *last, int64_t *us)
     min = 0;
     sec = 0;
     frac = 0;
+    d7 = 0;
     n = 0;
     sign = 0;
     oh = 0;
@@ -402,6 +403,9 @@ crm_value_timestamp(u_char *p, u_char *last, int64_t *us)
             for (p++; p < last && *p >= '0' && *p <= '9'; p++) {
                 if (++n <= 6) {
                     frac = frac * 10 + (*p - '0');
+
+                } else if (n == 7) {
+                    d7 = *p - '0';
                 }
             }
 
@@ -450,6 +454,12 @@ done:
         - sign * (int64_t) (oh * 3600 + om * 60);
 
     if (t < CRM_VALUE_DAY_MIN * 86400 || t >= CRM_VALUE_DAY_END * 86400) {
+        return NGX_DECLINED;
+    }
+
+    /* 9999-12-31T23:59:59.9999995Z: PostgreSQL rounds it into year 10000 */
+
+    if (t == CRM_VALUE_DAY_END * 86400 - 1 && frac == 999999 && d7 >= 5) {
         return NGX_DECLINED;
     }
 
