@@ -327,6 +327,51 @@ _SQL_
         is($failed, 1, "$name - the outage is logged once by the job");
         is($again, 1, "$name - and its end once");
 
+    } elsif ($name =~ /names as long as the API takes/) {
+        my $e200 = "\x{e9}" x 200;
+        my $e100 = "\x{e9}" x 100;
+        my (undef, $id) = send_one({to => 'long-name@mail.test',
+                                    fromName => $e200,
+                                    subject => 'long', text => 'x'});
+        sql("INSERT INTO contacts (workspace_id, id, first_name, last_name,"
+            . " email) VALUES ('$A', 'c7100000-0000-4000-8000-000000000002',"
+            . " repeat(chr(233), 100), repeat(chr(233), 100),"
+            . " 'long-contact\@mail.test')");
+        my (undef, $id2) = send_one({to => 'c7100000-0000-4000-8000-'
+                                           . '000000000002',
+                                     subject => 'long', text => 'x'});
+        ok(status_is($id, 'sent', 10), "$name - a sender of 200 characters"
+           . ' (400 octets)');
+        ok(status_is($id2, 'sent', 10), "$name - a contact's two names of"
+           . ' 100 characters');
+        # (Python's parser shows the white space that folds the header
+        # between encoded words, which RFC 2047 says to drop: compared
+        # without white space)
+        my ($m) = mails_to('long-name@mail.test');
+        my ($p) = $m ? @{ CRM::Test::eml($m) } : ({});
+        (my $got = $p->{from} // '') =~ s/\s+//g;
+        is($got, "$e200<crm\@example.test>",
+           "$name - the sender's name read back whole");
+        ($m) = mails_to('long-contact@mail.test');
+        ($p) = $m ? @{ CRM::Test::eml($m) } : ({});
+        ($got = $p->{to} // '') =~ s/\s+//g;
+        is($got, "$e100$e100<long-contact\@mail.test>",
+           "$name - the contact's");
+        is(scalar(grep { /cannot be rendered/ } split /^/m, error_log()), 0,
+           "$name - nothing failed to render");
+
+        # a contact whose address the relay cannot be given: refused now
+        sql("INSERT INTO contacts (workspace_id, id, email) VALUES ('$A',"
+            . " 'c7100000-0000-4000-8000-000000000003', 'x..y\@mail.test')");
+        my ($s, undef, $d) = send_one({to => 'c7100000-0000-4000-8000-'
+                                              . '000000000003',
+                                       subject => 'bad', text => 'x'});
+        is($s, 422, "$name - a contact with an address that cannot be"
+           . ' mailed: 422');
+        is($d->{error}{details}{fields}[0]{field} . ' '
+           . $d->{error}{details}{fields}[0]{code}, 'to invalid_format',
+           "$name - on to, invalid_format");
+
     } elsif ($name =~ /another workspace's emails stay its own/) {
         my ($s, $d) = api('GET', '/api/v1/emails?fields=to', $CRM::Test::KEY_B);
         is(scalar @{ $d->{data} }, 0, "$name - B sees none of A's");
@@ -434,6 +479,15 @@ X-API-Key: test-key-b-0123456789abcdef
 
 
 === TEST 9: delivery survives the database going away, and says so once
+--- request
+GET /api/v1/emails?fields=id&limit=1
+--- more_headers
+X-API-Key: test-key-a-0123456789abcdef
+--- error_code: 200
+
+
+
+=== TEST 10: names as long as the API takes are rendered; a contact's address that cannot be mailed is refused
 --- request
 GET /api/v1/emails?fields=id&limit=1
 --- more_headers

@@ -18,7 +18,12 @@
 #include <ngx_core.h>
 
 
-#define CRM_MIME_NAME_MAX     256       /* octets of a display name */
+/*
+ * octets of a display name: the API's names are 200 characters (a
+ * sender's fromName; a contact's first and last name, 100 each, and the
+ * space between), 4 octets each at the most
+ */
+#define CRM_MIME_NAME_MAX     1024
 #define CRM_MIME_URL_MAX      900       /* octets of an unsubscribe URL */
 #define CRM_MIME_HEADER_MAX   900       /* octets of an extra header's
                                            value */
