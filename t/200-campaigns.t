@@ -115,6 +115,57 @@ Test::Nginx::Socket::add_response_body_check(sub {
         is($total, 20, "$name - 20 campaigns claimed in all, none twice");
         is(sql("SELECT count(*) FROM campaigns WHERE name LIKE 'due %'"
                . " AND status = 'running'"), 20, "$name - all running");
+
+    } elsif ($name =~ /sendRate holds however many claim/) {
+        # a running campaign of sendRate 1 with 20 recipients pending
+        my $id = 'ca000000-0000-4000-8000-000000000020';
+        sql("INSERT INTO contacts (workspace_id, first_name, email)"
+            . " SELECT '$A', 'Rate' || i, 'rate' || i || '\@c.test'"
+            . " FROM generate_series(1, 20) i");
+        sql("INSERT INTO campaigns (workspace_id, id, name, subject,"
+            . " body_text, audience, send_rate) VALUES ('$A', '$id',"
+            . " 'Rate', 's', 'x', '{\"filter\": \"email[like]=rate\"}', 1)");
+        sql("SELECT set_config('crm.campaign_transition', 'on', false);"
+            . " UPDATE campaigns SET status = 'running', started_at = now(),"
+            . " materialized_at = now() WHERE id = '$id'");
+        sql("INSERT INTO campaign_recipients (workspace_id, campaign_id,"
+            . " contact_id, email) SELECT workspace_id, '$id', id, email"
+            . " FROM contacts WHERE email LIKE 'rate%'");
+
+        # eight workers claim at the same moment
+        my @pids;
+        my $dir = "/tmp/crm-rate-$$";
+        mkdir $dir;
+        for my $i (1 .. 8) {
+            my $pid = fork();
+            if ($pid == 0) {
+                my $out = eval {
+                    sql("SELECT count(*) FROM db_campaign_claim(10,"
+                        . " '1 minute', 'worker $i')")
+                } // 'error';
+                open my $fh, '>', "$dir/$i" or exit 1;
+                print $fh $out;
+                close $fh;
+                exit 0;
+            }
+            push @pids, $pid;
+        }
+        waitpid($_, 0) for @pids;
+
+        my ($total, @got) = (0);
+        for my $i (1 .. 8) {
+            open my $fh, '<', "$dir/$i" or next;
+            my $n = <$fh>;
+            close $fh;
+            push @got, $n // 'none';
+            $total += $n if defined $n && $n =~ /^\d+$/;
+        }
+        system("rm -rf $dir");
+
+        is($total, 1, "$name - one recipient claimed in all (@got)");
+        is(sql("SELECT count(*) FROM campaign_recipients"
+               . " WHERE campaign_id = '$id' AND queued_at IS NOT NULL"), 1,
+           "$name - one queued in the minute");
     }
 });
 
@@ -544,3 +595,12 @@ GET /api/v1/campaigns/ca000000-0000-4000-8000-00000000001a/recipients?count=exac
 X-API-Key: test-key-a-0123456789abcdef
 --- error_code: 200
 --- response_body_like: ^\{"data":\[\],"meta":\{.*"total":0
+
+
+
+=== TEST 38: a campaign's sendRate holds however many claim at the same moment
+--- request
+GET /api/v1/campaigns?fields=status&limit=1
+--- more_headers
+X-API-Key: test-key-a-0123456789abcdef
+--- error_code: 200
