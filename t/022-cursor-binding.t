@@ -181,6 +181,33 @@ Test::Nginx::Socket::add_response_body_check(sub {
         is(walk("/api/v1/companies/$C1/contacts?sort=email", $KA),
            'bind1@a.test bind2@a.test bind3@a.test', 'a sub-collection walk');
 
+    } elsif ($name =~ /long sort values/) {
+        # three contacts whose custom text is 600 characters of two
+        # octets (longer than a filter's value may be), a fourth's
+        # 3,000 (too long for a cursor)
+        sql("INSERT INTO contacts (workspace_id, email, custom_fields)"
+            . " SELECT '$A', 'long' || i || '\@a.test',"
+            . " jsonb_build_object('two', repeat(chr(232 + i), 600))"
+            . " FROM generate_series(1, 3) AS i");
+        is(walk('/api/v1/contacts?sort=customFields.two'
+                . '&customFields.two[is]=notnull', $KA),
+           'long1@a.test long2@a.test long3@a.test',
+           'a walk by values of 1,200 octets');
+        is(walk('/api/v1/contacts?sort=-customFields.two'
+                . '&customFields.two[is]=notnull', $KA),
+           'long3@a.test long2@a.test long1@a.test', 'and back');
+        sql("UPDATE contacts SET custom_fields = jsonb_build_object('two',"
+            . " repeat(chr(233), 3000)) WHERE email = 'long1\@a.test'");
+        my ($s, $d) = api('GET', '/api/v1/contacts?sort=customFields.two'
+                          . '&customFields.two[is]=notnull&limit=1', $KA);
+        is($s, 400, 'a value too long for a cursor at the page edge: 400');
+        is(($d->{error}{details}{parameter} // '') . ' '
+           . ($d->{error}{details}{code} // ''), 'sort sort_key_too_long',
+           'naming sort, sort_key_too_long');
+        ($s) = api('GET', '/api/v1/contacts?sort=customFields.two'
+                   . '&customFields.two[is]=notnull&limit=5', $KA);
+        is($s, 200, 'the same list in one page: 200');
+
     } elsif ($name =~ /still walk/) {
         is(walk('/api/v1/contacts?sort=email&status=lead', $KA),
            'bind2@a.test bind4@a.test bind6@a.test', 'a filtered walk');
@@ -250,6 +277,17 @@ X-API-Key: test-key-a-0123456789abcdef
 === TEST 7: cursors walk when the connection's statement cache is full (unnamed statements)
 --- http_config eval
 main::one_connection()
+--- request
+GET /api/v1/contacts?limit=1
+--- more_headers
+X-API-Key: test-key-a-0123456789abcdef
+--- error_code: 200
+--- no_error_log
+[error]
+
+
+
+=== TEST 8: cursors carry long sort values; one too long for a cursor is said so
 --- request
 GET /api/v1/contacts?limit=1
 --- more_headers

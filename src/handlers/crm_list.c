@@ -416,8 +416,10 @@ crm_list_render(ngx_http_request_t *r, crm_ctx_t *ctx, crm_stmt_t *st,
     int           n, rows, i, row;
     u_char       *p, *body, *meta;
     size_t        len, mlen;
+    ngx_int_t     rc;
     ngx_str_t     next, prev, *cols;
     ngx_uint_t    more, backward, k;
+    crm_error_t   err;
     crm_query_t  *q;
 
     for (k = 0; k < st->nkeys; k++) {
@@ -443,37 +445,45 @@ crm_list_render(ngx_http_request_t *r, crm_ctx_t *ctx, crm_stmt_t *st,
     ngx_str_null(&next);
     ngx_str_null(&prev);
 
+    rc = NGX_OK;
+
     if (rows > 0) {
         /* result rows in display order: first = 0 or rows - 1 */
 
         if (backward) {
-            if (more
-                && crm_list_cursor(r, ctx, st, res, rows - 1, 1, &prev)
-                   != NGX_OK)
-            {
-                return NGX_HTTP_INTERNAL_SERVER_ERROR;
+            if (more) {
+                rc = crm_list_cursor(r, ctx, st, res, rows - 1, 1, &prev);
             }
 
-            if (crm_list_cursor(r, ctx, st, res, 0, 0, &next) != NGX_OK) {
-                return NGX_HTTP_INTERNAL_SERVER_ERROR;
+            if (rc == NGX_OK) {
+                rc = crm_list_cursor(r, ctx, st, res, 0, 0, &next);
             }
 
             more = 1;
 
         } else {
-            if (more
-                && crm_list_cursor(r, ctx, st, res, rows - 1, 0, &next)
-                   != NGX_OK)
-            {
-                return NGX_HTTP_INTERNAL_SERVER_ERROR;
+            if (more) {
+                rc = crm_list_cursor(r, ctx, st, res, rows - 1, 0, &next);
             }
 
-            if (q->has_cursor
-                && crm_list_cursor(r, ctx, st, res, 0, 1, &prev) != NGX_OK)
-            {
-                return NGX_HTTP_INTERNAL_SERVER_ERROR;
+            if (rc == NGX_OK && q->has_cursor) {
+                rc = crm_list_cursor(r, ctx, st, res, 0, 1, &prev);
             }
         }
+    }
+
+    if (rc == NGX_DECLINED) {
+        /* a boundary row's sort keys are too long for a cursor */
+        ngx_str_set(&err.param, "sort");
+        ngx_str_set(&err.code, "sort_key_too_long");
+        ngx_str_set(&err.message, "a row at the edge of this page has sort "
+                    "values too long for a cursor (more than about 5,000 "
+                    "octets): sort by another field, or page with offset");
+        return crm_http_param_error(r, &err);
+    }
+
+    if (rc != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
     if (crm_http_meta(r, ctx, &meta, &mlen) != NGX_OK) {

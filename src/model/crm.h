@@ -439,8 +439,8 @@ ngx_int_t crm_id_valid(crm_resource_t *res, u_char *p, size_t len);
  * Encodes the sort keys of a boundary row (q->nsort of them).  The cursor
  * carries q->shape (its sort order, filters and q), so that a cursor made
  * for one query is rejected under another, and an HMAC-SHA256 with
- * "secret", the list's key.  A cursor is at most 4096 characters; keys
- * that would make a longer one are NGX_ERROR.  Decoding fills
+ * "secret", the list's key.  A cursor is at most 7168 characters; keys
+ * that would make a longer one are NGX_DECLINED.  Decoding fills
  * q->has_cursor, backward, key[], key_null[]; NGX_DECLINED for anything
  * forged, altered or made for another query or key.
  */

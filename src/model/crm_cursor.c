@@ -44,7 +44,13 @@
 
 
 #define CRM_CURSOR_VERSION      2
-#define CRM_CURSOR_MAX_LEN      4096    /* base64url characters */
+/*
+ * base64url characters: room for the longest sort keys of the built-in
+ * fields (an email's subject, 998 characters of up to 4 octets; a
+ * webhook's URL, 2048), while a request line carrying it still fits
+ * nginx's default large_client_header_buffers (8k)
+ */
+#define CRM_CURSOR_MAX_LEN      7168
 #define CRM_CURSOR_MAC_LEN      16
 #define CRM_CURSOR_HEAD_LEN     (3 + CRM_CURSOR_SHAPE_LEN)
 #define CRM_CURSOR_KEY_LABEL    "crm cursor 2"
@@ -91,16 +97,19 @@ crm_cursor_encode(ngx_pool_t *pool, ngx_str_t *secret, crm_query_t *q,
         }
 
         if (keys[i].len > CRM_CURSOR_KEY_MAX) {
-            return NGX_ERROR;
+            return NGX_DECLINED;
         }
 
         len += 3 + keys[i].len;
     }
 
-    /* the decoder's limit; sort keys that long cannot be paged through */
+    /*
+     * the decoder's limit: sort keys that long (a custom text field's
+     * 10,000 characters) cannot be paged through, NGX_DECLINED
+     */
 
     if ((len * 4 + 2) / 3 > CRM_CURSOR_MAX_LEN) {
-        return NGX_ERROR;
+        return NGX_DECLINED;
     }
 
     raw.data = ngx_pnalloc(pool, len);
@@ -532,7 +541,10 @@ crm_cursor_keys(ngx_pool_t *pool, crm_query_t *q, u_char *p, u_char *last)
 /*
  * The value as crm_value_check() knows it; a timestamp also in
  * PostgreSQL's text form, "2026-01-15 10:30:00.123456+00": a space for
- * the "T" and an offset of hours alone.
+ * the "T" and an offset of hours alone.  Text is any valid UTF-8: a
+ * stored value may be longer than a filter's value may be (an email's
+ * subject of 998 characters, a custom text field's 10,000), and the
+ * cursor's own length bounds it.
  */
 
 static ngx_int_t
@@ -541,6 +553,10 @@ crm_cursor_check_key(ngx_uint_t type, ngx_str_t *v)
     u_char     buf[CRM_VALUE_TS_MAX + 3];
     ngx_int_t  rc;
     ngx_str_t  ts;
+
+    if (type == CRM_FT_TEXT || type == CRM_FT_EMAIL) {
+        return crm_value_utf8(v->data, v->len, NULL);
+    }
 
     rc = crm_value_check(type, v);
 

@@ -745,21 +745,21 @@ test_length(void)
 
     query(contacts, "sort=title,email,firstName", &q);
 
-    k = repeat("x", 999);
+    k = repeat("x", 1767);
 
     ok(encode(&q, 0, k, k, k, UUID_A, &out) == NGX_OK,
-       "keys for exactly 4096 characters: encoded");
-    is_int(out.len, 4096, "4096 characters");
+       "keys for exactly 7168 characters: encoded");
+    is_int(out.len, 7168, "7168 characters");
     ok(decode(&q, (char *) out.data, out.len) == NGX_OK && key_is(&q, 0, k),
-       "4096 characters: decoded");
+       "7168 characters: decoded");
 
-    ok(encode(&q, 0, k, k, repeat("x", 1000), UUID_A, &out) == NGX_ERROR,
+    ok(encode(&q, 0, k, k, repeat("x", 1768), UUID_A, &out) == NGX_DECLINED,
        "one byte more: not encoded");
 
-    ok(decode(&q, repeat("A", 4100), 4100) == NGX_DECLINED,
-       "4100 characters: refused");
-    ok(decode(&q, repeat("A", 4097), 4097) == NGX_DECLINED,
-       "4097 characters: refused");
+    ok(decode(&q, repeat("A", 7172), 7172) == NGX_DECLINED,
+       "7172 characters: refused");
+    ok(decode(&q, repeat("A", 7169), 7169) == NGX_DECLINED,
+       "7169 characters: refused");
 }
 
 
@@ -796,7 +796,15 @@ test_errors(void)
     keys[0].data = (u_char *) repeat("x", 0x10000);
     query(contacts, "", &q);
     ok(crm_cursor_encode(pool, &secret, &q, 0, keys, nulls, &out)
-       == NGX_ERROR, "a key of 64 KiB: NGX_ERROR");
+       == NGX_DECLINED, "a key of 64 KiB: NGX_DECLINED");
+
+    /* 998 characters of 4 octets (an email's subject) fit; 5 KiB not */
+    keys[0].len = 998 * 4;
+    ok(crm_cursor_encode(pool, &secret, &q, 0, keys, nulls, &out) == NGX_OK
+       && out.len <= 7168, "a key of 3992 octets: a cursor");
+    keys[0].len = 5400;
+    ok(crm_cursor_encode(pool, &secret, &q, 0, keys, nulls, &out)
+       == NGX_DECLINED, "a key of 5400 octets: NGX_DECLINED");
 }
 
 
