@@ -128,3 +128,43 @@ GET /api/v1/leads?status=new&fields=email
 X-API-Key: test-key-a-0123456789abcdef
 --- error_code: 200
 --- response_body_like: "email":"taken@lead.test"
+
+=== TEST 8: a conversion's contact is checked as a contact is
+--- request
+POST /api/v1/leads/e1000000-0000-4000-8000-000000000003/convert
+{"contact":{"email":"bad2","firstName":5}}
+--- more_headers
+X-API-Key: test-key-a-0123456789abcdef
+Content-Type: application/json
+--- error_code: 422
+--- response_body_like: "code":"VALIDATION_FAILED".*"field":"contact.email","code":"invalid_format".*"field":"contact.firstName","code":"invalid_type"
+
+=== TEST 9: only the fields a conversion takes
+--- request
+POST /api/v1/leads/e1000000-0000-4000-8000-000000000003/convert
+{"contact":{"phone":"+1","nope":1},"extra":1}
+--- more_headers
+X-API-Key: test-key-a-0123456789abcdef
+Content-Type: application/json
+--- error_code: 422
+--- response_body_like: "code":"VALIDATION_FAILED".*"field":"contact.phone","code":"unknown_field".*"field":"contact.nope","code":"unknown_field".*"field":"extra","code":"unknown_field"
+
+=== TEST 10: a part is an object (the company: or false)
+--- request
+POST /api/v1/leads/e1000000-0000-4000-8000-000000000003/convert
+{"contact":[],"company":true}
+--- more_headers
+X-API-Key: test-key-a-0123456789abcdef
+Content-Type: application/json
+--- error_code: 422
+--- response_body_like: "code":"VALIDATION_FAILED".*"field":"contact","code":"invalid_type","message":"must be an object".*"field":"company","code":"invalid_type","message":"must be an object or false"
+
+=== TEST 11: a conversion's company and deal are checked too
+--- request
+POST /api/v1/leads/e1000000-0000-4000-8000-000000000003/convert
+{"company":{"name":"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"},"deal":{"amount":"many","currency":"euro"}}
+--- more_headers
+X-API-Key: test-key-a-0123456789abcdef
+Content-Type: application/json
+--- error_code: 422
+--- response_body_like: "code":"VALIDATION_FAILED".*"field":"company.name","code":"too_long".*"field":"deal.amount","code":"invalid_type"

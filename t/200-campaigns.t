@@ -604,3 +604,15 @@ GET /api/v1/campaigns?fields=status&limit=1
 --- more_headers
 X-API-Key: test-key-a-0123456789abcdef
 --- error_code: 200
+
+
+
+=== TEST 39: a state change takes no fields
+--- request
+POST /api/v1/campaigns/ca000000-0000-4000-8000-000000000002/start
+{"x":1}
+--- more_headers
+X-API-Key: test-key-a-0123456789abcdef
+Content-Type: application/json
+--- error_code: 422
+--- response_body_like: "field":"x","code":"unknown_field","message":"this action takes no fields"

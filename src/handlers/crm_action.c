@@ -30,9 +30,27 @@ crm_item_action(ngx_http_request_t *r, crm_ctx_t *ctx)
     ngx_int_t    rc;
     ngx_str_t    body;
     crm_stmt_t  *st;
+    ngx_array_t  errors;
 
     if (crm_uuid_valid(ctx->route.id.data, ctx->route.id.len) != NGX_OK) {
         return crm_exec_not_found(r, ctx);
+    }
+
+    if (ctx->route.item_action->check != NULL) {
+        if (ngx_array_init(&errors, r->pool, 4, sizeof(crm_field_error_t))
+            != NGX_OK
+            || ctx->route.item_action->check(r->pool, ctx->route.res,
+                                             ctx->body, &errors)
+               != NGX_OK)
+        {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        if (errors.nelts > 0) {
+            return crm_http_field_errors(r, CRM_E_VALIDATION_FAILED,
+                                         "the request is not valid",
+                                         &errors);
+        }
     }
 
     st = ngx_pcalloc(r->pool, sizeof(crm_stmt_t));

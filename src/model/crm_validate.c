@@ -997,3 +997,244 @@ crm_validate_email_format(const u_char *p, size_t len)
 
     return (dots > 0) ? NGX_OK : NGX_DECLINED;
 }
+
+
+/*
+ * POST /leads/:id/convert's body (crm_action_t's check): {"contact":
+ * {firstName, lastName, email}, "company": {name} | false, "deal": {name,
+ * amount, currency, pipelineId, stage}}, each part optional, each value
+ * checked as the part's resource checks it in a PATCH (the lead gives
+ * what is not sent), the errors' fields named "contact.email", ...
+ */
+
+typedef struct {
+    const char               *key;
+    const char               *resource;
+    const char               *fields[6];
+    unsigned                  may_be_false:1;
+} crm_validate_part_t;
+
+
+static crm_validate_part_t  crm_validate_convert_parts[] = {
+    { "contact", "contacts", { "firstName", "lastName", "email", NULL }, 0 },
+    { "company", "companies", { "name", NULL }, 1 },
+    { "deal", "deals",
+      { "name", "amount", "currency", "pipelineId", "stage", NULL }, 0 },
+    { NULL, NULL, { NULL }, 0 }
+};
+
+
+static ngx_int_t crm_validate_part(ngx_pool_t *pool, crm_validate_part_t *pt,
+    json_t *v, ngx_array_t *errors);
+static ngx_int_t crm_validate_add(ngx_pool_t *pool, ngx_array_t *errors,
+    const char *part, const char *field, size_t len, ngx_str_t *code,
+    ngx_str_t *message);
+
+
+static ngx_str_t  crm_validate_unknown = ngx_string("unknown_field");
+static ngx_str_t  crm_validate_not_part =
+    ngx_string("is not a part of a conversion (contact, company, deal)");
+static ngx_str_t  crm_validate_not_taken =
+    ngx_string("is not a field a conversion takes");
+static ngx_str_t  crm_validate_no_fields =
+    ngx_string("this action takes no fields");
+static ngx_str_t  crm_validate_type = ngx_string("invalid_type");
+static ngx_str_t  crm_validate_msg_object = ngx_string("must be an object");
+static ngx_str_t  crm_validate_msg_object_false =
+    ngx_string("must be an object or false");
+
+
+ngx_int_t
+crm_validate_none(ngx_pool_t *pool, crm_resource_t *res, void *body,
+    ngx_array_t *errors)
+{
+    json_t      *v;
+    const char  *key;
+
+    if (body == NULL) {
+        return NGX_OK;
+    }
+
+    json_object_foreach((json_t *) body, key, v) {
+        if (crm_validate_add(pool, errors, NULL, key, ngx_strlen(key),
+                             &crm_validate_unknown, &crm_validate_no_fields)
+            != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+    }
+
+    return NGX_OK;
+}
+
+
+ngx_int_t
+crm_lead_convert_check(ngx_pool_t *pool, crm_resource_t *res, void *body,
+    ngx_array_t *errors)
+{
+    json_t               *obj, *v;
+    const char           *key;
+    crm_validate_part_t  *pt;
+
+    obj = body;
+
+    if (obj == NULL) {
+        return NGX_OK;
+    }
+
+    json_object_foreach(obj, key, v) {
+        for (pt = crm_validate_convert_parts; pt->key != NULL; pt++) {
+            if (ngx_strcmp(key, pt->key) == 0) {
+                break;
+            }
+        }
+
+        if (pt->key == NULL) {
+            if (crm_validate_add(pool, errors, NULL, key, ngx_strlen(key),
+                                 &crm_validate_unknown,
+                                 &crm_validate_not_part)
+                != NGX_OK)
+            {
+                return NGX_ERROR;
+            }
+
+            continue;
+        }
+
+        if (crm_validate_part(pool, pt, v, errors) != NGX_OK) {
+            return NGX_ERROR;
+        }
+    }
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+crm_validate_part(ngx_pool_t *pool, crm_validate_part_t *pt, json_t *v,
+    ngx_array_t *errors)
+{
+    size_t              len;
+    json_t             *e;
+    ngx_str_t           name;
+    ngx_int_t           rc;
+    ngx_uint_t          i, k;
+    const char         *key;
+    ngx_array_t         values, sub;
+    crm_resource_t     *part;
+    crm_field_error_t  *fe;
+
+    if (pt->may_be_false && json_is_false(v)) {
+        return NGX_OK;
+    }
+
+    if (!json_is_object(v)) {
+        return crm_validate_add(pool, errors, pt->key, NULL, 0,
+                                &crm_validate_type,
+                                pt->may_be_false
+                                ? &crm_validate_msg_object_false
+                                : &crm_validate_msg_object);
+    }
+
+    /* only the fields a conversion takes */
+
+    json_object_keylen_foreach(v, key, len, e) {
+        for (k = 0; pt->fields[k] != NULL; k++) {
+            if (ngx_strlen(pt->fields[k]) == len
+                && ngx_strncmp(pt->fields[k], key, len) == 0)
+            {
+                break;
+            }
+        }
+
+        if (pt->fields[k] == NULL) {
+            if (crm_validate_add(pool, errors, pt->key, key, len,
+                                 &crm_validate_unknown,
+                                 &crm_validate_not_taken)
+                != NGX_OK)
+            {
+                return NGX_ERROR;
+            }
+        }
+    }
+
+    name.data = (u_char *) pt->resource;
+    name.len = ngx_strlen(pt->resource);
+
+    part = crm_schema_find(&name);
+    if (part == NULL) {
+        return NGX_ERROR;
+    }
+
+    rc = crm_validate(pool, part, v, 0, &values, &sub);
+
+    if (rc == NGX_ERROR) {
+        return NGX_ERROR;
+    }
+
+    fe = sub.elts;
+
+    for (i = 0; i < sub.nelts; i++) {
+        if (fe[i].code.len == crm_validate_unknown.len
+            && ngx_strncmp(fe[i].code.data, crm_validate_unknown.data,
+                           crm_validate_unknown.len)
+               == 0)
+        {
+            /* said above */
+            continue;
+        }
+
+        if (crm_validate_add(pool, errors, pt->key,
+                             (char *) fe[i].field.data, fe[i].field.len,
+                             &fe[i].code, &fe[i].message)
+            != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+    }
+
+    return NGX_OK;
+}
+
+
+/* an error of field "part.field" (or "part", or "field") */
+
+static ngx_int_t
+crm_validate_add(ngx_pool_t *pool, ngx_array_t *errors, const char *part,
+    const char *field, size_t len, ngx_str_t *code, ngx_str_t *message)
+{
+    u_char             *p;
+    size_t              plen;
+    crm_field_error_t  *fe;
+
+    plen = (part != NULL) ? ngx_strlen(part) : 0;
+
+    fe = ngx_array_push(errors);
+    p = ngx_pnalloc(pool, plen + 1 + len + 1);
+
+    if (fe == NULL || p == NULL) {
+        return NGX_ERROR;
+    }
+
+    fe->field.data = p;
+
+    if (part != NULL) {
+        p = ngx_cpymem(p, part, plen);
+
+        if (field != NULL) {
+            *p++ = '.';
+        }
+    }
+
+    if (field != NULL) {
+        p = ngx_cpymem(p, field, len);
+    }
+
+    *p = '\0';
+    fe->field.len = p - fe->field.data;
+
+    fe->code = *code;
+    fe->message = *message;
+
+    return NGX_OK;
+}
