@@ -168,3 +168,33 @@ X-API-Key: test-key-a-0123456789abcdef
 Content-Type: application/json
 --- error_code: 422
 --- response_body_like: "code":"VALIDATION_FAILED".*"field":"company.name","code":"too_long".*"field":"deal.amount","code":"invalid_type"
+
+=== TEST 12: a converted lead stays converted
+--- request
+PATCH /api/v1/leads/e1000000-0000-4000-8000-000000000001
+{"status":"new"}
+--- more_headers
+X-API-Key: test-key-a-0123456789abcdef
+Content-Type: application/json
+--- error_code: 409
+--- response_body_like: "code":"INVALID_STATE",.*"message":"a converted lead stays converted"
+
+=== TEST 13: but its other fields may change
+--- request
+PATCH /api/v1/leads/e1000000-0000-4000-8000-000000000001
+{"source":"referral"}
+--- more_headers
+X-API-Key: test-key-a-0123456789abcdef
+Content-Type: application/json
+--- error_code: 200
+--- response_body_like: "source":"referral","status":"converted"
+
+=== TEST 14: a lead is not written converted
+--- request
+POST /api/v1/leads
+{"firstName":"Quick","status":"converted"}
+--- more_headers
+X-API-Key: test-key-a-0123456789abcdef
+Content-Type: application/json
+--- error_code: 422
+--- response_body_like: "field":"status","code":"invalid_value","message":"a lead becomes converted through POST /leads/:id/convert"
