@@ -378,3 +378,28 @@ POST /api/v1/activities
 {"type":"task","dueAt":"9999-12-31T23:59:59.9999999Z"}
 --- error_code: 422
 --- response_body_like: "field":"dueAt","code":"invalid_format"
+
+=== TEST 46: a link does not take a deal past 100 contacts
+--- sql
+INSERT INTO contacts (workspace_id, id, email)
+SELECT '11111111-1111-4111-8111-111111111111',
+       ('a7000000-0000-4000-8000-' || lpad(i::text, 12, '0'))::uuid,
+       'many' || i || '@a.test'
+  FROM generate_series(1, 101) i;
+INSERT INTO deals (workspace_id, id, name, contact_ids)
+SELECT '11111111-1111-4111-8111-111111111111',
+       'd7000000-0000-4000-8000-000000000001', 'Crowded',
+       ARRAY(SELECT ('a7000000-0000-4000-8000-' || lpad(i::text, 12, '0'))::uuid
+               FROM generate_series(1, 100) i);
+--- request
+POST /api/v1/deals/d7000000-0000-4000-8000-000000000001/contacts
+{"id":"a7000000-0000-4000-8000-000000000101"}
+--- error_code: 422
+--- response_body_like: "field":"contactIds","code":"too_long","message":"at most 100 contacts"
+
+=== TEST 47: one already there is still no change
+--- request
+POST /api/v1/deals/d7000000-0000-4000-8000-000000000001/contacts
+{"id":"a7000000-0000-4000-8000-000000000100"}
+--- error_code: 200
+--- response_body_like: "name":"Crowded"
