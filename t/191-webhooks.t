@@ -93,6 +93,18 @@ Test::Nginx::Socket::add_response_body_check(sub {
         is($s, 422, "$name - a host name refused");
         is($e->{error}{details}{fields}[0]{code}, 'host_name',
            "$name - host_name");
+        for my $bad ('http://127.0.0.1:99999/x', 'http://127.0.0.1:0/x',
+                     'http://999.0.0.1/x', 'http://u:p@127.0.0.1/x')
+        {
+            ($s, $e) = api('POST', '/api/v1/webhooks', $KA,
+                           qq({"url":"$bad","events":["*"]}));
+            is("$s " . ($e->{error}{details}{fields}[0]{field} // '') . ' '
+               . ($e->{error}{details}{fields}[0]{code} // ''),
+               '422 url invalid_format', "$name - $bad refused");
+        }
+        ($s, $e) = api('PATCH', "/api/v1/webhooks/$w->{id}", $KA,
+                       '{"url":"http://127.0.0.1:99999/x"}');
+        is($s, 422, "$name - nor taken by a PATCH");
         ($s, $e) = api('POST', '/api/v1/webhooks', $KA,
                        qq({"url":"$BASE/x","events":["contact.**"]}));
         is($s, 422, "$name - a bad pattern refused");

@@ -86,6 +86,7 @@ static ngx_int_t
 crm_webhook_url(ngx_http_request_t *r, crm_ctx_t *ctx, ngx_int_t *rc)
 {
     json_t             *v;
+    ngx_int_t           kind;
     ngx_str_t           url, host;
     in_port_t           port;
     ngx_array_t         errors;
@@ -121,8 +122,18 @@ crm_webhook_url(ngx_http_request_t *r, crm_ctx_t *ctx, ngx_int_t *rc)
                                  "https:// URLs only "
                                  "(crm_webhook_https_only)");
 
+    } else if ((kind = crm_addr_url_host(&url, &host, &port))
+               == NGX_DECLINED)
+    {
+        /* as the deliverer reads it: a port of 0 or 99999, "999.0.0.1" */
+        ngx_str_set(&e->code, "invalid_format");
+        ngx_str_set(&e->message, "not a URL that can be requested: "
+                                 "http:// or https://, an IP address or a "
+                                 "host name, a port from 1 to 65535, no "
+                                 "user info");
+
     } else if (ctx->mcf->webhook->resolver == NULL
-               && crm_addr_url_host(&url, &host, &port) == CRM_ADDR_URL_NAME)
+               && kind == CRM_ADDR_URL_NAME)
     {
         ngx_str_set(&e->code, "host_name");
         ngx_str_set(&e->message, "a host name needs a resolver: this "
