@@ -438,3 +438,13 @@ GET /api/v1/contacts?email=render@example.com&fields=lastName,tags,createdAt
 X-API-Key: test-key-a-0123456789abcdef
 --- error_code: 200
 --- response_body_like: ^\{"data":\[\{"id":"a0000000-0000-4000-8000-0000000000f1","lastName":"back\\\\slash\\ttab\\u0001","tags":\["a\\"b","c d","x,y","NULL"\],"createdAt":"2026-01-02T03:04:05\.999Z"\}\],"meta":\{
+
+=== TEST 43: a contact's status is not null
+--- request
+POST /api/v1/contacts
+{"email":"nullstatus@example.com","status":null}
+--- more_headers
+X-API-Key: test-key-a-0123456789abcdef
+Content-Type: application/json
+--- error_code: 422
+--- response_body_like: "field":"status","code":"required","message":"is required and cannot be null"

@@ -291,3 +291,12 @@ GET /api/v1/contacts
 --- more_headers eval
 "X-API-Key: $CRM::Test::KEYS{read_a}"
 --- error_code: 200
+
+=== TEST 23: a rate limit is a 32-bit integer, said on its field
+--- request
+POST /api/v1/api-keys
+{"name":"huge","scopes":["contacts:read"],"rateLimitPerMinute":2147483648}
+--- more_headers eval
+"X-API-Key: $CRM::Test::KEYS{owner_a}\nContent-Type: application/json"
+--- error_code: 422
+--- response_body_like: "field":"rateLimitPerMinute","code":"out_of_range","message":"must be an integer between -2147483648 and 2147483647"

@@ -616,3 +616,15 @@ X-API-Key: test-key-a-0123456789abcdef
 Content-Type: application/json
 --- error_code: 422
 --- response_body_like: "field":"x","code":"unknown_field","message":"this action takes no fields"
+
+
+
+=== TEST 40: a send rate is a 32-bit integer, said on its field
+--- request
+PATCH /api/v1/campaigns/ca000000-0000-4000-8000-000000000002
+{"sendRate":2147483648}
+--- more_headers
+X-API-Key: test-key-a-0123456789abcdef
+Content-Type: application/json
+--- error_code: 422
+--- response_body_like: "field":"sendRate","code":"out_of_range"

@@ -144,7 +144,8 @@ typedef struct {
     ngx_uint_t                type;         /* crm_field_type_e */
     ngx_uint_t                flags;        /* CRM_F_* */
     size_t                    max_len;      /* text: characters;
-                                               arrays: elements; 0: none */
+                                               arrays: elements; integers:
+                                               the largest; 0: none */
     const char              **enum_values;  /* NULL-terminated, ENUM */
     const char               *ref;          /* resource name this uuid
                                                refers to, or NULL */

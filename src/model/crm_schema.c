@@ -14,6 +14,9 @@
 #include "model/crm.h"
 
 
+/* an integer column of 32 bits: its "max" */
+#define CRM_INT4_MAX  2147483647
+
 #define crm_fld(name, column, type, flags, max)                              \
     { ngx_string(name), ngx_string(column), type, flags, max, NULL, NULL }
 
@@ -76,7 +79,7 @@ static crm_field_t  crm_contact_fields[] = {
     crm_fld("title", "title", CRM_FT_TEXT, CRM_FS, 200),
     crm_ref("companyId", "company_id", CRM_F_FILTER, "companies"),
     crm_ref("ownerId", "owner_id", CRM_F_FILTER, "users"),
-    crm_enum("status", "status", CRM_FS, crm_contact_statuses),
+    crm_enum("status", "status", CRM_FS|CRM_F_NOTNULL, crm_contact_statuses),
     crm_fld("source", "source", CRM_FT_TEXT, CRM_FS, 100),
     crm_fld("tags", "tags", CRM_FT_TEXT_ARRAY,
             CRM_F_FILTER|CRM_F_NOTNULL, 50),
@@ -131,8 +134,10 @@ static crm_field_t  crm_api_key_fields[] = {
             CRM_F_READONLY|CRM_F_SORT, 0),
     crm_fld("createdBy", "created_by", CRM_FT_UUID,
             CRM_F_READONLY|CRM_F_FILTER, 0),
-    crm_fld("rateLimitPerMinute", "rate_limit_per_minute", CRM_FT_INT, 0, 0),
-    crm_fld("rateLimitPerHour", "rate_limit_per_hour", CRM_FT_INT, 0, 0),
+    crm_fld("rateLimitPerMinute", "rate_limit_per_minute", CRM_FT_INT, 0,
+            CRM_INT4_MAX),
+    crm_fld("rateLimitPerHour", "rate_limit_per_hour", CRM_FT_INT, 0,
+            CRM_INT4_MAX),
     crm_common_tail
 };
 
@@ -162,7 +167,7 @@ static crm_field_t  crm_deal_fields[] = {
     crm_fld("currency", "currency", CRM_FT_TEXT, CRM_F_FILTER, 3),
     crm_ref("pipelineId", "pipeline_id", CRM_F_FILTER, "pipelines"),
     crm_fld("stage", "stage", CRM_FT_TEXT, CRM_FS, 100),
-    crm_fld("probability", "probability", CRM_FT_INT, CRM_FS, 0),
+    crm_fld("probability", "probability", CRM_FT_INT, CRM_FS, CRM_INT4_MAX),
     crm_fld("closeDate", "close_date", CRM_FT_DATE, CRM_FS, 0),
     crm_enum("status", "status", CRM_FS|CRM_F_NOTNULL, crm_deal_statuses),
     crm_ref("companyId", "company_id", CRM_F_FILTER, "companies"),
@@ -437,7 +442,7 @@ static crm_field_t  crm_campaign_fields[] = {
     crm_fld("audience", "audience", CRM_FT_OBJECT,
             CRM_F_REQUIRED|CRM_F_NOTNULL, 262144),
     crm_fld("scheduledAt", "scheduled_at", CRM_FT_TIMESTAMP, CRM_FS, 0),
-    crm_fld("sendRate", "send_rate", CRM_FT_INT, 0, 0),
+    crm_fld("sendRate", "send_rate", CRM_FT_INT, 0, CRM_INT4_MAX),
     crm_enum("status", "status", CRM_RO, crm_campaign_statuses),
     crm_fld("counters", "db_campaign_counters(workspace_id, id)",
             CRM_FT_OBJECT, CRM_F_READONLY|CRM_F_EXPR, 0),

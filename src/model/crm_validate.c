@@ -569,31 +569,45 @@ static ngx_int_t
 crm_validate_int(crm_validate_t *ctx, crm_field_t *f, ngx_str_t *name,
     json_t *v, ngx_str_t *out)
 {
-    double  d;
+    double      d;
+    json_int_t  n;
 
     if (json_is_integer(v)) {
-        return crm_validate_integer_text(ctx->pool, json_integer_value(v),
-                                         out);
+        n = json_integer_value(v);
+
+    } else {
+        if (!json_is_real(v)) {
+            return crm_validate_invalid_type(ctx, f, name);
+        }
+
+        d = json_real_value(v);
+
+        if (!isfinite(d) || d != trunc(d)) {
+            return crm_validate_invalid_type(ctx, f, name);
+        }
+
+        if (d < -CRM_VALIDATE_INT_LIMIT || d >= CRM_VALIDATE_INT_LIMIT) {
+            return crm_validate_error(ctx, name, "out_of_range",
+                                      "must be an integer between "
+                                      "-9223372036854775808 and "
+                                      "9223372036854775807");
+        }
+
+        n = (json_int_t) d;
     }
 
-    if (!json_is_real(v)) {
-        return crm_validate_invalid_type(ctx, f, name);
-    }
+    /* max_len: the largest of a column of 32 bits, as PostgreSQL's */
 
-    d = json_real_value(v);
-
-    if (!isfinite(d) || d != trunc(d)) {
-        return crm_validate_invalid_type(ctx, f, name);
-    }
-
-    if (d < -CRM_VALIDATE_INT_LIMIT || d >= CRM_VALIDATE_INT_LIMIT) {
+    if (f->max_len > 0
+        && (n > (json_int_t) f->max_len || n < -(json_int_t) f->max_len - 1))
+    {
         return crm_validate_error(ctx, name, "out_of_range",
-                                  "must be an integer between "
-                                  "-9223372036854775808 and "
-                                  "9223372036854775807");
+                                  "must be an integer between %L and %L",
+                                  (int64_t) (-(json_int_t) f->max_len - 1),
+                                  (int64_t) f->max_len);
     }
 
-    return crm_validate_integer_text(ctx->pool, (json_int_t) d, out);
+    return crm_validate_integer_text(ctx->pool, n, out);
 }
 
 
