@@ -326,3 +326,26 @@ POST /api/v1/custom-fields/bulk
 --- more_headers eval
 "X-API-Key: $CRM::Test::KEYS{read_a}"
 --- error_code: 403
+
+=== TEST 36: a field defined again with another type: its old values are no number, not an error
+--- sql
+INSERT INTO custom_fields (workspace_id, object, name, type)
+VALUES ('11111111-1111-4111-8111-111111111111', 'companies', 'redef', 'text');
+INSERT INTO companies (workspace_id, name, custom_fields) VALUES
+ ('11111111-1111-4111-8111-111111111111', 'Redef Text', '{"redef": "v"}');
+UPDATE custom_fields SET deleted_at = now()
+ WHERE workspace_id = '11111111-1111-4111-8111-111111111111' AND name = 'redef';
+INSERT INTO custom_fields (workspace_id, object, name, type)
+VALUES ('11111111-1111-4111-8111-111111111111', 'companies', 'redef', 'number');
+INSERT INTO companies (workspace_id, name, custom_fields) VALUES
+ ('11111111-1111-4111-8111-111111111111', 'Redef Number', '{"redef": 7}');
+--- request
+GET /api/v1/companies?customFields.redef[gt]=1&fields=name
+--- error_code: 200
+--- response_body_like: ^\{"data":\[\{"id":"[^"]+","name":"Redef Number"\}\],
+
+=== TEST 37: ... and sorting by it puts them with the empty ones
+--- request
+GET /api/v1/companies?customFields.redef[is]=notnull&sort=customFields.redef&fields=name
+--- error_code: 200
+--- response_body_like: ^\{"data":\[\{"id":"[^"]+","name":"Redef Number"\}\],

@@ -188,7 +188,7 @@ crm_custom_field(ngx_pool_t *pool, json_t *def, crm_field_t *f)
     u_char       *p;
     size_t        i, len;
     json_t       *options, *o;
-    const char   *name, *type, *cast, **values;
+    const char   *name, *type, *expr, **values;
 
     name = json_string_value(json_object_get(def, "name"));
     type = json_string_value(json_object_get(def, "type"));
@@ -198,19 +198,29 @@ crm_custom_field(ngx_pool_t *pool, json_t *def, crm_field_t *f)
         return NGX_DECLINED;
     }
 
-    cast = "";
+    /*
+     * A typed value is read only when the stored JSON has that type: a
+     * definition deleted and made again with another type leaves the
+     * old values (strings under a number), which are then NULL, not an
+     * error of every filter and sort on the field
+     */
+
+    expr = "((custom_fields ->> '%s'))%Z";
 
     if (ngx_strcmp(type, "number") == 0) {
         f->type = CRM_FT_NUMERIC;
-        cast = "::numeric";
+        expr = "(CASE WHEN jsonb_typeof(custom_fields -> '%s') = 'number'"
+               " THEN (custom_fields ->> '%s')::numeric END)%Z";
 
     } else if (ngx_strcmp(type, "boolean") == 0) {
         f->type = CRM_FT_BOOL;
-        cast = "::boolean";
+        expr = "(CASE WHEN jsonb_typeof(custom_fields -> '%s') = 'boolean'"
+               " THEN (custom_fields ->> '%s')::boolean END)%Z";
 
     } else if (ngx_strcmp(type, "date") == 0) {
         f->type = CRM_FT_DATE;
-        cast = "::date";
+        expr = "(CASE WHEN db_custom_date_valid(custom_fields -> '%s')"
+               " THEN (custom_fields ->> '%s')::date END)%Z";
 
     } else if (ngx_strcmp(type, "select") == 0) {
         f->type = CRM_FT_ENUM;
@@ -247,16 +257,15 @@ crm_custom_field(ngx_pool_t *pool, json_t *def, crm_field_t *f)
     f->name.len = sizeof("customFields.") - 1 + len;
     f->name.data = ngx_pnalloc(pool, f->name.len);
 
-    f->column.len = sizeof("((custom_fields ->> '')" ")") - 1 + len
-                    + ngx_strlen(cast);
-    f->column.data = ngx_pnalloc(pool, f->column.len);
+    f->column.data = ngx_pnalloc(pool, ngx_strlen(expr) + 2 * len + 1);
 
     if (f->name.data == NULL || f->column.data == NULL) {
         return NGX_ERROR;
     }
 
     ngx_sprintf(f->name.data, "customFields.%s", name);
-    ngx_sprintf(f->column.data, "((custom_fields ->> '%s')%s)", name, cast);
+    f->column.len = ngx_sprintf(f->column.data, expr, name, name)
+                    - f->column.data - 1;
 
     f->flags = CRM_F_FILTER|CRM_F_SORT|CRM_F_EXPR;
 
