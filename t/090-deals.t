@@ -166,3 +166,63 @@ GET /api/v1/deals
 X-API-Key: test-key-b-0123456789abcdef
 --- error_code: 200
 --- response_body_like: ^\{"data":\[\],
+
+=== TEST 15: a deleted company is not a company to refer to
+--- sql
+INSERT INTO companies (workspace_id, id, name, deleted_at) VALUES
+ ('11111111-1111-4111-8111-111111111111',
+  'c0000000-0000-4000-8000-0000000000de', 'Gone', now());
+--- request
+POST /api/v1/deals
+{"name":"To the gone","companyId":"c0000000-0000-4000-8000-0000000000de"}
+--- more_headers
+X-API-Key: test-key-a-0123456789abcdef
+Content-Type: application/json
+--- error_code: 422
+--- response_body_like: "field":"companyId","code":"not_found"
+
+=== TEST 16: nor for a contact
+--- request
+POST /api/v1/contacts
+{"email":"gone@deals.test","companyId":"c0000000-0000-4000-8000-0000000000de"}
+--- more_headers
+X-API-Key: test-key-a-0123456789abcdef
+Content-Type: application/json
+--- error_code: 422
+--- response_body_like: "field":"companyId","code":"not_found"
+
+=== TEST 17: a deleted pipeline is not a pipeline to put a deal in
+--- sql
+INSERT INTO pipelines (workspace_id, id, name, stages, deleted_at) VALUES
+ ('11111111-1111-4111-8111-111111111111',
+  'b1000000-0000-4000-8000-0000000000de', 'Gone',
+  '[{"name":"Lead","probability":10}]', now());
+--- request
+POST /api/v1/deals
+{"name":"In the gone","pipelineId":"b1000000-0000-4000-8000-0000000000de"}
+--- more_headers
+X-API-Key: test-key-a-0123456789abcdef
+Content-Type: application/json
+--- error_code: 422
+--- response_body_like: "field":"pipelineId","code":"not_found"
+
+=== TEST 18: a pipeline with deals is not deleted
+--- request
+DELETE /api/v1/pipelines/b1000000-0000-4000-8000-000000000001
+--- more_headers
+X-API-Key: test-key-a-0123456789abcdef
+--- error_code: 409
+--- response_body_like: "code":"INVALID_STATE",.*"message":"the pipeline has deals: move or delete them first"
+
+=== TEST 19: a deal whose pipeline lost its stage still takes other changes
+--- sql
+UPDATE pipelines SET stages = '[{"name":"Other","probability":1}]'
+ WHERE id = 'b1000000-0000-4000-8000-000000000001';
+--- request
+PATCH /api/v1/deals/d1000000-0000-4000-8000-000000000001
+{"name":"Big one, renamed"}
+--- more_headers
+X-API-Key: test-key-a-0123456789abcdef
+Content-Type: application/json
+--- error_code: 200
+--- response_body_like: "name":"Big one, renamed",.*"stage":"[A-Za-z]+"
