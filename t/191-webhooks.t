@@ -189,6 +189,19 @@ print("v1," + base64.b64encode(hmac.new(k, i.encode() + b"." + t.encode()
         ($r) = got('/ok');
         is($r->{json}{type}, 'webhook.test', "$name - webhook.test");
         ok($r->{verified}, "$name - the old secret still verifies");
+
+        # an inactive webhook is not tested, nor its deliveries retried
+        my (undef, $ds) = api('GET', "/api/v1/webhooks/$w->{id}/deliveries"
+                              . '?limit=1', $KA);
+        api('PATCH', "/api/v1/webhooks/$w->{id}", $KA, '{"active":false}');
+        my ($s, $e) = api('POST', "/api/v1/webhooks/$w->{id}/test", $KA,
+                          '{}');
+        is("$s " . ($e->{error}{code} // ''), '409 INVALID_STATE',
+           "$name - an inactive webhook is not tested");
+        ($s, $e) = api('POST', "/api/v1/webhooks/$w->{id}/deliveries/"
+                       . "$ds->{data}[0]{id}/retry", $KA, '{}');
+        is("$s " . ($e->{error}{code} // ''), '409 INVALID_STATE',
+           "$name - nor its deliveries retried");
         api('DELETE', "/api/v1/webhooks/$w->{id}", $KA);
 
     } elsif ($name =~ /failures are retried/) {

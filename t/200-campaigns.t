@@ -628,3 +628,15 @@ X-API-Key: test-key-a-0123456789abcdef
 Content-Type: application/json
 --- error_code: 422
 --- response_body_like: "field":"sendRate","code":"out_of_range"
+
+
+
+=== TEST 41: a scheduled campaign keeps its time
+--- request
+PATCH /api/v1/campaigns/ca000000-0000-4000-8000-000000000003
+{"scheduledAt":null}
+--- more_headers
+X-API-Key: test-key-a-0123456789abcdef
+Content-Type: application/json
+--- error_code: 422
+--- response_body_like: "field":"scheduledAt","code":"required","message":"a scheduled campaign keeps a time
