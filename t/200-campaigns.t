@@ -640,3 +640,25 @@ X-API-Key: test-key-a-0123456789abcdef
 Content-Type: application/json
 --- error_code: 422
 --- response_body_like: "field":"scheduledAt","code":"required","message":"a scheduled campaign keeps a time
+
+
+
+=== TEST 42: an audience of 10,000 contact ids, the documented most
+--- request eval
+"POST /api/v1/campaigns\n" . JSON::PP::encode_json({ name => 'Many', subject => 's', text => 'x', audience => { contactIds => [ map { sprintf 'c2000000-0000-4000-8000-%012d', $_ } 1 .. 10000 ] } })
+--- more_headers
+X-API-Key: test-key-a-0123456789abcdef
+Content-Type: application/json
+--- error_code: 201
+--- response_body_like: "name":"Many"
+
+
+
+=== TEST 43: and not one more
+--- request eval
+"POST /api/v1/campaigns\n" . JSON::PP::encode_json({ name => 'Too many', subject => 's', text => 'x', audience => { contactIds => [ map { sprintf 'c2000000-0000-4000-8000-%012d', $_ } 1 .. 10001 ] } })
+--- more_headers
+X-API-Key: test-key-a-0123456789abcdef
+Content-Type: application/json
+--- error_code: 422
+--- response_body_like: "field":"audience

@@ -440,7 +440,7 @@ static crm_field_t  crm_campaign_fields[] = {
     crm_fld("html", "body_html", CRM_FT_TEXT, 0, 1048576),
     crm_fld("text", "body_text", CRM_FT_TEXT, 0, 1048576),
     crm_fld("audience", "audience", CRM_FT_OBJECT,
-            CRM_F_REQUIRED|CRM_F_NOTNULL, 262144),
+            CRM_F_REQUIRED|CRM_F_NOTNULL, 524288),
     crm_fld("scheduledAt", "scheduled_at", CRM_FT_TIMESTAMP, CRM_FS, 0),
     crm_fld("sendRate", "send_rate", CRM_FT_INT, 0, CRM_INT4_MAX),
     crm_enum("status", "status", CRM_RO, crm_campaign_statuses),
