@@ -47,6 +47,10 @@ Test::Nginx::Socket::add_response_body_check(sub {
         my ($loc1) = $h1 =~ /\r\nLocation: (\S+)/i;
         my ($loc2) = $h2 =~ /\r\nLocation: (\S+)/i;
         is($loc2, $loc1, "$name - the same Location");
+        my ($etag1) = $h1 =~ /\r\nETag: (\S+)/i;
+        my ($etag2) = $h2 =~ /\r\nETag: (\S+)/i;
+        ok(defined $etag1, "$name - an ETag");
+        is($etag2, $etag1, "$name - the same ETag");
         is(sql("SELECT count(*) FROM contacts WHERE email = 'i1\@example.com'"),
            1, "$name - one contact only");
 

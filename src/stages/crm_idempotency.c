@@ -241,7 +241,8 @@ crm_idem_claimed(crm_redis_cmd_t *cmd, redisReply *reply, void *data)
 
 /*
  * The key exists: "i:<fp>" (in flight) or
- * "d:<fp>:<status>:<location>\n<body>" (done).
+ * "d:<fp>:<status>:<location>[\t<etag>]\n<body>" (done; the ETag since
+ * this version, and entries without one still read).
  */
 
 static ngx_int_t
@@ -249,7 +250,7 @@ crm_idem_answer(ngx_http_request_t *r, crm_ctx_t *ctx, u_char *v,
     size_t len)
 {
     u_char      *p, *last, *body;
-    ngx_str_t    loc, yes;
+    ngx_str_t    loc, etag, yes;
     ngx_int_t    status;
 
     last = v + len;
@@ -280,11 +281,22 @@ crm_idem_answer(ngx_http_request_t *r, crm_ctx_t *ctx, u_char *v,
     p += 4;
 
     loc.data = p;
-    while (p < last && *p != '\n') {
+    while (p < last && *p != '\n' && *p != '\t') {
         p++;
     }
 
     loc.len = p - loc.data;
+    ngx_str_null(&etag);
+
+    if (p < last && *p == '\t') {
+        etag.data = ++p;
+
+        while (p < last && *p != '\n') {
+            p++;
+        }
+
+        etag.len = p - etag.data;
+    }
 
     if (p == last || status == NGX_ERROR) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
@@ -292,7 +304,7 @@ crm_idem_answer(ngx_http_request_t *r, crm_ctx_t *ctx, u_char *v,
 
     p++;
 
-    body = ngx_pnalloc(r->pool, (last - p) + loc.len + 1);
+    body = ngx_pnalloc(r->pool, (last - p) + loc.len + etag.len + 1);
     if (body == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
@@ -304,6 +316,16 @@ crm_idem_answer(ngx_http_request_t *r, crm_ctx_t *ctx, u_char *v,
                    - loc.len;
 
         if (crm_http_header_out(r, "Location", &loc) != NGX_OK) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+    }
+
+    if (etag.len > 0) {
+        etag.data = ngx_cpymem(body + (last - p) + loc.len, etag.data,
+                               etag.len)
+                    - etag.len;
+
+        if (crm_http_header_out(r, "ETag", &etag) != NGX_OK) {
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
         }
     }
@@ -357,7 +379,7 @@ crm_idem_store(ngx_http_request_t *r, crm_ctx_t *ctx, ngx_uint_t status,
     u_char           *p;
     size_t            len;
     ngx_int_t         n;
-    ngx_str_t         argv[5], loc;
+    ngx_str_t         argv[5], loc, etag;
     ngx_uint_t        i, argc;
     ngx_pool_t       *pool;
     ngx_chain_t      *cl;
@@ -373,6 +395,7 @@ crm_idem_store(ngx_http_request_t *r, crm_ctx_t *ctx, ngx_uint_t status,
     }
 
     ngx_str_null(&loc);
+    ngx_str_null(&etag);
 
     part = &r->headers_out.headers.part;
     h = part->elts;
@@ -393,6 +416,12 @@ crm_idem_store(ngx_http_request_t *r, crm_ctx_t *ctx, ngx_uint_t status,
                                sizeof("Location") - 1) == 0)
         {
             loc = h[i].value;
+
+        } else if (h[i].hash != 0 && h[i].key.len == sizeof("ETag") - 1
+                   && ngx_strncasecmp(h[i].key.data, (u_char *) "ETag",
+                                      sizeof("ETag") - 1) == 0)
+        {
+            etag = h[i].value;
         }
     }
 
@@ -410,7 +439,7 @@ crm_idem_store(ngx_http_request_t *r, crm_ctx_t *ctx, ngx_uint_t status,
         goto send;
     }
 
-    len = 2 + CRM_IDEM_FP_LEN + 5 + loc.len + 1;
+    len = 2 + CRM_IDEM_FP_LEN + 5 + loc.len + 1 + etag.len + 1;
 
     for (cl = out; cl; cl = cl->next) {
         len += cl->buf->last - cl->buf->pos;
@@ -423,7 +452,13 @@ crm_idem_store(ngx_http_request_t *r, crm_ctx_t *ctx, ngx_uint_t status,
     }
 
     argv[2].data = p;
-    p = ngx_sprintf(p, "d:%V:%03ui:%V\n", &ctx->idem->fp, status, &loc);
+    p = ngx_sprintf(p, "d:%V:%03ui:%V", &ctx->idem->fp, status, &loc);
+
+    if (etag.len > 0) {
+        p = ngx_sprintf(p, "\t%V", &etag);
+    }
+
+    *p++ = '\n';
 
     for (cl = out; cl; cl = cl->next) {
         p = ngx_cpymem(p, cl->buf->pos, cl->buf->last - cl->buf->pos);
