@@ -83,10 +83,9 @@ static ngx_int_t
 crm_search_args(ngx_http_request_t *r, crm_ctx_t *ctx, ngx_str_t *q,
     ngx_str_t *types, ngx_uint_t *limit)
 {
-    u_char     *p, *last, *amp, *eq, *dst, *src;
-    size_t      len;
-    ngx_int_t   n;
-    ngx_str_t   name, value, lim;
+    u_char     *p, *last, *amp, *eq;
+    ngx_int_t   n, rc;
+    ngx_str_t   name, value, raw, lim, *seen;
 
     ngx_str_null(q);
     ngx_str_null(types);
@@ -115,43 +114,50 @@ crm_search_args(ngx_http_request_t *r, crm_ctx_t *ctx, ngx_str_t *q,
             continue;
         }
 
-        /* the value, unescaped into a copy */
+        /* the name and the value, unescaped as a list's are */
 
-        dst = ngx_pnalloc(r->pool, value.len + 1);
-        if (dst == NULL) {
+        rc = crm_query_unescape(r->pool, name.data, name.len, &name);
+
+        if (rc == NGX_OK) {
+            raw = value;
+            rc = crm_query_unescape(r->pool, raw.data, raw.len, &value);
+        }
+
+        if (rc == NGX_ERROR) {
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
         }
 
-        src = value.data;
-        value.data = dst;
-        ngx_unescape_uri(&dst, &src, value.len, NGX_UNESCAPE_URI);
-        value.len = dst - value.data;
-
-        for (len = 0; len < value.len; len++) {
-            if (value.data[len] == '+') {
-                value.data[len] = ' ';
-            }
-        }
-
-        if (name.len == 1 && name.data[0] == 'q' && q->data == NULL) {
-            *q = value;
-
-        } else if (name.len == 5 && ngx_strncmp(name.data, "types", 5) == 0
-                   && types->data == NULL)
-        {
-            *types = value;
-
-        } else if (name.len == 5 && ngx_strncmp(name.data, "limit", 5) == 0
-                   && lim.data == NULL)
-        {
-            lim = value;
-
-        } else {
-            ctx->rc = crm_search_bad(r, "(query)", "unknown_parameter",
-                                     "/search takes q, types and limit, "
-                                     "once each");
+        if (rc == NGX_DECLINED) {
+            ctx->rc = crm_search_bad(r, "(query)", "invalid_encoding",
+                                     "a parameter is not valid "
+                                     "percent-encoded UTF-8 text");
             return NGX_ABORT;
         }
+
+        if (name.len == 1 && name.data[0] == 'q') {
+            seen = q;
+
+        } else if (name.len == 5 && ngx_strncmp(name.data, "types", 5) == 0) {
+            seen = types;
+
+        } else if (name.len == 5 && ngx_strncmp(name.data, "limit", 5) == 0) {
+            seen = &lim;
+
+        } else {
+            ctx->rc = crm_search_bad(r, (char *) name.data,
+                                     "unknown_parameter",
+                                     "/search takes q, types and limit");
+            return NGX_ABORT;
+        }
+
+        if (seen->data != NULL) {
+            ctx->rc = crm_search_bad(r, (char *) name.data,
+                                     "duplicate_parameter",
+                                     "/search takes each parameter once");
+            return NGX_ABORT;
+        }
+
+        *seen = value;
     }
 
     if (q->data == NULL) {
@@ -162,7 +168,6 @@ crm_search_args(ngx_http_request_t *r, crm_ctx_t *ctx, ngx_str_t *q,
     /*
      * trimmed; at least three characters (a shorter term has no trigram,
      * so it could only be searched by reading every row), at most 200
-     * (bytes)
      */
 
     while (q->len > 0 && q->data[0] == ' ') {
@@ -174,9 +179,10 @@ crm_search_args(ngx_http_request_t *r, crm_ctx_t *ctx, ngx_str_t *q,
         q->len--;
     }
 
-    if (q->len > CRM_SEARCH_Q_MAX
-        || crm_value_check(CRM_FT_TEXT, q) != NGX_OK
-        || ngx_utf8_length(q->data, q->len) < CRM_SEARCH_Q_MIN)
+    n = ngx_utf8_length(q->data, q->len);
+
+    if (n > CRM_SEARCH_Q_MAX || n < CRM_SEARCH_Q_MIN
+        || crm_value_check(CRM_FT_TEXT, q) != NGX_OK)
     {
         ctx->rc = crm_search_bad(r, "q", "invalid_value",
                                  "q must be 3 to 200 characters of text");

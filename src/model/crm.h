@@ -383,6 +383,13 @@ const char *crm_query_operator(ngx_uint_t i, ngx_uint_t type,
     ngx_uint_t *allowed);
 const char *crm_query_parameter(ngx_uint_t i);
 
+/*
+ * a query string's value: %XX and "+" (a space), NUL-terminated;
+ * NGX_DECLINED: a "%" without two hex digits, invalid UTF-8 or a NUL
+ */
+ngx_int_t crm_query_unescape(ngx_pool_t *pool, u_char *p, size_t len,
+    ngx_str_t *out);
+
 /* "fields=" alone, for single-record GETs; other parameters rejected */
 ngx_int_t crm_query_parse_fields(ngx_pool_t *pool, crm_resource_t *res,
     ngx_str_t *args, crm_query_t *q, crm_error_t *err);

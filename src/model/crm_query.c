@@ -161,8 +161,6 @@ static ngx_int_t crm_query_number(crm_query_ctx_t *ctx, ngx_str_t *raw,
 static ngx_int_t crm_query_word(crm_query_ctx_t *ctx, ngx_str_t *raw,
     const char **words, ngx_uint_t *index);
 static ngx_int_t crm_query_next_item(ngx_str_t *list, ngx_str_t *item);
-static ngx_int_t crm_query_unescape(ngx_pool_t *pool, u_char *p,
-    size_t len, ngx_str_t *out);
 static ngx_int_t crm_query_hex(u_char c);
 
 
@@ -1297,7 +1295,7 @@ crm_query_next_item(ngx_str_t *list, ngx_str_t *item)
  * followed by two hex digits, invalid UTF-8 or a NUL byte.
  */
 
-static ngx_int_t
+ngx_int_t
 crm_query_unescape(ngx_pool_t *pool, u_char *p, size_t len, ngx_str_t *out)
 {
     u_char     *d, *last;
