@@ -36,21 +36,19 @@ crm_item_action(ngx_http_request_t *r, crm_ctx_t *ctx)
         return crm_exec_not_found(r, ctx);
     }
 
-    if (ctx->route.item_action->check != NULL) {
-        if (ngx_array_init(&errors, r->pool, 4, sizeof(crm_field_error_t))
-            != NGX_OK
-            || ctx->route.item_action->check(r->pool, ctx->route.res,
-                                             ctx->body, &errors)
-               != NGX_OK)
-        {
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
-        }
+    if (ngx_array_init(&errors, r->pool, 4, sizeof(crm_field_error_t))
+        != NGX_OK
+        || crm_validate_action(r->pool, ctx->route.res,
+                               &ctx->route.item_action->name, ctx->body,
+                               &errors)
+           != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
 
-        if (errors.nelts > 0) {
-            return crm_http_field_errors(r, CRM_E_VALIDATION_FAILED,
-                                         "the request is not valid",
-                                         &errors);
-        }
+    if (errors.nelts > 0) {
+        return crm_http_field_errors(r, CRM_E_VALIDATION_FAILED,
+                                     "the request is not valid", &errors);
     }
 
     st = ngx_pcalloc(r->pool, sizeof(crm_stmt_t));

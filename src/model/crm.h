@@ -134,7 +134,6 @@ typedef struct {
                                                GET renders it (the
                                                function's JSON is not
                                                shown) */
-    crm_check_pt              check;        /* the body's, or NULL */
 } crm_action_t;
 
 
@@ -648,12 +647,13 @@ ngx_int_t crm_webhook_sign(ngx_pool_t *pool, ngx_str_t *secret,
  */
 ngx_int_t crm_validate(ngx_pool_t *pool, crm_resource_t *res, void *body,
     ngx_uint_t create, ngx_array_t *values, ngx_array_t *errors);
-/* a body without fields: {} or none (crm_action_t's check) */
-ngx_int_t crm_validate_none(ngx_pool_t *pool, crm_resource_t *res,
-    void *body, ngx_array_t *errors);
-/* POST /leads/:id/convert's body (crm_action_t's check) */
-ngx_int_t crm_lead_convert_check(ngx_pool_t *pool, crm_resource_t *res,
-    void *body, ngx_array_t *errors);
+/*
+ * the body of POST /<resource>/:id/<action> (a lead's convert: its parts;
+ * a campaign's transitions: no fields): appends crm_field_error_t to
+ * "errors"; NGX_ERROR only without memory
+ */
+ngx_int_t crm_validate_action(ngx_pool_t *pool, crm_resource_t *res,
+    ngx_str_t *action, void *body, ngx_array_t *errors);
 
 
 #endif /* _CRM_H_INCLUDED_ */

@@ -1038,8 +1038,27 @@ static crm_validate_part_t  crm_validate_convert_parts[] = {
 };
 
 
+/* actions' bodies: a table, as the resources' own rules are */
+
+typedef struct {
+    ngx_str_t                 resource;
+    ngx_str_t                 action;       /* empty: every action */
+    crm_check_pt              check;
+} crm_validate_action_t;
+
+
+static ngx_int_t crm_validate_none(ngx_pool_t *pool, crm_resource_t *res,
+    void *body, ngx_array_t *errors);
+static ngx_int_t crm_lead_convert_check(ngx_pool_t *pool,
+    crm_resource_t *res, void *body, ngx_array_t *errors);
 static ngx_int_t crm_validate_part(ngx_pool_t *pool, crm_validate_part_t *pt,
     json_t *v, ngx_array_t *errors);
+
+
+static crm_validate_action_t  crm_validate_actions[] = {
+    { ngx_string("leads"), ngx_string("convert"), crm_lead_convert_check },
+    { ngx_string("campaigns"), ngx_null_string, crm_validate_none }
+};
 static ngx_int_t crm_validate_add(ngx_pool_t *pool, ngx_array_t *errors,
     const char *part, const char *field, size_t len, ngx_str_t *code,
     ngx_str_t *message);
@@ -1059,6 +1078,36 @@ static ngx_str_t  crm_validate_msg_object_false =
 
 
 ngx_int_t
+crm_validate_action(ngx_pool_t *pool, crm_resource_t *res, ngx_str_t *action,
+    void *body, ngx_array_t *errors)
+{
+    ngx_uint_t              i;
+    crm_validate_action_t  *va;
+
+    for (i = 0;
+         i < sizeof(crm_validate_actions) / sizeof(crm_validate_action_t);
+         i++)
+    {
+        va = &crm_validate_actions[i];
+
+        if (va->resource.len == res->name.len
+            && ngx_strncmp(va->resource.data, res->name.data, res->name.len)
+               == 0
+            && (va->action.len == 0
+                || (va->action.len == action->len
+                    && ngx_strncmp(va->action.data, action->data,
+                                   action->len)
+                       == 0)))
+        {
+            return va->check(pool, res, body, errors);
+        }
+    }
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
 crm_validate_none(ngx_pool_t *pool, crm_resource_t *res, void *body,
     ngx_array_t *errors)
 {
@@ -1082,7 +1131,7 @@ crm_validate_none(ngx_pool_t *pool, crm_resource_t *res, void *body,
 }
 
 
-ngx_int_t
+static ngx_int_t
 crm_lead_convert_check(ngx_pool_t *pool, crm_resource_t *res, void *body,
     ngx_array_t *errors)
 {
