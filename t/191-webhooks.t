@@ -194,7 +194,7 @@ print("v1," + base64.b64encode(hmac.new(k, i.encode() + b"." + t.encode()
         my (undef, $ds) = api('GET', "/api/v1/webhooks/$w->{id}/deliveries"
                               . '?limit=1', $KA);
         api('PATCH', "/api/v1/webhooks/$w->{id}", $KA, '{"active":false}');
-        my ($s, $e) = api('POST', "/api/v1/webhooks/$w->{id}/test", $KA,
+        ($s, my $e) = api('POST', "/api/v1/webhooks/$w->{id}/test", $KA,
                           '{}');
         is("$s " . ($e->{error}{code} // ''), '409 INVALID_STATE',
            "$name - an inactive webhook is not tested");
