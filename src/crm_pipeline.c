@@ -26,6 +26,7 @@
 
 static ngx_int_t crm_allowed(ngx_http_request_t *r, crm_ctx_t *ctx);
 static ngx_int_t crm_body_expected(ngx_http_request_t *r, crm_ctx_t *ctx);
+static ngx_int_t crm_body_charset(u_char *p, u_char *last);
 static void crm_body_ready(ngx_http_request_t *r);
 static ngx_int_t crm_proceed(ngx_http_request_t *r, crm_ctx_t *ctx);
 static void crm_discard(ngx_http_request_t *r);
@@ -173,6 +174,7 @@ crm_body_expected(ngx_http_request_t *r, crm_ctx_t *ctx)
 {
     u_char                   *p;
     ngx_str_t                *ct;
+    ngx_table_elt_t          *ce;
     ngx_http_crm_loc_conf_t  *lcf;
 
     lcf = ngx_http_get_module_loc_conf(r, ngx_http_crm_module);
@@ -196,6 +198,32 @@ crm_body_expected(ngx_http_request_t *r, crm_ctx_t *ctx)
         goto unsupported;
     }
 
+    /* JSON is UTF-8 (RFC 8259): a body said to be in another is refused */
+
+    if (crm_body_charset(p, ct->data + ct->len) != NGX_OK) {
+        crm_discard(r);
+        ctx->rc = crm_http_error(r, CRM_E_UNSUPPORTED_MEDIA_TYPE,
+                                 "the request body must be JSON in UTF-8 "
+                                 "(charset=utf-8 or none)", NULL);
+        return NGX_ABORT;
+    }
+
+    ce = crm_http_header_in(r, "Content-Encoding",
+                            sizeof("Content-Encoding") - 1);
+
+    if (ce != NULL
+        && !(ce->value.len == sizeof("identity") - 1
+             && ngx_strncasecmp(ce->value.data, (u_char *) "identity",
+                                sizeof("identity") - 1)
+                == 0))
+    {
+        crm_discard(r);
+        ctx->rc = crm_http_error(r, CRM_E_UNSUPPORTED_MEDIA_TYPE,
+                                 "a request body is taken without a "
+                                 "Content-Encoding", NULL);
+        return NGX_ABORT;
+    }
+
     if (r->headers_in.content_length_n > (off_t) lcf->max_body_size) {
         ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
                       "crm: request body of %O bytes is over the limit",
@@ -215,6 +243,59 @@ unsupported:
     ctx->rc = crm_http_error(r, CRM_E_UNSUPPORTED_MEDIA_TYPE,
                              "the request body must be application/json", NULL);
     return NGX_ABORT;
+}
+
+
+/*
+ * The parameters of a Content-Type after its type ("; charset=utf-8"):
+ * NGX_OK without a charset or with UTF-8's (quoted or not, any case)
+ */
+
+static ngx_int_t
+crm_body_charset(u_char *p, u_char *last)
+{
+    u_char  *v, *end;
+
+    while (p < last) {
+        while (p < last && (*p == ';' || *p == ' ' || *p == '\t')) {
+            p++;
+        }
+
+        end = p;
+
+        while (end < last && *end != ';') {
+            end++;
+        }
+
+        if (end - p > (ssize_t) sizeof("charset=") - 1
+            && ngx_strncasecmp(p, (u_char *) "charset=",
+                               sizeof("charset=") - 1)
+               == 0)
+        {
+            v = p + sizeof("charset=") - 1;
+
+            while (end > v && (end[-1] == ' ' || end[-1] == '\t')) {
+                end--;
+            }
+
+            if (end - v >= 2 && *v == '"' && end[-1] == '"') {
+                v++;
+                end--;
+            }
+
+            if (!((end - v == 5
+                   && ngx_strncasecmp(v, (u_char *) "utf-8", 5) == 0)
+                  || (end - v == 4
+                      && ngx_strncasecmp(v, (u_char *) "utf8", 4) == 0)))
+            {
+                return NGX_DECLINED;
+            }
+        }
+
+        p = end;
+    }
+
+    return NGX_OK;
 }
 
 

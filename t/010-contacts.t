@@ -448,3 +448,43 @@ X-API-Key: test-key-a-0123456789abcdef
 Content-Type: application/json
 --- error_code: 422
 --- response_body_like: "field":"status","code":"required","message":"is required and cannot be null"
+
+=== TEST 44: a JSON scalar is not a record either
+--- request
+POST /api/v1/contacts
+"a@b.co"
+--- more_headers
+X-API-Key: test-key-a-0123456789abcdef
+Content-Type: application/json
+--- error_code: 400
+--- response_body_like: "code":"BAD_REQUEST","status":400,"message":"the request body must be a JSON object"
+
+=== TEST 45: a body said to be in another charset is 415
+--- request
+POST /api/v1/contacts
+{"email":"latin@example.com"}
+--- more_headers
+X-API-Key: test-key-a-0123456789abcdef
+Content-Type: application/json; charset=ISO-8859-1
+--- error_code: 415
+--- response_body_like: "code":"UNSUPPORTED_MEDIA_TYPE",.*"message":"the request body must be JSON in UTF-8
+
+=== TEST 46: UTF-8 said so, in any case and quoted, is taken
+--- request
+POST /api/v1/contacts
+{"email":"utf8said@example.com"}
+--- more_headers
+X-API-Key: test-key-a-0123456789abcdef
+Content-Type: application/json; charset="UTF-8"
+--- error_code: 201
+
+=== TEST 47: a compressed body is 415, not a JSON error
+--- request
+POST /api/v1/contacts
+{"email":"gzip@example.com"}
+--- more_headers
+X-API-Key: test-key-a-0123456789abcdef
+Content-Type: application/json
+Content-Encoding: gzip
+--- error_code: 415
+--- response_body_like: "code":"UNSUPPORTED_MEDIA_TYPE",.*"message":"a request body is taken without a Content-Encoding"

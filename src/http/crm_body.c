@@ -64,8 +64,13 @@ crm_json_body(ngx_http_request_t *r, crm_ctx_t *ctx)
 
     crm_body_reader_init(&rd, r);
 
-    root = json_load_callback(crm_json_load, &rd, JSON_REJECT_DUPLICATES,
-                              &jerr);
+    /*
+     * JSON_DECODE_ANY: a scalar ("x", 42, null) is valid JSON, and is 400
+     * BAD_REQUEST below as any body that is not an object
+     */
+
+    root = json_load_callback(crm_json_load, &rd,
+                              JSON_REJECT_DUPLICATES|JSON_DECODE_ANY, &jerr);
 
     if (root == NULL && json_error_code(&jerr) == json_error_numeric_overflow)
     {
@@ -77,7 +82,7 @@ crm_json_body(ngx_http_request_t *r, crm_ctx_t *ctx)
         crm_body_reader_init(&rd, r);
 
         root = json_load_callback(crm_json_load, &rd,
-                                  JSON_REJECT_DUPLICATES
+                                  JSON_REJECT_DUPLICATES|JSON_DECODE_ANY
                                   |JSON_DECODE_INT_AS_REAL,
                                   &jerr);
 
