@@ -93,6 +93,21 @@ Test::Nginx::Socket::add_response_body_check(sub {
         is($s, 422, "$name - a host name refused");
         is($e->{error}{details}{fields}[0]{code}, 'host_name',
            "$name - host_name");
+        for my $secret ('whsec_' . ('B' x 33), 'whsec_' . ('Q' x 34),
+                        'short', 'whsec_' . ('A' x 30) . '===')
+        {
+            ($s, $e) = api('POST', '/api/v1/webhooks', $KA,
+                           qq({"url":"$BASE/x","events":["*"],)
+                           . qq("secret":"$secret"}));
+            is("$s " . ($e->{error}{details}{fields}[0]{field} // '') . ' '
+               . ($e->{error}{details}{fields}[0]{code} // ''),
+               '422 secret invalid_format', "$name - secret $secret refused");
+        }
+        ($s, $e) = api('POST', '/api/v1/webhooks', $KA,
+                       qq({"url":"$BASE/x","events":["*"],)
+                       . qq("secret":"whsec_) . ('A' x 34) . qq(=="}));
+        is($s, 201, "$name - a padded secret (25 bytes) is taken");
+        api('DELETE', "/api/v1/webhooks/$e->{data}{id}", $KA) if $s == 201;
         for my $bad ('http://127.0.0.1:99999/x', 'http://127.0.0.1:0/x',
                      'http://999.0.0.1/x', 'http://u:p@127.0.0.1/x')
         {

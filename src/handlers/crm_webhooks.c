@@ -24,6 +24,8 @@
 
 
 static ngx_int_t crm_webhook_secret(ngx_http_request_t *r, ngx_str_t *out);
+static ngx_int_t crm_webhook_secret_valid(ngx_str_t *secret);
+static ngx_int_t crm_webhook_secret_refused(ngx_http_request_t *r);
 static ngx_int_t crm_webhook_url(ngx_http_request_t *r, crm_ctx_t *ctx,
     ngx_int_t *rc);
 static crm_stmt_t *crm_webhook_stmt(ngx_http_request_t *r, crm_ctx_t *ctx,
@@ -166,6 +168,75 @@ crm_webhook_update(ngx_http_request_t *r, crm_ctx_t *ctx)
 }
 
 
+/*
+ * A client's secret: "whsec_" and the padded standard base64 of 24 to 66
+ * bytes, as receivers' libraries decode it strictly (the table's check
+ * alone took a length that is not a multiple of 4, which no delivery
+ * could then sign with)
+ */
+
+static ngx_int_t
+crm_webhook_secret_valid(ngx_str_t *secret)
+{
+    u_char  *p, *last;
+    size_t   len, pad;
+
+    if (secret->len < sizeof("whsec_") - 1
+        || ngx_strncmp(secret->data, "whsec_", sizeof("whsec_") - 1) != 0)
+    {
+        return NGX_DECLINED;
+    }
+
+    p = secret->data + sizeof("whsec_") - 1;
+    last = secret->data + secret->len;
+    len = last - p;
+    pad = 0;
+
+    while (last > p && last[-1] == '=' && pad < 2) {
+        last--;
+        pad++;
+    }
+
+    if (len % 4 != 0 || last - p < 32 || last - p > 88) {
+        return NGX_DECLINED;
+    }
+
+    for ( /* void */ ; p < last; p++) {
+        if (!((*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z')
+              || (*p >= '0' && *p <= '9') || *p == '+' || *p == '/'))
+        {
+            return NGX_DECLINED;
+        }
+    }
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+crm_webhook_secret_refused(ngx_http_request_t *r)
+{
+    ngx_array_t         errors;
+    crm_field_error_t  *e;
+
+    if (ngx_array_init(&errors, r->pool, 1, sizeof(crm_field_error_t))
+        != NGX_OK
+        || (e = ngx_array_push(&errors)) == NULL)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ngx_str_set(&e->field, "secret");
+    ngx_str_set(&e->code, "invalid_format");
+    ngx_str_set(&e->message, "must be whsec_ and the standard base64, "
+                             "padded, of 24 to 66 bytes (32 to 88 "
+                             "characters)");
+
+    return crm_http_field_errors(r, CRM_E_VALIDATION_FAILED,
+                                 "the request is not valid", &errors);
+}
+
+
 /* POST /webhooks: a secret of the body's, or a new one; shown once */
 
 ngx_int_t
@@ -203,6 +274,10 @@ crm_webhook_create(ngx_http_request_t *r, crm_ctx_t *ctx)
 
         ngx_memcpy(ctx->secret.data, json_string_value(v), ctx->secret.len);
         ctx->secret_name = "secret";
+
+        if (crm_webhook_secret_valid(&ctx->secret) != NGX_OK) {
+            return crm_webhook_secret_refused(r);
+        }
     }
 
     /* a malformed secret is the validator's and the table's to refuse */
