@@ -93,6 +93,13 @@ Test::Nginx::Socket::add_response_body_check(sub {
         is($s, 422, "$name - a host name refused");
         is($e->{error}{details}{fields}[0]{code}, 'host_name',
            "$name - host_name");
+        for my $pattern ('contacts.created', 'zzz.*') {
+            ($s, $e) = api('POST', '/api/v1/webhooks', $KA,
+                           qq({"url":"$BASE/x","events":["$pattern"]}));
+            is("$s " . ($e->{error}{details}{fields}[0]{field} // '') . ' '
+               . ($e->{error}{details}{fields}[0]{code} // ''),
+               '422 events invalid_value', "$name - $pattern refused");
+        }
         for my $secret ('whsec_' . ('B' x 33), 'whsec_' . ('Q' x 34),
                         'short', 'whsec_' . ('A' x 30) . '===')
         {

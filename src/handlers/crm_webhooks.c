@@ -25,6 +25,8 @@
 
 static ngx_int_t crm_webhook_secret(ngx_http_request_t *r, ngx_str_t *out);
 static ngx_int_t crm_webhook_secret_valid(ngx_str_t *secret);
+static ngx_int_t crm_webhook_events(ngx_http_request_t *r, crm_ctx_t *ctx,
+    ngx_int_t *rc);
 static ngx_int_t crm_webhook_secret_refused(ngx_http_request_t *r);
 static ngx_int_t crm_webhook_url(ngx_http_request_t *r, crm_ctx_t *ctx,
     ngx_int_t *rc);
@@ -153,6 +155,82 @@ crm_webhook_url(ngx_http_request_t *r, crm_ctx_t *ctx, ngx_int_t *rc)
 }
 
 
+/*
+ * The events' patterns name kinds of records there are: "contact.created",
+ * "deal.*", "*"; not "contacts.created" (the path's plural) nor
+ * "zzz.created", which the table's pattern check takes and no event
+ * would ever match.  The kind is any resource's singular name.
+ */
+
+static ngx_int_t
+crm_webhook_events(ngx_http_request_t *r, crm_ctx_t *ctx, ngx_int_t *rc)
+{
+    size_t              i, len;
+    json_t             *events, *e;
+    ngx_uint_t          k, n;
+    const char         *p, *dot;
+    ngx_array_t         errors;
+    crm_resource_t     *all;
+    crm_field_error_t  *fe;
+
+    events = json_object_get(ctx->body, "events");
+
+    if (!json_is_array(events)) {
+        return NGX_OK;
+    }
+
+    all = crm_schema_all(&n);
+
+    json_array_foreach(events, i, e) {
+        if (!json_is_string(e)) {
+            continue;
+        }
+
+        p = json_string_value(e);
+
+        if (ngx_strcmp(p, "*") == 0) {
+            continue;
+        }
+
+        dot = ngx_strchr(p, '.');
+        len = (dot != NULL) ? (size_t) (dot - p) : ngx_strlen(p);
+
+        for (k = 0; k < n; k++) {
+            if (all[k].singular.len == len
+                && ngx_strncmp(all[k].singular.data, p, len) == 0)
+            {
+                break;
+            }
+        }
+
+        if (k < n) {
+            continue;
+        }
+
+        if (ngx_array_init(&errors, r->pool, 1, sizeof(crm_field_error_t))
+            != NGX_OK
+            || (fe = ngx_array_push(&errors)) == NULL)
+        {
+            *rc = NGX_HTTP_INTERNAL_SERVER_ERROR;
+            return NGX_DECLINED;
+        }
+
+        ngx_str_set(&fe->field, "events");
+        ngx_str_set(&fe->code, "invalid_value");
+        ngx_str_set(&fe->message, "a pattern names a kind of record that "
+                                  "has no events: <kind>.<verb> with a "
+                                  "kind in the singular (contact, deal, "
+                                  "email, ...), <kind>.* or *");
+
+        *rc = crm_http_field_errors(r, CRM_E_VALIDATION_FAILED,
+                                    "the request is not valid", &errors);
+        return NGX_DECLINED;
+    }
+
+    return NGX_OK;
+}
+
+
 /* PATCH /webhooks/:id: the generic update of a deliverable URL */
 
 ngx_int_t
@@ -160,7 +238,9 @@ crm_webhook_update(ngx_http_request_t *r, crm_ctx_t *ctx)
 {
     ngx_int_t  rc;
 
-    if (crm_webhook_url(r, ctx, &rc) != NGX_OK) {
+    if (crm_webhook_url(r, ctx, &rc) != NGX_OK
+        || crm_webhook_events(r, ctx, &rc) != NGX_OK)
+    {
         return rc;
     }
 
@@ -246,7 +326,9 @@ crm_webhook_create(ngx_http_request_t *r, crm_ctx_t *ctx)
     ngx_str_t   secret;
     ngx_int_t   rc;
 
-    if (crm_webhook_url(r, ctx, &rc) != NGX_OK) {
+    if (crm_webhook_url(r, ctx, &rc) != NGX_OK
+        || crm_webhook_events(r, ctx, &rc) != NGX_OK)
+    {
         return rc;
     }
 
