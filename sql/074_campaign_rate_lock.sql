@@ -8,8 +8,10 @@
 -- had committed.  Now, for a campaign with a sendRate, the count is
 -- taken under a transaction-scoped advisory lock of the campaign, so a
 -- second claimer waits until the first's claim commits and then counts
--- it.  A campaign without a sendRate takes no lock.  sql/020's function,
--- restated whole with the lock added.
+-- it.  A campaign without a sendRate takes no lock.  The campaigns are
+-- taken in a total order (started_at, id: those started together share
+-- their time), so two claimers never wait for each other's locks.
+-- sql/020's function, restated whole with the lock and the order added.
 
 CREATE OR REPLACE FUNCTION db_campaign_claim(p_batch integer, p_lease interval,
     p_owner text)
@@ -26,7 +28,7 @@ BEGIN
                FROM campaigns k
               WHERE k.status = 'running' AND k.materialized_at IS NOT NULL
                 AND k.deleted_at IS NULL
-              ORDER BY k.started_at
+              ORDER BY k.started_at, k.id
     LOOP
         EXIT WHEN v_left <= 0;
 

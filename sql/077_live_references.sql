@@ -16,16 +16,26 @@
 -- test added): a deal whose pipeline lost its stage refused every later
 -- PATCH on "stage", a field the client had not sent.
 
+-- The referenced row is read FOR SHARE: a delete of it (an UPDATE of
+-- deleted_at, FOR NO KEY UPDATE) running at the same time waits for this
+-- write, or this write for it, and the second one sees the first.
+
 CREATE FUNCTION db_live_company() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN
-    IF NEW.company_id IS NOT NULL
-       AND (TG_OP = 'INSERT' OR NEW.company_id IS DISTINCT FROM OLD.company_id)
-       AND NOT EXISTS (SELECT 1 FROM companies c
-                        WHERE c.workspace_id = NEW.workspace_id
-                          AND c.id = NEW.company_id
-                          AND c.deleted_at IS NULL)
+    IF NEW.company_id IS NULL
+       OR (TG_OP = 'UPDATE'
+           AND NEW.company_id IS NOT DISTINCT FROM OLD.company_id)
     THEN
+        RETURN NEW;
+    END IF;
+
+    PERFORM 1 FROM companies c
+     WHERE c.workspace_id = NEW.workspace_id AND c.id = NEW.company_id
+       AND c.deleted_at IS NULL
+       FOR SHARE;
+
+    IF NOT FOUND THEN
         RAISE EXCEPTION 'company % does not exist', NEW.company_id
             USING ERRCODE = 'foreign_key_violation',
                   CONSTRAINT = TG_TABLE_NAME || '_company_id_fk',
@@ -46,14 +56,19 @@ CREATE TRIGGER deals_live_company BEFORE INSERT OR UPDATE OF company_id
 CREATE FUNCTION db_live_pipeline() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN
-    IF NEW.pipeline_id IS NOT NULL
-       AND (TG_OP = 'INSERT'
-            OR NEW.pipeline_id IS DISTINCT FROM OLD.pipeline_id)
-       AND NOT EXISTS (SELECT 1 FROM pipelines p
-                        WHERE p.workspace_id = NEW.workspace_id
-                          AND p.id = NEW.pipeline_id
-                          AND p.deleted_at IS NULL)
+    IF NEW.pipeline_id IS NULL
+       OR (TG_OP = 'UPDATE'
+           AND NEW.pipeline_id IS NOT DISTINCT FROM OLD.pipeline_id)
     THEN
+        RETURN NEW;
+    END IF;
+
+    PERFORM 1 FROM pipelines p
+     WHERE p.workspace_id = NEW.workspace_id AND p.id = NEW.pipeline_id
+       AND p.deleted_at IS NULL
+       FOR SHARE;
+
+    IF NOT FOUND THEN
         RAISE EXCEPTION 'pipeline % does not exist', NEW.pipeline_id
             USING ERRCODE = 'foreign_key_violation',
                   CONSTRAINT = 'deals_pipeline_id_fk',
@@ -102,11 +117,20 @@ BEGIN
 
     -- checked when the stage or the pipeline is written, not on every
     -- update: a deal whose pipeline was deleted or lost the stage keeps
-    -- taking its other changes
+    -- taking its other changes (a probability cleared takes the stage's
+    -- again when the pipeline still has it)
     IF TG_OP = 'UPDATE' AND NEW.stage IS NOT DISTINCT FROM OLD.stage
        AND NEW.pipeline_id IS NOT DISTINCT FROM OLD.pipeline_id
-       AND NEW.probability IS NOT NULL
     THEN
+        IF NEW.probability IS NULL THEN
+            SELECT (s ->> 'probability')::integer INTO NEW.probability
+              FROM pipelines p, jsonb_array_elements(p.stages) AS s
+             WHERE p.workspace_id = NEW.workspace_id
+               AND p.id = NEW.pipeline_id
+               AND p.deleted_at IS NULL
+               AND s ->> 'name' = NEW.stage;
+        END IF;
+
         RETURN NEW;
     END IF;
 

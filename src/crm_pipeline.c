@@ -27,6 +27,7 @@
 static ngx_int_t crm_allowed(ngx_http_request_t *r, crm_ctx_t *ctx);
 static ngx_int_t crm_body_expected(ngx_http_request_t *r, crm_ctx_t *ctx);
 static ngx_int_t crm_body_charset(u_char *p, u_char *last);
+static ngx_uint_t crm_body_encoded(ngx_http_request_t *r);
 static void crm_body_ready(ngx_http_request_t *r);
 static ngx_int_t crm_proceed(ngx_http_request_t *r, crm_ctx_t *ctx);
 static void crm_discard(ngx_http_request_t *r);
@@ -174,7 +175,6 @@ crm_body_expected(ngx_http_request_t *r, crm_ctx_t *ctx)
 {
     u_char                   *p;
     ngx_str_t                *ct;
-    ngx_table_elt_t          *ce;
     ngx_http_crm_loc_conf_t  *lcf;
 
     lcf = ngx_http_get_module_loc_conf(r, ngx_http_crm_module);
@@ -208,15 +208,7 @@ crm_body_expected(ngx_http_request_t *r, crm_ctx_t *ctx)
         return NGX_ABORT;
     }
 
-    ce = crm_http_header_in(r, "Content-Encoding",
-                            sizeof("Content-Encoding") - 1);
-
-    if (ce != NULL
-        && !(ce->value.len == sizeof("identity") - 1
-             && ngx_strncasecmp(ce->value.data, (u_char *) "identity",
-                                sizeof("identity") - 1)
-                == 0))
-    {
+    if (crm_body_encoded(r)) {
         crm_discard(r);
         ctx->rc = crm_http_error(r, CRM_E_UNSUPPORTED_MEDIA_TYPE,
                                  "a request body is taken without a "
@@ -267,7 +259,7 @@ crm_body_charset(u_char *p, u_char *last)
             end++;
         }
 
-        if (end - p > (ssize_t) sizeof("charset=") - 1
+        if (end - p >= (ssize_t) sizeof("charset=") - 1
             && ngx_strncasecmp(p, (u_char *) "charset=",
                                sizeof("charset=") - 1)
                == 0)
@@ -296,6 +288,44 @@ crm_body_charset(u_char *p, u_char *last)
     }
 
     return NGX_OK;
+}
+
+
+/* whether any Content-Encoding header names another than "identity" */
+
+static ngx_uint_t
+crm_body_encoded(ngx_http_request_t *r)
+{
+    ngx_uint_t        i;
+    ngx_list_part_t  *part;
+    ngx_table_elt_t  *h;
+
+    part = &r->headers_in.headers.part;
+    h = part->elts;
+
+    for (i = 0; /* void */ ; i++) {
+        if (i >= part->nelts) {
+            if (part->next == NULL) {
+                return 0;
+            }
+
+            part = part->next;
+            h = part->elts;
+            i = 0;
+        }
+
+        if (h[i].key.len == sizeof("Content-Encoding") - 1
+            && ngx_strncasecmp(h[i].key.data, (u_char *) "Content-Encoding",
+                               sizeof("Content-Encoding") - 1)
+               == 0
+            && !(h[i].value.len == sizeof("identity") - 1
+                 && ngx_strncasecmp(h[i].value.data, (u_char *) "identity",
+                                    sizeof("identity") - 1)
+                    == 0))
+        {
+            return 1;
+        }
+    }
 }
 
 

@@ -488,3 +488,25 @@ Content-Type: application/json
 Content-Encoding: gzip
 --- error_code: 415
 --- response_body_like: "code":"UNSUPPORTED_MEDIA_TYPE",.*"message":"a request body is taken without a Content-Encoding"
+
+=== TEST 48: any Content-Encoding but identity is 415, whichever header says it
+--- request
+POST /api/v1/contacts
+{"email":"gzip2@example.com"}
+--- more_headers
+X-API-Key: test-key-a-0123456789abcdef
+Content-Type: application/json
+Content-Encoding: identity
+Content-Encoding: gzip
+--- error_code: 415
+--- response_body_like: "code":"UNSUPPORTED_MEDIA_TYPE"
+
+=== TEST 49: an empty charset is no UTF-8
+--- request
+POST /api/v1/contacts
+{"email":"emptycharset@example.com"}
+--- more_headers
+X-API-Key: test-key-a-0123456789abcdef
+Content-Type: application/json; charset=
+--- error_code: 415
+--- response_body_like: "code":"UNSUPPORTED_MEDIA_TYPE"

@@ -226,3 +226,13 @@ X-API-Key: test-key-a-0123456789abcdef
 Content-Type: application/json
 --- error_code: 200
 --- response_body_like: "name":"Big one, renamed",.*"stage":"[A-Za-z]+"
+
+=== TEST 20: and its probability may be cleared (not its stage's to give now)
+--- request
+PATCH /api/v1/deals/d1000000-0000-4000-8000-000000000001
+{"probability":null}
+--- more_headers
+X-API-Key: test-key-a-0123456789abcdef
+Content-Type: application/json
+--- error_code: 200
+--- response_body_like: "name":"Big one, renamed",.*"probability":null

@@ -137,7 +137,7 @@ POST /api/v1/activities
 === TEST 11: at most 100 participants
 --- request eval
 my @ids = map { sprintf('"a0000000-0000-4000-8000-%012d"', $_) } 1 .. 101;
-"POST /api/v1/activities\n" . '{"type":"meeting","contactIds":[' . join(',', @ids) . ']}'
+"POST /api/v1/activities\n" . '{"type":"meeting","contactIds":[' . CORE::join(',', @ids) . ']}'
 --- error_code: 422
 --- response_body_like: "field":"contactIds","code":"too_long"
 

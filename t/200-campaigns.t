@@ -662,3 +662,15 @@ X-API-Key: test-key-a-0123456789abcdef
 Content-Type: application/json
 --- error_code: 422
 --- response_body_like: "field":"audience
+
+
+
+=== TEST 44: a send rate beyond 64 bits is said out of its own range
+--- request
+PATCH /api/v1/campaigns/ca000000-0000-4000-8000-000000000002
+{"sendRate":1e20}
+--- more_headers
+X-API-Key: test-key-a-0123456789abcdef
+Content-Type: application/json
+--- error_code: 422
+--- response_body_like: "field":"sendRate","code":"out_of_range","message":"must be an integer between -2147483648 and 2147483647"

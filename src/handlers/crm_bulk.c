@@ -685,6 +685,9 @@ crm_bulk_results(ngx_http_request_t *r, crm_ctx_t *ctx, json_t *doc)
                 json_decref(bo->result);
                 bo->result = NULL;
             }
+
+            /* nor is its record: it was rolled back */
+            ngx_str_null(&bo->row);
         }
     }
 

@@ -128,12 +128,9 @@ crm_metadata_object(crm_ctx_t *ctx, crm_resource_t *res)
             return NULL;
         }
 
-        if (fd->max_len != 0 && fd->type == CRM_FT_INT) {
-            json_object_set_new(f, "minimum",
-                                json_integer(-(json_int_t) fd->max_len - 1));
-            json_object_set_new(f, "maximum", json_integer(fd->max_len));
+        /* an integer's max_len is the column's bound, not the field's */
 
-        } else if (fd->max_len != 0) {
+        if (fd->max_len != 0 && fd->type != CRM_FT_INT) {
             json_object_set_new(f, "maxLength", json_integer(fd->max_len));
         }
 

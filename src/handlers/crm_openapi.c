@@ -875,11 +875,6 @@ crm_oa_field(crm_field_t *f, ngx_uint_t request)
 
         } else if (ngx_strcmp(type, "string") == 0) {
             json_object_set_new(s, "maxLength", json_integer(f->max_len));
-
-        } else if (f->type == CRM_FT_INT) {
-            json_object_set_new(s, "minimum",
-                                json_integer(-(json_int_t) f->max_len - 1));
-            json_object_set_new(s, "maximum", json_integer(f->max_len));
         }
     }
 

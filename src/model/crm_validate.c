@@ -586,14 +586,20 @@ crm_validate_int(crm_validate_t *ctx, crm_field_t *f, ngx_str_t *name,
             return crm_validate_invalid_type(ctx, f, name);
         }
 
-        if (d < -CRM_VALIDATE_INT_LIMIT || d >= CRM_VALIDATE_INT_LIMIT) {
+        if (d >= -CRM_VALIDATE_INT_LIMIT && d < CRM_VALIDATE_INT_LIMIT) {
+            n = (json_int_t) d;
+
+        } else if (f->max_len == 0) {
             return crm_validate_error(ctx, name, "out_of_range",
                                       "must be an integer between "
                                       "-9223372036854775808 and "
                                       "9223372036854775807");
-        }
 
-        n = (json_int_t) d;
+        } else {
+            /* beyond 64 bits: the field's own range says so below */
+            n = (d < 0) ? -(json_int_t) f->max_len - 2
+                        : (json_int_t) f->max_len + 1;
+        }
     }
 
     /* max_len: the largest of a column of 32 bits, as PostgreSQL's */
