@@ -801,3 +801,13 @@ X-API-Key: test-key-b-0123456789abcdef
 --- error_code: 200
 --- response_headers
 X-Cache: MISS
+
+
+
+=== TEST 28: a range's end with a fraction of a second takes that second (and its hour)
+--- request
+GET /api/v1/analytics/emails?interval=hour&from=2020-01-01T10:00:00Z&to=2020-01-01T10:00:00.5Z
+--- more_headers
+X-API-Key: test-key-a-0123456789abcdef
+--- error_code: 200
+--- response_body_like: "from":"2020-01-01T10:00:00\.000Z","to":"2020-01-01T11:00:00\.000Z",.*"series":\[\{"start":"2020-01-01T10:00:00\.000Z",[^\]]*\]

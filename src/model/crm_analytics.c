@@ -152,8 +152,8 @@ crm_analytics_range(ngx_pool_t *pool, ngx_str_t *args, time_t now,
 
     to = now;
 
-    if (a.to.data != NULL && crm_analytics_time(a.to.data, a.to.len, &to)
-                             != NGX_OK)
+    if (a.to.data != NULL
+        && crm_analytics_time(a.to.data, a.to.len, 1, &to) != NGX_OK)
     {
         ngx_str_set(&name, "to");
         return crm_analytics_bad(pool, err, &name, "invalid_format",
@@ -164,7 +164,7 @@ crm_analytics_range(ngx_pool_t *pool, ngx_str_t *args, time_t now,
     from = to - crm_analytics_default[rg->interval];
 
     if (a.from.data != NULL
-        && crm_analytics_time(a.from.data, a.from.len, &from) != NGX_OK)
+        && crm_analytics_time(a.from.data, a.from.len, 0, &from) != NGX_OK)
     {
         ngx_str_set(&name, "from");
         return crm_analytics_bad(pool, err, &name, "invalid_format",
@@ -312,11 +312,12 @@ crm_analytics_bad(ngx_pool_t *pool, crm_error_t *err, ngx_str_t *param,
 /*
  * A timestamp crm_value_check() takes (crm_value_time(); no zone: UTC),
  * from 1970 to 2999 as written, in seconds: a fraction of a second is
- * dropped
+ * dropped, or with "up" counts as the whole second (a range's end: the
+ * instant it names is in the range, and so is its bucket)
  */
 
 ngx_int_t
-crm_analytics_time(u_char *p, size_t len, time_t *t)
+crm_analytics_time(u_char *p, size_t len, ngx_uint_t up, time_t *t)
 {
     time_t      v;
     int64_t     us;
@@ -343,6 +344,10 @@ crm_analytics_time(u_char *p, size_t len, time_t *t)
     /* floor division, and 2000-01-01 is 946684800 */
 
     v = (time_t) ((us >= 0 ? us : us - 999999) / 1000000) + 946684800;
+
+    if (up && (us % 1000000) != 0) {
+        v++;
+    }
 
     if (v < CRM_ANALYTICS_MIN_TIME || v >= CRM_ANALYTICS_MAX_TIME) {
         return NGX_DECLINED;

@@ -50,7 +50,8 @@ ngx_int_t crm_analytics_no_args(ngx_pool_t *pool, ngx_str_t *args,
     crm_error_t *err);
 
 /* an ISO 8601 date or timestamp (crm_value_check()'s) -> seconds */
-ngx_int_t crm_analytics_time(u_char *p, size_t len, time_t *t);
+ngx_int_t crm_analytics_time(u_char *p, size_t len, ngx_uint_t up,
+    time_t *t);
 
 /* "hour", "day", "week" */
 extern ngx_str_t  crm_analytics_intervals[];

@@ -55,6 +55,21 @@ main(void)
     /* finer than a microsecond, and before 2000: the second, floored */
     time_is("2020-01-01T10:00:00.1234567Z", 1577872800);
     time_is("1999-12-31T23:59:59.5Z", 946684799);
+
+    /* a range's end counts a fraction as its whole second */
+    {
+        time_t  t;
+
+        ok(crm_analytics_time((u_char *) "2020-01-01T10:00:00.999Z", 24, 1,
+                              &t) == NGX_OK && t == 1577872801,
+           "to 10:00:00.999: 10:00:01");
+        ok(crm_analytics_time((u_char *) "2020-01-01T10:00:00Z", 20, 1, &t)
+           == NGX_OK && t == 1577872800,
+           "to 10:00:00: itself");
+        ok(crm_analytics_time((u_char *) "1999-12-31T23:59:59.5Z", 22, 1,
+                              &t) == NGX_OK && t == 946684800,
+           "to 1999-12-31T23:59:59.5: 2000-01-01T00:00:00");
+    }
     time_is("1970-01-01T00:00:00.5+00:01", -1);
     time_is("1969-12-31", -1);
     time_is("3000-01-01", -1);
@@ -171,7 +186,7 @@ time_is(const char *s, time_t want)
     time_t     t;
     ngx_int_t  rc;
 
-    rc = crm_analytics_time((u_char *) s, strlen(s), &t);
+    rc = crm_analytics_time((u_char *) s, strlen(s), 0, &t);
 
     if (want == -1) {
         is_int(rc, NGX_DECLINED, "\"%s\" is no time", s);
