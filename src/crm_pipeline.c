@@ -296,36 +296,24 @@ crm_body_charset(u_char *p, u_char *last)
 static ngx_uint_t
 crm_body_encoded(ngx_http_request_t *r)
 {
-    ngx_uint_t        i;
-    ngx_list_part_t  *part;
     ngx_table_elt_t  *h;
 
-    part = &r->headers_in.headers.part;
-    h = part->elts;
-
-    for (i = 0; /* void */ ; i++) {
-        if (i >= part->nelts) {
-            if (part->next == NULL) {
-                return 0;
-            }
-
-            part = part->next;
-            h = part->elts;
-            i = 0;
-        }
-
-        if (h[i].key.len == sizeof("Content-Encoding") - 1
-            && ngx_strncasecmp(h[i].key.data, (u_char *) "Content-Encoding",
-                               sizeof("Content-Encoding") - 1)
-               == 0
-            && !(h[i].value.len == sizeof("identity") - 1
-                 && ngx_strncasecmp(h[i].value.data, (u_char *) "identity",
-                                    sizeof("identity") - 1)
-                    == 0))
+    for (h = crm_http_header_in(r, "Content-Encoding",
+                                sizeof("Content-Encoding") - 1);
+         h != NULL;
+         h = crm_http_header_in_next(r, "Content-Encoding",
+                                     sizeof("Content-Encoding") - 1, h))
+    {
+        if (!(h->value.len == sizeof("identity") - 1
+              && ngx_strncasecmp(h->value.data, (u_char *) "identity",
+                                 sizeof("identity") - 1)
+                 == 0))
         {
             return 1;
         }
     }
+
+    return 0;
 }
 
 

@@ -657,6 +657,16 @@ crm_http_param_error(ngx_http_request_t *r, crm_error_t *err)
 ngx_table_elt_t *
 crm_http_header_in(ngx_http_request_t *r, const char *name, size_t len)
 {
+    return crm_http_header_in_next(r, name, len, NULL);
+}
+
+
+/* the request header "name" after "prev" (NULL: the first), or NULL */
+
+ngx_table_elt_t *
+crm_http_header_in_next(ngx_http_request_t *r, const char *name, size_t len,
+    ngx_table_elt_t *prev)
+{
     ngx_uint_t        i;
     ngx_list_part_t  *part;
     ngx_table_elt_t  *h;
@@ -674,6 +684,14 @@ crm_http_header_in(ngx_http_request_t *r, const char *name, size_t len)
             part = part->next;
             h = part->elts;
             i = 0;
+        }
+
+        if (prev != NULL) {
+            if (&h[i] == prev) {
+                prev = NULL;
+            }
+
+            continue;
         }
 
         if (h[i].key.len == len

@@ -429,6 +429,8 @@ ngx_int_t crm_http_field_errors(ngx_http_request_t *r, ngx_uint_t error,
 ngx_int_t crm_http_param_error(ngx_http_request_t *r, crm_error_t *err);
 ngx_table_elt_t *crm_http_header_in(ngx_http_request_t *r, const char *name,
     size_t len);
+ngx_table_elt_t *crm_http_header_in_next(ngx_http_request_t *r,
+    const char *name, size_t len, ngx_table_elt_t *prev);
 ngx_int_t crm_http_header_out(ngx_http_request_t *r, const char *name,
     ngx_str_t *value);
 ngx_int_t crm_http_retry(ngx_http_request_t *r, ngx_uint_t error,
