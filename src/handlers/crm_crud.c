@@ -24,10 +24,8 @@ static void crm_delete_done(crm_pg_req_t *pr, PGresult *res);
 ngx_int_t
 crm_create_object(ngx_http_request_t *r, crm_ctx_t *ctx)
 {
-    json_t             *v;
-    ngx_str_t          *name;
-    ngx_array_t         errors;
-    crm_field_error_t  *fe;
+    json_t     *v;
+    ngx_str_t  *name;
 
     name = &ctx->route.object->name;
     v = json_object_get(ctx->body, "object");
@@ -50,20 +48,8 @@ crm_create_object(ngx_http_request_t *r, crm_ctx_t *ctx)
         return NGX_OK;
     }
 
-    if (ngx_array_init(&errors, r->pool, 1, sizeof(crm_field_error_t))
-        != NGX_OK
-        || (fe = ngx_array_push(&errors)) == NULL)
-    {
-        ctx->rc = NGX_HTTP_INTERNAL_SERVER_ERROR;
-        return NGX_ABORT;
-    }
-
-    ngx_str_set(&fe->field, "object");
-    ngx_str_set(&fe->code, "invalid_value");
-    ngx_str_set(&fe->message, "must be the object of the path");
-
-    ctx->rc = crm_http_field_errors(r, CRM_E_VALIDATION_FAILED,
-                                    "the request is not valid", &errors);
+    ctx->rc = crm_http_field_error(r, "object", "invalid_value",
+                                   "must be the object of the path");
     return NGX_ABORT;
 }
 

@@ -27,7 +27,6 @@ static ngx_int_t crm_webhook_secret(ngx_http_request_t *r, ngx_str_t *out);
 static ngx_int_t crm_webhook_secret_valid(ngx_str_t *secret);
 static ngx_int_t crm_webhook_events(ngx_http_request_t *r, crm_ctx_t *ctx,
     ngx_int_t *rc);
-static ngx_int_t crm_webhook_secret_refused(ngx_http_request_t *r);
 static ngx_int_t crm_webhook_url(ngx_http_request_t *r, crm_ctx_t *ctx,
     ngx_int_t *rc);
 static crm_stmt_t *crm_webhook_stmt(ngx_http_request_t *r, crm_ctx_t *ctx,
@@ -89,12 +88,11 @@ crm_webhook_secret(ngx_http_request_t *r, ngx_str_t *out)
 static ngx_int_t
 crm_webhook_url(ngx_http_request_t *r, crm_ctx_t *ctx, ngx_int_t *rc)
 {
-    json_t             *v;
-    ngx_int_t           kind;
-    ngx_str_t           url, host;
-    in_port_t           port;
-    ngx_array_t         errors;
-    crm_field_error_t  *e;
+    json_t      *v;
+    ngx_int_t    kind;
+    ngx_str_t    url, host;
+    in_port_t    port;
+    const char  *code, *message;
 
     v = json_object_get(ctx->body, "url");
 
@@ -105,52 +103,38 @@ crm_webhook_url(ngx_http_request_t *r, crm_ctx_t *ctx, ngx_int_t *rc)
     url.data = (u_char *) json_string_value(v);
     url.len = json_string_length(v);
 
-    if (ngx_array_init(&errors, r->pool, 1, sizeof(crm_field_error_t))
-        != NGX_OK
-        || (e = ngx_array_push(&errors)) == NULL)
-    {
-        *rc = NGX_HTTP_INTERNAL_SERVER_ERROR;
-        return NGX_DECLINED;
-    }
-
-    ngx_str_set(&e->field, "url");
-
     if (ctx->mcf->webhook->https_only
         && !(url.len > sizeof("https://") - 1
              && ngx_strncasecmp(url.data, (u_char *) "https://",
                                 sizeof("https://") - 1)
                 == 0))
     {
-        ngx_str_set(&e->code, "https_required");
-        ngx_str_set(&e->message, "this server delivers webhooks to "
-                                 "https:// URLs only "
-                                 "(crm_webhook_https_only)");
+        code = "https_required";
+        message = "this server delivers webhooks to https:// URLs only "
+                  "(crm_webhook_https_only)";
 
     } else if ((kind = crm_addr_url_host(&url, &host, &port))
                == NGX_DECLINED)
     {
         /* as the deliverer reads it: a port of 0 or 99999, "999.0.0.1" */
-        ngx_str_set(&e->code, "invalid_format");
-        ngx_str_set(&e->message, "not a URL that can be requested: "
-                                 "http:// or https://, an IP address or a "
-                                 "host name, a port from 1 to 65535, no "
-                                 "user info");
+        code = "invalid_format";
+        message = "not a URL that can be requested: http:// or https://, "
+                  "an IP address or a host name, a port from 1 to 65535, "
+                  "no user info";
 
     } else if (ctx->mcf->webhook->resolver == NULL
                && kind == CRM_ADDR_URL_NAME)
     {
-        ngx_str_set(&e->code, "host_name");
-        ngx_str_set(&e->message, "a host name needs a resolver: this "
-                                 "server has no \"resolver\" directive in "
-                                 "its http{} block; use an IP address or "
-                                 "configure one (docs/WEBHOOKS.md)");
+        code = "host_name";
+        message = "a host name needs a resolver: this server has no "
+                  "\"resolver\" directive in its http{} block; use an IP "
+                  "address or configure one (docs/WEBHOOKS.md)";
 
     } else {
         return NGX_OK;
     }
 
-    *rc = crm_http_field_errors(r, CRM_E_VALIDATION_FAILED,
-                                "the request is not valid", &errors);
+    *rc = crm_http_field_error(r, "url", code, message);
     return NGX_DECLINED;
 }
 
@@ -165,13 +149,11 @@ crm_webhook_url(ngx_http_request_t *r, crm_ctx_t *ctx, ngx_int_t *rc)
 static ngx_int_t
 crm_webhook_events(ngx_http_request_t *r, crm_ctx_t *ctx, ngx_int_t *rc)
 {
-    size_t              i, len;
-    json_t             *events, *e;
-    ngx_uint_t          k, n;
-    const char         *p, *dot;
-    ngx_array_t         errors;
-    crm_resource_t     *all;
-    crm_field_error_t  *fe;
+    size_t           i, len;
+    json_t          *events, *e;
+    ngx_uint_t       k, n;
+    const char      *p, *dot;
+    crm_resource_t  *all;
 
     events = json_object_get(ctx->body, "events");
 
@@ -207,23 +189,11 @@ crm_webhook_events(ngx_http_request_t *r, crm_ctx_t *ctx, ngx_int_t *rc)
             continue;
         }
 
-        if (ngx_array_init(&errors, r->pool, 1, sizeof(crm_field_error_t))
-            != NGX_OK
-            || (fe = ngx_array_push(&errors)) == NULL)
-        {
-            *rc = NGX_HTTP_INTERNAL_SERVER_ERROR;
-            return NGX_DECLINED;
-        }
-
-        ngx_str_set(&fe->field, "events");
-        ngx_str_set(&fe->code, "invalid_value");
-        ngx_str_set(&fe->message, "a pattern names a kind of record that "
-                                  "has no events: <kind>.<verb> with a "
-                                  "kind in the singular (contact, deal, "
-                                  "email, ...), <kind>.* or *");
-
-        *rc = crm_http_field_errors(r, CRM_E_VALIDATION_FAILED,
-                                    "the request is not valid", &errors);
+        *rc = crm_http_field_error(r, "events", "invalid_value",
+                                   "a pattern names a kind of record that "
+                                   "has no events: <kind>.<verb> with a "
+                                   "kind in the singular (contact, deal, "
+                                   "email, ...), <kind>.* or *");
         return NGX_DECLINED;
     }
 
@@ -293,30 +263,6 @@ crm_webhook_secret_valid(ngx_str_t *secret)
 }
 
 
-static ngx_int_t
-crm_webhook_secret_refused(ngx_http_request_t *r)
-{
-    ngx_array_t         errors;
-    crm_field_error_t  *e;
-
-    if (ngx_array_init(&errors, r->pool, 1, sizeof(crm_field_error_t))
-        != NGX_OK
-        || (e = ngx_array_push(&errors)) == NULL)
-    {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    ngx_str_set(&e->field, "secret");
-    ngx_str_set(&e->code, "invalid_format");
-    ngx_str_set(&e->message, "must be whsec_ and the standard base64, "
-                             "padded, of 24 to 66 bytes (32 to 88 "
-                             "characters)");
-
-    return crm_http_field_errors(r, CRM_E_VALIDATION_FAILED,
-                                 "the request is not valid", &errors);
-}
-
-
 /* POST /webhooks: a secret of the body's, or a new one; shown once */
 
 ngx_int_t
@@ -358,7 +304,10 @@ crm_webhook_create(ngx_http_request_t *r, crm_ctx_t *ctx)
         ctx->secret_name = "secret";
 
         if (crm_webhook_secret_valid(&ctx->secret) != NGX_OK) {
-            return crm_webhook_secret_refused(r);
+            return crm_http_field_error(r, "secret", "invalid_format",
+                                        "must be whsec_ and the standard "
+                                        "base64, padded, of 24 to 66 bytes "
+                                        "(32 to 88 characters)");
         }
     }
 

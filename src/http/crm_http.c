@@ -578,6 +578,34 @@ crm_http_error_render(ngx_http_request_t *r, crm_ctx_t *ctx, json_t *err,
 }
 
 
+/* 422 VALIDATION_FAILED naming one field */
+
+ngx_int_t
+crm_http_field_error(ngx_http_request_t *r, const char *field,
+    const char *code, const char *message)
+{
+    ngx_array_t         errors;
+    crm_field_error_t  *fe;
+
+    if (ngx_array_init(&errors, r->pool, 1, sizeof(crm_field_error_t))
+        != NGX_OK
+        || (fe = ngx_array_push(&errors)) == NULL)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    fe->field.data = (u_char *) field;
+    fe->field.len = ngx_strlen(field);
+    fe->code.data = (u_char *) code;
+    fe->code.len = ngx_strlen(code);
+    fe->message.data = (u_char *) message;
+    fe->message.len = ngx_strlen(message);
+
+    return crm_http_field_errors(r, CRM_E_VALIDATION_FAILED,
+                                 "the request is not valid", &errors);
+}
+
+
 /* VALIDATION_FAILED & co: details.fields from crm_field_error_t */
 
 ngx_int_t

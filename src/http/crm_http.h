@@ -424,6 +424,8 @@ ngx_int_t crm_http_error(ngx_http_request_t *r, ngx_uint_t error,
     const char *message, json_t *details);
 ngx_int_t crm_http_error_page(ngx_http_request_t *r, crm_ctx_t *ctx,
     ngx_uint_t status, ngx_str_t *out);
+ngx_int_t crm_http_field_error(ngx_http_request_t *r, const char *field,
+    const char *code, const char *message);
 ngx_int_t crm_http_field_errors(ngx_http_request_t *r, ngx_uint_t error,
     const char *message, ngx_array_t *errors);
 ngx_int_t crm_http_param_error(ngx_http_request_t *r, crm_error_t *err);
