@@ -611,6 +611,7 @@ ngx_http_crm_create_main_conf(ngx_conf_t *cf)
     mcf->pg.statement_timeout = NGX_CONF_UNSET_MSEC;
     mcf->pg.backoff_max = NGX_CONF_UNSET_MSEC;
     mcf->pg.similarity = NGX_CONF_UNSET_UINT;
+    mcf->pg.generic = 1;
     mcf->session_ttl = NGX_CONF_UNSET;
     mcf->last_used_interval = NGX_CONF_UNSET_MSEC;
     mcf->idempotency = NGX_CONF_UNSET;

@@ -47,6 +47,12 @@
 #   BENCH_RSS_REQUESTS the mixed requests of "rss" [1000000], sampled
 #                      every tenth of them
 #   BENCH_SKIP_SEED    1: keep the bench workspace as it is [0]
+#   BENCH_PG_OPTIONS   PGOPTIONS of the pgbench runs [-c plan_cache_mode=
+#                      force_generic_plan: the module's ordinary pool
+#                      plans its statements once, so pgbench does too];
+#                      empty: PostgreSQL's own choice, which replans a
+#                      list's page at every execution on some days
+#                      (bench/README, "Planned once")
 #   PERF_MODULE        the module to load [build/ngx_http_crm_module.so]
 #   CRM_PG_PORT, CRM_REDIS_PORT   the run stack's, when .run/run/ports does
 #                      not say [54320, 63790]
@@ -76,6 +82,7 @@ ROUNDS=${BENCH_ROUNDS:-5}
 DEEP_PAGE=${BENCH_DEEP_PAGE:-10000}
 DEEP_CONNS=${BENCH_DEEP_CONNECTIONS:-4}
 RSS_REQUESTS=${BENCH_RSS_REQUESTS:-1000000}
+PG_OPTIONS=${BENCH_PG_OPTIONS--c plan_cache_mode=force_generic_plan}
 B=$TOP/.run/perf
 PORT=${BENCH_PORT:-8093}
 MODULE_SO=${PERF_MODULE:-$MODULE_SO}
@@ -330,16 +337,18 @@ wrk_run() {
 }
 
 # pg_run NAME SCRIPT: pgbench -M prepared with the module's connections
+# and the plan_cache_mode of its ordinary pool (PG_OPTIONS)
 pg_run() {
     local name=$1 script=$2 out=$B/pgbench-$1.txt status=0 reqs wu ws
     local pgb=("$PG_BIN/pgbench" -n -M prepared -D "rows=$ROWS" -D "ws=$WS"
                -c "$((WORKERS * POOL))" -j "$THREADS" -f "$script"
                -h 127.0.0.1 -p "$PG_PORT" -U crm crm)
-    "${pgb[@]}" -T 2 > "$B/pgbench-$name-warmup.txt" 2>&1 || true
+    PGOPTIONS=$PG_OPTIONS "${pgb[@]}" -T 2 \
+        > "$B/pgbench-$name-warmup.txt" 2>&1 || true
     snap 0
     local TIMEFORMAT='%U %S'
-    { time "${pgb[@]}" -T "$SECS" > "$out" 2>&1 || status=$?; } \
-        2> "$B/pgbench-$name.time"
+    { time PGOPTIONS=$PG_OPTIONS "${pgb[@]}" -T "$SECS" > "$out" 2>&1 \
+          || status=$?; } 2> "$B/pgbench-$name.time"
     snap 1
     if [ "$status" -ne 0 ]; then
         cat "$out" >&2

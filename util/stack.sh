@@ -172,16 +172,35 @@ pg_conf() {
             echo "fsync = off"
             echo "synchronous_commit = off"
             echo "full_page_writes = off"
+            # t/033-plans.t counts how often the module's statements
+            # are planned
+            echo "shared_preload_libraries = 'pg_stat_statements'"
+            echo "pg_stat_statements.track_planning = on"
         fi
     } | as_pg tee "$PGDATA/crm.conf" > /dev/null
+}
+
+# the test database's pg_stat_statements (t/033-plans.t)
+pg_test_stats() {
+    PGOPTIONS='-c client_min_messages=warning' \
+    "$PG_BIN/psql" -X -q -v ON_ERROR_STOP=1 \
+        "host=127.0.0.1 port=$PG_PORT dbname=$PG_DB user=postgres" \
+        -c "CREATE EXTENSION IF NOT EXISTS pg_stat_statements"
 }
 
 pg_start() {
     local pid
     if pid=$(pg_pid); then
-        # running: reuse it if it answers on the configured port
+        # running: reuse it if it answers on the configured port and
+        # has no setting of crm.conf waiting for a restart
         if "$PG_BIN/pg_isready" -q -h 127.0.0.1 -p "$PG_PORT" -t 5; then
-            return 0
+            as_pg "$PG_BIN/pg_ctl" -D "$PGDATA" -s reload > /dev/null 2>&1 \
+                || true
+            sleep 0.2
+            if [ "$(psql_admin -tAc "SELECT count(*) FROM pg_settings
+                                     WHERE pending_restart")" = 0 ]; then
+                return 0
+            fi
         fi
         pg_stop
     fi
@@ -627,6 +646,9 @@ case $cmd in
         sink_start
         sink_wipe
         "$TOP/util/migrate.sh" "$INSTANCE"
+        if [ "$INSTANCE" = test ]; then
+            pg_test_stats
+        fi
         ;;
     pg-stop)
         pg_paths

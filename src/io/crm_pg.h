@@ -50,6 +50,9 @@ typedef struct {
     ngx_msec_t                backoff_max;
     ngx_uint_t                similarity;   /* search's typo tolerance,
                                                hundredths */
+    unsigned                  generic:1;    /* statements planned once:
+                                               plan_cache_mode
+                                               force_generic_plan */
 } crm_pg_conf_t;
 
 

@@ -9,6 +9,20 @@
 #include "io/crm_pg_conn.h"
 
 
+/*
+ * The ordinary pool's statements are planned once, when a connection
+ * first runs them, not again at every execution: a list's page is
+ * planned alike at any depth and for any workspace, while PostgreSQL's
+ * own choice (plan_cache_mode auto) compares the costs of the first
+ * five executions' plans and so replans every page of a list on some
+ * connections and not on others (about a third of its cost).  The
+ * heavy pool's statements (search, q=, count=exact) keep PostgreSQL's
+ * choice: their best plan depends on the text searched for.  A
+ * conninfo's "options" may set plan_cache_mode otherwise.
+ */
+#define CRM_PG_GENERIC_OPTION   " -c plan_cache_mode=force_generic_plan"
+
+
 /* the session settings no conninfo "options" may change */
 #define CRM_PG_SESSION_OPTIONS  "-c TimeZone=UTC -c DateStyle=ISO,YMD"
 
@@ -76,10 +90,11 @@ crm_pg_conf_finalize(ngx_conf_t *cf, crm_pg_conf_t *pcf)
     last = ngx_snprintf(options, sizeof(options) - 1,
                         "-c statement_timeout=%M"
                         " -c idle_in_transaction_session_timeout=%M"
-                        " -c pg_trgm.word_similarity_threshold=%ui.%02ui",
+                        " -c pg_trgm.word_similarity_threshold=%ui.%02ui%s",
                         pcf->statement_timeout,
                         pcf->statement_timeout * 2,
-                        pcf->similarity / 100, pcf->similarity % 100);
+                        pcf->similarity / 100, pcf->similarity % 100,
+                        pcf->generic ? CRM_PG_GENERIC_OPTION : "");
     *last = '\0';
 
     i = 0;
