@@ -13,7 +13,8 @@
  *     so that no body line is over 998 octets and non-ASCII is encoded;
  *     newlines of the bodies become CRLF, and a body ends with one.
  *   - Subject and display names: RFC 2047 encoded words in UTF-8 where
- *     needed, folded by GMime at 78 columns.  Control characters (CR and
+ *     needed, and throughout a text that holds "=?" (which a reader
+ *     would otherwise decode), folded by GMime at 78 columns.  Control characters (CR and
  *     LF among them) become spaces: no text can start a header of its own.
  *   - addresses, the Message-ID and the unsubscribe URLs are refused
  *     unless they are plain ASCII of the expected shape; they are written
@@ -54,6 +55,8 @@ static ngx_int_t crm_mime_url_valid(ngx_str_t *url);
 static ngx_int_t crm_mime_header_valid(ngx_str_t *name);
 static char *crm_mime_cstr(ngx_pool_t *pool, ngx_str_t *s);
 static char *crm_mime_phrase(ngx_pool_t *pool, ngx_str_t *s);
+static char *crm_mime_encoded_words(ngx_pool_t *pool, u_char *s,
+    size_t len);
 static ngx_int_t crm_mime_body(ngx_pool_t *pool, ngx_str_t *s,
     ngx_str_t *out);
 static ngx_int_t crm_mime_unsubscribe(ngx_pool_t *pool, crm_mime_t *m,
@@ -560,7 +563,78 @@ crm_mime_phrase(ngx_pool_t *pool, ngx_str_t *s)
 
     p[s->len] = '\0';
 
+    if (ngx_strnstr(p, "=?", s->len) != NULL) {
+        return crm_mime_encoded_words(pool, p, s->len);
+    }
+
     return (char *) p;
+}
+
+
+/*
+ * A text that holds "=?" could be read by the recipient's mail reader as
+ * RFC 2047 encoded words, which GMime writes as they are when they are
+ * ASCII: "=?utf-8?b?SGk=?=" would be shown as "Hi".  Such a text is
+ * written as encoded words entirely (GMime keeps them, and folds between
+ * them): base64 of at most 45 octets each (75 characters with the
+ * delimiters, RFC 2047's limit), cut between UTF-8 characters, so that
+ * it reads back as given, spaces included.
+ */
+
+#define CRM_MIME_WORD_OCTETS  45
+
+static char *
+crm_mime_encoded_words(ngx_pool_t *pool, u_char *s, size_t len)
+{
+    u_char     *out, *p;
+    size_t      n;
+    ngx_str_t   src, dst;
+
+    /* a cut moves back 3 octets at most: a word holds 42 or more */
+
+    n = len / (CRM_MIME_WORD_OCTETS - 3) + 1;
+
+    out = ngx_pnalloc(pool, n * (sizeof("=?UTF-8?B?") - 1
+                                 + ngx_base64_encoded_length(
+                                       CRM_MIME_WORD_OCTETS)
+                                 + sizeof("?= ") - 1)
+                            + 1);
+    if (out == NULL) {
+        return NULL;
+    }
+
+    p = out;
+
+    while (len > 0) {
+        n = ngx_min(len, CRM_MIME_WORD_OCTETS);
+
+        while (n < len && (s[n] & 0xc0) == 0x80) {
+            n--;
+        }
+
+        if (p != out) {
+            *p++ = ' ';
+        }
+
+        p = ngx_cpymem(p, "=?UTF-8?B?", sizeof("=?UTF-8?B?") - 1);
+
+        src.data = s;
+        src.len = n;
+        dst.data = p;
+
+        ngx_encode_base64(&dst, &src);
+
+        p += dst.len;
+        *p++ = '?';
+        *p++ = '=';
+
+        s += n;
+        len -= n;
+    }
+
+    *p = '\0';
+
+    return (char *) out;
 }
 
 
@@ -831,7 +905,8 @@ crm_mime_raw_header(GMimeMessage *msg, const char *name, const char *value,
 
 /*
  * The caller's headers: printable ASCII values as they are (one line of
- * at most 998 octets), others encoded by GMime in UTF-8.
+ * at most 998 octets), others encoded by GMime in UTF-8, and those that
+ * hold "=?" written as encoded words.
  */
 
 static ngx_int_t
@@ -877,7 +952,9 @@ crm_mime_extra(ngx_pool_t *pool, GMimeMessage *msg, ngx_array_t *headers,
             }
         }
 
-        if (!ascii) {
+        /* encoded words (crm_mime_phrase()) are folded by GMime too */
+
+        if (!ascii || ngx_strnstr(h[i].value.data, "=?", h[i].value.len)) {
             g_mime_object_append_header(GMIME_OBJECT(msg), name, value,
                                         "utf-8");
             continue;

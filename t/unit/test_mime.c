@@ -43,6 +43,7 @@ static void test_alternative(void);
 static void test_long_subject(void);
 static void test_html_only(void);
 static void test_injection(void);
+static void test_encoded_look(void);
 static void test_newlines(void);
 static void test_long_url(void);
 static void test_refused(void);
@@ -78,6 +79,7 @@ main(void)
     test_long_subject();
     test_html_only();
     test_injection();
+    test_encoded_look();
     test_newlines();
     test_long_url();
     test_refused();
@@ -631,6 +633,81 @@ test_injection(void)
     json_object_set_new(spec, "absent", json_pack("[ss]", "Bcc", "X-Evil"));
     json_object_set_new(spec, "text", json_string("body\n.\nBcc: x@y\n"));
 
+    save(&out, spec);
+}
+
+
+/*
+ * Texts that look like RFC 2047 encoded words reach the reader as given,
+ * not decoded: the subject, display names and a header of the caller's;
+ * a long one is cut into several words between UTF-8 characters
+ */
+
+static void
+test_encoded_look(void)
+{
+    char               *subject, *p;
+    json_t             *spec;
+    ngx_str_t           out;
+    crm_mime_t          m;
+    ngx_uint_t          i;
+    ngx_array_t        *h;
+    crm_mime_header_t  *x;
+
+    h = ngx_array_create(pool, 1, sizeof(crm_mime_header_t));
+    x = ngx_array_push(h);
+    x->name = str("X-CRM-Note");
+    x->value = str("=?utf-8?b?eA==?=");
+
+    message(&m);
+    m.subject = str("=?utf-8?B?SGk=?= and  =?x? caf\xc3\xa9");
+    m.from_name = str("=?utf-8?q?The_Boss?=");
+    m.to = addrs("Ann =?iso-8859-1?q?x?=", "rcpt@example.org", NULL);
+    m.headers = h;
+
+    if (render(&m, &out, "encoded look") != NGX_OK) {
+        return;
+    }
+
+    ok(header_lines(&out, "Subject: =?UTF-8?B?") == 1,
+       "encoded look: the subject written as encoded words");
+
+    spec = json_object();
+    json_object_set_new(spec, "subject",
+                        json_string("=?utf-8?B?SGk=?= and  =?x? caf\xc3\xa9"));
+    json_object_set_new(spec, "from", pair("=?utf-8?q?The_Boss?=",
+                                           "sender@crm.example"));
+    json_object_set_new(spec, "to", json_pack("[o]",
+                                              pair("Ann =?iso-8859-1?q?x?=",
+                                                   "rcpt@example.org")));
+    json_object_set_new(spec, "headers",
+                        json_pack("{ss}", "X-CRM-Note", "=?utf-8?b?eA==?="));
+    json_object_set_new(spec, "text", json_string("Hello there.\n"));
+    save(&out, spec);
+
+    /* 150 characters, 2 and 3 octets among them, around the cuts */
+
+    subject = (char *) ngx_pnalloc(pool, 1024);
+    p = subject;
+    p += sprintf(p, "=?");
+
+    for (i = 0; i < 37; i++) {
+        p += sprintf(p, "%s", (i % 3 == 0) ? "\xc3\xa9" : (i % 3 == 1)
+                                            ? "\xe2\x82\xac" : "ab ");
+    }
+
+    *p = '\0';
+
+    message(&m);
+    m.subject = str(subject);
+
+    if (render(&m, &out, "long encoded look") != NGX_OK) {
+        return;
+    }
+
+    spec = json_object();
+    json_object_set_new(spec, "subject", json_string(subject));
+    json_object_set_new(spec, "text", json_string("Hello there.\n"));
     save(&out, spec);
 }
 
