@@ -14,8 +14,9 @@
  *     newlines of the bodies become CRLF, and a body ends with one.
  *   - Subject and display names: RFC 2047 encoded words in UTF-8 where
  *     needed, and throughout a text that holds "=?" (which a reader
- *     would otherwise decode), folded by GMime at 78 columns.  Control characters (CR and
- *     LF among them) become spaces: no text can start a header of its own.
+ *     would otherwise decode), folded by GMime at 78 columns.  Control
+ *     characters (CR and LF among them) become spaces: no text can start
+ *     a header of its own.
  *   - addresses, the Message-ID and the unsubscribe URLs are refused
  *     unless they are plain ASCII of the expected shape; they are written
  *     as raw values (GMime would encode a long URL as an encoded word).
