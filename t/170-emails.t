@@ -458,3 +458,45 @@ X-API-Key: test-key-a-0123456789abcdef
 Content-Type: application/json
 --- error_code: 422
 --- response_body_like: "field":"to","code":"invalid_format"
+
+
+
+=== TEST 33: an email from an address of its own
+--- request
+POST /api/v1/emails/send
+{"to":"Case@Mail.Test","from":"Sales@Mail.Test","subject":"case","text":"x"}
+--- more_headers
+X-API-Key: test-key-a-0123456789abcdef
+Content-Type: application/json
+--- error_code: 202
+--- response_body_like: "to":"Case@Mail.Test",.*"from":"Sales@Mail.Test"
+
+
+
+=== TEST 34: to and from compare addresses in any case, as email filters do
+--- request
+GET /api/v1/emails?to=case@MAIL.test&from=SALES@mail.TEST&fields=to,from
+--- more_headers
+X-API-Key: test-key-a-0123456789abcdef
+--- error_code: 200
+--- response_body_like: ^\{"data":\[\{"id":"[0-9a-f-]{36}","to":"Case@Mail.Test","from":"Sales@Mail.Test"\}\]
+
+
+
+=== TEST 35: and so does in
+--- request
+GET /api/v1/emails?to[in]=CASE@MAIL.TEST,x@mail.test&fields=to
+--- more_headers
+X-API-Key: test-key-a-0123456789abcdef
+--- error_code: 200
+--- response_body_like: ^\{"data":\[\{"id":"[0-9a-f-]{36}","to":"Case@Mail.Test"\}\]
+
+
+
+=== TEST 36: and ne: the same address in another case is not another
+--- request
+GET /api/v1/emails?to[like]=case@&from[ne]=SALES@MAIL.TEST&fields=to
+--- more_headers
+X-API-Key: test-key-a-0123456789abcdef
+--- error_code: 200
+--- response_body_like: ^\{"data":\[\],

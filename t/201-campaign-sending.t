@@ -141,6 +141,10 @@ Test::Nginx::Socket::add_response_body_check(sub {
         (undef, $d) = api('GET', "/api/v1/campaigns/$id/recipients"
                           . '?status=sent&count=exact&limit=1', $KA);
         is($d->{meta}{total}, 28, "$name - 28 recipients sent");
+        (undef, $d) = api('GET', "/api/v1/campaigns/$id/recipients"
+                          . '?email=VIP7@Camp.TEST&fields=email', $KA);
+        is(join(',', map { $_->{email} } @{ $d->{data} }), 'vip7@camp.test',
+           "$name - a recipient by address, in any case");
 
     } elsif ($name =~ /empty filter sends to no one/) {
         # stored before such a filter was refused: not every contact

@@ -62,6 +62,9 @@ typedef enum {
 #define CRM_F_CREATEONLY      0x0100    /* set on create, then read-only */
 #define CRM_F_EXPR            0x0200    /* column is an expression (a
                                            custom field), not a name */
+#define CRM_F_ADDRESS         0x0400    /* text that holds an e-mail
+                                           address: filters compare it
+                                           as CRM_FT_EMAIL's do */
 
 
 /* filter operators */

@@ -368,14 +368,14 @@ static const char  *crm_email_statuses[] = {
 static crm_field_t  crm_email_fields[] = {
     crm_common_head,
     crm_fld("to", "to_email", CRM_FT_TEXT,
-            CRM_FS|CRM_F_REQUIRED|CRM_F_CREATEONLY, 254),
+            CRM_FS|CRM_F_REQUIRED|CRM_F_CREATEONLY|CRM_F_ADDRESS, 254),
     crm_fld("toName", "to_name", CRM_FT_TEXT, CRM_F_READONLY, 0),
     crm_fld("cc", "cc", CRM_FT_TEXT_ARRAY, CRM_F_CREATEONLY|CRM_F_NOTNULL,
             50),
     crm_fld("bcc", "bcc", CRM_FT_TEXT_ARRAY, CRM_F_CREATEONLY|CRM_F_NOTNULL,
             50),
-    crm_fld("from", "from_email", CRM_FT_TEXT, CRM_F_FILTER|CRM_F_CREATEONLY,
-            254),
+    crm_fld("from", "from_email", CRM_FT_TEXT,
+            CRM_F_FILTER|CRM_F_CREATEONLY|CRM_F_ADDRESS, 254),
     crm_fld("fromName", "from_name", CRM_FT_TEXT, CRM_F_CREATEONLY, 200),
     crm_fld("replyTo", "reply_to", CRM_FT_TEXT, CRM_F_CREATEONLY, 254),
     crm_fld("subject", "subject", CRM_FT_TEXT,
@@ -484,7 +484,8 @@ static const char  *crm_recipient_statuses[] = {
 
 static crm_field_t  crm_recipient_fields[] = {
     crm_fld("id", "contact_id", CRM_FT_UUID, CRM_RO, 0),
-    crm_fld("email", "email", CRM_FT_TEXT, CRM_F_READONLY|CRM_F_FILTER, 0),
+    crm_fld("email", "email", CRM_FT_TEXT,
+            CRM_F_READONLY|CRM_F_FILTER|CRM_F_ADDRESS, 0),
     crm_enum("status", "status", CRM_RO, crm_recipient_statuses),
     crm_ref("emailId", "email_id", CRM_F_READONLY|CRM_F_FILTER, "emails"),
     crm_common_tail

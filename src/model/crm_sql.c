@@ -1908,7 +1908,8 @@ crm_sql_filter(crm_sql_t *s, crm_filter_t *flt)
         return NGX_DECLINED;
     }
 
-    tpl = t->ops[flt->op];
+    tpl = (flt->field->flags & CRM_F_ADDRESS) ? crm_sql_ops_email[flt->op]
+                                              : t->ops[flt->op];
     if (tpl == NULL) {
         return NGX_DECLINED;
     }
