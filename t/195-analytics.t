@@ -480,6 +480,21 @@ Test::Nginx::Socket::add_response_body_check(sub {
         my ($s3, $d3, $h3) = api('GET', $q, $KA);
         is(x_cache($h3), 'MISS', "$name - another workspace: MISS");
 
+        # a record's answer is its own: its id is in the key, lowered
+        my ($s6, $d6) = api('GET', "/api/v1/analytics/contacts/$B2", $KB);
+        is($s6, 200, "$name - a contact's figures");
+        my ($s7, $d7, $h7) = api('GET', '/api/v1/analytics/contacts/'
+                                 . uc($B2), $KB);
+        is(x_cache($h7) . ' ' . json($d7->{data}), 'HIT '
+           . json($d6->{data}), "$name - its id in capitals: HIT, the same");
+        my ($s8) = api('GET', '/api/v1/analytics/contacts/'
+                       . 'c1950000-0000-4000-8000-0000000000b9', $KB);
+        is($s8, 404, "$name - another id right after it: 404, not its"
+           . " answer");
+        my ($s9) = api('GET', '/api/v1/analytics/campaigns/'
+                       . 'c1950000-0000-4000-8000-0000000000b9', $KB);
+        is($s9, 404, "$name - the same for a campaign");
+
         # a new open of the week, not in the cached answer yet
         sql("INSERT INTO email_events (workspace_id, email_id, type,"
             . " occurred_at) VALUES ('$B', '$BE{one}', 'opened',"

@@ -212,6 +212,7 @@ crm_analytics_item(ngx_http_request_t *r, crm_ctx_t *ctx, const char *sql,
 
     query.data[0] = kind;
     query.data[1] = ':';
+    ngx_strlow(query.data + 2, ctx->route.id.data, ctx->route.id.len);
     query.len = 2 + ctx->route.id.len;
 
     return crm_analytics_run(r, ctx, st, &query);
