@@ -79,7 +79,10 @@ crm_pipeline_handler(ngx_http_request_t *r)
     }
 
     if (crm_method_body(r->method)
-        && !(ctx->route.def->flags & CRM_ROUTE_NO_BODY))
+        && !(ctx->route.def->flags & CRM_ROUTE_NO_BODY)
+        && !((ctx->route.def->flags & CRM_ROUTE_BODY_OPTIONAL)
+             && r->headers_in.content_length_n <= 0
+             && !r->headers_in.chunked))
     {
         if (crm_body_expected(r, ctx) != NGX_OK) {
             return ctx->rc;

@@ -153,7 +153,8 @@ crm_route_def_t  crm_routes[] = {
     { "/:resource/:id", CRM_ROUTE_ITEM, P|CRM_WHEN_MUTABLE, 0, 0,
       crm_get, NULL, crm_update, crm_delete },
 
-    { "/:resource/:id/:action", CRM_ROUTE_ITEM_ACTION, P, 0, 0,
+    { "/:resource/:id/:action", CRM_ROUTE_ITEM_ACTION, P,
+      CRM_ROUTE_BODY_OPTIONAL, 0,
       NULL, crm_item_action, NULL, NULL },
 
     /* a campaign's recipients: a preview of its audience before it */

@@ -510,3 +510,29 @@ X-API-Key: test-key-a-0123456789abcdef
 Content-Type: application/json; charset=
 --- error_code: 415
 --- response_body_like: "code":"UNSUPPORTED_MEDIA_TYPE"
+
+=== TEST 50: a PATCH takes no query parameter: none is ignored
+--- request
+PATCH /api/v1/contacts/a0000000-0000-4000-8000-000000000001?fields=email
+{"title":"Countess"}
+--- more_headers
+X-API-Key: test-key-a-0123456789abcdef
+Content-Type: application/json
+--- error_code: 400
+--- response_body_like: "details":\{"parameter":"fields","code":"unknown_parameter"\}
+
+=== TEST 51: and nothing was written
+--- request
+GET /api/v1/contacts/a0000000-0000-4000-8000-000000000001?fields=title
+--- more_headers
+X-API-Key: test-key-a-0123456789abcdef
+--- error_code: 200
+--- response_body_unlike: Countess
+
+=== TEST 52: nor does a DELETE
+--- request
+DELETE /api/v1/contacts/a0000000-0000-4000-8000-000000000001?hard=true
+--- more_headers
+X-API-Key: test-key-a-0123456789abcdef
+--- error_code: 400
+--- response_body_like: "details":\{"parameter":"hard","code":"unknown_parameter"\}

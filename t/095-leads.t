@@ -24,7 +24,11 @@ INSERT INTO leads (workspace_id, id, first_name, last_name, email,
  ('$A', 'e1000000-0000-4000-8000-000000000003', 'Dup', 'Mail',
   'taken\@lead.test', 'Dup Co', NULL),
  ('$B', 'e1000000-0000-4000-8000-000000000004', 'Other', 'Tenant',
-  'b\@lead.test', 'B Co', NULL);
+  'b\@lead.test', 'B Co', NULL),
+ ('$A', 'e1000000-0000-4000-8000-000000000005', 'No', 'Mail',
+  NULL, NULL, NULL),
+ ('$A', 'e1000000-0000-4000-8000-000000000006', 'Bare', 'Post',
+  'bare\@lead.test', NULL, NULL);
 INSERT INTO contacts (workspace_id, email) VALUES ('$A', 'taken\@lead.test');
 _SQL_
 
@@ -198,3 +202,50 @@ X-API-Key: test-key-a-0123456789abcdef
 Content-Type: application/json
 --- error_code: 422
 --- response_body_like: "field":"status","code":"invalid_value","message":"a lead becomes converted through POST /leads/:id/convert"
+
+=== TEST 15: a lead without an email needs one for its contact
+--- request
+POST /api/v1/leads/e1000000-0000-4000-8000-000000000005/convert
+{}
+--- more_headers
+X-API-Key: test-key-a-0123456789abcdef
+Content-Type: application/json
+--- error_code: 422
+--- response_body_like: "field":"contact.email","code":"required"
+
+=== TEST 16: nothing was written: the lead is not converted
+--- request
+GET /api/v1/leads/e1000000-0000-4000-8000-000000000005?fields=status
+--- more_headers
+X-API-Key: test-key-a-0123456789abcdef
+--- error_code: 200
+--- response_body_like: "status":"new"
+
+=== TEST 17: with contact.email it converts
+--- request
+POST /api/v1/leads/e1000000-0000-4000-8000-000000000005/convert
+{"contact":{"email":"found@lead.test"}}
+--- more_headers
+X-API-Key: test-key-a-0123456789abcdef
+Content-Type: application/json
+--- error_code: 200
+--- response_body_like: "contactId":"[0-9a-f-]{36}"
+
+=== TEST 18: the body is optional: none at all is {}
+--- request
+POST /api/v1/leads/e1000000-0000-4000-8000-000000000006/convert
+--- more_headers
+X-API-Key: test-key-a-0123456789abcdef
+--- error_code: 200
+--- response_body_like: "companyId":null,"contactId":"[0-9a-f-]{36}"
+
+=== TEST 19: an action takes no query parameter, and names the first
+--- request
+POST /api/v1/leads/e1000000-0000-4000-8000-000000000002/convert?dryRun=1&x=2
+{}
+--- more_headers
+X-API-Key: test-key-a-0123456789abcdef
+Content-Type: application/json
+--- error_code: 400
+--- response_body_like: "code":"INVALID_PARAMETER",.*"details":\{"parameter":"dryRun","code":"unknown_parameter"\}
+

@@ -82,3 +82,11 @@ X-API-Key: test-key-a-0123456789abcdef
 --- request
 GET /api/v1/metadata/objects
 --- error_code: 401
+
+=== TEST 5: the metadata takes no query parameter
+--- request
+GET /api/v1/metadata/objects/contacts?lang=fr
+--- more_headers
+X-API-Key: test-key-a-0123456789abcdef
+--- error_code: 400
+--- response_body_like: "details":\{"parameter":"lang","code":"unknown_parameter"\}

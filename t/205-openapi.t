@@ -241,3 +241,9 @@ POST /api/v1/openapi.json
 --- response_headers
 Allow: GET, HEAD
 --- response_body_like: "code":"METHOD_NOT_ALLOWED"
+
+=== TEST 10: the document takes no query parameter
+--- request
+GET /api/v1/openapi.json?v=2
+--- error_code: 400
+--- response_body_like: "details":\{"parameter":"v","code":"unknown_parameter"\}

@@ -56,13 +56,21 @@ crm_item_action(ngx_http_request_t *r, crm_ctx_t *ctx)
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    dump = json_dumps(ctx->body, JSON_COMPACT);
-    if (dump == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
+    /* no body (CRM_ROUTE_BODY_OPTIONAL) is an empty one */
 
-    body.data = (u_char *) dump;
-    body.len = ngx_strlen(dump);
+    if (ctx->body == NULL) {
+        dump = NULL;
+        ngx_str_set(&body, "{}");
+
+    } else {
+        dump = json_dumps(ctx->body, JSON_COMPACT);
+        if (dump == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        body.data = (u_char *) dump;
+        body.len = ngx_strlen(dump);
+    }
 
     /* the function's name comes from the descriptor, never from input */
 

@@ -171,24 +171,16 @@ static ngx_int_t
 crm_analytics_item(ngx_http_request_t *r, crm_ctx_t *ctx, const char *sql,
     char kind)
 {
-    ngx_int_t     rc;
     ngx_str_t     query;
     crm_stmt_t   *st;
-    crm_error_t   err;
     crm_param_t  *param;
 
     if (crm_analytics_permit(r, ctx) != NGX_OK) {
         return ctx->rc;
     }
 
-    rc = crm_analytics_no_args(r->pool, &r->args, &err);
-
-    if (rc == NGX_DECLINED) {
-        return crm_http_param_error(r, &err);
-    }
-
-    if (rc != NGX_OK) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    if (crm_http_no_args(r, ctx) != NGX_OK) {
+        return ctx->rc;
     }
 
     if (crm_uuid_valid(ctx->route.id.data, ctx->route.id.len) != NGX_OK) {

@@ -111,16 +111,6 @@ crm_bulk(ngx_http_request_t *r, crm_ctx_t *ctx)
     crm_stmt_t          *st;
     ngx_pool_cleanup_t  *cln;
 
-    if (r->args.len > 0) {
-        crm_error_t  err;
-
-        ngx_str_set(&err.param, "(query)");
-        ngx_str_set(&err.code, "unknown_parameter");
-        ngx_str_set(&err.message, "this route takes no query parameters");
-
-        return crm_http_param_error(r, &err);
-    }
-
     if (crm_bulk_body(r, ctx, &ops, &atomic) != NGX_OK) {
         return ctx->rc;
     }

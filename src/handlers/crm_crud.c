@@ -104,16 +104,6 @@ crm_create(ngx_http_request_t *r, crm_ctx_t *ctx)
     ngx_array_t   values, errors;
     crm_stmt_t   *st;
 
-    if (r->args.len > 0) {
-        crm_error_t  err;
-
-        ngx_str_set(&err.param, "(query)");
-        ngx_str_set(&err.code, "unknown_parameter");
-        ngx_str_set(&err.message, "this route takes no query parameters");
-
-        return crm_http_param_error(r, &err);
-    }
-
     if (ctx->route.object != NULL && crm_create_object(r, ctx) != NGX_OK) {
         return ctx->rc;
     }

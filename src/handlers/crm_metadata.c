@@ -30,6 +30,10 @@ crm_metadata(ngx_http_request_t *r, crm_ctx_t *ctx)
     ngx_uint_t        i, n;
     crm_resource_t   *all;
 
+    if (crm_http_no_args(r, ctx) != NGX_OK) {
+        return ctx->rc;
+    }
+
     if (ctx->custom == NULL && ctx->mcf->pool != NULL) {
         /* the workspace's custom fields are part of the description */
         return crm_custom_load(r, ctx, ctx->route.res, crm_metadata);

@@ -318,6 +318,10 @@ crm_openapi(ngx_http_request_t *r, crm_ctx_t *ctx)
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
+    if (crm_http_no_args(r, ctx) != NGX_OK) {
+        return ctx->rc;
+    }
+
     if (ctx->principal.kind == CRM_PRINCIPAL_NONE
         || ctx->mcf->pool == NULL)
     {

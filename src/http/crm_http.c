@@ -682,6 +682,34 @@ crm_http_param_error(ngx_http_request_t *r, crm_error_t *err)
 }
 
 
+/*
+ * A route that takes no query parameter: NGX_OK when there is none, else
+ * NGX_ABORT, answered (ctx->rc) with INVALID_PARAMETER naming the first
+ */
+
+ngx_int_t
+crm_http_no_args(ngx_http_request_t *r, crm_ctx_t *ctx)
+{
+    ngx_int_t    rc;
+    crm_error_t  err;
+
+    if (r->args.len == 0) {
+        return NGX_OK;
+    }
+
+    rc = crm_query_parse_none(r->pool, &r->args, &err);
+
+    if (rc == NGX_OK) {
+        return NGX_OK;
+    }
+
+    ctx->rc = (rc == NGX_DECLINED) ? crm_http_param_error(r, &err)
+                                   : NGX_HTTP_INTERNAL_SERVER_ERROR;
+
+    return NGX_ABORT;
+}
+
+
 ngx_table_elt_t *
 crm_http_header_in(ngx_http_request_t *r, const char *name, size_t len)
 {

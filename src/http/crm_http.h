@@ -208,6 +208,10 @@ typedef enum {
                                            as CRM_ROUTE_PUBLIC; one with
                                            a credential is authenticated
                                            and rate limited as usual */
+#define CRM_ROUTE_BODY_OPTIONAL  0x20   /* a POST whose body may be left
+                                           out (no Content-Length or 0,
+                                           not chunked): ctx->body NULL,
+                                           as {} */
 
 
 /*
@@ -429,6 +433,7 @@ ngx_int_t crm_http_field_error(ngx_http_request_t *r, const char *field,
 ngx_int_t crm_http_field_errors(ngx_http_request_t *r, ngx_uint_t error,
     const char *message, ngx_array_t *errors);
 ngx_int_t crm_http_param_error(ngx_http_request_t *r, crm_error_t *err);
+ngx_int_t crm_http_no_args(ngx_http_request_t *r, crm_ctx_t *ctx);
 ngx_table_elt_t *crm_http_header_in(ngx_http_request_t *r, const char *name,
     size_t len);
 ngx_table_elt_t *crm_http_header_in_next(ngx_http_request_t *r,

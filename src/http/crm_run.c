@@ -110,5 +110,18 @@ crm_run_handler(ngx_http_request_t *r, crm_ctx_t *ctx)
         return crm_http_error(r, CRM_E_NOT_FOUND, "no such route", NULL);
     }
 
+    /*
+     * a write or an action takes no query parameter (docs/API.md): one
+     * ignored would look applied; the public routes (tracking) are
+     * fetched by mail readers, which may add their own
+     */
+
+    if (!(r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD))
+        && !(ctx->route.flags & CRM_ROUTE_PUBLIC)
+        && crm_http_no_args(r, ctx) != NGX_OK)
+    {
+        return ctx->rc;
+    }
+
     return h(r, ctx);
 }

@@ -396,6 +396,13 @@ ngx_int_t crm_query_unescape(ngx_pool_t *pool, u_char *p, size_t len,
 ngx_int_t crm_query_parse_fields(ngx_pool_t *pool, crm_resource_t *res,
     ngx_str_t *args, crm_query_t *q, crm_error_t *err);
 
+/*
+ * No parameter at all (writes, actions, metadata): NGX_DECLINED with
+ * the first one named in err; empty names ("&&") are none
+ */
+ngx_int_t crm_query_parse_none(ngx_pool_t *pool, ngx_str_t *args,
+    crm_error_t *err);
+
 /* validates the text form of a value of a field type */
 /* crm_value.c: a value of a field type, as text */
 

@@ -200,31 +200,6 @@ crm_analytics_range(ngx_pool_t *pool, ngx_str_t *args, time_t now,
 }
 
 
-ngx_int_t
-crm_analytics_no_args(ngx_pool_t *pool, ngx_str_t *args, crm_error_t *err)
-{
-    u_char     *p;
-    ngx_int_t   rc;
-    ngx_str_t   name, value;
-
-    p = args->data;
-
-    rc = crm_analytics_next(pool, &p, p + args->len, &name, &value);
-
-    if (rc == NGX_DONE) {
-        return NGX_OK;
-    }
-
-    if (rc != NGX_OK) {
-        return NGX_ERROR;
-    }
-
-    return crm_analytics_bad(pool, err, &name, "unknown_parameter",
-                             "unknown query parameter: this route takes "
-                             "none");
-}
-
-
 /*
  * The next "name=value" of a query string, the value unescaped into a
  * copy; empty names ("a=1&&b=2") are skipped.  NGX_DONE at the end.

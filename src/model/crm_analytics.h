@@ -45,10 +45,6 @@ typedef struct {
 ngx_int_t crm_analytics_range(ngx_pool_t *pool, ngx_str_t *args, time_t now,
     crm_analytics_range_t *rg, crm_error_t *err);
 
-/* NGX_OK when "args" names no parameter, else NGX_DECLINED ("err") */
-ngx_int_t crm_analytics_no_args(ngx_pool_t *pool, ngx_str_t *args,
-    crm_error_t *err);
-
 /* an ISO 8601 date or timestamp (crm_value_check()'s) -> seconds */
 ngx_int_t crm_analytics_time(u_char *p, size_t len, ngx_uint_t up,
     time_t *t);

@@ -73,6 +73,7 @@ typedef struct {
     ngx_str_t                 names[CRM_QP_N];
     ngx_uint_t                seen;         /* bits: 1 << kind */
     ngx_uint_t                fields_only;
+    ngx_uint_t                none;         /* crm_query_parse_none() */
 
     ngx_str_t                 cursor;
     ngx_uint_t                page;
@@ -303,6 +304,23 @@ crm_query_parse_fields(ngx_pool_t *pool, crm_resource_t *res,
 }
 
 
+ngx_int_t
+crm_query_parse_none(ngx_pool_t *pool, ngx_str_t *args, crm_error_t *err)
+{
+    crm_query_t      q;
+    crm_query_ctx_t  ctx;
+
+    ngx_memzero(&ctx, sizeof(crm_query_ctx_t));
+
+    ctx.pool = pool;
+    ctx.q = &q;
+    ctx.err = err;
+    ctx.none = 1;
+
+    return crm_query_run(&ctx, args);
+}
+
+
 /* a field of the resource, or one of the extra (custom) fields */
 
 static crm_field_t *
@@ -410,6 +428,12 @@ crm_query_segment(crm_query_ctx_t *ctx, u_char *p, u_char *last)
         return crm_query_error(ctx, &bad, "invalid_encoding",
                                "a parameter name is not valid "
                                "percent-encoded UTF-8");
+    }
+
+    if (ctx->none) {
+        return crm_query_error(ctx, &ctx->name, "unknown_parameter",
+                               "unknown query parameter \"%V\": this route "
+                               "takes none", &ctx->err->param);
     }
 
     qp = crm_query_param(&ctx->name);

@@ -117,17 +117,6 @@ main(void)
     bad("from=3000-01-01", "from", "invalid_format");
     bad("%01x=1", "%01x", "unknown_parameter");
 
-    ngx_str_set(&args, "");
-    is_int(crm_analytics_no_args(pool, &args, &err), NGX_OK,
-           "no parameter: none");
-    ngx_str_set(&args, "&&");
-    is_int(crm_analytics_no_args(pool, &args, &err), NGX_OK,
-           "empty names are no parameter");
-    ngx_str_set(&args, "days=30");
-    is_int(crm_analytics_no_args(pool, &args, &err), NGX_DECLINED,
-           "a parameter where none is taken");
-    is_mem(err.param.data, err.param.len, "days", "... named");
-
     ngx_destroy_pool(pool);
 
     return done_testing();

@@ -46,6 +46,7 @@ static void test_encoding(void);
 static void test_unknown(void);
 static void test_cursor(void);
 static void test_parse_fields(void);
+static void test_parse_none(void);
 static void test_check_value(void);
 static void test_timestamps(void);
 static void test_uuid(void);
@@ -878,6 +879,40 @@ test_parse_fields(void)
                "duplicate_parameter", "fields only: twice");
     fields_err(contacts, "fields=%C3", "fields", "invalid_encoding",
                "fields only: bad encoding");
+
+    test_parse_none();
+}
+
+
+/* crm_query_parse_none(): writes, actions, metadata */
+
+static void
+test_parse_none(void)
+{
+    ngx_str_t  a;
+
+    ngx_str_set(&a, "");
+    ok(crm_query_parse_none(pool, &a, &err) == NGX_OK, "none: empty");
+
+    ngx_str_set(&a, "&&");
+    ok(crm_query_parse_none(pool, &a, &err) == NGX_OK,
+       "none: empty names are no parameter");
+
+    ngx_str_set(&a, "&fields=email");
+    ok(crm_query_parse_none(pool, &a, &err) == NGX_DECLINED
+       && err.param.len == 6 && ngx_strncmp(err.param.data, "fields", 6) == 0
+       && err.code.len == sizeof("unknown_parameter") - 1,
+       "none: fields= is a parameter too, named");
+
+    ngx_str_set(&a, "x%5Fy=1&z");
+    ok(crm_query_parse_none(pool, &a, &err) == NGX_DECLINED
+       && err.param.len == 3 && ngx_strncmp(err.param.data, "x_y", 3) == 0,
+       "none: the first, decoded");
+
+    ngx_str_set(&a, "%C3=1");
+    ok(crm_query_parse_none(pool, &a, &err) == NGX_DECLINED
+       && err.code.len == sizeof("invalid_encoding") - 1,
+       "none: a name that is not UTF-8");
 }
 
 
