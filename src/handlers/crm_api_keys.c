@@ -138,7 +138,24 @@ crm_api_key_create(ngx_http_request_t *r, crm_ctx_t *ctx)
             param[3] = val[n].param;
 
         } else {
-            /* set by the planner once the key exists */
+            /*
+             * set by the planner once the key exists: a limit the
+             * database would refuse (above 0) is refused first, or the
+             * key would stay without it
+             */
+
+            if (val[n].field->type == CRM_FT_INT && !val[n].param.null
+                && (val[n].param.value.len == 0
+                    || val[n].param.value.data[0] == '-'
+                    || ngx_atoi(val[n].param.value.data,
+                                val[n].param.value.len) == 0))
+            {
+                return crm_http_field_error(r,
+                                    (char *) val[n].field->name.data,
+                                    "invalid_value",
+                                    "a rate limit is 1 or more");
+            }
+
             vp = ngx_array_push((ngx_array_t *) ctx->state);
             if (vp == NULL) {
                 return NGX_HTTP_INTERNAL_SERVER_ERROR;
