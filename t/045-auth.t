@@ -17,6 +17,13 @@ CRM::Test::stored_key($K{read_a}, $A, '{contacts:read}');
 CRM::Test::stored_key($K{expired_a}, $A, '{*}', '2020-01-01T00:00:00Z');
 CRM::Test::stored_key($K{keys_a}, $A, '{contacts:write,api-keys:write}');
 CRM::Test::stored_key($K{owner_b}, $B, '{*}');
+
+# events carry their records: the feed and subscriptions need read on them
+my %E = (events => 'crmk_' . ('f6' x 20), all => 'crmk_' . ('a7' x 20),
+         hooks => 'crmk_' . ('b8' x 20));
+CRM::Test::stored_key($E{events}, $A, '{events:read}');
+CRM::Test::stored_key($E{all}, $A, '{events:read,*:read}');
+CRM::Test::stored_key($E{hooks}, $A, '{webhooks:write,contacts:read}');
 sql("INSERT INTO contacts (workspace_id, email) VALUES"
     . " ('$A', 'a\@example.com'), ('$B', 'b\@example.com')");
 
@@ -308,3 +315,47 @@ GET /api/v1/api-keys?name=zero
 "X-API-Key: $CRM::Test::KEYS{owner_a}"
 --- error_code: 200
 --- response_body_like: ^\{"data":\[\],
+
+=== TEST 25: events:read alone does not read the feed: events carry records
+--- request
+GET /api/v1/events
+--- more_headers eval
+"X-API-Key: crmk_" . ('f6' x 20)
+--- error_code: 403
+--- response_body_like: "code":"FORBIDDEN",.*"message":"events carry their records
+
+=== TEST 26: with read on every kind of record, it does
+--- request
+GET /api/v1/events?limit=1
+--- more_headers eval
+"X-API-Key: crmk_" . ('a7' x 20)
+--- error_code: 200
+--- response_body_like: ^\{"data":\[
+
+=== TEST 27: a subscription to a kind needs read on it
+--- request
+POST /api/v1/webhooks
+{"url":"http://127.0.0.1:9/x","events":["deal.*"]}
+--- more_headers eval
+"X-API-Key: crmk_" . ('b8' x 20) . "\nContent-Type: application/json"
+--- error_code: 403
+--- response_body_like: "message":"events carry their records: subscribing
+
+=== TEST 28: and one to every kind, read on every kind
+--- request
+POST /api/v1/webhooks
+{"url":"http://127.0.0.1:9/x","events":["contact.created","*"]}
+--- more_headers eval
+"X-API-Key: crmk_" . ('b8' x 20) . "\nContent-Type: application/json"
+--- error_code: 403
+--- response_body_like: "code":"FORBIDDEN"
+
+=== TEST 29: the kinds it reads it may subscribe to
+--- request
+POST /api/v1/webhooks
+{"url":"http://127.0.0.1:9/x","events":["contact.*"]}
+--- more_headers eval
+"X-API-Key: crmk_" . ('b8' x 20) . "\nContent-Type: application/json"
+--- error_code: 201
+--- response_body_like: "events":\["contact.\*"\]
+

@@ -152,6 +152,7 @@ crm_webhook_events(ngx_http_request_t *r, crm_ctx_t *ctx, ngx_int_t *rc)
     size_t           i, len;
     json_t          *events, *e;
     ngx_uint_t       k, n;
+    ngx_str_t        kind;
     const char      *p, *dot;
     crm_resource_t  *all;
 
@@ -171,7 +172,8 @@ crm_webhook_events(ngx_http_request_t *r, crm_ctx_t *ctx, ngx_int_t *rc)
         p = json_string_value(e);
 
         if (ngx_strcmp(p, "*") == 0) {
-            continue;
+            kind.len = 0;
+            goto readable;
         }
 
         dot = ngx_strchr(p, '.');
@@ -186,7 +188,8 @@ crm_webhook_events(ngx_http_request_t *r, crm_ctx_t *ctx, ngx_int_t *rc)
         }
 
         if (k < n) {
-            continue;
+            kind = all[k].singular;
+            goto readable;
         }
 
         *rc = crm_http_field_error(r, "events", "invalid_value",
@@ -195,6 +198,18 @@ crm_webhook_events(ngx_http_request_t *r, crm_ctx_t *ctx, ngx_int_t *rc)
                                    "kind in the singular (contact, deal, "
                                    "email, ...), <kind>.* or *");
         return NGX_DECLINED;
+
+    readable:
+
+        /* deliveries carry their records: the subscriber reads them */
+
+        if (crm_auth_scope_events(&ctx->principal.scopes, &kind) != NGX_OK) {
+            *rc = crm_http_error(r, CRM_E_FORBIDDEN,
+                                 "events carry their records: subscribing "
+                                 "to a kind needs read on it (\"*\": on "
+                                 "every kind)", NULL);
+            return NGX_DECLINED;
+        }
     }
 
     return NGX_OK;

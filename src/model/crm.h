@@ -112,6 +112,9 @@ typedef ngx_int_t (*crm_check_pt)(ngx_pool_t *pool, crm_resource_t *res,
 #define CRM_RES_HOOKS         0x400     /* webhook subscriptions */
 #define CRM_RES_PREVIEW       0x800     /* a nested list with a preview
                                            before it exists (recipients) */
+#define CRM_RES_FEED          0x1000    /* its records carry every kind's
+                                           records (the event feed): read
+                                           needs read on all of them */
 
 
 typedef struct {
@@ -203,6 +206,8 @@ struct crm_resource_s {
     unsigned                  hooks:1;      /* webhook subscriptions */
     unsigned                  preview:1;    /* a nested list previewed
                                                (a campaign's recipients) */
+    unsigned                  feed:1;       /* its records carry others'
+                                               (the event feed) */
     ngx_str_t                 tenant;       /* column holding the
                                                workspace: "workspace_id"
                                                when empty */
@@ -616,6 +621,12 @@ ngx_int_t crm_credential_token(ngx_str_t *t);
 /* NGX_OK when "scopes" ("a:read,b:write", "*") allow the access */
 ngx_int_t crm_auth_scope(ngx_str_t *scopes, ngx_str_t *resource,
     ngx_uint_t write);
+/*
+ * Events carry their records: reading or subscribing to those of a kind
+ * ("contact"; empty: every kind, the feed or "*") needs read on the
+ * kind's resource.  NGX_OK or NGX_DECLINED.
+ */
+ngx_int_t crm_auth_scope_events(ngx_str_t *scopes, ngx_str_t *kind);
 
 
 /* crm_fingerprint.c: an Idempotency-Key request's fingerprint (pure) */

@@ -142,3 +142,40 @@ crm_auth_scope(ngx_str_t *scopes, ngx_str_t *resource, ngx_uint_t write)
 
     return NGX_DECLINED;
 }
+
+
+/*
+ * The kinds of events are the resources whose writes publish them and
+ * the emails, whose delivery does (email.sent, email.opened, ...).
+ */
+
+ngx_int_t
+crm_auth_scope_events(ngx_str_t *scopes, ngx_str_t *kind)
+{
+    ngx_uint_t       i, n;
+    crm_resource_t  *all;
+
+    all = crm_schema_all(&n);
+
+    for (i = 0; i < n; i++) {
+
+        if (kind->len == 0) {
+            if (!all[i].events && !all[i].queued) {
+                continue;
+            }
+
+        } else if (all[i].singular.len != kind->len
+                   || ngx_strncmp(all[i].singular.data, kind->data,
+                                  kind->len)
+                      != 0)
+        {
+            continue;
+        }
+
+        if (crm_auth_scope(scopes, &all[i].name, 0) != NGX_OK) {
+            return NGX_DECLINED;
+        }
+    }
+
+    return NGX_OK;
+}

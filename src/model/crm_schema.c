@@ -598,6 +598,7 @@ static crm_link_t  crm_webhook_links[] = {
       ((flags) & CRM_RES_QUEUED) != 0, ((flags) & CRM_RES_EVENTS) != 0,      \
       ((flags) & CRM_RES_READONLY) != 0, ((flags) & CRM_RES_NESTED) != 0,    \
       ((flags) & CRM_RES_HOOKS) != 0, ((flags) & CRM_RES_PREVIEW) != 0,      \
+      ((flags) & CRM_RES_FEED) != 0,                                         \
       ngx_string(tenant), actions, nactions, check }
 
 
@@ -659,7 +660,7 @@ static crm_resource_t  crm_resources[] = {
                  CRM_RES_ADMIN|CRM_RES_IMMUTABLE, ""),
 
     crm_resource("events", "events", "event", crm_event_fields,
-                 NULL, 0, CRM_RES_READONLY, ""),
+                 NULL, 0, CRM_RES_READONLY|CRM_RES_FEED, ""),
 
     crm_resource("webhooks", "webhooks", "webhook", crm_webhook_fields,
                  crm_webhook_links, crm_nlinks(crm_webhook_links),

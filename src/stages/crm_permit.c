@@ -23,6 +23,7 @@ static ngx_uint_t crm_grants_owner(crm_ctx_t *ctx);
 
 
 static ngx_str_t  crm_owner_name = ngx_string("owner");
+static ngx_str_t  crm_permit_all = ngx_null_string;     /* every kind */
 
 
 /*
@@ -59,6 +60,19 @@ crm_permit(ngx_http_request_t *r, crm_ctx_t *ctx)
         ctx->rc = crm_http_error(r, CRM_E_FORBIDDEN,
                                  "the credential does not have the scope "
                                  "this route needs", NULL);
+        return NGX_ABORT;
+    }
+
+    if (res->feed && crm_auth_scope_events(&p->scopes, &crm_permit_all)
+                     != NGX_OK)
+    {
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "crm: credential lacks read on a kind of event");
+
+        ctx->rc = crm_http_error(r, CRM_E_FORBIDDEN,
+                                 "events carry their records: reading them "
+                                 "needs read on every kind of record too",
+                                 NULL);
         return NGX_ABORT;
     }
 
