@@ -67,7 +67,7 @@ static crm_field_t  test_fields_def[] = {
 static crm_resource_t  test_res = {
     ngx_string("tests"), ngx_string("tests"), ngx_string("test"),
     test_fields_def, sizeof(test_fields_def) / sizeof(crm_field_t),
-    NULL, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, ngx_null_string, NULL,
+    NULL, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, ngx_null_string, NULL,
     0, NULL
 };
 
