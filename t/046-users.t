@@ -171,6 +171,10 @@ Test::Nginx::Socket::add_response_body_check(sub {
         is($s, 429, "$name - then even the right password is refused");
         is($d->{error}{code}, 'RATE_LIMITED', "$name - RATE_LIMITED");
         like($head, qr/\r\nRetry-After: \d+/i, "$name - Retry-After");
+        my ($after) = $head =~ /\r\nRetry-After: (\d+)/i;
+        is(($d->{error}{details}{retryAfter} // 'none') . ' '
+           . ($d->{error}{details}{reason} // 'none'), "$after lockout",
+           "$name - details.retryAfter as the header says, and why");
         ($s) = login('owner@a.test', 'correct horse battery');
         is($s, 200, "$name - other accounts are not affected");
 

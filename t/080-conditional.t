@@ -137,3 +137,25 @@ Content-Type: application/json
 --- error_code: 201
 --- response_headers
 ETag: "1"
+
+=== TEST 13: a record without a version has no ETag: no tag matches it
+--- request
+PATCH /api/v1/workspaces/current
+{}
+--- more_headers
+X-API-Key: test-key-a-0123456789abcdef
+Content-Type: application/json
+If-Match: "1"
+--- error_code: 412
+--- response_body_like: "code":"PRECONDITION_FAILED"
+
+=== TEST 14: but "*" does
+--- request
+PATCH /api/v1/workspaces/current
+{}
+--- more_headers
+X-API-Key: test-key-a-0123456789abcdef
+Content-Type: application/json
+If-Match: *
+--- error_code: 200
+--- response_body_like: "data":\{"id":"11111111-1111-4111-8111-111111111111"

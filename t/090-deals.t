@@ -236,3 +236,64 @@ X-API-Key: test-key-a-0123456789abcdef
 Content-Type: application/json
 --- error_code: 200
 --- response_body_like: "name":"Big one, renamed",.*"probability":null
+
+
+=== TEST 21: a stage's probability is a whole number
+--- request
+POST /api/v1/pipelines
+{"name":"Fractions","stages":[{"name":"Half","probability":5.5}]}
+--- more_headers
+X-API-Key: test-key-a-0123456789abcdef
+Content-Type: application/json
+--- error_code: 422
+--- response_body_like: "field":"stages","code":"invalid_value"
+
+=== TEST 22: written as one: 100.0 is not
+--- request
+POST /api/v1/pipelines
+{"name":"Fractions","stages":[{"name":"All","probability":100.0}]}
+--- more_headers
+X-API-Key: test-key-a-0123456789abcdef
+Content-Type: application/json
+--- error_code: 422
+--- response_body_like: "field":"stages","code":"invalid_value"
+
+=== TEST 23: a stage's name fits a deal's stage (100 characters)
+--- request
+POST /api/v1/pipelines
+{"name":"Long","stages":[{"name":"sssssssssssssssssssssssssssssssssssssssssssssssssssssssssssssssssssssssssssssssssssssssssssssssssssss","probability":10}]}
+--- more_headers
+X-API-Key: test-key-a-0123456789abcdef
+Content-Type: application/json
+--- error_code: 422
+--- response_body_like: "field":"stages","code":"invalid_value"
+
+=== TEST 24: and is not only spaces
+--- request
+POST /api/v1/pipelines
+{"name":"Blank","stages":[{"name":"   ","probability":10}]}
+--- more_headers
+X-API-Key: test-key-a-0123456789abcdef
+Content-Type: application/json
+--- error_code: 422
+--- response_body_like: "field":"stages","code":"invalid_value"
+
+=== TEST 25: 1e2 is no integer either, as for a deal's own probability
+--- request
+POST /api/v1/pipelines
+{"name":"Exp","stages":[{"name":"Done","probability":1e2}]}
+--- more_headers
+X-API-Key: test-key-a-0123456789abcdef
+Content-Type: application/json
+--- error_code: 422
+--- response_body_like: "field":"stages","code":"invalid_value"
+
+=== TEST 26: the rules take what they must: 0, 100 and a name of 100
+--- request
+POST /api/v1/pipelines
+{"name":"Edges","stages":[{"name":"None","probability":0},{"name":"ssssssssssssssssssssssssssssssssssssssssssssssssssssssssssssssssssssssssssssssssssssssssssssssssssss","probability":100}]}
+--- more_headers
+X-API-Key: test-key-a-0123456789abcdef
+Content-Type: application/json
+--- error_code: 201
+--- response_body_like: "probability":0\},\{"name":"s{100}","probability":100\}

@@ -173,7 +173,7 @@ static const crm_oa_list_param_t  crm_oa_list_params[] = {
     { "select", "{\"type\":\"string\"}", "An alias of `fields`." },
     { "count", "{\"type\":\"string\",\"enum\":[\"exact\",\"estimated\"]}",
       "Adds `meta.total`: an exact count, or the planner's estimate." },
-    { "q", "{\"type\":\"string\",\"minLength\":1,\"maxLength\":200}",
+    { "q", "{\"type\":\"string\",\"minLength\":3,\"maxLength\":200}",
       "Search the searchable fields: substring, typo-tolerant word and "
       "full-text match." },
     { NULL, NULL, NULL }

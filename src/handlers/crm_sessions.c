@@ -194,8 +194,8 @@ crm_auth_session_done(crm_pg_req_t *pr, PGresult *res)
     u_char              *p, *body, *meta;
     char                *status;
     size_t               mlen, len;
-    ngx_int_t            rc;
-    ngx_str_t            retry, v[5];
+    ngx_int_t            rc, sec;
+    ngx_str_t            v[5];
     crm_ctx_t           *ctx;
     ngx_uint_t           i;
     ngx_http_request_t  *r;
@@ -221,26 +221,19 @@ crm_auth_session_done(crm_pg_req_t *pr, PGresult *res)
     status = PQgetvalue(res, 0, 6);
 
     if (ngx_strcmp(status, "locked") == 0) {
-        retry.len = PQgetlength(res, 0, 5);
-        retry.data = ngx_pnalloc(r->pool, retry.len);
-        if (retry.data == NULL) {
-            crm_http_done(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
-            return;
-        }
+        /* Retry-After and details.retryAfter, as every 429 has */
 
-        ngx_memcpy(retry.data, PQgetvalue(res, 0, 5), retry.len);
+        sec = ngx_atoi((u_char *) PQgetvalue(res, 0, 5),
+                       PQgetlength(res, 0, 5));
 
         ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
                       "crm: login refused: the account is locked");
 
-        if (crm_http_header_out(r, "Retry-After", &retry) != NGX_OK) {
-            crm_http_done(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
-            return;
-        }
-
-        crm_http_done(r, crm_http_error(r, CRM_E_RATE_LIMITED,
+        crm_http_done(r, crm_http_retry(r, CRM_E_RATE_LIMITED,
                                         "too many failed logins, "
-                                        "retry later", NULL));
+                                        "retry later",
+                                        (ngx_msec_t) ngx_max(sec, 1) * 1000,
+                                        "lockout"));
         return;
     }
 

@@ -423,9 +423,9 @@ crm_exec_not_found(ngx_http_request_t *r, crm_ctx_t *ctx)
 
 
 /*
- * If-Match on PUT, PATCH and DELETE of a versioned record: "*", or the
- * ETag "<version>" (a weak W/ prefix is ignored).  Anything else cannot
- * match: 412.
+ * If-Match on PUT, PATCH and DELETE: "*", or the ETag "<version>" of a
+ * versioned record (a weak W/ prefix is ignored).  Anything else cannot
+ * match, nor can any tag a record without a version: 412.
  */
 
 ngx_int_t
@@ -438,10 +438,14 @@ crm_exec_if_match(ngx_http_request_t *r, crm_ctx_t *ctx)
 
     h = crm_http_header_in(r, "If-Match", sizeof("If-Match") - 1);
 
-    if (h == NULL || !ctx->route.res->versioned
-        || (h->value.len == 1 && h->value.data[0] == '*'))
-    {
+    if (h == NULL || (h->value.len == 1 && h->value.data[0] == '*')) {
         return NGX_OK;
+    }
+
+    /* a record without a version has no ETag: no tag can match it */
+
+    if (!ctx->route.res->versioned) {
+        goto failed;
     }
 
     p = h->value.data;
