@@ -359,3 +359,13 @@ POST /api/v1/webhooks
 --- error_code: 201
 --- response_body_like: "events":\["contact.\*"\]
 
+
+=== TEST 30: a response that shows a key is stored by no cache
+--- request
+POST /api/v1/api-keys
+{"name":"nostore","scopes":["contacts:read"]}
+--- more_headers eval
+"X-API-Key: $CRM::Test::KEYS{owner_a}\nContent-Type: application/json"
+--- error_code: 201
+--- response_headers
+Cache-Control: no-store

@@ -175,8 +175,10 @@ Test::Nginx::Socket::add_response_body_check(sub {
         is(($d->{error}{details}{retryAfter} // 'none') . ' '
            . ($d->{error}{details}{reason} // 'none'), "$after lockout",
            "$name - details.retryAfter as the header says, and why");
-        ($s) = login('owner@a.test', 'correct horse battery');
+        ($s, $d, $head) = login('owner@a.test', 'correct horse battery');
         is($s, 200, "$name - other accounts are not affected");
+        like($head, qr/\r\nCache-Control: no-store\r?$/mi,
+             "$name - a token is stored by no cache");
 
     } elsif ($name =~ /deleting a user ends/) {
         my (undef, $d) = login('gone@a.test', 'correct horse battery');

@@ -298,7 +298,11 @@ crm_auth_session_done(crm_pg_req_t *pr, PGresult *res)
     *p++ = '}';
     *p++ = '}';
 
-    rc = crm_http_send_data(r, NGX_HTTP_OK, body, p - body);
+    /* a token: stored by no cache (RFC 6749 5.1) */
+
+    rc = (crm_http_no_store(r) == NGX_OK)
+         ? crm_http_send_data(r, NGX_HTTP_OK, body, p - body)
+         : NGX_HTTP_INTERNAL_SERVER_ERROR;
 
     crm_http_done(r, rc);
 }

@@ -758,7 +758,12 @@ crm_exec_render_row(ngx_http_request_t *r, crm_ctx_t *ctx, ngx_uint_t status,
 
     if (ctx->secret.len > 0 && len > 1) {
 
-        /* a new API key: its secret comes first, this once */
+        /* a new API key: its secret comes first, this once, stored by
+           no cache (RFC 9111) */
+
+        if (crm_http_no_store(r) != NGX_OK) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
 
         p = ngx_sprintf(p, "{\"%s\":\"%V\",",
                         ctx->secret_name ? ctx->secret_name : "key",

@@ -759,6 +759,17 @@ crm_http_header_in_next(ngx_http_request_t *r, const char *name, size_t len,
 }
 
 
+/* Cache-Control: no-store, for a response that shows a secret */
+
+ngx_int_t
+crm_http_no_store(ngx_http_request_t *r)
+{
+    static ngx_str_t  v = ngx_string("no-store");
+
+    return crm_http_header_out(r, "Cache-Control", &v);
+}
+
+
 ngx_int_t
 crm_http_header_out(ngx_http_request_t *r, const char *name,
     ngx_str_t *value)
