@@ -388,3 +388,12 @@ $CRM::Test::HttpConfig . "    crm_postgres_statement_timeout 30s;\n"
 --- request
 GET /api/v1/health
 --- error_code: 200
+
+=== TEST 24: a login takes no query parameter
+--- request
+POST /api/v1/auth/login?remember=1
+{"email":"owner@a.test","password":"correct horse battery"}
+--- more_headers
+Content-Type: application/json
+--- error_code: 400
+--- response_body_like: "details":\{"parameter":"remember","code":"unknown_parameter"\}

@@ -143,7 +143,8 @@ crm_webhook_url(ngx_http_request_t *r, crm_ctx_t *ctx, ngx_int_t *rc)
  * The events' patterns name kinds of records there are: "contact.created",
  * "deal.*", "*"; not "contacts.created" (the path's plural) nor
  * "zzz.created", which the table's pattern check takes and no event
- * would ever match.  The kind is any resource's singular name.
+ * would ever match.  The kind is any resource's singular name, one the
+ * writer may read: deliveries carry the records (403 otherwise).
  */
 
 static ngx_int_t
@@ -173,33 +174,31 @@ crm_webhook_events(ngx_http_request_t *r, crm_ctx_t *ctx, ngx_int_t *rc)
 
         if (ngx_strcmp(p, "*") == 0) {
             kind.len = 0;
-            goto readable;
-        }
 
-        dot = ngx_strchr(p, '.');
-        len = (dot != NULL) ? (size_t) (dot - p) : ngx_strlen(p);
+        } else {
+            dot = ngx_strchr(p, '.');
+            len = (dot != NULL) ? (size_t) (dot - p) : ngx_strlen(p);
 
-        for (k = 0; k < n; k++) {
-            if (all[k].singular.len == len
-                && ngx_strncmp(all[k].singular.data, p, len) == 0)
-            {
-                break;
+            for (k = 0; k < n; k++) {
+                if (all[k].singular.len == len
+                    && ngx_strncmp(all[k].singular.data, p, len) == 0)
+                {
+                    break;
+                }
             }
-        }
 
-        if (k < n) {
+            if (k == n) {
+                *rc = crm_http_field_error(r, "events", "invalid_value",
+                                           "a pattern names a kind of record "
+                                           "that has no events: <kind>.<verb> "
+                                           "with a kind in the singular "
+                                           "(contact, deal, email, ...), "
+                                           "<kind>.* or *");
+                return NGX_DECLINED;
+            }
+
             kind = all[k].singular;
-            goto readable;
         }
-
-        *rc = crm_http_field_error(r, "events", "invalid_value",
-                                   "a pattern names a kind of record that "
-                                   "has no events: <kind>.<verb> with a "
-                                   "kind in the singular (contact, deal, "
-                                   "email, ...), <kind>.* or *");
-        return NGX_DECLINED;
-
-    readable:
 
         /* deliveries carry their records: the subscriber reads them */
 

@@ -112,12 +112,11 @@ crm_run_handler(ngx_http_request_t *r, crm_ctx_t *ctx)
 
     /*
      * a write or an action takes no query parameter (docs/API.md): one
-     * ignored would look applied; the public routes (tracking) are
-     * fetched by mail readers, which may add their own
+     * ignored would look applied (the tracking routes, which mail readers
+     * fetch, are another location's: crm_tracking.c)
      */
 
     if (!(r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD))
-        && !(ctx->route.flags & CRM_ROUTE_PUBLIC)
         && crm_http_no_args(r, ctx) != NGX_OK)
     {
         return ctx->rc;
