@@ -28,7 +28,9 @@ INSERT INTO leads (workspace_id, id, first_name, last_name, email,
  ('$A', 'e1000000-0000-4000-8000-000000000005', 'No', 'Mail',
   NULL, NULL, NULL),
  ('$A', 'e1000000-0000-4000-8000-000000000006', 'Bare', 'Post',
-  'bare\@lead.test', NULL, NULL);
+  'bare\@lead.test', NULL, NULL),
+ ('$A', 'e1000000-0000-4000-8000-000000000007', 'Neg', 'Amount',
+  'neg\@lead.test', NULL, NULL);
 INSERT INTO contacts (workspace_id, email) VALUES ('$A', 'taken\@lead.test');
 _SQL_
 
@@ -248,4 +250,24 @@ X-API-Key: test-key-a-0123456789abcdef
 Content-Type: application/json
 --- error_code: 400
 --- response_body_like: "code":"INVALID_PARAMETER",.*"details":\{"parameter":"dryRun","code":"unknown_parameter"\}
+
+=== TEST 20: a clash in the contact made is named as the body names it
+--- request
+POST /api/v1/leads/e1000000-0000-4000-8000-000000000003/convert
+{}
+--- more_headers
+X-API-Key: test-key-a-0123456789abcdef
+Content-Type: application/json
+--- error_code: 409
+--- response_body_like: "code":"DUPLICATE",.*"fields":\[\{"field":"contact.email","code":"duplicate"
+
+=== TEST 21: and so is a value the database refuses in the deal made
+--- request
+POST /api/v1/leads/e1000000-0000-4000-8000-000000000007/convert
+{"deal":{"name":"Neg deal","amount":-1}}
+--- more_headers
+X-API-Key: test-key-a-0123456789abcdef
+Content-Type: application/json
+--- error_code: 422
+--- response_body_like: "fields":\[\{"field":"deal.amount","code":"invalid_value"
 

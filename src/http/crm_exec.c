@@ -22,8 +22,10 @@ static void crm_exec_resume(crm_pg_req_t *pr, PGresult *res);
 static char *crm_exec_flat(ngx_pool_t *pool, char *msg);
 static ngx_int_t crm_exec_unavailable(ngx_http_request_t *r,
     crm_ctx_t *ctx);
-static ngx_int_t crm_exec_constraint_field(crm_ctx_t *ctx, crm_db_error_t *e,
-    crm_field_error_t *fe);
+static ngx_int_t crm_exec_constraint_field(ngx_pool_t *pool, crm_ctx_t *ctx,
+    crm_db_error_t *e, crm_field_error_t *fe);
+static ngx_uint_t crm_exec_of_table(crm_resource_t *rs, char *name,
+    size_t len);
 static crm_field_t *crm_exec_column(crm_resource_t *res, char *col);
 
 
@@ -188,7 +190,7 @@ crm_exec_db_fail(ngx_http_request_t *r, crm_ctx_t *ctx,
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
         }
 
-        (void) crm_exec_constraint_field(ctx, e, fe);
+        (void) crm_exec_constraint_field(r->pool, ctx, e, fe);
 
         if (state[3] == '0' && state[4] == '5') {
             ngx_str_set(&fe->code, "duplicate");
@@ -330,15 +332,19 @@ crm_exec_unavailable(ngx_http_request_t *r, crm_ctx_t *ctx)
  */
 
 static ngx_int_t
-crm_exec_constraint_field(crm_ctx_t *ctx, crm_db_error_t *e,
-    crm_field_error_t *fe)
+crm_exec_constraint_field(ngx_pool_t *pool, crm_ctx_t *ctx,
+    crm_db_error_t *e, crm_field_error_t *fe)
 {
     char            *name, *col;
+    u_char          *p;
     size_t           len;
+    ngx_uint_t       i, n;
     crm_field_t     *f;
-    crm_resource_t  *rs;
+    crm_resource_t  *rs, *all, *part;
 
     ngx_str_set(&fe->field, "(record)");
+
+    part = NULL;
 
     if (ctx->route.kind == CRM_ROUTE_LINK) {
         /* the one field of POST /<parent>/:id/<link> */
@@ -361,10 +367,33 @@ crm_exec_constraint_field(crm_ctx_t *ctx, crm_db_error_t *e,
     } else {
         len = ngx_strlen(name);
 
-        if (len <= rs->table.len + 1
-            || ngx_strncmp(name, rs->table.data, rs->table.len) != 0
-            || name[rs->table.len] != '_')
+        if (ctx->route.kind == CRM_ROUTE_ITEM_ACTION
+            && !crm_exec_of_table(rs, name, len))
         {
+            /*
+             * an action writes records of other resources (a lead's
+             * conversion: its contact, company and deal): the field is
+             * "<kind>.<field>", as the action's body names it
+             */
+
+            all = crm_schema_all(&n);
+
+            for (i = 0; i < n; i++) {
+                if (crm_exec_of_table(&all[i], name, len)
+                    && (part == NULL || all[i].table.len > part->table.len))
+                {
+                    part = &all[i];
+                }
+            }
+
+            if (part == NULL) {
+                return NGX_DECLINED;
+            }
+
+            rs = part;
+        }
+
+        if (!crm_exec_of_table(rs, name, len)) {
             return NGX_DECLINED;
         }
 
@@ -389,9 +418,31 @@ crm_exec_constraint_field(crm_ctx_t *ctx, crm_db_error_t *e,
         return NGX_DECLINED;
     }
 
-    fe->field = f->name;
+    if (part == NULL) {
+        fe->field = f->name;
+        return NGX_OK;
+    }
+
+    p = ngx_pnalloc(pool, part->singular.len + 1 + f->name.len);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    fe->field.data = p;
+    fe->field.len = ngx_sprintf(p, "%V.%V", &part->singular, &f->name) - p;
 
     return NGX_OK;
+}
+
+
+/* a constraint's name of the resource's table: "<table>_..." */
+
+static ngx_uint_t
+crm_exec_of_table(crm_resource_t *rs, char *name, size_t len)
+{
+    return len > rs->table.len + 1
+           && ngx_strncmp(name, rs->table.data, rs->table.len) == 0
+           && name[rs->table.len] == '_';
 }
 
 
