@@ -145,10 +145,8 @@ crm_api_key_create(ngx_http_request_t *r, crm_ctx_t *ctx)
              */
 
             if (val[n].field->type == CRM_FT_INT && !val[n].param.null
-                && (val[n].param.value.len == 0
-                    || val[n].param.value.data[0] == '-'
-                    || ngx_atoi(val[n].param.value.data,
-                                val[n].param.value.len) == 0))
+                && ngx_atoi(val[n].param.value.data, val[n].param.value.len)
+                   < 1)
             {
                 return crm_http_field_error(r,
                                     (char *) val[n].field->name.data,

@@ -152,8 +152,8 @@ crm_webhook_events(ngx_http_request_t *r, crm_ctx_t *ctx, ngx_int_t *rc)
 {
     size_t           i, len;
     json_t          *events, *e;
+    ngx_int_t        granted;
     ngx_uint_t       k, n;
-    ngx_str_t        kind;
     const char      *p, *dot;
     crm_resource_t  *all;
 
@@ -172,8 +172,10 @@ crm_webhook_events(ngx_http_request_t *r, crm_ctx_t *ctx, ngx_int_t *rc)
 
         p = json_string_value(e);
 
+        /* deliveries carry their records: the subscriber reads them */
+
         if (ngx_strcmp(p, "*") == 0) {
-            kind.len = 0;
+            granted = crm_auth_scope_events(&ctx->principal.scopes);
 
         } else {
             dot = ngx_strchr(p, '.');
@@ -197,12 +199,11 @@ crm_webhook_events(ngx_http_request_t *r, crm_ctx_t *ctx, ngx_int_t *rc)
                 return NGX_DECLINED;
             }
 
-            kind = all[k].singular;
+            granted = crm_auth_scope(&ctx->principal.scopes, &all[k].name,
+                                     0);
         }
 
-        /* deliveries carry their records: the subscriber reads them */
-
-        if (crm_auth_scope_events(&ctx->principal.scopes, &kind) != NGX_OK) {
+        if (granted != NGX_OK) {
             *rc = crm_http_error(r, CRM_E_FORBIDDEN,
                                  "events carry their records: subscribing "
                                  "to a kind needs read on it (\"*\": on "

@@ -622,11 +622,11 @@ ngx_int_t crm_credential_token(ngx_str_t *t);
 ngx_int_t crm_auth_scope(ngx_str_t *scopes, ngx_str_t *resource,
     ngx_uint_t write);
 /*
- * Events carry their records: reading or subscribing to those of a kind
- * ("contact"; empty: every kind, the feed or "*") needs read on the
- * kind's resource.  NGX_OK or NGX_DECLINED.
+ * Events carry their records: reading them all (the feed, a webhook's
+ * "*") needs read on every kind of record that has events.  NGX_OK or
+ * NGX_DECLINED.
  */
-ngx_int_t crm_auth_scope_events(ngx_str_t *scopes, ngx_str_t *kind);
+ngx_int_t crm_auth_scope_events(ngx_str_t *scopes);
 
 
 /* crm_fingerprint.c: an Idempotency-Key request's fingerprint (pure) */

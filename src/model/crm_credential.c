@@ -150,7 +150,7 @@ crm_auth_scope(ngx_str_t *scopes, ngx_str_t *resource, ngx_uint_t write)
  */
 
 ngx_int_t
-crm_auth_scope_events(ngx_str_t *scopes, ngx_str_t *kind)
+crm_auth_scope_events(ngx_str_t *scopes)
 {
     ngx_uint_t       i, n;
     crm_resource_t  *all;
@@ -158,21 +158,9 @@ crm_auth_scope_events(ngx_str_t *scopes, ngx_str_t *kind)
     all = crm_schema_all(&n);
 
     for (i = 0; i < n; i++) {
-
-        if (kind->len == 0) {
-            if (!all[i].events && !all[i].queued) {
-                continue;
-            }
-
-        } else if (all[i].singular.len != kind->len
-                   || ngx_strncmp(all[i].singular.data, kind->data,
-                                  kind->len)
-                      != 0)
+        if ((all[i].events || all[i].queued)
+            && crm_auth_scope(scopes, &all[i].name, 0) != NGX_OK)
         {
-            continue;
-        }
-
-        if (crm_auth_scope(scopes, &all[i].name, 0) != NGX_OK) {
             return NGX_DECLINED;
         }
     }

@@ -23,7 +23,6 @@ static ngx_uint_t crm_grants_owner(crm_ctx_t *ctx);
 
 
 static ngx_str_t  crm_owner_name = ngx_string("owner");
-static ngx_str_t  crm_permit_all = ngx_null_string;     /* every kind */
 
 
 /*
@@ -63,9 +62,7 @@ crm_permit(ngx_http_request_t *r, crm_ctx_t *ctx)
         return NGX_ABORT;
     }
 
-    if (res->feed && crm_auth_scope_events(&p->scopes, &crm_permit_all)
-                     != NGX_OK)
-    {
+    if (res->feed && crm_auth_scope_events(&p->scopes) != NGX_OK) {
         ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
                       "crm: credential lacks read on a kind of event");
 
