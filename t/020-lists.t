@@ -499,3 +499,84 @@ X-API-Key: test-key-a-0123456789abcdef
 --- error_code: 200
 --- json_names: Alan Ada
 --- json_total: 2
+
+=== TEST 53: a time compares as it is rendered, to the millisecond: createdAt= a record's createdAt finds it
+Mu is stored with microseconds (.123456) and rendered .123.
+--- sql
+INSERT INTO contacts (workspace_id, id, first_name, email, status,
+                      created_at, updated_at)
+VALUES ('11111111-1111-4111-8111-111111111111',
+        'd0000000-0000-4000-8000-000000000099', 'Mu', 'mu@example.org',
+        'lead', '2026-03-01T00:00:00.123456Z',
+        '2026-03-01T00:00:05.000999Z');
+--- request
+GET /api/v1/contacts?createdAt=2026-03-01T00:00:00.123Z
+--- more_headers
+X-API-Key: test-key-a-0123456789abcdef
+--- error_code: 200
+--- json_names: Mu
+--- response_body_like: "createdAt":"2026-03-01T00:00:00\.123Z","updatedAt":"2026-03-01T00:00:05\.000Z"
+
+=== TEST 54: updated_after= the last record's updatedAt does not return that record again
+--- request
+GET /api/v1/contacts?updated_after=2026-03-01T00:00:05.000Z&updatedAt[lt]=2026-04-01T00:00:00Z
+--- more_headers
+X-API-Key: test-key-a-0123456789abcdef
+--- error_code: 200
+--- response_body_like: ^\{"data":\[\],
+
+=== TEST 55: gte and lte include the rendered millisecond
+--- request
+GET /api/v1/contacts?updatedAt[gte]=2026-03-01T00:00:05.000Z&updatedAt[lte]=2026-03-01T00:00:05Z
+--- more_headers
+X-API-Key: test-key-a-0123456789abcdef
+--- error_code: 200
+--- json_names: Mu
+
+=== TEST 56: a bound finer than a millisecond compares with the rendered time: .123 is before .1235
+--- request
+GET /api/v1/contacts?createdAt[lt]=2026-03-01T00:00:00.1235Z&created_after=2026-03-01T00:00:00.1229Z
+--- more_headers
+X-API-Key: test-key-a-0123456789abcdef
+--- error_code: 200
+--- json_names: Mu
+
+=== TEST 57: ... and not at or after .1231
+--- request
+GET /api/v1/contacts?createdAt[gte]=2026-03-01T00:00:00.1231Z&createdAt[lte]=2026-03-02T00:00:00Z
+--- more_headers
+X-API-Key: test-key-a-0123456789abcdef
+--- error_code: 200
+--- response_body_like: ^\{"data":\[\],
+
+=== TEST 58: eq finer than a millisecond matches nothing
+--- request
+GET /api/v1/contacts?createdAt=2026-03-01T00:00:00.1234Z
+--- more_headers
+X-API-Key: test-key-a-0123456789abcdef
+--- error_code: 200
+--- response_body_like: ^\{"data":\[\],
+
+=== TEST 59: in and ne compare the rendered millisecond too
+--- request
+GET /api/v1/contacts?createdAt[in]=2026-03-01T00:00:00.123Z,2026-01-01T00:00:00Z&createdAt[ne]=2026-03-01T00:00:00.124Z
+--- more_headers
+X-API-Key: test-key-a-0123456789abcdef
+--- error_code: 200
+--- json_names: Mu
+
+=== TEST 60: ne leaves the rendered millisecond out, nin too
+--- request
+GET /api/v1/contacts?createdAt[ne]=2026-03-01T00:00:00.123Z&createdAt[gte]=2026-03-01T00:00:00Z
+--- more_headers
+X-API-Key: test-key-a-0123456789abcdef
+--- error_code: 200
+--- response_body_like: ^\{"data":\[\],
+
+=== TEST 61: nin
+--- request
+GET /api/v1/contacts?createdAt[nin]=2026-03-01T00:00:00.123Z&createdAt[gte]=2026-03-01T00:00:00Z
+--- more_headers
+X-API-Key: test-key-a-0123456789abcdef
+--- error_code: 200
+--- response_body_like: ^\{"data":\[\],

@@ -169,6 +169,41 @@ static const char  *crm_sql_ops_email[] = {
 };
 
 
+/*
+ * Times compare as they are rendered, to the millisecond: a stored time
+ * counts as its millisecond (rendered times are truncated), the value as
+ * sent, so "updatedAt[gt]=" a record's updatedAt leaves that record out
+ * and "createdAt=" its createdAt finds it.  Bounds stay comparisons of
+ * the column, which indexes serve: with T the value, floor(T) its
+ * millisecond and ceil(T) the first millisecond not before it,
+ *   floor(c) >  T  is  c >= floor(T) + 1 ms
+ *   floor(c) >= T  is  c >= ceil(T)
+ *   floor(c) <  T  is  c <  ceil(T)
+ *   floor(c) <= T  is  c <  floor(T) + 1 ms
+ * and = T, both of the last three's opposites; a T finer than a
+ * millisecond equals nothing.
+ */
+
+#define CRM_SQL_MS_CEIL                                                      \
+    "date_trunc('milliseconds', %v + interval '999 microseconds')"
+#define CRM_SQL_MS_NEXT                                                      \
+    "(date_trunc('milliseconds', %v) + interval '1 millisecond')"
+
+static const char  *crm_sql_ops_time[] = {
+    "(%c >= " CRM_SQL_MS_CEIL " AND %c < " CRM_SQL_MS_NEXT ")",
+    "(%c IS NULL OR %c < " CRM_SQL_MS_CEIL " OR %c >= " CRM_SQL_MS_NEXT ")",
+    "%c >= " CRM_SQL_MS_NEXT,
+    "%c >= " CRM_SQL_MS_CEIL,
+    "%c < " CRM_SQL_MS_CEIL,
+    "%c < " CRM_SQL_MS_NEXT,
+    "date_trunc('milliseconds', %c) = ANY(%a)",
+    "(%c IS NULL OR date_trunc('milliseconds', %c) <> ALL(%a))",
+    "%t ILIKE %l",
+    "%c IS NULL",
+    "%c IS NOT NULL"
+};
+
+
 /* text[]: operators apply to the elements; an empty array is "null" */
 
 static const char  *crm_sql_ops_array[] = {
@@ -225,7 +260,7 @@ static crm_sql_type_t  crm_sql_types[] = {
     /* CRM_FT_TIMESTAMP */
     { "::timestamptz", "::timestamptz", "", "::timestamptz", "",
       "to_char(", CRM_SQL_TS_RENDER,
-      crm_sql_ops_scalar, 0 },
+      crm_sql_ops_time, 0 },
 
     /* CRM_FT_DATE */
     { "::date", "::date", "", "::date", "",

@@ -55,6 +55,15 @@
     "status, source, tags, custom_fields, created_at, updated_at"
 
 #define LIVE      "workspace_id = $1::uuid AND deleted_at IS NULL"
+
+/* a time filter's bounds: the millisecond at or after its value, the
+ * one after its value's */
+#define MS_FIRST(n)                                                          \
+    "date_trunc('milliseconds', $" n "::timestamptz + interval "             \
+    "'999 microseconds')"
+#define MS_NEXT(n)                                                           \
+    "(date_trunc('milliseconds', $" n "::timestamptz) + interval "           \
+    "'1 millisecond')"
 #define DOC       "db_doc(first_name, last_name, email, phone)"
 
 
@@ -695,14 +704,28 @@ test_filters(void)
           "a@b.c" },
         { "title", CRM_OP_NE, "CTO", NULL,
           " AND title IS DISTINCT FROM $2::text ORDER", "CTO" },
+        /* times compare to the millisecond, as rendered */
         { "createdAt", CRM_OP_GT, "2026-01-01T00:00:00Z", NULL,
-          " AND created_at > $2::timestamptz ORDER", NULL },
+          " AND created_at >= " MS_NEXT("2") " ORDER", NULL },
         { "createdAt", CRM_OP_GTE, "2026-01-01T00:00:00Z", NULL,
-          " AND created_at >= $2::timestamptz ORDER", NULL },
+          " AND created_at >= " MS_FIRST("2") " ORDER", NULL },
         { "updatedAt", CRM_OP_LT, "2026-01-01T00:00:00Z", NULL,
-          " AND updated_at < $2::timestamptz ORDER", NULL },
+          " AND updated_at < " MS_FIRST("2") " ORDER", NULL },
         { "updatedAt", CRM_OP_LTE, "2026-01-01T00:00:00Z", NULL,
-          " AND updated_at <= $2::timestamptz ORDER", NULL },
+          " AND updated_at < " MS_NEXT("2") " ORDER", NULL },
+        { "createdAt", CRM_OP_EQ, "2026-01-01T00:00:00.123Z", NULL,
+          " AND (created_at >= " MS_FIRST("2") " AND created_at < "
+          MS_NEXT("2") ") ORDER", NULL },
+        { "createdAt", CRM_OP_NE, "2026-01-01T00:00:00.123Z", NULL,
+          " AND (created_at IS NULL OR created_at < " MS_FIRST("2")
+          " OR created_at >= " MS_NEXT("2") ") ORDER", NULL },
+        { "updatedAt", CRM_OP_IN, "2026-01-01T00:00:00Z", NULL,
+          " AND date_trunc('milliseconds', updated_at) = "
+          "ANY($2::timestamptz[]) ORDER", "{\"2026-01-01T00:00:00Z\"}" },
+        { "updatedAt", CRM_OP_NIN, "2026-01-01T00:00:00Z", NULL,
+          " AND (updated_at IS NULL OR date_trunc('milliseconds', "
+          "updated_at) <> ALL($2::timestamptz[])) ORDER",
+          "{\"2026-01-01T00:00:00Z\"}" },
         { "status", CRM_OP_IN, "lead", "a\"b\\c",
           " AND status = ANY($2::text[]) ORDER",
           "{\"lead\",\"a\\\"b\\\\c\"}" },
@@ -779,8 +802,8 @@ test_filters(void)
 
     ok(crm_sql_list(pool, contacts, &ws, &q, NULL, &st) == NGX_OK,
        "binary filters: NGX_OK");
-    has_sql(&st, " AND created_at > $2::timestamptz AND company_id = "
-            "$3::uuid AND updated_at < $4::timestamptz AND owner_id = "
+    has_sql(&st, " AND created_at >= " MS_NEXT("2") " AND company_id = "
+            "$3::uuid AND updated_at < " MS_FIRST("4") " AND owner_id = "
             "ANY($5::uuid[]) ORDER", "binary filters: the statement");
     /* timestamptz_send('2026-01-01T00:00:00Z') */
     is_bin_param(&st, 2, "0002ea470ae86000", "binary filters: a timestamp");
