@@ -297,3 +297,88 @@ X-API-Key: test-key-a-0123456789abcdef
 Content-Type: application/json
 --- error_code: 201
 --- response_body_like: "probability":0\},\{"name":"s{100}","probability":100\}
+
+=== TEST 27: a probability sent with a stage move is kept, even when it is the old one
+--- sql
+INSERT INTO pipelines (workspace_id, id, name, stages) VALUES
+ ('11111111-1111-4111-8111-111111111111',
+  'b1000000-0000-4000-8000-000000000027', 'Sales again',
+  '[{"name":"Lead","probability":10},{"name":"Proposal","probability":50},
+    {"name":"Won","probability":100}]');
+INSERT INTO deals (workspace_id, id, name, pipeline_id, stage, probability)
+VALUES ('11111111-1111-4111-8111-111111111111',
+        'd1000000-0000-4000-8000-000000000027', 'Steady',
+        'b1000000-0000-4000-8000-000000000027', 'Lead', 40);
+--- request
+PATCH /api/v1/deals/d1000000-0000-4000-8000-000000000027
+{"stage":"Won","probability":40}
+--- more_headers
+X-API-Key: test-key-a-0123456789abcdef
+Content-Type: application/json
+--- error_code: 200
+--- response_body_like: "stage":"Won","probability":40,
+
+=== TEST 28: a move without one takes the new stage's
+--- request
+PATCH /api/v1/deals/d1000000-0000-4000-8000-000000000027
+{"stage":"Proposal"}
+--- more_headers
+X-API-Key: test-key-a-0123456789abcdef
+Content-Type: application/json
+--- error_code: 200
+--- response_body_like: "stage":"Proposal","probability":50,
+
+=== TEST 29: a probability of its own ...
+--- request
+PATCH /api/v1/deals/d1000000-0000-4000-8000-000000000027
+{"probability":33}
+--- more_headers
+X-API-Key: test-key-a-0123456789abcdef
+Content-Type: application/json
+--- error_code: 200
+--- response_body_like: "stage":"Proposal","probability":33,
+
+=== TEST 30: ... stays when the stage sent is the one the deal is in
+--- request
+PATCH /api/v1/deals/d1000000-0000-4000-8000-000000000027
+{"stage":"Proposal","name":"Steady, renamed"}
+--- more_headers
+X-API-Key: test-key-a-0123456789abcdef
+Content-Type: application/json
+--- error_code: 200
+--- response_body_like: "name":"Steady, renamed",.*"stage":"Proposal","probability":33,
+
+=== TEST 31: another pipeline's stage of the same name is another stage: its probability
+--- sql
+INSERT INTO pipelines (workspace_id, id, name, stages) VALUES
+ ('11111111-1111-4111-8111-111111111111',
+  'b1000000-0000-4000-8000-000000000031', 'Renewals',
+  '[{"name":"Proposal","probability":70}]');
+--- request
+PATCH /api/v1/deals/d1000000-0000-4000-8000-000000000027
+{"pipelineId":"b1000000-0000-4000-8000-000000000031"}
+--- more_headers
+X-API-Key: test-key-a-0123456789abcdef
+Content-Type: application/json
+--- error_code: 200
+--- response_body_like: "pipelineId":"b1000000-0000-4000-8000-000000000031","stage":"Proposal","probability":70,
+
+=== TEST 32: clearing the stage clears the probability derived from it
+--- request
+PATCH /api/v1/deals/d1000000-0000-4000-8000-000000000027
+{"stage":null}
+--- more_headers
+X-API-Key: test-key-a-0123456789abcdef
+Content-Type: application/json
+--- error_code: 200
+--- response_body_like: "stage":null,"probability":null,
+
+=== TEST 33: unless one is sent with it
+--- request
+PATCH /api/v1/deals/d1000000-0000-4000-8000-000000000027
+{"stage":"Proposal","probability":12}
+--- more_headers
+X-API-Key: test-key-a-0123456789abcdef
+Content-Type: application/json
+--- error_code: 200
+--- response_body_like: "stage":"Proposal","probability":12,

@@ -154,6 +154,14 @@ typedef struct {
     const char              **enum_values;  /* NULL-terminated, ENUM */
     const char               *ref;          /* resource name this uuid
                                                refers to, or NULL */
+    const char              **derived_from; /* NULL-terminated names of
+                                               the fields the database
+                                               derives this one from when
+                                               it is null (a deal's
+                                               probability: its stage);
+                                               an update that changes
+                                               them without sending it
+                                               writes it null */
 } crm_field_t;
 
 

@@ -18,19 +18,24 @@
 #define CRM_INT4_MAX  2147483647
 
 #define crm_fld(name, column, type, flags, max)                              \
-    { ngx_string(name), ngx_string(column), type, flags, max, NULL, NULL }
+    { ngx_string(name), ngx_string(column), type, flags, max, NULL, NULL,  \
+      NULL }
+
+#define crm_derived(name, column, type, flags, max, from)                    \
+    { ngx_string(name), ngx_string(column), type, flags, max, NULL, NULL,  \
+      from }
 
 #define crm_ref(name, column, flags, target)                                 \
     { ngx_string(name), ngx_string(column), CRM_FT_UUID, flags, 0, NULL,    \
-      target }
+      target, NULL }
 
 #define crm_refs(name, column, flags, target)                                \
     { ngx_string(name), ngx_string(column), CRM_FT_UUID_ARRAY, flags,       \
-      CRM_MAX_LINKED, NULL, target }
+      CRM_MAX_LINKED, NULL, target, NULL }
 
 #define crm_enum(name, column, flags, values)                                \
     { ngx_string(name), ngx_string(column), CRM_FT_ENUM, flags, 0, values,  \
-      NULL }
+      NULL, NULL }
 
 /* sub-collections (crm.h): by a column, a typed column, a member array,
    or through the parent's array */
@@ -160,6 +165,12 @@ static const char  *crm_deal_statuses[] = {
 };
 
 
+/* a deal's probability is its stage's unless one is sent (sql/082) */
+static const char  *crm_deal_probability_from[] = {
+    "pipelineId", "stage", NULL
+};
+
+
 static crm_field_t  crm_deal_fields[] = {
     crm_common_head,
     crm_fld("name", "name", CRM_FT_TEXT, CRM_FSS|CRM_F_REQUIRED, 200),
@@ -167,7 +178,8 @@ static crm_field_t  crm_deal_fields[] = {
     crm_fld("currency", "currency", CRM_FT_TEXT, CRM_F_FILTER, 3),
     crm_ref("pipelineId", "pipeline_id", CRM_F_FILTER, "pipelines"),
     crm_fld("stage", "stage", CRM_FT_TEXT, CRM_FS, 100),
-    crm_fld("probability", "probability", CRM_FT_INT, CRM_FS, CRM_INT4_MAX),
+    crm_derived("probability", "probability", CRM_FT_INT, CRM_FS,
+                CRM_INT4_MAX, crm_deal_probability_from),
     crm_fld("closeDate", "close_date", CRM_FT_DATE, CRM_FS, 0),
     crm_enum("status", "status", CRM_FS|CRM_F_NOTNULL, crm_deal_statuses),
     crm_ref("companyId", "company_id", CRM_F_FILTER, "companies"),

@@ -83,6 +83,10 @@ static ngx_int_t crm_sql_returning(crm_sql_t *s, crm_resource_t *res,
 static ngx_uint_t crm_sql_columns(crm_sql_t *s, crm_resource_t *res,
     u_char *select, ngx_uint_t how);
 static ngx_int_t crm_sql_value(crm_sql_t *s, crm_value_t *v);
+static ngx_int_t crm_sql_value_ref(crm_sql_t *s, crm_value_t *v,
+    ngx_uint_t n);
+static ngx_int_t crm_sql_derived(crm_sql_t *s, crm_resource_t *res,
+    ngx_array_t *values, ngx_uint_t first);
 static void crm_sql_by_id(crm_sql_t *s, crm_resource_t *res,
     ngx_uint_t id);
 static void crm_sql_event_head(crm_sql_t *s, crm_resource_t *res);
@@ -412,6 +416,8 @@ crm_sql_update(ngx_pool_t *pool, crm_resource_t *res, ngx_str_t *ws,
     crm_sql_str(&s, &res->table);
     crm_sql_cstr(&s, " SET ");
 
+    /* each value binds one parameter: v[i] is $(n + 1 + i) */
+
     for (i = 0; i < values->nelts; i++) {
         crm_sql_str(&s, &v[i].field->column);
         crm_sql_cstr(&s, " = ");
@@ -421,6 +427,10 @@ crm_sql_update(ngx_pool_t *pool, crm_resource_t *res, ngx_str_t *ws,
         }
 
         crm_sql_cstr(&s, ", ");
+    }
+
+    if (crm_sql_derived(&s, res, values, n + 1) != NGX_OK) {
+        return NGX_ERROR;
     }
 
     if (res->versioned) {
@@ -1604,7 +1614,20 @@ crm_sql_returning(crm_sql_t *s, crm_resource_t *res, ngx_uint_t as)
 static ngx_int_t
 crm_sql_value(crm_sql_t *s, crm_value_t *v)
 {
-    ngx_uint_t       n;
+    ngx_uint_t  n;
+
+    n = crm_sql_param(s, v->param.value.data, v->param.value.len,
+                      v->param.null);
+
+    return crm_sql_value_ref(s, v, n);
+}
+
+
+/* a value of a column, its parameter $n already bound */
+
+static ngx_int_t
+crm_sql_value_ref(crm_sql_t *s, crm_value_t *v, ngx_uint_t n)
+{
     crm_sql_type_t  *t;
 
     t = crm_sql_type(v->field);
@@ -1612,12 +1635,92 @@ crm_sql_value(crm_sql_t *s, crm_value_t *v)
         return NGX_ERROR;
     }
 
-    n = crm_sql_param(s, v->param.value.data, v->param.value.len,
-                      v->param.null);
-
     crm_sql_cstr(s, t->value_pre);
     crm_sql_ref(s, n, t->value_cast);
     crm_sql_cstr(s, t->value_post);
+
+    return NGX_OK;
+}
+
+
+/*
+ * A derived field (crm_field_t.derived_from) that the update does not
+ * send, when it sends a field it derives from: "col = CASE WHEN src1 IS
+ * NOT DISTINCT FROM <sent> AND ... THEN col END, ", null when one of
+ * them changes, so that the database derives it again, and kept when
+ * none does.  In SET, a column is the row's old value.  values[i] is
+ * $(first + i).
+ */
+
+static ngx_int_t
+crm_sql_derived(crm_sql_t *s, crm_resource_t *res, ngx_array_t *values,
+    ngx_uint_t first)
+{
+    size_t         len;
+    ngx_uint_t     i, j, k, sent;
+    const char   **from;
+    crm_field_t   *f;
+    crm_value_t   *v;
+
+    v = values->elts;
+
+    for (i = 0; i < res->nfields; i++) {
+        f = &res->fields[i];
+
+        if (f->derived_from == NULL) {
+            continue;
+        }
+
+        for (j = 0; j < values->nelts; j++) {
+            if (v[j].field == f) {
+                break;
+            }
+        }
+
+        if (j < values->nelts) {
+            /* sent: the value given wins */
+            continue;
+        }
+
+        sent = 0;
+
+        for (from = f->derived_from; *from != NULL; from++) {
+            len = ngx_strlen(*from);
+
+            for (k = 0; k < values->nelts; k++) {
+                if (v[k].field->name.len == len
+                    && ngx_strncmp(v[k].field->name.data, *from, len) == 0)
+                {
+                    break;
+                }
+            }
+
+            if (k == values->nelts) {
+                continue;
+            }
+
+            if (sent++ == 0) {
+                crm_sql_str(s, &f->column);
+                crm_sql_cstr(s, " = CASE WHEN ");
+
+            } else {
+                crm_sql_cstr(s, " AND ");
+            }
+
+            crm_sql_str(s, &v[k].field->column);
+            crm_sql_cstr(s, " IS NOT DISTINCT FROM ");
+
+            if (crm_sql_value_ref(s, &v[k], first + k) != NGX_OK) {
+                return NGX_ERROR;
+            }
+        }
+
+        if (sent) {
+            crm_sql_cstr(s, " THEN ");
+            crm_sql_str(s, &f->column);
+            crm_sql_cstr(s, " END, ");
+        }
+    }
 
     return NGX_OK;
 }

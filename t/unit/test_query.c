@@ -62,17 +62,17 @@ static const char  *test_kinds[] = { "small", "large", NULL };
 
 static crm_field_t  test_fields_def[] = {
     { ngx_string("id"), ngx_string("id"), CRM_FT_UUID,
-      CRM_F_READONLY|CRM_F_FILTER|CRM_F_SORT, 0, NULL, NULL },
+      CRM_F_READONLY|CRM_F_FILTER|CRM_F_SORT, 0, NULL, NULL, NULL },
     { ngx_string("active"), ngx_string("active"), CRM_FT_BOOL,
-      CRM_F_FILTER|CRM_F_SORT, 0, NULL, NULL },
+      CRM_F_FILTER|CRM_F_SORT, 0, NULL, NULL, NULL },
     { ngx_string("dueOn"), ngx_string("due_on"), CRM_FT_DATE,
-      CRM_F_FILTER|CRM_F_SORT, 0, NULL, NULL },
+      CRM_F_FILTER|CRM_F_SORT, 0, NULL, NULL, NULL },
     { ngx_string("kind"), ngx_string("kind"), CRM_FT_ENUM,
-      CRM_F_FILTER, 0, test_kinds, NULL },
+      CRM_F_FILTER, 0, test_kinds, NULL, NULL },
     { ngx_string("meta"), ngx_string("meta"), CRM_FT_OBJECT,
-      CRM_F_FILTER, 0, NULL, NULL },
+      CRM_F_FILTER, 0, NULL, NULL, NULL },
     { ngx_string("secret"), ngx_string("secret"), CRM_FT_TEXT,
-      CRM_F_HIDDEN|CRM_F_FILTER|CRM_F_SORT, 0, NULL, NULL }
+      CRM_F_HIDDEN|CRM_F_FILTER|CRM_F_SORT, 0, NULL, NULL, NULL }
 };
 
 

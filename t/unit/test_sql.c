@@ -268,7 +268,7 @@ test_write(void)
 {
     ngx_array_t      values;
     crm_stmt_t       st;
-    crm_resource_t  *contacts, *companies;
+    crm_resource_t  *contacts, *companies, *deals;
 
     contacts = crm_schema_find(&(ngx_str_t) ngx_string("contacts"));
     companies = crm_schema_find(&(ngx_str_t) ngx_string("companies"));
@@ -398,6 +398,50 @@ test_write(void)
        == NGX_OK, "update company: NGX_OK");
     has_sql(&st, "SET version = version + 1, updated_at",
             "update company: versioned too");
+    dump(&st);
+
+    /*
+     * a deal's probability is derived from its pipeline and stage: an
+     * update that sends them without it writes it null when they change
+     */
+
+    deals = crm_schema_find(&(ngx_str_t) ngx_string("deals"));
+
+    ngx_array_init(&values, pool, 8, sizeof(crm_value_t));
+    value_add(&values, deals, "name", "Big");
+    value_add(&values, deals, "stage", "Won");
+    value_add(&values, deals, "pipelineId", CO);
+
+    ok(crm_sql_update(pool, deals, &ws, &id, &values, NULL,
+                      CRM_SQL_COLUMNS, &st) == NGX_OK,
+       "update deal's stage: NGX_OK");
+    has_sql(&st, "SET name = $3::text, stage = $4::text, "
+            "pipeline_id = $5::uuid, probability = CASE WHEN pipeline_id "
+            "IS NOT DISTINCT FROM $5::uuid AND stage IS NOT DISTINCT FROM "
+            "$4::text THEN probability END, version = version + 1, ",
+            "update deal's stage: the probability null when they change");
+    dump(&st);
+
+    ngx_array_init(&values, pool, 8, sizeof(crm_value_t));
+    value_add(&values, deals, "stage", "Won");
+    value_add(&values, deals, "probability", "40");
+
+    ok(crm_sql_update(pool, deals, &ws, &id, &values, NULL,
+                      CRM_SQL_COLUMNS, &st) == NGX_OK,
+       "update deal's stage and probability: NGX_OK");
+    has_sql(&st, "SET stage = $3::text, probability = $4::bigint, "
+            "version = version + 1, ",
+            "update deal's stage and probability: the one sent");
+    dump(&st);
+
+    ngx_array_init(&values, pool, 8, sizeof(crm_value_t));
+    value_add(&values, deals, "name", "Big");
+
+    ok(crm_sql_update(pool, deals, &ws, &id, &values, NULL,
+                      CRM_SQL_COLUMNS, &st) == NGX_OK,
+       "update deal's name: NGX_OK");
+    has_sql(&st, "SET name = $3::text, version = version + 1, ",
+            "update deal's name: the probability untouched");
     dump(&st);
 }
 

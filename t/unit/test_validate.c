@@ -46,21 +46,21 @@ static const char  *test_levels[] = { "low", "high", NULL };
 
 static crm_field_t  test_fields_def[] = {
     { ngx_string("id"), ngx_string("id"), CRM_FT_UUID,
-      CRM_F_READONLY, 0, NULL, NULL },
+      CRM_F_READONLY, 0, NULL, NULL, NULL },
     { ngx_string("title"), ngx_string("title"), CRM_FT_TEXT,
-      CRM_F_REQUIRED, 5, NULL, NULL },
+      CRM_F_REQUIRED, 5, NULL, NULL, NULL },
     { ngx_string("active"), ngx_string("active"), CRM_FT_BOOL,
-      0, 0, NULL, NULL },
+      0, 0, NULL, NULL, NULL },
     { ngx_string("dueAt"), ngx_string("due_at"), CRM_FT_TIMESTAMP,
-      0, 0, NULL, NULL },
+      0, 0, NULL, NULL, NULL },
     { ngx_string("closeDate"), ngx_string("close_date"), CRM_FT_DATE,
-      0, 0, NULL, NULL },
+      0, 0, NULL, NULL, NULL },
     { ngx_string("secret"), ngx_string("secret"), CRM_FT_TEXT,
-      CRM_F_HIDDEN, 0, NULL, NULL },
+      CRM_F_HIDDEN, 0, NULL, NULL, NULL },
     { ngx_string("level"), ngx_string("level"), CRM_FT_ENUM,
-      CRM_F_REQUIRED, 0, test_levels, NULL },
+      CRM_F_REQUIRED, 0, test_levels, NULL, NULL },
     { ngx_string("note"), ngx_string("note"), CRM_FT_TEXT,
-      0, 0, NULL, NULL }
+      0, 0, NULL, NULL, NULL }
 };
 
 
