@@ -159,3 +159,84 @@ Content-Type: application/json
 If-Match: *
 --- error_code: 200
 --- response_body_like: "data":\{"id":"11111111-1111-4111-8111-111111111111"
+
+=== TEST 15: If-Match with a list matches when one of its tags names the version
+--- sql
+INSERT INTO contacts (workspace_id, id, email, version)
+VALUES ('11111111-1111-4111-8111-111111111111',
+        'a0000000-0000-4000-8000-000000000015', 'list@example.com', 7);
+--- request
+PATCH /api/v1/contacts/a0000000-0000-4000-8000-000000000015
+{"title":"one"}
+--- more_headers
+X-API-Key: test-key-a-0123456789abcdef
+Content-Type: application/json
+If-Match: "1", W/"7"
+--- error_code: 200
+--- response_headers
+ETag: "8"
+
+=== TEST 16: a list of stale versions is 412, and nothing changes
+--- request
+PATCH /api/v1/contacts/a0000000-0000-4000-8000-000000000015
+{"title":"two"}
+--- more_headers
+X-API-Key: test-key-a-0123456789abcdef
+Content-Type: application/json
+If-Match: "6","7"
+--- error_code: 412
+--- response_body_like: "code":"PRECONDITION_FAILED"
+
+=== TEST 17: a second If-Match header is refused by nginx, as JSON
+--- request
+PATCH /api/v1/contacts/a0000000-0000-4000-8000-000000000015
+{"title":"three"}
+--- more_headers
+X-API-Key: test-key-a-0123456789abcdef
+Content-Type: application/json
+If-Match: "3"
+If-Match: "8"
+--- error_code: 400
+--- response_body_like: "code":"BAD_REQUEST"
+
+=== TEST 18: empty elements of the list are skipped
+--- request
+PATCH /api/v1/contacts/a0000000-0000-4000-8000-000000000015
+{"title":"four"}
+--- more_headers
+X-API-Key: test-key-a-0123456789abcdef
+Content-Type: application/json
+If-Match: , "8" ,
+--- error_code: 200
+--- response_headers
+ETag: "9"
+
+=== TEST 19: a malformed element makes the list malformed: 412
+--- request
+PATCH /api/v1/contacts/a0000000-0000-4000-8000-000000000015
+{"title":"five"}
+--- more_headers
+X-API-Key: test-key-a-0123456789abcdef
+Content-Type: application/json
+If-Match: "9", version-nine
+--- error_code: 412
+--- response_body_like: "code":"PRECONDITION_FAILED"
+
+=== TEST 20: a version beyond an integer cannot match: 412, not an error
+--- request
+DELETE /api/v1/contacts/a0000000-0000-4000-8000-000000000015
+--- more_headers
+X-API-Key: test-key-a-0123456789abcdef
+If-Match: "9999999999"
+--- error_code: 412
+--- response_body_like: "code":"PRECONDITION_FAILED"
+
+=== TEST 21: the record is at version 9
+--- request
+GET /api/v1/contacts/a0000000-0000-4000-8000-000000000015
+--- more_headers
+X-API-Key: test-key-a-0123456789abcdef
+--- error_code: 200
+--- response_headers
+ETag: "9"
+--- response_body_like: "title":"four"

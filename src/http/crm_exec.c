@@ -18,7 +18,12 @@
 #include "http/crm_http.h"
 
 
+/* the most ETags an If-Match list may name */
+#define CRM_IF_MATCH_MAX  16
+
+
 static void crm_exec_resume(crm_pg_req_t *pr, PGresult *res);
+static ngx_int_t crm_exec_etag_next(ngx_str_t *list, ngx_int_t *version);
 static char *crm_exec_flat(ngx_pool_t *pool, char *msg);
 static ngx_int_t crm_exec_unavailable(ngx_http_request_t *r,
     crm_ctx_t *ctx);
@@ -474,16 +479,23 @@ crm_exec_not_found(ngx_http_request_t *r, crm_ctx_t *ctx)
 
 
 /*
- * If-Match on PUT, PATCH and DELETE: "*", or the ETag "<version>" of a
- * versioned record (a weak W/ prefix is ignored).  Anything else cannot
- * match, nor can any tag a record without a version: 412.
+ * If-Match on PUT, PATCH and DELETE: "*", or a list of ETags "<version>"
+ * of a versioned record (a weak W/ prefix is ignored), which matches
+ * when one of them names the version (nginx refuses a second If-Match
+ * header itself).  A malformed list cannot match, nor can any tag a
+ * record without a version: 412.  ctx->match is one version, or
+ * "{v1,v2,...}".
  */
 
 ngx_int_t
 crm_exec_if_match(ngx_http_request_t *r, crm_ctx_t *ctx)
 {
-    u_char           *p, *last;
+    u_char           *p;
+    ngx_int_t         n;
+    ngx_str_t         tag;
+    ngx_uint_t        ntags;
     ngx_table_elt_t  *h;
+    u_char            list[CRM_IF_MATCH_MAX * (NGX_INT32_LEN + 1) + 2];
 
     ngx_str_null(&ctx->match);
 
@@ -499,34 +511,114 @@ crm_exec_if_match(ngx_http_request_t *r, crm_ctx_t *ctx)
         goto failed;
     }
 
-    p = h->value.data;
-    last = p + h->value.len;
+    p = list;
+    *p++ = '{';
+    ntags = 0;
+    tag = h->value;
 
-    if (last - p > 2 && p[0] == 'W' && p[1] == '/') {
-        p += 2;
+    while (crm_exec_etag_next(&tag, &n) == NGX_OK) {
+
+        if (n == NGX_DECLINED) {
+            /* an empty element of the list */
+            continue;
+        }
+
+        if (n == NGX_ERROR || ntags == CRM_IF_MATCH_MAX) {
+            goto failed;
+        }
+
+        p = ngx_sprintf(p, ntags++ ? ",%i" : "%i", n);
     }
 
-    if (last - p < 3 || *p != '"' || last[-1] != '"' || last - p > 12) {
+    if (ntags == 0) {
         goto failed;
     }
 
-    ctx->match.data = ++p;
-    ctx->match.len = --last - p;
+    if (ntags == 1) {
+        ctx->match.data = list + 1;
+        ctx->match.len = p - list - 1;
 
-    for ( /* void */ ; p < last; p++) {
-        if (*p < '0' || *p > '9') {
-            goto failed;
-        }
+    } else {
+        *p++ = '}';
+        ctx->match.data = list;
+        ctx->match.len = p - list;
+    }
+
+    ctx->match.data = ngx_pstrdup(r->pool, &ctx->match);
+    if (ctx->match.data == NULL) {
+        ctx->rc = NGX_HTTP_INTERNAL_SERVER_ERROR;
+        return NGX_ABORT;
     }
 
     return NGX_OK;
 
 failed:
 
+    ngx_str_null(&ctx->match);
+
     ctx->rc = crm_http_error(r, CRM_E_PRECONDITION_FAILED,
                              "If-Match does not name this record's version",
                              NULL);
     return NGX_ABORT;
+}
+
+
+/*
+ * The next element of an ETag list (consumed from "list"): *version is
+ * the version of a tag "<digits>" (a W/ prefix ignored), NGX_DECLINED
+ * for an empty element, NGX_ERROR for anything else (another form, or
+ * a number beyond a version's integer).  NGX_DONE at the end.
+ */
+
+static ngx_int_t
+crm_exec_etag_next(ngx_str_t *list, ngx_int_t *version)
+{
+    u_char  *p, *last, *q, *end;
+
+    p = list->data;
+    last = p + list->len;
+
+    while (p < last && (*p == ' ' || *p == '\t')) {
+        p++;
+    }
+
+    if (p == last) {
+        return NGX_DONE;
+    }
+
+    q = ngx_strlchr(p, last, ',');
+    end = (q != NULL) ? q : last;
+
+    list->data = (q != NULL) ? q + 1 : last;
+    list->len = last - list->data;
+
+    while (end > p && (end[-1] == ' ' || end[-1] == '\t')) {
+        end--;
+    }
+
+    if (end == p) {
+        *version = NGX_DECLINED;
+        return NGX_OK;
+    }
+
+    if (end - p > 2 && p[0] == 'W' && p[1] == '/') {
+        p += 2;
+    }
+
+    if (end - p < 3 || *p != '"' || end[-1] != '"') {
+        *version = NGX_ERROR;
+        return NGX_OK;
+    }
+
+    /* ngx_atoi(): digits only, NGX_ERROR beyond NGX_MAX_INT_T_VALUE */
+
+    *version = ngx_atoi(p + 1, end - p - 2);
+
+    if (*version > NGX_MAX_INT32_VALUE) {
+        *version = NGX_ERROR;
+    }
+
+    return NGX_OK;
 }
 
 

@@ -1737,7 +1737,7 @@ crm_sql_version(crm_sql_t *s, crm_resource_t *res)
 }
 
 
-/* If-Match: the write applies only to the version the client holds */
+/* If-Match: the write applies only to a version the client holds */
 
 static void
 crm_sql_match(crm_sql_t *s, ngx_str_t *match)
@@ -1749,6 +1749,15 @@ crm_sql_match(crm_sql_t *s, ngx_str_t *match)
     }
 
     n = crm_sql_param(s, match->data, match->len, 0);
+
+    /* one version, or a list of them: "{3,4}" (crm_exec_if_match()) */
+
+    if (match->data[0] == '{') {
+        crm_sql_cstr(s, " AND version = ANY(");
+        crm_sql_ref(s, n, "::integer[]");
+        crm_sql_cstr(s, ")");
+        return;
+    }
 
     crm_sql_cstr(s, " AND version = ");
     crm_sql_ref(s, n, "::integer");

@@ -387,6 +387,14 @@ test_write(void)
             "update if-match: the version is a condition");
     is_param(&st, 3, "7", "update if-match: $3 is the version");
 
+    ok(crm_sql_update(pool, contacts, &ws, &id, &values,
+                      &(ngx_str_t) ngx_string("{3,7}"), CRM_SQL_COLUMNS, &st)
+       == NGX_OK,
+       "update if-match list: NGX_OK");
+    has_sql(&st, "deleted_at IS NULL AND version = ANY($3::integer[]) "
+            "RETURNING ", "update if-match list: any of the versions");
+    is_param(&st, 3, "{3,7}", "update if-match list: $3 is the list");
+
     ok(crm_sql_delete(pool, contacts, &ws, &id,
                       &(ngx_str_t) ngx_string("7"), &st) == NGX_OK,
        "delete if-match: NGX_OK");
