@@ -34,6 +34,24 @@ add_block_preprocessor(sub {
 
 # the state a block left behind, read back from the database
 my %AFTER = (
+    'TEST 22:' => sub {
+        my ($status, $d, $head) = api('POST', '/api/v1/contacts/bulk',
+            $CRM::Test::KEY_A,
+            '{"operations":[{"method":"create","data":{"email":"x"}},'
+            . '{"method":"create","data":{"email":"reason@a.test"}}]}');
+        is($status, 207, 'a mixed batch is 207');
+        like($head, qr{\AHTTP/1\.1 207 Multi-Status\r?\n},
+             '207 has its reason phrase');
+        ($status, $d, $head) = api('POST', '/api/v1/contacts',
+            $CRM::Test::KEY_A, '{"email":"not an email"}');
+        is($status, 422, 'an invalid email is 422');
+        like($head, qr{\AHTTP/1\.1 422 Unprocessable Content\r?\n},
+             '422 has its reason phrase');
+        ($status, $d, $head) = api('GET', '/api/v1/contacts/'
+            . 'a0000000-0000-4000-8000-0000000000ff', $CRM::Test::KEY_A);
+        like($head, qr{\AHTTP/1\.1 404 Not Found\r?\n},
+             "nginx's own phrases are left alone");
+    },
     'TEST 2:' => sub {
         is(sql("SELECT first_name FROM contacts WHERE id = "
                . "'a0000000-0000-4000-8000-000000000001'"),
@@ -269,3 +287,9 @@ POST /api/v1/deals/bulk
 {"operations":[{"method":"create","data":{"name":"Big","amount":1e20}},{"method":"create","data":{"name":"Small","amount":2.5}}]}
 --- error_code: 200
 --- response_body_like: ^\{"data":\[\{"index":0,"status":201,"data":\{[^{}]*"name":"Big","amount":100000000000000000000,.*\},\{"index":1,"status":201,"data":\{[^{}]*"name":"Small","amount":2\.5,.*"succeeded":2,"failed":0\}\}$
+
+=== TEST 22: statuses nginx has no reason phrase for get one (207, 422)
+The checks are raw requests (%AFTER): the block itself only reads.
+--- request
+GET /api/v1/contacts?limit=1
+--- error_code: 200

@@ -28,6 +28,7 @@ typedef struct {
 
 
 static ngx_int_t crm_http_random(u_char *buf, size_t len);
+static void crm_http_status_line(ngx_http_request_t *r, ngx_uint_t status);
 static ngx_int_t crm_http_request_id_valid(ngx_str_t *id);
 static u_char *crm_http_timestamp(u_char *p);
 static void crm_http_redis_resume(crm_redis_cmd_t *cmd, redisReply *reply,
@@ -299,6 +300,7 @@ crm_http_send(ngx_http_request_t *r, ngx_uint_t status, ngx_chain_t *out,
 
     r->headers_out.status = status;
     r->headers_out.content_length_n = len;
+    crm_http_status_line(r, status);
 
     if (len > 0) {
         ngx_str_set(&r->headers_out.content_type, "application/json");
@@ -317,6 +319,30 @@ crm_http_send(ngx_http_request_t *r, ngx_uint_t status, ngx_chain_t *out,
     }
 
     return ngx_http_output_filter(r, out);
+}
+
+
+/*
+ * The reason phrases of the statuses the module sends that nginx's own
+ * table lacks: it would send "HTTP/1.1 422 " (HTTP/2 has none)
+ */
+
+static void
+crm_http_status_line(ngx_http_request_t *r, ngx_uint_t status)
+{
+    switch (status) {
+
+    case 207:
+        ngx_str_set(&r->headers_out.status_line, "207 Multi-Status");
+        break;
+
+    case 422:
+        ngx_str_set(&r->headers_out.status_line, "422 Unprocessable Content");
+        break;
+
+    default:
+        break;
+    }
 }
 
 
