@@ -274,11 +274,11 @@ POST /api/v1/api-keys
 === TEST 20: an expiry is kept with the key
 --- request
 POST /api/v1/api-keys
-{"name":"old","scopes":["*"],"expiresAt":"2021-01-01T00:00:00Z"}
+{"name":"old","scopes":["*"],"expiresAt":"2121-01-01T00:00:00Z"}
 --- more_headers eval
 "X-API-Key: $CRM::Test::KEYS{owner_a}\nContent-Type: application/json"
 --- error_code: 201
---- response_body_like: "expiresAt":"2021-01-01T00:00:00.000Z"
+--- response_body_like: "expiresAt":"2121-01-01T00:00:00.000Z"
 
 === TEST 21: the cache holds a key for its TTL, no longer
 --- http_config
@@ -369,3 +369,30 @@ POST /api/v1/api-keys
 --- error_code: 201
 --- response_headers
 Cache-Control: no-store
+
+=== TEST 31: a key needs at least one scope
+--- request
+POST /api/v1/api-keys
+{"name":"none","scopes":[]}
+--- more_headers eval
+"X-API-Key: $CRM::Test::KEYS{owner_a}\nContent-Type: application/json"
+--- error_code: 422
+--- response_body_like: "fields":\[\{"field":"scopes","code":"invalid_value","message":"a key needs at least one scope"\}\]
+
+=== TEST 32: a scope listed twice, and an expiry already past, are both reported
+--- request
+POST /api/v1/api-keys
+{"name":"twice","scopes":["contacts:read","contacts:read"],"expiresAt":"2020-01-01T00:00:00Z"}
+--- more_headers eval
+"X-API-Key: $CRM::Test::KEYS{owner_a}\nContent-Type: application/json"
+--- error_code: 422
+--- response_body_like: "fields":\[\{"field":"scopes","code":"invalid_value","message":"a scope is listed twice"\},\{"field":"expiresAt","code":"invalid_value","message":"expiresAt is in the past"\}\]
+
+=== TEST 33: an expiry to come is taken
+--- request
+POST /api/v1/api-keys
+{"name":"later","scopes":["contacts:read"],"expiresAt":"2100-01-01T00:00:00+01:00"}
+--- more_headers eval
+"X-API-Key: $CRM::Test::KEYS{owner_a}\nContent-Type: application/json"
+--- error_code: 201
+--- response_body_like: "expiresAt":"2099-12-31T23:00:00\.000Z"

@@ -14,6 +14,10 @@
 
 
 static void crm_api_key_created(crm_pg_req_t *pr, PGresult *res);
+static ngx_int_t crm_api_key_check(json_t *body, ngx_array_t *values,
+    ngx_array_t *errors);
+static ngx_int_t crm_api_key_error(ngx_array_t *errors, const char *field,
+    const char *message);
 static ngx_int_t crm_auth_scope_check(ngx_str_t *held, ngx_str_t *scope);
 
 
@@ -53,6 +57,19 @@ crm_api_key_create(ngx_http_request_t *r, crm_ctx_t *ctx)
     switch (crm_validate(r->pool, ctx->route.res, ctx->body, 1, &values,
                          &errors))
     {
+    case NGX_OK:
+        break;
+
+    case NGX_DECLINED:
+        return crm_http_field_errors(r, CRM_E_VALIDATION_FAILED,
+                                     "the request is not valid", &errors);
+
+    default:
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    switch (crm_api_key_check(ctx->body, &values, &errors)) {
+
     case NGX_OK:
         break;
 
@@ -164,6 +181,98 @@ crm_api_key_create(ngx_http_request_t *r, crm_ctx_t *ctx)
     }
 
     return crm_exec(r, ctx, st, crm_api_key_created);
+}
+
+
+/*
+ * What the descriptor cannot say: at least one scope, none twice, and an
+ * expiry still to come.  NGX_DECLINED: "errors" says why.
+ */
+
+static ngx_int_t
+crm_api_key_check(json_t *body, ngx_array_t *values, ngx_array_t *errors)
+{
+    size_t        i, j;
+    int64_t       us, now;
+    json_t       *scopes;
+    ngx_uint_t    n;
+    crm_value_t  *v;
+
+    scopes = json_object_get(body, "scopes");
+
+    if (json_array_size(scopes) == 0) {
+        if (crm_api_key_error(errors, "scopes",
+                              "a key needs at least one scope")
+            != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+    }
+
+    for (i = 0; i < json_array_size(scopes); i++) {
+        for (j = 0; j < i; j++) {
+            if (json_equal(json_array_get(scopes, i),
+                           json_array_get(scopes, j)))
+            {
+                if (crm_api_key_error(errors, "scopes",
+                                      "a scope is listed twice")
+                    != NGX_OK)
+                {
+                    return NGX_ERROR;
+                }
+
+                i = json_array_size(scopes);
+                break;
+            }
+        }
+    }
+
+    v = values->elts;
+
+    for (n = 0; n < values->nelts; n++) {
+        if (ngx_strcmp(v[n].field->name.data, "expiresAt") != 0
+            || v[n].param.null)
+        {
+            continue;
+        }
+
+        /* microseconds since 2000-01-01, as crm_value_time() counts */
+
+        now = ((int64_t) ngx_time() - 946684800) * 1000000;
+
+        if (crm_value_time(&v[n].param.value, &us) != NGX_DECLINED
+            && us <= now)
+        {
+            if (crm_api_key_error(errors, "expiresAt",
+                                  "expiresAt is in the past")
+                != NGX_OK)
+            {
+                return NGX_ERROR;
+            }
+        }
+    }
+
+    return errors->nelts ? NGX_DECLINED : NGX_OK;
+}
+
+
+static ngx_int_t
+crm_api_key_error(ngx_array_t *errors, const char *field, const char *message)
+{
+    crm_field_error_t  *fe;
+
+    fe = ngx_array_push(errors);
+    if (fe == NULL) {
+        return NGX_ERROR;
+    }
+
+    fe->field.data = (u_char *) field;
+    fe->field.len = ngx_strlen(field);
+    ngx_str_set(&fe->code, "invalid_value");
+    fe->message.data = (u_char *) message;
+    fe->message.len = ngx_strlen(message);
+
+    return NGX_OK;
 }
 
 
