@@ -180,6 +180,59 @@ Test::Nginx::Socket::add_response_body_check(sub {
         like($head, qr/\r\nCache-Control: no-store\r?$/mi,
              "$name - a token is stored by no cache");
 
+    } elsif ($name =~ /password change ends/) {
+        my $key = ["X-API-Key: $K{owner_a}", 'Content-Type: application/json'];
+        my ($s) = http_request('POST', '/api/v1/users', $key,
+            '{"email":"pwchange@a.test","role":"admin",'
+            . '"password":"first password 1"}');
+        is($s, 201, "$name - a user");
+        my $id = sql("SELECT id FROM users WHERE email = 'pwchange\@a.test'");
+        my (undef, $d) = login('pwchange@a.test', 'first password 1');
+        my $t1 = $d->{data}{token};
+        (undef, $d) = login('pwchange@a.test', 'first password 1');
+        my $t2 = $d->{data}{token};
+        ($s) = req('GET', '/api/v1/contacts', $t2);
+        is($s, 200, "$name - a second session, now in the auth cache");
+
+        ($s) = req('PATCH', "/api/v1/users/$id", $t1, '{"name":"Renamed"}');
+        is($s, 200, "$name - a change without a password ...");
+        ($s) = req('GET', '/api/v1/contacts', $t2);
+        is($s, 200, "$name - ... ends no session");
+
+        ($s) = req('PATCH', "/api/v1/users/$id", $t1,
+                   '{"password":"second password 2"}');
+        is($s, 200, "$name - the user changes the password");
+        ($s) = req('GET', '/api/v1/contacts', $t2);
+        is($s, 401, "$name - the other session ended at once");
+        ($s) = req('GET', '/api/v1/contacts', $t1);
+        is($s, 401, "$name - and the one that changed it");
+        is(sql("SELECT count(*) FROM sessions WHERE user_id = '$id'"
+               . " AND deleted_at IS NULL"), 0,
+           "$name - every session of the user is revoked");
+        ($s) = login('pwchange@a.test', 'first password 1');
+        is($s, 401, "$name - the old password is refused");
+        ($s) = login('pwchange@a.test', 'second password 2');
+        is($s, 200, "$name - the new one logs in");
+
+    } elsif ($name =~ /role taken away/) {
+        my $key = ["X-API-Key: $K{owner_a}", 'Content-Type: application/json'];
+        my ($s) = http_request('POST', '/api/v1/users', $key,
+            '{"email":"demoted@a.test","role":"admin",'
+            . '"password":"admin password 3"}');
+        is($s, 201, "$name - an admin");
+        my $id = sql("SELECT id FROM users WHERE email = 'demoted\@a.test'");
+        my (undef, $d) = login('demoted@a.test', 'admin password 3');
+        my $t = $d->{data}{token};
+        ($s) = req('POST', '/api/v1/users', $t, '{"email":"inv1@a.test"}');
+        is($s, 201, "$name - the admin invites, the session now cached");
+        ($s) = http_request('PATCH', "/api/v1/users/$id", $key,
+                            '{"role":"member"}');
+        is($s, 200, "$name - demoted");
+        ($s) = req('POST', '/api/v1/users', $t, '{"email":"inv2@a.test"}');
+        is($s, 403, "$name - the session is a member's at once");
+        ($s) = req('GET', '/api/v1/contacts', $t);
+        is($s, 200, "$name - and still a session");
+
     } elsif ($name =~ /deleting a user ends/) {
         my (undef, $d) = login('gone@a.test', 'correct horse battery');
         my $t = $d->{data}{token};
@@ -397,3 +450,13 @@ POST /api/v1/auth/login?remember=1
 Content-Type: application/json
 --- error_code: 400
 --- response_body_like: "details":\{"parameter":"remember","code":"unknown_parameter"\}
+
+=== TEST 25: a password change ends every session of the user
+--- request
+GET /api/v1/health
+--- error_code: 200
+
+=== TEST 26: a role taken away counts at once on this host
+--- request
+GET /api/v1/health
+--- error_code: 200

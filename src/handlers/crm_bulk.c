@@ -622,10 +622,13 @@ crm_bulk_results(ngx_http_request_t *r, crm_ctx_t *ctx, json_t *doc)
                 return NGX_HTTP_INTERNAL_SERVER_ERROR;
             }
 
-            if (bo->method == CRM_BULK_DELETE && ctx->route.res->revokes
+            if (bo->method != CRM_BULK_CREATE && ctx->route.res->revokes
                 && !json_is_true(json_object_get(doc, "rolledBack")))
             {
-                /* as the single route: a user's sessions end at once */
+                /*
+                 * as the single routes: a user deleted or changed (a
+                 * role, a password) counts at once on this host
+                 */
                 crm_auth_forget(ctx->mcf, &bo->id);
             }
 

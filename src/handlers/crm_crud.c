@@ -14,6 +14,7 @@
 
 
 static void crm_delete_done(crm_pg_req_t *pr, PGresult *res);
+static void crm_update_revokes_done(crm_pg_req_t *pr, PGresult *res);
 
 
 /*
@@ -193,7 +194,33 @@ crm_update(ngx_http_request_t *r, crm_ctx_t *ctx)
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    return crm_exec(r, ctx, st, crm_exec_row_done);
+    return crm_exec(r, ctx, st, ctx->route.res->revokes
+                                ? crm_update_revokes_done
+                                : crm_exec_row_done);
+}
+
+
+/*
+ * A user changed (a role taken away, a password changed, which ends the
+ * user's sessions: sql/083): the user's sessions leave this host's auth
+ * cache at once, as on a delete; other hosts see it within the TTL
+ */
+
+static void
+crm_update_revokes_done(crm_pg_req_t *pr, PGresult *res)
+{
+    crm_ctx_t           *ctx;
+    ngx_http_request_t  *r;
+
+    if (res != NULL && PQresultStatus(res) == PGRES_TUPLES_OK
+        && PQntuples(res) > 0)
+    {
+        r = pr->data;
+        ctx = ngx_http_get_module_ctx(r, ngx_http_crm_module);
+        crm_auth_forget(ctx->mcf, &ctx->route.id);
+    }
+
+    crm_exec_row_done(pr, res);
 }
 
 
