@@ -50,19 +50,24 @@ static const char  *fuzz_tiers[] = { "gold", "silver", NULL };
 static crm_field_t  fuzz_custom[] = {
     { ngx_string("customFields.score"),
       ngx_string("((custom_fields ->> 'score')::numeric)"),
-      CRM_FT_NUMERIC, CRM_F_FILTER|CRM_F_SORT|CRM_F_EXPR, 0, NULL, NULL },
+      CRM_FT_NUMERIC, CRM_F_FILTER|CRM_F_SORT|CRM_F_EXPR, 0, NULL, NULL,
+      NULL },
     { ngx_string("customFields.vip"),
       ngx_string("((custom_fields ->> 'vip')::boolean)"),
-      CRM_FT_BOOL, CRM_F_FILTER|CRM_F_SORT|CRM_F_EXPR, 0, NULL, NULL },
+      CRM_FT_BOOL, CRM_F_FILTER|CRM_F_SORT|CRM_F_EXPR, 0, NULL, NULL,
+      NULL },
     { ngx_string("customFields.due"),
       ngx_string("((custom_fields ->> 'due')::date)"),
-      CRM_FT_DATE, CRM_F_FILTER|CRM_F_SORT|CRM_F_EXPR, 0, NULL, NULL },
+      CRM_FT_DATE, CRM_F_FILTER|CRM_F_SORT|CRM_F_EXPR, 0, NULL, NULL,
+      NULL },
     { ngx_string("customFields.tier"),
       ngx_string("((custom_fields ->> 'tier'))"),
-      CRM_FT_ENUM, CRM_F_FILTER|CRM_F_SORT|CRM_F_EXPR, 0, fuzz_tiers, NULL },
+      CRM_FT_ENUM, CRM_F_FILTER|CRM_F_SORT|CRM_F_EXPR, 0, fuzz_tiers, NULL,
+      NULL },
     { ngx_string("customFields.note"),
       ngx_string("((custom_fields ->> 'note'))"),
-      CRM_FT_TEXT, CRM_F_FILTER|CRM_F_SORT|CRM_F_EXPR, 0, NULL, NULL }
+      CRM_FT_TEXT, CRM_F_FILTER|CRM_F_SORT|CRM_F_EXPR, 0, NULL, NULL,
+      NULL }
 };
 
 

@@ -233,6 +233,24 @@ Test::Nginx::Socket::add_response_body_check(sub {
         ($s) = req('GET', '/api/v1/contacts', $t);
         is($s, 200, "$name - and still a session");
 
+    } elsif ($name =~ /Idempotency-Key is the user's/) {
+        my (undef, $d) = login('owner@a.test', 'correct horse battery');
+        my $t1 = $d->{data}{token};
+        (undef, $d) = login('owner@a.test', 'correct horse battery');
+        my $t2 = $d->{data}{token};
+        my $ik = 'user-idem-' . int(rand(1e9));
+        my @h = ('Content-Type: application/json', "Idempotency-Key: $ik");
+        my ($s, $b1) = http_request('POST', '/api/v1/contacts',
+            ["Authorization: Bearer $t1", @h], '{"email":"idem1@a.test"}');
+        is($s, 201, "$name - created by one session");
+        my ($s2, $b2, $head) = http_request('POST', '/api/v1/contacts',
+            ["Authorization: Bearer $t2", @h], '{"email":"idem1@a.test"}');
+        is($s2, 201, "$name - the retry from another session ...");
+        like($head, qr/\r\nIdempotent-Replayed: true/i,
+             "$name - ... is a replay");
+        is(decode_json($b2)->{data}{id}, decode_json($b1)->{data}{id},
+           "$name - of the same record");
+
     } elsif ($name =~ /deleting a user ends/) {
         my (undef, $d) = login('gone@a.test', 'correct horse battery');
         my $t = $d->{data}{token};
@@ -457,6 +475,11 @@ GET /api/v1/health
 --- error_code: 200
 
 === TEST 26: a role taken away counts at once on this host
+--- request
+GET /api/v1/health
+--- error_code: 200
+
+=== TEST 27: an Idempotency-Key is the user's, whichever session sends it
 --- request
 GET /api/v1/health
 --- error_code: 200

@@ -111,6 +111,27 @@ Test::Nginx::Socket::add_response_body_check(sub {
         unlike($log, qr/out of memory|\[alert\]/,
                "$name - no allocation failure");
 
+    } elsif ($name =~ /sessions of one user/) {
+        sql("INSERT INTO users (workspace_id, email, role, password_hash)"
+            . " VALUES ('$A', 'limited\@a.test', 'member',"
+            . " db_password_hash('limited password'))");
+        my @t;
+        for (1 .. 2) {
+            my ($s, $b) = http_request('POST', '/api/v1/auth/login',
+                ['Content-Type: application/json'],
+                '{"email":"limited@a.test","password":"limited password"}');
+            is($s, 200, "$name - logged in");
+            push @t, decode_json($b)->{data}{token};
+        }
+        my @s;
+        for my $t ($t[0], $t[0], $t[1], $t[1], $t[1], $t[0]) {
+            my ($st) = http_request('GET', '/api/v1/contacts',
+                                    ["Authorization: Bearer $t"]);
+            push @s, $st;
+        }
+        is("@s", '200 200 200 200 429 429',
+           "$name - 4 a minute for both sessions together");
+
     } elsif ($name =~ /access log/) {
         Time::HiRes::sleep(0.3);
         open my $fh, '<', "$root/logs/crm.log" or die "no crm.log: $!";
@@ -232,3 +253,11 @@ GET /api/v1/contacts
 --- response_headers
 X-RateLimit-Limit: 6000000
 X-RateLimit-Remaining: 5999999
+
+=== TEST 10: the sessions of one user share its budget: a new login is not a new one
+--- http_config
+    crm_postgres "$TEST_NGINX_PG_DSN";
+    crm_rate_limit zone=crm_limit:1m per_minute=4;
+--- request
+GET /api/v1/health
+--- error_code: 200

@@ -63,7 +63,7 @@ ngx_int_t
 crm_idem_begin(ngx_http_request_t *r, crm_ctx_t *ctx)
 {
     u_char           *p;
-    ngx_str_t        *key, argv[6], principal;
+    ngx_str_t        *key, *subject, argv[6], principal;
     ngx_chain_t      *body;
     ngx_table_elt_t  *h;
 
@@ -100,7 +100,7 @@ crm_idem_begin(ngx_http_request_t *r, crm_ctx_t *ctx)
         return crm_idem_unavailable(r, ctx);
     }
 
-    /* crm:idem:<principal kind>:<principal id>:<key> */
+    /* crm:idem:<principal kind>:<crm_auth_subject()>:<key> */
 
     /*
      * the key, the fingerprint, "i:" and the fingerprint again (the
@@ -113,9 +113,10 @@ crm_idem_begin(ngx_http_request_t *r, crm_ctx_t *ctx)
         return NGX_ABORT;
     }
 
+    subject = crm_auth_subject(&ctx->principal);
+
     p = ngx_pnalloc(r->pool, sizeof("crm:idem::") + NGX_INT_T_LEN
-                             + ctx->principal.id.len
-                             + ctx->principal.workspace.len + key->len
+                             + subject->len + key->len
                              + CRM_IDEM_FP_LEN
                              + sizeof("i:") + CRM_IDEM_FP_LEN
                              + NGX_INT_T_LEN);
@@ -125,15 +126,14 @@ crm_idem_begin(ngx_http_request_t *r, crm_ctx_t *ctx)
     }
 
     ctx->idem->key.data = p;
-    p = ngx_sprintf(p, "crm:idem:%ui:%V:%V", ctx->principal.kind,
-                    ctx->principal.id.len ? &ctx->principal.id
-                                          : &ctx->principal.workspace,
+    p = ngx_sprintf(p, "crm:idem:%ui:%V:%V", ctx->principal.kind, subject,
                     key);
     ctx->idem->key.len = p - ctx->idem->key.data;
 
     /*
      * the fingerprint: method, URI with arguments, principal (the key's
-     * "<kind>:<id>"), body (in memory, or past the buffer in its file);
+     * "<kind>:<subject>"), body (in memory, or past the buffer in its
+     * file);
      * not the HTTP version, nor any header
      */
 
