@@ -991,3 +991,20 @@ crm_http_redis_resume(crm_redis_cmd_t *cmd, redisReply *reply, void *data)
 
     crm_http_posted(c);
 }
+
+
+/*
+ * Whom rate limits and Idempotency-Keys count for: a session's user (a
+ * new login or a refresh is still that user, not a fresh budget), a
+ * key, or a static key's workspace
+ */
+
+ngx_str_t *
+crm_http_subject(crm_principal_t *pr)
+{
+    if (pr->kind == CRM_PRINCIPAL_SESSION && pr->user.len > 0) {
+        return &pr->user;
+    }
+
+    return pr->id.len ? &pr->id : &pr->workspace;
+}

@@ -435,6 +435,8 @@ ngx_int_t crm_http_field_errors(ngx_http_request_t *r, ngx_uint_t error,
 ngx_int_t crm_http_param_error(ngx_http_request_t *r, crm_error_t *err);
 ngx_int_t crm_http_no_args(ngx_http_request_t *r, crm_ctx_t *ctx);
 ngx_int_t crm_http_no_store(ngx_http_request_t *r);
+/* whom rate limits and Idempotency-Keys count for */
+ngx_str_t *crm_http_subject(crm_principal_t *pr);
 ngx_table_elt_t *crm_http_header_in(ngx_http_request_t *r, const char *name,
     size_t len);
 ngx_table_elt_t *crm_http_header_in_next(ngx_http_request_t *r,

@@ -95,23 +95,6 @@ crm_auth_credential(ngx_http_request_t *r, crm_ctx_t *ctx)
 
 
 /*
- * Whom rate limits and Idempotency-Keys count for: a session's user (a
- * new login or a refresh is still that user, not a fresh budget), a
- * key, or a static key's workspace
- */
-
-ngx_str_t *
-crm_auth_subject(crm_principal_t *pr)
-{
-    if (pr->kind == CRM_PRINCIPAL_SESSION && pr->user.len > 0) {
-        return &pr->user;
-    }
-
-    return pr->id.len ? &pr->id : &pr->workspace;
-}
-
-
-/*
  * Resolves ctx->auth->token to ctx->principal.  NGX_OK: resolved now (a static
  * key or a cached one); NGX_AGAIN: a lookup is under way and "next"
  * resumes the request; NGX_ABORT: answered (ctx->rc).

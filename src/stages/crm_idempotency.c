@@ -100,7 +100,7 @@ crm_idem_begin(ngx_http_request_t *r, crm_ctx_t *ctx)
         return crm_idem_unavailable(r, ctx);
     }
 
-    /* crm:idem:<principal kind>:<crm_auth_subject()>:<key> */
+    /* crm:idem:<principal kind>:<crm_http_subject()>:<key> */
 
     /*
      * the key, the fingerprint, "i:" and the fingerprint again (the
@@ -113,7 +113,7 @@ crm_idem_begin(ngx_http_request_t *r, crm_ctx_t *ctx)
         return NGX_ABORT;
     }
 
-    subject = crm_auth_subject(&ctx->principal);
+    subject = crm_http_subject(&ctx->principal);
 
     p = ngx_pnalloc(r->pool, sizeof("crm:idem::") + NGX_INT_T_LEN
                              + subject->len + key->len

@@ -253,7 +253,7 @@ crm_limit_init_process(ngx_cycle_t *cycle, ngx_http_crm_main_conf_t *mcf)
 
 /*
  * NGX_OK: admitted (headers set); NGX_ABORT: answered (429, or an error;
- * ctx->rc).  The key is the principal's kind and crm_auth_subject():
+ * ctx->rc).  The key is the principal's kind and crm_http_subject():
  * a key's id, a session's user, a static key's workspace.
  */
 
@@ -299,7 +299,7 @@ crm_limit_check(ngx_http_request_t *r, crm_ctx_t *ctx)
 
     ctx->limit->key.data = p;
     p = ngx_snprintf(p, CRM_LIMIT_KEY_MAX, "crm:rl:%ui:%V", pr->kind,
-                     crm_auth_subject(pr));
+                     crm_http_subject(pr));
     ctx->limit->key.len = p - ctx->limit->key.data;
 
     return crm_limit_count(r, ctx);

@@ -28,8 +28,6 @@
 
 ngx_int_t crm_auth_credential(ngx_http_request_t *r, crm_ctx_t *ctx);
 ngx_int_t crm_auth_resolve(ngx_http_request_t *r, crm_ctx_t *ctx);
-/* whom rate limits and Idempotency-Keys count for */
-ngx_str_t *crm_auth_subject(crm_principal_t *pr);
 
 
 /* crm_auth_cache.c: verified and refused credentials, shared per host */
