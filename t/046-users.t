@@ -251,6 +251,32 @@ Test::Nginx::Socket::add_response_body_check(sub {
         is(decode_json($b2)->{data}{id}, decode_json($b1)->{data}{id},
            "$name - of the same record");
 
+    } elsif ($name =~ /keys that write users/) {
+        my $key = ["X-API-Key: $K{owner_a}", 'Content-Type: application/json'];
+        my ($s) = http_request('POST', '/api/v1/users', $key,
+            '{"email":"keyadmin@a.test","role":"admin",'
+            . '"password":"admin password 4"}');
+        is($s, 201, "$name - an admin");
+        my (undef, $d) = login('keyadmin@a.test', 'admin password 4');
+        my $adm = $d->{data}{token};
+        for my $sc ('"*"', '"users:write"', '"users:*"',
+                    '"contacts:read","users:write"')
+        {
+            ($s, $d) = req('POST', '/api/v1/api-keys', $adm,
+                           '{"name":"k","scopes":[' . $sc . ']}');
+            is($s . ' ' . ($d->{error}{message} // ''),
+               '403 only an owner may give a key write on users',
+               "$name - an admin may not give a key [$sc]");
+        }
+        ($s) = req('POST', '/api/v1/api-keys', $adm,
+                   '{"name":"k","scopes":["users:read","contacts:*"]}');
+        is($s, 201, "$name - but may give it what owners do not guard");
+        # an owner since TEST 22
+        (undef, $d) = login('member@a.test', 'correct horse battery');
+        ($s) = req('POST', '/api/v1/api-keys', $d->{data}{token},
+                   '{"name":"k","scopes":["*"]}');
+        is($s, 201, "$name - an owner may");
+
     } elsif ($name =~ /deleting a user ends/) {
         my (undef, $d) = login('gone@a.test', 'correct horse battery');
         my $t = $d->{data}{token};
@@ -480,6 +506,11 @@ GET /api/v1/health
 --- error_code: 200
 
 === TEST 27: an Idempotency-Key is the user's, whichever session sends it
+--- request
+GET /api/v1/health
+--- error_code: 200
+
+=== TEST 28: only an owner gives keys that write users (keys are not bound by the owner protections)
 --- request
 GET /api/v1/health
 --- error_code: 200

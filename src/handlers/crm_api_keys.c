@@ -21,6 +21,10 @@ static ngx_int_t crm_api_key_error(ngx_array_t *errors, const char *field,
 static ngx_int_t crm_auth_scope_check(ngx_str_t *held, ngx_str_t *scope);
 
 
+/* owners are protected from admins on this resource (crm_permit.c) */
+static ngx_str_t  crm_api_key_users = ngx_string("users");
+
+
 /* scopes of routes that are not a resource's */
 static ngx_str_t  crm_api_key_scopes[] = {
     ngx_string("analytics"),
@@ -92,6 +96,22 @@ crm_api_key_create(ngx_http_request_t *r, crm_ctx_t *ctx)
         switch (crm_auth_scope_check(&ctx->principal.scopes, &scope)) {
 
         case NGX_OK:
+
+            /*
+             * a key acts with its scopes, not a role: one that writes
+             * users is not bound by the owner protections, so only an
+             * owner gives it
+             */
+
+            if (ctx->principal.kind == CRM_PRINCIPAL_SESSION
+                && ctx->principal.role != CRM_ROLE_OWNER
+                && crm_auth_scope(&scope, &crm_api_key_users, 1) == NGX_OK)
+            {
+                return crm_http_error(r, CRM_E_FORBIDDEN,
+                                      "only an owner may give a key write "
+                                      "on users", NULL);
+            }
+
             continue;
 
         case NGX_DECLINED:
