@@ -382,3 +382,33 @@ X-API-Key: test-key-a-0123456789abcdef
 Content-Type: application/json
 --- error_code: 200
 --- response_body_like: "stage":"Proposal","probability":12,
+
+=== TEST 34: a deal's ranges are reported together, with every other invalid field
+--- request
+POST /api/v1/deals
+{"name":"Bad","amount":-1,"currency":"eur","probability":101,"closeDate":"tomorrow"}
+--- more_headers
+X-API-Key: test-key-a-0123456789abcdef
+Content-Type: application/json
+--- error_code: 422
+--- response_body_like: "fields":\[\{"field":"amount","code":"invalid_value","message":"must not be negative"\},\{"field":"currency","code":"invalid_value","message":"must be an ISO 4217 code: three capital letters"\},\{"field":"probability","code":"invalid_value","message":"must be between 0 and 100"\},\{"field":"closeDate","code":"invalid_format"
+
+=== TEST 35: the edges of the ranges are taken
+--- request
+POST /api/v1/deals
+{"name":"Edges","amount":0,"currency":"JPY","probability":0}
+--- more_headers
+X-API-Key: test-key-a-0123456789abcdef
+Content-Type: application/json
+--- error_code: 201
+--- response_body_like: "amount":0,"currency":"JPY",.*"probability":0,
+
+=== TEST 36: a negative probability, an amount below zero written as a real
+--- request
+PATCH /api/v1/deals/d1000000-0000-4000-8000-000000000027
+{"amount":-0.01,"probability":-1}
+--- more_headers
+X-API-Key: test-key-a-0123456789abcdef
+Content-Type: application/json
+--- error_code: 422
+--- response_body_like: "fields":\[\{"field":"amount","code":"invalid_value","message":"must not be negative"\},\{"field":"probability","code":"invalid_value","message":"must be between 0 and 100"\}\]

@@ -674,3 +674,13 @@ X-API-Key: test-key-a-0123456789abcdef
 Content-Type: application/json
 --- error_code: 422
 --- response_body_like: "field":"sendRate","code":"out_of_range","message":"must be an integer between -2147483648 and 2147483647"
+
+=== TEST 45: a send rate below 1 is refused with the other invalid fields
+--- request
+POST /api/v1/campaigns
+{"name":"Slow","sendRate":0,"replyTo":"not an address"}
+--- more_headers
+X-API-Key: test-key-a-0123456789abcdef
+Content-Type: application/json
+--- error_code: 422
+--- response_body_like: \{"field":"sendRate","code":"invalid_value","message":"must be 1 or more"\}

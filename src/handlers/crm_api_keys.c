@@ -176,20 +176,10 @@ crm_api_key_create(ngx_http_request_t *r, crm_ctx_t *ctx)
 
         } else {
             /*
-             * set by the planner once the key exists: a limit the
-             * database would refuse (above 0) is refused first, or the
-             * key would stay without it
+             * set by the planner once the key exists (a limit the
+             * database would refuse, below 1, was refused by
+             * crm_validate(): the key never stays without it)
              */
-
-            if (val[n].field->type == CRM_FT_INT && !val[n].param.null
-                && ngx_atoi(val[n].param.value.data, val[n].param.value.len)
-                   < 1)
-            {
-                return crm_http_field_error(r,
-                                    (char *) val[n].field->name.data,
-                                    "invalid_value",
-                                    "a rate limit is 1 or more");
-            }
 
             vp = ngx_array_push((ngx_array_t *) ctx->state);
             if (vp == NULL) {

@@ -95,6 +95,7 @@ static json_t *crm_oa_ref(const char *kind, const char *name);
 static void crm_oa_json(crm_oa_t *oa, json_t *obj, const char *text);
 static void crm_oa_pascal(char *dst, size_t size, ngx_str_t *s);
 static json_t *crm_oa_field(crm_field_t *f, ngx_uint_t request);
+static void crm_oa_range(json_t *s, crm_field_t *f);
 static json_t *crm_oa_example(crm_resource_t *res);
 static void crm_oa_record(crm_oa_t *oa, crm_resource_t *res);
 static void crm_oa_input(crm_oa_t *oa, crm_resource_t *res,
@@ -882,7 +883,52 @@ crm_oa_field(crm_field_t *f, ngx_uint_t request)
         }
     }
 
+    if (request) {
+        crm_oa_range(s, f);
+    }
+
     return s;
+}
+
+
+/* what crm_validate() checks of a number's range, and a currency's form */
+
+static void
+crm_oa_range(json_t *s, crm_field_t *f)
+{
+    json_int_t  min, max;
+
+    if (f->flags & CRM_F_CURRENCY) {
+        json_object_set_new(s, "pattern", json_string("^[A-Z]{3}$"));
+    }
+
+    if (f->type != CRM_FT_INT && f->type != CRM_FT_NUMERIC) {
+        return;
+    }
+
+    min = (f->type == CRM_FT_INT && f->max_len > 0)
+          ? -(json_int_t) f->max_len - 1 : 0;
+    max = (f->type == CRM_FT_INT) ? (json_int_t) f->max_len : 0;
+
+    if (f->flags & (CRM_F_MIN0|CRM_F_PERCENT)) {
+        min = 0;
+    }
+
+    if (f->flags & CRM_F_MIN1) {
+        min = 1;
+    }
+
+    if (f->flags & CRM_F_PERCENT) {
+        max = 100;
+    }
+
+    if (min != 0 || (f->flags & (CRM_F_MIN0|CRM_F_PERCENT))) {
+        json_object_set_new(s, "minimum", json_integer(min));
+    }
+
+    if (max != 0) {
+        json_object_set_new(s, "maximum", json_integer(max));
+    }
 }
 
 

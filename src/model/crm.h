@@ -65,6 +65,10 @@ typedef enum {
 #define CRM_F_ADDRESS         0x0400    /* text that holds an e-mail
                                            address: filters compare it
                                            as CRM_FT_EMAIL's do */
+#define CRM_F_MIN0            0x0800    /* a number, not negative */
+#define CRM_F_MIN1            0x1000    /* an integer, 1 or more */
+#define CRM_F_PERCENT         0x2000    /* an integer from 0 to 100 */
+#define CRM_F_CURRENCY        0x4000    /* ISO 4217: three capitals */
 
 
 /* filter operators */

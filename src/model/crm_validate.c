@@ -57,6 +57,8 @@ typedef struct {
 
 
 static crm_field_t *crm_validate_field(crm_resource_t *res, ngx_str_t *name);
+static ngx_int_t crm_validate_range(crm_validate_t *ctx, crm_field_t *f,
+    ngx_str_t *name, json_t *v, ngx_str_t *text);
 typedef struct {
     ngx_str_t                 name;         /* the resource */
     crm_check_pt              check;
@@ -229,6 +231,10 @@ crm_validate(ngx_pool_t *pool, crm_resource_t *res, void *body,
 
             rc = t->check(&ctx, f, &name, v, &text);
 
+            if (rc == NGX_OK) {
+                rc = crm_validate_range(&ctx, f, &name, v, &text);
+            }
+
             if (rc == NGX_ERROR) {
                 return NGX_ERROR;
             }
@@ -334,6 +340,52 @@ crm_validate_field(crm_resource_t *res, ngx_str_t *name)
     }
 
     return NULL;
+}
+
+
+/*
+ * The ranges a field's flags set, checked here so that they are reported
+ * with every other field's error (the database's constraints stay, and
+ * would name one at a time); a value the type check took
+ */
+
+static ngx_int_t
+crm_validate_range(crm_validate_t *ctx, crm_field_t *f, ngx_str_t *name,
+    json_t *v, ngx_str_t *text)
+{
+    double  d;
+
+    if (f->flags & (CRM_F_MIN0|CRM_F_MIN1|CRM_F_PERCENT)) {
+        d = json_number_value(v);
+
+        if ((f->flags & CRM_F_MIN0) && d < 0) {
+            return crm_validate_error(ctx, name, "invalid_value",
+                                      "must not be negative");
+        }
+
+        if ((f->flags & CRM_F_MIN1) && d < 1) {
+            return crm_validate_error(ctx, name, "invalid_value",
+                                      "must be 1 or more");
+        }
+
+        if ((f->flags & CRM_F_PERCENT) && (d < 0 || d > 100)) {
+            return crm_validate_error(ctx, name, "invalid_value",
+                                      "must be between 0 and 100");
+        }
+    }
+
+    if ((f->flags & CRM_F_CURRENCY)
+        && (text->len != 3
+            || text->data[0] < 'A' || text->data[0] > 'Z'
+            || text->data[1] < 'A' || text->data[1] > 'Z'
+            || text->data[2] < 'A' || text->data[2] > 'Z'))
+    {
+        return crm_validate_error(ctx, name, "invalid_value",
+                                  "must be an ISO 4217 code: three capital "
+                                  "letters");
+    }
+
+    return NGX_OK;
 }
 
 

@@ -78,6 +78,8 @@ static ngx_array_t      errors;
 static ngx_int_t        last_rc;
 static crm_resource_t  *contacts;
 static crm_resource_t  *companies;
+static crm_resource_t  *deals;
+static crm_resource_t  *campaigns;
 
 
 int
@@ -96,6 +98,8 @@ main(void)
 
     contacts = crm_schema_find(&(ngx_str_t) ngx_string("contacts"));
     companies = crm_schema_find(&(ngx_str_t) ngx_string("companies"));
+    deals = crm_schema_find(&(ngx_str_t) ngx_string("deals"));
+    campaigns = crm_schema_find(&(ngx_str_t) ngx_string("campaigns"));
 
     test_create();
     test_fields();
@@ -497,6 +501,41 @@ test_numbers(void)
 
     run(companies, "{\"annualRevenue\": null}", 0, 0);
     is_null_value("annualRevenue", "numeric: null");
+
+    /* ranges of the flags: reported with the other fields' errors */
+
+    run(deals, "{\"amount\": -0.5, \"currency\": \"eur\", "
+        "\"probability\": 101, \"name\": 7}", 0, 0);
+    has_error("amount", "invalid_value", "min0: a negative real");
+    has_message("amount", "must not be negative", "min0: message");
+    has_error("currency", "invalid_value", "currency: lower case");
+    has_error("probability", "invalid_value", "percent: 101");
+    has_message("probability", "between 0 and 100", "percent: message");
+    has_error("name", "invalid_type", "and the other fields' errors");
+
+    run(deals, "{\"amount\": 0, \"currency\": \"JPY\", "
+        "\"probability\": 100}", 0, 0);
+    is_value("amount", "0", "min0: 0");
+    is_value("currency", "JPY", "currency: three capitals");
+    is_value("probability", "100", "percent: 100");
+
+    run(deals, "{\"probability\": -1, \"currency\": \"EURO\"}", 0, 0);
+    has_error("probability", "invalid_value", "percent: -1");
+    has_error("currency", "too_long", "currency: four letters");
+
+    run(deals, "{\"currency\": \"E1R\"}", 0, 0);
+    has_error("currency", "invalid_value", "currency: a digit");
+
+    run(deals, "{\"probability\": null, \"amount\": null}", 0, 0);
+    is_null_value("probability", "percent: null is no number");
+    is_null_value("amount", "min0: null is no number");
+
+    run(campaigns, "{\"sendRate\": 0}", 0, 0);
+    has_error("sendRate", "invalid_value", "min1: 0");
+    has_message("sendRate", "must be 1 or more", "min1: message");
+
+    run(campaigns, "{\"sendRate\": 1}", 0, 0);
+    is_value("sendRate", "1", "min1: 1");
 }
 
 
