@@ -137,3 +137,12 @@ GET /api/v1/health
 --- request
 GET /api/v1/health
 --- error_code: 200
+
+=== TEST 6: two Idempotency-Key headers are refused: which one was meant cannot be told
+--- request
+POST /api/v1/contacts
+{"email":"twice@example.com"}
+--- more_headers eval
+"X-API-Key: $CRM::Test::KEYS{owner_a}\nContent-Type: application/json\nIdempotency-Key: one\nIdempotency-Key: two"
+--- error_code: 400
+--- response_body_like: "code":"BAD_REQUEST","status":400,"message":"Idempotency-Key is given twice"

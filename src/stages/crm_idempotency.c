@@ -79,6 +79,16 @@ crm_idem_begin(ngx_http_request_t *r, crm_ctx_t *ctx)
         return NGX_OK;
     }
 
+    if (crm_http_header_in_next(r, "Idempotency-Key",
+                                sizeof("Idempotency-Key") - 1, h)
+        != NULL)
+    {
+        /* which one the client meant cannot be told */
+        ctx->rc = crm_http_error(r, CRM_E_BAD_REQUEST,
+                                 "Idempotency-Key is given twice", NULL);
+        return NGX_ABORT;
+    }
+
     key = &h->value;
 
     for (p = key->data; p < key->data + key->len; p++) {
