@@ -214,6 +214,29 @@ Test::Nginx::Socket::add_response_body_check(sub {
         ($s) = login('pwchange@a.test', 'second password 2');
         is($s, 200, "$name - the new one logs in");
 
+    } elsif ($name =~ /refresh racing a password change/) {
+        # the refresh's transaction is held open after it made its new
+        # session; the password change comes meanwhile
+        my $key = ["X-API-Key: $K{owner_a}", 'Content-Type: application/json'];
+        my ($s) = http_request('POST', '/api/v1/users', $key,
+            '{"email":"race@a.test","role":"member",'
+            . '"password":"race password 1"}');
+        is($s, 201, "$name - a user");
+        my $id = sql("SELECT id FROM users WHERE email = 'race\@a.test'");
+        my (undef, $d) = login('race@a.test', 'race password 1');
+        my $sid = $d->{data}{sessionId};
+        my $pid = CRM::Test::hold("SELECT count(*) FROM"
+            . " db_session_refresh('$A', '$sid', interval '1 hour')", 1.5);
+        ($s) = http_request('PATCH', "/api/v1/users/$id", $key,
+                            '{"password":"race password 2"}');
+        is($s, 200, "$name - the password changed");
+        waitpid($pid, 0);
+        is(sql("SELECT count(*) FROM sessions WHERE user_id = '$id'"),
+           2, "$name - the refresh made its session");
+        is(sql("SELECT count(*) FROM sessions WHERE user_id = '$id'"
+               . " AND deleted_at IS NULL"), 0,
+           "$name - and the change revoked it too");
+
     } elsif ($name =~ /role taken away/) {
         my $key = ["X-API-Key: $K{owner_a}", 'Content-Type: application/json'];
         my ($s) = http_request('POST', '/api/v1/users', $key,
@@ -511,6 +534,11 @@ GET /api/v1/health
 --- error_code: 200
 
 === TEST 28: only an owner gives keys that write users (keys are not bound by the owner protections)
+--- request
+GET /api/v1/health
+--- error_code: 200
+
+=== TEST 29: a refresh racing a password change leaves no live session
 --- request
 GET /api/v1/health
 --- error_code: 200
