@@ -363,7 +363,7 @@ Content-Type: application/json
 --- error_code: 200
 --- response_body_like: "pipelineId":"b1000000-0000-4000-8000-000000000031","stage":"Proposal","probability":70,
 
-=== TEST 32: clearing the stage clears the probability derived from it
+=== TEST 32: clearing the stage keeps the probability: nothing to derive another from
 --- request
 PATCH /api/v1/deals/d1000000-0000-4000-8000-000000000027
 {"stage":null}
@@ -371,7 +371,7 @@ PATCH /api/v1/deals/d1000000-0000-4000-8000-000000000027
 X-API-Key: test-key-a-0123456789abcdef
 Content-Type: application/json
 --- error_code: 200
---- response_body_like: "stage":null,"probability":null,
+--- response_body_like: "stage":null,"probability":70,
 
 === TEST 33: unless one is sent with it
 --- request
@@ -412,3 +412,17 @@ X-API-Key: test-key-a-0123456789abcdef
 Content-Type: application/json
 --- error_code: 422
 --- response_body_like: "fields":\[\{"field":"amount","code":"invalid_value","message":"must not be negative"\},\{"field":"probability","code":"invalid_value","message":"must be between 0 and 100"\}\]
+
+=== TEST 37: a deal without a stage keeps its probability when its pipeline changes
+--- sql
+INSERT INTO deals (workspace_id, id, name, probability)
+VALUES ('11111111-1111-4111-8111-111111111111',
+        'd1000000-0000-4000-8000-000000000037', 'Stageless', 30);
+--- request
+PATCH /api/v1/deals/d1000000-0000-4000-8000-000000000037
+{"pipelineId":"b1000000-0000-4000-8000-000000000027"}
+--- more_headers
+X-API-Key: test-key-a-0123456789abcdef
+Content-Type: application/json
+--- error_code: 200
+--- response_body_like: "pipelineId":"b1000000-0000-4000-8000-000000000027","stage":null,"probability":30,

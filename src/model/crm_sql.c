@@ -28,6 +28,7 @@
 #define CRM_SQL_JSON_FIELDS   50        /* json_build_object() takes at
                                            most 100 arguments */
 #define CRM_SQL_NPARAMS       8
+#define CRM_SQL_DERIVED_MAX   4         /* fields a field derives from */
 
 
 /* how one field type is bound, compared and rendered */
@@ -87,6 +88,8 @@ static ngx_int_t crm_sql_value_ref(crm_sql_t *s, crm_value_t *v,
     ngx_uint_t n);
 static ngx_int_t crm_sql_derived(crm_sql_t *s, crm_resource_t *res,
     ngx_array_t *values, ngx_uint_t first);
+static ngx_int_t crm_sql_sent(ngx_array_t *values, crm_field_t *f);
+static ngx_int_t crm_sql_sent_name(ngx_array_t *values, const char *name);
 static void crm_sql_by_id(crm_sql_t *s, crm_resource_t *res,
     ngx_uint_t id);
 static void crm_sql_event_head(crm_sql_t *s, crm_resource_t *res);
@@ -1645,21 +1648,23 @@ crm_sql_value_ref(crm_sql_t *s, crm_value_t *v, ngx_uint_t n)
 
 /*
  * A derived field (crm_field_t.derived_from) that the update does not
- * send, when it sends a field it derives from: "col = CASE WHEN src1 IS
- * NOT DISTINCT FROM <sent> AND ... THEN col END, ", null when one of
- * them changes, so that the database derives it again, and kept when
- * none does.  In SET, a column is the row's old value.  values[i] is
- * $(first + i).
+ * send, when it sends a field it derives from: null when one of them
+ * changes and none will be null, so that the database derives it again,
+ * and kept otherwise (nothing moved, or nothing to derive it from: a
+ * deal without a stage keeps its probability):
+ *   col = CASE WHEN (src1 IS NOT DISTINCT FROM <sent> AND ...)
+ *              OR <src1's new value> IS NULL OR ... THEN col END,
+ * In SET, a column is the row's old value.  values[i] is $(first + i).
  */
 
 static ngx_int_t
 crm_sql_derived(crm_sql_t *s, crm_resource_t *res, ngx_array_t *values,
     ngx_uint_t first)
 {
-    size_t         len;
-    ngx_uint_t     i, j, k, sent;
+    ngx_int_t      at[CRM_SQL_DERIVED_MAX];
+    ngx_uint_t     i, j, nfrom, sent;
     const char   **from;
-    crm_field_t   *f;
+    crm_field_t   *f, *src;
     crm_value_t   *v;
 
     v = values->elts;
@@ -1667,62 +1672,117 @@ crm_sql_derived(crm_sql_t *s, crm_resource_t *res, ngx_array_t *values,
     for (i = 0; i < res->nfields; i++) {
         f = &res->fields[i];
 
-        if (f->derived_from == NULL) {
-            continue;
-        }
-
-        for (j = 0; j < values->nelts; j++) {
-            if (v[j].field == f) {
-                break;
-            }
-        }
-
-        if (j < values->nelts) {
-            /* sent: the value given wins */
+        if (f->derived_from == NULL || crm_sql_sent(values, f) >= 0) {
+            /* not derived, or sent: the value given wins */
             continue;
         }
 
         sent = 0;
 
-        for (from = f->derived_from; *from != NULL; from++) {
-            len = ngx_strlen(*from);
-
-            for (k = 0; k < values->nelts; k++) {
-                if (v[k].field->name.len == len
-                    && ngx_strncmp(v[k].field->name.data, *from, len) == 0)
-                {
-                    break;
-                }
+        for (nfrom = 0, from = f->derived_from; *from != NULL; from++) {
+            if (nfrom == CRM_SQL_DERIVED_MAX) {
+                return NGX_ERROR;
             }
 
-            if (k == values->nelts) {
+            at[nfrom] = crm_sql_sent_name(values, *from);
+            sent += (at[nfrom] >= 0);
+            nfrom++;
+        }
+
+        if (sent == 0) {
+            continue;
+        }
+
+        crm_sql_str(s, &f->column);
+        crm_sql_cstr(s, " = CASE WHEN (");
+
+        for (sent = 0, j = 0; j < nfrom; j++) {
+            if (at[j] < 0) {
                 continue;
             }
 
-            if (sent++ == 0) {
-                crm_sql_str(s, &f->column);
-                crm_sql_cstr(s, " = CASE WHEN ");
-
-            } else {
-                crm_sql_cstr(s, " AND ");
-            }
-
-            crm_sql_str(s, &v[k].field->column);
+            crm_sql_cstr(s, sent++ ? " AND " : "");
+            crm_sql_str(s, &v[at[j]].field->column);
             crm_sql_cstr(s, " IS NOT DISTINCT FROM ");
 
-            if (crm_sql_value_ref(s, &v[k], first + k) != NGX_OK) {
+            if (crm_sql_value_ref(s, &v[at[j]], first + at[j]) != NGX_OK) {
                 return NGX_ERROR;
             }
         }
 
-        if (sent) {
-            crm_sql_cstr(s, " THEN ");
-            crm_sql_str(s, &f->column);
-            crm_sql_cstr(s, " END, ");
+        crm_sql_cstr(s, ")");
+
+        for (j = 0; j < nfrom; j++) {
+            crm_sql_cstr(s, " OR ");
+
+            if (at[j] >= 0) {
+                if (crm_sql_value_ref(s, &v[at[j]], first + at[j])
+                    != NGX_OK)
+                {
+                    return NGX_ERROR;
+                }
+
+            } else {
+                src = crm_schema_field(res, (u_char *) f->derived_from[j],
+                                       ngx_strlen(f->derived_from[j]));
+                if (src == NULL) {
+                    return NGX_ERROR;
+                }
+
+                crm_sql_str(s, &src->column);
+            }
+
+            crm_sql_cstr(s, " IS NULL");
         }
+
+        crm_sql_cstr(s, " THEN ");
+        crm_sql_str(s, &f->column);
+        crm_sql_cstr(s, " END, ");
     }
 
     return NGX_OK;
+}
+
+
+/* the index of the value sent for "f" (or named "name"), or -1 */
+
+static ngx_int_t
+crm_sql_sent(ngx_array_t *values, crm_field_t *f)
+{
+    ngx_uint_t    i;
+    crm_value_t  *v;
+
+    v = values->elts;
+
+    for (i = 0; i < values->nelts; i++) {
+        if (v[i].field == f) {
+            return (ngx_int_t) i;
+        }
+    }
+
+    return -1;
+}
+
+
+static ngx_int_t
+crm_sql_sent_name(ngx_array_t *values, const char *name)
+{
+    size_t        len;
+    ngx_uint_t    i;
+    crm_value_t  *v;
+
+    v = values->elts;
+    len = ngx_strlen(name);
+
+    for (i = 0; i < values->nelts; i++) {
+        if (v[i].field->name.len == len
+            && ngx_strncmp(v[i].field->name.data, name, len) == 0)
+        {
+            return (ngx_int_t) i;
+        }
+    }
+
+    return -1;
 }
 
 

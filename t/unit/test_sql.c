@@ -424,10 +424,23 @@ test_write(void)
                       CRM_SQL_COLUMNS, &st) == NGX_OK,
        "update deal's stage: NGX_OK");
     has_sql(&st, "SET name = $3::text, stage = $4::text, "
-            "pipeline_id = $5::uuid, probability = CASE WHEN pipeline_id "
+            "pipeline_id = $5::uuid, probability = CASE WHEN (pipeline_id "
             "IS NOT DISTINCT FROM $5::uuid AND stage IS NOT DISTINCT FROM "
-            "$4::text THEN probability END, version = version + 1, ",
+            "$4::text) OR $5::uuid IS NULL OR $4::text IS NULL THEN "
+            "probability END, version = version + 1, ",
             "update deal's stage: the probability null when they change");
+    dump(&st);
+
+    ngx_array_init(&values, pool, 8, sizeof(crm_value_t));
+    value_add(&values, deals, "pipelineId", CO);
+
+    ok(crm_sql_update(pool, deals, &ws, &id, &values, NULL,
+                      CRM_SQL_COLUMNS, &st) == NGX_OK,
+       "update deal's pipeline: NGX_OK");
+    has_sql(&st, "SET pipeline_id = $3::uuid, probability = CASE WHEN "
+            "(pipeline_id IS NOT DISTINCT FROM $3::uuid) OR $3::uuid IS "
+            "NULL OR stage IS NULL THEN probability END, ",
+            "update deal's pipeline: kept without a stage to derive from");
     dump(&st);
 
     ngx_array_init(&values, pool, 8, sizeof(crm_value_t));
