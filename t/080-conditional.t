@@ -240,3 +240,15 @@ X-API-Key: test-key-a-0123456789abcdef
 --- response_headers
 ETag: "9"
 --- response_body_like: "title":"four"
+
+=== TEST 22: a tag that names no version matches nothing, and the list may still match
+--- request
+PATCH /api/v1/contacts/a0000000-0000-4000-8000-000000000015
+{"title":"five"}
+--- more_headers
+X-API-Key: test-key-a-0123456789abcdef
+Content-Type: application/json
+If-Match: "abc", "", "99999999999", "9"
+--- error_code: 200
+--- response_headers
+ETag: "10"

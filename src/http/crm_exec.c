@@ -482,8 +482,8 @@ crm_exec_not_found(ngx_http_request_t *r, crm_ctx_t *ctx)
  * If-Match on PUT, PATCH and DELETE: "*", or a list of ETags "<version>"
  * of a versioned record (a weak W/ prefix is ignored), which matches
  * when one of them names the version (nginx refuses a second If-Match
- * header itself).  A malformed list cannot match, nor can any tag a
- * record without a version: 412.  ctx->match is one version, or
+ * header itself).  A list without a version, or with an element that is
+ * no tag, cannot match, nor can any tag a record without a version: 412.  ctx->match is one version, or
  * "{v1,v2,...}".
  */
 
@@ -519,7 +519,7 @@ crm_exec_if_match(ngx_http_request_t *r, crm_ctx_t *ctx)
     while (crm_exec_etag_next(&tag, &n) == NGX_OK) {
 
         if (n == NGX_DECLINED) {
-            /* an empty element of the list */
+            /* an empty element, or a tag that names no version */
             continue;
         }
 
@@ -566,14 +566,15 @@ failed:
 /*
  * The next element of an ETag list (consumed from "list"): *version is
  * the version of a tag "<digits>" (a W/ prefix ignored), NGX_DECLINED
- * for an empty element, NGX_ERROR for anything else (another form, or
- * a number beyond a version's integer).  NGX_DONE at the end.
+ * for an element that matches nothing (empty, or a tag that names no
+ * version), NGX_ERROR for one that is no tag.  NGX_DONE at the end.
  */
 
 static ngx_int_t
 crm_exec_etag_next(ngx_str_t *list, ngx_int_t *version)
 {
-    u_char  *p, *last, *q, *end;
+    u_char     *p, *last, *q, *end;
+    ngx_int_t   n;
 
     p = list->data;
     last = p + list->len;
@@ -605,18 +606,21 @@ crm_exec_etag_next(ngx_str_t *list, ngx_int_t *version)
         p += 2;
     }
 
-    if (end - p < 3 || *p != '"' || end[-1] != '"') {
+    if (end - p < 2 || *p != '"' || end[-1] != '"') {
         *version = NGX_ERROR;
         return NGX_OK;
     }
 
-    /* ngx_atoi(): digits only, NGX_ERROR beyond NGX_MAX_INT_T_VALUE */
+    /*
+     * a tag that is no version ("abc", "", a number beyond a version's
+     * integer) matches nothing, as an element to skip; ngx_atoi() takes
+     * digits only, NGX_ERROR beyond NGX_MAX_INT_T_VALUE
+     */
 
-    *version = ngx_atoi(p + 1, end - p - 2);
+    n = ngx_atoi(p + 1, end - p - 2);
 
-    if (*version > NGX_MAX_INT32_VALUE) {
-        *version = NGX_ERROR;
-    }
+    *version = (n == NGX_ERROR || n > NGX_MAX_INT32_VALUE) ? NGX_DECLINED
+                                                            : n;
 
     return NGX_OK;
 }
