@@ -59,6 +59,8 @@ typedef struct {
 static crm_field_t *crm_validate_field(crm_resource_t *res, ngx_str_t *name);
 static ngx_int_t crm_validate_range(crm_validate_t *ctx, crm_field_t *f,
     ngx_str_t *name, json_t *v, ngx_str_t *text);
+
+
 typedef struct {
     ngx_str_t                 name;         /* the resource */
     crm_check_pt              check;
