@@ -207,6 +207,21 @@ Test::Nginx::Socket::add_response_body_check(sub {
         ($s) = api('GET', '/api/v1/contacts?sort=customFields.two'
                    . '&customFields.two[is]=notnull&limit=5', $KA);
         is($s, 200, 'the same list in one page: 200');
+        ($s, $d) = api('GET', '/api/v1/contacts?sort=customFields.two'
+                       . '&customFields.two[is]=notnull&limit=1&offset=0',
+                       $KA);
+        is($s . ' ' . ($d->{data}[0]{email} // '') . ' '
+           . (defined $d->{meta}{cursor}{next} ? 'next' : 'null') . ' '
+           . ($d->{meta}{cursor}{hasMore} ? 'more' : 'last'),
+           '200 long1@a.test null more',
+           'paged by offset, as the error says: 200, no next cursor,'
+           . ' hasMore');
+        ($d) = (api('GET', '/api/v1/contacts?sort=customFields.two'
+                    . '&customFields.two[is]=notnull&limit=1&page=2',
+                    $KA))[1];
+        is(($d->{data}[0]{email} // '') . ' '
+           . (defined $d->{meta}{cursor}{next} ? 'next' : 'null'),
+           'long2@a.test next', 'the next page by page=, with its cursor');
 
     } elsif ($name =~ /still walk/) {
         is(walk('/api/v1/contacts?sort=email&status=lead', $KA),

@@ -472,6 +472,16 @@ crm_list_render(ngx_http_request_t *r, crm_ctx_t *ctx, crm_stmt_t *st,
         }
     }
 
+    if (rc == NGX_DECLINED && q->has_offset) {
+        /*
+         * offset paging needs no cursor: the next one, given for a
+         * client to switch to cursors, is null when its row's sort keys
+         * are too long for one, and hasMore still tells
+         */
+        ngx_str_null(&next);
+        rc = NGX_OK;
+    }
+
     if (rc == NGX_DECLINED) {
         /* a boundary row's sort keys are too long for a cursor */
         ngx_str_set(&err.param, "sort");
