@@ -6,6 +6,7 @@ use warnings;
 
 use Test::Nginx::Socket 'no_plan';
 use Test::More;
+use JSON::PP;
 use CRM::Test qw(api sql);
 
 my ($A, $B) = ($CRM::Test::WS_A, $CRM::Test::WS_B);
@@ -53,6 +54,21 @@ Test::Nginx::Socket::add_response_body_check(sub {
         is($d->{data}{name}, 'Lead Co', "$name - and its company");
         ($s, $d) = api('GET', "/api/v1/companies/$co/deals", $KA);
         is($d->{data}[0]{amount}, 900, "$name - and the deal");
+
+    } elsif ($name =~ /customFields of its own/) {
+        my $d = JSON::PP::decode_json($body)->{data};
+        my ($s, $deal) = api('GET', "/api/v1/deals/$d->{dealId}", $KA);
+        is(join(',', @{ $deal->{data}{contactIds} || [] }), $d->{contactId},
+           "$name - the deal has the contact it made");
+        is($deal->{data}{name}, 'other22@lead.test deal',
+           "$name - named after the contact made (its email)");
+        is($deal->{data}{customFields}{score}, 5,
+           "$name - the deal's customFields");
+        my ($s2, $c) = api('GET', "/api/v1/contacts/$d->{contactId}", $KA);
+        is($c->{data}{customFields}{note}, 'hi',
+           "$name - the contact's customFields");
+        ($s, $c) = api('GET', "/api/v1/contacts/$d->{contactId}/deals", $KA);
+        is($c->{data}[0]{id}, $d->{dealId}, "$name - and the contact's deals");
 
     } elsif ($name =~ /all or nothing/) {
         is(sql("SELECT count(*) FROM companies WHERE name = 'Dup Co'"), 0,
@@ -271,3 +287,56 @@ Content-Type: application/json
 --- error_code: 422
 --- response_body_like: "fields":\[\{"field":"deal.amount","code":"invalid_value"
 
+=== TEST 22: a required custom field of a kind the conversion makes is named as the body names it
+--- sql
+INSERT INTO custom_fields (workspace_id, object, name, label, type, required)
+VALUES ('11111111-1111-4111-8111-111111111111', 'deals', 'score', 'Score',
+        'number', true),
+       ('11111111-1111-4111-8111-111111111111', 'contacts', 'note', 'Note',
+        'text', false);
+INSERT INTO leads (workspace_id, id, first_name, email)
+VALUES ('11111111-1111-4111-8111-111111111111',
+        'e1000000-0000-4000-8000-000000000022', 'Conv',
+        'conv22@lead.test');
+--- request
+POST /api/v1/leads/e1000000-0000-4000-8000-000000000022/convert
+{"deal":{"pipelineId":"b1000000-0000-4000-8000-000000000001","stage":"Lead"}}
+--- more_headers
+X-API-Key: test-key-a-0123456789abcdef
+Content-Type: application/json
+--- error_code: 422
+--- response_body_like: "fields":\[\{"field":"deal.customFields.score","code":"required"
+
+=== TEST 23: each part takes customFields of its own; the deal has the contact made
+--- request
+POST /api/v1/leads/e1000000-0000-4000-8000-000000000022/convert
+{"contact":{"email":"other22@lead.test","customFields":{"note":"hi"}},"deal":{"pipelineId":"b1000000-0000-4000-8000-000000000001","stage":"Lead","customFields":{"score":5}}}
+--- more_headers
+X-API-Key: test-key-a-0123456789abcdef
+Content-Type: application/json
+--- error_code: 200
+--- response_body_like: "dealId":"[0-9a-f-]{36}"
+
+=== TEST 24: a part's customFields must be an object
+--- sql
+INSERT INTO leads (workspace_id, id, first_name, email)
+VALUES ('11111111-1111-4111-8111-111111111111',
+        'e1000000-0000-4000-8000-000000000024', 'Bad', 'bad24@lead.test');
+--- request
+POST /api/v1/leads/e1000000-0000-4000-8000-000000000024/convert
+{"contact":{"customFields":[1]},"company":{"name":"X","customFields":{"nope":1}}}
+--- more_headers
+X-API-Key: test-key-a-0123456789abcdef
+Content-Type: application/json
+--- error_code: 422
+--- response_body_like: "fields":\[\{"field":"contact.customFields","code":"invalid_type"
+
+=== TEST 25: a custom field the company's kind does not have is named as the body names it, and nothing is written
+--- request
+POST /api/v1/leads/e1000000-0000-4000-8000-000000000024/convert
+{"company":{"name":"Bad Co 25","customFields":{"nope":1}}}
+--- more_headers
+X-API-Key: test-key-a-0123456789abcdef
+Content-Type: application/json
+--- error_code: 422
+--- response_body_like: "fields":\[\{"field":"company.customFields.nope","code":"unknown_field"

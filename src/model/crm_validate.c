@@ -1075,8 +1075,9 @@ crm_validate_email_format(const u_char *p, size_t len)
 
 /*
  * POST /leads/:id/convert's body (crm_action_t's check): {"contact":
- * {firstName, lastName, email}, "company": {name} | false, "deal": {name,
- * amount, currency, pipelineId, stage}}, each part optional, each value
+ * {firstName, lastName, email, customFields}, "company": {name,
+ * customFields} | false, "deal": {name, amount, currency, pipelineId,
+ * stage, customFields}}, each part optional, each value
  * checked as the part's resource checks it in a PATCH (the lead gives
  * what is not sent), the errors' fields named "contact.email", ...
  */
@@ -1084,16 +1085,18 @@ crm_validate_email_format(const u_char *p, size_t len)
 typedef struct {
     const char               *key;
     const char               *resource;
-    const char               *fields[6];
+    const char               *fields[7];
     unsigned                  may_be_false:1;
 } crm_validate_part_t;
 
 
 static crm_validate_part_t  crm_validate_convert_parts[] = {
-    { "contact", "contacts", { "firstName", "lastName", "email", NULL }, 0 },
-    { "company", "companies", { "name", NULL }, 1 },
+    { "contact", "contacts",
+      { "firstName", "lastName", "email", "customFields", NULL }, 0 },
+    { "company", "companies", { "name", "customFields", NULL }, 1 },
     { "deal", "deals",
-      { "name", "amount", "currency", "pipelineId", "stage", NULL }, 0 },
+      { "name", "amount", "currency", "pipelineId", "stage", "customFields",
+        NULL }, 0 },
     { NULL, NULL, { NULL }, 0 }
 };
 
