@@ -1093,7 +1093,8 @@ crm_query_filter_value(crm_query_ctx_t *ctx, crm_filter_t *flt,
 
 /*
  * "like" takes any non-empty text; text[] filters take an element; an
- * enum takes one of its values; the rest: crm_value_check()
+ * enum takes one of its values (a select custom field any text); the
+ * rest: crm_value_check()
  */
 
 static ngx_int_t
@@ -1111,6 +1112,14 @@ crm_query_filter_check(crm_query_ctx_t *ctx, crm_filter_t *flt,
 
     } else if (type == CRM_FT_UUID_ARRAY) {
         type = CRM_FT_UUID;
+
+    } else if (type == CRM_FT_ENUM && (f->flags & CRM_F_EXPR)) {
+        /*
+         * a select custom field: records keep a value its options no
+         * longer have until they are written again, and a filter finds
+         * them by it
+         */
+        type = CRM_FT_TEXT;
 
     } else if (type == CRM_FT_ENUM) {
         return crm_query_enum_check(ctx, f, v);
