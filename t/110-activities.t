@@ -403,3 +403,17 @@ POST /api/v1/deals/d7000000-0000-4000-8000-000000000001/contacts
 {"id":"a7000000-0000-4000-8000-000000000100"}
 --- error_code: 200
 --- response_body_like: "name":"Crowded"
+
+=== TEST 48: a rule the database checks says what it is: an end before the start
+--- request
+POST /api/v1/activities
+{"type":"meeting","startAt":"2026-03-01T10:00:00Z","endAt":"2026-03-01T09:00:00Z"}
+--- error_code: 422
+--- response_body_like: "field":"endAt","code":"invalid_value","message":"must not be before startAt"
+
+=== TEST 49: ... a related type without its id
+--- request
+POST /api/v1/activities
+{"type":"call","relatedType":"contact"}
+--- error_code: 422
+--- response_body_like: "field":"relatedId","code":"invalid_value","message":"relatedType and relatedId are set together, or neither"

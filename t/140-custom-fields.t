@@ -371,3 +371,10 @@ The checks are API calls (%AFTER): the options change, then the filter.
 --- request
 GET /api/v1/contacts?customFields.tier=gold&fields=firstName
 --- error_code: 200
+
+=== TEST 39: a definition's options error says the rule
+--- request
+POST /api/v1/metadata/objects/contacts/fields
+{"name":"size","type":"select","options":[]}
+--- error_code: 422
+--- response_body_like: "field":"options","code":"invalid_value","message":"a select has 1 to 100 distinct options of 1 to 200 characters; other types have none"

@@ -22,7 +22,45 @@
 #define CRM_IF_MATCH_MAX  16
 
 
+/*
+ * What a CHECK constraint's rule is, for the message of its field's
+ * error (the code is invalid_value whatever it says); a constraint not
+ * here gets a message that claims no more than that the value is not
+ * allowed
+ */
+
+typedef struct {
+    const char               *constraint;
+    const char               *message;
+} crm_exec_rule_t;
+
+
+static crm_exec_rule_t  crm_exec_rules[] = {
+    { "activities_end_at_check", "must not be before startAt" },
+    { "activities_related_id_check",
+      "relatedType and relatedId are set together, or neither" },
+    { "activities_duration_sec_check", "must not be negative" },
+    { "custom_fields_options_check",
+      "a select has 1 to 100 distinct options of 1 to 200 characters; "
+      "other types have none" },
+    { "custom_fields_name_check",
+      "a letter, then letters, digits or \"_\", 63 characters at most" },
+    { "deals_amount_check", "must not be negative" },
+    { "deals_currency_check",
+      "must be an ISO 4217 code: three capital letters" },
+    { "deals_probability_check", "must be between 0 and 100" },
+    { "campaigns_send_rate_check", "must be 1 or more" },
+    { "api_keys_rate_limit_per_minute_check", "must be 1 or more" },
+    { "api_keys_rate_limit_per_hour_check", "must be 1 or more" },
+    { "pipelines_stages_check",
+      "an array of {name, probability}: names distinct, of 1 to 100 "
+      "characters, not only spaces; probabilities integers from 0 to 100" },
+    { NULL, NULL }
+};
+
+
 static void crm_exec_resume(crm_pg_req_t *pr, PGresult *res);
+static void crm_exec_rule(char *constraint, ngx_str_t *message);
 static ngx_int_t crm_exec_etag_next(ngx_str_t *list, ngx_int_t *version);
 static char *crm_exec_flat(ngx_pool_t *pool, char *msg);
 static ngx_int_t crm_exec_unavailable(ngx_http_request_t *r,
@@ -212,7 +250,7 @@ crm_exec_db_fail(ngx_http_request_t *r, crm_ctx_t *ctx,
 
         } else if (state[4] == '4') {
             ngx_str_set(&fe->code, "invalid_value");
-            ngx_str_set(&fe->message, "the value is out of range");
+            crm_exec_rule(e->constraint, &fe->message);
 
         } else {
             ngx_str_set(&fe->code, "required");
@@ -483,8 +521,8 @@ crm_exec_not_found(ngx_http_request_t *r, crm_ctx_t *ctx)
  * of a versioned record (a weak W/ prefix is ignored), which matches
  * when one of them names the version (nginx refuses a second If-Match
  * header itself).  A list without a version, or with an element that is
- * no tag, cannot match, nor can any tag a record without a version: 412.  ctx->match is one version, or
- * "{v1,v2,...}".
+ * no tag, cannot match, nor can any tag a record without a version:
+ * 412.  ctx->match is one version, or "{v1,v2,...}".
  */
 
 ngx_int_t
@@ -569,6 +607,28 @@ failed:
  * for an element that matches nothing (empty, or a tag that names no
  * version), NGX_ERROR for one that is no tag.  NGX_DONE at the end.
  */
+
+/* the message of a CHECK constraint's error (crm_exec_rules) */
+
+static void
+crm_exec_rule(char *constraint, ngx_str_t *message)
+{
+    crm_exec_rule_t  *rule;
+
+    for (rule = crm_exec_rules;
+         constraint != NULL && rule->constraint != NULL;
+         rule++)
+    {
+        if (ngx_strcmp(rule->constraint, constraint) == 0) {
+            message->data = (u_char *) rule->message;
+            message->len = ngx_strlen(rule->message);
+            return;
+        }
+    }
+
+    ngx_str_set(message, "the value is not allowed");
+}
+
 
 static ngx_int_t
 crm_exec_etag_next(ngx_str_t *list, ngx_int_t *version)
