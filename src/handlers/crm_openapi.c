@@ -896,7 +896,7 @@ crm_oa_field(crm_field_t *f, ngx_uint_t request)
 static void
 crm_oa_range(json_t *s, crm_field_t *f)
 {
-    json_int_t  min, max;
+    json_int_t  max;
 
     if (f->flags & CRM_F_CURRENCY) {
         json_object_set_new(s, "pattern", json_string("^[A-Z]{3}$"));
@@ -906,27 +906,25 @@ crm_oa_range(json_t *s, crm_field_t *f)
         return;
     }
 
-    min = (f->type == CRM_FT_INT && f->max_len > 0)
-          ? -(json_int_t) f->max_len - 1 : 0;
+    /* an integer's max_len is its largest: a column of 32 bits */
+
     max = (f->type == CRM_FT_INT) ? (json_int_t) f->max_len : 0;
 
-    if (f->flags & (CRM_F_MIN0|CRM_F_PERCENT)) {
-        min = 0;
-    }
-
     if (f->flags & CRM_F_MIN1) {
-        min = 1;
+        json_object_set_new(s, "minimum", json_integer(1));
+
+    } else if (f->flags & (CRM_F_MIN0|CRM_F_PERCENT)) {
+        json_object_set_new(s, "minimum", json_integer(0));
+
+    } else if (max > 0) {
+        json_object_set_new(s, "minimum", json_integer(-max - 1));
     }
 
     if (f->flags & CRM_F_PERCENT) {
         max = 100;
     }
 
-    if (min != 0 || (f->flags & (CRM_F_MIN0|CRM_F_PERCENT))) {
-        json_object_set_new(s, "minimum", json_integer(min));
-    }
-
-    if (max != 0) {
+    if (max > 0) {
         json_object_set_new(s, "maximum", json_integer(max));
     }
 }

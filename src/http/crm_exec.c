@@ -26,7 +26,9 @@
  * What a CHECK constraint's rule is, for the message of its field's
  * error (the code is invalid_value whatever it says); a constraint not
  * here gets a message that claims no more than that the value is not
- * allowed
+ * allowed.  The ranges of descriptor flags (CRM_F_MIN0, ...) are not
+ * here: crm_validate() refuses those values, with their messages,
+ * before any statement, and their constraints are a backstop.
  */
 
 typedef struct {
@@ -39,19 +41,11 @@ static crm_exec_rule_t  crm_exec_rules[] = {
     { "activities_end_at_check", "must not be before startAt" },
     { "activities_related_id_check",
       "relatedType and relatedId are set together, or neither" },
-    { "activities_duration_sec_check", "must not be negative" },
     { "custom_fields_options_check",
       "a select has 1 to 100 distinct options of 1 to 200 characters; "
       "other types have none" },
     { "custom_fields_name_check",
       "a letter, then letters, digits or \"_\", 63 characters at most" },
-    { "deals_amount_check", "must not be negative" },
-    { "deals_currency_check",
-      "must be an ISO 4217 code: three capital letters" },
-    { "deals_probability_check", "must be between 0 and 100" },
-    { "campaigns_send_rate_check", "must be 1 or more" },
-    { "api_keys_rate_limit_per_minute_check", "must be 1 or more" },
-    { "api_keys_rate_limit_per_hour_check", "must be 1 or more" },
     { "pipelines_stages_check",
       "an array of {name, probability}: names distinct, of 1 to 100 "
       "characters, not only spaces; probabilities integers from 0 to 100" },
@@ -601,13 +595,6 @@ failed:
 }
 
 
-/*
- * The next element of an ETag list (consumed from "list"): *version is
- * the version of a tag "<digits>" (a W/ prefix ignored), NGX_DECLINED
- * for an element that matches nothing (empty, or a tag that names no
- * version), NGX_ERROR for one that is no tag.  NGX_DONE at the end.
- */
-
 /* the message of a CHECK constraint's error (crm_exec_rules) */
 
 static void
@@ -629,6 +616,13 @@ crm_exec_rule(char *constraint, ngx_str_t *message)
     ngx_str_set(message, "the value is not allowed");
 }
 
+
+/*
+ * The next element of an ETag list (consumed from "list"): *version is
+ * the version of a tag "<digits>" (a W/ prefix ignored), NGX_DECLINED
+ * for an element that matches nothing (empty, or a tag that names no
+ * version), NGX_ERROR for one that is no tag.  NGX_DONE at the end.
+ */
 
 static ngx_int_t
 crm_exec_etag_next(ngx_str_t *list, ngx_int_t *version)

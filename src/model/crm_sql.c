@@ -88,8 +88,7 @@ static ngx_int_t crm_sql_value_ref(crm_sql_t *s, crm_value_t *v,
     ngx_uint_t n);
 static ngx_int_t crm_sql_derived(crm_sql_t *s, crm_resource_t *res,
     ngx_array_t *values, ngx_uint_t first);
-static ngx_int_t crm_sql_sent(ngx_array_t *values, crm_field_t *f);
-static ngx_int_t crm_sql_sent_name(ngx_array_t *values, const char *name);
+static ngx_int_t crm_sql_sent(ngx_array_t *values, const char *name);
 static void crm_sql_by_id(crm_sql_t *s, crm_resource_t *res,
     ngx_uint_t id);
 static void crm_sql_event_head(crm_sql_t *s, crm_resource_t *res);
@@ -1672,7 +1671,9 @@ crm_sql_derived(crm_sql_t *s, crm_resource_t *res, ngx_array_t *values,
     for (i = 0; i < res->nfields; i++) {
         f = &res->fields[i];
 
-        if (f->derived_from == NULL || crm_sql_sent(values, f) >= 0) {
+        if (f->derived_from == NULL
+            || crm_sql_sent(values, (const char *) f->name.data) >= 0)
+        {
             /* not derived, or sent: the value given wins */
             continue;
         }
@@ -1684,7 +1685,7 @@ crm_sql_derived(crm_sql_t *s, crm_resource_t *res, ngx_array_t *values,
                 return NGX_ERROR;
             }
 
-            at[nfrom] = crm_sql_sent_name(values, *from);
+            at[nfrom] = crm_sql_sent(values, *from);
             sent += (at[nfrom] >= 0);
             nfrom++;
         }
@@ -1744,28 +1745,10 @@ crm_sql_derived(crm_sql_t *s, crm_resource_t *res, ngx_array_t *values,
 }
 
 
-/* the index of the value sent for "f" (or named "name"), or -1 */
+/* the index of the value sent for the field named "name", or -1 */
 
 static ngx_int_t
-crm_sql_sent(ngx_array_t *values, crm_field_t *f)
-{
-    ngx_uint_t    i;
-    crm_value_t  *v;
-
-    v = values->elts;
-
-    for (i = 0; i < values->nelts; i++) {
-        if (v[i].field == f) {
-            return (ngx_int_t) i;
-        }
-    }
-
-    return -1;
-}
-
-
-static ngx_int_t
-crm_sql_sent_name(ngx_array_t *values, const char *name)
+crm_sql_sent(ngx_array_t *values, const char *name)
 {
     size_t        len;
     ngx_uint_t    i;
