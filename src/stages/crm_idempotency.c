@@ -143,8 +143,7 @@ crm_idem_begin(ngx_http_request_t *r, crm_ctx_t *ctx)
     /*
      * the fingerprint: method, URI with arguments, principal (the key's
      * "<kind>:<subject>"), body (in memory, or past the buffer in its
-     * file);
-     * not the HTTP version, nor any header
+     * file); not the HTTP version, nor any header
      */
 
     principal.data = ctx->idem->key.data + sizeof("crm:idem:") - 1;
