@@ -5,9 +5,9 @@
  *
  * route (the route table, crm_routes.c) -> method (405 with Allow from
  * the route) -> credential -> body -> the stages (the stage table,
- * crm_stages.c: authentication, rate limit, permission, Idempotency-Key)
- * -> the route's handler.  Every path ends in exactly one
- * ngx_http_finalize_request() (crm_http_done()).
+ * crm_stages.c: authentication, rate limit, permission, the body's
+ * refusal if any, Idempotency-Key) -> the route's handler.  Every path
+ * ends in exactly one ngx_http_finalize_request() (crm_http_done()).
  */
 
 
@@ -84,16 +84,24 @@ crm_pipeline_handler(ngx_http_request_t *r)
              && r->headers_in.content_length_n <= 0
              && !r->headers_in.chunked))
     {
-        if (crm_body_expected(r, ctx) != NGX_OK) {
+        ctx->on_error = crm_body_defer;
+        rc = crm_body_expected(r, ctx);
+        ctx->on_error = NULL;
+
+        if (rc == NGX_OK) {
+            rc = ngx_http_read_client_request_body(r, crm_body_ready);
+            if (rc >= NGX_HTTP_SPECIAL_RESPONSE) {
+                return rc;
+            }
+
+            return NGX_DONE;
+        }
+
+        if (ctx->body_error == NULL) {
             return ctx->rc;
         }
 
-        rc = ngx_http_read_client_request_body(r, crm_body_ready);
-        if (rc >= NGX_HTTP_SPECIAL_RESPONSE) {
-            return rc;
-        }
-
-        return NGX_DONE;
+        /* the refusal is sent after the stages: crm_body_check() */
     }
 
     crm_discard(r);
@@ -347,12 +355,16 @@ crm_body_ready(ngx_http_request_t *r)
         return;
     }
 
-    if (crm_json_body(r, ctx) != NGX_OK) {
+    ctx->on_error = crm_body_defer;
+    rc = crm_json_body(r, ctx);
+    ctx->on_error = NULL;
+
+    if (rc != NGX_OK && ctx->body_error == NULL) {
         crm_http_done(r, ctx->rc);
         return;
     }
 
-    if (ctx->route.kind == CRM_ROUTE_BULK) {
+    if (rc == NGX_OK && ctx->route.kind == CRM_ROUTE_BULK) {
         /* a bulk request counts as many requests as it has operations */
         ctx->cost = crm_bulk_cost(ctx);
     }

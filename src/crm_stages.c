@@ -26,6 +26,9 @@ crm_stage_def_t  crm_stages[] = {
     /* what: scopes, roles, owners */
     { "permit", crm_permit, CRM_ROUTE_PUBLIC|CRM_ROUTE_NO_PERMIT },
 
+    /* the body: 415 or 400, kept from its reading (crm_body_defer()) */
+    { "body", crm_body_check, 0 },
+
     /* again: a repeated Idempotency-Key gets the first response */
     { "idempotency", crm_idem_begin, CRM_ROUTE_PUBLIC|CRM_ROUTE_NO_PERMIT },
 

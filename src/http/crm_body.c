@@ -26,6 +26,7 @@ static const char *crm_json_reason(json_error_t *jerr);
 static void crm_json_integers(json_t *j, ngx_uint_t depth);
 static json_t *crm_json_exact(json_t *v);
 static void crm_json_cleanup(void *data);
+static void crm_body_error_cleanup(void *data);
 
 
 /*
@@ -143,6 +144,64 @@ crm_json_body(ngx_http_request_t *r, crm_ctx_t *ctx)
     ctx->body = root;
 
     return NGX_OK;
+}
+
+
+/*
+ * ctx->on_error while the pipeline reads a body: its refusal (415, 400)
+ * waits until the request's credential and rate limit are checked
+ * (crm_body_check()), so that a client who is not allowed to ask, or has
+ * asked too often, learns that first, and so that a refused body counts
+ * against the limit as any request does.  A 413 is answered at once, as
+ * nginx answers its own: a body that large is not read.
+ */
+
+ngx_int_t
+crm_body_defer(ngx_http_request_t *r, crm_ctx_t *ctx, json_t *err)
+{
+    ngx_pool_cleanup_t  *cln;
+
+    if (crm_http_error_status(err) == NGX_HTTP_REQUEST_ENTITY_TOO_LARGE) {
+        return crm_http_error_send(r, ctx, err);
+    }
+
+    if (ctx->body_error != NULL) {
+        json_decref(err);
+        return NGX_OK;
+    }
+
+    cln = ngx_pool_cleanup_add(r->pool, 0);
+    if (cln == NULL) {
+        json_decref(err);
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    cln->handler = crm_body_error_cleanup;
+    cln->data = ctx;
+
+    ctx->body_error = err;
+
+    return NGX_OK;
+}
+
+
+/* the stage that sends a body's refusal kept by crm_body_defer() */
+
+ngx_int_t
+crm_body_check(ngx_http_request_t *r, crm_ctx_t *ctx)
+{
+    json_t  *err;
+
+    if (ctx->body_error == NULL) {
+        return NGX_OK;
+    }
+
+    err = ctx->body_error;
+    ctx->body_error = NULL;
+
+    ctx->rc = crm_http_error_send(r, ctx, err);
+
+    return NGX_ABORT;
 }
 
 
@@ -367,4 +426,13 @@ static void
 crm_json_cleanup(void *data)
 {
     json_decref(data);
+}
+
+
+static void
+crm_body_error_cleanup(void *data)
+{
+    crm_ctx_t  *ctx = data;
+
+    json_decref(ctx->body_error);
 }

@@ -406,8 +406,9 @@ crm_http_error_code(ngx_uint_t i, ngx_uint_t *status)
  *  "meta":{...}}
  *
  * "details" is stolen (decref'ed) whatever happens.  While ctx->on_error
- * is set (the bulk handler, for each of its operations) the error object
- * goes to it instead of the client.
+ * is set (the bulk handler, for each of its operations; the pipeline,
+ * while it reads a body) the error object goes to it instead of the
+ * client.
  */
 
 ngx_int_t
@@ -415,7 +416,6 @@ crm_http_error(ngx_http_request_t *r, ngx_uint_t error, const char *message,
     json_t *details)
 {
     json_t                 *err;
-    ngx_str_t               value;
     crm_ctx_t              *ctx;
     const crm_error_def_t  *def;
 
@@ -428,15 +428,32 @@ crm_http_error(ngx_http_request_t *r, ngx_uint_t error, const char *message,
     }
 
     if (ctx != NULL && ctx->on_error != NULL) {
-        /* one operation of a bulk request: its result, not a response */
+        /*
+         * one operation of a bulk request: its result, not a response;
+         * or a body's refusal, kept for after the stages
+         */
         return ctx->on_error(r, ctx, err);
     }
+
+    return crm_http_error_send(r, ctx, err);
+}
+
+
+/* sends an error object of crm_http_error_object(), which it steals */
+
+ngx_int_t
+crm_http_error_send(ngx_http_request_t *r, crm_ctx_t *ctx, json_t *err)
+{
+    ngx_str_t   value;
+    ngx_uint_t  status;
+
+    status = crm_http_error_status(err);
 
     if (crm_http_error_render(r, ctx, err, &value) != NGX_OK) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    if (def->status == NGX_HTTP_UNAUTHORIZED) {
+    if (status == NGX_HTTP_UNAUTHORIZED) {
         ngx_str_t  www = ngx_string("Bearer realm=\"crm\"");
 
         if (crm_http_header_out(r, "WWW-Authenticate", &www) != NGX_OK) {
@@ -444,7 +461,7 @@ crm_http_error(ngx_http_request_t *r, ngx_uint_t error, const char *message,
         }
     }
 
-    if (def->status == NGX_HTTP_INTERNAL_SERVER_ERROR) {
+    if (status == NGX_HTTP_INTERNAL_SERVER_ERROR) {
         /*
          * a bug: start the client afresh.  A 503 keeps the connection,
          * so that clients retrying through an outage do not reconnect
@@ -455,7 +472,16 @@ crm_http_error(ngx_http_request_t *r, ngx_uint_t error, const char *message,
 
     r->headers_out.content_length_n = value.len;
 
-    return crm_http_send_data(r, def->status, value.data, value.len);
+    return crm_http_send_data(r, status, value.data, value.len);
+}
+
+
+/* the "status" of an error object */
+
+ngx_uint_t
+crm_http_error_status(json_t *err)
+{
+    return (ngx_uint_t) json_integer_value(json_object_get(err, "status"));
 }
 
 

@@ -330,6 +330,9 @@ struct crm_ctx_s {
     crm_route_t               route;
     ngx_str_t                 workspace;
     json_t                   *body;
+    json_t                   *body_error;   /* the body's refusal, sent
+                                               after the stages who and
+                                               how much: crm_body_check() */
     crm_query_t               query;
     ngx_uint_t                cost;         /* rate-limit units: a bulk
                                                request's operations */
@@ -426,6 +429,9 @@ ngx_int_t crm_http_send_data(ngx_http_request_t *r, ngx_uint_t status,
 const char *crm_http_error_code(ngx_uint_t i, ngx_uint_t *status);
 ngx_int_t crm_http_error(ngx_http_request_t *r, ngx_uint_t error,
     const char *message, json_t *details);
+ngx_int_t crm_http_error_send(ngx_http_request_t *r, crm_ctx_t *ctx,
+    json_t *err);
+ngx_uint_t crm_http_error_status(json_t *err);
 ngx_int_t crm_http_error_page(ngx_http_request_t *r, crm_ctx_t *ctx,
     ngx_uint_t status, ngx_str_t *out);
 ngx_int_t crm_http_field_error(ngx_http_request_t *r, const char *field,
@@ -518,6 +524,8 @@ typedef struct {
 } crm_body_reader_t;
 
 ngx_int_t crm_json_body(ngx_http_request_t *r, crm_ctx_t *ctx);
+ngx_int_t crm_body_defer(ngx_http_request_t *r, crm_ctx_t *ctx, json_t *err);
+ngx_int_t crm_body_check(ngx_http_request_t *r, crm_ctx_t *ctx);
 void crm_body_reader_init(crm_body_reader_t *rd, ngx_http_request_t *r);
 ssize_t crm_body_read(crm_body_reader_t *rd, u_char *dst, size_t size);
 
