@@ -340,3 +340,13 @@ X-API-Key: test-key-a-0123456789abcdef
 Content-Type: application/json
 --- error_code: 422
 --- response_body_like: "fields":\[\{"field":"company.customFields.nope","code":"unknown_field"
+
+=== TEST 26: a part's custom fields' problems all come, each named as the body names it
+--- request
+POST /api/v1/leads/e1000000-0000-4000-8000-000000000024/convert
+{"contact":{"customFields":{"note":5,"nope":1}}}
+--- more_headers
+X-API-Key: test-key-a-0123456789abcdef
+Content-Type: application/json
+--- error_code: 422
+--- response_body_like: "details":\{"fields":\[\{"field":"contact.customFields.nope","code":"unknown_field","message":"is not a custom field of contacts"\},\{"field":"contact.customFields.note","code":"invalid_type","message":"must be a string"\}\]\}

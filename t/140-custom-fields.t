@@ -284,7 +284,7 @@ POST /api/v1/metadata/objects/deals/fields
 POST /api/v1/deals
 {"name":"d1","customFields":{"signedOn":"2026-02-30"}}
 --- error_code: 422
---- response_body_like: "field":"customFields.signedOn","code":"invalid_type","message":"must be a date string \(YYYY-MM-DD\)"
+--- response_body_like: "field":"customFields.signedOn","code":"invalid_format","message":"must be a date \(YYYY-MM-DD\)"
 
 === TEST 28: a date with a time
 --- request
@@ -378,3 +378,80 @@ POST /api/v1/metadata/objects/contacts/fields
 {"name":"size","type":"select","options":[]}
 --- error_code: 422
 --- response_body_like: "field":"options","code":"invalid_value","message":"a select has 1 to 100 distinct options of 1 to 200 characters; other types have none"
+
+=== TEST 40: every problem of customFields comes in one answer
+--- sql
+INSERT INTO custom_fields (workspace_id, object, name, type) VALUES
+ ('11111111-1111-4111-8111-111111111111', 'contacts', 'score', 'number'),
+ ('11111111-1111-4111-8111-111111111111', 'contacts', 'note', 'text');
+--- request
+POST /api/v1/contacts
+{"email":"all@a.test","customFields":{"tier":"bronze","score":"high","zz":1}}
+--- error_code: 422
+--- response_body_like: "details":\{"fields":\[\{"field":"customFields.zz","code":"unknown_field","message":"is not a custom field of contacts"\},\{"field":"customFields.score","code":"invalid_type","message":"must be a number"\},\{"field":"customFields.tier","code":"invalid_value","message":"must be one of [^}]+\}\]\}
+
+=== TEST 41: ... with the other fields' problems, on create
+--- request
+POST /api/v1/contacts
+{"email":"not-an-address","firstName":5,"customFields":{"score":"high"}}
+--- error_code: 422
+--- response_body_like: "details":\{"fields":\[(?=.*\{"field":"email","code":"invalid_format")(?=.*\{"field":"firstName","code":"invalid_type")\{[^\]]*\{"field":"customFields.score","code":"invalid_type","message":"must be a number"\}\]\}
+
+=== TEST 42: ... and on update
+--- request
+PATCH /api/v1/contacts/a0000000-0000-4000-8000-0000000000c1
+{"email":"not-an-address","customFields":{"score":"high","tier":"bronze"}}
+--- error_code: 422
+--- response_body_like: "details":\{"fields":\[\{"field":"email","code":"invalid_format","message":"[^"]+"\},\{"field":"customFields.score","code":"invalid_type","message":"must be a number"\},\{"field":"customFields.tier","code":"invalid_value","message":"[^}]+\}\]\}
+
+=== TEST 43: a required field missing on create is named with the others
+--- request
+POST /api/v1/leads
+{"email":"not-an-address"}
+--- error_code: 422
+--- response_body_like: "details":\{"fields":\[\{"field":"email","code":"invalid_format","message":"[^"]+"\},\{"field":"customFields.region","code":"required","message":"is required"\}\]\}
+
+=== TEST 44: an update that does not write customFields names only its own fields
+--- request
+PATCH /api/v1/contacts/a0000000-0000-4000-8000-0000000000c1
+{"email":"not-an-address"}
+--- error_code: 422
+--- response_body_like: "details":\{"fields":\[\{"field":"email","code":"invalid_format","message":"[^"]+"\}\]\}
+
+=== TEST 45: a text over 10000 characters is too_long
+--- request eval
+"POST /api/v1/contacts\n" . '{"email":"long@a.test","customFields":{"note":"' . ('x' x 10001) . '","score":1}}'
+--- error_code: 422
+--- response_body_like: "details":\{"fields":\[\{"field":"customFields.note","code":"too_long","message":"must be at most 10000 characters"\}\]\}
+
+=== TEST 46: a date that is not a string is invalid_type
+--- request
+POST /api/v1/deals
+{"name":"d9","customFields":{"signedOn":20260203}}
+--- error_code: 422
+--- response_body_like: "field":"customFields.signedOn","code":"invalid_type","message":"must be a date string \(YYYY-MM-DD\)"
+
+=== TEST 47: in bulk, an operation names all its custom fields' problems
+--- request
+POST /api/v1/contacts/bulk
+{"operations":[{"method":"create","data":{"email":"blk@a.test","customFields":{"score":"x","tier":"bronze"}}}]}
+--- error_code: 207
+--- response_body_like: \{"index":0,"status":422,"error":\{"code":"VALIDATION_FAILED","status":422,"message":"the request is not valid","details":\{"fields":\[\{"field":"customFields.score","code":"invalid_type","message":"must be a number"\},\{"field":"customFields.tier","code":"invalid_value","message":"[^}]+\}\]\}\}\}
+
+=== TEST 48: with the database away, the other fields' 422 is still sent
+--- pg: stop
+--- request
+POST /api/v1/contacts
+{"email":"not-an-address","customFields":{"score":"high"}}
+--- error_code: 422
+--- response_body_like: "details":\{"fields":\[\{"field":"email","code":"invalid_format","message":"[^"]+"\}\]\}
+--- error_log
+the custom fields of a refused body were not checked
+
+=== TEST 49: the database is back for the next suites
+--- pg: start
+--- request
+POST /api/v1/contacts
+{"email":"not-an-address","customFields":{"score":"high"}}
+--- error_code: 422
+--- response_body_like: "field":"customFields.score","code":"invalid_type"

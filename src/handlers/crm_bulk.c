@@ -649,6 +649,8 @@ crm_bulk_results(ngx_http_request_t *r, crm_ctx_t *ctx, json_t *doc)
                                       json_object_get(e, "constraint"));
             de.column = (char *) json_string_value(json_object_get(e,
                                                                  "column"));
+            de.detail = (char *) json_string_value(json_object_get(e,
+                                                                 "detail"));
 
             rc = crm_exec_db_fail(r, ctx, &de);
             if (rc == NGX_OK) {

@@ -123,8 +123,7 @@ crm_create(ngx_http_request_t *r, crm_ctx_t *ctx)
         ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
                       "crm: %V create: %ui invalid fields",
                       &ctx->route.res->name, errors.nelts);
-        return crm_http_field_errors(r, CRM_E_VALIDATION_FAILED,
-                                     "the request is not valid", &errors);
+        return crm_custom_refuse(r, ctx, &errors, 1);
     }
 
     if (rc != NGX_OK) {
@@ -173,8 +172,7 @@ crm_update(ngx_http_request_t *r, crm_ctx_t *ctx)
                       &errors);
 
     if (rc == NGX_DECLINED) {
-        return crm_http_field_errors(r, CRM_E_VALIDATION_FAILED,
-                                     "the request is not valid", &errors);
+        return crm_custom_refuse(r, ctx, &errors, 0);
     }
 
     if (rc != NGX_OK) {

@@ -5,9 +5,11 @@
  * Their definitions are records of the "custom-fields" resource (generic
  * CRUD, also at /metadata/objects/:name/fields); their values live in a
  * record's customFields and are checked by the database
- * (sql/010_custom_fields.sql).  This file loads a workspace's definitions
- * when a request needs them: a list that filters or sorts on
- * customFields.<name>, and the metadata.
+ * (sql/010_custom_fields.sql, sql/086: every problem at once).  This file
+ * loads a workspace's definitions when a request needs them: a list that
+ * filters or sorts on customFields.<name>, and the metadata; and asks the
+ * database for a body's custom-field problems when its other fields are
+ * refused, so that all come in one answer.
  */
 
 
@@ -23,6 +25,7 @@
 
 
 static void crm_custom_loaded(crm_pg_req_t *pr, PGresult *res);
+static void crm_custom_refused(crm_pg_req_t *pr, PGresult *res);
 static void crm_custom_cleanup(void *data);
 static ngx_int_t crm_custom_name_valid(const char *name);
 static ngx_int_t crm_custom_field(ngx_pool_t *pool, json_t *def,
@@ -118,6 +121,130 @@ crm_custom_loaded(crm_pg_req_t *pr, PGresult *res)
     if (rc != NGX_DONE) {
         crm_http_done(r, rc);
     }
+}
+
+
+/*
+ * A create (or an update) whose fields crm_validate() refused, "errors":
+ * before the 422 is sent, the database checks the body's customFields as
+ * it would on a write (db_custom_problems(), sql/086), and their
+ * problems join the others.  Not when the refusal is of customFields
+ * itself, nor for an update that does not write them.  A database that
+ * cannot answer leaves the 422 as it was.
+ */
+
+ngx_int_t
+crm_custom_refuse(ngx_http_request_t *r, crm_ctx_t *ctx, ngx_array_t *errors,
+    ngx_uint_t create)
+{
+    char               *dump;
+    json_t             *cf;
+    ngx_str_t           values;
+    ngx_uint_t          i;
+    crm_stmt_t         *st;
+    crm_field_error_t  *fe;
+
+    cf = json_object_get(ctx->body, "customFields");
+    fe = errors->elts;
+
+    for (i = 0; i < errors->nelts; i++) {
+        if (fe[i].field.len >= sizeof("customFields") - 1
+            && ngx_strncmp(fe[i].field.data, "customFields",
+                           sizeof("customFields") - 1)
+               == 0)
+        {
+            cf = NULL;
+            create = 0;
+            break;
+        }
+    }
+
+    if (!crm_schema_custom(ctx->route.res)
+        || (cf == NULL && !create)
+        || (cf != NULL && !json_is_object(cf)))
+    {
+        return crm_http_field_errors(r, CRM_E_VALIDATION_FAILED,
+                                     "the request is not valid", errors);
+    }
+
+    if (cf == NULL) {
+        ngx_str_set(&values, "{}");
+
+    } else {
+        dump = json_dumps(cf, JSON_COMPACT);
+        if (dump == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        values.len = ngx_strlen(dump);
+        values.data = ngx_pnalloc(r->pool, values.len);
+
+        if (values.data == NULL) {
+            free(dump);
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        ngx_memcpy(values.data, dump, values.len);
+        free(dump);
+    }
+
+    st = ngx_pcalloc(r->pool, sizeof(crm_stmt_t));
+    if (st == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (crm_sql_custom_problems(r->pool, &ctx->workspace,
+                                &ctx->route.res->name, &values, st)
+        != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    /* "errors" is the caller's, on its stack: a copy waits for the answer */
+
+    ctx->state = ngx_palloc(r->pool, sizeof(ngx_array_t));
+    if (ctx->state == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    *(ngx_array_t *) ctx->state = *errors;
+
+    return crm_exec(r, ctx, st, crm_custom_refused);
+}
+
+
+static void
+crm_custom_refused(crm_pg_req_t *pr, PGresult *res)
+{
+    ngx_int_t            rc;
+    crm_ctx_t           *ctx;
+    ngx_array_t         *errors;
+    ngx_http_request_t  *r;
+
+    r = pr->data;
+    ctx = ngx_http_get_module_ctx(r, ngx_http_crm_module);
+    errors = ctx->state;
+
+    if (res != NULL && PQresultStatus(res) == PGRES_TUPLES_OK
+        && PQntuples(res) == 1 && !PQgetisnull(res, 0, 0))
+    {
+        if (crm_exec_problems(r->pool, PQgetvalue(res, 0, 0), NULL, errors)
+            == NGX_ERROR)
+        {
+            crm_http_done(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+            return;
+        }
+
+    } else if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK) {
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "crm: %V: the custom fields of a refused body "
+                      "were not checked", &ctx->route.res->name);
+    }
+
+    rc = crm_http_field_errors(r, CRM_E_VALIDATION_FAILED,
+                               "the request is not valid", errors);
+
+    crm_http_done(r, rc);
 }
 
 

@@ -65,6 +65,8 @@ ngx_uint_t crm_bulk_cost(crm_ctx_t *ctx);
 ngx_uint_t crm_custom_wanted(ngx_http_request_t *r, crm_resource_t *res);
 ngx_int_t crm_custom_load(ngx_http_request_t *r, crm_ctx_t *ctx,
     crm_resource_t *object, crm_step_pt next);
+ngx_int_t crm_custom_refuse(ngx_http_request_t *r, crm_ctx_t *ctx,
+    ngx_array_t *errors, ngx_uint_t create);
 ngx_int_t crm_custom_query_fields(ngx_pool_t *pool, crm_ctx_t *ctx,
     crm_resource_t *res, crm_field_t **out, ngx_uint_t *n);
 json_t *crm_custom_metadata(crm_ctx_t *ctx, crm_resource_t *res);

@@ -190,6 +190,7 @@ crm_exec_db_error(ngx_http_request_t *r, crm_ctx_t *ctx, crm_pg_req_t *pr,
     e.primary = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
     e.constraint = PQresultErrorField(res, PG_DIAG_CONSTRAINT_NAME);
     e.column = PQresultErrorField(res, PG_DIAG_COLUMN_NAME);
+    e.detail = PQresultErrorField(res, PG_DIAG_MESSAGE_DETAIL);
 
     return crm_exec_db_fail(r, ctx, &e);
 }
@@ -288,15 +289,34 @@ crm_exec_db_fail(ngx_http_request_t *r, crm_ctx_t *ctx,
     if (ngx_strcmp(state, "CR422") == 0) {
         /*
          * a rule of the database on a value (sql/010_custom_fields.sql):
-         * COLUMN is the field's path, CONSTRAINT the code
+         * COLUMN is the field's path, CONSTRAINT the code; the custom
+         * fields' check lists every problem in DETAIL (sql/086)
          */
         ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
                       "crm: invalid value: %s", msg);
 
         if (ngx_array_init(&errors, r->pool, 1, sizeof(crm_field_error_t))
-            != NGX_OK
-            || (fe = ngx_array_push(&errors)) == NULL)
+            != NGX_OK)
         {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        switch (crm_exec_problems(r->pool, e->detail, e->column, &errors)) {
+
+        case NGX_OK:
+            return crm_http_field_errors(r, CRM_E_VALIDATION_FAILED,
+                                         "the request is not valid",
+                                         &errors);
+
+        case NGX_ERROR:
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+
+        default: /* NGX_DECLINED: one problem, as the exception says */
+            break;
+        }
+
+        fe = ngx_array_push(&errors);
+        if (fe == NULL) {
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
         }
 
@@ -344,6 +364,107 @@ crm_exec_db_fail(ngx_http_request_t *r, crm_ctx_t *ctx,
                   "crm: statement failed (%s): %s", state, msg);
 
     return crm_http_error(r, CRM_E_INTERNAL, "internal error", NULL);
+}
+
+
+/*
+ * The problems "detail" lists (sql/086, a CR422's DETAIL or
+ * db_custom_problems(): [{"field", "code", "message"}, ...]) added to
+ * "errors".  A function that raised the error again under a name of its
+ * own (a lead's conversion: "deal." before "customFields.score") kept
+ * the DETAIL: the part of "column" (NULL: none) before the first
+ * problem's field goes before every field.  NGX_DECLINED: no such list,
+ * nothing added.
+ */
+
+ngx_int_t
+crm_exec_problems(ngx_pool_t *pool, char *detail, char *column,
+    ngx_array_t *errors)
+{
+    size_t              plen, flen, clen, len;
+    json_t             *doc, *item;
+    u_char             *p;
+    ngx_int_t           rc;
+    ngx_uint_t          i, nelts;
+    const char         *field, *code, *message;
+    json_error_t        jerr;
+    crm_field_error_t  *fe;
+
+    if (detail == NULL || detail[0] != '[') {
+        return NGX_DECLINED;
+    }
+
+    doc = json_loads(detail, 0, &jerr);
+
+    if (!json_is_array(doc) || json_array_size(doc) == 0) {
+        json_decref(doc);
+        return NGX_DECLINED;
+    }
+
+    plen = 0;
+
+    field = json_string_value(json_object_get(json_array_get(doc, 0),
+                                              "field"));
+
+    if (field != NULL && column != NULL) {
+        flen = ngx_strlen(field);
+        clen = ngx_strlen(column);
+
+        if (clen > flen && ngx_strcmp(column + clen - flen, field) == 0) {
+            plen = clen - flen;
+        }
+    }
+
+    rc = NGX_OK;
+    nelts = errors->nelts;
+
+    json_array_foreach(doc, i, item) {
+        field = json_string_value(json_object_get(item, "field"));
+        code = json_string_value(json_object_get(item, "code"));
+        message = json_string_value(json_object_get(item, "message"));
+
+        if (field == NULL || code == NULL || message == NULL) {
+            rc = NGX_DECLINED;
+            break;
+        }
+
+        fe = ngx_array_push(errors);
+        if (fe == NULL) {
+            rc = NGX_ERROR;
+            break;
+        }
+
+        flen = ngx_strlen(field);
+        clen = ngx_strlen(code);
+        len = ngx_strlen(message);
+
+        p = ngx_pnalloc(pool, plen + flen + clen + len);
+        if (p == NULL) {
+            rc = NGX_ERROR;
+            break;
+        }
+
+        fe->field.data = p;
+        p = ngx_cpymem(p, column, plen);
+        p = ngx_cpymem(p, field, flen);
+        fe->field.len = p - fe->field.data;
+
+        fe->code.data = p;
+        fe->code.len = clen;
+        p = ngx_cpymem(p, code, clen);
+
+        fe->message.data = p;
+        fe->message.len = len;
+        ngx_memcpy(p, message, len);
+    }
+
+    json_decref(doc);
+
+    if (rc == NGX_DECLINED) {
+        errors->nelts = nelts;
+    }
+
+    return rc;
 }
 
 

@@ -288,6 +288,8 @@ typedef struct {
     char                     *primary;      /* for the client */
     char                     *constraint;
     char                     *column;
+    char                     *detail;       /* CR422: every problem, a
+                                               JSON array (sql/086) */
 } crm_db_error_t;
 
 
@@ -475,6 +477,8 @@ ngx_int_t crm_exec_db_error(ngx_http_request_t *r, crm_ctx_t *ctx,
     crm_pg_req_t *pr, PGresult *res);
 ngx_int_t crm_exec_db_fail(ngx_http_request_t *r, crm_ctx_t *ctx,
     crm_db_error_t *e);
+ngx_int_t crm_exec_problems(ngx_pool_t *pool, char *detail, char *column,
+    ngx_array_t *errors);
 ngx_int_t crm_exec_field(ngx_pool_t *pool, PGresult *res, int col,
     ngx_str_t *out);
 void crm_exec_row_done(crm_pg_req_t *pr, PGresult *res);

@@ -543,6 +543,9 @@ ngx_int_t crm_sql_search_all(ngx_pool_t *pool, ngx_str_t *ws,
 /* the custom-field definitions of the workspace (of one resource) */
 ngx_int_t crm_sql_custom_fields(ngx_pool_t *pool, ngx_str_t *ws,
     ngx_str_t *object, crm_stmt_t *st);
+/* every problem of a body's customFields (sql/086: db_custom_problems()) */
+ngx_int_t crm_sql_custom_problems(ngx_pool_t *pool, ngx_str_t *ws,
+    ngx_str_t *object, ngx_str_t *values, crm_stmt_t *st);
 /* whether "res" has fields that q= searches */
 ngx_uint_t crm_sql_searchable(crm_resource_t *res);
 /* a statement as JSON for db_bulk() and db_estimate() (json_t *) */

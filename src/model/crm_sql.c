@@ -896,6 +896,34 @@ crm_sql_custom_fields(ngx_pool_t *pool, ngx_str_t *ws, ngx_str_t *object,
 
 
 /*
+ * Every problem of "values" (a body's customFields, JSON) under the
+ * workspace's definitions of "object" (sql/086): one row, a JSON array,
+ * or NULL when there is none
+ */
+
+ngx_int_t
+crm_sql_custom_problems(ngx_pool_t *pool, ngx_str_t *ws, ngx_str_t *object,
+    ngx_str_t *values, crm_stmt_t *st)
+{
+    ngx_uint_t  n, v;
+    crm_sql_t   s;
+
+    if (crm_sql_init(&s, pool, st, ws) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    n = crm_sql_param(&s, object->data, object->len, 0);
+    v = crm_sql_param(&s, values->data, values->len, 0);
+
+    crm_sql_cstr(&s, "SELECT db_custom_problems($1::uuid, ");
+    crm_sql_ref(&s, n, "::text, ");
+    crm_sql_ref(&s, v, "::jsonb)::text");
+
+    return crm_sql_done(&s);
+}
+
+
+/*
  * The text of "st" with every parameter reference $n written $1[n]: the
  * form db_bulk() (sql/008_bulk.sql) executes, its one parameter being
  * the array of all of them.  String literals (descriptor text) are
