@@ -2333,13 +2333,16 @@ crm_sql_text_match(crm_sql_t *s, crm_resource_t *res, ngx_uint_t nq,
 
 /*
  * GET /search: the best "limit" matches of "text" in each resource, then
- * the best "limit" of all; the score is the mean of q's similarity to the
- * closest part of the record and to its closest whole words (ties of the
- * first, as "smiht" is to both "Smith" and "Smithers", go to whole words):
- *   SELECT t, s, c0, ... FROM ((SELECT '<name>' AS t, <score> AS s, id,
- *   <columns>::text AS c0, ... FROM <table> WHERE <tenant, live, match>
- *   ORDER BY s DESC, id LIMIT n) UNION ALL ...) x
- *   ORDER BY s DESC, t, id LIMIT n
+ * the best "limit" of all: records that contain q first ("m"), then those
+ * only close to it ("Smit" for "smith" comes after "Goldsmith"), each by
+ * score; the score is the mean of q's similarity to the closest part of
+ * the record and to its closest whole words (ties of the first, as
+ * "smiht" is to both "Smith" and "Smithers", go to whole words):
+ *   SELECT t, s, c0, ... FROM ((SELECT '<name>' AS t, <score> AS s,
+ *   <doc> ILIKE <pattern> AS m, id, <columns>::text AS c0, ...
+ *   FROM <table> WHERE <tenant, live, match>
+ *   ORDER BY m DESC, s DESC, id LIMIT n) UNION ALL ...) x
+ *   ORDER BY m DESC, s DESC, t, id LIMIT n
  * the record's columns as text (st->ncols of them: those of the widest
  * resource, NULL beyond a narrower one's), rendered by crm_render_row()
  */
@@ -2396,6 +2399,10 @@ crm_sql_search_all(ngx_pool_t *pool, ngx_str_t *ws, crm_resource_t **res,
         crm_sql_cstr(&s, ", ");
         crm_sql_doc(&s, res[i]);
         crm_sql_cstr(&s, ")) / 2 AS s, ");
+        crm_sql_doc(&s, res[i]);
+        crm_sql_cstr(&s, " ILIKE ");
+        crm_sql_ref(&s, nl, "::text");
+        crm_sql_cstr(&s, " AS m, ");
         crm_sql_str(&s, &res[i]->fields[0].column);
         crm_sql_cstr(&s, "::text AS id, ");
 
@@ -2414,12 +2421,12 @@ crm_sql_search_all(ngx_pool_t *pool, ngx_str_t *ws, crm_resource_t **res,
         crm_sql_tenant(&s, res[i]);
         crm_sql_cstr(&s, " = $1::uuid AND deleted_at IS NULL AND ");
         crm_sql_text_match(&s, res[i], nq, nl);
-        crm_sql_cstr(&s, " ORDER BY 2 DESC, 3 LIMIT ");
+        crm_sql_cstr(&s, " ORDER BY 3 DESC, 2 DESC, 4 LIMIT ");
         crm_sql_ref(&s, nn, "::bigint");
         crm_sql_cstr(&s, ")");
     }
 
-    crm_sql_cstr(&s, ") x ORDER BY s DESC, t, id LIMIT ");
+    crm_sql_cstr(&s, ") x ORDER BY m DESC, s DESC, t, id LIMIT ");
     crm_sql_ref(&s, nn, "::bigint");
 
     st->ncols = ncols;

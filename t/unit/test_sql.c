@@ -1033,6 +1033,7 @@ test_search(void)
                 "((SELECT "
                 "'contacts'::text AS t, (word_similarity($2::text, " DOC
                 ") + strict_word_similarity($2::text, " DOC ")) / 2 AS s, "
+                DOC " ILIKE $3::text AS m, "
                 "id::text AS id, (id)::text AS c0, (first_name)::text AS c1,",
                 "search all: a scored branch per resource, its columns");
         has_sql(&st, "(updated_at)::text AS c12, NULL::text AS c13 FROM "
@@ -1043,9 +1044,10 @@ test_search(void)
                 "$3::text OR ", "search all: confined to the workspace");
         has_sql(&st, " UNION ALL (SELECT 'companies'::text AS t, ",
                 "search all: the next resource");
-        has_sql(&st, "ORDER BY 2 DESC, 3 LIMIT $4::bigint)) x ORDER BY s "
-                "DESC, t, id LIMIT $4::bigint",
-                "search all: best of each, then best of all");
+        has_sql(&st, "ORDER BY 3 DESC, 2 DESC, 4 LIMIT $4::bigint)) x "
+                "ORDER BY m DESC, s DESC, t, id LIMIT $4::bigint",
+                "search all: best of each, then best of all, those that "
+                "contain q first");
         is_param(&st, 4, "20", "search all: the limit");
         dump(&st);
 
