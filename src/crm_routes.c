@@ -130,7 +130,7 @@ crm_route_def_t  crm_routes[] = {
       NULL, crm_webhook_retry, NULL, NULL },
 
     { "/:resource/:id", CRM_ROUTE_ITEM, P|CRM_WHEN_HOOKS, 0, 0,
-      crm_get, NULL, crm_webhook_update, crm_delete },
+      crm_get, NULL, crm_webhook_update, crm_webhook_delete },
 
     /* API keys are made one by one, each with its secret shown once */
 

@@ -24,6 +24,11 @@ my %E = (events => 'crmk_' . ('f6' x 20), all => 'crmk_' . ('a7' x 20),
 CRM::Test::stored_key($E{events}, $A, '{events:read}');
 CRM::Test::stored_key($E{all}, $A, '{events:read,*:read}');
 CRM::Test::stored_key($E{hooks}, $A, '{webhooks:write,contacts:read}');
+# every kind of record but the subscriptions themselves
+$E{nohooks} = 'crmk_' . ('c9' x 20);
+CRM::Test::stored_key($E{nohooks}, $A, '{events:read,contacts:read,'
+    . 'companies:read,pipelines:read,deals:read,leads:read,activities:read,'
+    . 'campaigns:read,emails:read}');
 sql("INSERT INTO contacts (workspace_id, email) VALUES"
     . " ('$A', 'a\@example.com'), ('$B', 'b\@example.com')");
 
@@ -31,7 +36,49 @@ Test::Nginx::Socket::add_response_body_check(sub {
     my ($block, $body, $req_idx, $repeated, $dry_run) = @_;
     my $name = $block->name;
 
-    if ($name =~ /key is shown once/) {
+    if ($name =~ /may not take over a subscription/) {
+        # the owner's subscription to everything, inactive
+        my ($s, $d) = api('POST', '/api/v1/webhooks', $K{owner_a},
+                          '{"url":"http://127.0.0.1:9/owner","events":["*"],'
+                          . '"active":false}');
+        is($s, 201, "$name - the owner subscribes to everything");
+        my $w = $d->{data}{id};
+
+        ($s, $d) = api('PATCH', "/api/v1/webhooks/$w", $E{hooks},
+                       '{"url":"http://127.0.0.1:9/mine","active":true}');
+        is($s, 403, "$name - its URL cannot be changed");
+        like($d->{error}{message} // '', qr/may not read/,
+             "$name - because of what it carries");
+        ($s) = api('PATCH', "/api/v1/webhooks/$w", $E{hooks},
+                   '{"description":"mine now"}');
+        is($s, 403, "$name - nor anything else of it");
+        ($s, $d) = api('POST', "/api/v1/webhooks/$w/rotate-secret",
+                       $E{hooks}, '');
+        is($s, 403, "$name - its secret cannot be taken");
+        ok(!defined $d->{data}{secret}, "$name - no secret shown");
+        ($s) = api('DELETE', "/api/v1/webhooks/$w", $E{hooks});
+        is($s, 403, "$name - it cannot be deleted");
+        is(sql("SELECT url || ' ' || active || ' ' || (deleted_at IS NULL)"
+               . " FROM webhooks WHERE id = '$w'"),
+           'http://127.0.0.1:9/owner false true', "$name - it is unchanged");
+
+        # its own subscription (TEST 29's) it may change and re-key
+        my $own = sql("SELECT id FROM webhooks WHERE events = '{contact.*}'"
+                      . " AND workspace_id = '$A' LIMIT 1");
+        ($s) = api('PATCH', "/api/v1/webhooks/$own", $E{hooks},
+                   '{"description":"its own"}');
+        is($s, 200, "$name - its own subscription it may change");
+        ($s, $d) = api('POST', "/api/v1/webhooks/$own/rotate-secret",
+                       $E{hooks}, '');
+        is($s, 200, "$name - and re-key");
+        ($s) = api('PATCH', "/api/v1/webhooks/00000000-0000-4000-8000-"
+                   . "000000000000", $E{hooks}, '{"description":"x"}');
+        is($s, 404, "$name - one that is not there is 404");
+        ($s) = api('PATCH', "/api/v1/webhooks/$w", $K{owner_a},
+                   '{"description":"still the owner\'s"}');
+        is($s, 200, "$name - the owner still may");
+
+    } elsif ($name =~ /key is shown once/) {
         my $doc = decode_json($body);
         my $key = $doc->{data}{key};
         my $id = $doc->{data}{id};
@@ -396,3 +443,35 @@ POST /api/v1/api-keys
 "X-API-Key: $CRM::Test::KEYS{owner_a}\nContent-Type: application/json"
 --- error_code: 201
 --- response_body_like: "expiresAt":"2099-12-31T23:00:00\.000Z"
+
+=== TEST 34: a key that may not read every kind may not take over a subscription to them
+--- request
+GET /api/v1/contacts
+--- more_headers eval
+"X-API-Key: crmk_" . ('b8' x 20)
+--- error_code: 200
+
+=== TEST 35: the feed's webhook events need read on the subscriptions too
+--- request
+GET /api/v1/events?type=webhook.disabled
+--- more_headers eval
+"X-API-Key: crmk_" . ('c9' x 20)
+--- error_code: 403
+--- response_body_like: "message":"events carry their records
+
+=== TEST 36: a pattern of a kind that publishes no events is refused
+--- request
+POST /api/v1/webhooks
+{"url":"http://127.0.0.1:9/x","events":["contact.*","user.created"]}
+--- more_headers eval
+"X-API-Key: $CRM::Test::KEYS{owner_a}\nContent-Type: application/json"
+--- error_code: 422
+--- response_body_like: "fields":\[\{"field":"events","code":"invalid_value"
+
+=== TEST 37: the subscriptions' own events may be subscribed to
+--- request
+POST /api/v1/webhooks
+{"url":"http://127.0.0.1:9/x","events":["webhook.disabled","email.*","campaign.*"]}
+--- more_headers eval
+"X-API-Key: $CRM::Test::KEYS{owner_a}\nContent-Type: application/json"
+--- error_code: 201

@@ -82,6 +82,7 @@ ngx_int_t crm_auth_action(ngx_http_request_t *r, crm_ctx_t *ctx);
 
 ngx_int_t crm_webhook_create(ngx_http_request_t *r, crm_ctx_t *ctx);
 ngx_int_t crm_webhook_update(ngx_http_request_t *r, crm_ctx_t *ctx);
+ngx_int_t crm_webhook_delete(ngx_http_request_t *r, crm_ctx_t *ctx);
 ngx_int_t crm_webhook_rotate(ngx_http_request_t *r, crm_ctx_t *ctx);
 ngx_int_t crm_webhook_test(ngx_http_request_t *r, crm_ctx_t *ctx);
 ngx_int_t crm_webhook_retry(ngx_http_request_t *r, crm_ctx_t *ctx);

@@ -26,7 +26,12 @@
 static ngx_int_t crm_webhook_secret(ngx_http_request_t *r, ngx_str_t *out);
 static ngx_int_t crm_webhook_secret_valid(ngx_str_t *secret);
 static ngx_int_t crm_webhook_events(ngx_http_request_t *r, crm_ctx_t *ctx,
-    ngx_int_t *rc);
+    json_t *events, ngx_uint_t stored, ngx_int_t *rc);
+static ngx_int_t crm_webhook_guard(ngx_http_request_t *r, crm_ctx_t *ctx,
+    crm_step_pt next);
+static void crm_webhook_guarded(crm_pg_req_t *pr, PGresult *res);
+static ngx_int_t crm_webhook_rotate_secret(ngx_http_request_t *r,
+    crm_ctx_t *ctx);
 static ngx_int_t crm_webhook_url(ngx_http_request_t *r, crm_ctx_t *ctx,
     ngx_int_t *rc);
 static crm_stmt_t *crm_webhook_stmt(ngx_http_request_t *r, crm_ctx_t *ctx,
@@ -140,24 +145,28 @@ crm_webhook_url(ngx_http_request_t *r, crm_ctx_t *ctx, ngx_int_t *rc)
 
 
 /*
- * The events' patterns name kinds of records there are: "contact.created",
- * "deal.*", "*"; not "contacts.created" (the path's plural) nor
- * "zzz.created", which the table's pattern check takes and no event
- * would ever match.  The kind is any resource's singular name, one the
- * writer may read: deliveries carry the records (403 otherwise).
+ * The events' patterns name kinds of records that have events:
+ * "contact.created", "deal.*", "*"; not "contacts.created" (the path's
+ * plural), "zzz.created" or "user.created" (users publish no events),
+ * which the table's pattern check takes and no event would ever match.
+ * The kind is the singular name of a resource whose writes publish
+ * events, of the emails or of the subscriptions themselves
+ * (webhook.disabled), one the writer may read: deliveries carry the
+ * records (403 otherwise).  "stored": a subscription's own patterns,
+ * read before it is changed (crm_webhook_guard()): only whether the
+ * credential may read what they carry.
  */
 
 static ngx_int_t
-crm_webhook_events(ngx_http_request_t *r, crm_ctx_t *ctx, ngx_int_t *rc)
+crm_webhook_events(ngx_http_request_t *r, crm_ctx_t *ctx, json_t *events,
+    ngx_uint_t stored, ngx_int_t *rc)
 {
     size_t           i, len;
-    json_t          *events, *e;
+    json_t          *e;
     ngx_int_t        granted;
     ngx_uint_t       k, n;
     const char      *p, *dot;
     crm_resource_t  *all;
-
-    events = json_object_get(ctx->body, "events");
 
     if (!json_is_array(events)) {
         return NGX_OK;
@@ -183,10 +192,16 @@ crm_webhook_events(ngx_http_request_t *r, crm_ctx_t *ctx, ngx_int_t *rc)
 
             for (k = 0; k < n; k++) {
                 if (all[k].singular.len == len
-                    && ngx_strncmp(all[k].singular.data, p, len) == 0)
+                    && ngx_strncmp(all[k].singular.data, p, len) == 0
+                    && (all[k].events || all[k].queued || all[k].hooks))
                 {
                     break;
                 }
+            }
+
+            if (k == n && stored) {
+                /* a pattern that matches nothing carries nothing */
+                continue;
             }
 
             if (k == n) {
@@ -205,14 +220,99 @@ crm_webhook_events(ngx_http_request_t *r, crm_ctx_t *ctx, ngx_int_t *rc)
 
         if (granted != NGX_OK) {
             *rc = crm_http_error(r, CRM_E_FORBIDDEN,
-                                 "events carry their records: subscribing "
-                                 "to a kind needs read on it (\"*\": on "
-                                 "every kind)", NULL);
+                                 stored
+                                 ? "this subscription's events carry "
+                                   "records the credential may not read: "
+                                   "changing, re-keying or deleting it "
+                                   "needs read on every kind it names"
+                                 : "events carry their records: "
+                                   "subscribing to a kind needs read on it "
+                                   "(\"*\": on every kind)", NULL);
             return NGX_DECLINED;
         }
     }
 
     return NGX_OK;
+}
+
+
+/*
+ * Before a subscription is changed (PATCH), re-keyed or deleted: a
+ * credential that may not read every kind of event (a key with some
+ * scopes) may touch only a subscription whose own patterns it could have
+ * made.  Otherwise a key with webhooks:write and contacts:read could
+ * point the owner's "*" subscription at its own URL, or take its
+ * secret, and receive every record.  The stored patterns are read first
+ * (one statement, for such credentials only); "next" goes on.
+ */
+
+static ngx_int_t
+crm_webhook_guard(ngx_http_request_t *r, crm_ctx_t *ctx, crm_step_pt next)
+{
+    crm_stmt_t  *st;
+
+    if (crm_auth_scope_events(&ctx->principal.scopes) == NGX_OK
+        || crm_uuid_valid(ctx->route.id.data, ctx->route.id.len) != NGX_OK)
+    {
+        return next(r, ctx);
+    }
+
+    st = crm_webhook_stmt(r, ctx, "SELECT array_to_json(events)::text "
+                                  "FROM webhooks "
+                                  "WHERE workspace_id = $1::uuid "
+                                  "AND id = $2::uuid "
+                                  "AND deleted_at IS NULL", 2);
+    if (st == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ctx->next = next;
+
+    return crm_exec(r, ctx, st, crm_webhook_guarded);
+}
+
+
+static void
+crm_webhook_guarded(crm_pg_req_t *pr, PGresult *res)
+{
+    json_t              *events;
+    ngx_int_t            rc;
+    crm_ctx_t           *ctx;
+    json_error_t         err;
+    ngx_http_request_t  *r;
+
+    r = crm_exec_result(pr, res, 0, &ctx);
+    if (r == NULL) {
+        return;
+    }
+
+    /* none: the step answers 404 as for any record not there */
+
+    if (PQntuples(res) == 1) {
+        events = json_loads(PQgetvalue(res, 0, 0), 0, &err);
+
+        if (events == NULL) {
+            ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                          "crm: a webhook's events are unreadable: %s",
+                          err.text);
+            crm_http_done(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+            return;
+        }
+
+        if (crm_webhook_events(r, ctx, events, 1, &rc) != NGX_OK) {
+            json_decref(events);
+            crm_http_done(r, rc);
+            return;
+        }
+
+        json_decref(events);
+    }
+
+    rc = ctx->next(r, ctx);
+
+    if (rc != NGX_DONE) {
+        crm_http_done(r, rc);
+    }
 }
 
 
@@ -224,12 +324,23 @@ crm_webhook_update(ngx_http_request_t *r, crm_ctx_t *ctx)
     ngx_int_t  rc;
 
     if (crm_webhook_url(r, ctx, &rc) != NGX_OK
-        || crm_webhook_events(r, ctx, &rc) != NGX_OK)
+        || crm_webhook_events(r, ctx, json_object_get(ctx->body, "events"),
+                              0, &rc)
+           != NGX_OK)
     {
         return rc;
     }
 
-    return crm_update(r, ctx);
+    return crm_webhook_guard(r, ctx, crm_update);
+}
+
+
+/* DELETE /webhooks/:id: the generic delete, guarded */
+
+ngx_int_t
+crm_webhook_delete(ngx_http_request_t *r, crm_ctx_t *ctx)
+{
+    return crm_webhook_guard(r, ctx, crm_delete);
 }
 
 
@@ -288,7 +399,9 @@ crm_webhook_create(ngx_http_request_t *r, crm_ctx_t *ctx)
     ngx_int_t   rc;
 
     if (crm_webhook_url(r, ctx, &rc) != NGX_OK
-        || crm_webhook_events(r, ctx, &rc) != NGX_OK)
+        || crm_webhook_events(r, ctx, json_object_get(ctx->body, "events"),
+                              0, &rc)
+           != NGX_OK)
     {
         return rc;
     }
@@ -336,6 +449,13 @@ crm_webhook_create(ngx_http_request_t *r, crm_ctx_t *ctx)
 
 ngx_int_t
 crm_webhook_rotate(ngx_http_request_t *r, crm_ctx_t *ctx)
+{
+    return crm_webhook_guard(r, ctx, crm_webhook_rotate_secret);
+}
+
+
+static ngx_int_t
+crm_webhook_rotate_secret(ngx_http_request_t *r, crm_ctx_t *ctx)
 {
     crm_stmt_t   *st;
     crm_field_t  *f;
