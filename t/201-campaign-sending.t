@@ -291,6 +291,45 @@ Test::Nginx::Socket::add_response_body_check(sub {
            "$name - merge fields filled");
         CRM::Test::stop_second_nginx();
 
+    } elsif ($name =~ /contacts as they are when it sends/) {
+        # three recipients made, then one contact deleted, one readdressed
+        sql("INSERT INTO contacts (workspace_id, id, first_name, email, tags)"
+            . " VALUES ('$A', 'c2010000-0000-4000-8000-000000000001', 'Kept',"
+            . " 'live1\@camp.test', '{live}'),"
+            . " ('$A', 'c2010000-0000-4000-8000-000000000002', 'Gone',"
+            . " 'live2\@camp.test', '{live}'),"
+            . " ('$A', 'c2010000-0000-4000-8000-000000000003', 'Moved',"
+            . " 'live3\@camp.test', '{live}')");
+        my $id = campaign(name => 'live', subject => 's',
+                          text => 'to {{email}}',
+                          audience => { tags => ['live'] });
+        my ($s) = act($id, 'start');
+        is($s, 200, "$name - started (no runner yet)");
+        is(sql("SELECT db_campaign_materialize('$A', '$id', NULL)"), 3,
+           "$name - its three recipients made");
+        ($s) = api('DELETE', '/api/v1/contacts/c2010000-0000-4000-8000-'
+                   . '000000000002', $KA);
+        is($s, 204, "$name - one contact deleted");
+        ($s) = api('PATCH', '/api/v1/contacts/c2010000-0000-4000-8000-'
+                   . '000000000003', $KA, '{"email":"moved3@camp.test"}');
+        is($s, 200, "$name - another one's address changed");
+
+        CRM::Test::second_nginx(http => $SMTP);
+        ok(status_is($id, 'completed', 30), "$name - completed");
+        CRM::Test::stop_second_nginx();
+
+        is(join(' ', sort map { $_->{rcpt} }
+                mails_like(qr/^(?:live\d|moved\d)\@camp\.test$/)),
+           'live1@camp.test moved3@camp.test',
+           "$name - the kept contact and the new address, nobody else");
+        is(sql("SELECT string_agg(email || ':' || status, ' ' ORDER BY email)"
+               . " FROM campaign_recipients WHERE campaign_id = '$id'"),
+           'live1@camp.test:sent live2@camp.test:cancelled'
+           . ' moved3@camp.test:sent',
+           "$name - the deleted contact's recipient is cancelled");
+        is(JSON::PP->new->canonical->encode(get($id)->{counters}),
+           '{"cancelled":1,"sent":2}', "$name - its counters");
+
     } elsif ($name =~ /cancel drops what is queued/) {
         slow_contacts('cancel', 12);
         my $id = campaign(name => 'cancel', subject => 's', text => 'x',
@@ -404,6 +443,19 @@ X-API-Key: test-key-a-0123456789abcdef
 
 
 === TEST 8: a campaign stored with an empty filter sends to no one
+--- request
+GET /api/v1/campaigns?fields=status&limit=1
+--- more_headers
+X-API-Key: test-key-a-0123456789abcdef
+--- error_code: 200
+
+
+
+=== TEST 9: a campaign mails its contacts as they are when it sends
+--- http_config
+    crm_postgres "$TEST_NGINX_PG_DSN";
+    crm_api_key test-key-a-0123456789abcdef 11111111-1111-4111-8111-111111111111;
+    crm_jobs off;
 --- request
 GET /api/v1/campaigns?fields=status&limit=1
 --- more_headers

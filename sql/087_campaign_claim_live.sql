@@ -1,0 +1,109 @@
+-- A running campaign's claim takes its recipients' contacts as they are
+-- when each is sent, not as they were when the recipients were made
+-- (found by a probe: a paused campaign, resumed, mailed a contact deleted
+-- in between, and mailed another at the address it had before a PATCH,
+-- with its new address in the merged body).  db_campaign_claim() of
+-- sql/074, restated whole: a recipient whose contact is deleted is
+-- cancelled and not sent; one whose address changed is sent to the new
+-- one, which must be valid (no_address) and not suppressed (suppressed),
+-- as db_campaign_materialize() checks an address at the start.
+
+
+CREATE OR REPLACE FUNCTION db_campaign_claim(p_batch integer, p_lease interval,
+    p_owner text)
+RETURNS TABLE (workspace_id uuid, campaign_id uuid, contact_id uuid,
+               email text, contact jsonb, company jsonb, subject text,
+               body_text text, body_html text)
+LANGUAGE plpgsql AS $$
+DECLARE
+    c       record;
+    v_left  integer := p_batch;
+    v_n     integer;
+BEGIN
+    FOR c IN SELECT k.workspace_id, k.id, k.send_rate
+               FROM campaigns k
+              WHERE k.status = 'running' AND k.materialized_at IS NOT NULL
+                AND k.deleted_at IS NULL
+              ORDER BY k.started_at, k.id
+    LOOP
+        EXIT WHEN v_left <= 0;
+
+        v_n := v_left;
+
+        IF c.send_rate IS NOT NULL THEN
+            /*
+             * one claimer at a time counts this campaign's minute: the
+             * others wait here until its claim commits, then see it
+             */
+            PERFORM pg_advisory_xact_lock(hashtext('crm campaign rate'),
+                                          hashtext(c.id::text));
+
+            v_n := least(v_n, greatest(c.send_rate - (
+                       SELECT count(*) FROM campaign_recipients r
+                        WHERE r.workspace_id = c.workspace_id
+                          AND r.campaign_id = c.id
+                          AND r.queued_at > now() - interval '1 minute'), 0));
+        END IF;
+
+        CONTINUE WHEN v_n <= 0;
+
+        RETURN QUERY
+        WITH due AS (
+            -- the contact as it is now: deleted (or gone), or its address
+            SELECT r.workspace_id, r.campaign_id, r.contact_id,
+                   t.id IS NULL AS gone, t.email AS address
+              FROM campaign_recipients r
+              LEFT JOIN contacts t
+                     ON t.workspace_id = r.workspace_id
+                    AND t.id = r.contact_id AND t.deleted_at IS NULL
+             WHERE r.workspace_id = c.workspace_id AND r.campaign_id = c.id
+               AND (r.status = 'pending'
+                    OR (r.status = 'rendering' AND r.lease_until < now()))
+             LIMIT v_n
+               FOR UPDATE OF r SKIP LOCKED
+        ), claimed AS (
+            -- a contact deleted since the start: cancelled, not sent; an
+            -- address changed: the new one, checked as the start checks
+            -- one; an address suppressed since: marked, not sent
+            UPDATE campaign_recipients r
+               SET email = CASE WHEN due.gone THEN r.email
+                                ELSE due.address END,
+                   status = CASE WHEN due.gone THEN 'cancelled'
+                                 WHEN due.address IS NULL
+                                      OR NOT db_email_address_valid(
+                                                 due.address)
+                                 THEN 'no_address'
+                                 WHEN db_email_suppressed(r.workspace_id,
+                                                          due.address)
+                                 THEN 'suppressed' ELSE 'rendering' END,
+                   lease_until = now() + p_lease,
+                   lease_owner = p_owner, queued_at = now(),
+                   updated_at = now()
+              FROM due
+             WHERE r.workspace_id = due.workspace_id
+               AND r.campaign_id = due.campaign_id
+               AND r.contact_id = due.contact_id
+            RETURNING r.workspace_id, r.campaign_id, r.contact_id, r.email,
+                      r.status
+        )
+        SELECT cl.workspace_id, cl.campaign_id, cl.contact_id, cl.email,
+               db_json_camel(to_jsonb(t) - 'workspace_id' - 'deleted_at'
+                             - 'search' - 'version'),
+               (SELECT db_json_camel(to_jsonb(co) - 'workspace_id'
+                                     - 'deleted_at' - 'search' - 'version')
+                  FROM companies co
+                 WHERE co.workspace_id = t.workspace_id
+                   AND co.id = t.company_id AND co.deleted_at IS NULL),
+               k.subject, k.body_text, k.body_html
+          FROM claimed cl
+          JOIN contacts t ON t.workspace_id = cl.workspace_id
+                         AND t.id = cl.contact_id
+                         AND cl.status = 'rendering'
+          JOIN campaigns k ON k.workspace_id = cl.workspace_id
+                          AND k.id = cl.campaign_id;
+
+        GET DIAGNOSTICS v_n = ROW_COUNT;
+        v_left := v_left - v_n;
+    END LOOP;
+END
+$$;
