@@ -263,3 +263,15 @@ INSERT INTO contacts (workspace_id, first_name, last_name, email) VALUES
 GET /api/v1/search?q=smith&types=contacts
 --- error_code: 200
 --- response_body_like: ^\{"data":\[\{"type":"contacts","score":1(?:\.0+)?,"record":\{[^}]*"lastName":"Smith",.*"lastName":"Goldsmith",.*\{"type":"contacts","score":0\.[0-9]+,"record":\{[^}]*"lastName":"Smit",(?:(?!"type").)*\}\],"meta"
+
+=== TEST 28: q= on a list of records without searchable fields is 400, not an empty page
+--- request
+GET /api/v1/campaigns?q=abc
+--- error_code: 400
+--- response_body_like: "details":\{"parameter":"q","code":"not_searchable"\}
+
+=== TEST 29: the event feed has none either
+--- request
+GET /api/v1/events?q=contact
+--- error_code: 400
+--- response_body_like: "parameter":"q","code":"not_searchable"

@@ -2253,6 +2253,13 @@ crm_oa_operation(crm_oa_t *oa, crm_oa_path_t *p, ngx_uint_t method)
                 break;
             }
 
+            if (ngx_strcmp(src, "q") == 0
+                && !crm_sql_searchable(target ? target : res))
+            {
+                /* 400 not_searchable there */
+                continue;
+            }
+
             json_array_append_new(params, crm_oa_ref("parameters", src));
         }
 

@@ -808,6 +808,14 @@ crm_query_search(crm_query_ctx_t *ctx, const crm_query_param_t *qp,
         return rc;
     }
 
+    if (!crm_sql_searchable(ctx->res)) {
+        /* an empty answer would look like "no match" */
+        return crm_query_error(ctx, &ctx->name, "not_searchable",
+                               "%V have no searchable fields: \"%V\" "
+                               "cannot be used here", &ctx->res->name,
+                               &ctx->err->param);
+    }
+
     (void) crm_value_utf8(value.data, value.len, &chars);
 
     if (chars < CRM_QUERY_Q_MIN || chars > CRM_QUERY_Q_MAX) {
