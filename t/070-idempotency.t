@@ -44,6 +44,21 @@ Test::Nginx::Socket::add_response_body_check(sub {
         like($h2, qr/\r\nIdempotent-Replayed: true(?:\r\n|$)/i,
              "$name - marked as replayed");
         unlike($h1, qr/Idempotent-Replayed/i, "$name - the first was not");
+        like($h2, qr/\r\nCache-Control: no-store(?:\r\n|$)/i,
+             "$name - a replay is stored by no cache");
+
+        # a replay that shows a secret again keeps it out of caches too
+        my $kk = "key-$run";
+        my ($ks1, undef, $kh1) = post($K{owner_a}, $kk,
+                                      '{"name":"idem","scopes":["contacts:read"]}',
+                                      '/api/v1/api-keys');
+        my ($ks2, $kb2, $kh2) = post($K{owner_a}, $kk,
+                                     '{"name":"idem","scopes":["contacts:read"]}',
+                                     '/api/v1/api-keys');
+        is("$ks1 $ks2", '201 201', "$name - a key made, then replayed");
+        like($kb2, qr/"key":"crmk_/, "$name - the replay shows the key");
+        like($kh2, qr/\r\nCache-Control: no-store(?:\r\n|$)/i,
+             "$name - with no-store, as the first answer");
         my ($loc1) = $h1 =~ /\r\nLocation: (\S+)/i;
         my ($loc2) = $h2 =~ /\r\nLocation: (\S+)/i;
         is($loc2, $loc1, "$name - the same Location");

@@ -343,7 +343,14 @@ crm_idem_answer(ngx_http_request_t *r, crm_ctx_t *ctx, u_char *v,
 
     crm_metrics_inc(ctx->mcf->metrics, idempotency_replays);
 
-    if (crm_http_header_out(r, "Idempotent-Replayed", &yes) != NGX_OK) {
+    /*
+     * a replay may show a secret again (a key, a webhook's): whether the
+     * first answer did is not kept, so no replay is stored by a cache
+     */
+
+    if (crm_http_header_out(r, "Idempotent-Replayed", &yes) != NGX_OK
+        || crm_http_no_store(r) != NGX_OK)
+    {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
