@@ -131,6 +131,12 @@ Test::Nginx::Socket::add_response_body_check(sub {
                . " WHERE record_id = '$id' AND type LIKE 'campaign.%'"),
            'campaign.created,campaign.started,campaign.completed',
            "$name - its creation, start and completion are events");
+        my (undef, $ev) = api('GET', "/api/v1/events?recordId=$id"
+                              . '&type=campaign.completed', $KA);
+        my $js = JSON::PP->new->canonical;
+        is($js->encode($ev->{data}[0]{data}{object} || {}),
+           $js->encode(get($id)),
+           "$name - campaign.completed carries the campaign as GET has it");
         my (undef, $d) = api('GET', "/api/v1/campaigns/$id/emails?limit=1"
                           . '&fields=status', $KA);
         is($d->{data}[0]{status}, 'sent', "$name - the campaign's emails");
