@@ -350,3 +350,29 @@ X-API-Key: test-key-a-0123456789abcdef
 Content-Type: application/json
 --- error_code: 422
 --- response_body_like: "details":\{"fields":\[\{"field":"contact.customFields.nope","code":"unknown_field","message":"is not a custom field of contacts"\},\{"field":"contact.customFields.note","code":"invalid_type","message":"must be a string"\}\]\}
+
+=== TEST 27: a conversion with If-Match of an older version is 412, and converts nothing
+--- sql
+INSERT INTO leads (workspace_id, id, first_name, email)
+VALUES ('11111111-1111-4111-8111-111111111111',
+        'e1000000-0000-4000-8000-000000000027', 'Vers', 'vers27@lead.test');
+--- request
+POST /api/v1/leads/e1000000-0000-4000-8000-000000000027/convert
+{"company":false}
+--- more_headers
+X-API-Key: test-key-a-0123456789abcdef
+Content-Type: application/json
+If-Match: "9"
+--- error_code: 412
+--- response_body_like: "code":"PRECONDITION_FAILED"
+
+=== TEST 28: with its version it converts
+--- request
+POST /api/v1/leads/e1000000-0000-4000-8000-000000000027/convert
+{"company":false}
+--- more_headers
+X-API-Key: test-key-a-0123456789abcdef
+Content-Type: application/json
+If-Match: "1"
+--- error_code: 200
+--- response_body_like: "contactId":"[0-9a-f-]{36}"

@@ -684,3 +684,72 @@ X-API-Key: test-key-a-0123456789abcdef
 Content-Type: application/json
 --- error_code: 422
 --- response_body_like: \{"field":"sendRate","code":"invalid_value","message":"must be 1 or more"\}
+
+=== TEST 46: a draft with a time to come is scheduled by start
+--- sql
+INSERT INTO campaigns (workspace_id, id, name, subject, body_text, audience,
+                       scheduled_at)
+VALUES ('11111111-1111-4111-8111-111111111111',
+        'ca000000-0000-4000-8000-000000000021', 'Soon', 's', 'x',
+        '{"tags": ["nobody"]}', now() + interval '1 day'),
+       ('11111111-1111-4111-8111-111111111111',
+        'ca000000-0000-4000-8000-000000000022', 'Held', 's', 'x',
+        '{"tags": ["nobody"]}', NULL);
+--- request
+POST /api/v1/campaigns/ca000000-0000-4000-8000-000000000021/start
+{}
+--- more_headers
+X-API-Key: test-key-a-0123456789abcdef
+Content-Type: application/json
+--- error_code: 200
+--- response_body_like: "status":"scheduled"
+
+=== TEST 47: ... and a scheduled campaign started again runs now, its time to come or not
+--- request
+POST /api/v1/campaigns/ca000000-0000-4000-8000-000000000021/start
+{}
+--- more_headers
+X-API-Key: test-key-a-0123456789abcdef
+Content-Type: application/json
+--- error_code: 200
+--- response_body_like: "status":"running","counters":\{\},"startedAt":"\d{4}-
+
+=== TEST 48: an action with If-Match of an older version is 412, and nothing moves
+--- request
+POST /api/v1/campaigns/ca000000-0000-4000-8000-000000000022/start
+{}
+--- more_headers
+X-API-Key: test-key-a-0123456789abcdef
+Content-Type: application/json
+If-Match: "7"
+--- error_code: 412
+--- response_body_like: "code":"PRECONDITION_FAILED"
+
+=== TEST 49: ... it is still a draft
+--- request
+GET /api/v1/campaigns/ca000000-0000-4000-8000-000000000022?fields=status
+--- more_headers
+X-API-Key: test-key-a-0123456789abcdef
+--- error_code: 200
+--- response_body_like: "status":"draft"
+
+=== TEST 50: ... with the version it has, it runs
+--- request
+POST /api/v1/campaigns/ca000000-0000-4000-8000-000000000022/cancel
+{}
+--- more_headers
+X-API-Key: test-key-a-0123456789abcdef
+Content-Type: application/json
+If-Match: "1", "5"
+--- error_code: 200
+--- response_body_like: "status":"cancelled"
+
+=== TEST 51: an action with If-Match on a campaign that is not there is 404
+--- request
+POST /api/v1/campaigns/ca000000-0000-4000-8000-0000000000ff/start
+{}
+--- more_headers
+X-API-Key: test-key-a-0123456789abcdef
+Content-Type: application/json
+If-Match: "1"
+--- error_code: 404

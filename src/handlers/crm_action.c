@@ -36,6 +36,12 @@ crm_item_action(ngx_http_request_t *r, crm_ctx_t *ctx)
         return crm_exec_not_found(r, ctx);
     }
 
+    /* an action is a write: If-Match holds it to a version (412) */
+
+    if (crm_exec_if_match(r, ctx) != NGX_OK) {
+        return ctx->rc;
+    }
+
     if (ngx_array_init(&errors, r->pool, 4, sizeof(crm_field_error_t))
         != NGX_OK
         || crm_validate_action(r->pool, ctx->route.res,
@@ -75,7 +81,8 @@ crm_item_action(ngx_http_request_t *r, crm_ctx_t *ctx)
     /* the function's name comes from the descriptor, never from input */
 
     rc = crm_sql_action(r->pool, ctx->route.res, &ctx->workspace,
-                        &ctx->route.id, &body, ctx->route.item_action, st);
+                        &ctx->route.id, &body, ctx->route.item_action,
+                        &ctx->match, st);
     free(dump);
 
     if (rc != NGX_OK) {
@@ -100,7 +107,12 @@ crm_item_action_done(crm_pg_req_t *pr, PGresult *res)
     }
 
     if (PQgetisnull(res, 0, 0)) {
-        rc = crm_exec_not_found(r, ctx);
+        /* not there, or with If-Match in another version (412) */
+        rc = crm_exec_missing(r, ctx);
+
+        if (rc == NGX_DONE) {
+            return;
+        }
 
     } else if (ctx->route.item_action->record) {
 

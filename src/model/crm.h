@@ -533,7 +533,7 @@ ngx_int_t crm_sql_delete(ngx_pool_t *pool, crm_resource_t *res,
 /* POST /<resource>/:id/<action>: the action's function, its events */
 ngx_int_t crm_sql_action(ngx_pool_t *pool, crm_resource_t *res,
     ngx_str_t *ws, ngx_str_t *id, ngx_str_t *body, crm_action_t *action,
-    crm_stmt_t *st);
+    ngx_str_t *match, crm_stmt_t *st);
 ngx_int_t crm_sql_exists(ngx_pool_t *pool, crm_resource_t *res,
     ngx_str_t *ws, ngx_str_t *id, crm_stmt_t *st);
 /* GET /search over "res" (all searchable), best "limit" first */

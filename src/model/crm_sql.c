@@ -780,15 +780,24 @@ crm_sql_link(ngx_pool_t *pool, crm_parent_t *parent, ngx_str_t *ws,
  *   e AS (INSERT INTO events ... SELECT ... <row JSON> FROM (SELECT
  *         (c.<column>).* FROM c WHERE (c.<column>).id IS NOT NULL) x
  *         UNION ALL ...)
- *   SELECT result::text FROM c
+ *   SELECT (SELECT result::text FROM c)
  *
  * the rows the function made rendered as the API renders them, in the
- * same statement
+ * same statement.  With If-Match ("match"), the function runs only on
+ * the version the client holds, the record locked first:
+ *
+ *   SELECT CASE WHEN EXISTS (SELECT 1 FROM <table> WHERE <id> AND
+ *          version = $4 FOR UPDATE) THEN <function>(...)::text END
+ *
+ * (with events, c is "SELECT f.* FROM g CROSS JOIN LATERAL <function>
+ * (...) f", g that row): NULL, as for a record not there, otherwise
+ * (crm_exec_missing() tells 412 from 404)
  */
 
 ngx_int_t
 crm_sql_action(ngx_pool_t *pool, crm_resource_t *res, ngx_str_t *ws,
-    ngx_str_t *id, ngx_str_t *body, crm_action_t *action, crm_stmt_t *st)
+    ngx_str_t *id, ngx_str_t *body, crm_action_t *action, ngx_str_t *match,
+    crm_stmt_t *st)
 {
     ngx_str_t            name;
     ngx_uint_t           i, n, b;
@@ -804,21 +813,49 @@ crm_sql_action(ngx_pool_t *pool, crm_resource_t *res, ngx_str_t *ws,
     b = crm_sql_param(&s, body->data, body->len, 0);
 
     if (action->nevents == 0) {
-        crm_sql_cstr(&s, "SELECT ");
+        if (match != NULL && match->len > 0) {
+            crm_sql_cstr(&s, "SELECT CASE WHEN EXISTS (SELECT 1 FROM ");
+            crm_sql_str(&s, &res->table);
+            crm_sql_by_id(&s, res, n);
+            crm_sql_match(&s, match);
+            crm_sql_cstr(&s, " FOR UPDATE) THEN ");
+
+        } else {
+            crm_sql_cstr(&s, "SELECT ");
+        }
+
         crm_sql_str(&s, &action->function);
         crm_sql_cstr(&s, "($1::uuid, ");
         crm_sql_ref(&s, n, "::uuid, ");
         crm_sql_ref(&s, b, "::jsonb)::text");
 
+        if (match != NULL && match->len > 0) {
+            crm_sql_cstr(&s, " END");
+        }
+
         return crm_sql_done(&s);
     }
 
-    crm_sql_cstr(&s, "WITH c AS MATERIALIZED (SELECT * FROM ");
+    if (match != NULL && match->len > 0) {
+        crm_sql_cstr(&s, "WITH g AS MATERIALIZED (SELECT 1 FROM ");
+        crm_sql_str(&s, &res->table);
+        crm_sql_by_id(&s, res, n);
+        crm_sql_match(&s, match);
+        crm_sql_cstr(&s, " FOR UPDATE), c AS MATERIALIZED (SELECT f.* FROM g "
+                     "CROSS JOIN LATERAL ");
+
+    } else {
+        crm_sql_cstr(&s, "WITH c AS MATERIALIZED (SELECT * FROM ");
+    }
+
     crm_sql_str(&s, &action->function);
     crm_sql_cstr(&s, "($1::uuid, ");
     crm_sql_ref(&s, n, "::uuid, ");
-    crm_sql_ref(&s, b, "::jsonb)), e AS (INSERT INTO events (workspace_id, "
-                "type, record_id, data) ");
+    crm_sql_ref(&s, b, (match != NULL && match->len > 0)
+                       ? "::jsonb) f), e AS (INSERT INTO events "
+                         "(workspace_id, type, record_id, data) "
+                       : "::jsonb)), e AS (INSERT INTO events (workspace_id, "
+                         "type, record_id, data) ");
 
     for (i = 0; i < action->nevents; i++) {
         ev = &action->events[i];
@@ -853,7 +890,7 @@ crm_sql_action(ngx_pool_t *pool, crm_resource_t *res, ngx_str_t *ws,
         crm_sql_cstr(&s, " IS NOT NULL) x");
     }
 
-    crm_sql_cstr(&s, ") SELECT result::text FROM c");
+    crm_sql_cstr(&s, ") SELECT (SELECT result::text FROM c)");
 
     (void) res;
 
