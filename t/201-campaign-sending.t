@@ -336,6 +336,26 @@ Test::Nginx::Socket::add_response_body_check(sub {
         is(JSON::PP->new->canonical->encode(get($id)->{counters}),
            '{"cancelled":1,"sent":2}', "$name - its counters");
 
+    } elsif ($name =~ /subject merged long is cut/) {
+        sql("INSERT INTO contacts (workspace_id, first_name, email, tags)"
+            . " VALUES ('$A', repeat(chr(233), 100), 'long\@camp.test',"
+            . " '{long}')");
+        my $id = campaign(name => 'long', subject => '{{firstName}}' x 20,
+                          text => 'x', audience => { tags => ['long'] });
+        my ($s) = act($id, 'start');
+        is($s, 200, "$name - started");
+        CRM::Test::second_nginx(http => $SMTP);
+        ok(status_is($id, 'completed', 30), "$name - completed");
+        CRM::Test::stop_second_nginx();
+        is(sql("SELECT char_length(subject) || ' ' || (subject = repeat("
+               . "chr(233), 998)) FROM emails WHERE campaign_id = '$id'"),
+           '998 true', "$name - to 998 characters, whole ones");
+        my (undef, $d) = api('GET', '/api/v1/emails?to=long@camp.test'
+                             . '&sort=subject&limit=1&fields=subject', $KA);
+        ok(defined $d->{meta}{cursor}, "$name - its emails sort by subject");
+        is(scalar(mails_like(qr/^long\@camp\.test$/)), 1,
+           "$name - and it is sent");
+
     } elsif ($name =~ /cancel drops what is queued/) {
         slow_contacts('cancel', 12);
         my $id = campaign(name => 'cancel', subject => 's', text => 'x',
@@ -458,6 +478,19 @@ X-API-Key: test-key-a-0123456789abcdef
 
 
 === TEST 9: a campaign mails its contacts as they are when it sends
+--- http_config
+    crm_postgres "$TEST_NGINX_PG_DSN";
+    crm_api_key test-key-a-0123456789abcdef 11111111-1111-4111-8111-111111111111;
+    crm_jobs off;
+--- request
+GET /api/v1/campaigns?fields=status&limit=1
+--- more_headers
+X-API-Key: test-key-a-0123456789abcdef
+--- error_code: 200
+
+
+
+=== TEST 10: a subject merged long is cut to what an email takes
 --- http_config
     crm_postgres "$TEST_NGINX_PG_DSN";
     crm_api_key test-key-a-0123456789abcdef 11111111-1111-4111-8111-111111111111;

@@ -394,15 +394,24 @@ static ngx_int_t
 crm_campaign_render(crm_campaign_run_t *cr, PGresult *res, int row,
     json_t *rows)
 {
-    int          i;
-    json_t      *contact, *company, *o;
-    ngx_int_t    rc;
-    ngx_str_t    tpl, out;
-    ngx_pool_t  *pool;
+    int              i;
+    json_t          *contact, *company, *o;
+    ngx_int_t        rc;
+    ngx_str_t        tpl, out;
+    ngx_pool_t      *pool;
+    crm_field_t     *subject;
+    crm_resource_t  *emails;
+    static ngx_str_t    name = ngx_string("emails");
     static const char  *keys[] = { "ws", "campaign", "contact" };
     static const char  *parts[] = { "subject", "text", "html" };
 
     pool = cr->run->pool;
+
+    emails = crm_schema_find(&name);
+    subject = (emails != NULL)
+              ? crm_schema_field(emails, (u_char *) "subject",
+                                 sizeof("subject") - 1)
+              : NULL;
 
     contact = crm_campaign_json(res, row, 4);
     company = PQgetisnull(res, row, 5) ? NULL
@@ -455,6 +464,15 @@ crm_campaign_render(crm_campaign_run_t *cr, PGresult *res, int row,
         default:
             rc = NGX_ERROR;
             goto done;
+        }
+
+        if (i == 0 && subject != NULL && subject->max_len != 0) {
+            /*
+             * a subject is at most what POST /emails/send takes (the
+             * emails' descriptor), however long the values merged in
+             */
+            out.len = crm_value_utf8_cut(out.data, out.len,
+                                         subject->max_len);
         }
 
         if (json_object_set_new(o, parts[i],

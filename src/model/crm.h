@@ -460,6 +460,7 @@ ngx_int_t crm_value_binary(ngx_uint_t type, ngx_str_t *v, u_char *buf,
 
 /* NGX_OK: UTF-8 without NUL or controls; *chars (may be NULL) counted */
 ngx_int_t crm_value_utf8(u_char *p, size_t len, size_t *chars);
+size_t crm_value_utf8_cut(u_char *p, size_t len, size_t chars);
 /* "msg" on one line into dst: newlines and tabs as spaces; the end */
 u_char *crm_value_line(u_char *dst, size_t size, const char *msg);
 

@@ -33,6 +33,28 @@ static const u_char  crm_value_mdays[] = {
 
 
 /*
+ * The bytes of "p" (valid UTF-8) that hold at most "chars" characters:
+ * a cut on a character's boundary
+ */
+
+size_t
+crm_value_utf8_cut(u_char *p, size_t len, size_t chars)
+{
+    size_t  i, n;
+
+    n = 0;
+
+    for (i = 0; i < len; i++) {
+        if ((p[i] & 0xc0) != 0x80 && n++ == chars) {
+            return i;
+        }
+    }
+
+    return len;
+}
+
+
+/*
  * Strict UTF-8 (RFC 3629): no overlong forms, no surrogates, nothing
  * above U+10FFFF; and no NUL, which PostgreSQL text cannot hold.
  * *chars: the number of characters, counted even when invalid.

@@ -161,6 +161,20 @@ main(void)
            "a long template, escaped values");
     }
 
+    /* a merged subject is cut to a number of characters */
+
+    is_int(crm_value_utf8_cut((u_char *) "abcdef", 6, 4), 4,
+           "cut: ASCII");
+    is_int(crm_value_utf8_cut((u_char *) "abc", 3, 4), 3,
+           "cut: shorter than the most");
+    is_int(crm_value_utf8_cut((u_char *) "\xc3\xa9\xc3\xa9\xc3\xa9", 6, 2),
+           4, "cut: two-byte characters whole");
+    is_int(crm_value_utf8_cut((u_char *) "a\xf0\x9f\x98\x80" "b", 6, 2), 5,
+           "cut: a four-byte character kept whole");
+    is_int(crm_value_utf8_cut((u_char *) "a\xf0\x9f\x98\x80" "b", 6, 1), 1,
+           "cut: before a four-byte character");
+    is_int(crm_value_utf8_cut((u_char *) "", 0, 0), 0, "cut: empty");
+
     json_decref(contact);
     json_decref(company);
     ngx_destroy_pool(pool);
