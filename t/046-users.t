@@ -180,6 +180,18 @@ Test::Nginx::Socket::add_response_body_check(sub {
         like($head, qr/\r\nCache-Control: no-store\r?$/mi,
              "$name - a token is stored by no cache");
 
+        # an owner sets a new password: that unlocks the account
+        my $uid = sql("SELECT id FROM users WHERE email = 'locked\@a.test'");
+        my ($ps) = http_request('PATCH', "/api/v1/users/$uid",
+                                ["X-API-Key: $K{owner_a}",
+                                 'Content-Type: application/json'],
+                                '{"password":"a new horse battery"}');
+        is($ps, 200, "$name - an owner sets a new password");
+        ($s) = login('locked@a.test', 'a new horse battery');
+        is($s, 200, "$name - which unlocks the account");
+        ($s) = login('locked@a.test', 'correct horse battery');
+        is($s, 401, "$name - the old one is wrong, not locked");
+
     } elsif ($name =~ /password change ends/) {
         my $key = ["X-API-Key: $K{owner_a}", 'Content-Type: application/json'];
         my ($s) = http_request('POST', '/api/v1/users', $key,
