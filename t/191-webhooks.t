@@ -116,7 +116,8 @@ Test::Nginx::Socket::add_response_body_check(sub {
         is($s, 201, "$name - a padded secret (25 bytes) is taken");
         api('DELETE', "/api/v1/webhooks/$e->{data}{id}", $KA) if $s == 201;
         for my $bad ('http://127.0.0.1:99999/x', 'http://127.0.0.1:0/x',
-                     'http://999.0.0.1/x', 'http://u:p@127.0.0.1/x')
+                     'http://999.0.0.1/x', 'http://u:p@127.0.0.1/x',
+                     'http://0177.0.0.1/x', 'http://127.000.000.001/x')
         {
             ($s, $e) = api('POST', '/api/v1/webhooks', $KA,
                            qq({"url":"$bad","events":["*"]}));
@@ -127,6 +128,12 @@ Test::Nginx::Socket::add_response_body_check(sub {
         ($s, $e) = api('PATCH', "/api/v1/webhooks/$w->{id}", $KA,
                        '{"url":"http://127.0.0.1:99999/x"}');
         is($s, 422, "$name - nor taken by a PATCH");
+        (my $upper = "$BASE/x") =~ s{^http}{HTTP};
+        ($s, $e) = api('POST', '/api/v1/webhooks', $KA,
+                       qq({"url":"$upper","events":["*"]}));
+        is("$s " . ($e->{data}{url} // ''), "201 $BASE/x",
+           "$name - a scheme in capitals is taken, in small letters");
+        api('DELETE', "/api/v1/webhooks/$e->{data}{id}", $KA) if $s == 201;
         ($s, $e) = api('POST', '/api/v1/webhooks', $KA,
                        qq({"url":"$BASE/x","events":["contact.**"]}));
         is($s, 422, "$name - a bad pattern refused");

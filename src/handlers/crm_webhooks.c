@@ -94,6 +94,7 @@ static ngx_int_t
 crm_webhook_url(ngx_http_request_t *r, crm_ctx_t *ctx, ngx_int_t *rc)
 {
     json_t      *v;
+    u_char      *lower;
     ngx_int_t    kind;
     ngx_str_t    url, host;
     in_port_t    port;
@@ -136,6 +137,32 @@ crm_webhook_url(ngx_http_request_t *r, crm_ctx_t *ctx, ngx_int_t *rc)
                   "address or configure one (docs/WEBHOOKS.md)";
 
     } else {
+        /*
+         * a scheme in capitals ("HTTPS://") is the same scheme (RFC
+         * 3986): stored in small letters, as the table's check wants
+         */
+
+        if (url.data[0] == 'H' || url.data[1] == 'T' || url.data[2] == 'T'
+            || url.data[3] == 'P' || url.data[4] == 'S')
+        {
+            lower = ngx_pnalloc(r->pool, url.len);
+            if (lower == NULL) {
+                *rc = NGX_HTTP_INTERNAL_SERVER_ERROR;
+                return NGX_DECLINED;
+            }
+
+            ngx_memcpy(lower, url.data, url.len);
+            ngx_strlow(lower, lower, (lower[4] == ':') ? 4 : 5);
+
+            if (json_object_set_new(ctx->body, "url",
+                                    json_stringn((char *) lower, url.len))
+                != 0)
+            {
+                *rc = NGX_HTTP_INTERNAL_SERVER_ERROR;
+                return NGX_DECLINED;
+            }
+        }
+
         return NGX_OK;
     }
 

@@ -359,6 +359,22 @@ crm_addr_url_host(ngx_str_t *url, ngx_str_t *host, in_port_t *port)
         host->len = p - h;
 
         if (ngx_inet_addr(host->data, host->len) != INADDR_NONE) {
+
+            /*
+             * a part with a leading zero is octal to libcurl (and to
+             * browsers): "0177.0.0.1" is 127.0.0.1 there and 177.0.0.1
+             * to ngx_inet_addr(); refused, so that the address checked
+             * is the one connected to
+             */
+
+            for (end = h; end < p; end++) {
+                if (*end == '0' && (end == h || end[-1] == '.')
+                    && end + 1 < p && end[1] != '.')
+                {
+                    return NGX_DECLINED;
+                }
+            }
+
             rc = CRM_ADDR_URL_IP;
 
         } else if (crm_addr_name(host->data, host->len) == NGX_OK) {

@@ -457,6 +457,11 @@ test_url_host(void)
     /* numbers a client could read as an address are no names */
 
     url_host("http://127.1/", NGX_DECLINED, NULL, 0);
+    url_host("http://0177.0.0.1/", NGX_DECLINED, NULL, 0);
+    url_host("http://127.000.000.001:9011/ok", NGX_DECLINED, NULL, 0);
+    url_host("http://127.0.0.01/", NGX_DECLINED, NULL, 0);
+    url_host("http://10.0.0.0/", CRM_ADDR_URL_IP, "10.0.0.0", 80);
+    url_host("http://0.0.0.0:1/", CRM_ADDR_URL_IP, "0.0.0.0", 1);
     url_host("http://0x7f000001/", NGX_DECLINED, NULL, 0);
     url_host("http://2130706433/", NGX_DECLINED, NULL, 0);
     url_host("http://1.2.3.4.5/", NGX_DECLINED, NULL, 0);
