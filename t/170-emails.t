@@ -500,3 +500,24 @@ GET /api/v1/emails?to[like]=case@&from[ne]=SALES@MAIL.TEST&fields=to
 X-API-Key: test-key-a-0123456789abcdef
 --- error_code: 200
 --- response_body_like: ^\{"data":\[\],
+
+
+
+=== TEST 37: cc and bcc hold at most 50 copies together
+--- request eval
+"POST /api/v1/emails/send\n" . JSON::PP::encode_json({ to => 'many@mail.test', subject => 's', text => 't', cc => [ map { "c$_\@mail.test" } 1 .. 25 ], bcc => [ map { "b$_\@mail.test" } 1 .. 26 ] })
+--- more_headers
+X-API-Key: test-key-a-0123456789abcdef
+Content-Type: application/json
+--- error_code: 422
+--- response_body_like: "fields":\[\{"field":"bcc","code":"too_long","message":"cc and bcc hold at most 50 addresses together"\}\]
+
+
+
+=== TEST 38: 50 are taken
+--- request eval
+"POST /api/v1/emails/send\n" . JSON::PP::encode_json({ to => 'many@mail.test', subject => 's', text => 't', cc => [ map { "c$_\@mail.test" } 1 .. 25 ], bcc => [ map { "b$_\@mail.test" } 1 .. 25 ] })
+--- more_headers
+X-API-Key: test-key-a-0123456789abcdef
+Content-Type: application/json
+--- error_code: 202

@@ -20,6 +20,7 @@
 #define CRM_VALIDATE_EMAIL_MAX    254
 #define CRM_VALIDATE_ELEM_MAX     255       /* characters, array elements */
 #define CRM_VALIDATE_NVALUES      16
+#define CRM_VALIDATE_COPIES_MAX   50        /* cc and bcc together */
 #define CRM_VALIDATE_REAL_LEN     32        /* "%.17g" of any double */
 #define CRM_VALIDATE_DEPTH        256       /* reals deeper: 17 digits */
 
@@ -69,6 +70,11 @@ typedef struct {
 
 static ngx_int_t crm_validate_own(ngx_pool_t *pool, crm_resource_t *res,
     void *body, ngx_array_t *errors);
+static ngx_int_t crm_validate_copies(ngx_pool_t *pool, crm_resource_t *res,
+    void *body, ngx_array_t *errors);
+static ngx_int_t crm_validate_add(ngx_pool_t *pool, ngx_array_t *errors,
+    const char *part, const char *field, size_t len, ngx_str_t *code,
+    ngx_str_t *message);
 static ngx_int_t crm_validate_error(crm_validate_t *ctx, ngx_str_t *name,
     const char *code, const char *fmt, ...);
 static ngx_int_t crm_validate_invalid_type(crm_validate_t *ctx,
@@ -293,8 +299,38 @@ crm_validate(ngx_pool_t *pool, crm_resource_t *res, void *body,
  */
 
 static crm_validate_own_t  crm_validate_owns[] = {
-    { ngx_string("campaigns"), crm_campaign_check }
+    { ngx_string("campaigns"), crm_campaign_check },
+    { ngx_string("emails"), crm_validate_copies }
 };
+
+
+/*
+ * An email's copies: cc and bcc hold at most CRM_VALIDATE_COPIES_MAX
+ * addresses together (each list alone is held to it by its descriptor)
+ */
+
+static ngx_int_t
+crm_validate_copies(ngx_pool_t *pool, crm_resource_t *res, void *body,
+    ngx_array_t *errors)
+{
+    size_t     cc, bcc;
+    ngx_str_t  code, message;
+
+    cc = json_array_size(json_object_get(body, "cc"));
+    bcc = json_array_size(json_object_get(body, "bcc"));
+
+    if (cc + bcc <= CRM_VALIDATE_COPIES_MAX
+        || cc > CRM_VALIDATE_COPIES_MAX || bcc > CRM_VALIDATE_COPIES_MAX)
+    {
+        return NGX_OK;
+    }
+
+    ngx_str_set(&code, "too_long");
+    ngx_str_set(&message, "cc and bcc hold at most 50 addresses together");
+
+    return crm_validate_add(pool, errors, NULL, "bcc", sizeof("bcc") - 1,
+                            &code, &message);
+}
 
 
 static ngx_int_t
@@ -1122,9 +1158,6 @@ static crm_validate_action_t  crm_validate_actions[] = {
     { ngx_string("leads"), ngx_string("convert"), crm_lead_convert_check },
     { ngx_string("campaigns"), ngx_null_string, crm_validate_none }
 };
-static ngx_int_t crm_validate_add(ngx_pool_t *pool, ngx_array_t *errors,
-    const char *part, const char *field, size_t len, ngx_str_t *code,
-    ngx_str_t *message);
 
 
 static ngx_str_t  crm_validate_unknown = ngx_string("unknown_field");
