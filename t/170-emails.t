@@ -521,3 +521,15 @@ Content-Type: application/json
 X-API-Key: test-key-a-0123456789abcdef
 Content-Type: application/json
 --- error_code: 202
+
+
+
+=== TEST 39: every invalid field of a send is named in one answer
+--- request
+POST /api/v1/emails/send
+{"to":"bad","cc":["ok@mail.test","also bad"],"bcc":["x@"],"from":"x","replyTo":"y@y@y","subject":""}
+--- more_headers
+X-API-Key: test-key-a-0123456789abcdef
+Content-Type: application/json
+--- error_code: 422
+--- response_body_like: "details":\{"fields":\[(?=.*\{"field":"subject","code":"required")(?=.*\{"field":"to","code":"invalid_format","message":"an email address or a contact id is expected"\})(?=.*\{"field":"from","code":"invalid_format")(?=.*\{"field":"replyTo","code":"invalid_format")(?=.*\{"field":"cc","code":"invalid_format","message":"\\"also bad\\" is not an email address"\})(?=.*\{"field":"bcc","code":"invalid_format")(?=.*\{"field":"text","code":"required","message":"text or html is required"\})

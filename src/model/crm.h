@@ -465,6 +465,8 @@ size_t crm_value_utf8_cut(u_char *p, size_t len, size_t chars);
 u_char *crm_value_line(u_char *dst, size_t size, const char *msg);
 
 ngx_int_t crm_uuid_valid(u_char *p, size_t len);
+/* an address an email can be sent to (sql/016 db_email_address_valid) */
+ngx_int_t crm_validate_mailable(u_char *p, size_t len);
 /* NGX_OK: "p" may be an id of "res" (a UUID, or its id field's form) */
 ngx_int_t crm_id_valid(crm_resource_t *res, u_char *p, size_t len);
 

@@ -70,8 +70,8 @@ typedef struct {
 
 static ngx_int_t crm_validate_own(ngx_pool_t *pool, crm_resource_t *res,
     void *body, ngx_array_t *errors);
-static ngx_int_t crm_validate_copies(ngx_pool_t *pool, crm_resource_t *res,
-    void *body, ngx_array_t *errors);
+static ngx_int_t crm_validate_email_send(ngx_pool_t *pool,
+    crm_resource_t *res, void *body, ngx_array_t *errors);
 static ngx_int_t crm_validate_add(ngx_pool_t *pool, ngx_array_t *errors,
     const char *part, const char *field, size_t len, ngx_str_t *code,
     ngx_str_t *message);
@@ -146,11 +146,12 @@ crm_validate(ngx_pool_t *pool, crm_resource_t *res, void *body,
     json_t               *obj, *v;
     ngx_int_t             rc;
     ngx_str_t             name, text;
-    ngx_uint_t            i;
+    ngx_uint_t            i, k, n, kept;
     const char           *key;
     crm_field_t          *f;
     crm_value_t          *value;
     crm_validate_t        ctx;
+    crm_field_error_t    *fe;
     crm_validate_type_t  *t;
 
     obj = body;
@@ -283,11 +284,40 @@ crm_validate(ngx_pool_t *pool, crm_resource_t *res, void *body,
         }
     }
 
-    if (errors->nelts == 0 && crm_validate_own(pool, res, body, errors)
-        != NGX_OK)
-    {
+    /*
+     * the resource's own rules, with the fields' errors, so that all come
+     * in one answer; a field already refused is not named again by them
+     * (a template too long is not checked for merge fields too)
+     */
+
+    n = errors->nelts;
+
+    if (crm_validate_own(pool, res, body, errors) != NGX_OK) {
         return NGX_ERROR;
     }
+
+    fe = errors->elts;
+    kept = n;
+
+    for (k = n; k < errors->nelts; k++) {
+        for (i = 0; i < n; i++) {
+            if (fe[k].field.len >= fe[i].field.len
+                && ngx_strncmp(fe[k].field.data, fe[i].field.data,
+                               fe[i].field.len)
+                   == 0
+                && (fe[k].field.len == fe[i].field.len
+                    || fe[k].field.data[fe[i].field.len] == '.'))
+            {
+                break;
+            }
+        }
+
+        if (i == n) {
+            fe[kept++] = fe[k];
+        }
+    }
+
+    errors->nelts = kept;
 
     return (errors->nelts > 0) ? NGX_DECLINED : NGX_OK;
 }
@@ -300,21 +330,124 @@ crm_validate(ngx_pool_t *pool, crm_resource_t *res, void *body,
 
 static crm_validate_own_t  crm_validate_owns[] = {
     { ngx_string("campaigns"), crm_campaign_check },
-    { ngx_string("emails"), crm_validate_copies }
+    { ngx_string("emails"), crm_validate_email_send }
 };
 
 
 /*
- * An email's copies: cc and bcc hold at most CRM_VALIDATE_COPIES_MAX
- * addresses together (each list alone is held to it by its descriptor)
+ * POST /emails/send: what the table's trigger checks of the addresses
+ * (db_email_before_insert(), sql/073), checked here with the body's
+ * other fields so that every problem comes in one answer: "to" an
+ * address that can be mailed or a contact's id (the contact itself is
+ * the trigger's to find), each of cc and bcc, from and replyTo
+ * mailable, text or html given; and cc and bcc at most
+ * CRM_VALIDATE_COPIES_MAX addresses together (each list alone is held
+ * to it by its descriptor).  A value of the wrong type is the field's
+ * own check's to refuse.
  */
 
 static ngx_int_t
-crm_validate_copies(ngx_pool_t *pool, crm_resource_t *res, void *body,
+crm_validate_email_send(ngx_pool_t *pool, crm_resource_t *res, void *body,
     ngx_array_t *errors)
 {
-    size_t     cc, bcc;
-    ngx_str_t  code, message;
+    size_t       i, cc, bcc;
+    json_t      *v, *a;
+    ngx_str_t    code, message;
+    const char  *s;
+    static const char  *one[] = { "to", "from", "replyTo" };
+    static const char  *lists[] = { "cc", "bcc" };
+
+    ngx_str_set(&code, "invalid_format");
+
+    for (i = 0; i < 3; i++) {
+        v = json_object_get(body, one[i]);
+
+        if (!json_is_string(v)) {
+            continue;
+        }
+
+        s = json_string_value(v);
+
+        if ((i == 0 && crm_uuid_valid((u_char *) s, json_string_length(v))
+                       == NGX_OK)
+            || crm_validate_mailable((u_char *) s, json_string_length(v))
+               == NGX_OK)
+        {
+            continue;
+        }
+
+        if (i == 0) {
+            ngx_str_set(&message,
+                        "an email address or a contact id is expected");
+
+        } else {
+            ngx_str_set(&message, "not an email address");
+        }
+
+        if (crm_validate_add(pool, errors, NULL, one[i],
+                             ngx_strlen(one[i]), &code, &message)
+            != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+    }
+
+    for (i = 0; i < 2; i++) {
+        a = json_object_get(body, lists[i]);
+
+        json_array_foreach(a, cc, v) {
+            if (!json_is_string(v)
+                || crm_validate_mailable((u_char *) json_string_value(v),
+                                         json_string_length(v))
+                   == NGX_OK)
+            {
+                continue;
+            }
+
+            /* the first of a list, as the trigger names it */
+
+            message.data = ngx_pnalloc(pool, CRM_VALIDATE_MSG_LEN);
+            if (message.data == NULL) {
+                return NGX_ERROR;
+            }
+
+            message.len = ngx_snprintf(message.data, CRM_VALIDATE_MSG_LEN,
+                                       "\"%*s\" is not an email address",
+                                       crm_value_utf8_cut(
+                                           (u_char *) json_string_value(v),
+                                           json_string_length(v), 100),
+                                       json_string_value(v))
+                          - message.data;
+
+            if (crm_validate_add(pool, errors, NULL, lists[i],
+                                 ngx_strlen(lists[i]), &code, &message)
+                != NGX_OK)
+            {
+                return NGX_ERROR;
+            }
+
+            break;
+        }
+    }
+
+    v = json_object_get(body, "text");
+    a = json_object_get(body, "html");
+
+    if (!(json_is_string(v) && json_string_length(v) > 0)
+        && !(json_is_string(a) && json_string_length(a) > 0)
+        && !(v != NULL && !json_is_string(v) && !json_is_null(v))
+        && !(a != NULL && !json_is_string(a) && !json_is_null(a)))
+    {
+        ngx_str_set(&code, "required");
+        ngx_str_set(&message, "text or html is required");
+
+        if (crm_validate_add(pool, errors, NULL, "text", sizeof("text") - 1,
+                             &code, &message)
+            != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+    }
 
     cc = json_array_size(json_object_get(body, "cc"));
     bcc = json_array_size(json_object_get(body, "bcc"));
@@ -330,6 +463,87 @@ crm_validate_copies(ngx_pool_t *pool, crm_resource_t *res, void *body,
 
     return crm_validate_add(pool, errors, NULL, "bcc", sizeof("bcc") - 1,
                             &code, &message);
+}
+
+
+/*
+ * An address an email can be sent to, as db_email_address_valid()
+ * (sql/016) has it: an ASCII dot-atom of at most 64 characters, "@",
+ * host name labels of letters, digits and inner "-" (at most 63 each);
+ * 254 characters in all
+ */
+
+ngx_int_t
+crm_validate_mailable(u_char *p, size_t len)
+{
+    u_char  *last, *label;
+
+    if (len > CRM_VALIDATE_EMAIL_MAX) {
+        return NGX_DECLINED;
+    }
+
+    last = p + len;
+    label = p;
+
+    /* the local part: atoms of atext, joined by single dots */
+
+    for ( ;; ) {
+        while (p < last
+               && ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z')
+                   || (*p >= '0' && *p <= '9')
+                   || ngx_strchr("!#$%&'*+/=?^_`{|}~-", *p) != NULL)
+               && *p != '\0')
+        {
+            p++;
+        }
+
+        if (p == last || (p > label && p[-1] == '.') || p == label) {
+            return NGX_DECLINED;
+        }
+
+        if (*p == '@') {
+            break;
+        }
+
+        if (*p != '.') {
+            return NGX_DECLINED;
+        }
+
+        p++;
+    }
+
+    if (p - (last - len) > 64) {
+        return NGX_DECLINED;
+    }
+
+    p++;                        /* "@" */
+
+    /* the host: labels of letters and digits, "-" inside */
+
+    for ( ;; ) {
+        label = p;
+
+        while (p < last
+               && ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z')
+                   || (*p >= '0' && *p <= '9') || *p == '-'))
+        {
+            p++;
+        }
+
+        if (p == label || p - label > 63 || *label == '-' || p[-1] == '-') {
+            return NGX_DECLINED;
+        }
+
+        if (p == last) {
+            return NGX_OK;
+        }
+
+        if (*p != '.') {
+            return NGX_DECLINED;
+        }
+
+        p++;
+    }
 }
 
 

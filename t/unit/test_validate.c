@@ -33,6 +33,7 @@ static void test_create(void);
 static void test_fields(void);
 static void test_text(void);
 static void test_email(void);
+static void test_mailable(void);
 static void test_enum_uuid(void);
 static void test_array_object(void);
 static void test_numbers(void);
@@ -105,6 +106,7 @@ main(void)
     test_fields();
     test_text();
     test_email();
+    test_mailable();
     test_enum_uuid();
     test_array_object();
     test_numbers();
@@ -906,4 +908,76 @@ test_links_createonly(void)
 
     run(cf, "{\"label\": \"L\"}", 0, 0);
     is_rc(NGX_OK, "create-only: other fields update");
+}
+
+
+/* crm_validate_mailable(): db_email_address_valid() of sql/016 */
+
+static void
+mailable(const char *a, ngx_int_t want)
+{
+    is_int(crm_validate_mailable((u_char *) a, ngx_strlen(a)), want,
+           "mailable: \"%s\" %s", a, want == NGX_OK ? "is" : "is not");
+}
+
+
+static void
+test_mailable(void)
+{
+    size_t  i;
+    u_char  local[80], host[300];
+
+    mailable("ada@example.com", NGX_OK);
+    mailable("a.b+tag@sub.example-1.co", NGX_OK);
+    mailable("x!#$%&'*+/=?^_`{|}~-@h", NGX_OK);
+    mailable("a@1.2", NGX_OK);
+    mailable("bad", NGX_DECLINED);
+    mailable("", NGX_DECLINED);
+    mailable("@example.com", NGX_DECLINED);
+    mailable("a@", NGX_DECLINED);
+    mailable(".a@example.com", NGX_DECLINED);
+    mailable("a.@example.com", NGX_DECLINED);
+    mailable("a..b@example.com", NGX_DECLINED);
+    mailable("a b@example.com", NGX_DECLINED);
+    mailable("a@b@example.com", NGX_DECLINED);
+    mailable("a@-example.com", NGX_DECLINED);
+    mailable("a@example-.com", NGX_DECLINED);
+    mailable("a@example..com", NGX_DECLINED);
+    mailable("a@example.com.", NGX_DECLINED);
+    mailable("a@exa_mple.com", NGX_DECLINED);
+    mailable("\"quoted\"@example.com", NGX_DECLINED);
+    mailable("caf\xc3\xa9@example.com", NGX_DECLINED);
+
+    /* 64 characters before "@" at most, 63 a label, 254 in all */
+
+    ngx_memset(local, 'l', 64);
+    ngx_memcpy(local + 64, "@h.io", sizeof("@h.io"));
+    mailable((char *) local, NGX_OK);
+
+    ngx_memset(local, 'l', 65);
+    ngx_memcpy(local + 65, "@h.io", sizeof("@h.io"));
+    mailable((char *) local, NGX_DECLINED);
+
+    ngx_memcpy(host, "a@", 2);
+    ngx_memset(host + 2, 'h', 63);
+    host[65] = '\0';
+    mailable((char *) host, NGX_OK);
+
+    ngx_memset(host + 2, 'h', 64);
+    host[66] = '\0';
+    mailable((char *) host, NGX_DECLINED);
+
+    ngx_memcpy(host, "a@", 2);
+    ngx_memset(host + 2, 'h', 252);
+
+    for (i = 62; i < 250; i += 63) {
+        host[2 + i] = '.';
+    }
+
+    host[254] = '\0';
+    mailable((char *) host, NGX_OK);
+
+    host[254] = 'h';
+    host[255] = '\0';
+    mailable((char *) host, NGX_DECLINED);
 }
