@@ -128,6 +128,14 @@ Test::Nginx::Socket::add_response_body_check(sub {
         ($s, $e) = api('PATCH', "/api/v1/webhooks/$w->{id}", $KA,
                        '{"url":"http://127.0.0.1:99999/x"}');
         is($s, 422, "$name - nor taken by a PATCH");
+        ($s, $e) = api('POST', '/api/v1/webhooks', $KA,
+                       '{"url":"http://user@127.0.0.1/","events":["zzz.x"],'
+                       . '"foo":1,"active":"no"}');
+        is("$s " . join(' ', sort map { "$_->{field}:$_->{code}" }
+                        @{ $e->{error}{details}{fields} || [] }),
+           '422 active:invalid_type events:invalid_value'
+           . ' foo:unknown_field url:invalid_format',
+           "$name - every invalid field in one answer");
         (my $upper = "$BASE/x") =~ s{^http}{HTTP};
         ($s, $e) = api('POST', '/api/v1/webhooks', $KA,
                        qq({"url":"$upper","events":["*"]}));

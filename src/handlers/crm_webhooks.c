@@ -109,6 +109,13 @@ crm_webhook_url(ngx_http_request_t *r, crm_ctx_t *ctx, ngx_int_t *rc)
     url.data = (u_char *) json_string_value(v);
     url.len = json_string_length(v);
 
+    kind = crm_addr_url_host(&url, &host, &port);
+
+    if (kind == NGX_DECLINED) {
+        /* not a URL to request: crm_validate_webhook() says so */
+        return NGX_OK;
+    }
+
     if (ctx->mcf->webhook->https_only
         && !(url.len > sizeof("https://") - 1
              && ngx_strncasecmp(url.data, (u_char *) "https://",
@@ -118,15 +125,6 @@ crm_webhook_url(ngx_http_request_t *r, crm_ctx_t *ctx, ngx_int_t *rc)
         code = "https_required";
         message = "this server delivers webhooks to https:// URLs only "
                   "(crm_webhook_https_only)";
-
-    } else if ((kind = crm_addr_url_host(&url, &host, &port))
-               == NGX_DECLINED)
-    {
-        /* as the deliverer reads it: a port of 0 or 99999, "999.0.0.1" */
-        code = "invalid_format";
-        message = "not a URL that can be requested: http:// or https://, "
-                  "an IP address or a host name, a port from 1 to 65535, "
-                  "no user info";
 
     } else if (ctx->mcf->webhook->resolver == NULL
                && kind == CRM_ADDR_URL_NAME)
@@ -172,34 +170,26 @@ crm_webhook_url(ngx_http_request_t *r, crm_ctx_t *ctx, ngx_int_t *rc)
 
 
 /*
- * The events' patterns name kinds of records that have events:
- * "contact.created", "deal.*", "*"; not "contacts.created" (the path's
- * plural), "zzz.created" or "user.created" (users publish no events),
- * which the table's pattern check takes and no event would ever match.
- * The kind is the singular name of a resource whose writes publish
- * events, of the emails or of the subscriptions themselves
- * (webhook.disabled), one the writer may read: deliveries carry the
- * records (403 otherwise).  "stored": a subscription's own patterns,
- * read before it is changed (crm_webhook_guard()): only whether the
- * credential may read what they carry.
+ * Events carry their records: a pattern subscribes to a kind only for a
+ * writer who may read it (403 otherwise; "*": every kind).  A pattern of
+ * a kind that has no events is crm_validate_webhook()'s to refuse (422);
+ * it carries nothing.  "stored": a subscription's own patterns, read
+ * before it is changed (crm_webhook_guard()).
  */
 
 static ngx_int_t
 crm_webhook_events(ngx_http_request_t *r, crm_ctx_t *ctx, json_t *events,
     ngx_uint_t stored, ngx_int_t *rc)
 {
-    size_t           i, len;
+    size_t           i;
     json_t          *e;
     ngx_int_t        granted;
-    ngx_uint_t       k, n;
-    const char      *p, *dot;
-    crm_resource_t  *all;
+    const char      *p;
+    crm_resource_t  *kind;
 
     if (!json_is_array(events)) {
         return NGX_OK;
     }
-
-    all = crm_schema_all(&n);
 
     json_array_foreach(events, i, e) {
         if (!json_is_string(e)) {
@@ -208,41 +198,17 @@ crm_webhook_events(ngx_http_request_t *r, crm_ctx_t *ctx, json_t *events,
 
         p = json_string_value(e);
 
-        /* deliveries carry their records: the subscriber reads them */
-
         if (ngx_strcmp(p, "*") == 0) {
             granted = crm_auth_scope_events(&ctx->principal.scopes);
 
         } else {
-            dot = ngx_strchr(p, '.');
-            len = (dot != NULL) ? (size_t) (dot - p) : ngx_strlen(p);
-
-            for (k = 0; k < n; k++) {
-                if (all[k].singular.len == len
-                    && ngx_strncmp(all[k].singular.data, p, len) == 0
-                    && (all[k].events || all[k].queued || all[k].hooks))
-                {
-                    break;
-                }
-            }
-
-            if (k == n && stored) {
-                /* a pattern that matches nothing carries nothing */
+            kind = crm_schema_event_kind((u_char *) p,
+                                         json_string_length(e));
+            if (kind == NULL) {
                 continue;
             }
 
-            if (k == n) {
-                *rc = crm_http_field_error(r, "events", "invalid_value",
-                                           "a pattern names a kind of record "
-                                           "that has no events: <kind>.<verb> "
-                                           "with a kind in the singular "
-                                           "(contact, deal, email, ...), "
-                                           "<kind>.* or *");
-                return NGX_DECLINED;
-            }
-
-            granted = crm_auth_scope(&ctx->principal.scopes, &all[k].name,
-                                     0);
+            granted = crm_auth_scope(&ctx->principal.scopes, &kind->name, 0);
         }
 
         if (granted != NGX_OK) {

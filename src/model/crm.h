@@ -376,6 +376,7 @@ crm_link_t *crm_schema_link(crm_resource_t *res, ngx_str_t *name);
 crm_action_t *crm_schema_action(crm_resource_t *res, ngx_str_t *name);
 ngx_uint_t crm_schema_field_index(crm_resource_t *res, crm_field_t *f);
 crm_resource_t *crm_schema_all(ngx_uint_t *n);
+crm_resource_t *crm_schema_event_kind(u_char *p, size_t len);
 
 
 /* crm_query.c: query string -> crm_query_t (pure) */

@@ -795,6 +795,37 @@ crm_schema_all(ngx_uint_t *n)
 }
 
 
+/*
+ * The resource of an event pattern's kind ("contact" of "contact.*"): a
+ * resource whose writes publish events, the emails or the webhook
+ * subscriptions; NULL for "*" and for a kind that has no events
+ */
+
+crm_resource_t *
+crm_schema_event_kind(u_char *p, size_t len)
+{
+    u_char      *dot;
+    ngx_uint_t   k, n;
+
+    dot = ngx_strlchr(p, p + len, '.');
+    len = (dot != NULL) ? (size_t) (dot - p) : len;
+
+    n = sizeof(crm_resources) / sizeof(crm_resource_t);
+
+    for (k = 0; k < n; k++) {
+        if (crm_resources[k].singular.len == len
+            && ngx_strncmp(crm_resources[k].singular.data, p, len) == 0
+            && (crm_resources[k].events || crm_resources[k].queued
+                || crm_resources[k].hooks))
+        {
+            return &crm_resources[k];
+        }
+    }
+
+    return NULL;
+}
+
+
 /* a resource with custom fields (a customFields field) */
 
 ngx_uint_t

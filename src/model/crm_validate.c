@@ -14,6 +14,7 @@
 #include <math.h>
 #include <stdio.h>
 #include "model/crm.h"
+#include "model/crm_addr.h"
 
 
 #define CRM_VALIDATE_MSG_LEN      256
@@ -72,6 +73,8 @@ static ngx_int_t crm_validate_own(ngx_pool_t *pool, crm_resource_t *res,
     void *body, ngx_array_t *errors);
 static ngx_int_t crm_validate_email_send(ngx_pool_t *pool,
     crm_resource_t *res, void *body, ngx_array_t *errors);
+static ngx_int_t crm_validate_webhook(ngx_pool_t *pool, crm_resource_t *res,
+    void *body, ngx_array_t *errors);
 static ngx_int_t crm_validate_add(ngx_pool_t *pool, ngx_array_t *errors,
     const char *part, const char *field, size_t len, ngx_str_t *code,
     ngx_str_t *message);
@@ -330,8 +333,80 @@ crm_validate(ngx_pool_t *pool, crm_resource_t *res, void *body,
 
 static crm_validate_own_t  crm_validate_owns[] = {
     { ngx_string("campaigns"), crm_campaign_check },
-    { ngx_string("emails"), crm_validate_email_send }
+    { ngx_string("emails"), crm_validate_email_send },
+    { ngx_string("webhooks"), crm_validate_webhook }
 };
+
+
+/*
+ * A subscription's url can be requested (crm_addr_url_host(): http or
+ * https, an IP address or a host name, a port from 1 to 65535, no user
+ * info, no IPv4 part in octal) and its events' patterns name kinds that
+ * have events: "contacts.created" (the path's plural), "zzz.created" or
+ * "user.created" would match nothing.  What the server's configuration
+ * or the credential allows is the handler's (crm_webhooks.c).
+ */
+
+static ngx_int_t
+crm_validate_webhook(ngx_pool_t *pool, crm_resource_t *res, void *body,
+    ngx_array_t *errors)
+{
+    size_t       i;
+    json_t      *v, *e;
+    ngx_str_t    url, host, code, message;
+    in_port_t    port;
+    const char  *p;
+
+    v = json_object_get(body, "url");
+
+    if (json_is_string(v)) {
+        url.data = (u_char *) json_string_value(v);
+        url.len = json_string_length(v);
+
+        if (crm_addr_url_host(&url, &host, &port) == NGX_DECLINED) {
+            ngx_str_set(&code, "invalid_format");
+            ngx_str_set(&message,
+                        "not a URL that can be requested: http:// or "
+                        "https://, an IP address or a host name, a port "
+                        "from 1 to 65535, no user info");
+
+            if (crm_validate_add(pool, errors, NULL, "url",
+                                 sizeof("url") - 1, &code, &message)
+                != NGX_OK)
+            {
+                return NGX_ERROR;
+            }
+        }
+    }
+
+    v = json_object_get(body, "events");
+
+    json_array_foreach(v, i, e) {
+        if (!json_is_string(e)) {
+            continue;
+        }
+
+        p = json_string_value(e);
+
+        if (ngx_strcmp(p, "*") == 0
+            || crm_schema_event_kind((u_char *) p, json_string_length(e))
+               != NULL)
+        {
+            continue;
+        }
+
+        ngx_str_set(&code, "invalid_value");
+        ngx_str_set(&message,
+                    "a pattern names a kind of record that has no events: "
+                    "<kind>.<verb> with a kind in the singular (contact, "
+                    "deal, email, ...), <kind>.* or *");
+
+        return crm_validate_add(pool, errors, NULL, "events",
+                                sizeof("events") - 1, &code, &message);
+    }
+
+    return NGX_OK;
+}
 
 
 /*
