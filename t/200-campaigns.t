@@ -753,3 +753,32 @@ X-API-Key: test-key-a-0123456789abcdef
 Content-Type: application/json
 If-Match: "1"
 --- error_code: 404
+
+=== TEST 52: ... however its name is written
+--- request
+POST /api/v1/campaigns
+{"name":"Paged","subject":"s","text":"x","audience":{"filter":"status=lead&l%69mit=10"}}
+--- more_headers
+X-API-Key: test-key-a-0123456789abcdef
+Content-Type: application/json
+--- error_code: 422
+--- response_body_like: "field":"audience.filter","code":"not_a_filter","message":"limit is not a filter"
+
+=== TEST 53: ... in snake_case too
+--- request
+POST /api/v1/campaigns
+{"name":"Paged","subject":"s","text":"x","audience":{"filter":"status=lead&sort_by=email"}}
+--- more_headers
+X-API-Key: test-key-a-0123456789abcdef
+Content-Type: application/json
+--- error_code: 422
+--- response_body_like: "code":"not_a_filter","message":"sort_by is not a filter"
+
+=== TEST 54: an encoded name of a filter is still a filter
+--- request
+POST /api/v1/campaigns
+{"name":"Encoded","subject":"s","text":"x","audience":{"filter":"st%61tus=lead"}}
+--- more_headers
+X-API-Key: test-key-a-0123456789abcdef
+Content-Type: application/json
+--- error_code: 201

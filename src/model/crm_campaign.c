@@ -25,6 +25,8 @@ static ngx_int_t crm_campaign_audience(ngx_pool_t *pool, json_t *a,
     ngx_array_t *errors);
 static ngx_int_t crm_campaign_filter(ngx_pool_t *pool, json_t *v,
     ngx_array_t *errors);
+static ngx_uint_t crm_campaign_same_name(const char *a, u_char *b,
+    size_t len);
 
 
 /* the query parameters of a list that are not filters */
@@ -33,6 +35,38 @@ static const char  *crm_campaign_not_filters[] = {
     "limit", "maxSize", "cursor", "offset", "page", "sort", "sort_by",
     "order", "orderBy", "fields", "select", "count", NULL
 };
+
+
+/* "a" and the "len" bytes of "b" alike but for case and "_" */
+
+static ngx_uint_t
+crm_campaign_same_name(const char *a, u_char *b, size_t len)
+{
+    u_char  *last;
+
+    last = b + len;
+
+    for ( ;; ) {
+        while (*a == '_') {
+            a++;
+        }
+
+        while (b < last && *b == '_') {
+            b++;
+        }
+
+        if (*a == '\0' || b == last) {
+            return *a == '\0' && b == last;
+        }
+
+        if (ngx_tolower((u_char) *a) != ngx_tolower(*b)) {
+            return 0;
+        }
+
+        a++;
+        b++;
+    }
+}
 
 
 ngx_int_t
@@ -204,13 +238,29 @@ crm_campaign_filter(ngx_pool_t *pool, json_t *v, ngx_array_t *errors)
 
         len = 0;
 
-        while (s + len < p && s[len] != '=' && s[len] != '[') {
+        while (s + len < p && s[len] != '=') {
+            len++;
+        }
+
+        /*
+         * the name as the parser reads it: decoded ("l%69mit" is limit),
+         * before any "[", in either case form ("sort_by", "orderBy")
+         */
+
+        if (crm_query_unescape(pool, s, len, &name) != NGX_OK) {
+            p++;
+            continue;               /* the parser says what is wrong */
+        }
+
+        s = name.data;
+        len = 0;
+
+        while (len < name.len && s[len] != '[') {
             len++;
         }
 
         for (i = 0; crm_campaign_not_filters[i] != NULL; i++) {
-            if (ngx_strlen(crm_campaign_not_filters[i]) == len
-                && ngx_strncmp(crm_campaign_not_filters[i], s, len) == 0)
+            if (crm_campaign_same_name(crm_campaign_not_filters[i], s, len))
             {
                 msg.data = ngx_pnalloc(pool, len + sizeof(" is not a filter"));
                 if (msg.data == NULL) {
