@@ -782,3 +782,18 @@ POST /api/v1/campaigns
 X-API-Key: test-key-a-0123456789abcdef
 Content-Type: application/json
 --- error_code: 201
+
+=== TEST 55: an audience of more than 100 ids has no preview: 400, not a parameter's error
+--- sql
+INSERT INTO campaigns (workspace_id, id, name, subject, body_text, audience)
+SELECT '11111111-1111-4111-8111-111111111111',
+       'ca000000-0000-4000-8000-000000000055', 'Wide', 's', 'x',
+       jsonb_build_object('contactIds', jsonb_agg(
+           '00000000-0000-4000-8000-' || lpad(i::text, 12, '0')))
+  FROM generate_series(1, 101) i;
+--- request
+GET /api/v1/campaigns/ca000000-0000-4000-8000-000000000055/recipients
+--- more_headers
+X-API-Key: test-key-a-0123456789abcdef
+--- error_code: 400
+--- response_body_like: ^\{"error":\{"code":"BAD_REQUEST","status":400,"message":"an audience of more than 100 tags or contact ids has no preview; its recipients are listed once it runs","details":\{\}\}

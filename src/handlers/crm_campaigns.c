@@ -206,7 +206,8 @@ crm_recipients_list(ngx_http_request_t *r, crm_ctx_t *ctx, json_t *values,
     static u_char  hex[] = "0123456789ABCDEF";
 
     if (json_array_size(values) > CRM_PREVIEW_IDS_MAX) {
-        ctx->rc = crm_http_error(r, CRM_E_INVALID_PARAMETER,
+        /* not a parameter of the request's: its campaign's audience */
+        ctx->rc = crm_http_error(r, CRM_E_BAD_REQUEST,
                                  "an audience of more than 100 tags or "
                                  "contact ids has no preview; its "
                                  "recipients are listed once it runs",
