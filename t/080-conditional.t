@@ -252,3 +252,21 @@ If-Match: "abc", "", "99999999999", "9"
 --- error_code: 200
 --- response_headers
 ETag: "10"
+
+=== TEST 23: If-None-Match: * on a record without a version (no ETag) is 304 too
+--- request
+GET /api/v1/workspaces/current
+--- more_headers
+X-API-Key: test-key-a-0123456789abcdef
+If-None-Match: *
+--- error_code: 304
+--- response_body:
+
+=== TEST 24: and a tag does not match it
+--- request
+GET /api/v1/workspaces/current
+--- more_headers
+X-API-Key: test-key-a-0123456789abcdef
+If-None-Match: "1"
+--- error_code: 200
+--- response_body_like: ^\{"data":\{"id":"11111111-1111-4111-8111-111111111111"

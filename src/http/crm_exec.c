@@ -56,6 +56,8 @@ static crm_exec_rule_t  crm_exec_rules[] = {
 static void crm_exec_resume(crm_pg_req_t *pr, PGresult *res);
 static void crm_exec_rule(char *constraint, ngx_str_t *message);
 static ngx_int_t crm_exec_etag_next(ngx_str_t *list, ngx_int_t *version);
+static ngx_int_t crm_exec_not_modified(ngx_http_request_t *r,
+    ngx_str_t *etag);
 static char *crm_exec_flat(ngx_pool_t *pool, char *msg);
 static ngx_int_t crm_exec_unavailable(ngx_http_request_t *r,
     crm_ctx_t *ctx);
@@ -809,9 +811,8 @@ crm_exec_etag_next(ngx_str_t *list, ngx_int_t *version)
 ngx_int_t
 crm_exec_etag(ngx_http_request_t *r, crm_ctx_t *ctx, PGresult *res, int col)
 {
-    u_char           *p;
-    ngx_str_t         etag, *inm;
-    ngx_table_elt_t  *h;
+    u_char     *p;
+    ngx_str_t   etag;
 
     etag.len = PQgetlength(res, 0, col) + 2;
     etag.data = ngx_pnalloc(r->pool, etag.len);
@@ -828,26 +829,47 @@ crm_exec_etag(ngx_http_request_t *r, crm_ctx_t *ctx, PGresult *res, int col)
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    if (!(r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD))) {
-        return NGX_OK;
-    }
-
-    h = crm_http_header_in(r, "If-None-Match", sizeof("If-None-Match") - 1);
-    if (h == NULL) {
-        return NGX_OK;
-    }
-
-    inm = &h->value;
-
-    if ((inm->len == 1 && inm->data[0] == '*')
-        || ngx_strlcasestrn(inm->data, inm->data + inm->len, etag.data,
-                            etag.len - 1) != NULL)
-    {
+    if (crm_exec_not_modified(r, &etag) == NGX_OK) {
         ctx->rc = crm_http_send(r, NGX_HTTP_NOT_MODIFIED, NULL, 0);
         return NGX_ABORT;
     }
 
     return NGX_OK;
+}
+
+
+/*
+ * NGX_OK: a GET's If-None-Match names "etag" (NULL: a record without
+ * one) or is "*", and the answer is 304
+ */
+
+static ngx_int_t
+crm_exec_not_modified(ngx_http_request_t *r, ngx_str_t *etag)
+{
+    ngx_str_t        *inm;
+    ngx_table_elt_t  *h;
+
+    if (!(r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD))) {
+        return NGX_DECLINED;
+    }
+
+    h = crm_http_header_in(r, "If-None-Match", sizeof("If-None-Match") - 1);
+    if (h == NULL) {
+        return NGX_DECLINED;
+    }
+
+    inm = &h->value;
+
+    if ((inm->len == 1 && inm->data[0] == '*')
+        || (etag != NULL
+            && ngx_strlcasestrn(inm->data, inm->data + inm->len, etag->data,
+                                etag->len - 1)
+               != NULL))
+    {
+        return NGX_OK;
+    }
+
+    return NGX_DECLINED;
 }
 
 
@@ -947,6 +969,12 @@ crm_exec_row_done(crm_pg_req_t *pr, PGresult *res)
                 crm_http_done(r, rc == NGX_ABORT ? ctx->rc : rc);
                 return;
             }
+
+        } else if (crm_exec_not_modified(r, NULL) == NGX_OK) {
+            /* no version, no ETag: "*" matches any record there is */
+            crm_http_done(r, crm_http_send(r, NGX_HTTP_NOT_MODIFIED, NULL,
+                                           0));
+            return;
         }
 
         if (crm_exec_record(r, pr->stmt, res, 0, &row) != NGX_OK) {
