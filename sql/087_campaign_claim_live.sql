@@ -5,8 +5,9 @@
 -- with its new address in the merged body).  db_campaign_claim() of
 -- sql/074, restated whole: a recipient whose contact is deleted is
 -- cancelled and not sent; one whose address changed is sent to the new
--- one, which must be valid (no_address) and not suppressed (suppressed),
--- as db_campaign_materialize() checks an address at the start.
+-- one, which must be valid (no_address) and not suppressed (unsubscribed
+-- or suppressed), as db_campaign_materialize() checks an address at the
+-- start.  Only a recipient that is sent counts against the sendRate.
 
 
 CREATE OR REPLACE FUNCTION db_campaign_claim(p_batch integer, p_lease interval,
@@ -50,12 +51,27 @@ BEGIN
         RETURN QUERY
         WITH due AS (
             -- the contact as it is now: deleted (or gone), or its address
+            -- and how that is suppressed; what becomes of the recipient
             SELECT r.workspace_id, r.campaign_id, r.contact_id,
-                   t.id IS NULL AS gone, t.email AS address
+                   t.email AS address,
+                   CASE WHEN t.id IS NULL THEN 'cancelled'
+                        WHEN t.email IS NULL
+                             OR NOT db_email_address_valid(t.email)
+                        THEN 'no_address'
+                        WHEN s.reason = 'unsubscribe' THEN 'unsubscribed'
+                        WHEN s.reason IS NOT NULL THEN 'suppressed'
+                        ELSE 'rendering' END AS next
               FROM campaign_recipients r
               LEFT JOIN contacts t
                      ON t.workspace_id = r.workspace_id
                     AND t.id = r.contact_id AND t.deleted_at IS NULL
+              LEFT JOIN LATERAL (
+                    SELECT x.reason FROM suppressions x
+                     WHERE x.workspace_id = r.workspace_id
+                       AND lower(x.email) = lower(t.email)
+                       AND x.deleted_at IS NULL
+                     ORDER BY x.reason = 'unsubscribe' DESC
+                     LIMIT 1) s ON true
              WHERE r.workspace_id = c.workspace_id AND r.campaign_id = c.id
                AND (r.status = 'pending'
                     OR (r.status = 'rendering' AND r.lease_until < now()))
@@ -64,20 +80,15 @@ BEGIN
         ), claimed AS (
             -- a contact deleted since the start: cancelled, not sent; an
             -- address changed: the new one, checked as the start checks
-            -- one; an address suppressed since: marked, not sent
+            -- one; an address suppressed since: marked, not sent.  Only
+            -- a recipient to send counts against the sendRate (queued_at)
             UPDATE campaign_recipients r
-               SET email = CASE WHEN due.gone THEN r.email
-                                ELSE due.address END,
-                   status = CASE WHEN due.gone THEN 'cancelled'
-                                 WHEN due.address IS NULL
-                                      OR NOT db_email_address_valid(
-                                                 due.address)
-                                 THEN 'no_address'
-                                 WHEN db_email_suppressed(r.workspace_id,
-                                                          due.address)
-                                 THEN 'suppressed' ELSE 'rendering' END,
+               SET email = coalesce(due.address, r.email),
+                   status = due.next,
                    lease_until = now() + p_lease,
-                   lease_owner = p_owner, queued_at = now(),
+                   lease_owner = p_owner,
+                   queued_at = CASE WHEN due.next = 'rendering' THEN now()
+                                    ELSE r.queued_at END,
                    updated_at = now()
               FROM due
              WHERE r.workspace_id = due.workspace_id

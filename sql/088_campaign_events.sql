@@ -55,3 +55,85 @@ BEGIN
     RETURN NULL;
 END
 $$;
+
+
+-- sql/020's db_campaign_move(), restated whole: a cancel drops what was
+-- not sent before it changes the status, so that campaign.cancelled's
+-- counters are those GET then shows (cancelled, not pending)
+
+CREATE OR REPLACE FUNCTION db_campaign_move(p_ws uuid, p_id uuid, p_from text[],
+    p_to text, p_verb text) RETURNS jsonb
+LANGUAGE plpgsql AS $$
+DECLARE
+    c  record;
+BEGIN
+    SELECT status, scheduled_at, body_html, body_text INTO c
+      FROM campaigns
+     WHERE workspace_id = p_ws AND id = p_id AND deleted_at IS NULL
+       FOR UPDATE;
+
+    IF NOT FOUND THEN
+        RETURN NULL;
+    END IF;
+
+    IF NOT (c.status = ANY (p_from)) THEN
+        RAISE EXCEPTION 'a % campaign cannot be %', c.status, p_verb
+            USING ERRCODE = 'CR409';
+    END IF;
+
+    IF p_to IN ('running', 'scheduled')
+       AND coalesce(c.body_html, '') = '' AND coalesce(c.body_text, '') = ''
+    THEN
+        RAISE EXCEPTION 'a campaign needs a text or an html body to start'
+            USING ERRCODE = 'CR422', COLUMN = 'text',
+                  CONSTRAINT = 'required';
+    END IF;
+
+    PERFORM set_config('crm.campaign_transition', 'on', true);
+
+    IF p_to = 'cancelled' THEN
+        -- what was not sent is dropped: recipients not yet handed to the
+        -- outbox, and the campaign's emails still waiting there
+        UPDATE campaign_recipients
+           SET status = 'cancelled', updated_at = now(), lease_until = NULL,
+               lease_owner = NULL
+         WHERE workspace_id = p_ws AND campaign_id = p_id
+           AND status IN ('pending', 'rendering');
+
+        WITH gone AS (
+            UPDATE emails
+               SET status = 'cancelled', updated_at = now()
+             WHERE workspace_id = p_ws AND campaign_id = p_id
+               AND status IN ('queued', 'deferred')
+            RETURNING workspace_id, id
+        )
+        INSERT INTO email_events (workspace_id, email_id, type, details)
+        SELECT workspace_id, id, 'cancelled',
+               '{"reason": "the campaign was cancelled"}'
+          FROM gone;
+    END IF;
+
+    -- the status last: its event (sql/088) counts the recipients as
+    -- they are now
+
+    UPDATE campaigns
+       SET status = p_to,
+           started_at = CASE WHEN p_to = 'running' AND started_at IS NULL
+                             THEN now() ELSE started_at END,
+           cancelled_at = CASE WHEN p_to = 'cancelled' THEN now()
+                               ELSE cancelled_at END,
+           version = version + 1,
+           updated_at = now()
+     WHERE workspace_id = p_ws AND id = p_id;
+
+    PERFORM set_config('crm.campaign_transition', 'off', true);
+
+    -- the runner (and, on resume, the outbox) look at once
+    IF p_to = 'running' THEN
+        PERFORM pg_notify('crm_jobs', 'campaign');
+        PERFORM pg_notify('crm_jobs', 'email');
+    END IF;
+
+    RETURN jsonb_build_object('id', p_id, 'status', p_to);
+END
+$$;

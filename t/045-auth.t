@@ -71,6 +71,19 @@ Test::Nginx::Socket::add_response_body_check(sub {
         ($s, $d) = api('POST', "/api/v1/webhooks/$own/rotate-secret",
                        $E{hooks}, '');
         is($s, 200, "$name - and re-key");
+        my $v = sql("SELECT version FROM webhooks WHERE id = '$own'");
+        ($s) = http_request('PATCH', "/api/v1/webhooks/$own",
+                            ["X-API-Key: $E{hooks}",
+                             'Content-Type: application/json',
+                             'If-Match: "' . ($v + 5) . '"'],
+                            '{"description":"stale"}');
+        is($s, 412, "$name - its If-Match still holds beside the check");
+        ($s) = http_request('PATCH', "/api/v1/webhooks/$own",
+                            ["X-API-Key: $E{hooks}",
+                             'Content-Type: application/json',
+                             qq(If-Match: "$v")],
+                            '{"description":"fresh"}');
+        is($s, 200, "$name - the version it has");
         ($s) = api('PATCH', "/api/v1/webhooks/00000000-0000-4000-8000-"
                    . "000000000000", $E{hooks}, '{"description":"x"}');
         is($s, 404, "$name - one that is not there is 404");

@@ -378,6 +378,12 @@ Test::Nginx::Socket::add_response_body_check(sub {
         is(sql("SELECT count(*) FROM emails WHERE campaign_id = '$id'"
                . " AND status IN ('queued', 'deferred', 'sending')"), 0,
            "$name - nothing left in the outbox");
+        my (undef, $ev) = api('GET', "/api/v1/events?recordId=$id"
+                              . '&type=campaign.cancelled', $KA);
+        my $ec = $ev->{data}[0]{data}{object}{counters} || {};
+        ok(!exists $ec->{pending} && ($ec->{cancelled} // 0) > 0,
+           "$name - campaign.cancelled counts the recipients cancelled,"
+           . ' none pending');
         CRM::Test::stop_second_nginx();
     }
 });

@@ -235,8 +235,9 @@ crm_webhook_events(ngx_http_request_t *r, crm_ctx_t *ctx, json_t *events,
  * scopes) may touch only a subscription whose own patterns it could have
  * made.  Otherwise a key with webhooks:write and contacts:read could
  * point the owner's "*" subscription at its own URL, or take its
- * secret, and receive every record.  The stored patterns are read first
- * (one statement, for such credentials only); "next" goes on.
+ * secret, and receive every record.  The stored patterns and version
+ * are read first (a statement more, for such credentials only), and the
+ * write is held to that version; "next" goes on.
  */
 
 static ngx_int_t
@@ -250,8 +251,8 @@ crm_webhook_guard(ngx_http_request_t *r, crm_ctx_t *ctx, crm_step_pt next)
         return next(r, ctx);
     }
 
-    st = crm_webhook_stmt(r, ctx, "SELECT array_to_json(events)::text "
-                                  "FROM webhooks "
+    st = crm_webhook_stmt(r, ctx, "SELECT array_to_json(events)::text, "
+                                  "version::text FROM webhooks "
                                   "WHERE workspace_id = $1::uuid "
                                   "AND id = $2::uuid "
                                   "AND deleted_at IS NULL", 2);
@@ -299,6 +300,22 @@ crm_webhook_guarded(crm_pg_req_t *pr, PGresult *res)
         }
 
         json_decref(events);
+
+        /*
+         * the write applies to the version checked: patterns widened in
+         * between make it 412, not a change made unchecked
+         * (crm_exec_if_match() keeps the pin)
+         */
+
+        ctx->match.len = PQgetlength(res, 0, 1);
+        ctx->match.data = ngx_pnalloc(r->pool, ctx->match.len);
+
+        if (ctx->match.data == NULL) {
+            crm_http_done(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+            return;
+        }
+
+        ngx_memcpy(ctx->match.data, PQgetvalue(res, 0, 1), ctx->match.len);
     }
 
     rc = ctx->next(r, ctx);

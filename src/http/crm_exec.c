@@ -646,17 +646,27 @@ ngx_int_t
 crm_exec_if_match(ngx_http_request_t *r, crm_ctx_t *ctx)
 {
     u_char           *p;
-    ngx_int_t         n;
-    ngx_str_t         tag;
-    ngx_uint_t        ntags;
+    ngx_int_t         n, pin;
+    ngx_str_t         tag, pinned;
+    ngx_uint_t        ntags, found;
     ngx_table_elt_t  *h;
     u_char            list[CRM_IF_MATCH_MAX * (NGX_INT32_LEN + 1) + 2];
+
+    /*
+     * a version the handler pinned (the one it checked: a webhook's
+     * guard) holds the write to it, and the client's tags must name it
+     */
+
+    pinned = ctx->match;
+    pin = (pinned.len > 0) ? ngx_atoi(pinned.data, pinned.len) : NGX_ERROR;
+    found = 0;
 
     ngx_str_null(&ctx->match);
 
     h = crm_http_header_in(r, "If-Match", sizeof("If-Match") - 1);
 
     if (h == NULL || (h->value.len == 1 && h->value.data[0] == '*')) {
+        ctx->match = pinned;
         return NGX_OK;
     }
 
@@ -683,10 +693,16 @@ crm_exec_if_match(ngx_http_request_t *r, crm_ctx_t *ctx)
         }
 
         p = ngx_sprintf(p, ntags++ ? ",%i" : "%i", n);
+        found |= (n == pin);
     }
 
-    if (ntags == 0) {
+    if (ntags == 0 || (pinned.len > 0 && !found)) {
         goto failed;
+    }
+
+    if (pinned.len > 0) {
+        ctx->match = pinned;
+        return NGX_OK;
     }
 
     if (ntags == 1) {

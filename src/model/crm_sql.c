@@ -790,7 +790,8 @@ crm_sql_link(ngx_pool_t *pool, crm_parent_t *parent, ngx_str_t *ws,
  *          version = $4 FOR UPDATE) THEN <function>(...)::text END
  *
  * (with events, c is "SELECT f.* FROM g CROSS JOIN LATERAL <function>
- * (...) f", g that row): NULL, as for a record not there, otherwise
+ * ($1, g.crm_id, $3) f", g that row): NULL, as for a record not there,
+ * otherwise
  * (crm_exec_missing() tells 412 from 404)
  */
 
@@ -837,20 +838,25 @@ crm_sql_action(ngx_pool_t *pool, crm_resource_t *res, ngx_str_t *ws,
     }
 
     if (match != NULL && match->len > 0) {
-        crm_sql_cstr(&s, "WITH g AS MATERIALIZED (SELECT 1 FROM ");
+        /* the function takes g's id: it runs only for g's row */
+        crm_sql_cstr(&s, "WITH g AS MATERIALIZED (SELECT ");
+        crm_sql_str(&s, &res->fields[0].column);
+        crm_sql_cstr(&s, " AS crm_id FROM ");
         crm_sql_str(&s, &res->table);
         crm_sql_by_id(&s, res, n);
         crm_sql_match(&s, match);
         crm_sql_cstr(&s, " FOR UPDATE), c AS MATERIALIZED (SELECT f.* FROM g "
                      "CROSS JOIN LATERAL ");
+        crm_sql_str(&s, &action->function);
+        crm_sql_cstr(&s, "($1::uuid, g.crm_id, ");
 
     } else {
         crm_sql_cstr(&s, "WITH c AS MATERIALIZED (SELECT * FROM ");
+        crm_sql_str(&s, &action->function);
+        crm_sql_cstr(&s, "($1::uuid, ");
+        crm_sql_ref(&s, n, "::uuid, ");
     }
 
-    crm_sql_str(&s, &action->function);
-    crm_sql_cstr(&s, "($1::uuid, ");
-    crm_sql_ref(&s, n, "::uuid, ");
     crm_sql_ref(&s, b, (match != NULL && match->len > 0)
                        ? "::jsonb) f), e AS (INSERT INTO events "
                          "(workspace_id, type, record_id, data) "

@@ -490,7 +490,7 @@ crm_validate_email_send(ngx_pool_t *pool, crm_resource_t *res, void *body,
                                        "\"%*s\" is not an email address",
                                        crm_value_utf8_cut(
                                            (u_char *) json_string_value(v),
-                                           json_string_length(v), 100),
+                                           json_string_length(v), 40),
                                        json_string_value(v))
                           - message.data;
 
