@@ -247,9 +247,17 @@ crm_campaign_filter(ngx_pool_t *pool, json_t *v, ngx_array_t *errors)
          * before any "[", in either case form ("sort_by", "orderBy")
          */
 
-        if (crm_query_unescape(pool, s, len, &name) != NGX_OK) {
+        switch (crm_query_unescape(pool, s, len, &name)) {
+
+        case NGX_OK:
+            break;
+
+        case NGX_DECLINED:
             p++;
             continue;               /* the parser says what is wrong */
+
+        default:
+            return NGX_ERROR;
         }
 
         s = name.data;
