@@ -8,6 +8,19 @@
 -- one, which must be valid (no_address) and not suppressed (unsubscribed
 -- or suppressed), as db_campaign_materialize() checks an address at the
 -- start.  Only a recipient that is sent counts against the sendRate.
+--
+-- The merge fields' values are the contact and its company as the API
+-- names and renders them: createdAt and updatedAt as the API writes a
+-- time (db_json_time(), below), not PostgreSQL's jsonb form (found by a
+-- probe: {{createdAt}} came out with microseconds and an offset).
+
+
+-- a time as the API renders one (the planner's to_char(), crm_sql.c)
+
+CREATE FUNCTION db_json_time(p_t timestamptz) RETURNS text
+LANGUAGE sql STABLE AS $$
+    SELECT to_char(p_t AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"');
+$$;
 
 
 CREATE OR REPLACE FUNCTION db_campaign_claim(p_batch integer, p_lease interval,
@@ -99,9 +112,14 @@ BEGIN
         )
         SELECT cl.workspace_id, cl.campaign_id, cl.contact_id, cl.email,
                db_json_camel(to_jsonb(t) - 'workspace_id' - 'deleted_at'
-                             - 'search' - 'version'),
+                             - 'search' - 'version')
+               || jsonb_build_object('createdAt', db_json_time(t.created_at),
+                                     'updatedAt', db_json_time(t.updated_at)),
                (SELECT db_json_camel(to_jsonb(co) - 'workspace_id'
                                      - 'deleted_at' - 'search' - 'version')
+                       || jsonb_build_object(
+                              'createdAt', db_json_time(co.created_at),
+                              'updatedAt', db_json_time(co.updated_at))
                   FROM companies co
                  WHERE co.workspace_id = t.workspace_id
                    AND co.id = t.company_id AND co.deleted_at IS NULL),

@@ -9,13 +9,7 @@
 -- microseconds and an offset where the API writes milliseconds and "Z",
 -- and no "counters" or "recipientsAt".  Now each member is the field of
 -- the campaigns descriptor (src/model/crm_schema.c), rendered as the
--- planner renders its type.
-
-
-CREATE FUNCTION db_json_time(p_t timestamptz) RETURNS text
-LANGUAGE sql IMMUTABLE AS $$
-    SELECT to_char(p_t AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"');
-$$;
+-- planner renders its type (a time by db_json_time(), sql/087).
 
 
 CREATE OR REPLACE FUNCTION db_campaign_publish() RETURNS trigger

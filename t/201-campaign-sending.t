@@ -307,7 +307,7 @@ Test::Nginx::Socket::add_response_body_check(sub {
             . " ('$A', 'c2010000-0000-4000-8000-000000000003', 'Moved',"
             . " 'live3\@camp.test', '{live}')");
         my $id = campaign(name => 'live', subject => 's',
-                          text => 'to {{email}}',
+                          text => 'to {{email}} since {{createdAt}}',
                           audience => { tags => ['live'] });
         my ($s) = act($id, 'start');
         is($s, 200, "$name - started (no runner yet)");
@@ -335,6 +335,12 @@ Test::Nginx::Socket::add_response_body_check(sub {
            "$name - the deleted contact's recipient is cancelled");
         is(JSON::PP->new->canonical->encode(get($id)->{counters}),
            '{"cancelled":1,"sent":2}', "$name - its counters");
+        my ($m) = mails_like(qr/^live1\@camp\.test$/);
+        my (undef, $c) = api('GET', '/api/v1/contacts/c2010000-0000-4000-'
+                             . '8000-000000000001', $KA);
+        like(CRM::Test::eml($m)->[0]{text} // '',
+             qr/since \Q$c->{data}{createdAt}\E/,
+             "$name - a time merged as the API writes it");
 
     } elsif ($name =~ /subject merged long is cut/) {
         sql("INSERT INTO contacts (workspace_id, first_name, email, tags)"
