@@ -797,3 +797,13 @@ GET /api/v1/campaigns/ca000000-0000-4000-8000-000000000055/recipients
 X-API-Key: test-key-a-0123456789abcdef
 --- error_code: 400
 --- response_body_like: ^\{"error":\{"code":"BAD_REQUEST","status":400,"message":"an audience of more than 100 tags or contact ids has no preview; its recipients are listed once it runs","details":\{\}\}
+
+=== TEST 56: a fromName is no template
+--- request
+POST /api/v1/campaigns
+{"name":"From","subject":"s","text":"x","fromName":"{{firstName}} at Acme","audience":{"tags":["vip"]}}
+--- more_headers
+X-API-Key: test-key-a-0123456789abcdef
+Content-Type: application/json
+--- error_code: 422
+--- response_body_like: "fields":\[\{"field":"fromName","code":"invalid_value","message":"fromName takes no merge fields: it is the same for every recipient"\}\]

@@ -74,7 +74,7 @@ crm_campaign_check(ngx_pool_t *pool, crm_resource_t *res, void *body,
     ngx_array_t *errors)
 {
     json_t           *v;
-    ngx_str_t         tpl, name;
+    ngx_str_t         tpl, name, msg;
     ngx_uint_t        i;
     crm_error_t       err;
     crm_resource_t   *contacts, *companies;
@@ -116,6 +116,28 @@ crm_campaign_check(ngx_pool_t *pool, crm_resource_t *res, void *body,
             break;
 
         default:
+            return NGX_ERROR;
+        }
+    }
+
+    /* the sender's name is no template: "{{" in it would go out as is */
+
+    v = json_object_get(body, "fromName");
+
+    if (json_is_string(v)
+        && ngx_strlcasestrn((u_char *) json_string_value(v),
+                            (u_char *) json_string_value(v)
+                            + json_string_length(v),
+                            (u_char *) "{{", 2 - 1)
+           != NULL)
+    {
+        ngx_str_set(&msg, "fromName takes no merge fields: it is the same "
+                          "for every recipient");
+
+        if (crm_campaign_error(pool, errors, "fromName", "invalid_value",
+                               &msg)
+            != NGX_OK)
+        {
             return NGX_ERROR;
         }
     }
