@@ -271,6 +271,19 @@ print("v1," + base64.b64encode(hmac.new(k, i.encode() + b"." + t.encode()
         api('DELETE', "/api/v1/webhooks/$w->{id}", $KA);
 
 
+        # a receiver's long answer: kept cut, and the delivery a success
+        for my $big (30000, 5000000) {
+            my $bw = hook("/big/$big");
+            contact("big$big\@x.test");
+            ok(wait_for(sub { status_of($bw->{id}) eq 'succeeded:1' }, 10),
+               "$name - a $big-byte answer: succeeded");
+            is(sql("SELECT response_truncated || ' '"
+                   . " || coalesce(last_error, 'none') FROM"
+                   . " webhook_deliveries WHERE webhook_id = '$bw->{id}'"),
+               'true none', "$name - a $big-byte answer: cut, no error");
+            api('DELETE', "/api/v1/webhooks/$bw->{id}", $KA);
+        }
+
         my $g = hook('/status/500');
         contact('fails@x.test');
         ok(wait_for(sub { status_of($g->{id}) eq 'failed:4' }, 20),

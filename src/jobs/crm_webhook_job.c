@@ -889,6 +889,14 @@ crm_webhook_sent(crm_xfer_t *x)
         ngx_str_set(&it->error, "the address is refused by the outbound "
                                 "address policy (crm_outbound_allow)");
 
+    } else if (x->result == CURLE_FILESIZE_EXCEEDED && x->status > 0) {
+        /*
+         * the receiver answered, with a body it announced larger than
+         * is kept or read (CURLOPT_MAXFILESIZE): its status is the
+         * answer, the body is cut to nothing
+         */
+        it->truncated = 1;
+
     } else if (x->result != CURLE_OK) {
         len = ngx_strlen(x->error);
         p = (u_char *) x->error;
