@@ -220,7 +220,12 @@ print("v1," + base64.b64encode(hmac.new(k, i.encode() + b"." + t.encode()
         CRM::Test::hook_stop();
         CRM::Test::hook_wipe();
         CRM::Test::hook_start($w->{secret});
-        api('POST', "/api/v1/webhooks/$w->{id}/test", $KA);
+        my ($ts, $td) = api('POST', "/api/v1/webhooks/$w->{id}/test", $KA);
+        my (undef, $dl) = api('GET', "/api/v1/webhooks/$w->{id}/deliveries"
+                              . "?id=$td->{data}{id}", $KA);
+        is(join(' ', $ts, sort keys %{ $td->{data} || {} }),
+           join(' ', 202, sort keys %{ $dl->{data}[0] || { none => 1 } }),
+           "$name - the test answers its delivery as the list shows it");
         ok(wait_for(sub { scalar(got('/ok')) >= 1 }, 10),
            "$name - the test ping");
         ($r) = got('/ok');

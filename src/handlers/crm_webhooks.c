@@ -38,6 +38,8 @@ static crm_stmt_t *crm_webhook_stmt(ngx_http_request_t *r, crm_ctx_t *ctx,
     const char *sql, ngx_uint_t n);
 static void crm_webhook_tested(crm_pg_req_t *pr, PGresult *res);
 static void crm_webhook_retried(crm_pg_req_t *pr, PGresult *res);
+static ngx_int_t crm_webhook_delivery(ngx_http_request_t *r,
+    crm_ctx_t *ctx);
 static void crm_webhook_accepted(crm_pg_req_t *pr, PGresult *res);
 
 
@@ -541,12 +543,16 @@ crm_webhook_test(ngx_http_request_t *r, crm_ctx_t *ctx)
 }
 
 
+/* the delivery made, answered as a retry's is: read back by the planner */
+
 static void
 crm_webhook_tested(crm_pg_req_t *pr, PGresult *res)
 {
+    json_t              *made;
     ngx_int_t            rc;
-    ngx_str_t            row;
     crm_ctx_t           *ctx;
+    const char          *id;
+    json_error_t         err;
     ngx_http_request_t  *r;
 
     r = crm_exec_result(pr, res, 1, &ctx);
@@ -555,17 +561,39 @@ crm_webhook_tested(crm_pg_req_t *pr, PGresult *res)
     }
 
     if (PQgetisnull(res, 0, 0)) {
-        rc = crm_exec_not_found(r, ctx);
-
-    } else if (crm_exec_record(r, pr->stmt, res, 0, &row) != NGX_OK) {
-        rc = NGX_HTTP_INTERNAL_SERVER_ERROR;
-
-    } else {
-        rc = crm_exec_render_row(r, ctx, NGX_HTTP_ACCEPTED, row.data,
-                                 row.len);
+        crm_http_done(r, crm_exec_not_found(r, ctx));
+        return;
     }
 
-    crm_http_done(r, rc);
+    made = json_loads(PQgetvalue(res, 0, 0), 0, &err);
+    id = json_string_value(json_object_get(made, "id"));
+
+    if (id == NULL) {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "crm: db_webhook_test() answered no delivery id");
+        json_decref(made);
+        crm_http_done(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
+    ctx->route.target_id.len = ngx_strlen(id);
+    ctx->route.target_id.data = ngx_pnalloc(r->pool,
+                                            ctx->route.target_id.len);
+
+    if (ctx->route.target_id.data == NULL) {
+        json_decref(made);
+        crm_http_done(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
+    ngx_memcpy(ctx->route.target_id.data, id, ctx->route.target_id.len);
+    json_decref(made);
+
+    rc = crm_webhook_delivery(r, ctx);
+
+    if (rc != NGX_DONE) {
+        crm_http_done(r, rc);
+    }
 }
 
 
@@ -603,8 +631,6 @@ crm_webhook_retried(crm_pg_req_t *pr, PGresult *res)
 {
     ngx_int_t            rc;
     crm_ctx_t           *ctx;
-    crm_stmt_t          *st;
-    crm_resource_t      *dr;
     ngx_http_request_t  *r;
 
     r = crm_exec_result(pr, res, 1, &ctx);
@@ -617,6 +643,22 @@ crm_webhook_retried(crm_pg_req_t *pr, PGresult *res)
         return;
     }
 
+    rc = crm_webhook_delivery(r, ctx);
+
+    if (rc != NGX_DONE) {
+        crm_http_done(r, rc);
+    }
+}
+
+
+/* 202 with the delivery ctx->route.target_id as GET .../deliveries has it */
+
+static ngx_int_t
+crm_webhook_delivery(ngx_http_request_t *r, crm_ctx_t *ctx)
+{
+    crm_stmt_t      *st;
+    crm_resource_t  *dr;
+
     dr = crm_schema_find(&crm_webhook_deliveries);
 
     st = ngx_pcalloc(r->pool, sizeof(crm_stmt_t));
@@ -625,15 +667,10 @@ crm_webhook_retried(crm_pg_req_t *pr, PGresult *res)
                        NULL, st)
            != NGX_OK)
     {
-        crm_http_done(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
-        return;
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    rc = crm_exec(r, ctx, st, crm_webhook_accepted);
-
-    if (rc != NGX_DONE) {
-        crm_http_done(r, rc);
-    }
+    return crm_exec(r, ctx, st, crm_webhook_accepted);
 }
 
 
