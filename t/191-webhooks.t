@@ -111,6 +111,10 @@ Test::Nginx::Socket::add_response_body_check(sub {
                '422 secret invalid_format', "$name - secret $secret refused");
         }
         ($s, $e) = api('POST', '/api/v1/webhooks', $KA,
+                       qq({"url":"$BASE/x","events":["*"],"secret":null}));
+        is("$s " . ($e->{error}{details}{fields}[0]{field} // ''),
+           '422 secret', "$name - a null secret is named as such");
+        ($s, $e) = api('POST', '/api/v1/webhooks', $KA,
                        qq({"url":"$BASE/x","events":["*"],)
                        . qq("secret":"whsec_) . ('A' x 34) . qq(=="}));
         is($s, 201, "$name - a padded secret (25 bytes) is taken");

@@ -537,7 +537,7 @@ static crm_field_t  crm_webhook_fields[] = {
     crm_fld("active", "active", CRM_FT_BOOL, CRM_FS|CRM_F_NOTNULL, 0),
     crm_fld("description", "description", CRM_FT_TEXT, CRM_F_FILTER, 1000),
     crm_fld("secret", "secret", CRM_FT_TEXT,
-            CRM_F_WRITEONLY|CRM_F_CREATEONLY, 100),
+            CRM_F_WRITEONLY|CRM_F_CREATEONLY|CRM_F_NOTNULL, 100),
     crm_fld("disabledReason", "disabled_reason", CRM_FT_TEXT,
             CRM_F_READONLY, 0),
     crm_fld("disabledAt", "disabled_at", CRM_FT_TIMESTAMP,
