@@ -137,7 +137,6 @@ ngx_int_t
 crm_custom_refuse(ngx_http_request_t *r, crm_ctx_t *ctx, ngx_array_t *errors,
     ngx_uint_t create)
 {
-    char               *dump;
     json_t             *cf;
     ngx_str_t           values;
     ngx_uint_t          i;
@@ -170,22 +169,9 @@ crm_custom_refuse(ngx_http_request_t *r, crm_ctx_t *ctx, ngx_array_t *errors,
     if (cf == NULL) {
         ngx_str_set(&values, "{}");
 
-    } else {
-        dump = json_dumps(cf, JSON_COMPACT);
-        if (dump == NULL) {
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
-        }
-
-        values.len = ngx_strlen(dump);
-        values.data = ngx_pnalloc(r->pool, values.len);
-
-        if (values.data == NULL) {
-            free(dump);
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
-        }
-
-        ngx_memcpy(values.data, dump, values.len);
-        free(dump);
+    } else if (crm_validate_dump(r->pool, cf, &values) != NGX_OK) {
+        /* the text a write would send for it (reals exact) */
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
     st = ngx_pcalloc(r->pool, sizeof(crm_stmt_t));

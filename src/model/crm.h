@@ -377,6 +377,7 @@ crm_action_t *crm_schema_action(crm_resource_t *res, ngx_str_t *name);
 ngx_uint_t crm_schema_field_index(crm_resource_t *res, crm_field_t *f);
 crm_resource_t *crm_schema_all(ngx_uint_t *n);
 crm_resource_t *crm_schema_event_kind(u_char *p, size_t len);
+ngx_uint_t crm_schema_has_events(crm_resource_t *res);
 
 
 /* crm_query.c: query string -> crm_query_t (pure) */
@@ -468,6 +469,8 @@ u_char *crm_value_line(u_char *dst, size_t size, const char *msg);
 ngx_int_t crm_uuid_valid(u_char *p, size_t len);
 /* an address an email can be sent to (sql/016 db_email_address_valid) */
 ngx_int_t crm_validate_mailable(u_char *p, size_t len);
+/* compact JSON text in the pool, as a write sends it (reals exact) */
+ngx_int_t crm_validate_dump(ngx_pool_t *pool, void *v, ngx_str_t *out);
 /* NGX_OK: "p" may be an id of "res" (a UUID, or its id field's form) */
 ngx_int_t crm_id_valid(crm_resource_t *res, u_char *p, size_t len);
 

@@ -144,11 +144,7 @@ crm_auth_scope(ngx_str_t *scopes, ngx_str_t *resource, ngx_uint_t write)
 }
 
 
-/*
- * The kinds of events are the resources whose writes publish them, the
- * emails, whose delivery does (email.sent, email.opened, ...), and the
- * webhook subscriptions (webhook.disabled: its URL and reason).
- */
+/* read on every kind of event (crm_schema_has_events()) */
 
 ngx_int_t
 crm_auth_scope_events(ngx_str_t *scopes)
@@ -159,7 +155,7 @@ crm_auth_scope_events(ngx_str_t *scopes)
     all = crm_schema_all(&n);
 
     for (i = 0; i < n; i++) {
-        if ((all[i].events || all[i].queued || all[i].hooks)
+        if (crm_schema_has_events(&all[i])
             && crm_auth_scope(scopes, &all[i].name, 0) != NGX_OK)
         {
             return NGX_DECLINED;

@@ -815,14 +815,25 @@ crm_schema_event_kind(u_char *p, size_t len)
     for (k = 0; k < n; k++) {
         if (crm_resources[k].singular.len == len
             && ngx_strncmp(crm_resources[k].singular.data, p, len) == 0
-            && (crm_resources[k].events || crm_resources[k].queued
-                || crm_resources[k].hooks))
+            && crm_schema_has_events(&crm_resources[k]))
         {
             return &crm_resources[k];
         }
     }
 
     return NULL;
+}
+
+
+/*
+ * A kind of event: a resource whose writes publish events, the emails
+ * (email.sent, ...) or the webhook subscriptions (webhook.disabled)
+ */
+
+ngx_uint_t
+crm_schema_has_events(crm_resource_t *res)
+{
+    return res->events || res->queued || res->hooks;
 }
 
 

@@ -110,8 +110,6 @@ static ngx_int_t crm_validate_password(crm_validate_t *ctx, crm_field_t *f,
     ngx_str_t *name, json_t *v, ngx_str_t *out);
 static ngx_int_t crm_validate_integer_text(ngx_pool_t *pool, json_int_t n,
     ngx_str_t *out);
-static ngx_int_t crm_validate_dump(ngx_pool_t *pool, json_t *v,
-    ngx_str_t *out);
 static int crm_validate_real(double d, char *buf, size_t size);
 static int crm_validate_precision(json_t *v, ngx_uint_t depth);
 static ngx_int_t crm_validate_copy(ngx_pool_t *pool, const char *s,
@@ -425,7 +423,7 @@ static ngx_int_t
 crm_validate_email_send(ngx_pool_t *pool, crm_resource_t *res, void *body,
     ngx_array_t *errors)
 {
-    size_t       i, cc, bcc;
+    size_t       i, k, cc, bcc;
     json_t      *v, *a;
     ngx_str_t    code, message;
     const char  *s;
@@ -470,7 +468,7 @@ crm_validate_email_send(ngx_pool_t *pool, crm_resource_t *res, void *body,
     for (i = 0; i < 2; i++) {
         a = json_object_get(body, lists[i]);
 
-        json_array_foreach(a, cc, v) {
+        json_array_foreach(a, k, v) {
             if (!json_is_string(v)
                 || crm_validate_mailable((u_char *) json_string_value(v),
                                          json_string_length(v))
@@ -558,11 +556,12 @@ crm_validate_mailable(u_char *p, size_t len)
     }
 
     last = p + len;
-    label = p;
 
     /* the local part: atoms of atext, joined by single dots */
 
     for ( ;; ) {
+        label = p;
+
         while (p < last
                && ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z')
                    || (*p >= '0' && *p <= '9')
@@ -572,7 +571,7 @@ crm_validate_mailable(u_char *p, size_t len)
             p++;
         }
 
-        if (p == last || (p > label && p[-1] == '.') || p == label) {
+        if (p == last || p == label) {
             return NGX_DECLINED;
         }
 
@@ -1214,8 +1213,8 @@ crm_validate_integer_text(ngx_pool_t *pool, json_int_t n, ngx_str_t *out)
  * them exact, so that 0.1 stays 0.1.
  */
 
-static ngx_int_t
-crm_validate_dump(ngx_pool_t *pool, json_t *v, ngx_str_t *out)
+ngx_int_t
+crm_validate_dump(ngx_pool_t *pool, void *v, ngx_str_t *out)
 {
     int         precision;
     char       *s;
