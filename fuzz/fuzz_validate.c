@@ -94,7 +94,7 @@ fuzz_validate(crm_resource_t *res, json_t *body, ngx_uint_t create)
 
     pool = fuzz_pool();
 
-    rc = crm_validate(pool, res, body, create, &values, &errors);
+    rc = crm_validate(pool, res, body, create, NULL, &values, &errors);
 
     fuzz_check(rc == NGX_OK || rc == NGX_DECLINED, "return code");
 

@@ -342,6 +342,42 @@ Test::Nginx::Socket::add_response_body_check(sub {
              qr/since \Q$c->{data}{createdAt}\E/,
              "$name - a time merged as the API writes it");
 
+    } elsif ($name =~ /audience on a custom field mails/) {
+        sql("INSERT INTO custom_fields (workspace_id, object, name, type,"
+            . " options) VALUES ('$A', 'contacts', 'tier', 'select',"
+            . " '[\"gold\", \"silver\"]')");
+        sql("INSERT INTO contacts (workspace_id, first_name, email,"
+            . " custom_fields) VALUES"
+            . " ('$A', 'G1', 'tier-gold1\@camp.test', '{\"tier\": \"gold\"}'),"
+            . " ('$A', 'G2', 'tier-gold2\@camp.test', '{\"tier\": \"gold\"}'),"
+            . " ('$A', 'S1', 'tier-silver1\@camp.test',"
+            . " '{\"tier\": \"silver\"}'),"
+            . " ('$A', 'N1', 'tier-none1\@camp.test', '{}')");
+        my $id = campaign(name => 'gold', subject => 's', text => 'x',
+                          audience => { filter => 'customFields.tier=gold' });
+        my ($s) = act($id, 'start');
+        is($s, 200, "$name - started");
+        ok(status_is($id, 'completed', 20), "$name - completed");
+        is(join(' ', sort map { $_->{rcpt} } mails_like(qr/^tier-/)),
+           'tier-gold1@camp.test tier-gold2@camp.test',
+           "$name - the gold contacts, nobody else");
+
+        # the definition deleted after the campaign was written
+        my $id2 = campaign(name => 'silver', subject => 's', text => 'x',
+                           audience => {
+                               filter => 'customFields.tier=silver' });
+        sql("UPDATE custom_fields SET deleted_at = now()"
+            . " WHERE workspace_id = '$A' AND name = 'tier'");
+        ($s) = act($id2, 'start');
+        is($s, 200, "$name - another started, its field since deleted");
+        ok(status_is($id2, 'completed', 20), "$name - it completes");
+        is(sql("SELECT count(*) FROM campaign_recipients"
+               . " WHERE campaign_id = '$id2'"), 0, "$name - no recipient");
+        ok(!mails_like(qr/^tier-silver/), "$name - the silver one not mailed");
+        like(CRM::Test::error_log(),
+             qr/\[error\].*campaign \Q$id2\E: its audience filter "customFields\.tier=silver" is no longer valid \(customFields\.tier: /,
+             "$name - said so in the error log");
+
     } elsif ($name =~ /subject merged long is cut/) {
         sql("INSERT INTO contacts (workspace_id, first_name, email, tags)"
             . " VALUES ('$A', repeat(chr(233), 100), 'long\@camp.test',"
@@ -507,6 +543,15 @@ X-API-Key: test-key-a-0123456789abcdef
     crm_postgres "$TEST_NGINX_PG_DSN";
     crm_api_key test-key-a-0123456789abcdef 11111111-1111-4111-8111-111111111111;
     crm_jobs off;
+--- request
+GET /api/v1/campaigns?fields=status&limit=1
+--- more_headers
+X-API-Key: test-key-a-0123456789abcdef
+--- error_code: 200
+
+
+
+=== TEST 11: a campaign's audience on a custom field mails the contacts it names
 --- request
 GET /api/v1/campaigns?fields=status&limit=1
 --- more_headers

@@ -58,8 +58,8 @@ crm_api_key_create(ngx_http_request_t *r, crm_ctx_t *ctx)
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    switch (crm_validate(r->pool, ctx->route.res, ctx->body, 1, &values,
-                         &errors))
+    switch (crm_validate(r->pool, ctx->route.res, ctx->body, 1, NULL,
+                         &values, &errors))
     {
     case NGX_OK:
         break;

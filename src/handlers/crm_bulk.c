@@ -109,10 +109,21 @@ crm_bulk(ngx_http_request_t *r, crm_ctx_t *ctx)
     ngx_uint_t           atomic, failed;
     crm_bulk_t          *bulk;
     crm_stmt_t          *st;
+    crm_resource_t      *object;
     ngx_pool_cleanup_t  *cln;
 
     if (crm_bulk_body(r, ctx, &ops, &atomic) != NGX_OK) {
         return ctx->rc;
+    }
+
+    json_array_foreach(ops, i, op) {
+        object = crm_validate_needs(ctx->route.res,
+                                    json_object_get(op, "data"));
+
+        if (object != NULL && ctx->custom == NULL) {
+            /* the rules of an operation want custom fields: loaded once */
+            return crm_custom_load(r, ctx, object, crm_bulk);
+        }
     }
 
     bulk = ngx_pcalloc(r->pool, sizeof(crm_bulk_t));
@@ -456,7 +467,8 @@ crm_bulk_plan(ngx_http_request_t *r, crm_ctx_t *ctx, json_t *op,
     }
 
     if (m != CRM_BULK_DELETE) {
-        rc = crm_validate(r->pool, res, data, create, &values, &errors);
+        rc = crm_validate(r->pool, res, data, create, ctx->custom, &values,
+                          &errors);
 
         if (rc == NGX_DECLINED) {
             rc = crm_http_field_errors(r, CRM_E_VALIDATION_FAILED,

@@ -101,12 +101,20 @@ crm_get(ngx_http_request_t *r, crm_ctx_t *ctx)
 ngx_int_t
 crm_create(ngx_http_request_t *r, crm_ctx_t *ctx)
 {
-    ngx_int_t     rc;
-    ngx_array_t   values, errors;
-    crm_stmt_t   *st;
+    ngx_int_t        rc;
+    ngx_array_t      values, errors;
+    crm_stmt_t      *st;
+    crm_resource_t  *object;
 
     if (ctx->route.object != NULL && crm_create_object(r, ctx) != NGX_OK) {
         return ctx->rc;
+    }
+
+    object = crm_validate_needs(ctx->route.res, ctx->body);
+
+    if (object != NULL && ctx->custom == NULL) {
+        /* the body's rules want custom fields: a campaign's audience */
+        return crm_custom_load(r, ctx, object, crm_create);
     }
 
     if (ngx_array_init(&values, r->pool, 16, sizeof(crm_value_t)) != NGX_OK
@@ -116,8 +124,8 @@ crm_create(ngx_http_request_t *r, crm_ctx_t *ctx)
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    rc = crm_validate(r->pool, ctx->route.res, ctx->body, 1, &values,
-                      &errors);
+    rc = crm_validate(r->pool, ctx->route.res, ctx->body, 1, ctx->custom,
+                      &values, &errors);
 
     if (rc == NGX_DECLINED) {
         ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
@@ -149,12 +157,20 @@ crm_create(ngx_http_request_t *r, crm_ctx_t *ctx)
 ngx_int_t
 crm_update(ngx_http_request_t *r, crm_ctx_t *ctx)
 {
-    ngx_int_t     rc;
-    ngx_array_t   values, errors;
-    crm_stmt_t   *st;
+    ngx_int_t        rc;
+    ngx_array_t      values, errors;
+    crm_stmt_t      *st;
+    crm_resource_t  *object;
 
     if (crm_uuid_valid(ctx->route.id.data, ctx->route.id.len) != NGX_OK) {
         return crm_exec_not_found(r, ctx);
+    }
+
+    object = crm_validate_needs(ctx->route.res, ctx->body);
+
+    if (object != NULL && ctx->custom == NULL) {
+        /* the handler runs again once they are loaded, If-Match not yet read */
+        return crm_custom_load(r, ctx, object, crm_update);
     }
 
     if (crm_exec_if_match(r, ctx) != NGX_OK) {
@@ -168,8 +184,8 @@ crm_update(ngx_http_request_t *r, crm_ctx_t *ctx)
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    rc = crm_validate(r->pool, ctx->route.res, ctx->body, 0, &values,
-                      &errors);
+    rc = crm_validate(r->pool, ctx->route.res, ctx->body, 0, ctx->custom,
+                      &values, &errors);
 
     if (rc == NGX_DECLINED) {
         return crm_custom_refuse(r, ctx, &errors, 0);

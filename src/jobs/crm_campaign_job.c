@@ -7,8 +7,9 @@
  *                 once across hosts (db_campaigns_due());
  *   2. recipients: one running campaign without recipients gets them
  *                 (db_campaign_materialize(); an audience filter is
- *                 parsed by the list's parser and planned by the
- *                 planner, crm_sql_audience());
+ *                 parsed by the list's parser, with the workspace's
+ *                 custom fields of contacts when it names one, and
+ *                 planned by the planner, crm_sql_audience());
  *   3. claim and queue: up to "batch" recipients are leased
  *                 (db_campaign_claim()), their messages rendered here with
  *                 their merge fields (crm_merge_render(), html values
@@ -39,6 +40,11 @@ typedef struct {
     crm_job_run_t            *run;
     crm_campaign_conf_t      *conf;
     ngx_uint_t                claimed;
+    /* the campaign found without recipients (step 2) */
+    ngx_str_t                 ws;
+    ngx_str_t                 id;
+    ngx_str_t                 filter;       /* its audience filter, or
+                                               data NULL */
 } crm_campaign_run_t;
 
 
@@ -51,6 +57,9 @@ static ngx_int_t crm_campaign_ok(crm_campaign_run_t *cr, crm_pg_req_t *pr,
 static void crm_campaign_due(crm_pg_req_t *pr, PGresult *res);
 static void crm_campaign_find(crm_campaign_run_t *cr);
 static void crm_campaign_found(crm_pg_req_t *pr, PGresult *res);
+static void crm_campaign_defs(crm_pg_req_t *pr, PGresult *res);
+static void crm_campaign_recipients(crm_campaign_run_t *cr,
+    crm_field_t *extra, ngx_uint_t nextra);
 static void crm_campaign_materialized(crm_pg_req_t *pr, PGresult *res);
 static void crm_campaign_claim(crm_campaign_run_t *cr);
 static void crm_campaign_claimed(crm_pg_req_t *pr, PGresult *res);
@@ -173,17 +182,17 @@ crm_campaign_find(crm_campaign_run_t *cr)
 }
 
 
-/* the recipients of a campaign that has none yet */
+/*
+ * The recipients of a campaign that has none yet; an audience filter on
+ * customFields.<name> is parsed with the workspace's definitions of
+ * contacts, read first
+ */
 
 static void
 crm_campaign_found(crm_pg_req_t *pr, PGresult *res)
 {
-    ngx_int_t            rc;
-    ngx_str_t            ws, id, filter, name;
+    ngx_str_t            name;
     crm_stmt_t          *st;
-    crm_query_t          q, *qp;
-    crm_error_t          err;
-    crm_resource_t      *contacts;
     crm_campaign_run_t  *cr = pr->data;
 
     if (crm_campaign_ok(cr, pr, res, "looking for new campaigns") != NGX_OK
@@ -198,15 +207,96 @@ crm_campaign_found(crm_pg_req_t *pr, PGresult *res)
         return;
     }
 
-    if (crm_job_value(cr->run->pool, res, 0, 0, &ws) != NGX_OK
-        || crm_job_value(cr->run->pool, res, 0, 1, &id) != NGX_OK
-        || crm_job_value(cr->run->pool, res, 0, 2, &filter) != NGX_OK)
+    if (crm_job_value(cr->run->pool, res, 0, 0, &cr->ws) != NGX_OK
+        || crm_job_value(cr->run->pool, res, 0, 1, &cr->id) != NGX_OK
+        || crm_job_value(cr->run->pool, res, 0, 2, &cr->filter) != NGX_OK)
     {
         crm_campaign_end(cr, 0);
         return;
     }
 
+    if (cr->filter.data == NULL
+        || ngx_strnstr(cr->filter.data, "customFields.", cr->filter.len)
+           == NULL)
+    {
+        crm_campaign_recipients(cr, NULL, 0);
+        return;
+    }
+
+    ngx_str_set(&name, "contacts");
+
+    st = ngx_pcalloc(cr->run->pool, sizeof(crm_stmt_t));
+
+    if (st == NULL
+        || crm_sql_custom_fields(cr->run->pool, &cr->ws, &name, st) != NGX_OK
+        || crm_campaign_exec(cr, st, crm_campaign_defs) != NGX_OK)
+    {
+        crm_campaign_end(cr, 0);
+    }
+}
+
+
+static void
+crm_campaign_defs(crm_pg_req_t *pr, PGresult *res)
+{
+    json_t              *defs;
+    ngx_int_t            rc;
+    ngx_uint_t           nextra;
+    crm_field_t         *extra;
+    json_error_t         err;
+    crm_campaign_run_t  *cr = pr->data;
+
+    if (crm_campaign_ok(cr, pr, res, "reading custom fields") != NGX_OK
+        || cr->run->stopping)
+    {
+        crm_campaign_end(cr, 0);
+        return;
+    }
+
+    defs = NULL;
+
+    if (PQntuples(res) > 0) {
+        defs = json_loadb(PQgetvalue(res, 0, 1), PQgetlength(res, 0, 1), 0,
+                          &err);
+
+        if (!json_is_array(defs)) {
+            ngx_log_error(NGX_LOG_ERR, cr->run->log, 0,
+                          "crm: campaign %V: unreadable custom-field "
+                          "definitions", &cr->id);
+            json_decref(defs);
+            crm_campaign_end(cr, 0);
+            return;
+        }
+    }
+
+    /* the fields are the pool's: the definitions are not needed after */
+
+    rc = crm_schema_custom_fields(cr->run->pool, defs, &extra, &nextra);
+
+    json_decref(defs);
+
+    if (rc != NGX_OK) {
+        crm_campaign_end(cr, 0);
+        return;
+    }
+
+    crm_campaign_recipients(cr, extra, nextra);
+}
+
+
+static void
+crm_campaign_recipients(crm_campaign_run_t *cr, crm_field_t *extra,
+    ngx_uint_t nextra)
+{
+    ngx_int_t        rc;
+    ngx_str_t        filter, name;
+    crm_stmt_t      *st;
+    crm_query_t      q, *qp;
+    crm_error_t      err;
+    crm_resource_t  *contacts;
+
     qp = NULL;
+    filter = cr->filter;
 
     if (filter.data != NULL) {
         ngx_str_set(&name, "contacts");
@@ -217,27 +307,29 @@ crm_campaign_found(crm_pg_req_t *pr, PGresult *res)
             return;
         }
 
-        rc = crm_query_parse(cr->run->pool, contacts, &filter,
-                             &cr->conf->cursor_secret, &q, &err);
+        rc = crm_query_parse_ext(cr->run->pool, contacts, extra, nextra,
+                                 &filter, &cr->conf->cursor_secret, &q,
+                                 &err);
 
         if (rc == NGX_OK && !crm_campaign_selects(&q)) {
             /* stored before such filters were refused: as its preview */
             ngx_log_error(NGX_LOG_WARN, cr->run->log, 0,
                           "crm: campaign %V: its audience filter \"%V\" "
                           "filters no contact in particular: it has no "
-                          "recipients", &id, &filter);
+                          "recipients", &cr->id, &filter);
         }
 
         if (rc != NGX_OK) {
             /*
              * checked when written; a field may have stopped being
-             * filterable since: the audience is then empty, and said so
+             * filterable since (a custom field deleted): the audience is
+             * then empty, and said so
              */
 
             ngx_log_error(NGX_LOG_ERR, cr->run->log, 0,
                           "crm: campaign %V: its audience filter \"%V\" is "
                           "no longer valid (%V: %V): it has no recipients",
-                          &id, &filter, &err.param, &err.message);
+                          &cr->id, &filter, &err.param, &err.message);
         }
 
         if (rc != NGX_OK || !crm_campaign_selects(&q)) {
@@ -258,7 +350,8 @@ crm_campaign_found(crm_pg_req_t *pr, PGresult *res)
     st = ngx_pcalloc(cr->run->pool, sizeof(crm_stmt_t));
 
     if (st == NULL
-        || crm_sql_audience(cr->run->pool, &ws, &id, qp, st) != NGX_OK
+        || crm_sql_audience(cr->run->pool, &cr->ws, &cr->id, qp, st)
+           != NGX_OK
         || crm_campaign_exec(cr, st, crm_campaign_materialized) != NGX_OK)
     {
         crm_campaign_end(cr, 0);

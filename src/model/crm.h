@@ -91,12 +91,22 @@ typedef enum {
 typedef struct crm_resource_s  crm_resource_t;
 
 /*
- * a resource's own rules on a body that passed its fields' checks
- * (campaigns: merge fields, the audience); appends crm_field_error_t to
- * "errors"; NGX_ERROR only without memory.  "body" is a json_t *.
+ * rules on a body beyond its fields' checks (an action's body: a lead's
+ * conversion); appends crm_field_error_t to "errors"; NGX_ERROR only
+ * without memory.  "body" is a json_t *.
  */
 typedef ngx_int_t (*crm_check_pt)(ngx_pool_t *pool, crm_resource_t *res,
     void *body, ngx_array_t *errors);
+/*
+ * a resource's own rules on a body, with its fields' checks (campaigns:
+ * merge fields, the audience), as crm_check_pt; "custom" is the
+ * workspace's custom-field definitions its crm_needs_pt asked for, a
+ * json_t object {"<resource>": [definitions]}, or NULL
+ */
+typedef ngx_int_t (*crm_own_pt)(ngx_pool_t *pool, crm_resource_t *res,
+    void *body, void *custom, ngx_array_t *errors);
+/* the resource whose custom-field definitions a body's rules want */
+typedef crm_resource_t *(*crm_needs_pt)(void *body);
 
 
 /* what a resource is (crm_schema.c's rows), named */
@@ -358,7 +368,9 @@ typedef struct {
 /* crm_campaign.c: a campaign's templates and audience (crm_check_pt) */
 
 ngx_int_t crm_campaign_check(ngx_pool_t *pool, crm_resource_t *res,
-    void *body, ngx_array_t *errors);
+    void *body, void *custom, ngx_array_t *errors);
+/* contacts when its audience filters on customFields.<name> (crm_needs_pt) */
+crm_resource_t *crm_campaign_needs(void *body);
 /*
  * whether a parsed audience filter selects contacts in particular: one
  * without a filter or q (an empty string, "&&") is no audience, never
@@ -372,6 +384,12 @@ ngx_uint_t crm_campaign_selects(crm_query_t *q);
 crm_resource_t *crm_schema_find(ngx_str_t *name);
 crm_field_t *crm_schema_field(crm_resource_t *res, u_char *name, size_t len);
 ngx_uint_t crm_schema_custom(crm_resource_t *res);
+/*
+ * a resource's custom-field definitions (a json_t array, or NULL) as
+ * query fields "customFields.<name>", filterable and sortable
+ */
+ngx_int_t crm_schema_custom_fields(ngx_pool_t *pool, void *definitions,
+    crm_field_t **out, ngx_uint_t *n);
 crm_link_t *crm_schema_link(crm_resource_t *res, ngx_str_t *name);
 crm_action_t *crm_schema_action(crm_resource_t *res, ngx_str_t *name);
 ngx_uint_t crm_schema_field_index(crm_resource_t *res, crm_field_t *f);
@@ -684,12 +702,19 @@ ngx_int_t crm_webhook_sign(ngx_pool_t *pool, ngx_str_t *secret,
 
 /*
  * "body" is a json_t object.  create != 0: required fields must be
- * present.  Returns NGX_OK with "values" (crm_value_t) filled,
+ * present.  "custom": the definitions crm_validate_needs() asked for (see
+ * crm_own_pt), or NULL.  Returns NGX_OK with "values" (crm_value_t) filled,
  * NGX_DECLINED with "errors" (crm_field_error_t) filled, NGX_ERROR on
  * allocation failure.
  */
 ngx_int_t crm_validate(ngx_pool_t *pool, crm_resource_t *res, void *body,
-    ngx_uint_t create, ngx_array_t *values, ngx_array_t *errors);
+    ngx_uint_t create, void *custom, ngx_array_t *values,
+    ngx_array_t *errors);
+/*
+ * the resource whose custom-field definitions crm_validate() wants, as
+ * "custom", for this body of "res"; NULL: none
+ */
+crm_resource_t *crm_validate_needs(crm_resource_t *res, void *body);
 /*
  * the body of POST /<resource>/:id/<action> (a lead's convert: its parts;
  * a campaign's transitions: no fields): appends crm_field_error_t to

@@ -4,7 +4,9 @@
  * templates' merge fields exist (crm_merge.c), and its audience is one
  * of {"filter": "<the query string of GET /contacts>"}, {"tags": [...]}
  * or {"contactIds": [...]}, the filter parsed by the list's own parser
- * (crm_query.c), so that it is refused for the same reasons.
+ * (crm_query.c), with the workspace's custom fields of contacts when it
+ * names one (crm_campaign_needs()), so that it is refused for the same
+ * reasons.
  */
 
 
@@ -22,9 +24,9 @@
 static ngx_int_t crm_campaign_error(ngx_pool_t *pool, ngx_array_t *errors,
     const char *field, const char *code, ngx_str_t *message);
 static ngx_int_t crm_campaign_audience(ngx_pool_t *pool, json_t *a,
-    ngx_array_t *errors);
+    json_t *custom, ngx_array_t *errors);
 static ngx_int_t crm_campaign_filter(ngx_pool_t *pool, json_t *v,
-    ngx_array_t *errors);
+    json_t *custom, ngx_array_t *errors);
 static ngx_uint_t crm_campaign_same_name(const char *a, u_char *b,
     size_t len);
 
@@ -71,7 +73,7 @@ crm_campaign_same_name(const char *a, u_char *b, size_t len)
 
 ngx_int_t
 crm_campaign_check(ngx_pool_t *pool, crm_resource_t *res, void *body,
-    ngx_array_t *errors)
+    void *custom, ngx_array_t *errors)
 {
     json_t           *v;
     ngx_str_t         tpl, name, msg;
@@ -145,7 +147,7 @@ crm_campaign_check(ngx_pool_t *pool, crm_resource_t *res, void *body,
     v = json_object_get(body, "audience");
 
     if (v != NULL && !json_is_null(v)) {
-        return crm_campaign_audience(pool, v, errors);
+        return crm_campaign_audience(pool, v, custom, errors);
     }
 
     return NGX_OK;
@@ -153,7 +155,8 @@ crm_campaign_check(ngx_pool_t *pool, crm_resource_t *res, void *body,
 
 
 static ngx_int_t
-crm_campaign_audience(ngx_pool_t *pool, json_t *a, ngx_array_t *errors)
+crm_campaign_audience(ngx_pool_t *pool, json_t *a, json_t *custom,
+    ngx_array_t *errors)
 {
     size_t       i;
     json_t      *v, *e;
@@ -170,7 +173,7 @@ crm_campaign_audience(ngx_pool_t *pool, json_t *a, ngx_array_t *errors)
     json_object_foreach(a, key, v) {
 
         if (ngx_strcmp(key, "filter") == 0) {
-            return crm_campaign_filter(pool, v, errors);
+            return crm_campaign_filter(pool, v, custom, errors);
         }
 
         if (ngx_strcmp(key, "tags") == 0 || ngx_strcmp(key, "contactIds") == 0)
@@ -223,17 +226,23 @@ crm_campaign_audience(ngx_pool_t *pool, json_t *a, ngx_array_t *errors)
 }
 
 
-/* the list filter of GET /contacts: the same parser, so the same errors */
+/*
+ * The list filter of GET /contacts: the same parser, so the same errors,
+ * and the same custom fields, the workspace's definitions of contacts
+ * in "custom" (crm_campaign_needs())
+ */
 
 static ngx_int_t
-crm_campaign_filter(ngx_pool_t *pool, json_t *v, ngx_array_t *errors)
+crm_campaign_filter(ngx_pool_t *pool, json_t *v, json_t *custom,
+    ngx_array_t *errors)
 {
     u_char         *p, *last, *s;
     size_t          len;
     ngx_str_t       args, secret, msg, name;
-    ngx_uint_t      i;
+    ngx_uint_t      i, nextra;
     crm_query_t     q;
     crm_error_t     err;
+    crm_field_t    *extra;
     crm_resource_t *contacts;
 
     if (!json_is_string(v) || json_string_length(v) > 4096) {
@@ -311,9 +320,18 @@ crm_campaign_filter(ngx_pool_t *pool, json_t *v, ngx_array_t *errors)
     ngx_str_set(&name, "contacts");
     contacts = crm_schema_find(&name);
 
+    if (crm_schema_custom_fields(pool, json_object_get(custom, "contacts"),
+                                 &extra, &nextra)
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
     ngx_str_set(&secret, "audience");
 
-    switch (crm_query_parse(pool, contacts, &args, &secret, &q, &err)) {
+    switch (crm_query_parse_ext(pool, contacts, extra, nextra, &args,
+                                &secret, &q, &err))
+    {
 
     case NGX_OK:
         if (crm_campaign_selects(&q)) {
@@ -348,6 +366,28 @@ crm_campaign_filter(ngx_pool_t *pool, json_t *v, ngx_array_t *errors)
     default:
         return NGX_ERROR;
     }
+}
+
+
+crm_resource_t *
+crm_campaign_needs(void *body)
+{
+    json_t     *v;
+    ngx_str_t   name;
+
+    v = json_object_get(json_object_get(body, "audience"), "filter");
+
+    if (!json_is_string(v)
+        || ngx_strnstr((u_char *) json_string_value(v), "customFields.",
+                       json_string_length(v))
+           == NULL)
+    {
+        return NULL;
+    }
+
+    ngx_str_set(&name, "contacts");
+
+    return crm_schema_find(&name);
 }
 
 

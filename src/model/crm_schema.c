@@ -11,8 +11,12 @@
 
 #include <ngx_config.h>
 #include <ngx_core.h>
+#include <jansson.h>
 #include "model/crm.h"
 
+
+/* a custom field's name, at most (sql/010_custom_fields.sql) */
+#define CRM_CUSTOM_NAME_MAX   63
 
 /* an integer column of 32 bits: its "max" */
 #define CRM_INT4_MAX  2147483647
@@ -68,6 +72,11 @@
 #define crm_common_tail                                                      \
     crm_fld("createdAt", "created_at", CRM_FT_TIMESTAMP, CRM_RO, 0),         \
     crm_fld("updatedAt", "updated_at", CRM_FT_TIMESTAMP, CRM_RO, 0)
+
+
+static ngx_int_t crm_schema_custom_field(ngx_pool_t *pool, json_t *def,
+    crm_field_t *f);
+static ngx_int_t crm_schema_custom_name_valid(const char *name);
 
 
 static const char  *crm_contact_statuses[] = {
@@ -845,4 +854,176 @@ crm_schema_custom(crm_resource_t *res)
     return crm_schema_field(res, (u_char *) "customFields",
                             sizeof("customFields") - 1)
            != NULL;
+}
+
+
+/*
+ * A resource's custom-field definitions ("definitions", a JSON array
+ * of {"name", "type", "options"}, as crm_sql_custom_fields() reads them;
+ * NULL: none) as fields the query parser knows:
+ * "customFields.<name>", filterable and sortable, typed, the column an
+ * expression on custom_fields.  The name becomes SQL text: it is checked
+ * again here against the database's own rule (letters, digits and "_",
+ * starting with a letter), and a definition that fails it is left out.
+ */
+
+ngx_int_t
+crm_schema_custom_fields(ngx_pool_t *pool, void *definitions,
+    crm_field_t **out, ngx_uint_t *n)
+{
+    size_t        i;
+    json_t       *defs, *def;
+    crm_field_t  *f;
+
+    *out = NULL;
+    *n = 0;
+
+    defs = definitions;
+
+    if (defs == NULL || json_array_size(defs) == 0) {
+        return NGX_OK;
+    }
+
+    f = ngx_pcalloc(pool, json_array_size(defs) * sizeof(crm_field_t));
+    if (f == NULL) {
+        return NGX_ERROR;
+    }
+
+    json_array_foreach(defs, i, def) {
+        switch (crm_schema_custom_field(pool, def, &f[*n])) {
+
+        case NGX_OK:
+            (*n)++;
+            break;
+
+        case NGX_DECLINED:
+            break;
+
+        default:
+            return NGX_ERROR;
+        }
+    }
+
+    *out = f;
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+crm_schema_custom_field(ngx_pool_t *pool, json_t *def, crm_field_t *f)
+{
+    u_char       *p;
+    size_t        i, len;
+    json_t       *options, *o;
+    const char   *name, *type, *expr, **values;
+
+    name = json_string_value(json_object_get(def, "name"));
+    type = json_string_value(json_object_get(def, "type"));
+
+    if (name == NULL || type == NULL
+        || crm_schema_custom_name_valid(name) != NGX_OK)
+    {
+        return NGX_DECLINED;
+    }
+
+    /*
+     * A typed value is read only when the stored JSON has that type: a
+     * definition deleted and made again with another type leaves the
+     * old values (strings under a number), which are then NULL, not an
+     * error of every filter and sort on the field
+     */
+
+    expr = "((custom_fields ->> '%s'))%Z";
+
+    if (ngx_strcmp(type, "number") == 0) {
+        f->type = CRM_FT_NUMERIC;
+        expr = "(CASE WHEN jsonb_typeof(custom_fields -> '%s') = 'number'"
+               " THEN (custom_fields ->> '%s')::numeric END)%Z";
+
+    } else if (ngx_strcmp(type, "boolean") == 0) {
+        f->type = CRM_FT_BOOL;
+        expr = "(CASE WHEN jsonb_typeof(custom_fields -> '%s') = 'boolean'"
+               " THEN (custom_fields ->> '%s')::boolean END)%Z";
+
+    } else if (ngx_strcmp(type, "date") == 0) {
+        f->type = CRM_FT_DATE;
+        expr = "(CASE WHEN db_custom_date_valid(custom_fields -> '%s')"
+               " THEN (custom_fields ->> '%s')::date END)%Z";
+
+    } else if (ngx_strcmp(type, "select") == 0) {
+        f->type = CRM_FT_ENUM;
+
+        options = json_object_get(def, "options");
+
+        values = ngx_pcalloc(pool, (json_array_size(options) + 1)
+                                   * sizeof(char *));
+        if (values == NULL) {
+            return NGX_ERROR;
+        }
+
+        json_array_foreach(options, i, o) {
+            len = json_string_length(o);
+
+            p = ngx_pnalloc(pool, len + 1);
+            if (p == NULL) {
+                return NGX_ERROR;
+            }
+
+            ngx_memcpy(p, json_string_value(o), len);
+            p[len] = '\0';
+            values[i] = (char *) p;
+        }
+
+        f->enum_values = values;
+
+    } else {
+        f->type = CRM_FT_TEXT;
+    }
+
+    len = ngx_strlen(name);
+
+    f->name.len = sizeof("customFields.") - 1 + len;
+    f->name.data = ngx_pnalloc(pool, f->name.len);
+
+    f->column.data = ngx_pnalloc(pool, ngx_strlen(expr) + 2 * len + 1);
+
+    if (f->name.data == NULL || f->column.data == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_sprintf(f->name.data, "customFields.%s", name);
+    f->column.len = ngx_sprintf(f->column.data, expr, name, name)
+                    - f->column.data - 1;
+
+    f->flags = CRM_F_FILTER|CRM_F_SORT|CRM_F_EXPR;
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+crm_schema_custom_name_valid(const char *name)
+{
+    size_t  i, len;
+
+    len = ngx_strlen(name);
+
+    if (len == 0 || len > CRM_CUSTOM_NAME_MAX
+        || !((name[0] >= 'a' && name[0] <= 'z')
+             || (name[0] >= 'A' && name[0] <= 'Z')))
+    {
+        return NGX_DECLINED;
+    }
+
+    for (i = 1; i < len; i++) {
+        if (!((name[i] >= 'a' && name[i] <= 'z')
+              || (name[i] >= 'A' && name[i] <= 'Z')
+              || (name[i] >= '0' && name[i] <= '9') || name[i] == '_'))
+        {
+            return NGX_DECLINED;
+        }
+    }
+
+    return NGX_OK;
 }

@@ -65,16 +65,18 @@ static ngx_int_t crm_validate_range(crm_validate_t *ctx, crm_field_t *f,
 
 typedef struct {
     ngx_str_t                 name;         /* the resource */
-    crm_check_pt              check;
+    crm_own_pt                check;
+    crm_needs_pt              needs;        /* or NULL */
 } crm_validate_own_t;
 
 
+static crm_validate_own_t *crm_validate_own_find(crm_resource_t *res);
 static ngx_int_t crm_validate_own(ngx_pool_t *pool, crm_resource_t *res,
-    void *body, ngx_array_t *errors);
+    void *body, void *custom, ngx_array_t *errors);
 static ngx_int_t crm_validate_email_send(ngx_pool_t *pool,
-    crm_resource_t *res, void *body, ngx_array_t *errors);
+    crm_resource_t *res, void *body, void *custom, ngx_array_t *errors);
 static ngx_int_t crm_validate_webhook(ngx_pool_t *pool, crm_resource_t *res,
-    void *body, ngx_array_t *errors);
+    void *body, void *custom, ngx_array_t *errors);
 static ngx_int_t crm_validate_add(ngx_pool_t *pool, ngx_array_t *errors,
     const char *part, const char *field, size_t len, ngx_str_t *code,
     ngx_str_t *message);
@@ -140,7 +142,7 @@ static crm_validate_type_t  crm_validate_types[] = {
 
 ngx_int_t
 crm_validate(ngx_pool_t *pool, crm_resource_t *res, void *body,
-    ngx_uint_t create, ngx_array_t *values, ngx_array_t *errors)
+    ngx_uint_t create, void *custom, ngx_array_t *values, ngx_array_t *errors)
 {
     size_t                len;
     u_char               *seen;
@@ -293,7 +295,7 @@ crm_validate(ngx_pool_t *pool, crm_resource_t *res, void *body,
 
     n = errors->nelts;
 
-    if (crm_validate_own(pool, res, body, errors) != NGX_OK) {
+    if (crm_validate_own(pool, res, body, custom, errors) != NGX_OK) {
         return NGX_ERROR;
     }
 
@@ -330,9 +332,9 @@ crm_validate(ngx_pool_t *pool, crm_resource_t *res, void *body,
  */
 
 static crm_validate_own_t  crm_validate_owns[] = {
-    { ngx_string("campaigns"), crm_campaign_check },
-    { ngx_string("emails"), crm_validate_email_send },
-    { ngx_string("webhooks"), crm_validate_webhook }
+    { ngx_string("campaigns"), crm_campaign_check, crm_campaign_needs },
+    { ngx_string("emails"), crm_validate_email_send, NULL },
+    { ngx_string("webhooks"), crm_validate_webhook, NULL }
 };
 
 
@@ -347,7 +349,7 @@ static crm_validate_own_t  crm_validate_owns[] = {
 
 static ngx_int_t
 crm_validate_webhook(ngx_pool_t *pool, crm_resource_t *res, void *body,
-    ngx_array_t *errors)
+    void *custom, ngx_array_t *errors)
 {
     size_t       i;
     json_t      *v, *e;
@@ -421,7 +423,7 @@ crm_validate_webhook(ngx_pool_t *pool, crm_resource_t *res, void *body,
 
 static ngx_int_t
 crm_validate_email_send(ngx_pool_t *pool, crm_resource_t *res, void *body,
-    ngx_array_t *errors)
+    void *custom, ngx_array_t *errors)
 {
     size_t       i, k, cc, bcc;
     json_t      *v, *a;
@@ -621,9 +623,8 @@ crm_validate_mailable(u_char *p, size_t len)
 }
 
 
-static ngx_int_t
-crm_validate_own(ngx_pool_t *pool, crm_resource_t *res, void *body,
-    ngx_array_t *errors)
+static crm_validate_own_t *
+crm_validate_own_find(crm_resource_t *res)
 {
     ngx_uint_t  i;
 
@@ -635,11 +636,41 @@ crm_validate_own(ngx_pool_t *pool, crm_resource_t *res, void *body,
                            res->name.len)
                == 0)
         {
-            return crm_validate_owns[i].check(pool, res, body, errors);
+            return &crm_validate_owns[i];
         }
     }
 
-    return NGX_OK;
+    return NULL;
+}
+
+
+static ngx_int_t
+crm_validate_own(ngx_pool_t *pool, crm_resource_t *res, void *body,
+    void *custom, ngx_array_t *errors)
+{
+    crm_validate_own_t  *own;
+
+    own = crm_validate_own_find(res);
+
+    return own ? own->check(pool, res, body, custom, errors) : NGX_OK;
+}
+
+
+/*
+ * The resource whose custom-field definitions the rules of "res" want
+ * for "body" (a campaign's audience filter on customFields.<name> wants
+ * the contacts'), or NULL: the caller loads them and passes them to
+ * crm_validate()
+ */
+
+crm_resource_t *
+crm_validate_needs(crm_resource_t *res, void *body)
+{
+    crm_validate_own_t  *own;
+
+    own = crm_validate_own_find(res);
+
+    return (own && own->needs) ? own->needs(body) : NULL;
 }
 
 
@@ -1613,7 +1644,7 @@ crm_validate_part(ngx_pool_t *pool, crm_validate_part_t *pt, json_t *v,
         return NGX_ERROR;
     }
 
-    rc = crm_validate(pool, part, v, 0, &values, &sub);
+    rc = crm_validate(pool, part, v, 0, NULL, &values, &sub);
 
     if (rc == NGX_ERROR) {
         return NGX_ERROR;

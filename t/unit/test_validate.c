@@ -40,6 +40,9 @@ static void test_numbers(void);
 static void test_types(void);
 static void test_timestamps(void);
 static void test_links_createonly(void);
+static void test_custom(void);
+static ngx_int_t run_custom(crm_resource_t *res, const char *json,
+    const char *custom);
 
 
 static const char  *test_levels[] = { "low", "high", NULL };
@@ -113,6 +116,7 @@ main(void)
     test_types();
     test_timestamps();
     test_links_createonly();
+    test_custom();
 
     ngx_destroy_pool(pool);
 
@@ -668,6 +672,108 @@ test_timestamps(void)
 }
 
 
+/*
+ * A campaign's audience filter on customFields.<name>: it wants the
+ * contacts' definitions (crm_validate_needs()), and is parsed with them
+ */
+
+static void
+test_custom(void)
+{
+    static const char  *defs =
+        "{\"contacts\": [{\"name\": \"tier\", \"type\": \"select\", "
+        "\"options\": [\"gold\", \"silver\"]}, "
+        "{\"name\": \"score\", \"type\": \"number\"}, "
+        "{\"name\": \"bad-name\", \"type\": \"text\"}], "
+        "\"companies\": [{\"name\": \"size\", \"type\": \"number\"}]}";
+    static const char  *gold =
+        "{\"audience\": {\"filter\": \"customFields.tier=gold\"}}";
+    json_t             *body;
+    json_error_t        err;
+
+    body = json_loads(gold, 0, &err);
+
+    ok(body != NULL && crm_validate_needs(campaigns, body) == contacts,
+       "custom: a custom-field audience wants the contacts' definitions");
+    ok(body != NULL && crm_validate_needs(contacts, body) == NULL,
+       "custom: a contact's body wants none");
+    json_decref(body);
+
+    body = json_loads("{\"audience\": {\"filter\": \"status=lead\"}}", 0,
+                      &err);
+    ok(body != NULL && crm_validate_needs(campaigns, body) == NULL,
+       "custom: an audience on plain fields wants none");
+    json_decref(body);
+
+    body = json_loads("{\"audience\": {\"tags\": "
+                      "[\"customFields.tier\"]}}", 0, &err);
+    ok(body != NULL && crm_validate_needs(campaigns, body) == NULL,
+       "custom: nor does an audience of tags, whatever they say");
+    json_decref(body);
+
+    run_custom(campaigns, gold, NULL);
+    has_error("audience.filter", "unknown_parameter",
+              "custom: without definitions, unknown");
+
+    run_custom(campaigns, gold, defs);
+    is_rc(NGX_OK, "custom: with the definitions, a filter");
+
+    run_custom(campaigns,
+               "{\"audience\": {\"filter\": "
+               "\"customFields.score[gte]=50&status=lead\"}}", defs);
+    is_rc(NGX_OK, "custom: a number's operator, with a plain filter");
+
+    run_custom(campaigns,
+               "{\"audience\": {\"filter\": \"customFields.score[like]=5\"}}",
+               defs);
+    has_error("audience.filter", "invalid_operator",
+              "custom: an operator its type does not take");
+
+    run_custom(campaigns,
+               "{\"audience\": {\"filter\": \"customFields.tier[in]=gold,"
+               "bronze\"}}", defs);
+    is_rc(NGX_OK, "custom: a select's value no longer an option, as a "
+          "list finds records by it");
+
+    run_custom(campaigns,
+               "{\"audience\": {\"filter\": \"customFields.size=3\"}}",
+               defs);
+    has_error("audience.filter", "unknown_parameter",
+              "custom: a companies' field is not a contact's");
+
+    run_custom(campaigns,
+               "{\"audience\": {\"filter\": \"customFields.bad-name=x\"}}",
+               defs);
+    has_error("audience.filter", "unknown_parameter",
+              "custom: a definition whose name is no SQL name is left out");
+}
+
+
+static ngx_int_t
+run_custom(crm_resource_t *res, const char *json, const char *custom)
+{
+    json_t        *body, *defs;
+    json_error_t   err;
+
+    body = json_loads(json, 0, &err);
+    defs = custom ? json_loads(custom, 0, &err) : NULL;
+
+    if (body == NULL || (custom != NULL && defs == NULL)) {
+        diag("bad test JSON: %s: %s", json, err.text);
+        json_decref(body);
+        last_rc = NGX_ABORT;
+        return last_rc;
+    }
+
+    last_rc = crm_validate(pool, res, body, 0, defs, &values, &errors);
+
+    json_decref(body);
+    json_decref(defs);
+
+    return last_rc;
+}
+
+
 /* parses, validates, frees the JSON: the values must not point into it */
 
 static ngx_int_t
@@ -688,7 +794,7 @@ run(crm_resource_t *res, const char *json, size_t flags, ngx_uint_t create)
         return last_rc;
     }
 
-    last_rc = crm_validate(pool, res, body, create, &values, &errors);
+    last_rc = crm_validate(pool, res, body, create, NULL, &values, &errors);
 
     json_decref(body);
 
