@@ -9,6 +9,9 @@
  * crm_schema_all(), and create (byte & 0x80) or update; the rest is the
  * body, parsed as crm_json_body() parses it.
  *
+ * A body whose rules want custom-field definitions (crm_validate_needs())
+ * is given a fixed set, as the handlers load them.
+ *
  * What is checked besides the sanitizers: the return codes; that an
  * accepted body gives one value per field it names, of fields that are
  * writable, in the text form PostgreSQL reads for the field's type (a C
@@ -37,8 +40,26 @@ static size_t fuzz_chars(ngx_str_t *s);
 static const char  *fuzz_codes[] = {
     "required", "invalid_type", "too_long", "too_short", "invalid_format",
     "invalid_value", "unknown_field", "read_only", "out_of_range",
-    "invalid_merge_field", "unknown_merge_field", "not_a_filter", NULL
+    "invalid_merge_field", "unknown_merge_field", "not_a_filter",
+    /* a campaign's audience filter: the list parser's codes */
+    "conflicting_parameters", "duplicate_parameter", "invalid_encoding",
+    "invalid_operator", "not_filterable", "not_searchable", "not_sortable",
+    "too_many_filters", "too_many_sort_keys", "too_many_values",
+    "unknown_operator", "unknown_parameter", NULL
 };
+
+
+/* custom-field definitions, as loaded, for the bodies that want them */
+
+static const char  *fuzz_custom_json =
+    "{\"contacts\": [{\"name\": \"tier\", \"type\": \"select\", "
+    "\"options\": [\"gold\", \"silver\"]}, {\"name\": \"score\", "
+    "\"type\": \"number\"}, {\"name\": \"born\", \"type\": \"date\"}, "
+    "{\"name\": \"ok\", \"type\": \"boolean\"}, {\"name\": \"note\", "
+    "\"type\": \"text\"}], \"companies\": [{\"name\": \"size\", "
+    "\"type\": \"number\"}]}";
+
+static json_t  *fuzz_custom;
 
 
 int
@@ -94,7 +115,14 @@ fuzz_validate(crm_resource_t *res, json_t *body, ngx_uint_t create)
 
     pool = fuzz_pool();
 
-    rc = crm_validate(pool, res, body, create, NULL, &values, &errors);
+    if (fuzz_custom == NULL) {
+        fuzz_custom = json_loads(fuzz_custom_json, 0, NULL);
+        fuzz_check(fuzz_custom != NULL, "the definitions load");
+    }
+
+    rc = crm_validate(pool, res, body, create,
+                      crm_validate_needs(res, body) ? fuzz_custom : NULL,
+                      &values, &errors);
 
     fuzz_check(rc == NGX_OK || rc == NGX_DECLINED, "return code");
 

@@ -905,3 +905,23 @@ X-API-Key: test-key-a-0123456789abcdef
 Content-Type: application/json
 --- error_code: 207
 --- response_body_like: ^\{"data":\[\{"index":0,"status":201,.*"filter":"customFields.tier=gold".*\{"index":1,"status":422,.*"code":"unknown_parameter","message":"customFields.colour:.*\{"index":2,"status":200,.*"filter":"customFields.score\[lt\]=10"
+
+=== TEST 65: a template merges a custom field that is defined
+--- request
+POST /api/v1/campaigns
+{"name":"Merge","subject":"For {{customFields.tier|you}}","text":"score {{ customFields.score }}","audience":{"tags":["vip"]}}
+--- more_headers
+X-API-Key: test-key-a-0123456789abcdef
+Content-Type: application/json
+--- error_code: 201
+--- response_body_like: "subject":"For \{\{customFields.tier\|you\}\}"
+
+=== TEST 66: ... and refuses one that is not, and the object alone, together
+--- request
+POST /api/v1/campaigns
+{"name":"Merge","subject":"For {{customFields.colour}}","text":"{{customFields}}","html":"<p>{{company.customFields.tier}}</p>","audience":{"tags":["vip"]}}
+--- more_headers
+X-API-Key: test-key-a-0123456789abcdef
+Content-Type: application/json
+--- error_code: 422
+--- response_body_like: "fields":\[\{"field":"subject","code":"unknown_merge_field","message":"unknown merge field \\"\{\{customFields.colour\}\}\\": no custom field of that name"\},\{"field":"text","code":"unknown_merge_field","message":"merge field \\"\{\{customFields\}\}\\" is an object, not a value: name one of its keys"\},\{"field":"html","code":"unknown_merge_field","message":"unknown merge field \\"\{\{company.customFields.tier\}\}\\": no custom field of that name"\}\]

@@ -353,7 +353,8 @@ Test::Nginx::Socket::add_response_body_check(sub {
             . " ('$A', 'S1', 'tier-silver1\@camp.test',"
             . " '{\"tier\": \"silver\"}'),"
             . " ('$A', 'N1', 'tier-none1\@camp.test', '{}')");
-        my $id = campaign(name => 'gold', subject => 's', text => 'x',
+        my $id = campaign(name => 'gold', subject => 's',
+                          text => '{{firstName}} is {{customFields.tier}}',
                           audience => { filter => 'customFields.tier=gold' });
         my ($s) = act($id, 'start');
         is($s, 200, "$name - started");
@@ -361,6 +362,9 @@ Test::Nginx::Socket::add_response_body_check(sub {
         is(join(' ', sort map { $_->{rcpt} } mails_like(qr/^tier-/)),
            'tier-gold1@camp.test tier-gold2@camp.test',
            "$name - the gold contacts, nobody else");
+        my ($m) = mails_like(qr/^tier-gold1\@/);
+        is(CRM::Test::eml($m)->[0]{text} // '', "G1 is gold\n",
+           "$name - a custom field merged");
 
         # the definition deleted after the campaign was written
         my $id2 = campaign(name => 'silver', subject => 's', text => 'x',
@@ -551,7 +555,7 @@ X-API-Key: test-key-a-0123456789abcdef
 
 
 
-=== TEST 11: a campaign's audience on a custom field mails the contacts it names
+=== TEST 11: a campaign's audience on a custom field mails the contacts it names, merged
 --- request
 GET /api/v1/campaigns?fields=status&limit=1
 --- more_headers

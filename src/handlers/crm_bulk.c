@@ -109,7 +109,6 @@ crm_bulk(ngx_http_request_t *r, crm_ctx_t *ctx)
     ngx_uint_t           atomic, failed;
     crm_bulk_t          *bulk;
     crm_stmt_t          *st;
-    crm_resource_t      *object;
     ngx_pool_cleanup_t  *cln;
 
     if (crm_bulk_body(r, ctx, &ops, &atomic) != NGX_OK) {
@@ -117,12 +116,11 @@ crm_bulk(ngx_http_request_t *r, crm_ctx_t *ctx)
     }
 
     json_array_foreach(ops, i, op) {
-        object = crm_validate_needs(ctx->route.res,
-                                    json_object_get(op, "data"));
-
-        if (object != NULL && ctx->custom == NULL) {
+        if (ctx->custom == NULL
+            && crm_validate_needs(ctx->route.res, json_object_get(op, "data")))
+        {
             /* the rules of an operation want custom fields: loaded once */
-            return crm_custom_load(r, ctx, object, crm_bulk);
+            return crm_custom_load(r, ctx, NULL, crm_bulk);
         }
     }
 

@@ -101,20 +101,18 @@ crm_get(ngx_http_request_t *r, crm_ctx_t *ctx)
 ngx_int_t
 crm_create(ngx_http_request_t *r, crm_ctx_t *ctx)
 {
-    ngx_int_t        rc;
-    ngx_array_t      values, errors;
-    crm_stmt_t      *st;
-    crm_resource_t  *object;
+    ngx_int_t     rc;
+    ngx_array_t   values, errors;
+    crm_stmt_t   *st;
 
     if (ctx->route.object != NULL && crm_create_object(r, ctx) != NGX_OK) {
         return ctx->rc;
     }
 
-    object = crm_validate_needs(ctx->route.res, ctx->body);
-
-    if (object != NULL && ctx->custom == NULL) {
-        /* the body's rules want custom fields: a campaign's audience */
-        return crm_custom_load(r, ctx, object, crm_create);
+    if (ctx->custom == NULL && crm_validate_needs(ctx->route.res, ctx->body))
+    {
+        /* the body's rules want custom fields: a campaign's */
+        return crm_custom_load(r, ctx, NULL, crm_create);
     }
 
     if (ngx_array_init(&values, r->pool, 16, sizeof(crm_value_t)) != NGX_OK
@@ -157,20 +155,18 @@ crm_create(ngx_http_request_t *r, crm_ctx_t *ctx)
 ngx_int_t
 crm_update(ngx_http_request_t *r, crm_ctx_t *ctx)
 {
-    ngx_int_t        rc;
-    ngx_array_t      values, errors;
-    crm_stmt_t      *st;
-    crm_resource_t  *object;
+    ngx_int_t     rc;
+    ngx_array_t   values, errors;
+    crm_stmt_t   *st;
 
     if (crm_uuid_valid(ctx->route.id.data, ctx->route.id.len) != NGX_OK) {
         return crm_exec_not_found(r, ctx);
     }
 
-    object = crm_validate_needs(ctx->route.res, ctx->body);
-
-    if (object != NULL && ctx->custom == NULL) {
+    if (ctx->custom == NULL && crm_validate_needs(ctx->route.res, ctx->body))
+    {
         /* the handler runs again once they are loaded, If-Match not yet read */
-        return crm_custom_load(r, ctx, object, crm_update);
+        return crm_custom_load(r, ctx, NULL, crm_update);
     }
 
     if (crm_exec_if_match(r, ctx) != NGX_OK) {

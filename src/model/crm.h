@@ -105,8 +105,8 @@ typedef ngx_int_t (*crm_check_pt)(ngx_pool_t *pool, crm_resource_t *res,
  */
 typedef ngx_int_t (*crm_own_pt)(ngx_pool_t *pool, crm_resource_t *res,
     void *body, void *custom, ngx_array_t *errors);
-/* the resource whose custom-field definitions a body's rules want */
-typedef crm_resource_t *(*crm_needs_pt)(void *body);
+/* whether a body's rules want the workspace's custom-field definitions */
+typedef ngx_uint_t (*crm_needs_pt)(void *body);
 
 
 /* what a resource is (crm_schema.c's rows), named */
@@ -369,8 +369,11 @@ typedef struct {
 
 ngx_int_t crm_campaign_check(ngx_pool_t *pool, crm_resource_t *res,
     void *body, void *custom, ngx_array_t *errors);
-/* contacts when its audience filters on customFields.<name> (crm_needs_pt) */
-crm_resource_t *crm_campaign_needs(void *body);
+/*
+ * whether its templates or its audience filter name customFields.<name>
+ * (crm_needs_pt)
+ */
+ngx_uint_t crm_campaign_needs(void *body);
 /*
  * whether a parsed audience filter selects contacts in particular: one
  * without a filter or q (an empty string, "&&") is no audience, never
@@ -711,10 +714,10 @@ ngx_int_t crm_validate(ngx_pool_t *pool, crm_resource_t *res, void *body,
     ngx_uint_t create, void *custom, ngx_array_t *values,
     ngx_array_t *errors);
 /*
- * the resource whose custom-field definitions crm_validate() wants, as
- * "custom", for this body of "res"; NULL: none
+ * whether crm_validate() wants the workspace's custom-field definitions,
+ * as "custom", for this body of "res"
  */
-crm_resource_t *crm_validate_needs(crm_resource_t *res, void *body);
+ngx_uint_t crm_validate_needs(crm_resource_t *res, void *body);
 /*
  * the body of POST /<resource>/:id/<action> (a lead's convert: its parts;
  * a campaign's transitions: no fields): appends crm_field_error_t to

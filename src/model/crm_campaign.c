@@ -4,9 +4,9 @@
  * templates' merge fields exist (crm_merge.c), and its audience is one
  * of {"filter": "<the query string of GET /contacts>"}, {"tags": [...]}
  * or {"contactIds": [...]}, the filter parsed by the list's own parser
- * (crm_query.c), with the workspace's custom fields of contacts when it
- * names one (crm_campaign_needs()), so that it is refused for the same
- * reasons.
+ * (crm_query.c), so that it is refused for the same reasons.  A
+ * template or a filter that names customFields.<name> is checked against
+ * the workspace's definitions (crm_campaign_needs()).
  */
 
 
@@ -29,6 +29,14 @@ static ngx_int_t crm_campaign_filter(ngx_pool_t *pool, json_t *v,
     json_t *custom, ngx_array_t *errors);
 static ngx_uint_t crm_campaign_same_name(const char *a, u_char *b,
     size_t len);
+static ngx_uint_t crm_campaign_names_custom(json_t *v);
+
+
+/* the fields that are templates */
+
+static const char  *crm_campaign_templates[] = {
+    "subject", "text", "html", NULL
+};
 
 
 /* the query parameters of a list that are not filters */
@@ -80,7 +88,6 @@ crm_campaign_check(ngx_pool_t *pool, crm_resource_t *res, void *body,
     ngx_uint_t        i;
     crm_error_t       err;
     crm_resource_t   *contacts, *companies;
-    static const char *templates[] = { "subject", "text", "html", NULL };
 
     ngx_str_set(&name, "contacts");
     contacts = crm_schema_find(&name);
@@ -92,8 +99,8 @@ crm_campaign_check(ngx_pool_t *pool, crm_resource_t *res, void *body,
         return NGX_ERROR;
     }
 
-    for (i = 0; templates[i] != NULL; i++) {
-        v = json_object_get(body, templates[i]);
+    for (i = 0; crm_campaign_templates[i] != NULL; i++) {
+        v = json_object_get(body, crm_campaign_templates[i]);
 
         if (!json_is_string(v)) {
             continue;
@@ -102,13 +109,15 @@ crm_campaign_check(ngx_pool_t *pool, crm_resource_t *res, void *body,
         tpl.data = (u_char *) json_string_value(v);
         tpl.len = json_string_length(v);
 
-        switch (crm_merge_check(pool, &tpl, contacts, companies, &err)) {
+        switch (crm_merge_check(pool, &tpl, contacts, companies, custom,
+                                &err))
+        {
 
         case NGX_OK:
             break;
 
         case NGX_DECLINED:
-            if (crm_campaign_error(pool, errors, templates[i],
+            if (crm_campaign_error(pool, errors, crm_campaign_templates[i],
                                    (char *) err.code.data, &err.message)
                 != NGX_OK)
             {
@@ -369,25 +378,39 @@ crm_campaign_filter(ngx_pool_t *pool, json_t *v, json_t *custom,
 }
 
 
-crm_resource_t *
+ngx_uint_t
 crm_campaign_needs(void *body)
 {
-    json_t     *v;
-    ngx_str_t   name;
+    json_t      *v;
+    ngx_uint_t   i;
 
     v = json_object_get(json_object_get(body, "audience"), "filter");
 
-    if (!json_is_string(v)
-        || ngx_strnstr((u_char *) json_string_value(v), "customFields.",
-                       json_string_length(v))
-           == NULL)
-    {
-        return NULL;
+    if (crm_campaign_names_custom(v)) {
+        return 1;
     }
 
-    ngx_str_set(&name, "contacts");
+    for (i = 0; crm_campaign_templates[i] != NULL; i++) {
+        v = json_object_get(body, crm_campaign_templates[i]);
 
-    return crm_schema_find(&name);
+        if (crm_campaign_names_custom(v)) {
+            return 1;
+        }
+    }
+
+    return 0;
+}
+
+
+/* a string that has "customFields." in it */
+
+static ngx_uint_t
+crm_campaign_names_custom(json_t *v)
+{
+    return json_is_string(v)
+           && ngx_strnstr((u_char *) json_string_value(v), "customFields.",
+                          json_string_length(v))
+              != NULL;
 }
 
 

@@ -13,6 +13,8 @@
 
 typedef struct {
     ngx_str_t                 name;         /* "firstName", "name" */
+    ngx_str_t                 key;          /* {{<name>.<key>}}: a key of
+                                               an object field */
     ngx_str_t                 deflt;
     ngx_uint_t                company;      /* {{company.<name>}} */
     u_char                   *end;          /* after the closing braces */
@@ -29,7 +31,12 @@ typedef struct {
 
 static ngx_int_t crm_merge_next(u_char *p, u_char *last, u_char **open,
     crm_merge_field_t *mf);
-static ngx_uint_t crm_merge_known(crm_resource_t *res, ngx_str_t *name);
+static crm_field_t *crm_merge_known(crm_resource_t *res, ngx_str_t *name);
+static ngx_int_t crm_merge_custom(json_t *custom, crm_resource_t *res,
+    ngx_str_t *key);
+static ngx_int_t crm_merge_unknown(ngx_pool_t *pool, crm_merge_field_t *mf,
+    const char *lead, const char *why, crm_error_t *err);
+static ngx_uint_t crm_merge_name_valid(u_char *p, u_char *last);
 static ngx_int_t crm_merge_put(crm_merge_buf_t *b, u_char *p, size_t len,
     ngx_uint_t html);
 static ngx_int_t crm_merge_value(crm_merge_buf_t *b, json_t *v,
@@ -44,7 +51,7 @@ static ngx_int_t crm_merge_value(crm_merge_buf_t *b, json_t *v,
 static ngx_int_t
 crm_merge_next(u_char *p, u_char *last, u_char **open, crm_merge_field_t *mf)
 {
-    u_char  *s, *e, *bar, *q;
+    u_char  *s, *e, *bar, *q, *dot;
 
     *open = NULL;
 
@@ -79,7 +86,10 @@ crm_merge_next(u_char *p, u_char *last, u_char **open, crm_merge_field_t *mf)
 
     bar = ngx_strlchr(s, e, '|');
 
-    /* the name: trimmed, letters, digits, "_" and one "company." */
+    /*
+     * the name: trimmed, letters, digits, "_", one "company." and one
+     * ".<key>" of an object field
+     */
 
     q = (bar != NULL) ? bar : e;
 
@@ -106,13 +116,24 @@ crm_merge_next(u_char *p, u_char *last, u_char **open, crm_merge_field_t *mf)
 
     mf->name.data = s;
     mf->name.len = q - s;
+    ngx_str_set(&mf->key, "");          /* "%V" copies from its data */
 
-    for ( /* void */ ; s < q; s++) {
-        if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z')
-              || (*s >= '0' && *s <= '9') || *s == '_'))
-        {
+    dot = ngx_strlchr(s, q, '.');
+
+    if (dot != NULL) {
+        mf->name.len = dot - s;
+        mf->key.data = dot + 1;
+        mf->key.len = q - (dot + 1);
+
+        if (!crm_merge_name_valid(mf->key.data, q)) {
             return NGX_DECLINED;
         }
+    }
+
+    if (!crm_merge_name_valid(mf->name.data,
+                              mf->name.data + mf->name.len))
+    {
+        return NGX_DECLINED;
     }
 
     ngx_str_null(&mf->deflt);
@@ -141,16 +162,37 @@ crm_merge_next(u_char *p, u_char *last, u_char **open, crm_merge_field_t *mf)
 }
 
 
-/* a field a JSON rendering of the resource has, by its JSON name */
+/* letters, digits and "_", at least one */
 
 static ngx_uint_t
+crm_merge_name_valid(u_char *p, u_char *last)
+{
+    if (p == last) {
+        return 0;
+    }
+
+    for ( /* void */ ; p < last; p++) {
+        if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z')
+              || (*p >= '0' && *p <= '9') || *p == '_'))
+        {
+            return 0;
+        }
+    }
+
+    return 1;
+}
+
+
+/* a field a JSON rendering of the resource has, by its JSON name */
+
+static crm_field_t *
 crm_merge_known(crm_resource_t *res, ngx_str_t *name)
 {
     ngx_uint_t    i;
     crm_field_t  *f;
 
     if (res == NULL) {
-        return 0;
+        return NULL;
     }
 
     for (i = 0; i < res->nfields; i++) {
@@ -163,20 +205,47 @@ crm_merge_known(crm_resource_t *res, ngx_str_t *name)
         if (f->name.len == name->len
             && ngx_strncmp(f->name.data, name->data, name->len) == 0)
         {
-            return 1;
+            return f;
         }
     }
 
-    return 0;
+    return NULL;
+}
+
+
+/* a custom field "key" of "res" among the definitions in "custom" */
+
+static ngx_int_t
+crm_merge_custom(json_t *custom, crm_resource_t *res, ngx_str_t *key)
+{
+    size_t       i;
+    json_t      *defs, *def, *name;
+
+    defs = json_object_get(custom, (char *) res->name.data);
+
+    json_array_foreach(defs, i, def) {
+        name = json_object_get(def, "name");
+
+        if (json_is_string(name) && json_string_length(name) == key->len
+            && ngx_strncmp(json_string_value(name), key->data, key->len)
+               == 0)
+        {
+            return NGX_OK;
+        }
+    }
+
+    return NGX_DECLINED;
 }
 
 
 ngx_int_t
 crm_merge_check(ngx_pool_t *pool, ngx_str_t *tpl, crm_resource_t *contact,
-    crm_resource_t *company, crm_error_t *err)
+    crm_resource_t *company, void *custom, crm_error_t *err)
 {
     u_char             *p, *last, *open, *msg;
     size_t              len;
+    crm_field_t        *f;
+    crm_resource_t     *res;
     crm_merge_field_t   mf;
 
     p = tpl->data;
@@ -213,25 +282,60 @@ crm_merge_check(ngx_pool_t *pool, ngx_str_t *tpl, crm_resource_t *contact,
             return NGX_OK;
         }
 
-        if (!crm_merge_known(mf.company ? company : contact, &mf.name)) {
-            msg = ngx_pnalloc(pool, sizeof("unknown merge field \"{{company."
-                                           "}}\"") + mf.name.len);
-            if (msg == NULL) {
-                return NGX_ERROR;
-            }
+        res = mf.company ? company : contact;
+        f = crm_merge_known(res, &mf.name);
 
-            ngx_str_set(&err->code, "unknown_merge_field");
-            err->message.data = msg;
-            err->message.len = ngx_sprintf(msg,
-                                           "unknown merge field \"{{%s%V}}\"",
-                                           mf.company ? "company." : "",
-                                           &mf.name)
-                               - msg;
-            return NGX_DECLINED;
+        if (f == NULL || (f->type != CRM_FT_OBJECT && mf.key.len > 0)) {
+            return crm_merge_unknown(pool, &mf, "unknown merge field", "",
+                                     err);
+        }
+
+        if (f->type == CRM_FT_OBJECT && mf.key.len == 0) {
+            return crm_merge_unknown(pool, &mf, "merge field",
+                                     " is an object, not a value: name one "
+                                     "of its keys", err);
+        }
+
+        /* a custom field must be defined; other objects' keys are free */
+
+        if (mf.key.len > 0
+            && ngx_strcmp(f->name.data, "customFields") == 0
+            && crm_merge_custom(custom, res, &mf.key) != NGX_OK)
+        {
+            return crm_merge_unknown(pool, &mf, "unknown merge field",
+                                     ": no custom field of that name", err);
         }
 
         p = mf.end;
     }
+}
+
+
+/* NGX_DECLINED, "unknown_merge_field": <lead> "{{<the field>}}"<why> */
+
+static ngx_int_t
+crm_merge_unknown(ngx_pool_t *pool, crm_merge_field_t *mf, const char *lead,
+    const char *why, crm_error_t *err)
+{
+    u_char  *msg;
+    size_t   len;
+
+    len = ngx_strlen(lead) + sizeof(" \"{{company..}}\"") + mf->name.len
+          + mf->key.len + ngx_strlen(why);
+
+    msg = ngx_pnalloc(pool, len);
+    if (msg == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_str_set(&err->code, "unknown_merge_field");
+    err->message.data = msg;
+    err->message.len = ngx_sprintf(msg, "%s \"{{%s%V%s%V}}\"%s", lead,
+                                   mf->company ? "company." : "", &mf->name,
+                                   mf->key.len ? "." : "", &mf->key, why)
+                       - msg;
+
+    return NGX_DECLINED;
 }
 
 
@@ -278,6 +382,13 @@ crm_merge_render(ngx_pool_t *pool, ngx_str_t *tpl, json_t *contact,
 
         obj = mf.company ? company : contact;
         v = json_is_object(obj) ? json_object_get(obj, (char *) name) : NULL;
+
+        if (mf.key.len > 0) {
+            ngx_memcpy(name, mf.key.data, mf.key.len);
+            name[mf.key.len] = '\0';
+
+            v = json_is_object(v) ? json_object_get(v, (char *) name) : NULL;
+        }
 
         if (v == NULL || json_is_null(v)
             || (json_is_string(v) && json_string_length(v) == 0)

@@ -4,11 +4,13 @@
  * pure).
  *
  * A template is text with fields: {{firstName}}, {{company.name}},
- * {{firstName|there}} (a default when the value is empty or null).  A
- * name is a field of the contact (its JSON name) or "company." and a
- * field of the contact's company, as the descriptors name them; spaces
- * inside the braces are allowed.  "{{" that opens no field is an error,
- * so that a typo never reaches a recipient.
+ * {{firstName|there}} (a default when the value is empty or null),
+ * {{customFields.tier}}.  A name is a field of the contact (its JSON
+ * name) or "company." and a field of the contact's company, as the
+ * descriptors name them, and ".<key>" after a field that is an object
+ * (a custom field, defined; any key of an address); spaces inside the
+ * braces are allowed.  "{{" that opens no field is an error, so that a
+ * typo never reaches a recipient.
  */
 
 
@@ -28,12 +30,14 @@
 
 /*
  * NGX_OK when every field of "tpl" names a field of "contact" (or of
- * "company" after "company."); NGX_DECLINED with *err (code
- * "unknown_merge_field" or "invalid_merge_field", a message naming it,
- * in "pool") otherwise
+ * "company" after "company."), a custom field one of the definitions in
+ * "custom" (a json_t object {"<resource>": [definitions]}, or NULL: none);
+ * NGX_DECLINED with *err (code "unknown_merge_field" or
+ * "invalid_merge_field", a message naming it, in "pool") otherwise
  */
 ngx_int_t crm_merge_check(ngx_pool_t *pool, ngx_str_t *tpl,
-    crm_resource_t *contact, crm_resource_t *company, crm_error_t *err);
+    crm_resource_t *contact, crm_resource_t *company, void *custom,
+    crm_error_t *err);
 
 /*
  * "tpl" with its fields replaced by the values of the contact's and the

@@ -657,20 +657,20 @@ crm_validate_own(ngx_pool_t *pool, crm_resource_t *res, void *body,
 
 
 /*
- * The resource whose custom-field definitions the rules of "res" want
- * for "body" (a campaign's audience filter on customFields.<name> wants
- * the contacts'), or NULL: the caller loads them and passes them to
+ * Whether the rules of "res" want the workspace's custom-field
+ * definitions for "body" (a campaign whose templates or audience name
+ * customFields.<name>): the caller loads them and passes them to
  * crm_validate()
  */
 
-crm_resource_t *
+ngx_uint_t
 crm_validate_needs(crm_resource_t *res, void *body)
 {
     crm_validate_own_t  *own;
 
     own = crm_validate_own_find(res);
 
-    return (own && own->needs) ? own->needs(body) : NULL;
+    return (own && own->needs) ? own->needs(body) : 0;
 }
 
 

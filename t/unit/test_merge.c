@@ -26,6 +26,7 @@ static crm_resource_t  *contacts;
 static crm_resource_t  *companies;
 static json_t          *contact;
 static json_t          *company;
+static json_t          *custom;         /* definitions, as loaded */
 
 
 int
@@ -52,9 +53,14 @@ main(void)
     contact = json_loads("{\"firstName\": \"Ada\", \"lastName\": \"\","
                          " \"title\": null, \"email\": \"ada@x.test\","
                          " \"tags\": [\"vip\", \"<b>\"],"
-                         " \"status\": \"lead & <co>\"}", 0, NULL);
+                         " \"status\": \"lead & <co>\","
+                         " \"customFields\": {\"tier\": \"<gold>\","
+                         " \"score\": 7.5, \"vip\": true, \"x\": \"\"}}", 0,
+                         NULL);
     company = json_loads("{\"name\": \"Analytical \\\"Engines\\\"\","
-                         " \"employees\": 12}", 0, NULL);
+                         " \"employees\": 12, \"address\": {\"city\":"
+                         " \"London\"}, \"customFields\": {\"size\": 40}}", 0,
+                         NULL);
 
     if (contact == NULL || company == NULL) {
         return 1;
@@ -96,6 +102,43 @@ main(void)
               "a field inside a field");
     check_bad("{{customFields.x.y}}", "invalid_merge_field", "",
               "a path");
+    check_bad("{{customFields}}", "unknown_merge_field",
+              "\"{{customFields}}\" is an object, not a value",
+              "an object field alone");
+    check_bad("{{company.address}}", "unknown_merge_field",
+              "{{company.address}}", "a company's object field alone");
+    check_bad("{{firstName.x}}", "unknown_merge_field", "{{firstName.x}}",
+              "a key of a field that is no object");
+    check_bad("{{customFields.tier}}", "unknown_merge_field",
+              "{{customFields.tier}}\": no custom field of that name",
+              "a custom field without definitions");
+    check_bad("{{customFields.}}", "invalid_merge_field", "",
+              "an empty key");
+    check_bad("{{.tier}}", "invalid_merge_field", "", "an empty name");
+
+    custom = json_loads("{\"contacts\": [{\"name\": \"tier\", \"type\":"
+                        " \"select\"}, {\"name\": \"score\", \"type\":"
+                        " \"number\"}], \"companies\": [{\"name\":"
+                        " \"size\", \"type\": \"number\"}]}", 0, NULL);
+    if (custom == NULL) {
+        return 1;
+    }
+
+    check_ok("{{customFields.tier}} {{ customFields.score | 0 }}",
+             "defined custom fields");
+    check_ok("{{company.customFields.size}} in {{company.address.city}}",
+             "a company's custom field, an address's key");
+    check_bad("{{customFields.size}}", "unknown_merge_field",
+              "{{customFields.size}}", "a company's custom field on a contact");
+    check_bad("{{company.customFields.tier}}", "unknown_merge_field",
+              "{{company.customFields.tier}}",
+              "a contact's custom field on a company");
+    check_bad("{{customFields.Tier}}", "unknown_merge_field",
+              "{{customFields.Tier}}", "a custom field's name is exact");
+
+    json_decref(custom);
+    custom = NULL;
+
     /* the quote of 40 bytes would end inside the second byte of "\xc3\xa9" */
     check_bad("{{aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\xc3\xa9\xc3\xa9",
               "invalid_merge_field", "{{aaaaaaaaaa",
@@ -122,6 +165,15 @@ main(void)
     render_is("<p>{{title|<none> & co}}</p>", 1,
               "<p>&lt;none&gt; &amp; co</p>", "html: a default escaped");
     render_is("no fields", 0, "no fields", "text without fields");
+    render_is("{{customFields.tier}}/{{customFields.score}}/"
+              "{{customFields.vip}}", 0, "<gold>/7.5/true",
+              "custom fields: a string, a number, a boolean");
+    render_is("<p>{{customFields.tier}}</p>", 1, "<p>&lt;gold&gt;</p>",
+              "html: a custom field escaped");
+    render_is("[{{customFields.x|none}}] [{{customFields.gone|-}}]", 0,
+              "[none] [-]", "an empty or absent custom field: the default");
+    render_is("{{company.customFields.size}} in {{company.address.city}}", 0,
+              "40 in London", "a company's custom field, an address's key");
 
     {
         ngx_str_t  tpl, out;
@@ -192,7 +244,7 @@ check_ok(const char *tpl, const char *name)
     t.data = (u_char *) tpl;
     t.len = strlen(tpl);
 
-    is_int(crm_merge_check(pool, &t, contacts, companies, &err), NGX_OK,
+    is_int(crm_merge_check(pool, &t, contacts, companies, custom, &err), NGX_OK,
            "accepted: %s", name);
 }
 
@@ -210,7 +262,7 @@ check_bad(const char *tpl, const char *code, const char *frag,
 
     ngx_memzero(&err, sizeof(crm_error_t));
 
-    rc = crm_merge_check(pool, &t, contacts, companies, &err);
+    rc = crm_merge_check(pool, &t, contacts, companies, custom, &err);
 
     is_int(rc, NGX_DECLINED, "refused: %s", name);
 

@@ -693,21 +693,21 @@ test_custom(void)
 
     body = json_loads(gold, 0, &err);
 
-    ok(body != NULL && crm_validate_needs(campaigns, body) == contacts,
-       "custom: a custom-field audience wants the contacts' definitions");
-    ok(body != NULL && crm_validate_needs(contacts, body) == NULL,
+    ok(body != NULL && crm_validate_needs(campaigns, body) == 1,
+       "custom: a custom-field audience wants the definitions");
+    ok(body != NULL && crm_validate_needs(contacts, body) == 0,
        "custom: a contact's body wants none");
     json_decref(body);
 
     body = json_loads("{\"audience\": {\"filter\": \"status=lead\"}}", 0,
                       &err);
-    ok(body != NULL && crm_validate_needs(campaigns, body) == NULL,
+    ok(body != NULL && crm_validate_needs(campaigns, body) == 0,
        "custom: an audience on plain fields wants none");
     json_decref(body);
 
     body = json_loads("{\"audience\": {\"tags\": "
                       "[\"customFields.tier\"]}}", 0, &err);
-    ok(body != NULL && crm_validate_needs(campaigns, body) == NULL,
+    ok(body != NULL && crm_validate_needs(campaigns, body) == 0,
        "custom: nor does an audience of tags, whatever they say");
     json_decref(body);
 
