@@ -134,7 +134,7 @@ static crm_validate_type_t  crm_validate_types[] = {
     { crm_validate_date,      "a date string (YYYY-MM-DD)" },
     { crm_validate_array,     "an array of strings" },
     { crm_validate_object,    "an object" },
-    { crm_validate_password,  "a string of 8 to 72 bytes" },
+    { crm_validate_password,  "a string of 8 characters to 72 bytes" },
     { crm_validate_object,    "an array" },
     { crm_validate_array,     "an array of UUID strings" }
 };

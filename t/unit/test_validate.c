@@ -41,6 +41,7 @@ static void test_types(void);
 static void test_timestamps(void);
 static void test_links_createonly(void);
 static void test_custom(void);
+static void test_password(void);
 static ngx_int_t run_custom(crm_resource_t *res, const char *json,
     const char *custom);
 
@@ -117,6 +118,7 @@ main(void)
     test_timestamps();
     test_links_createonly();
     test_custom();
+    test_password();
 
     ngx_destroy_pool(pool);
 
@@ -746,6 +748,31 @@ test_custom(void)
                defs);
     has_error("audience.filter", "unknown_parameter",
               "custom: a definition whose name is no SQL name is left out");
+}
+
+
+/* a password: 8 characters at least, 72 bytes (bcrypt's) at most */
+
+static void
+test_password(void)
+{
+    crm_resource_t  *users;
+
+    users = crm_schema_find(&(ngx_str_t) ngx_string("users"));
+
+    run(users, "{\"password\": \"\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9"
+        "\u00e9\"}", 0, 0);
+    is_rc(NGX_OK, "password: 8 characters of 2 bytes");
+
+    run(users, "{\"password\": \"\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9\"}",
+        0, 0);
+    has_error("password", "too_short", "password: 7 characters of 2 bytes");
+    has_message("password", "8 characters", "password: in characters");
+
+    run(users, "{\"password\": 12345678}", 0, 0);
+    has_error("password", "invalid_type", "password: a number");
+    has_message("password", "8 characters to 72 bytes",
+                "password: the type's message counts both as checked");
 }
 
 
