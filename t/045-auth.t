@@ -488,3 +488,30 @@ POST /api/v1/webhooks
 --- more_headers eval
 "X-API-Key: $CRM::Test::KEYS{owner_a}\nContent-Type: application/json"
 --- error_code: 201
+
+=== TEST 38: write on analytics, which has nothing to write, is refused with the scope to give
+--- request
+POST /api/v1/api-keys
+{"name":"x","scopes":["contacts:read","analytics:write"]}
+--- more_headers eval
+"X-API-Key: $CRM::Test::KEYS{owner_a}\nContent-Type: application/json"
+--- error_code: 422
+--- response_body_like: "fields":\[\{"field":"scopes","code":"invalid_value","message":"analytics is read-only: \\"analytics:read\\" is its scope"\}\]
+
+=== TEST 39: ... as is write on the event feed
+--- request
+POST /api/v1/api-keys
+{"name":"x","scopes":["events:write"]}
+--- more_headers eval
+"X-API-Key: $CRM::Test::KEYS{owner_a}\nContent-Type: application/json"
+--- error_code: 422
+--- response_body_like: "message":"events is read-only: \\"events:read\\" is its scope"
+
+=== TEST 40: "<resource>:*" is every access there is, and "*:*" every access anywhere
+--- request
+POST /api/v1/api-keys
+{"name":"x","scopes":["analytics:*","events:*","*:*"]}
+--- more_headers eval
+"X-API-Key: $CRM::Test::KEYS{owner_a}\nContent-Type: application/json"
+--- error_code: 201
+--- response_body_like: "scopes":\["analytics:\*","events:\*","\*:\*"\]

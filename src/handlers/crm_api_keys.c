@@ -130,6 +130,35 @@ crm_api_key_create(ngx_http_request_t *r, crm_ctx_t *ctx)
                                          "the request is not valid",
                                          &errors);
 
+        case NGX_DONE:
+            fe = ngx_array_push(&errors);
+            if (fe == NULL) {
+                return NGX_HTTP_INTERNAL_SERVER_ERROR;
+            }
+
+            ngx_str_set(&fe->field, "scopes");
+            ngx_str_set(&fe->code, "invalid_value");
+
+            fe->message.data = ngx_pnalloc(r->pool, 2 * scope.len
+                                           + sizeof(" is read-only: \":read"
+                                                    "\" is its scope"));
+            if (fe->message.data == NULL) {
+                return NGX_HTTP_INTERNAL_SERVER_ERROR;
+            }
+
+            fe->message.len = ngx_sprintf(fe->message.data,
+                                          "%*s is read-only: \"%*s:read\" "
+                                          "is its scope",
+                                          scope.len - sizeof(":write") + 1,
+                                          scope.data,
+                                          scope.len - sizeof(":write") + 1,
+                                          scope.data)
+                              - fe->message.data;
+
+            return crm_http_field_errors(r, CRM_E_VALIDATION_FAILED,
+                                         "the request is not valid",
+                                         &errors);
+
         default: /* NGX_ABORT */
             return crm_http_error(r, CRM_E_FORBIDDEN,
                                   "a key cannot be given a scope its "
@@ -334,15 +363,17 @@ crm_api_key_created(crm_pg_req_t *pr, PGresult *res)
 
 /*
  * NGX_OK: "scope" is well-formed and "held" covers it; NGX_DECLINED:
- * malformed; NGX_ABORT: not held.
+ * malformed; NGX_DONE: write on what has nothing to write (analytics, the
+ * event feed); NGX_ABORT: not held.
  */
 
 static ngx_int_t
 crm_auth_scope_check(ngx_str_t *held, ngx_str_t *scope)
 {
-    u_char      *colon;
-    ngx_str_t    res, acc;
-    ngx_uint_t   i;
+    u_char          *colon;
+    ngx_str_t        res, acc;
+    ngx_uint_t       i;
+    crm_resource_t  *target;
 
     if (scope->len == 1 && scope->data[0] == '*') {
         return crm_auth_scope(held, scope, 1) == NGX_OK
@@ -368,15 +399,27 @@ crm_auth_scope_check(ngx_str_t *held, ngx_str_t *scope)
         }
     }
 
+    target = NULL;
+
     if (!(res.len == 1 && res.data[0] == '*')
-        && crm_api_key_scopes[i].len == 0
-        && crm_schema_find(&res) == NULL)
+        && crm_api_key_scopes[i].len == 0)
     {
-        return NGX_DECLINED;
+        target = crm_schema_find(&res);
+        if (target == NULL) {
+            return NGX_DECLINED;
+        }
     }
 
     if (acc.len == 4 && ngx_strncmp(acc.data, "read", 4) == 0) {
         return crm_auth_scope(held, &res, 0) == NGX_OK ? NGX_OK : NGX_ABORT;
+    }
+
+    if (acc.len == 5 && ngx_strncmp(acc.data, "write", 5) == 0
+        && (crm_api_key_scopes[i].len > 0
+            || (target != NULL && target->readonly)))
+    {
+        /* nothing to write: "<resource>:*" is every access, read */
+        return NGX_DONE;
     }
 
     if ((acc.len == 5 && ngx_strncmp(acc.data, "write", 5) == 0)
