@@ -21,6 +21,9 @@ CRM::Test::stored_key($K{owner_b}, $B, '{*}');
 CRM::Test::stored_key($K{read_a}, $A, '{contacts:read}');
 sql("UPDATE api_keys SET rate_limit_per_minute = 3"
     . " WHERE prefix = left('$K{read_a}', 16)");
+CRM::Test::stored_key($K{keys_a}, $A, '{contacts:read,api-keys:write}');
+sql("UPDATE api_keys SET rate_limit_per_minute = 50"
+    . " WHERE prefix = left('$K{keys_a}', 16)");
 
 my $root = $ENV{TEST_NGINX_SERVROOT} || 't/servroot';
 
@@ -261,3 +264,61 @@ X-RateLimit-Remaining: 5999999
 --- request
 GET /api/v1/health
 --- error_code: 200
+
+=== TEST 11: a key cannot give a key a rate limit above its own
+--- http_config
+    crm_postgres "$TEST_NGINX_PG_DSN";
+    crm_rate_limit zone=crm_limit:1m per_minute=100 per_hour=1000;
+--- request
+POST /api/v1/api-keys
+{"name":"child","scopes":["contacts:read"],"rateLimitPerMinute":51}
+--- more_headers eval
+"X-API-Key: $CRM::Test::KEYS{keys_a}\nContent-Type: application/json"
+--- error_code: 403
+--- response_body_like: ^\{"error":\{"code":"FORBIDDEN","status":403,"message":"a key cannot be given a rate limit above its creator's"
+
+=== TEST 12: ... nor above the server's, where the maker has none of its own
+--- http_config
+    crm_postgres "$TEST_NGINX_PG_DSN";
+    crm_rate_limit zone=crm_limit:1m per_minute=100 per_hour=1000;
+--- request
+POST /api/v1/api-keys
+{"name":"child","scopes":["contacts:read"],"rateLimitPerMinute":50,"rateLimitPerHour":1001}
+--- more_headers eval
+"X-API-Key: $CRM::Test::KEYS{keys_a}\nContent-Type: application/json"
+--- error_code: 403
+
+=== TEST 13: a key made without limits by a key that has one inherits it
+--- http_config
+    crm_postgres "$TEST_NGINX_PG_DSN";
+    crm_rate_limit zone=crm_limit:1m per_minute=100 per_hour=1000;
+--- request
+POST /api/v1/api-keys
+{"name":"child","scopes":["contacts:read"],"rateLimitPerHour":null}
+--- more_headers eval
+"X-API-Key: $CRM::Test::KEYS{keys_a}\nContent-Type: application/json"
+--- error_code: 201
+--- response_body_like: "rateLimitPerMinute":50,"rateLimitPerHour":null,
+
+=== TEST 14: a limit at the maker's is given
+--- http_config
+    crm_postgres "$TEST_NGINX_PG_DSN";
+    crm_rate_limit zone=crm_limit:1m per_minute=100 per_hour=1000;
+--- request
+POST /api/v1/api-keys
+{"name":"child","scopes":["contacts:read"],"rateLimitPerMinute":50,"rateLimitPerHour":1000}
+--- more_headers eval
+"X-API-Key: $CRM::Test::KEYS{keys_a}\nContent-Type: application/json"
+--- error_code: 201
+--- response_body_like: "rateLimitPerMinute":50,"rateLimitPerHour":1000,
+
+=== TEST 15: without crm_rate_limit only the maker's own limit holds
+--- http_config
+    crm_postgres "$TEST_NGINX_PG_DSN";
+--- request
+POST /api/v1/api-keys
+{"name":"child","scopes":["contacts:read"],"rateLimitPerMinute":50,"rateLimitPerHour":999999}
+--- more_headers eval
+"X-API-Key: $CRM::Test::KEYS{keys_a}\nContent-Type: application/json"
+--- error_code: 201
+--- response_body_like: "rateLimitPerMinute":50,"rateLimitPerHour":999999,

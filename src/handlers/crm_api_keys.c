@@ -19,10 +19,18 @@ static ngx_int_t crm_api_key_check(json_t *body, ngx_array_t *values,
 static ngx_int_t crm_api_key_error(ngx_array_t *errors, const char *field,
     const char *message);
 static ngx_int_t crm_auth_scope_check(ngx_str_t *held, ngx_str_t *scope);
+static ngx_int_t crm_api_key_limits(ngx_http_request_t *r, crm_ctx_t *ctx,
+    ngx_array_t *values);
 
 
 /* owners are protected from admins on this resource (crm_permit.c) */
 static ngx_str_t  crm_api_key_users = ngx_string("users");
+
+
+/* a key's own rate limits, per window (crm_principal_t's limit[]) */
+static const char  *crm_api_key_limit_fields[CRM_LIMIT_WINDOWS] = {
+    "rateLimitPerMinute", "rateLimitPerHour"
+};
 
 
 /* scopes of routes that are not a resource's */
@@ -166,6 +174,10 @@ crm_api_key_create(ngx_http_request_t *r, crm_ctx_t *ctx)
         }
     }
 
+    if (crm_api_key_limits(r, ctx, &values) != NGX_OK) {
+        return ctx->rc;
+    }
+
     st = crm_sql_fixed(r->pool,
                        "SELECT id::text, key FROM db_api_key_create($1::uuid,"
                        " $2::text,"
@@ -220,6 +232,103 @@ crm_api_key_create(ngx_http_request_t *r, crm_ctx_t *ctx)
     }
 
     return crm_exec(r, ctx, st, crm_api_key_created);
+}
+
+
+/*
+ * A key made by a key is held to its maker's rate limits, as to its
+ * scopes: each window's limit at most the maker's (its own, or the
+ * server's crm_rate_limit), and the maker's own when not given, so that
+ * a key cannot mint itself a larger budget.  Sessions (owners and
+ * admins) and static keys (the operator's) set any limit.  NGX_ERROR:
+ * answered, ctx->rc.
+ */
+
+static ngx_int_t
+crm_api_key_limits(ngx_http_request_t *r, crm_ctx_t *ctx,
+    ngx_array_t *values)
+{
+    u_char            *p;
+    ngx_int_t          n;
+    ngx_uint_t         i, k, most;
+    crm_value_t       *v, *found;
+    crm_limit_conf_t  *lcf;
+
+    if (ctx->principal.kind != CRM_PRINCIPAL_KEY) {
+        return NGX_OK;
+    }
+
+    lcf = &ctx->mcf->limit;
+
+    for (i = 0; i < CRM_LIMIT_WINDOWS; i++) {
+        most = ctx->principal.limit[i];
+
+        if (most == 0 && lcf->zone != NULL) {
+            most = lcf->window[i].limit;
+        }
+
+        if (most == 0) {
+            continue;               /* no limit to hold it to */
+        }
+
+        found = NULL;
+        v = values->elts;
+
+        for (k = 0; k < values->nelts; k++) {
+            if (ngx_strcmp(v[k].field->name.data,
+                           crm_api_key_limit_fields[i])
+                == 0)
+            {
+                found = &v[k];
+                break;
+            }
+        }
+
+        if (found != NULL && !found->param.null) {
+            n = ngx_atoi(found->param.value.data, found->param.value.len);
+
+            if (n == NGX_ERROR || (ngx_uint_t) n > most) {
+                ctx->rc = crm_http_error(r, CRM_E_FORBIDDEN,
+                                         "a key cannot be given a rate "
+                                         "limit above its creator's",
+                                         NULL);
+                return NGX_ERROR;
+            }
+
+            continue;
+        }
+
+        if (ctx->principal.limit[i] == 0) {
+            continue;               /* the server's, as its maker */
+        }
+
+        /* not given: the maker's own */
+
+        if (found == NULL) {
+            found = ngx_array_push(values);
+            if (found == NULL) {
+                ctx->rc = NGX_HTTP_INTERNAL_SERVER_ERROR;
+                return NGX_ERROR;
+            }
+
+            ngx_memzero(found, sizeof(crm_value_t));
+            found->field = crm_schema_field(ctx->route.res,
+                               (u_char *) crm_api_key_limit_fields[i],
+                               ngx_strlen(crm_api_key_limit_fields[i]));
+        }
+
+        p = ngx_pnalloc(r->pool, NGX_INT_T_LEN);
+        if (p == NULL || found->field == NULL) {
+            ctx->rc = NGX_HTTP_INTERNAL_SERVER_ERROR;
+            return NGX_ERROR;
+        }
+
+        found->param.value.data = p;
+        found->param.value.len = ngx_sprintf(p, "%ui", most) - p;
+        found->param.null = 0;
+    }
+
+    return NGX_OK;
 }
 
 
