@@ -91,6 +91,33 @@ Test::Nginx::Socket::add_response_body_check(sub {
                    '{"description":"still the owner\'s"}');
         is($s, 200, "$name - the owner still may");
 
+    } elsif ($name =~ /changed while a guarded write was checked/) {
+        # the subscription's row is changed, and held, by another
+        # transaction: the guard reads the version before it, the write
+        # waits for it, then finds a newer version
+        my $own = sql("SELECT id FROM webhooks WHERE events = '{contact.*}'"
+                      . " AND workspace_id = '$A' LIMIT 1");
+        my $v = sql("SELECT version FROM webhooks WHERE id = '$own'");
+        my $pid = CRM::Test::hold("UPDATE webhooks SET description = 'held',"
+                                  . " version = version + 1"
+                                  . " WHERE id = '$own'", 1.5);
+        my ($s, $b) = http_request('PATCH', "/api/v1/webhooks/$own",
+                                   ["X-API-Key: $E{hooks}",
+                                    'Content-Type: application/json'],
+                                   '{"description":"raced"}');
+        waitpid($pid, 0);
+        is($s, 409, "$name - 409, though the client sent no If-Match");
+        like($b, qr/"code":"CONFLICT".*"message":"the record changed while/,
+             "$name - to send again");
+        is(sql("SELECT description || ' ' || (version > $v)::text"
+               . " FROM webhooks WHERE id = '$own'"), 'held true',
+           "$name - the other change stands, this one was not made");
+        ($s) = http_request('PATCH', "/api/v1/webhooks/$own",
+                            ["X-API-Key: $E{hooks}",
+                             'Content-Type: application/json'],
+                            '{"description":"again"}');
+        is($s, 200, "$name - sent again, it is made");
+
     } elsif ($name =~ /key is shown once/) {
         my $doc = decode_json($body);
         my $key = $doc->{data}{key};
@@ -515,3 +542,10 @@ POST /api/v1/api-keys
 "X-API-Key: $CRM::Test::KEYS{owner_a}\nContent-Type: application/json"
 --- error_code: 201
 --- response_body_like: "scopes":\["analytics:\*","events:\*","\*:\*"\]
+
+=== TEST 41: a subscription changed while a guarded write was checked is 409
+--- request
+GET /api/v1/contacts
+--- more_headers eval
+"X-API-Key: crmk_" . ('b8' x 20)
+--- error_code: 200

@@ -304,9 +304,9 @@ crm_webhook_guarded(crm_pg_req_t *pr, PGresult *res)
         json_decref(events);
 
         /*
-         * the write applies to the version checked: patterns widened in
-         * between make it 412, not a change made unchecked
-         * (crm_exec_if_match() keeps the pin)
+         * the write applies to the version checked (crm_exec_if_match()
+         * keeps the pin): patterns widened in between make it 409 (412
+         * when If-Match named that version), not a change made unchecked
          */
 
         ctx->match.len = PQgetlength(res, 0, 1);

@@ -945,9 +945,25 @@ crm_exec_exists_done(crm_pg_req_t *pr, PGresult *res)
 }
 
 
+/*
+ * The version the write was held to is gone: the client's If-Match, or,
+ * without one, the version the handler checked (a webhook's guard), which
+ * the record left while the request was checked: 409, to send again
+ */
+
 ngx_int_t
 crm_exec_precondition_failed(ngx_http_request_t *r, crm_ctx_t *ctx)
 {
+    ngx_table_elt_t  *h;
+
+    h = crm_http_header_in(r, "If-Match", sizeof("If-Match") - 1);
+
+    if (h == NULL || (h->value.len == 1 && h->value.data[0] == '*')) {
+        return crm_http_error(r, CRM_E_CONFLICT,
+                              "the record changed while this request was "
+                              "checked: send it again", NULL);
+    }
+
     return crm_http_error(r, CRM_E_PRECONDITION_FAILED,
                           "the record has changed since the version "
                           "in If-Match", NULL);
