@@ -549,3 +549,12 @@ GET /api/v1/contacts
 --- more_headers eval
 "X-API-Key: crmk_" . ('b8' x 20)
 --- error_code: 200
+
+=== TEST 42: write on what is read only under its parent is refused too
+--- request
+POST /api/v1/api-keys
+{"name":"x","scopes":["campaign-recipients:write"]}
+--- more_headers eval
+"X-API-Key: $CRM::Test::KEYS{owner_a}\nContent-Type: application/json"
+--- error_code: 422
+--- response_body_like: "message":"campaign-recipients is read-only: \\"campaign-recipients:read\\" is its scope"

@@ -24,6 +24,10 @@ sql("UPDATE api_keys SET rate_limit_per_minute = 3"
 CRM::Test::stored_key($K{keys_a}, $A, '{contacts:read,api-keys:write}');
 sql("UPDATE api_keys SET rate_limit_per_minute = 50"
     . " WHERE prefix = left('$K{keys_a}', 16)");
+# a key that may make keys, and expires
+CRM::Test::stored_key('crmk_' . ('e7' x 20), $A,
+                      '{contacts:read,analytics:read,api-keys:write}',
+                      '2031-05-06T07:08:09Z');
 
 my $root = $ENV{TEST_NGINX_SERVROOT} || 't/servroot';
 
@@ -294,7 +298,7 @@ POST /api/v1/api-keys
     crm_rate_limit zone=crm_limit:1m per_minute=100 per_hour=1000;
 --- request
 POST /api/v1/api-keys
-{"name":"child","scopes":["contacts:read"],"rateLimitPerHour":null}
+{"name":"child","scopes":["contacts:read"],"rateLimitPerMinute":null}
 --- more_headers eval
 "X-API-Key: $CRM::Test::KEYS{keys_a}\nContent-Type: application/json"
 --- error_code: 201
@@ -322,3 +326,47 @@ POST /api/v1/api-keys
 "X-API-Key: $CRM::Test::KEYS{keys_a}\nContent-Type: application/json"
 --- error_code: 201
 --- response_body_like: "rateLimitPerMinute":50,"rateLimitPerHour":999999,
+
+=== TEST 16: a key cannot expire after the key that makes it
+--- http_config
+    crm_postgres "$TEST_NGINX_PG_DSN";
+--- request
+POST /api/v1/api-keys
+{"name":"child","scopes":["contacts:read"],"expiresAt":"2031-05-06T07:08:10Z"}
+--- more_headers eval
+"X-API-Key: crmk_" . ('e7' x 20) . "\nContent-Type: application/json"
+--- error_code: 403
+--- response_body_like: "message":"a key cannot expire after the key that makes it"
+
+=== TEST 17: ... and without an expiry, or with null, it expires with it
+--- http_config
+    crm_postgres "$TEST_NGINX_PG_DSN";
+--- request
+POST /api/v1/api-keys
+{"name":"child","scopes":["contacts:read"],"expiresAt":null}
+--- more_headers eval
+"X-API-Key: crmk_" . ('e7' x 20) . "\nContent-Type: application/json"
+--- error_code: 201
+--- response_body_like: "expiresAt":"2031-05-06T07:08:09.000Z"
+
+=== TEST 18: ... or before it
+--- http_config
+    crm_postgres "$TEST_NGINX_PG_DSN";
+--- request
+POST /api/v1/api-keys
+{"name":"child","scopes":["contacts:read"],"expiresAt":"2031-05-06T07:08:09Z"}
+--- more_headers eval
+"X-API-Key: crmk_" . ('e7' x 20) . "\nContent-Type: application/json"
+--- error_code: 201
+--- response_body_like: "expiresAt":"2031-05-06T07:08:09.000Z"
+
+=== TEST 19: "analytics:*" is read, which a key with analytics:read may give
+--- http_config
+    crm_postgres "$TEST_NGINX_PG_DSN";
+--- request
+POST /api/v1/api-keys
+{"name":"child","scopes":["analytics:*"]}
+--- more_headers eval
+"X-API-Key: crmk_" . ('e7' x 20) . "\nContent-Type: application/json"
+--- error_code: 201
+--- response_body_like: "scopes":\["analytics:\*"\]

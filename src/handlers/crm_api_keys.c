@@ -19,7 +19,7 @@ static ngx_int_t crm_api_key_check(json_t *body, ngx_array_t *values,
 static ngx_int_t crm_api_key_error(ngx_array_t *errors, const char *field,
     const char *message);
 static ngx_int_t crm_auth_scope_check(ngx_str_t *held, ngx_str_t *scope);
-static ngx_int_t crm_api_key_limits(ngx_http_request_t *r, crm_ctx_t *ctx,
+static ngx_int_t crm_api_key_maker(ngx_http_request_t *r, crm_ctx_t *ctx,
     ngx_array_t *values);
 
 
@@ -174,7 +174,7 @@ crm_api_key_create(ngx_http_request_t *r, crm_ctx_t *ctx)
         }
     }
 
-    if (crm_api_key_limits(r, ctx, &values) != NGX_OK) {
+    if (crm_api_key_maker(r, ctx, &values) != NGX_OK) {
         return ctx->rc;
     }
 
@@ -236,19 +236,22 @@ crm_api_key_create(ngx_http_request_t *r, crm_ctx_t *ctx)
 
 
 /*
- * A key made by a key is held to its maker's rate limits, as to its
- * scopes: each window's limit at most the maker's (its own, or the
- * server's crm_rate_limit), and the maker's own when not given, so that
- * a key cannot mint itself a larger budget.  Sessions (owners and
- * admins) and static keys (the operator's) set any limit.  NGX_ERROR:
- * answered, ctx->rc.
+ * A key made by a key is held to its maker, as to its scopes: each
+ * window's rate limit at most the maker's (its own, or the server's
+ * crm_rate_limit), and the maker's own when not given, so that a key
+ * cannot mint itself a larger budget; and it expires when its maker does
+ * or before, so that a key cannot outlive itself.  Sessions (owners and
+ * admins) and static keys (the operator's) set any.  NGX_ERROR: answered,
+ * ctx->rc.
  */
 
 static ngx_int_t
-crm_api_key_limits(ngx_http_request_t *r, crm_ctx_t *ctx,
+crm_api_key_maker(ngx_http_request_t *r, crm_ctx_t *ctx,
     ngx_array_t *values)
 {
     u_char            *p;
+    int64_t            us, last;
+    ngx_tm_t           tm;
     ngx_int_t          n;
     ngx_uint_t         i, k, most;
     crm_value_t       *v, *found;
@@ -327,6 +330,67 @@ crm_api_key_limits(ngx_http_request_t *r, crm_ctx_t *ctx,
         found->param.value.len = ngx_sprintf(p, "%ui", most) - p;
         found->param.null = 0;
     }
+
+    if (ctx->principal.expires == 0) {
+        return NGX_OK;
+    }
+
+    /* microseconds since 2000-01-01, as crm_value_time() counts */
+
+    last = ((int64_t) ctx->principal.expires - 946684800) * 1000000;
+
+    found = NULL;
+    v = values->elts;
+
+    for (k = 0; k < values->nelts; k++) {
+        if (ngx_strcmp(v[k].field->name.data, "expiresAt") == 0) {
+            found = &v[k];
+            break;
+        }
+    }
+
+    if (found != NULL && !found->param.null) {
+        if (crm_value_time(&found->param.value, &us) == NGX_DECLINED
+            || us > last)
+        {
+            ctx->rc = crm_http_error(r, CRM_E_FORBIDDEN,
+                                     "a key cannot expire after the key "
+                                     "that makes it", NULL);
+            return NGX_ERROR;
+        }
+
+        return NGX_OK;
+    }
+
+    /* not given, or null (never): the maker's */
+
+    if (found == NULL) {
+        found = ngx_array_push(values);
+        if (found == NULL) {
+            ctx->rc = NGX_HTTP_INTERNAL_SERVER_ERROR;
+            return NGX_ERROR;
+        }
+
+        ngx_memzero(found, sizeof(crm_value_t));
+        found->field = crm_schema_field(ctx->route.res, (u_char *) "expiresAt",
+                                        sizeof("expiresAt") - 1);
+    }
+
+    p = ngx_pnalloc(r->pool, sizeof("1970-01-01T00:00:00Z") + NGX_INT_T_LEN);
+    if (p == NULL || found->field == NULL) {
+        ctx->rc = NGX_HTTP_INTERNAL_SERVER_ERROR;
+        return NGX_ERROR;
+    }
+
+    ngx_gmtime(ctx->principal.expires, &tm);
+
+    found->param.value.data = p;
+    found->param.value.len = ngx_sprintf(p, "%4d-%02d-%02dT%02d:%02d:%02dZ",
+                                         tm.ngx_tm_year, tm.ngx_tm_mon,
+                                         tm.ngx_tm_mday, tm.ngx_tm_hour,
+                                         tm.ngx_tm_min, tm.ngx_tm_sec)
+                             - p;
+    found->param.null = 0;
 
     return NGX_OK;
 }
@@ -473,7 +537,7 @@ crm_api_key_created(crm_pg_req_t *pr, PGresult *res)
 /*
  * NGX_OK: "scope" is well-formed and "held" covers it; NGX_DECLINED:
  * malformed; NGX_DONE: write on what has nothing to write (analytics, the
- * event feed); NGX_ABORT: not held.
+ * event feed, a parent's deliveries or recipients); NGX_ABORT: not held.
  */
 
 static ngx_int_t
@@ -481,7 +545,7 @@ crm_auth_scope_check(ngx_str_t *held, ngx_str_t *scope)
 {
     u_char          *colon;
     ngx_str_t        res, acc;
-    ngx_uint_t       i;
+    ngx_uint_t       i, readonly;
     crm_resource_t  *target;
 
     if (scope->len == 1 && scope->data[0] == '*') {
@@ -519,15 +583,22 @@ crm_auth_scope_check(ngx_str_t *held, ngx_str_t *scope)
         }
     }
 
-    if (acc.len == 4 && ngx_strncmp(acc.data, "read", 4) == 0) {
+    /*
+     * nothing to write (analytics, the event feed, what is read only
+     * under its parent): ":write" is refused, and ":*", every access
+     * there is, is read
+     */
+
+    readonly = crm_api_key_scopes[i].len > 0
+               || (target != NULL && (target->readonly || target->nested));
+
+    if ((acc.len == 4 && ngx_strncmp(acc.data, "read", 4) == 0)
+        || (readonly && acc.len == 1 && acc.data[0] == '*'))
+    {
         return crm_auth_scope(held, &res, 0) == NGX_OK ? NGX_OK : NGX_ABORT;
     }
 
-    if (acc.len == 5 && ngx_strncmp(acc.data, "write", 5) == 0
-        && (crm_api_key_scopes[i].len > 0
-            || (target != NULL && target->readonly)))
-    {
-        /* nothing to write: "<resource>:*" is every access, read */
+    if (readonly && acc.len == 5 && ngx_strncmp(acc.data, "write", 5) == 0) {
         return NGX_DONE;
     }
 

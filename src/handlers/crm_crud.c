@@ -109,7 +109,8 @@ crm_create(ngx_http_request_t *r, crm_ctx_t *ctx)
         return ctx->rc;
     }
 
-    if (ctx->custom == NULL && crm_validate_needs(ctx->route.res, ctx->body))
+    if (ctx->custom == NULL
+        && crm_validate_needs(ctx->route.res, ctx->body))
     {
         /* the body's rules want custom fields: a campaign's */
         return crm_custom_load(r, ctx, NULL, crm_create);
@@ -163,7 +164,8 @@ crm_update(ngx_http_request_t *r, crm_ctx_t *ctx)
         return crm_exec_not_found(r, ctx);
     }
 
-    if (ctx->custom == NULL && crm_validate_needs(ctx->route.res, ctx->body))
+    if (ctx->custom == NULL
+        && crm_validate_needs(ctx->route.res, ctx->body))
     {
         /* the handler runs again once they are loaded, If-Match not yet read */
         return crm_custom_load(r, ctx, NULL, crm_update);

@@ -100,13 +100,19 @@ crm_custom_loaded(crm_pg_req_t *pr, PGresult *res)
         defs = json_loadb(PQgetvalue(res, i, 1), PQgetlength(res, i, 1), 0,
                           &err);
 
-        if (!json_is_array(defs)
-            || json_object_set_new(ctx->custom, PQgetvalue(res, i, 0), defs)
-               != 0)
-        {
+        if (!json_is_array(defs)) {
             ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
                           "crm: unreadable custom-field definitions");
             json_decref(defs);
+            crm_http_done(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+            return;
+        }
+
+        /* json_object_set_new() takes "defs", failing too */
+
+        if (json_object_set_new(ctx->custom, PQgetvalue(res, i, 0), defs)
+            != 0)
+        {
             crm_http_done(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
             return;
         }

@@ -365,7 +365,7 @@ typedef struct {
 } crm_field_error_t;
 
 
-/* crm_campaign.c: a campaign's templates and audience (crm_check_pt) */
+/* crm_campaign.c: a campaign's templates and audience (crm_own_pt) */
 
 ngx_int_t crm_campaign_check(ngx_pool_t *pool, crm_resource_t *res,
     void *body, void *custom, ngx_array_t *errors);
