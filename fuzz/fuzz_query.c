@@ -85,6 +85,9 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     args.data = (u_char *) data + 1;
     args.len = size - 1;
 
+    /* whether definitions are wanted: reads only within the input */
+    (void) crm_query_names_custom(&args);
+
     switch (data[0] % 4) {
 
     case 0:

@@ -925,3 +925,54 @@ X-API-Key: test-key-a-0123456789abcdef
 Content-Type: application/json
 --- error_code: 422
 --- response_body_like: "fields":\[\{"field":"subject","code":"unknown_merge_field","message":"unknown merge field \\"\{\{customFields.colour\}\}\\": no custom field of that name"\},\{"field":"text","code":"unknown_merge_field","message":"merge field \\"\{\{customFields\}\}\\" is an object, not a value: name one of its keys"\},\{"field":"html","code":"unknown_merge_field","message":"unknown merge field \\"\{\{company.customFields.tier\}\}\\": no custom field of that name"\}\]
+
+=== TEST 67: a preview whose audience names a custom field no longer defined selects nobody, as its runner would
+--- sql
+INSERT INTO campaigns (workspace_id, id, name, subject, body_text, audience)
+VALUES ('11111111-1111-4111-8111-111111111111',
+        'ca000000-0000-4000-8000-000000000067', 'Gone', 's', 'x',
+        '{"filter": "customFields.gone=1"}');
+--- request
+GET /api/v1/campaigns/ca000000-0000-4000-8000-000000000067/recipients
+--- more_headers
+X-API-Key: test-key-a-0123456789abcdef
+--- error_code: 200
+--- response_body_like: ^\{"data":\[\],
+
+=== TEST 68: a preview's own q beside an audience's q is refused as the audience's
+--- sql
+INSERT INTO campaigns (workspace_id, id, name, subject, body_text, audience)
+VALUES ('11111111-1111-4111-8111-111111111111',
+        'ca000000-0000-4000-8000-000000000068', 'Searched', 's', 'x',
+        '{"filter": "q=Ann"}');
+--- request
+GET /api/v1/campaigns/ca000000-0000-4000-8000-000000000068/recipients?q=Ben
+--- more_headers
+X-API-Key: test-key-a-0123456789abcdef
+--- error_code: 400
+--- response_body_like: "code":"INVALID_PARAMETER","status":400,"message":"the parameter \\"q\\" is given twice, or with an alias \(the campaign's audience gives it already\)"
+
+=== TEST 69: ... while a preview's own bad parameter is its own
+--- request
+GET /api/v1/campaigns/ca000000-0000-4000-8000-000000000068/recipients?status[zz]=lead
+--- more_headers
+X-API-Key: test-key-a-0123456789abcdef
+--- error_code: 400
+--- response_body_like: "message":"[^(]*","details":\{"parameter":"status\[zz\]"
+
+=== TEST 70: an audience's custom field may be written percent-encoded, as a list's
+--- request
+POST /api/v1/campaigns
+{"name":"Encoded custom","subject":"s","text":"x","audience":{"filter":"customFields%2Etier=gold"}}
+--- more_headers
+X-API-Key: test-key-a-0123456789abcdef
+Content-Type: application/json
+--- error_code: 201
+
+=== TEST 71: a preview of a campaign audience with q and further filters
+--- request
+GET /api/v1/campaigns/ca000000-0000-4000-8000-000000000068/recipients?status=customer&fields=firstName
+--- more_headers
+X-API-Key: test-key-a-0123456789abcdef
+--- error_code: 200
+--- response_body_like: ^\{"data":\[\{"id":"c1000000-0000-4000-8000-000000000001","firstName":"Ann"\}\],

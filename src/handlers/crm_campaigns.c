@@ -119,19 +119,17 @@ crm_recipients_campaign(crm_pg_req_t *pr, PGresult *res)
 
 
 /*
- * The list of the contacts the audience selects: the request becomes
- * GET /contacts?<audience as filters>&<the request's parameters>
+ * The list of the contacts the audience selects: GET /contacts with the
+ * audience as filters before the request's own parameters (crm_list()
+ * checks them, crm_list_preset())
  */
 
 static ngx_int_t
 crm_recipients_preview(ngx_http_request_t *r, crm_ctx_t *ctx,
     json_t *audience)
 {
-    u_char          *p;
     json_t          *v;
     ngx_str_t        filter, name;
-    crm_query_t      q;
-    crm_error_t      err;
     crm_resource_t  *contacts;
 
     ngx_str_set(&name, "contacts");
@@ -141,22 +139,22 @@ crm_recipients_preview(ngx_http_request_t *r, crm_ctx_t *ctx,
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    ngx_str_null(&filter);
+    /* none: an audience of nothing, which selects nobody */
+
+    ngx_str_set(&filter, "");
 
     v = json_object_get(audience, "filter");
 
     if (json_is_string(v)) {
-        filter.data = (u_char *) json_string_value(v);
+        /* a copy: the campaign's JSON goes before the list is done */
+
         filter.len = json_string_length(v);
-
-        /* one that filters nothing in particular: none, as when sent */
-
-        if (crm_query_parse(r->pool, contacts, &filter, &name, &q, &err)
-            == NGX_OK
-            && !crm_campaign_selects(&q))
-        {
-            filter.len = 0;
+        filter.data = ngx_pnalloc(r->pool, filter.len + 1);
+        if (filter.data == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
         }
+
+        ngx_memcpy(filter.data, json_string_value(v), filter.len);
 
     } else if ((v = json_object_get(audience, "tags")) != NULL) {
         if (crm_recipients_list(r, ctx, v, "tags[in]=", &filter) != NGX_OK) {
@@ -169,20 +167,7 @@ crm_recipients_preview(ngx_http_request_t *r, crm_ctx_t *ctx,
         }
     }
 
-    if (filter.len == 0) {
-        /* an audience of nothing: no contact has no id */
-        ngx_str_set(&filter, "id[is]=null");
-    }
-
-    p = ngx_pnalloc(r->pool, filter.len + 1 + r->args.len);
-    if (p == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    r->args.len = (r->args.len > 0)
-                  ? (size_t) (ngx_sprintf(p, "%V&%V", &filter, &r->args) - p)
-                  : (size_t) (ngx_cpymem(p, filter.data, filter.len) - p);
-    r->args.data = p;
+    ctx->preset = filter;
 
     ctx->route.kind = CRM_ROUTE_COLLECTION;
     ctx->route.res = contacts;

@@ -33,9 +33,7 @@ static void crm_custom_cleanup(void *data);
 ngx_uint_t
 crm_custom_wanted(ngx_http_request_t *r, crm_resource_t *res)
 {
-    return crm_schema_custom(res)
-           && ngx_strnstr(r->args.data, "customFields.", r->args.len)
-              != NULL;
+    return crm_schema_custom(res) && crm_query_names_custom(&r->args);
 }
 
 

@@ -28,6 +28,8 @@ static ngx_int_t crm_list_object(ngx_http_request_t *r, crm_ctx_t *ctx,
     crm_resource_t *res);
 static crm_list_state_t *crm_list_state(crm_ctx_t *ctx);
 static crm_resource_t *crm_list_target(crm_ctx_t *ctx, crm_parent_t **parent);
+static ngx_int_t crm_list_preset(ngx_http_request_t *r, crm_ctx_t *ctx,
+    crm_resource_t *res, crm_field_t *extra, ngx_uint_t nextra);
 static ngx_int_t crm_list_count(ngx_http_request_t *r, crm_ctx_t *ctx);
 static void crm_list_count_done(crm_pg_req_t *pr, PGresult *res);
 static ngx_int_t crm_list_page(ngx_http_request_t *r, crm_ctx_t *ctx);
@@ -47,6 +49,7 @@ static ngx_int_t crm_list_cursor(ngx_http_request_t *r, crm_ctx_t *ctx,
 ngx_int_t
 crm_list(ngx_http_request_t *r, crm_ctx_t *ctx)
 {
+    ngx_int_t        rc;
     ngx_uint_t       nextra;
     crm_error_t      err;
     crm_field_t     *extra;
@@ -63,7 +66,11 @@ crm_list(ngx_http_request_t *r, crm_ctx_t *ctx)
 
     res = crm_list_target(ctx, &parent);
 
-    if (ctx->custom == NULL && crm_custom_wanted(r, res)) {
+    if (ctx->custom == NULL
+        && (crm_custom_wanted(r, res)
+            || (ctx->preset.len > 0 && crm_schema_custom(res)
+                && crm_query_names_custom(&ctx->preset))))
+    {
         /* customFields.<name> filters and sorts need the definitions */
         return crm_custom_load(r, ctx, res, crm_list);
     }
@@ -76,6 +83,13 @@ crm_list(ngx_http_request_t *r, crm_ctx_t *ctx)
 
     if (crm_list_key(r, ctx, res, parent) != NGX_OK) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (ctx->preset.data != NULL) {
+        rc = crm_list_preset(r, ctx, res, extra, nextra);
+        if (rc != NGX_OK) {
+            return rc;
+        }
     }
 
     switch (crm_query_parse_ext(r->pool, res, extra, nextra, &r->args,
@@ -180,6 +194,104 @@ crm_list_key(ngx_http_request_t *r, crm_ctx_t *ctx, crm_resource_t *res,
     return crm_cursor_key(r->pool, &ctx->mcf->cursor_secret,
                           &ctx->workspace, &list,
                           &crm_list_state(ctx)->cursor_key);
+}
+
+
+/*
+ * A route's filters before the request's own (a campaign's audience, for
+ * its preview): parsed alone first, one that no longer parses (a custom
+ * field deleted since) or filters nothing in particular selects nobody,
+ * as the campaign's runner has it; then the request's own parameters
+ * alone, whose errors are theirs; then both, where a parameter given by
+ * both (a second q) is said to be the preset's.  r->args becomes both.
+ */
+
+static ngx_int_t
+crm_list_preset(ngx_http_request_t *r, crm_ctx_t *ctx, crm_resource_t *res,
+    crm_field_t *extra, ngx_uint_t nextra)
+{
+    u_char       *p;
+    ngx_str_t     preset, both, msg, *key;
+    crm_query_t   q;
+    crm_error_t   err;
+
+    preset = ctx->preset;
+    ngx_str_null(&ctx->preset);
+
+    key = &crm_list_state(ctx)->cursor_key;
+
+    switch (crm_query_parse_ext(r->pool, res, extra, nextra, &preset, key,
+                                &q, &err))
+    {
+    case NGX_OK:
+        if (crm_campaign_selects(&q)) {
+            break;
+        }
+
+        /* fall through */
+
+    case NGX_DECLINED:
+        ngx_str_set(&preset, "id[is]=null");
+        break;
+
+    default:
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (r->args.len == 0) {
+        r->args = preset;
+        return NGX_OK;
+    }
+
+    switch (crm_query_parse_ext(r->pool, res, extra, nextra, &r->args, key,
+                                &q, &err))
+    {
+    case NGX_OK:
+        break;
+
+    case NGX_DECLINED:
+        return crm_http_param_error(r, &err);
+
+    default:
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    p = ngx_pnalloc(r->pool, preset.len + 1 + r->args.len);
+    if (p == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    both.data = p;
+    both.len = ngx_sprintf(p, "%V&%V", &preset, &r->args) - p;
+
+    switch (crm_query_parse_ext(r->pool, res, extra, nextra, &both, key,
+                                &q, &err))
+    {
+    case NGX_OK:
+        break;
+
+    case NGX_DECLINED:
+        msg.data = ngx_pnalloc(r->pool, err.message.len
+                                        + sizeof(" (the campaign's audience "
+                                                 "gives it already)"));
+        if (msg.data == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        msg.len = ngx_sprintf(msg.data, "%V (the campaign's audience gives "
+                              "it already)", &err.message)
+                  - msg.data;
+        err.message = msg;
+
+        return crm_http_param_error(r, &err);
+
+    default:
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    r->args = both;
+
+    return NGX_OK;
 }
 
 

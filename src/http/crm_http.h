@@ -340,6 +340,10 @@ struct crm_ctx_s {
                                                request's operations */
     json_t                   *custom;       /* custom-field definitions,
                                                crm_custom_load() */
+    ngx_str_t                 preset;       /* filters a route sets before
+                                               the request's own (a
+                                               campaign's audience),
+                                               crm_list() */
     crm_bulk_t               *bulk;
     unsigned                  heavy:1;      /* search, count=exact */
     crm_pg_req_t             *pg;

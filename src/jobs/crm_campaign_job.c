@@ -215,10 +215,7 @@ crm_campaign_found(crm_pg_req_t *pr, PGresult *res)
         return;
     }
 
-    if (cr->filter.data == NULL
-        || ngx_strnstr(cr->filter.data, "customFields.", cr->filter.len)
-           == NULL)
-    {
+    if (cr->filter.data == NULL || !crm_query_names_custom(&cr->filter)) {
         crm_campaign_recipients(cr, NULL, 0);
         return;
     }
@@ -260,12 +257,12 @@ crm_campaign_defs(crm_pg_req_t *pr, PGresult *res)
                           &err);
 
         if (!json_is_array(defs)) {
+            /* as none: the campaign is not left to block the others */
             ngx_log_error(NGX_LOG_ERR, cr->run->log, 0,
                           "crm: campaign %V: unreadable custom-field "
                           "definitions", &cr->id);
             json_decref(defs);
-            crm_campaign_end(cr, 0);
-            return;
+            defs = NULL;
         }
     }
 

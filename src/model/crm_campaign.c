@@ -382,12 +382,18 @@ ngx_uint_t
 crm_campaign_needs(void *body)
 {
     json_t      *v;
+    ngx_str_t    filter;
     ngx_uint_t   i;
 
     v = json_object_get(json_object_get(body, "audience"), "filter");
 
-    if (crm_campaign_names_custom(v)) {
-        return 1;
+    if (json_is_string(v)) {
+        filter.data = (u_char *) json_string_value(v);
+        filter.len = json_string_length(v);
+
+        if (crm_query_names_custom(&filter)) {
+            return 1;
+        }
     }
 
     for (i = 0; crm_campaign_templates[i] != NULL; i++) {
@@ -402,7 +408,7 @@ crm_campaign_needs(void *body)
 }
 
 
-/* a string that has "customFields." in it */
+/* a template that has "customFields." in it */
 
 static ngx_uint_t
 crm_campaign_names_custom(json_t *v)

@@ -101,7 +101,7 @@ crm_merge_next(u_char *p, u_char *last, u_char **open, crm_merge_field_t *mf)
         q--;
     }
 
-    if (q == s || (size_t) (q - s) > CRM_MERGE_NAME_MAX) {
+    if (q == s) {
         return NGX_DECLINED;
     }
 
@@ -125,9 +125,15 @@ crm_merge_next(u_char *p, u_char *last, u_char **open, crm_merge_field_t *mf)
         mf->key.data = dot + 1;
         mf->key.len = q - (dot + 1);
 
-        if (!crm_merge_name_valid(mf->key.data, q)) {
+        if (mf->key.len > CRM_MERGE_NAME_MAX
+            || !crm_merge_name_valid(mf->key.data, q))
+        {
             return NGX_DECLINED;
         }
+    }
+
+    if (mf->name.len > CRM_MERGE_NAME_MAX) {
+        return NGX_DECLINED;
     }
 
     if (!crm_merge_name_valid(mf->name.data,

@@ -24,7 +24,8 @@
 #include "model/crm.h"
 
 
-#define CRM_MERGE_NAME_MAX    64        /* bytes of a field's name */
+#define CRM_MERGE_NAME_MAX    64        /* bytes of a field's name, and of
+                                           a key (a custom field's: 63) */
 #define CRM_MERGE_DEFAULT_MAX 200       /* bytes of a default */
 
 

@@ -1332,6 +1332,68 @@ crm_query_next_item(ngx_str_t *list, ngx_str_t *item)
 
 
 /*
+ * Whether a parameter of "args" names a custom field: its name, decoded
+ * as the parser decodes it ("customFields%2Etier" too), starts with
+ * "customFields.".  Decoded as it is compared: no pool.
+ */
+
+ngx_uint_t
+crm_query_names_custom(ngx_str_t *args)
+{
+    u_char       c, *p, *last;
+    ngx_int_t    hi, lo;
+    ngx_uint_t   i;
+    static const char  prefix[] = "customFields.";
+
+    p = args->data;
+    last = args->data + args->len;
+
+    while (p < last) {
+        i = 0;
+
+        while (p < last && *p != '&' && *p != '=' && prefix[i] != '\0') {
+            c = *p++;
+
+            if (c == '%' && last - p >= 2) {
+                hi = ngx_hextoi(p, 1);
+                lo = ngx_hextoi(p + 1, 1);
+
+                if (hi == NGX_ERROR || lo == NGX_ERROR) {
+                    break;
+                }
+
+                c = (u_char) (hi * 16 + lo);
+                p += 2;
+
+            } else if (c == '+') {
+                c = ' ';
+            }
+
+            if (c != (u_char) prefix[i]) {
+                break;
+            }
+
+            i++;
+        }
+
+        if (prefix[i] == '\0') {
+            return 1;
+        }
+
+        while (p < last && *p != '&') {
+            p++;
+        }
+
+        if (p < last) {
+            p++;
+        }
+    }
+
+    return 0;
+}
+
+
+/*
  * %XX and "+" (a space); NUL-terminated.  NGX_DECLINED: a "%" not
  * followed by two hex digits, invalid UTF-8 or a NUL byte.
  */

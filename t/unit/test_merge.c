@@ -119,7 +119,10 @@ main(void)
     custom = json_loads("{\"contacts\": [{\"name\": \"tier\", \"type\":"
                         " \"select\"}, {\"name\": \"score\", \"type\":"
                         " \"number\"}], \"companies\": [{\"name\":"
-                        " \"size\", \"type\": \"number\"}]}", 0, NULL);
+                        " \"size\", \"type\": \"number\"}, {\"name\":"
+                        " \"x234567890123456789012345678901234567890123456"
+                        "78901234567890123\", \"type\": \"text\"}]}", 0,
+                        NULL);
     if (custom == NULL) {
         return 1;
     }
@@ -128,6 +131,12 @@ main(void)
              "defined custom fields");
     check_ok("{{company.customFields.size}} in {{company.address.city}}",
              "a company's custom field, an address's key");
+    check_ok("{{company.customFields.x2345678901234567890123456789012345678"
+             "9012345678901234567890123}}",
+             "a company's custom field of the longest name (63)");
+    check_bad("{{company.address.x234567890123456789012345678901234567890"
+              "1234567890123456789012345}}", "invalid_merge_field", "",
+              "a key of 65 bytes");
     check_bad("{{customFields.size}}", "unknown_merge_field",
               "{{customFields.size}}", "a company's custom field on a contact");
     check_bad("{{company.customFields.tier}}", "unknown_merge_field",

@@ -53,6 +53,7 @@ static void test_uuid(void);
 static void test_binary(void);
 static void test_binary_roundtrip(void);
 static void test_extra(void);
+static void test_names_custom(void);
 
 
 static const char  *test_kinds[] = { "small", "large", NULL };
@@ -141,6 +142,7 @@ main(void)
     test_binary_roundtrip();
     test_uuid();
     test_extra();
+    test_names_custom();
 
     ngx_destroy_pool(pool);
 
@@ -1597,4 +1599,39 @@ field_index(crm_resource_t *res, const char *name)
     }
 
     return crm_schema_field_index(res, f);
+}
+
+
+/* crm_query_names_custom(): whether custom-field definitions are wanted */
+
+static void
+test_names_custom(void)
+{
+    size_t      i;
+    ngx_str_t   a;
+    static const char  *yes[] = {
+        "customFields.tier=gold",
+        "status=lead&customFields.score[gte]=5",
+        "customFields%2Etier=gold",
+        "c%75stomFields.tier=gold",
+        "&&customFields.x",
+        NULL
+    };
+    static const char  *no[] = {
+        "", "status=lead", "q=customFields.tier", "customfields.tier=x",
+        "customFields=1", "xcustomFields.tier=1", "customFields%2", "%",
+        "customFields%zz.tier=1", "tags=a&customFields", NULL
+    };
+
+    for (i = 0; yes[i] != NULL; i++) {
+        a.data = (u_char *) yes[i];
+        a.len = ngx_strlen(yes[i]);
+        ok(crm_query_names_custom(&a), "names custom: %s", yes[i]);
+    }
+
+    for (i = 0; no[i] != NULL; i++) {
+        a.data = (u_char *) no[i];
+        a.len = ngx_strlen(no[i]);
+        ok(!crm_query_names_custom(&a), "names no custom: \"%s\"", no[i]);
+    }
 }
