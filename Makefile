@@ -229,7 +229,15 @@ test-locked:
 	else \
 	    inc="-I t/lib -I t/compat/lib"; \
 	fi; \
-	prove $(PROVE_FLAGS) $$inc -r $(or $(T),t/) || status=1; \
+	prove $(PROVE_FLAGS) $$inc -r $(or $(T),t/) 2>&1 \
+	    | tee $(TOP)/.run/prove.log; \
+	[ $${PIPESTATUS[0]} -eq 0 ] || status=1; \
+	if grep -E '^WARNING: .* \[(alert|crit|emerg)\] ' \
+	        $(TOP)/.run/prove.log > /dev/null; then \
+	    echo "make test: an [alert], [crit] or [emerg] in an error log" \
+	         "that no block names (the WARNING lines above)"; \
+	    status=1; \
+	fi; \
 	if [ -n "$(ASAN)" ] && ls $(ASAN_LOGS)/asan.* > /dev/null 2>&1; then \
 	    echo "make asan: AddressSanitizer reports in $(ASAN_LOGS):"; \
 	    head -40 $(ASAN_LOGS)/asan.*; status=1; \

@@ -159,6 +159,8 @@ __DATA__
 --- request
 GET /api/v1/health
 --- error_code: 200
+--- error_log eval
+qr/\[alert\] .*exited on signal 9/
 --- no_error_log
 [emerg]
 

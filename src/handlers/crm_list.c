@@ -49,7 +49,6 @@ static ngx_int_t crm_list_cursor(ngx_http_request_t *r, crm_ctx_t *ctx,
 ngx_int_t
 crm_list(ngx_http_request_t *r, crm_ctx_t *ctx)
 {
-    ngx_int_t        rc;
     ngx_uint_t       nextra;
     crm_error_t      err;
     crm_field_t     *extra;
@@ -85,11 +84,10 @@ crm_list(ngx_http_request_t *r, crm_ctx_t *ctx)
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    if (ctx->preset.data != NULL) {
-        rc = crm_list_preset(r, ctx, res, extra, nextra);
-        if (rc != NGX_OK) {
-            return rc;
-        }
+    if (ctx->preset.data != NULL
+        && crm_list_preset(r, ctx, res, extra, nextra) != NGX_OK)
+    {
+        return ctx->rc;
     }
 
     switch (crm_query_parse_ext(r->pool, res, extra, nextra, &r->args,
@@ -204,6 +202,7 @@ crm_list_key(ngx_http_request_t *r, crm_ctx_t *ctx, crm_resource_t *res,
  * as the campaign's runner has it; then the request's own parameters
  * alone, whose errors are theirs; then both, where a parameter given by
  * both (a second q) is said to be the preset's.  r->args becomes both.
+ * NGX_ABORT: answered, ctx->rc.
  */
 
 static ngx_int_t
@@ -235,7 +234,8 @@ crm_list_preset(ngx_http_request_t *r, crm_ctx_t *ctx, crm_resource_t *res,
         break;
 
     default:
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        ctx->rc = NGX_HTTP_INTERNAL_SERVER_ERROR;
+        return NGX_ABORT;
     }
 
     if (r->args.len == 0) {
@@ -250,15 +250,18 @@ crm_list_preset(ngx_http_request_t *r, crm_ctx_t *ctx, crm_resource_t *res,
         break;
 
     case NGX_DECLINED:
-        return crm_http_param_error(r, &err);
+        ctx->rc = crm_http_param_error(r, &err);
+        return NGX_ABORT;
 
     default:
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        ctx->rc = NGX_HTTP_INTERNAL_SERVER_ERROR;
+        return NGX_ABORT;
     }
 
     p = ngx_pnalloc(r->pool, preset.len + 1 + r->args.len);
     if (p == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        ctx->rc = NGX_HTTP_INTERNAL_SERVER_ERROR;
+        return NGX_ABORT;
     }
 
     both.data = p;
@@ -275,7 +278,8 @@ crm_list_preset(ngx_http_request_t *r, crm_ctx_t *ctx, crm_resource_t *res,
                                         + sizeof(" (the campaign's audience "
                                                  "gives it already)"));
         if (msg.data == NULL) {
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+            ctx->rc = NGX_HTTP_INTERNAL_SERVER_ERROR;
+            return NGX_ABORT;
         }
 
         msg.len = ngx_sprintf(msg.data, "%V (the campaign's audience gives "
@@ -283,10 +287,12 @@ crm_list_preset(ngx_http_request_t *r, crm_ctx_t *ctx, crm_resource_t *res,
                   - msg.data;
         err.message = msg;
 
-        return crm_http_param_error(r, &err);
+        ctx->rc = crm_http_param_error(r, &err);
+        return NGX_ABORT;
 
     default:
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        ctx->rc = NGX_HTTP_INTERNAL_SERVER_ERROR;
+        return NGX_ABORT;
     }
 
     r->args = both;
