@@ -229,6 +229,7 @@ test-locked:
 	else \
 	    inc="-I t/lib -I t/compat/lib"; \
 	fi; \
+	mkdir -p $(TOP)/.run; \
 	prove $(PROVE_FLAGS) $$inc -r $(or $(T),t/) 2>&1 \
 	    | tee $(TOP)/.run/prove.log; \
 	[ $${PIPESTATUS[0]} -eq 0 ] || status=1; \

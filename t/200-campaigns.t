@@ -166,6 +166,25 @@ Test::Nginx::Socket::add_response_body_check(sub {
         is(sql("SELECT count(*) FROM campaign_recipients"
                . " WHERE campaign_id = '$id' AND queued_at IS NOT NULL"), 1,
            "$name - one queued in the minute");
+
+    } elsif ($name =~ /preview is paged/) {
+        # an audience of a q and a custom field; the client's own filter
+        my $base = '/api/v1/campaigns/ca000000-0000-4000-8000-000000000072'
+                   . '/recipients?limit=1&fields=firstName&sort=firstName';
+        my (@seen, $url);
+        $url = $base;
+        for (1 .. 4) {
+            my ($st, $d) = api('GET', $url, $KA);
+            is($st, 200, "$name - page " . (@seen + 1));
+            last unless $st == 200 && @{ $d->{data} };
+            push @seen, $d->{data}[0]{firstName};
+            my $next = $d->{meta}{cursor}{next} or last;
+            $url = "$base&cursor=$next";
+        }
+        is(join(',', @seen), 'Ann,Ben', "$name - its cursor walks it");
+        my ($st, $d) = api('GET', "$base&cursor=nope", $KA);
+        is($d->{error}{details}{code} // '', 'invalid_cursor',
+           "$name - a bad cursor is the request's own");
     }
 });
 
@@ -976,3 +995,31 @@ GET /api/v1/campaigns/ca000000-0000-4000-8000-000000000068/recipients?status=cus
 X-API-Key: test-key-a-0123456789abcdef
 --- error_code: 200
 --- response_body_like: ^\{"data":\[\{"id":"c1000000-0000-4000-8000-000000000001","firstName":"Ann"\}\],
+
+=== TEST 72: a campaign's preview is paged by its cursor, the audience given once
+--- sql
+INSERT INTO campaigns (workspace_id, id, name, subject, body_text, audience)
+VALUES ('11111111-1111-4111-8111-111111111111',
+        'ca000000-0000-4000-8000-000000000072', 'Paged', 's', 'x',
+        '{"filter": "customFields.score[gte]=1&tags[in]=vip"}');
+--- request
+GET /api/v1/campaigns/ca000000-0000-4000-8000-000000000072/recipients
+--- more_headers
+X-API-Key: test-key-a-0123456789abcdef
+--- error_code: 200
+
+=== TEST 73: a list sorted on a custom field it does not filter on
+--- request
+GET /api/v1/contacts?sort=-customFields.score&customFields.score[is]=notnull&fields=firstName
+--- more_headers
+X-API-Key: test-key-a-0123456789abcdef
+--- error_code: 200
+--- response_body_like: ^\{"data":\[\{"id":"[^"]+","firstName":"Ben"\},\{"id":"[^"]+","firstName":"Ann"\}\]
+
+=== TEST 74: ... and without any custom-field filter
+--- request
+GET /api/v1/contacts?sort=-customFields.score,firstName&fields=firstName&limit=1&status=lead
+--- more_headers
+X-API-Key: test-key-a-0123456789abcdef
+--- error_code: 200
+--- response_body_like: ^\{"data":\[\{"id":"[^"]+","firstName":"Ben"\}\]

@@ -199,10 +199,10 @@ crm_list_key(ngx_http_request_t *r, crm_ctx_t *ctx, crm_resource_t *res,
  * A route's filters before the request's own (a campaign's audience, for
  * its preview): parsed alone first, one that no longer parses (a custom
  * field deleted since) or filters nothing in particular selects nobody,
- * as the campaign's runner has it; then the request's own parameters
- * alone, whose errors are theirs; then both, where a parameter given by
- * both (a second q) is said to be the preset's.  r->args becomes both.
- * NGX_ABORT: answered, ctx->rc.
+ * as the campaign's runner has it; then both.  When both are refused,
+ * the request's own parameters alone say whether the mistake is theirs;
+ * a parameter given by both (a second q) is said to be the preset's.
+ * r->args becomes both.  NGX_ABORT: ctx->rc, answered or to answer.
  */
 
 static ngx_int_t
@@ -210,9 +210,10 @@ crm_list_preset(ngx_http_request_t *r, crm_ctx_t *ctx, crm_resource_t *res,
     crm_field_t *extra, ngx_uint_t nextra)
 {
     u_char       *p;
+    ngx_int_t     rc;
     ngx_str_t     preset, both, msg, *key;
     crm_query_t   q;
-    crm_error_t   err;
+    crm_error_t   err, own;
 
     preset = ctx->preset;
     ngx_str_null(&ctx->preset);
@@ -243,21 +244,6 @@ crm_list_preset(ngx_http_request_t *r, crm_ctx_t *ctx, crm_resource_t *res,
         return NGX_OK;
     }
 
-    switch (crm_query_parse_ext(r->pool, res, extra, nextra, &r->args, key,
-                                &q, &err))
-    {
-    case NGX_OK:
-        break;
-
-    case NGX_DECLINED:
-        ctx->rc = crm_http_param_error(r, &err);
-        return NGX_ABORT;
-
-    default:
-        ctx->rc = NGX_HTTP_INTERNAL_SERVER_ERROR;
-        return NGX_ABORT;
-    }
-
     p = ngx_pnalloc(r->pool, preset.len + 1 + r->args.len);
     if (p == NULL) {
         ctx->rc = NGX_HTTP_INTERNAL_SERVER_ERROR;
@@ -267,30 +253,69 @@ crm_list_preset(ngx_http_request_t *r, crm_ctx_t *ctx, crm_resource_t *res,
     both.data = p;
     both.len = ngx_sprintf(p, "%V&%V", &preset, &r->args) - p;
 
-    switch (crm_query_parse_ext(r->pool, res, extra, nextra, &both, key,
-                                &q, &err))
-    {
-    case NGX_OK:
-        break;
+    rc = crm_query_parse_ext(r->pool, res, extra, nextra, &both, key, &q,
+                             &err);
 
-    case NGX_DECLINED:
-        msg.data = ngx_pnalloc(r->pool, err.message.len
-                                        + sizeof(" (the campaign's audience "
-                                                 "gives it already)"));
-        if (msg.data == NULL) {
+    if (rc == NGX_DECLINED) {
+        /*
+         * the request's own mistake is its own; its cursor is checked
+         * with the preset only (it was made for both)
+         */
+
+        switch (crm_query_parse_ext(r->pool, res, extra, nextra, &r->args,
+                                    key, &q, &own))
+        {
+        case NGX_OK:
+            break;
+
+        case NGX_DECLINED:
+            if (own.code.len == sizeof("invalid_cursor") - 1
+                && ngx_strncmp(own.code.data, "invalid_cursor",
+                               own.code.len)
+                   == 0)
+            {
+                break;
+            }
+
+            ctx->rc = crm_http_param_error(r, &own);
+            return NGX_ABORT;
+
+        default:
             ctx->rc = NGX_HTTP_INTERNAL_SERVER_ERROR;
             return NGX_ABORT;
         }
 
-        msg.len = ngx_sprintf(msg.data, "%V (the campaign's audience gives "
-                              "it already)", &err.message)
-                  - msg.data;
-        err.message = msg;
+        /* a parameter given by both: the preset's */
+
+        if ((err.code.len == sizeof("duplicate_parameter") - 1
+             && ngx_strncmp(err.code.data, "duplicate_parameter",
+                            err.code.len)
+                == 0)
+            || (err.code.len == sizeof("conflicting_parameters") - 1
+                && ngx_strncmp(err.code.data, "conflicting_parameters",
+                               err.code.len)
+                   == 0))
+        {
+            msg.data = ngx_pnalloc(r->pool,
+                                   err.message.len
+                                   + sizeof(" (the campaign's audience "
+                                            "gives it already)"));
+            if (msg.data == NULL) {
+                ctx->rc = NGX_HTTP_INTERNAL_SERVER_ERROR;
+                return NGX_ABORT;
+            }
+
+            msg.len = ngx_sprintf(msg.data, "%V (the campaign's audience "
+                                  "gives it already)", &err.message)
+                      - msg.data;
+            err.message = msg;
+        }
 
         ctx->rc = crm_http_param_error(r, &err);
         return NGX_ABORT;
+    }
 
-    default:
+    if (rc != NGX_OK) {
         ctx->rc = NGX_HTTP_INTERNAL_SERVER_ERROR;
         return NGX_ABORT;
     }

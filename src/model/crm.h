@@ -425,8 +425,9 @@ const char *crm_query_operator(ngx_uint_t i, ngx_uint_t type,
     ngx_uint_t *allowed);
 const char *crm_query_parameter(ngx_uint_t i);
 
-/* a parameter's name, decoded, starts with "customFields." */
+/* the query string, decoded, mentions "customFields." */
 ngx_uint_t crm_query_names_custom(ngx_str_t *args);
+
 /*
  * a query string's value: %XX and "+" (a space), NUL-terminated;
  * NGX_DECLINED: a "%" without two hex digits, invalid UTF-8 or a NUL

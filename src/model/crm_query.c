@@ -1332,9 +1332,10 @@ crm_query_next_item(ngx_str_t *list, ngx_str_t *item)
 
 
 /*
- * Whether a parameter of "args" names a custom field: its name, decoded
- * as the parser decodes it ("customFields%2Etier" too), starts with
- * "customFields.".  Decoded as it is compared: no pool.
+ * Whether "args", decoded as the parser decodes it, mentions a custom
+ * field ("customFields." in a filter's name, in a sort's value, even in
+ * a q): the definitions are then loaded, at worst for nothing.  Decoded
+ * as it is searched: no pool.
  */
 
 ngx_uint_t
@@ -1343,49 +1344,34 @@ crm_query_names_custom(ngx_str_t *args)
     u_char       c, *p, *last;
     ngx_int_t    hi, lo;
     ngx_uint_t   i;
-    static const char  prefix[] = "customFields.";
+    static const char  word[] = "customFields.";
 
     p = args->data;
     last = args->data + args->len;
+    i = 0;
 
     while (p < last) {
-        i = 0;
+        c = *p++;
 
-        while (p < last && *p != '&' && *p != '=' && prefix[i] != '\0') {
-            c = *p++;
+        if (c == '%' && last - p >= 2) {
+            hi = ngx_hextoi(p, 1);
+            lo = ngx_hextoi(p + 1, 1);
 
-            if (c == '%' && last - p >= 2) {
-                hi = ngx_hextoi(p, 1);
-                lo = ngx_hextoi(p + 1, 1);
-
-                if (hi == NGX_ERROR || lo == NGX_ERROR) {
-                    break;
-                }
-
+            if (hi != NGX_ERROR && lo != NGX_ERROR) {
                 c = (u_char) (hi * 16 + lo);
                 p += 2;
-
-            } else if (c == '+') {
-                c = ' ';
             }
 
-            if (c != (u_char) prefix[i]) {
-                break;
-            }
-
-            i++;
+        } else if (c == '+') {
+            c = ' ';
         }
 
-        if (prefix[i] == '\0') {
+        /* "c" starts the word and is nowhere else in it */
+
+        i = (c == (u_char) word[i]) ? i + 1 : (c == 'c');
+
+        if (word[i] == '\0') {
             return 1;
-        }
-
-        while (p < last && *p != '&') {
-            p++;
-        }
-
-        if (p < last) {
-            p++;
         }
     }
 

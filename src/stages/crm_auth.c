@@ -199,7 +199,7 @@ crm_auth_resolve(ngx_http_request_t *r, crm_ctx_t *ctx)
                        "SELECT kind, workspace_id::text, id::text,"
                        " user_id::text, secret_hash,"
                        " array_to_string(scopes, ','), role,"
-                       " extract(epoch FROM expires_at)::bigint,"
+                       " floor(extract(epoch FROM expires_at))::bigint,"
                        " expires_at IS NOT NULL AND expires_at <= now(),"
                        " rate_per_minute, rate_per_hour"
                        " FROM db_auth_lookup($1::text)", 1);

@@ -1615,12 +1615,18 @@ test_names_custom(void)
         "customFields%2Etier=gold",
         "c%75stomFields.tier=gold",
         "&&customFields.x",
+        "sort=-customFields.tier",
+        "sort_by=name,customFields%2Etier&order=desc",
+        "q=customFields.tier",
+        "xcustomFields.tier=1",
+        "ccustomFields.a",
         NULL
     };
     static const char  *no[] = {
-        "", "status=lead", "q=customFields.tier", "customfields.tier=x",
-        "customFields=1", "xcustomFields.tier=1", "customFields%2", "%",
-        "customFields%zz.tier=1", "tags=a&customFields", NULL
+        "", "status=lead", "customfields.tier=x", "customFields=1",
+        "customFields%2", "%", "customFields%zz.tier=1",
+        "tags=a&customFields", "customFields%2", "customFields+.x",
+        "customField.s", NULL
     };
 
     for (i = 0; yes[i] != NULL; i++) {
