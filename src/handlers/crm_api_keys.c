@@ -49,7 +49,9 @@ static ngx_str_t  crm_api_key_scopes[] = {
 ngx_int_t
 crm_api_key_create(ngx_http_request_t *r, crm_ctx_t *ctx)
 {
-    size_t               i;
+    char                *msg;
+    u_char              *p;
+    size_t               i, len;
     json_t              *scopes, *v;
     ngx_str_t            scope;
     ngx_uint_t           n;
@@ -57,7 +59,6 @@ crm_api_key_create(ngx_http_request_t *r, crm_ctx_t *ctx)
     crm_stmt_t          *st;
     crm_param_t         *param;
     crm_value_t         *val, *vp;
-    crm_field_error_t   *fe;
 
     if (ngx_array_init(&values, r->pool, 8, sizeof(crm_value_t)) != NGX_OK
         || ngx_array_init(&errors, r->pool, 4, sizeof(crm_field_error_t))
@@ -123,55 +124,38 @@ crm_api_key_create(ngx_http_request_t *r, crm_ctx_t *ctx)
             continue;
 
         case NGX_DECLINED:
-            fe = ngx_array_push(&errors);
-            if (fe == NULL) {
-                return NGX_HTTP_INTERNAL_SERVER_ERROR;
-            }
-
-            ngx_str_set(&fe->field, "scopes");
-            ngx_str_set(&fe->code, "invalid_value");
-            ngx_str_set(&fe->message,
-                        "a scope is \"*\" or \"<resource>:read|write|*\" "
-                        "with a known resource (or \"*\")");
-
-            return crm_http_field_errors(r, CRM_E_VALIDATION_FAILED,
-                                         "the request is not valid",
-                                         &errors);
+            msg = "a scope is \"*\" or \"<resource>:read|write|*\" with a "
+                  "known resource (or \"*\")";
+            break;
 
         case NGX_DONE:
-            fe = ngx_array_push(&errors);
-            if (fe == NULL) {
+            p = ngx_pnalloc(r->pool, 2 * scope.len
+                                     + sizeof(" is read-only: \":read\" is "
+                                              "its scope"));
+            if (p == NULL) {
                 return NGX_HTTP_INTERNAL_SERVER_ERROR;
             }
 
-            ngx_str_set(&fe->field, "scopes");
-            ngx_str_set(&fe->code, "invalid_value");
+            len = scope.len - (sizeof(":write") - 1);
 
-            fe->message.data = ngx_pnalloc(r->pool, 2 * scope.len
-                                           + sizeof(" is read-only: \":read"
-                                                    "\" is its scope"));
-            if (fe->message.data == NULL) {
-                return NGX_HTTP_INTERNAL_SERVER_ERROR;
-            }
+            *ngx_sprintf(p, "%*s is read-only: \"%*s:read\" is its scope",
+                         len, scope.data, len, scope.data) = '\0';
 
-            fe->message.len = ngx_sprintf(fe->message.data,
-                                          "%*s is read-only: \"%*s:read\" "
-                                          "is its scope",
-                                          scope.len - sizeof(":write") + 1,
-                                          scope.data,
-                                          scope.len - sizeof(":write") + 1,
-                                          scope.data)
-                              - fe->message.data;
-
-            return crm_http_field_errors(r, CRM_E_VALIDATION_FAILED,
-                                         "the request is not valid",
-                                         &errors);
+            msg = (char *) p;
+            break;
 
         default: /* NGX_ABORT */
             return crm_http_error(r, CRM_E_FORBIDDEN,
                                   "a key cannot be given a scope its "
                                   "creator does not have", NULL);
         }
+
+        if (crm_api_key_error(&errors, "scopes", msg) != NGX_OK) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        return crm_http_field_errors(r, CRM_E_VALIDATION_FAILED,
+                                     "the request is not valid", &errors);
     }
 
     if (crm_api_key_maker(r, ctx, &values) != NGX_OK) {
