@@ -292,7 +292,7 @@ POST /api/v1/api-keys
 --- more_headers eval
 "X-API-Key: $CRM::Test::KEYS{keys_a}\nContent-Type: application/json"
 --- error_code: 403
---- response_body_like: "code":"FORBIDDEN","status":403,"message":"a key cannot be given a scope its creator does not have"
+--- response_body_like: "code":"FORBIDDEN","status":403,"message":"a key cannot be given a scope its creator does not have","details":\{"scope":"\*"\}
 
 === TEST 13: a key may grant what it has
 --- request

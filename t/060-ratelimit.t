@@ -27,7 +27,7 @@ sql("UPDATE api_keys SET rate_limit_per_minute = 50"
 # a key that may make keys, and expires
 CRM::Test::stored_key('crmk_' . ('e7' x 20), $A,
                       '{contacts:read,analytics:read,api-keys:write}',
-                      '2031-05-06T07:08:09Z');
+                      '2031-05-06T07:08:09.7Z');
 
 my $root = $ENV{TEST_NGINX_SERVROOT} || 't/servroot';
 
@@ -279,7 +279,7 @@ POST /api/v1/api-keys
 --- more_headers eval
 "X-API-Key: $CRM::Test::KEYS{keys_a}\nContent-Type: application/json"
 --- error_code: 403
---- response_body_like: ^\{"error":\{"code":"FORBIDDEN","status":403,"message":"a key cannot be given a rate limit above its creator's"
+--- response_body_like: ^\{"error":\{"code":"FORBIDDEN","status":403,"message":"a key cannot be given a rate limit above its creator's","details":\{"field":"rateLimitPerMinute","maximum":50\}
 
 === TEST 12: ... nor above the server's, where the maker has none of its own
 --- http_config
@@ -291,6 +291,7 @@ POST /api/v1/api-keys
 --- more_headers eval
 "X-API-Key: $CRM::Test::KEYS{keys_a}\nContent-Type: application/json"
 --- error_code: 403
+--- response_body_like: "details":\{"field":"rateLimitPerHour","maximum":1000\}
 
 === TEST 13: a key made without limits by a key that has one inherits it
 --- http_config
@@ -332,11 +333,11 @@ POST /api/v1/api-keys
     crm_postgres "$TEST_NGINX_PG_DSN";
 --- request
 POST /api/v1/api-keys
-{"name":"child","scopes":["contacts:read"],"expiresAt":"2031-05-06T07:08:10Z"}
+{"name":"child","scopes":["contacts:read"],"expiresAt":"2031-05-06T07:08:10.000001Z"}
 --- more_headers eval
 "X-API-Key: crmk_" . ('e7' x 20) . "\nContent-Type: application/json"
 --- error_code: 403
---- response_body_like: "message":"a key cannot expire after the key that makes it"
+--- response_body_like: "message":"a key cannot expire after the key that makes it","details":\{"field":"expiresAt"\}
 
 === TEST 17: ... and without an expiry, or with null, it expires with it
 --- http_config
@@ -347,18 +348,18 @@ POST /api/v1/api-keys
 --- more_headers eval
 "X-API-Key: crmk_" . ('e7' x 20) . "\nContent-Type: application/json"
 --- error_code: 201
---- response_body_like: "expiresAt":"2031-05-06T07:08:09.000Z"
+--- response_body_like: "expiresAt":"2031-05-06T07:08:09.700Z"
 
 === TEST 18: ... or before it
 --- http_config
     crm_postgres "$TEST_NGINX_PG_DSN";
 --- request
 POST /api/v1/api-keys
-{"name":"child","scopes":["contacts:read"],"expiresAt":"2031-05-06T07:08:09Z"}
+{"name":"child","scopes":["contacts:read"],"expiresAt":"2031-05-06T07:08:09.699Z"}
 --- more_headers eval
 "X-API-Key: crmk_" . ('e7' x 20) . "\nContent-Type: application/json"
 --- error_code: 201
---- response_body_like: "expiresAt":"2031-05-06T07:08:09.000Z"
+--- response_body_like: "expiresAt":"2031-05-06T07:08:09.699Z"
 
 === TEST 19: "analytics:*" is read, which a key with analytics:read may give
 --- http_config
@@ -370,3 +371,25 @@ POST /api/v1/api-keys
 "X-API-Key: crmk_" . ('e7' x 20) . "\nContent-Type: application/json"
 --- error_code: 201
 --- response_body_like: "scopes":\["analytics:\*"\]
+
+=== TEST 20: ... or with it exactly
+--- http_config
+    crm_postgres "$TEST_NGINX_PG_DSN";
+--- request
+POST /api/v1/api-keys
+{"name":"child","scopes":["contacts:read"],"expiresAt":"2031-05-06T07:08:09.700Z"}
+--- more_headers eval
+"X-API-Key: crmk_" . ('e7' x 20) . "\nContent-Type: application/json"
+--- error_code: 201
+--- response_body_like: "expiresAt":"2031-05-06T07:08:09.700Z"
+
+=== TEST 21: an expiry within the maker's last second is the maker's
+--- http_config
+    crm_postgres "$TEST_NGINX_PG_DSN";
+--- request
+POST /api/v1/api-keys
+{"name":"child","scopes":["contacts:read"],"expiresAt":"2031-05-06T07:08:09.950Z"}
+--- more_headers eval
+"X-API-Key: crmk_" . ('e7' x 20) . "\nContent-Type: application/json"
+--- error_code: 201
+--- response_body_like: "expiresAt":"2031-05-06T07:08:09.700Z"

@@ -118,7 +118,9 @@ crm_api_key_create(ngx_http_request_t *r, crm_ctx_t *ctx)
             {
                 return crm_http_error(r, CRM_E_FORBIDDEN,
                                       "only an owner may give a key write "
-                                      "on users", NULL);
+                                      "on users",
+                                      json_pack("{s:s%}", "scope",
+                                                scope.data, scope.len));
             }
 
             continue;
@@ -147,7 +149,9 @@ crm_api_key_create(ngx_http_request_t *r, crm_ctx_t *ctx)
         default: /* NGX_ABORT */
             return crm_http_error(r, CRM_E_FORBIDDEN,
                                   "a key cannot be given a scope its "
-                                  "creator does not have", NULL);
+                                  "creator does not have",
+                                  json_pack("{s:s%}", "scope", scope.data,
+                                            scope.len));
         }
 
         if (crm_api_key_error(&errors, "scopes", msg) != NGX_OK) {
@@ -162,16 +166,27 @@ crm_api_key_create(ngx_http_request_t *r, crm_ctx_t *ctx)
         return ctx->rc;
     }
 
+    /*
+     * a key made by a key expires when its maker does or before: LEAST()
+     * takes the maker's expiry, exact, for none given, and keeps the
+     * earlier of the two (crm_api_key_maker() refused a later one)
+     */
+
     st = crm_sql_fixed(r->pool,
                        "SELECT id::text, key FROM db_api_key_create($1::uuid,"
                        " $2::text,"
                        " ARRAY(SELECT jsonb_array_elements_text($3::jsonb)),"
-                       " $4::timestamptz, $5::uuid)", 5);
+                       " LEAST($4::timestamptz, (SELECT expires_at"
+                       " FROM api_keys WHERE workspace_id = $1::uuid"
+                       " AND id = $6::uuid)), $5::uuid)", 6);
 
     if (st == NULL
         || crm_sql_set(st, 0, &ctx->workspace) != NGX_OK
         || crm_sql_set(st, 4, ctx->principal.user.len
                               ? &ctx->principal.user : NULL)
+           != NGX_OK
+        || crm_sql_set(st, 5, ctx->principal.kind == CRM_PRINCIPAL_KEY
+                              ? &ctx->principal.id : NULL)
            != NGX_OK)
     {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
@@ -235,7 +250,6 @@ crm_api_key_maker(ngx_http_request_t *r, crm_ctx_t *ctx,
 {
     u_char            *p;
     int64_t            us, last;
-    ngx_tm_t           tm;
     ngx_int_t          n;
     ngx_uint_t         i, k, most;
     crm_value_t       *v, *found;
@@ -278,7 +292,10 @@ crm_api_key_maker(ngx_http_request_t *r, crm_ctx_t *ctx,
                 ctx->rc = crm_http_error(r, CRM_E_FORBIDDEN,
                                          "a key cannot be given a rate "
                                          "limit above its creator's",
-                                         NULL);
+                                         json_pack("{s:s,s:I}", "field",
+                                                   crm_api_key_limit_fields[i],
+                                                   "maximum",
+                                                   (json_int_t) most));
                 return NGX_ERROR;
             }
 
@@ -319,62 +336,32 @@ crm_api_key_maker(ngx_http_request_t *r, crm_ctx_t *ctx,
         return NGX_OK;
     }
 
-    /* microseconds since 2000-01-01, as crm_value_time() counts */
+    /*
+     * microseconds since 2000-01-01, as crm_value_time() counts, to the
+     * end of the maker's second (its expiry is read in whole seconds);
+     * the statement keeps the exact earlier one, and takes the maker's
+     * for none given
+     */
 
-    last = ((int64_t) ctx->principal.expires - 946684800) * 1000000;
+    last = ((int64_t) ctx->principal.expires - 946684800) * 1000000
+           + 999999;
 
-    found = NULL;
     v = values->elts;
 
     for (k = 0; k < values->nelts; k++) {
-        if (ngx_strcmp(v[k].field->name.data, "expiresAt") == 0) {
-            found = &v[k];
-            break;
-        }
-    }
-
-    if (found != NULL && !found->param.null) {
-        if (crm_value_time(&found->param.value, &us) == NGX_DECLINED
-            || us > last)
+        if (ngx_strcmp(v[k].field->name.data, "expiresAt") == 0
+            && !v[k].param.null
+            && (crm_value_time(&v[k].param.value, &us) == NGX_DECLINED
+                || us > last))
         {
             ctx->rc = crm_http_error(r, CRM_E_FORBIDDEN,
                                      "a key cannot expire after the key "
-                                     "that makes it", NULL);
+                                     "that makes it",
+                                     json_pack("{s:s}", "field",
+                                               "expiresAt"));
             return NGX_ERROR;
         }
-
-        return NGX_OK;
     }
-
-    /* not given, or null (never): the maker's */
-
-    if (found == NULL) {
-        found = ngx_array_push(values);
-        if (found == NULL) {
-            ctx->rc = NGX_HTTP_INTERNAL_SERVER_ERROR;
-            return NGX_ERROR;
-        }
-
-        ngx_memzero(found, sizeof(crm_value_t));
-        found->field = crm_schema_field(ctx->route.res, (u_char *) "expiresAt",
-                                        sizeof("expiresAt") - 1);
-    }
-
-    p = ngx_pnalloc(r->pool, sizeof("1970-01-01T00:00:00Z") + NGX_INT_T_LEN);
-    if (p == NULL || found->field == NULL) {
-        ctx->rc = NGX_HTTP_INTERNAL_SERVER_ERROR;
-        return NGX_ERROR;
-    }
-
-    ngx_gmtime(ctx->principal.expires, &tm);
-
-    found->param.value.data = p;
-    found->param.value.len = ngx_sprintf(p, "%4d-%02d-%02dT%02d:%02d:%02dZ",
-                                         tm.ngx_tm_year, tm.ngx_tm_mon,
-                                         tm.ngx_tm_mday, tm.ngx_tm_hour,
-                                         tm.ngx_tm_min, tm.ngx_tm_sec)
-                             - p;
-    found->param.null = 0;
 
     return NGX_OK;
 }
