@@ -345,16 +345,20 @@ Test::Nginx::Socket::add_response_body_check(sub {
     } elsif ($name =~ /audience on a custom field mails/) {
         sql("INSERT INTO custom_fields (workspace_id, object, name, type,"
             . " options) VALUES ('$A', 'contacts', 'tier', 'select',"
-            . " '[\"gold\", \"silver\"]')");
+            . " '[\"gold\", \"silver\"]'),"
+            . " ('$A', 'contacts', 'score', 'number', '[]')");
         sql("INSERT INTO contacts (workspace_id, first_name, email,"
             . " custom_fields) VALUES"
-            . " ('$A', 'G1', 'tier-gold1\@camp.test', '{\"tier\": \"gold\"}'),"
-            . " ('$A', 'G2', 'tier-gold2\@camp.test', '{\"tier\": \"gold\"}'),"
+            . " ('$A', 'G1', 'tier-gold1\@camp.test',"
+            . " '{\"tier\": \"gold\", \"score\": 0.1}'),"
+            . " ('$A', 'G2', 'tier-gold2\@camp.test',"
+            . " '{\"tier\": \"gold\", \"score\": 12345678901234567000}'),"
             . " ('$A', 'S1', 'tier-silver1\@camp.test',"
             . " '{\"tier\": \"silver\"}'),"
             . " ('$A', 'N1', 'tier-none1\@camp.test', '{}')");
         my $id = campaign(name => 'gold', subject => 's',
-                          text => '{{firstName}} is {{customFields.tier}}',
+                          text => '{{firstName}} is {{customFields.tier}}'
+                                  . ' {{customFields.score}}',
                           audience => { filter => 'customFields.tier=gold' });
         my ($s) = act($id, 'start');
         is($s, 200, "$name - started");
@@ -363,8 +367,12 @@ Test::Nginx::Socket::add_response_body_check(sub {
            'tier-gold1@camp.test tier-gold2@camp.test',
            "$name - the gold contacts, nobody else");
         my ($m) = mails_like(qr/^tier-gold1\@/);
-        is(CRM::Test::eml($m)->[0]{text} // '', "G1 is gold\n",
-           "$name - a custom field merged");
+        is(CRM::Test::eml($m)->[0]{text} // '', "G1 is gold 0.1\n",
+           "$name - custom fields merged, a number as the API writes it");
+        ($m) = mails_like(qr/^tier-gold2\@/);
+        is(CRM::Test::eml($m)->[0]{text} // '',
+           "G2 is gold 12345678901234567000\n",
+           "$name - a number beyond a double's digits too");
 
         # the definition deleted after the campaign was written
         my $id2 = campaign(name => 'silver', subject => 's', text => 'x',

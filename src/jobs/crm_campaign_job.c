@@ -65,7 +65,8 @@ static void crm_campaign_claim(crm_campaign_run_t *cr);
 static void crm_campaign_claimed(crm_pg_req_t *pr, PGresult *res);
 static ngx_int_t crm_campaign_render(crm_campaign_run_t *cr, PGresult *res,
     int row, json_t *rows);
-static json_t *crm_campaign_json(PGresult *res, int row, int col);
+static json_t *crm_campaign_json(crm_campaign_run_t *cr, PGresult *res,
+    int row, int col);
 static void crm_campaign_queued(crm_pg_req_t *pr, PGresult *res);
 static void crm_campaign_complete(crm_campaign_run_t *cr);
 static void crm_campaign_completed(crm_pg_req_t *pr, PGresult *res);
@@ -503,9 +504,9 @@ crm_campaign_render(crm_campaign_run_t *cr, PGresult *res, int row,
                                  sizeof("subject") - 1)
               : NULL;
 
-    contact = crm_campaign_json(res, row, 4);
+    contact = crm_campaign_json(cr, res, row, 4);
     company = PQgetisnull(res, row, 5) ? NULL
-                                       : crm_campaign_json(res, row, 5);
+                                       : crm_campaign_json(cr, res, row, 5);
 
     o = json_object();
 
@@ -584,25 +585,26 @@ done:
 
 
 /*
- * A contact's or company's JSON: a number beyond 64 bits (a custom
- * field of 1e20) is read as a double rather than refused, or the
- * recipient could never be rendered and its campaign would stall
+ * A contact's or company's JSON, its numbers read as the strings of
+ * their digits (crm_merge_numbers_as_text()): a merge field writes 0.1
+ * and 12345678901234567000 as the API does, not as doubles, and a number
+ * beyond 64 bits (a custom field of 1e20) never stalls its campaign
  */
 
 static json_t *
-crm_campaign_json(PGresult *res, int row, int col)
+crm_campaign_json(crm_campaign_run_t *cr, PGresult *res, int row, int col)
 {
-    json_t  *v;
+    ngx_str_t  text;
 
-    v = json_loadb(PQgetvalue(res, row, col), PQgetlength(res, row, col), 0,
-                   NULL);
-
-    if (v == NULL) {
-        v = json_loadb(PQgetvalue(res, row, col), PQgetlength(res, row, col),
-                       JSON_DECODE_INT_AS_REAL, NULL);
+    if (crm_merge_numbers_as_text(cr->run->pool,
+                                  (u_char *) PQgetvalue(res, row, col),
+                                  PQgetlength(res, row, col), &text)
+        != NGX_OK)
+    {
+        return NULL;
     }
 
-    return v;
+    return json_loadb((char *) text.data, text.len, 0, NULL);
 }
 
 

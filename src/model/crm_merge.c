@@ -396,7 +396,9 @@ crm_merge_render(ngx_pool_t *pool, ngx_str_t *tpl, json_t *contact,
             v = json_is_object(v) ? json_object_get(v, (char *) name) : NULL;
         }
 
-        if (v == NULL || json_is_null(v)
+        /* an object is no value: a key of an address that holds one */
+
+        if (v == NULL || json_is_null(v) || json_is_object(v)
             || (json_is_string(v) && json_string_length(v) == 0)
             || (json_is_array(v) && json_array_size(v) == 0))
         {
@@ -510,6 +512,75 @@ crm_merge_put(crm_merge_buf_t *b, u_char *p, size_t len, ngx_uint_t html)
     }
 
     b->len = d - b->p;
+
+    return NGX_OK;
+}
+
+
+/*
+ * The JSON text of a record with every number made a string of its own
+ * digits: "0.1" stays 0.1, "12345678901234567000" is not rounded into a
+ * double, as they would be once jansson reads them.  The text is
+ * PostgreSQL's, well formed; what is inside strings is copied as it is.
+ */
+
+ngx_int_t
+crm_merge_numbers_as_text(ngx_pool_t *pool, u_char *p, size_t len,
+    ngx_str_t *out)
+{
+    u_char      *last, *o;
+    ngx_uint_t   string;
+
+    /* at worst each number a byte long: three bytes for each */
+
+    out->data = ngx_pnalloc(pool, 3 * len + 1);
+    if (out->data == NULL) {
+        return NGX_ERROR;
+    }
+
+    o = out->data;
+    last = p + len;
+    string = 0;
+
+    while (p < last) {
+
+        if (string) {
+            if (*p == '\\' && p + 1 < last) {
+                *o++ = *p++;
+
+            } else if (*p == '"') {
+                string = 0;
+            }
+
+            *o++ = *p++;
+            continue;
+        }
+
+        if (*p == '"') {
+            string = 1;
+            *o++ = *p++;
+            continue;
+        }
+
+        if (*p == '-' || (*p >= '0' && *p <= '9')) {
+            *o++ = '"';
+
+            while (p < last
+                   && ((*p >= '0' && *p <= '9') || *p == '-' || *p == '+'
+                       || *p == '.' || *p == 'e' || *p == 'E'))
+            {
+                *o++ = *p++;
+            }
+
+            *o++ = '"';
+            continue;
+        }
+
+        *o++ = *p++;
+    }
+
+    *o = '\0';
+    out->len = o - out->data;
 
     return NGX_OK;
 }

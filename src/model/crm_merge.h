@@ -52,4 +52,13 @@ ngx_int_t crm_merge_render(ngx_pool_t *pool, ngx_str_t *tpl,
     json_t *contact, json_t *company, ngx_uint_t html, ngx_str_t *out);
 
 
+/*
+ * A record's JSON text ("p", "len") with its numbers as strings of their
+ * own digits, for crm_merge_render() to write them as the API does;
+ * "out" is in "pool", NUL-terminated.  NGX_ERROR without memory.
+ */
+ngx_int_t crm_merge_numbers_as_text(ngx_pool_t *pool, u_char *p, size_t len,
+    ngx_str_t *out);
+
+
 #endif /* _CRM_MERGE_H_INCLUDED_ */

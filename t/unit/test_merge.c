@@ -59,7 +59,8 @@ main(void)
                          NULL);
     company = json_loads("{\"name\": \"Analytical \\\"Engines\\\"\","
                          " \"employees\": 12, \"address\": {\"city\":"
-                         " \"London\"}, \"customFields\": {\"size\": 40}}", 0,
+                         " \"London\", \"geo\": {\"lat\": 1.1}},"
+                         " \"customFields\": {\"size\": 40}}", 0,
                          NULL);
 
     if (contact == NULL || company == NULL) {
@@ -221,6 +222,50 @@ main(void)
                                      - 1),
            "a long template, escaped values");
     }
+
+    {
+        /* numbers as the API writes them: the digits PostgreSQL gave */
+
+        ngx_str_t    in, out, tpl, text;
+        json_t      *c;
+        const char  *want;
+
+        in.data = (u_char *) "{\"a\": 0.1, \"b\": [1, -2.5e-7], "
+                             "\"s\": \"x1 \\\"2\\\" 3\", \"t\": true, "
+                             "\"n\": null, \"big\": 12345678901234567000, "
+                             "\"o\": {\"k\": 1e21}}";
+        in.len = strlen((char *) in.data);
+        want = "{\"a\": \"0.1\", \"b\": [\"1\", \"-2.5e-7\"], "
+               "\"s\": \"x1 \\\"2\\\" 3\", \"t\": true, "
+               "\"n\": null, \"big\": \"12345678901234567000\", "
+               "\"o\": {\"k\": \"1e21\"}}";
+
+        ok(crm_merge_numbers_as_text(pool, in.data, in.len, &out) == NGX_OK
+           && out.len == strlen(want)
+           && ngx_strncmp(out.data, want, out.len) == 0,
+           "numbers as text: every number a string, strings as they are");
+
+        c = json_loadb((char *) out.data, out.len, 0, NULL);
+
+        tpl.data = (u_char *) "{{a}} {{b}} {{big}} {{t}} [{{n|-}}]";
+        tpl.len = strlen((char *) tpl.data);
+
+        ok(c != NULL
+           && crm_merge_render(pool, &tpl, c, NULL, 0, &text) == NGX_OK
+           && text.len == sizeof("0.1 1, -2.5e-7 12345678901234567000 true "
+                                 "[-]") - 1
+           && ngx_strncmp(text.data, "0.1 1, -2.5e-7 12345678901234567000 "
+                          "true [-]", text.len) == 0,
+           "numbers as text: merged as written");
+
+        json_decref(c);
+
+        ok(crm_merge_numbers_as_text(pool, (u_char *) "", 0, &out) == NGX_OK
+           && out.len == 0, "numbers as text: empty");
+    }
+
+    render_is("{{company.address.geo|none}}", 0, "none",
+              "an object under a key is no value: the default");
 
     /* a merged subject is cut to a number of characters */
 
