@@ -27,6 +27,7 @@
 #include <jansson.h>
 #include <math.h>
 #include "model/crm.h"
+#include "model/crm_merge.h"
 #include "common.h"
 
 
@@ -35,6 +36,8 @@ static void fuzz_validate(crm_resource_t *res, json_t *body,
 static void fuzz_value(crm_value_t *v, json_t *body, ngx_uint_t create);
 static void fuzz_field_error(crm_resource_t *res, crm_field_error_t *e);
 static size_t fuzz_chars(ngx_str_t *s);
+static void fuzz_numbers(u_char *p, size_t len, json_t *body);
+static ngx_uint_t fuzz_has_number(json_t *v);
 
 
 static const char  *fuzz_codes[] = {
@@ -81,6 +84,10 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     body = json_loadb((char *) copy, size - 1, JSON_REJECT_DUPLICATES,
                       &jerr);
+
+    if (body != NULL) {
+        fuzz_numbers(copy, size - 1, body);
+    }
 
     fuzz_free(copy, size - 1);
 
@@ -360,4 +367,69 @@ fuzz_chars(ngx_str_t *s)
     }
 
     return n;
+}
+
+
+/*
+ * crm_merge_numbers_as_text() of JSON jansson read (PostgreSQL's has no
+ * NUL): JSON again, of the same kind, with no number left in it
+ */
+
+static void
+fuzz_numbers(u_char *p, size_t len, json_t *body)
+{
+    json_t      *v;
+    ngx_str_t    out;
+    ngx_pool_t  *pool;
+
+    /* jansson reads a NUL after a number but not after a string */
+
+    if (memchr(p, '\0', len) != NULL) {
+        return;
+    }
+
+    pool = fuzz_pool();
+
+    fuzz_check(crm_merge_numbers_as_text(pool, p, len, &out) == NGX_OK
+               && out.len <= 3 * len, "numbers as text: within its room");
+
+    v = json_loadb((char *) out.data, out.len, 0, NULL);
+
+    fuzz_check(v != NULL && json_typeof(v) == json_typeof(body),
+               "numbers as text: JSON of the same kind");
+    fuzz_check(!fuzz_has_number(v), "numbers as text: no number left");
+
+    json_decref(v);
+    ngx_destroy_pool(pool);
+}
+
+
+static ngx_uint_t
+fuzz_has_number(json_t *v)
+{
+    size_t       i;
+    json_t      *e;
+    const char  *key;
+
+    if (json_is_number(v)) {
+        return 1;
+    }
+
+    if (json_is_array(v)) {
+        json_array_foreach(v, i, e) {
+            if (fuzz_has_number(e)) {
+                return 1;
+            }
+        }
+    }
+
+    if (json_is_object(v)) {
+        json_object_foreach(v, key, e) {
+            if (fuzz_has_number(e)) {
+                return 1;
+            }
+        }
+    }
+
+    return 0;
 }
