@@ -161,7 +161,10 @@ crm_analytics_range(ngx_pool_t *pool, ngx_str_t *args, time_t now,
                                  "from 1970 to 2999");
     }
 
-    from = to - crm_analytics_default[rg->interval];
+    /* a default range does not reach before what a time may be */
+
+    from = ngx_max(to - crm_analytics_default[rg->interval],
+                   CRM_ANALYTICS_MIN_TIME);
 
     if (a.from.data != NULL
         && crm_analytics_time(a.from.data, a.from.len, 0, &from) != NGX_OK)

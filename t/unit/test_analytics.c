@@ -88,6 +88,8 @@ main(void)
              1577664000, 1579478400, CRM_ANALYTICS_WEEK);
     range_is("from=1970-01-02&to=1970-01-03&interval=week",
              -259200, 345600, CRM_ANALYTICS_WEEK);
+    /* a default from does not reach before 1970 */
+    range_is("to=1970-01-02", 0, 86400, CRM_ANALYTICS_DAY);
     range_is("from=2020-01-01&to=2020-02-01&interval=hour",
              1577836800, 1580515200, CRM_ANALYTICS_HOUR);
     range_is("to=2020-01-01T00%3A00%3A00%2B01%3A00&&from=2019-12-31",
