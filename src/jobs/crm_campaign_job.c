@@ -45,6 +45,8 @@ typedef struct {
     ngx_str_t                 id;
     ngx_str_t                 filter;       /* its audience filter, or
                                                data NULL */
+    ngx_str_t                 why;          /* why it has no recipients */
+    ngx_uint_t                level;        /* and how loud */
 } crm_campaign_run_t;
 
 
@@ -295,6 +297,7 @@ crm_campaign_recipients(crm_campaign_run_t *cr, crm_field_t *extra,
 
     qp = NULL;
     filter = cr->filter;
+    ngx_str_null(&cr->why);
 
     if (filter.data != NULL) {
         ngx_str_set(&name, "contacts");
@@ -309,25 +312,37 @@ crm_campaign_recipients(crm_campaign_run_t *cr, crm_field_t *extra,
                                  &filter, &cr->conf->cursor_secret, &q,
                                  &err);
 
+        /*
+         * said once the recipients are made, by the call that made them
+         * (crm_campaign_materialized())
+         */
+
         if (rc == NGX_OK && !crm_campaign_selects(&q)) {
             /* stored before such filters were refused: as its preview */
-            ngx_log_error(NGX_LOG_WARN, cr->run->log, 0,
-                          "crm: campaign %V: its audience filter \"%V\" "
-                          "filters no contact in particular: it has no "
-                          "recipients", &cr->id, &filter);
+            cr->level = NGX_LOG_WARN;
+            ngx_str_set(&cr->why, "filters no contact in particular");
         }
 
-        if (rc != NGX_OK) {
+        if (rc == NGX_DECLINED) {
             /*
              * checked when written; a field may have stopped being
              * filterable since (a custom field deleted): the audience is
              * then empty, and said so
              */
 
-            ngx_log_error(NGX_LOG_ERR, cr->run->log, 0,
-                          "crm: campaign %V: its audience filter \"%V\" is "
-                          "no longer valid (%V: %V): it has no recipients",
-                          &cr->id, &filter, &err.param, &err.message);
+            cr->level = NGX_LOG_ERR;
+            cr->why.data = ngx_pnalloc(cr->run->pool,
+                                       sizeof("is no longer valid (: )")
+                                       + err.param.len + err.message.len);
+            if (cr->why.data == NULL) {
+                crm_campaign_end(cr, 0);
+                return;
+            }
+
+            cr->why.len = ngx_sprintf(cr->why.data,
+                                      "is no longer valid (%V: %V)",
+                                      &err.param, &err.message)
+                          - cr->why.data;
         }
 
         if (rc != NGX_OK || !crm_campaign_selects(&q)) {
@@ -371,6 +386,16 @@ crm_campaign_materialized(crm_pg_req_t *pr, PGresult *res)
 
     ngx_log_debug1(NGX_LOG_DEBUG_CORE, cr->run->log, 0,
                    "crm: campaign recipients: %s", PQgetvalue(res, 0, 0));
+
+    /* NULL: another call made them, and said what there was to say */
+
+    if (cr->why.len > 0 && PQntuples(res) == 1 && !PQgetisnull(res, 0, 0)) {
+        ngx_log_error(cr->level, cr->run->log, 0,
+                      "crm: campaign %V: its audience filter \"%V\" %V: it "
+                      "has no recipients", &cr->id, &cr->filter, &cr->why);
+    }
+
+    ngx_str_null(&cr->why);
 
     crm_campaign_claim(cr);
 }
