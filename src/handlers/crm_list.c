@@ -220,21 +220,12 @@ crm_list_preset(ngx_http_request_t *r, crm_ctx_t *ctx, crm_resource_t *res,
 
     key = &crm_list_state(ctx)->cursor_key;
 
-    switch (crm_query_parse_ext(r->pool, res, extra, nextra, &preset, key,
-                                &q, &err))
+    /* one no longer valid, or of nothing in particular: nobody */
+
+    if (crm_campaign_audience_query(r->pool, extra, nextra, &preset, key,
+                                    &q, &err)
+        == NGX_ERROR)
     {
-    case NGX_OK:
-        if (crm_campaign_selects(&q)) {
-            break;
-        }
-
-        /* fall through */
-
-    case NGX_DECLINED:
-        ngx_str_set(&preset, "id[is]=null");
-        break;
-
-    default:
         ctx->rc = NGX_HTTP_INTERNAL_SERVER_ERROR;
         return NGX_ABORT;
     }

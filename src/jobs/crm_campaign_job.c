@@ -288,42 +288,38 @@ static void
 crm_campaign_recipients(crm_campaign_run_t *cr, crm_field_t *extra,
     ngx_uint_t nextra)
 {
-    ngx_int_t        rc;
-    ngx_str_t        filter, name;
-    crm_stmt_t      *st;
-    crm_query_t      q, *qp;
-    crm_error_t      err;
-    crm_resource_t  *contacts;
+    ngx_int_t     rc;
+    ngx_str_t     filter;
+    crm_stmt_t   *st;
+    crm_query_t   q, *qp;
+    crm_error_t   err;
 
     qp = NULL;
     filter = cr->filter;
     ngx_str_null(&cr->why);
 
     if (filter.data != NULL) {
-        ngx_str_set(&name, "contacts");
-        contacts = crm_schema_find(&name);
-
-        if (contacts == NULL) {
-            crm_campaign_end(cr, 0);
-            return;
-        }
-
-        rc = crm_query_parse_ext(cr->run->pool, contacts, extra, nextra,
-                                 &filter, &cr->conf->cursor_secret, &q,
-                                 &err);
+        rc = crm_campaign_audience_query(cr->run->pool, extra, nextra,
+                                         &filter, &cr->conf->cursor_secret,
+                                         &q, &err);
 
         /*
          * said once the recipients are made, by the call that made them
          * (crm_campaign_materialized())
          */
 
-        if (rc == NGX_OK && !crm_campaign_selects(&q)) {
+        switch (rc) {
+
+        case NGX_OK:
+            break;
+
+        case NGX_DONE:
             /* stored before such filters were refused: as its preview */
             cr->level = NGX_LOG_WARN;
             ngx_str_set(&cr->why, "filters no contact in particular");
-        }
+            break;
 
-        if (rc == NGX_DECLINED) {
+        case NGX_DECLINED:
             /*
              * checked when written; a field may have stopped being
              * filterable since (a custom field deleted): the audience is
@@ -343,18 +339,11 @@ crm_campaign_recipients(crm_campaign_run_t *cr, crm_field_t *extra,
                                       "is no longer valid (%V: %V)",
                                       &err.param, &err.message)
                           - cr->why.data;
-        }
+            break;
 
-        if (rc != NGX_OK || !crm_campaign_selects(&q)) {
-            ngx_str_set(&filter, "id[is]=null");
-
-            if (crm_query_parse(cr->run->pool, contacts, &filter,
-                                &cr->conf->cursor_secret, &q, &err)
-                != NGX_OK)
-            {
-                crm_campaign_end(cr, 0);
-                return;
-            }
+        default:
+            crm_campaign_end(cr, 0);
+            return;
         }
 
         qp = &q;

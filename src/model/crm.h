@@ -380,6 +380,17 @@ ngx_uint_t crm_campaign_needs(void *body);
  * every contact
  */
 ngx_uint_t crm_campaign_selects(crm_query_t *q);
+/*
+ * The filter a campaign's audience runs with, as its runner and its
+ * preview use it: "filter" parsed (with the custom fields "extra") into
+ * "q"; NGX_OK when it selects contacts in particular; otherwise "filter"
+ * becomes one that selects nobody, parsed into "q", and the answer says
+ * why: NGX_DECLINED, no longer valid (*err), or NGX_DONE, nothing in
+ * particular.  NGX_ERROR without memory.
+ */
+ngx_int_t crm_campaign_audience_query(ngx_pool_t *pool, crm_field_t *extra,
+    ngx_uint_t nextra, ngx_str_t *filter, ngx_str_t *secret, crm_query_t *q,
+    crm_error_t *err);
 
 
 /* crm_schema.c */

@@ -420,6 +420,51 @@ crm_campaign_names_custom(json_t *v)
 }
 
 
+ngx_int_t
+crm_campaign_audience_query(ngx_pool_t *pool, crm_field_t *extra,
+    ngx_uint_t nextra, ngx_str_t *filter, ngx_str_t *secret, crm_query_t *q,
+    crm_error_t *err)
+{
+    ngx_int_t        rc;
+    ngx_str_t        name;
+    crm_error_t      nobody;
+    crm_resource_t  *contacts;
+
+    ngx_str_set(&name, "contacts");
+
+    contacts = crm_schema_find(&name);
+    if (contacts == NULL) {
+        return NGX_ERROR;
+    }
+
+    rc = crm_query_parse_ext(pool, contacts, extra, nextra, filter, secret,
+                             q, err);
+
+    if (rc == NGX_OK) {
+        if (crm_campaign_selects(q)) {
+            return NGX_OK;
+        }
+
+        rc = NGX_DONE;
+
+    } else if (rc != NGX_DECLINED) {
+        return NGX_ERROR;
+    }
+
+    /* no contact has no id */
+
+    ngx_str_set(filter, "id[is]=null");
+
+    if (crm_query_parse(pool, contacts, filter, secret, q, &nobody)
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    return rc;
+}
+
+
 ngx_uint_t
 crm_campaign_selects(crm_query_t *q)
 {

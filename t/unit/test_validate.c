@@ -42,6 +42,7 @@ static void test_timestamps(void);
 static void test_links_createonly(void);
 static void test_custom(void);
 static void test_password(void);
+static void test_audience_query(void);
 static ngx_int_t run_custom(crm_resource_t *res, const char *json,
     const char *custom);
 
@@ -119,6 +120,7 @@ main(void)
     test_links_createonly();
     test_custom();
     test_password();
+    test_audience_query();
 
     ngx_destroy_pool(pool);
 
@@ -748,6 +750,38 @@ test_custom(void)
                defs);
     has_error("audience.filter", "unknown_parameter",
               "custom: a definition whose name is no SQL name is left out");
+}
+
+
+/* the filter an audience runs with (its runner's and its preview's) */
+
+static void
+test_audience_query(void)
+{
+    ngx_int_t    rc;
+    ngx_str_t    f, secret;
+    crm_query_t  q;
+    crm_error_t  err;
+
+    ngx_str_set(&secret, "audience");
+
+    ngx_str_set(&f, "status=lead");
+    rc = crm_campaign_audience_query(pool, NULL, 0, &f, &secret, &q, &err);
+    ok(rc == NGX_OK && f.len == sizeof("status=lead") - 1
+       && q.filters.nelts == 1, "audience query: a filter as it is");
+
+    ngx_str_set(&f, "&&");
+    rc = crm_campaign_audience_query(pool, NULL, 0, &f, &secret, &q, &err);
+    ok(rc == NGX_DONE && ngx_strncmp(f.data, "id[is]=null", f.len) == 0
+       && q.filters.nelts == 1, "audience query: nothing in particular");
+
+    ngx_str_set(&f, "customFields.gone=1");
+    rc = crm_campaign_audience_query(pool, NULL, 0, &f, &secret, &q, &err);
+    ok(rc == NGX_DECLINED && ngx_strncmp(f.data, "id[is]=null", f.len) == 0
+       && err.code.len == sizeof("unknown_parameter") - 1
+       && ngx_strncmp(err.code.data, "unknown_parameter", err.code.len)
+          == 0,
+       "audience query: no longer valid, and why");
 }
 
 
