@@ -382,18 +382,12 @@ ngx_uint_t
 crm_campaign_needs(void *body)
 {
     json_t      *v;
-    ngx_str_t    filter;
     ngx_uint_t   i;
 
     v = json_object_get(json_object_get(body, "audience"), "filter");
 
-    if (json_is_string(v)) {
-        filter.data = (u_char *) json_string_value(v);
-        filter.len = json_string_length(v);
-
-        if (crm_query_names_custom(&filter)) {
-            return 1;
-        }
+    if (crm_campaign_names_custom(v)) {
+        return 1;
     }
 
     for (i = 0; crm_campaign_templates[i] != NULL; i++) {
@@ -408,15 +402,21 @@ crm_campaign_needs(void *body)
 }
 
 
-/* a template that has "customFields." in it */
+/* a filter or a template that mentions customFields. */
 
 static ngx_uint_t
 crm_campaign_names_custom(json_t *v)
 {
-    return json_is_string(v)
-           && ngx_strnstr((u_char *) json_string_value(v), "customFields.",
-                          json_string_length(v))
-              != NULL;
+    ngx_str_t  text;
+
+    if (!json_is_string(v)) {
+        return 0;
+    }
+
+    text.data = (u_char *) json_string_value(v);
+    text.len = json_string_length(v);
+
+    return crm_query_names_custom(&text);
 }
 
 
