@@ -84,24 +84,27 @@ crm_list(ngx_http_request_t *r, crm_ctx_t *ctx)
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    if (ctx->preset.data != NULL
-        && crm_list_preset(r, ctx, res, extra, nextra) != NGX_OK)
-    {
-        return ctx->rc;
-    }
+    if (ctx->preset.data != NULL) {
+        /* parsed there, with the request's own parameters */
 
-    switch (crm_query_parse_ext(r->pool, res, extra, nextra, &r->args,
-                                &crm_list_state(ctx)->cursor_key,
-                                &ctx->query, &err))
-    {
-    case NGX_OK:
-        break;
+        if (crm_list_preset(r, ctx, res, extra, nextra) != NGX_OK) {
+            return ctx->rc;
+        }
 
-    case NGX_DECLINED:
-        return crm_http_param_error(r, &err);
+    } else {
+        switch (crm_query_parse_ext(r->pool, res, extra, nextra, &r->args,
+                                    &crm_list_state(ctx)->cursor_key,
+                                    &ctx->query, &err))
+        {
+        case NGX_OK:
+            break;
 
-    default:
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        case NGX_DECLINED:
+            return crm_http_param_error(r, &err);
+
+        default:
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
     }
 
     if (ctx->route.object != NULL
@@ -202,7 +205,8 @@ crm_list_key(ngx_http_request_t *r, crm_ctx_t *ctx, crm_resource_t *res,
  * as the campaign's runner has it; then both.  When both are refused,
  * the request's own parameters alone say whether the mistake is theirs;
  * a parameter given by both (a second q) is said to be the preset's.
- * r->args becomes both.  NGX_ABORT: ctx->rc, answered or to answer.
+ * r->args becomes both, parsed into ctx->query.  NGX_ABORT: ctx->rc,
+ * answered or to answer.
  */
 
 static ngx_int_t
@@ -223,7 +227,7 @@ crm_list_preset(ngx_http_request_t *r, crm_ctx_t *ctx, crm_resource_t *res,
     /* one no longer valid, or of nothing in particular: nobody */
 
     if (crm_campaign_audience_query(r->pool, extra, nextra, &preset, key,
-                                    &q, &err)
+                                    &ctx->query, &err)
         == NGX_ERROR)
     {
         ctx->rc = NGX_HTTP_INTERNAL_SERVER_ERROR;
@@ -244,8 +248,8 @@ crm_list_preset(ngx_http_request_t *r, crm_ctx_t *ctx, crm_resource_t *res,
     both.data = p;
     both.len = ngx_sprintf(p, "%V&%V", &preset, &r->args) - p;
 
-    rc = crm_query_parse_ext(r->pool, res, extra, nextra, &both, key, &q,
-                             &err);
+    rc = crm_query_parse_ext(r->pool, res, extra, nextra, &both, key,
+                             &ctx->query, &err);
 
     if (rc == NGX_DECLINED) {
         /*
