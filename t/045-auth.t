@@ -118,6 +118,40 @@ Test::Nginx::Socket::add_response_body_check(sub {
                             '{"description":"again"}');
         is($s, 200, "$name - sent again, it is made");
 
+    } elsif ($name =~ /revoked while its lookup was in flight/) {
+        my ($s, $d) = api('POST', '/api/v1/api-keys', $K{owner_a},
+                          '{"name":"raced","scopes":["contacts:read"]}');
+        is($s, 201, "$name - a key, never used yet");
+        my ($key, $id) = ($d->{data}{key}, $d->{data}{id});
+        my $prefix = substr($key, 0, 16);
+
+        # its lookup reads the row, then sleeps a second before it answers
+        # (a STABLE function: the whole statement sees one snapshot)
+        my $def = sql("SELECT pg_get_functiondef("
+                      . "'db_auth_lookup(text)'::regprocedure)");
+        my $slow = $def;
+        $slow =~ s{AS \$function\$\s*(.*?);?\s*\$function\$}
+                  {AS \$function\$ WITH z AS MATERIALIZED (SELECT pg_sleep(CASE
+                   WHEN p_prefix = '$prefix' THEN 1 ELSE 0 END))
+                   SELECT l.* FROM ($1) l, z \$function\$}s
+            or die "no body in: $def";
+        sql($slow);
+
+        my ($get, $del) = CRM::Test::together(
+            [0, 'GET', '/api/v1/contacts', ["X-API-Key: $key"]],
+            [0.4, 'DELETE', "/api/v1/api-keys/$id",
+             ["X-API-Key: $K{owner_a}"]]);
+        sql($def);
+
+        is($get->[0], 200, "$name - the request read it before the revocation");
+        cmp_ok($get->[3], '>=', 0.9, "$name - its lookup was slow");
+        is($del->[0], 204, "$name - revoked meanwhile");
+        cmp_ok($del->[3] + 0.4, '<', $get->[3],
+               "$name - before the lookup answered");
+
+        ($s, $d) = api('GET', '/api/v1/contacts', $key);
+        is($s, 401, "$name - the next request is refused: nothing was cached");
+
     } elsif ($name =~ /key is shown once/) {
         my $doc = decode_json($body);
         my $key = $doc->{data}{key};
@@ -558,3 +592,10 @@ POST /api/v1/api-keys
 "X-API-Key: $CRM::Test::KEYS{owner_a}\nContent-Type: application/json"
 --- error_code: 422
 --- response_body_like: "message":"campaign-recipients is read-only: \\"campaign-recipients:read\\" is its scope"
+
+=== TEST 43: a key revoked while its lookup was in flight is not cached
+--- request
+GET /api/v1/contacts
+--- more_headers eval
+"X-API-Key: $CRM::Test::KEYS{read_a}"
+--- error_code: 200

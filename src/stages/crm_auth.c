@@ -32,6 +32,7 @@
 struct crm_auth_state_s {
     ngx_str_t                 token;        /* the credential presented */
     u_char                    hash[SHA256_DIGEST_LENGTH];   /* its SHA-256 */
+    ngx_atomic_uint_t         forgets;      /* the cache's, at the lookup */
 };
 
 
@@ -113,6 +114,7 @@ crm_auth_resolve(ngx_http_request_t *r, crm_ctx_t *ctx)
     ngx_uint_t          i, found, negative;
     crm_stmt_t         *st;
     crm_static_key_t   *k;
+    crm_auth_cache_t   *cache;
 
     t = &ctx->auth->token;
 
@@ -210,6 +212,13 @@ crm_auth_resolve(ngx_http_request_t *r, crm_ctx_t *ctx)
     if (st == NULL || crm_sql_set(st, 0, &prefix) != NGX_OK) {
         ctx->rc = NGX_HTTP_INTERNAL_SERVER_ERROR;
         return NGX_ABORT;
+    }
+
+    /* a revocation from now on keeps this lookup's answer out of the zone */
+
+    if (ctx->mcf->auth_zone != NULL) {
+        cache = ctx->mcf->auth_zone->data;
+        ctx->auth->forgets = crm_auth_cache_forgets(cache);
     }
 
     rc = crm_exec(r, ctx, st, crm_auth_lookup_done);
@@ -355,7 +364,7 @@ crm_auth_lookup_done(crm_pg_req_t *pr, PGresult *res)
     ctx->workspace = p->workspace;
 
     if (cache != NULL) {
-        crm_auth_cache_put(cache, ctx->auth->hash, p);
+        crm_auth_cache_put(cache, ctx->auth->hash, p, ctx->auth->forgets);
     }
 
     rc = crm_run_next(r, ctx);

@@ -14,6 +14,11 @@
  * room for by evicting a principal, and take at most half the zone, so
  * that junk keys cannot flush the real ones out.
  *
+ * A lookup that was in flight when a key or session was forgotten does
+ * not put what it read into the zone: it may have read the row before
+ * the revocation was committed (the zone counts its forgets, and a
+ * lookup notes the count before it is sent).
+ *
  * API keys' last use is noted in the zone and written to PostgreSQL in
  * one statement per crm_auth_last_used_interval and worker, never per
  * request (the zone's flush timer, crm_auth_touch()).
@@ -58,6 +63,7 @@ typedef struct {
     ngx_queue_t               queue;
     ngx_queue_t               negative;     /* negative entries, LRU */
     ngx_uint_t                negatives;
+    ngx_atomic_t              forgets;      /* crm_auth_forget() calls */
 } crm_auth_sh_t;
 
 
@@ -161,6 +167,8 @@ crm_auth_cache_init(ngx_shm_zone_t *zone, void *data)
                     crm_auth_rbtree_insert);
     ngx_queue_init(&cache->sh->queue);
     ngx_queue_init(&cache->sh->negative);
+    cache->sh->negatives = 0;
+    cache->sh->forgets = 0;
 
     len = sizeof(" in crm_auth_cache zone \"\"") + zone->shm.name.len;
 
@@ -375,8 +383,22 @@ crm_auth_cache_get(crm_auth_cache_t *cache, u_char *hash, ngx_pool_t *pool,
 }
 
 
+/*
+ * What a lookup notes before it is sent: when the count has changed by
+ * the time its answer is put, a key or session may have been revoked in
+ * between, and the answer is used once but not kept.
+ */
+
+ngx_atomic_uint_t
+crm_auth_cache_forgets(crm_auth_cache_t *cache)
+{
+    return cache->sh->forgets;
+}
+
+
 void
-crm_auth_cache_put(crm_auth_cache_t *cache, u_char *hash, crm_principal_t *p)
+crm_auth_cache_put(crm_auth_cache_t *cache, u_char *hash, crm_principal_t *p,
+    ngx_atomic_uint_t forgets)
 {
     size_t              n;
     ngx_uint_t          tries;
@@ -394,6 +416,11 @@ crm_auth_cache_put(crm_auth_cache_t *cache, u_char *hash, crm_principal_t *p)
         + offsetof(crm_auth_node_t, scopes) + p->scopes.len;
 
     ngx_shmtx_lock(&cache->shpool->mutex);
+
+    if (cache->sh->forgets != forgets) {
+        ngx_shmtx_unlock(&cache->shpool->mutex);
+        return;
+    }
 
     node = crm_auth_find(cache, hash);
 
@@ -582,6 +609,10 @@ crm_auth_forget(ngx_http_crm_main_conf_t *mcf, ngx_str_t *id)
     cache = mcf->auth_zone->data;
 
     ngx_shmtx_lock(&cache->shpool->mutex);
+
+    /* before the entries go: a lookup in flight no longer keeps its own */
+
+    cache->sh->forgets++;
 
     for (q = ngx_queue_head(&cache->sh->queue);
          q != ngx_queue_sentinel(&cache->sh->queue);

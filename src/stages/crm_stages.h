@@ -38,8 +38,9 @@ ngx_int_t crm_auth_init_process(ngx_cycle_t *cycle,
     ngx_http_crm_main_conf_t *mcf);
 ngx_int_t crm_auth_cache_get(crm_auth_cache_t *cache, u_char *hash,
     ngx_pool_t *pool, crm_principal_t *p, ngx_uint_t *negative);
+ngx_atomic_uint_t crm_auth_cache_forgets(crm_auth_cache_t *cache);
 void crm_auth_cache_put(crm_auth_cache_t *cache, u_char *hash,
-    crm_principal_t *p);
+    crm_principal_t *p, ngx_atomic_uint_t forgets);
 void crm_auth_cache_put_negative(crm_auth_cache_t *cache, u_char *hash,
     ngx_uint_t negative);
 void crm_auth_forget(ngx_http_crm_main_conf_t *mcf, ngx_str_t *id);
