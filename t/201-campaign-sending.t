@@ -168,6 +168,9 @@ Test::Nginx::Socket::add_response_body_check(sub {
         like(CRM::Test::error_log(),
              qr/\[warn\].*campaign \Q$id\E: its audience filter "" filters no contact in particular: it has no recipients/,
              "$name - said so in the error log");
+        is(get($id)->{audienceProblem},
+           'the audience filter selects no contact in particular',
+           "$name - and on the campaign");
 
         # a contact with a number beyond 64 bits is rendered, not stuck
         sql("INSERT INTO custom_fields (workspace_id, object, name, type)"
@@ -396,6 +399,18 @@ Test::Nginx::Socket::add_response_body_check(sub {
                     split /\n/, CRM::Test::error_log() . "\n"
                                 . CRM::Test::error_log(1);
         is(scalar @lines, 1, "$name - said so in an error log, once");
+
+        # and on the campaign, with the event of its completion
+        like(get($id2)->{audienceProblem} // '',
+             qr/^the audience filter is no longer valid \(customFields\.tier: ./,
+             "$name - the campaign says why it mailed nobody");
+        ok(exists get($id)->{audienceProblem}
+           && !defined get($id)->{audienceProblem},
+           "$name - the one that mailed says nothing");
+        my (undef, $ev) = api('GET', '/api/v1/events?type=campaign.completed'
+                              . "&recordId=$id2", $KA);
+        is($ev->{data}[0]{data}{object}{audienceProblem},
+           get($id2)->{audienceProblem}, "$name - its completion event too");
 
     } elsif ($name =~ /subject merged long is cut/) {
         sql("INSERT INTO contacts (workspace_id, first_name, email, tags)"

@@ -47,6 +47,7 @@ typedef struct {
                                                data NULL */
     ngx_str_t                 why;          /* why it has no recipients */
     ngx_uint_t                level;        /* and how loud */
+    ngx_str_t                 problem;      /* why, kept with it */
 } crm_campaign_run_t;
 
 
@@ -297,6 +298,7 @@ crm_campaign_recipients(crm_campaign_run_t *cr, crm_field_t *extra,
     qp = NULL;
     filter = cr->filter;
     ngx_str_null(&cr->why);
+    ngx_str_null(&cr->problem);
 
     if (filter.data != NULL) {
         rc = crm_campaign_audience_query(cr->run->pool, extra, nextra,
@@ -317,6 +319,9 @@ crm_campaign_recipients(crm_campaign_run_t *cr, crm_field_t *extra,
             /* stored before such filters were refused: as its preview */
             cr->level = NGX_LOG_WARN;
             ngx_str_set(&cr->why, "filters no contact in particular");
+            ngx_str_set(&cr->problem,
+                        "the audience filter selects no contact in "
+                        "particular");
             break;
 
         case NGX_DECLINED:
@@ -327,18 +332,25 @@ crm_campaign_recipients(crm_campaign_run_t *cr, crm_field_t *extra,
              */
 
             cr->level = NGX_LOG_ERR;
-            cr->why.data = ngx_pnalloc(cr->run->pool,
-                                       sizeof("is no longer valid (: )")
+            cr->problem.data = ngx_pnalloc(cr->run->pool,
+                                       sizeof("the audience filter is no "
+                                              "longer valid (: )")
                                        + err.param.len + err.message.len);
-            if (cr->why.data == NULL) {
+            if (cr->problem.data == NULL) {
                 crm_campaign_end(cr, 0);
                 return;
             }
 
-            cr->why.len = ngx_sprintf(cr->why.data,
-                                      "is no longer valid (%V: %V)",
-                                      &err.param, &err.message)
-                          - cr->why.data;
+            cr->problem.len = ngx_sprintf(cr->problem.data,
+                                          "the audience filter is no longer "
+                                          "valid (%V: %V)",
+                                          &err.param, &err.message)
+                              - cr->problem.data;
+
+            /* the log's line names the filter itself */
+
+            cr->why.data = cr->problem.data + sizeof("the audience filter");
+            cr->why.len = cr->problem.len - sizeof("the audience filter");
             break;
 
         default:
@@ -352,7 +364,8 @@ crm_campaign_recipients(crm_campaign_run_t *cr, crm_field_t *extra,
     st = ngx_pcalloc(cr->run->pool, sizeof(crm_stmt_t));
 
     if (st == NULL
-        || crm_sql_audience(cr->run->pool, &cr->ws, &cr->id, qp, st)
+        || crm_sql_audience(cr->run->pool, &cr->ws, &cr->id, qp,
+                            &cr->problem, st)
            != NGX_OK
         || crm_campaign_exec(cr, st, crm_campaign_materialized) != NGX_OK)
     {
@@ -385,6 +398,7 @@ crm_campaign_materialized(crm_pg_req_t *pr, PGresult *res)
     }
 
     ngx_str_null(&cr->why);
+    ngx_str_null(&cr->problem);
 
     crm_campaign_claim(cr);
 }

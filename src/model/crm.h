@@ -551,7 +551,8 @@ ngx_int_t crm_sql_count(ngx_pool_t *pool, crm_resource_t *res,
     ngx_str_t *ws, crm_query_t *q, crm_parent_t *parent, crm_stmt_t *st);
 /* a campaign's recipients from its audience ("q": a filter, or NULL) */
 ngx_int_t crm_sql_audience(ngx_pool_t *pool, ngx_str_t *ws,
-    ngx_str_t *campaign, crm_query_t *q, crm_stmt_t *st);
+    ngx_str_t *campaign, crm_query_t *q, ngx_str_t *problem,
+    crm_stmt_t *st);
 /* adds (add != 0) or removes "target" in a "through" link's column */
 ngx_int_t crm_sql_link(ngx_pool_t *pool, crm_parent_t *parent,
     ngx_str_t *ws, ngx_str_t *target, ngx_uint_t add, ngx_str_t *match,

@@ -476,6 +476,8 @@ static crm_field_t  crm_campaign_fields[] = {
             CRM_F_READONLY, 0),
     crm_fld("recipientsAt", "materialized_at", CRM_FT_TIMESTAMP,
             CRM_F_READONLY, 0),
+    crm_fld("audienceProblem", "audience_problem", CRM_FT_TEXT,
+            CRM_F_READONLY, 0),
     crm_common_tail
 };
 

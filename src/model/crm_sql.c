@@ -633,18 +633,19 @@ crm_sql_count(ngx_pool_t *pool, crm_resource_t *res, ngx_str_t *ws,
  * A campaign's recipients, once (sql/020_campaigns.sql): the contacts
  * an audience filter selects ("q", parsed by crm_query_parse() for
  * contacts), or NULL for an audience of tags or contact ids, which the
- * function reads itself:
+ * function reads itself; "problem" (empty: none) is kept with the
+ * campaign, why its audience is nobody (sql/092):
  *   SELECT db_campaign_materialize($1, $2, ARRAY(SELECT id FROM contacts
- *                                                WHERE <filters>))
+ *                                                WHERE <filters>), $3)
  */
 
 ngx_int_t
 crm_sql_audience(ngx_pool_t *pool, ngx_str_t *ws, ngx_str_t *campaign,
-    crm_query_t *q, crm_stmt_t *st)
+    crm_query_t *q, ngx_str_t *problem, crm_stmt_t *st)
 {
     ngx_int_t        rc;
     ngx_str_t        name;
-    ngx_uint_t       n;
+    ngx_uint_t       n, w;
     crm_sql_t        s;
     crm_resource_t  *res;
 
@@ -660,12 +661,14 @@ crm_sql_audience(ngx_pool_t *pool, ngx_str_t *ws, ngx_str_t *campaign,
     }
 
     n = crm_sql_param(&s, campaign->data, campaign->len, 0);
+    w = crm_sql_param(&s, problem->data, problem->len, problem->len == 0);
 
     crm_sql_cstr(&s, "SELECT db_campaign_materialize($1::uuid, ");
     crm_sql_ref(&s, n, "::uuid");
 
     if (q == NULL) {
-        crm_sql_cstr(&s, ", NULL)");
+        crm_sql_cstr(&s, ", NULL, ");
+        crm_sql_ref(&s, w, "::text)");
         return crm_sql_done(&s);
     }
 
@@ -677,7 +680,8 @@ crm_sql_audience(ngx_pool_t *pool, ngx_str_t *ws, ngx_str_t *campaign,
         return rc;
     }
 
-    crm_sql_cstr(&s, "))");
+    crm_sql_cstr(&s, "), ");
+    crm_sql_ref(&s, w, "::text)");
 
     return crm_sql_done(&s);
 }
