@@ -509,6 +509,7 @@ GET /api/v1/campaigns/ca000000-0000-4000-8000-000000000012/recipients?sort=first
 X-API-Key: test-key-a-0123456789abcdef
 --- error_code: 200
 --- json_names: Ann Cid
+--- response_body_unlike: audienceProblem
 
 
 
@@ -603,7 +604,7 @@ GET /api/v1/campaigns/ca000000-0000-4000-8000-000000000019/recipients?count=exac
 --- more_headers
 X-API-Key: test-key-a-0123456789abcdef
 --- error_code: 200
---- response_body_like: ^\{"data":\[\],"meta":\{.*"total":0
+--- response_body_like: ^\{"data":\[\],"meta":\{.*"total":0,"audienceProblem":"the audience filter selects no contact in particular"\}\}$
 
 
 
@@ -956,7 +957,7 @@ GET /api/v1/campaigns/ca000000-0000-4000-8000-000000000067/recipients
 --- more_headers
 X-API-Key: test-key-a-0123456789abcdef
 --- error_code: 200
---- response_body_like: ^\{"data":\[\],
+--- response_body_like: ^\{"data":\[\],"meta":\{.*"hasMore":false\},"audienceProblem":"the audience filter is no longer valid \(customFields\.gone: unknown query parameter \\"customFields\.gone\\"\)"\}\}$
 
 === TEST 68: a preview's own q beside an audience's q is refused as the audience's
 --- sql

@@ -166,7 +166,7 @@ Test::Nginx::Socket::add_response_body_check(sub {
         is(sql("SELECT count(*) FROM emails WHERE campaign_id = '$id'"), 0,
            "$name - no email");
         like(CRM::Test::error_log(),
-             qr/\[warn\].*campaign \Q$id\E: its audience filter "" filters no contact in particular: it has no recipients/,
+             qr/\[warn\].*campaign \Q$id\E: its audience filter "" selects no contact in particular: it has no recipients/,
              "$name - said so in the error log");
         is(get($id)->{audienceProblem},
            'the audience filter selects no contact in particular',

@@ -19,6 +19,8 @@
 typedef struct {
     crm_parent_t              parent;       /* of a sub-collection */
     ngx_str_t                 cursor_key;   /* the list's, crm_list_key() */
+    ngx_str_t                 problem;      /* why a preset selects nobody:
+                                               meta.audienceProblem */
 } crm_list_state_t;
 
 
@@ -224,11 +226,18 @@ crm_list_preset(ngx_http_request_t *r, crm_ctx_t *ctx, crm_resource_t *res,
 
     key = &crm_list_state(ctx)->cursor_key;
 
-    /* one no longer valid, or of nothing in particular: nobody */
+    /*
+     * one no longer valid, or of nothing in particular: nobody, and the
+     * page says why, as the campaign will once it runs
+     */
 
-    if (crm_campaign_audience_query(r->pool, extra, nextra, &preset, key,
-                                    &ctx->query, &err)
-        == NGX_ERROR)
+    rc = crm_campaign_audience_query(r->pool, extra, nextra, &preset, key,
+                                     &ctx->query, &err);
+
+    if (rc == NGX_ERROR
+        || crm_campaign_audience_problem(r->pool, rc, &err,
+                                         &crm_list_state(ctx)->problem)
+           != NGX_OK)
     {
         ctx->rc = NGX_HTTP_INTERNAL_SERVER_ERROR;
         return NGX_ABORT;
@@ -555,7 +564,7 @@ crm_list_render(ngx_http_request_t *r, crm_ctx_t *ctx, crm_stmt_t *st,
     u_char       *p, *body, *meta;
     size_t        len, mlen;
     ngx_int_t     rc;
-    ngx_str_t     next, prev, *cols;
+    ngx_str_t     next, prev, *cols, *problem;
     ngx_uint_t    more, backward, k;
     crm_error_t   err;
     crm_query_t  *q;
@@ -642,6 +651,13 @@ crm_list_render(ngx_http_request_t *r, crm_ctx_t *ctx, crm_stmt_t *st,
                  "\"\",\"previous\":\"\",\"hasMore\":false},\"total\":}}")
           + mlen + next.len + prev.len + 2 * NGX_INT_T_LEN;
 
+    problem = &crm_list_state(ctx)->problem;
+
+    if (problem->len > 0) {
+        /* escaped, each byte at most as \u00xx */
+        len += sizeof(",\"audienceProblem\":\"\"") + 6 * problem->len;
+    }
+
     /*
      * The rows are rendered from their columns (crm_render.c), read from
      * the result once for both passes
@@ -716,6 +732,12 @@ crm_list_render(ngx_http_request_t *r, crm_ctx_t *ctx, crm_stmt_t *st,
 
     if (ctx->total >= 0) {
         p = ngx_sprintf(p, ",\"total\":%i", ctx->total);
+    }
+
+    if (problem->len > 0) {
+        p = ngx_cpymem(p, ",\"audienceProblem\":",
+                       sizeof(",\"audienceProblem\":") - 1);
+        p = crm_render_string(p, problem->data, problem->len);
     }
 
     *p++ = '}';

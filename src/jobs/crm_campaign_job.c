@@ -310,52 +310,26 @@ crm_campaign_recipients(crm_campaign_run_t *cr, crm_field_t *extra,
          * (crm_campaign_materialized())
          */
 
-        switch (rc) {
-
-        case NGX_OK:
-            break;
-
-        case NGX_DONE:
-            /* stored before such filters were refused: as its preview */
-            cr->level = NGX_LOG_WARN;
-            ngx_str_set(&cr->why, "filters no contact in particular");
-            ngx_str_set(&cr->problem,
-                        "the audience filter selects no contact in "
-                        "particular");
-            break;
-
-        case NGX_DECLINED:
-            /*
-             * checked when written; a field may have stopped being
-             * filterable since (a custom field deleted): the audience is
-             * then empty, and said so
-             */
-
-            cr->level = NGX_LOG_ERR;
-            cr->problem.data = ngx_pnalloc(cr->run->pool,
-                                       sizeof("the audience filter is no "
-                                              "longer valid (: )")
-                                       + err.param.len + err.message.len);
-            if (cr->problem.data == NULL) {
-                crm_campaign_end(cr, 0);
-                return;
-            }
-
-            cr->problem.len = ngx_sprintf(cr->problem.data,
-                                          "the audience filter is no longer "
-                                          "valid (%V: %V)",
-                                          &err.param, &err.message)
-                              - cr->problem.data;
-
-            /* the log's line names the filter itself */
-
-            cr->why.data = cr->problem.data + sizeof("the audience filter");
-            cr->why.len = cr->problem.len - sizeof("the audience filter");
-            break;
-
-        default:
+        if (rc == NGX_ERROR
+            || crm_campaign_audience_problem(cr->run->pool, rc, &err,
+                                             &cr->problem)
+               != NGX_OK)
+        {
             crm_campaign_end(cr, 0);
             return;
+        }
+
+        if (cr->problem.len > 0) {
+            /*
+             * NGX_DONE: stored before such filters were refused, a
+             * warning; NGX_DECLINED: a field may have stopped being
+             * filterable since (a custom field deleted), an error.  The
+             * log's line names the filter itself.
+             */
+
+            cr->level = (rc == NGX_DONE) ? NGX_LOG_WARN : NGX_LOG_ERR;
+            cr->why.data = cr->problem.data + sizeof("the audience filter");
+            cr->why.len = cr->problem.len - sizeof("the audience filter");
         }
 
         qp = &q;

@@ -391,6 +391,13 @@ ngx_uint_t crm_campaign_selects(crm_query_t *q);
 ngx_int_t crm_campaign_audience_query(ngx_pool_t *pool, crm_field_t *extra,
     ngx_uint_t nextra, ngx_str_t *filter, ngx_str_t *secret, crm_query_t *q,
     crm_error_t *err);
+/*
+ * Why an audience selects nobody, as the campaign keeps it
+ * (audienceProblem) and its preview says it, from "rc" and "err" of
+ * crm_campaign_audience_query(): empty when it selects contacts.
+ */
+ngx_int_t crm_campaign_audience_problem(ngx_pool_t *pool, ngx_int_t rc,
+    crm_error_t *err, ngx_str_t *problem);
 
 
 /* crm_schema.c */

@@ -465,6 +465,50 @@ crm_campaign_audience_query(ngx_pool_t *pool, crm_field_t *extra,
 }
 
 
+ngx_int_t
+crm_campaign_audience_problem(ngx_pool_t *pool, ngx_int_t rc,
+    crm_error_t *err, ngx_str_t *problem)
+{
+    size_t  chars;
+
+    switch (rc) {
+
+    case NGX_DONE:
+        /* stored before such filters were refused */
+        ngx_str_set(problem, "the audience filter selects no contact in "
+                             "particular");
+        return NGX_OK;
+
+    case NGX_DECLINED:
+        /* checked when written; a custom field may have been deleted */
+        problem->data = ngx_pnalloc(pool,
+                                    sizeof("the audience filter is no "
+                                           "longer valid (: )")
+                                    + err->param.len + err->message.len);
+        if (problem->data == NULL) {
+            return NGX_ERROR;
+        }
+
+        problem->len = ngx_sprintf(problem->data,
+                                   "the audience filter is no longer valid "
+                                   "(%V: %V)", &err->param, &err->message)
+                       - problem->data;
+
+        /* it is stored as text and shown in JSON: a decoded name may not */
+
+        if (crm_value_utf8(problem->data, problem->len, &chars) != NGX_OK) {
+            ngx_str_set(problem, "the audience filter is no longer valid");
+        }
+
+        return NGX_OK;
+
+    default:
+        ngx_str_null(problem);
+        return NGX_OK;
+    }
+}
+
+
 ngx_uint_t
 crm_campaign_selects(crm_query_t *q)
 {

@@ -759,7 +759,7 @@ static void
 test_audience_query(void)
 {
     ngx_int_t    rc;
-    ngx_str_t    f, secret;
+    ngx_str_t    f, secret, problem;
     crm_query_t  q;
     crm_error_t  err;
 
@@ -782,6 +782,39 @@ test_audience_query(void)
        && ngx_strncmp(err.code.data, "unknown_parameter", err.code.len)
           == 0,
        "audience query: no longer valid, and why");
+
+    /* the problem it is, as the campaign keeps it and its preview says */
+
+    rc = crm_campaign_audience_problem(pool, rc, &err, &problem);
+    ok(rc == NGX_OK
+       && problem.len == sizeof("the audience filter is no longer valid "
+                                "(customFields.gone: unknown query "
+                                "parameter \"customFields.gone\")") - 1
+       && ngx_strncmp(problem.data, "the audience filter is no longer valid "
+                      "(customFields.gone: unknown query parameter "
+                      "\"customFields.gone\")", problem.len) == 0,
+       "audience problem: no longer valid, the parameter and why");
+
+    rc = crm_campaign_audience_problem(pool, NGX_DONE, &err, &problem);
+    ok(rc == NGX_OK
+       && ngx_strncmp(problem.data, "the audience filter selects no contact "
+                      "in particular", problem.len) == 0
+       && problem.len == sizeof("the audience filter selects no contact in "
+                                "particular") - 1,
+       "audience problem: nothing in particular");
+
+    rc = crm_campaign_audience_problem(pool, NGX_OK, &err, &problem);
+    ok(rc == NGX_OK && problem.len == 0, "audience problem: none");
+
+    /* a parameter decoded to bytes that are not UTF-8 is left out */
+
+    ngx_str_set(&err.param, "customFields.\xff");
+    rc = crm_campaign_audience_problem(pool, NGX_DECLINED, &err, &problem);
+    ok(rc == NGX_OK
+       && problem.len == sizeof("the audience filter is no longer valid") - 1
+       && ngx_strncmp(problem.data, "the audience filter is no longer valid",
+                      problem.len) == 0,
+       "audience problem: a name that is not UTF-8 is left out");
 }
 
 
