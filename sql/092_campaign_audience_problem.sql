@@ -7,12 +7,19 @@
 -- audience_problem (audienceProblem in the API, read-only, null when
 -- there was none), written by the call that made the (empty)
 -- recipients, and carried by the campaign's events.
+--
+-- Making the recipients now raises the campaign's version and updatedAt,
+-- as every other change of its fields does: recipientsAt (and now
+-- audienceProblem) changed under an unchanged ETag, so that a
+-- conditional GET was 304 with the old values and a sync by updatedAt
+-- never saw them (found by a probe).
 
 
 ALTER TABLE campaigns ADD COLUMN audience_problem text;
 
 
 -- db_campaign_materialize() of sql/091, restated whole with the reason
+-- and the version
 
 CREATE OR REPLACE FUNCTION db_campaign_materialize(p_ws uuid, p_id uuid,
     p_ids uuid[], p_problem text)
@@ -59,7 +66,9 @@ BEGIN
 
     PERFORM set_config('crm.campaign_transition', 'on', true);
     UPDATE campaigns SET materialized_at = now(),
-                         audience_problem = p_problem
+                         audience_problem = p_problem,
+                         version = version + 1,
+                         updated_at = now()
      WHERE workspace_id = p_ws AND id = p_id;
     PERFORM set_config('crm.campaign_transition', 'off', true);
 

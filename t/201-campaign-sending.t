@@ -314,8 +314,23 @@ Test::Nginx::Socket::add_response_body_check(sub {
                           audience => { tags => ['live'] });
         my ($s) = act($id, 'start');
         is($s, 200, "$name - started (no runner yet)");
+        my (undef, undef, $h) = api('GET', "/api/v1/campaigns/$id", $KA);
+        my ($etag) = $h =~ /^ETag: (\S+)/mi;
         is(sql("SELECT db_campaign_materialize('$A', '$id', NULL)"), 3,
            "$name - its three recipients made");
+
+        # a change of the campaign's fields: a new version
+        my (undef, $d, $h2) = api('GET', "/api/v1/campaigns/$id", $KA);
+        my ($etag2) = $h2 =~ /^ETag: (\S+)/mi;
+        ok(defined $etag && defined $etag2 && $etag ne $etag2,
+           "$name - making them raised its version");
+        ok(defined $d->{data}{recipientsAt}
+           && $d->{data}{updatedAt} eq $d->{data}{recipientsAt},
+           "$name - and its updatedAt");
+        ($s) = CRM::Test::http_request('GET', "/api/v1/campaigns/$id",
+                                       ["X-API-Key: $KA",
+                                        "If-None-Match: $etag"]);
+        is($s, 200, "$name - a GET on the version before is answered whole");
         ($s) = api('DELETE', '/api/v1/contacts/c2010000-0000-4000-8000-'
                    . '000000000002', $KA);
         is($s, 204, "$name - one contact deleted");
