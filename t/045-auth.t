@@ -427,7 +427,7 @@ POST /api/v1/api-keys
 --- more_headers eval
 "X-API-Key: $CRM::Test::KEYS{owner_a}\nContent-Type: application/json"
 --- error_code: 422
---- response_body_like: "field":"rateLimitPerMinute","code":"out_of_range","message":"must be an integer between -2147483648 and 2147483647"
+--- response_body_like: "field":"rateLimitPerMinute","code":"out_of_range","message":"must be an integer between 1 and 2147483647"
 
 === TEST 24: a refused rate limit leaves no key behind
 --- request

@@ -693,7 +693,7 @@ PATCH /api/v1/campaigns/ca000000-0000-4000-8000-000000000002
 X-API-Key: test-key-a-0123456789abcdef
 Content-Type: application/json
 --- error_code: 422
---- response_body_like: "field":"sendRate","code":"out_of_range","message":"must be an integer between -2147483648 and 2147483647"
+--- response_body_like: "field":"sendRate","code":"out_of_range","message":"must be an integer between 1 and 2147483647"
 
 === TEST 45: a send rate below 1 is refused with the other invalid fields
 --- request

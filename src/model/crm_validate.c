@@ -979,7 +979,7 @@ crm_validate_int(crm_validate_t *ctx, crm_field_t *f, ngx_str_t *name,
     json_t *v, ngx_str_t *out)
 {
     double      d;
-    json_int_t  n;
+    json_int_t  n, lo, hi;
 
     if (json_is_integer(v)) {
         n = json_integer_value(v);
@@ -1016,10 +1016,25 @@ crm_validate_int(crm_validate_t *ctx, crm_field_t *f, ngx_str_t *name,
     if (f->max_len > 0
         && (n > (json_int_t) f->max_len || n < -(json_int_t) f->max_len - 1))
     {
+        /* the range the field takes, its flags' included */
+
+        lo = -(json_int_t) f->max_len - 1;
+        hi = (json_int_t) f->max_len;
+
+        if (f->flags & CRM_F_MIN1) {
+            lo = 1;
+
+        } else if (f->flags & (CRM_F_MIN0|CRM_F_PERCENT)) {
+            lo = 0;
+        }
+
+        if (f->flags & CRM_F_PERCENT) {
+            hi = 100;
+        }
+
         return crm_validate_error(ctx, name, "out_of_range",
                                   "must be an integer between %L and %L",
-                                  (int64_t) (-(json_int_t) f->max_len - 1),
-                                  (int64_t) f->max_len);
+                                  (int64_t) lo, (int64_t) hi);
     }
 
     return crm_validate_integer_text(ctx->pool, n, out);

@@ -480,6 +480,22 @@ test_numbers(void)
     run(companies, "{\"employees\": -1e19}", 0, 0);
     has_error("employees", "out_of_range", "int: below bigint");
 
+    /* beyond 32 bits: the range said is the field's own */
+
+    run(campaigns, "{\"sendRate\": 1e20}", 0, 0);
+    has_error("sendRate", "out_of_range", "int: beyond 64 bits, 32-bit");
+    has_message("sendRate", "must be an integer between 1 and 2147483647",
+                "int: a range from 1 says 1");
+
+    run(campaigns, "{\"sendRate\": 2147483648}", 0, 0);
+    has_message("sendRate", "must be an integer between 1 and 2147483647",
+                "int: one beyond int4");
+
+    run(deals, "{\"probability\": 3000000000}", 0, 0);
+    has_error("probability", "out_of_range", "int: a percent beyond int4");
+    has_message("probability", "must be an integer between 0 and 100",
+                "int: a percent's range");
+
     run(companies, "{\"employees\": \"42\"}", 0, 0);
     has_error("employees", "invalid_type", "int: a string");
 
