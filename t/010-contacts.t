@@ -536,3 +536,13 @@ DELETE /api/v1/contacts/a0000000-0000-4000-8000-000000000001?hard=true
 X-API-Key: test-key-a-0123456789abcdef
 --- error_code: 400
 --- response_body_like: "details":\{"parameter":"hard","code":"unknown_parameter"\}
+
+=== TEST 53: an empty tag names nothing and is refused
+--- request
+POST /api/v1/contacts
+{"email":"empty-tag@example.com","tags":["vip",""]}
+--- more_headers
+X-API-Key: test-key-a-0123456789abcdef
+Content-Type: application/json
+--- error_code: 422
+--- response_body_like: "field":"tags","code":"invalid_value","message":"element 1 must not be empty"

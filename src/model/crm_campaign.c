@@ -167,7 +167,7 @@ static ngx_int_t
 crm_campaign_audience(ngx_pool_t *pool, json_t *a, json_t *custom,
     ngx_array_t *errors)
 {
-    size_t       i;
+    size_t       i, chars;
     json_t      *v, *e;
     ngx_str_t    msg;
     const char  *key;
@@ -200,16 +200,23 @@ crm_campaign_audience(ngx_pool_t *pool, json_t *a, json_t *custom,
             }
 
             json_array_foreach(v, i, e) {
+
+                /* a tag as a contact's: 1 to 255 characters */
+
                 if (!json_is_string(e)
                     || json_string_length(e) == 0
-                    || json_string_length(e) > 255
+                    || crm_value_utf8((u_char *) json_string_value(e),
+                                      json_string_length(e), &chars)
+                       != NGX_OK
+                    || chars > 255
                     || (key[0] == 'c'
                         && crm_uuid_valid((u_char *) json_string_value(e),
                                           json_string_length(e))
                            != NGX_OK))
                 {
                     if (key[0] == 't') {
-                        ngx_str_set(&msg, "tags are strings");
+                        ngx_str_set(&msg, "tags are strings of 1 to 255 "
+                                          "characters");
 
                     } else {
                         ngx_str_set(&msg, "contact ids are UUIDs");

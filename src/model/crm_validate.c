@@ -1183,6 +1183,13 @@ crm_validate_array(crm_validate_t *ctx, crm_field_t *f, ngx_str_t *name,
             continue;
         }
 
+        /* an empty tag, scope or event names nothing */
+
+        if (len == 0) {
+            return crm_validate_error(ctx, name, "invalid_value",
+                                      "element %uz must not be empty", i);
+        }
+
         if (crm_validate_utf8_len((const u_char *) s, len)
             > CRM_VALIDATE_ELEM_MAX)
         {

@@ -376,6 +376,11 @@ test_array_object(void)
     run(contacts, "{\"tags\": [null]}", 0, 0);
     has_error("tags", "invalid_type", "array: a null element");
 
+    run(contacts, "{\"tags\": [\"a\", \"\"]}", 0, 0);
+    has_error("tags", "invalid_value", "array: an empty element");
+    has_message("tags", "element 1 must not be empty",
+                "array: names the empty element");
+
     /* 50 elements fine, 51 too many */
 
     p = buf + sprintf(buf, "{\"tags\": [");
@@ -394,6 +399,23 @@ test_array_object(void)
     snprintf(buf, sizeof(buf), "{\"tags\": [\"%s\"]}", repeat("\xc3\xa9", 255));
     run(contacts, buf, 0, 0);
     is_rc(NGX_OK, "array: 255-character element fine");
+
+    /* a campaign's audience takes any tag a contact may have */
+
+    snprintf(buf, sizeof(buf), "{\"audience\": {\"tags\": [\"%s\"]}}",
+             repeat("\xc3\xa9", 255));
+    run(campaigns, buf, 0, 0);
+    is_rc(NGX_OK, "audience: a tag of 255 two-byte characters");
+
+    snprintf(buf, sizeof(buf), "{\"audience\": {\"tags\": [\"%s\"]}}",
+             repeat("\xc3\xa9", 256));
+    run(campaigns, buf, 0, 0);
+    has_error("audience.tags", "invalid_value", "audience: a tag too long");
+
+    run(campaigns, "{\"audience\": {\"tags\": [\"vip\", \"\"]}}", 0, 0);
+    has_error("audience.tags", "invalid_value", "audience: an empty tag");
+    has_message("audience.tags", "1 to 255 characters",
+                "audience: says what a tag is");
 
     snprintf(buf, sizeof(buf), "{\"tags\": [\"a\", \"%s\"]}",
              repeat("a", 256));
