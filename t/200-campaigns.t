@@ -1024,3 +1024,21 @@ GET /api/v1/contacts?sort=-customFields.score,firstName&fields=firstName&limit=1
 X-API-Key: test-key-a-0123456789abcdef
 --- error_code: 200
 --- response_body_like: ^\{"data":\[\{"id":"[^"]+","firstName":"Ben"\}\]
+
+=== TEST 75: an audience's tag of 255 four-byte characters previews the contacts that hold it
+--- sql
+INSERT INTO contacts (workspace_id, first_name, email, tags)
+VALUES ('11111111-1111-4111-8111-111111111111', 'Emo', 'emo@example.com',
+        ARRAY[repeat(chr(128512), 255)]);
+INSERT INTO campaigns (workspace_id, id, name, subject, body_text, audience)
+VALUES ('11111111-1111-4111-8111-111111111111',
+        'ca000000-0000-4000-8000-000000000075', 'Emoji', 's', 'x',
+        jsonb_build_object('tags',
+                           jsonb_build_array(repeat(chr(128512), 255))));
+--- request
+GET /api/v1/campaigns/ca000000-0000-4000-8000-000000000075/recipients?fields=email
+--- more_headers
+X-API-Key: test-key-a-0123456789abcdef
+--- error_code: 200
+--- response_body_like: ^\{"data":\[\{"id":"[^"]+","email":"emo@example.com"\}\],
+--- response_body_unlike: audienceProblem

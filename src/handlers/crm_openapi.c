@@ -840,7 +840,9 @@ crm_oa_field(crm_field_t *f, ngx_uint_t request)
     }
 
     if (f->type == CRM_FT_TEXT_ARRAY) {
-        json_object_set_new(s, "items", json_pack("{s:s}", "type", "string"));
+        json_object_set_new(s, "items", json_pack("{s:s,s:i,s:i}", "type",
+                                                  "string", "minLength", 1,
+                                                  "maxLength", CRM_ELEM_MAX));
 
     } else if (f->type == CRM_FT_UUID_ARRAY) {
         json_object_set_new(s, "items", json_pack("{s:s,s:s}", "type",

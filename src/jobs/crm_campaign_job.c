@@ -328,8 +328,15 @@ crm_campaign_recipients(crm_campaign_run_t *cr, crm_field_t *extra,
              */
 
             cr->level = (rc == NGX_DONE) ? NGX_LOG_WARN : NGX_LOG_ERR;
-            cr->why.data = cr->problem.data + sizeof("the audience filter");
-            cr->why.len = cr->problem.len - sizeof("the audience filter");
+            cr->why = cr->problem;
+
+            if (cr->why.len > sizeof("the audience filter")
+                && ngx_strncmp(cr->why.data, "the audience filter ",
+                               sizeof("the audience filter")) == 0)
+            {
+                cr->why.data += sizeof("the audience filter");
+                cr->why.len -= sizeof("the audience filter");
+            }
         }
 
         qp = &q;

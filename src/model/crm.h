@@ -468,6 +468,8 @@ ngx_int_t crm_query_parse_none(ngx_pool_t *pool, ngx_str_t *args,
 /* crm_value.c: a value of a field type, as text */
 
 #define CRM_TEXT_MAX          1000      /* bytes of a text value */
+#define CRM_ELEM_MAX          255       /* characters of an element of an
+                                           array of strings (a tag) */
 
 ngx_int_t crm_value_check(ngx_uint_t type, ngx_str_t *v);
 

@@ -208,7 +208,7 @@ crm_campaign_audience(ngx_pool_t *pool, json_t *a, json_t *custom,
                     || crm_value_utf8((u_char *) json_string_value(e),
                                       json_string_length(e), &chars)
                        != NGX_OK
-                    || chars > 255
+                    || chars > CRM_ELEM_MAX
                     || (key[0] == 'c'
                         && crm_uuid_valid((u_char *) json_string_value(e),
                                           json_string_length(e))

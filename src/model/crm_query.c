@@ -242,7 +242,7 @@ static const char  *crm_query_type_text[] = {
     "true or false",
     "an ISO 8601 timestamp such as 2026-01-15T10:30:00Z",
     "a date such as 2026-01-15",
-    "text of at most 1000 bytes",
+    "an element of at most 1020 bytes (255 characters)",
     "nothing: objects cannot be filtered"
 };
 
@@ -1100,9 +1100,9 @@ crm_query_filter_value(crm_query_ctx_t *ctx, crm_filter_t *flt,
 
 
 /*
- * "like" takes any non-empty text; text[] filters take an element; an
- * enum takes one of its values (a select custom field any text); the
- * rest: crm_value_check()
+ * "like" takes any non-empty text; text[] filters take an element (as
+ * long as a record's may be); an enum takes one of its values (a select
+ * custom field any text); the rest: crm_value_check()
  */
 
 static ngx_int_t
@@ -1115,7 +1115,7 @@ crm_query_filter_check(crm_query_ctx_t *ctx, crm_filter_t *flt,
     f = flt->field;
     type = f->type;
 
-    if (flt->op == CRM_OP_LIKE || type == CRM_FT_TEXT_ARRAY) {
+    if (flt->op == CRM_OP_LIKE) {
         type = CRM_FT_TEXT;
 
     } else if (type == CRM_FT_UUID_ARRAY) {

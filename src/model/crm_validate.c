@@ -19,7 +19,6 @@
 
 #define CRM_VALIDATE_MSG_LEN      256
 #define CRM_VALIDATE_EMAIL_MAX    254
-#define CRM_VALIDATE_ELEM_MAX     255       /* characters, array elements */
 #define CRM_VALIDATE_NVALUES      16
 #define CRM_VALIDATE_COPIES_MAX   50        /* cc and bcc together */
 #define CRM_VALIDATE_REAL_LEN     32        /* "%.17g" of any double */
@@ -59,6 +58,8 @@ typedef struct {
 
 
 static crm_field_t *crm_validate_field(crm_resource_t *res, ngx_str_t *name);
+static ngx_int_t crm_validate_bounds(crm_validate_t *ctx, crm_field_t *f,
+    ngx_str_t *name, double d);
 static ngx_int_t crm_validate_range(crm_validate_t *ctx, crm_field_t *f,
     ngx_str_t *name, json_t *v, ngx_str_t *text);
 
@@ -701,6 +702,34 @@ crm_validate_field(crm_resource_t *res, ngx_str_t *name)
 
 
 /*
+ * The bounds a field's flags set (not negative, 1 or more, a percent):
+ * NGX_DECLINED, reported, when "d" is out of them
+ */
+
+static ngx_int_t
+crm_validate_bounds(crm_validate_t *ctx, crm_field_t *f, ngx_str_t *name,
+    double d)
+{
+    if ((f->flags & CRM_F_MIN0) && d < 0) {
+        return crm_validate_error(ctx, name, "invalid_value",
+                                  "must not be negative");
+    }
+
+    if ((f->flags & CRM_F_MIN1) && d < 1) {
+        return crm_validate_error(ctx, name, "invalid_value",
+                                  "must be 1 or more");
+    }
+
+    if ((f->flags & CRM_F_PERCENT) && (d < 0 || d > 100)) {
+        return crm_validate_error(ctx, name, "invalid_value",
+                                  "must be between 0 and 100");
+    }
+
+    return NGX_OK;
+}
+
+
+/*
  * The ranges a field's flags set, checked here so that they are reported
  * with every other field's error (the database's constraints stay, and
  * would name one at a time); a value the type check took
@@ -710,25 +739,11 @@ static ngx_int_t
 crm_validate_range(crm_validate_t *ctx, crm_field_t *f, ngx_str_t *name,
     json_t *v, ngx_str_t *text)
 {
-    double  d;
+    ngx_int_t  rc;
 
-    if (f->flags & (CRM_F_MIN0|CRM_F_MIN1|CRM_F_PERCENT)) {
-        d = json_number_value(v);
-
-        if ((f->flags & CRM_F_MIN0) && d < 0) {
-            return crm_validate_error(ctx, name, "invalid_value",
-                                      "must not be negative");
-        }
-
-        if ((f->flags & CRM_F_MIN1) && d < 1) {
-            return crm_validate_error(ctx, name, "invalid_value",
-                                      "must be 1 or more");
-        }
-
-        if ((f->flags & CRM_F_PERCENT) && (d < 0 || d > 100)) {
-            return crm_validate_error(ctx, name, "invalid_value",
-                                      "must be between 0 and 100");
-        }
+    rc = crm_validate_bounds(ctx, f, name, json_number_value(v));
+    if (rc != NGX_OK) {
+        return rc;
     }
 
     if ((f->flags & CRM_F_CURRENCY)
@@ -979,6 +994,7 @@ crm_validate_int(crm_validate_t *ctx, crm_field_t *f, ngx_str_t *name,
     json_t *v, ngx_str_t *out)
 {
     double      d;
+    ngx_int_t   rc;
     json_int_t  n, lo, hi;
 
     if (json_is_integer(v)) {
@@ -1016,7 +1032,16 @@ crm_validate_int(crm_validate_t *ctx, crm_field_t *f, ngx_str_t *name,
     if (f->max_len > 0
         && (n > (json_int_t) f->max_len || n < -(json_int_t) f->max_len - 1))
     {
-        /* the range the field takes, its flags' included */
+        /*
+         * out of the field's own bounds too (a negative one of 1 or
+         * more, a percent): said as any value out of them is; else the
+         * column's range, from the field's least
+         */
+
+        rc = crm_validate_bounds(ctx, f, name, (double) n);
+        if (rc != NGX_OK) {
+            return rc;
+        }
 
         lo = -(json_int_t) f->max_len - 1;
         hi = (json_int_t) f->max_len;
@@ -1024,12 +1049,8 @@ crm_validate_int(crm_validate_t *ctx, crm_field_t *f, ngx_str_t *name,
         if (f->flags & CRM_F_MIN1) {
             lo = 1;
 
-        } else if (f->flags & (CRM_F_MIN0|CRM_F_PERCENT)) {
+        } else if (f->flags & CRM_F_MIN0) {
             lo = 0;
-        }
-
-        if (f->flags & CRM_F_PERCENT) {
-            hi = 100;
         }
 
         return crm_validate_error(ctx, name, "out_of_range",
@@ -1191,12 +1212,12 @@ crm_validate_array(crm_validate_t *ctx, crm_field_t *f, ngx_str_t *name,
         }
 
         if (crm_validate_utf8_len((const u_char *) s, len)
-            > CRM_VALIDATE_ELEM_MAX)
+            > CRM_ELEM_MAX)
         {
             return crm_validate_error(ctx, name, "too_long",
                                       "element %uz must be at most %d "
                                       "characters", i,
-                                      CRM_VALIDATE_ELEM_MAX);
+                                      CRM_ELEM_MAX);
         }
     }
 

@@ -620,8 +620,10 @@ test_filter_values(void)
     parse_err(contacts, repeat("x", 1001, "firstName="), "firstName",
               "invalid_value", "text: 1001 bytes");
     parse_ok(contacts, repeat("x", 1000, "firstName="), "text: 1000 bytes");
-    parse_err(contacts, repeat("x", 1001, "tags="), "tags", "invalid_value",
-              "array element: 1001 bytes");
+    parse_err(contacts, repeat("x", 1021, "tags="), "tags", "invalid_value",
+              "array element: 1021 bytes");
+    parse_ok(contacts, repeat("%F0%9F%98%80", 255, "tags[in]="),
+             "array element: 255 four-byte characters, a record's longest");
 }
 
 
@@ -966,6 +968,13 @@ test_check_value(void)
     ok(crm_value_check(CRM_FT_TEXT,
                              &(ngx_str_t) { 3, (u_char *) "a\0b" })
        == NGX_DECLINED, "text: a NUL inside");
+
+    /* a tag is 255 characters, of up to 4 bytes each: its filter too */
+
+    ok(value_ok(CRM_FT_TEXT_ARRAY, repeat("\xf0\x9f\x98\x80", 255, "")),
+       "text array: an element of 255 four-byte characters");
+    ok(!value_ok(CRM_FT_TEXT_ARRAY, repeat("x", 1021, "")),
+       "text array: beyond 1020 bytes");
 
     ok(!value_ok(CRM_FT_OBJECT, "{}") && !value_ok(99, "x"),
        "object and unknown types: nothing");

@@ -513,10 +513,23 @@ test_numbers(void)
     has_message("sendRate", "must be an integer between 1 and 2147483647",
                 "int: one beyond int4");
 
+    run(campaigns, "{\"sendRate\": -1e20}", 0, 0);
+    has_error("sendRate", "invalid_value",
+              "int: below 64 bits, of 1 or more: as any value below 1");
+    has_message("sendRate", "must be 1 or more",
+                "int: below 64 bits, the field's own bound");
+
+    /* a percent beyond int4 is out of its bounds as 101 is */
+
     run(deals, "{\"probability\": 3000000000}", 0, 0);
-    has_error("probability", "out_of_range", "int: a percent beyond int4");
-    has_message("probability", "must be an integer between 0 and 100",
+    has_error("probability", "invalid_value", "int: a percent beyond int4");
+    has_message("probability", "must be between 0 and 100",
                 "int: a percent's range");
+
+    run(deals, "{\"probability\": 101}", 0, 0);
+    has_error("probability", "invalid_value", "int: a percent of 101");
+    has_message("probability", "must be between 0 and 100",
+                "int: ... said the same");
 
     run(companies, "{\"employees\": \"42\"}", 0, 0);
     has_error("employees", "invalid_type", "int: a string");
