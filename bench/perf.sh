@@ -224,8 +224,10 @@ $(nginx_temp_paths)
                    per_hour=1000000000 cluster;
 
     log_format crm '\$remote_addr [\$time_local] "\$request" \$status '
-                   '\$body_bytes_sent \$request_time';
-    access_log logs/access.log crm buffer=64k;
+                   '\$body_bytes_sent \$request_time '
+                   'ws=\$crm_workspace who=\$crm_principal '
+                   'budget=\$crm_ratelimit_remaining';
+    access_log logs/access.log crm buffer=64k flush=1s;
 
     server {
         listen 127.0.0.1:$PORT;
