@@ -41,7 +41,27 @@ Test::Nginx::Socket::add_response_body_check(sub {
     my ($block, $body, $req_idx, $repeated, $dry_run) = @_;
     my $name = $block->name;
 
-    if ($name =~ /converts into a contact, a company and a deal/) {
+    if ($name =~ /sort by conversion pages through the unconverted too/) {
+        # every lead of the workspace, two a page, converted ones first
+        my ($s, $d) = api('GET', '/api/v1/leads?count=exact&limit=1', $KA);
+        my $total = $d->{meta}{total};
+        my (%seen, $nulls, $cursor);
+        for (1 .. 100) {
+            ($s, $d) = api('GET', '/api/v1/leads?sort=convertedAt&limit=2'
+                           . ($cursor ? "&cursor=$cursor" : ''), $KA);
+            last if $s != 200;
+            for my $l (@{ $d->{data} }) {
+                $seen{ $l->{id} }++;
+                $nulls++ if !defined $l->{convertedAt};
+            }
+            $cursor = $d->{meta}{cursor}{next} or last;
+        }
+        is($s, 200, "$name - every page answered");
+        ok($nulls && $nulls < $total, "$name - converted and unconverted");
+        is(scalar keys %seen, $total, "$name - as many as count=exact says");
+        ok(!grep({ $_ > 1 } values %seen), "$name - each once");
+
+    } elsif ($name =~ /converts into a contact, a company and a deal/) {
         my ($s, $d) = api('GET', '/api/v1/leads/e1000000-0000-4000-8000-'
                           . '000000000001', $KA);
         is($d->{data}{status}, 'converted', "$name - the lead is converted");
@@ -376,3 +396,11 @@ Content-Type: application/json
 If-Match: "1"
 --- error_code: 200
 --- response_body_like: "contactId":"[0-9a-f-]{36}"
+
+=== TEST 29: a sort by conversion pages through the unconverted too
+--- request
+GET /api/v1/leads?sort=-convertedAt&limit=1
+--- more_headers
+X-API-Key: test-key-a-0123456789abcdef
+--- error_code: 200
+--- response_body_like: ^\{"data":\[\{"id":"[^"]+",.*"convertedAt":null

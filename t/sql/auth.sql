@@ -629,6 +629,19 @@ SELECT pg_temp.is(status, 'invalid', '... who cannot log in')
   FROM db_login('nopw@authtest.invalid', '', '1 hour');
 
 
+-- ------------------------------------------- the descriptors' promises
+
+-- the planner pages a sort by a field flagged never null without its
+-- nulls: the column holds the promise (sql/094)
+
+SELECT pg_temp.is(
+    pg_temp.error_of($$INSERT INTO contacts (workspace_id, email, status)
+                       VALUES ('a0000000-0000-4000-8000-000000000002',
+                               'nostatus@authtest.invalid', NULL)$$),
+    '23502 status',
+    'a contact''s status is never null');
+
+
 -- ------------------------------------------------------------------ done
 
 SELECT '1..' || count(*) FROM tap_result;
