@@ -12,6 +12,9 @@
 # exactly 4 "invalid" and 6 "locked".  The plan is printed last; an SQL
 # error stops the script and fails it.  One run at a time per database
 # (make test holds a lock): the concurrency check's rows have fixed ids.
+# Last, the fields the descriptors flag never null (listed by
+# t/unit/test_schema.t.bin, which make unit builds) must be columns the
+# database declares NOT NULL: the planner pages them without their nulls.
 
 set -uo pipefail
 
@@ -108,6 +111,31 @@ else
        "... one lock, the count reset"
     ok "$(psql_t -c "SELECT count(*) FROM sessions WHERE user_id = '$user'")" \
        "0" "... and no session"
+fi
+
+# ---- the descriptors' never-null fields are NOT NULL columns
+
+# the planner pages them without their nulls (t/unit/test_schema.c lists
+# them; make unit builds it, and make test runs it first)
+schema="$here/../unit/test_schema.t.bin"
+
+if [ -x "$schema" ]; then
+    pairs=$("$schema" --never-null \
+            | awk -v q="'" '{ printf "%s(%s%s%s, %s%s%s)",
+                                     (NR > 1 ? "," : ""), q, $1, q, q, $2, q }')
+    ok "$([ -n "$pairs" ] && echo listed)" "listed" \
+       "the never-null fields of the descriptors are listed"
+    ok "$(psql_t -c "SELECT coalesce(string_agg(t || '.' || c, ' '
+                                                ORDER BY t, c), 'none')
+                     FROM (VALUES $pairs) v(t, c)
+                     WHERE NOT EXISTS (
+                         SELECT 1 FROM information_schema.columns k
+                          WHERE k.table_schema = current_schema()
+                            AND k.table_name = v.t AND k.column_name = v.c
+                            AND k.is_nullable = 'NO')")" "none" \
+       "each is a column its table declares NOT NULL"
+else
+    echo "# $schema is not built (make unit): never-null columns not checked"
 fi
 
 echo "1..$n"
