@@ -124,7 +124,7 @@ static crm_oa_cached_t *crm_oa_cache_add(char *key, char *dump);
 static ngx_int_t crm_oa_cache_send(ngx_http_request_t *r,
     crm_oa_cached_t *c);
 static void crm_oa_cache_release(void *data);
-static json_t *crm_oa_custom_schema(json_t *defs);
+static json_t *crm_oa_custom_schema(json_t *defs, ngx_uint_t record);
 static ngx_int_t crm_openapi_send(ngx_http_request_t *r, u_char *data,
     size_t len);
 
@@ -609,7 +609,7 @@ crm_oa_copy_custom(json_t *doc, json_t *custom)
 
             if (schema == NULL || props == NULL
                 || json_object_set_new(props, "customFields",
-                                       crm_oa_custom_schema(defs))
+                                       crm_oa_custom_schema(defs, k == 0))
                    != 0
                 || json_object_set_new(schemas, name, schema) != 0)
             {
@@ -624,10 +624,17 @@ crm_oa_copy_custom(json_t *doc, json_t *custom)
 }
 
 
-/* {"type":"object","properties":{<name>: <its type>}} of definitions */
+/*
+ * {"type":"object","properties":{<name>: <its type>}} of definitions.
+ * What a write takes is held to them; a record (as read) may hold what
+ * they no longer allow: a value kept when a select lost its option, or
+ * a definition was deleted (docs/API.md), so its schema names the
+ * fields but allows more, and lists a select's options without
+ * requiring one of them.
+ */
 
 static json_t *
-crm_oa_custom_schema(json_t *defs)
+crm_oa_custom_schema(json_t *defs, ngx_uint_t record)
 {
     size_t       i;
     json_t      *def, *props, *s, *options, *required;
@@ -662,7 +669,8 @@ crm_oa_custom_schema(json_t *defs)
 
         } else if (ngx_strcmp(type, "select") == 0) {
             options = json_object_get(def, "options");
-            s = json_pack("{s:s,s:O}", "type", "string", "enum",
+            s = json_pack("{s:s,s:O}", "type", "string",
+                          record ? "x-options" : "enum",
                           json_is_array(options) ? options : json_array());
 
         } else {
@@ -682,11 +690,14 @@ crm_oa_custom_schema(json_t *defs)
 
     return json_pack("{s:s,s:s,s:o,s:o,s:b}",
                      "type", "object",
-                     "description", "The workspace's custom fields of "
-                     "this resource.",
+                     "description", record
+                     ? "The workspace's custom fields of this resource, as "
+                       "written: a value written before its definition "
+                       "changed or was deleted is kept as it was."
+                     : "The workspace's custom fields of this resource.",
                      "properties", props,
                      "x-required", required,
-                     "additionalProperties", 0);
+                     "additionalProperties", record ? 1 : 0);
 }
 
 
