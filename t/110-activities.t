@@ -99,12 +99,12 @@ POST /api/v1/activities
 --- error_code: 422
 --- response_body_like: "field":"relatedId","code":"not_found"
 
-=== TEST 6: relatedType and relatedId go together
+=== TEST 6: relatedType and relatedId go together, said so though the record exists
 --- request
 POST /api/v1/activities
-{"type":"note","relatedId":"a0000000-0000-4000-8000-000000000001"}
+{"type":"note","relatedId":"a0000000-0000-4000-8000-000000000002"}
 --- error_code: 422
---- response_body_like: "field":"relatedId"
+--- response_body_like: "field":"relatedId","code":"invalid_value","message":"relatedType and relatedId are set together, or neither"
 
 === TEST 7: an unknown relatedType
 --- request
