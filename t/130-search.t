@@ -171,11 +171,11 @@ GET /api/v1/search?q=acme&types=contacts,users
 GET /api/v1/metadata/objects
 --- error_code: 200
 
-=== TEST 14: a limit out of range
+=== TEST 14: a limit out of range, said as a list says it
 --- request
 GET /api/v1/search?q=acme&limit=201
 --- error_code: 400
---- response_body_like: "parameter":"limit"
+--- response_body_like: "message":"\\"limit\\" must be between 1 and 200","details":\{"parameter":"limit","code":"out_of_range"\}
 
 === TEST 15: a key that reads only contacts searches only contacts
 --- request

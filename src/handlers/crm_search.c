@@ -192,9 +192,17 @@ crm_search_args(ngx_http_request_t *r, crm_ctx_t *ctx, ngx_str_t *q,
     if (lim.data != NULL) {
         n = ngx_atoi(lim.data, lim.len);
 
-        if (n < 1 || n > CRM_LIMIT_MAX) {
+        /* as a list says it */
+
+        if (n == NGX_ERROR) {
             ctx->rc = crm_search_bad(r, "limit", "invalid_value",
-                                     "limit must be 1 to 200");
+                                     "\"limit\" must be a whole number");
+            return NGX_ABORT;
+        }
+
+        if (n < 1 || n > CRM_LIMIT_MAX) {
+            ctx->rc = crm_search_bad(r, "limit", "out_of_range",
+                                     "\"limit\" must be between 1 and 200");
             return NGX_ABORT;
         }
 
