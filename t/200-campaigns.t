@@ -1042,3 +1042,68 @@ X-API-Key: test-key-a-0123456789abcdef
 --- error_code: 200
 --- response_body_like: ^\{"data":\[\{"id":"[^"]+","email":"emo@example.com"\}\],
 --- response_body_unlike: audienceProblem
+
+=== TEST 76: a campaign whose audience names a custom field no longer defined does not start
+--- request
+POST /api/v1/campaigns/ca000000-0000-4000-8000-000000000067/start
+{}
+--- more_headers
+X-API-Key: test-key-a-0123456789abcdef
+Content-Type: application/json
+--- error_code: 422
+--- response_body_like: "message":"the campaign would mail nobody","details":\{"fields":\[\{"field":"audience\.filter","code":"invalid_value","message":"the audience filter is no longer valid \(customFields\.gone: unknown query parameter \\"customFields\.gone\\"\)"\}\]\}
+
+=== TEST 77: nor one whose filter selects no contact in particular
+--- request
+POST /api/v1/campaigns/ca000000-0000-4000-8000-000000000019/start
+{}
+--- more_headers
+X-API-Key: test-key-a-0123456789abcdef
+Content-Type: application/json
+--- error_code: 422
+--- response_body_like: "field":"audience\.filter","code":"invalid_value","message":"the audience filter selects no contact in particular"
+
+=== TEST 78: a filter that selects contacts starts, a custom field's included
+--- sql
+INSERT INTO custom_fields (workspace_id, object, name, type)
+VALUES ('11111111-1111-4111-8111-111111111111', 'contacts', 'zone', 'text');
+INSERT INTO campaigns (workspace_id, id, name, subject, body_text, audience)
+VALUES ('11111111-1111-4111-8111-111111111111',
+        'ca000000-0000-4000-8000-000000000078', 'Zoned', 's', 'x',
+        '{"filter": "customFields.zone=north"}');
+--- request
+POST /api/v1/campaigns/ca000000-0000-4000-8000-000000000078/start
+{}
+--- more_headers
+X-API-Key: test-key-a-0123456789abcdef
+Content-Type: application/json
+--- error_code: 200
+--- response_body_like: "status":"running"
+
+=== TEST 79: a running campaign's start is refused by its state, its audience not read
+--- sql
+INSERT INTO campaigns (workspace_id, id, name, subject, body_text, audience)
+VALUES ('11111111-1111-4111-8111-111111111111',
+        'ca000000-0000-4000-8000-000000000079', 'Gone running', 's', 'x',
+        '{"filter": "customFields.gone=1"}');
+SELECT set_config('crm.campaign_transition', 'on', true);
+UPDATE campaigns SET status = 'paused'
+ WHERE id = 'ca000000-0000-4000-8000-000000000079';
+--- request
+POST /api/v1/campaigns/ca000000-0000-4000-8000-000000000079/start
+{}
+--- more_headers
+X-API-Key: test-key-a-0123456789abcdef
+Content-Type: application/json
+--- error_code: 409
+--- response_body_like: "code":"INVALID_STATE"
+
+=== TEST 80: another workspace's campaign is not there to start
+--- request
+POST /api/v1/campaigns/ca000000-0000-4000-8000-000000000067/start
+{}
+--- more_headers
+X-API-Key: test-key-b-0123456789abcdef
+Content-Type: application/json
+--- error_code: 404
+

@@ -12,8 +12,17 @@
 #include "handlers/crm_handlers.h"
 
 
+typedef struct {
+    ngx_uint_t                checked;      /* the audience selects some */
+} crm_action_state_t;
+
+
 static void crm_item_action_done(crm_pg_req_t *pr, PGresult *res);
 static ngx_int_t crm_item_action_record(ngx_http_request_t *r,
+    crm_ctx_t *ctx);
+static ngx_int_t crm_action_audience(ngx_http_request_t *r, crm_ctx_t *ctx);
+static void crm_action_audience_read(crm_pg_req_t *pr, PGresult *res);
+static ngx_int_t crm_action_audience_check(ngx_http_request_t *r,
     crm_ctx_t *ctx);
 
 
@@ -34,6 +43,13 @@ crm_item_action(ngx_http_request_t *r, crm_ctx_t *ctx)
 
     if (crm_uuid_valid(ctx->route.id.data, ctx->route.id.len) != NGX_OK) {
         return crm_exec_not_found(r, ctx);
+    }
+
+    if (ctx->route.item_action->audience
+        && (ctx->state == NULL
+            || !((crm_action_state_t *) ctx->state)->checked))
+    {
+        return crm_action_audience(r, ctx);
     }
 
     /* an action is a write: If-Match holds it to a version (412) */
@@ -154,3 +170,204 @@ crm_item_action_record(ngx_http_request_t *r, crm_ctx_t *ctx)
 
     return crm_exec(r, ctx, st, crm_exec_row_done);
 }
+
+
+/*
+ * An action that starts a campaign (the descriptor's "audience") first
+ * reads its status and audience: a draft or scheduled campaign whose
+ * filter no longer selects anyone (a custom field deleted since it was
+ * written, or a filter of no contact in particular) is 422 on
+ * audience.filter with the text the campaign would keep
+ * (audienceProblem), where a start would mail nobody.  Any other status
+ * is the action's own to refuse (409).  A definition deleted between
+ * this check and the runner is still the runner's to say.
+ */
+
+static ngx_int_t
+crm_action_audience(ngx_http_request_t *r, crm_ctx_t *ctx)
+{
+    u_char       *select;
+    ngx_uint_t    i;
+    crm_stmt_t   *st;
+    crm_field_t  *f;
+
+    if (ctx->state == NULL) {
+        ctx->state = ngx_pcalloc(r->pool, sizeof(crm_action_state_t));
+        if (ctx->state == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+    }
+
+    select = ngx_pcalloc(r->pool, ctx->route.res->nfields);
+    st = ngx_pcalloc(r->pool, sizeof(crm_stmt_t));
+
+    if (select == NULL || st == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    for (i = 0; i < ctx->route.res->nfields; i++) {
+        f = &ctx->route.res->fields[i];
+
+        if (ngx_strcmp(f->name.data, "audience") == 0
+            || ngx_strcmp(f->name.data, "status") == 0)
+        {
+            select[i] = 1;
+        }
+    }
+
+    if (crm_sql_get(r->pool, ctx->route.res, &ctx->workspace, &ctx->route.id,
+                    select, st)
+        != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    return crm_exec(r, ctx, st, crm_action_audience_read);
+}
+
+
+static void
+crm_action_audience_read(crm_pg_req_t *pr, PGresult *res)
+{
+    json_t              *row, *v;
+    ngx_int_t            rc;
+    ngx_str_t            json, name;
+    const char          *status;
+    crm_ctx_t           *ctx;
+    crm_resource_t      *contacts;
+    ngx_http_request_t  *r;
+
+    r = crm_exec_result(pr, res, 0, &ctx);
+    if (r == NULL) {
+        return;
+    }
+
+    if (PQntuples(res) == 0) {
+        crm_http_done(r, crm_exec_not_found(r, ctx));
+        return;
+    }
+
+    if (crm_exec_record(r, pr->stmt, res, 0, &json) != NGX_OK) {
+        crm_http_done(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
+    row = json_loadb((char *) json.data, json.len, 0, NULL);
+    if (row == NULL) {
+        crm_http_done(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
+    status = json_string_value(json_object_get(row, "status"));
+    v = json_object_get(json_object_get(row, "audience"), "filter");
+
+    if (status == NULL
+        || (ngx_strcmp(status, "draft") != 0
+            && ngx_strcmp(status, "scheduled") != 0)
+        || !json_is_string(v))
+    {
+        /* tags and contact ids are not checked: they select what exists */
+        json_decref(row);
+        ((crm_action_state_t *) ctx->state)->checked = 1;
+        rc = crm_item_action(r, ctx);
+        goto done;
+    }
+
+    /* a copy: the row goes before the definitions come */
+
+    ctx->preset.len = json_string_length(v);
+    ctx->preset.data = ngx_pnalloc(r->pool, ctx->preset.len + 1);
+
+    if (ctx->preset.data == NULL) {
+        json_decref(row);
+        crm_http_done(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
+    ngx_memcpy(ctx->preset.data, json_string_value(v), ctx->preset.len);
+    json_decref(row);
+
+    ngx_str_set(&name, "contacts");
+    contacts = crm_schema_find(&name);
+
+    if (contacts == NULL) {
+        crm_http_done(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
+    rc = crm_query_names_custom(&ctx->preset)
+         ? crm_custom_load(r, ctx, contacts, crm_action_audience_check)
+         : crm_action_audience_check(r, ctx);
+
+done:
+
+    if (rc != NGX_DONE) {
+        crm_http_done(r, rc);
+    }
+}
+
+
+/* the audience as its runner would take it, with the definitions read */
+
+static ngx_int_t
+crm_action_audience_check(ngx_http_request_t *r, crm_ctx_t *ctx)
+{
+    ngx_int_t           rc;
+    ngx_str_t           filter, problem, name;
+    ngx_uint_t          nextra;
+    crm_query_t         q;
+    crm_error_t         err;
+    ngx_array_t         errors;
+    crm_field_t        *extra;
+    crm_resource_t     *contacts;
+    crm_field_error_t  *fe;
+
+    ngx_str_set(&name, "contacts");
+    contacts = crm_schema_find(&name);
+
+    if (contacts == NULL
+        || crm_custom_query_fields(r->pool, ctx, contacts, &extra, &nextra)
+           != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    filter = ctx->preset;
+    ngx_str_null(&ctx->preset);
+
+    rc = crm_campaign_audience_query(r->pool, extra, nextra, &filter,
+                                     &ctx->mcf->cursor_secret, &q, &err);
+
+    if (rc == NGX_ERROR
+        || crm_campaign_audience_problem(r->pool, rc, &err, &problem)
+           != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (problem.len > 0) {
+        if (ngx_array_init(&errors, r->pool, 1, sizeof(crm_field_error_t))
+            != NGX_OK)
+        {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        fe = ngx_array_push(&errors);
+        if (fe == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        ngx_str_set(&fe->field, "audience.filter");
+        ngx_str_set(&fe->code, "invalid_value");
+        fe->message = problem;
+
+        return crm_http_field_errors(r, CRM_E_VALIDATION_FAILED,
+                                     "the campaign would mail nobody",
+                                     &errors);
+    }
+
+    ((crm_action_state_t *) ctx->state)->checked = 1;
+
+    return crm_item_action(r, ctx);
+}
+

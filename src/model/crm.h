@@ -154,6 +154,9 @@ typedef struct {
                                                GET renders it (the
                                                function's JSON is not
                                                shown) */
+    ngx_uint_t                audience;     /* a campaign's audience must
+                                               select someone first
+                                               (crm_action.c) */
 } crm_action_t;
 
 

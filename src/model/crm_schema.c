@@ -252,7 +252,7 @@ static crm_action_event_t  crm_lead_convert_events[] = {
 static crm_action_t  crm_lead_actions[] = {
     { ngx_string("convert"), ngx_string("db_lead_convert_rows"),
       crm_lead_convert_events,
-      sizeof(crm_lead_convert_events) / sizeof(crm_action_event_t), 0 }
+      sizeof(crm_lead_convert_events) / sizeof(crm_action_event_t), 0, 0 }
 };
 
 
@@ -484,10 +484,12 @@ static crm_field_t  crm_campaign_fields[] = {
 
 
 static crm_action_t  crm_campaign_actions[] = {
-    { ngx_string("start"), ngx_string("db_campaign_start"), NULL, 0, 1 },
-    { ngx_string("pause"), ngx_string("db_campaign_pause"), NULL, 0, 1 },
-    { ngx_string("resume"), ngx_string("db_campaign_resume"), NULL, 0, 1 },
-    { ngx_string("cancel"), ngx_string("db_campaign_cancel"), NULL, 0, 1 }
+    { ngx_string("start"), ngx_string("db_campaign_start"), NULL, 0, 1, 1 },
+    { ngx_string("pause"), ngx_string("db_campaign_pause"), NULL, 0, 1, 0 },
+    { ngx_string("resume"), ngx_string("db_campaign_resume"), NULL, 0, 1,
+      0 },
+    { ngx_string("cancel"), ngx_string("db_campaign_cancel"), NULL, 0, 1,
+      0 }
 };
 
 
