@@ -378,6 +378,13 @@ static ngx_command_t  ngx_http_crm_commands[] = {
       offsetof(ngx_http_crm_main_conf_t, outbound.timeout),
       NULL },
 
+    { ngx_string("crm_smtp_data_timeout"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_crm_main_conf_t, outbound.data_timeout),
+      NULL },
+
     { ngx_string("crm_outbound_max_response"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
       ngx_conf_set_size_slot,
@@ -644,6 +651,7 @@ ngx_http_crm_create_main_conf(ngx_conf_t *cf)
     }
     mcf->outbound.connect_timeout = NGX_CONF_UNSET_MSEC;
     mcf->outbound.timeout = NGX_CONF_UNSET_MSEC;
+    mcf->outbound.data_timeout = NGX_CONF_UNSET_MSEC;
     mcf->outbound.max_response = NGX_CONF_UNSET_SIZE;
     mcf->outbound.max_transfers = NGX_CONF_UNSET_UINT;
 
@@ -690,6 +698,8 @@ ngx_http_crm_init_main_conf(ngx_conf_t *cf, void *conf)
                              CRM_REDIS_DEFAULT_COMMAND_TIMEOUT);
     ngx_conf_init_msec_value(mcf->outbound.connect_timeout, 10000);
     ngx_conf_init_msec_value(mcf->outbound.timeout, 30000);
+    /* under crm_smtp's default lease= (5m), with the transfer's 30s */
+    ngx_conf_init_msec_value(mcf->outbound.data_timeout, 180000);
     ngx_conf_init_size_value(mcf->outbound.max_response, 20 * 1024);
     ngx_conf_init_uint_value(mcf->outbound.max_transfers, 64);
 

@@ -136,9 +136,22 @@ struct crm_curl_task_s {
     socklen_t                 refused_len;
     ngx_sockaddr_t            refused_addr;
     size_t                    reply_len;
+    ngx_msec_t                timeout;      /* the configuration's */
+    ngx_msec_t                data_timeout;
+    ngx_msec_t                started;      /* crm_curl_task_now() */
+    ngx_msec_t                body_done;    /* the message given: 0 before */
+    ngx_atomic_t              given;        /* the same, for the event loop */
+    pthread_mutex_t           fd_lock;      /* t->fd: its shutdown by the
+                                               watch against its close */
+    ngx_event_t               watch;        /* the event loop's bound */
     unsigned                  refused:1;
     unsigned                  reply_more:1; /* in a multi-line reply */
     unsigned                  quit:1;       /* QUIT was sent */
+    unsigned                  timed_out:1;  /* crm_curl_task_progress() */
+    unsigned                  fd_lock_ok:1;
+    unsigned                  watched:1;    /* the watch waits for the
+                                               reply to the message's end */
+    unsigned                  cut:1;        /* the watch shut its socket */
     u_char                    reply_buf[CRM_CURL_REPLY_MAX];
     char                      error[CURL_ERROR_SIZE];
 };
@@ -211,6 +224,10 @@ static size_t crm_curl_write_cb(char *ptr, size_t size, size_t nmemb,
 
 /* run in the thread */
 static void crm_curl_task_run(void *data, ngx_log_t *log);
+static int crm_curl_task_progress(void *clientp, curl_off_t dltotal,
+    curl_off_t dlnow, curl_off_t ultotal, curl_off_t ulnow);
+static ngx_msec_t crm_curl_task_now(void);
+static void crm_curl_task_watch(ngx_event_t *ev);
 static curl_socket_t crm_curl_task_socket(void *clientp,
     curlsocktype purpose, struct curl_sockaddr *address);
 static int crm_curl_task_close(void *clientp, curl_socket_t fd);
@@ -479,11 +496,38 @@ crm_curl_smtp(crm_curl_t *c, ngx_pool_t *pool, ngx_log_t *log,
         rc = curl_easy_setopt(e, CURLOPT_CLOSESOCKETDATA, t);
     }
 
-    /* the relay's replies bounded like the rest (seconds, rounded up) */
+    /*
+     * Time: everything before the message's end within the transfer's
+     * timeout, the reply to the message's end within data_timeout (RFC
+     * 5321 4.5.3.2.6 gives a relay 10 minutes there: a client that gives
+     * up earlier makes the relay's late "250" a second copy, sent again
+     * at the retry).  curl has one timeout for every reply, and its
+     * reply waits see the transfer's timeout only when the relay sends
+     * something, so the task's progress callback, called about once a
+     * second, keeps both; curl's own are the outer bounds.
+     */
+
+    t->timeout = c->conf->timeout;
+    t->data_timeout = c->conf->data_timeout;
 
     if (rc == CURLE_OK) {
         rc = curl_easy_setopt(e, CURLOPT_SERVER_RESPONSE_TIMEOUT,
-                              (long) (c->conf->timeout + 999) / 1000);
+                              (long) (ngx_max(t->timeout, t->data_timeout)
+                                      + 999) / 1000);
+    }
+    if (rc == CURLE_OK) {
+        rc = curl_easy_setopt(e, CURLOPT_TIMEOUT_MS,
+                              (long) (t->timeout + t->data_timeout));
+    }
+    if (rc == CURLE_OK) {
+        rc = curl_easy_setopt(e, CURLOPT_NOPROGRESS, 0L);
+    }
+    if (rc == CURLE_OK) {
+        rc = curl_easy_setopt(e, CURLOPT_XFERINFOFUNCTION,
+                              crm_curl_task_progress);
+    }
+    if (rc == CURLE_OK) {
+        rc = curl_easy_setopt(e, CURLOPT_XFERINFODATA, t);
     }
     if (rc == CURLE_OK) {
         rc = curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "smtp,smtps");
@@ -1860,6 +1904,13 @@ crm_curl_task_create(crm_xfer_t *x, ngx_str_t *message)
     t->allow = x->curl->conf->allow;
     t->fd = CURL_SOCKET_BAD;
 
+    if (pthread_mutex_init(&t->fd_lock, NULL) != 0) {
+        ngx_destroy_pool(pool);
+        return NGX_ERROR;
+    }
+
+    t->fd_lock_ok = 1;
+
     t->easy = x->easy;
     x->easy = NULL;
     t->resolve = x->resolve;
@@ -1898,6 +1949,15 @@ crm_curl_task_post(crm_xfer_t *x)
 
     x->state = CRM_XFER_RUNNING;
     ngx_queue_insert_tail(&c->tasks, &t->queue);
+
+    /* curl's waits for a reply see their timeouts only when data comes */
+
+    t->watch.handler = crm_curl_task_watch;
+    t->watch.data = t;
+    t->watch.log = c->log;
+    t->watch.cancelable = 1;
+
+    ngx_add_timer(&t->watch, t->timeout + 1000);
     c->ntasks++;
     crm_curl_hold(c);
 
@@ -1919,6 +1979,10 @@ crm_curl_task_done(ngx_event_t *ev)
 
     c = t->curl;
     x = t->xfer;
+
+    if (t->watch.timer_set) {
+        ngx_del_timer(&t->watch);
+    }
 
     ngx_queue_remove(&t->queue);
     c->ntasks--;
@@ -1953,6 +2017,14 @@ crm_curl_task_done(ngx_event_t *ev)
 
     ngx_memcpy(x->error, t->error, CURL_ERROR_SIZE);
     x->error[CURL_ERROR_SIZE - 1] = '\0';
+
+    if (t->timed_out || t->cut) {
+        ngx_cpystrn((u_char *) x->error,
+                    (u_char *) (t->body_done ? "no reply to the message's end "
+                                               "in time"
+                                             : "server response timeout"),
+                    CURL_ERROR_SIZE);
+    }
 
     if (t->sock_err) {
         ngx_log_error(NGX_LOG_ERR, x->log, t->sock_err,
@@ -2017,6 +2089,14 @@ crm_curl_task_free(crm_curl_task_t *t)
         t->resolve = NULL;
     }
 
+    if (t->watch.timer_set) {
+        ngx_del_timer(&t->watch);
+    }
+
+    if (t->fd_lock_ok) {
+        (void) pthread_mutex_destroy(&t->fd_lock);
+    }
+
     ngx_destroy_pool(t->pool);
 }
 
@@ -2060,6 +2140,8 @@ static void
 crm_curl_task_run(void *data, ngx_log_t *log)
 {
     crm_curl_task_t  *t = data;
+
+    t->started = crm_curl_task_now();
 
     t->result = curl_easy_perform(t->easy);
 
@@ -2114,13 +2196,17 @@ crm_curl_task_socket(void *clientp, curlsocktype purpose,
     type |= SOCK_CLOEXEC;
 #endif
 
+    (void) pthread_mutex_lock(&t->fd_lock);
+
     fd = socket(address->family, type, address->protocol);
     if (fd == CURL_SOCKET_BAD) {
         t->sock_err = ngx_socket_errno;
-        return CURL_SOCKET_BAD;
+
+    } else {
+        t->fd = fd;
     }
 
-    t->fd = fd;
+    (void) pthread_mutex_unlock(&t->fd_lock);
 
     return fd;
 }
@@ -2133,11 +2219,52 @@ crm_curl_task_close(void *clientp, curl_socket_t fd)
 {
     crm_curl_task_t  *t = clientp;
 
+    int  rc;
+
+    /* under the lock: the watch never shuts a number reused meanwhile */
+
+    (void) pthread_mutex_lock(&t->fd_lock);
+
     if (t->fd == fd) {
         t->fd = CURL_SOCKET_BAD;
     }
 
-    return close(fd);
+    rc = close(fd);
+
+    (void) pthread_mutex_unlock(&t->fd_lock);
+
+    return rc;
+}
+
+
+/*
+ * The event loop's bound on a task (curl's waits for a reply see their
+ * timeouts only when the relay sends something): at the transfer's
+ * timeout, a task that has given the whole message is given
+ * data_timeout more for the reply to its end; one that has not, or is
+ * still waiting after that, has its socket shut, which ends curl's wait
+ * (a temporary failure, said as a timeout at completion).
+ */
+
+static void
+crm_curl_task_watch(ngx_event_t *ev)
+{
+    crm_curl_task_t  *t = ev->data;
+
+    if (!t->watched && t->given) {
+        t->watched = 1;
+        ngx_add_timer(ev, t->data_timeout);
+        return;
+    }
+
+    (void) pthread_mutex_lock(&t->fd_lock);
+
+    if (t->fd != CURL_SOCKET_BAD) {
+        t->cut = 1;
+        (void) shutdown(t->fd, SHUT_RDWR);
+    }
+
+    (void) pthread_mutex_unlock(&t->fd_lock);
 }
 
 
@@ -2287,5 +2414,51 @@ crm_curl_task_read(char *buf, size_t size, size_t nitems, void *userdata)
     ngx_memcpy(buf, t->message + t->sent, n);
     t->sent += n;
 
+    /* all given: what is left to wait for is the reply to its end */
+
+    if (t->sent == t->len && t->body_done == 0) {
+        t->body_done = crm_curl_task_now();
+        t->given = 1;
+    }
+
     return n;
+}
+
+
+/*
+ * CURLOPT_XFERINFOFUNCTION, in the thread: non-zero ends the transfer
+ * (CURLE_ABORTED_BY_CALLBACK, a temporary failure)
+ */
+
+static int
+crm_curl_task_progress(void *clientp, curl_off_t dltotal, curl_off_t dlnow,
+    curl_off_t ultotal, curl_off_t ulnow)
+{
+    crm_curl_task_t  *t = clientp;
+
+    ngx_msec_t  now;
+
+    now = crm_curl_task_now();
+
+    if (t->body_done == 0 ? now - t->started >= t->timeout
+                          : now - t->body_done >= t->data_timeout)
+    {
+        t->timed_out = 1;
+        return 1;
+    }
+
+    return 0;
+}
+
+
+/* milliseconds of CLOCK_MONOTONIC, in the thread (not nginx's time) */
+
+static ngx_msec_t
+crm_curl_task_now(void)
+{
+    struct timespec  ts;
+
+    (void) clock_gettime(CLOCK_MONOTONIC, &ts);
+
+    return (ngx_msec_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }

@@ -103,6 +103,8 @@ typedef struct {
                                                let through; NULL */
     ngx_msec_t                connect_timeout;
     ngx_msec_t                timeout;      /* the whole transfer */
+    ngx_msec_t                data_timeout; /* SMTP: the wait for the reply
+                                               to the message's end */
     size_t                    max_response; /* bytes of a response body
                                                kept */
     ngx_uint_t                max_transfers;    /* at once per worker */
