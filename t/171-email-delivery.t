@@ -133,6 +133,8 @@ Test::Nginx::Socket::add_response_body_check(sub {
         like($e->{events}[1]{details}{message}, qr/try again later/,
              "$name - and the relay's text");
         is($e->{attempts}, 2, "$name - two attempts");
+        ok(exists $e->{nextAttemptAt} && !defined $e->{nextAttemptAt},
+           "$name - sent: no next attempt");
         my @m = mails_to('flaky1@mail.test');
         is(scalar @m, 1, "$name - one message accepted");
 
@@ -175,6 +177,8 @@ Test::Nginx::Socket::add_response_body_check(sub {
         ok(status_is($id, 'deferred', 10), "$name - deferred");
         my $e = email($id);
         is($e->{smtpCode}, undef, "$name - no SMTP code");
+        like($e->{nextAttemptAt} // '', qr/^\d{4}-.*Z$/,
+             "$name - deferred: its next attempt");
         like($e->{lastError}, qr/connect|refused/i,
              "$name - the network error");
         CRM::Test::smtp_start();

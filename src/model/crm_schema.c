@@ -413,8 +413,10 @@ static crm_field_t  crm_email_fields[] = {
     crm_enum("status", "status", CRM_RO, crm_email_statuses),
     crm_fld("messageId", "message_id", CRM_FT_TEXT, CRM_F_READONLY, 0),
     crm_fld("attempts", "attempts", CRM_FT_INT, CRM_RO, 0),
-    crm_fld("nextAttemptAt", "next_attempt_at", CRM_FT_TIMESTAMP,
-            CRM_F_READONLY, 0),
+    /* when it is sent next: none once it is done with */
+    crm_fld("nextAttemptAt",
+            "CASE WHEN status IN ('queued', 'deferred') THEN next_attempt_at"
+            " END", CRM_FT_TIMESTAMP, CRM_F_READONLY|CRM_F_EXPR, 0),
     crm_fld("smtpCode", "smtp_code", CRM_FT_INT, CRM_F_READONLY|CRM_F_FILTER,
             0),
     crm_fld("lastError", "last_error", CRM_FT_TEXT, CRM_F_READONLY, 0),
