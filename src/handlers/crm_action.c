@@ -186,10 +186,7 @@ crm_item_action_record(ngx_http_request_t *r, crm_ctx_t *ctx)
 static ngx_int_t
 crm_action_audience(ngx_http_request_t *r, crm_ctx_t *ctx)
 {
-    u_char       *select;
-    ngx_uint_t    i;
-    crm_stmt_t   *st;
-    crm_field_t  *f;
+    static const char  *names[] = { "audience", "status", NULL };
 
     if (ctx->state == NULL) {
         ctx->state = ngx_pcalloc(r->pool, sizeof(crm_action_state_t));
@@ -198,31 +195,7 @@ crm_action_audience(ngx_http_request_t *r, crm_ctx_t *ctx)
         }
     }
 
-    select = ngx_pcalloc(r->pool, ctx->route.res->nfields);
-    st = ngx_pcalloc(r->pool, sizeof(crm_stmt_t));
-
-    if (select == NULL || st == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    for (i = 0; i < ctx->route.res->nfields; i++) {
-        f = &ctx->route.res->fields[i];
-
-        if (ngx_strcmp(f->name.data, "audience") == 0
-            || ngx_strcmp(f->name.data, "status") == 0)
-        {
-            select[i] = 1;
-        }
-    }
-
-    if (crm_sql_get(r->pool, ctx->route.res, &ctx->workspace, &ctx->route.id,
-                    select, st)
-        != NGX_OK)
-    {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    return crm_exec(r, ctx, st, crm_action_audience_read);
+    return crm_exec_get_fields(r, ctx, names, crm_action_audience_read);
 }
 
 
@@ -231,7 +204,7 @@ crm_action_audience_read(crm_pg_req_t *pr, PGresult *res)
 {
     json_t              *row, *v;
     ngx_int_t            rc;
-    ngx_str_t            json, name;
+    ngx_str_t            name;
     const char          *status;
     crm_ctx_t           *ctx;
     crm_resource_t      *contacts;
@@ -242,19 +215,8 @@ crm_action_audience_read(crm_pg_req_t *pr, PGresult *res)
         return;
     }
 
-    if (PQntuples(res) == 0) {
-        crm_http_done(r, crm_exec_not_found(r, ctx));
-        return;
-    }
-
-    if (crm_exec_record(r, pr->stmt, res, 0, &json) != NGX_OK) {
-        crm_http_done(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
-        return;
-    }
-
-    row = json_loadb((char *) json.data, json.len, 0, NULL);
+    row = crm_exec_fields_json(r, ctx, pr, res);
     if (row == NULL) {
-        crm_http_done(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
         return;
     }
 

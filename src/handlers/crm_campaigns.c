@@ -29,10 +29,7 @@ static ngx_int_t crm_recipients_list(ngx_http_request_t *r, crm_ctx_t *ctx,
 ngx_int_t
 crm_recipients(ngx_http_request_t *r, crm_ctx_t *ctx)
 {
-    u_char       *select;
-    ngx_uint_t    i;
-    crm_stmt_t   *st;
-    crm_field_t  *f;
+    static const char  *names[] = { "audience", "recipientsAt", NULL };
 
     if (crm_uuid_valid(ctx->route.id.data, ctx->route.id.len) != NGX_OK) {
         return crm_exec_not_found(r, ctx);
@@ -40,34 +37,7 @@ crm_recipients(ngx_http_request_t *r, crm_ctx_t *ctx)
 
     /* the campaign's audience and whether its recipients are made */
 
-    select = ngx_pcalloc(r->pool, ctx->route.res->nfields);
-    if (select == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    for (i = 0; i < ctx->route.res->nfields; i++) {
-        f = &ctx->route.res->fields[i];
-
-        if (ngx_strcmp(f->name.data, "audience") == 0
-            || ngx_strcmp(f->name.data, "recipientsAt") == 0)
-        {
-            select[i] = 1;
-        }
-    }
-
-    st = ngx_pcalloc(r->pool, sizeof(crm_stmt_t));
-    if (st == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    if (crm_sql_get(r->pool, ctx->route.res, &ctx->workspace, &ctx->route.id,
-                    select, st)
-        != NGX_OK)
-    {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    return crm_exec(r, ctx, st, crm_recipients_campaign);
+    return crm_exec_get_fields(r, ctx, names, crm_recipients_campaign);
 }
 
 
@@ -76,7 +46,6 @@ crm_recipients_campaign(crm_pg_req_t *pr, PGresult *res)
 {
     json_t              *row, *made;
     ngx_int_t            rc;
-    ngx_str_t            json;
     crm_ctx_t           *ctx;
     ngx_http_request_t  *r;
 
@@ -85,19 +54,8 @@ crm_recipients_campaign(crm_pg_req_t *pr, PGresult *res)
         return;
     }
 
-    if (PQntuples(res) == 0) {
-        crm_http_done(r, crm_exec_not_found(r, ctx));
-        return;
-    }
-
-    if (crm_exec_record(r, pr->stmt, res, 0, &json) != NGX_OK) {
-        crm_http_done(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
-        return;
-    }
-
-    row = json_loadb((char *) json.data, json.len, 0, NULL);
+    row = crm_exec_fields_json(r, ctx, pr, res);
     if (row == NULL) {
-        crm_http_done(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
         return;
     }
 

@@ -1257,3 +1257,80 @@ crm_exec_flat(ngx_pool_t *pool, char *msg)
 
     return (char *) p;
 }
+
+
+/*
+ * The route's record with the fields "names" alone (JSON names,
+ * NULL-terminated): GET's statement, for a handler that reads what it
+ * decides by (a campaign's audience and status), then "h"
+ */
+
+ngx_int_t
+crm_exec_get_fields(ngx_http_request_t *r, crm_ctx_t *ctx,
+    const char **names, crm_pg_handler_pt h)
+{
+    u_char       *select;
+    ngx_uint_t    i, k;
+    crm_stmt_t   *st;
+    crm_field_t  *f;
+
+    select = ngx_pcalloc(r->pool, ctx->route.res->nfields);
+    st = ngx_pcalloc(r->pool, sizeof(crm_stmt_t));
+
+    if (select == NULL || st == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    for (i = 0; i < ctx->route.res->nfields; i++) {
+        f = &ctx->route.res->fields[i];
+
+        for (k = 0; names[k] != NULL; k++) {
+            if (ngx_strcmp(f->name.data, names[k]) == 0) {
+                select[i] = 1;
+            }
+        }
+    }
+
+    if (crm_sql_get(r->pool, ctx->route.res, &ctx->workspace, &ctx->route.id,
+                    select, st)
+        != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    return crm_exec(r, ctx, st, h);
+}
+
+
+/*
+ * The row of a crm_exec_get_fields() statement as a JSON object (the
+ * caller's to json_decref()); NULL when the request is answered: 404
+ * for no row, 500 on an error
+ */
+
+json_t *
+crm_exec_fields_json(ngx_http_request_t *r, crm_ctx_t *ctx,
+    crm_pg_req_t *pr, PGresult *res)
+{
+    json_t     *row;
+    ngx_str_t   json;
+
+    if (PQntuples(res) == 0) {
+        crm_http_done(r, crm_exec_not_found(r, ctx));
+        return NULL;
+    }
+
+    if (crm_exec_record(r, pr->stmt, res, 0, &json) != NGX_OK) {
+        crm_http_done(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return NULL;
+    }
+
+    row = json_loadb((char *) json.data, json.len, 0, NULL);
+    if (row == NULL) {
+        crm_http_done(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return NULL;
+    }
+
+    return row;
+}
+

@@ -501,6 +501,12 @@ ngx_int_t crm_exec_record(ngx_http_request_t *r, crm_stmt_t *st,
     PGresult *res, int row, ngx_str_t *out);
 /* the first column after the record */
 int crm_exec_after(crm_stmt_t *st);
+/* the route's record with the fields "names" (NULL-terminated) alone */
+ngx_int_t crm_exec_get_fields(ngx_http_request_t *r, crm_ctx_t *ctx,
+    const char **names, crm_pg_handler_pt h);
+/* its row as a JSON object; NULL: answered (not found, an error) */
+json_t *crm_exec_fields_json(ngx_http_request_t *r, crm_ctx_t *ctx,
+    crm_pg_req_t *pr, PGresult *res);
 ngx_int_t crm_exec_not_found(ngx_http_request_t *r, crm_ctx_t *ctx);
 ngx_int_t crm_exec_if_match(ngx_http_request_t *r, crm_ctx_t *ctx);
 ngx_int_t crm_exec_missing(ngx_http_request_t *r, crm_ctx_t *ctx);
