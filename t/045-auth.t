@@ -599,3 +599,12 @@ GET /api/v1/contacts
 --- more_headers eval
 "X-API-Key: $CRM::Test::KEYS{read_a}"
 --- error_code: 200
+
+=== TEST 44: a pattern listed twice is refused, as a scope listed twice is
+--- request
+POST /api/v1/webhooks
+{"url":"http://127.0.0.1:9/x","events":["email.opened","contact.*","email.opened"]}
+--- more_headers eval
+"X-API-Key: $CRM::Test::KEYS{owner_a}\nContent-Type: application/json"
+--- error_code: 422
+--- response_body_like: "fields":\[\{"field":"events","code":"invalid_value","message":"a pattern is listed twice"\}\]

@@ -352,7 +352,7 @@ static ngx_int_t
 crm_validate_webhook(ngx_pool_t *pool, crm_resource_t *res, void *body,
     void *custom, ngx_array_t *errors)
 {
-    size_t       i;
+    size_t       i, k;
     json_t      *v, *e;
     ngx_str_t    url, host, code, message;
     in_port_t    port;
@@ -388,6 +388,19 @@ crm_validate_webhook(ngx_pool_t *pool, crm_resource_t *res, void *body,
         }
 
         p = json_string_value(e);
+
+        /* a pattern listed twice is a mistake, as a scope listed twice */
+
+        for (k = 0; k < i; k++) {
+            if (json_equal(json_array_get(v, k), e)) {
+                ngx_str_set(&code, "invalid_value");
+                ngx_str_set(&message, "a pattern is listed twice");
+
+                return crm_validate_add(pool, errors, NULL, "events",
+                                        sizeof("events") - 1, &code,
+                                        &message);
+            }
+        }
 
         if (ngx_strcmp(p, "*") == 0
             || crm_schema_event_kind((u_char *) p, json_string_length(e))
