@@ -139,8 +139,8 @@ struct crm_curl_task_s {
     ngx_msec_t                timeout;      /* the configuration's */
     ngx_msec_t                data_timeout;
     ngx_msec_t                started;      /* crm_curl_task_now() */
-    ngx_msec_t                body_done;    /* the message given: 0 before */
-    ngx_atomic_t              given;        /* the same, for the event loop */
+    ngx_atomic_t              given;        /* the whole message given to
+                                               curl (read by the watch) */
     pthread_mutex_t           fd_lock;      /* t->fd: its shutdown by the
                                                watch against its close */
     ngx_event_t               watch;        /* the event loop's bound */
@@ -503,8 +503,11 @@ crm_curl_smtp(crm_curl_t *c, ngx_pool_t *pool, ngx_log_t *log,
      * up earlier makes the relay's late "250" a second copy, sent again
      * at the retry).  curl has one timeout for every reply, and its
      * reply waits see the transfer's timeout only when the relay sends
-     * something, so the task's progress callback, called about once a
-     * second, keeps both; curl's own are the outer bounds.
+     * something.  So the task's progress callback (called about once a
+     * second while curl drives the exchange) keeps the transfer's, and
+     * the event loop's watch (crm_curl_task_watch()) the reply's, which
+     * curl awaits without calling it; a reply that comes is taken.
+     * curl's own timeouts are the outer bounds.
      */
 
     t->timeout = c->conf->timeout;
@@ -2020,7 +2023,7 @@ crm_curl_task_done(ngx_event_t *ev)
 
     if (t->timed_out || t->cut) {
         ngx_cpystrn((u_char *) x->error,
-                    (u_char *) (t->body_done ? "no reply to the message's end "
+                    (u_char *) (t->given ? "no reply to the message's end "
                                                "in time"
                                              : "server response timeout"),
                     CURL_ERROR_SIZE);
@@ -2416,8 +2419,7 @@ crm_curl_task_read(char *buf, size_t size, size_t nitems, void *userdata)
 
     /* all given: what is left to wait for is the reply to its end */
 
-    if (t->sent == t->len && t->body_done == 0) {
-        t->body_done = crm_curl_task_now();
+    if (t->sent == t->len) {
         t->given = 1;
     }
 
@@ -2440,9 +2442,7 @@ crm_curl_task_progress(void *clientp, curl_off_t dltotal, curl_off_t dlnow,
 
     now = crm_curl_task_now();
 
-    if (t->body_done == 0 ? now - t->started >= t->timeout
-                          : now - t->body_done >= t->data_timeout)
-    {
+    if (!t->given && now - t->started >= t->timeout) {
         t->timed_out = 1;
         return 1;
     }

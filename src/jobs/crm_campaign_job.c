@@ -45,9 +45,9 @@ typedef struct {
     ngx_str_t                 id;
     ngx_str_t                 filter;       /* its audience filter, or
                                                data NULL */
-    ngx_str_t                 why;          /* why it has no recipients */
-    ngx_uint_t                level;        /* and how loud */
-    ngx_str_t                 problem;      /* why, kept with it */
+    ngx_str_t                 problem;      /* why it has no recipients,
+                                               kept with it */
+    ngx_uint_t                level;        /* and how loud in the log */
 } crm_campaign_run_t;
 
 
@@ -297,7 +297,6 @@ crm_campaign_recipients(crm_campaign_run_t *cr, crm_field_t *extra,
 
     qp = NULL;
     filter = cr->filter;
-    ngx_str_null(&cr->why);
     ngx_str_null(&cr->problem);
 
     if (filter.data != NULL) {
@@ -319,25 +318,13 @@ crm_campaign_recipients(crm_campaign_run_t *cr, crm_field_t *extra,
             return;
         }
 
-        if (cr->problem.len > 0) {
-            /*
-             * NGX_DONE: stored before such filters were refused, a
-             * warning; NGX_DECLINED: a field may have stopped being
-             * filterable since (a custom field deleted), an error.  The
-             * log's line names the filter itself.
-             */
+        /*
+         * NGX_DONE: stored before such filters were refused, a warning;
+         * NGX_DECLINED: a field may have stopped being filterable since
+         * (a custom field deleted), an error
+         */
 
-            cr->level = (rc == NGX_DONE) ? NGX_LOG_WARN : NGX_LOG_ERR;
-            cr->why = cr->problem;
-
-            if (cr->why.len > sizeof("the audience filter")
-                && ngx_strncmp(cr->why.data, "the audience filter ",
-                               sizeof("the audience filter")) == 0)
-            {
-                cr->why.data += sizeof("the audience filter");
-                cr->why.len -= sizeof("the audience filter");
-            }
-        }
+        cr->level = (rc == NGX_DONE) ? NGX_LOG_WARN : NGX_LOG_ERR;
 
         qp = &q;
     }
@@ -360,6 +347,8 @@ crm_campaign_materialized(crm_pg_req_t *pr, PGresult *res)
 {
     crm_campaign_run_t  *cr = pr->data;
 
+    ngx_str_t  why;
+
     if (crm_campaign_ok(cr, pr, res, "making a campaign's recipients")
         != NGX_OK)
     {
@@ -372,13 +361,26 @@ crm_campaign_materialized(crm_pg_req_t *pr, PGresult *res)
 
     /* NULL: another call made them, and said what there was to say */
 
-    if (cr->why.len > 0 && PQntuples(res) == 1 && !PQgetisnull(res, 0, 0)) {
+    if (cr->problem.len > 0 && PQntuples(res) == 1
+        && !PQgetisnull(res, 0, 0))
+    {
+        /* the line names the filter itself, then the rest of the reason */
+
+        why = cr->problem;
+
+        if (why.len > sizeof("the audience filter")
+            && ngx_strncmp(why.data, "the audience filter ",
+                           sizeof("the audience filter")) == 0)
+        {
+            why.data += sizeof("the audience filter");
+            why.len -= sizeof("the audience filter");
+        }
+
         ngx_log_error(cr->level, cr->run->log, 0,
                       "crm: campaign %V: its audience filter \"%V\" %V: it "
-                      "has no recipients", &cr->id, &cr->filter, &cr->why);
+                      "has no recipients", &cr->id, &cr->filter, &why);
     }
 
-    ngx_str_null(&cr->why);
     ngx_str_null(&cr->problem);
 
     crm_campaign_claim(cr);

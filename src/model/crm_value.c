@@ -142,18 +142,14 @@ crm_value_check(ngx_uint_t type, ngx_str_t *v)
     case CRM_FT_UUID:
         return crm_uuid_valid(p, v->len);
 
-    case CRM_FT_TEXT_ARRAY:
-        /* an element, as a record may hold it: 255 characters of 4 bytes */
-        if (v->len > 4 * CRM_ELEM_MAX) {
-            return NGX_DECLINED;
-        }
-
-        return crm_value_utf8(p, v->len, NULL);
-
     case CRM_FT_TEXT:
     case CRM_FT_EMAIL:
     case CRM_FT_ENUM:
-        if (v->len > CRM_TEXT_MAX) {
+    case CRM_FT_TEXT_ARRAY:
+        /* an element as a record may hold it: 255 characters of 4 bytes */
+        if (v->len > (type == CRM_FT_TEXT_ARRAY ? 4 * CRM_ELEM_MAX
+                                                : CRM_TEXT_MAX))
+        {
             return NGX_DECLINED;
         }
 
